@@ -1,0 +1,32 @@
+/* The hpsearch subcommands. Each is `int cmd(int argc, char **argv)` where
+ * argv[0] is the subcommand name; it returns the process exit code
+ * (see docs/cli.md for the documented codes). */
+#ifndef HPSEARCH_CLI_COMMANDS_H
+#define HPSEARCH_CLI_COMMANDS_H
+
+/* Exit codes shared by all subcommands. */
+enum {
+  HP_EXIT_OK = 0,
+  HP_EXIT_FAIL = 1,      /* the operation failed (bad input, error reply) */
+  HP_EXIT_USAGE = 2,     /* bad command line */
+  HP_EXIT_NODAEMON = 3,  /* no daemon answers on the socket */
+  HP_EXIT_NOTFOUND = 4,  /* unknown study or trial */
+  HP_EXIT_DIVERGED = 5,  /* `train`: training diverged */
+};
+
+typedef int (*hp_cmd_fn)(int argc, char **argv);
+
+typedef struct hp_cmd {
+  const char *name;    /* subcommand word */
+  hp_cmd_fn fn;        /* handler */
+  const char *args;    /* argument synopsis for usage */
+  const char *summary; /* one line for `hpsearch help` */
+} hp_cmd_t;
+
+int hp_cmd_train(int argc, char **argv);
+
+/* Makes sure OpenBLAS runs its fast kernel (see engine/blas.c). Called first
+ * thing in main; may re-execute the program with OPENBLAS_CORETYPE set. */
+void hp_blas_ensure_fast_kernel(char **argv);
+
+#endif

@@ -1,0 +1,37 @@
+/* hpsearch: one binary, many subcommands. The table below is the whole list;
+ * adding a subcommand is adding a row. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+static int cmd_help(int argc, char **argv);
+
+static const hp_cmd_t commands[] = {
+    {"train", hp_cmd_train, "CONFIG.json [--set key=value ...]",
+     "train one network with the embedded engine"},
+    {"help", cmd_help, "", "show this list"},
+};
+
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static int cmd_help(int argc, char **argv) {
+  (void)argc, (void)argv;
+  printf("usage: hpsearch COMMAND [ARGS]\n\ncommands:\n");
+  for (size_t i = 0; i < N_COMMANDS; i++)
+    printf("  %-10s %s\n             %s\n", commands[i].name, commands[i].args,
+           commands[i].summary);
+  return HP_EXIT_OK;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    cmd_help(argc, argv);
+    return HP_EXIT_USAGE;
+  }
+  if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) return cmd_help(argc, argv);
+  for (size_t i = 0; i < N_COMMANDS; i++)
+    if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
+  fprintf(stderr, "hpsearch: unknown command '%s' (try 'hpsearch help')\n", argv[1]);
+  return HP_EXIT_USAGE;
+}

@@ -1,0 +1,67 @@
+/* The one table that gives every hpsearch error code a name and a message. */
+#include "hpsearch/err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+  int code;
+  const char *name;
+  const char *text;
+} err_table[] = {
+    {HP_OK, "HP_OK", "success"},
+    {HP_EINVAL, "HP_EINVAL", "invalid argument"},
+    {HP_ENOMEM, "HP_ENOMEM", "out of memory"},
+    {HP_EIO, "HP_EIO", "input/output error"},
+    {HP_EFORMAT, "HP_EFORMAT", "malformed input"},
+    {HP_ENOTFOUND, "HP_ENOTFOUND", "not found"},
+    {HP_EEXIST, "HP_EEXIST", "already exists"},
+    {HP_ESTATE, "HP_ESTATE", "not allowed in the current state"},
+    {HP_EEXHAUSTED, "HP_EEXHAUSTED", "search space exhausted"},
+    {HP_EDIVERGED, "HP_EDIVERGED", "training diverged"},
+    {HP_EDB, "HP_EDB", "database error"},
+    {HP_ETOOBIG, "HP_ETOOBIG", "too large"},
+    {HP_ETIMEOUT, "HP_ETIMEOUT", "timed out"},
+};
+
+const char *hp_err_name(int code) {
+  for (size_t i = 0; i < sizeof err_table / sizeof err_table[0]; i++)
+    if (err_table[i].code == code) return err_table[i].name;
+  return code < 0 && code > -4096 ? "ERRNO" : "HP_EUNKNOWN";
+}
+
+const char *hp_strerror(int code) {
+  for (size_t i = 0; i < sizeof err_table / sizeof err_table[0]; i++)
+    if (err_table[i].code == code) return err_table[i].text;
+  if (code < 0 && code > -4096) return strerror(-code);
+  return "unknown error";
+}
+
+int hp_err_set(hp_err_t *err, int code, const char *fmt, ...) {
+  if (err == NULL) return code;
+  err->code = code;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+int hp_err_prefix(hp_err_t *err, const char *fmt, ...) {
+  if (err == NULL) return 0;
+  char pre[HP_ERR_MSG_MAX], old[HP_ERR_MSG_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(pre, sizeof pre, fmt, ap);
+  va_end(ap);
+  memcpy(old, err->msg, sizeof old);
+  snprintf(err->msg, sizeof err->msg, "%s: %s", pre, old);
+  return err->code;
+}
+
+void hp_err_clear(hp_err_t *err) {
+  if (err == NULL) return;
+  err->code = 0;
+  err->msg[0] = '\0';
+}
