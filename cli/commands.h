@@ -25,8 +25,4 @@ typedef struct hp_cmd {
 
 int hp_cmd_train(int argc, char **argv);
 
-/* Makes sure OpenBLAS runs its fast kernel (see engine/blas.c). Called first
- * thing in main; may re-execute the program with OPENBLAS_CORETYPE set. */
-void hp_blas_ensure_fast_kernel(char **argv);
-
 #endif

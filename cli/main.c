@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "hpsearch/blas.h"
 
 static int cmd_help(int argc, char **argv);
 
@@ -25,6 +26,8 @@ static int cmd_help(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+  /* First: may re-execute the program so OpenBLAS loads its fast kernel. */
+  hp_blas_ensure_fast_kernel(argv);
   if (argc < 2) {
     cmd_help(argc, argv);
     return HP_EXIT_USAGE;

@@ -1,0 +1,137 @@
+/* Matrix products over OpenBLAS, the naive reference kernel beside them, and
+ * the choice of OpenBLAS's kernel at start-up.
+ *
+ * Why the start-up logic exists: Debian's OpenBLAS 0.3.21 (DYNAMIC_ARCH) does
+ * not recognise some AVX-512 Xeons and falls back to its generic "Prescott"
+ * SSE3 kernels, about 4x slower than SkylakeX/Cooperlake on the engine's
+ * shapes. OpenBLAS reads OPENBLAS_CORETYPE only when the library is loaded, so
+ * the only way to change the kernel of a running process is to set the
+ * variable and execute the program again. */
+#include "hpsearch/blas.h"
+
+#include <cblas.h>
+#include <cpuid.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <xmmintrin.h>
+
+/* Set (to the core name OpenBLAS picked by itself) before the re-exec; its
+ * presence stops a second re-exec whatever the library then reports. */
+#define HP_BLAS_MARKER "HPSEARCH_BLAS_REEXEC"
+
+static CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }
+
+void hp_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
+              int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+  cblas_sgemm(CblasRowMajor, tr(trans_a), tr(trans_b), M, N, K, alpha, A, lda, B, ldb, beta, C,
+              ldc);
+}
+
+void hp_sgemm_naive(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+                    const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                    int ldc) {
+  for (int i = 0; i < M; i++) {
+    for (int j = 0; j < N; j++) {
+      double acc = 0;
+      for (int k = 0; k < K; k++) {
+        float a = trans_a ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+        float b = trans_b ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+        acc += (double)a * b;
+      }
+      float *c = &C[(size_t)i * ldc + j];
+      /* BLAS semantics: beta == 0 must not read C (it may be NaN). */
+      *c = beta == 0.0f ? (float)(alpha * acc) : (float)(alpha * acc + (double)beta * *c);
+    }
+  }
+}
+
+hp_cpu_features_t hp_blas_cpu_features(void) {
+  hp_cpu_features_t f = {false, false};
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+  bool fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+  if (!osxsave || !avx) return f;
+  /* The OS must save the YMM (bits 1-2) and, for AVX-512, the opmask and
+   * ZMM state (bits 5-7) or the instructions fault. */
+  unsigned lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  bool ymm_ok = (lo & 0x6) == 0x6, zmm_ok = (lo & 0xe6) == 0xe6;
+  if (!ymm_ok || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return f;
+  bool avx2 = (b >> 5) & 1, avx512f = (b >> 16) & 1;
+  f.avx2_fma = avx2 && fma;
+  f.avx512f = f.avx2_fma && avx512f && zmm_ok;
+  return f;
+}
+
+/* Kernel classes by the widest instructions a core name's kernels use:
+ * 2 = AVX-512, 1 = AVX2+FMA, 0 = anything older (Prescott, Nehalem,
+ * Sandybridge, generic, unknown names). */
+static int core_class(const char *name) {
+  static const char *const avx512[] = {"SkylakeX", "Cooperlake", "SapphireRapids", NULL};
+  static const char *const avx2[] = {"Haswell", "Zen", "Excavator", NULL};
+  if (name == NULL) return 0;
+  for (int i = 0; avx512[i]; i++)
+    if (strcasecmp(name, avx512[i]) == 0) return 2;
+  for (int i = 0; avx2[i]; i++)
+    if (strcasecmp(name, avx2[i]) == 0) return 1;
+  return 0;
+}
+
+const char *hp_blas_choose_coretype(const char *corename, hp_cpu_features_t cpu) {
+  int have = core_class(corename);
+  if (cpu.avx512f && have < 2) return "SkylakeX";
+  if (cpu.avx2_fma && have < 1) return "Haswell";
+  return NULL;
+}
+
+void hp_blas_set_ftz(void) { _mm_setcsr(_mm_getcsr() | 0x8040); /* FTZ | DAZ */ }
+
+void hp_blas_set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
+
+const char *hp_blas_corename(void) {
+  const char *n = openblas_get_corename();
+  return n != NULL ? n : "unknown";
+}
+
+static char origin[96] = "library default";
+
+const char *hp_blas_kernel_origin(void) { return origin; }
+
+void hp_blas_ensure_fast_kernel(char **argv) {
+  const char *user_threads = getenv("OPENBLAS_NUM_THREADS");
+  const char *marker = getenv(HP_BLAS_MARKER);
+  const char *coretype = getenv("OPENBLAS_CORETYPE");
+  hp_blas_set_ftz();
+
+  if (marker != NULL) {
+    snprintf(origin, sizeof origin, "set by hpsearch (library picked %.40s)", marker);
+  } else if (coretype != NULL && coretype[0] != '\0') {
+    snprintf(origin, sizeof origin, "OPENBLAS_CORETYPE set by the user");
+  } else {
+    const char *lib = hp_blas_corename();
+    /* Test hook: pretend the library picked this core, so the re-exec path
+     * can be exercised on CPUs OpenBLAS already recognises. */
+    const char *pretend = getenv("HPSEARCH_BLAS_PRETEND_CORE");
+    if (pretend != NULL && pretend[0] != '\0') lib = pretend;
+    const char *want = hp_blas_choose_coretype(lib, hp_blas_cpu_features());
+    if (want != NULL && argv != NULL && argv[0] != NULL) {
+      setenv("OPENBLAS_CORETYPE", want, 1);
+      setenv(HP_BLAS_MARKER, lib, 1);
+      /* The new image loads OpenBLAS with one thread from the start. */
+      if (user_threads == NULL) setenv("OPENBLAS_NUM_THREADS", "1", 1);
+      execv("/proc/self/exe", argv);
+      /* exec failed (no /proc?): keep going with the slow but correct kernel. */
+      unsetenv("OPENBLAS_CORETYPE");
+      unsetenv(HP_BLAS_MARKER);
+      snprintf(origin, sizeof origin, "library default (re-exec for %s failed)", want);
+    }
+  }
+  if (user_threads == NULL) {
+    /* Children (workers, user commands) inherit the one-thread default. */
+    setenv("OPENBLAS_NUM_THREADS", "1", 0);
+    openblas_set_num_threads(1);
+  }
+}
