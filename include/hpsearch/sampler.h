@@ -1,0 +1,127 @@
+/* Samplers (random, grid, TPE) with an incremental history: the caller tells
+ * the sampler about each trial once it runs and once it reaches a final state,
+ * and asks it for the parameters of a new trial number. A sampler is a pure
+ * function of (space, options, seed, told history, trial number): the same
+ * inputs give the same suggestion on every machine.
+ *
+ * Typical daemon use (also when replaying a study after a restart):
+ *   hp_sampler_create(space, &opts, &s, &err);
+ *   for each stored trial: RUNNING -> hp_sampler_running(s, number, params)
+ *                          COMPLETE/PRUNED/FAIL -> hp_sampler_tell(s, ...)
+ *   new trial n: hp_sampler_suggest(s, n, params, &err)  (claims the point)
+ *                ... hp_sampler_tell(s, n, params, state, value, step, &err)
+ *   a suggested trial that never starts: hp_sampler_release(s, n)
+ *
+ * Ownership: the sampler borrows `space` (the caller keeps it alive and
+ * unchanged until hp_sampler_free) and copies every params array it is given.
+ * Not thread-safe: one sampler per study, used from one thread. */
+#ifndef HPSEARCH_SAMPLER_H
+#define HPSEARCH_SAMPLER_H
+
+#include <cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hpsearch/err.h"
+#include "hpsearch/space.h"
+
+typedef enum hp_sampler_kind {
+  HP_SAMPLER_RANDOM = 0,
+  HP_SAMPLER_GRID,
+  HP_SAMPLER_TPE,
+} hp_sampler_kind_t;
+
+/* Final trial states the sampler distinguishes (the names match Optuna's). */
+typedef enum hp_trial_final {
+  HP_FINAL_COMPLETE = 0, /* finished with a value */
+  HP_FINAL_PRUNED,       /* stopped by a pruner; value = last intermediate value */
+  HP_FINAL_FAIL,         /* failed: ignored by TPE; a visited point for grid */
+} hp_trial_final_t;
+
+/* Sampler options. Start from hp_sampler_opts_default, then change fields
+ * (or parse them from the study spec with hp_sampler_opts_parse). */
+typedef struct hp_sampler_opts {
+  hp_sampler_kind_t kind; /* which sampler */
+  uint64_t seed;          /* all randomness derives from (seed, trial number) */
+  bool maximize;          /* study direction; values are negated internally */
+  /* TPE (Optuna 3.1 defaults) */
+  int n_startup_trials;    /* 10: random until this many COMPLETE+PRUNED trials */
+  int n_ei_candidates;     /* 24: candidates drawn from l(x) per decision */
+  double gamma_ratio;      /* 0.1: gamma(n) = min(ceil(gamma_ratio * n), gamma_max) */
+  int gamma_max;           /* 25 */
+  bool consider_prior;     /* true: one wide prior kernel per mixture */
+  double prior_weight;     /* 1.0 */
+  bool consider_magic_clip; /* true: bandwidth floor (high-low)/min(100, 1+#centres) */
+  bool consider_endpoints; /* false */
+  bool multivariate;       /* false: joint product kernels, Scott-like bandwidth */
+  bool constant_liar;      /* false: running trials count as worst observations */
+  /* grid */
+  bool grid_shuffle;       /* true: hand out free points in seeded random order
+                              (as Optuna); false: in grid-id order */
+  bool grid_retry_failed;  /* false: a FAIL point is done; true: it becomes free again */
+} hp_sampler_opts_t;
+
+/* Fills defaults for a kind (TPE fields get Optuna 3.1's defaults). */
+void hp_sampler_opts_default(hp_sampler_opts_t *opts, hp_sampler_kind_t kind);
+/* Parses the study spec's "sampler" value: a string ("random" | "grid" |
+ * "tpe") or an object {"type": ..., "seed": N, and the option names above,
+ * e.g. "n_startup_trials": 20, "multivariate": true, "constant_liar": true,
+ * "shuffle": false, "retry_failed": true}. Unknown keys and wrong types fail
+ * naming the key. The direction is not part of it: set opts->maximize. */
+int hp_sampler_opts_parse(const cJSON *value, hp_sampler_opts_t *opts, hp_err_t *err);
+/* "random", "grid", "tpe". */
+const char *hp_sampler_kind_name(hp_sampler_kind_t kind);
+
+typedef struct hp_sampler hp_sampler_t;
+
+/* Creates a sampler over `space` (borrowed, see above). A grid sampler fails
+ * with HP_EINVAL naming a parameter that has no grid values (a continuous
+ * float without "grid") or when the product exceeds HP_SAMPLER_GRID_MAX. */
+#define HP_SAMPLER_GRID_MAX (1u << 26)
+int hp_sampler_create(const hp_space_t *space, const hp_sampler_opts_t *opts,
+                      hp_sampler_t **out, hp_err_t *err);
+void hp_sampler_free(hp_sampler_t *s);
+
+/* A trial reached a final state. params: [space->n] internal values (NaN =
+ * parameter absent). value: the objective (COMPLETE), the last intermediate
+ * value (PRUNED; NaN if none), ignored for FAIL. last_step: for PRUNED the
+ * largest step that had an intermediate value, or -1 if it reported none
+ * (Optuna ranks pruned trials after all complete ones, by step reached, then
+ * by that value). number >= 0 and < 2^31. Telling a number twice fails with
+ * HP_EEXIST; if it was running it stops counting as running. A COMPLETE value
+ * that is NaN is treated as FAIL (as Optuna's tell does). */
+int hp_sampler_tell(hp_sampler_t *s, int64_t number, const double *params,
+                    hp_trial_final_t state, double value, int64_t last_step, hp_err_t *err);
+/* A trial is running with these params (constant liar; grid claim). Used when
+ * replaying RUNNING trials of a stored study; not needed after
+ * hp_sampler_suggest for the same number (suggest already records it).
+ * Calling it again for the same number replaces its params. */
+int hp_sampler_running(hp_sampler_t *s, int64_t number, const double *params, hp_err_t *err);
+/* Forgets a running trial that will never be told (e.g. the daemon could not
+ * start it): its grid point becomes free again. Unknown numbers are ignored. */
+void hp_sampler_release(hp_sampler_t *s, int64_t number);
+
+/* Suggests params_out[space->n] (internal values) for trial `number` and
+ * records the trial as running. Returns 0, HP_EEXHAUSTED (grid: every point
+ * is done or claimed by a running trial), or HP_EEXIST if the number was
+ * already told or is running. Deterministic in (seed, history, number). */
+int hp_sampler_suggest(hp_sampler_t *s, int64_t number, double *params_out, hp_err_t *err);
+
+/* Counters, for status output and for the daemon to decide a grid study is
+ * finished (grid_free == 0 && n_running == 0). grid_* are 0 for non-grid. */
+typedef struct hp_sampler_stats {
+  int64_t n_complete; /* told COMPLETE */
+  int64_t n_pruned;   /* told PRUNED */
+  int64_t n_fail;     /* told FAIL */
+  int64_t n_running;  /* running (suggested or told running, not final) */
+  int64_t grid_total; /* points in the grid */
+  int64_t grid_free;  /* points not done and not claimed */
+  int64_t grid_done;  /* points done (COMPLETE/PRUNED, and FAIL unless retry_failed) */
+} hp_sampler_stats_t;
+void hp_sampler_stats(const hp_sampler_t *s, hp_sampler_stats_t *out);
+
+/* Grid point id of internal params (mixed radix over the space order, last
+ * parameter varies fastest), or -1 if they are not a grid point. */
+int64_t hp_sampler_grid_id(const hp_sampler_t *s, const double *params);
+
+#endif
