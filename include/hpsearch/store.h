@@ -1,0 +1,233 @@
+/* The study database: SQLite with Optuna 3.1's RDB schema (13 tables,
+ * version_info (1, 12, '3.1.0'), alembic 'v3.0.0.d'), so Optuna and its CLI
+ * read and continue what hpsearch writes, and hpsearch reads and continues
+ * what Optuna writes. See docs/storage.md for every encoding.
+ *
+ * The API uses plain C values only (no search/ types): a parameter is (name,
+ * internal double, Optuna distribution_json text); attributes are passed as a
+ * JSON object text whose top-level keys become one row each (value_json =
+ * the key's value as JSON); states and directions are the enums below.
+ *
+ * Durability: WAL journal, synchronous=NORMAL. A committed transaction
+ * survives a kill of the process (SIGKILL) at any moment; only a power loss
+ * or OS crash may lose the last commits (never corrupt the file).
+ *
+ * Transactions: every write call is atomic (one transaction, or one savepoint
+ * inside a batch) and a failed call leaves nothing behind. hp_store_begin /
+ * hp_store_commit group many calls into one transaction for throughput; a
+ * caller must not tell anyone a result is stored before hp_store_commit
+ * returned 0.
+ *
+ * Ownership: every char * / array returned through an out-parameter is
+ * malloc'd and owned by the caller (free it with free() or the matching
+ * *_free function). Input strings are copied or only read during the call.
+ * A handle is used by one thread at a time. */
+#ifndef HPSEARCH_STORE_H
+#define HPSEARCH_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hpsearch/err.h"
+
+/* Trial states; the numbers are Optuna's TrialState values and the names
+ * (hp_store_state_name) are what the trials.state column holds. */
+typedef enum hp_store_state {
+  HP_STORE_RUNNING = 0,
+  HP_STORE_COMPLETE = 1,
+  HP_STORE_PRUNED = 2,
+  HP_STORE_FAIL = 3,
+  HP_STORE_WAITING = 4,
+} hp_store_state_t;
+#define HP_STORE_NSTATES 5
+
+/* "RUNNING", "COMPLETE", ... ; "?" for an out-of-range value. */
+const char *hp_store_state_name(int state);
+/* Name -> state, or -1 if unknown. */
+int hp_store_state_parse(const char *name);
+
+/* Most objectives a study may have. */
+#define HP_STORE_MAX_OBJECTIVES 8
+
+typedef struct hp_store hp_store_t;
+
+/* Open flags. */
+#define HP_STORE_READONLY 1u /* never writes; works while the daemon writes */
+
+/* Opens (read-write: creating the file and the schema if needed) a study
+ * database. A file with another schema version (e.g. written by another
+ * Optuna release) fails with HP_EFORMAT naming the versions found. Read-only
+ * open fails with HP_ENOTFOUND if the file does not exist or holds no
+ * studies table. */
+int hp_store_open(const char *path, unsigned flags, hp_store_t **out, hp_err_t *err);
+/* Closes; an open batch is rolled back. NULL is allowed. */
+void hp_store_close(hp_store_t *s);
+
+/* ---- batching --------------------------------------------------------- */
+/* Begins a write transaction that groups the following calls until commit.
+ * Nested begin fails with HP_ESTATE. */
+int hp_store_begin(hp_store_t *s, hp_err_t *err);
+int hp_store_commit(hp_store_t *s, hp_err_t *err);
+/* Rolls the batch back (all calls since begin are undone). */
+void hp_store_rollback(hp_store_t *s);
+bool hp_store_in_batch(const hp_store_t *s);
+
+/* ---- studies ---------------------------------------------------------- */
+/* Summary of a study, one row of hp_store_study_list. */
+typedef struct hp_store_study_info {
+  int64_t study_id;                              /* studies.study_id */
+  char *name;                                    /* owned */
+  int n_objectives;                              /* rows in study_directions */
+  bool maximize[HP_STORE_MAX_OBJECTIVES];        /* per objective */
+  int64_t n_trials;                              /* all states */
+  int64_t n_state[HP_STORE_NSTATES];             /* indexed by hp_store_state_t */
+  bool has_best;                                 /* a COMPLETE trial with a value exists */
+  double best_value;                             /* objective 0; may be +-inf */
+  int64_t best_number;                           /* trial number of the best, -1 if none */
+  char datetime_start[32];                       /* earliest trial start, "" if none */
+} hp_store_study_info_t;
+
+/* Creates a study. maximize[k] gives objective k's direction (n_objectives in
+ * 1..HP_STORE_MAX_OBJECTIVES). user_attrs_json / system_attrs_json: a JSON
+ * object text or NULL. HP_EEXIST if the name is taken, HP_EINVAL for an
+ * empty name (or longer than 512 bytes) or bad attrs. */
+int hp_store_study_create(hp_store_t *s, const char *name, int n_objectives,
+                          const bool *maximize, const char *user_attrs_json,
+                          const char *system_attrs_json, int64_t *study_id, hp_err_t *err);
+/* Study id by name; HP_ENOTFOUND if none. */
+int hp_store_study_find(hp_store_t *s, const char *name, int64_t *study_id, hp_err_t *err);
+/* All studies with counts per state and best value, ordered by study_id.
+ * *out is an array of *n entries; free with hp_store_study_list_free. */
+int hp_store_study_list(hp_store_t *s, hp_store_study_info_t **out, size_t *n, hp_err_t *err);
+/* One study's summary (same fields); free info->name (or use _info_clear). */
+int hp_store_study_get(hp_store_t *s, int64_t study_id, hp_store_study_info_t *info,
+                       hp_err_t *err);
+void hp_store_study_info_clear(hp_store_study_info_t *info);
+void hp_store_study_list_free(hp_store_study_info_t *list, size_t n);
+/* Deletes the study and every row of it and of its trials, in one
+ * transaction. HP_ENOTFOUND if no such study. */
+int hp_store_study_delete(hp_store_t *s, int64_t study_id, hp_err_t *err);
+
+/* Study attributes. value_json is any JSON text (stored as given after a
+ * validity check). get: *value_json is malloc'd; HP_ENOTFOUND if the key is
+ * absent. get_all: a JSON object text of every key. */
+int hp_store_study_set_system_attr(hp_store_t *s, int64_t study_id, const char *key,
+                                   const char *value_json, hp_err_t *err);
+int hp_store_study_get_system_attr(hp_store_t *s, int64_t study_id, const char *key,
+                                   char **value_json, hp_err_t *err);
+int hp_store_study_set_user_attr(hp_store_t *s, int64_t study_id, const char *key,
+                                 const char *value_json, hp_err_t *err);
+int hp_store_study_attrs(hp_store_t *s, int64_t study_id, bool system, char **object_json,
+                         hp_err_t *err);
+
+/* ---- trials ----------------------------------------------------------- */
+/* A parameter as given to the store (strings only read during the call). */
+typedef struct hp_store_param {
+  const char *name;              /* param_name */
+  double value;                  /* internal repr: float, int as double, choice index */
+  const char *distribution_json; /* Optuna distribution_json text */
+} hp_store_param_t;
+
+/* Creates a trial in state RUNNING (datetime_start = now) or WAITING (no
+ * start time, as Optuna's enqueue_trial), with its params and system attrs
+ * (e.g. {"fixed_params": {...}} for an enqueued trial), in one transaction.
+ * The number is 0, 1, 2 ... within the study, assigned in that transaction.
+ * Either out pointer may be NULL. */
+int hp_store_trial_create(hp_store_t *s, int64_t study_id, hp_store_state_t state,
+                          const hp_store_param_t *params, size_t n_params,
+                          const char *system_attrs_json, int64_t *trial_id, int64_t *number,
+                          hp_err_t *err);
+/* Takes the oldest WAITING trial of the study (lowest number): it becomes
+ * RUNNING with datetime_start = now. *system_attrs_json (may be NULL to skip)
+ * receives its system attrs as a JSON object text (holds "fixed_params").
+ * HP_ENOTFOUND when the study has no WAITING trial. */
+int hp_store_trial_pop_waiting(hp_store_t *s, int64_t study_id, int64_t *trial_id,
+                               int64_t *number, char **system_attrs_json, hp_err_t *err);
+/* Adds or replaces parameters of an unfinished trial (one transaction). */
+int hp_store_trial_set_params(hp_store_t *s, int64_t trial_id, const hp_store_param_t *params,
+                              size_t n_params, hp_err_t *err);
+/* Intermediate value at step (upsert). value may be NaN or +-inf. The trial
+ * must be unfinished (HP_ESTATE otherwise). */
+int hp_store_trial_report(hp_store_t *s, int64_t trial_id, int64_t step, double value,
+                          hp_err_t *err);
+/* Trial attributes (upsert of one key; value_json is JSON text). */
+int hp_store_trial_set_system_attr(hp_store_t *s, int64_t trial_id, const char *key,
+                                   const char *value_json, hp_err_t *err);
+int hp_store_trial_set_user_attr(hp_store_t *s, int64_t trial_id, const char *key,
+                                 const char *value_json, hp_err_t *err);
+/* Finishes an unfinished (RUNNING or WAITING) trial in one transaction:
+ * state, datetime_complete = now, values, and system attrs (e.g.
+ * {"fail_reason": "worker killed by signal 9"}) upserted.
+ *  - COMPLETE: n_values must equal the study's objectives; +-inf allowed,
+ *    NaN refused (HP_EINVAL; Optuna records such a trial as FAIL).
+ *  - PRUNED: values optional; with none, the value at the trial's last step
+ *    is copied as its value unless it is NaN (as Optuna's tell does).
+ *  - FAIL: no values (n_values must be 0).
+ * HP_ESTATE if the trial is already finished, HP_ENOTFOUND if unknown. */
+int hp_store_trial_finish(hp_store_t *s, int64_t trial_id, hp_store_state_t state,
+                          const double *values, size_t n_values, const char *system_attrs_json,
+                          hp_err_t *err);
+
+/* A trial read back, with everything that belongs to it. */
+typedef struct hp_store_param_out {
+  char *name;              /* owned */
+  double value;            /* internal repr */
+  char *distribution_json; /* owned */
+} hp_store_param_out_t;
+
+typedef struct hp_store_trial {
+  int64_t trial_id;
+  int64_t study_id;
+  int64_t number;
+  hp_store_state_t state;
+  char datetime_start[32];      /* "" when NULL */
+  char datetime_complete[32];   /* "" when NULL */
+  size_t n_params;
+  hp_store_param_out_t *params; /* in insertion order */
+  size_t n_values;              /* 0 unless COMPLETE/PRUNED with a value */
+  double values[HP_STORE_MAX_OBJECTIVES]; /* +-inf restored from the type column */
+  size_t n_intermediate;
+  int64_t *steps;               /* ascending */
+  double *intermediate;         /* values at steps[i]; NaN/+-inf restored */
+  char *user_attrs_json;        /* JSON object text, "{}" if none; owned */
+  char *system_attrs_json;      /* JSON object text, "{}" if none; owned */
+} hp_store_trial_t;
+
+/* Every trial of a study ordered by number, optionally only those with
+ * number >= min_number (for incremental reads). *out: array of *n, free with
+ * hp_store_trials_free. A few queries in total, not one per trial. */
+int hp_store_trials_list(hp_store_t *s, int64_t study_id, int64_t min_number,
+                         hp_store_trial_t **out, size_t *n, hp_err_t *err);
+/* One trial; clear with hp_store_trial_clear. */
+int hp_store_trial_get(hp_store_t *s, int64_t trial_id, hp_store_trial_t *out, hp_err_t *err);
+void hp_store_trial_clear(hp_store_trial_t *t);
+void hp_store_trials_free(hp_store_trial_t *trials, size_t n);
+
+/* Best COMPLETE trial of the study for objective 0 and the study's
+ * direction. Unlike Optuna 3.1.0, +inf (stored as NULL) is the WORST value
+ * when minimizing and -inf the worst when maximizing; ties go to the lowest
+ * number. HP_ENOTFOUND when no COMPLETE trial has a value. Out pointers may
+ * be NULL. */
+int hp_store_best_trial(hp_store_t *s, int64_t study_id, int64_t *trial_id, int64_t *number,
+                        double *value, hp_err_t *err);
+
+/* A trial touched by reconcile. */
+typedef struct hp_store_trial_ref {
+  int64_t study_id;
+  int64_t trial_id;
+  int64_t number;
+} hp_store_trial_ref_t;
+
+/* After a restart: every RUNNING trial (all studies) becomes FAIL with
+ * datetime_complete = now and system attr "fail_reason" = reason (NULL means
+ * "daemon restarted"), in one transaction. *out (may be NULL) receives the
+ * trials touched (malloc'd, *n entries). */
+int hp_store_reconcile(hp_store_t *s, const char *reason, hp_store_trial_ref_t **out,
+                       size_t *n, hp_err_t *err);
+
+/* The system attribute key under which finish/reconcile store a failure
+ * reason. */
+#define HP_STORE_FAIL_REASON_KEY "fail_reason"
+
+#endif
