@@ -77,7 +77,7 @@ typedef struct hp_sampler hp_sampler_t;
 /* Creates a sampler over `space` (borrowed, see above). A grid sampler fails
  * with HP_EINVAL naming a parameter that has no grid values (a continuous
  * float without "grid") or when the product exceeds HP_SAMPLER_GRID_MAX. */
-#define HP_SAMPLER_GRID_MAX (1u << 26)
+#define HP_SAMPLER_GRID_MAX (1u << 24)
 int hp_sampler_create(const hp_space_t *space, const hp_sampler_opts_t *opts,
                       hp_sampler_t **out, hp_err_t *err);
 void hp_sampler_free(hp_sampler_t *s);

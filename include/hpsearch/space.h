@@ -57,6 +57,7 @@ typedef struct hp_param {
                      when it has at most HP_SPACE_MAX_GRID points; NULL when
                      the parameter cannot be gridded (continuous float
                      without "grid") */
+  bool grid_given; /* the list came from the spec's "grid" key */
 } hp_param_t;
 
 /* A search space: parameters in the order their keys appear in the JSON
