@@ -1,0 +1,69 @@
+/* Dense (fully connected) layer: one sgemm per product with the transposes
+ * folded into the call, bias and activation fused into one pass. Weights
+ * are stored [out, in] (a row per output unit). */
+#include "hpsearch/blas.h"
+#include "hpsearch/layers.h"
+
+/* y[B,out] += b[out], then y = relu(y): one pass over y. */
+HP_HOT static void bias_relu(float *y, const float *b, int B, int out) {
+  for (int r = 0; r < B; r++) {
+    float *row = y + (size_t)r * out;
+    for (int j = 0; j < out; j++) {
+      float v = row[j] + b[j];
+      row[j] = v > 0.0f ? v : 0.0f;
+    }
+  }
+}
+
+HP_HOT static void bias_add(float *y, const float *b, int B, int out) {
+  for (int r = 0; r < B; r++) {
+    float *row = y + (size_t)r * out;
+    for (int j = 0; j < out; j++) row[j] += b[j];
+  }
+}
+
+/* dy[B,out] = (y > 0 ? dy : 0); db[out] += column sums of dy. */
+HP_HOT static void relu_back_bias(const float *y, float *dy, float *db, int B, int out) {
+  for (int r = 0; r < B; r++) {
+    const float *yr = y + (size_t)r * out;
+    float *dr = dy + (size_t)r * out;
+    for (int j = 0; j < out; j++) {
+      float g = yr[j] > 0.0f ? dr[j] : 0.0f;
+      dr[j] = g;
+      db[j] += g;
+    }
+  }
+}
+
+HP_HOT static void bias_grad(const float *dy, float *db, int B, int out) {
+  for (int r = 0; r < B; r++) {
+    const float *dr = dy + (size_t)r * out;
+    for (int j = 0; j < out; j++) db[j] += dr[j];
+  }
+}
+
+/* x[B,in], W[out,in], b[out] -> y[B,out] */
+void hp_dense_forward(const float *x, const float *W, const float *b, float *y, int B, int in,
+                      int out, hp_act_t act) {
+  hp_sgemm(false, true, B, out, in, 1.0f, x, in, W, in, 0.0f, y, out);
+  if (act.kind == HP_ACT_RELU) {
+    bias_relu(y, b, B, out);
+  } else {
+    bias_add(y, b, B, out);
+    if (act.kind != HP_ACT_NONE) hp_act_forward(act, y, y, (size_t)B * out);
+  }
+}
+
+/* dy[B,out] (overwritten by the pre-activation gradient), x[B,in], y[B,out]
+ * -> dW[out,in] += dy^T x, db[out] += sum dy, dx[B,in] = dy W */
+void hp_dense_backward(const float *x, const float *W, const float *y, float *dy, float *dx,
+                       float *dW, float *db, int B, int in, int out, hp_act_t act) {
+  if (act.kind == HP_ACT_RELU) {
+    relu_back_bias(y, dy, db, B, out);
+  } else {
+    if (act.kind != HP_ACT_NONE) hp_act_backward(act, y, dy, dy, (size_t)B * out);
+    bias_grad(dy, db, B, out);
+  }
+  hp_sgemm(true, false, out, in, B, 1.0f, dy, out, x, in, 1.0f, dW, in);
+  if (dx != NULL) hp_sgemm(false, false, B, in, out, 1.0f, dy, out, W, in, 0.0f, dx, in);
+}

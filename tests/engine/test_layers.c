@@ -1,0 +1,490 @@
+/* Finite-difference gradient checks for every layer kernel and loss
+ * (include/hpsearch/layers.h), plus forward checks against direct formulas:
+ * conv against a naive direct convolution, batch norm at inference, dropout
+ * statistics, pooling winners. Each check perturbs inputs and parameters of
+ * a tiny layer and compares central differences of a scalar function of the
+ * output with the analytic backward pass. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hpsearch/blas.h"
+#include "hpsearch/layers.h"
+#include "hpsearch/rng.h"
+
+/* The scalar checked is L = sum_i r_i * y_i with fixed random r, so that the
+ * output gradient is dy = r. */
+typedef double (*loss_fn)(void *ctx);
+
+static float *vec(size_t n) {
+  float *p = calloc(n ? n : 1, sizeof *p);
+  assert_non_null(p);
+  return p;
+}
+
+static void fill(hp_rng_t *r, float *x, size_t n, float lo, float hi) {
+  for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * (float)hp_rng_uniform(r);
+}
+
+/* Values bounded away from 0, so ReLU-type kinks are not crossed by eps. */
+static void fill_nonzero(hp_rng_t *r, float *x, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    float v = 0.05f + (float)hp_rng_uniform(r);
+    x[i] = hp_rng_uniform(r) < 0.5 ? -v : v;
+  }
+}
+
+static double dot(const float *a, const float *r, size_t n) {
+  double s = 0;
+  for (size_t i = 0; i < n; i++) s += (double)a[i] * r[i];
+  return s;
+}
+
+/* Compares grad[i] with the central difference of fn at v[i] for every i
+ * (or a spread subset of at most 64 entries). */
+static void check_grad(const char *what, void *ctx, loss_fn fn, float *v, const float *grad,
+                       size_t n, float eps) {
+  size_t step = n > 64 ? n / 64 : 1;
+  int checked = 0;
+  for (size_t i = 0; i < n; i += step) {
+    float keep = v[i];
+    v[i] = keep + eps;
+    double lp = fn(ctx);
+    v[i] = keep - eps;
+    double lm = fn(ctx);
+    v[i] = keep;
+    double num = (lp - lm) / (2.0 * (double)eps);
+    double ana = grad[i];
+    double tol = 3e-3 + 2e-2 * fmax(fabs(num), fabs(ana));
+    if (!(fabs(num - ana) <= tol)) {
+      fprintf(stderr, "%s[%zu]: analytic %.6g, numeric %.6g\n", what, i, ana, num);
+      fail();
+    }
+    checked++;
+  }
+  assert_true(checked > 0);
+}
+
+/* ---- dense ------------------------------------------------------------ */
+
+typedef struct {
+  int B, in, out;
+  hp_act_t act;
+  float *x, *W, *b, *y, *r, *dy, *dx, *dW, *db;
+} dense_ctx;
+
+static double dense_loss(void *p) {
+  dense_ctx *c = p;
+  hp_dense_forward(c->x, c->W, c->b, c->y, c->B, c->in, c->out, c->act);
+  return dot(c->y, c->r, (size_t)c->B * c->out);
+}
+
+static void check_dense(hp_act_kind_t kind) {
+  hp_rng_t rng;
+  dense_ctx c = {.B = 3, .in = 5, .out = 4, .act = {kind, 0.1f}};
+  size_t nx = (size_t)c.B * c.in, nw = (size_t)c.out * c.in, ny = (size_t)c.B * c.out;
+  c.x = vec(nx), c.W = vec(nw), c.b = vec(c.out), c.y = vec(ny), c.r = vec(ny);
+  c.dy = vec(ny), c.dx = vec(nx), c.dW = vec(nw), c.db = vec(c.out);
+  /* Pre-activations must keep away from the kinks for the check to be fair:
+   * draw data until none lies within 0.02 of zero. */
+  for (uint64_t seed = 100;; seed++) {
+    hp_rng_seed(&rng, seed);
+    fill(&rng, c.x, nx, -1, 1), fill(&rng, c.W, nw, -1, 1);
+    fill(&rng, c.b, c.out, -0.5f, 0.5f), fill(&rng, c.r, ny, -1, 1);
+    hp_dense_forward(c.x, c.W, c.b, c.y, c.B, c.in, c.out, (hp_act_t){HP_ACT_NONE, 0});
+    bool near_kink = false;
+    for (size_t i = 0; i < ny; i++) near_kink |= fabsf(c.y[i]) < 0.02f;
+    if (!near_kink) break;
+  }
+  dense_loss(&c);
+  memcpy(c.dy, c.r, ny * sizeof *c.dy);
+  /* Gradients accumulate: start from 1 and subtract it afterwards. */
+  for (size_t i = 0; i < nw; i++) c.dW[i] = 1.0f;
+  hp_dense_backward(c.x, c.W, c.y, c.dy, c.dx, c.dW, c.db, c.B, c.in, c.out, c.act);
+  for (size_t i = 0; i < nw; i++) c.dW[i] -= 1.0f;
+  check_grad("dense dx", &c, dense_loss, c.x, c.dx, nx, 1e-3f);
+  check_grad("dense dW", &c, dense_loss, c.W, c.dW, nw, 1e-3f);
+  check_grad("dense db", &c, dense_loss, c.b, c.db, c.out, 1e-3f);
+  free(c.x), free(c.W), free(c.b), free(c.y), free(c.r), free(c.dy), free(c.dx), free(c.dW);
+  free(c.db);
+}
+
+static void test_dense_grad(void **state) {
+  (void)state;
+  check_dense(HP_ACT_NONE);
+  check_dense(HP_ACT_RELU);
+  check_dense(HP_ACT_LEAKY);
+  check_dense(HP_ACT_TANH);
+  check_dense(HP_ACT_SIGMOID);
+}
+
+/* ---- standalone activations ------------------------------------------ */
+
+typedef struct {
+  hp_act_t act;
+  size_t n;
+  float *x, *y, *r;
+} act_ctx;
+
+static double act_loss(void *p) {
+  act_ctx *c = p;
+  hp_act_forward(c->act, c->x, c->y, c->n);
+  return dot(c->y, c->r, c->n);
+}
+
+static void test_activation_grad(void **state) {
+  (void)state;
+  hp_rng_t rng;
+  hp_rng_seed(&rng, 5);
+  for (int k = HP_ACT_NONE; k <= HP_ACT_SIGMOID; k++) {
+    act_ctx c = {.act = {(hp_act_kind_t)k, 0.2f}, .n = 40};
+    c.x = vec(c.n), c.y = vec(c.n), c.r = vec(c.n);
+    float *dx = vec(c.n);
+    fill_nonzero(&rng, c.x, c.n);
+    c.x[0] = 30.0f, c.x[1] = -30.0f; /* saturation must not give NaN */
+    fill(&rng, c.r, c.n, -1, 1);
+    act_loss(&c);
+    for (size_t i = 0; i < c.n; i++) assert_true(isfinite(c.y[i]));
+    hp_act_backward(c.act, c.y, c.r, dx, c.n);
+    check_grad(hp_act_name(c.act.kind), &c, act_loss, c.x, dx, c.n, 1e-3f);
+    /* In place (dx == dy) gives the same (check_grad left y perturbed). */
+    act_loss(&c);
+    float *g = vec(c.n);
+    memcpy(g, c.r, c.n * sizeof *g);
+    hp_act_backward(c.act, c.y, g, g, c.n);
+    assert_memory_equal(g, dx, c.n * sizeof *g);
+    free(c.x), free(c.y), free(c.r), free(dx), free(g);
+  }
+  /* Spot values. */
+  float x[3] = {-2, 0.5f, 0}, y[3];
+  hp_act_forward((hp_act_t){HP_ACT_LEAKY, 0.01f}, x, y, 3);
+  assert_true(y[0] == -0.02f && y[1] == 0.5f && y[2] == 0);
+  hp_act_forward((hp_act_t){HP_ACT_SIGMOID, 0}, x, y, 3);
+  assert_true(fabsf(y[2] - 0.5f) < 1e-7f);
+}
+
+/* ---- conv2d ------------------------------------------------------------ */
+
+typedef struct {
+  hp_conv_shape_t s;
+  int B;
+  hp_act_t act;
+  float *x, *W, *b, *cols, *tmp, *y, *r;
+} conv_ctx;
+
+static double conv_loss(void *p) {
+  conv_ctx *c = p;
+  hp_conv_forward(&c->s, c->x, c->W, c->b, c->cols, c->tmp, c->y, c->B, c->act);
+  return dot(c->y, c->r, (size_t)c->B * c->s.o * c->s.ho * c->s.wo);
+}
+
+/* Direct convolution by its definition, for the forward check. */
+static float direct_conv(const conv_ctx *c, int b, int o, int oy, int ox) {
+  const hp_conv_shape_t *s = &c->s;
+  double acc = c->b[o];
+  for (int ci = 0; ci < s->c; ci++)
+    for (int i = 0; i < s->kh; i++)
+      for (int j = 0; j < s->kw; j++) {
+        int iy = oy * s->stride - s->pad + i, ix = ox * s->stride - s->pad + j;
+        if (iy < 0 || iy >= s->h || ix < 0 || ix >= s->w) continue;
+        acc += (double)c->W[((o * s->c + ci) * s->kh + i) * s->kw + j] *
+               c->x[((b * s->c + ci) * s->h + iy) * s->w + ix];
+      }
+  return (float)acc;
+}
+
+static void check_conv(int stride, int pad, hp_act_kind_t kind) {
+  hp_rng_t rng;
+  hp_rng_seed(&rng, 200 + stride * 10 + pad);
+  conv_ctx c = {.s = {.c = 2, .h = 5, .w = 6, .o = 3, .kh = 3, .kw = 3, .stride = stride,
+                      .pad = pad},
+                .B = 2, .act = {kind, 0.1f}};
+  assert_int_equal(hp_conv_shape_init(&c.s), 0);
+  size_t nx = (size_t)c.B * c.s.c * c.s.h * c.s.w, nw = (size_t)c.s.o * c.s.c * 9,
+         ny = (size_t)c.B * c.s.o * c.s.ho * c.s.wo;
+  c.x = vec(nx), c.W = vec(nw), c.b = vec(c.s.o), c.y = vec(ny), c.r = vec(ny);
+  c.cols = vec(hp_conv_cols_size(&c.s, c.B)), c.tmp = vec(hp_conv_tmp_size(&c.s, c.B));
+  float *dy = vec(ny), *dx = vec(nx), *dW = vec(nw), *db = vec(c.s.o);
+  fill(&rng, c.x, nx, -1, 1), fill(&rng, c.W, nw, -0.5f, 0.5f);
+  fill(&rng, c.b, c.s.o, -0.2f, 0.2f), fill(&rng, c.r, ny, -1, 1);
+  conv_loss(&c);
+  if (kind == HP_ACT_NONE)
+    for (int b = 0; b < c.B; b++)
+      for (int o = 0; o < c.s.o; o++)
+        for (int oy = 0; oy < c.s.ho; oy++)
+          for (int ox = 0; ox < c.s.wo; ox++) {
+            float want = direct_conv(&c, b, o, oy, ox);
+            float got = c.y[((b * c.s.o + o) * c.s.ho + oy) * c.s.wo + ox];
+            assert_true(fabsf(want - got) < 1e-5f);
+          }
+  memcpy(dy, c.r, ny * sizeof *dy);
+  hp_conv_backward(&c.s, c.cols, c.tmp, c.W, c.y, dy, dx, dW, db, c.B, c.act);
+  check_grad("conv dx", &c, conv_loss, c.x, dx, nx, 1e-3f);
+  check_grad("conv dW", &c, conv_loss, c.W, dW, nw, 1e-3f);
+  check_grad("conv db", &c, conv_loss, c.b, db, c.s.o, 1e-3f);
+  free(c.x), free(c.W), free(c.b), free(c.y), free(c.r), free(c.cols), free(c.tmp);
+  free(dy), free(dx), free(dW), free(db);
+}
+
+static void test_conv_grad(void **state) {
+  (void)state;
+  check_conv(1, 1, HP_ACT_NONE);
+  check_conv(1, 0, HP_ACT_NONE);
+  check_conv(2, 1, HP_ACT_NONE);
+  check_conv(2, 2, HP_ACT_NONE);
+  check_conv(1, 1, HP_ACT_TANH);
+  check_conv(1, 1, HP_ACT_SIGMOID);
+  hp_conv_shape_t bad = {.c = 1, .h = 2, .w = 2, .o = 1, .kh = 3, .kw = 3, .stride = 1};
+  assert_int_equal(hp_conv_shape_init(&bad), -1);
+  hp_conv_shape_t s = {.c = 1, .h = 28, .w = 28, .o = 32, .kh = 3, .kw = 3, .stride = 1,
+                       .pad = 1};
+  assert_int_equal(hp_conv_shape_init(&s), 0);
+  assert_int_equal(s.ho, 28);
+  assert_int_equal(s.wo, 28);
+}
+
+/* Fused ReLU in the conv: inputs arranged so no pre-activation is near 0. */
+static void test_conv_relu_grad(void **state) {
+  (void)state;
+  hp_rng_t rng;
+  hp_rng_seed(&rng, 33);
+  conv_ctx c = {.s = {.c = 1, .h = 4, .w = 4, .o = 2, .kh = 2, .kw = 2, .stride = 1, .pad = 0},
+                .B = 2, .act = {HP_ACT_RELU, 0}};
+  assert_int_equal(hp_conv_shape_init(&c.s), 0);
+  size_t nx = 32, nw = 8, ny = (size_t)2 * 2 * 3 * 3;
+  c.x = vec(nx), c.W = vec(nw), c.b = vec(2), c.y = vec(ny), c.r = vec(ny);
+  c.cols = vec(hp_conv_cols_size(&c.s, 2)), c.tmp = vec(hp_conv_tmp_size(&c.s, 2));
+  float *dy = vec(ny), *dx = vec(nx), *dW = vec(nw), *db = vec(2);
+  fill(&rng, c.x, nx, 0.1f, 1), fill(&rng, c.r, ny, -1, 1);
+  /* Filter 0 all positive (active), filter 1 all negative (dead). */
+  for (int i = 0; i < 4; i++) c.W[i] = 0.5f + 0.1f * i, c.W[4 + i] = -0.5f - 0.1f * i;
+  conv_loss(&c);
+  memcpy(dy, c.r, ny * sizeof *dy);
+  hp_conv_backward(&c.s, c.cols, c.tmp, c.W, c.y, dy, dx, dW, db, 2, c.act);
+  check_grad("conv relu dx", &c, conv_loss, c.x, dx, nx, 1e-3f);
+  check_grad("conv relu dW", &c, conv_loss, c.W, dW, nw, 1e-3f);
+  assert_true(db[1] == 0.0f && dW[5] == 0.0f); /* dead filter gets no gradient */
+  free(c.x), free(c.W), free(c.b), free(c.y), free(c.r), free(c.cols), free(c.tmp);
+  free(dy), free(dx), free(dW), free(db);
+}
+
+/* ---- max-pool ---------------------------------------------------------- */
+
+typedef struct {
+  int B, c, h, w, k, st, ho, wo;
+  float *x, *y, *r;
+  int32_t *am;
+} pool_ctx;
+
+static double pool_loss(void *p) {
+  pool_ctx *c = p;
+  hp_maxpool_forward(c->x, c->y, c->am, c->B, c->c, c->h, c->w, c->k, c->st);
+  return dot(c->y, c->r, (size_t)c->B * c->c * c->ho * c->wo);
+}
+
+static void check_pool(int h, int w, int k, int st) {
+  hp_rng_t rng;
+  hp_rng_seed(&rng, 300 + k);
+  pool_ctx c = {.B = 2, .c = 2, .h = h, .w = w, .k = k, .st = st};
+  c.ho = (h - k) / st + 1, c.wo = (w - k) / st + 1;
+  size_t nx = (size_t)c.B * c.c * h * w, ny = (size_t)c.B * c.c * c.ho * c.wo;
+  c.x = vec(nx), c.y = vec(ny), c.r = vec(ny), c.am = calloc(ny, sizeof *c.am);
+  float *dx = vec(nx);
+  /* Distinct values 0.01 apart: no window has a near tie. */
+  uint32_t *perm = malloc(nx * sizeof *perm);
+  for (uint32_t i = 0; i < nx; i++) perm[i] = i;
+  hp_rng_shuffle_u32(&rng, perm, (uint32_t)nx);
+  for (size_t i = 0; i < nx; i++) c.x[i] = 0.01f * (float)perm[i] - 1.0f;
+  fill(&rng, c.r, ny, -1, 1);
+  pool_loss(&c);
+  /* The winner is the window maximum. */
+  for (size_t i = 0; i < ny; i++) {
+    size_t plane = i / ((size_t)c.ho * c.wo);
+    assert_true(c.y[i] == c.x[plane * h * w + c.am[i]]);
+  }
+  hp_maxpool_backward(c.r, c.am, dx, c.B, c.c, h, w, c.ho, c.wo);
+  check_grad("maxpool dx", &c, pool_loss, c.x, dx, nx, 1e-3f);
+  free(c.x), free(c.y), free(c.r), free(c.am), free(dx), free(perm);
+}
+
+static void test_maxpool_grad(void **state) {
+  (void)state;
+  check_pool(4, 6, 2, 2);
+  check_pool(5, 5, 2, 2); /* odd size: last row/column dropped */
+  check_pool(5, 5, 3, 1); /* overlapping windows accumulate */
+  float x[4] = {1, 5, 3, 2}, y[1];
+  int32_t am[1];
+  hp_maxpool_forward(x, y, am, 1, 1, 2, 2, 2, 2);
+  assert_true(y[0] == 5.0f && am[0] == 1);
+}
+
+/* ---- batch norm -------------------------------------------------------- */
+
+typedef struct {
+  int B, c, s;
+  float *x, *g, *be, *y, *xhat, *is, *rm, *rv, *r;
+} bn_ctx;
+
+static double bn_loss(void *p) {
+  bn_ctx *c = p;
+  hp_bn_forward_train(c->x, c->g, c->be, c->y, c->xhat, c->is, c->rm, c->rv, c->B, c->c, c->s,
+                      0.1f, 1e-5f);
+  return dot(c->y, c->r, (size_t)c->B * c->c * c->s);
+}
+
+static void check_bn(int B, int ch, int s) {
+  hp_rng_t rng;
+  hp_rng_seed(&rng, 400 + s);
+  bn_ctx c = {.B = B, .c = ch, .s = s};
+  size_t n = (size_t)B * ch * s;
+  c.x = vec(n), c.y = vec(n), c.xhat = vec(n), c.r = vec(n);
+  c.g = vec(ch), c.be = vec(ch), c.is = vec(ch), c.rm = vec(ch), c.rv = vec(ch);
+  float *dx = vec(n), *dg = vec(ch), *db = vec(ch), *dy = vec(n);
+  fill(&rng, c.x, n, -2, 3), fill(&rng, c.g, ch, 0.5f, 1.5f), fill(&rng, c.be, ch, -1, 1);
+  fill(&rng, c.r, n, -1, 1);
+  bn_loss(&c);
+  memcpy(dy, c.r, n * sizeof *dy);
+  hp_bn_backward(dy, c.xhat, c.g, c.is, dx, dg, db, B, ch, s);
+  /* The output's gradient sums to zero over a channel in the input: a
+   * shift of every input of a channel is normalised away. */
+  check_grad("bn dx", &c, bn_loss, c.x, dx, n, 2e-3f);
+  check_grad("bn dgamma", &c, bn_loss, c.g, dg, ch, 1e-3f);
+  check_grad("bn dbeta", &c, bn_loss, c.be, db, ch, 1e-3f);
+  /* In place (dx == dy) gives the same. */
+  float *dg2 = vec(ch), *db2 = vec(ch);
+  memcpy(dy, c.r, n * sizeof *dy);
+  bn_loss(&c);
+  hp_bn_backward(dy, c.xhat, c.g, c.is, dy, dg2, db2, B, ch, s);
+  for (size_t i = 0; i < n; i++) assert_true(fabsf(dy[i] - dx[i]) < 1e-6f);
+  free(c.x), free(c.y), free(c.xhat), free(c.r), free(c.g), free(c.be), free(c.is);
+  free(c.rm), free(c.rv), free(dx), free(dg), free(db), free(dy), free(dg2), free(db2);
+}
+
+static void test_batchnorm_grad(void **state) {
+  (void)state;
+  check_bn(6, 4, 1); /* after a dense layer */
+  check_bn(3, 2, 5); /* after a conv: per channel over batch and positions */
+}
+
+static void test_batchnorm_stats(void **state) {
+  (void)state;
+  /* Two samples of one feature: 1 and 3 -> mean 2, biased var 1, unbiased 2. */
+  float x[2] = {1, 3}, g = 2, be = 0.5f, y[2], xh[2], is, rm = 0, rv = 1;
+  hp_bn_forward_train(x, &g, &be, y, xh, &is, &rm, &rv, 2, 1, 1, 0.1f, 0.0f);
+  assert_true(fabsf(y[0] - (-1.5f)) < 1e-6f && fabsf(y[1] - 2.5f) < 1e-6f);
+  assert_true(fabsf(rm - 0.2f) < 1e-6f);              /* 0.9*0 + 0.1*2 */
+  assert_true(fabsf(rv - (0.9f + 0.1f * 2)) < 1e-6f); /* unbiased 2 */
+  /* Inference uses the running estimates, not the batch. */
+  float m = 2, v = 4, out[2];
+  hp_bn_forward_eval(x, &g, &be, out, &m, &v, 2, 1, 1, 0.0f);
+  assert_true(fabsf(out[0] - (2 * (1 - 2) / 2.0f + 0.5f)) < 1e-6f);
+  assert_true(fabsf(out[1] - (2 * (3 - 2) / 2.0f + 0.5f)) < 1e-6f);
+}
+
+/* ---- dropout ----------------------------------------------------------- */
+
+static void test_dropout(void **state) {
+  (void)state;
+  hp_rng_t rng;
+  hp_rng_seed(&rng, 9);
+  const size_t n = 20001;
+  float *x = vec(n), *y = vec(n), *m = vec(n), *dx = vec(n);
+  for (size_t i = 0; i < n; i++) x[i] = 1.0f;
+  hp_dropout_forward(x, y, m, n, 0.3f, &rng);
+  size_t dropped = 0;
+  double mean = 0;
+  for (size_t i = 0; i < n; i++) {
+    assert_true(m[i] == 0.0f || fabsf(m[i] - 1.0f / 0.7f) < 1e-6f);
+    assert_true(y[i] == x[i] * m[i]);
+    dropped += m[i] == 0.0f;
+    mean += y[i];
+  }
+  assert_true(fabs((double)dropped / n - 0.3) < 0.015);
+  assert_true(fabs(mean / n - 1.0) < 0.03); /* inverted: expectation kept */
+  hp_dropout_backward(x, m, dx, n);
+  assert_memory_equal(dx, y, n * sizeof *dx); /* dx = dy * mask with dy = 1 */
+  /* p = 0 keeps everything unscaled. */
+  hp_dropout_forward(x, y, m, n, 0.0f, &rng);
+  for (size_t i = 0; i < n; i++) assert_true(y[i] == 1.0f);
+  free(x), free(y), free(m), free(dx);
+}
+
+/* ---- losses ------------------------------------------------------------ */
+
+typedef struct {
+  int B, k, mse;
+  float *z;
+  int32_t *y;
+} loss_ctx;
+
+static double loss_mean(void *p) {
+  loss_ctx *c = p;
+  double s = c->mse ? hp_loss_mse(c->z, c->y, c->B, c->k, NULL, 0, NULL)
+                    : hp_loss_softmax_ce(c->z, c->y, c->B, c->k, NULL, 0, NULL);
+  return s / c->B;
+}
+
+static void test_loss_grad(void **state) {
+  (void)state;
+  hp_rng_t rng;
+  hp_rng_seed(&rng, 11);
+  for (int mse = 0; mse < 2; mse++) {
+    loss_ctx c = {.B = 4, .k = 5, .mse = mse};
+    c.z = vec(20);
+    c.y = calloc(4, sizeof *c.y);
+    float *g = vec(20);
+    fill(&rng, c.z, 20, -3, 3);
+    for (int b = 0; b < 4; b++) c.y[b] = (int32_t)hp_rng_below(&rng, 5);
+    long correct = 0;
+    if (mse) hp_loss_mse(c.z, c.y, 4, 5, g, 0.25f, &correct);
+    else hp_loss_softmax_ce(c.z, c.y, 4, 5, g, 0.25f, &correct);
+    long want = 0;
+    for (int b = 0; b < 4; b++) {
+      int am = 0;
+      for (int j = 1; j < 5; j++)
+        if (c.z[b * 5 + j] > c.z[b * 5 + am]) am = j;
+      want += am == c.y[b];
+    }
+    assert_int_equal(correct, want);
+    check_grad(mse ? "mse" : "softmax_ce", &c, loss_mean, c.z, g, 20, 1e-3f);
+    free(c.z), free(c.y), free(g);
+  }
+}
+
+static void test_softmax_stable(void **state) {
+  (void)state;
+  /* Huge logits must not overflow: loss = log(1 + e^-1000) ~ 0 here. */
+  float z[4] = {1000, 0, -1000, 1e30f}, g[2];
+  int32_t y[2] = {0, 1};
+  double l = hp_loss_softmax_ce(z, y, 1, 2, g, 1.0f, NULL);
+  assert_true(isfinite(l) && l < 1e-6);
+  assert_true(isfinite(g[0]) && isfinite(g[1]));
+  l = hp_loss_softmax_ce(z + 2, y, 1, 2, g, 1.0f, NULL); /* label -1000, max 1e30 */
+  assert_true(isfinite(l) && fabs(l - 1e30) < 1e24);
+  /* Uniform logits: loss = log k. */
+  float u[3] = {2, 2, 2};
+  assert_true(fabs(hp_loss_softmax_ce(u, y, 1, 3, NULL, 0, NULL) - log(3.0)) < 1e-6);
+  /* NaN propagates to the loss (the trainer reports divergence). */
+  float nz[2] = {NAN, 0};
+  assert_true(isnan(hp_loss_softmax_ce(nz, y, 1, 2, NULL, 0, NULL)));
+}
+
+int main(int argc, char **argv) {
+  hp_blas_ensure_fast_kernel(argv);
+  (void)argc;
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_dense_grad),     cmocka_unit_test(test_activation_grad),
+      cmocka_unit_test(test_conv_grad),      cmocka_unit_test(test_conv_relu_grad),
+      cmocka_unit_test(test_maxpool_grad),   cmocka_unit_test(test_batchnorm_grad),
+      cmocka_unit_test(test_batchnorm_stats), cmocka_unit_test(test_dropout),
+      cmocka_unit_test(test_loss_grad),      cmocka_unit_test(test_softmax_stable),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
