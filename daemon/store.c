@@ -1,0 +1,1533 @@
+/* The study store: reads and writes studies and trials in Optuna 3.1's
+ * SQLite schema (see store_schema.c for the DDL and docs/storage.md for the
+ * encodings). Every write call is one transaction, or one savepoint inside a
+ * caller's batch, so a failed call never leaves half a trial behind. */
+#include "hpsearch/store.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hpsearch/json.h"
+#include "store_schema.h"
+
+/* ---- statement table ---------------------------------------------------
+ * Every statement the store runs, prepared once per handle on first use
+ * (SQLITE_PREPARE_PERSISTENT) and reset after each use. */
+enum {
+  ST_BEGIN,
+  ST_COMMIT,
+  ST_ROLLBACK,
+  ST_SAVEPOINT,
+  ST_RELEASE,
+  ST_ROLLBACK_TO,
+  ST_DATA_VERSION,
+  ST_STUDY_INSERT,
+  ST_DIRECTION_INSERT,
+  ST_STUDY_FIND,
+  ST_STUDY_EXISTS,
+  ST_STUDY_NTRIALS,
+  ST_STUDY_NOBJ,
+  ST_STUDY_DIR0,
+  ST_STUDY_SYSATTR_SET,
+  ST_STUDY_USERATTR_SET,
+  ST_STUDY_SYSATTR_GET,
+  ST_STUDY_SYSATTRS,
+  ST_STUDY_USERATTRS,
+  ST_TRIAL_INSERT,
+  ST_TRIAL_STATE,
+  ST_TRIAL_SET_STATE,
+  ST_TRIAL_START,
+  ST_PARAM_UPSERT,
+  ST_INTER_UPSERT,
+  ST_INTER_LAST,
+  ST_VALUE_UPSERT,
+  ST_TRIAL_SYSATTR_SET,
+  ST_TRIAL_USERATTR_SET,
+  ST_TRIAL_SYSATTRS,
+  ST_WAITING_OLDEST,
+  ST_RUNNING_ALL,
+  ST_BEST,
+  ST_SUMMARY_COUNTS,
+  ST_SUMMARY_DIRS,
+  ST_SUMMARY_BEST,
+  /* trial reads: two variants, by study (+min number) and by trial id */
+  ST_READ_TRIALS_S,
+  ST_READ_PARAMS_S,
+  ST_READ_VALUES_S,
+  ST_READ_INTER_S,
+  ST_READ_UATTR_S,
+  ST_READ_SATTR_S,
+  ST_READ_TRIALS_T,
+  ST_READ_PARAMS_T,
+  ST_READ_VALUES_T,
+  ST_READ_INTER_T,
+  ST_READ_UATTR_T,
+  ST_READ_SATTR_T,
+  ST_COUNT_
+};
+
+/* Filters of the two trial-read variants: ?1 = study_id, ?2 = min number;
+ * or ?1 = trial_id. */
+#define BY_STUDY "t.study_id = ?1 AND t.number >= ?2"
+#define BY_TRIAL "t.trial_id = ?1"
+#define READ_TRIALS(W)                                                               \
+  "SELECT t.trial_id, t.study_id, t.number, t.state, t.datetime_start, "             \
+  "t.datetime_complete FROM trials t WHERE " W " ORDER BY t.number, t.trial_id"
+#define READ_PARAMS(W)                                                               \
+  "SELECT p.trial_id, p.param_name, p.param_value, p.distribution_json "             \
+  "FROM trials t JOIN trial_params p ON p.trial_id = t.trial_id WHERE " W           \
+  " ORDER BY p.param_id"
+#define READ_VALUES(W)                                                               \
+  "SELECT v.trial_id, v.objective, v.value, v.value_type "                           \
+  "FROM trials t JOIN trial_values v ON v.trial_id = t.trial_id WHERE " W           \
+  " ORDER BY v.trial_id, v.objective"
+#define READ_INTER(W)                                                                \
+  "SELECT i.trial_id, i.step, i.intermediate_value, i.intermediate_value_type "      \
+  "FROM trials t JOIN trial_intermediate_values i ON i.trial_id = t.trial_id WHERE " W \
+  " ORDER BY i.trial_id, i.step"
+#define READ_ATTR(TABLE, W)                                                          \
+  "SELECT a.trial_id, a.\"key\", a.value_json FROM trials t JOIN " TABLE "s"        \
+  " a ON a.trial_id = t.trial_id WHERE " W " ORDER BY a.trial_id, a." TABLE "_id"
+
+/* Best-value sort key: direction-signed value, +-inf restored from the
+ * type column, so MIN() / ORDER BY give the best with inf in its place. */
+#define SIGNED_KEY                                                                   \
+  "(CASE d.direction WHEN 'MAXIMIZE' THEN -1.0 ELSE 1.0 END * "                      \
+  "CASE v.value_type WHEN 'FINITE' THEN v.value WHEN 'INF_POS' THEN 9e999 "          \
+  "WHEN 'INF_NEG' THEN -9e999 END)"
+
+static const char *const SQL[ST_COUNT_] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT hp_op",
+    [ST_RELEASE] = "RELEASE hp_op",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO hp_op",
+    [ST_DATA_VERSION] = "PRAGMA data_version",
+    [ST_STUDY_INSERT] = "INSERT INTO studies (study_name) VALUES (?1)",
+    [ST_DIRECTION_INSERT] =
+        "INSERT INTO study_directions (direction, study_id, objective) VALUES (?1, ?2, ?3)",
+    [ST_STUDY_FIND] = "SELECT study_id FROM studies WHERE study_name = ?1",
+    [ST_STUDY_EXISTS] = "SELECT 1 FROM studies WHERE study_id = ?1",
+    [ST_STUDY_NTRIALS] = "SELECT COUNT(*) FROM trials WHERE study_id = ?1",
+    [ST_STUDY_NOBJ] = "SELECT COUNT(*) FROM study_directions WHERE study_id = ?1",
+    [ST_STUDY_DIR0] =
+        "SELECT direction FROM study_directions WHERE study_id = ?1 AND objective = 0",
+    [ST_STUDY_SYSATTR_SET] =
+        "INSERT INTO study_system_attributes (study_id, \"key\", value_json) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT (study_id, \"key\") DO UPDATE SET value_json = excluded.value_json",
+    [ST_STUDY_USERATTR_SET] =
+        "INSERT INTO study_user_attributes (study_id, \"key\", value_json) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT (study_id, \"key\") DO UPDATE SET value_json = excluded.value_json",
+    [ST_STUDY_SYSATTR_GET] =
+        "SELECT value_json FROM study_system_attributes WHERE study_id = ?1 AND \"key\" = ?2",
+    [ST_STUDY_SYSATTRS] = "SELECT \"key\", value_json FROM study_system_attributes "
+                          "WHERE study_id = ?1 ORDER BY study_system_attribute_id",
+    [ST_STUDY_USERATTRS] = "SELECT \"key\", value_json FROM study_user_attributes "
+                           "WHERE study_id = ?1 ORDER BY study_user_attribute_id",
+    [ST_TRIAL_INSERT] = "INSERT INTO trials (number, study_id, state, datetime_start, "
+                        "datetime_complete) VALUES (?1, ?2, ?3, ?4, NULL)",
+    [ST_TRIAL_STATE] = "SELECT state, study_id FROM trials WHERE trial_id = ?1",
+    [ST_TRIAL_SET_STATE] =
+        "UPDATE trials SET state = ?2, datetime_complete = ?3 WHERE trial_id = ?1",
+    [ST_TRIAL_START] =
+        "UPDATE trials SET state = 'RUNNING', datetime_start = ?2 WHERE trial_id = ?1",
+    [ST_PARAM_UPSERT] =
+        "INSERT INTO trial_params (trial_id, param_name, param_value, distribution_json) "
+        "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (trial_id, param_name) DO UPDATE SET "
+        "param_value = excluded.param_value, distribution_json = excluded.distribution_json",
+    [ST_INTER_UPSERT] =
+        "INSERT INTO trial_intermediate_values (trial_id, step, intermediate_value, "
+        "intermediate_value_type) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (trial_id, step) DO "
+        "UPDATE SET intermediate_value = excluded.intermediate_value, "
+        "intermediate_value_type = excluded.intermediate_value_type",
+    [ST_INTER_LAST] = "SELECT intermediate_value, intermediate_value_type FROM "
+                      "trial_intermediate_values WHERE trial_id = ?1 ORDER BY step DESC LIMIT 1",
+    [ST_VALUE_UPSERT] =
+        "INSERT INTO trial_values (trial_id, objective, value, value_type) VALUES (?1, ?2, ?3, "
+        "?4) ON CONFLICT (trial_id, objective) DO UPDATE SET value = excluded.value, "
+        "value_type = excluded.value_type",
+    [ST_TRIAL_SYSATTR_SET] =
+        "INSERT INTO trial_system_attributes (trial_id, \"key\", value_json) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT (trial_id, \"key\") DO UPDATE SET value_json = excluded.value_json",
+    [ST_TRIAL_USERATTR_SET] =
+        "INSERT INTO trial_user_attributes (trial_id, \"key\", value_json) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT (trial_id, \"key\") DO UPDATE SET value_json = excluded.value_json",
+    [ST_TRIAL_SYSATTRS] = "SELECT \"key\", value_json FROM trial_system_attributes "
+                          "WHERE trial_id = ?1 ORDER BY trial_system_attribute_id",
+    [ST_WAITING_OLDEST] = "SELECT trial_id, number FROM trials WHERE study_id = ?1 AND "
+                          "state = 'WAITING' ORDER BY number, trial_id LIMIT 1",
+    [ST_RUNNING_ALL] = "SELECT study_id, trial_id, number FROM trials WHERE state = 'RUNNING' "
+                       "ORDER BY trial_id",
+    [ST_BEST] = "SELECT t.trial_id, t.number, " SIGNED_KEY " AS k FROM trials t "
+                "JOIN trial_values v ON v.trial_id = t.trial_id AND v.objective = 0 "
+                "JOIN study_directions d ON d.study_id = t.study_id AND d.objective = 0 "
+                "WHERE t.study_id = ?1 AND t.state = 'COMPLETE' AND k IS NOT NULL "
+                "ORDER BY k, t.number LIMIT 1",
+    [ST_SUMMARY_COUNTS] =
+        "SELECT s.study_id, s.study_name, COUNT(t.trial_id), SUM(t.state = 'RUNNING'), "
+        "SUM(t.state = 'COMPLETE'), SUM(t.state = 'PRUNED'), SUM(t.state = 'FAIL'), "
+        "SUM(t.state = 'WAITING'), MIN(t.datetime_start) FROM studies s "
+        "LEFT JOIN trials t ON t.study_id = s.study_id WHERE ?1 < 0 OR s.study_id = ?1 "
+        "GROUP BY s.study_id ORDER BY s.study_id",
+    [ST_SUMMARY_DIRS] = "SELECT study_id, objective, direction FROM study_directions "
+                        "WHERE ?1 < 0 OR study_id = ?1 ORDER BY study_id, objective",
+    /* SQLite takes the bare columns (t.number) from the row holding MIN(). */
+    [ST_SUMMARY_BEST] = "SELECT t.study_id, MIN(" SIGNED_KEY "), t.number FROM trials t "
+                        "JOIN trial_values v ON v.trial_id = t.trial_id AND v.objective = 0 "
+                        "JOIN study_directions d ON d.study_id = t.study_id AND d.objective = 0 "
+                        "WHERE t.state = 'COMPLETE' AND (?1 < 0 OR t.study_id = ?1) "
+                        "GROUP BY t.study_id",
+    [ST_READ_TRIALS_S] = READ_TRIALS(BY_STUDY),
+    [ST_READ_PARAMS_S] = READ_PARAMS(BY_STUDY),
+    [ST_READ_VALUES_S] = READ_VALUES(BY_STUDY),
+    [ST_READ_INTER_S] = READ_INTER(BY_STUDY),
+    [ST_READ_UATTR_S] = READ_ATTR("trial_user_attribute", BY_STUDY),
+    [ST_READ_SATTR_S] = READ_ATTR("trial_system_attribute", BY_STUDY),
+    [ST_READ_TRIALS_T] = READ_TRIALS(BY_TRIAL),
+    [ST_READ_PARAMS_T] = READ_PARAMS(BY_TRIAL),
+    [ST_READ_VALUES_T] = READ_VALUES(BY_TRIAL),
+    [ST_READ_INTER_T] = READ_INTER(BY_TRIAL),
+    [ST_READ_UATTR_T] = READ_ATTR("trial_user_attribute", BY_TRIAL),
+    [ST_READ_SATTR_T] = READ_ATTR("trial_system_attribute", BY_TRIAL),
+};
+
+/* What the store remembers about a study between calls; valid only while no
+ * other connection has committed (checked with PRAGMA data_version). */
+typedef struct study_cache {
+  int64_t study_id;    /* key */
+  int64_t next_number; /* number the next trial gets */
+  int n_objectives;    /* rows in study_directions */
+} study_cache_t;
+
+struct hp_store {
+  sqlite3 *db;                 /* connection */
+  char *path;                  /* for messages */
+  bool readonly;               /* opened with HP_STORE_READONLY */
+  bool batch;                  /* inside hp_store_begin .. commit */
+  int depth;                   /* nesting of tx_begin inside one call */
+  sqlite3_stmt *st[ST_COUNT_]; /* prepared lazily */
+  int64_t data_version;        /* last PRAGMA data_version seen */
+  study_cache_t *cache;        /* per-study numbering cache */
+  size_t n_cache, cap_cache;
+};
+
+static const char *const STATE_NAMES[HP_STORE_NSTATES] = {
+    [HP_STORE_RUNNING] = "RUNNING", [HP_STORE_COMPLETE] = "COMPLETE",
+    [HP_STORE_PRUNED] = "PRUNED",   [HP_STORE_FAIL] = "FAIL",
+    [HP_STORE_WAITING] = "WAITING",
+};
+
+const char *hp_store_state_name(int state) {
+  return state >= 0 && state < HP_STORE_NSTATES ? STATE_NAMES[state] : "?";
+}
+
+int hp_store_state_parse(const char *name) {
+  if (!name) return -1;
+  for (int i = 0; i < HP_STORE_NSTATES; i++)
+    if (strcmp(name, STATE_NAMES[i]) == 0) return i;
+  return -1;
+}
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static int db_err(hp_store_t *s, hp_err_t *err, const char *what) {
+  return hp_err_set(err, HP_EDB, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+}
+
+/* The statement, prepared on first use, reset and unbound. NULL on error. */
+static sqlite3_stmt *stmt(hp_store_t *s, int id, hp_err_t *err) {
+  sqlite3_stmt *st = s->st[id];
+  if (!st) {
+    if (sqlite3_prepare_v3(s->db, SQL[id], -1, SQLITE_PREPARE_PERSISTENT, &s->st[id], NULL) !=
+        SQLITE_OK) {
+      db_err(s, err, "preparing a statement");
+      return NULL;
+    }
+    return s->st[id];
+  }
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return st;
+}
+
+/* Runs a statement that returns no rows. */
+static int step_done(hp_store_t *s, sqlite3_stmt *st, hp_err_t *err, const char *what) {
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE) {
+    if (rc == SQLITE_CONSTRAINT) return hp_err_set(err, HP_EEXIST, "%s: %s", what, sqlite3_errmsg(s->db));
+    return db_err(s, err, what);
+  }
+  return HP_OK;
+}
+
+static int run(hp_store_t *s, int id, hp_err_t *err, const char *what) {
+  sqlite3_stmt *st = stmt(s, id, err);
+  if (!st) return HP_EDB;
+  return step_done(s, st, err, what);
+}
+
+/* Local time 'YYYY-MM-DD HH:MM:SS.ffffff', as Python's datetime.now(). */
+static void now_str(char out[32]) {
+  struct timespec ts;
+  struct tm tm;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  localtime_r(&ts.tv_sec, &tm);
+  size_t k = strftime(out, 32, "%Y-%m-%d %H:%M:%S", &tm);
+  snprintf(out + k, 32 - k, ".%06ld", ts.tv_nsec / 1000);
+}
+
+/* Binds a double as (value, type): NULL + INF_POS/INF_NEG/NAN for
+ * non-finite values, as Optuna's RDB storage does. */
+static void bind_value(sqlite3_stmt *st, int iv, int it, double v) {
+  if (isfinite(v)) {
+    sqlite3_bind_double(st, iv, v);
+    sqlite3_bind_text(st, it, "FINITE", -1, SQLITE_STATIC);
+  } else {
+    sqlite3_bind_null(st, iv);
+    sqlite3_bind_text(st, it, isnan(v) ? "NAN" : v > 0 ? "INF_POS" : "INF_NEG", -1,
+                      SQLITE_STATIC);
+  }
+}
+
+/* Reads back (value, type) columns. */
+static double column_value(sqlite3_stmt *st, int iv, int it) {
+  const char *type = (const char *)sqlite3_column_text(st, it);
+  if (type && strcmp(type, "FINITE") != 0) {
+    if (strcmp(type, "INF_POS") == 0) return INFINITY;
+    if (strcmp(type, "INF_NEG") == 0) return -INFINITY;
+    return NAN;
+  }
+  if (sqlite3_column_type(st, iv) == SQLITE_NULL) return NAN;
+  return sqlite3_column_double(st, iv);
+}
+
+static void copy_text(char *dst, size_t cap, const unsigned char *src) {
+  snprintf(dst, cap, "%s", src ? (const char *)src : "");
+}
+
+/* ---- transactions ----------------------------------------------------- */
+
+static void cache_clear(hp_store_t *s) { s->n_cache = 0; }
+
+/* Starts the atomic unit of one call: a transaction, or a savepoint inside
+ * a batch. Drops the caches if another connection committed meanwhile. */
+static int tx_begin(hp_store_t *s, hp_err_t *err) {
+  if (s->readonly) return hp_err_set(err, HP_ESTATE, "%s: opened read-only", s->path);
+  int rc = run(s, s->batch ? ST_SAVEPOINT : ST_BEGIN, err, "beginning a transaction");
+  if (rc) return rc;
+  sqlite3_stmt *st = stmt(s, ST_DATA_VERSION, err);
+  if (!st) goto fail;
+  if (sqlite3_step(st) != SQLITE_ROW) {
+    db_err(s, err, "data_version");
+    goto fail;
+  }
+  int64_t v = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  if (v != s->data_version) {
+    cache_clear(s);
+    s->data_version = v;
+  }
+  return HP_OK;
+fail:
+  run(s, s->batch ? ST_ROLLBACK_TO : ST_ROLLBACK, NULL, "rollback");
+  if (s->batch) run(s, ST_RELEASE, NULL, "release");
+  return HP_EDB;
+}
+
+/* Ends the unit: commits when rc == 0, else undoes everything of the call
+ * (and forgets the caches, which may hold its effects). Returns rc or the
+ * commit's error. */
+static int tx_end(hp_store_t *s, int rc, hp_err_t *err) {
+  if (rc == 0) {
+    rc = run(s, s->batch ? ST_RELEASE : ST_COMMIT, err, "committing");
+    if (rc == 0) return 0;
+  }
+  cache_clear(s);
+  if (s->batch) {
+    run(s, ST_ROLLBACK_TO, NULL, "rollback");
+    run(s, ST_RELEASE, NULL, "release");
+  } else if (!sqlite3_get_autocommit(s->db)) {
+    run(s, ST_ROLLBACK, NULL, "rollback");
+  }
+  return rc;
+}
+
+int hp_store_begin(hp_store_t *s, hp_err_t *err) {
+  if (s->readonly) return hp_err_set(err, HP_ESTATE, "%s: opened read-only", s->path);
+  if (s->batch) return hp_err_set(err, HP_ESTATE, "store: batch already open");
+  int rc = run(s, ST_BEGIN, err, "beginning a batch");
+  if (rc) return rc;
+  s->batch = true;
+  return HP_OK;
+}
+
+int hp_store_commit(hp_store_t *s, hp_err_t *err) {
+  if (!s->batch) return hp_err_set(err, HP_ESTATE, "store: no batch open");
+  s->batch = false;
+  int rc = run(s, ST_COMMIT, err, "committing a batch");
+  if (rc) {
+    cache_clear(s);
+    if (!sqlite3_get_autocommit(s->db)) run(s, ST_ROLLBACK, NULL, "rollback");
+  }
+  return rc;
+}
+
+void hp_store_rollback(hp_store_t *s) {
+  if (!s || !s->batch) return;
+  s->batch = false;
+  cache_clear(s);
+  run(s, ST_ROLLBACK, NULL, "rollback");
+}
+
+bool hp_store_in_batch(const hp_store_t *s) { return s->batch; }
+
+/* ---- open / close ----------------------------------------------------- */
+
+static int pragma(hp_store_t *s, const char *sql, const char *expect, hp_err_t *err) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return db_err(s, err, sql);
+  int rc = sqlite3_step(st);
+  int ret = HP_OK;
+  if (rc == SQLITE_ROW && expect) {
+    const char *got = (const char *)sqlite3_column_text(st, 0);
+    if (!got || strcmp(got, expect) != 0)
+      ret = hp_err_set(err, HP_EDB, "%s: %s gave '%s', expected '%s'", s->path, sql,
+                       got ? got : "(null)", expect);
+  } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    ret = db_err(s, err, sql);
+  }
+  sqlite3_finalize(st);
+  return ret;
+}
+
+int hp_store_open(const char *path, unsigned flags, hp_store_t **out, hp_err_t *err) {
+  *out = NULL;
+  if (!path || !*path) return hp_err_set(err, HP_EINVAL, "store: empty database path");
+  hp_store_t *s = calloc(1, sizeof *s);
+  if (!s || !(s->path = strdup(path))) {
+    free(s);
+    return hp_err_set(err, HP_ENOMEM, "store: out of memory");
+  }
+  s->readonly = (flags & HP_STORE_READONLY) != 0;
+  s->data_version = -1;
+  int rc;
+  int oflags = s->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  if (sqlite3_open_v2(path, &s->db, oflags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+    int code = s->readonly ? HP_ENOTFOUND : HP_EDB;
+    rc = hp_err_set(err, code, "%s: cannot open database: %s", path,
+                    s->db ? sqlite3_errmsg(s->db) : "out of memory");
+    goto fail;
+  }
+  /* Optuna's own connections wait 5 s on a lock; so do we. */
+  sqlite3_busy_timeout(s->db, 5000);
+  if (s->readonly) {
+    if ((rc = pragma(s, "PRAGMA query_only = 1", NULL, err))) goto fail;
+  } else {
+    /* WAL: readers never block the writer nor see half a transaction.
+     * synchronous=NORMAL: a commit is in the WAL (OS page cache) when it
+     * returns, which survives a kill of the process; only a power loss may
+     * drop the last commits (never corrupting the file). */
+    if ((rc = pragma(s, "PRAGMA journal_mode = WAL", "wal", err))) goto fail;
+    if ((rc = pragma(s, "PRAGMA synchronous = NORMAL", NULL, err))) goto fail;
+  }
+  if ((rc = hp_store_schema_ensure(s->db, s->readonly, path, err))) goto fail;
+  *out = s;
+  return HP_OK;
+fail:
+  hp_store_close(s);
+  return rc;
+}
+
+void hp_store_close(hp_store_t *s) {
+  if (!s) return;
+  if (s->batch) hp_store_rollback(s);
+  for (int i = 0; i < ST_COUNT_; i++) sqlite3_finalize(s->st[i]);
+  sqlite3_close(s->db);
+  free(s->cache);
+  free(s->path);
+  free(s);
+}
+
+/* ---- attribute objects ------------------------------------------------ */
+
+/* Writes each top-level key of a JSON object text as one attribute row
+ * (?1 = owner id, ?2 = key, ?3 = value_json) with statement `id`. */
+static int put_attrs(hp_store_t *s, int id, int64_t owner, const char *object_json,
+                     const char *what, hp_err_t *err) {
+  if (!object_json) return HP_OK;
+  cJSON *obj = NULL;
+  int rc = hp_json_parse(object_json, strlen(object_json), what, &obj, err);
+  if (rc) return rc;
+  if (!cJSON_IsObject(obj)) {
+    rc = hp_err_set(err, HP_EINVAL, "%s: expected a JSON object, got %s", what,
+                    hp_json_type_name(obj));
+    goto out;
+  }
+  for (cJSON *it = obj->child; it; it = it->next) {
+    if (!it->string || strlen(it->string) > 512) {
+      rc = hp_err_set(err, HP_EINVAL, "%s: key longer than 512 bytes", what);
+      goto out;
+    }
+    char *val = cJSON_PrintUnformatted(it);
+    if (!val) {
+      rc = hp_err_set(err, HP_ENOMEM, "%s: out of memory", what);
+      goto out;
+    }
+    sqlite3_stmt *st = stmt(s, id, err);
+    if (!st) {
+      free(val);
+      rc = HP_EDB;
+      goto out;
+    }
+    sqlite3_bind_int64(st, 1, owner);
+    sqlite3_bind_text(st, 2, it->string, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, val, -1, SQLITE_TRANSIENT);
+    free(val);
+    if ((rc = step_done(s, st, err, what))) goto out;
+  }
+out:
+  cJSON_Delete(obj);
+  return rc;
+}
+
+/* Checks that a key and a value_json text are acceptable. */
+static int check_attr(const char *key, const char *value_json, const char *what, hp_err_t *err) {
+  if (!key || !*key || strlen(key) > 512)
+    return hp_err_set(err, HP_EINVAL, "%s: key must be 1..512 bytes", what);
+  if (!value_json) return hp_err_set(err, HP_EINVAL, "%s '%s': no value", what, key);
+  cJSON *v = cJSON_ParseWithOpts(value_json, NULL, 1);
+  if (!v) return hp_err_set(err, HP_EINVAL, "%s '%s': value is not JSON", what, key);
+  cJSON_Delete(v);
+  return HP_OK;
+}
+
+static int set_attr(hp_store_t *s, int id, int64_t owner, const char *key,
+                    const char *value_json, const char *what, hp_err_t *err) {
+  sqlite3_stmt *st = stmt(s, id, err);
+  if (!st) return HP_EDB;
+  sqlite3_bind_int64(st, 1, owner);
+  sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 3, value_json, -1, SQLITE_TRANSIENT);
+  return step_done(s, st, err, what);
+}
+
+/* Growable text buffer for building JSON objects from rows. */
+typedef struct buf {
+  char *p;
+  size_t n, cap;
+} buf_t;
+
+static int buf_add(buf_t *b, const char *s, size_t len) {
+  if (b->n + len + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->n + len + 1) cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) return HP_ENOMEM;
+    b->p = p, b->cap = cap;
+  }
+  memcpy(b->p + b->n, s, len);
+  b->n += len;
+  b->p[b->n] = 0;
+  return HP_OK;
+}
+
+/* Appends `"key": value_json` (with a leading ", " unless first). */
+static int buf_add_member(buf_t *b, const char *key, const char *value_json) {
+  cJSON *k = cJSON_CreateString(key);
+  char *kq = k ? cJSON_PrintUnformatted(k) : NULL;
+  cJSON_Delete(k);
+  if (!kq) return HP_ENOMEM;
+  int rc = 0;
+  if (b->n > 1) rc |= buf_add(b, ", ", 2);
+  rc |= buf_add(b, kq, strlen(kq));
+  rc |= buf_add(b, ": ", 2);
+  const char *v = value_json ? value_json : "null";
+  rc |= buf_add(b, v, strlen(v));
+  free(kq);
+  return rc ? HP_ENOMEM : HP_OK;
+}
+
+/* Runs an attrs statement (?1 = owner; columns key, value_json) into a JSON
+ * object text. */
+static int attrs_object(hp_store_t *s, int id, int64_t owner, char **out, hp_err_t *err) {
+  *out = NULL;
+  sqlite3_stmt *st = stmt(s, id, err);
+  if (!st) return HP_EDB;
+  sqlite3_bind_int64(st, 1, owner);
+  buf_t b = {0};
+  int rc = buf_add(&b, "{", 1);
+  int r = SQLITE_DONE;
+  while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW)
+    rc = buf_add_member(&b, (const char *)sqlite3_column_text(st, 0),
+                        (const char *)sqlite3_column_text(st, 1));
+  if (!rc && r != SQLITE_DONE) rc = db_err(s, err, "reading attributes");
+  if (!rc) rc = buf_add(&b, "}", 1);
+  sqlite3_reset(st);
+  if (rc) {
+    free(b.p);
+    return rc == HP_ENOMEM ? hp_err_set(err, HP_ENOMEM, "store: out of memory") : rc;
+  }
+  *out = b.p;
+  return HP_OK;
+}
+
+/* ---- studies ---------------------------------------------------------- */
+
+static int study_exists(hp_store_t *s, int64_t study_id, hp_err_t *err) {
+  sqlite3_stmt *st = stmt(s, ST_STUDY_EXISTS, err);
+  if (!st) return HP_EDB;
+  sqlite3_bind_int64(st, 1, study_id);
+  int r = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (r == SQLITE_ROW) return HP_OK;
+  if (r == SQLITE_DONE) return hp_err_set(err, HP_ENOTFOUND, "no study with id %lld", (long long)study_id);
+  return db_err(s, err, "looking up a study");
+}
+
+static int64_t scalar_int(hp_store_t *s, int id, int64_t arg, hp_err_t *err, int *rc) {
+  sqlite3_stmt *st = stmt(s, id, err);
+  if (!st) {
+    *rc = HP_EDB;
+    return 0;
+  }
+  sqlite3_bind_int64(st, 1, arg);
+  int64_t v = 0;
+  if (sqlite3_step(st) == SQLITE_ROW)
+    v = sqlite3_column_int64(st, 0);
+  else
+    *rc = db_err(s, err, "counting");
+  sqlite3_reset(st);
+  return v;
+}
+
+/* The cache entry of a study, filled from the database on first use inside
+ * the current transaction. HP_ENOTFOUND for an unknown study. */
+static int study_cached(hp_store_t *s, int64_t study_id, study_cache_t **out, hp_err_t *err) {
+  for (size_t i = 0; i < s->n_cache; i++)
+    if (s->cache[i].study_id == study_id) {
+      *out = &s->cache[i];
+      return HP_OK;
+    }
+  int rc = study_exists(s, study_id, err);
+  if (rc) return rc;
+  study_cache_t c = {.study_id = study_id};
+  c.next_number = scalar_int(s, ST_STUDY_NTRIALS, study_id, err, &rc);
+  if (!rc) c.n_objectives = (int)scalar_int(s, ST_STUDY_NOBJ, study_id, err, &rc);
+  if (rc) return rc;
+  if (s->n_cache == s->cap_cache) {
+    size_t cap = s->cap_cache ? 2 * s->cap_cache : 8;
+    study_cache_t *p = realloc(s->cache, cap * sizeof *p);
+    if (!p) return hp_err_set(err, HP_ENOMEM, "store: out of memory");
+    s->cache = p, s->cap_cache = cap;
+  }
+  s->cache[s->n_cache] = c;
+  *out = &s->cache[s->n_cache++];
+  return HP_OK;
+}
+
+int hp_store_study_create(hp_store_t *s, const char *name, int n_objectives,
+                          const bool *maximize, const char *user_attrs_json,
+                          const char *system_attrs_json, int64_t *study_id, hp_err_t *err) {
+  if (!name || !*name || strlen(name) > 512)
+    return hp_err_set(err, HP_EINVAL, "study name: must be 1..512 bytes");
+  if (n_objectives < 1 || n_objectives > HP_STORE_MAX_OBJECTIVES || !maximize)
+    return hp_err_set(err, HP_EINVAL, "study '%s': directions: need 1..%d objectives", name,
+                      HP_STORE_MAX_OBJECTIVES);
+  int rc = tx_begin(s, err);
+  if (rc) return rc;
+  int64_t id = 0;
+  if (hp_store_study_find(s, name, &id, NULL) == 0) {
+    rc = hp_err_set(err, HP_EEXIST, "study '%s' already exists", name);
+    goto done;
+  }
+  sqlite3_stmt *st = stmt(s, ST_STUDY_INSERT, err);
+  if (!st) {
+    rc = HP_EDB;
+    goto done;
+  }
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+  if ((rc = step_done(s, st, err, "inserting a study"))) goto done;
+  id = sqlite3_last_insert_rowid(s->db);
+  for (int k = 0; k < n_objectives; k++) {
+    if (!(st = stmt(s, ST_DIRECTION_INSERT, err))) {
+      rc = HP_EDB;
+      goto done;
+    }
+    sqlite3_bind_text(st, 1, maximize[k] ? "MAXIMIZE" : "MINIMIZE", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, id);
+    sqlite3_bind_int(st, 3, k);
+    if ((rc = step_done(s, st, err, "inserting a direction"))) goto done;
+  }
+  if ((rc = put_attrs(s, ST_STUDY_USERATTR_SET, id, user_attrs_json, "study user_attrs", err)))
+    goto done;
+  if ((rc = put_attrs(s, ST_STUDY_SYSATTR_SET, id, system_attrs_json, "study system_attrs",
+                      err)))
+    goto done;
+done:
+  rc = tx_end(s, rc, err);
+  if (!rc && study_id) *study_id = id;
+  return rc;
+}
+
+int hp_store_study_find(hp_store_t *s, const char *name, int64_t *study_id, hp_err_t *err) {
+  if (!name) return hp_err_set(err, HP_EINVAL, "study name: missing");
+  sqlite3_stmt *st = stmt(s, ST_STUDY_FIND, err);
+  if (!st) return HP_EDB;
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+  int r = sqlite3_step(st);
+  int rc = HP_OK;
+  if (r == SQLITE_ROW) {
+    if (study_id) *study_id = sqlite3_column_int64(st, 0);
+  } else if (r == SQLITE_DONE) {
+    rc = hp_err_set(err, HP_ENOTFOUND, "no study named '%s'", name);
+  } else {
+    rc = db_err(s, err, "finding a study");
+  }
+  sqlite3_reset(st);
+  return rc;
+}
+
+void hp_store_study_info_clear(hp_store_study_info_t *info) {
+  if (!info) return;
+  free(info->name);
+  info->name = NULL;
+}
+
+void hp_store_study_list_free(hp_store_study_info_t *list, size_t n) {
+  if (!list) return;
+  for (size_t i = 0; i < n; i++) free(list[i].name);
+  free(list);
+}
+
+/* Index of study_id in a list sorted by study_id, or -1. */
+static long find_study(const hp_store_study_info_t *list, size_t n, int64_t id) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (list[mid].study_id < id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < n && list[lo].study_id == id ? (long)lo : -1;
+}
+
+/* Summaries of all studies (filter < 0) or of one: three queries in all
+ * (counts, directions, best), each one pass over the rows. */
+static int summaries(hp_store_t *s, int64_t filter, hp_store_study_info_t **out, size_t *n_out,
+                     hp_err_t *err) {
+  *out = NULL;
+  *n_out = 0;
+  hp_store_study_info_t *list = NULL;
+  size_t n = 0, cap = 0;
+  int rc = HP_OK, r;
+  sqlite3_stmt *st = stmt(s, ST_SUMMARY_COUNTS, err);
+  if (!st) return HP_EDB;
+  sqlite3_bind_int64(st, 1, filter);
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    if (n == cap) {
+      cap = cap ? 2 * cap : 8;
+      hp_store_study_info_t *p = realloc(list, cap * sizeof *p);
+      if (!p) {
+        rc = hp_err_set(err, HP_ENOMEM, "store: out of memory");
+        break;
+      }
+      list = p;
+    }
+    hp_store_study_info_t *in = &list[n];
+    memset(in, 0, sizeof *in);
+    in->study_id = sqlite3_column_int64(st, 0);
+    in->best_number = -1;
+    const char *name = (const char *)sqlite3_column_text(st, 1);
+    if (!(in->name = strdup(name ? name : ""))) {
+      rc = hp_err_set(err, HP_ENOMEM, "store: out of memory");
+      break;
+    }
+    n++;
+    in->n_trials = sqlite3_column_int64(st, 2);
+    in->n_state[HP_STORE_RUNNING] = sqlite3_column_int64(st, 3);
+    in->n_state[HP_STORE_COMPLETE] = sqlite3_column_int64(st, 4);
+    in->n_state[HP_STORE_PRUNED] = sqlite3_column_int64(st, 5);
+    in->n_state[HP_STORE_FAIL] = sqlite3_column_int64(st, 6);
+    in->n_state[HP_STORE_WAITING] = sqlite3_column_int64(st, 7);
+    copy_text(in->datetime_start, sizeof in->datetime_start, sqlite3_column_text(st, 8));
+  }
+  if (!rc && r != SQLITE_DONE) rc = db_err(s, err, "summarising studies");
+  sqlite3_reset(st);
+  if (rc) goto fail;
+
+  if (!(st = stmt(s, ST_SUMMARY_DIRS, err))) {
+    rc = HP_EDB;
+    goto fail;
+  }
+  sqlite3_bind_int64(st, 1, filter);
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    long i = find_study(list, n, sqlite3_column_int64(st, 0));
+    int k = sqlite3_column_int(st, 1);
+    if (i < 0 || k < 0 || k >= HP_STORE_MAX_OBJECTIVES) continue;
+    const char *d = (const char *)sqlite3_column_text(st, 2);
+    list[i].maximize[k] = d && strcmp(d, "MAXIMIZE") == 0;
+    if (k + 1 > list[i].n_objectives) list[i].n_objectives = k + 1;
+  }
+  if (r != SQLITE_DONE) rc = db_err(s, err, "reading directions");
+  sqlite3_reset(st);
+  if (rc) goto fail;
+
+  if (!(st = stmt(s, ST_SUMMARY_BEST, err))) {
+    rc = HP_EDB;
+    goto fail;
+  }
+  sqlite3_bind_int64(st, 1, filter);
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    long i = find_study(list, n, sqlite3_column_int64(st, 0));
+    if (i < 0 || sqlite3_column_type(st, 1) == SQLITE_NULL) continue;
+    double k = sqlite3_column_double(st, 1);
+    list[i].has_best = true;
+    list[i].best_value = list[i].maximize[0] ? -k : k;
+    list[i].best_number = sqlite3_column_int64(st, 2);
+  }
+  if (r != SQLITE_DONE) rc = db_err(s, err, "reading best values");
+  sqlite3_reset(st);
+  if (rc) goto fail;
+  *out = list;
+  *n_out = n;
+  return HP_OK;
+fail:
+  hp_store_study_list_free(list, n);
+  return rc;
+}
+
+int hp_store_study_list(hp_store_t *s, hp_store_study_info_t **out, size_t *n, hp_err_t *err) {
+  return summaries(s, -1, out, n, err);
+}
+
+int hp_store_study_get(hp_store_t *s, int64_t study_id, hp_store_study_info_t *info,
+                       hp_err_t *err) {
+  memset(info, 0, sizeof *info);
+  if (study_id < 0) return hp_err_set(err, HP_ENOTFOUND, "no study with id %lld", (long long)study_id);
+  hp_store_study_info_t *list;
+  size_t n;
+  int rc = summaries(s, study_id, &list, &n, err);
+  if (rc) return rc;
+  if (n != 1) {
+    hp_store_study_list_free(list, n);
+    return hp_err_set(err, HP_ENOTFOUND, "no study with id %lld", (long long)study_id);
+  }
+  *info = list[0];
+  free(list);
+  return HP_OK;
+}
+
+int hp_store_study_delete(hp_store_t *s, int64_t study_id, hp_err_t *err) {
+  static const char *const DELETES[] = {
+      "DELETE FROM trial_params WHERE trial_id IN (SELECT trial_id FROM trials WHERE study_id = ?1)",
+      "DELETE FROM trial_values WHERE trial_id IN (SELECT trial_id FROM trials WHERE study_id = ?1)",
+      "DELETE FROM trial_intermediate_values WHERE trial_id IN "
+      "(SELECT trial_id FROM trials WHERE study_id = ?1)",
+      "DELETE FROM trial_user_attributes WHERE trial_id IN "
+      "(SELECT trial_id FROM trials WHERE study_id = ?1)",
+      "DELETE FROM trial_system_attributes WHERE trial_id IN "
+      "(SELECT trial_id FROM trials WHERE study_id = ?1)",
+      "DELETE FROM trial_heartbeats WHERE trial_id IN "
+      "(SELECT trial_id FROM trials WHERE study_id = ?1)",
+      "DELETE FROM trials WHERE study_id = ?1",
+      "DELETE FROM study_directions WHERE study_id = ?1",
+      "DELETE FROM study_user_attributes WHERE study_id = ?1",
+      "DELETE FROM study_system_attributes WHERE study_id = ?1",
+      "DELETE FROM studies WHERE study_id = ?1",
+  };
+  int rc = tx_begin(s, err);
+  if (rc) return rc;
+  if ((rc = study_exists(s, study_id, err))) goto done;
+  /* Deleting is rare: plain prepare, no cache slot. */
+  for (size_t i = 0; i < sizeof DELETES / sizeof DELETES[0]; i++) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, DELETES[i], -1, &st, NULL) != SQLITE_OK) {
+      rc = db_err(s, err, "deleting a study");
+      goto done;
+    }
+    sqlite3_bind_int64(st, 1, study_id);
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (r != SQLITE_DONE) {
+      rc = db_err(s, err, "deleting a study");
+      goto done;
+    }
+  }
+  cache_clear(s);
+done:
+  return tx_end(s, rc, err);
+}
+
+static int study_attr_set(hp_store_t *s, int id, int64_t study_id, const char *key,
+                          const char *value_json, const char *what, hp_err_t *err) {
+  int rc = check_attr(key, value_json, what, err);
+  if (rc) return rc;
+  if ((rc = tx_begin(s, err))) return rc;
+  if (!(rc = study_exists(s, study_id, err)))
+    rc = set_attr(s, id, study_id, key, value_json, what, err);
+  return tx_end(s, rc, err);
+}
+
+int hp_store_study_set_system_attr(hp_store_t *s, int64_t study_id, const char *key,
+                                   const char *value_json, hp_err_t *err) {
+  return study_attr_set(s, ST_STUDY_SYSATTR_SET, study_id, key, value_json,
+                        "study system attr", err);
+}
+
+int hp_store_study_set_user_attr(hp_store_t *s, int64_t study_id, const char *key,
+                                 const char *value_json, hp_err_t *err) {
+  return study_attr_set(s, ST_STUDY_USERATTR_SET, study_id, key, value_json,
+                        "study user attr", err);
+}
+
+int hp_store_study_get_system_attr(hp_store_t *s, int64_t study_id, const char *key,
+                                   char **value_json, hp_err_t *err) {
+  *value_json = NULL;
+  sqlite3_stmt *st = stmt(s, ST_STUDY_SYSATTR_GET, err);
+  if (!st) return HP_EDB;
+  sqlite3_bind_int64(st, 1, study_id);
+  sqlite3_bind_text(st, 2, key ? key : "", -1, SQLITE_TRANSIENT);
+  int r = sqlite3_step(st);
+  int rc = HP_OK;
+  if (r == SQLITE_ROW) {
+    const char *v = (const char *)sqlite3_column_text(st, 0);
+    if (!(*value_json = strdup(v ? v : "null")))
+      rc = hp_err_set(err, HP_ENOMEM, "store: out of memory");
+  } else if (r == SQLITE_DONE) {
+    rc = hp_err_set(err, HP_ENOTFOUND, "study %lld: no system attr '%s'", (long long)study_id,
+                    key ? key : "");
+  } else {
+    rc = db_err(s, err, "reading a study attr");
+  }
+  sqlite3_reset(st);
+  return rc;
+}
+
+int hp_store_study_attrs(hp_store_t *s, int64_t study_id, bool system, char **object_json,
+                         hp_err_t *err) {
+  int rc = study_exists(s, study_id, err);
+  if (rc) return rc;
+  return attrs_object(s, system ? ST_STUDY_SYSATTRS : ST_STUDY_USERATTRS, study_id, object_json,
+                      err);
+}
+
+/* ---- trials ----------------------------------------------------------- */
+
+/* State and study of a trial. */
+static int trial_state(hp_store_t *s, int64_t trial_id, int *state, int64_t *study_id,
+                       hp_err_t *err) {
+  sqlite3_stmt *st = stmt(s, ST_TRIAL_STATE, err);
+  if (!st) return HP_EDB;
+  sqlite3_bind_int64(st, 1, trial_id);
+  int r = sqlite3_step(st);
+  int rc = HP_OK;
+  if (r == SQLITE_ROW) {
+    const char *name = (const char *)sqlite3_column_text(st, 0);
+    *state = hp_store_state_parse(name);
+    if (study_id) *study_id = sqlite3_column_int64(st, 1);
+    if (*state < 0)
+      rc = hp_err_set(err, HP_EFORMAT, "trial %lld: unknown state '%s' in the database",
+                      (long long)trial_id, name ? name : "(null)");
+  } else if (r == SQLITE_DONE) {
+    rc = hp_err_set(err, HP_ENOTFOUND, "no trial with id %lld", (long long)trial_id);
+  } else {
+    rc = db_err(s, err, "reading a trial");
+  }
+  sqlite3_reset(st);
+  return rc;
+}
+
+static bool is_finished(int state) {
+  return state == HP_STORE_COMPLETE || state == HP_STORE_PRUNED || state == HP_STORE_FAIL;
+}
+
+/* The trial must exist and not be finished. */
+static int trial_unfinished(hp_store_t *s, int64_t trial_id, int64_t *study_id, hp_err_t *err) {
+  int state;
+  int rc = trial_state(s, trial_id, &state, study_id, err);
+  if (rc) return rc;
+  if (is_finished(state))
+    return hp_err_set(err, HP_ESTATE, "trial %lld is already finished (%s)", (long long)trial_id,
+                      hp_store_state_name(state));
+  return HP_OK;
+}
+
+static int put_params(hp_store_t *s, int64_t trial_id, const hp_store_param_t *params,
+                      size_t n_params, hp_err_t *err) {
+  for (size_t i = 0; i < n_params; i++) {
+    const hp_store_param_t *p = &params[i];
+    if (!p->name || !*p->name || strlen(p->name) > 512)
+      return hp_err_set(err, HP_EINVAL, "params[%zu]: name must be 1..512 bytes", i);
+    if (!p->distribution_json || p->distribution_json[0] != '{')
+      return hp_err_set(err, HP_EINVAL, "param '%s': distribution_json must be a JSON object",
+                        p->name);
+    if (!isfinite(p->value))
+      return hp_err_set(err, HP_EINVAL, "param '%s': internal value must be finite", p->name);
+    sqlite3_stmt *st = stmt(s, ST_PARAM_UPSERT, err);
+    if (!st) return HP_EDB;
+    sqlite3_bind_int64(st, 1, trial_id);
+    sqlite3_bind_text(st, 2, p->name, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 3, p->value);
+    sqlite3_bind_text(st, 4, p->distribution_json, -1, SQLITE_STATIC);
+    int rc = step_done(s, st, err, "storing a param");
+    if (rc) return rc;
+  }
+  return HP_OK;
+}
+
+int hp_store_trial_create(hp_store_t *s, int64_t study_id, hp_store_state_t state,
+                          const hp_store_param_t *params, size_t n_params,
+                          const char *system_attrs_json, int64_t *trial_id, int64_t *number,
+                          hp_err_t *err) {
+  if (state != HP_STORE_RUNNING && state != HP_STORE_WAITING)
+    return hp_err_set(err, HP_EINVAL, "new trial: state must be RUNNING or WAITING, not %s",
+                      hp_store_state_name(state));
+  if (n_params && !params) return hp_err_set(err, HP_EINVAL, "new trial: params missing");
+  int rc = tx_begin(s, err);
+  if (rc) return rc;
+  study_cache_t *c;
+  int64_t id = 0, num = 0;
+  if ((rc = study_cached(s, study_id, &c, err))) goto done;
+  num = c->next_number;
+  sqlite3_stmt *st = stmt(s, ST_TRIAL_INSERT, err);
+  if (!st) {
+    rc = HP_EDB;
+    goto done;
+  }
+  char now[32];
+  now_str(now);
+  sqlite3_bind_int64(st, 1, num);
+  sqlite3_bind_int64(st, 2, study_id);
+  sqlite3_bind_text(st, 3, hp_store_state_name(state), -1, SQLITE_STATIC);
+  if (state == HP_STORE_RUNNING) sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
+  if ((rc = step_done(s, st, err, "inserting a trial"))) goto done;
+  id = sqlite3_last_insert_rowid(s->db);
+  c->next_number++;
+  if ((rc = put_params(s, id, params, n_params, err))) goto done;
+  rc = put_attrs(s, ST_TRIAL_SYSATTR_SET, id, system_attrs_json, "trial system_attrs", err);
+done:
+  rc = tx_end(s, rc, err);
+  if (!rc) {
+    if (trial_id) *trial_id = id;
+    if (number) *number = num;
+  }
+  return rc;
+}
+
+int hp_store_trial_pop_waiting(hp_store_t *s, int64_t study_id, int64_t *trial_id,
+                               int64_t *number, char **system_attrs_json, hp_err_t *err) {
+  if (system_attrs_json) *system_attrs_json = NULL;
+  int rc = tx_begin(s, err);
+  if (rc) return rc;
+  int64_t id = 0, num = 0;
+  char *attrs = NULL;
+  if ((rc = study_exists(s, study_id, err))) goto done;
+  sqlite3_stmt *st = stmt(s, ST_WAITING_OLDEST, err);
+  if (!st) {
+    rc = HP_EDB;
+    goto done;
+  }
+  sqlite3_bind_int64(st, 1, study_id);
+  int r = sqlite3_step(st);
+  if (r == SQLITE_ROW) {
+    id = sqlite3_column_int64(st, 0);
+    num = sqlite3_column_int64(st, 1);
+  }
+  sqlite3_reset(st);
+  if (r == SQLITE_DONE) {
+    rc = hp_err_set(err, HP_ENOTFOUND, "study %lld has no WAITING trial", (long long)study_id);
+    goto done;
+  }
+  if (r != SQLITE_ROW) {
+    rc = db_err(s, err, "finding a WAITING trial");
+    goto done;
+  }
+  if (!(st = stmt(s, ST_TRIAL_START, err))) {
+    rc = HP_EDB;
+    goto done;
+  }
+  char now[32];
+  now_str(now);
+  sqlite3_bind_int64(st, 1, id);
+  sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
+  if ((rc = step_done(s, st, err, "starting a WAITING trial"))) goto done;
+  if (system_attrs_json) rc = attrs_object(s, ST_TRIAL_SYSATTRS, id, &attrs, err);
+done:
+  rc = tx_end(s, rc, err);
+  if (rc) {
+    free(attrs);
+    return rc;
+  }
+  if (trial_id) *trial_id = id;
+  if (number) *number = num;
+  if (system_attrs_json) *system_attrs_json = attrs;
+  return HP_OK;
+}
+
+int hp_store_trial_set_params(hp_store_t *s, int64_t trial_id, const hp_store_param_t *params,
+                              size_t n_params, hp_err_t *err) {
+  if (n_params && !params) return hp_err_set(err, HP_EINVAL, "params missing");
+  int rc = tx_begin(s, err);
+  if (rc) return rc;
+  if (!(rc = trial_unfinished(s, trial_id, NULL, err)))
+    rc = put_params(s, trial_id, params, n_params, err);
+  return tx_end(s, rc, err);
+}
+
+int hp_store_trial_report(hp_store_t *s, int64_t trial_id, int64_t step, double value,
+                          hp_err_t *err) {
+  if (step < 0) return hp_err_set(err, HP_EINVAL, "report: step %lld < 0", (long long)step);
+  int rc = tx_begin(s, err);
+  if (rc) return rc;
+  if ((rc = trial_unfinished(s, trial_id, NULL, err))) goto done;
+  sqlite3_stmt *st = stmt(s, ST_INTER_UPSERT, err);
+  if (!st) {
+    rc = HP_EDB;
+    goto done;
+  }
+  sqlite3_bind_int64(st, 1, trial_id);
+  sqlite3_bind_int64(st, 2, step);
+  bind_value(st, 3, 4, value);
+  rc = step_done(s, st, err, "storing an intermediate value");
+done:
+  return tx_end(s, rc, err);
+}
+
+static int trial_attr_set(hp_store_t *s, int id, int64_t trial_id, const char *key,
+                          const char *value_json, const char *what, hp_err_t *err) {
+  int rc = check_attr(key, value_json, what, err);
+  if (rc) return rc;
+  if ((rc = tx_begin(s, err))) return rc;
+  int state;
+  if (!(rc = trial_state(s, trial_id, &state, NULL, err)))
+    rc = set_attr(s, id, trial_id, key, value_json, what, err);
+  return tx_end(s, rc, err);
+}
+
+int hp_store_trial_set_system_attr(hp_store_t *s, int64_t trial_id, const char *key,
+                                   const char *value_json, hp_err_t *err) {
+  return trial_attr_set(s, ST_TRIAL_SYSATTR_SET, trial_id, key, value_json,
+                        "trial system attr", err);
+}
+
+int hp_store_trial_set_user_attr(hp_store_t *s, int64_t trial_id, const char *key,
+                                 const char *value_json, hp_err_t *err) {
+  return trial_attr_set(s, ST_TRIAL_USERATTR_SET, trial_id, key, value_json, "trial user attr",
+                        err);
+}
+
+static int put_value(hp_store_t *s, int64_t trial_id, int objective, double v, hp_err_t *err) {
+  sqlite3_stmt *st = stmt(s, ST_VALUE_UPSERT, err);
+  if (!st) return HP_EDB;
+  sqlite3_bind_int64(st, 1, trial_id);
+  sqlite3_bind_int(st, 2, objective);
+  bind_value(st, 3, 4, v);
+  return step_done(s, st, err, "storing a value");
+}
+
+int hp_store_trial_finish(hp_store_t *s, int64_t trial_id, hp_store_state_t state,
+                          const double *values, size_t n_values, const char *system_attrs_json,
+                          hp_err_t *err) {
+  if (!is_finished(state))
+    return hp_err_set(err, HP_EINVAL, "finish trial %lld: state must be COMPLETE, PRUNED or "
+                      "FAIL, not %s", (long long)trial_id, hp_store_state_name(state));
+  if (n_values && !values)
+    return hp_err_set(err, HP_EINVAL, "finish trial %lld: values missing", (long long)trial_id);
+  if (state == HP_STORE_FAIL && n_values)
+    return hp_err_set(err, HP_EINVAL, "finish trial %lld: a FAIL trial has no values",
+                      (long long)trial_id);
+  for (size_t k = 0; k < n_values; k++)
+    if (isnan(values[k]))
+      return hp_err_set(err, HP_EINVAL, "finish trial %lld: values[%zu] is NaN (store the "
+                        "trial as FAIL instead)", (long long)trial_id, k);
+  int rc = tx_begin(s, err);
+  if (rc) return rc;
+  int64_t study_id = -1;
+  if ((rc = trial_unfinished(s, trial_id, &study_id, err))) goto done;
+  if (state == HP_STORE_COMPLETE || n_values) {
+    study_cache_t *c;
+    if ((rc = study_cached(s, study_id, &c, err))) goto done;
+    if (n_values != (size_t)c->n_objectives) {
+      rc = hp_err_set(err, HP_EINVAL, "finish trial %lld: %zu values for a study with %d "
+                      "objective(s)", (long long)trial_id, n_values, c->n_objectives);
+      goto done;
+    }
+  }
+  sqlite3_stmt *st = stmt(s, ST_TRIAL_SET_STATE, err);
+  if (!st) {
+    rc = HP_EDB;
+    goto done;
+  }
+  char now[32];
+  now_str(now);
+  sqlite3_bind_int64(st, 1, trial_id);
+  sqlite3_bind_text(st, 2, hp_store_state_name(state), -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+  if ((rc = step_done(s, st, err, "finishing a trial"))) goto done;
+  for (size_t k = 0; k < n_values; k++)
+    if ((rc = put_value(s, trial_id, (int)k, values[k], err))) goto done;
+  if (state == HP_STORE_PRUNED && n_values == 0) {
+    /* Optuna's tell: a pruned trial's value is its last intermediate value,
+     * unless that is NaN. */
+    if (!(st = stmt(s, ST_INTER_LAST, err))) {
+      rc = HP_EDB;
+      goto done;
+    }
+    sqlite3_bind_int64(st, 1, trial_id);
+    int r = sqlite3_step(st);
+    double last = r == SQLITE_ROW ? column_value(st, 0, 1) : NAN;
+    sqlite3_reset(st);
+    if (r != SQLITE_ROW && r != SQLITE_DONE) {
+      rc = db_err(s, err, "reading the last intermediate value");
+      goto done;
+    }
+    if (!isnan(last) && (rc = put_value(s, trial_id, 0, last, err))) goto done;
+  }
+  rc = put_attrs(s, ST_TRIAL_SYSATTR_SET, trial_id, system_attrs_json, "trial system_attrs", err);
+done:
+  return tx_end(s, rc, err);
+}
+
+/* ---- reading trials --------------------------------------------------- */
+
+void hp_store_trial_clear(hp_store_trial_t *t) {
+  if (!t) return;
+  for (size_t i = 0; i < t->n_params; i++) {
+    free(t->params[i].name);
+    free(t->params[i].distribution_json);
+  }
+  free(t->params);
+  free(t->steps);
+  free(t->intermediate);
+  free(t->user_attrs_json);
+  free(t->system_attrs_json);
+  memset(t, 0, sizeof *t);
+}
+
+void hp_store_trials_free(hp_store_trial_t *trials, size_t n) {
+  if (!trials) return;
+  for (size_t i = 0; i < n; i++) hp_store_trial_clear(&trials[i]);
+  free(trials);
+}
+
+/* Trials being read: the array (by number) and a trial_id -> index map. */
+typedef struct reader {
+  hp_store_trial_t *t;  /* [n] */
+  size_t n, cap;
+  size_t *by_id;        /* [n] indices sorted by trial_id */
+  buf_t *uattr, *sattr; /* [n] attr objects being built */
+} reader_t;
+
+static int cmp_by_id(const void *a, const void *b, void *base) {
+  const hp_store_trial_t *t = base;
+  int64_t x = t[*(const size_t *)a].trial_id, y = t[*(const size_t *)b].trial_id;
+  return x < y ? -1 : x > y;
+}
+
+static hp_store_trial_t *reader_find(reader_t *rd, int64_t trial_id) {
+  size_t lo = 0, hi = rd->n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (rd->t[rd->by_id[mid]].trial_id < trial_id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo < rd->n && rd->t[rd->by_id[lo]].trial_id == trial_id) return &rd->t[rd->by_id[lo]];
+  return NULL;
+}
+
+static void bind_filter(sqlite3_stmt *st, bool by_trial, int64_t a, int64_t b) {
+  sqlite3_bind_int64(st, 1, a);
+  if (!by_trial) sqlite3_bind_int64(st, 2, b);
+}
+
+/* Grows an array of `size`-byte items to hold n+1 (capacity doubling kept
+ * in the power-of-two sizes of n). */
+static int grow(void **p, size_t n, size_t size) {
+  if (n & (n - 1)) return HP_OK; /* not a power of two: room left */
+  size_t cap = n ? 2 * n : 1;
+  void *q = realloc(*p, cap * size);
+  if (!q) return HP_ENOMEM;
+  *p = q;
+  return HP_OK;
+}
+
+static int read_trials(hp_store_t *s, bool by_trial, int64_t a, int64_t b, hp_store_trial_t **out,
+                       size_t *n_out, hp_err_t *err) {
+  reader_t rd = {0};
+  int rc = HP_OK, r;
+  int base = by_trial ? ST_READ_TRIALS_T : ST_READ_TRIALS_S;
+  sqlite3_stmt *st = stmt(s, base, err);
+  if (!st) return HP_EDB;
+  bind_filter(st, by_trial, a, b);
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    if (rd.n == rd.cap) {
+      size_t cap = rd.cap ? 2 * rd.cap : 16;
+      hp_store_trial_t *p = realloc(rd.t, cap * sizeof *p);
+      if (!p) {
+        rc = HP_ENOMEM;
+        break;
+      }
+      rd.t = p, rd.cap = cap;
+    }
+    hp_store_trial_t *t = &rd.t[rd.n++];
+    memset(t, 0, sizeof *t);
+    t->trial_id = sqlite3_column_int64(st, 0);
+    t->study_id = sqlite3_column_int64(st, 1);
+    t->number = sqlite3_column_int64(st, 2);
+    const char *state = (const char *)sqlite3_column_text(st, 3);
+    int sv = hp_store_state_parse(state);
+    if (sv < 0) {
+      rc = hp_err_set(err, HP_EFORMAT, "trial %lld: unknown state '%s' in the database",
+                      (long long)t->trial_id, state ? state : "(null)");
+      break;
+    }
+    t->state = (hp_store_state_t)sv;
+    copy_text(t->datetime_start, sizeof t->datetime_start, sqlite3_column_text(st, 4));
+    copy_text(t->datetime_complete, sizeof t->datetime_complete, sqlite3_column_text(st, 5));
+  }
+  if (!rc && r != SQLITE_DONE) rc = db_err(s, err, "reading trials");
+  sqlite3_reset(st);
+  if (rc) goto fail;
+  if (rd.n == 0) goto ok;
+  rd.by_id = malloc(rd.n * sizeof *rd.by_id);
+  rd.uattr = calloc(rd.n, sizeof *rd.uattr);
+  rd.sattr = calloc(rd.n, sizeof *rd.sattr);
+  if (!rd.by_id || !rd.uattr || !rd.sattr) {
+    rc = HP_ENOMEM;
+    goto fail;
+  }
+  for (size_t i = 0; i < rd.n; i++) rd.by_id[i] = i;
+  qsort_r(rd.by_id, rd.n, sizeof *rd.by_id, cmp_by_id, rd.t);
+
+  /* params */
+  if (!(st = stmt(s, base + 1, err))) goto db_fail;
+  bind_filter(st, by_trial, a, b);
+  while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
+    hp_store_trial_t *t = reader_find(&rd, sqlite3_column_int64(st, 0));
+    if (!t) continue;
+    if (grow((void **)&t->params, t->n_params, sizeof *t->params)) {
+      rc = HP_ENOMEM;
+      break;
+    }
+    hp_store_param_out_t *p = &t->params[t->n_params];
+    const char *name = (const char *)sqlite3_column_text(st, 1);
+    const char *dist = (const char *)sqlite3_column_text(st, 3);
+    p->name = strdup(name ? name : "");
+    p->distribution_json = strdup(dist ? dist : "");
+    p->value = sqlite3_column_double(st, 2);
+    t->n_params++;
+    if (!p->name || !p->distribution_json) rc = HP_ENOMEM;
+  }
+  if (!rc && r != SQLITE_DONE) rc = db_err(s, err, "reading params");
+  sqlite3_reset(st);
+  if (rc) goto fail;
+
+  /* values */
+  if (!(st = stmt(s, base + 2, err))) goto db_fail;
+  bind_filter(st, by_trial, a, b);
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    hp_store_trial_t *t = reader_find(&rd, sqlite3_column_int64(st, 0));
+    int k = sqlite3_column_int(st, 1);
+    if (!t || k < 0 || k >= HP_STORE_MAX_OBJECTIVES) continue;
+    t->values[k] = column_value(st, 2, 3);
+    if ((size_t)k + 1 > t->n_values) t->n_values = (size_t)k + 1;
+  }
+  if (r != SQLITE_DONE) rc = db_err(s, err, "reading values");
+  sqlite3_reset(st);
+  if (rc) goto fail;
+
+  /* intermediate values, ascending steps */
+  if (!(st = stmt(s, base + 3, err))) goto db_fail;
+  bind_filter(st, by_trial, a, b);
+  while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
+    hp_store_trial_t *t = reader_find(&rd, sqlite3_column_int64(st, 0));
+    if (!t) continue;
+    if (grow((void **)&t->steps, t->n_intermediate, sizeof *t->steps) ||
+        grow((void **)&t->intermediate, t->n_intermediate, sizeof *t->intermediate)) {
+      rc = HP_ENOMEM;
+      break;
+    }
+    t->steps[t->n_intermediate] = sqlite3_column_int64(st, 1);
+    t->intermediate[t->n_intermediate] = column_value(st, 2, 3);
+    t->n_intermediate++;
+  }
+  if (!rc && r != SQLITE_DONE) rc = db_err(s, err, "reading intermediate values");
+  sqlite3_reset(st);
+  if (rc) goto fail;
+
+  /* user and system attrs as JSON object texts */
+  for (int pass = 0; pass < 2; pass++) {
+    buf_t *bufs = pass == 0 ? rd.uattr : rd.sattr;
+    if (!(st = stmt(s, base + 4 + pass, err))) goto db_fail;
+    bind_filter(st, by_trial, a, b);
+    while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
+      hp_store_trial_t *t = reader_find(&rd, sqlite3_column_int64(st, 0));
+      if (!t) continue;
+      buf_t *bf = &bufs[t - rd.t];
+      if (bf->n == 0 && buf_add(bf, "{", 1)) rc = HP_ENOMEM;
+      if (!rc)
+        rc = buf_add_member(bf, (const char *)sqlite3_column_text(st, 1),
+                            (const char *)sqlite3_column_text(st, 2));
+    }
+    if (!rc && r != SQLITE_DONE) rc = db_err(s, err, "reading trial attrs");
+    sqlite3_reset(st);
+    if (rc) goto fail;
+  }
+  for (size_t i = 0; i < rd.n; i++) {
+    for (int pass = 0; pass < 2; pass++) {
+      buf_t *bf = pass == 0 ? &rd.uattr[i] : &rd.sattr[i];
+      if (bf->n == 0 ? buf_add(bf, "{}", 2) : buf_add(bf, "}", 1)) {
+        rc = HP_ENOMEM;
+        goto fail;
+      }
+      *(pass == 0 ? &rd.t[i].user_attrs_json : &rd.t[i].system_attrs_json) = bf->p;
+      bf->p = NULL;
+    }
+  }
+ok:
+  free(rd.by_id);
+  free(rd.uattr);
+  free(rd.sattr);
+  *out = rd.t;
+  *n_out = rd.n;
+  return HP_OK;
+db_fail:
+  rc = HP_EDB;
+fail:
+  if (rc == HP_ENOMEM) hp_err_set(err, HP_ENOMEM, "store: out of memory reading trials");
+  for (size_t i = 0; rd.uattr && i < rd.n; i++) free(rd.uattr[i].p);
+  for (size_t i = 0; rd.sattr && i < rd.n; i++) free(rd.sattr[i].p);
+  free(rd.by_id);
+  free(rd.uattr);
+  free(rd.sattr);
+  hp_store_trials_free(rd.t, rd.n);
+  return rc;
+}
+
+int hp_store_trials_list(hp_store_t *s, int64_t study_id, int64_t min_number,
+                         hp_store_trial_t **out, size_t *n, hp_err_t *err) {
+  *out = NULL;
+  *n = 0;
+  int rc = study_exists(s, study_id, err);
+  if (rc) return rc;
+  return read_trials(s, false, study_id, min_number, out, n, err);
+}
+
+int hp_store_trial_get(hp_store_t *s, int64_t trial_id, hp_store_trial_t *out, hp_err_t *err) {
+  memset(out, 0, sizeof *out);
+  hp_store_trial_t *arr;
+  size_t n;
+  int rc = read_trials(s, true, trial_id, 0, &arr, &n, err);
+  if (rc) return rc;
+  if (n != 1) {
+    hp_store_trials_free(arr, n);
+    return hp_err_set(err, HP_ENOTFOUND, "no trial with id %lld", (long long)trial_id);
+  }
+  *out = arr[0];
+  free(arr);
+  return HP_OK;
+}
+
+int hp_store_best_trial(hp_store_t *s, int64_t study_id, int64_t *trial_id, int64_t *number,
+                        double *value, hp_err_t *err) {
+  int rc = study_exists(s, study_id, err);
+  if (rc) return rc;
+  sqlite3_stmt *st = stmt(s, ST_BEST, err);
+  if (!st) return HP_EDB;
+  sqlite3_bind_int64(st, 1, study_id);
+  int r = sqlite3_step(st);
+  if (r == SQLITE_ROW) {
+    if (trial_id) *trial_id = sqlite3_column_int64(st, 0);
+    if (number) *number = sqlite3_column_int64(st, 1);
+    if (value) *value = sqlite3_column_double(st, 2); /* signed key, see below */
+  }
+  sqlite3_reset(st);
+  if (r == SQLITE_DONE)
+    return hp_err_set(err, HP_ENOTFOUND, "study %lld has no COMPLETE trial with a value",
+                      (long long)study_id);
+  if (r != SQLITE_ROW) return db_err(s, err, "finding the best trial");
+  if (value) {
+    /* Direction of objective 0 decides the sign of the key. */
+    sqlite3_stmt *d = stmt(s, ST_STUDY_DIR0, err);
+    if (!d) return HP_EDB;
+    sqlite3_bind_int64(d, 1, study_id);
+    if (sqlite3_step(d) == SQLITE_ROW) {
+      const char *dir = (const char *)sqlite3_column_text(d, 0);
+      if (dir && strcmp(dir, "MAXIMIZE") == 0) *value = -*value;
+    }
+    sqlite3_reset(d);
+  }
+  return HP_OK;
+}
+
+int hp_store_reconcile(hp_store_t *s, const char *reason, hp_store_trial_ref_t **out, size_t *n,
+                       hp_err_t *err) {
+  if (out) *out = NULL;
+  if (n) *n = 0;
+  hp_store_trial_ref_t *refs = NULL;
+  size_t nr = 0;
+  char *reason_json = NULL;
+  cJSON *js = cJSON_CreateString(reason ? reason : "daemon restarted");
+  if (js) reason_json = cJSON_PrintUnformatted(js);
+  cJSON_Delete(js);
+  if (!reason_json) return hp_err_set(err, HP_ENOMEM, "store: out of memory");
+  int rc = tx_begin(s, err), r;
+  if (rc) {
+    free(reason_json);
+    return rc;
+  }
+  sqlite3_stmt *st = stmt(s, ST_RUNNING_ALL, err);
+  if (!st) {
+    rc = HP_EDB;
+    goto done;
+  }
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    if (grow((void **)&refs, nr, sizeof *refs)) {
+      rc = hp_err_set(err, HP_ENOMEM, "store: out of memory");
+      break;
+    }
+    refs[nr].study_id = sqlite3_column_int64(st, 0);
+    refs[nr].trial_id = sqlite3_column_int64(st, 1);
+    refs[nr].number = sqlite3_column_int64(st, 2);
+    nr++;
+  }
+  if (!rc && r != SQLITE_DONE) rc = db_err(s, err, "finding RUNNING trials");
+  sqlite3_reset(st);
+  char now[32];
+  now_str(now);
+  for (size_t i = 0; !rc && i < nr; i++) {
+    if (!(st = stmt(s, ST_TRIAL_SET_STATE, err))) {
+      rc = HP_EDB;
+      break;
+    }
+    sqlite3_bind_int64(st, 1, refs[i].trial_id);
+    sqlite3_bind_text(st, 2, "FAIL", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+    if ((rc = step_done(s, st, err, "failing a RUNNING trial"))) break;
+    rc = set_attr(s, ST_TRIAL_SYSATTR_SET, refs[i].trial_id, HP_STORE_FAIL_REASON_KEY,
+                  reason_json, "fail reason", err);
+  }
+done:
+  free(reason_json);
+  rc = tx_end(s, rc, err);
+  if (rc) {
+    free(refs);
+    return rc;
+  }
+  if (out)
+    *out = refs;
+  else
+    free(refs);
+  if (n) *n = nr;
+  return HP_OK;
+}
