@@ -12,6 +12,8 @@ enum {
   HP_EXIT_NODAEMON = 3,  /* no daemon answers on the socket */
   HP_EXIT_NOTFOUND = 4,  /* unknown study or trial */
   HP_EXIT_DIVERGED = 5,  /* `train`: training diverged */
+  HP_EXIT_PRUNE = 6,     /* `report`: the trial should be pruned */
+  HP_EXIT_EXHAUSTED = 7, /* `ask`: the study needs no more trials */
 };
 
 typedef int (*hp_cmd_fn)(int argc, char **argv);
@@ -24,5 +26,17 @@ typedef struct hp_cmd {
 } hp_cmd_t;
 
 int hp_cmd_train(int argc, char **argv);
+/* Client subcommands (cli/cmd_*.c; docs/cli.md). */
+int hp_cmd_submit(int argc, char **argv);
+int hp_cmd_status(int argc, char **argv);
+int hp_cmd_trials(int argc, char **argv);
+int hp_cmd_best(int argc, char **argv);
+int hp_cmd_stop(int argc, char **argv);
+int hp_cmd_resume(int argc, char **argv);
+int hp_cmd_delete(int argc, char **argv);
+int hp_cmd_shutdown(int argc, char **argv);
+int hp_cmd_ask(int argc, char **argv);
+int hp_cmd_report(int argc, char **argv);
+int hp_cmd_tell(int argc, char **argv);
 
 #endif

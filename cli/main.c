@@ -11,7 +11,23 @@ static int cmd_help(int argc, char **argv);
 static const hp_cmd_t commands[] = {
     {"train", hp_cmd_train, "CONFIG.json [--set key=value ...]",
      "train one network with the embedded engine"},
-    {"help", cmd_help, "", "show this list"},
+    {"submit", hp_cmd_submit, "STUDY.json [--wait] [--load-if-exists]",
+     "send a study to the daemon; --wait follows it and prints the best trial"},
+    {"status", hp_cmd_status, "[STUDY] [--json] [--watch] [--db FILE]",
+     "table of studies, or one study's progress, best and recent trials"},
+    {"trials", hp_cmd_trials, "STUDY [--json|--csv] [--intermediate] [--db FILE]",
+     "every trial of a study"},
+    {"best", hp_cmd_best, "STUDY [--json] [--db FILE]", "the best trial of a study"},
+    {"stop", hp_cmd_stop, "STUDY [--kill]", "start no new trials (--kill: end running ones)"},
+    {"resume", hp_cmd_resume, "STUDY", "continue a stopped study"},
+    {"delete", hp_cmd_delete, "STUDY", "delete a study and its trials"},
+    {"ask", hp_cmd_ask, "STUDY", "start a trial run by you; prints {\"trial\": N, \"params\": {...}}"},
+    {"report", hp_cmd_report, "STUDY TRIAL STEP VALUE",
+     "report an intermediate value; prints prune/continue (exit 6 = prune)"},
+    {"tell", hp_cmd_tell, "STUDY TRIAL VALUE | STUDY TRIAL --state pruned|fail",
+     "finish a trial started with ask"},
+    {"shutdown", hp_cmd_shutdown, "[--no-wait]", "stop the daemon (waits until it is gone)"},
+    {"help", cmd_help, "", "show this list (all take --socket PATH to reach a daemon)"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -1,0 +1,64 @@
+/* Shared pieces of the client subcommands (submit, status, trials, best,
+ * stop/resume/delete/shutdown, ask/report/tell): option parsing, connecting
+ * with a useful error, mapping errors to the documented exit codes, reading
+ * studies either from the daemon or straight from a database file (--db),
+ * and the human renderings that several subcommands share. */
+#ifndef HPSEARCH_CLI_CLI_H
+#define HPSEARCH_CLI_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <cJSON.h>
+
+#include "hpsearch/client.h"
+#include "hpsearch/err.h"
+#include "hpsearch/store.h"
+
+/* Deadline of one request to the daemon. */
+#define HP_CLI_TIMEOUT_MS 30000
+
+/* Prints "hpsearch CMD: message" on stderr and returns the exit code for rc. */
+int hp_cli_fail(const char *cmd, int rc, const hp_err_t *err);
+/* Exit code of a negative HP_E* / client code (docs/cli.md). */
+int hp_cli_exit_code(int rc);
+/* Prints "hpsearch CMD: <what>" plus the usage line and returns HP_EXIT_USAGE. */
+int hp_cli_usage(const char *cmd, const char *synopsis, const char *what);
+
+/* Connects to --socket PATH (or the default when sock is NULL). */
+int hp_cli_connect(hp_client_t *c, const char *sock, hp_err_t *err);
+
+/* Where status/trials/best read from: the daemon or a database file. */
+typedef struct hp_cli_src {
+  bool use_db;          /* true: store (read-only file), false: client */
+  hp_client_t client;   /* connection when !use_db */
+  hp_store_t *store;    /* open read-only database when use_db */
+} hp_cli_src_t;
+
+int hp_cli_src_open(hp_cli_src_t *src, const char *sock, const char *db, hp_err_t *err);
+void hp_cli_src_close(hp_cli_src_t *src);
+/* Array of study summaries (protocol.md shape). Caller frees. */
+int hp_cli_src_studies(hp_cli_src_t *src, cJSON **out, hp_err_t *err);
+/* One study summary by name. Caller frees. */
+int hp_cli_src_study(hp_cli_src_t *src, const char *study, cJSON **out, hp_err_t *err);
+/* Trials of a study (protocol.md trial shape, ordered by number) as an array.
+ * offset/limit as trial.list (limit 0 = all). Caller frees. */
+int hp_cli_src_trials(hp_cli_src_t *src, const char *study, bool intermediate, long offset,
+                      long limit, cJSON **out, hp_err_t *err);
+/* One trial with its intermediate values. Caller frees. */
+int hp_cli_src_trial(hp_cli_src_t *src, const char *study, long number, cJSON **out,
+                     hp_err_t *err);
+
+/* Prints the best trial of a study (detail, or one JSON line). */
+int hp_cli_print_best(hp_cli_src_t *src, const char *study, bool json, hp_err_t *err);
+/* Renderings shared by several subcommands (stdout). */
+void hp_cli_print_trial_table(FILE *out, const cJSON *trials);
+void hp_cli_print_trial_detail(FILE *out, const cJSON *study, const cJSON *trial);
+/* Counts of a summary: finished = COMPLETE+PRUNED+FAIL. */
+long hp_cli_count(const cJSON *summary, const char *state);
+/* Estimated seconds until n_trials are finished, NAN when unknown. */
+double hp_cli_eta(const cJSON *summary);
+/* A numeric member or NAN when absent/null; accepts "inf"/"-inf"/"nan". */
+double hp_cli_num(const cJSON *obj, const char *key);
+
+#endif

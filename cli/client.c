@@ -1,0 +1,283 @@
+/* Socket client for the daemon's JSON-RPC protocol (see hpsearch/client.h).
+ * Blocking socket + poll() for deadlines: a CLI call is one short exchange,
+ * so an event loop would only add start-up cost. */
+#include "hpsearch/client.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hpsearch/json.h"
+#include "hpsearch/rpc.h"
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Milliseconds left until `deadline` (-1 = none) for poll(). */
+static int left_ms(long long deadline) {
+  if (deadline < 0) return -1;
+  long long l = deadline - now_ms();
+  return l < 0 ? 0 : (int)(l > 1000000000 ? 1000000000 : l);
+}
+
+int hp_client_connect(hp_client_t *c, const char *path, bool explicit_path, int timeout_ms,
+                      hp_err_t *err) {
+  memset(c, 0, sizeof *c);
+  c->fd = -1;
+  c->timeout_ms = timeout_ms;
+  c->next_id = 1;
+  if (path == NULL) {
+    int rc = hp_rpc_default_socket_path(c->path, sizeof c->path);
+    if (rc < 0) return hp_err_set(err, rc, "default socket path is too long (over %zu bytes)",
+                                  sizeof c->path - 1);
+  } else {
+    if (strlen(path) >= sizeof c->path)
+      return hp_err_set(err, HP_ETOOBIG, "socket path '%s' is too long (over %zu bytes)", path,
+                        sizeof c->path - 1);
+    snprintf(c->path, sizeof c->path, "%s", path);
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return hp_err_set(err, -errno, "socket: %s", strerror(errno));
+  struct sockaddr_un sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  memcpy(sa.sun_path, c->path, strlen(c->path) + 1);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    int e = errno;
+    close(fd);
+    if (e == ENOENT || e == ECONNREFUSED || e == ENOTDIR) {
+      char how[200];
+      if (explicit_path) snprintf(how, sizeof how, "hpsearch daemon --socket %s &", c->path);
+      else snprintf(how, sizeof how, "hpsearch daemon &");
+      return hp_err_set(err, HP_CLIENT_ENODAEMON,
+                        "no hpsearch daemon is running on %s (%s); start one with: %s", c->path,
+                        strerror(e), how);
+    }
+    if (e == EACCES || e == EPERM)
+      return hp_err_set(err, -e, "cannot connect to %s: %s (the daemon belongs to another user?)",
+                        c->path, strerror(e));
+    return hp_err_set(err, -e, "cannot connect to %s: %s", c->path, strerror(e));
+  }
+  c->fd = fd;
+  return 0;
+}
+
+void hp_client_close(hp_client_t *c) {
+  if (c->fd >= 0) close(c->fd);
+  c->fd = -1;
+  free(c->buf);
+  c->buf = NULL;
+  c->start = c->len = c->scanned = c->cap = 0;
+  cJSON_Delete(c->rpc_data);
+  c->rpc_data = NULL;
+}
+
+/* Writes all of buf before the deadline. */
+static int write_all(hp_client_t *c, const char *buf, size_t len, long long deadline,
+                     hp_err_t *err) {
+  while (len > 0) {
+    ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      buf += n;
+      len -= (size_t)n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+      return hp_err_set(err, HP_EIO, "sending to the daemon on %s: %s", c->path,
+                        strerror(errno));
+    struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+    int pr = poll(&p, 1, left_ms(deadline));
+    if (pr < 0 && errno != EINTR) return hp_err_set(err, -errno, "poll: %s", strerror(errno));
+    if (pr == 0)
+      return hp_err_set(err, HP_ETIMEOUT, "the daemon on %s did not take the request in time",
+                        c->path);
+  }
+  return 0;
+}
+
+int hp_client_send_raw(hp_client_t *c, const char *line, size_t len, hp_err_t *err) {
+  if (c->fd < 0) return hp_err_set(err, HP_ESTATE, "not connected");
+  long long deadline = c->timeout_ms < 0 ? -1 : now_ms() + c->timeout_ms;
+  /* Append the newline in the same send when it fits a stack buffer, so the
+   * daemon sees one segment; else two writes (still one message). */
+  char small[4096];
+  if (len < sizeof small) {
+    memcpy(small, line, len);
+    small[len] = '\n';
+    return write_all(c, small, len + 1, deadline, err);
+  }
+  int rc = write_all(c, line, len, deadline, err);
+  if (rc == 0) rc = write_all(c, "\n", 1, deadline, err);
+  return rc;
+}
+
+int hp_client_send(hp_client_t *c, const char *method, cJSON *params, long long *id_out,
+                   hp_err_t *err) {
+  int rc = 0;
+  char *text = NULL;
+  cJSON *req = cJSON_CreateObject();
+  if (req == NULL) {
+    cJSON_Delete(params);
+    return hp_err_set(err, HP_ENOMEM, "out of memory");
+  }
+  long long id = c->next_id++;
+  cJSON_AddStringToObject(req, "jsonrpc", "2.0");
+  cJSON_AddNumberToObject(req, "id", (double)id);
+  cJSON_AddStringToObject(req, "method", method);
+  if (params != NULL) cJSON_AddItemToObject(req, "params", params);
+  text = cJSON_PrintUnformatted(req);
+  if (text == NULL) {
+    rc = hp_err_set(err, HP_ENOMEM, "out of memory");
+    goto done;
+  }
+  rc = hp_client_send_raw(c, text, strlen(text), err);
+  if (rc == 0 && id_out != NULL) *id_out = id;
+done:
+  free(text);
+  cJSON_Delete(req);
+  return rc;
+}
+
+int hp_client_recv_line(hp_client_t *c, int timeout_ms, const char **line, size_t *len,
+                        hp_err_t *err) {
+  if (c->fd < 0) return hp_err_set(err, HP_ESTATE, "not connected");
+  long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+  for (;;) {
+    char *nl = c->scanned < c->len ? memchr(c->buf + c->scanned, '\n', c->len - c->scanned)
+                                   : NULL;
+    if (nl != NULL) {
+      *line = c->buf + c->start;
+      *len = (size_t)(nl - (c->buf + c->start));
+      *nl = '\0';
+      c->start = c->scanned = (size_t)(nl - c->buf) + 1;
+      return 0;
+    }
+    c->scanned = c->len;
+    if (c->len - c->start >= HP_CLIENT_MAX_REPLY)
+      return hp_err_set(err, HP_ETOOBIG, "a reply from the daemon exceeds %u bytes",
+                        HP_CLIENT_MAX_REPLY);
+    /* Make room: slide the unread part to the front, then grow. */
+    if (c->start > 0 && (c->start == c->len || c->cap - c->len < 65536)) {
+      memmove(c->buf, c->buf + c->start, c->len - c->start);
+      c->len -= c->start;
+      c->scanned -= c->start;
+      c->start = 0;
+    }
+    if (c->cap - c->len < 65536) {
+      size_t cap = c->cap ? c->cap * 2 : 131072;
+      char *nb = realloc(c->buf, cap);
+      if (nb == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory reading a reply");
+      c->buf = nb;
+      c->cap = cap;
+    }
+    ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len - 1, MSG_DONTWAIT);
+    if (n > 0) {
+      c->len += (size_t)n;
+      continue;
+    }
+    if (n == 0)
+      return hp_err_set(err, HP_EIO, "the daemon on %s closed the connection", c->path);
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK)
+      return hp_err_set(err, HP_EIO, "reading from the daemon on %s: %s", c->path,
+                        strerror(errno));
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    int pr = poll(&p, 1, left_ms(deadline));
+    if (pr < 0 && errno != EINTR) return hp_err_set(err, -errno, "poll: %s", strerror(errno));
+    if (pr == 0)
+      return hp_err_set(err, HP_ETIMEOUT, "no reply from the daemon on %s within %d ms",
+                        c->path, timeout_ms);
+  }
+}
+
+int hp_client_recv(hp_client_t *c, int timeout_ms, cJSON **msg, hp_err_t *err) {
+  const char *line;
+  size_t len;
+  *msg = NULL;
+  int rc = hp_client_recv_line(c, timeout_ms, &line, &len, err);
+  if (rc < 0) return rc;
+  return hp_json_parse(line, len, "reply from the daemon", msg, err);
+}
+
+/* Maps a JSON-RPC error code to the library's codes (documented in client.h). */
+static int code_from_rpc(int rpc) {
+  switch (rpc) {
+    case HP_RPC_E_NO_STUDY:
+    case HP_RPC_E_NO_TRIAL: return HP_ENOTFOUND;
+    case HP_RPC_E_STUDY_EXISTS: return HP_EEXIST;
+    case HP_RPC_E_PARAMS:
+    case HP_RPC_E_BAD_SPEC: return HP_EINVAL;
+    case HP_RPC_E_STATE:
+    case HP_RPC_E_STOPPED:
+    case HP_RPC_E_SHUTTING_DOWN: return HP_ESTATE;
+    case HP_RPC_E_EXHAUSTED: return HP_EEXHAUSTED;
+    case HP_RPC_E_TOO_LARGE: return HP_ETOOBIG;
+    default: return HP_EFORMAT;
+  }
+}
+
+int hp_client_reply_result(hp_client_t *c, cJSON *msg, const char *method, cJSON **result,
+                           hp_err_t *err) {
+  *result = NULL;
+  cJSON *e = cJSON_GetObjectItemCaseSensitive(msg, "error");
+  if (e != NULL) {
+    cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "code");
+    cJSON *text = cJSON_GetObjectItemCaseSensitive(e, "message");
+    c->rpc_code = cJSON_IsNumber(code) ? code->valueint : HP_RPC_E_INTERNAL;
+    cJSON_Delete(c->rpc_data);
+    c->rpc_data = cJSON_DetachItemFromObjectCaseSensitive(e, "data");
+    return hp_err_set(err, code_from_rpc(c->rpc_code), "%s: %s", method,
+                      cJSON_IsString(text) ? text->valuestring : hp_rpc_error_name(c->rpc_code));
+  }
+  cJSON *r = cJSON_DetachItemFromObjectCaseSensitive(msg, "result");
+  if (r == NULL)
+    return hp_err_set(err, HP_EFORMAT, "%s: reply has neither \"result\" nor \"error\"",
+                      method);
+  c->rpc_code = 0;
+  *result = r;
+  return 0;
+}
+
+int hp_client_call(hp_client_t *c, const char *method, cJSON *params, cJSON **result,
+                   hp_err_t *err) {
+  long long id;
+  *result = NULL;
+  int rc = hp_client_send(c, method, params, &id, err);
+  if (rc < 0) return rc;
+  long long deadline = c->timeout_ms < 0 ? -1 : now_ms() + c->timeout_ms;
+  for (;;) {
+    cJSON *msg = NULL;
+    rc = hp_client_recv(c, c->timeout_ms < 0 ? -1 : left_ms(deadline), &msg, err);
+    if (rc == HP_ETIMEOUT)
+      return hp_err_set(err, HP_ETIMEOUT, "%s: no reply from the daemon on %s within %d ms",
+                        method, c->path, c->timeout_ms);
+    if (rc < 0) {
+      hp_err_prefix(err, "%s", method);
+      return rc;
+    }
+    cJSON *mid = cJSON_GetObjectItemCaseSensitive(msg, "id");
+    /* Notifications (no id) and stray replies are skipped; a reply with a
+     * null id is the daemon refusing the line itself (parse error). */
+    if (cJSON_IsNumber(mid) && (long long)mid->valuedouble == id) {
+      rc = hp_client_reply_result(c, msg, method, result, err);
+      cJSON_Delete(msg);
+      return rc;
+    }
+    if (cJSON_IsNull(mid) && cJSON_GetObjectItemCaseSensitive(msg, "error") != NULL) {
+      rc = hp_client_reply_result(c, msg, method, result, err);
+      cJSON_Delete(msg);
+      return rc < 0 ? rc : hp_err_set(err, HP_EFORMAT, "%s: unexpected reply", method);
+    }
+    cJSON_Delete(msg);
+  }
+}

@@ -1,0 +1,163 @@
+/* `hpsearch ask|report|tell`: drive trials from a shell script or any
+ * program that can run a command. `ask` prints the trial number and
+ * parameters as one JSON line; `report` answers whether to prune through its
+ * output and exit code; `tell` finishes the trial. Example (docs/cli.md):
+ *   while t=$(hpsearch ask quad); do n=$(echo "$t" | jq .trial) ...; done */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "hpsearch/rpc.h"
+
+/* Strict integer >= 0 from the command line. */
+static bool parse_count(const char *s, long *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || v < 0) return false;
+  *out = v;
+  return true;
+}
+
+/* A number, or inf/-inf/nan spelled out (strtod accepts those too). */
+static bool parse_value(const char *s, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno == ERANGE && isfinite(v) && v != 0) return false;
+  if (end == s || *end != '\0') return false;
+  *out = v;
+  return true;
+}
+
+static cJSON *value_item(double v) {
+  if (isnan(v)) return cJSON_CreateString("nan");
+  if (isinf(v)) return cJSON_CreateString(v > 0 ? "inf" : "-inf");
+  return cJSON_CreateNumber(v);
+}
+
+/* Connects, calls, closes; *r gets the result. */
+static int one_call(const char *sock, const char *method, cJSON *params, cJSON **r,
+                    hp_err_t *err) {
+  hp_client_t c;
+  int rc = hp_cli_connect(&c, sock, err);
+  if (rc < 0) {
+    cJSON_Delete(params);
+    return rc;
+  }
+  rc = hp_client_call(&c, method, params, r, err);
+  hp_client_close(&c);
+  return rc;
+}
+
+int hp_cmd_ask(int argc, char **argv) {
+  const char *study = NULL, *sock = NULL;
+  const char *usage = "STUDY [--socket PATH]";
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
+    else if (argv[i][0] == '-') return hp_cli_usage(argv[0], usage, "unknown option");
+    else if (study == NULL) study = argv[i];
+    else return hp_cli_usage(argv[0], usage, "more than one study given");
+  }
+  if (study == NULL) return hp_cli_usage(argv[0], usage, "which study?");
+  hp_err_t err = {0};
+  cJSON *p = cJSON_CreateObject(), *r = NULL;
+  cJSON_AddStringToObject(p, "study", study);
+  int rc = one_call(sock, HP_RPC_TRIAL_ASK, p, &r, &err);
+  if (rc == HP_EEXHAUSTED) {
+    fprintf(stderr, "hpsearch ask: %s\n", err.msg);
+    return HP_EXIT_EXHAUSTED;
+  }
+  if (rc < 0) return hp_cli_fail(argv[0], rc, &err);
+  /* Just what a script needs: the number and the parameters. */
+  cJSON *out = cJSON_CreateObject();
+  cJSON_AddItemToObject(out, "trial", cJSON_DetachItemFromObject(r, "trial"));
+  cJSON_AddItemToObject(out, "params", cJSON_DetachItemFromObject(r, "params"));
+  char *text = cJSON_PrintUnformatted(out);
+  if (text != NULL) printf("%s\n", text);
+  free(text);
+  cJSON_Delete(out);
+  cJSON_Delete(r);
+  return text != NULL ? HP_EXIT_OK : HP_EXIT_FAIL;
+}
+
+int hp_cmd_report(int argc, char **argv) {
+  const char *pos[4], *sock = NULL;
+  int npos = 0;
+  const char *usage = "STUDY TRIAL STEP VALUE [--socket PATH]";
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
+    else if (npos < 4) pos[npos++] = argv[i];
+    else return hp_cli_usage(argv[0], usage, "too many arguments");
+  }
+  long trial, step;
+  double value;
+  if (npos != 4) return hp_cli_usage(argv[0], usage, "expected STUDY TRIAL STEP VALUE");
+  if (!parse_count(pos[1], &trial))
+    return hp_cli_usage(argv[0], usage, "TRIAL must be an integer >= 0");
+  if (!parse_count(pos[2], &step)) return hp_cli_usage(argv[0], usage, "STEP must be an integer >= 0");
+  if (!parse_value(pos[3], &value)) return hp_cli_usage(argv[0], usage, "VALUE must be a number");
+  hp_err_t err = {0};
+  cJSON *p = cJSON_CreateObject(), *r = NULL;
+  cJSON_AddStringToObject(p, "study", pos[0]);
+  cJSON_AddNumberToObject(p, "trial", (double)trial);
+  cJSON_AddNumberToObject(p, "step", (double)step);
+  cJSON_AddItemToObject(p, "value", value_item(value));
+  int rc = one_call(sock, HP_RPC_TRIAL_REPORT, p, &r, &err);
+  if (rc < 0) return hp_cli_fail(argv[0], rc, &err);
+  bool prune = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "prune"));
+  cJSON_Delete(r);
+  printf("%s\n", prune ? "prune" : "continue");
+  return prune ? HP_EXIT_PRUNE : HP_EXIT_OK;
+}
+
+int hp_cmd_tell(int argc, char **argv) {
+  const char *pos[3], *sock = NULL, *state = "COMPLETE", *reason = NULL;
+  int npos = 0;
+  const char *usage =
+      "STUDY TRIAL VALUE | STUDY TRIAL --state pruned|fail [VALUE] [--reason TEXT] [--socket PATH]";
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
+    else if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) reason = argv[++i];
+    else if (strcmp(argv[i], "--state") == 0 && i + 1 < argc) {
+      const char *s = argv[++i];
+      if (strcasecmp(s, "complete") == 0) state = "COMPLETE";
+      else if (strcasecmp(s, "pruned") == 0) state = "PRUNED";
+      else if (strcasecmp(s, "fail") == 0 || strcasecmp(s, "failed") == 0) state = "FAIL";
+      else return hp_cli_usage(argv[0], usage, "--state must be complete, pruned or fail");
+    } else if (npos < 3 && (argv[i][0] != '-' || (argv[i][1] >= '0' && argv[i][1] <= '9') ||
+                            strcasecmp(argv[i], "-inf") == 0)) {
+      pos[npos++] = argv[i];
+    } else {
+      return hp_cli_usage(argv[0], usage, "unknown option or too many arguments");
+    }
+  }
+  long trial;
+  double value = NAN;
+  bool has_value = npos == 3;
+  if (npos < 2) return hp_cli_usage(argv[0], usage, "expected STUDY TRIAL");
+  if (!parse_count(pos[1], &trial))
+    return hp_cli_usage(argv[0], usage, "TRIAL must be an integer >= 0");
+  if (has_value && !parse_value(pos[2], &value))
+    return hp_cli_usage(argv[0], usage, "VALUE must be a number");
+  if (!has_value && strcmp(state, "COMPLETE") == 0)
+    return hp_cli_usage(argv[0], usage, "a complete trial needs a VALUE");
+  hp_err_t err = {0};
+  cJSON *p = cJSON_CreateObject(), *r = NULL;
+  cJSON_AddStringToObject(p, "study", pos[0]);
+  cJSON_AddNumberToObject(p, "trial", (double)trial);
+  cJSON_AddStringToObject(p, "state", state);
+  if (has_value && strcmp(state, "FAIL") != 0) cJSON_AddItemToObject(p, "value", value_item(value));
+  if (reason != NULL) cJSON_AddStringToObject(p, "reason", reason);
+  int rc = one_call(sock, HP_RPC_TRIAL_TELL, p, &r, &err);
+  if (rc < 0) return hp_cli_fail(argv[0], rc, &err);
+  const cJSON *st = cJSON_GetObjectItemCaseSensitive(r, "state");
+  printf("trial %ld %s\n", trial, cJSON_IsString(st) ? st->valuestring : state);
+  cJSON_Delete(r);
+  return HP_EXIT_OK;
+}

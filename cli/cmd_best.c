@@ -1,0 +1,63 @@
+/* `hpsearch best STUDY [--json] [--db FILE]`: the best finished trial of a
+ * study with its value, parameters, attributes (e.g. test accuracy) and
+ * learning curve. Exit code 4 when the study has no complete trial yet. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+
+#define BEST_USAGE "STUDY [--json] [--db FILE] [--socket PATH]"
+
+/* Fetches the study summary and its best trial (with intermediate values). */
+static int fetch_best(hp_cli_src_t *src, const char *study, cJSON **summary, cJSON **trial,
+                      hp_err_t *err) {
+  *trial = NULL;
+  int rc = hp_cli_src_study(src, study, summary, err);
+  if (rc < 0) return rc;
+  const cJSON *best = cJSON_GetObjectItemCaseSensitive(*summary, "best");
+  if (!cJSON_IsObject(best))
+    return hp_err_set(err, HP_ENOTFOUND, "study '%s' has no complete trial yet", study);
+  return hp_cli_src_trial(src, study, (long)hp_cli_num(best, "trial"), trial, err);
+}
+
+int hp_cli_print_best(hp_cli_src_t *src, const char *study, bool json, hp_err_t *err) {
+  cJSON *summary = NULL, *trial = NULL;
+  int rc = fetch_best(src, study, &summary, &trial, err);
+  if (rc == 0) {
+    if (json) {
+      char *text = cJSON_PrintUnformatted(trial);
+      if (text == NULL) rc = hp_err_set(err, HP_ENOMEM, "out of memory");
+      else printf("%s\n", text);
+      free(text);
+    } else {
+      hp_cli_print_trial_detail(stdout, summary, trial);
+    }
+  }
+  cJSON_Delete(summary);
+  cJSON_Delete(trial);
+  return rc;
+}
+
+int hp_cmd_best(int argc, char **argv) {
+  const char *study = NULL, *db = NULL, *sock = NULL;
+  bool json = false;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--json") == 0) json = true;
+    else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) db = argv[++i];
+    else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
+    else if (argv[i][0] == '-')
+      return hp_cli_usage(argv[0], BEST_USAGE, "unknown or incomplete option");
+    else if (study == NULL) study = argv[i];
+    else return hp_cli_usage(argv[0], BEST_USAGE, "more than one study given");
+  }
+  if (study == NULL) return hp_cli_usage(argv[0], BEST_USAGE, "which study?");
+  hp_err_t err = {0};
+  hp_cli_src_t src;
+  int rc = hp_cli_src_open(&src, sock, db, &err);
+  if (rc == 0) rc = hp_cli_print_best(&src, study, json, &err);
+  hp_cli_src_close(&src);
+  fflush(stdout);
+  return rc < 0 ? hp_cli_fail(argv[0], rc, &err) : HP_EXIT_OK;
+}

@@ -1,0 +1,85 @@
+/* `hpsearch stop|resume|delete STUDY` and `hpsearch shutdown`: one request
+ * each, one line of output. `shutdown` waits until the daemon has closed the
+ * connection (it has then stopped its workers and closed the database), so a
+ * script can copy or read the database right after it returns. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "hpsearch/rpc.h"
+
+/* Sends method {study} and prints the resulting state. */
+static int study_call(int argc, char **argv, const char *method, bool allow_kill) {
+  const char *study = NULL, *sock = NULL;
+  bool kill = false;
+  const char *usage = allow_kill ? "STUDY [--kill] [--socket PATH]" : "STUDY [--socket PATH]";
+  for (int i = 1; i < argc; i++) {
+    if (allow_kill && strcmp(argv[i], "--kill") == 0) kill = true;
+    else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
+    else if (argv[i][0] == '-') return hp_cli_usage(argv[0], usage, "unknown or incomplete option");
+    else if (study == NULL) study = argv[i];
+    else return hp_cli_usage(argv[0], usage, "more than one study given");
+  }
+  if (study == NULL) return hp_cli_usage(argv[0], usage, "which study?");
+  hp_err_t err = {0};
+  hp_client_t c;
+  cJSON *r = NULL;
+  int rc = hp_cli_connect(&c, sock, &err);
+  if (rc == 0) {
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "study", study);
+    if (kill) cJSON_AddTrueToObject(p, "kill");
+    rc = hp_client_call(&c, method, p, &r, &err);
+  }
+  hp_client_close(&c);
+  if (rc < 0) return hp_cli_fail(argv[0], rc, &err);
+  const cJSON *state = cJSON_GetObjectItemCaseSensitive(r, "state");
+  if (strcmp(method, HP_RPC_STUDY_DELETE) == 0) printf("deleted study %s\n", study);
+  else printf("study %s: %s\n", study, cJSON_IsString(state) ? state->valuestring : "ok");
+  cJSON_Delete(r);
+  return HP_EXIT_OK;
+}
+
+int hp_cmd_stop(int argc, char **argv) { return study_call(argc, argv, HP_RPC_STUDY_STOP, true); }
+
+int hp_cmd_resume(int argc, char **argv) {
+  return study_call(argc, argv, HP_RPC_STUDY_RESUME, false);
+}
+
+int hp_cmd_delete(int argc, char **argv) {
+  return study_call(argc, argv, HP_RPC_STUDY_DELETE, false);
+}
+
+int hp_cmd_shutdown(int argc, char **argv) {
+  const char *sock = NULL;
+  bool wait = true;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--no-wait") == 0) wait = false;
+    else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
+    else return hp_cli_usage(argv[0], "[--no-wait] [--socket PATH]", "unknown argument");
+  }
+  hp_err_t err = {0};
+  hp_client_t c;
+  cJSON *r = NULL;
+  int rc = hp_cli_connect(&c, sock, &err);
+  if (rc == 0) rc = hp_client_call(&c, HP_RPC_DAEMON_SHUTDOWN, NULL, &r, &err);
+  cJSON_Delete(r);
+  if (rc == 0 && wait) {
+    /* Drain until the daemon closes us; HP_EIO is the expected end. */
+    for (;;) {
+      cJSON *msg = NULL;
+      int w = hp_client_recv(&c, HP_CLI_TIMEOUT_MS, &msg, &err);
+      cJSON_Delete(msg);
+      if (w == HP_EIO) break;
+      if (w < 0) {
+        rc = w;
+        break;
+      }
+    }
+  }
+  hp_client_close(&c);
+  if (rc < 0) return hp_cli_fail(argv[0], rc, &err);
+  printf(wait ? "daemon stopped\n" : "daemon shutting down\n");
+  return HP_EXIT_OK;
+}

@@ -1,0 +1,345 @@
+/* `hpsearch status [STUDY] [--json] [--watch] [--db FILE]`: a table of all
+ * studies, or one study's detail (counts, best trial, recent trials). Also
+ * holds the trial renderings that `trials`, `best` and `submit` share. */
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "hpsearch/rpc.h"
+#include "table.h"
+
+#define STATUS_USAGE "[STUDY] [--json] [--watch] [--db FILE] [--socket PATH]"
+/* Trials shown under "recent trials" in a study's detail. */
+#define RECENT_TRIALS 10
+
+/* ---- shared renderings -------------------------------------------------- */
+
+/* Collects the parameter names of all trials, in order of first appearance. */
+static int param_names(const cJSON *trials, const char **names, int max) {
+  int n = 0;
+  const cJSON *t, *p;
+  cJSON_ArrayForEach(t, trials) {
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(t, "params")) {
+      int k = 0;
+      while (k < n && strcmp(names[k], p->string) != 0) k++;
+      if (k == n && n < max) names[n++] = p->string;
+    }
+  }
+  return n;
+}
+
+void hp_cli_print_trial_table(FILE *out, const cJSON *trials) {
+  enum { FIXED = 4, MAXP = HP_TABLE_MAX_COLS - FIXED - 1 };
+  const char *names[MAXP];
+  int np = param_names(trials, names, MAXP);
+  const char *headers[HP_TABLE_MAX_COLS] = {">trial", "state", ">value", ">duration"};
+  for (int i = 0; i < np; i++) headers[FIXED + i] = names[i];
+  headers[FIXED + np] = "reason";
+  hp_table_t t;
+  hp_table_init(&t, FIXED + np + 1, headers);
+  char buf[256];
+  const cJSON *tr;
+  cJSON_ArrayForEach(tr, trials) {
+    const cJSON *state = cJSON_GetObjectItemCaseSensitive(tr, "state");
+    const cJSON *value = cJSON_GetObjectItemCaseSensitive(tr, "value");
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(tr, "params");
+    const cJSON *reason = cJSON_GetObjectItemCaseSensitive(tr, "reason");
+    hp_table_cell(&t, hp_fmt_number(hp_cli_num(tr, "trial"), buf, sizeof buf));
+    hp_table_cell(&t, cJSON_IsString(state) ? state->valuestring : "?");
+    hp_table_cell(&t, cJSON_IsNull(value) || value == NULL ? "-"
+                                                         : hp_fmt_value(value, buf, sizeof buf));
+    double d = hp_cli_num(tr, "duration");
+    hp_table_cell(&t, isnan(d) ? "-" : hp_fmt_duration(d, buf, sizeof buf));
+    for (int i = 0; i < np; i++) {
+      const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, names[i]);
+      hp_table_cell(&t, v == NULL ? "" : hp_fmt_value(v, buf, sizeof buf));
+    }
+    hp_table_cell(&t, cJSON_IsString(reason) ? reason->valuestring : "");
+  }
+  hp_table_print(&t, out);
+  hp_table_free(&t);
+}
+
+/* "lr=0.0012  optimizer=adam  ..." on one line. */
+static void print_params_inline(FILE *out, const cJSON *params) {
+  char buf[256];
+  const cJSON *p;
+  const char *sep = "";
+  cJSON_ArrayForEach(p, params) {
+    fprintf(out, "%s%s=%s", sep, p->string, hp_fmt_value(p, buf, sizeof buf));
+    sep = "  ";
+  }
+}
+
+void hp_cli_print_trial_detail(FILE *out, const cJSON *study, const cJSON *trial) {
+  char buf[256];
+  const cJSON *metric = cJSON_GetObjectItemCaseSensitive(study, "metric");
+  const cJSON *dir = cJSON_GetObjectItemCaseSensitive(study, "direction");
+  const cJSON *name = cJSON_GetObjectItemCaseSensitive(study, "name");
+  const cJSON *value = cJSON_GetObjectItemCaseSensitive(trial, "value");
+  fprintf(out, "best trial of %s: #%.0f\n", cJSON_IsString(name) ? name->valuestring : "?",
+          hp_cli_num(trial, "trial"));
+  fprintf(out, "  %-22s %s", cJSON_IsString(metric) ? metric->valuestring : "value",
+          hp_fmt_value(value, buf, sizeof buf));
+  if (cJSON_IsString(dir)) fprintf(out, " (%s)", dir->valuestring);
+  fputc('\n', out);
+  const cJSON *p;
+  cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(trial, "params"))
+    fprintf(out, "  %-22s %s\n", p->string, hp_fmt_value(p, buf, sizeof buf));
+  cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(trial, "user_attrs"))
+    fprintf(out, "  %-22s %s\n", p->string, hp_fmt_value(p, buf, sizeof buf));
+  const cJSON *iv = cJSON_GetObjectItemCaseSensitive(trial, "intermediate");
+  if (cJSON_GetArraySize(iv) > 0) {
+    fprintf(out, "  %-22s", "intermediate");
+    const cJSON *pair;
+    cJSON_ArrayForEach(pair, iv) {
+      fprintf(out, " %s", hp_fmt_value(cJSON_GetArrayItem(pair, 1), buf, sizeof buf));
+    }
+    fputc('\n', out);
+  }
+  double d = hp_cli_num(trial, "duration");
+  if (!isnan(d)) fprintf(out, "  %-22s %s\n", "duration", hp_fmt_duration(d, buf, sizeof buf));
+  const cJSON *start = cJSON_GetObjectItemCaseSensitive(trial, "datetime_start");
+  if (cJSON_IsString(start)) fprintf(out, "  %-22s %s\n", "started", start->valuestring);
+}
+
+/* ---- status ------------------------------------------------------------- */
+
+static const char *str_or(const cJSON *obj, const char *key, const char *dflt) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+  return cJSON_IsString(v) ? v->valuestring : dflt;
+}
+
+static long finished_count(const cJSON *s) {
+  return hp_cli_count(s, "COMPLETE") + hp_cli_count(s, "PRUNED") + hp_cli_count(s, "FAIL");
+}
+
+static void print_study_table(FILE *out, const cJSON *studies) {
+  static const char *const headers[] = {"study", "state", "direction", ">done", ">running",
+                                        ">complete", ">pruned", ">fail", ">best", ">best#",
+                                        ">elapsed"};
+  hp_table_t t;
+  hp_table_init(&t, 11, headers);
+  char buf[64];
+  const cJSON *s;
+  cJSON_ArrayForEach(s, studies) {
+    hp_table_cell(&t, str_or(s, "name", "?"));
+    hp_table_cell(&t, str_or(s, "state", "-"));
+    hp_table_cell(&t, str_or(s, "direction", "-"));
+    double nt = hp_cli_num(s, "n_trials");
+    if (isnan(nt)) hp_table_cellf(&t, "%ld", finished_count(s));
+    else hp_table_cellf(&t, "%ld/%.0f", finished_count(s), nt);
+    hp_table_cellf(&t, "%ld", hp_cli_count(s, "RUNNING"));
+    hp_table_cellf(&t, "%ld", hp_cli_count(s, "COMPLETE"));
+    hp_table_cellf(&t, "%ld", hp_cli_count(s, "PRUNED"));
+    hp_table_cellf(&t, "%ld", hp_cli_count(s, "FAIL"));
+    const cJSON *best = cJSON_GetObjectItemCaseSensitive(s, "best");
+    if (cJSON_IsObject(best)) {
+      hp_table_cell(&t, hp_fmt_value(cJSON_GetObjectItemCaseSensitive(best, "value"), buf,
+                                     sizeof buf));
+      hp_table_cell(&t, hp_fmt_number(hp_cli_num(best, "trial"), buf, sizeof buf));
+    } else {
+      hp_table_cell(&t, "-");
+      hp_table_cell(&t, "-");
+    }
+    double el = hp_cli_num(s, "elapsed");
+    hp_table_cell(&t, isnan(el) ? "-" : hp_fmt_duration(el, buf, sizeof buf));
+  }
+  if (cJSON_GetArraySize(studies) == 0) fprintf(out, "no studies\n");
+  else hp_table_print(&t, out);
+  hp_table_free(&t);
+}
+
+double hp_cli_eta(const cJSON *s) {
+  double nt = hp_cli_num(s, "n_trials"), el = hp_cli_num(s, "elapsed");
+  long done = finished_count(s);
+  if (isnan(nt) || isnan(el) || done <= 0 || el <= 0) return NAN;
+  double left = nt - (double)done;
+  return left <= 0 ? 0 : left * el / (double)done;
+}
+
+static void print_study_detail(FILE *out, const cJSON *s, const cJSON *recent) {
+  char buf[64], buf2[64];
+  fprintf(out, "study        %s (id %.0f)", str_or(s, "name", "?"), hp_cli_num(s, "study_id"));
+  if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(s, "state")))
+    fprintf(out, ", %s", str_or(s, "state", ""));
+  fputc('\n', out);
+  fprintf(out, "direction    %s %s\n", str_or(s, "direction", "?"), str_or(s, "metric", ""));
+  if (cJSON_GetObjectItemCaseSensitive(s, "objective") != NULL) {
+    fprintf(out, "objective    %s; sampler %s; pruner %s", str_or(s, "objective", "-"),
+            str_or(s, "sampler", "-"), str_or(s, "pruner", "-"));
+    double par = hp_cli_num(s, "parallelism");
+    if (!isnan(par)) fprintf(out, "; parallelism %.0f", par);
+    fputc('\n', out);
+  }
+  double nt = hp_cli_num(s, "n_trials");
+  fprintf(out, "trials       %ld", finished_count(s));
+  if (!isnan(nt)) fprintf(out, " of %.0f", nt);
+  fprintf(out, " finished: %ld complete, %ld pruned, %ld failed; %ld running, %ld waiting\n",
+          hp_cli_count(s, "COMPLETE"), hp_cli_count(s, "PRUNED"), hp_cli_count(s, "FAIL"),
+          hp_cli_count(s, "RUNNING"), hp_cli_count(s, "WAITING"));
+  double el = hp_cli_num(s, "elapsed"), eta = hp_cli_eta(s);
+  if (!isnan(el)) {
+    fprintf(out, "elapsed      %s", hp_fmt_duration(el, buf, sizeof buf));
+    if (!isnan(eta) && eta > 0 && strcmp(str_or(s, "state", ""), "running") == 0)
+      fprintf(out, ", ETA %s", hp_fmt_duration(eta, buf2, sizeof buf2));
+    fputc('\n', out);
+  }
+  const cJSON *best = cJSON_GetObjectItemCaseSensitive(s, "best");
+  if (cJSON_IsObject(best)) {
+    fprintf(out, "best         trial %.0f: %s\n", hp_cli_num(best, "trial"),
+            hp_fmt_value(cJSON_GetObjectItemCaseSensitive(best, "value"), buf, sizeof buf));
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(best, "params");
+    if (cJSON_GetArraySize(params) > 0) {
+      fprintf(out, "             ");
+      print_params_inline(out, params);
+      fputc('\n', out);
+    }
+  } else {
+    fprintf(out, "best         -\n");
+  }
+  if (cJSON_GetArraySize(recent) > 0) {
+    fprintf(out, "\nrecent trials\n");
+    hp_cli_print_trial_table(out, recent);
+  }
+}
+
+/* One rendering of the status view (all studies, or one). */
+static int render(hp_cli_src_t *src, const char *study, bool json, FILE *out, hp_err_t *err) {
+  cJSON *data = NULL, *recent = NULL;
+  int rc;
+  if (study == NULL) {
+    rc = hp_cli_src_studies(src, &data, err);
+    if (rc < 0) return rc;
+    if (json) {
+      cJSON *wrap = cJSON_CreateObject();
+      cJSON_AddItemToObject(wrap, "studies", data);
+      data = wrap;
+    } else {
+      print_study_table(out, data);
+    }
+  } else {
+    rc = hp_cli_src_study(src, study, &data, err);
+    if (rc < 0) return rc;
+    long total = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(data, "counts"))
+      if (cJSON_IsNumber(c)) total += (long)c->valuedouble;
+    long off = total > RECENT_TRIALS ? total - RECENT_TRIALS : 0;
+    rc = hp_cli_src_trials(src, study, false, off, RECENT_TRIALS, &recent, err);
+    if (rc < 0) goto done;
+    if (json) {
+      cJSON_AddItemToObject(data, "recent_trials", recent);
+      recent = NULL;
+    } else {
+      print_study_detail(out, data, recent);
+    }
+  }
+  if (json) {
+    char *text = cJSON_PrintUnformatted(data);
+    if (text == NULL) {
+      rc = hp_err_set(err, HP_ENOMEM, "out of memory");
+      goto done;
+    }
+    fputs(text, out);
+    fputc('\n', out);
+    free(text);
+  }
+  rc = 0;
+done:
+  cJSON_Delete(data);
+  cJSON_Delete(recent);
+  return rc;
+}
+
+/* Waits up to ms for something to redraw for: an event on the subscribed
+ * connection (drained), or just the time passing. Returns 1 when the watched
+ * study finished or the daemon is going away, 0 to redraw, < 0 on error. */
+static int wait_events(hp_cli_src_t *src, const char *study, int ms, hp_err_t *err) {
+  if (src->use_db) {
+    poll(NULL, 0, ms);
+    return 0;
+  }
+  int end = 0;
+  for (int first = 1;; first = 0) {
+    cJSON *msg;
+    int rc = hp_client_recv(&src->client, first ? ms : 0, &msg, err);
+    if (rc == HP_ETIMEOUT) return end;
+    if (rc < 0) return rc;
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(msg, "params");
+    const char *type = str_or(p, "type", "");
+    if (strcmp(type, HP_RPC_EV_SHUTDOWN) == 0) end = 1;
+    if (study != NULL && (strcmp(type, HP_RPC_EV_STUDY_FINISHED) == 0 ||
+                          strcmp(type, HP_RPC_EV_STUDY_DELETED) == 0))
+      end = 1;
+    cJSON_Delete(msg);
+  }
+}
+
+static int watch(hp_cli_src_t *src, const char *study, bool json, const char *cmd) {
+  hp_err_t err = {0};
+  bool tty = isatty(STDOUT_FILENO);
+  if (!src->use_db) {
+    cJSON *p = cJSON_CreateObject(), *r;
+    if (study != NULL) cJSON_AddStringToObject(p, "study", study);
+    int rc = hp_client_call(&src->client, HP_RPC_EVENTS_SUBSCRIBE, p, &r, &err);
+    if (rc < 0) return hp_cli_fail(cmd, rc, &err);
+    cJSON_Delete(r);
+  }
+  for (;;) {
+    if (tty && !json) fputs("\x1b[H\x1b[2J", stdout);
+    int rc = render(src, study, json, stdout, &err);
+    if (rc < 0) return hp_cli_fail(cmd, rc, &err);
+    if (!tty && !json) fputc('\n', stdout);
+    fflush(stdout);
+    /* Redraw at most twice a second, and every 2 s for the clock. */
+    rc = wait_events(src, study, 2000, &err);
+    if (rc < 0) {
+      if (rc == HP_EIO) return HP_EXIT_OK; /* daemon went away: nothing left to watch */
+      return hp_cli_fail(cmd, rc, &err);
+    }
+    if (rc == 1) {
+      rc = render(src, study, json, stdout, &err);
+      return rc < 0 ? hp_cli_fail(cmd, rc, &err) : HP_EXIT_OK;
+    }
+    poll(NULL, 0, 500);
+  }
+}
+
+int hp_cmd_status(int argc, char **argv) {
+  const char *study = NULL, *db = NULL, *sock = NULL;
+  bool json = false, watch_mode = false;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--json") == 0) json = true;
+    else if (strcmp(argv[i], "--watch") == 0) watch_mode = true;
+    else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) db = argv[++i];
+    else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
+    else if (argv[i][0] == '-')
+      return hp_cli_usage(argv[0], STATUS_USAGE, "unknown or incomplete option");
+    else if (study == NULL) study = argv[i];
+    else return hp_cli_usage(argv[0], STATUS_USAGE, "more than one study given");
+  }
+  static char obuf[1 << 16];
+  setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
+  hp_err_t err = {0};
+  hp_cli_src_t src;
+  int rc = hp_cli_src_open(&src, sock, db, &err);
+  if (rc < 0) return hp_cli_fail(argv[0], rc, &err);
+  int code;
+  if (watch_mode) {
+    code = watch(&src, study, json, argv[0]);
+  } else {
+    rc = render(&src, study, json, stdout, &err);
+    code = rc < 0 ? hp_cli_fail(argv[0], rc, &err) : HP_EXIT_OK;
+  }
+  hp_cli_src_close(&src);
+  fflush(stdout);
+  return code;
+}
