@@ -11,6 +11,10 @@ static int cmd_help(int argc, char **argv);
 static const hp_cmd_t commands[] = {
     {"train", hp_cmd_train, "CONFIG.json [--set key=value ...]",
      "train one network with the embedded engine"},
+    {"daemon", hp_cmd_daemon, "[--db FILE] [--socket PATH] [--jobs N]",
+     "run the search daemon (socket, database, workers) in the foreground"},
+    {"worker", hp_cmd_worker, "--config-json JSON [--metric NAME]",
+     "train one engine trial for the daemon (internal)"},
     {"submit", hp_cmd_submit, "STUDY.json [--wait] [--load-if-exists]",
      "send a study to the daemon; --wait follows it and prints the best trial"},
     {"status", hp_cmd_status, "[STUDY] [--json] [--watch] [--db FILE]",

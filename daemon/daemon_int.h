@@ -1,0 +1,238 @@
+/* Private structures of the daemon, shared by server.c (loop, socket,
+ * connections), rpc.c (methods), study.c (specs), scheduler.c (studies,
+ * trials) and worker.c (child processes). Everything runs on the one libuv
+ * loop thread; nothing here is thread-safe. */
+#ifndef HPSEARCH_DAEMON_INT_H
+#define HPSEARCH_DAEMON_INT_H
+
+#include <cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "hpsearch/daemon.h"
+#include "hpsearch/err.h"
+#include "hpsearch/pruner.h"
+#include "hpsearch/sampler.h"
+#include "hpsearch/space.h"
+#include "hpsearch/store.h"
+
+#define HP_DAEMON_VERSION "0.1.0"
+
+typedef struct hp_daemon hp_daemon_t;
+typedef struct hp_conn hp_conn_t;
+typedef struct hp_study hp_study_t;
+typedef struct hp_run hp_run_t;
+typedef struct hp_worker hp_worker_t;
+
+/* ---- study spec ----------------------------------------------------------- */
+
+typedef enum hp_objective_kind {
+  HP_OBJ_NONE = 0, /* trials only through trial.ask */
+  HP_OBJ_ENGINE,   /* `hpsearch worker` trains the substituted engine config */
+  HP_OBJ_COMMAND,  /* the user's argv, reporting JSON lines on stdout */
+} hp_objective_kind_t;
+
+struct hp_study_spec {
+  char *name;                 /* study name */
+  bool maximize;              /* direction */
+  char *metric;               /* engine value used as objective ("val_loss", ...) */
+  hp_sampler_opts_t sampler;  /* sampler kind, seed and options */
+  cJSON *pruner;              /* pruner config (copy) or NULL for none */
+  int64_t n_trials;           /* 0 = no limit */
+  double time_budget;         /* seconds since creation, 0 = none */
+  int parallelism;            /* most workers of this study at once */
+  double trial_timeout;       /* seconds, 0 = none */
+  hp_space_t *space;          /* parsed search space */
+  hp_objective_kind_t kind;   /* which objective */
+  cJSON *engine;              /* engine config template ($refs), or NULL */
+  cJSON *command;             /* argv template (array of strings), or NULL */
+  cJSON *env;                 /* extra environment (object of strings), or NULL */
+  char *cwd;                  /* working folder of command workers, or NULL */
+  cJSON *json;                /* the whole spec as given (owned copy), stored */
+};
+
+/* ---- connections ------------------------------------------------------------ */
+
+struct hp_conn {
+  uv_pipe_t pipe;            /* the accepted socket; pipe.data = this */
+  hp_daemon_t *d;            /* owner */
+  hp_conn_t *prev, *next;    /* daemon's list of open connections */
+  uint64_t id;               /* for logs */
+  pid_t pid;                 /* peer pid (SO_PEERCRED) */
+  char *in;                  /* received bytes; a partial line at the front */
+  size_t in_len, in_cap;     /* used / allocated bytes of in */
+  char *out;                 /* replies and events not yet handed to libuv */
+  size_t out_len, out_cap;   /* used / allocated bytes of out */
+  size_t inflight;           /* bytes in uv_write requests not completed */
+  bool closing;              /* uv_close called; no more I/O */
+  bool close_after_flush;    /* protocol error: close once out is written */
+  bool subscribed;           /* receives events */
+  int64_t sub_study;         /* only this study's events, or -1 for all */
+};
+
+/* Appends one message (text without newline) to c's output; it is written
+ * after the current batch commits. Closes c when its queue passes
+ * HP_RPC_MAX_OUTPUT. */
+void hp_conn_send(hp_conn_t *c, const char *text, size_t len);
+/* Serialises msg (not freed) and sends it. */
+void hp_conn_send_json(hp_conn_t *c, const cJSON *msg);
+
+/* ---- trials and studies -------------------------------------------------------- */
+
+/* A trial that is RUNNING in this daemon: run by a worker or by a client
+ * (trial.ask). */
+struct hp_run {
+  hp_study_t *st;            /* its study */
+  int64_t trial_id, number;  /* store ids */
+  double *params;            /* [space->n] internal values */
+  hp_worker_t *w;            /* worker running it, NULL for asked trials */
+  int64_t last_step;         /* largest reported step, -1 if none */
+  double last_value;         /* value at last_step */
+  double t_start;            /* monotonic seconds */
+};
+
+typedef enum hp_study_state {
+  HP_STUDY_RUNNING = 0, /* trials are started / may be asked */
+  HP_STUDY_STOPPED,     /* study.stop: nothing new until resumed */
+  HP_STUDY_FINISHED,    /* nothing left to do */
+} hp_study_state_t;
+
+struct hp_study {
+  hp_daemon_t *d;            /* owner */
+  hp_study_t *next;          /* daemon's list, in study_id order */
+  int64_t id;                /* study_id */
+  char *name;                /* owned */
+  hp_study_spec_t *spec;     /* NULL for a study without an hpsearch spec (Optuna's) */
+  hp_sampler_t *sampler;     /* NULL without spec */
+  hp_pruner_t *pruner;       /* NULL without spec */
+  char **dist_json;          /* [space->n] Optuna distribution_json per parameter */
+  hp_study_state_t state;    /* see enum */
+  bool maximize;             /* direction of objective 0 */
+  int64_t next_number;       /* number the next created trial gets */
+  int64_t n_state[HP_STORE_NSTATES]; /* trials per state */
+  bool has_best;             /* a COMPLETE trial exists */
+  double best_value;         /* its value */
+  int64_t best_number;       /* its number */
+  int n_workers;             /* workers of this study running now */
+  hp_run_t **runs;           /* [runs_cap] running trials indexed by number */
+  size_t runs_cap;
+  double created;            /* wall-clock seconds (epoch) of creation */
+  char datetime_start[32];   /* creation time as stored */
+  bool exhausted;            /* sampler said HP_EEXHAUSTED */
+};
+
+/* ---- workers ---------------------------------------------------------------- */
+
+struct hp_worker {
+  uv_process_t proc;         /* the child (leader of its own process group) */
+  uv_pipe_t out;             /* its stdout: JSON lines */
+  uv_pipe_t err;             /* its stderr: logged, tail kept for reasons */
+  uv_timer_t timer;          /* trial timeout */
+  hp_run_t *run;             /* the trial (NULL once finished) */
+  hp_daemon_t *d;
+  int open_handles;          /* handles not closed yet; freed at 0 */
+  pid_t pid;                 /* = process group id */
+  bool exited, out_eof, err_eof, done;
+  int64_t exit_status;
+  int term_signal;
+  char *line;                /* partial stdout line */
+  size_t line_len, line_cap;
+  int64_t n_lines;           /* stdout lines seen */
+  char err_tail[400];        /* last stderr bytes, NUL-terminated */
+  bool have_final;           /* a {"value": v} line came */
+  double final_value;
+  char *reason;              /* set when killed or failed (owned) */
+  hp_store_state_t kill_state; /* PRUNED or FAIL when killed on purpose */
+};
+
+/* ---- the daemon ------------------------------------------------------------------ */
+
+struct hp_daemon {
+  uv_loop_t *loop;
+  uv_pipe_t listener;
+  uv_signal_t sig_term, sig_int, sig_hup;
+  uv_check_t check;          /* after each poll: run scheduler, commit, flush */
+  uv_idle_t idle;            /* keeps poll from blocking while work is pending */
+  uv_timer_t tick;           /* 1 s: time budgets, shutdown deadline */
+  hp_store_t *store;
+  char socket_path[108];
+  char *db_path;
+  char *worker_exe;
+  int jobs;                  /* worker slots */
+  int n_workers;             /* running workers */
+  hp_conn_t *conns;          /* open connections */
+  int n_conns;
+  uint64_t next_conn_id;
+  hp_study_t *studies;       /* all studies, ascending id */
+  int n_studies;
+  int64_t rr_last;           /* id of the study that got the last worker */
+  bool sched_pending;        /* scheduler should run at the next check */
+  bool shutting_down;
+  bool listener_open;
+  bool closed;               /* handles closed; loop ends */
+  int exit_code;
+  double t_boot;             /* monotonic seconds at start */
+  char boot_id[40];          /* kernel boot id: pgids are valid only within it */
+  char *scratch;             /* print buffer reused for every message */
+  size_t scratch_cap;
+  int64_t n_requests;        /* served, for status */
+};
+
+/* server.c */
+void hp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+double hp_now_mono(void);
+/* Opens the store batch if none is open; everything is committed in the
+ * check phase of this loop iteration, before any output is written. */
+int hp_daemon_batch(hp_daemon_t *d, hp_err_t *err);
+/* Sends an event (params object, taken over) to every subscriber. */
+void hp_daemon_event(hp_daemon_t *d, int64_t study_id, cJSON *params);
+/* Asks the scheduler to run at the end of this loop iteration. */
+void hp_daemon_kick(hp_daemon_t *d);
+/* Starts the clean shutdown (SIGTERM, daemon.shutdown). */
+void hp_daemon_shutdown(hp_daemon_t *d, const char *why);
+/* Prints msg into d->scratch; returns its length or -1. */
+int hp_daemon_print(hp_daemon_t *d, const cJSON *msg);
+
+/* rpc.c: handles one request line; appends the reply to c. */
+void hp_rpc_handle_line(hp_daemon_t *d, hp_conn_t *c, const char *line, size_t len);
+/* Error reply with id null (framing errors). */
+void hp_rpc_send_error(hp_conn_t *c, const cJSON *id, int code, const char *msg);
+
+/* scheduler.c */
+int hp_sched_load(hp_daemon_t *d, hp_err_t *err);   /* studies from the store */
+void hp_sched_free(hp_daemon_t *d);
+void hp_sched_run(hp_daemon_t *d);                  /* start trials on free slots */
+void hp_sched_tick(hp_daemon_t *d);                 /* time budgets */
+hp_study_t *hp_sched_find(hp_daemon_t *d, const cJSON *ref);
+int hp_sched_create(hp_daemon_t *d, hp_study_spec_t *spec, hp_study_t **out, hp_err_t *err);
+int hp_sched_ask(hp_study_t *st, hp_run_t **out, hp_err_t *err);
+int hp_sched_enqueue(hp_study_t *st, const cJSON *params, int64_t *number, int64_t *trial_id,
+                     hp_err_t *err);
+/* A report for a running trial; *prune gets the pruner's decision. */
+int hp_sched_report(hp_run_t *run, int64_t step, double value, bool *prune, hp_err_t *err);
+/* Ends a running trial: commits it (batch), tells sampler and pruner, sends
+ * the event, frees run. values: NULL unless COMPLETE (or PRUNED with one). */
+int hp_sched_finish(hp_run_t *run, hp_store_state_t state, const double *value,
+                    const char *reason, hp_err_t *err);
+void hp_sched_stop(hp_study_t *st, bool kill);
+void hp_sched_resume(hp_study_t *st);
+int hp_sched_delete(hp_study_t *st, hp_err_t *err);
+/* Summary object of a study (docs/protocol.md). */
+cJSON *hp_sched_summary(hp_study_t *st);
+const char *hp_study_state_name(hp_study_state_t s);
+/* External params object of internal values. */
+cJSON *hp_sched_params_json(const hp_study_t *st, const double *params);
+/* A stored trial as the protocol's trial object. */
+cJSON *hp_sched_trial_json(const hp_study_t *st, const hp_store_trial_t *t, bool intermediate);
+/* Kills every worker (shutdown). */
+void hp_sched_kill_all(hp_daemon_t *d, const char *reason);
+
+/* worker.c */
+int hp_worker_start(hp_daemon_t *d, hp_run_t *run, hp_err_t *err);
+/* Kills the worker's process group; the trial ends with state/reason once
+ * the child is reaped. */
+void hp_worker_kill(hp_worker_t *w, hp_store_state_t state, const char *reason);
+
+#endif

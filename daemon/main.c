@@ -1,0 +1,71 @@
+/* `hpsearch daemon [--db FILE] [--socket PATH] [--jobs N]`: parses the
+ * command line and runs the daemon (daemon/server.c) in the foreground. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../cli/commands.h"
+#include "hpsearch/daemon.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: hpsearch daemon [--db FILE] [--socket PATH] [--jobs N]\n"
+          "  --db FILE      study database (default ./hpsearch.db, created if missing)\n"
+          "  --socket PATH  Unix socket (default $HPSEARCH_SOCKET, else\n"
+          "                 $XDG_RUNTIME_DIR/hpsearch/hpsearch.sock, else /tmp/hpsearch-$UID/hpsearch.sock)\n"
+          "  --jobs N       most worker processes at once (default: number of cores)\n"
+          "Runs in the foreground, logs to stderr; SIGTERM or SIGINT stop it cleanly.\n");
+}
+
+int hp_cmd_daemon(int argc, char **argv) {
+  hp_daemon_opts_t o = {.db_path = "hpsearch.db", .socket_path = NULL, .jobs = 0};
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *val = NULL;
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      usage(stdout);
+      return HP_EXIT_OK;
+    }
+    if (strcmp(a, "--db") == 0 || strcmp(a, "--socket") == 0 || strcmp(a, "--jobs") == 0) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "hpsearch daemon: %s needs a value\n", a);
+        return HP_EXIT_USAGE;
+      }
+      val = argv[++i];
+    } else if (strncmp(a, "--db=", 5) == 0 || strncmp(a, "--socket=", 9) == 0 ||
+               strncmp(a, "--jobs=", 7) == 0) {
+      val = strchr(a, '=') + 1;
+    } else {
+      fprintf(stderr, "hpsearch daemon: unknown argument '%s'\n", a);
+      usage(stderr);
+      return HP_EXIT_USAGE;
+    }
+    if (strncmp(a, "--db", 4) == 0) o.db_path = val;
+    else if (strncmp(a, "--socket", 8) == 0) o.socket_path = val;
+    else {
+      char *end = NULL;
+      long n = strtol(val, &end, 10);
+      if (end == val || *end != '\0' || n < 1 || n > 1024) {
+        fprintf(stderr, "hpsearch daemon: --jobs: expected an integer in 1..1024, got '%s'\n", val);
+        return HP_EXIT_USAGE;
+      }
+      o.jobs = (int)n;
+    }
+    if (val[0] == '\0') {
+      fprintf(stderr, "hpsearch daemon: %.8s: empty value\n", a);
+      return HP_EXIT_USAGE;
+    }
+  }
+  if (o.jobs == 0) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    o.jobs = n > 0 ? (int)n : 1;
+  }
+  hp_err_t err = {0};
+  int rc = hp_daemon_run(&o, &err);
+  if (rc < 0) {
+    fprintf(stderr, "hpsearch daemon: %s\n", err.msg);
+    return HP_EXIT_FAIL;
+  }
+  return rc == 0 ? HP_EXIT_OK : HP_EXIT_FAIL;
+}

@@ -1,0 +1,582 @@
+/* The JSON-RPC methods of the daemon (docs/protocol.md) in one table: name,
+ * handler, allowed parameters and whether a study must be named. The
+ * dispatcher validates the envelope and the parameters before any handler
+ * runs; handlers never touch sockets, they return a result or an error that
+ * the dispatcher turns into a reply line. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon_int.h"
+#include "hpsearch/json.h"
+#include "hpsearch/rpc.h"
+
+typedef int (*rpc_fn)(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
+                      cJSON **result, hp_err_t *err);
+
+enum {
+  RPC_STUDY = 1u, /* params.study required and resolved before the handler */
+  RPC_WRITE = 2u, /* refused while shutting down */
+};
+
+typedef struct rpc_method {
+  const char *name;          /* method name */
+  rpc_fn fn;                 /* handler */
+  const char *const *keys;   /* allowed params keys, NULL-terminated */
+  unsigned flags;            /* RPC_* */
+} rpc_method_t;
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static int oom(hp_err_t *err) { return hp_err_set(err, HP_RPC_E_INTERNAL, "out of memory"); }
+
+/* A trial number parameter resolved to the running trial driven by clients. */
+static int running_trial(hp_study_t *st, const cJSON *params, hp_run_t **out, hp_err_t *err) {
+  long long number = 0;
+  if (hp_json_get_int(params, "trial", true, 0, INT64_MAX / 2, &number, "params", err) < 0)
+    return HP_RPC_E_PARAMS;
+  if (number >= st->next_number)
+    return hp_err_set(err, HP_RPC_E_NO_TRIAL, "study '%s' has no trial %lld", st->name, number);
+  hp_run_t *run = (size_t)number < st->runs_cap ? st->runs[number] : NULL;
+  if (run == NULL)
+    return hp_err_set(err, HP_RPC_E_STATE, "trial %lld of study '%s' is not running", number,
+                      st->name);
+  if (run->w != NULL)
+    return hp_err_set(err, HP_RPC_E_STATE,
+                      "trial %lld of study '%s' is run by a worker; only its worker reports it",
+                      number, st->name);
+  *out = run;
+  return 0;
+}
+
+/* A value parameter: a number, or "inf" / "-inf" / "nan". */
+static int get_value(const cJSON *params, const char *key, bool required, double *out,
+                     hp_err_t *err) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, key);
+  if (v == NULL) {
+    if (!required) return 0;
+    return hp_err_set(err, HP_RPC_E_PARAMS, "params.%s: missing", key);
+  }
+  if (cJSON_IsNumber(v)) {
+    *out = v->valuedouble;
+    return 0;
+  }
+  if (cJSON_IsString(v)) {
+    if (strcmp(v->valuestring, "inf") == 0) *out = INFINITY;
+    else if (strcmp(v->valuestring, "-inf") == 0) *out = -INFINITY;
+    else if (strcmp(v->valuestring, "nan") == 0) *out = NAN;
+    else
+      return hp_err_set(err, HP_RPC_E_PARAMS,
+                        "params.%s: expected a number (or \"inf\", \"-inf\", \"nan\"), got \"%s\"",
+                        key, v->valuestring);
+    return 0;
+  }
+  return hp_err_set(err, HP_RPC_E_PARAMS, "params.%s: expected a number, got %s", key,
+                    hp_json_type_name(v));
+}
+
+/* ---- study methods ------------------------------------------------------------ */
+
+static int m_study_create(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
+                          cJSON **result, hp_err_t *err) {
+  (void)c, (void)st;
+  const cJSON *spec = cJSON_GetObjectItemCaseSensitive(params, "spec");
+  if (spec == NULL) return hp_err_set(err, HP_RPC_E_PARAMS, "params.spec: missing (the study spec)");
+  bool load = false;
+  if (hp_json_get_bool(params, "load_if_exists", false, &load, "params", err) < 0)
+    return HP_RPC_E_PARAMS;
+  if (!cJSON_IsObject(spec))
+    return hp_err_set(err, HP_RPC_E_PARAMS, "params.spec: expected an object, got %s",
+                      hp_json_type_name(spec));
+  const cJSON *name = cJSON_GetObjectItemCaseSensitive(spec, "name");
+  hp_study_t *existing = cJSON_IsString(name) ? hp_sched_find(d, name) : NULL;
+  if (existing) {
+    if (!load)
+      return hp_err_set(err, HP_RPC_E_STUDY_EXISTS,
+                        "a study named '%s' exists (delete it, choose another name, or pass "
+                        "load_if_exists)",
+                        existing->name);
+    *result = hp_sched_summary(existing);
+    if (*result == NULL) return oom(err);
+    cJSON_AddBoolToObject(*result, "created", false);
+    return 0;
+  }
+  hp_study_spec_t *sp = NULL;
+  int rc = hp_study_spec_parse(spec, &sp, err);
+  if (rc < 0) return rc == HP_ENOMEM ? oom(err) : (err->code = HP_RPC_E_BAD_SPEC);
+  hp_study_t *created = NULL;
+  rc = hp_sched_create(d, sp, &created, err); /* takes sp */
+  if (rc < 0) {
+    if (rc == HP_EEXIST) err->code = HP_RPC_E_STUDY_EXISTS;
+    else if (rc == HP_EINVAL) err->code = HP_RPC_E_BAD_SPEC;
+    else err->code = HP_RPC_E_INTERNAL;
+    return err->code;
+  }
+  *result = hp_sched_summary(created);
+  if (*result == NULL) return oom(err);
+  cJSON_AddBoolToObject(*result, "created", true);
+  return 0;
+}
+
+static int m_study_list(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
+                        cJSON **result, hp_err_t *err) {
+  (void)c, (void)st, (void)params;
+  cJSON *r = cJSON_CreateObject();
+  cJSON *arr = cJSON_AddArrayToObject(r, "studies");
+  if (arr == NULL) {
+    cJSON_Delete(r);
+    return oom(err);
+  }
+  for (hp_study_t *s = d->studies; s; s = s->next) cJSON_AddItemToArray(arr, hp_sched_summary(s));
+  *result = r;
+  return 0;
+}
+
+static int m_study_get(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
+                       cJSON **result, hp_err_t *err) {
+  (void)d, (void)c, (void)params;
+  *result = hp_sched_summary(st);
+  if (*result == NULL) return oom(err);
+  if (st->spec) cJSON_AddItemToObject(*result, "spec", cJSON_Duplicate(st->spec->json, true));
+  else cJSON_AddNullToObject(*result, "spec");
+  return 0;
+}
+
+static int m_study_stop(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
+                        cJSON **result, hp_err_t *err) {
+  (void)d, (void)c;
+  bool kill = false;
+  if (hp_json_get_bool(params, "kill", false, &kill, "params", err) < 0) return HP_RPC_E_PARAMS;
+  if (st->spec == NULL)
+    return hp_err_set(err, HP_RPC_E_STATE, "study '%s' has no hpsearch spec", st->name);
+  hp_sched_stop(st, kill);
+  *result = hp_sched_summary(st);
+  return *result ? 0 : oom(err);
+}
+
+static int m_study_resume(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
+                          cJSON **result, hp_err_t *err) {
+  (void)d, (void)c, (void)params;
+  if (st->spec == NULL)
+    return hp_err_set(err, HP_RPC_E_STATE, "study '%s' has no hpsearch spec", st->name);
+  hp_sched_resume(st);
+  *result = hp_sched_summary(st);
+  return *result ? 0 : oom(err);
+}
+
+static int m_study_delete(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
+                          cJSON **result, hp_err_t *err) {
+  (void)d, (void)c, (void)params;
+  cJSON *r = cJSON_CreateObject();
+  if (r == NULL) return oom(err);
+  cJSON_AddStringToObject(r, "deleted", st->name);
+  cJSON_AddNumberToObject(r, "study_id", (double)st->id);
+  int rc = hp_sched_delete(st, err);
+  if (rc < 0) {
+    cJSON_Delete(r);
+    return hp_err_set(err, HP_RPC_E_INTERNAL, "%s", err->msg);
+  }
+  *result = r;
+  return 0;
+}
+
+/* ---- trial methods --------------------------------------------------------------- */
+
+static int m_trial_list(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
+                        cJSON **result, hp_err_t *err) {
+  (void)c;
+  bool want[HP_STORE_NSTATES] = {true, true, true, true, true};
+  const cJSON *states = cJSON_GetObjectItemCaseSensitive(params, "states");
+  if (states) {
+    if (!cJSON_IsArray(states))
+      return hp_err_set(err, HP_RPC_E_PARAMS, "params.states: expected an array of state names");
+    memset(want, 0, sizeof want);
+    int i = 0;
+    for (const cJSON *s = states->child; s; s = s->next, i++) {
+      int k = cJSON_IsString(s) ? hp_store_state_parse(s->valuestring) : -1;
+      if (k < 0)
+        return hp_err_set(err, HP_RPC_E_PARAMS,
+                          "params.states[%d]: expected one of WAITING, RUNNING, COMPLETE, "
+                          "PRUNED, FAIL",
+                          i);
+      want[k] = true;
+    }
+  }
+  long long offset = 0, limit = 0;
+  bool inter = false;
+  if (hp_json_get_int(params, "offset", false, 0, INT64_MAX / 2, &offset, "params", err) < 0 ||
+      hp_json_get_int(params, "limit", false, 0, INT64_MAX / 2, &limit, "params", err) < 0 ||
+      hp_json_get_bool(params, "intermediate", false, &inter, "params", err) < 0)
+    return HP_RPC_E_PARAMS;
+  /* The store is read inside the open batch, so uncommitted trials of this
+   * iteration are included. */
+  hp_store_trial_t *trials = NULL;
+  size_t n = 0;
+  if (hp_store_trials_list(d->store, st->id, 0, &trials, &n, err) < 0)
+    return hp_err_set(err, HP_RPC_E_INTERNAL, "%s", err->msg);
+  cJSON *r = cJSON_CreateObject();
+  cJSON *arr = cJSON_AddArrayToObject(r, "trials");
+  long long total = 0;
+  for (size_t i = 0; i < n && arr; i++) {
+    if (!want[trials[i].state]) continue;
+    total++;
+    if (total <= offset || (limit > 0 && total > offset + limit)) continue;
+    cJSON_AddItemToArray(arr, hp_sched_trial_json(st, &trials[i], inter));
+  }
+  cJSON_AddNumberToObject(r, "total", (double)total);
+  hp_store_trials_free(trials, n);
+  if (arr == NULL) {
+    cJSON_Delete(r);
+    return oom(err);
+  }
+  *result = r;
+  return 0;
+}
+
+static int m_trial_get(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
+                       cJSON **result, hp_err_t *err) {
+  (void)c;
+  long long number = 0;
+  if (hp_json_get_int(params, "trial", true, 0, INT64_MAX / 2, &number, "params", err) < 0)
+    return HP_RPC_E_PARAMS;
+  hp_store_trial_t *trials = NULL;
+  size_t n = 0;
+  if (hp_store_trials_list(d->store, st->id, number, &trials, &n, err) < 0)
+    return hp_err_set(err, HP_RPC_E_INTERNAL, "%s", err->msg);
+  int rc = 0;
+  if (n == 0 || trials[0].number != number)
+    rc = hp_err_set(err, HP_RPC_E_NO_TRIAL, "study '%s' has no trial %lld", st->name, number);
+  else if ((*result = hp_sched_trial_json(st, &trials[0], true)) == NULL)
+    rc = oom(err);
+  hp_store_trials_free(trials, n);
+  return rc;
+}
+
+static int m_trial_enqueue(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
+                           cJSON **result, hp_err_t *err) {
+  (void)d, (void)c;
+  const cJSON *p = cJSON_GetObjectItemCaseSensitive(params, "params");
+  if (!cJSON_IsObject(p))
+    return hp_err_set(err, HP_RPC_E_PARAMS, "params.params: expected an object of parameter "
+                                            "values, got %s",
+                      hp_json_type_name(p));
+  int64_t number = 0, tid = 0;
+  int rc = hp_sched_enqueue(st, p, &number, &tid, err);
+  if (rc < 0) return rc;
+  cJSON *r = cJSON_CreateObject();
+  if (r == NULL) return oom(err);
+  cJSON_AddNumberToObject(r, "trial", (double)number);
+  cJSON_AddNumberToObject(r, "trial_id", (double)tid);
+  cJSON_AddStringToObject(r, "state", "WAITING");
+  *result = r;
+  return 0;
+}
+
+static int m_trial_ask(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
+                       cJSON **result, hp_err_t *err) {
+  (void)d, (void)c, (void)params;
+  hp_run_t *run = NULL;
+  int rc = hp_sched_ask(st, &run, err);
+  if (rc < 0) return rc;
+  cJSON *r = cJSON_CreateObject();
+  if (r == NULL) return oom(err);
+  cJSON_AddNumberToObject(r, "trial", (double)run->number);
+  cJSON_AddNumberToObject(r, "trial_id", (double)run->trial_id);
+  cJSON_AddStringToObject(r, "state", "RUNNING");
+  cJSON_AddItemToObject(r, "params", hp_sched_params_json(st, run->params));
+  *result = r;
+  return 0;
+}
+
+static int m_trial_report(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
+                          cJSON **result, hp_err_t *err) {
+  (void)d, (void)c;
+  hp_run_t *run = NULL;
+  int rc = running_trial(st, params, &run, err);
+  if (rc < 0) return rc;
+  long long step = 0;
+  double value = 0;
+  if (hp_json_get_int(params, "step", true, 0, INT64_MAX / 2, &step, "params", err) < 0)
+    return HP_RPC_E_PARAMS;
+  if ((rc = get_value(params, "value", true, &value, err)) < 0) return rc;
+  bool prune = false;
+  if (hp_sched_report(run, step, value, &prune, err) < 0)
+    return hp_err_set(err, HP_RPC_E_INTERNAL, "%s", err->msg);
+  cJSON *r = cJSON_CreateObject();
+  if (r == NULL) return oom(err);
+  cJSON_AddBoolToObject(r, "prune", prune);
+  *result = r;
+  return 0;
+}
+
+static int m_trial_tell(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
+                        cJSON **result, hp_err_t *err) {
+  (void)d, (void)c;
+  hp_run_t *run = NULL;
+  int rc = running_trial(st, params, &run, err);
+  if (rc < 0) return rc;
+  const char *state_name = "COMPLETE", *reason = NULL;
+  if (hp_json_get_string(params, "state", false, &state_name, "params", err) < 0 ||
+      hp_json_get_string(params, "reason", false, &reason, "params", err) < 0)
+    return HP_RPC_E_PARAMS;
+  int state = hp_store_state_parse(state_name);
+  if (state != HP_STORE_COMPLETE && state != HP_STORE_PRUNED && state != HP_STORE_FAIL)
+    return hp_err_set(err, HP_RPC_E_PARAMS,
+                      "params.state: expected \"COMPLETE\", \"PRUNED\" or \"FAIL\", got \"%s\"",
+                      state_name);
+  double value = NAN;
+  bool has_value = cJSON_GetObjectItemCaseSensitive(params, "value") != NULL;
+  if ((rc = get_value(params, "value", state == HP_STORE_COMPLETE, &value, err)) < 0) return rc;
+  if (state == HP_STORE_FAIL && has_value)
+    return hp_err_set(err, HP_RPC_E_PARAMS, "params.value: a FAIL trial has no value");
+  int64_t number = run->number;
+  if (state == HP_STORE_COMPLETE && isnan(value) && reason == NULL) reason = "objective value is NaN";
+  rc = hp_sched_finish(run, (hp_store_state_t)state, has_value ? &value : NULL, reason, err);
+  if (rc < 0) return hp_err_set(err, HP_RPC_E_INTERNAL, "%s", err->msg);
+  cJSON *r = cJSON_CreateObject();
+  if (r == NULL) return oom(err);
+  cJSON_AddNumberToObject(r, "trial", (double)number);
+  cJSON_AddStringToObject(r, "state", state == HP_STORE_COMPLETE && isnan(value)
+                                          ? "FAIL"
+                                          : hp_store_state_name(state));
+  *result = r;
+  return 0;
+}
+
+/* ---- daemon methods ----------------------------------------------------------------- */
+
+static int m_daemon_status(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
+                           cJSON **result, hp_err_t *err) {
+  (void)c, (void)st, (void)params;
+  cJSON *r = cJSON_CreateObject();
+  if (r == NULL) return oom(err);
+  cJSON_AddNumberToObject(r, "pid", (double)getpid());
+  cJSON_AddStringToObject(r, "version", HP_DAEMON_VERSION);
+  cJSON_AddNumberToObject(r, "uid", (double)getuid());
+  cJSON_AddStringToObject(r, "db", d->db_path);
+  cJSON_AddStringToObject(r, "socket", d->socket_path);
+  cJSON_AddNumberToObject(r, "jobs", d->jobs);
+  cJSON_AddNumberToObject(r, "running", d->n_workers);
+  cJSON_AddNumberToObject(r, "studies", d->n_studies);
+  cJSON_AddNumberToObject(r, "connections", d->n_conns);
+  cJSON_AddNumberToObject(r, "requests", (double)d->n_requests);
+  cJSON_AddNumberToObject(r, "uptime", hp_now_mono() - d->t_boot);
+  cJSON_AddBoolToObject(r, "shutting_down", d->shutting_down);
+  *result = r;
+  return 0;
+}
+
+static int m_daemon_shutdown(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
+                             cJSON **result, hp_err_t *err) {
+  (void)c, (void)st, (void)params;
+  cJSON *r = cJSON_CreateObject();
+  if (r == NULL) return oom(err);
+  cJSON_AddBoolToObject(r, "shutting_down", true);
+  *result = r;
+  hp_daemon_shutdown(d, "daemon.shutdown request");
+  return 0;
+}
+
+static int m_events_subscribe(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
+                              cJSON **result, hp_err_t *err) {
+  (void)st;
+  const cJSON *ref = cJSON_GetObjectItemCaseSensitive(params, "study");
+  c->sub_study = -1;
+  if (ref != NULL) {
+    if (!cJSON_IsString(ref) && !cJSON_IsNumber(ref))
+      return hp_err_set(err, HP_RPC_E_PARAMS, "params.study: expected a name or an id, got %s",
+                        hp_json_type_name(ref));
+    hp_study_t *s = hp_sched_find(d, ref);
+    if (s == NULL) return hp_err_set(err, HP_RPC_E_NO_STUDY, "no study %s%s%s",
+                                     cJSON_IsString(ref) ? "'" : "",
+                                     cJSON_IsString(ref) ? ref->valuestring : "with that id",
+                                     cJSON_IsString(ref) ? "'" : "");
+    c->sub_study = s->id;
+  }
+  c->subscribed = true;
+  cJSON *r = cJSON_CreateObject();
+  if (r == NULL) return oom(err);
+  cJSON_AddBoolToObject(r, "subscribed", true);
+  *result = r;
+  return 0;
+}
+
+/* ---- the table ---------------------------------------------------------------------- */
+
+static const char *const K_NONE[] = {NULL};
+static const char *const K_STUDY[] = {"study", NULL};
+static const char *const K_CREATE[] = {"spec", "load_if_exists", NULL};
+static const char *const K_STOP[] = {"study", "kill", NULL};
+static const char *const K_LIST[] = {"study", "states", "offset", "limit", "intermediate", NULL};
+static const char *const K_TRIAL[] = {"study", "trial", NULL};
+static const char *const K_ENQUEUE[] = {"study", "params", NULL};
+static const char *const K_REPORT[] = {"study", "trial", "step", "value", NULL};
+static const char *const K_TELL[] = {"study", "trial", "state", "value", "reason", NULL};
+
+static const rpc_method_t METHODS[] = {
+    {HP_RPC_TRIAL_ASK, m_trial_ask, K_STUDY, RPC_STUDY | RPC_WRITE},
+    {HP_RPC_TRIAL_TELL, m_trial_tell, K_TELL, RPC_STUDY},
+    {HP_RPC_TRIAL_REPORT, m_trial_report, K_REPORT, RPC_STUDY},
+    {HP_RPC_STUDY_CREATE, m_study_create, K_CREATE, RPC_WRITE},
+    {HP_RPC_STUDY_LIST, m_study_list, K_NONE, 0},
+    {HP_RPC_STUDY_GET, m_study_get, K_STUDY, RPC_STUDY},
+    {HP_RPC_STUDY_STOP, m_study_stop, K_STOP, RPC_STUDY},
+    {HP_RPC_STUDY_RESUME, m_study_resume, K_STUDY, RPC_STUDY | RPC_WRITE},
+    {HP_RPC_STUDY_DELETE, m_study_delete, K_STUDY, RPC_STUDY | RPC_WRITE},
+    {HP_RPC_TRIAL_LIST, m_trial_list, K_LIST, RPC_STUDY},
+    {HP_RPC_TRIAL_GET, m_trial_get, K_TRIAL, RPC_STUDY},
+    {HP_RPC_TRIAL_ENQUEUE, m_trial_enqueue, K_ENQUEUE, RPC_STUDY | RPC_WRITE},
+    {HP_RPC_DAEMON_STATUS, m_daemon_status, K_NONE, 0},
+    {HP_RPC_DAEMON_SHUTDOWN, m_daemon_shutdown, K_NONE, 0},
+    {HP_RPC_EVENTS_SUBSCRIBE, m_events_subscribe, K_STUDY, 0},
+};
+#define N_METHODS (sizeof METHODS / sizeof METHODS[0])
+
+/* ---- dispatch ------------------------------------------------------------------------- */
+
+static void send_reply(hp_conn_t *c, const cJSON *id, cJSON *result, int code, const char *msg) {
+  cJSON *r = cJSON_CreateObject();
+  if (r == NULL) {
+    cJSON_Delete(result);
+    return;
+  }
+  cJSON_AddStringToObject(r, "jsonrpc", "2.0");
+  cJSON_AddItemToObject(r, "id", id ? cJSON_Duplicate(id, false) : cJSON_CreateNull());
+  if (code == 0) {
+    cJSON_AddItemToObject(r, "result", result);
+  } else {
+    cJSON *e = cJSON_AddObjectToObject(r, "error");
+    cJSON_AddNumberToObject(e, "code", code);
+    cJSON_AddStringToObject(e, "message", msg);
+  }
+  hp_conn_send_json(c, r);
+  cJSON_Delete(r);
+}
+
+void hp_rpc_send_error(hp_conn_t *c, const cJSON *id, int code, const char *msg) {
+  send_reply(c, id, NULL, code, msg);
+}
+
+static bool is_rpc_code(int code) { return code <= -32000 && code >= -32768; }
+
+void hp_rpc_handle_line(hp_daemon_t *d, hp_conn_t *c, const char *line, size_t len) {
+  hp_err_t err = {0};
+  d->n_requests++;
+  cJSON *req = cJSON_ParseWithLength(line, len);
+  if (req == NULL) {
+    hp_rpc_send_error(c, NULL, HP_RPC_E_PARSE, "parse error: the message is not valid JSON");
+    return;
+  }
+  const cJSON *id = cJSON_GetObjectItemCaseSensitive(req, "id");
+  const cJSON *ver = cJSON_GetObjectItemCaseSensitive(req, "jsonrpc");
+  const cJSON *method = cJSON_GetObjectItemCaseSensitive(req, "method");
+  const cJSON *params = cJSON_GetObjectItemCaseSensitive(req, "params");
+  int code = 0;
+  char msg[HP_ERR_MSG_MAX + 64];
+  cJSON *result = NULL;
+  bool notify = false;
+  if (!cJSON_IsObject(req)) {
+    code = HP_RPC_E_INVALID_REQUEST;
+    snprintf(msg, sizeof msg, "invalid request: expected a JSON object, got %s",
+             hp_json_type_name(req));
+    id = NULL;
+    goto reply;
+  }
+  if (id != NULL && !cJSON_IsNumber(id) && !cJSON_IsString(id) && !cJSON_IsNull(id)) {
+    code = HP_RPC_E_INVALID_REQUEST;
+    snprintf(msg, sizeof msg, "invalid request: id must be a number, a string or null, got %s",
+             hp_json_type_name(id));
+    id = NULL;
+    goto reply;
+  }
+  notify = id == NULL;
+  if (!cJSON_IsString(ver) || strcmp(ver->valuestring, "2.0") != 0) {
+    code = HP_RPC_E_INVALID_REQUEST;
+    snprintf(msg, sizeof msg, "invalid request: \"jsonrpc\" must be \"2.0\"");
+    goto reply;
+  }
+  if (!cJSON_IsString(method)) {
+    code = HP_RPC_E_INVALID_REQUEST;
+    snprintf(msg, sizeof msg, "invalid request: \"method\" must be a string, got %s",
+             hp_json_type_name(method));
+    goto reply;
+  }
+  if (params != NULL && !cJSON_IsObject(params)) {
+    code = HP_RPC_E_INVALID_REQUEST;
+    snprintf(msg, sizeof msg, "invalid request: \"params\" must be an object, got %s",
+             hp_json_type_name(params));
+    goto reply;
+  }
+  for (const cJSON *k = req->child; k; k = k->next) {
+    if (strcmp(k->string, "jsonrpc") && strcmp(k->string, "id") && strcmp(k->string, "method") &&
+        strcmp(k->string, "params")) {
+      code = HP_RPC_E_INVALID_REQUEST;
+      snprintf(msg, sizeof msg, "invalid request: unknown member \"%.64s\"", k->string);
+      goto reply;
+    }
+  }
+  const rpc_method_t *m = NULL;
+  for (size_t i = 0; i < N_METHODS; i++)
+    if (strcmp(METHODS[i].name, method->valuestring) == 0) {
+      m = &METHODS[i];
+      break;
+    }
+  if (m == NULL) {
+    code = HP_RPC_E_METHOD;
+    snprintf(msg, sizeof msg, "method not found: \"%.100s\"", method->valuestring);
+    goto reply;
+  }
+  cJSON *empty = NULL;
+  if (params == NULL) params = empty = cJSON_CreateObject();
+  if (params != NULL && hp_json_check_keys(params, m->keys, "params", &err) < 0) {
+    code = HP_RPC_E_PARAMS;
+    snprintf(msg, sizeof msg, "%s", err.msg);
+    cJSON_Delete(empty);
+    goto reply;
+  }
+  if ((m->flags & RPC_WRITE) && d->shutting_down) {
+    code = HP_RPC_E_SHUTTING_DOWN;
+    snprintf(msg, sizeof msg, "the daemon is shutting down");
+    cJSON_Delete(empty);
+    goto reply;
+  }
+  hp_study_t *st = NULL;
+  if (m->flags & RPC_STUDY) {
+    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(params, "study");
+    if (ref == NULL || (!cJSON_IsString(ref) && !cJSON_IsNumber(ref))) {
+      code = HP_RPC_E_PARAMS;
+      snprintf(msg, sizeof msg, "params.study: %s", ref == NULL ? "missing (a study name or id)"
+                                                                : "expected a name or an id");
+      cJSON_Delete(empty);
+      goto reply;
+    }
+    st = hp_sched_find(d, ref);
+    if (st == NULL) {
+      code = HP_RPC_E_NO_STUDY;
+      if (cJSON_IsString(ref)) snprintf(msg, sizeof msg, "unknown study '%.200s'", ref->valuestring);
+      else snprintf(msg, sizeof msg, "unknown study id %.0f", ref->valuedouble);
+      cJSON_Delete(empty);
+      goto reply;
+    }
+  }
+  int rc = m->fn(d, c, st, params, &result, &err);
+  cJSON_Delete(empty);
+  if (rc < 0) {
+    code = is_rpc_code(rc)          ? rc
+           : rc == HP_EINVAL        ? HP_RPC_E_PARAMS
+           : rc == HP_ENOTFOUND     ? HP_RPC_E_NO_TRIAL
+                                    : HP_RPC_E_INTERNAL;
+    snprintf(msg, sizeof msg, "%s", err.msg[0] ? err.msg : hp_rpc_error_name(code));
+    cJSON_Delete(result);
+    result = NULL;
+  }
+reply:
+  if (!notify || code == HP_RPC_E_INVALID_REQUEST) send_reply(c, id, result, code, msg);
+  else {
+    if (code != 0) hp_log("connection %llu: notification failed: %s", (unsigned long long)c->id, msg);
+    cJSON_Delete(result);
+  }
+  cJSON_Delete(req);
+}

@@ -1,0 +1,470 @@
+/* Study specs (docs/study-spec.md): parsing and validation with errors that
+ * name the field, and the "$param" substitution that turns an objective
+ * template into one trial's engine config, argv or environment. */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon_int.h"
+#include "hpsearch/json.h"
+
+#define NAME_MAX_LEN 256
+#define ARGV_MAX 4096
+
+static const char *const SPEC_KEYS[] = {
+    "name",        "direction", "metric",        "sampler", "pruner", "n_trials",
+    "time_budget", "parallelism", "trial_timeout", "space",   "objective", "description",
+    NULL};
+static const char *const ENGINE_METRICS[] = {"val_loss", "val_accuracy", "train_loss",
+                                             "train_accuracy", NULL};
+
+void hp_study_spec_free(hp_study_spec_t *spec) {
+  if (spec == NULL) return;
+  free(spec->name);
+  free(spec->metric);
+  cJSON_Delete(spec->pruner);
+  hp_space_free(spec->space);
+  cJSON_Delete(spec->engine);
+  cJSON_Delete(spec->command);
+  cJSON_Delete(spec->env);
+  free(spec->cwd);
+  cJSON_Delete(spec->json);
+  free(spec);
+}
+
+/* Checks every "$name" / "${name}" in the tree refers to a parameter.
+ * `embedded` allows "${name}" inside longer strings (argv/env only). */
+static int check_refs(const cJSON *node, const hp_space_t *space, bool embedded, const char *where,
+                      hp_err_t *err) {
+  if (cJSON_IsString(node)) {
+    const char *s = node->valuestring;
+    if (s[0] == '$' && s[1] != '$' && s[1] != '{') {
+      if (hp_space_find(space, s + 1) < 0)
+        return hp_err_set(err, HP_EINVAL, "%s: \"%s\" refers to no parameter of the space", where,
+                          s);
+      return 0;
+    }
+    for (const char *p = s; *p; p++) {
+      if (p[0] == '$' && p[1] == '$') {
+        p++;
+        continue;
+      }
+      if (p[0] == '$' && p[1] == '{') {
+        if (!embedded)
+          return hp_err_set(err, HP_EINVAL,
+                            "%s: \"${...}\" is only allowed in command arguments and env; use "
+                            "the whole string \"$name\"",
+                            where);
+        const char *close = strchr(p + 2, '}');
+        if (close == NULL)
+          return hp_err_set(err, HP_EINVAL, "%s: unterminated \"${\" in \"%s\"", where, s);
+        char name[NAME_MAX_LEN];
+        size_t n = (size_t)(close - (p + 2));
+        if (n == 0 || n >= sizeof name)
+          return hp_err_set(err, HP_EINVAL, "%s: bad reference in \"%s\"", where, s);
+        memcpy(name, p + 2, n);
+        name[n] = '\0';
+        if (hp_space_find(space, name) < 0)
+          return hp_err_set(err, HP_EINVAL, "%s: \"${%s}\" refers to no parameter of the space",
+                            where, name);
+        p = close;
+      }
+    }
+    return 0;
+  }
+  int i = 0;
+  for (const cJSON *c = node->child; c; c = c->next, i++) {
+    char sub[512];
+    if (cJSON_IsObject(node)) snprintf(sub, sizeof sub, "%s.%s", where, c->string);
+    else snprintf(sub, sizeof sub, "%s[%d]", where, i);
+    int rc = check_refs(c, space, embedded, sub, err);
+    if (rc < 0) return rc;
+  }
+  return 0;
+}
+
+static int dup_str(const char *s, char **out, hp_err_t *err) {
+  *out = strdup(s);
+  return *out ? 0 : hp_err_set(err, HP_ENOMEM, "out of memory");
+}
+
+static int parse_objective(const cJSON *obj, hp_study_spec_t *sp, hp_err_t *err) {
+  static const char *const ENGINE_KEYS[] = {"engine", NULL};
+  static const char *const COMMAND_KEYS[] = {"command", "env", "cwd", NULL};
+  if (obj == NULL) {
+    sp->kind = HP_OBJ_NONE;
+    return 0;
+  }
+  if (!cJSON_IsObject(obj))
+    return hp_err_set(err, HP_EINVAL, "spec.objective: expected an object, got %s",
+                      hp_json_type_name(obj));
+  const cJSON *engine = cJSON_GetObjectItemCaseSensitive(obj, "engine");
+  const cJSON *command = cJSON_GetObjectItemCaseSensitive(obj, "command");
+  if (engine && command)
+    return hp_err_set(err, HP_EINVAL, "spec.objective: give either \"engine\" or \"command\", not both");
+  if (engine == NULL && command == NULL)
+    return hp_err_set(err, HP_EINVAL, "spec.objective: needs \"engine\" (a training config) or "
+                                      "\"command\" (an argv)");
+  int rc;
+  if (engine) {
+    rc = hp_json_check_keys(obj, ENGINE_KEYS, "spec.objective", err);
+    if (rc < 0) return rc;
+    if (!cJSON_IsObject(engine))
+      return hp_err_set(err, HP_EINVAL, "spec.objective.engine: expected an object, got %s",
+                        hp_json_type_name(engine));
+    rc = check_refs(engine, sp->space, false, "spec.objective.engine", err);
+    if (rc < 0) return rc;
+    sp->engine = cJSON_Duplicate(engine, true);
+    if (sp->engine == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
+    sp->kind = HP_OBJ_ENGINE;
+    return 0;
+  }
+  rc = hp_json_check_keys(obj, COMMAND_KEYS, "spec.objective", err);
+  if (rc < 0) return rc;
+  if (!cJSON_IsArray(command) || cJSON_GetArraySize(command) == 0)
+    return hp_err_set(err, HP_EINVAL, "spec.objective.command: expected a non-empty array of "
+                                      "strings (argv)");
+  if (cJSON_GetArraySize(command) > ARGV_MAX)
+    return hp_err_set(err, HP_EINVAL, "spec.objective.command: more than %d arguments", ARGV_MAX);
+  int i = 0;
+  for (const cJSON *a = command->child; a; a = a->next, i++) {
+    if (!cJSON_IsString(a))
+      return hp_err_set(err, HP_EINVAL, "spec.objective.command[%d]: expected a string, got %s", i,
+                        hp_json_type_name(a));
+    if (i == 0 && a->valuestring[0] == '\0')
+      return hp_err_set(err, HP_EINVAL, "spec.objective.command[0]: empty program name");
+  }
+  rc = check_refs(command, sp->space, true, "spec.objective.command", err);
+  if (rc < 0) return rc;
+  const cJSON *env = cJSON_GetObjectItemCaseSensitive(obj, "env");
+  if (env) {
+    if (!cJSON_IsObject(env))
+      return hp_err_set(err, HP_EINVAL, "spec.objective.env: expected an object of strings, got %s",
+                        hp_json_type_name(env));
+    for (const cJSON *e = env->child; e; e = e->next) {
+      if (!cJSON_IsString(e))
+        return hp_err_set(err, HP_EINVAL, "spec.objective.env.%s: expected a string, got %s",
+                          e->string, hp_json_type_name(e));
+      if (e->string[0] == '\0' || strchr(e->string, '=') != NULL)
+        return hp_err_set(err, HP_EINVAL, "spec.objective.env: bad variable name \"%s\"",
+                          e->string);
+    }
+    rc = check_refs(env, sp->space, true, "spec.objective.env", err);
+    if (rc < 0) return rc;
+    sp->env = cJSON_Duplicate(env, true);
+    if (sp->env == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
+  }
+  const char *cwd = NULL;
+  rc = hp_json_get_string(obj, "cwd", false, &cwd, "spec.objective", err);
+  if (rc < 0) return rc;
+  if (cwd) {
+    rc = dup_str(cwd, &sp->cwd, err);
+    if (rc < 0) return rc;
+  }
+  sp->command = cJSON_Duplicate(command, true);
+  if (sp->command == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
+  sp->kind = HP_OBJ_COMMAND;
+  return 0;
+}
+
+int hp_study_spec_parse(const cJSON *spec, hp_study_spec_t **out, hp_err_t *err) {
+  *out = NULL;
+  if (!cJSON_IsObject(spec))
+    return hp_err_set(err, HP_EINVAL, "spec: expected an object, got %s", hp_json_type_name(spec));
+  hp_study_spec_t *sp = calloc(1, sizeof *sp);
+  if (sp == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
+  int rc = hp_json_check_keys(spec, SPEC_KEYS, "spec", err);
+  if (rc < 0) goto fail;
+
+  const char *name = NULL;
+  rc = hp_json_get_string(spec, "name", true, &name, "spec", err);
+  if (rc < 0) goto fail;
+  size_t nlen = strlen(name);
+  if (nlen == 0 || nlen > NAME_MAX_LEN) {
+    rc = hp_err_set(err, HP_EINVAL, "spec.name: must be 1 to %d bytes", NAME_MAX_LEN);
+    goto fail;
+  }
+  for (size_t i = 0; i < nlen; i++) {
+    if ((unsigned char)name[i] < 0x20) {
+      rc = hp_err_set(err, HP_EINVAL, "spec.name: control characters are not allowed");
+      goto fail;
+    }
+  }
+  if ((rc = dup_str(name, &sp->name, err)) < 0) goto fail;
+
+  const char *dir = "minimize";
+  rc = hp_json_get_string(spec, "direction", false, &dir, "spec", err);
+  if (rc < 0) goto fail;
+  if (strcmp(dir, "minimize") == 0) sp->maximize = false;
+  else if (strcmp(dir, "maximize") == 0) sp->maximize = true;
+  else {
+    rc = hp_err_set(err, HP_EINVAL, "spec.direction: expected \"minimize\" or \"maximize\", got \"%s\"",
+                    dir);
+    goto fail;
+  }
+
+  const cJSON *space = cJSON_GetObjectItemCaseSensitive(spec, "space");
+  if (space == NULL) {
+    rc = hp_err_set(err, HP_EINVAL, "spec.space: missing (the search space)");
+    goto fail;
+  }
+  rc = hp_space_parse(space, &sp->space, err);
+  if (rc < 0) {
+    if (strncmp(err->msg, "space", 5) == 0) hp_err_prefix(err, "spec");
+    else hp_err_prefix(err, "spec.space");
+    goto fail;
+  }
+
+  const cJSON *sampler = cJSON_GetObjectItemCaseSensitive(spec, "sampler");
+  hp_sampler_opts_default(&sp->sampler, HP_SAMPLER_TPE);
+  if (sampler) {
+    rc = hp_sampler_opts_parse(sampler, &sp->sampler, err);
+    if (rc < 0) {
+      hp_err_prefix(err, "spec");
+      goto fail;
+    }
+  }
+  sp->sampler.maximize = sp->maximize;
+  if (sp->sampler.kind == HP_SAMPLER_GRID) {
+    /* Validate gridability now, not at the first trial. */
+    hp_sampler_t *probe = NULL;
+    rc = hp_sampler_create(sp->space, &sp->sampler, &probe, err);
+    hp_sampler_free(probe);
+    if (rc < 0) {
+      hp_err_prefix(err, "spec.sampler");
+      goto fail;
+    }
+  }
+
+  const cJSON *pruner = cJSON_GetObjectItemCaseSensitive(spec, "pruner");
+  if (pruner && !cJSON_IsNull(pruner)) {
+    if (cJSON_IsString(pruner)) {
+      sp->pruner = cJSON_CreateObject();
+      if (sp->pruner == NULL || !cJSON_AddStringToObject(sp->pruner, "type", pruner->valuestring)) {
+        rc = hp_err_set(err, HP_ENOMEM, "out of memory");
+        goto fail;
+      }
+    } else {
+      sp->pruner = cJSON_Duplicate(pruner, true);
+      if (sp->pruner == NULL) {
+        rc = hp_err_set(err, HP_ENOMEM, "out of memory");
+        goto fail;
+      }
+    }
+    hp_pruner_t *probe = NULL;
+    rc = hp_pruner_create(sp->pruner, sp->name, sp->maximize, &probe, err);
+    hp_pruner_free(probe);
+    if (rc < 0) {
+      if (strncmp(err->msg, "pruner", 6) == 0) hp_err_prefix(err, "spec");
+      else hp_err_prefix(err, "spec.pruner");
+      goto fail;
+    }
+  }
+
+  long long v = 0;
+  rc = hp_json_get_int(spec, "n_trials", false, 1, 100000000, &v, "spec", err);
+  if (rc < 0) goto fail;
+  sp->n_trials = v;
+  double budget = 0;
+  rc = hp_json_get_number(spec, "time_budget", false, &budget, "spec", err);
+  if (rc < 0) goto fail;
+  if (!(budget >= 0) || budget > 1e9) {
+    rc = hp_err_set(err, HP_EINVAL, "spec.time_budget: expected seconds > 0");
+    goto fail;
+  }
+  sp->time_budget = budget;
+  v = 1;
+  rc = hp_json_get_int(spec, "parallelism", false, 1, 4096, &v, "spec", err);
+  if (rc < 0) goto fail;
+  sp->parallelism = (int)v;
+  double timeout = 0;
+  rc = hp_json_get_number(spec, "trial_timeout", false, &timeout, "spec", err);
+  if (rc < 0) goto fail;
+  if (!(timeout >= 0) || timeout > 1e8) {
+    rc = hp_err_set(err, HP_EINVAL, "spec.trial_timeout: expected seconds > 0");
+    goto fail;
+  }
+  sp->trial_timeout = timeout;
+  const char *desc = NULL;
+  rc = hp_json_get_string(spec, "description", false, &desc, "spec", err);
+  if (rc < 0) goto fail;
+
+  rc = parse_objective(cJSON_GetObjectItemCaseSensitive(spec, "objective"), sp, err);
+  if (rc < 0) goto fail;
+  if (sp->kind != HP_OBJ_NONE && sp->n_trials == 0 && sp->time_budget == 0 &&
+      sp->sampler.kind != HP_SAMPLER_GRID) {
+    rc = hp_err_set(err, HP_EINVAL,
+                    "spec.n_trials: a study with an objective needs n_trials or time_budget "
+                    "(or a grid sampler) to end");
+    goto fail;
+  }
+
+  const char *metric = sp->kind == HP_OBJ_ENGINE ? "val_loss" : "value";
+  rc = hp_json_get_string(spec, "metric", false, &metric, "spec", err);
+  if (rc < 0) goto fail;
+  if (sp->kind == HP_OBJ_ENGINE) {
+    bool ok = false;
+    for (int i = 0; ENGINE_METRICS[i]; i++) ok = ok || strcmp(metric, ENGINE_METRICS[i]) == 0;
+    if (!ok) {
+      rc = hp_err_set(err, HP_EINVAL,
+                      "spec.metric: \"%s\" is not an engine value (val_loss, val_accuracy, "
+                      "train_loss, train_accuracy)",
+                      metric);
+      goto fail;
+    }
+  }
+  if ((rc = dup_str(metric, &sp->metric, err)) < 0) goto fail;
+
+  sp->json = cJSON_Duplicate(spec, true);
+  if (sp->json == NULL) {
+    rc = hp_err_set(err, HP_ENOMEM, "out of memory");
+    goto fail;
+  }
+  *out = sp;
+  return 0;
+fail:
+  hp_study_spec_free(sp);
+  return rc;
+}
+
+/* ---- substitution ------------------------------------------------------------ */
+
+static int external_of(const hp_space_t *space, const double *params, const char *name,
+                       size_t name_len, cJSON **out, hp_err_t *err) {
+  char buf[NAME_MAX_LEN + 1];
+  if (name_len >= sizeof buf) return hp_err_set(err, HP_EINVAL, "reference too long");
+  memcpy(buf, name, name_len);
+  buf[name_len] = '\0';
+  int k = hp_space_find(space, buf);
+  if (k < 0) return hp_err_set(err, HP_EINVAL, "\"$%s\" refers to no parameter", buf);
+  if (isnan(params[k])) return hp_err_set(err, HP_EINVAL, "parameter %s has no value", buf);
+  *out = hp_dist_to_external(&space->params[k].dist, params[k]);
+  if (*out == NULL) return hp_err_set(err, HP_EINVAL, "parameter %s: value out of range", buf);
+  return 0;
+}
+
+/* Text of an external value as it goes into an argv or env string: strings
+ * unquoted, numbers as JSON writes them, true/false, null -> "". */
+static int append_external_text(const cJSON *v, char **buf, size_t *len, size_t *cap) {
+  char tmp[64];
+  const char *t = tmp;
+  if (cJSON_IsString(v)) t = v->valuestring;
+  else if (cJSON_IsBool(v)) t = cJSON_IsTrue(v) ? "true" : "false";
+  else if (cJSON_IsNull(v)) t = "";
+  else if (cJSON_IsNumber(v)) {
+    double x = v->valuedouble;
+    if (x == floor(x) && fabs(x) < 1e15) snprintf(tmp, sizeof tmp, "%.0f", x);
+    else snprintf(tmp, sizeof tmp, "%.17g", x);
+  }
+  size_t n = strlen(t);
+  if (*len + n + 1 > *cap) {
+    size_t c = *cap ? *cap : 64;
+    while (c < *len + n + 1) c *= 2;
+    char *nb = realloc(*buf, c);
+    if (nb == NULL) return HP_ENOMEM;
+    *buf = nb;
+    *cap = c;
+  }
+  memcpy(*buf + *len, t, n);
+  *len += n;
+  (*buf)[*len] = '\0';
+  return 0;
+}
+
+static int append_bytes(const char *s, size_t n, char **buf, size_t *len, size_t *cap) {
+  if (*len + n + 1 > *cap) {
+    size_t c = *cap ? *cap : 64;
+    while (c < *len + n + 1) c *= 2;
+    char *nb = realloc(*buf, c);
+    if (nb == NULL) return HP_ENOMEM;
+    *buf = nb;
+    *cap = c;
+  }
+  memcpy(*buf + *len, s, n);
+  *len += n;
+  (*buf)[*len] = '\0';
+  return 0;
+}
+
+/* Expands "${name}" and "$$" inside a string; *out is a new string item. */
+static int expand_string(const char *s, const hp_space_t *space, const double *params,
+                         cJSON **out, hp_err_t *err) {
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+  int rc = append_bytes("", 0, &buf, &len, &cap);
+  for (const char *p = s; rc == 0 && *p;) {
+    if (p[0] == '$' && p[1] == '$') {
+      rc = append_bytes("$", 1, &buf, &len, &cap);
+      p += 2;
+    } else if (p[0] == '$' && p[1] == '{') {
+      const char *close = strchr(p + 2, '}');
+      if (close == NULL) {
+        rc = hp_err_set(err, HP_EINVAL, "unterminated \"${\" in \"%s\"", s);
+        break;
+      }
+      cJSON *v = NULL;
+      rc = external_of(space, params, p + 2, (size_t)(close - (p + 2)), &v, err);
+      if (rc == 0) rc = append_external_text(v, &buf, &len, &cap);
+      cJSON_Delete(v);
+      p = close + 1;
+    } else {
+      const char *q = p + 1;
+      while (*q && *q != '$') q++;
+      rc = append_bytes(p, (size_t)(q - p), &buf, &len, &cap);
+      p = q;
+    }
+  }
+  if (rc == 0) {
+    *out = cJSON_CreateString(buf);
+    if (*out == NULL) rc = HP_ENOMEM;
+  }
+  if (rc == HP_ENOMEM) hp_err_set(err, HP_ENOMEM, "out of memory");
+  free(buf);
+  return rc;
+}
+
+static int substitute(cJSON *node, const hp_space_t *space, const double *params,
+                      cJSON **replacement, hp_err_t *err) {
+  *replacement = NULL;
+  if (cJSON_IsString(node)) {
+    const char *s = node->valuestring;
+    if (s[0] == '$' && s[1] != '$' && s[1] != '{')
+      return external_of(space, params, s + 1, strlen(s + 1), replacement, err);
+    if (strchr(s, '$') != NULL) return expand_string(s, space, params, replacement, err);
+    return 0;
+  }
+  for (cJSON *c = node->child; c; c = c->next) {
+    cJSON *r = NULL;
+    int rc = substitute(c, space, params, &r, err);
+    if (rc < 0) return rc;
+    if (r) {
+      if (!cJSON_ReplaceItemViaPointer(node, c, r)) {
+        cJSON_Delete(r);
+        return hp_err_set(err, HP_ENOMEM, "out of memory");
+      }
+      c = r;
+    }
+  }
+  return 0;
+}
+
+int hp_study_substitute(const cJSON *tmpl, const hp_space_t *space, const double *params,
+                        cJSON **out, hp_err_t *err) {
+  *out = NULL;
+  cJSON *copy = cJSON_Duplicate(tmpl, true);
+  if (copy == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
+  cJSON *r = NULL;
+  int rc = substitute(copy, space, params, &r, err);
+  if (rc < 0) {
+    cJSON_Delete(copy);
+    return rc;
+  }
+  if (r) {
+    cJSON_Delete(copy);
+    copy = r;
+  }
+  *out = copy;
+  return 0;
+}

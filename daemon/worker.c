@@ -1,0 +1,501 @@
+/* Worker processes: one child per trial started with uv_spawn in its own
+ * session and process group, its stdout read as JSON lines (intermediate and
+ * final values, docs/study-spec.md), its stderr logged, a timer for the
+ * trial timeout, and the decision of how the trial ended once the child is
+ * reaped. Killing a worker always kills its whole process group. */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon_int.h"
+#include "hpsearch/json.h"
+
+extern char **environ;
+
+/* Longest stdout line accepted from a worker. */
+#define LINE_MAX_LEN (64u << 10)
+/* After the child exits, wait this long for its stdout to close. */
+#define EOF_GRACE_MS 2000
+
+static void worker_maybe_done(hp_worker_t *w);
+
+static void on_worker_handle_closed(uv_handle_t *h) {
+  hp_worker_t *w = h->data;
+  if (--w->open_handles == 0) {
+    free(w->line);
+    free(w->reason);
+    free(w);
+  }
+}
+
+static void set_reason(hp_worker_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_reason(hp_worker_t *w, const char *fmt, ...) {
+  if (w->reason) return; /* the first cause wins */
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  w->reason = strdup(buf);
+}
+
+void hp_worker_kill(hp_worker_t *w, hp_store_state_t state, const char *reason) {
+  if (w->reason == NULL) {
+    w->kill_state = state;
+    set_reason(w, "%s", reason ? reason : "killed");
+  }
+  if (!w->exited && w->pid > 0) kill(-w->pid, SIGKILL);
+}
+
+/* ---- output lines ------------------------------------------------------------ */
+
+/* Value member: a number, or "nan" / "inf" / "-inf". */
+static bool line_value(const cJSON *v, double *out) {
+  if (cJSON_IsNumber(v)) {
+    *out = v->valuedouble;
+    return true;
+  }
+  if (cJSON_IsString(v)) {
+    const char *s = v->valuestring;
+    if (strcasecmp(s, "nan") == 0) *out = NAN;
+    else if (strcasecmp(s, "inf") == 0 || strcasecmp(s, "infinity") == 0) *out = INFINITY;
+    else if (strcasecmp(s, "-inf") == 0 || strcasecmp(s, "-infinity") == 0) *out = -INFINITY;
+    else return false;
+    return true;
+  }
+  return false;
+}
+
+static void worker_line(hp_worker_t *w, char *line, size_t len) {
+  while (len > 0 && isspace((unsigned char)line[len - 1])) len--;
+  while (len > 0 && isspace((unsigned char)*line)) line++, len--;
+  if (len == 0) return;
+  w->n_lines++;
+  if (w->reason != NULL || w->run == NULL) return; /* already ending */
+  hp_run_t *run = w->run;
+  if (line[0] != '{') return; /* free text: the documented format ignores it */
+  cJSON *msg = cJSON_ParseWithLength(line, len);
+  if (msg == NULL || !cJSON_IsObject(msg)) {
+    cJSON_Delete(msg);
+    line[len] = '\0';
+    if (strstr(line, "NaN") || strstr(line, "Infinity"))
+      set_reason(w, "diverged: non-finite value on output line %lld: %.80s", (long long)w->n_lines,
+                 line);
+    else
+      set_reason(w, "bad output line %lld (not a JSON object): %.80s", (long long)w->n_lines, line);
+    w->kill_state = HP_STORE_FAIL;
+    hp_worker_kill(w, HP_STORE_FAIL, w->reason);
+    return;
+  }
+  const cJSON *err = cJSON_GetObjectItemCaseSensitive(msg, "error");
+  const cJSON *step = cJSON_GetObjectItemCaseSensitive(msg, "step");
+  const cJSON *value = cJSON_GetObjectItemCaseSensitive(msg, "value");
+  double v = NAN;
+  if (cJSON_IsString(err)) {
+    hp_worker_kill(w, HP_STORE_FAIL, err->valuestring);
+  } else if (value == NULL || !line_value(value, &v)) {
+    line[len] = '\0';
+    set_reason(w, "bad output line %lld: %.80s (expected {\"step\": N, \"value\": V} or "
+                  "{\"value\": V})",
+               (long long)w->n_lines, line);
+    hp_worker_kill(w, HP_STORE_FAIL, w->reason);
+  } else if (step != NULL) {
+    if (!cJSON_IsNumber(step) || step->valuedouble < 0 || step->valuedouble > 9e15 ||
+        step->valuedouble != floor(step->valuedouble)) {
+      set_reason(w, "bad output line %lld: \"step\" must be an integer >= 0",
+                 (long long)w->n_lines);
+      hp_worker_kill(w, HP_STORE_FAIL, w->reason);
+    } else if (!isfinite(v)) {
+      char r[128];
+      snprintf(r, sizeof r, "diverged: value %s at step %lld", isnan(v) ? "NaN" : "inf",
+               (long long)step->valuedouble);
+      hp_worker_kill(w, HP_STORE_FAIL, r);
+    } else {
+      bool prune = false;
+      hp_err_t e = {0};
+      int64_t s = (int64_t)step->valuedouble;
+      if (hp_sched_report(run, s, v, &prune, &e) < 0) {
+        hp_log("study '%s' trial %lld: report failed: %s", run->st->name, (long long)run->number,
+               e.msg);
+      } else if (prune) {
+        char r[64];
+        snprintf(r, sizeof r, "pruned at step %lld", (long long)s);
+        hp_worker_kill(w, HP_STORE_PRUNED, r);
+      }
+    }
+  } else {
+    w->have_final = true;
+    w->final_value = v;
+  }
+  cJSON_Delete(msg);
+}
+
+static void on_out_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  hp_worker_t *w = h->data;
+  (void)suggested;
+  if (w->line_cap - w->line_len < 4096) {
+    size_t cap = w->line_cap ? w->line_cap * 2 : 8192;
+    char *nb = realloc(w->line, cap + 1);
+    if (nb == NULL) {
+      *buf = uv_buf_init(NULL, 0);
+      return;
+    }
+    w->line = nb;
+    w->line_cap = cap;
+  }
+  *buf = uv_buf_init(w->line + w->line_len, (unsigned)(w->line_cap - w->line_len));
+}
+
+static void close_pipe(hp_worker_t *w, uv_pipe_t *p) {
+  if (!uv_is_closing((uv_handle_t *)p)) uv_close((uv_handle_t *)p, on_worker_handle_closed);
+}
+
+static void on_out_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  hp_worker_t *w = s->data;
+  (void)buf;
+  if (nread < 0) {
+    if (w->line_len > 0) worker_line(w, w->line, w->line_len); /* last line without '\n' */
+    w->line_len = 0;
+    w->out_eof = true;
+    uv_read_stop(s);
+    worker_maybe_done(w);
+    return;
+  }
+  size_t from = w->line_len;
+  w->line_len += (size_t)nread;
+  size_t start = 0;
+  for (;;) {
+    char *nl = memchr(w->line + from, '\n', w->line_len - from);
+    if (nl == NULL) break;
+    size_t end = (size_t)(nl - w->line);
+    worker_line(w, w->line + start, end - start);
+    start = end + 1;
+    from = start;
+  }
+  if (start > 0) {
+    memmove(w->line, w->line + start, w->line_len - start);
+    w->line_len -= start;
+  }
+  if (w->line_len > LINE_MAX_LEN) {
+    set_reason(w, "output line longer than %u bytes", LINE_MAX_LEN);
+    hp_worker_kill(w, HP_STORE_FAIL, w->reason);
+    w->line_len = 0;
+  }
+}
+
+static void on_err_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  static char scratch[8192]; /* loop thread only; copied out immediately */
+  (void)h, (void)suggested;
+  *buf = uv_buf_init(scratch, sizeof scratch);
+}
+
+static void on_err_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  hp_worker_t *w = s->data;
+  if (nread == 0) return;
+  if (nread < 0) {
+    w->err_eof = true;
+    uv_read_stop(s);
+    worker_maybe_done(w);
+    return;
+  }
+  /* Keep the tail: the last lines usually say why a program died. */
+  size_t n = (size_t)nread, cap = sizeof w->err_tail - 1, have = strlen(w->err_tail);
+  if (n >= cap) {
+    memcpy(w->err_tail, buf->base + n - cap, cap);
+    w->err_tail[cap] = '\0';
+  } else {
+    if (have + n > cap) {
+      memmove(w->err_tail, w->err_tail + (have + n - cap), cap - n);
+      have = cap - n;
+    }
+    memcpy(w->err_tail + have, buf->base, n);
+    w->err_tail[have + n] = '\0';
+  }
+  if (w->run)
+    fprintf(stderr, "[%s #%lld] %.*s%s", w->run->st->name, (long long)w->run->number, (int)n,
+            buf->base, buf->base[n - 1] == '\n' ? "" : "\n");
+}
+
+/* Last non-empty line of the stderr tail, for failure reasons. */
+static const char *err_last_line(hp_worker_t *w, char *buf, size_t len) {
+  size_t n = strlen(w->err_tail);
+  while (n > 0 && isspace((unsigned char)w->err_tail[n - 1])) n--;
+  size_t s = n;
+  while (s > 0 && w->err_tail[s - 1] != '\n') s--;
+  snprintf(buf, len, "%.*s", (int)(n - s > 160 ? 160 : n - s), w->err_tail + s);
+  return buf;
+}
+
+static void on_timer(uv_timer_t *t) {
+  hp_worker_t *w = t->data;
+  if (w->exited) {
+    /* Child gone but something still holds its stdout: stop waiting. */
+    w->out_eof = w->err_eof = true;
+    worker_maybe_done(w);
+    return;
+  }
+  if (w->run) {
+    char r[64];
+    snprintf(r, sizeof r, "timeout after %g s", w->run->st->spec->trial_timeout);
+    hp_log("study '%s' trial %lld: %s; killing its process group", w->run->st->name,
+           (long long)w->run->number, r);
+    hp_worker_kill(w, HP_STORE_FAIL, r);
+  }
+}
+
+static void on_exit_cb(uv_process_t *p, int64_t status, int term_signal) {
+  hp_worker_t *w = p->data;
+  w->exited = true;
+  w->exit_status = status;
+  w->term_signal = term_signal;
+  /* Whatever the trial left behind in its group goes too. */
+  kill(-w->pid, SIGKILL);
+  uv_timer_stop(&w->timer);
+  uv_timer_start(&w->timer, on_timer, EOF_GRACE_MS, 0);
+  worker_maybe_done(w);
+}
+
+static void worker_maybe_done(hp_worker_t *w) {
+  if (w->done || !w->exited || !w->out_eof || !w->err_eof) return;
+  w->done = true;
+  hp_daemon_t *d = w->d;
+  d->n_workers--;
+  hp_run_t *run = w->run;
+  if (run) {
+    run->st->n_workers--;
+    run->w = NULL;
+    w->run = NULL;
+    char reason[640], tail[200];
+    hp_store_state_t state = HP_STORE_FAIL;
+    double value = NAN;
+    bool has_value = false;
+    if (w->reason) {
+      state = w->kill_state;
+      snprintf(reason, sizeof reason, "%s", w->reason);
+    } else if (w->term_signal) {
+      snprintf(reason, sizeof reason, "killed by signal %d (%s)%s%s", w->term_signal,
+               strsignal(w->term_signal), w->err_tail[0] ? ": " : "",
+               err_last_line(w, tail, sizeof tail));
+    } else if (w->exit_status != 0) {
+      snprintf(reason, sizeof reason, "exit status %lld%s%s", (long long)w->exit_status,
+               w->err_tail[0] ? ": " : "", err_last_line(w, tail, sizeof tail));
+    } else if (!w->have_final) {
+      snprintf(reason, sizeof reason, "exited without reporting a final value (a line "
+                                      "{\"value\": V} on stdout)");
+    } else if (isnan(w->final_value)) {
+      snprintf(reason, sizeof reason, "diverged: final value is NaN");
+    } else {
+      state = HP_STORE_COMPLETE;
+      value = w->final_value;
+      has_value = true;
+      reason[0] = '\0';
+    }
+    if (state != HP_STORE_COMPLETE)
+      hp_log("study '%s' trial %lld: %s: %s", run->st->name, (long long)run->number,
+             hp_store_state_name(state), reason);
+    hp_sched_finish(run, state, has_value ? &value : NULL, reason[0] ? reason : NULL, NULL);
+  }
+  uv_close((uv_handle_t *)&w->proc, on_worker_handle_closed);
+  close_pipe(w, &w->out);
+  close_pipe(w, &w->err);
+  uv_close((uv_handle_t *)&w->timer, on_worker_handle_closed);
+  hp_daemon_kick(d);
+}
+
+/* ---- spawning ------------------------------------------------------------------------ */
+
+typedef struct strvec {
+  char **v;
+  size_t n, cap;
+} strvec_t;
+
+static int sv_push(strvec_t *s, char *str) {
+  if (str == NULL) return HP_ENOMEM;
+  if (s->n + 2 > s->cap) {
+    size_t cap = s->cap ? s->cap * 2 : 32;
+    char **nv = realloc(s->v, cap * sizeof *nv);
+    if (nv == NULL) {
+      free(str);
+      return HP_ENOMEM;
+    }
+    s->v = nv;
+    s->cap = cap;
+  }
+  s->v[s->n++] = str;
+  s->v[s->n] = NULL;
+  return 0;
+}
+
+static void sv_free(strvec_t *s) {
+  for (size_t i = 0; i < s->n; i++) free(s->v[i]);
+  free(s->v);
+}
+
+static char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *str_printf(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *out = NULL;
+  if (vasprintf(&out, fmt, ap) < 0) out = NULL;
+  va_end(ap);
+  return out;
+}
+
+/* Text of an external value for an environment variable. */
+static char *external_text(const cJSON *v) {
+  if (cJSON_IsString(v)) return strdup(v->valuestring);
+  if (cJSON_IsNumber(v)) {
+    double x = v->valuedouble;
+    if (x == floor(x) && fabs(x) < 1e15) return str_printf("%.0f", x);
+    return str_printf("%.17g", x);
+  }
+  if (cJSON_IsBool(v)) return strdup(cJSON_IsTrue(v) ? "true" : "false");
+  return strdup("");
+}
+
+static bool env_has(const strvec_t *env, const char *entry) {
+  size_t n = strcspn(entry, "=");
+  for (size_t i = 0; i < env->n; i++)
+    if (strncmp(env->v[i], entry, n) == 0 && env->v[i][n] == '=') return true;
+  return false;
+}
+
+/* The child's environment: ours first (they win), then the daemon's. */
+static int build_env(hp_run_t *run, strvec_t *env, hp_err_t *err) {
+  hp_study_t *st = run->st;
+  const hp_space_t *space = st->spec->space;
+  int rc = 0;
+  if (st->spec->env) {
+    cJSON *e = NULL;
+    rc = hp_study_substitute(st->spec->env, space, run->params, &e, err);
+    if (rc < 0) return rc;
+    for (const cJSON *c = e->child; c && rc == 0; c = c->next)
+      rc = sv_push(env, str_printf("%s=%s", c->string, c->valuestring));
+    cJSON_Delete(e);
+  }
+  cJSON *params = hp_sched_params_json(st, run->params);
+  char *ptext = params ? cJSON_PrintUnformatted(params) : NULL;
+  if (rc == 0) rc = sv_push(env, ptext ? str_printf("HPSEARCH_PARAMS=%s", ptext) : NULL);
+  free(ptext);
+  for (const cJSON *p = params ? params->child : NULL; p && rc == 0; p = p->next) {
+    char name[300];
+    size_t k = 0;
+    for (const char *c = p->string; *c && k < sizeof name - 1; c++)
+      name[k++] = isalnum((unsigned char)*c) ? (char)toupper((unsigned char)*c) : '_';
+    name[k] = '\0';
+    char *val = external_text(p);
+    if (val == NULL) rc = HP_ENOMEM;
+    else {
+      rc = sv_push(env, str_printf("HPSEARCH_PARAM_%s=%s", name, val));
+      free(val);
+    }
+  }
+  cJSON_Delete(params);
+  if (rc == 0) rc = sv_push(env, str_printf("HPSEARCH_TRIAL_NUMBER=%lld", (long long)run->number));
+  if (rc == 0) rc = sv_push(env, str_printf("HPSEARCH_TRIAL_ID=%lld", (long long)run->trial_id));
+  if (rc == 0) rc = sv_push(env, str_printf("HPSEARCH_STUDY=%s", st->name));
+  if (rc == 0 && !env_has(env, "OPENBLAS_NUM_THREADS=")) rc = sv_push(env, strdup("OPENBLAS_NUM_THREADS=1"));
+  for (char **e = environ; *e && rc == 0; e++)
+    if (!env_has(env, *e)) rc = sv_push(env, strdup(*e));
+  if (rc < 0) return hp_err_set(err, HP_ENOMEM, "out of memory");
+  return 0;
+}
+
+static int build_argv(hp_daemon_t *d, hp_run_t *run, strvec_t *argv, hp_err_t *err) {
+  hp_study_t *st = run->st;
+  int rc = 0;
+  if (st->spec->kind == HP_OBJ_COMMAND) {
+    cJSON *a = NULL;
+    rc = hp_study_substitute(st->spec->command, st->spec->space, run->params, &a, err);
+    if (rc < 0) return rc;
+    for (const cJSON *c = a->child; c && rc == 0; c = c->next) {
+      if (cJSON_IsString(c)) rc = sv_push(argv, strdup(c->valuestring));
+      else rc = sv_push(argv, external_text(c)); /* a whole "$x" became a number */
+    }
+    cJSON_Delete(a);
+  } else {
+    cJSON *cfg = NULL;
+    rc = hp_study_substitute(st->spec->engine, st->spec->space, run->params, &cfg, err);
+    if (rc < 0) return rc;
+    char *text = cJSON_PrintUnformatted(cfg);
+    cJSON_Delete(cfg);
+    if (text == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
+    if (strlen(text) > 120000) {
+      free(text);
+      return hp_err_set(err, HP_ETOOBIG, "engine config longer than 120000 bytes");
+    }
+    rc = sv_push(argv, strdup(d->worker_exe));
+    if (rc == 0) rc = sv_push(argv, strdup("worker"));
+    if (rc == 0) rc = sv_push(argv, strdup("--metric"));
+    if (rc == 0) rc = sv_push(argv, strdup(st->spec->metric));
+    if (rc == 0) rc = sv_push(argv, strdup("--config-json"));
+    if (rc == 0) rc = sv_push(argv, text);
+    else free(text);
+  }
+  if (rc < 0) return hp_err_set(err, HP_ENOMEM, "out of memory");
+  return 0;
+}
+
+int hp_worker_start(hp_daemon_t *d, hp_run_t *run, hp_err_t *err) {
+  strvec_t argv = {0}, env = {0};
+  int rc = build_argv(d, run, &argv, err);
+  if (rc == 0) rc = build_env(run, &env, err);
+  if (rc < 0) goto done;
+  hp_worker_t *w = calloc(1, sizeof *w);
+  if (w == NULL) {
+    rc = hp_err_set(err, HP_ENOMEM, "out of memory");
+    goto done;
+  }
+  w->d = d;
+  w->run = run;
+  w->kill_state = HP_STORE_FAIL;
+  uv_pipe_init(d->loop, &w->out, 0);
+  uv_pipe_init(d->loop, &w->err, 0);
+  uv_timer_init(d->loop, &w->timer);
+  w->out.data = w->err.data = w->timer.data = w->proc.data = w;
+  w->open_handles = 4;
+
+  uv_stdio_container_t stdio[3];
+  stdio[0].flags = UV_IGNORE;
+  stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+  stdio[1].data.stream = (uv_stream_t *)&w->out;
+  stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+  stdio[2].data.stream = (uv_stream_t *)&w->err;
+  uv_process_options_t o = {0};
+  o.exit_cb = on_exit_cb;
+  o.file = argv.v[0];
+  o.args = argv.v;
+  o.env = env.v;
+  o.cwd = run->st->spec->kind == HP_OBJ_COMMAND ? run->st->spec->cwd : NULL;
+  o.flags = UV_PROCESS_DETACHED; /* setsid: own session and process group */
+  o.stdio_count = 3;
+  o.stdio = stdio;
+  rc = uv_spawn(d->loop, &w->proc, &o);
+  if (rc < 0) {
+    hp_err_set(err, rc, "%s: %s", argv.v[0], uv_strerror(rc));
+    w->run = NULL;
+    w->exited = w->out_eof = w->err_eof = w->done = true;
+    uv_close((uv_handle_t *)&w->proc, on_worker_handle_closed);
+    close_pipe(w, &w->out);
+    close_pipe(w, &w->err);
+    uv_close((uv_handle_t *)&w->timer, on_worker_handle_closed);
+    goto done;
+  }
+  w->pid = w->proc.pid;
+  run->w = w;
+  d->n_workers++;
+  run->st->n_workers++;
+  uv_read_start((uv_stream_t *)&w->out, on_out_alloc, on_out_read);
+  uv_read_start((uv_stream_t *)&w->err, on_err_alloc, on_err_read);
+  double timeout = run->st->spec->trial_timeout;
+  if (timeout > 0) uv_timer_start(&w->timer, on_timer, (uint64_t)(timeout * 1000.0 + 0.5), 0);
+done:
+  sv_free(&argv);
+  sv_free(&env);
+  return rc;
+}

@@ -1,0 +1,46 @@
+/* The hpsearch daemon: one libuv loop that owns the Unix socket (JSON-RPC,
+ * docs/protocol.md), the study database (the only writer), the samplers, the
+ * pruners and the worker pool. `hpsearch daemon` is a thin wrapper around
+ * hp_daemon_run; `hpsearch worker` (hp_worker_main) is the child process that
+ * trains one engine trial. Study specs are described in docs/study-spec.md. */
+#ifndef HPSEARCH_DAEMON_H
+#define HPSEARCH_DAEMON_H
+
+#include <cJSON.h>
+#include <stdbool.h>
+
+#include "hpsearch/err.h"
+#include "hpsearch/space.h"
+
+typedef struct hp_daemon_opts {
+  const char *db_path;     /* SQLite file, created if missing ("./hpsearch.db") */
+  const char *socket_path; /* NULL: hp_rpc_default_socket_path() */
+  int jobs;                /* most workers at once, >= 1 */
+  const char *worker_exe;  /* binary run as `EXE worker ...` for engine trials;
+                              NULL: this process's own executable */
+} hp_daemon_opts_t;
+
+/* Runs the daemon until SIGTERM/SIGINT or daemon.shutdown. Returns 0 after a
+ * clean shutdown, a negative code (err filled) when it could not start:
+ * another daemon answers on the socket, the database cannot be opened, the
+ * socket folder is unsafe. Logs to stderr. */
+int hp_daemon_run(const hp_daemon_opts_t *opts, hp_err_t *err);
+
+/* ---- study specs (daemon/study.c) ---------------------------------------- */
+
+typedef struct hp_study_spec hp_study_spec_t;
+
+/* Parses and validates a study spec object (docs/study-spec.md). On failure
+ * err names the field ("spec.sampler.type: ..."). *out is freed with
+ * hp_study_spec_free. */
+int hp_study_spec_parse(const cJSON *spec, hp_study_spec_t **out, hp_err_t *err);
+void hp_study_spec_free(hp_study_spec_t *spec);
+
+/* Replaces every "$name" string in a copy of `tmpl` by the external value of
+ * the parameter `name` (params: one internal value per space parameter,
+ * NaN = absent -> error); "${name}" inside a longer string is replaced by the
+ * value's text, and "$$" stands for a literal "$". New tree, caller frees. */
+int hp_study_substitute(const cJSON *tmpl, const hp_space_t *space, const double *params,
+                        cJSON **out, hp_err_t *err);
+
+#endif

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Command objective for the daemon tests: value (x-1)^2 (+ 1/(step+1) for the
+# intermediate values), reported in the documented line format. The second
+# argument picks a misbehaviour; the third is a nap in seconds per step.
+# With HP_TEST_LOG set, start and end times are appended to that file so the
+# test can check how many trials ran at once.
+x=$1
+mode=${2:-ok}
+nap=${3:-0}
+log=${HP_TEST_LOG:-/dev/null}
+now() { date +%s.%N; }
+echo "start $HPSEARCH_TRIAL_NUMBER $(now)" >>"$log"
+case $mode in
+  crash) kill -SEGV $$ ;;
+  exit3) echo "something broke" >&2; exit 3 ;;
+  garbage) echo '{not json'; sleep 5 ;;
+  nan) echo '{"step": 0, "value": NaN}'; sleep 5 ;;
+  nanfinal) echo '{"value": "nan"}'; exit 0 ;;
+  hang) sleep 30 ;;
+  novalue) echo "just some text"; exit 0 ;;
+esac
+for s in 0 1 2; do
+  v=$(awk -v x="$x" -v s="$s" 'BEGIN { printf "%.6f", (x - 1) * (x - 1) + 1 / (s + 1) }')
+  echo "{\"step\": $s, \"value\": $v}"
+  [ "$nap" != 0 ] && sleep "$nap"
+done
+v=$(awk -v x="$x" 'BEGIN { printf "%.6f", (x - 1) * (x - 1) }')
+echo "end $HPSEARCH_TRIAL_NUMBER $(now)" >>"$log"
+echo "{\"value\": $v}"
