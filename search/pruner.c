@@ -347,7 +347,7 @@ int hp_pruner_report(hp_pruner_t *p, int64_t trial_number, int64_t step, double 
   if (step < 0)
     return hp_err_set(err, HP_EINVAL, "pruner: trial %lld: step %lld < 0",
                       (long long)trial_number, (long long)step);
-  ptrial_t *t;
+  ptrial_t *t = NULL;
   int rc = trial_make(p, trial_number, &t, err);
   if (rc) return rc;
   if (t->finished)
@@ -410,7 +410,7 @@ int hp_pruner_finish(hp_pruner_t *p, int64_t trial_number, hp_pruner_end_t end, 
   if (end != HP_PRUNER_END_COMPLETE && end != HP_PRUNER_END_PRUNED && end != HP_PRUNER_END_FAIL)
     return hp_err_set(err, HP_EINVAL, "pruner: trial %lld: bad end state %d",
                       (long long)trial_number, (int)end);
-  ptrial_t *t;
+  ptrial_t *t = NULL;
   int rc = trial_make(p, trial_number, &t, err);
   if (rc) return rc;
   if (t->finished)
@@ -638,7 +638,7 @@ int hp_pruner_restore_rung(hp_pruner_t *p, int64_t trial_number, int rung, doubl
   if (isnan(value))
     return hp_err_set(err, HP_EINVAL, "pruner: trial %lld rung %d: NaN", (long long)trial_number,
                       rung);
-  ptrial_t *t;
+  ptrial_t *t = NULL;
   int rc = trial_make(p, trial_number, &t, err);
   if (rc) return rc;
   if (rung != t->n_rungs)
