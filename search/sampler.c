@@ -1,0 +1,526 @@
+/* Sampler dispatch and the incremental history every sampler shares:
+ * options, create/free, tell/running/release bookkeeping (kept sorted by
+ * trial number so TPE never rebuilds it), and suggest, which seeds one RNG
+ * stream per (seed, trial number) and hands over to random, grid or TPE. */
+#include <assert.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hpsearch/json.h"
+#include "sampler_impl.h"
+
+#define NUMBER_MAX 2147483647LL
+
+/* ---- options ------------------------------------------------------------ */
+
+void hp_sampler_opts_default(hp_sampler_opts_t *o, hp_sampler_kind_t kind) {
+  memset(o, 0, sizeof *o);
+  o->kind = kind;
+  o->seed = 0;
+  o->n_startup_trials = 10;
+  o->n_ei_candidates = 24;
+  o->gamma_ratio = 0.1;
+  o->gamma_max = 25;
+  o->consider_prior = true;
+  o->prior_weight = 1.0;
+  o->consider_magic_clip = true;
+  o->consider_endpoints = false;
+  o->multivariate = false;
+  o->constant_liar = false;
+  o->grid_shuffle = true;
+  o->grid_retry_failed = false;
+}
+
+const char *hp_sampler_kind_name(hp_sampler_kind_t kind) {
+  switch (kind) {
+    case HP_SAMPLER_RANDOM: return "random";
+    case HP_SAMPLER_GRID: return "grid";
+    case HP_SAMPLER_TPE: return "tpe";
+  }
+  return "?";
+}
+
+static int kind_of(const char *name, hp_sampler_kind_t *kind, hp_err_t *err) {
+  if (strcmp(name, "random") == 0)
+    *kind = HP_SAMPLER_RANDOM;
+  else if (strcmp(name, "grid") == 0)
+    *kind = HP_SAMPLER_GRID;
+  else if (strcmp(name, "tpe") == 0)
+    *kind = HP_SAMPLER_TPE;
+  else
+    return hp_err_set(err, HP_EINVAL, "sampler.type: unknown sampler '%s' (random, grid, tpe)",
+                      name);
+  return 0;
+}
+
+int hp_sampler_opts_parse(const cJSON *v, hp_sampler_opts_t *o, hp_err_t *err) {
+  hp_sampler_kind_t kind = HP_SAMPLER_RANDOM;
+  int rc;
+  if (cJSON_IsString(v)) {
+    if ((rc = kind_of(v->valuestring, &kind, err)) != 0) return rc;
+    hp_sampler_opts_default(o, kind);
+    return 0;
+  }
+  if (!cJSON_IsObject(v))
+    return hp_err_set(err, HP_EINVAL, "sampler: expected a string or an object, got %s",
+                      hp_json_type_name(v));
+  const char *w = "sampler";
+  const char *type = NULL;
+  if ((rc = hp_json_get_string(v, "type", true, &type, w, err)) != 0) return rc;
+  if ((rc = kind_of(type, &kind, err)) != 0) return rc;
+  hp_sampler_opts_default(o, kind);
+  static const char *const common_keys[] = {"type", "seed", NULL};
+  static const char *const grid_keys[] = {"type", "seed", "shuffle", "retry_failed", NULL};
+  static const char *const tpe_keys[] = {"type",          "seed",
+                                         "n_startup_trials", "n_ei_candidates",
+                                         "gamma_ratio",   "gamma_max",
+                                         "consider_prior", "prior_weight",
+                                         "consider_magic_clip", "consider_endpoints",
+                                         "multivariate",  "constant_liar",
+                                         NULL};
+  const char *const *keys =
+      kind == HP_SAMPLER_TPE ? tpe_keys : kind == HP_SAMPLER_GRID ? grid_keys : common_keys;
+  if ((rc = hp_json_check_keys(v, keys, w, err)) != 0) return rc;
+  long long seed = 0;
+  const cJSON *s = cJSON_GetObjectItemCaseSensitive(v, "seed");
+  if (s != NULL) {
+    if ((rc = hp_json_get_int(v, "seed", true, 0, 9007199254740991LL, &seed, w, err)) != 0)
+      return rc;
+    o->seed = (uint64_t)seed;
+  }
+  if (kind == HP_SAMPLER_GRID) {
+    if ((rc = hp_json_get_bool(v, "shuffle", false, &o->grid_shuffle, w, err)) != 0) return rc;
+    if ((rc = hp_json_get_bool(v, "retry_failed", false, &o->grid_retry_failed, w, err)) != 0)
+      return rc;
+  }
+  if (kind == HP_SAMPLER_TPE) {
+    long long t = o->n_startup_trials;
+    if ((rc = hp_json_get_int(v, "n_startup_trials", false, 0, 1000000, &t, w, err)) != 0)
+      return rc;
+    o->n_startup_trials = (int)t;
+    t = o->n_ei_candidates;
+    if ((rc = hp_json_get_int(v, "n_ei_candidates", false, 1, 100000, &t, w, err)) != 0)
+      return rc;
+    o->n_ei_candidates = (int)t;
+    if ((rc = hp_json_get_number(v, "gamma_ratio", false, &o->gamma_ratio, w, err)) != 0)
+      return rc;
+    if (!(o->gamma_ratio > 0 && o->gamma_ratio <= 1))
+      return hp_err_set(err, HP_EINVAL, "sampler.gamma_ratio: must be in (0, 1] (got %g)",
+                        o->gamma_ratio);
+    t = o->gamma_max;
+    if ((rc = hp_json_get_int(v, "gamma_max", false, 1, 1000000, &t, w, err)) != 0) return rc;
+    o->gamma_max = (int)t;
+    if ((rc = hp_json_get_bool(v, "consider_prior", false, &o->consider_prior, w, err)) != 0)
+      return rc;
+    if ((rc = hp_json_get_number(v, "prior_weight", false, &o->prior_weight, w, err)) != 0)
+      return rc;
+    if (!(o->prior_weight > 0))
+      return hp_err_set(err, HP_EINVAL, "sampler.prior_weight: must be > 0 (got %g)",
+                        o->prior_weight);
+    if ((rc = hp_json_get_bool(v, "consider_magic_clip", false, &o->consider_magic_clip, w,
+                               err)) != 0)
+      return rc;
+    if ((rc = hp_json_get_bool(v, "consider_endpoints", false, &o->consider_endpoints, w,
+                               err)) != 0)
+      return rc;
+    if ((rc = hp_json_get_bool(v, "multivariate", false, &o->multivariate, w, err)) != 0)
+      return rc;
+    if ((rc = hp_json_get_bool(v, "constant_liar", false, &o->constant_liar, w, err)) != 0)
+      return rc;
+  }
+  return 0;
+}
+
+/* ---- transformed space -------------------------------------------------- */
+
+void hp_tparam_init(hp_tparam_t *tp, const hp_dist_t *d) {
+  memset(tp, 0, sizeof *tp);
+  if (hp_dist_single(d)) {
+    tp->kind = HP_T_SINGLE;
+    return;
+  }
+  switch (d->kind) {
+    case HP_DIST_CAT:
+      tp->kind = HP_T_CAT;
+      tp->k = d->n_choices;
+      break;
+    case HP_DIST_FLOAT:
+      if (d->log) {
+        tp->kind = HP_T_CONT;
+        tp->log = true;
+        tp->lo = log(d->low);
+        tp->hi = log(d->high);
+      } else if (d->step > 0) {
+        tp->kind = HP_T_BIN;
+        tp->q = d->step;
+        tp->lo = d->low - 0.5 * d->step;
+        tp->hi = d->high + 0.5 * d->step;
+      } else {
+        tp->kind = HP_T_CONT;
+        tp->lo = d->low;
+        tp->hi = d->high;
+      }
+      break;
+    case HP_DIST_INT:
+      if (d->log) {
+        tp->kind = HP_T_CONT;
+        tp->log = true;
+        tp->lo = log(d->low - 0.5);
+        tp->hi = log(d->high + 0.5);
+      } else {
+        tp->kind = HP_T_BIN;
+        tp->q = d->step;
+        tp->lo = d->low - 0.5 * d->step;
+        tp->hi = d->high + 0.5 * d->step;
+      }
+      break;
+  }
+}
+
+double hp_tparam_fwd(const hp_tparam_t *tp, double x) { return tp->log ? log(x) : x; }
+
+double hp_tparam_back(const hp_tparam_t *tp, const hp_dist_t *d, double t) {
+  double x;
+  switch (d->kind) {
+    case HP_DIST_CAT:
+      x = t;
+      break;
+    case HP_DIST_FLOAT:
+      if (d->log)
+        x = exp(t);
+      else if (d->step > 0)
+        x = nearbyint((t - d->low) / d->step) * d->step + d->low;
+      else
+        x = t;
+      break;
+    case HP_DIST_INT:
+    default:
+      if (d->log)
+        x = nearbyint(exp(t));
+      else
+        x = nearbyint((t - d->low) / d->step) * d->step + d->low;
+      break;
+  }
+  (void)tp;
+  if (d->kind != HP_DIST_CAT) x = fmin(fmax(x, d->low), d->high);
+  return x;
+}
+
+/* ---- create / free ------------------------------------------------------ */
+
+static void hist_free(hp_hist_t *h, int d) {
+  free(h->number);
+  free(h->key);
+  free(h->val);
+  if (h->x)
+    for (int p = 0; p < d; p++) free(h->x[p]);
+  free(h->x);
+  if (h->sorted)
+    for (int p = 0; p < d; p++) {
+      free(h->sorted[p].tv);
+      free(h->sorted[p].number);
+    }
+  free(h->sorted);
+  free(h->n_missing);
+  memset(h, 0, sizeof *h);
+}
+
+void hp_sampler_free(hp_sampler_t *s) {
+  if (s == NULL) return;
+  hist_free(&s->hist, s->d);
+  for (int64_t i = 0; i < s->n_run; i++) free(s->run[i].params);
+  free(s->run);
+  free(s->seen);
+  free(s->tp);
+  hp_grid_free(&s->grid);
+  hp_tpe_ws_free(&s->ws);
+  free(s);
+}
+
+int hp_sampler_create(const hp_space_t *space, const hp_sampler_opts_t *opts, hp_sampler_t **out,
+                      hp_err_t *err) {
+  *out = NULL;
+  if (space == NULL || space->n <= 0) return hp_err_set(err, HP_EINVAL, "sampler: empty space");
+  if (opts->kind == HP_SAMPLER_TPE &&
+      (opts->n_ei_candidates < 1 || opts->gamma_max < 1 || !(opts->gamma_ratio > 0) ||
+       (opts->consider_prior && !(opts->prior_weight > 0)) || opts->n_startup_trials < 0))
+    return hp_err_set(err, HP_EINVAL, "sampler: invalid TPE options");
+  hp_sampler_t *s = calloc(1, sizeof *s);
+  if (s == NULL) return hp_err_set(err, HP_ENOMEM, "sampler: out of memory");
+  s->space = space;
+  s->opts = *opts;
+  s->d = space->n;
+  int rc = 0;
+  s->tp = calloc((size_t)s->d, sizeof *s->tp);
+  s->hist.x = calloc((size_t)s->d, sizeof *s->hist.x);
+  s->hist.sorted = calloc((size_t)s->d, sizeof *s->hist.sorted);
+  s->hist.n_missing = calloc((size_t)s->d, sizeof *s->hist.n_missing);
+  if (!s->tp || !s->hist.x || !s->hist.sorted || !s->hist.n_missing) {
+    rc = hp_err_set(err, HP_ENOMEM, "sampler: out of memory");
+    goto fail;
+  }
+  for (int p = 0; p < s->d; p++) hp_tparam_init(&s->tp[p], &space->params[p].dist);
+  if (opts->kind == HP_SAMPLER_GRID && (rc = hp_grid_init(s, err)) != 0) goto fail;
+  *out = s;
+  return 0;
+fail:
+  hp_sampler_free(s);
+  return rc;
+}
+
+/* ---- bookkeeping -------------------------------------------------------- */
+
+static int seen_reserve(hp_sampler_t *s, int64_t number) {
+  if (number < s->seen_cap) return 0;
+  int64_t cap = s->seen_cap ? s->seen_cap : 256;
+  while (cap <= number) cap *= 2;
+  uint8_t *p = realloc(s->seen, (size_t)cap);
+  if (p == NULL) return HP_ENOMEM;
+  memset(p + s->seen_cap, 0, (size_t)(cap - s->seen_cap));
+  s->seen = p;
+  s->seen_cap = cap;
+  return 0;
+}
+
+static int check_number(hp_sampler_t *s, int64_t number, hp_err_t *err) {
+  if (number < 0 || number > NUMBER_MAX)
+    return hp_err_set(err, HP_EINVAL, "trial number %lld out of range [0, 2^31)",
+                      (long long)number);
+  if (seen_reserve(s, number) != 0) return hp_err_set(err, HP_ENOMEM, "sampler: out of memory");
+  return 0;
+}
+
+static int64_t run_find(const hp_sampler_t *s, int64_t number) {
+  for (int64_t i = 0; i < s->n_run; i++)
+    if (s->run[i].number == number) return i;
+  return -1;
+}
+
+static void run_remove(hp_sampler_t *s, int64_t i) {
+  free(s->run[i].params);
+  /* Keep the list in number order: constant liar merges it chronologically. */
+  memmove(&s->run[i], &s->run[i + 1], (size_t)(s->n_run - i - 1) * sizeof *s->run);
+  s->n_run--;
+  s->st.n_running = s->n_run;
+}
+
+/* Adds (or replaces) a running entry; values outside the distribution become NaN. */
+static int run_add(hp_sampler_t *s, int64_t number, const double *params, int64_t grid_id,
+                   hp_err_t *err) {
+  int64_t i = run_find(s, number);
+  if (i < 0) {
+    if (s->n_run == s->cap_run) {
+      int64_t cap = s->cap_run ? 2 * s->cap_run : 16;
+      hp_run_t *p = realloc(s->run, (size_t)cap * sizeof *p);
+      if (p == NULL) return hp_err_set(err, HP_ENOMEM, "sampler: out of memory");
+      s->run = p;
+      s->cap_run = cap;
+    }
+    double *v = malloc((size_t)s->d * sizeof *v);
+    if (v == NULL) return hp_err_set(err, HP_ENOMEM, "sampler: out of memory");
+    i = s->n_run;
+    while (i > 0 && s->run[i - 1].number > number) i--;
+    memmove(&s->run[i + 1], &s->run[i], (size_t)(s->n_run - i) * sizeof *s->run);
+    s->run[i].params = v;
+    s->run[i].number = (int32_t)number;
+    s->n_run++;
+    s->st.n_running = s->n_run;
+  }
+  for (int p = 0; p < s->d; p++)
+    s->run[i].params[p] =
+        hp_dist_contains(&s->space->params[p].dist, params[p]) ? params[p] : NAN;
+  s->run[i].grid_id = grid_id;
+  s->seen[number] = 1;
+  return 0;
+}
+
+static int grow(void **p, size_t elem, int64_t cap) {
+  void *q = realloc(*p, (size_t)cap * elem);
+  if (q == NULL) return HP_ENOMEM;
+  *p = q;
+  return 0;
+}
+
+static int hist_reserve(hp_sampler_t *s) {
+  hp_hist_t *h = &s->hist;
+  if (h->n < h->cap) return 0;
+  int64_t cap = h->cap ? 2 * h->cap : 64;
+  if (grow((void **)&h->number, sizeof *h->number, cap) || grow((void **)&h->key, sizeof(double), cap) ||
+      grow((void **)&h->val, sizeof(double), cap))
+    return HP_ENOMEM;
+  for (int p = 0; p < s->d; p++)
+    if (grow((void **)&h->x[p], sizeof(double), cap)) return HP_ENOMEM;
+  h->cap = cap;
+  return 0;
+}
+
+static int sorted_insert(hp_sorted_t *so, double tv, int32_t number) {
+  if (so->n == so->cap) {
+    int64_t cap = so->cap ? 2 * so->cap : 64;
+    if (grow((void **)&so->tv, sizeof(double), cap) || grow((void **)&so->number, sizeof(int32_t), cap))
+      return HP_ENOMEM;
+    so->cap = cap;
+  }
+  /* Binary search for the first element > tv (equal values keep tell order). */
+  int64_t lo = 0, hi = so->n;
+  while (lo < hi) {
+    int64_t mid = (lo + hi) / 2;
+    if (so->tv[mid] <= tv)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  memmove(so->tv + lo + 1, so->tv + lo, (size_t)(so->n - lo) * sizeof(double));
+  memmove(so->number + lo + 1, so->number + lo, (size_t)(so->n - lo) * sizeof(int32_t));
+  so->tv[lo] = tv;
+  so->number[lo] = number;
+  so->n++;
+  return 0;
+}
+
+/* Inserts a finished COMPLETE/PRUNED trial in trial-number order. */
+static int hist_add(hp_sampler_t *s, int32_t number, double key, double val, const double *params) {
+  hp_hist_t *h = &s->hist;
+  if (hist_reserve(s) != 0) return HP_ENOMEM;
+  int64_t i = h->n;
+  while (i > 0 && h->number[i - 1] > number) i--;
+  int64_t tail = h->n - i;
+  memmove(h->number + i + 1, h->number + i, (size_t)tail * sizeof *h->number);
+  memmove(h->key + i + 1, h->key + i, (size_t)tail * sizeof(double));
+  memmove(h->val + i + 1, h->val + i, (size_t)tail * sizeof(double));
+  h->number[i] = number;
+  h->key[i] = key;
+  h->val[i] = val;
+  for (int p = 0; p < s->d; p++) {
+    double v = hp_dist_contains(&s->space->params[p].dist, params[p]) ? params[p] : NAN;
+    memmove(h->x[p] + i + 1, h->x[p] + i, (size_t)tail * sizeof(double));
+    h->x[p][i] = v;
+    if (isnan(v)) {
+      h->n_missing[p]++;
+    } else if (s->tp[p].kind == HP_T_CONT || s->tp[p].kind == HP_T_BIN) {
+      if (sorted_insert(&h->sorted[p], hp_tparam_fwd(&s->tp[p], v), number) != 0) return HP_ENOMEM;
+    }
+  }
+  h->n++;
+  return 0;
+}
+
+int hp_sampler_tell(hp_sampler_t *s, int64_t number, const double *params, hp_trial_final_t state,
+                    double value, int64_t last_step, hp_err_t *err) {
+  int rc = check_number(s, number, err);
+  if (rc != 0) return rc;
+  if (s->seen[number] == 2)
+    return hp_err_set(err, HP_EEXIST, "trial %lld was already told", (long long)number);
+  if (state != HP_FINAL_COMPLETE && state != HP_FINAL_PRUNED && state != HP_FINAL_FAIL)
+    return hp_err_set(err, HP_EINVAL, "trial %lld: unknown final state %d", (long long)number,
+                      (int)state);
+  if (state == HP_FINAL_COMPLETE && isnan(value)) state = HP_FINAL_FAIL;
+  double sign = s->opts.maximize ? -1.0 : 1.0;
+  double key = 0, val = 0;
+  if (state == HP_FINAL_COMPLETE) {
+    key = -INFINITY;
+    val = sign * value;
+  } else if (state == HP_FINAL_PRUNED) {
+    if (last_step >= 0) {
+      key = -(double)last_step;
+      val = isnan(value) ? INFINITY : sign * value;
+    } else {
+      key = 1;
+      val = 0;
+    }
+  }
+  if (s->opts.kind == HP_SAMPLER_TPE && state != HP_FINAL_FAIL) {
+    if (hist_add(s, (int32_t)number, key, val, params) != 0)
+      return hp_err_set(err, HP_ENOMEM, "sampler: out of memory");
+  }
+  int64_t ri = run_find(s, number);
+  if (s->opts.kind == HP_SAMPLER_GRID) {
+    int64_t id = hp_grid_id_of(s, params);
+    /* Told params that differ from the claimed point free the claim. */
+    if (ri >= 0 && s->run[ri].grid_id >= 0 && s->run[ri].grid_id != id)
+      hp_grid_release(s, s->run[ri].grid_id, number);
+    if (state == HP_FINAL_FAIL && s->opts.grid_retry_failed) {
+      if (id >= 0) hp_grid_release(s, id, number);
+    } else if (id >= 0) {
+      hp_grid_done(s, id);
+    }
+  }
+  if (ri >= 0) run_remove(s, ri);
+  s->seen[number] = 2;
+  if (state == HP_FINAL_COMPLETE)
+    s->st.n_complete++;
+  else if (state == HP_FINAL_PRUNED)
+    s->st.n_pruned++;
+  else
+    s->st.n_fail++;
+  return 0;
+}
+
+int hp_sampler_running(hp_sampler_t *s, int64_t number, const double *params, hp_err_t *err) {
+  int rc = check_number(s, number, err);
+  if (rc != 0) return rc;
+  if (s->seen[number] == 2)
+    return hp_err_set(err, HP_EEXIST, "trial %lld was already told", (long long)number);
+  int64_t id = -1;
+  if (s->opts.kind == HP_SAMPLER_GRID) {
+    int64_t old = run_find(s, number);
+    if (old >= 0 && s->run[old].grid_id >= 0) hp_grid_release(s, s->run[old].grid_id, number);
+    id = hp_grid_id_of(s, params);
+    if (id >= 0) hp_grid_claim(s, id);
+  }
+  return run_add(s, number, params, id, err);
+}
+
+void hp_sampler_release(hp_sampler_t *s, int64_t number) {
+  int64_t i = run_find(s, number);
+  if (i < 0) return;
+  if (s->opts.kind == HP_SAMPLER_GRID && s->run[i].grid_id >= 0)
+    hp_grid_release(s, s->run[i].grid_id, number);
+  run_remove(s, i);
+  s->seen[number] = 0;
+}
+
+int hp_sampler_suggest(hp_sampler_t *s, int64_t number, double *out, hp_err_t *err) {
+  int rc = check_number(s, number, err);
+  if (rc != 0) return rc;
+  if (s->seen[number] != 0)
+    return hp_err_set(err, HP_EEXIST, "trial %lld is already %s", (long long)number,
+                      s->seen[number] == 1 ? "running" : "finished");
+  hp_rng_t rng;
+  /* One stream per trial number: a suggestion depends on (seed, history,
+   * number) only, not on how many suggestions came before. */
+  hp_rng_seed_stream(&rng, s->opts.seed, (uint64_t)number);
+  int64_t id = -1;
+  switch (s->opts.kind) {
+    case HP_SAMPLER_RANDOM:
+      hp_random_suggest(s, &rng, out);
+      break;
+    case HP_SAMPLER_GRID:
+      if ((rc = hp_grid_suggest(s, &rng, out, &id, err)) != 0) return rc;
+      break;
+    case HP_SAMPLER_TPE:
+      if ((rc = hp_tpe_suggest(s, &rng, out, err)) != 0) return rc;
+      break;
+  }
+  if ((rc = run_add(s, number, out, id, err)) != 0) {
+    if (id >= 0) hp_grid_release(s, id, number);
+    return rc;
+  }
+  return 0;
+}
+
+void hp_sampler_stats(const hp_sampler_t *s, hp_sampler_stats_t *out) {
+  *out = s->st;
+  out->n_running = s->n_run;
+  if (s->opts.kind == HP_SAMPLER_GRID) {
+    out->grid_total = s->grid.total;
+    out->grid_free = s->grid.n_free;
+    out->grid_done = s->grid.n_done;
+  }
+}
+
+int64_t hp_sampler_grid_id(const hp_sampler_t *s, const double *params) {
+  if (s->opts.kind != HP_SAMPLER_GRID) return -1;
+  return hp_grid_id_of(s, params);
+}

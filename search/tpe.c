@@ -1,0 +1,728 @@
+/* Tree-structured Parzen Estimator as Optuna 3.1 defines it (see
+ * docs/search.md): random for the first n_startup_trials, then per decision
+ * split the finished trials into the best gamma(n) ("below", l) and the rest
+ * ("above", g), fit one Parzen mixture to each, draw n_ei_candidates from l
+ * and keep the candidate maximising log l(x) - log g(x). Univariate by
+ * default (one decision per parameter), multivariate as an option (one joint
+ * decision over the parameters every trial has). Observations come from the
+ * incremental history in sampler.c, so a suggestion costs O(n) setup plus
+ * O(candidates * n) in the vectorised kernel loops. */
+#include <assert.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sampler_impl.h"
+
+#define SIGMA0 0.2 /* Scott-like multivariate bandwidth scale (Optuna's SIGMA0_MAGNITUDE) */
+
+void hp_tpe_ws_free(hp_tpe_ws_t *ws) {
+  free(ws->pos_by_number);
+  free(ws->is_below);
+  memset(ws, 0, sizeof *ws);
+}
+
+static int ws_reserve(hp_tpe_ws_t *ws, int64_t cap) {
+  if (cap <= ws->cap) return 0;
+  int32_t *p = realloc(ws->pos_by_number, (size_t)cap * sizeof *p);
+  if (p == NULL) return HP_ENOMEM;
+  ws->pos_by_number = p;
+  uint8_t *b = realloc(ws->is_below, (size_t)cap);
+  if (b == NULL) return HP_ENOMEM;
+  memset(b + ws->cap, 0, (size_t)(cap - ws->cap));
+  ws->is_below = b;
+  ws->cap = cap;
+  return 0;
+}
+
+/* (key, val) lexicographic "strictly better" (smaller). */
+static bool better(double ka, double va, double kb, double vb) {
+  return ka < kb || (ka == kb && va < vb);
+}
+
+/* Picks the nb best history positions (stable: ties keep trial order) into
+ * below[] in ascending position (= chronological) order. */
+static void select_below(const hp_hist_t *h, int64_t nb, int64_t *below) {
+  int64_t cnt = 0;
+  for (int64_t i = 0; i < h->n; i++) {
+    double k = h->key[i], v = h->val[i];
+    if (cnt == nb && !better(k, v, h->key[below[cnt - 1]], h->val[below[cnt - 1]])) continue;
+    int64_t j = cnt < nb ? cnt++ : nb - 1;
+    while (j > 0 && better(k, v, h->key[below[j - 1]], h->val[below[j - 1]])) {
+      below[j] = below[j - 1];
+      j--;
+    }
+    below[j] = i;
+  }
+  /* Back to chronological order (the weight ramp runs over it). */
+  for (int64_t i = 1; i < cnt; i++) {
+    int64_t x = below[i], j = i;
+    while (j > 0 && below[j - 1] > x) below[j] = below[j - 1], j--;
+    below[j] = x;
+  }
+}
+
+/* Normalises w[0..n) in place (sum 1). */
+static void normalise(double *w, int64_t n) {
+  double s = 0;
+  for (int64_t i = 0; i < n; i++) s += w[i];
+  for (int64_t i = 0; i < n; i++) w[i] /= s;
+}
+
+/* Index drawn from normalised weights. */
+static int64_t draw_index(hp_rng_t *rng, const double *w, int64_t n) {
+  double u = hp_rng_uniform(rng), c = 0;
+  for (int64_t i = 0; i < n; i++) {
+    c += w[i];
+    if (u < c) return i;
+  }
+  return n - 1;
+}
+
+/* Univariate bandwidths: mu[] sorted ascending (c centres including the
+ * prior at index prior_idx, -1 if none). Optuna 3.1's rule: the larger gap
+ * to a neighbour, domain ends as outer neighbours only if
+ * consider_endpoints; then the magic clip; the prior gets the full range. */
+static void univariate_sigma(const hp_sampler_opts_t *o, const hp_tparam_t *tp, const double *mu,
+                             double *sigma, int64_t c, int64_t prior_idx) {
+  const double lo = tp->lo, hi = tp->hi, range = hi - lo;
+  for (int64_t i = 0; i < c; i++) {
+    double left = mu[i] - (i > 0 ? mu[i - 1] : lo);
+    double right = (i + 1 < c ? mu[i + 1] : hi) - mu[i];
+    double s = left > right ? left : right;
+    if (!o->consider_endpoints && c >= 2) {
+      if (i == 0) s = right;
+      if (i == c - 1) s = left;
+    }
+    sigma[i] = s;
+  }
+  double maxs = range;
+  double mins = o->consider_magic_clip ? range / fmin(100.0, 1.0 + (double)c) : 1e-12;
+  for (int64_t i = 0; i < c; i++) {
+    double v = sigma[i] < mins ? mins : sigma[i];
+    sigma[i] = v > maxs ? maxs : v;
+  }
+  if (prior_idx >= 0) sigma[prior_idx] = range;
+}
+
+/* A set of mixture components being built (centres, weights, trial numbers). */
+typedef struct comps {
+  int64_t n;
+  double *mu, *sigma, *w, *isig, *coef, *tmp;
+  int32_t *number; /* trial number per component, -1 for the prior */
+} comps_t;
+
+static int comps_alloc(comps_t *c, int64_t cap) {
+  memset(c, 0, sizeof *c);
+  size_t sz = (size_t)(cap > 0 ? cap : 1) * sizeof(double);
+  c->mu = malloc(sz);
+  c->sigma = malloc(sz);
+  c->w = malloc(sz);
+  c->isig = malloc(sz);
+  c->coef = malloc(sz);
+  c->tmp = malloc(sz);
+  c->number = malloc((size_t)(cap > 0 ? cap : 1) * sizeof(int32_t));
+  return c->mu && c->sigma && c->w && c->isig && c->coef && c->tmp && c->number ? 0 : HP_ENOMEM;
+}
+
+static void comps_free(comps_t *c) {
+  free(c->mu);
+  free(c->sigma);
+  free(c->w);
+  free(c->isig);
+  free(c->coef);
+  free(c->tmp);
+  free(c->number);
+}
+
+static hp_mix_t comps_mix(const comps_t *c) {
+  return (hp_mix_t){c->n, c->mu, c->sigma, c->w, c->isig, c->coef, false};
+}
+
+/* Running trials that take part as constant-liar observations. */
+static int64_t n_liars(const hp_sampler_t *s) { return s->opts.constant_liar ? s->n_run : 0; }
+
+/* Chronological pass over the above set of parameter p (history merged with
+ * liars by trial number): records each member's position and returns the
+ * set's size. Members: present value, not below. p < 0: all parameters of
+ * the joint set must be present (mask[]). */
+static int64_t above_positions(const hp_sampler_t *s, int p, const bool *mask, int32_t *pos_by_number,
+                               const uint8_t *is_below) {
+  const hp_hist_t *h = &s->hist;
+  int64_t pos = 0, r = 0, nl = n_liars(s);
+  for (int64_t i = 0; i <= h->n; i++) {
+    int32_t num = i < h->n ? h->number[i] : INT32_MAX;
+    for (; r < nl && s->run[r].number < num; r++) {
+      const double *x = s->run[r].params;
+      bool ok = true;
+      if (p >= 0)
+        ok = !isnan(x[p]);
+      else
+        for (int q = 0; q < s->d; q++) ok = ok && (!mask[q] || !isnan(x[q]));
+      if (ok) pos_by_number[s->run[r].number] = (int32_t)pos++;
+    }
+    if (i == h->n) break;
+    if (is_below[num]) continue;
+    bool ok = true;
+    if (p >= 0)
+      ok = !isnan(h->x[p][i]);
+    else
+      for (int q = 0; q < s->d; q++) ok = ok && (!mask[q] || !isnan(h->x[q][i]));
+    if (ok) pos_by_number[num] = (int32_t)pos++;
+  }
+  return pos;
+}
+
+/* ---- univariate numeric ------------------------------------------------- */
+
+static int sample_numeric(hp_sampler_t *s, int p, const int64_t *below, int64_t nb, hp_rng_t *rng,
+                          double *out) {
+  const hp_sampler_opts_t *o = &s->opts;
+  const hp_tparam_t *tp = &s->tp[p];
+  const hp_dist_t *dist = &s->space->params[p].dist;
+  const hp_hist_t *h = &s->hist;
+  hp_tpe_ws_t *ws = &s->ws;
+  const double prior_mu = 0.5 * (tp->lo + tp->hi);
+  comps_t l, g;
+  int rc = HP_ENOMEM;
+  int64_t nl = n_liars(s);
+  int64_t cap_g = h->n - h->n_missing[p] + nl + 1;
+  memset(&l, 0, sizeof l);
+  memset(&g, 0, sizeof g);
+  if (comps_alloc(&l, nb + 1) || comps_alloc(&g, cap_g)) goto done;
+
+  /* l: below observations (<= gamma_max, uniform weights below 25). */
+  int64_t ml = 0;
+  for (int64_t i = 0; i < nb; i++) {
+    double x = h->x[p][below[i]];
+    if (!isnan(x)) l.mu[ml++] = hp_tparam_fwd(tp, x);
+  }
+  for (int64_t i = 0; i < ml; i++) l.w[i] = hp_tpe_weight(i, ml);
+  bool lprior = o->consider_prior || ml == 0;
+  int64_t lc = ml;
+  if (lprior) {
+    l.mu[lc] = prior_mu;
+    l.w[lc] = o->prior_weight;
+    lc++;
+  }
+  /* Sort l's centres (insertion sort: at most gamma_max + 1) with weights. */
+  int64_t lprior_idx = lprior ? ml : -1;
+  for (int64_t i = 1; i < lc; i++) {
+    double m = l.mu[i], w = l.w[i];
+    int64_t j = i;
+    bool isp = i == lprior_idx;
+    while (j > 0 && l.mu[j - 1] > m) {
+      l.mu[j] = l.mu[j - 1];
+      l.w[j] = l.w[j - 1];
+      if (lprior_idx == j - 1) lprior_idx = j;
+      j--;
+    }
+    l.mu[j] = m;
+    l.w[j] = w;
+    if (isp) lprior_idx = j;
+  }
+  l.n = lc;
+  univariate_sigma(o, tp, l.mu, l.sigma, lc, lprior_idx);
+  normalise(l.w, lc);
+
+  /* g: above observations in value order from the sorted history, liars
+   * merged in, the prior inserted at its place. */
+  int64_t mg = above_positions(s, p, NULL, ws->pos_by_number, ws->is_below);
+  double *liar = NULL;
+  int64_t nlv = 0;
+  if (nl > 0) {
+    liar = malloc((size_t)nl * sizeof *liar);
+    if (liar == NULL) goto done;
+    int32_t *lnum = (int32_t *)g.tmp; /* scratch: numbers of the liars */
+    for (int64_t r = 0; r < nl; r++) {
+      double x = s->run[r].params[p];
+      if (isnan(x)) continue;
+      double t = hp_tparam_fwd(tp, x);
+      int64_t j = nlv++;
+      while (j > 0 && liar[j - 1] > t) liar[j] = liar[j - 1], lnum[j] = lnum[j - 1], j--;
+      liar[j] = t;
+      lnum[j] = s->run[r].number;
+    }
+    memcpy(g.number, lnum, (size_t)nlv * sizeof *lnum); /* park before g.tmp is reused */
+  }
+  const hp_sorted_t *so = &h->sorted[p];
+  bool gprior = o->consider_prior || mg == 0;
+  int64_t gc = 0, a = 0, b = 0, gprior_idx = -1;
+  int32_t *liar_num = NULL;
+  if (nlv > 0) {
+    liar_num = malloc((size_t)nlv * sizeof *liar_num);
+    if (liar_num == NULL) {
+      free(liar);
+      goto done;
+    }
+    memcpy(liar_num, g.number, (size_t)nlv * sizeof *liar_num);
+  }
+  bool ramp = mg >= 25;
+  while (a < so->n || b < nlv) {
+    double t;
+    int32_t num;
+    if (b >= nlv || (a < so->n && so->tv[a] <= liar[b])) {
+      t = so->tv[a];
+      num = so->number[a++];
+      if (ws->is_below[num]) continue;
+    } else {
+      t = liar[b];
+      num = liar_num[b++];
+    }
+    if (gprior && gprior_idx < 0 && prior_mu < t) {
+      gprior_idx = gc;
+      g.mu[gc] = prior_mu;
+      g.w[gc] = o->prior_weight;
+      gc++;
+    }
+    g.mu[gc] = t;
+    g.w[gc] = ramp ? hp_tpe_weight(ws->pos_by_number[num], mg) : 1.0;
+    gc++;
+  }
+  if (gprior && gprior_idx < 0) {
+    gprior_idx = gc;
+    g.mu[gc] = prior_mu;
+    g.w[gc] = o->prior_weight;
+    gc++;
+  }
+  free(liar);
+  free(liar_num);
+  g.n = gc;
+  univariate_sigma(o, tp, g.mu, g.sigma, gc, gprior_idx);
+  normalise(g.w, gc);
+
+  hp_mix_t lm = comps_mix(&l), gm = comps_mix(&g);
+  hp_mix_prepare(tp, &lm);
+  hp_mix_prepare(tp, &gm);
+  double best = -INFINITY, best_x = NAN;
+  for (int c = 0; c < o->n_ei_candidates; c++) {
+    int64_t k = draw_index(rng, l.w, lc);
+    double t = hp_truncnorm_sample(rng, l.mu[k], l.sigma[k], tp->lo, tp->hi);
+    double x = hp_tparam_back(tp, dist, t);
+    double tv = hp_tparam_fwd(tp, x);
+    double score = hp_mix_logpdf(tp, &lm, l.tmp, tv) - hp_mix_logpdf(tp, &gm, g.tmp, tv);
+    if (score > best || isnan(best_x)) {
+      best = score;
+      best_x = x;
+    }
+  }
+  *out = best_x;
+  rc = 0;
+done:
+  comps_free(&l);
+  comps_free(&g);
+  return rc;
+}
+
+/* ---- univariate categorical --------------------------------------------- */
+
+/* Adds one categorical Parzen mixture (observations obs[m] with weights
+ * w[m], prior weight wp, smoothing cc) to prob[k]; Optuna's rows are
+ * (1[c = obs] + cc) / (1 + k cc), the prior row uniform. */
+static void cat_mixture(double *prob, int k, const int *obs, const double *w, int64_t m, double wp,
+                        double cc) {
+  double tot = wp;
+  for (int64_t i = 0; i < m; i++) tot += w[i];
+  double base = 0;
+  for (int64_t i = 0; i < m; i++) base += w[i];
+  base = base * cc / (1.0 + k * cc) / tot + wp / tot / k;
+  for (int c = 0; c < k; c++) prob[c] = base;
+  for (int64_t i = 0; i < m; i++) prob[obs[i]] += w[i] / (1.0 + k * cc) / tot;
+}
+
+static int sample_categorical(hp_sampler_t *s, int p, const int64_t *below, int64_t nb,
+                              hp_rng_t *rng, double *out) {
+  const hp_sampler_opts_t *o = &s->opts;
+  const hp_hist_t *h = &s->hist;
+  const int k = s->tp[p].k;
+  hp_tpe_ws_t *ws = &s->ws;
+  int64_t nl = n_liars(s);
+  int64_t cap = h->n + nl + 1;
+  int *obs = malloc((size_t)cap * sizeof *obs);
+  double *w = malloc((size_t)cap * sizeof *w);
+  double *lp = malloc((size_t)k * sizeof *lp), *gp = malloc((size_t)k * sizeof *gp);
+  int rc = HP_ENOMEM;
+  if (!obs || !w || !lp || !gp) goto done;
+
+  int64_t ml = 0;
+  for (int64_t i = 0; i < nb; i++) {
+    double x = h->x[p][below[i]];
+    if (!isnan(x)) obs[ml++] = (int)x;
+  }
+  for (int64_t i = 0; i < ml; i++) w[i] = hp_tpe_weight(i, ml);
+  bool lprior = o->consider_prior || ml == 0;
+  double lwp = lprior ? o->prior_weight : 0;
+  double lcc = lprior ? o->prior_weight / (double)(ml + 1) : o->prior_weight / (double)ml;
+  cat_mixture(lp, k, obs, w, ml, lwp, lcc);
+  /* Component draw for candidates needs l's weights and rows. */
+  double ltot = lwp;
+  for (int64_t i = 0; i < ml; i++) ltot += w[i];
+  int *lobs = malloc((size_t)(ml > 0 ? ml : 1) * sizeof *lobs);
+  double *lw = malloc((size_t)(ml + 1) * sizeof *lw);
+  if (!lobs || !lw) {
+    free(lobs);
+    free(lw);
+    goto done;
+  }
+  memcpy(lobs, obs, (size_t)ml * sizeof *obs);
+  for (int64_t i = 0; i < ml; i++) lw[i] = w[i] / ltot;
+  lw[ml] = lwp / ltot;
+
+  /* g: above set in chronological order (history merged with liars). */
+  int64_t mg = above_positions(s, p, NULL, ws->pos_by_number, ws->is_below);
+  int64_t gi = 0, r = 0;
+  for (int64_t i = 0; i <= h->n; i++) {
+    int32_t num = i < h->n ? h->number[i] : INT32_MAX;
+    for (; r < nl && s->run[r].number < num; r++)
+      if (!isnan(s->run[r].params[p])) obs[gi] = (int)s->run[r].params[p], w[gi] = hp_tpe_weight(gi, mg), gi++;
+    if (i == h->n) break;
+    if (ws->is_below[num] || isnan(h->x[p][i])) continue;
+    obs[gi] = (int)h->x[p][i];
+    w[gi] = hp_tpe_weight(gi, mg);
+    gi++;
+  }
+  assert(gi == mg);
+  bool gprior = o->consider_prior || mg == 0;
+  double gwp = gprior ? o->prior_weight : 0;
+  double gcc = gprior ? o->prior_weight / (double)(mg + 1) : o->prior_weight / (double)mg;
+  cat_mixture(gp, k, obs, w, mg, gwp, gcc);
+
+  double best = -INFINITY;
+  int best_c = -1;
+  for (int c = 0; c < o->n_ei_candidates; c++) {
+    int64_t j = draw_index(rng, lw, ml + 1);
+    int choice;
+    /* A row is a point mass of weight 1/(1+k cc) on the observation plus a
+     * uniform part; the prior row is uniform. */
+    if (j == ml) {
+      choice = (int)hp_rng_below(rng, (uint64_t)k);
+    } else {
+      double u = hp_rng_uniform(rng);
+      choice = u < 1.0 / (1.0 + k * lcc) ? lobs[j] : (int)hp_rng_below(rng, (uint64_t)k);
+    }
+    double score = log(lp[choice]) - log(gp[choice]);
+    if (score > best || best_c < 0) {
+      best = score;
+      best_c = choice;
+    }
+  }
+  *out = best_c;
+  free(lobs);
+  free(lw);
+  rc = 0;
+done:
+  free(obs);
+  free(w);
+  free(lp);
+  free(gp);
+  return rc;
+}
+
+/* ---- multivariate ------------------------------------------------------- */
+
+/* Joint set: one mixture whose components are whole trials. */
+typedef struct joint {
+  int64_t n;     /* components (observations + prior) */
+  int64_t prior; /* index of the prior component, -1 if none */
+  double *w;     /* [n] normalised weights */
+  double *coef;  /* [n] w times every numeric normaliser */
+  double **x;    /* [d][n] transformed (numeric) or index (categorical) per param; NULL if not joint */
+  double *acc_e, *acc_f, *tmp; /* [n] scoring scratch */
+} joint_t;
+
+static void joint_free(joint_t *J, int d) {
+  if (J->x)
+    for (int p = 0; p < d; p++) free(J->x[p]);
+  free(J->x);
+  free(J->w);
+  free(J->coef);
+  free(J->acc_e);
+  free(J->acc_f);
+  free(J->tmp);
+  memset(J, 0, sizeof *J);
+}
+
+static int joint_alloc(joint_t *J, int d, const bool *mask, int64_t cap) {
+  memset(J, 0, sizeof *J);
+  size_t sz = (size_t)(cap > 0 ? cap : 1) * sizeof(double);
+  J->x = calloc((size_t)d, sizeof *J->x);
+  J->w = malloc(sz);
+  J->coef = malloc(sz);
+  J->acc_e = malloc(sz);
+  J->acc_f = malloc(sz);
+  J->tmp = malloc(sz);
+  if (!J->x || !J->w || !J->coef || !J->acc_e || !J->acc_f || !J->tmp) return HP_ENOMEM;
+  for (int p = 0; p < d; p++)
+    if (mask[p] && (J->x[p] = malloc(sz)) == NULL) return HP_ENOMEM;
+  return 0;
+}
+
+typedef struct jparam {
+  double sigma_l, sigma_g; /* shared observation bandwidths */
+  double cc_l, cc_g;       /* categorical smoothing */
+} jparam_t;
+
+/* Log density of candidate cand[d] under a joint mixture. */
+HP_HOT static double joint_logpdf(const hp_sampler_t *s, const bool *mask, const jparam_t *jp,
+                           const joint_t *J, bool lower, const double *cand) {
+  const int64_t n = J->n;
+  double *restrict e = J->acc_e, *restrict f = J->acc_f, *restrict t = J->tmp;
+  for (int64_t j = 0; j < n; j++) e[j] = 0, f[j] = 1;
+  for (int p = 0; p < s->d; p++) {
+    if (!mask[p]) continue;
+    const hp_tparam_t *tp = &s->tp[p];
+    const double *restrict mu = J->x[p];
+    double x = cand[p];
+    if (tp->kind == HP_T_CAT) {
+      double cc = lower ? jp[p].cc_l : jp[p].cc_g;
+      double hi = (1.0 + cc) / (1.0 + tp->k * cc), lo = cc / (1.0 + tp->k * cc);
+      for (int64_t j = 0; j < n; j++) f[j] *= mu[j] == x ? hi : lo;
+      if (J->prior >= 0) f[J->prior] /= (mu[J->prior] == x ? hi : lo) * tp->k;
+    } else {
+      double sg = lower ? jp[p].sigma_l : jp[p].sigma_g, range = tp->hi - tp->lo;
+      double is = 1.0 / sg, ip = 1.0 / range;
+      if (tp->kind == HP_T_CONT) {
+        for (int64_t j = 0; j < n; j++) {
+          double z = (x - mu[j]) * is;
+          e[j] += z * z;
+        }
+        if (J->prior >= 0) {
+          double zo = (x - mu[J->prior]) * is, zp = (x - mu[J->prior]) * ip;
+          e[J->prior] += zp * zp - zo * zo;
+        }
+      } else {
+        double hq = 0.5 * tp->q;
+        int64_t k = J->prior;
+        double fk = k >= 0 ? f[k] : 0;
+        for (int64_t j = 0; j < n; j++)
+          f[j] *= hp_ndtr_diff_inline((x - hq - mu[j]) * is, (x + hq - mu[j]) * is);
+        if (k >= 0) f[k] = fk * hp_ndtr_diff_inline((x - hq - mu[k]) * ip, (x + hq - mu[k]) * ip);
+      }
+    }
+  }
+  const double *restrict coef = J->coef;
+  for (int64_t j = 0; j < n; j++) t[j] = coef[j] * f[j] * hp_vexp(-0.5 * e[j]);
+  double sum = 0;
+  for (int64_t j = 0; j < n; j++) sum += t[j];
+  if (sum > 0 && isfinite(sum)) return log(sum);
+  /* Everything underflowed (many parameters, far candidate): log space. */
+  double mx = -INFINITY;
+  for (int64_t j = 0; j < n; j++) {
+    t[j] = log(coef[j]) + log(f[j]) - 0.5 * e[j];
+    if (t[j] > mx) mx = t[j];
+  }
+  if (!isfinite(mx)) return -INFINITY;
+  sum = 0;
+  for (int64_t j = 0; j < n; j++) sum += exp(t[j] - mx);
+  return mx + log(sum);
+}
+
+/* Fills the joint-mixture normalisers: per numeric param, the truncation
+ * mass of each component's kernel (sigma shared, prior sigma = range). */
+static void joint_norms(const hp_sampler_t *s, const bool *mask, const jparam_t *jp, joint_t *J,
+                        bool lower) {
+  for (int64_t j = 0; j < J->n; j++) J->coef[j] = J->w[j];
+  for (int p = 0; p < s->d; p++) {
+    const hp_tparam_t *tp = &s->tp[p];
+    if (!mask[p] || tp->kind == HP_T_CAT) continue;
+    double sg = lower ? jp[p].sigma_l : jp[p].sigma_g;
+    for (int64_t j = 0; j < J->n; j++) {
+      double sj = j == J->prior ? tp->hi - tp->lo : sg;
+      double is = 1.0 / sj;
+      double z = hp_ndtr_diff((tp->lo - J->x[p][j]) * is, (tp->hi - J->x[p][j]) * is);
+      J->coef[j] *= (tp->kind == HP_T_CONT ? 0.3989422804014327 * is : 1.0) / z;
+    }
+  }
+}
+
+static double joint_sigma(const hp_sampler_opts_t *o, const hp_tparam_t *tp, int64_t m, int dj) {
+  double range = tp->hi - tp->lo;
+  double sg = SIGMA0 * pow((double)(m > 1 ? m : 1), -1.0 / (dj + 4)) * range;
+  double mins = o->consider_magic_clip ? range / fmin(100.0, 1.0 + (double)(m + 1)) : 1e-12;
+  return fmin(fmax(sg, mins), range);
+}
+
+static int sample_joint(hp_sampler_t *s, const bool *mask, int dj, const int64_t *below, int64_t nb,
+                        hp_rng_t *rng, double *out) {
+  const hp_sampler_opts_t *o = &s->opts;
+  const hp_hist_t *h = &s->hist;
+  hp_tpe_ws_t *ws = &s->ws;
+  int64_t nl = n_liars(s);
+  joint_t L, G;
+  jparam_t *jp = calloc((size_t)s->d, sizeof *jp);
+  double *cand = malloc((size_t)s->d * sizeof *cand);
+  double *best = malloc((size_t)s->d * sizeof *best);
+  double *ctv = malloc((size_t)s->d * sizeof *ctv);
+  int rc = HP_ENOMEM;
+  memset(&L, 0, sizeof L);
+  memset(&G, 0, sizeof G);
+  if (!jp || !cand || !best || !ctv) goto done;
+  if (joint_alloc(&L, s->d, mask, nb + 1) || joint_alloc(&G, s->d, mask, h->n + nl + 1)) goto done;
+
+  /* l: below trials (all have the joint params: the joint set is the
+   * parameters no finished trial lacks). */
+  int64_t ml = 0;
+  for (int64_t i = 0; i < nb; i++, ml++) {
+    for (int p = 0; p < s->d; p++)
+      if (mask[p]) L.x[p][ml] = hp_tparam_fwd(&s->tp[p], h->x[p][below[i]]);
+    L.w[ml] = hp_tpe_weight(ml, nb);
+  }
+  bool lprior = o->consider_prior || ml == 0;
+  L.n = ml;
+  L.prior = -1;
+  if (lprior) {
+    L.prior = ml;
+    L.w[ml] = o->prior_weight;
+    L.n++;
+  }
+  /* g: the rest plus liars having every joint param, chronological. */
+  int64_t mg = above_positions(s, -1, mask, ws->pos_by_number, ws->is_below);
+  int64_t gi = 0, r = 0;
+  for (int64_t i = 0; i <= h->n; i++) {
+    int32_t num = i < h->n ? h->number[i] : INT32_MAX;
+    for (; r < nl && s->run[r].number < num; r++) {
+      const double *x = s->run[r].params;
+      bool ok = true;
+      for (int p = 0; p < s->d; p++) ok = ok && (!mask[p] || !isnan(x[p]));
+      if (!ok) continue;
+      for (int p = 0; p < s->d; p++)
+        if (mask[p]) G.x[p][gi] = hp_tparam_fwd(&s->tp[p], x[p]);
+      G.w[gi] = hp_tpe_weight(gi, mg);
+      gi++;
+    }
+    if (i == h->n) break;
+    if (ws->is_below[num]) continue;
+    for (int p = 0; p < s->d; p++)
+      if (mask[p]) G.x[p][gi] = hp_tparam_fwd(&s->tp[p], h->x[p][i]);
+    G.w[gi] = hp_tpe_weight(gi, mg);
+    gi++;
+  }
+  assert(gi == mg);
+  bool gprior = o->consider_prior || mg == 0;
+  G.n = mg;
+  G.prior = -1;
+  if (gprior) {
+    G.prior = mg;
+    G.w[mg] = o->prior_weight;
+    G.n++;
+  }
+  for (int p = 0; p < s->d; p++) {
+    if (!mask[p]) continue;
+    const hp_tparam_t *tp = &s->tp[p];
+    double pm = tp->kind == HP_T_CAT ? -1.0 : 0.5 * (tp->lo + tp->hi);
+    if (L.prior >= 0) L.x[p][L.prior] = pm;
+    if (G.prior >= 0) G.x[p][G.prior] = pm;
+    jp[p].sigma_l = joint_sigma(o, tp, ml, dj);
+    jp[p].sigma_g = joint_sigma(o, tp, mg, dj);
+    jp[p].cc_l = lprior ? o->prior_weight / (double)(ml + 1) : o->prior_weight / (double)ml;
+    jp[p].cc_g = gprior ? o->prior_weight / (double)(mg + 1) : o->prior_weight / (double)mg;
+  }
+  normalise(L.w, L.n);
+  normalise(G.w, G.n);
+  joint_norms(s, mask, jp, &L, true);
+  joint_norms(s, mask, jp, &G, false);
+
+  double best_score = -INFINITY;
+  bool have = false;
+  for (int c = 0; c < o->n_ei_candidates; c++) {
+    int64_t k = draw_index(rng, L.w, L.n);
+    for (int p = 0; p < s->d; p++) {
+      if (!mask[p]) continue;
+      const hp_tparam_t *tp = &s->tp[p];
+      const hp_dist_t *dist = &s->space->params[p].dist;
+      if (tp->kind == HP_T_CAT) {
+        double cc = jp[p].cc_l;
+        if (k == L.prior || hp_rng_uniform(rng) >= 1.0 / (1.0 + tp->k * cc))
+          cand[p] = (double)hp_rng_below(rng, (uint64_t)tp->k);
+        else
+          cand[p] = L.x[p][k];
+      } else {
+        double sg = k == L.prior ? tp->hi - tp->lo : jp[p].sigma_l;
+        double t = hp_truncnorm_sample(rng, L.x[p][k], sg, tp->lo, tp->hi);
+        double x = hp_tparam_back(tp, dist, t);
+        cand[p] = x;
+      }
+    }
+    /* Score in transformed coordinates. */
+    for (int p = 0; p < s->d; p++)
+      if (mask[p]) ctv[p] = s->tp[p].kind == HP_T_CAT ? cand[p] : hp_tparam_fwd(&s->tp[p], cand[p]);
+    double score =
+        joint_logpdf(s, mask, jp, &L, true, ctv) - joint_logpdf(s, mask, jp, &G, false, ctv);
+    if (!have || score > best_score) {
+      have = true;
+      best_score = score;
+      for (int p = 0; p < s->d; p++)
+        if (mask[p]) best[p] = cand[p];
+    }
+  }
+  for (int p = 0; p < s->d; p++)
+    if (mask[p]) {
+      const hp_dist_t *dist = &s->space->params[p].dist;
+      double x = best[p];
+      out[p] = dist->kind == HP_DIST_CAT ? x : fmin(fmax(x, dist->low), dist->high);
+    }
+  rc = 0;
+done:
+  joint_free(&L, s->d);
+  joint_free(&G, s->d);
+  free(jp);
+  free(cand);
+  free(best);
+  free(ctv);
+  return rc;
+}
+
+/* ---- entry -------------------------------------------------------------- */
+
+int hp_tpe_suggest(hp_sampler_t *s, hp_rng_t *rng, double *out, hp_err_t *err) {
+  const hp_sampler_opts_t *o = &s->opts;
+  const hp_hist_t *h = &s->hist;
+  if (h->n < o->n_startup_trials || h->n == 0) {
+    hp_random_suggest(s, rng, out);
+    return 0;
+  }
+  if (ws_reserve(&s->ws, s->seen_cap) != 0) return hp_err_set(err, HP_ENOMEM, "tpe: out of memory");
+  double g = ceil(o->gamma_ratio * (double)h->n);
+  int64_t nb = (int64_t)fmin(g, (double)o->gamma_max);
+  if (nb > h->n) nb = h->n;
+  int64_t *below = malloc((size_t)(nb > 0 ? nb : 1) * sizeof *below);
+  bool *mask = calloc((size_t)s->d, sizeof *mask);
+  int rc = 0;
+  if (below == NULL || mask == NULL) {
+    rc = hp_err_set(err, HP_ENOMEM, "tpe: out of memory");
+    goto done;
+  }
+  select_below(h, nb, below);
+  for (int64_t i = 0; i < nb; i++) s->ws.is_below[h->number[below[i]]] = 1;
+
+  int dj = 0;
+  if (o->multivariate)
+    for (int p = 0; p < s->d; p++)
+      if (h->n_missing[p] == 0 && s->tp[p].kind != HP_T_SINGLE) mask[p] = true, dj++;
+  if (dj > 0 && (rc = sample_joint(s, mask, dj, below, nb, rng, out)) != 0) {
+    rc = hp_err_set(err, rc, "tpe: out of memory");
+    goto done;
+  }
+  for (int p = 0; p < s->d && rc == 0; p++) {
+    if (mask[p]) continue;
+    const hp_tparam_t *tp = &s->tp[p];
+    switch (tp->kind) {
+      case HP_T_SINGLE:
+        out[p] = s->space->params[p].dist.kind == HP_DIST_CAT ? 0 : s->space->params[p].dist.low;
+        break;
+      case HP_T_CAT:
+        rc = sample_categorical(s, p, below, nb, rng, &out[p]);
+        break;
+      default:
+        rc = sample_numeric(s, p, below, nb, rng, &out[p]);
+        break;
+    }
+    if (rc != 0) rc = hp_err_set(err, rc, "tpe: out of memory");
+  }
+done:
+  if (below)
+    for (int64_t i = 0; i < nb; i++) s->ws.is_below[h->number[below[i]]] = 0;
+  free(below);
+  free(mask);
+  return rc;
+}
