@@ -1,0 +1,209 @@
+/* The training loop: minibatches from a freshly shuffled order every epoch,
+ * per-epoch training and validation loss/accuracy reported through a
+ * callback (which may stop the run, e.g. when the daemon prunes the trial),
+ * early stopping with patience, test accuracy at the end, and divergence
+ * (a NaN/Inf loss) turned into a result instead of a crash. The same seed
+ * and thread count give bit-identical weights. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hpsearch/blas.h"
+#include "hpsearch/engine.h"
+
+const char *hp_train_status_name(hp_train_status_t s) {
+  switch (s) {
+    case HP_TRAIN_OK: return "ok";
+    case HP_TRAIN_DIVERGED: return "diverged";
+    case HP_TRAIN_STOPPED: return "stopped";
+  }
+  return "?";
+}
+
+static double now_sec(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static bool all_finite(const float *p, size_t n) {
+  /* Summing is cheaper than testing each value, and any NaN/Inf makes the
+   * sum non-finite (overflow of huge finite values is also worth flagging). */
+  float s = 0.0f;
+  for (size_t i = 0; i < n; i++) s += p[i] * 0.0f;
+  return s == 0.0f;
+}
+
+/* Mean loss and accuracy of the model in inference mode over samples
+ * idx[0..n) of ds, in minibatches that fit the model's buffers. */
+static void evaluate(hp_model_t *m, const hp_dataset_t *ds, const uint32_t *idx, uint32_t n,
+                     float *xbuf, int32_t *ybuf, double *loss, double *acc) {
+  double sum = 0;
+  long correct = 0;
+  for (uint32_t at = 0; at < n; at += (uint32_t)m->batch) {
+    int b = (int)(n - at < (uint32_t)m->batch ? n - at : (uint32_t)m->batch);
+    hp_data_gather(ds, idx + at, (uint32_t)b, xbuf, ybuf);
+    hp_model_forward(m, xbuf, b, false);
+    sum += hp_model_loss_backward(m, ybuf, b, false, &correct);
+  }
+  *loss = n ? sum / n : NAN;
+  *acc = n ? (double)correct / n : NAN;
+}
+
+int hp_train_run_data(const hp_train_config_t *cfg, const hp_data_t *data, hp_epoch_fn on_epoch,
+                      void *user, hp_train_result_t *res, hp_model_t *model_out,
+                      hp_err_t *err) {
+  const double t_start = now_sec();
+  const hp_dataset_t *ds = &data->train;
+  hp_model_t model;
+  hp_optim_t *opt = NULL;
+  uint32_t *order = NULL, *test_idx = NULL;
+  float *xbuf = NULL;
+  int32_t *ybuf = NULL;
+  int rc = 0;
+
+  memset(res, 0, sizeof *res);
+  res->val_loss = res->val_accuracy = NAN;
+  res->test_loss = res->test_accuracy = NAN;
+  memset(&model, 0, sizeof model);
+
+  /* Every process that trains: flush denormals, the configured BLAS threads. */
+  hp_blas_set_ftz();
+  hp_blas_set_threads(cfg->threads);
+
+  uint32_t n_train = data->split.n_train, n_val = data->split.n_val;
+  uint32_t n_test = data->test.n;
+  if (cfg->limit > 0) {
+    if (n_train > cfg->limit) n_train = cfg->limit;
+    if (n_val > cfg->limit) n_val = cfg->limit;
+    if (n_test > cfg->limit) n_test = cfg->limit;
+  }
+  if (n_train == 0) return hp_err_set(err, HP_EINVAL, "data: no training samples");
+  const int B = cfg->batch_size;
+  if ((rc = hp_model_create(&model, cfg->layers, cfg->n_layers, (int)ds->c, (int)ds->h,
+                            (int)ds->w, (int)ds->n_classes, B, cfg->loss, err)) != 0)
+    return rc;
+  hp_model_init(&model, &cfg->init, cfg->seed);
+  res->n_params = model.n_params;
+  const int64_t steps_per_epoch = ((int64_t)n_train + B - 1) / B;
+  if ((rc = hp_optim_create(&cfg->optim, model.n_params, model.decay, (size_t)model.n_decay,
+                            steps_per_epoch, &opt, err)) != 0)
+    goto fail;
+
+  order = malloc((size_t)n_train * sizeof *order);
+  test_idx = malloc(((size_t)n_test + 1) * sizeof *test_idx);
+  xbuf = malloc((size_t)B * ds->d * sizeof *xbuf);
+  ybuf = malloc((size_t)B * sizeof *ybuf);
+  if (!order || !test_idx || !xbuf || !ybuf) {
+    rc = hp_err_set(err, HP_ENOMEM, "training: out of memory");
+    goto fail;
+  }
+  memcpy(order, data->split.train, (size_t)n_train * sizeof *order);
+  for (uint32_t i = 0; i < n_test; i++) test_idx[i] = i;
+  res->has_val = n_val > 0;
+  res->has_test = n_test > 0;
+
+  hp_rng_t shuffle;
+  hp_rng_seed_stream(&shuffle, cfg->seed, 2);
+  double best = cfg->monitor_accuracy ? -INFINITY : INFINITY, train_time = 0;
+  int since_best = 0;
+  uint64_t samples = 0;
+
+  for (int epoch = 1; epoch <= cfg->epochs; epoch++) {
+    const double t_epoch = now_sec();
+    hp_rng_shuffle_u32(&shuffle, order, n_train);
+    double loss_sum = 0;
+    long correct = 0;
+    int step = 0;
+    for (uint32_t at = 0; at < n_train; at += (uint32_t)B) {
+      int b = (int)(n_train - at < (uint32_t)B ? n_train - at : (uint32_t)B);
+      step++;
+      hp_data_gather(ds, order + at, (uint32_t)b, xbuf, ybuf);
+      hp_model_zero_grad(&model);
+      hp_model_forward(&model, xbuf, b, true);
+      double l = hp_model_loss_backward(&model, ybuf, b, true, &correct);
+      if (!isfinite(l)) {
+        res->status = HP_TRAIN_DIVERGED;
+        snprintf(res->message, sizeof res->message, "diverged at epoch %d step %d", epoch,
+                 step);
+        train_time += now_sec() - t_epoch;
+        goto done;
+      }
+      loss_sum += l;
+      hp_optim_step(opt, model.params, model.grads, model.n_params);
+      res->steps++;
+    }
+    samples += n_train;
+    const double t_trained = now_sec();
+    train_time += t_trained - t_epoch;
+    if (!all_finite(model.params, model.n_params)) {
+      res->status = HP_TRAIN_DIVERGED;
+      snprintf(res->message, sizeof res->message,
+               "diverged at epoch %d step %d (non-finite weights)", epoch, step);
+      goto done;
+    }
+
+    hp_epoch_report_t rep = {.epoch = epoch, .epochs = cfg->epochs};
+    rep.train_loss = loss_sum / n_train;
+    rep.train_accuracy = (double)correct / n_train;
+    rep.val_loss = rep.val_accuracy = NAN;
+    if (n_val > 0)
+      evaluate(&model, ds, data->split.val, n_val, xbuf, ybuf, &rep.val_loss,
+               &rep.val_accuracy);
+    rep.seconds = now_sec() - t_epoch;
+    rep.samples_per_sec = n_train / (t_trained - t_epoch);
+    res->epochs = epoch;
+    res->train_loss = rep.train_loss, res->train_accuracy = rep.train_accuracy;
+    res->val_loss = rep.val_loss, res->val_accuracy = rep.val_accuracy;
+    if (n_val > 0 && !isfinite(rep.val_loss)) {
+      res->status = HP_TRAIN_DIVERGED;
+      snprintf(res->message, sizeof res->message,
+               "diverged at epoch %d step %d (validation loss is not finite)", epoch, step);
+      goto done;
+    }
+    if (on_epoch != NULL && on_epoch(&rep, user) != 0) {
+      res->status = HP_TRAIN_STOPPED;
+      snprintf(res->message, sizeof res->message, "stopped by the caller after epoch %d",
+               epoch);
+      break;
+    }
+    /* Early stopping watches validation (training loss when there is none). */
+    double v = cfg->monitor_accuracy ? (n_val ? rep.val_accuracy : rep.train_accuracy)
+                                     : (n_val ? rep.val_loss : rep.train_loss);
+    bool better = cfg->monitor_accuracy ? v > best + cfg->min_delta : v < best - cfg->min_delta;
+    if (better) {
+      best = v, since_best = 0, res->best_epoch = epoch;
+    } else if (cfg->patience > 0 && ++since_best >= cfg->patience && epoch < cfg->epochs) {
+      snprintf(res->message, sizeof res->message,
+               "early stop at epoch %d: no improvement for %d epochs (best epoch %d)", epoch,
+               since_best, res->best_epoch);
+      break;
+    }
+  }
+  if (n_test > 0)
+    evaluate(&model, &data->test, test_idx, n_test, xbuf, ybuf, &res->test_loss,
+             &res->test_accuracy);
+done:
+  res->seconds = now_sec() - t_start;
+  res->samples_per_sec = train_time > 0 ? samples / train_time : 0;
+  if (res->message[0] == '\0') snprintf(res->message, sizeof res->message, "ok");
+fail:
+  free(order), free(test_idx), free(xbuf), free(ybuf);
+  hp_optim_free(opt);
+  if (rc == 0 && model_out != NULL) *model_out = model;
+  else hp_model_free(&model);
+  return rc;
+}
+
+int hp_train_run(const hp_train_config_t *cfg, hp_epoch_fn on_epoch, void *user,
+                 hp_train_result_t *res, hp_err_t *err) {
+  hp_data_t data;
+  memset(&data, 0, sizeof data);
+  int rc = hp_data_open(&cfg->data, &data, err);
+  if (rc != 0) return rc;
+  rc = hp_train_run_data(cfg, &data, on_epoch, user, res, NULL, err);
+  hp_data_close(&data);
+  return rc;
+}
