@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "hpsearch/rpc.h"
+#include "hpsearch/space.h"
 #include "table.h"
 
 #define STATUS_USAGE "[STUDY] [--json] [--watch] [--db FILE] [--socket PATH]"
@@ -39,13 +40,26 @@ void hp_cli_print_trial_table(FILE *out, const cJSON *trials) {
   enum { FIXED = 4, MAXP = HP_TABLE_MAX_COLS - FIXED - 1 };
   const char *names[MAXP];
   int np = param_names(trials, names, MAXP);
+  /* Numeric parameter columns are right-aligned ('>' prefix); a reason
+   * column only when some trial has a reason. */
+  char hdr[MAXP][HP_SPACE_NAME_MAX + 2];
   const char *headers[HP_TABLE_MAX_COLS] = {">trial", "state", ">value", ">duration"};
-  for (int i = 0; i < np; i++) headers[FIXED + i] = names[i];
+  bool any_reason = false;
+  const cJSON *tr;
+  cJSON_ArrayForEach(tr, trials) any_reason |= cJSON_IsString(cJSON_GetObjectItemCaseSensitive(tr, "reason"));
+  for (int i = 0; i < np; i++) {
+    bool numeric = true;
+    cJSON_ArrayForEach(tr, trials) {
+      const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(tr, "params"), names[i]);
+      if (v != NULL && !cJSON_IsNumber(v)) numeric = false;
+    }
+    snprintf(hdr[i], sizeof hdr[i], "%s%s", numeric ? ">" : "", names[i]);
+    headers[FIXED + i] = hdr[i];
+  }
   headers[FIXED + np] = "reason";
   hp_table_t t;
-  hp_table_init(&t, FIXED + np + 1, headers);
+  hp_table_init(&t, FIXED + np + (any_reason ? 1 : 0), headers);
   char buf[256];
-  const cJSON *tr;
   cJSON_ArrayForEach(tr, trials) {
     const cJSON *state = cJSON_GetObjectItemCaseSensitive(tr, "state");
     const cJSON *value = cJSON_GetObjectItemCaseSensitive(tr, "value");
@@ -61,7 +75,7 @@ void hp_cli_print_trial_table(FILE *out, const cJSON *trials) {
       const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, names[i]);
       hp_table_cell(&t, v == NULL ? "" : hp_fmt_value(v, buf, sizeof buf));
     }
-    hp_table_cell(&t, cJSON_IsString(reason) ? reason->valuestring : "");
+    if (any_reason) hp_table_cell(&t, cJSON_IsString(reason) ? reason->valuestring : "");
   }
   hp_table_print(&t, out);
   hp_table_free(&t);

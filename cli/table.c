@@ -59,44 +59,50 @@ void hp_table_cellf(hp_table_t *t, const char *fmt, ...) {
   arena_append(t, buf, (size_t)n);
 }
 
-/* Writes n spaces. */
-static void pad(FILE *out, size_t n) {
-  static const char spaces[] = "                                ";
-  while (n > 0) {
-    size_t k = n < sizeof spaces - 1 ? n : sizeof spaces - 1;
-    fwrite(spaces, 1, k, out);
-    n -= k;
-  }
-}
-
 int hp_table_print(const hp_table_t *t, FILE *out) {
   if (t->oom) return -1;
+  size_t linecap = 2 * (size_t)t->ncols + 2;
+  for (int c = 0; c < t->ncols; c++) linecap += t->width[c];
+  char *line = malloc(linecap);
+  if (line == NULL) return -1;
   const char *p = t->text;
   size_t full = t->ncells - t->ncells % (size_t)t->ncols;  /* ignore a partial last row */
+  size_t n_line = 0;
   for (size_t i = 0; i < full; i++) {
     size_t col = i % (size_t)t->ncols;
     size_t n = strlen(p);
-    bool last = col == (size_t)t->ncols - 1;
-    if (t->right[col]) {
-      pad(out, t->width[col] - n);
-      fwrite(p, 1, n, out);
+    size_t gap = t->width[col] - n;
+    size_t before = t->right[col] ? gap : 0;
+    memset(line + n_line, ' ', before);
+    memcpy(line + n_line + before, p, n);
+    memset(line + n_line + before + n, ' ', gap - before);
+    n_line += n + gap;
+    if (col + 1 < (size_t)t->ncols) {
+      memcpy(line + n_line, "  ", 2);
+      n_line += 2;
     } else {
-      fwrite(p, 1, n, out);
-      if (!last) pad(out, t->width[col] - n);
-    }
-    if (last) {
-      fputc('\n', out);
+      /* Rows end without trailing blanks (empty last columns, padding). */
+      while (n_line > 0 && line[n_line - 1] == ' ') n_line--;
+      line[n_line++] = '\n';
+      fwrite(line, 1, n_line, out);
+      n_line = 0;
       if (i + 1 == (size_t)t->ncols) {  /* rule under the header */
         for (int c = 0; c < t->ncols; c++) {
-          for (size_t k = 0; k < t->width[c]; k++) fputc('-', out);
-          fputs(c + 1 < t->ncols ? "  " : "\n", out);
+          memset(line + n_line, '-', t->width[c]);
+          n_line += t->width[c];
+          if (c + 1 < t->ncols) {
+            memcpy(line + n_line, "  ", 2);
+            n_line += 2;
+          }
         }
+        line[n_line++] = '\n';
+        fwrite(line, 1, n_line, out);
+        n_line = 0;
       }
-    } else {
-      fputs("  ", out);
     }
     p += n + 1;
   }
+  free(line);
   return 0;
 }
 

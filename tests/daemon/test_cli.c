@@ -1,0 +1,408 @@
+/* Runs the real `hpsearch` client subcommands against a real daemon started
+ * on a socket and database in a temporary folder ($HPSEARCH_BIN), and against
+ * database files read directly with --db: output shapes (table headers,
+ * counts, CSV and JSON that parse), exit codes, the no-daemon message, and
+ * shell-driven ask/report/tell. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "hpsearch/store.h"
+
+static char g_dir[256];    /* temp folder of this run */
+static char g_sock[320];   /* daemon socket */
+static char g_db[320];     /* daemon database */
+static const char *g_bin;  /* hpsearch binary under test */
+static pid_t g_daemon = -1;
+
+/* Output of one CLI run. */
+typedef struct run {
+  int code;        /* exit code, or 128+signal */
+  char out[65536]; /* stdout */
+  char err[8192];  /* stderr */
+} run_t;
+
+static void slurp(const char *path, char *buf, size_t cap) {
+  buf[0] = '\0';
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) return;
+  size_t n = fread(buf, 1, cap - 1, f);
+  buf[n] = '\0';
+  fclose(f);
+}
+
+/* Runs `hpsearch ARGS` through the shell with HPSEARCH_SOCKET set to the
+ * test daemon (arguments are trusted test text). */
+static run_t *cli(const char *fmt, ...) {
+  static run_t r;
+  char args[2048], cmd[4096], outp[400], errp[400];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(args, sizeof args, fmt, ap);
+  va_end(ap);
+  snprintf(outp, sizeof outp, "%s/out.txt", g_dir);
+  snprintf(errp, sizeof errp, "%s/err.txt", g_dir);
+  snprintf(cmd, sizeof cmd, "HPSEARCH_SOCKET='%s' '%s' %s >'%s' 2>'%s' </dev/null", g_sock, g_bin,
+           args, outp, errp);
+  int st = system(cmd);
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+  slurp(outp, r.out, sizeof r.out);
+  slurp(errp, r.err, sizeof r.err);
+  return &r;
+}
+
+static void write_file(const char *name, const char *text) {
+  char p[400];
+  snprintf(p, sizeof p, "%s/%s", g_dir, name);
+  FILE *f = fopen(p, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+static int count_lines(const char *s) {
+  int n = 0;
+  for (; *s; s++) n += *s == '\n';
+  return n;
+}
+
+/* True when something accepts connections on the Unix socket at path. */
+static bool can_connect(const char *path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+  bool ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+  close(fd);
+  return ok;
+}
+
+static int start_daemon(void **state) {
+  (void)state;
+  g_bin = getenv("HPSEARCH_BIN");
+  if (g_bin == NULL) g_bin = HP_BUILD_DIR "/hpsearch";
+  snprintf(g_dir, sizeof g_dir, "/tmp/hp-test-cli-XXXXXX");
+  if (mkdtemp(g_dir) == NULL) return -1;
+  snprintf(g_sock, sizeof g_sock, "%s/run/hp.sock", g_dir);
+  snprintf(g_db, sizeof g_db, "%s/hp.db", g_dir);
+  g_daemon = fork();
+  if (g_daemon < 0) return -1;
+  if (g_daemon == 0) {
+    char log[400];
+    snprintf(log, sizeof log, "%s/daemon.log", g_dir);
+    if (freopen(log, "w", stderr) == NULL) _exit(127);
+    execl(g_bin, g_bin, "daemon", "--db", g_db, "--socket", g_sock, "--jobs", "2", (char *)NULL);
+    _exit(127);
+  }
+  /* Ready when the socket accepts a connection (ASan builds start slowly). */
+  for (int i = 0; i < 300; i++) {
+    if (can_connect(g_sock)) return 0;
+    if (waitpid(g_daemon, NULL, WNOHANG) == g_daemon) {
+      g_daemon = -1;
+      char log[4096], p[400];
+      snprintf(p, sizeof p, "%s/daemon.log", g_dir);
+      slurp(p, log, sizeof log);
+      fprintf(stderr, "daemon exited at start:\n%s\n", log);
+      return -1;
+    }
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  return -1;
+}
+
+static int stop_daemon(void **state) {
+  (void)state;
+  if (g_daemon > 0) {
+    cli("shutdown");
+    for (int i = 0; i < 200 && waitpid(g_daemon, NULL, WNOHANG) != g_daemon; i++) {
+      struct timespec ts = {0, 50 * 1000 * 1000};
+      nanosleep(&ts, NULL);
+      if (i == 199) {
+        kill(g_daemon, SIGKILL);
+        waitpid(g_daemon, NULL, 0);
+      }
+    }
+  }
+  char cmd[400];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+  if (system(cmd) != 0) return -1;
+  return 0;
+}
+
+/* ---- no daemon ------------------------------------------------------------ */
+
+static void test_no_daemon(void **state) {
+  (void)state;
+  run_t *r = cli("status --socket '%s/none.sock'", g_dir);
+  assert_int_equal(r->code, 3);
+  assert_non_null(strstr(r->err, "no hpsearch daemon is running on"));
+  assert_non_null(strstr(r->err, "none.sock"));
+  assert_non_null(strstr(r->err, "hpsearch daemon --socket"));
+  /* Through the environment only: the advice is plain `hpsearch daemon &`. */
+  char cmd[1024], errp[400];
+  snprintf(errp, sizeof errp, "%s/err2.txt", g_dir);
+  snprintf(cmd, sizeof cmd, "HPSEARCH_SOCKET='%s/none.sock' '%s' trials x >/dev/null 2>'%s'", g_dir,
+           g_bin, errp);
+  int st = system(cmd);
+  assert_int_equal(WEXITSTATUS(st), 3);
+  char err[2048];
+  slurp(errp, err, sizeof err);
+  assert_non_null(strstr(err, "start one with: hpsearch daemon &"));
+}
+
+static void test_usage_errors(void **state) {
+  (void)state;
+  assert_int_equal(cli("trials")->code, 2);
+  assert_int_equal(cli("tell s 0")->code, 2);          /* COMPLETE needs a value */
+  assert_int_equal(cli("report s x 0 1")->code, 2);    /* trial not a number */
+  assert_int_equal(cli("report s 0 0 abc")->code, 2);  /* value not a number */
+  assert_int_equal(cli("status --bogus")->code, 2);
+  assert_int_equal(cli("best")->code, 2);
+}
+
+/* ---- shell-driven trials against the daemon ------------------------------ */
+
+static void test_ask_report_tell(void **state) {
+  (void)state;
+  write_file("shell.json",
+             "{\"name\": \"shell\", \"direction\": \"minimize\", \"n_trials\": 3,\n"
+             " \"sampler\": {\"type\": \"random\", \"seed\": 7},\n"
+             " \"space\": {\"x\": {\"type\": \"float\", \"low\": -4, \"high\": 4},\n"
+             "           \"opt\": {\"type\": \"categorical\", \"choices\": [\"sgd\", \"adam\"]}}}\n");
+  run_t *r = cli("submit '%s/shell.json'", g_dir);
+  assert_int_equal(r->code, 0);
+  assert_non_null(strstr(r->out, "submitted study shell"));
+  r = cli("submit '%s/shell.json'", g_dir);
+  assert_int_equal(r->code, 1); /* the name is taken */
+
+  double best = INFINITY;
+  long best_n = -1;
+  for (int i = 0; i < 3; i++) {
+    r = cli("ask shell");
+    assert_int_equal(r->code, 0);
+    cJSON *t = cJSON_Parse(r->out);
+    assert_non_null(t);
+    long n = (long)cJSON_GetObjectItem(t, "trial")->valuedouble;
+    assert_int_equal(n, i);
+    const cJSON *params = cJSON_GetObjectItem(t, "params");
+    double x = cJSON_GetObjectItem(params, "x")->valuedouble;
+    assert_true(x >= -4 && x <= 4);
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(params, "opt")));
+    cJSON_Delete(t);
+    r = cli("report shell %ld 0 %.17g", n, x * x + 1);
+    assert_true(r->code == 0 || r->code == 6);
+    assert_true(strcmp(r->out, "continue\n") == 0 || strcmp(r->out, "prune\n") == 0);
+    if (i < 2) {
+      r = cli("tell shell %ld %.17g", n, x * x);
+      assert_int_equal(r->code, 0);
+      assert_non_null(strstr(r->out, "COMPLETE"));
+      if (x * x < best) best = x * x, best_n = n;
+    } else {
+      r = cli("tell shell %ld --state pruned --reason 'from the shell'", n);
+      assert_int_equal(r->code, 0);
+      assert_non_null(strstr(r->out, "PRUNED"));
+    }
+  }
+  r = cli("tell shell 0 1.5");
+  assert_int_equal(r->code, 1); /* already finished */
+  r = cli("ask shell");
+  assert_int_equal(r->code, 7); /* n_trials reached */
+
+  /* status: table of studies with headers and counts. */
+  r = cli("status");
+  assert_int_equal(r->code, 0);
+  assert_non_null(strstr(r->out, "study"));
+  assert_non_null(strstr(r->out, "complete"));
+  assert_non_null(strstr(r->out, "pruned"));
+  assert_non_null(strstr(r->out, "shell"));
+  assert_non_null(strstr(r->out, "3/3"));
+  r = cli("status shell");
+  assert_int_equal(r->code, 0);
+  assert_non_null(strstr(r->out, "3 of 3 finished: 2 complete, 1 pruned, 0 failed"));
+  assert_non_null(strstr(r->out, "recent trials"));
+  r = cli("status shell --json");
+  assert_int_equal(r->code, 0);
+  cJSON *s = cJSON_Parse(r->out);
+  assert_non_null(s);
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(s, "recent_trials")), 3);
+  cJSON_Delete(s);
+  assert_int_equal(cli("status nosuch")->code, 4);
+
+  /* trials: CSV with a header and one row per trial; JSON that parses. */
+  r = cli("trials shell --csv");
+  assert_int_equal(r->code, 0);
+  assert_int_equal(count_lines(r->out), 4);
+  assert_true(strncmp(r->out, "number,state,value,", 19) == 0);
+  assert_non_null(strstr(r->out, "params_x"));
+  assert_non_null(strstr(r->out, "params_opt"));
+  assert_non_null(strstr(r->out, ",PRUNED,"));
+  assert_non_null(strstr(r->out, "from the shell"));
+  r = cli("trials shell --json");
+  assert_int_equal(r->code, 0);
+  cJSON *tj = cJSON_Parse(r->out);
+  assert_non_null(tj);
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(tj, "trials")), 3);
+  cJSON_Delete(tj);
+  r = cli("trials shell");
+  assert_int_equal(r->code, 0);
+  assert_non_null(strstr(r->out, "trial"));
+  assert_non_null(strstr(r->out, "state"));
+  assert_int_equal(count_lines(r->out), 5); /* header, rule, 3 rows */
+
+  /* best: the smaller of the two complete values. */
+  r = cli("best shell --json");
+  assert_int_equal(r->code, 0);
+  cJSON *b = cJSON_Parse(r->out);
+  assert_non_null(b);
+  assert_int_equal((long)cJSON_GetObjectItem(b, "trial")->valuedouble, best_n);
+  assert_true(fabs(cJSON_GetObjectItem(b, "value")->valuedouble - best) < 1e-9);
+  cJSON_Delete(b);
+  r = cli("best shell");
+  assert_int_equal(r->code, 0);
+  assert_non_null(strstr(r->out, "best trial of shell"));
+
+  /* --db reads the daemon's live database without the daemon. */
+  r = cli("trials shell --csv --db '%s'", g_db);
+  assert_int_equal(r->code, 0);
+  assert_int_equal(count_lines(r->out), 4);
+  assert_non_null(strstr(r->out, "from the shell"));
+  r = cli("status --db '%s'", g_db);
+  assert_int_equal(r->code, 0);
+  assert_non_null(strstr(r->out, "shell"));
+  r = cli("best shell --json --db '%s'", g_db);
+  assert_int_equal(r->code, 0);
+  b = cJSON_Parse(r->out);
+  assert_non_null(b);
+  assert_int_equal((long)cJSON_GetObjectItem(b, "trial")->valuedouble, best_n);
+  cJSON_Delete(b);
+
+  /* stop / resume / delete. */
+  assert_int_equal(cli("stop shell")->code, 0);
+  assert_int_equal(cli("resume shell")->code, 0);
+  r = cli("delete shell");
+  assert_int_equal(r->code, 0);
+  assert_int_equal(cli("trials shell")->code, 4);
+}
+
+/* A command objective run by the daemon's workers, followed with --wait. */
+static void test_submit_wait_command(void **state) {
+  (void)state;
+  write_file("cmd.json",
+             "{\"name\": \"cmd\", \"direction\": \"minimize\", \"n_trials\": 4,\n"
+             " \"parallelism\": 2, \"sampler\": {\"type\": \"random\", \"seed\": 3},\n"
+             " \"space\": {\"x\": {\"type\": \"int\", \"low\": 0, \"high\": 9}},\n"
+             " \"objective\": {\"command\": [\"sh\", \"-c\",\n"
+             "   \"echo '{\\\"step\\\": 0, \\\"value\\\": '$0'}'; echo '{\\\"value\\\": '$0'}'\","
+             " \"$x\"]}}\n");
+  run_t *r = cli("submit '%s/cmd.json' --wait", g_dir);
+  if (r->code != 0) fprintf(stderr, "stdout:\n%s\nstderr:\n%s\n", r->out, r->err);
+  assert_int_equal(r->code, 0);
+  assert_non_null(strstr(r->out, "finished"));
+  assert_non_null(strstr(r->out, "best trial of cmd"));
+  r = cli("status cmd");
+  assert_non_null(strstr(r->out, "4 of 4 finished: 4 complete"));
+  r = cli("trials cmd --json --intermediate");
+  cJSON *tj = cJSON_Parse(r->out);
+  assert_non_null(tj);
+  const cJSON *t;
+  cJSON_ArrayForEach(t, cJSON_GetObjectItem(tj, "trials")) {
+    double x = cJSON_GetObjectItem(cJSON_GetObjectItem(t, "params"), "x")->valuedouble;
+    assert_true(fabs(cJSON_GetObjectItem(t, "value")->valuedouble - x) < 1e-12);
+  }
+  cJSON_Delete(tj);
+}
+
+/* ---- a database written by the store, read with --db (no daemon) -------- */
+
+static void test_db_from_store(void **state) {
+  (void)state;
+  char path[400];
+  snprintf(path, sizeof path, "%s/store.db", g_dir);
+  hp_store_t *s;
+  hp_err_t err = {0};
+  assert_int_equal(hp_store_open(path, 0, &s, &err), 0);
+  bool maximize = true;
+  int64_t sid, tid;
+  assert_int_equal(hp_store_study_create(s, "fm", 1, &maximize, NULL, NULL, &sid, &err), 0);
+  const char *dlr = "{\"name\": \"FloatDistribution\", \"attributes\": {\"step\": null, \"low\": "
+                    "1e-05, \"high\": 0.1, \"log\": true}}";
+  const char *dopt = "{\"name\": \"CategoricalDistribution\", \"attributes\": {\"choices\": "
+                     "[\"sgd\", \"adam\", \"rmsprop\"]}}";
+  double vals[] = {0.81, 0.86, 0.5, 0.0};
+  hp_store_state_t states[] = {HP_STORE_COMPLETE, HP_STORE_COMPLETE, HP_STORE_PRUNED,
+                               HP_STORE_FAIL};
+  for (int i = 0; i < 4; i++) {
+    hp_store_param_t p[2] = {{"lr", 0.001 * (i + 1), dlr}, {"opt", (double)(i % 3), dopt}};
+    assert_int_equal(hp_store_trial_create(s, sid, HP_STORE_RUNNING, p, 2, NULL, &tid, NULL, &err), 0);
+    assert_int_equal(hp_store_trial_report(s, tid, 0, vals[i] - 0.1, &err), 0);
+    if (states[i] == HP_STORE_FAIL)
+      assert_int_equal(hp_store_trial_finish(s, tid, HP_STORE_FAIL, NULL, 0,
+                                             "{\"fail_reason\": \"exit status 3\"}", &err), 0);
+    else
+      assert_int_equal(hp_store_trial_finish(s, tid, states[i], &vals[i], 1, NULL, &err), 0);
+  }
+  /* Kept open read-write while the CLI reads, as the daemon would. */
+  run_t *r = cli("trials fm --csv --db '%s'", path);
+  assert_int_equal(r->code, 0);
+  assert_int_equal(count_lines(r->out), 5);
+  assert_non_null(strstr(r->out, "params_lr,params_opt"));
+  assert_non_null(strstr(r->out, ",adam,"));     /* categorical shown as its choice */
+  assert_non_null(strstr(r->out, ",rmsprop,"));
+  assert_non_null(strstr(r->out, "exit status 3"));
+  r = cli("status --db '%s'", path);
+  assert_int_equal(r->code, 0);
+  assert_non_null(strstr(r->out, "fm"));
+  assert_non_null(strstr(r->out, "maximize"));
+  r = cli("status fm --db '%s'", path);
+  assert_int_equal(r->code, 0);
+  assert_non_null(strstr(r->out, "4 finished: 2 complete, 1 pruned, 1 failed"));
+  assert_non_null(strstr(r->out, "trial 1: 0.86"));
+  r = cli("best fm --json --db '%s'", path);
+  assert_int_equal(r->code, 0);
+  cJSON *b = cJSON_Parse(r->out);
+  assert_non_null(b);
+  assert_int_equal((int)cJSON_GetObjectItem(b, "trial")->valuedouble, 1);
+  assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(b, "params"), "opt")->valuestring,
+                      "adam");
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(b, "intermediate")), 1);
+  cJSON_Delete(b);
+  assert_int_equal(cli("trials nope --db '%s'", path)->code, 4);
+  hp_store_close(s);
+  /* A missing file is an error, and --db never creates it. */
+  r = cli("status --db '%s/missing.db'", g_dir);
+  assert_int_not_equal(r->code, 0);
+  char missing[400];
+  snprintf(missing, sizeof missing, "%s/missing.db", g_dir);
+  struct stat st;
+  assert_int_not_equal(stat(missing, &st), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_no_daemon),
+      cmocka_unit_test(test_usage_errors),
+      cmocka_unit_test(test_db_from_store),
+      cmocka_unit_test(test_ask_report_tell),
+      cmocka_unit_test(test_submit_wait_command),
+  };
+  return cmocka_run_group_tests(tests, start_daemon, stop_daemon);
+}
