@@ -1,0 +1,416 @@
+/* Tests of search spaces: parsing and every validation rule, Optuna's
+ * distribution_json (exact text, legacy names, round trips), external
+ * values, contains/compatible checks and grid lists. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hpsearch/space.h"
+
+static hp_space_t *parse_ok(const char *text) {
+  hp_space_t *s = NULL;
+  hp_err_t err = {0};
+  int rc = hp_space_parse_text(text, strlen(text), &s, &err);
+  if (rc != 0) fail_msg("parse failed: %s", err.msg);
+  return s;
+}
+
+/* Parses text expecting failure with a message containing every needle. */
+static void parse_fails(const char *text, const char *needle1, const char *needle2) {
+  hp_space_t *s = NULL;
+  hp_err_t err = {0};
+  int rc = hp_space_parse_text(text, strlen(text), &s, &err);
+  if (rc == 0) {
+    hp_space_free(s);
+    fail_msg("expected failure for %s", text);
+  }
+  assert_null(s);
+  if (strstr(err.msg, needle1) == NULL) fail_msg("'%s' lacks '%s'", err.msg, needle1);
+  if (needle2 && strstr(err.msg, needle2) == NULL) fail_msg("'%s' lacks '%s'", err.msg, needle2);
+}
+
+static void test_parse_example(void **state) {
+  (void)state;
+  hp_space_t *s = parse_ok(
+      "{\"lr\": {\"type\": \"float\", \"low\": 1e-5, \"high\": 1e-1, \"log\": true},"
+      " \"opt\": {\"type\": \"categorical\", \"choices\": [\"sgd\", \"adam\"]},"
+      " \"width\": {\"type\": \"int\", \"low\": 32, \"high\": 1024, \"log\": true}}");
+  assert_int_equal(s->n, 3);
+  /* Document order. */
+  assert_string_equal(s->params[0].name, "lr");
+  assert_string_equal(s->params[1].name, "opt");
+  assert_string_equal(s->params[2].name, "width");
+  assert_int_equal(s->params[0].dist.kind, HP_DIST_FLOAT);
+  assert_true(s->params[0].dist.log);
+  assert_true(s->params[0].dist.step == 0);
+  assert_int_equal(s->params[1].dist.kind, HP_DIST_CAT);
+  assert_int_equal(s->params[1].dist.n_choices, 2);
+  assert_int_equal(s->params[2].dist.kind, HP_DIST_INT);
+  assert_true(s->params[2].dist.step == 1);
+  assert_null(s->warnings);
+  assert_int_equal(hp_space_find(s, "opt"), 1);
+  assert_int_equal(hp_space_find(s, "nope"), -1);
+  /* Grids: categorical -> all choices; continuous float -> none; int log
+   * with 993 points -> all of them. */
+  assert_int_equal(s->params[1].n_grid, 2);
+  assert_null(s->params[0].grid);
+  assert_int_equal(s->params[2].n_grid, 993);
+  hp_space_free(s);
+}
+
+static void test_validation_errors(void **state) {
+  (void)state;
+  parse_fails("{\"a\": {\"type\": \"float\", \"low\": 2, \"high\": 1}}", "space.a", "low 2 > high 1");
+  parse_fails("{\"a\": {\"type\": \"int\", \"low\": 5, \"high\": 1}}", "space.a", "low 5 > high 1");
+  parse_fails("{\"a\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"log\": true}}", "space.a",
+              "log requires low > 0");
+  parse_fails("{\"a\": {\"type\": \"float\", \"low\": -1, \"high\": 1, \"log\": true}}", "space.a",
+              "log requires low > 0");
+  parse_fails("{\"a\": {\"type\": \"int\", \"low\": 0, \"high\": 10, \"log\": true}}", "space.a",
+              "log requires low >= 1");
+  parse_fails("{\"a\": {\"type\": \"float\", \"low\": 1, \"high\": 2, \"log\": true, \"step\": 0.1}}",
+              "space.a", "log and step");
+  parse_fails("{\"a\": {\"type\": \"int\", \"low\": 1, \"high\": 20, \"log\": true, \"step\": 2}}",
+              "space.a", "log and step");
+  parse_fails("{\"a\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"step\": 0}}", "space.a.step",
+              "> 0");
+  parse_fails("{\"a\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"step\": -1}}", "space.a.step",
+              "> 0");
+  parse_fails("{\"a\": {\"type\": \"int\", \"low\": 0, \"high\": 10, \"step\": 1.5}}", "space.a",
+              "step must be an integer");
+  parse_fails("{\"a\": {\"type\": \"int\", \"low\": 0.5, \"high\": 10}}", "space.a", "integers");
+  parse_fails("{\"a\": {\"type\": \"categorical\", \"choices\": []}}", "space.a.choices", "empty");
+  parse_fails("{\"a\": {\"type\": \"categorical\", \"choices\": [\"x\", 1, \"x\"]}}", "space.a.choices[2]",
+              "duplicates choices[0]");
+  parse_fails("{\"a\": {\"type\": \"categorical\", \"choices\": [1, 1.0]}}", "space.a.choices[1]",
+              "duplicates");
+  parse_fails("{\"a\": {\"type\": \"categorical\", \"choices\": [null, null]}}", "space.a.choices[1]",
+              "duplicates");
+  parse_fails("{\"a\": {\"type\": \"categorical\", \"choices\": [[1]]}}", "space.a.choices[0]",
+              "got array");
+  parse_fails("{\"a\": {\"type\": \"categorical\", \"choices\": \"abc\"}}", "space.a.choices",
+              "expected an array");
+  parse_fails("{\"a\": {\"type\": \"categorical\"}}", "space.a.choices", "required");
+  parse_fails("{\"a\": {\"type\": \"categorical\", \"choices\": [1], \"low\": 0}}", "space.a",
+              "unknown key 'low'");
+  parse_fails("{\"a\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"lo\": 3}}", "space.a",
+              "unknown key 'lo'");
+  parse_fails("{\"a\": {\"type\": \"float\", \"low\": \"0\", \"high\": 1}}", "space.a.low",
+              "expected a number");
+  parse_fails("{\"a\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"log\": 1}}", "space.a.log",
+              "true or false");
+  parse_fails("{\"a\": {\"type\": \"float\", \"low\": 0, \"high\": 1e999}}", "space.a.high",
+              "finite");
+  parse_fails("{\"a\": {\"type\": \"float\", \"high\": 1}}", "space.a.low", "required");
+  parse_fails("{\"a\": {\"type\": \"double\", \"low\": 0, \"high\": 1}}", "space.a.type",
+              "unknown type 'double'");
+  parse_fails("{\"a\": {\"low\": 0, \"high\": 1}}", "space.a.type", "required");
+  parse_fails("{\"a\": 3}", "space.a", "expected an object");
+  parse_fails("[1]", "space", "expected an object");
+  parse_fails("{}", "space", "at least one");
+  parse_fails("{\"a\": {\"type\": \"int\", \"low\": 0, \"high\": 1},"
+              " \"a\": {\"type\": \"int\", \"low\": 0, \"high\": 2}}",
+              "space.a", "defined twice");
+  parse_fails("{\"a\": {\"type\": \"int\", \"low\": 0, \"high\": 10, \"grid\": [1, 11]}}",
+              "space.a.grid[1]", "not inside");
+  parse_fails("{\"a\": {\"type\": \"int\", \"low\": 0, \"high\": 10, \"grid\": [1, 2.5]}}",
+              "space.a.grid[1]", "not inside");
+  parse_fails("{\"a\": {\"type\": \"int\", \"low\": 0, \"high\": 10, \"grid\": [1, 1]}}",
+              "space.a.grid", "twice");
+  parse_fails("{\"a\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"grid\": []}}",
+              "space.a.grid", "empty");
+  parse_fails("{\"a\": {\"type\": \"categorical\", \"choices\": [\"x\"], \"grid\": [\"y\"]}}",
+              "space.a.grid[0]", "not one of the choices");
+  parse_fails("{\"a\": {\"type\": \"float\", \"low\": 0, \"high\": 1}", "space", NULL);
+}
+
+static void test_step_adjust_warns(void **state) {
+  (void)state;
+  hp_space_t *s = parse_ok(
+      "{\"f\": {\"type\": \"float\", \"low\": 0, \"high\": 1.05, \"step\": 0.1},"
+      " \"g\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"step\": 0.1},"
+      " \"i\": {\"type\": \"int\", \"low\": 0, \"high\": 10, \"step\": 3}}");
+  assert_true(fabs(s->params[0].dist.high - 1.0) < 1e-12);
+  assert_true(s->params[1].dist.high == 1.0); /* 0.1 fits [0, 1] as in decimal */
+  assert_true(s->params[2].dist.high == 9);
+  assert_non_null(s->warnings);
+  assert_non_null(strstr(s->warnings, "space.f: high 1.05"));
+  assert_non_null(strstr(s->warnings, "space.i: high 10"));
+  assert_null(strstr(s->warnings, "space.g"));
+  assert_int_equal(s->params[0].n_grid, 11);
+  assert_int_equal(s->params[2].n_grid, 4);
+  assert_true(s->params[2].grid[3] == 9);
+  hp_space_free(s);
+}
+
+static void test_pyfloat(void **state) {
+  (void)state;
+  const struct {
+    double v;
+    const char *s;
+  } cases[] = {{1e-5, "1e-05"},
+               {0.1, "0.1"},
+               {1.0, "1.0"},
+               {1e16, "1e+16"},
+               {1e15, "1000000000000000.0"},
+               {0.0001, "0.0001"},
+               {1.5e-7, "1.5e-07"},
+               {-2.5, "-2.5"},
+               {100.0, "100.0"},
+               {1e22, "1e+22"},
+               {9999999999999998.0, "9999999999999998.0"},
+               {123456.789, "123456.789"},
+               {5e-324, "5e-324"},
+               {1.7976931348623157e308, "1.7976931348623157e+308"},
+               {2.0 / 3, "0.6666666666666666"},
+               {-0.0, "-0.0"},
+               {1e-4 * 3, "0.00030000000000000003"}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char buf[40];
+    hp_format_pyfloat(cases[i].v, buf, sizeof buf);
+    assert_string_equal(buf, cases[i].s);
+  }
+}
+
+/* Exact texts as Optuna 3.1 writes them (checked against
+ * optuna.distributions.distribution_to_json). */
+static void test_optuna_json_text(void **state) {
+  (void)state;
+  hp_space_t *s = parse_ok(
+      "{\"lr\": {\"type\": \"float\", \"low\": 1e-5, \"high\": 0.1, \"log\": true},"
+      " \"f\": {\"type\": \"float\", \"low\": 0, \"high\": 1.05, \"step\": 0.1},"
+      " \"w\": {\"type\": \"int\", \"low\": 32, \"high\": 1024, \"log\": true},"
+      " \"i\": {\"type\": \"int\", \"low\": 0, \"high\": 10, \"step\": 3},"
+      " \"c\": {\"type\": \"categorical\", \"choices\": [\"sgd\", \"adam\", null, true, 1, 2.5, "
+      "\"\\u00e9\\n\"]},"
+      " \"big\": {\"type\": \"float\", \"low\": 1e16, \"high\": 1e17}}");
+  const char *want[] = {
+      "{\"name\": \"FloatDistribution\", \"attributes\": {\"step\": null, \"low\": 1e-05, \"high\": "
+      "0.1, \"log\": true}}",
+      "{\"name\": \"FloatDistribution\", \"attributes\": {\"step\": 0.1, \"low\": 0.0, \"high\": "
+      "1.0, \"log\": false}}",
+      "{\"name\": \"IntDistribution\", \"attributes\": {\"log\": true, \"step\": 1, \"low\": 32, "
+      "\"high\": 1024}}",
+      "{\"name\": \"IntDistribution\", \"attributes\": {\"log\": false, \"step\": 3, \"low\": 0, "
+      "\"high\": 9}}",
+      "{\"name\": \"CategoricalDistribution\", \"attributes\": {\"choices\": [\"sgd\", \"adam\", "
+      "null, true, 1, 2.5, \"\\u00e9\\n\"]}}",
+      "{\"name\": \"FloatDistribution\", \"attributes\": {\"step\": null, \"low\": 1e+16, \"high\": "
+      "1e+17, \"log\": false}}",
+  };
+  for (int i = 0; i < s->n; i++) {
+    char *t = hp_dist_to_optuna_json(&s->params[i].dist);
+    assert_non_null(t);
+    assert_string_equal(t, want[i]);
+    /* Round trip: parse back, equal, same text again. */
+    hp_dist_t d;
+    hp_err_t err = {0};
+    if (hp_dist_from_optuna_json(t, strlen(t), &d, &err) != 0) fail_msg("%s", err.msg);
+    assert_true(hp_dist_equal(&d, &s->params[i].dist));
+    assert_true(hp_dist_compatible(&d, &s->params[i].dist));
+    char *t2 = hp_dist_to_optuna_json(&d);
+    assert_string_equal(t, t2);
+    free(t2);
+    hp_dist_free(&d);
+    free(t);
+  }
+  hp_space_free(s);
+}
+
+static void from_json(const char *text, hp_dist_t *d) {
+  hp_err_t err = {0};
+  if (hp_dist_from_optuna_json(text, strlen(text), d, &err) != 0) fail_msg("%s: %s", text, err.msg);
+}
+
+static void test_optuna_json_legacy(void **state) {
+  (void)state;
+  hp_dist_t d;
+  from_json("{\"name\": \"UniformDistribution\", \"attributes\": {\"low\": 0.5, \"high\": 2}}", &d);
+  assert_int_equal(d.kind, HP_DIST_FLOAT);
+  assert_false(d.log);
+  assert_true(d.low == 0.5 && d.high == 2 && d.step == 0);
+  hp_dist_free(&d);
+  from_json("{\"name\": \"LogUniformDistribution\", \"attributes\": {\"low\": 1e-3, \"high\": 1}}", &d);
+  assert_true(d.kind == HP_DIST_FLOAT && d.log);
+  hp_dist_free(&d);
+  from_json("{\"name\": \"DiscreteUniformDistribution\", \"attributes\": {\"low\": 0, \"high\": 1, "
+            "\"q\": 0.25}}",
+            &d);
+  assert_true(d.kind == HP_DIST_FLOAT && d.step == 0.25);
+  hp_dist_free(&d);
+  from_json("{\"name\": \"IntUniformDistribution\", \"attributes\": {\"low\": 0, \"high\": 8, "
+            "\"step\": 2}}",
+            &d);
+  assert_true(d.kind == HP_DIST_INT && d.step == 2 && !d.log && d.high == 8);
+  hp_dist_free(&d);
+  from_json("{\"name\": \"IntLogUniformDistribution\", \"attributes\": {\"low\": 1, \"high\": 64, "
+            "\"step\": 1}}",
+            &d);
+  assert_true(d.kind == HP_DIST_INT && d.log && d.step == 1);
+  hp_dist_free(&d);
+  from_json("{\"type\": \"categorical\", \"choices\": [false, \"x\"]}", &d);
+  assert_true(d.kind == HP_DIST_CAT && d.n_choices == 2);
+  hp_dist_free(&d);
+  from_json("{\"type\": \"int\", \"low\": 1, \"high\": 3}", &d);
+  assert_true(d.kind == HP_DIST_INT && d.step == 1);
+  hp_dist_free(&d);
+
+  hp_err_t err = {0};
+  const char *bad[] = {
+      "{\"name\": \"NormalDistribution\", \"attributes\": {}}",
+      "{\"name\": \"FloatDistribution\", \"attributes\": {\"low\": 1, \"high\": 0, \"log\": false, "
+      "\"step\": null}}",
+      "{\"name\": \"FloatDistribution\", \"attributes\": {\"low\": 1, \"high\": 2, \"log\": true, "
+      "\"step\": 0.5}}",
+      "{\"name\": \"FloatDistribution\", \"attributes\": {\"high\": 2}}",
+      "{\"name\": \"CategoricalDistribution\", \"attributes\": {\"choices\": []}}",
+      "{\"name\": \"FloatDistribution\", \"attributes\": {\"low\": 1, \"high\": 2, \"bogus\": 1}}",
+      "[]",
+      "{\"name\": ",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    hp_dist_t x;
+    int rc = hp_dist_from_optuna_json(bad[i], strlen(bad[i]), &x, &err);
+    if (rc == 0) fail_msg("accepted %s", bad[i]);
+    assert_true(strlen(err.msg) > 0);
+  }
+}
+
+static void test_external_values(void **state) {
+  (void)state;
+  hp_space_t *s = parse_ok(
+      "{\"lr\": {\"type\": \"float\", \"low\": 1e-5, \"high\": 0.1, \"log\": true},"
+      " \"n\": {\"type\": \"int\", \"low\": 0, \"high\": 10, \"step\": 2},"
+      " \"c\": {\"type\": \"categorical\", \"choices\": [\"sgd\", 3, false, null]}}");
+  const hp_dist_t *lr = &s->params[0].dist, *n = &s->params[1].dist, *c = &s->params[2].dist;
+  char buf[64];
+  assert_int_equal(hp_dist_format_external(lr, 0.001, buf, sizeof buf), 5);
+  assert_string_equal(buf, "0.001");
+  hp_dist_format_external(n, 4, buf, sizeof buf);
+  assert_string_equal(buf, "4");
+  hp_dist_format_external(c, 0, buf, sizeof buf);
+  assert_string_equal(buf, "\"sgd\"");
+  hp_dist_format_external(c, 3, buf, sizeof buf);
+  assert_string_equal(buf, "null");
+  assert_true(hp_dist_format_external(c, 4, buf, sizeof buf) < 0);
+
+  for (int i = 0; i < 4; i++) {
+    cJSON *v = hp_dist_to_external(c, i);
+    assert_non_null(v);
+    double back = -1;
+    hp_err_t err = {0};
+    assert_int_equal(hp_dist_from_external(c, v, &back, &err), 0);
+    assert_true(back == i);
+    cJSON_Delete(v);
+  }
+  cJSON *v = hp_dist_to_external(n, 6);
+  assert_true(cJSON_IsNumber(v) && v->valuedouble == 6);
+  cJSON_Delete(v);
+  assert_null(hp_dist_to_external(n, 5)); /* off the step */
+
+  hp_err_t err = {0};
+  double x;
+  cJSON *bad = cJSON_CreateString("adam");
+  assert_int_equal(hp_dist_from_external(c, bad, &x, &err), HP_EINVAL);
+  cJSON_Delete(bad);
+  /* 3 the number is a choice, "3" the string is not. */
+  bad = cJSON_CreateString("3");
+  assert_int_equal(hp_dist_from_external(c, bad, &x, &err), HP_EINVAL);
+  cJSON_Delete(bad);
+  bad = cJSON_CreateNumber(3);
+  assert_int_equal(hp_dist_from_external(c, bad, &x, &err), 0);
+  assert_true(x == 1);
+  assert_int_equal(hp_dist_from_external(n, bad, &x, &err), HP_EINVAL); /* not on step 2 */
+  cJSON_Delete(bad);
+  bad = cJSON_CreateNumber(0.5);
+  assert_int_equal(hp_dist_from_external(lr, bad, &x, &err), HP_EINVAL);
+  cJSON_Delete(bad);
+  hp_space_free(s);
+}
+
+static void test_contains_compatible(void **state) {
+  (void)state;
+  hp_dist_t f, f2, fl, i, c1, c2, c3;
+  hp_err_t err = {0};
+  assert_int_equal(hp_dist_float("f", 0, 1, false, 0, &f, &err), 0);
+  assert_int_equal(hp_dist_float("f2", -5, 5, false, 0, &f2, &err), 0);
+  assert_int_equal(hp_dist_float("fl", 0.1, 1, true, 0, &fl, &err), 0);
+  assert_int_equal(hp_dist_int("i", 1, 9, false, 2, &i, &err), 0);
+  cJSON *a = cJSON_Parse("[\"a\", \"b\"]"), *b = cJSON_Parse("[\"b\", \"a\"]");
+  assert_int_equal(hp_dist_cat("c1", a, &c1, &err), 0);
+  assert_int_equal(hp_dist_cat("c2", b, &c2, &err), 0);
+  assert_int_equal(hp_dist_copy(&c3, &c1, &err), 0);
+  assert_true(hp_dist_contains(&f, 0) && hp_dist_contains(&f, 1) && !hp_dist_contains(&f, 1.01));
+  assert_false(hp_dist_contains(&f, NAN));
+  assert_true(hp_dist_contains(&i, 3) && !hp_dist_contains(&i, 4) && !hp_dist_contains(&i, 3.5));
+  assert_true(hp_dist_contains(&c1, 1) && !hp_dist_contains(&c1, 2) && !hp_dist_contains(&c1, 0.5));
+  assert_true(hp_dist_compatible(&f, &f2));  /* ranges may differ */
+  assert_false(hp_dist_compatible(&f, &fl)); /* log flag differs */
+  assert_false(hp_dist_compatible(&f, &i));  /* kind differs */
+  assert_false(hp_dist_compatible(&c1, &c2)); /* order of choices matters */
+  assert_true(hp_dist_compatible(&c1, &c3));
+  assert_false(hp_dist_equal(&f, &f2));
+  assert_true(hp_dist_single(&(hp_dist_t){.kind = HP_DIST_FLOAT, .low = 2, .high = 2}));
+  /* Builder errors name the parameter. */
+  hp_dist_t x;
+  assert_int_equal(hp_dist_float("zz", 1, 0, false, 0, &x, &err), HP_EINVAL);
+  assert_non_null(strstr(err.msg, "zz"));
+  hp_dist_free(&f);
+  hp_dist_free(&f2);
+  hp_dist_free(&fl);
+  hp_dist_free(&i);
+  hp_dist_free(&c1);
+  hp_dist_free(&c2);
+  hp_dist_free(&c3);
+  cJSON_Delete(a);
+  cJSON_Delete(b);
+}
+
+static void test_grid_lists_and_to_json(void **state) {
+  (void)state;
+  hp_space_t *s = parse_ok(
+      "{\"lr\": {\"type\": \"float\", \"grid\": [0.1, 0.01, 0.001], \"log\": true},"
+      " \"c\": {\"type\": \"categorical\", \"choices\": [\"a\", \"b\", \"c\"], \"grid\": [\"c\", \"a\"]},"
+      " \"k\": {\"type\": \"int\", \"low\": 1, \"high\": 5}}");
+  const hp_param_t *lr = &s->params[0];
+  assert_true(lr->dist.low == 0.001 && lr->dist.high == 0.1 && lr->dist.log);
+  assert_int_equal(lr->n_grid, 3);
+  assert_true(lr->grid[0] == 0.1 && lr->grid[2] == 0.001);
+  assert_int_equal(s->params[1].n_grid, 2);
+  assert_true(s->params[1].grid[0] == 2 && s->params[1].grid[1] == 0);
+  assert_int_equal(s->params[2].n_grid, 5);
+  assert_false(s->params[2].grid_given);
+  /* to_json -> parse gives the same space. */
+  cJSON *j = hp_space_to_json(s);
+  assert_non_null(j);
+  hp_space_t *s2 = NULL;
+  hp_err_t err = {0};
+  if (hp_space_parse(j, &s2, &err) != 0) fail_msg("%s", err.msg);
+  assert_int_equal(s2->n, 3);
+  for (int i = 0; i < 3; i++) {
+    assert_string_equal(s->params[i].name, s2->params[i].name);
+    assert_true(hp_dist_equal(&s->params[i].dist, &s2->params[i].dist));
+    assert_int_equal(s->params[i].n_grid, s2->params[i].n_grid);
+  }
+  cJSON_Delete(j);
+  hp_space_free(s2);
+  hp_space_free(s);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_parse_example),      cmocka_unit_test(test_validation_errors),
+      cmocka_unit_test(test_step_adjust_warns),  cmocka_unit_test(test_pyfloat),
+      cmocka_unit_test(test_optuna_json_text),   cmocka_unit_test(test_optuna_json_legacy),
+      cmocka_unit_test(test_external_values),    cmocka_unit_test(test_contains_compatible),
+      cmocka_unit_test(test_grid_lists_and_to_json),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
