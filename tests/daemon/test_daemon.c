@@ -1,0 +1,958 @@
+/* Integration tests of the daemon: each test starts the real `hpsearch
+ * daemon` ($HPSEARCH_BIN) on a socket and database in a fresh temporary
+ * folder and talks JSON-RPC to it over the socket, as any client would.
+ * Command objectives are tests/daemon/helpers/objective.sh. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hpsearch/rpc.h"
+
+/* ---- harness ---------------------------------------------------------------- */
+
+typedef struct daemon_proc {
+  char dir[256];    /* temp folder */
+  char sock[300];   /* socket path */
+  char db[300];     /* database path */
+  char log[300];    /* daemon stderr */
+  pid_t pid;
+} daemon_proc_t;
+
+typedef struct client {
+  int fd;
+  char *buf;
+  size_t len, cap;
+  long long next_id;
+} client_t;
+
+static const char *bin(void) {
+  const char *b = getenv("HPSEARCH_BIN");
+  return b ? b : HP_BUILD_DIR "/hpsearch";
+}
+
+static char helper[1024];
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int try_connect(const char *path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static pid_t spawn_daemon(daemon_proc_t *d, int jobs) {
+  char jobs_s[16];
+  snprintf(jobs_s, sizeof jobs_s, "%d", jobs);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd >= 0) dup2(fd, 2);
+    int nul = open("/dev/null", O_RDWR);
+    if (nul >= 0) dup2(nul, 0), dup2(nul, 1);
+    execl(bin(), bin(), "daemon", "--db", d->db, "--socket", d->sock, "--jobs", jobs_s,
+          (char *)NULL);
+    _exit(127);
+  }
+  return pid;
+}
+
+static void wait_ready(daemon_proc_t *d) {
+  double t0 = now_s();
+  while (now_s() - t0 < 10) {
+    int fd = try_connect(d->sock);
+    if (fd >= 0) {
+      close(fd);
+      return;
+    }
+    int st;
+    if (waitpid(d->pid, &st, WNOHANG) == d->pid) fail_msg("daemon exited early (see %s)", d->log);
+    usleep(10000);
+  }
+  fail_msg("daemon did not start listening on %s", d->sock);
+}
+
+static void daemon_start(daemon_proc_t *d, int jobs) {
+  memset(d, 0, sizeof *d);
+  snprintf(d->dir, sizeof d->dir, "/tmp/hpsearch-test-XXXXXX");
+  assert_non_null(mkdtemp(d->dir));
+  snprintf(d->sock, sizeof d->sock, "%s/d.sock", d->dir);
+  snprintf(d->db, sizeof d->db, "%s/study.db", d->dir);
+  snprintf(d->log, sizeof d->log, "%s/daemon.log", d->dir);
+  d->pid = spawn_daemon(d, jobs);
+  wait_ready(d);
+}
+
+static int wait_exit(pid_t pid, double timeout) {
+  double t0 = now_s();
+  int st = 0;
+  while (now_s() - t0 < timeout) {
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid) return st;
+    usleep(10000);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &st, 0);
+  return -1;
+}
+
+static void rm_rf(const char *dir) {
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
+/* SIGTERM, expect a clean exit, remove the folder. */
+static void daemon_stop(daemon_proc_t *d) {
+  if (d->pid > 0) {
+    kill(d->pid, SIGTERM);
+    int st = wait_exit(d->pid, 10);
+    if (!(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+      char cmd[400];
+      snprintf(cmd, sizeof cmd, "tail -n 30 '%s' >&2", d->log);
+      if (system(cmd)) {}
+    }
+    assert_true(st >= 0 && WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    d->pid = 0;
+  }
+  rm_rf(d->dir);
+}
+
+static void cl_open(client_t *c, const char *path) {
+  memset(c, 0, sizeof *c);
+  c->fd = try_connect(path);
+  assert_true(c->fd >= 0);
+  c->next_id = 1;
+}
+
+static void cl_close(client_t *c) {
+  if (c->fd >= 0) close(c->fd);
+  free(c->buf);
+  c->fd = -1;
+  c->buf = NULL;
+}
+
+static void send_all(int fd, const char *s, size_t n) {
+  while (n > 0) {
+    ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    assert_true(w > 0);
+    s += w;
+    n -= (size_t)w;
+  }
+}
+
+/* Next line as parsed JSON (caller frees); NULL on EOF or timeout. */
+static cJSON *cl_recv(client_t *c, double timeout) {
+  double t0 = now_s();
+  for (;;) {
+    char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
+    if (nl) {
+      size_t n = (size_t)(nl - c->buf);
+      cJSON *m = cJSON_ParseWithLength(c->buf, n);
+      memmove(c->buf, nl + 1, c->len - n - 1);
+      c->len -= n + 1;
+      assert_non_null(m);
+      return m;
+    }
+    double left = timeout - (now_s() - t0);
+    if (left <= 0) return NULL;
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    int r = poll(&p, 1, (int)(left * 1000) + 1);
+    if (r <= 0) continue;
+    if (c->cap - c->len < 65536) {
+      c->cap = c->cap ? c->cap * 2 : 131072;
+      c->buf = realloc(c->buf, c->cap);
+      assert_non_null(c->buf);
+    }
+    ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+    if (n <= 0) return NULL;
+    c->len += (size_t)n;
+  }
+}
+
+/* Sends a request (params: JSON text or NULL) and returns the whole reply
+ * (events before it are skipped). */
+static cJSON *cl_call(client_t *c, const char *method, const char *params) {
+  char *line = NULL;
+  long long id = c->next_id++;
+  int n = asprintf(&line, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"%s\"%s%s}\n", id, method,
+                   params ? ",\"params\":" : "", params ? params : "");
+  assert_true(n > 0);
+  send_all(c->fd, line, (size_t)n);
+  free(line);
+  for (;;) {
+    cJSON *m = cl_recv(c, 20);
+    if (m == NULL) fail_msg("no reply to %s", method);
+    cJSON *rid = cJSON_GetObjectItem(m, "id");
+    if (cJSON_IsNumber(rid) && (long long)rid->valuedouble == id) return m;
+    cJSON_Delete(m);
+  }
+}
+
+/* Result of a call that must succeed (caller frees the reply it returns in
+ * *reply). */
+static cJSON *cl_ok(client_t *c, const char *method, const char *params, cJSON **reply) {
+  cJSON *r = cl_call(c, method, params);
+  cJSON *res = cJSON_GetObjectItem(r, "result");
+  if (res == NULL) {
+    char *t = cJSON_PrintUnformatted(r);
+    fail_msg("%s failed: %s", method, t);
+  }
+  *reply = r;
+  return res;
+}
+
+/* Error code of a call that must fail; *msg (may be NULL) gets a copy of the message. */
+static int cl_err(client_t *c, const char *method, const char *params, char *msg, size_t len) {
+  cJSON *r = cl_call(c, method, params);
+  cJSON *e = cJSON_GetObjectItem(r, "error");
+  if (e == NULL) {
+    char *t = cJSON_PrintUnformatted(r);
+    fail_msg("%s should have failed: %s", method, t);
+  }
+  int code = cJSON_GetObjectItem(e, "code")->valueint;
+  if (msg) snprintf(msg, len, "%s", cJSON_GetObjectItem(e, "message")->valuestring);
+  cJSON_Delete(r);
+  return code;
+}
+
+static void create_study(client_t *c, const char *spec) {
+  char *params = NULL;
+  assert_true(asprintf(&params, "{\"spec\":%s}", spec) > 0);
+  cJSON *r;
+  cl_ok(c, "study.create", params, &r);
+  cJSON_Delete(r);
+  free(params);
+}
+
+/* Polls study.get until the study is finished; returns its summary reply. */
+static cJSON *wait_finished(client_t *c, const char *name, double timeout) {
+  char p[300];
+  snprintf(p, sizeof p, "{\"study\":\"%s\"}", name);
+  double t0 = now_s();
+  for (;;) {
+    cJSON *r;
+    cJSON *res = cl_ok(c, "study.get", p, &r);
+    if (strcmp(cJSON_GetObjectItem(res, "state")->valuestring, "finished") == 0) return r;
+    cJSON_Delete(r);
+    if (now_s() - t0 > timeout) fail_msg("study %s did not finish in %.0f s", name, timeout);
+    usleep(50000);
+  }
+}
+
+static int count_of(cJSON *summary_reply, const char *state) {
+  cJSON *res = cJSON_GetObjectItem(summary_reply, "result");
+  return cJSON_GetObjectItem(cJSON_GetObjectItem(res, "counts"), state)->valueint;
+}
+
+static cJSON *list_trials(client_t *c, const char *name, cJSON **reply) {
+  char p[300];
+  snprintf(p, sizeof p, "{\"study\":\"%s\",\"intermediate\":true}", name);
+  return cJSON_GetObjectItem(cl_ok(c, "trial.list", p, reply), "trials");
+}
+
+/* ---- tests -------------------------------------------------------------------- */
+
+/* A command-objective study runs to completion; at most `parallelism` trials
+ * ran at once (from the start/end times the helper logs); events arrive. */
+static void test_command_study(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 4);
+  client_t c, ev;
+  cl_open(&c, d.sock);
+  cl_open(&ev, d.sock);
+  cJSON *r;
+  cl_ok(&ev, "events.subscribe", NULL, &r);
+  cJSON_Delete(r);
+  char log[400], spec[2048];
+  snprintf(log, sizeof log, "%s/times.log", d.dir);
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"quad\",\"direction\":\"minimize\",\"n_trials\":12,\"parallelism\":3,"
+           "\"sampler\":{\"type\":\"random\",\"seed\":7},"
+           "\"space\":{\"x\":{\"type\":\"float\",\"low\":-4,\"high\":4}},"
+           "\"objective\":{\"command\":[\"%s\",\"$x\",\"ok\",\"0.05\"],\"env\":{\"HP_TEST_LOG\":\"%s\"}}}",
+           helper, log);
+  create_study(&c, spec);
+  r = wait_finished(&c, "quad", 30);
+  assert_int_equal(count_of(r, "COMPLETE"), 12);
+  assert_int_equal(count_of(r, "FAIL"), 0);
+  assert_int_equal(count_of(r, "RUNNING"), 0);
+  cJSON *best = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "result"), "best");
+  assert_true(cJSON_IsObject(best));
+  double bx = cJSON_GetObjectItem(cJSON_GetObjectItem(best, "params"), "x")->valuedouble;
+  double bv = cJSON_GetObjectItem(best, "value")->valuedouble;
+  assert_true(fabs(bv - (bx - 1) * (bx - 1)) < 1e-4);
+  cJSON_Delete(r);
+
+  /* Every trial: 3 intermediate values and value (x-1)^2. */
+  cJSON *trials = list_trials(&c, "quad", &r);
+  assert_int_equal(cJSON_GetArraySize(trials), 12);
+  cJSON *t;
+  cJSON_ArrayForEach(t, trials) {
+    assert_string_equal(cJSON_GetObjectItem(t, "state")->valuestring, "COMPLETE");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(t, "intermediate")), 3);
+    double x = cJSON_GetObjectItem(cJSON_GetObjectItem(t, "params"), "x")->valuedouble;
+    assert_true(fabs(cJSON_GetObjectItem(t, "value")->valuedouble - (x - 1) * (x - 1)) < 1e-4);
+  }
+  cJSON_Delete(r);
+
+  /* Parallelism: sweep the start/end events in time order. */
+  FILE *f = fopen(log, "r");
+  assert_non_null(f);
+  double times[64];
+  int kinds[64], n = 0;
+  char kind[16];
+  int num;
+  double tm;
+  while (n < 64 && fscanf(f, "%15s %d %lf", kind, &num, &tm) == 3) {
+    times[n] = tm;
+    kinds[n++] = strcmp(kind, "start") == 0 ? 1 : -1;
+  }
+  fclose(f);
+  assert_int_equal(n, 24);
+  int running = 0, peak = 0;
+  for (int k = 0; k < n; k++) {
+    int m = k;
+    for (int j = k + 1; j < n; j++)
+      if (times[j] < times[m] || (times[j] == times[m] && kinds[j] < kinds[m])) m = j;
+    double tt = times[k];
+    times[k] = times[m], times[m] = tt;
+    int kk = kinds[k];
+    kinds[k] = kinds[m], kinds[m] = kk;
+    running += kinds[k];
+    if (running > peak) peak = running;
+  }
+  assert_true(peak <= 3);
+  assert_true(peak >= 2); /* it did run in parallel */
+
+  /* Events: 12 started, 12 finished, and the study's end. */
+  int started = 0, finished = 0, study_done = 0;
+  cJSON *m;
+  while ((m = cl_recv(&ev, study_done ? 0.2 : 5)) != NULL) {
+    const char *type = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "params"), "type")->valuestring;
+    started += strcmp(type, "trial.started") == 0;
+    finished += strcmp(type, "trial.finished") == 0;
+    study_done += strcmp(type, "study.finished") == 0;
+    cJSON_Delete(m);
+  }
+  assert_int_equal(started, 12);
+  assert_int_equal(finished, 12);
+  assert_int_equal(study_done, 1);
+  cl_close(&ev);
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
+/* Crashing, failing, garbage-printing, diverging, hanging and silent workers
+ * all end as FAIL with a reason; the sweep goes on. */
+static void test_failing_workers(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 4);
+  client_t c;
+  cl_open(&c, d.sock);
+  char spec[2048];
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"bad\",\"parallelism\":4,\"trial_timeout\":1.5,"
+           "\"sampler\":{\"type\":\"grid\"},"
+           "\"space\":{\"mode\":{\"type\":\"categorical\",\"choices\":[\"ok\",\"crash\",\"exit3\","
+           "\"garbage\",\"nan\",\"nanfinal\",\"hang\",\"novalue\"]}},"
+           "\"objective\":{\"command\":[\"%s\",\"2\",\"$mode\"]}}",
+           helper);
+  create_study(&c, spec);
+  cJSON *r = wait_finished(&c, "bad", 30);
+  assert_int_equal(count_of(r, "COMPLETE"), 1);
+  assert_int_equal(count_of(r, "FAIL"), 7);
+  cJSON_Delete(r);
+  static const struct {
+    const char *mode, *reason;
+  } want[] = {
+      {"crash", "killed by signal 11"},   {"exit3", "exit status 3: something broke"},
+      {"garbage", "bad output line 1"},   {"nan", "diverged"},
+      {"nanfinal", "diverged"},           {"hang", "timeout after 1.5 s"},
+      {"novalue", "without reporting a final value"},
+  };
+  cJSON *trials = list_trials(&c, "bad", &r);
+  cJSON *t;
+  int checked = 0;
+  cJSON_ArrayForEach(t, trials) {
+    const char *mode = cJSON_GetObjectItem(cJSON_GetObjectItem(t, "params"), "mode")->valuestring;
+    const char *st = cJSON_GetObjectItem(t, "state")->valuestring;
+    cJSON *reason = cJSON_GetObjectItem(t, "reason");
+    if (strcmp(mode, "ok") == 0) {
+      assert_string_equal(st, "COMPLETE");
+      assert_true(fabs(cJSON_GetObjectItem(t, "value")->valuedouble - 1.0) < 1e-9);
+      continue;
+    }
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+      if (strcmp(want[k].mode, mode) != 0) continue;
+      assert_string_equal(st, "FAIL");
+      assert_true(cJSON_IsString(reason));
+      if (strstr(reason->valuestring, want[k].reason) == NULL)
+        fail_msg("mode %s: reason '%s' lacks '%s'", mode, reason->valuestring, want[k].reason);
+      checked++;
+    }
+  }
+  assert_int_equal(checked, 7);
+  cJSON_Delete(r);
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
+/* The median pruner stops a bad trial run by a worker: PRUNED, with its
+ * intermediate values kept. */
+static void test_pruning(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 2);
+  client_t c;
+  cl_open(&c, d.sock);
+  char spec[2048];
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"prune\",\"parallelism\":1,"
+           "\"sampler\":{\"type\":\"grid\",\"shuffle\":false},"
+           "\"pruner\":{\"type\":\"median\",\"n_startup_trials\":2},"
+           "\"space\":{\"x\":{\"type\":\"categorical\",\"choices\":[1,2,9]}},"
+           "\"objective\":{\"command\":[\"%s\",\"$x\",\"ok\",\"0.3\"]}}",
+           helper);
+  create_study(&c, spec);
+  cJSON *r = wait_finished(&c, "prune", 30);
+  assert_int_equal(count_of(r, "COMPLETE"), 2);
+  assert_int_equal(count_of(r, "PRUNED"), 1);
+  cJSON_Delete(r);
+  cJSON *trials = list_trials(&c, "prune", &r);
+  cJSON *t = cJSON_GetArrayItem(trials, 2);
+  assert_string_equal(cJSON_GetObjectItem(t, "state")->valuestring, "PRUNED");
+  assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(t, "params"), "x")->valueint, 9);
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(t, "intermediate")), 1);
+  assert_non_null(strstr(cJSON_GetObjectItem(t, "reason")->valuestring, "pruned at step 0"));
+  /* Optuna stores the last intermediate value as a pruned trial's value. */
+  assert_true(fabs(cJSON_GetObjectItem(t, "value")->valuedouble - 65.0) < 1e-6);
+  cJSON_Delete(r);
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
+/* Grid with 4 parallel workers: every point exactly once, then finished. */
+static void test_grid_parallel(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 4);
+  client_t c;
+  cl_open(&c, d.sock);
+  char spec[2048];
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"grid\",\"parallelism\":4,\"sampler\":{\"type\":\"grid\",\"seed\":3},"
+           "\"space\":{\"x\":{\"type\":\"int\",\"low\":0,\"high\":15},"
+           "\"y\":{\"type\":\"categorical\",\"choices\":[\"a\",\"b\"]}},"
+           "\"objective\":{\"command\":[\"%s\",\"$x\",\"ok\"]}}",
+           helper);
+  create_study(&c, spec);
+  cJSON *r = wait_finished(&c, "grid", 40);
+  assert_int_equal(count_of(r, "COMPLETE"), 32);
+  cJSON_Delete(r);
+  cJSON *trials = list_trials(&c, "grid", &r);
+  assert_int_equal(cJSON_GetArraySize(trials), 32);
+  int seen[16][2] = {{0}};
+  cJSON *t;
+  cJSON_ArrayForEach(t, trials) {
+    cJSON *p = cJSON_GetObjectItem(t, "params");
+    int x = cJSON_GetObjectItem(p, "x")->valueint;
+    int y = cJSON_GetObjectItem(p, "y")->valuestring[0] == 'b';
+    assert_true(x >= 0 && x < 16);
+    seen[x][y]++;
+  }
+  for (int x = 0; x < 16; x++) assert_true(seen[x][0] == 1 && seen[x][1] == 1);
+  cJSON_Delete(r);
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
+/* Trials driven by the test with ask / report / tell, and their errors. */
+static void test_ask_report_tell(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 1);
+  client_t c;
+  cl_open(&c, d.sock);
+  create_study(&c, "{\"name\":\"manual\",\"direction\":\"maximize\",\"n_trials\":4,"
+                   "\"sampler\":{\"type\":\"tpe\",\"seed\":1},"
+                   "\"pruner\":{\"type\":\"median\",\"n_startup_trials\":1},"
+                   "\"space\":{\"lr\":{\"type\":\"float\",\"low\":1e-4,\"high\":1,\"log\":true},"
+                   "\"opt\":{\"type\":\"categorical\",\"choices\":[\"sgd\",\"adam\"]}}}");
+  char p[300], msg[600];
+  /* trial 0: complete with 0.5 */
+  cJSON *r;
+  cJSON *res = cl_ok(&c, "trial.ask", "{\"study\":\"manual\"}", &r);
+  assert_int_equal(cJSON_GetObjectItem(res, "trial")->valueint, 0);
+  cJSON *params = cJSON_GetObjectItem(res, "params");
+  double lr = cJSON_GetObjectItem(params, "lr")->valuedouble;
+  assert_true(lr >= 1e-4 && lr <= 1);
+  const char *opt = cJSON_GetObjectItem(params, "opt")->valuestring;
+  assert_true(strcmp(opt, "sgd") == 0 || strcmp(opt, "adam") == 0);
+  cJSON_Delete(r);
+  res = cl_ok(&c, "trial.report", "{\"study\":\"manual\",\"trial\":0,\"step\":0,\"value\":0.4}", &r);
+  assert_false(cJSON_IsTrue(cJSON_GetObjectItem(res, "prune")));
+  cJSON_Delete(r);
+  res = cl_ok(&c, "trial.tell", "{\"study\":\"manual\",\"trial\":0,\"value\":0.5}", &r);
+  assert_string_equal(cJSON_GetObjectItem(res, "state")->valuestring, "COMPLETE");
+  cJSON_Delete(r);
+  /* telling it again is a state error; an unknown trial is -32002 */
+  assert_int_equal(cl_err(&c, "trial.tell", "{\"study\":\"manual\",\"trial\":0,\"value\":1}", NULL, 0),
+                   HP_RPC_E_STATE);
+  assert_int_equal(cl_err(&c, "trial.tell", "{\"study\":\"manual\",\"trial\":99,\"value\":1}", NULL, 0),
+                   HP_RPC_E_NO_TRIAL);
+  /* trial 1: much worse at step 0 -> the pruner says stop */
+  cl_ok(&c, "trial.ask", "{\"study\":\"manual\"}", &r);
+  cJSON_Delete(r);
+  res = cl_ok(&c, "trial.report", "{\"study\":\"manual\",\"trial\":1,\"step\":0,\"value\":0.01}", &r);
+  assert_true(cJSON_IsTrue(cJSON_GetObjectItem(res, "prune")));
+  cJSON_Delete(r);
+  cl_ok(&c, "trial.tell", "{\"study\":\"manual\",\"trial\":1,\"state\":\"PRUNED\"}", &r);
+  cJSON_Delete(r);
+  /* bad params name the field */
+  cl_ok(&c, "trial.ask", "{\"study\":\"manual\"}", &r);
+  cJSON_Delete(r);
+  assert_int_equal(cl_err(&c, "trial.report", "{\"study\":\"manual\",\"trial\":2,\"step\":\"x\",\"value\":1}",
+                          msg, sizeof msg),
+                   HP_RPC_E_PARAMS);
+  assert_non_null(strstr(msg, "params.step"));
+  assert_int_equal(cl_err(&c, "trial.tell", "{\"study\":\"manual\",\"trial\":2,\"valu\":1}", msg, sizeof msg),
+                   HP_RPC_E_PARAMS);
+  assert_non_null(strstr(msg, "valu"));
+  assert_int_equal(cl_err(&c, "trial.tell", "{\"study\":\"manual\",\"trial\":2,\"state\":\"DONE\"}", msg,
+                          sizeof msg),
+                   HP_RPC_E_PARAMS);
+  assert_non_null(strstr(msg, "params.state"));
+  cl_ok(&c, "trial.tell", "{\"study\":\"manual\",\"trial\":2,\"state\":\"FAIL\",\"reason\":\"oops\"}", &r);
+  cJSON_Delete(r);
+  /* an enqueued trial comes first, with its fixed value */
+  cl_ok(&c, "trial.enqueue", "{\"study\":\"manual\",\"params\":{\"lr\":0.01,\"opt\":\"adam\"}}", &r);
+  cJSON_Delete(r);
+  assert_int_equal(cl_err(&c, "trial.enqueue", "{\"study\":\"manual\",\"params\":{\"lr\":5}}", msg, sizeof msg),
+                   HP_RPC_E_PARAMS);
+  assert_non_null(strstr(msg, "lr"));
+  res = cl_ok(&c, "trial.ask", "{\"study\":\"manual\"}", &r);
+  assert_int_equal(cJSON_GetObjectItem(res, "trial")->valueint, 3);
+  assert_true(fabs(cJSON_GetObjectItem(cJSON_GetObjectItem(res, "params"), "lr")->valuedouble - 0.01) < 1e-12);
+  assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(res, "params"), "opt")->valuestring, "adam");
+  cJSON_Delete(r);
+  cl_ok(&c, "trial.tell", "{\"study\":\"manual\",\"trial\":3,\"value\":0.9}", &r);
+  cJSON_Delete(r);
+  /* n_trials reached */
+  assert_int_equal(cl_err(&c, "trial.ask", "{\"study\":\"manual\"}", NULL, 0), HP_RPC_E_EXHAUSTED);
+  r = wait_finished(&c, "manual", 5);
+  res = cJSON_GetObjectItem(r, "result");
+  assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(res, "best"), "trial")->valueint, 3);
+  assert_int_equal(count_of(r, "COMPLETE"), 2);
+  assert_int_equal(count_of(r, "PRUNED"), 1);
+  assert_int_equal(count_of(r, "FAIL"), 1);
+  cJSON_Delete(r);
+  snprintf(p, sizeof p, "{\"study\":\"manual\",\"trial\":2}");
+  res = cl_ok(&c, "trial.get", p, &r);
+  assert_string_equal(cJSON_GetObjectItem(res, "reason")->valuestring, "oops");
+  cJSON_Delete(r);
+  /* study errors */
+  assert_int_equal(cl_err(&c, "study.get", "{\"study\":\"nope\"}", msg, sizeof msg), HP_RPC_E_NO_STUDY);
+  assert_non_null(strstr(msg, "nope"));
+  assert_int_equal(cl_err(&c, "study.create", "{\"spec\":{\"name\":\"manual\",\"space\":{}}}", NULL, 0),
+                   HP_RPC_E_STUDY_EXISTS);
+  assert_int_equal(cl_err(&c, "study.create",
+                          "{\"spec\":{\"name\":\"s2\",\"space\":{\"x\":{\"type\":\"float\",\"low\":0,"
+                          "\"high\":1}},\"n_trials\":1,\"objective\":{\"command\":[\"echo\",\"$y\"]}}}",
+                          msg, sizeof msg),
+                   HP_RPC_E_BAD_SPEC);
+  assert_non_null(strstr(msg, "spec.objective.command[1]"));
+  assert_int_equal(cl_err(&c, "study.create", "{\"spec\":{\"name\":\"s3\",\"colour\":1,\"space\":{}}}", msg,
+                          sizeof msg),
+                   HP_RPC_E_BAD_SPEC);
+  assert_non_null(strstr(msg, "colour"));
+  cl_ok(&c, "study.delete", "{\"study\":\"manual\"}", &r);
+  cJSON_Delete(r);
+  assert_int_equal(cl_err(&c, "study.get", "{\"study\":\"manual\"}", NULL, 0), HP_RPC_E_NO_STUDY);
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
+/* Malformed, invalid, oversized and half-sent messages; a client that never
+ * reads. The daemon keeps serving everyone else. */
+static void test_protocol_errors(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 1);
+  client_t c;
+  cl_open(&c, d.sock);
+  static const struct {
+    const char *line;
+    int code;
+  } cases[] = {
+      {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":", HP_RPC_E_PARSE},
+      {"[1,2,3]", HP_RPC_E_INVALID_REQUEST},
+      {"{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"daemon.status\"}", HP_RPC_E_INVALID_REQUEST},
+      {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":7}", HP_RPC_E_INVALID_REQUEST},
+      {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.status\",\"params\":[1]}", HP_RPC_E_INVALID_REQUEST},
+      {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"no.such\"}", HP_RPC_E_METHOD},
+      {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"study.get\",\"params\":{}}", HP_RPC_E_PARAMS},
+      {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"study.get\",\"params\":{\"study\":[]}}", HP_RPC_E_PARAMS},
+      {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.status\",\"params\":{\"x\":1}}", HP_RPC_E_PARAMS},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    send_all(c.fd, cases[i].line, strlen(cases[i].line));
+    send_all(c.fd, "\n", 1);
+    cJSON *m = cl_recv(&c, 5);
+    assert_non_null(m);
+    cJSON *e = cJSON_GetObjectItem(m, "error");
+    assert_non_null(e);
+    assert_int_equal(cJSON_GetObjectItem(e, "code")->valueint, cases[i].code);
+    cJSON_Delete(m);
+  }
+  /* a notification (no id) gets no reply; the next request does */
+  const char *note = "{\"jsonrpc\":\"2.0\",\"method\":\"daemon.status\"}\n";
+  send_all(c.fd, note, strlen(note));
+  cJSON *r;
+  cl_ok(&c, "daemon.status", NULL, &r);
+  cJSON_Delete(r);
+
+  /* half a message, then the client vanishes */
+  client_t half;
+  cl_open(&half, d.sock);
+  send_all(half.fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"met", 28);
+  cl_close(&half);
+
+  /* oversized: error -32007 then the connection closes */
+  client_t big;
+  cl_open(&big, d.sock);
+  size_t n = HP_RPC_MAX_MESSAGE + 4096;
+  char *blob = malloc(n);
+  memset(blob, 'x', n);
+  blob[0] = '"';
+  size_t off = 0;
+  while (off < n) {
+    ssize_t w = send(big.fd, blob + off, n - off, MSG_NOSIGNAL);
+    if (w <= 0) break;
+    off += (size_t)w;
+  }
+  free(blob);
+  cJSON *m = cl_recv(&big, 5);
+  assert_non_null(m);
+  assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "error"), "code")->valueint,
+                   HP_RPC_E_TOO_LARGE);
+  cJSON_Delete(m);
+  assert_null(cl_recv(&big, 5)); /* closed */
+  cl_close(&big);
+
+  /* a client that sends and never reads is dropped once its replies pass the
+   * output limit, while others are answered at once */
+  client_t deaf;
+  cl_open(&deaf, d.sock);
+  int fl = fcntl(deaf.fd, F_GETFL);
+  fcntl(deaf.fd, F_SETFL, fl | O_NONBLOCK);
+  const char *req = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.status\"}\n";
+  size_t rl = strlen(req);
+  char *many = malloc(rl * 4096);
+  for (int i = 0; i < 4096; i++) memcpy(many + i * rl, req, rl);
+  bool dropped = false;
+  double t0 = now_s();
+  while (!dropped && now_s() - t0 < 20) {
+    size_t o = 0;
+    while (o < rl * 4096) {
+      ssize_t w = send(deaf.fd, many + o, rl * 4096 - o, MSG_NOSIGNAL);
+      if (w < 0 && errno == EAGAIN) {
+        /* the daemon reads everything; wait a bit */
+        struct pollfd p = {.fd = deaf.fd, .events = POLLOUT};
+        poll(&p, 1, 50);
+        continue;
+      }
+      if (w <= 0) {
+        dropped = true;
+        break;
+      }
+      o += (size_t)w;
+    }
+    double t1 = now_s();
+    cl_ok(&c, "daemon.status", NULL, &r);
+    cJSON_Delete(r);
+    assert_true(now_s() - t1 < 1.0);
+  }
+  free(many);
+  assert_true(dropped);
+  cl_close(&deaf);
+  cl_ok(&c, "daemon.status", NULL, &r);
+  cJSON_Delete(r);
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
+/* 2 and then 50 clients ask and tell at the same time: distinct trial
+ * numbers, every trial stored. */
+static void test_concurrent_clients(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 1);
+  client_t c;
+  cl_open(&c, d.sock);
+  create_study(&c, "{\"name\":\"many\",\"sampler\":{\"type\":\"random\",\"seed\":2},"
+                   "\"space\":{\"x\":{\"type\":\"float\",\"low\":0,\"high\":1}}}");
+  int total = 0;
+  static const int counts[] = {2, 50};
+  for (int k = 0; k < 2; k++) {
+    int n = counts[k];
+    client_t cl[50];
+    for (int i = 0; i < n; i++) cl_open(&cl[i], d.sock);
+    const char *ask = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"trial.ask\",\"params\":{\"study\":\"many\"}}\n";
+    for (int round = 0; round < 5; round++) {
+      for (int i = 0; i < n; i++) send_all(cl[i].fd, ask, strlen(ask));
+      int numbers[50];
+      for (int i = 0; i < n; i++) {
+        cJSON *m = cl_recv(&cl[i], 10);
+        assert_non_null(m);
+        numbers[i] = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "trial")->valueint;
+        cJSON_Delete(m);
+        for (int j = 0; j < i; j++) assert_int_not_equal(numbers[i], numbers[j]);
+      }
+      for (int i = 0; i < n; i++) {
+        char line[200];
+        int len = snprintf(line, sizeof line,
+                           "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"trial.tell\",\"params\":"
+                           "{\"study\":\"many\",\"trial\":%d,\"value\":%d}}\n",
+                           numbers[i], numbers[i]);
+        send_all(cl[i].fd, line, (size_t)len);
+      }
+      for (int i = 0; i < n; i++) {
+        cJSON *m = cl_recv(&cl[i], 10);
+        assert_non_null(m);
+        assert_non_null(cJSON_GetObjectItem(m, "result"));
+        cJSON_Delete(m);
+      }
+      total += n;
+    }
+    for (int i = 0; i < n; i++) cl_close(&cl[i]);
+  }
+  cJSON *r;
+  cJSON *res = cl_ok(&c, "study.get", "{\"study\":\"many\"}", &r);
+  assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(res, "counts"), "COMPLETE")->valueint, total);
+  cJSON_Delete(r);
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
+/* SIGKILL the daemon mid-sweep, start it again on the same database: the
+ * finished trials are all there, the running ones are FAIL "daemon
+ * restarted", and the study completes its n_trials. */
+static void test_sigkill_restart(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 2);
+  client_t c;
+  cl_open(&c, d.sock);
+  char spec[2048];
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"crash\",\"n_trials\":10,\"parallelism\":2,"
+           "\"sampler\":{\"type\":\"tpe\",\"seed\":5},"
+           "\"space\":{\"x\":{\"type\":\"float\",\"low\":-3,\"high\":3}},"
+           "\"objective\":{\"command\":[\"%s\",\"$x\",\"ok\",\"0.1\"]}}",
+           helper);
+  create_study(&c, spec);
+  /* wait for some finished trials while others run */
+  double t0 = now_s();
+  cJSON *r = NULL;
+  for (;;) {
+    cJSON *res = cl_ok(&c, "study.get", "{\"study\":\"crash\"}", &r);
+    int done = cJSON_GetObjectItem(cJSON_GetObjectItem(res, "counts"), "COMPLETE")->valueint;
+    int running = cJSON_GetObjectItem(cJSON_GetObjectItem(res, "counts"), "RUNNING")->valueint;
+    cJSON_Delete(r);
+    if (done >= 3 && running > 0) break;
+    assert_true(now_s() - t0 < 20);
+    usleep(20000);
+  }
+  cJSON *before = list_trials(&c, "crash", &r);
+  cJSON *before_reply = r;
+  kill(d.pid, SIGKILL);
+  waitpid(d.pid, NULL, 0);
+  cl_close(&c);
+  /* the socket file is stale now; the new daemon replaces it */
+  d.pid = spawn_daemon(&d, 2);
+  wait_ready(&d);
+  cl_open(&c, d.sock);
+  r = wait_finished(&c, "crash", 30);
+  int complete = count_of(r, "COMPLETE"), failed = count_of(r, "FAIL");
+  cJSON_Delete(r);
+  assert_true(complete + failed == 10);
+  assert_true(failed >= 1);
+  cJSON *after = list_trials(&c, "crash", &r);
+  cJSON *t;
+  cJSON_ArrayForEach(t, before) {
+    int num = cJSON_GetObjectItem(t, "trial")->valueint;
+    cJSON *a = cJSON_GetArrayItem(after, num);
+    const char *st = cJSON_GetObjectItem(t, "state")->valuestring;
+    if (strcmp(st, "COMPLETE") == 0) {
+      assert_string_equal(cJSON_GetObjectItem(a, "state")->valuestring, "COMPLETE");
+      assert_true(cJSON_GetObjectItem(a, "value")->valuedouble ==
+                  cJSON_GetObjectItem(t, "value")->valuedouble);
+    } else if (strcmp(st, "RUNNING") == 0) {
+      assert_string_equal(cJSON_GetObjectItem(a, "state")->valuestring, "FAIL");
+      assert_string_equal(cJSON_GetObjectItem(a, "reason")->valuestring, "daemon restarted");
+    }
+  }
+  cJSON_Delete(r);
+  cJSON_Delete(before_reply);
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
+/* A peer of another uid is refused (needs root to have another uid). */
+static void test_other_uid_refused(void **state) {
+  (void)state;
+  if (getuid() != 0) {
+    skip();
+    return;
+  }
+  daemon_proc_t d;
+  daemon_start(&d, 1);
+  /* Open the folder and socket so the connect reaches the daemon's check. */
+  chmod(d.dir, 0755);
+  chmod(d.sock, 0666);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    if (setgid(65534) < 0 || setuid(65534) < 0) _exit(10);
+    int fd = try_connect(d.sock);
+    if (fd < 0) _exit(11);
+    const char *req = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.status\"}\n";
+    if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0) {}
+    char buf[4096];
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof buf - 1 && (n = recv(fd, buf + len, sizeof buf - 1 - len, 0)) > 0) len += (size_t)n;
+    buf[len] = '\0';
+    /* exactly one error line, then EOF */
+    if (strstr(buf, "-32008") == NULL) _exit(12);
+    if (strstr(buf, "\"result\"") != NULL) _exit(13);
+    _exit(0);
+  }
+  int st;
+  waitpid(pid, &st, 0);
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 0);
+  /* the daemon's own uid still gets answers */
+  client_t c;
+  cl_open(&c, d.sock);
+  cJSON *r;
+  cl_ok(&c, "daemon.status", NULL, &r);
+  cJSON_Delete(r);
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
+/* A second daemon on the same socket refuses to start; the socket is 0600
+ * in a 0700 folder; daemon.shutdown stops running workers and records them. */
+static void test_second_daemon_and_shutdown(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 1);
+  struct stat st;
+  assert_int_equal(stat(d.sock, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0600);
+  daemon_proc_t d2 = d;
+  snprintf(d2.db, sizeof d2.db, "%s/other.db", d.dir);
+  pid_t p2 = spawn_daemon(&d2, 1);
+  int ws = wait_exit(p2, 10);
+  assert_true(ws >= 0 && WIFEXITED(ws));
+  assert_int_not_equal(WEXITSTATUS(ws), 0);
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "grep -q 'already running' '%s'", d.log);
+  assert_int_equal(system(cmd), 0);
+
+  client_t c;
+  cl_open(&c, d.sock);
+  char spec[1024];
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"long\",\"n_trials\":3,\"sampler\":\"random\","
+           "\"space\":{\"x\":{\"type\":\"float\",\"low\":0,\"high\":1}},"
+           "\"objective\":{\"command\":[\"%s\",\"$x\",\"hang\"]}}",
+           helper);
+  create_study(&c, spec);
+  double t0 = now_s();
+  for (;;) {
+    cJSON *r;
+    cJSON *res = cl_ok(&c, "daemon.status", NULL, &r);
+    int running = cJSON_GetObjectItem(res, "running")->valueint;
+    cJSON_Delete(r);
+    if (running == 1) break;
+    assert_true(now_s() - t0 < 10);
+    usleep(20000);
+  }
+  cJSON *r;
+  cl_ok(&c, "daemon.shutdown", NULL, &r);
+  cJSON_Delete(r);
+  cl_close(&c);
+  ws = wait_exit(d.pid, 10);
+  assert_true(ws >= 0 && WIFEXITED(ws));
+  assert_int_equal(WEXITSTATUS(ws), 0);
+  d.pid = 0;
+  assert_int_not_equal(access(d.sock, F_OK), 0); /* socket removed */
+  /* restart: the trial that ran is FAIL "daemon shutdown", the study goes on */
+  d.pid = spawn_daemon(&d, 1);
+  wait_ready(&d);
+  cl_open(&c, d.sock);
+  cJSON *res = cl_ok(&c, "trial.get", "{\"study\":\"long\",\"trial\":0}", &r);
+  assert_string_equal(cJSON_GetObjectItem(res, "state")->valuestring, "FAIL");
+  assert_string_equal(cJSON_GetObjectItem(res, "reason")->valuestring, "daemon shutdown");
+  cJSON_Delete(r);
+  cl_ok(&c, "study.stop", "{\"study\":\"long\",\"kill\":true}", &r);
+  cJSON_Delete(r);
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
+int main(void) {
+  const char *src = getenv("HP_SRC_DIR");
+  snprintf(helper, sizeof helper, "%s/tests/daemon/helpers/objective.sh", src ? src : ".");
+  signal(SIGPIPE, SIG_IGN);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_command_study),
+      cmocka_unit_test(test_failing_workers),
+      cmocka_unit_test(test_pruning),
+      cmocka_unit_test(test_grid_parallel),
+      cmocka_unit_test(test_ask_report_tell),
+      cmocka_unit_test(test_protocol_errors),
+      cmocka_unit_test(test_concurrent_clients),
+      cmocka_unit_test(test_sigkill_restart),
+      cmocka_unit_test(test_other_uid_refused),
+      cmocka_unit_test(test_second_daemon_and_shutdown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
