@@ -585,6 +585,347 @@ static void test_throughput(void **state) {
   hp_store_close(s);
 }
 
+
+/* ---- Optuna interoperability ------------------------------------------ */
+
+/* Runs tests/daemon/optuna_interop.py with /usr/bin/python3 (or
+ * $HP_PYTHON) and returns its JSON output. Missing Python or Optuna is a
+ * test FAILURE with the fix, never a silent pass. */
+static cJSON *run_py(const char *args) {
+  const char *py = getenv("HP_PYTHON");
+  if (!py || !*py) py = "/usr/bin/python3";
+  const char *src = getenv("HP_SRC_DIR");
+  if (!src || !*src) src = ".";
+  if (access(py, X_OK) != 0)
+    fail_msg("%s not found: the Optuna interoperability tests need python3 and python3-optuna; "
+             "run scripts/install-deps",
+             py);
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "'%s' '%s/tests/daemon/optuna_interop.py' %s", py, src, args);
+  FILE *fp = popen(cmd, "r");
+  if (!fp) fail_msg("cannot run %s", cmd);
+  size_t cap = 1 << 16, n = 0;
+  char *buf = malloc(cap);
+  size_t k;
+  while ((k = fread(buf + n, 1, cap - n - 1, fp)) > 0) {
+    n += k;
+    if (n + 1 == cap) buf = realloc(buf, cap *= 2);
+  }
+  buf[n] = 0;
+  int st = pclose(fp);
+  int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+  if (code == 3 || code == 127)
+    fail_msg("python3-optuna is missing (exit %d from %s): run scripts/install-deps", code, py);
+  if (code != 0) fail_msg("%s exited with %d; output: %.500s", cmd, code, buf);
+  cJSON *j = cJSON_Parse(buf);
+  if (!j) fail_msg("unparsable output of %s: %.500s", cmd, buf);
+  free(buf);
+  return j;
+}
+
+/* A number from the helper's JSON, where non-finite values are strings. */
+static double jnum(const cJSON *j) {
+  if (cJSON_IsNumber(j)) return j->valuedouble;
+  if (cJSON_IsString(j)) {
+    if (strcmp(j->valuestring, "inf") == 0) return INFINITY;
+    if (strcmp(j->valuestring, "-inf") == 0) return -INFINITY;
+    if (strcmp(j->valuestring, "nan") == 0) return NAN;
+  }
+  fail_msg("expected a number in the helper's JSON");
+  return 0;
+}
+
+static bool same_double(double a, double b) { return (isnan(a) && isnan(b)) || a == b; }
+
+static const cJSON *trial_by_number(const cJSON *study, int64_t number) {
+  const cJSON *t;
+  cJSON_ArrayForEach(t, cJSON_GetObjectItem(study, "trials")) {
+    if (cJSON_GetObjectItem(t, "number")->valueint == number) return t;
+  }
+  fail_msg("Optuna does not see trial %lld", (long long)number);
+  return NULL;
+}
+
+/* Checks that what Optuna saw of one trial equals what the store holds. */
+static void expect_same_trial(const cJSON *ot, const hp_store_trial_t *t) {
+  assert_int_equal(cJSON_GetObjectItem(ot, "number")->valueint, t->number);
+  assert_string_equal(cJSON_GetObjectItem(ot, "state")->valuestring,
+                      hp_store_state_name(t->state));
+  const cJSON *internal = cJSON_GetObjectItem(ot, "internal");
+  const cJSON *dists = cJSON_GetObjectItem(ot, "distributions");
+  assert_int_equal(cJSON_GetArraySize(internal), (int)t->n_params);
+  for (size_t k = 0; k < t->n_params; k++) {
+    const cJSON *v = cJSON_GetObjectItem(internal, t->params[k].name);
+    if (!v) fail_msg("trial %lld: Optuna lacks param %s", (long long)t->number, t->params[k].name);
+    assert_true(jnum(v) == t->params[k].value);
+    cJSON *mine = cJSON_Parse(t->params[k].distribution_json);
+    assert_non_null(mine);
+    if (!cJSON_Compare(mine, cJSON_GetObjectItem(dists, t->params[k].name), 1))
+      fail_msg("trial %lld param %s: distribution differs: %s", (long long)t->number,
+               t->params[k].name, t->params[k].distribution_json);
+    cJSON_Delete(mine);
+  }
+  const cJSON *vals = cJSON_GetObjectItem(ot, "values");
+  if (t->n_values == 0) {
+    assert_true(cJSON_IsNull(vals));
+  } else {
+    assert_int_equal(cJSON_GetArraySize(vals), (int)t->n_values);
+    for (size_t k = 0; k < t->n_values; k++)
+      assert_true(same_double(jnum(cJSON_GetArrayItem(vals, (int)k)), t->values[k]));
+  }
+  const cJSON *inter = cJSON_GetObjectItem(ot, "intermediate");
+  assert_int_equal(cJSON_GetArraySize(inter), (int)t->n_intermediate);
+  for (size_t k = 0; k < t->n_intermediate; k++) {
+    char key[32];
+    snprintf(key, sizeof key, "%lld", (long long)t->steps[k]);
+    const cJSON *v = cJSON_GetObjectItem(inter, key);
+    assert_non_null(v);
+    assert_true(same_double(jnum(v), t->intermediate[k]));
+  }
+  cJSON *ua = cJSON_Parse(t->user_attrs_json), *sa = cJSON_Parse(t->system_attrs_json);
+  assert_true(cJSON_Compare(ua, cJSON_GetObjectItem(ot, "user_attrs"), 1));
+  assert_true(cJSON_Compare(sa, cJSON_GetObjectItem(ot, "system_attrs"), 1));
+  cJSON_Delete(ua);
+  cJSON_Delete(sa);
+  assert_int_equal(cJSON_IsTrue(cJSON_GetObjectItem(ot, "has_start")), t->datetime_start[0] != 0);
+  assert_int_equal(cJSON_IsTrue(cJSON_GetObjectItem(ot, "has_complete")),
+                   t->datetime_complete[0] != 0);
+}
+
+/* (a) hpsearch writes; Optuna loads it, its CLI prints it, its TPE continues
+ * it; hpsearch (same open handle) then numbers its next trial after them. */
+static void test_optuna_reads_hpsearch(void **state) {
+  fix_t *f = *state;
+  hp_store_t *s = open_rw(f);
+  bool dir = false;
+  int64_t sid, tid, num;
+  OK(hp_store_study_create(s, "hp", 1, &dir, "{\"owner\": \"hpsearch\"}", NULL, &sid, &e_));
+  hp_store_param_t p[8];
+  for (int i = 0; i < 9; i++) {
+    make_params(p, i);
+    hp_store_state_t st0 = i == 8 ? HP_STORE_WAITING : HP_STORE_RUNNING;
+    size_t np = i == 8 ? 0 : i == 7 ? 1 : 8;
+    OK(hp_store_trial_create(s, sid, st0, i == 7 ? p + 6 : p, np,
+                             i == 8 ? "{\"fixed_params\": {\"x\": 1.5, \"opt\": \"sgd\"}}" : NULL,
+                             &tid, &num, &e_));
+    assert_int_equal(num, i);
+    if (i < 4) {
+      for (int k = 0; k < 3; k++) OK(hp_store_trial_report(s, tid, k, i + k, &e_));
+      double v = 1.0 + i * (i - 2.5);
+      OK(hp_store_trial_set_user_attr(s, tid, "i", i == 0 ? "[1, \"a\"]" : "2", &e_));
+      OK(hp_store_trial_finish(s, tid, HP_STORE_COMPLETE, &v, 1, NULL, &e_));
+    } else if (i == 4) {
+      double v = INFINITY;
+      OK(hp_store_trial_finish(s, tid, HP_STORE_COMPLETE, &v, 1, NULL, &e_));
+    } else if (i == 5) {
+      OK(hp_store_trial_report(s, tid, 0, 5.0, &e_));
+      OK(hp_store_trial_report(s, tid, 1, NAN, &e_));
+      OK(hp_store_trial_report(s, tid, 2, -INFINITY, &e_));
+      OK(hp_store_trial_finish(s, tid, HP_STORE_PRUNED, NULL, 0, NULL, &e_));
+    } else if (i == 6) {
+      OK(hp_store_trial_finish(s, tid, HP_STORE_FAIL, NULL, 0,
+                               "{\"fail_reason\": \"worker exited with status 1\"}", &e_));
+    } else if (i == 7) {
+      OK(hp_store_trial_report(s, tid, 0, 0.5, &e_));
+    }
+  }
+  hp_store_trial_t *mine;
+  size_t n;
+  OK(hp_store_trials_list(s, sid, 0, &mine, &n, &e_));
+  int64_t best_num;
+  OK(hp_store_best_trial(s, sid, NULL, &best_num, NULL, &e_));
+  assert_int_equal(best_num, 1); /* values 1, -0.5, 0, 2.5, +inf */
+
+  char args[512];
+  snprintf(args, sizeof args, "check '%s' hp --cli --continue 5", f->path);
+  cJSON *out = run_py(args);
+  const cJSON *study = cJSON_GetObjectItem(out, "study");
+  assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(study, "directions"), 0)->valuestring,
+                      "MINIMIZE");
+  assert_string_equal(
+      cJSON_GetObjectItem(cJSON_GetObjectItem(study, "user_attrs"), "owner")->valuestring,
+      "hpsearch");
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(study, "trials")), 9);
+  for (size_t i = 0; i < n; i++) expect_same_trial(trial_by_number(study, mine[i].number), &mine[i]);
+  /* External values as Optuna decodes them. */
+  const cJSON *t1 = trial_by_number(study, 1), *prm = cJSON_GetObjectItem(t1, "params");
+  assert_string_equal(cJSON_GetObjectItem(prm, "opt")->valuestring, "sgd");
+  assert_true(cJSON_IsTrue(cJSON_GetObjectItem(prm, "mixed")));
+  assert_int_equal(cJSON_GetObjectItem(prm, "n_log")->valueint, 2);
+  /* Optuna's own best_trial would be fooled by +inf (3.1.0 bug); the
+   * correct best is what the store says. */
+  const cJSON *tb = cJSON_GetObjectItem(study, "true_best");
+  assert_int_equal(cJSON_GetObjectItem(tb, "number")->valueint, best_num);
+  print_message("optuna 3.1 best_trial on this study: #%d (correct: #%lld)\n",
+                cJSON_GetObjectItem(cJSON_GetObjectItem(study, "optuna_best"), "number")->valueint,
+                (long long)best_num);
+  /* The `optuna` command line reads the file. */
+  const cJSON *cli = cJSON_GetObjectItem(out, "cli");
+  const cJSON *ct = cJSON_GetObjectItem(cli, "trials");
+  if (!cJSON_IsArray(ct)) fail_msg("optuna trials failed: %s", cJSON_PrintUnformatted(ct));
+  if (cJSON_GetArraySize(ct) != 9) fail_msg("optuna trials: %s", cJSON_PrintUnformatted(ct));
+  const cJSON *row;
+  int i = 0;
+  cJSON_ArrayForEach(row, ct) {
+    assert_int_equal(cJSON_GetObjectItem(row, "number")->valueint, i);
+    assert_string_equal(cJSON_GetObjectItem(row, "state")->valuestring,
+                        hp_store_state_name(mine[i].state));
+    i++;
+  }
+  const cJSON *cb = cJSON_GetObjectItem(cli, "best-trial");
+  if (!cJSON_GetObjectItem(cb, "number")) fail_msg("optuna best-trial failed");
+  /* TPE continued the study: Optuna's ask first took our enqueued WAITING
+   * trial 8 (with its fixed params), then created 9..12. */
+  const cJSON *cont = cJSON_GetObjectItem(out, "continued");
+  assert_int_equal(cJSON_GetArraySize(cont), 5);
+  assert_int_equal(cJSON_GetArrayItem(cont, 0)->valueint, 8);
+  assert_int_equal(cJSON_GetArrayItem(cont, 4)->valueint, 12);
+  hp_store_trials_free(mine, n);
+
+  /* The store's open handle sees Optuna's commits: numbering goes on at 13. */
+  OK(hp_store_trial_create(s, sid, HP_STORE_RUNNING, NULL, 0, NULL, NULL, &num, &e_));
+  assert_int_equal(num, 13);
+  OK(hp_store_trials_list(s, sid, 8, &mine, &n, &e_));
+  assert_int_equal(n, 6);
+  const cJSON *after = cJSON_GetObjectItem(out, "after");
+  for (int k = 0; k < 5; k++) {
+    assert_int_equal(mine[k].number, 8 + k);
+    assert_int_equal(mine[k].state, HP_STORE_COMPLETE);
+    assert_int_equal(mine[k].n_params, 8);
+    assert_int_equal(mine[k].n_values, 1);
+    expect_same_trial(trial_by_number(after, mine[k].number), &mine[k]);
+  }
+  for (size_t k = 0; k < mine[0].n_params; k++)
+    if (strcmp(mine[0].params[k].name, "x") == 0) assert_true(mine[0].params[k].value == 1.5);
+  hp_store_trials_free(mine, n);
+  cJSON_Delete(out);
+  hp_store_close(s);
+}
+
+/* (b) Optuna writes every parameter kind and state (incl. WAITING from
+ * enqueue_trial); hpsearch reads it all back, continues the study (pops the
+ * enqueued trial, adds trials, reconciles the RUNNING one) and Optuna reads
+ * and continues it again. */
+static void test_hpsearch_reads_optuna(void **state) {
+  fix_t *f = *state;
+  char args[512];
+  snprintf(args, sizeof args, "write '%s'", f->path);
+  cJSON *w = run_py(args);
+  const cJSON *ostudy = cJSON_GetArrayItem(cJSON_GetObjectItem(w, "studies"), 0);
+  const cJSON *omulti = cJSON_GetArrayItem(cJSON_GetObjectItem(w, "studies"), 1);
+  hp_store_t *s = open_rw(f);
+  hp_store_study_info_t *list;
+  size_t ns;
+  OK(hp_store_study_list(s, &list, &ns, &e_));
+  assert_int_equal(ns, 2);
+  assert_string_equal(list[0].name, "opt");
+  assert_string_equal(list[1].name, "multi");
+  assert_int_equal(list[0].n_trials, 9);
+  assert_int_equal(list[0].n_state[HP_STORE_COMPLETE], 5);
+  assert_int_equal(list[0].n_state[HP_STORE_PRUNED], 1);
+  assert_int_equal(list[0].n_state[HP_STORE_FAIL], 1);
+  assert_int_equal(list[0].n_state[HP_STORE_RUNNING], 1);
+  assert_int_equal(list[0].n_state[HP_STORE_WAITING], 1);
+  assert_int_equal(list[1].n_objectives, 2);
+  assert_false(list[1].maximize[0]);
+  assert_true(list[1].maximize[1]);
+  int64_t sid = list[0].study_id, mid = list[1].study_id;
+  assert_int_equal(list[0].best_number,
+                   cJSON_GetObjectItem(cJSON_GetObjectItem(ostudy, "true_best"), "number")->valueint);
+  hp_store_study_list_free(list, ns);
+  char *ua;
+  OK(hp_store_study_attrs(s, sid, false, &ua, &e_));
+  cJSON *uaj = cJSON_Parse(ua);
+  assert_true(cJSON_Compare(uaj, cJSON_GetObjectItem(ostudy, "user_attrs"), 1));
+  cJSON_Delete(uaj);
+  free(ua);
+
+  hp_store_trial_t *t;
+  size_t n;
+  OK(hp_store_trials_list(s, sid, 0, &t, &n, &e_));
+  assert_int_equal(n, 9);
+  for (size_t i = 0; i < n; i++) expect_same_trial(trial_by_number(ostudy, t[i].number), &t[i]);
+  assert_int_equal(t[8].state, HP_STORE_WAITING);
+  /* Keep Optuna's own distribution texts to continue in the same space. */
+  char *dist[8];
+  const char *names[8];
+  double some[8];
+  for (int k = 0; k < 8; k++) {
+    names[k] = t[0].params[k].name;
+    dist[k] = t[0].params[k].distribution_json;
+    some[k] = t[1].params[k].value;
+  }
+  hp_store_trial_t *m;
+  size_t nm;
+  OK(hp_store_trials_list(s, mid, 0, &m, &nm, &e_));
+  assert_int_equal(nm, 1);
+  expect_same_trial(trial_by_number(omulti, 0), &m[0]);
+  hp_store_trials_free(m, nm);
+
+  /* Continue: pop the enqueued trial and give it its fixed params. */
+  int64_t tid, num;
+  char *sys;
+  OK(hp_store_trial_pop_waiting(s, sid, &tid, &num, &sys, &e_));
+  assert_int_equal(num, 8);
+  cJSON *sj = cJSON_Parse(sys);
+  const cJSON *fp = cJSON_GetObjectItem(sj, "fixed_params");
+  assert_true(cJSON_GetObjectItem(fp, "x")->valuedouble == 1.5);
+  assert_string_equal(cJSON_GetObjectItem(fp, "opt")->valuestring, "sgd");
+  cJSON_Delete(sj);
+  free(sys);
+  hp_store_param_t fixed[3];
+  for (int k = 0, j = 0; k < 8; k++) {
+    if (strcmp(names[k], "x") == 0) fixed[j++] = (hp_store_param_t){"x", 1.5, dist[k]};
+    if (strcmp(names[k], "opt") == 0) fixed[j++] = (hp_store_param_t){"opt", 1, dist[k]};
+    if (strcmp(names[k], "n") == 0) fixed[j++] = (hp_store_param_t){"n", 3, dist[k]};
+  }
+  OK(hp_store_trial_set_params(s, tid, fixed, 3, &e_));
+  double v = 0.01;
+  OK(hp_store_trial_finish(s, tid, HP_STORE_COMPLETE, &v, 1, NULL, &e_));
+  hp_store_param_t p[8];
+  for (int k = 0; k < 8; k++) p[k] = (hp_store_param_t){names[k], some[k], dist[k]};
+  for (int i = 0; i < 2; i++) {
+    OK(hp_store_trial_create(s, sid, HP_STORE_RUNNING, p, 8, NULL, &tid, &num, &e_));
+    assert_int_equal(num, 9 + i);
+    OK(hp_store_trial_report(s, tid, 0, 0.5 - i, &e_));
+    v = 0.001;
+    OK(hp_store_trial_finish(s, tid, i ? HP_STORE_PRUNED : HP_STORE_COMPLETE, &v, i ? 0 : 1, NULL,
+                             &e_));
+  }
+  hp_store_trial_ref_t *refs;
+  size_t nr;
+  OK(hp_store_reconcile(s, NULL, &refs, &nr, &e_));
+  assert_int_equal(nr, 1);
+  assert_int_equal(refs[0].number, 7);
+  free(refs);
+  hp_store_trials_free(t, n);
+  cJSON_Delete(w);
+
+  snprintf(args, sizeof args, "check '%s' opt --continue 3", f->path);
+  cJSON *out = run_py(args);
+  const cJSON *after = cJSON_GetObjectItem(out, "after");
+  OK(hp_store_trials_list(s, sid, 0, &t, &n, &e_));
+  assert_int_equal(n, 14);
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(after, "trials")), 14);
+  for (size_t i = 0; i < n; i++) expect_same_trial(trial_by_number(after, t[i].number), &t[i]);
+  const cJSON *t8 = trial_by_number(after, 8);
+  assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(t8, "params"), "opt")->valuestring,
+                      "sgd");
+  const cJSON *t7 = trial_by_number(after, 7);
+  assert_string_equal(cJSON_GetObjectItem(t7, "state")->valuestring, "FAIL");
+  assert_string_equal(
+      cJSON_GetObjectItem(cJSON_GetObjectItem(t7, "system_attrs"), "fail_reason")->valuestring,
+      "daemon restarted");
+  assert_int_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(out, "continued"), 0)->valueint, 11);
+  int64_t best;
+  OK(hp_store_best_trial(s, sid, NULL, &best, NULL, &e_));
+  assert_int_equal(best,
+                   cJSON_GetObjectItem(cJSON_GetObjectItem(after, "true_best"), "number")->valueint);
+  hp_store_trials_free(t, n);
+  cJSON_Delete(out);
+  hp_store_close(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_schema_exact, setup, teardown),
@@ -596,6 +937,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_delete_and_reconcile, setup, teardown),
       cmocka_unit_test_setup_teardown(test_readonly_beside_writer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_optuna_reads_hpsearch, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_hpsearch_reads_optuna, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
