@@ -24,7 +24,7 @@ HP_HOT void hp_act_forward(hp_act_t act, const float *x, float *y, size_t n) {
         for (size_t i = 0; i < n; i++) y[i] = x[i];
       break;
     case HP_ACT_RELU:
-      for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+      for (size_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i]; /* NaN passes through */
       break;
     case HP_ACT_LEAKY: {
       const float a = act.slope;

@@ -105,7 +105,7 @@ HP_HOT static void bias_act_reorder(const float *tmp, const float *bias, float *
       if (act.kind == HP_ACT_RELU) {
         for (size_t i = 0; i < npix; i++) {
           float v = src[i] + bc;
-          dst[i] = v > 0.0f ? v : 0.0f;
+          dst[i] = v < 0.0f ? 0.0f : v; /* NaN passes through */
         }
       } else {
         for (size_t i = 0; i < npix; i++) dst[i] = src[i] + bc;

@@ -10,7 +10,7 @@ HP_HOT static void bias_relu(float *y, const float *b, int B, int out) {
     float *row = y + (size_t)r * out;
     for (int j = 0; j < out; j++) {
       float v = row[j] + b[j];
-      row[j] = v > 0.0f ? v : 0.0f;
+      row[j] = v < 0.0f ? 0.0f : v; /* NaN passes through: divergence shows */
     }
   }
 }
