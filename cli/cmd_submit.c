@@ -115,9 +115,10 @@ static int follow(hp_client_t *c, const char *study, hp_err_t *err) {
         }
         progress_text(s, line, sizeof line);
         const cJSON *reason = cJSON_GetObjectItemCaseSensitive(ev, "reason");
+        const cJSON *val = cJSON_GetObjectItemCaseSensitive(ev, "value");
         printf("%s: trial %.0f %s %s%s%s | %s\n", study, hp_cli_num(ev, "trial"),
                str_or(ev, "state", "?"),
-               hp_fmt_value(cJSON_GetObjectItemCaseSensitive(ev, "value"), v, sizeof v),
+               val == NULL || cJSON_IsNull(val) ? "-" : hp_fmt_value(val, v, sizeof v),
                cJSON_IsString(reason) ? " " : "", cJSON_IsString(reason) ? reason->valuestring : "",
                line);
         fflush(stdout);
@@ -172,6 +173,13 @@ int hp_cmd_submit(int argc, char **argv) {
     cJSON_Delete(spec);
     return hp_cli_fail(argv[0], rc, &err);
   }
+  /* Relative paths in a command objective mean what they mean where the
+   * user typed `submit`, not in the daemon's folder. */
+  cJSON *obj = cJSON_GetObjectItemCaseSensitive(spec, "objective");
+  char cwd[4096];
+  if (cJSON_GetObjectItemCaseSensitive(obj, "command") != NULL &&
+      cJSON_GetObjectItemCaseSensitive(obj, "cwd") == NULL && getcwd(cwd, sizeof cwd) != NULL)
+    cJSON_AddStringToObject(obj, "cwd", cwd);
   cJSON *p = cJSON_CreateObject();
   cJSON_AddItemToObject(p, "spec", spec);
   if (load) cJSON_AddTrueToObject(p, "load_if_exists");
@@ -205,6 +213,9 @@ int hp_cmd_submit(int argc, char **argv) {
     hp_cli_src_t src = {.use_db = false, .client = c};
     rc = hp_cli_print_best(&src, name, false, &err);
     c = src.client;
+    if (rc == HP_ENOTFOUND) /* finished, but every trial failed or was pruned */
+      rc = hp_err_set(&err, HP_ESTATE, "study %s finished without a complete trial "
+                      "(hpsearch trials %s shows why)", name, name);
   }
   hp_client_close(&c);
   fflush(stdout);
