@@ -513,6 +513,10 @@ cJSON *hp_sched_trial_json(const hp_study_t *st, const hp_store_trial_t *t, bool
   if (reason) cJSON_AddStringToObject(o, "reason", reason);
   else cJSON_AddNullToObject(o, "reason");
   cJSON_Delete(attrs);
+  cJSON *ua = t->user_attrs_json && strcmp(t->user_attrs_json, "{}") != 0
+                  ? cJSON_Parse(t->user_attrs_json)
+                  : NULL;
+  cJSON_AddItemToObject(o, "user_attrs", ua ? ua : cJSON_CreateObject());
   cJSON_AddStringToObject(o, "datetime_start", t->datetime_start);
   cJSON_AddStringToObject(o, "datetime_complete", t->datetime_complete);
   double a = parse_local(t->datetime_start), b = parse_local(t->datetime_complete);

@@ -131,6 +131,16 @@ static void worker_line(hp_worker_t *w, char *line, size_t len) {
   } else {
     w->have_final = true;
     w->final_value = v;
+    /* Other members of the final line (test_accuracy, seconds, ...) are kept
+     * as the trial's user attributes. */
+    for (const cJSON *m = msg->child; m; m = m->next) {
+      if (strcmp(m->string, "value") == 0) continue;
+      if (!cJSON_IsNumber(m) && !cJSON_IsString(m) && !cJSON_IsBool(m)) continue;
+      char *text = cJSON_PrintUnformatted(m);
+      if (text && hp_daemon_batch(w->d, NULL) == 0)
+        hp_store_trial_set_user_attr(w->d->store, run->trial_id, m->string, text, NULL);
+      free(text);
+    }
   }
   cJSON_Delete(msg);
 }

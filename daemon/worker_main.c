@@ -1,15 +1,153 @@
-/* `hpsearch worker --config-json JSON [--metric NAME]`: trains one engine
- * trial for the daemon and prints one JSON line per epoch on stdout
- * ({"step": E, "value": V, ...}) and a final {"value": V, ...} line, or
- * {"error": "..."} and a non-zero exit (docs/study-spec.md). */
+/* `hpsearch worker`: the child process the daemon starts for one trial of an
+ * engine objective. It trains the (already substituted) training config with
+ * the embedded engine and speaks the objective line format of
+ * docs/study-spec.md on stdout:
+ *   {"step": E, "value": V, "train_loss": .., "val_loss": .., ...}  per epoch
+ *   {"value": V, "test_accuracy": .., "epochs": .., "seconds": ..}   at the end
+ *   {"error": "diverged at epoch E step S"}                            on failure
+ * where V is the study's metric. Data comes through the engine's shared
+ * mmap'd decoded cache, so N workers hold one copy of the data set. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../cli/commands.h"
+#include "hpsearch/blas.h"
+#include "hpsearch/engine.h"
+#include "hpsearch/json.h"
+
+typedef struct worker_ctx {
+  const char *metric; /* val_loss | val_accuracy | train_loss | train_accuracy */
+} worker_ctx_t;
+
+static double metric_of(const char *metric, double train_loss, double train_acc, double val_loss,
+                        double val_acc) {
+  if (strcmp(metric, "train_loss") == 0) return train_loss;
+  if (strcmp(metric, "train_accuracy") == 0) return train_acc;
+  if (strcmp(metric, "val_accuracy") == 0) return val_acc;
+  return val_loss;
+}
+
+/* JSON numbers cannot be NaN/inf: write those as strings the daemon knows. */
+static void put_num(const char *key, double v, bool comma) {
+  if (isnan(v)) printf("\"%s\": \"nan\"", key);
+  else if (isinf(v)) printf("\"%s\": \"%s\"", key, v > 0 ? "inf" : "-inf");
+  else printf("\"%s\": %.17g", key, v);
+  if (comma) printf(", ");
+}
+
+static int on_epoch(const hp_epoch_report_t *r, void *user) {
+  worker_ctx_t *ctx = user;
+  double v = metric_of(ctx->metric, r->train_loss, r->train_accuracy, r->val_loss,
+                       r->val_accuracy);
+  printf("{\"step\": %d, ", r->epoch);
+  put_num("value", v, true);
+  put_num("train_loss", r->train_loss, true);
+  put_num("train_accuracy", r->train_accuracy, true);
+  put_num("val_loss", r->val_loss, true);
+  put_num("val_accuracy", r->val_accuracy, true);
+  put_num("seconds", r->seconds, true);
+  put_num("samples_per_sec", r->samples_per_sec, false);
+  printf("}\n");
+  fflush(stdout);
+  return 0;
+}
+
+static void print_error(const char *fmt, const char *a, const char *b) {
+  char msg[800];
+  snprintf(msg, sizeof msg, fmt, a, b);
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "error", msg);
+  char *t = cJSON_PrintUnformatted(o);
+  if (t) printf("%s\n", t);
+  fflush(stdout);
+  free(t);
+  cJSON_Delete(o);
+  fprintf(stderr, "hpsearch worker: %s\n", msg);
+}
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: hpsearch worker (--config-json JSON | --config FILE) [--metric NAME]\n"
+             "  trains one engine trial and prints JSON lines on stdout (docs/study-spec.md);\n"
+             "  NAME: val_loss (default), val_accuracy, train_loss, train_accuracy\n");
+}
 
 int hp_cmd_worker(int argc, char **argv) {
-  (void)argc, (void)argv;
-  printf("{\"error\": \"engine worker not available in this build\"}\n");
-  return HP_EXIT_FAIL;
+  const char *json_text = NULL, *file = NULL, *metric = "val_loss";
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+      usage(stdout);
+      return HP_EXIT_OK;
+    }
+    if (i + 1 >= argc) {
+      usage(stderr);
+      return HP_EXIT_USAGE;
+    }
+    if (strcmp(argv[i], "--config-json") == 0) json_text = argv[++i];
+    else if (strcmp(argv[i], "--config") == 0) file = argv[++i];
+    else if (strcmp(argv[i], "--metric") == 0) metric = argv[++i];
+    else {
+      usage(stderr);
+      return HP_EXIT_USAGE;
+    }
+  }
+  if ((json_text == NULL) == (file == NULL)) {
+    usage(stderr);
+    return HP_EXIT_USAGE;
+  }
+  if (strcmp(metric, "val_loss") && strcmp(metric, "val_accuracy") && strcmp(metric, "train_loss") &&
+      strcmp(metric, "train_accuracy")) {
+    print_error("unknown metric '%s'%s", metric, "");
+    return HP_EXIT_USAGE;
+  }
+  /* Workers share the cores: one BLAS thread unless the user said otherwise
+   * (hp_blas_ensure_fast_kernel in main already chose the kernel). */
+  hp_blas_set_ftz();
+  hp_err_t err = {0};
+  cJSON *root = NULL;
+  int rc = json_text ? hp_json_parse(json_text, strlen(json_text), "config", &root, &err)
+                     : hp_json_parse_file(file, &root, &err);
+  if (rc < 0) {
+    print_error("%s%s", err.msg, "");
+    return HP_EXIT_FAIL;
+  }
+  hp_train_config_t cfg;
+  memset(&cfg, 0, sizeof cfg);
+  rc = hp_train_config_parse(root, &cfg, &err);
+  cJSON_Delete(root);
+  if (rc < 0) {
+    print_error("training config: %s%s", err.msg, "");
+    return HP_EXIT_FAIL;
+  }
+  worker_ctx_t ctx = {.metric = metric};
+  hp_train_result_t res;
+  memset(&res, 0, sizeof res);
+  rc = hp_train_run(&cfg, on_epoch, &ctx, &res, &err);
+  hp_train_config_free(&cfg);
+  if (rc < 0) {
+    print_error("%s%s", err.msg, "");
+    return HP_EXIT_FAIL;
+  }
+  if (res.status == HP_TRAIN_DIVERGED) {
+    print_error("%s%s", res.message[0] ? res.message : "diverged", "");
+    return HP_EXIT_DIVERGED;
+  }
+  double v = metric_of(metric, res.train_loss, res.train_accuracy, res.val_loss, res.val_accuracy);
+  if (isnan(v) && strncmp(metric, "val_", 4) == 0) {
+    print_error("metric %s is not available: the config has no validation split%s", metric, "");
+    return HP_EXIT_FAIL;
+  }
+  printf("{");
+  put_num("value", v, true);
+  if (res.has_test) {
+    put_num("test_loss", res.test_loss, true);
+    put_num("test_accuracy", res.test_accuracy, true);
+  }
+  printf("\"epochs\": %d, ", res.epochs);
+  put_num("seconds", res.seconds, true);
+  put_num("samples_per_sec", res.samples_per_sec, false);
+  printf("}\n");
+  fflush(stdout);
+  return HP_EXIT_OK;
 }
