@@ -209,7 +209,8 @@ __attribute__((always_inline)) static inline double hp_verfc_pos(double x) {
   return t * hp_vexp(-x * x + p);
 }
 
-/* Phi(zb) - Phi(za), za <= zb. Narrow intervals use the midpoint series
+/* Phi(zb) - Phi(za), za <= zb (relative error < 2e-6 everywhere, see
+ * test_tpe.c). Narrow intervals use the midpoint series
  * (no cancellation); wide ones a difference of tails on the side where it
  * does not cancel. */
 __attribute__((always_inline)) static inline double hp_ndtr_diff_inline(double za, double zb) {
@@ -224,7 +225,9 @@ __attribute__((always_inline)) static inline double hp_ndtr_diff_inline(double z
   double wide = za >= 0 ? both_up : across;
   wide = zb <= 0 ? both_down : wide;
   wide = wide > 0 ? wide : 0.0;
-  return h < 0.25 ? series : wide;
+  /* The series error grows like (h zm)^6 / 322560: use it only where that
+   * stays below ~1e-7 and the tail difference would cancel. */
+  return h < 0.25 && h * fabs(zm) < 0.5 ? series : wide;
 }
 
 #endif
