@@ -95,6 +95,10 @@ const char *hp_optim_name(hp_optim_kind_t kind);
  * steps_per_epoch is used when sched->per_epoch. Pure function. */
 double hp_schedule_lr(const hp_schedule_t *sched, double lr0, int64_t k,
                       int64_t steps_per_epoch);
+/* Parses a "schedule" value (a name such as "constant", or an object) into
+ * *sched, which holds the defaults (constant, no warm-up). */
+int hp_schedule_parse(const cJSON *item, hp_schedule_t *sched, const char *where,
+                      hp_err_t *err);
 
 typedef struct hp_optim hp_optim_t;
 
@@ -117,8 +121,9 @@ void hp_optim_free(hp_optim_t *opt);
 /* One update of params[0..n) from grads[0..n) (n must equal the n given at
  * create; asserted). In order: clip by global norm (norm over all n entries),
  * clip by value, add weight decay lambda*theta on the decay ranges, then the
- * algorithm's update with eps from the schedule. grads is modified in place
- * (clipped, decay added); the caller zeroes it before the next backward.
+ * algorithm's update with eps from the schedule. Clipping and decay are
+ * applied on the fly: grads is only read (the caller zeroes it before the
+ * next backward as usual).
  *
  * Nesterov: the stored params are the look-ahead point phi = theta + alpha*v
  * (change of variables), so the caller computes the gradient at the stored
