@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# `make bench-daemon`: hpsearch's daemon side by side with Optuna 3.1 (SQLite
+# storage) in one run, then one table with both and the ratios:
+#   1. durable trials/s through trial.ask + trial.tell over the socket, random
+#      and TPE, from one and from two client processes (Optuna: study.ask +
+#      study.tell on sqlite:///, one and two processes);
+#   2. `hpsearch status` / `hpsearch trials` on a 1,000-trial study (median of
+#      many runs) against `optuna trials` on the same database;
+#   3. an engine sweep with --jobs 2 against --jobs 1 (trials per hour) and
+#      the resident memory of each worker.
+# usage: bench/daemon.sh [BUILD_DIR]     (BENCH_QUICK=1 for a short smoke run)
+set -euo pipefail
+
+B=${1:-build}
+cd "$(dirname "$0")/.."
+py=/usr/bin/python3
+bin=$PWD/$B/hpsearch
+client=$PWD/$B/bench_daemon_client
+make -j2 --no-print-directory "$B/hpsearch" "$B/bench_daemon_client" >/dev/null
+
+quick=${BENCH_QUICK:-0}
+if [ "$quick" = 1 ]; then
+  n_rand=2000 n_tpe=200 n_opt_rand=100 n_opt_tpe=60 runs=10 opt_runs=2 sweep_trials=4
+else
+  n_rand=20000 n_tpe=1000 n_opt_rand=500 n_opt_tpe=300 runs=50 opt_runs=5 sweep_trials=8
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/hpsearch-bench.XXXXXX")
+results=$tmp/results.jsonl
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# start_daemon NAME JOBS: a daemon on $tmp/NAME.{db,sock}; sets $dpid.
+start_daemon() {
+  local sock=$tmp/$1.sock
+  "$bin" daemon --db "$tmp/$1.db" --socket "$sock" --jobs "$2" 2>"$tmp/$1.log" &
+  dpid=$!
+  pids+=("$dpid")
+  for _ in $(seq 200); do
+    "$bin" status --socket "$sock" >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  echo "daemon $1 did not start:" >&2; cat "$tmp/$1.log" >&2; exit 1
+}
+
+# study NAME SAMPLER [N_TRIALS]: an ask/tell study over the same 3-parameter
+# space as bench/daemon_optuna.py.
+study() {
+  local nt=""
+  [ -n "${3:-}" ] && nt="\"n_trials\": $3,"
+  cat >"$tmp/$1.json" <<EOS
+{"name": "$1", "direction": "minimize", $nt "sampler": {"type": "$2", "seed": 1},
+ "space": {"x": {"type": "float", "low": -5, "high": 5},
+           "y": {"type": "float", "low": 0.001, "high": 1, "log": true},
+           "k": {"type": "int", "low": 1, "high": 8}}}
+EOS
+  "$bin" submit "$tmp/$1.json" --socket "$sock" >/dev/null
+}
+
+tag() { "$py" -c 'import json,sys; d=json.loads(sys.stdin.read()); d.update(json.loads(sys.argv[1])); print(json.dumps(d))' "$1"; }
+
+start_daemon main 2
+sock=$tmp/main.sock
+
+echo "== 1,000-trial study: status / trials latency" >&2
+study thousand random 1000
+"$client" "$sock" thousand 1000 >/dev/null
+"$py" - "$bin" "$sock" "$tmp/main.db" "$runs" >>"$results" <<'PY'
+import json, statistics, subprocess, sys, time
+binp, sock, db, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+cases = {"status": ["status"], "status_study": ["status", "thousand"],
+         "trials": ["trials", "thousand"], "trials_csv": ["trials", "thousand", "--csv"],
+         "trials_json": ["trials", "thousand", "--json"],
+         "trials_db": ["trials", "thousand", "--db", db], "status_db": ["status", "--db", db]}
+for name, args in cases.items():
+    ts = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([binp] + args + (["--socket", sock] if "--db" not in args else []),
+                       check=True, stdout=subprocess.DEVNULL)
+        ts.append(time.perf_counter() - t0)
+    print(json.dumps({"what": "cli", "case": name, "median_ms": statistics.median(ts) * 1000}))
+PY
+"$py" bench/daemon_optuna.py cli "$tmp/main.db" thousand "$opt_runs" >>"$results"
+
+echo "== ask/tell throughput" >&2
+study r1 random; "$client" "$sock" r1 "$n_rand" 1 | tag '{"what":"hp_asktell","sampler":"random"}' >>"$results"
+study r2 random; "$client" "$sock" r2 "$n_rand" 2 | tag '{"what":"hp_asktell","sampler":"random"}' >>"$results"
+study t1 tpe; "$client" "$sock" t1 "$n_tpe" 1 | tag '{"what":"hp_asktell","sampler":"tpe"}' >>"$results"
+study t2 tpe; "$client" "$sock" t2 "$n_tpe" 2 | tag '{"what":"hp_asktell","sampler":"tpe"}' >>"$results"
+for s in random tpe; do
+  n=$n_opt_rand; [ $s = tpe ] && n=$n_opt_tpe
+  for p in 1 2; do
+    "$py" bench/daemon_optuna.py asktell "$tmp/optuna-$s-$p.db" $s "$n" $p >>"$results"
+  done
+done
+"$bin" shutdown --socket "$sock" >/dev/null
+
+echo "== engine sweep: --jobs 1 vs --jobs 2" >&2
+for j in 1 2; do
+  cat >"$tmp/sweep$j.json" <<EOS
+{"name": "sweep$j", "direction": "maximize", "metric": "val_accuracy",
+ "n_trials": $sweep_trials, "parallelism": $j,
+ "sampler": {"type": "random", "seed": 5},
+ "space": {"lr": {"type": "float", "low": 0.0005, "high": 0.005, "log": true}},
+ "objective": {"engine": {"seed": 1, "epochs": 1, "batch_size": 128,
+   "optimizer": {"type": "adam", "lr": "\$lr"},
+   "layers": [{"type": "mlp", "width": 512, "depth": 2, "activation": "relu"},
+              {"type": "dense", "units": 10}],
+   "data": {"dir": "/usr/share/datasets/fashion-mnist", "limit": 20000,
+            "validation": {"mode": "last", "size": 10000}}}}}
+EOS
+  start_daemon "jobs$j" "$j"
+  "$py" bench/daemon_sweep.py "$bin" "$tmp/jobs$j.sock" "$dpid" "$tmp/sweep$j.json" |
+    tag "{\"what\":\"sweep\",\"jobs\":$j}" >>"$results"
+  "$bin" shutdown --socket "$tmp/jobs$j.sock" >/dev/null
+done
+
+"$py" - "$results" "$n_rand" "$n_tpe" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+def get(**kw):
+    for r in rows:
+        if all(r.get(k) == v for k, v in kw.items()):
+            return r
+    return None
+print()
+print(f"{'measurement':<44} {'hpsearch':>14} {'Optuna 3.1':>14} {'ratio':>9}")
+print("-" * 84)
+for s in ("random", "tpe"):
+    for p in (1, 2):
+        h = get(what="hp_asktell", sampler=s, procs=p)
+        o = get(what="asktell", sampler=s, procs=p)
+        hv = h["trials_per_s"] if h else float("nan")
+        ov = o["trials_per_s"] if o else float("nan")
+        label = f"ask+tell trials/s, {s}, {p} client{'s' if p > 1 else ''}"
+        print(f"{label:<44} {hv:>14.0f} {ov:>14.1f} {hv / ov:>8.0f}x")
+        print(f"{'':<44} {'(%d trials)' % (h['trials'] if h else 0):>14} "
+              f"{'(%d trials)' % (o['trials'] if o else 0):>14}")
+opt = get(what="optuna_trials")
+for case, label in (("status", "hpsearch status (all studies), ms"),
+                    ("status_study", "hpsearch status STUDY, ms"),
+                    ("trials", "hpsearch trials STUDY (table), ms"),
+                    ("trials_csv", "hpsearch trials STUDY --csv, ms"),
+                    ("trials_json", "hpsearch trials STUDY --json, ms"),
+                    ("trials_db", "hpsearch trials STUDY --db FILE, ms"),
+                    ("status_db", "hpsearch status --db FILE, ms")):
+    h = get(what="cli", case=case)
+    ov = opt["median_ms"] if opt else float("nan")
+    print(f"{label:<44} {h['median_ms']:>14.2f} {ov:>14.0f} {ov / h['median_ms']:>8.0f}x")
+print(f"{'  (1,000-trial study; Optuna: optuna trials)':<44}")
+s1, s2 = get(what="sweep", jobs=1), get(what="sweep", jobs=2)
+if s1 and s2:
+    print(f"{'engine sweep trials/hour, --jobs 1':<44} {s1['trials_per_hour']:>14.0f}")
+    print(f"{'engine sweep trials/hour, --jobs 2':<44} {s2['trials_per_hour']:>14.0f} "
+          f"{'':>14} {s2['trials_per_hour'] / s1['trials_per_hour']:>8.2f}x (goal >= 1.85x)")
+    print(f"{'worker memory, --jobs 2 (max RSS / PSS), MB':<44} "
+          f"{s2['worker_rss_mb']:>7.0f} / {s2['worker_pss_mb']:<5.0f}")
+    print(f"{'  trials complete/failed (jobs 1; jobs 2)':<44} "
+          f"{s1['complete']}/{s1['failed']}; {s2['complete']}/{s2['failed']}")
+print()
+print("goals: >= 5,000 trials/s random (Optuna ~50), status/trials <= 10 ms, sweep >= 1.85x")
+PY
