@@ -101,16 +101,18 @@ static int sorted_insert(sorted_t *s, double x) {
   return HP_OK;
 }
 
-/* numpy.percentile's default "linear" method over ascending a[0..n-1].
- * Where numpy's lerp turns inf - inf into NaN, we return the endpoint. */
+/* numpy.nanpercentile's default "linear" method over ascending a[0..n-1],
+ * with numpy's lerp written out as numpy 1.24 computes it, so that every
+ * decision equals Optuna's -- including its quirk that an interpolation
+ * touching +-inf yields NaN (inf - inf, inf * 0), which means "no pruning". */
 static double percentile_of(const double *a, size_t n, double q) {
   if (n == 0) return NAN;
-  double pos = q / 100.0 * (double)(n - 1);
-  size_t lo = (size_t)floor(pos);
-  if (lo >= n - 1) return a[n - 1];
-  size_t hi = lo + 1;
-  double t = pos - (double)lo;
-  if (t == 0 || a[lo] == a[hi]) return a[lo];
+  double pos = (double)(n - 1) * (q / 100.0);
+  double lo_f = floor(pos);
+  size_t lo = (size_t)lo_f;
+  if (lo > n - 1) lo = n - 1;
+  size_t hi = lo + 1 > n - 1 ? n - 1 : lo + 1;
+  double t = pos - lo_f;
   double d = a[hi] - a[lo];
   return t >= 0.5 ? a[hi] - d * (1 - t) : a[lo] + d * t;
 }

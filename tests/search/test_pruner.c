@@ -10,7 +10,11 @@
 
 #include <cJSON.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "hpsearch/pruner.h"
 
@@ -361,6 +365,86 @@ static void test_scale(void **state) {
   hp_pruner_free(p);
 }
 
+/* ---- the same decisions as Optuna ------------------------------------- */
+
+static double case_num(const cJSON *j) {
+  if (cJSON_IsNumber(j)) return j->valuedouble;
+  if (cJSON_IsString(j) && strcmp(j->valuestring, "nan") == 0) return NAN;
+  if (cJSON_IsString(j) && strcmp(j->valuestring, "inf") == 0) return INFINITY;
+  if (cJSON_IsString(j) && strcmp(j->valuestring, "-inf") == 0) return -INFINITY;
+  fail_msg("bad number in the Optuna cases");
+  return 0;
+}
+
+/* Optuna 3.1 itself (tests/daemon/optuna_pruner_cases.py) runs every pruner
+ * kind on random interleaved curves with NaN, +-inf, skipped steps, FAIL and
+ * PRUNED trials, both directions; every decision must be the same here.
+ * Without python3-optuna this FAILS and says how to install it. */
+static void test_matches_optuna(void **state) {
+  (void)state;
+  const char *py = getenv("HP_PYTHON");
+  if (!py || !*py) py = "/usr/bin/python3";
+  const char *src = getenv("HP_SRC_DIR");
+  if (!src || !*src) src = ".";
+  if (access(py, X_OK) != 0)
+    fail_msg("%s not found: this test needs python3 and python3-optuna; run scripts/install-deps",
+             py);
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "'%s' '%s/tests/daemon/optuna_pruner_cases.py' 3", py, src);
+  FILE *fp = popen(cmd, "r");
+  assert_non_null(fp);
+  size_t cap = 1 << 20, n = 0, k;
+  char *buf = malloc(cap);
+  while ((k = fread(buf + n, 1, cap - n - 1, fp)) > 0)
+    if ((n += k) + 1 == cap) buf = realloc(buf, cap *= 2);
+  buf[n] = 0;
+  int st = pclose(fp), code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+  if (code == 3 || code == 127)
+    fail_msg("python3-optuna is missing (exit %d from %s): run scripts/install-deps", code, py);
+  if (code != 0) fail_msg("%s exited with %d", cmd, code);
+  cJSON *cases = cJSON_Parse(buf);
+  free(buf);
+  assert_non_null(cases);
+  int decisions = 0, pruned = 0, ci = 0;
+  const cJSON *c;
+  cJSON_ArrayForEach(c, cases) {
+    hp_pruner_t *p = NULL;
+    hp_err_t e = {0};
+    bool max = cJSON_IsTrue(cJSON_GetObjectItem(c, "maximize"));
+    if (hp_pruner_create(cJSON_GetObjectItem(c, "cfg"), "xc", max, &p, &e))
+      fail_msg("case %d: %s", ci, e.msg);
+    const cJSON *ev;
+    cJSON_ArrayForEach(ev, cJSON_GetObjectItem(c, "events")) {
+      int64_t number = cJSON_GetArrayItem(ev, 1)->valueint;
+      if (cJSON_GetArrayItem(ev, 0)->valuestring[0] == 'f') {
+        const char *end = cJSON_GetArrayItem(ev, 2)->valuestring;
+        hp_pruner_end_t how = strcmp(end, "COMPLETE") == 0 ? HP_PRUNER_END_COMPLETE
+                              : strcmp(end, "PRUNED") == 0 ? HP_PRUNER_END_PRUNED
+                                                           : HP_PRUNER_END_FAIL;
+        assert_int_equal(hp_pruner_finish(p, number, how, &e), 0);
+        continue;
+      }
+      int64_t step = cJSON_GetArrayItem(ev, 2)->valueint;
+      double v = case_num(cJSON_GetArrayItem(ev, 3));
+      int want = cJSON_GetArrayItem(ev, 4)->valueint;
+      assert_int_equal(hp_pruner_report(p, number, step, v, &e), 0);
+      int got = hp_pruner_should_prune(p, number, step, &e);
+      if (got != want)
+        fail_msg("case %d %s (%s): trial %lld step %lld value %g: Optuna %d, hpsearch %d", ci,
+                 cJSON_PrintUnformatted(cJSON_GetObjectItem(c, "cfg")),
+                 max ? "maximize" : "minimize", (long long)number, (long long)step, v, want, got);
+      decisions++;
+      pruned += got;
+    }
+    hp_pruner_free(p);
+    ci++;
+  }
+  print_message("%d cases, %d decisions (%d prunes) identical to Optuna 3.1\n", ci, decisions,
+                pruned);
+  assert_true(ci >= 50 && decisions > 10000 && pruned > 1000);
+  cJSON_Delete(cases);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_none_never_prunes),
@@ -375,6 +459,7 @@ int main(void) {
       cmocka_unit_test(test_hyperband_brackets),
       cmocka_unit_test(test_config_errors),
       cmocka_unit_test(test_scale),
+      cmocka_unit_test(test_matches_optuna),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
