@@ -178,6 +178,7 @@ struct hp_daemon {
   char *scratch;             /* print buffer reused for every message */
   size_t scratch_cap;
   int64_t n_requests;        /* served, for status */
+  int n_subscribers;         /* connections with subscribed set */
 };
 
 /* server.c */
@@ -186,6 +187,8 @@ double hp_now_mono(void);
 /* Opens the store batch if none is open; everything is committed in the
  * check phase of this loop iteration, before any output is written. */
 int hp_daemon_batch(hp_daemon_t *d, hp_err_t *err);
+/* Whether anyone listens to events of this study (skip building them). */
+bool hp_daemon_wants_events(const hp_daemon_t *d, int64_t study_id);
 /* Sends an event (params object, taken over) to every subscriber. */
 void hp_daemon_event(hp_daemon_t *d, int64_t study_id, cJSON *params);
 /* Asks the scheduler to run at the end of this loop iteration. */

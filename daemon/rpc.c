@@ -395,6 +395,7 @@ static int m_events_subscribe(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, cons
                                      cJSON_IsString(ref) ? "'" : "");
     c->sub_study = s->id;
   }
+  if (!c->subscribed) d->n_subscribers++;
   c->subscribed = true;
   cJSON *r = cJSON_CreateObject();
   if (r == NULL) return oom(err);

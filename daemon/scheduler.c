@@ -610,6 +610,7 @@ static int apply_fixed(hp_study_t *st, const char *sys_json, double *params, hp_
 
 static void event_started(hp_run_t *run) {
   hp_study_t *st = run->st;
+  if (!hp_daemon_wants_events(st->d, st->id)) return;
   cJSON *ev = cJSON_CreateObject();
   if (ev == NULL) return;
   cJSON_AddStringToObject(ev, "type", HP_RPC_EV_TRIAL_STARTED);
@@ -799,7 +800,7 @@ int hp_sched_report(hp_run_t *run, int64_t step, double value, bool *prune, hp_e
     snprintf(val, sizeof val, "%.17g", rv);
     hp_store_trial_set_system_attr(st->d->store, run->trial_id, key, val, NULL);
   }
-  cJSON *ev = cJSON_CreateObject();
+  cJSON *ev = hp_daemon_wants_events(st->d, st->id) ? cJSON_CreateObject() : NULL;
   if (ev) {
     cJSON_AddStringToObject(ev, "type", HP_RPC_EV_TRIAL_REPORTED);
     cJSON_AddStringToObject(ev, "study", st->name);
@@ -858,7 +859,7 @@ int hp_sched_finish(hp_run_t *run, hp_store_state_t state, const double *value,
     st->best_value = v;
     st->best_number = run->number;
   }
-  cJSON *ev = cJSON_CreateObject();
+  cJSON *ev = hp_daemon_wants_events(d, st->id) ? cJSON_CreateObject() : NULL;
   if (ev) {
     cJSON_AddStringToObject(ev, "type", HP_RPC_EV_TRIAL_FINISHED);
     cJSON_AddStringToObject(ev, "study", st->name);

@@ -120,6 +120,7 @@ static void conn_close(hp_conn_t *c) {
   else d->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   d->n_conns--;
+  if (c->subscribed) d->n_subscribers--;
   uv_read_stop((uv_stream_t *)&c->pipe);
   uv_close((uv_handle_t *)&c->pipe, on_close_conn);
 }
@@ -324,6 +325,13 @@ static void on_connection(uv_stream_t *server, int status) {
 int hp_daemon_batch(hp_daemon_t *d, hp_err_t *err) {
   if (hp_store_in_batch(d->store)) return 0;
   return hp_store_begin(d->store, err);
+}
+
+bool hp_daemon_wants_events(const hp_daemon_t *d, int64_t study_id) {
+  if (d->n_subscribers == 0) return false;
+  for (const hp_conn_t *c = d->conns; c; c = c->next)
+    if (c->subscribed && (c->sub_study < 0 || c->sub_study == study_id)) return true;
+  return false;
 }
 
 void hp_daemon_event(hp_daemon_t *d, int64_t study_id, cJSON *params) {
