@@ -646,6 +646,38 @@ static void test_protocol_errors(void **state) {
   cl_ok(&c, "daemon.status", NULL, &r);
   cJSON_Delete(r);
 
+  /* randomly damaged requests: each gets an error (or, as a notification,
+   * nothing); the daemon keeps answering in order */
+  static const char *const bases[] = {
+      "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"daemon.status\",\"params\":{}}",
+      "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"trial.tell\",\"params\":{\"study\":\"zz\",\"trial\":1,\"value\":[1e999]}}",
+      "{\"jsonrpc\":\"2.0\",\"id\":\"x\",\"method\":\"study.create\",\"params\":{\"spec\":{\"name\":\"f\",\"space\":{\"x\":{\"type\":\"int\",\"low\":1,\"high\":0}}}}}",
+  };
+  unsigned seed = 12345;
+  for (int i = 0; i < 300; i++) {
+    char line[512];
+    snprintf(line, sizeof line, "%s", bases[i % 3]);
+    size_t len = strlen(line);
+    for (int k = 0; k < 1 + i % 4; k++) {
+      seed = seed * 1103515245u + 12345u;
+      size_t pos = (seed >> 8) % len;
+      seed = seed * 1103515245u + 12345u;
+      char ch = (char)(1 + (seed >> 8) % 255);
+      if (ch != '\n') line[pos] = ch;
+    }
+    line[len] = '\n';
+    send_all(c.fd, line, len + 1);
+  }
+  send_all(c.fd, "{\"jsonrpc\":\"2.0\",\"id\":424242,\"method\":\"daemon.status\"}\n", 55);
+  for (;;) {
+    cJSON *m = cl_recv(&c, 10);
+    assert_non_null(m);
+    cJSON *mid = cJSON_GetObjectItem(m, "id");
+    bool done = cJSON_IsNumber(mid) && mid->valueint == 424242;
+    cJSON_Delete(m);
+    if (done) break;
+  }
+
   /* half a message, then the client vanishes */
   client_t half;
   cl_open(&half, d.sock);
@@ -938,6 +970,55 @@ static void test_second_daemon_and_shutdown(void **state) {
   daemon_stop(&d);
 }
 
+
+/* An engine objective: `hpsearch worker` trains a tiny MLP per trial on a
+ * slice of Fashion-MNIST; the per-epoch metric comes back as intermediate
+ * values, test accuracy as a user attribute; a huge learning rate diverges
+ * and ends FAIL with the engine's reason. */
+static void test_engine_objective(void **state) {
+  (void)state;
+  if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) != 0) {
+    skip();
+    return;
+  }
+  daemon_proc_t d;
+  daemon_start(&d, 2);
+  client_t c;
+  cl_open(&c, d.sock);
+  char spec[3000];
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"engine\",\"direction\":\"maximize\",\"metric\":\"val_accuracy\","
+           "\"parallelism\":2,\"trial_timeout\":60,\"sampler\":{\"type\":\"grid\",\"shuffle\":false},"
+           "\"space\":{\"lr\":{\"type\":\"categorical\",\"choices\":[0.05,1e12]},"
+           "\"width\":{\"type\":\"int\",\"low\":16,\"high\":16}},"
+           "\"objective\":{\"engine\":{\"seed\":1,\"epochs\":2,\"batch_size\":64,"
+           "\"optimizer\":{\"type\":\"sgd\",\"lr\":\"$lr\"},"
+           "\"layers\":[{\"type\":\"mlp\",\"width\":\"$width\",\"depth\":1,\"activation\":\"relu\"},"
+           "{\"type\":\"dense\",\"units\":10}],"
+           "\"data\":{\"dir\":\"/usr/share/datasets/fashion-mnist\",\"limit\":3000,"
+           "\"validation\":{\"mode\":\"last\",\"size\":2000},\"cache_dir\":\"%s\"}}}}",
+           d.dir);
+  create_study(&c, spec);
+  cJSON *r = wait_finished(&c, "engine", 60);
+  assert_int_equal(count_of(r, "COMPLETE"), 1);
+  assert_int_equal(count_of(r, "FAIL"), 1);
+  cJSON_Delete(r);
+  cJSON *trials = list_trials(&c, "engine", &r);
+  cJSON *ok = cJSON_GetArrayItem(trials, 0), *bad = cJSON_GetArrayItem(trials, 1);
+  assert_string_equal(cJSON_GetObjectItem(ok, "state")->valuestring, "COMPLETE");
+  double acc = cJSON_GetObjectItem(ok, "value")->valuedouble;
+  assert_true(acc > 0.3 && acc <= 1.0);
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(ok, "intermediate")), 2);
+  cJSON *ta = cJSON_GetObjectItem(cJSON_GetObjectItem(ok, "user_attrs"), "test_accuracy");
+  assert_true(cJSON_IsNumber(ta) && ta->valuedouble > 0.3);
+  assert_string_equal(cJSON_GetObjectItem(bad, "state")->valuestring, "FAIL");
+  const char *reason = cJSON_GetObjectItem(bad, "reason")->valuestring;
+  if (strstr(reason, "diverged") == NULL) fail_msg("reason '%s' lacks 'diverged'", reason);
+  cJSON_Delete(r);
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
 int main(void) {
   const char *src = getenv("HP_SRC_DIR");
   snprintf(helper, sizeof helper, "%s/tests/daemon/helpers/objective.sh", src ? src : ".");
@@ -953,6 +1034,7 @@ int main(void) {
       cmocka_unit_test(test_sigkill_restart),
       cmocka_unit_test(test_other_uid_refused),
       cmocka_unit_test(test_second_daemon_and_shutdown),
+      cmocka_unit_test(test_engine_objective),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
