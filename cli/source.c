@@ -73,18 +73,38 @@ static int take_member(cJSON *result, const char *key, cJSON **out, hp_err_t *er
 
 /* ---- database side ----------------------------------------------------- */
 
-/* Seconds of a "YYYY-MM-DD HH:MM:SS[.ffffff]" local time; NAN if empty. */
+/* Reads exactly n digits at *p (advancing it); -1 if one is not a digit. */
+static int digits(const char **p, int n) {
+  int v = 0;
+  for (int i = 0; i < n; i++, (*p)++) {
+    if (**p < '0' || **p > '9') return -1;
+    v = v * 10 + (**p - '0');
+  }
+  return v;
+}
+
+/* Seconds of a "YYYY-MM-DD HH:MM:SS[.ffffff]" local time; NAN if empty or
+ * malformed. Hand-parsed: sscanf was a visible cost on 1,000-trial studies. */
 static double parse_datetime(const char *s) {
   struct tm tm;
-  double frac = 0;
   memset(&tm, 0, sizeof tm);
-  int n = sscanf(s, "%d-%d-%d %d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                 &tm.tm_min, &tm.tm_sec);
-  if (n != 6) return NAN;
-  const char *dot = strchr(s, '.');
-  if (dot != NULL) frac = atof(dot);
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
+  const char *p = s;
+  int f[6];
+  static const char sep[6] = {'-', '-', ' ', ':', ':', '\0'};
+  for (int i = 0; i < 6; i++) {
+    f[i] = digits(&p, i == 0 ? 4 : 2);
+    if (f[i] < 0) return NAN;
+    if (i < 5 && *p++ != sep[i]) return NAN;
+  }
+  double frac = 0, scale = 0.1;
+  if (*p == '.')
+    for (p++; *p >= '0' && *p <= '9'; p++, scale *= 0.1) frac += (*p - '0') * scale;
+  tm.tm_year = f[0] - 1900;
+  tm.tm_mon = f[1] - 1;
+  tm.tm_mday = f[2];
+  tm.tm_hour = f[3];
+  tm.tm_min = f[4];
+  tm.tm_sec = f[5];
   /* Both ends of a duration are local times, so treating them as UTC keeps
    * the difference right and avoids a time-zone lookup per trial. */
   return (double)timegm(&tm) + frac;
