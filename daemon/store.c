@@ -52,6 +52,7 @@ enum {
   ST_WAITING_OLDEST,
   ST_RUNNING_ALL,
   ST_BEST,
+  ST_SUMMARY_STUDIES,
   ST_SUMMARY_COUNTS,
   ST_SUMMARY_DIRS,
   ST_SUMMARY_BEST,
@@ -169,12 +170,13 @@ static const char *const SQL[ST_COUNT_] = {
                 "JOIN study_directions d ON d.study_id = t.study_id AND d.objective = 0 "
                 "WHERE t.study_id = ?1 AND t.state = 'COMPLETE' AND k IS NOT NULL "
                 "ORDER BY k, t.number LIMIT 1",
+    [ST_SUMMARY_STUDIES] = "SELECT study_id, study_name FROM studies "
+                           "WHERE ?1 < 0 OR study_id = ?1 ORDER BY study_id",
+    /* One pass over trials (no join: trials.study_id has no index). */
     [ST_SUMMARY_COUNTS] =
-        "SELECT s.study_id, s.study_name, COUNT(t.trial_id), SUM(t.state = 'RUNNING'), "
-        "SUM(t.state = 'COMPLETE'), SUM(t.state = 'PRUNED'), SUM(t.state = 'FAIL'), "
-        "SUM(t.state = 'WAITING'), MIN(t.datetime_start) FROM studies s "
-        "LEFT JOIN trials t ON t.study_id = s.study_id WHERE ?1 < 0 OR s.study_id = ?1 "
-        "GROUP BY s.study_id ORDER BY s.study_id",
+        "SELECT study_id, COUNT(*), SUM(state = 'RUNNING'), SUM(state = 'COMPLETE'), "
+        "SUM(state = 'PRUNED'), SUM(state = 'FAIL'), SUM(state = 'WAITING'), "
+        "MIN(datetime_start) FROM trials WHERE ?1 < 0 OR study_id = ?1 GROUP BY study_id",
     [ST_SUMMARY_DIRS] = "SELECT study_id, objective, direction FROM study_directions "
                         "WHERE ?1 < 0 OR study_id = ?1 ORDER BY study_id, objective",
     /* SQLite takes the bare columns (t.number) from the row holding MIN(). */
@@ -719,8 +721,8 @@ static long find_study(const hp_store_study_info_t *list, size_t n, int64_t id) 
   return lo < n && list[lo].study_id == id ? (long)lo : -1;
 }
 
-/* Summaries of all studies (filter < 0) or of one: three queries in all
- * (counts, directions, best), each one pass over the rows. */
+/* Summaries of all studies (filter < 0) or of one: four queries in all
+ * (studies, counts, directions, best), each one pass over its rows. */
 static int summaries(hp_store_t *s, int64_t filter, hp_store_study_info_t **out, size_t *n_out,
                      hp_err_t *err) {
   *out = NULL;
@@ -728,7 +730,7 @@ static int summaries(hp_store_t *s, int64_t filter, hp_store_study_info_t **out,
   hp_store_study_info_t *list = NULL;
   size_t n = 0, cap = 0;
   int rc = HP_OK, r;
-  sqlite3_stmt *st = stmt(s, ST_SUMMARY_COUNTS, err);
+  sqlite3_stmt *st = stmt(s, ST_SUMMARY_STUDIES, err);
   if (!st) return HP_EDB;
   sqlite3_bind_int64(st, 1, filter);
   while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -751,15 +753,29 @@ static int summaries(hp_store_t *s, int64_t filter, hp_store_study_info_t **out,
       break;
     }
     n++;
-    in->n_trials = sqlite3_column_int64(st, 2);
-    in->n_state[HP_STORE_RUNNING] = sqlite3_column_int64(st, 3);
-    in->n_state[HP_STORE_COMPLETE] = sqlite3_column_int64(st, 4);
-    in->n_state[HP_STORE_PRUNED] = sqlite3_column_int64(st, 5);
-    in->n_state[HP_STORE_FAIL] = sqlite3_column_int64(st, 6);
-    in->n_state[HP_STORE_WAITING] = sqlite3_column_int64(st, 7);
-    copy_text(in->datetime_start, sizeof in->datetime_start, sqlite3_column_text(st, 8));
   }
-  if (!rc && r != SQLITE_DONE) rc = db_err(s, err, "summarising studies");
+  if (!rc && r != SQLITE_DONE) rc = db_err(s, err, "listing studies");
+  sqlite3_reset(st);
+  if (rc) goto fail;
+
+  if (!(st = stmt(s, ST_SUMMARY_COUNTS, err))) {
+    rc = HP_EDB;
+    goto fail;
+  }
+  sqlite3_bind_int64(st, 1, filter);
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    long i = find_study(list, n, sqlite3_column_int64(st, 0));
+    if (i < 0) continue; /* trials of a deleted study: ignored */
+    hp_store_study_info_t *in = &list[i];
+    in->n_trials = sqlite3_column_int64(st, 1);
+    in->n_state[HP_STORE_RUNNING] = sqlite3_column_int64(st, 2);
+    in->n_state[HP_STORE_COMPLETE] = sqlite3_column_int64(st, 3);
+    in->n_state[HP_STORE_PRUNED] = sqlite3_column_int64(st, 4);
+    in->n_state[HP_STORE_FAIL] = sqlite3_column_int64(st, 5);
+    in->n_state[HP_STORE_WAITING] = sqlite3_column_int64(st, 6);
+    copy_text(in->datetime_start, sizeof in->datetime_start, sqlite3_column_text(st, 7));
+  }
+  if (r != SQLITE_DONE) rc = db_err(s, err, "counting trials");
   sqlite3_reset(st);
   if (rc) goto fail;
 
