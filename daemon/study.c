@@ -440,6 +440,14 @@ static int substitute(cJSON *node, const hp_space_t *space, const double *params
     int rc = substitute(c, space, params, &r, err);
     if (rc < 0) return rc;
     if (r) {
+      /* ReplaceItemViaPointer keeps the position but not the member name. */
+      if (c->string != NULL) {
+        r->string = strdup(c->string);
+        if (r->string == NULL) {
+          cJSON_Delete(r);
+          return hp_err_set(err, HP_ENOMEM, "out of memory");
+        }
+      }
       if (!cJSON_ReplaceItemViaPointer(node, c, r)) {
         cJSON_Delete(r);
         return hp_err_set(err, HP_ENOMEM, "out of memory");

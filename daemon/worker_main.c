@@ -33,7 +33,7 @@ static double metric_of(const char *metric, double train_loss, double train_acc,
 static void put_num(const char *key, double v, bool comma) {
   if (isnan(v)) printf("\"%s\": \"nan\"", key);
   else if (isinf(v)) printf("\"%s\": \"%s\"", key, v > 0 ? "inf" : "-inf");
-  else printf("\"%s\": %.17g", key, v);
+  else printf("\"%s\": %.9g", key, v);
   if (comma) printf(", ");
 }
 
