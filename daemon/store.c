@@ -134,8 +134,11 @@ static const char *const SQL[ST_COUNT_] = {
     [ST_TRIAL_INSERT] = "INSERT INTO trials (number, study_id, state, datetime_start, "
                         "datetime_complete) VALUES (?1, ?2, ?3, ?4, NULL)",
     [ST_TRIAL_STATE] = "SELECT state, study_id FROM trials WHERE trial_id = ?1",
+    /* A finished trial needs a start time for Optuna (a WAITING trial has
+     * none until it is popped). */
     [ST_TRIAL_SET_STATE] =
-        "UPDATE trials SET state = ?2, datetime_complete = ?3 WHERE trial_id = ?1",
+        "UPDATE trials SET state = ?2, datetime_complete = ?3, "
+        "datetime_start = COALESCE(datetime_start, ?3) WHERE trial_id = ?1",
     [ST_TRIAL_START] =
         "UPDATE trials SET state = 'RUNNING', datetime_start = ?2 WHERE trial_id = ?1",
     [ST_PARAM_UPSERT] =

@@ -381,6 +381,17 @@ static void test_numbering_pop_and_errors(void **state) {
   OK(hp_store_trial_pop_waiting(s, a, &tid, NULL, NULL, &e_));
   assert_int_equal(tid, w2);
   assert_int_equal(hp_store_trial_pop_waiting(s, a, &tid, NULL, NULL, &e), HP_ENOTFOUND);
+  /* A WAITING trial finished directly gets a start time (Optuna requires
+   * one on every non-WAITING trial). */
+  int64_t w3;
+  OK(hp_store_trial_create(s, b, HP_STORE_WAITING, NULL, 0, NULL, &w3, NULL, &e_));
+  OK(hp_store_trial_finish(s, w3, HP_STORE_FAIL, NULL, 0, "{\"fail_reason\": \"skipped\"}", &e_));
+  hp_store_trial_t tw;
+  OK(hp_store_trial_get(s, w3, &tw, &e_));
+  assert_int_equal(tw.state, HP_STORE_FAIL);
+  assert_int_equal(strlen(tw.datetime_start), 26);
+  assert_string_equal(tw.datetime_start, tw.datetime_complete);
+  hp_store_trial_clear(&tw);
   hp_store_trial_t t;
   OK(hp_store_trial_get(s, w2, &t, &e_));
   assert_int_equal(t.state, HP_STORE_RUNNING);
