@@ -45,6 +45,7 @@ typedef struct hp_dataset {
   size_t map_len;      /* length of map */
   void *mem;           /* private decoded buffer when not mapped (NULL if mapped) */
   bool from_cache;     /* true when x/y point into a cache file that already existed */
+  bool is_bytes;       /* values are IDX unsigned bytes 0..255 (unit scaling = /255) */
   char cache_path[HP_DATA_PATH_MAX]; /* cache file used ("" = in-memory decode) */
 } hp_dataset_t;
 
@@ -83,13 +84,13 @@ int hp_dataset_open_csv(const char *path, const hp_data_csv_opts_t *opts,
  * safe on a zeroed dataset. */
 void hp_dataset_close(hp_dataset_t *ds);
 
-/* Sets the scaling of ds. NONE: identity. UNIT: IDX-byte data (is_bytes) gets
- * 1/255; otherwise per-feature min-max over the samples idx[0..count) of ds.
+/* Sets the scaling of ds. NONE: identity. UNIT: IDX-byte data (ds->is_bytes)
+ * gets x/255; otherwise per-feature min-max over the samples idx[0..count).
  * STANDARDIZE: per-feature mean/std over those samples (std 0 -> 1).
  * idx == NULL means all samples. Fit on the training part only, then copy to
  * the validation/test data with hp_dataset_copy_scaling. */
-int hp_dataset_fit_scaling(hp_dataset_t *ds, hp_scaling_t how, bool is_bytes,
-                           const uint32_t *idx, uint32_t count, hp_err_t *err);
+int hp_dataset_fit_scaling(hp_dataset_t *ds, hp_scaling_t how, const uint32_t *idx,
+                           uint32_t count, hp_err_t *err);
 /* Gives dst the same per-feature scaling as src (feature counts must match). */
 int hp_dataset_copy_scaling(hp_dataset_t *dst, const hp_dataset_t *src, hp_err_t *err);
 
