@@ -657,3 +657,20 @@ int hp_pruner_restore_rung(hp_pruner_t *p, int64_t trial_number, int rung, doubl
   }
   return record_rung(p, g, t, value, err);
 }
+
+int hp_pruner_restore_rungs_json(hp_pruner_t *p, int64_t trial_number, const cJSON *system_attrs,
+                                 hp_err_t *err) {
+  if (p->kind != HP_PRUNER_SHA && p->kind != HP_PRUNER_HYPERBAND) return HP_OK;
+  if (!cJSON_IsObject(system_attrs)) return HP_OK;
+  for (int rung = hp_pruner_rung_count(p, trial_number);; rung++) {
+    char key[32];
+    snprintf(key, sizeof key, HP_PRUNER_RUNG_KEY_FMT, rung);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(system_attrs, key);
+    if (!v) return HP_OK;
+    if (!cJSON_IsNumber(v))
+      return hp_err_set(err, HP_EINVAL, "trial %lld: system attr %s: expected a number, got %s",
+                        (long long)trial_number, key, hp_json_type_name(v));
+    int rc = hp_pruner_restore_rung(p, trial_number, rung, v->valuedouble, err);
+    if (rc) return rc;
+  }
+}

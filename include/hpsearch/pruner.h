@@ -99,6 +99,14 @@ double hp_pruner_rung_value(const hp_pruner_t *p, int64_t trial_number, int rung
 int hp_pruner_restore_rung(hp_pruner_t *p, int64_t trial_number, int rung, double value,
                            hp_err_t *err);
 
+/* Key of rung k in trial_system_attributes, as Optuna writes it. */
+#define HP_PRUNER_RUNG_KEY_FMT "completed_rung_%d"
+/* Restores every "completed_rung_<k>" of a trial's system attributes object
+ * (k = 0, 1, ... until one is missing; other keys are ignored). A no-op for
+ * pruners without rungs. Call after replaying reports and finishes. */
+int hp_pruner_restore_rungs_json(hp_pruner_t *p, int64_t trial_number, const cJSON *system_attrs,
+                                 hp_err_t *err);
+
 /* Hyperband only: the bracket of a trial, or -1 while the brackets are not
  * known yet (max_resource "auto" before the first COMPLETE trial). */
 int hp_pruner_bracket(hp_pruner_t *p, int64_t trial_number);

@@ -259,10 +259,32 @@ static void test_sha_restore(void **state) {
       assert_int_equal(hp_pruner_restore_rung(b, i, r, hp_pruner_rung_value(a, i, r), &e), 0);
   }
   assert_int_equal(hp_pruner_restore_rung(b, 0, 5, 1.0, &e), HP_EINVAL);
+  /* The same from system attributes as Optuna stores them. */
+  hp_pruner_t *c = make(cfg, false);
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(hp_pruner_report(c, i, 1, vals[i], &e), 0);
+    cJSON *attrs = cJSON_CreateObject();
+    cJSON_AddStringToObject(attrs, "fixed_params", "ignored");
+    for (int r = 0; r < hp_pruner_rung_count(a, i); r++) {
+      char key[32];
+      snprintf(key, sizeof key, HP_PRUNER_RUNG_KEY_FMT, r);
+      cJSON_AddNumberToObject(attrs, key, hp_pruner_rung_value(a, i, r));
+    }
+    assert_int_equal(hp_pruner_restore_rungs_json(c, i, attrs, &e), 0);
+    assert_int_equal(hp_pruner_rung_count(c, i), hp_pruner_rung_count(a, i));
+    cJSON_Delete(attrs);
+  }
+  cJSON *badj = cJSON_Parse("{\"completed_rung_0\": \"x\"}");
+  assert_int_equal(hp_pruner_restore_rungs_json(c, 9, badj, &e), HP_EINVAL);
+  assert_non_null(strstr(e.msg, "completed_rung_0"));
+  cJSON_Delete(badj);
   for (int i = 4; i < 10; i++) {
     double v = (i * 7) % 5;
-    assert_int_equal(report_ask(a, i, 1, v), report_ask(b, i, 1, v));
+    int da = report_ask(a, i, 1, v);
+    assert_int_equal(da, report_ask(b, i, 1, v));
+    assert_int_equal(da, report_ask(c, i, 1, v));
   }
+  hp_pruner_free(c);
   hp_pruner_free(a);
   hp_pruner_free(b);
 }
