@@ -1019,6 +1019,66 @@ static void test_engine_objective(void **state) {
   daemon_stop(&d);
 }
 
+/* True while pid exists and is not a zombie. */
+static bool alive(pid_t pid) {
+  char path[64], buf[256];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL) return false;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  const char *paren = strrchr(buf, ')');
+  return paren != NULL && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
+}
+
+/* Workers left running by a SIGKILLed daemon are killed (by their recorded
+ * process group) when the daemon starts again. */
+static void test_orphans_killed(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 1);
+  client_t c;
+  cl_open(&c, d.sock);
+  char pidfile[400], spec[2048];
+  snprintf(pidfile, sizeof pidfile, "%s/pids", d.dir);
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"orphan\",\"n_trials\":1,\"sampler\":\"random\","
+           "\"space\":{\"x\":{\"type\":\"float\",\"low\":0,\"high\":1}},"
+           "\"objective\":{\"command\":[\"%s\",\"$x\",\"hang\"],\"env\":{\"HP_TEST_PIDFILE\":\"%s\"}}}",
+           helper, pidfile);
+  create_study(&c, spec);
+  pid_t wpid = 0;
+  double t0 = now_s();
+  while (wpid == 0 && now_s() - t0 < 10) {
+    FILE *f = fopen(pidfile, "r");
+    int v = 0;
+    if (f && fscanf(f, "%d", &v) == 1) wpid = v;
+    if (f) fclose(f);
+    usleep(20000);
+  }
+  assert_true(wpid > 0);
+  cl_close(&c);
+  kill(d.pid, SIGKILL);
+  waitpid(d.pid, NULL, 0);
+  usleep(100000);
+  assert_true(alive(wpid)); /* the worker outlived its daemon */
+  d.pid = spawn_daemon(&d, 1);
+  wait_ready(&d);
+  t0 = now_s();
+  while (alive(wpid) && now_s() - t0 < 5) usleep(20000);
+  assert_false(alive(wpid));
+  cl_open(&c, d.sock);
+  cJSON *r;
+  cJSON *res = cl_ok(&c, "trial.get", "{\"study\":\"orphan\",\"trial\":0}", &r);
+  assert_string_equal(cJSON_GetObjectItem(res, "reason")->valuestring, "daemon restarted");
+  cJSON_Delete(r);
+  r = wait_finished(&c, "orphan", 5);
+  cJSON_Delete(r);
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
 int main(void) {
   const char *src = getenv("HP_SRC_DIR");
   snprintf(helper, sizeof helper, "%s/tests/daemon/helpers/objective.sh", src ? src : ".");
@@ -1032,6 +1092,7 @@ int main(void) {
       cmocka_unit_test(test_protocol_errors),
       cmocka_unit_test(test_concurrent_clients),
       cmocka_unit_test(test_sigkill_restart),
+      cmocka_unit_test(test_orphans_killed),
       cmocka_unit_test(test_other_uid_refused),
       cmocka_unit_test(test_second_daemon_and_shutdown),
       cmocka_unit_test(test_engine_objective),

@@ -3,13 +3,15 @@
 # intermediate values), reported in the documented line format. The second
 # argument picks a misbehaviour; the third is a nap in seconds per step.
 # With HP_TEST_LOG set, start and end times are appended to that file so the
-# test can check how many trials ran at once.
+# test can check how many trials ran at once; with HP_TEST_PIDFILE set, the
+# shell's pid is appended there.
 x=$1
 mode=${2:-ok}
 nap=${3:-0}
 log=${HP_TEST_LOG:-/dev/null}
 now() { date +%s.%N; }
 echo "start $HPSEARCH_TRIAL_NUMBER $(now)" >>"$log"
+[ -n "${HP_TEST_PIDFILE:-}" ] && echo $$ >>"$HP_TEST_PIDFILE"
 case $mode in
   crash) kill -SEGV $$ ;;
   exit3) echo "something broke" >&2; exit 3 ;;
