@@ -70,7 +70,7 @@ def cli(db, study, runs):
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        subprocess.run(["/usr/bin/python3", "-m", "optuna", "trials", "--study-name", study,
+        subprocess.run(["/usr/bin/optuna", "trials", "--study-name", study,
                         "--storage", "sqlite:///" + db], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         times.append(time.perf_counter() - t0)

@@ -98,20 +98,23 @@ void hp_cli_print_trial_detail(FILE *out, const cJSON *study, const cJSON *trial
   const cJSON *dir = cJSON_GetObjectItemCaseSensitive(study, "direction");
   const cJSON *name = cJSON_GetObjectItemCaseSensitive(study, "name");
   const cJSON *value = cJSON_GetObjectItemCaseSensitive(trial, "value");
-  fprintf(out, "best trial of %s: #%.0f\n", cJSON_IsString(name) ? name->valuestring : "?",
-          hp_cli_num(trial, "trial"));
-  fprintf(out, "  %-22s %s", cJSON_IsString(metric) ? metric->valuestring : "value",
+  fprintf(out, "best trial of %s: #%.0f, %s = %s", cJSON_IsString(name) ? name->valuestring : "?",
+          hp_cli_num(trial, "trial"), cJSON_IsString(metric) ? metric->valuestring : "value",
           hp_fmt_value(value, buf, sizeof buf));
   if (cJSON_IsString(dir)) fprintf(out, " (%s)", dir->valuestring);
   fputc('\n', out);
   const cJSON *p;
+  fprintf(out, "  parameters\n");
   cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(trial, "params"))
-    fprintf(out, "  %-22s %s\n", p->string, hp_fmt_value(p, buf, sizeof buf));
-  cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(trial, "user_attrs"))
-    fprintf(out, "  %-22s %s\n", p->string, hp_fmt_value(p, buf, sizeof buf));
+    fprintf(out, "    %-20s %s\n", p->string, hp_fmt_value(p, buf, sizeof buf));
+  const cJSON *ua = cJSON_GetObjectItemCaseSensitive(trial, "user_attrs");
+  if (cJSON_GetArraySize(ua) > 0) {
+    fprintf(out, "  results\n");
+    cJSON_ArrayForEach(p, ua) fprintf(out, "    %-20s %s\n", p->string, hp_fmt_value(p, buf, sizeof buf));
+  }
   const cJSON *iv = cJSON_GetObjectItemCaseSensitive(trial, "intermediate");
   if (cJSON_GetArraySize(iv) > 0) {
-    fprintf(out, "  %-22s", "intermediate");
+    fprintf(out, "  %-22s", "learning curve");
     const cJSON *pair;
     cJSON_ArrayForEach(pair, iv) {
       fprintf(out, " %s", hp_fmt_value(cJSON_GetArrayItem(pair, 1), buf, sizeof buf));
