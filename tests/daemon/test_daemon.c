@@ -1079,6 +1079,114 @@ static void test_orphans_killed(void **state) {
   daemon_stop(&d);
 }
 
+/* First start and last end time in a helper log. */
+static void log_span(const char *path, double *first_start, double *first_end, int *starts) {
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  char kind[16];
+  int num;
+  double t;
+  *first_start = *first_end = 1e300;
+  *starts = 0;
+  while (fscanf(f, "%15s %d %lf", kind, &num, &t) == 3) {
+    if (strcmp(kind, "start") == 0) {
+      (*starts)++;
+      if (t < *first_start) *first_start = t;
+    } else if (t < *first_end) {
+      *first_end = t;
+    }
+  }
+  fclose(f);
+}
+
+/* Two studies share the worker slots (round robin), a time budget ends a
+ * study, and stop / resume pause and continue one. */
+static void test_fairness_budget_stop(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 2);
+  client_t c;
+  cl_open(&c, d.sock);
+  char la[400], lb[400], spec[4096], line[4600];
+  snprintf(la, sizeof la, "%s/a.log", d.dir);
+  snprintf(lb, sizeof lb, "%s/b.log", d.dir);
+  /* both creations in one write: the scheduler sees both studies at once */
+  size_t off = 0;
+  const char *logs[2] = {la, lb};
+  for (int k = 0; k < 2; k++) {
+    snprintf(spec, sizeof spec,
+             "{\"name\":\"%c\",\"n_trials\":4,\"parallelism\":2,\"sampler\":\"random\","
+             "\"space\":{\"x\":{\"type\":\"float\",\"low\":0,\"high\":1}},"
+             "\"objective\":{\"command\":[\"%s\",\"$x\",\"ok\",\"0.1\"],\"env\":{\"HP_TEST_LOG\":\"%s\"}}}",
+             'a' + k, helper, logs[k]);
+    off += (size_t)snprintf(line + off, sizeof line - off,
+                            "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"study.create\",\"params\":{\"spec\":%s}}\n",
+                            100 + k, spec);
+  }
+  send_all(c.fd, line, off);
+  for (int k = 0; k < 2; k++) {
+    cJSON *m = cl_recv(&c, 5);
+    assert_non_null(m);
+    assert_non_null(cJSON_GetObjectItem(m, "result"));
+    cJSON_Delete(m);
+  }
+  cJSON *r = wait_finished(&c, "a", 30);
+  cJSON_Delete(r);
+  r = wait_finished(&c, "b", 30);
+  assert_int_equal(count_of(r, "COMPLETE"), 4);
+  cJSON_Delete(r);
+  double sa, ea, sb, eb;
+  int na, nb;
+  log_span(la, &sa, &ea, &na);
+  log_span(lb, &sb, &eb, &nb);
+  assert_int_equal(na, 4);
+  assert_int_equal(nb, 4);
+  /* each study got a slot before the other finished its first trial */
+  assert_true(sa < eb && sb < ea);
+
+  /* time budget: trials of ~0.3 s, budget 1 s, no n_trials */
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"budget\",\"time_budget\":1,\"sampler\":\"random\","
+           "\"space\":{\"x\":{\"type\":\"float\",\"low\":0,\"high\":1}},"
+           "\"objective\":{\"command\":[\"%s\",\"$x\",\"ok\",\"0.1\"]}}",
+           helper);
+  double t0 = now_s();
+  create_study(&c, spec);
+  r = wait_finished(&c, "budget", 10);
+  double took = now_s() - t0;
+  int done = count_of(r, "COMPLETE");
+  cJSON_Delete(r);
+  assert_true(done >= 2 && done <= 6);
+  assert_true(took >= 1.0 && took < 4.0);
+
+  /* stop: nothing new starts; resume: the study completes */
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"pause\",\"n_trials\":3,\"sampler\":\"random\","
+           "\"space\":{\"x\":{\"type\":\"float\",\"low\":0,\"high\":1}},"
+           "\"objective\":{\"command\":[\"%s\",\"$x\",\"ok\",\"0.1\"]}}",
+           helper);
+  create_study(&c, spec);
+  cJSON *res = cl_ok(&c, "study.stop", "{\"study\":\"pause\"}", &r);
+  assert_string_equal(cJSON_GetObjectItem(res, "state")->valuestring, "stopped");
+  cJSON_Delete(r);
+  assert_int_equal(cl_err(&c, "trial.ask", "{\"study\":\"pause\"}", NULL, 0), HP_RPC_E_STOPPED);
+  usleep(800000);
+  res = cl_ok(&c, "study.get", "{\"study\":\"pause\"}", &r);
+  cJSON *counts = cJSON_GetObjectItem(res, "counts");
+  int started = cJSON_GetObjectItem(counts, "COMPLETE")->valueint +
+                cJSON_GetObjectItem(counts, "RUNNING")->valueint;
+  assert_true(started <= 1); /* at most the one started before the stop */
+  assert_string_equal(cJSON_GetObjectItem(res, "state")->valuestring, "stopped");
+  cJSON_Delete(r);
+  cl_ok(&c, "study.resume", "{\"study\":\"pause\"}", &r);
+  cJSON_Delete(r);
+  r = wait_finished(&c, "pause", 10);
+  assert_int_equal(count_of(r, "COMPLETE"), 3);
+  cJSON_Delete(r);
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
 int main(void) {
   const char *src = getenv("HP_SRC_DIR");
   snprintf(helper, sizeof helper, "%s/tests/daemon/helpers/objective.sh", src ? src : ".");
@@ -1088,6 +1196,7 @@ int main(void) {
       cmocka_unit_test(test_failing_workers),
       cmocka_unit_test(test_pruning),
       cmocka_unit_test(test_grid_parallel),
+      cmocka_unit_test(test_fairness_budget_stop),
       cmocka_unit_test(test_ask_report_tell),
       cmocka_unit_test(test_protocol_errors),
       cmocka_unit_test(test_concurrent_clients),
