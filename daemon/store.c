@@ -441,6 +441,13 @@ int hp_store_open(const char *path, unsigned flags, hp_store_t **out, hp_err_t *
      * drop the last commits (never corrupting the file). */
     if ((rc = pragma(s, "PRAGMA journal_mode = WAL", "wal", err))) goto fail;
     if ((rc = pragma(s, "PRAGMA synchronous = NORMAL", NULL, err))) goto fail;
+    /* Checkpoint every 10,000 WAL pages (~40 MB) instead of 1,000: the hot
+     * pages (last leaves of trials and its child tables) are rewritten by
+     * every commit, and a longer interval copies and fsyncs each of them
+     * once instead of ten times (measured ~1.5x trials/s). The WAL file is
+     * truncated back to 64 MB after a checkpoint. */
+    if ((rc = pragma(s, "PRAGMA wal_autocheckpoint = 10000", NULL, err))) goto fail;
+    if ((rc = pragma(s, "PRAGMA journal_size_limit = 67108864", NULL, err))) goto fail;
   }
   if ((rc = hp_store_schema_ensure(s->db, s->readonly, path, err))) goto fail;
   *out = s;
