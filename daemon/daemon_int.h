@@ -174,6 +174,7 @@ struct hp_daemon {
   bool closed;               /* handles closed; loop ends */
   int exit_code;
   double t_boot;             /* monotonic seconds at start */
+  double t_shutdown;         /* monotonic seconds when shutdown began */
   char boot_id[40];          /* kernel boot id: pgids are valid only within it */
   char *scratch;             /* print buffer reused for every message */
   size_t scratch_cap;

@@ -364,7 +364,6 @@ int hp_sched_load(hp_daemon_t *d, hp_err_t *err) {
     rc = study_replay(st, lists[i], counts[i], err);
     if (rc < 0) goto done;
     if (st->state == HP_STUDY_RUNNING) {
-      st->state = HP_STUDY_RUNNING;
       if (st->n_state[HP_STORE_RUNNING] == 0 && !more_to_do(st)) st->state = HP_STUDY_FINISHED;
       else
         hp_log("study '%s' resumes: %lld trial(s) so far", st->name,
@@ -920,8 +919,10 @@ void hp_sched_run(hp_daemon_t *d) {
   if (d->shutting_down) return;
   /* Round robin: after the study that got the last slot, one trial per
    * study per pass, until the slots are full or nobody wants one. */
-  int guard = 0;
-  while (d->n_workers < d->jobs && guard++ < 100000) {
+  /* At most one attempt per free slot per pass: a command that cannot be
+   * started fails its trial at once, and must not spin here. */
+  int attempts = d->jobs - d->n_workers;
+  while (d->n_workers < d->jobs && attempts-- > 0) {
     hp_study_t *pick = NULL;
     for (hp_study_t *st = d->studies; st; st = st->next)
       if (st->id > d->rr_last && wants_worker(st)) {
@@ -936,7 +937,10 @@ void hp_sched_run(hp_daemon_t *d) {
         }
     if (pick == NULL) break;
     d->rr_last = pick->id;
-    if (!start_one(pick)) pick->exhausted = true; /* retried after the next trial ends */
+    if (!start_one(pick)) {
+      pick->exhausted = true; /* retried after the next trial ends */
+      attempts++;             /* no trial was used up: give the slot to another study */
+    }
   }
   for (hp_study_t *st = d->studies; st; st = st->next) {
     if (st->exhausted && st->n_state[HP_STORE_RUNNING] == 0) st->exhausted = false;

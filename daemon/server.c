@@ -430,7 +430,7 @@ static void daemon_close_handles(hp_daemon_t *d) {
 void hp_daemon_shutdown(hp_daemon_t *d, const char *why) {
   if (d->shutting_down) return;
   d->shutting_down = true;
-  d->t_boot = d->t_boot; /* keep */
+  d->t_shutdown = hp_now_mono();
   hp_log("shutting down (%s): %d worker(s) to stop", why, d->n_workers);
   if (d->listener_open) {
     uv_close((uv_handle_t *)&d->listener, on_close_noop);
@@ -462,9 +462,7 @@ static void on_signal(uv_signal_t *h, int signum) {
 static void on_tick(uv_timer_t *h) {
   hp_daemon_t *d = h->data;
   if (d->shutting_down) {
-    static double first;
-    if (first == 0) first = hp_now_mono();
-    if (hp_now_mono() - first > SHUTDOWN_GRACE) {
+    if (hp_now_mono() - d->t_shutdown > SHUTDOWN_GRACE) {
       hp_log("workers did not exit within %.0f s; leaving them to the next start",
              SHUTDOWN_GRACE);
       daemon_close_handles(d);
