@@ -111,6 +111,7 @@ HP_HOT void hp_mix_prepare(const hp_tparam_t *tp, hp_mix_t *m) {
   const double *restrict mu = m->mu, *restrict sigma = m->sigma, *restrict w = m->w;
   double *restrict isig = m->isig, *restrict coef = m->coef;
   const double cont = tp->kind == HP_T_CONT ? INV_SQRT_2PI : 0.0;
+  const bool scaled = !tp->density31;
   double max_is = 0;
   for (int64_t j = 0; j < n; j++) max_is = max_is > 1.0 / sigma[j] ? max_is : 1.0 / sigma[j];
   m->narrow = tp->kind == HP_T_BIN && tp->q * max_is < 0.25;
@@ -120,7 +121,7 @@ HP_HOT void hp_mix_prepare(const hp_tparam_t *tp, hp_mix_t *m) {
     isig[j] = is;
     /* Density: w / (Z sigma sqrt(2 pi)) (the -log sigma term Optuna 3.1
      * drops); bin mass: w / Z. */
-    coef[j] = (cont > 0 ? w[j] * cont * is : w[j]) / z;
+    coef[j] = (cont > 0 ? w[j] * cont * (scaled ? is : 1.0) : w[j]) / z;
   }
 }
 
@@ -138,7 +139,7 @@ static double mix_logpdf_slow(const hp_tparam_t *tp, int64_t n, const double *mu
     double v;
     if (tp->kind == HP_T_CONT) {
       double z = (x - mu[j]) / s;
-      v = -0.5 * z * z - log(s) - 0.5 * log(2 * M_PI) - logz;
+      v = -0.5 * z * z - (tp->density31 ? 0.0 : log(s)) - 0.5 * log(2 * M_PI) - logz;
     } else {
       /* log of the bin mass deep in the tail: log phi at the nearer edge. */
       double za = (x - 0.5 * tp->q - mu[j]) / s, zb = (x + 0.5 * tp->q - mu[j]) / s;
@@ -155,17 +156,6 @@ static double mix_logpdf_slow(const hp_tparam_t *tp, int64_t n, const double *mu
   return mx + log(sum);
 }
 
-/* Sum with 8 independent accumulators: without -ffast-math the compiler
- * may not reassociate one accumulator, but it vectorises these. */
-static inline double sum8(const double *restrict t, int64_t n) {
-  double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8)
-    for (int k = 0; k < 8; k++) a[k] += t[j + k];
-  double r = 0;
-  for (; j < n; j++) r += t[j];
-  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])) + r;
-}
 
 /* tmp[j] = coef[j] * mass of [xa, xb] under component j. */
 HP_HOT static void bin_terms(int64_t n, const double *restrict mu, const double *restrict isig,
@@ -209,7 +199,7 @@ HP_HOT double hp_mix_logpdf(const hp_tparam_t *tp, const hp_mix_t *m, double *re
     else
       bin_terms(n, mu, isig, coef, tmp, x - 0.5 * tp->q, x + 0.5 * tp->q);
   }
-  double sum = sum8(tmp, n);
+  double sum = hp_sum8(tmp, n);
   if (sum > 0 && isfinite(sum)) return log(sum);
   return mix_logpdf_slow(tp, n, m->mu, m->sigma, m->w, x);
 }

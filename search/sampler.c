@@ -78,7 +78,7 @@ int hp_sampler_opts_parse(const cJSON *v, hp_sampler_opts_t *o, hp_err_t *err) {
                                          "consider_prior", "prior_weight",
                                          "consider_magic_clip", "consider_endpoints",
                                          "multivariate",  "constant_liar",
-                                         NULL};
+                                         "optuna31_density", NULL};
   const char *const *keys =
       kind == HP_SAMPLER_TPE ? tpe_keys : kind == HP_SAMPLER_GRID ? grid_keys : common_keys;
   if ((rc = hp_json_check_keys(v, keys, w, err)) != 0) return rc;
@@ -127,6 +127,8 @@ int hp_sampler_opts_parse(const cJSON *v, hp_sampler_opts_t *o, hp_err_t *err) {
     if ((rc = hp_json_get_bool(v, "multivariate", false, &o->multivariate, w, err)) != 0)
       return rc;
     if ((rc = hp_json_get_bool(v, "constant_liar", false, &o->constant_liar, w, err)) != 0)
+      return rc;
+    if ((rc = hp_json_get_bool(v, "optuna31_density", false, &o->optuna31_density, w, err)) != 0)
       return rc;
   }
   return 0;
@@ -260,7 +262,10 @@ int hp_sampler_create(const hp_space_t *space, const hp_sampler_opts_t *opts, hp
     rc = hp_err_set(err, HP_ENOMEM, "sampler: out of memory");
     goto fail;
   }
-  for (int p = 0; p < s->d; p++) hp_tparam_init(&s->tp[p], &space->params[p].dist);
+  for (int p = 0; p < s->d; p++) {
+    hp_tparam_init(&s->tp[p], &space->params[p].dist);
+    s->tp[p].density31 = opts->optuna31_density;
+  }
   if (opts->kind == HP_SAMPLER_GRID && (rc = hp_grid_init(s, err)) != 0) goto fail;
   *out = s;
   return 0;

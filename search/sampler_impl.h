@@ -26,6 +26,7 @@ typedef struct hp_tparam {
   double lo, hi;   /* transformed bounds (bins extended by q/2, int log by 0.5) */
   double q;        /* HP_T_BIN: bin width (the step) */
   int k;           /* HP_T_CAT: number of choices */
+  bool density31;  /* CONT: Optuna 3.1's density without -log sigma */
 } hp_tparam_t;
 
 /* Observations of one numeric parameter sorted by transformed value. */
@@ -144,6 +145,18 @@ void hp_mix_prepare(const hp_tparam_t *tp, hp_mix_t *m);
 /* log of the mixture density (CONT) or bin mass (BIN) at transformed x;
  * tmp has room for m->n doubles. */
 double hp_mix_logpdf(const hp_tparam_t *tp, const hp_mix_t *m, double *tmp, double x);
+/* Sum with 8 independent accumulators: without -ffast-math the compiler
+ * may not reassociate one accumulator, but it vectorises these. */
+__attribute__((always_inline)) static inline double hp_sum8(const double *restrict t, int64_t n) {
+  double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int k = 0; k < 8; k++) a[k] += t[j + k];
+  double r = 0;
+  for (; j < n; j++) r += t[j];
+  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])) + r;
+}
+
 /* Optuna's default_weights ramp: weight of chronological position pos
  * among m observations (1 for the newest 25, a linear ramp from 1/m up to
  * 1 over the older ones). */

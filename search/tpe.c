@@ -491,19 +491,32 @@ HP_HOT static double joint_logpdf(const hp_sampler_t *s, const bool *mask, const
           e[J->prior] += zp * zp - zo * zo;
         }
       } else {
-        double hq = 0.5 * tp->q;
+        double hq = 0.5 * tp->q, h = tp->q * is;
         int64_t k = J->prior;
-        double fk = k >= 0 ? f[k] : 0;
-        for (int64_t j = 0; j < n; j++)
-          f[j] *= hp_ndtr_diff_inline((x - hq - mu[j]) * is, (x + hq - mu[j]) * is);
-        if (k >= 0) f[k] = fk * hp_ndtr_diff_inline((x - hq - mu[k]) * ip, (x + hq - mu[k]) * ip);
+        double fk = k >= 0 ? f[k] : 0, ek = k >= 0 ? e[k] : 0;
+        if (h < 0.25) {
+          /* Narrow bins (shared sigma): mass = h phi(zm) (1 + series), the
+           * phi part joins the exponent so no exp is needed here. */
+          const double c = h * 0.39894228040143267794, h2 = h * h;
+          for (int64_t j = 0; j < n; j++) {
+            double zm = (x - mu[j]) * is, z2 = zm * zm;
+            e[j] += z2;
+            f[j] *= c * (1.0 + h2 * (z2 - 1.0) / 24.0 + h2 * h2 * (z2 * z2 - 6.0 * z2 + 3.0) / 1920.0);
+          }
+        } else {
+          for (int64_t j = 0; j < n; j++)
+            f[j] *= hp_ndtr_diff_inline((x - hq - mu[j]) * is, (x + hq - mu[j]) * is);
+        }
+        if (k >= 0) {
+          e[k] = ek;
+          f[k] = fk * hp_ndtr_diff_inline((x - hq - mu[k]) * ip, (x + hq - mu[k]) * ip);
+        }
       }
     }
   }
   const double *restrict coef = J->coef;
   for (int64_t j = 0; j < n; j++) t[j] = coef[j] * f[j] * hp_vexp(-0.5 * e[j]);
-  double sum = 0;
-  for (int64_t j = 0; j < n; j++) sum += t[j];
+  double sum = hp_sum8(t, n);
   if (sum > 0 && isfinite(sum)) return log(sum);
   /* Everything underflowed (many parameters, far candidate): log space. */
   double mx = -INFINITY;
@@ -519,7 +532,7 @@ HP_HOT static double joint_logpdf(const hp_sampler_t *s, const bool *mask, const
 
 /* Fills the joint-mixture normalisers: per numeric param, the truncation
  * mass of each component's kernel (sigma shared, prior sigma = range). */
-static void joint_norms(const hp_sampler_t *s, const bool *mask, const jparam_t *jp, joint_t *J,
+HP_HOT static void joint_norms(const hp_sampler_t *s, const bool *mask, const jparam_t *jp, joint_t *J,
                         bool lower) {
   for (int64_t j = 0; j < J->n; j++) J->coef[j] = J->w[j];
   for (int p = 0; p < s->d; p++) {
@@ -529,8 +542,8 @@ static void joint_norms(const hp_sampler_t *s, const bool *mask, const jparam_t 
     for (int64_t j = 0; j < J->n; j++) {
       double sj = j == J->prior ? tp->hi - tp->lo : sg;
       double is = 1.0 / sj;
-      double z = hp_ndtr_diff((tp->lo - J->x[p][j]) * is, (tp->hi - J->x[p][j]) * is);
-      J->coef[j] *= (tp->kind == HP_T_CONT ? 0.3989422804014327 * is : 1.0) / z;
+      double z = hp_ndtr_diff_inline((tp->lo - J->x[p][j]) * is, (tp->hi - J->x[p][j]) * is);
+      J->coef[j] *= (tp->kind == HP_T_CONT ? 0.3989422804014327 * (tp->density31 ? 1.0 : is) : 1.0) / z;
     }
   }
 }

@@ -55,6 +55,9 @@ typedef struct hp_sampler_opts {
   bool consider_endpoints; /* false */
   bool multivariate;       /* false: joint product kernels, Scott-like bandwidth */
   bool constant_liar;      /* false: running trials count as worst observations */
+  bool optuna31_density;   /* false: the corrected truncated-normal density (with
+                              -log sigma); true: Optuna 3.1's density without it,
+                              for behaviour closer to Optuna 3.1 (see docs/search.md) */
   /* grid */
   bool grid_shuffle;       /* true: hand out free points in seeded random order
                               (as Optuna); false: in grid-id order */
@@ -66,6 +69,7 @@ void hp_sampler_opts_default(hp_sampler_opts_t *opts, hp_sampler_kind_t kind);
 /* Parses the study spec's "sampler" value: a string ("random" | "grid" |
  * "tpe") or an object {"type": ..., "seed": N, and the option names above,
  * e.g. "n_startup_trials": 20, "multivariate": true, "constant_liar": true,
+ * "optuna31_density": true,
  * "shuffle": false, "retry_failed": true}. Unknown keys and wrong types fail
  * naming the key. The direction is not part of it: set opts->maximize. */
 int hp_sampler_opts_parse(const cJSON *value, hp_sampler_opts_t *opts, hp_err_t *err);

@@ -1,0 +1,219 @@
+/* Benchmark driver for the samplers (run by bench/search.sh, which puts the
+ * numbers beside Optuna's from bench/search_optuna.py):
+ *   bench_search speed [max_trials]  TPE ask+tell time per trial on a
+ *       6-parameter mixed space around trials 100, 1,000 and 10,000
+ *       (univariate and multivariate); prints TSV lines
+ *       "speed <mode> <trial> <ms_per_trial>".
+ *   bench_search quality [seeds]     best value after 25, 50, 100 trials for
+ *       random, TPE, multivariate TPE and TPE with Optuna 3.1's density
+ *       (tpe-o31) on Branin, Hartmann-6, Rosenbrock-5
+ *       and a mixed function; prints TSV lines
+ *       "quality <func> <sampler> <seed> <best25> <best50> <best100>".
+ * The test functions are defined identically in bench/search_optuna.py. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hpsearch/sampler.h"
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static hp_space_t *space_of(const char *text) {
+  hp_space_t *s = NULL;
+  hp_err_t err = {0};
+  if (hp_space_parse_text(text, strlen(text), &s, &err) != 0) {
+    fprintf(stderr, "bench_search: %s\n", err.msg);
+    exit(1);
+  }
+  return s;
+}
+
+/* ---- speed -------------------------------------------------------------- */
+
+static const char *SPEED_SPACE =
+    "{\"lr\": {\"type\": \"float\", \"low\": 1e-5, \"high\": 1e-1, \"log\": true},"
+    " \"wd\": {\"type\": \"float\", \"low\": 1e-6, \"high\": 1e-2, \"log\": true},"
+    " \"dropout\": {\"type\": \"float\", \"low\": 0.0, \"high\": 0.5},"
+    " \"width\": {\"type\": \"int\", \"low\": 32, \"high\": 1024},"
+    " \"opt\": {\"type\": \"categorical\", \"choices\": [\"sgd\", \"adam\", \"rmsprop\"]},"
+    " \"act\": {\"type\": \"categorical\", \"choices\": [\"relu\", \"tanh\"]}}";
+
+/* Same formula as speed_objective in search_optuna.py. */
+static double speed_objective(const double *x) {
+  static const double opt_cost[3] = {0.3, 0.0, 0.1}, act_cost[2] = {0.0, 0.2};
+  double a = log10(x[0]) + 3, b = log10(x[1]) + 4, c = x[2] - 0.2, d = (x[3] - 300) / 500;
+  return a * a + 0.5 * b * b + c * c + d * d + opt_cost[(int)x[4]] + act_cost[(int)x[5]];
+}
+
+static void run_speed(int max_trials) {
+  hp_space_t *sp = space_of(SPEED_SPACE);
+  static const int marks[] = {100, 1000, 10000};
+  for (int mv = 0; mv < 2; mv++) {
+    hp_sampler_opts_t o;
+    hp_sampler_opts_default(&o, HP_SAMPLER_TPE);
+    o.seed = 1;
+    o.multivariate = mv;
+    hp_sampler_t *s = NULL;
+    hp_err_t err = {0};
+    if (hp_sampler_create(sp, &o, &s, &err) != 0) {
+      fprintf(stderr, "bench_search: %s\n", err.msg);
+      exit(1);
+    }
+    double x[6];
+    int last = marks[2] + 10 < max_trials ? marks[2] + 10 : max_trials;
+    for (int k = 0; k < 3; k++) {
+      int lo = marks[k] - 10, hi = marks[k] + 10;
+      if (hi > last) break;
+      double acc = 0;
+      for (int t = k == 0 ? 0 : marks[k - 1] + 10; t < hi; t++) {
+        double t0 = now();
+        if (hp_sampler_suggest(s, t, x, &err) != 0) {
+          fprintf(stderr, "bench_search: %s\n", err.msg);
+          exit(1);
+        }
+        double v = speed_objective(x);
+        double t1 = now();
+        hp_sampler_tell(s, t, x, HP_FINAL_COMPLETE, v, -1, &err);
+        double t2 = now();
+        if (t >= lo) acc += (t1 - t0) + (t2 - t1);
+      }
+      printf("speed\t%s\t%d\t%.4f\n", mv ? "tpe-mv" : "tpe", marks[k], 1e3 * acc / (hi - lo));
+      fflush(stdout);
+    }
+    hp_sampler_free(s);
+  }
+  hp_space_free(sp);
+}
+
+/* ---- quality ------------------------------------------------------------ */
+
+typedef struct func {
+  const char *name;
+  const char *space;
+  double (*f)(const double *x);
+} func_t;
+
+static double branin(const double *x) {
+  const double a = 1, b = 5.1 / (4 * M_PI * M_PI), c = 5 / M_PI, r = 6, s = 10, t = 1 / (8 * M_PI);
+  double u = x[1] - b * x[0] * x[0] + c * x[0] - r;
+  return a * u * u + s * (1 - t) * cos(x[0]) + s;
+}
+
+static double hartmann6(const double *x) {
+  static const double alpha[4] = {1.0, 1.2, 3.0, 3.2};
+  static const double A[4][6] = {{10, 3, 17, 3.5, 1.7, 8},
+                                 {0.05, 10, 17, 0.1, 8, 14},
+                                 {3, 3.5, 1.7, 10, 17, 8},
+                                 {17, 8, 0.05, 10, 0.1, 14}};
+  static const double P[4][6] = {{0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886},
+                                 {0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991},
+                                 {0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650},
+                                 {0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381}};
+  double sum = 0;
+  for (int i = 0; i < 4; i++) {
+    double e = 0;
+    for (int j = 0; j < 6; j++) e += A[i][j] * (x[j] - P[i][j]) * (x[j] - P[i][j]);
+    sum += alpha[i] * exp(-e);
+  }
+  return -sum;
+}
+
+static double rosenbrock5(const double *x) {
+  double s = 0;
+  for (int i = 0; i < 4; i++) {
+    double a = x[i + 1] - x[i] * x[i], b = 1 - x[i];
+    s += 100 * a * a + b * b;
+  }
+  return s;
+}
+
+/* x float [-5, 5], y log float [1e-3, 10], k int [1, 10],
+ * c categorical ["a", "b", "c", "d"]; minimum 0 at (1.5, 0.1, 7, "b"). */
+static double mixed(const double *x) {
+  static const double cat_cost[4] = {0.3, 0.0, 0.6, 1.0};
+  double ly = log10(x[1]) + 1;
+  return 0.1 * (x[0] - 1.5) * (x[0] - 1.5) + 0.5 * ly * ly + 0.05 * fabs(x[2] - 7) +
+         cat_cost[(int)x[3]];
+}
+
+static const func_t FUNCS[] = {
+    {"branin",
+     "{\"x1\": {\"type\": \"float\", \"low\": -5, \"high\": 10},"
+     " \"x2\": {\"type\": \"float\", \"low\": 0, \"high\": 15}}",
+     branin},
+    {"hartmann6",
+     "{\"x0\": {\"type\": \"float\", \"low\": 0, \"high\": 1}, \"x1\": {\"type\": \"float\", \"low\": 0, "
+     "\"high\": 1}, \"x2\": {\"type\": \"float\", \"low\": 0, \"high\": 1}, \"x3\": {\"type\": "
+     "\"float\", \"low\": 0, \"high\": 1}, \"x4\": {\"type\": \"float\", \"low\": 0, \"high\": 1}, "
+     "\"x5\": {\"type\": \"float\", \"low\": 0, \"high\": 1}}",
+     hartmann6},
+    {"rosenbrock5",
+     "{\"x0\": {\"type\": \"float\", \"low\": -5, \"high\": 10}, \"x1\": {\"type\": \"float\", \"low\": "
+     "-5, \"high\": 10}, \"x2\": {\"type\": \"float\", \"low\": -5, \"high\": 10}, \"x3\": {\"type\": "
+     "\"float\", \"low\": -5, \"high\": 10}, \"x4\": {\"type\": \"float\", \"low\": -5, \"high\": 10}}",
+     rosenbrock5},
+    {"mixed",
+     "{\"x\": {\"type\": \"float\", \"low\": -5, \"high\": 5},"
+     " \"y\": {\"type\": \"float\", \"low\": 1e-3, \"high\": 10, \"log\": true},"
+     " \"k\": {\"type\": \"int\", \"low\": 1, \"high\": 10},"
+     " \"c\": {\"type\": \"categorical\", \"choices\": [\"a\", \"b\", \"c\", \"d\"]}}",
+     mixed},
+};
+
+static void run_quality(int seeds) {
+  /* tpe-o31: univariate TPE with Optuna 3.1's density (optuna31_density). */
+  static const char *names[] = {"random", "tpe", "tpe-mv", "tpe-o31"};
+  for (size_t fi = 0; fi < sizeof FUNCS / sizeof FUNCS[0]; fi++) {
+    hp_space_t *sp = space_of(FUNCS[fi].space);
+    for (int si = 0; si < 4; si++) {
+      for (int seed = 0; seed < seeds; seed++) {
+        hp_sampler_opts_t o;
+        hp_sampler_opts_default(&o, si == 0 ? HP_SAMPLER_RANDOM : HP_SAMPLER_TPE);
+        o.seed = (uint64_t)seed;
+        o.multivariate = si == 2;
+        o.optuna31_density = si == 3;
+        hp_sampler_t *s = NULL;
+        hp_err_t err = {0};
+        if (hp_sampler_create(sp, &o, &s, &err) != 0) {
+          fprintf(stderr, "bench_search: %s\n", err.msg);
+          exit(1);
+        }
+        double x[8], best = INFINITY, b25 = 0, b50 = 0;
+        for (int t = 0; t < 100; t++) {
+          if (hp_sampler_suggest(s, t, x, &err) != 0) {
+            fprintf(stderr, "bench_search: %s\n", err.msg);
+            exit(1);
+          }
+          double v = FUNCS[fi].f(x);
+          hp_sampler_tell(s, t, x, HP_FINAL_COMPLETE, v, -1, &err);
+          if (v < best) best = v;
+          if (t == 24) b25 = best;
+          if (t == 49) b50 = best;
+        }
+        printf("quality\t%s\t%s\t%d\t%.9g\t%.9g\t%.9g\n", FUNCS[fi].name, names[si], seed, b25, b50,
+               best);
+        hp_sampler_free(s);
+      }
+    }
+    hp_space_free(sp);
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "speed") == 0) {
+    run_speed(argc >= 3 ? atoi(argv[2]) : 10010);
+    return 0;
+  }
+  if (argc >= 2 && strcmp(argv[1], "quality") == 0) {
+    run_quality(argc >= 3 ? atoi(argv[2]) : 20);
+    return 0;
+  }
+  fprintf(stderr, "usage: bench_search speed [max_trials] | quality [seeds]\n");
+  return 2;
+}

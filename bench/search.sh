@@ -1,0 +1,22 @@
+#!/bin/sh
+# `make bench-search`: hpsearch's samplers and Optuna 3.1 side by side.
+# Builds nothing itself (the Makefile builds BUILD/bench_search first).
+# usage: bench/search.sh BUILD_DIR   (env: SEEDS=20 JOBS=2 OPTUNA_TRIALS=1010)
+set -eu
+build=${1:-build}
+bin="$build/bench_search"
+[ -x "$bin" ] || { echo "bench/search.sh: $bin not built (run make bench-search)" >&2; exit 2; }
+py=/usr/bin/python3
+"$py" -c 'import optuna' 2>/dev/null || { echo "bench/search.sh: python3-optuna is not installed" >&2; exit 2; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+seeds=${SEEDS:-20}
+echo "== hpsearch: TPE speed (to 10,010 trials, univariate and multivariate)"
+"$bin" speed 10010 | tee "$tmp/speed.tsv"
+echo "== hpsearch: quality, $seeds seeds x 100 trials x 4 functions x 4 samplers"
+start=$(date +%s.%N)
+"$bin" quality "$seeds" > "$tmp/quality.tsv"
+awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN{printf "   (took %.1f s)\n", e-s}'
+echo "== Optuna $("$py" -c 'import optuna; print(optuna.__version__)' 2>/dev/null): same runs (takes a few minutes)"
+"$py" "$(dirname "$0")/search_optuna.py" --hp-speed "$tmp/speed.tsv" --hp-quality "$tmp/quality.tsv" \
+  --seeds "$seeds" --jobs "${JOBS:-2}" --optuna-trials "${OPTUNA_TRIALS:-1010}"
