@@ -468,8 +468,8 @@ static int percentile_decide(hp_pruner_t *p, const ptrial_t *t) {
 
 /* ---- successive halving ----------------------------------------------- */
 
-static int record_rung(hp_pruner_t *p, sha_t *g, ptrial_t *t, double value, hp_err_t *err) {
-  int r = t->n_rungs;
+/* Adds a value to rung r of a successive-halving instance. */
+static int rung_insert(sha_t *g, int r, double value, hp_err_t *err) {
   if (r >= g->n_rungs) {
     sorted_t *rs = realloc(g->rungs, (size_t)(r + 1) * sizeof *rs);
     if (!rs) return hp_err_set(err, HP_ENOMEM, "pruner: out of memory");
@@ -477,16 +477,25 @@ static int record_rung(hp_pruner_t *p, sha_t *g, ptrial_t *t, double value, hp_e
     g->rungs = rs;
     g->n_rungs = r + 1;
   }
+  if (sorted_insert(&g->rungs[r], value)) return hp_err_set(err, HP_ENOMEM, "pruner: out of memory");
+  return HP_OK;
+}
+
+/* Records the trial's next rung value: in the trial, and in g's rung
+ * array unless g is NULL (hyperband before its brackets exist, during a
+ * restore: hyperband_init files such values later). */
+static int record_rung(sha_t *g, ptrial_t *t, double value, hp_err_t *err) {
   if (t->n_rungs == t->rung_cap) {
     int cap = t->rung_cap ? 2 * t->rung_cap : 4;
     double *v = realloc(t->rung_vals, (size_t)cap * sizeof *v);
     if (!v) return hp_err_set(err, HP_ENOMEM, "pruner: out of memory");
     t->rung_vals = v, t->rung_cap = cap;
   }
-  if (sorted_insert(&g->rungs[r], value)) return hp_err_set(err, HP_ENOMEM, "pruner: out of memory");
-  t->rung_vals[r] = value;
-  t->n_rungs++;
-  (void)p;
+  if (g) {
+    int rc = rung_insert(g, t->n_rungs, value, err);
+    if (rc) return rc;
+  }
+  t->rung_vals[t->n_rungs++] = value;
   return HP_OK;
 }
 
@@ -514,7 +523,7 @@ static int sha_decide(hp_pruner_t *p, sha_t *g, ptrial_t *t, int64_t min_resourc
     }
     if (step < promotion_step(min_resource, p->reduction_factor, g->rate + t->n_rungs)) return 0;
     if (isnan(value)) return 1;
-    int rc = record_rung(p, g, t, value, err);
+    int rc = record_rung(g, t, value, err);
     if (rc) return rc;
     const sorted_t *comp = &g->rungs[t->n_rungs - 1]; /* includes this trial */
     if ((int64_t)comp->n <= p->bootstrap_count) return 1;
@@ -537,6 +546,8 @@ static uint32_t crc32_ieee(const unsigned char *s, size_t n) {
   }
   return c ^ 0xFFFFFFFFu;
 }
+
+static int bracket_of(const hp_pruner_t *p, int64_t number);
 
 /* Creates the brackets once max_resource is known (Optuna's
  * _try_initialization). Returns 0 also when not yet possible. */
@@ -569,6 +580,16 @@ static int hyperband_init(hp_pruner_t *p, hp_err_t *err) {
     p->sha[b].rate = b;
   }
   p->n_sha = n;
+  /* Rung values restored before the brackets existed join their bracket. */
+  for (int64_t i = 0; i < p->cap_trials; i++) {
+    ptrial_t *t = &p->trials[i];
+    if (!t->seen || t->n_rungs == 0) continue;
+    t->bracket = bracket_of(p, i);
+    for (int r = 0; r < t->n_rungs; r++) {
+      int rc = rung_insert(&p->sha[t->bracket], r, t->rung_vals[r], err);
+      if (rc) return rc;
+    }
+  }
   return HP_OK;
 }
 
@@ -649,13 +670,14 @@ int hp_pruner_restore_rung(hp_pruner_t *p, int64_t trial_number, int rung, doubl
   sha_t *g = &p->sha[0];
   if (p->kind == HP_PRUNER_HYPERBAND) {
     if ((rc = hyperband_init(p, err))) return rc;
-    if (p->n_sha == 0)
-      return hp_err_set(err, HP_ESTATE, "pruner: hyperband brackets unknown (no COMPLETE trial "
-                        "yet) while restoring trial %lld", (long long)trial_number);
-    if (t->bracket < 0) t->bracket = bracket_of(p, trial_number);
-    g = &p->sha[t->bracket];
+    if (p->n_sha == 0) {
+      g = NULL; /* brackets unknown yet: filed by hyperband_init */
+    } else {
+      if (t->bracket < 0) t->bracket = bracket_of(p, trial_number);
+      g = &p->sha[t->bracket];
+    }
   }
-  return record_rung(p, g, t, value, err);
+  return record_rung(g, t, value, err);
 }
 
 int hp_pruner_restore_rungs_json(hp_pruner_t *p, int64_t trial_number, const cJSON *system_attrs,

@@ -95,7 +95,9 @@ int hp_pruner_should_prune(hp_pruner_t *p, int64_t trial_number, int64_t step, h
 int hp_pruner_rung_count(const hp_pruner_t *p, int64_t trial_number);
 double hp_pruner_rung_value(const hp_pruner_t *p, int64_t trial_number, int rung);
 /* Restores a rung value after a restart (rungs must be restored in order
- * 0, 1, 2 ... per trial). HP_EINVAL for another pruner kind or a gap. */
+ * 0, 1, 2 ... per trial). HP_EINVAL for another pruner kind, a gap or NaN.
+ * Hyperband values restored before its brackets are known (max_resource
+ * "auto", no COMPLETE trial replayed yet) join their bracket once it is. */
 int hp_pruner_restore_rung(hp_pruner_t *p, int64_t trial_number, int rung, double value,
                            hp_err_t *err);
 

@@ -317,6 +317,17 @@ static void test_hyperband_brackets(void **state) {
   assert_int_equal(hp_pruner_bracket(p, 0), 0); /* same brackets as max 27 */
   assert_int_equal(hp_pruner_bracket(p, 10), 3);
   hp_pruner_free(p);
+
+  /* Replay after a restart: trial 0's rung is restored before the first
+   * COMPLETE trial (1) is replayed; it still competes once brackets exist. */
+  p = make("{\"type\": \"hyperband\", \"reduction_factor\": 3}", false);
+  assert_int_equal(hp_pruner_report(p, 0, 1, 5.0, &e), 0);
+  assert_int_equal(hp_pruner_restore_rung(p, 0, 0, 5.0, &e), 0);
+  assert_int_equal(hp_pruner_report(p, 1, 26, 0.0, &e), 0);
+  assert_int_equal(hp_pruner_finish(p, 1, HP_PRUNER_END_COMPLETE, &e), 0);
+  assert_int_equal(hp_pruner_rung_count(p, 0), 1);
+  assert_int_equal(report_ask(p, 3, 1, 6.0), 1); /* bracket 0 with trial 0: [5,6] */
+  hp_pruner_free(p);
 }
 
 static void test_config_errors(void **state) {
