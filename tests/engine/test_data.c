@@ -479,6 +479,62 @@ static void test_data_open(void **st) {
   assert_null(d.train.x);
 }
 
+/* Damaged files: random byte changes and truncations of a valid IDX pair
+ * (plain and gzipped) and of a CSV file must give either a consistent data
+ * set or an error with a message, never a crash (run under ASan by make test). */
+static void test_damaged_files(void **st) {
+  (void)st;
+  unsigned char img[4 + 12 + 6 * 4 * 4], lab[8 + 6];
+  size_t ni = make_images(img, 6, 4, 4), nl = make_labels(lab, 6, 4);
+  const char csv[] = "a,b,label\n1,2,0\n3.5,-4,1\n5,6e2,2\n";
+  srand(12345);
+  int n_ok = 0, n_err = 0;
+  for (int iter = 0; iter < 300; iter++) {
+    unsigned char a[sizeof img], b[sizeof lab];
+    char c[sizeof csv];
+    memcpy(a, img, ni), memcpy(b, lab, nl), memcpy(c, csv, sizeof csv);
+    size_t la = ni, lb = nl, lc = sizeof csv - 1;
+    int what = rand() % 3;
+    for (int k = rand() % 3 + 1; k > 0; k--) {
+      if (what == 0) a[rand() % la] = (unsigned char)rand();
+      if (what == 1) b[rand() % lb] = (unsigned char)rand();
+      if (what == 2) c[rand() % lc] = "0123456789,.-e\nx "[rand() % 17];
+    }
+    if (rand() % 4 == 0) {
+      if (what == 0) la = (size_t)rand() % la;
+      if (what == 1) lb = (size_t)rand() % lb;
+      if (what == 2) lc = (size_t)rand() % lc;
+    }
+    bool gz = rand() % 2;
+    write_bytes("f-img", a, la, gz);
+    write_bytes("f-lab", b, lb, gz);
+    write_bytes("f.csv", c, lc, gz);
+    hp_dataset_t ds;
+    hp_err_t err = {0};
+    hp_data_cache_opts_t cache = cache_in("cache-fuzz");
+    int rc = what == 2 ? hp_dataset_open_csv(tpath("f.csv"),
+                                             &(hp_data_csv_opts_t){.label_index = -1,
+                                                                   .label_name = "label",
+                                                                   .header = -1},
+                                             &cache, &ds, &err)
+                       : hp_dataset_open_idx(tpath("f-img"), tpath("f-lab"), &cache, &ds, &err);
+    if (rc) {
+      assert_true(strlen(err.msg) > 0);
+      assert_null(ds.x);
+      n_err++;
+      continue;
+    }
+    n_ok++;
+    assert_true(ds.n > 0 && ds.d > 0 && ds.n_classes > 0);
+    float sum = 0;
+    for (size_t i = 0; i < (size_t)ds.n * ds.d; i++) sum += ds.x[i]; /* all readable */
+    (void)sum;
+    for (uint32_t i = 0; i < ds.n; i++) assert_true(ds.y[i] >= 0 && (uint32_t)ds.y[i] < ds.n_classes);
+    hp_dataset_close(&ds);
+  }
+  assert_true(n_ok > 20 && n_err > 20); /* both outcomes exercised */
+}
+
 /* Optional smoke check on the real Fashion-MNIST test file (10k images). */
 static void test_fashion_mnist_smoke(void **st) {
   (void)st;
@@ -505,7 +561,7 @@ int main(void) {
       cmocka_unit_test(test_cache_reuse),      cmocka_unit_test(test_gather_scaling),
       cmocka_unit_test(test_splits),           cmocka_unit_test(test_csv),
       cmocka_unit_test(test_config),           cmocka_unit_test(test_data_open),
-      cmocka_unit_test(test_fashion_mnist_smoke),
+      cmocka_unit_test(test_damaged_files),    cmocka_unit_test(test_fashion_mnist_smoke),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
