@@ -152,6 +152,37 @@ static void test_deterministic(void **state) {
   hp_space_free(sp);
 }
 
+/* Constant liar: a running trial changes the next suggestion (it joins g);
+ * without the option running trials are invisible to TPE. */
+static void test_constant_liar_effect(void **state) {
+  (void)state;
+  hp_space_t *sp = space_of(ALL_KINDS);
+  for (int liar = 0; liar < 2; liar++) {
+    int changed = 0;
+    for (uint64_t seed = 0; seed < 5; seed++) {
+      hp_sampler_t *a = tpe_of(sp, seed, false, liar), *b = tpe_of(sp, seed, false, liar);
+      hp_err_t err = {0};
+      double x[8], ya[8], yb[8];
+      for (int t = 0; t < 20; t++) {
+        assert_int_equal(hp_sampler_suggest(a, t, x, &err), 0);
+        assert_int_equal(hp_sampler_tell(a, t, x, HP_FINAL_COMPLETE, all_kinds_f(x), -1, &err), 0);
+        assert_int_equal(hp_sampler_tell(b, t, x, HP_FINAL_COMPLETE, all_kinds_f(x), -1, &err), 0);
+      }
+      assert_int_equal(hp_sampler_suggest(a, 20, x, &err), 0); /* a: trial 20 running */
+      assert_int_equal(hp_sampler_suggest(a, 21, ya, &err), 0);
+      assert_int_equal(hp_sampler_suggest(b, 21, yb, &err), 0); /* b: nothing running */
+      changed += memcmp(ya, yb, sizeof ya) != 0;
+      hp_sampler_free(a);
+      hp_sampler_free(b);
+    }
+    if (liar)
+      assert_true(changed >= 4);
+    else
+      assert_int_equal(changed, 0);
+  }
+  hp_space_free(sp);
+}
+
 /* Best value after n trials of f on a 3-parameter space. */
 static const char *SIMPLE =
     "{\"x\": {\"type\": \"float\", \"low\": -5, \"high\": 5},"
@@ -341,7 +372,7 @@ int main(void) {
       cmocka_unit_test(test_deterministic),       cmocka_unit_test(test_tpe_beats_random),
       cmocka_unit_test(test_pruned_rank_after_complete), cmocka_unit_test(test_ndtri_tails),
       cmocka_unit_test(test_truncnorm_tails),     cmocka_unit_test(test_mixture_normalised),
-      cmocka_unit_test(test_fast_kernels),
+      cmocka_unit_test(test_fast_kernels),       cmocka_unit_test(test_constant_liar_effect),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
