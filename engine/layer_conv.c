@@ -23,6 +23,12 @@ int hp_conv_shape_init(hp_conv_shape_t *s) {
   if (hh < 0 || ww < 0) return -1;
   s->ho = hh / s->stride + 1;
   s->wo = ww / s->stride + 1;
+  s->pho = s->ho, s->pwo = s->wo;
+  if (s->pool > 0) {
+    if (s->pstride < 1 || s->pool > s->ho || s->pool > s->wo) return -1;
+    s->pho = (s->ho - s->pool) / s->pstride + 1;
+    s->pwo = (s->wo - s->pool) / s->pstride + 1;
+  }
   return 0;
 }
 
@@ -170,34 +176,91 @@ HP_HOT static void act_back_reorder(const float *y, float *dy, float *tmp, float
     }
 }
 
-/* x[B,c,h,w], W[o, c*kh*kw], b[o] -> y[B,o,ho,wo]; per chunk of nb samples
- * cols[c*kh*kw, nb*ho*wo] and tmp[o, nb*ho*wo] are scratch. */
+/* Fused max-pool, forward: each plane of tmp[o, B*npix] (raw products) is
+ * pooled into y[B, o, pooled], then bias and activation are applied to the
+ * pooled values. Activations are non-decreasing, so the winners are those of
+ * the activated output. */
+HP_HOT static void pool_bias_act(const hp_conv_shape_t *s, const float *tmp, const float *bias,
+                                 float *y, int32_t *am, int B, hp_act_t act) {
+  const size_t npix = (size_t)s->ho * s->wo, pp = (size_t)s->pho * s->pwo;
+  for (int b = 0; b < B; b++)
+    for (int c = 0; c < s->o; c++) {
+      float *dst = y + ((size_t)b * s->o + c) * pp;
+      hp_maxpool_plane(tmp + ((size_t)c * B + b) * npix, dst,
+                       am + ((size_t)b * s->o + c) * pp, s->ho, s->wo, s->pool, s->pstride);
+      const float bc = bias[c];
+      if (act.kind == HP_ACT_RELU) {
+        for (size_t i = 0; i < pp; i++) {
+          float v = dst[i] + bc;
+          dst[i] = v < 0.0f ? 0.0f : v; /* NaN passes through */
+        }
+      } else {
+        for (size_t i = 0; i < pp; i++) dst[i] += bc;
+        if (act.kind != HP_ACT_NONE) hp_act_forward(act, dst, dst, pp);
+      }
+    }
+}
+
+/* Fused max-pool, backward: dy[B, o, pooled] times the activation's
+ * derivative (from the pooled output y) goes to the winners in
+ * tmp[o, B*npix] (zero elsewhere); db[o] += sums. */
+HP_HOT static void pool_act_back(const hp_conv_shape_t *s, const float *y, const int32_t *am,
+                                 float *dy, float *tmp, float *db, int B, hp_act_t act) {
+  const size_t npix = (size_t)s->ho * s->wo, pp = (size_t)s->pho * s->pwo;
+  if (act.kind != HP_ACT_RELU && act.kind != HP_ACT_NONE)
+    hp_act_backward(act, y, dy, dy, (size_t)B * s->o * pp);
+  memset(tmp, 0, (size_t)s->o * B * npix * sizeof *tmp);
+  for (int b = 0; b < B; b++)
+    for (int c = 0; c < s->o; c++) {
+      const size_t at = ((size_t)b * s->o + c) * pp;
+      const float *yr = y + at, *g = dy + at;
+      const int32_t *a = am + at;
+      float *dst = tmp + ((size_t)c * B + b) * npix;
+      float sum = 0.0f;
+      for (size_t i = 0; i < pp; i++) {
+        float v = act.kind == HP_ACT_RELU ? (yr[i] > 0.0f ? g[i] : 0.0f) : g[i];
+        dst[a[i]] += v; /* += : overlapping windows may share a winner */
+        sum += v;
+      }
+      db[c] += sum;
+    }
+}
+
+/* x[B,c,h,w], W[o, c*kh*kw], b[o] -> y[B,o,ho,wo] (or pooled, with argmax);
+ * per chunk of nb samples cols[c*kh*kw, nb*ho*wo] and tmp[o, nb*ho*wo] are
+ * scratch. */
 void hp_conv_forward(const hp_conv_shape_t *s, const float *x, const float *W, const float *b,
-                     float *cols, float *tmp, float *y, int B, hp_act_t act) {
+                     float *cols, float *tmp, float *y, int32_t *argmax, int B, hp_act_t act) {
   const int kk = s->c * s->kh * s->kw, chunk = hp_conv_chunk(s, B);
   const size_t npix = (size_t)s->ho * s->wo, in = (size_t)s->c * s->h * s->w,
-               out = (size_t)s->o * npix;
+               out = (size_t)s->o * s->pho * s->pwo;
   for (int b0 = 0; b0 < B; b0 += chunk) {
     const int nb = B - b0 < chunk ? B - b0 : chunk;
     const int n = (int)(npix * nb);
     hp_conv_im2col(s, x + b0 * in, cols, nb);
     hp_sgemm(false, false, s->o, n, kk, 1.0f, W, kk, cols, n, 0.0f, tmp, n);
-    bias_act_reorder(tmp, b, y + b0 * out, nb, s->o, npix, act);
+    if (s->pool > 0)
+      pool_bias_act(s, tmp, b, y + b0 * out, argmax + b0 * out, nb, act);
+    else
+      bias_act_reorder(tmp, b, y + b0 * out, nb, s->o, npix, act);
   }
 }
 
-/* Per chunk: dy[nb,o,ho,wo] (overwritten) -> tmp[o, n] (n = nb*ho*wo);
+/* Per chunk: dy[nb, o, out] (overwritten) -> tmp[o, n] (n = nb*ho*wo);
  * cols = im2col(x); dW[o,kk] += tmp cols^T; cols = W^T tmp; dx = col2im. */
 void hp_conv_backward(const hp_conv_shape_t *s, const float *x, float *cols, float *tmp,
-                      const float *W, const float *y, float *dy, float *dx, float *dW,
-                      float *db, int B, hp_act_t act) {
+                      const float *W, const float *y, const int32_t *argmax, float *dy,
+                      float *dx, float *dW, float *db, int B, hp_act_t act) {
   const int kk = s->c * s->kh * s->kw, chunk = hp_conv_chunk(s, B);
   const size_t npix = (size_t)s->ho * s->wo, in = (size_t)s->c * s->h * s->w,
-               out = (size_t)s->o * npix;
+               out = (size_t)s->o * s->pho * s->pwo;
   for (int b0 = 0; b0 < B; b0 += chunk) {
     const int nb = B - b0 < chunk ? B - b0 : chunk;
     const int n = (int)(npix * nb);
-    act_back_reorder(y + b0 * out, dy + b0 * out, tmp, db, nb, s->o, npix, act);
+    if (s->pool > 0)
+      pool_act_back(s, y + b0 * out, argmax + b0 * out, dy + b0 * out, tmp, db, nb, act);
+    else
+      act_back_reorder(y + b0 * out, dy + b0 * out, tmp, db, nb, s->o, npix, act);
     hp_conv_im2col(s, x + b0 * in, cols, nb);
     hp_sgemm(false, true, s->o, kk, n, 1.0f, tmp, n, cols, n, 1.0f, dW, kk);
     if (dx == NULL) continue;

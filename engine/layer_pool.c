@@ -24,34 +24,37 @@ static void pool2x2(const float *src, float *dst, int32_t *am, int w, int ho, in
   }
 }
 
+/* x[h,w] -> y[ho,wo], argmax[ho,wo] (offset in the plane) */
+void hp_maxpool_plane(const float *src, float *dst, int32_t *am, int h, int w, int k,
+                      int stride) {
+  const int ho = (h - k) / stride + 1, wo = (w - k) / stride + 1;
+  if (k == 2 && stride == 2) {
+    pool2x2(src, dst, am, w, ho, wo);
+    return;
+  }
+  for (int oy = 0; oy < ho; oy++)
+    for (int ox = 0; ox < wo; ox++) {
+      int best = oy * stride * w + ox * stride;
+      float m = src[best];
+      for (int i = 0; i < k; i++)
+        for (int j = 0; j < k; j++) {
+          int at = (oy * stride + i) * w + ox * stride + j;
+          /* '>' keeps the first maximum; NaN never wins, but a NaN loss
+           * is caught anyway. */
+          if (src[at] > m) m = src[at], best = at;
+        }
+      dst[oy * wo + ox] = m;
+      am[oy * wo + ox] = best;
+    }
+}
+
 /* x[B,c,h,w] -> y[B,c,ho,wo], argmax[B,c,ho,wo] (offset in the input plane) */
 void hp_maxpool_forward(const float *x, float *y, int32_t *argmax, int B, int c, int h, int w,
                         int k, int stride) {
   const int ho = (h - k) / stride + 1, wo = (w - k) / stride + 1;
   const size_t planes = (size_t)B * c;
-  for (size_t p = 0; p < planes; p++) {
-    const float *src = x + p * h * w;
-    float *dst = y + p * ho * wo;
-    int32_t *am = argmax + p * ho * wo;
-    if (k == 2 && stride == 2) {
-      pool2x2(src, dst, am, w, ho, wo);
-      continue;
-    }
-    for (int oy = 0; oy < ho; oy++)
-      for (int ox = 0; ox < wo; ox++) {
-        int best = oy * stride * w + ox * stride;
-        float m = src[best];
-        for (int i = 0; i < k; i++)
-          for (int j = 0; j < k; j++) {
-            int at = (oy * stride + i) * w + ox * stride + j;
-            /* '>' keeps the first maximum; NaN never wins, but a NaN loss
-             * is caught anyway. */
-            if (src[at] > m) m = src[at], best = at;
-          }
-        dst[oy * wo + ox] = m;
-        am[oy * wo + ox] = best;
-      }
-  }
+  for (size_t p = 0; p < planes; p++)
+    hp_maxpool_plane(x + p * h * w, y + p * ho * wo, argmax + p * ho * wo, h, w, k, stride);
 }
 
 /* dy[B,c,ho,wo] -> dx[B,c,h,w] (overwritten) */

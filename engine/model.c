@@ -106,6 +106,9 @@ static int alloc_layer(hp_layer_t *L, int B) {
       L->out = falloc(nb * L->out_size);
       L->aux = falloc(hp_conv_cols_size(&L->conv, B));
       L->aux2 = falloc(hp_conv_tmp_size(&L->conv, B));
+      if (L->conv.pool > 0 &&
+          posix_memalign((void **)&L->argmax, 64, nb * L->out_size * sizeof(int32_t)) != 0)
+        return -1;
       return L->out && L->aux && L->aux2 ? 0 : -1;
     case HP_LAYER_MAXPOOL:
       L->out = falloc(nb * L->out_size);
@@ -158,6 +161,22 @@ int hp_model_create(hp_model_t *m, const hp_layer_spec_t *specs, int n_specs, in
       i++;
     }
     if ((rc = plan_layer(L, &m->n_params, &m->n_state, err)) != 0) goto fail;
+    /* conv [+ activation] + maxpool: pool inside the conv's chunk loop, so
+     * the full-size output never goes through memory. A window that does
+     * not fit is left to the maxpool layer's own error. */
+    if (L->spec.kind == HP_LAYER_CONV2D && i + 1 < n_specs &&
+        specs[i + 1].kind == HP_LAYER_MAXPOOL && specs[i + 1].kernel <= L->out_h &&
+        specs[i + 1].kernel <= L->out_w) {
+      L->spec.pool = L->conv.pool = specs[i + 1].kernel;
+      L->spec.pool_stride = L->conv.pstride = specs[i + 1].stride;
+      if (hp_conv_shape_init(&L->conv) != 0) {
+        rc = hp_err_set(err, HP_EINVAL, "%s: bad pool window", specs[i + 1].where);
+        goto fail;
+      }
+      L->out_h = L->conv.pho, L->out_w = L->conv.pwo;
+      L->out_size = (size_t)L->out_c * L->out_h * L->out_w;
+      i++;
+    }
     if (L->w_len > 0) m->decay[m->n_decay++] = (hp_param_range_t){L->p_off, L->w_len};
     pc = L->out_c, ph = L->out_h, pw = L->out_w;
     m->n_layers++;
@@ -244,7 +263,8 @@ const float *hp_model_forward(hp_model_t *m, const float *x, int n, bool train) 
         hp_dense_forward(cur, p, p + L->w_len, L->out, n, (int)L->in_size, s->units, s->act);
         break;
       case HP_LAYER_CONV2D:
-        hp_conv_forward(&L->conv, cur, p, p + L->w_len, L->aux, L->aux2, L->out, n, s->act);
+        hp_conv_forward(&L->conv, cur, p, p + L->w_len, L->aux, L->aux2, L->out, L->argmax, n,
+                        s->act);
         break;
       case HP_LAYER_MAXPOOL:
         hp_maxpool_forward(cur, L->out, L->argmax, n, L->in_c, L->in_h, L->in_w, s->kernel,
@@ -301,8 +321,8 @@ static void model_backward(hp_model_t *m, int n) {
         g = dst;
         break;
       case HP_LAYER_CONV2D:
-        hp_conv_backward(&L->conv, L->x, L->aux, L->aux2, p, L->y, g, need_dx ? dst : NULL,
-                         dp, dp + L->w_len, n, s->act);
+        hp_conv_backward(&L->conv, L->x, L->aux, L->aux2, p, L->y, L->argmax, g,
+                         need_dx ? dst : NULL, dp, dp + L->w_len, n, s->act);
         g = dst;
         break;
       case HP_LAYER_MAXPOOL:

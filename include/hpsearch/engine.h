@@ -58,6 +58,8 @@ typedef struct hp_layer_spec {
   float rate;           /* dropout: probability of dropping a unit, [0, 1) */
   float momentum;       /* batchnorm: running-estimate momentum (default 0.1) */
   float eps;            /* batchnorm: variance epsilon (default 1e-5) */
+  int pool, pool_stride; /* conv2d: a following maxpool that hp_model_create fused
+                           into it (0: none); never set by the config */
   bool has_init;        /* dense/conv2d: init overrides the global initializer */
   hp_init_t init;       /* dense/conv2d weights' initializer when has_init */
   char where[48];       /* config position for error messages ("layers[3]") */
@@ -122,7 +124,7 @@ typedef struct hp_layer {
   float *out;            /* [batch, out_size] output buffer (NULL: output aliases input) */
   float *aux;            /* conv: cols; batchnorm: xhat; dropout: mask */
   float *aux2;           /* conv: tmp; batchnorm: invstd [c] */
-  int32_t *argmax;       /* maxpool winners [batch, out_size] */
+  int32_t *argmax;       /* maxpool (or conv with fused pool) winners [batch, out_size] */
   const float *x;        /* runtime: input of the last forward pass */
   const float *y;        /* runtime: output of the last forward pass */
 } hp_layer_t;
@@ -150,7 +152,8 @@ typedef struct hp_model {
 
 /* Builds the layer stack for inputs of shape [c, h, w] and n_classes
  * outputs, allocating every buffer for minibatches of up to `batch`
- * samples. Fuses an activation that follows a dense/conv layer into it.
+ * samples. Fuses an activation that follows a dense/conv layer into it, and
+ * a maxpool that follows a conv (with or without activation).
  * Fails naming the layer when shapes do not chain (a dense layer after a
  * conv without flatten is allowed: it flattens implicitly) or the last
  * layer's size differs from n_classes. Parameters are zero until

@@ -64,10 +64,13 @@ typedef struct hp_conv_shape {
   int o;             /* output channels (filters) */
   int kh, kw;        /* kernel size */
   int stride, pad;   /* stride and zero padding (both directions) */
-  int ho, wo;        /* output size: (h + 2 pad - kh) / stride + 1 */
+  int ho, wo;        /* conv output size: (h + 2 pad - kh) / stride + 1 */
+  int pool, pstride; /* fused max-pool window and stride (pool 0: none) */
+  int pho, pwo;      /* pooled size (ho - pool) / pstride + 1 (= ho, wo without pool) */
 } hp_conv_shape_t;
 
-/* Fills ho/wo; returns 0, or -1 when the kernel does not fit. */
+/* Fills ho/wo and pho/pwo; returns 0, or -1 when the kernel (or the pool
+ * window) does not fit. */
 int hp_conv_shape_init(hp_conv_shape_t *s);
 /* The batch is processed in chunks of hp_conv_chunk() samples (sized so the
  * work buffers stay in cache). Floats the work buffers need for batches of
@@ -79,15 +82,21 @@ size_t hp_conv_tmp_size(const hp_conv_shape_t *s, int B);
 /* x[B,c,h,w] -> y[B,o,ho,wo] = act(W[o, c*kh*kw] * patches + b[o]).
  * Per chunk: unfold into cols, ONE sgemm into tmp, and a fused pass adds the
  * bias, applies the activation and reorders tmp into y's layout. cols and
- * tmp are scratch. */
+ * tmp are scratch.
+ * With a fused max-pool (s->pool > 0), y is the pooled [B,o,pho,pwo] and
+ * argmax[B,o,pho,pwo] records the winners (offsets in the ho x wo plane):
+ * the pool takes the max of the raw products, then bias and activation are
+ * applied to the pooled values only (every supported activation is
+ * non-decreasing, so this equals pooling the activated output), and the
+ * full-size output never leaves the cache. argmax is unused without pool. */
 void hp_conv_forward(const hp_conv_shape_t *s, const float *x, const float *W, const float *b,
-                     float *cols, float *tmp, float *y, int B, hp_act_t act);
-/* x[B,c,h,w] (the forward input), y (its output), dy[B,o,ho,wo]
- * (overwritten) -> dW[o, c*kh*kw] +=, db[o] +=, dx[B,c,h,w] = (dx may be
- * NULL). cols and tmp are scratch. */
+                     float *cols, float *tmp, float *y, int32_t *argmax, int B, hp_act_t act);
+/* x[B,c,h,w] (the forward input), y and argmax (its output), dy (same shape
+ * as y, overwritten) -> dW[o, c*kh*kw] +=, db[o] +=, dx[B,c,h,w] = (dx may
+ * be NULL). cols and tmp are scratch. */
 void hp_conv_backward(const hp_conv_shape_t *s, const float *x, float *cols, float *tmp,
-                      const float *W, const float *y, float *dy, float *dx, float *dW,
-                      float *db, int B, hp_act_t act);
+                      const float *W, const float *y, const int32_t *argmax, float *dy,
+                      float *dx, float *dW, float *db, int B, hp_act_t act);
 /* The unfolding itself, exposed for tests: cols[c*kh*kw, B*ho*wo]. */
 void hp_conv_im2col(const hp_conv_shape_t *s, const float *x, float *cols, int B);
 
@@ -97,6 +106,9 @@ void hp_conv_im2col(const hp_conv_shape_t *s, const float *x, float *cols, int B
  * argmax[B,c,ho,wo] records the winning offset inside each input plane. */
 void hp_maxpool_forward(const float *x, float *y, int32_t *argmax, int B, int c, int h, int w,
                         int k, int stride);
+/* One plane: x[h,w] -> y[ho,wo], argmax[ho,wo] (used by the fused conv). */
+void hp_maxpool_plane(const float *x, float *y, int32_t *argmax, int h, int w, int k,
+                      int stride);
 /* dx[B,c,h,w] = scatter of dy[B,c,ho,wo] to the winners (dx is overwritten). */
 void hp_maxpool_backward(const float *dy, const int32_t *argmax, float *dx, int B, int c, int h,
                          int w, int ho, int wo);

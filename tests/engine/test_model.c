@@ -227,9 +227,11 @@ static void test_model_shapes(void **state) {
   c[1].act.kind = HP_ACT_RELU;
   c[2].kernel = c[4].kernel = 2, c[2].stride = c[4].stride = 2;
   assert_int_equal(hp_model_create(&m, c, 7, 1, 28, 28, 10, 4, HP_LOSS_SOFTMAX_CE, &err), 0);
-  assert_int_equal(m.n_layers, 6); /* activation fused */
+  assert_int_equal(m.n_layers, 4); /* activation and pools fused into the convs */
   assert_int_equal(m.layers[0].spec.act.kind, HP_ACT_RELU);
-  assert_int_equal(m.layers[4].in_size, 8 * 7 * 7);
+  assert_int_equal(m.layers[0].spec.pool, 2);
+  assert_int_equal(m.layers[0].out_size, 4 * 14 * 14);
+  assert_int_equal(m.layers[2].in_size, 8 * 7 * 7);
   assert_int_equal(m.n_params, (4 * 9 + 4) + (8 * 4 * 9 + 8) + (16 * 392 + 16) + (10 * 16 + 10));
   hp_model_free(&m);
 

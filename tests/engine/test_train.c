@@ -318,7 +318,8 @@ static void test_fashion_mnist_smoke(void **state) {
   const char *txt =
       "{\"layers\": [{\"type\": \"conv2d\", \"filters\": 4, \"kernel\": 3, \"padding\": 1, "
       "\"activation\": \"relu\"}, {\"type\": \"maxpool\", \"size\": 2}, {\"type\": \"flatten\"}, "
-      "{\"type\": \"dense\", \"units\": 10}], \"batch_size\": 50, \"epochs\": 1, "
+      "{\"type\": \"dense\", \"units\": 10}], \"batch_size\": 50, \"epochs\": 2, "
+      "\"optimizer\": {\"type\": \"adam\", \"lr\": 0.01}, "
       "\"data\": {\"limit\": 500, \"cache\": false}}";
   cJSON *root = NULL;
   hp_err_t err = {0};
@@ -331,7 +332,9 @@ static void test_fashion_mnist_smoke(void **state) {
   if (rc != 0) fprintf(stderr, "%s\n", err.msg);
   assert_int_equal(rc, 0);
   assert_int_equal(res.status, HP_TRAIN_OK);
-  assert_true(res.has_test && res.test_accuracy > 0.3); /* well above chance (0.1) */
+  if (!(res.has_test && res.test_accuracy > 0.5)) /* well above chance (0.1) */
+    fprintf(stderr, "test accuracy %g\n", res.test_accuracy);
+  assert_true(res.has_test && res.test_accuracy > 0.5);
   hp_train_config_free(&cfg);
 }
 
