@@ -182,6 +182,19 @@ struct hp_daemon {
   int n_subscribers;         /* connections with subscribed set */
 };
 
+/* jsonout.c: JSON written straight into a growing buffer. */
+typedef struct hp_sbuf {
+  char *p;          /* NUL-terminated text (owned), NULL until the first write */
+  size_t len, cap;  /* used / allocated bytes */
+  bool oom;         /* an allocation failed; the text is incomplete */
+} hp_sbuf_t;
+void hp_sbuf_put(hp_sbuf_t *b, const char *s, size_t n);
+void hp_sbuf_puts(hp_sbuf_t *b, const char *s);
+void hp_sbuf_str(hp_sbuf_t *b, const char *s);   /* as a JSON string */
+void hp_sbuf_int(hp_sbuf_t *b, long long v);
+void hp_sbuf_num(hp_sbuf_t *b, double v);        /* number, or "nan"/"inf"/"-inf" */
+void hp_sbuf_json(hp_sbuf_t *b, const cJSON *item);
+
 /* server.c */
 void hp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 double hp_now_mono(void);
@@ -228,7 +241,10 @@ cJSON *hp_sched_summary(hp_study_t *st);
 const char *hp_study_state_name(hp_study_state_t s);
 /* External params object of internal values. */
 cJSON *hp_sched_params_json(const hp_study_t *st, const double *params);
-/* A stored trial as the protocol's trial object. */
+/* A stored trial as the protocol's trial object: written as text (fast, for
+ * lists) or as a tree. */
+void hp_sched_trial_write(hp_sbuf_t *b, const hp_study_t *st, const hp_store_trial_t *t,
+                          bool intermediate);
 cJSON *hp_sched_trial_json(const hp_study_t *st, const hp_store_trial_t *t, bool intermediate);
 /* Kills every worker (shutdown). */
 void hp_sched_kill_all(hp_daemon_t *d, const char *reason);

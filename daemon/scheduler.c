@@ -465,62 +465,138 @@ cJSON *hp_sched_summary(hp_study_t *st) {
   return o;
 }
 
-cJSON *hp_sched_trial_json(const hp_study_t *st, const hp_store_trial_t *t, bool intermediate) {
-  cJSON *o = cJSON_CreateObject();
-  if (o == NULL) return NULL;
-  cJSON_AddNumberToObject(o, "trial", (double)t->number);
-  cJSON_AddNumberToObject(o, "trial_id", (double)t->trial_id);
-  cJSON_AddStringToObject(o, "state", hp_store_state_name(t->state));
-  if (t->n_values > 0) cJSON_AddItemToObject(o, "value", value_json(t->values[0]));
-  else cJSON_AddNullToObject(o, "value");
-  cJSON *params = cJSON_AddObjectToObject(o, "params");
+/* Local datetime text as seconds on a naive (UTC-like) scale: differences
+ * are durations (off by an hour across a DST change). No mktime: it reads
+ * the time zone file on every call. NAN if malformed. */
+static double naive_seconds(const char *s) {
+  if (s == NULL || strlen(s) < 19) return NAN;
+  for (int i = 0; i < 19; i++) {
+    bool digit = s[i] >= '0' && s[i] <= '9';
+    bool sep = i == 4 || i == 7 || i == 10 || i == 13 || i == 16;
+    if (digit == sep) return NAN;
+  }
+#define DIG2(i) ((s[i] - '0') * 10 + (s[i + 1] - '0'))
+  long y = DIG2(0) * 100 + DIG2(2), m = DIG2(5), dd = DIG2(8);
+  long hh = DIG2(11), mi = DIG2(14), ss = DIG2(17);
+#undef DIG2
+  double frac = 0, scale = 0.1;
+  if (s[19] == '.')
+    for (const char *p = s + 20; *p >= '0' && *p <= '9'; p++, scale /= 10) frac += (*p - '0') * scale;
+  /* days from civil (proleptic Gregorian), Howard Hinnant's formula */
+  y -= m <= 2;
+  long era = (y >= 0 ? y : y - 399) / 400;
+  long yoe = y - era * 400;
+  long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + dd - 1;
+  long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  long days = era * 146097 + doe - 719468;
+  return (double)days * 86400.0 + hh * 3600 + mi * 60 + ss + frac;
+}
+
+/* External value of one stored parameter. */
+static void write_param_value(hp_sbuf_t *b, const hp_space_t *space,
+                              const hp_store_param_out_t *p) {
+  int k = space ? hp_space_find(space, p->name) : -1;
+  if (k >= 0) {
+    const hp_dist_t *dist = &space->params[k].dist;
+    if (dist->kind == HP_DIST_CAT) {
+      int idx = (int)p->value;
+      if (p->value == (double)idx && idx >= 0 && idx < dist->n_choices)
+        {
+    hp_sbuf_json(b, cJSON_GetArrayItem(dist->choices, idx));
+    return;
+  }
+      {
+    hp_sbuf_num(b, p->value);
+    return;
+  }
+    }
+    {
+    hp_sbuf_num(b, p->value);
+    return;
+  } /* ints are integral doubles: printed as such */
+  }
+  /* A parameter outside the spec (e.g. a study written by Optuna). */
+  hp_dist_t dist;
+  cJSON *v = NULL;
+  if (p->distribution_json &&
+      hp_dist_from_optuna_json(p->distribution_json, strlen(p->distribution_json), &dist, NULL) == 0) {
+    v = hp_dist_to_external(&dist, p->value);
+    hp_dist_free(&dist);
+  }
+  if (v) hp_sbuf_json(b, v);
+  else hp_sbuf_num(b, p->value);
+  cJSON_Delete(v);
+}
+
+void hp_sched_trial_write(hp_sbuf_t *b, const hp_study_t *st, const hp_store_trial_t *t,
+                          bool intermediate) {
+  hp_sbuf_puts(b, "{\"trial\":");
+  hp_sbuf_int(b, t->number);
+  hp_sbuf_puts(b, ",\"trial_id\":");
+  hp_sbuf_int(b, t->trial_id);
+  hp_sbuf_puts(b, ",\"state\":");
+  hp_sbuf_str(b, hp_store_state_name(t->state));
+  hp_sbuf_puts(b, ",\"value\":");
+  if (t->n_values > 0) hp_sbuf_num(b, t->values[0]);
+  else hp_sbuf_puts(b, "null");
+  hp_sbuf_puts(b, ",\"params\":{");
   const hp_space_t *space = st->spec ? st->spec->space : NULL;
-  for (size_t j = 0; j < t->n_params && params; j++) {
-    const hp_store_param_out_t *p = &t->params[j];
-    int k = space ? hp_space_find(space, p->name) : -1;
-    cJSON *v = NULL;
-    if (k >= 0) {
-      v = hp_dist_to_external(&space->params[k].dist, p->value);
-    } else {
-      hp_dist_t dist;
-      if (p->distribution_json &&
-          hp_dist_from_optuna_json(p->distribution_json, strlen(p->distribution_json), &dist,
-                                   NULL) == 0) {
-        v = hp_dist_to_external(&dist, p->value);
-        hp_dist_free(&dist);
-      }
-    }
-    cJSON_AddItemToObject(params, p->name, v ? v : cJSON_CreateNumber(p->value));
+  for (size_t j = 0; j < t->n_params; j++) {
+    if (j) hp_sbuf_puts(b, ",");
+    hp_sbuf_str(b, t->params[j].name);
+    hp_sbuf_puts(b, ":");
+    write_param_value(b, space, &t->params[j]);
   }
+  hp_sbuf_puts(b, "}");
   if (intermediate) {
-    cJSON *iv = cJSON_AddArrayToObject(o, "intermediate");
-    for (size_t k = 0; k < t->n_intermediate && iv; k++) {
-      cJSON *pair = cJSON_CreateArray();
-      cJSON_AddItemToArray(pair, cJSON_CreateNumber((double)t->steps[k]));
-      cJSON_AddItemToArray(pair, value_json(t->intermediate[k]));
-      cJSON_AddItemToArray(iv, pair);
+    hp_sbuf_puts(b, ",\"intermediate\":[");
+    for (size_t k = 0; k < t->n_intermediate; k++) {
+      hp_sbuf_puts(b, k ? ",[" : "[");
+      hp_sbuf_int(b, t->steps[k]);
+      hp_sbuf_puts(b, ",");
+      hp_sbuf_num(b, t->intermediate[k]);
+      hp_sbuf_puts(b, "]");
     }
+    hp_sbuf_puts(b, "]");
   }
-  const char *reason = NULL;
+  hp_sbuf_puts(b, ",\"reason\":");
   cJSON *attrs = NULL;
+  const cJSON *r = NULL;
   if (t->system_attrs_json && strstr(t->system_attrs_json, "reason")) {
     attrs = cJSON_Parse(t->system_attrs_json);
-    const cJSON *r = cJSON_GetObjectItemCaseSensitive(attrs, HP_STORE_FAIL_REASON_KEY);
+    r = cJSON_GetObjectItemCaseSensitive(attrs, HP_STORE_FAIL_REASON_KEY);
     if (!cJSON_IsString(r)) r = cJSON_GetObjectItemCaseSensitive(attrs, ATTR_REASON);
-    if (cJSON_IsString(r)) reason = r->valuestring;
   }
-  if (reason) cJSON_AddStringToObject(o, "reason", reason);
-  else cJSON_AddNullToObject(o, "reason");
+  if (cJSON_IsString(r)) hp_sbuf_str(b, r->valuestring);
+  else hp_sbuf_puts(b, "null");
   cJSON_Delete(attrs);
-  cJSON *ua = t->user_attrs_json && strcmp(t->user_attrs_json, "{}") != 0
-                  ? cJSON_Parse(t->user_attrs_json)
-                  : NULL;
-  cJSON_AddItemToObject(o, "user_attrs", ua ? ua : cJSON_CreateObject());
-  cJSON_AddStringToObject(o, "datetime_start", t->datetime_start);
-  cJSON_AddStringToObject(o, "datetime_complete", t->datetime_complete);
-  double a = parse_local(t->datetime_start), b = parse_local(t->datetime_complete);
-  if (!isnan(a) && !isnan(b)) cJSON_AddNumberToObject(o, "duration", b - a);
-  else cJSON_AddNullToObject(o, "duration");
+  hp_sbuf_puts(b, ",\"user_attrs\":");
+  const char *ua = t->user_attrs_json ? t->user_attrs_json : "{}";
+  if (strstr(ua, "NaN") == NULL && strstr(ua, "Infinity") == NULL) {
+    hp_sbuf_puts(b, ua); /* the store returns a JSON object text */
+  } else {
+    /* Python writes NaN/Infinity, which JSON lacks: drop what cannot be read. */
+    cJSON *o = cJSON_Parse(ua);
+    if (o) hp_sbuf_json(b, o);
+    else hp_sbuf_puts(b, "{}");
+    cJSON_Delete(o);
+  }
+  hp_sbuf_puts(b, ",\"datetime_start\":");
+  hp_sbuf_str(b, t->datetime_start);
+  hp_sbuf_puts(b, ",\"datetime_complete\":");
+  hp_sbuf_str(b, t->datetime_complete);
+  hp_sbuf_puts(b, ",\"duration\":");
+  double a = naive_seconds(t->datetime_start), z = naive_seconds(t->datetime_complete);
+  if (!isnan(a) && !isnan(z)) hp_sbuf_num(b, z - a);
+  else hp_sbuf_puts(b, "null");
+  hp_sbuf_puts(b, "}");
+}
+
+cJSON *hp_sched_trial_json(const hp_study_t *st, const hp_store_trial_t *t, bool intermediate) {
+  hp_sbuf_t b = {0};
+  hp_sched_trial_write(&b, st, t, intermediate);
+  cJSON *o = b.oom ? NULL : cJSON_Parse(b.p);
+  free(b.p);
   return o;
 }
 

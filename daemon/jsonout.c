@@ -1,0 +1,112 @@
+/* A small append-only text buffer that writes JSON directly, for replies
+ * too big to build as cJSON trees cheaply (trial.list of a large study):
+ * numbers with the shortest of %.15g / %.17g that reads back exactly,
+ * strings escaped. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon_int.h"
+
+static bool reserve(hp_sbuf_t *b, size_t n) {
+  if (b->oom) return false;
+  if (b->len + n + 1 <= b->cap) return true;
+  size_t cap = b->cap ? b->cap : 4096;
+  while (cap < b->len + n + 1) cap *= 2;
+  char *p = realloc(b->p, cap);
+  if (p == NULL) {
+    b->oom = true;
+    return false;
+  }
+  b->p = p;
+  b->cap = cap;
+  return true;
+}
+
+void hp_sbuf_put(hp_sbuf_t *b, const char *s, size_t n) {
+  if (!reserve(b, n)) return;
+  memcpy(b->p + b->len, s, n);
+  b->len += n;
+  b->p[b->len] = '\0';
+}
+
+void hp_sbuf_puts(hp_sbuf_t *b, const char *s) { hp_sbuf_put(b, s, strlen(s)); }
+
+void hp_sbuf_str(hp_sbuf_t *b, const char *s) {
+  if (!reserve(b, strlen(s) + 2)) return;
+  hp_sbuf_put(b, "\"", 1);
+  const char *run = s;
+  for (const char *p = s;; p++) {
+    unsigned char ch = (unsigned char)*p;
+    if (ch != 0 && ch != '"' && ch != '\\' && ch >= 0x20) continue;
+    hp_sbuf_put(b, run, (size_t)(p - run));
+    if (ch == 0) break;
+    char esc[8];
+    if (ch == '"') hp_sbuf_put(b, "\\\"", 2);
+    else if (ch == '\\') hp_sbuf_put(b, "\\\\", 2);
+    else if (ch == '\n') hp_sbuf_put(b, "\\n", 2);
+    else if (ch == '\t') hp_sbuf_put(b, "\\t", 2);
+    else {
+      snprintf(esc, sizeof esc, "\\u%04x", ch);
+      hp_sbuf_put(b, esc, 6);
+    }
+    run = p + 1;
+  }
+  hp_sbuf_put(b, "\"", 1);
+}
+
+void hp_sbuf_int(hp_sbuf_t *b, long long v) {
+  char tmp[24];
+  int n = snprintf(tmp, sizeof tmp, "%lld", v);
+  hp_sbuf_put(b, tmp, (size_t)n);
+}
+
+void hp_sbuf_num(hp_sbuf_t *b, double v) {
+  if (isnan(v)) {
+    hp_sbuf_puts(b, "\"nan\"");
+    return;
+  }
+  if (isinf(v)) {
+    hp_sbuf_puts(b, v > 0 ? "\"inf\"" : "\"-inf\"");
+    return;
+  }
+  if (v == floor(v) && fabs(v) < 1e15) {
+    hp_sbuf_int(b, (long long)v);
+    return;
+  }
+  char tmp[40];
+  int n = snprintf(tmp, sizeof tmp, "%.15g", v);
+  if (strtod(tmp, NULL) != v) n = snprintf(tmp, sizeof tmp, "%.17g", v);
+  hp_sbuf_put(b, tmp, (size_t)n);
+}
+
+void hp_sbuf_json(hp_sbuf_t *b, const cJSON *item) {
+  if (cJSON_IsString(item)) {
+    hp_sbuf_str(b, item->valuestring);
+    return;
+  }
+  if (cJSON_IsNumber(item)) {
+    hp_sbuf_num(b, item->valuedouble);
+    return;
+  }
+  if (cJSON_IsTrue(item)) {
+    hp_sbuf_puts(b, "true");
+    return;
+  }
+  if (cJSON_IsFalse(item)) {
+    hp_sbuf_puts(b, "false");
+    return;
+  }
+  if (cJSON_IsNull(item) || item == NULL) {
+    hp_sbuf_puts(b, "null");
+    return;
+  }
+  char *t = cJSON_PrintUnformatted(item);
+  if (t == NULL) {
+    b->oom = true;
+    return;
+  }
+  hp_sbuf_puts(b, t);
+  free(t);
+}
