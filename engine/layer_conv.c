@@ -10,6 +10,8 @@
  * channel-major [o, n*ho*wo]; a fused pass adds the bias, applies the
  * activation and reorders it into the batch-major [n, o, ho, wo] layout the
  * other layers use. */
+#include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "hpsearch/blas.h"
@@ -57,10 +59,89 @@ static void col_range(const hp_conv_shape_t *s, int kj, int *lo, int *hi) {
   *lo = l, *hi = h;
 }
 
+/* "Same" convolutions (stride 1, output as large as the input) shift a whole
+ * plane: for kernel offset (ki, kj) the patch row of output pixel k is input
+ * pixel k + dy*w + dx (dy = ki - pad, dx = kj - pad), except in the border
+ * rows/columns that read padding. One long copy plus a few border fixes
+ * replaces ho short row copies. */
+static bool same_shape(const hp_conv_shape_t *s) {
+  return s->stride == 1 && s->ho == s->h && s->wo == s->w;
+}
+
+/* Valid output rows [*r0, *r1) and the flat range [*k0, *k1) to copy for
+ * kernel offset (dy, dx) in a same-shaped plane of h x w. */
+static void shift_range(int h, int w, int dy, int dx, int *r0, int *r1, int *k0, int *k1) {
+  *r0 = dy < 0 ? -dy : 0;
+  *r1 = dy > 0 ? h - dy : h;
+  if (*r1 < *r0) *r1 = *r0;
+  *k0 = *r0 * w + (dx < 0 ? -dx : 0);
+  *k1 = *r1 * w - (dx > 0 ? dx : 0);
+  if (*k1 < *k0) *k1 = *k0;
+}
+
+static void im2col_same(const hp_conv_shape_t *s, const float *x, float *cols, int B) {
+  const int h = s->h, w = s->w;
+  const size_t plane = (size_t)h * w;
+  float *dst = cols;
+  for (int ci = 0; ci < s->c; ci++)
+    for (int ki = 0; ki < s->kh; ki++)
+      for (int kj = 0; kj < s->kw; kj++) {
+        const int dy = ki - s->pad, dx = kj - s->pad;
+        int r0, r1, k0, k1;
+        shift_range(h, w, dy, dx, &r0, &r1, &k0, &k1);
+        const ptrdiff_t off = (ptrdiff_t)dy * w + dx;
+        for (int b = 0; b < B; b++, dst += plane) {
+          const float *src = x + ((size_t)b * s->c + ci) * plane;
+          memset(dst, 0, (size_t)k0 * sizeof *dst);
+          memcpy(dst + k0, src + k0 + off, (size_t)(k1 - k0) * sizeof *dst);
+          memset(dst + k1, 0, (plane - (size_t)k1) * sizeof *dst);
+          /* Columns that wrapped into the neighbouring row read padding. */
+          if (dx < 0)
+            for (int r = r0; r < r1; r++)
+              for (int c = 0; c < -dx; c++) dst[(size_t)r * w + c] = 0.0f;
+          else if (dx > 0)
+            for (int r = r0; r < r1; r++)
+              for (int c = w - dx; c < w; c++) dst[(size_t)r * w + c] = 0.0f;
+        }
+      }
+}
+
+/* The adjoint of im2col_same. Border entries of cols (gradients of padding)
+ * are skipped by clearing them first, so the flat add cannot wrap them into
+ * the neighbouring row. cols is scratch here. */
+static void col2im_same(const hp_conv_shape_t *s, float *cols, float *dx_out, int B) {
+  const int h = s->h, w = s->w;
+  const size_t plane = (size_t)h * w;
+  memset(dx_out, 0, (size_t)B * s->c * plane * sizeof *dx_out);
+  float *src = cols;
+  for (int ci = 0; ci < s->c; ci++)
+    for (int ki = 0; ki < s->kh; ki++)
+      for (int kj = 0; kj < s->kw; kj++) {
+        const int dy = ki - s->pad, dx = kj - s->pad;
+        int r0, r1, k0, k1;
+        shift_range(h, w, dy, dx, &r0, &r1, &k0, &k1);
+        const ptrdiff_t off = (ptrdiff_t)dy * w + dx;
+        for (int b = 0; b < B; b++, src += plane) {
+          float *dst = dx_out + ((size_t)b * s->c + ci) * plane + off;
+          if (dx < 0)
+            for (int r = r0; r < r1; r++)
+              for (int c = 0; c < -dx; c++) src[(size_t)r * w + c] = 0.0f;
+          else if (dx > 0)
+            for (int r = r0; r < r1; r++)
+              for (int c = w - dx; c < w; c++) src[(size_t)r * w + c] = 0.0f;
+          for (int k = k0; k < k1; k++) dst[k] += src[k];
+        }
+      }
+}
+
 /* x[B,c,h,w] -> cols[c*kh*kw, B*ho*wo]: row (ci,ki,kj), column
  * (b, oy, ox) holds x[b, ci, oy*stride - pad + ki, ox*stride - pad + kj]
  * (zero outside the image). */
 void hp_conv_im2col(const hp_conv_shape_t *s, const float *x, float *cols, int B) {
+  if (same_shape(s)) {
+    im2col_same(s, x, cols, B);
+    return;
+  }
   const int h = s->h, w = s->w, ho = s->ho, wo = s->wo, st = s->stride, pad = s->pad;
   const size_t plane = (size_t)h * w, npix = (size_t)ho * wo;
   float *dst = cols;
@@ -82,7 +163,6 @@ void hp_conv_im2col(const hp_conv_shape_t *s, const float *x, float *cols, int B
             const float *srow = src + (size_t)iy * w;
             for (int ox = 0; ox < lo; ox++) d[ox] = 0.0f;
             if (st == 1) {
-              /* Rows are short (14-28 floats): a plain loop beats memcpy. */
               const float *sp = srow + shift;
               for (int ox = lo; ox < hi; ox++) d[ox] = sp[ox];
             } else {
@@ -96,8 +176,12 @@ void hp_conv_im2col(const hp_conv_shape_t *s, const float *x, float *cols, int B
 }
 
 /* The adjoint of im2col: dx[B,c,h,w] = sum of cols entries that read each
- * input pixel (dx is overwritten). */
-static void col2im(const hp_conv_shape_t *s, const float *cols, float *dx, int B) {
+ * input pixel (dx is overwritten; cols may be modified). */
+static void col2im(const hp_conv_shape_t *s, float *cols, float *dx, int B) {
+  if (same_shape(s)) {
+    col2im_same(s, cols, dx, B);
+    return;
+  }
   const int h = s->h, w = s->w, ho = s->ho, wo = s->wo, st = s->stride, pad = s->pad;
   const size_t plane = (size_t)h * w, npix = (size_t)ho * wo;
   memset(dx, 0, (size_t)B * s->c * plane * sizeof *dx);
