@@ -239,7 +239,7 @@ static cJSON *study_to_json(hp_store_t *s, const hp_store_study_info_t *in, bool
   cJSON_AddNullToObject(o, "state");
   cJSON_AddStringToObject(o, "direction",
                           in->n_objectives > 0 && in->maximize[0] ? "maximize" : "minimize");
-  cJSON *spec = detail ? stored_spec(s, in->study_id) : NULL;
+  cJSON *spec = stored_spec(s, in->study_id);
   const char *copy[] = {"metric", "n_trials", "time_budget", "parallelism"};
   for (size_t i = 0; i < sizeof copy / sizeof copy[0]; i++) {
     cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, copy[i]);
@@ -268,6 +268,7 @@ static cJSON *study_to_json(hp_store_t *s, const hp_store_study_info_t *in, bool
   else cJSON_AddNullToObject(o, "datetime_start");
   cJSON_AddNullToObject(o, "elapsed");
   if (detail) cJSON_AddItemToObject(o, "spec", spec != NULL ? spec : cJSON_CreateNull());
+  else cJSON_Delete(spec);
   return o;
 }
 
