@@ -261,165 +261,194 @@ typedef struct kargs {
   float c1, c2; /* adam: 1/(1 - rho1^t), 1/(1 - rho2^t) */
 } kargs_t;
 
-/* A macro, not a function: an inline function compiled for the default
- * target cannot be inlined into the AVX clones, which would stop them from
- * vectorising. */
-#define EFF_GRAD(g, p, k)                                                                    \
-  ({                                                                                         \
-    float g_ = (g) * (k).cs;                                                                 \
-    g_ = g_ > (k).cv ? (k).cv : g_;                                                          \
-    g_ = g_ < -(k).cv ? -(k).cv : g_;                                                        \
-    g_ + (k).wd * (p);                                                                       \
-  })
-
-/* 8.1: theta <- theta - eps g */
-HP_CLONES static void k_sgd(float *restrict p, const float *restrict g, size_t n, kargs_t k) {
-  for (size_t i = 0; i < n; i++) p[i] -= k.lr * EFF_GRAD(g[i], p[i], k);
-}
-
-/* 8.2: v <- alpha v - eps g; theta <- theta + v */
-HP_CLONES static void k_momentum(float *restrict p, const float *restrict g, float *restrict v,
-                                 size_t n, kargs_t k) {
-  for (size_t i = 0; i < n; i++) {
-    float vi = k.a * v[i] - k.lr * EFF_GRAD(g[i], p[i], k);
-    v[i] = vi;
-    p[i] += vi;
-  }
-}
-
-/* 8.3 in the variables phi = theta + alpha v (g is the gradient at phi):
- * v' <- alpha v - eps g; phi <- phi + alpha v' - eps g. */
-HP_CLONES static void k_nesterov(float *restrict p, const float *restrict g, float *restrict v,
-                                 size_t n, kargs_t k) {
-  for (size_t i = 0; i < n; i++) {
-    float eg = k.lr * EFF_GRAD(g[i], p[i], k);
-    float vi = k.a * v[i] - eg;
-    v[i] = vi;
-    p[i] += k.a * vi - eg;
-  }
-}
-
-/* The three algorithms with a square root. Without -fno-math-errno (which
- * the project's flags do not set) GCC keeps a scalar errno-setting sqrtf and
- * refuses to vectorise, so these loops work in blocks of W elements whose
- * square roots are taken by one vector instruction (SQRT_W); the rest of a
- * block vectorises by itself. sqrt is correctly rounded in every variant, so
- * all of them give the same bits as the scalar tail. */
-#define SQRT_KERNELS(SUF, ATTR, W, SQRT_W)                                                   \
-  /* 8.4: r <- r + g*g; theta <- theta - eps/(delta + sqrt(r)) * g */                        \
+/* Each algorithm is written once, over an abstract vector type VT of W
+ * floats with its load/store/sqrt/min/max/broadcast, and stamped out for
+ * AVX-512 (16), AVX2 (8), SSE (4) and plain floats (1); the widest variant
+ * the CPU supports is picked at the first step, and the last n % W elements
+ * go through the plain variant. Explicit vectors because GCC will not
+ * vectorise sqrtf without -fno-math-errno, which the project does not set.
+ * Every variant performs the same IEEE operations in the same order (no FMA
+ * contraction under -std=c11), so all of them give the same bits.
+ *
+ * Effective gradient: clamp(g * cs, -cv, cv) + wd * theta, with the clamp as
+ * MAX(-cv, MIN(cv, x)), where MIN(a, b)/MAX(a, b) return b when b is NaN, so
+ * a NaN gradient is not hidden by clipping. */
+#define OPT_KERNELS(SUF, ATTR, VT, W, LD, ST, SQ, MN, MX, S1)                                \
+  ATTR static void k_sgd_##SUF(float *restrict p, const float *restrict g,                  \
+                               float *restrict u, float *restrict u2, size_t n, kargs_t k);  \
+  ATTR static void k_momentum_##SUF(float *restrict p, const float *restrict g,             \
+                                    float *restrict v, float *restrict u2, size_t n,         \
+                                    kargs_t k);                                              \
+  ATTR static void k_nesterov_##SUF(float *restrict p, const float *restrict g,             \
+                                    float *restrict v, float *restrict u2, size_t n,         \
+                                    kargs_t k);                                              \
   ATTR static void k_adagrad_##SUF(float *restrict p, const float *restrict g,              \
-                                   float *restrict r, size_t n, kargs_t k) {                \
+                                   float *restrict r, float *restrict u2, size_t n,          \
+                                   kargs_t k);                                               \
+  ATTR static void k_rmsprop_##SUF(float *restrict p, const float *restrict g,              \
+                                   float *restrict r, float *restrict u2, size_t n,          \
+                                   kargs_t k);                                               \
+  ATTR static void k_adam_##SUF(float *restrict p, const float *restrict g,                 \
+                                float *restrict s, float *restrict r, size_t n, kargs_t k);  \
+  /* shared set-up of the broadcast constants and the loop over full vectors */            \
+  /* 8.1: theta <- theta - eps g */                                                          \
+  ATTR static void k_sgd_##SUF(float *restrict p, const float *restrict g,                  \
+                               float *restrict u, float *restrict u2, size_t n, kargs_t k) { \
+    VT lr = S1(k.lr), cs = S1(k.cs), cv = S1(k.cv), ncv = S1(-k.cv), wd = S1(k.wd);          \
     size_t i = 0;                                                                            \
     for (; i + W <= n; i += W) {                                                             \
-      float ge[W], q[W];                                                                     \
-      for (int j = 0; j < W; j++) {                                                          \
-        ge[j] = EFF_GRAD(g[i + j], p[i + j], k);                                             \
-        q[j] = r[i + j] + ge[j] * ge[j];                                                     \
-        r[i + j] = q[j];                                                                     \
-      }                                                                                      \
-      SQRT_W(q);                                                                             \
-      for (int j = 0; j < W; j++) p[i + j] -= k.lr / (k.delta + q[j]) * ge[j];               \
+      VT P = LD(p + i), G = MX(ncv, MN(cv, LD(g + i) * cs)) + wd * P;                        \
+      ST(p + i, P - lr * G);                                                                 \
     }                                                                                        \
-    for (; i < n; i++) {                                                                     \
-      float gi = EFF_GRAD(g[i], p[i], k);                                                    \
-      r[i] = r[i] + gi * gi;                                                                 \
-      p[i] -= k.lr / (k.delta + sqrtf(r[i])) * gi;                                           \
+    if (i < n) k_sgd_scalar(p + i, g + i, u, u2, n - i, k);                                  \
+  }                                                                                          \
+  /* 8.2: v <- alpha v - eps g; theta <- theta + v */                                        \
+  ATTR static void k_momentum_##SUF(float *restrict p, const float *restrict g,             \
+                                    float *restrict v, float *restrict u2, size_t n,         \
+                                    kargs_t k) {                                             \
+    VT lr = S1(k.lr), cs = S1(k.cs), cv = S1(k.cv), ncv = S1(-k.cv), wd = S1(k.wd);          \
+    VT a = S1(k.a);                                                                          \
+    size_t i = 0;                                                                            \
+    for (; i + W <= n; i += W) {                                                             \
+      VT P = LD(p + i), G = MX(ncv, MN(cv, LD(g + i) * cs)) + wd * P;                        \
+      VT V = a * LD(v + i) - lr * G;                                                         \
+      ST(v + i, V);                                                                          \
+      ST(p + i, P + V);                                                                      \
     }                                                                                        \
+    if (i < n) k_momentum_scalar(p + i, g + i, v + i, u2, n - i, k);                         \
+  }                                                                                          \
+  /* 8.3 in the variables phi = theta + alpha v (g is the gradient at phi):                 \
+   * v' <- alpha v - eps g; phi <- phi + alpha v' - eps g */                                 \
+  ATTR static void k_nesterov_##SUF(float *restrict p, const float *restrict g,             \
+                                    float *restrict v, float *restrict u2, size_t n,         \
+                                    kargs_t k) {                                             \
+    VT lr = S1(k.lr), cs = S1(k.cs), cv = S1(k.cv), ncv = S1(-k.cv), wd = S1(k.wd);          \
+    VT a = S1(k.a);                                                                          \
+    size_t i = 0;                                                                            \
+    for (; i + W <= n; i += W) {                                                             \
+      VT P = LD(p + i), G = MX(ncv, MN(cv, LD(g + i) * cs)) + wd * P;                        \
+      VT EG = lr * G;                                                                        \
+      VT V = a * LD(v + i) - EG;                                                             \
+      ST(v + i, V);                                                                          \
+      ST(p + i, P + (a * V - EG));                                                           \
+    }                                                                                        \
+    if (i < n) k_nesterov_scalar(p + i, g + i, v + i, u2, n - i, k);                         \
+  }                                                                                          \
+  /* 8.4: r <- r + g*g; theta <- theta - eps/(delta + sqrt(r)) * g */                        \
+  ATTR static void k_adagrad_##SUF(float *restrict p, const float *restrict g,              \
+                                   float *restrict r, float *restrict u2, size_t n,          \
+                                   kargs_t k) {                                              \
+    VT lr = S1(k.lr), cs = S1(k.cs), cv = S1(k.cv), ncv = S1(-k.cv), wd = S1(k.wd);          \
+    VT delta = S1(k.delta);                                                                  \
+    size_t i = 0;                                                                            \
+    for (; i + W <= n; i += W) {                                                             \
+      VT P = LD(p + i), G = MX(ncv, MN(cv, LD(g + i) * cs)) + wd * P;                        \
+      VT R = LD(r + i) + G * G;                                                              \
+      ST(r + i, R);                                                                          \
+      ST(p + i, P - lr / (delta + SQ(R)) * G);                                               \
+    }                                                                                        \
+    if (i < n) k_adagrad_scalar(p + i, g + i, r + i, u2, n - i, k);                          \
   }                                                                                          \
   /* 8.5: r <- rho r + (1-rho) g*g; theta <- theta - eps/sqrt(delta + r) * g */              \
   ATTR static void k_rmsprop_##SUF(float *restrict p, const float *restrict g,              \
-                                   float *restrict r, size_t n, kargs_t k) {                \
-    float om = 1.0f - k.a;                                                                   \
+                                   float *restrict r, float *restrict u2, size_t n,          \
+                                   kargs_t k) {                                              \
+    VT lr = S1(k.lr), cs = S1(k.cs), cv = S1(k.cv), ncv = S1(-k.cv), wd = S1(k.wd);          \
+    VT delta = S1(k.delta), rho = S1(k.a), om = S1(1.0f - k.a);                              \
     size_t i = 0;                                                                            \
     for (; i + W <= n; i += W) {                                                             \
-      float ge[W], q[W];                                                                     \
-      for (int j = 0; j < W; j++) {                                                          \
-        ge[j] = EFF_GRAD(g[i + j], p[i + j], k);                                             \
-        float rj = k.a * r[i + j] + om * (ge[j] * ge[j]);                                    \
-        r[i + j] = rj;                                                                       \
-        q[j] = k.delta + rj;                                                                 \
-      }                                                                                      \
-      SQRT_W(q);                                                                             \
-      for (int j = 0; j < W; j++) p[i + j] -= k.lr / q[j] * ge[j];                           \
+      VT P = LD(p + i), G = MX(ncv, MN(cv, LD(g + i) * cs)) + wd * P;                        \
+      VT R = rho * LD(r + i) + om * (G * G);                                                 \
+      ST(r + i, R);                                                                          \
+      ST(p + i, P - lr / SQ(delta + R) * G);                                                 \
     }                                                                                        \
-    for (; i < n; i++) {                                                                     \
-      float gi = EFF_GRAD(g[i], p[i], k);                                                    \
-      r[i] = k.a * r[i] + om * (gi * gi);                                                    \
-      p[i] -= k.lr / sqrtf(k.delta + r[i]) * gi;                                             \
-    }                                                                                        \
+    if (i < n) k_rmsprop_scalar(p + i, g + i, r + i, u2, n - i, k);                          \
   }                                                                                          \
-  /* 8.7: s <- rho1 s + (1-rho1) g; r <- rho2 r + (1-rho2) g*g; s^ = s/(1-rho1^t);           \
+  /* 8.7: s <- rho1 s + (1-rho1) g; r <- rho2 r + (1-rho2) g*g; s^ = s/(1-rho1^t),           \
    * r^ = r/(1-rho2^t) (as products with the reciprocals c1, c2);                           \
    * theta <- theta - eps s^/(sqrt(r^) + delta) */                                           \
   ATTR static void k_adam_##SUF(float *restrict p, const float *restrict g,                 \
                                 float *restrict s, float *restrict r, size_t n, kargs_t k) { \
-    float om1 = 1.0f - k.a, om2 = 1.0f - k.b2;                                               \
+    VT lr = S1(k.lr), cs = S1(k.cs), cv = S1(k.cv), ncv = S1(-k.cv), wd = S1(k.wd);          \
+    VT delta = S1(k.delta), b1 = S1(k.a), om1 = S1(1.0f - k.a), b2 = S1(k.b2);               \
+    VT om2 = S1(1.0f - k.b2), c1 = S1(k.c1), c2 = S1(k.c2);                                  \
     size_t i = 0;                                                                            \
     for (; i + W <= n; i += W) {                                                             \
-      float q[W];                                                                            \
-      for (int j = 0; j < W; j++) {                                                          \
-        float gj = EFF_GRAD(g[i + j], p[i + j], k);                                          \
-        s[i + j] = k.a * s[i + j] + om1 * gj;                                                \
-        float rj = k.b2 * r[i + j] + om2 * (gj * gj);                                        \
-        r[i + j] = rj;                                                                       \
-        q[j] = rj * k.c2;                                                                    \
-      }                                                                                      \
-      SQRT_W(q);                                                                             \
-      for (int j = 0; j < W; j++) p[i + j] -= k.lr * (s[i + j] * k.c1) / (q[j] + k.delta);   \
+      VT P = LD(p + i), G = MX(ncv, MN(cv, LD(g + i) * cs)) + wd * P;                        \
+      VT S = b1 * LD(s + i) + om1 * G;                                                       \
+      VT R = b2 * LD(r + i) + om2 * (G * G);                                                 \
+      ST(s + i, S);                                                                          \
+      ST(r + i, R);                                                                          \
+      ST(p + i, P - lr * (S * c1) / (SQ(R * c2) + delta));                                   \
     }                                                                                        \
-    for (; i < n; i++) {                                                                     \
-      float gi = EFF_GRAD(g[i], p[i], k);                                                    \
-      s[i] = k.a * s[i] + om1 * gi;                                                          \
-      r[i] = k.b2 * r[i] + om2 * (gi * gi);                                                  \
-      p[i] -= k.lr * (s[i] * k.c1) / (sqrtf(r[i] * k.c2) + k.delta);                         \
-    }                                                                                        \
+    if (i < n) k_adam_scalar(p + i, g + i, s + i, r + i, n - i, k);                          \
   }
 
-typedef void (*k_state1_fn)(float *restrict, const float *restrict, float *restrict, size_t,
-                            kargs_t);
-typedef void (*k_adam_fn)(float *restrict, const float *restrict, float *restrict,
+typedef void (*kernel_fn)(float *restrict, const float *restrict, float *restrict,
                           float *restrict, size_t, kargs_t);
+
+/* the plain-float variant (W = 1) */
+#define SC_LD(q) (*(q))
+#define SC_ST(q, v) (*(q) = (v))
+#define SC_MN(a, b) ((b) > (a) ? (a) : (b))
+#define SC_MX(a, b) ((b) < (a) ? (a) : (b))
+#define SC_S1(x) (x)
+OPT_KERNELS(scalar, , float, 1, SC_LD, SC_ST, sqrtf, SC_MN, SC_MX, SC_S1)
+
+static kernel_fn kernels[HP_OPTIM_COUNT_];
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #include <immintrin.h>
-static inline void sqrt4(float *q) { _mm_storeu_ps(q, _mm_sqrt_ps(_mm_loadu_ps(q))); }
-__attribute__((target("avx2"))) static inline void sqrt8(float *q) {
-  _mm256_storeu_ps(q, _mm256_sqrt_ps(_mm256_loadu_ps(q)));
-}
-__attribute__((target("avx512f"))) static inline void sqrt16(float *q) {
-  _mm512_storeu_ps(q, _mm512_sqrt_ps(_mm512_loadu_ps(q)));
-}
-SQRT_KERNELS(sse, , 4, sqrt4)
-SQRT_KERNELS(avx2, __attribute__((target("avx2"))), 8, sqrt8)
-SQRT_KERNELS(avx512, __attribute__((target("avx512f"))), 16, sqrt16)
-
-static k_state1_fn k_adagrad, k_rmsprop;
-static k_adam_fn k_adam;
+/* x86 min/max return the second operand when either is NaN: MIN(cv, x)
+ * passes a NaN x through, as the scalar comparisons do. */
+#define OPS_FOR(SUF, ATTR, VT, PFX)                                                          \
+  ATTR static inline VT ld_##SUF(const float *q) { return PFX##_loadu_ps(q); }              \
+  ATTR static inline void st_##SUF(float *q, VT v) { PFX##_storeu_ps(q, v); }               \
+  ATTR static inline VT sq_##SUF(VT v) { return PFX##_sqrt_ps(v); }                         \
+  ATTR static inline VT mn_##SUF(VT a, VT b) { return PFX##_min_ps(a, b); }                 \
+  ATTR static inline VT mx_##SUF(VT a, VT b) { return PFX##_max_ps(a, b); }                 \
+  ATTR static inline VT s1_##SUF(float x) { return PFX##_set1_ps(x); }
+#define ATTR_AVX512 __attribute__((target("avx512f")))
+#define ATTR_AVX2 __attribute__((target("avx2")))
+OPS_FOR(sse, , __m128, _mm)
+OPS_FOR(avx2, ATTR_AVX2, __m256, _mm256)
+OPS_FOR(avx512, ATTR_AVX512, __m512, _mm512)
+OPT_KERNELS(sse, , __m128, 4, ld_sse, st_sse, sq_sse, mn_sse, mx_sse, s1_sse)
+OPT_KERNELS(avx2, ATTR_AVX2, __m256, 8, ld_avx2, st_avx2, sq_avx2, mn_avx2, mx_avx2, s1_avx2)
+OPT_KERNELS(avx512, ATTR_AVX512, __m512, 16, ld_avx512, st_avx512, sq_avx512, mn_avx512,
+            mx_avx512, s1_avx512)
+#define KERNEL_TABLE(SUF)                                                                    \
+  do {                                                                                       \
+    kernels[HP_OPTIM_SGD] = k_sgd_##SUF;                                                     \
+    kernels[HP_OPTIM_MOMENTUM] = k_momentum_##SUF;                                           \
+    kernels[HP_OPTIM_NESTEROV] = k_nesterov_##SUF;                                           \
+    kernels[HP_OPTIM_ADAGRAD] = k_adagrad_##SUF;                                             \
+    kernels[HP_OPTIM_RMSPROP] = k_rmsprop_##SUF;                                             \
+    kernels[HP_OPTIM_ADAM] = k_adam_##SUF;                                                   \
+  } while (0)
 
 /* Picks the widest variant the CPU (and OS) supports, once. */
 static void pick_kernels(void) {
-  if (k_adam) return;
+  if (kernels[HP_OPTIM_ADAM]) return;
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) {
-    k_adagrad = k_adagrad_avx512;
-    k_rmsprop = k_rmsprop_avx512;
-    k_adam = k_adam_avx512;
-  } else if (__builtin_cpu_supports("avx2")) {
-    k_adagrad = k_adagrad_avx2;
-    k_rmsprop = k_rmsprop_avx2;
-    k_adam = k_adam_avx2;
-  } else {
-    k_adagrad = k_adagrad_sse;
-    k_rmsprop = k_rmsprop_sse;
-    k_adam = k_adam_sse;
-  }
+  if (getenv("HPSEARCH_OPTIM_SCALAR")) /* for comparing variants */
+    KERNEL_TABLE(scalar);
+  else if (__builtin_cpu_supports("avx512f"))
+    KERNEL_TABLE(avx512);
+  else if (__builtin_cpu_supports("avx2"))
+    KERNEL_TABLE(avx2);
+  else
+    KERNEL_TABLE(sse);
 }
 #else
-static inline void sqrt1(float *q) { q[0] = sqrtf(q[0]); }
-SQRT_KERNELS(plain, , 1, sqrt1)
-static k_state1_fn k_adagrad = k_adagrad_plain, k_rmsprop = k_rmsprop_plain;
-static k_adam_fn k_adam = k_adam_plain;
-static void pick_kernels(void) {}
+static void pick_kernels(void) {
+  kernels[HP_OPTIM_SGD] = k_sgd_scalar;
+  kernels[HP_OPTIM_MOMENTUM] = k_momentum_scalar;
+  kernels[HP_OPTIM_NESTEROV] = k_nesterov_scalar;
+  kernels[HP_OPTIM_ADAGRAD] = k_adagrad_scalar;
+  kernels[HP_OPTIM_RMSPROP] = k_rmsprop_scalar;
+  kernels[HP_OPTIM_ADAM] = k_adam_scalar;
+}
 #endif
 
 /* Sum of squares with 16 independent double lanes: the lanes let the
@@ -470,14 +499,7 @@ void hp_optim_step(hp_optim_t *o, float *params, float *grads, size_t n) {
     const float *g = grads + sg->off;
     float *st = o->state ? o->state + sg->off : NULL;
     k.wd = sg->decay ? (float)c->weight_decay : 0.0f;
-    switch (c->kind) {
-    case HP_OPTIM_SGD: k_sgd(p, g, sg->count, k); break;
-    case HP_OPTIM_MOMENTUM: k_momentum(p, g, st, sg->count, k); break;
-    case HP_OPTIM_NESTEROV: k_nesterov(p, g, st, sg->count, k); break;
-    case HP_OPTIM_ADAGRAD: k_adagrad(p, g, st, sg->count, k); break;
-    case HP_OPTIM_RMSPROP: k_rmsprop(p, g, st, sg->count, k); break;
-    case HP_OPTIM_ADAM: k_adam(p, g, st, st + n, sg->count, k); break;
-    default: assert(!"unknown optimizer kind");
-    }
+    float *st2 = c->kind == HP_OPTIM_ADAM ? o->state + n + sg->off : NULL;
+    kernels[c->kind](p, g, st, st2, sg->count, k);
   }
 }
