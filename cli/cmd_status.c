@@ -228,8 +228,10 @@ static void print_study_detail(FILE *out, const cJSON *s, const cJSON *recent) {
   }
 }
 
-/* One rendering of the status view (all studies, or one). */
-static int render(hp_cli_src_t *src, const char *study, bool json, FILE *out, hp_err_t *err) {
+/* One rendering of the status view (all studies, or one). *finished (may be
+ * NULL) tells whether the one study shown is finished. */
+static int render(hp_cli_src_t *src, const char *study, bool json, FILE *out, bool *finished,
+                  hp_err_t *err) {
   cJSON *data = NULL, *recent = NULL;
   int rc;
   if (study == NULL) {
@@ -245,6 +247,7 @@ static int render(hp_cli_src_t *src, const char *study, bool json, FILE *out, hp
   } else {
     rc = hp_cli_src_study(src, study, &data, err);
     if (rc < 0) return rc;
+    if (finished != NULL) *finished = strcmp(str_or(data, "state", ""), "finished") == 0;
     long total = 0;
     const cJSON *c;
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(data, "counts"))
@@ -312,10 +315,12 @@ static int watch(hp_cli_src_t *src, const char *study, bool json, const char *cm
   }
   for (;;) {
     if (tty && !json) fputs("\x1b[H\x1b[2J", stdout);
-    int rc = render(src, study, json, stdout, &err);
+    bool finished = false;
+    int rc = render(src, study, json, stdout, &finished, &err);
     if (rc < 0) return hp_cli_fail(cmd, rc, &err);
     if (!tty && !json) fputc('\n', stdout);
     fflush(stdout);
+    if (finished) return HP_EXIT_OK;
     /* Redraw at most twice a second, and every 2 s for the clock. */
     rc = wait_events(src, study, 2000, &err);
     if (rc < 0) {
@@ -323,7 +328,7 @@ static int watch(hp_cli_src_t *src, const char *study, bool json, const char *cm
       return hp_cli_fail(cmd, rc, &err);
     }
     if (rc == 1) {
-      rc = render(src, study, json, stdout, &err);
+      rc = render(src, study, json, stdout, NULL, &err);
       return rc < 0 ? hp_cli_fail(cmd, rc, &err) : HP_EXIT_OK;
     }
     poll(NULL, 0, 500);
@@ -353,7 +358,7 @@ int hp_cmd_status(int argc, char **argv) {
   if (watch_mode) {
     code = watch(&src, study, json, argv[0]);
   } else {
-    rc = render(&src, study, json, stdout, &err);
+    rc = render(&src, study, json, stdout, NULL, &err);
     code = rc < 0 ? hp_cli_fail(argv[0], rc, &err) : HP_EXIT_OK;
   }
   hp_cli_src_close(&src);

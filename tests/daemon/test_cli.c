@@ -320,6 +320,10 @@ static void test_submit_wait_command(void **state) {
   assert_non_null(strstr(r->out, "best trial of cmd"));
   r = cli("status cmd");
   assert_non_null(strstr(r->out, "4 of 4 finished: 4 complete"));
+  /* --watch of a finished study draws once and returns. */
+  r = cli("status cmd --watch");
+  assert_int_equal(r->code, 0);
+  assert_non_null(strstr(r->out, "4 of 4 finished"));
   r = cli("trials cmd --json --intermediate");
   cJSON *tj = cJSON_Parse(r->out);
   assert_non_null(tj);
