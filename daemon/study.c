@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "daemon_int.h"
+#include "hpsearch/engine.h"
 #include "hpsearch/json.h"
 
 #define NAME_MAX_LEN 256
@@ -85,9 +86,68 @@ static int check_refs(const cJSON *node, const hp_space_t *space, bool embedded,
   return 0;
 }
 
+/* Turns "space.x: ..." into "spec.space.x: ..." (errors of the parsers we
+ * call name paths from their own root). */
+static void path_prefix(hp_err_t *err, const char *root, const char *sub) {
+  char msg[HP_ERR_MSG_MAX];
+  if (strncmp(err->msg, sub, strlen(sub)) == 0) snprintf(msg, sizeof msg, "%s.%s", root, err->msg);
+  else snprintf(msg, sizeof msg, "%s.%s: %s", root, sub, err->msg);
+  snprintf(err->msg, sizeof err->msg, "%s", msg);
+}
+
 static int dup_str(const char *s, char **out, hp_err_t *err) {
   *out = strdup(s);
   return *out ? 0 : hp_err_set(err, HP_ENOMEM, "out of memory");
+}
+
+/* Substitutes params into the engine template and lets the engine check it. */
+static int check_engine_at(const hp_study_spec_t *sp, const double *params, int varied,
+                          hp_err_t *err) {
+  cJSON *cfg = NULL;
+  int rc = hp_study_substitute(sp->engine, sp->space, params, &cfg, err);
+  if (rc < 0) return rc;
+  hp_train_config_t tc;
+  rc = hp_train_config_parse(cfg, &tc, err);
+  cJSON_Delete(cfg);
+  if (rc == 0) {
+    hp_train_config_free(&tc);
+    return 0;
+  }
+  if (varied >= 0) {
+    char val[128] = "?";
+    hp_dist_format_external(&sp->space->params[varied].dist, params[varied], val, sizeof val);
+    hp_err_prefix(err, "spec.objective.engine (with %s = %s)", sp->space->params[varied].name, val);
+  } else {
+    hp_err_prefix(err, "spec.objective.engine");
+  }
+  return rc == HP_ENOMEM ? rc : HP_EINVAL;
+}
+
+/* Validates the engine template once per value that matters: every choice
+ * of each categorical and both ends of each range, the other parameters at
+ * their first value, so a bad choice is refused at creation, not per trial. */
+static int check_engine(const hp_study_spec_t *sp, hp_err_t *err) {
+  const hp_space_t *space = sp->space;
+  double *base = malloc(((size_t)space->n + 1) * sizeof *base);
+  double *p = malloc(((size_t)space->n + 1) * sizeof *p);
+  int rc = base && p ? 0 : hp_err_set(err, HP_ENOMEM, "out of memory");
+  for (int i = 0; rc == 0 && i < space->n; i++) {
+    const hp_dist_t *dist = &space->params[i].dist;
+    base[i] = dist->kind == HP_DIST_CAT ? 0 : dist->low;
+  }
+  if (rc == 0) rc = check_engine_at(sp, base, -1, err);
+  for (int i = 0; rc == 0 && i < space->n; i++) {
+    const hp_dist_t *dist = &space->params[i].dist;
+    int nv = dist->kind == HP_DIST_CAT ? dist->n_choices : 2;
+    for (int k = 0; rc == 0 && k < nv && k < 64; k++) {
+      memcpy(p, base, (size_t)space->n * sizeof *p);
+      p[i] = dist->kind == HP_DIST_CAT ? k : k == 0 ? dist->low : dist->high;
+      rc = check_engine_at(sp, p, i, err);
+    }
+  }
+  free(base);
+  free(p);
+  return rc;
 }
 
 static int parse_objective(const cJSON *obj, hp_study_spec_t *sp, hp_err_t *err) {
@@ -119,7 +179,7 @@ static int parse_objective(const cJSON *obj, hp_study_spec_t *sp, hp_err_t *err)
     sp->engine = cJSON_Duplicate(engine, true);
     if (sp->engine == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
     sp->kind = HP_OBJ_ENGINE;
-    return 0;
+    return check_engine(sp, err);
   }
   rc = hp_json_check_keys(obj, COMMAND_KEYS, "spec.objective", err);
   if (rc < 0) return rc;
@@ -212,8 +272,7 @@ int hp_study_spec_parse(const cJSON *spec, hp_study_spec_t **out, hp_err_t *err)
   }
   rc = hp_space_parse(space, &sp->space, err);
   if (rc < 0) {
-    if (strncmp(err->msg, "space", 5) == 0) hp_err_prefix(err, "spec");
-    else hp_err_prefix(err, "spec.space");
+    path_prefix(err, "spec", "space");
     goto fail;
   }
 
@@ -222,7 +281,7 @@ int hp_study_spec_parse(const cJSON *spec, hp_study_spec_t **out, hp_err_t *err)
   if (sampler) {
     rc = hp_sampler_opts_parse(sampler, &sp->sampler, err);
     if (rc < 0) {
-      hp_err_prefix(err, "spec");
+      path_prefix(err, "spec", "sampler");
       goto fail;
     }
   }
@@ -233,7 +292,7 @@ int hp_study_spec_parse(const cJSON *spec, hp_study_spec_t **out, hp_err_t *err)
     rc = hp_sampler_create(sp->space, &sp->sampler, &probe, err);
     hp_sampler_free(probe);
     if (rc < 0) {
-      hp_err_prefix(err, "spec.sampler");
+      path_prefix(err, "spec", "sampler");
       goto fail;
     }
   }
@@ -257,8 +316,7 @@ int hp_study_spec_parse(const cJSON *spec, hp_study_spec_t **out, hp_err_t *err)
     rc = hp_pruner_create(sp->pruner, sp->name, sp->maximize, &probe, err);
     hp_pruner_free(probe);
     if (rc < 0) {
-      if (strncmp(err->msg, "pruner", 6) == 0) hp_err_prefix(err, "spec");
-      else hp_err_prefix(err, "spec.pruner");
+      path_prefix(err, "spec", "pruner");
       goto fail;
     }
   }
