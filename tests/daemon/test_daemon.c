@@ -600,6 +600,15 @@ static void test_ask_report_tell(void **state) {
                           sizeof msg),
                    HP_RPC_E_BAD_SPEC);
   assert_non_null(strstr(msg, "colour"));
+  /* an engine objective is checked by the engine for every choice */
+  assert_int_equal(cl_err(&c, "study.create",
+                          "{\"spec\":{\"name\":\"e\",\"n_trials\":1,\"space\":{\"o\":{\"type\":\"categorical\","
+                          "\"choices\":[\"sgd\",\"adamw\"]}},\"objective\":{\"engine\":{\"epochs\":1,"
+                          "\"optimizer\":{\"type\":\"$o\"},\"layers\":[{\"type\":\"dense\",\"units\":10}]}}}}",
+                          msg, sizeof msg),
+                   HP_RPC_E_BAD_SPEC);
+  assert_non_null(strstr(msg, "adamw"));
+  assert_non_null(strstr(msg, "spec.objective.engine"));
   cl_ok(&c, "study.delete", "{\"study\":\"manual\"}", &r);
   cJSON_Delete(r);
   assert_int_equal(cl_err(&c, "study.get", "{\"study\":\"manual\"}", NULL, 0), HP_RPC_E_NO_STUDY);
