@@ -188,7 +188,9 @@ static void print_study_detail(FILE *out, const cJSON *s, const cJSON *recent) {
   if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(s, "state")))
     fprintf(out, ", %s", str_or(s, "state", ""));
   fputc('\n', out);
-  fprintf(out, "direction    %s %s\n", str_or(s, "direction", "?"), str_or(s, "metric", ""));
+  const char *metric = str_or(s, "metric", NULL);
+  fprintf(out, "direction    %s%s%s\n", str_or(s, "direction", "?"), metric ? " " : "",
+          metric ? metric : "");
   if (cJSON_GetObjectItemCaseSensitive(s, "objective") != NULL) {
     fprintf(out, "objective    %s; sampler %s; pruner %s", str_or(s, "objective", "-"),
             str_or(s, "sampler", "-"), str_or(s, "pruner", "-"));

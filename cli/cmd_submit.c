@@ -199,6 +199,7 @@ int hp_cmd_submit(int argc, char **argv) {
   printf("%s study %s (id %.0f)", created ? "submitted" : "following existing", name,
          hp_cli_num(r, "study_id"));
   if (!isnan(nt)) printf(": %.0f trials", nt);
+  else printf(": no trial limit");
   if (!isnan(par)) printf(", %.0f in parallel", par);
   printf(", sampler %s, pruner %s\n", str_or(r, "sampler", "-"), str_or(r, "pruner", "-"));
   cJSON_Delete(r);

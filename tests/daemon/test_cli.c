@@ -400,11 +400,52 @@ static void test_db_from_store(void **state) {
   assert_int_not_equal(stat(missing, &st), 0);
 }
 
+/* --db reads a database that Optuna itself wrote (skipped without optuna). */
+static void test_db_from_optuna(void **state) {
+  (void)state;
+  if (system("/usr/bin/python3 -c 'import optuna' >/dev/null 2>&1") != 0) skip();
+  char script[2048], path[400];
+  snprintf(path, sizeof path, "%s/optuna.db", g_dir);
+  snprintf(script, sizeof script,
+           "/usr/bin/python3 -c '\n"
+           "import optuna\n"
+           "optuna.logging.set_verbosity(optuna.logging.WARNING)\n"
+           "s = optuna.create_study(study_name=\"opt\", storage=\"sqlite:///%s\", direction=\"maximize\")\n"
+           "def f(t):\n"
+           "    x = t.suggest_float(\"x\", -3, 3)\n"
+           "    c = t.suggest_categorical(\"c\", [\"a\", None, 3])\n"
+           "    t.report(x, 0)\n"
+           "    t.set_user_attr(\"note\", \"hi\")\n"
+           "    return -x * x\n"
+           "s.optimize(f, n_trials=5)\n"
+           "s.enqueue_trial({\"x\": 1.0})\n"
+           "' 2>/dev/null",
+           path);
+  assert_int_equal(system(script), 0);
+  run_t *r = cli("trials opt --csv --db '%s'", path);
+  assert_int_equal(r->code, 0);
+  assert_int_equal(count_lines(r->out), 7); /* header, 5 complete, 1 waiting */
+  assert_non_null(strstr(r->out, ",WAITING,"));
+  r = cli("status opt --db '%s'", path);
+  assert_int_equal(r->code, 0);
+  assert_non_null(strstr(r->out, "5 finished: 5 complete, 0 pruned, 0 failed; 0 running, 1 waiting"));
+  r = cli("best opt --json --db '%s'", path);
+  assert_int_equal(r->code, 0);
+  cJSON *b = cJSON_Parse(r->out);
+  assert_non_null(b);
+  assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(b, "user_attrs"), "note")->valuestring,
+                      "hi");
+  double x = cJSON_GetObjectItem(cJSON_GetObjectItem(b, "params"), "x")->valuedouble;
+  assert_true(fabs(cJSON_GetObjectItem(b, "value")->valuedouble + x * x) < 1e-12);
+  cJSON_Delete(b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_no_daemon),
       cmocka_unit_test(test_usage_errors),
       cmocka_unit_test(test_db_from_store),
+      cmocka_unit_test(test_db_from_optuna),
       cmocka_unit_test(test_ask_report_tell),
       cmocka_unit_test(test_submit_wait_command),
   };
