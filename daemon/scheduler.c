@@ -271,6 +271,74 @@ static int study_replay(hp_study_t *st, hp_store_trial_t *trials, size_t n, hp_e
   return 0;
 }
 
+static void study_drop_spec(hp_study_t *st) {
+  hp_sampler_free(st->sampler);
+  hp_pruner_free(st->pruner);
+  st->sampler = NULL;
+  st->pruner = NULL;
+  if (st->dist_json && st->spec)
+    for (int k = 0; k < st->spec->space->n; k++) free(st->dist_json[k]);
+  free(st->dist_json);
+  st->dist_json = NULL;
+  hp_study_spec_free(st->spec);
+  st->spec = NULL;
+}
+
+/* A distribution in the space format of docs/search.md. */
+static cJSON *dist_space_json(const hp_dist_t *dist) {
+  cJSON *o = cJSON_CreateObject();
+  if (o == NULL) return NULL;
+  if (dist->kind == HP_DIST_CAT) {
+    cJSON_AddStringToObject(o, "type", "categorical");
+    cJSON_AddItemToObject(o, "choices", cJSON_Duplicate(dist->choices, true));
+    return o;
+  }
+  cJSON_AddStringToObject(o, "type", dist->kind == HP_DIST_INT ? "int" : "float");
+  cJSON_AddNumberToObject(o, "low", dist->low);
+  cJSON_AddNumberToObject(o, "high", dist->high);
+  if (dist->log) cJSON_AddTrueToObject(o, "log");
+  else if (dist->step > 0 && !(dist->kind == HP_DIST_INT && dist->step == 1))
+    cJSON_AddNumberToObject(o, "step", dist->step);
+  return o;
+}
+
+/* A study written by another program (e.g. Optuna) has no spec. It is
+ * adopted for trial.ask/tell with the space its trials used (the latest
+ * distribution of each parameter) and TPE, so such a study can be
+ * continued; nothing is written to it until a client asks. */
+static void adopt_foreign(hp_study_t *st, const hp_store_trial_t *trials, size_t n,
+                          bool single_objective) {
+  if (!single_objective) return;
+  cJSON *spec = cJSON_CreateObject();
+  cJSON_AddStringToObject(spec, "name", st->name);
+  cJSON_AddStringToObject(spec, "direction", st->maximize ? "maximize" : "minimize");
+  cJSON_AddStringToObject(spec, "description", "adopted from a study without an hpsearch spec");
+  cJSON *space = cJSON_AddObjectToObject(spec, "space");
+  for (size_t i = 0; i < n && space; i++) {
+    for (size_t j = 0; j < trials[i].n_params; j++) {
+      const hp_store_param_out_t *p = &trials[i].params[j];
+      hp_dist_t dist;
+      if (p->distribution_json == NULL ||
+          hp_dist_from_optuna_json(p->distribution_json, strlen(p->distribution_json), &dist,
+                                   NULL) < 0)
+        continue;
+      cJSON *item = dist_space_json(&dist);
+      hp_dist_free(&dist);
+      if (item == NULL) continue;
+      if (cJSON_GetObjectItemCaseSensitive(space, p->name))
+        cJSON_ReplaceItemInObjectCaseSensitive(space, p->name, item);
+      else
+        cJSON_AddItemToObject(space, p->name, item);
+    }
+  }
+  hp_err_t err = {0};
+  if (hp_study_spec_parse(spec, &st->spec, &err) < 0 || study_engines(st, &err) < 0) {
+    hp_log("study '%s' (no hpsearch spec) is served read-only: %s", st->name, err.msg);
+    study_drop_spec(st);
+  }
+  cJSON_Delete(spec);
+}
+
 int hp_sched_load(hp_daemon_t *d, hp_err_t *err) {
   hp_store_study_info_t *infos = NULL;
   size_t n_infos = 0;
@@ -338,19 +406,12 @@ int hp_sched_load(hp_daemon_t *d, hp_err_t *err) {
           study_engines(st, &serr) < 0) {
         hp_log("study '%s': stored spec unusable (%s); serving it read-only", st->name,
                js ? serr.msg : "not JSON");
-        hp_sampler_free(st->sampler);
-        hp_pruner_free(st->pruner);
-        st->sampler = NULL;
-        st->pruner = NULL;
-        if (st->dist_json && st->spec)
-          for (int k = 0; k < st->spec->space->n; k++) free(st->dist_json[k]);
-        free(st->dist_json);
-        st->dist_json = NULL;
-        hp_study_spec_free(st->spec);
-        st->spec = NULL;
+        study_drop_spec(st);
       }
       cJSON_Delete(js);
       free(text);
+    } else {
+      adopt_foreign(st, lists[i], counts[i], infos[i].n_objectives == 1);
     }
     if (st->spec) {
       st->maximize = st->spec->maximize;
