@@ -387,6 +387,8 @@ fail:
   return rc;
 }
 
+const hp_space_t *hp_study_spec_space(const hp_study_spec_t *spec) { return spec->space; }
+
 /* ---- substitution ------------------------------------------------------------ */
 
 static int external_of(const hp_space_t *space, const double *params, const char *name,

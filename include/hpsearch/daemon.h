@@ -35,6 +35,8 @@ typedef struct hp_study_spec hp_study_spec_t;
  * hp_study_spec_free. */
 int hp_study_spec_parse(const cJSON *spec, hp_study_spec_t **out, hp_err_t *err);
 void hp_study_spec_free(hp_study_spec_t *spec);
+/* The spec's parsed search space (owned by the spec). */
+const hp_space_t *hp_study_spec_space(const hp_study_spec_t *spec);
 
 /* Replaces every "$name" string in a copy of `tmpl` by the external value of
  * the parameter `name` (params: one internal value per space parameter,

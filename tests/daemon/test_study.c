@@ -1,0 +1,119 @@
+/* Unit tests of the study spec (daemon/study.c): validation errors that name
+ * the field, and "$param" substitution into engine configs and argv. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hpsearch/daemon.h"
+
+static const char *SPACE =
+    "\"space\":{\"lr\":{\"type\":\"float\",\"low\":0.001,\"high\":1,\"log\":true},"
+    "\"opt\":{\"type\":\"categorical\",\"choices\":[\"sgd\",\"adam\"]},"
+    "\"bn\":{\"type\":\"categorical\",\"choices\":[false,true]},"
+    "\"w\":{\"type\":\"int\",\"low\":8,\"high\":64}}";
+
+/* Parses "{<body>, SPACE}" and returns the error message ("" on success). */
+static const char *parse_msg(const char *body, hp_err_t *err) {
+  char text[4096];
+  snprintf(text, sizeof text, "{%s,%s}", body, SPACE);
+  cJSON *j = cJSON_Parse(text);
+  assert_non_null(j);
+  hp_study_spec_t *sp = NULL;
+  memset(err, 0, sizeof *err);
+  int rc = hp_study_spec_parse(j, &sp, err);
+  cJSON_Delete(j);
+  hp_study_spec_free(sp);
+  return rc == 0 ? "" : err->msg;
+}
+
+static void expect_error(const char *body, const char *needle) {
+  hp_err_t err;
+  const char *m = parse_msg(body, &err);
+  if (m[0] == '\0') fail_msg("spec {%s} was accepted", body);
+  if (strstr(m, needle) == NULL) fail_msg("error '%s' lacks '%s'", m, needle);
+}
+
+static void test_spec_errors(void **state) {
+  (void)state;
+  hp_err_t err;
+  assert_string_equal(parse_msg("\"name\":\"ok\"", &err), "");
+  assert_string_equal(
+      parse_msg("\"name\":\"ok\",\"n_trials\":3,\"objective\":{\"command\":[\"echo\",\"$lr\",\"--o=${opt}\"]}",
+                &err),
+      "");
+  expect_error("\"nam\":\"x\"", "spec: unknown key 'nam'");
+  expect_error("\"name\":\"\"", "spec.name");
+  expect_error("\"name\":\"x\",\"direction\":\"up\"", "spec.direction");
+  expect_error("\"name\":\"x\",\"n_trials\":0", "spec.n_trials");
+  expect_error("\"name\":\"x\",\"parallelism\":\"2\"", "spec.parallelism");
+  expect_error("\"name\":\"x\",\"trial_timeout\":-1", "spec.trial_timeout");
+  expect_error("\"name\":\"x\",\"sampler\":{\"type\":\"grid\"}", "spec.sampler");
+  expect_error("\"name\":\"x\",\"pruner\":{\"type\":\"median\",\"warmup\":1}", "spec.pruner");
+  expect_error("\"name\":\"x\",\"objective\":{\"command\":[\"echo\"]}", "spec.n_trials");
+  expect_error("\"name\":\"x\",\"n_trials\":1,\"objective\":{\"command\":[\"echo\",\"$nope\"]}",
+               "spec.objective.command[1]");
+  expect_error("\"name\":\"x\",\"n_trials\":1,\"objective\":{\"command\":[\"echo\",\"a${nope}\"]}",
+               "${nope}");
+  expect_error("\"name\":\"x\",\"n_trials\":1,\"objective\":{\"command\":[\"echo\"],\"env\":{\"A\":1}}",
+               "spec.objective.env.A");
+  expect_error("\"name\":\"x\",\"n_trials\":1,\"objective\":{\"command\":\"echo\"}",
+               "spec.objective.command");
+  expect_error("\"name\":\"x\",\"n_trials\":1,\"objective\":{\"engine\":{},\"command\":[\"a\"]}",
+               "either");
+  expect_error("\"name\":\"x\",\"n_trials\":1,\"metric\":\"acc\",\"objective\":{\"engine\":"
+               "{\"epochs\":1,\"layers\":[{\"type\":\"dense\",\"units\":10}]}}",
+               "spec.metric");
+  expect_error("\"name\":\"x\",\"n_trials\":1,\"objective\":{\"engine\":{\"epochs\":\"$opt\","
+               "\"layers\":[{\"type\":\"dense\",\"units\":10}]}}",
+               "spec.objective.engine");
+}
+
+static void test_substitute(void **state) {
+  (void)state;
+  char text[4096];
+  snprintf(text, sizeof text, "{\"name\":\"s\",%s}", SPACE);
+  cJSON *j = cJSON_Parse(text);
+  hp_study_spec_t *sp = NULL;
+  hp_err_t err = {0};
+  assert_int_equal(hp_study_spec_parse(j, &sp, &err), 0);
+  cJSON_Delete(j);
+  /* internal values: lr 0.01, opt index 1 (adam), bn index 1 (true), w 32 */
+  double params[4] = {0.01, 1, 1, 32};
+  cJSON *tmpl = cJSON_Parse("{\"optimizer\":{\"type\":\"$opt\",\"lr\":\"$lr\"},\"batch_norm\":\"$bn\","
+                            "\"layers\":[{\"units\":\"$w\"}],\"argv\":[\"--w=${w}\",\"$$lr\",\"x${opt}y\"]}");
+  cJSON *out = NULL;
+  assert_int_equal(hp_study_substitute(tmpl, hp_study_spec_space(sp), params, &out, &err), 0);
+  cJSON *opt = cJSON_GetObjectItem(out, "optimizer");
+  assert_string_equal(cJSON_GetObjectItem(opt, "type")->valuestring, "adam");
+  assert_true(fabs(cJSON_GetObjectItem(opt, "lr")->valuedouble - 0.01) < 1e-15);
+  assert_true(cJSON_IsTrue(cJSON_GetObjectItem(out, "batch_norm")));
+  assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(out, "layers"), 0), "units")->valueint,
+                   32);
+  cJSON *argv = cJSON_GetObjectItem(out, "argv");
+  assert_string_equal(cJSON_GetArrayItem(argv, 0)->valuestring, "--w=32");
+  assert_string_equal(cJSON_GetArrayItem(argv, 1)->valuestring, "$lr");
+  assert_string_equal(cJSON_GetArrayItem(argv, 2)->valuestring, "xadamy");
+  cJSON_Delete(out);
+  /* a parameter without a value is an error naming it */
+  params[3] = NAN;
+  assert_true(hp_study_substitute(tmpl, hp_study_spec_space(sp), params, &out, &err) < 0);
+  assert_non_null(strstr(err.msg, "w"));
+  cJSON_Delete(tmpl);
+  hp_study_spec_free(sp);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_spec_errors),
+      cmocka_unit_test(test_substitute),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
