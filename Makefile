@@ -107,3 +107,39 @@ clean:
 	rm -rf $(B)
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+# ==== fuzzing (tests/fuzz/, owned by F1) =====================================
+# `make fuzz-build` builds one libFuzzer binary per tests/fuzz/fuzz_*.c into
+# build/fuzz/ (clang, ASan + UBSan, the module sources compiled with the same
+# instrumentation). `make fuzz` runs each of them for FUZZ_SECONDS (default
+# 60) through scripts/fuzz; `make fuzz-quick` gives each 10 s. None of this is
+# part of `make test`: the committed corpus is replayed there by the ordinary
+# cmocka tests (tests/*/test_fuzz_replay.c).
+FUZZ_CC     ?= clang
+FUZZ_B      := $(B)/fuzz
+FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS) \
+               -fsanitize=address,undefined -fno-omit-frame-pointer -Wno-unknown-attributes
+FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(FUZZ_B)/%,$(FUZZ_SRCS))
+FUZZ_LIBS   := $(foreach d,daemon engine search common,$(FUZZ_B)/lib$(d).a)
+FUZZ_SECONDS ?= 60
+
+.PHONY: fuzz fuzz-build fuzz-quick
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	scripts/fuzz $(FUZZ_SECONDS)
+
+fuzz-quick: fuzz-build
+	scripts/fuzz 10
+
+$(FUZZ_B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(foreach m,$(MODULES),$(eval $(FUZZ_B)/lib$(m).a: $$(call objs_of,$(FUZZ_B),$(m)) ; @mkdir -p $$(dir $$@) && rm -f $$@ && ar rcs $$@ $$^))
+
+$(FUZZ_B)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/*.h $(FUZZ_LIBS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIBS) $(LDLIBS)
+# ==== end of fuzzing ==========================================================
