@@ -243,4 +243,15 @@ __attribute__((always_inline)) static inline double hp_ndtr_diff_inline(double z
   return h < 0.25 && h * fabs(zm) < 0.5 ? series : wide;
 }
 
+/* Phi(zb) - Phi(za) for a wide interval (zb - za >= 1), tails only. */
+__attribute__((always_inline)) static inline double hp_ndtr_wide_inline(double za, double zb) {
+  const double sqrt1_2 = 0.70710678118654752440;
+  double ea = 0.5 * hp_verfc_pos(fabs(za) * sqrt1_2);
+  double eb = 0.5 * hp_verfc_pos(fabs(zb) * sqrt1_2);
+  double both_up = ea - eb, both_down = eb - ea, across = 1.0 - ea - eb;
+  double wide = za >= 0 ? both_up : across;
+  wide = zb <= 0 ? both_down : wide;
+  return wide > 0 ? wide : 0.0;
+}
+
 #endif
