@@ -176,6 +176,12 @@ static void conn_flush(hp_conn_t *c) {
       return;
     }
   }
+  if (c->out_len == 0 && c->out_cap > (1u << 20)) {
+    /* Do not keep a big reply's buffer for the life of the connection. */
+    free(c->out);
+    c->out = NULL;
+    c->out_cap = 0;
+  }
   if (c->close_after_flush && c->inflight == 0 && c->out_len == 0) conn_close(c);
 }
 
@@ -398,6 +404,11 @@ static void on_check(uv_check_t *h) {
   for (hp_conn_t *c = d->conns; c; c = next) {
     next = c->next;
     if (c->out_len > 0 || c->close_after_flush) conn_flush(c);
+  }
+  if (d->scratch_cap > (8u << 20)) {
+    free(d->scratch); /* grown for one huge message: give it back */
+    d->scratch = NULL;
+    d->scratch_cap = 0;
   }
   if (d->shutting_down && d->n_workers == 0) daemon_close_handles(d);
 }
