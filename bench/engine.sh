@@ -42,11 +42,16 @@ export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 run_torch() { OPENBLAS_CORETYPE="$torch_core" "$PY" bench/engine_torch.py "$@"; }
 run_hp() { "$B/hpsearch" train "$1" --set "epochs=$2"; }
 
-run_torch mlp "$MLP_EPOCHS" adam >"$out/torch-mlp-adam.json"
-run_torch mlp "$MLP_EPOCHS" momentum >"$out/torch-mlp-momentum.json"
+# the same batch sizes as the hpsearch examples
+batch_of() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("batch_size", 128))' "$1"; }
+MLP_BATCH=$(batch_of examples/train-mlp.json)
+CNN_BATCH=$(batch_of examples/train-cnn.json)
+
+run_torch mlp "$MLP_EPOCHS" adam "$MLP_BATCH" >"$out/torch-mlp-adam.json"
+run_torch mlp "$MLP_EPOCHS" momentum "$MLP_BATCH" >"$out/torch-mlp-momentum.json"
 run_hp examples/train-mlp.json "$MLP_EPOCHS" >"$out/hpsearch-mlp.json"
 if [ "${BENCH_SKIP_CNN:-0}" != 1 ]; then
-  run_torch cnn "$CNN_EPOCHS" adam >"$out/torch-cnn-adam.json"
+  run_torch cnn "$CNN_EPOCHS" adam "$CNN_BATCH" >"$out/torch-cnn-adam.json"
   run_hp examples/train-cnn.json "$CNN_EPOCHS" >"$out/hpsearch-cnn.json"
 fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
@@ -55,6 +60,8 @@ echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 "$PY" - "$out" <<'EOF'
 import json, os, re, sys
 out = sys.argv[1]
+batch = {"MLP": json.load(open("examples/train-mlp.json")).get("batch_size", 128),
+         "CNN": json.load(open("examples/train-cnn.json")).get("batch_size", 128)}
 def load(name):
     p = os.path.join(out, name)
     return json.load(open(p)) if os.path.exists(p) and os.path.getsize(p) else None
@@ -66,13 +73,13 @@ print(f"sgemm probe: {float(probe['gflops']):.1f} GFLOP/s on the MLP step's prod
       f"({float(probe['mflop_per_sample']):.2f} MFLOP/sample) -> sgemm-bound limit "
       f"{limit:,.0f} samples/s; per step: sgemm {float(probe['sgemm_ms_per_step']):.2f} ms, "
       f"Adam update {float(probe['adam_ms_per_step']):.2f} ms")
-print(f"{'model':6} {'run':24} {'samples/s':>10} {'test acc':>9} {'epochs':>6}")
+print(f"{'model':6} {'run':24} {'samples/s':>10} {'test acc':>9} {'epochs':>6} {'batch':>5}")
 def row(model, run, r):
     if r is None:
         print(f"{model:6} {run:24} {'(failed)':>10}")
         return
     print(f"{model:6} {run:24} {r['samples_per_sec']:>10,.0f} {r.get('test_accuracy', float('nan')):>9.4f} "
-          f"{r.get('epochs', '?'):>6}")
+          f"{r.get('epochs', '?'):>6} {r.get('batch_size', batch[model]):>5}")
 for model, files in (("MLP", ("mlp-adam", "mlp-momentum", "mlp")), ("CNN", ("cnn-adam", None, "cnn"))):
     ta = load(f"torch-{files[0]}.json")
     hp = load(f"hpsearch-{files[2]}.json")

@@ -11,7 +11,7 @@ training loop only (batch gather, forward, backward, update), as hpsearch
 does; the data set is read from /usr/share/datasets/fashion-mnist with gzip
 and numpy, never downloaded.
 
-usage: engine_torch.py {mlp|cnn} EPOCHS [adam|momentum] [SEED]
+usage: engine_torch.py {mlp|cnn} EPOCHS [adam|momentum] [BATCH] [SEED]
 """
 import gzip
 import json
@@ -88,7 +88,8 @@ def main():
     kind = sys.argv[1]
     epochs = int(sys.argv[2])
     opt_name = sys.argv[3] if len(sys.argv) > 3 else "adam"
-    seed = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+    batch = int(sys.argv[4]) if len(sys.argv) > 4 else 128
+    seed = int(sys.argv[5]) if len(sys.argv) > 5 else 1
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
     torch.manual_seed(seed)
@@ -102,7 +103,7 @@ def main():
         opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
     else:
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    n, batch = len(xtr), 128
+    n = len(xtr)
     train_time, per_epoch = 0.0, []
     for epoch in range(epochs):
         order = torch.randperm(n)
@@ -123,7 +124,7 @@ def main():
               f"val acc {va:.4f}", file=sys.stderr)
     tl, ta = evaluate(model, xte, yte)
     print(json.dumps({"framework": "pytorch", "torch": torch.__version__, "model": kind,
-                      "optimizer": opt_name, "epochs": epochs, "threads": torch.get_num_threads(),
+                      "optimizer": opt_name, "epochs": epochs, "batch_size": batch, "threads": torch.get_num_threads(),
                       "samples_per_sec": n * epochs / train_time, "seconds": train_time,
                       "test_accuracy": ta, "test_loss": tl, "per_epoch": per_epoch}))
 
