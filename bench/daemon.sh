@@ -14,8 +14,6 @@ set -euo pipefail
 B=${1:-build}
 cd "$(dirname "$0")/.."
 py=/usr/bin/python3
-bin=$PWD/$B/hpsearch
-client=$PWD/$B/bench_daemon_client
 make -j2 --no-print-directory "$B/hpsearch" "$B/bench_daemon_client" >/dev/null
 
 quick=${BENCH_QUICK:-0}
@@ -26,6 +24,12 @@ else
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/hpsearch-bench.XXXXXX")
+# Private copies: a rebuild of the work tree during the run must not change
+# (or briefly remove) the binaries being measured.
+cp "$B/hpsearch" "$tmp/hpsearch"
+cp "$B/bench_daemon_client" "$tmp/bench_daemon_client"
+bin=$tmp/hpsearch
+client=$tmp/bench_daemon_client
 results=$tmp/results.jsonl
 pids=()
 cleanup() {
