@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include "data_internal.h"
@@ -15,7 +16,12 @@ typedef struct idx_file {
   gzFile gz;
   uint32_t ndim;
   uint32_t dims[4];
+  uint64_t max_payload; /* most bytes the file can hold after its header */
 } idx_file_t;
+
+/* deflate expands at most ~1032:1, so a gzip file of S bytes holds fewer
+ * than 1032*S + 1 KiB; a plain file holds exactly its size. */
+#define GZ_MAX_RATIO 1032u
 
 static uint32_t be32(const unsigned char *b) {
   return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
@@ -75,6 +81,26 @@ static int idx_open(idx_file_t *f, const char *path, hp_err_t *err) {
     if (f->dims[i] == 0)
       return hp_err_set(err, HP_EFORMAT, "'%s': dimension %u is 0", path, i);
   }
+  /* Bound what the header announces by what the file can hold, before
+   * anything is allocated from those sizes. */
+  struct stat st;
+  uint64_t hdr = 4 + 4 * (uint64_t)f->ndim;
+  if (stat(path, &st) != 0)
+    return hp_err_set(err, -errno, "'%s': %s", path, strerror(errno));
+  uint64_t size = (uint64_t)st.st_size;
+  f->max_payload = gzdirect(f->gz) ? (size > hdr ? size - hdr : 0)
+                                   : size * GZ_MAX_RATIO + 1024;
+  return 0;
+}
+
+/* Fails when `need` payload bytes cannot be in the file. */
+static int idx_check_size(const idx_file_t *f, uint64_t need, const char *what, hp_err_t *err) {
+  if (need > f->max_payload)
+    return hp_err_set(err, HP_EFORMAT,
+                      "'%s': truncated: the header announces %llu bytes of %s, the file "
+                      "holds at most %llu",
+                      f->path, (unsigned long long)need, what,
+                      (unsigned long long)f->max_payload);
   return 0;
 }
 
@@ -131,6 +157,9 @@ static int decode_idx(void *vctx, void **out, size_t *out_len, hp_err_t *err) {
   if (fi.ndim == 4) c = fi.dims[1], h = fi.dims[2], w = fi.dims[3];
   uint64_t d = (uint64_t)c * h * w;
   size_t len;
+  if ((rc = idx_check_size(&fi, (uint64_t)n * d, "pixel data", err)) ||
+      (rc = idx_check_size(&fl, n, "labels", err)))
+    goto fail;
   if ((uint64_t)n * d > HP_DATA_MAX_VALUES || !(img = hp_data_image_alloc(n, c, h, w, &len))) {
     rc = hp_err_set(err, HP_ETOOBIG, "'%s': %u x %llu values is too large", fi.path, n,
                     (unsigned long long)d);

@@ -106,6 +106,15 @@ static int setup(void **st) {
   assert_int_equal(truncate(tpath("big.idx.gz"), sb.st_size / 2), 0);
   n = make_labels(buf, 40, 10);
   write_bytes("big-lab.idx", buf, n, false);
+  /* a header announcing 2^31-1 images of 28x28 in a tiny file (plain and gz):
+   * refused from the file size, before anything that size is allocated */
+  n = make_images(buf, 2, 28, 28);
+  put_be32(buf + 4, 0x7fffffffu);
+  write_bytes("img-huge.idx", buf, n, false);
+  write_bytes("img-huge.idx.gz", buf, n, true);
+  n = make_labels(buf, 5, 3);
+  put_be32(buf + 4, 0x7fffffffu);
+  write_bytes("lab-huge.idx", buf, n, false);
   return 0;
 }
 
@@ -171,6 +180,9 @@ static void test_idx_bad_files(void **st) {
   expect_fail("img.idx", "lab-magic.idx", "lab-magic.idx", "wrong magic");
   expect_fail("lab.idx", "lab.idx", "lab.idx", "at least 2 dimensions");
   expect_fail("big.idx.gz", "big-lab.idx", "big.idx.gz", NULL);
+  expect_fail("img-huge.idx", "lab-huge.idx", "img-huge.idx", "truncated: the header announces");
+  expect_fail("img-huge.idx.gz", "lab-huge.idx", "img-huge.idx.gz", "truncated");
+  expect_fail("img.idx", "lab-huge.idx", "has 5 images but", NULL);
 }
 
 static void test_cache_reuse(void **st) {
