@@ -146,6 +146,31 @@ static int utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
   return len;
 }
 
+/* True if s is well-formed UTF-8: no overlong forms, no surrogates, nothing
+ * above U+10FFFF. Choices and names must be, so that the \u escapes
+ * written for Optuna read back as the same string. */
+static bool utf8_valid(const char *str) {
+  const unsigned char *s = (const unsigned char *)str;
+  while (*s) {
+    unsigned c = *s;
+    if (c < 0x80) {
+      s++;
+      continue;
+    }
+    int len = (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (len == 0) return false;
+    uint32_t v = len == 2 ? (c & 0x1f) : len == 3 ? (c & 0x0f) : (c & 0x07);
+    for (int i = 1; i < len; i++) {
+      if ((s[i] & 0xc0) != 0x80) return false;
+      v = (v << 6) | (s[i] & 0x3f);
+    }
+    static const uint32_t min_of_len[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (v < min_of_len[len] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return false;
+    s += len;
+  }
+  return true;
+}
+
 /* A JSON string literal as json.dumps(ensure_ascii=True) writes it. */
 static void sb_pystring(sbuf_t *b, const char *str) {
   const unsigned char *s = (const unsigned char *)str;
@@ -322,7 +347,10 @@ static int dist_cat(const char *where, const cJSON *choices, hp_dist_t *out, hp_
     if (cJSON_IsNumber(c)) {
       if (!isfinite(c->valuedouble))
         return hp_err_set(err, HP_EINVAL, "%s.choices[%d]: must be finite", where, i);
-    } else if (!cJSON_IsString(c) && !cJSON_IsBool(c) && !cJSON_IsNull(c)) {
+    } else if (cJSON_IsString(c)) {
+      if (!utf8_valid(c->valuestring))
+        return hp_err_set(err, HP_EINVAL, "%s.choices[%d]: string is not valid UTF-8", where, i);
+    } else if (!cJSON_IsBool(c) && !cJSON_IsNull(c)) {
       return hp_err_set(err, HP_EINVAL,
                         "%s.choices[%d]: expected a number, string, boolean or null, got %s",
                         where, i, hp_json_type_name(c));
@@ -832,6 +860,10 @@ int hp_space_parse(const cJSON *obj, hp_space_t **out, hp_err_t *err) {
     if (nl == 0 || nl >= HP_SPACE_NAME_MAX) {
       rc = hp_err_set(err, HP_EINVAL, "space: parameter name must have 1..%d bytes",
                       HP_SPACE_NAME_MAX - 1);
+      goto fail;
+    }
+    if (!utf8_valid(it->string)) {
+      rc = hp_err_set(err, HP_EINVAL, "space: parameter name is not valid UTF-8");
       goto fail;
     }
     snprintf(where, sizeof where, "space.%s", it->string);

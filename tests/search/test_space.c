@@ -129,6 +129,17 @@ static void test_validation_errors(void **state) {
   parse_fails("{\"a\": {\"type\": \"categorical\", \"choices\": [\"x\"], \"grid\": [\"y\"]}}",
               "space.a.grid[0]", "not one of the choices");
   parse_fails("{\"a\": {\"type\": \"float\", \"low\": 0, \"high\": 1}", "space", NULL);
+  /* Invalid UTF-8 (raw bytes in the JSON text): a lone continuation byte,
+   * an overlong '/', an encoded surrogate, a code point above U+10FFFF. */
+  parse_fails("{\"a\": {\"type\": \"categorical\", \"choices\": [\"x\x80\"]}}", "space.a.choices[0]",
+              "UTF-8");
+  parse_fails("{\"a\": {\"type\": \"categorical\", \"choices\": [\"\xc0\xaf\"]}}", "space.a.choices[0]",
+              "UTF-8");
+  parse_fails("{\"a\": {\"type\": \"categorical\", \"choices\": [\"\xed\xa0\x80\"]}}",
+              "space.a.choices[0]", "UTF-8");
+  parse_fails("{\"a\": {\"type\": \"categorical\", \"choices\": [\"\xf4\x90\x80\x80\"]}}",
+              "space.a.choices[0]", "UTF-8");
+  parse_fails("{\"\xff\": {\"type\": \"int\", \"low\": 0, \"high\": 1}}", "space", "UTF-8");
 }
 
 static void test_step_adjust_warns(void **state) {
@@ -224,9 +235,27 @@ static void test_optuna_json_text(void **state) {
   hp_space_free(s);
 }
 
+
 static void from_json(const char *text, hp_dist_t *d) {
   hp_err_t err = {0};
   if (hp_dist_from_optuna_json(text, strlen(text), d, &err) != 0) fail_msg("%s: %s", text, err.msg);
+}
+
+/* Non-BMP characters are written as surrogate pairs (as Python does) and
+ * read back to the same UTF-8. */
+static void test_optuna_json_unicode(void **state) {
+  (void)state;
+  hp_space_t *s = parse_ok("{\"c\": {\"type\": \"categorical\", \"choices\": [\"\xf0\x9f\x98\x80\", "
+                           "\"\xe2\x82\xac\", \"\\u0001\\\"\"]}}");
+  char *t = hp_dist_to_optuna_json(&s->params[0].dist);
+  assert_string_equal(t, "{\"name\": \"CategoricalDistribution\", \"attributes\": {\"choices\": "
+                         "[\"\\ud83d\\ude00\", \"\\u20ac\", \"\\u0001\\\"\"]}}");
+  hp_dist_t d;
+  from_json(t, &d);
+  assert_true(hp_dist_equal(&d, &s->params[0].dist));
+  hp_dist_free(&d);
+  free(t);
+  hp_space_free(s);
 }
 
 static void test_optuna_json_legacy(void **state) {
@@ -409,6 +438,7 @@ int main(void) {
       cmocka_unit_test(test_parse_example),      cmocka_unit_test(test_validation_errors),
       cmocka_unit_test(test_step_adjust_warns),  cmocka_unit_test(test_pyfloat),
       cmocka_unit_test(test_optuna_json_text),   cmocka_unit_test(test_optuna_json_legacy),
+      cmocka_unit_test(test_optuna_json_unicode),
       cmocka_unit_test(test_external_values),    cmocka_unit_test(test_contains_compatible),
       cmocka_unit_test(test_grid_lists_and_to_json),
   };
