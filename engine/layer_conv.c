@@ -34,10 +34,11 @@ int hp_conv_shape_init(hp_conv_shape_t *s) {
   return 0;
 }
 
-/* Samples per chunk: as many as keep the patches near 256K floats. */
+/* Samples per chunk: as many as keep the patches and the product (cols and
+ * tmp) within about 1.25 MB, so they stay in a 1-2 MB L2 cache. */
 int hp_conv_chunk(const hp_conv_shape_t *s, int B) {
-  size_t per = (size_t)s->c * s->kh * s->kw * s->ho * s->wo;
-  size_t n = ((size_t)1 << 18) / (per ? per : 1);
+  size_t per = ((size_t)s->c * s->kh * s->kw + (size_t)s->o) * s->ho * s->wo;
+  size_t n = ((size_t)320 << 10) / (per ? per : 1);
   if (n < 1) n = 1;
   return n < (size_t)B ? (int)n : B;
 }

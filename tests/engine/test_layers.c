@@ -243,7 +243,7 @@ static void test_conv_chunked(void **state) {
   hp_rng_seed(&rng, 55);
   conv_ctx c = {.s = {.c = 16, .h = 12, .w = 12, .o = 2, .kh = 3, .kw = 3, .stride = 1,
                       .pad = 1},
-                .B = 13, .act = {HP_ACT_TANH, 0}};
+                .B = 20, .act = {HP_ACT_TANH, 0}};
   assert_int_equal(hp_conv_shape_init(&c.s), 0);
   int chunk = hp_conv_chunk(&c.s, c.B);
   assert_true(chunk > 1 && chunk < c.B && c.B % chunk != 0);
