@@ -63,6 +63,8 @@ struct hp_conn {
   pid_t pid;                 /* peer pid (SO_PEERCRED) */
   char *in;                  /* received bytes; a partial line at the front */
   size_t in_len, in_cap;     /* used / allocated bytes of in */
+  size_t in_scan;            /* in[0, in_scan) holds no newline */
+  bool paused;               /* reading stopped: lines left for the next turn */
   char *out;                 /* replies and events not yet handed to libuv */
   size_t out_len, out_cap;   /* used / allocated bytes of out */
   size_t inflight;           /* bytes in uv_write requests not completed */

@@ -20,6 +20,8 @@
 
 /* Read buffer growth step; a line may grow the buffer up to the limit. */
 #define READ_CHUNK (64u << 10)
+/* Requests handled from one connection before the others get a turn. */
+#define LINES_PER_TURN 512
 /* Seconds a shutdown waits for killed workers to be reaped. */
 #define SHUTDOWN_GRACE 5.0
 
@@ -211,8 +213,57 @@ static void conn_too_large(hp_conn_t *c) {
   hp_rpc_send_error(c, NULL, HP_RPC_E_TOO_LARGE, msg);
   c->close_after_flush = true;
   uv_read_stop((uv_stream_t *)&c->pipe);
-  c->in_len = 0;
+  c->in_len = c->in_scan = 0;
+  c->paused = false;
   hp_daemon_kick(c->d); /* make sure the check phase flushes it */
+}
+
+/* Handles up to `budget` complete lines at the front of c->in (bytes before
+ * c->in_scan are known to hold no newline). Returns true when the budget ran
+ * out with lines possibly left: one client's flood must not hold the loop. */
+static bool conn_process(hp_conn_t *c, int budget) {
+  hp_daemon_t *d = c->d;
+  size_t start = 0, scan_from = c->in_scan <= c->in_len ? c->in_scan : 0;
+  bool more = false;
+  for (;;) {
+    if (budget-- <= 0) {
+      more = true;
+      break;
+    }
+    char *nl = memchr(c->in + scan_from, '\n', c->in_len - scan_from);
+    if (nl == NULL) break;
+    size_t end = (size_t)(nl - c->in);
+    size_t len = end - start;
+    if (len > HP_RPC_MAX_MESSAGE) {
+      conn_too_large(c);
+      return false;
+    }
+    if (len > 0 && c->in[start + len - 1] == '\r') len--;
+    if (len > 0) {
+      hp_rpc_handle_line(d, c, c->in + start, len);
+      if (c->closing || c->close_after_flush) return false;
+    }
+    start = end + 1;
+    scan_from = start;
+  }
+  if (!more && c->in_len - start > HP_RPC_MAX_MESSAGE) {
+    conn_too_large(c);
+    return false;
+  }
+  if (start > 0) {
+    memmove(c->in, c->in + start, c->in_len - start);
+    c->in_len -= start;
+  }
+  c->in_scan = more ? 0 : c->in_len;
+  /* Give back memory a big message left behind. */
+  if (c->in_cap > 4 * READ_CHUNK && c->in_len < READ_CHUNK) {
+    char *nb = realloc(c->in, READ_CHUNK * 2);
+    if (nb != NULL) {
+      c->in = nb;
+      c->in_cap = READ_CHUNK * 2;
+    }
+  }
+  return more;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -232,41 +283,28 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   if (nread == 0) return;
-  size_t scan_from = c->in_len;
   c->in_len += (size_t)nread;
-  size_t start = 0;
-  for (;;) {
-    char *nl = memchr(c->in + scan_from, '\n', c->in_len - scan_from);
-    if (nl == NULL) break;
-    size_t end = (size_t)(nl - c->in);
-    size_t len = end - start;
-    if (len > HP_RPC_MAX_MESSAGE) {
-      conn_too_large(c);
-      return;
-    }
-    if (len > 0 && c->in[start + len - 1] == '\r') len--;
-    if (len > 0) {
-      hp_rpc_handle_line(d, c, c->in + start, len);
-      if (c->closing || c->close_after_flush) return;
-    }
-    start = end + 1;
-    scan_from = start;
+  if (conn_process(c, LINES_PER_TURN)) {
+    /* The rest waits for the next loop iteration; others go first. */
+    uv_read_stop(s);
+    c->paused = true;
+    hp_daemon_kick(d);
   }
-  if (c->in_len - start > HP_RPC_MAX_MESSAGE) {
-    conn_too_large(c);
-    return;
-  }
-  if (start > 0) {
-    memmove(c->in, c->in + start, c->in_len - start);
-    c->in_len -= start;
-  }
-  /* Give back memory a big message left behind. */
-  if (c->in_cap > 4 * READ_CHUNK && c->in_len < READ_CHUNK) {
-    char *nb = realloc(c->in, READ_CHUNK * 2);
-    if (nb != NULL) {
-      c->in = nb;
-      c->in_cap = READ_CHUNK * 2;
+}
+
+/* Check phase: continue paused connections where they stopped. */
+static void conns_resume(hp_daemon_t *d) {
+  hp_conn_t *next;
+  for (hp_conn_t *c = d->conns; c; c = next) {
+    next = c->next;
+    if (!c->paused || c->closing || c->close_after_flush) continue;
+    if (conn_process(c, LINES_PER_TURN)) {
+      hp_daemon_kick(d);
+      continue;
     }
+    if (c->closing || c->close_after_flush) continue;
+    c->paused = false;
+    if (uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) < 0) conn_close(c);
   }
 }
 
@@ -383,6 +421,7 @@ static void on_check(uv_check_t *h) {
   hp_daemon_t *d = h->data;
   if (d->closed) return;
   uv_idle_stop(&d->idle);
+  conns_resume(d);
   if (d->sched_pending) {
     d->sched_pending = false;
     if (!d->shutting_down) hp_sched_run(d);
