@@ -143,4 +143,6 @@ $(foreach m,$(MODULES),$(eval $(FUZZ_B)/lib$(m).a: $$(call objs_of,$(FUZZ_B),$(m
 $(FUZZ_B)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/*.h $(FUZZ_LIBS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIBS) $(LDLIBS)
+# The replay tests include the harness sources: rebuild them when those change.
+$(foreach v,$(B) $(B)/asan,$(foreach m,daemon engine search,$(eval $(v)/tests/$(m)/test_fuzz_replay: $(wildcard tests/fuzz/*.c tests/fuzz/*.h))))
 # ==== end of fuzzing ==========================================================

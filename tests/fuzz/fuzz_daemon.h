@@ -30,6 +30,15 @@ static void fz_cleanup(void) {
   snprintf(p, sizeof p, "%s/fuzz.db-shm", fz_dir);
   unlink(p);
   rmdir(fz_dir);
+  uv_close((uv_handle_t *)&fz_d->idle, NULL);
+  uv_run(fz_d->loop, UV_RUN_NOWAIT);
+  uv_loop_close(fz_d->loop);
+  free(fz_d->loop);
+  free(fz_d->scratch);
+  free(fz_d->db_path);
+  free(fz_d->worker_exe);
+  free(fz_d);
+  fz_d = NULL;
 }
 
 /* The process-wide daemon, created on first use. */

@@ -5,21 +5,9 @@
 #include <cJSON.h>
 
 #include "fuzz.h"
+#include "fuzz_known.h"
 #include "hpsearch/space.h"
 
-/* KNOWN FINDING (reported; search/space.c sb_pystring/utf8_decode): a
- * categorical string choice that is not valid UTF-8 is written to
- * distribution_json byte by byte as \u00XX (it reads back as another string),
- * and a 4-byte sequence above U+10FFFF becomes an invalid surrogate pair that
- * hp_dist_from_optuna_json then refuses as malformed JSON. Until the parsers
- * reject such choices, the round trip is only required for valid UTF-8
- * choices; the corpus files known-utf8-* keep the reproducers. */
-static int fz_choices_utf8(const hp_dist_t *dist) {
-  if (dist->kind != HP_DIST_CAT) return 1;
-  for (const cJSON *c = dist->choices ? dist->choices->child : NULL; c; c = c->next)
-    if (cJSON_IsString(c) && !hp_fuzz_utf8_valid(c->valuestring)) return 0;
-  return 1;
-}
 
 int fuzz_dist_json(const uint8_t *data, size_t size);
 int fuzz_dist_json(const uint8_t *data, size_t size) {

@@ -10,8 +10,8 @@
 #include "hpsearch/json.h"
 #include "hpsearch/pruner.h"
 
-#define FZ_TRIALS 10
-#define FZ_STEPS 8
+#define FZ_P_TRIALS 10
+#define FZ_P_STEPS 8
 
 static void fz_drive(const cJSON *cfg, bool maximize) {
   hp_pruner_t *p = NULL, *q = NULL;
@@ -21,9 +21,9 @@ static void fz_drive(const cJSON *cfg, bool maximize) {
     HP_FUZZ_CHECK(p == NULL && err.msg[0] != '\0', "create error %d", rc);
     return;
   }
-  for (int t = 0; t < FZ_TRIALS; t++) {
+  for (int t = 0; t < FZ_P_TRIALS; t++) {
     bool pruned = false;
-    for (int step = 0; step < FZ_STEPS && !pruned; step++) {
+    for (int step = 0; step < FZ_P_STEPS && !pruned; step++) {
       double v = (t % 3 == 2 && step == 4) ? NAN : 1.0 / (1 + step) + 0.1 * ((t * 7) % 5);
       rc = hp_pruner_report(p, t, step, v, &err);
       HP_FUZZ_CHECK(rc == 0, "report %d/%d: %s", t, step, err.msg);
@@ -38,7 +38,7 @@ static void fz_drive(const cJSON *cfg, bool maximize) {
   }
   rc = hp_pruner_create(cfg, "fz", maximize, &q, &err);
   HP_FUZZ_CHECK(rc == 0, "same config rejected the second time: %s", err.msg);
-  for (int t = 0; t < FZ_TRIALS; t++) {
+  for (int t = 0; t < FZ_P_TRIALS; t++) {
     int n = hp_pruner_rung_count(p, t);
     HP_FUZZ_CHECK(n >= 0 && n < 64, "trial %d: %d rungs", t, n);
     for (int k = 0; k < n; k++) {

@@ -13,7 +13,7 @@
 #include "hpsearch/sampler.h"
 #include "hpsearch/space.h"
 
-#define FZ_TRIALS 14
+#define FZ_S_TRIALS 14
 
 static const char FZ_SPACE[] =
     "{\"x\":{\"type\":\"float\",\"low\":-1,\"high\":1},"
@@ -45,11 +45,11 @@ int fuzz_sampler(const uint8_t *data, size_t size) {
     goto done;
   }
   int n = space->n;
-  params = calloc((size_t)FZ_TRIALS * (size_t)(n + 1), sizeof *params);
+  params = calloc((size_t)FZ_S_TRIALS * (size_t)(n + 1), sizeof *params);
   HP_FUZZ_CHECK(params != NULL, "calloc");
-  int64_t grid_ids[FZ_TRIALS];
+  int64_t grid_ids[FZ_S_TRIALS];
   int n_ids = 0;
-  for (int t = 0; t < FZ_TRIALS; t++) {
+  for (int t = 0; t < FZ_S_TRIALS; t++) {
     double *p = params + (size_t)t * (size_t)(n + 1);
     rc = hp_sampler_suggest(s, t, p, &err);
     if (rc == HP_EEXHAUSTED) {
@@ -68,7 +68,7 @@ int fuzz_sampler(const uint8_t *data, size_t size) {
         HP_FUZZ_CHECK(grid_ids[k] != id, "grid point %lld handed out twice", (long long)id);
       grid_ids[n_ids++] = id;
     }
-    if (t >= FZ_TRIALS - 2) continue; /* left running (constant liar, grid claims) */
+    if (t >= FZ_S_TRIALS - 2) continue; /* left running (constant liar, grid claims) */
     double value = 0;
     for (int j = 0; j < n; j++) value += sin(p[j] + j);
     hp_trial_final_t state = t % 5 == 3 ? HP_FINAL_FAIL : t % 7 == 5 ? HP_FINAL_PRUNED
