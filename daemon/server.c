@@ -60,7 +60,9 @@ static void conn_close(hp_conn_t *c);
 
 void hp_conn_send(hp_conn_t *c, const char *text, size_t len) {
   if (c->closing) return;
-  if (c->inflight + c->out_len + len + 1 > HP_RPC_MAX_OUTPUT) {
+  /* The backlog before this message counts: one big reply (trial.list of a
+   * large study) may exceed the limit on its own. */
+  if (c->inflight + c->out_len > HP_RPC_MAX_OUTPUT) {
     hp_log("connection %llu: client does not read its replies (%zu bytes queued); closing",
            (unsigned long long)c->id, c->inflight + c->out_len);
     conn_close(c);

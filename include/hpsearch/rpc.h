@@ -12,7 +12,8 @@
 #define HP_RPC_MAX_MESSAGE (1u << 20)
 
 /* Bytes of unsent replies/events the daemon keeps for one connection; a client
- * that does not read past this is disconnected (it costs nobody else). */
+ * whose backlog is past this when another message is due is disconnected (it
+ * costs nobody else). A single message may be larger. */
 #define HP_RPC_MAX_OUTPUT (16u << 20)
 
 /* ---- JSON-RPC 2.0 standard error codes ---------------------------------- */
