@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +24,13 @@
 static const char *str_or(const cJSON *obj, const char *key, const char *dflt) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
   return cJSON_IsString(v) ? v->valuestring : dflt;
+}
+
+/* Width of the terminal on stdout (80 when unknown). */
+static int term_cols(void) {
+  struct winsize ws;
+  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  return 80;
 }
 
 /* "12/20 done, 2 running, 3 pruned, 0 failed, best 0.874 (#7), 1m40s, ETA 1m10s" */
@@ -69,7 +77,12 @@ static int follow(hp_client_t *c, const char *study, hp_err_t *err) {
       if (rc < 0) break;
       progress_text(s, line, sizeof line);
       if (tty) {
-        printf("\r\x1b[K%s: %s", study, line);
+        /* One screen line: a wrapped line would not be redrawn by '\r'. */
+        char full[600];
+        int n = snprintf(full, sizeof full, "%s: %s", study, line);
+        int cols = term_cols();
+        if (n > cols - 1 && cols > 4) full[cols - 1] = '\0';
+        printf("\r\x1b[K%s", full);
         fflush(stdout);
       }
       const char *state = str_or(s, "state", "");
