@@ -25,6 +25,11 @@ int hp_cli_exit_code(int rc);
 /* Prints "hpsearch CMD: <what>" plus the usage line and returns HP_EXIT_USAGE. */
 int hp_cli_usage(const char *cmd, const char *synopsis, const char *what);
 
+/* True when argv holds -h or --help: the command then prints its usage line
+ * on stdout (hp_cli_help) and exits 0. */
+bool hp_cli_wants_help(int argc, char **argv);
+int hp_cli_help(const char *cmd, const char *synopsis);
+
 /* Connects to --socket PATH (or the default when sock is NULL). */
 int hp_cli_connect(hp_client_t *c, const char *sock, hp_err_t *err);
 

@@ -58,6 +58,7 @@ static int one_call(const char *sock, const char *method, cJSON *params, cJSON *
 int hp_cmd_ask(int argc, char **argv) {
   const char *study = NULL, *sock = NULL;
   const char *usage = "STUDY [--socket PATH]";
+  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0], usage);
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
     else if (argv[i][0] == '-') return hp_cli_usage(argv[0], usage, "unknown option");
@@ -90,6 +91,7 @@ int hp_cmd_report(int argc, char **argv) {
   const char *pos[4], *sock = NULL;
   int npos = 0;
   const char *usage = "STUDY TRIAL STEP VALUE [--socket PATH]";
+  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0], usage);
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
     else if (npos < 4) pos[npos++] = argv[i];
@@ -121,6 +123,7 @@ int hp_cmd_tell(int argc, char **argv) {
   int npos = 0;
   const char *usage =
       "STUDY TRIAL VALUE | STUDY TRIAL --state pruned|fail [VALUE] [--reason TEXT] [--socket PATH]";
+  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0], usage);
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
     else if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) reason = argv[++i];

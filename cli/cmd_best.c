@@ -41,6 +41,7 @@ int hp_cli_print_best(hp_cli_src_t *src, const char *study, bool json, hp_err_t 
 }
 
 int hp_cmd_best(int argc, char **argv) {
+  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0], BEST_USAGE);
   const char *study = NULL, *db = NULL, *sock = NULL;
   bool json = false;
   for (int i = 1; i < argc; i++) {

@@ -14,6 +14,7 @@ static int study_call(int argc, char **argv, const char *method, bool allow_kill
   const char *study = NULL, *sock = NULL;
   bool kill = false;
   const char *usage = allow_kill ? "STUDY [--kill] [--socket PATH]" : "STUDY [--socket PATH]";
+  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0], usage);
   for (int i = 1; i < argc; i++) {
     if (allow_kill && strcmp(argv[i], "--kill") == 0) kill = true;
     else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
@@ -54,6 +55,7 @@ int hp_cmd_delete(int argc, char **argv) {
 int hp_cmd_shutdown(int argc, char **argv) {
   const char *sock = NULL;
   bool wait = true;
+  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0], "[--no-wait] [--socket PATH]");
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--no-wait") == 0) wait = false;
     else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];

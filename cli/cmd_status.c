@@ -338,6 +338,7 @@ static int watch(hp_cli_src_t *src, const char *study, bool json, const char *cm
 }
 
 int hp_cmd_status(int argc, char **argv) {
+  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0], STATUS_USAGE);
   const char *study = NULL, *db = NULL, *sock = NULL;
   bool json = false, watch_mode = false;
   for (int i = 1; i < argc; i++) {

@@ -159,6 +159,7 @@ static int follow(hp_client_t *c, const char *study, hp_err_t *err) {
 }
 
 int hp_cmd_submit(int argc, char **argv) {
+  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0], SUBMIT_USAGE);
   const char *file = NULL, *sock = NULL;
   bool wait = false, load = false;
   for (int i = 1; i < argc; i++) {

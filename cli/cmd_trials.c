@@ -65,6 +65,7 @@ static void print_csv(FILE *out, const cJSON *trials) {
 }
 
 int hp_cmd_trials(int argc, char **argv) {
+  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0], TRIALS_USAGE);
   const char *study = NULL, *db = NULL, *sock = NULL;
   bool json = false, csv = false, inter = false;
   for (int i = 1; i < argc; i++) {

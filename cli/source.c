@@ -31,6 +31,17 @@ int hp_cli_usage(const char *cmd, const char *synopsis, const char *what) {
   return HP_EXIT_USAGE;
 }
 
+bool hp_cli_wants_help(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return true;
+  return false;
+}
+
+int hp_cli_help(const char *cmd, const char *synopsis) {
+  printf("usage: hpsearch %s %s\n(see docs/cli.md)\n", cmd, synopsis);
+  return HP_EXIT_OK;
+}
+
 int hp_cli_connect(hp_client_t *c, const char *sock, hp_err_t *err) {
   return hp_client_connect(c, sock, sock != NULL, HP_CLI_TIMEOUT_MS, err);
 }

@@ -177,6 +177,9 @@ static void test_usage_errors(void **state) {
   assert_int_equal(cli("report s 0 0 abc")->code, 2);  /* value not a number */
   assert_int_equal(cli("status --bogus")->code, 2);
   assert_int_equal(cli("best")->code, 2);
+  run_t *r = cli("trials --help");
+  assert_int_equal(r->code, 0);
+  assert_non_null(strstr(r->out, "usage: hpsearch trials STUDY"));
 }
 
 /* ---- shell-driven trials against the daemon ------------------------------ */
