@@ -120,6 +120,8 @@ struct hp_study {
   int n_workers;             /* workers of this study running now */
   hp_run_t **runs;           /* [runs_cap] running trials indexed by number */
   size_t runs_cap;
+  int64_t *trial_ids;        /* [ids_cap] trial_id by number, 0 = unknown */
+  size_t ids_cap;
   double created;            /* wall-clock seconds (epoch) of creation */
   char datetime_start[32];   /* creation time as stored */
   bool exhausted;            /* sampler said HP_EEXHAUSTED */
@@ -229,6 +231,8 @@ int hp_sched_create(hp_daemon_t *d, hp_study_spec_t *spec, hp_study_t **out, hp_
 int hp_sched_ask(hp_study_t *st, hp_run_t **out, hp_err_t *err);
 int hp_sched_enqueue(hp_study_t *st, const cJSON *params, int64_t *number, int64_t *trial_id,
                      hp_err_t *err);
+/* trial_id of a trial number, 0 if the study has no such trial. */
+int64_t hp_sched_trial_id(const hp_study_t *st, int64_t number);
 /* A report for a running trial; *prune gets the pruner's decision. */
 int hp_sched_report(hp_run_t *run, int64_t step, double value, bool *prune, hp_err_t *err);
 /* Ends a running trial: commits it (batch), tells sampler and pruner, sends

@@ -249,6 +249,17 @@ static int m_trial_get(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON
   long long number = 0;
   if (hp_json_get_int(params, "trial", true, 0, INT64_MAX / 2, &number, "params", err) < 0)
     return HP_RPC_E_PARAMS;
+  int64_t tid = hp_sched_trial_id(st, number);
+  if (tid > 0) {
+    hp_store_trial_t t = {0};
+    int rc = hp_store_trial_get(d->store, tid, &t, err);
+    if (rc == 0 && t.study_id == st->id && t.number == number) {
+      *result = hp_sched_trial_json(st, &t, true);
+      hp_store_trial_clear(&t);
+      return *result ? 0 : oom(err);
+    }
+    if (rc == 0) hp_store_trial_clear(&t);
+  }
   hp_store_trial_t *trials = NULL;
   size_t n = 0;
   if (hp_store_trials_list(d->store, st->id, number, &trials, &n, err) < 0)

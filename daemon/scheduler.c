@@ -78,6 +78,7 @@ static void study_free(hp_study_t *st) {
     free(r);
   }
   free(st->runs);
+  free(st->trial_ids);
   if (st->dist_json && st->spec) {
     for (int i = 0; i < st->spec->space->n; i++) free(st->dist_json[i]);
   }
@@ -143,6 +144,26 @@ static int runs_reserve(hp_study_t *st, int64_t number) {
   st->runs = nr;
   st->runs_cap = cap;
   return 0;
+}
+
+/* Remembers number -> trial_id (trial.get without a scan of the study). */
+static void note_id(hp_study_t *st, int64_t number, int64_t trial_id) {
+  if (number < 0 || number > (int64_t)1 << 40) return;
+  if ((size_t)number >= st->ids_cap) {
+    size_t cap = st->ids_cap ? st->ids_cap : 256;
+    while (cap <= (size_t)number) cap *= 2;
+    int64_t *n = realloc(st->trial_ids, cap * sizeof *n);
+    if (n == NULL) return; /* trial.get falls back to a scan */
+    memset(n + st->ids_cap, 0, (cap - st->ids_cap) * sizeof *n);
+    st->trial_ids = n;
+    st->ids_cap = cap;
+  }
+  st->trial_ids[number] = trial_id;
+}
+
+int64_t hp_sched_trial_id(const hp_study_t *st, int64_t number) {
+  if (number < 0 || (size_t)number >= st->ids_cap) return 0;
+  return st->trial_ids[number];
 }
 
 /* Whether the study may start another trial (ignoring worker slots). */
@@ -240,6 +261,7 @@ static int study_replay(hp_study_t *st, hp_store_trial_t *trials, size_t n, hp_e
     hp_store_trial_t *t = &trials[i];
     if (t->state == HP_STORE_RUNNING) t->state = HP_STORE_FAIL;
     st->n_state[t->state]++;
+    note_id(st, t->number, t->trial_id);
     if (t->number >= st->next_number) st->next_number = t->number + 1;
     double value = t->n_values > 0 ? t->values[0] : NAN;
     if (t->state == HP_STORE_COMPLETE && t->n_values > 0 &&
@@ -843,6 +865,7 @@ static int trial_begin(hp_study_t *st, hp_run_t **out, hp_err_t *err) {
     st->n_state[HP_STORE_RUNNING]++;
   }
   if (run->number >= st->next_number) st->next_number = run->number + 1;
+  note_id(st, run->number, run->trial_id);
   if (runs_reserve(st, run->number) < 0) {
     hp_sched_finish(run, HP_STORE_FAIL, NULL, "out of memory", NULL);
     return hp_err_set(err, HP_ENOMEM, "out of memory");
@@ -903,6 +926,7 @@ int hp_sched_enqueue(hp_study_t *st, const cJSON *params, int64_t *number, int64
   free(text);
   if (rc < 0) return hp_err_set(err, HP_RPC_E_INTERNAL, "%s", err->msg);
   if (*number >= st->next_number) st->next_number = *number + 1;
+  note_id(st, *number, *trial_id);
   st->n_state[HP_STORE_WAITING]++;
   if (st->state == HP_STUDY_FINISHED) st->state = HP_STUDY_RUNNING;
   hp_daemon_kick(st->d);
