@@ -20,7 +20,7 @@ quick=${BENCH_QUICK:-0}
 if [ "$quick" = 1 ]; then
   n_rand=2000 n_tpe=200 n_opt_rand=100 n_opt_tpe=60 runs=10 opt_runs=2 sweep_trials=4
 else
-  n_rand=20000 n_tpe=1000 n_opt_rand=500 n_opt_tpe=300 runs=50 opt_runs=5 sweep_trials=8
+  n_rand=20000 n_tpe=1000 n_opt_rand=500 n_opt_tpe=300 runs=50 opt_runs=5 sweep_trials=10
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/hpsearch-bench.XXXXXX")
@@ -115,7 +115,7 @@ for j in 1 2; do
    "optimizer": {"type": "adam", "lr": "\$lr"},
    "layers": [{"type": "mlp", "width": 512, "depth": 2, "activation": "relu"},
               {"type": "dense", "units": 10}],
-   "data": {"dir": "/usr/share/datasets/fashion-mnist", "limit": 20000,
+   "data": {"dir": "/usr/share/datasets/fashion-mnist", "limit": 30000,
             "validation": {"mode": "last", "size": 10000}}}}}
 EOS
   start_daemon "jobs$j" "$j"
