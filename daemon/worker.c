@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "daemon_int.h"
 #include "hpsearch/json.h"
@@ -487,7 +488,11 @@ int hp_worker_start(hp_daemon_t *d, hp_run_t *run, hp_err_t *err) {
   o.stdio = stdio;
   rc = uv_spawn(d->loop, &w->proc, &o);
   if (rc < 0) {
-    hp_err_set(err, rc, "%s: %s", argv.v[0], uv_strerror(rc));
+    struct stat sb;
+    if (o.cwd != NULL && stat(o.cwd, &sb) < 0)
+      hp_err_set(err, rc, "cwd %s: %s", o.cwd, strerror(errno));
+    else
+      hp_err_set(err, rc, "%s: %s", argv.v[0], uv_strerror(rc));
     w->run = NULL;
     w->exited = w->out_eof = w->err_eof = w->done = true;
     uv_close((uv_handle_t *)&w->proc, on_worker_handle_closed);
