@@ -79,6 +79,8 @@ void hp_client_close(hp_client_t *c) {
   c->start = c->len = c->scanned = c->cap = 0;
   cJSON_Delete(c->rpc_data);
   c->rpc_data = NULL;
+  cJSON_Delete(c->pending);
+  c->pending = NULL;
 }
 
 /* Writes all of buf before the deadline. */
@@ -200,13 +202,23 @@ int hp_client_recv_line(hp_client_t *c, int timeout_ms, const char **line, size_
   }
 }
 
-int hp_client_recv(hp_client_t *c, int timeout_ms, cJSON **msg, hp_err_t *err) {
+/* Next message from the socket itself (not the pending queue). */
+static int recv_wire(hp_client_t *c, int timeout_ms, cJSON **msg, hp_err_t *err) {
   const char *line;
   size_t len;
   *msg = NULL;
   int rc = hp_client_recv_line(c, timeout_ms, &line, &len, err);
   if (rc < 0) return rc;
   return hp_json_parse(line, len, "reply from the daemon", msg, err);
+}
+
+int hp_client_recv(hp_client_t *c, int timeout_ms, cJSON **msg, hp_err_t *err) {
+  *msg = NULL;
+  if (c->pending != NULL && c->pending->child != NULL) {
+    *msg = cJSON_DetachItemFromArray(c->pending, 0);
+    return 0;
+  }
+  return recv_wire(c, timeout_ms, msg, err);
 }
 
 /* Maps a JSON-RPC error code to the library's codes (documented in client.h). */
@@ -248,6 +260,15 @@ int hp_client_reply_result(hp_client_t *c, cJSON *msg, const char *method, cJSON
   return 0;
 }
 
+/* Queues a notification for hp_client_recv; false if it was not taken. */
+static bool keep_pending(hp_client_t *c, cJSON *msg) {
+  if (c->pending == NULL && (c->pending = cJSON_CreateArray()) == NULL) return false;
+  if (cJSON_GetArraySize(c->pending) >= HP_CLIENT_MAX_PENDING)
+    cJSON_Delete(cJSON_DetachItemFromArray(c->pending, 0));
+  cJSON_AddItemToArray(c->pending, msg);
+  return true;
+}
+
 int hp_client_call(hp_client_t *c, const char *method, cJSON *params, cJSON **result,
                    hp_err_t *err) {
   long long id;
@@ -257,7 +278,7 @@ int hp_client_call(hp_client_t *c, const char *method, cJSON *params, cJSON **re
   long long deadline = c->timeout_ms < 0 ? -1 : now_ms() + c->timeout_ms;
   for (;;) {
     cJSON *msg = NULL;
-    rc = hp_client_recv(c, c->timeout_ms < 0 ? -1 : left_ms(deadline), &msg, err);
+    rc = recv_wire(c, c->timeout_ms < 0 ? -1 : left_ms(deadline), &msg, err);
     if (rc == HP_ETIMEOUT)
       return hp_err_set(err, HP_ETIMEOUT, "%s: no reply from the daemon on %s within %d ms",
                         method, c->path, c->timeout_ms);
@@ -278,6 +299,7 @@ int hp_client_call(hp_client_t *c, const char *method, cJSON *params, cJSON **re
       cJSON_Delete(msg);
       return rc < 0 ? rc : hp_err_set(err, HP_EFORMAT, "%s: unexpected reply", method);
     }
+    if (mid == NULL && keep_pending(c, msg)) continue;
     cJSON_Delete(msg);
   }
 }

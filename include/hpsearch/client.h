@@ -25,6 +25,9 @@
  * (ENOENT, ECONNREFUSED, ENOTDIR); the message says how to start a daemon. */
 #define HP_CLIENT_ENODAEMON (-ECONNREFUSED)
 
+/* Notifications kept while a call waits for its reply. */
+#define HP_CLIENT_MAX_PENDING 4096
+
 typedef struct hp_client {
   int fd;               /* connected socket, -1 when closed */
   char path[108];       /* socket path (fits sockaddr_un.sun_path) */
@@ -36,6 +39,8 @@ typedef struct hp_client {
   size_t cap;           /* allocated size of buf */
   int rpc_code;         /* JSON-RPC error code of the last error reply, else 0 */
   cJSON *rpc_data;      /* "data" member of the last error reply (owned), or NULL */
+  cJSON *pending;       /* notifications read while waiting for a reply (array,
+                           owned), handed out first by hp_client_recv */
 } hp_client_t;
 
 /* Connects to `path`, or to hp_rpc_default_socket_path() when path is NULL.
@@ -46,8 +51,9 @@ int hp_client_connect(hp_client_t *c, const char *path, bool explicit_path, int 
 
 /* One request/response round trip. `params` (may be NULL) is taken over and
  * freed. On success *result is the reply's "result" (caller frees with
- * cJSON_Delete). Event notifications that arrive before the reply are
- * dropped. An error reply returns a negative code chosen from the JSON-RPC
+ * cJSON_Delete). Event notifications that arrive before the reply are kept
+ * (up to HP_CLIENT_MAX_PENDING, oldest dropped first) and returned by the
+ * following hp_client_recv calls. An error reply returns a negative code chosen from the JSON-RPC
  * code (unknown study/trial -> HP_ENOTFOUND, exists -> HP_EEXIST, bad
  * params/spec -> HP_EINVAL, state/stopped/shutting down -> HP_ESTATE,
  * exhausted -> HP_EEXHAUSTED, too large -> HP_ETOOBIG, others -> HP_EFORMAT)
