@@ -10,6 +10,10 @@
 
 #include "hpsearch/engine.h"
 
+/* Largest model (parameters, gradients, optimizer state and activation
+ * buffers) hp_model_create agrees to allocate. */
+#define HP_MODEL_MAX_BYTES 8e9
+
 const char *hp_layer_kind_name(hp_layer_kind_t kind) {
   static const char *const names[HP_LAYER_KIND_COUNT_] = {
       "dense", "conv2d", "maxpool", "flatten", "activation", "batchnorm", "dropout"};
@@ -190,12 +194,29 @@ int hp_model_create(hp_model_t *m, const hp_layer_spec_t *specs, int n_specs, in
   }
   m->n_classes = n_classes;
 
+  /* Bound the memory a config can ask for before touching any of it: the
+   * sizes come from outside (a study may sweep width and depth). Estimate:
+   * params, grads and optimizer state (up to 4 copies), every layer's
+   * buffers (up to 3 per output, conv patches and products). */
   size_t gmax = (size_t)c * h * w;
+  double need = 4.0 * (double)m->n_params;
   for (int i = 0; i < m->n_layers; i++) {
-    hp_layer_t *L = &m->layers[i];
-    if (alloc_layer(L, batch) != 0) goto nomem;
+    const hp_layer_t *L = &m->layers[i];
+    need += 3.0 * batch * (double)L->out_size;
+    if (L->spec.kind == HP_LAYER_CONV2D)
+      need += (double)hp_conv_cols_size(&L->conv, batch) + hp_conv_tmp_size(&L->conv, batch);
     if (L->out_size > gmax) gmax = L->out_size;
   }
+  need += 2.0 * batch * (double)gmax;
+  if (need * sizeof(float) > HP_MODEL_MAX_BYTES) {
+    rc = hp_err_set(err, HP_ETOOBIG,
+                    "model: %zu parameters at batch %d need about %.1f GB, more than the "
+                    "%.0f GB limit",
+                    m->n_params, batch, need * sizeof(float) / 1e9, HP_MODEL_MAX_BYTES / 1e9);
+    goto fail;
+  }
+  for (int i = 0; i < m->n_layers; i++)
+    if (alloc_layer(&m->layers[i], batch) != 0) goto nomem;
   m->params = falloc(m->n_params);
   m->grads = falloc(m->n_params);
   m->state = falloc(m->n_state);

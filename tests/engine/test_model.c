@@ -254,6 +254,12 @@ static void test_model_shapes(void **state) {
   assert_int_equal(hp_model_create(&m, dc, 3, 1, 8, 8, 10, 4, HP_LOSS_SOFTMAX_CE, &err),
                    HP_EINVAL);
   assert_non_null(strstr(err.msg, "layers[1]: conv2d needs an image input"));
+  /* A config asking for an absurd model is refused before allocating. */
+  hp_layer_spec_t huge[3] = {spec(HP_LAYER_DENSE, 1 << 20), spec(HP_LAYER_DENSE, 1 << 20),
+                             spec(HP_LAYER_DENSE, 10)};
+  assert_int_equal(hp_model_create(&m, huge, 3, 1, 28, 28, 10, 128, HP_LOSS_SOFTMAX_CE, &err),
+                   HP_ETOOBIG);
+  assert_non_null(strstr(err.msg, "GB limit"));
   hp_layer_spec_t mp[2] = {spec(HP_LAYER_MAXPOOL, 0), spec(HP_LAYER_DENSE, 10)};
   mp[0].kernel = 4, mp[0].stride = 4;
   assert_int_equal(hp_model_create(&m, mp, 2, 1, 3, 3, 10, 4, HP_LOSS_SOFTMAX_CE, &err),
