@@ -3,9 +3,10 @@
  * line goes through hp_rpc_handle_line against a real store and scheduler.
  * Before the input runs, a study "fz" exists (random sampler, median pruner,
  * trials driven by clients) with trial 0 asked, so single-line inputs reach
- * the trial methods. Invariants: no crash or sanitizer report, and every
- * line the daemon writes back is a JSON-RPC 2.0 object (errors with a code
- * and a non-empty message). */
+ * the trial methods. Invariants: no crash or sanitizer report; every line
+ * the daemon writes back is a JSON-RPC 2.0 object (errors with a code and a
+ * non-empty message); and after the input the scheduler can be rebuilt from
+ * what was written, as a restarted daemon would do. */
 #include "fuzz_daemon.h"
 
 static const char FZ_SETUP_CREATE[] =
@@ -40,6 +41,15 @@ int fuzz_rpc(const uint8_t *data, size_t size) {
     start = i + 1;
   }
   fz_conn_close(d, c);
+  /* A restart on the same database (uncommitted rows are visible inside the
+   * batch): what the daemon wrote, it must be able to load again. */
+  int n_before = d->n_studies;
+  hp_sched_free(d);
+  hp_err_t err = {0};
+  int rc = hp_sched_load(d, &err);
+  HP_FUZZ_CHECK(rc == 0, "reloading the studies this input created failed: %s", err.msg);
+  HP_FUZZ_CHECK(d->n_studies == n_before, "%d studies before the restart, %d after", n_before,
+                d->n_studies);
   fz_end(d);
   return 0;
 }
