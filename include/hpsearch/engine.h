@@ -113,7 +113,8 @@ int hp_config_set(cJSON *root, const char *assignment, hp_err_t *err);
 
 /* One built layer: its spec, shapes and where its data lives. */
 typedef struct hp_layer {
-  hp_layer_spec_t spec;  /* as configured; act may be fused from the next layer */
+  hp_layer_spec_t spec;  /* as configured; act and pool may be fused from the next
+                            layers */
   int in_c, in_h, in_w;  /* input shape per sample */
   int out_c, out_h, out_w;
   size_t in_size, out_size; /* floats per sample */
@@ -122,15 +123,16 @@ typedef struct hp_layer {
   size_t s_off;          /* batchnorm: running mean, then variance, in model->state */
   hp_conv_shape_t conv;  /* conv2d geometry */
   float *out;            /* [batch, out_size] output buffer (NULL: output aliases input) */
-  float *aux;            /* conv: cols; batchnorm: xhat; dropout: mask */
-  float *aux2;           /* conv: tmp; batchnorm: invstd [c] */
+  float *aux;            /* conv: patches of one chunk; batchnorm: xhat; dropout: mask */
+  float *aux2;           /* conv: product of one chunk; batchnorm: invstd [c] */
   int32_t *argmax;       /* maxpool (or conv with fused pool) winners [batch, out_size] */
   const float *x;        /* runtime: input of the last forward pass */
   const float *y;        /* runtime: output of the last forward pass */
 } hp_layer_t;
 
 typedef struct hp_model {
-  hp_layer_t *layers;    /* [n_layers], after fusing activations into dense/conv */
+  hp_layer_t *layers;    /* [n_layers], after fusing activations into dense/conv
+                            and max-pools into conv */
   int n_layers;
   int in_c, in_h, in_w;  /* input shape per sample */
   int n_classes;         /* outputs of the last layer */
