@@ -306,9 +306,13 @@ static void worker_maybe_done(hp_worker_t *w) {
       has_value = true;
       reason[0] = '\0';
     }
-    if (state != HP_STORE_COMPLETE)
-      hp_log("study '%s' trial %lld: %s: %s", run->st->name, (long long)run->number,
-             hp_store_state_name(state), reason);
+    double secs = hp_now_mono() - run->t_start;
+    if (state == HP_STORE_COMPLETE)
+      hp_log("study '%s' trial %lld: COMPLETE, value %.6g (%.1f s)", run->st->name,
+             (long long)run->number, value, secs);
+    else
+      hp_log("study '%s' trial %lld: %s: %s (%.1f s)", run->st->name, (long long)run->number,
+             hp_store_state_name(state), reason, secs);
     hp_sched_finish(run, state, has_value ? &value : NULL, reason[0] ? reason : NULL, NULL);
   }
   uv_close((uv_handle_t *)&w->proc, on_worker_handle_closed);
