@@ -303,3 +303,99 @@ int hp_client_call(hp_client_t *c, const char *method, cJSON *params, cJSON **re
     cJSON_Delete(msg);
   }
 }
+
+/* Returns the end of the JSON value starting at p (whitespace skipped first),
+ * or NULL if the text ends inside it. Only brackets and strings are tracked:
+ * the daemon's output is trusted to be valid JSON, this just finds borders. */
+static const char *skip_value(const char *p, const char *end) {
+  while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
+  int depth = 0;
+  bool in_str = false;
+  for (; p < end; p++) {
+    char ch = *p;
+    if (in_str) {
+      if (ch == '\\') p++;
+      else if (ch == '"') {
+        in_str = false;
+        if (depth == 0) return p + 1;
+      }
+    } else if (ch == '"') {
+      in_str = true;
+    } else if (ch == '{' || ch == '[') {
+      depth++;
+    } else if (ch == '}' || ch == ']') {
+      if (depth == 0) return p; /* end of a scalar inside a container */
+      if (--depth == 0) return p + 1;
+    } else if (depth == 0 && (ch == ',' || ch == ' ' || ch == '\n')) {
+      return p; /* end of a number/literal */
+    }
+  }
+  return NULL;
+}
+
+/* Finds the top-level member `key` of the object text [p, end): *val and *vlen
+ * get its value text. false if absent or the text is not an object. */
+static bool find_member(const char *p, const char *end, const char *key, const char **val,
+                        size_t *vlen) {
+  size_t klen = strlen(key);
+  while (p < end && *p != '{') p++;
+  if (p == end) return false;
+  p++;
+  for (;;) {
+    while (p < end && (*p == ' ' || *p == ',' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+    if (p >= end || *p != '"') return false;
+    const char *kend = skip_value(p, end);
+    if (kend == NULL) return false;
+    bool match = (size_t)(kend - p) == klen + 2 && memcmp(p + 1, key, klen) == 0;
+    p = kend;
+    while (p < end && (*p == ' ' || *p == ':')) p++;
+    const char *vend = skip_value(p, end);
+    if (vend == NULL) return false;
+    if (match) {
+      *val = p;
+      *vlen = (size_t)(vend - p);
+      return true;
+    }
+    p = vend;
+  }
+}
+
+int hp_client_call_raw(hp_client_t *c, const char *method, cJSON *params, const char **text,
+                       size_t *len, hp_err_t *err) {
+  long long id;
+  *text = NULL;
+  *len = 0;
+  int rc = hp_client_send(c, method, params, &id, err);
+  if (rc < 0) return rc;
+  long long deadline = c->timeout_ms < 0 ? -1 : now_ms() + c->timeout_ms;
+  for (;;) {
+    const char *line;
+    size_t n;
+    rc = hp_client_recv_line(c, c->timeout_ms < 0 ? -1 : left_ms(deadline), &line, &n, err);
+    if (rc < 0) {
+      hp_err_prefix(err, "%s", method);
+      return rc;
+    }
+    const char *v;
+    size_t vlen;
+    bool has_id = find_member(line, line + n, "id", &v, &vlen);
+    bool ours = has_id && vlen > 0 && strtoll(v, NULL, 10) == id;
+    if (ours && find_member(line, line + n, "result", text, len)) return 0;
+    if (!has_id) { /* a notification: keep it for hp_client_recv */
+      cJSON *msg = NULL;
+      if (hp_json_parse(line, n, "event", &msg, NULL) == 0 && !keep_pending(c, msg))
+        cJSON_Delete(msg);
+      continue;
+    }
+    if (ours || (vlen == 4 && memcmp(v, "null", 4) == 0)) {
+      /* An error reply (or our reply without a result): the tree path. */
+      cJSON *msg = NULL, *result = NULL;
+      rc = hp_json_parse(line, n, "reply from the daemon", &msg, err);
+      if (rc < 0) return rc;
+      rc = hp_client_reply_result(c, msg, method, &result, err);
+      cJSON_Delete(msg);
+      cJSON_Delete(result);
+      return rc < 0 ? rc : hp_err_set(err, HP_EFORMAT, "%s: unexpected reply", method);
+    }
+  }
+}

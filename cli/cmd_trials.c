@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "hpsearch/rpc.h"
 #include "table.h"
 
 #define TRIALS_USAGE "STUDY [--json|--csv] [--intermediate] [--db FILE] [--socket PATH]"
@@ -87,6 +88,23 @@ int hp_cmd_trials(int argc, char **argv) {
   hp_cli_src_t src;
   cJSON *trials = NULL;
   int rc = hp_cli_src_open(&src, sock, db, &err);
+  if (rc == 0 && json && !src.use_db) {
+    /* The daemon's reply already is the JSON to print: pass it through
+     * instead of parsing and re-printing 1,000s of trials. */
+    const char *text;
+    size_t len;
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "study", study);
+    if (inter) cJSON_AddTrueToObject(p, "intermediate");
+    rc = hp_client_call_raw(&src.client, HP_RPC_TRIAL_LIST, p, &text, &len, &err);
+    if (rc == 0) {
+      fwrite(text, 1, len, stdout);
+      fputc('\n', stdout);
+    }
+    hp_cli_src_close(&src);
+    if (rc < 0) return hp_cli_fail(argv[0], rc, &err);
+    return fflush(stdout) == 0 ? HP_EXIT_OK : HP_EXIT_FAIL;
+  }
   if (rc == 0) rc = hp_cli_src_trials(&src, study, inter, 0, 0, &trials, &err);
   hp_cli_src_close(&src);
   if (rc < 0) return hp_cli_fail(argv[0], rc, &err);

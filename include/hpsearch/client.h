@@ -61,6 +61,13 @@ int hp_client_connect(hp_client_t *c, const char *path, bool explicit_path, int 
 int hp_client_call(hp_client_t *c, const char *method, cJSON *params, cJSON **result,
                    hp_err_t *err);
 
+/* Like hp_client_call, but hands back the reply's "result" as the raw JSON
+ * text the daemon sent (no tree is built: `trials --json` of a large study
+ * passes it straight through). *text points into the client's buffer and
+ * stays valid until the next receive; it is not NUL-terminated. */
+int hp_client_call_raw(hp_client_t *c, const char *method, cJSON *params, const char **text,
+                       size_t *len, hp_err_t *err);
+
 /* Sends a request without waiting for its reply; *id_out (may be NULL) gets
  * its id. `params` is taken over. */
 int hp_client_send(hp_client_t *c, const char *method, cJSON *params, long long *id_out,

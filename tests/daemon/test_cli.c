@@ -264,6 +264,8 @@ static void test_ask_report_tell(void **state) {
   cJSON *tj = cJSON_Parse(r->out);
   assert_non_null(tj);
   assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(tj, "trials")), 3);
+  assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(tj, "trials"), 2),
+                                          "reason")->valuestring, "from the shell");
   cJSON_Delete(tj);
   r = cli("trials shell");
   assert_int_equal(r->code, 0);
@@ -304,6 +306,9 @@ static void test_ask_report_tell(void **state) {
   r = cli("delete shell");
   assert_int_equal(r->code, 0);
   assert_int_equal(cli("trials shell")->code, 4);
+  r = cli("trials shell --json");
+  assert_int_equal(r->code, 4);
+  assert_non_null(strstr(r->err, "unknown study"));
 }
 
 /* A command objective run by the daemon's workers, followed with --wait. */
