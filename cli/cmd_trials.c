@@ -110,7 +110,9 @@ int hp_cmd_trials(int argc, char **argv) {
   if (rc < 0) return hp_cli_fail(argv[0], rc, &err);
   if (json) {
     cJSON *wrap = cJSON_CreateObject();
+    int total = cJSON_GetArraySize(trials);
     cJSON_AddItemToObject(wrap, "trials", trials);
+    cJSON_AddNumberToObject(wrap, "total", total); /* same shape as the daemon's reply */
     char *text = cJSON_PrintUnformatted(wrap);
     if (text != NULL) {
       fputs(text, stdout);
