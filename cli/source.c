@@ -210,7 +210,8 @@ static cJSON *trial_to_json(const hp_store_trial_t *t, bool intermediate, dist_c
     cJSON_AddStringToObject(o, "datetime_complete", t->datetime_complete);
   else cJSON_AddNullToObject(o, "datetime_complete");
   double d = parse_datetime(t->datetime_complete) - parse_datetime(t->datetime_start);
-  if (isfinite(d)) cJSON_AddNumberToObject(o, "duration", d);
+  /* Datetimes have microseconds; drop the subtraction's rounding noise. */
+  if (isfinite(d)) cJSON_AddNumberToObject(o, "duration", round(d * 1e6) / 1e6);
   else cJSON_AddNullToObject(o, "duration");
   if (t->user_attrs_json != NULL && strcmp(t->user_attrs_json, "{}") != 0) {
     cJSON *ua = cJSON_Parse(t->user_attrs_json);
