@@ -39,20 +39,37 @@ core=$(sed -n 's/.*core=\([^ ]*\).*/\1/p' <<<"$probe")
 #    through oneDNN (MKL-DNN), which picks its AVX-512 code by itself.
 torch_core=${OPENBLAS_CORETYPE:-$core}
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-run_torch() { OPENBLAS_CORETYPE="$torch_core" "$PY" bench/engine_torch.py "$@"; }
-run_hp() { "$B/hpsearch" train "$1" --set "epochs=$2"; }
+# Each run: stdout JSON to NAME.json, progress to NAME.log (then the terminal),
+# the whole process's CPU seconds (user+sys: loading, training, evaluation) to
+# NAME.cpu. On a shared machine wall-clock samples/s swings with the load;
+# the best epoch and the CPU seconds are steadier.
+TIME=/usr/bin/time
+[ -x "$TIME" ] || TIME=""
+timed() {
+  local name=$1 rc=0; shift
+  if [ -n "$TIME" ]; then
+    "$TIME" -o "$out/$name.cpu" -f '%U %S' "$@" >"$out/$name.json" 2>"$out/$name.log" || rc=$?
+  else
+    "$@" >"$out/$name.json" 2>"$out/$name.log" || rc=$?
+  fi
+  cat "$out/$name.log" >&2
+  [ $rc -eq 0 ] || echo "bench/engine.sh: $name failed (exit $rc)" >&2
+}
+run_torch() { local name=$1; shift; OPENBLAS_CORETYPE="$torch_core" timed "$name" "$PY" bench/engine_torch.py "$@"; }
+run_hp() { timed "$1" "$B/hpsearch" train "$2" --set "epochs=$3"; }
 
 # the same batch sizes as the hpsearch examples
 batch_of() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("batch_size", 128))' "$1"; }
 MLP_BATCH=$(batch_of examples/train-mlp.json)
 CNN_BATCH=$(batch_of examples/train-cnn.json)
 
-run_torch mlp "$MLP_EPOCHS" adam "$MLP_BATCH" >"$out/torch-mlp-adam.json"
-run_torch mlp "$MLP_EPOCHS" momentum "$MLP_BATCH" >"$out/torch-mlp-momentum.json"
-run_hp examples/train-mlp.json "$MLP_EPOCHS" >"$out/hpsearch-mlp.json"
+rm -f "$out"/*.json "$out"/*.cpu "$out"/*.log
+run_torch torch-mlp-adam mlp "$MLP_EPOCHS" adam "$MLP_BATCH"
+run_torch torch-mlp-momentum mlp "$MLP_EPOCHS" momentum "$MLP_BATCH"
+run_hp hpsearch-mlp examples/train-mlp.json "$MLP_EPOCHS"
 if [ "${BENCH_SKIP_CNN:-0}" != 1 ]; then
-  run_torch cnn "$CNN_EPOCHS" adam "$CNN_BATCH" >"$out/torch-cnn-adam.json"
-  run_hp examples/train-cnn.json "$CNN_EPOCHS" >"$out/hpsearch-cnn.json"
+  run_torch torch-cnn-adam cnn "$CNN_EPOCHS" adam "$CNN_BATCH"
+  run_hp hpsearch-cnn examples/train-cnn.json "$CNN_EPOCHS"
 fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
@@ -69,29 +86,49 @@ probe = dict(re.findall(r'(\w+)=("[^"]*"|\S+)', open(os.path.join(out, "probe.tx
 probe = {k: v.strip('"') for k, v in probe.items()}
 limit = float(probe["limit"])
 print(f"engine benchmark, one thread, FTZ; OpenBLAS core {probe['core']} ({probe['origin']})")
-print(f"sgemm probe: {float(probe['gflops']):.1f} GFLOP/s on the MLP step's products "
+print(f"sgemm probe: {float(probe['gflops']):.1f} GFLOP/s wall-clock on the MLP step's products "
       f"({float(probe['mflop_per_sample']):.2f} MFLOP/sample) -> sgemm-bound limit "
-      f"{limit:,.0f} samples/s; per step: sgemm {float(probe['sgemm_ms_per_step']):.2f} ms, "
-      f"Adam update {float(probe['adam_ms_per_step']):.2f} ms")
-print(f"{'model':6} {'run':24} {'samples/s':>10} {'test acc':>9} {'epochs':>6} {'batch':>5}")
-def row(model, run, r):
+      f"{limit:,.0f} samples/s (per CPU second: {float(probe['gflops_cpu']):.1f} GFLOP/s, "
+      f"{float(probe['limit_cpu']):,.0f} samples/s); per step: sgemm "
+      f"{float(probe['sgemm_ms_per_step']):.2f} ms, Adam update {float(probe['adam_ms_per_step']):.2f} ms")
+print(f"{'model':6} {'run':22} {'samples/s':>10} {'best epoch':>10} {'CPU s':>7} {'test acc':>9} {'epochs':>6} {'batch':>5}")
+def best_epoch(name, r):
+    if "per_epoch" in r:
+        return max(e["samples_per_sec"] for e in r["per_epoch"])
+    try:  # hpsearch progress lines: "epoch 2/5 ... 4.3s  12421 samples/s"
+        rates = [float(m) for m in re.findall(r"^epoch \d+/\d+ .* (\d+) samples/s", open(os.path.join(out, name + ".log")).read(), re.M)]
+        return max(rates) if rates else float("nan")
+    except OSError:
+        return float("nan")
+def cpu(name):
+    try:
+        return sum(float(v) for v in open(os.path.join(out, name + ".cpu")).read().split()[-2:])
+    except (OSError, ValueError):
+        return float("nan")
+def row(model, run, name):
+    r = load(name + ".json")
     if r is None:
-        print(f"{model:6} {run:24} {'(failed)':>10}")
-        return
-    print(f"{model:6} {run:24} {r['samples_per_sec']:>10,.0f} {r.get('test_accuracy', float('nan')):>9.4f} "
-          f"{r.get('epochs', '?'):>6} {r.get('batch_size', batch[model]):>5}")
-for model, files in (("MLP", ("mlp-adam", "mlp-momentum", "mlp")), ("CNN", ("cnn-adam", None, "cnn"))):
-    ta = load(f"torch-{files[0]}.json")
-    hp = load(f"hpsearch-{files[2]}.json")
-    if ta is None and hp is None:
+        print(f"{model:6} {run:22} {'(failed)':>10}")
+        return None
+    b = best_epoch(name, r)
+    print(f"{model:6} {run:22} {r['samples_per_sec']:>10,.0f} {b:>10,.0f} {cpu(name):>7.1f} "
+          f"{r.get('test_accuracy', float('nan')):>9.4f} {r.get('epochs', '?'):>6} "
+          f"{r.get('batch_size', batch[model]):>5}")
+    return r, b
+for model, names in (("MLP", ("torch-mlp-adam", "torch-mlp-momentum", "hpsearch-mlp")),
+                     ("CNN", ("torch-cnn-adam", None, "hpsearch-cnn"))):
+    if load(names[0] + ".json") is None and load(names[2] + ".json") is None:
         continue
-    row(model, "pytorch adam", ta)
-    if files[1]:
-        row(model, "pytorch sgd+momentum", load(f"torch-{files[1]}.json"))
-    row(model, "hpsearch adam", hp)
+    ta = row(model, "pytorch adam", names[0])
+    if names[1]:
+        row(model, "pytorch sgd+momentum", names[1])
+    hp = row(model, "hpsearch adam", names[2])
     if ta and hp:
-        line = f"{'':6} ratio hpsearch/pytorch (adam): {hp['samples_per_sec'] / ta['samples_per_sec']:.2f}x"
+        line = (f"{'':6} hpsearch/pytorch (adam): {hp[0]['samples_per_sec'] / ta[0]['samples_per_sec']:.2f}x "
+                f"overall, {hp[1] / ta[1]:.2f}x best epoch, "
+                f"{cpu(names[0]) / cpu(names[2]):.2f}x less CPU time")
         if model == "MLP":
-            line += f"; hpsearch at {100 * hp['samples_per_sec'] / limit:.0f}% of the sgemm-bound limit"
+            line += (f"; hpsearch at {100 * hp[0]['samples_per_sec'] / limit:.0f}% "
+                     f"(best epoch {100 * hp[1] / limit:.0f}%) of the sgemm-bound limit")
         print(line)
 EOF
