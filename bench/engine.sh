@@ -91,6 +91,11 @@ print(f"sgemm probe: {float(probe['gflops']):.1f} GFLOP/s wall-clock on the MLP 
       f"{limit:,.0f} samples/s (per CPU second: {float(probe['gflops_cpu']):.1f} GFLOP/s, "
       f"{float(probe['limit_cpu']):,.0f} samples/s); per step: sgemm "
       f"{float(probe['sgemm_ms_per_step']):.2f} ms, Adam update {float(probe['adam_ms_per_step']):.2f} ms")
+tb = (load("torch-mlp-adam.json") or {}).get("blas")
+if tb:
+    print(f"PyTorch BLAS: BLAS_INFO={tb['blas_info']}, loaded {', '.join(tb['libraries'])}, "
+          f"OPENBLAS_CORETYPE={tb['openblas_coretype'] or '(unset)'}; oneDNN (convolutions) "
+          f"{'on' if tb['mkldnn'] else 'off'}")
 print(f"{'model':6} {'run':22} {'samples/s':>10} {'best epoch':>10} {'CPU s':>7} {'test acc':>9} {'epochs':>6} {'batch':>5}")
 def best_epoch(name, r):
     if "per_epoch" in r:

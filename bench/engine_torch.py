@@ -16,6 +16,7 @@ usage: engine_torch.py {mlp|cnn} EPOCHS [adam|momentum] [BATCH] [SEED]
 import gzip
 import json
 import os
+import re
 import sys
 import time
 
@@ -84,6 +85,21 @@ def evaluate(model, x, y, batch=1000):
     return loss / len(x), correct / len(x)
 
 
+def blas_in_use():
+    """Which BLAS library PyTorch actually loaded (after a product ran)."""
+    torch.randn(64, 64) @ torch.randn(64, 64)
+    libs = set()
+    with open("/proc/self/maps") as f:
+        for line in f:
+            path = line.split()[-1]
+            if re.search(r"blas|mkl|dnnl", os.path.basename(path)):
+                libs.add(os.path.realpath(path))
+    info = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
+    return {"blas_info": info.group(1) if info else "?", "libraries": sorted(libs),
+            "mkldnn": torch.backends.mkldnn.is_available(),
+            "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "")}
+
+
 def main():
     kind = sys.argv[1]
     epochs = int(sys.argv[2])
@@ -125,7 +141,7 @@ def main():
     tl, ta = evaluate(model, xte, yte)
     print(json.dumps({"framework": "pytorch", "torch": torch.__version__, "model": kind,
                       "optimizer": opt_name, "epochs": epochs, "batch_size": batch, "threads": torch.get_num_threads(),
-                      "samples_per_sec": n * epochs / train_time, "seconds": train_time,
+                      "samples_per_sec": n * epochs / train_time, "blas": blas_in_use(), "seconds": train_time,
                       "test_accuracy": ta, "test_loss": tl, "per_epoch": per_epoch}))
 
 
