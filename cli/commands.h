@@ -4,6 +4,8 @@
 #ifndef HPSEARCH_CLI_COMMANDS_H
 #define HPSEARCH_CLI_COMMANDS_H
 
+#include <stdbool.h>
+
 /* Exit codes shared by all subcommands. */
 enum {
   HP_EXIT_OK = 0,
@@ -23,6 +25,7 @@ typedef struct hp_cmd {
   hp_cmd_fn fn;        /* handler */
   const char *args;    /* argument synopsis for usage */
   const char *summary; /* one line for `hpsearch help` */
+  bool trains;         /* uses the engine: load OpenBLAS's fast kernel first */
 } hp_cmd_t;
 
 int hp_cmd_train(int argc, char **argv);

@@ -6,11 +6,18 @@
  * SSE3 kernels, about 4x slower than SkylakeX/Cooperlake on the engine's
  * shapes. OpenBLAS reads OPENBLAS_CORETYPE only when the library is loaded, so
  * the only way to change the kernel of a running process is to set the
- * variable and execute the program again. */
+ * variable and execute the program again.
+ *
+ * OpenBLAS is opened with dlopen() on first use instead of being linked:
+ * loading it costs ~6.5 ms (its constructor probes the CPU and allocates
+ * buffers), which the client subcommands (`status`, `trials`, ...) that never
+ * multiply matrices should not pay. */
 #include "hpsearch/blas.h"
 
 #include <cblas.h>
 #include <cpuid.h>
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +29,52 @@
  * presence stops a second re-exec whatever the library then reports. */
 #define HP_BLAS_MARKER "HPSEARCH_BLAS_REEXEC"
 
+#ifndef HP_OPENBLAS_LIBDIR
+#define HP_OPENBLAS_LIBDIR "" /* the build passes pkg-config's libdir */
+#endif
+
+/* The OpenBLAS entry points the engine uses, resolved once. */
+static struct {
+  void (*sgemm)(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE, enum CBLAS_TRANSPOSE, blasint, blasint,
+                blasint, float, const float *, blasint, const float *, blasint, float, float *,
+                blasint);
+  char *(*corename)(void);
+  void (*set_threads)(int);
+  char error[160]; /* why loading failed, "" if it did not */
+} blas;
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+
+static void blas_load(void) {
+  /* First the library pkg-config named at build time, then whatever the
+   * dynamic linker finds under the soname (Debian's alternatives). */
+  static const char *const candidates[] = {HP_OPENBLAS_LIBDIR "/libopenblas.so.0",
+                                           "libopenblas.so.0", "libopenblas.so"};
+  void *h = NULL;
+  for (size_t i = 0; i < sizeof candidates / sizeof candidates[0] && h == NULL; i++)
+    if (candidates[i][0] != '/' || HP_OPENBLAS_LIBDIR[0] != '\0')
+      h = dlopen(candidates[i], RTLD_NOW | RTLD_LOCAL);
+  if (h == NULL) {
+    snprintf(blas.error, sizeof blas.error, "cannot load OpenBLAS: %s", dlerror());
+    return;
+  }
+  *(void **)&blas.sgemm = dlsym(h, "cblas_sgemm");
+  *(void **)&blas.corename = dlsym(h, "openblas_get_corename");
+  *(void **)&blas.set_threads = dlsym(h, "openblas_set_num_threads");
+  if (blas.sgemm == NULL) snprintf(blas.error, sizeof blas.error, "OpenBLAS has no cblas_sgemm");
+}
+
+static void blas_ready(void) { pthread_once(&blas_once, blas_load); }
+
 static CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }
 
 void hp_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
               int lda, const float *B, int ldb, float beta, float *C, int ldc) {
-  cblas_sgemm(CblasRowMajor, tr(trans_a), tr(trans_b), M, N, K, alpha, A, lda, B, ldb, beta, C,
-              ldc);
+  blas_ready();
+  if (blas.sgemm != NULL)
+    blas.sgemm(CblasRowMajor, tr(trans_a), tr(trans_b), M, N, K, alpha, A, lda, B, ldb, beta, C,
+               ldc);
+  else /* no OpenBLAS: slow but correct (hp_blas_corename says so) */
+    hp_sgemm_naive(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void hp_sgemm_naive(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
@@ -89,22 +136,33 @@ const char *hp_blas_choose_coretype(const char *corename, hp_cpu_features_t cpu)
 
 void hp_blas_set_ftz(void) { _mm_setcsr(_mm_getcsr() | 0x8040); /* FTZ | DAZ */ }
 
-void hp_blas_set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
+void hp_blas_set_threads(int n) {
+  blas_ready();
+  if (blas.set_threads != NULL) blas.set_threads(n < 1 ? 1 : n);
+}
 
 const char *hp_blas_corename(void) {
-  const char *n = openblas_get_corename();
+  blas_ready();
+  if (blas.sgemm == NULL) return "naive (OpenBLAS not loaded)";
+  const char *n = blas.corename != NULL ? blas.corename() : NULL;
   return n != NULL ? n : "unknown";
 }
 
 static char origin[96] = "library default";
 
-const char *hp_blas_kernel_origin(void) { return origin; }
+const char *hp_blas_kernel_origin(void) {
+  blas_ready();
+  return blas.error[0] != '\0' ? blas.error : origin;
+}
 
 void hp_blas_ensure_fast_kernel(char **argv) {
   const char *user_threads = getenv("OPENBLAS_NUM_THREADS");
   const char *marker = getenv(HP_BLAS_MARKER);
   const char *coretype = getenv("OPENBLAS_CORETYPE");
   hp_blas_set_ftz();
+  /* Before the library loads, so it starts no thread pool it would not use;
+   * children (workers, user commands) inherit the one-thread default. */
+  if (user_threads == NULL) setenv("OPENBLAS_NUM_THREADS", "1", 0);
 
   if (marker != NULL) {
     snprintf(origin, sizeof origin, "set by hpsearch (library picked %.40s)", marker);
@@ -120,8 +178,6 @@ void hp_blas_ensure_fast_kernel(char **argv) {
     if (want != NULL && argv != NULL && argv[0] != NULL) {
       setenv("OPENBLAS_CORETYPE", want, 1);
       setenv(HP_BLAS_MARKER, lib, 1);
-      /* The new image loads OpenBLAS with one thread from the start. */
-      if (user_threads == NULL) setenv("OPENBLAS_NUM_THREADS", "1", 1);
       execv("/proc/self/exe", argv);
       /* exec failed (no /proc?): keep going with the slow but correct kernel. */
       unsetenv("OPENBLAS_CORETYPE");
@@ -129,9 +185,5 @@ void hp_blas_ensure_fast_kernel(char **argv) {
       snprintf(origin, sizeof origin, "library default (re-exec for %s failed)", want);
     }
   }
-  if (user_threads == NULL) {
-    /* Children (workers, user commands) inherit the one-thread default. */
-    setenv("OPENBLAS_NUM_THREADS", "1", 0);
-    openblas_set_num_threads(1);
-  }
+  if (user_threads == NULL) hp_blas_set_threads(1);
 }

@@ -90,6 +90,28 @@ static void test_fast_kernel_in_use(void **state) {
   assert_null(hp_blas_choose_coretype(hp_blas_corename(), hp_blas_cpu_features()));
 }
 
+/* OpenBLAS is opened on first use, not linked: the client subcommands of
+ * the hpsearch binary must not pay for loading it, yet the engine must get
+ * the real library (not the naive fallback). */
+static void test_openblas_loaded_lazily(void **state) {
+  (void)state;
+  assert_null(strstr(hp_blas_corename(), "naive"));
+  const char *bin = getenv("HPSEARCH_BIN");
+  if (bin == NULL) return;
+  char cmd[1200], line[512];
+  snprintf(cmd, sizeof cmd, "LD_TRACE_LOADED_OBJECTS=1 '%s' 2>&1", bin);
+  FILE *p = popen(cmd, "r");
+  assert_non_null(p);
+  int libs = 0, blas = 0;
+  while (fgets(line, sizeof line, p) != NULL) {
+    libs++;
+    if (strstr(line, "openblas") != NULL) blas++;
+  }
+  pclose(p);
+  assert_true(libs > 3); /* the listing worked: libuv, sqlite, libc, ... */
+  assert_int_equal(blas, 0);
+}
+
 static void test_choice_policy(void **state) {
   (void)state;
   hp_cpu_features_t none = {false, false}, avx2 = {true, false}, avx512 = {true, true};
@@ -166,6 +188,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_choice_policy),
       cmocka_unit_test(test_fast_kernel_in_use),
+      cmocka_unit_test(test_openblas_loaded_lazily),
       cmocka_unit_test(test_sgemm_matches_naive),
       cmocka_unit_test(test_sgemm_engine_shapes),
       cmocka_unit_test(test_reexec_and_user_wins),
