@@ -2,6 +2,7 @@
  * only, the minibatch gather (on the training hot path), validation splits as
  * index arrays, the "data" config object, and hp_data_open which ties the
  * training file, its split and the test file together. */
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +109,7 @@ void hp_data_gather(const hp_dataset_t *ds, const uint32_t *idx, uint32_t count,
                     int32_t *y_out) {
   const uint32_t d = ds->d;
   for (uint32_t i = 0; i < count; i++) {
+    assert(idx[i] < ds->n);
     const float *row = ds->x + (size_t)idx[i] * d;
     if (ds->scale)
       scale_row(x_out + (size_t)i * d, row, ds->scale, ds->shift, d);

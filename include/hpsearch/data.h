@@ -65,11 +65,13 @@ typedef struct hp_data_csv_opts {
   char delimiter;                  /* default ',' */
 } hp_data_csv_opts_t;
 
-/* Opens an IDX pair (images: magic 0x00000803 with dims n x h x w of unsigned
- * bytes, or 0x00000801/2 one-dimensional features; labels: magic 0x00000801,
- * n unsigned bytes). Files may be gzipped (detected by content, read via
- * zlib). Errors name the file and what is wrong (missing, truncated, wrong
- * magic, counts of images and labels differ, label out of range, ...).
+/* Opens an IDX pair (images: magic 00 00 08 D of unsigned bytes with D = 2..4
+ * dimensions: n x d -> 1x1xd, n x h x w -> 1xhxw, n x c x h x w; labels:
+ * magic 00 00 08 01, n unsigned bytes). Files may be gzipped (detected by
+ * content, read via zlib). Errors name the file and what is wrong (missing,
+ * truncated, extra bytes, wrong magic or type, counts of images and labels
+ * differ, ...); sizes in a header are checked against the file's size before
+ * anything is allocated.
  * cache may be NULL (in-memory decode). On failure *ds is left zeroed. */
 int hp_dataset_open_idx(const char *images_path, const char *labels_path,
                         const hp_data_cache_opts_t *cache, hp_dataset_t *ds, hp_err_t *err);
