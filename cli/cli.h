@@ -30,6 +30,10 @@ int hp_cli_usage(const char *cmd, const char *synopsis, const char *what);
 bool hp_cli_wants_help(int argc, char **argv);
 int hp_cli_help(const char *cmd, const char *synopsis);
 
+/* Switches cJSON to a bump allocator until exit (see source.c). Only for
+ * one-shot commands that never pass cJSON memory to plain free(). */
+void hp_cli_json_arena(void);
+
 /* Connects to --socket PATH (or the default when sock is NULL). */
 int hp_cli_connect(hp_client_t *c, const char *sock, hp_err_t *err);
 

@@ -145,7 +145,7 @@ int hp_client_send(hp_client_t *c, const char *method, cJSON *params, long long 
   rc = hp_client_send_raw(c, text, strlen(text), err);
   if (rc == 0 && id_out != NULL) *id_out = id;
 done:
-  free(text);
+  cJSON_free(text);
   cJSON_Delete(req);
   return rc;
 }

@@ -81,7 +81,7 @@ int hp_cmd_ask(int argc, char **argv) {
   cJSON_AddItemToObject(out, "params", cJSON_DetachItemFromObject(r, "params"));
   char *text = cJSON_PrintUnformatted(out);
   if (text != NULL) printf("%s\n", text);
-  free(text);
+  cJSON_free(text);
   cJSON_Delete(out);
   cJSON_Delete(r);
   return text != NULL ? HP_EXIT_OK : HP_EXIT_FAIL;

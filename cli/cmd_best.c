@@ -30,7 +30,7 @@ int hp_cli_print_best(hp_cli_src_t *src, const char *study, bool json, hp_err_t 
       char *text = cJSON_PrintUnformatted(trial);
       if (text == NULL) rc = hp_err_set(err, HP_ENOMEM, "out of memory");
       else printf("%s\n", text);
-      free(text);
+      cJSON_free(text);
     } else {
       hp_cli_print_trial_detail(stdout, summary, trial);
     }

@@ -272,7 +272,7 @@ static int render(hp_cli_src_t *src, const char *study, bool json, FILE *out, bo
     }
     fputs(text, out);
     fputc('\n', out);
-    free(text);
+    cJSON_free(text);
   }
   rc = 0;
 done:

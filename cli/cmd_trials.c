@@ -105,6 +105,9 @@ int hp_cmd_trials(int argc, char **argv) {
     if (rc < 0) return hp_cli_fail(argv[0], rc, &err);
     return fflush(stdout) == 0 ? HP_EXIT_OK : HP_EXIT_FAIL;
   }
+  /* From the daemon, nothing but cJSON touches the reply's memory (the
+   * --db path goes through the store, which frees cJSON text itself). */
+  if (rc == 0 && !src.use_db) hp_cli_json_arena();
   if (rc == 0) rc = hp_cli_src_trials(&src, study, inter, 0, 0, &trials, &err);
   hp_cli_src_close(&src);
   if (rc < 0) return hp_cli_fail(argv[0], rc, &err);
@@ -118,7 +121,7 @@ int hp_cmd_trials(int argc, char **argv) {
       fputs(text, stdout);
       fputc('\n', stdout);
     }
-    free(text);
+    cJSON_free(text);
     cJSON_Delete(wrap);
     if (text == NULL) return hp_cli_fail(argv[0], HP_ENOMEM, NULL);
   } else {

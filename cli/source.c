@@ -62,6 +62,53 @@ double hp_cli_num(const cJSON *obj, const char *key) {
   return NAN;
 }
 
+/* ---- a bump allocator for cJSON ------------------------------------------ */
+
+/* Parsing a 1,000-trial reply builds ~20,000 cJSON nodes; carving them from
+ * big chunks instead of malloc/free halves the parse time. Frees are no-ops
+ * and the chunks go at exit, so this is only for one-shot commands whose
+ * cJSON memory is never handed to plain free(). */
+typedef struct arena_chunk {
+  struct arena_chunk *next;  /* older chunk */
+  size_t used, cap;          /* bytes used / usable after the header */
+} arena_chunk_t;
+
+static arena_chunk_t *g_arena;
+
+static void *arena_malloc(size_t n) {
+  n = (n + 15) & ~(size_t)15;
+  if (g_arena == NULL || g_arena->cap - g_arena->used < n) {
+    size_t cap = n > (4u << 20) ? n : (4u << 20);
+    arena_chunk_t *c = malloc(sizeof(arena_chunk_t) + 16 + cap);
+    if (c == NULL) return NULL;
+    c->next = g_arena;
+    c->used = 0;
+    c->cap = cap;
+    g_arena = c;
+  }
+  /* The header is padded to 16 bytes so every block stays 16-aligned. */
+  void *p = (char *)g_arena + ((sizeof(arena_chunk_t) + 15) & ~(size_t)15) + g_arena->used;
+  g_arena->used += n;
+  return p;
+}
+
+static void arena_free(void *p) { (void)p; }
+
+static void arena_release(void) {
+  cJSON_InitHooks(NULL);
+  while (g_arena != NULL) {
+    arena_chunk_t *next = g_arena->next;
+    free(g_arena);
+    g_arena = next;
+  }
+}
+
+void hp_cli_json_arena(void) {
+  static cJSON_Hooks hooks = {arena_malloc, arena_free};
+  cJSON_InitHooks(&hooks);
+  atexit(arena_release);
+}
+
 /* ---- daemon side ------------------------------------------------------- */
 
 static cJSON *study_params(const char *study) {
