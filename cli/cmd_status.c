@@ -36,46 +36,88 @@ static int param_names(const cJSON *trials, const char **names, int max) {
   return n;
 }
 
+/* The members of a trial object the table shows, found in one walk over
+ * its children (name lookups per field dominated 1,000-trial tables). */
+typedef struct trial_fields {
+  const cJSON *trial, *state, *value, *params, *reason, *duration;
+} trial_fields_t;
+
+static void get_fields(const cJSON *tr, trial_fields_t *f) {
+  memset(f, 0, sizeof *f);
+  for (const cJSON *c = tr->child; c != NULL; c = c->next) {
+    const char *k = c->string;
+    if (k == NULL) continue;
+    switch (k[0]) {
+      case 't': if (strcmp(k, "trial") == 0) f->trial = c; break;
+      case 's': if (strcmp(k, "state") == 0) f->state = c; break;
+      case 'v': if (strcmp(k, "value") == 0) f->value = c; break;
+      case 'p': if (strcmp(k, "params") == 0) f->params = c; break;
+      case 'r': if (strcmp(k, "reason") == 0) f->reason = c; break;
+      case 'd': if (strcmp(k, "duration") == 0) f->duration = c; break;
+      default: break;
+    }
+  }
+}
+
+/* Column of parameter `name`, trying `hint` first: trials almost always
+ * list their parameters in the same order. -1 if not a column. */
+static int param_column(const char **names, int np, const char *name, int hint) {
+  if (hint >= 0 && hint < np && strcmp(names[hint], name) == 0) return hint;
+  for (int i = 0; i < np; i++)
+    if (strcmp(names[i], name) == 0) return i;
+  return -1;
+}
+
 void hp_cli_print_trial_table(FILE *out, const cJSON *trials) {
   enum { FIXED = 4, MAXP = HP_TABLE_MAX_COLS - FIXED - 1 };
   const char *names[MAXP];
   int np = param_names(trials, names, MAXP);
   /* Numeric parameter columns are right-aligned ('>' prefix); a reason
    * column only when some trial has a reason. */
-  char hdr[MAXP][HP_SPACE_NAME_MAX + 2];
-  const char *headers[HP_TABLE_MAX_COLS] = {">trial", "state", ">value", ">duration"};
+  bool numeric[MAXP];
+  for (int i = 0; i < np; i++) numeric[i] = true;
   bool any_reason = false;
   const cJSON *tr;
-  cJSON_ArrayForEach(tr, trials) any_reason |= cJSON_IsString(cJSON_GetObjectItemCaseSensitive(tr, "reason"));
-  for (int i = 0; i < np; i++) {
-    bool numeric = true;
-    cJSON_ArrayForEach(tr, trials) {
-      const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(tr, "params"), names[i]);
-      if (v != NULL && !cJSON_IsNumber(v)) numeric = false;
+  cJSON_ArrayForEach(tr, trials) {
+    trial_fields_t f;
+    get_fields(tr, &f);
+    any_reason |= cJSON_IsString(f.reason);
+    int k = 0;
+    for (const cJSON *p = f.params ? f.params->child : NULL; p != NULL; p = p->next, k++) {
+      int col = param_column(names, np, p->string, k);
+      if (col >= 0 && !cJSON_IsNumber(p)) numeric[col] = false;
     }
-    snprintf(hdr[i], sizeof hdr[i], "%s%s", numeric ? ">" : "", names[i]);
+  }
+  char hdr[MAXP][HP_SPACE_NAME_MAX + 2];
+  const char *headers[HP_TABLE_MAX_COLS] = {">trial", "state", ">value", ">duration"};
+  for (int i = 0; i < np; i++) {
+    snprintf(hdr[i], sizeof hdr[i], "%s%s", numeric[i] ? ">" : "", names[i]);
     headers[FIXED + i] = hdr[i];
   }
   headers[FIXED + np] = "reason";
   hp_table_t t;
   hp_table_init(&t, FIXED + np + (any_reason ? 1 : 0), headers);
   char buf[256];
+  const cJSON *cells[MAXP];
   cJSON_ArrayForEach(tr, trials) {
-    const cJSON *state = cJSON_GetObjectItemCaseSensitive(tr, "state");
-    const cJSON *value = cJSON_GetObjectItemCaseSensitive(tr, "value");
-    const cJSON *params = cJSON_GetObjectItemCaseSensitive(tr, "params");
-    const cJSON *reason = cJSON_GetObjectItemCaseSensitive(tr, "reason");
-    hp_table_cell(&t, hp_fmt_number(hp_cli_num(tr, "trial"), buf, sizeof buf));
-    hp_table_cell(&t, cJSON_IsString(state) ? state->valuestring : "?");
-    hp_table_cell(&t, cJSON_IsNull(value) || value == NULL ? "-"
-                                                         : hp_fmt_value(value, buf, sizeof buf));
-    double d = hp_cli_num(tr, "duration");
-    hp_table_cell(&t, isnan(d) ? "-" : hp_fmt_duration(d, buf, sizeof buf));
-    for (int i = 0; i < np; i++) {
-      const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, names[i]);
-      hp_table_cell(&t, v == NULL ? "" : hp_fmt_value(v, buf, sizeof buf));
+    trial_fields_t f;
+    get_fields(tr, &f);
+    hp_table_cell(&t, hp_fmt_number(cJSON_IsNumber(f.trial) ? f.trial->valuedouble : NAN, buf,
+                                    sizeof buf));
+    hp_table_cell(&t, cJSON_IsString(f.state) ? f.state->valuestring : "?");
+    hp_table_cell(&t, f.value == NULL || cJSON_IsNull(f.value)
+                          ? "-" : hp_fmt_value(f.value, buf, sizeof buf));
+    hp_table_cell(&t, cJSON_IsNumber(f.duration)
+                          ? hp_fmt_duration(f.duration->valuedouble, buf, sizeof buf) : "-");
+    for (int i = 0; i < np; i++) cells[i] = NULL;
+    int k = 0;
+    for (const cJSON *p = f.params ? f.params->child : NULL; p != NULL; p = p->next, k++) {
+      int col = param_column(names, np, p->string, k);
+      if (col >= 0) cells[col] = p;
     }
-    if (any_reason) hp_table_cell(&t, cJSON_IsString(reason) ? reason->valuestring : "");
+    for (int i = 0; i < np; i++)
+      hp_table_cell(&t, cells[i] == NULL ? "" : hp_fmt_value(cells[i], buf, sizeof buf));
+    if (any_reason) hp_table_cell(&t, cJSON_IsString(f.reason) ? f.reason->valuestring : "");
   }
   hp_table_print(&t, out);
   hp_table_free(&t);

@@ -115,7 +115,18 @@ void hp_table_free(hp_table_t *t) {
 char *hp_fmt_number(double x, char *buf, size_t cap) {
   if (isnan(x)) snprintf(buf, cap, "nan");
   else if (isinf(x)) snprintf(buf, cap, x > 0 ? "inf" : "-inf");
-  else if (x == floor(x) && fabs(x) < 1e15) snprintf(buf, cap, "%.0f", x);
+  else if (x == floor(x) && fabs(x) < 1e15 && cap >= 18) {
+    /* Integers (trial numbers, int parameters) by hand: printf's float
+     * path is the slowest part of printing a large table. */
+    char tmp[20];
+    long long v = (long long)x;
+    unsigned long long u = v < 0 ? (unsigned long long)(-v) : (unsigned long long)v;
+    int n = 0;
+    do tmp[n++] = (char)('0' + u % 10); while ((u /= 10) != 0);
+    if (v < 0) tmp[n++] = '-';
+    for (int i = 0; i < n; i++) buf[i] = tmp[n - 1 - i];
+    buf[n] = '\0';
+  }
   else snprintf(buf, cap, "%.6g", x);
   return buf;
 }
