@@ -170,6 +170,22 @@ static inline double hp_tpe_weight(int64_t pos, int64_t m) {
 
 /* tpe.c */
 int hp_tpe_suggest(hp_sampler_t *s, hp_rng_t *rng, double *out, hp_err_t *err);
+/* The above mixture g under the corrected density, the "coverage" rule
+ * (docs/search.md): component j (c components, centres mu, the prior at
+ * prior_idx or -1) has gap_l[j] / gap_r[j] = distance to its left / right
+ * neighbour among ALL observations (below, above and liars; NAN where there
+ * is none). Its bandwidth becomes the larger gap (one side only at the ends
+ * unless consider_endpoints; the range if it has no neighbour), clipped to
+ * Optuna's magic clip [range / min(100, 1 + c), range], and its weight w[j]
+ * (not normalised) is multiplied by that bandwidth: the length of line it
+ * stands for, an inverse estimate of how densely TPE sampled there. The
+ * prior keeps the range as bandwidth and weight factor. So g describes the
+ * region worse trials cover rather than how often TPE sampled it; with
+ * normalised narrow kernels g would peak around the good region that TPE
+ * samples most and steer suggestions away from it. */
+void hp_tpe_coverage(const hp_sampler_opts_t *o, const hp_tparam_t *tp, int64_t c, const double *mu,
+                     const double *gap_l, const double *gap_r, int64_t prior_idx, double *sigma,
+                     double *w);
 void hp_tpe_ws_free(hp_tpe_ws_t *ws);
 
 /* Fast exp, vectorisable (no libm call); exact to a few ulps for

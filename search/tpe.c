@@ -112,6 +112,33 @@ typedef struct comps {
   int32_t *number; /* trial number per component, -1 for the prior */
 } comps_t;
 
+/* See sampler_impl.h and docs/search.md ("coverage" rule). */
+void hp_tpe_coverage(const hp_sampler_opts_t *o, const hp_tparam_t *tp, int64_t c, const double *mu,
+                     const double *gap_l, const double *gap_r, int64_t prior_idx, double *sigma,
+                     double *w) {
+  const double lo = tp->lo, hi = tp->hi, range = hi - lo;
+  double mins = o->consider_magic_clip ? range / fmin(100.0, 1.0 + (double)c) : 1e-12;
+  for (int64_t j = 0; j < c; j++) {
+    if (j == prior_idx) {
+      sigma[j] = range;
+      w[j] *= range;
+      continue;
+    }
+    double left = gap_l[j], right = gap_r[j];
+    if (o->consider_endpoints) {
+      if (isnan(left)) left = mu[j] - lo;
+      if (isnan(right)) right = hi - mu[j];
+    }
+    /* max ignoring a missing side; a lone observation spans the range */
+    double sg = isnan(left) ? right : isnan(right) ? left : (left > right ? left : right);
+    if (isnan(sg)) sg = range;
+    sg = sg < mins ? mins : sg;
+    sg = sg > range ? range : sg;
+    sigma[j] = sg;
+    w[j] *= sg;
+  }
+}
+
 static int comps_alloc(comps_t *c, int64_t cap) {
   memset(c, 0, sizeof *c);
   size_t sz = (size_t)(cap > 0 ? cap : 1) * sizeof(double);
@@ -258,37 +285,60 @@ static int sample_numeric(hp_sampler_t *s, int p, const int64_t *below, int64_t 
     memcpy(liar_num, g.number, (size_t)nlv * sizeof *liar_num);
   }
   bool ramp = mg >= 25;
+  /* For the coverage rule (below) each above observation's gaps to its
+   * neighbours among ALL observations (below, above and liars): left gap in
+   * gap_l, right gap in gap_r, NAN where there is no neighbour. The scratch
+   * arrays isig and coef are free until hp_mix_prepare. */
+  double *gap_l = g.isig, *gap_r = g.coef;
+  double prev = NAN;
+  int64_t last_g = -1; /* g index of the previous observation if it is in g */
   while (a < so->n || b < nlv) {
     double t;
     int32_t num;
+    bool in_g = true;
     if (b >= nlv || (a < so->n && so->tv[a] <= liar[b])) {
       t = so->tv[a];
       num = so->number[a++];
-      if (ws->is_below[num]) continue;
+      in_g = !ws->is_below[num];
     } else {
       t = liar[b];
       num = liar_num[b++];
+    }
+    if (last_g >= 0) gap_r[last_g] = t - prev;
+    last_g = -1;
+    if (!in_g) {
+      prev = t;
+      continue;
     }
     if (gprior && gprior_idx < 0 && prior_mu < t) {
       gprior_idx = gc;
       g.mu[gc] = prior_mu;
       g.w[gc] = o->prior_weight;
+      gap_l[gc] = gap_r[gc] = NAN;
       gc++;
     }
     g.mu[gc] = t;
     g.w[gc] = ramp ? hp_tpe_weight(ws->pos_by_number[num], mg) : 1.0;
+    gap_l[gc] = t - prev; /* NAN for the first observation */
+    gap_r[gc] = NAN;
+    last_g = gc;
+    prev = t;
     gc++;
   }
   if (gprior && gprior_idx < 0) {
     gprior_idx = gc;
     g.mu[gc] = prior_mu;
     g.w[gc] = o->prior_weight;
+    gap_l[gc] = gap_r[gc] = NAN;
     gc++;
   }
   free(liar);
   free(liar_num);
   g.n = gc;
-  univariate_sigma(o, tp, g.mu, g.sigma, gc, gprior_idx);
+  if (tp->density31)
+    univariate_sigma(o, tp, g.mu, g.sigma, gc, gprior_idx);
+  else
+    hp_tpe_coverage(o, tp, gc, g.mu, gap_l, gap_r, gprior_idx, g.sigma, g.w);
   normalise(g.w, gc);
 
   hp_mix_t lm = comps_mix(&l), gm = comps_mix(&g);

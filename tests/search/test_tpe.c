@@ -1,8 +1,9 @@
 /* Tests of the TPE sampler and its math: suggestions in range and of the
  * right type in every mode, determinism per seed, better than random on a
  * simple function over 20 fixed seeds, pruned-trial ranking, the inverse
- * normal CDF and truncated-normal sampling in the tails, and that the
- * corrected Parzen densities integrate to one. */
+ * normal CDF and truncated-normal sampling in the tails, that the
+ * corrected Parzen densities integrate to one, and the above mixture's
+ * coverage rule. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -346,6 +347,44 @@ static void test_mixture_normalised(void **state) {
   assert_true(fabs(total - 1) < 1e-5);
 }
 
+/* The coverage rule of the above mixture (docs/search.md): bandwidth = the
+ * larger gap to a neighbour among all observations (one side at the ends),
+ * clipped to [range / min(100, 1 + c), range]; weight multiplied by it; the
+ * prior keeps the range. */
+static void test_coverage_rule(void **state) {
+  (void)state;
+  hp_sampler_opts_t o;
+  hp_sampler_opts_default(&o, HP_SAMPLER_TPE);
+  hp_tparam_t tp = {.kind = HP_T_CONT, .lo = 0, .hi = 10};
+  /* centres 1, 2, prior 5, 6, 9.5; a below observation at 1.5 and one at
+   * 6.05 sit between them (they set the gaps, not the above-only ones). */
+  const double mu[5] = {1, 2, 5, 6, 9.5};
+  const double gl[5] = {NAN, 0.5, NAN, 1.0, 3.5}, gr[5] = {0.5, 3.0, NAN, 0.05, NAN};
+  const double want_s[5] = {10.0 / 6, 3.0, 10.0, 10.0 / 6, 3.5};
+  double sigma[5], w[5] = {1, 1, 1, 1, 0.5};
+  hp_tpe_coverage(&o, &tp, 5, mu, gl, gr, 2, sigma, w);
+  for (int j = 0; j < 5; j++) {
+    if (fabs(sigma[j] - want_s[j]) > 1e-12) fail_msg("sigma[%d] = %g, want %g", j, sigma[j], want_s[j]);
+    double ww = (j == 4 ? 0.5 : 1.0) * want_s[j];
+    if (fabs(w[j] - ww) > 1e-12) fail_msg("w[%d] = %g, want %g", j, w[j], ww);
+  }
+  /* Without the magic clip the small gaps stay; with endpoints the ends
+   * count as neighbours. */
+  o.consider_magic_clip = false;
+  o.consider_endpoints = true;
+  double w2[5] = {1, 1, 1, 1, 1};
+  hp_tpe_coverage(&o, &tp, 5, mu, gl, gr, 2, sigma, w2);
+  assert_true(sigma[0] == 1.0);  /* max(1 - 0, 0.5) */
+  assert_true(sigma[3] == 1.0);  /* max(1.0, 0.05) */
+  assert_true(sigma[4] == 3.5);  /* max(3.5, 10 - 9.5) */
+  /* A lone observation spans the range. */
+  const double m1[2] = {3, 5}, n1[2] = {NAN, NAN};
+  double s1[2], w1[2] = {1, 1};
+  o.consider_endpoints = false;
+  hp_tpe_coverage(&o, &tp, 2, m1, n1, n1, 1, s1, w1);
+  assert_true(s1[0] == 10.0 && w1[0] == 10.0 && s1[1] == 10.0);
+}
+
 /* The fast kernels against libm. */
 static void test_fast_kernels(void **state) {
   (void)state;
@@ -373,6 +412,7 @@ int main(void) {
       cmocka_unit_test(test_pruned_rank_after_complete), cmocka_unit_test(test_ndtri_tails),
       cmocka_unit_test(test_truncnorm_tails),     cmocka_unit_test(test_mixture_normalised),
       cmocka_unit_test(test_fast_kernels),       cmocka_unit_test(test_constant_liar_effect),
+      cmocka_unit_test(test_coverage_rule),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
