@@ -170,19 +170,25 @@ static inline double hp_tpe_weight(int64_t pos, int64_t m) {
 
 /* tpe.c */
 int hp_tpe_suggest(hp_sampler_t *s, hp_rng_t *rng, double *out, hp_err_t *err);
-/* The above mixture g under the corrected density, the "coverage" rule
- * (docs/search.md): component j (c components, centres mu, the prior at
+/* Univariate bandwidths from gaps among ALL observations (the "resolution"
+ * rule, docs/search.md): component j (c components, centres mu, the prior at
  * prior_idx or -1) has gap_l[j] / gap_r[j] = distance to its left / right
- * neighbour among ALL observations (below, above and liars; NAN where there
- * is none). Its bandwidth becomes the larger gap (one side only at the ends
- * unless consider_endpoints; the range if it has no neighbour), clipped to
- * Optuna's magic clip [range / min(100, 1 + c), range], and its weight w[j]
- * (not normalised) is multiplied by that bandwidth: the length of line it
- * stands for, an inverse estimate of how densely TPE sampled there. The
- * prior keeps the range as bandwidth and weight factor. So g describes the
- * region worse trials cover rather than how often TPE sampled it; with
- * normalised narrow kernels g would peak around the good region that TPE
- * samples most and steer suggestions away from it. */
+ * neighbour among all observations (NAN where there is none). Its bandwidth
+ * is the larger gap (one side only at the ends unless consider_endpoints;
+ * the range if it has no neighbour), clipped to [range / min(100, 1 +
+ * floor_count), range] (magic clip; 1e-12 floor without it); the prior's is
+ * the range. */
+void hp_tpe_gap_sigma(const hp_sampler_opts_t *o, const hp_tparam_t *tp, int64_t c, const double *mu,
+                      const double *gap_l, const double *gap_r, int64_t prior_idx,
+                      double floor_count, double *sigma);
+/* The above mixture g under the corrected density (the "coverage" rule):
+ * bandwidths by hp_tpe_gap_sigma with floor_count = c (Optuna's magic clip
+ * with g's component count), and each weight w[j] (not normalised) is
+ * multiplied by its bandwidth: the length of line the observation stands
+ * for, an inverse estimate of how densely TPE sampled there (the prior: the
+ * range). So g describes the region worse trials cover rather than how often
+ * TPE sampled it; with plain normalised narrow kernels g peaks around the
+ * good region that TPE samples most and steers suggestions away from it. */
 void hp_tpe_coverage(const hp_sampler_opts_t *o, const hp_tparam_t *tp, int64_t c, const double *mu,
                      const double *gap_l, const double *gap_r, int64_t prior_idx, double *sigma,
                      double *w);

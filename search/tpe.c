@@ -15,6 +15,12 @@
 #include "sampler_impl.h"
 
 #define SIGMA0 0.2 /* Scott-like multivariate bandwidth scale (Optuna's SIGMA0_MAGNITUDE) */
+/* The below mixture's bandwidth floor under the corrected density is
+ * range / min(100, 1 + HP_TPE_BELOW_FLOOR * n): about twice Optuna's
+ * floor for l at gamma = 0.1 (chosen on seeds 0..39 of the benchmark among
+ * 0.1, 0.15, 0.2, 0.25, 0.5, 1 and confirmed on seeds 40..79, see
+ * docs/search.md). */
+#define HP_TPE_BELOW_FLOOR 0.2
 
 void hp_tpe_ws_free(hp_tpe_ws_t *ws) {
   free(ws->pos_by_number);
@@ -112,16 +118,15 @@ typedef struct comps {
   int32_t *number; /* trial number per component, -1 for the prior */
 } comps_t;
 
-/* See sampler_impl.h and docs/search.md ("coverage" rule). */
-void hp_tpe_coverage(const hp_sampler_opts_t *o, const hp_tparam_t *tp, int64_t c, const double *mu,
-                     const double *gap_l, const double *gap_r, int64_t prior_idx, double *sigma,
-                     double *w) {
+/* See sampler_impl.h and docs/search.md ("resolution" and "coverage" rules). */
+void hp_tpe_gap_sigma(const hp_sampler_opts_t *o, const hp_tparam_t *tp, int64_t c, const double *mu,
+                      const double *gap_l, const double *gap_r, int64_t prior_idx,
+                      double floor_count, double *sigma) {
   const double lo = tp->lo, hi = tp->hi, range = hi - lo;
-  double mins = o->consider_magic_clip ? range / fmin(100.0, 1.0 + (double)c) : 1e-12;
+  double mins = o->consider_magic_clip ? range / fmin(100.0, 1.0 + floor_count) : 1e-12;
   for (int64_t j = 0; j < c; j++) {
     if (j == prior_idx) {
       sigma[j] = range;
-      w[j] *= range;
       continue;
     }
     double left = gap_l[j], right = gap_r[j];
@@ -133,10 +138,15 @@ void hp_tpe_coverage(const hp_sampler_opts_t *o, const hp_tparam_t *tp, int64_t 
     double sg = isnan(left) ? right : isnan(right) ? left : (left > right ? left : right);
     if (isnan(sg)) sg = range;
     sg = sg < mins ? mins : sg;
-    sg = sg > range ? range : sg;
-    sigma[j] = sg;
-    w[j] *= sg;
+    sigma[j] = sg > range ? range : sg;
   }
+}
+
+void hp_tpe_coverage(const hp_sampler_opts_t *o, const hp_tparam_t *tp, int64_t c, const double *mu,
+                     const double *gap_l, const double *gap_r, int64_t prior_idx, double *sigma,
+                     double *w) {
+  hp_tpe_gap_sigma(o, tp, c, mu, gap_l, gap_r, prior_idx, (double)c, sigma);
+  for (int64_t j = 0; j < c; j++) w[j] *= sigma[j];
 }
 
 static int comps_alloc(comps_t *c, int64_t cap) {
@@ -200,6 +210,43 @@ static int64_t above_positions(const hp_sampler_t *s, int p, const bool *mask, i
   return pos;
 }
 
+/* The below mixture l under the corrected density ("resolution" rule,
+ * docs/search.md): each observation's bandwidth is its larger gap to its
+ * neighbours among ALL finished observations of the parameter (so->tv,
+ * sorted) instead of among the few below ones, floored at range / min(100,
+ * 1 + n / 5). l's centres are sorted, so one binary search per centre.
+ * Returns false when out of memory. */
+static bool below_sigma_from_history(const hp_sampler_opts_t *o, const hp_tparam_t *tp,
+                                     const hp_sorted_t *so, comps_t *l, int64_t prior_idx) {
+  double *gl = malloc((size_t)(l->n > 0 ? l->n : 1) * sizeof *gl);
+  double *gr = malloc((size_t)(l->n > 0 ? l->n : 1) * sizeof *gr);
+  if (gl == NULL || gr == NULL) {
+    free(gl);
+    free(gr);
+    return false;
+  }
+  for (int64_t j = 0; j < l->n; j++) {
+    gl[j] = gr[j] = NAN;
+    if (j == prior_idx) continue;
+    double m = l->mu[j];
+    int64_t a = 0, b = so->n; /* first index with tv >= m: the centre itself */
+    while (a < b) {
+      int64_t k = a + (b - a) / 2;
+      if (so->tv[k] < m)
+        a = k + 1;
+      else
+        b = k;
+    }
+    if (a > 0) gl[j] = m - so->tv[a - 1];
+    if (a + 1 < so->n) gr[j] = so->tv[a + 1] - m;
+  }
+  hp_tpe_gap_sigma(o, tp, l->n, l->mu, gl, gr, prior_idx, HP_TPE_BELOW_FLOOR * (double)so->n,
+                   l->sigma);
+  free(gl);
+  free(gr);
+  return true;
+}
+
 /* ---- univariate numeric ------------------------------------------------- */
 
 static int sample_numeric(hp_sampler_t *s, int p, const int64_t *below, int64_t nb, hp_rng_t *rng,
@@ -250,6 +297,7 @@ static int sample_numeric(hp_sampler_t *s, int p, const int64_t *below, int64_t 
   }
   l.n = lc;
   univariate_sigma(o, tp, l.mu, l.sigma, lc, lprior_idx);
+  if (!tp->density31 && !below_sigma_from_history(o, tp, &h->sorted[p], &l, lprior_idx)) goto done;
   normalise(l.w, lc);
 
   /* g: above observations in value order from the sorted history, liars

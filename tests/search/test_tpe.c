@@ -347,7 +347,7 @@ static void test_mixture_normalised(void **state) {
   assert_true(fabs(total - 1) < 1e-5);
 }
 
-/* The coverage rule of the above mixture (docs/search.md): bandwidth = the
+/* The resolution and coverage rules (docs/search.md): bandwidth = the
  * larger gap to a neighbour among all observations (one side at the ends),
  * clipped to [range / min(100, 1 + c), range]; weight multiplied by it; the
  * prior keeps the range. */
@@ -377,6 +377,11 @@ static void test_coverage_rule(void **state) {
   assert_true(sigma[0] == 1.0);  /* max(1 - 0, 0.5) */
   assert_true(sigma[3] == 1.0);  /* max(1.0, 0.05) */
   assert_true(sigma[4] == 3.5);  /* max(3.5, 10 - 9.5) */
+  /* The below mixture's rule: same gaps, its own floor count (n / 5). */
+  o.consider_magic_clip = true;
+  double s4[5];
+  hp_tpe_gap_sigma(&o, &tp, 5, mu, gl, gr, 2, 4.0, s4); /* floor 10 / 5 = 2 */
+  assert_true(s4[0] == 2.0 && s4[1] == 3.0 && s4[2] == 10.0 && s4[3] == 2.0 && s4[4] == 3.5);
   /* A lone observation spans the range. */
   const double m1[2] = {3, 5}, n1[2] = {NAN, NAN};
   double s1[2], w1[2] = {1, 1};
