@@ -175,6 +175,8 @@ struct hp_daemon {
   bool sched_pending;        /* scheduler should run at the next check */
   bool shutting_down;
   bool listener_open;
+  dev_t sock_dev;            /* the socket file we bound (st_dev, st_ino): */
+  ino_t sock_ino;            /* only that file is unlinked; 0 = none */
   bool closed;               /* handles closed; loop ends */
   int exit_code;
   double t_boot;             /* monotonic seconds at start */

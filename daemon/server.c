@@ -458,6 +458,19 @@ static void on_check(uv_check_t *h) {
 
 static void on_close_noop(uv_handle_t *h) { (void)h; }
 
+/* Removes the socket file only while it is the one this daemon bound: once
+ * the listener is closed a new daemon may already have bound the path. */
+static void unlink_own_socket(hp_daemon_t *d) {
+  struct stat st;
+  if (d->sock_ino != 0 && lstat(d->socket_path, &st) == 0 && st.st_ino == d->sock_ino &&
+      st.st_dev == d->sock_dev)
+    unlink(d->socket_path);
+  d->sock_ino = 0;
+}
+
+/* Connections whose output is all written stay open (not reading) until the
+ * database is closed: `hpsearch shutdown` waits for EOF and then expects a
+ * closed, checkpointed database. The others are closed now. */
 static void daemon_close_handles(hp_daemon_t *d) {
   if (d->closed) return;
   d->closed = true;
@@ -465,7 +478,13 @@ static void daemon_close_handles(hp_daemon_t *d) {
   for (hp_conn_t *c = d->conns; c; c = next) {
     next = c->next;
     conn_flush(c);
-    conn_close(c);
+    if (c->closing) continue;
+    if (c->inflight == 0 && c->out_len == 0) {
+      uv_read_stop((uv_stream_t *)&c->pipe);
+      c->paused = false;
+    } else {
+      conn_close(c);
+    }
   }
   if (d->listener_open) {
     uv_close((uv_handle_t *)&d->listener, on_close_noop);
@@ -487,7 +506,7 @@ void hp_daemon_shutdown(hp_daemon_t *d, const char *why) {
   if (d->listener_open) {
     uv_close((uv_handle_t *)&d->listener, on_close_noop);
     d->listener_open = false;
-    unlink(d->socket_path);
+    unlink_own_socket(d);
   }
   cJSON *ev = cJSON_CreateObject();
   if (ev) {
@@ -591,6 +610,11 @@ static int listen_socket(hp_daemon_t *d, bool is_default, hp_err_t *err) {
   rc = uv_pipe_bind(&d->listener, d->socket_path);
   umask(old);
   if (rc < 0) return hp_err_set(err, rc, "bind %s: %s", d->socket_path, uv_strerror(rc));
+  struct stat st;
+  if (lstat(d->socket_path, &st) < 0)
+    return hp_err_set(err, -errno, "%s: %s", d->socket_path, strerror(errno));
+  d->sock_dev = st.st_dev;
+  d->sock_ino = st.st_ino;
   if (chmod(d->socket_path, 0600) < 0)
     return hp_err_set(err, -errno, "chmod %s: %s", d->socket_path, strerror(errno));
   rc = uv_listen((uv_stream_t *)&d->listener, 1024, on_connection);
@@ -691,7 +715,13 @@ int hp_daemon_run(const hp_daemon_opts_t *opts, hp_err_t *err) {
   }
   hp_sched_free(d);
   hp_store_close(d->store);
-  unlink(d->socket_path);
+  unlink_own_socket(d);
+  /* Only now the clients waiting for the end see EOF. */
+  hp_conn_t *cnext;
+  for (hp_conn_t *c = d->conns; c; c = cnext) {
+    cnext = c->next;
+    conn_close(c);
+  }
   uv_walk(d->loop, walk_close, NULL);
   uv_run(d->loop, UV_RUN_DEFAULT);
   uv_loop_close(d->loop);
@@ -705,7 +735,7 @@ fail_store:
 fail_listen:
   if (d->listener_open) {
     uv_close((uv_handle_t *)&d->listener, NULL);
-    unlink(d->socket_path);
+    unlink_own_socket(d);
   }
 fail_loop:
   uv_walk(d->loop, walk_close, NULL);
