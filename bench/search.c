@@ -4,7 +4,10 @@
  *       6-parameter mixed space around trials 100, 1,000 and 10,000
  *       (univariate and multivariate); prints TSV lines
  *       "speed <mode> <trial> <wall_ms_per_trial> <cpu_ms_per_trial>".
- *   bench_search quality [seeds]     best value after 25, 50, 100 trials for
+ *   bench_search quality [seeds [seed_from [samplers]]]
+ *       best value after 25, 50, 100 trials (seeds seed_from ..
+ *       seed_from + seeds - 1, default 0 .. 19; samplers a comma list, default
+ *       all) for
  *       random, TPE, multivariate TPE and TPE with Optuna 3.1's density
  *       (tpe-o31) on Branin, Hartmann-6, Rosenbrock-5
  *       and a mixed function; prints TSV lines
@@ -107,6 +110,19 @@ static void run_speed(int max_trials) {
 
 /* ---- quality ------------------------------------------------------------ */
 
+/* Whether name is one of the comma-separated words of list. */
+static int in_list(const char *list, const char *name) {
+  size_t n = strlen(name);
+  for (const char *p = list; *p;) {
+    const char *e = strchr(p, ',');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    if (len == n && strncmp(p, name, n) == 0) return 1;
+    if (e == NULL) break;
+    p = e + 1;
+  }
+  return 0;
+}
+
 typedef struct func {
   const char *name;
   const char *space;
@@ -180,13 +196,15 @@ static const func_t FUNCS[] = {
      mixed},
 };
 
-static void run_quality(int seeds) {
+/* only: comma-separated sampler names to run (NULL: all). */
+static void run_quality(int seeds, int seed_from, const char *only) {
   /* tpe-o31: univariate TPE with Optuna 3.1's density (optuna31_density). */
   static const char *names[] = {"random", "tpe", "tpe-mv", "tpe-o31"};
   for (size_t fi = 0; fi < sizeof FUNCS / sizeof FUNCS[0]; fi++) {
     hp_space_t *sp = space_of(FUNCS[fi].space);
     for (int si = 0; si < 4; si++) {
-      for (int seed = 0; seed < seeds; seed++) {
+      if (only != NULL && !in_list(only, names[si])) continue;
+      for (int seed = seed_from; seed < seed_from + seeds; seed++) {
         hp_sampler_opts_t o;
         hp_sampler_opts_default(&o, si == 0 ? HP_SAMPLER_RANDOM : HP_SAMPLER_TPE);
         o.seed = (uint64_t)seed;
@@ -225,9 +243,11 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (argc >= 2 && strcmp(argv[1], "quality") == 0) {
-    run_quality(argc >= 3 ? atoi(argv[2]) : 20);
+    run_quality(argc >= 3 ? atoi(argv[2]) : 20, argc >= 4 ? atoi(argv[3]) : 0,
+                argc >= 5 ? argv[4] : NULL);
     return 0;
   }
-  fprintf(stderr, "usage: bench_search speed [max_trials] | quality [seeds]\n");
+  fprintf(stderr,
+          "usage: bench_search speed [max_trials] | quality [seeds [seed_from [samplers]]]\n");
   return 2;
 }

@@ -9,6 +9,11 @@ quartiles and one-sided Mann-Whitney U p-values over the seeds.
 
 usage: search_optuna.py --hp-speed FILE --hp-quality FILE [--seeds N]
        [--jobs N] [--optuna-trials N]
+       search_optuna.py --cache-quality FILE [--seed-from A] [--seeds N]
+       [--samplers tpe,...] [--jobs N]
+   The second form only runs Optuna's quality part for seeds A .. A+N-1 and
+   writes its TSV lines ("quality func sampler seed b25 b50 b100", the same
+   format as bench_search) to FILE, for bench/search_quick.py.
 """
 import argparse
 import math
@@ -210,12 +215,26 @@ def read_tsv(path):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--hp-speed", required=True)
-    ap.add_argument("--hp-quality", required=True)
+    ap.add_argument("--hp-speed")
+    ap.add_argument("--hp-quality")
+    ap.add_argument("--cache-quality")
+    ap.add_argument("--seed-from", type=int, default=0)
+    ap.add_argument("--samplers", default=",".join(SAMPLERS))
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--optuna-trials", type=int, default=1010)
     args = ap.parse_args()
+    if args.cache_quality:
+        jobs = [(f, s, seed) for f in FUNC_ORDER for s in args.samplers.split(",")
+                for seed in range(args.seed_from, args.seed_from + args.seeds)]
+        with mp.Pool(args.jobs) as pool:
+            rows = pool.map(quality_job, jobs, chunksize=1)
+        with open(args.cache_quality, "w") as f:
+            for r in rows:
+                f.write("quality\t%s\t%s\t%d\t%.9g\t%.9g\t%.9g\n" % r)
+        return 0
+    if not args.hp_speed or not args.hp_quality:
+        ap.error("--hp-speed and --hp-quality are required")
 
     t_start = time.time()
     jobs = [(f, s, seed) for f in FUNC_ORDER for s in SAMPLERS for seed in range(args.seeds)]
