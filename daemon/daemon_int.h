@@ -123,6 +123,7 @@ struct hp_study {
   int64_t *trial_ids;        /* [ids_cap] trial_id by number, 0 = unknown */
   size_t ids_cap;
   double created;            /* wall-clock seconds (epoch) of creation */
+  double t_finished;         /* wall-clock seconds when it last finished */
   char datetime_start[32];   /* creation time as stored */
   bool exhausted;            /* sampler said HP_EEXHAUSTED */
 };

@@ -194,6 +194,7 @@ static void study_check_finished(hp_study_t *st) {
   if (st->state != HP_STUDY_RUNNING || st->spec == NULL) return;
   if (st->n_state[HP_STORE_RUNNING] > 0 || more_to_do(st)) return;
   st->state = HP_STUDY_FINISHED;
+  st->t_finished = now_wall();
   hp_log("study '%s' finished: %lld complete, %lld pruned, %lld failed", st->name,
          (long long)st->n_state[HP_STORE_COMPLETE], (long long)st->n_state[HP_STORE_PRUNED],
          (long long)st->n_state[HP_STORE_FAIL]);
@@ -257,8 +258,12 @@ static int study_replay(hp_study_t *st, hp_store_trial_t *trials, size_t n, hp_e
   const hp_space_t *space = st->spec ? st->spec->space : NULL;
   double *params = space ? malloc(((size_t)space->n + 1) * sizeof *params) : NULL;
   if (space && params == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
+  const char *last_end = NULL; /* latest datetime_complete (fixed-width text) */
   for (size_t i = 0; i < n; i++) {
     hp_store_trial_t *t = &trials[i];
+    if (t->datetime_complete[0] &&
+        (last_end == NULL || strcmp(t->datetime_complete, last_end) > 0))
+      last_end = t->datetime_complete;
     if (t->state == HP_STORE_RUNNING) t->state = HP_STORE_FAIL;
     st->n_state[t->state]++;
     note_id(st, t->number, t->trial_id);
@@ -290,6 +295,9 @@ static int study_replay(hp_study_t *st, hp_store_trial_t *trials, size_t n, hp_e
                      NULL);
   }
   free(params);
+  /* A finished study's elapsed time ends with its last trial. */
+  st->t_finished = last_end ? parse_local(last_end) : NAN;
+  if (isnan(st->t_finished)) st->t_finished = st->created;
   return 0;
 }
 
@@ -544,7 +552,8 @@ cJSON *hp_sched_summary(hp_study_t *st) {
     cJSON_AddNumberToObject(counts, hp_store_state_name(order[i]), (double)st->n_state[order[i]]);
   cJSON_AddItemToObject(o, "best", best_json(st));
   cJSON_AddStringToObject(o, "datetime_start", st->datetime_start);
-  cJSON_AddNumberToObject(o, "elapsed", now_wall() - st->created);
+  double end = st->state == HP_STUDY_FINISHED ? st->t_finished : now_wall();
+  cJSON_AddNumberToObject(o, "elapsed", end - st->created);
   return o;
 }
 

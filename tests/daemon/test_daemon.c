@@ -315,6 +315,12 @@ static void test_command_study(void **state) {
   double bx = cJSON_GetObjectItem(cJSON_GetObjectItem(best, "params"), "x")->valuedouble;
   double bv = cJSON_GetObjectItem(best, "value")->valuedouble;
   assert_true(fabs(bv - (bx - 1) * (bx - 1)) < 1e-4);
+  /* A finished study's elapsed time stops growing. */
+  double el = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "result"), "elapsed")->valuedouble;
+  cJSON_Delete(r);
+  usleep(300000);
+  r = wait_finished(&c, "quad", 1);
+  assert_true(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "result"), "elapsed")->valuedouble == el);
   cJSON_Delete(r);
 
   /* Every trial: 3 intermediate values and value (x-1)^2. */
