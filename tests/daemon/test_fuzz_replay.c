@@ -1,5 +1,6 @@
 /* Replays the committed fuzz corpus of the daemon-level parsers (RPC request
- * lines, study specs, worker output lines; tests/fuzz/corpus/) through the
+ * lines, study specs, worker output lines, databases written by others;
+ * tests/fuzz/corpus/) through the
  * libFuzzer harnesses' own entry functions, built normally: every seed and
  * every regression case a fuzz run found must still pass their invariants. */
 #include <setjmp.h>
@@ -12,6 +13,7 @@
 #include <sys/wait.h>
 
 #define HP_FUZZ_REPLAY 1
+#include "../fuzz/fuzz_db_load.c"
 #include "../fuzz/fuzz_rpc.c"
 #include "../fuzz/fuzz_study_spec.c"
 #include "../fuzz/fuzz_worker_line.c"
@@ -25,6 +27,11 @@ static void test_rpc_corpus(void **state) {
 static void test_study_spec_corpus(void **state) {
   (void)state;
   assert_true(replay_corpus("study_spec", fuzz_study_spec) >= 5);
+}
+
+static void test_db_load_corpus(void **state) {
+  (void)state;
+  assert_true(replay_corpus("db_load", fuzz_db_load) >= 5);
 }
 
 static void test_worker_line_corpus(void **state) {
@@ -63,6 +70,7 @@ int main(void) {
       cmocka_unit_test(test_rpc_corpus),
       cmocka_unit_test(test_study_spec_corpus),
       cmocka_unit_test(test_worker_line_corpus),
+      cmocka_unit_test(test_db_load_corpus),
       cmocka_unit_test(test_output_check),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,7 +22,14 @@ IntLogUniformDistribution attributes name choices low high log step q grid nan i
 keys = sorted(k for k in keys if re.fullmatch(r"[A-Za-z0-9_.+\-]+", k))
 tokens = ["{", "}", "[", "]", ":", ",", '"', "true", "false", "null", "-0", "1e308", "1e-308",
           "-1", "0.5", "NaN", "Infinity", "-Infinity", "\\u0000", "\\ud83d\\ude00", "$", "${", "$$",
-          "[0]", "=", "\r\n"]
+          "[0]", "=", "\r\n",
+          # fuzz_db_load writes rows with SQL
+          "INSERT INTO ", " VALUES(", "UPDATE ", " SET ", " WHERE ", "DELETE FROM ", "NULL", "'",
+          "studies", "study_directions", "study_system_attributes", "study_user_attributes",
+          "trials", "trial_params", "trial_values", "trial_intermediate_values",
+          "trial_system_attributes", "trial_user_attributes", "hpsearch:spec", "hpsearch:state",
+          "hpsearch:created", "hpsearch:worker", "hpsearch:reason", "fail_reason",
+          "completed_rung_0", "FINITE", "INF_POS", "INF_NEG", "MINIMIZE", "MAXIMIZE"]
 os.makedirs(os.path.join(ROOT, "tests", "fuzz", "dict"), exist_ok=True)
 with open(os.path.join(ROOT, "tests", "fuzz", "dict", "json.dict"), "w") as out:
     out.write("# libFuzzer dictionary of the JSON harnesses; written by tests/fuzz/tools/make-dict.py\n")
