@@ -484,9 +484,20 @@ static bool is_rpc_code(int code) { return code <= -32000 && code >= -32768; }
 void hp_rpc_handle_line(hp_daemon_t *d, hp_conn_t *c, const char *line, size_t len) {
   hp_err_t err = {0};
   d->n_requests++;
-  cJSON *req = cJSON_ParseWithLength(line, len);
+  const char *end = NULL;
+  cJSON *req = cJSON_ParseWithLengthOpts(line, len, &end, false);
   if (req == NULL) {
     hp_rpc_send_error(c, NULL, HP_RPC_E_PARSE, "parse error: the message is not valid JSON");
+    return;
+  }
+  /* One message per line: `{...}{...}` or `{...} x` is malformed too. */
+  while (end < line + len && (*end == ' ' || *end == '\t' || *end == '\r')) end++;
+  if (end < line + len) {
+    char emsg[96];
+    snprintf(emsg, sizeof emsg, "parse error: unexpected data after the JSON value at byte %zu",
+             (size_t)(end - line));
+    hp_rpc_send_error(c, NULL, HP_RPC_E_PARSE, emsg);
+    cJSON_Delete(req);
     return;
   }
   const cJSON *id = cJSON_GetObjectItemCaseSensitive(req, "id");

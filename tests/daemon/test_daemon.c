@@ -636,6 +636,8 @@ static void test_protocol_errors(void **state) {
   } cases[] = {
       {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":", HP_RPC_E_PARSE},
       {"[1,2,3]", HP_RPC_E_INVALID_REQUEST},
+      {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.status\"}{\"x\":1}", HP_RPC_E_PARSE},
+      {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.status\"} 7", HP_RPC_E_PARSE},
       {"{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"daemon.status\"}", HP_RPC_E_INVALID_REQUEST},
       {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":7}", HP_RPC_E_INVALID_REQUEST},
       {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.status\",\"params\":[1]}", HP_RPC_E_INVALID_REQUEST},
