@@ -4,7 +4,11 @@
  * ("above", g), fit one Parzen mixture to each, draw n_ei_candidates from l
  * and keep the candidate maximising log l(x) - log g(x). Univariate by
  * default (one decision per parameter), multivariate as an option (one joint
- * decision over the parameters every trial has). Observations come from the
+ * decision over the parameters every trial has). Under the corrected density
+ * (the default) univariate bandwidths come from the gaps among all
+ * observations: the "resolution" rule for l and the "coverage" rule for g
+ * (docs/search.md); optuna31_density keeps Optuna 3.1's density and
+ * bandwidths. Observations come from the
  * incremental history in sampler.c, so a suggestion costs O(n) setup plus
  * O(candidates * n) in the vectorised kernel loops. */
 #include <assert.h>
