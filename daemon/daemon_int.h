@@ -261,7 +261,8 @@ void hp_sched_kill_all(hp_daemon_t *d, const char *reason);
 /* worker.c */
 int hp_worker_start(hp_daemon_t *d, hp_run_t *run, hp_err_t *err);
 /* Kills the worker's process group; the trial ends with state/reason once
- * the child is reaped. */
+ * the child is reaped. No effect once the child has exited: what it printed
+ * and its exit status decide the trial. */
 void hp_worker_kill(hp_worker_t *w, hp_store_state_t state, const char *reason);
 
 #endif

@@ -45,12 +45,21 @@ static void set_reason(hp_worker_t *w, const char *fmt, ...) {
   w->reason = strdup(buf);
 }
 
-void hp_worker_kill(hp_worker_t *w, hp_store_state_t state, const char *reason) {
+/* Ends the trial with state/reason (the first cause wins) and kills the
+ * group: for what the worker printed (error, garbage, prune decision). */
+static void worker_end(hp_worker_t *w, hp_store_state_t state, const char *reason) {
   if (w->reason == NULL) {
     w->kill_state = state;
     set_reason(w, "%s", reason ? reason : "killed");
   }
   if (!w->exited && w->pid > 0) kill(-w->pid, SIGKILL);
+}
+
+void hp_worker_kill(hp_worker_t *w, hp_store_state_t state, const char *reason) {
+  /* A child that has exited already decided its trial (its output may still
+   * be in the pipe): a stop, timeout or shutdown now must not overwrite it. */
+  if (w->exited) return;
+  worker_end(w, state, reason);
 }
 
 /* ---- output lines ------------------------------------------------------------ */
@@ -90,7 +99,7 @@ static void worker_line(hp_worker_t *w, char *line, size_t len) {
     else
       set_reason(w, "bad output line %lld (not a JSON object): %.80s", (long long)w->n_lines, line);
     w->kill_state = HP_STORE_FAIL;
-    hp_worker_kill(w, HP_STORE_FAIL, w->reason);
+    worker_end(w, HP_STORE_FAIL, w->reason);
     return;
   }
   const cJSON *err = cJSON_GetObjectItemCaseSensitive(msg, "error");
@@ -98,24 +107,24 @@ static void worker_line(hp_worker_t *w, char *line, size_t len) {
   const cJSON *value = cJSON_GetObjectItemCaseSensitive(msg, "value");
   double v = NAN;
   if (cJSON_IsString(err)) {
-    hp_worker_kill(w, HP_STORE_FAIL, err->valuestring);
+    worker_end(w, HP_STORE_FAIL, err->valuestring);
   } else if (value == NULL || !line_value(value, &v)) {
     line[len] = '\0';
     set_reason(w, "bad output line %lld: %.80s (expected {\"step\": N, \"value\": V} or "
                   "{\"value\": V})",
                (long long)w->n_lines, line);
-    hp_worker_kill(w, HP_STORE_FAIL, w->reason);
+    worker_end(w, HP_STORE_FAIL, w->reason);
   } else if (step != NULL) {
     if (!cJSON_IsNumber(step) || step->valuedouble < 0 || step->valuedouble > 9e15 ||
         step->valuedouble != floor(step->valuedouble)) {
       set_reason(w, "bad output line %lld: \"step\" must be an integer >= 0",
                  (long long)w->n_lines);
-      hp_worker_kill(w, HP_STORE_FAIL, w->reason);
+      worker_end(w, HP_STORE_FAIL, w->reason);
     } else if (!isfinite(v)) {
       char r[128];
       snprintf(r, sizeof r, "diverged: value %s at step %lld", isnan(v) ? "NaN" : "inf",
                (long long)step->valuedouble);
-      hp_worker_kill(w, HP_STORE_FAIL, r);
+      worker_end(w, HP_STORE_FAIL, r);
     } else {
       bool prune = false;
       hp_err_t e = {0};
@@ -126,7 +135,7 @@ static void worker_line(hp_worker_t *w, char *line, size_t len) {
       } else if (prune) {
         char r[64];
         snprintf(r, sizeof r, "pruned at step %lld", (long long)s);
-        hp_worker_kill(w, HP_STORE_PRUNED, r);
+        worker_end(w, HP_STORE_PRUNED, r);
       }
     }
   } else {
@@ -194,7 +203,7 @@ static void on_out_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
   if (w->line_len > LINE_MAX_LEN) {
     set_reason(w, "output line longer than %u bytes", LINE_MAX_LEN);
-    hp_worker_kill(w, HP_STORE_FAIL, w->reason);
+    worker_end(w, HP_STORE_FAIL, w->reason);
     w->line_len = 0;
   }
 }

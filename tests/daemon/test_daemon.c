@@ -285,6 +285,22 @@ static cJSON *list_trials(client_t *c, const char *name, cJSON **reply) {
 
 /* ---- tests -------------------------------------------------------------------- */
 
+/* Polls trial.get until trial 0 of `name` is no longer RUNNING (or WAITING). */
+static cJSON *wait_trial_done(client_t *c, const char *name, double timeout) {
+  char p[300];
+  snprintf(p, sizeof p, "{\"study\":\"%s\",\"trial\":0}", name);
+  double t0 = now_s();
+  for (;;) {
+    cJSON *r = cl_call(c, "trial.get", p);
+    cJSON *res = cJSON_GetObjectItem(r, "result");
+    const char *s = res ? cJSON_GetObjectItem(res, "state")->valuestring : "WAITING";
+    if (strcmp(s, "RUNNING") != 0 && strcmp(s, "WAITING") != 0) return r;
+    cJSON_Delete(r);
+    if (now_s() - t0 > timeout) fail_msg("trial 0 of %s did not end in %.0f s", name, timeout);
+    usleep(20000);
+  }
+}
+
 /* A command-objective study runs to completion; at most `parallelism` trials
  * ran at once (from the start/end times the helper logs); events arrive. */
 static void test_command_study(void **state) {
@@ -933,6 +949,41 @@ static void test_other_uid_refused(void **state) {
 
 /* A second daemon on the same socket refuses to start; the socket is 0600
  * in a 0700 folder; daemon.shutdown stops running workers and records them. */
+/* A worker that exited with its final value while something it started
+ * still holds its stdout: a stop --kill in that window must not turn the
+ * finished trial into FAIL "study stopped". */
+static void test_stop_after_exit(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 1);
+  client_t c;
+  cl_open(&c, d.sock);
+  create_study(&c, "{\"name\":\"late\",\"n_trials\":1,"
+                   "\"space\":{\"x\":{\"type\":\"float\",\"low\":0,\"high\":1}},"
+                   "\"objective\":{\"command\":[\"sh\",\"-c\","
+                   "\"echo '{\\\"value\\\": 1.5}'; setsid sleep 3 & sleep 0.2; exit 0\"]}}");
+  double t0 = now_s();
+  for (;;) { /* the trial started */
+    cJSON *r = cl_call(&c, "trial.get", "{\"study\":\"late\",\"trial\":0}");
+    bool got = cJSON_GetObjectItem(r, "result") != NULL;
+    cJSON_Delete(r);
+    if (got) break;
+    assert_true(now_s() - t0 < 10);
+    usleep(20000);
+  }
+  usleep(600000); /* sh has exited; the setsid sleep keeps the pipe open */
+  cJSON *r;
+  cl_ok(&c, "study.stop", "{\"study\":\"late\",\"kill\":true}", &r);
+  cJSON_Delete(r);
+  r = wait_trial_done(&c, "late", 10);
+  cJSON *res = cJSON_GetObjectItem(r, "result");
+  assert_string_equal(cJSON_GetObjectItem(res, "state")->valuestring, "COMPLETE");
+  assert_true(cJSON_GetObjectItem(res, "value")->valuedouble == 1.5);
+  cJSON_Delete(r);
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
 static void test_second_daemon_and_shutdown(void **state) {
   (void)state;
   daemon_proc_t d;
@@ -1235,6 +1286,7 @@ int main(void) {
       cmocka_unit_test(test_orphans_killed),
       cmocka_unit_test(test_other_uid_refused),
       cmocka_unit_test(test_second_daemon_and_shutdown),
+      cmocka_unit_test(test_stop_after_exit),
       cmocka_unit_test(test_engine_objective),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
