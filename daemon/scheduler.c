@@ -590,22 +590,13 @@ static void write_param_value(hp_sbuf_t *b, const hp_space_t *space,
   int k = space ? hp_space_find(space, p->name) : -1;
   if (k >= 0) {
     const hp_dist_t *dist = &space->params[k].dist;
-    if (dist->kind == HP_DIST_CAT) {
-      int idx = (int)p->value;
-      if (p->value == (double)idx && idx >= 0 && idx < dist->n_choices)
-        {
-    hp_sbuf_json(b, cJSON_GetArrayItem(dist->choices, idx));
+    int idx = (int)p->value;
+    if (dist->kind == HP_DIST_CAT && p->value == (double)idx && idx >= 0 &&
+        idx < dist->n_choices)
+      hp_sbuf_json(b, cJSON_GetArrayItem(dist->choices, idx));
+    else
+      hp_sbuf_num(b, p->value); /* ints are integral doubles: printed as such */
     return;
-  }
-      {
-    hp_sbuf_num(b, p->value);
-    return;
-  }
-    }
-    {
-    hp_sbuf_num(b, p->value);
-    return;
-  } /* ints are integral doubles: printed as such */
   }
   /* A parameter outside the spec (e.g. a study written by Optuna). */
   hp_dist_t dist;
@@ -673,10 +664,13 @@ void hp_sched_trial_write(hp_sbuf_t *b, const hp_study_t *st, const hp_store_tri
     else hp_sbuf_puts(b, "{}");
     cJSON_Delete(o);
   }
+  /* null, not "", while unset (WAITING has no start, RUNNING no end) */
   hp_sbuf_puts(b, ",\"datetime_start\":");
-  hp_sbuf_str(b, t->datetime_start);
+  if (t->datetime_start[0]) hp_sbuf_str(b, t->datetime_start);
+  else hp_sbuf_puts(b, "null");
   hp_sbuf_puts(b, ",\"datetime_complete\":");
-  hp_sbuf_str(b, t->datetime_complete);
+  if (t->datetime_complete[0]) hp_sbuf_str(b, t->datetime_complete);
+  else hp_sbuf_puts(b, "null");
   hp_sbuf_puts(b, ",\"duration\":");
   double a = naive_seconds(t->datetime_start), z = naive_seconds(t->datetime_complete);
   if (!isnan(a) && !isnan(z)) hp_sbuf_num(b, z - a);

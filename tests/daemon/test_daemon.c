@@ -549,6 +549,12 @@ static void test_ask_report_tell(void **state) {
   res = cl_ok(&c, "trial.report", "{\"study\":\"manual\",\"trial\":0,\"step\":0,\"value\":0.4}", &r);
   assert_false(cJSON_IsTrue(cJSON_GetObjectItem(res, "prune")));
   cJSON_Delete(r);
+  /* a running trial has a start and no end (null, not "") */
+  res = cl_ok(&c, "trial.get", "{\"study\":\"manual\",\"trial\":0}", &r);
+  assert_true(cJSON_IsString(cJSON_GetObjectItem(res, "datetime_start")));
+  assert_true(cJSON_IsNull(cJSON_GetObjectItem(res, "datetime_complete")));
+  assert_true(cJSON_IsNull(cJSON_GetObjectItem(res, "duration")));
+  cJSON_Delete(r);
   res = cl_ok(&c, "trial.tell", "{\"study\":\"manual\",\"trial\":0,\"value\":0.5}", &r);
   assert_string_equal(cJSON_GetObjectItem(res, "state")->valuestring, "COMPLETE");
   cJSON_Delete(r);
