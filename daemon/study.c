@@ -405,32 +405,17 @@ static int external_of(const hp_space_t *space, const double *params, const char
   return 0;
 }
 
-/* Text of an external value as it goes into an argv or env string: strings
- * unquoted, numbers as JSON writes them, true/false, null -> "". */
-static int append_external_text(const cJSON *v, char **buf, size_t *len, size_t *cap) {
-  char tmp[64];
+char *hp_study_value_text(const cJSON *v) {
+  char tmp[64] = "";
   const char *t = tmp;
   if (cJSON_IsString(v)) t = v->valuestring;
   else if (cJSON_IsBool(v)) t = cJSON_IsTrue(v) ? "true" : "false";
-  else if (cJSON_IsNull(v)) t = "";
   else if (cJSON_IsNumber(v)) {
     double x = v->valuedouble;
     if (x == floor(x) && fabs(x) < 1e15) snprintf(tmp, sizeof tmp, "%.0f", x);
     else snprintf(tmp, sizeof tmp, "%.17g", x);
   }
-  size_t n = strlen(t);
-  if (*len + n + 1 > *cap) {
-    size_t c = *cap ? *cap : 64;
-    while (c < *len + n + 1) c *= 2;
-    char *nb = realloc(*buf, c);
-    if (nb == NULL) return HP_ENOMEM;
-    *buf = nb;
-    *cap = c;
-  }
-  memcpy(*buf + *len, t, n);
-  *len += n;
-  (*buf)[*len] = '\0';
-  return 0;
+  return strdup(t);
 }
 
 static int append_bytes(const char *s, size_t n, char **buf, size_t *len, size_t *cap) {
@@ -446,6 +431,13 @@ static int append_bytes(const char *s, size_t n, char **buf, size_t *len, size_t
   *len += n;
   (*buf)[*len] = '\0';
   return 0;
+}
+
+static int append_external_text(const cJSON *v, char **buf, size_t *len, size_t *cap) {
+  char *t = hp_study_value_text(v);
+  int rc = t ? append_bytes(t, strlen(t), buf, len, cap) : HP_ENOMEM;
+  free(t);
+  return rc;
 }
 
 /* Expands "${name}" and "$$" inside a string; *out is a new string item. */

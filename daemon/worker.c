@@ -370,18 +370,6 @@ static char *str_printf(const char *fmt, ...) {
   return out;
 }
 
-/* Text of an external value for an environment variable. */
-static char *external_text(const cJSON *v) {
-  if (cJSON_IsString(v)) return strdup(v->valuestring);
-  if (cJSON_IsNumber(v)) {
-    double x = v->valuedouble;
-    if (x == floor(x) && fabs(x) < 1e15) return str_printf("%.0f", x);
-    return str_printf("%.17g", x);
-  }
-  if (cJSON_IsBool(v)) return strdup(cJSON_IsTrue(v) ? "true" : "false");
-  return strdup("");
-}
-
 static bool env_has(const strvec_t *env, const char *entry) {
   size_t n = strcspn(entry, "=");
   for (size_t i = 0; i < env->n; i++)
@@ -398,8 +386,12 @@ static int build_env(hp_run_t *run, strvec_t *env, hp_err_t *err) {
     cJSON *e = NULL;
     rc = hp_study_substitute(st->spec->env, space, run->params, &e, err);
     if (rc < 0) return rc;
-    for (const cJSON *c = e->child; c && rc == 0; c = c->next)
-      rc = sv_push(env, str_printf("%s=%s", c->string, c->valuestring));
+    /* A whole "$x" value became a number, boolean or null: its text. */
+    for (const cJSON *c = e->child; c && rc == 0; c = c->next) {
+      char *val = hp_study_value_text(c);
+      rc = sv_push(env, val ? str_printf("%s=%s", c->string, val) : NULL);
+      free(val);
+    }
     cJSON_Delete(e);
   }
   cJSON *params = hp_sched_params_json(st, run->params);
@@ -412,12 +404,9 @@ static int build_env(hp_run_t *run, strvec_t *env, hp_err_t *err) {
     for (const char *c = p->string; *c && k < sizeof name - 1; c++)
       name[k++] = isalnum((unsigned char)*c) ? (char)toupper((unsigned char)*c) : '_';
     name[k] = '\0';
-    char *val = external_text(p);
-    if (val == NULL) rc = HP_ENOMEM;
-    else {
-      rc = sv_push(env, str_printf("HPSEARCH_PARAM_%s=%s", name, val));
-      free(val);
-    }
+    char *val = hp_study_value_text(p);
+    rc = sv_push(env, val ? str_printf("HPSEARCH_PARAM_%s=%s", name, val) : NULL);
+    free(val);
   }
   cJSON_Delete(params);
   if (rc == 0) rc = sv_push(env, str_printf("HPSEARCH_TRIAL_NUMBER=%lld", (long long)run->number));
@@ -439,7 +428,7 @@ static int build_argv(hp_daemon_t *d, hp_run_t *run, strvec_t *argv, hp_err_t *e
     if (rc < 0) return rc;
     for (const cJSON *c = a->child; c && rc == 0; c = c->next) {
       if (cJSON_IsString(c)) rc = sv_push(argv, strdup(c->valuestring));
-      else rc = sv_push(argv, external_text(c)); /* a whole "$x" became a number */
+      else rc = sv_push(argv, hp_study_value_text(c)); /* a whole "$x" became a number */
     }
     cJSON_Delete(a);
   } else {

@@ -44,5 +44,10 @@ const hp_space_t *hp_study_spec_space(const hp_study_spec_t *spec);
  * value's text, and "$$" stands for a literal "$". New tree, caller frees. */
 int hp_study_substitute(const cJSON *tmpl, const hp_space_t *space, const double *params,
                         cJSON **out, hp_err_t *err);
+/* Text of an external value as it goes into an argv or environment string:
+ * strings unquoted, integral numbers without a fraction, others with 17
+ * digits, true/false, null -> "". New string (caller frees), NULL if out of
+ * memory. */
+char *hp_study_value_text(const cJSON *v);
 
 #endif

@@ -990,6 +990,36 @@ static void test_stop_after_exit(void **state) {
   daemon_stop(&d);
 }
 
+/* "$x" as a whole env value gives the value's text (it gave "(null)" for
+ * numbers and booleans), "${x}" inside one too; HPSEARCH_PARAM_* alike. */
+static void test_command_env(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 1);
+  client_t c;
+  cl_open(&c, d.sock);
+  create_study(&c, "{\"name\":\"env\",\"n_trials\":1,"
+                   "\"space\":{\"x\":{\"type\":\"categorical\",\"choices\":[0.25]},"
+                   "\"b\":{\"type\":\"categorical\",\"choices\":[true]},"
+                   "\"n\":{\"type\":\"int\",\"low\":7,\"high\":7}},"
+                   "\"objective\":{\"command\":[\"sh\",\"-c\","
+                   "\"echo \\\"{\\\\\\\"value\\\\\\\": 1, \\\\\\\"xv\\\\\\\": \\\\\\\"$XV\\\\\\\", "
+                   "\\\\\\\"bv\\\\\\\": \\\\\\\"$BV\\\\\\\", \\\\\\\"s\\\\\\\": \\\\\\\"$S\\\\\\\", "
+                   "\\\\\\\"p\\\\\\\": \\\\\\\"$HPSEARCH_PARAM_N\\\\\\\"}\\\"\"],"
+                   "\"env\":{\"XV\":\"$x\",\"BV\":\"$b\",\"S\":\"n=${n}\"}}}");
+  cJSON *r = wait_trial_done(&c, "env", 10);
+  cJSON *res = cJSON_GetObjectItem(r, "result");
+  assert_string_equal(cJSON_GetObjectItem(res, "state")->valuestring, "COMPLETE");
+  cJSON *ua = cJSON_GetObjectItem(res, "user_attrs");
+  assert_string_equal(cJSON_GetObjectItem(ua, "xv")->valuestring, "0.25");
+  assert_string_equal(cJSON_GetObjectItem(ua, "bv")->valuestring, "true");
+  assert_string_equal(cJSON_GetObjectItem(ua, "s")->valuestring, "n=7");
+  assert_string_equal(cJSON_GetObjectItem(ua, "p")->valuestring, "7");
+  cJSON_Delete(r);
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
 static void test_second_daemon_and_shutdown(void **state) {
   (void)state;
   daemon_proc_t d;
@@ -1293,6 +1323,7 @@ int main(void) {
       cmocka_unit_test(test_other_uid_refused),
       cmocka_unit_test(test_second_daemon_and_shutdown),
       cmocka_unit_test(test_stop_after_exit),
+      cmocka_unit_test(test_command_env),
       cmocka_unit_test(test_engine_objective),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
