@@ -3,6 +3,7 @@
  * slot (round robin within each study's parallelism), creating, reporting
  * and finishing trials (store first, then sampler, pruner, events), and the
  * JSON shapes of studies and trials in replies. */
+#include <dirent.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -222,8 +223,55 @@ static void stored_params(const hp_space_t *space, const hp_store_trial_t *t, do
   }
 }
 
+/* Whether a process of group pg still carries the trial's environment
+ * (HPSEARCH_TRIAL_ID, set for every worker): the group id may have been
+ * reused by an unrelated program since the previous daemon died. */
+static bool group_runs_trial(pid_t pg, int64_t trial_id) {
+  char want[48];
+  int wlen = snprintf(want, sizeof want, "HPSEARCH_TRIAL_ID=%lld", (long long)trial_id);
+  DIR *proc = opendir("/proc");
+  if (proc == NULL) return false;
+  bool found = false;
+  struct dirent *e;
+  while (!found && (e = readdir(proc)) != NULL) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) continue;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *rp = strrchr(buf, ')'); /* the command name may hold anything */
+    int ppid = 0, pgrp = 0;
+    char state;
+    if (rp == NULL || sscanf(rp + 1, " %c %d %d", &state, &ppid, &pgrp) != 3 || pgrp != pg)
+      continue;
+    snprintf(path, sizeof path, "/proc/%s/environ", e->d_name);
+    f = fopen(path, "r");
+    if (f == NULL) continue;
+    /* NUL-separated entries; compare each whole entry */
+    int ch, pos = 0;
+    bool match = true;
+    while (!found && (ch = fgetc(f)) != EOF) {
+      if (ch == '\0') {
+        found = match && pos == wlen;
+        pos = 0;
+        match = true;
+      } else {
+        match = match && pos < wlen && ch == want[pos];
+        pos++;
+      }
+    }
+    fclose(f);
+  }
+  closedir(proc);
+  return found;
+}
+
 /* Kills the process group recorded for a RUNNING trial of a previous daemon
- * (only within the same boot: after a reboot the number means nothing). */
+ * (only within the same boot: after a reboot the number means nothing, and
+ * only while the group still runs that trial). */
 static void kill_orphan(hp_daemon_t *d, const hp_store_trial_t *t) {
   cJSON *attrs = cJSON_Parse(t->system_attrs_json ? t->system_attrs_json : "{}");
   const cJSON *w = cJSON_GetObjectItemCaseSensitive(attrs, ATTR_WORKER);
@@ -232,7 +280,7 @@ static void kill_orphan(hp_daemon_t *d, const hp_store_trial_t *t) {
   if (cJSON_IsNumber(pgid) && pgid->valuedouble > 1 && cJSON_IsString(boot) &&
       strcmp(boot->valuestring, d->boot_id) == 0) {
     pid_t pg = (pid_t)pgid->valuedouble;
-    if (kill(-pg, SIGKILL) == 0)
+    if (group_runs_trial(pg, t->trial_id) && kill(-pg, SIGKILL) == 0)
       hp_log("killed orphaned worker group %d of trial %lld", (int)pg, (long long)t->number);
   }
   cJSON_Delete(attrs);

@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "hpsearch/rpc.h"
 
 /* ---- harness ---------------------------------------------------------------- */
@@ -1197,6 +1199,74 @@ static void test_orphans_killed(void **state) {
   daemon_stop(&d);
 }
 
+/* The process group recorded for a RUNNING trial is killed at the restart
+ * only while it still runs that trial: here the worker died with the daemon
+ * and its group id now belongs to an unrelated program, which must live. */
+static void test_orphan_pgid_reused(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 1);
+  client_t c;
+  cl_open(&c, d.sock);
+  char pidfile[400], spec[2048];
+  snprintf(pidfile, sizeof pidfile, "%s/pids", d.dir);
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"reuse\",\"n_trials\":1,\"sampler\":\"random\","
+           "\"space\":{\"x\":{\"type\":\"float\",\"low\":0,\"high\":1}},"
+           "\"objective\":{\"command\":[\"%s\",\"$x\",\"hang\"],\"env\":{\"HP_TEST_PIDFILE\":\"%s\"}}}",
+           helper, pidfile);
+  create_study(&c, spec);
+  pid_t wpid = 0;
+  double t0 = now_s();
+  while (wpid == 0 && now_s() - t0 < 10) {
+    FILE *f = fopen(pidfile, "r");
+    int v = 0;
+    if (f && fscanf(f, "%d", &v) == 1) wpid = v;
+    if (f) fclose(f);
+    usleep(20000);
+  }
+  assert_true(wpid > 0);
+  cl_close(&c);
+  kill(d.pid, SIGKILL);
+  waitpid(d.pid, NULL, 0);
+  kill(-wpid, SIGKILL);
+  pid_t decoy = fork();
+  assert_true(decoy >= 0);
+  if (decoy == 0) {
+    setsid();
+    execl("/bin/sleep", "sleep", "30", (char *)NULL);
+    _exit(127);
+  }
+  char boot[64] = "";
+  FILE *bf = fopen("/proc/sys/kernel/random/boot_id", "r");
+  assert_non_null(bf);
+  assert_non_null(fgets(boot, sizeof boot, bf));
+  fclose(bf);
+  boot[strcspn(boot, "\n")] = '\0';
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(d.db, &db), SQLITE_OK);
+  char *sql = sqlite3_mprintf("UPDATE trial_system_attributes SET value_json = "
+                              "'{\"pgid\": %d, \"boot\": \"%q\"}' WHERE key = 'hpsearch:worker'",
+                              (int)decoy, boot);
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_changes(db), 1);
+  sqlite3_free(sql);
+  sqlite3_close(db);
+  d.pid = spawn_daemon(&d, 1);
+  wait_ready(&d);
+  cl_open(&c, d.sock);
+  cJSON *r;
+  cJSON *res = cl_ok(&c, "trial.get", "{\"study\":\"reuse\",\"trial\":0}", &r);
+  assert_string_equal(cJSON_GetObjectItem(res, "reason")->valuestring, "daemon restarted");
+  cJSON_Delete(r);
+  usleep(100000);
+  assert_true(alive(decoy));
+  kill(decoy, SIGKILL);
+  waitpid(decoy, NULL, 0);
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
 /* First start and last end time in a helper log. */
 static void log_span(const char *path, double *first_start, double *first_end, int *starts) {
   FILE *f = fopen(path, "r");
@@ -1320,6 +1390,7 @@ int main(void) {
       cmocka_unit_test(test_concurrent_clients),
       cmocka_unit_test(test_sigkill_restart),
       cmocka_unit_test(test_orphans_killed),
+      cmocka_unit_test(test_orphan_pgid_reused),
       cmocka_unit_test(test_other_uid_refused),
       cmocka_unit_test(test_second_daemon_and_shutdown),
       cmocka_unit_test(test_stop_after_exit),
