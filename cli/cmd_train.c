@@ -65,7 +65,10 @@ int hp_cmd_train(int argc, char **argv) {
       free(sets);
       return HP_EXIT_OK;
     } else if (argv[i][0] == '-' || path != NULL) {
-      fprintf(stderr, "hpsearch train: unexpected argument '%s'\n", argv[i]);
+      if (strcmp(argv[i], "--set") == 0)
+        fprintf(stderr, "hpsearch train: --set needs key=value\n");
+      else
+        fprintf(stderr, "hpsearch train: unexpected argument '%s'\n", argv[i]);
       usage();
       free(sets);
       return HP_EXIT_USAGE;

@@ -560,8 +560,9 @@ int hp_config_set(cJSON *root, const char *assignment, hp_err_t *err) {
       node = cJSON_GetArrayItem(node, (int)index);
     } else {
       if (!cJSON_IsObject(node)) {
-        rc = hp_err_set(err, HP_EINVAL, "--set %s: '%s' is inside a %s, not an object", path,
-                        walked, hp_json_type_name(node));
+        rc = hp_err_set(err, HP_EINVAL, "--set %s: '%s' is inside %s, not an object (write "
+                        "name[N] for an array element)", path, walked,
+                        cJSON_IsArray(node) ? "an array" : hp_json_type_name(node));
         goto fail;
       }
       cJSON *child = cJSON_GetObjectItemCaseSensitive(node, name);

@@ -180,6 +180,9 @@ static void test_config_set(void **state) {
   assert_non_null(strstr(err.msg, "past the end"));
   assert_int_equal(hp_config_set(root, "epochs.x=1", &err), HP_EINVAL);
   assert_non_null(strstr(err.msg, "not an object"));
+  assert_int_equal(hp_config_set(root, "layers.0.units=1", &err), HP_EINVAL);
+  assert_non_null(strstr(err.msg, "inside an array"));
+  assert_non_null(strstr(err.msg, "name[N]"));
   assert_int_equal(hp_config_set(root, "optimizer[0]=1", &err), HP_EINVAL);
   assert_int_equal(hp_config_set(root, "=3", &err), HP_EINVAL);
   assert_int_equal(hp_config_set(root, "epochs", &err), HP_EINVAL);
