@@ -56,8 +56,9 @@ typedef struct hp_sampler_opts {
   bool multivariate;       /* false: joint product kernels, Scott-like bandwidth */
   bool constant_liar;      /* false: running trials count as worst observations */
   bool optuna31_density;   /* false: the corrected truncated-normal density (with
-                              -log sigma); true: Optuna 3.1's density without it,
-                              for behaviour closer to Optuna 3.1 (see docs/search.md) */
+                              -log sigma) and hpsearch's coverage/resolution
+                              bandwidths; true: Optuna 3.1's density and
+                              bandwidths exactly (see docs/search.md) */
   /* grid */
   bool grid_shuffle;       /* true: hand out free points in seeded random order
                               (as Optuna); false: in grid-id order */
