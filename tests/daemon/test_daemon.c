@@ -1152,21 +1152,19 @@ static bool alive(pid_t pid) {
   return paren != NULL && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
 }
 
-/* Workers left running by a SIGKILLed daemon are killed (by their recorded
- * process group) when the daemon starts again. */
-static void test_orphans_killed(void **state) {
-  (void)state;
-  daemon_proc_t d;
-  daemon_start(&d, 1);
+/* Starts a daemon with a one-trial study `name` whose worker hangs, then
+ * SIGKILLs the daemon; returns the worker's pid (= its process group). */
+static pid_t orphan_worker(daemon_proc_t *d, const char *name) {
+  daemon_start(d, 1);
   client_t c;
-  cl_open(&c, d.sock);
+  cl_open(&c, d->sock);
   char pidfile[400], spec[2048];
-  snprintf(pidfile, sizeof pidfile, "%s/pids", d.dir);
+  snprintf(pidfile, sizeof pidfile, "%s/pids", d->dir);
   snprintf(spec, sizeof spec,
-           "{\"name\":\"orphan\",\"n_trials\":1,\"sampler\":\"random\","
+           "{\"name\":\"%s\",\"n_trials\":1,\"sampler\":\"random\","
            "\"space\":{\"x\":{\"type\":\"float\",\"low\":0,\"high\":1}},"
            "\"objective\":{\"command\":[\"%s\",\"$x\",\"hang\"],\"env\":{\"HP_TEST_PIDFILE\":\"%s\"}}}",
-           helper, pidfile);
+           name, helper, pidfile);
   create_study(&c, spec);
   pid_t wpid = 0;
   double t0 = now_s();
@@ -1179,13 +1177,23 @@ static void test_orphans_killed(void **state) {
   }
   assert_true(wpid > 0);
   cl_close(&c);
-  kill(d.pid, SIGKILL);
-  waitpid(d.pid, NULL, 0);
+  kill(d->pid, SIGKILL);
+  waitpid(d->pid, NULL, 0);
+  return wpid;
+}
+
+/* Workers left running by a SIGKILLed daemon are killed (by their recorded
+ * process group) when the daemon starts again. */
+static void test_orphans_killed(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  pid_t wpid = orphan_worker(&d, "orphan");
+  client_t c;
   usleep(100000);
   assert_true(alive(wpid)); /* the worker outlived its daemon */
   d.pid = spawn_daemon(&d, 1);
   wait_ready(&d);
-  t0 = now_s();
+  double t0 = now_s();
   while (alive(wpid) && now_s() - t0 < 5) usleep(20000);
   assert_false(alive(wpid));
   cl_open(&c, d.sock);
@@ -1205,30 +1213,8 @@ static void test_orphans_killed(void **state) {
 static void test_orphan_pgid_reused(void **state) {
   (void)state;
   daemon_proc_t d;
-  daemon_start(&d, 1);
+  pid_t wpid = orphan_worker(&d, "reuse");
   client_t c;
-  cl_open(&c, d.sock);
-  char pidfile[400], spec[2048];
-  snprintf(pidfile, sizeof pidfile, "%s/pids", d.dir);
-  snprintf(spec, sizeof spec,
-           "{\"name\":\"reuse\",\"n_trials\":1,\"sampler\":\"random\","
-           "\"space\":{\"x\":{\"type\":\"float\",\"low\":0,\"high\":1}},"
-           "\"objective\":{\"command\":[\"%s\",\"$x\",\"hang\"],\"env\":{\"HP_TEST_PIDFILE\":\"%s\"}}}",
-           helper, pidfile);
-  create_study(&c, spec);
-  pid_t wpid = 0;
-  double t0 = now_s();
-  while (wpid == 0 && now_s() - t0 < 10) {
-    FILE *f = fopen(pidfile, "r");
-    int v = 0;
-    if (f && fscanf(f, "%d", &v) == 1) wpid = v;
-    if (f) fclose(f);
-    usleep(20000);
-  }
-  assert_true(wpid > 0);
-  cl_close(&c);
-  kill(d.pid, SIGKILL);
-  waitpid(d.pid, NULL, 0);
   kill(-wpid, SIGKILL);
   pid_t decoy = fork();
   assert_true(decoy >= 0);
