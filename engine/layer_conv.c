@@ -80,6 +80,15 @@ static void shift_range(int h, int w, int dy, int dx, int *r0, int *r1, int *k0,
   if (*k1 < *k0) *k1 = *k0;
 }
 
+/* plane[h,w] shifted flat by dx columns: in rows [r0, r1) the |dx| columns
+ * at the edge came from the neighbouring row; they stand for padding. */
+static void clear_wrapped(float *plane, int w, int dx, int r0, int r1) {
+  int c0 = dx < 0 ? 0 : w - dx, c1 = dx < 0 ? -dx : w;
+  if (dx == 0) return;
+  for (int r = r0; r < r1; r++)
+    for (int c = c0; c < c1; c++) plane[(size_t)r * w + c] = 0.0f;
+}
+
 static void im2col_same(const hp_conv_shape_t *s, const float *x, float *cols, int B) {
   const int h = s->h, w = s->w;
   const size_t plane = (size_t)h * w;
@@ -96,13 +105,7 @@ static void im2col_same(const hp_conv_shape_t *s, const float *x, float *cols, i
           memset(dst, 0, (size_t)k0 * sizeof *dst);
           memcpy(dst + k0, src + k0 + off, (size_t)(k1 - k0) * sizeof *dst);
           memset(dst + k1, 0, (plane - (size_t)k1) * sizeof *dst);
-          /* Columns that wrapped into the neighbouring row read padding. */
-          if (dx < 0)
-            for (int r = r0; r < r1; r++)
-              for (int c = 0; c < -dx; c++) dst[(size_t)r * w + c] = 0.0f;
-          else if (dx > 0)
-            for (int r = r0; r < r1; r++)
-              for (int c = w - dx; c < w; c++) dst[(size_t)r * w + c] = 0.0f;
+          clear_wrapped(dst, w, dx, r0, r1); /* wrapped columns read padding */
         }
       }
 }
@@ -124,12 +127,7 @@ static void col2im_same(const hp_conv_shape_t *s, float *cols, float *dx_out, in
         const ptrdiff_t off = (ptrdiff_t)dy * w + dx;
         for (int b = 0; b < B; b++, src += plane) {
           float *dst = dx_out + ((size_t)b * s->c + ci) * plane + off;
-          if (dx < 0)
-            for (int r = r0; r < r1; r++)
-              for (int c = 0; c < -dx; c++) src[(size_t)r * w + c] = 0.0f;
-          else if (dx > 0)
-            for (int r = r0; r < r1; r++)
-              for (int c = w - dx; c < w; c++) src[(size_t)r * w + c] = 0.0f;
+          clear_wrapped(src, w, dx, r0, r1);
           for (int k = k0; k < k1; k++) dst[k] += src[k];
         }
       }
