@@ -162,6 +162,17 @@ static int get_resource(const cJSON *cfg, const char *key, bool allow_auto, int6
   return HP_OK;
 }
 
+/* An optional integer option in [lo, hi]; *field keeps its default when the
+ * key is absent. */
+static int get_count(const cJSON *cfg, const char *key, long long lo, long long hi,
+                     int64_t *field, hp_err_t *err) {
+  long long v = *field;
+  int rc = hp_json_get_int(cfg, key, false, lo, hi, &v, "pruner", err);
+  if (rc) return rc;
+  *field = v;
+  return HP_OK;
+}
+
 static int parse_config(hp_pruner_t *p, const cJSON *cfg, hp_err_t *err) {
   if (!cfg) return HP_OK;
   if (!cJSON_IsObject(cfg))
@@ -189,7 +200,6 @@ static int parse_config(hp_pruner_t *p, const cJSON *cfg, hp_err_t *err) {
                                [HP_PRUNER_PERCENTILE] = K_PCT, [HP_PRUNER_SHA] = K_SHA,
                                [HP_PRUNER_HYPERBAND] = K_HB};
   if ((rc = hp_json_check_keys(cfg, keys[p->kind], "pruner", err))) return rc;
-  long long v;
   switch (p->kind) {
     case HP_PRUNER_NONE:
       break;
@@ -201,22 +211,11 @@ static int parse_config(hp_pruner_t *p, const cJSON *cfg, hp_err_t *err) {
                           p->percentile);
       /* fallthrough */
     case HP_PRUNER_MEDIAN:
-      v = p->n_startup_trials;
-      if ((rc = hp_json_get_int(cfg, "n_startup_trials", false, 0, 1LL << 40, &v, "pruner", err)))
+      if ((rc = get_count(cfg, "n_startup_trials", 0, 1LL << 40, &p->n_startup_trials, err)) ||
+          (rc = get_count(cfg, "n_warmup_steps", 0, 1LL << 40, &p->n_warmup_steps, err)) ||
+          (rc = get_count(cfg, "interval_steps", 1, 1LL << 40, &p->interval_steps, err)) ||
+          (rc = get_count(cfg, "n_min_trials", 1, 1LL << 40, &p->n_min_trials, err)))
         return rc;
-      p->n_startup_trials = v;
-      v = p->n_warmup_steps;
-      if ((rc = hp_json_get_int(cfg, "n_warmup_steps", false, 0, 1LL << 40, &v, "pruner", err)))
-        return rc;
-      p->n_warmup_steps = v;
-      v = p->interval_steps;
-      if ((rc = hp_json_get_int(cfg, "interval_steps", false, 1, 1LL << 40, &v, "pruner", err)))
-        return rc;
-      p->interval_steps = v;
-      v = p->n_min_trials;
-      if ((rc = hp_json_get_int(cfg, "n_min_trials", false, 1, 1LL << 40, &v, "pruner", err)))
-        return rc;
-      p->n_min_trials = v;
       break;
     case HP_PRUNER_SHA:
     case HP_PRUNER_HYPERBAND: {
@@ -227,21 +226,11 @@ static int parse_config(hp_pruner_t *p, const cJSON *cfg, hp_err_t *err) {
       p->reduction_factor = hb ? 3 : 4;
       if ((rc = get_resource(cfg, "min_resource", !hb, &p->min_resource, err))) return rc;
       if (hb && (rc = get_resource(cfg, "max_resource", true, &p->max_resource, err))) return rc;
-      v = p->reduction_factor;
-      if ((rc = hp_json_get_int(cfg, "reduction_factor", false, 2, 1 << 20, &v, "pruner", err)))
+      if ((rc = get_count(cfg, "reduction_factor", 2, 1 << 20, &p->reduction_factor, err)) ||
+          (!hb && (rc = get_count(cfg, "min_early_stopping_rate", 0, 62,
+                                  &p->min_early_stopping_rate, err))) ||
+          (rc = get_count(cfg, "bootstrap_count", 0, 1LL << 40, &p->bootstrap_count, err)))
         return rc;
-      p->reduction_factor = v;
-      if (!hb) {
-        v = p->min_early_stopping_rate;
-        if ((rc = hp_json_get_int(cfg, "min_early_stopping_rate", false, 0, 62, &v, "pruner",
-                                  err)))
-          return rc;
-        p->min_early_stopping_rate = v;
-      }
-      v = p->bootstrap_count;
-      if ((rc = hp_json_get_int(cfg, "bootstrap_count", false, 0, 1LL << 40, &v, "pruner", err)))
-        return rc;
-      p->bootstrap_count = v;
       if (p->bootstrap_count > 0 && (hb ? p->max_resource : p->min_resource) < 0)
         return hp_err_set(err, HP_EINVAL, "pruner.bootstrap_count: must be 0 when %s is \"auto\"",
                           hb ? "max_resource" : "min_resource");
