@@ -236,8 +236,10 @@ int hp_sched_enqueue(hp_study_t *st, const cJSON *params, int64_t *number, int64
                      hp_err_t *err);
 /* trial_id of a trial number, 0 if the study has no such trial. */
 int64_t hp_sched_trial_id(const hp_study_t *st, int64_t number);
-/* A report for a running trial; *prune gets the pruner's decision. */
-int hp_sched_report(hp_run_t *run, int64_t step, double value, bool *prune, hp_err_t *err);
+/* A report for a running trial; *prune gets the pruner's decision. A step
+ * that has a value already is ignored (*ignored, prune false), as Optuna. */
+int hp_sched_report(hp_run_t *run, int64_t step, double value, bool *prune, bool *ignored,
+                    hp_err_t *err);
 /* Ends a running trial: commits it (batch), tells sampler and pruner, sends
  * the event, frees run. values: NULL unless COMPLETE (or PRUNED with one). */
 int hp_sched_finish(hp_run_t *run, hp_store_state_t state, const double *value,

@@ -320,12 +320,13 @@ static int m_trial_report(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJ
   if (hp_json_get_int(params, "step", true, 0, INT64_MAX / 2, &step, "params", err) < 0)
     return HP_RPC_E_PARAMS;
   if ((rc = get_value(params, "value", true, &value, err)) < 0) return rc;
-  bool prune = false;
-  if (hp_sched_report(run, step, value, &prune, err) < 0)
+  bool prune = false, ignored = false;
+  if (hp_sched_report(run, step, value, &prune, &ignored, err) < 0)
     return hp_err_set(err, HP_RPC_E_INTERNAL, "%s", err->msg);
   cJSON *r = cJSON_CreateObject();
   if (r == NULL) return oom(err);
   cJSON_AddBoolToObject(r, "prune", prune);
+  if (ignored) cJSON_AddTrueToObject(r, "ignored");
   *result = r;
   return 0;
 }

@@ -984,11 +984,29 @@ int hp_sched_enqueue(hp_study_t *st, const cJSON *params, int64_t *number, int64
   return 0;
 }
 
-int hp_sched_report(hp_run_t *run, int64_t step, double value, bool *prune, hp_err_t *err) {
+/* Whether the trial has a value at this step already (read from the store:
+ * only for a step at or below the last one, which is rare). */
+static bool step_reported(hp_store_t *store, int64_t trial_id, int64_t step) {
+  hp_store_trial_t t = {0};
+  if (hp_store_trial_get(store, trial_id, &t, NULL) < 0) return false;
+  bool found = false;
+  for (size_t k = 0; k < t.n_intermediate && !found; k++) found = t.steps[k] == step;
+  hp_store_trial_clear(&t);
+  return found;
+}
+
+int hp_sched_report(hp_run_t *run, int64_t step, double value, bool *prune, bool *ignored,
+                    hp_err_t *err) {
   hp_study_t *st = run->st;
   *prune = false;
+  *ignored = false;
   int rc = hp_daemon_batch(st->d, err);
   if (rc < 0) return rc;
+  /* As Optuna's Trial.report: a step reported again keeps its first value. */
+  if (step <= run->last_step && step_reported(st->d->store, run->trial_id, step)) {
+    *ignored = true;
+    return 0;
+  }
   rc = hp_store_trial_report(st->d->store, run->trial_id, step, value, err);
   if (rc < 0) return rc;
   if (step >= run->last_step) {

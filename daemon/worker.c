@@ -126,10 +126,10 @@ static void worker_line(hp_worker_t *w, char *line, size_t len) {
                (long long)step->valuedouble);
       worker_end(w, HP_STORE_FAIL, r);
     } else {
-      bool prune = false;
+      bool prune = false, ignored = false;
       hp_err_t e = {0};
       int64_t s = (int64_t)step->valuedouble;
-      if (hp_sched_report(run, s, v, &prune, &e) < 0) {
+      if (hp_sched_report(run, s, v, &prune, &ignored, &e) < 0) {
         hp_log("study '%s' trial %lld: report failed: %s", run->st->name, (long long)run->number,
                e.msg);
       } else if (prune) {

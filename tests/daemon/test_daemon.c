@@ -551,8 +551,16 @@ static void test_ask_report_tell(void **state) {
   res = cl_ok(&c, "trial.report", "{\"study\":\"manual\",\"trial\":0,\"step\":0,\"value\":0.4}", &r);
   assert_false(cJSON_IsTrue(cJSON_GetObjectItem(res, "prune")));
   cJSON_Delete(r);
+  /* the same step again keeps its first value (as Optuna's Trial.report) */
+  res = cl_ok(&c, "trial.report", "{\"study\":\"manual\",\"trial\":0,\"step\":0,\"value\":0.9}", &r);
+  assert_true(cJSON_IsTrue(cJSON_GetObjectItem(res, "ignored")));
+  assert_false(cJSON_IsTrue(cJSON_GetObjectItem(res, "prune")));
+  cJSON_Delete(r);
   /* a running trial has a start and no end (null, not "") */
   res = cl_ok(&c, "trial.get", "{\"study\":\"manual\",\"trial\":0}", &r);
+  cJSON *iv = cJSON_GetObjectItem(res, "intermediate");
+  assert_int_equal(cJSON_GetArraySize(iv), 1);
+  assert_true(cJSON_GetArrayItem(cJSON_GetArrayItem(iv, 0), 1)->valuedouble == 0.4);
   assert_true(cJSON_IsString(cJSON_GetObjectItem(res, "datetime_start")));
   assert_true(cJSON_IsNull(cJSON_GetObjectItem(res, "datetime_complete")));
   assert_true(cJSON_IsNull(cJSON_GetObjectItem(res, "duration")));
