@@ -150,16 +150,16 @@ static size_t fz_check_output(hp_conn_t *c) {
   for (size_t i = 0; i < c->out_len; i++) {
     if (c->out[i] != '\n') continue;
     cJSON *m = cJSON_ParseWithLength(c->out + start, i - start);
-    HP_FUZZ_CHECK(cJSON_IsObject(m), "reply is not a JSON object: %.*s", (int)(i - start > 300 ? 300 : i - start), c->out + start);
+    HP_FUZZ_CHECK(cJSON_IsObject(m), "reply is not a JSON object: %.*s", (int)(i - start > 3000 ? 3000 : i - start), c->out + start);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, "jsonrpc");
     HP_FUZZ_CHECK(cJSON_IsString(v) && strcmp(v->valuestring, "2.0") == 0,
-                  "reply without \"jsonrpc\": \"2.0\": %.*s", (int)(i - start > 300 ? 300 : i - start), c->out + start);
+                  "reply without \"jsonrpc\": \"2.0\": %.*s", (int)(i - start > 3000 ? 3000 : i - start), c->out + start);
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(m, "error");
     if (e != NULL) {
       const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "code");
       const cJSON *msg = cJSON_GetObjectItemCaseSensitive(e, "message");
       HP_FUZZ_CHECK(cJSON_IsNumber(code) && cJSON_IsString(msg) && msg->valuestring[0] != '\0',
-                    "error reply without code or message: %.*s", (int)(i - start > 300 ? 300 : i - start), c->out + start);
+                    "error reply without code or message: %.*s", (int)(i - start > 3000 ? 3000 : i - start), c->out + start);
     }
     cJSON_Delete(m);
     n++;
