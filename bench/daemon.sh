@@ -162,8 +162,10 @@ if s1 and s2:
     print(f"{'engine sweep trials/hour, --jobs 1':<44} {s1['trials_per_hour']:>14.0f}")
     print(f"{'engine sweep trials/hour, --jobs 2':<44} {s2['trials_per_hour']:>14.0f} "
           f"{'':>14} {s2['trials_per_hour'] / s1['trials_per_hour']:>8.2f}x (goal >= 1.85x)")
-    print(f"{'worker memory, --jobs 2 (max RSS / PSS), MB':<44} "
-          f"{s2['worker_rss_mb']:>7.0f} / {s2['worker_pss_mb']:<5.0f}")
+    print(f"{'worker memory, --jobs 2, max RSS per worker, MB':<44} {s2['worker_rss_mb']:>14.0f}")
+    print(f"{'  %d workers at once: RSS sum / PSS sum, MB' % s2['together_workers']:<44} "
+          f"{s2['together_rss_mb']:>7.0f} / {s2['together_pss_mb']:<5.0f}"
+          "  (PSS counts shared data once)")
     print(f"{'  trials complete/failed (jobs 1; jobs 2)':<44} "
           f"{s1['complete']}/{s1['failed']}; {s2['complete']}/{s2['failed']}")
 print()

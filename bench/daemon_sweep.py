@@ -50,12 +50,20 @@ def main():
     t0 = time.perf_counter()
     subprocess.run([binp, "submit", spec], env=env, check=True, stdout=subprocess.DEVNULL)
     peak = {}  # pid -> (rss, pss) maxima
+    together = (0, 0, 0)  # (workers, sum rss, sum pss) at the busiest sample
     last_poll = 0.0
     while True:
+        live = []
         for c in children(dpid):
             rss, pss = mem_kb(c)
+            if rss == 0:
+                continue
+            live.append((rss, pss))
             r0, p0 = peak.get(c, (0, 0))
             peak[c] = (max(r0, rss), max(p0, pss))
+        sample = (len(live), sum(r for r, _ in live), sum(p for _, p in live))
+        if sample > together:
+            together = sample
         now = time.perf_counter()
         if now - last_poll > 0.25:
             last_poll = now
@@ -74,6 +82,10 @@ def main():
         "workers_seen": len(workers),
         "worker_rss_mb": max((v[0] for v in workers), default=0) / 1024,
         "worker_pss_mb": max((v[1] for v in workers), default=0) / 1024,
+        # With several workers alive at once: their RSS added up counts the
+        # shared (mmap'd) data once per process, their PSS added up once.
+        "together_workers": together[0], "together_rss_mb": together[1] / 1024,
+        "together_pss_mb": together[2] / 1024,
         "best": (st.get("best") or {}).get("value")}))
 
 
