@@ -261,6 +261,12 @@ static int dist_float(const char *where, double low, double high, bool log, doub
     return hp_err_set(err, HP_EINVAL, "%s: log and step cannot be used together", where);
   if (log && low <= 0)
     return hp_err_set(err, HP_EINVAL, "%s: log requires low > 0 (got %g)", where, low);
+  /* Beyond 2^53 points the grid index is no longer exact in a double (and a
+   * subnormal step overflows (high - low) / step to infinity). */
+  if (step > 0 && !((high - low) / step <= 0x1p53))
+    return hp_err_set(err, HP_EINVAL,
+                      "%s: step %g is too small for the range [%g, %g] (more than 2^53 points)",
+                      where, step, low, high);
   if (step > 0) {
     double h = fit_step_high(low, high, step);
     if (h != high) warnf(warn, warn_len, where, "float", high, h, step);

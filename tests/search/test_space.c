@@ -85,6 +85,9 @@ static void test_validation_errors(void **state) {
               "> 0");
   parse_fails("{\"a\": {\"type\": \"int\", \"low\": 0, \"high\": 10, \"step\": 1.5}}", "space.a",
               "step must be an integer");
+  /* A subnormal step would make high = inf (found by fuzzing). */
+  parse_fails("{\"a\": {\"type\": \"float\", \"low\": 0.5, \"high\": 5.5, \"step\": 0.51e-308}}",
+              "space.a", "too small for the range");
   parse_fails("{\"a\": {\"type\": \"int\", \"low\": 0.5, \"high\": 10}}", "space.a", "integers");
   parse_fails("{\"a\": {\"type\": \"categorical\", \"choices\": []}}", "space.a.choices", "empty");
   parse_fails("{\"a\": {\"type\": \"categorical\", \"choices\": [\"x\", 1, \"x\"]}}", "space.a.choices[2]",
