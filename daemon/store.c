@@ -432,9 +432,11 @@ int hp_store_open(const char *path, unsigned flags, hp_store_t **out, hp_err_t *
   }
   /* Optuna's own connections wait 5 s on a lock; so do we. */
   sqlite3_busy_timeout(s->db, 5000);
-  if (s->readonly) {
-    if ((rc = pragma(s, "PRAGMA query_only = 1", NULL, err))) goto fail;
-  } else {
+  if (s->readonly && (rc = pragma(s, "PRAGMA query_only = 1", NULL, err))) goto fail;
+  /* The schema first: a file that is someone else's database is refused
+   * before anything (the journal mode included) is changed in it. */
+  if ((rc = hp_store_schema_ensure(s->db, s->readonly, path, err))) goto fail;
+  if (!s->readonly) {
     /* WAL: readers never block the writer nor see half a transaction.
      * synchronous=NORMAL: a commit is in the WAL (OS page cache) when it
      * returns, which survives a kill of the process; only a power loss may
@@ -449,7 +451,6 @@ int hp_store_open(const char *path, unsigned flags, hp_store_t **out, hp_err_t *
     if ((rc = pragma(s, "PRAGMA wal_autocheckpoint = 10000", NULL, err))) goto fail;
     if ((rc = pragma(s, "PRAGMA journal_size_limit = 67108864", NULL, err))) goto fail;
   }
-  if ((rc = hp_store_schema_ensure(s->db, s->readonly, path, err))) goto fail;
   *out = s;
   return HP_OK;
 fail:

@@ -147,6 +147,33 @@ static int check_versions(sqlite3 *db, const char *path, hp_err_t *err) {
   return rc;
 }
 
+/* A database that has tables but none of the schema's is someone else's
+ * (a wrong --db): the 13 tables are not added to it. */
+static int check_not_foreign(sqlite3 *db, const char *path, hp_err_t *err) {
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND "
+                             "name NOT LIKE 'sqlite_%'", -1, &st, NULL) != SQLITE_OK)
+    return db_fail(db, err, path, "reading the schema");
+  int r, n_tables = 0, n_ours = 0;
+  char other[128] = "";
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *name = (const char *)sqlite3_column_text(st, 0);
+    bool ours = false;
+    for (size_t i = 0; i < N_SCHEMA && name; i++) ours = ours || strcmp(name, SCHEMA[i].name) == 0;
+    n_tables++;
+    n_ours += ours;
+    if (!ours && other[0] == '\0' && name) snprintf(other, sizeof other, "%s", name);
+  }
+  sqlite3_finalize(st);
+  if (r != SQLITE_DONE) return db_fail(db, err, path, "reading the schema");
+  if (n_tables > 0 && n_ours == 0)
+    return hp_err_set(err, HP_EFORMAT,
+                      "%s is not an Optuna or hpsearch database (it has other tables, e.g. "
+                      "'%s'); not adding tables to it",
+                      path, other);
+  return HP_OK;
+}
+
 static int exec(sqlite3 *db, const char *sql, const char *path, hp_err_t *err) {
   if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) return db_fail(db, err, path, sql);
   return HP_OK;
@@ -165,6 +192,7 @@ int hp_store_schema_ensure(sqlite3 *db, bool readonly, const char *path, hp_err_
    * (Optuna's own cold start does; see docs/storage.md). */
   if ((rc = exec(db, "BEGIN IMMEDIATE", path, err))) return rc;
   if ((rc = check_versions(db, path, err))) goto fail;
+  if ((rc = check_not_foreign(db, path, err))) goto fail;
   for (size_t i = 0; i < N_SCHEMA; i++) {
     int found = has_object(db, SCHEMA[i].name);
     if (found < 0) {

@@ -159,6 +159,17 @@ static void test_schema_foreign_version_refused(void **state) {
   assert_int_equal(hp_store_open(f->path, 0, &s, &e), HP_EFORMAT);
   assert_non_null(strstr(e.msg, "v3.2.0.a"));
   assert_null(s);
+  /* Someone else's database (tables, none of ours) is left alone. */
+  char other[160];
+  snprintf(other, sizeof other, "%s/other.db", f->dir);
+  assert_int_equal(sqlite3_open(other, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "CREATE TABLE invoices (x)", 0, 0, 0), SQLITE_OK);
+  sqlite3_close(db);
+  assert_int_equal(hp_store_open(other, 0, &s, &e), HP_EFORMAT);
+  assert_non_null(strstr(e.msg, "invoices"));
+  assert_null(s);
+  assert_string_equal(sql1(other, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'"), "1");
+  assert_string_equal(sql1(other, "PRAGMA journal_mode"), "delete");
   /* Read-only open of a missing file names it. */
   char missing[160];
   snprintf(missing, sizeof missing, "%s/none.db", f->dir);
