@@ -562,7 +562,20 @@ static int buf_add_member(buf_t *b, const char *key, const char *value_json) {
   rc |= buf_add(b, kq, strlen(kq));
   rc |= buf_add(b, ": ", 2);
   const char *v = value_json ? value_json : "null";
-  rc |= buf_add(b, v, strlen(v));
+  /* A value that is not JSON (a hand-edited file; Python's NaN) would break
+   * the object text: it is kept as a JSON string of its text instead. */
+  cJSON *parsed = cJSON_ParseWithOpts(v, NULL, true);
+  char *vq = NULL;
+  if (parsed == NULL) {
+    cJSON *sv = cJSON_CreateString(v);
+    vq = sv ? cJSON_PrintUnformatted(sv) : NULL;
+    cJSON_Delete(sv);
+    if (vq == NULL) rc = 1;
+    else v = vq;
+  }
+  cJSON_Delete(parsed);
+  if (!rc) rc |= buf_add(b, v, strlen(v));
+  free(vq);
   free(kq);
   return rc ? HP_ENOMEM : HP_OK;
 }

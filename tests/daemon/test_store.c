@@ -177,6 +177,37 @@ static void test_schema_foreign_version_refused(void **state) {
   assert_non_null(strstr(e.msg, "none.db"));
 }
 
+/* An attribute whose value_json is not JSON (a hand-edited file, Python's
+ * NaN) comes back as a string of its text: the attrs object stays JSON. */
+static void test_bad_attr_json_kept_as_text(void **state) {
+  fix_t *f = *state;
+  hp_store_t *s = open_rw(f);
+  int64_t sid = new_study(s, "bad-attr", false), tid = 0;
+  OK(hp_store_trial_create(s, sid, HP_STORE_RUNNING, NULL, 0, NULL, &tid, NULL, &e_));
+  OK(hp_store_trial_set_user_attr(s, tid, "ok", "1", &e_));
+  hp_store_close(s);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "INSERT INTO trial_user_attributes (trial_id, key, value_json) "
+                                    "SELECT trial_id, 'bad', '{oops' FROM trials; "
+                                    "INSERT INTO trial_user_attributes (trial_id, key, value_json) "
+                                    "SELECT trial_id, 'nan', 'NaN' FROM trials",
+                                0, 0, 0),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  s = open_rw(f);
+  hp_store_trial_t t = {0};
+  OK(hp_store_trial_get(s, tid, &t, &e_));
+  cJSON *o = cJSON_Parse(t.user_attrs_json);
+  assert_non_null(o);
+  assert_int_equal(cJSON_GetObjectItem(o, "ok")->valueint, 1);
+  assert_string_equal(cJSON_GetObjectItem(o, "bad")->valuestring, "{oops");
+  assert_string_equal(cJSON_GetObjectItem(o, "nan")->valuestring, "NaN");
+  cJSON_Delete(o);
+  hp_store_trial_clear(&t);
+  hp_store_close(s);
+}
+
 /* ---- round trips ------------------------------------------------------ */
 
 static void test_roundtrip_all_kinds(void **state) {
@@ -1043,6 +1074,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_schema_exact, setup, teardown),
       cmocka_unit_test_setup_teardown(test_schema_foreign_version_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bad_attr_json_kept_as_text, setup, teardown),
       cmocka_unit_test_setup_teardown(test_roundtrip_all_kinds, setup, teardown),
       cmocka_unit_test_setup_teardown(test_best_handles_inf, setup, teardown),
       cmocka_unit_test_setup_teardown(test_numbering_pop_and_errors, setup, teardown),
