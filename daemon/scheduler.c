@@ -638,10 +638,10 @@ static void write_param_value(hp_sbuf_t *b, const hp_space_t *space,
   int k = space ? hp_space_find(space, p->name) : -1;
   if (k >= 0) {
     const hp_dist_t *dist = &space->params[k].dist;
-    int idx = (int)p->value;
-    if (dist->kind == HP_DIST_CAT && p->value == (double)idx && idx >= 0 &&
-        idx < dist->n_choices)
-      hp_sbuf_json(b, cJSON_GetArrayItem(dist->choices, idx));
+    /* range first: converting a double beyond int is undefined */
+    if (dist->kind == HP_DIST_CAT && p->value >= 0 && p->value < dist->n_choices &&
+        p->value == floor(p->value))
+      hp_sbuf_json(b, cJSON_GetArrayItem(dist->choices, (int)p->value));
     else
       hp_sbuf_num(b, p->value); /* ints are integral doubles: printed as such */
     return;

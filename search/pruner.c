@@ -656,7 +656,7 @@ int hp_pruner_restore_rung(hp_pruner_t *p, int64_t trial_number, int rung, doubl
   if (rung != t->n_rungs)
     return hp_err_set(err, HP_EINVAL, "pruner: trial %lld: rung %d restored after %d rungs",
                       (long long)trial_number, rung, t->n_rungs);
-  sha_t *g = &p->sha[0];
+  sha_t *g = p->sha; /* successive halving: its one bracket */
   if (p->kind == HP_PRUNER_HYPERBAND) {
     if ((rc = hyperband_init(p, err))) return rc;
     if (p->n_sha == 0) {
