@@ -273,10 +273,10 @@ static void test_conv_chunked(void **state) {
 
 /* conv + fused max-pool equals conv followed by the max-pool kernel, in the
  * output and in every gradient; and it passes its own gradient check. */
-static void check_conv_pool(hp_act_kind_t kind, int pool, int pstride) {
+static void check_conv_pool(hp_act_kind_t kind, int pool, int pstride, int w) {
   hp_rng_t rng;
-  hp_rng_seed(&rng, 600 + kind * 10 + pool);
-  conv_ctx c = {.s = {.c = 2, .h = 6, .w = 7, .o = 3, .kh = 3, .kw = 3, .stride = 1, .pad = 1,
+  hp_rng_seed(&rng, 600 + kind * 10 + pool + w);
+  conv_ctx c = {.s = {.c = 2, .h = 6, .w = w, .o = 3, .kh = 3, .kw = 3, .stride = 1, .pad = 1,
                       .pool = pool, .pstride = pstride},
                 .B = 3, .act = {kind, 0.1f}};
   assert_int_equal(hp_conv_shape_init(&c.s), 0);
@@ -285,7 +285,7 @@ static void check_conv_pool(hp_act_kind_t kind, int pool, int pstride) {
   assert_int_equal(hp_conv_shape_init(&plain), 0);
   const int ho = c.s.ho, wo = c.s.wo, pho = c.s.pho, pwo = c.s.pwo;
   assert_int_equal(pho, (ho - pool) / pstride + 1);
-  size_t nx = (size_t)c.B * 2 * 42, nw = (size_t)3 * 2 * 9, nfull = (size_t)c.B * 3 * ho * wo,
+  size_t nx = (size_t)c.B * 2 * 6 * w, nw = (size_t)3 * 2 * 9, nfull = (size_t)c.B * 3 * ho * wo,
          ny = (size_t)c.B * 3 * pho * pwo;
   c.x = vec(nx), c.W = vec(nw), c.b = vec(3), c.y = vec(ny), c.r = vec(ny);
   c.am = calloc(ny, sizeof *c.am);
@@ -318,10 +318,15 @@ static void check_conv_pool(hp_act_kind_t kind, int pool, int pstride) {
 
 static void test_conv_pool_fused(void **state) {
   (void)state;
-  check_conv_pool(HP_ACT_RELU, 2, 2);
-  check_conv_pool(HP_ACT_TANH, 2, 2);
-  check_conv_pool(HP_ACT_NONE, 3, 2); /* overlapping windows */
-  check_conv_pool(HP_ACT_SIGMOID, 2, 1);
+  check_conv_pool(HP_ACT_RELU, 2, 2, 7);
+  check_conv_pool(HP_ACT_TANH, 2, 2, 7);
+  check_conv_pool(HP_ACT_NONE, 3, 2, 7); /* overlapping windows */
+  check_conv_pool(HP_ACT_SIGMOID, 2, 1, 7);
+  /* 2x2 windows tiling the 6x6 output exactly: the backward pass writes
+   * whole windows instead of clearing and scattering. */
+  check_conv_pool(HP_ACT_RELU, 2, 2, 6);
+  check_conv_pool(HP_ACT_TANH, 2, 2, 6);
+  check_conv_pool(HP_ACT_NONE, 2, 2, 6);
 }
 
 static void test_conv_grad(void **state) {
@@ -403,6 +408,37 @@ static void check_pool(int h, int w, int k, int st) {
   hp_maxpool_backward(c.r, c.am, dx, c.B, c.c, h, w, c.ho, c.wo);
   check_grad("maxpool dx", &c, pool_loss, c.x, dx, nx, 1e-3f);
   free(c.x), free(c.y), free(c.r), free(c.am), free(dx), free(perm);
+}
+
+/* The 2x2 stride-2 kernel (two-pass path for even widths, row path for
+ * odd) equals a plain first-maximum loop, including on values full of ties
+ * (small integers) where the winner's offset matters for the gradient. */
+static void test_maxpool_ties(void **state) {
+  (void)state;
+  hp_rng_t rng;
+  hp_rng_seed(&rng, 77);
+  const int dims[][2] = {{28, 28}, {14, 14}, {8, 6}, {7, 9}, {5, 5}, {2, 2}};
+  for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
+    const int h = dims[d][0], w = dims[d][1], ho = h / 2, wo = w / 2;
+    float *x = vec((size_t)h * w), *y = vec((size_t)ho * wo);
+    int32_t *am = calloc((size_t)ho * wo, sizeof *am);
+    for (int rep = 0; rep < 20; rep++) {
+      for (int i = 0; i < h * w; i++) x[i] = (float)hp_rng_below(&rng, 3) - 1.0f;
+      hp_maxpool_plane(x, y, am, h, w, 2, 2);
+      for (int oy = 0; oy < ho; oy++)
+        for (int ox = 0; ox < wo; ox++) {
+          int best = 2 * oy * w + 2 * ox;
+          for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 2; j++) {
+              int at = (2 * oy + i) * w + 2 * ox + j;
+              if (x[at] > x[best]) best = at;
+            }
+          assert_int_equal(am[oy * wo + ox], best);
+          assert_true(y[oy * wo + ox] == x[best]);
+        }
+    }
+    free(x), free(y), free(am);
+  }
 }
 
 static void test_maxpool_grad(void **state) {
@@ -575,7 +611,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_dense_grad),     cmocka_unit_test(test_activation_grad),
       cmocka_unit_test(test_conv_grad),      cmocka_unit_test(test_conv_relu_grad),
       cmocka_unit_test(test_conv_chunked),   cmocka_unit_test(test_conv_pool_fused),
-      cmocka_unit_test(test_maxpool_grad),   cmocka_unit_test(test_batchnorm_grad),
+      cmocka_unit_test(test_maxpool_grad), cmocka_unit_test(test_maxpool_ties),   cmocka_unit_test(test_batchnorm_grad),
       cmocka_unit_test(test_batchnorm_stats), cmocka_unit_test(test_dropout),
       cmocka_unit_test(test_loss_grad),      cmocka_unit_test(test_softmax_stable),
   };
