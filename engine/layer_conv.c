@@ -292,30 +292,6 @@ HP_HOT static void pool_act_back(const hp_conv_shape_t *s, const float *y, const
   const size_t npix = (size_t)s->ho * s->wo, pp = (size_t)s->pho * s->pwo;
   if (act.kind != HP_ACT_RELU && act.kind != HP_ACT_NONE)
     hp_act_backward(act, y, dy, dy, (size_t)B * s->o * pp);
-  /* 2x2 windows tiling the plane exactly: every tmp entry belongs to one
-   * window, so each window is written whole (0 + v keeps the sign of zero
-   * of the general += path) and tmp needs no clearing pass. */
-  if (s->pool == 2 && s->pstride == 2 && s->ho == 2 * s->pho && s->wo == 2 * s->pwo) {
-    const int wo = s->wo, pwo = s->pwo;
-    for (int b = 0; b < B; b++)
-      for (int c = 0; c < s->o; c++) {
-        const size_t at = ((size_t)b * s->o + c) * pp;
-        const float *yr = y + at, *g = dy + at;
-        const int32_t *a = am + at;
-        float *dst = tmp + ((size_t)c * B + b) * npix;
-        float sum = 0.0f;
-        for (size_t i = 0; i < pp; i++) {
-          float v = act.kind == HP_ACT_RELU ? (yr[i] > 0.0f ? g[i] : 0.0f) : g[i];
-          const int oy = (int)i / pwo, ox = (int)i % pwo;
-          float *win = dst + (size_t)2 * oy * wo + 2 * ox;
-          win[0] = win[1] = win[wo] = win[wo + 1] = 0.0f;
-          dst[a[i]] = 0.0f + v;
-          sum += v;
-        }
-        db[c] += sum;
-      }
-    return;
-  }
   memset(tmp, 0, (size_t)s->o * B * npix * sizeof *tmp);
   for (int b = 0; b < B; b++)
     for (int c = 0; c < s->o; c++) {

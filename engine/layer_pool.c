@@ -1,6 +1,5 @@
 /* Max-pooling over k x k windows. The forward pass records the position of
  * each window's maximum so backward is a plain scatter. */
-#include <stdbool.h>
 #include <string.h>
 
 #include "hpsearch/layers.h"
@@ -25,47 +24,10 @@ static void pool2x2(const float *src, float *dst, int32_t *am, int w, int ho, in
   }
 }
 
-/* The 2x2 stride-2 window when w = 2*wo, as two passes that vectorize
- * without pool2x2's per-row remainders: a vertical pass over row pairs
- * (inner loop over the whole row of w) and one flat horizontal pass (pair i
- * of those maxima is v[2i], v[2i+1]). Ties go to the lower plane offset,
- * which is the first maximum in row-major window order as in the general
- * loop (they differ only in which value wins when a window holds a NaN). */
-#define HP_POOL_FLAT_MAX 4096
-HP_HOT static void pool2x2_flat(const float *restrict src, float *restrict dst,
-                                int32_t *restrict am, int wo, int ho) {
-  float v[HP_POOL_FLAT_MAX];
-  int32_t vi[HP_POOL_FLAT_MAX];
-  const int w = 2 * wo;
-  for (int oy = 0; oy < ho; oy++) {
-    const float *restrict r0 = src + (size_t)2 * oy * w, *restrict r1 = r0 + w;
-    float *restrict vr = v + (size_t)oy * w;
-    int32_t *restrict ir = vi + (size_t)oy * w;
-    const int32_t base = 2 * oy * w;
-    for (int x = 0; x < w; x++) {
-      const bool low = r1[x] > r0[x];
-      vr[x] = low ? r1[x] : r0[x];
-      ir[x] = base + x + (low ? w : 0);
-    }
-  }
-  const int n = ho * wo;
-  for (int i = 0; i < n; i++) {
-    const float l = v[2 * i], r = v[2 * i + 1];
-    const int32_t il = vi[2 * i], ir = vi[2 * i + 1];
-    const bool right = r > l || (r == l && ir < il);
-    dst[i] = right ? r : l;
-    am[i] = right ? ir : il;
-  }
-}
-
 /* x[h,w] -> y[ho,wo], argmax[ho,wo] (offset in the plane) */
 void hp_maxpool_plane(const float *src, float *dst, int32_t *am, int h, int w, int k,
                       int stride) {
   const int ho = (h - k) / stride + 1, wo = (w - k) / stride + 1;
-  if (k == 2 && stride == 2 && w == 2 * wo && 2 * ho * wo <= HP_POOL_FLAT_MAX) {
-    pool2x2_flat(src, dst, am, wo, ho);
-    return;
-  }
   if (k == 2 && stride == 2) {
     pool2x2(src, dst, am, w, ho, wo);
     return;

@@ -322,8 +322,7 @@ static void test_conv_pool_fused(void **state) {
   check_conv_pool(HP_ACT_TANH, 2, 2, 7);
   check_conv_pool(HP_ACT_NONE, 3, 2, 7); /* overlapping windows */
   check_conv_pool(HP_ACT_SIGMOID, 2, 1, 7);
-  /* 2x2 windows tiling the 6x6 output exactly: the backward pass writes
-   * whole windows instead of clearing and scattering. */
+  /* 2x2 windows tiling the 6x6 output exactly (no dropped row/column). */
   check_conv_pool(HP_ACT_RELU, 2, 2, 6);
   check_conv_pool(HP_ACT_TANH, 2, 2, 6);
   check_conv_pool(HP_ACT_NONE, 2, 2, 6);
@@ -410,9 +409,9 @@ static void check_pool(int h, int w, int k, int st) {
   free(c.x), free(c.y), free(c.r), free(c.am), free(dx), free(perm);
 }
 
-/* The 2x2 stride-2 kernel (two-pass path for even widths, row path for
- * odd) equals a plain first-maximum loop, including on values full of ties
- * (small integers) where the winner's offset matters for the gradient. */
+/* The 2x2 stride-2 kernel equals a plain first-maximum loop on even and odd
+ * sizes, including on values full of ties (small integers) where the
+ * winner's offset decides where the gradient goes. */
 static void test_maxpool_ties(void **state) {
   (void)state;
   hp_rng_t rng;
