@@ -392,14 +392,21 @@ static void adopt_foreign(hp_study_t *st, const hp_store_trial_t *trials, size_t
   cJSON_AddStringToObject(spec, "direction", st->maximize ? "maximize" : "minimize");
   cJSON_AddStringToObject(spec, "description", "adopted from a study without an hpsearch spec");
   cJSON *space = cJSON_AddObjectToObject(spec, "space");
+  int64_t n_bad = 0;
   for (size_t i = 0; i < n && space; i++) {
     for (size_t j = 0; j < trials[i].n_params; j++) {
       const hp_store_param_out_t *p = &trials[i].params[j];
       hp_dist_t dist;
-      if (p->distribution_json == NULL ||
-          hp_dist_from_optuna_json(p->distribution_json, strlen(p->distribution_json), &dist,
-                                   NULL) < 0)
+      hp_err_t derr = {0};
+      if (p->distribution_json == NULL) continue;
+      if (hp_dist_from_optuna_json(p->distribution_json, strlen(p->distribution_json), &dist,
+                                   &derr) < 0) {
+        /* Said once per study: a long study may repeat it in every trial. */
+        if (n_bad++ == 0)
+          hp_log("study '%s' trial %lld: parameter '%s' is left out of the adopted space: %s",
+                 st->name, (long long)trials[i].number, p->name, derr.msg);
         continue;
+      }
       cJSON *item = dist_space_json(&dist);
       hp_dist_free(&dist);
       if (item == NULL) continue;

@@ -562,7 +562,9 @@ int hp_dist_from_optuna_json(const char *text, size_t len, hp_dist_t *out, hp_er
       rc = hp_err_set(err, HP_EINVAL, "%s.attributes.choices: required but missing", where);
       goto done;
     }
-    rc = dist_cat(where, ch, out, err);
+    /* Same rules as a space's choices (valid UTF-8 strings, no duplicates),
+     * so whatever is read here prints back to the same distribution_json. */
+    rc = dist_cat("distribution_json.attributes", ch, out, err);
     goto done;
   }
   bool is_float = strcmp(n, "FloatDistribution") == 0 || strcmp(n, "UniformDistribution") == 0 ||

@@ -261,6 +261,38 @@ static void test_optuna_json_unicode(void **state) {
   hp_space_free(s);
 }
 
+/* distribution_json read from a database follows the space parser's rules:
+ * a string choice that is not valid UTF-8 would print back as other text
+ * (\u00XX per byte), so it is refused with the choice's path. */
+static void test_optuna_json_refuses_bad_utf8(void **state) {
+  (void)state;
+  const char *bad[] = {
+      "{\"name\": \"CategoricalDistribution\", \"attributes\": {\"choices\": [\"sgd\", \"\x9b" "dam\"]}}",
+      "{\"name\": \"CategoricalDistribution\", \"attributes\": {\"choices\": [\"ok\", \"\xc0\xaf\"]}}",
+      "{\"name\": \"CategoricalDistribution\", \"attributes\": {\"choices\": [\"ok\", \"\xed\xa0\x80\"]}}",
+      "{\"name\": \"CategoricalDistribution\", \"attributes\": {\"choices\": [\"ok\", "
+      "\"\xf4\x90\x80\x80\"]}}",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    hp_dist_t d;
+    hp_err_t err = {0};
+    int rc = hp_dist_from_optuna_json(bad[i], strlen(bad[i]), &d, &err);
+    if (rc == 0) {
+      hp_dist_free(&d);
+      fail_msg("accepted non-UTF-8 choice in %s", bad[i]);
+    }
+    if (strstr(err.msg, "distribution_json.attributes.choices[1]") == NULL ||
+        strstr(err.msg, "UTF-8") == NULL)
+      fail_msg("unclear error: %s", err.msg);
+  }
+  /* The abbreviated form goes through the space rules too. */
+  const char *abbrev = "{\"type\": \"categorical\", \"choices\": [\"\xff\"]}";
+  hp_dist_t d;
+  hp_err_t err = {0};
+  assert_true(hp_dist_from_optuna_json(abbrev, strlen(abbrev), &d, &err) < 0);
+  assert_non_null(strstr(err.msg, "choices[0]"));
+}
+
 static void test_optuna_json_legacy(void **state) {
   (void)state;
   hp_dist_t d;
@@ -442,6 +474,7 @@ int main(void) {
       cmocka_unit_test(test_step_adjust_warns),  cmocka_unit_test(test_pyfloat),
       cmocka_unit_test(test_optuna_json_text),   cmocka_unit_test(test_optuna_json_legacy),
       cmocka_unit_test(test_optuna_json_unicode),
+      cmocka_unit_test(test_optuna_json_refuses_bad_utf8),
       cmocka_unit_test(test_external_values),    cmocka_unit_test(test_contains_compatible),
       cmocka_unit_test(test_grid_lists_and_to_json),
   };
