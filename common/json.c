@@ -101,6 +101,68 @@ int hp_json_check_keys(const cJSON *obj, const char *const *allowed, const char 
   return 0;
 }
 
+static int name_cmp(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The first name that occurs twice among obj's members, or NULL. Pairwise
+ * for small objects; sorted for big ones, so a client's object with many
+ * thousands of keys costs n log n, not n^2. */
+static const char *first_duplicate(const cJSON *obj, bool *oom) {
+  size_t n = 0;
+  for (const cJSON *it = obj->child; it != NULL; it = it->next) n++;
+  if (n <= 16) {
+    for (const cJSON *it = obj->child; it != NULL; it = it->next)
+      for (const cJSON *jt = it->next; jt != NULL; jt = jt->next)
+        if (strcmp(it->string, jt->string) == 0) return it->string;
+    return NULL;
+  }
+  const char **names = malloc(n * sizeof *names);
+  if (names == NULL) {
+    *oom = true;
+    return NULL;
+  }
+  size_t i = 0;
+  for (const cJSON *it = obj->child; it != NULL; it = it->next) names[i++] = it->string;
+  qsort(names, n, sizeof *names, name_cmp);
+  const char *dup = NULL;
+  for (i = 1; i < n && dup == NULL; i++)
+    if (strcmp(names[i - 1], names[i]) == 0) dup = names[i];
+  free(names);
+  return dup;
+}
+
+/* Depth-first over the tree; path holds the location of item (len bytes). */
+static int check_unique_at(const cJSON *item, char *path, size_t len, size_t cap, hp_err_t *err) {
+  if (!cJSON_IsObject(item) && !cJSON_IsArray(item)) return 0;
+  if (cJSON_IsObject(item)) {
+    bool oom = false;
+    const char *dup = first_duplicate(item, &oom);
+    if (oom) return hp_err_set(err, HP_ENOMEM, "%s: out of memory", len ? path : "JSON");
+    if (dup != NULL)
+      return len ? hp_err_set(err, HP_EINVAL, "%s: duplicated key '%.100s'", path, dup)
+                 : hp_err_set(err, HP_EINVAL, "duplicated key '%.100s'", dup);
+  }
+  size_t k = 0;
+  for (const cJSON *it = item->child; it != NULL; it = it->next, k++) {
+    if (!cJSON_IsObject(it) && !cJSON_IsArray(it)) continue;
+    int n = cJSON_IsObject(item) ? snprintf(path + len, cap - len, "%s%s", len ? "." : "", it->string)
+                                 : snprintf(path + len, cap - len, "[%zu]", k);
+    size_t sub = n < 0 ? len : len + (size_t)n < cap ? len + (size_t)n : cap - 1;
+    int rc = check_unique_at(it, path, sub, cap, err);
+    path[len] = '\0';
+    if (rc < 0) return rc;
+  }
+  return 0;
+}
+
+int hp_json_check_unique(const cJSON *item, const char *where, hp_err_t *err) {
+  char path[256];
+  int n = snprintf(path, sizeof path, "%s", where ? where : "");
+  size_t len = n < 0 ? 0 : (size_t)n < sizeof path ? (size_t)n : sizeof path - 1;
+  return check_unique_at(item, path, len, sizeof path, err);
+}
+
 static const cJSON *lookup(const cJSON *obj, const char *key, bool required, const char *where,
                            hp_err_t *err, int *rc) {
   *rc = 0;

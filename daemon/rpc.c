@@ -501,6 +501,23 @@ void hp_rpc_handle_line(hp_daemon_t *d, hp_conn_t *c, const char *line, size_t l
     cJSON_Delete(req);
     return;
   }
+  /* A member given twice is ambiguous (lookups would see the first one):
+   * refused before the id is trusted, so the reply's id is null. */
+  static const char *const ENVELOPE[] = {"jsonrpc", "id", "method", "params"};
+  bool seen[4] = {false, false, false, false};
+  for (const cJSON *k = cJSON_IsObject(req) ? req->child : NULL; k; k = k->next) {
+    for (int i = 0; i < 4; i++) {
+      if (strcmp(k->string, ENVELOPE[i]) != 0) continue;
+      if (seen[i]) {
+        char emsg[96];
+        snprintf(emsg, sizeof emsg, "invalid request: member \"%s\" appears twice", ENVELOPE[i]);
+        hp_rpc_send_error(c, NULL, HP_RPC_E_INVALID_REQUEST, emsg);
+        cJSON_Delete(req);
+        return;
+      }
+      seen[i] = true;
+    }
+  }
   const cJSON *id = cJSON_GetObjectItemCaseSensitive(req, "id");
   const cJSON *ver = cJSON_GetObjectItemCaseSensitive(req, "jsonrpc");
   const cJSON *method = cJSON_GetObjectItemCaseSensitive(req, "method");
@@ -562,8 +579,11 @@ void hp_rpc_handle_line(hp_daemon_t *d, hp_conn_t *c, const char *line, size_t l
   }
   cJSON *empty = NULL;
   if (params == NULL) params = empty = cJSON_CreateObject();
-  if (params != NULL && hp_json_check_keys(params, m->keys, "params", &err) < 0) {
-    code = HP_RPC_E_PARAMS;
+  /* Nested objects too (a spec's env, trial.enqueue's params): duplicates
+   * anywhere in params are refused, naming where. */
+  if (params != NULL && (hp_json_check_unique(params, "params", &err) < 0 ||
+                         hp_json_check_keys(params, m->keys, "params", &err) < 0)) {
+    code = err.code == HP_ENOMEM ? HP_RPC_E_INTERNAL : HP_RPC_E_PARAMS;
     snprintf(msg, sizeof msg, "%s", err.msg);
     cJSON_Delete(empty);
     goto reply;

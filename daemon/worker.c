@@ -102,6 +102,14 @@ static void worker_line(hp_worker_t *w, char *line, size_t len) {
     worker_end(w, HP_STORE_FAIL, w->reason);
     return;
   }
+  /* {"value": 1, "value": 2} is ambiguous: garbage, not "the first wins". */
+  hp_err_t dup = {0};
+  if (hp_json_check_unique(msg, NULL, &dup) < 0) {
+    cJSON_Delete(msg);
+    set_reason(w, "bad output line %lld: %s", (long long)w->n_lines, dup.msg);
+    worker_end(w, HP_STORE_FAIL, w->reason);
+    return;
+  }
   const cJSON *err = cJSON_GetObjectItemCaseSensitive(msg, "error");
   const cJSON *step = cJSON_GetObjectItemCaseSensitive(msg, "step");
   const cJSON *value = cJSON_GetObjectItemCaseSensitive(msg, "value");

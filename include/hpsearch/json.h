@@ -27,6 +27,12 @@ int hp_json_parse(const char *buf, size_t len, const char *what, cJSON **out, hp
 int hp_json_check_keys(const cJSON *obj, const char *const *allowed, const char *where,
                        hp_err_t *err);
 
+/* Fails with HP_EINVAL naming the first object anywhere in the tree that has
+ * a key twice ("where.a[2].b: duplicated key 'k'"; without `where` and at the
+ * top: "duplicated key 'k'"). cJSON keeps both members and lookups see only
+ * the first, so such a document is ambiguous and is refused. */
+int hp_json_check_unique(const cJSON *item, const char *where, hp_err_t *err);
+
 /* Typed getters. When the key is absent: if `required`, fail naming it;
  * otherwise leave *out untouched (caller pre-sets the default) and return 0.
  * A present key of the wrong type always fails. */

@@ -413,13 +413,13 @@ static void test_failing_workers(void **state) {
            "{\"name\":\"bad\",\"parallelism\":4,\"trial_timeout\":1.5,"
            "\"sampler\":{\"type\":\"grid\"},"
            "\"space\":{\"mode\":{\"type\":\"categorical\",\"choices\":[\"ok\",\"crash\",\"exit3\","
-           "\"garbage\",\"nan\",\"nanfinal\",\"hang\",\"novalue\"]}},"
+           "\"garbage\",\"nan\",\"nanfinal\",\"hang\",\"novalue\",\"dupkey\"]}},"
            "\"objective\":{\"command\":[\"%s\",\"2\",\"$mode\"]}}",
            helper);
   create_study(&c, spec);
   cJSON *r = wait_finished(&c, "bad", 30);
   assert_int_equal(count_of(r, "COMPLETE"), 1);
-  assert_int_equal(count_of(r, "FAIL"), 7);
+  assert_int_equal(count_of(r, "FAIL"), 8);
   cJSON_Delete(r);
   static const struct {
     const char *mode, *reason;
@@ -428,6 +428,7 @@ static void test_failing_workers(void **state) {
       {"garbage", "bad output line 1"},   {"nan", "diverged"},
       {"nanfinal", "diverged"},           {"hang", "timeout after 1.5 s"},
       {"novalue", "without reporting a final value"},
+      {"dupkey", "bad output line 1: duplicated key 'value'"},
   };
   cJSON *trials = list_trials(&c, "bad", &r);
   cJSON *t;
@@ -450,7 +451,7 @@ static void test_failing_workers(void **state) {
       checked++;
     }
   }
-  assert_int_equal(checked, 7);
+  assert_int_equal(checked, 8);
   cJSON_Delete(r);
   cl_close(&c);
   daemon_stop(&d);
@@ -677,6 +678,12 @@ static void test_protocol_errors(void **state) {
       {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"study.get\",\"params\":{}}", HP_RPC_E_PARAMS},
       {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"study.get\",\"params\":{\"study\":[]}}", HP_RPC_E_PARAMS},
       {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.status\",\"params\":{\"x\":1}}", HP_RPC_E_PARAMS},
+      /* a member or key given twice is refused, not "the first wins" */
+      {"{\"jsonrpc\":\"2.0\",\"id\":1,\"id\":2,\"method\":\"daemon.status\"}", HP_RPC_E_INVALID_REQUEST},
+      {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.status\",\"method\":\"daemon.shutdown\"}", HP_RPC_E_INVALID_REQUEST},
+      {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"study.create\",\"params\":{\"spec\":{\"name\":\"e\","
+       "\"space\":{\"x\":{\"type\":\"int\",\"low\":0,\"high\":1}},\"objective\":{\"command\":[\"true\"],"
+       "\"env\":{\"A\":\"1\",\"A\":\"2\"}},\"n_trials\":1}}}", HP_RPC_E_PARAMS},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     send_all(c.fd, cases[i].line, strlen(cases[i].line));
@@ -688,6 +695,31 @@ static void test_protocol_errors(void **state) {
     assert_int_equal(cJSON_GetObjectItem(e, "code")->valueint, cases[i].code);
     cJSON_Delete(m);
   }
+  /* duplicates are named where they are; nothing was created or enqueued */
+  char msg[512];
+  assert_int_equal(cl_err(&c, "study.create",
+                          "{\"spec\":{\"name\":\"e\",\"space\":{\"x\":{\"type\":\"int\",\"low\":0,"
+                          "\"high\":1}},\"objective\":{\"command\":[\"true\"],\"env\":{\"A\":\"1\","
+                          "\"A\":\"2\"}},\"n_trials\":1}}",
+                          msg, sizeof msg),
+                   HP_RPC_E_PARAMS);
+  assert_string_equal(msg, "params.spec.objective.env: duplicated key 'A'");
+  create_study(&c, "{\"name\":\"dups\",\"space\":{\"x\":{\"type\":\"int\",\"low\":0,\"high\":9}}}");
+  assert_int_equal(cl_err(&c, "trial.enqueue", "{\"study\":\"dups\",\"params\":{\"x\":1,\"x\":2}}", msg,
+                          sizeof msg),
+                   HP_RPC_E_PARAMS);
+  assert_string_equal(msg, "params.params: duplicated key 'x'");
+  char many_keys[400] = "{";
+  for (int k = 0; k < 20; k++) /* more keys than the pairwise check handles */
+    snprintf(many_keys + strlen(many_keys), sizeof many_keys - strlen(many_keys), "\"k%d\":%d,", k, k);
+  strcat(many_keys, "\"k5\":0}");
+  assert_int_equal(cl_err(&c, "daemon.status", many_keys, msg, sizeof msg), HP_RPC_E_PARAMS);
+  assert_string_equal(msg, "params: duplicated key 'k5'");
+  cJSON *listed;
+  cJSON *trials = list_trials(&c, "dups", &listed);
+  assert_int_equal(cJSON_GetArraySize(trials), 0);
+  cJSON_Delete(listed);
+
   /* a notification (no id) gets no reply; the next request does */
   const char *note = "{\"jsonrpc\":\"2.0\",\"method\":\"daemon.status\"}\n";
   send_all(c.fd, note, strlen(note));
@@ -1373,6 +1405,8 @@ int main(void) {
   const char *src = getenv("HP_SRC_DIR");
   snprintf(helper, sizeof helper, "%s/tests/daemon/helpers/objective.sh", src ? src : ".");
   signal(SIGPIPE, SIG_IGN);
+  /* HP_TEST_FILTER=test_pruning (a glob) runs only matching tests. */
+  if (getenv("HP_TEST_FILTER")) cmocka_set_test_filter(getenv("HP_TEST_FILTER"));
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_command_study),
       cmocka_unit_test(test_failing_workers),

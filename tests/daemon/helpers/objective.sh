@@ -20,6 +20,7 @@ case $mode in
   nanfinal) echo '{"value": "nan"}'; exit 0 ;;
   hang) sleep 30 ;;
   novalue) echo "just some text"; exit 0 ;;
+  dupkey) echo '{"value": 1, "value": 2}'; exit 0 ;;
 esac
 for s in 0 1 2; do
   v=$(awk -v x="$x" -v s="$s" 'BEGIN { printf "%.6f", (x - 1) * (x - 1) + 1 / (s + 1) }')
