@@ -8,8 +8,8 @@
  *       best value after 25, 50, 100 trials (seeds seed_from ..
  *       seed_from + seeds - 1, default 0 .. 19; samplers a comma list, default
  *       all) for
- *       random, TPE, multivariate TPE and TPE with Optuna 3.1's density
- *       (tpe-o31) on Branin, Hartmann-6, Rosenbrock-5
+ *       random, TPE, multivariate TPE and both with Optuna 3.1's density
+ *       (tpe-o31, tpe-mv-o31) on Branin, Hartmann-6, Rosenbrock-5
  *       and a mixed function; prints TSV lines
  *       "quality <func> <sampler> <seed> <best25> <best50> <best100>".
  * The test functions are defined identically in bench/search_optuna.py. */
@@ -198,18 +198,18 @@ static const func_t FUNCS[] = {
 
 /* only: comma-separated sampler names to run (NULL: all). */
 static void run_quality(int seeds, int seed_from, const char *only) {
-  /* tpe-o31: univariate TPE with Optuna 3.1's density (optuna31_density). */
-  static const char *names[] = {"random", "tpe", "tpe-mv", "tpe-o31"};
+  /* tpe-o31, tpe-mv-o31: TPE with Optuna 3.1's density (optuna31_density). */
+  static const char *names[] = {"random", "tpe", "tpe-mv", "tpe-o31", "tpe-mv-o31"};
   for (size_t fi = 0; fi < sizeof FUNCS / sizeof FUNCS[0]; fi++) {
     hp_space_t *sp = space_of(FUNCS[fi].space);
-    for (int si = 0; si < 4; si++) {
+    for (int si = 0; si < 5; si++) {
       if (only != NULL && !in_list(only, names[si])) continue;
       for (int seed = seed_from; seed < seed_from + seeds; seed++) {
         hp_sampler_opts_t o;
         hp_sampler_opts_default(&o, si == 0 ? HP_SAMPLER_RANDOM : HP_SAMPLER_TPE);
         o.seed = (uint64_t)seed;
-        o.multivariate = si == 2;
-        o.optuna31_density = si == 3;
+        o.multivariate = si == 2 || si == 4;
+        o.optuna31_density = si >= 3;
         hp_sampler_t *s = NULL;
         hp_err_t err = {0};
         if (hp_sampler_create(sp, &o, &s, &err) != 0) {

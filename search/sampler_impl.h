@@ -181,6 +181,13 @@ int hp_tpe_suggest(hp_sampler_t *s, hp_rng_t *rng, double *out, hp_err_t *err);
 void hp_tpe_gap_sigma(const hp_sampler_opts_t *o, const hp_tparam_t *tp, int64_t c, const double *mu,
                       const double *gap_l, const double *gap_r, int64_t prior_idx,
                       double floor_count, double *sigma);
+/* The below mixture l under the corrected density (the "resolution" rule):
+ * bandwidths of the n centres mu[] (any order; the prior at prior_idx or -1)
+ * by hp_tpe_gap_sigma with the gaps to their neighbours among all finished
+ * observations so (each centre is one of them) and floor_count = n_obs / 5.
+ * Univariate l, and multivariate l per parameter. 0 or HP_ENOMEM. */
+int hp_tpe_below_sigma(const hp_sampler_opts_t *o, const hp_tparam_t *tp, const hp_sorted_t *so,
+                       int64_t n, const double *mu, int64_t prior_idx, double *sigma);
 /* The above mixture g under the corrected density (the "coverage" rule):
  * bandwidths by hp_tpe_gap_sigma with floor_count = c (Optuna's magic clip
  * with g's component count), and each weight w[j] (not normalised) is

@@ -215,24 +215,25 @@ static int64_t above_positions(const hp_sampler_t *s, int p, const bool *mask, i
 }
 
 /* The below mixture l under the corrected density ("resolution" rule,
- * docs/search.md): each observation's bandwidth is its larger gap to its
- * neighbours among ALL finished observations of the parameter (so->tv,
- * sorted) instead of among the few below ones, floored at range / min(100,
- * 1 + n / 5). l's centres are sorted, so one binary search per centre.
- * Returns false when out of memory. */
-static bool below_sigma_from_history(const hp_sampler_opts_t *o, const hp_tparam_t *tp,
-                                     const hp_sorted_t *so, comps_t *l, int64_t prior_idx) {
-  double *gl = malloc((size_t)(l->n > 0 ? l->n : 1) * sizeof *gl);
-  double *gr = malloc((size_t)(l->n > 0 ? l->n : 1) * sizeof *gr);
+ * docs/search.md): each of the n centres mu[] (the prior at prior_idx or -1)
+ * gets as bandwidth its larger gap to its neighbours among ALL finished
+ * observations of the parameter (so, sorted) instead of among the few
+ * below ones, floored at range / min(100, 1 + n_obs / 5). One binary search
+ * per centre. Used by univariate l and, per parameter, by multivariate l.
+ * Returns HP_ENOMEM when out of memory. */
+int hp_tpe_below_sigma(const hp_sampler_opts_t *o, const hp_tparam_t *tp, const hp_sorted_t *so,
+                       int64_t n, const double *mu, int64_t prior_idx, double *sigma) {
+  double *gl = malloc((size_t)(n > 0 ? n : 1) * sizeof *gl);
+  double *gr = malloc((size_t)(n > 0 ? n : 1) * sizeof *gr);
   if (gl == NULL || gr == NULL) {
     free(gl);
     free(gr);
-    return false;
+    return HP_ENOMEM;
   }
-  for (int64_t j = 0; j < l->n; j++) {
+  for (int64_t j = 0; j < n; j++) {
     gl[j] = gr[j] = NAN;
     if (j == prior_idx) continue;
-    double m = l->mu[j];
+    double m = mu[j];
     int64_t a = 0, b = so->n; /* first index with tv >= m: the centre itself */
     while (a < b) {
       int64_t k = a + (b - a) / 2;
@@ -244,11 +245,10 @@ static bool below_sigma_from_history(const hp_sampler_opts_t *o, const hp_tparam
     if (a > 0) gl[j] = m - so->tv[a - 1];
     if (a + 1 < so->n) gr[j] = so->tv[a + 1] - m;
   }
-  hp_tpe_gap_sigma(o, tp, l->n, l->mu, gl, gr, prior_idx, HP_TPE_BELOW_FLOOR * (double)so->n,
-                   l->sigma);
+  hp_tpe_gap_sigma(o, tp, n, mu, gl, gr, prior_idx, HP_TPE_BELOW_FLOOR * (double)so->n, sigma);
   free(gl);
   free(gr);
-  return true;
+  return 0;
 }
 
 /* ---- univariate numeric ------------------------------------------------- */
@@ -301,7 +301,8 @@ static int sample_numeric(hp_sampler_t *s, int p, const int64_t *below, int64_t 
   }
   l.n = lc;
   univariate_sigma(o, tp, l.mu, l.sigma, lc, lprior_idx);
-  if (!tp->density31 && !below_sigma_from_history(o, tp, &h->sorted[p], &l, lprior_idx)) goto done;
+  if (!tp->density31 && hp_tpe_below_sigma(o, tp, &h->sorted[p], lc, l.mu, lprior_idx, l.sigma) != 0)
+    goto done;
   normalise(l.w, lc);
 
   /* g: above observations in value order from the sorted history, liars
@@ -529,13 +530,22 @@ typedef struct joint {
   double *w;     /* [n] normalised weights */
   double *coef;  /* [n] w times every numeric normaliser */
   double **x;    /* [d][n] transformed (numeric) or index (categorical) per param; NULL if not joint */
+  double **sig;  /* [d][n] numeric params: bandwidth per component */
+  double **isig; /* [d][n] 1 / sig */
+  bool *narrow;  /* [d] BIN params: every q / sig < 0.25 */
   double *acc_e, *acc_f, *tmp; /* [n] scoring scratch */
 } joint_t;
 
 static void joint_free(joint_t *J, int d) {
-  if (J->x)
-    for (int p = 0; p < d; p++) free(J->x[p]);
+  for (int p = 0; p < d; p++) {
+    if (J->x) free(J->x[p]);
+    if (J->sig) free(J->sig[p]);
+    if (J->isig) free(J->isig[p]);
+  }
   free(J->x);
+  free(J->sig);
+  free(J->isig);
+  free(J->narrow);
   free(J->w);
   free(J->coef);
   free(J->acc_e);
@@ -548,20 +558,26 @@ static int joint_alloc(joint_t *J, int d, const bool *mask, int64_t cap) {
   memset(J, 0, sizeof *J);
   size_t sz = (size_t)(cap > 0 ? cap : 1) * sizeof(double);
   J->x = calloc((size_t)d, sizeof *J->x);
+  J->sig = calloc((size_t)d, sizeof *J->sig);
+  J->isig = calloc((size_t)d, sizeof *J->isig);
+  J->narrow = calloc((size_t)d, sizeof *J->narrow);
   J->w = malloc(sz);
   J->coef = malloc(sz);
   J->acc_e = malloc(sz);
   J->acc_f = malloc(sz);
   J->tmp = malloc(sz);
-  if (!J->x || !J->w || !J->coef || !J->acc_e || !J->acc_f || !J->tmp) return HP_ENOMEM;
+  if (!J->x || !J->sig || !J->isig || !J->narrow || !J->w || !J->coef || !J->acc_e ||
+      !J->acc_f || !J->tmp)
+    return HP_ENOMEM;
   for (int p = 0; p < d; p++)
-    if (mask[p] && (J->x[p] = malloc(sz)) == NULL) return HP_ENOMEM;
+    if (mask[p] && ((J->x[p] = malloc(sz)) == NULL || (J->sig[p] = malloc(sz)) == NULL ||
+                    (J->isig[p] = malloc(sz)) == NULL))
+      return HP_ENOMEM;
   return 0;
 }
 
 typedef struct jparam {
-  double sigma_l, sigma_g; /* shared observation bandwidths */
-  double cc_l, cc_g;       /* categorical smoothing */
+  double cc_l, cc_g; /* categorical smoothing */
 } jparam_t;
 
 /* Log density of candidate cand[d] under a joint mixture. */
@@ -580,40 +596,28 @@ HP_HOT static double joint_logpdf(const hp_sampler_t *s, const bool *mask, const
       double hi = (1.0 + cc) / (1.0 + tp->k * cc), lo = cc / (1.0 + tp->k * cc);
       for (int64_t j = 0; j < n; j++) f[j] *= mu[j] == x ? hi : lo;
       if (J->prior >= 0) f[J->prior] /= (mu[J->prior] == x ? hi : lo) * tp->k;
-    } else {
-      double sg = lower ? jp[p].sigma_l : jp[p].sigma_g, range = tp->hi - tp->lo;
-      double is = 1.0 / sg, ip = 1.0 / range;
-      if (tp->kind == HP_T_CONT) {
-        for (int64_t j = 0; j < n; j++) {
-          double z = (x - mu[j]) * is;
-          e[j] += z * z;
-        }
-        if (J->prior >= 0) {
-          double zo = (x - mu[J->prior]) * is, zp = (x - mu[J->prior]) * ip;
-          e[J->prior] += zp * zp - zo * zo;
-        }
-      } else {
-        double hq = 0.5 * tp->q, h = tp->q * is;
-        int64_t k = J->prior;
-        double fk = k >= 0 ? f[k] : 0, ek = k >= 0 ? e[k] : 0;
-        if (h < 0.25) {
-          /* Narrow bins (shared sigma): mass = h phi(zm) (1 + series), the
-           * phi part joins the exponent so no exp is needed here. */
-          const double c = h * 0.39894228040143267794, h2 = h * h;
-          for (int64_t j = 0; j < n; j++) {
-            double zm = (x - mu[j]) * is, z2 = zm * zm;
-            e[j] += z2;
-            f[j] *= c * (1.0 + h2 * (z2 - 1.0) / 24.0 + h2 * h2 * (z2 * z2 - 6.0 * z2 + 3.0) / 1920.0);
-          }
-        } else {
-          for (int64_t j = 0; j < n; j++)
-            f[j] *= hp_ndtr_diff_inline((x - hq - mu[j]) * is, (x + hq - mu[j]) * is);
-        }
-        if (k >= 0) {
-          e[k] = ek;
-          f[k] = fk * hp_ndtr_diff_inline((x - hq - mu[k]) * ip, (x + hq - mu[k]) * ip);
-        }
+      continue;
+    }
+    const double *restrict is = J->isig[p];
+    if (tp->kind == HP_T_CONT) {
+      for (int64_t j = 0; j < n; j++) {
+        double z = (x - mu[j]) * is[j];
+        e[j] += z * z;
       }
+    } else if (J->narrow[p]) {
+      /* Narrow bins: mass = h phi(zm) (1 + series), the phi part joins the
+       * exponent so no exp is needed here. */
+      const double q = tp->q;
+      for (int64_t j = 0; j < n; j++) {
+        double h = q * is[j], zm = (x - mu[j]) * is[j], z2 = zm * zm, h2 = h * h;
+        e[j] += z2;
+        f[j] *= h * 0.39894228040143267794 *
+                (1.0 + h2 * (z2 - 1.0) / 24.0 + h2 * h2 * (z2 * z2 - 6.0 * z2 + 3.0) / 1920.0);
+      }
+    } else {
+      const double hq = 0.5 * tp->q;
+      for (int64_t j = 0; j < n; j++)
+        f[j] *= hp_ndtr_diff_inline((x - hq - mu[j]) * is[j], (x + hq - mu[j]) * is[j]);
     }
   }
   const double *restrict coef = J->coef;
@@ -633,20 +637,21 @@ HP_HOT static double joint_logpdf(const hp_sampler_t *s, const bool *mask, const
 }
 
 /* Fills the joint-mixture normalisers: per numeric param, the truncation
- * mass of each component's kernel (sigma shared, prior sigma = range). */
-HP_HOT static void joint_norms(const hp_sampler_t *s, const bool *mask, const jparam_t *jp, joint_t *J,
-                        bool lower) {
+ * mass of each component's kernel (and 1 / sigma for densities). */
+HP_HOT static void joint_norms(const hp_sampler_t *s, const bool *mask, joint_t *J) {
   for (int64_t j = 0; j < J->n; j++) J->coef[j] = J->w[j];
   for (int p = 0; p < s->d; p++) {
     const hp_tparam_t *tp = &s->tp[p];
     if (!mask[p] || tp->kind == HP_T_CAT) continue;
-    double sg = lower ? jp[p].sigma_l : jp[p].sigma_g;
+    double max_is = 0;
     for (int64_t j = 0; j < J->n; j++) {
-      double sj = j == J->prior ? tp->hi - tp->lo : sg;
-      double is = 1.0 / sj;
+      double is = 1.0 / J->sig[p][j];
+      J->isig[p][j] = is;
+      max_is = max_is > is ? max_is : is;
       double z = hp_ndtr_diff_inline((tp->lo - J->x[p][j]) * is, (tp->hi - J->x[p][j]) * is);
       J->coef[j] *= (tp->kind == HP_T_CONT ? 0.3989422804014327 * (tp->density31 ? 1.0 : is) : 1.0) / z;
     }
+    J->narrow[p] = tp->kind == HP_T_BIN && tp->q * max_is < 0.25;
   }
 }
 
@@ -655,6 +660,32 @@ static double joint_sigma(const hp_sampler_opts_t *o, const hp_tparam_t *tp, int
   double sg = SIGMA0 * pow((double)(m > 1 ? m : 1), -1.0 / (dj + 4)) * range;
   double mins = o->consider_magic_clip ? range / fmin(100.0, 1.0 + (double)(m + 1)) : 1e-12;
   return fmin(fmax(sg, mins), range);
+}
+
+/* Bandwidths of the joint mixtures, per component and numeric parameter.
+ * g keeps Optuna's shared Scott-like bandwidth. l, under the corrected
+ * density, uses the resolution rule per parameter (docs/search.md): each
+ * below trial's bandwidth in parameter p is its larger gap to the
+ * neighbouring values of p among all finished trials, floored at range /
+ * min(100, 1 + n / 5), the same rule as univariate l. With
+ * optuna31_density both use Optuna 3.1's shared bandwidth. */
+static int joint_bandwidths(const hp_sampler_t *s, const bool *mask, int dj, joint_t *L, joint_t *G,
+                            int64_t ml, int64_t mg) {
+  const hp_sampler_opts_t *o = &s->opts;
+  for (int p = 0; p < s->d; p++) {
+    const hp_tparam_t *tp = &s->tp[p];
+    if (!mask[p] || tp->kind == HP_T_CAT) continue;
+    const double range = tp->hi - tp->lo;
+    if (tp->density31) {
+      double sl = joint_sigma(o, tp, ml, dj);
+      for (int64_t j = 0; j < L->n; j++) L->sig[p][j] = j == L->prior ? range : sl;
+    } else if (hp_tpe_below_sigma(o, tp, &s->hist.sorted[p], L->n, L->x[p], L->prior, L->sig[p]) != 0) {
+      return HP_ENOMEM;
+    }
+    double sg = joint_sigma(o, tp, mg, dj);
+    for (int64_t j = 0; j < G->n; j++) G->sig[p][j] = j == G->prior ? range : sg;
+  }
+  return 0;
 }
 
 static int sample_joint(hp_sampler_t *s, const bool *mask, int dj, const int64_t *below, int64_t nb,
@@ -727,15 +758,14 @@ static int sample_joint(hp_sampler_t *s, const bool *mask, int dj, const int64_t
     double pm = tp->kind == HP_T_CAT ? -1.0 : 0.5 * (tp->lo + tp->hi);
     if (L.prior >= 0) L.x[p][L.prior] = pm;
     if (G.prior >= 0) G.x[p][G.prior] = pm;
-    jp[p].sigma_l = joint_sigma(o, tp, ml, dj);
-    jp[p].sigma_g = joint_sigma(o, tp, mg, dj);
     jp[p].cc_l = lprior ? o->prior_weight / (double)(ml + 1) : o->prior_weight / (double)ml;
     jp[p].cc_g = gprior ? o->prior_weight / (double)(mg + 1) : o->prior_weight / (double)mg;
   }
+  if (joint_bandwidths(s, mask, dj, &L, &G, ml, mg) != 0) goto done;
   normalise(L.w, L.n);
   normalise(G.w, G.n);
-  joint_norms(s, mask, jp, &L, true);
-  joint_norms(s, mask, jp, &G, false);
+  joint_norms(s, mask, &L);
+  joint_norms(s, mask, &G);
 
   double best_score = -INFINITY;
   bool have = false;
@@ -752,8 +782,7 @@ static int sample_joint(hp_sampler_t *s, const bool *mask, int dj, const int64_t
         else
           cand[p] = L.x[p][k];
       } else {
-        double sg = k == L.prior ? tp->hi - tp->lo : jp[p].sigma_l;
-        double t = hp_truncnorm_sample(rng, L.x[p][k], sg, tp->lo, tp->hi);
+        double t = hp_truncnorm_sample(rng, L.x[p][k], L.sig[p][k], tp->lo, tp->hi);
         double x = hp_tparam_back(tp, dist, t);
         cand[p] = x;
       }

@@ -390,6 +390,43 @@ static void test_coverage_rule(void **state) {
   assert_true(s1[0] == 10.0 && w1[0] == 10.0 && s1[1] == 10.0);
 }
 
+/* The resolution rule for the below mixture (univariate l, and per
+ * parameter multivariate l): a centre's bandwidth is its larger gap among
+ * ALL observations (one side at the ends), floored at range / min(100, 1 +
+ * n / 5); the prior keeps the range. 45 observations on [0, 10]: 0, 1,
+ * 1.5, 4, a dense run 6.00 .. 6.39 and 9; the floor is 10 / (1 + 9) = 1. */
+static void test_below_sigma_rule(void **state) {
+  (void)state;
+  hp_sampler_opts_t o;
+  hp_sampler_opts_default(&o, HP_SAMPLER_TPE);
+  hp_tparam_t tp = {.kind = HP_T_CONT, .lo = 0, .hi = 10};
+  double tv[45] = {0, 1, 1.5, 4};
+  for (int k = 0; k < 40; k++) tv[4 + k] = 6.0 + 0.01 * k;
+  tv[44] = 9;
+  int32_t num[45];
+  for (int k = 0; k < 45; k++) num[k] = k;
+  hp_sorted_t so = {.n = 45, .cap = 45, .tv = tv, .number = num};
+  /* centres in any order; the prior (mid-range) at index 2 */
+  const double mu[5] = {1.5, 9, 5, 0, tv[20]};
+  double sigma[5];
+  assert_int_equal(hp_tpe_below_sigma(&o, &tp, &so, 5, mu, 2, sigma), 0);
+  const double want[5] = {2.5, 9 - tv[43], 10, 1, 1};
+  for (int j = 0; j < 5; j++)
+    if (fabs(sigma[j] - want[j]) > 1e-12) fail_msg("sigma[%d] = %.17g, want %.17g", j, sigma[j], want[j]);
+  /* Without the magic clip the dense run keeps its own resolution. */
+  o.consider_magic_clip = false;
+  assert_int_equal(hp_tpe_below_sigma(&o, &tp, &so, 5, mu, 2, sigma), 0);
+  assert_true(fabs(sigma[4] - 0.01) < 1e-9 && sigma[3] == 1.0);
+  /* Few observations: the floor is wide (10 / (1 + 5 / 5) = 5). */
+  o.consider_magic_clip = true;
+  so.n = 5;
+  const double tv5[5] = {0, 1, 1.5, 4, 9};
+  so.tv = (double *)tv5;
+  const double mu5[2] = {1.5, 5};
+  assert_int_equal(hp_tpe_below_sigma(&o, &tp, &so, 2, mu5, 1, sigma), 0);
+  assert_true(sigma[0] == 5.0 && sigma[1] == 10.0);
+}
+
 /* The fast kernels against libm. */
 static void test_fast_kernels(void **state) {
   (void)state;
@@ -417,7 +454,7 @@ int main(void) {
       cmocka_unit_test(test_pruned_rank_after_complete), cmocka_unit_test(test_ndtri_tails),
       cmocka_unit_test(test_truncnorm_tails),     cmocka_unit_test(test_mixture_normalised),
       cmocka_unit_test(test_fast_kernels),       cmocka_unit_test(test_constant_liar_effect),
-      cmocka_unit_test(test_coverage_rule),
+      cmocka_unit_test(test_coverage_rule),       cmocka_unit_test(test_below_sigma_rule),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
