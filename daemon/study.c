@@ -102,7 +102,7 @@ static int dup_str(const char *s, char **out, hp_err_t *err) {
 
 /* Substitutes params into the engine template and lets the engine check it. */
 static int check_engine_at(const hp_study_spec_t *sp, const double *params, int varied,
-                          hp_err_t *err) {
+                          bool files, hp_err_t *err) {
   cJSON *cfg = NULL;
   int rc = hp_study_substitute(sp->engine, sp->space, params, &cfg, err);
   if (rc < 0) return rc;
@@ -110,8 +110,9 @@ static int check_engine_at(const hp_study_spec_t *sp, const double *params, int 
   rc = hp_train_config_parse(cfg, &tc, err);
   cJSON_Delete(cfg);
   if (rc == 0) {
+    if (files) rc = hp_data_config_check_files(&tc.data, "data", err);
     hp_train_config_free(&tc);
-    return 0;
+    if (rc == 0) return 0;
   }
   if (varied >= 0) {
     char val[128] = "?";
@@ -125,8 +126,9 @@ static int check_engine_at(const hp_study_spec_t *sp, const double *params, int 
 
 /* Validates the engine template once per value that matters: every choice
  * of each categorical and both ends of each range, the other parameters at
- * their first value, so a bad choice is refused at creation, not per trial. */
-static int check_engine(const hp_study_spec_t *sp, hp_err_t *err) {
+ * their first value, so a bad choice is refused at creation, not per trial.
+ * With `files`, the data files each of those configs names must exist too. */
+static int check_engine(const hp_study_spec_t *sp, bool files, hp_err_t *err) {
   const hp_space_t *space = sp->space;
   double *base = malloc(((size_t)space->n + 1) * sizeof *base);
   double *p = malloc(((size_t)space->n + 1) * sizeof *p);
@@ -135,19 +137,25 @@ static int check_engine(const hp_study_spec_t *sp, hp_err_t *err) {
     const hp_dist_t *dist = &space->params[i].dist;
     base[i] = dist->kind == HP_DIST_CAT ? 0 : dist->low;
   }
-  if (rc == 0) rc = check_engine_at(sp, base, -1, err);
+  if (rc == 0) rc = check_engine_at(sp, base, -1, files, err);
   for (int i = 0; rc == 0 && i < space->n; i++) {
     const hp_dist_t *dist = &space->params[i].dist;
     int nv = dist->kind == HP_DIST_CAT ? dist->n_choices : 2;
     for (int k = 0; rc == 0 && k < nv && k < 64; k++) {
       memcpy(p, base, (size_t)space->n * sizeof *p);
       p[i] = dist->kind == HP_DIST_CAT ? k : k == 0 ? dist->low : dist->high;
-      rc = check_engine_at(sp, p, i, err);
+      rc = check_engine_at(sp, p, i, files, err);
     }
   }
   free(base);
   free(p);
   return rc;
+}
+
+/* Not part of parsing: a stored study whose data went away must still load
+ * (its trials then fail naming the file); a new one is refused. */
+int hp_study_spec_check_data(const hp_study_spec_t *sp, hp_err_t *err) {
+  return sp->kind == HP_OBJ_ENGINE ? check_engine(sp, true, err) : 0;
 }
 
 static int parse_objective(const cJSON *obj, hp_study_spec_t *sp, hp_err_t *err) {
@@ -179,7 +187,7 @@ static int parse_objective(const cJSON *obj, hp_study_spec_t *sp, hp_err_t *err)
     sp->engine = cJSON_Duplicate(engine, true);
     if (sp->engine == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
     sp->kind = HP_OBJ_ENGINE;
-    return check_engine(sp, err);
+    return check_engine(sp, false, err);
   }
   rc = hp_json_check_keys(obj, COMMAND_KEYS, "spec.objective", err);
   if (rc < 0) return rc;

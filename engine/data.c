@@ -3,10 +3,13 @@
  * index arrays, the "data" config object, and hp_data_open which ties the
  * training file, its split and the test file together. */
 #include <assert.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "data_internal.h"
 #include "hpsearch/json.h"
@@ -350,6 +353,53 @@ int hp_data_config_parse(const cJSON *o, hp_data_config_t *cfg, const char *wher
   if (c.format == HP_DATA_CSV && !c.train_csv[0])
     return hp_err_set(err, HP_EINVAL, "%s.train: required with \"format\": \"csv\"", where);
   *cfg = c;
+  return 0;
+}
+
+/* ---- checking a config's files without reading them ---------------------- */
+
+/* One data file: it must exist, be readable and not be a folder. */
+static int check_file(const char *path, const char *where, const char *field, hp_err_t *err) {
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    int e = errno;
+    /* A wrong "dir" is the usual cause: say when the folder is what is missing. */
+    char dir[HP_DATA_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    struct stat ds;
+    if (e == ENOENT && slash != NULL && slash != dir) {
+      *slash = '\0';
+      if (stat(dir, &ds) != 0)
+        return hp_err_set(err, -ENOENT, "%s.%s: '%s': the folder '%s' does not exist", where,
+                          field, path, dir);
+    }
+    return hp_err_set(err, -e, "%s.%s: '%s': %s", where, field, path, strerror(e));
+  }
+  if (S_ISDIR(st.st_mode))
+    return hp_err_set(err, HP_EINVAL, "%s.%s: '%s' is a folder, not a data file", where, field,
+                      path);
+  if (access(path, R_OK) != 0)
+    return hp_err_set(err, -errno, "%s.%s: '%s': %s", where, field, path, strerror(errno));
+  return 0;
+}
+
+int hp_data_config_check_files(const hp_data_config_t *cfg, const char *where, hp_err_t *err) {
+  const struct {
+    const char *path, *field;
+  } files[] = {
+      {cfg->format == HP_DATA_CSV ? cfg->train_csv : cfg->train_images,
+       cfg->format == HP_DATA_CSV ? "train" : "train_images"},
+      {cfg->format == HP_DATA_CSV ? "" : cfg->train_labels, "train_labels"},
+      {cfg->format == HP_DATA_CSV ? cfg->test_csv : cfg->test_images,
+       cfg->format == HP_DATA_CSV ? "test" : "test_images"},
+      {cfg->format == HP_DATA_CSV ? "" : cfg->test_labels, "test_labels"},
+  };
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    if (files[i].path[0] == '\0') continue; /* no test set */
+    int rc = check_file(files[i].path, where, files[i].field, err);
+    if (rc) return rc;
+  }
   return 0;
 }
 

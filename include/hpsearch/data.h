@@ -159,6 +159,13 @@ void hp_data_config_default(hp_data_config_t *cfg);
 int hp_data_config_parse(const cJSON *obj, hp_data_config_t *cfg, const char *where,
                          hp_err_t *err);
 
+/* Checks that every file cfg names (IDX images and labels, or CSV files;
+ * gzipped or plain) exists, is readable and is not a folder, without opening
+ * or decoding it: cheap enough to run when a study is created. Errors name
+ * the field and the path ("data.train_images: '/x/train-images-idx3-ubyte.gz':
+ * the folder '/x' does not exist"). `where` prefixes field names ("data"). */
+int hp_data_config_check_files(const hp_data_config_t *cfg, const char *where, hp_err_t *err);
+
 /* Everything a training run needs: the training file with its split, the
  * test file (test.n == 0 when none), scaling fitted on split.train and copied
  * to the test set (validation uses train with split.val). */

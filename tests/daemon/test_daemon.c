@@ -1131,6 +1131,73 @@ static void test_second_daemon_and_shutdown(void **state) {
 }
 
 
+/* An engine study whose data files do not exist is refused at study.create
+ * with the field and the path (not accepted and then failed trial by trial),
+ * also when the path comes from a parameter of the space; nothing is
+ * created. The files are only looked at, not read: empty ones pass. */
+static void test_engine_missing_data(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 1);
+  client_t c;
+  cl_open(&c, d.sock);
+  char path[400];
+  static const char *const names[] = {"tr-img", "tr-lab", "te-img", "te-lab", "ok.csv"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    snprintf(path, sizeof path, "%s/%s", d.dir, names[i]);
+    int fd = open(path, O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+  }
+  static const char *const layers =
+      "\"epochs\":1,\"layers\":[{\"type\":\"dense\",\"units\":10}]";
+  char spec[2000], params[2200], msg[512];
+  /* a "dir" that does not exist */
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"e1\",\"n_trials\":2,\"space\":{\"x\":{\"type\":\"int\",\"low\":0,\"high\":1}},"
+           "\"objective\":{\"engine\":{%s,\"data\":{\"dir\":\"%s/nope\"}}}}",
+           layers, d.dir);
+  snprintf(params, sizeof params, "{\"spec\":%s}", spec);
+  assert_int_equal(cl_err(&c, "study.create", params, msg, sizeof msg), HP_RPC_E_BAD_SPEC);
+  if (strstr(msg, "spec.objective.engine: data.train_images:") == NULL ||
+      strstr(msg, "/nope/train-images-idx3-ubyte.gz") == NULL || strstr(msg, "does not exist") == NULL)
+    fail_msg("unclear error: %s", msg);
+  /* the test labels file alone is missing */
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"e2\",\"n_trials\":2,\"space\":{\"x\":{\"type\":\"int\",\"low\":0,\"high\":1}},"
+           "\"objective\":{\"engine\":{%s,\"data\":{\"train_images\":\"%s/tr-img\","
+           "\"train_labels\":\"%s/tr-lab\",\"test_images\":\"%s/te-img\",\"test_labels\":\"%s/gone\"}}}}",
+           layers, d.dir, d.dir, d.dir, d.dir);
+  snprintf(params, sizeof params, "{\"spec\":%s}", spec);
+  assert_int_equal(cl_err(&c, "study.create", params, msg, sizeof msg), HP_RPC_E_BAD_SPEC);
+  if (strstr(msg, "data.test_labels:") == NULL || strstr(msg, "/gone': No such file") == NULL)
+    fail_msg("unclear error: %s", msg);
+  /* the CSV file is a parameter: the second choice is missing */
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"e3\",\"n_trials\":2,\"space\":{\"f\":{\"type\":\"categorical\","
+           "\"choices\":[\"%s/ok.csv\",\"%s/missing.csv\"]}},"
+           "\"objective\":{\"engine\":{%s,\"data\":{\"format\":\"csv\",\"train\":\"$f\"}}}}",
+           d.dir, d.dir, layers);
+  snprintf(params, sizeof params, "{\"spec\":%s}", spec);
+  assert_int_equal(cl_err(&c, "study.create", params, msg, sizeof msg), HP_RPC_E_BAD_SPEC);
+  if (strstr(msg, "(with f = ") == NULL || strstr(msg, "data.train:") == NULL ||
+      strstr(msg, "missing.csv") == NULL)
+    fail_msg("unclear error: %s", msg);
+  cJSON *r;
+  cJSON *res = cl_ok(&c, "study.list", NULL, &r);
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(res, "studies")), 0);
+  cJSON_Delete(r);
+  /* with every file present the study is accepted (empty files are not read) */
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"e4\",\"n_trials\":1,\"space\":{\"x\":{\"type\":\"int\",\"low\":0,\"high\":1}},"
+           "\"objective\":{\"engine\":{%s,\"data\":{\"train_images\":\"%s/tr-img\","
+           "\"train_labels\":\"%s/tr-lab\",\"test_images\":\"%s/te-img\",\"test_labels\":\"%s/te-lab\"}}}}",
+           layers, d.dir, d.dir, d.dir, d.dir);
+  create_study(&c, spec);
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
 /* An engine objective: `hpsearch worker` trains a tiny MLP per trial on a
  * slice of Fashion-MNIST; the per-epoch metric comes back as intermediate
  * values, test accuracy as a user attribute; a huge learning rate diverges
@@ -1424,6 +1491,7 @@ int main(void) {
       cmocka_unit_test(test_stop_after_exit),
       cmocka_unit_test(test_command_env),
       cmocka_unit_test(test_engine_objective),
+      cmocka_unit_test(test_engine_missing_data),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
