@@ -52,6 +52,8 @@ def main():
     ap.add_argument("--seed-from", type=int, default=0)
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--cache")
+    ap.add_argument("--markdown", action="store_true",
+                    help="print table rows: | function | optuna | hpsearch, p(<), p(>) |")
     args = ap.parse_args()
     samplers = args.sampler.split(",")
     against = (args.against or args.sampler.replace("-o31", "")).split(",")
@@ -86,10 +88,16 @@ def main():
             pl, pm = mann_whitney_less(hv, ov), mann_whitney_less(ov, hv)
             better += pl < 0.05
             worse += pm < 0.05
+            verdict = "better" if pl < 0.05 else ("worse" if pm < 0.05 else "")
+            if args.markdown:
+                print("| %s | %s | %s, p(<) %.3f, p(>) %.3f%s |"
+                      % (f, "%.4g [%.4g, %.4g]" % (oq[1], oq[0], oq[2]),
+                         "%.4g [%.4g, %.4g]" % (hq[1], hq[0], hq[2]), pl, pm,
+                         " **%s**" % verdict if verdict else ""))
+                continue
             print("  %-12s %-30s optuna %-30s p(<) %.3f p(>) %.3f %s"
                   % (f, "%.4g [%.4g, %.4g]" % (hq[1], hq[0], hq[2]),
-                     "%.4g [%.4g, %.4g]" % (oq[1], oq[0], oq[2]), pl, pm,
-                     "BETTER" if pl < 0.05 else ("WORSE" if pm < 0.05 else "")))
+                     "%.4g [%.4g, %.4g]" % (oq[1], oq[0], oq[2]), pl, pm, verdict.upper()))
         print("  better on %d, worse on %d" % (better, worse))
     return 0
 

@@ -532,6 +532,7 @@ typedef struct joint {
   double **x;    /* [d][n] transformed (numeric) or index (categorical) per param; NULL if not joint */
   double **sig;  /* [d][n] numeric params: bandwidth per component */
   double **isig; /* [d][n] 1 / sig */
+  double *shared; /* [d] the bandwidth every observation component shares, 0 if none */
   bool *narrow;  /* [d] BIN params: every q / sig < 0.25 */
   double *acc_e, *acc_f, *tmp; /* [n] scoring scratch */
 } joint_t;
@@ -546,6 +547,7 @@ static void joint_free(joint_t *J, int d) {
   free(J->sig);
   free(J->isig);
   free(J->narrow);
+  free(J->shared);
   free(J->w);
   free(J->coef);
   free(J->acc_e);
@@ -561,12 +563,13 @@ static int joint_alloc(joint_t *J, int d, const bool *mask, int64_t cap) {
   J->sig = calloc((size_t)d, sizeof *J->sig);
   J->isig = calloc((size_t)d, sizeof *J->isig);
   J->narrow = calloc((size_t)d, sizeof *J->narrow);
+  J->shared = calloc((size_t)d, sizeof *J->shared);
   J->w = malloc(sz);
   J->coef = malloc(sz);
   J->acc_e = malloc(sz);
   J->acc_f = malloc(sz);
   J->tmp = malloc(sz);
-  if (!J->x || !J->sig || !J->isig || !J->narrow || !J->w || !J->coef || !J->acc_e ||
+  if (!J->x || !J->sig || !J->isig || !J->narrow || !J->shared || !J->w || !J->coef || !J->acc_e ||
       !J->acc_f || !J->tmp)
     return HP_ENOMEM;
   for (int p = 0; p < d; p++)
@@ -579,6 +582,40 @@ static int joint_alloc(joint_t *J, int d, const bool *mask, int64_t cap) {
 typedef struct jparam {
   double cc_l, cc_g; /* categorical smoothing */
 } jparam_t;
+
+/* One numeric parameter's factor of every component at transformed x:
+ * adds z^2 to e[j] (the Gaussian exponent, taken once per component at the
+ * end) and multiplies f[j] by the rest (bins: mass / phi(z) for narrow
+ * bins, the whole mass otherwise). is[j] = 1 / bandwidth, or is1 for all
+ * when shared (a constant at each call site, so both loops vectorise). */
+__attribute__((always_inline)) static inline void kernel_terms(
+    const hp_tparam_t *tp, bool narrow, int64_t n, const double *restrict mu,
+    const double *restrict is, double is1, bool shared, double x, double *restrict e,
+    double *restrict f) {
+  if (tp->kind == HP_T_CONT) {
+    for (int64_t j = 0; j < n; j++) {
+      double z = (x - mu[j]) * (shared ? is1 : is[j]);
+      e[j] += z * z;
+    }
+  } else if (narrow) {
+    /* Narrow bins: mass = h phi(zm) (1 + series), the phi part joins the
+     * exponent so no exp is needed here. */
+    const double q = tp->q;
+    for (int64_t j = 0; j < n; j++) {
+      double isj = shared ? is1 : is[j];
+      double h = q * isj, zm = (x - mu[j]) * isj, z2 = zm * zm, h2 = h * h;
+      e[j] += z2;
+      f[j] *= h * 0.39894228040143267794 *
+              (1.0 + h2 * (z2 - 1.0) / 24.0 + h2 * h2 * (z2 * z2 - 6.0 * z2 + 3.0) / 1920.0);
+    }
+  } else {
+    const double hq = 0.5 * tp->q;
+    for (int64_t j = 0; j < n; j++) {
+      double isj = shared ? is1 : is[j];
+      f[j] *= hp_ndtr_diff_inline((x - hq - mu[j]) * isj, (x + hq - mu[j]) * isj);
+    }
+  }
+}
 
 /* Log density of candidate cand[d] under a joint mixture. */
 HP_HOT static double joint_logpdf(const hp_sampler_t *s, const bool *mask, const jparam_t *jp,
@@ -598,26 +635,21 @@ HP_HOT static double joint_logpdf(const hp_sampler_t *s, const bool *mask, const
       if (J->prior >= 0) f[J->prior] /= (mu[J->prior] == x ? hi : lo) * tp->k;
       continue;
     }
+    /* g's observations share one bandwidth (a scalar in the hot loop); the
+     * prior's own term is then redone after the loop. */
     const double *restrict is = J->isig[p];
-    if (tp->kind == HP_T_CONT) {
-      for (int64_t j = 0; j < n; j++) {
-        double z = (x - mu[j]) * is[j];
-        e[j] += z * z;
-      }
-    } else if (J->narrow[p]) {
-      /* Narrow bins: mass = h phi(zm) (1 + series), the phi part joins the
-       * exponent so no exp is needed here. */
-      const double q = tp->q;
-      for (int64_t j = 0; j < n; j++) {
-        double h = q * is[j], zm = (x - mu[j]) * is[j], z2 = zm * zm, h2 = h * h;
-        e[j] += z2;
-        f[j] *= h * 0.39894228040143267794 *
-                (1.0 + h2 * (z2 - 1.0) / 24.0 + h2 * h2 * (z2 * z2 - 6.0 * z2 + 3.0) / 1920.0);
+    const double is1 = J->shared[p] > 0 ? 1.0 / J->shared[p] : 0.0;
+    const int64_t k = J->prior;
+    const double ek = k >= 0 ? e[k] : 0, fk = k >= 0 ? f[k] : 1;
+    if (is1 > 0) {
+      kernel_terms(tp, J->narrow[p], n, mu, is, is1, true, x, e, f);
+      if (k >= 0) {
+        e[k] = ek;
+        f[k] = fk;
+        kernel_terms(tp, J->narrow[p], 1, mu + k, is + k, 0, false, x, e + k, f + k);
       }
     } else {
-      const double hq = 0.5 * tp->q;
-      for (int64_t j = 0; j < n; j++)
-        f[j] *= hp_ndtr_diff_inline((x - hq - mu[j]) * is[j], (x + hq - mu[j]) * is[j]);
+      kernel_terms(tp, J->narrow[p], n, mu, is, 0, false, x, e, f);
     }
   }
   const double *restrict coef = J->coef;
@@ -648,7 +680,8 @@ HP_HOT static void joint_norms(const hp_sampler_t *s, const bool *mask, joint_t 
       double is = 1.0 / J->sig[p][j];
       J->isig[p][j] = is;
       max_is = max_is > is ? max_is : is;
-      double z = hp_ndtr_diff_inline((tp->lo - J->x[p][j]) * is, (tp->hi - J->x[p][j]) * is);
+      /* sigma <= range, so [lo, hi] spans >= 1 sigma: tails only */
+      double z = hp_ndtr_wide_inline((tp->lo - J->x[p][j]) * is, (tp->hi - J->x[p][j]) * is);
       J->coef[j] *= (tp->kind == HP_T_CONT ? 0.3989422804014327 * (tp->density31 ? 1.0 : is) : 1.0) / z;
     }
     J->narrow[p] = tp->kind == HP_T_BIN && tp->q * max_is < 0.25;
@@ -679,11 +712,13 @@ static int joint_bandwidths(const hp_sampler_t *s, const bool *mask, int dj, joi
     if (tp->density31) {
       double sl = joint_sigma(o, tp, ml, dj);
       for (int64_t j = 0; j < L->n; j++) L->sig[p][j] = j == L->prior ? range : sl;
+      L->shared[p] = sl;
     } else if (hp_tpe_below_sigma(o, tp, &s->hist.sorted[p], L->n, L->x[p], L->prior, L->sig[p]) != 0) {
       return HP_ENOMEM;
     }
     double sg = joint_sigma(o, tp, mg, dj);
     for (int64_t j = 0; j < G->n; j++) G->sig[p][j] = j == G->prior ? range : sg;
+    G->shared[p] = sg;
   }
   return 0;
 }
