@@ -43,8 +43,45 @@ int hp_conv_chunk(const hp_conv_shape_t *s, int B) {
   return n < (size_t)B ? (int)n : B;
 }
 
+/* With a fused pool, backward uses cols as winners_backward's scratch
+ * (offsets in floats, each 64-byte aligned): the padded channels-innermost
+ * input and its gradient [(h+2p)*(w+2p)*c], the transposed weights and
+ * weight gradient [o*c*kh*kw], and one sample's nonzero gradients listed by
+ * filter and by pixel (values, offsets, starts). */
+struct winners_layout {
+  size_t xt, dxt, wt, dwt, val, pval, xoff, woff, pix, fstart, pstart, total;
+};
+
+static struct winners_layout winners_layout(const hp_conv_shape_t *s) {
+  const size_t plane = (size_t)(s->h + 2 * s->pad) * (s->w + 2 * s->pad) * s->c,
+               wlen = (size_t)s->o * s->c * s->kh * s->kw,
+               nz = (size_t)s->o * s->pho * s->pwo, npix = (size_t)s->ho * s->wo,
+               zs = sizeof(size_t) / sizeof(float);
+  struct winners_layout l;
+  size_t at = 0;
+#define HP_TAKE(field, n) (l.field = at, at += ((n) + 15) & ~(size_t)15)
+  HP_TAKE(xt, plane), HP_TAKE(dxt, plane), HP_TAKE(wt, wlen), HP_TAKE(dwt, wlen);
+  HP_TAKE(val, nz), HP_TAKE(pval, nz), HP_TAKE(xoff, nz * zs), HP_TAKE(woff, nz * zs);
+  HP_TAKE(pix, nz), HP_TAKE(fstart, ((size_t)s->o + 1) * zs), HP_TAKE(pstart, (npix + 1) * zs);
+#undef HP_TAKE
+  l.total = at;
+  return l;
+}
+
+static size_t winners_scratch(const hp_conv_shape_t *s) { return winners_layout(s).total; }
+
+/* The winners-only backward pays off when a patch row (kw*c floats) fills
+ * vector registers; a first layer with one or three input channels keeps the
+ * im2col path (measured on train-cnn: 3x3 over 1 channel was 2x slower
+ * through the winners, 32 channels 2x faster). */
+static bool use_winners(const hp_conv_shape_t *s) {
+  return s->pool > 0 && (size_t)s->kw * s->c >= 16;
+}
+
 size_t hp_conv_cols_size(const hp_conv_shape_t *s, int B) {
-  return (size_t)s->c * s->kh * s->kw * hp_conv_chunk(s, B) * s->ho * s->wo;
+  size_t n = (size_t)s->c * s->kh * s->kw * hp_conv_chunk(s, B) * s->ho * s->wo;
+  if (use_winners(s) && winners_scratch(s) > n) n = winners_scratch(s);
+  return n;
 }
 
 size_t hp_conv_tmp_size(const hp_conv_shape_t *s, int B) {
@@ -309,6 +346,157 @@ HP_HOT static void pool_act_back(const hp_conv_shape_t *s, const float *y, const
     }
 }
 
+/* x[c,h,w] -> xt[(h+2p), (w+2p), c]: channels innermost, zero border. */
+static void to_padded_hwc(const hp_conv_shape_t *s, const float *x, float *xt) {
+  const int c = s->c, p = s->pad, wp = s->w + 2 * p;
+  const size_t plane = (size_t)s->h * s->w;
+  memset(xt, 0, (size_t)(s->h + 2 * p) * wp * c * sizeof *xt);
+  for (int iy = 0; iy < s->h; iy++)
+    for (int ix = 0; ix < s->w; ix++) {
+      float *d = xt + ((size_t)(iy + p) * wp + ix + p) * c;
+      const float *src = x + (size_t)iy * s->w + ix;
+      for (int ci = 0; ci < c; ci++) d[ci] = src[ci * plane];
+    }
+}
+
+/* The interior of dxt[(h+2p), (w+2p), c] -> dx[c,h,w] (the border holds
+ * gradients of padding and is dropped). */
+static void from_padded_hwc(const hp_conv_shape_t *s, const float *dxt, float *dx) {
+  const int c = s->c, p = s->pad, wp = s->w + 2 * p;
+  const size_t plane = (size_t)s->h * s->w;
+  for (int iy = 0; iy < s->h; iy++)
+    for (int ix = 0; ix < s->w; ix++) {
+      const float *src = dxt + ((size_t)(iy + p) * wp + ix + p) * c;
+      float *d = dx + (size_t)iy * s->w + ix;
+      for (int ci = 0; ci < c; ci++) d[ci * plane] = src[ci];
+    }
+}
+
+/* Sixteen floats; GCC/clang lower it to whatever vector width the clone
+ * has. aligned(4) and may_alias: it is read and written straight from float
+ * rows at any offset. */
+typedef float hp_v16 __attribute__((vector_size(64), aligned(4), may_alias));
+#define V16(p) (*(hp_v16 *)(p))
+#define V16C(p) (*(const hp_v16 *)(p))
+
+/* dst[0, run) += sum_i v[i] * src[off[i] + (0, run)], i < n: the sum is kept
+ * in vector registers over the whole list, one block of the row at a time,
+ * so dst is read and written once per list instead of once per entry. */
+HP_HOT static void gather_axpy(float *restrict dst, const float *restrict src,
+                               const size_t *off, const float *v, size_t n, size_t run) {
+  size_t j = 0;
+  for (; j + 64 <= run; j += 64) {
+    hp_v16 a0 = V16C(dst + j), a1 = V16C(dst + j + 16), a2 = V16C(dst + j + 32),
+           a3 = V16C(dst + j + 48);
+    for (size_t i = 0; i < n; i++) {
+      const float *r = src + off[i] + j, vi = v[i];
+      a0 += vi * V16C(r), a1 += vi * V16C(r + 16);
+      a2 += vi * V16C(r + 32), a3 += vi * V16C(r + 48);
+    }
+    V16(dst + j) = a0, V16(dst + j + 16) = a1, V16(dst + j + 32) = a2, V16(dst + j + 48) = a3;
+  }
+  for (; j + 16 <= run; j += 16) {
+    hp_v16 a0 = V16C(dst + j);
+    for (size_t i = 0; i < n; i++) a0 += v[i] * V16C(src + off[i] + j);
+    V16(dst + j) = a0;
+  }
+  for (; j < run; j++) {
+    float acc = dst[j];
+    for (size_t i = 0; i < n; i++) acc += v[i] * src[off[i] + j];
+    dst[j] = acc;
+  }
+}
+
+/* Backward of conv + fused max-pool through the winners only. Only a
+ * window's winner gets a gradient, so at least (pool^2-1)/pool^2 of the
+ * pre-activation gradient is zero (more after ReLU): instead of two dense
+ * products over every output pixel (the im2col path), each nonzero gradient
+ * v of filter f at winner pixel (oy, ox) adds v * patch to dW[f] and
+ * v * W[f] to the patch's input gradient. With channels innermost (xt, dxt,
+ * and Wt, dWt as [f][ki][kj][c]) a patch is kh runs of kw*c contiguous
+ * floats. Per sample the nonzeros are listed by filter (for dW: one
+ * register-held sum per filter row) and bucketed by pixel (for dx: one sum
+ * per patch). dy[B,o,pho,pwo] is overwritten; scratch holds
+ * winners_scratch(s) floats. */
+static void winners_backward(const hp_conv_shape_t *s, const float *x, float *scratch,
+                             const float *W, const float *y, const int32_t *am, float *dy,
+                             float *dx, float *dW, float *db, int B, hp_act_t act) {
+  const int c = s->c, kh = s->kh, kw = s->kw, st = s->stride, o = s->o, wo = s->wo;
+  const int wp = s->w + 2 * s->pad;
+  const size_t kk = (size_t)c * kh * kw, run = (size_t)kw * c, prow = (size_t)wp * c,
+               plane = (size_t)(s->h + 2 * s->pad) * prow, pp = (size_t)s->pho * s->pwo,
+               in = (size_t)c * s->h * s->w, k2 = (size_t)kh * kw,
+               npix = (size_t)s->ho * s->wo, nzmax = (size_t)o * pp;
+  struct winners_layout l = winners_layout(s);
+  float *xt = scratch + l.xt, *dxt = scratch + l.dxt, *Wt = scratch + l.wt,
+        *dWt = scratch + l.dwt, *val = scratch + l.val, *pval = scratch + l.pval;
+  size_t *xoff = (size_t *)(scratch + l.xoff), *woff = (size_t *)(scratch + l.woff),
+         *fstart = (size_t *)(scratch + l.fstart), *pstart = (size_t *)(scratch + l.pstart);
+  int32_t *pix = (int32_t *)(scratch + l.pix);
+  if (act.kind != HP_ACT_RELU && act.kind != HP_ACT_NONE)
+    hp_act_backward(act, y, dy, dy, (size_t)B * nzmax);
+  /* W[f][c][kh*kw] -> Wt[f][kh*kw][c] */
+  for (int f = 0; f < o; f++)
+    for (int ci = 0; ci < c; ci++)
+      for (size_t k = 0; k < k2; k++) Wt[(f * k2 + k) * c + ci] = W[(f * (size_t)c + ci) * k2 + k];
+  memset(dWt, 0, (size_t)o * kk * sizeof *dWt);
+  for (int b = 0; b < B; b++) {
+    /* The nonzeros of this sample, by filter (branch-free compaction). */
+    size_t n = 0;
+    for (int f = 0; f < o; f++) {
+      const size_t at = ((size_t)b * o + f) * pp;
+      const float *yr = y + at, *g = dy + at;
+      const int32_t *a = am + at;
+      float sum = 0.0f;
+      fstart[f] = n;
+      for (size_t q = 0; q < pp; q++) {
+        const float v = act.kind == HP_ACT_RELU ? (yr[q] > 0.0f ? g[q] : 0.0f) : g[q];
+        val[n] = v, pix[n] = a[q];
+        n += v != 0.0f; /* NaN is kept */
+        sum += v;
+      }
+      db[f] += sum;
+    }
+    fstart[o] = n;
+    if (n == 0) {
+      if (dx != NULL) memset(dx + b * in, 0, in * sizeof *dx);
+      continue;
+    }
+    for (size_t i = 0; i < n; i++) {
+      const size_t oy = (size_t)pix[i] / wo, ox = (size_t)pix[i] % wo;
+      xoff[i] = oy * st * prow + ox * st * c;
+    }
+    to_padded_hwc(s, x + b * in, xt);
+    for (int f = 0; f < o; f++)
+      for (int ki = 0; ki < kh; ki++)
+        gather_axpy(dWt + f * kk + ki * run, xt + ki * prow, xoff + fstart[f], val + fstart[f],
+                    fstart[f + 1] - fstart[f], run);
+    if (dx == NULL) continue;
+    /* Bucket by pixel (counting sort, stable: filters stay in order). */
+    memset(pstart, 0, (npix + 1) * sizeof *pstart);
+    for (size_t i = 0; i < n; i++) pstart[pix[i] + 1]++;
+    for (size_t p = 0; p < npix; p++) pstart[p + 1] += pstart[p];
+    for (int f = 0; f < o; f++)
+      for (size_t i = fstart[f]; i < fstart[f + 1]; i++) {
+        const size_t at = pstart[pix[i]]++;
+        pval[at] = val[i], woff[at] = (size_t)f * kk;
+      }
+    /* pstart[p] now ends bucket p, so bucket p is [pstart[p-1], pstart[p]). */
+    memset(dxt, 0, plane * sizeof *dxt);
+    for (size_t p = 0, from = 0; p < npix; from = pstart[p++]) {
+      if (pstart[p] == from) continue;
+      const size_t base = p / wo * st * prow + p % wo * st * c;
+      for (int ki = 0; ki < kh; ki++)
+        gather_axpy(dxt + base + ki * prow, Wt + ki * run, woff + from, pval + from,
+                    pstart[p] - from, run);
+    }
+    from_padded_hwc(s, dxt, dx + b * in);
+  }
+  for (int f = 0; f < o; f++)
+    for (int ci = 0; ci < c; ci++)
+      for (size_t k = 0; k < k2; k++) dW[(f * (size_t)c + ci) * k2 + k] += dWt[(f * k2 + k) * c + ci];
+}
+
 /* x[B,c,h,w], W[o, c*kh*kw], b[o] -> y[B,o,ho,wo] (or pooled, with argmax);
  * per chunk of nb samples cols[c*kh*kw, nb*ho*wo] and tmp[o, nb*ho*wo] are
  * scratch. */
@@ -334,6 +522,10 @@ void hp_conv_forward(const hp_conv_shape_t *s, const float *x, const float *W, c
 void hp_conv_backward(const hp_conv_shape_t *s, const float *x, float *cols, float *tmp,
                       const float *W, const float *y, const int32_t *argmax, float *dy,
                       float *dx, float *dW, float *db, int B, hp_act_t act) {
+  if (use_winners(s)) {
+    winners_backward(s, x, cols, W, y, argmax, dy, dx, dW, db, B, act);
+    return;
+  }
   const int kk = s->c * s->kh * s->kw, chunk = hp_conv_chunk(s, B);
   const size_t npix = (size_t)s->ho * s->wo, in = (size_t)s->c * s->h * s->w,
                out = (size_t)s->o * s->pho * s->pwo;

@@ -272,48 +272,78 @@ static void test_conv_chunked(void **state) {
 }
 
 /* conv + fused max-pool equals conv followed by the max-pool kernel, in the
- * output and in every gradient; and it passes its own gradient check. */
-static void check_conv_pool(hp_act_kind_t kind, int pool, int pstride, int w) {
+ * output and in every gradient (dx skipped when with_dx is false, as for a
+ * first layer); and it passes its own gradient check when fd is set. With
+ * kw*c >= 16 the backward runs through the winners only (winners_backward),
+ * otherwise through im2col: the reference is always the unfused im2col
+ * conv. dead_sample: sample 0 is all zeros and the biases negative, so with
+ * ReLU it has no gradient at all. */
+static void check_conv_pool_shape(hp_conv_shape_t shape, int B, hp_act_kind_t kind,
+                                  bool with_dx, bool dead_sample, bool fd) {
   hp_rng_t rng;
-  hp_rng_seed(&rng, 600 + kind * 10 + pool + w);
-  conv_ctx c = {.s = {.c = 2, .h = 6, .w = w, .o = 3, .kh = 3, .kw = 3, .stride = 1, .pad = 1,
-                      .pool = pool, .pstride = pstride},
-                .B = 3, .act = {kind, 0.1f}};
+  hp_rng_seed(&rng, 600 + kind * 10 + shape.pool + shape.w);
+  conv_ctx c = {.s = shape, .B = B, .act = {kind, 0.1f}};
   assert_int_equal(hp_conv_shape_init(&c.s), 0);
   hp_conv_shape_t plain = c.s;
   plain.pool = 0;
   assert_int_equal(hp_conv_shape_init(&plain), 0);
-  const int ho = c.s.ho, wo = c.s.wo, pho = c.s.pho, pwo = c.s.pwo;
-  assert_int_equal(pho, (ho - pool) / pstride + 1);
-  size_t nx = (size_t)c.B * 2 * 6 * w, nw = (size_t)3 * 2 * 9, nfull = (size_t)c.B * 3 * ho * wo,
-         ny = (size_t)c.B * 3 * pho * pwo;
-  c.x = vec(nx), c.W = vec(nw), c.b = vec(3), c.y = vec(ny), c.r = vec(ny);
+  const int o = c.s.o, ho = c.s.ho, wo = c.s.wo, pho = c.s.pho, pwo = c.s.pwo;
+  assert_int_equal(pho, (ho - c.s.pool) / c.s.pstride + 1);
+  size_t nx = (size_t)B * c.s.c * c.s.h * c.s.w, nw = (size_t)o * c.s.c * c.s.kh * c.s.kw,
+         nfull = (size_t)B * o * ho * wo, ny = (size_t)B * o * pho * pwo;
+  c.x = vec(nx), c.W = vec(nw), c.b = vec(o), c.y = vec(ny), c.r = vec(ny);
   c.am = calloc(ny, sizeof *c.am);
-  c.cols = vec(hp_conv_cols_size(&c.s, c.B)), c.tmp = vec(hp_conv_tmp_size(&c.s, c.B));
-  fill(&rng, c.x, nx, -1, 1), fill(&rng, c.W, nw, -0.5f, 0.5f), fill(&rng, c.b, 3, -0.2f, 0.2f);
+  c.cols = vec(hp_conv_cols_size(&c.s, B)), c.tmp = vec(hp_conv_tmp_size(&c.s, B));
+  fill(&rng, c.x, nx, -1, 1), fill(&rng, c.W, nw, -0.5f, 0.5f), fill(&rng, c.b, o, -0.2f, 0.2f);
   fill(&rng, c.r, ny, -1, 1);
+  if (dead_sample) {
+    memset(c.x, 0, nx / B * sizeof *c.x);
+    for (int i = 0; i < o; i++) c.b[i] = -0.05f - 0.01f * i;
+  }
   /* Reference: unfused conv, then the max-pool kernel. */
   float *full = vec(nfull), *ref = vec(ny), *dfull = vec(nfull), *rdx = vec(nx), *rdW = vec(nw),
-        *rdb = vec(3), *dy = vec(ny), *dx = vec(nx), *dW = vec(nw), *db = vec(3);
+        *rdb = vec(o), *dy = vec(ny), *dx = vec(nx), *dW = vec(nw), *db = vec(o);
   int32_t *ram = calloc(ny, sizeof *ram);
-  hp_conv_forward(&plain, c.x, c.W, c.b, c.cols, c.tmp, full, NULL, c.B, c.act);
-  hp_maxpool_forward(full, ref, ram, c.B, 3, ho, wo, pool, pstride);
+  hp_conv_forward(&plain, c.x, c.W, c.b, c.cols, c.tmp, full, NULL, B, c.act);
+  hp_maxpool_forward(full, ref, ram, B, o, ho, wo, c.s.pool, c.s.pstride);
   conv_loss(&c);
-  for (size_t i = 0; i < ny; i++) assert_true(fabsf(ref[i] - c.y[i]) < 1e-6f);
-  hp_maxpool_backward(c.r, ram, dfull, c.B, 3, ho, wo, pho, pwo);
-  hp_conv_backward(&plain, c.x, c.cols, c.tmp, c.W, full, NULL, dfull, rdx, rdW, rdb, c.B,
-                   c.act);
+  for (size_t i = 0; i < ny; i++) assert_true(fabsf(ref[i] - c.y[i]) < 1e-5f);
+  hp_maxpool_backward(c.r, ram, dfull, B, o, ho, wo, pho, pwo);
+  hp_conv_backward(&plain, c.x, c.cols, c.tmp, c.W, full, NULL, dfull, rdx, rdW, rdb, B, c.act);
   memcpy(dy, c.r, ny * sizeof *dy);
-  hp_conv_backward(&c.s, c.x, c.cols, c.tmp, c.W, c.y, c.am, dy, dx, dW, db, c.B, c.act);
-  for (size_t i = 0; i < nx; i++) assert_true(fabsf(rdx[i] - dx[i]) < 1e-5f);
-  for (size_t i = 0; i < nw; i++) assert_true(fabsf(rdW[i] - dW[i]) < 1e-4f);
-  for (int i = 0; i < 3; i++) assert_true(fabsf(rdb[i] - db[i]) < 1e-4f);
+  for (size_t i = 0; i < nx; i++) dx[i] = NAN; /* must be overwritten */
+  for (size_t i = 0; i < nw; i++) dW[i] = 0.25f; /* must be accumulated into */
+  db[0] = 0.5f;
+  hp_conv_backward(&c.s, c.x, c.cols, c.tmp, c.W, c.y, c.am, dy, with_dx ? dx : NULL, dW, db, B,
+                   c.act);
+  if (with_dx)
+    for (size_t i = 0; i < nx; i++) assert_true(fabsf(rdx[i] - dx[i]) <= 1e-5f + 1e-5f * fabsf(rdx[i]));
+  for (size_t i = 0; i < nw; i++)
+    assert_true(fabsf(rdW[i] + 0.25f - dW[i]) <= 1e-4f + 1e-5f * fabsf(rdW[i]));
+  for (int i = 0; i < o; i++)
+    assert_true(fabsf(rdb[i] + (i == 0 ? 0.5f : 0.0f) - db[i]) <= 1e-4f + 1e-5f * fabsf(rdb[i]));
+  if (dead_sample && with_dx)
+    for (size_t i = 0; i < nx / B; i++) assert_true(dx[i] == 0.0f);
   /* Central differences across a pool's near-ties are unreliable; the
-   * comparison above is the real check. One clean case still runs them. */
-  if (kind == HP_ACT_TANH) check_grad("conv+pool dW", &c, conv_loss, c.W, dW, nw, 1e-3f);
+   * comparison above is the real check. Clean cases still run them. */
+  if (fd) {
+    memset(dW, 0, nw * sizeof *dW);
+    memset(db, 0, o * sizeof *db);
+    conv_loss(&c);
+    memcpy(dy, c.r, ny * sizeof *dy);
+    hp_conv_backward(&c.s, c.x, c.cols, c.tmp, c.W, c.y, c.am, dy, dx, dW, db, B, c.act);
+    check_grad("conv+pool dW", &c, conv_loss, c.W, dW, nw, 1e-3f);
+    check_grad("conv+pool dx", &c, conv_loss, c.x, dx, nx, 1e-3f);
+  }
   free(c.x), free(c.W), free(c.b), free(c.y), free(c.r), free(c.am), free(c.cols), free(c.tmp);
   free(full), free(ref), free(dfull), free(rdx), free(rdW), free(rdb), free(dy), free(dx);
   free(dW), free(db), free(ram);
+}
+
+static void check_conv_pool(hp_act_kind_t kind, int pool, int pstride, int w) {
+  hp_conv_shape_t s = {.c = 2, .h = 6, .w = w, .o = 3, .kh = 3, .kw = 3, .stride = 1, .pad = 1,
+                       .pool = pool, .pstride = pstride};
+  check_conv_pool_shape(s, 3, kind, true, false, kind == HP_ACT_TANH);
 }
 
 static void test_conv_pool_fused(void **state) {
@@ -326,6 +356,28 @@ static void test_conv_pool_fused(void **state) {
   check_conv_pool(HP_ACT_RELU, 2, 2, 6);
   check_conv_pool(HP_ACT_TANH, 2, 2, 6);
   check_conv_pool(HP_ACT_NONE, 2, 2, 6);
+}
+
+/* The winners-only backward (kw*c >= 16) against the im2col reference on
+ * odd shapes: patch rows of 96 (64 + 16 + 16 floats), 18 (16 + scalar
+ * tail), 66 and 20 floats; stride 2, padding 0 and 2, non-square inputs and
+ * kernels, overlapping pool windows, no dx (first layer), a sample with no
+ * gradient at all. */
+static void test_conv_pool_winners(void **state) {
+  (void)state;
+#define SHAPE(C, H, W, O, KH, KW, ST, PAD, P, PS)                                              \
+  (hp_conv_shape_t) {                                                                         \
+    .c = C, .h = H, .w = W, .o = O, .kh = KH, .kw = KW, .stride = ST, .pad = PAD, .pool = P,  \
+    .pstride = PS                                                                             \
+  }
+  check_conv_pool_shape(SHAPE(32, 6, 6, 5, 3, 3, 1, 1, 2, 2), 3, HP_ACT_RELU, true, false, false);
+  check_conv_pool_shape(SHAPE(32, 6, 6, 5, 3, 3, 1, 1, 2, 2), 3, HP_ACT_RELU, false, true, false);
+  check_conv_pool_shape(SHAPE(6, 7, 5, 4, 3, 3, 1, 1, 2, 2), 2, HP_ACT_RELU, true, true, false);
+  check_conv_pool_shape(SHAPE(6, 9, 8, 3, 3, 3, 2, 1, 2, 2), 2, HP_ACT_TANH, true, false, true);
+  check_conv_pool_shape(SHAPE(22, 8, 9, 4, 2, 3, 1, 0, 3, 2), 2, HP_ACT_NONE, true, false, false);
+  check_conv_pool_shape(SHAPE(10, 5, 7, 3, 3, 2, 1, 2, 2, 1), 2, HP_ACT_SIGMOID, true, false, false);
+  check_conv_pool_shape(SHAPE(8, 10, 6, 6, 2, 2, 2, 0, 2, 2), 4, HP_ACT_LEAKY, true, false, false);
+#undef SHAPE
 }
 
 static void test_conv_grad(void **state) {
@@ -610,6 +662,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_dense_grad),     cmocka_unit_test(test_activation_grad),
       cmocka_unit_test(test_conv_grad),      cmocka_unit_test(test_conv_relu_grad),
       cmocka_unit_test(test_conv_chunked),   cmocka_unit_test(test_conv_pool_fused),
+      cmocka_unit_test(test_conv_pool_winners),
       cmocka_unit_test(test_maxpool_grad), cmocka_unit_test(test_maxpool_ties),   cmocka_unit_test(test_batchnorm_grad),
       cmocka_unit_test(test_batchnorm_stats), cmocka_unit_test(test_dropout),
       cmocka_unit_test(test_loss_grad),      cmocka_unit_test(test_softmax_stable),
