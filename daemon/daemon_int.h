@@ -76,6 +76,9 @@ struct hp_conn {
   size_t inflight;           /* bytes in uv_write requests not completed */
   bool closing;              /* uv_close called; no more I/O */
   bool close_after_flush;    /* protocol error: close once out is written */
+  cJSON *batch_ids;          /* ids of the requests answered in this loop
+                                iteration (an array), or NULL: a failed commit
+                                turns their replies into errors */
   bool subscribed;           /* receives events */
   int64_t sub_study;         /* only this study's events, or -1 for all */
 };
@@ -99,6 +102,16 @@ struct hp_run {
   int64_t last_step;         /* largest reported step, -1 if none */
   double last_value;         /* value at last_step */
   double t_start;            /* monotonic seconds */
+  int64_t study_id;          /* st->id, to find the study again after a reload */
+  /* Once ended, the run is kept until its end is committed: a failed commit
+   * must not lose it (docs/daemon.md, "When the database cannot be written"). */
+  bool ended;                /* hp_sched_finish was called */
+  bool end_written;          /* its end is in the open batch */
+  hp_store_state_t end_state; /* COMPLETE, PRUNED or FAIL */
+  bool end_has_value;        /* end_value holds the final value */
+  double end_value;
+  char *end_reason;          /* owned, NULL for none */
+  hp_run_t *next_end;        /* in d->settling or d->unstored */
 };
 
 typedef enum hp_study_state {
@@ -193,6 +206,13 @@ struct hp_daemon {
   size_t scratch_cap;
   int64_t n_requests;        /* served, for status */
   int n_subscribers;         /* connections with subscribed set */
+  hp_run_t *settling;        /* runs ended in the open batch: freed once it commits */
+  hp_run_t *unstored;        /* ended runs whose end is not in the database (a
+                                failed write or commit): written again later */
+  bool store_failed;         /* a write of the open batch failed: reload from
+                                the database once the batch ends */
+  double t_retry;            /* monotonic: no new trial and no rewrite before */
+  double retry_wait;         /* seconds between attempts (doubles up to 30) */
 };
 
 /* jsonout.c: JSON written straight into a growing buffer. */
@@ -265,6 +285,15 @@ void hp_sched_trial_write(hp_sbuf_t *b, const hp_study_t *st, const hp_store_tri
 cJSON *hp_sched_trial_json(const hp_study_t *st, const hp_store_trial_t *t, bool intermediate);
 /* Kills every worker (shutdown). */
 void hp_sched_kill_all(hp_daemon_t *d, const char *reason);
+/* After the batch of a loop iteration ended. committed: what it holds is in
+ * the database (runs ended in it are freed). Otherwise (commit failed, or a
+ * write in it failed: d->store_failed) the studies, samplers and pruners are
+ * rebuilt from what the database holds, running trials kept, and ends that
+ * did not reach the database are kept in d->unstored and written again by
+ * hp_sched_tick after a growing wait. why: the error, for the log. */
+void hp_sched_batch_done(hp_daemon_t *d, bool committed, const char *why);
+/* Writes the ends kept in d->unstored into the batch again. */
+void hp_sched_rewrite(hp_daemon_t *d);
 
 /* worker.c */
 int hp_worker_start(hp_daemon_t *d, hp_run_t *run, hp_err_t *err);

@@ -629,6 +629,11 @@ void hp_rpc_handle_line(hp_daemon_t *d, hp_conn_t *c, const char *line, size_t l
     result = NULL;
   }
 reply:
+  if (id != NULL && !notify) {
+    /* Remembered until the batch commits: a failed commit answers it again. */
+    if (c->batch_ids == NULL) c->batch_ids = cJSON_CreateArray();
+    if (c->batch_ids) cJSON_AddItemToArray(c->batch_ids, cJSON_Duplicate(id, false));
+  }
   if (!notify || code == HP_RPC_E_INVALID_REQUEST) send_reply(c, id, result, code, msg);
   else {
     if (code != 0) hp_log("connection %llu: notification failed: %s", (unsigned long long)c->id, msg);

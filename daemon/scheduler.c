@@ -3,6 +3,7 @@
  * slot (round robin within each study's parallelism), creating, reporting
  * and finishing trials (store first, then sampler, pruner, events), and the
  * JSON shapes of studies and trials in replies. */
+#include <assert.h>
 #include <dirent.h>
 #include <math.h>
 #include <signal.h>
@@ -91,14 +92,26 @@ static void study_free(hp_study_t *st) {
   free(st);
 }
 
-void hp_sched_free(hp_daemon_t *d) {
+static void run_list_free(hp_run_t *list);
+
+/* Frees the studies of the list (not their running trials' runs when
+ * keep_runs: those move to a reloaded list). */
+static void studies_free(hp_study_t *list, bool keep_runs) {
   hp_study_t *next;
-  for (hp_study_t *st = d->studies; st; st = next) {
+  for (hp_study_t *st = list; st; st = next) {
     next = st->next;
+    if (keep_runs && st->runs) memset(st->runs, 0, st->runs_cap * sizeof *st->runs);
     study_free(st);
   }
+}
+
+void hp_sched_free(hp_daemon_t *d) {
+  studies_free(d->studies, false);
   d->studies = NULL;
   d->n_studies = 0;
+  run_list_free(d->settling);
+  run_list_free(d->unstored);
+  d->settling = d->unstored = NULL;
 }
 
 static void study_link(hp_daemon_t *d, hp_study_t *st) {
@@ -302,7 +315,8 @@ static void replay_rungs(hp_study_t *st, const hp_store_trial_t *t) {
 
 /* Feeds the stored history to the sampler and pruner and counts states.
  * RUNNING trials were reconciled to FAIL just before. */
-static int study_replay(hp_study_t *st, hp_store_trial_t *trials, size_t n, hp_err_t *err) {
+static int study_replay(hp_study_t *st, hp_store_trial_t *trials, size_t n, bool live,
+                        hp_err_t *err) {
   const hp_space_t *space = st->spec ? st->spec->space : NULL;
   double *params = space ? malloc(((size_t)space->n + 1) * sizeof *params) : NULL;
   if (space && params == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
@@ -312,7 +326,7 @@ static int study_replay(hp_study_t *st, hp_store_trial_t *trials, size_t n, hp_e
     if (t->datetime_complete[0] &&
         (last_end == NULL || strcmp(t->datetime_complete, last_end) > 0))
       last_end = t->datetime_complete;
-    if (t->state == HP_STORE_RUNNING) t->state = HP_STORE_FAIL;
+    if (t->state == HP_STORE_RUNNING && !live) t->state = HP_STORE_FAIL;
     st->n_state[t->state]++;
     note_id(st, t->number, t->trial_id);
     if (t->number >= st->next_number) st->next_number = t->number + 1;
@@ -326,6 +340,13 @@ static int study_replay(hp_study_t *st, hp_store_trial_t *trials, size_t n, hp_e
     if (space == NULL || t->state == HP_STORE_WAITING) continue;
     stored_params(space, t, params);
     int64_t last_step = t->n_intermediate ? t->steps[t->n_intermediate - 1] : -1;
+    if (t->state == HP_STORE_RUNNING) { /* live reload: still running here */
+      hp_sampler_running(st->sampler, t->number, params, NULL);
+      for (size_t k = 0; k < t->n_intermediate; k++)
+        hp_pruner_report(st->pruner, t->number, t->steps[k], t->intermediate[k], NULL);
+      replay_rungs(st, t);
+      continue;
+    }
     hp_trial_final_t fin = t->state == HP_STORE_COMPLETE ? HP_FINAL_COMPLETE
                            : t->state == HP_STORE_PRUNED ? HP_FINAL_PRUNED
                                                          : HP_FINAL_FAIL;
@@ -424,7 +445,10 @@ static void adopt_foreign(hp_study_t *st, const hp_store_trial_t *trials, size_t
   cJSON_Delete(spec);
 }
 
-int hp_sched_load(hp_daemon_t *d, hp_err_t *err) {
+/* Builds d->studies from the store. A start (live false) first kills the
+ * workers a previous daemon left and marks its RUNNING trials FAIL; a reload
+ * after a failed write (live true) keeps RUNNING trials running. */
+static int sched_load(hp_daemon_t *d, bool live, hp_err_t *err) {
   hp_store_study_info_t *infos = NULL;
   size_t n_infos = 0;
   int rc = hp_store_study_list(d->store, &infos, &n_infos, err);
@@ -440,7 +464,7 @@ int hp_sched_load(hp_daemon_t *d, hp_err_t *err) {
   for (size_t i = 0; i < n_infos; i++) {
     rc = hp_store_trials_list(d->store, infos[i].study_id, 0, &lists[i], &counts[i], err);
     if (rc < 0) goto done;
-    for (size_t j = 0; j < counts[i]; j++) {
+    for (size_t j = 0; j < counts[i] && !live; j++) {
       if (lists[i][j].state == HP_STORE_RUNNING) {
         kill_orphan(d, &lists[i][j]);
         n_running++;
@@ -507,11 +531,11 @@ int hp_sched_load(hp_daemon_t *d, hp_err_t *err) {
         free(text);
       }
     }
-    rc = study_replay(st, lists[i], counts[i], err);
+    rc = study_replay(st, lists[i], counts[i], live, err);
     if (rc < 0) goto done;
     if (st->state == HP_STUDY_RUNNING) {
       if (st->n_state[HP_STORE_RUNNING] == 0 && !more_to_do(st)) st->state = HP_STUDY_FINISHED;
-      else
+      else if (!live)
         hp_log("study '%s' resumes: %lld trial(s) so far", st->name,
                (long long)(st->next_number));
     }
@@ -524,6 +548,8 @@ done:
   hp_store_study_list_free(infos, n_infos);
   return rc;
 }
+
+int hp_sched_load(hp_daemon_t *d, hp_err_t *err) { return sched_load(d, false, err); }
 
 /* ---- lookup and JSON ------------------------------------------------------------------- */
 
@@ -802,7 +828,16 @@ fail:
 
 static void run_free(hp_run_t *run) {
   free(run->params);
+  free(run->end_reason);
   free(run);
+}
+
+static void run_list_free(hp_run_t *list) {
+  hp_run_t *next;
+  for (hp_run_t *r = list; r; r = next) {
+    next = r->next_end;
+    run_free(r);
+  }
 }
 
 /* Overlays an enqueued trial's fixed params (external values by name). */
@@ -852,6 +887,7 @@ static int trial_begin(hp_study_t *st, hp_run_t **out, hp_err_t *err) {
     return hp_err_set(err, HP_ENOMEM, "out of memory");
   }
   run->st = st;
+  run->study_id = st->id;
   run->params = params;
   run->last_step = -1;
   run->last_value = NAN;
@@ -943,6 +979,10 @@ int hp_sched_ask(hp_study_t *st, hp_run_t **out, hp_err_t *err) {
                       st->name);
   if (st->state == HP_STUDY_STOPPED)
     return hp_err_set(err, HP_RPC_E_STOPPED, "study '%s' is stopped (resume it first)", st->name);
+  if (hp_now_mono() < st->d->t_retry)
+    return hp_err_set(err, HP_RPC_E_INTERNAL,
+                      "the database could not be written a moment ago; new trials wait %.0f s",
+                      st->d->t_retry - hp_now_mono() + 0.5);
   if (!more_to_do(st))
     return hp_err_set(err, HP_RPC_E_EXHAUSTED, "study '%s' has no trial left to ask (%s)",
                       st->name, st->state == HP_STUDY_FINISHED ? "finished" : "limit reached");
@@ -1050,37 +1090,46 @@ int hp_sched_report(hp_run_t *run, int64_t step, double value, bool *prune, bool
   return 0;
 }
 
-int hp_sched_finish(hp_run_t *run, hp_store_state_t state, const double *value,
-                    const char *reason, hp_err_t *err) {
+/* Writes the end of run into the batch, then tells the sampler and pruner,
+ * counts it and sends the event; the run waits in d->settling until the
+ * batch commits. A failed write is logged and marks the batch for a reload
+ * (hp_sched_batch_done), which keeps the end for a later attempt. */
+static int run_end(hp_run_t *run, hp_err_t *err) {
   hp_study_t *st = run->st;
   hp_daemon_t *d = st->d;
-  char reason_buf[256];
-  if (state == HP_STORE_COMPLETE && (value == NULL || isnan(*value))) {
-    state = HP_STORE_FAIL;
-    reason = "objective value is NaN";
-  }
-  double v = value ? *value : NAN;
-  int rc = hp_daemon_batch(d, err);
+  hp_store_state_t state = run->end_state;
+  const char *reason = run->end_reason;
+  double v = run->end_value;
+  bool has_value = run->end_has_value;
+  hp_err_t werr = {0};
+  int rc = hp_daemon_batch(d, &werr);
   cJSON *sys = NULL;
   if (reason) {
-    snprintf(reason_buf, sizeof reason_buf, "%s", reason);
     sys = cJSON_CreateObject();
     cJSON_AddStringToObject(sys, state == HP_STORE_FAIL ? HP_STORE_FAIL_REASON_KEY : ATTR_REASON,
-                            reason_buf);
+                            reason);
   }
   char *sys_text = sys ? cJSON_PrintUnformatted(sys) : NULL;
   cJSON_Delete(sys);
+  bool store_value = has_value && state != HP_STORE_FAIL;
   if (rc == 0)
-    rc = hp_store_trial_finish(d->store, run->trial_id, state, value && state != HP_STORE_FAIL ? &v : NULL,
-                               value && state != HP_STORE_FAIL ? 1 : 0, sys_text, err);
+    rc = hp_store_trial_finish(d->store, run->trial_id, state, store_value ? &v : NULL,
+                               store_value ? 1 : 0, sys_text, &werr);
   free(sys_text);
-  if (rc < 0)
-    hp_log("study '%s' trial %lld: storing the result failed: %s", st->name,
-           (long long)run->number, err ? err->msg : "?");
+  run->end_written = rc == 0;
+  if (rc < 0) {
+    d->store_failed = true;
+    hp_log("study '%s' trial %lld: storing its end (%s) failed: %s; the end is kept and "
+           "written again once the database can be written",
+           st->name, (long long)run->number, hp_store_state_name(state), werr.msg);
+    hp_err_set(err, rc, "storing trial %lld failed: %s; the daemon keeps its end and writes it "
+                        "again once the database can be written",
+               (long long)run->number, werr.msg);
+  }
   hp_trial_final_t fin = state == HP_STORE_COMPLETE ? HP_FINAL_COMPLETE
                          : state == HP_STORE_PRUNED ? HP_FINAL_PRUNED
                                                     : HP_FINAL_FAIL;
-  double sv = fin == HP_FINAL_PRUNED ? (value ? v : run->last_value) : v;
+  double sv = fin == HP_FINAL_PRUNED ? (has_value ? v : run->last_value) : v;
   hp_sampler_tell(st->sampler, run->number, run->params, fin, sv, run->last_step, NULL);
   hp_pruner_finish(st->pruner, run->number,
                    fin == HP_FINAL_COMPLETE ? HP_PRUNER_END_COMPLETE
@@ -1103,20 +1152,148 @@ int hp_sched_finish(hp_run_t *run, hp_store_state_t state, const double *value,
     cJSON_AddNumberToObject(ev, "trial", (double)run->number);
     cJSON_AddStringToObject(ev, "state", hp_store_state_name(state));
     if (state == HP_STORE_COMPLETE) cJSON_AddItemToObject(ev, "value", value_json(v));
-    else if (state == HP_STORE_PRUNED && (value || !isnan(run->last_value)))
+    else if (state == HP_STORE_PRUNED && (has_value || !isnan(run->last_value)))
       cJSON_AddItemToObject(ev, "value", value_json(sv));
     else cJSON_AddNullToObject(ev, "value");
-    if (reason) cJSON_AddStringToObject(ev, "reason", reason_buf);
+    if (reason) cJSON_AddStringToObject(ev, "reason", reason);
     else cJSON_AddNullToObject(ev, "reason");
     hp_daemon_event(d, st->id, ev);
   }
-  if ((size_t)run->number < st->runs_cap && st->runs[run->number] == run)
-    st->runs[run->number] = NULL;
-  if (run->w) run->w->run = NULL;
-  run_free(run);
+  run->next_end = d->settling;
+  d->settling = run;
   study_check_finished(st);
   hp_daemon_kick(d);
   return rc < 0 ? rc : 0;
+}
+
+int hp_sched_finish(hp_run_t *run, hp_store_state_t state, const double *value,
+                    const char *reason, hp_err_t *err) {
+  hp_study_t *st = run->st;
+  assert(!run->ended);
+  if (state == HP_STORE_COMPLETE && (value == NULL || isnan(*value))) {
+    state = HP_STORE_FAIL;
+    reason = "objective value is NaN";
+  }
+  run->ended = true;
+  run->end_state = state;
+  run->end_has_value = value != NULL;
+  run->end_value = value ? *value : NAN;
+  run->end_reason = reason ? strndup(reason, 255) : NULL;
+  if ((size_t)run->number < st->runs_cap && st->runs[run->number] == run)
+    st->runs[run->number] = NULL;
+  if (run->w) run->w->run = NULL;
+  run->w = NULL;
+  return run_end(run, err);
+}
+
+/* Whether trial_id is RUNNING in the store as number `number` of study_id. */
+static bool store_has_running(hp_store_t *store, int64_t study_id, int64_t trial_id,
+                              int64_t number) {
+  hp_store_trial_t t = {0};
+  if (hp_store_trial_get(store, trial_id, &t, NULL) < 0) return false;
+  bool ok = t.state == HP_STORE_RUNNING && t.number == number && t.study_id == study_id;
+  hp_store_trial_clear(&t);
+  return ok;
+}
+
+/* Rebuilds the studies from the database after a failed write, keeping what
+ * runs: workers and asked trials go on with their new study objects; ended
+ * trials whose end did not reach the database wait in d->unstored. A trial
+ * whose creation did not reach it either is dropped (its worker killed). */
+static void sched_reload(hp_daemon_t *d) {
+  hp_study_t *old = d->studies;
+  int old_n = d->n_studies;
+  d->studies = NULL;
+  d->n_studies = 0;
+  hp_err_t err = {0};
+  if (sched_load(d, true, &err) < 0) {
+    /* Keep the old picture and try again at the next attempt. */
+    hp_log("reloading the studies from the database failed: %s; trying again later", err.msg);
+    studies_free(d->studies, false);
+    d->studies = old;
+    d->n_studies = old_n;
+    d->store_failed = true;
+    return;
+  }
+  d->store_failed = false;
+  size_t kept = 0, dropped = 0;
+  for (hp_study_t *o = old; o; o = o->next) {
+    for (size_t i = 0; i < o->runs_cap; i++) {
+      hp_run_t *r = o->runs[i];
+      if (r == NULL) continue;
+      o->runs[i] = NULL;
+      hp_study_t *st = NULL;
+      for (hp_study_t *n = d->studies; n && st == NULL; n = n->next)
+        if (n->id == r->study_id) st = n;
+      if (st && st->spec && store_has_running(d->store, st->id, r->trial_id, r->number) &&
+          runs_reserve(st, r->number) == 0) {
+        r->st = st;
+        st->runs[r->number] = r;
+        if (r->w) st->n_workers++;
+        kept++;
+        continue;
+      }
+      hp_log("study '%s' trial %lld: its start did not reach the database; dropped", o->name,
+             (long long)r->number);
+      if (r->w) {
+        hp_worker_kill(r->w, HP_STORE_FAIL, "not stored");
+        r->w->run = NULL;
+      }
+      run_free(r);
+      dropped++;
+    }
+  }
+  studies_free(old, true);
+  /* Ended trials wait for a rewrite; the reloaded sampler sees them running. */
+  hp_run_t *list = d->unstored, *next;
+  d->unstored = NULL;
+  for (hp_run_t *r = list; r; r = next) {
+    next = r->next_end;
+    hp_study_t *st = NULL;
+    for (hp_study_t *n = d->studies; n && st == NULL; n = n->next)
+      if (n->id == r->study_id) st = n;
+    if (st && st->spec && store_has_running(d->store, st->id, r->trial_id, r->number)) {
+      r->st = st;
+      r->next_end = d->unstored;
+      d->unstored = r;
+    } else {
+      hp_log("study %lld trial %lld: its end (%s) is dropped: the trial is not RUNNING in the "
+             "database",
+             (long long)r->study_id, (long long)r->number, hp_store_state_name(r->end_state));
+      run_free(r);
+    }
+  }
+  size_t waiting = 0;
+  for (hp_run_t *r = d->unstored; r; r = r->next_end) waiting++;
+  hp_log("studies reloaded from the database: %zu running trial(s) kept, %zu dropped, %zu "
+         "ended trial(s) waiting to be written",
+         kept, dropped, waiting);
+}
+
+void hp_sched_batch_done(hp_daemon_t *d, bool committed, const char *why) {
+  /* Ends that reached the database are done; the others wait. */
+  hp_run_t *list = d->settling, *next;
+  d->settling = NULL;
+  for (hp_run_t *r = list; r; r = next) {
+    next = r->next_end;
+    if (committed && r->end_written) {
+      run_free(r);
+    } else {
+      r->end_written = false;
+      r->next_end = d->unstored;
+      d->unstored = r;
+    }
+  }
+  if (committed && !d->store_failed) {
+    if (d->unstored == NULL) d->retry_wait = 0;
+    return;
+  }
+  d->retry_wait = d->retry_wait <= 0 ? 1 : d->retry_wait * 2 > 30 ? 30 : d->retry_wait * 2;
+  d->t_retry = hp_now_mono() + d->retry_wait;
+  hp_log("the database could not be written (%s): reloading the studies from it; new trials "
+         "and rewrites wait %.0f s",
+         why, d->retry_wait);
+  sched_reload(d);
 }
 
 /* ---- scheduling ------------------------------------------------------------------------------ */
@@ -1154,6 +1331,8 @@ static bool start_one(hp_study_t *st) {
 
 void hp_sched_run(hp_daemon_t *d) {
   if (d->shutting_down) return;
+  /* While the database cannot be written, a new trial would only be undone. */
+  if (hp_now_mono() < d->t_retry) return;
   /* Round robin: after the study that got the last slot, one trial per
    * study per pass, until the slots are full or nobody wants one. */
   /* At most one attempt per free slot per pass: a command that cannot be
@@ -1185,7 +1364,22 @@ void hp_sched_run(hp_daemon_t *d) {
   }
 }
 
+void hp_sched_rewrite(hp_daemon_t *d) {
+  hp_run_t *list = d->unstored, *next;
+  d->unstored = NULL;
+  for (hp_run_t *r = list; r; r = next) {
+    next = r->next_end;
+    run_end(r, NULL);
+  }
+}
+
 void hp_sched_tick(hp_daemon_t *d) {
+  if ((d->unstored || d->retry_wait > 0) && hp_now_mono() >= d->t_retry) {
+    /* Write the kept ends again (a failure reloads and waits longer); new
+     * trials may start again. */
+    hp_sched_rewrite(d);
+    hp_daemon_kick(d);
+  }
   for (hp_study_t *st = d->studies; st; st = st->next)
     if (st->state == HP_STUDY_RUNNING && st->spec && st->spec->time_budget > 0) {
       hp_daemon_kick(d);
@@ -1245,6 +1439,18 @@ int hp_sched_delete(hp_study_t *st, hp_err_t *err) {
     hp_daemon_event(d, st->id, ev);
   }
   hp_log("study '%s' deleted", st->name);
+  /* Ended trials of the study that wait for the database go with it. */
+  for (hp_run_t **lists[] = {&d->settling, &d->unstored}, ***l = lists; l < lists + 2; l++) {
+    for (hp_run_t **pp = *l; *pp;) {
+      hp_run_t *r = *pp;
+      if (r->study_id != st->id) {
+        pp = &r->next_end;
+        continue;
+      }
+      *pp = r->next_end;
+      run_free(r);
+    }
+  }
   study_unlink(d, st);
   study_free(st);
   hp_daemon_kick(d);

@@ -111,6 +111,7 @@ void hp_conn_send_json(hp_conn_t *c, const cJSON *msg) {
 
 static void on_close_conn(uv_handle_t *h) {
   hp_conn_t *c = h->data;
+  cJSON_Delete(c->batch_ids);
   free(c->in);
   free(c->out);
   free(c);
@@ -417,6 +418,30 @@ void hp_daemon_kick(hp_daemon_t *d) {
 
 static void daemon_close_handles(hp_daemon_t *d);
 
+/* The batch did not commit: no reply or event of this loop iteration may go
+ * out as it is. Each request answered in it gets an error instead, saying
+ * what happened (events are dropped: they told of changes now undone). */
+static void conns_batch_failed(hp_daemon_t *d, const char *why) {
+  char msg[HP_ERR_MSG_MAX + 200];
+  snprintf(msg, sizeof msg,
+           "database commit failed: %s; this request's changes were not stored (a finished "
+           "trial it reported is kept by the daemon and written when the database can be "
+           "written again)",
+           why);
+  hp_log("database commit failed: %s; the replies of this round become errors", why);
+  hp_conn_t *next;
+  for (hp_conn_t *c = d->conns; c; c = next) {
+    next = c->next;
+    if (c->closing) continue;
+    c->out_len = 0;
+    cJSON *ids = c->batch_ids;
+    c->batch_ids = NULL;
+    for (const cJSON *id = ids ? ids->child : NULL; id && !c->closing; id = id->next)
+      hp_rpc_send_error(c, id, HP_RPC_E_INTERNAL, msg);
+    cJSON_Delete(ids);
+  }
+}
+
 /* After the I/O of one loop iteration: start trials, commit everything
  * written in this iteration, then let the replies and events go. */
 static void on_check(uv_check_t *h) {
@@ -428,18 +453,20 @@ static void on_check(uv_check_t *h) {
     d->sched_pending = false;
     if (!d->shutting_down) hp_sched_run(d);
   }
-  if (hp_store_in_batch(d->store)) {
+  if (hp_store_in_batch(d->store) || d->store_failed) {
     hp_err_t err = {0};
-    if (hp_store_commit(d->store, &err) < 0) {
-      /* Nothing may be told: drop every connection with unsent output. */
-      hp_log("database commit failed: %s; dropping pending replies", err.msg);
+    bool committed = !hp_store_in_batch(d->store) || hp_store_commit(d->store, &err) == 0;
+    if (!committed) {
       hp_store_rollback(d->store);
-      hp_conn_t *next;
-      for (hp_conn_t *c = d->conns; c; c = next) {
-        next = c->next;
-        if (c->out_len > 0) conn_close(c);
-      }
+      conns_batch_failed(d, err.msg);
     }
+    /* A failed commit, or a write that failed inside a committed batch:
+     * memory is brought back to what the database holds. */
+    hp_sched_batch_done(d, committed, committed ? "a write failed" : err.msg);
+  }
+  for (hp_conn_t *c = d->conns; c; c = c->next) {
+    cJSON_Delete(c->batch_ids);
+    c->batch_ids = NULL;
   }
   hp_conn_t *next;
   for (hp_conn_t *c = d->conns; c; c = next) {
@@ -702,17 +729,34 @@ int hp_daemon_run(const hp_daemon_opts_t *opts, hp_err_t *err) {
   uv_signal_start(&d->sig_term, on_signal, SIGTERM);
   uv_signal_start(&d->sig_int, on_signal, SIGINT);
   uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
+  /* A file size limit (ulimit -f) must give the database a write error, not
+   * kill the daemon (workers get the default back from uv_spawn). */
+  signal(SIGXFSZ, SIG_IGN);
 
   hp_log("pid %d listening on %s, database %s, %d job(s), %d studies", (int)getpid(),
          d->socket_path, d->db_path, d->jobs, d->n_studies);
   hp_daemon_kick(d);
   uv_run(d->loop, UV_RUN_DEFAULT);
 
-  /* Commit whatever the last iteration wrote (shutdown FAIL records). */
+  /* Commit whatever the last iteration wrote (shutdown FAIL records), and
+   * give trial ends still waiting for the database a last attempt. */
+  hp_sched_rewrite(d);
   if (hp_store_in_batch(d->store)) {
     hp_err_t cerr = {0};
-    if (hp_store_commit(d->store, &cerr) < 0) hp_log("final commit failed: %s", cerr.msg);
+    if (hp_store_commit(d->store, &cerr) < 0) {
+      hp_store_rollback(d->store);
+      hp_log("final commit failed: %s", cerr.msg);
+      hp_sched_batch_done(d, false, cerr.msg);
+    } else {
+      hp_sched_batch_done(d, true, NULL);
+    }
   }
+  size_t lost = 0;
+  for (hp_run_t *r = d->unstored; r; r = r->next_end) lost++;
+  if (lost > 0)
+    hp_log("%zu trial end(s) could not be stored: those trials stay RUNNING in the database "
+           "and are marked FAIL (\"daemon restarted\") at the next start",
+           lost);
   hp_sched_free(d);
   hp_store_close(d->store);
   unlink_own_socket(d);

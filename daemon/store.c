@@ -325,6 +325,12 @@ static void cache_clear(hp_store_t *s) { s->n_cache = 0; }
  * a batch. Drops the caches if another connection committed meanwhile. */
 static int tx_begin(hp_store_t *s, hp_err_t *err) {
   if (s->readonly) return hp_err_set(err, HP_ESTATE, "%s: opened read-only", s->path);
+  /* After SQLITE_FULL, IOERR or NOMEM SQLite may roll the whole batch back
+   * on its own: a savepoint now would start a new transaction that commits
+   * on release, storing half a batch. Refuse until the batch ends. */
+  if (s->batch && sqlite3_get_autocommit(s->db))
+    return hp_err_set(err, HP_EDB, "%s: the batch was rolled back after an earlier error",
+                      s->path);
   int rc = run(s, s->batch ? ST_SAVEPOINT : ST_BEGIN, err, "beginning a transaction");
   if (rc) return rc;
   sqlite3_stmt *st = stmt(s, ST_DATA_VERSION, err);
@@ -376,6 +382,11 @@ int hp_store_begin(hp_store_t *s, hp_err_t *err) {
 int hp_store_commit(hp_store_t *s, hp_err_t *err) {
   if (!s->batch) return hp_err_set(err, HP_ESTATE, "store: no batch open");
   s->batch = false;
+  if (sqlite3_get_autocommit(s->db)) {
+    cache_clear(s);
+    return hp_err_set(err, HP_EDB, "%s: the batch was rolled back after an earlier error",
+                      s->path);
+  }
   int rc = run(s, ST_COMMIT, err, "committing a batch");
   if (rc) {
     cache_clear(s);

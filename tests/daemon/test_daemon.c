@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1131,6 +1132,77 @@ static void test_second_daemon_and_shutdown(void **state) {
 }
 
 
+/* The database cannot be written (a file size limit on the daemon makes
+ * every write past the current end fail, as a full disk does): a tell gets
+ * an error saying so, and the daemon's memory follows the database (the
+ * trial is still RUNNING there, not COMPLETE); once writing works again the
+ * daemon writes the kept end by itself. */
+static void test_db_not_writable(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 1);
+  client_t c;
+  cl_open(&c, d.sock);
+  create_study(&c, "{\"name\":\"full\",\"n_trials\":20,\"sampler\":{\"type\":\"random\",\"seed\":3},"
+                   "\"space\":{\"x\":{\"type\":\"float\",\"low\":0,\"high\":1}}}");
+  cJSON *r;
+  cl_ok(&c, "trial.ask", "{\"study\":\"full\"}", &r);
+  cJSON_Delete(r);
+  cl_ok(&c, "trial.tell", "{\"study\":\"full\",\"trial\":0,\"value\":0.5}", &r);
+  cJSON_Delete(r);
+  cl_ok(&c, "trial.ask", "{\"study\":\"full\"}", &r);
+  cJSON_Delete(r);
+  struct rlimit tiny = {1, RLIM_INFINITY}, unlimited = {RLIM_INFINITY, RLIM_INFINITY};
+  assert_int_equal(prlimit(d.pid, RLIMIT_FSIZE, &tiny, NULL), 0);
+  char msg[512];
+  assert_int_equal(cl_err(&c, "trial.tell", "{\"study\":\"full\",\"trial\":1,\"value\":0.25}", msg,
+                          sizeof msg),
+                   HP_RPC_E_INTERNAL);
+  if (strstr(msg, "database") == NULL || strstr(msg, "written again") == NULL)
+    fail_msg("unclear error: %s", msg);
+  /* memory follows the file: trial 1 is RUNNING in both, and new trials wait */
+  cJSON *res = cl_ok(&c, "study.get", "{\"study\":\"full\"}", &r);
+  cJSON *counts = cJSON_GetObjectItem(res, "counts");
+  assert_int_equal(cJSON_GetObjectItem(counts, "COMPLETE")->valueint, 1);
+  assert_int_equal(cJSON_GetObjectItem(counts, "RUNNING")->valueint, 1);
+  assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(res, "best"), "trial")->valueint, 0);
+  cJSON_Delete(r);
+  res = cl_ok(&c, "trial.get", "{\"study\":\"full\",\"trial\":1}", &r);
+  assert_string_equal(cJSON_GetObjectItem(res, "state")->valuestring, "RUNNING");
+  cJSON_Delete(r);
+  assert_int_equal(cl_err(&c, "trial.ask", "{\"study\":\"full\"}", msg, sizeof msg), HP_RPC_E_INTERNAL);
+  /* writable again: the kept end is written without the client's help */
+  assert_int_equal(prlimit(d.pid, RLIMIT_FSIZE, &unlimited, NULL), 0);
+  double t0 = now_s();
+  for (;;) {
+    res = cl_ok(&c, "trial.get", "{\"study\":\"full\",\"trial\":1}", &r);
+    bool done = strcmp(cJSON_GetObjectItem(res, "state")->valuestring, "COMPLETE") == 0;
+    if (done) assert_true(cJSON_GetObjectItem(res, "value")->valuedouble == 0.25);
+    cJSON_Delete(r);
+    if (done) break;
+    if (now_s() - t0 > 10) fail_msg("the kept end of trial 1 was not written");
+    usleep(100000);
+  }
+  res = cl_ok(&c, "study.get", "{\"study\":\"full\"}", &r);
+  counts = cJSON_GetObjectItem(res, "counts");
+  assert_int_equal(cJSON_GetObjectItem(counts, "COMPLETE")->valueint, 2);
+  assert_int_equal(cJSON_GetObjectItem(counts, "RUNNING")->valueint, 0);
+  assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(res, "best"), "trial")->valueint, 1);
+  cJSON_Delete(r);
+  t0 = now_s();
+  for (;;) { /* asking works again after the wait */
+    r = cl_call(&c, "trial.ask", "{\"study\":\"full\"}");
+    bool ok = cJSON_GetObjectItem(r, "result") != NULL;
+    if (ok) assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "result"), "trial")->valueint, 2);
+    cJSON_Delete(r);
+    if (ok) break;
+    if (now_s() - t0 > 10) fail_msg("trial.ask still refused");
+    usleep(100000);
+  }
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
 /* An engine study whose data files do not exist is refused at study.create
  * with the field and the path (not accepted and then failed trial by trial),
  * also when the path comes from a parameter of the space; nothing is
@@ -1492,6 +1564,7 @@ int main(void) {
       cmocka_unit_test(test_command_env),
       cmocka_unit_test(test_engine_objective),
       cmocka_unit_test(test_engine_missing_data),
+      cmocka_unit_test(test_db_not_writable),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -88,6 +88,7 @@ static hp_daemon_t *fz_daemon(void) {
 
 static void fz_conn_freed(uv_handle_t *h) {
   hp_conn_t *c = h->data;
+  cJSON_Delete(c->batch_ids); /* no check phase runs here to clear it */
   free(c->in);
   free(c->out);
   free(c);
@@ -140,6 +141,8 @@ static void fz_end(hp_daemon_t *d) {
   d->sched_pending = false;
   d->n_workers = 0;
   d->rr_last = -1;
+  d->store_failed = false; /* a failed write must not leak into the next input */
+  d->t_retry = d->retry_wait = 0;
   uv_idle_stop(&d->idle);
 }
 
