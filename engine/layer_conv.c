@@ -385,6 +385,17 @@ typedef float hp_v16 __attribute__((vector_size(64), aligned(4), may_alias));
 HP_HOT static void gather_axpy(float *restrict dst, const float *restrict src,
                                const size_t *off, const float *v, size_t n, size_t run) {
   size_t j = 0;
+  for (; j + 96 <= run; j += 96) {
+    hp_v16 a0 = V16C(dst + j), a1 = V16C(dst + j + 16), a2 = V16C(dst + j + 32),
+           a3 = V16C(dst + j + 48), a4 = V16C(dst + j + 64), a5 = V16C(dst + j + 80);
+    for (size_t i = 0; i < n; i++) {
+      const float *r = src + off[i] + j, vi = v[i];
+      a0 += vi * V16C(r), a1 += vi * V16C(r + 16), a2 += vi * V16C(r + 32);
+      a3 += vi * V16C(r + 48), a4 += vi * V16C(r + 64), a5 += vi * V16C(r + 80);
+    }
+    V16(dst + j) = a0, V16(dst + j + 16) = a1, V16(dst + j + 32) = a2;
+    V16(dst + j + 48) = a3, V16(dst + j + 64) = a4, V16(dst + j + 80) = a5;
+  }
   for (; j + 64 <= run; j += 64) {
     hp_v16 a0 = V16C(dst + j), a1 = V16C(dst + j + 16), a2 = V16C(dst + j + 32),
            a3 = V16C(dst + j + 48);
