@@ -158,6 +158,9 @@ struct hp_worker {
   hp_daemon_t *d;
   int open_handles;          /* handles not closed yet; freed at 0 */
   pid_t pid;                 /* = process group id */
+  bool supervised;           /* pid is `hpsearch worker --exec` (command trials):
+                                asked to end with SIGTERM, it kills the tree */
+  bool term_sent;            /* SIGTERM sent; SIGKILL to the group if it lingers */
   bool exited, out_eof, err_eof, done;
   int64_t exit_status;
   int term_signal;
@@ -294,6 +297,25 @@ void hp_sched_kill_all(hp_daemon_t *d, const char *reason);
 void hp_sched_batch_done(hp_daemon_t *d, bool committed, const char *why);
 /* Writes the ends kept in d->unstored into the batch again. */
 void hp_sched_rewrite(hp_daemon_t *d);
+
+/* proctree.c: Linux process trees from /proc. */
+typedef struct hp_proc {
+  pid_t pid, ppid, pgrp; /* from /proc/<pid>/stat */
+  char state;            /* R, S, D, T, Z, ... */
+} hp_proc_t;
+/* Every process now (a snapshot; *out freed by the caller). */
+int hp_proc_list(hp_proc_t **out, size_t *n);
+/* root and its living descendants by parent links (root first); at most max. */
+size_t hp_proc_subtree(const hp_proc_t *all, size_t n, pid_t root, pid_t *out, size_t max);
+/* Whether the environment of pid holds exactly the entry "NAME=value". */
+bool hp_proc_env_has(pid_t pid, const char *entry);
+/* SIGSTOPs root's subtree until no new member appears, then SIGKILLs it
+ * (root too when include_root). Returns how many were killed, or < 0. */
+int hp_proc_kill_tree(pid_t root, bool include_root);
+
+/* worker_exec.c: `hpsearch worker --exec [--parent PID] -- PROG ARGS...`,
+ * the supervisor of one command trial (docs/daemon.md). */
+int hp_worker_exec(int argc, char **argv);
 
 /* worker.c */
 int hp_worker_start(hp_daemon_t *d, hp_run_t *run, hp_err_t *err);

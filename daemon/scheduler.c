@@ -4,7 +4,6 @@
  * and finishing trials (store first, then sampler, pruner, events), and the
  * JSON shapes of studies and trials in replies. */
 #include <assert.h>
-#include <dirent.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -237,65 +236,45 @@ static void stored_params(const hp_space_t *space, const hp_store_trial_t *t, do
 }
 
 /* Whether a process of group pg still carries the trial's environment
- * (HPSEARCH_TRIAL_ID, set for every worker): the group id may have been
- * reused by an unrelated program since the previous daemon died. */
-static bool group_runs_trial(pid_t pg, int64_t trial_id) {
+ * (HPSEARCH_TRIAL_ID, set for every worker; a command trial's supervisor
+ * keeps it even when the command clears its own): the group id may have
+ * been reused by an unrelated program since the previous daemon died. */
+static bool group_runs_trial(const hp_proc_t *all, size_t n, pid_t pg, int64_t trial_id) {
   char want[48];
-  int wlen = snprintf(want, sizeof want, "HPSEARCH_TRIAL_ID=%lld", (long long)trial_id);
-  DIR *proc = opendir("/proc");
-  if (proc == NULL) return false;
-  bool found = false;
-  struct dirent *e;
-  while (!found && (e = readdir(proc)) != NULL) {
-    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-    char path[64], buf[4096];
-    snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-    FILE *f = fopen(path, "r");
-    if (f == NULL) continue;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *rp = strrchr(buf, ')'); /* the command name may hold anything */
-    int ppid = 0, pgrp = 0;
-    char state;
-    if (rp == NULL || sscanf(rp + 1, " %c %d %d", &state, &ppid, &pgrp) != 3 || pgrp != pg)
-      continue;
-    snprintf(path, sizeof path, "/proc/%s/environ", e->d_name);
-    f = fopen(path, "r");
-    if (f == NULL) continue;
-    /* NUL-separated entries; compare each whole entry */
-    int ch, pos = 0;
-    bool match = true;
-    while (!found && (ch = fgetc(f)) != EOF) {
-      if (ch == '\0') {
-        found = match && pos == wlen;
-        pos = 0;
-        match = true;
-      } else {
-        match = match && pos < wlen && ch == want[pos];
-        pos++;
-      }
-    }
-    fclose(f);
-  }
-  closedir(proc);
-  return found;
+  snprintf(want, sizeof want, "HPSEARCH_TRIAL_ID=%lld", (long long)trial_id);
+  for (size_t i = 0; i < n; i++)
+    if (all[i].pgrp == pg && all[i].state != 'Z' && hp_proc_env_has(all[i].pid, want))
+      return true;
+  return false;
 }
 
-/* Kills the process group recorded for a RUNNING trial of a previous daemon
- * (only within the same boot: after a reboot the number means nothing, and
- * only while the group still runs that trial). */
+/* Kills what a RUNNING trial of a previous daemon left (only within the same
+ * boot: after a reboot the number means nothing, and only while the group
+ * still runs that trial). The recorded pgid is the worker's pid: for a
+ * command trial its supervisor, whose subtree holds all the command started,
+ * also processes that left the group or cleared their environment; the
+ * supervisor normally did this itself when the daemon died. */
 static void kill_orphan(hp_daemon_t *d, const hp_store_trial_t *t) {
   cJSON *attrs = cJSON_Parse(t->system_attrs_json ? t->system_attrs_json : "{}");
   const cJSON *w = cJSON_GetObjectItemCaseSensitive(attrs, ATTR_WORKER);
   const cJSON *pgid = cJSON_GetObjectItemCaseSensitive(w, "pgid");
   const cJSON *boot = cJSON_GetObjectItemCaseSensitive(w, "boot");
-  if (cJSON_IsNumber(pgid) && pgid->valuedouble > 1 && cJSON_IsString(boot) &&
-      strcmp(boot->valuestring, d->boot_id) == 0) {
+  hp_proc_t *all = NULL;
+  size_t n = 0;
+  if (cJSON_IsNumber(pgid) && pgid->valuedouble > 1 && pgid->valuedouble < 1e9 &&
+      cJSON_IsString(boot) && strcmp(boot->valuestring, d->boot_id) == 0 &&
+      hp_proc_list(&all, &n) == 0) {
     pid_t pg = (pid_t)pgid->valuedouble;
-    if (group_runs_trial(pg, t->trial_id) && kill(-pg, SIGKILL) == 0)
-      hp_log("killed orphaned worker group %d of trial %lld", (int)pg, (long long)t->number);
+    if (group_runs_trial(all, n, pg, t->trial_id)) {
+      /* While a member of group pg lives, pid pg is not reused: it is the
+       * worker itself or nobody. */
+      int k = hp_proc_kill_tree(pg, true);
+      kill(-pg, SIGKILL);
+      hp_log("killed orphaned worker %d of trial %lld and %d process(es) of its tree", (int)pg,
+             (long long)t->number, k > 0 ? k - 1 : 0);
+    }
   }
+  free(all);
   cJSON_Delete(attrs);
 }
 

@@ -2,7 +2,9 @@
  * session and process group, its stdout read as JSON lines (intermediate and
  * final values, docs/study-spec.md), its stderr logged, a timer for the
  * trial timeout, and the decision of how the trial ended once the child is
- * reaped. Killing a worker always kills its whole process group. */
+ * reaped. A command trial runs under a supervisor (worker_exec.c) that
+ * kills the command's whole process tree when asked; an engine worker's
+ * process group is killed directly. */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -12,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "daemon_int.h"
 #include "hpsearch/json.h"
@@ -22,6 +25,8 @@ extern char **environ;
 #define LINE_MAX_LEN (64u << 10)
 /* After the child exits, wait this long for its stdout to close. */
 #define EOF_GRACE_MS 2000
+/* A supervisor asked to end gets this long before its group is SIGKILLed. */
+#define KILL_GRACE_MS 3000
 
 static void worker_maybe_done(hp_worker_t *w);
 
@@ -45,14 +50,28 @@ static void set_reason(hp_worker_t *w, const char *fmt, ...) {
   w->reason = strdup(buf);
 }
 
-/* Ends the trial with state/reason (the first cause wins) and kills the
- * group: for what the worker printed (error, garbage, prune decision). */
+static void on_timer(uv_timer_t *t);
+
+/* Ends the trial with state/reason (the first cause wins) and kills it: for
+ * what the worker printed (error, garbage, prune decision), a timeout or a
+ * stop. A command trial's supervisor is asked (SIGTERM) and kills the whole
+ * tree itself, also what left the process group; if it has not exited after
+ * KILL_GRACE_MS its group gets SIGKILL. An engine worker's group gets
+ * SIGKILL at once. */
 static void worker_end(hp_worker_t *w, hp_store_state_t state, const char *reason) {
   if (w->reason == NULL) {
     w->kill_state = state;
     set_reason(w, "%s", reason ? reason : "killed");
   }
-  if (!w->exited && w->pid > 0) kill(-w->pid, SIGKILL);
+  if (w->exited || w->pid <= 0) return;
+  if (!w->supervised) {
+    kill(-w->pid, SIGKILL);
+  } else if (!w->term_sent) {
+    w->term_sent = true;
+    kill(w->pid, SIGTERM);
+    uv_timer_stop(&w->timer);
+    uv_timer_start(&w->timer, on_timer, KILL_GRACE_MS, 0);
+  }
 }
 
 void hp_worker_kill(hp_worker_t *w, hp_store_state_t state, const char *reason) {
@@ -267,6 +286,12 @@ static void on_timer(uv_timer_t *t) {
     worker_maybe_done(w);
     return;
   }
+  if (w->term_sent) {
+    hp_log("worker %d did not end %d ms after SIGTERM; killing its process group", (int)w->pid,
+           KILL_GRACE_MS);
+    kill(-w->pid, SIGKILL);
+    return;
+  }
   if (w->run) {
     char r[64];
     snprintf(r, sizeof r, "timeout after %g s", w->run->st->spec->trial_timeout);
@@ -434,6 +459,14 @@ static int build_argv(hp_daemon_t *d, hp_run_t *run, strvec_t *argv, hp_err_t *e
     cJSON *a = NULL;
     rc = hp_study_substitute(st->spec->command, st->spec->space, run->params, &a, err);
     if (rc < 0) return rc;
+    /* Run under the supervisor (worker_exec.c), which keeps the command's
+     * whole process tree and kills it when the trial ends. */
+    rc = sv_push(argv, strdup(d->worker_exe));
+    if (rc == 0) rc = sv_push(argv, strdup("worker"));
+    if (rc == 0) rc = sv_push(argv, strdup("--exec"));
+    if (rc == 0) rc = sv_push(argv, strdup("--parent"));
+    if (rc == 0) rc = sv_push(argv, str_printf("%d", (int)getpid()));
+    if (rc == 0) rc = sv_push(argv, strdup("--"));
     for (const cJSON *c = a->child; c && rc == 0; c = c->next) {
       if (cJSON_IsString(c)) rc = sv_push(argv, strdup(c->valuestring));
       else rc = sv_push(argv, hp_study_value_text(c)); /* a whole "$x" became a number */
@@ -512,6 +545,7 @@ int hp_worker_start(hp_daemon_t *d, hp_run_t *run, hp_err_t *err) {
     goto done;
   }
   w->pid = w->proc.pid;
+  w->supervised = run->st->spec->kind == HP_OBJ_COMMAND;
   run->w = w;
   d->n_workers++;
   run->st->n_workers++;

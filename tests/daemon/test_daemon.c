@@ -1331,50 +1331,81 @@ static bool alive(pid_t pid) {
   return paren != NULL && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
 }
 
-/* Starts a daemon with a one-trial study `name` whose worker hangs, then
- * SIGKILLs the daemon; returns the worker's pid (= its process group). */
-static pid_t orphan_worker(daemon_proc_t *d, const char *name) {
+/* Pid written by the helper to `<base>.<n>` (0 if none after 10 s). */
+static pid_t read_pid(const char *base, int n) {
+  char path[450];
+  if (n >= 0) snprintf(path, sizeof path, "%s.%d", base, n);
+  else snprintf(path, sizeof path, "%s", base);
+  double t0 = now_s();
+  while (now_s() - t0 < 10) {
+    FILE *f = fopen(path, "r");
+    int v = 0;
+    bool ok = f && fscanf(f, "%d", &v) == 1;
+    if (f) fclose(f);
+    if (ok) return v;
+    usleep(20000);
+  }
+  return 0;
+}
+
+/* Waits up to `timeout` s for pid to be gone; true if it is. */
+static bool gone_within(pid_t pid, double timeout) {
+  double t0 = now_s();
+  while (alive(pid) && now_s() - t0 < timeout) usleep(20000);
+  return !alive(pid);
+}
+
+/* Starts a daemon with a one-trial study `name` whose worker hangs after
+ * starting a process that escapes (own session, empty environment), then
+ * SIGKILLs the daemon. With `stop_supervisor` the worker's supervisor is
+ * SIGSTOPped first, so it cannot act on the daemon's death: the tree
+ * outlives the daemon as if nothing had cleaned up. Returns the command's
+ * pid; *esc gets the escaped one's, *pg the worker's process group. */
+static pid_t orphan_worker(daemon_proc_t *d, const char *name, bool stop_supervisor, pid_t *esc,
+                           pid_t *pg) {
   daemon_start(d, 1);
   client_t c;
   cl_open(&c, d->sock);
-  char pidfile[400], spec[2048];
+  char pidfile[400], escfile[400], spec[2048];
   snprintf(pidfile, sizeof pidfile, "%s/pids", d->dir);
+  snprintf(escfile, sizeof escfile, "%s/esc", d->dir);
   snprintf(spec, sizeof spec,
            "{\"name\":\"%s\",\"n_trials\":1,\"sampler\":\"random\","
            "\"space\":{\"x\":{\"type\":\"float\",\"low\":0,\"high\":1}},"
-           "\"objective\":{\"command\":[\"%s\",\"$x\",\"hang\"],\"env\":{\"HP_TEST_PIDFILE\":\"%s\"}}}",
-           name, helper, pidfile);
+           "\"objective\":{\"command\":[\"%s\",\"$x\",\"hang\"],\"env\":{\"HP_TEST_PIDFILE\":\"%s\","
+           "\"HP_TEST_ESCFILE\":\"%s\"}}}",
+           name, helper, pidfile, escfile);
   create_study(&c, spec);
-  pid_t wpid = 0;
-  double t0 = now_s();
-  while (wpid == 0 && now_s() - t0 < 10) {
-    FILE *f = fopen(pidfile, "r");
-    int v = 0;
-    if (f && fscanf(f, "%d", &v) == 1) wpid = v;
-    if (f) fclose(f);
-    usleep(20000);
-  }
-  assert_true(wpid > 0);
+  pid_t wpid = read_pid(pidfile, -1);
+  *esc = read_pid(escfile, 0);
+  assert_true(wpid > 0 && *esc > 0);
+  *pg = getpgid(wpid);
+  assert_true(*pg > 1);
+  assert_true(getsid(*esc) != getsid(wpid)); /* it did leave the session */
   cl_close(&c);
+  if (stop_supervisor) kill(*pg, SIGSTOP);
   kill(d->pid, SIGKILL);
   waitpid(d->pid, NULL, 0);
   return wpid;
 }
 
-/* Workers left running by a SIGKILLed daemon are killed (by their recorded
- * process group) when the daemon starts again. */
+/* A trial's processes end with their daemon, also one that escaped the
+ * process group and cleared its environment: the daemon's death is the
+ * supervisor's signal to kill the tree. The next start stores the trial
+ * FAIL. */
 static void test_orphans_killed(void **state) {
   (void)state;
   daemon_proc_t d;
-  pid_t wpid = orphan_worker(&d, "orphan");
+  pid_t esc, pg;
+  pid_t wpid = orphan_worker(&d, "orphan", false, &esc, &pg);
+  bool w_gone = gone_within(wpid, 5), esc_gone = gone_within(esc, 5);
+  if (!esc_gone) kill(esc, SIGKILL);
+  assert_true(w_gone);
+  assert_true(esc_gone);
+  assert_true(gone_within(pg, 5)); /* the supervisor itself */
   client_t c;
-  usleep(100000);
-  assert_true(alive(wpid)); /* the worker outlived its daemon */
   d.pid = spawn_daemon(&d, 1);
   wait_ready(&d);
-  double t0 = now_s();
-  while (alive(wpid) && now_s() - t0 < 5) usleep(20000);
-  assert_false(alive(wpid));
   cl_open(&c, d.sock);
   cJSON *r;
   cJSON *res = cl_ok(&c, "trial.get", "{\"study\":\"orphan\",\"trial\":0}", &r);
@@ -1386,15 +1417,46 @@ static void test_orphans_killed(void **state) {
   daemon_stop(&d);
 }
 
+/* When nothing cleaned up after a dead daemon (here its worker's supervisor
+ * was stopped), the next start kills the recorded worker's whole tree: the
+ * command and the process that escaped its group with an empty environment. */
+static void test_orphans_killed_at_restart(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  pid_t esc, pg;
+  pid_t wpid = orphan_worker(&d, "orphan2", true, &esc, &pg);
+  usleep(200000);
+  assert_true(alive(wpid)); /* the tree outlived its daemon */
+  assert_true(alive(esc));
+  d.pid = spawn_daemon(&d, 1);
+  wait_ready(&d);
+  bool w_gone = gone_within(wpid, 5), esc_gone = gone_within(esc, 5), pg_gone = gone_within(pg, 5);
+  if (!esc_gone) kill(esc, SIGKILL);
+  if (!pg_gone) kill(-pg, SIGKILL);
+  assert_true(w_gone);
+  assert_true(esc_gone);
+  assert_true(pg_gone);
+  client_t c;
+  cl_open(&c, d.sock);
+  cJSON *r;
+  cJSON *res = cl_ok(&c, "trial.get", "{\"study\":\"orphan2\",\"trial\":0}", &r);
+  assert_string_equal(cJSON_GetObjectItem(res, "reason")->valuestring, "daemon restarted");
+  cJSON_Delete(r);
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
 /* The process group recorded for a RUNNING trial is killed at the restart
  * only while it still runs that trial: here the worker died with the daemon
  * and its group id now belongs to an unrelated program, which must live. */
 static void test_orphan_pgid_reused(void **state) {
   (void)state;
   daemon_proc_t d;
-  pid_t wpid = orphan_worker(&d, "reuse");
+  pid_t esc, pg;
+  orphan_worker(&d, "reuse", true, &esc, &pg);
+  kill(esc, SIGKILL);
+  kill(-pg, SIGKILL);
   client_t c;
-  kill(-wpid, SIGKILL);
   pid_t decoy = fork();
   assert_true(decoy >= 0);
   if (decoy == 0) {
@@ -1428,6 +1490,53 @@ static void test_orphan_pgid_reused(void **state) {
   assert_true(alive(decoy));
   kill(decoy, SIGKILL);
   waitpid(decoy, NULL, 0);
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
+/* A process that leaves its trial's process group (setsid) and clears its
+ * environment is killed when the trial ends: after a normal exit, after a
+ * timeout, and after a prune-like kill by study.stop. */
+static void test_escaped_descendants(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 2);
+  client_t c;
+  cl_open(&c, d.sock);
+  char escfile[400], spec[2048];
+  snprintf(escfile, sizeof escfile, "%s/esc", d.dir);
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"esc\",\"parallelism\":2,\"trial_timeout\":1,\"sampler\":{\"type\":\"grid\","
+           "\"shuffle\":false},\"space\":{\"mode\":{\"type\":\"categorical\",\"choices\":[\"ok\",\"hang\"]}},"
+           "\"objective\":{\"command\":[\"%s\",\"1\",\"$mode\"],\"env\":{\"HP_TEST_ESCFILE\":\"%s\"}}}",
+           helper, escfile);
+  create_study(&c, spec);
+  cJSON *r = wait_finished(&c, "esc", 20);
+  assert_int_equal(count_of(r, "COMPLETE"), 1);
+  assert_int_equal(count_of(r, "FAIL"), 1);
+  cJSON_Delete(r);
+  pid_t esc0 = read_pid(escfile, 0), esc1 = read_pid(escfile, 1);
+  assert_true(esc0 > 0 && esc1 > 0);
+  bool gone0 = gone_within(esc0, 5), gone1 = gone_within(esc1, 5);
+  if (!gone0) kill(esc0, SIGKILL); /* leave nothing behind when the test fails */
+  if (!gone1) kill(esc1, SIGKILL);
+  assert_true(gone0); /* trial 0 exited normally */
+  assert_true(gone1); /* trial 1 was killed at its timeout */
+  /* study.stop with kill: a running trial's escaped process goes too */
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"esc2\",\"n_trials\":1,\"space\":{\"x\":{\"type\":\"int\",\"low\":0,\"high\":1}},"
+           "\"objective\":{\"command\":[\"%s\",\"1\",\"hang\"],\"env\":{\"HP_TEST_ESCFILE\":\"%s2\"}}}",
+           helper, escfile);
+  create_study(&c, spec);
+  char esc2file[420];
+  snprintf(esc2file, sizeof esc2file, "%s2", escfile);
+  pid_t esc2 = read_pid(esc2file, 0);
+  assert_true(esc2 > 0);
+  cl_ok(&c, "study.stop", "{\"study\":\"esc2\",\"kill\":true}", &r);
+  cJSON_Delete(r);
+  bool gone2 = gone_within(esc2, 5);
+  if (!gone2) kill(esc2, SIGKILL);
+  assert_true(gone2);
   cl_close(&c);
   daemon_stop(&d);
 }
@@ -1557,6 +1666,8 @@ int main(void) {
       cmocka_unit_test(test_concurrent_clients),
       cmocka_unit_test(test_sigkill_restart),
       cmocka_unit_test(test_orphans_killed),
+      cmocka_unit_test(test_orphans_killed_at_restart),
+      cmocka_unit_test(test_escaped_descendants),
       cmocka_unit_test(test_orphan_pgid_reused),
       cmocka_unit_test(test_other_uid_refused),
       cmocka_unit_test(test_second_daemon_and_shutdown),

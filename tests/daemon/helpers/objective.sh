@@ -12,6 +12,15 @@ log=${HP_TEST_LOG:-/dev/null}
 now() { date +%s.%N; }
 echo "start $HPSEARCH_TRIAL_NUMBER $(now)" >>"$log"
 [ -n "${HP_TEST_PIDFILE:-}" ] && echo $$ >>"$HP_TEST_PIDFILE"
+# With HP_TEST_ESCFILE set, a process escapes the trial first: its own
+# session (setsid) and an empty environment (env -i); its pid is written to
+# $HP_TEST_ESCFILE.<trial number>. The daemon must still kill it when the
+# trial ends.
+if [ -n "${HP_TEST_ESCFILE:-}" ]; then
+  esc="$HP_TEST_ESCFILE.$HPSEARCH_TRIAL_NUMBER"
+  setsid sh -c 'echo $$ >"$0.tmp"; mv "$0.tmp" "$0"; exec env -i sleep 300' "$esc" </dev/null >/dev/null 2>&1 &
+  while ! [ -s "$esc" ]; do sleep 0.01; done
+fi
 case $mode in
   crash) kill -SEGV $$ ;;
   exit3) echo "something broke" >&2; exit 3 ;;
