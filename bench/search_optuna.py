@@ -288,10 +288,11 @@ def main():
     print(hdr % ("function", "sampler", "trials", "hpsearch", "optuna 3.1", "p(<)", "p(>)"))
     verdict = []
     for func in FUNC_ORDER:
-        for sampler in SAMPLERS + ["tpe-o31"]:
+        for sampler in SAMPLERS + ["tpe-o31", "tpe-mv-o31"]:
             h = hp_q.get((func, sampler), [])
-            # tpe-o31 (hpsearch with Optuna 3.1's density) is compared with Optuna's TPE.
-            o = op_q.get((func, "tpe" if sampler == "tpe-o31" else sampler), [])
+            # tpe-o31 / tpe-mv-o31 (hpsearch with Optuna 3.1's density) are
+            # compared with Optuna's TPE of the same mode.
+            o = op_q.get((func, sampler.replace("-o31", "")), [])
             if not h or not o:
                 continue
             for k, n in enumerate((25, 50, 100)):
@@ -303,13 +304,14 @@ def main():
                 p_more = mann_whitney_less(ov, hv)
                 fmt = lambda q: "%.4g [%.4g, %.4g]" % (q[1], q[0], q[2])
                 print(hdr % (func, sampler, n, fmt(hq), fmt(oq), "%.3f" % p_less, "%.3f" % p_more))
-                if sampler in ("tpe", "tpe-o31") and n == 100:
+                if sampler != "random" and n == 100:
                     verdict.append((sampler, func, hq[1], oq[1], p_less, p_more))
         print()
-    print("Verdict at 100 trials against Optuna's TPE, significance 0.05 (goal: never worse,")
-    print("better on >= 2). tpe = hpsearch default (corrected density); tpe-o31 = hpsearch with")
-    print("optuna31_density (Optuna 3.1's density without -log sigma):")
-    for mode in ("tpe", "tpe-o31"):
+    print("Verdict at 100 trials against Optuna's TPE of the same mode, significance 0.05 (goal:")
+    print("never worse, better on >= 2). tpe, tpe-mv = hpsearch default (corrected density);")
+    print("tpe-o31, tpe-mv-o31 = hpsearch with optuna31_density (Optuna 3.1's density and")
+    print("bandwidths; the same algorithm as Optuna, so differences are chance):")
+    for mode in ("tpe", "tpe-mv", "tpe-o31", "tpe-mv-o31"):
         better = worse = 0
         for sampler, func, hm, om, pl, pm in verdict:
             if sampler != mode:
