@@ -70,6 +70,40 @@ static struct winners_layout winners_layout(const hp_conv_shape_t *s) {
 
 static size_t winners_scratch(const hp_conv_shape_t *s) { return winners_layout(s).total; }
 
+/* The phase path (below hp_conv_backward's helpers) for small patches
+ * under a 2x2 pool. */
+static bool use_phase(const hp_conv_shape_t *s) {
+  return s->pool == 2 && s->pstride == 2 && (size_t)s->c * s->kh * s->kw <= 32;
+}
+
+/* Windows per plane rounded up to whole vectors. */
+static size_t phase_q16(const hp_conv_shape_t *s) {
+  return ((size_t)s->pho * s->pwo + 15) & ~(size_t)15;
+}
+
+/* Scratch of the phase path (offsets in floats): P and its gradient
+ * [kk][4][q16], the masked gradients [4][q16], one filter's gradient
+ * [q16], the windows' conv-plane offsets [q16], per-lane sums [kk][16], the
+ * zero-padded input and its gradient [c][h+2p][w+2p]. */
+struct phase_layout {
+  size_t P, dP, V, v, base, T, xp, dxp, total;
+};
+
+static struct phase_layout phase_layout(const hp_conv_shape_t *s) {
+  const size_t kk = (size_t)s->c * s->kh * s->kw, q16 = phase_q16(s),
+               padded = (size_t)s->c * (s->h + 2 * s->pad) * (s->w + 2 * s->pad);
+  struct phase_layout l;
+  size_t at = 0;
+#define HP_TAKE(field, n) (l.field = at, at += ((n) + 15) & ~(size_t)15)
+  HP_TAKE(P, kk * 4 * q16), HP_TAKE(dP, kk * 4 * q16), HP_TAKE(V, 4 * q16), HP_TAKE(v, q16);
+  HP_TAKE(base, q16), HP_TAKE(T, kk * 16), HP_TAKE(xp, padded), HP_TAKE(dxp, padded);
+#undef HP_TAKE
+  l.total = at;
+  return l;
+}
+
+static size_t phase_scratch(const hp_conv_shape_t *s) { return phase_layout(s).total; }
+
 /* The winners-only backward pays off when a patch row (kw*c floats) fills
  * vector registers; a first layer with one or three input channels keeps the
  * im2col path (measured on train-cnn: 3x3 over 1 channel was 2x slower
@@ -80,6 +114,7 @@ static bool use_winners(const hp_conv_shape_t *s) {
 
 size_t hp_conv_cols_size(const hp_conv_shape_t *s, int B) {
   size_t n = (size_t)s->c * s->kh * s->kw * hp_conv_chunk(s, B) * s->ho * s->wo;
+  if (use_phase(s)) return phase_scratch(s) > n ? phase_scratch(s) : n;
   if (use_winners(s) && winners_scratch(s) > n) n = winners_scratch(s);
   return n;
 }
@@ -296,6 +331,19 @@ HP_HOT static void act_back_reorder(const float *y, float *dy, float *tmp, float
     }
 }
 
+/* dst[n] = act(dst + bc): bias and activation of one pooled plane. */
+HP_HOT static void bias_act_plane(float *dst, size_t n, float bc, hp_act_t act) {
+  if (act.kind == HP_ACT_RELU) {
+    for (size_t i = 0; i < n; i++) {
+      float v = dst[i] + bc;
+      dst[i] = v < 0.0f ? 0.0f : v; /* NaN passes through */
+    }
+  } else {
+    for (size_t i = 0; i < n; i++) dst[i] += bc;
+    if (act.kind != HP_ACT_NONE) hp_act_forward(act, dst, dst, n);
+  }
+}
+
 /* Fused max-pool, forward: each plane of tmp[o, B*npix] (raw products) is
  * pooled into y[B, o, pooled], then bias and activation are applied to the
  * pooled values. Activations are non-decreasing, so the winners are those of
@@ -308,16 +356,7 @@ HP_HOT static void pool_bias_act(const hp_conv_shape_t *s, const float *tmp, con
       float *dst = y + ((size_t)b * s->o + c) * pp;
       hp_maxpool_plane(tmp + ((size_t)c * B + b) * npix, dst,
                        am + ((size_t)b * s->o + c) * pp, s->ho, s->wo, s->pool, s->pstride);
-      const float bc = bias[c];
-      if (act.kind == HP_ACT_RELU) {
-        for (size_t i = 0; i < pp; i++) {
-          float v = dst[i] + bc;
-          dst[i] = v < 0.0f ? 0.0f : v; /* NaN passes through */
-        }
-      } else {
-        for (size_t i = 0; i < pp; i++) dst[i] += bc;
-        if (act.kind != HP_ACT_NONE) hp_act_forward(act, dst, dst, pp);
-      }
+      bias_act_plane(dst, pp, bias[c], act);
     }
 }
 
@@ -508,11 +547,193 @@ static void winners_backward(const hp_conv_shape_t *s, const float *x, float *sc
       for (size_t k = 0; k < k2; k++) dW[(f * (size_t)c + ci) * k2 + k] += dWt[(f * k2 + k) * c + ci];
 }
 
+/* ---- small patches with a 2x2 pool: the phase path ---------------------
+ * A conv with a small patch (c*kh*kw <= 32, e.g. a first layer over one
+ * channel) and a fused 2x2 stride-2 pool. There sgemm runs at K = 9 and the
+ * pool, bias and scatter passes over the full-size output cost more than
+ * the products. Instead each sample is unfolded once into phase planes:
+ * P[k][d][q] is what patch entry k of pixel d (d = 2*dy + dx) of pool
+ * window q reads. A window's four conv outputs are then four vector dot
+ * products over k (16 windows per vector), its max a vector compare, and
+ * backward a dense dot product with the gradient masked by the winner's
+ * phase: no full-size output, no scalar pool, no scatter. */
+
+/* x[c,h,w] -> xp[c][h+2p][w+2p] with a zero border (dx_mode: the
+ * adjoint, the interior of xp -> x). */
+static void phase_pad(const hp_conv_shape_t *s, float *x, float *xp, bool back) {
+  const int hp = s->h + 2 * s->pad, wp = s->w + 2 * s->pad;
+  if (!back) memset(xp, 0, (size_t)s->c * hp * wp * sizeof *xp);
+  for (int ci = 0; ci < s->c; ci++)
+    for (int iy = 0; iy < s->h; iy++) {
+      float *row = xp + ((size_t)ci * hp + iy + s->pad) * wp + s->pad;
+      float *xr = x + ((size_t)ci * s->h + iy) * s->w;
+      if (back)
+        memcpy(xr, row, (size_t)s->w * sizeof *xr);
+      else
+        memcpy(row, xr, (size_t)s->w * sizeof *xr);
+    }
+}
+
+/* xp (padded input) -> P[kk][4][q16], zero past the last window; with back,
+ * the adjoint: xp += what each P entry read. */
+static void phase_unfold(const hp_conv_shape_t *s, float *xp, float *P, bool back) {
+  const int pho = s->pho, pwo = s->pwo, st = s->stride, hp = s->h + 2 * s->pad,
+            wp = s->w + 2 * s->pad;
+  const size_t q16 = phase_q16(s), n = (size_t)pho * pwo, step = 2 * (size_t)st;
+  size_t k = 0;
+  for (int ci = 0; ci < s->c; ci++)
+    for (int ki = 0; ki < s->kh; ki++)
+      for (int kj = 0; kj < s->kw; kj++, k++)
+        for (int d = 0; d < 4; d++) {
+          float *pk = P + (k * 4 + d) * q16;
+          for (int py = 0; py < pho; py++) {
+            float *row = xp + ((size_t)ci * hp + (2 * py + (d >> 1)) * st + ki) * wp +
+                         (d & 1) * st + kj;
+            float *pr = pk + (size_t)py * pwo;
+            if (back)
+              for (int px = 0; px < pwo; px++) row[px * step] += pr[px];
+            else
+              for (int px = 0; px < pwo; px++) pr[px] = row[px * step];
+          }
+          if (!back) memset(pk + n, 0, (q16 - n) * sizeof *pk);
+        }
+}
+
+/* base[q16]: conv-plane offset of window q's top-left pixel. */
+static void phase_base(const hp_conv_shape_t *s, int32_t *base) {
+  const size_t q16 = phase_q16(s), n = (size_t)s->pho * s->pwo;
+  for (size_t q = 0; q < q16; q++)
+    base[q] = q < n ? (int32_t)(2 * (q / s->pwo) * s->wo + 2 * (q % s->pwo)) : 0;
+}
+
+/* y[B,o,pho,pwo], argmax: the pooled conv through phase planes; raw max,
+ * then bias and activation (as pool_bias_act). */
+HP_HOT static void phase_forward(const hp_conv_shape_t *s, const float *x, const float *W,
+                                 const float *bias, float *scratch, float *y, int32_t *am,
+                                 int B, hp_act_t act) {
+  const size_t kk = (size_t)s->c * s->kh * s->kw, q16 = phase_q16(s),
+               n = (size_t)s->pho * s->pwo, in = (size_t)s->c * s->h * s->w;
+  const int32_t wo = s->wo;
+  const struct phase_layout lay = phase_layout(s);
+  float *P = scratch + lay.P, *xp = scratch + lay.xp;
+  int32_t *base = (int32_t *)(scratch + lay.base);
+  phase_base(s, base);
+  for (int b = 0; b < B; b++) {
+    phase_pad(s, (float *)(x + b * in), xp, false);
+    phase_unfold(s, xp, P, false);
+    for (int f = 0; f < s->o; f++) {
+      const float *wf = W + f * kk;
+      float *yo = y + ((size_t)b * s->o + f) * n;
+      int32_t *ao = am + ((size_t)b * s->o + f) * n;
+      for (size_t q0 = 0; q0 < n; q0 += 16) {
+        hp_v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        for (size_t k = 0; k < kk; k++) {
+          const float w = wf[k], *pk = P + k * 4 * q16 + q0;
+          a0 += w * V16C(pk), a1 += w * V16C(pk + q16);
+          a2 += w * V16C(pk + 2 * q16), a3 += w * V16C(pk + 3 * q16);
+        }
+        /* First maximum in window order wins (as hp_maxpool_plane). A lane
+         * loop: the vectorizer turns it into masked blends (comparison
+         * results as vectors are scalarized without AVX-512DQ). */
+        float acc[4][16], m[16];
+        int32_t at[16];
+        V16(acc[0]) = a0, V16(acc[1]) = a1, V16(acc[2]) = a2, V16(acc[3]) = a3;
+        const int32_t *bq = base + q0;
+        for (int l = 0; l < 16; l++) {
+          float best = acc[0][l];
+          int32_t w = bq[l];
+          if (acc[1][l] > best) best = acc[1][l], w = bq[l] + 1;
+          if (acc[2][l] > best) best = acc[2][l], w = bq[l] + wo;
+          if (acc[3][l] > best) best = acc[3][l], w = bq[l] + wo + 1;
+          m[l] = best, at[l] = w;
+        }
+        if (q0 + 16 <= n) {
+          V16(yo + q0) = V16C(m);
+          memcpy(ao + q0, at, sizeof at);
+        } else {
+          for (size_t l = 0; q0 + l < n; l++) yo[q0 + l] = m[l], ao[q0 + l] = at[l];
+        }
+      }
+      bias_act_plane(yo, n, bias[f], act);
+    }
+  }
+}
+
+/* Backward of phase_forward: dy[B,o,pho,pwo] (overwritten) -> dW +=, db +=,
+ * dx = (dx may be NULL). */
+HP_HOT static void phase_backward(const hp_conv_shape_t *s, const float *x, float *scratch,
+                                  const float *W, const float *y, const int32_t *am, float *dy,
+                                  float *dx, float *dW, float *db, int B, hp_act_t act) {
+  const size_t kk = (size_t)s->c * s->kh * s->kw, q16 = phase_q16(s),
+               n = (size_t)s->pho * s->pwo, in = (size_t)s->c * s->h * s->w;
+  const int32_t wo = s->wo;
+  const struct phase_layout l = phase_layout(s);
+  float *P = scratch + l.P, *dP = scratch + l.dP, *V = scratch + l.V, *v = scratch + l.v,
+        *T = scratch + l.T, *xp = scratch + l.xp, *dxp = scratch + l.dxp;
+  int32_t *base = (int32_t *)(scratch + l.base);
+  if (act.kind != HP_ACT_RELU && act.kind != HP_ACT_NONE)
+    hp_act_backward(act, y, dy, dy, (size_t)B * s->o * n);
+  phase_base(s, base);
+  for (int b = 0; b < B; b++) {
+    phase_pad(s, (float *)(x + b * in), xp, false);
+    phase_unfold(s, xp, P, false);
+    if (dx != NULL) memset(dP, 0, kk * 4 * q16 * sizeof *dP);
+    for (int f = 0; f < s->o; f++) {
+      const size_t at = ((size_t)b * s->o + f) * n;
+      const float *yr = y + at, *g = dy + at;
+      for (size_t q = 0; q < q16; q++)
+        v[q] = q >= n ? 0.0f : act.kind == HP_ACT_RELU ? (yr[q] > 0.0f ? g[q] : 0.0f) : g[q];
+      /* V[d] = v where the winner is pixel d of the window, else 0. */
+      const int32_t *a = am + at;
+      for (size_t q = 0; q < q16; q++) {
+        const int32_t r = q < n ? a[q] - base[q] : -1;
+        const float vq = v[q];
+        V[q] = r == 0 ? vq : 0.0f, V[q16 + q] = r == 1 ? vq : 0.0f;
+        V[2 * q16 + q] = r == wo ? vq : 0.0f, V[3 * q16 + q] = r == wo + 1 ? vq : 0.0f;
+      }
+      /* Per-lane sums (T[k][16], and the bias's), reduced lane by lane. */
+      hp_v16 sb = {0};
+      for (size_t q0 = 0; q0 < q16; q0 += 16) sb += V16C(v + q0);
+      for (size_t k = 0; k < kk; k++) {
+        const float *pk = P + k * 4 * q16;
+        hp_v16 acc = {0};
+        for (size_t q0 = 0; q0 < q16; q0 += 16)
+          acc += V16C(V + q0) * V16C(pk + q0) + V16C(V + q16 + q0) * V16C(pk + q16 + q0) +
+                 V16C(V + 2 * q16 + q0) * V16C(pk + 2 * q16 + q0) +
+                 V16C(V + 3 * q16 + q0) * V16C(pk + 3 * q16 + q0);
+        V16(T + k * 16) = acc;
+      }
+      float *dwf = dW + f * kk, bsum = 0.0f;
+      for (int ln = 0; ln < 16; ln++) {
+        bsum += sb[ln];
+        for (size_t k = 0; k < kk; k++) dwf[k] += T[k * 16 + ln];
+      }
+      db[f] += bsum;
+      if (dx == NULL) continue;
+      const float *wf = W + f * kk;
+      for (size_t k = 0; k < kk; k++) {
+        const float w = wf[k];
+        float *dk = dP + k * 4 * q16;
+        for (size_t j = 0; j < 4 * q16; j += 16) V16(dk + j) += w * V16C(V + j);
+      }
+    }
+    if (dx != NULL) {
+      memset(dxp, 0, (l.dxp - l.xp) * sizeof *dxp);
+      phase_unfold(s, dxp, dP, true);
+      phase_pad(s, dx + b * in, dxp, true);
+    }
+  }
+}
+
 /* x[B,c,h,w], W[o, c*kh*kw], b[o] -> y[B,o,ho,wo] (or pooled, with argmax);
  * per chunk of nb samples cols[c*kh*kw, nb*ho*wo] and tmp[o, nb*ho*wo] are
  * scratch. */
 void hp_conv_forward(const hp_conv_shape_t *s, const float *x, const float *W, const float *b,
                      float *cols, float *tmp, float *y, int32_t *argmax, int B, hp_act_t act) {
+  if (use_phase(s)) {
+    phase_forward(s, x, W, b, cols, y, argmax, B, act);
+    return;
+  }
   const int kk = s->c * s->kh * s->kw, chunk = hp_conv_chunk(s, B);
   const size_t npix = (size_t)s->ho * s->wo, in = (size_t)s->c * s->h * s->w,
                out = (size_t)s->o * s->pho * s->pwo;
@@ -533,6 +754,10 @@ void hp_conv_forward(const hp_conv_shape_t *s, const float *x, const float *W, c
 void hp_conv_backward(const hp_conv_shape_t *s, const float *x, float *cols, float *tmp,
                       const float *W, const float *y, const int32_t *argmax, float *dy,
                       float *dx, float *dW, float *db, int B, hp_act_t act) {
+  if (use_phase(s)) {
+    phase_backward(s, x, cols, W, y, argmax, dy, dx, dW, db, B, act);
+    return;
+  }
   if (use_winners(s)) {
     winners_backward(s, x, cols, W, y, argmax, dy, dx, dW, db, B, act);
     return;

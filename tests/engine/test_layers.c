@@ -380,6 +380,28 @@ static void test_conv_pool_winners(void **state) {
 #undef SHAPE
 }
 
+/* The phase path (c*kh*kw <= 32 with a 2x2 stride-2 pool: direct conv over
+ * phase planes, vector pool, masked dense backward) against the im2col
+ * reference: train-cnn's first layer (1 channel, 28x28, pad 1, no dx), odd
+ * conv outputs (last row/column in no window), stride 2, padding 0 and 2,
+ * non-square kernels, 3 channels, a window count that is a multiple of 16
+ * and one that is not, a sample with no gradient, every activation. */
+static void test_conv_pool_phase(void **state) {
+  (void)state;
+#define SHAPE(C, H, W, O, KH, KW, ST, PAD)                                                     \
+  (hp_conv_shape_t) {                                                                         \
+    .c = C, .h = H, .w = W, .o = O, .kh = KH, .kw = KW, .stride = ST, .pad = PAD, .pool = 2,  \
+    .pstride = 2                                                                              \
+  }
+  check_conv_pool_shape(SHAPE(1, 28, 28, 5, 3, 3, 1, 1), 2, HP_ACT_RELU, false, false, false);
+  check_conv_pool_shape(SHAPE(1, 28, 28, 5, 3, 3, 1, 1), 2, HP_ACT_RELU, true, true, false);
+  check_conv_pool_shape(SHAPE(1, 9, 11, 4, 3, 3, 1, 0), 2, HP_ACT_TANH, true, false, true);
+  check_conv_pool_shape(SHAPE(3, 10, 9, 3, 3, 2, 2, 1), 2, HP_ACT_SIGMOID, true, false, false);
+  check_conv_pool_shape(SHAPE(2, 8, 8, 3, 2, 3, 1, 2), 2, HP_ACT_LEAKY, true, false, false);
+  check_conv_pool_shape(SHAPE(3, 16, 16, 2, 3, 3, 1, 1), 2, HP_ACT_NONE, true, false, false);
+#undef SHAPE
+}
+
 static void test_conv_grad(void **state) {
   (void)state;
   check_conv(1, 1, HP_ACT_NONE);
@@ -662,7 +684,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_dense_grad),     cmocka_unit_test(test_activation_grad),
       cmocka_unit_test(test_conv_grad),      cmocka_unit_test(test_conv_relu_grad),
       cmocka_unit_test(test_conv_chunked),   cmocka_unit_test(test_conv_pool_fused),
-      cmocka_unit_test(test_conv_pool_winners),
+      cmocka_unit_test(test_conv_pool_winners), cmocka_unit_test(test_conv_pool_phase),
       cmocka_unit_test(test_maxpool_grad), cmocka_unit_test(test_maxpool_ties),   cmocka_unit_test(test_batchnorm_grad),
       cmocka_unit_test(test_batchnorm_stats), cmocka_unit_test(test_dropout),
       cmocka_unit_test(test_loss_grad),      cmocka_unit_test(test_softmax_stable),
