@@ -111,6 +111,7 @@ struct hp_run {
   bool end_has_value;        /* end_value holds the final value */
   double end_value;
   char *end_reason;          /* owned, NULL for none */
+  cJSON *end_attrs;          /* user attributes written with the end (owned) or NULL */
   hp_run_t *next_end;        /* in d->settling or d->unstored */
 };
 
@@ -168,6 +169,8 @@ struct hp_worker {
   size_t line_len, line_cap;
   int64_t n_lines;           /* stdout lines seen */
   char err_tail[400];        /* last stderr bytes, NUL-terminated */
+  cJSON *final_attrs;        /* extra members of final lines (user attributes;
+                                owned, handed to the run at the end) or NULL */
   bool have_final;           /* a {"value": v} line came */
   double final_value;
   char *reason;              /* set when killed or failed (owned) */

@@ -808,6 +808,7 @@ fail:
 static void run_free(hp_run_t *run) {
   free(run->params);
   free(run->end_reason);
+  cJSON_Delete(run->end_attrs);
   free(run);
 }
 
@@ -1091,10 +1092,31 @@ static int run_end(hp_run_t *run, hp_err_t *err) {
   char *sys_text = sys ? cJSON_PrintUnformatted(sys) : NULL;
   cJSON_Delete(sys);
   bool store_value = has_value && state != HP_STORE_FAIL;
+  for (const cJSON *a = run->end_attrs ? run->end_attrs->child : NULL; a && rc == 0; a = a->next) {
+    char *text = cJSON_PrintUnformatted(a);
+    rc = text ? hp_store_trial_set_user_attr(d->store, run->trial_id, a->string, text, &werr)
+              : hp_err_set(&werr, HP_ENOMEM, "out of memory");
+    free(text);
+    if (rc < 0 && rc != HP_EDB) { /* an attribute the store refuses: skipped */
+      hp_log("study '%s' trial %lld: user attribute left out: %s", st->name,
+             (long long)run->number, werr.msg);
+      rc = 0;
+    }
+  }
   if (rc == 0)
     rc = hp_store_trial_finish(d->store, run->trial_id, state, store_value ? &v : NULL,
                                store_value ? 1 : 0, sys_text, &werr);
   free(sys_text);
+  int refused = 0;
+  if (rc < 0 && rc != HP_EDB) {
+    /* Not the database failing (e.g. the trial is not RUNNING there): a
+     * second attempt would fail the same way, so none is made. */
+    hp_log("study '%s' trial %lld: its end (%s) was refused: %s", st->name,
+           (long long)run->number, hp_store_state_name(state), werr.msg);
+    hp_err_set(err, rc, "%s", werr.msg);
+    refused = rc;
+    rc = 0;
+  }
   run->end_written = rc == 0;
   if (rc < 0) {
     d->store_failed = true;
@@ -1142,7 +1164,7 @@ static int run_end(hp_run_t *run, hp_err_t *err) {
   d->settling = run;
   study_check_finished(st);
   hp_daemon_kick(d);
-  return rc < 0 ? rc : 0;
+  return rc < 0 ? rc : refused;
 }
 
 int hp_sched_finish(hp_run_t *run, hp_store_state_t state, const double *value,

@@ -33,6 +33,7 @@ static void worker_maybe_done(hp_worker_t *w);
 static void on_worker_handle_closed(uv_handle_t *h) {
   hp_worker_t *w = h->data;
   if (--w->open_handles == 0) {
+    cJSON_Delete(w->final_attrs);
     free(w->line);
     free(w->reason);
     free(w);
@@ -168,15 +169,15 @@ static void worker_line(hp_worker_t *w, char *line, size_t len) {
   } else {
     w->have_final = true;
     w->final_value = v;
-    /* Other members of the final line (test_accuracy, seconds, ...) are kept
-     * as the trial's user attributes. */
-    for (const cJSON *m = msg->child; m; m = m->next) {
+    /* Other members of the final line (test_accuracy, seconds, ...) become
+     * the trial's user attributes; they are written with its end, so a
+     * failed write keeps them too (a later final line's member wins). */
+    if (w->final_attrs == NULL) w->final_attrs = cJSON_CreateObject();
+    for (const cJSON *m = msg->child; m && w->final_attrs; m = m->next) {
       if (strcmp(m->string, "value") == 0) continue;
       if (!cJSON_IsNumber(m) && !cJSON_IsString(m) && !cJSON_IsBool(m)) continue;
-      char *text = cJSON_PrintUnformatted(m);
-      if (text && hp_daemon_batch(w->d, NULL) == 0)
-        hp_store_trial_set_user_attr(w->d->store, run->trial_id, m->string, text, NULL);
-      free(text);
+      cJSON_DeleteItemFromObjectCaseSensitive(w->final_attrs, m->string);
+      cJSON_AddItemToObject(w->final_attrs, m->string, cJSON_Duplicate(m, false));
     }
   }
   cJSON_Delete(msg);
@@ -355,6 +356,8 @@ static void worker_maybe_done(hp_worker_t *w) {
     else
       hp_log("study '%s' trial %lld: %s: %s (%.1f s)", run->st->name, (long long)run->number,
              hp_store_state_name(state), reason, secs);
+    run->end_attrs = w->final_attrs;
+    w->final_attrs = NULL;
     hp_sched_finish(run, state, has_value ? &value : NULL, reason[0] ? reason : NULL, NULL);
   }
   uv_close((uv_handle_t *)&w->proc, on_worker_handle_closed);

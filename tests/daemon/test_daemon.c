@@ -1199,6 +1199,48 @@ static void test_db_not_writable(void **state) {
     if (now_s() - t0 > 10) fail_msg("trial.ask still refused");
     usleep(100000);
   }
+  /* a worker's end, with the user attributes of its final line, that falls
+   * into the failure is written once the database can be written again */
+  char go[400], spec[1200];
+  snprintf(go, sizeof go, "%s/go", d.dir);
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"fullw\",\"n_trials\":1,\"space\":{\"x\":{\"type\":\"int\",\"low\":0,\"high\":1}},"
+           "\"objective\":{\"command\":[\"%s\",\"1\",\"waitgo\"],\"env\":{\"HP_TEST_GO\":\"%s\"}}}",
+           helper, go);
+  create_study(&c, spec);
+  t0 = now_s();
+  for (;;) {
+    r = cl_call(&c, "trial.get", "{\"study\":\"fullw\",\"trial\":0}");
+    bool running = cJSON_GetObjectItem(r, "result") != NULL;
+    cJSON_Delete(r);
+    if (running) break;
+    if (now_s() - t0 > 10) fail_msg("the worker trial did not start");
+    usleep(20000);
+  }
+  assert_int_equal(prlimit(d.pid, RLIMIT_FSIZE, &tiny, NULL), 0);
+  int fd = open(go, O_WRONLY | O_CREAT, 0600);
+  assert_true(fd >= 0);
+  close(fd);
+  usleep(700000); /* the worker ends; its end cannot be written */
+  res = cl_ok(&c, "trial.get", "{\"study\":\"fullw\",\"trial\":0}", &r);
+  assert_string_equal(cJSON_GetObjectItem(res, "state")->valuestring, "RUNNING");
+  cJSON_Delete(r);
+  assert_int_equal(prlimit(d.pid, RLIMIT_FSIZE, &unlimited, NULL), 0);
+  t0 = now_s();
+  for (;;) {
+    res = cl_ok(&c, "trial.get", "{\"study\":\"fullw\",\"trial\":0}", &r);
+    bool done = strcmp(cJSON_GetObjectItem(res, "state")->valuestring, "COMPLETE") == 0;
+    if (done) {
+      assert_true(cJSON_GetObjectItem(res, "value")->valuedouble == 0.5);
+      cJSON *extra = cJSON_GetObjectItem(cJSON_GetObjectItem(res, "user_attrs"), "extra");
+      assert_non_null(extra);
+      assert_true(extra->valuedouble == 5);
+    }
+    cJSON_Delete(r);
+    if (done) break;
+    if (now_s() - t0 > 10) fail_msg("the kept end of the worker trial was not written");
+    usleep(100000);
+  }
   cl_close(&c);
   daemon_stop(&d);
 }

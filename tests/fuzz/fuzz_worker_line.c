@@ -70,6 +70,8 @@ int fuzz_worker_line(const uint8_t *data, size_t size) {
                 "the worker's trial would end in state %s (reason \"%s\"): kill_state was never set",
                 hp_store_state_name(state), reason ? reason : "");
   hp_err_t err = {0};
+  run->end_attrs = w->final_attrs; /* as worker_maybe_done hands them over */
+  w->final_attrs = NULL;
   int rc = hp_sched_finish(run, state, state == HP_STORE_COMPLETE ? &value : NULL, reason, &err);
   HP_FUZZ_CHECK(rc == 0, "finishing the trial failed: %s", err.msg);
   free(w->reason);

@@ -30,6 +30,8 @@ case $mode in
   hang) sleep 30 ;;
   novalue) echo "just some text"; exit 0 ;;
   dupkey) echo '{"value": 1, "value": 2}'; exit 0 ;;
+  waitgo) while ! [ -e "$HP_TEST_GO" ]; do sleep 0.02; done
+          echo '{"value": 0.5, "extra": 5}'; exit 0 ;;
 esac
 for s in 0 1 2; do
   v=$(awk -v x="$x" -v s="$s" 'BEGIN { printf "%.6f", (x - 1) * (x - 1) + 1 / (s + 1) }')
