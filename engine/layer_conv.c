@@ -385,17 +385,32 @@ HP_HOT static void pool_act_back(const hp_conv_shape_t *s, const float *y, const
     }
 }
 
+/* dst[j * dcol + i] = src[i * srow + j] for i < rows, j < cols, in 8x8
+ * blocks (full blocks have constant bounds, so they vectorize). */
+HP_HOT static void transpose(const float *src, size_t srow, float *dst, size_t dcol, int rows,
+                             int cols) {
+  for (int i0 = 0; i0 < rows; i0 += 8)
+    for (int j0 = 0; j0 < cols; j0 += 8) {
+      const float *sb = src + (size_t)i0 * srow + j0;
+      float *db = dst + (size_t)j0 * dcol + i0;
+      if (i0 + 8 <= rows && j0 + 8 <= cols) {
+        for (int j = 0; j < 8; j++)
+          for (int i = 0; i < 8; i++) db[j * dcol + i] = sb[i * srow + j];
+      } else {
+        for (int j = 0; j < cols - j0 && j < 8; j++)
+          for (int i = 0; i < rows - i0 && i < 8; i++) db[j * dcol + i] = sb[i * srow + j];
+      }
+    }
+}
+
 /* x[c,h,w] -> xt[(h+2p), (w+2p), c]: channels innermost, zero border. */
 static void to_padded_hwc(const hp_conv_shape_t *s, const float *x, float *xt) {
   const int c = s->c, p = s->pad, wp = s->w + 2 * p;
   const size_t plane = (size_t)s->h * s->w;
   memset(xt, 0, (size_t)(s->h + 2 * p) * wp * c * sizeof *xt);
   for (int iy = 0; iy < s->h; iy++)
-    for (int ix = 0; ix < s->w; ix++) {
-      float *d = xt + ((size_t)(iy + p) * wp + ix + p) * c;
-      const float *src = x + (size_t)iy * s->w + ix;
-      for (int ci = 0; ci < c; ci++) d[ci] = src[ci * plane];
-    }
+    transpose(x + (size_t)iy * s->w, plane, xt + ((size_t)(iy + p) * wp + p) * c, (size_t)c, c,
+              s->w);
 }
 
 /* The interior of dxt[(h+2p), (w+2p), c] -> dx[c,h,w] (the border holds
@@ -404,11 +419,8 @@ static void from_padded_hwc(const hp_conv_shape_t *s, const float *dxt, float *d
   const int c = s->c, p = s->pad, wp = s->w + 2 * p;
   const size_t plane = (size_t)s->h * s->w;
   for (int iy = 0; iy < s->h; iy++)
-    for (int ix = 0; ix < s->w; ix++) {
-      const float *src = dxt + ((size_t)(iy + p) * wp + ix + p) * c;
-      float *d = dx + (size_t)iy * s->w + ix;
-      for (int ci = 0; ci < c; ci++) d[ci * plane] = src[ci];
-    }
+    transpose(dxt + ((size_t)(iy + p) * wp + p) * c, (size_t)c, dx + (size_t)iy * s->w, plane,
+              s->w, c);
 }
 
 /* Sixteen floats; GCC/clang lower it to whatever vector width the clone
