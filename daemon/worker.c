@@ -488,6 +488,8 @@ static int build_argv(hp_daemon_t *d, hp_run_t *run, strvec_t *argv, hp_err_t *e
     }
     rc = sv_push(argv, strdup(d->worker_exe));
     if (rc == 0) rc = sv_push(argv, strdup("worker"));
+    if (rc == 0) rc = sv_push(argv, strdup("--parent"));
+    if (rc == 0) rc = sv_push(argv, str_printf("%d", (int)getpid()));
     if (rc == 0) rc = sv_push(argv, strdup("--metric"));
     if (rc == 0) rc = sv_push(argv, strdup(st->spec->metric));
     if (rc == 0) rc = sv_push(argv, strdup("--config-json"));

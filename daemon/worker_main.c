@@ -8,9 +8,12 @@
  * where V is the study's metric. Data comes through the engine's shared
  * mmap'd decoded cache, so N workers hold one copy of the data set. */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include "../cli/commands.h"
 #include "daemon_int.h"
@@ -70,6 +73,7 @@ static void print_error(const char *fmt, const char *a, const char *b) {
 
 static void usage(FILE *f) {
   fprintf(f, "usage: hpsearch worker (--config-json JSON | --config FILE) [--metric NAME]\n"
+             "                       [--parent PID]  (dies with process PID: the daemon)\n"
              "       hpsearch worker --exec [--parent PID] -- PROG [ARGS...]\n"
              "  (the second form is the daemon's supervisor of a command trial)\n"
              "  trains one engine trial and prints JSON lines on stdout (docs/study-spec.md);\n"
@@ -80,6 +84,7 @@ int hp_cmd_worker(int argc, char **argv) {
   /* The daemon's supervisor of a command trial (worker_exec.c). */
   if (argc >= 2 && strcmp(argv[1], "--exec") == 0) return hp_worker_exec(argc - 2, argv + 2);
   const char *json_text = NULL, *file = NULL, *metric = "val_loss";
+  pid_t parent = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
       usage(stdout);
@@ -92,10 +97,16 @@ int hp_cmd_worker(int argc, char **argv) {
     if (strcmp(argv[i], "--config-json") == 0) json_text = argv[++i];
     else if (strcmp(argv[i], "--config") == 0) file = argv[++i];
     else if (strcmp(argv[i], "--metric") == 0) metric = argv[++i];
+    else if (strcmp(argv[i], "--parent") == 0) parent = (pid_t)atoi(argv[++i]);
     else {
       usage(stderr);
       return HP_EXIT_USAGE;
     }
+  }
+  /* Started by the daemon: its death ends the trial (it could not be stored). */
+  if (parent > 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0L, 0L, 0L);
+    if (getppid() != parent) return HP_EXIT_FAIL; /* it died before we got here */
   }
   if ((json_text == NULL) == (file == NULL)) {
     usage(stderr);

@@ -1488,6 +1488,61 @@ static void test_orphans_killed_at_restart(void **state) {
   daemon_stop(&d);
 }
 
+/* An engine worker (it starts no processes of its own) ends with its
+ * daemon too, at once, not only when it next writes to its stdout (it would
+ * get SIGPIPE then): epochs here take seconds. */
+static void test_engine_worker_dies_with_daemon(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 1);
+  client_t c;
+  cl_open(&c, d.sock);
+  /* 10000 samples x 64 values through two 2048-wide layers: seconds per epoch */
+  char csv[400], spec[1500];
+  snprintf(csv, sizeof csv, "%s/d.csv", d.dir);
+  FILE *f = fopen(csv, "w");
+  assert_non_null(f);
+  for (int i = 0; i < 10000; i++) {
+    fprintf(f, "%d", i % 3);
+    for (int k = 0; k < 64; k++) fprintf(f, ",%d", (i * 7 + k * 13) % 17);
+    fprintf(f, "\n");
+  }
+  fclose(f);
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"long\",\"n_trials\":1,\"metric\":\"train_loss\","
+           "\"space\":{\"w\":{\"type\":\"int\",\"low\":2048,\"high\":2048}},"
+           "\"objective\":{\"engine\":{\"epochs\":1000000,\"batch_size\":32,"
+           "\"optimizer\":{\"type\":\"sgd\",\"lr\":0.001},"
+           "\"layers\":[{\"type\":\"mlp\",\"width\":\"$w\",\"depth\":2,\"activation\":\"relu\"},"
+           "{\"type\":\"dense\",\"units\":3}],"
+           "\"data\":{\"format\":\"csv\",\"train\":\"%s\",\"header\":false,\"validation\":false,"
+           "\"cache\":false}}}}",
+           csv);
+  create_study(&c, spec);
+  /* the worker is the daemon's child */
+  pid_t wpid = 0;
+  double t0 = now_s();
+  while (wpid == 0 && now_s() - t0 < 10) {
+    char cmd[128], line[64] = "";
+    snprintf(cmd, sizeof cmd, "pgrep -P %d", (int)d.pid);
+    FILE *p = popen(cmd, "r");
+    if (p && fgets(line, sizeof line, p)) wpid = atoi(line);
+    if (p) pclose(p);
+    if (wpid == 0) usleep(20000);
+  }
+  assert_true(wpid > 0);
+  cl_close(&c);
+  usleep(300000);
+  assert_true(alive(wpid)); /* training */
+  kill(d.pid, SIGKILL);
+  waitpid(d.pid, NULL, 0);
+  d.pid = 0;
+  bool gone = gone_within(wpid, 1.5);
+  if (!gone) kill(-wpid, SIGKILL);
+  assert_true(gone);
+  daemon_stop(&d);
+}
+
 /* The process group recorded for a RUNNING trial is killed at the restart
  * only while it still runs that trial: here the worker died with the daemon
  * and its group id now belongs to an unrelated program, which must live. */
@@ -1710,6 +1765,7 @@ int main(void) {
       cmocka_unit_test(test_orphans_killed),
       cmocka_unit_test(test_orphans_killed_at_restart),
       cmocka_unit_test(test_escaped_descendants),
+      cmocka_unit_test(test_engine_worker_dies_with_daemon),
       cmocka_unit_test(test_orphan_pgid_reused),
       cmocka_unit_test(test_other_uid_refused),
       cmocka_unit_test(test_second_daemon_and_shutdown),
