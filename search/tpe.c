@@ -6,9 +6,10 @@
  * default (one decision per parameter), multivariate as an option (one joint
  * decision over the parameters every trial has). Under the corrected density
  * (the default) univariate bandwidths come from the gaps among all
- * observations: the "resolution" rule for l and the "coverage" rule for g
- * (docs/search.md); optuna31_density keeps Optuna 3.1's density and
- * bandwidths. Observations come from the
+ * observations: the "resolution" rule for l and the "coverage" rule for g;
+ * multivariate l uses the resolution rule per parameter and multivariate g
+ * Optuna's shared bandwidth (docs/search.md); optuna31_density keeps Optuna
+ * 3.1's density and bandwidths. Observations come from the
  * incremental history in sampler.c, so a suggestion costs O(n) setup plus
  * O(candidates * n) in the vectorised kernel loops. */
 #include <assert.h>
@@ -23,7 +24,7 @@
  * range / min(100, 1 + HP_TPE_BELOW_FLOOR * n): about twice Optuna's
  * floor for l at gamma = 0.1 (chosen on seeds 0..39 of the benchmark among
  * 0.1, 0.15, 0.2, 0.25, 0.5, 1 and confirmed on seeds 40..79, see
- * docs/search.md). */
+ * docs/search.md). Multivariate l uses the same constant. */
 #define HP_TPE_BELOW_FLOOR 0.2
 
 void hp_tpe_ws_free(hp_tpe_ws_t *ws) {
