@@ -672,19 +672,29 @@ HP_HOT static double joint_logpdf(const hp_sampler_t *s, const bool *mask, const
 /* Fills the joint-mixture normalisers: per numeric param, the truncation
  * mass of each component's kernel (and 1 / sigma for densities). */
 HP_HOT static void joint_norms(const hp_sampler_t *s, const bool *mask, joint_t *J) {
-  for (int64_t j = 0; j < J->n; j++) J->coef[j] = J->w[j];
+  const int64_t n = J->n;
+  double *restrict coef = J->coef;
+  const double *restrict w = J->w;
+  for (int64_t j = 0; j < n; j++) coef[j] = w[j];
   for (int p = 0; p < s->d; p++) {
     const hp_tparam_t *tp = &s->tp[p];
     if (!mask[p] || tp->kind == HP_T_CAT) continue;
-    double max_is = 0;
-    for (int64_t j = 0; j < J->n; j++) {
-      double is = 1.0 / J->sig[p][j];
-      J->isig[p][j] = is;
-      max_is = max_is > is ? max_is : is;
+    /* restrict copies: the struct's pointers could alias for the compiler,
+     * which would keep this loop scalar */
+    const double *restrict mu = J->x[p], *restrict sig = J->sig[p];
+    double *restrict isig = J->isig[p];
+    const double lo = tp->lo, hi = tp->hi;
+    const double c = tp->kind == HP_T_CONT ? 0.3989422804014327 : 1.0;
+    const double e = tp->kind == HP_T_CONT && !tp->density31 ? 1.0 : 0.0;
+    for (int64_t j = 0; j < n; j++) {
+      double is = 1.0 / sig[j];
+      isig[j] = is;
       /* sigma <= range, so [lo, hi] spans >= 1 sigma: tails only */
-      double z = hp_ndtr_wide_inline((tp->lo - J->x[p][j]) * is, (tp->hi - J->x[p][j]) * is);
-      J->coef[j] *= (tp->kind == HP_T_CONT ? 0.3989422804014327 * (tp->density31 ? 1.0 : is) : 1.0) / z;
+      double z = hp_ndtr_wide_inline((lo - mu[j]) * is, (hi - mu[j]) * is);
+      coef[j] *= c * (e > 0 ? is : 1.0) / z;
     }
+    double max_is = 0;
+    for (int64_t j = 0; j < n; j++) max_is = max_is > isig[j] ? max_is : isig[j];
     J->narrow[p] = tp->kind == HP_T_BIN && tp->q * max_is < 0.25;
   }
 }
