@@ -175,6 +175,8 @@ struct hp_worker {
   double final_value;
   char *reason;              /* set when killed or failed (owned) */
   hp_store_state_t kill_state; /* PRUNED or FAIL when killed on purpose */
+  hp_worker_t *wprev, *wnext; /* d->workers: spawned, not yet reaped by libuv */
+  bool listed;               /* in d->workers */
 };
 
 /* ---- the daemon ------------------------------------------------------------------ */
@@ -212,6 +214,10 @@ struct hp_daemon {
   size_t scratch_cap;
   int64_t n_requests;        /* served, for status */
   int n_subscribers;         /* connections with subscribed set */
+  hp_worker_t *workers;      /* children libuv will reap: never waited for here */
+  pid_t *foreign;            /* children the daemon had at start (exec'd by a
+                                script with jobs): never treated as strays */
+  size_t n_foreign;
   hp_run_t *settling;        /* runs ended in the open batch: freed once it commits */
   hp_run_t *unstored;        /* ended runs whose end is not in the database (a
                                 failed write or commit): written again later */
@@ -322,6 +328,12 @@ int hp_worker_exec(int argc, char **argv);
 
 /* worker.c */
 int hp_worker_start(hp_daemon_t *d, hp_run_t *run, hp_err_t *err);
+/* Makes the daemon a child subreaper: a process of a trial whose
+ * supervisor was killed by someone else is reparented to the daemon instead
+ * of init, and hp_worker_reap_strays kills it. Call before any worker. */
+void hp_worker_reaper_init(hp_daemon_t *d);
+/* Kills and reaps the daemon's children that are not workers (1 s tick). */
+void hp_worker_reap_strays(hp_daemon_t *d);
 /* Kills the worker's process group; the trial ends with state/reason once
  * the child is reaped. No effect once the child has exited: what it printed
  * and its exit status decide the trial. */

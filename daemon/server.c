@@ -565,8 +565,10 @@ static void on_tick(uv_timer_t *h) {
              SHUTDOWN_GRACE);
       daemon_close_handles(d);
     }
+    hp_worker_reap_strays(d);
     return;
   }
+  hp_worker_reap_strays(d);
   hp_sched_tick(d);
 }
 
@@ -711,6 +713,7 @@ int hp_daemon_run(const hp_daemon_opts_t *opts, hp_err_t *err) {
 
   rc = hp_store_open(d->db_path, 0, &d->store, err);
   if (rc < 0) goto fail_listen;
+  hp_worker_reaper_init(d);
   rc = hp_sched_load(d, err);
   if (rc < 0) goto fail_store;
 
@@ -788,6 +791,7 @@ fail_loop:
 done:
   free(d->loop);
 fail_free:
+  free(d->foreign);
   free(d->scratch);
   free(d->worker_exe);
   free(d->db_path);

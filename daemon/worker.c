@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "daemon_int.h"
@@ -30,9 +32,18 @@ extern char **environ;
 
 static void worker_maybe_done(hp_worker_t *w);
 
+static void worker_unlist(hp_worker_t *w) {
+  if (!w->listed) return;
+  if (w->wprev) w->wprev->wnext = w->wnext;
+  else w->d->workers = w->wnext;
+  if (w->wnext) w->wnext->wprev = w->wprev;
+  w->listed = false;
+}
+
 static void on_worker_handle_closed(uv_handle_t *h) {
   hp_worker_t *w = h->data;
   if (--w->open_handles == 0) {
+    worker_unlist(w);
     cJSON_Delete(w->final_attrs);
     free(w->line);
     free(w->reason);
@@ -304,6 +315,7 @@ static void on_timer(uv_timer_t *t) {
 
 static void on_exit_cb(uv_process_t *p, int64_t status, int term_signal) {
   hp_worker_t *w = p->data;
+  worker_unlist(w); /* libuv has reaped it: its pid is no child of ours now */
   w->exited = true;
   w->exit_status = status;
   w->term_signal = term_signal;
@@ -550,6 +562,10 @@ int hp_worker_start(hp_daemon_t *d, hp_run_t *run, hp_err_t *err) {
     goto done;
   }
   w->pid = w->proc.pid;
+  w->wnext = d->workers;
+  if (d->workers) d->workers->wprev = w;
+  d->workers = w;
+  w->listed = true;
   w->supervised = run->st->spec->kind == HP_OBJ_COMMAND;
   run->w = w;
   d->n_workers++;
@@ -562,4 +578,50 @@ done:
   sv_free(&argv);
   sv_free(&env);
   return rc;
+}
+
+/* ---- strays ------------------------------------------------------------------------ */
+
+void hp_worker_reaper_init(hp_daemon_t *d) {
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1L, 0L, 0L, 0L) < 0)
+    hp_log("cannot become a child subreaper (%s): processes of a trial whose supervisor is "
+           "killed may survive it",
+           strerror(errno));
+  hp_proc_t *all = NULL;
+  size_t n = 0;
+  if (hp_proc_list(&all, &n) < 0) return;
+  pid_t self = getpid();
+  for (size_t i = 0; i < n; i++) {
+    if (all[i].ppid != self) continue;
+    pid_t *nf = realloc(d->foreign, (d->n_foreign + 1) * sizeof *nf);
+    if (nf == NULL) break;
+    d->foreign = nf;
+    d->foreign[d->n_foreign++] = all[i].pid;
+  }
+  free(all);
+}
+
+void hp_worker_reap_strays(hp_daemon_t *d) {
+  hp_proc_t *all = NULL;
+  size_t n = 0;
+  if (hp_proc_list(&all, &n) < 0) return;
+  pid_t self = getpid();
+  int killed = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (all[i].ppid != self) continue;
+    pid_t pid = all[i].pid;
+    bool known = false;
+    /* libuv waits for its own children by pid: taking one here would lose
+     * that worker's exit. */
+    for (const hp_worker_t *w = d->workers; w && !known; w = w->wnext) known = w->pid == pid;
+    for (size_t k = 0; k < d->n_foreign && !known; k++) known = d->foreign[k] == pid;
+    if (known) continue;
+    if (all[i].state != 'Z' && hp_proc_kill_tree(pid, true) > 0) killed++;
+    waitpid(pid, NULL, WNOHANG); /* a zombie now, or at the next tick */
+  }
+  free(all);
+  if (killed > 0)
+    hp_log("killed %d process tree(s) left by trials whose supervisor died (reparented to the "
+           "daemon)",
+           killed);
 }

@@ -1488,6 +1488,42 @@ static void test_orphans_killed_at_restart(void **state) {
   daemon_stop(&d);
 }
 
+/* When a command trial's supervisor is killed by someone else (kill -9 of
+ * its group, the OOM killer), a process of the trial that had left the group
+ * is reparented to the daemon (a subreaper too), which kills it; the trial
+ * ends FAIL. */
+static void test_supervisor_killed(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 1);
+  client_t c;
+  cl_open(&c, d.sock);
+  char pidfile[400], escfile[400], spec[2048];
+  snprintf(pidfile, sizeof pidfile, "%s/pids", d.dir);
+  snprintf(escfile, sizeof escfile, "%s/esc", d.dir);
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"sk\",\"n_trials\":1,\"space\":{\"x\":{\"type\":\"int\",\"low\":0,\"high\":1}},"
+           "\"objective\":{\"command\":[\"%s\",\"1\",\"hang\"],\"env\":{\"HP_TEST_PIDFILE\":\"%s\","
+           "\"HP_TEST_ESCFILE\":\"%s\"}}}",
+           helper, pidfile, escfile);
+  create_study(&c, spec);
+  pid_t wpid = read_pid(pidfile, -1), esc = read_pid(escfile, 0);
+  assert_true(wpid > 0 && esc > 0);
+  pid_t pg = getpgid(wpid);
+  assert_true(pg > 1);
+  kill(-pg, SIGKILL); /* the supervisor and the command; not the escaped one */
+  bool gone = gone_within(esc, 4);
+  if (!gone) kill(esc, SIGKILL);
+  assert_true(gone);
+  cJSON *r = wait_trial_done(&c, "sk", 10);
+  cJSON *res = cJSON_GetObjectItem(r, "result");
+  assert_string_equal(cJSON_GetObjectItem(res, "state")->valuestring, "FAIL");
+  assert_non_null(strstr(cJSON_GetObjectItem(res, "reason")->valuestring, "signal 9"));
+  cJSON_Delete(r);
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
 /* An engine worker (it starts no processes of its own) ends with its
  * daemon too, at once, not only when it next writes to its stdout (it would
  * get SIGPIPE then): epochs here take seconds. */
@@ -1766,6 +1802,7 @@ int main(void) {
       cmocka_unit_test(test_orphans_killed_at_restart),
       cmocka_unit_test(test_escaped_descendants),
       cmocka_unit_test(test_engine_worker_dies_with_daemon),
+      cmocka_unit_test(test_supervisor_killed),
       cmocka_unit_test(test_orphan_pgid_reused),
       cmocka_unit_test(test_other_uid_refused),
       cmocka_unit_test(test_second_daemon_and_shutdown),
