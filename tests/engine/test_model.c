@@ -335,6 +335,15 @@ static void test_network_gradient(void **state) {
   a[1].kernel = 2, a[1].stride = 2;
   a[5].act.kind = HP_ACT_TANH;
   check_network(a, 7, 2, 4, 4, 3, HP_LOSS_SOFTMAX_CE);
+  /* conv(1->6, tanh) -> pool 2 -> conv(6->4, tanh) -> pool 2 -> dense: the
+   * first conv+pool runs the phase path (patch 9 <= 32), the second the
+   * winners-only backward (patch row 3*6 >= 16) with its input gradient. */
+  hp_layer_spec_t p[5] = {spec(HP_LAYER_CONV2D, 6), spec(HP_LAYER_MAXPOOL, 0),
+                          spec(HP_LAYER_CONV2D, 4), spec(HP_LAYER_MAXPOOL, 0),
+                          spec(HP_LAYER_DENSE, 3)};
+  p[0].padding = p[2].padding = 1, p[0].act.kind = p[2].act.kind = HP_ACT_TANH;
+  p[1].kernel = p[3].kernel = 2, p[1].stride = p[3].stride = 2;
+  check_network(p, 5, 1, 8, 8, 3, HP_LOSS_SOFTMAX_CE);
   /* conv -> BN (per channel) -> leaky relu -> dense (implicit flatten), MSE */
   hp_layer_spec_t b[4] = {spec(HP_LAYER_CONV2D, 3), spec(HP_LAYER_BATCHNORM, 0),
                           spec(HP_LAYER_ACTIVATION, 0), spec(HP_LAYER_DENSE, 4)};
