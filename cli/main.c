@@ -15,6 +15,8 @@ static const hp_cmd_t commands[] = {
      "run the search daemon (socket, database, workers) in the foreground", true},
     {"worker", hp_cmd_worker, "--config-json JSON [--metric NAME]",
      "train one engine trial for the daemon (internal)", true},
+    {"supervise", hp_cmd_supervise, "[--parent PID] -- PROG [ARGS...]",
+     "run one command trial and kill all it started when it ends (internal)", false},
     {"submit", hp_cmd_submit, "STUDY.json [--wait] [--load-if-exists]",
      "send a study to the daemon; --wait follows it and prints the best trial", false},
     {"status", hp_cmd_status, "[STUDY] [--json] [--watch] [--db FILE]",

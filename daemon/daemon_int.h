@@ -159,7 +159,7 @@ struct hp_worker {
   hp_daemon_t *d;
   int open_handles;          /* handles not closed yet; freed at 0 */
   pid_t pid;                 /* = process group id */
-  bool supervised;           /* pid is `hpsearch worker --exec` (command trials):
+  bool supervised;           /* pid is `hpsearch supervise` (command trials):
                                 asked to end with SIGTERM, it kills the tree */
   bool term_sent;            /* SIGTERM sent; SIGKILL to the group if it lingers */
   bool exited, out_eof, err_eof, done;
@@ -321,10 +321,6 @@ bool hp_proc_env_has(pid_t pid, const char *entry);
 /* SIGSTOPs root's subtree until no new member appears, then SIGKILLs it
  * (root too when include_root). Returns how many were killed, or < 0. */
 int hp_proc_kill_tree(pid_t root, bool include_root);
-
-/* worker_exec.c: `hpsearch worker --exec [--parent PID] -- PROG ARGS...`,
- * the supervisor of one command trial (docs/daemon.md). */
-int hp_worker_exec(int argc, char **argv);
 
 /* worker.c */
 int hp_worker_start(hp_daemon_t *d, hp_run_t *run, hp_err_t *err);

@@ -121,6 +121,7 @@ int hp_proc_kill_tree(pid_t root, bool include_root) {
     if (hp_proc_list(&all, &n) < 0) break;
     n_tree = hp_proc_subtree(all, n, root, tree, MAX_TREE);
     free(all);
+    if (n_tree == (include_root ? 0u : 1u)) break; /* nothing below root */
     for (size_t i = include_root ? 0 : 1; i < n_tree; i++) kill(tree[i], SIGSTOP);
     if (round > 0 && n_tree == before) break;
     before = n_tree;

@@ -477,8 +477,7 @@ static int build_argv(hp_daemon_t *d, hp_run_t *run, strvec_t *argv, hp_err_t *e
     /* Run under the supervisor (worker_exec.c), which keeps the command's
      * whole process tree and kills it when the trial ends. */
     rc = sv_push(argv, strdup(d->worker_exe));
-    if (rc == 0) rc = sv_push(argv, strdup("worker"));
-    if (rc == 0) rc = sv_push(argv, strdup("--exec"));
+    if (rc == 0) rc = sv_push(argv, strdup("supervise"));
     if (rc == 0) rc = sv_push(argv, strdup("--parent"));
     if (rc == 0) rc = sv_push(argv, str_printf("%d", (int)getpid()));
     if (rc == 0) rc = sv_push(argv, strdup("--"));

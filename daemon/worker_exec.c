@@ -1,5 +1,5 @@
-/* The supervisor of one command trial: `hpsearch worker --exec [--parent
- * PID] -- PROG ARGS...`, started by the daemon in the trial's own session.
+/* The supervisor of one command trial: `hpsearch supervise [--parent PID]
+ * -- PROG ARGS...`, started by the daemon in the trial's own session.
  * It runs the user's command as its child and is a child subreaper
  * (PR_SET_CHILD_SUBREAPER), so every descendant of the command, also one
  * that left the process group with setsid or cleared its environment, stays
@@ -19,15 +19,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../cli/commands.h"
 #include "daemon_int.h"
 
 /* Kills every descendant and reaps them all; returns the command's wait
  * status if it is reaped here (*have set). */
 static void kill_descendants(pid_t child, int *status, bool *have) {
   for (;;) {
-    hp_proc_kill_tree(getpid(), false);
     int st = 0;
-    pid_t p = waitpid(-1, &st, 0);
+    pid_t p = waitpid(-1, &st, WNOHANG);
+    if (p == 0) { /* children left: kill them all, then wait for one */
+      hp_proc_kill_tree(getpid(), false);
+      p = waitpid(-1, &st, 0);
+    }
     if (p < 0 && errno == EINTR) continue;
     if (p < 0) break; /* ECHILD: nothing left below us, not even a reparented one */
     if (p == child && !*have) {
@@ -55,16 +59,16 @@ static void report_exec_error(const char *prog, int e) {
   fprintf(stderr, "hpsearch worker: %s\n", msg);
 }
 
-int hp_worker_exec(int argc, char **argv) {
+int hp_cmd_supervise(int argc, char **argv) {
   pid_t parent = 0;
-  int i = 0;
+  int i = 1; /* argv[0] is the command's name */
   if (i + 1 < argc && strcmp(argv[i], "--parent") == 0) {
     parent = (pid_t)atoi(argv[i + 1]);
     i += 2;
   }
   if (i < argc && strcmp(argv[i], "--") == 0) i++;
   if (i >= argc) {
-    fprintf(stderr, "usage: hpsearch worker --exec [--parent PID] -- PROG [ARGS...]\n");
+    fprintf(stderr, "usage: hpsearch supervise [--parent PID] -- PROG [ARGS...]\n");
     return 2;
   }
   char **cmd = argv + i;

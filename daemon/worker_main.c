@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "../cli/commands.h"
-#include "daemon_int.h"
 #include "hpsearch/blas.h"
 #include "hpsearch/engine.h"
 #include "hpsearch/json.h"
@@ -74,15 +73,12 @@ static void print_error(const char *fmt, const char *a, const char *b) {
 static void usage(FILE *f) {
   fprintf(f, "usage: hpsearch worker (--config-json JSON | --config FILE) [--metric NAME]\n"
              "                       [--parent PID]  (dies with process PID: the daemon)\n"
-             "       hpsearch worker --exec [--parent PID] -- PROG [ARGS...]\n"
-             "  (the second form is the daemon's supervisor of a command trial)\n"
+
              "  trains one engine trial and prints JSON lines on stdout (docs/study-spec.md);\n"
              "  NAME: val_loss (default), val_accuracy, train_loss, train_accuracy\n");
 }
 
 int hp_cmd_worker(int argc, char **argv) {
-  /* The daemon's supervisor of a command trial (worker_exec.c). */
-  if (argc >= 2 && strcmp(argv[1], "--exec") == 0) return hp_worker_exec(argc - 2, argv + 2);
   const char *json_text = NULL, *file = NULL, *metric = "val_loss";
   pid_t parent = 0;
   for (int i = 1; i < argc; i++) {
