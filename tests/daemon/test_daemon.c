@@ -1137,6 +1137,9 @@ static void test_second_daemon_and_shutdown(void **state) {
  * an error saying so, and the daemon's memory follows the database (the
  * trial is still RUNNING there, not COMPLETE); once writing works again the
  * daemon writes the kept end by itself. */
+static bool alive(pid_t pid);
+static bool gone_within(pid_t pid, double timeout);
+
 static void test_db_not_writable(void **state) {
   (void)state;
   daemon_proc_t d;
@@ -1240,6 +1243,31 @@ static void test_db_not_writable(void **state) {
     if (done) break;
     if (now_s() - t0 > 10) fail_msg("the kept end of the worker trial was not written");
     usleep(100000);
+  }
+  /* a study created while nothing can be written is refused, and the worker
+   * its first trial got in the same round is killed: nothing is left of it */
+  char pidfile[400];
+  snprintf(pidfile, sizeof pidfile, "%s/pids", d.dir);
+  snprintf(spec, sizeof spec,
+           "{\"spec\":{\"name\":\"gone\",\"n_trials\":1,\"space\":{\"x\":{\"type\":\"int\",\"low\":0,"
+           "\"high\":1}},\"objective\":{\"command\":[\"%s\",\"1\",\"hang\"],\"env\":{\"HP_TEST_PIDFILE\":"
+           "\"%s\"}}}}",
+           helper, pidfile);
+  assert_int_equal(prlimit(d.pid, RLIMIT_FSIZE, &tiny, NULL), 0);
+  assert_int_equal(cl_err(&c, "study.create", spec, msg, sizeof msg), HP_RPC_E_INTERNAL);
+  assert_non_null(strstr(msg, "database commit failed"));
+  assert_int_equal(cl_err(&c, "study.get", "{\"study\":\"gone\"}", NULL, 0), HP_RPC_E_NO_STUDY);
+  assert_int_equal(prlimit(d.pid, RLIMIT_FSIZE, &unlimited, NULL), 0);
+  FILE *pf = fopen(pidfile, "r");
+  int started = 0;
+  if (pf) {
+    if (fscanf(pf, "%d", &started) != 1) started = 0;
+    fclose(pf);
+  }
+  if (started > 0) { /* it got as far as running the command: it must be gone */
+    bool gone = gone_within(started, 5);
+    if (!gone) kill(started, SIGKILL);
+    assert_true(gone);
   }
   cl_close(&c);
   daemon_stop(&d);
