@@ -751,7 +751,7 @@ int hp_daemon_run(const hp_daemon_opts_t *opts, hp_err_t *err) {
       hp_log("final commit failed: %s", cerr.msg);
       hp_sched_batch_done(d, false, cerr.msg);
     } else {
-      hp_sched_batch_done(d, true, NULL);
+      hp_sched_batch_done(d, true, "a write failed");
     }
   }
   size_t lost = 0;
