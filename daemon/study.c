@@ -141,7 +141,9 @@ static int check_engine(const hp_study_spec_t *sp, bool files, hp_err_t *err) {
   for (int i = 0; rc == 0 && i < space->n; i++) {
     const hp_dist_t *dist = &space->params[i].dist;
     int nv = dist->kind == HP_DIST_CAT ? dist->n_choices : 2;
-    for (int k = 0; rc == 0 && k < nv && k < 64; k++) {
+    /* Parsing tries the first 64 choices; the data check at creation tries
+     * them all (a data path can only come from a categorical's strings). */
+    for (int k = 0; rc == 0 && k < nv && (files || k < 64); k++) {
       memcpy(p, base, (size_t)space->n * sizeof *p);
       p[i] = dist->kind == HP_DIST_CAT ? k : k == 0 ? dist->low : dist->high;
       rc = check_engine_at(sp, p, i, files, err);

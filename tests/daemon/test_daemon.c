@@ -1325,6 +1325,35 @@ static void test_engine_missing_data(void **state) {
   if (strstr(msg, "(with f = ") == NULL || strstr(msg, "data.train:") == NULL ||
       strstr(msg, "missing.csv") == NULL)
     fail_msg("unclear error: %s", msg);
+  /* every choice is tried, not only the first 64 */
+  char *big = NULL;
+  size_t big_len = 0;
+  FILE *bs = open_memstream(&big, &big_len);
+  assert_non_null(bs);
+  fprintf(bs, "{\"spec\":{\"name\":\"e5\",\"n_trials\":2,\"space\":{\"f\":{\"type\":\"categorical\","
+              "\"choices\":[");
+  for (int k = 0; k < 69; k++) { /* 69 spellings of one existing file */
+    fprintf(bs, "\"%s/", d.dir);
+    for (int j = 0; j < k; j++) fprintf(bs, "./");
+    fprintf(bs, "ok.csv\",");
+  }
+  fprintf(bs, "\"%s/seventieth.csv\"]}},\"objective\":{\"engine\":{%s,\"data\":{\"format\":\"csv\","
+              "\"train\":\"$f\"}}}}}",
+          d.dir, layers);
+  fclose(bs);
+  const char *head = "{\"jsonrpc\":\"2.0\",\"id\":77,\"method\":\"study.create\",\"params\":";
+  send_all(c.fd, head, strlen(head));
+  send_all(c.fd, big, big_len);
+  send_all(c.fd, "}\n", 2);
+  free(big);
+  cJSON *m = cl_recv(&c, 10);
+  assert_non_null(m);
+  cJSON *e = cJSON_GetObjectItem(m, "error");
+  assert_non_null(e);
+  assert_int_equal(cJSON_GetObjectItem(e, "code")->valueint, HP_RPC_E_BAD_SPEC);
+  if (strstr(cJSON_GetObjectItem(e, "message")->valuestring, "seventieth.csv") == NULL)
+    fail_msg("unclear error: %s", cJSON_GetObjectItem(e, "message")->valuestring);
+  cJSON_Delete(m);
   cJSON *r;
   cJSON *res = cl_ok(&c, "study.list", NULL, &r);
   assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(res, "studies")), 0);
