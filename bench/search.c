@@ -12,6 +12,11 @@
  *       (tpe-o31, tpe-mv-o31) on Branin, Hartmann-6, Rosenbrock-5
  *       and a mixed function; prints TSV lines
  *       "quality <func> <sampler> <seed> <best25> <best50> <best100>".
+ *   bench_search extra [seeds [seed_from [samplers]]]
+ *       the same on seven functions outside the benchmark (Rastrigin, Ackley,
+ *       Levy, an integer sphere; 3 to 10 dimensions, 100 to 200 trials; the
+ *       last column is the best at the end), for bench/search_quick.py
+ *       --extra, which compares each mode with its optuna31_density run.
  * The test functions are defined identically in bench/search_optuna.py. */
 #include <math.h>
 #include <stdio.h>
@@ -125,8 +130,11 @@ static int in_list(const char *list, const char *name) {
 
 typedef struct func {
   const char *name;
-  const char *space;
+  const char *space; /* NULL: the box [lo, hi]^d of `type` parameters x0 .. */
   double (*f)(const double *x);
+  int d, trials;     /* box dimension; trials per run (0: 100) */
+  double lo, hi;
+  const char *type;
 } func_t;
 
 static double branin(const double *x) {
@@ -176,32 +184,90 @@ static const func_t FUNCS[] = {
     {"branin",
      "{\"x1\": {\"type\": \"float\", \"low\": -5, \"high\": 10},"
      " \"x2\": {\"type\": \"float\", \"low\": 0, \"high\": 15}}",
-     branin},
+     branin, 0, 100, 0, 0, NULL},
     {"hartmann6",
      "{\"x0\": {\"type\": \"float\", \"low\": 0, \"high\": 1}, \"x1\": {\"type\": \"float\", \"low\": 0, "
      "\"high\": 1}, \"x2\": {\"type\": \"float\", \"low\": 0, \"high\": 1}, \"x3\": {\"type\": "
      "\"float\", \"low\": 0, \"high\": 1}, \"x4\": {\"type\": \"float\", \"low\": 0, \"high\": 1}, "
      "\"x5\": {\"type\": \"float\", \"low\": 0, \"high\": 1}}",
-     hartmann6},
+     hartmann6, 0, 100, 0, 0, NULL},
     {"rosenbrock5",
      "{\"x0\": {\"type\": \"float\", \"low\": -5, \"high\": 10}, \"x1\": {\"type\": \"float\", \"low\": "
      "-5, \"high\": 10}, \"x2\": {\"type\": \"float\", \"low\": -5, \"high\": 10}, \"x3\": {\"type\": "
      "\"float\", \"low\": -5, \"high\": 10}, \"x4\": {\"type\": \"float\", \"low\": -5, \"high\": 10}}",
-     rosenbrock5},
+     rosenbrock5, 0, 100, 0, 0, NULL},
     {"mixed",
      "{\"x\": {\"type\": \"float\", \"low\": -5, \"high\": 5},"
      " \"y\": {\"type\": \"float\", \"low\": 1e-3, \"high\": 10, \"log\": true},"
      " \"k\": {\"type\": \"int\", \"low\": 1, \"high\": 10},"
      " \"c\": {\"type\": \"categorical\", \"choices\": [\"a\", \"b\", \"c\", \"d\"]}}",
-     mixed},
+     mixed, 0, 100, 0, 0, NULL},
 };
 
+/* ---- extra functions (`extra` mode): a robustness check outside the
+ * benchmark's four, run against hpsearch's own optuna31_density as the
+ * stand-in for Optuna 3.1 (the same algorithm), at d and trials below. */
+
+static int box_d; /* dimension of the box function being run */
+
+static double rastrigin(const double *x) {
+  double s = 10.0 * box_d;
+  for (int i = 0; i < box_d; i++) s += x[i] * x[i] - 10 * cos(2 * M_PI * x[i]);
+  return s;
+}
+
+static double ackley(const double *x) {
+  double a = 0, b = 0;
+  for (int i = 0; i < box_d; i++) a += x[i] * x[i], b += cos(2 * M_PI * x[i]);
+  return -20 * exp(-0.2 * sqrt(a / box_d)) - exp(b / box_d) + 20 + M_E;
+}
+
+static double levy(const double *x) {
+  double w0 = 1 + (x[0] - 1) / 4, wd = 1 + (x[box_d - 1] - 1) / 4;
+  double s = pow(sin(M_PI * w0), 2);
+  for (int i = 0; i < box_d - 1; i++) {
+    double w = 1 + (x[i] - 1) / 4;
+    s += (w - 1) * (w - 1) * (1 + 10 * pow(sin(M_PI * w + 1), 2));
+  }
+  return s + (wd - 1) * (wd - 1) * (1 + pow(sin(2 * M_PI * wd), 2));
+}
+
+/* Integers on [-10, 10]^d, minimum 0 at (3, ..., 3). */
+static double int_sphere(const double *x) {
+  double s = 0;
+  for (int i = 0; i < box_d; i++) s += (x[i] - 3) * (x[i] - 3);
+  return s;
+}
+
+static const func_t EXTRA[] = {
+    {"rastrigin10", NULL, rastrigin, 10, 200, -5.12, 5.12, "float"},
+    {"ackley10", NULL, ackley, 10, 200, -32.768, 32.768, "float"},
+    {"levy10", NULL, levy, 10, 200, -10, 10, "float"},
+    {"levy5", NULL, levy, 5, 100, -10, 10, "float"},
+    {"intsphere8", NULL, int_sphere, 8, 150, -10, 10, "int"},
+    {"rastrigin3", NULL, rastrigin, 3, 100, -5.12, 5.12, "float"},
+    {"ackley3", NULL, ackley, 3, 100, -32.768, 32.768, "float"},
+};
+
+static hp_space_t *box_space(const func_t *fn) {
+  char text[4096];
+  int n = snprintf(text, sizeof text, "{");
+  for (int i = 0; i < fn->d; i++)
+    n += snprintf(text + n, sizeof text - (size_t)n, "%s\"x%d\": {\"type\": \"%s\", \"low\": %g, \"high\": %g}",
+                  i ? ", " : "", i, fn->type, fn->lo, fn->hi);
+  snprintf(text + n, sizeof text - (size_t)n, "}");
+  return space_of(text);
+}
+
 /* only: comma-separated sampler names to run (NULL: all). */
-static void run_quality(int seeds, int seed_from, const char *only) {
+static void run_quality(const func_t *funcs, size_t nf, int seeds, int seed_from, const char *only) {
   /* tpe-o31, tpe-mv-o31: TPE with Optuna 3.1's density (optuna31_density). */
   static const char *names[] = {"random", "tpe", "tpe-mv", "tpe-o31", "tpe-mv-o31"};
-  for (size_t fi = 0; fi < sizeof FUNCS / sizeof FUNCS[0]; fi++) {
-    hp_space_t *sp = space_of(FUNCS[fi].space);
+  for (size_t fi = 0; fi < nf; fi++) {
+    const func_t *fn = &funcs[fi];
+    hp_space_t *sp = fn->space != NULL ? space_of(fn->space) : box_space(fn);
+    int trials = fn->trials > 0 ? fn->trials : 100;
+    box_d = fn->d;
     for (int si = 0; si < 5; si++) {
       if (only != NULL && !in_list(only, names[si])) continue;
       for (int seed = seed_from; seed < seed_from + seeds; seed++) {
@@ -216,19 +282,19 @@ static void run_quality(int seeds, int seed_from, const char *only) {
           fprintf(stderr, "bench_search: %s\n", err.msg);
           exit(1);
         }
-        double x[8], best = INFINITY, b25 = 0, b50 = 0;
-        for (int t = 0; t < 100; t++) {
+        double x[16], best = INFINITY, b25 = 0, b50 = 0;
+        for (int t = 0; t < trials; t++) {
           if (hp_sampler_suggest(s, t, x, &err) != 0) {
             fprintf(stderr, "bench_search: %s\n", err.msg);
             exit(1);
           }
-          double v = FUNCS[fi].f(x);
+          double v = fn->f(x);
           hp_sampler_tell(s, t, x, HP_FINAL_COMPLETE, v, -1, &err);
           if (v < best) best = v;
           if (t == 24) b25 = best;
           if (t == 49) b50 = best;
         }
-        printf("quality\t%s\t%s\t%d\t%.9g\t%.9g\t%.9g\n", FUNCS[fi].name, names[si], seed, b25, b50,
+        printf("quality\t%s\t%s\t%d\t%.9g\t%.9g\t%.9g\n", fn->name, names[si], seed, b25, b50,
                best);
         hp_sampler_free(s);
       }
@@ -242,12 +308,13 @@ int main(int argc, char **argv) {
     run_speed(argc >= 3 ? atoi(argv[2]) : 10010);
     return 0;
   }
-  if (argc >= 2 && strcmp(argv[1], "quality") == 0) {
-    run_quality(argc >= 3 ? atoi(argv[2]) : 20, argc >= 4 ? atoi(argv[3]) : 0,
-                argc >= 5 ? argv[4] : NULL);
+  if (argc >= 2 && (strcmp(argv[1], "quality") == 0 || strcmp(argv[1], "extra") == 0)) {
+    bool extra = strcmp(argv[1], "extra") == 0;
+    run_quality(extra ? EXTRA : FUNCS, extra ? sizeof EXTRA / sizeof EXTRA[0] : sizeof FUNCS / sizeof FUNCS[0],
+                argc >= 3 ? atoi(argv[2]) : 20, argc >= 4 ? atoi(argv[3]) : 0, argc >= 5 ? argv[4] : NULL);
     return 0;
   }
   fprintf(stderr,
-          "usage: bench_search speed [max_trials] | quality [seeds [seed_from [samplers]]]\n");
+          "usage: bench_search speed [max_trials] | quality|extra [seeds [seed_from [samplers]]]\n");
   return 2;
 }

@@ -43,6 +43,47 @@ def load_cache(paths, sampler, seeds):
     return out
 
 
+def report(name, hv, ov, markdown):
+    """Prints one function's row; returns (better, worse) at 0.05."""
+    hq, oq = quartiles(hv), quartiles(ov)
+    pl, pm = mann_whitney_less(hv, ov), mann_whitney_less(ov, hv)
+    verdict = "better" if pl < 0.05 else ("worse" if pm < 0.05 else "")
+    if markdown:
+        print("| %s | %s | %s, p(<) %.3f, p(>) %.3f%s |"
+              % (name, "%.4g [%.4g, %.4g]" % (oq[1], oq[0], oq[2]),
+                 "%.4g [%.4g, %.4g]" % (hq[1], hq[0], hq[2]), pl, pm,
+                 " **%s**" % verdict if verdict else ""))
+    else:
+        print("  %-12s %-30s ref %-30s p(<) %.3f p(>) %.3f %s"
+              % (name, "%.4g [%.4g, %.4g]" % (hq[1], hq[0], hq[2]),
+                 "%.4g [%.4g, %.4g]" % (oq[1], oq[0], oq[2]), pl, pm, verdict.upper()))
+    return pl < 0.05, pm < 0.05
+
+
+def compare_extra(args, samplers, seeds):
+    names = samplers + [s + "-o31" for s in samplers]
+    res = subprocess.run([args.bin, "extra", str(args.seeds), str(args.seed_from), ",".join(names)],
+                         check=True, capture_output=True, text=True)
+    funcs = []
+    for line in res.stdout.splitlines():
+        f = line.split("\t")[1]
+        if f not in funcs:
+            funcs.append(f)
+    for sampler in samplers:
+        hp = load(res.stdout.splitlines(), sampler, seeds)
+        ref = load(res.stdout.splitlines(), sampler + "-o31", seeds)
+        print("seeds %d..%d, best at the end, hpsearch %s vs %s-o31 (Optuna 3.1's algorithm)"
+              % (min(seeds), max(seeds), sampler, sampler))
+        better = worse = 0
+        for f in funcs:
+            b, w = report(f, [hp[f][s] for s in sorted(seeds)], [ref[f][s] for s in sorted(seeds)],
+                          args.markdown)
+            better += b
+            worse += w
+        print("  better on %d, worse on %d" % (better, worse))
+    return 0
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser()
@@ -52,6 +93,9 @@ def main():
     ap.add_argument("--seed-from", type=int, default=0)
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--cache")
+    ap.add_argument("--extra", action="store_true",
+                    help="the seven functions of `bench_search extra`, each mode against its "
+                    "optuna31_density run (Optuna 3.1's algorithm) instead of Optuna")
     ap.add_argument("--markdown", action="store_true",
                     help="print table rows: | function | optuna | hpsearch, p(<), p(>) |")
     args = ap.parse_args()
@@ -60,6 +104,8 @@ def main():
     if len(against) != len(samplers):
         ap.error("--sampler and --against need the same number of names")
     seeds = set(range(args.seed_from, args.seed_from + args.seeds))
+    if args.extra:
+        return compare_extra(args, samplers, seeds)
     res = subprocess.run([args.bin, "quality", str(args.seeds), str(args.seed_from),
                           ",".join(samplers)], check=True, capture_output=True, text=True)
     for sampler, ag in zip(samplers, against):
