@@ -9,7 +9,15 @@
  * batch (cheaper than reading them back from memory). The product is
  * channel-major [o, n*ho*wo]; a fused pass adds the bias, applies the
  * activation and reorders it into the batch-major [n, o, ho, wo] layout the
- * other layers use. */
+ * other layers use.
+ *
+ * A conv with a fused max-pool (the common conv-ReLU-pool block) has faster
+ * paths, each tested against the im2col path: the backward goes through the
+ * windows' winners only (winners_backward, patch rows of >= 16 floats); a
+ * small patch under a 2x2 pool runs forward and backward on phase planes
+ * (phase_forward/phase_backward, e.g. a first layer over one channel); a
+ * 3x3 stride-1 conv under a 2x2 pool runs its forward as Winograd
+ * F(2x2, 3x3), one output tile per pool window (wino_forward). */
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
@@ -112,9 +120,47 @@ static bool use_winners(const hp_conv_shape_t *s) {
   return s->pool > 0 && (size_t)s->kw * s->c >= 16;
 }
 
+/* The Winograd forward (below) for a 3x3 stride-1 conv under a 2x2
+ * stride-2 pool whose patch is too large for the phase path. */
+static bool use_wino(const hp_conv_shape_t *s) {
+  return s->kh == 3 && s->kw == 3 && s->stride == 1 && s->pool == 2 && s->pstride == 2 &&
+         !use_phase(s);
+}
+
+/* Samples per Winograd chunk: transformed inputs and products
+ * (16 (c + o) floats per window) within about 1.25 MB, as hp_conv_chunk. */
+static int wino_chunk(const hp_conv_shape_t *s, int B) {
+  size_t per = 16 * ((size_t)s->c + s->o) * s->pho * s->pwo;
+  size_t n = ((size_t)320 << 10) / (per ? per : 1);
+  if (n < 1) n = 1;
+  return n < (size_t)B ? (int)n : B;
+}
+
+/* Scratch of the Winograd forward (floats): transformed filters U[16][o][c],
+ * a padded input plane set xp[c][h+2p][w+2p], and per chunk the transformed
+ * inputs V[16][c][n] and products M[16][o][n] (n = chunk * windows). */
+struct wino_layout {
+  size_t U, xp, V, M, base, total;
+};
+
+static struct wino_layout wino_layout(const hp_conv_shape_t *s, int B) {
+  const size_t n = (size_t)wino_chunk(s, B) * s->pho * s->pwo;
+  struct wino_layout l;
+  size_t at = 0;
+#define HP_TAKE(field, len) (l.field = at, at += ((len) + 15) & ~(size_t)15)
+  HP_TAKE(U, 16 * (size_t)s->o * s->c);
+  HP_TAKE(xp, (size_t)s->c * (s->h + 2 * s->pad) * (s->w + 2 * s->pad));
+  HP_TAKE(V, 16 * (size_t)s->c * n), HP_TAKE(M, 16 * (size_t)s->o * n);
+  HP_TAKE(base, phase_q16(s));
+#undef HP_TAKE
+  l.total = at;
+  return l;
+}
+
 size_t hp_conv_cols_size(const hp_conv_shape_t *s, int B) {
   size_t n = (size_t)s->c * s->kh * s->kw * hp_conv_chunk(s, B) * s->ho * s->wo;
   if (use_phase(s)) return phase_scratch(s) > n ? phase_scratch(s) : n;
+  if (use_wino(s) && wino_layout(s, B).total > n) n = wino_layout(s, B).total;
   if (use_winners(s) && winners_scratch(s) > n) n = winners_scratch(s);
   return n;
 }
@@ -611,11 +657,34 @@ static void phase_unfold(const hp_conv_shape_t *s, float *xp, float *P, bool bac
         }
 }
 
-/* base[q16]: conv-plane offset of window q's top-left pixel. */
+/* base[q16]: conv-plane offset of window q's top-left pixel (0 past the
+ * last window). Also used by the Winograd path. */
 static void phase_base(const hp_conv_shape_t *s, int32_t *base) {
   const size_t q16 = phase_q16(s), n = (size_t)s->pho * s->pwo;
   for (size_t q = 0; q < q16; q++)
     base[q] = q < n ? (int32_t)(2 * (q / s->pwo) * s->wo + 2 * (q % s->pwo)) : 0;
+}
+
+/* The max of 2x2 windows' four conv values v[d][l] (d in window order) for
+ * lanes l < nq, the first maximum winning (as hp_maxpool_plane), and its
+ * conv-plane offset from the window's top-left bq[l] -> y[l], am[l]. */
+static inline void window_max(const float v[4][16], const int32_t *bq, int32_t wo, size_t nq,
+                              float *y, int32_t *am) {
+  float m[16];
+  int32_t at[16];
+  for (int l = 0; l < 16; l++) { /* all 16 lanes: a constant trip count is faster */
+    float best = v[0][l];
+    int32_t w = bq[l];
+    if (v[1][l] > best) best = v[1][l], w = bq[l] + 1;
+    if (v[2][l] > best) best = v[2][l], w = bq[l] + wo;
+    if (v[3][l] > best) best = v[3][l], w = bq[l] + wo + 1;
+    m[l] = best, at[l] = w;
+  }
+  if (nq == 16) {
+    memcpy(y, m, sizeof m), memcpy(am, at, sizeof at);
+  } else {
+    memcpy(y, m, nq * sizeof *y), memcpy(am, at, nq * sizeof *am);
+  }
 }
 
 /* y[B,o,pho,pwo], argmax: the pooled conv through phase planes; raw max,
@@ -644,27 +713,9 @@ HP_HOT static void phase_forward(const hp_conv_shape_t *s, const float *x, const
           a0 += w * V16C(pk), a1 += w * V16C(pk + q16);
           a2 += w * V16C(pk + 2 * q16), a3 += w * V16C(pk + 3 * q16);
         }
-        /* First maximum in window order wins (as hp_maxpool_plane). A lane
-         * loop: the vectorizer turns it into masked blends (comparison
-         * results as vectors are scalarized without AVX-512DQ). */
-        float acc[4][16], m[16];
-        int32_t at[16];
-        V16(acc[0]) = a0, V16(acc[1]) = a1, V16(acc[2]) = a2, V16(acc[3]) = a3;
-        const int32_t *bq = base + q0;
-        for (int l = 0; l < 16; l++) {
-          float best = acc[0][l];
-          int32_t w = bq[l];
-          if (acc[1][l] > best) best = acc[1][l], w = bq[l] + 1;
-          if (acc[2][l] > best) best = acc[2][l], w = bq[l] + wo;
-          if (acc[3][l] > best) best = acc[3][l], w = bq[l] + wo + 1;
-          m[l] = best, at[l] = w;
-        }
-        if (q0 + 16 <= n) {
-          V16(yo + q0) = V16C(m);
-          memcpy(ao + q0, at, sizeof at);
-        } else {
-          for (size_t l = 0; q0 + l < n; l++) yo[q0 + l] = m[l], ao[q0 + l] = at[l];
-        }
+        float v[4][16];
+        V16(v[0]) = a0, V16(v[1]) = a1, V16(v[2]) = a2, V16(v[3]) = a3;
+        window_max(v, base + q0, wo, n - q0 < 16 ? n - q0 : 16, yo + q0, ao + q0);
       }
       bias_act_plane(yo, n, bias[f], act);
     }
@@ -737,6 +788,143 @@ HP_HOT static void phase_backward(const hp_conv_shape_t *s, const float *x, floa
   }
 }
 
+/* ---- 3x3 conv under a 2x2 pool: Winograd F(2x2, 3x3) forward -----------
+ * A 2x2 pool window is exactly one output tile of Winograd's F(2x2, 3x3)
+ * (Lavin & Gray 2015): the tile's four outputs come from a 4x4 input tile d
+ * as A^T [(G g G^T) . (B^T d B)] A, 16 multiplications per (filter, channel)
+ * instead of 36. The products become 16 sgemms U[xi] (o x c) * V[xi]
+ * (c x windows), the output transform yields the window's four conv values,
+ * and the pool, bias and activation follow in the same pass. Backward does
+ * not need the conv values (the winners path), so only the forward changes.
+ * Float error: a few ulps of the largest partial sums (the transforms only
+ * add, subtract and halve). */
+
+/* W[o][c][3][3] -> U[16][o][c] = G g G^T, G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1] */
+static void wino_filters(const hp_conv_shape_t *s, const float *W, float *U) {
+  const size_t oc = (size_t)s->o * s->c;
+  for (size_t f = 0; f < oc; f++) {
+    const float *g = W + 9 * f;
+    float t[4][3], u[4][4];
+    for (int j = 0; j < 3; j++) {
+      t[0][j] = g[j], t[3][j] = g[6 + j];
+      t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+      t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+    }
+    for (int r = 0; r < 4; r++) {
+      u[r][0] = t[r][0], u[r][3] = t[r][2];
+      u[r][1] = 0.5f * (t[r][0] + t[r][1] + t[r][2]);
+      u[r][2] = 0.5f * (t[r][0] - t[r][1] + t[r][2]);
+    }
+    for (int xi = 0; xi < 16; xi++) U[xi * oc + f] = u[xi / 4][xi % 4];
+  }
+}
+
+/* One sample: xp (padded input [c][hp][wp]) -> V[16][c][ldv] at column
+ * offset col: window q's tile d starts at padded (2*py, 2*px);
+ * B^T d B with B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. */
+HP_HOT static void wino_inputs(const hp_conv_shape_t *s, const float *xp, float *V, size_t ldv,
+                               size_t col) {
+  const int pho = s->pho, pwo = s->pwo, hp = s->h + 2 * s->pad, wp = s->w + 2 * s->pad;
+  const size_t cs = (size_t)s->c * ldv;
+  for (int ci = 0; ci < s->c; ci++)
+    for (int py = 0; py < pho; py++) {
+      const float *r0 = xp + ((size_t)ci * hp + 2 * py) * wp, *r1 = r0 + wp, *r2 = r1 + wp,
+                  *r3 = r2 + wp;
+      float *v = V + (size_t)ci * ldv + col + (size_t)py * pwo;
+      for (int px = 0; px < pwo; px++) {
+        const int j = 2 * px;
+        float t[4][4];
+        for (int k = 0; k < 4; k++) {
+          t[0][k] = r0[j + k] - r2[j + k], t[1][k] = r1[j + k] + r2[j + k];
+          t[2][k] = r2[j + k] - r1[j + k], t[3][k] = r1[j + k] - r3[j + k];
+        }
+        for (int r = 0; r < 4; r++) {
+          v[(4 * r + 0) * cs + px] = t[r][0] - t[r][2];
+          v[(4 * r + 1) * cs + px] = t[r][1] + t[r][2];
+          v[(4 * r + 2) * cs + px] = t[r][2] - t[r][1];
+          v[(4 * r + 3) * cs + px] = t[r][1] - t[r][3];
+        }
+      }
+    }
+}
+
+/* M[16][o][ldm] (columns col..col+windows of one sample) -> the window's
+ * four conv values A^T m A (A^T = [1 1 1 0; 0 1 -1 -1]), their max (first
+ * maximum in window order, as hp_maxpool_plane) and its conv-plane offset,
+ * then bias and activation. */
+HP_HOT static void wino_outputs(const hp_conv_shape_t *s, const float *M, size_t ldm, size_t col,
+                                const int32_t *restrict bases, const float *bias,
+                                float *restrict y, int32_t *restrict am, hp_act_t act) {
+  const size_t pp = (size_t)s->pho * s->pwo, os = (size_t)s->o * ldm;
+  const int32_t wo = s->wo;
+  for (int f = 0; f < s->o; f++) {
+    const float *restrict m = M + (size_t)f * ldm + col;
+    float *restrict yo = y + (size_t)f * pp;
+    int32_t *restrict ao = am + (size_t)f * pp;
+    /* 16 windows at a time: the transform in vector arithmetic, then a
+     * lane loop for the max. A short last block is padded into tail. */
+    for (size_t q0 = 0; q0 < pp; q0 += 16) {
+      const size_t nq = pp - q0 < 16 ? pp - q0 : 16;
+      hp_v16 y0 = {0}, y1 = {0}, y2 = {0}, y3 = {0};
+      for (int k = 0; k < 4; k++) {
+        hp_v16 r[4];
+        for (int i = 0; i < 4; i++) {
+          const float *src = m + (size_t)(4 * i + k) * os + q0;
+          if (nq == 16) {
+            r[i] = V16C(src);
+          } else {
+            float tail[16] = {0};
+            memcpy(tail, src, nq * sizeof *tail);
+            r[i] = V16C(tail);
+          }
+        }
+        const hp_v16 a0 = r[0] + r[1] + r[2], a1 = r[1] - r[2] - r[3];
+        /* (A^T m) A: column k adds to y0j/y1j with A[k][j] = {1 1 1 0; 0 1 -1 -1}^T */
+        if (k < 3) y0 += a0, y2 += a1;
+        if (k == 1) y1 += a0, y3 += a1;
+        if (k >= 2) y1 -= a0, y3 -= a1;
+      }
+      float v[4][16];
+      V16(v[0]) = y0, V16(v[1]) = y1, V16(v[2]) = y2, V16(v[3]) = y3;
+      window_max(v, bases + q0, wo, nq, yo + q0, ao + q0);
+    }
+    bias_act_plane(yo, pp, bias[f], act);
+  }
+}
+
+static void wino_forward(const hp_conv_shape_t *s, const float *x, const float *W,
+                         const float *bias, float *scratch, float *y, int32_t *am, int B,
+                         hp_act_t act) {
+  const struct wino_layout l = wino_layout(s, B);
+  const int chunk = wino_chunk(s, B), c = s->c, o = s->o;
+  const size_t pp = (size_t)s->pho * s->pwo, in = (size_t)c * s->h * s->w,
+               out = (size_t)o * pp, hp = (size_t)s->h + 2 * s->pad,
+               wp = (size_t)s->w + 2 * s->pad;
+  float *U = scratch + l.U, *xp = scratch + l.xp, *V = scratch + l.V, *M = scratch + l.M;
+  int32_t *bases = (int32_t *)(scratch + l.base);
+  phase_base(s, bases);
+  wino_filters(s, W, U);
+  memset(xp, 0, (size_t)c * hp * wp * sizeof *xp);
+  for (int b0 = 0; b0 < B; b0 += chunk) {
+    const int nb = B - b0 < chunk ? B - b0 : chunk;
+    const size_t n = (size_t)nb * pp;
+    for (int b = 0; b < nb; b++) {
+      const float *xb = x + (b0 + b) * in;
+      for (int ci = 0; ci < c; ci++)
+        for (int iy = 0; iy < s->h; iy++)
+          memcpy(xp + (ci * hp + iy + s->pad) * wp + s->pad, xb + ((size_t)ci * s->h + iy) * s->w,
+                 (size_t)s->w * sizeof *xp);
+      wino_inputs(s, xp, V, n, (size_t)b * pp);
+    }
+    for (int xi = 0; xi < 16; xi++)
+      hp_sgemm(false, false, o, (int)n, c, 1.0f, U + (size_t)xi * o * c, c,
+               V + (size_t)xi * c * n, (int)n, 0.0f, M + (size_t)xi * o * n, (int)n);
+    for (int b = 0; b < nb; b++)
+      wino_outputs(s, M, n, (size_t)b * pp, bases, bias, y + (b0 + b) * out,
+                   am + (b0 + b) * out, act);
+  }
+}
+
 /* x[B,c,h,w], W[o, c*kh*kw], b[o] -> y[B,o,ho,wo] (or pooled, with argmax);
  * per chunk of nb samples cols[c*kh*kw, nb*ho*wo] and tmp[o, nb*ho*wo] are
  * scratch. */
@@ -744,6 +932,10 @@ void hp_conv_forward(const hp_conv_shape_t *s, const float *x, const float *W, c
                      float *cols, float *tmp, float *y, int32_t *argmax, int B, hp_act_t act) {
   if (use_phase(s)) {
     phase_forward(s, x, W, b, cols, y, argmax, B, act);
+    return;
+  }
+  if (use_wino(s)) {
+    wino_forward(s, x, W, b, cols, y, argmax, B, act);
     return;
   }
   const int kk = s->c * s->kh * s->kw, chunk = hp_conv_chunk(s, B);
