@@ -215,6 +215,7 @@ struct hp_daemon {
   int64_t n_requests;        /* served, for status */
   int n_subscribers;         /* connections with subscribed set */
   hp_worker_t *workers;      /* children libuv will reap: never waited for here */
+  double t_worker_exit;      /* monotonic: when a worker last exited */
   pid_t *foreign;            /* children the daemon had at start (exec'd by a
                                 script with jobs): never treated as strays */
   size_t n_foreign;

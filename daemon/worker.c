@@ -316,6 +316,7 @@ static void on_timer(uv_timer_t *t) {
 static void on_exit_cb(uv_process_t *p, int64_t status, int term_signal) {
   hp_worker_t *w = p->data;
   worker_unlist(w); /* libuv has reaped it: its pid is no child of ours now */
+  w->d->t_worker_exit = hp_now_mono();
   w->exited = true;
   w->exit_status = status;
   w->term_signal = term_signal;
@@ -601,6 +602,9 @@ void hp_worker_reaper_init(hp_daemon_t *d) {
 }
 
 void hp_worker_reap_strays(hp_daemon_t *d) {
+  /* Strays come from the trees of workers, when one dies: no worker and none
+   * ended lately means nothing to look for (an idle daemon reads no /proc). */
+  if (d->workers == NULL && hp_now_mono() - d->t_worker_exit > 5.0) return;
   hp_proc_t *all = NULL;
   size_t n = 0;
   if (hp_proc_list(&all, &n) < 0) return;
