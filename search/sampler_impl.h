@@ -170,8 +170,8 @@ static inline double hp_tpe_weight(int64_t pos, int64_t m) {
 
 /* tpe.c */
 int hp_tpe_suggest(hp_sampler_t *s, hp_rng_t *rng, double *out, hp_err_t *err);
-/* Univariate bandwidths from gaps among ALL observations (the "resolution"
- * rule, docs/search.md): component j (c components, centres mu, the prior at
+/* Bandwidths from gaps among ALL observations (the "resolution" rule,
+ * docs/search.md): component j (c components, centres mu, the prior at
  * prior_idx or -1) has gap_l[j] / gap_r[j] = distance to its left / right
  * neighbour among all observations (NAN where there is none). Its bandwidth
  * is the larger gap (one side only at the ends unless consider_endpoints;
@@ -188,17 +188,13 @@ void hp_tpe_gap_sigma(const hp_sampler_opts_t *o, const hp_tparam_t *tp, int64_t
  * Univariate l, and multivariate l per parameter. 0 or HP_ENOMEM. */
 int hp_tpe_below_sigma(const hp_sampler_opts_t *o, const hp_tparam_t *tp, const hp_sorted_t *so,
                        int64_t n, const double *mu, int64_t prior_idx, double *sigma);
-/* The above mixture g under the corrected density (the "coverage" rule):
- * bandwidths by hp_tpe_gap_sigma with floor_count = c (Optuna's magic clip
- * with g's component count), and each weight w[j] (not normalised) is
- * multiplied by its bandwidth: the length of line the observation stands
- * for, an inverse estimate of how densely TPE sampled there (the prior: the
- * range). So g describes the region worse trials cover rather than how often
- * TPE sampled it; with plain normalised narrow kernels g peaks around the
- * good region that TPE samples most and steers suggestions away from it. */
-void hp_tpe_coverage(const hp_sampler_opts_t *o, const hp_tparam_t *tp, int64_t c, const double *mu,
-                     const double *gap_l, const double *gap_r, int64_t prior_idx, double *sigma,
-                     double *w);
+/* Bandwidth weighting (docs/search.md): w[j] *= sigma[j] for the c
+ * components of a univariate mixture under the corrected density, before
+ * normalising. A normalised kernel weighted by its bandwidth has the shape
+ * of Optuna 3.1's unnormalised kernel, so with Optuna's bandwidths this
+ * scores exactly as 3.1 does; each observation counts by the length of
+ * line it stands for, the prior (sigma = range) by the whole range. */
+void hp_tpe_weight_by_sigma(double *w, const double *sigma, int64_t c);
 void hp_tpe_ws_free(hp_tpe_ws_t *ws);
 
 /* Fast exp, vectorisable (no libm call); exact to a few ulps for

@@ -5,11 +5,11 @@
  * and keep the candidate maximising log l(x) - log g(x). Univariate by
  * default (one decision per parameter), multivariate as an option (one joint
  * decision over the parameters every trial has). Under the corrected density
- * (the default) univariate bandwidths come from the gaps among all
- * observations: the "resolution" rule for l and the "coverage" rule for g;
- * multivariate l uses the resolution rule per parameter and multivariate g
- * Optuna's shared bandwidth (docs/search.md); optuna31_density keeps Optuna
- * 3.1's density and bandwidths. Observations come from the
+ * (the default) l's bandwidths come from the gaps among all observations
+ * (the "resolution" rule; per parameter in multivariate mode), g keeps
+ * Optuna's, and univariate kernels are weighted by their bandwidths
+ * (docs/search.md); optuna31_density keeps Optuna 3.1's density and
+ * bandwidths. Observations come from the
  * incremental history in sampler.c, so a suggestion costs O(n) setup plus
  * O(candidates * n) in the vectorised kernel loops. */
 #include <assert.h>
@@ -123,7 +123,7 @@ typedef struct comps {
   int32_t *number; /* trial number per component, -1 for the prior */
 } comps_t;
 
-/* See sampler_impl.h and docs/search.md ("resolution" and "coverage" rules). */
+/* See sampler_impl.h and docs/search.md (the "resolution" rule). */
 void hp_tpe_gap_sigma(const hp_sampler_opts_t *o, const hp_tparam_t *tp, int64_t c, const double *mu,
                       const double *gap_l, const double *gap_r, int64_t prior_idx,
                       double floor_count, double *sigma) {
@@ -147,10 +147,7 @@ void hp_tpe_gap_sigma(const hp_sampler_opts_t *o, const hp_tparam_t *tp, int64_t
   }
 }
 
-void hp_tpe_coverage(const hp_sampler_opts_t *o, const hp_tparam_t *tp, int64_t c, const double *mu,
-                     const double *gap_l, const double *gap_r, int64_t prior_idx, double *sigma,
-                     double *w) {
-  hp_tpe_gap_sigma(o, tp, c, mu, gap_l, gap_r, prior_idx, (double)c, sigma);
+void hp_tpe_weight_by_sigma(double *w, const double *sigma, int64_t c) {
   for (int64_t j = 0; j < c; j++) w[j] *= sigma[j];
 }
 
@@ -302,8 +299,11 @@ static int sample_numeric(hp_sampler_t *s, int p, const int64_t *below, int64_t 
   }
   l.n = lc;
   univariate_sigma(o, tp, l.mu, l.sigma, lc, lprior_idx);
-  if (!tp->density31 && hp_tpe_below_sigma(o, tp, &h->sorted[p], lc, l.mu, lprior_idx, l.sigma) != 0)
-    goto done;
+  if (!tp->density31) {
+    /* resolution bandwidths, each kernel weighted by its bandwidth */
+    if (hp_tpe_below_sigma(o, tp, &h->sorted[p], lc, l.mu, lprior_idx, l.sigma) != 0) goto done;
+    hp_tpe_weight_by_sigma(l.w, l.sigma, lc);
+  }
   normalise(l.w, lc);
 
   /* g: above observations in value order from the sorted history, liars
@@ -339,60 +339,40 @@ static int sample_numeric(hp_sampler_t *s, int p, const int64_t *below, int64_t 
     memcpy(liar_num, g.number, (size_t)nlv * sizeof *liar_num);
   }
   bool ramp = mg >= 25;
-  /* For the coverage rule (below) each above observation's gaps to its
-   * neighbours among ALL observations (below, above and liars): left gap in
-   * gap_l, right gap in gap_r, NAN where there is no neighbour. The scratch
-   * arrays isig and coef are free until hp_mix_prepare. */
-  double *gap_l = g.isig, *gap_r = g.coef;
-  double prev = NAN;
-  int64_t last_g = -1; /* g index of the previous observation if it is in g */
   while (a < so->n || b < nlv) {
     double t;
     int32_t num;
-    bool in_g = true;
     if (b >= nlv || (a < so->n && so->tv[a] <= liar[b])) {
       t = so->tv[a];
       num = so->number[a++];
-      in_g = !ws->is_below[num];
+      if (ws->is_below[num]) continue;
     } else {
       t = liar[b];
       num = liar_num[b++];
-    }
-    if (last_g >= 0) gap_r[last_g] = t - prev;
-    last_g = -1;
-    if (!in_g) {
-      prev = t;
-      continue;
     }
     if (gprior && gprior_idx < 0 && prior_mu < t) {
       gprior_idx = gc;
       g.mu[gc] = prior_mu;
       g.w[gc] = o->prior_weight;
-      gap_l[gc] = gap_r[gc] = NAN;
       gc++;
     }
     g.mu[gc] = t;
     g.w[gc] = ramp ? hp_tpe_weight(ws->pos_by_number[num], mg) : 1.0;
-    gap_l[gc] = t - prev; /* NAN for the first observation */
-    gap_r[gc] = NAN;
-    last_g = gc;
-    prev = t;
     gc++;
   }
   if (gprior && gprior_idx < 0) {
     gprior_idx = gc;
     g.mu[gc] = prior_mu;
     g.w[gc] = o->prior_weight;
-    gap_l[gc] = gap_r[gc] = NAN;
     gc++;
   }
   free(liar);
   free(liar_num);
   g.n = gc;
-  if (tp->density31)
-    univariate_sigma(o, tp, g.mu, g.sigma, gc, gprior_idx);
-  else
-    hp_tpe_coverage(o, tp, gc, g.mu, gap_l, gap_r, gprior_idx, g.sigma, g.w);
+  /* Optuna's bandwidths; under the corrected density each kernel weighted
+   * by its bandwidth (docs/search.md, "bandwidth weighting"). */
+  univariate_sigma(o, tp, g.mu, g.sigma, gc, gprior_idx);
+  if (!tp->density31) hp_tpe_weight_by_sigma(g.w, g.sigma, gc);
   normalise(g.w, gc);
 
   hp_mix_t lm = comps_mix(&l), gm = comps_mix(&g);

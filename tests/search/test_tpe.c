@@ -2,8 +2,8 @@
  * right type in every mode, determinism per seed, better than random on a
  * simple function over 20 fixed seeds, pruned-trial ranking, the inverse
  * normal CDF and truncated-normal sampling in the tails, that the
- * corrected Parzen densities integrate to one, and the above mixture's
- * coverage rule. */
+ * corrected Parzen densities integrate to one, the bandwidth rules and
+ * the bandwidth weighting. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -371,47 +371,80 @@ static void test_mixture_normalised(void **state) {
   assert_true(fabs(total - 1) < 1e-5);
 }
 
-/* The resolution and coverage rules (docs/search.md): bandwidth = the
- * larger gap to a neighbour among all observations (one side at the ends),
- * clipped to [range / min(100, 1 + c), range]; weight multiplied by it; the
- * prior keeps the range. */
-static void test_coverage_rule(void **state) {
+/* The gap rule behind the resolution rule (docs/search.md): bandwidth =
+ * the larger gap to a neighbour among all observations (one side at the
+ * ends), clipped to [range / min(100, 1 + floor_count), range]; the prior
+ * keeps the range. */
+static void test_gap_sigma(void **state) {
   (void)state;
   hp_sampler_opts_t o;
   hp_sampler_opts_default(&o, HP_SAMPLER_TPE);
   hp_tparam_t tp = {.kind = HP_T_CONT, .lo = 0, .hi = 10};
-  /* centres 1, 2, prior 5, 6, 9.5; a below observation at 1.5 and one at
-   * 6.05 sit between them (they set the gaps, not the above-only ones). */
+  /* centres 1, 2, prior 5, 6, 9.5; other observations at 1.5 and 6.05 sit
+   * between them (they set the gaps). */
   const double mu[5] = {1, 2, 5, 6, 9.5};
   const double gl[5] = {NAN, 0.5, NAN, 1.0, 3.5}, gr[5] = {0.5, 3.0, NAN, 0.05, NAN};
   const double want_s[5] = {10.0 / 6, 3.0, 10.0, 10.0 / 6, 3.5};
-  double sigma[5], w[5] = {1, 1, 1, 1, 0.5};
-  hp_tpe_coverage(&o, &tp, 5, mu, gl, gr, 2, sigma, w);
-  for (int j = 0; j < 5; j++) {
+  double sigma[5];
+  hp_tpe_gap_sigma(&o, &tp, 5, mu, gl, gr, 2, 5.0, sigma); /* floor 10 / 6 */
+  for (int j = 0; j < 5; j++)
     if (fabs(sigma[j] - want_s[j]) > 1e-12) fail_msg("sigma[%d] = %g, want %g", j, sigma[j], want_s[j]);
-    double ww = (j == 4 ? 0.5 : 1.0) * want_s[j];
-    if (fabs(w[j] - ww) > 1e-12) fail_msg("w[%d] = %g, want %g", j, w[j], ww);
-  }
   /* Without the magic clip the small gaps stay; with endpoints the ends
    * count as neighbours. */
   o.consider_magic_clip = false;
   o.consider_endpoints = true;
-  double w2[5] = {1, 1, 1, 1, 1};
-  hp_tpe_coverage(&o, &tp, 5, mu, gl, gr, 2, sigma, w2);
+  hp_tpe_gap_sigma(&o, &tp, 5, mu, gl, gr, 2, 5.0, sigma);
   assert_true(sigma[0] == 1.0);  /* max(1 - 0, 0.5) */
   assert_true(sigma[3] == 1.0);  /* max(1.0, 0.05) */
   assert_true(sigma[4] == 3.5);  /* max(3.5, 10 - 9.5) */
-  /* The below mixture's rule: same gaps, its own floor count (n / 5). */
+  /* A wider floor (floor_count 4: 10 / 5 = 2). */
   o.consider_magic_clip = true;
   double s4[5];
-  hp_tpe_gap_sigma(&o, &tp, 5, mu, gl, gr, 2, 4.0, s4); /* floor 10 / 5 = 2 */
+  hp_tpe_gap_sigma(&o, &tp, 5, mu, gl, gr, 2, 4.0, s4);
   assert_true(s4[0] == 2.0 && s4[1] == 3.0 && s4[2] == 10.0 && s4[3] == 2.0 && s4[4] == 3.5);
   /* A lone observation spans the range. */
   const double m1[2] = {3, 5}, n1[2] = {NAN, NAN};
-  double s1[2], w1[2] = {1, 1};
+  double s1[2];
   o.consider_endpoints = false;
-  hp_tpe_coverage(&o, &tp, 2, m1, n1, n1, 1, s1, w1);
-  assert_true(s1[0] == 10.0 && w1[0] == 10.0 && s1[1] == 10.0);
+  hp_tpe_gap_sigma(&o, &tp, 2, m1, n1, n1, 1, 5.0, s1);
+  assert_true(s1[0] == 10.0 && s1[1] == 10.0);
+}
+
+/* Bandwidth weighting (docs/search.md): the corrected (normalised)
+ * mixture with weights w_j sigma_j has the same shape as Optuna 3.1's
+ * mixture without -log sigma and weights w_j, so their log densities
+ * differ by one constant over the domain (and 3.1's argmax is kept when
+ * the bandwidths are the same). */
+static void test_bandwidth_weighting(void **state) {
+  (void)state;
+  double mu[4] = {0.3, 2.0, 4.1, 2.5}, sigma[4] = {0.2, 0.9, 0.4, 5.0};
+  double w31[4] = {0.25, 0.25, 0.25, 0.25}, w[4], isig[4], coef[4], coef31[4], tmp[4];
+  memcpy(w, w31, sizeof w);
+  hp_tpe_weight_by_sigma(w, sigma, 4);
+  double tot = w[0] + w[1] + w[2] + w[3];
+  for (int j = 0; j < 4; j++) {
+    assert_true(fabs(w[j] - w31[j] * sigma[j]) < 1e-15);
+    w[j] /= tot;
+  }
+  hp_tparam_t cor = {.kind = HP_T_CONT, .lo = 0, .hi = 5}, o31 = cor;
+  o31.density31 = true;
+  hp_mix_t m = {4, mu, sigma, w, isig, coef, false}, m31 = {4, mu, sigma, w31, isig, coef31, false};
+  double d0 = NAN;
+  for (double x = 0.01; x < 5; x += 0.173) {
+    hp_mix_prepare(&cor, &m);
+    double a = hp_mix_logpdf(&cor, &m, tmp, x);
+    hp_mix_prepare(&o31, &m31);
+    double b = hp_mix_logpdf(&o31, &m31, tmp, x);
+    if (isnan(d0)) d0 = a - b;
+    if (fabs(a - b - d0) > 1e-9) fail_msg("x = %g: difference %.12g, at first %.12g", x, a - b, d0);
+  }
+  /* Unweighted, the difference is not constant (the -log sigma term). */
+  hp_mix_t plain = {4, mu, sigma, w31, isig, coef, false};
+  hp_mix_prepare(&cor, &plain);
+  double a1 = hp_mix_logpdf(&cor, &plain, tmp, 0.3), a2 = hp_mix_logpdf(&cor, &plain, tmp, 2.5);
+  hp_mix_prepare(&o31, &m31);
+  double b1 = hp_mix_logpdf(&o31, &m31, tmp, 0.3), b2 = hp_mix_logpdf(&o31, &m31, tmp, 2.5);
+  assert_true(fabs((a1 - b1) - (a2 - b2)) > 0.1);
 }
 
 /* The resolution rule for the below mixture (univariate l, and per
@@ -478,8 +511,9 @@ int main(void) {
       cmocka_unit_test(test_pruned_rank_after_complete), cmocka_unit_test(test_ndtri_tails),
       cmocka_unit_test(test_truncnorm_tails),     cmocka_unit_test(test_mixture_normalised),
       cmocka_unit_test(test_fast_kernels),       cmocka_unit_test(test_constant_liar_effect),
-      cmocka_unit_test(test_coverage_rule),       cmocka_unit_test(test_below_sigma_rule),
+      cmocka_unit_test(test_gap_sigma),       cmocka_unit_test(test_below_sigma_rule),
       cmocka_unit_test(test_multivariate_rule_helps),
+      cmocka_unit_test(test_bandwidth_weighting),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
