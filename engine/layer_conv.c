@@ -57,7 +57,7 @@ int hp_conv_chunk(const hp_conv_shape_t *s, int B) {
  * weight gradient [o*c*kh*kw], and one sample's nonzero gradients listed by
  * filter and by pixel (values, offsets, starts). */
 struct winners_layout {
-  size_t xt, dxt, wt, dwt, val, pval, xoff, woff, pix, fstart, pstart, total;
+  size_t xt, dxt, wt, dwt, val, pval, xoff, woff, pix, fstart, pstart, pixoff, total;
 };
 
 static struct winners_layout winners_layout(const hp_conv_shape_t *s) {
@@ -71,6 +71,7 @@ static struct winners_layout winners_layout(const hp_conv_shape_t *s) {
   HP_TAKE(xt, plane), HP_TAKE(dxt, plane), HP_TAKE(wt, wlen), HP_TAKE(dwt, wlen);
   HP_TAKE(val, nz), HP_TAKE(pval, nz), HP_TAKE(xoff, nz * zs), HP_TAKE(woff, nz * zs);
   HP_TAKE(pix, nz), HP_TAKE(fstart, ((size_t)s->o + 1) * zs), HP_TAKE(pstart, (npix + 1) * zs);
+  HP_TAKE(pixoff, npix * zs);
 #undef HP_TAKE
   l.total = at;
   return l;
@@ -91,7 +92,8 @@ static size_t phase_q16(const hp_conv_shape_t *s) {
 
 /* Scratch of the phase path (offsets in floats): P and its gradient
  * [kk][4][q16], the masked gradients [4][q16], one filter's gradient
- * [q16], the windows' conv-plane offsets [q16], per-lane sums [kk][16], the
+ * [q16], the windows' conv-plane offsets [q16], per-lane sums of the batch
+ * for dW and db [o][kk+1][16], the
  * zero-padded input and its gradient [c][h+2p][w+2p]. */
 struct phase_layout {
   size_t P, dP, V, v, base, T, xp, dxp, total;
@@ -104,7 +106,8 @@ static struct phase_layout phase_layout(const hp_conv_shape_t *s) {
   size_t at = 0;
 #define HP_TAKE(field, n) (l.field = at, at += ((n) + 15) & ~(size_t)15)
   HP_TAKE(P, kk * 4 * q16), HP_TAKE(dP, kk * 4 * q16), HP_TAKE(V, 4 * q16), HP_TAKE(v, q16);
-  HP_TAKE(base, q16), HP_TAKE(T, kk * 16), HP_TAKE(xp, padded), HP_TAKE(dxp, padded);
+  HP_TAKE(base, q16), HP_TAKE(T, ((size_t)s->o * (kk + 1)) * 16), HP_TAKE(xp, padded);
+  HP_TAKE(dxp, padded);
 #undef HP_TAKE
   l.total = at;
   return l;
@@ -138,7 +141,8 @@ static int wino_chunk(const hp_conv_shape_t *s, int B) {
 
 /* Scratch of the Winograd forward (floats): transformed filters U[16][o][c],
  * a padded input plane set xp[c][h+2p][w+2p], and per chunk the transformed
- * inputs V[16][c][n] and products M[16][o][n] (n = chunk * windows). */
+ * inputs V[16][c][n] and products M[16][o][n + 16] (n = chunk * windows;
+ * the 16 spare columns let the output pass read whole vectors). */
 struct wino_layout {
   size_t U, xp, V, M, base, total;
 };
@@ -150,7 +154,7 @@ static struct wino_layout wino_layout(const hp_conv_shape_t *s, int B) {
 #define HP_TAKE(field, len) (l.field = at, at += ((len) + 15) & ~(size_t)15)
   HP_TAKE(U, 16 * (size_t)s->o * s->c);
   HP_TAKE(xp, (size_t)s->c * (s->h + 2 * s->pad) * (s->w + 2 * s->pad));
-  HP_TAKE(V, 16 * (size_t)s->c * n), HP_TAKE(M, 16 * (size_t)s->o * n);
+  HP_TAKE(V, 16 * (size_t)s->c * n), HP_TAKE(M, 16 * (size_t)s->o * (n + 16));
   HP_TAKE(base, phase_q16(s));
 #undef HP_TAKE
   l.total = at;
@@ -541,6 +545,9 @@ static void winners_backward(const hp_conv_shape_t *s, const float *x, float *sc
   size_t *xoff = (size_t *)(scratch + l.xoff), *woff = (size_t *)(scratch + l.woff),
          *fstart = (size_t *)(scratch + l.fstart), *pstart = (size_t *)(scratch + l.pstart);
   int32_t *pix = (int32_t *)(scratch + l.pix);
+  /* Where output pixel p's patch starts in xt/dxt (no division per entry). */
+  size_t *pixoff = (size_t *)(scratch + l.pixoff);
+  for (size_t p = 0; p < npix; p++) pixoff[p] = p / wo * st * prow + p % wo * st * c;
   if (act.kind != HP_ACT_RELU && act.kind != HP_ACT_NONE)
     hp_act_backward(act, y, dy, dy, (size_t)B * nzmax);
   /* W[f][c][kh*kw] -> Wt[f][kh*kw][c] */
@@ -555,25 +562,22 @@ static void winners_backward(const hp_conv_shape_t *s, const float *x, float *sc
       const size_t at = ((size_t)b * o + f) * pp;
       const float *yr = y + at, *g = dy + at;
       const int32_t *a = am + at;
-      float sum = 0.0f;
+      float sum[4] = {0.0f, 0.0f, 0.0f, 0.0f}; /* four chains: add latency */
       fstart[f] = n;
       for (size_t q = 0; q < pp; q++) {
         const float v = act.kind == HP_ACT_RELU ? (yr[q] > 0.0f ? g[q] : 0.0f) : g[q];
         val[n] = v, pix[n] = a[q];
         n += v != 0.0f; /* NaN is kept */
-        sum += v;
+        sum[q & 3] += v;
       }
-      db[f] += sum;
+      db[f] += (sum[0] + sum[1]) + (sum[2] + sum[3]);
     }
     fstart[o] = n;
     if (n == 0) {
       if (dx != NULL) memset(dx + b * in, 0, in * sizeof *dx);
       continue;
     }
-    for (size_t i = 0; i < n; i++) {
-      const size_t oy = (size_t)pix[i] / wo, ox = (size_t)pix[i] % wo;
-      xoff[i] = oy * st * prow + ox * st * c;
-    }
+    for (size_t i = 0; i < n; i++) xoff[i] = pixoff[pix[i]];
     to_padded_hwc(s, x + b * in, xt);
     for (int f = 0; f < o; f++)
       for (int ki = 0; ki < kh; ki++)
@@ -593,7 +597,7 @@ static void winners_backward(const hp_conv_shape_t *s, const float *x, float *sc
     memset(dxt, 0, plane * sizeof *dxt);
     for (size_t p = 0, from = 0; p < npix; from = pstart[p++]) {
       if (pstart[p] == from) continue;
-      const size_t base = p / wo * st * prow + p % wo * st * c;
+      const size_t base = pixoff[p];
       for (int ki = 0; ki < kh; ki++)
         gather_axpy(dxt + base + ki * prow, Wt + ki * run, woff + from, pval + from,
                     pstart[p] - from, run);
@@ -737,6 +741,7 @@ HP_HOT static void phase_backward(const hp_conv_shape_t *s, const float *x, floa
   if (act.kind != HP_ACT_RELU && act.kind != HP_ACT_NONE)
     hp_act_backward(act, y, dy, dy, (size_t)B * s->o * n);
   phase_base(s, base);
+  memset(T, 0, (size_t)s->o * (kk + 1) * 16 * sizeof *T);
   for (int b = 0; b < B; b++) {
     phase_pad(s, (float *)(x + b * in), xp, false);
     phase_unfold(s, xp, P, false);
@@ -754,9 +759,12 @@ HP_HOT static void phase_backward(const hp_conv_shape_t *s, const float *x, floa
         V[q] = r == 0 ? vq : 0.0f, V[q16 + q] = r == 1 ? vq : 0.0f;
         V[2 * q16 + q] = r == wo ? vq : 0.0f, V[3 * q16 + q] = r == wo + 1 ? vq : 0.0f;
       }
-      /* Per-lane sums (T[k][16], and the bias's), reduced lane by lane. */
-      hp_v16 sb = {0};
+      /* Per-lane sums over the batch (T[f][k][16], the bias's at k = kk),
+       * reduced lane by lane once at the end. */
+      float *tf = T + (size_t)f * (kk + 1) * 16;
+      hp_v16 sb = V16C(tf + kk * 16);
       for (size_t q0 = 0; q0 < q16; q0 += 16) sb += V16C(v + q0);
+      V16(tf + kk * 16) = sb;
       for (size_t k = 0; k < kk; k++) {
         const float *pk = P + k * 4 * q16;
         hp_v16 acc = {0};
@@ -764,14 +772,8 @@ HP_HOT static void phase_backward(const hp_conv_shape_t *s, const float *x, floa
           acc += V16C(V + q0) * V16C(pk + q0) + V16C(V + q16 + q0) * V16C(pk + q16 + q0) +
                  V16C(V + 2 * q16 + q0) * V16C(pk + 2 * q16 + q0) +
                  V16C(V + 3 * q16 + q0) * V16C(pk + 3 * q16 + q0);
-        V16(T + k * 16) = acc;
+        V16(tf + k * 16) += acc;
       }
-      float *dwf = dW + f * kk, bsum = 0.0f;
-      for (int ln = 0; ln < 16; ln++) {
-        bsum += sb[ln];
-        for (size_t k = 0; k < kk; k++) dwf[k] += T[k * 16 + ln];
-      }
-      db[f] += bsum;
       if (dx == NULL) continue;
       const float *wf = W + f * kk;
       for (size_t k = 0; k < kk; k++) {
@@ -781,10 +783,19 @@ HP_HOT static void phase_backward(const hp_conv_shape_t *s, const float *x, floa
       }
     }
     if (dx != NULL) {
-      memset(dxp, 0, (l.dxp - l.xp) * sizeof *dxp);
+      memset(dxp, 0, (size_t)s->c * (s->h + 2 * s->pad) * (s->w + 2 * s->pad) * sizeof *dxp);
       phase_unfold(s, dxp, dP, true);
       phase_pad(s, dx + b * in, dxp, true);
     }
+  }
+  for (int f = 0; f < s->o; f++) {
+    const float *tf = T + (size_t)f * (kk + 1) * 16;
+    float *dwf = dW + f * kk;
+    for (int ln = 0; ln < 16; ln++)
+      for (size_t k = 0; k <= kk; k++) {
+        if (k < kk) dwf[k] += tf[k * 16 + ln];
+        else db[f] += tf[k * 16 + ln];
+      }
   }
 }
 
@@ -862,23 +873,16 @@ HP_HOT static void wino_outputs(const hp_conv_shape_t *s, const float *M, size_t
     float *restrict yo = y + (size_t)f * pp;
     int32_t *restrict ao = am + (size_t)f * pp;
     /* 16 windows at a time: the transform in vector arithmetic, then a
-     * lane loop for the max. A short last block is padded into tail. */
+     * lane loop for the max. A short last block reads on into the next
+     * sample's windows or the spare columns; those lanes are dropped. */
     for (size_t q0 = 0; q0 < pp; q0 += 16) {
       const size_t nq = pp - q0 < 16 ? pp - q0 : 16;
       hp_v16 y0 = {0}, y1 = {0}, y2 = {0}, y3 = {0};
       for (int k = 0; k < 4; k++) {
-        hp_v16 r[4];
-        for (int i = 0; i < 4; i++) {
-          const float *src = m + (size_t)(4 * i + k) * os + q0;
-          if (nq == 16) {
-            r[i] = V16C(src);
-          } else {
-            float tail[16] = {0};
-            memcpy(tail, src, nq * sizeof *tail);
-            r[i] = V16C(tail);
-          }
-        }
-        const hp_v16 a0 = r[0] + r[1] + r[2], a1 = r[1] - r[2] - r[3];
+        const float *src = m + (size_t)k * os + q0;
+        const hp_v16 r0 = V16C(src), r1 = V16C(src + 4 * os), r2 = V16C(src + 8 * os),
+                     r3 = V16C(src + 12 * os);
+        const hp_v16 a0 = r0 + r1 + r2, a1 = r1 - r2 - r3;
         /* (A^T m) A: column k adds to y0j/y1j with A[k][j] = {1 1 1 0; 0 1 -1 -1}^T */
         if (k < 3) y0 += a0, y2 += a1;
         if (k == 1) y1 += a0, y3 += a1;
@@ -918,9 +922,9 @@ static void wino_forward(const hp_conv_shape_t *s, const float *x, const float *
     }
     for (int xi = 0; xi < 16; xi++)
       hp_sgemm(false, false, o, (int)n, c, 1.0f, U + (size_t)xi * o * c, c,
-               V + (size_t)xi * c * n, (int)n, 0.0f, M + (size_t)xi * o * n, (int)n);
+               V + (size_t)xi * c * n, (int)n, 0.0f, M + (size_t)xi * o * (n + 16), (int)n + 16);
     for (int b = 0; b < nb; b++)
-      wino_outputs(s, M, n, (size_t)b * pp, bases, bias, y + (b0 + b) * out,
+      wino_outputs(s, M, n + 16, (size_t)b * pp, bases, bias, y + (b0 + b) * out,
                    am + (b0 + b) * out, act);
   }
 }
