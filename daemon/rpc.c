@@ -40,9 +40,20 @@ static int running_trial(hp_study_t *st, const cJSON *params, hp_run_t **out, hp
   if (number >= st->next_number)
     return hp_err_set(err, HP_RPC_E_NO_TRIAL, "study '%s' has no trial %lld", st->name, number);
   hp_run_t *run = (size_t)number < st->runs_cap ? st->runs[number] : NULL;
-  if (run == NULL)
+  if (run == NULL) {
+    /* An ended trial whose end waits for the database (unstored), or is in
+     * the batch now (settling: being written again, or just told). */
+    const hp_run_t *lists[2] = {st->d->unstored, st->d->settling};
+    for (int l = 0; l < 2; l++)
+      for (const hp_run_t *u = lists[l]; u; u = u->next_end)
+        if (u->study_id == st->id && u->number == number)
+          return hp_err_set(err, HP_RPC_E_STATE,
+                            "trial %lld of study '%s' has ended (%s); its end is being written "
+                            "to the database",
+                            number, st->name, hp_store_state_name(u->end_state));
     return hp_err_set(err, HP_RPC_E_STATE, "trial %lld of study '%s' is not running", number,
                       st->name);
+  }
   if (run->w != NULL)
     return hp_err_set(err, HP_RPC_E_STATE,
                       "trial %lld of study '%s' is run by a worker; only its worker reports it",

@@ -1173,6 +1173,11 @@ static void test_db_not_writable(void **state) {
   res = cl_ok(&c, "trial.get", "{\"study\":\"full\",\"trial\":1}", &r);
   assert_string_equal(cJSON_GetObjectItem(res, "state")->valuestring, "RUNNING");
   cJSON_Delete(r);
+  /* its end is kept by the daemon: telling it again says so */
+  assert_int_equal(cl_err(&c, "trial.tell", "{\"study\":\"full\",\"trial\":1,\"value\":0.75}", msg,
+                          sizeof msg),
+                   HP_RPC_E_STATE);
+  assert_non_null(strstr(msg, "its end is being written"));
   assert_int_equal(cl_err(&c, "trial.ask", "{\"study\":\"full\"}", msg, sizeof msg), HP_RPC_E_INTERNAL);
   /* writable again: the kept end is written without the client's help */
   assert_int_equal(prlimit(d.pid, RLIMIT_FSIZE, &unlimited, NULL), 0);
