@@ -706,22 +706,31 @@ HP_HOT static void phase_forward(const hp_conv_shape_t *s, const float *x, const
   for (int b = 0; b < B; b++) {
     phase_pad(s, (float *)(x + b * in), xp, false);
     phase_unfold(s, xp, P, false);
-    for (int f = 0; f < s->o; f++) {
-      const float *wf = W + f * kk;
-      float *yo = y + ((size_t)b * s->o + f) * n;
-      int32_t *ao = am + ((size_t)b * s->o + f) * n;
+    /* Two filters at a time share the loads of P (an odd last filter is
+     * computed twice and stored once). */
+    for (int f = 0; f < s->o; f += 2) {
+      const int g = f + 1 < s->o ? f + 1 : f;
+      const float *wf = W + f * kk, *wg = W + g * kk;
+      float *yo = y + ((size_t)b * s->o + f) * n, *yg = y + ((size_t)b * s->o + g) * n;
+      int32_t *ao = am + ((size_t)b * s->o + f) * n, *ag = am + ((size_t)b * s->o + g) * n;
       for (size_t q0 = 0; q0 < n; q0 += 16) {
-        hp_v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        hp_v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
         for (size_t k = 0; k < kk; k++) {
-          const float w = wf[k], *pk = P + k * 4 * q16 + q0;
-          a0 += w * V16C(pk), a1 += w * V16C(pk + q16);
-          a2 += w * V16C(pk + 2 * q16), a3 += w * V16C(pk + 3 * q16);
+          const float w = wf[k], u = wg[k], *pk = P + k * 4 * q16 + q0;
+          const hp_v16 p0 = V16C(pk), p1 = V16C(pk + q16), p2 = V16C(pk + 2 * q16),
+                       p3 = V16C(pk + 3 * q16);
+          a0 += w * p0, a1 += w * p1, a2 += w * p2, a3 += w * p3;
+          c0 += u * p0, c1 += u * p1, c2 += u * p2, c3 += u * p3;
         }
+        const size_t nq = n - q0 < 16 ? n - q0 : 16;
         float v[4][16];
         V16(v[0]) = a0, V16(v[1]) = a1, V16(v[2]) = a2, V16(v[3]) = a3;
-        window_max(v, base + q0, wo, n - q0 < 16 ? n - q0 : 16, yo + q0, ao + q0);
+        window_max(v, base + q0, wo, nq, yo + q0, ao + q0);
+        V16(v[0]) = c0, V16(v[1]) = c1, V16(v[2]) = c2, V16(v[3]) = c3;
+        if (g != f) window_max(v, base + q0, wo, nq, yg + q0, ag + q0);
       }
       bias_act_plane(yo, n, bias[f], act);
+      if (g != f) bias_act_plane(yg, n, bias[g], act);
     }
   }
 }
