@@ -51,6 +51,14 @@ int hp_conv_chunk(const hp_conv_shape_t *s, int B) {
   return n < (size_t)B ? (int)n : B;
 }
 
+/* Scratch layouts carve one buffer into arrays: take() returns the offset
+ * of the next n floats and keeps every array 64-byte aligned. */
+static size_t take(size_t *at, size_t n) {
+  const size_t off = *at;
+  *at += (n + 15) & ~(size_t)15;
+  return off;
+}
+
 /* With a fused pool, backward uses cols as winners_backward's scratch
  * (offsets in floats, each 64-byte aligned): the padded channels-innermost
  * input and its gradient [(h+2p)*(w+2p)*c], the transposed weights and
@@ -67,20 +75,26 @@ static struct winners_layout winners_layout(const hp_conv_shape_t *s) {
                zs = sizeof(size_t) / sizeof(float);
   struct winners_layout l;
   size_t at = 0;
-#define HP_TAKE(field, n) (l.field = at, at += ((n) + 15) & ~(size_t)15)
-  HP_TAKE(xt, plane), HP_TAKE(dxt, plane), HP_TAKE(wt, wlen), HP_TAKE(dwt, wlen);
-  HP_TAKE(val, nz), HP_TAKE(pval, nz), HP_TAKE(xoff, nz * zs), HP_TAKE(woff, nz * zs);
-  HP_TAKE(pix, nz), HP_TAKE(fstart, ((size_t)s->o + 1) * zs), HP_TAKE(pstart, (npix + 1) * zs);
-  HP_TAKE(pixoff, npix * zs);
-#undef HP_TAKE
+  l.xt = take(&at, plane);
+  l.dxt = take(&at, plane);
+  l.wt = take(&at, wlen);
+  l.dwt = take(&at, wlen);
+  l.val = take(&at, nz);
+  l.pval = take(&at, nz);
+  l.xoff = take(&at, nz * zs);
+  l.woff = take(&at, nz * zs);
+  l.pix = take(&at, nz);
+  l.fstart = take(&at, ((size_t)s->o + 1) * zs);
+  l.pstart = take(&at, (npix + 1) * zs);
+  l.pixoff = take(&at, npix * zs);
   l.total = at;
   return l;
 }
 
 static size_t winners_scratch(const hp_conv_shape_t *s) { return winners_layout(s).total; }
 
-/* The phase path (below hp_conv_backward's helpers) for small patches
- * under a 2x2 pool. */
+/* The phase path (phase_forward/phase_backward below): small patches under
+ * a 2x2 stride-2 pool. */
 static bool use_phase(const hp_conv_shape_t *s) {
   return s->pool == 2 && s->pstride == 2 && (size_t)s->c * s->kh * s->kw <= 32;
 }
@@ -93,8 +107,8 @@ static size_t phase_q16(const hp_conv_shape_t *s) {
 /* Scratch of the phase path (offsets in floats): P and its gradient
  * [kk][4][q16], the masked gradients [4][q16], one filter's gradient
  * [q16], the windows' conv-plane offsets [q16], per-lane sums of the batch
- * for dW and db [o][kk+1][16], the
- * zero-padded input and its gradient [c][h+2p][w+2p]. */
+ * for dW and db [o][kk+1][16], the zero-padded input and its gradient
+ * [c][h+2p][w+2p]. */
 struct phase_layout {
   size_t P, dP, V, v, base, T, xp, dxp, total;
 };
@@ -104,11 +118,14 @@ static struct phase_layout phase_layout(const hp_conv_shape_t *s) {
                padded = (size_t)s->c * (s->h + 2 * s->pad) * (s->w + 2 * s->pad);
   struct phase_layout l;
   size_t at = 0;
-#define HP_TAKE(field, n) (l.field = at, at += ((n) + 15) & ~(size_t)15)
-  HP_TAKE(P, kk * 4 * q16), HP_TAKE(dP, kk * 4 * q16), HP_TAKE(V, 4 * q16), HP_TAKE(v, q16);
-  HP_TAKE(base, q16), HP_TAKE(T, ((size_t)s->o * (kk + 1)) * 16), HP_TAKE(xp, padded);
-  HP_TAKE(dxp, padded);
-#undef HP_TAKE
+  l.P = take(&at, kk * 4 * q16);
+  l.dP = take(&at, kk * 4 * q16);
+  l.V = take(&at, 4 * q16);
+  l.v = take(&at, q16);
+  l.base = take(&at, q16);
+  l.T = take(&at, ((size_t)s->o * (kk + 1)) * 16);
+  l.xp = take(&at, padded);
+  l.dxp = take(&at, padded);
   l.total = at;
   return l;
 }
@@ -151,12 +168,11 @@ static struct wino_layout wino_layout(const hp_conv_shape_t *s, int B) {
   const size_t n = (size_t)wino_chunk(s, B) * s->pho * s->pwo;
   struct wino_layout l;
   size_t at = 0;
-#define HP_TAKE(field, len) (l.field = at, at += ((len) + 15) & ~(size_t)15)
-  HP_TAKE(U, 16 * (size_t)s->o * s->c);
-  HP_TAKE(xp, (size_t)s->c * (s->h + 2 * s->pad) * (s->w + 2 * s->pad));
-  HP_TAKE(V, 16 * (size_t)s->c * n), HP_TAKE(M, 16 * (size_t)s->o * (n + 16));
-  HP_TAKE(base, phase_q16(s));
-#undef HP_TAKE
+  l.U = take(&at, 16 * (size_t)s->o * s->c);
+  l.xp = take(&at, (size_t)s->c * (s->h + 2 * s->pad) * (s->w + 2 * s->pad));
+  l.V = take(&at, 16 * (size_t)s->c * n);
+  l.M = take(&at, 16 * (size_t)s->o * (n + 16));
+  l.base = take(&at, phase_q16(s));
   l.total = at;
   return l;
 }
