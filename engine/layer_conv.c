@@ -177,16 +177,24 @@ static struct wino_layout wino_layout(const hp_conv_shape_t *s, int B) {
   return l;
 }
 
+/* Whether a pass of this conv runs im2col (and so needs its cols and tmp
+ * sizes): not when the phase path does both passes, nor when the Winograd
+ * forward and the winners backward do. */
+static bool uses_im2col(const hp_conv_shape_t *s) {
+  return !(use_phase(s) || (use_wino(s) && use_winners(s)));
+}
+
 size_t hp_conv_cols_size(const hp_conv_shape_t *s, int B) {
-  size_t n = (size_t)s->c * s->kh * s->kw * hp_conv_chunk(s, B) * s->ho * s->wo;
-  if (use_phase(s)) return phase_scratch(s) > n ? phase_scratch(s) : n;
+  size_t n = 0;
+  if (uses_im2col(s)) n = (size_t)s->c * s->kh * s->kw * hp_conv_chunk(s, B) * s->ho * s->wo;
+  if (use_phase(s) && phase_scratch(s) > n) n = phase_scratch(s);
   if (use_wino(s) && wino_layout(s, B).total > n) n = wino_layout(s, B).total;
   if (use_winners(s) && winners_scratch(s) > n) n = winners_scratch(s);
   return n;
 }
 
 size_t hp_conv_tmp_size(const hp_conv_shape_t *s, int B) {
-  return (size_t)s->o * hp_conv_chunk(s, B) * s->ho * s->wo;
+  return uses_im2col(s) ? (size_t)s->o * hp_conv_chunk(s, B) * s->ho * s->wo : 0;
 }
 
 /* Output columns [lo, hi) whose input column ox*stride - pad + kj lies

@@ -293,7 +293,10 @@ static void check_conv_pool_shape(hp_conv_shape_t shape, int B, hp_act_kind_t ki
          nfull = (size_t)B * o * ho * wo, ny = (size_t)B * o * pho * pwo;
   c.x = vec(nx), c.W = vec(nw), c.b = vec(o), c.y = vec(ny), c.r = vec(ny);
   c.am = calloc(ny, sizeof *c.am);
-  c.cols = vec(hp_conv_cols_size(&c.s, B)), c.tmp = vec(hp_conv_tmp_size(&c.s, B));
+  /* The work buffers serve the fused conv and the unfused reference. */
+  const size_t ncols = hp_conv_cols_size(&c.s, B), nplain = hp_conv_cols_size(&plain, B),
+               ntmp = hp_conv_tmp_size(&c.s, B), ntplain = hp_conv_tmp_size(&plain, B);
+  c.cols = vec(ncols > nplain ? ncols : nplain), c.tmp = vec(ntmp > ntplain ? ntmp : ntplain);
   fill(&rng, c.x, nx, -1, 1), fill(&rng, c.W, nw, -0.5f, 0.5f), fill(&rng, c.b, o, -0.2f, 0.2f);
   fill(&rng, c.r, ny, -1, 1);
   if (dead_sample) {
