@@ -361,6 +361,13 @@ static void test_conv_pool_fused(void **state) {
   check_conv_pool(HP_ACT_NONE, 2, 2, 6);
 }
 
+/* A conv shape with a fused pool, for the tables of cases below. */
+#define POOLED(C, H, W, O, KH, KW, ST, PAD, P, PS)                                              \
+  (hp_conv_shape_t) {                                                                         \
+    .c = C, .h = H, .w = W, .o = O, .kh = KH, .kw = KW, .stride = ST, .pad = PAD, .pool = P,  \
+    .pstride = PS                                                                             \
+  }
+
 /* The winners-only backward (kw*c >= 16) against the im2col reference on
  * odd shapes: patch rows of 96 (64 + 16 + 16 floats), 18 (16 + scalar
  * tail), 66 and 20 floats; stride 2, padding 0 and 2, non-square inputs and
@@ -368,19 +375,13 @@ static void test_conv_pool_fused(void **state) {
  * gradient at all. */
 static void test_conv_pool_winners(void **state) {
   (void)state;
-#define SHAPE(C, H, W, O, KH, KW, ST, PAD, P, PS)                                              \
-  (hp_conv_shape_t) {                                                                         \
-    .c = C, .h = H, .w = W, .o = O, .kh = KH, .kw = KW, .stride = ST, .pad = PAD, .pool = P,  \
-    .pstride = PS                                                                             \
-  }
-  check_conv_pool_shape(SHAPE(32, 6, 6, 5, 3, 3, 1, 1, 2, 2), 3, HP_ACT_RELU, true, false, false);
-  check_conv_pool_shape(SHAPE(32, 6, 6, 5, 3, 3, 1, 1, 2, 2), 3, HP_ACT_RELU, false, true, false);
-  check_conv_pool_shape(SHAPE(6, 7, 5, 4, 3, 3, 1, 1, 2, 2), 2, HP_ACT_RELU, true, true, false);
-  check_conv_pool_shape(SHAPE(6, 9, 8, 3, 3, 3, 2, 1, 2, 2), 2, HP_ACT_TANH, true, false, true);
-  check_conv_pool_shape(SHAPE(22, 8, 9, 4, 2, 3, 1, 0, 3, 2), 2, HP_ACT_NONE, true, false, false);
-  check_conv_pool_shape(SHAPE(10, 5, 7, 3, 3, 2, 1, 2, 2, 1), 2, HP_ACT_SIGMOID, true, false, false);
-  check_conv_pool_shape(SHAPE(8, 10, 6, 6, 2, 2, 2, 0, 2, 2), 4, HP_ACT_LEAKY, true, false, false);
-#undef SHAPE
+  check_conv_pool_shape(POOLED(32, 6, 6, 5, 3, 3, 1, 1, 2, 2), 3, HP_ACT_RELU, true, false, false);
+  check_conv_pool_shape(POOLED(32, 6, 6, 5, 3, 3, 1, 1, 2, 2), 3, HP_ACT_RELU, false, true, false);
+  check_conv_pool_shape(POOLED(6, 7, 5, 4, 3, 3, 1, 1, 2, 2), 2, HP_ACT_RELU, true, true, false);
+  check_conv_pool_shape(POOLED(6, 9, 8, 3, 3, 3, 2, 1, 2, 2), 2, HP_ACT_TANH, true, false, true);
+  check_conv_pool_shape(POOLED(22, 8, 9, 4, 2, 3, 1, 0, 3, 2), 2, HP_ACT_NONE, true, false, false);
+  check_conv_pool_shape(POOLED(10, 5, 7, 3, 3, 2, 1, 2, 2, 1), 2, HP_ACT_SIGMOID, true, false, false);
+  check_conv_pool_shape(POOLED(8, 10, 6, 6, 2, 2, 2, 0, 2, 2), 4, HP_ACT_LEAKY, true, false, false);
 }
 
 /* The phase path (c*kh*kw <= 32 with a 2x2 stride-2 pool: direct conv over
@@ -426,6 +427,102 @@ static void test_conv_pool_winograd(void **state) {
   hp_conv_shape_t big = SHAPE(16, 28, 28, 16, 1);
   check_conv_pool_shape(big, 7, HP_ACT_NONE, true, false, false);
 #undef SHAPE
+}
+
+/* Every conv + pool path with work buffers of exactly the sizes
+ * hp_conv_cols_size / hp_conv_tmp_size give for the fused shape alone (the
+ * checks above share buffers sized for the unfused reference too, which
+ * would hide a short scratch; ASan sees an overrun here), against the
+ * im2col reference run in its own buffers; a second run with the same
+ * inputs must be bit-identical (no state left in the scratch, no
+ * uninitialised read reaching a result); and a NaN input pixel must stay
+ * visible: every pooled output that is NaN in the reference is NaN in the
+ * fused path too (Winograd may spread it further, never drop it). */
+static void check_conv_pool_exact(hp_conv_shape_t s, int B, hp_act_kind_t kind) {
+  hp_rng_t rng;
+  hp_rng_seed(&rng, 900 + s.c + s.w + B);
+  const hp_act_t act = {kind, 0.1f};
+  assert_int_equal(hp_conv_shape_init(&s), 0);
+  hp_conv_shape_t plain = s;
+  plain.pool = 0;
+  assert_int_equal(hp_conv_shape_init(&plain), 0);
+  const size_t nx = (size_t)B * s.c * s.h * s.w, nw = (size_t)s.o * s.c * s.kh * s.kw,
+               nfull = (size_t)B * s.o * s.ho * s.wo, ny = (size_t)B * s.o * s.pho * s.pwo;
+  const size_t ncols = hp_conv_cols_size(&s, B), ntmp = hp_conv_tmp_size(&s, B);
+  float *x = vec(nx), *W = vec(nw), *b = vec(s.o), *r = vec(ny);
+  fill(&rng, x, nx, -1, 1), fill(&rng, W, nw, -0.5f, 0.5f), fill(&rng, b, s.o, -0.2f, 0.2f);
+  fill(&rng, r, ny, -1, 1);
+  /* reference: unfused conv + max-pool kernel, own buffers */
+  float *pc = vec(hp_conv_cols_size(&plain, B)), *pt = vec(hp_conv_tmp_size(&plain, B));
+  float *full = vec(nfull), *ref = vec(ny), *dfull = vec(nfull), *rdx = vec(nx), *rdW = vec(nw),
+        *rdb = vec(s.o);
+  int32_t *ram = calloc(ny, sizeof *ram);
+  hp_conv_forward(&plain, x, W, b, pc, pt, full, NULL, B, act);
+  hp_maxpool_forward(full, ref, ram, B, s.o, s.ho, s.wo, s.pool, s.pstride);
+  hp_maxpool_backward(r, ram, dfull, B, s.o, s.ho, s.wo, s.pho, s.pwo);
+  hp_conv_backward(&plain, x, pc, pt, W, full, NULL, dfull, rdx, rdW, rdb, B, act);
+  float *y[2], *dx[2], *dW[2], *db[2];
+  for (int run = 0; run < 2; run++) {
+    float *cols = ncols ? malloc(ncols * sizeof *cols) : NULL;
+    float *tmp = ntmp ? malloc(ntmp * sizeof *tmp) : NULL;
+    int32_t *am = malloc(ny * sizeof *am);
+    float *dy = vec(ny);
+    assert_true((ncols == 0 || cols) && (ntmp == 0 || tmp) && am);
+    /* garbage scratch: no path may depend on its contents */
+    for (size_t i = 0; i < ncols; i++) cols[i] = run ? NAN : 1e30f;
+    for (size_t i = 0; i < ntmp; i++) tmp[i] = run ? NAN : -1e30f;
+    y[run] = vec(ny), dx[run] = vec(nx), dW[run] = vec(nw), db[run] = vec(s.o);
+    hp_conv_forward(&s, x, W, b, cols, tmp, y[run], am, B, act);
+    memcpy(dy, r, ny * sizeof *dy);
+    hp_conv_backward(&s, x, cols, tmp, W, y[run], am, dy, dx[run], dW[run], db[run], B, act);
+    free(cols), free(tmp), free(am), free(dy);
+  }
+  for (size_t i = 0; i < ny; i++) assert_true(fabsf(ref[i] - y[0][i]) < 1e-5f);
+  for (size_t i = 0; i < nx; i++)
+    assert_true(fabsf(rdx[i] - dx[0][i]) <= 1e-5f + 1e-5f * fabsf(rdx[i]));
+  for (size_t i = 0; i < nw; i++)
+    assert_true(fabsf(rdW[i] - dW[0][i]) <= 1e-4f + 1e-5f * fabsf(rdW[i]));
+  for (int i = 0; i < s.o; i++) assert_true(fabsf(rdb[i] - db[0][i]) <= 1e-4f + 1e-5f * fabsf(rdb[i]));
+  assert_memory_equal(y[0], y[1], ny * sizeof **y);
+  assert_memory_equal(dx[0], dx[1], nx * sizeof **dx);
+  assert_memory_equal(dW[0], dW[1], nw * sizeof **dW);
+  assert_memory_equal(db[0], db[1], s.o * sizeof **db);
+  /* NaN in one input pixel of the last sample, away from the border */
+  x[nx - (size_t)s.h * s.w / 2 - s.w / 2] = NAN;
+  float *cols = vec(ncols), *tmp = vec(ntmp);
+  int32_t *am = calloc(ny, sizeof *am);
+  hp_conv_forward(&plain, x, W, b, pc, pt, full, NULL, B, act);
+  hp_maxpool_forward(full, ref, ram, B, s.o, s.ho, s.wo, s.pool, s.pstride);
+  hp_conv_forward(&s, x, W, b, cols, tmp, y[0], am, B, act);
+  /* (The reference itself drops a NaN that is no window's first value:
+   * '>' never picks NaN, the old scalar rule, so some shapes see none.) */
+  for (size_t i = 0; i < ny; i++)
+    if (isnan(ref[i])) assert_true(isnan(y[0][i]));
+  free(cols), free(tmp), free(am);
+  for (int run = 0; run < 2; run++) free(y[run]), free(dx[run]), free(dW[run]), free(db[run]);
+  free(x), free(W), free(b), free(r), free(pc), free(pt), free(full), free(ref), free(dfull);
+  free(rdx), free(rdW), free(rdb), free(ram);
+}
+
+static void test_conv_pool_exact_buffers(void **state) {
+  (void)state;
+  /* phase forward + backward */
+  check_conv_pool_exact(POOLED(1, 28, 28, 5, 3, 3, 1, 1, 2, 2), 3, HP_ACT_RELU);
+  check_conv_pool_exact(POOLED(3, 9, 11, 3, 3, 3, 2, 2, 2, 2), 2, HP_ACT_TANH);
+  check_conv_pool_exact(POOLED(2, 7, 5, 4, 1, 4, 1, 0, 2, 2), 2, HP_ACT_LEAKY);
+  /* Winograd forward + winners backward, several chunks */
+  check_conv_pool_exact(POOLED(32, 14, 14, 8, 3, 3, 1, 1, 2, 2), 3, HP_ACT_RELU);
+  check_conv_pool_exact(POOLED(16, 28, 28, 16, 3, 3, 1, 1, 2, 2), 7, HP_ACT_NONE);
+  check_conv_pool_exact(POOLED(6, 11, 8, 5, 3, 3, 1, 2, 2, 2), 2, HP_ACT_SIGMOID);
+  /* Winograd forward + im2col backward (kw*c < 16) */
+  check_conv_pool_exact(POOLED(4, 9, 7, 3, 3, 3, 1, 0, 2, 2), 2, HP_ACT_RELU);
+  check_conv_pool_exact(POOLED(5, 7, 10, 4, 3, 3, 1, 2, 2, 2), 3, HP_ACT_TANH);
+  /* im2col forward + winners backward */
+  check_conv_pool_exact(POOLED(8, 9, 8, 4, 3, 3, 2, 1, 2, 2), 2, HP_ACT_RELU);
+  check_conv_pool_exact(POOLED(22, 8, 9, 4, 2, 3, 1, 0, 3, 2), 2, HP_ACT_NONE);
+  check_conv_pool_exact(POOLED(16, 7, 7, 3, 3, 3, 1, 1, 2, 1), 2, HP_ACT_LEAKY);
+  /* im2col both ways: overlapping pool over a small patch */
+  check_conv_pool_exact(POOLED(1, 9, 9, 3, 3, 3, 1, 1, 3, 2), 2, HP_ACT_RELU);
 }
 
 static void test_conv_grad(void **state) {
@@ -711,7 +808,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_conv_grad),      cmocka_unit_test(test_conv_relu_grad),
       cmocka_unit_test(test_conv_chunked),   cmocka_unit_test(test_conv_pool_fused),
       cmocka_unit_test(test_conv_pool_winners), cmocka_unit_test(test_conv_pool_phase),
-      cmocka_unit_test(test_conv_pool_winograd),
+      cmocka_unit_test(test_conv_pool_winograd), cmocka_unit_test(test_conv_pool_exact_buffers),
       cmocka_unit_test(test_maxpool_grad), cmocka_unit_test(test_maxpool_ties),   cmocka_unit_test(test_batchnorm_grad),
       cmocka_unit_test(test_batchnorm_stats), cmocka_unit_test(test_dropout),
       cmocka_unit_test(test_loss_grad),      cmocka_unit_test(test_softmax_stable),
