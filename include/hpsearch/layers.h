@@ -72,28 +72,41 @@ typedef struct hp_conv_shape {
 /* Fills ho/wo and pho/pwo; returns 0, or -1 when the kernel (or the pool
  * window) does not fit. */
 int hp_conv_shape_init(hp_conv_shape_t *s);
-/* The batch is processed in chunks of hp_conv_chunk() samples (sized so the
- * work buffers stay in cache). Floats the work buffers need for batches of
- * up to B samples: cols [c*kh*kw, chunk*ho*wo] and tmp [o, chunk*ho*wo]. */
+/* The im2col path processes the batch in chunks of hp_conv_chunk() samples
+ * (sized so the work buffers stay in cache). Floats the work buffers need
+ * for batches of up to B samples (forward and backward of the same shape):
+ * cols holds [c*kh*kw, chunk*ho*wo] when a pass runs im2col, and with a
+ * fused pool also the scratch of the faster paths (phase, Winograd,
+ * winners-only backward; the largest of those in use); tmp holds
+ * [o, chunk*ho*wo] when a pass runs im2col and is 0 otherwise (an unused
+ * buffer may then be any pointer, NULL included). Either size may be 0. */
 int hp_conv_chunk(const hp_conv_shape_t *s, int B);
 size_t hp_conv_cols_size(const hp_conv_shape_t *s, int B);
 size_t hp_conv_tmp_size(const hp_conv_shape_t *s, int B);
 
 /* x[B,c,h,w] -> y[B,o,ho,wo] = act(W[o, c*kh*kw] * patches + b[o]).
- * Per chunk: unfold into cols, ONE sgemm into tmp, and a fused pass adds the
- * bias, applies the activation and reorders tmp into y's layout. cols and
- * tmp are scratch.
+ * cols and tmp are scratch (sizes above; nothing in them is kept between
+ * calls). Without pool (im2col path), per chunk: unfold into cols, one
+ * sgemm into tmp, and a fused pass adds the bias, applies the activation
+ * and reorders tmp into y's layout.
  * With a fused max-pool (s->pool > 0), y is the pooled [B,o,pho,pwo] and
- * argmax[B,o,pho,pwo] records the winners (offsets in the ho x wo plane):
- * the pool takes the max of the raw products, then bias and activation are
- * applied to the pooled values only (every supported activation is
- * non-decreasing, so this equals pooling the activated output), and the
- * full-size output never leaves the cache. argmax is unused without pool. */
+ * argmax[B,o,pho,pwo] records the winners (offsets in the ho x wo plane,
+ * first maximum in row-major window order; NaN never replaces an earlier
+ * value): the pool takes the max of the raw conv values, then bias and
+ * activation are applied to the pooled values only (every supported
+ * activation is non-decreasing, so this equals pooling the activated
+ * output), and the full-size output is never stored. The conv values come
+ * from the phase path (c*kh*kw <= 32 under a 2x2 stride-2 pool), Winograd
+ * F(2x2,3x3) (other 3x3 stride-1 convs under that pool; rounding differs
+ * from im2col by a few ulps) or im2col + sgemm (the rest); the first two
+ * use only cols. argmax is unused without pool. */
 void hp_conv_forward(const hp_conv_shape_t *s, const float *x, const float *W, const float *b,
                      float *cols, float *tmp, float *y, int32_t *argmax, int B, hp_act_t act);
 /* x[B,c,h,w] (the forward input), y and argmax (its output), dy (same shape
  * as y, overwritten) -> dW[o, c*kh*kw] +=, db[o] +=, dx[B,c,h,w] = (dx may
- * be NULL). cols and tmp are scratch. */
+ * be NULL). cols and tmp are scratch. With a fused pool the gradient goes
+ * to the winners argmax recorded (phase path, or winners-only when a patch
+ * row kw*c >= 16: both use only cols; otherwise im2col). */
 void hp_conv_backward(const hp_conv_shape_t *s, const float *x, float *cols, float *tmp,
                       const float *W, const float *y, const int32_t *argmax, float *dy,
                       float *dx, float *dW, float *db, int B, hp_act_t act);
