@@ -226,6 +226,8 @@ struct hp_daemon {
                                 the database once the batch ends */
   double t_retry;            /* monotonic: no new trial and no rewrite before */
   double retry_wait;         /* seconds between attempts (doubles up to 30) */
+  bool reload_failed;        /* the last reload from the database failed: the
+                                next one waits for t_retry */
 };
 
 /* jsonout.c: JSON written straight into a growing buffer. */

@@ -1214,9 +1214,11 @@ static void sched_reload(hp_daemon_t *d) {
     d->studies = old;
     d->n_studies = old_n;
     d->store_failed = true;
+    d->reload_failed = true;
     return;
   }
   d->store_failed = false;
+  d->reload_failed = false;
   size_t kept = 0, dropped = 0;
   for (hp_study_t *o = old; o; o = o->next) {
     for (size_t i = 0; i < o->runs_cap; i++) {
@@ -1289,6 +1291,11 @@ void hp_sched_batch_done(hp_daemon_t *d, bool committed, const char *why) {
     if (d->unstored == NULL) d->retry_wait = 0;
     return;
   }
+  /* After a reload that failed, the next one waits its turn: on_check comes
+   * at every loop iteration (each request, each worker line), and a reload
+   * there read the whole database each time and doubled the wait to 30 s
+   * within a handful of requests. hp_sched_tick comes back at t_retry. */
+  if (d->reload_failed && hp_now_mono() < d->t_retry) return;
   d->retry_wait = d->retry_wait <= 0 ? 1 : d->retry_wait * 2 > 30 ? 30 : d->retry_wait * 2;
   d->t_retry = hp_now_mono() + d->retry_wait;
   hp_log("the database could not be written (%s): reloading the studies from it; new trials "

@@ -1278,6 +1278,66 @@ static void test_db_not_writable(void **state) {
   daemon_stop(&d);
 }
 
+/* Runs one SQL statement on the daemon's database from outside. */
+static void db_exec(const daemon_proc_t *d, const char *sql) {
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(d->db, &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  char *emsg = NULL;
+  if (sqlite3_exec(db, sql, NULL, NULL, &emsg) != SQLITE_OK) fail_msg("%s: %s", sql, emsg);
+  sqlite3_close(db);
+}
+
+/* A reload after a failed commit that fails itself (here the database holds
+ * a row the loader refuses) is tried again after the wait, not at every
+ * request: the wait stays short, so once the database is fine again the
+ * kept end is written and new trials start within seconds (a reload per
+ * request had doubled the wait to 30 s after five requests). */
+static void test_reload_failure_waits(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 1);
+  client_t c;
+  cl_open(&c, d.sock);
+  create_study(&c, "{\"name\":\"rl\",\"n_trials\":20,\"sampler\":{\"type\":\"random\",\"seed\":3},"
+                   "\"space\":{\"x\":{\"type\":\"float\",\"low\":0,\"high\":1}}}");
+  cJSON *r;
+  cl_ok(&c, "trial.ask", "{\"study\":\"rl\"}", &r);
+  cJSON_Delete(r);
+  db_exec(&d, "INSERT INTO trials (number, study_id, state) SELECT 99, study_id, 'BOGUS' "
+              "FROM studies WHERE study_name = 'rl'");
+  struct rlimit tiny = {1, RLIM_INFINITY}, unlimited = {RLIM_INFINITY, RLIM_INFINITY};
+  assert_int_equal(prlimit(d.pid, RLIMIT_FSIZE, &tiny, NULL), 0);
+  assert_int_equal(cl_err(&c, "trial.tell", "{\"study\":\"rl\",\"trial\":0,\"value\":0.5}", NULL, 0),
+                   HP_RPC_E_INTERNAL);
+  /* read-only requests while the reload cannot succeed */
+  for (int i = 0; i < 20; i++) {
+    cl_ok(&c, "study.get", "{\"study\":\"rl\"}", &r);
+    cJSON_Delete(r);
+  }
+  assert_int_equal(prlimit(d.pid, RLIMIT_FSIZE, &unlimited, NULL), 0);
+  db_exec(&d, "DELETE FROM trials WHERE state = 'BOGUS'");
+  double t0 = now_s();
+  for (;;) {
+    cJSON *res = cl_ok(&c, "trial.get", "{\"study\":\"rl\",\"trial\":0}", &r);
+    bool done = strcmp(cJSON_GetObjectItem(res, "state")->valuestring, "COMPLETE") == 0;
+    cJSON_Delete(r);
+    if (done) break;
+    if (now_s() - t0 > 6) fail_msg("the kept end was not written within 6 s");
+    usleep(100000);
+  }
+  for (;;) {
+    r = cl_call(&c, "trial.ask", "{\"study\":\"rl\"}");
+    bool ok = cJSON_GetObjectItem(r, "result") != NULL;
+    cJSON_Delete(r);
+    if (ok) break;
+    if (now_s() - t0 > 8) fail_msg("trial.ask still refused after 8 s");
+    usleep(100000);
+  }
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
 /* An engine study whose data files do not exist is refused at study.create
  * with the field and the path (not accepted and then failed trial by trial),
  * also when the path comes from a parameter of the space; nothing is
@@ -1873,6 +1933,7 @@ int main(void) {
       cmocka_unit_test(test_engine_objective),
       cmocka_unit_test(test_engine_missing_data),
       cmocka_unit_test(test_db_not_writable),
+      cmocka_unit_test(test_reload_failure_waits),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
