@@ -998,6 +998,8 @@ static void test_other_uid_refused(void **state) {
 
 /* A second daemon on the same socket refuses to start; the socket is 0600
  * in a 0700 folder; daemon.shutdown stops running workers and records them. */
+static pid_t read_pid(const char *base, int n);
+
 /* A worker that exited with its final value while something it started
  * still holds its stdout: a stop --kill in that window must not turn the
  * finished trial into FAIL "study stopped". */
@@ -1007,20 +1009,28 @@ static void test_stop_after_exit(void **state) {
   daemon_start(&d, 1);
   client_t c;
   cl_open(&c, d.sock);
-  create_study(&c, "{\"name\":\"late\",\"n_trials\":1,"
-                   "\"space\":{\"x\":{\"type\":\"float\",\"low\":0,\"high\":1}},"
-                   "\"objective\":{\"command\":[\"sh\",\"-c\","
-                   "\"echo '{\\\"value\\\": 1.5}'; setsid sleep 3 & sleep 0.2; exit 0\"]}}");
+  char pidfile[400], spec[1200];
+  snprintf(pidfile, sizeof pidfile, "%s/pids", d.dir);
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"late\",\"n_trials\":1,"
+           "\"space\":{\"x\":{\"type\":\"float\",\"low\":0,\"high\":1}},"
+           "\"objective\":{\"command\":[\"sh\",\"-c\","
+           "\"echo $PPID >%s.tmp; mv %s.tmp %s; echo '{\\\"value\\\": 1.5}'; setsid sleep 3 & "
+           "sleep 0.2; exit 0\"]}}",
+           pidfile, pidfile, pidfile);
+  create_study(&c, spec);
+  /* Wait until the worker (sh's supervisor, $PPID) has exited and been
+   * reaped by the daemon, instead of a fixed nap that a busy machine can
+   * outlast (the stop then killed a running trial: FAIL). */
+  pid_t sup = read_pid(pidfile, -1);
+  assert_true(sup > 0);
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d", (int)sup);
   double t0 = now_s();
-  for (;;) { /* the trial started */
-    cJSON *r = cl_call(&c, "trial.get", "{\"study\":\"late\",\"trial\":0}");
-    bool got = cJSON_GetObjectItem(r, "result") != NULL;
-    cJSON_Delete(r);
-    if (got) break;
+  while (access(path, F_OK) == 0) {
     assert_true(now_s() - t0 < 10);
-    usleep(20000);
+    usleep(10000);
   }
-  usleep(600000); /* sh has exited; the setsid sleep keeps the pipe open */
   cJSON *r;
   cl_ok(&c, "study.stop", "{\"study\":\"late\",\"kill\":true}", &r);
   cJSON_Delete(r);
