@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -1260,30 +1261,34 @@ static void test_db_not_writable(void **state) {
     usleep(100000);
   }
   /* a study created while nothing can be written is refused, and the worker
-   * its first trial got in the same round is killed: nothing is left of it */
-  char pidfile[400];
-  snprintf(pidfile, sizeof pidfile, "%s/pids", d.dir);
+   * its first trial got in the same round is killed: nothing is left of it.
+   * The worker inherits the daemon's 1-byte file size limit, so it names
+   * itself by an empty file <piddir>/<pid> (a pid written into a file was
+   * cut to its first digit, and that pid, e.g. a kernel thread, never went) */
+  char piddir[400];
+  snprintf(piddir, sizeof piddir, "%s/piddir", d.dir);
+  assert_int_equal(mkdir(piddir, 0700), 0);
   snprintf(spec, sizeof spec,
            "{\"spec\":{\"name\":\"gone\",\"n_trials\":1,\"space\":{\"x\":{\"type\":\"int\",\"low\":0,"
-           "\"high\":1}},\"objective\":{\"command\":[\"%s\",\"1\",\"hang\"],\"env\":{\"HP_TEST_PIDFILE\":"
+           "\"high\":1}},\"objective\":{\"command\":[\"%s\",\"1\",\"hang\"],\"env\":{\"HP_TEST_PIDDIR\":"
            "\"%s\"}}}}",
-           helper, pidfile);
+           helper, piddir);
   assert_int_equal(prlimit(d.pid, RLIMIT_FSIZE, &tiny, NULL), 0);
   assert_int_equal(cl_err(&c, "study.create", spec, msg, sizeof msg), HP_RPC_E_INTERNAL);
   assert_non_null(strstr(msg, "database commit failed"));
   assert_int_equal(cl_err(&c, "study.get", "{\"study\":\"gone\"}", NULL, 0), HP_RPC_E_NO_STUDY);
   assert_int_equal(prlimit(d.pid, RLIMIT_FSIZE, &unlimited, NULL), 0);
-  FILE *pf = fopen(pidfile, "r");
-  int started = 0;
-  if (pf) {
-    if (fscanf(pf, "%d", &started) != 1) started = 0;
-    fclose(pf);
-  }
-  if (started > 0) { /* it got as far as running the command: it must be gone */
+  DIR *pd = opendir(piddir);
+  assert_non_null(pd);
+  struct dirent *e;
+  while ((e = readdir(pd)) != NULL) { /* it got as far as running the command: it must be gone */
+    pid_t started = (pid_t)atoi(e->d_name);
+    if (started <= 0) continue;
     bool gone = gone_within(started, 5);
     if (!gone) kill(started, SIGKILL);
     assert_true(gone);
   }
+  closedir(pd);
   cl_close(&c);
   daemon_stop(&d);
 }

@@ -12,6 +12,10 @@ log=${HP_TEST_LOG:-/dev/null}
 now() { date +%s.%N; }
 echo "start $HPSEARCH_TRIAL_NUMBER $(now)" >>"$log"
 [ -n "${HP_TEST_PIDFILE:-}" ] && echo $$ >>"$HP_TEST_PIDFILE"
+# With HP_TEST_PIDDIR set, an empty file named by the shell's pid is made
+# there: it needs no byte written (a file size limit inherited from the
+# daemon cuts a written pid short).
+[ -n "${HP_TEST_PIDDIR:-}" ] && : >"$HP_TEST_PIDDIR/$$"
 # With HP_TEST_ESCFILE set, a process escapes the trial first: its own
 # session (setsid) and an empty environment (env -i); its pid is written to
 # $HP_TEST_ESCFILE.<trial number>. The daemon must still kill it when the
