@@ -3,10 +3,14 @@
 MLP and CNN as examples/train-mlp.json / train-cnn.json on Fashion-MNIST,
 on one thread with flush-to-zero, and prints one JSON line per run.
 
-Same recipe as hpsearch: pixels / 255, the last 10,000 training images held
-out for validation (so 50,000 train), batch 128 drawn from a fresh shuffle
-every epoch, Kaiming-normal weights and zero biases, Adam(1e-3) (or SGD with
-momentum 0.9). samples/s counts training samples over the time spent in the
+Same recipe as hpsearch: the last 10,000 training images held out for
+validation (so 50,000 train), batch 128 drawn from a fresh shuffle every
+epoch, Kaiming-normal weights and zero biases, Adam(1e-3) (or SGD with
+momentum 0.9); the pixel scaling ("unit": / 255, or "standardize": per-pixel
+mean and population std of the 50,000 training images) and the learning-rate
+schedule ("constant", or "cosine"/"linear" over the whole run to lr/100 by
+default) are read from the example config (examples/train-KIND.json) and
+applied the way the engine applies them (docs/engine-optim-data.md). samples/s counts training samples over the time spent in the
 training loop only (batch gather, forward, backward, update), as hpsearch
 does; the data set is read from /usr/share/datasets/fashion-mnist with gzip
 and numpy, never downloaded.
@@ -15,6 +19,7 @@ usage: engine_torch.py {mlp|cnn} EPOCHS [adam|momentum] [BATCH] [SEED]
 """
 import gzip
 import json
+import math
 import os
 import re
 import sys
@@ -36,13 +41,48 @@ def read_idx(path):
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-def load():
+def recipe(kind):
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples",
+                        f"train-{kind}.json")
+    with open(path) as f:
+        cfg = json.load(f)
+    sched = cfg.get("optimizer", {}).get("schedule", "constant")
+    if isinstance(sched, str):
+        sched = {"type": sched}
+    if sched["type"] not in ("constant", "cosine", "linear") or sched.get("warmup") or \
+            sched.get("unit", "step") != "step":
+        sys.exit(f"engine_torch.py: schedule {sched} of {path} is not mirrored here")
+    return cfg.get("data", {}).get("scaling", "unit"), sched
+
+
+def schedule_lr(sched, lr0, k, total):
+    """The engine's hp_schedule_lr for constant/linear/cosine (no warm-up)."""
+    if sched["type"] == "constant":
+        return lr0
+    steps = sched.get("steps") or total
+    end = sched.get("end_lr", lr0 / 100)
+    if k >= steps:
+        return end
+    if sched["type"] == "linear":
+        return (1 - k / steps) * lr0 + k / steps * end
+    return end + (lr0 - end) * 0.5 * (1 + math.cos(math.pi * k / steps))
+
+
+def load(scaling="unit"):
     xtr = read_idx(f"{DATA}/train-images-idx3-ubyte.gz")
     ytr = read_idx(f"{DATA}/train-labels-idx1-ubyte.gz")
     xte = read_idx(f"{DATA}/t10k-images-idx3-ubyte.gz")
     yte = read_idx(f"{DATA}/t10k-labels-idx1-ubyte.gz")
+    if scaling == "standardize":  # per pixel, fitted on the training rows
+        fit = xtr[:-10000].reshape(len(xtr) - 10000, -1).astype(np.float64)
+        mean, sd = fit.mean(0), fit.std(0)
+        scale = np.where(sd > 1e-12, 1.0 / np.where(sd > 1e-12, sd, 1.0), 1.0)
+        scale, shift = scale.astype(np.float32), (-mean * scale).astype(np.float32)
+    else:
+        scale, shift = np.float32(1.0 / 255.0), np.float32(0.0)
     def to_x(a):
-        return torch.from_numpy(a.astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
+        flat = a.reshape(len(a), -1).astype(np.float32) * scale + shift
+        return torch.from_numpy(flat.astype(np.float32)).reshape(-1, 1, 28, 28)
     def to_y(a):
         return torch.from_numpy(a.astype(np.int64))
     return (to_x(xtr[:-10000]), to_y(ytr[:-10000]), to_x(xtr[-10000:]), to_y(ytr[-10000:]),
@@ -109,7 +149,8 @@ def main():
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
     torch.manual_seed(seed)
-    xtr, ytr, xva, yva, xte, yte = load()
+    scaling, sched = recipe(kind)
+    xtr, ytr, xva, yva, xte, yte = load(scaling)
     model = MLP() if kind == "mlp" else CNN()
     for m in model.modules():
         if isinstance(m, (nn.Linear, nn.Conv2d)):
@@ -120,6 +161,7 @@ def main():
     else:
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     n = len(xtr)
+    lr0, step, total = opt.param_groups[0]["lr"], 0, epochs * ((n + batch - 1) // batch)
     train_time, per_epoch = 0.0, []
     for epoch in range(epochs):
         order = torch.randperm(n)
@@ -127,6 +169,9 @@ def main():
         for i in range(0, n, batch):
             idx = order[i:i + batch]
             xb, yb = xtr[idx], ytr[idx]
+            for g in opt.param_groups:
+                g["lr"] = schedule_lr(sched, lr0, step, total)
+            step += 1
             opt.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(xb), yb)
             loss.backward()
@@ -140,7 +185,7 @@ def main():
               f"val acc {va:.4f}", file=sys.stderr)
     tl, ta = evaluate(model, xte, yte)
     print(json.dumps({"framework": "pytorch", "torch": torch.__version__, "model": kind,
-                      "optimizer": opt_name, "epochs": epochs, "batch_size": batch, "threads": torch.get_num_threads(),
+                      "optimizer": opt_name, "scaling": scaling, "schedule": sched, "epochs": epochs, "batch_size": batch, "threads": torch.get_num_threads(),
                       "samples_per_sec": n * epochs / train_time, "blas": blas_in_use(), "seconds": train_time,
                       "test_accuracy": ta, "test_loss": tl, "per_epoch": per_epoch}))
 

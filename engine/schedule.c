@@ -22,6 +22,7 @@ double hp_schedule_lr(const hp_schedule_t *s, double lr0, int64_t step, int64_t 
   double end = s->end_lr_set ? s->end_lr : lr0 / 100.0;
   switch (s->kind) {
   case HP_SCHED_LINEAR: {
+    if (s->steps <= 0) return lr0; /* length not filled in (hp_schedule_fit_run) */
     if (k >= s->steps) return end;
     double a = (double)k / (double)s->steps;
     return (1.0 - a) * lr0 + a * end;
@@ -31,12 +32,19 @@ double hp_schedule_lr(const hp_schedule_t *s, double lr0, int64_t step, int64_t 
   case HP_SCHED_EXPONENTIAL:
     return lr0 * pow(s->gamma, (double)k);
   case HP_SCHED_COSINE:
+    if (s->steps <= 0) return lr0;
     if (k >= s->steps) return end;
     return end + (lr0 - end) * 0.5 * (1.0 + cos(M_PI * (double)k / (double)s->steps));
   case HP_SCHED_CONSTANT:
   default:
     return lr0;
   }
+}
+
+void hp_schedule_fit_run(hp_schedule_t *s, int64_t epochs, int64_t steps_per_epoch) {
+  if ((s->kind != HP_SCHED_LINEAR && s->kind != HP_SCHED_COSINE) || s->steps > 0) return;
+  int64_t total = s->per_epoch ? epochs : epochs * (steps_per_epoch > 0 ? steps_per_epoch : 1);
+  s->steps = total - s->warmup > 1 ? total - s->warmup : 1;
 }
 
 int hp_schedule_parse(const cJSON *item, hp_schedule_t *s, const char *where, hp_err_t *err) {
@@ -61,7 +69,7 @@ int hp_schedule_parse(const cJSON *item, hp_schedule_t *s, const char *where, hp
   s->kind = (hp_sched_kind_t)kind;
   s->gamma = kind == HP_SCHED_EXPONENTIAL ? 0.99 : 0.1;
   if (!cJSON_IsObject(item)) {
-    if (kind == HP_SCHED_LINEAR || kind == HP_SCHED_COSINE || kind == HP_SCHED_STEP)
+    if (kind == HP_SCHED_STEP)
       return hp_err_set(err, HP_EINVAL, "%s: schedule '%s' needs an object with its length",
                         where, name);
     return 0;
@@ -79,7 +87,8 @@ int hp_schedule_parse(const cJSON *item, hp_schedule_t *s, const char *where, hp
   long long v;
   const long long big = (long long)1 << 50;
   if (allowed == k_decay) {
-    if ((rc = hp_json_get_int(item, "steps", true, 1, big, &v, where, err))) return rc;
+    v = 0; /* absent: the whole run, filled in by hp_schedule_fit_run */
+    if ((rc = hp_json_get_int(item, "steps", false, 1, big, &v, where, err))) return rc;
     s->steps = v;
     if (cJSON_GetObjectItemCaseSensitive(item, "end_lr")) {
       if ((rc = hp_json_get_number(item, "end_lr", true, &s->end_lr, where, err))) return rc;

@@ -88,7 +88,9 @@ int hp_train_run_data(const hp_train_config_t *cfg, const hp_data_t *data, hp_ep
   hp_model_init(&model, &cfg->init, cfg->seed);
   res->n_params = model.n_params;
   const int64_t steps_per_epoch = ((int64_t)n_train + B - 1) / B;
-  if ((rc = hp_optim_create(&cfg->optim, model.n_params, model.decay, (size_t)model.n_decay,
+  hp_optim_config_t ocfg = cfg->optim; /* a decay without "steps" spans the run */
+  hp_schedule_fit_run(&ocfg.sched, cfg->epochs, steps_per_epoch);
+  if ((rc = hp_optim_create(&ocfg, model.n_params, model.decay, (size_t)model.n_decay,
                             steps_per_epoch, &opt, err)) != 0)
     goto fail;
 

@@ -46,7 +46,8 @@ typedef enum hp_sched_kind {
 typedef struct hp_schedule {
   hp_sched_kind_t kind;  /* "type" */
   double end_lr;         /* eps_tau ("end_lr"), default eps0/100 (linear, cosine) */
-  int64_t steps;         /* tau ("steps"), > 0 for linear/cosine */
+  int64_t steps;         /* tau ("steps") for linear/cosine; 0 = the whole run after
+                            the warm-up, set by hp_schedule_fit_run */
   int64_t step_size;     /* "step_size" (step schedule), > 0 */
   double gamma;          /* "gamma" (step, exponential), in (0,1], default 0.1 / 0.99 */
   int64_t warmup;        /* "warmup" steps (0 = none) */
@@ -95,6 +96,10 @@ const char *hp_optim_name(hp_optim_kind_t kind);
  * steps_per_epoch is used when sched->per_epoch. Pure function. */
 double hp_schedule_lr(const hp_schedule_t *sched, double lr0, int64_t k,
                       int64_t steps_per_epoch);
+/* Gives a linear or cosine schedule without "steps" its length: the run's
+ * epochs (unit "epoch") or epochs * steps_per_epoch optimizer steps, minus
+ * the warm-up, at least 1. Other schedules and explicit lengths unchanged. */
+void hp_schedule_fit_run(hp_schedule_t *sched, int64_t epochs, int64_t steps_per_epoch);
 /* Parses a "schedule" value (a name such as "constant", or an object) into
  * *sched, which holds the defaults (constant, no warm-up). */
 int hp_schedule_parse(const cJSON *item, hp_schedule_t *sched, const char *where,

@@ -212,6 +212,37 @@ static void test_schedules(void **st) {
   s = (hp_schedule_t){.kind = HP_SCHED_STEP, .step_size = 2, .gamma = 0.5, .per_epoch = 1};
   CLOSE(hp_schedule_lr(&s, 0.1, 19, 10), 0.1, 1e-15);
   CLOSE(hp_schedule_lr(&s, 0.1, 25, 10), 0.05, 1e-15);
+  /* linear/cosine without "steps" span the run: 5 epochs of 391 steps */
+  s = (hp_schedule_t){.kind = HP_SCHED_COSINE};
+  CLOSE(hp_schedule_lr(&s, 0.1, 7, 391), 0.1, 0); /* not fitted yet: constant */
+  hp_schedule_fit_run(&s, 5, 391);
+  assert_int_equal(s.steps, 1955);
+  CLOSE(hp_schedule_lr(&s, 0.1, 1954, 391), 0.001 + 0.099 * 0.5 * (1 + cos(M_PI * 1954 / 1955)),
+        1e-15);
+  CLOSE(hp_schedule_lr(&s, 0.1, 1955, 391), 0.001, 1e-15);
+  s = (hp_schedule_t){.kind = HP_SCHED_LINEAR, .warmup = 100};
+  hp_schedule_fit_run(&s, 5, 391);
+  assert_int_equal(s.steps, 1855); /* the warm-up is part of the run */
+  s = (hp_schedule_t){.kind = HP_SCHED_LINEAR, .per_epoch = 1, .warmup = 1};
+  hp_schedule_fit_run(&s, 5, 391);
+  assert_int_equal(s.steps, 4); /* in epochs */
+  s = (hp_schedule_t){.kind = HP_SCHED_COSINE, .warmup = 10};
+  hp_schedule_fit_run(&s, 1, 3); /* warm-up longer than the run: length 1 */
+  assert_int_equal(s.steps, 1);
+  s = (hp_schedule_t){.kind = HP_SCHED_COSINE, .steps = 50};
+  hp_schedule_fit_run(&s, 5, 391); /* an explicit length stays */
+  assert_int_equal(s.steps, 50);
+  s = (hp_schedule_t){.kind = HP_SCHED_STEP, .step_size = 3};
+  hp_schedule_fit_run(&s, 5, 391);
+  assert_int_equal(s.steps, 0);
+  /* the bare name parses to "the whole run" */
+  cJSON *j = cJSON_Parse("\"cosine\"");
+  hp_err_t err = {0};
+  s = (hp_schedule_t){0};
+  assert_int_equal(hp_schedule_parse(j, &s, "optimizer.schedule", &err), 0);
+  assert_int_equal(s.kind, HP_SCHED_COSINE);
+  assert_int_equal(s.steps, 0);
+  cJSON_Delete(j);
 }
 
 /* The schedule drives every optimizer, here SGD with linear decay. */
@@ -344,7 +375,8 @@ static void test_config_parse(void **st) {
       {"{\"weight_decay\":-1}", "optimizer.weight_decay"},
       {"{\"clip_norm\":-1}", "optimizer.clip_norm"},
       {"{\"lr\":\"fast\"}", "lr"},
-      {"{\"schedule\":{\"type\":\"linear\"}}", "optimizer.schedule"},
+      {"{\"schedule\":\"step\"}", "optimizer.schedule"},
+      {"{\"schedule\":{\"type\":\"step\"}}", "step_size"},
       {"{\"schedule\":{\"type\":\"linear\",\"steps\":0}}", "steps"},
       {"{\"schedule\":{\"type\":\"warp\"}}", "optimizer.schedule.type"},
       {"{\"schedule\":{\"type\":\"step\",\"step_size\":2,\"gamma\":2}}", "gamma"},
