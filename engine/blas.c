@@ -40,6 +40,7 @@ static struct {
                 blasint);
   char *(*corename)(void);
   void (*set_threads)(int);
+  int (*get_threads)(void);
   char error[160]; /* why loading failed, "" if it did not */
 } blas;
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
@@ -60,6 +61,7 @@ static void blas_load(void) {
   *(void **)&blas.sgemm = dlsym(h, "cblas_sgemm");
   *(void **)&blas.corename = dlsym(h, "openblas_get_corename");
   *(void **)&blas.set_threads = dlsym(h, "openblas_set_num_threads");
+  *(void **)&blas.get_threads = dlsym(h, "openblas_get_num_threads");
   if (blas.sgemm == NULL) snprintf(blas.error, sizeof blas.error, "OpenBLAS has no cblas_sgemm");
 }
 
@@ -139,6 +141,11 @@ void hp_blas_set_ftz(void) { _mm_setcsr(_mm_getcsr() | 0x8040); /* FTZ | DAZ */ 
 void hp_blas_set_threads(int n) {
   blas_ready();
   if (blas.set_threads != NULL) blas.set_threads(n < 1 ? 1 : n);
+}
+
+int hp_blas_threads(void) {
+  blas_ready();
+  return blas.get_threads != NULL ? blas.get_threads() : 0;
 }
 
 const char *hp_blas_corename(void) {

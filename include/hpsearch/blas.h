@@ -55,6 +55,8 @@ void hp_blas_set_ftz(void);
 
 /* Sets the BLAS thread count (n >= 1). */
 void hp_blas_set_threads(int n);
+/* The BLAS thread count in effect (0 when the library cannot say). */
+int hp_blas_threads(void);
 
 /* The kernel OpenBLAS runs ("SkylakeX", "Haswell", "Prescott", ...) and
  * how it was chosen ("library default", "set by hpsearch (library picked

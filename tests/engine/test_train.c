@@ -154,6 +154,62 @@ static void test_deterministic(void **state) {
   free(s);
 }
 
+/* Same seed, same thread count -> the same bits, also with two BLAS threads
+ * on products big enough for OpenBLAS to split them (128 x 784 x 256 and a
+ * conv whose im2col product is 3,136 x 9 x 16 per image), dense and conv. */
+static void test_deterministic_two_threads(void **state) {
+  (void)state;
+  enum { N = 512, NV = 64, SIDE = 28, D = SIDE * SIDE };
+  float *x = malloc((size_t)(N + NV) * D * sizeof *x);
+  int32_t *y = malloc((N + NV) * sizeof *y);
+  uint32_t *tr = malloc(N * sizeof *tr), *va = malloc(NV * sizeof *va);
+  assert_true(x && y && tr && va);
+  hp_rng_t r;
+  hp_rng_seed(&r, 99);
+  for (int i = 0; i < N + NV; i++) {
+    y[i] = (int32_t)hp_rng_below(&r, 10);
+    for (int j = 0; j < D; j++) /* class k lights up pixel rows near 2k */
+      x[(size_t)i * D + j] = (float)(0.3 * hp_rng_normal(&r) + (j / SIDE / 3 == y[i] ? 1.0 : 0.0));
+  }
+  for (uint32_t i = 0; i < N; i++) tr[i] = i;
+  for (uint32_t i = 0; i < NV; i++) va[i] = N + i;
+  hp_data_t data = {0};
+  data.train = (hp_dataset_t){.n = N + NV, .c = 1, .h = SIDE, .w = SIDE, .d = D, .n_classes = 10,
+                              .x = x, .y = y};
+  data.split.train = tr, data.split.n_train = N;
+  data.split.val = va, data.split.n_val = NV;
+  static const char *const nets[] = {
+      "{\"layers\": [{\"type\": \"dense\", \"units\": 256, \"activation\": \"relu\"}, "
+      "{\"type\": \"dense\", \"units\": 10}], \"batch_size\": 128, \"epochs\": 2, "
+      "\"seed\": 5, \"threads\": 2, \"dropout\": 0.1}",
+      "{\"layers\": [{\"type\": \"conv2d\", \"filters\": 16, \"kernel\": 3, \"padding\": 1, "
+      "\"activation\": \"relu\"}, {\"type\": \"maxpool\", \"size\": 2}, {\"type\": \"flatten\"}, "
+      "{\"type\": \"dense\", \"units\": 10}], \"batch_size\": 64, \"epochs\": 1, "
+      "\"seed\": 5, \"threads\": 2}",
+  };
+  for (size_t k = 0; k < sizeof nets / sizeof nets[0]; k++) {
+    cJSON *root = NULL;
+    hp_err_t err = {0};
+    assert_int_equal(hp_json_parse(nets[k], strlen(nets[k]), "t", &root, &err), 0);
+    hp_train_config_t cfg;
+    assert_int_equal(hp_train_config_parse(root, &cfg, &err), 0);
+    cJSON_Delete(root);
+    hp_train_result_t r1, r2;
+    hp_model_t a, b;
+    assert_int_equal(hp_train_run_data(&cfg, &data, NULL, NULL, &r1, &a, &err), 0);
+    assert_int_equal(hp_blas_threads(), 2); /* the run really had two threads */
+    assert_int_equal(hp_train_run_data(&cfg, &data, NULL, NULL, &r2, &b, &err), 0);
+    assert_int_equal(r1.status, HP_TRAIN_OK);
+    assert_true(r1.val_accuracy > 0.5); /* it learned: the products were used */
+    assert_memory_equal(a.params, b.params, a.n_params * sizeof(float));
+    assert_true(r1.val_loss == r2.val_loss);
+    hp_model_free(&a), hp_model_free(&b);
+    hp_train_config_free(&cfg);
+  }
+  hp_blas_set_threads(1);
+  free(x), free(y), free(tr), free(va);
+}
+
 static void test_diverges(void **state) {
   (void)state;
   synth_t *s = synth_new();
@@ -344,6 +400,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_learns),
       cmocka_unit_test(test_deterministic),
+      cmocka_unit_test(test_deterministic_two_threads),
       cmocka_unit_test(test_diverges),
       cmocka_unit_test(test_stop_and_early_stopping),
       cmocka_unit_test(test_cli),
