@@ -70,8 +70,10 @@ int hp_schedule_parse(const cJSON *item, hp_schedule_t *s, const char *where, hp
   s->gamma = kind == HP_SCHED_EXPONENTIAL ? 0.99 : 0.1;
   if (!cJSON_IsObject(item)) {
     if (kind == HP_SCHED_STEP)
-      return hp_err_set(err, HP_EINVAL, "%s: schedule '%s' needs an object with its length",
-                        where, name);
+      return hp_err_set(err, HP_EINVAL,
+                        "%s: schedule 'step' needs an object with its \"step_size\", e.g. "
+                        "{\"type\": \"step\", \"step_size\": 1000, \"gamma\": 0.1}",
+                        where);
     return 0;
   }
   static const char *const k_const[] = {"type", "warmup", "unit", NULL};
