@@ -1,8 +1,10 @@
 /* CSV reader: one sample per line, numeric feature columns and one label
  * column (a non-negative integer class), chosen by index or by header name;
  * the header is optional (or detected). The file may be gzipped. Errors name
- * the file, the line and the column. Quoted fields are not supported (the
- * values are numbers); header names may be in double quotes. */
+ * the file, the line and the column. A field may be in double quotes (RFC
+ * 4180: the delimiter inside them is text, "" is one quote), as spreadsheet
+ * and R exports write header names and sometimes numbers; a quoted field
+ * cannot span lines. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -41,19 +43,66 @@ static int read_line(gzFile gz, char **buf, size_t *cap, size_t *len) {
   return 1;
 }
 
-/* Splits s in place at delim; fields[] point into s. Returns the count, or
- * -1 when there are more than max fields. */
-static long split(char *s, char delim, char **fields, long max) {
+enum { CSV_OK = 0, CSV_OPEN_QUOTE = -1, CSV_AFTER_QUOTE = -2, CSV_TOO_MANY = -3 };
+
+static bool is_blank(char c, char delim) { return (c == ' ' || c == '\t') && c != delim; }
+
+/* Splits line s at delim. With fields, in place: fields[] point into s and
+ * a quoted field loses its quotes ("" becomes "); without, only counts.
+ * *count gets the number of fields; CSV_TOO_MANY past max of them. */
+static int split_fields(char *s, char delim, char **fields, long max, long *count) {
   long n = 0;
-  for (char *p = s;;) {
-    if (n == max) return -1;
-    fields[n++] = p;
-    char *q = strchr(p, delim);
-    if (!q) break;
-    *q = 0;
-    p = q + 1;
+  for (char *r = s;;) {
+    if (n == max) return CSV_TOO_MANY;
+    char *q = r;
+    while (is_blank(*q, delim)) q++;
+    if (*q != '"') { /* plain field: up to the next delimiter */
+      if (fields) fields[n] = r;
+      n++;
+      char *d = strchr(r, delim);
+      if (!d) break;
+      if (fields) *d = 0;
+      r = d + 1;
+      continue;
+    }
+    char *w = q; /* the unquoted text is written over the quoted one */
+    if (fields) fields[n] = w;
+    for (q++;; q++) {
+      if (*q == 0) return CSV_OPEN_QUOTE;
+      if (*q == '"') {
+        if (q[1] != '"') break;
+        q++;
+      }
+      if (fields) *w++ = *q;
+    }
+    q++; /* past the closing quote */
+    while (is_blank(*q, delim)) q++;
+    if (*q != delim && *q != 0) return CSV_AFTER_QUOTE;
+    char end = *q;
+    if (fields) *w = 0; /* w is at least two bytes behind q */
+    n++;
+    if (end == 0) break;
+    r = q + 1;
   }
-  return n;
+  *count = n;
+  return CSV_OK;
+}
+
+/* The fields of line number lineno, or an error naming the line. */
+static int split_line(const csv_ctx_t *ctx, long lineno, char *line, char delim, char **fields,
+                      long max, long *count, hp_err_t *err) {
+  int e = split_fields(line, delim, fields, max, count);
+  if (e == CSV_OPEN_QUOTE)
+    return hp_err_set(err, HP_EFORMAT,
+                      "'%s' line %ld: a quote is not closed (a field cannot span lines)",
+                      ctx->path, lineno);
+  if (e == CSV_AFTER_QUOTE)
+    return hp_err_set(err, HP_EFORMAT, "'%s' line %ld: text after the closing quote of a field",
+                      ctx->path, lineno);
+  if (e == CSV_TOO_MANY)
+    return hp_err_set(err, HP_EFORMAT, "'%s' line %ld: more than %ld columns%s", ctx->path,
+                      lineno, max, fields ? ", expected that many" : "");
+  return 0;
 }
 
 static char *trim(char *s) {
@@ -71,12 +120,6 @@ static bool parse_float(const char *s, float *out) {
   if (*end || !isfinite(v)) return false;
   *out = v;
   return true;
-}
-
-static long count_fields(const char *s, char delim) {
-  long n = 1;
-  for (; *s; s++) n += *s == delim;
-  return n;
 }
 
 /* Looks at the first non-blank line (split into fields[0..ncols)): decides
@@ -104,10 +147,7 @@ static int first_line(const csv_ctx_t *ctx, char **fields, long ncols, long *lab
                         "'%s': label column '%s' given by name but the file has no header",
                         ctx->path, o->label_name);
     for (long c = 0; c < ncols && label_col < 0; c++) {
-      char *name = trim(fields[c]);
-      size_t nl = strlen(name);
-      if (nl >= 2 && name[0] == '"' && name[nl - 1] == '"') name[nl - 1] = 0, name++;
-      if (strcmp(name, o->label_name) == 0) label_col = c;
+      if (strcmp(trim(fields[c]), o->label_name) == 0) label_col = c;
     }
     if (label_col < 0)
       return hp_err_set(err, HP_EINVAL, "'%s': no column named '%s' in the header", ctx->path,
@@ -146,7 +186,8 @@ static int decode_csv(void *vctx, void **out, size_t *out_len, hp_err_t *err) {
     if (len == 0 || strspn(line, " \t") == len) continue; /* blank line */
     if (first) {
       first = false;
-      ncols = count_fields(line, delim);
+      if ((rc = split_line(ctx, lineno, line, delim, NULL, CSV_MAX_COLUMNS + 1, &ncols, err)))
+        goto fail;
       if (ncols > CSV_MAX_COLUMNS || ncols < 2) {
         rc = hp_err_set(err, HP_EFORMAT,
                         "'%s' line %ld: %ld columns (need a label and at least one feature, at "
@@ -166,20 +207,23 @@ static int decode_csv(void *vctx, void **out, size_t *out_len, hp_err_t *err) {
         rc = hp_err_set(err, HP_ENOMEM, "'%s': out of memory", ctx->path);
         goto fail;
       }
-      split(copy, delim, fields, ncols);
+      long nc;
+      split_fields(copy, delim, fields, ncols, &nc); /* checked above */
       int header = 0;
       rc = first_line(ctx, fields, ncols, &label_col, &header, err);
       free(copy);
       if (rc) goto fail;
       if (header) continue;
     }
-    long nf = count_fields(line, delim);
+    long nf;
+    if ((rc = split_line(ctx, lineno, line, delim, NULL, CSV_MAX_COLUMNS + 1, &nf, err)))
+      goto fail;
     if (nf != ncols) {
       rc = hp_err_set(err, HP_EFORMAT, "'%s' line %ld: %ld columns, expected %ld", ctx->path,
                       lineno, nf, ncols);
       goto fail;
     }
-    split(line, delim, fields, ncols);
+    split_fields(line, delim, fields, ncols, &nf);
     if ((uint64_t)(nrows + 1) * (uint64_t)(ncols - 1) > HP_DATA_MAX_VALUES) {
       rc = hp_err_set(err, HP_ETOOBIG, "'%s': more than %llu values", ctx->path,
                       (unsigned long long)HP_DATA_MAX_VALUES);
@@ -266,7 +310,7 @@ int hp_dataset_open_csv(const char *path, const hp_data_csv_opts_t *opts,
                         const hp_data_cache_opts_t *cache, hp_dataset_t *ds, hp_err_t *err) {
   csv_ctx_t ctx = {path, opts};
   char tag[512];
-  snprintf(tag, sizeof tag, "csv-v1|%d|%s|%d|%c", opts->label_index, opts->label_name,
+  snprintf(tag, sizeof tag, "csv-v2|%d|%s|%d|%c", opts->label_index, opts->label_name,
            opts->header, opts->delimiter ? opts->delimiter : ',');
   const char *src[1] = {path};
   return hp_data_open_cached(src, 1, tag, decode_csv, &ctx, cache, ds, err);

@@ -353,6 +353,19 @@ static void test_csv(void **st) {
   assert_int_equal(open_csv("1,0.5,0.25\n0,1,2\n", 0, NULL, -1, &ds, &err), 0);
   assert_true(ds.n == 2 && ds.d == 2 && ds.y[0] == 1 && ds.x[0] == 0.5f && ds.x[3] == 2);
   hp_dataset_close(&ds);
+  /* quoted fields (RFC 4180): a delimiter and "" inside quotes, quoted
+   * numbers, blanks around the quotes; the label found by its unquoted name */
+  assert_int_equal(open_csv("\"x, mm\",\"say \"\"hi\"\"\",\"class\"\n"
+                            " \"1.5\" ,2,\"1\"\n4,\"-3\",0\n",
+                            -1, "class", -1, &ds, &err),
+                   0);
+  assert_true(ds.n == 2 && ds.d == 2);
+  assert_true(ds.x[0] == 1.5f && ds.x[1] == 2 && ds.x[2] == 4 && ds.x[3] == -3);
+  assert_true(ds.y[0] == 1 && ds.y[1] == 0);
+  hp_dataset_close(&ds);
+  assert_int_equal(open_csv("\"say \"\"hi\"\"\",f\n1,2\n", -1, "say \"hi\"", -1, &ds, &err), 0);
+  assert_true(ds.n == 1 && ds.y[0] == 1 && ds.x[0] == 2);
+  hp_dataset_close(&ds);
   /* unit scaling of CSV is min-max over the chosen samples */
   assert_int_equal(open_csv("y,f\n0,2\n1,4\n0,6\n", 0, NULL, 1, &ds, &err), 0);
   assert_int_equal(hp_dataset_fit_scaling(&ds, HP_SCALING_UNIT, NULL, 0, &err), 0);
@@ -380,6 +393,12 @@ static void test_csv(void **st) {
       {"a,b\n", 0, NULL, 1, "no data rows"},
       {"1,nan\n", 0, NULL, 0, "'nan' is not a number"},
       {"5\n", 0, NULL, 0, "1 columns"},
+      {"a,b\n\"1,2\n", 0, NULL, 1, "line 2: a quote is not closed"},
+      {"\"a,b\n1,2\n", 0, NULL, -1, "line 1: a quote is not closed"},
+      {"a,b\n\"1\"x,2\n", 0, NULL, 1, "line 2: text after the closing quote"},
+      {"a,b\n1,\"2,3\"\n", 0, NULL, 1, "line 2 column 2: '2,3' is not a number"},
+      {"a,b\n1,2\n\"4\",\"5\",6\n", 0, NULL, 1, "line 3: 3 columns, expected 2"},
+      {"a,b\n1,\"x\"\n", 0, NULL, 1, "line 2 column 2: 'x' is not a number"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     memset(&err, 0, sizeof err);
