@@ -263,6 +263,34 @@ static int parse_validation(const cJSON *v, hp_split_opts_t *sp, const char *whe
   return 0;
 }
 
+/* "classes": the class names of a CSV's label column, in label order. */
+static int parse_classes(const cJSON *cl, hp_data_csv_opts_t *csv, const char *where,
+                         hp_err_t *err) {
+  if (!cJSON_IsArray(cl) || cJSON_GetArraySize(cl) < 1)
+    return hp_err_set(err, HP_EINVAL,
+                      "%s.classes: expected a non-empty array of class names, got %s", where,
+                      cJSON_IsArray(cl) ? "an empty array" : hp_json_type_name(cl));
+  size_t used = 0;
+  int n = 0;
+  for (const cJSON *it = cl->child; it; it = it->next, n++) {
+    if (!cJSON_IsString(it) || !it->valuestring[0])
+      return hp_err_set(err, HP_EINVAL, "%s.classes[%d]: expected a non-empty string, got %s",
+                        where, n, cJSON_IsString(it) ? "\"\"" : hp_json_type_name(it));
+    size_t len = strlen(it->valuestring);
+    if (used + len + 1 > sizeof csv->names)
+      return hp_err_set(err, HP_ETOOBIG, "%s.classes: the names take more than %zu bytes",
+                        where, sizeof csv->names);
+    for (const char *q = csv->names; q < csv->names + used; q += strlen(q) + 1)
+      if (strcmp(q, it->valuestring) == 0)
+        return hp_err_set(err, HP_EINVAL, "%s.classes[%d]: \"%s\" is listed twice", where, n,
+                          it->valuestring);
+    memcpy(csv->names + used, it->valuestring, len + 1);
+    used += len + 1;
+  }
+  csv->n_names = n;
+  return 0;
+}
+
 int hp_data_config_parse(const cJSON *o, hp_data_config_t *cfg, const char *where,
                          hp_err_t *err) {
   if (!cJSON_IsObject(o))
@@ -271,7 +299,8 @@ int hp_data_config_parse(const cJSON *o, hp_data_config_t *cfg, const char *wher
   static const char *const keys[] = {"format",     "dir",         "train_images", "train_labels",
                                      "test_images", "test_labels", "train",        "test",
                                      "label_column", "header",    "delimiter",    "scaling",
-                                     "validation", "cache",       "cache_dir",    NULL};
+                                     "validation", "cache",       "cache_dir",    "classes",
+                                     NULL};
   int rc = hp_json_check_keys(o, keys, where, err);
   if (rc) return rc;
   hp_data_config_t c = *cfg;
@@ -315,6 +344,8 @@ int hp_data_config_parse(const cJSON *o, hp_data_config_t *cfg, const char *wher
       return rc;
     c.csv.label_index = (int)li;
   }
+  const cJSON *cl = cJSON_GetObjectItemCaseSensitive(o, "classes");
+  if (cl && (rc = parse_classes(cl, &c.csv, where, err))) return rc;
   const cJSON *hd = cJSON_GetObjectItemCaseSensitive(o, "header");
   if (hd) {
     if (cJSON_IsString(hd) && strcmp(hd->valuestring, "auto") == 0) {
@@ -352,6 +383,9 @@ int hp_data_config_parse(const cJSON *o, hp_data_config_t *cfg, const char *wher
   if ((rc = hp_json_get_bool(o, "cache", false, &c.cache.enabled, where, err))) return rc;
   if (c.format == HP_DATA_CSV && !c.train_csv[0])
     return hp_err_set(err, HP_EINVAL, "%s.train: required with \"format\": \"csv\"", where);
+  if (c.format != HP_DATA_CSV && c.csv.n_names > 0)
+    return hp_err_set(err, HP_EINVAL,
+                      "%s.classes: only for \"format\": \"csv\" (IDX labels are numbers)", where);
   *cfg = c;
   return 0;
 }

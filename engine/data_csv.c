@@ -129,10 +129,12 @@ static int first_line(const csv_ctx_t *ctx, char **fields, long ncols, long *lab
   const hp_data_csv_opts_t *o = ctx->opts;
   long label_col = -1;
   int header = o->header;
-  if (header < 0) { /* auto: a header has a field that is not a number */
+  if (header < 0) { /* auto: a header has a field that is not a number (class names
+                       in the label column do not count) */
     header = 0;
     for (long c = 0; c < ncols; c++) {
       float v;
+      if (o->n_names > 0 && c == o->label_index) continue;
       if (!parse_float(trim(fields[c]), &v)) header = 1;
     }
   }
@@ -156,6 +158,32 @@ static int first_line(const csv_ctx_t *ctx, char **fields, long ncols, long *lab
   *label_col_out = label_col;
   *header_out = header;
   return 0;
+}
+
+/* The label in field f: a class number, or with names its position in them. */
+static int parse_label(const csv_ctx_t *ctx, long lineno, long col, const char *f, int32_t *out,
+                       hp_err_t *err) {
+  const hp_data_csv_opts_t *o = ctx->opts;
+  if (o->n_names > 0) {
+    int32_t k = 0;
+    for (const char *q = o->names; k < o->n_names; q += strlen(q) + 1, k++)
+      if (strcmp(q, f) == 0) {
+        *out = k;
+        return 0;
+      }
+    return hp_err_set(err, HP_EFORMAT,
+                      "'%s' line %ld column %ld: label '%.40s' is not one of data.classes",
+                      ctx->path, lineno, col + 1, f);
+  }
+  float v;
+  if (parse_float(f, &v) && v >= 0 && v <= CSV_MAX_LABEL && v == floorf(v)) {
+    *out = (int32_t)v;
+    return 0;
+  }
+  return hp_err_set(err, HP_EFORMAT,
+                    "'%s' line %ld column %ld: label '%.40s' is not a class number (an integer "
+                    "in [0, %d]; list class names in data.classes to use names)",
+                    ctx->path, lineno, col + 1, f, CSV_MAX_LABEL);
 }
 
 static int decode_csv(void *vctx, void **out, size_t *out_len, hp_err_t *err) {
@@ -251,23 +279,15 @@ static int decode_csv(void *vctx, void **out, size_t *out_len, hp_err_t *err) {
     for (long c = 0, k = 0; c < ncols; c++) {
       char *f = trim(fields[c]);
       float v;
-      if (!parse_float(f, &v)) {
+      if (c == label_col) {
+        if ((rc = parse_label(ctx, lineno, c, f, &labels[nrows], err))) goto fail;
+        if (labels[nrows] > maxl) maxl = labels[nrows];
+      } else if (parse_float(f, &v)) {
+        row[k++] = v;
+      } else {
         rc = hp_err_set(err, HP_EFORMAT, "'%s' line %ld column %ld: '%.40s' is not a number",
                         ctx->path, lineno, c + 1, f);
         goto fail;
-      }
-      if (c == label_col) {
-        if (v < 0 || v > CSV_MAX_LABEL || v != floorf(v)) {
-          rc = hp_err_set(err, HP_EFORMAT,
-                          "'%s' line %ld column %ld: label '%.40s' is not a class number (an "
-                          "integer in [0, %d])",
-                          ctx->path, lineno, c + 1, f, CSV_MAX_LABEL);
-          goto fail;
-        }
-        labels[nrows] = (int32_t)v;
-        if (labels[nrows] > maxl) maxl = labels[nrows];
-      } else {
-        row[k++] = v;
       }
     }
     nrows++;
@@ -290,7 +310,8 @@ static int decode_csv(void *vctx, void **out, size_t *out_len, hp_err_t *err) {
     rc = hp_err_set(err, HP_ENOMEM, "'%s': out of memory", ctx->path);
     goto fail;
   }
-  hp_data_image_header(img)->n_classes = (uint32_t)maxl + 1;
+  /* with names, every listed class counts, seen in this file or not */
+  hp_data_image_header(img)->n_classes = o->n_names > 0 ? (uint32_t)o->n_names : (uint32_t)maxl + 1;
   memcpy(hp_data_image_x(img), vals, nrows * (size_t)(ncols - 1) * sizeof *vals);
   memcpy(hp_data_image_y(img), labels, nrows * sizeof *labels);
   *out = img;
@@ -309,9 +330,18 @@ fail:
 int hp_dataset_open_csv(const char *path, const hp_data_csv_opts_t *opts,
                         const hp_data_cache_opts_t *cache, hp_dataset_t *ds, hp_err_t *err) {
   csv_ctx_t ctx = {path, opts};
+  /* the class names enter the tag as a hash (FNV-1a over the list) */
+  uint64_t h = 14695981039346656037ull;
+  const char *q = opts->names;
+  for (int k = 0; k < opts->n_names; k++, q++)
+    for (;; q++) {
+      h = (h ^ (unsigned char)*q) * 1099511628211ull;
+      if (!*q) break;
+    }
   char tag[512];
-  snprintf(tag, sizeof tag, "csv-v2|%d|%s|%d|%c", opts->label_index, opts->label_name,
-           opts->header, opts->delimiter ? opts->delimiter : ',');
+  snprintf(tag, sizeof tag, "csv-v2|%d|%s|%d|%c|%d|%016llx", opts->label_index, opts->label_name,
+           opts->header, opts->delimiter ? opts->delimiter : ',', opts->n_names,
+           (unsigned long long)h);
   const char *src[1] = {path};
   return hp_data_open_cached(src, 1, tag, decode_csv, &ctx, cache, ds, err);
 }

@@ -63,6 +63,9 @@ typedef struct hp_data_csv_opts {
   int header;                      /* 1 = first line is a header, 0 = no header,
                                       -1 = auto (header if the first line is not all numbers) */
   char delimiter;                  /* default ',' */
+  int n_names;                     /* > 0: labels are class names, the list below */
+  char names[4096];                /* "classes": the names back to back, each ending in
+                                      a NUL; label value = position in the list */
 } hp_data_csv_opts_t;
 
 /* Opens an IDX pair (images: magic 00 00 08 D of unsigned bytes with D = 2..4
@@ -77,7 +80,8 @@ int hp_dataset_open_idx(const char *images_path, const char *labels_path,
                         const hp_data_cache_opts_t *cache, hp_dataset_t *ds, hp_err_t *err);
 
 /* Opens a CSV file: one sample per line, numeric columns, one label column
- * (non-negative integer). Errors name the file, line and column.
+ * (a non-negative integer, or one of opts->names when opts->n_names > 0).
+ * Errors name the file, line and column.
  * cache may be NULL. */
 int hp_dataset_open_csv(const char *path, const hp_data_csv_opts_t *opts,
                         const hp_data_cache_opts_t *cache, hp_dataset_t *ds, hp_err_t *err);

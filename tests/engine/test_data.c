@@ -366,6 +366,30 @@ static void test_csv(void **st) {
   assert_int_equal(open_csv("\"say \"\"hi\"\"\",f\n1,2\n", -1, "say \"hi\"", -1, &ds, &err), 0);
   assert_true(ds.n == 1 && ds.y[0] == 1 && ds.x[0] == 2);
   hp_dataset_close(&ds);
+  /* class names (data.classes): label = position in the list, quoted or not;
+   * the header is still detected with names in the label column; every
+   * listed class counts */
+  {
+    hp_data_csv_opts_t o = {.label_index = 2, .header = -1, .delimiter = ',', .n_names = 3};
+    memcpy(o.names, "setosa\0versicolor\0virginica", sizeof "setosa\0versicolor\0virginica");
+    write_text("t.csv", "5.1,3.5,\"virginica\"\n4.9,3.0, setosa\n");
+    assert_int_equal(hp_dataset_open_csv(tpath("t.csv"), &o, NULL, &ds, &err), 0);
+    assert_true(ds.n == 2 && ds.d == 2 && ds.n_classes == 3);
+    assert_true(ds.y[0] == 2 && ds.y[1] == 0 && ds.x[0] == 5.1f);
+    hp_dataset_close(&ds);
+    write_text("t.csv", "a,b,species\n5.1,3.5,versicolor\n");
+    assert_int_equal(hp_dataset_open_csv(tpath("t.csv"), &o, NULL, &ds, &err), 0);
+    assert_true(ds.n == 1 && ds.y[0] == 1);
+    hp_dataset_close(&ds);
+    write_text("t.csv", "5.1,3.5,daisy\n");
+    assert_int_not_equal(hp_dataset_open_csv(tpath("t.csv"), &o, NULL, &ds, &err), 0);
+    assert_non_null(strstr(err.msg, "line 1 column 3: label 'daisy' is not one of data.classes"));
+    o.n_names = 0; /* names without a list: the error says where to give them */
+    write_text("t.csv", "5.1,3.5,2\n4.9,3.0,setosa\n");
+    assert_int_not_equal(hp_dataset_open_csv(tpath("t.csv"), &o, NULL, &ds, &err), 0);
+    assert_non_null(strstr(err.msg, "line 2 column 3: label 'setosa' is not a class number"));
+    assert_non_null(strstr(err.msg, "data.classes"));
+  }
   /* unit scaling of CSV is min-max over the chosen samples */
   assert_int_equal(open_csv("y,f\n0,2\n1,4\n0,6\n", 0, NULL, 1, &ds, &err), 0);
   assert_int_equal(hp_dataset_fit_scaling(&ds, HP_SCALING_UNIT, NULL, 0, &err), 0);
@@ -445,6 +469,10 @@ static void test_config(void **st) {
   assert_true(c.format == HP_DATA_CSV && c.csv.label_index == -1 && c.csv.header == 1);
   assert_true(c.csv.delimiter == ';' && c.split.mode == HP_SPLIT_NONE);
   assert_string_equal(c.csv.label_name, "y");
+  assert_int_equal(parse_cfg("{\"format\":\"csv\",\"train\":\"a.csv\",\"classes\":[\"cat\",\"dog\"]}",
+                             &c, &err),
+                   0);
+  assert_true(c.csv.n_names == 2 && memcmp(c.csv.names, "cat\0dog", 8) == 0);
 
   static const struct {
     const char *json, *needle;
@@ -463,6 +491,12 @@ static void test_config(void **st) {
       {"{\"test_images\":\"\"}", "test_labels"},
       {"{\"cache\":\"yes\"}", "cache"},
       {"[]", "data"},
+      {"{\"format\":\"csv\",\"train\":\"a\",\"classes\":[]}", "data.classes: expected a non-empty array"},
+      {"{\"format\":\"csv\",\"train\":\"a\",\"classes\":\"cat\"}", "data.classes"},
+      {"{\"format\":\"csv\",\"train\":\"a\",\"classes\":[\"a\",1]}", "data.classes[1]"},
+      {"{\"format\":\"csv\",\"train\":\"a\",\"classes\":[\"a\",\"\"]}", "data.classes[1]"},
+      {"{\"format\":\"csv\",\"train\":\"a\",\"classes\":[\"a\",\"b\",\"a\"]}", "data.classes[2]: \"a\" is listed twice"},
+      {"{\"classes\":[\"a\"]}", "data.classes: only for"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     memset(&err, 0, sizeof err);
