@@ -3,6 +3,7 @@
  *   bits 0-1  header: 0 none, 1 present, 2 auto, 3 present + label by name "label"
  *   bits 2-4  label column index 0..7
  *   bits 5-6  delimiter: ',' ';' '\t' ' '
+ *   bit 7     labels are the class names "a", "b", "c" (data.classes)
  * The file is opened without the decoded cache. */
 #include "fuzz_dataset.h"
 #include "fuzz_tmp.h"
@@ -18,6 +19,10 @@ int fuzz_csv(const uint8_t *data, size_t size) {
   opts.label_index = h == 3 ? -1 : (o >> 2) & 7;
   if (h == 3) snprintf(opts.label_name, sizeof opts.label_name, "label");
   opts.delimiter = ",;\t "[(o >> 5) & 3];
+  if (o & 0x80) {
+    opts.n_names = 3;
+    memcpy(opts.names, "a\0b\0c", sizeof "a\0b\0c");
+  }
   const char *path = fz_tmp_write(2, data + 1, size - 1);
   hp_dataset_t ds;
   hp_err_t err = {0};
