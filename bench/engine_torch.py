@@ -52,7 +52,10 @@ def recipe(kind):
     if sched["type"] not in ("constant", "cosine", "linear") or sched.get("warmup") or \
             sched.get("unit", "step") != "step":
         sys.exit(f"engine_torch.py: schedule {sched} of {path} is not mirrored here")
-    return cfg.get("data", {}).get("scaling", "unit"), sched
+    scaling = cfg.get("data", {}).get("scaling", "unit")
+    if scaling not in ("unit", "standardize"):
+        sys.exit(f"engine_torch.py: scaling {scaling!r} of {path} is not mirrored here")
+    return scaling, sched
 
 
 def schedule_lr(sched, lr0, k, total):

@@ -277,6 +277,12 @@ static int parse_classes(const cJSON *cl, hp_data_csv_opts_t *csv, const char *w
       return hp_err_set(err, HP_EINVAL, "%s.classes[%d]: expected a non-empty string, got %s",
                         where, n, cJSON_IsString(it) ? "\"\"" : hp_json_type_name(it));
     size_t len = strlen(it->valuestring);
+    const char *v = it->valuestring;
+    if (v[0] == ' ' || v[0] == '\t' || v[len - 1] == ' ' || v[len - 1] == '\t')
+      return hp_err_set(err, HP_EINVAL,
+                        "%s.classes[%d]: \"%s\" begins or ends with a blank (CSV fields are "
+                        "trimmed, so it could never match)",
+                        where, n, v);
     if (used + len + 1 > sizeof csv->names)
       return hp_err_set(err, HP_ETOOBIG, "%s.classes: the names take more than %zu bytes",
                         where, sizeof csv->names);

@@ -100,8 +100,8 @@ static int split_line(const csv_ctx_t *ctx, long lineno, char *line, char delim,
     return hp_err_set(err, HP_EFORMAT, "'%s' line %ld: text after the closing quote of a field",
                       ctx->path, lineno);
   if (e == CSV_TOO_MANY)
-    return hp_err_set(err, HP_EFORMAT, "'%s' line %ld: more than %ld columns%s", ctx->path,
-                      lineno, max, fields ? ", expected that many" : "");
+    return hp_err_set(err, HP_EFORMAT, "'%s' line %ld: more than %ld columns", ctx->path,
+                      lineno, max - 1);
   return 0;
 }
 
@@ -122,6 +122,16 @@ static bool parse_float(const char *s, float *out) {
   return true;
 }
 
+/* The position of f among the class names, or -1. */
+static int32_t name_index(const hp_data_csv_opts_t *o, const char *f) {
+  const char *q = o->names;
+  for (int32_t k = 0; k < o->n_names; q += strlen(q) + 1, k++)
+    if (strcmp(q, f) == 0) return k;
+  return -1;
+}
+
+static bool is_name(const hp_data_csv_opts_t *o, const char *f) { return name_index(o, f) >= 0; }
+
 /* Looks at the first non-blank line (split into fields[0..ncols)): decides
  * whether it is a header and finds the label column. */
 static int first_line(const csv_ctx_t *ctx, char **fields, long ncols, long *label_col_out,
@@ -129,13 +139,17 @@ static int first_line(const csv_ctx_t *ctx, char **fields, long ncols, long *lab
   const hp_data_csv_opts_t *o = ctx->opts;
   long label_col = -1;
   int header = o->header;
-  if (header < 0) { /* auto: a header has a field that is not a number (class names
-                       in the label column do not count) */
+  if (header < 0) { /* auto: a header has a field that is not a number; with class
+                       names, the label field is a header's if it is not a name */
     header = 0;
     for (long c = 0; c < ncols; c++) {
       float v;
-      if (o->n_names > 0 && c == o->label_index) continue;
-      if (!parse_float(trim(fields[c]), &v)) header = 1;
+      char *f = trim(fields[c]);
+      if (o->n_names > 0 && c == o->label_index) {
+        if (!is_name(o, f)) header = 1; /* "0,1,...,783,label" as pandas writes it */
+      } else if (!parse_float(f, &v)) {
+        header = 1;
+      }
     }
   }
   if (o->label_index >= 0) {
@@ -165,12 +179,11 @@ static int parse_label(const csv_ctx_t *ctx, long lineno, long col, const char *
                        hp_err_t *err) {
   const hp_data_csv_opts_t *o = ctx->opts;
   if (o->n_names > 0) {
-    int32_t k = 0;
-    for (const char *q = o->names; k < o->n_names; q += strlen(q) + 1, k++)
-      if (strcmp(q, f) == 0) {
-        *out = k;
-        return 0;
-      }
+    int32_t k = name_index(o, f);
+    if (k >= 0) {
+      *out = k;
+      return 0;
+    }
     return hp_err_set(err, HP_EFORMAT,
                       "'%s' line %ld column %ld: label '%.40s' is not one of data.classes",
                       ctx->path, lineno, col + 1, f);

@@ -381,9 +381,14 @@ static void test_csv(void **st) {
     assert_int_equal(hp_dataset_open_csv(tpath("t.csv"), &o, NULL, &ds, &err), 0);
     assert_true(ds.n == 1 && ds.y[0] == 1);
     hp_dataset_close(&ds);
-    write_text("t.csv", "5.1,3.5,daisy\n");
+    /* numbered feature columns as pandas writes them: a header all the same */
+    write_text("t.csv", "0,1,label\n5.1,3.5,virginica\n");
+    assert_int_equal(hp_dataset_open_csv(tpath("t.csv"), &o, NULL, &ds, &err), 0);
+    assert_true(ds.n == 1 && ds.y[0] == 2);
+    hp_dataset_close(&ds);
+    write_text("t.csv", "5.1,3.5,setosa\n4.9,3.0,daisy\n");
     assert_int_not_equal(hp_dataset_open_csv(tpath("t.csv"), &o, NULL, &ds, &err), 0);
-    assert_non_null(strstr(err.msg, "line 1 column 3: label 'daisy' is not one of data.classes"));
+    assert_non_null(strstr(err.msg, "line 2 column 3: label 'daisy' is not one of data.classes"));
     o.n_names = 0; /* names without a list: the error says where to give them */
     write_text("t.csv", "5.1,3.5,2\n4.9,3.0,setosa\n");
     assert_int_not_equal(hp_dataset_open_csv(tpath("t.csv"), &o, NULL, &ds, &err), 0);
@@ -497,6 +502,7 @@ static void test_config(void **st) {
       {"{\"format\":\"csv\",\"train\":\"a\",\"classes\":[\"a\",\"\"]}", "data.classes[1]"},
       {"{\"format\":\"csv\",\"train\":\"a\",\"classes\":[\"a\",\"b\",\"a\"]}", "data.classes[2]: \"a\" is listed twice"},
       {"{\"classes\":[\"a\"]}", "data.classes: only for"},
+      {"{\"format\":\"csv\",\"train\":\"a\",\"classes\":[\"a\",\"b \"]}", "data.classes[1]: \"b \" begins or ends with a blank"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     memset(&err, 0, sizeof err);

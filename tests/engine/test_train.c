@@ -165,6 +165,10 @@ static void test_deterministic_two_threads(void **state) {
     fprintf(stderr, "# one CPU: OpenBLAS may not run two threads; skipped\n");
     skip();
   }
+  if (hp_blas_threads() == 0) {
+    fprintf(stderr, "# OpenBLAS not loaded (naive products, one thread); skipped\n");
+    skip();
+  }
   enum { N = 512, NV = 64, SIDE = 28, D = SIDE * SIDE };
   float *x = malloc((size_t)(N + NV) * D * sizeof *x);
   int32_t *y = malloc((N + NV) * sizeof *y);
@@ -214,6 +218,37 @@ static void test_deterministic_two_threads(void **state) {
   }
   hp_blas_set_threads(1);
   free(x), free(y), free(tr), free(va);
+}
+
+/* The trainer gives a cosine schedule without "steps" the run's length:
+ * the weights equal those of the same run with steps = epochs x steps per
+ * epoch (2 x 8 here), and differ from a constant rate and from a length
+ * one step longer. */
+static void test_schedule_spans_run(void **state) {
+  (void)state;
+  synth_t *s = synth_new();
+  static const char *const sched[] = {
+      "optimizer.schedule=\"cosine\"",
+      "optimizer.schedule={\"type\":\"cosine\",\"steps\":16}",
+      "optimizer.schedule={\"type\":\"cosine\",\"steps\":17}",
+      "optimizer.schedule=\"constant\"",
+  };
+  hp_model_t m[4];
+  hp_err_t err = {0};
+  for (int k = 0; k < 4; k++) {
+    hp_train_config_t cfg;
+    config(&cfg, "epochs=2", sched[k], NULL);
+    hp_train_result_t r;
+    assert_int_equal(hp_train_run_data(&cfg, &s->data, NULL, NULL, &r, &m[k], &err), 0);
+    assert_int_equal(r.steps, 2 * ((N_TRAIN + 31) / 32));
+    hp_train_config_free(&cfg);
+  }
+  size_t bytes = m[0].n_params * sizeof(float);
+  assert_memory_equal(m[0].params, m[1].params, bytes);
+  assert_memory_not_equal(m[0].params, m[2].params, bytes);
+  assert_memory_not_equal(m[0].params, m[3].params, bytes);
+  for (int k = 0; k < 4; k++) hp_model_free(&m[k]);
+  free(s);
 }
 
 static void test_diverges(void **state) {
@@ -407,6 +442,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_learns),
       cmocka_unit_test(test_deterministic),
       cmocka_unit_test(test_deterministic_two_threads),
+      cmocka_unit_test(test_schedule_spans_run),
       cmocka_unit_test(test_diverges),
       cmocka_unit_test(test_stop_and_early_stopping),
       cmocka_unit_test(test_cli),
