@@ -39,8 +39,10 @@ void hp_maxpool_plane(const float *src, float *dst, int32_t *am, int h, int w, i
       for (int i = 0; i < k; i++)
         for (int j = 0; j < k; j++) {
           int at = (oy * stride + i) * w + ox * stride + j;
-          /* '>' keeps the first maximum; NaN never wins, but a NaN loss
-           * is caught anyway. */
+          /* '>' keeps the first maximum. A NaN is the output only when
+           * it is the window's first value (no comparison with it is
+           * true); elsewhere it is skipped. A NaN that reaches the
+           * output makes the loss NaN, which ends training as diverged. */
           if (src[at] > m) m = src[at], best = at;
         }
       dst[oy * wo + ox] = m;
