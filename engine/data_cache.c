@@ -2,7 +2,11 @@
  * its sources (paths, sizes, mtimes) and the reader options, written
  * atomically (temp file + rename), and mmap'd read-only by every worker, so
  * N workers training on the same data share one copy in the page cache.
- * Without a writable cache folder the decoded image stays in memory. */
+ * Without a writable cache folder the decoded image stays in memory.
+ * A cache file's mtime is its last use (refreshed at most daily); writing a
+ * new file removes the folder's cache files unused for HP_CACHE_KEEP_DAYS
+ * (or $HPSEARCH_CACHE_DAYS) and temp files a crashed writer left. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -180,6 +184,53 @@ fail:
   return -1;
 }
 
+#define HP_CACHE_KEEP_DAYS 30
+#define DAY_SECONDS 86400
+
+/* Marks a cache file as used now (its mtime), at most once a day. */
+static void touch_used(const char *path) {
+  struct stat st;
+  if (stat(path, &st) == 0 && time(NULL) - st.st_mtime > DAY_SECONDS)
+    utimensat(AT_FDCWD, path, NULL, 0); /* best effort: another user's file stays */
+}
+
+static bool has_prefix_suffix(const char *s, const char *pre, const char *suf) {
+  size_t n = strlen(s), np = strlen(pre), ns = strlen(suf);
+  return n >= np + ns && strncmp(s, pre, np) == 0 && strcmp(s + n - ns, suf) == 0;
+}
+
+/* Removes, in the folder of `path`, cache files (data-<hash>.bin) not used
+ * for the keep period and temp files (data-<hash>.bin.tmp.*) older than a
+ * day. A process that still maps a removed file keeps its mapping. */
+void hp_data_cache_prune(const char *path, time_t now) {
+  char dir[HP_DATA_PATH_MAX];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (!slash) return;
+  *slash = 0;
+  long days = HP_CACHE_KEEP_DAYS;
+  const char *e = getenv("HPSEARCH_CACHE_DAYS");
+  if (e && *e) {
+    char *end;
+    long v = strtol(e, &end, 10);
+    if (*end == 0 && v >= 0) days = v;
+  }
+  DIR *d = opendir(dir[0] ? dir : "/");
+  if (!d) return;
+  for (struct dirent *de; (de = readdir(d)) != NULL;) {
+    bool bin = has_prefix_suffix(de->d_name, "data-", ".bin");
+    bool tmp = !bin && has_prefix_suffix(de->d_name, "data-", "") &&
+               strstr(de->d_name, ".bin.tmp.") != NULL;
+    if (!bin && !tmp) continue;
+    struct stat st;
+    if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+      continue;
+    time_t limit = tmp ? DAY_SECONDS : (time_t)days * DAY_SECONDS;
+    if (now - st.st_mtime > limit) unlinkat(dirfd(d), de->d_name, 0);
+  }
+  closedir(d);
+}
+
 int hp_data_open_cached(const char *const *sources, int n_sources, const char *tag,
                         hp_data_decode_fn decode, void *ctx, const hp_data_cache_opts_t *cache,
                         hp_dataset_t *ds, hp_err_t *err) {
@@ -195,6 +246,7 @@ int hp_data_open_cached(const char *const *sources, int n_sources, const char *t
                    hp_data_cache_path(cache, sources, n_sources, tag, path, sizeof path,
                                       &perr) == 0;
   if (use_cache && map_cache(path, &ds->map, &ds->map_len) == 0) {
+    touch_used(path);
     ds->from_cache = true;
     snprintf(ds->cache_path, sizeof ds->cache_path, "%s", path);
     attach(ds, ds->map);
@@ -206,6 +258,7 @@ int hp_data_open_cached(const char *const *sources, int n_sources, const char *t
   if (rc) return rc;
   if (use_cache && write_cache(path, img, len) == 0 &&
       map_cache(path, &ds->map, &ds->map_len) == 0) {
+    hp_data_cache_prune(path, time(NULL));
     free(img);
     snprintf(ds->cache_path, sizeof ds->cache_path, "%s", path);
     attach(ds, ds->map);

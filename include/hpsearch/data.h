@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "hpsearch/err.h"
 
@@ -188,5 +189,12 @@ void hp_data_close(hp_data_t *d);
 int hp_data_cache_path(const hp_data_cache_opts_t *cache, const char *const *sources,
                        int n_sources, const char *tag, char *out, size_t out_len,
                        hp_err_t *err);
+
+/* Removes from the folder of cache file `path` the cache files whose mtime
+ * (last use, refreshed at most daily) is more than 30 days before `now`
+ * ($HPSEARCH_CACHE_DAYS overrides the 30; 0 keeps only files used within
+ * the day) and writers' temp files older than a day. Called after a new
+ * cache file is written; best effort, errors ignored. */
+void hp_data_cache_prune(const char *path, time_t now);
 
 #endif

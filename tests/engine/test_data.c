@@ -10,8 +10,10 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -228,6 +230,61 @@ static void test_cache_reuse(void **st) {
   assert_int_equal(hp_dataset_open_idx(tpath("img.idx.gz"), tpath("lab.idx"), &c, &a, &err), 0);
   assert_true(a.from_cache);
   hp_dataset_close(&a);
+
+  /* pruning: cache files unused for more than 30 days and writers' temp
+   * files older than a day go when a new cache file is written; a used one
+   * has its mtime refreshed, other names are left alone */
+  {
+    char dir[600], p_old[700], p_tmp[700], p_other[700], p_fresh_tmp[700];
+    snprintf(dir, sizeof dir, "%s/cache1/deeper", tmpdir);
+    snprintf(p_old, sizeof p_old, "%s/data-00000000000000aa.bin", dir);
+    snprintf(p_tmp, sizeof p_tmp, "%s/data-00000000000000aa.bin.tmp.12.34", dir);
+    snprintf(p_fresh_tmp, sizeof p_fresh_tmp, "%s/data-00000000000000bb.bin.tmp.56.78", dir);
+    snprintf(p_other, sizeof p_other, "%s/notes.txt", dir);
+    const char *const made[] = {p_old, p_tmp, p_fresh_tmp, p_other};
+    for (int i = 0; i < 4; i++) {
+      FILE *g = fopen(made[i], "wb");
+      assert_non_null(g);
+      fputs("x", g);
+      fclose(g);
+    }
+    time_t now = time(NULL);
+    struct timespec old_t[2] = {{now - 31 * 86400, 0}, {now - 31 * 86400, 0}};
+    struct timespec tmp_t[2] = {{now - 2 * 86400, 0}, {now - 2 * 86400, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, p_old, old_t, 0), 0);
+    assert_int_equal(utimensat(AT_FDCWD, p_other, old_t, 0), 0);
+    assert_int_equal(utimensat(AT_FDCWD, p_tmp, tmp_t, 0), 0);
+    /* the cache file in use, last used 40 days ago: a hit refreshes it */
+    assert_int_equal(utimensat(AT_FDCWD, path, (struct timespec[2]){{now - 40 * 86400, 0},
+                                                                    {now - 40 * 86400, 0}}, 0),
+                     0);
+    assert_int_equal(hp_dataset_open_idx(tpath("img.idx.gz"), tpath("lab.idx"), &c, &a, &err), 0);
+    assert_true(a.from_cache);
+    hp_dataset_close(&a);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_true(now - sb.st_mtime < 3600);
+    /* a miss writes a new file and prunes */
+    unlink(path);
+    assert_int_equal(hp_dataset_open_idx(tpath("img.idx.gz"), tpath("lab.idx"), &c, &a, &err), 0);
+    assert_false(a.from_cache);
+    hp_dataset_close(&a);
+    assert_int_not_equal(access(p_old, F_OK), 0);
+    assert_int_not_equal(access(p_tmp, F_OK), 0);
+    assert_int_equal(access(p_fresh_tmp, F_OK), 0);
+    assert_int_equal(access(p_other, F_OK), 0);
+    assert_int_equal(access(path, F_OK), 0);
+    /* HPSEARCH_CACHE_DAYS=0 keeps only what was used within the day */
+    assert_int_equal(utimensat(AT_FDCWD, p_other, old_t, 0), 0);
+    struct timespec two_days[2] = {{now - 2 * 86400, 0}, {now - 2 * 86400, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, path, two_days, 0), 0);
+    setenv("HPSEARCH_CACHE_DAYS", "0", 1);
+    hp_data_cache_prune(path, now);
+    unsetenv("HPSEARCH_CACHE_DAYS");
+    assert_int_not_equal(access(path, F_OK), 0);
+    assert_int_equal(access(p_other, F_OK), 0);
+    unlink(p_fresh_tmp), unlink(p_other);
+  }
 
   /* a folder that cannot be created: decode in memory, no error */
   hp_data_cache_opts_t bad = {.enabled = true};
