@@ -24,14 +24,15 @@ static void usage(void) {
 static int on_epoch(const hp_epoch_report_t *r, void *user) {
   (void)user;
   if (isnan(r->val_loss))
-    fprintf(stderr, "epoch %d/%d  train loss %.4f acc %.4f  %.1fs  %.0f samples/s\n", r->epoch,
-            r->epochs, r->train_loss, r->train_accuracy, r->seconds, r->samples_per_sec);
+    fprintf(stderr, "epoch %d/%d  train loss %.4f acc %.4f  %.1fs  %.0f samples/s  lr %.3g\n",
+            r->epoch, r->epochs, r->train_loss, r->train_accuracy, r->seconds,
+            r->samples_per_sec, r->lr);
   else
     fprintf(stderr,
             "epoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  %.1fs  %.0f "
-            "samples/s\n",
+            "samples/s  lr %.3g\n",
             r->epoch, r->epochs, r->train_loss, r->train_accuracy, r->val_loss,
-            r->val_accuracy, r->seconds, r->samples_per_sec);
+            r->val_accuracy, r->seconds, r->samples_per_sec, r->lr);
   return 0;
 }
 

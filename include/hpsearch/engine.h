@@ -202,6 +202,7 @@ typedef struct hp_epoch_report {
   double val_accuracy;
   double seconds;         /* this epoch's wall time, evaluation included */
   double samples_per_sec; /* training samples / training time of this epoch */
+  double lr;              /* learning rate of the epoch's last update (schedule applied) */
 } hp_epoch_report_t;
 
 /* Return 0 to continue, non-zero to stop training now (status STOPPED). */
