@@ -10,8 +10,9 @@ momentum 0.9); the pixel scaling ("unit": / 255, or "standardize": per-pixel
 mean and population std of the 50,000 training images) and the learning-rate
 schedule ("constant", or "cosine"/"linear" over the whole run to lr/100 by
 default) are read from the example config (examples/train-KIND.json) and
-applied the way the engine applies them (docs/engine-optim-data.md). samples/s counts training samples over the time spent in the
-training loop only (batch gather, forward, backward, update), as hpsearch
+applied the way the engine applies them (docs/engine-optim-data.md).
+samples/s counts training samples over the time spent in the training loop
+only (batch gather, forward, backward, update), as hpsearch
 does; the data set is read from /usr/share/datasets/fashion-mnist with gzip
 and numpy, never downloaded.
 
@@ -188,7 +189,8 @@ def main():
               f"val acc {va:.4f}", file=sys.stderr)
     tl, ta = evaluate(model, xte, yte)
     print(json.dumps({"framework": "pytorch", "torch": torch.__version__, "model": kind,
-                      "optimizer": opt_name, "scaling": scaling, "schedule": sched, "epochs": epochs, "batch_size": batch, "threads": torch.get_num_threads(),
+                      "optimizer": opt_name, "scaling": scaling, "schedule": sched,
+                      "epochs": epochs, "batch_size": batch, "threads": torch.get_num_threads(),
                       "samples_per_sec": n * epochs / train_time, "blas": blas_in_use(), "seconds": train_time,
                       "test_accuracy": ta, "test_loss": tl, "per_epoch": per_epoch}))
 

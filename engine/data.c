@@ -276,8 +276,8 @@ static int parse_classes(const cJSON *cl, hp_data_csv_opts_t *csv, const char *w
     if (!cJSON_IsString(it) || !it->valuestring[0])
       return hp_err_set(err, HP_EINVAL, "%s.classes[%d]: expected a non-empty string, got %s",
                         where, n, cJSON_IsString(it) ? "\"\"" : hp_json_type_name(it));
-    size_t len = strlen(it->valuestring);
     const char *v = it->valuestring;
+    size_t len = strlen(v);
     if (v[0] == ' ' || v[0] == '\t' || v[len - 1] == ' ' || v[len - 1] == '\t')
       return hp_err_set(err, HP_EINVAL,
                         "%s.classes[%d]: \"%s\" begins or ends with a blank (CSV fields are "
@@ -287,10 +287,9 @@ static int parse_classes(const cJSON *cl, hp_data_csv_opts_t *csv, const char *w
       return hp_err_set(err, HP_ETOOBIG, "%s.classes: the names take more than %zu bytes",
                         where, sizeof csv->names);
     for (const char *q = csv->names; q < csv->names + used; q += strlen(q) + 1)
-      if (strcmp(q, it->valuestring) == 0)
-        return hp_err_set(err, HP_EINVAL, "%s.classes[%d]: \"%s\" is listed twice", where, n,
-                          it->valuestring);
-    memcpy(csv->names + used, it->valuestring, len + 1);
+      if (strcmp(q, v) == 0)
+        return hp_err_set(err, HP_EINVAL, "%s.classes[%d]: \"%s\" is listed twice", where, n, v);
+    memcpy(csv->names + used, v, len + 1);
     used += len + 1;
   }
   csv->n_names = n;

@@ -213,7 +213,7 @@ void hp_data_cache_prune(const char *path, time_t now) {
   if (e && *e) {
     char *end;
     long v = strtol(e, &end, 10);
-    if (*end == 0 && v >= 0) days = v;
+    if (*end == 0 && v >= 0) days = v < 36500 ? v : 36500; /* no overflow of days * 86400 */
   }
   DIR *d = opendir(dir[0] ? dir : "/");
   if (!d) return;

@@ -130,8 +130,6 @@ static int32_t name_index(const hp_data_csv_opts_t *o, const char *f) {
   return -1;
 }
 
-static bool is_name(const hp_data_csv_opts_t *o, const char *f) { return name_index(o, f) >= 0; }
-
 /* Looks at the first non-blank line (split into fields[0..ncols)): decides
  * whether it is a header and finds the label column. */
 static int first_line(const csv_ctx_t *ctx, char **fields, long ncols, long *label_col_out,
@@ -146,7 +144,7 @@ static int first_line(const csv_ctx_t *ctx, char **fields, long ncols, long *lab
       float v;
       char *f = trim(fields[c]);
       if (o->n_names > 0 && c == o->label_index) {
-        if (!is_name(o, f)) header = 1; /* "0,1,...,783,label" as pandas writes it */
+        if (name_index(o, f) < 0) header = 1; /* "0,1,...,783,label" as pandas writes it */
       } else if (!parse_float(f, &v)) {
         header = 1;
       }
@@ -343,18 +341,17 @@ fail:
 int hp_dataset_open_csv(const char *path, const hp_data_csv_opts_t *opts,
                         const hp_data_cache_opts_t *cache, hp_dataset_t *ds, hp_err_t *err) {
   csv_ctx_t ctx = {path, opts};
-  /* the class names enter the tag as a hash (FNV-1a over the list) */
-  uint64_t h = 14695981039346656037ull;
+  /* The tag (hashed into the cache file's name) holds every option, the
+   * class names each with its length so that no list reads as another. */
+  char tag[512 + 2 * sizeof opts->names];
+  int at = snprintf(tag, sizeof tag, "csv-v2|%d|%s|%d|%c|%d", opts->label_index,
+                    opts->label_name, opts->header, opts->delimiter ? opts->delimiter : ',',
+                    opts->n_names);
   const char *q = opts->names;
-  for (int k = 0; k < opts->n_names; k++, q++)
-    for (;; q++) {
-      h = (h ^ (unsigned char)*q) * 1099511628211ull;
-      if (!*q) break;
-    }
-  char tag[512];
-  snprintf(tag, sizeof tag, "csv-v2|%d|%s|%d|%c|%d|%016llx", opts->label_index, opts->label_name,
-           opts->header, opts->delimiter ? opts->delimiter : ',', opts->n_names,
-           (unsigned long long)h);
+  for (int k = 0; k < opts->n_names && at > 0 && (size_t)at < sizeof tag; k++) {
+    at += snprintf(tag + at, sizeof tag - (size_t)at, "|%zu:%s", strlen(q), q);
+    q += strlen(q) + 1;
+  }
   const char *src[1] = {path};
   return hp_data_open_cached(src, 1, tag, decode_csv, &ctx, cache, ds, err);
 }

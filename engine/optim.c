@@ -36,6 +36,7 @@ struct hp_optim {
   seg_t *segs;           /* cover [0, n) in order */
   size_t n_segs;
   double last_norm;      /* pre-clip global gradient norm of the last step */
+  double last_lr;        /* learning rate of the last step (NaN before the first) */
 };
 
 static const char *const optim_names[HP_OPTIM_COUNT_] = {
@@ -205,6 +206,7 @@ int hp_optim_create(const hp_optim_config_t *cfg, size_t n, const hp_param_range
   o->n = n;
   o->spe = steps_per_epoch > 0 ? steps_per_epoch : 1;
   o->last_norm = cfg->clip_norm > 0 ? 0 : -1;
+  o->last_lr = NAN;
   switch (cfg->kind) {
   case HP_OPTIM_SGD: o->n_state = 0; break;
   case HP_OPTIM_ADAM: o->n_state = 2 * n; break;
@@ -241,6 +243,7 @@ double hp_optim_lr(const hp_optim_t *o) {
   return hp_schedule_lr(&o->cfg.sched, o->cfg.lr, o->t, o->spe);
 }
 double hp_optim_last_grad_norm(const hp_optim_t *o) { return o->last_norm; }
+double hp_optim_last_lr(const hp_optim_t *o) { return o->last_lr; }
 float *hp_optim_state(hp_optim_t *o, size_t *n_state) {
   if (n_state) *n_state = o->n_state;
   return o->state;
@@ -468,7 +471,8 @@ void hp_optim_step(hp_optim_t *o, float *params, float *grads, size_t n) {
   assert(n == o->n);
   const hp_optim_config_t *c = &o->cfg;
   kargs_t k = {0};
-  k.lr = (float)hp_schedule_lr(&c->sched, c->lr, o->t, o->spe);
+  o->last_lr = hp_schedule_lr(&c->sched, c->lr, o->t, o->spe);
+  k.lr = (float)o->last_lr;
   k.cs = 1.0f;
   k.cv = c->clip_value > 0 ? (float)c->clip_value : INFINITY;
   k.delta = (float)c->delta;

@@ -109,7 +109,7 @@ int hp_train_run_data(const hp_train_config_t *cfg, const hp_data_t *data, hp_ep
 
   hp_rng_t shuffle;
   hp_rng_seed_stream(&shuffle, cfg->seed, 2);
-  double best = cfg->monitor_accuracy ? -INFINITY : INFINITY, train_time = 0, last_lr = NAN;
+  double best = cfg->monitor_accuracy ? -INFINITY : INFINITY, train_time = 0;
   int since_best = 0;
   uint64_t samples = 0;
 
@@ -134,7 +134,6 @@ int hp_train_run_data(const hp_train_config_t *cfg, const hp_data_t *data, hp_ep
         goto done;
       }
       loss_sum += l;
-      last_lr = hp_optim_lr(opt); /* the rate this update uses */
       hp_optim_step(opt, model.params, model.grads, model.n_params);
       res->steps++;
     }
@@ -157,7 +156,7 @@ int hp_train_run_data(const hp_train_config_t *cfg, const hp_data_t *data, hp_ep
                &rep.val_accuracy);
     rep.seconds = now_sec() - t_epoch;
     rep.samples_per_sec = n_train / (t_trained - t_epoch);
-    rep.lr = last_lr;
+    rep.lr = hp_optim_last_lr(opt);
     res->epochs = epoch;
     res->train_loss = rep.train_loss, res->train_accuracy = rep.train_accuracy;
     res->val_loss = rep.val_loss, res->val_accuracy = rep.val_accuracy;

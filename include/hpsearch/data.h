@@ -62,7 +62,9 @@ typedef struct hp_data_csv_opts {
   int label_index;                 /* label column index (0-based); -1 = use label_name */
   char label_name[256];            /* label column name (needs a header) */
   int header;                      /* 1 = first line is a header, 0 = no header,
-                                      -1 = auto (header if the first line is not all numbers) */
+                                      -1 = auto: a header if a feature field of the first
+                                      line is not a number, or with names its label field
+                                      is not one of them */
   char delimiter;                  /* default ',' */
   int n_names;                     /* > 0: labels are class names, the list below */
   char names[4096];                /* "classes": the names back to back, each ending in

@@ -140,6 +140,8 @@ void hp_optim_step(hp_optim_t *opt, float *params, float *grads, size_t n);
 int64_t hp_optim_steps(const hp_optim_t *opt);
 /* Learning rate the next step will use. */
 double hp_optim_lr(const hp_optim_t *opt);
+/* Learning rate the last step used (NaN before the first step). */
+double hp_optim_last_lr(const hp_optim_t *opt);
 /* Global L2 norm of the gradient of the last step before clipping (0 before
  * the first step; computed only when clip_norm is on, else -1). */
 double hp_optim_last_grad_norm(const hp_optim_t *opt);

@@ -1293,14 +1293,17 @@ static void test_db_not_writable(void **state) {
   daemon_stop(&d);
 }
 
-/* Runs one SQL statement on the daemon's database from outside. */
-static void db_exec(const daemon_proc_t *d, const char *sql) {
+/* Runs one SQL statement on the daemon's database from outside; returns
+ * the number of rows it changed. */
+static int db_exec(const daemon_proc_t *d, const char *sql) {
   sqlite3 *db = NULL;
   assert_int_equal(sqlite3_open(d->db, &db), SQLITE_OK);
   sqlite3_busy_timeout(db, 5000);
   char *emsg = NULL;
   if (sqlite3_exec(db, sql, NULL, NULL, &emsg) != SQLITE_OK) fail_msg("%s: %s", sql, emsg);
+  int changed = sqlite3_changes(db);
   sqlite3_close(db);
+  return changed;
 }
 
 /* A reload after a failed commit that fails itself (here the database holds
@@ -1740,15 +1743,11 @@ static void test_orphan_pgid_reused(void **state) {
   assert_non_null(fgets(boot, sizeof boot, bf));
   fclose(bf);
   boot[strcspn(boot, "\n")] = '\0';
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open(d.db, &db), SQLITE_OK);
   char *sql = sqlite3_mprintf("UPDATE trial_system_attributes SET value_json = "
                               "'{\"pgid\": %d, \"boot\": \"%q\"}' WHERE key = 'hpsearch:worker'",
                               (int)decoy, boot);
-  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-  assert_int_equal(sqlite3_changes(db), 1);
+  assert_int_equal(db_exec(&d, sql), 1);
   sqlite3_free(sql);
-  sqlite3_close(db);
   d.pid = spawn_daemon(&d, 1);
   wait_ready(&d);
   cl_open(&c, d.sock);

@@ -258,9 +258,11 @@ static void test_optimizer_follows_schedule(void **st) {
   float p = 0, g = 1;
   const double lrs[6] = {1.0, 0.8, 0.6, 0.4, 0.2, 0.2};
   double sum = 0;
+  assert_true(isnan(hp_optim_last_lr(o)));
   for (int k = 0; k < 6; k++) {
     CLOSE(hp_optim_lr(o), lrs[k], 1e-12);
     hp_optim_step(o, &p, &g, 1);
+    CLOSE(hp_optim_last_lr(o), lrs[k], 1e-12);
     sum += lrs[k];
     CLOSE(p, -sum, 1e-6);
   }
