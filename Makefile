@@ -6,7 +6,8 @@
 #   common/ -> libhpcommon.a   (errors, JSON helpers, RNG)
 #   engine/ -> libhpengine.a   (training engine)          needs common
 #   search/ -> libhpsearch.a   (spaces, samplers, pruners) needs common
-#   daemon/ -> libhpdaemon.a   (store, server, workers)    needs all
+#   store/  -> libhpstore.a    (the study database)        needs common
+#   daemon/ -> libhpdaemon.a   (server, scheduler, workers) needs all
 #   cli/    -> build/hpsearch  (main + subcommands)        needs all
 # tests/<module>/test_*.c -> one cmocka binary each, linked with <module>'s
 # libraries (tests/daemon links everything).
@@ -31,12 +32,13 @@ LDLIBS  := $(PKG_LIBS) -lm -lpthread
 B       ?= build
 SAN_FLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-MODULES := common engine search daemon
+MODULES := common engine search store daemon
 common_DEPS := common
 engine_DEPS := engine common
 search_DEPS := search common
-daemon_DEPS := daemon engine search common
-cli_DEPS    := daemon engine search common
+store_DEPS  := store common
+daemon_DEPS := daemon store engine search common
+cli_DEPS    := daemon store engine search common
 
 define objs_of
 $(patsubst %.c,$(1)/obj/%.o,$(wildcard $(2)/*.c))
@@ -126,7 +128,7 @@ FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS) \
                -fsanitize=address,undefined -fno-omit-frame-pointer -Wno-unknown-attributes
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(FUZZ_B)/%,$(FUZZ_SRCS))
-FUZZ_LIBS   := $(foreach d,daemon engine search common,$(FUZZ_B)/lib$(d).a)
+FUZZ_LIBS   := $(foreach d,daemon store engine search common,$(FUZZ_B)/lib$(d).a)
 FUZZ_SECONDS ?= 60
 
 .PHONY: fuzz fuzz-build fuzz-quick

@@ -732,7 +732,7 @@ static void test_throughput(void **state) {
 
 /* ---- Optuna interoperability ------------------------------------------ */
 
-/* Runs tests/daemon/optuna_interop.py with /usr/bin/python3 (or
+/* Runs tests/store/optuna_interop.py with /usr/bin/python3 (or
  * $HP_PYTHON) and returns its JSON output. Missing Python or Optuna is a
  * test FAILURE with the fix, never a silent pass. */
 static cJSON *run_py(const char *args) {
@@ -745,7 +745,7 @@ static cJSON *run_py(const char *args) {
              "run scripts/install-deps",
              py);
   char cmd[1024];
-  snprintf(cmd, sizeof cmd, "'%s' '%s/tests/daemon/optuna_interop.py' %s", py, src, args);
+  snprintf(cmd, sizeof cmd, "'%s' '%s/tests/store/optuna_interop.py' %s", py, src, args);
   FILE *fp = popen(cmd, "r");
   if (!fp) fail_msg("cannot run %s", cmd);
   size_t cap = 1 << 16, n = 0;

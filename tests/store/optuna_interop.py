@@ -1,4 +1,4 @@
-"""Helper of tests/daemon/test_store.c: drives Optuna 3.1 (python3-optuna) on a
+"""Helper of tests/store/test_store.c: drives Optuna 3.1 (python3-optuna) on a
 database that hpsearch wrote, or writes one with Optuna for hpsearch to read.
 
 usage: optuna_interop.py write DB            Optuna writes studies "opt" and "multi"
