@@ -1,7 +1,8 @@
 /* Private structures of the daemon, shared by server.c (loop, socket,
- * connections), rpc.c (methods), study.c (specs), scheduler.c (studies,
- * trials) and worker.c (child processes). Everything runs on the one libuv
- * loop thread; nothing here is thread-safe. */
+ * connections), rpc.c (methods), study.c (specs), the scheduler's sched_*.c
+ * (studies, trials; their shared helpers in sched_int.h) and worker.c (child
+ * processes). Everything runs on the one libuv loop thread; nothing here is
+ * thread-safe. */
 #ifndef HPSEARCH_DAEMON_INT_H
 #define HPSEARCH_DAEMON_INT_H
 
@@ -265,7 +266,8 @@ void hp_rpc_handle_line(hp_daemon_t *d, hp_conn_t *c, const char *line, size_t l
 /* Error reply with id null (framing errors). */
 void hp_rpc_send_error(hp_conn_t *c, const cJSON *id, int code, const char *msg);
 
-/* scheduler.c */
+/* The scheduler: sched_study.c (studies), sched_recover.c (loading, reloading),
+ * sched_trial.c (trials), sched_run.c (scheduling), sched_json.c (JSON shapes). */
 int hp_sched_load(hp_daemon_t *d, hp_err_t *err);   /* studies from the store */
 void hp_sched_free(hp_daemon_t *d);
 void hp_sched_run(hp_daemon_t *d);                  /* start trials on free slots */

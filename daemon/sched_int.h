@@ -1,0 +1,42 @@
+/* Private to the scheduler's files (sched_study.c, sched_recover.c,
+ * sched_trial.c, sched_run.c, sched_json.c): helpers they share. The rest
+ * of the daemon uses the hp_sched_* functions of daemon_int.h. */
+#ifndef HPSEARCH_SCHED_INT_H
+#define HPSEARCH_SCHED_INT_H
+
+#include "daemon_int.h"
+
+/* System attributes hpsearch keeps on studies and trials. */
+#define ATTR_SPEC "hpsearch:spec"       /* study: the spec as created */
+#define ATTR_STATE "hpsearch:state"     /* study: "running" or "stopped" */
+#define ATTR_CREATED "hpsearch:created" /* study: creation time (epoch seconds) */
+#define ATTR_WORKER "hpsearch:worker"   /* trial: {"pgid", "boot"} of its worker */
+#define ATTR_REASON "hpsearch:reason"   /* trial: why it was pruned */
+
+/* sched_study.c */
+double hp_sched_now_wall(void);                                  /* epoch seconds */
+void hp_sched_format_local(double t, char *buf, size_t len);     /* stored datetime text */
+double hp_sched_parse_local(const char *s);                      /* its inverse, NAN if bad */
+cJSON *hp_sched_value_json(double v);                            /* number or "inf"/"nan" */
+bool hp_sched_better(const hp_study_t *st, double a, double b);  /* a beats b */
+void hp_sched_study_free(hp_study_t *st);
+void hp_sched_studies_free(hp_study_t *list, bool keep_runs);
+void hp_sched_study_link(hp_daemon_t *d, hp_study_t *st);        /* into d->studies by id */
+void hp_sched_study_unlink(hp_daemon_t *d, hp_study_t *st);
+int hp_sched_study_engines(hp_study_t *st, hp_err_t *err);       /* sampler, pruner, dists */
+int hp_sched_runs_reserve(hp_study_t *st, int64_t number);      /* st->runs[number] exists */
+void hp_sched_note_id(hp_study_t *st, int64_t number, int64_t trial_id);
+bool hp_sched_more_to_do(hp_study_t *st);
+void hp_sched_check_finished(hp_study_t *st);
+
+/* sched_trial.c */
+void hp_sched_run_free(hp_run_t *run);
+void hp_sched_run_list_free(hp_run_t *list);                     /* by next_end */
+void hp_sched_event_started(hp_run_t *run);
+int hp_sched_trial_begin(hp_study_t *st, hp_run_t **out, hp_err_t *err);
+int hp_sched_run_end(hp_run_t *run, hp_err_t *err);
+
+/* sched_json.c */
+cJSON *hp_sched_best_json(hp_study_t *st);
+
+#endif

@@ -1,0 +1,138 @@
+/* Scheduling: which study gets the next free worker slot (round robin
+ * within each study's parallelism), the 1 s tick (time budgets, rewrites of
+ * kept ends), stopping and resuming studies, and killing every worker at
+ * shutdown. */
+#include <stdio.h>
+
+#include "sched_int.h"
+#include "hpsearch/rpc.h"
+
+/* ---- scheduling ------------------------------------------------------------------------------ */
+
+static bool wants_worker(hp_study_t *st) {
+  return st->spec && st->spec->kind != HP_OBJ_NONE && st->state == HP_STUDY_RUNNING &&
+         st->n_workers < st->spec->parallelism && !st->exhausted && hp_sched_more_to_do(st);
+}
+
+/* Starts one worker trial of st; false if nothing could be started. */
+static bool start_one(hp_study_t *st) {
+  hp_run_t *run = NULL;
+  hp_err_t err = {0};
+  int rc = hp_sched_trial_begin(st, &run, &err);
+  if (rc == HP_EEXHAUSTED || rc == HP_ESTATE) return rc == HP_ESTATE;
+  if (rc < 0) {
+    hp_log("study '%s': cannot start a trial: %s", st->name, err.msg);
+    return false;
+  }
+  hp_sched_event_started(run);
+  rc = hp_worker_start(st->d, run, &err);
+  if (rc < 0) {
+    char reason[HP_ERR_MSG_MAX + 32];
+    snprintf(reason, sizeof reason, "cannot start worker: %s", err.msg);
+    hp_log("study '%s' trial %lld: %s", st->name, (long long)run->number, reason);
+    hp_sched_finish(run, HP_STORE_FAIL, NULL, reason, NULL);
+    return true;
+  }
+  char attr[160];
+  snprintf(attr, sizeof attr, "{\"pgid\": %d, \"boot\": \"%s\"}", (int)run->w->pid,
+           st->d->boot_id);
+  hp_store_trial_set_system_attr(st->d->store, run->trial_id, ATTR_WORKER, attr, NULL);
+  return true;
+}
+
+void hp_sched_run(hp_daemon_t *d) {
+  if (d->shutting_down) return;
+  /* While the database cannot be written, a new trial would only be undone. */
+  if (hp_now_mono() < d->t_retry) return;
+  /* Round robin: after the study that got the last slot, one trial per
+   * study per pass, until the slots are full or nobody wants one. */
+  /* At most one attempt per free slot per pass: a command that cannot be
+   * started fails its trial at once, and must not spin here. */
+  int attempts = d->jobs - d->n_workers;
+  while (d->n_workers < d->jobs && attempts-- > 0) {
+    hp_study_t *pick = NULL;
+    for (hp_study_t *st = d->studies; st; st = st->next)
+      if (st->id > d->rr_last && wants_worker(st)) {
+        pick = st;
+        break;
+      }
+    if (pick == NULL)
+      for (hp_study_t *st = d->studies; st; st = st->next)
+        if (st->id <= d->rr_last && wants_worker(st)) {
+          pick = st;
+          break;
+        }
+    if (pick == NULL) break;
+    d->rr_last = pick->id;
+    if (!start_one(pick)) {
+      pick->exhausted = true; /* retried after the next trial ends */
+      attempts++;             /* no trial was used up: give the slot to another study */
+    }
+  }
+  for (hp_study_t *st = d->studies; st; st = st->next) {
+    if (st->exhausted && st->n_state[HP_STORE_RUNNING] == 0) st->exhausted = false;
+    hp_sched_check_finished(st);
+  }
+}
+
+void hp_sched_rewrite(hp_daemon_t *d) {
+  hp_run_t *list = d->unstored, *next;
+  d->unstored = NULL;
+  for (hp_run_t *r = list; r; r = next) {
+    next = r->next_end;
+    hp_sched_run_end(r, NULL);
+  }
+}
+
+void hp_sched_tick(hp_daemon_t *d) {
+  if ((d->unstored || d->retry_wait > 0) && hp_now_mono() >= d->t_retry) {
+    /* Write the kept ends again (a failure reloads and waits longer); new
+     * trials may start again. */
+    hp_sched_rewrite(d);
+    hp_daemon_kick(d);
+  }
+  for (hp_study_t *st = d->studies; st; st = st->next)
+    if (st->state == HP_STUDY_RUNNING && st->spec && st->spec->time_budget > 0) {
+      hp_daemon_kick(d);
+      break;
+    }
+}
+
+void hp_sched_stop(hp_study_t *st, bool kill) {
+  if (st->spec == NULL) return;
+  if (hp_daemon_batch(st->d, NULL) == 0)
+    hp_store_study_set_system_attr(st->d->store, st->id, ATTR_STATE, "\"stopped\"", NULL);
+  st->state = HP_STUDY_STOPPED;
+  if (kill)
+    for (size_t i = 0; i < st->runs_cap; i++)
+      if (st->runs[i] && st->runs[i]->w) hp_worker_kill(st->runs[i]->w, HP_STORE_FAIL, "study stopped");
+  cJSON *ev = cJSON_CreateObject();
+  if (ev) {
+    cJSON_AddStringToObject(ev, "type", HP_RPC_EV_STUDY_STOPPED);
+    cJSON_AddStringToObject(ev, "study", st->name);
+    cJSON_AddNumberToObject(ev, "study_id", (double)st->id);
+    hp_daemon_event(st->d, st->id, ev);
+  }
+  hp_log("study '%s' stopped", st->name);
+}
+
+void hp_sched_resume(hp_study_t *st) {
+  if (st->spec == NULL) return;
+  if (hp_daemon_batch(st->d, NULL) == 0)
+    hp_store_study_set_system_attr(st->d->store, st->id, ATTR_STATE, "\"running\"", NULL);
+  st->state = HP_STUDY_RUNNING;
+  st->exhausted = false;
+  hp_sched_check_finished(st);
+  hp_daemon_kick(st->d);
+}
+
+void hp_sched_kill_all(hp_daemon_t *d, const char *reason) {
+  for (hp_study_t *st = d->studies; st; st = st->next) {
+    for (size_t i = 0; i < st->runs_cap; i++) {
+      hp_run_t *r = st->runs[i];
+      if (r == NULL) continue;
+      if (r->w) hp_worker_kill(r->w, HP_STORE_FAIL, reason);
+      else hp_sched_finish(r, HP_STORE_FAIL, NULL, reason, NULL); /* asked by a client */
+    }
+  }
+}

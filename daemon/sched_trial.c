@@ -1,0 +1,396 @@
+/* A trial's life in the daemon: begun (an enqueued trial first, else a
+ * sampled one), asked by a client, enqueued, reported (pruner decisions,
+ * rungs persisted) and ended (store first, then sampler, pruner, counts and
+ * the event; the run kept until its end is committed). */
+#include <assert.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched_int.h"
+#include "hpsearch/rpc.h"
+
+/* ---- trials ---------------------------------------------------------------------------------- */
+
+void hp_sched_run_free(hp_run_t *run) {
+  free(run->params);
+  free(run->end_reason);
+  cJSON_Delete(run->end_attrs);
+  free(run);
+}
+
+void hp_sched_run_list_free(hp_run_t *list) {
+  hp_run_t *next;
+  for (hp_run_t *r = list; r; r = next) {
+    next = r->next_end;
+    hp_sched_run_free(r);
+  }
+}
+
+/* Overlays an enqueued trial's fixed params (external values by name). */
+static int apply_fixed(hp_study_t *st, const char *sys_json, double *params, hp_err_t *err) {
+  if (sys_json == NULL) return 0;
+  cJSON *attrs = cJSON_Parse(sys_json);
+  const cJSON *fixed = cJSON_GetObjectItemCaseSensitive(attrs, "fixed_params");
+  int rc = 0;
+  for (const cJSON *f = fixed ? fixed->child : NULL; f; f = f->next) {
+    int k = hp_space_find(st->spec->space, f->string);
+    if (k < 0) continue; /* Optuna ignores fixed params outside the space too */
+    rc = hp_dist_from_external(&st->spec->space->params[k].dist, f, &params[k], err);
+    if (rc < 0) {
+      hp_err_prefix(err, "fixed_params.%s", f->string);
+      break;
+    }
+  }
+  cJSON_Delete(attrs);
+  return rc;
+}
+
+void hp_sched_event_started(hp_run_t *run) {
+  hp_study_t *st = run->st;
+  if (!hp_daemon_wants_events(st->d, st->id)) return;
+  cJSON *ev = cJSON_CreateObject();
+  if (ev == NULL) return;
+  cJSON_AddStringToObject(ev, "type", HP_RPC_EV_TRIAL_STARTED);
+  cJSON_AddStringToObject(ev, "study", st->name);
+  cJSON_AddNumberToObject(ev, "study_id", (double)st->id);
+  cJSON_AddNumberToObject(ev, "trial", (double)run->number);
+  cJSON_AddItemToObject(ev, "params", hp_sched_params_json(st, run->params));
+  hp_daemon_event(st->d, st->id, ev);
+}
+
+/* Creates a RUNNING trial (an enqueued one first, else a sampled one). */
+int hp_sched_trial_begin(hp_study_t *st, hp_run_t **out, hp_err_t *err) {
+  hp_daemon_t *d = st->d;
+  const hp_space_t *space = st->spec->space;
+  *out = NULL;
+  int rc = hp_daemon_batch(d, err);
+  if (rc < 0) return rc;
+  hp_run_t *run = calloc(1, sizeof *run);
+  double *params = malloc(((size_t)space->n + 1) * sizeof *params);
+  if (run == NULL || params == NULL) {
+    free(run);
+    free(params);
+    return hp_err_set(err, HP_ENOMEM, "out of memory");
+  }
+  run->st = st;
+  run->study_id = st->id;
+  run->params = params;
+  run->last_step = -1;
+  run->last_value = NAN;
+  run->t_start = hp_now_mono();
+  if (st->n_state[HP_STORE_WAITING] > 0) {
+    char *sys = NULL;
+    rc = hp_store_trial_pop_waiting(d->store, st->id, &run->trial_id, &run->number, &sys, err);
+    if (rc == 0) {
+      st->n_state[HP_STORE_WAITING]--;
+      st->n_state[HP_STORE_RUNNING]++;
+      for (int i = 0; i < space->n; i++) params[i] = NAN;
+      hp_err_t serr = {0};
+      if (hp_sampler_suggest(st->sampler, run->number, params, &serr) < 0) {
+        for (int i = 0; i < space->n; i++) params[i] = NAN;
+      }
+      rc = apply_fixed(st, sys, params, err);
+      free(sys);
+      for (int i = 0; rc == 0 && i < space->n; i++)
+        if (isnan(params[i]))
+          rc = hp_err_set(err, HP_EINVAL, "enqueued trial %lld: parameter %s has no value "
+                                          "(grid exhausted)",
+                          (long long)run->number, space->params[i].name);
+      if (rc == 0) rc = hp_sampler_running(st->sampler, run->number, params, err);
+      hp_store_param_t sp[space->n > 0 ? space->n : 1];
+      for (int i = 0; rc == 0 && i < space->n; i++)
+        sp[i] = (hp_store_param_t){space->params[i].name, params[i], st->dist_json[i]};
+      if (rc == 0) rc = hp_store_trial_set_params(d->store, run->trial_id, sp, (size_t)space->n, err);
+      if (rc < 0) {
+        /* Record the failure on the trial itself; the sweep goes on. */
+        hp_log("study '%s' trial %lld: %s", st->name, (long long)run->number, err->msg);
+        if (hp_sched_runs_reserve(st, run->number) == 0) {
+          st->runs[run->number] = run;
+          hp_sched_finish(run, HP_STORE_FAIL, NULL, err->msg, NULL);
+        } else {
+          hp_sched_run_free(run);
+        }
+        return HP_ESTATE;
+      }
+    } else if (rc == HP_ENOTFOUND) {
+      st->n_state[HP_STORE_WAITING] = 0; /* count was stale */
+    } else {
+      hp_sched_run_free(run);
+      return rc;
+    }
+  }
+  if (run->trial_id == 0) {
+    int64_t number = st->next_number;
+    rc = hp_sampler_suggest(st->sampler, number, params, err);
+    if (rc < 0) {
+      if (rc == HP_EEXHAUSTED) st->exhausted = true;
+      hp_sched_run_free(run);
+      return rc;
+    }
+    hp_store_param_t sp[space->n > 0 ? space->n : 1];
+    for (int i = 0; i < space->n; i++)
+      sp[i] = (hp_store_param_t){space->params[i].name, params[i], st->dist_json[i]};
+    rc = hp_store_trial_create(d->store, st->id, HP_STORE_RUNNING, sp, (size_t)space->n, NULL,
+                               &run->trial_id, &run->number, err);
+    if (rc < 0) {
+      hp_sampler_release(st->sampler, number);
+      hp_sched_run_free(run);
+      return rc;
+    }
+    if (run->number != number) {
+      /* Someone else wrote trials: keep the sampler's bookkeeping right. */
+      hp_sampler_release(st->sampler, number);
+      hp_sampler_running(st->sampler, run->number, params, NULL);
+    }
+    st->n_state[HP_STORE_RUNNING]++;
+  }
+  if (run->number >= st->next_number) st->next_number = run->number + 1;
+  hp_sched_note_id(st, run->number, run->trial_id);
+  if (hp_sched_runs_reserve(st, run->number) < 0) {
+    hp_sched_finish(run, HP_STORE_FAIL, NULL, "out of memory", NULL);
+    return hp_err_set(err, HP_ENOMEM, "out of memory");
+  }
+  st->runs[run->number] = run;
+  *out = run;
+  return 0;
+}
+
+int hp_sched_ask(hp_study_t *st, hp_run_t **out, hp_err_t *err) {
+  *out = NULL;
+  if (st->d->shutting_down)
+    return hp_err_set(err, HP_RPC_E_SHUTTING_DOWN, "daemon is shutting down");
+  if (st->spec == NULL)
+    return hp_err_set(err, HP_RPC_E_STATE,
+                      "study '%s' was not created by hpsearch (no spec): it cannot be asked",
+                      st->name);
+  if (st->state == HP_STUDY_STOPPED)
+    return hp_err_set(err, HP_RPC_E_STOPPED, "study '%s' is stopped (resume it first)", st->name);
+  if (hp_now_mono() < st->d->t_retry)
+    return hp_err_set(err, HP_RPC_E_INTERNAL,
+                      "the database could not be written a moment ago; new trials wait %.0f s",
+                      st->d->t_retry - hp_now_mono() + 0.5);
+  if (!hp_sched_more_to_do(st))
+    return hp_err_set(err, HP_RPC_E_EXHAUSTED, "study '%s' has no trial left to ask (%s)",
+                      st->name, st->state == HP_STUDY_FINISHED ? "finished" : "limit reached");
+  hp_run_t *run = NULL;
+  int rc = hp_sched_trial_begin(st, &run, err);
+  if (rc == HP_EEXHAUSTED)
+    return hp_err_set(err, HP_RPC_E_EXHAUSTED, "study '%s': every grid point is taken", st->name);
+  if (rc < 0) return hp_err_set(err, HP_RPC_E_INTERNAL, "%s", err->msg);
+  hp_sched_event_started(run);
+  *out = run;
+  return 0;
+}
+
+int hp_sched_enqueue(hp_study_t *st, const cJSON *params, int64_t *number, int64_t *trial_id,
+                     hp_err_t *err) {
+  if (st->spec == NULL)
+    return hp_err_set(err, HP_RPC_E_STATE, "study '%s' has no hpsearch spec", st->name);
+  const hp_space_t *space = st->spec->space;
+  for (const cJSON *p = params->child; p; p = p->next) {
+    int k = hp_space_find(space, p->string);
+    if (k < 0)
+      return hp_err_set(err, HP_RPC_E_PARAMS, "params.params.%s: not a parameter of the space",
+                        p->string);
+    double v;
+    if (hp_dist_from_external(&space->params[k].dist, p, &v, err) < 0) {
+      err->code = HP_RPC_E_PARAMS;
+      return hp_err_prefix(err, "params.params.%s", p->string), HP_RPC_E_PARAMS;
+    }
+  }
+  int rc = hp_daemon_batch(st->d, err);
+  if (rc < 0) return HP_RPC_E_INTERNAL;
+  cJSON *sys = cJSON_CreateObject();
+  cJSON_AddItemToObject(sys, "fixed_params", cJSON_Duplicate(params, true));
+  char *text = cJSON_PrintUnformatted(sys);
+  cJSON_Delete(sys);
+  if (text == NULL) return hp_err_set(err, HP_RPC_E_INTERNAL, "out of memory");
+  rc = hp_store_trial_create(st->d->store, st->id, HP_STORE_WAITING, NULL, 0, text, trial_id,
+                             number, err);
+  free(text);
+  if (rc < 0) return hp_err_set(err, HP_RPC_E_INTERNAL, "%s", err->msg);
+  if (*number >= st->next_number) st->next_number = *number + 1;
+  hp_sched_note_id(st, *number, *trial_id);
+  st->n_state[HP_STORE_WAITING]++;
+  if (st->state == HP_STUDY_FINISHED) st->state = HP_STUDY_RUNNING;
+  hp_daemon_kick(st->d);
+  return 0;
+}
+
+/* Whether the trial has a value at this step already (read from the store:
+ * only for a step at or below the last one, which is rare). */
+static bool step_reported(hp_store_t *store, int64_t trial_id, int64_t step) {
+  hp_store_trial_t t = {0};
+  if (hp_store_trial_get(store, trial_id, &t, NULL) < 0) return false;
+  bool found = false;
+  for (size_t k = 0; k < t.n_intermediate && !found; k++) found = t.steps[k] == step;
+  hp_store_trial_clear(&t);
+  return found;
+}
+
+int hp_sched_report(hp_run_t *run, int64_t step, double value, bool *prune, bool *ignored,
+                    hp_err_t *err) {
+  hp_study_t *st = run->st;
+  *prune = false;
+  *ignored = false;
+  int rc = hp_daemon_batch(st->d, err);
+  if (rc < 0) return rc;
+  /* As Optuna's Trial.report: a step reported again keeps its first value. */
+  if (step <= run->last_step && step_reported(st->d->store, run->trial_id, step)) {
+    *ignored = true;
+    return 0;
+  }
+  rc = hp_store_trial_report(st->d->store, run->trial_id, step, value, err);
+  if (rc < 0) return rc;
+  if (step >= run->last_step) {
+    run->last_step = step;
+    run->last_value = value;
+  }
+  rc = hp_pruner_report(st->pruner, run->number, step, value, err);
+  if (rc < 0) return rc;
+  int before = hp_pruner_rung_count(st->pruner, run->number);
+  rc = hp_pruner_should_prune(st->pruner, run->number, step, err);
+  if (rc < 0) return rc;
+  *prune = rc == 1;
+  /* Successive halving keeps state in rungs: persist new ones (as Optuna). */
+  int after = hp_pruner_rung_count(st->pruner, run->number);
+  for (int k = before; k < after; k++) {
+    char key[32], val[40];
+    snprintf(key, sizeof key, "completed_rung_%d", k);
+    double rv = hp_pruner_rung_value(st->pruner, run->number, k);
+    if (!isfinite(rv)) continue;
+    snprintf(val, sizeof val, "%.17g", rv);
+    hp_store_trial_set_system_attr(st->d->store, run->trial_id, key, val, NULL);
+  }
+  cJSON *ev = hp_daemon_wants_events(st->d, st->id) ? cJSON_CreateObject() : NULL;
+  if (ev) {
+    cJSON_AddStringToObject(ev, "type", HP_RPC_EV_TRIAL_REPORTED);
+    cJSON_AddStringToObject(ev, "study", st->name);
+    cJSON_AddNumberToObject(ev, "study_id", (double)st->id);
+    cJSON_AddNumberToObject(ev, "trial", (double)run->number);
+    cJSON_AddNumberToObject(ev, "step", (double)step);
+    cJSON_AddItemToObject(ev, "value", hp_sched_value_json(value));
+    cJSON_AddBoolToObject(ev, "prune", *prune);
+    hp_daemon_event(st->d, st->id, ev);
+  }
+  return 0;
+}
+
+/* Writes the end of run into the batch, then tells the sampler and pruner,
+ * counts it and sends the event; the run waits in d->settling until the
+ * batch commits. A failed write is logged and marks the batch for a reload
+ * (hp_sched_batch_done), which keeps the end for a later attempt. */
+int hp_sched_run_end(hp_run_t *run, hp_err_t *err) {
+  hp_study_t *st = run->st;
+  hp_daemon_t *d = st->d;
+  hp_store_state_t state = run->end_state;
+  const char *reason = run->end_reason;
+  double v = run->end_value;
+  bool has_value = run->end_has_value;
+  hp_err_t werr = {0};
+  int rc = hp_daemon_batch(d, &werr);
+  cJSON *sys = NULL;
+  if (reason) {
+    sys = cJSON_CreateObject();
+    cJSON_AddStringToObject(sys, state == HP_STORE_FAIL ? HP_STORE_FAIL_REASON_KEY : ATTR_REASON,
+                            reason);
+  }
+  char *sys_text = sys ? cJSON_PrintUnformatted(sys) : NULL;
+  cJSON_Delete(sys);
+  bool store_value = has_value && state != HP_STORE_FAIL;
+  for (const cJSON *a = run->end_attrs ? run->end_attrs->child : NULL; a && rc == 0; a = a->next) {
+    char *text = cJSON_PrintUnformatted(a);
+    rc = text ? hp_store_trial_set_user_attr(d->store, run->trial_id, a->string, text, &werr)
+              : hp_err_set(&werr, HP_ENOMEM, "out of memory");
+    free(text);
+    if (rc < 0 && rc != HP_EDB) { /* an attribute the store refuses: skipped */
+      hp_log("study '%s' trial %lld: user attribute left out: %s", st->name,
+             (long long)run->number, werr.msg);
+      rc = 0;
+    }
+  }
+  if (rc == 0)
+    rc = hp_store_trial_finish(d->store, run->trial_id, state, store_value ? &v : NULL,
+                               store_value ? 1 : 0, sys_text, &werr);
+  free(sys_text);
+  int refused = 0;
+  if (rc < 0 && rc != HP_EDB) {
+    /* Not the database failing (e.g. the trial is not RUNNING there): a
+     * second attempt would fail the same way, so none is made. */
+    hp_log("study '%s' trial %lld: its end (%s) was refused: %s", st->name,
+           (long long)run->number, hp_store_state_name(state), werr.msg);
+    hp_err_set(err, rc, "%s", werr.msg);
+    refused = rc;
+    rc = 0;
+  }
+  run->end_written = rc == 0;
+  if (rc < 0) {
+    d->store_failed = true;
+    hp_log("study '%s' trial %lld: storing its end (%s) failed: %s; the end is kept and "
+           "written again once the database can be written",
+           st->name, (long long)run->number, hp_store_state_name(state), werr.msg);
+    hp_err_set(err, rc, "storing trial %lld failed: %s; the daemon keeps its end and writes it "
+                        "again once the database can be written",
+               (long long)run->number, werr.msg);
+  }
+  hp_trial_final_t fin = state == HP_STORE_COMPLETE ? HP_FINAL_COMPLETE
+                         : state == HP_STORE_PRUNED ? HP_FINAL_PRUNED
+                                                    : HP_FINAL_FAIL;
+  double sv = fin == HP_FINAL_PRUNED ? (has_value ? v : run->last_value) : v;
+  hp_sampler_tell(st->sampler, run->number, run->params, fin, sv, run->last_step, NULL);
+  hp_pruner_finish(st->pruner, run->number,
+                   fin == HP_FINAL_COMPLETE ? HP_PRUNER_END_COMPLETE
+                   : fin == HP_FINAL_PRUNED ? HP_PRUNER_END_PRUNED
+                                            : HP_PRUNER_END_FAIL,
+                   NULL);
+  st->n_state[HP_STORE_RUNNING]--;
+  st->n_state[state]++;
+  st->exhausted = false; /* a grid point may have come free */
+  if (state == HP_STORE_COMPLETE && (!st->has_best || hp_sched_better(st, v, st->best_value))) {
+    st->has_best = true;
+    st->best_value = v;
+    st->best_number = run->number;
+  }
+  cJSON *ev = hp_daemon_wants_events(d, st->id) ? cJSON_CreateObject() : NULL;
+  if (ev) {
+    cJSON_AddStringToObject(ev, "type", HP_RPC_EV_TRIAL_FINISHED);
+    cJSON_AddStringToObject(ev, "study", st->name);
+    cJSON_AddNumberToObject(ev, "study_id", (double)st->id);
+    cJSON_AddNumberToObject(ev, "trial", (double)run->number);
+    cJSON_AddStringToObject(ev, "state", hp_store_state_name(state));
+    if (state == HP_STORE_COMPLETE) cJSON_AddItemToObject(ev, "value", hp_sched_value_json(v));
+    else if (state == HP_STORE_PRUNED && (has_value || !isnan(run->last_value)))
+      cJSON_AddItemToObject(ev, "value", hp_sched_value_json(sv));
+    else cJSON_AddNullToObject(ev, "value");
+    if (reason) cJSON_AddStringToObject(ev, "reason", reason);
+    else cJSON_AddNullToObject(ev, "reason");
+    hp_daemon_event(d, st->id, ev);
+  }
+  run->next_end = d->settling;
+  d->settling = run;
+  hp_sched_check_finished(st);
+  hp_daemon_kick(d);
+  return rc < 0 ? rc : refused;
+}
+
+int hp_sched_finish(hp_run_t *run, hp_store_state_t state, const double *value,
+                    const char *reason, hp_err_t *err) {
+  hp_study_t *st = run->st;
+  assert(!run->ended);
+  if (state == HP_STORE_COMPLETE && (value == NULL || isnan(*value))) {
+    state = HP_STORE_FAIL;
+    reason = "objective value is NaN";
+  }
+  run->ended = true;
+  run->end_state = state;
+  run->end_has_value = value != NULL;
+  run->end_value = value ? *value : NAN;
+  run->end_reason = reason ? strndup(reason, 255) : NULL;
+  if ((size_t)run->number < st->runs_cap && st->runs[run->number] == run)
+    st->runs[run->number] = NULL;
+  if (run->w) run->w->run = NULL;
+  run->w = NULL;
+  return hp_sched_run_end(run, err);
+}
