@@ -34,6 +34,12 @@ int hp_cli_help(const char *cmd, const char *synopsis);
  * one-shot commands that never pass cJSON memory to plain free(). */
 void hp_cli_json_arena(void);
 
+/* From now on Ctrl-C (SIGINT) prints message on stderr (on a line of its
+ * own) and exits with 130: for commands that follow a study, to say that the
+ * study keeps running in the daemon and how to follow it again. The text is
+ * copied (at most 1 KiB). */
+void hp_cli_on_interrupt(const char *message);
+
 /* Connects to --socket PATH (or the default when sock is NULL). */
 int hp_cli_connect(hp_client_t *c, const char *sock, hp_err_t *err);
 

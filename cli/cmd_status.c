@@ -401,6 +401,20 @@ int hp_cmd_status(int argc, char **argv) {
   if (rc < 0) return hp_cli_fail(argv[0], rc, &err);
   int code;
   if (watch_mode) {
+    char msg[1000];
+    if (db != NULL)
+      snprintf(msg, sizeof msg, "hpsearch status: stopped watching %s; nothing was changed",
+               db);
+    else if (study != NULL)
+      snprintf(msg, sizeof msg,
+               "hpsearch status: stopped watching; study %s keeps running in the daemon "
+               "(hpsearch status %s --watch to watch it again, hpsearch stop %s to stop it)",
+               study, study, study);
+    else
+      snprintf(msg, sizeof msg,
+               "hpsearch status: stopped watching; the studies keep running in the daemon "
+               "(hpsearch status --watch to watch them again)");
+    hp_cli_on_interrupt(msg);
     code = watch(&src, study, json, argv[0]);
   } else {
     rc = render(&src, study, json, stdout, NULL, &err);

@@ -1,8 +1,9 @@
 /* `hpsearch submit STUDY.json [--wait]`: sends a study spec to the daemon
  * (study.create). With --wait it follows the study through the event
  * subscription until it finishes, with a live progress line on a terminal
- * (plain lines otherwise), then prints the best trial. Ctrl-C only detaches:
- * the study keeps running in the daemon. */
+ * (plain lines otherwise), then prints the best trial. Ctrl-C only detaches
+ * (and says so): the study keeps running in the daemon. A study without an
+ * objective is moved only by ask/tell clients: --wait says so first. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,13 +217,35 @@ int hp_cmd_submit(int argc, char **argv) {
   else printf(": no trial limit");
   if (!isnan(par)) printf(", %.0f in parallel", par);
   printf(", sampler %s, pruner %s\n", str_or(r, "sampler", "-"), str_or(r, "pruner", "-"));
-  cJSON_Delete(r);
   if (!wait) {
+    cJSON_Delete(r);
     printf("follow it with: hpsearch status %s --watch\n", name);
     hp_client_close(&c);
     return HP_EXIT_OK;
   }
+  if (strcmp(str_or(r, "objective", "none"), "none") == 0) {
+    /* The daemon runs nothing for it: only clients' trial.ask/tell move it. */
+    char ends[200];
+    double budget = hp_cli_num(r, "time_budget");
+    if (!isnan(nt)) snprintf(ends, sizeof ends, "it has %.0f finished trials", nt);
+    else if (!isnan(budget)) snprintf(ends, sizeof ends, "its time budget (%.0f s) is spent", budget);
+    else if (strcmp(str_or(r, "sampler", ""), "grid") == 0)
+      snprintf(ends, sizeof ends, "every grid point is done");
+    else snprintf(ends, sizeof ends, "nothing: it has no n_trials, time_budget or grid");
+    printf("study %s has no objective: the daemon runs no trials for it; clients drive it with "
+           "trial.ask/trial.tell (hpsearch ask %s, hpsearch tell %s TRIAL VALUE).\n"
+           "waiting until it is finished (%s), stopped (hpsearch stop %s) or deleted; "
+           "Ctrl-C stops waiting\n",
+           name, name, name, ends, name);
+  }
+  cJSON_Delete(r);
   fflush(stdout);
+  char msg[1000];
+  snprintf(msg, sizeof msg,
+           "hpsearch submit: stopped waiting; study %s keeps running in the daemon. Follow it "
+           "with: hpsearch status %s --watch (stop it with: hpsearch stop %s)",
+           name, name, name);
+  hp_cli_on_interrupt(msg);
   rc = follow(&c, name, &err);
   if (rc == 0) {
     hp_cli_src_t src = {.use_db = false, .client = c};

@@ -3,10 +3,12 @@
  * daemon writes, through SQLite's WAL). Both paths produce the JSON shapes of
  * docs/protocol.md, so every rendering is written once. */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
@@ -40,6 +42,27 @@ bool hp_cli_wants_help(int argc, char **argv) {
 int hp_cli_help(const char *cmd, const char *synopsis) {
   printf("usage: hpsearch %s %s\n(see docs/cli.md)\n", cmd, synopsis);
   return HP_EXIT_OK;
+}
+
+static char interrupt_msg[1100];
+static size_t interrupt_len;
+
+static void on_interrupt(int sig) {
+  (void)sig;
+  if (write(STDERR_FILENO, interrupt_msg, interrupt_len) < 0) {}
+  _exit(130);
+}
+
+void hp_cli_on_interrupt(const char *message) {
+  /* A progress line on a terminal has no newline yet. */
+  int n = snprintf(interrupt_msg, sizeof interrupt_msg, "%s%s\n",
+                   isatty(STDOUT_FILENO) || isatty(STDERR_FILENO) ? "\n" : "", message);
+  interrupt_len = n < 0 ? 0 : (size_t)n < sizeof interrupt_msg ? (size_t)n : sizeof interrupt_msg - 1;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_interrupt;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
 }
 
 int hp_cli_connect(hp_client_t *c, const char *sock, hp_err_t *err) {

@@ -54,11 +54,13 @@ struct hp_study_spec {
   cJSON *json;                /* the whole spec as given (owned copy), stored */
 };
 
-/* The data files of an engine objective exist and are readable, for every
- * value of the space that check_engine tries (all choices of a categorical,
- * both ends of a range); errors name the field and path. study.create only:
- * a study loaded from the database is not refused for missing data. */
-int hp_study_spec_check_data(const hp_study_spec_t *sp, hp_err_t *err);
+/* What a spec names outside itself, checked at study.create only (a study
+ * loaded from the database is not refused for it): an engine objective's
+ * data files exist and are readable for every value of the space that
+ * check_engine tries (all choices of a categorical, both ends of a range);
+ * a command objective's program (command[0]) is found and executable as the
+ * worker will resolve it (PATH, cwd). Errors name the field and path. */
+int hp_study_spec_check_create(const hp_study_spec_t *sp, hp_err_t *err);
 
 /* ---- connections ------------------------------------------------------------ */
 

@@ -116,7 +116,7 @@ static int m_study_create(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJ
   }
   hp_study_spec_t *sp = NULL;
   int rc = hp_study_spec_parse(spec, &sp, err);
-  if (rc == 0) rc = hp_study_spec_check_data(sp, err);
+  if (rc == 0) rc = hp_study_spec_check_create(sp, err);
   if (rc < 0) {
     hp_study_spec_free(sp);
     return rc == HP_ENOMEM ? oom(err) : (err->code = HP_RPC_E_BAD_SPEC);

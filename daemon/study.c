@@ -2,10 +2,14 @@
  * name the field, and the "$param" substitution that turns an objective
  * template into one trial's engine config, argv or environment. */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "daemon_int.h"
 #include "hpsearch/engine.h"
@@ -154,10 +158,175 @@ static int check_engine(const hp_study_spec_t *sp, bool files, hp_err_t *err) {
   return rc;
 }
 
-/* Not part of parsing: a stored study whose data went away must still load
- * (its trials then fail naming the file); a new one is refused. */
-int hp_study_spec_check_data(const hp_study_spec_t *sp, hp_err_t *err) {
-  return sp->kind == HP_OBJ_ENGINE ? check_engine(sp, true, err) : 0;
+/* ---- the program of a command objective --------------------------------------- */
+
+/* Indices of the parameters a string refers to ("$name" whole, or "${name}"
+ * inside), appended to idx[*n] without repeats (at most `max`). */
+static void refs_of(const char *s, const hp_space_t *space, int *idx, int *n, int max) {
+  char name[NAME_MAX_LEN + 1];
+  for (const char *p = s; *p; p++) {
+    const char *from = NULL;
+    size_t len = 0;
+    if (p == s && p[0] == '$' && p[1] != '$' && p[1] != '{') {
+      from = p + 1;
+      len = strlen(from);
+    } else if (p[0] == '$' && p[1] == '$') {
+      p++;
+      continue;
+    } else if (p[0] == '$' && p[1] == '{' && strchr(p + 2, '}')) {
+      from = p + 2;
+      len = (size_t)(strchr(p + 2, '}') - from);
+    }
+    if (from == NULL || len == 0 || len >= sizeof name) continue;
+    memcpy(name, from, len);
+    name[len] = '\0';
+    int k = hp_space_find(space, name);
+    bool seen = false;
+    for (int j = 0; j < *n; j++) seen = seen || idx[j] == k;
+    if (k >= 0 && !seen && *n < max) idx[(*n)++] = k;
+    if (from == p + 1) break; /* the whole string was the reference */
+    p = from + len;
+  }
+}
+
+/* Text of a template string for these parameter values, as the worker
+ * substitutes it (a whole "$x" becomes its value's text). */
+static char *template_text(const cJSON *item, const hp_space_t *space, const double *params,
+                           hp_err_t *err) {
+  cJSON *r = NULL;
+  if (hp_study_substitute(item, space, params, &r, err) < 0) return NULL;
+  char *t = hp_study_value_text(r);
+  cJSON_Delete(r);
+  if (t == NULL) hp_err_set(err, HP_ENOMEM, "out of memory");
+  return t;
+}
+
+/* How execvp will see prog from folder dirfd: 0 (an executable file),
+ * -EACCES (a file without execute permission, or a folder) or -ENOENT. */
+static int exec_probe(int dirfd, const char *path) {
+  struct stat sb;
+  if (fstatat(dirfd, path, &sb, 0) < 0) return errno == EACCES ? -EACCES : -ENOENT;
+  if (S_ISDIR(sb.st_mode) || faccessat(dirfd, path, X_OK, 0) < 0) return -EACCES;
+  return 0;
+}
+
+/* Resolves prog as the supervisor's execvp will (worker_exec.c): a name with
+ * a '/' as a path from the trial's folder, else each entry of PATH (an empty
+ * or relative entry is relative to that folder too); glibc's default path
+ * when PATH is unset. `with` names the parameter values used, or "". */
+static int check_program(const char *prog, const char *path_env, int dirfd, const char *folder,
+                         const char *with, hp_err_t *err) {
+  if (prog[0] == '\0')
+    return hp_err_set(err, HP_EINVAL, "spec.objective.command[0]%s: empty program name", with);
+  if (strchr(prog, '/') != NULL) {
+    int rc = exec_probe(dirfd, prog);
+    if (rc == 0) return 0;
+    return hp_err_set(err, HP_EINVAL, "spec.objective.command[0]%s: '%s'%s%s: %s", with, prog,
+                      prog[0] == '/' ? "" : " in ", prog[0] == '/' ? "" : folder,
+                      rc == -EACCES ? "not an executable file (Permission denied)"
+                                    : "No such file or directory");
+  }
+  const char *path = path_env ? path_env : "/bin:/usr/bin";
+  bool denied = false;
+  for (const char *p = path;;) {
+    const char *colon = strchr(p, ':');
+    size_t len = colon ? (size_t)(colon - p) : strlen(p);
+    char full[4096];
+    if (len + strlen(prog) + 2 <= sizeof full) {
+      if (len == 0) snprintf(full, sizeof full, "%s", prog);
+      else snprintf(full, sizeof full, "%.*s/%s", (int)len, p, prog);
+      int rc = exec_probe(dirfd, full);
+      if (rc == 0) return 0;
+      denied = denied || rc == -EACCES;
+    }
+    if (colon == NULL) break;
+    p = colon + 1;
+  }
+  return hp_err_set(err, HP_EINVAL, "spec.objective.command[0]%s: '%s' %s in PATH (%s%s), from %s",
+                    with, prog, denied ? "is not executable" : "was not found",
+                    path_env ? "" : "unset: ", path, folder);
+}
+
+/* The program of a command objective exists and may be executed, resolved
+ * with the PATH the worker gets (the spec's env.PATH, else the daemon's) from
+ * the folder it runs in (cwd, else the daemon's). A program or PATH built
+ * from parameters is checked for every combination of their values; only
+ * categorical parameters may appear there (a number is no program name). */
+static int check_command(const hp_study_spec_t *sp, hp_err_t *err) {
+  enum { MAX_REFS = 8, MAX_COMBOS = 4096 };
+  const hp_space_t *space = sp->space;
+  const cJSON *prog = cJSON_GetArrayItem(sp->command, 0);
+  const cJSON *path_item = sp->env ? cJSON_GetObjectItemCaseSensitive(sp->env, "PATH") : NULL;
+  int idx[MAX_REFS], n = 0;
+  refs_of(prog->valuestring, space, idx, &n, MAX_REFS);
+  int n_prog = n;
+  if (path_item) refs_of(path_item->valuestring, space, idx, &n, MAX_REFS);
+  long combos = 1;
+  for (int j = 0; j < n; j++) {
+    const hp_dist_t *dist = &space->params[idx[j]].dist;
+    if (dist->kind != HP_DIST_CAT)
+      return hp_err_set(err, HP_EINVAL,
+                        "%s: the program (and PATH) may refer only to categorical parameters, "
+                        "whose every choice is checked when the study is created; '%s' is not "
+                        "categorical",
+                        j < n_prog ? "spec.objective.command[0]" : "spec.objective.env.PATH",
+                        space->params[idx[j]].name);
+    combos *= dist->n_choices;
+    if (combos > MAX_COMBOS)
+      return hp_err_set(err, HP_EINVAL,
+                        "spec.objective.command[0]: more than %d combinations of the parameters "
+                        "naming the program to check",
+                        MAX_COMBOS);
+  }
+  char folder[4096];
+  if (sp->cwd) snprintf(folder, sizeof folder, "%s", sp->cwd);
+  else if (getcwd(folder, sizeof folder) == NULL) snprintf(folder, sizeof folder, ".");
+  int dirfd = AT_FDCWD;
+  if (sp->cwd) {
+    dirfd = open(sp->cwd, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0)
+      return hp_err_set(err, HP_EINVAL, "spec.objective.cwd: '%s': %s", sp->cwd, strerror(errno));
+  }
+  double *params = malloc(((size_t)space->n + 1) * sizeof *params);
+  int rc = params ? 0 : hp_err_set(err, HP_ENOMEM, "out of memory");
+  for (int i = 0; rc == 0 && i < space->n; i++) {
+    const hp_dist_t *dist = &space->params[i].dist;
+    params[i] = dist->kind == HP_DIST_CAT ? 0 : dist->low;
+  }
+  const char *daemon_path = getenv("PATH");
+  for (long c = 0; rc == 0 && c < combos; c++) {
+    char with[512] = "";
+    size_t wl = 0;
+    long rest = c;
+    for (int j = 0; j < n; j++) {
+      const hp_dist_t *dist = &space->params[idx[j]].dist;
+      params[idx[j]] = (double)(rest % dist->n_choices);
+      rest /= dist->n_choices;
+      char val[128] = "?";
+      hp_dist_format_external(dist, params[idx[j]], val, sizeof val);
+      if (wl < sizeof with)
+        wl += (size_t)snprintf(with + wl, sizeof with - wl, "%s%s = %s", j ? ", " : " (with ",
+                               space->params[idx[j]].name, val);
+    }
+    if (n > 0 && wl < sizeof with - 1) snprintf(with + wl, sizeof with - wl, ")");
+    char *ptext = template_text(prog, space, params, err);
+    char *pathtext = path_item ? template_text(path_item, space, params, err) : NULL;
+    if (ptext == NULL || (path_item && pathtext == NULL)) rc = err->code ? err->code : HP_ENOMEM;
+    else rc = check_program(ptext, path_item ? pathtext : daemon_path, dirfd, folder, with, err);
+    free(ptext);
+    free(pathtext);
+  }
+  free(params);
+  if (dirfd != AT_FDCWD) close(dirfd);
+  return rc;
+}
+
+/* Not part of parsing: a stored study whose data or program went away must
+ * still load (its trials then fail naming the file); a new one is refused. */
+int hp_study_spec_check_create(const hp_study_spec_t *sp, hp_err_t *err) {
+  if (sp->kind == HP_OBJ_ENGINE) return check_engine(sp, true, err);
+  if (sp->kind == HP_OBJ_COMMAND) return check_command(sp, err);
+  return 0;
 }
 
 static int parse_objective(const cJSON *obj, hp_study_spec_t *sp, hp_err_t *err) {

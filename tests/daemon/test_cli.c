@@ -448,6 +448,98 @@ static void test_db_from_optuna(void **state) {
   cJSON_Delete(b);
 }
 
+/* Starts `hpsearch ARGS...` in the background, stdout and stderr to files
+ * in g_dir (TAG.out, TAG.err). */
+static pid_t cli_bg(const char *tag, const char *a1, const char *a2, const char *a3) {
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    char p[400];
+    snprintf(p, sizeof p, "%s/%s.out", g_dir, tag);
+    if (freopen(p, "w", stdout) == NULL) _exit(127);
+    snprintf(p, sizeof p, "%s/%s.err", g_dir, tag);
+    if (freopen(p, "w", stderr) == NULL) _exit(127);
+    setenv("HPSEARCH_SOCKET", g_sock, 1);
+    execl(g_bin, g_bin, a1, a2, a3, (char *)NULL);
+    _exit(127);
+  }
+  return pid;
+}
+
+/* Waits until g_dir/name holds text (5 s at most); returns it. */
+static const char *wait_text(const char *name, const char *text) {
+  static char buf[8192];
+  char p[400];
+  snprintf(p, sizeof p, "%s/%s", g_dir, name);
+  for (int i = 0; i < 250; i++) {
+    slurp(p, buf, sizeof buf);
+    if (strstr(buf, text)) return buf;
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  fail_msg("'%s' never appeared in %s: %s", text, name, buf);
+  return NULL;
+}
+
+/* `submit --wait` of a study without objective says that only ask/tell
+ * clients move it and what ends the wait, then ends when they finished it;
+ * Ctrl-C during `submit --wait` and `status --watch` says the study keeps
+ * running and how to follow it (exit 130). */
+static void test_wait_asktell_and_interrupt(void **state) {
+  (void)state;
+  write_file("at.json", "{\"name\": \"at\", \"n_trials\": 2,\n"
+                        " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}}}\n");
+  char spec[400];
+  snprintf(spec, sizeof spec, "%s/at.json", g_dir);
+  pid_t pid = cli_bg("w1", "submit", spec, "--wait");
+  const char *out = wait_text("w1.out", "Ctrl-C stops waiting");
+  assert_non_null(strstr(out, "study at has no objective: the daemon runs no trials for it"));
+  assert_non_null(strstr(out, "hpsearch ask at"));
+  assert_non_null(strstr(out, "finished (it has 2 finished trials), stopped (hpsearch stop at)"));
+  for (int i = 0; i < 2; i++) {
+    run_t *r = cli("ask at");
+    assert_int_equal(r->code, 0);
+    cJSON *t = cJSON_Parse(r->out);
+    assert_non_null(t);
+    int n = cJSON_GetObjectItem(t, "trial")->valueint;
+    cJSON_Delete(t);
+    assert_int_equal(cli("tell at %d 0.%d", n, i + 1)->code, 0);
+  }
+  int st = 0;
+  for (int i = 0; i < 500 && waitpid(pid, &st, WNOHANG) != pid; i++) {
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    if (i == 499) fail_msg("submit --wait did not end after the study finished");
+  }
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 0);
+  wait_text("w1.out", "best trial of at");
+
+  /* Ctrl-C while waiting: the study goes on. */
+  write_file("at2.json", "{\"name\": \"at2\", \"space\": {\"x\": {\"type\": \"float\", "
+                         "\"low\": 0, \"high\": 1}}}\n");
+  snprintf(spec, sizeof spec, "%s/at2.json", g_dir);
+  pid = cli_bg("w2", "submit", spec, "--wait");
+  out = wait_text("w2.out", "Ctrl-C stops waiting");
+  assert_non_null(strstr(out, "nothing: it has no n_trials, time_budget or grid"));
+  kill(pid, SIGINT);
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 130);
+  wait_text("w2.err", "stopped waiting; study at2 keeps running in the daemon. Follow it with: "
+                      "hpsearch status at2 --watch");
+  run_t *r = cli("status at2 --json");
+  assert_int_equal(r->code, 0);
+  assert_non_null(strstr(r->out, "\"state\":\"running\""));
+
+  pid = cli_bg("w3", "status", "at2", "--watch");
+  wait_text("w3.out", "at2");
+  kill(pid, SIGINT);
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  assert_int_equal(WEXITSTATUS(st), 130);
+  wait_text("w3.err", "study at2 keeps running in the daemon (hpsearch status at2 --watch");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_no_daemon),
@@ -456,6 +548,7 @@ int main(void) {
       cmocka_unit_test(test_db_from_optuna),
       cmocka_unit_test(test_ask_report_tell),
       cmocka_unit_test(test_submit_wait_command),
+      cmocka_unit_test(test_wait_asktell_and_interrupt),
   };
   return cmocka_run_group_tests(tests, start_daemon, stop_daemon);
 }

@@ -1918,6 +1918,69 @@ static void test_fairness_budget_stop(void **state) {
   daemon_stop(&d);
 }
 
+/* A command objective whose program cannot be run is refused at
+ * study.create, resolved as the worker will (the spec's env.PATH, else the
+ * daemon's; relative to cwd; execute permission), naming command[0]; a
+ * program from a categorical is checked for every choice. */
+static void test_command_not_found(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 1);
+  client_t c;
+  cl_open(&c, d.sock);
+  char path[400], spec[2000], params[2200], msg[512];
+  snprintf(path, sizeof path, "%s/tool", d.dir);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs("#!/bin/sh\necho '{\"value\": 1}'\n", f);
+  fclose(f);
+  assert_int_equal(chmod(path, 0644), 0);
+  static const char *const space =
+      "\"space\":{\"p\":{\"type\":\"categorical\",\"choices\":[\"sh\",\"hp-no-such-prog\"]},"
+      "\"x\":{\"type\":\"float\",\"low\":0,\"high\":1}}";
+  struct {
+    const char *objective; /* printf format, %s = the temp folder */
+    const char *want[3];   /* substrings of the message */
+  } cases[] = {
+      {"{\"command\":[\"hp-no-such-prog\",\"1\"]}",
+       {"spec.objective.command[0]: 'hp-no-such-prog' was not found in PATH", NULL}},
+      {"{\"command\":[\"./tool\"],\"cwd\":\"%s\"}",
+       {"spec.objective.command[0]: './tool' in /tmp/", "not an executable file", NULL}},
+      {"{\"command\":[\"tool\"],\"env\":{\"PATH\":\"%s\"}}",
+       {"spec.objective.command[0]: 'tool' is not executable in PATH (/tmp/", NULL}},
+      {"{\"command\":[\"$p\",\"$x\"]}",
+       {"spec.objective.command[0] (with p = \"hp-no-such-prog\"): 'hp-no-such-prog' was not found",
+        NULL}},
+      {"{\"command\":[\"run-${x}\"]}",
+       {"spec.objective.command[0]: the program", "'x' is not categorical", NULL}},
+      {"{\"command\":[\"sh\"],\"cwd\":\"%s/gone\"}",
+       {"spec.objective.cwd: '/tmp/", "/gone': No such file or directory", NULL}},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char obj[600];
+    snprintf(obj, sizeof obj, cases[i].objective, d.dir);
+    snprintf(spec, sizeof spec, "{\"name\":\"nf%zu\",\"n_trials\":1,%s,\"objective\":%s}", i,
+             space, obj);
+    snprintf(params, sizeof params, "{\"spec\":%s}", spec);
+    assert_int_equal(cl_err(&c, "study.create", params, msg, sizeof msg), HP_RPC_E_BAD_SPEC);
+    for (int k = 0; cases[i].want[k]; k++)
+      if (strstr(msg, cases[i].want[k]) == NULL)
+        fail_msg("case %zu: '%s' not in: %s", i, cases[i].want[k], msg);
+  }
+  /* Executable now: found through the spec's PATH, and it runs. */
+  assert_int_equal(chmod(path, 0755), 0);
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"found\",\"n_trials\":1,%s,\"objective\":{\"command\":[\"tool\"],"
+           "\"env\":{\"PATH\":\"%s\"}}}",
+           space, d.dir);
+  create_study(&c, spec);
+  cJSON *r = wait_finished(&c, "found", 10);
+  assert_int_equal(count_of(r, "COMPLETE"), 1);
+  cJSON_Delete(r);
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
 int main(void) {
   const char *src = getenv("HP_SRC_DIR");
   snprintf(helper, sizeof helper, "%s/tests/daemon/helpers/objective.sh", src ? src : ".");
@@ -1948,6 +2011,7 @@ int main(void) {
       cmocka_unit_test(test_engine_missing_data),
       cmocka_unit_test(test_db_not_writable),
       cmocka_unit_test(test_reload_failure_waits),
+      cmocka_unit_test(test_command_not_found),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
