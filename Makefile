@@ -30,7 +30,11 @@ OPT     := -O3
 LDLIBS  := $(PKG_LIBS) -lm -lpthread
 
 B       ?= build
-SAN_FLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+# The ASan build is also the checked build: HP_CHECK_INVARIANTS makes the
+# daemon verify its scheduler's lists and counters after every loop iteration
+# (daemon/sched_check.c). A debug build without ASan:
+#   make B=build-debug OPT='-O0 -DHP_CHECK_INVARIANTS'
+SAN_FLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -DHP_CHECK_INVARIANTS
 
 MODULES := common engine search store daemon
 common_DEPS := common
@@ -125,7 +129,8 @@ clean:
 FUZZ_CC     ?= clang
 FUZZ_B      := $(B)/fuzz
 FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS) \
-               -fsanitize=address,undefined -fno-omit-frame-pointer -Wno-unknown-attributes
+               -fsanitize=address,undefined -fno-omit-frame-pointer -Wno-unknown-attributes \
+               -DHP_CHECK_INVARIANTS
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(FUZZ_B)/%,$(FUZZ_SRCS))
 FUZZ_LIBS   := $(foreach d,daemon store engine search common,$(FUZZ_B)/lib$(d).a)

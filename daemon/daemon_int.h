@@ -314,6 +314,15 @@ void hp_sched_batch_done(hp_daemon_t *d, bool committed, const char *why);
 /* Writes the ends kept in d->unstored into the batch again. */
 void hp_sched_rewrite(hp_daemon_t *d);
 
+/* sched_check.c: aborts with a message naming the first broken invariant of
+ * the studies, their runs and counters, the workers and the connections.
+ * Compiled only with HP_CHECK_INVARIANTS (the ASan build); a no-op otherwise. */
+#ifdef HP_CHECK_INVARIANTS
+void hp_sched_check(const hp_daemon_t *d);
+#else
+static inline void hp_sched_check(const hp_daemon_t *d) { (void)d; }
+#endif
+
 /* proctree.c: Linux process trees from /proc. */
 typedef struct hp_proc {
   pid_t pid, ppid, pgrp; /* from /proc/<pid>/stat */

@@ -478,6 +478,7 @@ static void on_check(uv_check_t *h) {
     d->scratch = NULL;
     d->scratch_cap = 0;
   }
+  hp_sched_check(d); /* ASan build: every loop iteration ends consistent */
   if (d->shutting_down && d->n_workers == 0) daemon_close_handles(d);
 }
 

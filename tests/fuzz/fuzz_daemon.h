@@ -179,6 +179,7 @@ static size_t fz_request(hp_daemon_t *d, hp_conn_t *c, const char *line) {
   char *copy = hp_fuzz_dup((const uint8_t *)line, len, 0);
   hp_rpc_handle_line(d, c, copy, len);
   free(copy);
+  hp_sched_check(d); /* the scheduler's invariants (checked builds) */
   return c->closing ? 0 : fz_check_output(c);
 }
 
