@@ -230,6 +230,10 @@ static void print_study_detail(FILE *out, const cJSON *s, const cJSON *recent) {
   if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(s, "state")))
     fprintf(out, ", %s", str_or(s, "state", ""));
   fputc('\n', out);
+  const char *why = str_or(s, "stop_reason", NULL);
+  if (why != NULL)
+    fprintf(out, "stopped      %s\n             (hpsearch resume %s continues it)\n", why,
+            str_or(s, "name", "?"));
   const char *metric = str_or(s, "metric", NULL);
   fprintf(out, "direction    %s%s%s\n", str_or(s, "direction", "?"), metric ? " " : "",
           metric ? metric : "");

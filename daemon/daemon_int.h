@@ -35,6 +35,9 @@ typedef enum hp_objective_kind {
   HP_OBJ_COMMAND,  /* the user's argv, reporting JSON lines on stdout */
 } hp_objective_kind_t;
 
+/* Consecutive failed trials after which a study pauses itself by default. */
+#define HP_STUDY_DEFAULT_MAX_FAILURES 5
+
 struct hp_study_spec {
   char *name;                 /* study name */
   bool maximize;              /* direction */
@@ -45,6 +48,7 @@ struct hp_study_spec {
   double time_budget;         /* seconds since creation, 0 = none */
   int parallelism;            /* most workers of this study at once */
   double trial_timeout;       /* seconds, 0 = none */
+  int64_t max_consecutive_failures; /* pause after this many FAILs in a row, 0 = never */
   hp_space_t *space;          /* parsed search space */
   hp_objective_kind_t kind;   /* which objective */
   cJSON *engine;              /* engine config template ($refs), or NULL */
@@ -149,6 +153,10 @@ struct hp_study {
   double t_finished;         /* wall-clock seconds when it last finished */
   char datetime_start[32];   /* creation time as stored */
   bool exhausted;            /* sampler said HP_EEXHAUSTED */
+  int64_t failed_in_row;     /* trials that ended FAIL one after another while the
+                                study ran (since this daemon loaded it) */
+  char *stop_reason;         /* why the study stopped itself (owned; stored), or
+                                NULL (running, or stopped by study.stop) */
 };
 
 /* ---- workers ---------------------------------------------------------------- */

@@ -12,6 +12,7 @@
 #define ATTR_CREATED "hpsearch:created" /* study: creation time (epoch seconds) */
 #define ATTR_WORKER "hpsearch:worker"   /* trial: {"pgid", "boot"} of its worker */
 #define ATTR_REASON "hpsearch:reason"   /* trial: why it was pruned */
+#define ATTR_STOP_REASON "hpsearch:stop_reason" /* study: why it stopped itself, or null */
 
 /* sched_study.c */
 double hp_sched_now_wall(void);                                  /* epoch seconds */
@@ -35,6 +36,11 @@ void hp_sched_run_list_free(hp_run_t *list);                     /* by next_end 
 void hp_sched_event_started(hp_run_t *run);
 int hp_sched_trial_begin(hp_study_t *st, hp_run_t **out, hp_err_t *err);
 int hp_sched_run_end(hp_run_t *run, hp_err_t *err);
+
+/* sched_run.c */
+/* Stops a running study by itself (running trials finish); reason is stored
+ * and shown until study.resume. */
+void hp_sched_pause(hp_study_t *st, const char *reason);
 
 /* sched_json.c */
 cJSON *hp_sched_best_json(hp_study_t *st);

@@ -47,6 +47,8 @@ cJSON *hp_sched_summary(hp_study_t *st) {
   cJSON_AddNumberToObject(o, "study_id", (double)st->id);
   cJSON_AddStringToObject(o, "name", st->name);
   cJSON_AddStringToObject(o, "state", hp_study_state_name(st->state));
+  if (st->stop_reason) cJSON_AddStringToObject(o, "stop_reason", st->stop_reason);
+  else cJSON_AddNullToObject(o, "stop_reason");
   cJSON_AddStringToObject(o, "direction", st->maximize ? "maximize" : "minimize");
   if (sp) {
     cJSON_AddStringToObject(o, "metric", sp->metric);

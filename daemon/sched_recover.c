@@ -297,6 +297,14 @@ static int sched_load(hp_daemon_t *d, bool live, hp_err_t *err) {
         if (strcmp(text, "\"stopped\"") == 0) st->state = HP_STUDY_STOPPED;
         free(text);
       }
+      text = NULL;
+      if (st->state == HP_STUDY_STOPPED &&
+          hp_store_study_get_system_attr(d->store, st->id, ATTR_STOP_REASON, &text, NULL) == 0) {
+        cJSON *why = cJSON_Parse(text);
+        if (cJSON_IsString(why)) st->stop_reason = strdup(why->valuestring);
+        cJSON_Delete(why);
+        free(text);
+      }
     }
     rc = study_replay(st, lists[i], counts[i], live, err);
     if (rc < 0) goto done;

@@ -3,6 +3,8 @@
  * kept ends), stopping and resuming studies, and killing every worker at
  * shutdown. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "sched_int.h"
 #include "hpsearch/rpc.h"
@@ -98,10 +100,24 @@ void hp_sched_tick(hp_daemon_t *d) {
     }
 }
 
-void hp_sched_stop(hp_study_t *st, bool kill) {
+/* The stop reason as stored: a JSON string, or null. */
+static void store_stop_reason(hp_study_t *st, const char *reason) {
+  cJSON *v = reason ? cJSON_CreateString(reason) : cJSON_CreateNull();
+  char *text = v ? cJSON_PrintUnformatted(v) : NULL;
+  cJSON_Delete(v);
+  if (text && hp_daemon_batch(st->d, NULL) == 0)
+    hp_store_study_set_system_attr(st->d->store, st->id, ATTR_STOP_REASON, text, NULL);
+  free(text);
+  free(st->stop_reason);
+  st->stop_reason = reason ? strdup(reason) : NULL;
+}
+
+/* study.stop (reason NULL) or the study stopping itself (reason). */
+static void study_stop(hp_study_t *st, bool kill, const char *reason) {
   if (st->spec == NULL) return;
   if (hp_daemon_batch(st->d, NULL) == 0)
     hp_store_study_set_system_attr(st->d->store, st->id, ATTR_STATE, "\"stopped\"", NULL);
+  if (reason != NULL || st->stop_reason != NULL) store_stop_reason(st, reason);
   st->state = HP_STUDY_STOPPED;
   if (kill)
     for (size_t i = 0; i < st->runs_cap; i++)
@@ -111,15 +127,24 @@ void hp_sched_stop(hp_study_t *st, bool kill) {
     cJSON_AddStringToObject(ev, "type", HP_RPC_EV_STUDY_STOPPED);
     cJSON_AddStringToObject(ev, "study", st->name);
     cJSON_AddNumberToObject(ev, "study_id", (double)st->id);
+    if (reason) cJSON_AddStringToObject(ev, "reason", reason);
+    else cJSON_AddNullToObject(ev, "reason");
     hp_daemon_event(st->d, st->id, ev);
   }
-  hp_log("study '%s' stopped", st->name);
+  if (reason) hp_log("study '%s' stopped itself: %s", st->name, reason);
+  else hp_log("study '%s' stopped", st->name);
 }
+
+void hp_sched_stop(hp_study_t *st, bool kill) { study_stop(st, kill, NULL); }
+
+void hp_sched_pause(hp_study_t *st, const char *reason) { study_stop(st, false, reason); }
 
 void hp_sched_resume(hp_study_t *st) {
   if (st->spec == NULL) return;
   if (hp_daemon_batch(st->d, NULL) == 0)
     hp_store_study_set_system_attr(st->d->store, st->id, ATTR_STATE, "\"running\"", NULL);
+  if (st->stop_reason != NULL) store_stop_reason(st, NULL);
+  st->failed_in_row = 0;
   st->state = HP_STUDY_RUNNING;
   st->exhausted = false;
   hp_sched_check_finished(st);

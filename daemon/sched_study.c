@@ -78,6 +78,7 @@ void hp_sched_study_free(hp_study_t *st) {
   hp_pruner_free(st->pruner);
   hp_study_spec_free(st->spec);
   free(st->name);
+  free(st->stop_reason);
   free(st);
 }
 

@@ -392,5 +392,20 @@ int hp_sched_finish(hp_run_t *run, hp_store_state_t state, const double *value,
     st->runs[run->number] = NULL;
   if (run->w) run->w->run = NULL;
   run->w = NULL;
-  return hp_sched_run_end(run, err);
+  int rc = hp_sched_run_end(run, err);
+  /* Failures in a row pause the study, as sweep agents stop on repeated
+   * crashes; trials the daemon itself ended (a study stop, the shutdown)
+   * and those of a stopped study do not count. */
+  if (state != HP_STORE_FAIL) st->failed_in_row = 0;
+  else if (st->state == HP_STUDY_RUNNING && !st->d->shutting_down) st->failed_in_row++;
+  int64_t max = st->spec ? st->spec->max_consecutive_failures : 0;
+  if (max > 0 && st->failed_in_row >= max && st->state == HP_STUDY_RUNNING) {
+    char why[400];
+    snprintf(why, sizeof why, "%lld trials in a row failed (max_consecutive_failures); the last, "
+                              "trial %lld: %.200s",
+             (long long)st->failed_in_row, (long long)run->number,
+             run->end_reason ? run->end_reason : "no reason given");
+    hp_sched_pause(st, why);
+  }
+  return rc;
 }

@@ -21,7 +21,7 @@
 static const char *const SPEC_KEYS[] = {
     "name",        "direction", "metric",        "sampler", "pruner", "n_trials",
     "time_budget", "parallelism", "trial_timeout", "space",   "objective", "description",
-    NULL};
+    "max_consecutive_failures", NULL};
 static const char *const ENGINE_METRICS[] = {"val_loss", "val_accuracy", "train_loss",
                                              "train_accuracy", NULL};
 
@@ -524,6 +524,10 @@ int hp_study_spec_parse(const cJSON *spec, hp_study_spec_t **out, hp_err_t *err)
     goto fail;
   }
   sp->trial_timeout = timeout;
+  v = HP_STUDY_DEFAULT_MAX_FAILURES;
+  rc = hp_json_get_int(spec, "max_consecutive_failures", false, 0, 100000000, &v, "spec", err);
+  if (rc < 0) goto fail;
+  sp->max_consecutive_failures = v;
   const char *desc = NULL;
   rc = hp_json_get_string(spec, "description", false, &desc, "spec", err);
   if (rc < 0) goto fail;

@@ -412,7 +412,7 @@ static void test_failing_workers(void **state) {
   cl_open(&c, d.sock);
   char spec[2048];
   snprintf(spec, sizeof spec,
-           "{\"name\":\"bad\",\"parallelism\":4,\"trial_timeout\":1.5,"
+           "{\"name\":\"bad\",\"parallelism\":4,\"trial_timeout\":1.5,\"max_consecutive_failures\":0,"
            "\"sampler\":{\"type\":\"grid\"},"
            "\"space\":{\"mode\":{\"type\":\"categorical\",\"choices\":[\"ok\",\"crash\",\"exit3\","
            "\"garbage\",\"nan\",\"nanfinal\",\"hang\",\"novalue\",\"dupkey\"]}},"
@@ -1981,6 +1981,92 @@ static void test_command_not_found(void **state) {
   daemon_stop(&d);
 }
 
+/* Restarts the daemon on the same folder and database (SIGTERM first). */
+static void daemon_restart(daemon_proc_t *d, int jobs) {
+  kill(d->pid, SIGTERM);
+  int st = wait_exit(d->pid, 10);
+  assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  d->pid = spawn_daemon(d, jobs);
+  wait_ready(d);
+}
+
+/* Polls study.get until the study's state is `want`; returns the reply. */
+static cJSON *wait_state(client_t *c, const char *name, const char *want, double timeout) {
+  char p[300];
+  snprintf(p, sizeof p, "{\"study\":\"%s\"}", name);
+  double t0 = now_s();
+  for (;;) {
+    cJSON *r;
+    cJSON *res = cl_ok(c, "study.get", p, &r);
+    if (strcmp(cJSON_GetObjectItem(res, "state")->valuestring, want) == 0) return r;
+    cJSON_Delete(r);
+    if (now_s() - t0 > timeout) fail_msg("study %s not %s within %.0f s", name, want, timeout);
+    usleep(30000);
+  }
+}
+
+/* A study whose trials keep failing stops itself after
+ * max_consecutive_failures of them in a row; the reason is stored (shown by
+ * study.get and `status` after a restart too); resume clears it and counts
+ * again from zero. */
+static void test_consecutive_failures_pause(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 2);
+  client_t c;
+  cl_open(&c, d.sock);
+  char spec[1200];
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"crashy\",\"n_trials\":50,\"parallelism\":1,\"max_consecutive_failures\":3,"
+           "\"space\":{\"x\":{\"type\":\"float\",\"low\":0,\"high\":1}},"
+           "\"objective\":{\"command\":[\"%s\",\"$x\",\"crash\"]}}",
+           helper);
+  create_study(&c, spec);
+  cJSON *r = wait_state(&c, "crashy", "stopped", 20);
+  cJSON *res = cJSON_GetObjectItem(r, "result");
+  assert_int_equal(count_of(r, "FAIL"), 3);
+  assert_int_equal(count_of(r, "RUNNING"), 0);
+  const char *why = cJSON_GetObjectItem(res, "stop_reason")->valuestring;
+  if (strstr(why, "3 trials in a row failed (max_consecutive_failures)") == NULL ||
+      strstr(why, "trial 2: killed by signal 11") == NULL)
+    fail_msg("unclear stop reason: %s", why);
+  cJSON_Delete(r);
+  usleep(300000); /* nothing more starts */
+  r = wait_state(&c, "crashy", "stopped", 1);
+  assert_int_equal(count_of(r, "FAIL"), 3);
+  cJSON_Delete(r);
+  cl_close(&c);
+
+  daemon_restart(&d, 2);
+  cl_open(&c, d.sock);
+  r = wait_state(&c, "crashy", "stopped", 1);
+  res = cJSON_GetObjectItem(r, "result");
+  assert_non_null(strstr(cJSON_GetObjectItem(res, "stop_reason")->valuestring,
+                         "3 trials in a row failed"));
+  cJSON_Delete(r);
+  char cmd[800], out[4096] = "";
+  snprintf(cmd, sizeof cmd, "'%s' status crashy --socket '%s'", bin(), d.sock);
+  FILE *p = popen(cmd, "r");
+  assert_non_null(p);
+  size_t n = fread(out, 1, sizeof out - 1, p);
+  out[n] = '\0';
+  assert_int_equal(pclose(p), 0);
+  if (strstr(out, "stopped      3 trials in a row failed") == NULL ||
+      strstr(out, "hpsearch resume crashy") == NULL)
+    fail_msg("status does not show the reason:\n%s", out);
+
+  cl_ok(&c, "study.resume", "{\"study\":\"crashy\"}", &r);
+  res = cJSON_GetObjectItem(r, "result");
+  assert_string_equal(cJSON_GetObjectItem(res, "state")->valuestring, "running");
+  assert_true(cJSON_IsNull(cJSON_GetObjectItem(res, "stop_reason")));
+  cJSON_Delete(r);
+  r = wait_state(&c, "crashy", "stopped", 20);
+  assert_int_equal(count_of(r, "FAIL"), 6);
+  cJSON_Delete(r);
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
 int main(void) {
   const char *src = getenv("HP_SRC_DIR");
   snprintf(helper, sizeof helper, "%s/tests/daemon/helpers/objective.sh", src ? src : ".");
@@ -2012,6 +2098,7 @@ int main(void) {
       cmocka_unit_test(test_db_not_writable),
       cmocka_unit_test(test_reload_failure_waits),
       cmocka_unit_test(test_command_not_found),
+      cmocka_unit_test(test_consecutive_failures_pause),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
