@@ -236,10 +236,16 @@ struct hp_daemon {
   bool store_failed;         /* a write of the open batch failed: reload from
                                 the database once the batch ends */
   double t_retry;            /* monotonic: no new trial and no rewrite before */
-  double retry_wait;         /* seconds between attempts (doubles up to 30) */
+  double retry_wait;         /* seconds between attempts (HP_RETRY_FIRST doubling
+                                up to HP_RETRY_MAX) */
+  uv_timer_t wake;           /* one-shot: hp_sched_retry at t_retry */
   bool reload_failed;        /* the last reload from the database failed: the
                                 next one waits for t_retry */
 };
+
+/* Waits between attempts to write after the database could not be written. */
+#define HP_RETRY_FIRST 0.25
+#define HP_RETRY_MAX 1.0
 
 /* jsonout.c: JSON written straight into a growing buffer. */
 typedef struct hp_sbuf {
@@ -264,6 +270,9 @@ int hp_daemon_batch(hp_daemon_t *d, hp_err_t *err);
 bool hp_daemon_wants_events(const hp_daemon_t *d, int64_t study_id);
 /* Sends an event (params object, taken over) to every subscriber. */
 void hp_daemon_event(hp_daemon_t *d, int64_t study_id, cJSON *params);
+/* Calls hp_sched_retry at monotonic time t (one pending wake-up: a later
+ * call replaces it). */
+void hp_daemon_wake_at(hp_daemon_t *d, double t);
 /* Asks the scheduler to run at the end of this loop iteration. */
 void hp_daemon_kick(hp_daemon_t *d);
 /* Starts the clean shutdown (SIGTERM, daemon.shutdown). */
@@ -282,6 +291,9 @@ int hp_sched_load(hp_daemon_t *d, hp_err_t *err);   /* studies from the store */
 void hp_sched_free(hp_daemon_t *d);
 void hp_sched_run(hp_daemon_t *d);                  /* start trials on free slots */
 void hp_sched_tick(hp_daemon_t *d);                 /* time budgets */
+/* Once t_retry has come after a failed write: writes the kept ends again
+ * and lets new trials start (the wake-up timer and the tick call it). */
+void hp_sched_retry(hp_daemon_t *d);
 hp_study_t *hp_sched_find(hp_daemon_t *d, const cJSON *ref);
 int hp_sched_create(hp_daemon_t *d, hp_study_spec_t *spec, hp_study_t **out, hp_err_t *err);
 int hp_sched_ask(hp_study_t *st, hp_run_t **out, hp_err_t *err);

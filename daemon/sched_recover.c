@@ -433,13 +433,20 @@ void hp_sched_batch_done(hp_daemon_t *d, bool committed, const char *why) {
   }
   /* After a reload that failed, the next one waits its turn: on_check comes
    * at every loop iteration (each request, each worker line), and a reload
-   * there read the whole database each time and doubled the wait to 30 s
-   * within a handful of requests. hp_sched_tick comes back at t_retry. */
+   * there read the whole database each time. hp_sched_retry comes back at
+   * t_retry. */
   if (d->reload_failed && hp_now_mono() < d->t_retry) return;
-  d->retry_wait = d->retry_wait <= 0 ? 1 : d->retry_wait * 2 > 30 ? 30 : d->retry_wait * 2;
+  /* The wait grows from 0.25 s to 1 s and stays there: at most one attempt
+   * a second while the disk is full, and new trials start within about a
+   * second of its coming back (a wait doubling up to 30 s kept them waiting
+   * 24 s after space was freed). */
+  d->retry_wait = d->retry_wait <= 0 ? HP_RETRY_FIRST
+                  : d->retry_wait * 2 > HP_RETRY_MAX ? HP_RETRY_MAX
+                                                     : d->retry_wait * 2;
   d->t_retry = hp_now_mono() + d->retry_wait;
+  hp_daemon_wake_at(d, d->t_retry);
   hp_log("the database could not be written (%s): reloading the studies from it; new trials "
-         "and rewrites wait %.0f s",
+         "and rewrites wait %.2f s",
          why, d->retry_wait);
   sched_reload(d);
 }

@@ -86,13 +86,17 @@ void hp_sched_rewrite(hp_daemon_t *d) {
   }
 }
 
-void hp_sched_tick(hp_daemon_t *d) {
+void hp_sched_retry(hp_daemon_t *d) {
   if ((d->unstored || d->retry_wait > 0) && hp_now_mono() >= d->t_retry) {
-    /* Write the kept ends again (a failure reloads and waits longer); new
+    /* Write the kept ends again (a failure reloads and waits again); new
      * trials may start again. */
     hp_sched_rewrite(d);
     hp_daemon_kick(d);
   }
+}
+
+void hp_sched_tick(hp_daemon_t *d) {
+  hp_sched_retry(d);
   for (hp_study_t *st = d->studies; st; st = st->next)
     if (st->state == HP_STUDY_RUNNING && st->spec && st->spec->time_budget > 0) {
       hp_daemon_kick(d);

@@ -169,8 +169,8 @@ int hp_sched_ask(hp_study_t *st, hp_run_t **out, hp_err_t *err) {
     return hp_err_set(err, HP_RPC_E_STOPPED, "study '%s' is stopped (resume it first)", st->name);
   if (hp_now_mono() < st->d->t_retry)
     return hp_err_set(err, HP_RPC_E_INTERNAL,
-                      "the database could not be written a moment ago; new trials wait %.0f s",
-                      st->d->t_retry - hp_now_mono() + 0.5);
+                      "the database could not be written a moment ago; new trials wait %.1f s",
+                      st->d->t_retry - hp_now_mono());
   if (!hp_sched_more_to_do(st))
     return hp_err_set(err, HP_RPC_E_EXHAUSTED, "study '%s' has no trial left to ask (%s)",
                       st->name, st->state == HP_STUDY_FINISHED ? "finished" : "limit reached");

@@ -524,6 +524,7 @@ static void daemon_close_handles(hp_daemon_t *d) {
   uv_close((uv_handle_t *)&d->check, on_close_noop);
   uv_close((uv_handle_t *)&d->idle, on_close_noop);
   uv_close((uv_handle_t *)&d->tick, on_close_noop);
+  uv_close((uv_handle_t *)&d->wake, on_close_noop);
 }
 
 void hp_daemon_shutdown(hp_daemon_t *d, const char *why) {
@@ -571,6 +572,17 @@ static void on_tick(uv_timer_t *h) {
   }
   hp_worker_reap_strays(d);
   hp_sched_tick(d);
+}
+
+static void on_wake(uv_timer_t *h) {
+  hp_daemon_t *d = h->data;
+  if (!d->shutting_down) hp_sched_retry(d);
+}
+
+void hp_daemon_wake_at(hp_daemon_t *d, double t) {
+  if (d->closed) return;
+  double ms = (t - hp_now_mono()) * 1000.0;
+  uv_timer_start(&d->wake, on_wake, ms > 0 ? (uint64_t)ms + 1 : 0, 0);
 }
 
 /* ---- socket setup ------------------------------------------------------------------------ */
@@ -726,6 +738,8 @@ int hp_daemon_run(const hp_daemon_opts_t *opts, hp_err_t *err) {
   uv_timer_init(d->loop, &d->tick);
   d->tick.data = d;
   uv_timer_start(&d->tick, on_tick, 1000, 1000);
+  uv_timer_init(d->loop, &d->wake);
+  d->wake.data = d;
   uv_signal_init(d->loop, &d->sig_term);
   uv_signal_init(d->loop, &d->sig_int);
   uv_signal_init(d->loop, &d->sig_hup);
