@@ -41,6 +41,7 @@ int hp_cmd_shutdown(int argc, char **argv);
 int hp_cmd_ask(int argc, char **argv);
 int hp_cmd_report(int argc, char **argv);
 int hp_cmd_tell(int argc, char **argv);
+int hp_cmd_db(int argc, char **argv);
 int hp_cmd_daemon(int argc, char **argv);  /* daemon/main.c */
 int hp_cmd_worker(int argc, char **argv);  /* daemon/worker_main.c */
 int hp_cmd_supervise(int argc, char **argv); /* daemon/worker_exec.c */

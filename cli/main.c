@@ -32,6 +32,8 @@ static const hp_cmd_t commands[] = {
      "report an intermediate value; prints prune/continue (exit 6 = prune)", false},
     {"tell", hp_cmd_tell, "STUDY TRIAL VALUE | STUDY TRIAL --state pruned|fail",
      "finish a trial started with ask", false},
+    {"db", hp_cmd_db, "info FILE | upgrade FILE",
+     "which Optuna reads a database; upgrade an Optuna 3.1 file for Optuna >= 3.2", false},
     {"shutdown", hp_cmd_shutdown, "[--no-wait]", "stop the daemon (waits until it is gone)", false},
     {"help", cmd_help, "", "show this list (all take --socket PATH to reach a daemon)", false},
 };

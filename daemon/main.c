@@ -1,5 +1,6 @@
-/* `hpsearch daemon [--db FILE] [--socket PATH] [--jobs N]`: parses the
- * command line and runs the daemon (daemon/server.c) in the foreground. */
+/* `hpsearch daemon [--db FILE] [--socket PATH] [--jobs N] [--optuna-schema
+ * 3.1|3.2]`: parses the command line and runs the daemon (daemon/server.c)
+ * in the foreground. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,10 +12,15 @@
 static void usage(FILE *f) {
   fprintf(f,
           "usage: hpsearch daemon [--db FILE] [--socket PATH] [--jobs N]\n"
+          "                       [--optuna-schema 3.1|3.2]\n"
           "  --db FILE      study database (default ./hpsearch.db, created if missing)\n"
           "  --socket PATH  Unix socket (default $HPSEARCH_SOCKET, else\n"
           "                 $XDG_RUNTIME_DIR/hpsearch/hpsearch.sock, else /tmp/hpsearch-$UID/hpsearch.sock)\n"
           "  --jobs N       most worker processes at once (default: number of cores)\n"
+          "  --optuna-schema 3.1|3.2\n"
+          "                 schema of a NEW database: 3.2 (default; Optuna 3.2 and later, 5.x,\n"
+          "                 read it) or 3.1 (Debian's Optuna 3.1 reads it); an existing file\n"
+          "                 keeps its own, and must match when this is given\n"
           "Runs in the foreground, logs to stderr; SIGTERM or SIGINT stop it cleanly.\n");
 }
 
@@ -27,14 +33,15 @@ int hp_cmd_daemon(int argc, char **argv) {
       usage(stdout);
       return HP_EXIT_OK;
     }
-    if (strcmp(a, "--db") == 0 || strcmp(a, "--socket") == 0 || strcmp(a, "--jobs") == 0) {
+    if (strcmp(a, "--db") == 0 || strcmp(a, "--socket") == 0 || strcmp(a, "--jobs") == 0 ||
+        strcmp(a, "--optuna-schema") == 0) {
       if (i + 1 >= argc) {
         fprintf(stderr, "hpsearch daemon: %s needs a value\n", a);
         return HP_EXIT_USAGE;
       }
       val = argv[++i];
     } else if (strncmp(a, "--db=", 5) == 0 || strncmp(a, "--socket=", 9) == 0 ||
-               strncmp(a, "--jobs=", 7) == 0) {
+               strncmp(a, "--jobs=", 7) == 0 || strncmp(a, "--optuna-schema=", 16) == 0) {
       val = strchr(a, '=') + 1;
     } else {
       fprintf(stderr, "hpsearch daemon: unknown argument '%s'\n", a);
@@ -43,7 +50,13 @@ int hp_cmd_daemon(int argc, char **argv) {
     }
     if (strncmp(a, "--db", 4) == 0) o.db_path = val;
     else if (strncmp(a, "--socket", 8) == 0) o.socket_path = val;
-    else {
+    else if (strncmp(a, "--optuna-schema", 15) == 0) {
+      if (strcmp(val, "3.1") != 0 && strcmp(val, "3.2") != 0) {
+        fprintf(stderr, "hpsearch daemon: --optuna-schema: expected 3.1 or 3.2, got '%s'\n", val);
+        return HP_EXIT_USAGE;
+      }
+      o.optuna_schema = val;
+    } else {
       char *end = NULL;
       long n = strtol(val, &end, 10);
       if (end == val || *end != '\0' || n < 1 || n > 1024) {

@@ -678,6 +678,30 @@ static void walk_close(uv_handle_t *h, void *arg) {
   if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
+/* Opens the database. `schema` ("3.1", "3.2" or NULL) picks the Optuna
+ * schema of a new file; an explicit one must match an existing file, which
+ * is never upgraded behind the user's back (`hpsearch db upgrade` does). */
+static int open_store(hp_daemon_t *d, const char *schema, hp_err_t *err) {
+  bool v31 = schema && strcmp(schema, "3.1") == 0;
+  if (schema && !v31 && strcmp(schema, "3.2") != 0)
+    return hp_err_set(err, HP_EINVAL, "--optuna-schema: expected 3.1 or 3.2, got '%s'", schema);
+  int rc = hp_store_open(d->db_path, v31 ? HP_STORE_CREATE_V31 : 0, &d->store, err);
+  if (rc < 0) return rc;
+  const char *want = v31 ? "v3.0.0.d" : "v3.2.0.a", *have = hp_store_revision(d->store);
+  if (schema && strcmp(have, want) != 0) {
+    rc = hp_err_set(err, HP_EFORMAT,
+                    "--optuna-schema %s: %s already exists at alembic revision %s (%s); "
+                    "hpsearch keeps a file's revision%s",
+                    schema, d->db_path, have,
+                    v31 ? "Optuna 3.1 cannot read it" : "what Optuna 3.1 reads",
+                    v31 ? "" : " (`hpsearch db upgrade FILE` moves it to v3.2.0.a)");
+    hp_store_close(d->store);
+    d->store = NULL;
+    return rc;
+  }
+  return HP_OK;
+}
+
 int hp_daemon_run(const hp_daemon_opts_t *opts, hp_err_t *err) {
   hp_daemon_t *d = calloc(1, sizeof *d);
   if (d == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
@@ -724,7 +748,7 @@ int hp_daemon_run(const hp_daemon_opts_t *opts, hp_err_t *err) {
   rc = listen_socket(d, is_default, err);
   if (rc < 0) goto fail_loop;
 
-  rc = hp_store_open(d->db_path, 0, &d->store, err);
+  rc = open_store(d, opts->optuna_schema, err);
   if (rc < 0) goto fail_listen;
   hp_worker_reaper_init(d);
   rc = hp_sched_load(d, err);
@@ -751,8 +775,9 @@ int hp_daemon_run(const hp_daemon_opts_t *opts, hp_err_t *err) {
    * kill the daemon (workers get the default back from uv_spawn). */
   signal(SIGXFSZ, SIG_IGN);
 
-  hp_log("pid %d listening on %s, database %s, %d job(s), %d studies", (int)getpid(),
-         d->socket_path, d->db_path, d->jobs, d->n_studies);
+  hp_log("pid %d listening on %s, database %s (Optuna schema %s), %d job(s), %d studies",
+         (int)getpid(), d->socket_path, d->db_path, hp_store_revision(d->store), d->jobs,
+         d->n_studies);
   hp_daemon_kick(d);
   uv_run(d->loop, UV_RUN_DEFAULT);
 

@@ -1,6 +1,7 @@
-/* The study store: reads and writes studies and trials in Optuna 3.1's
- * SQLite schema (see store_schema.c for the DDL and docs/storage.md for the
- * encodings). Every write call is one transaction, or one savepoint inside a
+/* The study store: reads and writes studies and trials in Optuna's SQLite
+ * schema at revision v3.0.0.d (Optuna 3.1) or v3.2.0.a (Optuna 3.2 and
+ * later), keeping the one a file has (see store_schema.c for the DDL and
+ * docs/storage.md for the encodings). Every write call is one transaction, or one savepoint inside a
  * caller's batch, so a failed call never leaves half a trial behind. */
 #include "hpsearch/store.h"
 
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "hpsearch/json.h"
 #include "store_schema.h"
@@ -218,6 +220,7 @@ struct hp_store {
   int depth;                   /* nesting of tx_begin inside one call */
   sqlite3_stmt *st[ST_COUNT_]; /* prepared lazily */
   int64_t data_version;        /* last PRAGMA data_version seen */
+  hp_store_rev_t rev;          /* the file's alembic revision; v3.2.0.a: datetimes in UTC */
   study_cache_t *cache;        /* per-study numbering cache */
   size_t n_cache, cap_cache;
 };
@@ -278,12 +281,21 @@ static int run(hp_store_t *s, int id, hp_err_t *err, const char *what) {
   return step_done(s, st, err, what);
 }
 
-/* Local time 'YYYY-MM-DD HH:MM:SS.ffffff', as Python's datetime.now(). */
-static void now_str(char out[32]) {
+/* Trial datetimes are naive 'YYYY-MM-DD HH:MM:SS.ffffff' text: local time
+ * in a v3.0.0.d file (Optuna 3.1's datetime.now()), UTC in a v3.2.0.a file
+ * (Optuna 5 stores naive UTC and shows it in local time; optuna PR #6776).
+ * The API always speaks local time. */
+static bool utc_times(const hp_store_t *s) { return s->rev == HP_STORE_REV_V320A; }
+
+/* Now, in the file's convention. */
+static void now_str(const hp_store_t *s, char out[32]) {
   struct timespec ts;
   struct tm tm;
   clock_gettime(CLOCK_REALTIME, &ts);
-  localtime_r(&ts.tv_sec, &tm);
+  if (utc_times(s))
+    gmtime_r(&ts.tv_sec, &tm);
+  else
+    localtime_r(&ts.tv_sec, &tm);
   size_t k = strftime(out, 32, "%Y-%m-%d %H:%M:%S", &tm);
   snprintf(out + k, 32 - k, ".%06ld", ts.tv_nsec / 1000);
 }
@@ -313,8 +325,29 @@ static double column_value(sqlite3_stmt *st, int iv, int it) {
   return sqlite3_column_double(st, iv);
 }
 
-static void copy_text(char *dst, size_t cap, const unsigned char *src) {
-  snprintf(dst, cap, "%s", src ? (const char *)src : "");
+/* A stored datetime as local time ("" for NULL). A UTC text that does not
+ * parse is passed on as it is. */
+static void copy_time(const hp_store_t *s, char *dst, size_t cap, const unsigned char *src) {
+  const char *in = src ? (const char *)src : "";
+  struct tm tm = {0};
+  int n = 0;
+  if (utc_times(s) && *in &&
+      sscanf(in, "%4d-%2d-%2d %2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+             &tm.tm_min, &tm.tm_sec, &n) == 6 &&
+      n == 19) {
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    struct tm loc;
+    if (t != (time_t)-1 && localtime_r(&t, &loc)) {
+      size_t k = strftime(dst, cap, "%Y-%m-%d %H:%M:%S", &loc);
+      if (k > 0) {
+        snprintf(dst + k, cap - k, "%s", in + 19); /* the fraction, if any */
+        return;
+      }
+    }
+  }
+  snprintf(dst, cap, "%s", in);
 }
 
 /* ---- transactions ----------------------------------------------------- */
@@ -333,6 +366,7 @@ static int tx_begin(hp_store_t *s, hp_err_t *err) {
                       s->path);
   int rc = run(s, s->batch ? ST_SAVEPOINT : ST_BEGIN, err, "beginning a transaction");
   if (rc) return rc;
+  rc = HP_EDB;
   sqlite3_stmt *st = stmt(s, ST_DATA_VERSION, err);
   if (!st) goto fail;
   if (sqlite3_step(st) != SQLITE_ROW) {
@@ -343,13 +377,16 @@ static int tx_begin(hp_store_t *s, hp_err_t *err) {
   sqlite3_reset(st);
   if (v != s->data_version) {
     cache_clear(s);
+    /* Another program committed: it may have upgraded the file, and the
+     * datetime convention follows the revision. */
+    if ((rc = hp_store_schema_revision(s->db, s->path, &s->rev, err))) goto fail;
     s->data_version = v;
   }
   return HP_OK;
 fail:
   run(s, s->batch ? ST_ROLLBACK_TO : ST_ROLLBACK, NULL, "rollback");
   if (s->batch) run(s, ST_RELEASE, NULL, "release");
-  return HP_EDB;
+  return rc;
 }
 
 /* Ends the unit: commits when rc == 0, else undoes everything of the call
@@ -446,7 +483,8 @@ int hp_store_open(const char *path, unsigned flags, hp_store_t **out, hp_err_t *
   if (s->readonly && (rc = pragma(s, "PRAGMA query_only = 1", NULL, err))) goto fail;
   /* The schema first: a file that is someone else's database is refused
    * before anything (the journal mode included) is changed in it. */
-  if ((rc = hp_store_schema_ensure(s->db, s->readonly, path, err))) goto fail;
+  hp_store_rev_t create = (flags & HP_STORE_CREATE_V31) ? HP_STORE_REV_V300D : HP_STORE_REV_V320A;
+  if ((rc = hp_store_schema_ensure(s->db, s->readonly, create, path, &s->rev, err))) goto fail;
   if (!s->readonly) {
     /* WAL: readers never block the writer nor see half a transaction.
      * synchronous=NORMAL: a commit is in the WAL (OS page cache) when it
@@ -465,6 +503,23 @@ int hp_store_open(const char *path, unsigned flags, hp_store_t **out, hp_err_t *
   *out = s;
   return HP_OK;
 fail:
+  hp_store_close(s);
+  return rc;
+}
+
+const char *hp_store_revision(const hp_store_t *s) { return hp_store_schema_rev_name(s->rev); }
+
+int hp_store_upgrade(const char *path, const char **from, hp_err_t *err) {
+  if (from) *from = NULL;
+  /* Never create a file here: upgrading a mistyped name is an error. */
+  if (path && *path && access(path, F_OK) != 0)
+    return hp_err_set(err, HP_ENOTFOUND, "%s: no such database", path);
+  hp_store_t *s;
+  int rc = hp_store_open(path, 0, &s, err);
+  if (rc) return rc;
+  hp_store_rev_t was;
+  rc = hp_store_schema_upgrade(s->db, path, &was, err);
+  if (!rc && from) *from = hp_store_schema_rev_name(was);
   hp_store_close(s);
   return rc;
 }
@@ -808,7 +863,7 @@ static int summaries(hp_store_t *s, int64_t filter, hp_store_study_info_t **out,
     in->n_state[HP_STORE_PRUNED] = sqlite3_column_int64(st, 4);
     in->n_state[HP_STORE_FAIL] = sqlite3_column_int64(st, 5);
     in->n_state[HP_STORE_WAITING] = sqlite3_column_int64(st, 6);
-    copy_text(in->datetime_start, sizeof in->datetime_start, sqlite3_column_text(st, 7));
+    copy_time(s, in->datetime_start, sizeof in->datetime_start, sqlite3_column_text(st, 7));
   }
   if (r != SQLITE_DONE) rc = db_err(s, err, "counting trials");
   sqlite3_reset(st);
@@ -1054,7 +1109,7 @@ int hp_store_trial_create(hp_store_t *s, int64_t study_id, hp_store_state_t stat
     goto done;
   }
   char now[32];
-  now_str(now);
+  now_str(s, now);
   sqlite3_bind_int64(st, 1, num);
   sqlite3_bind_int64(st, 2, study_id);
   sqlite3_bind_text(st, 3, hp_store_state_name(state), -1, SQLITE_STATIC);
@@ -1106,7 +1161,7 @@ int hp_store_trial_pop_waiting(hp_store_t *s, int64_t study_id, int64_t *trial_i
     goto done;
   }
   char now[32];
-  now_str(now);
+  now_str(s, now);
   sqlite3_bind_int64(st, 1, id);
   sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
   if ((rc = step_done(s, st, err, "starting a WAITING trial"))) goto done;
@@ -1218,7 +1273,7 @@ int hp_store_trial_finish(hp_store_t *s, int64_t trial_id, hp_store_state_t stat
     goto done;
   }
   char now[32];
-  now_str(now);
+  now_str(s, now);
   sqlite3_bind_int64(st, 1, trial_id);
   sqlite3_bind_text(st, 2, hp_store_state_name(state), -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
@@ -1343,8 +1398,8 @@ static int read_trials(hp_store_t *s, bool by_trial, int64_t a, int64_t b, hp_st
       break;
     }
     t->state = (hp_store_state_t)sv;
-    copy_text(t->datetime_start, sizeof t->datetime_start, sqlite3_column_text(st, 4));
-    copy_text(t->datetime_complete, sizeof t->datetime_complete, sqlite3_column_text(st, 5));
+    copy_time(s, t->datetime_start, sizeof t->datetime_start, sqlite3_column_text(st, 4));
+    copy_time(s, t->datetime_complete, sizeof t->datetime_complete, sqlite3_column_text(st, 5));
   }
   if (!rc && r != SQLITE_DONE) rc = db_err(s, err, "reading trials");
   sqlite3_reset(st);
@@ -1555,7 +1610,7 @@ int hp_store_reconcile(hp_store_t *s, const char *reason, hp_store_trial_ref_t *
   if (!rc && r != SQLITE_DONE) rc = db_err(s, err, "finding RUNNING trials");
   sqlite3_reset(st);
   char now[32];
-  now_str(now);
+  now_str(s, now);
   for (size_t i = 0; !rc && i < nr; i++) {
     if (!(st = stmt(s, ST_TRIAL_SET_STATE, err))) {
       rc = HP_EDB;

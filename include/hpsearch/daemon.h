@@ -18,6 +18,9 @@ typedef struct hp_daemon_opts {
   int jobs;                /* most workers at once, >= 1 */
   const char *worker_exe;  /* binary run as `EXE worker ...` for engine trials;
                               NULL: this process's own executable */
+  const char *optuna_schema; /* NULL: a new database gets revision v3.2.0.a, an existing one
+                                keeps its own; "3.1" / "3.2": the revision of a new file
+                                (v3.0.0.d / v3.2.0.a), and an existing file must have it */
 } hp_daemon_opts_t;
 
 /* Runs the daemon until SIGTERM/SIGINT or daemon.shutdown. Returns 0 after a

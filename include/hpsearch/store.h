@@ -1,7 +1,10 @@
-/* The study database: SQLite with Optuna 3.1's RDB schema (13 tables,
- * version_info (1, 12, '3.1.0'), alembic 'v3.0.0.d'), so Optuna and its CLI
- * read and continue what hpsearch writes, and hpsearch reads and continues
- * what Optuna writes. See docs/storage.md for every encoding.
+/* The study database: SQLite with Optuna's RDB schema (13 tables,
+ * version_info schema 12) at alembic revision 'v3.2.0.a' (Optuna 3.2 and
+ * later: one more index, on trials.study_id) or 'v3.0.0.d' (Optuna 3.1), so
+ * Optuna and its CLI read and continue what hpsearch writes, and hpsearch
+ * reads and continues what Optuna writes. A file keeps the revision it has;
+ * hp_store_upgrade moves one up as `optuna storage upgrade` does. See
+ * docs/storage.md for every encoding.
  *
  * The API uses plain C values only (no search/ types): a parameter is (name,
  * internal double, Optuna distribution_json text); attributes are passed as a
@@ -53,14 +56,28 @@ int hp_store_state_parse(const char *name);
 typedef struct hp_store hp_store_t;
 
 /* Open flags. */
-#define HP_STORE_READONLY 1u /* never writes; works while the daemon writes */
+#define HP_STORE_READONLY 1u   /* never writes; works while the daemon writes */
+#define HP_STORE_CREATE_V31 2u /* a NEW file gets revision v3.0.0.d, which Optuna 3.1
+                                  reads (default: v3.2.0.a, which Optuna >= 3.2 reads);
+                                  an existing file keeps its revision either way */
 
 /* Opens (read-write: creating the file and the schema if needed) a study
- * database. A file with another schema version (e.g. written by another
- * Optuna release) fails with HP_EFORMAT naming the versions found. Read-only
- * open fails with HP_ENOTFOUND if the file does not exist or holds no
- * studies table. */
+ * database. A file at another alembic revision (e.g. written by an older or
+ * newer Optuna) or whose trials.study_id index does not match its revision
+ * fails with HP_EFORMAT naming what was found. Read-only open fails with
+ * HP_ENOTFOUND if the file does not exist or holds no studies table. */
 int hp_store_open(const char *path, unsigned flags, hp_store_t **out, hp_err_t *err);
+/* The open file's alembic revision, "v3.0.0.d" or "v3.2.0.a" (static text;
+ * follows an upgrade another program commits). */
+const char *hp_store_revision(const hp_store_t *s);
+/* Moves the file at path from v3.0.0.d to v3.2.0.a in one transaction, as
+ * `optuna storage upgrade` does (index trials_study_id_key, alembic row,
+ * version_info), so Optuna >= 3.2 opens it; Optuna 3.1 no longer does. A
+ * file already at v3.2.0.a is left unchanged. *from (may be NULL) receives
+ * the revision found (static text). HP_ENOTFOUND if the file is missing.
+ * Safe beside other SQLite writers (it waits for their lock, 5 s), but a
+ * daemon should not have the file open: see `hpsearch db upgrade`. */
+int hp_store_upgrade(const char *path, const char **from, hp_err_t *err);
 /* Closes; an open batch is rolled back. NULL is allowed. */
 void hp_store_close(hp_store_t *s);
 

@@ -1,19 +1,26 @@
-"""Helper of tests/store/test_store.c: drives Optuna 3.1 (python3-optuna) on a
-database that hpsearch wrote, or writes one with Optuna for hpsearch to read.
+"""Helper of tests/store/test_store.c and tests/daemon/test_optuna.c: drives
+Optuna on a database that hpsearch wrote, or writes one with Optuna for
+hpsearch to read. Which Optuna is whatever `import optuna` finds: Debian's 3.1
+(python3-optuna), or the vendored Optuna 5 when PYTHONPATH points at it.
 
 usage: optuna_interop.py write DB            Optuna writes studies "opt" and "multi"
-       optuna_interop.py check DB STUDY [--cli] [--continue N]
-           loads STUDY with optuna.load_study, dumps what Optuna sees; with
-           --cli also runs the `optuna trials` / `optuna best-trial` commands;
-           with --continue N runs N more trials with Optuna's TPE sampler.
+       optuna_interop.py check DB STUDY [--cli] [--continue N] [--schema NEWDB]
+           loads STUDY with optuna.load_study, dumps what Optuna sees and its
+           get_all_study_summaries; with --cli also runs the `optuna trials` /
+           `optuna best-trial` commands (in this process); with --continue N
+           runs N more trials with Optuna's TPE sampler; with --schema NEWDB
+           also creates a new file NEWDB with Optuna and dumps its DDL texts
+           and version rows.
 
 Prints one JSON document on stdout (non-finite floats as the strings "inf",
-"-inf", "nan" so that any JSON parser reads it). Exit 3 when Optuna is missing.
+"-inf", "nan" so that any JSON parser reads it), with "version": Optuna's
+version. Exit 3 when Optuna is missing.
 """
+import contextlib
+import io
 import json
 import math
-import os
-import subprocess
+import sqlite3
 import sys
 
 try:
@@ -38,6 +45,24 @@ def clean(x):
     return x
 
 
+def stamp(dt):
+    return None if dt is None else dt.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def summaries(storage):
+    """optuna.get_all_study_summaries, as the `optuna studies` command uses it."""
+    out = []
+    for s in optuna.get_all_study_summaries(storage=storage):
+        best = s.best_trial
+        out.append({"name": s.study_name,
+                    "directions": [d.name for d in s.directions],
+                    "n_trials": s.n_trials,
+                    "user_attrs": s.user_attrs,
+                    "best": None if best is None else {"number": best.number,
+                                                       "value": best.value}})
+    return out
+
+
 def dump_study(study):
     trials = []
     for t in study.get_trials(deepcopy=False):
@@ -54,6 +79,9 @@ def dump_study(study):
             "system_attrs": t.system_attrs,
             "has_start": t.datetime_start is not None,
             "has_complete": t.datetime_complete is not None,
+            # As Optuna shows them: local time (Optuna 5 stores UTC).
+            "start": stamp(t.datetime_start),
+            "complete": stamp(t.datetime_complete),
         })
     out = {"name": study.study_name,
            "directions": [d.name for d in study.directions],
@@ -74,17 +102,25 @@ def dump_study(study):
 
 
 def run_cli(storage, name):
-    """`optuna trials` and `optuna best-trial` through the installed entry point."""
-    exe = "/usr/bin/optuna"
-    cmd = [exe] if os.path.exists(exe) else [sys.executable, "-m", "optuna"]
+    """`optuna trials` and `optuna best-trial`: Optuna's command-line entry
+    point, run in this process (a new interpreter per command costs ~1 s)."""
+    from optuna.cli import main as cli_main
     res = {}
     for sub in ("trials", "best-trial"):
-        p = subprocess.run(cmd + [sub, "--study-name", name, "--storage", storage, "-f", "json"],
-                           capture_output=True, text=True, check=False)
-        if p.returncode != 0:
-            res[sub] = {"error": p.stderr[-2000:]}
+        out, err = io.StringIO(), io.StringIO()
+        saved = sys.argv
+        sys.argv = ["optuna", sub, "--study-name", name, "--storage", storage, "-f", "json"]
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = cli_main()
+        except SystemExit as exc:
+            code = exc.code
+        finally:
+            sys.argv = saved
+        if code not in (0, None):
+            res[sub] = {"error": err.getvalue()[-2000:]}
             continue
-        res[sub] = json.loads(p.stdout)
+        res[sub] = json.loads(out.getvalue())
     return res
 
 
@@ -159,6 +195,17 @@ def write(db):
     return {"studies": [dump_study(st), dump_study(mt)]}
 
 
+def schema(db):
+    optuna.create_study(study_name="s", storage="sqlite:///" + db)
+    con = sqlite3.connect(db)
+    ddl = [r[0] for r in con.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL "
+                                     "ORDER BY rowid")]
+    rev = con.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+    ver = con.execute("SELECT schema_version FROM version_info").fetchone()[0]
+    con.close()
+    return {"ddl": ddl, "alembic": rev, "schema_version": ver}
+
+
 def main(argv):
     if len(argv) < 3:
         print(__doc__, file=sys.stderr)
@@ -170,7 +217,9 @@ def main(argv):
         name = argv[3]
         storage = "sqlite:///" + db
         study = optuna.load_study(study_name=name, storage=storage)
-        out = {"study": dump_study(study)}
+        out = {"study": dump_study(study), "summaries": summaries(storage)}
+        if "--schema" in argv:
+            out["schema"] = schema(argv[argv.index("--schema") + 1])
         if "--cli" in argv:
             out["cli"] = run_cli(storage, name)
         if "--continue" in argv:
@@ -180,6 +229,7 @@ def main(argv):
     else:
         print("unknown action %s" % action, file=sys.stderr)
         return 2
+    out["version"] = optuna.__version__
     json.dump(clean(out), sys.stdout)
     return 0
 

@@ -122,49 +122,131 @@ static const char *sql1(const char *path, const char *sql) {
 
 /* ---- schema ----------------------------------------------------------- */
 
+static hp_store_t *open_flags(const char *path, unsigned flags) {
+  hp_store_t *s = NULL;
+  hp_err_t e = {0};
+  if (hp_store_open(path, flags, &s, &e)) fail_msg("open %s: %s", path, e.msg);
+  return s;
+}
+
+/* Runs SQL on the file with a separate connection. */
+static void sql_exec(const char *path, const char *sql) {
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  if (sqlite3_exec(db, sql, 0, 0, 0) != SQLITE_OK) fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+  sqlite3_close(db);
+}
+
+static const char *IX_NEW = "CREATE INDEX ix_trials_study_id ON trials (study_id)";
+static const char *IX_UPGRADED = "CREATE INDEX trials_study_id_key ON trials (study_id)";
+#define INDEXES_ON_TRIALS                                                                  \
+  "SELECT COALESCE(group_concat(sql, ';'), '') FROM sqlite_master WHERE type = 'index' AND " \
+  "tbl_name = 'trials'"
+
 static void test_schema_exact(void **state) {
   fix_t *f = *state;
+  /* A new file: revision v3.2.0.a, as Optuna 5 creates it (the interop
+   * test compares every DDL text with a file Optuna 5 created). */
   hp_store_t *s = open_rw(f);
+  assert_string_equal(hp_store_revision(s), "v3.2.0.a");
   hp_store_close(s);
   assert_string_equal(sql1(f->path, "SELECT COUNT(*) FROM sqlite_master WHERE type='table'"), "13");
   assert_string_equal(sql1(f->path, "SELECT schema_version || ',' || library_version || ',' || "
                                     "version_info_id FROM version_info"),
-                      "12,3.1.0,1");
-  assert_string_equal(sql1(f->path, "SELECT version_num FROM alembic_version"), "v3.0.0.d");
+                      "12,3.2.0,1");
+  assert_string_equal(sql1(f->path, "SELECT version_num FROM alembic_version"), "v3.2.0.a");
+  assert_string_equal(sql1(f->path, INDEXES_ON_TRIALS), IX_NEW);
   assert_string_equal(sql1(f->path, "PRAGMA journal_mode"), "wal");
-  /* Byte-exact DDL of one table, as SQLAlchemy writes it for Optuna 3.1. */
+  /* Byte-exact DDL of one table, as SQLAlchemy writes it for Optuna. */
   assert_string_equal(sql1(f->path, "SELECT sql FROM sqlite_master WHERE name='trial_values'"),
                       "CREATE TABLE trial_values (\n\ttrial_value_id INTEGER NOT NULL, \n\ttrial_id "
                       "INTEGER NOT NULL, \n\tobjective INTEGER NOT NULL, \n\tvalue FLOAT, "
                       "\n\tvalue_type VARCHAR(7) NOT NULL, \n\tPRIMARY KEY (trial_value_id), "
                       "\n\tUNIQUE (trial_id, objective), \n\tFOREIGN KEY(trial_id) REFERENCES "
                       "trials (trial_id)\n)");
-  /* Reopening keeps everything (no duplicate version rows). */
-  s = open_rw(f);
+  /* Reopening keeps everything (no duplicate version rows), also when the
+   * caller asks for 3.1: an existing file keeps its revision. */
+  s = open_flags(f->path, HP_STORE_CREATE_V31);
+  assert_string_equal(hp_store_revision(s), "v3.2.0.a");
   hp_store_close(s);
   assert_string_equal(sql1(f->path, "SELECT COUNT(*) FROM version_info"), "1");
   assert_string_equal(sql1(f->path, "SELECT COUNT(*) FROM alembic_version"), "1");
+
+  /* HP_STORE_CREATE_V31: what Optuna 3.1 creates (no index on trials). */
+  char p31[160];
+  snprintf(p31, sizeof p31, "%s/v31.db", f->dir);
+  s = open_flags(p31, HP_STORE_CREATE_V31);
+  assert_string_equal(hp_store_revision(s), "v3.0.0.d");
+  hp_store_close(s);
+  s = open_flags(p31, 0);
+  assert_string_equal(hp_store_revision(s), "v3.0.0.d");
+  int64_t sid = new_study(s, "keep", false);
+  OK(hp_store_trial_create(s, sid, HP_STORE_RUNNING, NULL, 0, NULL, NULL, NULL, &e_));
+  hp_store_close(s);
+  assert_string_equal(sql1(p31, "SELECT COUNT(*) FROM sqlite_master WHERE type='table'"), "13");
+  assert_string_equal(sql1(p31, "SELECT version_num FROM alembic_version"), "v3.0.0.d");
+  assert_string_equal(sql1(p31, "SELECT schema_version || ',' || library_version FROM "
+                                "version_info"),
+                      "12,3.1.0");
+  assert_string_equal(sql1(p31, INDEXES_ON_TRIALS), "");
 }
 
-static void test_schema_foreign_version_refused(void **state) {
+/* The layouts accepted are exactly Optuna's two: v3.0.0.d without an index
+ * on trials.study_id, v3.2.0.a with one of its two names and exact DDL. */
+static void test_schema_layouts(void **state) {
   fix_t *f = *state;
-  hp_store_t *s = open_rw(f);
-  hp_store_close(s);
-  sqlite3 *db;
-  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db, "UPDATE alembic_version SET version_num='v3.2.0.a'", 0, 0, 0),
-                   SQLITE_OK);
-  sqlite3_close(db);
+  char p[8][160];
+  for (int i = 0; i < 8; i++) {
+    snprintf(p[i], sizeof p[i], "%s/l%d.db", f->dir, i);
+    hp_store_close(open_flags(p[i], i < 4 ? HP_STORE_CREATE_V31 : 0));
+  }
   hp_err_t e = {0};
-  assert_int_equal(hp_store_open(f->path, 0, &s, &e), HP_EFORMAT);
+  hp_store_t *s = NULL;
+  /* v3.0.0.d plus an index only v3.2.0.a has. */
+  sql_exec(p[0], IX_UPGRADED);
+  assert_int_equal(hp_store_open(p[0], 0, &s, &e), HP_EFORMAT);
+  assert_non_null(strstr(e.msg, "trials_study_id_key"));
+  assert_int_equal(hp_store_open(p[0], HP_STORE_READONLY, &s, &e), HP_EFORMAT);
+  /* Unknown revisions, newer and older. */
+  sql_exec(p[1], "UPDATE alembic_version SET version_num = 'v9.9.9.z'");
+  assert_int_equal(hp_store_open(p[1], 0, &s, &e), HP_EFORMAT);
+  assert_non_null(strstr(e.msg, "'v9.9.9.z'"));
   assert_non_null(strstr(e.msg, "v3.2.0.a"));
+  sql_exec(p[2], "UPDATE alembic_version SET version_num = 'v3.0.0.c'");
+  assert_int_equal(hp_store_open(p[2], HP_STORE_READONLY, &s, &e), HP_EFORMAT);
+  assert_non_null(strstr(e.msg, "optuna storage upgrade"));
+  /* v3.2.0.a: both names at once, or a different DDL, are refused. */
+  sql_exec(p[4], IX_UPGRADED);
+  assert_int_equal(hp_store_open(p[4], 0, &s, &e), HP_EFORMAT);
+  assert_non_null(strstr(e.msg, "both"));
+  sql_exec(p[5], "DROP INDEX ix_trials_study_id; "
+                 "CREATE INDEX trials_study_id_key ON trials (study_id, number)");
+  assert_int_equal(hp_store_open(p[5], HP_STORE_READONLY, &s, &e), HP_EFORMAT);
+  assert_non_null(strstr(e.msg, "trials_study_id_key"));
   assert_null(s);
+  /* v3.2.0.a as `optuna storage upgrade` leaves it: accepted and kept. */
+  sql_exec(p[6], "DROP INDEX ix_trials_study_id");
+  sql_exec(p[6], IX_UPGRADED);
+  s = open_flags(p[6], 0);
+  assert_string_equal(hp_store_revision(s), "v3.2.0.a");
+  new_study(s, "upgraded", false);
+  hp_store_close(s);
+  assert_string_equal(sql1(p[6], INDEXES_ON_TRIALS), IX_UPGRADED);
+  /* v3.2.0.a without its index: read-only reads it, read-write adds it. */
+  sql_exec(p[7], "DROP INDEX ix_trials_study_id");
+  hp_store_close(open_flags(p[7], HP_STORE_READONLY));
+  hp_store_close(open_flags(p[7], 0));
+  assert_string_equal(sql1(p[7], INDEXES_ON_TRIALS), IX_NEW);
+  /* No alembic row (Optuna stamps one on open): the layout decides. */
+  sql_exec(p[3], "DELETE FROM alembic_version");
+  s = open_flags(p[3], 0);
+  assert_string_equal(hp_store_revision(s), "v3.0.0.d");
+  hp_store_close(s);
+  assert_string_equal(sql1(p[3], "SELECT version_num FROM alembic_version"), "v3.0.0.d");
   /* Someone else's database (tables, none of ours) is left alone. */
   char other[160];
   snprintf(other, sizeof other, "%s/other.db", f->dir);
-  assert_int_equal(sqlite3_open(other, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db, "CREATE TABLE invoices (x)", 0, 0, 0), SQLITE_OK);
-  sqlite3_close(db);
+  sql_exec(other, "CREATE TABLE invoices (x)");
   assert_int_equal(hp_store_open(other, 0, &s, &e), HP_EFORMAT);
   assert_non_null(strstr(e.msg, "invoices"));
   assert_null(s);
@@ -175,6 +257,75 @@ static void test_schema_foreign_version_refused(void **state) {
   snprintf(missing, sizeof missing, "%s/none.db", f->dir);
   assert_int_equal(hp_store_open(missing, HP_STORE_READONLY, &s, &e), HP_ENOTFOUND);
   assert_non_null(strstr(e.msg, "none.db"));
+}
+
+/* `hpsearch db upgrade`: v3.0.0.d -> v3.2.0.a as `optuna storage upgrade`
+ * does it; a handle open on the file meanwhile follows the new revision. */
+static void test_schema_upgrade(void **state) {
+  fix_t *f = *state;
+  hp_store_t *s = open_flags(f->path, HP_STORE_CREATE_V31), *old = open_flags(f->path, 0);
+  int64_t sid = new_study(s, "up", false), tid;
+  OK(hp_store_trial_create(s, sid, HP_STORE_RUNNING, NULL, 0, NULL, &tid, NULL, &e_));
+  hp_store_close(s);
+  const char *from = NULL;
+  OK(hp_store_upgrade(f->path, &from, &e_));
+  assert_string_equal(from, "v3.0.0.d");
+  assert_string_equal(sql1(f->path, "SELECT version_num FROM alembic_version"), "v3.2.0.a");
+  assert_string_equal(sql1(f->path, "SELECT schema_version || ',' || library_version FROM "
+                                    "version_info"),
+                      "12,3.2.0");
+  assert_string_equal(sql1(f->path, INDEXES_ON_TRIALS), IX_UPGRADED);
+  assert_string_equal(sql1(f->path, "SELECT COUNT(*) FROM trials"), "1");
+  OK(hp_store_upgrade(f->path, &from, &e_)); /* already there: unchanged */
+  assert_string_equal(from, "v3.2.0.a");
+  assert_string_equal(sql1(f->path, INDEXES_ON_TRIALS), IX_UPGRADED);
+  assert_string_equal(hp_store_revision(old), "v3.0.0.d");
+  OK(hp_store_trial_finish(old, tid, HP_STORE_FAIL, NULL, 0, NULL, &e_));
+  assert_string_equal(hp_store_revision(old), "v3.2.0.a");
+  hp_store_close(old);
+  char missing[160];
+  snprintf(missing, sizeof missing, "%s/none.db", f->dir);
+  hp_err_t e = {0};
+  assert_int_equal(hp_store_upgrade(missing, &from, &e), HP_ENOTFOUND);
+  assert_int_equal(access(missing, F_OK), -1);
+}
+
+/* Trial datetimes: local time in a v3.0.0.d file (Optuna 3.1), naive UTC
+ * in a v3.2.0.a file (Optuna 5); the API gives local time for both. */
+static void test_datetime_conventions(void **state) {
+  fix_t *f = *state;
+  setenv("TZ", "HPT-5:30", 1); /* UTC+05:30, no DST, no tzdata needed */
+  tzset();
+  for (int v31 = 0; v31 < 2; v31++) {
+    char path[160];
+    snprintf(path, sizeof path, "%s/t%d.db", f->dir, v31);
+    hp_store_t *s = open_flags(path, v31 ? HP_STORE_CREATE_V31 : 0);
+    int64_t sid = new_study(s, "t", false), tid;
+    time_t before = time(NULL);
+    OK(hp_store_trial_create(s, sid, HP_STORE_RUNNING, NULL, 0, NULL, &tid, NULL, &e_));
+    hp_store_trial_t t;
+    OK(hp_store_trial_get(s, tid, &t, &e_));
+    /* What the file holds, in the convention of its revision. */
+    struct tm tm;
+    char want[32];
+    if (v31)
+      localtime_r(&before, &tm);
+    else
+      gmtime_r(&before, &tm);
+    strftime(want, sizeof want, "%Y-%m-%d %H:%M", &tm);
+    const char *raw = sql1(path, "SELECT datetime_start FROM trials");
+    if (strncmp(raw, want, 16) != 0) fail_msg("stored %s, expected %s...", raw, want);
+    /* What the API gives: local time, the fraction kept. */
+    localtime_r(&before, &tm);
+    strftime(want, sizeof want, "%Y-%m-%d %H:%M", &tm);
+    if (strncmp(t.datetime_start, want, 16) != 0)
+      fail_msg("read %s, expected %s...", t.datetime_start, want);
+    assert_string_equal(t.datetime_start + 16, raw + 16);
+    hp_store_trial_clear(&t);
+    hp_store_close(s);
+  }
+  unsetenv("TZ");
+  tzset();
 }
 
 /* An attribute whose value_json is not JSON (a hand-edited file, Python's
@@ -732,10 +883,31 @@ static void test_throughput(void **state) {
 
 /* ---- Optuna interoperability ------------------------------------------ */
 
+/* The vendored Optuna 5 (a copy of its Python package): $HP_OPTUNA5, else
+ * $HP_SRC_DIR/../shared/vendor/optuna-5.0.0.dev. NULL, with the reason
+ * printed, where it is absent (a user's fresh clone has no ../shared). */
+static const char *optuna5_dir(void) {
+  static char dir[1024];
+  const char *env = getenv("HP_OPTUNA5"), *src = getenv("HP_SRC_DIR");
+  if (env && *env)
+    snprintf(dir, sizeof dir, "%s", env);
+  else
+    snprintf(dir, sizeof dir, "%s/../shared/vendor/optuna-5.0.0.dev", src && *src ? src : ".");
+  char probe[1100];
+  snprintf(probe, sizeof probe, "%s/optuna/__init__.py", dir);
+  if (access(probe, R_OK) == 0) return dir;
+  print_message("SKIP: the vendored Optuna 5 is not at %s (set HP_OPTUNA5 to the folder that "
+                "holds its optuna/ package): the Optuna 5 checks are skipped\n",
+                dir);
+  return NULL;
+}
+
 /* Runs tests/store/optuna_interop.py with /usr/bin/python3 (or
- * $HP_PYTHON) and returns its JSON output. Missing Python or Optuna is a
- * test FAILURE with the fix, never a silent pass. */
-static cJSON *run_py(const char *args) {
+ * $HP_PYTHON) and returns its JSON output: with Debian's Optuna 3.1, or
+ * with the Optuna package in folder o5 (PYTHONPATH) when o5 is not NULL.
+ * Missing Python or Optuna 3.1 is a test FAILURE with the fix, never a
+ * silent pass. */
+static cJSON *run_py_with(const char *o5, const char *args) {
   const char *py = getenv("HP_PYTHON");
   if (!py || !*py) py = "/usr/bin/python3";
   const char *src = getenv("HP_SRC_DIR");
@@ -744,8 +916,9 @@ static cJSON *run_py(const char *args) {
     fail_msg("%s not found: the Optuna interoperability tests need python3 and python3-optuna; "
              "run scripts/install-deps",
              py);
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "'%s' '%s/tests/store/optuna_interop.py' %s", py, src, args);
+  char cmd[3072];
+  snprintf(cmd, sizeof cmd, "%s%s%s'%s' '%s/tests/store/optuna_interop.py' %s",
+           o5 ? "PYTHONPATH='" : "", o5 ? o5 : "", o5 ? "' " : "", py, src, args);
   FILE *fp = popen(cmd, "r");
   if (!fp) fail_msg("cannot run %s", cmd);
   size_t cap = 1 << 16, n = 0;
@@ -764,8 +937,13 @@ static cJSON *run_py(const char *args) {
   cJSON *j = cJSON_Parse(buf);
   if (!j) fail_msg("unparsable output of %s: %.500s", cmd, buf);
   free(buf);
+  /* The Optuna that ran is the one meant. */
+  const char *v = cJSON_GetStringValue(cJSON_GetObjectItem(j, "version"));
+  if (!v || strncmp(v, o5 ? "5." : "3.1", o5 ? 2 : 3) != 0)
+    fail_msg("%s ran Optuna %s", cmd, v ? v : "?");
   return j;
 }
+
 
 /* A number from the helper's JSON, where non-finite values are strings. */
 static double jnum(const cJSON *j) {
@@ -834,13 +1012,45 @@ static void expect_same_trial(const cJSON *ot, const hp_store_trial_t *t) {
   assert_int_equal(cJSON_IsTrue(cJSON_GetObjectItem(ot, "has_start")), t->datetime_start[0] != 0);
   assert_int_equal(cJSON_IsTrue(cJSON_GetObjectItem(ot, "has_complete")),
                    t->datetime_complete[0] != 0);
+  /* The same local times (to the microsecond) on both sides: Optuna 5
+   * turns its naive UTC into local time, so does the store. */
+  const char *os = cJSON_GetStringValue(cJSON_GetObjectItem(ot, "start"));
+  const char *oc = cJSON_GetStringValue(cJSON_GetObjectItem(ot, "complete"));
+  if (os) assert_string_equal(os, t->datetime_start);
+  if (oc) assert_string_equal(oc, t->datetime_complete);
 }
 
-/* (a) hpsearch writes; Optuna loads it, its CLI prints it, its TPE continues
- * it; hpsearch (same open handle) then numbers its next trial after them. */
-static void test_optuna_reads_hpsearch(void **state) {
-  fix_t *f = *state;
-  hp_store_t *s = open_rw(f);
+/* The interop tests run in a time zone away from UTC, so that a datetime
+ * stored in the wrong convention shows. */
+static int setup_tz(void **state) {
+  setenv("TZ", "HPT-5:30", 1);
+  tzset();
+  return setup(state);
+}
+
+static int teardown_tz(void **state) {
+  unsetenv("TZ");
+  tzset();
+  return teardown(state);
+}
+
+/* One study of get_all_study_summaries by name. */
+static const cJSON *summary_of(const cJSON *out, const char *name) {
+  const cJSON *sm;
+  cJSON_ArrayForEach(sm, cJSON_GetObjectItem(out, "summaries")) {
+    if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(sm, "name")), name) == 0) return sm;
+  }
+  fail_msg("get_all_study_summaries lacks study %s", name);
+  return NULL;
+}
+
+/* (a) hpsearch writes; Optuna (3.1 with o5 NULL, else the Optuna 5 in
+ * folder o5) loads it, its CLI prints it, get_all_study_summaries lists it,
+ * its TPE continues it; hpsearch (same open handle) then numbers its next
+ * trial after them and reads Optuna's trials back. The file keeps its
+ * revision: v3.0.0.d for Optuna 3.1, v3.2.0.a (the default) for Optuna 5. */
+static void optuna_reads_hpsearch(fix_t *f, const char *o5) {
+  hp_store_t *s = open_flags(f->path, o5 ? 0 : HP_STORE_CREATE_V31);
   bool dir = false;
   int64_t sid, tid, num;
   OK(hp_store_study_create(s, "hp", 1, &dir, "{\"owner\": \"hpsearch\"}", NULL, &sid, &e_));
@@ -881,8 +1091,31 @@ static void test_optuna_reads_hpsearch(void **state) {
   assert_int_equal(best_num, 1); /* values 1, -0.5, 0, 2.5, +inf */
 
   char args[512];
-  snprintf(args, sizeof args, "check '%s' hp --cli --continue 5", f->path);
-  cJSON *out = run_py(args);
+  snprintf(args, sizeof args, "check '%s' hp --cli --continue 5 --schema '%s/optuna-new.db'",
+           f->path, f->dir);
+  cJSON *out = run_py_with(o5, args);
+  /* The DDL texts (13 tables, their indexes), in order, and the version
+   * rows are those of a file this Optuna creates itself. */
+  const cJSON *schema = cJSON_GetObjectItem(out, "schema");
+  assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(schema, "alembic")),
+                      hp_store_revision(s));
+  assert_int_equal(cJSON_GetObjectItem(schema, "schema_version")->valueint, 12);
+  sqlite3 *db;
+  sqlite3_stmt *q;
+  assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL "
+                                          "ORDER BY rowid", -1, &q, NULL),
+                   SQLITE_OK);
+  int n_ddl = 0;
+  for (; sqlite3_step(q) == SQLITE_ROW; n_ddl++) {
+    const cJSON *theirs = cJSON_GetArrayItem(cJSON_GetObjectItem(schema, "ddl"), n_ddl);
+    if (!theirs) fail_msg("hpsearch has more schema objects than Optuna: %s",
+                          (const char *)sqlite3_column_text(q, 0));
+    assert_string_equal((const char *)sqlite3_column_text(q, 0), cJSON_GetStringValue(theirs));
+  }
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  assert_int_equal(n_ddl, cJSON_GetArraySize(cJSON_GetObjectItem(schema, "ddl")));
   const cJSON *study = cJSON_GetObjectItem(out, "study");
   assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(study, "directions"), 0)->valuestring,
                       "MINIMIZE");
@@ -900,9 +1133,21 @@ static void test_optuna_reads_hpsearch(void **state) {
    * correct best is what the store says. */
   const cJSON *tb = cJSON_GetObjectItem(study, "true_best");
   assert_int_equal(cJSON_GetObjectItem(tb, "number")->valueint, best_num);
-  print_message("optuna 3.1 best_trial on this study: #%d (correct: #%lld)\n",
-                cJSON_GetObjectItem(cJSON_GetObjectItem(study, "optuna_best"), "number")->valueint,
+  int optuna_best =
+      cJSON_GetObjectItem(cJSON_GetObjectItem(study, "optuna_best"), "number")->valueint;
+  print_message("optuna %s best_trial on this study: #%d (correct: #%lld)\n",
+                cJSON_GetStringValue(cJSON_GetObjectItem(out, "version")), optuna_best,
                 (long long)best_num);
+  if (o5) assert_int_equal(optuna_best, best_num); /* fixed since 3.1.1 */
+  /* get_all_study_summaries (what `optuna studies` prints). */
+  const cJSON *sm = summary_of(out, "hp");
+  assert_int_equal(cJSON_GetObjectItem(sm, "n_trials")->valueint, 9);
+  assert_string_equal(
+      cJSON_GetObjectItem(cJSON_GetObjectItem(sm, "user_attrs"), "owner")->valuestring,
+      "hpsearch");
+  if (o5)
+    assert_int_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(sm, "best"), "number")->valueint, best_num);
   /* The `optuna` command line reads the file. */
   const cJSON *cli = cJSON_GetObjectItem(out, "cli");
   const cJSON *ct = cJSON_GetObjectItem(cli, "trials");
@@ -943,21 +1188,34 @@ static void test_optuna_reads_hpsearch(void **state) {
     if (strcmp(mine[0].params[k].name, "x") == 0) assert_true(mine[0].params[k].value == 1.5);
   hp_store_trials_free(mine, n);
   cJSON_Delete(out);
+  /* Written by both, the file is still at the revision it was created at. */
+  assert_string_equal(hp_store_revision(s), o5 ? "v3.2.0.a" : "v3.0.0.d");
   hp_store_close(s);
+  assert_string_equal(sql1(f->path, "SELECT version_num FROM alembic_version"),
+                      o5 ? "v3.2.0.a" : "v3.0.0.d");
 }
 
-/* (b) Optuna writes every parameter kind and state (incl. WAITING from
- * enqueue_trial); hpsearch reads it all back, continues the study (pops the
- * enqueued trial, adds trials, reconciles the RUNNING one) and Optuna reads
- * and continues it again. */
-static void test_hpsearch_reads_optuna(void **state) {
-  fix_t *f = *state;
+static void test_optuna_reads_hpsearch(void **state) { optuna_reads_hpsearch(*state, NULL); }
+
+static void test_optuna5_reads_hpsearch(void **state) {
+  const char *o5 = optuna5_dir();
+  if (!o5) skip();
+  optuna_reads_hpsearch(*state, o5);
+}
+
+/* (b) Optuna (3.1, or the Optuna 5 in folder o5) writes every parameter
+ * kind and state (incl. WAITING from enqueue_trial); hpsearch reads it all
+ * back, continues the study (pops the enqueued trial, adds trials,
+ * reconciles the RUNNING one) and Optuna reads and continues it again. The
+ * file keeps Optuna's revision. */
+static void hpsearch_reads_optuna(fix_t *f, const char *o5) {
   char args[512];
   snprintf(args, sizeof args, "write '%s'", f->path);
-  cJSON *w = run_py(args);
+  cJSON *w = run_py_with(o5, args);
   const cJSON *ostudy = cJSON_GetArrayItem(cJSON_GetObjectItem(w, "studies"), 0);
   const cJSON *omulti = cJSON_GetArrayItem(cJSON_GetObjectItem(w, "studies"), 1);
   hp_store_t *s = open_rw(f);
+  assert_string_equal(hp_store_revision(s), o5 ? "v3.2.0.a" : "v3.0.0.d");
   hp_store_study_info_t *list;
   size_t ns;
   OK(hp_store_study_list(s, &list, &ns, &e_));
@@ -1046,7 +1304,7 @@ static void test_hpsearch_reads_optuna(void **state) {
   cJSON_Delete(w);
 
   snprintf(args, sizeof args, "check '%s' opt --continue 3", f->path);
-  cJSON *out = run_py(args);
+  cJSON *out = run_py_with(o5, args);
   const cJSON *after = cJSON_GetObjectItem(out, "after");
   OK(hp_store_trials_list(s, sid, 0, &t, &n, &e_));
   assert_int_equal(n, 14);
@@ -1065,15 +1323,49 @@ static void test_hpsearch_reads_optuna(void **state) {
   OK(hp_store_best_trial(s, sid, NULL, &best, NULL, &e_));
   assert_int_equal(best,
                    cJSON_GetObjectItem(cJSON_GetObjectItem(after, "true_best"), "number")->valueint);
+  if (o5)
+    assert_int_equal(
+        best, cJSON_GetObjectItem(cJSON_GetObjectItem(after, "optuna_best"), "number")->valueint);
   hp_store_trials_free(t, n);
   cJSON_Delete(out);
+  assert_string_equal(hp_store_revision(s), o5 ? "v3.2.0.a" : "v3.0.0.d");
   hp_store_close(s);
+  assert_string_equal(sql1(f->path, "SELECT version_num FROM alembic_version"),
+                      o5 ? "v3.2.0.a" : "v3.0.0.d");
+  if (o5) return;
+
+  /* `hpsearch db upgrade` makes the Optuna 3.1 file readable by Optuna 5,
+   * which continues it. */
+  const char *from;
+  OK(hp_store_upgrade(f->path, &from, &e_));
+  assert_string_equal(from, "v3.0.0.d");
+  if (!(o5 = optuna5_dir())) return;
+  snprintf(args, sizeof args, "check '%s' opt --continue 1", f->path);
+  out = run_py_with(o5, args);
+  after = cJSON_GetObjectItem(out, "after");
+  s = open_rw(f);
+  OK(hp_store_trials_list(s, sid, 0, &t, &n, &e_));
+  assert_int_equal(n, 15);
+  for (size_t i = 0; i < n; i++) expect_same_trial(trial_by_number(after, t[i].number), &t[i]);
+  hp_store_trials_free(t, n);
+  hp_store_close(s);
+  cJSON_Delete(out);
+}
+
+static void test_hpsearch_reads_optuna(void **state) { hpsearch_reads_optuna(*state, NULL); }
+
+static void test_hpsearch_reads_optuna5(void **state) {
+  const char *o5 = optuna5_dir();
+  if (!o5) skip();
+  hpsearch_reads_optuna(*state, o5);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_schema_exact, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_schema_foreign_version_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_schema_layouts, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_schema_upgrade, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_datetime_conventions, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_attr_json_kept_as_text, setup, teardown),
       cmocka_unit_test_setup_teardown(test_roundtrip_all_kinds, setup, teardown),
       cmocka_unit_test_setup_teardown(test_best_handles_inf, setup, teardown),
@@ -1083,8 +1375,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_readonly_beside_writer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_kill_during_writes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_optuna_reads_hpsearch, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_hpsearch_reads_optuna, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_optuna_reads_hpsearch, setup_tz, teardown_tz),
+      cmocka_unit_test_setup_teardown(test_hpsearch_reads_optuna, setup_tz, teardown_tz),
+      cmocka_unit_test_setup_teardown(test_optuna5_reads_hpsearch, setup_tz, teardown_tz),
+      cmocka_unit_test_setup_teardown(test_hpsearch_reads_optuna5, setup_tz, teardown_tz),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
