@@ -177,7 +177,7 @@ static const char *const SQL[ST_COUNT_] = {
                 "ORDER BY k, t.number LIMIT 1",
     [ST_SUMMARY_STUDIES] = "SELECT study_id, study_name FROM studies "
                            "WHERE ?1 < 0 OR study_id = ?1 ORDER BY study_id",
-    /* One pass over trials (no join: trials.study_id has no index). */
+    /* One pass over trials (no join: a v3.0.0.d file has no index on study_id). */
     [ST_SUMMARY_COUNTS] =
         "SELECT study_id, COUNT(*), SUM(state = 'RUNNING'), SUM(state = 'COMPLETE'), "
         "SUM(state = 'PRUNED'), SUM(state = 'FAIL'), SUM(state = 'WAITING'), "

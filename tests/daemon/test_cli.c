@@ -95,6 +95,19 @@ static bool can_connect(const char *path) {
   return ok;
 }
 
+/* Starts `hpsearch daemon` on db and sock, its stderr in g_dir/LOG. */
+static pid_t spawn_daemon(const char *db, const char *sock, const char *log, const char *jobs) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    char p[400];
+    snprintf(p, sizeof p, "%s/%s", g_dir, log);
+    if (freopen(p, "w", stderr) == NULL) _exit(127);
+    execl(g_bin, g_bin, "daemon", "--db", db, "--socket", sock, "--jobs", jobs, (char *)NULL);
+    _exit(127);
+  }
+  return pid;
+}
+
 static int start_daemon(void **state) {
   (void)state;
   g_bin = getenv("HPSEARCH_BIN");
@@ -103,15 +116,8 @@ static int start_daemon(void **state) {
   if (mkdtemp(g_dir) == NULL) return -1;
   snprintf(g_sock, sizeof g_sock, "%s/run/hp.sock", g_dir);
   snprintf(g_db, sizeof g_db, "%s/hp.db", g_dir);
-  g_daemon = fork();
+  g_daemon = spawn_daemon(g_db, g_sock, "daemon.log", "2");
   if (g_daemon < 0) return -1;
-  if (g_daemon == 0) {
-    char log[400];
-    snprintf(log, sizeof log, "%s/daemon.log", g_dir);
-    if (freopen(log, "w", stderr) == NULL) _exit(127);
-    execl(g_bin, g_bin, "daemon", "--db", g_db, "--socket", g_sock, "--jobs", "2", (char *)NULL);
-    _exit(127);
-  }
   /* Ready when the socket accepts a connection (ASan builds start slowly). */
   for (int i = 0; i < 300; i++) {
     if (can_connect(g_sock)) return 0;
@@ -540,6 +546,120 @@ static void test_wait_asktell_and_interrupt(void **state) {
   wait_text("w3.err", "study at2 keeps running in the daemon (hpsearch status at2 --watch");
 }
 
+/* A study Optuna 5 created (the vendored copy; skipped, saying so, where it
+ * is absent) is continued by a real daemon through `submit
+ * --load-if-exists` and ask/report/tell, read by Optuna 5 again, which
+ * continues it with its TPE, and read back with --db. Runs at UTC+05:30 so
+ * that a datetime in the wrong convention (Optuna 5 stores UTC) shows. */
+static void test_daemon_continues_optuna5(void **state) {
+  (void)state;
+  char o5[1024], probe[1100], db[400], sock[400], cmd[4096], json[400];
+  const char *env = getenv("HP_OPTUNA5"), *src = getenv("HP_SRC_DIR");
+  if (src == NULL || *src == '\0') src = ".";
+  if (env && *env)
+    snprintf(o5, sizeof o5, "%s", env);
+  else
+    snprintf(o5, sizeof o5, "%s/../shared/vendor/optuna-5.0.0.dev", src);
+  snprintf(probe, sizeof probe, "%s/optuna/__init__.py", o5);
+  if (access(probe, R_OK) != 0) {
+    print_message("SKIP: the vendored Optuna 5 is not at %s (set HP_OPTUNA5 to the folder that "
+                  "holds its optuna/ package)\n", o5);
+    skip();
+  }
+  setenv("TZ", "HPT-5:30", 1);
+  snprintf(db, sizeof db, "%s/optuna5.db", g_dir);
+  snprintf(sock, sizeof sock, "%s/o5run/d.sock", g_dir);
+  snprintf(json, sizeof json, "%s/o5.json", g_dir);
+#define INTEROP(ARGS)                                                                            \
+  snprintf(cmd, sizeof cmd,                                                                      \
+           "PYTHONPATH='%s' /usr/bin/python3 '%s/tests/store/optuna_interop.py' " ARGS " >'%s'", \
+           o5, src, db, json)
+  INTEROP("seed '%s' o5");
+  assert_int_equal(system(cmd), 0);
+  pid_t pid = spawn_daemon(db, sock, "o5daemon.log", "1");
+  assert_true(pid > 0);
+  for (int i = 0; i < 300 && !can_connect(sock); i++) {
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  write_file("o5-spec.json", "{\"name\": \"o5\", \"direction\": \"minimize\", \"space\": "
+                             "{\"x\": {\"type\": \"float\", \"low\": -5, \"high\": 5}}}");
+  run_t *r = cli("submit '%s/o5-spec.json' --load-if-exists --socket '%s'", g_dir, sock);
+  assert_int_equal(r->code, 0);
+  assert_non_null(strstr(r->out, "following existing study o5"));
+  double told[3];
+  for (int i = 0; i < 3; i++) {
+    r = cli("ask o5 --socket '%s'", sock);
+    assert_int_equal(r->code, 0);
+    cJSON *a = cJSON_Parse(r->out);
+    assert_non_null(a);
+    int n = cJSON_GetObjectItem(a, "trial")->valueint;
+    assert_int_equal(n, 4 + i); /* after Optuna's 0..3 */
+    const cJSON *prm = cJSON_GetObjectItem(a, "params");
+    double x = cJSON_GetObjectItem(prm, "x")->valuedouble;
+    assert_true(x >= -5 && x <= 5);
+    assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItem(prm, "opt")));
+    cJSON_Delete(a);
+    told[i] = 0.5 + 0.1 * i;
+    assert_int_equal(cli("report o5 %d 0 %.17g --socket '%s'", n, told[i], sock)->code, 0);
+    assert_int_equal(cli("tell o5 %d %.17g --socket '%s'", n, told[i], sock)->code, 0);
+  }
+  assert_int_equal(cli("shutdown --socket '%s'", sock)->code, 0);
+  assert_int_equal(waitpid(pid, NULL, 0), pid);
+  r = cli("db info '%s'", db);
+  assert_non_null(strstr(r->out, "v3.2.0.a"));
+
+  /* Optuna 5 reads what the daemon added, then its TPE continues. */
+  INTEROP("check '%s' o5 --continue 2");
+  assert_int_equal(system(cmd), 0);
+  char text[65536];
+  slurp(json, text, sizeof text);
+  cJSON *out = cJSON_Parse(text);
+  assert_non_null(out);
+  assert_int_equal(strncmp(cJSON_GetStringValue(cJSON_GetObjectItem(out, "version")), "5.", 2), 0);
+  const cJSON *trials = cJSON_GetObjectItem(cJSON_GetObjectItem(out, "study"), "trials");
+  assert_int_equal(cJSON_GetArraySize(trials), 7);
+  for (int i = 0; i < 3; i++) {
+    const cJSON *t = cJSON_GetArrayItem(trials, 4 + i);
+    assert_int_equal(cJSON_GetObjectItem(t, "number")->valueint, 4 + i);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(t, "state")), "COMPLETE");
+    assert_true(cJSON_GetArrayItem(cJSON_GetObjectItem(t, "values"), 0)->valuedouble == told[i]);
+    assert_true(cJSON_GetObjectItem(cJSON_GetObjectItem(t, "intermediate"), "0")->valuedouble ==
+                told[i]);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(t, "params")), 3);
+  }
+  const cJSON *cont = cJSON_GetObjectItem(out, "continued");
+  assert_int_equal(cJSON_GetArrayItem(cont, 0)->valueint, 7);
+  assert_int_equal(cJSON_GetArrayItem(cont, 1)->valueint, 8);
+  const cJSON *after = cJSON_GetObjectItem(cJSON_GetObjectItem(out, "after"), "trials");
+
+  /* hpsearch reads all nine back, with the times Optuna 5 shows. */
+  r = cli("trials o5 --json --db '%s'", db);
+  assert_int_equal(r->code, 0);
+  cJSON *mine = cJSON_Parse(r->out);
+  assert_non_null(mine);
+  const cJSON *list = cJSON_GetObjectItem(mine, "trials");
+  assert_int_equal(cJSON_GetArraySize(list), 9);
+  for (int i = 0; i < 9; i++) {
+    const cJSON *t = cJSON_GetArrayItem(list, i), *ot = cJSON_GetArrayItem(after, i);
+    assert_non_null(cJSON_GetObjectItem(t, "trial"));
+    assert_int_equal(cJSON_GetObjectItem(t, "trial")->valueint, i);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(t, "state")), "COMPLETE");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(t, "datetime_start")),
+                        cJSON_GetStringValue(cJSON_GetObjectItem(ot, "start")));
+    double mv = cJSON_GetObjectItem(t, "value")->valuedouble,
+           ov = cJSON_GetArrayItem(cJSON_GetObjectItem(ot, "values"), 0)->valuedouble;
+    /* The store keeps every bit (tests/store); `trials --json` prints
+     * 15 significant digits today. */
+    if (fabs(mv - ov) > 1e-13 * fabs(ov))
+      fail_msg("trial %d: hpsearch reads %.17g, Optuna 5 %.17g", i, mv, ov);
+  }
+  cJSON_Delete(mine);
+  cJSON_Delete(out);
+  unsetenv("TZ");
+#undef INTEROP
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_no_daemon),
@@ -549,6 +669,7 @@ int main(void) {
       cmocka_unit_test(test_ask_report_tell),
       cmocka_unit_test(test_submit_wait_command),
       cmocka_unit_test(test_wait_asktell_and_interrupt),
+      cmocka_unit_test(test_daemon_continues_optuna5),
   };
   return cmocka_run_group_tests(tests, start_daemon, stop_daemon);
 }

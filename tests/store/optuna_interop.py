@@ -4,6 +4,8 @@ hpsearch to read. Which Optuna is whatever `import optuna` finds: Debian's 3.1
 (python3-optuna), or the vendored Optuna 5 when PYTHONPATH points at it.
 
 usage: optuna_interop.py write DB            Optuna writes studies "opt" and "multi"
+       optuna_interop.py seed DB STUDY       Optuna creates STUDY (minimize; x float,
+           n int, opt categorical) with 4 COMPLETE trials (reports, a user attr)
        optuna_interop.py check DB STUDY [--cli] [--continue N] [--schema NEWDB]
            loads STUDY with optuna.load_study, dumps what Optuna sees and its
            get_all_study_summaries; with --cli also runs the `optuna trials` /
@@ -195,6 +197,19 @@ def write(db):
     return {"studies": [dump_study(st), dump_study(mt)]}
 
 
+def seed(db, name):
+    st = optuna.create_study(study_name=name, storage="sqlite:///" + db, direction="minimize",
+                             sampler=optuna.samplers.RandomSampler(seed=3))
+    dists = {"x": FloatDistribution(-5.0, 5.0), "n": IntDistribution(1, 10),
+             "opt": CategoricalDistribution(["adam", "sgd"])}
+    for i in range(4):
+        t = st.ask(dists)
+        t.report(float(i), 0)
+        t.set_user_attr("by", "optuna")
+        st.tell(t, objective_value(t.params))
+    return {"study": dump_study(st)}
+
+
 def schema(db):
     optuna.create_study(study_name="s", storage="sqlite:///" + db)
     con = sqlite3.connect(db)
@@ -213,6 +228,8 @@ def main(argv):
     action, db = argv[1], argv[2]
     if action == "write":
         out = write(db)
+    elif action == "seed":
+        out = seed(db, argv[3])
     elif action == "check":
         name = argv[3]
         storage = "sqlite:///" + db
