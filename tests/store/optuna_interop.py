@@ -7,12 +7,14 @@ usage: optuna_interop.py write DB            Optuna writes studies "opt" and "mu
        optuna_interop.py seed DB STUDY       Optuna creates STUDY (minimize; x float,
            n int, opt categorical) with 4 COMPLETE trials (reports, a user attr)
        optuna_interop.py check DB STUDY [--cli] [--continue N] [--schema NEWDB]
+                                        [--storage-upgrade OTHERDB]
            loads STUDY with optuna.load_study, dumps what Optuna sees and its
            get_all_study_summaries; with --cli also runs the `optuna trials` /
            `optuna best-trial` commands (in this process); with --continue N
            runs N more trials with Optuna's TPE sampler; with --schema NEWDB
            also creates a new file NEWDB with Optuna and dumps its DDL texts
-           and version rows.
+           and version rows; with --storage-upgrade OTHERDB runs `optuna storage
+           upgrade` on OTHERDB and dumps the same.
 
 Prints one JSON document on stdout (non-finite floats as the strings "inf",
 "-inf", "nan" so that any JSON parser reads it), with "version": Optuna's
@@ -106,23 +108,11 @@ def dump_study(study):
 def run_cli(storage, name):
     """`optuna trials` and `optuna best-trial`: Optuna's command-line entry
     point, run in this process (a new interpreter per command costs ~1 s)."""
-    from optuna.cli import main as cli_main
     res = {}
     for sub in ("trials", "best-trial"):
-        out, err = io.StringIO(), io.StringIO()
-        saved = sys.argv
-        sys.argv = ["optuna", sub, "--study-name", name, "--storage", storage, "-f", "json"]
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                code = cli_main()
-        except SystemExit as exc:
-            code = exc.code
-        finally:
-            sys.argv = saved
-        if code not in (0, None):
-            res[sub] = {"error": err.getvalue()[-2000:]}
-            continue
-        res[sub] = json.loads(out.getvalue())
+        code, out, err = run_cli_main([sub, "--study-name", name, "--storage", storage,
+                                       "-f", "json"])
+        res[sub] = {"error": err[-2000:]} if code != 0 else json.loads(out)
     return res
 
 
@@ -210,8 +200,36 @@ def seed(db, name):
     return {"study": dump_study(st)}
 
 
+def run_cli_main(args):
+    """Optuna's command line in this process; returns (exit code, stdout)."""
+    from optuna.cli import main as cli_main
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.argv
+    sys.argv = ["optuna"] + args
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli_main()
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        sys.argv = saved
+    return (0 if code is None else code), out.getvalue(), err.getvalue()
+
+
 def schema(db):
     optuna.create_study(study_name="s", storage="sqlite:///" + db)
+    return dump_schema(db)
+
+
+def storage_upgrade(db):
+    """`optuna storage upgrade` on db, then its schema."""
+    code, _, err = run_cli_main(["storage", "upgrade", "--storage", "sqlite:///" + db])
+    if code != 0:
+        return {"error": err[-2000:]}
+    return dump_schema(db)
+
+
+def dump_schema(db):
     con = sqlite3.connect(db)
     ddl = [r[0] for r in con.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL "
                                      "ORDER BY rowid")]
@@ -237,6 +255,8 @@ def main(argv):
         out = {"study": dump_study(study), "summaries": summaries(storage)}
         if "--schema" in argv:
             out["schema"] = schema(argv[argv.index("--schema") + 1])
+        if "--storage-upgrade" in argv:
+            out["upgraded"] = storage_upgrade(argv[argv.index("--storage-upgrade") + 1])
         if "--cli" in argv:
             out["cli"] = run_cli(storage, name)
         if "--continue" in argv:

@@ -1044,6 +1044,31 @@ static const cJSON *summary_of(const cJSON *out, const char *name) {
   return NULL;
 }
 
+/* Every CREATE text of the file at path, in order, and its alembic
+ * revision equal what the helper dumped of an Optuna file. */
+static void expect_same_schema(const char *path, const char *rev, const cJSON *schema) {
+  if (cJSON_GetObjectItem(schema, "error"))
+    fail_msg("Optuna failed: %s", cJSON_GetStringValue(cJSON_GetObjectItem(schema, "error")));
+  assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(schema, "alembic")), rev);
+  assert_int_equal(cJSON_GetObjectItem(schema, "schema_version")->valueint, 12);
+  sqlite3 *db;
+  sqlite3_stmt *q;
+  assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL "
+                                          "ORDER BY rowid", -1, &q, NULL),
+                   SQLITE_OK);
+  int n_ddl = 0;
+  for (; sqlite3_step(q) == SQLITE_ROW; n_ddl++) {
+    const cJSON *theirs = cJSON_GetArrayItem(cJSON_GetObjectItem(schema, "ddl"), n_ddl);
+    if (!theirs) fail_msg("hpsearch has more schema objects than Optuna: %s",
+                          (const char *)sqlite3_column_text(q, 0));
+    assert_string_equal((const char *)sqlite3_column_text(q, 0), cJSON_GetStringValue(theirs));
+  }
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  assert_int_equal(n_ddl, cJSON_GetArraySize(cJSON_GetObjectItem(schema, "ddl")));
+}
+
 /* (a) hpsearch writes; Optuna (3.1 with o5 NULL, else the Optuna 5 in
  * folder o5) loads it, its CLI prints it, get_all_study_summaries lists it,
  * its TPE continues it; hpsearch (same open handle) then numbers its next
@@ -1096,26 +1121,7 @@ static void optuna_reads_hpsearch(fix_t *f, const char *o5) {
   cJSON *out = run_py_with(o5, args);
   /* The DDL texts (13 tables, their indexes), in order, and the version
    * rows are those of a file this Optuna creates itself. */
-  const cJSON *schema = cJSON_GetObjectItem(out, "schema");
-  assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(schema, "alembic")),
-                      hp_store_revision(s));
-  assert_int_equal(cJSON_GetObjectItem(schema, "schema_version")->valueint, 12);
-  sqlite3 *db;
-  sqlite3_stmt *q;
-  assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-  assert_int_equal(sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL "
-                                          "ORDER BY rowid", -1, &q, NULL),
-                   SQLITE_OK);
-  int n_ddl = 0;
-  for (; sqlite3_step(q) == SQLITE_ROW; n_ddl++) {
-    const cJSON *theirs = cJSON_GetArrayItem(cJSON_GetObjectItem(schema, "ddl"), n_ddl);
-    if (!theirs) fail_msg("hpsearch has more schema objects than Optuna: %s",
-                          (const char *)sqlite3_column_text(q, 0));
-    assert_string_equal((const char *)sqlite3_column_text(q, 0), cJSON_GetStringValue(theirs));
-  }
-  sqlite3_finalize(q);
-  sqlite3_close(db);
-  assert_int_equal(n_ddl, cJSON_GetArraySize(cJSON_GetObjectItem(schema, "ddl")));
+  expect_same_schema(f->path, hp_store_revision(s), cJSON_GetObjectItem(out, "schema"));
   const cJSON *study = cJSON_GetObjectItem(out, "study");
   assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(study, "directions"), 0)->valuestring,
                       "MINIMIZE");
@@ -1335,13 +1341,19 @@ static void hpsearch_reads_optuna(fix_t *f, const char *o5) {
   if (o5) return;
 
   /* `hpsearch db upgrade` makes the Optuna 3.1 file readable by Optuna 5,
-   * which continues it. */
+   * which continues it; the file's schema is then what `optuna storage
+   * upgrade` makes of a copy. */
+  char copy[512];
+  snprintf(copy, sizeof copy, "cp '%s' '%s/optuna-up.db'", f->path, f->dir);
+  assert_int_equal(system(copy), 0);
   const char *from;
   OK(hp_store_upgrade(f->path, &from, &e_));
   assert_string_equal(from, "v3.0.0.d");
   if (!(o5 = optuna5_dir())) return;
-  snprintf(args, sizeof args, "check '%s' opt --continue 1", f->path);
+  snprintf(args, sizeof args, "check '%s' opt --continue 1 --storage-upgrade '%s/optuna-up.db'",
+           f->path, f->dir);
   out = run_py_with(o5, args);
+  expect_same_schema(f->path, "v3.2.0.a", cJSON_GetObjectItem(out, "upgraded"));
   after = cJSON_GetObjectItem(out, "after");
   s = open_rw(f);
   OK(hp_store_trials_list(s, sid, 0, &t, &n, &e_));
