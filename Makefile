@@ -7,6 +7,7 @@
 #   engine/ -> libhpengine.a   (training engine)          needs common
 #   search/ -> libhpsearch.a   (spaces, samplers, pruners) needs common
 #   store/  -> libhpstore.a    (the study database)        needs common
+#   view/   -> libhpview.a     (study/trial JSON shapes)   needs store, search, common
 #   daemon/ -> libhpdaemon.a   (server, scheduler, workers) needs all
 #   cli/    -> build/hpsearch  (main + subcommands)        needs all
 # tests/<module>/test_*.c -> one cmocka binary each, linked with <module>'s
@@ -36,13 +37,14 @@ B       ?= build
 #   make B=build-debug OPT='-O0 -DHP_CHECK_INVARIANTS'
 SAN_FLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -DHP_CHECK_INVARIANTS
 
-MODULES := common engine search store daemon
+MODULES := common engine search store view daemon
 common_DEPS := common
 engine_DEPS := engine common
 search_DEPS := search common
 store_DEPS  := store common
-daemon_DEPS := daemon store engine search common
-cli_DEPS    := daemon store engine search common
+view_DEPS   := view store search common
+daemon_DEPS := daemon view store engine search common
+cli_DEPS    := daemon view store engine search common
 
 define objs_of
 $(patsubst %.c,$(1)/obj/%.o,$(wildcard $(2)/*.c))
@@ -133,7 +135,7 @@ FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS) \
                -DHP_CHECK_INVARIANTS
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(FUZZ_B)/%,$(FUZZ_SRCS))
-FUZZ_LIBS   := $(foreach d,daemon store engine search common,$(FUZZ_B)/lib$(d).a)
+FUZZ_LIBS   := $(foreach d,daemon view store engine search common,$(FUZZ_B)/lib$(d).a)
 FUZZ_SECONDS ?= 60
 
 .PHONY: fuzz fuzz-build fuzz-quick

@@ -18,6 +18,7 @@
 #include "hpsearch/sampler.h"
 #include "hpsearch/space.h"
 #include "hpsearch/store.h"
+#include "hpsearch/view.h"
 
 #define HP_DAEMON_VERSION "0.1.0"
 
@@ -43,7 +44,9 @@ struct hp_study_spec {
   bool maximize;              /* direction */
   char *metric;               /* engine value used as objective ("val_loss", ...) */
   hp_sampler_opts_t sampler;  /* sampler kind, seed and options */
+  int64_t grid_total;         /* points of a grid sampler, 0 otherwise */
   cJSON *pruner;              /* pruner config (copy) or NULL for none */
+  const char *pruner_name;    /* its kind's name (static), NULL without one */
   int64_t n_trials;           /* 0 = no limit */
   double time_budget;         /* seconds since creation, 0 = none */
   int parallelism;            /* most workers of this study at once */
@@ -246,19 +249,6 @@ struct hp_daemon {
 /* Waits between attempts to write after the database could not be written. */
 #define HP_RETRY_FIRST 0.25
 #define HP_RETRY_MAX 1.0
-
-/* jsonout.c: JSON written straight into a growing buffer. */
-typedef struct hp_sbuf {
-  char *p;          /* NUL-terminated text (owned), NULL until the first write */
-  size_t len, cap;  /* used / allocated bytes */
-  bool oom;         /* an allocation failed; the text is incomplete */
-} hp_sbuf_t;
-void hp_sbuf_put(hp_sbuf_t *b, const char *s, size_t n);
-void hp_sbuf_puts(hp_sbuf_t *b, const char *s);
-void hp_sbuf_str(hp_sbuf_t *b, const char *s);   /* as a JSON string */
-void hp_sbuf_int(hp_sbuf_t *b, long long v);
-void hp_sbuf_num(hp_sbuf_t *b, double v);        /* number, or "nan"/"inf"/"-inf" */
-void hp_sbuf_json(hp_sbuf_t *b, const cJSON *item);
 
 /* server.c */
 void hp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

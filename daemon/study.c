@@ -469,6 +469,11 @@ int hp_study_spec_parse(const cJSON *spec, hp_study_spec_t **out, hp_err_t *err)
     /* Validate gridability now, not at the first trial. */
     hp_sampler_t *probe = NULL;
     rc = hp_sampler_create(sp->space, &sp->sampler, &probe, err);
+    if (rc == 0) {
+      hp_sampler_stats_t stats;
+      hp_sampler_stats(probe, &stats);
+      sp->grid_total = stats.grid_total;
+    }
     hp_sampler_free(probe);
     if (rc < 0) {
       path_prefix(err, "spec", "sampler");
@@ -493,6 +498,7 @@ int hp_study_spec_parse(const cJSON *spec, hp_study_spec_t **out, hp_err_t *err)
     }
     hp_pruner_t *probe = NULL;
     rc = hp_pruner_create(sp->pruner, sp->name, sp->maximize, &probe, err);
+    if (rc == 0) sp->pruner_name = hp_pruner_kind_name(hp_pruner_kind(probe));
     hp_pruner_free(probe);
     if (rc < 0) {
       path_prefix(err, "spec", "pruner");
@@ -571,6 +577,21 @@ fail:
 }
 
 const hp_space_t *hp_study_spec_space(const hp_study_spec_t *spec) { return spec->space; }
+
+void hp_study_spec_view(const hp_study_spec_t *sp, hp_view_spec_t *out) {
+  memset(out, 0, sizeof *out);
+  out->metric = sp->metric;
+  out->objective = sp->kind == HP_OBJ_ENGINE    ? "engine"
+                   : sp->kind == HP_OBJ_COMMAND ? "command"
+                                                : "none";
+  out->sampler = hp_sampler_kind_name(sp->sampler.kind);
+  out->pruner = sp->pruner_name ? sp->pruner_name : hp_pruner_kind_name(HP_PRUNER_NONE);
+  out->n_trials = sp->n_trials;
+  out->time_budget = sp->time_budget;
+  out->parallelism = sp->parallelism;
+  out->grid_total = sp->grid_total;
+  out->grid_retry_failed = sp->sampler.grid_retry_failed;
+}
 
 /* ---- substitution ------------------------------------------------------------ */
 

@@ -181,7 +181,8 @@ static const char *const SQL[ST_COUNT_] = {
     [ST_SUMMARY_COUNTS] =
         "SELECT study_id, COUNT(*), SUM(state = 'RUNNING'), SUM(state = 'COMPLETE'), "
         "SUM(state = 'PRUNED'), SUM(state = 'FAIL'), SUM(state = 'WAITING'), "
-        "MIN(datetime_start) FROM trials WHERE ?1 < 0 OR study_id = ?1 GROUP BY study_id",
+        "MIN(datetime_start), MAX(datetime_complete) FROM trials "
+        "WHERE ?1 < 0 OR study_id = ?1 GROUP BY study_id",
     [ST_SUMMARY_DIRS] = "SELECT study_id, objective, direction FROM study_directions "
                         "WHERE ?1 < 0 OR study_id = ?1 ORDER BY study_id, objective",
     /* SQLite takes the bare columns (t.number) from the row holding MIN(). */
@@ -864,6 +865,7 @@ static int summaries(hp_store_t *s, int64_t filter, hp_store_study_info_t **out,
     in->n_state[HP_STORE_FAIL] = sqlite3_column_int64(st, 5);
     in->n_state[HP_STORE_WAITING] = sqlite3_column_int64(st, 6);
     copy_time(s, in->datetime_start, sizeof in->datetime_start, sqlite3_column_text(st, 7));
+    copy_time(s, in->datetime_complete, sizeof in->datetime_complete, sqlite3_column_text(st, 8));
   }
   if (r != SQLITE_DONE) rc = db_err(s, err, "counting trials");
   sqlite3_reset(st);

@@ -11,6 +11,7 @@
 
 #include "hpsearch/err.h"
 #include "hpsearch/space.h"
+#include "hpsearch/view.h"
 
 typedef struct hp_daemon_opts {
   const char *db_path;     /* SQLite file, created if missing ("./hpsearch.db") */
@@ -40,6 +41,10 @@ int hp_study_spec_parse(const cJSON *spec, hp_study_spec_t **out, hp_err_t *err)
 void hp_study_spec_free(hp_study_spec_t *spec);
 /* The spec's parsed search space (owned by the spec). */
 const hp_space_t *hp_study_spec_space(const hp_study_spec_t *spec);
+/* The spec's fields shown in a study summary (include/hpsearch/view.h):
+ * the one translation used by the daemon and by `--db` readers. Strings
+ * point into the spec or are static. */
+void hp_study_spec_view(const hp_study_spec_t *spec, hp_view_spec_t *out);
 
 /* Replaces every "$name" string in a copy of `tmpl` by the external value of
  * the parameter `name` (params: one internal value per space parameter,

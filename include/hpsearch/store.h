@@ -103,6 +103,7 @@ typedef struct hp_store_study_info {
   double best_value;                             /* objective 0; may be +-inf */
   int64_t best_number;                           /* trial number of the best, -1 if none */
   char datetime_start[32];                       /* earliest trial start, "" if none */
+  char datetime_complete[32];                    /* latest trial end, "" if none */
 } hp_store_study_info_t;
 
 /* Creates a study. maximize[k] gives objective k's direction (n_objectives in
@@ -246,5 +247,13 @@ int hp_store_reconcile(hp_store_t *s, const char *reason, hp_store_trial_ref_t *
 /* The system attribute key under which finish/reconcile store a failure
  * reason. */
 #define HP_STORE_FAIL_REASON_KEY "fail_reason"
+
+/* hpsearch's own system attributes (docs/storage.md). Of a study: */
+#define HP_STORE_ATTR_SPEC "hpsearch:spec"       /* the spec as given (object) */
+#define HP_STORE_ATTR_STATE "hpsearch:state"     /* "running" or "stopped" */
+#define HP_STORE_ATTR_CREATED "hpsearch:created" /* creation, epoch seconds */
+/* Of a trial: */
+#define HP_STORE_ATTR_WORKER "hpsearch:worker"   /* {"pgid": N, "boot": ID} */
+#define HP_STORE_ATTR_REASON "hpsearch:reason"   /* why pruned (FAIL: fail_reason) */
 
 #endif

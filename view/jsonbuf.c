@@ -1,13 +1,13 @@
-/* A small append-only text buffer that writes JSON directly, for replies
- * too big to build as cJSON trees cheaply (trial.list of a large study):
- * numbers with the shortest of %.15g / %.17g that reads back exactly,
- * strings escaped. */
+/* The JSON text writer of the view module (include/hpsearch/view.h): an
+ * append-only buffer for shapes too big to build as cJSON trees cheaply
+ * (trial.list of a large study): numbers with the shortest of %.15g / %.17g
+ * that reads back exactly, strings escaped. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon_int.h"
+#include "hpsearch/view.h"
 
 static bool reserve(hp_sbuf_t *b, size_t n) {
   if (b->oom) return false;

@@ -1,0 +1,108 @@
+/* The JSON shapes of studies and trials (docs/protocol.md, "Shared shapes"),
+ * built in ONE place for every reader: the daemon's replies (study.get,
+ * study.list, trial.get, trial.list, ...) and the CLI's `--db` reader, which
+ * opens the database itself. Both feed the same store records
+ * (hp_store_study_info_t, hp_store_trial_t) and the same spec fields, so a
+ * study or trial reads the same whichever way it is asked for; only what a
+ * running daemon alone knows (the live state of a study) is passed in, and
+ * is derived from the database when it is not.
+ *
+ * Depends on store/ (records, attributes), search/ (parameter decoding) and
+ * common/. Everything returned is owned by the caller. */
+#ifndef HPSEARCH_VIEW_H
+#define HPSEARCH_VIEW_H
+
+#include <cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hpsearch/err.h"
+#include "hpsearch/store.h"
+
+/* ---- JSON text writer (view/jsonbuf.c) --------------------------------- */
+/* An append-only buffer that writes JSON text directly: lists of thousands
+ * of trials are written ten times faster than built as cJSON trees. */
+typedef struct hp_sbuf {
+  char *p;          /* NUL-terminated text (owned), NULL until the first write */
+  size_t len, cap;  /* used / allocated bytes */
+  bool oom;         /* an allocation failed; the text is incomplete */
+} hp_sbuf_t;
+void hp_sbuf_put(hp_sbuf_t *b, const char *s, size_t n);
+void hp_sbuf_puts(hp_sbuf_t *b, const char *s);
+void hp_sbuf_str(hp_sbuf_t *b, const char *s);   /* as a JSON string */
+void hp_sbuf_int(hp_sbuf_t *b, long long v);
+void hp_sbuf_num(hp_sbuf_t *b, double v);        /* number, or "nan"/"inf"/"-inf" */
+void hp_sbuf_json(hp_sbuf_t *b, const cJSON *item);
+
+/* ---- the context --------------------------------------------------------- */
+/* Decoded distributions are cached by their distribution_json text (a
+ * study's trials share a handful); one context serves any number of calls
+ * on one thread. */
+typedef struct hp_view hp_view_t;
+hp_view_t *hp_view_new(void);   /* NULL if out of memory */
+void hp_view_free(hp_view_t *v);
+
+/* ---- trials -------------------------------------------------------------- */
+/* The trial object of docs/protocol.md from a stored trial. Parameters are
+ * decoded with their stored distribution_json (external values: a
+ * categorical's choice, ints as integers). */
+void hp_view_trial_write(hp_view_t *v, hp_sbuf_t *b, const hp_store_trial_t *t,
+                         bool intermediate);
+cJSON *hp_view_trial(hp_view_t *v, const hp_store_trial_t *t, bool intermediate);
+/* The external params object of a stored trial. */
+cJSON *hp_view_trial_params(hp_view_t *v, const hp_store_trial_t *t);
+
+/* trial.list's result as text: {"trials":[...],"total":N}. want: which
+ * states (indexed by hp_store_state_t; NULL = all); total counts the
+ * matching trials before offset/limit (limit 0 = no limit). */
+int hp_view_trial_list(hp_view_t *v, hp_store_t *s, int64_t study_id, const bool *want,
+                       int64_t offset, int64_t limit, bool intermediate, char **text,
+                       hp_err_t *err);
+/* One trial by number with its intermediate values; HP_ENOTFOUND if the
+ * study has none with that number. */
+int hp_view_trial_get(hp_view_t *v, hp_store_t *s, int64_t study_id, int64_t number,
+                      cJSON **out, hp_err_t *err);
+
+/* ---- studies ------------------------------------------------------------- */
+/* What a study's hpsearch spec says, for the summary (hp_study_spec_view
+ * fills it from a parsed spec). Strings are static or owned by the spec. */
+typedef struct hp_view_spec {
+  const char *metric;     /* "val_loss", "value", ... */
+  const char *objective;  /* "engine", "command" or "none" */
+  const char *sampler;    /* "random", "grid", "tpe" */
+  const char *pruner;     /* "none", "median", ... */
+  int64_t n_trials;       /* 0: not set */
+  double time_budget;     /* seconds, 0: not set */
+  int parallelism;        /* most workers at once */
+  int64_t grid_total;     /* points of a grid sampler, 0 otherwise */
+  bool grid_retry_failed; /* a failed grid point is handed out again */
+} hp_view_spec_t;
+
+/* The study summary of docs/protocol.md. info: the store's record; spec:
+ * the fields of the study's stored hpsearch spec, NULL for a study without
+ * one (written by another program); state: the daemon's live state
+ * ("running", "stopped", "finished"), NULL to derive it from the database
+ * (hp_view_study_state); now: wall-clock seconds (elapsed of a study that
+ * is not finished). The best trial's parameters are read from s. */
+cJSON *hp_view_study(hp_view_t *v, hp_store_t *s, const hp_store_study_info_t *info,
+                     const hp_view_spec_t *spec, const char *state, double now);
+/* The state a study has by what its database holds: "stopped" when stored
+ * so, "running" while a trial runs or waits, or while its spec leaves
+ * trials to start (n_trials, time budget, grid points), else "finished". */
+const char *hp_view_study_state(hp_store_t *s, const hp_store_study_info_t *info,
+                                const hp_view_spec_t *spec, double now);
+/* The spec stored with a study (system attribute HP_STORE_ATTR_SPEC), or
+ * NULL for a study without one. New tree. */
+cJSON *hp_view_stored_spec(hp_store_t *s, int64_t study_id);
+
+/* ---- times --------------------------------------------------------------- */
+/* Wall-clock seconds now (CLOCK_REALTIME). */
+double hp_view_now(void);
+/* Seconds since the epoch of a stored local datetime "YYYY-MM-DD
+ * HH:MM:SS[.ffffff]" (mktime: local time zone), NAN if empty or malformed. */
+double hp_view_local_seconds(const char *datetime);
+/* The stored local datetime text of epoch seconds t (microseconds). */
+void hp_view_local_format(double t, char *buf, size_t len);
+
+#endif

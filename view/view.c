@@ -1,0 +1,404 @@
+/* The study and trial JSON shapes of docs/protocol.md, built from store
+ * records for the daemon and for `--db` readers alike (include/hpsearch/
+ * view.h): one decoder of stored parameters, one trial writer, one study
+ * summary, one derivation of a study's state from its database. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hpsearch/space.h"
+#include "hpsearch/view.h"
+
+/* Distributions cached by their distribution_json text. */
+#define DIST_CACHE 64
+
+struct hp_view {
+  int n;                   /* cache entries used */
+  char *json[DIST_CACHE];  /* owned key text */
+  hp_dist_t dist[DIST_CACHE];
+};
+
+hp_view_t *hp_view_new(void) { return calloc(1, sizeof(hp_view_t)); }
+
+void hp_view_free(hp_view_t *v) {
+  if (v == NULL) return;
+  for (int i = 0; i < v->n; i++) {
+    free(v->json[i]);
+    hp_dist_free(&v->dist[i]);
+  }
+  free(v);
+}
+
+/* The parsed distribution of a distribution_json text, NULL if unreadable. */
+static const hp_dist_t *dist_lookup(hp_view_t *v, const char *json) {
+  if (json == NULL) return NULL;
+  for (int i = 0; i < v->n; i++)
+    if (strcmp(v->json[i], json) == 0) return &v->dist[i];
+  hp_dist_t d;
+  if (hp_dist_from_optuna_json(json, strlen(json), &d, NULL) < 0) return NULL;
+  if (v->n == DIST_CACHE) { /* full: evict the oldest */
+    free(v->json[0]);
+    hp_dist_free(&v->dist[0]);
+    memmove(v->json, v->json + 1, sizeof v->json[0] * (DIST_CACHE - 1));
+    memmove(v->dist, v->dist + 1, sizeof v->dist[0] * (DIST_CACHE - 1));
+    v->n--;
+  }
+  v->json[v->n] = strdup(json);
+  if (v->json[v->n] == NULL) {
+    hp_dist_free(&d);
+    return NULL;
+  }
+  v->dist[v->n] = d;
+  return &v->dist[v->n++];
+}
+
+/* External value of one stored parameter: a categorical's choice, else the
+ * number (ints are integral doubles, written as integers). A parameter
+ * whose distribution cannot be read shows its internal value. */
+static void write_param_value(hp_view_t *v, hp_sbuf_t *b, const hp_store_param_out_t *p) {
+  const hp_dist_t *d = dist_lookup(v, p->distribution_json);
+  /* range first: converting a double beyond int is undefined */
+  if (d != NULL && d->kind == HP_DIST_CAT && p->value >= 0 && p->value < d->n_choices &&
+      p->value == floor(p->value))
+    hp_sbuf_json(b, cJSON_GetArrayItem(d->choices, (int)p->value));
+  else
+    hp_sbuf_num(b, p->value);
+}
+
+static void write_params(hp_view_t *v, hp_sbuf_t *b, const hp_store_trial_t *t) {
+  hp_sbuf_puts(b, "{");
+  for (size_t j = 0; j < t->n_params; j++) {
+    if (j) hp_sbuf_puts(b, ",");
+    hp_sbuf_str(b, t->params[j].name);
+    hp_sbuf_puts(b, ":");
+    write_param_value(v, b, &t->params[j]);
+  }
+  hp_sbuf_puts(b, "}");
+}
+
+/* Microseconds of a "YYYY-MM-DD HH:MM:SS[.ffffff]" text on a naive
+ * (time-zone free) scale: differences are exact durations (off by an hour
+ * across a DST change). No mktime: it reads the time zone per call. False
+ * if malformed. */
+static bool naive_micros(const char *s, int64_t *out) {
+  if (s == NULL || strlen(s) < 19) return false;
+  for (int i = 0; i < 19; i++) {
+    bool digit = s[i] >= '0' && s[i] <= '9';
+    bool sep = i == 4 || i == 7 || i == 10 || i == 13 || i == 16;
+    if (digit == sep) return false;
+  }
+#define DIG2(i) ((s[i] - '0') * 10 + (s[i + 1] - '0'))
+  int64_t y = DIG2(0) * 100 + DIG2(2), m = DIG2(5), dd = DIG2(8);
+  int64_t hh = DIG2(11), mi = DIG2(14), ss = DIG2(17);
+#undef DIG2
+  int64_t us = 0;
+  if (s[19] == '.') {
+    int k = 0;
+    for (const char *p = s + 20; *p >= '0' && *p <= '9'; p++, k++)
+      if (k < 6) us = us * 10 + (*p - '0');
+    for (; k < 6; k++) us *= 10;
+  }
+  /* days from civil (proleptic Gregorian), Howard Hinnant's formula */
+  y -= m <= 2;
+  int64_t era = (y >= 0 ? y : y - 399) / 400;
+  int64_t yoe = y - era * 400;
+  int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + dd - 1;
+  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  int64_t days = era * 146097 + doe - 719468;
+  *out = ((days * 86400 + hh * 3600 + mi * 60 + ss) * 1000000) + us;
+  return true;
+}
+
+/* The trial's reason: Optuna's fail_reason, else hpsearch's own. */
+static void write_reason(hp_sbuf_t *b, const hp_store_trial_t *t) {
+  cJSON *attrs = NULL;
+  const cJSON *r = NULL;
+  if (t->system_attrs_json && strstr(t->system_attrs_json, "reason")) {
+    attrs = cJSON_Parse(t->system_attrs_json);
+    r = cJSON_GetObjectItemCaseSensitive(attrs, HP_STORE_FAIL_REASON_KEY);
+    if (!cJSON_IsString(r)) r = cJSON_GetObjectItemCaseSensitive(attrs, HP_STORE_ATTR_REASON);
+  }
+  if (cJSON_IsString(r)) hp_sbuf_str(b, r->valuestring);
+  else hp_sbuf_puts(b, "null");
+  cJSON_Delete(attrs);
+}
+
+static void write_datetime(hp_sbuf_t *b, const char *s) {
+  /* null, not "", while unset (WAITING has no start, RUNNING no end) */
+  if (s[0]) hp_sbuf_str(b, s);
+  else hp_sbuf_puts(b, "null");
+}
+
+void hp_view_trial_write(hp_view_t *v, hp_sbuf_t *b, const hp_store_trial_t *t,
+                         bool intermediate) {
+  hp_sbuf_puts(b, "{\"trial\":");
+  hp_sbuf_int(b, t->number);
+  hp_sbuf_puts(b, ",\"trial_id\":");
+  hp_sbuf_int(b, t->trial_id);
+  hp_sbuf_puts(b, ",\"state\":");
+  hp_sbuf_str(b, hp_store_state_name(t->state));
+  hp_sbuf_puts(b, ",\"value\":");
+  if (t->n_values > 0) hp_sbuf_num(b, t->values[0]);
+  else hp_sbuf_puts(b, "null");
+  hp_sbuf_puts(b, ",\"params\":");
+  write_params(v, b, t);
+  if (intermediate) {
+    hp_sbuf_puts(b, ",\"intermediate\":[");
+    for (size_t k = 0; k < t->n_intermediate; k++) {
+      hp_sbuf_puts(b, k ? ",[" : "[");
+      hp_sbuf_int(b, t->steps[k]);
+      hp_sbuf_puts(b, ",");
+      hp_sbuf_num(b, t->intermediate[k]);
+      hp_sbuf_puts(b, "]");
+    }
+    hp_sbuf_puts(b, "]");
+  }
+  hp_sbuf_puts(b, ",\"reason\":");
+  write_reason(b, t);
+  hp_sbuf_puts(b, ",\"user_attrs\":");
+  const char *ua = t->user_attrs_json ? t->user_attrs_json : "{}";
+  if (strstr(ua, "NaN") == NULL && strstr(ua, "Infinity") == NULL) {
+    hp_sbuf_puts(b, ua); /* the store returns a JSON object text */
+  } else {
+    /* Python writes NaN/Infinity, which JSON lacks: drop what cannot be read. */
+    cJSON *o = cJSON_Parse(ua);
+    if (o) hp_sbuf_json(b, o);
+    else hp_sbuf_puts(b, "{}");
+    cJSON_Delete(o);
+  }
+  hp_sbuf_puts(b, ",\"datetime_start\":");
+  write_datetime(b, t->datetime_start);
+  hp_sbuf_puts(b, ",\"datetime_complete\":");
+  write_datetime(b, t->datetime_complete);
+  /* Exact: whole microseconds subtracted, then one division (12.53, not
+   * 12.530000000000001 from subtracting two large doubles). */
+  hp_sbuf_puts(b, ",\"duration\":");
+  int64_t a, z;
+  if (naive_micros(t->datetime_start, &a) && naive_micros(t->datetime_complete, &z))
+    hp_sbuf_num(b, (double)(z - a) / 1e6);
+  else hp_sbuf_puts(b, "null");
+  hp_sbuf_puts(b, "}");
+}
+
+/* Parses what a writer produced; NULL if out of memory. */
+static cJSON *sbuf_tree(hp_sbuf_t *b) {
+  cJSON *o = b->oom ? NULL : cJSON_Parse(b->p);
+  free(b->p);
+  return o;
+}
+
+cJSON *hp_view_trial(hp_view_t *v, const hp_store_trial_t *t, bool intermediate) {
+  hp_sbuf_t b = {0};
+  hp_view_trial_write(v, &b, t, intermediate);
+  return sbuf_tree(&b);
+}
+
+cJSON *hp_view_trial_params(hp_view_t *v, const hp_store_trial_t *t) {
+  hp_sbuf_t b = {0};
+  write_params(v, &b, t);
+  return sbuf_tree(&b);
+}
+
+int hp_view_trial_list(hp_view_t *v, hp_store_t *s, int64_t study_id, const bool *want,
+                       int64_t offset, int64_t limit, bool intermediate, char **text,
+                       hp_err_t *err) {
+  *text = NULL;
+  hp_store_trial_t *trials = NULL;
+  size_t n = 0;
+  int rc = hp_store_trials_list(s, study_id, 0, &trials, &n, err);
+  if (rc < 0) return rc;
+  hp_sbuf_t b = {0};
+  hp_sbuf_puts(&b, "{\"trials\":[");
+  int64_t total = 0, shown = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (want != NULL && !want[trials[i].state]) continue;
+    total++;
+    if (total <= offset || (limit > 0 && total > offset + limit)) continue;
+    if (shown++) hp_sbuf_puts(&b, ",");
+    hp_view_trial_write(v, &b, &trials[i], intermediate);
+  }
+  hp_sbuf_puts(&b, "],\"total\":");
+  hp_sbuf_int(&b, total);
+  hp_sbuf_puts(&b, "}");
+  hp_store_trials_free(trials, n);
+  if (b.oom) {
+    free(b.p);
+    return hp_err_set(err, HP_ENOMEM, "out of memory");
+  }
+  *text = b.p;
+  return 0;
+}
+
+int hp_view_trial_get(hp_view_t *v, hp_store_t *s, int64_t study_id, int64_t number,
+                      cJSON **out, hp_err_t *err) {
+  *out = NULL;
+  hp_store_trial_t *trials = NULL;
+  size_t n = 0;
+  int rc = hp_store_trials_list(s, study_id, number, &trials, &n, err);
+  if (rc < 0) return rc;
+  if (n == 0 || trials[0].number != number)
+    rc = hp_err_set(err, HP_ENOTFOUND, "the study has no trial %lld", (long long)number);
+  else if ((*out = hp_view_trial(v, &trials[0], true)) == NULL)
+    rc = hp_err_set(err, HP_ENOMEM, "out of memory");
+  hp_store_trials_free(trials, n);
+  return rc;
+}
+
+/* ---- studies ------------------------------------------------------------- */
+
+/* A JSON number, or the protocol's "inf"/"-inf"/"nan" strings. */
+static cJSON *number_item(double x) {
+  if (isnan(x)) return cJSON_CreateString("nan");
+  if (isinf(x)) return cJSON_CreateString(x > 0 ? "inf" : "-inf");
+  return cJSON_CreateNumber(x);
+}
+
+/* A study system attribute's JSON value, NULL if absent or not JSON. */
+static cJSON *study_attr(hp_store_t *s, int64_t study_id, const char *key) {
+  char *text = NULL;
+  if (hp_store_study_get_system_attr(s, study_id, key, &text, NULL) < 0) return NULL;
+  cJSON *v = cJSON_Parse(text);
+  free(text);
+  return v;
+}
+
+cJSON *hp_view_stored_spec(hp_store_t *s, int64_t study_id) {
+  cJSON *spec = study_attr(s, study_id, HP_STORE_ATTR_SPEC);
+  if (cJSON_IsObject(spec)) return spec;
+  cJSON_Delete(spec);
+  return NULL;
+}
+
+/* Where a study's elapsed time starts: its stored creation time, else (a
+ * study written by another program) its first trial's start; NAN if none. */
+static double study_start(hp_store_t *s, const hp_store_study_info_t *info) {
+  cJSON *c = study_attr(s, info->study_id, HP_STORE_ATTR_CREATED);
+  double t = cJSON_IsNumber(c) ? c->valuedouble : hp_view_local_seconds(info->datetime_start);
+  cJSON_Delete(c);
+  return t;
+}
+
+const char *hp_view_study_state(hp_store_t *s, const hp_store_study_info_t *info,
+                                const hp_view_spec_t *spec, double now) {
+  cJSON *st = study_attr(s, info->study_id, HP_STORE_ATTR_STATE);
+  bool stopped = cJSON_IsString(st) && strcmp(st->valuestring, "stopped") == 0;
+  cJSON_Delete(st);
+  if (stopped) return "stopped";
+  const int64_t *n = info->n_state;
+  if (n[HP_STORE_RUNNING] > 0) return "running";
+  /* Without a spec: the daemon serves a single-objective study for
+   * trial.ask/tell (adopted), a multi-objective one read-only. */
+  if (spec == NULL) return info->n_objectives == 1 ? "running" : "finished";
+  double start = study_start(s, info);
+  bool spent = spec->time_budget > 0 && !isnan(start) && now - start >= spec->time_budget;
+  if (spent) return "finished";
+  if (n[HP_STORE_WAITING] > 0) return "running"; /* enqueued trials run past n_trials */
+  int64_t started = info->n_trials - n[HP_STORE_WAITING];
+  if (spec->n_trials > 0 && started >= spec->n_trials) return "finished";
+  if (spec->grid_total > 0) {
+    /* Every grid trial has its own point: done points are the finished
+     * trials (failed ones unless the grid hands them out again). */
+    int64_t done = n[HP_STORE_COMPLETE] + n[HP_STORE_PRUNED] +
+                   (spec->grid_retry_failed ? 0 : n[HP_STORE_FAIL]);
+    if (done >= spec->grid_total) return "finished";
+  }
+  return "running";
+}
+
+/* {"trial", "value", "params"} of the study's best trial, or null. */
+static cJSON *best_json(hp_view_t *v, hp_store_t *s, int64_t study_id) {
+  int64_t tid = 0, number = 0;
+  double value = NAN;
+  if (hp_store_best_trial(s, study_id, &tid, &number, &value, NULL) < 0)
+    return cJSON_CreateNull();
+  cJSON *b = cJSON_CreateObject();
+  if (b == NULL) return NULL;
+  cJSON_AddNumberToObject(b, "trial", (double)number);
+  cJSON_AddItemToObject(b, "value", number_item(value));
+  hp_store_trial_t t = {0};
+  if (hp_store_trial_get(s, tid, &t, NULL) == 0) {
+    cJSON *p = hp_view_trial_params(v, &t);
+    if (p) cJSON_AddItemToObject(b, "params", p);
+    hp_store_trial_clear(&t);
+  }
+  return b;
+}
+
+static void add_string_or_null(cJSON *o, const char *key, const char *s) {
+  if (s != NULL) cJSON_AddStringToObject(o, key, s);
+  else cJSON_AddNullToObject(o, key);
+}
+
+cJSON *hp_view_study(hp_view_t *v, hp_store_t *s, const hp_store_study_info_t *info,
+                     const hp_view_spec_t *spec, const char *state, double now) {
+  cJSON *o = cJSON_CreateObject();
+  if (o == NULL) return NULL;
+  if (state == NULL) state = hp_view_study_state(s, info, spec, now);
+  cJSON_AddNumberToObject(o, "study_id", (double)info->study_id);
+  cJSON_AddStringToObject(o, "name", info->name);
+  cJSON_AddStringToObject(o, "state", state);
+  cJSON_AddStringToObject(o, "direction",
+                          info->n_objectives > 0 && info->maximize[0] ? "maximize" : "minimize");
+  add_string_or_null(o, "metric", spec ? spec->metric : NULL);
+  cJSON_AddStringToObject(o, "objective", spec ? spec->objective : "none");
+  add_string_or_null(o, "sampler", spec ? spec->sampler : NULL);
+  add_string_or_null(o, "pruner", spec ? spec->pruner : NULL);
+  if (spec && spec->n_trials > 0) cJSON_AddNumberToObject(o, "n_trials", (double)spec->n_trials);
+  else cJSON_AddNullToObject(o, "n_trials");
+  if (spec && spec->time_budget > 0) cJSON_AddNumberToObject(o, "time_budget", spec->time_budget);
+  else cJSON_AddNullToObject(o, "time_budget");
+  if (spec) cJSON_AddNumberToObject(o, "parallelism", spec->parallelism);
+  else cJSON_AddNullToObject(o, "parallelism");
+  cJSON *counts = cJSON_AddObjectToObject(o, "counts");
+  static const int order[] = {HP_STORE_WAITING, HP_STORE_RUNNING, HP_STORE_COMPLETE,
+                              HP_STORE_PRUNED, HP_STORE_FAIL};
+  for (int i = 0; i < 5 && counts; i++)
+    cJSON_AddNumberToObject(counts, hp_store_state_name(order[i]),
+                            (double)info->n_state[order[i]]);
+  cJSON_AddItemToObject(o, "best", best_json(v, s, info->study_id));
+  /* Optuna's meaning (StudySummary.datetime_start): the first trial's start. */
+  add_string_or_null(o, "datetime_start", info->datetime_start[0] ? info->datetime_start : NULL);
+  /* From creation to now, or to the last trial's end once finished. */
+  double start = study_start(s, info), end = now;
+  if (strcmp(state, "finished") == 0) {
+    end = hp_view_local_seconds(info->datetime_complete);
+    if (isnan(end)) end = start;
+  }
+  if (!isnan(start) && !isnan(end)) cJSON_AddNumberToObject(o, "elapsed", end - start);
+  else cJSON_AddNullToObject(o, "elapsed");
+  return o;
+}
+
+/* ---- times --------------------------------------------------------------- */
+
+double hp_view_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+double hp_view_local_seconds(const char *s) {
+  struct tm tm = {0};
+  int64_t us;
+  if (!naive_micros(s, &us)) return NAN;
+  if (sscanf(s, "%d-%d-%d %d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+             &tm.tm_min, &tm.tm_sec) != 6)
+    return NAN;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  tm.tm_isdst = -1;
+  int64_t frac = us % 1000000;
+  if (frac < 0) frac += 1000000;
+  return (double)mktime(&tm) + (double)frac * 1e-6;
+}
+
+void hp_view_local_format(double t, char *buf, size_t len) {
+  time_t s = (time_t)t;
+  struct tm tm;
+  localtime_r(&s, &tm);
+  char base[24];
+  strftime(base, sizeof base, "%Y-%m-%d %H:%M:%S", &tm);
+  snprintf(buf, len, "%s.%06d", base, (int)((t - (double)s) * 1e6));
+}
