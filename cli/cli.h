@@ -14,6 +14,7 @@
 #include "hpsearch/client.h"
 #include "hpsearch/err.h"
 #include "hpsearch/store.h"
+#include "hpsearch/view.h"
 
 /* Deadline of one request to the daemon. */
 #define HP_CLI_TIMEOUT_MS 30000
@@ -48,6 +49,7 @@ typedef struct hp_cli_src {
   bool use_db;          /* true: store (read-only file), false: client */
   hp_client_t client;   /* connection when !use_db */
   hp_store_t *store;    /* open read-only database when use_db */
+  hp_view_t *view;      /* builds the JSON shapes from the database (use_db) */
 } hp_cli_src_t;
 
 int hp_cli_src_open(hp_cli_src_t *src, const char *sock, const char *db, hp_err_t *err);
@@ -60,6 +62,10 @@ int hp_cli_src_study(hp_cli_src_t *src, const char *study, cJSON **out, hp_err_t
  * offset/limit as trial.list (limit 0 = all). Caller frees. */
 int hp_cli_src_trials(hp_cli_src_t *src, const char *study, bool intermediate, long offset,
                       long limit, cJSON **out, hp_err_t *err);
+/* trial.list's result text {"trials": [...], "total": N} read from the
+ * database (use_db only): the bytes the daemon replies. Caller frees. */
+int hp_cli_src_trials_text(hp_cli_src_t *src, const char *study, bool intermediate, long offset,
+                           long limit, char **text, hp_err_t *err);
 /* One trial with its intermediate values. Caller frees. */
 int hp_cli_src_trial(hp_cli_src_t *src, const char *study, long number, cJSON **out,
                      hp_err_t *err);

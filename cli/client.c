@@ -221,23 +221,6 @@ int hp_client_recv(hp_client_t *c, int timeout_ms, cJSON **msg, hp_err_t *err) {
   return recv_wire(c, timeout_ms, msg, err);
 }
 
-/* Maps a JSON-RPC error code to the library's codes (documented in client.h). */
-static int code_from_rpc(int rpc) {
-  switch (rpc) {
-    case HP_RPC_E_NO_STUDY:
-    case HP_RPC_E_NO_TRIAL: return HP_ENOTFOUND;
-    case HP_RPC_E_STUDY_EXISTS: return HP_EEXIST;
-    case HP_RPC_E_PARAMS:
-    case HP_RPC_E_BAD_SPEC: return HP_EINVAL;
-    case HP_RPC_E_STATE:
-    case HP_RPC_E_STOPPED:
-    case HP_RPC_E_SHUTTING_DOWN: return HP_ESTATE;
-    case HP_RPC_E_EXHAUSTED: return HP_EEXHAUSTED;
-    case HP_RPC_E_TOO_LARGE: return HP_ETOOBIG;
-    default: return HP_EFORMAT;
-  }
-}
-
 int hp_client_reply_result(hp_client_t *c, cJSON *msg, const char *method, cJSON **result,
                            hp_err_t *err) {
   *result = NULL;
@@ -248,7 +231,7 @@ int hp_client_reply_result(hp_client_t *c, cJSON *msg, const char *method, cJSON
     c->rpc_code = cJSON_IsNumber(code) ? code->valueint : HP_RPC_E_INTERNAL;
     cJSON_Delete(c->rpc_data);
     c->rpc_data = cJSON_DetachItemFromObjectCaseSensitive(e, "data");
-    return hp_err_set(err, code_from_rpc(c->rpc_code), "%s: %s", method,
+    return hp_err_set(err, hp_rpc_local_code(c->rpc_code), "%s: %s", method,
                       cJSON_IsString(text) ? text->valuestring : hp_rpc_error_name(c->rpc_code));
   }
   cJSON *r = cJSON_DetachItemFromObjectCaseSensitive(msg, "result");

@@ -88,19 +88,28 @@ int hp_cmd_trials(int argc, char **argv) {
   hp_cli_src_t src;
   cJSON *trials = NULL;
   int rc = hp_cli_src_open(&src, sock, db, &err);
-  if (rc == 0 && json && !src.use_db) {
-    /* The daemon's reply already is the JSON to print: pass it through
-     * instead of parsing and re-printing 1,000s of trials. */
-    const char *text;
-    size_t len;
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddStringToObject(p, "study", study);
-    if (inter) cJSON_AddTrueToObject(p, "intermediate");
-    rc = hp_client_call_raw(&src.client, HP_RPC_TRIAL_LIST, p, &text, &len, &err);
+  if (rc == 0 && json) {
+    /* trial.list's result is the JSON to print: the daemon's reply passed
+     * through (not parsed and printed again: 1,000s of trials), or the
+     * same text built from the database by the same code (view/). */
+    const char *text = NULL;
+    char *own = NULL;
+    size_t len = 0;
+    if (src.use_db) {
+      rc = hp_cli_src_trials_text(&src, study, inter, 0, 0, &own, &err);
+      text = own;
+      len = own ? strlen(own) : 0;
+    } else {
+      cJSON *p = cJSON_CreateObject();
+      cJSON_AddStringToObject(p, "study", study);
+      if (inter) cJSON_AddTrueToObject(p, "intermediate");
+      rc = hp_client_call_raw(&src.client, HP_RPC_TRIAL_LIST, p, &text, &len, &err);
+    }
     if (rc == 0) {
       fwrite(text, 1, len, stdout);
       fputc('\n', stdout);
     }
+    free(own);
     hp_cli_src_close(&src);
     if (rc < 0) return hp_cli_fail(argv[0], rc, &err);
     return fflush(stdout) == 0 ? HP_EXIT_OK : HP_EXIT_FAIL;
@@ -111,24 +120,9 @@ int hp_cmd_trials(int argc, char **argv) {
   if (rc == 0) rc = hp_cli_src_trials(&src, study, inter, 0, 0, &trials, &err);
   hp_cli_src_close(&src);
   if (rc < 0) return hp_cli_fail(argv[0], rc, &err);
-  if (json) {
-    cJSON *wrap = cJSON_CreateObject();
-    int total = cJSON_GetArraySize(trials);
-    cJSON_AddItemToObject(wrap, "trials", trials);
-    cJSON_AddNumberToObject(wrap, "total", total); /* same shape as the daemon's reply */
-    char *text = cJSON_PrintUnformatted(wrap);
-    if (text != NULL) {
-      fputs(text, stdout);
-      fputc('\n', stdout);
-    }
-    cJSON_free(text);
-    cJSON_Delete(wrap);
-    if (text == NULL) return hp_cli_fail(argv[0], HP_ENOMEM, NULL);
-  } else {
-    if (csv) print_csv(stdout, trials);
-    else if (cJSON_GetArraySize(trials) == 0) printf("study %s has no trials yet\n", study);
-    else hp_cli_print_trial_table(stdout, trials);
-    cJSON_Delete(trials);
-  }
+  if (csv) print_csv(stdout, trials);
+  else if (cJSON_GetArraySize(trials) == 0) printf("study %s has no trials yet\n", study);
+  else hp_cli_print_trial_table(stdout, trials);
+  cJSON_Delete(trials);
   return fflush(stdout) == 0 ? HP_EXIT_OK : HP_EXIT_FAIL;
 }

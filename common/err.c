@@ -23,6 +23,13 @@ static const struct {
     {HP_EDB, "HP_EDB", "database error"},
     {HP_ETOOBIG, "HP_ETOOBIG", "too large"},
     {HP_ETIMEOUT, "HP_ETIMEOUT", "timed out"},
+    {HP_ENOSTUDY, "HP_ENOSTUDY", "unknown study"},
+    {HP_ESPEC, "HP_ESPEC", "invalid study spec"},
+    {HP_ESTOPPED, "HP_ESTOPPED", "study stopped"},
+    {HP_ESHUTDOWN, "HP_ESHUTDOWN", "shutting down"},
+    {HP_EPERM, "HP_EPERM", "permission denied"},
+    {HP_EREQUEST, "HP_EREQUEST", "invalid request"},
+    {HP_ENOMETHOD, "HP_ENOMETHOD", "method not found"},
 };
 
 const char *hp_err_name(int code) {

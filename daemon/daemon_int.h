@@ -137,6 +137,7 @@ struct hp_study {
   int64_t id;                /* study_id */
   char *name;                /* owned */
   hp_study_spec_t *spec;     /* NULL for a study without an hpsearch spec (Optuna's) */
+  bool adopted;              /* spec made from its trials, not stored (Optuna's) */
   hp_sampler_t *sampler;     /* NULL without spec */
   hp_pruner_t *pruner;       /* NULL without spec */
   char **dist_json;          /* [space->n] Optuna distribution_json per parameter */
@@ -144,17 +145,12 @@ struct hp_study {
   bool maximize;             /* direction of objective 0 */
   int64_t next_number;       /* number the next created trial gets */
   int64_t n_state[HP_STORE_NSTATES]; /* trials per state */
-  bool has_best;             /* a COMPLETE trial exists */
-  double best_value;         /* its value */
-  int64_t best_number;       /* its number */
   int n_workers;             /* workers of this study running now */
   hp_run_t **runs;           /* [runs_cap] running trials indexed by number */
   size_t runs_cap;
   int64_t *trial_ids;        /* [ids_cap] trial_id by number, 0 = unknown */
   size_t ids_cap;
   double created;            /* wall-clock seconds (epoch) of creation */
-  double t_finished;         /* wall-clock seconds when it last finished */
-  char datetime_start[32];   /* creation time as stored */
   bool exhausted;            /* sampler said HP_EEXHAUSTED */
   int64_t failed_in_row;     /* trials that ended FAIL one after another while the
                                 study ran (since this daemon loaded it) */
@@ -272,7 +268,8 @@ int hp_daemon_print(hp_daemon_t *d, const cJSON *msg);
 
 /* rpc.c: handles one request line; appends the reply to c. */
 void hp_rpc_handle_line(hp_daemon_t *d, hp_conn_t *c, const char *line, size_t len);
-/* Error reply with id null (framing errors). */
+/* Error reply (id NULL: null, for framing errors); code is an HP_E* code,
+ * mapped to the wire code by hp_rpc_wire_code. */
 void hp_rpc_send_error(hp_conn_t *c, const cJSON *id, int code, const char *msg);
 
 /* The scheduler: sched_study.c (studies), sched_recover.c (loading, reloading),
@@ -302,16 +299,12 @@ int hp_sched_finish(hp_run_t *run, hp_store_state_t state, const double *value,
 void hp_sched_stop(hp_study_t *st, bool kill);
 void hp_sched_resume(hp_study_t *st);
 int hp_sched_delete(hp_study_t *st, hp_err_t *err);
-/* Summary object of a study (docs/protocol.md). */
-cJSON *hp_sched_summary(hp_study_t *st);
+/* The study summary of docs/protocol.md: built by view/ from the store's
+ * record (the same builder as `--db` readers) with the daemon's live state. */
+int hp_sched_summary(hp_study_t *st, cJSON **out, hp_err_t *err);
 const char *hp_study_state_name(hp_study_state_t s);
 /* External params object of internal values. */
 cJSON *hp_sched_params_json(const hp_study_t *st, const double *params);
-/* A stored trial as the protocol's trial object: written as text (fast, for
- * lists) or as a tree. */
-void hp_sched_trial_write(hp_sbuf_t *b, const hp_study_t *st, const hp_store_trial_t *t,
-                          bool intermediate);
-cJSON *hp_sched_trial_json(const hp_study_t *st, const hp_store_trial_t *t, bool intermediate);
 /* Kills every worker (shutdown). */
 void hp_sched_kill_all(hp_daemon_t *d, const char *reason);
 /* After the batch of a loop iteration ended. committed: what it holds is in

@@ -30,15 +30,15 @@ typedef struct rpc_method {
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-static int oom(hp_err_t *err) { return hp_err_set(err, HP_RPC_E_INTERNAL, "out of memory"); }
+static int oom(hp_err_t *err) { return hp_err_set(err, HP_ENOMEM, "out of memory"); }
 
 /* A trial number parameter resolved to the running trial driven by clients. */
 static int running_trial(hp_study_t *st, const cJSON *params, hp_run_t **out, hp_err_t *err) {
   long long number = 0;
   if (hp_json_get_int(params, "trial", true, 0, INT64_MAX / 2, &number, "params", err) < 0)
-    return HP_RPC_E_PARAMS;
+    return HP_EINVAL;
   if (number >= st->next_number)
-    return hp_err_set(err, HP_RPC_E_NO_TRIAL, "study '%s' has no trial %lld", st->name, number);
+    return hp_err_set(err, HP_ENOTFOUND, "study '%s' has no trial %lld", st->name, number);
   hp_run_t *run = (size_t)number < st->runs_cap ? st->runs[number] : NULL;
   if (run == NULL) {
     /* An ended trial whose end waits for the database (unstored), or is in
@@ -47,15 +47,15 @@ static int running_trial(hp_study_t *st, const cJSON *params, hp_run_t **out, hp
     for (int l = 0; l < 2; l++)
       for (const hp_run_t *u = lists[l]; u; u = u->next_end)
         if (u->study_id == st->id && u->number == number)
-          return hp_err_set(err, HP_RPC_E_STATE,
+          return hp_err_set(err, HP_ESTATE,
                             "trial %lld of study '%s' has ended (%s); its end is being written "
                             "to the database",
                             number, st->name, hp_store_state_name(u->end_state));
-    return hp_err_set(err, HP_RPC_E_STATE, "trial %lld of study '%s' is not running", number,
+    return hp_err_set(err, HP_ESTATE, "trial %lld of study '%s' is not running", number,
                       st->name);
   }
   if (run->w != NULL)
-    return hp_err_set(err, HP_RPC_E_STATE,
+    return hp_err_set(err, HP_ESTATE,
                       "trial %lld of study '%s' is run by a worker; only its worker reports it",
                       number, st->name);
   *out = run;
@@ -68,7 +68,7 @@ static int get_value(const cJSON *params, const char *key, bool required, double
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, key);
   if (v == NULL) {
     if (!required) return 0;
-    return hp_err_set(err, HP_RPC_E_PARAMS, "params.%s: missing", key);
+    return hp_err_set(err, HP_EINVAL, "params.%s: missing", key);
   }
   if (cJSON_IsNumber(v)) {
     *out = v->valuedouble;
@@ -79,12 +79,12 @@ static int get_value(const cJSON *params, const char *key, bool required, double
     else if (strcmp(v->valuestring, "-inf") == 0) *out = -INFINITY;
     else if (strcmp(v->valuestring, "nan") == 0) *out = NAN;
     else
-      return hp_err_set(err, HP_RPC_E_PARAMS,
+      return hp_err_set(err, HP_EINVAL,
                         "params.%s: expected a number (or \"inf\", \"-inf\", \"nan\"), got \"%s\"",
                         key, v->valuestring);
     return 0;
   }
-  return hp_err_set(err, HP_RPC_E_PARAMS, "params.%s: expected a number, got %s", key,
+  return hp_err_set(err, HP_EINVAL, "params.%s: expected a number, got %s", key,
                     hp_json_type_name(v));
 }
 
@@ -94,23 +94,23 @@ static int m_study_create(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJ
                           cJSON **result, hp_err_t *err) {
   (void)c, (void)st;
   const cJSON *spec = cJSON_GetObjectItemCaseSensitive(params, "spec");
-  if (spec == NULL) return hp_err_set(err, HP_RPC_E_PARAMS, "params.spec: missing (the study spec)");
+  if (spec == NULL) return hp_err_set(err, HP_EINVAL, "params.spec: missing (the study spec)");
   bool load = false;
   if (hp_json_get_bool(params, "load_if_exists", false, &load, "params", err) < 0)
-    return HP_RPC_E_PARAMS;
+    return HP_EINVAL;
   if (!cJSON_IsObject(spec))
-    return hp_err_set(err, HP_RPC_E_PARAMS, "params.spec: expected an object, got %s",
+    return hp_err_set(err, HP_EINVAL, "params.spec: expected an object, got %s",
                       hp_json_type_name(spec));
   const cJSON *name = cJSON_GetObjectItemCaseSensitive(spec, "name");
   hp_study_t *existing = cJSON_IsString(name) ? hp_sched_find(d, name) : NULL;
   if (existing) {
     if (!load)
-      return hp_err_set(err, HP_RPC_E_STUDY_EXISTS,
+      return hp_err_set(err, HP_EEXIST,
                         "a study named '%s' exists (delete it, choose another name, or pass "
                         "load_if_exists)",
                         existing->name);
-    *result = hp_sched_summary(existing);
-    if (*result == NULL) return oom(err);
+    int rc = hp_sched_summary(existing, result, err);
+    if (rc < 0) return rc;
     cJSON_AddBoolToObject(*result, "created", false);
     return 0;
   }
@@ -119,18 +119,14 @@ static int m_study_create(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJ
   if (rc == 0) rc = hp_study_spec_check_create(sp, err);
   if (rc < 0) {
     hp_study_spec_free(sp);
-    return rc == HP_ENOMEM ? oom(err) : (err->code = HP_RPC_E_BAD_SPEC);
+    return rc == HP_EINVAL ? (err->code = HP_ESPEC) : rc; /* the spec is at fault */
   }
   hp_study_t *created = NULL;
   rc = hp_sched_create(d, sp, &created, err); /* takes sp */
   if (rc < 0) {
-    if (rc == HP_EEXIST) err->code = HP_RPC_E_STUDY_EXISTS;
-    else if (rc == HP_EINVAL) err->code = HP_RPC_E_BAD_SPEC;
-    else err->code = HP_RPC_E_INTERNAL;
-    return err->code;
+    return rc == HP_EINVAL ? (err->code = HP_ESPEC) : rc;
   }
-  *result = hp_sched_summary(created);
-  if (*result == NULL) return oom(err);
+  if ((rc = hp_sched_summary(created, result, err)) < 0) return rc;
   cJSON_AddBoolToObject(*result, "created", true);
   return 0;
 }
@@ -144,7 +140,15 @@ static int m_study_list(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSO
     cJSON_Delete(r);
     return oom(err);
   }
-  for (hp_study_t *s = d->studies; s; s = s->next) cJSON_AddItemToArray(arr, hp_sched_summary(s));
+  for (hp_study_t *s = d->studies; s; s = s->next) {
+    cJSON *one = NULL;
+    int rc = hp_sched_summary(s, &one, err);
+    if (rc < 0) {
+      cJSON_Delete(r);
+      return rc;
+    }
+    cJSON_AddItemToArray(arr, one);
+  }
   *result = r;
   return 0;
 }
@@ -152,8 +156,8 @@ static int m_study_list(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSO
 static int m_study_get(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
                        cJSON **result, hp_err_t *err) {
   (void)d, (void)c, (void)params;
-  *result = hp_sched_summary(st);
-  if (*result == NULL) return oom(err);
+  int rc = hp_sched_summary(st, result, err);
+  if (rc < 0) return rc;
   if (st->spec) cJSON_AddItemToObject(*result, "spec", cJSON_Duplicate(st->spec->json, true));
   else cJSON_AddNullToObject(*result, "spec");
   return 0;
@@ -163,22 +167,20 @@ static int m_study_stop(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSO
                         cJSON **result, hp_err_t *err) {
   (void)d, (void)c;
   bool kill = false;
-  if (hp_json_get_bool(params, "kill", false, &kill, "params", err) < 0) return HP_RPC_E_PARAMS;
+  if (hp_json_get_bool(params, "kill", false, &kill, "params", err) < 0) return HP_EINVAL;
   if (st->spec == NULL)
-    return hp_err_set(err, HP_RPC_E_STATE, "study '%s' has no hpsearch spec", st->name);
+    return hp_err_set(err, HP_ESTATE, "study '%s' has no hpsearch spec", st->name);
   hp_sched_stop(st, kill);
-  *result = hp_sched_summary(st);
-  return *result ? 0 : oom(err);
+  return hp_sched_summary(st, result, err);
 }
 
 static int m_study_resume(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
                           cJSON **result, hp_err_t *err) {
   (void)d, (void)c, (void)params;
   if (st->spec == NULL)
-    return hp_err_set(err, HP_RPC_E_STATE, "study '%s' has no hpsearch spec", st->name);
+    return hp_err_set(err, HP_ESTATE, "study '%s' has no hpsearch spec", st->name);
   hp_sched_resume(st);
-  *result = hp_sched_summary(st);
-  return *result ? 0 : oom(err);
+  return hp_sched_summary(st, result, err);
 }
 
 static int m_study_delete(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
@@ -191,7 +193,7 @@ static int m_study_delete(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJ
   int rc = hp_sched_delete(st, err);
   if (rc < 0) {
     cJSON_Delete(r);
-    return hp_err_set(err, HP_RPC_E_INTERNAL, "%s", err->msg);
+    return rc;
   }
   *result = r;
   return 0;
@@ -206,13 +208,13 @@ static int m_trial_list(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSO
   const cJSON *states = cJSON_GetObjectItemCaseSensitive(params, "states");
   if (states) {
     if (!cJSON_IsArray(states))
-      return hp_err_set(err, HP_RPC_E_PARAMS, "params.states: expected an array of state names");
+      return hp_err_set(err, HP_EINVAL, "params.states: expected an array of state names");
     memset(want, 0, sizeof want);
     int i = 0;
     for (const cJSON *s = states->child; s; s = s->next, i++) {
       int k = cJSON_IsString(s) ? hp_store_state_parse(s->valuestring) : -1;
       if (k < 0)
-        return hp_err_set(err, HP_RPC_E_PARAMS,
+        return hp_err_set(err, HP_EINVAL,
                           "params.states[%d]: expected one of WAITING, RUNNING, COMPLETE, "
                           "PRUNED, FAIL",
                           i);
@@ -224,67 +226,44 @@ static int m_trial_list(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSO
   if (hp_json_get_int(params, "offset", false, 0, INT64_MAX / 2, &offset, "params", err) < 0 ||
       hp_json_get_int(params, "limit", false, 0, INT64_MAX / 2, &limit, "params", err) < 0 ||
       hp_json_get_bool(params, "intermediate", false, &inter, "params", err) < 0)
-    return HP_RPC_E_PARAMS;
+    return HP_EINVAL;
   /* The store is read inside the open batch, so uncommitted trials of this
-   * iteration are included. */
-  hp_store_trial_t *trials = NULL;
-  size_t n = 0;
-  if (hp_store_trials_list(d->store, st->id, 0, &trials, &n, err) < 0)
-    return hp_err_set(err, HP_RPC_E_INTERNAL, "%s", err->msg);
-  /* Written as text and embedded raw: a tree per trial costs ten times more. */
-  hp_sbuf_t b = {0};
-  hp_sbuf_puts(&b, "[");
-  long long total = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (!want[trials[i].state]) continue;
-    total++;
-    if (total <= offset || (limit > 0 && total > offset + limit)) continue;
-    if (b.len > 1) hp_sbuf_puts(&b, ",");
-    hp_sched_trial_write(&b, st, &trials[i], inter);
-  }
-  hp_sbuf_puts(&b, "]");
-  hp_store_trials_free(trials, n);
-  cJSON *r = cJSON_CreateObject();
-  cJSON *arr = b.oom ? NULL : cJSON_CreateRaw(b.p);
-  free(b.p);
-  if (r == NULL || arr == NULL) {
-    cJSON_Delete(r);
-    cJSON_Delete(arr);
-    return oom(err);
-  }
-  cJSON_AddItemToObject(r, "trials", arr);
-  cJSON_AddNumberToObject(r, "total", (double)total);
-  *result = r;
-  return 0;
+   * iteration are included. The result is the view's text, embedded raw: a
+   * tree per trial costs ten times more. */
+  hp_view_t *v = hp_view_new();
+  if (v == NULL) return oom(err);
+  char *text = NULL;
+  int rc = hp_view_trial_list(v, d->store, st->id, states ? want : NULL, offset, limit, inter,
+                              &text, err);
+  hp_view_free(v);
+  if (rc < 0) return rc;
+  *result = cJSON_CreateRaw(text);
+  free(text);
+  return *result ? 0 : oom(err);
 }
 
 static int m_trial_get(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
                        cJSON **result, hp_err_t *err) {
   (void)c;
   long long number = 0;
-  if (hp_json_get_int(params, "trial", true, 0, INT64_MAX / 2, &number, "params", err) < 0)
-    return HP_RPC_E_PARAMS;
+  int rc = hp_json_get_int(params, "trial", true, 0, INT64_MAX / 2, &number, "params", err);
+  if (rc < 0) return rc;
+  hp_view_t *v = hp_view_new();
+  if (v == NULL) return oom(err);
+  /* By its id when the daemon knows it (no scan of the study). */
   int64_t tid = hp_sched_trial_id(st, number);
-  if (tid > 0) {
-    hp_store_trial_t t = {0};
-    int rc = hp_store_trial_get(d->store, tid, &t, err);
-    if (rc == 0 && t.study_id == st->id && t.number == number) {
-      *result = hp_sched_trial_json(st, &t, true);
-      hp_store_trial_clear(&t);
-      return *result ? 0 : oom(err);
-    }
-    if (rc == 0) hp_store_trial_clear(&t);
+  hp_store_trial_t t = {0};
+  if (tid > 0 && hp_store_trial_get(d->store, tid, &t, NULL) == 0 && t.study_id == st->id &&
+      t.number == number) {
+    *result = hp_view_trial(v, &t, true);
+    rc = *result ? 0 : oom(err);
+  } else {
+    rc = hp_view_trial_get(v, d->store, st->id, number, result, err);
+    if (rc == HP_ENOTFOUND)
+      hp_err_set(err, rc, "study '%s' has no trial %lld", st->name, number);
   }
-  hp_store_trial_t *trials = NULL;
-  size_t n = 0;
-  if (hp_store_trials_list(d->store, st->id, number, &trials, &n, err) < 0)
-    return hp_err_set(err, HP_RPC_E_INTERNAL, "%s", err->msg);
-  int rc = 0;
-  if (n == 0 || trials[0].number != number)
-    rc = hp_err_set(err, HP_RPC_E_NO_TRIAL, "study '%s' has no trial %lld", st->name, number);
-  else if ((*result = hp_sched_trial_json(st, &trials[0], true)) == NULL)
-    rc = oom(err);
-  hp_store_trials_free(trials, n);
+  hp_store_trial_clear(&t);
+  hp_view_free(v);
   return rc;
 }
 
@@ -293,7 +272,7 @@ static int m_trial_enqueue(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const c
   (void)d, (void)c;
   const cJSON *p = cJSON_GetObjectItemCaseSensitive(params, "params");
   if (!cJSON_IsObject(p))
-    return hp_err_set(err, HP_RPC_E_PARAMS, "params.params: expected an object of parameter "
+    return hp_err_set(err, HP_EINVAL, "params.params: expected an object of parameter "
                                             "values, got %s",
                       hp_json_type_name(p));
   int64_t number = 0, tid = 0;
@@ -333,11 +312,10 @@ static int m_trial_report(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJ
   long long step = 0;
   double value = 0;
   if (hp_json_get_int(params, "step", true, 0, INT64_MAX / 2, &step, "params", err) < 0)
-    return HP_RPC_E_PARAMS;
+    return HP_EINVAL;
   if ((rc = get_value(params, "value", true, &value, err)) < 0) return rc;
   bool prune = false, ignored = false;
-  if (hp_sched_report(run, step, value, &prune, &ignored, err) < 0)
-    return hp_err_set(err, HP_RPC_E_INTERNAL, "%s", err->msg);
+  if ((rc = hp_sched_report(run, step, value, &prune, &ignored, err)) < 0) return rc;
   cJSON *r = cJSON_CreateObject();
   if (r == NULL) return oom(err);
   cJSON_AddBoolToObject(r, "prune", prune);
@@ -355,21 +333,21 @@ static int m_trial_tell(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSO
   const char *state_name = "COMPLETE", *reason = NULL;
   if (hp_json_get_string(params, "state", false, &state_name, "params", err) < 0 ||
       hp_json_get_string(params, "reason", false, &reason, "params", err) < 0)
-    return HP_RPC_E_PARAMS;
+    return HP_EINVAL;
   int state = hp_store_state_parse(state_name);
   if (state != HP_STORE_COMPLETE && state != HP_STORE_PRUNED && state != HP_STORE_FAIL)
-    return hp_err_set(err, HP_RPC_E_PARAMS,
+    return hp_err_set(err, HP_EINVAL,
                       "params.state: expected \"COMPLETE\", \"PRUNED\" or \"FAIL\", got \"%s\"",
                       state_name);
   double value = NAN;
   bool has_value = cJSON_GetObjectItemCaseSensitive(params, "value") != NULL;
   if ((rc = get_value(params, "value", state == HP_STORE_COMPLETE, &value, err)) < 0) return rc;
   if (state == HP_STORE_FAIL && has_value)
-    return hp_err_set(err, HP_RPC_E_PARAMS, "params.value: a FAIL trial has no value");
+    return hp_err_set(err, HP_EINVAL, "params.value: a FAIL trial has no value");
   int64_t number = run->number;
   if (state == HP_STORE_COMPLETE && isnan(value) && reason == NULL) reason = "objective value is NaN";
   rc = hp_sched_finish(run, (hp_store_state_t)state, has_value ? &value : NULL, reason, err);
-  if (rc < 0) return hp_err_set(err, HP_RPC_E_INTERNAL, "%s", err->msg);
+  if (rc < 0) return rc;
   cJSON *r = cJSON_CreateObject();
   if (r == NULL) return oom(err);
   cJSON_AddNumberToObject(r, "trial", (double)number);
@@ -421,10 +399,10 @@ static int m_events_subscribe(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, cons
   c->sub_study = -1;
   if (ref != NULL) {
     if (!cJSON_IsString(ref) && !cJSON_IsNumber(ref))
-      return hp_err_set(err, HP_RPC_E_PARAMS, "params.study: expected a name or an id, got %s",
+      return hp_err_set(err, HP_EINVAL, "params.study: expected a name or an id, got %s",
                         hp_json_type_name(ref));
     hp_study_t *s = hp_sched_find(d, ref);
-    if (s == NULL) return hp_err_set(err, HP_RPC_E_NO_STUDY, "no study %s%s%s",
+    if (s == NULL) return hp_err_set(err, HP_ENOSTUDY, "no study %s%s%s",
                                      cJSON_IsString(ref) ? "'" : "",
                                      cJSON_IsString(ref) ? ref->valuestring : "with that id",
                                      cJSON_IsString(ref) ? "'" : "");
@@ -472,6 +450,8 @@ static const rpc_method_t METHODS[] = {
 
 /* ---- dispatch ------------------------------------------------------------------------- */
 
+/* The RPC edge: code is 0 or an HP_E* code, mapped here (and only here) to
+ * the protocol's error code by the one table of hp_rpc_wire_code. */
 static void send_reply(hp_conn_t *c, const cJSON *id, cJSON *result, int code, const char *msg) {
   cJSON *r = cJSON_CreateObject();
   if (r == NULL) {
@@ -484,7 +464,8 @@ static void send_reply(hp_conn_t *c, const cJSON *id, cJSON *result, int code, c
     cJSON_AddItemToObject(r, "result", result);
   } else {
     cJSON *e = cJSON_AddObjectToObject(r, "error");
-    cJSON_AddNumberToObject(e, "code", code);
+    int wire = hp_rpc_wire_code(code);
+    cJSON_AddNumberToObject(e, "code", wire != 0 ? wire : HP_RPC_E_INTERNAL);
     cJSON_AddStringToObject(e, "message", msg);
   }
   hp_conn_send_json(c, r);
@@ -495,15 +476,13 @@ void hp_rpc_send_error(hp_conn_t *c, const cJSON *id, int code, const char *msg)
   send_reply(c, id, NULL, code, msg);
 }
 
-static bool is_rpc_code(int code) { return code <= -32000 && code >= -32768; }
-
 void hp_rpc_handle_line(hp_daemon_t *d, hp_conn_t *c, const char *line, size_t len) {
   hp_err_t err = {0};
   d->n_requests++;
   const char *end = NULL;
   cJSON *req = cJSON_ParseWithLengthOpts(line, len, &end, false);
   if (req == NULL) {
-    hp_rpc_send_error(c, NULL, HP_RPC_E_PARSE, "parse error: the message is not valid JSON");
+    hp_rpc_send_error(c, NULL, HP_EFORMAT, "parse error: the message is not valid JSON");
     return;
   }
   /* One message per line: `{...}{...}` or `{...} x` is malformed too. */
@@ -512,7 +491,7 @@ void hp_rpc_handle_line(hp_daemon_t *d, hp_conn_t *c, const char *line, size_t l
     char emsg[96];
     snprintf(emsg, sizeof emsg, "parse error: unexpected data after the JSON value at byte %zu",
              (size_t)(end - line));
-    hp_rpc_send_error(c, NULL, HP_RPC_E_PARSE, emsg);
+    hp_rpc_send_error(c, NULL, HP_EFORMAT, emsg);
     cJSON_Delete(req);
     return;
   }
@@ -526,7 +505,7 @@ void hp_rpc_handle_line(hp_daemon_t *d, hp_conn_t *c, const char *line, size_t l
       if (seen[i]) {
         char emsg[96];
         snprintf(emsg, sizeof emsg, "invalid request: member \"%s\" appears twice", ENVELOPE[i]);
-        hp_rpc_send_error(c, NULL, HP_RPC_E_INVALID_REQUEST, emsg);
+        hp_rpc_send_error(c, NULL, HP_EREQUEST, emsg);
         cJSON_Delete(req);
         return;
       }
@@ -542,14 +521,14 @@ void hp_rpc_handle_line(hp_daemon_t *d, hp_conn_t *c, const char *line, size_t l
   cJSON *result = NULL;
   bool notify = false;
   if (!cJSON_IsObject(req)) {
-    code = HP_RPC_E_INVALID_REQUEST;
+    code = HP_EREQUEST;
     snprintf(msg, sizeof msg, "invalid request: expected a JSON object, got %s",
              hp_json_type_name(req));
     id = NULL;
     goto reply;
   }
   if (id != NULL && !cJSON_IsNumber(id) && !cJSON_IsString(id) && !cJSON_IsNull(id)) {
-    code = HP_RPC_E_INVALID_REQUEST;
+    code = HP_EREQUEST;
     snprintf(msg, sizeof msg, "invalid request: id must be a number, a string or null, got %s",
              hp_json_type_name(id));
     id = NULL;
@@ -557,18 +536,18 @@ void hp_rpc_handle_line(hp_daemon_t *d, hp_conn_t *c, const char *line, size_t l
   }
   notify = id == NULL;
   if (!cJSON_IsString(ver) || strcmp(ver->valuestring, "2.0") != 0) {
-    code = HP_RPC_E_INVALID_REQUEST;
+    code = HP_EREQUEST;
     snprintf(msg, sizeof msg, "invalid request: \"jsonrpc\" must be \"2.0\"");
     goto reply;
   }
   if (!cJSON_IsString(method)) {
-    code = HP_RPC_E_INVALID_REQUEST;
+    code = HP_EREQUEST;
     snprintf(msg, sizeof msg, "invalid request: \"method\" must be a string, got %s",
              hp_json_type_name(method));
     goto reply;
   }
   if (params != NULL && !cJSON_IsObject(params)) {
-    code = HP_RPC_E_INVALID_REQUEST;
+    code = HP_EREQUEST;
     snprintf(msg, sizeof msg, "invalid request: \"params\" must be an object, got %s",
              hp_json_type_name(params));
     goto reply;
@@ -576,7 +555,7 @@ void hp_rpc_handle_line(hp_daemon_t *d, hp_conn_t *c, const char *line, size_t l
   for (const cJSON *k = req->child; k; k = k->next) {
     if (strcmp(k->string, "jsonrpc") && strcmp(k->string, "id") && strcmp(k->string, "method") &&
         strcmp(k->string, "params")) {
-      code = HP_RPC_E_INVALID_REQUEST;
+      code = HP_EREQUEST;
       snprintf(msg, sizeof msg, "invalid request: unknown member \"%.64s\"", k->string);
       goto reply;
     }
@@ -588,7 +567,7 @@ void hp_rpc_handle_line(hp_daemon_t *d, hp_conn_t *c, const char *line, size_t l
       break;
     }
   if (m == NULL) {
-    code = HP_RPC_E_METHOD;
+    code = HP_ENOMETHOD;
     snprintf(msg, sizeof msg, "method not found: \"%.100s\"", method->valuestring);
     goto reply;
   }
@@ -598,13 +577,13 @@ void hp_rpc_handle_line(hp_daemon_t *d, hp_conn_t *c, const char *line, size_t l
    * anywhere in params are refused, naming where. */
   if (params != NULL && (hp_json_check_unique(params, "params", &err) < 0 ||
                          hp_json_check_keys(params, m->keys, "params", &err) < 0)) {
-    code = err.code == HP_ENOMEM ? HP_RPC_E_INTERNAL : HP_RPC_E_PARAMS;
+    code = err.code;
     snprintf(msg, sizeof msg, "%s", err.msg);
     cJSON_Delete(empty);
     goto reply;
   }
   if ((m->flags & RPC_WRITE) && d->shutting_down) {
-    code = HP_RPC_E_SHUTTING_DOWN;
+    code = HP_ESHUTDOWN;
     snprintf(msg, sizeof msg, "the daemon is shutting down");
     cJSON_Delete(empty);
     goto reply;
@@ -613,7 +592,7 @@ void hp_rpc_handle_line(hp_daemon_t *d, hp_conn_t *c, const char *line, size_t l
   if (m->flags & RPC_STUDY) {
     const cJSON *ref = cJSON_GetObjectItemCaseSensitive(params, "study");
     if (ref == NULL || (!cJSON_IsString(ref) && !cJSON_IsNumber(ref))) {
-      code = HP_RPC_E_PARAMS;
+      code = HP_EINVAL;
       snprintf(msg, sizeof msg, "params.study: %s", ref == NULL ? "missing (a study name or id)"
                                                                 : "expected a name or an id");
       cJSON_Delete(empty);
@@ -621,7 +600,7 @@ void hp_rpc_handle_line(hp_daemon_t *d, hp_conn_t *c, const char *line, size_t l
     }
     st = hp_sched_find(d, ref);
     if (st == NULL) {
-      code = HP_RPC_E_NO_STUDY;
+      code = HP_ENOSTUDY;
       if (cJSON_IsString(ref)) snprintf(msg, sizeof msg, "unknown study '%.200s'", ref->valuestring);
       else snprintf(msg, sizeof msg, "unknown study id %.0f", ref->valuedouble);
       cJSON_Delete(empty);
@@ -631,11 +610,8 @@ void hp_rpc_handle_line(hp_daemon_t *d, hp_conn_t *c, const char *line, size_t l
   int rc = m->fn(d, c, st, params, &result, &err);
   cJSON_Delete(empty);
   if (rc < 0) {
-    code = is_rpc_code(rc)          ? rc
-           : rc == HP_EINVAL        ? HP_RPC_E_PARAMS
-           : rc == HP_ENOTFOUND     ? HP_RPC_E_NO_TRIAL
-                                    : HP_RPC_E_INTERNAL;
-    snprintf(msg, sizeof msg, "%s", err.msg[0] ? err.msg : hp_rpc_error_name(code));
+    code = rc;
+    snprintf(msg, sizeof msg, "%s", err.msg[0] ? err.msg : hp_strerror(code));
     cJSON_Delete(result);
     result = NULL;
   }
@@ -645,7 +621,7 @@ reply:
     if (c->batch_ids == NULL) c->batch_ids = cJSON_CreateArray();
     if (c->batch_ids) cJSON_AddItemToArray(c->batch_ids, cJSON_Duplicate(id, false));
   }
-  if (!notify || code == HP_RPC_E_INVALID_REQUEST) send_reply(c, id, result, code, msg);
+  if (!notify || code == HP_EREQUEST) send_reply(c, id, result, code, msg);
   else {
     if (code != 0) hp_log("connection %llu: notification failed: %s", (unsigned long long)c->id, msg);
     cJSON_Delete(result);

@@ -1,5 +1,6 @@
 /* Protocol helpers shared by the daemon and the CLI client: the default
- * socket path and the names of the protocol's error codes (hpsearch/rpc.h).
+ * socket path and the one table between hpsearch's error codes and the
+ * protocol's (hpsearch/rpc.h).
  * Kept apart from the method table so a client links only this file. */
 #include "hpsearch/rpc.h"
 
@@ -26,23 +27,51 @@ int hp_rpc_default_socket_path(char *buf, size_t size) {
   return 0;
 }
 
-const char *hp_rpc_error_name(int code) {
-  switch (code) {
-  case HP_RPC_E_PARSE: return "parse error";
-  case HP_RPC_E_INVALID_REQUEST: return "invalid request";
-  case HP_RPC_E_METHOD: return "method not found";
-  case HP_RPC_E_PARAMS: return "invalid params";
-  case HP_RPC_E_INTERNAL: return "internal error";
-  case HP_RPC_E_NO_STUDY: return "unknown study";
-  case HP_RPC_E_NO_TRIAL: return "unknown trial";
-  case HP_RPC_E_STUDY_EXISTS: return "study exists";
-  case HP_RPC_E_BAD_SPEC: return "bad study spec";
-  case HP_RPC_E_STATE: return "wrong state";
-  case HP_RPC_E_EXHAUSTED: return "exhausted";
-  case HP_RPC_E_TOO_LARGE: return "message too large";
-  case HP_RPC_E_PERMISSION: return "permission denied";
-  case HP_RPC_E_SHUTTING_DOWN: return "shutting down";
-  case HP_RPC_E_STOPPED: return "study stopped";
-  default: return "error";
-  }
+/* THE mapping between hpsearch's error codes and the protocol's: every
+ * HP_E* code has one row (several may share a wire code); the first row of
+ * a wire code is the code a client maps it back to. docs/protocol.md's
+ * error table lists these rows (tests/daemon/test_daemon.c checks it). */
+static const struct {
+  int code;         /* HP_E* */
+  int wire;         /* JSON-RPC error code */
+  const char *name; /* the wire code's name in messages and docs */
+} WIRE[] = {
+    {HP_EFORMAT, HP_RPC_E_PARSE, "parse error"},
+    {HP_EREQUEST, HP_RPC_E_INVALID_REQUEST, "invalid request"},
+    {HP_ENOMETHOD, HP_RPC_E_METHOD, "method not found"},
+    {HP_EINVAL, HP_RPC_E_PARAMS, "invalid params"},
+    {HP_EDB, HP_RPC_E_INTERNAL, "internal error"},
+    {HP_ENOMEM, HP_RPC_E_INTERNAL, "internal error"},
+    {HP_EIO, HP_RPC_E_INTERNAL, "internal error"},
+    {HP_EDIVERGED, HP_RPC_E_INTERNAL, "internal error"},
+    {HP_ETIMEOUT, HP_RPC_E_INTERNAL, "internal error"},
+    {HP_ENOSTUDY, HP_RPC_E_NO_STUDY, "unknown study"},
+    {HP_ENOTFOUND, HP_RPC_E_NO_TRIAL, "unknown trial"},
+    {HP_EEXIST, HP_RPC_E_STUDY_EXISTS, "study exists"},
+    {HP_ESPEC, HP_RPC_E_BAD_SPEC, "bad study spec"},
+    {HP_ESTATE, HP_RPC_E_STATE, "wrong state"},
+    {HP_EEXHAUSTED, HP_RPC_E_EXHAUSTED, "exhausted"},
+    {HP_ETOOBIG, HP_RPC_E_TOO_LARGE, "message too large"},
+    {HP_EPERM, HP_RPC_E_PERMISSION, "permission denied"},
+    {HP_ESHUTDOWN, HP_RPC_E_SHUTTING_DOWN, "shutting down"},
+    {HP_ESTOPPED, HP_RPC_E_STOPPED, "study stopped"},
+};
+#define N_WIRE (sizeof WIRE / sizeof WIRE[0])
+
+int hp_rpc_wire_code(int code) {
+  for (size_t i = 0; i < N_WIRE; i++)
+    if (WIRE[i].code == code) return WIRE[i].wire;
+  return 0;
+}
+
+int hp_rpc_local_code(int wire) {
+  for (size_t i = 0; i < N_WIRE; i++)
+    if (WIRE[i].wire == wire) return WIRE[i].code;
+  return HP_EFORMAT;
+}
+
+const char *hp_rpc_error_name(int wire) {
+  for (size_t i = 0; i < N_WIRE; i++)
+    if (WIRE[i].wire == wire) return WIRE[i].name;
+  return "error";
 }

@@ -65,10 +65,6 @@ void hp_sched_check(const hp_daemon_t *d) {
       total += st->n_state[s];
     }
     CHECK(total <= st->next_number, "trials counted <= next_number", total, st->next_number);
-    CHECK(!st->has_best || st->n_state[HP_STORE_COMPLETE] > 0,
-          "a best trial means a COMPLETE trial", st->id, st->n_state[HP_STORE_COMPLETE]);
-    CHECK(!st->has_best || (st->best_number >= 0 && st->best_number < st->next_number),
-          "best trial number is a trial of the study", st->best_number, st->next_number);
     /* running trials of this daemon: back-pointers and counters */
     long long n_runs = 0, n_worker_runs = 0;
     for (size_t i = 0; i < st->runs_cap; i++) {

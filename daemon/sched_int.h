@@ -6,20 +6,7 @@
 
 #include "daemon_int.h"
 
-/* System attributes hpsearch keeps on studies and trials. */
-#define ATTR_SPEC "hpsearch:spec"       /* study: the spec as created */
-#define ATTR_STATE "hpsearch:state"     /* study: "running" or "stopped" */
-#define ATTR_CREATED "hpsearch:created" /* study: creation time (epoch seconds) */
-#define ATTR_WORKER "hpsearch:worker"   /* trial: {"pgid", "boot"} of its worker */
-#define ATTR_REASON "hpsearch:reason"   /* trial: why it was pruned */
-#define ATTR_STOP_REASON "hpsearch:stop_reason" /* study: why it stopped itself, or null */
-
 /* sched_study.c */
-double hp_sched_now_wall(void);                                  /* epoch seconds */
-void hp_sched_format_local(double t, char *buf, size_t len);     /* stored datetime text */
-double hp_sched_parse_local(const char *s);                      /* its inverse, NAN if bad */
-cJSON *hp_sched_value_json(double v);                            /* number or "inf"/"nan" */
-bool hp_sched_better(const hp_study_t *st, double a, double b);  /* a beats b */
 void hp_sched_study_free(hp_study_t *st);
 void hp_sched_studies_free(hp_study_t *list, bool keep_runs);
 void hp_sched_study_link(hp_daemon_t *d, hp_study_t *st);        /* into d->studies by id */
@@ -41,8 +28,5 @@ int hp_sched_run_end(hp_run_t *run, hp_err_t *err);
 /* Stops a running study by itself (running trials finish); reason is stored
  * and shown until study.resume. */
 void hp_sched_pause(hp_study_t *st, const char *reason);
-
-/* sched_json.c */
-cJSON *hp_sched_best_json(hp_study_t *st);
 
 #endif

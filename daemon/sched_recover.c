@@ -44,7 +44,7 @@ static bool group_runs_trial(const hp_proc_t *all, size_t n, pid_t pg, int64_t t
  * supervisor normally did this itself when the daemon died. */
 static void kill_orphan(hp_daemon_t *d, const hp_store_trial_t *t) {
   cJSON *attrs = cJSON_Parse(t->system_attrs_json ? t->system_attrs_json : "{}");
-  const cJSON *w = cJSON_GetObjectItemCaseSensitive(attrs, ATTR_WORKER);
+  const cJSON *w = cJSON_GetObjectItemCaseSensitive(attrs, HP_STORE_ATTR_WORKER);
   const cJSON *pgid = cJSON_GetObjectItemCaseSensitive(w, "pgid");
   const cJSON *boot = cJSON_GetObjectItemCaseSensitive(w, "boot");
   hp_proc_t *all = NULL;
@@ -87,23 +87,13 @@ static int study_replay(hp_study_t *st, hp_store_trial_t *trials, size_t n, bool
   const hp_space_t *space = st->spec ? st->spec->space : NULL;
   double *params = space ? malloc(((size_t)space->n + 1) * sizeof *params) : NULL;
   if (space && params == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
-  const char *last_end = NULL; /* latest datetime_complete (fixed-width text) */
   for (size_t i = 0; i < n; i++) {
     hp_store_trial_t *t = &trials[i];
-    if (t->datetime_complete[0] &&
-        (last_end == NULL || strcmp(t->datetime_complete, last_end) > 0))
-      last_end = t->datetime_complete;
     if (t->state == HP_STORE_RUNNING && !live) t->state = HP_STORE_FAIL;
     st->n_state[t->state]++;
     hp_sched_note_id(st, t->number, t->trial_id);
     if (t->number >= st->next_number) st->next_number = t->number + 1;
     double value = t->n_values > 0 ? t->values[0] : NAN;
-    if (t->state == HP_STORE_COMPLETE && t->n_values > 0 &&
-        (!st->has_best || hp_sched_better(st, value, st->best_value))) {
-      st->has_best = true;
-      st->best_value = value;
-      st->best_number = t->number;
-    }
     if (space == NULL || t->state == HP_STORE_WAITING) continue;
     stored_params(space, t, params);
     int64_t last_step = t->n_intermediate ? t->steps[t->n_intermediate - 1] : -1;
@@ -131,9 +121,6 @@ static int study_replay(hp_study_t *st, hp_store_trial_t *trials, size_t n, bool
                      NULL);
   }
   free(params);
-  /* A finished study's elapsed time ends with its last trial. */
-  st->t_finished = last_end ? hp_sched_parse_local(last_end) : NAN;
-  if (isnan(st->t_finished)) st->t_finished = st->created;
   return 0;
 }
 
@@ -208,6 +195,8 @@ static void adopt_foreign(hp_study_t *st, const hp_store_trial_t *trials, size_t
   if (hp_study_spec_parse(spec, &st->spec, &err) < 0 || hp_sched_study_engines(st, &err) < 0) {
     hp_log("study '%s' (no hpsearch spec) is served read-only: %s", st->name, err.msg);
     study_drop_spec(st);
+  } else {
+    st->adopted = true;
   }
   cJSON_Delete(spec);
 }
@@ -258,24 +247,22 @@ static int sched_load(hp_daemon_t *d, bool live, hp_err_t *err) {
     st->id = infos[i].study_id;
     st->name = strdup(infos[i].name);
     st->maximize = infos[i].n_objectives > 0 && infos[i].maximize[0];
-    st->best_number = -1;
     hp_sched_study_link(d, st);
     if (st->name == NULL) {
       rc = hp_err_set(err, HP_ENOMEM, "out of memory");
       goto done;
     }
     char *text = NULL;
-    if (hp_store_study_get_system_attr(d->store, st->id, ATTR_CREATED, &text, NULL) == 0) {
+    if (hp_store_study_get_system_attr(d->store, st->id, HP_STORE_ATTR_CREATED, &text, NULL) == 0) {
       st->created = atof(text);
       free(text);
     } else {
-      st->created = hp_sched_parse_local(infos[i].datetime_start);
-      if (isnan(st->created)) st->created = hp_sched_now_wall();
+      st->created = hp_view_local_seconds(infos[i].datetime_start);
+      if (isnan(st->created)) st->created = hp_view_now();
     }
-    hp_sched_format_local(st->created, st->datetime_start, sizeof st->datetime_start);
     st->state = HP_STUDY_FINISHED;
     text = NULL;
-    if (hp_store_study_get_system_attr(d->store, st->id, ATTR_SPEC, &text, NULL) == 0) {
+    if (hp_store_study_get_system_attr(d->store, st->id, HP_STORE_ATTR_SPEC, &text, NULL) == 0) {
       cJSON *js = cJSON_Parse(text);
       hp_err_t serr = {0};
       if (js == NULL || hp_study_spec_parse(js, &st->spec, &serr) < 0 ||
@@ -293,13 +280,13 @@ static int sched_load(hp_daemon_t *d, bool live, hp_err_t *err) {
       st->maximize = st->spec->maximize;
       st->state = HP_STUDY_RUNNING;
       text = NULL;
-      if (hp_store_study_get_system_attr(d->store, st->id, ATTR_STATE, &text, NULL) == 0) {
+      if (hp_store_study_get_system_attr(d->store, st->id, HP_STORE_ATTR_STATE, &text, NULL) == 0) {
         if (strcmp(text, "\"stopped\"") == 0) st->state = HP_STUDY_STOPPED;
         free(text);
       }
       text = NULL;
       if (st->state == HP_STUDY_STOPPED &&
-          hp_store_study_get_system_attr(d->store, st->id, ATTR_STOP_REASON, &text, NULL) == 0) {
+          hp_store_study_get_system_attr(d->store, st->id, HP_STORE_ATTR_STOP_REASON, &text, NULL) == 0) {
         cJSON *why = cJSON_Parse(text);
         if (cJSON_IsString(why)) st->stop_reason = strdup(why->valuestring);
         cJSON_Delete(why);

@@ -38,7 +38,7 @@ static bool start_one(hp_study_t *st) {
   char attr[160];
   snprintf(attr, sizeof attr, "{\"pgid\": %d, \"boot\": \"%s\"}", (int)run->w->pid,
            st->d->boot_id);
-  hp_store_trial_set_system_attr(st->d->store, run->trial_id, ATTR_WORKER, attr, NULL);
+  hp_store_trial_set_system_attr(st->d->store, run->trial_id, HP_STORE_ATTR_WORKER, attr, NULL);
   return true;
 }
 
@@ -110,7 +110,7 @@ static void store_stop_reason(hp_study_t *st, const char *reason) {
   char *text = v ? cJSON_PrintUnformatted(v) : NULL;
   cJSON_Delete(v);
   if (text && hp_daemon_batch(st->d, NULL) == 0)
-    hp_store_study_set_system_attr(st->d->store, st->id, ATTR_STOP_REASON, text, NULL);
+    hp_store_study_set_system_attr(st->d->store, st->id, HP_STORE_ATTR_STOP_REASON, text, NULL);
   free(text);
   free(st->stop_reason);
   st->stop_reason = reason ? strdup(reason) : NULL;
@@ -120,7 +120,7 @@ static void store_stop_reason(hp_study_t *st, const char *reason) {
 static void study_stop(hp_study_t *st, bool kill, const char *reason) {
   if (st->spec == NULL) return;
   if (hp_daemon_batch(st->d, NULL) == 0)
-    hp_store_study_set_system_attr(st->d->store, st->id, ATTR_STATE, "\"stopped\"", NULL);
+    hp_store_study_set_system_attr(st->d->store, st->id, HP_STORE_ATTR_STATE, "\"stopped\"", NULL);
   if (reason != NULL || st->stop_reason != NULL) store_stop_reason(st, reason);
   st->state = HP_STUDY_STOPPED;
   if (kill)
@@ -146,7 +146,7 @@ void hp_sched_pause(hp_study_t *st, const char *reason) { study_stop(st, false, 
 void hp_sched_resume(hp_study_t *st) {
   if (st->spec == NULL) return;
   if (hp_daemon_batch(st->d, NULL) == 0)
-    hp_store_study_set_system_attr(st->d->store, st->id, ATTR_STATE, "\"running\"", NULL);
+    hp_store_study_set_system_attr(st->d->store, st->id, HP_STORE_ATTR_STATE, "\"running\"", NULL);
   if (st->stop_reason != NULL) store_stop_reason(st, NULL);
   st->failed_in_row = 0;
   st->state = HP_STUDY_RUNNING;

@@ -1,7 +1,6 @@
 /* The daemon's studies: their list, creation and deletion, the per-study
  * bookkeeping (running trials by number, trial ids, counts per state) and
- * when a study is finished; small time and value helpers shared by the
- * scheduler's files (sched_int.h). */
+ * when a study is finished. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,46 +14,6 @@ static const char *const STUDY_STATE_NAMES[] = {"running", "stopped", "finished"
 
 const char *hp_study_state_name(hp_study_state_t s) {
   return (unsigned)s < 3 ? STUDY_STATE_NAMES[s] : "?";
-}
-
-double hp_sched_now_wall(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-void hp_sched_format_local(double t, char *buf, size_t len) {
-  time_t s = (time_t)t;
-  struct tm tm;
-  localtime_r(&s, &tm);
-  char base[24];
-  strftime(base, sizeof base, "%Y-%m-%d %H:%M:%S", &tm);
-  snprintf(buf, len, "%s.%06d", base, (int)((t - (double)s) * 1e6));
-}
-
-/* Seconds since the epoch of a stored local datetime, NAN if malformed. */
-double hp_sched_parse_local(const char *s) {
-  struct tm tm = {0};
-  int us = 0;
-  if (s == NULL || s[0] == '\0') return NAN;
-  if (sscanf(s, "%d-%d-%d %d:%d:%d.%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-             &tm.tm_min, &tm.tm_sec, &us) < 6)
-    return NAN;
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  tm.tm_isdst = -1;
-  return (double)mktime(&tm) + us * 1e-6;
-}
-
-/* A number as JSON: finite numbers as numbers, others as "inf"/"-inf"/"nan". */
-cJSON *hp_sched_value_json(double v) {
-  if (isnan(v)) return cJSON_CreateString("nan");
-  if (isinf(v)) return cJSON_CreateString(v > 0 ? "inf" : "-inf");
-  return cJSON_CreateNumber(v);
-}
-
-bool hp_sched_better(const hp_study_t *st, double a, double b) {
-  return st->maximize ? a > b : a < b;
 }
 
 /* ---- study lifecycle ----------------------------------------------------------- */
@@ -177,11 +136,11 @@ bool hp_sched_more_to_do(hp_study_t *st) {
   for (int i = 0; i < HP_STORE_NSTATES; i++) total += st->n_state[i];
   int64_t started = total - st->n_state[HP_STORE_WAITING];
   if (st->n_state[HP_STORE_WAITING] > 0 && !st->d->shutting_down) {
-    if (sp->time_budget > 0 && hp_sched_now_wall() - st->created >= sp->time_budget) return false;
+    if (sp->time_budget > 0 && hp_view_now() - st->created >= sp->time_budget) return false;
     return true; /* enqueued trials run even past n_trials */
   }
   if (sp->n_trials > 0 && started >= sp->n_trials) return false;
-  if (sp->time_budget > 0 && hp_sched_now_wall() - st->created >= sp->time_budget) return false;
+  if (sp->time_budget > 0 && hp_view_now() - st->created >= sp->time_budget) return false;
   if (sp->sampler.kind == HP_SAMPLER_GRID) {
     hp_sampler_stats_t s;
     hp_sampler_stats(st->sampler, &s);
@@ -196,20 +155,22 @@ void hp_sched_check_finished(hp_study_t *st) {
   if (st->state != HP_STUDY_RUNNING || st->spec == NULL) return;
   if (st->n_state[HP_STORE_RUNNING] > 0 || hp_sched_more_to_do(st)) return;
   st->state = HP_STUDY_FINISHED;
-  st->t_finished = hp_sched_now_wall();
   hp_log("study '%s' finished: %lld complete, %lld pruned, %lld failed", st->name,
          (long long)st->n_state[HP_STORE_COMPLETE], (long long)st->n_state[HP_STORE_PRUNED],
          (long long)st->n_state[HP_STORE_FAIL]);
+  /* counts and best as in the study's summary (the same builder). */
+  cJSON *sum = NULL;
+  if (hp_sched_summary(st, &sum, NULL) < 0) return;
   cJSON *ev = cJSON_CreateObject();
-  if (ev == NULL) return;
-  cJSON_AddStringToObject(ev, "type", HP_RPC_EV_STUDY_FINISHED);
-  cJSON_AddStringToObject(ev, "study", st->name);
-  cJSON_AddNumberToObject(ev, "study_id", (double)st->id);
-  cJSON *counts = cJSON_AddObjectToObject(ev, "counts");
-  for (int i = 0; i < HP_STORE_NSTATES && counts; i++)
-    cJSON_AddNumberToObject(counts, hp_store_state_name(i), (double)st->n_state[i]);
-  cJSON_AddItemToObject(ev, "best", hp_sched_best_json(st));
-  hp_daemon_event(st->d, st->id, ev);
+  if (ev != NULL) {
+    cJSON_AddStringToObject(ev, "type", HP_RPC_EV_STUDY_FINISHED);
+    cJSON_AddStringToObject(ev, "study", st->name);
+    cJSON_AddNumberToObject(ev, "study_id", (double)st->id);
+    cJSON_AddItemToObject(ev, "counts", cJSON_DetachItemFromObjectCaseSensitive(sum, "counts"));
+    cJSON_AddItemToObject(ev, "best", cJSON_DetachItemFromObjectCaseSensitive(sum, "best"));
+    hp_daemon_event(st->d, st->id, ev);
+  }
+  cJSON_Delete(sum);
 }
 
 hp_study_t *hp_sched_find(hp_daemon_t *d, const cJSON *ref) {
@@ -234,11 +195,9 @@ int hp_sched_create(hp_daemon_t *d, hp_study_spec_t *spec, hp_study_t **out, hp_
   }
   st->d = d;
   st->spec = spec;
-  st->best_number = -1;
   st->maximize = spec->maximize;
   st->state = HP_STUDY_RUNNING;
-  st->created = hp_sched_now_wall();
-  hp_sched_format_local(st->created, st->datetime_start, sizeof st->datetime_start);
+  st->created = hp_view_now();
   st->name = strdup(spec->name);
   int rc = st->name ? 0 : hp_err_set(err, HP_ENOMEM, "out of memory");
   if (rc == 0) rc = hp_sched_study_engines(st, err);
@@ -248,9 +207,9 @@ int hp_sched_create(hp_daemon_t *d, hp_study_spec_t *spec, hp_study_t **out, hp_
   /* The spec and creation time go in with the study: a restarted daemon
    * resumes it from these. */
   cJSON *sys = cJSON_CreateObject();
-  cJSON_AddItemToObject(sys, ATTR_SPEC, cJSON_Duplicate(spec->json, true));
-  cJSON_AddNumberToObject(sys, ATTR_CREATED, st->created);
-  cJSON_AddStringToObject(sys, ATTR_STATE, "running");
+  cJSON_AddItemToObject(sys, HP_STORE_ATTR_SPEC, cJSON_Duplicate(spec->json, true));
+  cJSON_AddNumberToObject(sys, HP_STORE_ATTR_CREATED, st->created);
+  cJSON_AddStringToObject(sys, HP_STORE_ATTR_STATE, "running");
   char *sys_text = cJSON_PrintUnformatted(sys);
   cJSON_Delete(sys);
   if (sys_text == NULL) {

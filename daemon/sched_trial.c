@@ -160,25 +160,25 @@ int hp_sched_trial_begin(hp_study_t *st, hp_run_t **out, hp_err_t *err) {
 int hp_sched_ask(hp_study_t *st, hp_run_t **out, hp_err_t *err) {
   *out = NULL;
   if (st->d->shutting_down)
-    return hp_err_set(err, HP_RPC_E_SHUTTING_DOWN, "daemon is shutting down");
+    return hp_err_set(err, HP_ESHUTDOWN, "daemon is shutting down");
   if (st->spec == NULL)
-    return hp_err_set(err, HP_RPC_E_STATE,
+    return hp_err_set(err, HP_ESTATE,
                       "study '%s' was not created by hpsearch (no spec): it cannot be asked",
                       st->name);
   if (st->state == HP_STUDY_STOPPED)
-    return hp_err_set(err, HP_RPC_E_STOPPED, "study '%s' is stopped (resume it first)", st->name);
+    return hp_err_set(err, HP_ESTOPPED, "study '%s' is stopped (resume it first)", st->name);
   if (hp_now_mono() < st->d->t_retry)
-    return hp_err_set(err, HP_RPC_E_INTERNAL,
+    return hp_err_set(err, HP_EDB,
                       "the database could not be written a moment ago; new trials wait %.1f s",
                       st->d->t_retry - hp_now_mono());
   if (!hp_sched_more_to_do(st))
-    return hp_err_set(err, HP_RPC_E_EXHAUSTED, "study '%s' has no trial left to ask (%s)",
+    return hp_err_set(err, HP_EEXHAUSTED, "study '%s' has no trial left to ask (%s)",
                       st->name, st->state == HP_STUDY_FINISHED ? "finished" : "limit reached");
   hp_run_t *run = NULL;
   int rc = hp_sched_trial_begin(st, &run, err);
   if (rc == HP_EEXHAUSTED)
-    return hp_err_set(err, HP_RPC_E_EXHAUSTED, "study '%s': every grid point is taken", st->name);
-  if (rc < 0) return hp_err_set(err, HP_RPC_E_INTERNAL, "%s", err->msg);
+    return hp_err_set(err, HP_EEXHAUSTED, "study '%s': every grid point is taken", st->name);
+  if (rc < 0) return rc;
   hp_sched_event_started(run);
   *out = run;
   return 0;
@@ -187,30 +187,28 @@ int hp_sched_ask(hp_study_t *st, hp_run_t **out, hp_err_t *err) {
 int hp_sched_enqueue(hp_study_t *st, const cJSON *params, int64_t *number, int64_t *trial_id,
                      hp_err_t *err) {
   if (st->spec == NULL)
-    return hp_err_set(err, HP_RPC_E_STATE, "study '%s' has no hpsearch spec", st->name);
+    return hp_err_set(err, HP_ESTATE, "study '%s' has no hpsearch spec", st->name);
   const hp_space_t *space = st->spec->space;
   for (const cJSON *p = params->child; p; p = p->next) {
     int k = hp_space_find(space, p->string);
     if (k < 0)
-      return hp_err_set(err, HP_RPC_E_PARAMS, "params.params.%s: not a parameter of the space",
+      return hp_err_set(err, HP_EINVAL, "params.params.%s: not a parameter of the space",
                         p->string);
     double v;
-    if (hp_dist_from_external(&space->params[k].dist, p, &v, err) < 0) {
-      err->code = HP_RPC_E_PARAMS;
-      return hp_err_prefix(err, "params.params.%s", p->string), HP_RPC_E_PARAMS;
-    }
+    if (hp_dist_from_external(&space->params[k].dist, p, &v, err) < 0)
+      return hp_err_prefix(err, "params.params.%s", p->string);
   }
   int rc = hp_daemon_batch(st->d, err);
-  if (rc < 0) return HP_RPC_E_INTERNAL;
+  if (rc < 0) return rc;
   cJSON *sys = cJSON_CreateObject();
   cJSON_AddItemToObject(sys, "fixed_params", cJSON_Duplicate(params, true));
   char *text = cJSON_PrintUnformatted(sys);
   cJSON_Delete(sys);
-  if (text == NULL) return hp_err_set(err, HP_RPC_E_INTERNAL, "out of memory");
+  if (text == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
   rc = hp_store_trial_create(st->d->store, st->id, HP_STORE_WAITING, NULL, 0, text, trial_id,
                              number, err);
   free(text);
-  if (rc < 0) return hp_err_set(err, HP_RPC_E_INTERNAL, "%s", err->msg);
+  if (rc < 0) return rc;
   if (*number >= st->next_number) st->next_number = *number + 1;
   hp_sched_note_id(st, *number, *trial_id);
   st->n_state[HP_STORE_WAITING]++;
@@ -271,7 +269,7 @@ int hp_sched_report(hp_run_t *run, int64_t step, double value, bool *prune, bool
     cJSON_AddNumberToObject(ev, "study_id", (double)st->id);
     cJSON_AddNumberToObject(ev, "trial", (double)run->number);
     cJSON_AddNumberToObject(ev, "step", (double)step);
-    cJSON_AddItemToObject(ev, "value", hp_sched_value_json(value));
+    cJSON_AddItemToObject(ev, "value", hp_view_number(value));
     cJSON_AddBoolToObject(ev, "prune", *prune);
     hp_daemon_event(st->d, st->id, ev);
   }
@@ -294,7 +292,7 @@ int hp_sched_run_end(hp_run_t *run, hp_err_t *err) {
   cJSON *sys = NULL;
   if (reason) {
     sys = cJSON_CreateObject();
-    cJSON_AddStringToObject(sys, state == HP_STORE_FAIL ? HP_STORE_FAIL_REASON_KEY : ATTR_REASON,
+    cJSON_AddStringToObject(sys, state == HP_STORE_FAIL ? HP_STORE_FAIL_REASON_KEY : HP_STORE_ATTR_REASON,
                             reason);
   }
   char *sys_text = sys ? cJSON_PrintUnformatted(sys) : NULL;
@@ -348,11 +346,6 @@ int hp_sched_run_end(hp_run_t *run, hp_err_t *err) {
   st->n_state[HP_STORE_RUNNING]--;
   st->n_state[state]++;
   st->exhausted = false; /* a grid point may have come free */
-  if (state == HP_STORE_COMPLETE && (!st->has_best || hp_sched_better(st, v, st->best_value))) {
-    st->has_best = true;
-    st->best_value = v;
-    st->best_number = run->number;
-  }
   cJSON *ev = hp_daemon_wants_events(d, st->id) ? cJSON_CreateObject() : NULL;
   if (ev) {
     cJSON_AddStringToObject(ev, "type", HP_RPC_EV_TRIAL_FINISHED);
@@ -360,9 +353,9 @@ int hp_sched_run_end(hp_run_t *run, hp_err_t *err) {
     cJSON_AddNumberToObject(ev, "study_id", (double)st->id);
     cJSON_AddNumberToObject(ev, "trial", (double)run->number);
     cJSON_AddStringToObject(ev, "state", hp_store_state_name(state));
-    if (state == HP_STORE_COMPLETE) cJSON_AddItemToObject(ev, "value", hp_sched_value_json(v));
+    if (state == HP_STORE_COMPLETE) cJSON_AddItemToObject(ev, "value", hp_view_number(v));
     else if (state == HP_STORE_PRUNED && (has_value || !isnan(run->last_value)))
-      cJSON_AddItemToObject(ev, "value", hp_sched_value_json(sv));
+      cJSON_AddItemToObject(ev, "value", hp_view_number(sv));
     else cJSON_AddNullToObject(ev, "value");
     if (reason) cJSON_AddStringToObject(ev, "reason", reason);
     else cJSON_AddNullToObject(ev, "reason");

@@ -213,7 +213,7 @@ static void conn_too_large(hp_conn_t *c) {
   snprintf(msg, sizeof msg, "message larger than %u bytes; closing the connection",
            HP_RPC_MAX_MESSAGE);
   hp_log("connection %llu: %s", (unsigned long long)c->id, msg);
-  hp_rpc_send_error(c, NULL, HP_RPC_E_TOO_LARGE, msg);
+  hp_rpc_send_error(c, NULL, HP_ETOOBIG, msg);
   c->close_after_flush = true;
   uv_read_stop((uv_stream_t *)&c->pipe);
   c->in_len = c->in_scan = 0;
@@ -352,13 +352,13 @@ static void on_connection(uv_stream_t *server, int status) {
     snprintf(msg, sizeof msg, "permission denied: peer uid %u is not the daemon's uid %u",
              (unsigned)cred.uid, (unsigned)getuid());
     hp_log("connection %llu (pid %d): %s", (unsigned long long)c->id, (int)cred.pid, msg);
-    hp_rpc_send_error(c, NULL, HP_RPC_E_PERMISSION, msg);
+    hp_rpc_send_error(c, NULL, HP_EPERM, msg);
     c->close_after_flush = true;
     hp_daemon_kick(d);
     return;
   }
   if (d->shutting_down) {
-    hp_rpc_send_error(c, NULL, HP_RPC_E_SHUTTING_DOWN, "daemon is shutting down");
+    hp_rpc_send_error(c, NULL, HP_ESHUTDOWN, "daemon is shutting down");
     c->close_after_flush = true;
     hp_daemon_kick(d);
     return;
@@ -437,7 +437,7 @@ static void conns_batch_failed(hp_daemon_t *d, const char *why) {
     cJSON *ids = c->batch_ids;
     c->batch_ids = NULL;
     for (const cJSON *id = ids ? ids->child : NULL; id && !c->closing; id = id->next)
-      hp_rpc_send_error(c, id, HP_RPC_E_INTERNAL, msg);
+      hp_rpc_send_error(c, id, HP_EDB, msg);
     cJSON_Delete(ids);
   }
 }

@@ -248,8 +248,7 @@ int hp_view_trial_get(hp_view_t *v, hp_store_t *s, int64_t study_id, int64_t num
 
 /* ---- studies ------------------------------------------------------------- */
 
-/* A JSON number, or the protocol's "inf"/"-inf"/"nan" strings. */
-static cJSON *number_item(double x) {
+cJSON *hp_view_number(double x) {
   if (isnan(x)) return cJSON_CreateString("nan");
   if (isinf(x)) return cJSON_CreateString(x > 0 ? "inf" : "-inf");
   return cJSON_CreateNumber(x);
@@ -316,7 +315,7 @@ static cJSON *best_json(hp_view_t *v, hp_store_t *s, int64_t study_id) {
   cJSON *b = cJSON_CreateObject();
   if (b == NULL) return NULL;
   cJSON_AddNumberToObject(b, "trial", (double)number);
-  cJSON_AddItemToObject(b, "value", number_item(value));
+  cJSON_AddItemToObject(b, "value", hp_view_number(value));
   hp_store_trial_t t = {0};
   if (hp_store_trial_get(s, tid, &t, NULL) == 0) {
     cJSON *p = hp_view_trial_params(v, &t);
@@ -332,13 +331,23 @@ static void add_string_or_null(cJSON *o, const char *key, const char *s) {
 }
 
 cJSON *hp_view_study(hp_view_t *v, hp_store_t *s, const hp_store_study_info_t *info,
-                     const hp_view_spec_t *spec, const char *state, double now) {
+                     const hp_view_spec_t *spec, const hp_view_live_t *live, double now) {
   cJSON *o = cJSON_CreateObject();
   if (o == NULL) return NULL;
-  if (state == NULL) state = hp_view_study_state(s, info, spec, now);
+  const char *state = live ? live->state : hp_view_study_state(s, info, spec, now);
   cJSON_AddNumberToObject(o, "study_id", (double)info->study_id);
   cJSON_AddStringToObject(o, "name", info->name);
   cJSON_AddStringToObject(o, "state", state);
+  if (live != NULL) {
+    add_string_or_null(o, "stop_reason", live->stop_reason);
+  } else {
+    /* Kept while stopped; study.resume stores null. */
+    cJSON *why = strcmp(state, "stopped") == 0
+                     ? study_attr(s, info->study_id, HP_STORE_ATTR_STOP_REASON)
+                     : NULL;
+    add_string_or_null(o, "stop_reason", cJSON_IsString(why) ? why->valuestring : NULL);
+    cJSON_Delete(why);
+  }
   cJSON_AddStringToObject(o, "direction",
                           info->n_objectives > 0 && info->maximize[0] ? "maximize" : "minimize");
   add_string_or_null(o, "metric", spec ? spec->metric : NULL);
@@ -392,13 +401,4 @@ double hp_view_local_seconds(const char *s) {
   int64_t frac = us % 1000000;
   if (frac < 0) frac += 1000000;
   return (double)mktime(&tm) + (double)frac * 1e-6;
-}
-
-void hp_view_local_format(double t, char *buf, size_t len) {
-  time_t s = (time_t)t;
-  struct tm tm;
-  localtime_r(&s, &tm);
-  char base[24];
-  strftime(base, sizeof base, "%Y-%m-%d %H:%M:%S", &tm);
-  snprintf(buf, len, "%s.%06d", base, (int)((t - (double)s) * 1e6));
 }

@@ -53,11 +53,11 @@ int hp_client_connect(hp_client_t *c, const char *path, bool explicit_path, int 
  * freed. On success *result is the reply's "result" (caller frees with
  * cJSON_Delete). Event notifications that arrive before the reply are kept
  * (up to HP_CLIENT_MAX_PENDING, oldest dropped first) and returned by the
- * following hp_client_recv calls. An error reply returns a negative code chosen from the JSON-RPC
- * code (unknown study/trial -> HP_ENOTFOUND, exists -> HP_EEXIST, bad
- * params/spec -> HP_EINVAL, state/stopped/shutting down -> HP_ESTATE,
- * exhausted -> HP_EEXHAUSTED, too large -> HP_ETOOBIG, others -> HP_EFORMAT)
- * with the daemon's message, and sets c->rpc_code. */
+ * following hp_client_recv calls. An error reply returns the HP_E* code of
+ * its JSON-RPC code (hp_rpc_local_code: the table the daemon maps with, so
+ * unknown study -> HP_ENOSTUDY, unknown trial -> HP_ENOTFOUND, a code it
+ * does not know -> HP_EFORMAT) with the daemon's message, and sets
+ * c->rpc_code. */
 int hp_client_call(hp_client_t *c, const char *method, cJSON *params, cJSON **result,
                    hp_err_t *err);
 

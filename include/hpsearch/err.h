@@ -4,7 +4,13 @@
  * Convention: a function that can fail returns int: 0 on success, a negative
  * HP_E* code (or a negative errno for OS errors) otherwise. When it also takes
  * an hp_err_t *, it writes a human-readable message there naming the field,
- * file or value at fault. Library code never prints and never exits. */
+ * file or value at fault. Library code never prints and never exits.
+ *
+ * Every layer below the RPC edge returns these codes (never a wire code):
+ * the RPC edge maps them to JSON-RPC codes with ONE table
+ * (hp_rpc_wire_code, include/hpsearch/rpc.h), and err_table in common/err.c
+ * gives each a name and a message. To add context to a message, use
+ * hp_err_prefix; never pass err->msg as an argument of hp_err_set(err, ...). */
 #ifndef HPSEARCH_ERR_H
 #define HPSEARCH_ERR_H
 
@@ -24,6 +30,13 @@ enum {
   HP_EDB,             /* SQLite error */
   HP_ETOOBIG,         /* input exceeds a size limit */
   HP_ETIMEOUT,        /* deadline passed */
+  HP_ENOSTUDY,        /* unknown study (name or id) */
+  HP_ESPEC,           /* invalid study spec (the message names the field) */
+  HP_ESTOPPED,        /* the study is stopped */
+  HP_ESHUTDOWN,       /* the daemon is shutting down: no new work */
+  HP_EPERM,           /* the peer may not talk to the daemon (another uid) */
+  HP_EREQUEST,        /* not a valid JSON-RPC request */
+  HP_ENOMETHOD,       /* unknown RPC method */
   HP_ELAST_           /* not a code: end marker */
 };
 

@@ -16,7 +16,9 @@
  * costs nobody else). A single message may be larger. */
 #define HP_RPC_MAX_OUTPUT (16u << 20)
 
-/* ---- JSON-RPC 2.0 standard error codes ---------------------------------- */
+/* ---- JSON-RPC 2.0 standard error codes ----------------------------------
+ * Only the RPC edge uses these (daemon/rpc.c, daemon/server.c through
+ * hp_rpc_wire_code, and the client): everything else returns HP_E* codes. */
 #define HP_RPC_E_PARSE -32700          /* malformed JSON */
 #define HP_RPC_E_INVALID_REQUEST -32600 /* not a JSON-RPC request object */
 #define HP_RPC_E_METHOD -32601         /* unknown method */
@@ -71,8 +73,16 @@
  * not create anything. */
 int hp_rpc_default_socket_path(char *buf, size_t size);
 
-/* Short name of an error code for messages ("unknown study", ...); "error"
+/* The error convention: code below the RPC edge returns HP_E* codes
+ * (include/hpsearch/err.h); the edge maps them with this one table.
+ * hp_rpc_wire_code: the JSON-RPC code of an HP_E* code, 0 for a code
+ * without a row (a negative errno: the caller answers internal error).
+ * hp_rpc_local_code: the HP_E* code a client reports for a wire code
+ * (HP_EFORMAT for one it does not know). */
+int hp_rpc_wire_code(int code);
+int hp_rpc_local_code(int wire);
+/* Short name of a wire code for messages ("unknown study", ...); "error"
  * for codes not listed above. */
-const char *hp_rpc_error_name(int code);
+const char *hp_rpc_error_name(int wire);
 
 #endif

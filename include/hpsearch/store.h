@@ -252,6 +252,7 @@ int hp_store_reconcile(hp_store_t *s, const char *reason, hp_store_trial_ref_t *
 #define HP_STORE_ATTR_SPEC "hpsearch:spec"       /* the spec as given (object) */
 #define HP_STORE_ATTR_STATE "hpsearch:state"     /* "running" or "stopped" */
 #define HP_STORE_ATTR_CREATED "hpsearch:created" /* creation, epoch seconds */
+#define HP_STORE_ATTR_STOP_REASON "hpsearch:stop_reason" /* why it stopped itself, or null */
 /* Of a trial: */
 #define HP_STORE_ATTR_WORKER "hpsearch:worker"   /* {"pgid": N, "boot": ID} */
 #define HP_STORE_ATTR_REASON "hpsearch:reason"   /* why pruned (FAIL: fail_reason) */

@@ -79,14 +79,20 @@ typedef struct hp_view_spec {
   bool grid_retry_failed; /* a failed grid point is handed out again */
 } hp_view_spec_t;
 
+/* What only a running daemon knows of a study, passed as plain data. */
+typedef struct hp_view_live {
+  const char *state;       /* "running", "stopped" or "finished" */
+  const char *stop_reason; /* why it stopped itself, or NULL */
+} hp_view_live_t;
+
 /* The study summary of docs/protocol.md. info: the store's record; spec:
  * the fields of the study's stored hpsearch spec, NULL for a study without
- * one (written by another program); state: the daemon's live state
- * ("running", "stopped", "finished"), NULL to derive it from the database
- * (hp_view_study_state); now: wall-clock seconds (elapsed of a study that
- * is not finished). The best trial's parameters are read from s. */
+ * one (written by another program); live: the daemon's view, NULL to derive
+ * it from the database (hp_view_study_state, the stored stop reason); now:
+ * wall-clock seconds (elapsed of a study that is not finished). The best
+ * trial's parameters are read from s. */
 cJSON *hp_view_study(hp_view_t *v, hp_store_t *s, const hp_store_study_info_t *info,
-                     const hp_view_spec_t *spec, const char *state, double now);
+                     const hp_view_spec_t *spec, const hp_view_live_t *live, double now);
 /* The state a study has by what its database holds: "stopped" when stored
  * so, "running" while a trial runs or waits, or while its spec leaves
  * trials to start (n_trials, time budget, grid points), else "finished". */
@@ -96,13 +102,15 @@ const char *hp_view_study_state(hp_store_t *s, const hp_store_study_info_t *info
  * NULL for a study without one. New tree. */
 cJSON *hp_view_stored_spec(hp_store_t *s, int64_t study_id);
 
+/* A number as the protocol writes it: a JSON number, or the strings "inf",
+ * "-inf", "nan" (events, summaries). New item, NULL if out of memory. */
+cJSON *hp_view_number(double x);
+
 /* ---- times --------------------------------------------------------------- */
 /* Wall-clock seconds now (CLOCK_REALTIME). */
 double hp_view_now(void);
 /* Seconds since the epoch of a stored local datetime "YYYY-MM-DD
  * HH:MM:SS[.ffffff]" (mktime: local time zone), NAN if empty or malformed. */
 double hp_view_local_seconds(const char *datetime);
-/* The stored local datetime text of epoch seconds t (microseconds). */
-void hp_view_local_format(double t, char *buf, size_t len);
 
 #endif

@@ -660,6 +660,100 @@ static void test_daemon_continues_optuna5(void **state) {
 #undef INTEROP
 }
 
+/* The daemon and a --db reader of the same file print IDENTICAL JSON (one
+ * builder, view/): every kind of parameter, user attributes, intermediate
+ * values, COMPLETE/PRUNED/FAIL trials, infinite values, reasons. */
+static char g_daemon_out[65536];
+
+static void same_output(const char *args) {
+  run_t *r = cli("%s", args);
+  if (r->code != 0) fprintf(stderr, "%s: %s\n", args, r->err);
+  assert_int_equal(r->code, 0);
+  snprintf(g_daemon_out, sizeof g_daemon_out, "%s", r->out);
+  r = cli("%s --db '%s'", args, g_db);
+  if (r->code != 0) fprintf(stderr, "%s --db: %s\n", args, r->err);
+  assert_int_equal(r->code, 0);
+  if (strcmp(g_daemon_out, r->out) != 0)
+    fail_msg("`%s` differs:\ndaemon: %s\n--db:   %s", args, g_daemon_out, r->out);
+  assert_true(strlen(r->out) > 10);
+}
+
+static void test_db_same_as_daemon(void **state) {
+  (void)state;
+  /* Trials whose int `k` is 0 fail (exit 3); the others report two steps
+   * and end with user attributes. */
+  write_file("kinds.json",
+             "{\"name\": \"kinds\", \"direction\": \"maximize\", \"n_trials\": 6,\n"
+             " \"parallelism\": 2, \"sampler\": {\"type\": \"random\", \"seed\": 11},\n"
+             " \"space\": {\"f\": {\"type\": \"float\", \"low\": -1, \"high\": 1},\n"
+             "   \"lg\": {\"type\": \"float\", \"low\": 1e-5, \"high\": 0.1, \"log\": true},\n"
+             "   \"fs\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"step\": 0.125},\n"
+             "   \"k\": {\"type\": \"int\", \"low\": 0, \"high\": 2},\n"
+             "   \"is\": {\"type\": \"int\", \"low\": 0, \"high\": 100, \"step\": 10},\n"
+             "   \"il\": {\"type\": \"int\", \"low\": 1, \"high\": 1024, \"log\": true},\n"
+             "   \"c\": {\"type\": \"categorical\", \"choices\": [\"adam\", 1.5, true, null]}},\n"
+             " \"objective\": {\"command\": [\"sh\", \"-c\",\n"
+             "   \"[ $1 = 0 ] && exit 3; echo '{\\\"step\\\": 0, \\\"value\\\": '$0'}';"
+             " echo '{\\\"step\\\": 1, \\\"value\\\": 0.1}';"
+             " echo '{\\\"value\\\": '$0', \\\"acc\\\": 0.125, \\\"note\\\": \\\"k='$1'\\\"}'\",\n"
+             "   \"$f\", \"$k\"]}}\n");
+  run_t *r = cli("submit '%s/kinds.json' --wait", g_dir);
+  if (r->code != 0) fprintf(stderr, "stdout:\n%s\nstderr:\n%s\n", r->out, r->err);
+  assert_int_equal(r->code, 0);
+  /* An ask/tell study: an infinite value, a pruned trial with a reason. */
+  write_file("told.json",
+             "{\"name\": \"told\", \"direction\": \"minimize\", \"n_trials\": 3,\n"
+             " \"sampler\": {\"type\": \"random\", \"seed\": 5},\n"
+             " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 4}}}\n");
+  assert_int_equal(cli("submit '%s/told.json'", g_dir)->code, 0);
+  for (int i = 0; i < 3; i++) assert_int_equal(cli("ask told")->code, 0);
+  assert_int_equal(cli("report told 0 0 1.5")->code, 0);
+  assert_int_equal(cli("report told 0 1 -inf")->code, 0);
+  assert_int_equal(cli("tell told 0 inf")->code, 0);
+  assert_int_equal(cli("tell told 1 0.1")->code, 0);
+  cli("report told 2 0 2.5");
+  assert_int_equal(cli("tell told 2 --state pruned --reason 'from the shell'")->code, 0);
+
+  /* What the test asserts must be there to compare. */
+  r = cli("trials kinds --json --intermediate");
+  cJSON *tj = cJSON_Parse(r->out);
+  assert_non_null(tj);
+  int n_fail = 0, n_attrs = 0;
+  const cJSON *t;
+  cJSON_ArrayForEach(t, cJSON_GetObjectItem(tj, "trials")) {
+    const char *st = cJSON_GetObjectItem(t, "state")->valuestring;
+    n_fail += strcmp(st, "FAIL") == 0;
+    n_attrs += cJSON_GetObjectItem(cJSON_GetObjectItem(t, "user_attrs"), "note") != NULL;
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(t, "params")), 7);
+  }
+  cJSON_Delete(tj);
+  assert_true(n_fail > 0 && n_attrs > 0);
+
+  /* A running study's elapsed time moves between two reads: all are
+   * finished here, so the whole list can be compared. */
+  r = cli("status --json");
+  cJSON *all = cJSON_Parse(r->out);
+  const cJSON *one;
+  cJSON_ArrayForEach(one, cJSON_GetObjectItem(all, "studies"))
+    assert_string_equal(cJSON_GetObjectItem(one, "state")->valuestring, "finished");
+  assert_true(cJSON_GetArraySize(cJSON_GetObjectItem(all, "studies")) >= 2);
+  cJSON_Delete(all);
+
+  same_output("trials kinds --json");
+  same_output("trials kinds --json --intermediate");
+  same_output("trials told --json --intermediate");
+  assert_non_null(strstr(g_daemon_out, "\"value\":\"inf\""));
+  assert_non_null(strstr(g_daemon_out, "\"intermediate\":[[0,1.5],[1,\"-inf\"]]"));
+  assert_non_null(strstr(g_daemon_out, "\"reason\":\"from the shell\""));
+  same_output("trials kinds --csv");
+  same_output("status --json");
+  same_output("status kinds --json");
+  same_output("status told --json");
+  same_output("best kinds --json");
+  same_output("best told --json");
+  same_output("status kinds");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_no_daemon),
@@ -668,6 +762,8 @@ int main(void) {
       cmocka_unit_test(test_db_from_optuna),
       cmocka_unit_test(test_ask_report_tell),
       cmocka_unit_test(test_submit_wait_command),
+      /* before a test that leaves a study running (its elapsed time moves) */
+      cmocka_unit_test(test_db_same_as_daemon),
       cmocka_unit_test(test_wait_asktell_and_interrupt),
       cmocka_unit_test(test_daemon_continues_optuna5),
   };

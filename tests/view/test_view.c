@@ -181,7 +181,8 @@ static void test_trial_list(void **state) {
 static cJSON *summary(fix_t *f, const hp_view_spec_t *spec, const char *state, double now) {
   hp_store_study_info_t info;
   OK(hp_store_study_get(f->s, f->study, &info, &e_));
-  cJSON *o = hp_view_study(f->v, f->s, &info, spec, state, now);
+  hp_view_live_t live = {state, state && strcmp(state, "stopped") == 0 ? "why" : NULL};
+  cJSON *o = hp_view_study(f->v, f->s, &info, spec, state ? &live : NULL, now);
   hp_store_study_info_clear(&info);
   assert_non_null(o);
   return o;
@@ -239,6 +240,7 @@ static void test_study_summary(void **state) {
   /* The order of counts is the protocol's. */
   o = summary(f, &spec, "stopped", 2e9);
   assert_string_equal(str(o, "state"), "stopped");
+  assert_string_equal(str(o, "stop_reason"), "why");
   const cJSON *counts = cJSON_GetObjectItem(o, "counts");
   const char *order[] = {"WAITING", "RUNNING", "COMPLETE", "PRUNED", "FAIL"};
   int i = 0;
@@ -246,10 +248,16 @@ static void test_study_summary(void **state) {
   assert_int_equal(cJSON_GetObjectItem(counts, "COMPLETE")->valueint, 2);
   assert_int_equal(cJSON_GetObjectItem(counts, "PRUNED")->valueint, 1);
   cJSON_Delete(o);
-  /* Stored "stopped" wins when the state is derived. */
+  /* Stored "stopped" wins when the state is derived, with its reason. */
   OK(hp_store_study_set_system_attr(f->s, f->study, HP_STORE_ATTR_STATE, "\"stopped\"", &e_));
   o = summary(f, &spec, NULL, 2e9);
   assert_string_equal(str(o, "state"), "stopped");
+  assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "stop_reason")));
+  cJSON_Delete(o);
+  OK(hp_store_study_set_system_attr(f->s, f->study, HP_STORE_ATTR_STOP_REASON,
+                                    "\"5 trials in a row failed\"", &e_));
+  o = summary(f, &spec, NULL, 2e9);
+  assert_string_equal(str(o, "stop_reason"), "5 trials in a row failed");
   cJSON_Delete(o);
   /* Without a spec: the spec's fields are null, the objective "none". */
   OK(hp_store_study_set_system_attr(f->s, f->study, HP_STORE_ATTR_STATE, "\"running\"", &e_));
