@@ -67,8 +67,10 @@ typedef struct hp_store hp_store_t;
  * fails with HP_EFORMAT naming what was found. Read-only open fails with
  * HP_ENOTFOUND if the file does not exist or holds no studies table. */
 int hp_store_open(const char *path, unsigned flags, hp_store_t **out, hp_err_t *err);
-/* The open file's alembic revision, "v3.0.0.d" or "v3.2.0.a" (static text;
- * follows an upgrade another program commits). */
+/* The open file's alembic revision, "v3.0.0.d" or "v3.2.0.a" (static text).
+ * A read-write handle re-reads it at its first write after another
+ * connection committed, so it follows an upgrade made meanwhile; a
+ * read-only handle keeps what it found at open. */
 const char *hp_store_revision(const hp_store_t *s);
 /* Moves the file at path from v3.0.0.d to v3.2.0.a in one transaction, as
  * `optuna storage upgrade` does (index trials_study_id_key, alembic row,
