@@ -546,6 +546,36 @@ static void test_wait_asktell_and_interrupt(void **state) {
   wait_text("w3.err", "study at2 keeps running in the daemon (hpsearch status at2 --watch");
 }
 
+/* `daemon --optuna-schema`: 3.1 creates a file Optuna 3.1 reads; a file
+ * of the other schema is refused, never upgraded; a bad value is a usage
+ * error. */
+static void test_daemon_optuna_schema(void **state) {
+  (void)state;
+  char db[400], sock[400];
+  snprintf(db, sizeof db, "%s/v31.db", g_dir);
+  snprintf(sock, sizeof sock, "%s/v31run/d.sock", g_dir);
+  run_t *r = cli("daemon --db '%s' --socket '%s' --optuna-schema 4", db, sock);
+  assert_int_equal(r->code, 2);
+  assert_non_null(strstr(r->err, "--optuna-schema: expected 3.1 or 3.2, got '4'"));
+  char cmd[1200];
+  snprintf(cmd, sizeof cmd, "'%s' daemon --db '%s' --socket '%s' --jobs 1 --optuna-schema 3.1 "
+           "2>'%s/v31daemon.log' </dev/null &", g_bin, db, sock, g_dir);
+  assert_int_equal(system(cmd), 0);
+  for (int i = 0; i < 300 && !can_connect(sock); i++) {
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  assert_int_equal(cli("shutdown --socket '%s'", sock)->code, 0);
+  r = cli("db info '%s'", db);
+  assert_int_equal(r->code, 0);
+  assert_non_null(strstr(r->out, "alembic revision v3.0.0.d"));
+  r = cli("daemon --db '%s' --socket '%s' --optuna-schema 3.2", db, sock);
+  assert_int_equal(r->code, 1);
+  assert_non_null(strstr(r->err, "already exists at alembic revision v3.0.0.d"));
+  assert_non_null(strstr(r->err, "hpsearch db upgrade"));
+  assert_non_null(strstr(cli("db info '%s'", db)->out, "v3.0.0.d"));
+}
+
 /* A study Optuna 5 created (the vendored copy; skipped, saying so, where it
  * is absent) is continued by a real daemon through `submit
  * --load-if-exists` and ask/report/tell, read by Optuna 5 again, which
@@ -765,6 +795,7 @@ int main(void) {
       /* before a test that leaves a study running (its elapsed time moves) */
       cmocka_unit_test(test_db_same_as_daemon),
       cmocka_unit_test(test_wait_asktell_and_interrupt),
+      cmocka_unit_test(test_daemon_optuna_schema),
       cmocka_unit_test(test_daemon_continues_optuna5),
   };
   return cmocka_run_group_tests(tests, start_daemon, stop_daemon);
