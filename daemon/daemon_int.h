@@ -234,6 +234,9 @@ struct hp_daemon {
                                 failed write or commit): written again later */
   bool store_failed;         /* a write of the open batch failed: reload from
                                 the database once the batch ends */
+  hp_err_t batch_undo;       /* code != 0: a request's writes reached the open
+                                batch only in part, so the batch is rolled back
+                                instead of committed (msg: why, for the replies) */
   double t_retry;            /* monotonic: no new trial and no rewrite before */
   double retry_wait;         /* seconds between attempts (HP_RETRY_FIRST doubling
                                 up to HP_RETRY_MAX) */
@@ -296,8 +299,10 @@ int hp_sched_report(hp_run_t *run, int64_t step, double value, bool *prune, bool
  * the event, frees run. values: NULL unless COMPLETE (or PRUNED with one). */
 int hp_sched_finish(hp_run_t *run, hp_store_state_t state, const double *value,
                     const char *reason, hp_err_t *err);
-void hp_sched_stop(hp_study_t *st, bool kill);
-void hp_sched_resume(hp_study_t *st);
+/* Stop and resume write the study's state first; a failed write fails the
+ * call and leaves the study as it was. */
+int hp_sched_stop(hp_study_t *st, bool kill, hp_err_t *err);
+int hp_sched_resume(hp_study_t *st, hp_err_t *err);
 int hp_sched_delete(hp_study_t *st, hp_err_t *err);
 /* The study summary of docs/protocol.md: built by view/ from the store's
  * record (the same builder as `--db` readers) with the daemon's live state. */

@@ -170,7 +170,8 @@ static int m_study_stop(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSO
   if (hp_json_get_bool(params, "kill", false, &kill, "params", err) < 0) return HP_EINVAL;
   if (st->spec == NULL)
     return hp_err_set(err, HP_ESTATE, "study '%s' has no hpsearch spec", st->name);
-  hp_sched_stop(st, kill);
+  int rc = hp_sched_stop(st, kill, err);
+  if (rc < 0) return rc;
   return hp_sched_summary(st, result, err);
 }
 
@@ -179,7 +180,8 @@ static int m_study_resume(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJ
   (void)d, (void)c, (void)params;
   if (st->spec == NULL)
     return hp_err_set(err, HP_ESTATE, "study '%s' has no hpsearch spec", st->name);
-  hp_sched_resume(st);
+  int rc = hp_sched_resume(st, err);
+  if (rc < 0) return rc;
   return hp_sched_summary(st, result, err);
 }
 

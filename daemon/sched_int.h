@@ -27,6 +27,6 @@ int hp_sched_run_end(hp_run_t *run, hp_err_t *err);
 /* sched_run.c */
 /* Stops a running study by itself (running trials finish); reason is stored
  * and shown until study.resume. */
-void hp_sched_pause(hp_study_t *st, const char *reason);
+int hp_sched_pause(hp_study_t *st, const char *reason, hp_err_t *err);
 
 #endif

@@ -35,10 +35,20 @@ static bool start_one(hp_study_t *st) {
     hp_sched_finish(run, HP_STORE_FAIL, NULL, reason, NULL);
     return true;
   }
+  /* A restart finds what this worker leaves behind only by its recorded
+   * process group: a worker whose group cannot be recorded is not run. */
   char attr[160];
   snprintf(attr, sizeof attr, "{\"pgid\": %d, \"boot\": \"%s\"}", (int)run->w->pid,
            st->d->boot_id);
-  hp_store_trial_set_system_attr(st->d->store, run->trial_id, HP_STORE_ATTR_WORKER, attr, NULL);
+  rc = hp_store_trial_set_system_attr(st->d->store, run->trial_id, HP_STORE_ATTR_WORKER, attr,
+                                      &err);
+  if (rc < 0) {
+    char reason[HP_ERR_MSG_MAX + 64];
+    snprintf(reason, sizeof reason, "its process group could not be recorded: %s", err.msg);
+    hp_log("study '%s' trial %lld: %s; killing the worker", st->name, (long long)run->number,
+           reason);
+    hp_worker_kill(run->w, HP_STORE_FAIL, reason);
+  }
   return true;
 }
 
@@ -87,9 +97,12 @@ void hp_sched_rewrite(hp_daemon_t *d) {
 }
 
 void hp_sched_retry(hp_daemon_t *d) {
-  if ((d->unstored || d->retry_wait > 0) && hp_now_mono() >= d->t_retry) {
-    /* Write the kept ends again (a failure reloads and waits again); new
-     * trials may start again. */
+  if (d->t_retry > 0 && hp_now_mono() >= d->t_retry) {
+    /* The wait after a failed write is over: write the kept ends again (a
+     * failure reloads and waits again), and new trials may start again,
+     * also those of a study created during the wait (the scheduler ran and
+     * refused then; a clean commit since does not wake it). */
+    d->t_retry = 0;
     hp_sched_rewrite(d);
     hp_daemon_kick(d);
   }
@@ -104,24 +117,45 @@ void hp_sched_tick(hp_daemon_t *d) {
     }
 }
 
-/* The stop reason as stored: a JSON string, or null. */
-static void store_stop_reason(hp_study_t *st, const char *reason) {
-  cJSON *v = reason ? cJSON_CreateString(reason) : cJSON_CreateNull();
-  char *text = v ? cJSON_PrintUnformatted(v) : NULL;
-  cJSON_Delete(v);
-  if (text && hp_daemon_batch(st->d, NULL) == 0)
-    hp_store_study_set_system_attr(st->d->store, st->id, HP_STORE_ATTR_STOP_REASON, text, NULL);
-  free(text);
-  free(st->stop_reason);
-  st->stop_reason = reason ? strdup(reason) : NULL;
+/* Writes "running" or "stopped" as the study's state, and its stop reason
+ * (a JSON string, or null) when it has or gets one, before memory changes: a
+ * study shown stopped must stay stopped after a restart, so a failed write
+ * fails the call and changes nothing. The state goes first; a reason that
+ * cannot be written after it undoes the round (server.c), as half a request
+ * must not be stored. */
+static int write_state(hp_study_t *st, const char *state, const char *reason, hp_err_t *err) {
+  if (st->spec == NULL)
+    return hp_err_set(err, HP_ESTATE, "study '%s' has no hpsearch spec", st->name);
+  char json[16];
+  snprintf(json, sizeof json, "\"%s\"", state);
+  int rc = hp_daemon_batch(st->d, err);
+  if (rc == 0)
+    rc = hp_store_study_set_system_attr(st->d->store, st->id, HP_STORE_ATTR_STATE, json, err);
+  if (rc == 0 && (reason != NULL || st->stop_reason != NULL)) {
+    cJSON *v = reason ? cJSON_CreateString(reason) : cJSON_CreateNull();
+    char *text = v ? cJSON_PrintUnformatted(v) : NULL;
+    cJSON_Delete(v);
+    rc = text ? hp_store_study_set_system_attr(st->d->store, st->id, HP_STORE_ATTR_STOP_REASON,
+                                               text, err)
+              : hp_err_set(err, HP_ENOMEM, "out of memory");
+    free(text);
+    if (rc < 0) st->d->batch_undo = *err;
+  }
+  if (rc < 0) hp_err_prefix(err, "study '%s' could not be marked %s", st->name, state);
+  return rc;
 }
 
 /* study.stop (reason NULL) or the study stopping itself (reason). */
-static void study_stop(hp_study_t *st, bool kill, const char *reason) {
-  if (st->spec == NULL) return;
-  if (hp_daemon_batch(st->d, NULL) == 0)
-    hp_store_study_set_system_attr(st->d->store, st->id, HP_STORE_ATTR_STATE, "\"stopped\"", NULL);
-  if (reason != NULL || st->stop_reason != NULL) store_stop_reason(st, reason);
+static int study_stop(hp_study_t *st, bool kill, const char *reason, hp_err_t *err) {
+  char *why = reason ? strdup(reason) : NULL;
+  if (reason && why == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
+  int rc = write_state(st, "stopped", reason, err);
+  if (rc < 0) {
+    free(why);
+    return rc;
+  }
+  free(st->stop_reason);
+  st->stop_reason = why;
   st->state = HP_STUDY_STOPPED;
   if (kill)
     for (size_t i = 0; i < st->runs_cap; i++)
@@ -137,22 +171,28 @@ static void study_stop(hp_study_t *st, bool kill, const char *reason) {
   }
   if (reason) hp_log("study '%s' stopped itself: %s", st->name, reason);
   else hp_log("study '%s' stopped", st->name);
+  return 0;
 }
 
-void hp_sched_stop(hp_study_t *st, bool kill) { study_stop(st, kill, NULL); }
+int hp_sched_stop(hp_study_t *st, bool kill, hp_err_t *err) {
+  return study_stop(st, kill, NULL, err);
+}
 
-void hp_sched_pause(hp_study_t *st, const char *reason) { study_stop(st, false, reason); }
+int hp_sched_pause(hp_study_t *st, const char *reason, hp_err_t *err) {
+  return study_stop(st, false, reason, err);
+}
 
-void hp_sched_resume(hp_study_t *st) {
-  if (st->spec == NULL) return;
-  if (hp_daemon_batch(st->d, NULL) == 0)
-    hp_store_study_set_system_attr(st->d->store, st->id, HP_STORE_ATTR_STATE, "\"running\"", NULL);
-  if (st->stop_reason != NULL) store_stop_reason(st, NULL);
+int hp_sched_resume(hp_study_t *st, hp_err_t *err) {
+  int rc = write_state(st, "running", NULL, err);
+  if (rc < 0) return rc;
+  free(st->stop_reason);
+  st->stop_reason = NULL;
   st->failed_in_row = 0;
   st->state = HP_STUDY_RUNNING;
   st->exhausted = false;
   hp_sched_check_finished(st);
   hp_daemon_kick(st->d);
+  return 0;
 }
 
 void hp_sched_kill_all(hp_daemon_t *d, const char *reason) {

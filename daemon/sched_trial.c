@@ -252,7 +252,9 @@ int hp_sched_report(hp_run_t *run, int64_t step, double value, bool *prune, bool
   rc = hp_pruner_should_prune(st->pruner, run->number, step, err);
   if (rc < 0) return rc;
   *prune = rc == 1;
-  /* Successive halving keeps state in rungs: persist new ones (as Optuna). */
+  /* Successive halving keeps state in rungs: persist new ones (as Optuna).
+   * The value is in the batch already: a rung that cannot be written undoes
+   * the whole batch (server.c), and memory is rebuilt from the database. */
   int after = hp_pruner_rung_count(st->pruner, run->number);
   for (int k = before; k < after; k++) {
     char key[32], val[40];
@@ -260,7 +262,13 @@ int hp_sched_report(hp_run_t *run, int64_t step, double value, bool *prune, bool
     double rv = hp_pruner_rung_value(st->pruner, run->number, k);
     if (!isfinite(rv)) continue;
     snprintf(val, sizeof val, "%.17g", rv);
-    hp_store_trial_set_system_attr(st->d->store, run->trial_id, key, val, NULL);
+    rc = hp_store_trial_set_system_attr(st->d->store, run->trial_id, key, val, err);
+    if (rc < 0) {
+      hp_err_prefix(err, "trial %lld: pruner rung %d not stored", (long long)run->number, k);
+      hp_log("study '%s': %s; this round's writes are undone", st->name, err->msg);
+      st->d->batch_undo = *err;
+      return rc;
+    }
   }
   cJSON *ev = hp_daemon_wants_events(st->d, st->id) ? cJSON_CreateObject() : NULL;
   if (ev) {
@@ -398,7 +406,9 @@ int hp_sched_finish(hp_run_t *run, hp_store_state_t state, const double *value,
                               "trial %lld: %.200s",
              (long long)st->failed_in_row, (long long)run->number,
              run->end_reason ? run->end_reason : "no reason given");
-    hp_sched_pause(st, why);
+    hp_err_t perr = {0};
+    if (hp_sched_pause(st, why, &perr) < 0) /* tried again at the next failure */
+      hp_log("study '%s': %s", st->name, perr.msg);
   }
   return rc;
 }

@@ -421,14 +421,15 @@ static void daemon_close_handles(hp_daemon_t *d);
 /* The batch did not commit: no reply or event of this loop iteration may go
  * out as it is. Each request answered in it gets an error instead, saying
  * what happened (events are dropped: they told of changes now undone). */
-static void conns_batch_failed(hp_daemon_t *d, const char *why) {
+static void conns_batch_failed(hp_daemon_t *d, bool undone, const char *why) {
+  const char *what = undone ? "a write failed and this round was rolled back"
+                            : "database commit failed";
   char msg[HP_ERR_MSG_MAX + 200];
   snprintf(msg, sizeof msg,
-           "database commit failed: %s; this request's changes were not stored (a finished "
-           "trial it reported is kept by the daemon and written when the database can be "
-           "written again)",
-           why);
-  hp_log("database commit failed: %s; the replies of this round become errors", why);
+           "%s: %s; this request's changes were not stored (a finished trial it reported is "
+           "kept by the daemon and written when the database can be written again)",
+           what, why);
+  hp_log("%s: %s; the replies of this round become errors", what, why);
   hp_conn_t *next;
   for (hp_conn_t *c = d->conns; c; c = next) {
     next = c->next;
@@ -455,10 +456,17 @@ static void on_check(uv_check_t *h) {
   }
   if (hp_store_in_batch(d->store) || d->store_failed) {
     hp_err_t err = {0};
-    bool committed = !hp_store_in_batch(d->store) || hp_store_commit(d->store, &err) == 0;
+    bool committed, undone = d->batch_undo.code != 0 && hp_store_in_batch(d->store);
+    if (undone) {
+      err = d->batch_undo; /* half a request must not be stored */
+      committed = false;
+    } else {
+      committed = !hp_store_in_batch(d->store) || hp_store_commit(d->store, &err) == 0;
+    }
+    hp_err_clear(&d->batch_undo);
     if (!committed) {
       hp_store_rollback(d->store);
-      conns_batch_failed(d, err.msg);
+      conns_batch_failed(d, undone, err.msg);
     }
     /* A failed commit, or a write that failed inside a committed batch:
      * memory is brought back to what the database holds. */

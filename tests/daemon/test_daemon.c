@@ -1306,6 +1306,124 @@ static int db_exec(const daemon_proc_t *d, const char *sql) {
   return changed;
 }
 
+/* Makes writes of one system attribute key (LIKE pattern) of table (study_
+ * or trial_system_attributes) fail from outside, with a trigger whose body
+ * fails at run time (an integer overflow: SQLITE_ERROR, as an I/O error
+ * would be; RAISE() would look like a constraint); on false the triggers go.
+ * The daemon's write fails, not its commit. */
+static void refuse_key(const daemon_proc_t *d, const char *table, const char *pattern, bool on) {
+  char sql[1200];
+  if (on)
+    snprintf(sql, sizeof sql,
+             "CREATE TRIGGER refuse_i BEFORE INSERT ON %s WHEN NEW.\"key\" LIKE '%s' "
+             "BEGIN SELECT abs(-9223372036854775807 - 1); END;"
+             "CREATE TRIGGER refuse_u BEFORE UPDATE ON %s WHEN NEW.\"key\" LIKE '%s' "
+             "BEGIN SELECT abs(-9223372036854775807 - 1); END;",
+             table, pattern, table, pattern);
+  else
+    snprintf(sql, sizeof sql, "DROP TRIGGER refuse_i; DROP TRIGGER refuse_u;");
+  db_exec(d, sql);
+}
+
+static const char *study_state(client_t *c, const char *name) {
+  static char state[32];
+  char params[200];
+  snprintf(params, sizeof params, "{\"study\":\"%s\"}", name);
+  cJSON *r;
+  cJSON *res = cl_ok(c, "study.get", params, &r);
+  snprintf(state, sizeof state, "%s", cJSON_GetObjectItem(res, "state")->valuestring);
+  cJSON_Delete(r);
+  return state;
+}
+
+/* Every database write either succeeds or fails its request: a stop or
+ * resume whose state cannot be written fails and changes nothing (also not
+ * after a restart); a report whose pruner rung cannot be written undoes the
+ * round (its value is not stored either); a worker whose process group
+ * cannot be recorded is killed and its trial fails saying so. */
+static void test_writes_fail_requests(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 1);
+  client_t c;
+  cl_open(&c, d.sock);
+  create_study(&c, "{\"name\":\"ws\",\"n_trials\":5,"
+                   "\"pruner\":{\"type\":\"successive_halving\",\"min_resource\":1,"
+                   "\"reduction_factor\":2},"
+                   "\"space\":{\"x\":{\"type\":\"float\",\"low\":0,\"high\":1}}}");
+  char msg[512];
+  /* stop: refused write -> error, still running */
+  refuse_key(&d, "study_system_attributes", "hpsearch:state", true);
+  assert_int_equal(cl_err(&c, "study.stop", "{\"study\":\"ws\"}", msg, sizeof msg),
+                   HP_RPC_E_INTERNAL);
+  if (strstr(msg, "could not be marked stopped") == NULL) fail_msg("unclear error: %s", msg);
+  assert_string_equal(study_state(&c, "ws"), "running");
+  refuse_key(&d, "study_system_attributes", "", false);
+  cJSON *r;
+  cl_ok(&c, "study.stop", "{\"study\":\"ws\"}", &r);
+  cJSON_Delete(r);
+  assert_string_equal(study_state(&c, "ws"), "stopped");
+  /* resume: refused write -> error, still stopped, and stopped after a restart */
+  refuse_key(&d, "study_system_attributes", "hpsearch:state", true);
+  assert_int_equal(cl_err(&c, "study.resume", "{\"study\":\"ws\"}", msg, sizeof msg),
+                   HP_RPC_E_INTERNAL);
+  if (strstr(msg, "could not be marked running") == NULL) fail_msg("unclear error: %s", msg);
+  assert_string_equal(study_state(&c, "ws"), "stopped");
+  refuse_key(&d, "study_system_attributes", "", false);
+  cl_close(&c);
+  kill(d.pid, SIGTERM);
+  assert_true(wait_exit(d.pid, 10) == 0);
+  d.pid = spawn_daemon(&d, 1);
+  wait_ready(&d);
+  cl_open(&c, d.sock);
+  assert_string_equal(study_state(&c, "ws"), "stopped");
+  cl_ok(&c, "study.resume", "{\"study\":\"ws\"}", &r);
+  cJSON_Delete(r);
+  /* a report whose rung cannot be written: the round is undone */
+  cJSON *res = cl_ok(&c, "trial.ask", "{\"study\":\"ws\"}", &r);
+  assert_int_equal(cJSON_GetObjectItem(res, "trial")->valueint, 0);
+  cJSON_Delete(r);
+  refuse_key(&d, "trial_system_attributes", "completed_rung_%", true);
+  assert_int_equal(cl_err(&c, "trial.report", "{\"study\":\"ws\",\"trial\":0,\"step\":1,\"value\":0.5}",
+                          msg, sizeof msg),
+                   HP_RPC_E_INTERNAL);
+  if (strstr(msg, "rung") == NULL || strstr(msg, "rolled back") == NULL)
+    fail_msg("unclear error: %s", msg);
+  res = cl_ok(&c, "trial.get", "{\"study\":\"ws\",\"trial\":0}", &r);
+  assert_string_equal(cJSON_GetObjectItem(res, "state")->valuestring, "RUNNING");
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(res, "intermediate")), 0);
+  cJSON_Delete(r);
+  refuse_key(&d, "trial_system_attributes", "", false);
+  res = cl_ok(&c, "trial.report", "{\"study\":\"ws\",\"trial\":0,\"step\":1,\"value\":0.5}", &r);
+  assert_true(cJSON_GetObjectItem(res, "ignored") == NULL);
+  cJSON_Delete(r);
+  /* the rung is in the file now (the update touches exactly its row) */
+  assert_int_equal(db_exec(&d, "UPDATE trial_system_attributes SET value_json = value_json "
+                               "WHERE \"key\" = 'completed_rung_0'"),
+                   1);
+  cl_ok(&c, "trial.tell", "{\"study\":\"ws\",\"trial\":0,\"value\":0.5}", &r);
+  cJSON_Delete(r);
+  /* a worker whose process group cannot be recorded does not run */
+  refuse_key(&d, "trial_system_attributes", "hpsearch:worker", true);
+  char spec[1200];
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"pg\",\"n_trials\":1,\"space\":{\"x\":{\"type\":\"float\",\"low\":0,"
+           "\"high\":1}},\"objective\":{\"command\":[\"%s\",\"$x\",\"hang\"]}}",
+           helper);
+  create_study(&c, spec);
+  r = wait_finished(&c, "pg", 20);
+  assert_int_equal(count_of(r, "FAIL"), 1);
+  cJSON_Delete(r);
+  cJSON *trials = list_trials(&c, "pg", &r);
+  const cJSON *reason = cJSON_GetObjectItem(cJSON_GetArrayItem(trials, 0), "reason");
+  if (!cJSON_IsString(reason) || strstr(reason->valuestring, "process group could not be recorded") == NULL)
+    fail_msg("unclear reason: %s", cJSON_IsString(reason) ? reason->valuestring : "(none)");
+  cJSON_Delete(r);
+  refuse_key(&d, "trial_system_attributes", "", false);
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
 /* A reload after a failed commit that fails itself (here the database holds
  * a row the loader refuses) is tried again after the wait, not at every
  * request: the wait stays short, so once the database is fine again the
@@ -2169,6 +2287,7 @@ int main(void) {
       cmocka_unit_test(test_engine_missing_data),
       cmocka_unit_test(test_db_not_writable),
       cmocka_unit_test(test_reload_failure_waits),
+      cmocka_unit_test(test_writes_fail_requests),
       cmocka_unit_test(test_command_not_found),
       cmocka_unit_test(test_consecutive_failures_pause),
       cmocka_unit_test(test_disk_full_resume),
