@@ -6,17 +6,7 @@
 
 #include <stdbool.h>
 
-/* Exit codes shared by all subcommands. */
-enum {
-  HP_EXIT_OK = 0,
-  HP_EXIT_FAIL = 1,      /* the operation failed (bad input, error reply) */
-  HP_EXIT_USAGE = 2,     /* bad command line */
-  HP_EXIT_NODAEMON = 3,  /* no daemon answers on the socket */
-  HP_EXIT_NOTFOUND = 4,  /* unknown study or trial */
-  HP_EXIT_DIVERGED = 5,  /* `train`: training diverged */
-  HP_EXIT_PRUNE = 6,     /* `report`: the trial should be pruned */
-  HP_EXIT_EXHAUSTED = 7, /* `ask`: the study needs no more trials */
-};
+#include "hpsearch/exit.h" /* HP_EXIT_*, shared by all subcommands */
 
 typedef int (*hp_cmd_fn)(int argc, char **argv);
 
@@ -42,8 +32,9 @@ int hp_cmd_ask(int argc, char **argv);
 int hp_cmd_report(int argc, char **argv);
 int hp_cmd_tell(int argc, char **argv);
 int hp_cmd_db(int argc, char **argv);
-int hp_cmd_daemon(int argc, char **argv);  /* daemon/main.c */
-int hp_cmd_worker(int argc, char **argv);  /* daemon/worker_main.c */
-int hp_cmd_supervise(int argc, char **argv); /* daemon/worker_exec.c */
+/* What the daemon runs (cli/cmd_daemon.c, cmd_worker.c, cmd_supervise.c). */
+int hp_cmd_daemon(int argc, char **argv);
+int hp_cmd_worker(int argc, char **argv);
+int hp_cmd_supervise(int argc, char **argv);
 
 #endif

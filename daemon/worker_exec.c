@@ -1,5 +1,6 @@
-/* The supervisor of one command trial: `hpsearch supervise [--parent PID]
- * -- PROG ARGS...`, started by the daemon in the trial's own session.
+/* The supervisor of one command trial (hp_supervise_run), run as `hpsearch
+ * supervise [--parent PID] -- PROG ARGS...` (cli/cmd_supervise.c) by the
+ * daemon in the trial's own session.
  * It runs the user's command as its child and is a child subreaper
  * (PR_SET_CHILD_SUBREAPER), so every descendant of the command, also one
  * that left the process group with setsid or cleared its environment, stays
@@ -19,7 +20,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../cli/commands.h"
 #include "daemon_int.h"
 
 /* Kills every descendant and reaps them all; returns the command's wait
@@ -59,19 +59,7 @@ static void report_exec_error(const char *prog, int e) {
   fprintf(stderr, "hpsearch worker: %s\n", msg);
 }
 
-int hp_cmd_supervise(int argc, char **argv) {
-  pid_t parent = 0;
-  int i = 1; /* argv[0] is the command's name */
-  if (i + 1 < argc && strcmp(argv[i], "--parent") == 0) {
-    parent = (pid_t)atoi(argv[i + 1]);
-    i += 2;
-  }
-  if (i < argc && strcmp(argv[i], "--") == 0) i++;
-  if (i >= argc) {
-    fprintf(stderr, "usage: hpsearch supervise [--parent PID] -- PROG [ARGS...]\n");
-    return 2;
-  }
-  char **cmd = argv + i;
+int hp_supervise_run(pid_t parent, char **cmd) {
   if (prctl(PR_SET_CHILD_SUBREAPER, 1L, 0L, 0L, 0L) < 0)
     fprintf(stderr, "hpsearch worker: cannot become a subreaper (%s): a command that leaves "
                     "its process group may outlive its trial\n",

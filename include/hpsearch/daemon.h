@@ -1,13 +1,15 @@
 /* The hpsearch daemon: one libuv loop that owns the Unix socket (JSON-RPC,
  * docs/protocol.md), the study database (the only writer), the samplers, the
- * pruners and the worker pool. `hpsearch daemon` is a thin wrapper around
- * hp_daemon_run; `hpsearch worker` (hp_worker_main) is the child process that
- * trains one engine trial. Study specs are described in docs/study-spec.md. */
+ * pruners and the worker pool. `hpsearch daemon` (cli/cmd_daemon.c) is a thin
+ * wrapper around hp_daemon_run; `hpsearch supervise` (cli/cmd_supervise.c)
+ * around hp_supervise_run; `hpsearch worker` (cli/cmd_worker.c) trains one
+ * engine trial. Study specs are described in docs/study-spec.md. */
 #ifndef HPSEARCH_DAEMON_H
 #define HPSEARCH_DAEMON_H
 
 #include <cJSON.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "hpsearch/err.h"
 #include "hpsearch/space.h"
@@ -29,6 +31,14 @@ typedef struct hp_daemon_opts {
  * another daemon answers on the socket, the database cannot be opened, the
  * socket folder is unsafe. Logs to stderr. */
 int hp_daemon_run(const hp_daemon_opts_t *opts, hp_err_t *err);
+
+/* Supervises one command trial (daemon/worker_exec.c): runs cmd (argv,
+ * NULL-terminated) as its child, and when the command exits, on SIGTERM or
+ * when process `parent` (> 0: the daemon) dies, kills and reaps the
+ * command's whole process tree. Returns the exit status for this process:
+ * the command's own, 128 + signal when asked to stop, 127 when cmd cannot be
+ * started; a command killed by a signal is mirrored by raising it. */
+int hp_supervise_run(pid_t parent, char **cmd);
 
 /* ---- study specs (daemon/study.c) ---------------------------------------- */
 

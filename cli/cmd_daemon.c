@@ -1,12 +1,12 @@
 /* `hpsearch daemon [--db FILE] [--socket PATH] [--jobs N] [--optuna-schema
- * 3.1|3.2]`: parses the command line and runs the daemon (daemon/server.c)
- * in the foreground. */
+ * 3.1|3.2]`: parses the command line and runs the daemon (hp_daemon_run,
+ * daemon/server.c) in the foreground. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "../cli/commands.h"
+#include "commands.h"
 #include "hpsearch/daemon.h"
 
 static void usage(FILE *f) {

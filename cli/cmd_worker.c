@@ -15,7 +15,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "../cli/commands.h"
+#include "commands.h"
 #include "hpsearch/blas.h"
 #include "hpsearch/engine.h"
 #include "hpsearch/json.h"
