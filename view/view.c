@@ -207,11 +207,29 @@ int hp_view_trial_list(hp_view_t *v, hp_store_t *s, int64_t study_id, const bool
   *text = NULL;
   hp_store_trial_t *trials = NULL;
   size_t n = 0;
-  int rc = hp_store_trials_list(s, study_id, 0, &trials, &n, err);
-  if (rc < 0) return rc;
+  int rc;
+  /* Numbers are 0..N-1 within a study: without a state filter, the trials
+   * an offset skips are those numbered below it, and need not be read
+   * (`status STUDY` shows the last ten of thousands). Checked against the
+   * study's count: a study with gaps in its numbers is read whole. */
+  bool skipped = false;
+  if (want == NULL && offset > 0) {
+    hp_store_study_info_t info;
+    if ((rc = hp_store_study_get(s, study_id, &info, err)) < 0) return rc;
+    int64_t count = info.n_trials;
+    hp_store_study_info_clear(&info);
+    if ((rc = hp_store_trials_list(s, study_id, offset, &trials, &n, err)) < 0) return rc;
+    skipped = count == offset + (int64_t)n && (n == 0 || trials[0].number == offset);
+    if (!skipped) {
+      hp_store_trials_free(trials, n);
+      trials = NULL;
+      n = 0;
+    }
+  }
+  if (!skipped && (rc = hp_store_trials_list(s, study_id, 0, &trials, &n, err)) < 0) return rc;
   hp_sbuf_t b = {0};
   hp_sbuf_puts(&b, "{\"trials\":[");
-  int64_t total = 0, shown = 0;
+  int64_t total = skipped ? offset : 0, shown = 0;
   for (size_t i = 0; i < n; i++) {
     if (want != NULL && !want[trials[i].state]) continue;
     total++;

@@ -176,6 +176,21 @@ static void test_trial_list(void **state) {
   assert_true(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(trials, 1), "duration")));
   assert_int_equal(cJSON_GetObjectItem(r, "total")->valueint, 2);
   cJSON_Delete(r);
+  /* A gap below the offset (trial 0 gone, as another program may leave
+   * it): the offset still skips trials, not numbers. */
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "DELETE FROM trials WHERE number = 0", NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  OK(hp_view_trial_list(f->v, f->s, f->study, NULL, 1, 2, false, &text, &e_));
+  r = cJSON_Parse(text);
+  free(text);
+  trials = cJSON_GetObjectItem(r, "trials");
+  assert_int_equal(cJSON_GetArraySize(trials), 2);
+  assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(trials, 0), "trial")->valueint, 2);
+  assert_int_equal(cJSON_GetObjectItem(r, "total")->valueint, 4);
+  cJSON_Delete(r);
 }
 
 static cJSON *summary(fix_t *f, const hp_view_spec_t *spec, const char *state, double now) {
