@@ -307,6 +307,8 @@ int hp_sched_delete(hp_study_t *st, hp_err_t *err);
 /* The study summary of docs/protocol.md: built by view/ from the store's
  * record (the same builder as `--db` readers) with the daemon's live state. */
 int hp_sched_summary(hp_study_t *st, cJSON **out, hp_err_t *err);
+/* Appends the summary of every study, in study_id order, to the array arr. */
+int hp_sched_summaries(hp_daemon_t *d, cJSON *arr, hp_err_t *err);
 const char *hp_study_state_name(hp_study_state_t s);
 /* External params object of internal values. */
 cJSON *hp_sched_params_json(const hp_study_t *st, const double *params);

@@ -140,14 +140,10 @@ static int m_study_list(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSO
     cJSON_Delete(r);
     return oom(err);
   }
-  for (hp_study_t *s = d->studies; s; s = s->next) {
-    cJSON *one = NULL;
-    int rc = hp_sched_summary(s, &one, err);
-    if (rc < 0) {
-      cJSON_Delete(r);
-      return rc;
-    }
-    cJSON_AddItemToArray(arr, one);
+  int rc = hp_sched_summaries(d, arr, err);
+  if (rc < 0) {
+    cJSON_Delete(r);
+    return rc;
   }
   *result = r;
   return 0;
