@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "cli.h"
 #include "commands.h"
@@ -116,6 +117,49 @@ int hp_cmd_report(int argc, char **argv) {
   cJSON_Delete(r);
   printf("%s\n", prune ? "prune" : "continue");
   return prune ? HP_EXIT_PRUNE : HP_EXIT_OK;
+}
+
+/* One beat, or one every --every seconds until the trial is no longer
+ * running (then exit 0): `hpsearch heartbeat quad 4 --every 10 &` beside a
+ * training run does what Optuna's heartbeat thread does. */
+int hp_cmd_heartbeat(int argc, char **argv) {
+  const char *pos[2], *sock = NULL;
+  int npos = 0;
+  double every = 0;
+  const char *usage = "STUDY TRIAL [--every SECONDS] [--socket PATH]";
+  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0], usage);
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
+    else if (strcmp(argv[i], "--every") == 0 && i + 1 < argc) {
+      if (!parse_value(argv[++i], &every) || !(every > 0) || every > 1e6)
+        return hp_cli_usage(argv[0], usage, "--every must be seconds > 0");
+    } else if (argv[i][0] == '-') return hp_cli_usage(argv[0], usage, "unknown option");
+    else if (npos < 2) pos[npos++] = argv[i];
+    else return hp_cli_usage(argv[0], usage, "too many arguments");
+  }
+  long trial;
+  if (npos != 2) return hp_cli_usage(argv[0], usage, "expected STUDY TRIAL");
+  if (!parse_count(pos[1], &trial))
+    return hp_cli_usage(argv[0], usage, "TRIAL must be an integer >= 0");
+  hp_err_t err = {0};
+  hp_client_t c;
+  int rc = hp_cli_connect(&c, sock, &err);
+  for (long n = 0; rc == 0; n++) {
+    cJSON *p = cJSON_CreateObject(), *r = NULL;
+    cJSON_AddStringToObject(p, "study", pos[0]);
+    cJSON_AddNumberToObject(p, "trial", (double)trial);
+    rc = hp_client_call(&c, HP_RPC_TRIAL_HEARTBEAT, p, &r, &err);
+    cJSON_Delete(r);
+    if (rc == HP_ESTATE && n > 0) { /* the trial ended since the last beat */
+      hp_client_close(&c);
+      return HP_EXIT_OK;
+    }
+    if (rc < 0 || every <= 0) break;
+    struct timespec ts = {(time_t)every, (long)((every - (double)(time_t)every) * 1e9)};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {}
+  }
+  if (rc == 0) hp_client_close(&c);
+  return rc < 0 ? hp_cli_fail(argv[0], rc, &err) : HP_EXIT_OK;
 }
 
 int hp_cmd_tell(int argc, char **argv) {

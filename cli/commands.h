@@ -32,6 +32,7 @@ int hp_cmd_ask(int argc, char **argv);
 int hp_cmd_report(int argc, char **argv);
 int hp_cmd_tell(int argc, char **argv);
 int hp_cmd_db(int argc, char **argv);
+int hp_cmd_heartbeat(int argc, char **argv);
 /* What the daemon runs (cli/cmd_daemon.c, cmd_worker.c, cmd_supervise.c). */
 int hp_cmd_daemon(int argc, char **argv);
 int hp_cmd_worker(int argc, char **argv);

@@ -34,6 +34,8 @@ static const hp_cmd_t commands[] = {
      "finish a trial started with ask", false},
     {"db", hp_cmd_db, "info FILE | upgrade FILE",
      "which Optuna reads a database; upgrade an Optuna 3.1 file for Optuna >= 3.2", false},
+    {"heartbeat", hp_cmd_heartbeat, "STUDY TRIAL [--every SECONDS]",
+     "tell the daemon an asked trial's client is alive (--every: until the trial ends)", false},
     {"shutdown", hp_cmd_shutdown, "[--no-wait]", "stop the daemon (waits until it is gone)", false},
     {"help", cmd_help, "", "show this list (all take --socket PATH to reach a daemon)", false},
 };

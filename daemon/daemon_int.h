@@ -52,6 +52,9 @@ struct hp_study_spec {
   int parallelism;            /* most workers of this study at once */
   double trial_timeout;       /* seconds, 0 = none */
   int64_t max_consecutive_failures; /* pause after this many FAILs in a row, 0 = never */
+  double heartbeat_interval;  /* seconds between an asked trial's beats, 0 = no heartbeat */
+  double grace_period;        /* silence after which an asked trial is FAIL (0 without beats) */
+  int64_t max_retry;          /* a heartbeat-lost trial is enqueued again up to this often */
   hp_space_t *space;          /* parsed search space */
   hp_objective_kind_t kind;   /* which objective */
   cJSON *engine;              /* engine config template ($refs), or NULL */
@@ -112,6 +115,8 @@ struct hp_run {
   int64_t last_step;         /* largest reported step, -1 if none */
   double last_value;         /* value at last_step */
   double t_start;            /* monotonic seconds */
+  double t_beat;             /* monotonic seconds of the client's last beat (asked trials:
+                                trial.ask, trial.report, trial.heartbeat) */
   int64_t study_id;          /* st->id, to find the study again after a reload */
   /* Once ended, the run is kept until its end is committed: a failed commit
    * must not lose it (docs/daemon.md, "When the database cannot be written"). */
@@ -156,6 +161,12 @@ struct hp_study {
                                 study ran (since this daemon loaded it) */
   char *stop_reason;         /* why the study stopped itself (owned; stored), or
                                 NULL (running, or stopped by study.stop) */
+  /* time_budget counts the time a daemon ran the study (not stopped):
+   * spent = budget_used + (now - budget_since), stored every few seconds. */
+  double budget_used;        /* seconds spent before budget_since */
+  double budget_since;       /* monotonic start of the span being counted, NAN
+                                while stopped */
+  double budget_saved;       /* monotonic time budget_used was last stored */
 };
 
 /* ---- workers ---------------------------------------------------------------- */
@@ -248,6 +259,8 @@ struct hp_daemon {
 /* Waits between attempts to write after the database could not be written. */
 #define HP_RETRY_FIRST 0.25
 #define HP_RETRY_MAX 1.0
+/* Seconds between stores of the time budget a study has spent. */
+#define HP_BUDGET_SAVE_S 5.0
 
 /* server.c */
 void hp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -293,6 +306,10 @@ int hp_sched_enqueue(hp_study_t *st, const cJSON *params, int64_t *number, int64
 int64_t hp_sched_trial_id(const hp_study_t *st, int64_t number);
 /* A report for a running trial; *prune gets the pruner's decision. A step
  * that has a value already is ignored (*ignored, prune false), as Optuna. */
+/* A beat of an asked trial's client (trial.heartbeat; trial.report beats
+ * too): it is alive. Writes the trial's trial_heartbeats row when the study
+ * has a heartbeat_interval. */
+int hp_sched_beat(hp_run_t *run, hp_err_t *err);
 int hp_sched_report(hp_run_t *run, int64_t step, double value, bool *prune, bool *ignored,
                     hp_err_t *err);
 /* Ends a running trial: commits it (batch), tells sampler and pruner, sends
@@ -312,6 +329,8 @@ int hp_sched_summaries(hp_daemon_t *d, cJSON *arr, hp_err_t *err);
 const char *hp_study_state_name(hp_study_state_t s);
 /* External params object of internal values. */
 cJSON *hp_sched_params_json(const hp_study_t *st, const double *params);
+/* Stores the time budget each study has spent (shutdown). */
+void hp_sched_save_budgets(hp_daemon_t *d);
 /* Kills every worker (shutdown). */
 void hp_sched_kill_all(hp_daemon_t *d, const char *reason);
 /* After the batch of a loop iteration ended. committed: what it holds is in

@@ -356,6 +356,21 @@ static int m_trial_tell(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSO
   return 0;
 }
 
+static int m_trial_heartbeat(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
+                             cJSON **result, hp_err_t *err) {
+  (void)d, (void)c;
+  hp_run_t *run = NULL;
+  int rc = running_trial(st, params, &run, err);
+  if (rc < 0) return rc;
+  if ((rc = hp_sched_beat(run, err)) < 0) return rc;
+  cJSON *r = cJSON_CreateObject();
+  if (r == NULL) return oom(err);
+  cJSON_AddNumberToObject(r, "trial", (double)run->number);
+  cJSON_AddStringToObject(r, "state", "RUNNING");
+  *result = r;
+  return 0;
+}
+
 /* ---- daemon methods ----------------------------------------------------------------- */
 
 static int m_daemon_status(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
@@ -431,6 +446,7 @@ static const rpc_method_t METHODS[] = {
     {HP_RPC_TRIAL_ASK, m_trial_ask, K_STUDY, RPC_STUDY | RPC_WRITE},
     {HP_RPC_TRIAL_TELL, m_trial_tell, K_TELL, RPC_STUDY},
     {HP_RPC_TRIAL_REPORT, m_trial_report, K_REPORT, RPC_STUDY},
+    {HP_RPC_TRIAL_HEARTBEAT, m_trial_heartbeat, K_TRIAL, RPC_STUDY},
     {HP_RPC_STUDY_CREATE, m_study_create, K_CREATE, RPC_WRITE},
     {HP_RPC_STUDY_LIST, m_study_list, K_NONE, 0},
     {HP_RPC_STUDY_GET, m_study_get, K_STUDY, RPC_STUDY},

@@ -4,6 +4,7 @@
  * iteration would cost throughput). A broken invariant aborts the daemon
  * with a message naming it: a bug found where it happens, not three
  * requests later. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -58,6 +59,12 @@ void hp_sched_check(const hp_daemon_t *d) {
           "study with spec has a sampler and a pruner", st->id, 0);
     CHECK(st->spec == NULL || st->maximize == st->spec->maximize,
           "study direction matches its spec", st->maximize, st->spec ? st->spec->maximize : 0);
+    CHECK(st->stop_reason == NULL || st->state == HP_STUDY_STOPPED,
+          "a stop reason means a stopped study", st->id, st->state);
+    CHECK(st->failed_in_row >= 0, "failures in a row are not negative", st->id,
+          st->failed_in_row);
+    CHECK(st->spec == NULL || isnan(st->budget_since) == (st->state == HP_STUDY_STOPPED),
+          "the time budget is counted unless the study is stopped", st->id, st->state);
     /* counts per state; numbers below next_number */
     long long total = 0;
     for (int s = 0; s < HP_STORE_NSTATES; s++) {

@@ -15,6 +15,10 @@ int hp_sched_study_engines(hp_study_t *st, hp_err_t *err);       /* sampler, pru
 int hp_sched_runs_reserve(hp_study_t *st, int64_t number);      /* st->runs[number] exists */
 void hp_sched_note_id(hp_study_t *st, int64_t number, int64_t trial_id);
 bool hp_sched_more_to_do(hp_study_t *st);
+/* Seconds of the study's time_budget spent: time a daemon ran it. */
+double hp_sched_budget_spent(const hp_study_t *st);
+/* Folds the running span into budget_used and stores it (in the batch). */
+void hp_sched_budget_save(hp_study_t *st);
 void hp_sched_check_finished(hp_study_t *st);
 
 /* sched_trial.c */
@@ -23,6 +27,9 @@ void hp_sched_run_list_free(hp_run_t *list);                     /* by next_end 
 void hp_sched_event_started(hp_run_t *run);
 int hp_sched_trial_begin(hp_study_t *st, hp_run_t **out, hp_err_t *err);
 int hp_sched_run_end(hp_run_t *run, hp_err_t *err);
+/* Fails (and retries, with max_retry) the asked trials of st whose client
+ * has not beaten for grace_period (the 1 s tick). */
+void hp_sched_check_heartbeats(hp_study_t *st);
 
 /* sched_run.c */
 /* Stops a running study by itself (running trials finish); reason is stored

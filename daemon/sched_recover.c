@@ -292,6 +292,17 @@ static int sched_load(hp_daemon_t *d, bool live, hp_err_t *err) {
         cJSON_Delete(why);
         free(text);
       }
+      /* Without a stored count (a database of an older hpsearch): the wall
+       * time since creation, as the budget was counted then. */
+      text = NULL;
+      st->budget_used = hp_view_now() - st->created;
+      if (hp_store_study_get_system_attr(d->store, st->id, HP_STORE_ATTR_BUDGET_USED, &text, NULL) == 0) {
+        st->budget_used = atof(text);
+        free(text);
+      }
+      if (!(st->budget_used >= 0)) st->budget_used = 0;
+      st->budget_saved = hp_now_mono();
+      st->budget_since = st->state == HP_STUDY_STOPPED ? NAN : st->budget_saved;
     }
     rc = study_replay(st, lists[i], counts[i], live, err);
     if (rc < 0) goto done;
@@ -346,6 +357,16 @@ static void sched_reload(hp_daemon_t *d) {
   }
   d->store_failed = false;
   d->reload_failed = false;
+  /* What only memory holds goes on: the failures in a row and the time
+   * budget spent since it was last stored. */
+  for (hp_study_t *n = d->studies; n; n = n->next)
+    for (hp_study_t *o = old; o; o = o->next)
+      if (o->id == n->id) {
+        n->failed_in_row = o->failed_in_row;
+        n->budget_used = o->budget_used;
+        n->budget_since = o->budget_since;
+        n->budget_saved = o->budget_saved;
+      }
   size_t kept = 0, dropped = 0;
   for (hp_study_t *o = old; o; o = o->next) {
     for (size_t i = 0; i < o->runs_cap; i++) {

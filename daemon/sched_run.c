@@ -2,6 +2,7 @@
  * within each study's parallelism), the 1 s tick (time budgets, rewrites of
  * kept ends), stopping and resuming studies, and killing every worker at
  * shutdown. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,14 @@ void hp_sched_retry(hp_daemon_t *d) {
 
 void hp_sched_tick(hp_daemon_t *d) {
   hp_sched_retry(d);
+  for (hp_study_t *st = d->studies; st; st = st->next) {
+    hp_sched_check_heartbeats(st);
+    /* The budget spent is stored every few seconds (and at a shutdown): a
+     * killed daemon loses at most that much of its count. */
+    if (st->spec && st->spec->time_budget > 0 && !isnan(st->budget_since) &&
+        hp_now_mono() - st->budget_saved >= HP_BUDGET_SAVE_S)
+      hp_sched_budget_save(st);
+  }
   for (hp_study_t *st = d->studies; st; st = st->next)
     if (st->state == HP_STUDY_RUNNING && st->spec && st->spec->time_budget > 0) {
       hp_daemon_kick(d);
@@ -156,6 +165,10 @@ static int study_stop(hp_study_t *st, bool kill, const char *reason, hp_err_t *e
   }
   free(st->stop_reason);
   st->stop_reason = why;
+  if (!isnan(st->budget_since)) { /* a stopped study spends no time budget */
+    hp_sched_budget_save(st);
+    st->budget_since = NAN;
+  }
   st->state = HP_STUDY_STOPPED;
   if (kill)
     for (size_t i = 0; i < st->runs_cap; i++)
@@ -188,11 +201,17 @@ int hp_sched_resume(hp_study_t *st, hp_err_t *err) {
   free(st->stop_reason);
   st->stop_reason = NULL;
   st->failed_in_row = 0;
+  if (isnan(st->budget_since)) st->budget_since = hp_now_mono();
   st->state = HP_STUDY_RUNNING;
   st->exhausted = false;
   hp_sched_check_finished(st);
   hp_daemon_kick(st->d);
   return 0;
+}
+
+void hp_sched_save_budgets(hp_daemon_t *d) {
+  for (hp_study_t *st = d->studies; st; st = st->next)
+    if (st->spec && st->spec->time_budget > 0 && !isnan(st->budget_since)) hp_sched_budget_save(st);
 }
 
 void hp_sched_kill_all(hp_daemon_t *d, const char *reason) {

@@ -129,6 +129,24 @@ int64_t hp_sched_trial_id(const hp_study_t *st, int64_t number) {
 }
 
 /* Whether the study may start another trial (ignoring worker slots). */
+double hp_sched_budget_spent(const hp_study_t *st) {
+  return st->budget_used + (isnan(st->budget_since) ? 0 : hp_now_mono() - st->budget_since);
+}
+
+void hp_sched_budget_save(hp_study_t *st) {
+  double now = hp_now_mono();
+  if (!isnan(st->budget_since)) {
+    st->budget_used += now - st->budget_since;
+    st->budget_since = now;
+  }
+  st->budget_saved = now;
+  char text[40];
+  snprintf(text, sizeof text, "%.3f", st->budget_used);
+  if (hp_daemon_batch(st->d, NULL) == 0 &&
+      hp_store_study_set_system_attr(st->d->store, st->id, HP_STORE_ATTR_BUDGET_USED, text, NULL) == HP_EDB)
+    st->d->store_failed = true;
+}
+
 bool hp_sched_more_to_do(hp_study_t *st) {
   hp_study_spec_t *sp = st->spec;
   if (sp == NULL || st->state != HP_STUDY_RUNNING) return false;
@@ -136,11 +154,11 @@ bool hp_sched_more_to_do(hp_study_t *st) {
   for (int i = 0; i < HP_STORE_NSTATES; i++) total += st->n_state[i];
   int64_t started = total - st->n_state[HP_STORE_WAITING];
   if (st->n_state[HP_STORE_WAITING] > 0 && !st->d->shutting_down) {
-    if (sp->time_budget > 0 && hp_view_now() - st->created >= sp->time_budget) return false;
+    if (sp->time_budget > 0 && hp_sched_budget_spent(st) >= sp->time_budget) return false;
     return true; /* enqueued trials run even past n_trials */
   }
   if (sp->n_trials > 0 && started >= sp->n_trials) return false;
-  if (sp->time_budget > 0 && hp_view_now() - st->created >= sp->time_budget) return false;
+  if (sp->time_budget > 0 && hp_sched_budget_spent(st) >= sp->time_budget) return false;
   if (sp->sampler.kind == HP_SAMPLER_GRID) {
     hp_sampler_stats_t s;
     hp_sampler_stats(st->sampler, &s);
@@ -198,6 +216,7 @@ int hp_sched_create(hp_daemon_t *d, hp_study_spec_t *spec, hp_study_t **out, hp_
   st->maximize = spec->maximize;
   st->state = HP_STUDY_RUNNING;
   st->created = hp_view_now();
+  st->budget_since = st->budget_saved = hp_now_mono();
   st->name = strdup(spec->name);
   int rc = st->name ? 0 : hp_err_set(err, HP_ENOMEM, "out of memory");
   if (rc == 0) rc = hp_sched_study_engines(st, err);
@@ -210,6 +229,7 @@ int hp_sched_create(hp_daemon_t *d, hp_study_spec_t *spec, hp_study_t **out, hp_
   cJSON_AddItemToObject(sys, HP_STORE_ATTR_SPEC, cJSON_Duplicate(spec->json, true));
   cJSON_AddNumberToObject(sys, HP_STORE_ATTR_CREATED, st->created);
   cJSON_AddStringToObject(sys, HP_STORE_ATTR_STATE, "running");
+  cJSON_AddNumberToObject(sys, HP_STORE_ATTR_BUDGET_USED, 0);
   char *sys_text = cJSON_PrintUnformatted(sys);
   cJSON_Delete(sys);
   if (sys_text == NULL) {

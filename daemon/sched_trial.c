@@ -80,6 +80,7 @@ int hp_sched_trial_begin(hp_study_t *st, hp_run_t **out, hp_err_t *err) {
   run->last_step = -1;
   run->last_value = NAN;
   run->t_start = hp_now_mono();
+  run->t_beat = run->t_start;
   if (st->n_state[HP_STORE_WAITING] > 0) {
     char *sys = NULL;
     rc = hp_store_trial_pop_waiting(d->store, st->id, &run->trial_id, &run->number, &sys, err);
@@ -180,12 +181,19 @@ int hp_sched_ask(hp_study_t *st, hp_run_t **out, hp_err_t *err) {
     return hp_err_set(err, HP_EEXHAUSTED, "study '%s': every grid point is taken", st->name);
   if (rc < 0) return rc;
   hp_sched_event_started(run);
+  /* The first beat, as Optuna's heartbeat thread records one at the start. */
+  hp_err_t berr = {0};
+  if (hp_sched_beat(run, &berr) < 0)
+    hp_log("study '%s' trial %lld: its heartbeat could not be recorded: %s", st->name,
+           (long long)run->number, berr.msg);
   *out = run;
   return 0;
 }
 
-int hp_sched_enqueue(hp_study_t *st, const cJSON *params, int64_t *number, int64_t *trial_id,
-                     hp_err_t *err) {
+/* A WAITING trial with these fixed params; extra: more system attributes
+ * (an object, may be NULL). */
+static int enqueue(hp_study_t *st, const cJSON *params, const cJSON *extra, int64_t *number,
+                   int64_t *trial_id, hp_err_t *err) {
   if (st->spec == NULL)
     return hp_err_set(err, HP_ESTATE, "study '%s' has no hpsearch spec", st->name);
   const hp_space_t *space = st->spec->space;
@@ -200,7 +208,7 @@ int hp_sched_enqueue(hp_study_t *st, const cJSON *params, int64_t *number, int64
   }
   int rc = hp_daemon_batch(st->d, err);
   if (rc < 0) return rc;
-  cJSON *sys = cJSON_CreateObject();
+  cJSON *sys = extra ? cJSON_Duplicate(extra, true) : cJSON_CreateObject();
   cJSON_AddItemToObject(sys, "fixed_params", cJSON_Duplicate(params, true));
   char *text = cJSON_PrintUnformatted(sys);
   cJSON_Delete(sys);
@@ -215,6 +223,77 @@ int hp_sched_enqueue(hp_study_t *st, const cJSON *params, int64_t *number, int64
   if (st->state == HP_STUDY_FINISHED) st->state = HP_STUDY_RUNNING;
   hp_daemon_kick(st->d);
   return 0;
+}
+
+int hp_sched_enqueue(hp_study_t *st, const cJSON *params, int64_t *number, int64_t *trial_id,
+                     hp_err_t *err) {
+  return enqueue(st, params, NULL, number, trial_id, err);
+}
+
+int hp_sched_beat(hp_run_t *run, hp_err_t *err) {
+  hp_study_t *st = run->st;
+  run->t_beat = hp_now_mono();
+  if (st->spec == NULL || st->spec->heartbeat_interval <= 0) return 0;
+  int rc = hp_daemon_batch(st->d, err);
+  if (rc == 0) rc = hp_store_trial_heartbeat(st->d->store, run->trial_id, err);
+  if (rc == HP_EDB) st->d->store_failed = true; /* memory follows the database again */
+  return rc;
+}
+
+/* A trial whose client went silent past the grace period: FAIL "heartbeat
+ * lost" (Optuna's fail_stale_trials), and with max_retry enqueued again with
+ * its parameters, recorded as Optuna's RetryFailedTrialCallback does:
+ * failed_trial (the first trial of the chain) and retry_history (every
+ * number of the chain so far) in the new trial's system attributes. */
+static void heartbeat_lost(hp_run_t *run, double silent) {
+  hp_study_t *st = run->st;
+  const hp_study_spec_t *sp = st->spec;
+  int64_t number = run->number;
+  cJSON *params = hp_sched_params_json(st, run->params);
+  cJSON *attrs = NULL;
+  hp_store_trial_t t = {0};
+  if (sp->max_retry > 0 && hp_store_trial_get(st->d->store, run->trial_id, &t, NULL) == 0) {
+    attrs = cJSON_Parse(t.system_attrs_json ? t.system_attrs_json : "{}");
+    hp_store_trial_clear(&t);
+  }
+  hp_log("study '%s' trial %lld: no heartbeat for %.1f s (grace_period %g s): FAIL", st->name,
+         (long long)number, silent, sp->grace_period);
+  hp_sched_finish(run, HP_STORE_FAIL, NULL, "heartbeat lost", NULL);
+  if (sp->max_retry > 0 && params != NULL) {
+    const cJSON *first = cJSON_GetObjectItemCaseSensitive(attrs, "failed_trial");
+    const cJSON *hist = cJSON_GetObjectItemCaseSensitive(attrs, "retry_history");
+    cJSON *extra = cJSON_CreateObject();
+    cJSON_AddNumberToObject(extra, "failed_trial",
+                            cJSON_IsNumber(first) ? first->valuedouble : (double)number);
+    cJSON *h = cJSON_IsArray(hist) ? cJSON_Duplicate(hist, true) : cJSON_CreateArray();
+    cJSON_AddItemToArray(h, cJSON_CreateNumber((double)number));
+    int retries = cJSON_GetArraySize(h);
+    cJSON_AddItemToObject(extra, "retry_history", h);
+    int64_t n = 0, id = 0;
+    hp_err_t err = {0};
+    if (retries > sp->max_retry)
+      hp_log("study '%s' trial %lld: not retried (max_retry %lld reached)", st->name,
+             (long long)number, (long long)sp->max_retry);
+    else if (enqueue(st, params, extra, &n, &id, &err) < 0)
+      hp_log("study '%s' trial %lld: cannot enqueue its retry: %s", st->name, (long long)number,
+             err.msg);
+    else
+      hp_log("study '%s' trial %lld: retried as trial %lld (retry %d of %lld)", st->name,
+             (long long)number, (long long)n, retries, (long long)sp->max_retry);
+    cJSON_Delete(extra);
+  }
+  cJSON_Delete(params);
+  cJSON_Delete(attrs);
+}
+
+void hp_sched_check_heartbeats(hp_study_t *st) {
+  if (st->spec == NULL || st->spec->heartbeat_interval <= 0) return;
+  double now = hp_now_mono();
+  for (size_t i = 0; i < st->runs_cap; i++) {
+    hp_run_t *r = st->runs[i];
+    if (r != NULL && r->w == NULL && now - r->t_beat > st->spec->grace_period)
+      heartbeat_lost(r, now - r->t_beat);
+  }
 }
 
 /* Whether the trial has a value at this step already (read from the store:
@@ -235,6 +314,7 @@ int hp_sched_report(hp_run_t *run, int64_t step, double value, bool *prune, bool
   *ignored = false;
   int rc = hp_daemon_batch(st->d, err);
   if (rc < 0) return rc;
+  if (run->w == NULL && (rc = hp_sched_beat(run, err)) < 0) return rc; /* a report beats */
   /* As Optuna's Trial.report: a step reported again keeps its first value. */
   if (step <= run->last_step && step_reported(st->d->store, run->trial_id, step)) {
     *ignored = true;

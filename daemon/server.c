@@ -550,6 +550,7 @@ void hp_daemon_shutdown(hp_daemon_t *d, const char *why) {
     cJSON_AddStringToObject(ev, "type", HP_RPC_EV_SHUTDOWN);
     hp_daemon_event(d, -1, ev);
   }
+  hp_sched_save_budgets(d);
   hp_sched_kill_all(d, "daemon shutdown");
   hp_daemon_kick(d);
 }

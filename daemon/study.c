@@ -21,7 +21,7 @@
 static const char *const SPEC_KEYS[] = {
     "name",        "direction", "metric",        "sampler", "pruner", "n_trials",
     "time_budget", "parallelism", "trial_timeout", "space",   "objective", "description",
-    "max_consecutive_failures", NULL};
+    "max_consecutive_failures", "heartbeat_interval", "grace_period", "max_retry", NULL};
 static const char *const ENGINE_METRICS[] = {"val_loss", "val_accuracy", "train_loss",
                                              "train_accuracy", NULL};
 
@@ -534,6 +534,37 @@ int hp_study_spec_parse(const cJSON *spec, hp_study_spec_t **out, hp_err_t *err)
   rc = hp_json_get_int(spec, "max_consecutive_failures", false, 0, 100000000, &v, "spec", err);
   if (rc < 0) goto fail;
   sp->max_consecutive_failures = v;
+  /* Optuna's RDBStorage heartbeat_interval / grace_period (default twice
+   * the interval) and RetryFailedTrialCallback(max_retry). */
+  double beat = 0;
+  rc = hp_json_get_number(spec, "heartbeat_interval", false, &beat, "spec", err);
+  if (rc < 0) goto fail;
+  if (!(beat >= 0) || beat > 1e6 ||
+      (beat == 0 && cJSON_GetObjectItemCaseSensitive(spec, "heartbeat_interval"))) {
+    rc = hp_err_set(err, HP_EINVAL, "spec.heartbeat_interval: expected seconds > 0");
+    goto fail;
+  }
+  sp->heartbeat_interval = beat;
+  for (const char *const *k = (const char *const[]){"grace_period", "max_retry", NULL}; *k; k++)
+    if (beat == 0 && cJSON_GetObjectItemCaseSensitive(spec, *k)) {
+      rc = hp_err_set(err, HP_EINVAL,
+                      "spec.%s: applies to trials whose client's heartbeat is lost; set "
+                      "heartbeat_interval too",
+                      *k);
+      goto fail;
+    }
+  double grace = 2 * beat;
+  rc = hp_json_get_number(spec, "grace_period", false, &grace, "spec", err);
+  if (rc < 0) goto fail;
+  if (beat > 0 && (!(grace > 0) || grace > 1e7)) {
+    rc = hp_err_set(err, HP_EINVAL, "spec.grace_period: expected seconds > 0");
+    goto fail;
+  }
+  sp->grace_period = grace;
+  v = 0;
+  rc = hp_json_get_int(spec, "max_retry", false, 0, 1000000, &v, "spec", err);
+  if (rc < 0) goto fail;
+  sp->max_retry = v;
   const char *desc = NULL;
   rc = hp_json_get_string(spec, "description", false, &desc, "spec", err);
   if (rc < 0) goto fail;

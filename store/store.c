@@ -51,6 +51,7 @@ enum {
   ST_TRIAL_SYSATTR_SET,
   ST_TRIAL_USERATTR_SET,
   ST_TRIAL_SYSATTRS,
+  ST_HEARTBEAT_UPSERT,
   ST_WAITING_OLDEST,
   ST_RUNNING_ALL,
   ST_BEST,
@@ -166,6 +167,11 @@ static const char *const SQL[ST_COUNT_] = {
         "ON CONFLICT (trial_id, \"key\") DO UPDATE SET value_json = excluded.value_json",
     [ST_TRIAL_SYSATTRS] = "SELECT \"key\", value_json FROM trial_system_attributes "
                           "WHERE trial_id = ?1 ORDER BY trial_system_attribute_id",
+    /* As Optuna's RDBStorage.record_heartbeat: one row per trial, the
+     * database's current time (UTC, SQLAlchemy's func.now() on SQLite). */
+    [ST_HEARTBEAT_UPSERT] =
+        "INSERT INTO trial_heartbeats (trial_id, heartbeat) VALUES (?1, CURRENT_TIMESTAMP) "
+        "ON CONFLICT (trial_id) DO UPDATE SET heartbeat = excluded.heartbeat",
     [ST_WAITING_OLDEST] = "SELECT trial_id, number FROM trials WHERE study_id = ?1 AND "
                           "state = 'WAITING' ORDER BY number, trial_id LIMIT 1",
     [ST_RUNNING_ALL] = "SELECT study_id, trial_id, number FROM trials WHERE state = 'RUNNING' "
@@ -1230,6 +1236,22 @@ int hp_store_trial_set_user_attr(hp_store_t *s, int64_t trial_id, const char *ke
                                  const char *value_json, hp_err_t *err) {
   return trial_attr_set(s, ST_TRIAL_USERATTR_SET, trial_id, key, value_json, "trial user attr",
                         err);
+}
+
+int hp_store_trial_heartbeat(hp_store_t *s, int64_t trial_id, hp_err_t *err) {
+  int rc = tx_begin(s, err);
+  if (rc) return rc;
+  int state;
+  if (!(rc = trial_state(s, trial_id, &state, NULL, err)) && state != HP_STORE_RUNNING)
+    rc = hp_err_set(err, HP_ESTATE, "heartbeat of trial %lld: it is %s, not RUNNING",
+                    (long long)trial_id, hp_store_state_name(state));
+  sqlite3_stmt *st = rc ? NULL : stmt(s, ST_HEARTBEAT_UPSERT, err);
+  if (rc == 0 && st == NULL) rc = HP_EDB;
+  if (rc == 0) {
+    sqlite3_bind_int64(st, 1, trial_id);
+    rc = step_done(s, st, err, "recording a heartbeat");
+  }
+  return tx_end(s, rc, err);
 }
 
 static int put_value(hp_store_t *s, int64_t trial_id, int objective, double v, hp_err_t *err) {

@@ -50,6 +50,7 @@
 #define HP_RPC_TRIAL_ASK "trial.ask"
 #define HP_RPC_TRIAL_REPORT "trial.report"
 #define HP_RPC_TRIAL_TELL "trial.tell"
+#define HP_RPC_TRIAL_HEARTBEAT "trial.heartbeat"
 #define HP_RPC_DAEMON_STATUS "daemon.status"
 #define HP_RPC_DAEMON_SHUTDOWN "daemon.shutdown"
 #define HP_RPC_EVENTS_SUBSCRIBE "events.subscribe"

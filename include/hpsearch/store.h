@@ -176,6 +176,10 @@ int hp_store_trial_set_system_attr(hp_store_t *s, int64_t trial_id, const char *
                                    const char *value_json, hp_err_t *err);
 int hp_store_trial_set_user_attr(hp_store_t *s, int64_t trial_id, const char *key,
                                  const char *value_json, hp_err_t *err);
+/* Records a heartbeat of a RUNNING trial (HP_ESTATE otherwise): its row of
+ * trial_heartbeats gets the database's current time, as Optuna's
+ * RDBStorage.record_heartbeat writes it. */
+int hp_store_trial_heartbeat(hp_store_t *s, int64_t trial_id, hp_err_t *err);
 /* Finishes an unfinished (RUNNING or WAITING) trial in one transaction:
  * state, datetime_complete = now, values, and system attrs (e.g.
  * {"fail_reason": "worker killed by signal 9"}) upserted.
@@ -255,6 +259,7 @@ int hp_store_reconcile(hp_store_t *s, const char *reason, hp_store_trial_ref_t *
 #define HP_STORE_ATTR_STATE "hpsearch:state"     /* "running" or "stopped" */
 #define HP_STORE_ATTR_CREATED "hpsearch:created" /* creation, epoch seconds */
 #define HP_STORE_ATTR_STOP_REASON "hpsearch:stop_reason" /* why it stopped itself, or null */
+#define HP_STORE_ATTR_BUDGET_USED "hpsearch:budget_used" /* seconds of time_budget spent */
 /* Of a trial: */
 #define HP_STORE_ATTR_WORKER "hpsearch:worker"   /* {"pgid": N, "boot": ID} */
 #define HP_STORE_ATTR_REASON "hpsearch:reason"   /* why pruned (FAIL: fail_reason) */

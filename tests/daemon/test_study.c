@@ -55,6 +55,12 @@ static void test_spec_errors(void **state) {
   expect_error("\"name\":\"x\",\"n_trials\":0", "spec.n_trials");
   expect_error("\"name\":\"x\",\"parallelism\":\"2\"", "spec.parallelism");
   expect_error("\"name\":\"x\",\"trial_timeout\":-1", "spec.trial_timeout");
+  expect_error("\"name\":\"x\",\"max_consecutive_failures\":-1", "spec.max_consecutive_failures");
+  expect_error("\"name\":\"x\",\"heartbeat_interval\":0", "spec.heartbeat_interval");
+  expect_error("\"name\":\"x\",\"grace_period\":5", "spec.grace_period: applies to trials");
+  expect_error("\"name\":\"x\",\"max_retry\":2", "spec.max_retry: applies to trials");
+  expect_error("\"name\":\"x\",\"heartbeat_interval\":1,\"grace_period\":-1", "spec.grace_period");
+  expect_error("\"name\":\"x\",\"heartbeat_interval\":1,\"max_retry\":1.5", "spec.max_retry");
   expect_error("\"name\":\"x\",\"sampler\":{\"type\":\"grid\"}", "spec.sampler");
   expect_error("\"name\":\"x\",\"pruner\":{\"type\":\"median\",\"warmup\":1}", "spec.pruner");
   expect_error("\"name\":\"x\",\"objective\":{\"command\":[\"echo\"]}", "spec.n_trials");
