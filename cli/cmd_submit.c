@@ -89,7 +89,13 @@ static int follow(hp_client_t *c, const char *study, hp_err_t *err) {
       const char *state = str_or(s, "state", "");
       if (strcmp(state, "finished") == 0) break;
       if (strcmp(state, "stopped") == 0 && hp_cli_count(s, "RUNNING") == 0) {
-        rc = hp_err_set(err, HP_ESTATE, "study %s was stopped (hpsearch resume %s)", study, study);
+        const char *why = str_or(s, "stop_reason", NULL);
+        if (why != NULL)
+          rc = hp_err_set(err, HP_ESTATE, "study %s stopped itself: %s (hpsearch resume %s)",
+                          study, why, study);
+        else
+          rc = hp_err_set(err, HP_ESTATE, "study %s was stopped (hpsearch resume %s)", study,
+                          study);
         break;
       }
       refresh = false;

@@ -363,8 +363,9 @@ static void sched_reload(hp_daemon_t *d) {
     for (hp_study_t *o = old; o; o = o->next)
       if (o->id == n->id) {
         n->failed_in_row = o->failed_in_row;
-        n->budget_used = o->budget_used;
-        n->budget_since = o->budget_since;
+        /* the clock itself runs as the state loaded says (a stop whose
+         * write failed is undone) */
+        n->budget_used = hp_sched_budget_spent(o);
         n->budget_saved = o->budget_saved;
       }
   size_t kept = 0, dropped = 0;

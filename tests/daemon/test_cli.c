@@ -538,6 +538,17 @@ static void test_wait_asktell_and_interrupt(void **state) {
   assert_int_equal(r->code, 0);
   assert_non_null(strstr(r->out, "\"state\":\"running\""));
 
+  /* a study that stops itself ends the wait with its reason */
+  write_file("crash.json", "{\"name\": \"crash\", \"n_trials\": 10, \"max_consecutive_failures\": 2,\n"
+                           " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}},\n"
+                           " \"objective\": {\"command\": [\"sh\", \"-c\", \"echo no luck >&2; exit 3\"]}}\n");
+  r = cli("submit '%s/crash.json' --wait", g_dir);
+  assert_int_equal(r->code, 1);
+  if (strstr(r->err, "study crash stopped itself: 2 trials in a row failed") == NULL ||
+      strstr(r->err, "exit status 3: no luck") == NULL ||
+      strstr(r->err, "(hpsearch resume crash)") == NULL)
+    fail_msg("unclear: %s", r->err);
+
   pid = cli_bg("w3", "status", "at2", "--watch");
   wait_text("w3.out", "at2");
   kill(pid, SIGINT);
