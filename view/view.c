@@ -308,8 +308,13 @@ const char *hp_view_study_state(hp_store_t *s, const hp_store_study_info_t *info
   /* Without a spec: the daemon serves a single-objective study for
    * trial.ask/tell (adopted), a multi-objective one read-only. */
   if (spec == NULL) return info->n_objectives == 1 ? "running" : "finished";
+  /* The time a daemon ran it, as the daemon last stored it (every 5 s);
+   * without that count (an older hpsearch), the time since creation. */
+  cJSON *used = study_attr(s, info->study_id, HP_STORE_ATTR_BUDGET_USED);
   double start = study_start(s, info);
-  bool spent = spec->time_budget > 0 && !isnan(start) && now - start >= spec->time_budget;
+  double spent_s = cJSON_IsNumber(used) ? used->valuedouble : now - start;
+  cJSON_Delete(used);
+  bool spent = spec->time_budget > 0 && !isnan(spent_s) && spent_s >= spec->time_budget;
   if (spent) return "finished";
   if (n[HP_STORE_WAITING] > 0) return "running"; /* enqueued trials run past n_trials */
   int64_t started = info->n_trials - n[HP_STORE_WAITING];
