@@ -92,6 +92,17 @@ int hp_sched_trial_begin(hp_study_t *st, hp_run_t **out, hp_err_t *err) {
       if (hp_sampler_suggest(st->sampler, run->number, params, &serr) < 0) {
         for (int i = 0; i < space->n; i++) params[i] = NAN;
       }
+      /* Parameters stored with the waiting trial (a retry, here or by
+       * Optuna's RetryFailedTrialCallback) are its own, exact values. */
+      hp_store_trial_t wt = {0};
+      if (hp_store_trial_get(d->store, run->trial_id, &wt, NULL) == 0) {
+        for (size_t j = 0; j < wt.n_params; j++) {
+          int k = hp_space_find(space, wt.params[j].name);
+          if (k >= 0 && hp_dist_contains(&space->params[k].dist, wt.params[j].value))
+            params[k] = wt.params[j].value;
+        }
+        hp_store_trial_clear(&wt);
+      }
       rc = apply_fixed(st, sys, params, err);
       free(sys);
       for (int i = 0; rc == 0 && i < space->n; i++)
@@ -190,10 +201,17 @@ int hp_sched_ask(hp_study_t *st, hp_run_t **out, hp_err_t *err) {
   return 0;
 }
 
-/* A WAITING trial with these fixed params; extra: more system attributes
- * (an object, may be NULL). */
-static int enqueue(hp_study_t *st, const cJSON *params, const cJSON *extra, int64_t *number,
-                   int64_t *trial_id, hp_err_t *err) {
+/* Counts a WAITING trial just stored. */
+static void note_waiting(hp_study_t *st, int64_t number, int64_t trial_id) {
+  if (number >= st->next_number) st->next_number = number + 1;
+  hp_sched_note_id(st, number, trial_id);
+  st->n_state[HP_STORE_WAITING]++;
+  if (st->state == HP_STUDY_FINISHED) st->state = HP_STUDY_RUNNING;
+  hp_daemon_kick(st->d);
+}
+
+int hp_sched_enqueue(hp_study_t *st, const cJSON *params, int64_t *number, int64_t *trial_id,
+                     hp_err_t *err) {
   if (st->spec == NULL)
     return hp_err_set(err, HP_ESTATE, "study '%s' has no hpsearch spec", st->name);
   const hp_space_t *space = st->spec->space;
@@ -208,7 +226,7 @@ static int enqueue(hp_study_t *st, const cJSON *params, const cJSON *extra, int6
   }
   int rc = hp_daemon_batch(st->d, err);
   if (rc < 0) return rc;
-  cJSON *sys = extra ? cJSON_Duplicate(extra, true) : cJSON_CreateObject();
+  cJSON *sys = cJSON_CreateObject();
   cJSON_AddItemToObject(sys, "fixed_params", cJSON_Duplicate(params, true));
   char *text = cJSON_PrintUnformatted(sys);
   cJSON_Delete(sys);
@@ -217,17 +235,27 @@ static int enqueue(hp_study_t *st, const cJSON *params, const cJSON *extra, int6
                              number, err);
   free(text);
   if (rc < 0) return rc;
-  if (*number >= st->next_number) st->next_number = *number + 1;
-  hp_sched_note_id(st, *number, *trial_id);
-  st->n_state[HP_STORE_WAITING]++;
-  if (st->state == HP_STUDY_FINISHED) st->state = HP_STUDY_RUNNING;
-  hp_daemon_kick(st->d);
+  note_waiting(st, *number, *trial_id);
   return 0;
 }
 
-int hp_sched_enqueue(hp_study_t *st, const cJSON *params, int64_t *number, int64_t *trial_id,
-                     hp_err_t *err) {
-  return enqueue(st, params, NULL, number, trial_id, err);
+/* The retry of a trial: WAITING, with the trial's parameters stored as its
+ * own (exact values and distributions, as Optuna's callback creates it)
+ * and the system attributes sys_json. */
+static int enqueue_retry(hp_study_t *st, const double *params, const char *sys_json,
+                         int64_t *number, hp_err_t *err) {
+  const hp_space_t *space = st->spec->space;
+  int rc = hp_daemon_batch(st->d, err);
+  if (rc < 0) return rc;
+  hp_store_param_t sp[space->n > 0 ? space->n : 1];
+  for (int i = 0; i < space->n; i++)
+    sp[i] = (hp_store_param_t){space->params[i].name, params[i], st->dist_json[i]};
+  int64_t trial_id = 0;
+  rc = hp_store_trial_create(st->d->store, st->id, HP_STORE_WAITING, sp, (size_t)space->n,
+                             sys_json, &trial_id, number, err);
+  if (rc < 0) return rc;
+  note_waiting(st, *number, trial_id);
+  return 0;
 }
 
 int hp_sched_beat(hp_run_t *run, hp_err_t *err) {
@@ -249,40 +277,54 @@ static void heartbeat_lost(hp_run_t *run, double silent) {
   hp_study_t *st = run->st;
   const hp_study_spec_t *sp = st->spec;
   int64_t number = run->number;
-  cJSON *params = hp_sched_params_json(st, run->params);
+  size_t psize = ((size_t)sp->space->n + 1) * sizeof(double);
+  double *params = sp->max_retry > 0 ? malloc(psize) : NULL;
+  if (params) memcpy(params, run->params, psize - sizeof(double));
   cJSON *attrs = NULL;
   hp_store_trial_t t = {0};
-  if (sp->max_retry > 0 && hp_store_trial_get(st->d->store, run->trial_id, &t, NULL) == 0) {
+  if (params && hp_store_trial_get(st->d->store, run->trial_id, &t, NULL) == 0) {
     attrs = cJSON_Parse(t.system_attrs_json ? t.system_attrs_json : "{}");
     hp_store_trial_clear(&t);
   }
   hp_log("study '%s' trial %lld: no heartbeat for %.1f s (grace_period %g s): FAIL", st->name,
          (long long)number, silent, sp->grace_period);
   hp_sched_finish(run, HP_STORE_FAIL, NULL, "heartbeat lost", NULL);
-  if (sp->max_retry > 0 && params != NULL) {
-    const cJSON *first = cJSON_GetObjectItemCaseSensitive(attrs, "failed_trial");
-    const cJSON *hist = cJSON_GetObjectItemCaseSensitive(attrs, "retry_history");
-    cJSON *extra = cJSON_CreateObject();
-    cJSON_AddNumberToObject(extra, "failed_trial",
-                            cJSON_IsNumber(first) ? first->valuedouble : (double)number);
-    cJSON *h = cJSON_IsArray(hist) ? cJSON_Duplicate(hist, true) : cJSON_CreateArray();
+  if (params && cJSON_IsObject(attrs)) {
+    /* Optuna: {"failed_trial": number, "retry_history": [], **system_attrs}
+     * and number appended to retry_history; what is hpsearch's own about
+     * the failed run (its reason, worker, rungs) stays with it. */
+    cJSON *sys = cJSON_CreateObject();
+    for (const cJSON *a = attrs->child; a; a = a->next)
+      if (strcmp(a->string, HP_STORE_FAIL_REASON_KEY) != 0 &&
+          strncmp(a->string, "hpsearch:", 9) != 0 && strncmp(a->string, "completed_rung_", 15) != 0)
+        cJSON_AddItemToObject(sys, a->string, cJSON_Duplicate(a, true));
+    if (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(sys, "failed_trial"))) {
+      cJSON_DeleteItemFromObjectCaseSensitive(sys, "failed_trial");
+      cJSON_AddNumberToObject(sys, "failed_trial", (double)number);
+    }
+    cJSON *h = cJSON_GetObjectItemCaseSensitive(sys, "retry_history");
+    if (!cJSON_IsArray(h)) {
+      cJSON_DeleteItemFromObjectCaseSensitive(sys, "retry_history");
+      h = cJSON_AddArrayToObject(sys, "retry_history");
+    }
     cJSON_AddItemToArray(h, cJSON_CreateNumber((double)number));
     int retries = cJSON_GetArraySize(h);
-    cJSON_AddItemToObject(extra, "retry_history", h);
-    int64_t n = 0, id = 0;
+    char *text = cJSON_PrintUnformatted(sys);
+    int64_t n = 0;
     hp_err_t err = {0};
     if (retries > sp->max_retry)
       hp_log("study '%s' trial %lld: not retried (max_retry %lld reached)", st->name,
              (long long)number, (long long)sp->max_retry);
-    else if (enqueue(st, params, extra, &n, &id, &err) < 0)
+    else if (text == NULL || enqueue_retry(st, params, text, &n, &err) < 0)
       hp_log("study '%s' trial %lld: cannot enqueue its retry: %s", st->name, (long long)number,
-             err.msg);
+             text ? err.msg : "out of memory");
     else
       hp_log("study '%s' trial %lld: retried as trial %lld (retry %d of %lld)", st->name,
              (long long)number, (long long)n, retries, (long long)sp->max_retry);
-    cJSON_Delete(extra);
+    free(text);
+    cJSON_Delete(sys);
   }
-  cJSON_Delete(params);
+  free(params);
   cJSON_Delete(attrs);
 }
 

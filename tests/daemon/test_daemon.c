@@ -2357,12 +2357,27 @@ static void test_heartbeat_lost(void **state) {
   db_text(&d, "SELECT value_json FROM trial_system_attributes a JOIN trials t USING (trial_id) "
               "WHERE t.number = 1 AND a.key = 'failed_trial'", out, sizeof out);
   assert_string_equal(out, "0");
+  /* the very same stored value, not a text copy of it (as Optuna's
+   * callback stores it: parameter rows, no fixed_params) */
+  db_text(&d, "SELECT COUNT(*) FROM trial_params a JOIN trial_params b USING (param_name) "
+              "JOIN trials ta ON ta.trial_id = a.trial_id JOIN trials tb ON tb.trial_id = b.trial_id "
+              "WHERE ta.number = 0 AND tb.number = 1 AND a.param_value = b.param_value",
+          out, sizeof out);
+  assert_string_equal(out, "1");
+  db_text(&d, "SELECT COUNT(*) FROM trial_system_attributes WHERE key = 'fixed_params'", out,
+          sizeof out);
+  assert_string_equal(out, "0");
   assert_int_equal(ask_x(&c, &x), 1);
   assert_true(x == x0);
   t_last = now_s();
   wait_lost(&c, 1, t_last);
   assert_int_equal(ask_x(&c, &x), 2);
   assert_true(x == x0);
+  db_text(&d, "SELECT COUNT(*) FROM trial_params a JOIN trial_params b USING (param_name) "
+              "JOIN trials ta ON ta.trial_id = a.trial_id JOIN trials tb ON tb.trial_id = b.trial_id "
+              "WHERE ta.number = 0 AND tb.number = 2 AND a.param_value = b.param_value",
+          out, sizeof out);
+  assert_string_equal(out, "1");
   db_text(&d, "SELECT value_json FROM trial_system_attributes a JOIN trials t USING (trial_id) "
               "WHERE t.number = 2 AND a.key = 'retry_history'", out, sizeof out);
   assert_string_equal(out, "[0,1]");
