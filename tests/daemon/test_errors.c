@@ -1,13 +1,15 @@
 /* The error convention: every hpsearch error code (HP_E*) has a name, a
  * message and exactly one wire code in the RPC edge's table, a client maps
  * each wire code back to a code of that row, and docs/protocol.md's error
- * table lists the same rows (code, name, hpsearch codes). */
+ * table lists the same rows (code, name, hpsearch codes); and no call
+ * formats an error's message into itself (hp_err_prefix adds context). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,10 +95,93 @@ static void test_protocol_doc_table(void **state) {
       fail_msg("docs/protocol.md lists %s %d times", hp_err_name(code), listed[code - HP_EINVAL]);
 }
 
+/* One C statement of text starting at p (up to its ';'), into buf. */
+static const char *statement(const char *p, char *buf, size_t cap) {
+  size_t n = 0;
+  for (; *p && *p != ';'; p++)
+    if (n + 1 < cap) buf[n++] = *p == '\n' ? ' ' : *p;
+  buf[n] = '\0';
+  return *p ? p + 1 : p;
+}
+
+/* Whether tok occurs in s as a whole expression (not inside err.msg when
+ * tok is msg). */
+static bool has_token(const char *s, const char *tok) {
+  size_t n = strlen(tok);
+  for (const char *p = strstr(s, tok); p; p = strstr(p + 1, tok)) {
+    char before = p > s ? p[-1] : ' ', after = p[n];
+    bool ident_b = before == '_' || before == '.' || before == '>' || (before >= 'a' && before <= 'z') ||
+                   (before >= 'A' && before <= 'Z') || (before >= '0' && before <= '9');
+    bool ident_a = after == '_' || (after >= 'a' && after <= 'z') || (after >= 'A' && after <= 'Z') ||
+                   (after >= '0' && after <= '9');
+    if (!ident_b && !ident_a) return true;
+  }
+  return false;
+}
+
+/* Counts statements `hp_err_set(X, ..., X->msg / X.msg ...)` and
+ * `snprintf(X->msg, ..., X->msg)` in a file. */
+static int self_formats(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (f == NULL) return 0;
+  static char text[1 << 20];
+  size_t len = fread(text, 1, sizeof text - 1, f);
+  fclose(f);
+  text[len] = '\0';
+  int bad = 0;
+  /* snprintf(X->msg, ..., X->msg) too */
+  for (const char *p = strstr(text, "snprintf("); p; p = strstr(p + 1, "snprintf(")) {
+    char st[2048], dst[80];
+    statement(p, st, sizeof st);
+    if (sscanf(st, "snprintf(%79[^,]", dst) != 1 || strstr(dst, "msg") == NULL) continue;
+    const char *args = strchr(st, ','); /* then the size, then the format */
+    if (args) args = strchr(args + 1, ',');
+    if (args && has_token(args + 1, dst)) {
+      fprintf(stderr, "%s: %s\n", path, st);
+      bad++;
+    }
+  }
+  for (const char *p = strstr(text, "hp_err_set("); p; p = strstr(p + 1, "hp_err_set(")) {
+    char st[2048], var[64], self[80];
+    statement(p, st, sizeof st);
+    if (sscanf(st, "hp_err_set(%63[^,]", var) != 1) continue;
+    const char *name = var[0] == '&' ? var + 1 : var;
+    snprintf(self, sizeof self, var[0] == '&' ? "%s.msg" : "%s->msg", name);
+    const char *args = strchr(st, ',');
+    if (args && has_token(args, self)) {
+      fprintf(stderr, "%s: %s\n", path, st);
+      bad++;
+    }
+  }
+  return bad;
+}
+
+static void test_no_message_formatted_into_itself(void **state) {
+  (void)state;
+  static const char *const dirs[] = {"common", "engine", "search", "store", "view", "daemon", "cli"};
+  int bad = 0, files = 0;
+  for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+    DIR *d = opendir(dirs[i]);
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+      size_t n = strlen(e->d_name);
+      if (n < 3 || strcmp(e->d_name + n - 2, ".c") != 0) continue;
+      char path[512];
+      snprintf(path, sizeof path, "%s/%s", dirs[i], e->d_name);
+      bad += self_formats(path);
+      files++;
+    }
+    closedir(d);
+  }
+  assert_true(files > 30);
+  assert_int_equal(bad, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_code_has_a_wire_code),
       cmocka_unit_test(test_protocol_doc_table),
+      cmocka_unit_test(test_no_message_formatted_into_itself),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
