@@ -12,14 +12,10 @@
 #include <unistd.h>
 
 #include "data_internal.h"
+#include "hpsearch/hot.h"
 #include "hpsearch/json.h"
 #include "hpsearch/rng.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define HP_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define HP_CLONES
-#endif
 
 /* ---- scaling ------------------------------------------------------------ */
 
@@ -102,7 +98,7 @@ int hp_dataset_copy_scaling(hp_dataset_t *dst, const hp_dataset_t *src, hp_err_t
 
 /* out[f] = x[f] * scale[f] + shift[f] (no FMA contraction: same bits on
  * every CPU variant). */
-HP_CLONES static void scale_row(float *restrict out, const float *restrict x,
+HP_HOT static void scale_row(float *restrict out, const float *restrict x,
                                 const float *restrict scale, const float *restrict shift,
                                 uint32_t d) {
   for (uint32_t f = 0; f < d; f++) out[f] = x[f] * scale[f] + shift[f];

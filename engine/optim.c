@@ -11,14 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hpsearch/hot.h"
 #include "hpsearch/json.h"
 #include "hpsearch/optim.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define HP_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define HP_CLONES
-#endif
 
 /* A run of parameters that all get (or all skip) weight decay. */
 typedef struct seg {
@@ -456,7 +452,7 @@ static void pick_kernels(void) {
 
 /* Sum of squares with 16 independent double lanes: the lanes let the
  * compiler vectorise without reassociating a single accumulator. */
-HP_CLONES static double sum_squares(const float *restrict g, size_t n) {
+HP_HOT static double sum_squares(const float *restrict g, size_t n) {
   double acc[16] = {0};
   size_t i = 0;
   for (; i + 16 <= n; i += 16)

@@ -9,6 +9,7 @@
 
 #include <math.h>
 
+#include "hpsearch/hot.h"
 #include "hpsearch/rng.h"
 #include "hpsearch/sampler.h"
 
@@ -130,15 +131,7 @@ typedef struct hp_mix {
   bool narrow;   /* BIN: every q / sigma < 0.25 (hp_mix_prepare) */
 } hp_mix_t;
 
-/* Hot loops are compiled for AVX-512 / AVX2 too and picked at load time. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-#define HP_HOT __attribute__((target_clones("avx512f", "avx2", "default"), optimize("no-trapping-math")))
-#else
-#define HP_HOT __attribute__((optimize("no-trapping-math")))
-#endif
-/* no-trapping-math only lets the compiler turn the selects in these loops
- * into vector blends; NaN and Inf results are unchanged (this is not
- * -ffast-math). */
+/* Hot loops are HP_HOT (hpsearch/hot.h): compiled for AVX-512 / AVX2 too. */
 
 /* Fills isig and coef (truncation masses Z over [lo, hi]). */
 void hp_mix_prepare(const hp_tparam_t *tp, hp_mix_t *m);

@@ -14,13 +14,8 @@
 
 #include "hpsearch/rng.h"
 
-/* Hot elementwise loops get one clone per vector width; the loader picks the
- * widest the CPU has (the default build targets plain x86-64/SSE2). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define HP_HOT __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define HP_HOT
-#endif
+/* Hot elementwise loops are HP_HOT: one clone per vector width. */
+#include "hpsearch/hot.h"
 
 /* ---- activations ------------------------------------------------------ */
 

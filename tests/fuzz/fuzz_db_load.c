@@ -103,8 +103,8 @@ int fuzz_db_load(const uint8_t *data, size_t size) {
       long long id = (long long)st->id;
       const char *fmt[] = {
           "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"study.get\",\"params\":{\"study\":%lld}}",
-          "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"trial.list\",\"params\":{\"study\":%lld,"
-          "\"intermediate\":true}}",
+          ("{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"trial.list\",\"params\":{\"study\":%lld,"
+           "\"intermediate\":true}}"),
           "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"trial.ask\",\"params\":{\"study\":%lld}}"};
       for (int k = 0; k < 3 && !c->closing; k++) {
         snprintf(line, sizeof line, fmt[k], id);
