@@ -156,7 +156,9 @@ struct hp_study {
   int64_t *trial_ids;        /* [ids_cap] trial_id by number, 0 = unknown */
   size_t ids_cap;
   double created;            /* wall-clock seconds (epoch) of creation */
-  bool exhausted;            /* sampler said HP_EEXHAUSTED */
+  bool exhausted;            /* sampler said HP_EEXHAUSTED, or a trial could not
+                                be started: no new trial until one of its trials
+                                ends (next pass if none runs) or a resume */
   int64_t failed_in_row;     /* trials that ended FAIL one after another while the
                                 study ran (since this daemon loaded it) */
   char *stop_reason;         /* why the study stopped itself (owned; stored), or
@@ -293,7 +295,7 @@ void hp_rpc_send_error(hp_conn_t *c, const cJSON *id, int code, const char *msg)
 int hp_sched_load(hp_daemon_t *d, hp_err_t *err);   /* studies from the store */
 void hp_sched_free(hp_daemon_t *d);
 void hp_sched_run(hp_daemon_t *d);                  /* start trials on free slots */
-void hp_sched_tick(hp_daemon_t *d);                 /* time budgets */
+void hp_sched_tick(hp_daemon_t *d);                 /* 1 s: retry, time budgets */
 /* Once t_retry has come after a failed write: writes the kept ends again
  * and lets new trials start (the wake-up timer and the tick call it). */
 void hp_sched_retry(hp_daemon_t *d);
@@ -304,16 +306,18 @@ int hp_sched_enqueue(hp_study_t *st, const cJSON *params, int64_t *number, int64
                      hp_err_t *err);
 /* trial_id of a trial number, 0 if the study has no such trial. */
 int64_t hp_sched_trial_id(const hp_study_t *st, int64_t number);
-/* A report for a running trial; *prune gets the pruner's decision. A step
- * that has a value already is ignored (*ignored, prune false), as Optuna. */
 /* A beat of an asked trial's client (trial.heartbeat; trial.report beats
  * too): it is alive. Writes the trial's trial_heartbeats row when the study
  * has a heartbeat_interval. */
 int hp_sched_beat(hp_run_t *run, hp_err_t *err);
+/* A report for a running trial; *prune gets the pruner's decision. A step
+ * that has a value already is ignored (*ignored, prune false), as Optuna. */
 int hp_sched_report(hp_run_t *run, int64_t step, double value, bool *prune, bool *ignored,
                     hp_err_t *err);
-/* Ends a running trial: commits it (batch), tells sampler and pruner, sends
- * the event, frees run. values: NULL unless COMPLETE (or PRUNED with one). */
+/* Ends a running trial: writes its end into the batch, tells sampler and
+ * pruner, sends the event; run leaves st->runs and waits in d->settling until
+ * the batch commits (then it is freed; a failed write keeps it in
+ * d->unstored). value: NULL unless COMPLETE (or PRUNED with one). */
 int hp_sched_finish(hp_run_t *run, hp_store_state_t state, const double *value,
                     const char *reason, hp_err_t *err);
 /* Stop and resume write the study's state first; a failed write fails the
@@ -331,14 +335,16 @@ const char *hp_study_state_name(hp_study_state_t s);
 cJSON *hp_sched_params_json(const hp_study_t *st, const double *params);
 /* Stores the time budget each study has spent (shutdown). */
 void hp_sched_save_budgets(hp_daemon_t *d);
-/* Kills every worker (shutdown). */
+/* Shutdown: kills every worker (their trials end FAIL with reason when
+ * reaped) and ends the trials clients asked for FAIL at once. */
 void hp_sched_kill_all(hp_daemon_t *d, const char *reason);
 /* After the batch of a loop iteration ended. committed: what it holds is in
- * the database (runs ended in it are freed). Otherwise (commit failed, or a
- * write in it failed: d->store_failed) the studies, samplers and pruners are
- * rebuilt from what the database holds, running trials kept, and ends that
- * did not reach the database are kept in d->unstored and written again by
- * hp_sched_tick after a growing wait. why: the error, for the log. */
+ * the database (runs ended in it are freed). Otherwise (commit failed, or was
+ * not tried: d->batch_undo; or a write in it failed: d->store_failed) the
+ * studies, samplers and pruners are rebuilt from what the database holds,
+ * running trials kept, and ends that did not reach the database are kept in
+ * d->unstored and written again by hp_sched_retry once d->t_retry comes.
+ * why: the error, for the log. */
 void hp_sched_batch_done(hp_daemon_t *d, bool committed, const char *why);
 /* Writes the ends kept in d->unstored into the batch again. */
 void hp_sched_rewrite(hp_daemon_t *d);

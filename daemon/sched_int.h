@@ -1,6 +1,7 @@
 /* Private to the scheduler's files (sched_study.c, sched_recover.c,
- * sched_trial.c, sched_run.c, sched_json.c): helpers they share. The rest
- * of the daemon uses the hp_sched_* functions of daemon_int.h. */
+ * sched_trial.c, sched_run.c, sched_json.c, sched_check.c): helpers they
+ * share. The rest of the daemon uses the hp_sched_* functions of
+ * daemon_int.h. */
 #ifndef HPSEARCH_SCHED_INT_H
 #define HPSEARCH_SCHED_INT_H
 
@@ -33,7 +34,8 @@ void hp_sched_check_heartbeats(hp_study_t *st);
 
 /* sched_run.c */
 /* Stops a running study by itself (running trials finish); reason is stored
- * and shown until study.resume. */
+ * and shown until study.resume. A failed write changes nothing (tried again
+ * at the next failed trial). */
 int hp_sched_pause(hp_study_t *st, const char *reason, hp_err_t *err);
 
 #endif

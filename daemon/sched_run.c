@@ -1,7 +1,8 @@
 /* Scheduling: which study gets the next free worker slot (round robin
- * within each study's parallelism), the 1 s tick (time budgets, rewrites of
- * kept ends), stopping and resuming studies, and killing every worker at
- * shutdown. */
+ * within each study's parallelism), the 1 s tick (time budgets), the retry
+ * once the wait after a failed write is over (kept ends written again, new
+ * trials allowed), stopping and resuming studies (state written first), and
+ * killing every worker at shutdown. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

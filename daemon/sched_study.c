@@ -128,7 +128,6 @@ int64_t hp_sched_trial_id(const hp_study_t *st, int64_t number) {
   return st->trial_ids[number];
 }
 
-/* Whether the study may start another trial (ignoring worker slots). */
 double hp_sched_budget_spent(const hp_study_t *st) {
   return st->budget_used + (isnan(st->budget_since) ? 0 : hp_now_mono() - st->budget_since);
 }
@@ -147,6 +146,7 @@ void hp_sched_budget_save(hp_study_t *st) {
     st->d->store_failed = true;
 }
 
+/* Whether the study may start another trial (ignoring worker slots). */
 bool hp_sched_more_to_do(hp_study_t *st) {
   hp_study_spec_t *sp = st->spec;
   if (sp == NULL || st->state != HP_STUDY_RUNNING) return false;
@@ -166,7 +166,6 @@ bool hp_sched_more_to_do(hp_study_t *st) {
   }
   return true;
 }
-
 
 /* Moves a running study to FINISHED when nothing is left and nothing runs. */
 void hp_sched_check_finished(hp_study_t *st) {

@@ -14,12 +14,6 @@
  * buffers) hp_model_create agrees to allocate. */
 #define HP_MODEL_MAX_BYTES 8e9
 
-const char *hp_layer_kind_name(hp_layer_kind_t kind) {
-  static const char *const names[HP_LAYER_KIND_COUNT_] = {
-      "dense", "conv2d", "maxpool", "flatten", "activation", "batchnorm", "dropout"};
-  return (unsigned)kind < HP_LAYER_KIND_COUNT_ ? names[kind] : "?";
-}
-
 /* 64-byte aligned floats (sgemm and the vector loops like aligned rows),
  * zeroed so a fresh model has no garbage. */
 static float *falloc(size_t n) {

@@ -19,7 +19,8 @@ typedef struct hp_daemon_opts {
   const char *db_path;     /* SQLite file, created if missing ("./hpsearch.db") */
   const char *socket_path; /* NULL: hp_rpc_default_socket_path() */
   int jobs;                /* most workers at once, >= 1 */
-  const char *worker_exe;  /* binary run as `EXE worker ...` for engine trials;
+  const char *worker_exe;  /* binary run as `EXE worker ...` for engine trials
+                              and `EXE supervise ...` for command trials;
                               NULL: this process's own executable */
   const char *optuna_schema; /* NULL: a new database gets revision v3.2.0.a, an existing one
                                 keeps its own; "3.1" / "3.2": the revision of a new file

@@ -42,9 +42,6 @@ typedef enum hp_layer_kind {
   HP_LAYER_KIND_COUNT_
 } hp_layer_kind_t;
 
-/* Name used in configs ("dense", "conv2d", "maxpool", ...). */
-const char *hp_layer_kind_name(hp_layer_kind_t kind);
-
 /* One layer as the config describes it (after shorthands are expanded). */
 typedef struct hp_layer_spec {
   hp_layer_kind_t kind; /* which layer */
