@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hpsearch/utf8.h"
+
 static const struct {
   int code;
   const char *name;
@@ -50,8 +52,10 @@ int hp_err_set(hp_err_t *err, int code, const char *fmt, ...) {
   err->code = code;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+  int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
   va_end(ap);
+  /* A long message is cut at the buffer's end, never inside a character. */
+  if (n >= (int)sizeof err->msg) hp_utf8_trim(err->msg, sizeof err->msg - 1);
   return code;
 }
 
@@ -63,7 +67,8 @@ int hp_err_prefix(hp_err_t *err, const char *fmt, ...) {
   vsnprintf(pre, sizeof pre, fmt, ap);
   va_end(ap);
   memcpy(old, err->msg, sizeof old);
-  snprintf(err->msg, sizeof err->msg, "%s: %s", pre, old);
+  int n = snprintf(err->msg, sizeof err->msg, "%s: %s", pre, old);
+  if (n >= (int)sizeof err->msg) hp_utf8_trim(err->msg, sizeof err->msg - 1);
   return err->code;
 }
 

@@ -14,6 +14,7 @@
 #include "daemon_int.h"
 #include "hpsearch/engine.h"
 #include "hpsearch/json.h"
+#include "hpsearch/num.h"
 
 #define NAME_MAX_LEN 256
 #define ARGV_MAX 4096
@@ -645,11 +646,7 @@ char *hp_study_value_text(const cJSON *v) {
   const char *t = tmp;
   if (cJSON_IsString(v)) t = v->valuestring;
   else if (cJSON_IsBool(v)) t = cJSON_IsTrue(v) ? "true" : "false";
-  else if (cJSON_IsNumber(v)) {
-    double x = v->valuedouble;
-    if (x == floor(x) && fabs(x) < 1e15) snprintf(tmp, sizeof tmp, "%.0f", x);
-    else snprintf(tmp, sizeof tmp, "%.17g", x);
-  }
+  else if (cJSON_IsNumber(v)) hp_num_format(v->valuedouble, tmp);
   return strdup(t);
 }
 

@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "hpsearch/json.h"
+#include "hpsearch/num.h"
+#include "hpsearch/utf8.h"
 
 /* Integers are exact in a double only up to 2^53. */
 #define INT_LIMIT 9007199254740992.0
@@ -56,62 +58,6 @@ static char *sb_take(sbuf_t *b) {
 
 /* ---- Python-compatible number and string formatting -------------------- */
 
-int hp_format_pyfloat(double v, char *buf, size_t len) {
-  if (isnan(v)) return snprintf(buf, len, "NaN");
-  if (isinf(v)) return snprintf(buf, len, v > 0 ? "Infinity" : "-Infinity");
-  if (v == 0) return snprintf(buf, len, signbit(v) ? "-0.0" : "0.0");
-  /* Shortest digit string that reads back to the same double (what
-   * Python's repr produces), then Python's layout rules. */
-  char tmp[40];
-  int p;
-  for (p = 1; p <= 17; p++) {
-    snprintf(tmp, sizeof tmp, "%.*e", p - 1, v);
-    if (strtod(tmp, NULL) == v) break;
-  }
-  if (p > 17) p = 17;
-  snprintf(tmp, sizeof tmp, "%.*e", p - 1, v);
-  const char *s = tmp;
-  bool neg = false;
-  if (*s == '-') {
-    neg = true;
-    s++;
-  }
-  char digits[24];
-  int nd = 0;
-  for (; *s && *s != 'e'; s++)
-    if (*s >= '0' && *s <= '9') digits[nd++] = *s;
-  int x = atoi(s + 1); /* value = d.ddd * 10^x */
-  while (nd > 1 && digits[nd - 1] == '0') nd--;
-  digits[nd] = '\0';
-
-  char out[64];
-  int o = 0;
-  if (neg) out[o++] = '-';
-  if (x < -4 || x >= 16) {
-    out[o++] = digits[0];
-    if (nd > 1) {
-      out[o++] = '.';
-      for (int i = 1; i < nd; i++) out[o++] = digits[i];
-    }
-    o += snprintf(out + o, sizeof out - (size_t)o, "e%c%02d", x < 0 ? '-' : '+', abs(x));
-  } else if (x >= 0) {
-    for (int i = 0; i <= x; i++) out[o++] = i < nd ? digits[i] : '0';
-    out[o++] = '.';
-    if (nd > x + 1)
-      for (int i = x + 1; i < nd; i++) out[o++] = digits[i];
-    else
-      out[o++] = '0';
-    out[o] = '\0';
-  } else {
-    out[o++] = '0';
-    out[o++] = '.';
-    for (int i = 0; i < -x - 1; i++) out[o++] = '0';
-    for (int i = 0; i < nd; i++) out[o++] = digits[i];
-    out[o] = '\0';
-  }
-  return snprintf(buf, len, "%s", out);
-}
-
 /* An integral double as Python prints an int ("32", "-5"). */
 static void sb_int(sbuf_t *b, double v) {
   char t[40];
@@ -120,55 +66,9 @@ static void sb_int(sbuf_t *b, double v) {
 }
 
 static void sb_pyfloat(sbuf_t *b, double v) {
-  char t[40];
-  hp_format_pyfloat(v, t, sizeof t);
+  char t[HP_NUM_MAX];
+  hp_num_format_py(v, t);
   sb_puts(b, t);
-}
-
-/* Decodes one UTF-8 sequence at s (n bytes left); returns its length and
- * the code point, or length 1 and the raw byte if it is malformed. */
-static int utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
-  unsigned c = s[0];
-  int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-  if (len == 0 || (size_t)len > n) {
-    *cp = c;
-    return 1;
-  }
-  uint32_t v = len == 1 ? c : len == 2 ? (c & 0x1f) : len == 3 ? (c & 0x0f) : (c & 0x07);
-  for (int i = 1; i < len; i++) {
-    if ((s[i] & 0xc0) != 0x80) {
-      *cp = c;
-      return 1;
-    }
-    v = (v << 6) | (s[i] & 0x3f);
-  }
-  *cp = v;
-  return len;
-}
-
-/* True if s is well-formed UTF-8: no overlong forms, no surrogates, nothing
- * above U+10FFFF. Choices and names must be, so that the \u escapes
- * written for Optuna read back as the same string. */
-static bool utf8_valid(const char *str) {
-  const unsigned char *s = (const unsigned char *)str;
-  while (*s) {
-    unsigned c = *s;
-    if (c < 0x80) {
-      s++;
-      continue;
-    }
-    int len = (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (len == 0) return false;
-    uint32_t v = len == 2 ? (c & 0x1f) : len == 3 ? (c & 0x0f) : (c & 0x07);
-    for (int i = 1; i < len; i++) {
-      if ((s[i] & 0xc0) != 0x80) return false;
-      v = (v << 6) | (s[i] & 0x3f);
-    }
-    static const uint32_t min_of_len[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (v < min_of_len[len] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return false;
-    s += len;
-  }
-  return true;
 }
 
 /* A JSON string literal as json.dumps(ensure_ascii=True) writes it. */
@@ -177,8 +77,9 @@ static void sb_pystring(sbuf_t *b, const char *str) {
   size_t n = strlen(str);
   sb_putn(b, "\"", 1);
   for (size_t i = 0; i < n;) {
-    uint32_t cp;
-    int len = utf8_decode(s + i, n - i, &cp);
+    uint32_t cp = 0;
+    int len = hp_utf8_char((const char *)s + i, n - i, &cp);
+    if (len == 0) cp = s[i], len = 1; /* names are checked; never reached */
     i += (size_t)len;
     char t[16];
     switch (cp) {
@@ -354,7 +255,9 @@ static int dist_cat(const char *where, const cJSON *choices, hp_dist_t *out, hp_
       if (!isfinite(c->valuedouble))
         return hp_err_set(err, HP_EINVAL, "%s.choices[%d]: must be finite", where, i);
     } else if (cJSON_IsString(c)) {
-      if (!utf8_valid(c->valuestring))
+      /* Choices are written for Optuna as \u escapes that must read back as
+       * the same string. */
+      if (hp_utf8_check(c->valuestring, strlen(c->valuestring)) != strlen(c->valuestring))
         return hp_err_set(err, HP_EINVAL, "%s.choices[%d]: string is not valid UTF-8", where, i);
     } else if (!cJSON_IsBool(c) && !cJSON_IsNull(c)) {
       return hp_err_set(err, HP_EINVAL,
@@ -870,10 +773,10 @@ int hp_space_parse(const cJSON *obj, hp_space_t **out, hp_err_t *err) {
                       HP_SPACE_NAME_MAX - 1);
       goto fail;
     }
-    if (!utf8_valid(it->string)) {
-      rc = hp_err_set(err, HP_EINVAL, "space: parameter name is not valid UTF-8");
-      goto fail;
-    }
+    char shown[64], field[96];
+    hp_utf8_clean(shown, sizeof shown, it->string, nl);
+    snprintf(field, sizeof field, "space: parameter name '%s'", shown);
+    if ((rc = hp_utf8_check_name(it->string, nl, field, err)) < 0) goto fail;
     snprintf(where, sizeof where, "space.%s", it->string);
     for (int j = 0; j < s->n; j++) {
       if (strcmp(s->params[j].name, it->string) == 0) {

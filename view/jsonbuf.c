@@ -1,12 +1,13 @@
 /* The JSON text writer of the view module (include/hpsearch/view.h): an
  * append-only buffer for shapes too big to build as cJSON trees cheaply
- * (trial.list of a large study): numbers with the shortest of %.15g / %.17g
- * that reads back exactly, strings escaped. */
+ * (trial.list of a large study): numbers as hp_num_format_json writes them,
+ * strings escaped. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hpsearch/num.h"
 #include "hpsearch/view.h"
 
 static bool reserve(hp_sbuf_t *b, size_t n) {
@@ -63,22 +64,8 @@ void hp_sbuf_int(hp_sbuf_t *b, long long v) {
 }
 
 void hp_sbuf_num(hp_sbuf_t *b, double v) {
-  if (isnan(v)) {
-    hp_sbuf_puts(b, "\"nan\"");
-    return;
-  }
-  if (isinf(v)) {
-    hp_sbuf_puts(b, v > 0 ? "\"inf\"" : "\"-inf\"");
-    return;
-  }
-  if (v == floor(v) && fabs(v) < 1e15) {
-    hp_sbuf_int(b, (long long)v);
-    return;
-  }
-  char tmp[40];
-  int n = snprintf(tmp, sizeof tmp, "%.15g", v);
-  if (strtod(tmp, NULL) != v) n = snprintf(tmp, sizeof tmp, "%.17g", v);
-  hp_sbuf_put(b, tmp, (size_t)n);
+  char tmp[HP_NUM_MAX];
+  hp_sbuf_put(b, tmp, hp_num_format_json(v, tmp));
 }
 
 void hp_sbuf_json(hp_sbuf_t *b, const cJSON *item) {

@@ -153,9 +153,4 @@ int hp_dist_from_external(const hp_dist_t *dist, const cJSON *value, double *int
  * "64") into buf; returns the length, or a negative HP_E* code. */
 int hp_dist_format_external(const hp_dist_t *dist, double internal, char *buf, size_t len);
 
-/* Python repr() of a double, as json.dumps writes floats ("1e-05", "0.1",
- * "1.0", "1e+16"); buf needs 32 bytes. Returns the length. Non-finite values
- * give "NaN", "Infinity", "-Infinity" as Python does. */
-int hp_format_pyfloat(double v, char *buf, size_t len);
-
 #endif

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hpsearch/num.h"
 #include "hpsearch/space.h"
 
 static hp_space_t *parse_ok(const char *text) {
@@ -187,8 +188,8 @@ static void test_pyfloat(void **state) {
                {-0.0, "-0.0"},
                {1e-4 * 3, "0.00030000000000000003"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    char buf[40];
-    hp_format_pyfloat(cases[i].v, buf, sizeof buf);
+    char buf[HP_NUM_MAX];
+    hp_num_format_py(cases[i].v, buf);
     assert_string_equal(buf, cases[i].s);
   }
 }
