@@ -132,12 +132,18 @@ int hp_client_send(hp_client_t *c, const char *method, cJSON *params, long long 
     cJSON_Delete(params);
     return hp_err_set(err, HP_ENOMEM, "out of memory");
   }
+  /* Arguments that are not UTF-8 are refused here, not sent mangled. */
+  if (params != NULL && (rc = hp_json_check_text(params, "params", err)) < 0) {
+    cJSON_Delete(params);
+    cJSON_Delete(req);
+    return rc;
+  }
   long long id = c->next_id++;
   cJSON_AddStringToObject(req, "jsonrpc", "2.0");
   cJSON_AddNumberToObject(req, "id", (double)id);
   cJSON_AddStringToObject(req, "method", method);
   if (params != NULL) cJSON_AddItemToObject(req, "params", params);
-  text = cJSON_PrintUnformatted(req);
+  text = hp_json_print(req);
   if (text == NULL) {
     rc = hp_err_set(err, HP_ENOMEM, "out of memory");
     goto done;
@@ -145,7 +151,7 @@ int hp_client_send(hp_client_t *c, const char *method, cJSON *params, long long 
   rc = hp_client_send_raw(c, text, strlen(text), err);
   if (rc == 0 && id_out != NULL) *id_out = id;
 done:
-  cJSON_free(text);
+  free(text);
   cJSON_Delete(req);
   return rc;
 }

@@ -13,6 +13,8 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "hpsearch/json.h"
+#include "hpsearch/num.h"
 #include "hpsearch/rpc.h"
 
 /* Strict integer >= 0 from the command line. */
@@ -25,21 +27,10 @@ static bool parse_count(const char *s, long *out) {
   return true;
 }
 
-/* A number, or inf/-inf/nan spelled out (strtod accepts those too). */
-static bool parse_value(const char *s, double *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno == ERANGE && isfinite(v) && v != 0) return false;
-  if (end == s || *end != '\0') return false;
-  *out = v;
-  return true;
-}
-
-static cJSON *value_item(double v) {
-  if (isnan(v)) return cJSON_CreateString("nan");
-  if (isinf(v)) return cJSON_CreateString(v > 0 ? "inf" : "-inf");
-  return cJSON_CreateNumber(v);
+/* VALUE as people write it (docs/protocol.md, "Numbers"): 0.5, -1e-3, +2,
+ * inf, -Infinity, nan; 1e400 and 0x10 are refused. */
+static bool parse_value(const char *s, double *out, hp_err_t *err) {
+  return hp_num_parse(s, strlen(s), HP_NUM_LENIENT, out, "VALUE", err) == 0;
 }
 
 /* Connects, calls, closes; *r gets the result. */
@@ -80,9 +71,9 @@ int hp_cmd_ask(int argc, char **argv) {
   cJSON *out = cJSON_CreateObject();
   cJSON_AddItemToObject(out, "trial", cJSON_DetachItemFromObject(r, "trial"));
   cJSON_AddItemToObject(out, "params", cJSON_DetachItemFromObject(r, "params"));
-  char *text = cJSON_PrintUnformatted(out);
+  char *text = hp_json_print(out);
   if (text != NULL) printf("%s\n", text);
-  cJSON_free(text);
+  free(text);
   cJSON_Delete(out);
   cJSON_Delete(r);
   return text != NULL ? HP_EXIT_OK : HP_EXIT_FAIL;
@@ -104,13 +95,13 @@ int hp_cmd_report(int argc, char **argv) {
   if (!parse_count(pos[1], &trial))
     return hp_cli_usage(argv[0], usage, "TRIAL must be an integer >= 0");
   if (!parse_count(pos[2], &step)) return hp_cli_usage(argv[0], usage, "STEP must be an integer >= 0");
-  if (!parse_value(pos[3], &value)) return hp_cli_usage(argv[0], usage, "VALUE must be a number");
   hp_err_t err = {0};
+  if (!parse_value(pos[3], &value, &err)) return hp_cli_usage(argv[0], usage, err.msg);
   cJSON *p = cJSON_CreateObject(), *r = NULL;
   cJSON_AddStringToObject(p, "study", pos[0]);
   cJSON_AddNumberToObject(p, "trial", (double)trial);
   cJSON_AddNumberToObject(p, "step", (double)step);
-  cJSON_AddItemToObject(p, "value", value_item(value));
+  cJSON_AddItemToObject(p, "value", cJSON_CreateNumber(value));
   int rc = one_call(sock, HP_RPC_TRIAL_REPORT, p, &r, &err);
   if (rc < 0) return hp_cli_fail(argv[0], rc, &err);
   bool prune = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "prune"));
@@ -131,7 +122,7 @@ int hp_cmd_heartbeat(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
     else if (strcmp(argv[i], "--every") == 0 && i + 1 < argc) {
-      if (!parse_value(argv[++i], &every) || !(every > 0) || every > 1e6)
+      if (!parse_value(argv[++i], &every, NULL) || !(every > 0) || every > 1e6)
         return hp_cli_usage(argv[0], usage, "--every must be seconds > 0");
     } else if (argv[i][0] == '-') return hp_cli_usage(argv[0], usage, "unknown option");
     else if (npos < 2) pos[npos++] = argv[i];
@@ -178,7 +169,7 @@ int hp_cmd_tell(int argc, char **argv) {
       else if (strcasecmp(s, "fail") == 0 || strcasecmp(s, "failed") == 0) state = "FAIL";
       else return hp_cli_usage(argv[0], usage, "--state must be complete, pruned or fail");
     } else if (npos < 3 && (argv[i][0] != '-' || (argv[i][1] >= '0' && argv[i][1] <= '9') ||
-                            strcasecmp(argv[i], "-inf") == 0)) {
+                            strncasecmp(argv[i], "-inf", 4) == 0 || argv[i][1] == '.')) {
       pos[npos++] = argv[i];
     } else {
       return hp_cli_usage(argv[0], usage, "unknown option or too many arguments");
@@ -190,16 +181,15 @@ int hp_cmd_tell(int argc, char **argv) {
   if (npos < 2) return hp_cli_usage(argv[0], usage, "expected STUDY TRIAL");
   if (!parse_count(pos[1], &trial))
     return hp_cli_usage(argv[0], usage, "TRIAL must be an integer >= 0");
-  if (has_value && !parse_value(pos[2], &value))
-    return hp_cli_usage(argv[0], usage, "VALUE must be a number");
+  hp_err_t err = {0};
+  if (has_value && !parse_value(pos[2], &value, &err)) return hp_cli_usage(argv[0], usage, err.msg);
   if (!has_value && strcmp(state, "COMPLETE") == 0)
     return hp_cli_usage(argv[0], usage, "a complete trial needs a VALUE");
-  hp_err_t err = {0};
   cJSON *p = cJSON_CreateObject(), *r = NULL;
   cJSON_AddStringToObject(p, "study", pos[0]);
   cJSON_AddNumberToObject(p, "trial", (double)trial);
   cJSON_AddStringToObject(p, "state", state);
-  if (has_value && strcmp(state, "FAIL") != 0) cJSON_AddItemToObject(p, "value", value_item(value));
+  if (has_value && strcmp(state, "FAIL") != 0) cJSON_AddItemToObject(p, "value", cJSON_CreateNumber(value));
   if (reason != NULL) cJSON_AddStringToObject(p, "reason", reason);
   int rc = one_call(sock, HP_RPC_TRIAL_TELL, p, &r, &err);
   if (rc < 0) return hp_cli_fail(argv[0], rc, &err);

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "hpsearch/json.h"
 
 #define BEST_USAGE "STUDY [--json] [--db FILE] [--socket PATH]"
 
@@ -27,10 +28,10 @@ int hp_cli_print_best(hp_cli_src_t *src, const char *study, bool json, hp_err_t 
   int rc = fetch_best(src, study, &summary, &trial, err);
   if (rc == 0) {
     if (json) {
-      char *text = cJSON_PrintUnformatted(trial);
+      char *text = hp_json_print(trial);
       if (text == NULL) rc = hp_err_set(err, HP_ENOMEM, "out of memory");
       else printf("%s\n", text);
-      cJSON_free(text);
+      free(text);
     } else {
       hp_cli_print_trial_detail(stdout, summary, trial);
     }

@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "hpsearch/json.h"
 #include "hpsearch/rpc.h"
 #include "hpsearch/space.h"
 #include "table.h"
@@ -311,14 +312,14 @@ static int render(hp_cli_src_t *src, const char *study, bool json, FILE *out, bo
     }
   }
   if (json) {
-    char *text = cJSON_PrintUnformatted(data);
+    char *text = hp_json_print(data);
     if (text == NULL) {
       rc = hp_err_set(err, HP_ENOMEM, "out of memory");
       goto done;
     }
     fputs(text, out);
     fputc('\n', out);
-    cJSON_free(text);
+    free(text);
   }
   rc = 0;
 done:

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "hpsearch/json.h"
 #include "hpsearch/blas.h"
 #include "hpsearch/engine.h"
 
@@ -116,7 +117,7 @@ int hp_cmd_train(int argc, char **argv) {
   cJSON_AddNumberToObject(out, "steps", (double)res.steps);
   cJSON_AddNumberToObject(out, "params", (double)res.n_params);
   cJSON_AddStringToObject(out, "blas_core", hp_blas_corename());
-  char *txt = cJSON_PrintUnformatted(out);
+  char *txt = hp_json_print(out);
   if (txt != NULL) printf("%s\n", txt);
   free(txt);
   cJSON_Delete(out);

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "hpsearch/json.h"
 #include "hpsearch/rpc.h"
 #include "table.h"
 

@@ -19,6 +19,7 @@
 #include "hpsearch/blas.h"
 #include "hpsearch/engine.h"
 #include "hpsearch/json.h"
+#include "hpsearch/num.h"
 
 typedef struct worker_ctx {
   const char *metric; /* val_loss | val_accuracy | train_loss | train_accuracy */
@@ -32,12 +33,12 @@ static double metric_of(const char *metric, double train_loss, double train_acc,
   return val_loss;
 }
 
-/* JSON numbers cannot be NaN/inf: write those as strings the daemon knows. */
+/* JSON numbers cannot be NaN/inf: hp_num_format_json writes those as the
+ * strings the daemon reads. */
 static void put_num(const char *key, double v, bool comma) {
-  if (isnan(v)) printf("\"%s\": \"nan\"", key);
-  else if (isinf(v)) printf("\"%s\": \"%s\"", key, v > 0 ? "inf" : "-inf");
-  else printf("\"%s\": %.9g", key, v);
-  if (comma) printf(", ");
+  char t[HP_NUM_MAX];
+  hp_num_format_json(v, t);
+  printf("\"%s\": %s%s", key, t, comma ? ", " : "");
 }
 
 static int on_epoch(const hp_epoch_report_t *r, void *user) {
@@ -62,7 +63,7 @@ static void print_error(const char *fmt, const char *a, const char *b) {
   snprintf(msg, sizeof msg, fmt, a, b);
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "error", msg);
-  char *t = cJSON_PrintUnformatted(o);
+  char *t = hp_json_print(o);
   if (t) printf("%s\n", t);
   fflush(stdout);
   free(t);

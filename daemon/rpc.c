@@ -11,6 +11,8 @@
 
 #include "daemon_int.h"
 #include "hpsearch/json.h"
+#include "hpsearch/num.h"
+#include "hpsearch/utf8.h"
 #include "hpsearch/rpc.h"
 
 typedef int (*rpc_fn)(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
@@ -29,6 +31,10 @@ typedef struct rpc_method {
 } rpc_method_t;
 
 /* ---- helpers ------------------------------------------------------------------ */
+
+/* Largest numeric request id: every integer up to it is a double exactly, so
+ * it is echoed as sent (docs/protocol.md). */
+#define HP_RPC_ID_MAX 9007199254740991.0
 
 static int oom(hp_err_t *err) { return hp_err_set(err, HP_ENOMEM, "out of memory"); }
 
@@ -65,27 +71,7 @@ static int running_trial(hp_study_t *st, const cJSON *params, hp_run_t **out, hp
 /* A value parameter: a number, or "inf" / "-inf" / "nan". */
 static int get_value(const cJSON *params, const char *key, bool required, double *out,
                      hp_err_t *err) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, key);
-  if (v == NULL) {
-    if (!required) return 0;
-    return hp_err_set(err, HP_EINVAL, "params.%s: missing", key);
-  }
-  if (cJSON_IsNumber(v)) {
-    *out = v->valuedouble;
-    return 0;
-  }
-  if (cJSON_IsString(v)) {
-    if (strcmp(v->valuestring, "inf") == 0) *out = INFINITY;
-    else if (strcmp(v->valuestring, "-inf") == 0) *out = -INFINITY;
-    else if (strcmp(v->valuestring, "nan") == 0) *out = NAN;
-    else
-      return hp_err_set(err, HP_EINVAL,
-                        "params.%s: expected a number (or \"inf\", \"-inf\", \"nan\"), got \"%s\"",
-                        key, v->valuestring);
-    return 0;
-  }
-  return hp_err_set(err, HP_EINVAL, "params.%s: expected a number, got %s", key,
-                    hp_json_type_name(v));
+  return hp_json_get_value(params, key, required, HP_NUM_STRICT, out, "params", err);
 }
 
 /* ---- study methods ------------------------------------------------------------ */
@@ -493,20 +479,14 @@ void hp_rpc_send_error(hp_conn_t *c, const cJSON *id, int code, const char *msg)
 void hp_rpc_handle_line(hp_daemon_t *d, hp_conn_t *c, const char *line, size_t len) {
   hp_err_t err = {0};
   d->n_requests++;
-  const char *end = NULL;
-  cJSON *req = cJSON_ParseWithLengthOpts(line, len, &end, false);
-  if (req == NULL) {
-    hp_rpc_send_error(c, NULL, HP_EFORMAT, "parse error: the message is not valid JSON");
-    return;
-  }
-  /* One message per line: `{...}{...}` or `{...} x` is malformed too. */
-  while (end < line + len && (*end == ' ' || *end == '\t' || *end == '\r')) end++;
-  if (end < line + len) {
-    char emsg[96];
-    snprintf(emsg, sizeof emsg, "parse error: unexpected data after the JSON value at byte %zu",
-             (size_t)(end - line));
-    hp_rpc_send_error(c, NULL, HP_EFORMAT, emsg);
-    cJSON_Delete(req);
+  cJSON *req = NULL;
+  hp_json_flaw_t flaw;
+  int prc = hp_json_parse_flawed(line, len, "request", &req, &flaw, &err);
+  if (prc < 0) {
+    /* Not JSON, not UTF-8, or more than one value on the line. */
+    char emsg[HP_ERR_MSG_MAX + 16];
+    snprintf(emsg, sizeof emsg, "parse error: %s", err.msg);
+    hp_rpc_send_error(c, NULL, prc, emsg);
     return;
   }
   /* A member given twice is ambiguous (lookups would see the first one):
@@ -548,7 +528,35 @@ void hp_rpc_handle_line(hp_daemon_t *d, hp_conn_t *c, const char *line, size_t l
     id = NULL;
     goto reply;
   }
+  /* A string with \u0000 or a number beyond a double (the tree holds them
+   * cut or infinite): anywhere but in params or method, even the id cannot
+   * be trusted (a key "id\u0000x" reads as "id"). */
+  bool flaw_in_params = strncmp(flaw.path, "params", 6) == 0 &&
+                        (flaw.path[6] == '\0' || flaw.path[6] == '.' || flaw.path[6] == '[');
+  if (flaw.err.code != 0 && !flaw_in_params && strcmp(flaw.path, "method") != 0) {
+    code = HP_EREQUEST;
+    snprintf(msg, sizeof msg, "invalid request: %s", flaw.err.msg);
+    id = NULL;
+    goto reply;
+  }
+  /* Ids are echoed as they were sent: a string, or an integer that a double
+   * holds exactly. Beyond 2^53 the text would come back changed. */
+  if (cJSON_IsNumber(id) &&
+      (id->valuedouble != floor(id->valuedouble) || fabs(id->valuedouble) > HP_RPC_ID_MAX)) {
+    code = HP_EREQUEST;
+    snprintf(msg, sizeof msg,
+             "invalid request: a numeric id must be an integer of magnitude at most 2^53-1 "
+             "(%.0f); use a string id for anything else",
+             HP_RPC_ID_MAX);
+    id = NULL;
+    goto reply;
+  }
   notify = id == NULL;
+  if (flaw.err.code != 0) {
+    code = flaw_in_params ? HP_EINVAL : HP_EREQUEST;
+    snprintf(msg, sizeof msg, "%s%s", flaw_in_params ? "" : "invalid request: ", flaw.err.msg);
+    goto reply;
+  }
   if (!cJSON_IsString(ver) || strcmp(ver->valuestring, "2.0") != 0) {
     code = HP_EREQUEST;
     snprintf(msg, sizeof msg, "invalid request: \"jsonrpc\" must be \"2.0\"");
@@ -570,7 +578,8 @@ void hp_rpc_handle_line(hp_daemon_t *d, hp_conn_t *c, const char *line, size_t l
     if (strcmp(k->string, "jsonrpc") && strcmp(k->string, "id") && strcmp(k->string, "method") &&
         strcmp(k->string, "params")) {
       code = HP_EREQUEST;
-      snprintf(msg, sizeof msg, "invalid request: unknown member \"%.64s\"", k->string);
+      snprintf(msg, sizeof msg, "invalid request: unknown member \"%.*s\"",
+               (int)hp_utf8_prefix(k->string, 64), k->string);
       goto reply;
     }
   }
@@ -582,7 +591,8 @@ void hp_rpc_handle_line(hp_daemon_t *d, hp_conn_t *c, const char *line, size_t l
     }
   if (m == NULL) {
     code = HP_ENOMETHOD;
-    snprintf(msg, sizeof msg, "method not found: \"%.100s\"", method->valuestring);
+    snprintf(msg, sizeof msg, "method not found: \"%.*s\"",
+             (int)hp_utf8_prefix(method->valuestring, 100), method->valuestring);
     goto reply;
   }
   cJSON *empty = NULL;
@@ -615,7 +625,9 @@ void hp_rpc_handle_line(hp_daemon_t *d, hp_conn_t *c, const char *line, size_t l
     st = hp_sched_find(d, ref);
     if (st == NULL) {
       code = HP_ENOSTUDY;
-      if (cJSON_IsString(ref)) snprintf(msg, sizeof msg, "unknown study '%.200s'", ref->valuestring);
+      if (cJSON_IsString(ref))
+        snprintf(msg, sizeof msg, "unknown study '%.*s'", (int)hp_utf8_prefix(ref->valuestring, 200),
+                 ref->valuestring);
       else snprintf(msg, sizeof msg, "unknown study id %.0f", ref->valuedouble);
       cJSON_Delete(empty);
       goto reply;

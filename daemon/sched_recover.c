@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "sched_int.h"
+#include "hpsearch/json.h"
 
 /* ---- loading and reconciling ---------------------------------------------------------- */
 
@@ -43,7 +44,9 @@ static bool group_runs_trial(const hp_proc_t *all, size_t n, pid_t pg, int64_t t
  * also processes that left the group or cleared their environment; the
  * supervisor normally did this itself when the daemon died. */
 static void kill_orphan(hp_daemon_t *d, const hp_store_trial_t *t) {
-  cJSON *attrs = cJSON_Parse(t->system_attrs_json ? t->system_attrs_json : "{}");
+  const char *sys = t->system_attrs_json ? t->system_attrs_json : "{}";
+  cJSON *attrs = NULL;
+  hp_json_parse(sys, strlen(sys), "system attributes", &attrs, NULL);
   const cJSON *w = cJSON_GetObjectItemCaseSensitive(attrs, HP_STORE_ATTR_WORKER);
   const cJSON *pgid = cJSON_GetObjectItemCaseSensitive(w, "pgid");
   const cJSON *boot = cJSON_GetObjectItemCaseSensitive(w, "boot");
@@ -69,7 +72,9 @@ static void kill_orphan(hp_daemon_t *d, const hp_store_trial_t *t) {
 static void replay_rungs(hp_study_t *st, const hp_store_trial_t *t) {
   if (t->system_attrs_json == NULL || strstr(t->system_attrs_json, "completed_rung_") == NULL)
     return;
-  cJSON *attrs = cJSON_Parse(t->system_attrs_json);
+  cJSON *attrs = NULL;
+  hp_json_parse(t->system_attrs_json, strlen(t->system_attrs_json), "system attributes", &attrs,
+                NULL);
   for (int k = 0;; k++) {
     char key[32];
     snprintf(key, sizeof key, "completed_rung_%d", k);
@@ -263,7 +268,8 @@ static int sched_load(hp_daemon_t *d, bool live, hp_err_t *err) {
     st->state = HP_STUDY_FINISHED;
     text = NULL;
     if (hp_store_study_get_system_attr(d->store, st->id, HP_STORE_ATTR_SPEC, &text, NULL) == 0) {
-      cJSON *js = cJSON_Parse(text);
+      cJSON *js = NULL;
+      hp_json_parse(text, strlen(text), "stored spec", &js, NULL);
       hp_err_t serr = {0};
       if (js == NULL || hp_study_spec_parse(js, &st->spec, &serr) < 0 ||
           hp_sched_study_engines(st, &serr) < 0) {
@@ -287,7 +293,8 @@ static int sched_load(hp_daemon_t *d, bool live, hp_err_t *err) {
       text = NULL;
       if (st->state == HP_STUDY_STOPPED &&
           hp_store_study_get_system_attr(d->store, st->id, HP_STORE_ATTR_STOP_REASON, &text, NULL) == 0) {
-        cJSON *why = cJSON_Parse(text);
+        cJSON *why = NULL;
+        hp_json_parse(text, strlen(text), "stop reason", &why, NULL);
         if (cJSON_IsString(why)) st->stop_reason = strdup(why->valuestring);
         cJSON_Delete(why);
         free(text);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "sched_int.h"
+#include "hpsearch/json.h"
 #include "hpsearch/rpc.h"
 
 static const char *const STUDY_STATE_NAMES[] = {"running", "stopped", "finished"};
@@ -229,7 +230,7 @@ int hp_sched_create(hp_daemon_t *d, hp_study_spec_t *spec, hp_study_t **out, hp_
   cJSON_AddNumberToObject(sys, HP_STORE_ATTR_CREATED, st->created);
   cJSON_AddStringToObject(sys, HP_STORE_ATTR_STATE, "running");
   cJSON_AddNumberToObject(sys, HP_STORE_ATTR_BUDGET_USED, 0);
-  char *sys_text = cJSON_PrintUnformatted(sys);
+  char *sys_text = hp_json_print(sys);
   cJSON_Delete(sys);
   if (sys_text == NULL) {
     rc = hp_err_set(err, HP_ENOMEM, "out of memory");

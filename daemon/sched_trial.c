@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "sched_int.h"
+#include "hpsearch/json.h"
+#include "hpsearch/num.h"
 #include "hpsearch/rpc.h"
 
 /* ---- trials ---------------------------------------------------------------------------------- */
@@ -31,7 +33,8 @@ void hp_sched_run_list_free(hp_run_t *list) {
 /* Overlays an enqueued trial's fixed params (external values by name). */
 static int apply_fixed(hp_study_t *st, const char *sys_json, double *params, hp_err_t *err) {
   if (sys_json == NULL) return 0;
-  cJSON *attrs = cJSON_Parse(sys_json);
+  cJSON *attrs = NULL;
+  hp_json_parse(sys_json, strlen(sys_json), "system attributes", &attrs, NULL);
   const cJSON *fixed = cJSON_GetObjectItemCaseSensitive(attrs, "fixed_params");
   int rc = 0;
   for (const cJSON *f = fixed ? fixed->child : NULL; f; f = f->next) {
@@ -228,7 +231,7 @@ int hp_sched_enqueue(hp_study_t *st, const cJSON *params, int64_t *number, int64
   if (rc < 0) return rc;
   cJSON *sys = cJSON_CreateObject();
   cJSON_AddItemToObject(sys, "fixed_params", cJSON_Duplicate(params, true));
-  char *text = cJSON_PrintUnformatted(sys);
+  char *text = hp_json_print(sys);
   cJSON_Delete(sys);
   if (text == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
   rc = hp_store_trial_create(st->d->store, st->id, HP_STORE_WAITING, NULL, 0, text, trial_id,
@@ -379,11 +382,11 @@ int hp_sched_report(hp_run_t *run, int64_t step, double value, bool *prune, bool
    * the whole batch (server.c), and memory is rebuilt from the database. */
   int after = hp_pruner_rung_count(st->pruner, run->number);
   for (int k = before; k < after; k++) {
-    char key[32], val[40];
+    char key[32], val[HP_NUM_MAX];
     snprintf(key, sizeof key, "completed_rung_%d", k);
     double rv = hp_pruner_rung_value(st->pruner, run->number, k);
     if (!isfinite(rv)) continue;
-    snprintf(val, sizeof val, "%.17g", rv);
+    hp_num_format(rv, val);
     rc = hp_store_trial_set_system_attr(st->d->store, run->trial_id, key, val, err);
     if (rc < 0) {
       hp_err_prefix(err, "trial %lld: pruner rung %d not stored", (long long)run->number, k);
@@ -425,11 +428,11 @@ int hp_sched_run_end(hp_run_t *run, hp_err_t *err) {
     cJSON_AddStringToObject(sys, state == HP_STORE_FAIL ? HP_STORE_FAIL_REASON_KEY : HP_STORE_ATTR_REASON,
                             reason);
   }
-  char *sys_text = sys ? cJSON_PrintUnformatted(sys) : NULL;
+  char *sys_text = sys ? hp_json_print(sys) : NULL;
   cJSON_Delete(sys);
   bool store_value = has_value && state != HP_STORE_FAIL;
   for (const cJSON *a = run->end_attrs ? run->end_attrs->child : NULL; a && rc == 0; a = a->next) {
-    char *text = cJSON_PrintUnformatted(a);
+    char *text = hp_json_print(a);
     rc = text ? hp_store_trial_set_user_attr(d->store, run->trial_id, a->string, text, &werr)
               : hp_err_set(&werr, HP_ENOMEM, "out of memory");
     free(text);

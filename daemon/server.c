@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "daemon_int.h"
+#include "hpsearch/json.h"
 #include "hpsearch/rpc.h"
 
 /* Read buffer growth step; a line may grow the buffer up to the limit. */
@@ -86,17 +87,8 @@ void hp_conn_send(hp_conn_t *c, const char *text, size_t len) {
 }
 
 int hp_daemon_print(hp_daemon_t *d, const cJSON *msg) {
-  for (;;) {
-    if (d->scratch_cap > 0 &&
-        cJSON_PrintPreallocated((cJSON *)msg, d->scratch, (int)d->scratch_cap, false))
-      return (int)strlen(d->scratch);
-    size_t cap = d->scratch_cap ? d->scratch_cap * 2 : 65536;
-    if (cap > (1u << 30)) return -1;
-    char *nb = realloc(d->scratch, cap);
-    if (nb == NULL) return -1;
-    d->scratch = nb;
-    d->scratch_cap = cap;
-  }
+  long n = hp_json_print_into(msg, &d->scratch, &d->scratch_cap);
+  return n < 0 || n > (1l << 30) ? -1 : (int)n;
 }
 
 void hp_conn_send_json(hp_conn_t *c, const cJSON *msg) {

@@ -15,6 +15,7 @@
 #include "hpsearch/engine.h"
 #include "hpsearch/json.h"
 #include "hpsearch/num.h"
+#include "hpsearch/utf8.h"
 
 #define NAME_MAX_LEN 256
 #define ARGV_MAX 4096
@@ -426,12 +427,9 @@ int hp_study_spec_parse(const cJSON *spec, hp_study_spec_t **out, hp_err_t *err)
     rc = hp_err_set(err, HP_EINVAL, "spec.name: must be 1 to %d bytes", NAME_MAX_LEN);
     goto fail;
   }
-  for (size_t i = 0; i < nlen; i++) {
-    if ((unsigned char)name[i] < 0x20) {
-      rc = hp_err_set(err, HP_EINVAL, "spec.name: control characters are not allowed");
-      goto fail;
-    }
-  }
+  /* Well-formed UTF-8 without control characters: names are shown,
+   * listed, and stored for Optuna. */
+  if ((rc = hp_utf8_check_name(name, nlen, "spec.name", err)) < 0) goto fail;
   if ((rc = dup_str(name, &sp->name, err)) < 0) goto fail;
 
   const char *dir = "minimize";

@@ -20,6 +20,8 @@
 
 #include "daemon_int.h"
 #include "hpsearch/json.h"
+#include "hpsearch/num.h"
+#include "hpsearch/utf8.h"
 
 extern char **environ;
 
@@ -57,8 +59,9 @@ static void set_reason(hp_worker_t *w, const char *fmt, ...) {
   char buf[512];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
+  if (n >= (int)sizeof buf) hp_utf8_trim(buf, sizeof buf - 1);
   w->reason = strdup(buf);
 }
 
@@ -95,23 +98,6 @@ void hp_worker_kill(hp_worker_t *w, hp_store_state_t state, const char *reason) 
 
 /* ---- output lines ------------------------------------------------------------ */
 
-/* Value member: a number, or "nan" / "inf" / "-inf". */
-static bool line_value(const cJSON *v, double *out) {
-  if (cJSON_IsNumber(v)) {
-    *out = v->valuedouble;
-    return true;
-  }
-  if (cJSON_IsString(v)) {
-    const char *s = v->valuestring;
-    if (strcasecmp(s, "nan") == 0) *out = NAN;
-    else if (strcasecmp(s, "inf") == 0 || strcasecmp(s, "infinity") == 0) *out = INFINITY;
-    else if (strcasecmp(s, "-inf") == 0 || strcasecmp(s, "-infinity") == 0) *out = -INFINITY;
-    else return false;
-    return true;
-  }
-  return false;
-}
-
 static void worker_line(hp_worker_t *w, char *line, size_t len) {
   while (len > 0 && isspace((unsigned char)line[len - 1])) len--;
   while (len > 0 && isspace((unsigned char)*line)) line++, len--;
@@ -120,24 +106,25 @@ static void worker_line(hp_worker_t *w, char *line, size_t len) {
   if (w->reason != NULL || w->run == NULL) return; /* already ending */
   hp_run_t *run = w->run;
   if (line[0] != '{') return; /* free text: the documented format ignores it */
-  cJSON *msg = cJSON_ParseWithLength(line, len);
-  if (msg == NULL || !cJSON_IsObject(msg)) {
+  /* The line is outside text: quoted in reasons only as clean UTF-8. */
+  char shown[96];
+  hp_utf8_clean(shown, sizeof shown, line, len < 80 ? len : 80);
+  cJSON *msg = NULL;
+  hp_err_t perr = {0};
+  int prc = hp_json_parse(line, len, "line", &msg, &perr);
+  if (prc == 0 && !cJSON_IsObject(msg)) prc = HP_EFORMAT;
+  if (prc == 0) prc = hp_json_check_unique(msg, NULL, &perr); /* {"value": 1, "value": 2} */
+  if (prc < 0) {
     cJSON_Delete(msg);
-    line[len] = '\0';
-    if (strstr(line, "NaN") || strstr(line, "Infinity"))
-      set_reason(w, "diverged: non-finite value on output line %lld: %.80s", (long long)w->n_lines,
-                 line);
-    else
-      set_reason(w, "bad output line %lld (not a JSON object): %.80s", (long long)w->n_lines, line);
+    if (memmem(line, len, "NaN", 3) || memmem(line, len, "Infinity", 8))
+      set_reason(w, "diverged: non-finite value on output line %lld: %s", (long long)w->n_lines,
+                 shown);
+    else if (prc == HP_EFORMAT)
+      set_reason(w, "bad output line %lld (not a JSON object): %s", (long long)w->n_lines, shown);
+    else /* well-formed but refused: a duplicated key, \u0000, 1e400 */
+      set_reason(w, "bad output line %lld: %s", (long long)w->n_lines,
+                 strncmp(perr.msg, "line: ", 6) == 0 ? perr.msg + 6 : perr.msg);
     w->kill_state = HP_STORE_FAIL;
-    worker_end(w, HP_STORE_FAIL, w->reason);
-    return;
-  }
-  /* {"value": 1, "value": 2} is ambiguous: garbage, not "the first wins". */
-  hp_err_t dup = {0};
-  if (hp_json_check_unique(msg, NULL, &dup) < 0) {
-    cJSON_Delete(msg);
-    set_reason(w, "bad output line %lld: %s", (long long)w->n_lines, dup.msg);
     worker_end(w, HP_STORE_FAIL, w->reason);
     return;
   }
@@ -147,11 +134,10 @@ static void worker_line(hp_worker_t *w, char *line, size_t len) {
   double v = NAN;
   if (cJSON_IsString(err)) {
     worker_end(w, HP_STORE_FAIL, err->valuestring);
-  } else if (value == NULL || !line_value(value, &v)) {
-    line[len] = '\0';
-    set_reason(w, "bad output line %lld: %.80s (expected {\"step\": N, \"value\": V} or "
+  } else if (value == NULL || hp_json_value(value, HP_NUM_LENIENT, &v, "value", &perr) < 0) {
+    set_reason(w, "bad output line %lld: %s (expected {\"step\": N, \"value\": V} or "
                   "{\"value\": V})",
-               (long long)w->n_lines, line);
+               (long long)w->n_lines, shown);
     worker_end(w, HP_STORE_FAIL, w->reason);
   } else if (step != NULL) {
     if (!cJSON_IsNumber(step) || step->valuedouble < 0 || step->valuedouble > 9e15 ||
@@ -444,7 +430,7 @@ static int build_env(hp_run_t *run, strvec_t *env, hp_err_t *err) {
     cJSON_Delete(e);
   }
   cJSON *params = hp_sched_params_json(st, run->params);
-  char *ptext = params ? cJSON_PrintUnformatted(params) : NULL;
+  char *ptext = params ? hp_json_print(params) : NULL;
   if (rc == 0) rc = sv_push(env, ptext ? str_printf("HPSEARCH_PARAMS=%s", ptext) : NULL);
   free(ptext);
   for (const cJSON *p = params ? params->child : NULL; p && rc == 0; p = p->next) {
@@ -491,7 +477,7 @@ static int build_argv(hp_daemon_t *d, hp_run_t *run, strvec_t *argv, hp_err_t *e
     cJSON *cfg = NULL;
     rc = hp_study_substitute(st->spec->engine, st->spec->space, run->params, &cfg, err);
     if (rc < 0) return rc;
-    char *text = cJSON_PrintUnformatted(cfg);
+    char *text = hp_json_print(cfg);
     cJSON_Delete(cfg);
     if (text == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
     if (strlen(text) > 120000) {

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "daemon_int.h"
+#include "hpsearch/json.h"
 
 /* Kills every descendant and reaps them all; returns the command's wait
  * status if it is reaped here (*have set). */
@@ -48,7 +49,7 @@ static void report_exec_error(const char *prog, int e) {
   char msg[600];
   snprintf(msg, sizeof msg, "cannot start worker: %s: %s", prog, strerror(e));
   cJSON_AddStringToObject(o, "error", msg);
-  char *t = cJSON_PrintUnformatted(o);
+  char *t = hp_json_print(o);
   if (t) {
     size_t len = strlen(t);
     t[len] = '\n'; /* replaces the terminator: written with its length */

@@ -12,6 +12,7 @@
 
 #include "hpsearch/engine.h"
 #include "hpsearch/json.h"
+#include "hpsearch/utf8.h"
 
 #define MAX_UNITS (1 << 20)
 #define MAX_LAYERS 1024
@@ -491,8 +492,17 @@ int hp_config_set(cJSON *root, const char *assignment, hp_err_t *err) {
   if (eq == NULL || eq == assignment)
     return hp_err_set(err, HP_EINVAL, "--set '%s': expected key=value", assignment);
   const char *val = eq + 1;
-  cJSON *value = cJSON_ParseWithLength(val, strlen(val));
-  if (value == NULL) value = cJSON_CreateString(val); /* bare words are strings */
+  cJSON *value = NULL;
+  hp_err_t perr = {0};
+  size_t vlen = strlen(val);
+  int prc = hp_json_parse(val, vlen, "value", &value, &perr);
+  if (prc == HP_EINVAL) /* well-formed but refused: 1e400, \u0000 */
+    return hp_err_set(err, HP_EINVAL, "--set %.*s: %s", (int)(eq - assignment), assignment,
+                      perr.msg);
+  if (prc < 0 && hp_utf8_check(val, vlen) != vlen)
+    return hp_err_set(err, HP_EINVAL, "--set %.*s: the value is not valid UTF-8",
+                      (int)(eq - assignment), assignment);
+  if (prc < 0) value = cJSON_CreateString(val); /* bare words are strings */
   if (value == NULL) return hp_err_set(err, HP_ENOMEM, "--set: out of memory");
 
   size_t plen = (size_t)(eq - assignment);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "hpsearch/json.h"
+#include "hpsearch/utf8.h"
 #include "store_schema.h"
 
 /* ---- statement table ---------------------------------------------------
@@ -561,7 +562,7 @@ static int put_attrs(hp_store_t *s, int id, int64_t owner, const char *object_js
       rc = hp_err_set(err, HP_EINVAL, "%s: key longer than 512 bytes", what);
       goto out;
     }
-    char *val = cJSON_PrintUnformatted(it);
+    char *val = hp_json_print(it);
     if (!val) {
       rc = hp_err_set(err, HP_ENOMEM, "%s: out of memory", what);
       goto out;
@@ -588,8 +589,13 @@ static int check_attr(const char *key, const char *value_json, const char *what,
   if (!key || !*key || strlen(key) > 512)
     return hp_err_set(err, HP_EINVAL, "%s: key must be 1..512 bytes", what);
   if (!value_json) return hp_err_set(err, HP_EINVAL, "%s '%s': no value", what, key);
-  cJSON *v = cJSON_ParseWithOpts(value_json, NULL, 1);
-  if (!v) return hp_err_set(err, HP_EINVAL, "%s '%s': value is not JSON", what, key);
+  size_t klen = strlen(key);
+  if (hp_utf8_check(key, klen) != klen)
+    return hp_err_set(err, HP_EINVAL, "%s: key is not valid UTF-8", what);
+  cJSON *v = NULL;
+  hp_err_t perr = {0};
+  if (hp_json_parse(value_json, strlen(value_json), "value", &v, &perr) < 0)
+    return hp_err_set(err, HP_EINVAL, "%s '%s': %s", what, key, perr.msg);
   cJSON_Delete(v);
   return HP_OK;
 }
@@ -627,7 +633,7 @@ static int buf_add(buf_t *b, const char *s, size_t len) {
 /* Appends `"key": value_json` (with a leading ", " unless first). */
 static int buf_add_member(buf_t *b, const char *key, const char *value_json) {
   cJSON *k = cJSON_CreateString(key);
-  char *kq = k ? cJSON_PrintUnformatted(k) : NULL;
+  char *kq = k ? hp_json_print(k) : NULL;
   cJSON_Delete(k);
   if (!kq) return HP_ENOMEM;
   int rc = 0;
@@ -637,11 +643,12 @@ static int buf_add_member(buf_t *b, const char *key, const char *value_json) {
   const char *v = value_json ? value_json : "null";
   /* A value that is not JSON (a hand-edited file; Python's NaN) would break
    * the object text: it is kept as a JSON string of its text instead. */
-  cJSON *parsed = cJSON_ParseWithOpts(v, NULL, true);
+  cJSON *parsed = NULL;
+  hp_json_parse(v, strlen(v), "value", &parsed, NULL);
   char *vq = NULL;
   if (parsed == NULL) {
     cJSON *sv = cJSON_CreateString(v);
-    vq = sv ? cJSON_PrintUnformatted(sv) : NULL;
+    vq = sv ? hp_json_print(sv) : NULL;
     cJSON_Delete(sv);
     if (vq == NULL) rc = 1;
     else v = vq;
@@ -1608,7 +1615,7 @@ int hp_store_reconcile(hp_store_t *s, const char *reason, hp_store_trial_ref_t *
   size_t nr = 0;
   char *reason_json = NULL;
   cJSON *js = cJSON_CreateString(reason ? reason : "daemon restarted");
-  if (js) reason_json = cJSON_PrintUnformatted(js);
+  if (js) reason_json = hp_json_print(js);
   cJSON_Delete(js);
   if (!reason_json) return hp_err_set(err, HP_ENOMEM, "store: out of memory");
   int rc = tx_begin(s, err), r;

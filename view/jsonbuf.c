@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hpsearch/json.h"
 #include "hpsearch/num.h"
 #include "hpsearch/view.h"
 
@@ -35,26 +36,9 @@ void hp_sbuf_put(hp_sbuf_t *b, const char *s, size_t n) {
 void hp_sbuf_puts(hp_sbuf_t *b, const char *s) { hp_sbuf_put(b, s, strlen(s)); }
 
 void hp_sbuf_str(hp_sbuf_t *b, const char *s) {
-  if (!reserve(b, strlen(s) + 2)) return;
-  hp_sbuf_put(b, "\"", 1);
-  const char *run = s;
-  for (const char *p = s;; p++) {
-    unsigned char ch = (unsigned char)*p;
-    if (ch != 0 && ch != '"' && ch != '\\' && ch >= 0x20) continue;
-    hp_sbuf_put(b, run, (size_t)(p - run));
-    if (ch == 0) break;
-    char esc[8];
-    if (ch == '"') hp_sbuf_put(b, "\\\"", 2);
-    else if (ch == '\\') hp_sbuf_put(b, "\\\\", 2);
-    else if (ch == '\n') hp_sbuf_put(b, "\\n", 2);
-    else if (ch == '\t') hp_sbuf_put(b, "\\t", 2);
-    else {
-      snprintf(esc, sizeof esc, "\\u%04x", ch);
-      hp_sbuf_put(b, esc, 6);
-    }
-    run = p + 1;
-  }
-  hp_sbuf_put(b, "\"", 1);
+  size_t n = strlen(s);
+  if (!reserve(b, 6 * n + 3)) return;
+  b->len += hp_json_quote(b->p + b->len, s, n);
 }
 
 void hp_sbuf_int(hp_sbuf_t *b, long long v) {
@@ -89,7 +73,7 @@ void hp_sbuf_json(hp_sbuf_t *b, const cJSON *item) {
     hp_sbuf_puts(b, "null");
     return;
   }
-  char *t = cJSON_PrintUnformatted(item);
+  char *t = hp_json_print(item);
   if (t == NULL) {
     b->oom = true;
     return;

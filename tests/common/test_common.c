@@ -267,6 +267,119 @@ static void test_utf8(void **state) {
   assert_int_equal(hp_utf8_check_name("d\xc3\xa9j\xc3\xa0 vu \xf0\x9f\x98\x80", 14, "n", &e), 0);
 }
 
+/* Malformed documents: HP_EFORMAT, no tree, a message saying where and why. */
+static void json_bad(const char *doc, size_t len, const char *why) {
+  hp_err_t e = {0};
+  cJSON *j = (cJSON *)1;
+  int rc = hp_json_parse(doc, len, "request", &j, &e);
+  if (rc != HP_EFORMAT) fail_msg("%zu-byte document accepted (rc %d): %s", len, rc, e.msg);
+  assert_null(j);
+  if (strstr(e.msg, why) == NULL || strncmp(e.msg, "request: malformed JSON at line", 31) != 0)
+    fail_msg("message '%s' lacks '%s'", e.msg, why);
+  assert_int_equal(hp_utf8_check(e.msg, strlen(e.msg)), strlen(e.msg));
+}
+
+/* Well-formed but refused: HP_EINVAL naming the field. */
+static void json_refused(const char *doc, const char *msg) {
+  hp_err_t e = {0};
+  cJSON *j = (cJSON *)1;
+  assert_int_equal(hp_json_parse(doc, strlen(doc), "request", &j, &e), HP_EINVAL);
+  assert_null(j);
+  assert_string_equal(e.msg, msg);
+}
+
+static void test_json_strict_bytes(void **state) {
+  (void)state;
+  char doc[64];
+  /* Bad UTF-8 inside a string, each class. */
+  static const char *const bad_utf8[] = {"\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xed\xbf\xbf",
+                                         "\xf4\x90\x80\x80", "\xe2\x82", "\xf0\x9f\x98", "\x9b",
+                                         "\xff", "\xc3("};
+  for (size_t i = 0; i < sizeof bad_utf8 / sizeof bad_utf8[0]; i++) {
+    int n = snprintf(doc, sizeof doc, "{\"name\": \"a%sb\"}", bad_utf8[i]);
+    json_bad(doc, (size_t)n, "not valid UTF-8");
+    n = snprintf(doc, sizeof doc, "{\"a%s\": 1}", bad_utf8[i]); /* in a key too */
+    json_bad(doc, (size_t)n, "not valid UTF-8");
+  }
+  json_bad("[\"x\"]\xff", 6, "text after the JSON value");
+  /* Every raw control character inside a string; each is fine escaped. */
+  for (int c = 1; c < 0x20; c++) {
+    int n = snprintf(doc, sizeof doc, "[\"a%cb\"]", c);
+    json_bad(doc, (size_t)n, "raw control character");
+    n = snprintf(doc, sizeof doc, "[\"a\\u%04xb\"]", c);
+    hp_err_t e = {0};
+    cJSON *j = NULL;
+    assert_int_equal(hp_json_parse(doc, (size_t)n, "x", &j, &e), 0);
+    assert_int_equal((unsigned char)j->child->valuestring[1], c);
+    cJSON_Delete(j);
+  }
+  /* A raw NUL byte anywhere, and grammar cJSON would take. */
+  static const struct {
+    const char *doc;
+    size_t len;
+    const char *why;
+  } bad[] = {
+      {"[\"a\0b\"]", 7, "NUL byte"},
+      {"[1,\0 2]", 7, "NUL byte"},
+      {"[1]\0", 4, "text after the JSON value"},
+      {"[01]", 4, "expected ','"},
+      {"[1.]", 4, "expected ','"},
+      {"[-]", 3, "unexpected character"},
+      {"[+1]", 4, "unexpected character"},
+      {"[\"\\ud800\"]", 10, "high surrogate without its low half"},
+      {"[\"\\udc00\"]", 10, "lone low surrogate"},
+      {"[\"\\x\"]", 6, "unknown escape"},
+      {"{\"a\" 1}", 7, "expected ':'"},
+      {"", 0, "ends where a value should be"},
+      {"[1] [2]", 7, "text after the JSON value"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) json_bad(bad[i].doc, bad[i].len, bad[i].why);
+  char num[80] = "[";
+  memset(num + 1, '1', 70);
+  strcpy(num + 71, "]");
+  json_bad(num, strlen(num), "more than 63 characters");
+  char deep[1200];
+  memset(deep, '[', 600);
+  memset(deep + 600, ']', 600);
+  json_bad(deep, 1200, "nested too deep");
+  /* Line and column of the fault. */
+  hp_err_t e = {0};
+  cJSON *j = NULL;
+  assert_int_equal(hp_json_parse("{\n \"a\": \"\x80\"}", 12, "spec.json", &j, &e), HP_EFORMAT);
+  assert_string_equal(e.msg, "spec.json: malformed JSON at line 2 column 8 (in a): bytes that are not "
+                             "valid UTF-8");
+
+  /* \u0000 in a value or a key, and numbers beyond a double: refused by field. */
+  json_refused("{\"params\": {\"name\": \"a\\u0000b\"}}",
+               "request: params.name: contains a NUL character (\\u0000)");
+  json_refused("{\"method\": \"daemon.status\\u0000x\"}",
+               "request: method: contains a NUL character (\\u0000)");
+  json_refused("{\"p\": {\"a\\u0000b\": 1}}", "request: p: a key contains a NUL character (\\u0000)");
+  json_refused("\"\\u0000\"", "request: contains a NUL character (\\u0000)");
+  json_refused("{\"a\": [1, {\"v\": 1e400}]}",
+               "request: a[1].v: 1e400 is beyond the range of a double (about 1.8e308)");
+  json_refused("{\"v\": -1e999}",
+               "request: v: -1e999 is beyond the range of a double (about 1.8e308)");
+  /* The flawed variant keeps the tree and says where. */
+  hp_json_flaw_t flaw;
+  const char *req = "{\"id\": 1e400, \"params\": {\"study\": \"other\\u0000x\"}}";
+  assert_int_equal(hp_json_parse_flawed(req, strlen(req), "r", &j, &flaw, &e), 0);
+  assert_non_null(j);
+  assert_string_equal(flaw.path, "id"); /* the first one */
+  assert_int_equal(flaw.err.code, HP_EINVAL);
+  cJSON_Delete(j);
+  req = "{\"id\": 7}";
+  assert_int_equal(hp_json_parse_flawed(req, strlen(req), "r", &j, &flaw, &e), 0);
+  assert_int_equal(flaw.err.code, 0);
+  cJSON_Delete(j);
+  /* Underflow reads as 0; what is valid stays valid (UTF-8, escapes, BOM). */
+  const char *ok = "\xef\xbb\xbf{\"x\": 1e-400, \"\xc3\xa9\": \"\\ud83d\\ude00 \xf0\x9f\x98\x80\\/\"}";
+  assert_int_equal(hp_json_parse(ok, strlen(ok), "x", &j, &e), 0);
+  assert_true(j->child->valuedouble == 0);
+  assert_string_equal(j->child->next->valuestring, "\xf0\x9f\x98\x80 \xf0\x9f\x98\x80/");
+  cJSON_Delete(j);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_err_names),
@@ -275,6 +388,7 @@ int main(void) {
       cmocka_unit_test(test_num_format_round_trip),
       cmocka_unit_test(test_num_parse_spellings),
       cmocka_unit_test(test_utf8),
+      cmocka_unit_test(test_json_strict_bytes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -110,8 +110,8 @@ static void test_validation_errors(void **state) {
               "expected a number");
   parse_fails("{\"a\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"log\": 1}}", "space.a.log",
               "true or false");
-  parse_fails("{\"a\": {\"type\": \"float\", \"low\": 0, \"high\": 1e999}}", "space.a.high",
-              "finite");
+  parse_fails("{\"a\": {\"type\": \"float\", \"low\": 0, \"high\": 1e999}}", "space: a.high: ",
+              "1e999 is beyond the range of a double");
   parse_fails("{\"a\": {\"type\": \"float\", \"high\": 1}}", "space.a.low", "required");
   parse_fails("{\"a\": {\"type\": \"double\", \"low\": 0, \"high\": 1}}", "space.a.type",
               "unknown type 'double'");
@@ -133,16 +133,17 @@ static void test_validation_errors(void **state) {
   parse_fails("{\"a\": {\"type\": \"categorical\", \"choices\": [\"x\"], \"grid\": [\"y\"]}}",
               "space.a.grid[0]", "not one of the choices");
   parse_fails("{\"a\": {\"type\": \"float\", \"low\": 0, \"high\": 1}", "space", NULL);
-  /* Invalid UTF-8 (raw bytes in the JSON text): a lone continuation byte,
-   * an overlong '/', an encoded surrogate, a code point above U+10FFFF. */
-  parse_fails("{\"a\": {\"type\": \"categorical\", \"choices\": [\"x\x80\"]}}", "space.a.choices[0]",
-              "UTF-8");
-  parse_fails("{\"a\": {\"type\": \"categorical\", \"choices\": [\"\xc0\xaf\"]}}", "space.a.choices[0]",
-              "UTF-8");
+  /* Invalid UTF-8 (raw bytes in the JSON text) is malformed JSON, and the
+   * message says where: a lone continuation byte, an overlong '/', an
+   * encoded surrogate, a code point above U+10FFFF. */
+  parse_fails("{\"a\": {\"type\": \"categorical\", \"choices\": [\"x\x80\"]}}", "(in a.choices[0])",
+              "not valid UTF-8");
+  parse_fails("{\"a\": {\"type\": \"categorical\", \"choices\": [\"\xc0\xaf\"]}}", "(in a.choices[0])",
+              "not valid UTF-8");
   parse_fails("{\"a\": {\"type\": \"categorical\", \"choices\": [\"\xed\xa0\x80\"]}}",
-              "space.a.choices[0]", "UTF-8");
+              "(in a.choices[0])", "not valid UTF-8");
   parse_fails("{\"a\": {\"type\": \"categorical\", \"choices\": [\"\xf4\x90\x80\x80\"]}}",
-              "space.a.choices[0]", "UTF-8");
+              "(in a.choices[0])", "not valid UTF-8");
   parse_fails("{\"\xff\": {\"type\": \"int\", \"low\": 0, \"high\": 1}}", "space", "UTF-8");
 }
 
@@ -282,7 +283,8 @@ static void test_optuna_json_refuses_bad_utf8(void **state) {
       hp_dist_free(&d);
       fail_msg("accepted non-UTF-8 choice in %s", bad[i]);
     }
-    if (strstr(err.msg, "distribution_json.attributes.choices[1]") == NULL ||
+    if (strstr(err.msg, "distribution_json: malformed JSON") == NULL ||
+        strstr(err.msg, "(in attributes.choices[1])") == NULL ||
         strstr(err.msg, "UTF-8") == NULL)
       fail_msg("unclear error: %s", err.msg);
   }
