@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "hpsearch/json.h"
+#include "hpsearch/num.h"
 #include "hpsearch/rpc.h"
 #include "table.h"
 
@@ -44,8 +45,8 @@ static void print_csv(FILE *out, const cJSON *trials) {
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(t, "params");
     fprintf(out, "%.0f,%s,", hp_cli_num(t, "trial"), cJSON_IsString(st) ? st->valuestring : "");
     if (v != NULL && !cJSON_IsNull(v)) {
-      /* Full precision in machine-readable output. */
-      if (cJSON_IsNumber(v)) fprintf(out, "%.17g", v->valuedouble);
+      /* Numbers exactly as stored (hp_num_format) in machine-readable output. */
+      if (cJSON_IsNumber(v)) fwrite(buf, 1, hp_num_format(v->valuedouble, buf), out);
       else hp_csv_field(out, hp_fmt_value(v, buf, sizeof buf));
     }
     fprintf(out, ",%s,%s,", cJSON_IsString(ds) ? ds->valuestring : "",
@@ -56,8 +57,7 @@ static void print_csv(FILE *out, const cJSON *trials) {
       fputc(',', out);
       const cJSON *pv = cJSON_GetObjectItemCaseSensitive(params, names[i]);
       if (pv == NULL) continue;
-      if (cJSON_IsNumber(pv) && pv->valuedouble != floor(pv->valuedouble))
-        fprintf(out, "%.17g", pv->valuedouble);
+      if (cJSON_IsNumber(pv)) fwrite(buf, 1, hp_num_format(pv->valuedouble, buf), out);
       else hp_csv_field(out, hp_fmt_value(pv, buf, sizeof buf));
     }
     fputc(',', out);

@@ -48,6 +48,7 @@ typedef struct scan {
 
 static int scan_fail(scan_t *sc, size_t at, const char *why) {
   if (sc->bad == NULL) {
+    if (at < sc->len && sc->s[at] == '\0') why = "a NUL byte";
     sc->bad = why, sc->bad_at = at;
     memcpy(sc->bad_path, sc->path, sc->plen + 1);
   }

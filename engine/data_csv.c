@@ -6,6 +6,7 @@
  * and R exports write header names and sometimes numbers; a quoted field
  * cannot span lines. */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,8 @@
 #include <zlib.h>
 
 #include "data_internal.h"
+#include "hpsearch/num.h"
+#include "hpsearch/utf8.h"
 
 #define CSV_MAX_COLUMNS 1000000
 #define CSV_MAX_LABEL 1000000
@@ -112,14 +115,21 @@ static char *trim(char *s) {
   return s;
 }
 
+/* A finite float, spelled as people write numbers (hp_num_parse lenient:
+ * no hexadecimal, nothing beyond a float's range). */
 static bool parse_float(const char *s, float *out) {
-  if (!*s) return false;
-  char *end;
-  errno = 0;
-  float v = strtof(s, &end);
-  if (*end || !isfinite(v)) return false;
-  *out = v;
+  double v;
+  if (hp_num_parse(s, strlen(s), HP_NUM_LENIENT, &v, "", NULL) < 0 || !isfinite(v) ||
+      fabs(v) > FLT_MAX)
+    return false;
+  *out = (float)v;
   return true;
+}
+
+/* A field quoted in a message: valid UTF-8, at most 40 bytes. */
+static const char *shown(const char *f, char buf[48]) {
+  hp_utf8_clean(buf, 44, f, strlen(f));
+  return buf;
 }
 
 /* The position of f among the class names, or -1. */
@@ -182,19 +192,21 @@ static int parse_label(const csv_ctx_t *ctx, long lineno, long col, const char *
       *out = k;
       return 0;
     }
+    char q[48];
     return hp_err_set(err, HP_EFORMAT,
-                      "'%s' line %ld column %ld: label '%.40s' is not one of data.classes",
-                      ctx->path, lineno, col + 1, f);
+                      "'%s' line %ld column %ld: label '%s' is not one of data.classes",
+                      ctx->path, lineno, col + 1, shown(f, q));
   }
   float v;
   if (parse_float(f, &v) && v >= 0 && v <= CSV_MAX_LABEL && v == floorf(v)) {
     *out = (int32_t)v;
     return 0;
   }
+  char q[48];
   return hp_err_set(err, HP_EFORMAT,
-                    "'%s' line %ld column %ld: label '%.40s' is not a class number (an integer "
+                    "'%s' line %ld column %ld: label '%s' is not a class number (an integer "
                     "in [0, %d]; list class names in data.classes to use names)",
-                    ctx->path, lineno, col + 1, f, CSV_MAX_LABEL);
+                    ctx->path, lineno, col + 1, shown(f, q), CSV_MAX_LABEL);
 }
 
 static int decode_csv(void *vctx, void **out, size_t *out_len, hp_err_t *err) {
@@ -296,8 +308,9 @@ static int decode_csv(void *vctx, void **out, size_t *out_len, hp_err_t *err) {
       } else if (parse_float(f, &v)) {
         row[k++] = v;
       } else {
-        rc = hp_err_set(err, HP_EFORMAT, "'%s' line %ld column %ld: '%.40s' is not a number",
-                        ctx->path, lineno, c + 1, f);
+        char q[48];
+        rc = hp_err_set(err, HP_EFORMAT, "'%s' line %ld column %ld: '%s' is not a number",
+                        ctx->path, lineno, c + 1, shown(f, q));
         goto fail;
       }
     }

@@ -321,7 +321,7 @@ static void test_json_strict_bytes(void **state) {
   } bad[] = {
       {"[\"a\0b\"]", 7, "NUL byte"},
       {"[1,\0 2]", 7, "NUL byte"},
-      {"[1]\0", 4, "text after the JSON value"},
+      {"[1]\0", 4, "a NUL byte"},
       {"[01]", 4, "expected ','"},
       {"[1.]", 4, "expected ','"},
       {"[-]", 3, "unexpected character"},

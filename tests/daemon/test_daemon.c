@@ -31,6 +31,7 @@
 #include <sqlite3.h>
 
 #include "hpsearch/rpc.h"
+#include "hpsearch/utf8.h"
 
 /* ---- harness ---------------------------------------------------------------- */
 
@@ -177,18 +178,18 @@ static void send_all(int fd, const char *s, size_t n) {
   }
 }
 
-/* Next line as parsed JSON (caller frees); NULL on EOF or timeout. */
-static cJSON *cl_recv(client_t *c, double timeout) {
+/* Next line as the daemon wrote it (caller frees); NULL on EOF or timeout. */
+static char *cl_line(client_t *c, double timeout) {
   double t0 = now_s();
   for (;;) {
     char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
     if (nl) {
       size_t n = (size_t)(nl - c->buf);
-      cJSON *m = cJSON_ParseWithLength(c->buf, n);
+      char *line = strndup(c->buf, n);
+      assert_non_null(line);
       memmove(c->buf, nl + 1, c->len - n - 1);
       c->len -= n + 1;
-      assert_non_null(m);
-      return m;
+      return line;
     }
     double left = timeout - (now_s() - t0);
     if (left <= 0) return NULL;
@@ -204,6 +205,19 @@ static cJSON *cl_recv(client_t *c, double timeout) {
     if (n <= 0) return NULL;
     c->len += (size_t)n;
   }
+}
+
+/* Next line as parsed JSON (caller frees); NULL on EOF or timeout. Every
+ * line the daemon writes must be valid UTF-8 and parse. */
+static cJSON *cl_recv(client_t *c, double timeout) {
+  char *line = cl_line(c, timeout);
+  if (line == NULL) return NULL;
+  size_t n = strlen(line);
+  if (hp_utf8_check(line, n) != n) fail_msg("daemon wrote invalid UTF-8: %s", line);
+  cJSON *m = cJSON_ParseWithLength(line, n);
+  free(line);
+  assert_non_null(m);
+  return m;
 }
 
 /* Sends a request (params: JSON text or NULL) and returns the whole reply
@@ -287,6 +301,16 @@ static cJSON *list_trials(client_t *c, const char *name, cJSON **reply) {
   return cJSON_GetObjectItem(cl_ok(c, "trial.list", p, reply), "trials");
 }
 
+/* A daemon with a client c and a client ev subscribed to all events. */
+static void start_with_events(daemon_proc_t *d, int jobs, client_t *c, client_t *ev) {
+  daemon_start(d, jobs);
+  cl_open(c, d->sock);
+  cl_open(ev, d->sock);
+  cJSON *r;
+  cl_ok(ev, "events.subscribe", NULL, &r);
+  cJSON_Delete(r);
+}
+
 /* ---- tests -------------------------------------------------------------------- */
 
 /* Polls trial.get until trial 0 of `name` is no longer RUNNING (or WAITING). */
@@ -310,13 +334,9 @@ static cJSON *wait_trial_done(client_t *c, const char *name, double timeout) {
 static void test_command_study(void **state) {
   (void)state;
   daemon_proc_t d;
-  daemon_start(&d, 4);
   client_t c, ev;
-  cl_open(&c, d.sock);
-  cl_open(&ev, d.sock);
+  start_with_events(&d, 4, &c, &ev);
   cJSON *r;
-  cl_ok(&ev, "events.subscribe", NULL, &r);
-  cJSON_Delete(r);
   char log[400], spec[2048];
   snprintf(log, sizeof log, "%s/times.log", d.dir);
   snprintf(spec, sizeof spec,
@@ -415,17 +435,22 @@ static void test_failing_workers(void **state) {
            "{\"name\":\"bad\",\"parallelism\":4,\"trial_timeout\":1.5,\"max_consecutive_failures\":0,"
            "\"sampler\":{\"type\":\"grid\"},"
            "\"space\":{\"mode\":{\"type\":\"categorical\",\"choices\":[\"ok\",\"crash\",\"exit3\","
-           "\"garbage\",\"nan\",\"nanfinal\",\"hang\",\"novalue\",\"dupkey\"]}},"
+           "\"garbage\",\"nan\",\"nanfinal\",\"hang\",\"novalue\",\"dupkey\",\"overflow\","
+           "\"badutf8\"]}},"
            "\"objective\":{\"command\":[\"%s\",\"2\",\"$mode\"]}}",
            helper);
   create_study(&c, spec);
   cJSON *r = wait_finished(&c, "bad", 30);
   assert_int_equal(count_of(r, "COMPLETE"), 1);
-  assert_int_equal(count_of(r, "FAIL"), 8);
+  assert_int_equal(count_of(r, "FAIL"), 10);
   cJSON_Delete(r);
   static const struct {
     const char *mode, *reason;
   } want[] = {
+      /* the line's bytes are quoted as valid UTF-8 (cl_recv checks) */
+      {"overflow", "bad output line 1: value: 1e400 is beyond the range of a double"},
+      {"badutf8", "bad output line 1 (not a JSON object): {\"value\": 1, \"note\": \""
+                  "\xef\xbf\xbd\xef\xbf\xbd\"}"},
       {"crash", "killed by signal 11"},   {"exit3", "exit status 3: something broke"},
       {"garbage", "bad output line 1"},   {"nan", "diverged"},
       {"nanfinal", "diverged"},           {"hang", "timeout after 1.5 s"},
@@ -453,7 +478,7 @@ static void test_failing_workers(void **state) {
       checked++;
     }
   }
-  assert_int_equal(checked, 8);
+  assert_int_equal(checked, 10);
   cJSON_Delete(r);
   cl_close(&c);
   daemon_stop(&d);
@@ -2460,6 +2485,180 @@ static void test_budget_excludes_downtime(void **state) {
   daemon_stop(&d);
 }
 
+/* Sends one raw line; returns the reply's raw text (caller frees). */
+static char *raw_call(client_t *c, const char *line, size_t len) {
+  send_all(c->fd, line, len);
+  send_all(c->fd, "\n", 1);
+  char *reply = cl_line(c, 10);
+  if (reply == NULL) fail_msg("no reply to %.*s", (int)len, line);
+  size_t n = strlen(reply);
+  if (hp_utf8_check(reply, n) != n) fail_msg("daemon wrote invalid UTF-8: %s", reply);
+  return reply;
+}
+
+/* A raw line must get an error with this code, id and message part. */
+static void raw_refused(client_t *c, const char *line, size_t len, int code, const char *id,
+                        const char *msg_part) {
+  char *reply = raw_call(c, line, len);
+  cJSON *m = cJSON_Parse(reply);
+  assert_non_null(m);
+  cJSON *e = cJSON_GetObjectItem(m, "error");
+  if (e == NULL || cJSON_GetObjectItem(e, "code")->valueint != code ||
+      strstr(cJSON_GetObjectItem(e, "message")->valuestring, msg_part) == NULL)
+    fail_msg("line %.*s: want %d '%s', got %s", (int)len, line, code, msg_part, reply);
+  assert_null(cJSON_GetObjectItem(m, "result"));
+  char want[64];
+  snprintf(want, sizeof want, "\"id\":%s,", id);
+  if (strstr(reply, want) == NULL) fail_msg("line %.*s: want id %s in %s", (int)len, line, id, reply);
+  cJSON_Delete(m);
+  free(reply);
+}
+
+/* The bad-input classes of docs/protocol.md "Bytes, text and numbers",
+ * through a real socket: NUL in a method, a study name or a spec name never
+ * acts on the cut name; bytes that are not UTF-8 are -32700 and the daemon
+ * goes on; ids are echoed exactly or refused; 1e400 is refused; what the
+ * daemon writes is valid UTF-8 and numbers read back exactly. */
+static void test_exact_bytes(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  client_t c, ev;
+  start_with_events(&d, 1, &c, &ev);
+  cJSON *r;
+  create_study(&c, "{\"name\":\"other\",\"n_trials\":5,"
+                   "\"space\":{\"x\":{\"type\":\"float\",\"low\":0,\"high\":1}}}");
+#define L(s) s, sizeof s - 1
+  /* \u0000 is refused where it is, naming the field; nothing acts on "other". */
+  static const struct {
+    const char *line, *id, *msg;
+    int code;
+  } nul[] = {
+      {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.status\\u0000x\"}", "1",
+       "method: contains a NUL character (\\u0000)", HP_RPC_E_INVALID_REQUEST},
+      {"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"study.get\",\"params\":{\"study\":\"other\\u0000x\"}}",
+       "2", "params.study: contains a NUL character (\\u0000)", HP_RPC_E_PARAMS},
+      {"{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"study.delete\",\"params\":{\"study\":"
+       "\"other\\u0000x\"}}",
+       "3", "params.study: contains a NUL character", HP_RPC_E_PARAMS},
+      {"{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"study.create\",\"params\":{\"spec\":{\"name\":"
+       "\"a\\u0000b\",\"space\":{\"x\":{\"type\":\"int\",\"low\":0,\"high\":1}}}}}",
+       "4", "params.spec.name: contains a NUL character", HP_RPC_E_PARAMS},
+      {"{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"study.get\",\"params\":{\"study\\u0000\":\"other\"}}",
+       "5", "params: a key contains a NUL character", HP_RPC_E_PARAMS},
+      {"{\"jsonrpc\":\"2.0\",\"id\\u0000x\":6,\"method\":\"daemon.status\"}", "null",
+       "a key contains a NUL character", HP_RPC_E_INVALID_REQUEST},
+  };
+  for (size_t i = 0; i < sizeof nul / sizeof nul[0]; i++)
+    raw_refused(&c, nul[i].line, strlen(nul[i].line), nul[i].code, nul[i].id, nul[i].msg);
+  cl_ok(&c, "study.get", "{\"study\":\"other\"}", &r); /* still there */
+  cJSON_Delete(r);
+  assert_int_equal(cl_err(&c, "study.get", "{\"study\":\"a\"}", NULL, 0), HP_RPC_E_NO_STUDY);
+  /* Names with a control character (escaped, so well-formed JSON). */
+  char msg[600];
+  assert_int_equal(cl_err(&c, "study.create",
+                          "{\"spec\":{\"name\":\"a\\nb\",\"space\":{\"x\":{\"type\":\"int\",\"low\":0,"
+                          "\"high\":1}}}}",
+                          msg, sizeof msg),
+                   HP_RPC_E_BAD_SPEC);
+  assert_non_null(strstr(msg, "spec.name: contains the control character U+000A"));
+  assert_int_equal(cl_err(&c, "study.create",
+                          "{\"spec\":{\"name\":\"cc\",\"space\":{\"x\\u0007\":{\"type\":\"int\",\"low\":0,"
+                          "\"high\":1}}}}",
+                          msg, sizeof msg),
+                   HP_RPC_E_BAD_SPEC);
+  assert_non_null(strstr(msg, "contains the control character U+0007"));
+  /* Bytes that are not UTF-8, raw control characters, a raw NUL: -32700,
+   * id null, and the daemon goes on serving the same connection. */
+  static const char *const bad[] = {"\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82",
+                                    "\xff", "\x01", "\x1f", "\t"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char line[200];
+    int n = snprintf(line, sizeof line,
+                     "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"study.get\",\"params\":{\"study\":"
+                     "\"x%sy\"}}",
+                     bad[i]);
+    raw_refused(&c, line, (size_t)n, HP_RPC_E_PARSE, "null", "(in params.study)");
+  }
+  raw_refused(&c, L("{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"daemon.status\"\0}"), HP_RPC_E_PARSE,
+              "null", "NUL byte");
+  cl_ok(&c, "daemon.status", NULL, &r);
+  cJSON_Delete(r);
+  /* Ids: exact below 2^53, refused beyond, never a result with id null. */
+  char *reply = raw_call(&c, L("{\"jsonrpc\":\"2.0\",\"id\":9007199254740991,\"method\":\"daemon.status\"}"));
+  assert_non_null(strstr(reply, "\"id\":9007199254740991,\"result\""));
+  free(reply);
+  reply = raw_call(&c, L("{\"jsonrpc\":\"2.0\",\"id\":-12,\"method\":\"daemon.status\"}"));
+  assert_non_null(strstr(reply, "\"id\":-12,\"result\""));
+  free(reply);
+  raw_refused(&c, L("{\"jsonrpc\":\"2.0\",\"id\":9007199254740993,\"method\":\"daemon.status\"}"),
+              HP_RPC_E_INVALID_REQUEST, "null", "2^53");
+  raw_refused(&c, L("{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"daemon.status\"}"),
+              HP_RPC_E_INVALID_REQUEST, "null", "integer");
+  raw_refused(&c, L("{\"jsonrpc\":\"2.0\",\"id\":1e400,\"method\":\"daemon.status\"}"),
+              HP_RPC_E_INVALID_REQUEST, "null", "id: 1e400 is beyond the range of a double");
+  /* A long name cut in an error message keeps whole characters: the cut
+   * falls inside a two-byte character for one of the two offsets. */
+  for (int shift = 0; shift < 2; shift++) {
+    char line[1200];
+    int n = snprintf(line, sizeof line,
+                     "{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"study.get\",\"params\":{\"study\":\"%s",
+                     shift ? "z" : "");
+    for (int k = 0; k < 300; k++) n += snprintf(line + n, sizeof line - (size_t)n, "\xc3\xa9");
+    n += snprintf(line + n, sizeof line - (size_t)n, "\"}}");
+    raw_refused(&c, line, (size_t)n, HP_RPC_E_NO_STUDY, "10", "unknown study '");
+  }
+  /* 1e400 is refused as a value; 17 significant digits come back exactly. */
+  cl_ok(&c, "trial.ask", "{\"study\":\"other\"}", &r);
+  cJSON_Delete(r);
+  assert_int_equal(cl_err(&c, "trial.tell", "{\"study\":\"other\",\"trial\":0,\"value\":1e400}", msg,
+                          sizeof msg),
+                   HP_RPC_E_PARAMS);
+  assert_non_null(strstr(msg, "params.value: 1e400 is beyond the range of a double"));
+  assert_int_equal(cl_err(&c, "trial.report",
+                          "{\"study\":\"other\",\"trial\":0,\"step\":0,\"value\":-1e999}", msg, sizeof msg),
+                   HP_RPC_E_PARAMS);
+  assert_int_equal(cl_err(&c, "trial.tell", "{\"study\":\"other\",\"trial\":0,\"value\":\"0.5\"}", msg,
+                          sizeof msg),
+                   HP_RPC_E_PARAMS);
+  cl_ok(&c, "trial.report", "{\"study\":\"other\",\"trial\":0,\"step\":0,\"value\":0.30000000000000004}", &r);
+  cJSON_Delete(r);
+  cl_ok(&c, "trial.tell", "{\"study\":\"other\",\"trial\":0,\"value\":1.0000000000000002}", &r);
+  cJSON_Delete(r);
+  /* trial.get and trial.list give back the digits as sent. */
+  static const char *const reads[] = {
+      "{\"jsonrpc\":\"2.0\",\"id\":11,\"method\":\"trial.get\",\"params\":{\"study\":\"other\","
+      "\"trial\":0}}",
+      "{\"jsonrpc\":\"2.0\",\"id\":12,\"method\":\"trial.list\",\"params\":{\"study\":\"other\","
+      "\"intermediate\":true}}"};
+  for (int k = 0; k < 2; k++) {
+    reply = raw_call(&c, reads[k], strlen(reads[k]));
+    assert_non_null(strstr(reply, "\"value\":1.0000000000000002"));
+    assert_non_null(strstr(reply, "[0,0.30000000000000004]"));
+    free(reply);
+  }
+  /* The events carry the same digits. */
+  bool reported = false, finished = false;
+  while (!(reported && finished)) {
+    char *line = cl_line(&ev, 10);
+    if (line == NULL) fail_msg("events missing (reported %d, finished %d)", reported, finished);
+    size_t n = strlen(line);
+    assert_int_equal(hp_utf8_check(line, n), n);
+    if (strstr(line, "\"" HP_RPC_EV_TRIAL_REPORTED "\""))
+      reported = strstr(line, "\"value\":0.30000000000000004") != NULL || reported;
+    if (strstr(line, "\"" HP_RPC_EV_TRIAL_FINISHED "\""))
+      finished = strstr(line, "\"value\":1.0000000000000002") != NULL || finished;
+    free(line);
+  }
+  /* study.list after all of this is clean UTF-8 (cl_recv checks it). */
+  cl_ok(&c, "study.list", NULL, &r);
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "result"), "studies")), 1);
+  cJSON_Delete(r);
+#undef L
+  cl_close(&ev);
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
 int main(void) {
   const char *src = getenv("HP_SRC_DIR");
   snprintf(helper, sizeof helper, "%s/tests/daemon/helpers/objective.sh", src ? src : ".");
@@ -2474,6 +2673,7 @@ int main(void) {
       cmocka_unit_test(test_fairness_budget_stop),
       cmocka_unit_test(test_ask_report_tell),
       cmocka_unit_test(test_protocol_errors),
+      cmocka_unit_test(test_exact_bytes),
       cmocka_unit_test(test_concurrent_clients),
       cmocka_unit_test(test_sigkill_restart),
       cmocka_unit_test(test_orphans_killed),

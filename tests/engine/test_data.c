@@ -485,6 +485,12 @@ static void test_csv(void **st) {
       {"a,b\n1,\"2,3\"\n", 0, NULL, 1, "line 2 column 2: '2,3' is not a number"},
       {"a,b\n1,2\n\"4\",\"5\",6\n", 0, NULL, 1, "line 3: 3 columns, expected 2"},
       {"a,b\n1,\"x\"\n", 0, NULL, 1, "line 2 column 2: 'x' is not a number"},
+      /* the one number parser (docs/protocol.md): no hexadecimal, nothing
+       * beyond a float; a quoted field is valid UTF-8 in the message */
+      {"1,0x10\n", 0, NULL, 0, "'0x10' is not a number"},
+      {"1,1e400\n", 0, NULL, 0, "'1e400' is not a number"},
+      {"1,1e39\n", 0, NULL, 0, "'1e39' is not a number"},
+      {"1,2\xff\n", 0, NULL, 0, "'2\xef\xbf\xbd' is not a number"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     memset(&err, 0, sizeof err);

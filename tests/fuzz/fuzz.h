@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hpsearch/utf8.h"
+
 #ifndef HP_FUZZ_REPLAY
 #define HP_FUZZ_MAIN(fn)                                                      \
   int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);               \
@@ -47,22 +49,11 @@ static inline char *hp_fuzz_dup(const uint8_t *data, size_t size, int nul) {
   return p;
 }
 
-/* Strict UTF-8 (no overlong forms, no surrogates, at most U+10FFFF). */
+/* Strict UTF-8 (no overlong forms, no surrogates, at most U+10FFFF): the
+ * project's one check (common/utf8.c). */
 static inline int hp_fuzz_utf8_valid(const char *str) {
-  const unsigned char *s = (const unsigned char *)str;
-  while (*s) {
-    unsigned c = *s, len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (len == 0) return 0;
-    unsigned long v = len == 1 ? c : len == 2 ? (c & 0x1f) : len == 3 ? (c & 0x0f) : (c & 0x07);
-    for (unsigned i = 1; i < len; i++) {
-      if ((s[i] & 0xc0) != 0x80) return 0;
-      v = (v << 6) | (s[i] & 0x3f);
-    }
-    static const unsigned long min[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (v < min[len] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return 0;
-    s += len;
-  }
-  return 1;
+  size_t n = strlen(str);
+  return hp_utf8_check(str, n) == n;
 }
 
 #endif

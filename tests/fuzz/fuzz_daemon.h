@@ -16,6 +16,7 @@
 
 #include "../../daemon/daemon_int.h"
 #include "fuzz.h"
+#include "hpsearch/json.h"
 
 /* Safety net: the daemon kills process groups (orphaned workers of a
  * previous daemon named in the database, pruned or timed-out workers). In a
@@ -152,8 +153,12 @@ static size_t fz_check_output(hp_conn_t *c) {
   size_t n = 0, start = 0;
   for (size_t i = 0; i < c->out_len; i++) {
     if (c->out[i] != '\n') continue;
-    cJSON *m = cJSON_ParseWithLength(c->out + start, i - start);
-    HP_FUZZ_CHECK(cJSON_IsObject(m), "reply is not a JSON object: %.*s", (int)(i - start > 3000 ? 3000 : i - start), c->out + start);
+    /* The strict reader: every line is also valid UTF-8 with exact numbers. */
+    cJSON *m = NULL;
+    hp_err_t perr = {0};
+    hp_json_parse(c->out + start, i - start, "reply", &m, &perr);
+    HP_FUZZ_CHECK(cJSON_IsObject(m), "reply is not a JSON object (%s): %.*s", perr.msg,
+                  (int)(i - start > 3000 ? 3000 : i - start), c->out + start);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, "jsonrpc");
     HP_FUZZ_CHECK(cJSON_IsString(v) && strcmp(v->valuestring, "2.0") == 0,
                   "reply without \"jsonrpc\": \"2.0\": %.*s", (int)(i - start > 3000 ? 3000 : i - start), c->out + start);

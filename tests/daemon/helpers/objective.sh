@@ -34,6 +34,8 @@ case $mode in
   hang) sleep 30 ;;
   novalue) echo "just some text"; exit 0 ;;
   dupkey) echo '{"value": 1, "value": 2}'; exit 0 ;;
+  overflow) echo '{"step": 0, "value": 1e400}'; sleep 5 ;;
+  badutf8) printf '{"value": 1, "note": "\377\303"}\n'; sleep 5 ;;
   waitgo) while ! [ -e "$HP_TEST_GO" ]; do sleep 0.02; done
           echo '{"value": 0.5, "extra": 5}'; exit 0 ;;
 esac
