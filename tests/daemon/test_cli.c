@@ -317,6 +317,46 @@ static void test_ask_report_tell(void **state) {
   assert_non_null(strstr(r->err, "unknown study"));
 }
 
+/* Values go in through the one lenient parser and come out exactly; what
+ * is beyond a double, hexadecimal or not UTF-8 is refused naming it. */
+static void test_exact_values(void **state) {
+  (void)state;
+  write_file("exact.json", "{\"name\": \"exact\", \"n_trials\": 2,\n"
+                           " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}}}\n");
+  assert_int_equal(cli("submit '%s/exact.json'", g_dir)->code, 0);
+  assert_int_equal(cli("ask exact")->code, 0);
+  run_t *r = cli("tell exact 0 1e400");
+  assert_int_equal(r->code, 2);
+  assert_non_null(strstr(r->err, "VALUE: 1e400 is beyond the range of a double"));
+  r = cli("report exact 0 0 0x10");
+  assert_int_equal(r->code, 2);
+  assert_non_null(strstr(r->err, "VALUE: expected a number"));
+  assert_int_equal(cli("report exact 0 0 .5")->code, 0);
+  assert_int_equal(cli("report exact 0 1 -Infinity")->code, 0);
+  assert_int_equal(cli("tell exact 0 0.30000000000000004")->code, 0);
+  r = cli("trials exact --csv");
+  assert_int_equal(r->code, 0);
+  assert_non_null(strstr(r->out, ",COMPLETE,0.30000000000000004,"));
+  r = cli("trials exact --json --intermediate");
+  assert_int_equal(r->code, 0);
+  assert_non_null(strstr(r->out, "\"value\":0.30000000000000004"));
+  assert_non_null(strstr(r->out, "[1,\"-inf\"]"));
+  r = cli("trials exact --csv --db '%s'", g_db);
+  assert_int_equal(r->code, 0);
+  assert_non_null(strstr(r->out, ",COMPLETE,0.30000000000000004,"));
+  /* An argument that is not UTF-8 is refused before anything is sent. */
+  r = cli("tell \"$(printf 'ex\\377act')\" 1 1");
+  assert_int_not_equal(r->code, 0);
+  assert_non_null(strstr(r->err, "params.study: not valid UTF-8"));
+  /* A spec file with bad bytes: the line, column and field. */
+  write_file("bad-utf8.json", "{\"name\": \"b\xc0\xaf" "d\", \"n_trials\": 1,\n"
+                              " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}}}\n");
+  r = cli("submit '%s/bad-utf8.json'", g_dir);
+  assert_int_not_equal(r->code, 0);
+  assert_non_null(strstr(r->err, "malformed JSON at line 1 column 12 (in name): bytes that are not "
+                                  "valid UTF-8"));
+}
+
 /* A command objective run by the daemon's workers, followed with --wait. */
 static void test_submit_wait_command(void **state) {
   (void)state;
@@ -802,6 +842,7 @@ int main(void) {
       cmocka_unit_test(test_db_from_store),
       cmocka_unit_test(test_db_from_optuna),
       cmocka_unit_test(test_ask_report_tell),
+      cmocka_unit_test(test_exact_values),
       cmocka_unit_test(test_submit_wait_command),
       /* before a test that leaves a study running (its elapsed time moves) */
       cmocka_unit_test(test_db_same_as_daemon),
