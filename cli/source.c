@@ -13,6 +13,8 @@
 #include "cli.h"
 #include "commands.h"
 #include "hpsearch/daemon.h"
+#include "hpsearch/json.h"
+#include "hpsearch/num.h"
 #include "hpsearch/rpc.h"
 #include "hpsearch/view.h"
 
@@ -77,13 +79,10 @@ long hp_cli_count(const cJSON *summary, const char *state) {
 }
 
 double hp_cli_num(const cJSON *obj, const char *key) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-  if (cJSON_IsNumber(v)) return v->valuedouble;
-  if (cJSON_IsString(v)) {
-    if (strcmp(v->valuestring, "inf") == 0) return INFINITY;
-    if (strcmp(v->valuestring, "-inf") == 0) return -INFINITY;
-  }
-  return NAN;
+  double v = NAN;
+  if (hp_json_value(cJSON_GetObjectItemCaseSensitive(obj, key), HP_NUM_STRICT, &v, key, NULL) < 0)
+    return NAN;
+  return v;
 }
 
 /* ---- a bump allocator for cJSON ------------------------------------------ */
@@ -251,7 +250,8 @@ int hp_cli_src_trials(hp_cli_src_t *src, const char *study, bool intermediate, l
   char *text = NULL;
   int rc = hp_cli_src_trials_text(src, study, intermediate, offset, limit, &text, err);
   if (rc < 0) return rc;
-  cJSON *r = cJSON_Parse(text);
+  cJSON *r = NULL;
+  hp_json_parse(text, strlen(text), "trials", &r, NULL);
   free(text);
   if (r == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
   return take_member(r, "trials", out, err);

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hpsearch/json.h"
+#include "hpsearch/utf8.h"
+
 static void arena_append(hp_table_t *t, const char *s, size_t n) {
   if (t->oom) return;
   if (t->len + n + 1 > t->cap) {
@@ -138,7 +141,11 @@ char *hp_fmt_value(const cJSON *v, char *buf, size_t cap) {
   else if (cJSON_IsBool(v)) snprintf(buf, cap, "%s", cJSON_IsTrue(v) ? "true" : "false");
   else if (cJSON_IsNumber(v)) hp_fmt_number(v->valuedouble, buf, cap);
   else if (cJSON_IsString(v)) snprintf(buf, cap, "%s", v->valuestring);
-  else if (!cJSON_PrintPreallocated((cJSON *)v, buf, (int)cap, false)) snprintf(buf, cap, "...");
+  else {
+    char *t = hp_json_print(v); /* a list or object, cut on a character boundary */
+    snprintf(buf, cap, "%.*s", t ? (int)hp_utf8_prefix(t, cap - 1) : 3, t ? t : "...");
+    free(t);
+  }
   return buf;
 }
 

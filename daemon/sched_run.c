@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "sched_int.h"
+#include "hpsearch/json.h"
 #include "hpsearch/rpc.h"
 
 /* ---- scheduling ------------------------------------------------------------------------------ */
@@ -143,7 +144,7 @@ static int write_state(hp_study_t *st, const char *state, const char *reason, hp
     rc = hp_store_study_set_system_attr(st->d->store, st->id, HP_STORE_ATTR_STATE, json, err);
   if (rc == 0 && (reason != NULL || st->stop_reason != NULL)) {
     cJSON *v = reason ? cJSON_CreateString(reason) : cJSON_CreateNull();
-    char *text = v ? cJSON_PrintUnformatted(v) : NULL;
+    char *text = v ? hp_json_print(v) : NULL;
     cJSON_Delete(v);
     rc = text ? hp_store_study_set_system_attr(st->d->store, st->id, HP_STORE_ATTR_STOP_REASON,
                                                text, err)

@@ -8,7 +8,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "hpsearch/json.h"
 #include "hpsearch/space.h"
+#include "hpsearch/utf8.h"
 #include "hpsearch/view.h"
 
 /* Distributions cached by their distribution_json text. */
@@ -116,7 +118,8 @@ static void write_reason(hp_sbuf_t *b, const hp_store_trial_t *t) {
   cJSON *attrs = NULL;
   const cJSON *r = NULL;
   if (t->system_attrs_json && strstr(t->system_attrs_json, "reason")) {
-    attrs = cJSON_Parse(t->system_attrs_json);
+    hp_json_parse(t->system_attrs_json, strlen(t->system_attrs_json), "system attributes", &attrs,
+                  NULL);
     r = cJSON_GetObjectItemCaseSensitive(attrs, HP_STORE_FAIL_REASON_KEY);
     if (!cJSON_IsString(r)) r = cJSON_GetObjectItemCaseSensitive(attrs, HP_STORE_ATTR_REASON);
   }
@@ -159,11 +162,15 @@ void hp_view_trial_write(hp_view_t *v, hp_sbuf_t *b, const hp_store_trial_t *t,
   write_reason(b, t);
   hp_sbuf_puts(b, ",\"user_attrs\":");
   const char *ua = t->user_attrs_json ? t->user_attrs_json : "{}";
-  if (strstr(ua, "NaN") == NULL && strstr(ua, "Infinity") == NULL) {
+  size_t ua_len = strlen(ua);
+  if (strstr(ua, "NaN") == NULL && strstr(ua, "Infinity") == NULL &&
+      hp_utf8_check(ua, ua_len) == ua_len) {
     hp_sbuf_puts(b, ua); /* the store returns a JSON object text */
   } else {
-    /* Python writes NaN/Infinity, which JSON lacks: drop what cannot be read. */
-    cJSON *o = cJSON_Parse(ua);
+    /* Python writes NaN/Infinity, which JSON lacks, and another program may
+     * have stored bytes that are not UTF-8: drop what cannot be read. */
+    cJSON *o = NULL;
+    hp_json_parse(ua, ua_len, "user attributes", &o, NULL);
     if (o) hp_sbuf_json(b, o);
     else hp_sbuf_puts(b, "{}");
     cJSON_Delete(o);
@@ -184,7 +191,8 @@ void hp_view_trial_write(hp_view_t *v, hp_sbuf_t *b, const hp_store_trial_t *t,
 
 /* Parses what a writer produced; NULL if out of memory. */
 static cJSON *sbuf_tree(hp_sbuf_t *b) {
-  cJSON *o = b->oom ? NULL : cJSON_Parse(b->p);
+  cJSON *o = NULL;
+  if (!b->oom) hp_json_parse(b->p, b->len, "view", &o, NULL);
   free(b->p);
   return o;
 }
@@ -266,17 +274,14 @@ int hp_view_trial_get(hp_view_t *v, hp_store_t *s, int64_t study_id, int64_t num
 
 /* ---- studies ------------------------------------------------------------- */
 
-cJSON *hp_view_number(double x) {
-  if (isnan(x)) return cJSON_CreateString("nan");
-  if (isinf(x)) return cJSON_CreateString(x > 0 ? "inf" : "-inf");
-  return cJSON_CreateNumber(x);
-}
+cJSON *hp_view_number(double x) { return cJSON_CreateNumber(x); }
 
 /* A study system attribute's JSON value, NULL if absent or not JSON. */
 static cJSON *study_attr(hp_store_t *s, int64_t study_id, const char *key) {
   char *text = NULL;
   if (hp_store_study_get_system_attr(s, study_id, key, &text, NULL) < 0) return NULL;
-  cJSON *v = cJSON_Parse(text);
+  cJSON *v = NULL;
+  hp_json_parse(text, strlen(text), key, &v, NULL);
   free(text);
   return v;
 }

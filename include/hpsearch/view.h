@@ -102,8 +102,9 @@ const char *hp_view_study_state(hp_store_t *s, const hp_store_study_info_t *info
  * NULL for a study without one. New tree. */
 cJSON *hp_view_stored_spec(hp_store_t *s, int64_t study_id);
 
-/* A number as the protocol writes it: a JSON number, or the strings "inf",
- * "-inf", "nan" (events, summaries). New item, NULL if out of memory. */
+/* A number for events and summaries. hp_json_print, the one writer, writes
+ * it exactly, and a non-finite one as the string "inf", "-inf" or "nan" (so
+ * read it back with hp_json_value). New item, NULL if out of memory. */
 cJSON *hp_view_number(double x);
 
 /* ---- times --------------------------------------------------------------- */
