@@ -334,6 +334,8 @@ static void test_exact_values(void **state) {
   assert_int_equal(cli("report exact 0 0 .5")->code, 0);
   assert_int_equal(cli("report exact 0 1 -Infinity")->code, 0);
   assert_int_equal(cli("tell exact 0 0.30000000000000004")->code, 0);
+  assert_int_equal(cli("ask exact")->code, 0); /* and trial 1 ends the study */
+  assert_int_equal(cli("tell exact 1 --state fail")->code, 0);
   r = cli("trials exact --csv");
   assert_int_equal(r->code, 0);
   assert_non_null(strstr(r->out, ",COMPLETE,0.30000000000000004,"));
