@@ -286,7 +286,8 @@ static void heartbeat_lost(hp_run_t *run, double silent) {
   cJSON *attrs = NULL;
   hp_store_trial_t t = {0};
   if (params && hp_store_trial_get(st->d->store, run->trial_id, &t, NULL) == 0) {
-    attrs = cJSON_Parse(t.system_attrs_json ? t.system_attrs_json : "{}");
+    const char *sys_json = t.system_attrs_json ? t.system_attrs_json : "{}";
+    hp_json_parse(sys_json, strlen(sys_json), "system attributes", &attrs, NULL);
     hp_store_trial_clear(&t);
   }
   hp_log("study '%s' trial %lld: no heartbeat for %.1f s (grace_period %g s): FAIL", st->name,
@@ -312,7 +313,7 @@ static void heartbeat_lost(hp_run_t *run, double silent) {
     }
     cJSON_AddItemToArray(h, cJSON_CreateNumber((double)number));
     int retries = cJSON_GetArraySize(h);
-    char *text = cJSON_PrintUnformatted(sys);
+    char *text = hp_json_print(sys);
     int64_t n = 0;
     hp_err_t err = {0};
     if (retries > sp->max_retry)
