@@ -18,21 +18,30 @@ CC      ?= cc
 # first trains (the client subcommands start ~6 ms faster without it); its
 # headers and library folder still come from pkg-config.
 PKGS    := libuv sqlite3 libcjson zlib
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) openblas) \
-              -DHP_OPENBLAS_LIBDIR='"$(shell pkg-config --variable=libdir openblas)"'
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -ldl
-CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka)
-CMOCKA_LIBS   := $(shell pkg-config --libs cmocka)
+# pkg-config runs when a recipe first needs its answer, once, not while this
+# file is read: `make demo` installs the dependencies before it builds, and
+# `make clean` or `make install` of a built tree need none. A missing package
+# stops the build with one message naming it and scripts/install-deps.
+pkg_missing = $(strip $(foreach p,$(1),$(if $(shell pkg-config --exists $(p) 2>/dev/null && echo y),,$(p))))
+pkg_query = $(if $(call pkg_missing,$(2)),$(error $(call missing_msg,$(call pkg_missing,$(2)))),$(shell pkg-config $(1) $(2)))
+missing_msg = missing build dependencies: $(if $(shell command -v pkg-config),pkg-config finds no $(1),pkg-config is not installed). Run scripts/install-deps (installs every dependency from Debian packages) and make again
+# $(call once,VAR,VALUE): VAR becomes VALUE the first time it is expanded.
+once = $(eval $(1) := $$(2))$(value $(1))
+PKG_CFLAGS = $(call once,PKG_CFLAGS,$(call pkg_query,--cflags,$(PKGS) openblas) \
+              -DHP_OPENBLAS_LIBDIR='"$(shell pkg-config --variable=libdir openblas)"')
+PKG_LIBS   = $(call once,PKG_LIBS,$(call pkg_query,--libs,$(PKGS)) -ldl)
+CMOCKA_CFLAGS = $(call once,CMOCKA_CFLAGS,$(call pkg_query,--cflags,cmocka))
+CMOCKA_LIBS   = $(call once,CMOCKA_LIBS,$(call pkg_query,--libs,cmocka))
 
 # A flag only some compilers know is passed when $(CC) accepts it: `make
 # CC=clang` builds too (clang has no -Wformat-truncation).
 cc_accepts = $(shell $(CC) $(1) -Werror -x c -c /dev/null -o /dev/null 2>/dev/null && echo $(1))
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter \
            $(call cc_accepts,-Wno-format-truncation)
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(WARN) -Iinclude $(PKG_CFLAGS)
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -g $(WARN) -Iinclude $(PKG_CFLAGS)
 # -O3 for vectorised loops; never -ffast-math (NaN/Inf must stay detectable).
 OPT     := -O3
-LDLIBS  := $(PKG_LIBS) -lm -lpthread
+LDLIBS  = $(PKG_LIBS) -lm -lpthread
 
 B       ?= build
 # The ASan build is also the checked build: HP_CHECK_INVARIANTS makes the
@@ -54,7 +63,8 @@ define objs_of
 $(patsubst %.c,$(1)/obj/%.o,$(wildcard $(2)/*.c))
 endef
 
-.PHONY: all test test-plain test-asan clean bench-engine bench-search bench-daemon demo fmt
+.PHONY: all test test-plain test-asan clean bench-engine bench-search bench-daemon demo fmt \
+        install uninstall
 
 all: $(B)/hpsearch
 
@@ -123,6 +133,20 @@ demo:
 clean:
 	rm -rf $(B)
 
+# `make install PREFIX=~/.local` (default /usr/local; DESTDIR is prepended for
+# packaging): the binary and its man page (docs/hpsearch.1).
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+
+install: $(B)/hpsearch
+	install -d '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(MANDIR)/man1'
+	install -m 755 $(B)/hpsearch '$(DESTDIR)$(BINDIR)/hpsearch'
+	install -m 644 docs/hpsearch.1 '$(DESTDIR)$(MANDIR)/man1/hpsearch.1'
+
+uninstall:
+	rm -f '$(DESTDIR)$(BINDIR)/hpsearch' '$(DESTDIR)$(MANDIR)/man1/hpsearch.1'
+
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 # ==== fuzzing (tests/fuzz/, owned by F1) =====================================
@@ -134,7 +158,7 @@ clean:
 # cmocka tests (tests/*/test_fuzz_replay.c).
 FUZZ_CC     ?= clang
 FUZZ_B      := $(B)/fuzz
-FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS) \
+FUZZ_CFLAGS = -g -O1 -std=c11 -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS) \
                -fsanitize=address,undefined -fno-omit-frame-pointer \
                -DHP_CHECK_INVARIANTS
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)

@@ -23,13 +23,6 @@
 int hp_cli_fail(const char *cmd, int rc, const hp_err_t *err);
 /* Exit code of a negative HP_E* / client code (docs/cli.md). */
 int hp_cli_exit_code(int rc);
-/* Prints "hpsearch CMD: <what>" plus the usage line and returns HP_EXIT_USAGE. */
-int hp_cli_usage(const char *cmd, const char *synopsis, const char *what);
-
-/* True when argv holds -h or --help: the command then prints its usage line
- * on stdout (hp_cli_help) and exits 0. */
-bool hp_cli_wants_help(int argc, char **argv);
-int hp_cli_help(const char *cmd, const char *synopsis);
 
 /* Switches cJSON to a bump allocator until exit (see source.c). Only for
  * one-shot commands that never pass cJSON memory to plain free(). */

@@ -3,6 +3,8 @@
  * so an event loop would only add start-up cost. */
 #include "hpsearch/client.h"
 
+#include "commands.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -56,8 +58,8 @@ int hp_client_connect(hp_client_t *c, const char *path, bool explicit_path, int 
     close(fd);
     if (e == ENOENT || e == ECONNREFUSED || e == ENOTDIR) {
       char how[200];
-      if (explicit_path) snprintf(how, sizeof how, "hpsearch daemon --socket %s &", c->path);
-      else snprintf(how, sizeof how, "hpsearch daemon &");
+      if (explicit_path) snprintf(how, sizeof how, "%.60s daemon --socket %s &", hp_cli_prog(), c->path);
+      else snprintf(how, sizeof how, "%.60s daemon &", hp_cli_prog());
       return hp_err_set(err, HP_CLIENT_ENODAEMON,
                         "no hpsearch daemon is running on %s (%s); start one with: %s", c->path,
                         strerror(e), how);

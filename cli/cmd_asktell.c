@@ -49,15 +49,14 @@ static int one_call(const char *sock, const char *method, cJSON *params, cJSON *
 
 int hp_cmd_ask(int argc, char **argv) {
   const char *study = NULL, *sock = NULL;
-  const char *usage = "STUDY [--socket PATH]";
-  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0], usage);
+  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0]);
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
-    else if (argv[i][0] == '-') return hp_cli_usage(argv[0], usage, "unknown option");
+    else if (argv[i][0] == '-') return hp_cli_usage(argv[0], "unknown option");
     else if (study == NULL) study = argv[i];
-    else return hp_cli_usage(argv[0], usage, "more than one study given");
+    else return hp_cli_usage(argv[0], "more than one study given");
   }
-  if (study == NULL) return hp_cli_usage(argv[0], usage, "which study?");
+  if (study == NULL) return hp_cli_usage(argv[0], "which study?");
   hp_err_t err = {0};
   cJSON *p = cJSON_CreateObject(), *r = NULL;
   cJSON_AddStringToObject(p, "study", study);
@@ -82,21 +81,20 @@ int hp_cmd_ask(int argc, char **argv) {
 int hp_cmd_report(int argc, char **argv) {
   const char *pos[4], *sock = NULL;
   int npos = 0;
-  const char *usage = "STUDY TRIAL STEP VALUE [--socket PATH]";
-  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0], usage);
+  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0]);
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
     else if (npos < 4) pos[npos++] = argv[i];
-    else return hp_cli_usage(argv[0], usage, "too many arguments");
+    else return hp_cli_usage(argv[0], "too many arguments");
   }
   long trial, step;
   double value;
-  if (npos != 4) return hp_cli_usage(argv[0], usage, "expected STUDY TRIAL STEP VALUE");
+  if (npos != 4) return hp_cli_usage(argv[0], "expected STUDY TRIAL STEP VALUE");
   if (!parse_count(pos[1], &trial))
-    return hp_cli_usage(argv[0], usage, "TRIAL must be an integer >= 0");
-  if (!parse_count(pos[2], &step)) return hp_cli_usage(argv[0], usage, "STEP must be an integer >= 0");
+    return hp_cli_usage(argv[0], "TRIAL must be an integer >= 0");
+  if (!parse_count(pos[2], &step)) return hp_cli_usage(argv[0], "STEP must be an integer >= 0");
   hp_err_t err = {0};
-  if (!parse_value(pos[3], &value, &err)) return hp_cli_usage(argv[0], usage, err.msg);
+  if (!parse_value(pos[3], &value, &err)) return hp_cli_usage(argv[0], err.msg);
   cJSON *p = cJSON_CreateObject(), *r = NULL;
   cJSON_AddStringToObject(p, "study", pos[0]);
   cJSON_AddNumberToObject(p, "trial", (double)trial);
@@ -117,21 +115,20 @@ int hp_cmd_heartbeat(int argc, char **argv) {
   const char *pos[2], *sock = NULL;
   int npos = 0;
   double every = 0;
-  const char *usage = "STUDY TRIAL [--every SECONDS] [--socket PATH]";
-  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0], usage);
+  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0]);
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
     else if (strcmp(argv[i], "--every") == 0 && i + 1 < argc) {
       if (!parse_value(argv[++i], &every, NULL) || !(every > 0) || every > 1e6)
-        return hp_cli_usage(argv[0], usage, "--every must be seconds > 0");
-    } else if (argv[i][0] == '-') return hp_cli_usage(argv[0], usage, "unknown option");
+        return hp_cli_usage(argv[0], "--every must be seconds > 0");
+    } else if (argv[i][0] == '-') return hp_cli_usage(argv[0], "unknown option");
     else if (npos < 2) pos[npos++] = argv[i];
-    else return hp_cli_usage(argv[0], usage, "too many arguments");
+    else return hp_cli_usage(argv[0], "too many arguments");
   }
   long trial;
-  if (npos != 2) return hp_cli_usage(argv[0], usage, "expected STUDY TRIAL");
+  if (npos != 2) return hp_cli_usage(argv[0], "expected STUDY TRIAL");
   if (!parse_count(pos[1], &trial))
-    return hp_cli_usage(argv[0], usage, "TRIAL must be an integer >= 0");
+    return hp_cli_usage(argv[0], "TRIAL must be an integer >= 0");
   hp_err_t err = {0};
   hp_client_t c;
   int rc = hp_cli_connect(&c, sock, &err);
@@ -156,9 +153,7 @@ int hp_cmd_heartbeat(int argc, char **argv) {
 int hp_cmd_tell(int argc, char **argv) {
   const char *pos[3], *sock = NULL, *state = "COMPLETE", *reason = NULL;
   int npos = 0;
-  const char *usage =
-      "STUDY TRIAL VALUE | STUDY TRIAL --state pruned|fail [VALUE] [--reason TEXT] [--socket PATH]";
-  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0], usage);
+  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0]);
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
     else if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) reason = argv[++i];
@@ -167,24 +162,24 @@ int hp_cmd_tell(int argc, char **argv) {
       if (strcasecmp(s, "complete") == 0) state = "COMPLETE";
       else if (strcasecmp(s, "pruned") == 0) state = "PRUNED";
       else if (strcasecmp(s, "fail") == 0 || strcasecmp(s, "failed") == 0) state = "FAIL";
-      else return hp_cli_usage(argv[0], usage, "--state must be complete, pruned or fail");
+      else return hp_cli_usage(argv[0], "--state must be complete, pruned or fail");
     } else if (npos < 3 && (argv[i][0] != '-' || (argv[i][1] >= '0' && argv[i][1] <= '9') ||
                             strncasecmp(argv[i], "-inf", 4) == 0 || argv[i][1] == '.')) {
       pos[npos++] = argv[i];
     } else {
-      return hp_cli_usage(argv[0], usage, "unknown option or too many arguments");
+      return hp_cli_usage(argv[0], "unknown option or too many arguments");
     }
   }
   long trial;
   double value = NAN;
   bool has_value = npos == 3;
-  if (npos < 2) return hp_cli_usage(argv[0], usage, "expected STUDY TRIAL");
+  if (npos < 2) return hp_cli_usage(argv[0], "expected STUDY TRIAL");
   if (!parse_count(pos[1], &trial))
-    return hp_cli_usage(argv[0], usage, "TRIAL must be an integer >= 0");
+    return hp_cli_usage(argv[0], "TRIAL must be an integer >= 0");
   hp_err_t err = {0};
-  if (has_value && !parse_value(pos[2], &value, &err)) return hp_cli_usage(argv[0], usage, err.msg);
+  if (has_value && !parse_value(pos[2], &value, &err)) return hp_cli_usage(argv[0], err.msg);
   if (!has_value && strcmp(state, "COMPLETE") == 0)
-    return hp_cli_usage(argv[0], usage, "a complete trial needs a VALUE");
+    return hp_cli_usage(argv[0], "a complete trial needs a VALUE");
   cJSON *p = cJSON_CreateObject(), *r = NULL;
   cJSON_AddStringToObject(p, "study", pos[0]);
   cJSON_AddNumberToObject(p, "trial", (double)trial);

@@ -9,7 +9,6 @@
 #include "commands.h"
 #include "hpsearch/json.h"
 
-#define BEST_USAGE "STUDY [--json] [--db FILE] [--socket PATH]"
 
 /* Fetches the study summary and its best trial (with intermediate values). */
 static int fetch_best(hp_cli_src_t *src, const char *study, cJSON **summary, cJSON **trial,
@@ -42,7 +41,7 @@ int hp_cli_print_best(hp_cli_src_t *src, const char *study, bool json, hp_err_t 
 }
 
 int hp_cmd_best(int argc, char **argv) {
-  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0], BEST_USAGE);
+  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0]);
   const char *study = NULL, *db = NULL, *sock = NULL;
   bool json = false;
   for (int i = 1; i < argc; i++) {
@@ -50,11 +49,11 @@ int hp_cmd_best(int argc, char **argv) {
     else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) db = argv[++i];
     else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
     else if (argv[i][0] == '-')
-      return hp_cli_usage(argv[0], BEST_USAGE, "unknown or incomplete option");
+      return hp_cli_usage(argv[0], "unknown or incomplete option");
     else if (study == NULL) study = argv[i];
-    else return hp_cli_usage(argv[0], BEST_USAGE, "more than one study given");
+    else return hp_cli_usage(argv[0], "more than one study given");
   }
-  if (study == NULL) return hp_cli_usage(argv[0], BEST_USAGE, "which study?");
+  if (study == NULL) return hp_cli_usage(argv[0], "which study?");
   hp_err_t err = {0};
   hp_cli_src_t src;
   int rc = hp_cli_src_open(&src, sock, db, &err);

@@ -9,20 +9,21 @@
 #include "commands.h"
 #include "hpsearch/rpc.h"
 
-/* Sends method {study} and prints the resulting state. */
-static int study_call(int argc, char **argv, const char *method, bool allow_kill) {
+/* Sends method {study} and prints the resulting state. `flag` (may be
+ * NULL) is the command's one boolean option, sent as params[flag + 2]
+ * ("--kill" -> "kill": true). */
+static int study_call(int argc, char **argv, const char *method, const char *flag) {
   const char *study = NULL, *sock = NULL;
-  bool kill = false;
-  const char *usage = allow_kill ? "STUDY [--kill] [--socket PATH]" : "STUDY [--socket PATH]";
-  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0], usage);
+  bool flag_set = false;
+  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0]);
   for (int i = 1; i < argc; i++) {
-    if (allow_kill && strcmp(argv[i], "--kill") == 0) kill = true;
+    if (flag != NULL && strcmp(argv[i], flag) == 0) flag_set = true;
     else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
-    else if (argv[i][0] == '-') return hp_cli_usage(argv[0], usage, "unknown or incomplete option");
+    else if (argv[i][0] == '-') return hp_cli_usage(argv[0], "unknown or incomplete option");
     else if (study == NULL) study = argv[i];
-    else return hp_cli_usage(argv[0], usage, "more than one study given");
+    else return hp_cli_usage(argv[0], "more than one study given");
   }
-  if (study == NULL) return hp_cli_usage(argv[0], usage, "which study?");
+  if (study == NULL) return hp_cli_usage(argv[0], "which study?");
   hp_err_t err = {0};
   hp_client_t c;
   cJSON *r = NULL;
@@ -30,7 +31,7 @@ static int study_call(int argc, char **argv, const char *method, bool allow_kill
   if (rc == 0) {
     cJSON *p = cJSON_CreateObject();
     cJSON_AddStringToObject(p, "study", study);
-    if (kill) cJSON_AddTrueToObject(p, "kill");
+    if (flag_set) cJSON_AddTrueToObject(p, flag + 2);
     rc = hp_client_call(&c, method, p, &r, &err);
   }
   hp_client_close(&c);
@@ -42,24 +43,24 @@ static int study_call(int argc, char **argv, const char *method, bool allow_kill
   return HP_EXIT_OK;
 }
 
-int hp_cmd_stop(int argc, char **argv) { return study_call(argc, argv, HP_RPC_STUDY_STOP, true); }
+int hp_cmd_stop(int argc, char **argv) { return study_call(argc, argv, HP_RPC_STUDY_STOP, "--kill"); }
 
 int hp_cmd_resume(int argc, char **argv) {
-  return study_call(argc, argv, HP_RPC_STUDY_RESUME, false);
+  return study_call(argc, argv, HP_RPC_STUDY_RESUME, NULL);
 }
 
 int hp_cmd_delete(int argc, char **argv) {
-  return study_call(argc, argv, HP_RPC_STUDY_DELETE, false);
+  return study_call(argc, argv, HP_RPC_STUDY_DELETE, "--force");
 }
 
 int hp_cmd_shutdown(int argc, char **argv) {
   const char *sock = NULL;
   bool wait = true;
-  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0], "[--no-wait] [--socket PATH]");
+  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0]);
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--no-wait") == 0) wait = false;
     else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
-    else return hp_cli_usage(argv[0], "[--no-wait] [--socket PATH]", "unknown argument");
+    else return hp_cli_usage(argv[0], "unknown argument");
   }
   hp_err_t err = {0};
   hp_client_t c;

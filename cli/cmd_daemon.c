@@ -9,30 +9,12 @@
 #include "commands.h"
 #include "hpsearch/daemon.h"
 
-static void usage(FILE *f) {
-  fprintf(f,
-          "usage: hpsearch daemon [--db FILE] [--socket PATH] [--jobs N]\n"
-          "                       [--optuna-schema 3.1|3.2]\n"
-          "  --db FILE      study database (default ./hpsearch.db, created if missing)\n"
-          "  --socket PATH  Unix socket (default $HPSEARCH_SOCKET, else\n"
-          "                 $XDG_RUNTIME_DIR/hpsearch/hpsearch.sock, else /tmp/hpsearch-$UID/hpsearch.sock)\n"
-          "  --jobs N       most worker processes at once (default: number of cores)\n"
-          "  --optuna-schema 3.1|3.2\n"
-          "                 schema of a NEW database: 3.2 (default; Optuna 3.2 and later, 5.x,\n"
-          "                 read it) or 3.1 (Debian's Optuna 3.1 reads it); an existing file\n"
-          "                 keeps its own, and must match when this is given\n"
-          "Runs in the foreground, logs to stderr; SIGTERM or SIGINT stop it cleanly.\n");
-}
-
 int hp_cmd_daemon(int argc, char **argv) {
   hp_daemon_opts_t o = {.db_path = "hpsearch.db", .socket_path = NULL, .jobs = 0};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *val = NULL;
-    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-      usage(stdout);
-      return HP_EXIT_OK;
-    }
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) return hp_cli_help(argv[0]);
     if (strcmp(a, "--db") == 0 || strcmp(a, "--socket") == 0 || strcmp(a, "--jobs") == 0 ||
         strcmp(a, "--optuna-schema") == 0) {
       if (i + 1 >= argc) {
@@ -44,9 +26,9 @@ int hp_cmd_daemon(int argc, char **argv) {
                strncmp(a, "--jobs=", 7) == 0 || strncmp(a, "--optuna-schema=", 16) == 0) {
       val = strchr(a, '=') + 1;
     } else {
-      fprintf(stderr, "hpsearch daemon: unknown argument '%s'\n", a);
-      usage(stderr);
-      return HP_EXIT_USAGE;
+      char what[300];
+      snprintf(what, sizeof what, "unknown argument '%.200s'", a);
+      return hp_cli_usage(argv[0], what);
     }
     if (strncmp(a, "--db", 4) == 0) o.db_path = val;
     else if (strncmp(a, "--socket", 8) == 0) o.socket_path = val;

@@ -8,8 +8,6 @@
 #include "cli.h"
 #include "commands.h"
 
-#define DB_USAGE "info FILE | upgrade FILE"
-
 /* Who reads a file at that revision, for the messages. */
 static const char *readers(const char *rev) {
   return strcmp(rev, "v3.0.0.d") == 0 ? "Optuna 3.0 and 3.1 read it, Optuna 3.2 and later need "
@@ -42,9 +40,9 @@ static int db_upgrade(const char *path) {
 }
 
 int hp_cmd_db(int argc, char **argv) {
-  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0], DB_USAGE);
-  if (argc != 3) return hp_cli_usage(argv[0], DB_USAGE, "expected an action and one FILE");
+  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0]);
+  if (argc != 3) return hp_cli_usage(argv[0], "expected an action and one FILE");
   if (strcmp(argv[1], "info") == 0) return db_info(argv[2]);
   if (strcmp(argv[1], "upgrade") == 0) return db_upgrade(argv[2]);
-  return hp_cli_usage(argv[0], DB_USAGE, "unknown action (info or upgrade)");
+  return hp_cli_usage(argv[0], "unknown action (info or upgrade)");
 }

@@ -17,7 +17,6 @@
 #include "hpsearch/space.h"
 #include "table.h"
 
-#define STATUS_USAGE "[STUDY] [--json] [--watch] [--db FILE] [--socket PATH]"
 /* Trials shown under "recent trials" in a study's detail. */
 #define RECENT_TRIALS 10
 
@@ -385,7 +384,7 @@ static int watch(hp_cli_src_t *src, const char *study, bool json, const char *cm
 }
 
 int hp_cmd_status(int argc, char **argv) {
-  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0], STATUS_USAGE);
+  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0]);
   const char *study = NULL, *db = NULL, *sock = NULL;
   bool json = false, watch_mode = false;
   for (int i = 1; i < argc; i++) {
@@ -394,9 +393,9 @@ int hp_cmd_status(int argc, char **argv) {
     else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) db = argv[++i];
     else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
     else if (argv[i][0] == '-')
-      return hp_cli_usage(argv[0], STATUS_USAGE, "unknown or incomplete option");
+      return hp_cli_usage(argv[0], "unknown or incomplete option");
     else if (study == NULL) study = argv[i];
-    else return hp_cli_usage(argv[0], STATUS_USAGE, "more than one study given");
+    else return hp_cli_usage(argv[0], "more than one study given");
   }
   static char obuf[1 << 16];
   setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
@@ -413,12 +412,12 @@ int hp_cmd_status(int argc, char **argv) {
     else if (study != NULL)
       snprintf(msg, sizeof msg,
                "hpsearch status: stopped watching; study %s keeps running in the daemon "
-               "(hpsearch status %s --watch to watch it again, hpsearch stop %s to stop it)",
-               study, study, study);
+               "(%s status %s --watch to watch it again, %s stop %s to stop it)",
+               study, hp_cli_prog(), study, hp_cli_prog(), study);
     else
       snprintf(msg, sizeof msg,
                "hpsearch status: stopped watching; the studies keep running in the daemon "
-               "(hpsearch status --watch to watch them again)");
+               "(%s status --watch to watch them again)", hp_cli_prog());
     hp_cli_on_interrupt(msg);
     code = watch(&src, study, json, argv[0]);
   } else {

@@ -18,7 +18,6 @@
 #include "hpsearch/rpc.h"
 #include "table.h"
 
-#define SUBMIT_USAGE "STUDY.json [--wait] [--load-if-exists] [--socket PATH]"
 /* A plain (non-terminal) progress line at least this often, in seconds. */
 #define QUIET_LINE_S 60
 
@@ -91,11 +90,11 @@ static int follow(hp_client_t *c, const char *study, hp_err_t *err) {
       if (strcmp(state, "stopped") == 0 && hp_cli_count(s, "RUNNING") == 0) {
         const char *why = str_or(s, "stop_reason", NULL);
         if (why != NULL)
-          rc = hp_err_set(err, HP_ESTATE, "study %s stopped itself: %s (hpsearch resume %s)",
-                          study, why, study);
+          rc = hp_err_set(err, HP_ESTATE, "study %s stopped itself: %s (%s resume %s)",
+                          study, why, hp_cli_prog(), study);
         else
-          rc = hp_err_set(err, HP_ESTATE, "study %s was stopped (hpsearch resume %s)", study,
-                          study);
+          rc = hp_err_set(err, HP_ESTATE, "study %s was stopped (%s resume %s)", study,
+                          hp_cli_prog(), study);
         break;
       }
       refresh = false;
@@ -166,7 +165,7 @@ static int follow(hp_client_t *c, const char *study, hp_err_t *err) {
 }
 
 int hp_cmd_submit(int argc, char **argv) {
-  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0], SUBMIT_USAGE);
+  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0]);
   const char *file = NULL, *sock = NULL;
   bool wait = false, load = false;
   for (int i = 1; i < argc; i++) {
@@ -174,11 +173,11 @@ int hp_cmd_submit(int argc, char **argv) {
     else if (strcmp(argv[i], "--load-if-exists") == 0) load = true;
     else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
     else if (argv[i][0] == '-' && argv[i][1] != '\0')
-      return hp_cli_usage(argv[0], SUBMIT_USAGE, "unknown or incomplete option");
+      return hp_cli_usage(argv[0], "unknown or incomplete option");
     else if (file == NULL) file = argv[i];
-    else return hp_cli_usage(argv[0], SUBMIT_USAGE, "more than one file given");
+    else return hp_cli_usage(argv[0], "more than one file given");
   }
-  if (file == NULL) return hp_cli_usage(argv[0], SUBMIT_USAGE, "which study file?");
+  if (file == NULL) return hp_cli_usage(argv[0], "which study file?");
   hp_err_t err = {0};
   cJSON *spec = NULL, *r = NULL;
   int rc = hp_json_parse_file(file, &spec, &err);
@@ -210,7 +209,7 @@ int hp_cmd_submit(int argc, char **argv) {
     int code = hp_cli_fail(argv[0], rc, &err);
     if (rc == HP_EEXIST)
       fprintf(stderr, "hpsearch submit: use --load-if-exists to follow that study, or "
-                      "'hpsearch delete NAME' first\n");
+                      "'%s delete NAME' first\n", hp_cli_prog());
     return code;
   }
   char name[600];
@@ -225,7 +224,7 @@ int hp_cmd_submit(int argc, char **argv) {
   printf(", sampler %s, pruner %s\n", str_or(r, "sampler", "-"), str_or(r, "pruner", "-"));
   if (!wait) {
     cJSON_Delete(r);
-    printf("follow it with: hpsearch status %s --watch\n", name);
+    printf("follow it with: %s status %s --watch\n", hp_cli_prog(), name);
     hp_client_close(&c);
     return HP_EXIT_OK;
   }
@@ -239,18 +238,18 @@ int hp_cmd_submit(int argc, char **argv) {
       snprintf(ends, sizeof ends, "every grid point is done");
     else snprintf(ends, sizeof ends, "nothing: it has no n_trials, time_budget or grid");
     printf("study %s has no objective: the daemon runs no trials for it; clients drive it with "
-           "trial.ask/trial.tell (hpsearch ask %s, hpsearch tell %s TRIAL VALUE).\n"
-           "waiting until it is finished (%s), stopped (hpsearch stop %s) or deleted; "
+           "trial.ask/trial.tell (%s ask %s, %s tell %s TRIAL VALUE).\n"
+           "waiting until it is finished (%s), stopped (%s stop %s) or deleted; "
            "Ctrl-C stops waiting\n",
-           name, name, name, ends, name);
+           name, hp_cli_prog(), name, hp_cli_prog(), name, ends, hp_cli_prog(), name);
   }
   cJSON_Delete(r);
   fflush(stdout);
   char msg[1000];
   snprintf(msg, sizeof msg,
            "hpsearch submit: stopped waiting; study %s keeps running in the daemon. Follow it "
-           "with: hpsearch status %s --watch (stop it with: hpsearch stop %s)",
-           name, name, name);
+           "with: %s status %s --watch (stop it with: %s stop %s)",
+           name, hp_cli_prog(), name, hp_cli_prog(), name);
   hp_cli_on_interrupt(msg);
   rc = follow(&c, name, &err);
   if (rc == 0) {
@@ -259,7 +258,7 @@ int hp_cmd_submit(int argc, char **argv) {
     c = src.client;
     if (rc == HP_ENOTFOUND) /* finished, but every trial failed or was pruned */
       rc = hp_err_set(&err, HP_ESTATE, "study %s finished without a complete trial "
-                      "(hpsearch trials %s shows why)", name, name);
+                      "(%s trials %s shows why)", name, hp_cli_prog(), name);
   }
   hp_client_close(&c);
   fflush(stdout);

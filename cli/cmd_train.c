@@ -13,15 +13,6 @@
 #include "hpsearch/blas.h"
 #include "hpsearch/engine.h"
 
-static void usage(void) {
-  fprintf(stderr,
-          "usage: hpsearch train CONFIG.json [--set key=value ...] [-q]\n"
-          "  --set key=value  override a config field by dotted path, e.g.\n"
-          "                   --set optimizer.lr=0.01 --set layers[0].units=128\n"
-          "  -q, --quiet      no per-epoch progress lines\n"
-          "Config format: docs/engine.md\n");
-}
-
 static int on_epoch(const hp_epoch_report_t *r, void *user) {
   (void)user;
   if (isnan(r->val_loss))
@@ -63,25 +54,21 @@ int hp_cmd_train(int argc, char **argv) {
     } else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
       quiet = true;
     } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-      usage();
       free(sets);
-      return HP_EXIT_OK;
+      return hp_cli_help(argv[0]);
     } else if (argv[i][0] == '-' || path != NULL) {
-      if (strcmp(argv[i], "--set") == 0)
-        fprintf(stderr, "hpsearch train: --set needs key=value\n");
-      else
-        fprintf(stderr, "hpsearch train: unexpected argument '%s'\n", argv[i]);
-      usage();
+      char what[300];
+      if (strcmp(argv[i], "--set") == 0) snprintf(what, sizeof what, "--set needs key=value");
+      else snprintf(what, sizeof what, "unexpected argument '%.200s'", argv[i]);
       free(sets);
-      return HP_EXIT_USAGE;
+      return hp_cli_usage(argv[0], what);
     } else {
       path = argv[i];
     }
   }
   if (path == NULL) {
-    usage();
     free(sets);
-    return HP_EXIT_USAGE;
+    return hp_cli_usage(argv[0], "which config file?");
   }
   if (hp_train_config_load(path, sets, n_sets, &cfg, &err) != 0) {
     fprintf(stderr, "hpsearch train: %s\n", err.msg);

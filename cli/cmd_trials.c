@@ -14,7 +14,6 @@
 #include "hpsearch/rpc.h"
 #include "table.h"
 
-#define TRIALS_USAGE "STUDY [--json|--csv] [--intermediate] [--db FILE] [--socket PATH]"
 
 static void print_csv(FILE *out, const cJSON *trials) {
   /* Parameter columns: the union of names in order of first appearance. */
@@ -67,7 +66,7 @@ static void print_csv(FILE *out, const cJSON *trials) {
 }
 
 int hp_cmd_trials(int argc, char **argv) {
-  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0], TRIALS_USAGE);
+  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0]);
   const char *study = NULL, *db = NULL, *sock = NULL;
   bool json = false, csv = false, inter = false;
   for (int i = 1; i < argc; i++) {
@@ -77,12 +76,12 @@ int hp_cmd_trials(int argc, char **argv) {
     else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) db = argv[++i];
     else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
     else if (argv[i][0] == '-')
-      return hp_cli_usage(argv[0], TRIALS_USAGE, "unknown or incomplete option");
+      return hp_cli_usage(argv[0], "unknown or incomplete option");
     else if (study == NULL) study = argv[i];
-    else return hp_cli_usage(argv[0], TRIALS_USAGE, "more than one study given");
+    else return hp_cli_usage(argv[0], "more than one study given");
   }
-  if (study == NULL) return hp_cli_usage(argv[0], TRIALS_USAGE, "which study?");
-  if (json && csv) return hp_cli_usage(argv[0], TRIALS_USAGE, "--json and --csv exclude each other");
+  if (study == NULL) return hp_cli_usage(argv[0], "which study?");
+  if (json && csv) return hp_cli_usage(argv[0], "--json and --csv exclude each other");
   static char obuf[1 << 16];
   setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
   hp_err_t err = {0};

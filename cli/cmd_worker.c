@@ -71,44 +71,25 @@ static void print_error(const char *fmt, const char *a, const char *b) {
   fprintf(stderr, "hpsearch worker: %s\n", msg);
 }
 
-static void usage(FILE *f) {
-  fprintf(f, "usage: hpsearch worker (--config-json JSON | --config FILE) [--metric NAME]\n"
-             "                       [--parent PID]  (dies with process PID: the daemon)\n"
-
-             "  trains one engine trial and prints JSON lines on stdout (docs/study-spec.md);\n"
-             "  NAME: val_loss (default), val_accuracy, train_loss, train_accuracy\n");
-}
-
 int hp_cmd_worker(int argc, char **argv) {
   const char *json_text = NULL, *file = NULL, *metric = "val_loss";
   pid_t parent = 0;
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-      usage(stdout);
-      return HP_EXIT_OK;
-    }
-    if (i + 1 >= argc) {
-      usage(stderr);
-      return HP_EXIT_USAGE;
-    }
+    if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) return hp_cli_help(argv[0]);
+    if (i + 1 >= argc) return hp_cli_usage(argv[0], "an option without its value");
     if (strcmp(argv[i], "--config-json") == 0) json_text = argv[++i];
     else if (strcmp(argv[i], "--config") == 0) file = argv[++i];
     else if (strcmp(argv[i], "--metric") == 0) metric = argv[++i];
     else if (strcmp(argv[i], "--parent") == 0) parent = (pid_t)atoi(argv[++i]);
-    else {
-      usage(stderr);
-      return HP_EXIT_USAGE;
-    }
+    else return hp_cli_usage(argv[0], "unknown option");
   }
   /* Started by the daemon: its death ends the trial (it could not be stored). */
   if (parent > 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0L, 0L, 0L);
     if (getppid() != parent) return HP_EXIT_FAIL; /* it died before we got here */
   }
-  if ((json_text == NULL) == (file == NULL)) {
-    usage(stderr);
-    return HP_EXIT_USAGE;
-  }
+  if ((json_text == NULL) == (file == NULL))
+    return hp_cli_usage(argv[0], "give exactly one of --config-json and --config");
   if (strcmp(metric, "val_loss") && strcmp(metric, "val_accuracy") && strcmp(metric, "train_loss") &&
       strcmp(metric, "train_accuracy")) {
     print_error("unknown metric '%s'%s", metric, "");

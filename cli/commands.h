@@ -10,13 +10,45 @@
 
 typedef int (*hp_cmd_fn)(int argc, char **argv);
 
+/* One option of a subcommand, as `hpsearch help CMD` shows it. */
+typedef struct hp_cmd_opt {
+  const char *flag; /* "--db", or "-q, --quiet"; NULL ends the list */
+  const char *arg;  /* placeholder of its value ("FILE"), NULL for a flag */
+  const char *text; /* what it does (wrapped when printed) */
+} hp_cmd_opt_t;
+
+#define HP_CMD_MAX_OPTS 8
+
+/* A row of the command table (cli/main.c): everything the help shows about a
+ * subcommand is here, and each handler parses exactly these options
+ * (tests/daemon/test_cli.c tries every option on every command). */
 typedef struct hp_cmd {
   const char *name;    /* subcommand word */
   hp_cmd_fn fn;        /* handler */
-  const char *args;    /* argument synopsis for usage */
+  const char *args;    /* positional arguments for the usage line ("STUDY"), "" if none */
   const char *summary; /* one line for `hpsearch help` */
+  const char *about;   /* what `hpsearch help CMD` says before the options */
+  hp_cmd_opt_t opts[HP_CMD_MAX_OPTS]; /* options besides -h/--help */
   bool trains;         /* uses the engine: load OpenBLAS's fast kernel first */
+  bool internal;       /* run by the daemon itself: not listed by `hpsearch help` */
 } hp_cmd_t;
+
+/* The row of subcommand `name`, or NULL. */
+const hp_cmd_t *hp_cmd_find(const char *name);
+
+/* How the user ran this program (argv[0]: "hpsearch", "build/hpsearch", ...),
+ * for messages that print a command to type. */
+const char *hp_cli_prog(void);
+
+/* True when argv holds -h or --help: the command then prints its help
+ * (hp_cli_help) on stdout and exits 0. */
+bool hp_cli_wants_help(int argc, char **argv);
+/* Prints the usage line, description and every option of command `cmd` on
+ * stdout (`hpsearch help CMD`, `hpsearch CMD --help`); returns HP_EXIT_OK. */
+int hp_cli_help(const char *cmd);
+/* Prints "hpsearch CMD: <what>" plus the usage line on stderr and returns
+ * HP_EXIT_USAGE. */
+int hp_cli_usage(const char *cmd, const char *what);
 
 int hp_cmd_train(int argc, char **argv);
 /* Client subcommands (cli/cmd_*.c; docs/cli.md). */
@@ -33,6 +65,7 @@ int hp_cmd_report(int argc, char **argv);
 int hp_cmd_tell(int argc, char **argv);
 int hp_cmd_db(int argc, char **argv);
 int hp_cmd_heartbeat(int argc, char **argv);
+int hp_cmd_rpc(int argc, char **argv);
 /* What the daemon runs (cli/cmd_daemon.c, cmd_worker.c, cmd_supervise.c). */
 int hp_cmd_daemon(int argc, char **argv);
 int hp_cmd_worker(int argc, char **argv);

@@ -31,22 +31,6 @@ int hp_cli_fail(const char *cmd, int rc, const hp_err_t *err) {
   return hp_cli_exit_code(rc);
 }
 
-int hp_cli_usage(const char *cmd, const char *synopsis, const char *what) {
-  fprintf(stderr, "hpsearch %s: %s\nusage: hpsearch %s %s\n", cmd, what, cmd, synopsis);
-  return HP_EXIT_USAGE;
-}
-
-bool hp_cli_wants_help(int argc, char **argv) {
-  for (int i = 1; i < argc; i++)
-    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return true;
-  return false;
-}
-
-int hp_cli_help(const char *cmd, const char *synopsis) {
-  printf("usage: hpsearch %s %s\n(see docs/cli.md)\n", cmd, synopsis);
-  return HP_EXIT_OK;
-}
-
 static char interrupt_msg[1100];
 static size_t interrupt_len;
 

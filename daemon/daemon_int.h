@@ -20,8 +20,6 @@
 #include "hpsearch/store.h"
 #include "hpsearch/view.h"
 
-#define HP_DAEMON_VERSION "0.1.0"
-
 typedef struct hp_daemon hp_daemon_t;
 typedef struct hp_conn hp_conn_t;
 typedef struct hp_study hp_study_t;

@@ -14,6 +14,7 @@
 #include "hpsearch/num.h"
 #include "hpsearch/utf8.h"
 #include "hpsearch/rpc.h"
+#include "hpsearch/version.h"
 
 typedef int (*rpc_fn)(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
                       cJSON **result, hp_err_t *err);
@@ -169,7 +170,17 @@ static int m_study_resume(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJ
 
 static int m_study_delete(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
                           cJSON **result, hp_err_t *err) {
-  (void)d, (void)c, (void)params;
+  (void)d, (void)c;
+  bool force = false;
+  if (hp_json_get_bool(params, "force", false, &force, "params", err) < 0) return HP_RPC_E_PARAMS;
+  /* Running trials are work in progress (a worker's, or an ask/tell
+   * client's): deleting them takes an explicit force, for every client. */
+  int64_t running = st->n_state[HP_STORE_RUNNING];
+  if (running > 0 && !force)
+    return hp_err_set(err, HP_RPC_E_STATE,
+                      "study '%s' has %lld running trial%s; stop it first (study.stop with "
+                      "kill) or delete it with force (hpsearch delete --force)",
+                      st->name, (long long)running, running == 1 ? "" : "s");
   cJSON *r = cJSON_CreateObject();
   if (r == NULL) return oom(err);
   cJSON_AddStringToObject(r, "deleted", st->name);
@@ -365,7 +376,7 @@ static int m_daemon_status(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const c
   cJSON *r = cJSON_CreateObject();
   if (r == NULL) return oom(err);
   cJSON_AddNumberToObject(r, "pid", (double)getpid());
-  cJSON_AddStringToObject(r, "version", HP_DAEMON_VERSION);
+  cJSON_AddStringToObject(r, "version", HP_VERSION);
   cJSON_AddNumberToObject(r, "uid", (double)getuid());
   cJSON_AddStringToObject(r, "db", d->db_path);
   cJSON_AddStringToObject(r, "socket", d->socket_path);
@@ -422,6 +433,7 @@ static const char *const K_NONE[] = {NULL};
 static const char *const K_STUDY[] = {"study", NULL};
 static const char *const K_CREATE[] = {"spec", "load_if_exists", NULL};
 static const char *const K_STOP[] = {"study", "kill", NULL};
+static const char *const K_DELETE[] = {"study", "force", NULL};
 static const char *const K_LIST[] = {"study", "states", "offset", "limit", "intermediate", NULL};
 static const char *const K_TRIAL[] = {"study", "trial", NULL};
 static const char *const K_ENQUEUE[] = {"study", "params", NULL};
@@ -438,7 +450,7 @@ static const rpc_method_t METHODS[] = {
     {HP_RPC_STUDY_GET, m_study_get, K_STUDY, RPC_STUDY},
     {HP_RPC_STUDY_STOP, m_study_stop, K_STOP, RPC_STUDY},
     {HP_RPC_STUDY_RESUME, m_study_resume, K_STUDY, RPC_STUDY | RPC_WRITE},
-    {HP_RPC_STUDY_DELETE, m_study_delete, K_STUDY, RPC_STUDY | RPC_WRITE},
+    {HP_RPC_STUDY_DELETE, m_study_delete, K_DELETE, RPC_STUDY | RPC_WRITE},
     {HP_RPC_TRIAL_LIST, m_trial_list, K_LIST, RPC_STUDY},
     {HP_RPC_TRIAL_GET, m_trial_get, K_TRIAL, RPC_STUDY},
     {HP_RPC_TRIAL_ENQUEUE, m_trial_enqueue, K_ENQUEUE, RPC_STUDY | RPC_WRITE},

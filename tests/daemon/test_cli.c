@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdbool.h>
 #include <signal.h>
@@ -162,8 +163,11 @@ static void test_no_daemon(void **state) {
   assert_int_equal(r->code, 3);
   assert_non_null(strstr(r->err, "no hpsearch daemon is running on"));
   assert_non_null(strstr(r->err, "none.sock"));
-  assert_non_null(strstr(r->err, "hpsearch daemon --socket"));
-  /* Through the environment only: the advice is plain `hpsearch daemon &`. */
+  /* The advice names the program as it was run. */
+  char hint[600];
+  snprintf(hint, sizeof hint, "start one with: %s daemon --socket", g_bin);
+  assert_non_null(strstr(r->err, hint));
+  /* Through the environment only: the advice is plain `PROG daemon &`. */
   char cmd[1024], errp[400];
   snprintf(errp, sizeof errp, "%s/err2.txt", g_dir);
   snprintf(cmd, sizeof cmd, "HPSEARCH_SOCKET='%s/none.sock' '%s' trials x >/dev/null 2>'%s'", g_dir,
@@ -172,7 +176,8 @@ static void test_no_daemon(void **state) {
   assert_int_equal(WEXITSTATUS(st), 3);
   char err[2048];
   slurp(errp, err, sizeof err);
-  assert_non_null(strstr(err, "start one with: hpsearch daemon &"));
+  snprintf(hint, sizeof hint, "start one with: %s daemon &", g_bin);
+  assert_non_null(strstr(err, hint));
 }
 
 static void test_usage_errors(void **state) {
@@ -185,7 +190,9 @@ static void test_usage_errors(void **state) {
   assert_int_equal(cli("best")->code, 2);
   run_t *r = cli("trials --help");
   assert_int_equal(r->code, 0);
-  assert_non_null(strstr(r->out, "usage: hpsearch trials STUDY"));
+  char usage[600];
+  snprintf(usage, sizeof usage, "usage: %s trials STUDY", g_bin);
+  assert_non_null(strstr(r->out, usage));
 }
 
 /* ---- shell-driven trials against the daemon ------------------------------ */
@@ -315,6 +322,18 @@ static void test_ask_report_tell(void **state) {
   r = cli("trials shell --json");
   assert_int_equal(r->code, 4);
   assert_non_null(strstr(r->err, "unknown study"));
+
+  /* A study with a running trial is deleted only with --force. */
+  assert_int_equal(cli("submit '%s/shell.json'", g_dir)->code, 0);
+  assert_int_equal(cli("ask shell")->code, 0);
+  r = cli("delete shell");
+  assert_int_equal(r->code, 1);
+  assert_non_null(strstr(r->err, "1 running trial;"));
+  assert_non_null(strstr(r->err, "--force"));
+  assert_int_equal(cli("status shell")->code, 0);
+  r = cli("delete shell --force");
+  assert_int_equal(r->code, 0);
+  assert_int_equal(cli("status shell")->code, 4);
 }
 
 /* Values go in through the one lenient parser and come out exactly; what
@@ -543,7 +562,9 @@ static void test_wait_asktell_and_interrupt(void **state) {
   const char *out = wait_text("w1.out", "Ctrl-C stops waiting");
   assert_non_null(strstr(out, "study at has no objective: the daemon runs no trials for it"));
   assert_non_null(strstr(out, "hpsearch ask at"));
-  assert_non_null(strstr(out, "finished (it has 2 finished trials), stopped (hpsearch stop at)"));
+  char hint[600];
+  snprintf(hint, sizeof hint, "finished (it has 2 finished trials), stopped (%s stop at)", g_bin);
+  assert_non_null(strstr(out, hint));
   for (int i = 0; i < 2; i++) {
     run_t *r = cli("ask at");
     assert_int_equal(r->code, 0);
@@ -574,8 +595,10 @@ static void test_wait_asktell_and_interrupt(void **state) {
   assert_int_equal(waitpid(pid, &st, 0), pid);
   assert_true(WIFEXITED(st));
   assert_int_equal(WEXITSTATUS(st), 130);
-  wait_text("w2.err", "stopped waiting; study at2 keeps running in the daemon. Follow it with: "
-                      "hpsearch status at2 --watch");
+  snprintf(hint, sizeof hint,
+           "stopped waiting; study at2 keeps running in the daemon. Follow it with: %s status "
+           "at2 --watch", g_bin);
+  wait_text("w2.err", hint);
   run_t *r = cli("status at2 --json");
   assert_int_equal(r->code, 0);
   assert_non_null(strstr(r->out, "\"state\":\"running\""));
@@ -596,7 +619,441 @@ static void test_wait_asktell_and_interrupt(void **state) {
   kill(pid, SIGINT);
   assert_int_equal(waitpid(pid, &st, 0), pid);
   assert_int_equal(WEXITSTATUS(st), 130);
-  wait_text("w3.err", "study at2 keeps running in the daemon (hpsearch status at2 --watch");
+  snprintf(hint, sizeof hint, "study at2 keeps running in the daemon (%s status at2 --watch", g_bin);
+  wait_text("w3.err", hint);
+}
+
+/* ---- help, version, options: the command table against the code --------- */
+
+/* Source folder (scripts/run-tests exports HP_SRC_DIR). */
+static const char *src_dir(void) {
+  const char *d = getenv("HP_SRC_DIR");
+  return d != NULL ? d : ".";
+}
+
+/* Exit code of g_bin with argv (stdout and stderr discarded); an alarm ends
+ * it after 20 s so a command that unexpectedly starts to serve cannot hang
+ * the test. */
+static int run_argv(char *const *argv) {
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    int fd = open("/dev/null", O_WRONLY);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    alarm(20);
+    execv(g_bin, argv);
+    _exit(127);
+  }
+  int st = 0;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  if (WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM) fail_msg("%s %s did not end", argv[1], argv[2]);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+#define MAX_OPTS 32
+
+/* The options `help CMD` lists: each flag word ("-q", "--quiet") and whether
+ * it takes a value. */
+typedef struct help_opts {
+  int n;
+  char name[MAX_OPTS][40];
+  bool has_arg[MAX_OPTS];
+} help_opts_t;
+
+static void parse_help(const char *text, help_opts_t *h) {
+  h->n = 0;
+  const char *p = strstr(text, "\noptions:\n");
+  assert_non_null(p);
+  for (p = strchr(p + 1, '\n') + 1; *p; p = strchr(p, '\n') + 1) {
+    if (strncmp(p, "  -", 3) == 0) {
+      /* "  -q, --quiet   text" or "  --db FILE   text": words up to a double space. */
+      const char *q = p + 2;
+      int first = h->n;
+      while (*q && *q != '\n' && !(q[0] == ' ' && q[1] == ' ')) {
+        size_t len = strcspn(q, " ,\n");
+        if (q[0] == '-') {
+          assert_true(h->n < MAX_OPTS && len < 40);
+          snprintf(h->name[h->n], sizeof h->name[0], "%.*s", (int)len, q);
+          h->has_arg[h->n++] = false;
+        } else {
+          for (int k = first; k < h->n; k++) h->has_arg[k] = true;
+        }
+        q += len;
+        while (*q == ',' || (*q == ' ' && q[1] != ' ')) q++;
+      }
+    }
+    if (strchr(p, '\n') == NULL) break;
+  }
+}
+
+static bool has_opt(const help_opts_t *h, const char *name, bool *has_arg) {
+  for (int i = 0; i < h->n; i++)
+    if (strcmp(h->name[i], name) == 0) {
+      if (has_arg) *has_arg = h->has_arg[i];
+      return true;
+    }
+  return false;
+}
+
+/* A value for option `name` that passes its own check. */
+static const char *sample_value(const char *name) {
+  static char db[400], sock[400];
+  snprintf(db, sizeof db, "%s/no/such/dir/x.db", g_dir);
+  snprintf(sock, sizeof sock, "%s/none.sock", g_dir);
+  if (strcmp(name, "--db") == 0) return db;
+  if (strcmp(name, "--socket") == 0) return sock;
+  if (strcmp(name, "--jobs") == 0) return "1";
+  if (strcmp(name, "--state") == 0) return "fail";
+  if (strcmp(name, "--set") == 0) return "epochs=1";
+  if (strcmp(name, "--optuna-schema") == 0) return "3.2";
+  if (strcmp(name, "--every") == 0) return "10";
+  return "x";
+}
+
+/* Every option a command's parser accepts is in its help, and every option
+ * its help lists is accepted: each option string found in the sources is
+ * tried on every user command, with arguments that make the command fail
+ * after parsing (no daemon on the socket, no such file), so exit code 2
+ * (usage) means "not accepted". */
+static void test_help_lists_every_option(void **state) {
+  (void)state;
+  char cmd[1200], cands[64][40];
+  int n_cands = 0;
+  snprintf(cmd, sizeof cmd,
+           "grep -rhoE --include='*.c' --exclude-dir=tests --exclude-dir=bench --exclude-dir=build "
+           "'\"--?[a-z][a-z-]*' '%s' | sort -u",
+           src_dir());
+  FILE *f = popen(cmd, "r");
+  assert_non_null(f);
+  char line[128];
+  while (n_cands < 64 && fgets(line, sizeof line, f) != NULL) {
+    line[strcspn(line, "\n")] = '\0';
+    snprintf(cands[n_cands++], sizeof cands[0], "%s", line + 1); /* drop the quote */
+  }
+  pclose(f);
+  assert_true(n_cands >= 15); /* the scan found the parsers */
+
+  char none_json[400], no_db[400], sock[400];
+  snprintf(none_json, sizeof none_json, "%s/none.json", g_dir);
+  snprintf(no_db, sizeof no_db, "%s/no/such/dir/x.db", g_dir);
+  snprintf(sock, sizeof sock, "%s/none.sock", g_dir);
+  /* Arguments that pass parsing and then fail without touching anything. */
+  struct {
+    const char *cmd;
+    const char *args[6];
+  } cases[] = {
+      {"train", {none_json}},
+      {"daemon", {"--db", no_db, "--socket", sock}},
+      {"submit", {none_json, "--socket", sock}},
+      {"status", {"s", "--socket", sock}},
+      {"trials", {"s", "--socket", sock}},
+      {"best", {"s", "--socket", sock}},
+      {"stop", {"s", "--socket", sock}},
+      {"resume", {"s", "--socket", sock}},
+      {"delete", {"s", "--socket", sock}},
+      {"ask", {"s", "--socket", sock}},
+      {"report", {"s", "0", "0", "1", "--socket", sock}},
+      {"tell", {"s", "0", "1", "--socket", sock}},
+      {"shutdown", {"--socket", sock}},
+      {"rpc", {"study.list", "--socket", sock}},
+      {"db", {"info", no_db}},
+      {"heartbeat", {"s", "0", "--socket", sock}},
+  };
+  /* The user's command list: every command above, nothing internal. */
+  run_t *r = cli("help");
+  assert_int_equal(r->code, 0);
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    char row[64];
+    snprintf(row, sizeof row, "\n  %s ", cases[c].cmd);
+    assert_non_null(strstr(r->out, row));
+  }
+  /* Per candidate: 0 = a flag in some help, 1 = takes a value there, -1 = in
+   * no help. */
+  enum { N_CASES = sizeof cases / sizeof cases[0] };
+  static help_opts_t helps[N_CASES];
+  int cand_arity[64];
+  for (int k = 0; k < n_cands; k++) cand_arity[k] = -1;
+  for (size_t c = 0; c < N_CASES; c++) {
+    r = cli("help %s", cases[c].cmd);
+    assert_int_equal(r->code, 0);
+    char help[8192];
+    snprintf(help, sizeof help, "%s", r->out);
+    assert_string_equal(cli("%s --help", cases[c].cmd)->out, help); /* one text */
+    parse_help(help, &helps[c]);
+    for (int k = 0; k < n_cands; k++) {
+      bool arg;
+      if (has_opt(&helps[c], cands[k], &arg)) cand_arity[k] = arg ? 1 : 0;
+    }
+  }
+  for (size_t c = 0; c < N_CASES; c++) {
+    const help_opts_t *hp = &helps[c];
+    assert_true(has_opt(hp, "--help", NULL) && has_opt(hp, "-h", NULL));
+    for (int k = 0; k < n_cands; k++) {
+      char *argv[16];
+      int n = 0;
+      argv[n++] = (char *)g_bin;
+      argv[n++] = (char *)cases[c].cmd;
+      for (int a = 0; a < 6 && cases[c].args[a]; a++) argv[n++] = (char *)cases[c].args[a];
+      argv[n++] = cands[k];
+      bool arg = false;
+      bool documented = has_opt(hp, cands[k], &arg);
+      if (!documented) {
+        /* Tried as it is used elsewhere: with a value where another
+         * command's help gives it one, both ways when no help lists it. */
+        int known = cand_arity[k];
+        if (known <= 0) {
+          argv[n] = NULL;
+          if (run_argv(argv) != 2)
+            fail_msg("'%s' accepts %s, which its help does not list", cases[c].cmd, cands[k]);
+        }
+        if (known != 0) {
+          argv[n++] = (char *)sample_value(cands[k]);
+          argv[n] = NULL;
+          if (run_argv(argv) != 2)
+            fail_msg("'%s' accepts %s VALUE, which its help does not list", cases[c].cmd,
+                     cands[k]);
+        }
+        continue;
+      }
+      if (arg) argv[n++] = (char *)sample_value(cands[k]);
+      argv[n] = NULL;
+      int code = run_argv(argv);
+      if (code == 2) fail_msg("'%s' refuses %s, which its help lists", cases[c].cmd, cands[k]);
+    }
+  }
+}
+
+/* Text of a file, NUL-terminated (caller frees). */
+static char *read_text(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *t = malloc((size_t)n + 1);
+  size_t got = fread(t, 1, (size_t)n, f);
+  t[got] = '\0';
+  fclose(f);
+  return t;
+}
+
+/* docs/cli.md and the man page describe every option the help lists, in
+ * the command's own section. */
+static void test_docs_list_every_option(void **state) {
+  (void)state;
+  static const char *const cmds[] = {"train", "daemon", "submit", "status", "trials", "best",
+                                     "stop", "resume", "delete", "ask", "report", "tell",
+                                     "shutdown", "rpc", "db", "heartbeat"};
+  char path[600];
+  snprintf(path, sizeof path, "%s/docs/cli.md", src_dir());
+  char *md = read_text(path);
+  snprintf(path, sizeof path, "%s/docs/hpsearch.1", src_dir());
+  char *man = read_text(path);
+  assert_non_null(md);
+  assert_non_null(man);
+  /* man(7) source writes '-' as "\-": compare without the backslashes. */
+  char *w = man;
+  for (const char *p = man; *p; p++)
+    if (*p != '\\') *w++ = *p;
+  *w = '\0';
+  for (size_t c = 0; c < sizeof cmds / sizeof cmds[0]; c++) {
+    help_opts_t h;
+    parse_help(cli("help %s", cmds[c])->out, &h);
+    /* docs/cli.md: the "## " section whose heading names the command. */
+    char *sec = NULL, *end = NULL;
+    /* Headings are "## cmd" or "## cmd, cmd, ...: what". */
+    for (char *p = strstr(md, "\n## "); p != NULL && sec == NULL; p = strstr(p + 1, "\n## ")) {
+      char heading[200];
+      snprintf(heading, sizeof heading, "%.*s", (int)strcspn(p + 4, ":\n"), p + 4);
+      for (char *tok = strtok(heading, ","); tok != NULL; tok = strtok(NULL, ","))
+        if (strcmp(tok + strspn(tok, " "), cmds[c]) == 0) {
+          sec = p;
+          end = strstr(p + 1, "\n## ");
+        }
+    }
+    if (sec == NULL) fail_msg("docs/cli.md has no section for %s", cmds[c]);
+    char saved = end ? *end : '\0';
+    if (end) *end = '\0';
+    char mark[64];
+    snprintf(mark, sizeof mark, ".SS \"hpsearch %s ", cmds[c]);
+    char *msec = strstr(man, mark);
+    if (msec == NULL) fail_msg("the man page has no section for %s", cmds[c]);
+    char *mend = strstr(msec + 1, ".SS ");
+    char msaved = mend ? *mend : '\0';
+    if (mend) *mend = '\0';
+    for (int i = 0; i < h.n; i++) {
+      if (strcmp(h.name[i], "--help") == 0 || strcmp(h.name[i], "-h") == 0) continue;
+      if (strstr(sec, h.name[i]) == NULL)
+        fail_msg("docs/cli.md does not describe %s %s", cmds[c], h.name[i]);
+      if (strstr(msec, h.name[i]) == NULL)
+        fail_msg("the man page does not describe %s %s", cmds[c], h.name[i]);
+    }
+    if (end) *end = saved;
+    if (mend) *mend = msaved;
+  }
+  free(md);
+  free(man);
+}
+
+static void test_version_and_internal_commands(void **state) {
+  (void)state;
+  run_t *r = cli("--version");
+  assert_int_equal(r->code, 0);
+  char version[64];
+  assert_int_equal(sscanf(r->out, "hpsearch %63s", version), 1);
+  assert_string_equal(cli("version")->out, r->out);
+  /* The daemon reports the same version, and so does the man page. */
+  r = cli("rpc daemon.status");
+  assert_int_equal(r->code, 0);
+  cJSON *reply = cJSON_Parse(r->out);
+  assert_non_null(reply);
+  assert_string_equal(
+      cJSON_GetObjectItem(cJSON_GetObjectItem(reply, "result"), "version")->valuestring, version);
+  cJSON_Delete(reply);
+  char path[600], th[200];
+  snprintf(path, sizeof path, "%s/docs/hpsearch.1", src_dir());
+  char *man = read_text(path);
+  assert_non_null(man);
+  snprintf(th, sizeof th, "\"hpsearch %s\"", version);
+  assert_non_null(strstr(man, th));
+  free(man);
+  /* worker and supervise are for the daemon: not listed, still runnable. */
+  r = cli("help");
+  assert_null(strstr(r->out, "\n  worker "));
+  assert_null(strstr(r->out, "supervise"));
+  r = cli("worker --help");
+  assert_int_equal(r->code, 0);
+  assert_non_null(strstr(r->out, "--config-json"));
+  assert_int_equal(cli("supervise --help")->code, 0);
+  assert_int_equal(cli("supervise -- true")->code, 0);
+  assert_int_equal(cli("help nosuch")->code, 2);
+  assert_int_equal(cli("nosuch")->code, 2);
+}
+
+/* `hpsearch rpc`: one request line, the reply line as it came. */
+static void test_rpc_command(void **state) {
+  (void)state;
+  run_t *r = cli("rpc study.list");
+  assert_int_equal(r->code, 0);
+  cJSON *reply = cJSON_Parse(r->out);
+  assert_non_null(reply);
+  assert_true(cJSON_IsArray(cJSON_GetObjectItem(cJSON_GetObjectItem(reply, "result"), "studies")));
+  assert_int_equal(cJSON_GetObjectItem(reply, "id")->valueint, 1);
+  cJSON_Delete(reply);
+  /* A whole request is sent unchanged: its id comes back. */
+  r = cli("rpc '{\"jsonrpc\":\"2.0\",\"id\":42,\"method\":\"daemon.status\"}'");
+  assert_int_equal(r->code, 0);
+  assert_non_null(strstr(r->out, "\"id\":42"));
+  assert_int_equal(count_lines(r->out), 1);
+  /* Malformed JSON: the daemon's parse error, exit 1. */
+  r = cli("rpc '{\"jsonrpc\":\"2.0\",\"id\":'");
+  assert_int_equal(r->code, 1);
+  reply = cJSON_Parse(r->out);
+  assert_non_null(reply);
+  assert_int_equal(
+      cJSON_GetObjectItem(cJSON_GetObjectItem(reply, "error"), "code")->valueint, -32700);
+  cJSON_Delete(reply);
+  /* Unknown method and unknown study: error replies with their exit codes. */
+  r = cli("rpc no.such.method");
+  assert_int_equal(r->code, 1);
+  assert_non_null(strstr(r->out, "-32601"));
+  r = cli("rpc study.get '{\"study\": \"nosuch\"}'");
+  assert_int_equal(r->code, 4);
+  assert_non_null(strstr(r->out, "\"error\""));
+  /* PARAMS_JSON that does not parse never reaches the daemon. */
+  r = cli("rpc study.get '{\"study\": '");
+  assert_int_equal(r->code, 2);
+  assert_non_null(strstr(r->err, "PARAMS_JSON"));
+  assert_int_equal(cli("rpc")->code, 2);
+}
+
+/* `make install` into a temporary DESTDIR/PREFIX; the installed binary runs
+ * and names itself in its hints; `make uninstall` removes what was put. */
+static void test_make_install(void **state) {
+  (void)state;
+  if (system("command -v make >/dev/null") != 0) skip();
+  char bdir[400], cmd[3000], bin[600], man[600];
+  snprintf(bdir, sizeof bdir, "%s", g_bin);
+  *strrchr(bdir, '/') = '\0';
+  /* -o: the binary under test is what gets installed, never rebuilt. */
+  snprintf(cmd, sizeof cmd,
+           "cd '%s' && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make -s B='%s' -o '%s' install "
+           "DESTDIR='%s/dest' PREFIX=/opt/hp >'%s/make.log' 2>&1",
+           src_dir(), bdir, g_bin, g_dir, g_dir);
+  assert_int_equal(system(cmd), 0);
+  snprintf(bin, sizeof bin, "%s/dest/opt/hp/bin/hpsearch", g_dir);
+  snprintf(man, sizeof man, "%s/dest/opt/hp/share/man/man1/hpsearch.1", g_dir);
+  struct stat st;
+  assert_int_equal(stat(bin, &st), 0);
+  assert_true(st.st_mode & S_IXUSR);
+  assert_int_equal(stat(man, &st), 0);
+  if (system("command -v man >/dev/null") == 0) {
+    snprintf(cmd, sizeof cmd, "man -l '%s' 2>&1 | grep -q 'hpsearch - hyperparameter search'", man);
+    assert_int_equal(system(cmd), 0);
+  }
+  /* Run through PATH as `hpsearch`: the hint says `hpsearch daemon`. */
+  char errp[400], err[2048];
+  snprintf(errp, sizeof errp, "%s/inst-err.txt", g_dir);
+  snprintf(cmd, sizeof cmd,
+           "PATH='%s/dest/opt/hp/bin':/usr/bin:/bin HPSEARCH_SOCKET='%s/none.sock' "
+           "hpsearch status 2>'%s'",
+           g_dir, g_dir, errp);
+  int code = system(cmd);
+  assert_int_equal(WEXITSTATUS(code), 3);
+  slurp(errp, err, sizeof err);
+  assert_non_null(strstr(err, "start one with: hpsearch daemon &"));
+  snprintf(cmd, sizeof cmd, "'%s' --version | grep -q '^hpsearch '", bin);
+  assert_int_equal(system(cmd), 0);
+  snprintf(cmd, sizeof cmd,
+           "cd '%s' && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make -s B='%s' uninstall "
+           "DESTDIR='%s/dest' PREFIX=/opt/hp >>'%s/make.log' 2>&1",
+           src_dir(), bdir, g_dir, g_dir);
+  assert_int_equal(system(cmd), 0);
+  assert_int_not_equal(stat(bin, &st), 0);
+  assert_int_not_equal(stat(man, &st), 0);
+}
+
+/* Without the dependencies (a pkg-config that finds nothing, first in PATH;
+ * nothing is uninstalled), reading the Makefile asks pkg-config nothing
+ * (`make -n demo`, `make clean`), and a build stops with one message that
+ * points at scripts/install-deps. */
+static void test_make_without_deps(void **state) {
+  (void)state;
+  if (system("command -v make >/dev/null") != 0) skip();
+  char cmd[3000];
+  snprintf(cmd, sizeof cmd,
+           "mkdir -p '%s/fakebin' && printf '#!/bin/sh\\necho \"$*\" >>\"%s/pkg-config.log\"\\n"
+           "echo \"Package $2 was not found in the pkg-config search path\" >&2\\nexit 1\\n' "
+           ">'%s/fakebin/pkg-config' && chmod +x '%s/fakebin/pkg-config'",
+           g_dir, g_dir, g_dir, g_dir);
+  assert_int_equal(system(cmd), 0);
+  const char *env = "env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS";
+  char out[400], out_text[8192], log[400];
+  snprintf(out, sizeof out, "%s/nodeps.txt", g_dir);
+  snprintf(log, sizeof log, "%s/pkg-config.log", g_dir);
+  snprintf(cmd, sizeof cmd,
+           "cd '%s' && PATH='%s/fakebin':\"$PATH\" %s make -n demo >'%s' 2>&1 && "
+           "PATH='%s/fakebin':\"$PATH\" %s make B='%s/nodeps' clean >>'%s' 2>&1",
+           src_dir(), g_dir, env, out, g_dir, env, g_dir, out);
+  assert_int_equal(system(cmd), 0);
+  slurp(out, out_text, sizeof out_text);
+  assert_non_null(strstr(out_text, "scripts/demo"));
+  assert_null(strstr(out_text, "not found"));
+  struct stat st;
+  assert_int_not_equal(stat(log, &st), 0); /* pkg-config never ran */
+  snprintf(cmd, sizeof cmd,
+           "cd '%s' && PATH='%s/fakebin':\"$PATH\" %s make B='%s/nodeps' '%s/nodeps/hpsearch' "
+           ">'%s' 2>&1",
+           src_dir(), g_dir, env, g_dir, g_dir, out);
+  int code = system(cmd);
+  assert_int_equal(WEXITSTATUS(code), 2);
+  slurp(out, out_text, sizeof out_text);
+  assert_non_null(strstr(out_text, "missing build dependencies"));
+  assert_non_null(strstr(out_text, "libuv"));
+  assert_non_null(strstr(out_text, "scripts/install-deps"));
+  assert_null(strstr(out_text, "was not found"));
+  assert_true(count_lines(out_text) <= 2);
 }
 
 /* `daemon --optuna-schema`: 3.1 creates a file Optuna 3.1 reads; a file
@@ -851,6 +1308,12 @@ int main(void) {
       cmocka_unit_test(test_wait_asktell_and_interrupt),
       cmocka_unit_test(test_daemon_optuna_schema),
       cmocka_unit_test(test_daemon_continues_optuna5),
+      cmocka_unit_test(test_help_lists_every_option),
+      cmocka_unit_test(test_docs_list_every_option),
+      cmocka_unit_test(test_version_and_internal_commands),
+      cmocka_unit_test(test_rpc_command),
+      cmocka_unit_test(test_make_install),
+      cmocka_unit_test(test_make_without_deps),
   };
   return cmocka_run_group_tests(tests, start_daemon, stop_daemon);
 }

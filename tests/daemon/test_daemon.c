@@ -678,6 +678,24 @@ static void test_ask_report_tell(void **state) {
   cl_ok(&c, "study.delete", "{\"study\":\"manual\"}", &r);
   cJSON_Delete(r);
   assert_int_equal(cl_err(&c, "study.get", "{\"study\":\"manual\"}", NULL, 0), HP_RPC_E_NO_STUDY);
+  /* a study with a running trial is deleted only with force */
+  cl_ok(&c, "study.create",
+        "{\"spec\":{\"name\":\"del\",\"n_trials\":2,\"space\":{\"x\":{\"type\":\"float\","
+        "\"low\":0,\"high\":1}}}}", &r);
+  cJSON_Delete(r);
+  cl_ok(&c, "trial.ask", "{\"study\":\"del\"}", &r);
+  cJSON_Delete(r);
+  assert_int_equal(cl_err(&c, "study.delete", "{\"study\":\"del\"}", msg, sizeof msg), HP_RPC_E_STATE);
+  assert_non_null(strstr(msg, "1 running trial;"));
+  assert_non_null(strstr(msg, "force"));
+  assert_int_equal(cl_err(&c, "study.delete", "{\"study\":\"del\",\"force\":1}", msg, sizeof msg),
+                   HP_RPC_E_PARAMS);
+  assert_non_null(strstr(msg, "force"));
+  cl_ok(&c, "study.get", "{\"study\":\"del\"}", &r); /* still there */
+  cJSON_Delete(r);
+  cl_ok(&c, "study.delete", "{\"study\":\"del\",\"force\":true}", &r);
+  cJSON_Delete(r);
+  assert_int_equal(cl_err(&c, "study.get", "{\"study\":\"del\"}", NULL, 0), HP_RPC_E_NO_STUDY);
   cl_close(&c);
   daemon_stop(&d);
 }
