@@ -70,7 +70,10 @@ void hp_cli_print_trial_table(FILE *out, const cJSON *trials);
 void hp_cli_print_trial_detail(FILE *out, const cJSON *study, const cJSON *trial);
 /* Counts of a summary: finished = COMPLETE+PRUNED+FAIL. */
 long hp_cli_count(const cJSON *summary, const char *state);
-/* Estimated seconds until n_trials are finished, NAN when unknown. */
+/* Finished trials a study aims for: n_trials, or the size of its grid
+ * (the smaller when both are set); NAN when neither. */
+double hp_cli_target(const cJSON *summary);
+/* Estimated seconds until the target is finished, NAN when unknown. */
 double hp_cli_eta(const cJSON *summary);
 /* A numeric member or NAN when absent/null; accepts "inf"/"-inf"/"nan". */
 double hp_cli_num(const cJSON *obj, const char *key);

@@ -35,7 +35,13 @@ static int study_call(int argc, char **argv, const char *method, const char *fla
     rc = hp_client_call(&c, method, p, &r, &err);
   }
   hp_client_close(&c);
-  if (rc < 0) return hp_cli_fail(argv[0], rc, &err);
+  if (rc < 0) {
+    int code = hp_cli_fail(argv[0], rc, &err);
+    if (rc == HP_ESTATE && strcmp(method, HP_RPC_STUDY_DELETE) == 0)
+      fprintf(stderr, "hpsearch delete: '%s delete %s --force' deletes it with its running "
+                      "trials\n", hp_cli_prog(), study);
+    return code;
+  }
   const cJSON *state = cJSON_GetObjectItemCaseSensitive(r, "state");
   if (strcmp(method, HP_RPC_STUDY_DELETE) == 0) printf("deleted study %s\n", study);
   else printf("study %s: %s\n", study, cJSON_IsString(state) ? state->valuestring : "ok");

@@ -180,19 +180,26 @@ static long finished_count(const cJSON *s) {
   return hp_cli_count(s, "COMPLETE") + hp_cli_count(s, "PRUNED") + hp_cli_count(s, "FAIL");
 }
 
+/* ETA text of a running study, "-" otherwise. */
+static const char *eta_text(const cJSON *s, char *buf, size_t cap) {
+  double eta = hp_cli_eta(s);
+  if (isnan(eta) || strcmp(str_or(s, "state", ""), "running") != 0) return "-";
+  return hp_fmt_duration(eta, buf, cap);
+}
+
 static void print_study_table(FILE *out, const cJSON *studies) {
   static const char *const headers[] = {"study", "state", "direction", ">done", ">running",
                                         ">complete", ">pruned", ">fail", ">best", ">best#",
-                                        ">elapsed"};
+                                        ">elapsed", ">eta"};
   hp_table_t t;
-  hp_table_init(&t, 11, headers);
+  hp_table_init(&t, 12, headers);
   char buf[64];
   const cJSON *s;
   cJSON_ArrayForEach(s, studies) {
     hp_table_cell(&t, str_or(s, "name", "?"));
     hp_table_cell(&t, str_or(s, "state", "-"));
     hp_table_cell(&t, str_or(s, "direction", "-"));
-    double nt = hp_cli_num(s, "n_trials");
+    double nt = hp_cli_target(s);
     if (isnan(nt)) hp_table_cellf(&t, "%ld", finished_count(s));
     else hp_table_cellf(&t, "%ld/%.0f", finished_count(s), nt);
     hp_table_cellf(&t, "%ld", hp_cli_count(s, "RUNNING"));
@@ -210,18 +217,51 @@ static void print_study_table(FILE *out, const cJSON *studies) {
     }
     double el = hp_cli_num(s, "elapsed");
     hp_table_cell(&t, isnan(el) ? "-" : hp_fmt_duration(el, buf, sizeof buf));
+    hp_table_cell(&t, eta_text(s, buf, sizeof buf));
   }
   if (cJSON_GetArraySize(studies) == 0) fprintf(out, "no studies\n");
   else hp_table_print(&t, out);
   hp_table_free(&t);
 }
 
+double hp_cli_target(const cJSON *s) {
+  double nt = hp_cli_num(s, "n_trials");
+  double grid = hp_cli_num(cJSON_GetObjectItemCaseSensitive(s, "grid"), "total");
+  if (isnan(nt) || (!isnan(grid) && grid < nt)) return grid;
+  return nt;
+}
+
 double hp_cli_eta(const cJSON *s) {
-  double nt = hp_cli_num(s, "n_trials"), el = hp_cli_num(s, "elapsed");
+  double nt = hp_cli_target(s), el = hp_cli_num(s, "elapsed");
   long done = finished_count(s);
   if (isnan(nt) || isnan(el) || done <= 0 || el <= 0) return NAN;
   double left = nt - (double)done;
   return left <= 0 ? 0 : left * el / (double)done;
+}
+
+/* The running trials of a summary: last reported step and value, time
+ * since start, and who runs it (a worker, or a client that asked). */
+static void print_running(FILE *out, const cJSON *running) {
+  if (cJSON_GetArraySize(running) == 0) return;
+  static const char *const headers[] = {">trial", ">step", ">value", ">elapsed", "run by"};
+  hp_table_t t;
+  hp_table_init(&t, 5, headers);
+  char buf[64];
+  const cJSON *r;
+  cJSON_ArrayForEach(r, running) {
+    hp_table_cell(&t, hp_fmt_number(hp_cli_num(r, "trial"), buf, sizeof buf));
+    double step = hp_cli_num(r, "step");
+    hp_table_cell(&t, isnan(step) ? "-" : hp_fmt_number(step, buf, sizeof buf));
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, "value");
+    hp_table_cell(&t, v == NULL || cJSON_IsNull(v) ? "-" : hp_fmt_value(v, buf, sizeof buf));
+    double el = hp_cli_num(r, "elapsed");
+    hp_table_cell(&t, isnan(el) ? "-" : hp_fmt_duration(el, buf, sizeof buf));
+    hp_table_cell(&t, cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(r, "worker")) ? "client"
+                                                                                  : "worker");
+  }
+  fprintf(out, "\nrunning trials\n");
+  hp_table_print(&t, out);
+  hp_table_free(&t);
 }
 
 static void print_study_detail(FILE *out, const cJSON *s, const cJSON *recent) {
@@ -244,12 +284,20 @@ static void print_study_detail(FILE *out, const cJSON *s, const cJSON *recent) {
     if (!isnan(par)) fprintf(out, "; parallelism %.0f", par);
     fputc('\n', out);
   }
-  double nt = hp_cli_num(s, "n_trials");
+  double nt = hp_cli_target(s);
   fprintf(out, "trials       %ld", finished_count(s));
   if (!isnan(nt)) fprintf(out, " of %.0f", nt);
   fprintf(out, " finished: %ld complete, %ld pruned, %ld failed; %ld running, %ld waiting\n",
           hp_cli_count(s, "COMPLETE"), hp_cli_count(s, "PRUNED"), hp_cli_count(s, "FAIL"),
           hp_cli_count(s, "RUNNING"), hp_cli_count(s, "WAITING"));
+  const cJSON *grid = cJSON_GetObjectItemCaseSensitive(s, "grid");
+  if (cJSON_IsObject(grid)) {
+    double total = hp_cli_num(grid, "total"), gdone = hp_cli_num(grid, "done");
+    double grun = hp_cli_num(grid, "running");
+    fprintf(out, "grid         %.0f point%s: %.0f done, %.0f running, %.0f left (%.0f%%)\n", total,
+            hp_plural((long long)total), gdone, grun, total - gdone - grun,
+            total > 0 ? 100.0 * gdone / total : 100.0);
+  }
   double el = hp_cli_num(s, "elapsed"), eta = hp_cli_eta(s);
   if (!isnan(el)) {
     fprintf(out, "elapsed      %s", hp_fmt_duration(el, buf, sizeof buf));
@@ -270,6 +318,7 @@ static void print_study_detail(FILE *out, const cJSON *s, const cJSON *recent) {
   } else {
     fprintf(out, "best         -\n");
   }
+  print_running(out, cJSON_GetObjectItemCaseSensitive(s, "running_trials"));
   if (cJSON_GetArraySize(recent) > 0) {
     fprintf(out, "\nrecent trials\n");
     hp_cli_print_trial_table(out, recent);
@@ -351,6 +400,40 @@ static int wait_events(hp_cli_src_t *src, const char *study, int ms, hp_err_t *e
   }
 }
 
+/* One frame of --watch. On a terminal the frame replaces the previous one
+ * in place (cursor home, each line cleared to its end, the rest of the
+ * screen cleared after it: no flicker); otherwise frames are appended,
+ * separated by a blank line, for logs. */
+static int draw(hp_cli_src_t *src, const char *study, bool json, bool tty, bool *finished,
+                hp_err_t *err) {
+  if (!tty || json) {
+    int rc = render(src, study, json, stdout, finished, err);
+    if (rc == 0 && !json) fputc('\n', stdout);
+    fflush(stdout);
+    return rc;
+  }
+  char *frame = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream(&frame, &len);
+  if (mem == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
+  int rc = render(src, study, json, mem, finished, err);
+  fclose(mem);
+  if (rc == 0) {
+    fputs("\x1b[H", stdout);
+    for (const char *p = frame; p < frame + len;) {
+      const char *nl = memchr(p, '\n', (size_t)(frame + len - p));
+      size_t n = nl ? (size_t)(nl - p) : (size_t)(frame + len - p);
+      fwrite(p, 1, n, stdout);
+      fputs("\x1b[K\n", stdout);
+      p += n + (nl ? 1 : 0);
+    }
+    fputs("\x1b[J", stdout);
+    fflush(stdout);
+  }
+  free(frame);
+  return rc;
+}
+
 static int watch(hp_cli_src_t *src, const char *study, bool json, const char *cmd) {
   hp_err_t err = {0};
   bool tty = isatty(STDOUT_FILENO);
@@ -361,13 +444,11 @@ static int watch(hp_cli_src_t *src, const char *study, bool json, const char *cm
     if (rc < 0) return hp_cli_fail(cmd, rc, &err);
     cJSON_Delete(r);
   }
+  if (tty && !json) fputs("\x1b[2J", stdout); /* start on a clear screen */
   for (;;) {
-    if (tty && !json) fputs("\x1b[H\x1b[2J", stdout);
     bool finished = false;
-    int rc = render(src, study, json, stdout, &finished, &err);
+    int rc = draw(src, study, json, tty, &finished, &err);
     if (rc < 0) return hp_cli_fail(cmd, rc, &err);
-    if (!tty && !json) fputc('\n', stdout);
-    fflush(stdout);
     if (finished) return HP_EXIT_OK;
     /* Redraw at most twice a second, and every 2 s for the clock. */
     rc = wait_events(src, study, 2000, &err);
@@ -376,7 +457,7 @@ static int watch(hp_cli_src_t *src, const char *study, bool json, const char *cm
       return hp_cli_fail(cmd, rc, &err);
     }
     if (rc == 1) {
-      rc = render(src, study, json, stdout, NULL, &err);
+      rc = draw(src, study, json, tty, NULL, &err);
       return rc < 0 ? hp_cli_fail(cmd, rc, &err) : HP_EXIT_OK;
     }
     poll(NULL, 0, 500);

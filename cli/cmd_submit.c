@@ -37,7 +37,7 @@ static int term_cols(void) {
 static void progress_text(const cJSON *s, char *buf, size_t cap) {
   char b1[64], b2[64], b3[64];
   long done = hp_cli_count(s, "COMPLETE") + hp_cli_count(s, "PRUNED") + hp_cli_count(s, "FAIL");
-  double nt = hp_cli_num(s, "n_trials"), el = hp_cli_num(s, "elapsed"), eta = hp_cli_eta(s);
+  double nt = hp_cli_target(s), el = hp_cli_num(s, "elapsed"), eta = hp_cli_eta(s);
   int n = 0;
   if (isnan(nt)) n = snprintf(buf, cap, "%ld done", done);
   else n = snprintf(buf, cap, "%ld/%.0f done", done, nt);
@@ -218,7 +218,7 @@ int hp_cmd_submit(int argc, char **argv) {
   double nt = hp_cli_num(r, "n_trials"), par = hp_cli_num(r, "parallelism");
   printf("%s study %s (id %.0f)", created ? "submitted" : "following existing", name,
          hp_cli_num(r, "study_id"));
-  if (!isnan(nt)) printf(": %.0f trials", nt);
+  if (!isnan(nt)) printf(": %.0f trial%s", nt, hp_plural((long long)nt));
   else printf(": no trial limit");
   if (!isnan(par)) printf(", %.0f in parallel", par);
   printf(", sampler %s, pruner %s\n", str_or(r, "sampler", "-"), str_or(r, "pruner", "-"));
@@ -232,7 +232,8 @@ int hp_cmd_submit(int argc, char **argv) {
     /* The daemon runs nothing for it: only clients' trial.ask/tell move it. */
     char ends[200];
     double budget = hp_cli_num(r, "time_budget");
-    if (!isnan(nt)) snprintf(ends, sizeof ends, "it has %.0f finished trials", nt);
+    if (!isnan(nt)) snprintf(ends, sizeof ends, "it has %.0f finished trial%s", nt,
+                                 hp_plural((long long)nt));
     else if (!isnan(budget)) snprintf(ends, sizeof ends, "its time budget (%.0f s) is spent", budget);
     else if (strcmp(str_or(r, "sampler", ""), "grid") == 0)
       snprintf(ends, sizeof ends, "every grid point is done");

@@ -74,10 +74,11 @@ int hp_cmd_train(int argc, char **argv) {
     fprintf(stderr, "hpsearch train: %s\n", err.msg);
     goto done;
   }
-  fprintf(stderr, "hpsearch train: %s, %d layers, batch %d, %d epochs; OpenBLAS core %s (%s), "
+  fprintf(stderr, "hpsearch train: %s, %d layer%s, batch %d, %d epoch%s; OpenBLAS core %s (%s), "
           "%d thread%s\n",
-          path, cfg.n_layers, cfg.batch_size, cfg.epochs, hp_blas_corename(),
-          hp_blas_kernel_origin(), cfg.threads, cfg.threads == 1 ? "" : "s");
+          path, cfg.n_layers, hp_plural(cfg.n_layers), cfg.batch_size, cfg.epochs,
+          hp_plural(cfg.epochs), hp_blas_corename(), hp_blas_kernel_origin(), cfg.threads,
+          hp_plural(cfg.threads));
   hp_train_result_t res;
   if (hp_train_run(&cfg, quiet ? NULL : on_epoch, NULL, &res, &err) != 0) {
     fprintf(stderr, "hpsearch train: %s\n", err.msg);

@@ -185,8 +185,8 @@ static int cmd_help(int argc, char **argv) {
     if (commands[i].internal) continue;
     printf("  %-9s %s\n", commands[i].name, commands[i].summary);
   }
-  printf("\n'%s help COMMAND' or '%s COMMAND --help' describes every option of COMMAND;\n"
-         "man hpsearch and docs/cli.md tell the rest.\n",
+  printf("\n%s help COMMAND (or %s COMMAND --help) describes every option\n"
+         "of COMMAND; man hpsearch and docs/cli.md tell the rest.\n",
          g_prog, g_prog);
   return HP_EXIT_OK;
 }

@@ -172,15 +172,15 @@ static int m_study_delete(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJ
                           cJSON **result, hp_err_t *err) {
   (void)d, (void)c;
   bool force = false;
-  if (hp_json_get_bool(params, "force", false, &force, "params", err) < 0) return HP_RPC_E_PARAMS;
+  if (hp_json_get_bool(params, "force", false, &force, "params", err) < 0) return HP_EINVAL;
   /* Running trials are work in progress (a worker's, or an ask/tell
    * client's): deleting them takes an explicit force, for every client. */
   int64_t running = st->n_state[HP_STORE_RUNNING];
   if (running > 0 && !force)
-    return hp_err_set(err, HP_RPC_E_STATE,
+    return hp_err_set(err, HP_ESTATE,
                       "study '%s' has %lld running trial%s; stop it first (study.stop with "
-                      "kill) or delete it with force (hpsearch delete --force)",
-                      st->name, (long long)running, running == 1 ? "" : "s");
+                      "kill) or delete it with \"force\": true",
+                      st->name, (long long)running, hp_plural(running));
   cJSON *r = cJSON_CreateObject();
   if (r == NULL) return oom(err);
   cJSON_AddStringToObject(r, "deleted", st->name);

@@ -776,9 +776,9 @@ int hp_daemon_run(const hp_daemon_opts_t *opts, hp_err_t *err) {
    * kill the daemon (workers get the default back from uv_spawn). */
   signal(SIGXFSZ, SIG_IGN);
 
-  hp_log("pid %d listening on %s, database %s (Optuna schema %s), %d job(s), %d studies",
+  hp_log("pid %d listening on %s, database %s (Optuna schema %s), %d job%s, %d stud%s",
          (int)getpid(), d->socket_path, d->db_path, hp_store_revision(d->store), d->jobs,
-         d->n_studies);
+         hp_plural(d->jobs), d->n_studies, d->n_studies == 1 ? "y" : "ies");
   hp_daemon_kick(d);
   uv_run(d->loop, UV_RUN_DEFAULT);
 

@@ -163,8 +163,8 @@ static int first_line(const csv_ctx_t *ctx, char **fields, long ncols, long *lab
   if (o->label_index >= 0) {
     label_col = o->label_index;
     if (label_col >= ncols)
-      return hp_err_set(err, HP_EINVAL, "'%s': label column %ld does not exist (%ld columns)",
-                        ctx->path, label_col, ncols);
+      return hp_err_set(err, HP_EINVAL, "'%s': label column %ld does not exist (%ld column%s)",
+                        ctx->path, label_col, ncols, hp_plural(ncols));
   } else {
     if (!header)
       return hp_err_set(err, HP_EINVAL,
@@ -241,9 +241,9 @@ static int decode_csv(void *vctx, void **out, size_t *out_len, hp_err_t *err) {
         goto fail;
       if (ncols > CSV_MAX_COLUMNS || ncols < 2) {
         rc = hp_err_set(err, HP_EFORMAT,
-                        "'%s' line %ld: %ld columns (need a label and at least one feature, at "
+                        "'%s' line %ld: %ld column%s (need a label and at least one feature, at "
                         "most %d)",
-                        ctx->path, lineno, ncols, CSV_MAX_COLUMNS);
+                        ctx->path, lineno, ncols, hp_plural(ncols), CSV_MAX_COLUMNS);
         goto fail;
       }
       fields = malloc((size_t)ncols * sizeof *fields);
@@ -270,8 +270,8 @@ static int decode_csv(void *vctx, void **out, size_t *out_len, hp_err_t *err) {
     if ((rc = split_line(ctx, lineno, line, delim, NULL, CSV_MAX_COLUMNS + 1, &nf, err)))
       goto fail;
     if (nf != ncols) {
-      rc = hp_err_set(err, HP_EFORMAT, "'%s' line %ld: %ld columns, expected %ld", ctx->path,
-                      lineno, nf, ncols);
+      rc = hp_err_set(err, HP_EFORMAT, "'%s' line %ld: %ld column%s, expected %ld", ctx->path,
+                      lineno, nf, hp_plural(nf), ncols);
       goto fail;
     }
     split_fields(line, delim, fields, ncols, &nf);

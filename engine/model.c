@@ -182,8 +182,9 @@ int hp_model_create(hp_model_t *m, const hp_layer_spec_t *specs, int n_specs, in
   const hp_layer_t *last = &m->layers[m->n_layers - 1];
   if (last->out_size != (size_t)n_classes) {
     rc = hp_err_set(err, HP_EINVAL,
-                    "%s: the network ends with %zu outputs, but the data has %d classes",
-                    last->spec.where, last->out_size, n_classes);
+                    "%s: the network ends with %zu output%s, but the data has %d class%s",
+                    last->spec.where, last->out_size, hp_plural((long long)last->out_size),
+                    n_classes, n_classes == 1 ? "" : "es");
     goto fail;
   }
   m->n_classes = n_classes;

@@ -180,8 +180,8 @@ int hp_train_run_data(const hp_train_config_t *cfg, const hp_data_t *data, hp_ep
       best = v, since_best = 0, res->best_epoch = epoch;
     } else if (cfg->patience > 0 && ++since_best >= cfg->patience && epoch < cfg->epochs) {
       snprintf(res->message, sizeof res->message,
-               "early stop at epoch %d: no improvement for %d epochs (best epoch %d)", epoch,
-               since_best, res->best_epoch);
+               "early stop at epoch %d: no improvement for %d epoch%s (best epoch %d)", epoch,
+               since_best, hp_plural(since_best), res->best_epoch);
       break;
     }
   }

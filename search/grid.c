@@ -117,8 +117,9 @@ void hp_grid_done(hp_sampler_t *s, int64_t id) {
 int hp_grid_suggest(hp_sampler_t *s, hp_rng_t *rng, double *out, int64_t *id_out, hp_err_t *err) {
   hp_grid_t *g = &s->grid;
   if (g->n_free == 0)
-    return hp_err_set(err, HP_EEXHAUSTED, "grid exhausted: %lld of %lld points done, %lld running",
-                      (long long)g->n_done, (long long)g->total, (long long)s->n_run);
+    return hp_err_set(err, HP_EEXHAUSTED, "grid exhausted: %lld of %lld point%s done, %lld running",
+                      (long long)g->n_done, (long long)g->total, hp_plural(g->total),
+                      (long long)s->n_run);
   int64_t id;
   if (s->opts.grid_shuffle) {
     id = g->free_ids[hp_rng_below(rng, (uint64_t)g->n_free)];

@@ -55,6 +55,7 @@ enum {
   ST_HEARTBEAT_UPSERT,
   ST_WAITING_OLDEST,
   ST_RUNNING_ALL,
+  ST_RUNNING_FIRST,
   ST_BEST,
   ST_SUMMARY_STUDIES,
   ST_SUMMARY_COUNTS,
@@ -177,6 +178,8 @@ static const char *const SQL[ST_COUNT_] = {
                           "state = 'WAITING' ORDER BY number, trial_id LIMIT 1",
     [ST_RUNNING_ALL] = "SELECT study_id, trial_id, number FROM trials WHERE state = 'RUNNING' "
                        "ORDER BY trial_id",
+    [ST_RUNNING_FIRST] = "SELECT MIN(number) FROM trials WHERE study_id = ?1 AND "
+                         "state = 'RUNNING'",
     [ST_BEST] = "SELECT t.trial_id, t.number, " SIGNED_KEY " AS k FROM trials t "
                 "JOIN trial_values v ON v.trial_id = t.trial_id AND v.objective = 0 "
                 "JOIN study_directions d ON d.study_id = t.study_id AND d.objective = 0 "
@@ -1572,6 +1575,20 @@ int hp_store_trial_get(hp_store_t *s, int64_t trial_id, hp_store_trial_t *out, h
   }
   *out = arr[0];
   free(arr);
+  return HP_OK;
+}
+
+int hp_store_first_running(hp_store_t *s, int64_t study_id, int64_t *number, hp_err_t *err) {
+  sqlite3_stmt *st = stmt(s, ST_RUNNING_FIRST, err);
+  if (!st) return HP_EDB;
+  sqlite3_bind_int64(st, 1, study_id);
+  int r = sqlite3_step(st);
+  bool found = r == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
+  if (found) *number = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  if (r != SQLITE_ROW) return db_err(s, err, "finding the running trials");
+  if (!found)
+    return hp_err_set(err, HP_ENOTFOUND, "study %lld has no running trial", (long long)study_id);
   return HP_OK;
 }
 

@@ -358,6 +358,62 @@ static void add_string_or_null(cJSON *o, const char *key, const char *s) {
   else cJSON_AddNullToObject(o, key);
 }
 
+/* A grid study's size and progress from its counts: every trial takes its
+ * own grid point, finished ones (COMPLETE, PRUNED, and FAIL unless the grid
+ * hands failed points out again) are done, running ones claim theirs. */
+static cJSON *grid_json(const hp_view_spec_t *spec, const hp_store_study_info_t *info) {
+  if (spec == NULL || spec->grid_total <= 0) return cJSON_CreateNull();
+  int64_t total = spec->grid_total;
+  int64_t done = info->n_state[HP_STORE_COMPLETE] + info->n_state[HP_STORE_PRUNED] +
+                 (spec->grid_retry_failed ? 0 : info->n_state[HP_STORE_FAIL]);
+  if (done > total) done = total;
+  int64_t running = info->n_state[HP_STORE_RUNNING];
+  if (running > total - done) running = total - done;
+  cJSON *g = cJSON_CreateObject();
+  if (g == NULL) return NULL;
+  cJSON_AddNumberToObject(g, "total", (double)total);
+  cJSON_AddNumberToObject(g, "done", (double)done);
+  cJSON_AddNumberToObject(g, "running", (double)running);
+  return g;
+}
+
+/* The running trials, by number: the last reported step and value, seconds
+ * since the trial started, and whether a worker runs it (a worker's trial
+ * carries HP_STORE_ATTR_WORKER; one handed out by trial.ask does not). */
+static cJSON *running_json(hp_store_t *s, const hp_store_study_info_t *info, double now) {
+  cJSON *arr = cJSON_CreateArray();
+  int64_t first;
+  if (arr == NULL || info->n_state[HP_STORE_RUNNING] == 0 ||
+      hp_store_first_running(s, info->study_id, &first, NULL) < 0)
+    return arr;
+  hp_store_trial_t *trials = NULL;
+  size_t n = 0;
+  if (hp_store_trials_list(s, info->study_id, first, &trials, &n, NULL) < 0) return arr;
+  for (size_t i = 0; i < n; i++) {
+    const hp_store_trial_t *t = &trials[i];
+    if (t->state != HP_STORE_RUNNING) continue;
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL) break;
+    cJSON_AddNumberToObject(o, "trial", (double)t->number);
+    if (t->n_intermediate > 0) {
+      cJSON_AddNumberToObject(o, "step", (double)t->steps[t->n_intermediate - 1]);
+      cJSON_AddItemToObject(o, "value", hp_view_number(t->intermediate[t->n_intermediate - 1]));
+    } else {
+      cJSON_AddNullToObject(o, "step");
+      cJSON_AddNullToObject(o, "value");
+    }
+    double start = hp_view_local_seconds(t->datetime_start);
+    if (isnan(start)) cJSON_AddNullToObject(o, "elapsed");
+    else cJSON_AddNumberToObject(o, "elapsed", now > start ? now - start : 0);
+    cJSON *sys = cJSON_Parse(t->system_attrs_json);
+    cJSON_AddBoolToObject(o, "worker", cJSON_GetObjectItemCaseSensitive(sys, HP_STORE_ATTR_WORKER) != NULL);
+    cJSON_Delete(sys);
+    cJSON_AddItemToArray(arr, o);
+  }
+  hp_store_trials_free(trials, n);
+  return arr;
+}
+
 cJSON *hp_view_study(hp_view_t *v, hp_store_t *s, const hp_store_study_info_t *info,
                      const hp_view_spec_t *spec, const hp_view_live_t *live, double now) {
   cJSON *o = cJSON_CreateObject();
@@ -405,6 +461,8 @@ cJSON *hp_view_study(hp_view_t *v, hp_store_t *s, const hp_store_study_info_t *i
   }
   if (!isnan(start) && !isnan(end)) cJSON_AddNumberToObject(o, "elapsed", end - start);
   else cJSON_AddNullToObject(o, "elapsed");
+  cJSON_AddItemToObject(o, "grid", grid_json(spec, info));
+  cJSON_AddItemToObject(o, "running_trials", running_json(s, info, now));
   return o;
 }
 

@@ -47,6 +47,9 @@ typedef struct hp_err {
   char msg[HP_ERR_MSG_MAX];  /* message naming what was wrong */
 } hp_err_t;
 
+/* "s" unless n is 1: "%lld trial%s" never reads "1 trials". */
+static inline const char *hp_plural(long long n) { return n == 1 ? "" : "s"; }
+
 /* Short constant name of a code ("HP_EINVAL", or "ENOENT"-like text for -errno). */
 const char *hp_err_name(int code);
 /* One-line description of a code (static storage). */

@@ -228,6 +228,10 @@ int hp_store_trial_get(hp_store_t *s, int64_t trial_id, hp_store_trial_t *out, h
 void hp_store_trial_clear(hp_store_trial_t *t);
 void hp_store_trials_free(hp_store_trial_t *trials, size_t n);
 
+/* Smallest number of a RUNNING trial of the study (then list the running
+ * trials with hp_store_trials_list from it); HP_ENOTFOUND when none runs. */
+int hp_store_first_running(hp_store_t *s, int64_t study_id, int64_t *number, hp_err_t *err);
+
 /* Best COMPLETE trial of the study for objective 0 and the study's
  * direction. Unlike Optuna 3.1.0, +inf (stored as NULL) is the WORST value
  * when minimizing and -inf the worst when maximizing; ties go to the lowest

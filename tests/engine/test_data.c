@@ -478,7 +478,7 @@ static void test_csv(void **st) {
       {"\n\n", 0, NULL, -1, "no data rows"},
       {"a,b\n", 0, NULL, 1, "no data rows"},
       {"1,nan\n", 0, NULL, 0, "'nan' is not a number"},
-      {"5\n", 0, NULL, 0, "1 columns"},
+      {"5\n", 0, NULL, 0, "line 1: 1 column (need a label"},
       {"a,b\n\"1,2\n", 0, NULL, 1, "line 2: a quote is not closed"},
       {"\"a,b\n1,2\n", 0, NULL, -1, "line 1: a quote is not closed"},
       {"a,b\n\"1\"x,2\n", 0, NULL, 1, "line 2: text after the closing quote"},
