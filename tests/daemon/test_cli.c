@@ -655,6 +655,15 @@ static void test_grid_progress_and_watch(void **state) {
   assert_true(cJSON_GetObjectItem(t, "elapsed")->valuedouble >= 0);
   assert_true(cJSON_IsFalse(cJSON_GetObjectItem(t, "worker")));
   cJSON_Delete(s);
+  /* The database alone says the same (the summary is built from it). */
+  r = cli("status g --json --db '%s'", g_db);
+  assert_int_equal(r->code, 0);
+  s = cJSON_Parse(r->out);
+  assert_non_null(s);
+  assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(s, "grid"), "total")->valueint, 6);
+  t = cJSON_GetArrayItem(cJSON_GetObjectItem(s, "running_trials"), 0);
+  assert_int_equal(cJSON_GetObjectItem(t, "step")->valueint, 3);
+  cJSON_Delete(s);
 
   r = cli("status g");
   assert_int_equal(r->code, 0);
