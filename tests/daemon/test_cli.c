@@ -611,7 +611,7 @@ static void test_wait_asktell_and_interrupt(void **state) {
   assert_int_equal(r->code, 1);
   if (strstr(r->err, "study crash stopped itself: 2 trials in a row failed") == NULL ||
       strstr(r->err, "exit status 3: no luck") == NULL ||
-      strstr(r->err, "(hpsearch resume crash)") == NULL)
+      strstr(r->err, "hpsearch resume crash)") == NULL) /* the program as run */
     fail_msg("unclear: %s", r->err);
 
   pid = cli_bg("w3", "status", "at2", "--watch");
