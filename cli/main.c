@@ -183,7 +183,7 @@ static int cmd_help(int argc, char **argv) {
   printf("usage: %s COMMAND [ARGS]\n\ncommands:\n", g_prog);
   for (size_t i = 0; i < N_COMMANDS; i++) {
     if (commands[i].internal) continue;
-    printf("  %-9s %s\n", commands[i].name, commands[i].summary);
+    printf("  %-10s %s\n", commands[i].name, commands[i].summary);
   }
   printf("\n%s help COMMAND (or %s COMMAND --help) describes every option\n"
          "of COMMAND; man hpsearch and docs/cli.md tell the rest.\n",
