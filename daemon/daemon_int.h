@@ -249,16 +249,15 @@ struct hp_daemon {
                                 batch only in part, so the batch is rolled back
                                 instead of committed (msg: why, for the replies) */
   double t_retry;            /* monotonic: no new trial and no rewrite before */
-  double retry_wait;         /* seconds between attempts (HP_RETRY_FIRST doubling
-                                up to HP_RETRY_MAX) */
+  double retry_wait;         /* seconds between attempts (HP_RETRY_WAIT), 0 while
+                                the database can be written */
   uv_timer_t wake;           /* one-shot: hp_sched_retry at t_retry */
   bool reload_failed;        /* the last reload from the database failed: the
                                 next one waits for t_retry */
 };
 
 /* Waits between attempts to write after the database could not be written. */
-#define HP_RETRY_FIRST 0.25
-#define HP_RETRY_MAX 1.0
+#define HP_RETRY_WAIT 1.0
 /* Seconds between stores of the time budget a study has spent. */
 #define HP_BUDGET_SAVE_S 5.0
 

@@ -452,17 +452,15 @@ void hp_sched_batch_done(hp_daemon_t *d, bool committed, const char *why) {
    * there read the whole database each time. hp_sched_retry comes back at
    * t_retry. */
   if (d->reload_failed && hp_now_mono() < d->t_retry) return;
-  /* The wait grows from 0.25 s to 1 s and stays there: at most one attempt
-   * a second while the disk is full, and new trials start within about a
-   * second of its coming back (a wait doubling up to 30 s kept them waiting
-   * 24 s after space was freed). */
-  d->retry_wait = d->retry_wait <= 0 ? HP_RETRY_FIRST
-                  : d->retry_wait * 2 > HP_RETRY_MAX ? HP_RETRY_MAX
-                                                     : d->retry_wait * 2;
+  /* One attempt a second while the disk is full, so new trials start
+   * within about a second of its coming back (a wait doubling up to 30 s
+   * kept them waiting 24 s after space was freed). Not sooner: every
+   * request answered in the round of a failed attempt gets its error too. */
+  d->retry_wait = HP_RETRY_WAIT;
   d->t_retry = hp_now_mono() + d->retry_wait;
   hp_daemon_wake_at(d, d->t_retry);
   hp_log("the database could not be written (%s): reloading the studies from it; new trials "
-         "and rewrites wait %.2f s",
+         "and rewrites wait %.0f s",
          why, d->retry_wait);
   sched_reload(d);
 }
