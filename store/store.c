@@ -1006,12 +1006,6 @@ int hp_store_study_set_system_attr(hp_store_t *s, int64_t study_id, const char *
                         "study system attr", err);
 }
 
-int hp_store_study_set_user_attr(hp_store_t *s, int64_t study_id, const char *key,
-                                 const char *value_json, hp_err_t *err) {
-  return study_attr_set(s, ST_STUDY_USERATTR_SET, study_id, key, value_json,
-                        "study user attr", err);
-}
-
 int hp_store_study_get_system_attr(hp_store_t *s, int64_t study_id, const char *key,
                                    char **value_json, hp_err_t *err) {
   *value_json = NULL;

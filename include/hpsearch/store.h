@@ -131,13 +131,13 @@ int hp_store_study_delete(hp_store_t *s, int64_t study_id, hp_err_t *err);
 
 /* Study attributes. value_json is any JSON text (stored as given after a
  * validity check). get: *value_json is malloc'd; HP_ENOTFOUND if the key is
- * absent. get_all: a JSON object text of every key. */
+ * absent. hp_store_study_attrs: a JSON object text of every system or user
+ * key (malloc'd). User attributes of a study are written only at creation
+ * (hp_store_study_create). */
 int hp_store_study_set_system_attr(hp_store_t *s, int64_t study_id, const char *key,
                                    const char *value_json, hp_err_t *err);
 int hp_store_study_get_system_attr(hp_store_t *s, int64_t study_id, const char *key,
                                    char **value_json, hp_err_t *err);
-int hp_store_study_set_user_attr(hp_store_t *s, int64_t study_id, const char *key,
-                                 const char *value_json, hp_err_t *err);
 int hp_store_study_attrs(hp_store_t *s, int64_t study_id, bool system, char **object_json,
                          hp_err_t *err);
 
