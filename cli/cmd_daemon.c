@@ -60,7 +60,7 @@ int hp_cmd_daemon(int argc, char **argv) {
   int rc = hp_daemon_run(&o, &err);
   if (rc < 0) {
     fprintf(stderr, "hpsearch daemon: %s\n", err.msg);
-    return HP_EXIT_FAIL;
+    return rc == HP_EBUSY ? HP_EXIT_BUSY : HP_EXIT_FAIL;
   }
   return rc == 0 ? HP_EXIT_OK : HP_EXIT_FAIL;
 }

@@ -32,6 +32,7 @@ static const struct {
     {HP_EPERM, "HP_EPERM", "permission denied"},
     {HP_EREQUEST, "HP_EREQUEST", "invalid request"},
     {HP_ENOMETHOD, "HP_ENOMETHOD", "method not found"},
+    {HP_EBUSY, "HP_EBUSY", "in use by another process"},
 };
 
 const char *hp_err_name(int code) {

@@ -200,6 +200,29 @@ struct hp_worker {
   bool listed;               /* in d->workers */
 };
 
+/* ---- the database lock (dblock.c) -------------------------------------------------- */
+
+/* The daemon's exclusive flock on its database file, and the owner record
+ * ("<real path>-owner": pid, socket, start time) that names it to a daemon
+ * that is refused. */
+typedef struct hp_dblock {
+  int fd;                    /* O_RDONLY descriptor holding the flock, -1 = none */
+  dev_t dev;                 /* the locked file */
+  ino_t ino;
+  char owner[4096];          /* owner record written, "" = none */
+} hp_dblock_t;
+
+/* Takes the lock, creating an empty file when there is none (SQLite writes
+ * the schema later). Another daemon holding it: HP_EBUSY, err naming its
+ * pid and socket. Nothing else is touched. */
+int hp_dblock_acquire(hp_dblock_t *lk, const char *db_path, hp_err_t *err);
+/* Writes the owner record (socket made absolute). */
+int hp_dblock_publish(hp_dblock_t *lk, const char *db_path, const char *socket_path,
+                      hp_err_t *err);
+/* Removes the owner record and drops the lock. Only after the store is
+ * closed: closing a descriptor of the file drops SQLite's POSIX locks. */
+void hp_dblock_release(hp_dblock_t *lk);
+
 /* ---- the daemon ------------------------------------------------------------------ */
 
 struct hp_daemon {
@@ -210,6 +233,7 @@ struct hp_daemon {
   uv_idle_t idle;            /* keeps poll from blocking while work is pending */
   uv_timer_t tick;           /* 1 s: time budgets, shutdown deadline */
   hp_store_t *store;
+  hp_dblock_t dblock;        /* this daemon owns the database file */
   char socket_path[108];
   char *db_path;
   char *worker_exe;

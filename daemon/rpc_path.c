@@ -45,6 +45,7 @@ static const struct {
     {HP_EIO, HP_RPC_E_INTERNAL, "internal error"},
     {HP_EDIVERGED, HP_RPC_E_INTERNAL, "internal error"},
     {HP_ETIMEOUT, HP_RPC_E_INTERNAL, "internal error"},
+    {HP_EBUSY, HP_RPC_E_INTERNAL, "internal error"},
     {HP_ENOSTUDY, HP_RPC_E_NO_STUDY, "unknown study"},
     {HP_ENOTFOUND, HP_RPC_E_NO_TRIAL, "unknown trial"},
     {HP_EEXIST, HP_RPC_E_STUDY_EXISTS, "study exists"},

@@ -613,9 +613,11 @@ static int prepare_folder(const char *sock, bool is_default, hp_err_t *err) {
   return 0;
 }
 
-/* A socket file left by a daemon that died is removed; one that answers
- * belongs to a running daemon and we refuse to start. */
-static int handle_existing_socket(const char *path, hp_err_t *err) {
+/* Whether a daemon answers on the socket path: 1 (err says so), 0 when
+ * there is no socket file or nothing answers (a daemon that was killed left
+ * it), < 0 for a path that is not a socket or cannot be probed. Changes
+ * nothing. */
+static int socket_in_use(const char *path, hp_err_t *err) {
   struct stat st;
   if (lstat(path, &st) < 0) return 0;
   if (!S_ISSOCK(st.st_mode))
@@ -627,13 +629,24 @@ static int handle_existing_socket(const char *path, hp_err_t *err) {
   int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
   int e = errno;
   close(fd);
-  if (rc == 0)
-    return hp_err_set(err, HP_EEXIST,
-                      "another hpsearch daemon is already running on %s (stop it with "
-                      "'hpsearch shutdown', or use --socket)",
-                      path);
-  if (e != ECONNREFUSED && e != ENOENT)
-    return hp_err_set(err, -e, "%s: %s", path, strerror(e));
+  if (rc == 0) {
+    hp_err_set(err, HP_EBUSY,
+               "another hpsearch daemon is already running on %s (stop it with "
+               "'hpsearch shutdown --socket %s', or use another --socket)",
+               path, path);
+    return 1;
+  }
+  if (e != ECONNREFUSED && e != ENOENT) return hp_err_set(err, -e, "%s: %s", path, strerror(e));
+  return 0;
+}
+
+/* A socket file left by a daemon that died is removed; one that answers
+ * belongs to a running daemon and we refuse to start. */
+static int handle_existing_socket(const char *path, hp_err_t *err) {
+  int rc = socket_in_use(path, err);
+  if (rc != 0) return rc < 0 ? rc : HP_EBUSY;
+  struct stat st;
+  if (lstat(path, &st) < 0) return 0;
   hp_log("removing stale socket %s", path);
   if (unlink(path) < 0 && errno != ENOENT)
     return hp_err_set(err, -errno, "cannot remove stale socket %s: %s", path, strerror(errno));
@@ -708,6 +721,7 @@ int hp_daemon_run(const hp_daemon_opts_t *opts, hp_err_t *err) {
   if (d == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
   int rc = 0;
   bool is_default = opts->socket_path == NULL;
+  d->dblock.fd = -1;
   g_daemon = d;
   d->jobs = opts->jobs > 0 ? opts->jobs : 1;
   d->t_boot = hp_now_mono();
@@ -745,9 +759,22 @@ int hp_daemon_run(const hp_daemon_opts_t *opts, hp_err_t *err) {
     rc = hp_err_set(err, HP_ENOMEM, "cannot create the event loop");
     goto fail_free;
   }
-  /* Refuse early (before touching the database) if a daemon already runs. */
-  rc = listen_socket(d, is_default, err);
+  /* Refuse before touching anything when another daemon answers on the
+   * socket or owns the database (docs/daemon.md, "One daemon per
+   * database"): no stale socket removed, no file written, nothing
+   * reconciled. */
+  rc = socket_in_use(d->socket_path, err);
+  if (rc != 0) {
+    if (rc > 0) rc = HP_EBUSY;
+    goto fail_loop;
+  }
+  rc = hp_dblock_acquire(&d->dblock, d->db_path, err);
   if (rc < 0) goto fail_loop;
+  rc = listen_socket(d, is_default, err);
+  if (rc < 0) goto fail_listen;
+  hp_err_t werr = {0};
+  if (hp_dblock_publish(&d->dblock, d->db_path, d->socket_path, &werr) < 0)
+    hp_log("%s (a daemon refused on this database will not know the socket)", werr.msg);
 
   rc = open_store(d, opts->optuna_schema, err);
   if (rc < 0) goto fail_listen;
@@ -803,6 +830,7 @@ int hp_daemon_run(const hp_daemon_opts_t *opts, hp_err_t *err) {
            lost);
   hp_sched_free(d);
   hp_store_close(d->store);
+  hp_dblock_release(&d->dblock);
   unlink_own_socket(d);
   /* Only now the clients waiting for the end see EOF. */
   hp_conn_t *cnext;
@@ -825,6 +853,7 @@ fail_listen:
     uv_close((uv_handle_t *)&d->listener, NULL);
     unlink_own_socket(d);
   }
+  hp_dblock_release(&d->dblock);
 fail_loop:
   uv_walk(d->loop, walk_close, NULL);
   uv_run(d->loop, UV_RUN_DEFAULT);

@@ -1,5 +1,5 @@
 /* The hpsearch daemon: one libuv loop that owns the Unix socket (JSON-RPC,
- * docs/protocol.md), the study database (the only writer), the samplers, the
+ * docs/protocol.md), the study database (the only daemon on it), the samplers, the
  * pruners and the worker pool. `hpsearch daemon` (cli/cmd_daemon.c) is a thin
  * wrapper around hp_daemon_run; `hpsearch supervise` (cli/cmd_supervise.c)
  * around hp_supervise_run; `hpsearch worker` (cli/cmd_worker.c) trains one
@@ -29,8 +29,9 @@ typedef struct hp_daemon_opts {
 
 /* Runs the daemon until SIGTERM/SIGINT or daemon.shutdown. Returns 0 after a
  * clean shutdown, a negative code (err filled) when it could not start:
- * another daemon answers on the socket, the database cannot be opened, the
- * socket folder is unsafe. Logs to stderr. */
+ * HP_EBUSY when another daemon owns the database (err names its pid and
+ * socket) or answers on the socket, others when the database cannot be
+ * opened or the socket folder is unsafe. Logs to stderr. */
 int hp_daemon_run(const hp_daemon_opts_t *opts, hp_err_t *err);
 
 /* Supervises one command trial (daemon/worker_exec.c): runs cmd (argv,

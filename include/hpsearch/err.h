@@ -37,6 +37,7 @@ enum {
   HP_EPERM,           /* the peer may not talk to the daemon (another uid) */
   HP_EREQUEST,        /* not a valid JSON-RPC request */
   HP_ENOMETHOD,       /* unknown RPC method */
+  HP_EBUSY,           /* held by another process (a database another daemon owns) */
   HP_ELAST_           /* not a code: end marker */
 };
 

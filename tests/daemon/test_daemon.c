@@ -1135,7 +1135,8 @@ static void test_second_daemon_and_shutdown(void **state) {
   pid_t p2 = spawn_daemon(&d2, 1);
   int ws = wait_exit(p2, 10);
   assert_true(ws >= 0 && WIFEXITED(ws));
-  assert_int_not_equal(WEXITSTATUS(ws), 0);
+  assert_int_equal(WEXITSTATUS(ws), 8); /* refused before its database was made */
+  assert_int_not_equal(access(d2.db, F_OK), 0);
   char cmd[600];
   snprintf(cmd, sizeof cmd, "grep -q 'already running' '%s'", d.log);
   assert_int_equal(system(cmd), 0);
@@ -1191,6 +1192,155 @@ static void test_second_daemon_and_shutdown(void **state) {
   daemon_stop(&d);
 }
 
+
+static int db_exec(const daemon_proc_t *d, const char *sql);
+static bool alive(pid_t pid);
+
+/* Runs `hpsearch daemon --db DB --socket SOCK` in folder cwd, expecting it
+ * to be refused: returns its exit code, its stderr in msg. */
+static int daemon_refused(const char *cwd, const char *db, const char *sock, char *msg, size_t len) {
+  char errf[] = "/tmp/hpsearch-refused-XXXXXX";
+  int efd = mkstemp(errf);
+  assert_true(efd >= 0);
+  char exe[4096];
+  assert_non_null(realpath(bin(), exe)); /* it runs in another folder */
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    dup2(efd, 2);
+    if (chdir(cwd) < 0) _exit(126);
+    execl(exe, exe, "daemon", "--db", db, "--socket", sock, "--jobs", "1", (char *)NULL);
+    _exit(127);
+  }
+  int ws = wait_exit(pid, 10);
+  ssize_t n = pread(efd, msg, len - 1, 0);
+  msg[n > 0 ? n : 0] = '\0';
+  close(efd);
+  unlink(errf);
+  assert_true(ws >= 0 && WIFEXITED(ws));
+  return WEXITSTATUS(ws);
+}
+
+/* Whether process pid has a descriptor of the file (dev, ino) open. */
+static bool holds_file(pid_t pid, dev_t dev, ino_t ino) {
+  char dir[64];
+  snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+  DIR *dp = opendir(dir);
+  if (dp == NULL) return false;
+  bool found = false;
+  struct dirent *e;
+  while (!found && (e = readdir(dp)) != NULL) {
+    char link[400];
+    struct stat st;
+    snprintf(link, sizeof link, "%s/%s", dir, e->d_name);
+    found = e->d_name[0] != '.' && stat(link, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+  }
+  closedir(dp);
+  return found;
+}
+
+/* One daemon per database: a second one on the same file (same path,
+ * through a symlink, a hard link in another folder, another relative path)
+ * is refused with exit code 8 and a message naming the owner's pid and
+ * socket, before it touches anything: the owner's running trial goes on,
+ * the second socket is never made. Readers and other writers (Optuna's
+ * model) are not blocked; the trial's processes do not hold the lock; after
+ * a kill -9 a new daemon starts at once. */
+static void test_one_owner(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 1);
+  client_t c;
+  cl_open(&c, d.sock);
+  char pidfile[400], spec[1024];
+  snprintf(pidfile, sizeof pidfile, "%s/pids", d.dir);
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"owned\",\"n_trials\":1,\"sampler\":\"random\","
+           "\"space\":{\"x\":{\"type\":\"float\",\"low\":0,\"high\":1}},"
+           "\"objective\":{\"command\":[\"%s\",\"$x\",\"hang\"],\"env\":{\"HP_TEST_PIDFILE\":\"%s\"}}}",
+           helper, pidfile);
+  create_study(&c, spec);
+  pid_t wpid = read_pid(pidfile, -1);
+  assert_true(wpid > 0);
+
+  char sub[320], lnk[340], hard[340], sock2[340], msg[2048], want[400];
+  snprintf(sub, sizeof sub, "%s/sub", d.dir);
+  assert_int_equal(mkdir(sub, 0700), 0);
+  snprintf(lnk, sizeof lnk, "%s/link.db", d.dir);
+  snprintf(hard, sizeof hard, "%s/hard.db", sub);
+  snprintf(sock2, sizeof sock2, "%s/second.sock", d.dir);
+  assert_int_equal(symlink(d.db, lnk), 0);
+  assert_int_equal(link(d.db, hard), 0);
+  const struct {
+    const char *cwd, *db;
+  } ways[] = {{"/", d.db},   {"/", lnk}, {"/", hard}, {sub, "../sub/../study.db"},
+              {d.dir, "sub/hard.db"}};
+  for (size_t i = 0; i < sizeof ways / sizeof ways[0]; i++) {
+    const char *db = ways[i].db;
+    assert_int_equal(daemon_refused(ways[i].cwd, db, sock2, msg, sizeof msg), 8);
+    snprintf(want, sizeof want, "pid %d, socket %s,", (int)d.pid, d.sock);
+    if (strstr(msg, want) == NULL || strstr(msg, "is in use by another hpsearch daemon") == NULL)
+      fail_msg("refusal %zu does not name the owner (%s): %s", i, want, msg);
+    assert_int_not_equal(access(sock2, F_OK), 0);
+  }
+  /* The owner is unharmed: its trial still runs, its worker is alive. */
+  cJSON *r;
+  cJSON *res = cl_ok(&c, "trial.get", "{\"study\":\"owned\",\"trial\":0}", &r);
+  assert_string_equal(cJSON_GetObjectItem(res, "state")->valuestring, "RUNNING");
+  cJSON_Delete(r);
+  assert_true(alive(wpid));
+  /* Neither the command nor its supervisor holds the database file. */
+  struct stat st;
+  assert_int_equal(stat(d.db, &st), 0);
+  assert_true(holds_file(d.pid, st.st_dev, st.st_ino));
+  char stat_path[64], sbuf[512];
+  snprintf(stat_path, sizeof stat_path, "/proc/%d/stat", (int)wpid);
+  FILE *f = fopen(stat_path, "r");
+  assert_non_null(f);
+  size_t n = fread(sbuf, 1, sizeof sbuf - 1, f);
+  fclose(f);
+  sbuf[n] = '\0';
+  int ppid = 0;
+  assert_int_equal(sscanf(strrchr(sbuf, ')') + 2, "%*c %d", &ppid), 1);
+  assert_false(holds_file(wpid, st.st_dev, st.st_ino));
+  assert_false(holds_file((pid_t)ppid, st.st_dev, st.st_ino));
+  /* Readers, and another writer, go on beside the owner. */
+  char cmd[800];
+  snprintf(cmd, sizeof cmd, "timeout 10 '%s' status --db '%s' owned >/dev/null", bin(), lnk);
+  assert_int_equal(system(cmd), 0);
+  assert_int_equal(db_exec(&d, "UPDATE study_user_attributes SET key = key WHERE 0"), 0);
+
+  /* kill -9: the lock goes with the process; a new daemon starts at once
+   * (through the symlink) and replaces the stale owner record. */
+  kill(d.pid, SIGKILL);
+  waitpid(d.pid, NULL, 0);
+  cl_close(&c);
+  daemon_proc_t d2 = d;
+  snprintf(d2.db, sizeof d2.db, "%s", lnk);
+  d.pid = spawn_daemon(&d2, 1);
+  wait_ready(&d);
+  assert_int_equal(daemon_refused("/", hard, sock2, msg, sizeof msg), 8);
+  snprintf(want, sizeof want, "pid %d, socket %s,", (int)d.pid, d.sock);
+  if (strstr(msg, want) == NULL) fail_msg("the new owner is not named (%s): %s", want, msg);
+  cl_open(&c, d.sock);
+  res = cl_ok(&c, "trial.get", "{\"study\":\"owned\",\"trial\":0}", &r);
+  assert_string_equal(cJSON_GetObjectItem(res, "reason")->valuestring, "daemon restarted");
+  cJSON_Delete(r);
+  cl_ok(&c, "study.stop", "{\"study\":\"owned\",\"kill\":true}", &r);
+  cJSON_Delete(r);
+  cl_close(&c);
+  /* A clean stop removes the owner record. */
+  char owner[400];
+  snprintf(owner, sizeof owner, "%s-owner", d.db);
+  assert_int_equal(access(owner, F_OK), 0);
+  pid_t last = d.pid;
+  kill(last, SIGTERM);
+  int ws = wait_exit(last, 10);
+  assert_true(ws >= 0 && WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+  assert_int_not_equal(access(owner, F_OK), 0);
+  d.pid = 0;
+  daemon_stop(&d);
+}
 
 /* The database cannot be written (a file size limit on the daemon makes
  * every write past the current end fail, as a full disk does): a tell gets
@@ -2705,6 +2855,7 @@ int main(void) {
       cmocka_unit_test(test_orphan_pgid_reused),
       cmocka_unit_test(test_other_uid_refused),
       cmocka_unit_test(test_second_daemon_and_shutdown),
+      cmocka_unit_test(test_one_owner),
       cmocka_unit_test(test_stop_after_exit),
       cmocka_unit_test(test_command_env),
       cmocka_unit_test(test_engine_objective),
