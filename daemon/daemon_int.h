@@ -141,6 +141,8 @@ struct hp_study {
   char *name;                /* owned */
   hp_study_spec_t *spec;     /* NULL for a study without an hpsearch spec (Optuna's) */
   bool adopted;              /* spec made from its trials, not stored (Optuna's) */
+  bool foreign;              /* no spec stored: another program created it (its
+                                spec, if any, was adopted from its trials) */
   hp_sampler_t *sampler;     /* NULL without spec */
   hp_pruner_t *pruner;       /* NULL without spec */
   char **dist_json;          /* [space->n] Optuna distribution_json per parameter */
@@ -167,6 +169,9 @@ struct hp_study {
   double budget_since;       /* monotonic start of the span being counted, NAN
                                 while stopped */
   double budget_saved;       /* monotonic time budget_used was last stored */
+  int64_t sync_from;         /* trials numbered below are final (or this
+                                daemon's): another program's changes are
+                                looked for from here (hp_sched_sync) */
 };
 
 /* ---- workers ---------------------------------------------------------------- */
@@ -278,6 +283,9 @@ struct hp_daemon {
   uv_timer_t wake;           /* one-shot: hp_sched_retry at t_retry */
   bool reload_failed;        /* the last reload from the database failed: the
                                 next one waits for t_retry */
+  int64_t data_version;      /* the store's data_version last synced from */
+  bool synced;               /* hp_sched_sync ran in this loop iteration */
+  bool sync_failed;          /* the last sync could not read the database */
 };
 
 /* Waits between attempts to write after the database could not be written. */
@@ -314,6 +322,12 @@ void hp_rpc_send_error(hp_conn_t *c, const cJSON *id, int code, const char *msg)
 /* The scheduler: sched_study.c (studies), sched_recover.c (loading, reloading),
  * sched_trial.c (trials), sched_run.c (scheduling), sched_json.c (JSON shapes). */
 int hp_sched_load(hp_daemon_t *d, hp_err_t *err);   /* studies from the store */
+/* Picks up what other programs (Optuna's writers) committed to the database
+ * since the daemon last looked: new studies, their trials and state changes
+ * (counts, best, sampler and pruner history, trial numbers), studies they
+ * deleted. Cheap when nothing changed (one PRAGMA); at most once per loop
+ * iteration (requests, the scheduler and the 1 s tick call it). */
+void hp_sched_sync(hp_daemon_t *d);
 void hp_sched_free(hp_daemon_t *d);
 void hp_sched_run(hp_daemon_t *d);                  /* start trials on free slots */
 void hp_sched_tick(hp_daemon_t *d);                 /* 1 s: retry, time budgets */

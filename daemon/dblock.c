@@ -105,6 +105,19 @@ static bool owner_read_via_proc(pid_t pid, dev_t dev, ino_t ino, owner_rec_t *re
   return false;
 }
 
+/* Whether pid is gone or a zombie (its descriptors are closed). */
+static bool pid_dead(pid_t pid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "re");
+  if (f == NULL) return kill(pid, 0) < 0 && errno == ESRCH;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  const char *paren = strrchr(buf, ')');
+  return paren != NULL && (paren[2] == 'Z' || paren[2] == 'X');
+}
+
 /* The refusal: who holds the database, as far as it can be found. */
 static int refuse(const char *db_path, dev_t dev, ino_t ino, hp_err_t *err) {
   pid_t pid = locks_holder(dev, ino);
@@ -140,16 +153,29 @@ int hp_dblock_acquire(hp_dblock_t *lk, const char *db_path, hp_err_t *err) {
     int fd = open(db_path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
     if (fd < 0) return hp_err_set(err, -errno, "%s: cannot open database: %s", db_path, strerror(errno));
     struct stat st, now;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) < 0) {
       int e = errno;
       close(fd);
-      return S_ISREG(st.st_mode) ? hp_err_set(err, -e, "%s: %s", db_path, strerror(e))
-                                 : hp_err_set(err, HP_EINVAL, "%s is not a regular file", db_path);
+      return hp_err_set(err, -e, "%s: %s", db_path, strerror(e));
     }
-    int rc;
-    while ((rc = flock(fd, LOCK_EX | LOCK_NB)) < 0 && errno == EINTR) {}
+    if (!S_ISREG(st.st_mode)) {
+      close(fd);
+      return hp_err_set(err, HP_EINVAL, "%s is not a regular file", db_path);
+    }
+    int rc, e = 0;
+    /* A daemon killed while it was starting a worker leaves the lock, for
+     * the moment until that child's exec closes the descriptor, with a
+     * process /proc/locks does not name (it names the dead locker): wait
+     * that moment out (at most 2 s) instead of refusing. */
+    for (int wait = 0;; wait++) {
+      while ((rc = flock(fd, LOCK_EX | LOCK_NB)) < 0 && errno == EINTR) {}
+      e = rc < 0 ? errno : 0;
+      if (rc == 0 || e != EWOULDBLOCK || wait >= 100) break;
+      pid_t holder = locks_holder(st.st_dev, st.st_ino);
+      if (holder <= 0 || !pid_dead(holder)) break;
+      usleep(20000);
+    }
     if (rc < 0) {
-      int e = errno;
       close(fd);
       if (e == EWOULDBLOCK) return refuse(db_path, st.st_dev, st.st_ino, err);
       return hp_err_set(err, -e, "%s: cannot lock the database: %s", db_path, strerror(e));

@@ -624,6 +624,8 @@ void hp_rpc_handle_line(hp_daemon_t *d, hp_conn_t *c, const char *line, size_t l
     cJSON_Delete(empty);
     goto reply;
   }
+  /* What other programs (Optuna) committed is seen before the request. */
+  hp_sched_sync(d);
   hp_study_t *st = NULL;
   if (m->flags & RPC_STUDY) {
     const cJSON *ref = cJSON_GetObjectItemCaseSensitive(params, "study");

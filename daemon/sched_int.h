@@ -21,6 +21,8 @@ double hp_sched_budget_spent(const hp_study_t *st);
 /* Folds the running span into budget_used and stores it (in the batch). */
 void hp_sched_budget_save(hp_study_t *st);
 void hp_sched_check_finished(hp_study_t *st);
+/* Sends the event {"type": type, "study": name, "study_id": id}. */
+void hp_sched_study_event(const hp_study_t *st, const char *type);
 
 /* sched_trial.c */
 void hp_sched_run_free(hp_run_t *run);

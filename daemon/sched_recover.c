@@ -1,14 +1,17 @@
 /* Loading and reconciling the studies from the store: after a (re)start
  * (orphaned workers killed, RUNNING trials of the previous daemon failed,
  * history replayed into samplers and pruners, studies of other programs
- * adopted) and after a write that did not reach the database (the batch's
- * ends kept and the studies rebuilt from what the database holds). */
+ * adopted), after a write that did not reach the database (the batch's
+ * ends kept and the studies rebuilt from what the database holds), and
+ * while running, what other programs (Optuna's writers) commit to the same
+ * database (hp_sched_sync). */
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hpsearch/rpc.h"
 #include "sched_int.h"
 #include "hpsearch/json.h"
 
@@ -85,47 +88,62 @@ static void replay_rungs(hp_study_t *st, const hp_store_trial_t *t) {
   cJSON_Delete(attrs);
 }
 
+/* Feeds one stored trial to the study's sampler and pruner: a RUNNING one
+ * as running, a finished one as told (params: scratch of space->n + 1). A
+ * trial they know already is skipped quietly (telling twice fails with
+ * HP_EEXIST, finishing twice in the pruner with HP_ESTATE). */
+static void replay_trial(hp_study_t *st, const hp_store_trial_t *t, double *params) {
+  const hp_space_t *space = st->spec ? st->spec->space : NULL;
+  if (space == NULL || t->state == HP_STORE_WAITING) return;
+  stored_params(space, t, params);
+  for (size_t k = 0; k < t->n_intermediate; k++)
+    hp_pruner_report(st->pruner, t->number, t->steps[k], t->intermediate[k], NULL);
+  if (t->state == HP_STORE_RUNNING) {
+    hp_sampler_running(st->sampler, t->number, params, NULL);
+    replay_rungs(st, t);
+    return;
+  }
+  double value = t->n_values > 0 ? t->values[0] : NAN;
+  int64_t last_step = t->n_intermediate ? t->steps[t->n_intermediate - 1] : -1;
+  hp_trial_final_t fin = t->state == HP_STORE_COMPLETE ? HP_FINAL_COMPLETE
+                         : t->state == HP_STORE_PRUNED ? HP_FINAL_PRUNED
+                                                       : HP_FINAL_FAIL;
+  if (fin == HP_FINAL_PRUNED && isnan(value) && t->n_intermediate)
+    value = t->intermediate[t->n_intermediate - 1];
+  hp_err_t err = {0};
+  int rc = hp_sampler_tell(st->sampler, t->number, params, fin, value, last_step, &err);
+  if (rc < 0 && rc != HP_EEXIST)
+    hp_log("study '%s' trial %lld: sampler replay: %s", st->name, (long long)t->number, err.msg);
+  replay_rungs(st, t);
+  hp_pruner_finish(st->pruner, t->number,
+                   fin == HP_FINAL_COMPLETE ? HP_PRUNER_END_COMPLETE
+                   : fin == HP_FINAL_PRUNED ? HP_PRUNER_END_PRUNED
+                                            : HP_PRUNER_END_FAIL,
+                   NULL);
+}
+
 /* Feeds the stored history to the sampler and pruner and counts states.
- * RUNNING trials were reconciled to FAIL just before. */
+ * RUNNING trials were reconciled to FAIL just before (a start), or stay
+ * running (live: a reload, or a study another program wrote). */
 static int study_replay(hp_study_t *st, hp_store_trial_t *trials, size_t n, bool live,
                         hp_err_t *err) {
   const hp_space_t *space = st->spec ? st->spec->space : NULL;
   double *params = space ? malloc(((size_t)space->n + 1) * sizeof *params) : NULL;
   if (space && params == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
+  int64_t open_low = -1;       /* lowest RUNNING or WAITING number */
   for (size_t i = 0; i < n; i++) {
     hp_store_trial_t *t = &trials[i];
     if (t->state == HP_STORE_RUNNING && !live) t->state = HP_STORE_FAIL;
     st->n_state[t->state]++;
     hp_sched_note_id(st, t->number, t->trial_id);
     if (t->number >= st->next_number) st->next_number = t->number + 1;
-    double value = t->n_values > 0 ? t->values[0] : NAN;
-    if (space == NULL || t->state == HP_STORE_WAITING) continue;
-    stored_params(space, t, params);
-    int64_t last_step = t->n_intermediate ? t->steps[t->n_intermediate - 1] : -1;
-    if (t->state == HP_STORE_RUNNING) { /* live reload: still running here */
-      hp_sampler_running(st->sampler, t->number, params, NULL);
-      for (size_t k = 0; k < t->n_intermediate; k++)
-        hp_pruner_report(st->pruner, t->number, t->steps[k], t->intermediate[k], NULL);
-      replay_rungs(st, t);
-      continue;
-    }
-    hp_trial_final_t fin = t->state == HP_STORE_COMPLETE ? HP_FINAL_COMPLETE
-                           : t->state == HP_STORE_PRUNED ? HP_FINAL_PRUNED
-                                                         : HP_FINAL_FAIL;
-    if (fin == HP_FINAL_PRUNED && isnan(value) && t->n_intermediate)
-      value = t->intermediate[t->n_intermediate - 1];
-    int rc = hp_sampler_tell(st->sampler, t->number, params, fin, value, last_step, err);
-    if (rc < 0) hp_log("study '%s' trial %lld: sampler replay: %s", st->name, (long long)t->number, err->msg);
-    for (size_t k = 0; k < t->n_intermediate; k++)
-      hp_pruner_report(st->pruner, t->number, t->steps[k], t->intermediate[k], NULL);
-    replay_rungs(st, t);
-    hp_pruner_finish(st->pruner, t->number,
-                     fin == HP_FINAL_COMPLETE ? HP_PRUNER_END_COMPLETE
-                     : fin == HP_FINAL_PRUNED ? HP_PRUNER_END_PRUNED
-                                              : HP_PRUNER_END_FAIL,
-                     NULL);
+    if ((t->state == HP_STORE_RUNNING || t->state == HP_STORE_WAITING) &&
+        (open_low < 0 || t->number < open_low))
+      open_low = t->number;
+    replay_trial(st, t, params);
   }
   free(params);
+  st->sync_from = open_low >= 0 ? open_low : st->next_number;
   return 0;
 }
 
@@ -206,6 +224,85 @@ static void adopt_foreign(hp_study_t *st, const hp_store_trial_t *trials, size_t
   cJSON_Delete(spec);
 }
 
+/* Builds the study of one stored study (info and its trials, read just
+ * before) and links it into d->studies; *out (may be NULL) gets it. */
+static int study_build(hp_daemon_t *d, const hp_store_study_info_t *info,
+                       hp_store_trial_t *trials, size_t n, bool live, hp_study_t **out,
+                       hp_err_t *err) {
+  hp_study_t *st = calloc(1, sizeof *st);
+  if (st == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
+  st->d = d;
+  st->id = info->study_id;
+  st->name = strdup(info->name);
+  st->maximize = info->n_objectives > 0 && info->maximize[0];
+  hp_sched_study_link(d, st);
+  if (out) *out = st;
+  if (st->name == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
+  char *text = NULL;
+  if (hp_store_study_get_system_attr(d->store, st->id, HP_STORE_ATTR_CREATED, &text, NULL) == 0) {
+    st->created = atof(text);
+    free(text);
+  } else {
+    st->created = hp_view_local_seconds(info->datetime_start);
+    if (isnan(st->created)) st->created = hp_view_now();
+  }
+  st->state = HP_STUDY_FINISHED;
+  text = NULL;
+  if (hp_store_study_get_system_attr(d->store, st->id, HP_STORE_ATTR_SPEC, &text, NULL) == 0) {
+    cJSON *js = NULL;
+    hp_json_parse(text, strlen(text), "stored spec", &js, NULL);
+    hp_err_t serr = {0};
+    if (js == NULL || hp_study_spec_parse(js, &st->spec, &serr) < 0 ||
+        hp_sched_study_engines(st, &serr) < 0) {
+      hp_log("study '%s': stored spec unusable (%s); serving it read-only", st->name,
+             js ? serr.msg : "not JSON");
+      study_drop_spec(st);
+    }
+    cJSON_Delete(js);
+    free(text);
+  } else {
+    st->foreign = true;
+    adopt_foreign(st, trials, n, info->n_objectives == 1);
+  }
+  if (st->spec) {
+    st->maximize = st->spec->maximize;
+    st->state = HP_STUDY_RUNNING;
+    text = NULL;
+    if (hp_store_study_get_system_attr(d->store, st->id, HP_STORE_ATTR_STATE, &text, NULL) == 0) {
+      if (strcmp(text, "\"stopped\"") == 0) st->state = HP_STUDY_STOPPED;
+      free(text);
+    }
+    text = NULL;
+    if (st->state == HP_STUDY_STOPPED &&
+        hp_store_study_get_system_attr(d->store, st->id, HP_STORE_ATTR_STOP_REASON, &text, NULL) == 0) {
+      cJSON *why = NULL;
+      hp_json_parse(text, strlen(text), "stop reason", &why, NULL);
+      if (cJSON_IsString(why)) st->stop_reason = strdup(why->valuestring);
+      cJSON_Delete(why);
+      free(text);
+    }
+    /* Without a stored count (a database of an older hpsearch): the wall
+     * time since creation, as the budget was counted then. */
+    text = NULL;
+    st->budget_used = hp_view_now() - st->created;
+    if (hp_store_study_get_system_attr(d->store, st->id, HP_STORE_ATTR_BUDGET_USED, &text, NULL) == 0) {
+      st->budget_used = atof(text);
+      free(text);
+    }
+    if (!(st->budget_used >= 0)) st->budget_used = 0;
+    st->budget_saved = hp_now_mono();
+    st->budget_since = st->state == HP_STUDY_STOPPED ? NAN : st->budget_saved;
+  }
+  int rc = study_replay(st, trials, n, live, err);
+  if (rc < 0) return rc;
+  if (st->state == HP_STUDY_RUNNING) {
+    if (st->n_state[HP_STORE_RUNNING] == 0 && !hp_sched_more_to_do(st)) st->state = HP_STUDY_FINISHED;
+    else if (!live)
+      hp_log("study '%s' resumes: %lld trial(s) so far", st->name, (long long)(st->next_number));
+  }
+  return 0;
+}
+
 /* Builds d->studies from the store. A start (live false) first kills the
  * workers a previous daemon left and marks its RUNNING trials FAIL; a reload
  * after a failed write (live true) keeps RUNNING trials running. */
@@ -243,82 +340,8 @@ static int sched_load(hp_daemon_t *d, bool live, hp_err_t *err) {
   }
   /* 3. rebuild each study */
   for (size_t i = 0; i < n_infos; i++) {
-    hp_study_t *st = calloc(1, sizeof *st);
-    if (st == NULL) {
-      rc = hp_err_set(err, HP_ENOMEM, "out of memory");
-      goto done;
-    }
-    st->d = d;
-    st->id = infos[i].study_id;
-    st->name = strdup(infos[i].name);
-    st->maximize = infos[i].n_objectives > 0 && infos[i].maximize[0];
-    hp_sched_study_link(d, st);
-    if (st->name == NULL) {
-      rc = hp_err_set(err, HP_ENOMEM, "out of memory");
-      goto done;
-    }
-    char *text = NULL;
-    if (hp_store_study_get_system_attr(d->store, st->id, HP_STORE_ATTR_CREATED, &text, NULL) == 0) {
-      st->created = atof(text);
-      free(text);
-    } else {
-      st->created = hp_view_local_seconds(infos[i].datetime_start);
-      if (isnan(st->created)) st->created = hp_view_now();
-    }
-    st->state = HP_STUDY_FINISHED;
-    text = NULL;
-    if (hp_store_study_get_system_attr(d->store, st->id, HP_STORE_ATTR_SPEC, &text, NULL) == 0) {
-      cJSON *js = NULL;
-      hp_json_parse(text, strlen(text), "stored spec", &js, NULL);
-      hp_err_t serr = {0};
-      if (js == NULL || hp_study_spec_parse(js, &st->spec, &serr) < 0 ||
-          hp_sched_study_engines(st, &serr) < 0) {
-        hp_log("study '%s': stored spec unusable (%s); serving it read-only", st->name,
-               js ? serr.msg : "not JSON");
-        study_drop_spec(st);
-      }
-      cJSON_Delete(js);
-      free(text);
-    } else {
-      adopt_foreign(st, lists[i], counts[i], infos[i].n_objectives == 1);
-    }
-    if (st->spec) {
-      st->maximize = st->spec->maximize;
-      st->state = HP_STUDY_RUNNING;
-      text = NULL;
-      if (hp_store_study_get_system_attr(d->store, st->id, HP_STORE_ATTR_STATE, &text, NULL) == 0) {
-        if (strcmp(text, "\"stopped\"") == 0) st->state = HP_STUDY_STOPPED;
-        free(text);
-      }
-      text = NULL;
-      if (st->state == HP_STUDY_STOPPED &&
-          hp_store_study_get_system_attr(d->store, st->id, HP_STORE_ATTR_STOP_REASON, &text, NULL) == 0) {
-        cJSON *why = NULL;
-        hp_json_parse(text, strlen(text), "stop reason", &why, NULL);
-        if (cJSON_IsString(why)) st->stop_reason = strdup(why->valuestring);
-        cJSON_Delete(why);
-        free(text);
-      }
-      /* Without a stored count (a database of an older hpsearch): the wall
-       * time since creation, as the budget was counted then. */
-      text = NULL;
-      st->budget_used = hp_view_now() - st->created;
-      if (hp_store_study_get_system_attr(d->store, st->id, HP_STORE_ATTR_BUDGET_USED, &text, NULL) == 0) {
-        st->budget_used = atof(text);
-        free(text);
-      }
-      if (!(st->budget_used >= 0)) st->budget_used = 0;
-      st->budget_saved = hp_now_mono();
-      st->budget_since = st->state == HP_STUDY_STOPPED ? NAN : st->budget_saved;
-    }
-    rc = study_replay(st, lists[i], counts[i], live, err);
+    rc = study_build(d, &infos[i], lists[i], counts[i], live, NULL, err);
     if (rc < 0) goto done;
-    if (st->state == HP_STUDY_RUNNING) {
-      if (st->n_state[HP_STORE_RUNNING] == 0 && !hp_sched_more_to_do(st)) st->state = HP_STUDY_FINISHED;
-      else if (!live)
-        hp_log("study '%s' resumes: %lld trial(s) so far", st->name,
-               (long long)(st->next_number));
-    }
   }
   rc = 0;
 done:
@@ -329,7 +352,11 @@ done:
   return rc;
 }
 
-int hp_sched_load(hp_daemon_t *d, hp_err_t *err) { return sched_load(d, false, err); }
+int hp_sched_load(hp_daemon_t *d, hp_err_t *err) {
+  int rc = sched_load(d, false, err);
+  if (rc == 0) rc = hp_store_data_version(d->store, &d->data_version, err);
+  return rc;
+}
 
 
 /* Whether trial_id is RUNNING in the store as number `number` of study_id. */
@@ -463,4 +490,156 @@ void hp_sched_batch_done(hp_daemon_t *d, bool committed, const char *why) {
          "and rewrites wait %.0f s",
          why, d->retry_wait);
   sched_reload(d);
+}
+
+/* ---- other writers --------------------------------------------------------------------- */
+
+/* Whether trial `number` of st is this daemon's: running here, or ended
+ * with its end not committed or not stored yet. */
+static bool trial_is_ours(const hp_study_t *st, int64_t number) {
+  if (number >= 0 && (size_t)number < st->runs_cap && st->runs[number]) return true;
+  const hp_run_t *lists[] = {st->d->settling, st->d->unstored};
+  for (int l = 0; l < 2; l++)
+    for (const hp_run_t *r = lists[l]; r; r = r->next_end)
+      if (r->study_id == st->id && r->number == number) return true;
+  return false;
+}
+
+/* Whether any trial of st is this daemon's (runs, or ends in flight). */
+static bool study_has_ours(const hp_study_t *st) {
+  for (size_t i = 0; i < st->runs_cap; i++)
+    if (st->runs[i]) return true;
+  const hp_run_t *lists[] = {st->d->settling, st->d->unstored};
+  for (int l = 0; l < 2; l++)
+    for (const hp_run_t *r = lists[l]; r; r = r->next_end)
+      if (r->study_id == st->id) return true;
+  return false;
+}
+
+/* Brings one study up to what the database holds (info: its counts, read
+ * just before). Only trials from st->sync_from on are read:
+ * below it every trial is final, and a final trial never changes. Another
+ * program's trials go to the sampler and pruner (a RUNNING one as running,
+ * as a reload does); this daemon's own are skipped. Returns 1 when a study
+ * of another program that had no space to adopt now has trials with
+ * parameters (the caller builds it again), else 0 or an error. */
+static int study_sync(hp_study_t *st, const hp_store_study_info_t *info, hp_err_t *err) {
+  int64_t total = 0;
+  for (int i = 0; i < HP_STORE_NSTATES; i++) total += st->n_state[i];
+  bool same = total == info->n_trials && st->sync_from >= info->n_trials &&
+              memcmp(st->n_state, info->n_state, sizeof st->n_state) == 0;
+  if (same) return 0;
+  hp_store_trial_t *trials = NULL;
+  size_t n = 0;
+  int rc = hp_store_trials_list(st->d->store, st->id, st->sync_from, &trials, &n, err);
+  if (rc < 0) return rc;
+  const hp_space_t *space = st->spec ? st->spec->space : NULL;
+  double *params = malloc(((size_t)(space ? space->n : 0) + 1) * sizeof *params);
+  if (params == NULL) {
+    hp_store_trials_free(trials, n);
+    return hp_err_set(err, HP_ENOMEM, "out of memory");
+  }
+  int64_t open_low = -1, waiting_before = st->n_state[HP_STORE_WAITING];
+  bool adoptable = st->spec == NULL && st->foreign && info->n_objectives == 1;
+  for (size_t i = 0; i < n; i++) {
+    const hp_store_trial_t *t = &trials[i];
+    if (adoptable && t->n_params > 0) {
+      free(params);
+      hp_store_trials_free(trials, n);
+      return 1;
+    }
+    hp_sched_note_id(st, t->number, t->trial_id);
+    if (t->number >= st->next_number) st->next_number = t->number + 1;
+    if (trial_is_ours(st, t->number)) continue;
+    if ((t->state == HP_STORE_RUNNING || t->state == HP_STORE_WAITING) &&
+        (open_low < 0 || t->number < open_low))
+      open_low = t->number;
+    replay_trial(st, t, params);
+  }
+  free(params);
+  hp_store_trials_free(trials, n);
+  st->sync_from = open_low >= 0 ? open_low : st->next_number;
+  /* Counts as the database has them: another program's trials count
+   * towards n_trials, as in Optuna. */
+  memcpy(st->n_state, info->n_state, sizeof st->n_state);
+  if (info->n_trials > st->next_number) st->next_number = info->n_trials;
+  st->exhausted = false;
+  /* Trials another program enqueued wake a finished study, as trial.enqueue. */
+  if (st->spec && st->state == HP_STUDY_FINISHED && st->n_state[HP_STORE_WAITING] > waiting_before)
+    st->state = HP_STUDY_RUNNING;
+  hp_sched_check_finished(st);
+  return 0;
+}
+
+/* A study another program created, or one without a usable spec that it
+ * changed (rebuilt: its trials may now give a space to adopt). */
+static int study_sync_build(hp_daemon_t *d, const hp_store_study_info_t *info, hp_study_t *old,
+                            hp_err_t *err) {
+  hp_store_trial_t *trials = NULL;
+  size_t n = 0;
+  int rc = hp_store_trials_list(d->store, info->study_id, 0, &trials, &n, err);
+  if (rc < 0) return rc;
+  if (old) {
+    hp_sched_study_unlink(d, old);
+    hp_sched_study_free(old);
+  }
+  hp_study_t *st = NULL;
+  rc = study_build(d, info, trials, n, true, &st, err);
+  hp_store_trials_free(trials, n);
+  if (rc < 0) {
+    if (st) {
+      hp_sched_study_unlink(d, st);
+      hp_sched_study_free(st);
+    }
+    return rc;
+  }
+  if (old) return 0;
+  hp_log("study '%s' (id %lld) was created by another program: %lld trial(s)%s", st->name,
+         (long long)st->id, (long long)info->n_trials,
+         st->spec ? "" : "; served read-only (no space to adopt yet)");
+  hp_sched_study_event(st, HP_RPC_EV_STUDY_CREATED);
+  return 0;
+}
+
+void hp_sched_sync(hp_daemon_t *d) {
+  if (d->synced || d->store_failed) return;
+  d->synced = true;
+  hp_err_t err = {0};
+  int64_t version = 0;
+  int rc = hp_store_data_version(d->store, &version, &err);
+  if (rc == 0 && version == d->data_version) return;
+  hp_store_study_info_t *infos = NULL;
+  size_t n_infos = 0;
+  if (rc == 0) rc = hp_store_study_list(d->store, &infos, &n_infos, &err);
+  /* Studies another program deleted go, unless this daemon runs trials
+   * of them (their writes fail, and the reload that follows settles it). */
+  hp_study_t *next;
+  for (hp_study_t *st = rc == 0 ? d->studies : NULL; st; st = next) {
+    next = st->next;
+    bool found = false;
+    for (size_t i = 0; i < n_infos && !found; i++) found = infos[i].study_id == st->id;
+    if (found || study_has_ours(st)) continue;
+    hp_log("study '%s' (id %lld) was deleted by another program", st->name, (long long)st->id);
+    hp_sched_study_event(st, HP_RPC_EV_STUDY_DELETED);
+    hp_sched_study_unlink(d, st);
+    hp_sched_study_free(st);
+  }
+  for (size_t i = 0; rc == 0 && i < n_infos; i++) {
+    hp_study_t *st = NULL;
+    for (hp_study_t *s = d->studies; s && st == NULL; s = s->next)
+      if (s->id == infos[i].study_id) st = s;
+    rc = st ? study_sync(st, &infos[i], &err) : 0;
+    if (st == NULL || rc == 1) rc = study_sync_build(d, &infos[i], st, &err);
+  }
+  hp_store_study_list_free(infos, n_infos);
+  if (rc < 0) {
+    /* Said once until it works again; the next loop iteration retries. */
+    if (!d->sync_failed) hp_log("reading what other programs wrote failed: %s", err.msg);
+    d->sync_failed = true;
+    return;
+  }
+  if (d->sync_failed) hp_log("reading what other programs wrote works again");
+  d->sync_failed = false;
+  d->data_version = version;
+  hp_daemon_kick(d);
 }

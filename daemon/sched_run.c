@@ -59,6 +59,7 @@ void hp_sched_run(hp_daemon_t *d) {
   if (d->shutting_down) return;
   /* While the database cannot be written, a new trial would only be undone. */
   if (hp_now_mono() < d->t_retry) return;
+  hp_sched_sync(d); /* another program's trials count towards n_trials */
   /* Round robin: after the study that got the last slot, one trial per
    * study per pass, until the slots are full or nobody wants one. */
   /* At most one attempt per free slot per pass: a command that cannot be
@@ -112,6 +113,7 @@ void hp_sched_retry(hp_daemon_t *d) {
 }
 
 void hp_sched_tick(hp_daemon_t *d) {
+  hp_sched_sync(d); /* what other programs wrote, also while no client asks */
   hp_sched_retry(d);
   for (hp_study_t *st = d->studies; st; st = st->next) {
     hp_sched_check_heartbeats(st);

@@ -244,19 +244,22 @@ int hp_sched_create(hp_daemon_t *d, hp_study_spec_t *spec, hp_study_t **out, hp_
   hp_log("study '%s' created (id %lld): %s objective, %s sampler, n_trials %lld", st->name,
          (long long)st->id, spec->kind == HP_OBJ_ENGINE ? "engine" : spec->kind == HP_OBJ_COMMAND ? "command" : "no",
          hp_sampler_kind_name(spec->sampler.kind), (long long)spec->n_trials);
-  cJSON *ev = cJSON_CreateObject();
-  if (ev) {
-    cJSON_AddStringToObject(ev, "type", HP_RPC_EV_STUDY_CREATED);
-    cJSON_AddStringToObject(ev, "study", st->name);
-    cJSON_AddNumberToObject(ev, "study_id", (double)st->id);
-    hp_daemon_event(d, st->id, ev);
-  }
+  hp_sched_study_event(st, HP_RPC_EV_STUDY_CREATED);
   hp_daemon_kick(d);
   *out = st;
   return 0;
 fail:
   hp_sched_study_free(st);
   return rc;
+}
+
+void hp_sched_study_event(const hp_study_t *st, const char *type) {
+  cJSON *ev = cJSON_CreateObject();
+  if (ev == NULL) return;
+  cJSON_AddStringToObject(ev, "type", type);
+  cJSON_AddStringToObject(ev, "study", st->name);
+  cJSON_AddNumberToObject(ev, "study_id", (double)st->id);
+  hp_daemon_event(st->d, st->id, ev);
 }
 
 int hp_sched_delete(hp_study_t *st, hp_err_t *err) {
@@ -275,13 +278,7 @@ int hp_sched_delete(hp_study_t *st, hp_err_t *err) {
       st->n_workers--;
     }
   }
-  cJSON *ev = cJSON_CreateObject();
-  if (ev) {
-    cJSON_AddStringToObject(ev, "type", HP_RPC_EV_STUDY_DELETED);
-    cJSON_AddStringToObject(ev, "study", st->name);
-    cJSON_AddNumberToObject(ev, "study_id", (double)st->id);
-    hp_daemon_event(d, st->id, ev);
-  }
+  hp_sched_study_event(st, HP_RPC_EV_STUDY_DELETED);
   hp_log("study '%s' deleted", st->name);
   /* Ended trials of the study that wait for the database go with it. */
   for (hp_run_t **lists[] = {&d->settling, &d->unstored}, ***l = lists; l < lists + 2; l++) {

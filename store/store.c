@@ -365,6 +365,15 @@ static void copy_time(const hp_store_t *s, char *dst, size_t cap, const unsigned
 
 static void cache_clear(hp_store_t *s) { s->n_cache = 0; }
 
+int hp_store_data_version(hp_store_t *s, int64_t *version, hp_err_t *err) {
+  sqlite3_stmt *st = stmt(s, ST_DATA_VERSION, err);
+  if (!st) return HP_EDB;
+  int rc = sqlite3_step(st) == SQLITE_ROW ? HP_OK : db_err(s, err, "data_version");
+  if (rc == HP_OK) *version = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  return rc;
+}
+
 /* Starts the atomic unit of one call: a transaction, or a savepoint inside
  * a batch. Drops the caches if another connection committed meanwhile. */
 static int tx_begin(hp_store_t *s, hp_err_t *err) {
@@ -377,15 +386,8 @@ static int tx_begin(hp_store_t *s, hp_err_t *err) {
                       s->path);
   int rc = run(s, s->batch ? ST_SAVEPOINT : ST_BEGIN, err, "beginning a transaction");
   if (rc) return rc;
-  rc = HP_EDB;
-  sqlite3_stmt *st = stmt(s, ST_DATA_VERSION, err);
-  if (!st) goto fail;
-  if (sqlite3_step(st) != SQLITE_ROW) {
-    db_err(s, err, "data_version");
-    goto fail;
-  }
-  int64_t v = sqlite3_column_int64(st, 0);
-  sqlite3_reset(st);
+  int64_t v = 0;
+  if ((rc = hp_store_data_version(s, &v, err))) goto fail;
   if (v != s->data_version) {
     cache_clear(s);
     /* Another program committed: it may have upgraded the file, and the
@@ -451,6 +453,7 @@ void hp_store_rollback(hp_store_t *s) {
 }
 
 bool hp_store_in_batch(const hp_store_t *s) { return s->batch; }
+
 
 /* ---- open / close ----------------------------------------------------- */
 

@@ -91,6 +91,10 @@ int hp_store_commit(hp_store_t *s, hp_err_t *err);
 /* Rolls the batch back (all calls since begin are undone). */
 void hp_store_rollback(hp_store_t *s);
 bool hp_store_in_batch(const hp_store_t *s);
+/* SQLite's PRAGMA data_version of this handle: it changes exactly when
+ * another connection (Optuna, another program) committed since the last
+ * call, never for this handle's own commits. */
+int hp_store_data_version(hp_store_t *s, int64_t *version, hp_err_t *err);
 
 /* ---- studies ---------------------------------------------------------- */
 /* Summary of a study, one row of hp_store_study_list. */
