@@ -40,6 +40,7 @@ typedef struct daemon_proc {
   char sock[300];   /* socket path */
   char db[300];     /* database path */
   char log[300];    /* daemon stderr */
+  const char *schema; /* --optuna-schema for a new database, NULL: default */
   pid_t pid;
 } daemon_proc_t;
 
@@ -86,7 +87,7 @@ static pid_t spawn_daemon(daemon_proc_t *d, int jobs) {
     int nul = open("/dev/null", O_RDWR);
     if (nul >= 0) dup2(nul, 0), dup2(nul, 1);
     execl(bin(), bin(), "daemon", "--db", d->db, "--socket", d->sock, "--jobs", jobs_s,
-          (char *)NULL);
+          d->schema ? "--optuna-schema" : (char *)NULL, d->schema, (char *)NULL);
     _exit(127);
   }
   return pid;
@@ -107,8 +108,11 @@ static void wait_ready(daemon_proc_t *d) {
   fail_msg("daemon did not start listening on %s", d->sock);
 }
 
-static void daemon_start(daemon_proc_t *d, int jobs) {
+/* A daemon on a new database in a new temporary folder; schema: its
+ * --optuna-schema (NULL: the default). */
+static void daemon_start_schema(daemon_proc_t *d, int jobs, const char *schema) {
   memset(d, 0, sizeof *d);
+  d->schema = schema;
   snprintf(d->dir, sizeof d->dir, "/tmp/hpsearch-test-XXXXXX");
   assert_non_null(mkdtemp(d->dir));
   snprintf(d->sock, sizeof d->sock, "%s/d.sock", d->dir);
@@ -117,6 +121,8 @@ static void daemon_start(daemon_proc_t *d, int jobs) {
   d->pid = spawn_daemon(d, jobs);
   wait_ready(d);
 }
+
+static void daemon_start(daemon_proc_t *d, int jobs) { daemon_start_schema(d, jobs, NULL); }
 
 static int wait_exit(pid_t pid, double timeout) {
   double t0 = now_s();
@@ -1415,7 +1421,7 @@ static int counts_total(const cJSON *summary) {
 static void test_foreign_study_live(void **state) {
   (void)state;
   daemon_proc_t d;
-  daemon_start(&d, 1);
+  daemon_start_schema(&d, 1, "3.1"); /* Debian's Optuna 3.1 writes beside it */
   client_t c;
   cl_open(&c, d.sock);
   create_study(&c, "{\"name\":\"cap\",\"n_trials\":4,\"sampler\":{\"type\":\"random\",\"seed\":1},"
@@ -1487,7 +1493,7 @@ static void test_concurrent_numbering(void **state) {
   (void)state;
   enum { N = 200 };
   daemon_proc_t d;
-  daemon_start(&d, 1);
+  daemon_start_schema(&d, 1, "3.1"); /* Debian's Optuna 3.1 writes beside it */
   client_t c;
   cl_open(&c, d.sock);
   create_study(&c, "{\"name\":\"mix\",\"sampler\":{\"type\":\"random\",\"seed\":3},"
