@@ -284,7 +284,7 @@ struct hp_daemon {
   bool reload_failed;        /* the last reload from the database failed: the
                                 next one waits for t_retry */
   int64_t data_version;      /* the store's data_version last synced from */
-  bool synced;               /* hp_sched_sync ran in this loop iteration */
+  bool synced;               /* hp_sched_sync looked inside the open batch */
   bool sync_failed;          /* the last sync could not read the database */
 };
 
@@ -325,8 +325,9 @@ int hp_sched_load(hp_daemon_t *d, hp_err_t *err);   /* studies from the store */
 /* Picks up what other programs (Optuna's writers) committed to the database
  * since the daemon last looked: new studies, their trials and state changes
  * (counts, best, sampler and pruner history, trial numbers), studies they
- * deleted. Cheap when nothing changed (one PRAGMA); at most once per loop
- * iteration (requests, the scheduler and the 1 s tick call it). */
+ * deleted. Cheap when nothing changed (one PRAGMA; once per batch while
+ * the daemon's own write transaction is open). Requests, the scheduler and
+ * the 1 s tick call it. */
 void hp_sched_sync(hp_daemon_t *d);
 void hp_sched_free(hp_daemon_t *d);
 void hp_sched_run(hp_daemon_t *d);                  /* start trials on free slots */

@@ -602,8 +602,13 @@ static int study_sync_build(hp_daemon_t *d, const hp_store_study_info_t *info, h
 }
 
 void hp_sched_sync(hp_daemon_t *d) {
-  if (d->synced || d->store_failed) return;
-  d->synced = true;
+  /* While the daemon's batch is open it holds the write lock: nobody else
+   * can commit, so one look per batch is enough. Outside a batch every
+   * call looks (one PRAGMA): a loop iteration may have waited in poll for a
+   * second since the last look. */
+  bool in_batch = hp_store_in_batch(d->store);
+  if (d->store_failed || (in_batch && d->synced)) return;
+  d->synced = in_batch;
   hp_err_t err = {0};
   int64_t version = 0;
   int rc = hp_store_data_version(d->store, &version, &err);

@@ -473,7 +473,7 @@ static void on_check(uv_check_t *h) {
     next = c->next;
     if (c->out_len > 0 || c->close_after_flush) conn_flush(c);
   }
-  d->synced = false; /* the next iteration looks for other programs' writes again */
+  d->synced = false; /* the batch is over: others may commit again */
   if (d->scratch_cap > (8u << 20)) {
     free(d->scratch); /* grown for one huge message: give it back */
     d->scratch = NULL;
