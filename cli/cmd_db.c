@@ -4,9 +4,11 @@
  * `optuna storage upgrade` does (docs/storage.md). */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
+#include "hpsearch/daemon.h"
 
 /* Who reads a file at that revision, for the messages. */
 static const char *readers(const char *rev) {
@@ -29,8 +31,17 @@ static int db_info(const char *path) {
 static int db_upgrade(const char *path) {
   hp_err_t err = {0};
   const char *from = NULL;
-  int rc = hp_store_upgrade(path, &from, &err);
-  if (rc < 0) return hp_cli_fail("db upgrade", rc, &err);
+  /* The daemon's lock, held for the upgrade: a daemon that owns the file
+   * keeps a revision in memory, and none may start meanwhile. (The lock
+   * would create a missing file; hp_store_upgrade refuses that case.) */
+  hp_dblock_t lock = {.fd = -1};
+  int rc = access(path, F_OK) == 0 ? hp_dblock_acquire(&lock, path, &err) : 0;
+  if (rc == 0) rc = hp_store_upgrade(path, &from, &err);
+  hp_dblock_release(&lock); /* after the store is closed (SQLite's locks) */
+  if (rc < 0) {
+    int code = hp_cli_fail("db upgrade", rc, &err);
+    return rc == HP_EBUSY ? HP_EXIT_BUSY : code;
+  }
   if (strcmp(from, "v3.2.0.a") == 0)
     printf("%s: already at alembic revision v3.2.0.a; nothing to do\n", path);
   else

@@ -205,28 +205,8 @@ struct hp_worker {
   bool listed;               /* in d->workers */
 };
 
-/* ---- the database lock (dblock.c) -------------------------------------------------- */
-
-/* The daemon's exclusive flock on its database file, and the owner record
- * ("<real path>-owner": pid, socket, start time) that names it to a daemon
- * that is refused. */
-typedef struct hp_dblock {
-  int fd;                    /* O_RDONLY descriptor holding the flock, -1 = none */
-  dev_t dev;                 /* the locked file */
-  ino_t ino;
-  char owner[4096];          /* owner record written, "" = none */
-} hp_dblock_t;
-
-/* Takes the lock, creating an empty file when there is none (SQLite writes
- * the schema later). Another daemon holding it: HP_EBUSY, err naming its
- * pid and socket. Nothing else is touched. */
-int hp_dblock_acquire(hp_dblock_t *lk, const char *db_path, hp_err_t *err);
-/* Writes the owner record (socket made absolute). */
-int hp_dblock_publish(hp_dblock_t *lk, const char *db_path, const char *socket_path,
-                      hp_err_t *err);
-/* Removes the owner record and drops the lock. Only after the store is
- * closed: closing a descriptor of the file drops SQLite's POSIX locks. */
-void hp_dblock_release(hp_dblock_t *lk);
+/* The database lock (dblock.c) is declared in hpsearch/daemon.h: `hpsearch db
+ * upgrade` takes it too. */
 
 /* ---- the daemon ------------------------------------------------------------------ */
 

@@ -12,7 +12,7 @@ enum {
   HP_EXIT_DIVERGED = 5,  /* `train`: training diverged */
   HP_EXIT_PRUNE = 6,     /* `report`: the trial should be pruned */
   HP_EXIT_EXHAUSTED = 7, /* `ask`: the study needs no more trials */
-  HP_EXIT_BUSY = 8,      /* `daemon`: another daemon owns the database or the socket */
+  HP_EXIT_BUSY = 8,      /* `daemon`, `db upgrade`: a daemon owns the database (or the socket) */
 };
 
 #endif

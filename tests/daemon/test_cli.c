@@ -1152,7 +1152,7 @@ static void test_make_without_deps(void **state) {
 
 /* `daemon --optuna-schema`: 3.1 creates a file Optuna 3.1 reads; a file
  * of the other schema is refused, never upgraded; a bad value is a usage
- * error. */
+ * error. `db upgrade` refuses while the daemon owns the file, then works. */
 static void test_daemon_optuna_schema(void **state) {
   (void)state;
   char db[400], sock[400];
@@ -1169,6 +1169,11 @@ static void test_daemon_optuna_schema(void **state) {
     struct timespec ts = {0, 50 * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
+  /* `db upgrade` leaves a file a daemon owns alone (exit 8, naming it). */
+  r = cli("db upgrade '%s'", db);
+  assert_int_equal(r->code, 8);
+  assert_non_null(strstr(r->err, "in use by another hpsearch daemon"));
+  assert_non_null(strstr(r->err, sock));
   assert_int_equal(cli("shutdown --socket '%s'", sock)->code, 0);
   r = cli("db info '%s'", db);
   assert_int_equal(r->code, 0);
@@ -1178,6 +1183,13 @@ static void test_daemon_optuna_schema(void **state) {
   assert_non_null(strstr(r->err, "already exists at alembic revision v3.0.0.d"));
   assert_non_null(strstr(r->err, "hpsearch db upgrade"));
   assert_non_null(strstr(cli("db info '%s'", db)->out, "v3.0.0.d"));
+  /* With the daemon gone, it upgrades; a second time there is nothing to do. */
+  r = cli("db upgrade '%s'", db);
+  assert_int_equal(r->code, 0);
+  assert_non_null(strstr(r->out, "upgraded from alembic revision v3.0.0.d to v3.2.0.a"));
+  assert_non_null(strstr(cli("db upgrade '%s'", db)->out, "nothing to do"));
+  assert_non_null(strstr(cli("db info '%s'", db)->out, "v3.2.0.a"));
+  assert_int_equal(cli("db upgrade '%s/none.db'", g_dir)->code, 4);
 }
 
 /* A study Optuna 5 created (the vendored copy; skipped, saying so, where it
