@@ -3,6 +3,7 @@
  * as it came, for scripts and for trying the protocol (docs/protocol.md)
  * without another tool. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -10,7 +11,7 @@
 #include "hpsearch/json.h"
 
 /* Builds {"jsonrpc":"2.0","id":1,"method":method,"params":params}; params
- * (may be NULL) is taken over. Caller frees with cJSON_free. */
+ * (may be NULL) is taken over. Caller frees with free(). */
 static char *build_request(const char *method, cJSON *params) {
   cJSON *req = cJSON_CreateObject();
   if (req == NULL) {
@@ -21,7 +22,7 @@ static char *build_request(const char *method, cJSON *params) {
   cJSON_AddNumberToObject(req, "id", 1);
   cJSON_AddStringToObject(req, "method", method);
   if (params != NULL) cJSON_AddItemToObject(req, "params", params);
-  char *text = cJSON_PrintUnformatted(req);
+  char *text = hp_json_print(req);
   cJSON_Delete(req);
   return text;
 }
@@ -69,7 +70,7 @@ int hp_cmd_rpc(int argc, char **argv) {
   hp_client_t c;
   int rc = hp_cli_connect(&c, sock, &err);
   if (rc == 0) rc = hp_client_send_raw(&c, line, strlen(line), &err);
-  cJSON_free(built);
+  free(built);
   if (rc == 0 && expect_reply) {
     const char *reply;
     size_t len;

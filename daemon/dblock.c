@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "daemon_int.h"
+#include "hpsearch/json.h"
 
 /* The owner record of the database at path: "<real path>-owner". */
 static int owner_path(const char *db_path, char *out, size_t len) {
@@ -71,7 +72,8 @@ static bool owner_read(const char *path, dev_t dev, ino_t ino, pid_t pid, owner_
   size_t n = fread(buf, 1, sizeof buf - 1, f);
   fclose(f);
   buf[n] = '\0';
-  cJSON *j = cJSON_Parse(buf);
+  cJSON *j = NULL;
+  if (hp_json_parse(buf, n, path, &j, NULL) < 0) return false;
   const cJSON *jp = cJSON_GetObjectItem(j, "pid"), *js = cJSON_GetObjectItem(j, "socket");
   const cJSON *jd = cJSON_GetObjectItem(j, "dev"), *ji = cJSON_GetObjectItem(j, "ino");
   const cJSON *jt = cJSON_GetObjectItem(j, "started");
@@ -213,7 +215,7 @@ int hp_dblock_publish(hp_dblock_t *lk, const char *db_path, const char *socket_p
   cJSON_AddStringToObject(j, "started", started);
   cJSON_AddNumberToObject(j, "dev", (double)lk->dev);
   cJSON_AddNumberToObject(j, "ino", (double)lk->ino);
-  char *text = cJSON_PrintUnformatted(j);
+  char *text = hp_json_print(j);
   cJSON_Delete(j);
   /* Written aside and renamed: a refused daemon never reads half of it. */
   char tmp[PATH_MAX + 32];

@@ -590,8 +590,9 @@ void hp_daemon_wake_at(hp_daemon_t *d, double t) {
 /* ---- socket setup ------------------------------------------------------------------------ */
 
 /* Makes the socket's folder: created 0700 if missing; an existing folder must
- * be ours and, when it is the default one, not open to others. */
-static int prepare_folder(const char *sock, bool is_default, hp_err_t *err) {
+ * be ours and, when it is one of hpsearch's own default folders, not open
+ * to others (made 0700). */
+static int prepare_folder(const char *sock, bool own_folder, hp_err_t *err) {
   char dir[108];
   snprintf(dir, sizeof dir, "%s", sock);
   char *slash = strrchr(dir, '/');
@@ -604,7 +605,7 @@ static int prepare_folder(const char *sock, bool is_default, hp_err_t *err) {
   if (lstat(dir, &st) < 0) return hp_err_set(err, -errno, "socket folder %s: %s", dir, strerror(errno));
   if (!S_ISDIR(st.st_mode))
     return hp_err_set(err, HP_EINVAL, "socket folder %s is not a folder", dir);
-  if (is_default) {
+  if (own_folder) {
     if (st.st_uid != getuid())
       return hp_err_set(err, HP_EINVAL, "socket folder %s belongs to uid %u, not to us (%u)", dir,
                         (unsigned)st.st_uid, (unsigned)getuid());
@@ -654,8 +655,8 @@ static int handle_existing_socket(const char *path, hp_err_t *err) {
   return 0;
 }
 
-static int listen_socket(hp_daemon_t *d, bool is_default, hp_err_t *err) {
-  int rc = prepare_folder(d->socket_path, is_default, err);
+static int listen_socket(hp_daemon_t *d, bool own_folder, hp_err_t *err) {
+  int rc = prepare_folder(d->socket_path, own_folder, err);
   if (rc < 0) return rc;
   rc = handle_existing_socket(d->socket_path, err);
   if (rc < 0) return rc;
@@ -721,7 +722,12 @@ int hp_daemon_run(const hp_daemon_opts_t *opts, hp_err_t *err) {
   hp_daemon_t *d = calloc(1, sizeof *d);
   if (d == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
   int rc = 0;
+  /* Only hpsearch's own default folders ($XDG_RUNTIME_DIR/hpsearch,
+   * /tmp/hpsearch-UID) are made private; a folder the user named, with
+   * --socket or $HPSEARCH_SOCKET (say /tmp itself), keeps its mode. */
+  const char *env_sock = getenv("HPSEARCH_SOCKET");
   bool is_default = opts->socket_path == NULL;
+  bool own_folder = is_default && (env_sock == NULL || env_sock[0] == '\0');
   d->dblock.fd = -1;
   g_daemon = d;
   d->jobs = opts->jobs > 0 ? opts->jobs : 1;
@@ -771,7 +777,7 @@ int hp_daemon_run(const hp_daemon_opts_t *opts, hp_err_t *err) {
   }
   rc = hp_dblock_acquire(&d->dblock, d->db_path, err);
   if (rc < 0) goto fail_loop;
-  rc = listen_socket(d, is_default, err);
+  rc = listen_socket(d, own_folder, err);
   if (rc < 0) goto fail_listen;
   hp_err_t werr = {0};
   if (hp_dblock_publish(&d->dblock, d->db_path, d->socket_path, &werr) < 0)

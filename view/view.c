@@ -405,7 +405,8 @@ static cJSON *running_json(hp_store_t *s, const hp_store_study_info_t *info, dou
     double start = hp_view_local_seconds(t->datetime_start);
     if (isnan(start)) cJSON_AddNullToObject(o, "elapsed");
     else cJSON_AddNumberToObject(o, "elapsed", now > start ? now - start : 0);
-    cJSON *sys = cJSON_Parse(t->system_attrs_json);
+    cJSON *sys = NULL;
+    (void)hp_json_parse(t->system_attrs_json, strlen(t->system_attrs_json), "system_attrs", &sys, NULL);
     cJSON_AddBoolToObject(o, "worker", cJSON_GetObjectItemCaseSensitive(sys, HP_STORE_ATTR_WORKER) != NULL);
     cJSON_Delete(sys);
     cJSON_AddItemToArray(arr, o);

@@ -157,6 +157,31 @@ static int stop_daemon(void **state) {
 
 /* ---- no daemon ------------------------------------------------------------ */
 
+/* $HPSEARCH_SOCKET names a socket in a folder of the user's (0755 here;
+ * /tmp itself is 1777): the daemon never changes that folder's mode; only
+ * hpsearch's own default folders are made 0700. (A daemon run as root with
+ * HPSEARCH_SOCKET=/tmp/x.sock used to turn /tmp into 0700.) */
+static void test_env_socket_folder_kept(void **state) {
+  (void)state;
+  char dir[64];
+  snprintf(dir, sizeof dir, "/tmp/hp-test-envsock-XXXXXX");
+  assert_non_null(mkdtemp(dir));
+  assert_int_equal(chmod(dir, 0755), 0);
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd,
+           "export HPSEARCH_SOCKET='%s/s.sock'; '%s' daemon --db '%s/x.db' --jobs 1 2>/dev/null &"
+           " i=0; while [ ! -S \"$HPSEARCH_SOCKET\" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done;"
+           " '%s' shutdown >/dev/null",
+           dir, g_bin, dir, g_bin);
+  int rc = system(cmd);
+  struct stat st;
+  assert_int_equal(stat(dir, &st), 0);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd) != 0) {}
+  assert_int_equal(rc, 0);
+  assert_int_equal(st.st_mode & 07777, 0755);
+}
+
 static void test_no_daemon(void **state) {
   (void)state;
   run_t *r = cli("status --socket '%s/none.sock'", g_dir);
@@ -1403,6 +1428,7 @@ static void test_db_same_as_daemon(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_no_daemon),
+      cmocka_unit_test(test_env_socket_folder_kept),
       cmocka_unit_test(test_usage_errors),
       cmocka_unit_test(test_db_from_store),
       cmocka_unit_test(test_db_from_optuna),
