@@ -35,7 +35,9 @@ static int db_upgrade(const char *path) {
    * keeps a revision in memory, and none may start meanwhile. (The lock
    * would create a missing file; hp_store_upgrade refuses that case.) */
   hp_dblock_t lock = {.fd = -1};
-  int rc = access(path, F_OK) == 0 ? hp_dblock_acquire(&lock, path, &err) : 0;
+  int rc = !hp_store_is_url(path) && access(path, F_OK) == 0
+               ? hp_dblock_acquire(&lock, path, &err)
+               : 0;
   if (rc == 0) rc = hp_store_upgrade(path, &from, &err);
   hp_dblock_release(&lock); /* after the store is closed (SQLite's locks) */
   if (rc < 0) {

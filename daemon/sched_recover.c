@@ -317,12 +317,17 @@ static int sched_load(hp_daemon_t *d, bool live, hp_err_t *err) {
     rc = hp_err_set(err, HP_ENOMEM, "out of memory");
     goto done;
   }
-  /* 1. read everything and kill orphans of RUNNING trials */
+  /* 1. read everything and kill orphans of RUNNING trials. In a shared
+   * database (PostgreSQL) a RUNNING trial may be another daemon's, on
+   * another machine: nothing is killed or failed here; the trials of a
+   * daemon that died are failed once their heartbeats are older than the
+   * grace period (hp_sched_check_heartbeats). */
+  bool own_all = !live && !hp_store_shared(d->store);
   size_t n_running = 0;
   for (size_t i = 0; i < n_infos; i++) {
     rc = hp_store_trials_list(d->store, infos[i].study_id, 0, &lists[i], &counts[i], err);
     if (rc < 0) goto done;
-    for (size_t j = 0; j < counts[i] && !live; j++) {
+    for (size_t j = 0; j < counts[i] && own_all; j++) {
       if (lists[i][j].state == HP_STORE_RUNNING) {
         kill_orphan(d, &lists[i][j]);
         n_running++;

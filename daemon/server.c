@@ -775,12 +775,15 @@ int hp_daemon_run(const hp_daemon_opts_t *opts, hp_err_t *err) {
     if (rc > 0) rc = HP_EBUSY;
     goto fail_loop;
   }
-  rc = hp_dblock_acquire(&d->dblock, d->db_path, err);
+  /* A file has one owning daemon; a PostgreSQL database is shared by
+   * several, which claim trials under row locks (docs/scale-out.md). */
+  bool file_db = !hp_store_is_url(d->db_path);
+  rc = file_db ? hp_dblock_acquire(&d->dblock, d->db_path, err) : 0;
   if (rc < 0) goto fail_loop;
   rc = listen_socket(d, own_folder, err);
   if (rc < 0) goto fail_listen;
   hp_err_t werr = {0};
-  if (hp_dblock_publish(&d->dblock, d->db_path, d->socket_path, &werr) < 0)
+  if (file_db && hp_dblock_publish(&d->dblock, d->db_path, d->socket_path, &werr) < 0)
     hp_log("%s (a daemon refused on this database will not know the socket)", werr.msg);
 
   rc = open_store(d, opts->optuna_schema, err);

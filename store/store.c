@@ -1,4 +1,5 @@
-/* The study store: reads and writes studies and trials in Optuna's SQLite
+/* The SQLite backend of the study store (the embedded default; one owning
+ * daemon per file): reads and writes studies and trials in Optuna's SQLite
  * schema at revision v3.0.0.d (Optuna 3.1) or v3.2.0.a (Optuna 3.2 and
  * later), keeping the one a file has (see store_schema.c for the DDL and
  * docs/storage.md for the encodings). Every write call is one transaction, or one savepoint inside a
@@ -16,6 +17,7 @@
 
 #include "hpsearch/json.h"
 #include "hpsearch/utf8.h"
+#include "backend.h"
 #include "store_schema.h"
 
 /* ---- statement table ---------------------------------------------------
@@ -224,6 +226,7 @@ typedef struct study_cache {
 } study_cache_t;
 
 struct hp_store {
+  const hp_store_backend_t *be; /* &hp_sqlite_backend (first: store/backend.c dispatches on it) */
   sqlite3 *db;                 /* connection */
   char *path;                  /* for messages */
   bool readonly;               /* opened with HP_STORE_READONLY */
@@ -365,7 +368,7 @@ static void copy_time(const hp_store_t *s, char *dst, size_t cap, const unsigned
 
 static void cache_clear(hp_store_t *s) { s->n_cache = 0; }
 
-int hp_store_data_version(hp_store_t *s, int64_t *version, hp_err_t *err) {
+static int sqlite_data_version(hp_store_t *s, int64_t *version, hp_err_t *err) {
   sqlite3_stmt *st = stmt(s, ST_DATA_VERSION, err);
   if (!st) return HP_EDB;
   int rc = sqlite3_step(st) == SQLITE_ROW ? HP_OK : db_err(s, err, "data_version");
@@ -420,7 +423,7 @@ static int tx_end(hp_store_t *s, int rc, hp_err_t *err) {
   return rc;
 }
 
-int hp_store_begin(hp_store_t *s, hp_err_t *err) {
+static int sqlite_begin(hp_store_t *s, hp_err_t *err) {
   if (s->readonly) return hp_err_set(err, HP_ESTATE, "%s: opened read-only", s->path);
   if (s->batch) return hp_err_set(err, HP_ESTATE, "store: batch already open");
   int rc = run(s, ST_BEGIN, err, "beginning a batch");
@@ -429,7 +432,7 @@ int hp_store_begin(hp_store_t *s, hp_err_t *err) {
   return HP_OK;
 }
 
-int hp_store_commit(hp_store_t *s, hp_err_t *err) {
+static int sqlite_commit(hp_store_t *s, hp_err_t *err) {
   if (!s->batch) return hp_err_set(err, HP_ESTATE, "store: no batch open");
   s->batch = false;
   if (sqlite3_get_autocommit(s->db)) {
@@ -445,14 +448,14 @@ int hp_store_commit(hp_store_t *s, hp_err_t *err) {
   return rc;
 }
 
-void hp_store_rollback(hp_store_t *s) {
+static void sqlite_rollback(hp_store_t *s) {
   if (!s || !s->batch) return;
   s->batch = false;
   cache_clear(s);
   run(s, ST_ROLLBACK, NULL, "rollback");
 }
 
-bool hp_store_in_batch(const hp_store_t *s) { return s->batch; }
+static bool sqlite_in_batch(const hp_store_t *s) { return s->batch; }
 
 
 /* ---- open / close ----------------------------------------------------- */
@@ -474,7 +477,7 @@ static int pragma(hp_store_t *s, const char *sql, const char *expect, hp_err_t *
   return ret;
 }
 
-int hp_store_open(const char *path, unsigned flags, hp_store_t **out, hp_err_t *err) {
+int hp_sqlite_open(const char *path, unsigned flags, hp_store_t **out, hp_err_t *err) {
   *out = NULL;
   if (!path || !*path) return hp_err_set(err, HP_EINVAL, "store: empty database path");
   hp_store_t *s = calloc(1, sizeof *s);
@@ -482,6 +485,7 @@ int hp_store_open(const char *path, unsigned flags, hp_store_t **out, hp_err_t *
     free(s);
     return hp_err_set(err, HP_ENOMEM, "store: out of memory");
   }
+  s->be = &hp_sqlite_backend;
   s->readonly = (flags & HP_STORE_READONLY) != 0;
   s->data_version = -1;
   int rc;
@@ -521,9 +525,9 @@ fail:
   return rc;
 }
 
-const char *hp_store_revision(const hp_store_t *s) { return hp_store_schema_rev_name(s->rev); }
+static const char *sqlite_revision(const hp_store_t *s) { return hp_store_schema_rev_name(s->rev); }
 
-int hp_store_upgrade(const char *path, const char **from, hp_err_t *err) {
+int hp_sqlite_upgrade(const char *path, const char **from, hp_err_t *err) {
   if (from) *from = NULL;
   /* Never create a file here: upgrading a mistyped name is an error. */
   if (path && *path && access(path, F_OK) != 0)
@@ -538,7 +542,7 @@ int hp_store_upgrade(const char *path, const char **from, hp_err_t *err) {
   return rc;
 }
 
-void hp_store_close(hp_store_t *s) {
+static void sqlite_close(hp_store_t *s) {
   if (!s) return;
   if (s->batch) hp_store_rollback(s);
   for (int i = 0; i < ST_COUNT_; i++) sqlite3_finalize(s->st[i]);
@@ -744,7 +748,7 @@ static int study_cached(hp_store_t *s, int64_t study_id, study_cache_t **out, hp
   return HP_OK;
 }
 
-int hp_store_study_create(hp_store_t *s, const char *name, int n_objectives,
+static int sqlite_study_create(hp_store_t *s, const char *name, int n_objectives,
                           const bool *maximize, const char *user_attrs_json,
                           const char *system_attrs_json, int64_t *study_id, hp_err_t *err) {
   if (!name || !*name || strlen(name) > 512)
@@ -788,7 +792,7 @@ done:
   return rc;
 }
 
-int hp_store_study_find(hp_store_t *s, const char *name, int64_t *study_id, hp_err_t *err) {
+static int sqlite_study_find(hp_store_t *s, const char *name, int64_t *study_id, hp_err_t *err) {
   if (!name) return hp_err_set(err, HP_EINVAL, "study name: missing");
   sqlite3_stmt *st = stmt(s, ST_STUDY_FIND, err);
   if (!st) return HP_EDB;
@@ -931,11 +935,11 @@ fail:
   return rc;
 }
 
-int hp_store_study_list(hp_store_t *s, hp_store_study_info_t **out, size_t *n, hp_err_t *err) {
+static int sqlite_study_list(hp_store_t *s, hp_store_study_info_t **out, size_t *n, hp_err_t *err) {
   return summaries(s, -1, out, n, err);
 }
 
-int hp_store_study_get(hp_store_t *s, int64_t study_id, hp_store_study_info_t *info,
+static int sqlite_study_get(hp_store_t *s, int64_t study_id, hp_store_study_info_t *info,
                        hp_err_t *err) {
   memset(info, 0, sizeof *info);
   if (study_id < 0) return hp_err_set(err, HP_ENOTFOUND, "no study with id %lld", (long long)study_id);
@@ -952,7 +956,7 @@ int hp_store_study_get(hp_store_t *s, int64_t study_id, hp_store_study_info_t *i
   return HP_OK;
 }
 
-int hp_store_study_delete(hp_store_t *s, int64_t study_id, hp_err_t *err) {
+static int sqlite_study_delete(hp_store_t *s, int64_t study_id, hp_err_t *err) {
   static const char *const DELETES[] = {
       "DELETE FROM trial_params WHERE trial_id IN (SELECT trial_id FROM trials WHERE study_id = ?1)",
       "DELETE FROM trial_values WHERE trial_id IN (SELECT trial_id FROM trials WHERE study_id = ?1)",
@@ -1003,13 +1007,13 @@ static int study_attr_set(hp_store_t *s, int id, int64_t study_id, const char *k
   return tx_end(s, rc, err);
 }
 
-int hp_store_study_set_system_attr(hp_store_t *s, int64_t study_id, const char *key,
+static int sqlite_study_set_system_attr(hp_store_t *s, int64_t study_id, const char *key,
                                    const char *value_json, hp_err_t *err) {
   return study_attr_set(s, ST_STUDY_SYSATTR_SET, study_id, key, value_json,
                         "study system attr", err);
 }
 
-int hp_store_study_get_system_attr(hp_store_t *s, int64_t study_id, const char *key,
+static int sqlite_study_get_system_attr(hp_store_t *s, int64_t study_id, const char *key,
                                    char **value_json, hp_err_t *err) {
   *value_json = NULL;
   sqlite3_stmt *st = stmt(s, ST_STUDY_SYSATTR_GET, err);
@@ -1032,7 +1036,7 @@ int hp_store_study_get_system_attr(hp_store_t *s, int64_t study_id, const char *
   return rc;
 }
 
-int hp_store_study_attrs(hp_store_t *s, int64_t study_id, bool system, char **object_json,
+static int sqlite_study_attrs(hp_store_t *s, int64_t study_id, bool system, char **object_json,
                          hp_err_t *err) {
   int rc = study_exists(s, study_id, err);
   if (rc) return rc;
@@ -1104,7 +1108,7 @@ static int put_params(hp_store_t *s, int64_t trial_id, const hp_store_param_t *p
   return HP_OK;
 }
 
-int hp_store_trial_create(hp_store_t *s, int64_t study_id, hp_store_state_t state,
+static int sqlite_trial_create(hp_store_t *s, int64_t study_id, hp_store_state_t state,
                           const hp_store_param_t *params, size_t n_params,
                           const char *system_attrs_json, int64_t *trial_id, int64_t *number,
                           hp_err_t *err) {
@@ -1143,7 +1147,7 @@ done:
   return rc;
 }
 
-int hp_store_trial_pop_waiting(hp_store_t *s, int64_t study_id, int64_t *trial_id,
+static int sqlite_trial_pop_waiting(hp_store_t *s, int64_t study_id, int64_t *trial_id,
                                int64_t *number, char **system_attrs_json, hp_err_t *err) {
   if (system_attrs_json) *system_attrs_json = NULL;
   int rc = tx_begin(s, err);
@@ -1193,7 +1197,7 @@ done:
   return HP_OK;
 }
 
-int hp_store_trial_set_params(hp_store_t *s, int64_t trial_id, const hp_store_param_t *params,
+static int sqlite_trial_set_params(hp_store_t *s, int64_t trial_id, const hp_store_param_t *params,
                               size_t n_params, hp_err_t *err) {
   if (n_params && !params) return hp_err_set(err, HP_EINVAL, "params missing");
   int rc = tx_begin(s, err);
@@ -1203,7 +1207,7 @@ int hp_store_trial_set_params(hp_store_t *s, int64_t trial_id, const hp_store_pa
   return tx_end(s, rc, err);
 }
 
-int hp_store_trial_report(hp_store_t *s, int64_t trial_id, int64_t step, double value,
+static int sqlite_trial_report(hp_store_t *s, int64_t trial_id, int64_t step, double value,
                           hp_err_t *err) {
   if (step < 0) return hp_err_set(err, HP_EINVAL, "report: step %lld < 0", (long long)step);
   int rc = tx_begin(s, err);
@@ -1233,19 +1237,19 @@ static int trial_attr_set(hp_store_t *s, int id, int64_t trial_id, const char *k
   return tx_end(s, rc, err);
 }
 
-int hp_store_trial_set_system_attr(hp_store_t *s, int64_t trial_id, const char *key,
+static int sqlite_trial_set_system_attr(hp_store_t *s, int64_t trial_id, const char *key,
                                    const char *value_json, hp_err_t *err) {
   return trial_attr_set(s, ST_TRIAL_SYSATTR_SET, trial_id, key, value_json,
                         "trial system attr", err);
 }
 
-int hp_store_trial_set_user_attr(hp_store_t *s, int64_t trial_id, const char *key,
+static int sqlite_trial_set_user_attr(hp_store_t *s, int64_t trial_id, const char *key,
                                  const char *value_json, hp_err_t *err) {
   return trial_attr_set(s, ST_TRIAL_USERATTR_SET, trial_id, key, value_json, "trial user attr",
                         err);
 }
 
-int hp_store_trial_heartbeat(hp_store_t *s, int64_t trial_id, hp_err_t *err) {
+static int sqlite_trial_heartbeat(hp_store_t *s, int64_t trial_id, hp_err_t *err) {
   int rc = tx_begin(s, err);
   if (rc) return rc;
   int state;
@@ -1270,7 +1274,7 @@ static int put_value(hp_store_t *s, int64_t trial_id, int objective, double v, h
   return step_done(s, st, err, "storing a value");
 }
 
-int hp_store_trial_finish(hp_store_t *s, int64_t trial_id, hp_store_state_t state,
+static int sqlite_trial_finish(hp_store_t *s, int64_t trial_id, hp_store_state_t state,
                           const double *values, size_t n_values, const char *system_attrs_json,
                           hp_err_t *err) {
   if (!is_finished(state))
@@ -1551,7 +1555,7 @@ fail:
   return rc;
 }
 
-int hp_store_trials_list(hp_store_t *s, int64_t study_id, int64_t min_number,
+static int sqlite_trials_list(hp_store_t *s, int64_t study_id, int64_t min_number,
                          hp_store_trial_t **out, size_t *n, hp_err_t *err) {
   *out = NULL;
   *n = 0;
@@ -1560,7 +1564,7 @@ int hp_store_trials_list(hp_store_t *s, int64_t study_id, int64_t min_number,
   return read_trials(s, false, study_id, min_number, out, n, err);
 }
 
-int hp_store_trial_get(hp_store_t *s, int64_t trial_id, hp_store_trial_t *out, hp_err_t *err) {
+static int sqlite_trial_get(hp_store_t *s, int64_t trial_id, hp_store_trial_t *out, hp_err_t *err) {
   memset(out, 0, sizeof *out);
   hp_store_trial_t *arr;
   size_t n;
@@ -1575,7 +1579,7 @@ int hp_store_trial_get(hp_store_t *s, int64_t trial_id, hp_store_trial_t *out, h
   return HP_OK;
 }
 
-int hp_store_first_running(hp_store_t *s, int64_t study_id, int64_t *number, hp_err_t *err) {
+static int sqlite_first_running(hp_store_t *s, int64_t study_id, int64_t *number, hp_err_t *err) {
   sqlite3_stmt *st = stmt(s, ST_RUNNING_FIRST, err);
   if (!st) return HP_EDB;
   sqlite3_bind_int64(st, 1, study_id);
@@ -1589,7 +1593,7 @@ int hp_store_first_running(hp_store_t *s, int64_t study_id, int64_t *number, hp_
   return HP_OK;
 }
 
-int hp_store_best_trial(hp_store_t *s, int64_t study_id, int64_t *trial_id, int64_t *number,
+static int sqlite_best_trial(hp_store_t *s, int64_t study_id, int64_t *trial_id, int64_t *number,
                         double *value, hp_err_t *err) {
   int rc = study_exists(s, study_id, err);
   if (rc) return rc;
@@ -1621,7 +1625,7 @@ int hp_store_best_trial(hp_store_t *s, int64_t study_id, int64_t *trial_id, int6
   return HP_OK;
 }
 
-int hp_store_reconcile(hp_store_t *s, const char *reason, hp_store_trial_ref_t **out, size_t *n,
+static int sqlite_reconcile(hp_store_t *s, const char *reason, hp_store_trial_ref_t **out, size_t *n,
                        hp_err_t *err) {
   if (out) *out = NULL;
   if (n) *n = 0;
@@ -1682,3 +1686,38 @@ done:
   if (n) *n = nr;
   return HP_OK;
 }
+
+const hp_store_backend_t hp_sqlite_backend = {
+    .name = "sqlite",
+    .shared = false,
+    .revision = sqlite_revision,
+    .close = sqlite_close,
+    .begin = sqlite_begin,
+    .commit = sqlite_commit,
+    .rollback = sqlite_rollback,
+    .in_batch = sqlite_in_batch,
+    .data_version = sqlite_data_version,
+    .study_create = sqlite_study_create,
+    .study_find = sqlite_study_find,
+    .study_list = sqlite_study_list,
+    .study_get = sqlite_study_get,
+    .study_delete = sqlite_study_delete,
+    .study_set_system_attr = sqlite_study_set_system_attr,
+    .study_get_system_attr = sqlite_study_get_system_attr,
+    .study_attrs = sqlite_study_attrs,
+    .study_lock = NULL, /* one writer: BEGIN IMMEDIATE holds the file's write lock */
+    .trial_create = sqlite_trial_create,
+    .trial_pop_waiting = sqlite_trial_pop_waiting,
+    .trial_set_params = sqlite_trial_set_params,
+    .trial_report = sqlite_trial_report,
+    .trial_set_system_attr = sqlite_trial_set_system_attr,
+    .trial_set_user_attr = sqlite_trial_set_user_attr,
+    .trial_heartbeat = sqlite_trial_heartbeat,
+    .trial_finish = sqlite_trial_finish,
+    .trials_list = sqlite_trials_list,
+    .trial_get = sqlite_trial_get,
+    .first_running = sqlite_first_running,
+    .best_trial = sqlite_best_trial,
+    .reconcile = sqlite_reconcile,
+    .fail_stale = NULL, /* one daemon per file: its restart reconciles */
+};

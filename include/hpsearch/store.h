@@ -1,4 +1,14 @@
-/* The study database: SQLite with Optuna's RDB schema (13 tables,
+/* The study database in Optuna's RDB schema, behind one interface with two
+ * backends (the table hp_store_backend_t at the end of this header):
+ *  - SQLite, the embedded default (store/store.c): a file, one owning
+ *    daemon (see hp_dblock_* in hpsearch/daemon.h);
+ *  - PostgreSQL through libpq (store/store_pg.c), chosen by a URL
+ *    "postgresql://USER@HOST[:PORT]/DBNAME" (or "?host=/socket/dir"): the
+ *    schema Optuna creates there (enum types, sequences, constraint names),
+ *    shared by several daemons and by Optuna at once (docs/scale-out.md).
+ * Everything below holds for both unless it says otherwise.
+ *
+ * SQLite with Optuna's RDB schema (13 tables,
  * version_info schema 12) at alembic revision 'v3.2.0.a' (Optuna 3.2 and
  * later: one more index, on trials.study_id) or 'v3.0.0.d' (Optuna 3.1), so
  * Optuna and its CLI read and continue what hpsearch writes, and hpsearch
@@ -61,8 +71,13 @@ typedef struct hp_store hp_store_t;
                                   reads (default: v3.2.0.a, which Optuna >= 3.2 reads);
                                   an existing file keeps its revision either way */
 
+/* Whether db names a PostgreSQL database ("postgresql://" or "postgres://"),
+ * not a file. */
+bool hp_store_is_url(const char *db);
+
 /* Opens (read-write: creating the file and the schema if needed) a study
- * database. A file at another alembic revision (e.g. written by an older or
+ * database: a file path (SQLite) or a URL (hp_store_is_url: PostgreSQL; the
+ * database must exist, the schema is created in it if missing). A file at another alembic revision (e.g. written by an older or
  * newer Optuna) or whose trials.study_id index does not match its revision
  * fails with HP_EFORMAT naming what was found. Read-only open fails with
  * HP_ENOTFOUND if the file does not exist or holds no studies table. */
@@ -91,10 +106,31 @@ int hp_store_commit(hp_store_t *s, hp_err_t *err);
 /* Rolls the batch back (all calls since begin are undone). */
 void hp_store_rollback(hp_store_t *s);
 bool hp_store_in_batch(const hp_store_t *s);
-/* SQLite's PRAGMA data_version of this handle: it changes exactly when
- * another connection (Optuna, another program) committed since the last
- * call, never for this handle's own commits. */
+/* A number that changes when another connection (Optuna, another program,
+ * another daemon) may have committed since the last call, and stays the
+ * same while nobody did. SQLite: PRAGMA data_version of this handle (never
+ * changed by its own commits). PostgreSQL: derived from the server's
+ * transaction ids (pg_current_snapshot): it may also change for commits to
+ * other databases of the server, never for this handle's own. */
 int hp_store_data_version(hp_store_t *s, int64_t *version, hp_err_t *err);
+
+/* The backend's name ("sqlite", "postgresql"; static text). */
+const char *hp_store_backend_name(const hp_store_t *s);
+/* Whether several daemons may write this database at the same time
+ * (PostgreSQL). Such a daemon claims trial numbers, grid points and
+ * enqueued trials under hp_store_study_lock, beats for every trial it runs
+ * and fails its peers' trials whose beats stopped (hp_store_fail_stale);
+ * it never fails RUNNING trials at its start (hp_store_reconcile is for a
+ * store with one owner). */
+bool hp_store_shared(const hp_store_t *s);
+/* Locks the study against other writers' claims until the open batch (or,
+ * outside a batch, nothing: call it inside one) ends: PostgreSQL's SELECT
+ * ... FOR UPDATE on its studies row, the lock Optuna takes to number a new
+ * trial. Read the study's trials after taking it: what other writers
+ * claimed before is then committed and visible, and nobody claims more
+ * until this batch ends. A no-op where there is one writer (SQLite's
+ * batch holds the file's write lock). HP_ENOTFOUND for an unknown study. */
+int hp_store_study_lock(hp_store_t *s, int64_t study_id, hp_err_t *err);
 
 /* ---- studies ---------------------------------------------------------- */
 /* Summary of a study, one row of hp_store_study_list. */
@@ -258,6 +294,18 @@ typedef struct hp_store_trial_ref {
 int hp_store_reconcile(hp_store_t *s, const char *reason, hp_store_trial_ref_t **out,
                        size_t *n, hp_err_t *err);
 
+/* Shared stores: every RUNNING trial of the study whose trial_heartbeats
+ * row is older than grace seconds by the database's clock (as Optuna's
+ * fail_stale_trials; a trial without a row is left alone) becomes FAIL with
+ * fail_reason = reason, in one transaction (or inside the open batch),
+ * except the trials listed in keep (the caller's own, alive while it is).
+ * Rows locked by another writer are skipped (it is finishing them). *out
+ * (may be NULL) receives the trials failed. A store with one owner fails
+ * nothing (*n = 0). */
+int hp_store_fail_stale(hp_store_t *s, int64_t study_id, double grace, const char *reason,
+                        const int64_t *keep, size_t n_keep, hp_store_trial_ref_t **out,
+                        size_t *n, hp_err_t *err);
+
 /* The system attribute key under which finish/reconcile store a failure
  * reason. */
 #define HP_STORE_FAIL_REASON_KEY "fail_reason"
@@ -271,5 +319,66 @@ int hp_store_reconcile(hp_store_t *s, const char *reason, hp_store_trial_ref_t *
 /* Of a trial: */
 #define HP_STORE_ATTR_WORKER "hpsearch:worker"   /* {"pgid": N, "boot": ID} */
 #define HP_STORE_ATTR_REASON "hpsearch:reason"   /* why pruned (FAIL: fail_reason) */
+
+/* ---- backends --------------------------------------------------------
+ * Each backend fills one table; the hp_store_* functions above dispatch
+ * through it (store/backend.c), so callers never see which one runs. The
+ * handle a backend's open returns begins with a pointer to its table
+ * (struct { const hp_store_backend_t *be; ... }). A NULL entry means the
+ * operation has nothing to do on that backend (study_lock, fail_stale). */
+typedef struct hp_store_backend {
+  const char *name; /* "sqlite", "postgresql" */
+  bool shared;      /* several daemons may write at once */
+  const char *(*revision)(const hp_store_t *s);
+  void (*close)(hp_store_t *s);
+  int (*begin)(hp_store_t *s, hp_err_t *err);
+  int (*commit)(hp_store_t *s, hp_err_t *err);
+  void (*rollback)(hp_store_t *s);
+  bool (*in_batch)(const hp_store_t *s);
+  int (*data_version)(hp_store_t *s, int64_t *version, hp_err_t *err);
+  int (*study_create)(hp_store_t *s, const char *name, int n_objectives, const bool *maximize,
+                      const char *user_attrs_json, const char *system_attrs_json,
+                      int64_t *study_id, hp_err_t *err);
+  int (*study_find)(hp_store_t *s, const char *name, int64_t *study_id, hp_err_t *err);
+  int (*study_list)(hp_store_t *s, hp_store_study_info_t **out, size_t *n, hp_err_t *err);
+  int (*study_get)(hp_store_t *s, int64_t study_id, hp_store_study_info_t *info, hp_err_t *err);
+  int (*study_delete)(hp_store_t *s, int64_t study_id, hp_err_t *err);
+  int (*study_set_system_attr)(hp_store_t *s, int64_t study_id, const char *key,
+                               const char *value_json, hp_err_t *err);
+  int (*study_get_system_attr)(hp_store_t *s, int64_t study_id, const char *key,
+                               char **value_json, hp_err_t *err);
+  int (*study_attrs)(hp_store_t *s, int64_t study_id, bool system, char **object_json,
+                     hp_err_t *err);
+  int (*study_lock)(hp_store_t *s, int64_t study_id, hp_err_t *err);
+  int (*trial_create)(hp_store_t *s, int64_t study_id, hp_store_state_t state,
+                      const hp_store_param_t *params, size_t n_params,
+                      const char *system_attrs_json, int64_t *trial_id, int64_t *number,
+                      hp_err_t *err);
+  int (*trial_pop_waiting)(hp_store_t *s, int64_t study_id, int64_t *trial_id, int64_t *number,
+                           char **system_attrs_json, hp_err_t *err);
+  int (*trial_set_params)(hp_store_t *s, int64_t trial_id, const hp_store_param_t *params,
+                          size_t n_params, hp_err_t *err);
+  int (*trial_report)(hp_store_t *s, int64_t trial_id, int64_t step, double value,
+                      hp_err_t *err);
+  int (*trial_set_system_attr)(hp_store_t *s, int64_t trial_id, const char *key,
+                               const char *value_json, hp_err_t *err);
+  int (*trial_set_user_attr)(hp_store_t *s, int64_t trial_id, const char *key,
+                             const char *value_json, hp_err_t *err);
+  int (*trial_heartbeat)(hp_store_t *s, int64_t trial_id, hp_err_t *err);
+  int (*trial_finish)(hp_store_t *s, int64_t trial_id, hp_store_state_t state,
+                      const double *values, size_t n_values, const char *system_attrs_json,
+                      hp_err_t *err);
+  int (*trials_list)(hp_store_t *s, int64_t study_id, int64_t min_number,
+                     hp_store_trial_t **out, size_t *n, hp_err_t *err);
+  int (*trial_get)(hp_store_t *s, int64_t trial_id, hp_store_trial_t *out, hp_err_t *err);
+  int (*first_running)(hp_store_t *s, int64_t study_id, int64_t *number, hp_err_t *err);
+  int (*best_trial)(hp_store_t *s, int64_t study_id, int64_t *trial_id, int64_t *number,
+                    double *value, hp_err_t *err);
+  int (*reconcile)(hp_store_t *s, const char *reason, hp_store_trial_ref_t **out, size_t *n,
+                   hp_err_t *err);
+  int (*fail_stale)(hp_store_t *s, int64_t study_id, double grace, const char *reason,
+                    const int64_t *keep, size_t n_keep, hp_store_trial_ref_t **out, size_t *n,
+                    hp_err_t *err);
+} hp_store_backend_t;
 
 #endif
