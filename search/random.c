@@ -43,6 +43,10 @@ double hp_random_param(const hp_dist_t *d, hp_rng_t *rng) {
   }
 }
 
+/* In space order, so a parameter's condition sees its parents' values:
+ * only active parameters are drawn, the others are absent (NaN). */
 void hp_random_suggest(const hp_sampler_t *s, hp_rng_t *rng, double *out) {
-  for (int p = 0; p < s->d; p++) out[p] = hp_random_param(&s->space->params[p].dist, rng);
+  for (int p = 0; p < s->d; p++)
+    out[p] = hp_space_active(s->space, p, out) ? hp_random_param(&s->space->params[p].dist, rng)
+                                                : NAN;
 }

@@ -28,6 +28,7 @@ void hp_sampler_opts_default(hp_sampler_opts_t *o, hp_sampler_kind_t kind) {
   o->consider_endpoints = false;
   o->multivariate = false;
   o->constant_liar = false;
+  o->group = true;
   o->grid_shuffle = true;
   o->grid_retry_failed = false;
 }
@@ -78,7 +79,7 @@ int hp_sampler_opts_parse(const cJSON *v, hp_sampler_opts_t *o, hp_err_t *err) {
                                          "consider_prior", "prior_weight",
                                          "consider_magic_clip", "consider_endpoints",
                                          "multivariate",  "constant_liar",
-                                         "optuna31_density", NULL};
+                                         "group",         "optuna31_density", NULL};
   const char *const *keys =
       kind == HP_SAMPLER_TPE ? tpe_keys : kind == HP_SAMPLER_GRID ? grid_keys : common_keys;
   if ((rc = hp_json_check_keys(v, keys, w, err)) != 0) return rc;
@@ -128,6 +129,7 @@ int hp_sampler_opts_parse(const cJSON *v, hp_sampler_opts_t *o, hp_err_t *err) {
       return rc;
     if ((rc = hp_json_get_bool(v, "constant_liar", false, &o->constant_liar, w, err)) != 0)
       return rc;
+    if ((rc = hp_json_get_bool(v, "group", false, &o->group, w, err)) != 0) return rc;
     if ((rc = hp_json_get_bool(v, "optuna31_density", false, &o->optuna31_density, w, err)) != 0)
       return rc;
   }
@@ -225,6 +227,7 @@ static void hist_free(hp_hist_t *h, int d) {
     }
   free(h->sorted);
   free(h->n_missing);
+  free(h->presence);
   memset(h, 0, sizeof *h);
 }
 
@@ -258,7 +261,8 @@ int hp_sampler_create(const hp_space_t *space, const hp_sampler_opts_t *opts, hp
   s->hist.x = calloc((size_t)s->d, sizeof *s->hist.x);
   s->hist.sorted = calloc((size_t)s->d, sizeof *s->hist.sorted);
   s->hist.n_missing = calloc((size_t)s->d, sizeof *s->hist.n_missing);
-  if (!s->tp || !s->hist.x || !s->hist.sorted || !s->hist.n_missing) {
+  s->hist.presence = calloc((size_t)s->d, sizeof *s->hist.presence);
+  if (!s->tp || !s->hist.x || !s->hist.sorted || !s->hist.n_missing || !s->hist.presence) {
     rc = hp_err_set(err, HP_ENOMEM, "sampler: out of memory");
     goto fail;
   }
@@ -384,6 +388,14 @@ static int sorted_insert(hp_sorted_t *so, double tv, int32_t number) {
   return 0;
 }
 
+/* splitmix64's finaliser: summed over trial numbers it hashes a set. */
+static uint64_t presence_mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
 /* Inserts a finished COMPLETE/PRUNED trial in trial-number order. */
 static int hist_add(hp_sampler_t *s, int32_t number, double key, double val, const double *params) {
   hp_hist_t *h = &s->hist;
@@ -403,7 +415,10 @@ static int hist_add(hp_sampler_t *s, int32_t number, double key, double val, con
     h->x[p][i] = v;
     if (isnan(v)) {
       h->n_missing[p]++;
-    } else if (s->tp[p].kind == HP_T_CONT || s->tp[p].kind == HP_T_BIN) {
+      continue;
+    }
+    h->presence[p] += presence_mix((uint64_t)number);
+    if (s->tp[p].kind == HP_T_CONT || s->tp[p].kind == HP_T_BIN) {
       if (sorted_insert(&h->sorted[p], hp_tparam_fwd(&s->tp[p], v), number) != 0) return HP_ENOMEM;
     }
   }

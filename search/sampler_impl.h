@@ -47,6 +47,9 @@ typedef struct hp_hist {
   double **x;         /* [d][cap] internal values, NaN = absent (contiguous per parameter) */
   hp_sorted_t *sorted; /* [d] numeric parameters only (univariate bandwidths) */
   int64_t *n_missing; /* [d] observations lacking the parameter */
+  uint64_t *presence; /* [d] order-free hash of the trial numbers that have the
+                         parameter: parameters that always occur together
+                         (Optuna's group decomposition) have equal hashes */
 } hp_hist_t;
 
 /* A running trial (suggested, or replayed as RUNNING). */
@@ -65,6 +68,11 @@ typedef struct hp_grid {
   int32_t *free_pos; /* [total] index in free_ids, -1 if not free */
   int64_t n_free;    /* FREE points */
   int64_t n_done;    /* DONE points */
+  int64_t *ext;      /* conditional space: [total] the valid points' ids in the
+                        extended mixed radix (a conditional parameter has one
+                        more digit value, n_grid = absent), ascending; the
+                        grid id of a point is its index here. NULL otherwise
+                        (grid id = mixed-radix id). */
 } hp_grid_t;
 
 /* Per-number scratch reused across suggestions (grown, never shrunk). */

@@ -601,7 +601,7 @@ int hp_dist_parse(const cJSON *spec, const char *where, hp_dist_t *out, char *wa
   int rc = hp_json_get_string(spec, "type", true, &type, where, err);
   if (rc != 0) return rc;
   if (strcmp(type, "categorical") == 0) {
-    static const char *const k[] = {"type", "choices", "grid", NULL};
+    static const char *const k[] = {"type", "choices", "grid", "when", NULL};
     if ((rc = hp_json_check_keys(spec, k, where, err)) != 0) return rc;
     const cJSON *ch = cJSON_GetObjectItemCaseSensitive(spec, "choices");
     if (ch == NULL) return hp_err_set(err, HP_EINVAL, "%s.choices: required but missing", where);
@@ -612,7 +612,7 @@ int hp_dist_parse(const cJSON *spec, const char *where, hp_dist_t *out, char *wa
     return hp_err_set(err, HP_EINVAL,
                       "%s.type: unknown type '%s' (expected float, int or categorical)", where,
                       type);
-  static const char *const k[] = {"type", "low", "high", "log", "step", "grid", NULL};
+  static const char *const k[] = {"type", "low", "high", "log", "step", "grid", "when", NULL};
   if ((rc = hp_json_check_keys(spec, k, where, err)) != 0) return rc;
   /* With a grid list, low/high default to its extremes. */
   const cJSON *g = cJSON_GetObjectItemCaseSensitive(spec, "grid");
@@ -649,6 +649,8 @@ void hp_space_free(hp_space_t *space) {
     free(space->params[i].name);
     hp_dist_free(&space->params[i].dist);
     free(space->params[i].grid);
+    for (int c = 0; c < space->params[i].n_cond; c++) free(space->params[i].cond[c].ok);
+    free(space->params[i].cond);
   }
   free(space->params);
   free(space->warnings);
@@ -747,6 +749,217 @@ static int append_warning(hp_space_t *s, const char *w) {
   return 0;
 }
 
+/* ---- conditions ("when") ------------------------------------------------ */
+
+/* Index of a member of the raw space object by name, or -1. */
+static int raw_index(const cJSON *obj, const char *name) {
+  int i = 0;
+  for (const cJSON *it = obj->child; it != NULL; it = it->next, i++)
+    if (strcmp(it->string, name) == 0) return i;
+  return -1;
+}
+
+/* Depth-first search over the raw "when" references from `from`: true if
+ * `target` is reachable; the path (names, " -> " separated) is appended to
+ * path. `seen` has room for every parameter. */
+static bool raw_reaches(const cJSON *obj, int from, int target, uint8_t *seen, char *path,
+                        size_t len) {
+  if (from == target) return true;
+  if (seen[from]) return false;
+  seen[from] = 1;
+  const cJSON *spec = cJSON_GetArrayItem(obj, from);
+  const cJSON *when = cJSON_IsObject(spec) ? cJSON_GetObjectItemCaseSensitive(spec, "when") : NULL;
+  for (const cJSON *c = cJSON_IsObject(when) ? when->child : NULL; c != NULL; c = c->next) {
+    int k = raw_index(obj, c->string);
+    if (k < 0) continue;
+    size_t at = strlen(path);
+    snprintf(path + at, len - at, " -> %s", c->string);
+    if (raw_reaches(obj, k, target, seen, path, len)) return true;
+    path[at] = '\0';
+  }
+  return false;
+}
+
+/* Parses the "when" of parameter i (spec `spec` of the raw space `obj`):
+ * {"parent": choice or [choices...], ...}; every parent an earlier
+ * categorical parameter, every value one of its choices. */
+static int parse_when(hp_space_t *s, int i, const cJSON *spec, const cJSON *obj, hp_err_t *err) {
+  hp_param_t *p = &s->params[i];
+  const cJSON *when = cJSON_GetObjectItemCaseSensitive(spec, "when");
+  if (when == NULL) return 0;
+  const char *name = p->name;
+  if (!cJSON_IsObject(when))
+    return hp_err_set(err, HP_EINVAL,
+                      "space.%s.when: expected an object such as {\"optimizer\": [\"adam\"]}, "
+                      "got %s",
+                      name, hp_json_type_name(when));
+  int n = cJSON_GetArraySize(when);
+  if (n == 0)
+    return hp_err_set(err, HP_EINVAL,
+                      "space.%s.when: must name at least one parameter (or leave \"when\" out)",
+                      name);
+  p->cond = calloc((size_t)n, sizeof *p->cond);
+  if (p->cond == NULL) return hp_err_set(err, HP_ENOMEM, "space: out of memory");
+  for (const cJSON *c = when->child; c != NULL; c = c->next) {
+    const char *pn = c->string;
+    int k = hp_space_find(s, pn);
+    if (k < 0)
+      return hp_err_set(err, HP_EINVAL, "space.%s.when.%s: no parameter '%s' in the space", name,
+                        pn, pn);
+    if (k == i)
+      return hp_err_set(err, HP_EINVAL, "space.%s.when.%s: a parameter cannot depend on itself",
+                        name, pn);
+    if (k > i) {
+      uint8_t *seen = calloc((size_t)s->n, 1);
+      char path[1024];
+      snprintf(path, sizeof path, "%s -> %s", name, pn);
+      bool cycle = seen != NULL && raw_reaches(obj, k, i, seen, path, sizeof path);
+      free(seen);
+      if (cycle)
+        return hp_err_set(err, HP_EINVAL, "space.%s.when.%s: cycle of conditions: %s", name, pn,
+                          path);
+      return hp_err_set(err, HP_EINVAL,
+                        "space.%s.when.%s: '%s' comes after '%s' in the space; a condition "
+                        "must name an earlier parameter (put parents first)",
+                        name, pn, pn, name);
+    }
+    const hp_dist_t *pd = &s->params[k].dist;
+    if (pd->kind != HP_DIST_CAT)
+      return hp_err_set(err, HP_EINVAL,
+                        "space.%s.when.%s: '%s' is not categorical (a condition tests the "
+                        "choices of a categorical parameter)",
+                        name, pn, pn);
+    hp_cond_t *cd = &p->cond[p->n_cond];
+    cd->parent = k;
+    cd->ok = calloc((size_t)pd->n_choices, 1);
+    if (cd->ok == NULL) return hp_err_set(err, HP_ENOMEM, "space: out of memory");
+    p->n_cond++;
+    bool list = cJSON_IsArray(c);
+    if (list && cJSON_GetArraySize(c) == 0)
+      return hp_err_set(err, HP_EINVAL, "space.%s.when.%s: must list at least one choice", name,
+                        pn);
+    int j = 0;
+    for (const cJSON *v = list ? c->child : c; v != NULL; v = list ? v->next : NULL, j++) {
+      char at[32] = "";
+      if (list) snprintf(at, sizeof at, "[%d]", j);
+      double idx;
+      hp_err_t e2;
+      if (cJSON_IsArray(v) || cJSON_IsObject(v))
+        return hp_err_set(err, HP_EINVAL,
+                          "space.%s.when.%s%s: expected a choice (string, number, boolean or "
+                          "null), got %s",
+                          name, pn, at, hp_json_type_name(v));
+      if (hp_dist_from_external(pd, v, &idx, &e2) != 0) {
+        char *t = hp_json_print(v);
+        hp_err_set(err, HP_EINVAL, "space.%s.when.%s%s: %s is not one of the choices of %s",
+                   name, pn, at, t ? t : "the value", pn);
+        free(t);
+        return HP_EINVAL;
+      }
+      if (cd->ok[(int)idx])
+        return hp_err_set(err, HP_EINVAL, "space.%s.when.%s%s: choice listed twice", name, pn,
+                          at);
+      cd->ok[(int)idx] = 1;
+    }
+  }
+  return 0;
+}
+
+/* The choices each categorical parameter may take for p to be active:
+ * allowed[q] (for q with need[q]) is the intersection of the conditions of
+ * p and of every ancestor on q. Returns false if one is empty. */
+static bool ancestors_allow(const hp_space_t *s, int p, uint8_t *need, uint8_t **allowed) {
+  bool ok = true;
+  for (int c = 0; c < s->params[p].n_cond; c++) {
+    const hp_cond_t *cd = &s->params[p].cond[c];
+    int q = cd->parent, k = s->params[q].dist.n_choices;
+    if (!need[q]) {
+      need[q] = 1;
+      memset(allowed[q], 1, (size_t)k);
+      ok = ancestors_allow(s, q, need, allowed) && ok;
+    }
+    bool any = false;
+    for (int j = 0; j < k; j++) any = (allowed[q][j] &= cd->ok[j]) || any;
+    ok = ok && any;
+  }
+  return ok;
+}
+
+static bool space_example(const hp_space_t *s, int p, double *params, bool *oom) {
+  uint8_t *need = calloc((size_t)s->n, 1);
+  uint8_t **allowed = calloc((size_t)s->n, sizeof *allowed);
+  bool ok = need != NULL && allowed != NULL;
+  for (int q = 0; ok && q < s->n; q++)
+    if (s->params[q].dist.kind == HP_DIST_CAT &&
+        (allowed[q] = malloc((size_t)s->params[q].dist.n_choices)) == NULL)
+      ok = false;
+  if (!ok) *oom = true;
+  if (ok && p >= 0) ok = ancestors_allow(s, p, need, allowed);
+  for (int q = 0; q < s->n; q++) {
+    const hp_dist_t *d = &s->params[q].dist;
+    double v = d->kind == HP_DIST_CAT ? 0 : d->low;
+    if (need != NULL && need[q] && allowed[q] != NULL)
+      for (int j = d->n_choices - 1; j >= 0; j--)
+        if (allowed[q][j]) v = j;
+    params[q] = hp_space_active(s, q, params) ? v : NAN;
+  }
+  if (allowed != NULL)
+    for (int q = 0; q < s->n; q++) free(allowed[q]);
+  free(allowed);
+  free(need);
+  return ok && (p < 0 || !isnan(params[p]));
+}
+
+bool hp_space_example(const hp_space_t *space, int p, double *params) {
+  bool oom = false;
+  return space_example(space, p, params, &oom);
+}
+
+/* A parameter whose conditions (with its parents') contradict each other
+ * could never be sampled: refused. */
+static int check_satisfiable(const hp_space_t *s, int i, hp_err_t *err) {
+  double *tmp = malloc((size_t)s->n * sizeof *tmp);
+  bool oom = tmp == NULL;
+  bool ok = !oom && space_example(s, i, tmp, &oom);
+  free(tmp);
+  if (oom) return hp_err_set(err, HP_ENOMEM, "space: out of memory");
+  if (!ok)
+    return hp_err_set(err, HP_EINVAL,
+                      "space.%s.when: can never hold (its conditions and those of its parents "
+                      "allow no common choice)",
+                      s->params[i].name);
+  return 0;
+}
+
+bool hp_space_active(const hp_space_t *space, int p, const double *params) {
+  const hp_param_t *pa = &space->params[p];
+  for (int c = 0; c < pa->n_cond; c++) {
+    double v = params[pa->cond[c].parent];
+    if (isnan(v)) return false;
+    int k = (int)v;
+    if (k < 0 || k >= space->params[pa->cond[c].parent].dist.n_choices || !pa->cond[c].ok[k])
+      return false;
+  }
+  return true;
+}
+
+int hp_space_deactivate(const hp_space_t *space, double *params) {
+  int n = 0;
+  for (int p = 0; p < space->n; p++) {
+    if (!hp_space_active(space, p, params)) params[p] = NAN;
+    n += !isnan(params[p]);
+  }
+  return n;
+}
+
+bool hp_space_consistent(const hp_space_t *space, const double *params) {
+  for (int p = 0; p < space->n; p++) {
+    bool active = hp_space_active(space, p, params);
+    if (active != hp_dist_contains(&space->params[p].dist, params[p])) return false;
+  }
+  return true;
+}
+
 int hp_space_parse(const cJSON *obj, hp_space_t **out, hp_err_t *err) {
   *out = NULL;
   if (!cJSON_IsObject(obj))
@@ -798,6 +1011,16 @@ int hp_space_parse(const cJSON *obj, hp_space_t **out, hp_err_t *err) {
       goto fail;
     }
   }
+  /* Conditions once every name is known (a reference to a later one is
+   * then told apart from an unknown one). */
+  int i = 0;
+  for (const cJSON *it = obj->child; it != NULL; it = it->next, i++)
+    if ((rc = parse_when(s, i, it, obj, err)) != 0) goto fail;
+  for (i = 0; i < s->n; i++) {
+    if (s->params[i].n_cond == 0) continue;
+    s->conditional = true;
+    if ((rc = check_satisfiable(s, i, err)) != 0) goto fail;
+  }
   *out = s;
   return 0;
 fail:
@@ -839,6 +1062,23 @@ cJSON *hp_space_to_json(const hp_space_t *space) {
           !cJSON_AddNumberToObject(o, "high", d->high) || !cJSON_AddBoolToObject(o, "log", d->log))
         goto fail;
       if (d->step > 0 && !cJSON_AddNumberToObject(o, "step", d->step)) goto fail;
+    }
+    if (p->n_cond > 0) {
+      cJSON *w = cJSON_AddObjectToObject(o, "when");
+      if (w == NULL) goto fail;
+      for (int c = 0; c < p->n_cond; c++) {
+        const hp_param_t *pp = &space->params[p->cond[c].parent];
+        cJSON *l = cJSON_AddArrayToObject(w, pp->name);
+        if (l == NULL) goto fail;
+        for (int j = 0; j < pp->dist.n_choices; j++) {
+          if (!p->cond[c].ok[j]) continue;
+          cJSON *v = hp_dist_to_external(&pp->dist, j);
+          if (v == NULL || !cJSON_AddItemToArray(l, v)) {
+            cJSON_Delete(v);
+            goto fail;
+          }
+        }
+      }
     }
     if (p->grid_given) {
       cJSON *g = cJSON_AddArrayToObject(o, "grid");

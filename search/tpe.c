@@ -51,11 +51,13 @@ static bool better(double ka, double va, double kb, double vb) {
   return ka < kb || (ka == kb && va < vb);
 }
 
-/* Picks the nb best history positions (stable: ties keep trial order) into
- * below[] in ascending position (= chronological) order. */
-static void select_below(const hp_hist_t *h, int64_t nb, int64_t *below) {
+/* Picks the nb best history positions (stable: ties keep trial order)
+ * among the trials that have parameter col (all of them if col is NULL)
+ * into below[] in ascending position (= chronological) order. */
+static void select_below(const hp_hist_t *h, const double *col, int64_t nb, int64_t *below) {
   int64_t cnt = 0;
   for (int64_t i = 0; i < h->n; i++) {
+    if (col != NULL && isnan(col[i])) continue;
     double k = h->key[i], v = h->val[i];
     if (cnt == nb && !better(k, v, h->key[below[cnt - 1]], h->val[below[cnt - 1]])) continue;
     int64_t j = cnt < nb ? cnt++ : nb - 1;
@@ -731,8 +733,7 @@ static int sample_joint(hp_sampler_t *s, const bool *mask, int dj, const int64_t
   if (!jp || !cand || !best || !ctv) goto done;
   if (joint_alloc(&L, s->d, mask, nb + 1) || joint_alloc(&G, s->d, mask, h->n + nl + 1)) goto done;
 
-  /* l: below trials (all have the joint params: the joint set is the
-   * parameters no finished trial lacks). */
+  /* l: below trials (chosen among the trials that have the joint params). */
   int64_t ml = 0;
   for (int64_t i = 0; i < nb; i++, ml++) {
     for (int p = 0; p < s->d; p++)
@@ -764,6 +765,9 @@ static int sample_joint(hp_sampler_t *s, const bool *mask, int dj, const int64_t
     }
     if (i == h->n) break;
     if (ws->is_below[num]) continue;
+    bool has = true; /* the trials where the joint parameters are active */
+    for (int p = 0; p < s->d; p++) has = has && (!mask[p] || !isnan(h->x[p][i]));
+    if (!has) continue;
     for (int p = 0; p < s->d; p++)
       if (mask[p]) G.x[p][gi] = hp_tparam_fwd(&s->tp[p], h->x[p][i]);
     G.w[gi] = hp_tpe_weight(gi, mg);
@@ -844,6 +848,62 @@ done:
 
 /* ---- entry -------------------------------------------------------------- */
 
+/* Optuna's group decomposition (multivariate TPE with group=True): two
+ * parameters are in one group when the same finished trials have them
+ * (equal presence hashes and counts); a parameter no trial has is in none.
+ * Without `group`, one joint set of the parameters every trial has (group
+ * 0), the others univariate. group_of[p] = group id or -1. */
+static void tpe_groups(const hp_sampler_t *s, int *group_of) {
+  const hp_hist_t *h = &s->hist;
+  for (int p = 0; p < s->d; p++) {
+    group_of[p] = -1;
+    if (!s->opts.multivariate || s->tp[p].kind == HP_T_SINGLE || h->n_missing[p] == h->n) continue;
+    if (!s->opts.group) {
+      if (h->n_missing[p] == 0) group_of[p] = 0;
+      continue;
+    }
+    group_of[p] = p;
+    for (int q = 0; q < p; q++) {
+      if (group_of[q] == q && h->n_missing[q] == h->n_missing[p] &&
+          h->presence[q] == h->presence[p]) {
+        group_of[p] = q;
+        break;
+      }
+    }
+  }
+}
+
+/* One decision: below set among the trials that have parameter p (the
+ * trials where it was active), then a joint sample over mask (dj > 0) or
+ * p's univariate one. */
+static int tpe_decide(hp_sampler_t *s, int p, const bool *mask, int dj, hp_rng_t *rng,
+                      double *out) {
+  const hp_sampler_opts_t *o = &s->opts;
+  const hp_hist_t *h = &s->hist;
+  int64_t n_p = h->n - h->n_missing[p];
+  double g = ceil(o->gamma_ratio * (double)n_p);
+  int64_t nb = (int64_t)fmin(g, (double)o->gamma_max);
+  if (nb > n_p) nb = n_p;
+  int64_t *below = malloc((size_t)(nb > 0 ? nb : 1) * sizeof *below);
+  if (below == NULL) return HP_ENOMEM;
+  select_below(h, h->n_missing[p] > 0 ? h->x[p] : NULL, nb, below);
+  for (int64_t i = 0; i < nb; i++) s->ws.is_below[h->number[below[i]]] = 1;
+  int rc;
+  if (dj > 0)
+    rc = sample_joint(s, mask, dj, below, nb, rng, out);
+  else if (s->tp[p].kind == HP_T_CAT)
+    rc = sample_categorical(s, p, below, nb, rng, &out[p]);
+  else
+    rc = sample_numeric(s, p, below, nb, rng, &out[p]);
+  for (int64_t i = 0; i < nb; i++) s->ws.is_below[h->number[below[i]]] = 0;
+  free(below);
+  return rc;
+}
+
+/* Parameters are decided in space order, so a condition sees its parents'
+ * values: an inactive parameter is absent; an active one is sampled with
+ * its group (the group's members from here on, jointly, when its first
+ * active member is reached) or on its own. */
 int hp_tpe_suggest(hp_sampler_t *s, hp_rng_t *rng, double *out, hp_err_t *err) {
   const hp_sampler_opts_t *o = &s->opts;
   const hp_hist_t *h = &s->hist;
@@ -852,47 +912,38 @@ int hp_tpe_suggest(hp_sampler_t *s, hp_rng_t *rng, double *out, hp_err_t *err) {
     return 0;
   }
   if (ws_reserve(&s->ws, s->seen_cap) != 0) return hp_err_set(err, HP_ENOMEM, "tpe: out of memory");
-  double g = ceil(o->gamma_ratio * (double)h->n);
-  int64_t nb = (int64_t)fmin(g, (double)o->gamma_max);
-  if (nb > h->n) nb = h->n;
-  int64_t *below = malloc((size_t)(nb > 0 ? nb : 1) * sizeof *below);
+  int *group_of = malloc((size_t)s->d * sizeof *group_of);
   bool *mask = calloc((size_t)s->d, sizeof *mask);
+  bool *done = calloc((size_t)s->d, sizeof *done);
   int rc = 0;
-  if (below == NULL || mask == NULL) {
+  if (group_of == NULL || mask == NULL || done == NULL) {
     rc = hp_err_set(err, HP_ENOMEM, "tpe: out of memory");
-    goto done;
+    goto out;
   }
-  select_below(h, nb, below);
-  for (int64_t i = 0; i < nb; i++) s->ws.is_below[h->number[below[i]]] = 1;
-
-  int dj = 0;
-  if (o->multivariate)
-    for (int p = 0; p < s->d; p++)
-      if (h->n_missing[p] == 0 && s->tp[p].kind != HP_T_SINGLE) mask[p] = true, dj++;
-  if (dj > 0 && (rc = sample_joint(s, mask, dj, below, nb, rng, out)) != 0) {
-    rc = hp_err_set(err, rc, "tpe: out of memory");
-    goto done;
-  }
+  tpe_groups(s, group_of);
   for (int p = 0; p < s->d && rc == 0; p++) {
-    if (mask[p]) continue;
-    const hp_tparam_t *tp = &s->tp[p];
-    switch (tp->kind) {
-      case HP_T_SINGLE:
-        out[p] = s->space->params[p].dist.kind == HP_DIST_CAT ? 0 : s->space->params[p].dist.low;
-        break;
-      case HP_T_CAT:
-        rc = sample_categorical(s, p, below, nb, rng, &out[p]);
-        break;
-      default:
-        rc = sample_numeric(s, p, below, nb, rng, &out[p]);
-        break;
+    if (!hp_space_active(s->space, p, out)) {
+      out[p] = NAN;
+      continue;
     }
-    if (rc != 0) rc = hp_err_set(err, rc, "tpe: out of memory");
+    if (done[p]) continue;
+    const hp_dist_t *dist = &s->space->params[p].dist;
+    if (s->tp[p].kind == HP_T_SINGLE) {
+      out[p] = dist->kind == HP_DIST_CAT ? 0 : dist->low;
+      continue;
+    }
+    int dj = 0;
+    for (int q = p; q < s->d; q++) {
+      mask[q] = group_of[p] >= 0 && group_of[q] == group_of[p];
+      dj += mask[q];
+      done[q] = done[q] || mask[q];
+    }
+    if ((rc = tpe_decide(s, p, mask, dj, rng, out)) != 0) rc = hp_err_set(err, rc, "tpe: out of memory");
+    for (int q = p; q < s->d; q++) mask[q] = false;
   }
-done:
-  if (below)
-    for (int64_t i = 0; i < nb; i++) s->ws.is_below[h->number[below[i]]] = 0;
-  free(below);
+out:
+  free(group_of);
   free(mask);
+  free(done);
   return rc;
 }

@@ -55,6 +55,11 @@ typedef struct hp_sampler_opts {
   bool consider_endpoints; /* false */
   bool multivariate;       /* false: joint product kernels, Scott-like bandwidth */
   bool constant_liar;      /* false: running trials count as worst observations */
+  bool group;              /* true: multivariate TPE decomposes the space into
+                              groups of parameters that always occur together
+                              (Optuna's group=True) and samples each jointly;
+                              false: one joint set of the parameters every
+                              trial has, the others univariate (group=False) */
   bool optuna31_density;   /* false: the corrected truncated-normal density (with
                               -log sigma) and hpsearch's coverage/resolution
                               bandwidths; true: Optuna 3.1's density and
@@ -70,7 +75,7 @@ void hp_sampler_opts_default(hp_sampler_opts_t *opts, hp_sampler_kind_t kind);
 /* Parses the study spec's "sampler" value: a string ("random" | "grid" |
  * "tpe") or an object {"type": ..., "seed": N, and the option names above,
  * e.g. "n_startup_trials": 20, "multivariate": true, "constant_liar": true,
- * "optuna31_density": true,
+ * "group": false, "optuna31_density": true,
  * "shuffle": false, "retry_failed": true}. Unknown keys and wrong types fail
  * naming the key. The direction is not part of it: set opts->maximize. */
 int hp_sampler_opts_parse(const cJSON *value, hp_sampler_opts_t *opts, hp_err_t *err);

@@ -18,6 +18,7 @@
 #include <cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "hpsearch/err.h"
 
@@ -47,6 +48,14 @@ typedef struct hp_dist {
                           (number, string, true/false, null), else NULL */
 } hp_dist_t;
 
+/* One condition of a conditional parameter: the parameter is active only
+ * while the categorical parameter `parent` (an earlier one in the space) is
+ * active and has one of the allowed choices. */
+typedef struct hp_cond {
+  int parent;  /* index of the categorical parameter (< this parameter's) */
+  uint8_t *ok; /* owned [parent's n_choices]: 1 where the choice allows it */
+} hp_cond_t;
+
 /* One named parameter of a space. */
 typedef struct hp_param {
   char *name;     /* owned, NUL-terminated, unique in the space */
@@ -58,6 +67,8 @@ typedef struct hp_param {
                      the parameter cannot be gridded (continuous float
                      without "grid") */
   bool grid_given; /* the list came from the spec's "grid" key */
+  int n_cond;      /* conditions of "when" (all must hold), 0 = always active */
+  hp_cond_t *cond; /* owned [n_cond], in the order of the "when" object */
 } hp_param_t;
 
 /* A search space: parameters in the order their keys appear in the JSON
@@ -69,6 +80,7 @@ typedef struct hp_space {
   char *warnings;     /* owned, NULL if none: newline-separated notes such as
                          "width: high 1000 adjusted to 992 to fit step 32"
                          that the caller should log */
+  bool conditional;   /* some parameter has a "when" condition */
 } hp_space_t;
 
 /* ---- spaces ------------------------------------------------------------ */
@@ -90,6 +102,25 @@ int hp_space_parse(const cJSON *obj, hp_space_t **out, hp_err_t *err);
 /* Same, from JSON text of length len. */
 int hp_space_parse_text(const char *text, size_t len, hp_space_t **out, hp_err_t *err);
 void hp_space_free(hp_space_t *space);
+/* Conditional parameters ("when", docs/search.md): parameter p is active
+ * for internal values params[] (NaN = absent) when every condition holds:
+ * its parent has a value and that value is an allowed choice. Parents come
+ * before their children, so one pass in space order decides everything. */
+bool hp_space_active(const hp_space_t *space, int p, const double *params);
+/* Sets every inactive parameter of params[space->n] to NaN (in space
+ * order, so a parameter whose parent became absent is absent too). Returns
+ * the number of active parameters. */
+int hp_space_deactivate(const hp_space_t *space, double *params);
+/* True if params[] has a value for exactly the active parameters, each
+ * inside its distribution (what a trial of this space stores). */
+bool hp_space_consistent(const hp_space_t *space, const double *params);
+/* Values that make parameter p active and every other parameter either
+ * absent or at a fixed value: ancestors of p get the first choice their
+ * children allow, every other active parameter its first value (a
+ * categorical's first choice, a range's low). For checks of a template at
+ * creation. Returns false (params filled anyway) if p cannot be made active
+ * that way (conditions that contradict each other). */
+bool hp_space_example(const hp_space_t *space, int p, double *params);
 /* Index of the parameter called name, or -1. */
 int hp_space_find(const hp_space_t *space, const char *name);
 /* The space back in the input format (with adjusted highs). New tree, caller

@@ -310,6 +310,147 @@ static void test_grid_needs_values(void **state) {
   hp_space_free(sp);
 }
 
+/* A conditional space (docs/search.md, "Conditional parameters"), every
+ * parameter griddable: 62 valid points (per optimizer and lr value: sgd 1 +
+ * 3 schedules, momentum 5 x 4, nesterov 5, adam 2). */
+static const char *COND_SPACE =
+    "{\"opt\": {\"type\": \"categorical\", \"choices\": [\"sgd\", \"momentum\", \"nesterov\", \"adam\"]},"
+    " \"lr\": {\"type\": \"float\", \"low\": 0.01, \"high\": 0.1, \"log\": true, \"grid\": [0.01, 0.1]},"
+    " \"momentum\": {\"type\": \"float\", \"low\": 0.5, \"high\": 0.9, \"step\": 0.1,"
+    "                \"when\": {\"opt\": [\"momentum\", \"nesterov\"]}},"
+    " \"sched\": {\"type\": \"categorical\", \"choices\": [\"constant\", \"step\"],"
+    "             \"when\": {\"opt\": [\"sgd\", \"momentum\"]}},"
+    " \"gamma\": {\"type\": \"int\", \"low\": 1, \"high\": 3, \"when\": {\"sched\": \"step\"}},"
+    " \"beta1\": {\"type\": \"float\", \"low\": 0.8, \"high\": 0.9, \"grid\": [0.8, 0.9],"
+    "             \"when\": {\"opt\": \"adam\"}}}";
+#define COND_POINTS 62
+
+/* A made-up loss over the conditional space: adam with beta1 near 0.85 and
+ * lr near 0.03 is best; it reads only active parameters. */
+static double cond_loss(const double *x) {
+  double l = fabs(log(x[1] / 0.03));
+  switch ((int)x[0]) {
+    case 0: l += 1.0 + (x[3] == 1 ? 0.1 * x[4] : 0.5); break;
+    case 1: l += 0.6 + fabs(x[2] - 0.8) + (x[3] == 1 ? 0.1 * x[4] : 0.4); break;
+    case 2: l += 0.5 + fabs(x[2] - 0.7); break;
+    default: l += 10 * fabs(x[5] - 0.85); break;
+  }
+  return l;
+}
+
+/* Checks that x[] has exactly the active parameters, each in range. */
+static void check_cond_point(const hp_space_t *sp, const double *x) {
+  for (int p = 0; p < sp->n; p++) {
+    bool active = hp_space_active(sp, p, x);
+    if (active && !hp_dist_contains(&sp->params[p].dist, x[p]))
+      fail_msg("active %s = %.17g not in its distribution", sp->params[p].name, x[p]);
+    if (!active && !isnan(x[p])) fail_msg("inactive %s has value %.17g", sp->params[p].name, x[p]);
+  }
+}
+
+static void test_conditional_samplers(void **state) {
+  (void)state;
+  hp_space_t *sp = space_of(COND_SPACE);
+  struct { hp_sampler_kind_t kind; bool mv, group, liar; } modes[] = {
+      {HP_SAMPLER_RANDOM, 0, 0, 0}, {HP_SAMPLER_TPE, 0, 0, 0}, {HP_SAMPLER_TPE, 1, 1, 0},
+      {HP_SAMPLER_TPE, 1, 1, 1},    {HP_SAMPLER_TPE, 1, 0, 1}};
+  double best[5];
+  for (int m = 0; m < 5; m++) {
+    best[m] = 0;
+    for (uint64_t seed = 0; seed < 4; seed++) {
+      hp_sampler_opts_t o;
+      hp_sampler_opts_default(&o, modes[m].kind);
+      o.seed = seed;
+      o.multivariate = modes[m].mv;
+      o.group = modes[m].group;
+      o.constant_liar = modes[m].liar;
+      hp_sampler_t *s = sampler_of(sp, &o);
+      hp_err_t err = {0};
+      double x[120][6], b = INFINITY;
+      int used[6] = {0};
+      /* two in flight: ask n + 1, tell n */
+      assert_int_equal(hp_sampler_suggest(s, 0, x[0], &err), 0);
+      for (int n = 0; n < 119; n++) {
+        assert_int_equal(hp_sampler_suggest(s, n + 1, x[n + 1], &err), 0);
+        check_cond_point(sp, x[n + 1]);
+        for (int p = 0; p < 6; p++) used[p] += !isnan(x[n + 1][p]);
+        double v = cond_loss(x[n]);
+        b = fmin(b, v);
+        hp_trial_final_t fin = n % 11 == 5 ? HP_FINAL_PRUNED : HP_FINAL_COMPLETE;
+        assert_int_equal(hp_sampler_tell(s, n, x[n], fin, v, 3, &err), 0);
+      }
+      /* every conditional parameter was sampled at some point */
+      for (int p = 0; p < 6; p++)
+        if (used[p] == 0) fail_msg("mode %d: %s never sampled", m, sp->params[p].name);
+      best[m] += b / 4;
+      hp_sampler_free(s);
+    }
+  }
+  /* TPE (every mode) finds a better point than random on average. */
+  for (int m = 1; m < 5; m++)
+    if (!(best[m] < best[0])) fail_msg("TPE mode %d: mean best %g not below random's %g", m, best[m], best[0]);
+  hp_space_free(sp);
+}
+
+static void test_conditional_grid(void **state) {
+  (void)state;
+  hp_space_t *sp = space_of(COND_SPACE);
+  hp_sampler_opts_t o;
+  hp_sampler_opts_default(&o, HP_SAMPLER_GRID);
+  o.seed = 3;
+  hp_sampler_t *s = sampler_of(sp, &o);
+  hp_err_t err = {0};
+  hp_sampler_stats_t st;
+  hp_sampler_stats(s, &st);
+  assert_int_equal(st.grid_total, COND_POINTS);
+  double pts[COND_POINTS + 1][6];
+  int seen[COND_POINTS] = {0};
+  /* Three in flight; trial 7 is released (never started) and its point
+   * handed out again; after 30 trials a restart replays the history. */
+  int n = 0;
+  for (; n < 30; n++) {
+    assert_int_equal(hp_sampler_suggest(s, n, pts[n], &err), 0);
+    check_cond_point(sp, pts[n]);
+    if (n == 7) {
+      hp_sampler_release(s, 7);
+      assert_int_equal(hp_sampler_suggest(s, 7, pts[7], &err), 0);
+    }
+    if (n >= 2)
+      assert_int_equal(hp_sampler_tell(s, n - 2, pts[n - 2], HP_FINAL_COMPLETE, 1, -1, &err), 0);
+  }
+  hp_sampler_t *r = sampler_of(sp, &o);
+  for (int t = 0; t < n; t++) {
+    if (t < n - 2)
+      assert_int_equal(hp_sampler_tell(r, t, pts[t], t % 4 ? HP_FINAL_COMPLETE : HP_FINAL_FAIL, 1, -1, &err), 0);
+    else
+      assert_int_equal(hp_sampler_running(r, t, pts[t], &err), 0);
+  }
+  for (; n < COND_POINTS; n++) {
+    assert_int_equal(hp_sampler_suggest(r, n, pts[n], &err), 0);
+    check_cond_point(sp, pts[n]);
+  }
+  assert_int_equal(hp_sampler_suggest(r, n, pts[n], &err), HP_EEXHAUSTED);
+  for (int t = 0; t < COND_POINTS; t++) {
+    int64_t id = hp_sampler_grid_id(r, pts[t]);
+    assert_in_range(id, 0, COND_POINTS - 1);
+    if (seen[id]++) fail_msg("conditional grid point %lld handed out twice", (long long)id);
+  }
+  /* a point with a value for an inactive parameter, or lacking an active
+   * one, is no grid point */
+  double bad[6];
+  memcpy(bad, pts[0], sizeof bad);
+  bad[0] = 3, bad[5] = NAN; /* adam without beta1 */
+  bad[2] = bad[3] = bad[4] = NAN;
+  assert_int_equal(hp_sampler_grid_id(r, bad), -1);
+  bad[5] = 0.8, bad[2] = 0.5; /* adam with momentum */
+  assert_int_equal(hp_sampler_grid_id(r, bad), -1);
+  bad[2] = NAN;
+  assert_true(hp_sampler_grid_id(r, bad) >= 0);
+  hp_sampler_free(s);
+  hp_sampler_free(r);
+  hp_space_free(sp);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_opts_parse),
@@ -320,6 +461,8 @@ int main(void) {
       cmocka_unit_test(test_grid_order_release_retry),
       cmocka_unit_test(test_grid_replay),
       cmocka_unit_test(test_grid_needs_values),
+      cmocka_unit_test(test_conditional_samplers),
+      cmocka_unit_test(test_conditional_grid),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

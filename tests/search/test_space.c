@@ -471,6 +471,107 @@ static void test_grid_lists_and_to_json(void **state) {
   hp_space_free(s);
 }
 
+/* The optimizer space of the issue: nested conditions, parents first. */
+static const char *COND_SPACE =
+    "{\"opt\": {\"type\": \"categorical\", \"choices\": [\"sgd\", \"momentum\", \"nesterov\", \"adam\"]},"
+    " \"lr\": {\"type\": \"float\", \"low\": 1e-4, \"high\": 0.1, \"log\": true},"
+    " \"momentum\": {\"type\": \"float\", \"low\": 0.5, \"high\": 0.99,"
+    "                \"when\": {\"opt\": [\"momentum\", \"nesterov\"]}},"
+    " \"sched\": {\"type\": \"categorical\", \"choices\": [\"constant\", \"step\"],"
+    "             \"when\": {\"opt\": [\"sgd\", \"momentum\"]}},"
+    " \"gamma\": {\"type\": \"float\", \"low\": 0.1, \"high\": 0.9, \"when\": {\"sched\": \"step\"}},"
+    " \"beta1\": {\"type\": \"float\", \"low\": 0.8, \"high\": 0.99, \"when\": {\"opt\": \"adam\"}}}";
+
+static void test_conditions(void **state) {
+  (void)state;
+  hp_space_t *s = parse_ok(COND_SPACE);
+  assert_true(s->conditional);
+  assert_int_equal(s->params[2].n_cond, 1);
+  assert_int_equal(s->params[2].cond[0].parent, 0);
+  assert_int_equal(s->params[4].cond[0].parent, 3);
+  double x[6] = {1, 0.01, 0.9, 1, 0.5, 0.9}; /* momentum, step schedule */
+  assert_true(hp_space_active(s, 2, x));
+  assert_true(hp_space_active(s, 4, x));
+  assert_false(hp_space_active(s, 5, x));
+  assert_int_equal(hp_space_deactivate(s, x), 5);
+  assert_true(isnan(x[5]));
+  assert_true(hp_space_consistent(s, x));
+  /* nesterov: no schedule, so no gamma either (nested) */
+  x[0] = 2;
+  assert_false(hp_space_consistent(s, x));
+  assert_int_equal(hp_space_deactivate(s, x), 3);
+  assert_true(isnan(x[3]) && isnan(x[4]) && isnan(x[5]) && !isnan(x[2]));
+  assert_true(hp_space_consistent(s, x));
+  /* an example that activates gamma: opt sgd (first allowing sched), sched step */
+  double e[6];
+  assert_true(hp_space_example(s, 4, e));
+  assert_true(e[0] == 0 && e[3] == 1 && e[4] == 0.1 && isnan(e[2]) && isnan(e[5]));
+  assert_true(hp_space_example(s, 5, e));
+  assert_true(e[0] == 3 && isnan(e[3]) && e[5] == 0.8);
+  /* to_json keeps the conditions */
+  cJSON *j = hp_space_to_json(s);
+  hp_space_t *s2 = NULL;
+  hp_err_t err = {0};
+  if (hp_space_parse(j, &s2, &err) != 0) fail_msg("%s", err.msg);
+  assert_int_equal(s2->params[2].n_cond, 1);
+  assert_true(s2->params[2].cond[0].ok[1] && s2->params[2].cond[0].ok[2] &&
+              !s2->params[2].cond[0].ok[0] && !s2->params[2].cond[0].ok[3]);
+  cJSON_Delete(j);
+  hp_space_free(s2);
+  hp_space_free(s);
+  /* several parents: both must hold */
+  s = parse_ok("{\"a\": {\"type\": \"categorical\", \"choices\": [0, 1]},"
+               " \"b\": {\"type\": \"categorical\", \"choices\": [true, false]},"
+               " \"c\": {\"type\": \"int\", \"low\": 1, \"high\": 3, \"when\": {\"a\": 1, \"b\": [true]}}}");
+  double y[3] = {1, 1, 2};
+  assert_false(hp_space_active(s, 2, y));
+  y[1] = 0;
+  assert_true(hp_space_active(s, 2, y));
+  hp_space_free(s);
+}
+
+static void test_condition_errors(void **state) {
+  (void)state;
+  const char *opt = "{\"opt\": {\"type\": \"categorical\", \"choices\": [\"sgd\", \"adam\"]},"
+                    " \"lr\": {\"type\": \"float\", \"low\": 0.1, \"high\": 1},";
+  char t[1024];
+#define COND(tail, n1, n2) \
+  snprintf(t, sizeof t, "%s%s", opt, tail), parse_fails(t, n1, n2)
+  COND("\"m\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"when\": {\"optim\": [\"sgd\"]}}}",
+       "space.m.when.optim: no parameter 'optim'", NULL);
+  COND("\"m\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"when\": {\"lr\": [0.5]}}}",
+       "space.m.when.lr: 'lr' is not categorical", NULL);
+  COND("\"m\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"when\": {\"opt\": [\"sgd\", \"nesterv\"]}}}",
+       "space.m.when.opt[1]: \"nesterv\" is not one of the choices of opt", NULL);
+  COND("\"m\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"when\": {\"opt\": \"Adam\"}}}",
+       "space.m.when.opt: \"Adam\" is not one of the choices", NULL);
+  COND("\"m\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"when\": {\"opt\": []}}}",
+       "space.m.when.opt: must list at least one choice", NULL);
+  COND("\"m\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"when\": {\"opt\": [\"sgd\", \"sgd\"]}}}",
+       "space.m.when.opt[1]: choice listed twice", NULL);
+  COND("\"m\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"when\": {\"opt\": [[\"sgd\"]]}}}",
+       "space.m.when.opt[0]: expected a choice", NULL);
+  COND("\"m\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"when\": [\"opt\"]}}",
+       "space.m.when: expected an object", NULL);
+  COND("\"m\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"when\": {}}}",
+       "space.m.when: must name at least one parameter", NULL);
+  COND("\"m\": {\"type\": \"categorical\", \"choices\": [1, 2], \"when\": {\"m\": [1]}}}",
+       "space.m.when.m: a parameter cannot depend on itself", NULL);
+  /* a later parent, and a cycle through it */
+  COND("\"m\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"when\": {\"k\": [1]}},"
+       " \"k\": {\"type\": \"categorical\", \"choices\": [1, 2]}}",
+       "space.m.when.k: 'k' comes after 'm' in the space", "earlier parameter");
+  COND("\"a\": {\"type\": \"categorical\", \"choices\": [1, 2], \"when\": {\"c\": [1]}},"
+       " \"b\": {\"type\": \"categorical\", \"choices\": [1, 2], \"when\": {\"a\": [1]}},"
+       " \"c\": {\"type\": \"categorical\", \"choices\": [1, 2], \"when\": {\"b\": [2]}}}",
+       "space.a.when.c: cycle of conditions: a -> c -> b -> a", NULL);
+  /* contradicting conditions along the ancestry */
+  COND("\"s\": {\"type\": \"categorical\", \"choices\": [1, 2], \"when\": {\"opt\": \"sgd\"}},"
+       " \"m\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"when\": {\"s\": 1, \"opt\": \"adam\"}}}",
+       "space.m.when: can never hold", NULL);
+#undef COND
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_example),      cmocka_unit_test(test_validation_errors),
@@ -480,6 +581,7 @@ int main(void) {
       cmocka_unit_test(test_optuna_json_refuses_bad_utf8),
       cmocka_unit_test(test_external_values),    cmocka_unit_test(test_contains_compatible),
       cmocka_unit_test(test_grid_lists_and_to_json),
+      cmocka_unit_test(test_conditions),         cmocka_unit_test(test_condition_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
