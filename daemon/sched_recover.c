@@ -214,6 +214,25 @@ static void adopt_foreign(hp_study_t *st, const hp_store_trial_t *trials, size_t
         cJSON_AddItemToObject(space, p->name, item);
     }
   }
+  /* A define-by-run study's conditional parameters (absent from some
+   * trials) get the conditions its trials show, so that hpsearch continues
+   * it as its objective branched (docs/search.md). */
+  int d = space ? cJSON_GetArraySize(space) : 0;
+  double *x = d > 0 && n > 0 ? malloc(n * (size_t)d * sizeof *x) : NULL;
+  if (x != NULL) {
+    for (size_t i = 0; i < n * (size_t)d; i++) x[i] = NAN;
+    for (size_t i = 0; i < n; i++) {
+      for (size_t j = 0; j < trials[i].n_params; j++) {
+        int k = 0;
+        const cJSON *it = space->child;
+        for (; it != NULL && strcmp(it->string, trials[i].params[j].name) != 0; it = it->next) k++;
+        if (it != NULL) x[i * (size_t)d + k] = trials[i].params[j].value;
+      }
+    }
+    if (hp_space_infer_conditions(space, x, n) < 0)
+      hp_log("study '%s': out of memory reading its conditional parameters", st->name);
+    free(x);
+  }
   hp_err_t err = {0};
   if (hp_study_spec_parse(spec, &st->spec, &err) < 0 || hp_sched_study_engines(st, &err) < 0) {
     hp_log("study '%s' (no hpsearch spec) is served read-only: %s", st->name, err.msg);

@@ -30,6 +30,18 @@ void hp_sched_run_list_free(hp_run_t *list) {
   }
 }
 
+/* The trial's parameters as stored: only the active ones (a conditional
+ * parameter that is absent has no trial_params row, as in a define-by-run
+ * Optuna trial). Returns how many. */
+static size_t stored_of(const hp_study_t *st, const double *params, hp_store_param_t *sp) {
+  const hp_space_t *space = st->spec->space;
+  size_t n = 0;
+  for (int i = 0; i < space->n; i++)
+    if (!isnan(params[i]))
+      sp[n++] = (hp_store_param_t){space->params[i].name, params[i], st->dist_json[i]};
+  return n;
+}
+
 /* Overlays an enqueued trial's fixed params (external values by name). */
 static int apply_fixed(hp_study_t *st, const char *sys_json, double *params, hp_err_t *err) {
   if (sys_json == NULL) return 0;
@@ -108,16 +120,22 @@ int hp_sched_trial_begin(hp_study_t *st, hp_run_t **out, hp_err_t *err) {
       }
       rc = apply_fixed(st, sys, params, err);
       free(sys);
+      /* Fixed values can switch a condition: the parameters that became
+       * active get values, the ones that became inactive none. A grid
+       * sampler cannot draw (it hands out points only). */
+      if (rc == 0 && st->spec->sampler.kind != HP_SAMPLER_GRID)
+        hp_sampler_fill(st->sampler, run->number, params);
+      else if (rc == 0)
+        hp_space_deactivate(space, params);
       for (int i = 0; rc == 0 && i < space->n; i++)
-        if (isnan(params[i]))
+        if (isnan(params[i]) && hp_space_active(space, i, params))
           rc = hp_err_set(err, HP_EINVAL, "enqueued trial %lld: parameter %s has no value "
                                           "(grid exhausted)",
                           (long long)run->number, space->params[i].name);
       if (rc == 0) rc = hp_sampler_running(st->sampler, run->number, params, err);
       hp_store_param_t sp[space->n > 0 ? space->n : 1];
-      for (int i = 0; rc == 0 && i < space->n; i++)
-        sp[i] = (hp_store_param_t){space->params[i].name, params[i], st->dist_json[i]};
-      if (rc == 0) rc = hp_store_trial_set_params(d->store, run->trial_id, sp, (size_t)space->n, err);
+      size_t nsp = rc == 0 ? stored_of(st, params, sp) : 0;
+      if (rc == 0) rc = hp_store_trial_set_params(d->store, run->trial_id, sp, nsp, err);
       if (rc < 0) {
         /* Record the failure on the trial itself; the sweep goes on. */
         hp_log("study '%s' trial %lld: %s", st->name, (long long)run->number, err->msg);
@@ -145,9 +163,8 @@ int hp_sched_trial_begin(hp_study_t *st, hp_run_t **out, hp_err_t *err) {
       return rc;
     }
     hp_store_param_t sp[space->n > 0 ? space->n : 1];
-    for (int i = 0; i < space->n; i++)
-      sp[i] = (hp_store_param_t){space->params[i].name, params[i], st->dist_json[i]};
-    rc = hp_store_trial_create(d->store, st->id, HP_STORE_RUNNING, sp, (size_t)space->n, NULL,
+    size_t nsp = stored_of(st, params, sp);
+    rc = hp_store_trial_create(d->store, st->id, HP_STORE_RUNNING, sp, nsp, NULL,
                                &run->trial_id, &run->number, err);
     if (rc < 0) {
       hp_sampler_release(st->sampler, number);
@@ -251,10 +268,9 @@ static int enqueue_retry(hp_study_t *st, const double *params, const char *sys_j
   int rc = hp_daemon_batch(st->d, err);
   if (rc < 0) return rc;
   hp_store_param_t sp[space->n > 0 ? space->n : 1];
-  for (int i = 0; i < space->n; i++)
-    sp[i] = (hp_store_param_t){space->params[i].name, params[i], st->dist_json[i]};
+  size_t nsp = stored_of(st, params, sp);
   int64_t trial_id = 0;
-  rc = hp_store_trial_create(st->d->store, st->id, HP_STORE_WAITING, sp, (size_t)space->n,
+  rc = hp_store_trial_create(st->d->store, st->id, HP_STORE_WAITING, sp, nsp,
                              sys_json, &trial_id, number, err);
   if (rc < 0) return rc;
   note_waiting(st, *number, trial_id);

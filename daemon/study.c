@@ -139,19 +139,29 @@ static int check_engine(const hp_study_spec_t *sp, bool files, hp_err_t *err) {
   double *base = malloc(((size_t)space->n + 1) * sizeof *base);
   double *p = malloc(((size_t)space->n + 1) * sizeof *p);
   int rc = base && p ? 0 : hp_err_set(err, HP_ENOMEM, "out of memory");
-  for (int i = 0; rc == 0 && i < space->n; i++) {
-    const hp_dist_t *dist = &space->params[i].dist;
-    base[i] = dist->kind == HP_DIST_CAT ? 0 : dist->low;
-  }
+  if (rc == 0) hp_space_example(space, -1, base);
   if (rc == 0) rc = check_engine_at(sp, base, -1, files, err);
   for (int i = 0; rc == 0 && i < space->n; i++) {
     const hp_dist_t *dist = &space->params[i].dist;
     int nv = dist->kind == HP_DIST_CAT ? dist->n_choices : 2;
+    /* A conditional parameter is tried where it is active: its parents at
+     * the first choices that allow it (hp_space_example). */
+    double *from = base;
+    if (space->params[i].n_cond > 0) {
+      hp_space_example(space, i, p);
+      from = p;
+    }
     /* Parsing tries the first 64 choices; the data check at creation tries
      * them all (a data path can only come from a categorical's strings). */
     for (int k = 0; rc == 0 && k < nv && (files || k < 64); k++) {
-      memcpy(p, base, (size_t)space->n * sizeof *p);
+      if (from != p) memcpy(p, from, (size_t)space->n * sizeof *p);
       p[i] = dist->kind == HP_DIST_CAT ? k : k == 0 ? dist->low : dist->high;
+      /* a choice can switch conditions: the others at their first values */
+      for (int q = i + 1; q < space->n; q++) {
+        const hp_dist_t *dq = &space->params[q].dist;
+        if (!hp_space_active(space, q, p)) p[q] = NAN;
+        else if (isnan(p[q])) p[q] = dq->kind == HP_DIST_CAT ? 0 : dq->low;
+      }
       rc = check_engine_at(sp, p, i, files, err);
     }
   }
@@ -266,6 +276,12 @@ static int check_command(const hp_study_spec_t *sp, hp_err_t *err) {
   long combos = 1;
   for (int j = 0; j < n; j++) {
     const hp_dist_t *dist = &space->params[idx[j]].dist;
+    if (space->params[idx[j]].n_cond > 0)
+      return hp_err_set(err, HP_EINVAL,
+                        "%s: '%s' is conditional (\"when\"); the program (and PATH) may refer "
+                        "only to parameters every trial has",
+                        j < n_prog ? "spec.objective.command[0]" : "spec.objective.env.PATH",
+                        space->params[idx[j]].name);
     if (dist->kind != HP_DIST_CAT)
       return hp_err_set(err, HP_EINVAL,
                         "%s: the program (and PATH) may refer only to categorical parameters, "
@@ -291,10 +307,7 @@ static int check_command(const hp_study_spec_t *sp, hp_err_t *err) {
   }
   double *params = malloc(((size_t)space->n + 1) * sizeof *params);
   int rc = params ? 0 : hp_err_set(err, HP_ENOMEM, "out of memory");
-  for (int i = 0; rc == 0 && i < space->n; i++) {
-    const hp_dist_t *dist = &space->params[i].dist;
-    params[i] = dist->kind == HP_DIST_CAT ? 0 : dist->low;
-  }
+  if (rc == 0) hp_space_example(space, -1, params);
   const char *daemon_path = getenv("PATH");
   for (long c = 0; rc == 0 && c < combos; c++) {
     char with[512] = "";
@@ -625,6 +638,10 @@ void hp_study_spec_view(const hp_study_spec_t *sp, hp_view_spec_t *out) {
 
 /* ---- substitution ------------------------------------------------------------ */
 
+/* Returned (> 0) for a reference to a parameter the trial does not have: the
+ * member or element holding it is dropped. */
+#define ABSENT 1
+
 static int external_of(const hp_space_t *space, const double *params, const char *name,
                        size_t name_len, cJSON **out, hp_err_t *err) {
   char buf[NAME_MAX_LEN + 1];
@@ -633,7 +650,7 @@ static int external_of(const hp_space_t *space, const double *params, const char
   buf[name_len] = '\0';
   int k = hp_space_find(space, buf);
   if (k < 0) return hp_err_set(err, HP_EINVAL, "\"$%s\" refers to no parameter", buf);
-  if (isnan(params[k])) return hp_err_set(err, HP_EINVAL, "parameter %s has no value", buf);
+  if (isnan(params[k])) return ABSENT;
   *out = hp_dist_to_external(&space->params[k].dist, params[k]);
   if (*out == NULL) return hp_err_set(err, HP_EINVAL, "parameter %s: value out of range", buf);
   return 0;
@@ -688,6 +705,7 @@ static int expand_string(const char *s, const hp_space_t *space, const double *p
       }
       cJSON *v = NULL;
       rc = external_of(space, params, p + 2, (size_t)(close - (p + 2)), &v, err);
+      if (rc == ABSENT) break;
       if (rc == 0) rc = append_external_text(v, &buf, &len, &cap);
       cJSON_Delete(v);
       p = close + 1;
@@ -707,20 +725,42 @@ static int expand_string(const char *s, const hp_space_t *space, const double *p
   return rc;
 }
 
+/* An option name before a whole "$name" in an array: dropped with it. */
+static bool is_option_name(const cJSON *c) {
+  return c != NULL && cJSON_IsString(c) && c->valuestring[0] == '-' &&
+         strchr(c->valuestring, '$') == NULL;
+}
+
+static bool is_whole_ref(const cJSON *c) {
+  const char *s = cJSON_IsString(c) ? c->valuestring : NULL;
+  return s != NULL && s[0] == '$' && s[1] != '$' && s[1] != '{';
+}
+
 static int substitute(cJSON *node, const hp_space_t *space, const double *params,
                       cJSON **replacement, hp_err_t *err) {
   *replacement = NULL;
   if (cJSON_IsString(node)) {
     const char *s = node->valuestring;
-    if (s[0] == '$' && s[1] != '$' && s[1] != '{')
+    if (is_whole_ref(node))
       return external_of(space, params, s + 1, strlen(s + 1), replacement, err);
     if (strchr(s, '$') != NULL) return expand_string(s, space, params, replacement, err);
     return 0;
   }
-  for (cJSON *c = node->child; c; c = c->next) {
+  cJSON *next, *replaced = NULL; /* the last member put in by substitution */
+  for (cJSON *c = node->child; c; c = next) {
+    next = c->next;
     cJSON *r = NULL;
     int rc = substitute(c, space, params, &r, err);
     if (rc < 0) return rc;
+    if (rc == ABSENT) {
+      /* The reference stood for an inactive parameter: no member, no
+       * element, and no option name in front of it. */
+      cJSON *prev = node->child == c ? NULL : c->prev;
+      if (cJSON_IsArray(node) && is_whole_ref(c) && prev != replaced && is_option_name(prev))
+        cJSON_Delete(cJSON_DetachItemViaPointer(node, prev));
+      cJSON_Delete(cJSON_DetachItemViaPointer(node, c));
+      continue;
+    }
     if (r) {
       /* ReplaceItemViaPointer keeps the position but not the member name. */
       if (c->string != NULL) {
@@ -735,6 +775,7 @@ static int substitute(cJSON *node, const hp_space_t *space, const double *params
         return hp_err_set(err, HP_ENOMEM, "out of memory");
       }
       c = r;
+      replaced = r;
     }
   }
   return 0;
@@ -747,6 +788,7 @@ int hp_study_substitute(const cJSON *tmpl, const hp_space_t *space, const double
   if (copy == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
   cJSON *r = NULL;
   int rc = substitute(copy, space, params, &r, err);
+  if (rc == ABSENT) rc = hp_err_set(err, HP_EINVAL, "\"%s\" refers to a parameter this trial does not have", copy->valuestring);
   if (rc < 0) {
     cJSON_Delete(copy);
     return rc;

@@ -530,6 +530,19 @@ int hp_sampler_suggest(hp_sampler_t *s, int64_t number, double *out, hp_err_t *e
   return 0;
 }
 
+void hp_sampler_fill(const hp_sampler_t *s, int64_t number, double *params) {
+  hp_rng_t rng;
+  /* Its own stream: (seed, number) with the top bit set, never a trial's. */
+  hp_rng_seed_stream(&rng, s->opts.seed, (uint64_t)number | (1ULL << 63));
+  for (int p = 0; p < s->d; p++) {
+    const hp_dist_t *d = &s->space->params[p].dist;
+    if (!hp_space_active(s->space, p, params))
+      params[p] = NAN;
+    else if (!hp_dist_contains(d, params[p]))
+      params[p] = hp_random_param(d, &rng);
+  }
+}
+
 void hp_sampler_stats(const hp_sampler_t *s, hp_sampler_stats_t *out) {
   *out = s->st;
   out->n_running = s->n_run;

@@ -931,6 +931,105 @@ static int check_satisfiable(const hp_space_t *s, int i, hp_err_t *err) {
   return 0;
 }
 
+/* ---- conditions of a define-by-run study ------------------------------ */
+
+int hp_space_infer_conditions(cJSON *space, const double *x, size_t n) {
+  int d = cJSON_GetArraySize(space);
+  if (d == 0 || n == 0) return 0;
+  cJSON **item = calloc((size_t)d, sizeof *item);
+  size_t *count = calloc((size_t)d, sizeof *count);
+  int *parent = malloc((size_t)d * sizeof *parent);
+  uint8_t *with = NULL, *without = NULL;
+  int rc = item && count && parent ? 0 : HP_ENOMEM;
+  int p = 0;
+  for (cJSON *it = space->child; rc == 0 && it != NULL; it = it->next, p++) item[p] = it;
+  for (size_t t = 0; rc == 0 && t < n; t++)
+    for (p = 0; p < d; p++) count[p] += !isnan(x[t * (size_t)d + p]);
+  size_t n_rows = 0; /* trials with any parameter */
+  for (size_t t = 0; rc == 0 && t < n; t++) {
+    bool any = false;
+    for (p = 0; p < d; p++) any = any || !isnan(x[t * (size_t)d + p]);
+    n_rows += any;
+  }
+  for (p = 0; rc == 0 && p < d; p++) {
+    parent[p] = -1;
+    if (count[p] == 0 || count[p] == n_rows) continue;
+    for (int q = 0; q < d; q++) {
+      const cJSON *choices = cJSON_GetObjectItemCaseSensitive(item[q], "choices");
+      int k = cJSON_GetArraySize(choices);
+      if (q == p || k == 0 || count[q] <= count[p]) continue;
+      if (parent[p] >= 0 && count[q] >= count[parent[p]]) continue; /* a nearer one is known */
+      free(with);
+      free(without);
+      with = calloc((size_t)k, 1);
+      without = calloc((size_t)k, 1);
+      if (with == NULL || without == NULL) {
+        rc = HP_ENOMEM;
+        break;
+      }
+      bool ok = true, lacking = false;
+      for (size_t t = 0; ok && t < n; t++) {
+        double vp = x[t * (size_t)d + p], vq = x[t * (size_t)d + q];
+        if (isnan(vq)) {
+          ok = isnan(vp); /* p only where q is */
+          continue;
+        }
+        int c = (int)vq;
+        if (c < 0 || c >= k) continue;
+        if (isnan(vp)) without[c] = 1, lacking = true;
+        else with[c] = 1;
+      }
+      for (int c = 0; ok && c < k; c++) ok = !(with[c] && without[c]);
+      if (ok && lacking) parent[p] = q;
+    }
+    if (rc == 0 && parent[p] >= 0) {
+      int q = parent[p];
+      const cJSON *choices = cJSON_GetObjectItemCaseSensitive(item[q], "choices");
+      int k = cJSON_GetArraySize(choices);
+      free(with);
+      if ((with = calloc((size_t)k, 1)) == NULL) {
+        rc = HP_ENOMEM;
+        break;
+      }
+      for (size_t t = 0; t < n; t++) {
+        double vp = x[t * (size_t)d + p], vq = x[t * (size_t)d + q];
+        if (!isnan(vp) && !isnan(vq) && vq >= 0 && vq < k) with[(int)vq] = 1;
+      }
+      cJSON *when = cJSON_CreateObject(), *list = cJSON_CreateArray();
+      if (when == NULL || list == NULL || !cJSON_AddItemToObject(when, item[q]->string, list)) {
+        cJSON_Delete(when);
+        cJSON_Delete(list);
+        rc = HP_ENOMEM;
+        break;
+      }
+      for (int c = 0; c < k; c++)
+        if (with[c]) cJSON_AddItemToArray(list, cJSON_Duplicate(cJSON_GetArrayItem(choices, c), true));
+      cJSON_DeleteItemFromObjectCaseSensitive(item[p], "when");
+      cJSON_AddItemToObject(item[p], "when", when);
+    }
+  }
+  /* Parents first: a parent is had by strictly more trials than its child,
+   * so ordering by that count (stable) puts every parent before. */
+  if (rc == 0) {
+    for (p = 0; p < d; p++) cJSON_DetachItemViaPointer(space, item[p]);
+    for (int i = 1; i < d; i++) {
+      cJSON *it = item[i];
+      size_t c = count[i];
+      int j = i;
+      while (j > 0 && count[j - 1] < c) item[j] = item[j - 1], count[j] = count[j - 1], j--;
+      item[j] = it;
+      count[j] = c;
+    }
+    for (p = 0; p < d; p++) cJSON_AddItemToArray(space, item[p]);
+  }
+  free(with);
+  free(without);
+  free(item);
+  free(count);
+  free(parent);
+  return rc;
+}
+
 bool hp_space_active(const hp_space_t *space, int p, const double *params) {
   const hp_param_t *pa = &space->params[p];
   for (int c = 0; c < pa->n_cond; c++) {

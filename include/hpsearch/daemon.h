@@ -84,8 +84,13 @@ void hp_study_spec_view(const hp_study_spec_t *spec, hp_view_spec_t *out);
 
 /* Replaces every "$name" string in a copy of `tmpl` by the external value of
  * the parameter `name` (params: one internal value per space parameter,
- * NaN = absent -> error); "${name}" inside a longer string is replaced by the
- * value's text, and "$$" stands for a literal "$". New tree, caller frees. */
+ * NaN = absent); "${name}" inside a longer string is replaced by the
+ * value's text, and "$$" stands for a literal "$". A member or element that
+ * refers to an absent (inactive) parameter is dropped, and with an element
+ * that is a whole "$name", the element before it when that is an option
+ * name (a string starting with '-' without references): docs/study-spec.md.
+ * `tmpl` itself referring to an absent parameter is HP_EINVAL. New tree,
+ * caller frees. */
 int hp_study_substitute(const cJSON *tmpl, const hp_space_t *space, const double *params,
                         cJSON **out, hp_err_t *err);
 /* Text of an external value as it goes into an argv or environment string:

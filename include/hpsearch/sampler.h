@@ -117,6 +117,13 @@ void hp_sampler_release(hp_sampler_t *s, int64_t number);
  * already told or is running. Deterministic in (seed, history, number). */
 int hp_sampler_suggest(hp_sampler_t *s, int64_t number, double *params_out, hp_err_t *err);
 
+/* Makes params[space->n] a point of the space after some values were fixed
+ * from outside (an enqueued trial's fixed parameters): in space order, an
+ * inactive parameter becomes absent (NaN) and an active one without a value
+ * is drawn at random (from the stream of (seed, number), as the random
+ * sampler does). */
+void hp_sampler_fill(const hp_sampler_t *s, int64_t number, double *params);
+
 /* Counters, for status output and for the daemon to decide a grid study is
  * finished (grid_free == 0 && n_running == 0). grid_* are 0 for non-grid. */
 typedef struct hp_sampler_stats {

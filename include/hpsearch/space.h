@@ -121,6 +121,17 @@ bool hp_space_consistent(const hp_space_t *space, const double *params);
  * creation. Returns false (params filled anyway) if p cannot be made active
  * that way (conditions that contradict each other). */
 bool hp_space_example(const hp_space_t *space, int p, double *params);
+/* Conditions read off the trials of a define-by-run study (one another
+ * program wrote without a spec): `space` is a space object in the input
+ * format whose d members are the parameters, x[t * d + p] the internal
+ * value of member p in trial t (NaN = the trial lacks it). A parameter that
+ * some trials lack gets "when": {q: [values]} for the categorical q that
+ * every trial having it has too, that some trials lacking it have, and
+ * whose values in the two sets of trials never meet (the nearest such q:
+ * the one the fewest trials have); members are then reordered so parents
+ * come first. A parameter without such a q stays unconditional. 0 or
+ * HP_ENOMEM. */
+int hp_space_infer_conditions(cJSON *space, const double *x, size_t n_trials);
 /* Index of the parameter called name, or -1. */
 int hp_space_find(const hp_space_t *space, const char *name);
 /* The space back in the input format (with adjusted highs). New tree, caller

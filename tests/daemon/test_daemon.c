@@ -1143,6 +1143,58 @@ static void test_command_env(void **state) {
   daemon_stop(&d);
 }
 
+/* Conditional parameters in a command (docs/study-spec.md): a trial where
+ * m is inactive gets no "--m VALUE" pair, no M and no HPSEARCH_PARAM_M,
+ * and stores no m; the grid runs each valid point once. */
+static void test_command_conditional(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 2);
+  client_t c;
+  cl_open(&c, d.sock);
+  create_study(&c, "{\"name\":\"cond\",\"parallelism\":2,\"sampler\":\"grid\","
+                   "\"space\":{\"opt\":{\"type\":\"categorical\",\"choices\":[\"a\",\"b\"]},"
+                   "\"m\":{\"type\":\"int\",\"low\":1,\"high\":2,\"when\":{\"opt\":\"b\"}}},"
+                   "\"objective\":{\"command\":[\"sh\",\"-c\","
+                   "\"printf '{\\\"value\\\": 1, \\\"args\\\": \\\"%s\\\", \\\"menv\\\": \\\"%s\\\", "
+                   "\\\"pm\\\": \\\"%s\\\"}\\\\n' \\\"$*\\\" \\\"$${M-unset}\\\" \\\"$${HPSEARCH_PARAM_M-unset}\\\"\","
+                   "\"sh\",\"--opt\",\"$opt\",\"--m\",\"$m\",\"m=${m}\"],"
+                   "\"env\":{\"M\":\"$m\"}}}");
+  cJSON *r = wait_finished(&c, "cond", 30);
+  assert_int_equal(count_of(r, "COMPLETE"), 3);
+  cJSON_Delete(r);
+  cJSON *trials = list_trials(&c, "cond", &r);
+  assert_int_equal(cJSON_GetArraySize(trials), 3);
+  int seen[3] = {0};
+  cJSON *t;
+  cJSON_ArrayForEach(t, trials) {
+    cJSON *p = cJSON_GetObjectItem(t, "params");
+    cJSON *ua = cJSON_GetObjectItem(t, "user_attrs");
+    const char *args = cJSON_GetObjectItem(ua, "args")->valuestring;
+    const char *menv = cJSON_GetObjectItem(ua, "menv")->valuestring;
+    const char *pm = cJSON_GetObjectItem(ua, "pm")->valuestring;
+    if (strcmp(cJSON_GetObjectItem(p, "opt")->valuestring, "a") == 0) {
+      assert_int_equal(cJSON_GetArraySize(p), 1);
+      assert_string_equal(args, "--opt a");
+      assert_string_equal(menv, "unset");
+      assert_string_equal(pm, "unset");
+      seen[0]++;
+    } else {
+      int m = cJSON_GetObjectItem(p, "m")->valueint;
+      char want[64];
+      snprintf(want, sizeof want, "--opt b --m %d m=%d", m, m);
+      assert_string_equal(args, want);
+      assert_int_equal(atoi(menv), m);
+      assert_int_equal(atoi(pm), m);
+      seen[m]++;
+    }
+  }
+  assert_true(seen[0] == 1 && seen[1] == 1 && seen[2] == 1);
+  cJSON_Delete(r);
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
 static void test_second_daemon_and_shutdown(void **state) {
   (void)state;
   daemon_proc_t d;
@@ -3108,7 +3160,7 @@ int main(void) {
       cmocka_unit_test(test_foreign_study_live),
       cmocka_unit_test(test_concurrent_numbering),
       cmocka_unit_test(test_stop_after_exit),
-      cmocka_unit_test(test_command_env),
+      cmocka_unit_test(test_command_env), cmocka_unit_test(test_command_conditional),
       cmocka_unit_test(test_engine_objective),
       cmocka_unit_test(test_engine_missing_data),
       cmocka_unit_test(test_db_not_writable),

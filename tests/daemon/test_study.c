@@ -10,9 +10,11 @@
 #include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hpsearch/daemon.h"
+#include "../../daemon/daemon_int.h"
 
 static const char *SPACE =
     "\"space\":{\"lr\":{\"type\":\"float\",\"low\":0.001,\"high\":1,\"log\":true},"
@@ -108,18 +110,80 @@ static void test_substitute(void **state) {
   assert_string_equal(cJSON_GetArrayItem(argv, 1)->valuestring, "$lr");
   assert_string_equal(cJSON_GetArrayItem(argv, 2)->valuestring, "xadamy");
   cJSON_Delete(out);
-  /* a parameter without a value is an error naming it */
+  /* a parameter the trial does not have: the members holding it are dropped */
   params[3] = NAN;
-  assert_true(hp_study_substitute(tmpl, hp_study_spec_space(sp), params, &out, &err) < 0);
-  assert_non_null(strstr(err.msg, "w"));
+  assert_int_equal(hp_study_substitute(tmpl, hp_study_spec_space(sp), params, &out, &err), 0);
+  assert_null(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(out, "layers"), 0), "units"));
+  argv = cJSON_GetObjectItem(out, "argv");
+  assert_int_equal(cJSON_GetArraySize(argv), 2);
+  assert_string_equal(cJSON_GetArrayItem(argv, 0)->valuestring, "$lr");
+  cJSON_Delete(out);
+  /* the template itself being the reference is an error naming it */
+  cJSON *whole = cJSON_CreateString("$w");
+  assert_true(hp_study_substitute(whole, hp_study_spec_space(sp), params, &out, &err) < 0);
+  assert_non_null(strstr(err.msg, "$w"));
+  cJSON_Delete(whole);
   cJSON_Delete(tmpl);
   hp_study_spec_free(sp);
+}
+
+/* docs/study-spec.md, "Conditional parameters": an inactive parameter's
+ * member is dropped (the engine uses its default), a command loses the
+ * argument, and the option name before a whole "$name" with it. */
+static void test_substitute_inactive(void **state) {
+  (void)state;
+  const char *text =
+      "{\"name\":\"c\",\"space\":{"
+      "\"opt\":{\"type\":\"categorical\",\"choices\":[\"sgd\",\"momentum\",\"adam\"]},"
+      "\"flag\":{\"type\":\"categorical\",\"choices\":[\"-v\",\"-q\"]},"
+      "\"m\":{\"type\":\"float\",\"low\":0.5,\"high\":0.99,\"when\":{\"opt\":\"momentum\"}},"
+      "\"b1\":{\"type\":\"float\",\"low\":0.8,\"high\":0.99,\"when\":{\"opt\":[\"adam\"]}}}}";
+  cJSON *j = cJSON_Parse(text);
+  hp_study_spec_t *sp = NULL;
+  hp_err_t err = {0};
+  if (hp_study_spec_parse(j, &sp, &err) != 0) fail_msg("%s", err.msg);
+  cJSON_Delete(j);
+  cJSON *tmpl = cJSON_Parse(
+      "{\"optimizer\":{\"type\":\"$opt\",\"momentum\":\"$m\",\"beta1\":\"$b1\"},"
+      "\"argv\":[\"train\",\"--opt\",\"$opt\",\"--momentum\",\"$m\",\"--beta1=${b1}\",\"$flag\",\"$b1\",\"-x\"]}");
+  double params[4] = {1, 0, 0.9, NAN}; /* momentum with m = 0.9, no b1 */
+  cJSON *out = NULL;
+  assert_int_equal(hp_study_substitute(tmpl, hp_study_spec_space(sp), params, &out, &err), 0);
+  cJSON *opt = cJSON_GetObjectItem(out, "optimizer");
+  assert_int_equal(cJSON_GetArraySize(opt), 2);
+  assert_null(cJSON_GetObjectItem(opt, "beta1"));
+  assert_true(cJSON_GetObjectItem(opt, "momentum")->valuedouble == 0.9);
+  char *a = cJSON_PrintUnformatted(cJSON_GetObjectItem(out, "argv"));
+  /* "--beta1=${b1}" dropped; "$b1" dropped but not the "-v" a parameter put before it */
+  assert_string_equal(a, "[\"train\",\"--opt\",\"momentum\",\"--momentum\",0.9,\"-v\",\"-x\"]");
+  free(a);
+  cJSON_Delete(out);
+  params[0] = 2, params[2] = NAN, params[3] = 0.85; /* adam */
+  assert_int_equal(hp_study_substitute(tmpl, hp_study_spec_space(sp), params, &out, &err), 0);
+  a = cJSON_PrintUnformatted(cJSON_GetObjectItem(out, "argv"));
+  assert_string_equal(a, "[\"train\",\"--opt\",\"adam\",\"--beta1=0.85\",\"-v\",0.85,\"-x\"]");
+  free(a);
+  cJSON_Delete(out);
+  cJSON_Delete(tmpl);
+  hp_study_spec_free(sp);
+  /* the program may not depend on a conditional parameter */
+  hp_study_spec_t *sp2 = NULL;
+  j = cJSON_Parse("{\"name\":\"p\",\"n_trials\":1,\"space\":{"
+                  "\"t\":{\"type\":\"categorical\",\"choices\":[\"a\",\"b\"]},"
+                  "\"u\":{\"type\":\"categorical\",\"choices\":[\"sh\"],\"when\":{\"t\":\"a\"}}},"
+                  "\"objective\":{\"command\":[\"$u\",\"-c\",\"true\"]}}");
+  assert_int_equal(hp_study_spec_parse(j, &sp2, &err), 0);
+  assert_true(hp_study_spec_check_create(sp2, &err) < 0);
+  assert_non_null(strstr(err.msg, "spec.objective.command[0]: 'u' is conditional"));
+  cJSON_Delete(j);
+  hp_study_spec_free(sp2);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_spec_errors),
       cmocka_unit_test(test_substitute),
+      cmocka_unit_test(test_substitute_inactive),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
  * "space": S, "maximize": B} where V is a study spec's "sampler" value and S
  * an optional space (a fixed three-parameter one otherwise). A sampler that
  * can be created runs 14 trials (some failed, some pruned, two left running);
- * every suggested value must lie in its distribution and a grid sampler must
+ * every suggested value of an active parameter must lie in its distribution
+ * (an inactive one must be absent) and a grid sampler must
  * never hand out one point twice. */
 #include <cJSON.h>
 #include <math.h>
@@ -58,9 +59,10 @@ int fuzz_sampler(const uint8_t *data, size_t size) {
     }
     HP_FUZZ_CHECK(rc == 0, "suggest %d failed: %s", t, err.msg);
     for (int j = 0; j < n; j++)
-      HP_FUZZ_CHECK(hp_dist_contains(&space->params[j].dist, p[j]),
-                    "trial %d: %s = %.17g outside its distribution", t, space->params[j].name,
-                    p[j]);
+      HP_FUZZ_CHECK(hp_space_active(space, j, p) ? hp_dist_contains(&space->params[j].dist, p[j])
+                                                  : isnan(p[j]),
+                    "trial %d: %s = %.17g outside its distribution (or present while inactive)",
+                    t, space->params[j].name, p[j]);
     if (opts.kind == HP_SAMPLER_GRID) {
       int64_t id = hp_sampler_grid_id(s, p);
       HP_FUZZ_CHECK(id >= 0, "trial %d: suggested point is not a grid point", t);

@@ -572,6 +572,47 @@ static void test_condition_errors(void **state) {
 #undef COND
 }
 
+/* Conditions read off a define-by-run study's trials. */
+static void test_infer_conditions(void **state) {
+  (void)state;
+  /* members in first-appearance order: lr, beta1, opt, damp, nest, m */
+  cJSON *sp = cJSON_Parse(
+      "{\"lr\": {\"type\": \"float\", \"low\": 0.001, \"high\": 1},"
+      " \"beta1\": {\"type\": \"float\", \"low\": 0.8, \"high\": 0.99},"
+      " \"opt\": {\"type\": \"categorical\", \"choices\": [\"sgd\", \"mom\", \"adam\"]},"
+      " \"damp\": {\"type\": \"float\", \"low\": 0, \"high\": 0.5},"
+      " \"nest\": {\"type\": \"categorical\", \"choices\": [false, true]},"
+      " \"m\": {\"type\": \"float\", \"low\": 0.5, \"high\": 0.99}}");
+  const double N = NAN;
+  const double x[] = {
+      0.1, N,   0, N,   N, N,    /* sgd */
+      0.2, 0.9, 2, N,   N, N,    /* adam */
+      0.3, N,   1, 0.1, 0, 0.9,  /* mom, nest false, damp */
+      0.4, N,   1, N,   1, 0.8,  /* mom, nest true */
+      0.5, 0.85, 2, N,  N, N,    /* adam */
+      N,   N,   N, N,   N, N,    /* a trial without params (FAIL at start) */
+  };
+  assert_int_equal(hp_space_infer_conditions(sp, x, 6), 0);
+  char *t = cJSON_PrintUnformatted(sp);
+  hp_space_t *s = NULL;
+  hp_err_t err = {0};
+  if (hp_space_parse(sp, &s, &err) != 0) fail_msg("%s: %s", err.msg, t);
+  /* parents first: lr, opt (every trial), then nest, m, beta1, damp */
+  assert_string_equal(s->params[0].name, "lr");
+  assert_string_equal(s->params[1].name, "opt");
+  assert_int_equal(s->params[0].n_cond + s->params[1].n_cond, 0);
+  int b = hp_space_find(s, "beta1"), d = hp_space_find(s, "damp"), m = hp_space_find(s, "m");
+  assert_int_equal(s->params[b].cond[0].parent, 1);
+  assert_true(s->params[b].cond[0].ok[2] && !s->params[b].cond[0].ok[0] && !s->params[b].cond[0].ok[1]);
+  assert_int_equal(s->params[m].cond[0].parent, 1);
+  /* damp hangs on nest (the nearer parent), not on opt */
+  assert_int_equal(s->params[d].cond[0].parent, hp_space_find(s, "nest"));
+  assert_true(s->params[d].cond[0].ok[0] && !s->params[d].cond[0].ok[1]);
+  free(t);
+  hp_space_free(s);
+  cJSON_Delete(sp);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_example),      cmocka_unit_test(test_validation_errors),
@@ -582,6 +623,7 @@ int main(void) {
       cmocka_unit_test(test_external_values),    cmocka_unit_test(test_contains_compatible),
       cmocka_unit_test(test_grid_lists_and_to_json),
       cmocka_unit_test(test_conditions),         cmocka_unit_test(test_condition_errors),
+      cmocka_unit_test(test_infer_conditions),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
