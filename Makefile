@@ -17,7 +17,7 @@ CC      ?= cc
 # OpenBLAS is not linked: engine/blas.c opens it with dlopen() when a command
 # first trains (the client subcommands start ~6 ms faster without it); its
 # headers and library folder still come from pkg-config.
-PKGS    := libuv sqlite3 libcjson zlib
+PKGS    := libuv sqlite3 libpq libcjson zlib
 # pkg-config runs when a recipe first needs its answer, once, not while this
 # file is read: `make demo` installs the dependencies before it builds, and
 # `make clean` or `make install` of a built tree need none. A missing package

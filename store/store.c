@@ -16,9 +16,9 @@
 #include <unistd.h>
 
 #include "hpsearch/json.h"
-#include "hpsearch/utf8.h"
 #include "backend.h"
 #include "store_schema.h"
+#include "store_util.h"
 
 /* ---- statement table ---------------------------------------------------
  * Every statement the store runs, prepared once per handle on first use
@@ -302,66 +302,29 @@ static int run(hp_store_t *s, int id, hp_err_t *err, const char *what) {
 static bool utc_times(const hp_store_t *s) { return s->rev == HP_STORE_REV_V320A; }
 
 /* Now, in the file's convention. */
-static void now_str(const hp_store_t *s, char out[32]) {
-  struct timespec ts;
-  struct tm tm;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  if (utc_times(s))
-    gmtime_r(&ts.tv_sec, &tm);
-  else
-    localtime_r(&ts.tv_sec, &tm);
-  size_t k = strftime(out, 32, "%Y-%m-%d %H:%M:%S", &tm);
-  snprintf(out + k, 32 - k, ".%06ld", ts.tv_nsec / 1000);
-}
+static void now_str(const hp_store_t *s, char out[32]) { hp_store_now(utc_times(s), out); }
 
 /* Binds a double as (value, type): NULL + INF_POS/INF_NEG/NAN for
  * non-finite values, as Optuna's RDB storage does. */
 static void bind_value(sqlite3_stmt *st, int iv, int it, double v) {
-  if (isfinite(v)) {
+  if (isfinite(v))
     sqlite3_bind_double(st, iv, v);
-    sqlite3_bind_text(st, it, "FINITE", -1, SQLITE_STATIC);
-  } else {
+  else
     sqlite3_bind_null(st, iv);
-    sqlite3_bind_text(st, it, isnan(v) ? "NAN" : v > 0 ? "INF_POS" : "INF_NEG", -1,
-                      SQLITE_STATIC);
-  }
+  sqlite3_bind_text(st, it, hp_store_value_type(v), -1, SQLITE_STATIC);
 }
 
 /* Reads back (value, type) columns. */
 static double column_value(sqlite3_stmt *st, int iv, int it) {
-  const char *type = (const char *)sqlite3_column_text(st, it);
-  if (type && strcmp(type, "FINITE") != 0) {
-    if (strcmp(type, "INF_POS") == 0) return INFINITY;
-    if (strcmp(type, "INF_NEG") == 0) return -INFINITY;
-    return NAN;
-  }
-  if (sqlite3_column_type(st, iv) == SQLITE_NULL) return NAN;
-  return sqlite3_column_double(st, iv);
+  return hp_store_value_of((const char *)sqlite3_column_text(st, it),
+                           sqlite3_column_type(st, iv) == SQLITE_NULL,
+                           sqlite3_column_double(st, iv));
 }
 
 /* A stored datetime as local time ("" for NULL). A UTC text that does not
  * parse is passed on as it is. */
 static void copy_time(const hp_store_t *s, char *dst, size_t cap, const unsigned char *src) {
-  const char *in = src ? (const char *)src : "";
-  struct tm tm = {0};
-  int n = 0;
-  if (utc_times(s) && *in &&
-      sscanf(in, "%4d-%2d-%2d %2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-             &tm.tm_min, &tm.tm_sec, &n) == 6 &&
-      n == 19) {
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    time_t t = timegm(&tm);
-    struct tm loc;
-    if (t != (time_t)-1 && localtime_r(&t, &loc)) {
-      size_t k = strftime(dst, cap, "%Y-%m-%d %H:%M:%S", &loc);
-      if (k > 0) {
-        snprintf(dst + k, cap - k, "%s", in + 19); /* the fraction, if any */
-        return;
-      }
-    }
-  }
-  snprintf(dst, cap, "%s", in);
+  hp_store_time_local(utc_times(s), dst, cap, (const char *)src);
 }
 
 /* ---- transactions ----------------------------------------------------- */
@@ -554,61 +517,31 @@ static void sqlite_close(hp_store_t *s) {
 
 /* ---- attribute objects ------------------------------------------------ */
 
+typedef struct attr_put {
+  hp_store_t *s;
+  int id;
+  int64_t owner;
+  const char *what;
+} attr_put_t;
+
+static int put_attr(void *ctx, const char *key, const char *value_json, hp_err_t *err) {
+  attr_put_t *a = ctx;
+  sqlite3_stmt *st = stmt(a->s, a->id, err);
+  if (!st) return HP_EDB;
+  sqlite3_bind_int64(st, 1, a->owner);
+  sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 3, value_json, -1, SQLITE_TRANSIENT);
+  return step_done(a->s, st, err, a->what);
+}
+
 /* Writes each top-level key of a JSON object text as one attribute row
  * (?1 = owner id, ?2 = key, ?3 = value_json) with statement `id`. */
 static int put_attrs(hp_store_t *s, int id, int64_t owner, const char *object_json,
                      const char *what, hp_err_t *err) {
-  if (!object_json) return HP_OK;
-  cJSON *obj = NULL;
-  int rc = hp_json_parse(object_json, strlen(object_json), what, &obj, err);
-  if (rc) return rc;
-  if (!cJSON_IsObject(obj)) {
-    rc = hp_err_set(err, HP_EINVAL, "%s: expected a JSON object, got %s", what,
-                    hp_json_type_name(obj));
-    goto out;
-  }
-  for (cJSON *it = obj->child; it; it = it->next) {
-    if (!it->string || strlen(it->string) > 512) {
-      rc = hp_err_set(err, HP_EINVAL, "%s: key longer than 512 bytes", what);
-      goto out;
-    }
-    char *val = hp_json_print(it);
-    if (!val) {
-      rc = hp_err_set(err, HP_ENOMEM, "%s: out of memory", what);
-      goto out;
-    }
-    sqlite3_stmt *st = stmt(s, id, err);
-    if (!st) {
-      free(val);
-      rc = HP_EDB;
-      goto out;
-    }
-    sqlite3_bind_int64(st, 1, owner);
-    sqlite3_bind_text(st, 2, it->string, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, val, -1, SQLITE_TRANSIENT);
-    free(val);
-    if ((rc = step_done(s, st, err, what))) goto out;
-  }
-out:
-  cJSON_Delete(obj);
-  return rc;
+  attr_put_t a = {s, id, owner, what};
+  return hp_store_attrs_each(object_json, what, put_attr, &a, err);
 }
 
-/* Checks that a key and a value_json text are acceptable. */
-static int check_attr(const char *key, const char *value_json, const char *what, hp_err_t *err) {
-  if (!key || !*key || strlen(key) > 512)
-    return hp_err_set(err, HP_EINVAL, "%s: key must be 1..512 bytes", what);
-  if (!value_json) return hp_err_set(err, HP_EINVAL, "%s '%s': no value", what, key);
-  size_t klen = strlen(key);
-  if (hp_utf8_check(key, klen) != klen)
-    return hp_err_set(err, HP_EINVAL, "%s: key is not valid UTF-8", what);
-  cJSON *v = NULL;
-  hp_err_t perr = {0};
-  if (hp_json_parse(value_json, strlen(value_json), "value", &v, &perr) < 0)
-    return hp_err_set(err, HP_EINVAL, "%s '%s': %s", what, key, perr.msg);
-  cJSON_Delete(v);
-  return HP_OK;
-}
 
 static int set_attr(hp_store_t *s, int id, int64_t owner, const char *key,
                     const char *value_json, const char *what, hp_err_t *err) {
@@ -620,56 +553,6 @@ static int set_attr(hp_store_t *s, int id, int64_t owner, const char *key,
   return step_done(s, st, err, what);
 }
 
-/* Growable text buffer for building JSON objects from rows. */
-typedef struct buf {
-  char *p;
-  size_t n, cap;
-} buf_t;
-
-static int buf_add(buf_t *b, const char *s, size_t len) {
-  if (b->n + len + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->n + len + 1) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) return HP_ENOMEM;
-    b->p = p, b->cap = cap;
-  }
-  memcpy(b->p + b->n, s, len);
-  b->n += len;
-  b->p[b->n] = 0;
-  return HP_OK;
-}
-
-/* Appends `"key": value_json` (with a leading ", " unless first). */
-static int buf_add_member(buf_t *b, const char *key, const char *value_json) {
-  cJSON *k = cJSON_CreateString(key);
-  char *kq = k ? hp_json_print(k) : NULL;
-  cJSON_Delete(k);
-  if (!kq) return HP_ENOMEM;
-  int rc = 0;
-  if (b->n > 1) rc |= buf_add(b, ", ", 2);
-  rc |= buf_add(b, kq, strlen(kq));
-  rc |= buf_add(b, ": ", 2);
-  const char *v = value_json ? value_json : "null";
-  /* A value that is not JSON (a hand-edited file; Python's NaN) would break
-   * the object text: it is kept as a JSON string of its text instead. */
-  cJSON *parsed = NULL;
-  hp_json_parse(v, strlen(v), "value", &parsed, NULL);
-  char *vq = NULL;
-  if (parsed == NULL) {
-    cJSON *sv = cJSON_CreateString(v);
-    vq = sv ? hp_json_print(sv) : NULL;
-    cJSON_Delete(sv);
-    if (vq == NULL) rc = 1;
-    else v = vq;
-  }
-  cJSON_Delete(parsed);
-  if (!rc) rc |= buf_add(b, v, strlen(v));
-  free(vq);
-  free(kq);
-  return rc ? HP_ENOMEM : HP_OK;
-}
-
 /* Runs an attrs statement (?1 = owner; columns key, value_json) into a JSON
  * object text. */
 static int attrs_object(hp_store_t *s, int id, int64_t owner, char **out, hp_err_t *err) {
@@ -677,14 +560,14 @@ static int attrs_object(hp_store_t *s, int id, int64_t owner, char **out, hp_err
   sqlite3_stmt *st = stmt(s, id, err);
   if (!st) return HP_EDB;
   sqlite3_bind_int64(st, 1, owner);
-  buf_t b = {0};
-  int rc = buf_add(&b, "{", 1);
+  hp_store_buf_t b = {0};
+  int rc = hp_store_buf_add(&b, "{", 1);
   int r = SQLITE_DONE;
   while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW)
-    rc = buf_add_member(&b, (const char *)sqlite3_column_text(st, 0),
+    rc = hp_store_buf_add_member(&b, (const char *)sqlite3_column_text(st, 0),
                         (const char *)sqlite3_column_text(st, 1));
   if (!rc && r != SQLITE_DONE) rc = db_err(s, err, "reading attributes");
-  if (!rc) rc = buf_add(&b, "}", 1);
+  if (!rc) rc = hp_store_buf_add(&b, "}", 1);
   sqlite3_reset(st);
   if (rc) {
     free(b.p);
@@ -999,7 +882,7 @@ done:
 
 static int study_attr_set(hp_store_t *s, int id, int64_t study_id, const char *key,
                           const char *value_json, const char *what, hp_err_t *err) {
-  int rc = check_attr(key, value_json, what, err);
+  int rc = hp_store_check_attr(key, value_json, what, err);
   if (rc) return rc;
   if ((rc = tx_begin(s, err))) return rc;
   if (!(rc = study_exists(s, study_id, err)))
@@ -1228,7 +1111,7 @@ done:
 
 static int trial_attr_set(hp_store_t *s, int id, int64_t trial_id, const char *key,
                           const char *value_json, const char *what, hp_err_t *err) {
-  int rc = check_attr(key, value_json, what, err);
+  int rc = hp_store_check_attr(key, value_json, what, err);
   if (rc) return rc;
   if ((rc = tx_begin(s, err))) return rc;
   int state;
@@ -1364,7 +1247,7 @@ typedef struct reader {
   hp_store_trial_t *t;  /* [n] */
   size_t n, cap;
   size_t *by_id;        /* [n] indices sorted by trial_id */
-  buf_t *uattr, *sattr; /* [n] attr objects being built */
+  hp_store_buf_t *uattr, *sattr; /* [n] attr objects being built */
 } reader_t;
 
 static int cmp_by_id(const void *a, const void *b, void *base) {
@@ -1391,16 +1274,6 @@ static void bind_filter(sqlite3_stmt *st, bool by_trial, int64_t a, int64_t b) {
   if (!by_trial) sqlite3_bind_int64(st, 2, b);
 }
 
-/* Grows an array of `size`-byte items to hold n+1 (capacity doubling kept
- * in the power-of-two sizes of n). */
-static int grow(void **p, size_t n, size_t size) {
-  if (n & (n - 1)) return HP_OK; /* not a power of two: room left */
-  size_t cap = n ? 2 * n : 1;
-  void *q = realloc(*p, cap * size);
-  if (!q) return HP_ENOMEM;
-  *p = q;
-  return HP_OK;
-}
 
 static int read_trials(hp_store_t *s, bool by_trial, int64_t a, int64_t b, hp_store_trial_t **out,
                        size_t *n_out, hp_err_t *err) {
@@ -1456,7 +1329,7 @@ static int read_trials(hp_store_t *s, bool by_trial, int64_t a, int64_t b, hp_st
   while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
     hp_store_trial_t *t = reader_find(&rd, sqlite3_column_int64(st, 0));
     if (!t) continue;
-    if (grow((void **)&t->params, t->n_params, sizeof *t->params)) {
+    if (hp_store_grow((void **)&t->params, t->n_params, sizeof *t->params)) {
       rc = HP_ENOMEM;
       break;
     }
@@ -1493,8 +1366,8 @@ static int read_trials(hp_store_t *s, bool by_trial, int64_t a, int64_t b, hp_st
   while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
     hp_store_trial_t *t = reader_find(&rd, sqlite3_column_int64(st, 0));
     if (!t) continue;
-    if (grow((void **)&t->steps, t->n_intermediate, sizeof *t->steps) ||
-        grow((void **)&t->intermediate, t->n_intermediate, sizeof *t->intermediate)) {
+    if (hp_store_grow((void **)&t->steps, t->n_intermediate, sizeof *t->steps) ||
+        hp_store_grow((void **)&t->intermediate, t->n_intermediate, sizeof *t->intermediate)) {
       rc = HP_ENOMEM;
       break;
     }
@@ -1508,16 +1381,16 @@ static int read_trials(hp_store_t *s, bool by_trial, int64_t a, int64_t b, hp_st
 
   /* user and system attrs as JSON object texts */
   for (int pass = 0; pass < 2; pass++) {
-    buf_t *bufs = pass == 0 ? rd.uattr : rd.sattr;
+    hp_store_buf_t *bufs = pass == 0 ? rd.uattr : rd.sattr;
     if (!(st = stmt(s, base + 4 + pass, err))) goto db_fail;
     bind_filter(st, by_trial, a, b);
     while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
       hp_store_trial_t *t = reader_find(&rd, sqlite3_column_int64(st, 0));
       if (!t) continue;
-      buf_t *bf = &bufs[t - rd.t];
-      if (bf->n == 0 && buf_add(bf, "{", 1)) rc = HP_ENOMEM;
+      hp_store_buf_t *bf = &bufs[t - rd.t];
+      if (bf->n == 0 && hp_store_buf_add(bf, "{", 1)) rc = HP_ENOMEM;
       if (!rc)
-        rc = buf_add_member(bf, (const char *)sqlite3_column_text(st, 1),
+        rc = hp_store_buf_add_member(bf, (const char *)sqlite3_column_text(st, 1),
                             (const char *)sqlite3_column_text(st, 2));
     }
     if (!rc && r != SQLITE_DONE) rc = db_err(s, err, "reading trial attrs");
@@ -1526,8 +1399,8 @@ static int read_trials(hp_store_t *s, bool by_trial, int64_t a, int64_t b, hp_st
   }
   for (size_t i = 0; i < rd.n; i++) {
     for (int pass = 0; pass < 2; pass++) {
-      buf_t *bf = pass == 0 ? &rd.uattr[i] : &rd.sattr[i];
-      if (bf->n == 0 ? buf_add(bf, "{}", 2) : buf_add(bf, "}", 1)) {
+      hp_store_buf_t *bf = pass == 0 ? &rd.uattr[i] : &rd.sattr[i];
+      if (bf->n == 0 ? hp_store_buf_add(bf, "{}", 2) : hp_store_buf_add(bf, "}", 1)) {
         rc = HP_ENOMEM;
         goto fail;
       }
@@ -1647,7 +1520,7 @@ static int sqlite_reconcile(hp_store_t *s, const char *reason, hp_store_trial_re
     goto done;
   }
   while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-    if (grow((void **)&refs, nr, sizeof *refs)) {
+    if (hp_store_grow((void **)&refs, nr, sizeof *refs)) {
       rc = hp_err_set(err, HP_ENOMEM, "store: out of memory");
       break;
     }

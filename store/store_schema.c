@@ -117,6 +117,10 @@ const char *hp_store_schema_rev_name(hp_store_rev_t rev) {
   return (size_t)rev < N_REV ? REV[rev].name : "?";
 }
 
+const char *hp_store_schema_rev_library(hp_store_rev_t rev) {
+  return (size_t)rev < N_REV ? REV[rev].library : "?";
+}
+
 static int db_fail(sqlite3 *db, hp_err_t *err, const char *path, const char *what) {
   return hp_err_set(err, HP_EDB, "%s: %s: %s", path, what, sqlite3_errmsg(db));
 }
@@ -148,7 +152,8 @@ static int has_table(sqlite3 *db, const char *name) {
 
 /* The revision named by an alembic version_num, or an error saying what to
  * do with a file at another revision. */
-static int parse_rev(const char *name, const char *path, hp_store_rev_t *rev, hp_err_t *err) {
+int hp_store_schema_rev_parse(const char *name, const char *path, hp_store_rev_t *rev,
+                              hp_err_t *err) {
   for (size_t i = 0; i < N_REV; i++)
     if (name && strcmp(name, REV[i].name) == 0) {
       *rev = (hp_store_rev_t)i;
@@ -204,7 +209,7 @@ static int read_versions(sqlite3 *db, const char *path, bool *has_rev, hp_store_
   int s = sqlite3_step(st);
   if (s == SQLITE_ROW) {
     *has_rev = true;
-    rc = parse_rev((const char *)sqlite3_column_text(st, 0), path, rev, err);
+    rc = hp_store_schema_rev_parse((const char *)sqlite3_column_text(st, 0), path, rev, err);
     if (!rc && sqlite3_step(st) != SQLITE_DONE)
       rc = hp_err_set(err, HP_EFORMAT, "%s: alembic_version has more than one row", path);
   } else if (s != SQLITE_DONE) {

@@ -21,6 +21,12 @@ typedef enum hp_store_rev {
 
 /* "v3.0.0.d" / "v3.2.0.a". */
 const char *hp_store_schema_rev_name(hp_store_rev_t rev);
+/* The library_version a new version_info row gets at that revision. */
+const char *hp_store_schema_rev_library(hp_store_rev_t rev);
+/* An alembic version_num as a revision; HP_EFORMAT naming what hpsearch
+ * reads otherwise (path for the message). */
+int hp_store_schema_rev_parse(const char *name, const char *path, hp_store_rev_t *rev,
+                              hp_err_t *err);
 
 /* Read-write: creates every missing table with Optuna's exact DDL, inserts
  * version_info / alembic_version if absent, then checks them (one

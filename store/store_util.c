@@ -1,0 +1,163 @@
+/* Helpers both store backends use: attribute checks and JSON object texts
+ * built from rows, Optuna's encodings of non-finite values and datetimes,
+ * growable arrays (store_util.h). */
+#include "store_util.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hpsearch/json.h"
+#include "hpsearch/utf8.h"
+
+int hp_store_buf_add(hp_store_buf_t *b, const char *s, size_t len) {
+  if (b->n + len + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->n + len + 1) cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) return HP_ENOMEM;
+    b->p = p, b->cap = cap;
+  }
+  memcpy(b->p + b->n, s, len);
+  b->n += len;
+  b->p[b->n] = 0;
+  return HP_OK;
+}
+
+int hp_store_buf_add_member(hp_store_buf_t *b, const char *key, const char *value_json) {
+  cJSON *k = cJSON_CreateString(key);
+  char *kq = k ? hp_json_print(k) : NULL;
+  cJSON_Delete(k);
+  if (!kq) return HP_ENOMEM;
+  int rc = 0;
+  if (b->n > 1) rc |= hp_store_buf_add(b, ", ", 2);
+  rc |= hp_store_buf_add(b, kq, strlen(kq));
+  rc |= hp_store_buf_add(b, ": ", 2);
+  const char *v = value_json ? value_json : "null";
+  /* A value that is not JSON (a hand-edited file; Python's NaN) would break
+   * the object text: it is kept as a JSON string of its text instead. */
+  cJSON *parsed = NULL;
+  hp_json_parse(v, strlen(v), "value", &parsed, NULL);
+  char *vq = NULL;
+  if (parsed == NULL) {
+    cJSON *sv = cJSON_CreateString(v);
+    vq = sv ? hp_json_print(sv) : NULL;
+    cJSON_Delete(sv);
+    if (vq == NULL) rc = 1;
+    else v = vq;
+  }
+  cJSON_Delete(parsed);
+  if (!rc) rc |= hp_store_buf_add(b, v, strlen(v));
+  free(vq);
+  free(kq);
+  return rc ? HP_ENOMEM : HP_OK;
+}
+
+int hp_store_check_attr(const char *key, const char *value_json, const char *what,
+                        hp_err_t *err) {
+  if (!key || !*key || strlen(key) > 512)
+    return hp_err_set(err, HP_EINVAL, "%s: key must be 1..512 bytes", what);
+  if (!value_json) return hp_err_set(err, HP_EINVAL, "%s '%s': no value", what, key);
+  size_t klen = strlen(key);
+  if (hp_utf8_check(key, klen) != klen)
+    return hp_err_set(err, HP_EINVAL, "%s: key is not valid UTF-8", what);
+  cJSON *v = NULL;
+  hp_err_t perr = {0};
+  if (hp_json_parse(value_json, strlen(value_json), "value", &v, &perr) < 0)
+    return hp_err_set(err, HP_EINVAL, "%s '%s': %s", what, key, perr.msg);
+  cJSON_Delete(v);
+  return HP_OK;
+}
+
+int hp_store_attrs_each(const char *object_json, const char *what,
+                        int (*fn)(void *ctx, const char *key, const char *value_json,
+                                  hp_err_t *err),
+                        void *ctx, hp_err_t *err) {
+  if (!object_json) return HP_OK;
+  cJSON *obj = NULL;
+  int rc = hp_json_parse(object_json, strlen(object_json), what, &obj, err);
+  if (rc) return rc;
+  if (!cJSON_IsObject(obj)) {
+    rc = hp_err_set(err, HP_EINVAL, "%s: expected a JSON object, got %s", what,
+                    hp_json_type_name(obj));
+    goto out;
+  }
+  for (cJSON *it = obj->child; it; it = it->next) {
+    if (!it->string || strlen(it->string) > 512) {
+      rc = hp_err_set(err, HP_EINVAL, "%s: key longer than 512 bytes", what);
+      goto out;
+    }
+    char *val = hp_json_print(it);
+    if (!val) {
+      rc = hp_err_set(err, HP_ENOMEM, "%s: out of memory", what);
+      goto out;
+    }
+    rc = fn(ctx, it->string, val, err);
+    free(val);
+    if (rc) goto out;
+  }
+out:
+  cJSON_Delete(obj);
+  return rc;
+}
+
+const char *hp_store_value_type(double v) {
+  if (isfinite(v)) return "FINITE";
+  return isnan(v) ? "NAN" : v > 0 ? "INF_POS" : "INF_NEG";
+}
+
+double hp_store_value_of(const char *type, bool is_null, double value) {
+  if (type && strcmp(type, "FINITE") != 0) {
+    if (strcmp(type, "INF_POS") == 0) return INFINITY;
+    if (strcmp(type, "INF_NEG") == 0) return -INFINITY;
+    return NAN;
+  }
+  return is_null ? NAN : value;
+}
+
+void hp_store_now(bool utc, char out[32]) {
+  struct timespec ts;
+  struct tm tm;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  if (utc)
+    gmtime_r(&ts.tv_sec, &tm);
+  else
+    localtime_r(&ts.tv_sec, &tm);
+  size_t k = strftime(out, 32, "%Y-%m-%d %H:%M:%S", &tm);
+  snprintf(out + k, 32 - k, ".%06ld", ts.tv_nsec / 1000);
+}
+
+void hp_store_time_local(bool utc, char *dst, size_t cap, const char *src) {
+  const char *in = src ? src : "";
+  struct tm tm = {0};
+  int n = 0;
+  if (utc && *in &&
+      sscanf(in, "%4d-%2d-%2d %2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+             &tm.tm_min, &tm.tm_sec, &n) == 6 &&
+      n == 19) {
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    struct tm loc;
+    if (t != (time_t)-1 && localtime_r(&t, &loc)) {
+      size_t k = strftime(dst, cap, "%Y-%m-%d %H:%M:%S", &loc);
+      if (k > 0) {
+        snprintf(dst + k, cap - k, "%s", in + 19); /* the fraction, if any */
+        return;
+      }
+    }
+  }
+  snprintf(dst, cap, "%s", in);
+}
+
+int hp_store_grow(void **p, size_t n, size_t size) {
+  if (n & (n - 1)) return HP_OK; /* not a power of two: room left */
+  size_t cap = n ? 2 * n : 1;
+  void *q = realloc(*p, cap * size);
+  if (!q) return HP_ENOMEM;
+  *p = q;
+  return HP_OK;
+}
