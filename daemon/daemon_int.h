@@ -172,6 +172,11 @@ struct hp_study {
   int64_t sync_from;         /* trials numbered below are final (or this
                                 daemon's): another program's changes are
                                 looked for from here (hp_sched_sync) */
+  /* A store shared by several daemons (PostgreSQL): */
+  uint64_t claimed_batch;    /* d->batch_seq of the batch that holds the study's lock and
+                                read what the peers committed (hp_sched_claim) */
+  double t_beats;            /* monotonic: this daemon's trials last beat */
+  double t_stale;            /* monotonic: peers' stale trials last looked for */
 };
 
 /* ---- workers ---------------------------------------------------------------- */
@@ -265,6 +270,7 @@ struct hp_daemon {
                                 next one waits for t_retry */
   int64_t data_version;      /* the store's data_version last synced from */
   bool synced;               /* hp_sched_sync looked inside the open batch */
+  uint64_t batch_seq;        /* batches opened so far */
   bool sync_failed;          /* the last sync could not read the database */
 };
 
@@ -309,6 +315,11 @@ int hp_sched_load(hp_daemon_t *d, hp_err_t *err);   /* studies from the store */
  * the daemon's own write transaction is open). Requests, the scheduler and
  * the 1 s tick call it. */
 void hp_sched_sync(hp_daemon_t *d);
+/* A store shared by several daemons: locks the study in the open batch (no
+ * peer claims until it commits) and reads what the peers committed before,
+ * so the trial number, grid point, enqueued trial and n_trials count that
+ * follow are this daemon's alone. Once per batch and study. */
+int hp_sched_claim(hp_study_t *st, hp_err_t *err);
 void hp_sched_free(hp_daemon_t *d);
 void hp_sched_run(hp_daemon_t *d);                  /* start trials on free slots */
 void hp_sched_tick(hp_daemon_t *d);                 /* 1 s: retry, time budgets */

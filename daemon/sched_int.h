@@ -33,6 +33,17 @@ int hp_sched_run_end(hp_run_t *run, hp_err_t *err);
 /* Fails (and retries, with max_retry) the asked trials of st whose client
  * has not beaten for grace_period (the 1 s tick). */
 void hp_sched_check_heartbeats(hp_study_t *st);
+/* A store shared by several daemons (the 1 s tick): this daemon's running
+ * trials beat every heartbeat_interval (HP_SHARED_BEAT_S without one; an
+ * asked trial of a study with one beats through its client), and the
+ * study's RUNNING trials of other daemons whose last beat is older than
+ * grace_period (HP_SHARED_GRACE_S without a heartbeat_interval) by the
+ * database's clock are failed: their daemon died. Never this daemon's own. */
+void hp_sched_shared_watch(hp_study_t *st);
+/* Beat interval and grace period in a shared database for a study without
+ * heartbeat_interval. */
+#define HP_SHARED_BEAT_S 10.0
+#define HP_SHARED_GRACE_S 60.0
 
 /* sched_run.c */
 /* Stops a running study by itself (running trials finish); reason is stored

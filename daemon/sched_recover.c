@@ -362,9 +362,11 @@ static int sched_load(hp_daemon_t *d, bool live, hp_err_t *err) {
            "restarted\")",
            n_fixed);
   }
-  /* 3. rebuild each study */
+  /* 3. rebuild each study (a shared store's RUNNING trials stay running:
+   * they may be a peer's) */
   for (size_t i = 0; i < n_infos; i++) {
-    rc = study_build(d, &infos[i], lists[i], counts[i], live, NULL, err);
+    rc = study_build(d, &infos[i], lists[i], counts[i], live || hp_store_shared(d->store), NULL,
+                     err);
     if (rc < 0) goto done;
   }
   rc = 0;
@@ -622,6 +624,20 @@ static int study_sync_build(hp_daemon_t *d, const hp_store_study_info_t *info, h
          (long long)st->id, (long long)info->n_trials,
          st->spec ? "" : "; served read-only (no space to adopt yet)");
   hp_sched_study_event(st, HP_RPC_EV_STUDY_CREATED);
+  return 0;
+}
+
+int hp_sched_claim(hp_study_t *st, hp_err_t *err) {
+  hp_daemon_t *d = st->d;
+  if (st->claimed_batch == d->batch_seq && hp_store_in_batch(d->store)) return 0;
+  int rc = hp_store_study_lock(d->store, st->id, err);
+  if (rc < 0) return rc;
+  hp_store_study_info_t info;
+  if ((rc = hp_store_study_get(d->store, st->id, &info, err)) < 0) return rc;
+  rc = study_sync(st, &info, err);
+  hp_store_study_info_clear(&info);
+  if (rc < 0) return rc;
+  st->claimed_batch = d->batch_seq;
   return 0;
 }
 

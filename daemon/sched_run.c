@@ -117,6 +117,7 @@ void hp_sched_tick(hp_daemon_t *d) {
   hp_sched_retry(d);
   for (hp_study_t *st = d->studies; st; st = st->next) {
     hp_sched_check_heartbeats(st);
+    hp_sched_shared_watch(st);
     /* The budget spent is stored every few seconds (and at a shutdown): a
      * killed daemon loses at most that much of its count. */
     if (st->spec && st->spec->time_budget > 0 && !isnan(st->budget_since) &&

@@ -82,6 +82,15 @@ int hp_sched_trial_begin(hp_study_t *st, hp_run_t **out, hp_err_t *err) {
   *out = NULL;
   int rc = hp_daemon_batch(d, err);
   if (rc < 0) return rc;
+  /* Several daemons on one database: claim under the study's lock, after
+   * reading what the peers committed (numbers, grid points, enqueued
+   * trials and n_trials are then exact). */
+  if (hp_store_shared(d->store)) {
+    if ((rc = hp_sched_claim(st, err)) < 0) return rc;
+    if (!hp_sched_more_to_do(st))
+      return hp_err_set(err, HP_EEXHAUSTED, "study '%s': no trial left to start (%s)", st->name,
+                        st->state == HP_STUDY_RUNNING ? "other daemons took the rest" : "not running");
+  }
   hp_run_t *run = calloc(1, sizeof *run);
   double *params = malloc(((size_t)space->n + 1) * sizeof *params);
   if (run == NULL || params == NULL) {
@@ -180,6 +189,16 @@ int hp_sched_trial_begin(hp_study_t *st, hp_run_t **out, hp_err_t *err) {
   }
   if (run->number >= st->next_number) st->next_number = run->number + 1;
   hp_sched_note_id(st, run->number, run->trial_id);
+  /* Its first beat, in the batch that creates it: peers can tell a trial
+   * of a daemon that died at any moment after from one that runs. */
+  if (hp_store_shared(d->store)) {
+    hp_err_t berr = {0};
+    if (hp_store_trial_heartbeat(d->store, run->trial_id, &berr) < 0) {
+      hp_log("study '%s' trial %lld: its first heartbeat could not be recorded: %s", st->name,
+             (long long)run->number, berr.msg);
+      d->store_failed = true;
+    }
+  }
   if (hp_sched_runs_reserve(st, run->number) < 0) {
     hp_sched_finish(run, HP_STORE_FAIL, NULL, "out of memory", NULL);
     return hp_err_set(err, HP_ENOMEM, "out of memory");
@@ -356,6 +375,55 @@ void hp_sched_check_heartbeats(hp_study_t *st) {
     if (r != NULL && r->w == NULL && now - r->t_beat > st->spec->grace_period)
       heartbeat_lost(r, now - r->t_beat);
   }
+}
+
+void hp_sched_shared_watch(hp_study_t *st) {
+  hp_daemon_t *d = st->d;
+  if (!hp_store_shared(d->store) || st->spec == NULL || d->store_failed) return;
+  const hp_study_spec_t *sp = st->spec;
+  bool client_beats = sp->heartbeat_interval > 0;
+  double interval = client_beats ? sp->heartbeat_interval : HP_SHARED_BEAT_S;
+  double grace = client_beats ? sp->grace_period : HP_SHARED_GRACE_S;
+  double now = hp_now_mono();
+  hp_err_t err = {0};
+  size_t n_own = 0;
+  for (size_t i = 0; i < st->runs_cap; i++) n_own += st->runs[i] != NULL;
+  if (n_own > 0 && now - st->t_beats >= interval) {
+    st->t_beats = now;
+    if (hp_daemon_batch(d, &err) < 0) return;
+    for (size_t i = 0; i < st->runs_cap; i++) {
+      hp_run_t *r = st->runs[i];
+      if (r == NULL || (r->w == NULL && client_beats)) continue; /* the client beats */
+      if (hp_store_trial_heartbeat(d->store, r->trial_id, &err) < 0) {
+        hp_log("study '%s' trial %lld: heartbeat not recorded: %s", st->name,
+               (long long)r->number, err.msg);
+        if (err.code == HP_EDB) d->store_failed = true;
+        return;
+      }
+    }
+  }
+  if (st->n_state[HP_STORE_RUNNING] <= (int64_t)n_own || now - st->t_stale < 1.0) return;
+  st->t_stale = now;
+  int64_t *keep = malloc((n_own + 1) * sizeof *keep);
+  if (keep == NULL) return;
+  size_t nk = 0;
+  for (size_t i = 0; i < st->runs_cap; i++)
+    if (st->runs[i]) keep[nk++] = st->runs[i]->trial_id;
+  hp_store_trial_ref_t *refs = NULL;
+  size_t nr = 0;
+  char reason[96];
+  snprintf(reason, sizeof reason, "heartbeat lost: no beat for %g s (its daemon stopped)", grace);
+  int rc = hp_daemon_batch(d, &err);
+  if (rc == 0) rc = hp_store_fail_stale(d->store, st->id, grace, reason, keep, nk, &refs, &nr, &err);
+  if (rc < 0) {
+    hp_log("study '%s': looking for trials of stopped daemons failed: %s", st->name, err.msg);
+    if (err.code == HP_EDB) d->store_failed = true;
+  }
+  for (size_t i = 0; i < nr; i++)
+    hp_log("study '%s' trial %lld: %s: FAIL", st->name, (long long)refs[i].number, reason);
+  if (nr > 0) hp_daemon_kick(d);
+  free(refs);
+  free(keep);
 }
 
 /* Whether the trial has a value at this step already (read from the store:

@@ -363,7 +363,9 @@ static void on_connection(uv_stream_t *server, int status) {
 
 int hp_daemon_batch(hp_daemon_t *d, hp_err_t *err) {
   if (hp_store_in_batch(d->store)) return 0;
-  return hp_store_begin(d->store, err);
+  int rc = hp_store_begin(d->store, err);
+  if (rc == 0) d->batch_seq++;
+  return rc;
 }
 
 bool hp_daemon_wants_events(const hp_daemon_t *d, int64_t study_id) {

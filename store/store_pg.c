@@ -405,8 +405,17 @@ static double col_value(const PGresult *r, int row, int iv, int it) {
 
 /* ---- connection -------------------------------------------------------------- */
 
+/* The server's notices (e.g. "terminating connection due to administrator
+ * command" before a restart) are not printed: the store reports errors
+ * through its calls only. */
+static void quiet(void *arg, const char *message) {
+  (void)arg;
+  (void)message;
+}
+
 /* Settings of every session, and LISTEN for peers' commits (read-write). */
 static int session_setup(pg_t *s, hp_err_t *err) {
+  PQsetNoticeProcessor(s->c, quiet, NULL);
   const char *sql = s->readonly ? "SET DateStyle = ISO; SET default_transaction_read_only = on"
                                 : "SET DateStyle = ISO; LISTEN hpsearch";
   PGresult *r = PQexec(s->c, sql);

@@ -1,0 +1,412 @@
+#!/usr/bin/python3
+"""Helper of tests/daemon/test_pg.c: several hpsearch daemons on one
+PostgreSQL database (a real server that scripts/pg-test-server started), one
+scenario per run. Checks the database with psycopg2 afterwards; prints one
+JSON line with what it found and exits 0 when every check held, 1 otherwise
+(the reason on stderr), 3 when psycopg2 is missing.
+
+usage: pg_cluster.py HPSEARCH BASE PORT DB SCENARIO
+  claims-grid   four daemons x 250 trials on one grid study (1000 points)
+  claims-tpe    four daemons on one TPE study, n_trials 1000
+  kill9         three daemons, one killed with SIGKILL mid-run: its RUNNING
+                trials are failed by the others after the grace period (never
+                before), the study completes with n_trials exact
+  optuna        two daemons and an Optuna process (Debian's 3.1) on one study
+                at once: numbers unique and contiguous, each sees the other's
+  optuna5 DIR   one daemon writes a study (v3.2.0.a), the Optuna 5 package in
+                DIR reads it and continues it; the daemon sees its trials
+  restart       two daemons, an ask/tell client per daemon; the PostgreSQL
+                server is stopped and started again mid-run: every tell that
+                was answered is in the database, and the study completes
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+try:
+    import psycopg2
+except ImportError as exc:
+    print("psycopg2 import failed: %s (run scripts/install-deps)" % exc, file=sys.stderr)
+    sys.exit(3)
+
+HP, BASE, PORT, DB, SCENARIO = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+# PG_CLUSTER_SCALE=0.2: the same scenarios with a fifth of the trials (the
+# sanitizer build, where every daemon runs several times slower).
+SCALE = float(os.environ.get("PG_CLUSTER_SCALE", "1"))
+SOCKDIR = os.path.join(BASE, "pg", "sock")
+URL = "postgresql://postgres@/%s?host=%s&port=%s" % (DB, SOCKDIR, PORT)
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+failures = []
+found = {"scenario": SCENARIO}
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+    return cond
+
+
+def sql(query, args=()):
+    conn = psycopg2.connect(host=SOCKDIR, port=PORT, user="postgres", dbname=DB)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query, args)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
+
+
+class Daemon:
+    def __init__(self, name, jobs=2, extra=()):
+        self.name = name
+        self.sock = os.path.join(BASE, name + ".sock")
+        self.log = os.path.join(BASE, "%s-%s.log" % (SCENARIO, name))
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen([HP, "daemon", "--db", URL, "--socket", self.sock,
+                                          "--jobs", str(jobs)] + list(extra),
+                                         stdout=log, stderr=log, start_new_session=True)
+        for _ in range(400):
+            if self.proc.poll() is not None:
+                raise SystemExit("daemon %s exited at start:\n%s" % (name, open(self.log).read()))
+            if os.path.exists(self.sock) and self.rpc("daemon.status", {}).get("result"):
+                return
+            time.sleep(0.025)
+        raise SystemExit("daemon %s did not start" % name)
+
+    def rpc(self, method, params, timeout=30):
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(timeout)
+        try:
+            s.connect(self.sock)
+            s.sendall((json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
+                                   "params": params}) + "\n").encode())
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+            return json.loads(buf) if buf else {}
+        except OSError:
+            return {}
+        finally:
+            s.close()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.rpc("daemon.shutdown", {})
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+    def kill9(self):
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+
+def submit(d, spec):
+    path = os.path.join(BASE, spec["name"] + ".json")
+    with open(path, "w") as f:
+        json.dump(spec, f)
+    r = subprocess.run([HP, "submit", path, "--socket", d.sock], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit("submit failed: %s %s" % (r.stdout, r.stderr))
+
+
+def study_rows(name):
+    return sql("SELECT t.number, t.state::text, t.trial_id FROM trials t JOIN studies s "
+               "ON s.study_id = t.study_id WHERE s.study_name = %s ORDER BY t.number", (name,))
+
+
+def wait_finished(name, n, timeout):
+    """Until n trials of the study are finished and none runs or waits."""
+    t_end = time.time() + timeout
+    while time.time() < t_end:
+        rows = study_rows(name)
+        done = sum(1 for r in rows if r[1] in ("COMPLETE", "PRUNED", "FAIL"))
+        if done >= n and all(r[1] not in ("RUNNING", "WAITING") for r in rows):
+            return rows
+        time.sleep(0.2)
+    return study_rows(name)
+
+
+def check_numbers(rows, n):
+    numbers = [r[0] for r in rows]
+    found["trials"] = len(rows)
+    check(len(numbers) == len(set(numbers)), "a trial number was given twice")
+    check(sorted(numbers) == list(range(len(numbers))), "trial numbers are not 0..n-1")
+    check(len(rows) == n, "n_trials %d, but the study has %d trials" % (n, len(rows)))
+
+
+def per_daemon(daemons):
+    """Trials each daemon ran, from its log."""
+    counts = {}
+    for d in daemons:
+        counts[d.name] = sum(1 for line in open(d.log) if ": COMPLETE, value" in line)
+    found["per_daemon"] = counts
+    return counts
+
+
+def echo_objective(extra=""):
+    return {"command": ["sh", "-c", extra + 'echo "{\\"value\\": $1}"', "sh", "${x}"]}
+
+
+def wait_known(daemons, study):
+    """Until every daemon serves the study (a peer sees a new one within a second)."""
+    for d in daemons:
+        for _ in range(100):
+            if "result" in d.rpc("study.get", {"study": study}):
+                break
+            time.sleep(0.05)
+
+
+def asktell_loop(d, study, acked, errors):
+    """Asks and tells until the study has nothing left (-32006)."""
+    while True:
+        a = d.rpc("trial.ask", {"study": study})
+        if "error" in a:
+            if a["error"].get("code") == -32006:
+                return
+            errors.append(a["error"])
+            time.sleep(0.05)
+            continue
+        if "result" not in a:
+            errors.append("no reply to trial.ask")
+            time.sleep(0.05)
+            continue
+        num, value = a["result"]["trial"], a["result"]["params"]["x"]
+        t = d.rpc("trial.tell", {"study": study, "trial": num, "value": value})
+        if "result" in t:
+            acked.append((d.name, num, value))
+        else:
+            errors.append(t.get("error", "no reply to trial.tell"))
+
+
+def claims(sampler):
+    """Four daemons, each with an ask/tell client, 250 trials each on average."""
+    daemons = [Daemon("d%d" % i) for i in range(4)]
+    n = int(1000 * SCALE)
+    spec = {"name": "claims", "direction": "minimize",
+            "sampler": {"type": sampler, "seed": 3},
+            "space": {"x": {"type": "int", "low": 0, "high": n - 1}}}
+    if sampler != "grid":
+        spec["n_trials"] = n
+    submit(daemons[0], spec)
+    wait_known(daemons, "claims")
+    import threading
+    acked, errors = [], []
+    threads = [threading.Thread(target=asktell_loop, args=(d, "claims", acked, errors))
+               for d in daemons]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    rows = wait_finished("claims", n, 30)
+    check_numbers(rows, n)
+    check(all(r[1] == "COMPLETE" for r in rows), "a trial did not complete")
+    check(not errors, "errors: %s" % errors[:5])
+    xs = [r[0] for r in sql("SELECT p.param_value FROM trial_params p JOIN trials t ON "
+                            "t.trial_id = p.trial_id WHERE p.param_name = 'x'")]
+    if sampler == "grid":
+        check(sorted(int(x) for x in xs) == list(range(n)),
+              "grid points: %d distinct of %d trials" % (len(set(xs)), len(xs)))
+    counts = {d.name: sum(1 for a in acked if a[0] == d.name) for d in daemons}
+    found["per_daemon"] = counts
+    check(all(c > 0 for c in counts.values()), "a daemon ran no trial: %s" % counts)
+    check(len(acked) == n, "%d tells answered, n_trials %d" % (len(acked), n))
+    for d in daemons:
+        d.stop()
+
+
+def kill9():
+    daemons = [Daemon("d%d" % i) for i in range(3)]
+    n = 60
+    spec = {"name": "k9", "direction": "minimize", "parallelism": 2, "n_trials": n,
+            "heartbeat_interval": 1, "grace_period": 3,
+            "sampler": {"type": "random", "seed": 5},
+            "space": {"x": {"type": "float", "low": 0, "high": 1}},
+            "objective": echo_objective("sleep 0.4; ")}
+    submit(daemons[0], spec)
+    # mid-run: some trials done, the victim runs some
+    t_end = time.time() + 60
+    while time.time() < t_end and sum(1 for r in study_rows("k9") if r[1] == "COMPLETE") < 12:
+        time.sleep(0.05)
+    victim = daemons[1]
+    victim.kill9()
+    t_kill = time.time()
+    running = sql("SELECT t.number FROM trials t WHERE t.state = 'RUNNING'")
+    found["running_at_kill"] = len(running)
+    rows = wait_finished("k9", n, 120)
+    check_numbers(rows, n)
+    fails = sql("SELECT t.number, a.value_json, EXTRACT(EPOCH FROM (t.datetime_complete - "
+                "h.heartbeat)) FROM trials t JOIN trial_system_attributes a ON a.trial_id = "
+                "t.trial_id AND a.key = 'fail_reason' JOIN trial_heartbeats h ON h.trial_id = "
+                "t.trial_id WHERE t.state = 'FAIL'")
+    found["failed"] = len(fails)
+    check(len(fails) >= 1, "no trial of the killed daemon was failed")
+    check(all("heartbeat lost" in f[1] for f in fails), "a FAIL for another reason: %s" % fails)
+    # failed after the grace period, never before (datetime_complete is UTC
+    # in a v3.2.0.a database, heartbeat the server's local time: the test
+    # server runs in UTC)
+    check(all(f[2] is None or f[2] >= 2.9 for f in fails),
+          "a trial was failed before its grace period: %s" % fails)
+    found["takeover_s"] = round(time.time() - t_kill, 1)
+    live = [d for d in daemons if d is not victim]
+    counts = per_daemon(live)
+    check(sum(counts.values()) + len(fails) + sum(
+        1 for line in open(victim.log) if ": COMPLETE, value" in line) >= n,
+        "trials unaccounted for")
+    for d in live:
+        d.stop()
+
+
+def optuna_joins():
+    daemons = [Daemon("d%d" % i, extra=["--optuna-schema", "3.1"]) for i in range(2)]
+    n = 150
+    spec = {"name": "mix", "direction": "minimize", "parallelism": 2, "n_trials": n,
+            "sampler": {"type": "tpe", "seed": 7},
+            "space": {"x": {"type": "float", "low": -5, "high": 5}},
+            "objective": echo_objective("sleep 0.02; ")}
+    submit(daemons[0], spec)
+    code = r"""
+import sys, optuna
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+st = optuna.load_study(study_name="mix", storage=sys.argv[1])
+st.optimize(lambda t: (t.suggest_float("x", -5, 5) - 1) ** 2, n_trials=40)
+print(len(st.trials), sum(1 for t in st.trials if t.user_attrs == {} and t.state.name == "COMPLETE"))
+"""
+    surl = "postgresql+psycopg2://postgres@/%s?host=%s&port=%s" % (DB, SOCKDIR, PORT)
+    r = subprocess.run(["/usr/bin/python3", "-c", code, surl], capture_output=True, text=True,
+                       timeout=180)
+    check(r.returncode == 0, "Optuna failed: %s" % r.stderr[-2000:])
+    found["optuna_saw"] = r.stdout.strip()
+    rows = wait_finished("mix", n, 120)
+    numbers = [x[0] for x in rows]
+    check(len(numbers) == len(set(numbers)), "a trial number was given twice")
+    check(sorted(numbers) == list(range(len(numbers))), "trial numbers are not 0..n-1")
+    found["trials"] = len(rows)
+    check(len(rows) >= n, "fewer trials than n_trials")
+    counts = per_daemon(daemons)
+    optuna_trials = len(rows) - sum(counts.values())
+    found["optuna_trials"] = optuna_trials
+    check(optuna_trials == 40, "Optuna's 40 trials not all in the study (%d)" % optuna_trials)
+    seen = r.stdout.split()
+    check(len(seen) == 2 and int(seen[0]) > 40, "Optuna did not see hpsearch's trials: %s" % seen)
+    status = subprocess.run([HP, "status", "mix", "--db", URL, "--json"], capture_output=True,
+                            text=True)
+    check(status.returncode == 0 and '"mix"' in status.stdout, "status --db URL failed")
+    for d in daemons:
+        d.stop()
+
+
+def restart():
+    """Two daemons with an ask/tell client each; the server is stopped and
+    started again while they ask and tell."""
+    daemons = [Daemon("d%d" % i) for i in range(2)]
+    n = int(600 * SCALE)
+    spec = {"name": "rs", "direction": "minimize", "n_trials": n,
+            "sampler": {"type": "random", "seed": 9},
+            "space": {"x": {"type": "float", "low": 0, "high": 1}}}
+    submit(daemons[0], spec)
+    wait_known(daemons, "rs")
+    import threading
+    acked, errors = [], []
+    threads = [threading.Thread(target=asktell_loop, args=(d, "rs", acked, errors))
+               for d in daemons]
+    for t in threads:
+        t.start()
+    t_end = time.time() + 60
+    while len(acked) < n // 4 and time.time() < t_end:
+        time.sleep(0.01)
+    tool = os.path.join(ROOT, "scripts", "pg-test-server")
+    subprocess.run([tool, "stop", BASE], check=True)
+    found["acked_before_stop"] = len(acked)
+    time.sleep(1.5)
+    subprocess.run([tool, "start", BASE, PORT], check=True, stdout=subprocess.DEVNULL)
+    for t in threads:
+        t.join(180)
+    found["acked"] = len(acked)
+    found["errors_during_outage"] = len(errors)
+    check(errors, "no request failed while the server was down (was it?)")
+    rows = {r[0]: r for r in sql(
+        "SELECT t.number, t.state::text, v.value FROM trials t JOIN studies s ON "
+        "s.study_id = t.study_id LEFT JOIN trial_values v ON v.trial_id = t.trial_id "
+        "WHERE s.study_name = 'rs'")}
+    lost = [a for a in acked if a[1] not in rows or rows[a[1]][1] != "COMPLETE" or
+            abs(rows[a[1]][2] - a[2]) > 1e-12]
+    check(not lost, "acknowledged tells lost: %s" % lost[:10])
+    numbers = sorted(rows)
+    check(numbers == list(range(len(numbers))), "trial numbers are not 0..n-1")
+    check(len(rows) == n, "%d trials, n_trials %d" % (len(rows), n))
+    found["trials"] = len(rows)
+    found["states"] = {st: sum(1 for r in rows.values() if r[1] == st)
+                       for st in ("COMPLETE", "FAIL", "RUNNING")}
+    for d in daemons:
+        d.stop()
+
+
+def optuna5():
+    d = Daemon("d0")
+    spec = {"name": "o5", "direction": "maximize", "n_trials": 20,
+            "sampler": {"type": "tpe", "seed": 2},
+            "space": {"x": {"type": "float", "low": -5, "high": 5},
+                      "c": {"type": "categorical", "choices": ["a", "b"]}}}
+    submit(d, spec)
+    for i in range(20):
+        a = d.rpc("trial.ask", {"study": "o5"})["result"]
+        d.rpc("trial.report", {"study": "o5", "trial": a["trial"], "step": 0, "value": 1.5})
+        d.rpc("trial.tell", {"study": "o5", "trial": a["trial"], "value": -a["params"]["x"] ** 2})
+    code = r"""
+import sys, json, optuna
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+st = optuna.load_study(study_name="o5", storage=sys.argv[1])
+before = [(t.number, t.state.name, t.value, t.params, t.intermediate_values) for t in st.trials]
+best = (st.best_trial.number, st.best_value)
+st.optimize(lambda t: -t.suggest_float("x", -5, 5) ** 2 + (t.suggest_categorical("c", ["a", "b"]) == "a"), n_trials=5)
+print(json.dumps({"version": optuna.__version__, "n": len(before), "best": best,
+                  "complete": sum(1 for b in before if b[1] == "COMPLETE"),
+                  "inter": sum(1 for b in before if b[4] == {0: 1.5}), "after": len(st.trials)}))
+"""
+    surl = "postgresql+psycopg2://postgres@/%s?host=%s&port=%s" % (DB, SOCKDIR, PORT)
+    env = dict(os.environ, PYTHONPATH=sys.argv[6])
+    r = subprocess.run(["/usr/bin/python3", "-c", code, surl], capture_output=True, text=True,
+                       timeout=180, env=env)
+    check(r.returncode == 0, "Optuna 5 failed: %s" % r.stderr[-2000:])
+    if r.returncode == 0:
+        o = json.loads(r.stdout)
+        found["optuna"] = o
+        check(o["version"].startswith("5"), "not Optuna 5: %s" % o["version"])
+        check(o["n"] == 20 and o["complete"] == 20 and o["inter"] == 20, "Optuna read: %s" % o)
+        check(o["after"] == 25, "Optuna continued to %d trials" % o["after"])
+        best = subprocess.run([HP, "best", "o5", "--db", URL, "--json"], capture_output=True,
+                              text=True)
+        check(best.returncode == 0, "hpsearch best --db URL failed: %s" % best.stderr)
+    # the daemon sees Optuna's trials (within its 1 s look)
+    n_seen = 0
+    for _ in range(60):
+        g = d.rpc("study.get", {"study": "o5"}).get("result", {})
+        n_seen = g.get("counts", {}).get("COMPLETE", 0)
+        if n_seen == 25:
+            break
+        time.sleep(0.1)
+    found["daemon_saw"] = n_seen
+    check(n_seen == 25, "the daemon sees %d complete trials, not 25" % n_seen)
+    d.stop()
+
+
+SCENARIOS = {"claims-grid": lambda: claims("grid"), "claims-tpe": lambda: claims("tpe"),
+             "kill9": kill9, "optuna": optuna_joins, "optuna5": optuna5, "restart": restart}
+t0 = time.time()
+SCENARIOS[SCENARIO]()
+found["seconds"] = round(time.time() - t0, 1)
+found["failures"] = failures
+print(json.dumps(found))
+for f in failures:
+    print("FAIL: " + f, file=sys.stderr)
+sys.exit(1 if failures else 0)
