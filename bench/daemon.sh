@@ -7,7 +7,10 @@
 #   2. `hpsearch status` / `hpsearch trials` on a 1,000-trial study (median of
 #      many runs) against `optuna trials` on the same database;
 #   3. an engine sweep with --jobs 2 against --jobs 1 (trials per hour) and
-#      the resident memory of each worker.
+#      the resident memory of each worker;
+#   4. PostgreSQL: durable ask+tell trials/s of 1, 2 and 4 daemons sharing one
+#      study (one client each) against Optuna with PostgreSQL in 1, 2 and 4
+#      processes, on the same throw-away server (scripts/pg-test-server).
 # usage: bench/daemon.sh [BUILD_DIR]     (BENCH_QUICK=1 for a short smoke run)
 set -euo pipefail
 
@@ -19,12 +22,14 @@ make -j2 --no-print-directory "$B/hpsearch" "$B/bench_daemon_client" >/dev/null
 quick=${BENCH_QUICK:-0}
 # BENCH_PARTS selects sections (e.g. BENCH_PARTS=sweep to redo only the
 # engine sweep when the machine was busy).
-parts=" ${BENCH_PARTS:-cli asktell sweep} "
+parts=" ${BENCH_PARTS:-cli asktell sweep pg} "
 want() { [[ $parts == *" $1 "* ]]; }
 if [ "$quick" = 1 ]; then
   n_rand=2000 n_tpe=200 n_opt_rand=100 n_opt_tpe=60 runs=10 opt_runs=2 sweep_trials=4
+  n_pg=400 n_opt_pg=40
 else
   n_rand=20000 n_tpe=1000 n_opt_rand=500 n_opt_tpe=300 runs=50 opt_runs=5 sweep_trials=10
+  n_pg=2000 n_opt_pg=200
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/hpsearch-bench.XXXXXX")
@@ -38,6 +43,7 @@ results=$tmp/results.jsonl
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  [ -d "$tmp/pg" ] && scripts/pg-test-server stop "$tmp"
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -130,6 +136,44 @@ for p in ps: p.join()
 print(json.dumps({"what": "cores", "scaling": two / one}))
 PY
 
+if want pg; then
+echo "== PostgreSQL: 1, 2, 4 daemons on one study vs Optuna in 1, 2, 4 processes" >&2
+chmod 755 "$tmp"
+pgport=$((20000 + RANDOM % 20000))
+scripts/pg-test-server up "$tmp" "$pgport" >/dev/null
+pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+pgsock=$tmp/pg/sock
+for s in random tpe; do
+  for n in 1 2 4; do
+    db=hp_${s}_$n
+    "$pgbin/createdb" -h "$pgsock" -p "$pgport" -U postgres "$db"
+    url="postgresql://postgres@/$db?host=$pgsock&port=$pgport"
+    socks=""
+    for i in $(seq "$n"); do
+      "$bin" daemon --db "$url" --socket "$tmp/pg$i.sock" --jobs 1 2>"$tmp/pg$i.log" &
+      pids+=("$!")
+      for _ in $(seq 200); do "$bin" status --socket "$tmp/pg$i.sock" >/dev/null 2>&1 && break; sleep 0.05; done
+      socks="$socks${socks:+,}$tmp/pg$i.sock"
+    done
+    sock=$tmp/pg1.sock study "pg$s$n" "$s"
+    # every daemon serves the study before the clock starts
+    for i in $(seq "$n"); do
+      for _ in $(seq 100); do "$bin" status "pg$s$n" --socket "$tmp/pg$i.sock" >/dev/null 2>&1 && break; sleep 0.05; done
+    done
+    nt=$n_pg; [ $s = tpe ] && nt=$((n_pg / 2))
+    "$client" "$socks" "pg$s$n" "$nt" "$n" |
+      tag "{\"what\":\"pg_asktell\",\"sampler\":\"$s\",\"daemons\":$n}" >>"$results"
+    for i in $(seq "$n"); do "$bin" shutdown --socket "$tmp/pg$i.sock" >/dev/null 2>&1 || true; done
+    wait "${pids[@]: -$n}" 2>/dev/null || true
+    "$pgbin/createdb" -h "$pgsock" -p "$pgport" -U postgres "op_${s}_$n"
+    "$py" bench/daemon_optuna.py asktell \
+      "postgresql+psycopg2://postgres@/op_${s}_$n?host=$pgsock&port=$pgport" "$s" "$n_opt_pg" "$n" |
+      tag "{\"what\":\"pg_optuna\",\"procs\":$n}" >>"$results"
+  done
+done
+scripts/pg-test-server stop "$tmp"
+fi
+
 if want sweep; then
 echo "== engine sweep: --jobs 1 vs --jobs 2" >&2
 for j in 1 2; do
@@ -201,9 +245,24 @@ if s1 and s2:
           "  (PSS counts shared data once)")
     print(f"{'  trials complete/failed (jobs 1; jobs 2)':<44} "
           f"{s1['complete']}/{s1['failed']}; {s2['complete']}/{s2['failed']}")
+for s in ("random", "tpe"):
+    for n in (1, 2, 4):
+        h = get(what="pg_asktell", sampler=s, daemons=n)
+        o = get(what="pg_optuna", sampler=s, procs=n)
+        if not h and not o:
+            continue
+        hv = h["trials_per_s"] if h else float("nan")
+        ov = o["trials_per_s"] if o else float("nan")
+        label = f"PostgreSQL trials/s, {s}, {n} daemon{'s' if n > 1 else ''}/proc{'s' if n > 1 else ''}"
+        print(f"{label:<44} {hv:>14.0f} {ov:>14.1f} {hv / ov:>8.0f}x")
+        print(f"{'':<44} {'(%d trials)' % (h['trials'] if h else 0):>14} "
+              f"{'(%d trials)' % (o['trials'] if o else 0):>14}")
 c = get(what="cores")
 if c:
     print(f"{'CPU available: 2 busy loops vs 1 (2.0 = idle)':<44} {c['scaling']:>14.2f}")
 print()
-print("goals: >= 5,000 trials/s random (Optuna ~50), status/trials <= 10 ms, sweep >= 1.85x")
+print("goals: >= 5,000 trials/s random (Optuna ~50), status/trials <= 10 ms, sweep >= 1.85x, "
+      "PostgreSQL >= 50x Optuna on the same server")
+import os
+print("load average during the run (2 cores): %.1f %.1f %.1f" % os.getloadavg())
 PY

@@ -6,7 +6,9 @@
  * so the client costs a few microseconds per trial and is not what is
  * measured.
  *
- * usage: bench_daemon_client SOCKET STUDY N_TRIALS [N_PROCS]
+ * usage: bench_daemon_client SOCKET[,SOCKET...] STUDY N_TRIALS [N_PROCS]
+ * (with several sockets, e.g. daemons sharing one PostgreSQL database,
+ * process p talks to socket p modulo their number)
  * prints {"trials": N, "procs": P, "seconds": S, "trials_per_s": R} */
 #include <errno.h>
 #include <math.h>
@@ -122,7 +124,7 @@ rpc:
 
 int main(int argc, char **argv) {
   if (argc < 4 || argc > 5) {
-    fprintf(stderr, "usage: %s SOCKET STUDY N_TRIALS [N_PROCS]\n", argv[0]);
+    fprintf(stderr, "usage: %s SOCKET[,SOCKET...] STUDY N_TRIALS [N_PROCS]\n", argv[0]);
     return 2;
   }
   long n = atol(argv[3]);
@@ -132,6 +134,11 @@ int main(int argc, char **argv) {
     return 2;
   }
   long per = n / procs;
+  char *socks[64];
+  int n_socks = 0;
+  for (char *tok = strtok(argv[1], ","); tok && n_socks < 64; tok = strtok(NULL, ","))
+    socks[n_socks++] = tok;
+  if (n_socks == 0) return 2;
   /* The children wait on a pipe so all start at the same moment. */
   int gate[2];
   if (pipe(gate) < 0) return 1;
@@ -143,7 +150,7 @@ int main(int argc, char **argv) {
       close(gate[1]);
       char b;
       if (read(gate[0], &b, 1) < 0) _exit(1);
-      _exit(run(argv[1], argv[2], per) == 0 ? 0 : 1);
+      _exit(run(socks[p % n_socks], argv[2], per) == 0 ? 0 : 1);
     }
   }
   close(gate[0]);

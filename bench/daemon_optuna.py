@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """The Optuna side of `make bench-daemon`: durable ask+tell throughput of
-Optuna 3.1 with its SQLite storage, and the time of `optuna trials` on a
+Optuna 3.1 with its SQLite or PostgreSQL storage, and the time of `optuna trials` on a
 study database. Prints one JSON object per measurement on stdout so
 bench/daemon.sh can put it beside hpsearch's numbers.
 
 usage:
-  daemon_optuna.py asktell DB SAMPLER N_TRIALS N_PROCS   # random|tpe
+  daemon_optuna.py asktell DB SAMPLER N_TRIALS N_PROCS   # random|tpe; DB: a
+      file (SQLite) or a URL postgresql+psycopg2://... (an empty database)
   daemon_optuna.py cli DB STUDY RUNS                     # time `optuna trials`
 """
 import json
@@ -33,9 +34,14 @@ def make_sampler(name, seed):
     return optuna.samplers.TPESampler(seed=seed)
 
 
+def storage(db):
+    """A file (SQLite) or a database URL (postgresql+psycopg2://...)."""
+    return db if "://" in db else "sqlite:///" + db
+
+
 def worker(db, sampler, n, seed, start_evt):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name="bench", storage="sqlite:///" + db,
+    study = optuna.load_study(study_name="bench", storage=storage(db),
                               sampler=make_sampler(sampler, seed))
     start_evt.wait()
     for _ in range(n):
@@ -45,9 +51,9 @@ def worker(db, sampler, n, seed, start_evt):
 
 def asktell(db, sampler, n_trials, n_procs):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if os.path.exists(db):
+    if "://" not in db and os.path.exists(db):
         os.remove(db)
-    optuna.create_study(study_name="bench", storage="sqlite:///" + db)
+    optuna.create_study(study_name="bench", storage=storage(db))
     ctx = mp.get_context("fork")
     start_evt = ctx.Event()
     per = n_trials // n_procs
@@ -63,6 +69,7 @@ def asktell(db, sampler, n_trials, n_procs):
     secs = time.perf_counter() - t0
     done = per * n_procs
     print(json.dumps({"what": "asktell", "sampler": sampler, "procs": n_procs,
+                      "storage": "postgresql" if "postgresql" in db else "sqlite",
                       "trials": done, "seconds": secs, "trials_per_s": done / secs}))
 
 

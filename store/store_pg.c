@@ -29,7 +29,6 @@ enum {
   Q_DIRECTION_INSERT,
   Q_STUDY_FIND,
   Q_STUDY_EXISTS,
-  Q_STUDY_NEW_TRIALS,
   Q_STUDY_NOBJ,
   Q_STUDY_DIR0,
   Q_STUDY_SYSATTR_SET,
@@ -113,10 +112,6 @@ static const char *const SQL[Q_COUNT_] = {
         "INSERT INTO study_directions (direction, study_id, objective) VALUES ($1, $2, $3)",
     [Q_STUDY_FIND] = "SELECT study_id FROM studies WHERE study_name = $1",
     [Q_STUDY_EXISTS] = "SELECT 1 FROM studies WHERE study_id = $1",
-    /* Trials of the study created after trial_id $2 (under the study's
-     * lock: ids of a study only grow, every earlier one is committed). */
-    [Q_STUDY_NEW_TRIALS] = "SELECT count(*), max(trial_id) FROM trials WHERE study_id = $1 "
-                           "AND trial_id > $2",
     [Q_STUDY_NOBJ] = "SELECT count(*) FROM study_directions WHERE study_id = $1",
     [Q_STUDY_DIR0] =
         "SELECT direction FROM study_directions WHERE study_id = $1 AND objective = 0",
@@ -132,8 +127,13 @@ static const char *const SQL[Q_COUNT_] = {
                          "WHERE study_id = $1 ORDER BY study_system_attribute_id",
     [Q_STUDY_USERATTRS] = "SELECT key, value_json FROM study_user_attributes "
                           "WHERE study_id = $1 ORDER BY study_user_attribute_id",
-    [Q_TRIAL_INSERT] = "INSERT INTO trials (number, study_id, state, datetime_start, "
-                       "datetime_complete) VALUES ($1, $2, $3, $4, NULL) RETURNING trial_id",
+    /* The number: $1 trials counted before up to trial_id $5, plus those
+     * created since (under the study's lock, as Optuna counts: ids of a
+     * study only grow, and every earlier one is committed). */
+    [Q_TRIAL_INSERT] = "WITH c AS (SELECT count(*) AS n FROM trials WHERE study_id = $2 AND "
+                       "trial_id > $5) INSERT INTO trials (number, study_id, state, "
+                       "datetime_start, datetime_complete) SELECT $1::int + c.n, $2, $3, $4, "
+                       "NULL FROM c RETURNING trial_id, number",
     [Q_TRIAL_STATE] = "SELECT state, study_id FROM trials WHERE trial_id = $1",
     /* Finishing locks the row: a peer failing stale trials skips it. */
     [Q_TRIAL_STATE_LOCK] = "SELECT state, study_id FROM trials WHERE trial_id = $1 FOR UPDATE",
@@ -167,7 +167,8 @@ static const char *const SQL[Q_COUNT_] = {
     /* The statement's time, not the transaction's: a batch may be open a
      * while before its beats. */
     [Q_HEARTBEAT_UPSERT] =
-        "INSERT INTO trial_heartbeats (trial_id, heartbeat) VALUES ($1, statement_timestamp()) "
+        "INSERT INTO trial_heartbeats (trial_id, heartbeat) SELECT trial_id, "
+        "statement_timestamp() FROM trials WHERE trial_id = $1 AND state = 'RUNNING' "
         "ON CONFLICT (trial_id) DO UPDATE SET heartbeat = excluded.heartbeat",
     [Q_WAITING_OLDEST] = "SELECT trial_id, number FROM trials WHERE study_id = $1 AND "
                          "state = 'WAITING' ORDER BY number, trial_id LIMIT 1 "
@@ -325,6 +326,9 @@ typedef struct pg {
   bool aborted;                 /* the batch's transaction cannot commit any more */
   bool dirty;                   /* the transaction wrote: peers are notified at commit */
   bool prepared[Q_COUNT_];      /* statements prepared on this connection */
+  int pending;                  /* statements queued whose results are not read */
+  int *slot;                    /* [pending]: where each result goes (keep[k]; -1: only checked) */
+  int cap_slot;
   hp_store_rev_t rev;           /* alembic revision; v3.2.0.a: datetimes in UTC */
   int backend_pid;              /* the server process of this connection */
   int64_t version;              /* hp_store_data_version's counter */
@@ -436,8 +440,10 @@ static int conn_ready(pg_t *s, hp_err_t *err) {
   if (now < s->t_connect)
     return hp_err_set(err, HP_EDB, "%s: connection lost; next attempt in %.1f s", s->name,
                       s->t_connect - now);
+  s->pending = 0;
   PQreset(s->c);
-  if (PQstatus(s->c) == CONNECTION_OK && session_setup(s, err) == HP_OK) {
+  if (PQstatus(s->c) == CONNECTION_OK && session_setup(s, err) == HP_OK &&
+      PQenterPipelineMode(s->c)) {
     s->backoff = 0;
     s->t_connect = 0;
     s->n_cache = 0;
@@ -449,46 +455,146 @@ static int conn_ready(pg_t *s, hp_err_t *err) {
   return pg_fail(s, err, "reconnecting", NULL);
 }
 
-/* Runs statement id with parameters a (NULL: none); the result, or NULL
- * with err set. want: PGRES_TUPLES_OK or PGRES_COMMAND_OK. */
-static PGresult *q(pg_t *s, int id, const args_t *a, ExecStatusType want, const char *what,
-                   hp_err_t *err) {
-  if (!s->batch && !s->in_call && conn_ready(s, err)) return NULL;
+/* ---- execution --------------------------------------------------------------
+ * Once open, the connection is in libpq's pipeline mode: a statement whose
+ * result is not needed at once (a write, BEGIN, SAVEPOINT, RELEASE) is only
+ * queued; one whose result is needed is queued with a sync point, and the
+ * results of everything queued before it are read then. A trial costs a
+ * few round trips to the server, not one per statement. A queued statement
+ * that fails fails the batch (its commit is refused), as a failed write
+ * does. */
+
+/* Notes one more queued statement whose result goes to keep[k] at the
+ * next flush (k < 0: only checked). */
+static bool queued(pg_t *s, int k) {
+  if (s->pending == s->cap_slot) {
+    int cap = s->cap_slot ? 2 * s->cap_slot : 64;
+    int *p = realloc(s->slot, (size_t)cap * sizeof *p);
+    if (!p) return false;
+    s->slot = p, s->cap_slot = cap;
+  }
+  s->slot[s->pending++] = k;
+  return true;
+}
+
+/* Queues statement id (prepared on this connection on first use); its
+ * result goes to keep[k] at the next flush (k < 0: only checked). */
+static bool send_prepared(pg_t *s, int id, const args_t *a, int k) {
   char name[16];
   snprintf(name, sizeof name, "hp%d", id);
   if (!s->prepared[id]) {
-    PGresult *p = PQprepare(s->c, name, SQL[id], 0, NULL);
-    int ok = PQresultStatus(p) == PGRES_COMMAND_OK;
-    if (!ok) pg_fail(s, err, "preparing a statement", p);
-    PQclear(p);
-    if (!ok) return NULL;
+    if (!PQsendPrepare(s->c, name, SQL[id], 0, NULL) || !queued(s, -1)) return false;
     s->prepared[id] = true;
   }
-  PGresult *r = PQexecPrepared(s->c, name, a ? a->n : 0, a ? a->v : NULL, NULL, NULL, 0);
-  if (PQresultStatus(r) != want) {
-    pg_fail(s, err, what, r);
-    PQclear(r);
-    return NULL;
-  }
-  return r;
+  return PQsendQueryPrepared(s->c, name, a ? a->n : 0, a ? a->v : NULL, NULL, NULL, 0) &&
+         queued(s, k);
 }
 
-/* Runs a statement that returns no rows we need. */
-static int q_do(pg_t *s, int id, const args_t *a, const char *what, hp_err_t *err) {
-  PGresult *r = q(s, id, a, PGRES_COMMAND_OK, what, err);
-  if (!r) return err && err->code ? err->code : HP_EDB;
+/* Queues plain SQL (one statement) with parameters a (NULL: none). */
+static bool send_sql(pg_t *s, const char *sql, const args_t *a) {
+  return PQsendQueryParams(s->c, sql, a ? a->n : 0, NULL, a ? a->v : NULL, NULL, NULL, 0) &&
+         queued(s, -1);
+}
+
+/* A sync point: reads the result of every queued statement. Those queued
+ * for keep[k] are handed back there (the caller clears them), the others
+ * only checked. The first error of any is returned (HP_EDB, or HP_EEXIST
+ * for a unique key); keep[] is then all NULL. An error of an earlier,
+ * already answered call's statement makes the open batch fail. */
+static int flush(pg_t *s, int n_keep, PGresult **keep, const char *what, hp_err_t *err) {
+  for (int i = 0; i < n_keep; i++) keep[i] = NULL;
+  int n = s->pending, rc = HP_OK;
+  s->pending = 0;
+  if (!PQpipelineSync(s->c)) return pg_fail(s, err, what, NULL);
+  for (int i = 0; i < n; i++) {
+    PGresult *r = PQgetResult(s->c);
+    if (r == NULL) { /* the connection is gone */
+      if (!rc) rc = pg_fail(s, err, what, NULL);
+      break;
+    }
+    ExecStatusType st = PQresultStatus(r);
+    int k = s->slot[i];
+    if (st == PGRES_FATAL_ERROR && !rc) {
+      rc = pg_fail(s, err, what, r);
+      if (k < 0 && s->batch) s->aborted = true;
+    } else if (st == PGRES_PIPELINE_ABORTED && !rc) {
+      rc = hp_err_set(err, HP_EDB, "%s: %s: not run after an earlier error", s->name, what);
+    }
+    if (k >= 0 && (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK))
+      keep[k] = r;
+    else
+      PQclear(r);
+    PGresult *z;
+    while ((z = PQgetResult(s->c)) != NULL) PQclear(z); /* the end of this statement */
+  }
+  PGresult *r = PQgetResult(s->c); /* the sync point */
+  if (r == NULL || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
+    if (!rc) rc = pg_fail(s, err, what, r);
+  }
   PQclear(r);
+  if (rc)
+    for (int i = 0; i < n_keep; i++) {
+      PQclear(keep[i]);
+      keep[i] = NULL;
+    }
+  return rc;
+}
+
+/* Runs statements ids[0..n) (args[i]; NULL: none) in one round trip; their
+ * results into out[] (each with status want[i]), or an error (out all NULL). */
+static int q_many(pg_t *s, int n, const int *ids, const args_t *const *args,
+                  const ExecStatusType *want, PGresult **out, const char *what, hp_err_t *err) {
+  for (int i = 0; i < n; i++) out[i] = NULL;
+  if (!s->batch && !s->in_call && conn_ready(s, err)) return HP_EDB;
+  for (int i = 0; i < n; i++)
+    if (!send_prepared(s, ids[i], args[i], i)) return pg_fail(s, err, what, NULL);
+  int rc = flush(s, n, out, what, err);
+  for (int i = 0; !rc && i < n; i++)
+    if (out[i] == NULL || PQresultStatus(out[i]) != want[i])
+      rc = hp_err_set(err, HP_EDB, "%s: %s: unexpected result", s->name, what);
+  if (rc)
+    for (int i = 0; i < n; i++) {
+      PQclear(out[i]);
+      out[i] = NULL;
+    }
+  return rc;
+}
+
+/* Runs statement id with parameters a (NULL: none) and waits for it; the
+ * result, or NULL with err set. want: PGRES_TUPLES_OK or PGRES_COMMAND_OK. */
+static PGresult *q(pg_t *s, int id, const args_t *a, ExecStatusType want, const char *what,
+                   hp_err_t *err) {
+  PGresult *r;
+  const args_t *args[1] = {a};
+  return q_many(s, 1, &id, args, &want, &r, what, err) ? NULL : r;
+}
+
+/* Queues a write whose result is not needed now (see "execution"). */
+static int q_do(pg_t *s, int id, const args_t *a, const char *what, hp_err_t *err) {
+  if (!s->batch && !s->in_call && conn_ready(s, err)) return HP_EDB;
+  if (!send_prepared(s, id, a, -1)) return pg_fail(s, err, what, NULL);
   s->dirty = true;
   return HP_OK;
 }
 
-/* Plain SQL without parameters (transaction control, DDL). */
+/* Plain SQL without parameters (transaction control, DDL), waited for;
+ * before the pipeline is on (open, upgrade) several statements may be
+ * given at once. */
 static int exec_sql(pg_t *s, const char *sql, hp_err_t *err) {
+  if (PQpipelineStatus(s->c) == PQ_PIPELINE_ON) {
+    if (!send_sql(s, sql, NULL)) return pg_fail(s, err, sql, NULL);
+    return flush(s, 0, NULL, sql, err);
+  }
   PGresult *r = PQexec(s->c, sql);
   ExecStatusType st = PQresultStatus(r);
   int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? HP_OK : pg_fail(s, err, sql, r);
   PQclear(r);
   return rc;
+}
+
+/* Queues transaction control whose result is not needed now. */
+static int exec_later(pg_t *s, const char *sql, hp_err_t *err) {
+  return send_sql(s, sql, NULL) ? HP_OK : pg_fail(s, err, sql, NULL);
 }
 
 /* ---- transactions ------------------------------------------------------------ */
@@ -502,27 +608,28 @@ static void tx_forget(pg_t *s) {
 
 /* COMMIT, telling listening peers (other daemons) that something changed. */
 static int commit_tx(pg_t *s, hp_err_t *err) {
-  int rc = exec_sql(s, s->dirty ? "NOTIFY hpsearch; COMMIT" : "COMMIT", err);
+  int rc = s->dirty ? exec_later(s, "NOTIFY hpsearch", err) : HP_OK;
+  if (rc == 0) rc = exec_sql(s, "COMMIT", err);
   tx_forget(s);
   return rc;
 }
 
 static void rollback_tx(pg_t *s) {
-  if (PQstatus(s->c) == CONNECTION_OK && PQtransactionStatus(s->c) != PQTRANS_IDLE)
-    exec_sql(s, "ROLLBACK", NULL);
+  if (PQstatus(s->c) == CONNECTION_OK) exec_sql(s, "ROLLBACK", NULL);
+  s->pending = 0;
   tx_forget(s);
   cache_clear(s);
 }
 
 /* Starts the atomic unit of one call: a transaction, or a savepoint inside
- * a batch. */
+ * a batch (queued: no round trip). */
 static int tx_begin(pg_t *s, hp_err_t *err) {
   if (s->readonly) return hp_err_set(err, HP_ESTATE, "%s: opened read-only", s->name);
   if (s->batch && s->aborted)
     return hp_err_set(err, HP_EDB, "%s: the batch was rolled back after an earlier error",
                       s->name);
   if (!s->batch && conn_ready(s, err)) return HP_EDB;
-  int rc = exec_sql(s, s->batch ? "SAVEPOINT hp_op" : "BEGIN", err);
+  int rc = exec_later(s, s->batch ? "SAVEPOINT hp_op" : "BEGIN", err);
   if (rc) {
     if (s->batch) s->aborted = true;
     return rc;
@@ -536,12 +643,14 @@ static int tx_begin(pg_t *s, hp_err_t *err) {
 static int tx_end(pg_t *s, int rc, hp_err_t *err) {
   s->in_call = false;
   if (rc == 0) {
-    rc = s->batch ? exec_sql(s, "RELEASE SAVEPOINT hp_op", err) : commit_tx(s, err);
+    rc = s->batch ? exec_later(s, "RELEASE SAVEPOINT hp_op", err) : commit_tx(s, err);
     if (rc == 0) return 0;
   }
   cache_clear(s);
   if (s->batch) {
-    if (exec_sql(s, "ROLLBACK TO SAVEPOINT hp_op; RELEASE SAVEPOINT hp_op", NULL)) s->aborted = true;
+    if (exec_later(s, "ROLLBACK TO SAVEPOINT hp_op", NULL) ||
+        exec_later(s, "RELEASE SAVEPOINT hp_op", NULL))
+      s->aborted = true;
   } else {
     rollback_tx(s);
   }
@@ -553,7 +662,7 @@ static int pg_begin(hp_store_t *h, hp_err_t *err) {
   if (s->readonly) return hp_err_set(err, HP_ESTATE, "%s: opened read-only", s->name);
   if (s->batch) return hp_err_set(err, HP_ESTATE, "store: batch already open");
   if (conn_ready(s, err)) return HP_EDB;
-  int rc = exec_sql(s, "BEGIN", err);
+  int rc = exec_later(s, "BEGIN", err);
   if (rc) return rc;
   s->batch = true;
   s->aborted = false;
@@ -782,6 +891,7 @@ static void pg_close(hp_store_t *h) {
   if (s->batch) pg_rollback(h);
   if (s->c) PQfinish(s->c);
   free(s->locked);
+  free(s->slot);
   free(s->cache);
   free(s->url);
   free(s->name);
@@ -814,6 +924,10 @@ int hp_pg_open(const char *url, unsigned flags, hp_store_t **out, hp_err_t *err)
   if ((rc = session_setup(s, err))) goto fail;
   hp_store_rev_t create = (flags & HP_STORE_CREATE_V31) ? HP_STORE_REV_V300D : HP_STORE_REV_V320A;
   if ((rc = schema_ensure(s, create, err))) goto fail;
+  if (!PQenterPipelineMode(s->c)) {
+    rc = pg_fail(s, err, "entering pipeline mode", NULL);
+    goto fail;
+  }
   *out = (hp_store_t *)(void *)s;
   return HP_OK;
 fail:
@@ -828,6 +942,7 @@ int hp_pg_upgrade(const char *url, const char **from, hp_err_t *err) {
   if (rc) return rc;
   pg_t *s = PG(h);
   hp_store_rev_t was = s->rev;
+  PQexitPipelineMode(s->c); /* one string of several statements below */
   if (was == HP_STORE_REV_V300D) {
     /* What alembic runs for v3.2.0.a, then Optuna's version_info update. */
     char sql[512];
@@ -946,15 +1061,14 @@ static int study_cached(pg_t *s, int64_t study_id, study_cache_t **out, hp_err_t
   return HP_OK;
 }
 
-/* Locks the study row for the rest of the transaction (once). */
+/* Locks the study row for the rest of the transaction (once). Queued: the
+ * statements after it run once the lock is held. */
 static int study_lock(pg_t *s, int64_t study_id, hp_err_t *err) {
   for (size_t i = 0; i < s->n_locked; i++)
     if (s->locked[i] == study_id) return HP_OK;
-  int64_t v;
-  bool found;
-  int rc = scalar(s, Q_STUDY_LOCK, study_id, &v, &found, "locking a study", err);
-  if (rc) return rc;
-  if (!found) return hp_err_set(err, HP_ENOTFOUND, "no study with id %lld", (long long)study_id);
+  args_t a = {0};
+  a_int(&a, study_id);
+  if (!send_prepared(s, Q_STUDY_LOCK, &a, -1)) return pg_fail(s, err, "locking a study", NULL);
   if (hp_store_grow((void **)&s->locked, s->n_locked, sizeof *s->locked))
     return hp_err_set(err, HP_ENOMEM, "store: out of memory");
   s->locked[s->n_locked++] = study_id;
@@ -1050,8 +1164,14 @@ static int summaries(pg_t *s, int64_t filter, hp_store_study_info_t **out, size_
   *n_out = 0;
   args_t a = {0};
   a_int(&a, filter);
-  PGresult *r = q(s, Q_SUMMARY_STUDIES, &a, PGRES_TUPLES_OK, "listing studies", err);
-  if (!r) return HP_EDB;
+  static const int ids[4] = {Q_SUMMARY_STUDIES, Q_SUMMARY_COUNTS, Q_SUMMARY_DIRS,
+                             Q_SUMMARY_BEST};
+  static const ExecStatusType want[4] = {PGRES_TUPLES_OK, PGRES_TUPLES_OK, PGRES_TUPLES_OK,
+                                         PGRES_TUPLES_OK};
+  const args_t *args[4] = {&a, &a, &a, &a};
+  PGresult *res[4];
+  if (q_many(s, 4, ids, args, want, res, "listing studies", err)) return HP_EDB;
+  PGresult *r = res[0];
   size_t n = (size_t)PQntuples(r);
   hp_store_study_info_t *list = calloc(n ? n : 1, sizeof *list);
   int rc = list ? HP_OK : hp_err_set(err, HP_ENOMEM, "store: out of memory");
@@ -1061,9 +1181,8 @@ static int summaries(pg_t *s, int64_t filter, hp_store_study_info_t **out, size_
     if (!(list[i].name = strdup(PQgetvalue(r, (int)i, 1))))
       rc = hp_err_set(err, HP_ENOMEM, "store: out of memory");
   }
-  PQclear(r);
   if (rc) goto fail;
-  if (!(r = q(s, Q_SUMMARY_COUNTS, &a, PGRES_TUPLES_OK, "counting trials", err))) goto db;
+  r = res[1];
   for (int row = 0; row < PQntuples(r); row++) {
     long i = find_study(list, n, col_int(r, row, 0));
     if (i < 0) continue;
@@ -1079,8 +1198,7 @@ static int summaries(pg_t *s, int64_t filter, hp_store_study_info_t **out, size_
     hp_store_time_local(utc_times(s), in->datetime_complete, sizeof in->datetime_complete,
                         col_str(r, row, 8));
   }
-  PQclear(r);
-  if (!(r = q(s, Q_SUMMARY_DIRS, &a, PGRES_TUPLES_OK, "reading directions", err))) goto db;
+  r = res[2];
   for (int row = 0; row < PQntuples(r); row++) {
     long i = find_study(list, n, col_int(r, row, 0));
     int64_t k = col_int(r, row, 1);
@@ -1088,8 +1206,7 @@ static int summaries(pg_t *s, int64_t filter, hp_store_study_info_t **out, size_
     list[i].maximize[k] = strcmp(PQgetvalue(r, row, 2), "MAXIMIZE") == 0;
     if (k + 1 > list[i].n_objectives) list[i].n_objectives = (int)k + 1;
   }
-  PQclear(r);
-  if (!(r = q(s, Q_SUMMARY_BEST, &a, PGRES_TUPLES_OK, "reading best values", err))) goto db;
+  r = res[3];
   for (int row = 0; row < PQntuples(r); row++) {
     long i = find_study(list, n, col_int(r, row, 0));
     if (i < 0 || PQgetisnull(r, row, 1)) continue;
@@ -1098,13 +1215,12 @@ static int summaries(pg_t *s, int64_t filter, hp_store_study_info_t **out, size_
     list[i].best_value = list[i].maximize[0] ? -k : k;
     list[i].best_number = col_int(r, row, 2);
   }
-  PQclear(r);
+  for (int i = 0; i < 4; i++) PQclear(res[i]);
   *out = list;
   *n_out = n;
   return HP_OK;
-db:
-  rc = HP_EDB;
 fail:
+  for (int i = 0; i < 4; i++) PQclear(res[i]);
   hp_store_study_list_free(list, n);
   return rc;
 }
@@ -1155,13 +1271,11 @@ static int pg_study_delete(hp_store_t *h, int64_t study_id, hp_err_t *err) {
   if ((rc = study_lock(s, study_id, err))) goto done;
   args_t a = {0};
   a_int(&a, study_id);
-  for (size_t i = 0; i < sizeof DELETES / sizeof DELETES[0]; i++) {
-    PGresult *r = PQexecParams(s->c, DELETES[i], 1, NULL, a.v, NULL, NULL, 0);
-    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    if (!ok) rc = pg_fail(s, err, "deleting a study", r);
-    PQclear(r);
-    if (!ok) goto done;
-  }
+  for (size_t i = 0; i < sizeof DELETES / sizeof DELETES[0]; i++)
+    if (!send_sql(s, DELETES[i], &a)) {
+      rc = pg_fail(s, err, "deleting a study", NULL);
+      goto done;
+    }
   s->dirty = true;
   cache_clear(s);
 done:
@@ -1294,33 +1408,24 @@ static int pg_trial_create(hp_store_t *h, int64_t study_id, hp_store_state_t sta
   /* The number: trials of the study so far, counted under its lock (as
    * Optuna does), from what this handle counted before. */
   if ((rc = study_lock(s, study_id, err)) || (rc = study_cached(s, study_id, &c, err))) goto done;
-  args_t a = {0};
-  a_int(&a, study_id);
-  a_int(&a, c->last_id);
-  PGresult *r = q(s, Q_STUDY_NEW_TRIALS, &a, PGRES_TUPLES_OK, "counting trials", err);
+  char now[32];
+  hp_store_now(utc_times(s), now);
+  args_t t = {0};
+  a_int(&t, c->count);
+  a_int(&t, study_id);
+  a_str(&t, hp_store_state_name(state));
+  a_str(&t, state == HP_STORE_RUNNING ? now : NULL);
+  a_int(&t, c->last_id);
+  PGresult *r = q(s, Q_TRIAL_INSERT, &t, PGRES_TUPLES_OK, "inserting a trial", err);
   if (!r) {
     rc = HP_EDB;
     goto done;
   }
-  c->count += col_int(r, 0, 0);
-  if (!PQgetisnull(r, 0, 1)) c->last_id = col_int(r, 0, 1);
-  PQclear(r);
-  num = c->count;
-  char now[32];
-  hp_store_now(utc_times(s), now);
-  args_t t = {0};
-  a_int(&t, num);
-  a_int(&t, study_id);
-  a_str(&t, hp_store_state_name(state));
-  a_str(&t, state == HP_STORE_RUNNING ? now : NULL);
-  if (!(r = q(s, Q_TRIAL_INSERT, &t, PGRES_TUPLES_OK, "inserting a trial", err))) {
-    rc = HP_EDB;
-    goto done;
-  }
   id = col_int(r, 0, 0);
+  num = col_int(r, 0, 1);
   PQclear(r);
   s->dirty = true;
-  c->count++;
+  c->count = num + 1;
   c->last_id = id;
   if ((rc = put_params(s, id, params, n_params, err))) goto done;
   rc = put_attrs(s, Q_TRIAL_SYSATTR_SET, id, system_attrs_json, "trial system_attrs", err);
@@ -1432,19 +1537,16 @@ static int pg_trial_set_user_attr(hp_store_t *h, int64_t trial_id, const char *k
                         "trial user attr", err);
 }
 
+/* Queued, like every beat a daemon writes for its trials: the statement
+ * itself leaves a trial that is not RUNNING without a beat (no HP_ESTATE
+ * here, unlike SQLite; see store.h). */
 static int pg_trial_heartbeat(hp_store_t *h, int64_t trial_id, hp_err_t *err) {
   pg_t *s = PG(h);
   int rc = tx_begin(s, err);
   if (rc) return rc;
-  int state;
-  if (!(rc = trial_state(s, trial_id, false, &state, NULL, err)) && state != HP_STORE_RUNNING)
-    rc = hp_err_set(err, HP_ESTATE, "heartbeat of trial %lld: it is %s, not RUNNING",
-                    (long long)trial_id, hp_store_state_name(state));
-  if (rc == 0) {
-    args_t a = {0};
-    a_int(&a, trial_id);
-    rc = q_do(s, Q_HEARTBEAT_UPSERT, &a, "recording a heartbeat", err);
-  }
+  args_t a = {0};
+  a_int(&a, trial_id);
+  rc = q_do(s, Q_HEARTBEAT_UPSERT, &a, "recording a heartbeat", err);
   return tx_end(s, rc, err);
 }
 
@@ -1559,18 +1661,37 @@ static hp_store_trial_t *reader_find(reader_t *rd, int64_t trial_id) {
 /* by_trial: $1 = trial_id; else $1 = study_id, $2 = min number. */
 static int read_trials(pg_t *s, bool by_trial, int64_t x, int64_t y, hp_store_trial_t **out,
                        size_t *n_out, hp_err_t *err) {
+  *out = NULL;
+  *n_out = 0;
   reader_t rd = {0};
   int rc = HP_OK;
   int base = by_trial ? Q_READ_TRIALS_T : Q_READ_TRIALS_S;
   args_t a = {0};
   a_int(&a, x);
   if (!by_trial) a_int(&a, y);
-  PGresult *r = q(s, base, &a, PGRES_TUPLES_OK, "reading trials", err);
-  if (!r) return HP_EDB;
+  /* (by study: whether it exists,) trials, params, values, intermediate
+   * values, user and system attrs: one round trip */
+  int ids[7];
+  const args_t *args[7];
+  ExecStatusType want[7];
+  PGresult *all[7], **res = by_trial ? all : all + 1;
+  int nq = by_trial ? 6 : 7;
+  args_t e = {0};
+  a_int(&e, x);
+  ids[0] = Q_STUDY_EXISTS, args[0] = &e, want[0] = PGRES_TUPLES_OK;
+  for (int i = 0; i < 6; i++) ids[1 + i] = base + i, args[1 + i] = &a, want[1 + i] = PGRES_TUPLES_OK;
+  if (q_many(s, nq, ids + 7 - nq, args + 7 - nq, want + 7 - nq, all, "reading trials", err))
+    return HP_EDB;
+  if (!by_trial && PQntuples(all[0]) == 0) {
+    for (int i = 0; i < nq; i++) PQclear(all[i]);
+    return hp_err_set(err, HP_ENOTFOUND, "no study with id %lld", (long long)x);
+  }
+  if (!by_trial) PQclear(all[0]);
+  PGresult *r = res[0];
   rd.n = (size_t)PQntuples(r);
   rd.t = calloc(rd.n ? rd.n : 1, sizeof *rd.t);
   if (!rd.t) {
-    PQclear(r);
+    for (int i = 0; i < 6; i++) PQclear(res[i]);
     return hp_err_set(err, HP_ENOMEM, "store: out of memory reading trials");
   }
   for (size_t i = 0; i < rd.n && !rc; i++) {
@@ -1589,7 +1710,6 @@ static int read_trials(pg_t *s, bool by_trial, int64_t x, int64_t y, hp_store_tr
     hp_store_time_local(utc_times(s), t->datetime_complete, sizeof t->datetime_complete,
                         col_str(r, row, 5));
   }
-  PQclear(r);
   r = NULL;
   if (rc) goto fail;
   if (rd.n == 0) goto ok;
@@ -1600,7 +1720,7 @@ static int read_trials(pg_t *s, bool by_trial, int64_t x, int64_t y, hp_store_tr
   for (size_t i = 0; i < rd.n; i++) rd.by_id[i] = i;
   qsort_r(rd.by_id, rd.n, sizeof *rd.by_id, cmp_by_id, rd.t);
 
-  if (!(r = q(s, base + 1, &a, PGRES_TUPLES_OK, "reading params", err))) goto db;
+  r = res[1];
   for (int row = 0; row < PQntuples(r); row++) {
     hp_store_trial_t *t = reader_find(&rd, col_int(r, row, 0));
     if (!t) continue;
@@ -1612,8 +1732,7 @@ static int read_trials(pg_t *s, bool by_trial, int64_t x, int64_t y, hp_store_tr
     p->value = col_dbl(r, row, 2);
     if (!p->name || !p->distribution_json) goto nomem;
   }
-  PQclear(r);
-  if (!(r = q(s, base + 2, &a, PGRES_TUPLES_OK, "reading values", err))) goto db;
+  r = res[2];
   for (int row = 0; row < PQntuples(r); row++) {
     hp_store_trial_t *t = reader_find(&rd, col_int(r, row, 0));
     int64_t k = col_int(r, row, 1);
@@ -1621,8 +1740,7 @@ static int read_trials(pg_t *s, bool by_trial, int64_t x, int64_t y, hp_store_tr
     t->values[k] = col_value(r, row, 2, 3);
     if ((size_t)k + 1 > t->n_values) t->n_values = (size_t)k + 1;
   }
-  PQclear(r);
-  if (!(r = q(s, base + 3, &a, PGRES_TUPLES_OK, "reading intermediate values", err))) goto db;
+  r = res[3];
   for (int row = 0; row < PQntuples(r); row++) {
     hp_store_trial_t *t = reader_find(&rd, col_int(r, row, 0));
     if (!t) continue;
@@ -1632,10 +1750,9 @@ static int read_trials(pg_t *s, bool by_trial, int64_t x, int64_t y, hp_store_tr
     t->steps[t->n_intermediate] = col_int(r, row, 1);
     t->intermediate[t->n_intermediate++] = col_value(r, row, 2, 3);
   }
-  PQclear(r);
   for (int pass = 0; pass < 2; pass++) {
     hp_store_buf_t *bufs = pass == 0 ? rd.uattr : rd.sattr;
-    if (!(r = q(s, base + 4 + pass, &a, PGRES_TUPLES_OK, "reading trial attrs", err))) goto db;
+    r = res[4 + pass];
     for (int row = 0; row < PQntuples(r); row++) {
       hp_store_trial_t *t = reader_find(&rd, col_int(r, row, 0));
       if (!t) continue;
@@ -1644,9 +1761,7 @@ static int read_trials(pg_t *s, bool by_trial, int64_t x, int64_t y, hp_store_tr
           hp_store_buf_add_member(bf, PQgetvalue(r, row, 1), col_str(r, row, 2)))
         goto nomem;
     }
-    PQclear(r);
   }
-  r = NULL;
   for (size_t i = 0; i < rd.n; i++) {
     for (int pass = 0; pass < 2; pass++) {
       hp_store_buf_t *bf = pass == 0 ? &rd.uattr[i] : &rd.sattr[i];
@@ -1656,6 +1771,7 @@ static int read_trials(pg_t *s, bool by_trial, int64_t x, int64_t y, hp_store_tr
     }
   }
 ok:
+  for (int i = 0; i < 6; i++) PQclear(res[i]);
   free(rd.by_id);
   free(rd.uattr);
   free(rd.sattr);
@@ -1664,11 +1780,8 @@ ok:
   return HP_OK;
 nomem:
   rc = hp_err_set(err, HP_ENOMEM, "store: out of memory reading trials");
-  goto fail;
-db:
-  rc = HP_EDB;
 fail:
-  PQclear(r);
+  for (int i = 0; i < 6; i++) PQclear(res[i]);
   for (size_t i = 0; rd.uattr && i < rd.n; i++) free(rd.uattr[i].p);
   for (size_t i = 0; rd.sattr && i < rd.n; i++) free(rd.sattr[i].p);
   free(rd.by_id);
@@ -1680,12 +1793,7 @@ fail:
 
 static int pg_trials_list(hp_store_t *h, int64_t study_id, int64_t min_number,
                           hp_store_trial_t **out, size_t *n, hp_err_t *err) {
-  pg_t *s = PG(h);
-  *out = NULL;
-  *n = 0;
-  int rc = study_exists(s, study_id, err);
-  if (rc) return rc;
-  return read_trials(s, false, study_id, min_number, out, n, err);
+  return read_trials(PG(h), false, study_id, min_number, out, n, err);
 }
 
 static int pg_trial_get(hp_store_t *h, int64_t trial_id, hp_store_trial_t *out, hp_err_t *err) {

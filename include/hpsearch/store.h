@@ -123,13 +123,15 @@ const char *hp_store_backend_name(const hp_store_t *s);
  * it never fails RUNNING trials at its start (hp_store_reconcile is for a
  * store with one owner). */
 bool hp_store_shared(const hp_store_t *s);
-/* Locks the study against other writers' claims until the open batch (or,
- * outside a batch, nothing: call it inside one) ends: PostgreSQL's SELECT
- * ... FOR UPDATE on its studies row, the lock Optuna takes to number a new
- * trial. Read the study's trials after taking it: what other writers
- * claimed before is then committed and visible, and nobody claims more
- * until this batch ends. A no-op where there is one writer (SQLite's
- * batch holds the file's write lock). HP_ENOTFOUND for an unknown study. */
+/* Locks the study against other writers' claims until the open batch ends
+ * (HP_ESTATE outside a batch on PostgreSQL): SELECT ... FOR UPDATE on its
+ * studies row, the lock Optuna takes to number a new trial. Read the
+ * study's trials after taking it: what other writers claimed before is
+ * then committed and visible, and nobody claims more until this batch
+ * ends. The statement is queued: it holds the lock before the next
+ * statement runs (an unknown study is reported by the calls that read it).
+ * A no-op where there is one writer (SQLite's batch holds the file's write
+ * lock). */
 int hp_store_study_lock(hp_store_t *s, int64_t study_id, hp_err_t *err);
 
 /* ---- studies ---------------------------------------------------------- */
@@ -218,7 +220,9 @@ int hp_store_trial_set_user_attr(hp_store_t *s, int64_t trial_id, const char *ke
                                  const char *value_json, hp_err_t *err);
 /* Records a heartbeat of a RUNNING trial (HP_ESTATE otherwise): its row of
  * trial_heartbeats gets the database's current time, as Optuna's
- * RDBStorage.record_heartbeat writes it. */
+ * RDBStorage.record_heartbeat writes it. PostgreSQL: the beat is queued
+ * with the batch's other writes (no round trip), and the statement itself
+ * skips a trial that is not RUNNING (no HP_ESTATE). */
 int hp_store_trial_heartbeat(hp_store_t *s, int64_t trial_id, hp_err_t *err);
 /* Finishes an unfinished (RUNNING or WAITING) trial in one transaction:
  * state, datetime_complete = now, values, and system attrs (e.g.
