@@ -17,9 +17,9 @@ static int cmd_version(int argc, char **argv);
    "the daemon's Unix socket (default $HPSEARCH_SOCKET, else "                            \
    "$XDG_RUNTIME_DIR/hpsearch/hpsearch.sock, else /tmp/hpsearch-$UID/hpsearch.sock)"}
 #define OPT_DB                                                                            \
-  {"--db", "FILE",                                                                        \
-   "read this study database directly (read-only, works while a daemon writes it) "       \
-   "instead of asking the daemon"}
+  {"--db", "FILE|URL",                                                                    \
+   "read this study database (a file, or postgresql://USER@HOST[:PORT]/DB) directly "     \
+   "(read-only, works while daemons write it) instead of asking the daemon"}
 #define OPT_JSON(what) {"--json", NULL, "print " what " as one JSON line"}
 
 static const hp_cmd_t commands[] = {
@@ -36,7 +36,10 @@ static const hp_cmd_t commands[] = {
     {"daemon", hp_cmd_daemon, "", "run the search daemon (socket, database, workers) in the foreground",
      "Runs the daemon in the foreground and logs to stderr; SIGTERM or SIGINT (or "
      "`hpsearch shutdown`) stop it cleanly. Every option also takes the form --OPTION=VALUE.",
-     {{"--db", "FILE", "study database (default ./hpsearch.db, created if missing)"},
+     {{"--db", "FILE|URL",
+       "study database: a SQLite file (default ./hpsearch.db, created if missing) or "
+       "postgresql://USER@HOST[:PORT]/DB (also ?host=/socket/dir), shared with other daemons "
+       "(docs/scale-out.md)"},
       OPT_SOCKET,
       {"--jobs", "N", "most worker processes at once, 1..1024 (default: number of cores)"},
       {"--optuna-schema", "3.1|3.2",
