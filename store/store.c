@@ -634,12 +634,9 @@ static int study_cached(hp_store_t *s, int64_t study_id, study_cache_t **out, hp
 static int sqlite_study_create(hp_store_t *s, const char *name, int n_objectives,
                           const bool *maximize, const char *user_attrs_json,
                           const char *system_attrs_json, int64_t *study_id, hp_err_t *err) {
-  if (!name || !*name || strlen(name) > 512)
-    return hp_err_set(err, HP_EINVAL, "study name: must be 1..512 bytes");
-  if (n_objectives < 1 || n_objectives > HP_STORE_MAX_OBJECTIVES || !maximize)
-    return hp_err_set(err, HP_EINVAL, "study '%s': directions: need 1..%d objectives", name,
-                      HP_STORE_MAX_OBJECTIVES);
-  int rc = tx_begin(s, err);
+  int rc = hp_store_check_new_study(name, n_objectives, maximize, err);
+  if (rc) return rc;
+  rc = tx_begin(s, err);
   if (rc) return rc;
   int64_t id = 0;
   if (hp_store_study_find(s, name, &id, NULL) == 0) {
@@ -705,18 +702,6 @@ void hp_store_study_list_free(hp_store_study_info_t *list, size_t n) {
   free(list);
 }
 
-/* Index of study_id in a list sorted by study_id, or -1. */
-static long find_study(const hp_store_study_info_t *list, size_t n, int64_t id) {
-  size_t lo = 0, hi = n;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    if (list[mid].study_id < id)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo < n && list[lo].study_id == id ? (long)lo : -1;
-}
 
 /* Summaries of all studies (filter < 0) or of one: four queries in all
  * (studies, counts, directions, best), each one pass over its rows. */
@@ -761,7 +746,7 @@ static int summaries(hp_store_t *s, int64_t filter, hp_store_study_info_t **out,
   }
   sqlite3_bind_int64(st, 1, filter);
   while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-    long i = find_study(list, n, sqlite3_column_int64(st, 0));
+    long i = hp_store_study_index(list, n, sqlite3_column_int64(st, 0));
     if (i < 0) continue; /* trials of a deleted study: ignored */
     hp_store_study_info_t *in = &list[i];
     in->n_trials = sqlite3_column_int64(st, 1);
@@ -783,7 +768,7 @@ static int summaries(hp_store_t *s, int64_t filter, hp_store_study_info_t **out,
   }
   sqlite3_bind_int64(st, 1, filter);
   while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-    long i = find_study(list, n, sqlite3_column_int64(st, 0));
+    long i = hp_store_study_index(list, n, sqlite3_column_int64(st, 0));
     int k = sqlite3_column_int(st, 1);
     if (i < 0 || k < 0 || k >= HP_STORE_MAX_OBJECTIVES) continue;
     const char *d = (const char *)sqlite3_column_text(st, 2);
@@ -800,7 +785,7 @@ static int summaries(hp_store_t *s, int64_t filter, hp_store_study_info_t **out,
   }
   sqlite3_bind_int64(st, 1, filter);
   while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-    long i = find_study(list, n, sqlite3_column_int64(st, 0));
+    long i = hp_store_study_index(list, n, sqlite3_column_int64(st, 0));
     if (i < 0 || sqlite3_column_type(st, 1) == SQLITE_NULL) continue;
     double k = sqlite3_column_double(st, 1);
     list[i].has_best = true;
@@ -953,16 +938,13 @@ static int trial_state(hp_store_t *s, int64_t trial_id, int *state, int64_t *stu
   return rc;
 }
 
-static bool is_finished(int state) {
-  return state == HP_STORE_COMPLETE || state == HP_STORE_PRUNED || state == HP_STORE_FAIL;
-}
 
 /* The trial must exist and not be finished. */
 static int trial_unfinished(hp_store_t *s, int64_t trial_id, int64_t *study_id, hp_err_t *err) {
   int state;
   int rc = trial_state(s, trial_id, &state, study_id, err);
   if (rc) return rc;
-  if (is_finished(state))
+  if (hp_store_is_finished(state))
     return hp_err_set(err, HP_ESTATE, "trial %lld is already finished (%s)", (long long)trial_id,
                       hp_store_state_name(state));
   return HP_OK;
@@ -972,21 +954,15 @@ static int put_params(hp_store_t *s, int64_t trial_id, const hp_store_param_t *p
                       size_t n_params, hp_err_t *err) {
   for (size_t i = 0; i < n_params; i++) {
     const hp_store_param_t *p = &params[i];
-    if (!p->name || !*p->name || strlen(p->name) > 512)
-      return hp_err_set(err, HP_EINVAL, "params[%zu]: name must be 1..512 bytes", i);
-    if (!p->distribution_json || p->distribution_json[0] != '{')
-      return hp_err_set(err, HP_EINVAL, "param '%s': distribution_json must be a JSON object",
-                        p->name);
-    if (!isfinite(p->value))
-      return hp_err_set(err, HP_EINVAL, "param '%s': internal value must be finite", p->name);
+    int rc = hp_store_check_param(p, i, err);
+    if (rc) return rc;
     sqlite3_stmt *st = stmt(s, ST_PARAM_UPSERT, err);
     if (!st) return HP_EDB;
     sqlite3_bind_int64(st, 1, trial_id);
     sqlite3_bind_text(st, 2, p->name, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 3, p->value);
     sqlite3_bind_text(st, 4, p->distribution_json, -1, SQLITE_STATIC);
-    int rc = step_done(s, st, err, "storing a param");
-    if (rc) return rc;
+    if ((rc = step_done(s, st, err, "storing a param"))) return rc;
   }
   return HP_OK;
 }
@@ -995,11 +971,9 @@ static int sqlite_trial_create(hp_store_t *s, int64_t study_id, hp_store_state_t
                           const hp_store_param_t *params, size_t n_params,
                           const char *system_attrs_json, int64_t *trial_id, int64_t *number,
                           hp_err_t *err) {
-  if (state != HP_STORE_RUNNING && state != HP_STORE_WAITING)
-    return hp_err_set(err, HP_EINVAL, "new trial: state must be RUNNING or WAITING, not %s",
-                      hp_store_state_name(state));
-  if (n_params && !params) return hp_err_set(err, HP_EINVAL, "new trial: params missing");
-  int rc = tx_begin(s, err);
+  int rc = hp_store_check_new_trial(state, params, n_params, err);
+  if (rc) return rc;
+  rc = tx_begin(s, err);
   if (rc) return rc;
   study_cache_t *c;
   int64_t id = 0, num = 0;
@@ -1160,19 +1134,9 @@ static int put_value(hp_store_t *s, int64_t trial_id, int objective, double v, h
 static int sqlite_trial_finish(hp_store_t *s, int64_t trial_id, hp_store_state_t state,
                           const double *values, size_t n_values, const char *system_attrs_json,
                           hp_err_t *err) {
-  if (!is_finished(state))
-    return hp_err_set(err, HP_EINVAL, "finish trial %lld: state must be COMPLETE, PRUNED or "
-                      "FAIL, not %s", (long long)trial_id, hp_store_state_name(state));
-  if (n_values && !values)
-    return hp_err_set(err, HP_EINVAL, "finish trial %lld: values missing", (long long)trial_id);
-  if (state == HP_STORE_FAIL && n_values)
-    return hp_err_set(err, HP_EINVAL, "finish trial %lld: a FAIL trial has no values",
-                      (long long)trial_id);
-  for (size_t k = 0; k < n_values; k++)
-    if (isnan(values[k]))
-      return hp_err_set(err, HP_EINVAL, "finish trial %lld: values[%zu] is NaN (store the "
-                        "trial as FAIL instead)", (long long)trial_id, k);
-  int rc = tx_begin(s, err);
+  int rc = hp_store_check_finish(trial_id, state, values, n_values, err);
+  if (rc) return rc;
+  rc = tx_begin(s, err);
   if (rc) return rc;
   int64_t study_id = -1;
   if ((rc = trial_unfinished(s, trial_id, &study_id, err))) goto done;
@@ -1242,33 +1206,6 @@ void hp_store_trials_free(hp_store_trial_t *trials, size_t n) {
   free(trials);
 }
 
-/* Trials being read: the array (by number) and a trial_id -> index map. */
-typedef struct reader {
-  hp_store_trial_t *t;  /* [n] */
-  size_t n, cap;
-  size_t *by_id;        /* [n] indices sorted by trial_id */
-  hp_store_buf_t *uattr, *sattr; /* [n] attr objects being built */
-} reader_t;
-
-static int cmp_by_id(const void *a, const void *b, void *base) {
-  const hp_store_trial_t *t = base;
-  int64_t x = t[*(const size_t *)a].trial_id, y = t[*(const size_t *)b].trial_id;
-  return x < y ? -1 : x > y;
-}
-
-static hp_store_trial_t *reader_find(reader_t *rd, int64_t trial_id) {
-  size_t lo = 0, hi = rd->n;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    if (rd->t[rd->by_id[mid]].trial_id < trial_id)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  if (lo < rd->n && rd->t[rd->by_id[lo]].trial_id == trial_id) return &rd->t[rd->by_id[lo]];
-  return NULL;
-}
-
 static void bind_filter(sqlite3_stmt *st, bool by_trial, int64_t a, int64_t b) {
   sqlite3_bind_int64(st, 1, a);
   if (!by_trial) sqlite3_bind_int64(st, 2, b);
@@ -1277,7 +1214,7 @@ static void bind_filter(sqlite3_stmt *st, bool by_trial, int64_t a, int64_t b) {
 
 static int read_trials(hp_store_t *s, bool by_trial, int64_t a, int64_t b, hp_store_trial_t **out,
                        size_t *n_out, hp_err_t *err) {
-  reader_t rd = {0};
+  hp_store_reader_t rd = {0};
   int rc = HP_OK, r;
   int base = by_trial ? ST_READ_TRIALS_T : ST_READ_TRIALS_S;
   sqlite3_stmt *st = stmt(s, base, err);
@@ -1313,21 +1250,13 @@ static int read_trials(hp_store_t *s, bool by_trial, int64_t a, int64_t b, hp_st
   sqlite3_reset(st);
   if (rc) goto fail;
   if (rd.n == 0) goto ok;
-  rd.by_id = malloc(rd.n * sizeof *rd.by_id);
-  rd.uattr = calloc(rd.n, sizeof *rd.uattr);
-  rd.sattr = calloc(rd.n, sizeof *rd.sattr);
-  if (!rd.by_id || !rd.uattr || !rd.sattr) {
-    rc = HP_ENOMEM;
-    goto fail;
-  }
-  for (size_t i = 0; i < rd.n; i++) rd.by_id[i] = i;
-  qsort_r(rd.by_id, rd.n, sizeof *rd.by_id, cmp_by_id, rd.t);
+  if ((rc = hp_store_reader_index(&rd))) goto fail;
 
   /* params */
   if (!(st = stmt(s, base + 1, err))) goto db_fail;
   bind_filter(st, by_trial, a, b);
   while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
-    hp_store_trial_t *t = reader_find(&rd, sqlite3_column_int64(st, 0));
+    hp_store_trial_t *t = hp_store_reader_find(&rd, sqlite3_column_int64(st, 0));
     if (!t) continue;
     if (hp_store_grow((void **)&t->params, t->n_params, sizeof *t->params)) {
       rc = HP_ENOMEM;
@@ -1350,7 +1279,7 @@ static int read_trials(hp_store_t *s, bool by_trial, int64_t a, int64_t b, hp_st
   if (!(st = stmt(s, base + 2, err))) goto db_fail;
   bind_filter(st, by_trial, a, b);
   while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-    hp_store_trial_t *t = reader_find(&rd, sqlite3_column_int64(st, 0));
+    hp_store_trial_t *t = hp_store_reader_find(&rd, sqlite3_column_int64(st, 0));
     int k = sqlite3_column_int(st, 1);
     if (!t || k < 0 || k >= HP_STORE_MAX_OBJECTIVES) continue;
     t->values[k] = column_value(st, 2, 3);
@@ -1364,7 +1293,7 @@ static int read_trials(hp_store_t *s, bool by_trial, int64_t a, int64_t b, hp_st
   if (!(st = stmt(s, base + 3, err))) goto db_fail;
   bind_filter(st, by_trial, a, b);
   while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
-    hp_store_trial_t *t = reader_find(&rd, sqlite3_column_int64(st, 0));
+    hp_store_trial_t *t = hp_store_reader_find(&rd, sqlite3_column_int64(st, 0));
     if (!t) continue;
     if (hp_store_grow((void **)&t->steps, t->n_intermediate, sizeof *t->steps) ||
         hp_store_grow((void **)&t->intermediate, t->n_intermediate, sizeof *t->intermediate)) {
@@ -1381,37 +1310,21 @@ static int read_trials(hp_store_t *s, bool by_trial, int64_t a, int64_t b, hp_st
 
   /* user and system attrs as JSON object texts */
   for (int pass = 0; pass < 2; pass++) {
-    hp_store_buf_t *bufs = pass == 0 ? rd.uattr : rd.sattr;
     if (!(st = stmt(s, base + 4 + pass, err))) goto db_fail;
     bind_filter(st, by_trial, a, b);
     while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
-      hp_store_trial_t *t = reader_find(&rd, sqlite3_column_int64(st, 0));
-      if (!t) continue;
-      hp_store_buf_t *bf = &bufs[t - rd.t];
-      if (bf->n == 0 && hp_store_buf_add(bf, "{", 1)) rc = HP_ENOMEM;
-      if (!rc)
-        rc = hp_store_buf_add_member(bf, (const char *)sqlite3_column_text(st, 1),
-                            (const char *)sqlite3_column_text(st, 2));
+      hp_store_trial_t *t = hp_store_reader_find(&rd, sqlite3_column_int64(st, 0));
+      if (t)
+        rc = hp_store_reader_attr(&rd, t, pass == 1, (const char *)sqlite3_column_text(st, 1),
+                                  (const char *)sqlite3_column_text(st, 2));
     }
     if (!rc && r != SQLITE_DONE) rc = db_err(s, err, "reading trial attrs");
     sqlite3_reset(st);
     if (rc) goto fail;
   }
-  for (size_t i = 0; i < rd.n; i++) {
-    for (int pass = 0; pass < 2; pass++) {
-      hp_store_buf_t *bf = pass == 0 ? &rd.uattr[i] : &rd.sattr[i];
-      if (bf->n == 0 ? hp_store_buf_add(bf, "{}", 2) : hp_store_buf_add(bf, "}", 1)) {
-        rc = HP_ENOMEM;
-        goto fail;
-      }
-      *(pass == 0 ? &rd.t[i].user_attrs_json : &rd.t[i].system_attrs_json) = bf->p;
-      bf->p = NULL;
-    }
-  }
+  if ((rc = hp_store_reader_finish(&rd))) goto fail;
 ok:
-  free(rd.by_id);
-  free(rd.uattr);
-  free(rd.sattr);
+  hp_store_reader_release(&rd);
   *out = rd.t;
   *n_out = rd.n;
   return HP_OK;
@@ -1419,11 +1332,7 @@ db_fail:
   rc = HP_EDB;
 fail:
   if (rc == HP_ENOMEM) hp_err_set(err, HP_ENOMEM, "store: out of memory reading trials");
-  for (size_t i = 0; rd.uattr && i < rd.n; i++) free(rd.uattr[i].p);
-  for (size_t i = 0; rd.sattr && i < rd.n; i++) free(rd.sattr[i].p);
-  free(rd.by_id);
-  free(rd.uattr);
-  free(rd.sattr);
+  hp_store_reader_release(&rd);
   hp_store_trials_free(rd.t, rd.n);
   return rc;
 }

@@ -1104,12 +1104,9 @@ static int pg_study_create(hp_store_t *h, const char *name, int n_objectives,
                            const bool *maximize, const char *user_attrs_json,
                            const char *system_attrs_json, int64_t *study_id, hp_err_t *err) {
   pg_t *s = PG(h);
-  if (!name || !*name || strlen(name) > 512)
-    return hp_err_set(err, HP_EINVAL, "study name: must be 1..512 bytes");
-  if (n_objectives < 1 || n_objectives > HP_STORE_MAX_OBJECTIVES || !maximize)
-    return hp_err_set(err, HP_EINVAL, "study '%s': directions: need 1..%d objectives", name,
-                      HP_STORE_MAX_OBJECTIVES);
-  int rc = tx_begin(s, err);
+  int rc = hp_store_check_new_study(name, n_objectives, maximize, err);
+  if (rc) return rc;
+  rc = tx_begin(s, err);
   if (rc) return rc;
   int64_t id = 0;
   if (pg_study_find(h, name, &id, NULL) == 0) {
@@ -1145,17 +1142,6 @@ done:
   return rc;
 }
 
-static long find_study(const hp_store_study_info_t *list, size_t n, int64_t id) {
-  size_t lo = 0, hi = n;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    if (list[mid].study_id < id)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo < n && list[lo].study_id == id ? (long)lo : -1;
-}
 
 /* Summaries of all studies (filter < 0) or of one: four queries. */
 static int summaries(pg_t *s, int64_t filter, hp_store_study_info_t **out, size_t *n_out,
@@ -1184,7 +1170,7 @@ static int summaries(pg_t *s, int64_t filter, hp_store_study_info_t **out, size_
   if (rc) goto fail;
   r = res[1];
   for (int row = 0; row < PQntuples(r); row++) {
-    long i = find_study(list, n, col_int(r, row, 0));
+    long i = hp_store_study_index(list, n, col_int(r, row, 0));
     if (i < 0) continue;
     hp_store_study_info_t *in = &list[i];
     in->n_trials = col_int(r, row, 1);
@@ -1200,7 +1186,7 @@ static int summaries(pg_t *s, int64_t filter, hp_store_study_info_t **out, size_
   }
   r = res[2];
   for (int row = 0; row < PQntuples(r); row++) {
-    long i = find_study(list, n, col_int(r, row, 0));
+    long i = hp_store_study_index(list, n, col_int(r, row, 0));
     int64_t k = col_int(r, row, 1);
     if (i < 0 || k < 0 || k >= HP_STORE_MAX_OBJECTIVES) continue;
     list[i].maximize[k] = strcmp(PQgetvalue(r, row, 2), "MAXIMIZE") == 0;
@@ -1208,7 +1194,7 @@ static int summaries(pg_t *s, int64_t filter, hp_store_study_info_t **out, size_
   }
   r = res[3];
   for (int row = 0; row < PQntuples(r); row++) {
-    long i = find_study(list, n, col_int(r, row, 0));
+    long i = hp_store_study_index(list, n, col_int(r, row, 0));
     if (i < 0 || PQgetisnull(r, row, 1)) continue;
     double k = col_dbl(r, row, 1);
     list[i].has_best = true;
@@ -1333,9 +1319,6 @@ static int pg_study_attrs(hp_store_t *h, int64_t study_id, bool system, char **o
 
 /* ---- trials ------------------------------------------------------------------------ */
 
-static bool is_finished(int state) {
-  return state == HP_STORE_COMPLETE || state == HP_STORE_PRUNED || state == HP_STORE_FAIL;
-}
 
 /* State and study of a trial (lock: FOR UPDATE). */
 static int trial_state(pg_t *s, int64_t trial_id, bool lock, int *state, int64_t *study_id,
@@ -1364,7 +1347,7 @@ static int trial_unfinished(pg_t *s, int64_t trial_id, bool lock, int64_t *study
   int state;
   int rc = trial_state(s, trial_id, lock, &state, study_id, err);
   if (rc) return rc;
-  if (is_finished(state))
+  if (hp_store_is_finished(state))
     return hp_err_set(err, HP_ESTATE, "trial %lld is already finished (%s)", (long long)trial_id,
                       hp_store_state_name(state));
   return HP_OK;
@@ -1374,20 +1357,14 @@ static int put_params(pg_t *s, int64_t trial_id, const hp_store_param_t *params,
                       hp_err_t *err) {
   for (size_t i = 0; i < n_params; i++) {
     const hp_store_param_t *p = &params[i];
-    if (!p->name || !*p->name || strlen(p->name) > 512)
-      return hp_err_set(err, HP_EINVAL, "params[%zu]: name must be 1..512 bytes", i);
-    if (!p->distribution_json || p->distribution_json[0] != '{')
-      return hp_err_set(err, HP_EINVAL, "param '%s': distribution_json must be a JSON object",
-                        p->name);
-    if (!isfinite(p->value))
-      return hp_err_set(err, HP_EINVAL, "param '%s': internal value must be finite", p->name);
+    int rc = hp_store_check_param(p, i, err);
+    if (rc) return rc;
     args_t a = {0};
     a_int(&a, trial_id);
     a_str(&a, p->name);
     a_dbl(&a, p->value);
     a_str(&a, p->distribution_json);
-    int rc = q_do(s, Q_PARAM_UPSERT, &a, "storing a param", err);
-    if (rc) return rc;
+    if ((rc = q_do(s, Q_PARAM_UPSERT, &a, "storing a param", err))) return rc;
   }
   return HP_OK;
 }
@@ -1397,11 +1374,9 @@ static int pg_trial_create(hp_store_t *h, int64_t study_id, hp_store_state_t sta
                            const char *system_attrs_json, int64_t *trial_id, int64_t *number,
                            hp_err_t *err) {
   pg_t *s = PG(h);
-  if (state != HP_STORE_RUNNING && state != HP_STORE_WAITING)
-    return hp_err_set(err, HP_EINVAL, "new trial: state must be RUNNING or WAITING, not %s",
-                      hp_store_state_name(state));
-  if (n_params && !params) return hp_err_set(err, HP_EINVAL, "new trial: params missing");
-  int rc = tx_begin(s, err);
+  int rc = hp_store_check_new_trial(state, params, n_params, err);
+  if (rc) return rc;
+  rc = tx_begin(s, err);
   if (rc) return rc;
   int64_t id = 0, num = 0;
   study_cache_t *c;
@@ -1575,19 +1550,9 @@ static int pg_trial_finish(hp_store_t *h, int64_t trial_id, hp_store_state_t sta
                            const double *values, size_t n_values, const char *system_attrs_json,
                            hp_err_t *err) {
   pg_t *s = PG(h);
-  if (!is_finished(state))
-    return hp_err_set(err, HP_EINVAL, "finish trial %lld: state must be COMPLETE, PRUNED or "
-                      "FAIL, not %s", (long long)trial_id, hp_store_state_name(state));
-  if (n_values && !values)
-    return hp_err_set(err, HP_EINVAL, "finish trial %lld: values missing", (long long)trial_id);
-  if (state == HP_STORE_FAIL && n_values)
-    return hp_err_set(err, HP_EINVAL, "finish trial %lld: a FAIL trial has no values",
-                      (long long)trial_id);
-  for (size_t k = 0; k < n_values; k++)
-    if (isnan(values[k]))
-      return hp_err_set(err, HP_EINVAL, "finish trial %lld: values[%zu] is NaN (store the "
-                        "trial as FAIL instead)", (long long)trial_id, k);
-  int rc = tx_begin(s, err);
+  int rc = hp_store_check_finish(trial_id, state, values, n_values, err);
+  if (rc) return rc;
+  rc = tx_begin(s, err);
   if (rc) return rc;
   int64_t study_id = -1;
   if ((rc = trial_unfinished(s, trial_id, true, &study_id, err))) goto done;
@@ -1631,39 +1596,12 @@ done:
 
 /* ---- reading trials ------------------------------------------------------------- */
 
-/* Trials being read: the array (by number) and a trial_id -> index map. */
-typedef struct reader {
-  hp_store_trial_t *t;
-  size_t n;
-  size_t *by_id;
-  hp_store_buf_t *uattr, *sattr;
-} reader_t;
-
-static int cmp_by_id(const void *a, const void *b, void *base) {
-  const hp_store_trial_t *t = base;
-  int64_t x = t[*(const size_t *)a].trial_id, y = t[*(const size_t *)b].trial_id;
-  return x < y ? -1 : x > y;
-}
-
-static hp_store_trial_t *reader_find(reader_t *rd, int64_t trial_id) {
-  size_t lo = 0, hi = rd->n;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    if (rd->t[rd->by_id[mid]].trial_id < trial_id)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  if (lo < rd->n && rd->t[rd->by_id[lo]].trial_id == trial_id) return &rd->t[rd->by_id[lo]];
-  return NULL;
-}
-
 /* by_trial: $1 = trial_id; else $1 = study_id, $2 = min number. */
 static int read_trials(pg_t *s, bool by_trial, int64_t x, int64_t y, hp_store_trial_t **out,
                        size_t *n_out, hp_err_t *err) {
   *out = NULL;
   *n_out = 0;
-  reader_t rd = {0};
+  hp_store_reader_t rd = {0};
   int rc = HP_OK;
   int base = by_trial ? Q_READ_TRIALS_T : Q_READ_TRIALS_S;
   args_t a = {0};
@@ -1713,16 +1651,11 @@ static int read_trials(pg_t *s, bool by_trial, int64_t x, int64_t y, hp_store_tr
   r = NULL;
   if (rc) goto fail;
   if (rd.n == 0) goto ok;
-  rd.by_id = malloc(rd.n * sizeof *rd.by_id);
-  rd.uattr = calloc(rd.n, sizeof *rd.uattr);
-  rd.sattr = calloc(rd.n, sizeof *rd.sattr);
-  if (!rd.by_id || !rd.uattr || !rd.sattr) goto nomem;
-  for (size_t i = 0; i < rd.n; i++) rd.by_id[i] = i;
-  qsort_r(rd.by_id, rd.n, sizeof *rd.by_id, cmp_by_id, rd.t);
+  if (hp_store_reader_index(&rd)) goto nomem;
 
   r = res[1];
   for (int row = 0; row < PQntuples(r); row++) {
-    hp_store_trial_t *t = reader_find(&rd, col_int(r, row, 0));
+    hp_store_trial_t *t = hp_store_reader_find(&rd, col_int(r, row, 0));
     if (!t) continue;
     if (hp_store_grow((void **)&t->params, t->n_params, sizeof *t->params)) goto nomem;
     hp_store_param_out_t *p = &t->params[t->n_params++];
@@ -1734,7 +1667,7 @@ static int read_trials(pg_t *s, bool by_trial, int64_t x, int64_t y, hp_store_tr
   }
   r = res[2];
   for (int row = 0; row < PQntuples(r); row++) {
-    hp_store_trial_t *t = reader_find(&rd, col_int(r, row, 0));
+    hp_store_trial_t *t = hp_store_reader_find(&rd, col_int(r, row, 0));
     int64_t k = col_int(r, row, 1);
     if (!t || k < 0 || k >= HP_STORE_MAX_OBJECTIVES) continue;
     t->values[k] = col_value(r, row, 2, 3);
@@ -1742,7 +1675,7 @@ static int read_trials(pg_t *s, bool by_trial, int64_t x, int64_t y, hp_store_tr
   }
   r = res[3];
   for (int row = 0; row < PQntuples(r); row++) {
-    hp_store_trial_t *t = reader_find(&rd, col_int(r, row, 0));
+    hp_store_trial_t *t = hp_store_reader_find(&rd, col_int(r, row, 0));
     if (!t) continue;
     if (hp_store_grow((void **)&t->steps, t->n_intermediate, sizeof *t->steps) ||
         hp_store_grow((void **)&t->intermediate, t->n_intermediate, sizeof *t->intermediate))
@@ -1751,30 +1684,17 @@ static int read_trials(pg_t *s, bool by_trial, int64_t x, int64_t y, hp_store_tr
     t->intermediate[t->n_intermediate++] = col_value(r, row, 2, 3);
   }
   for (int pass = 0; pass < 2; pass++) {
-    hp_store_buf_t *bufs = pass == 0 ? rd.uattr : rd.sattr;
     r = res[4 + pass];
     for (int row = 0; row < PQntuples(r); row++) {
-      hp_store_trial_t *t = reader_find(&rd, col_int(r, row, 0));
-      if (!t) continue;
-      hp_store_buf_t *bf = &bufs[t - rd.t];
-      if ((bf->n == 0 && hp_store_buf_add(bf, "{", 1)) ||
-          hp_store_buf_add_member(bf, PQgetvalue(r, row, 1), col_str(r, row, 2)))
+      hp_store_trial_t *t = hp_store_reader_find(&rd, col_int(r, row, 0));
+      if (t && hp_store_reader_attr(&rd, t, pass == 1, PQgetvalue(r, row, 1), col_str(r, row, 2)))
         goto nomem;
     }
   }
-  for (size_t i = 0; i < rd.n; i++) {
-    for (int pass = 0; pass < 2; pass++) {
-      hp_store_buf_t *bf = pass == 0 ? &rd.uattr[i] : &rd.sattr[i];
-      if (bf->n == 0 ? hp_store_buf_add(bf, "{}", 2) : hp_store_buf_add(bf, "}", 1)) goto nomem;
-      *(pass == 0 ? &rd.t[i].user_attrs_json : &rd.t[i].system_attrs_json) = bf->p;
-      bf->p = NULL;
-    }
-  }
+  if (hp_store_reader_finish(&rd)) goto nomem;
 ok:
   for (int i = 0; i < 6; i++) PQclear(res[i]);
-  free(rd.by_id);
-  free(rd.uattr);
-  free(rd.sattr);
+  hp_store_reader_release(&rd);
   *out = rd.t;
   *n_out = rd.n;
   return HP_OK;
@@ -1782,11 +1702,7 @@ nomem:
   rc = hp_err_set(err, HP_ENOMEM, "store: out of memory reading trials");
 fail:
   for (int i = 0; i < 6; i++) PQclear(res[i]);
-  for (size_t i = 0; rd.uattr && i < rd.n; i++) free(rd.uattr[i].p);
-  for (size_t i = 0; rd.sattr && i < rd.n; i++) free(rd.sattr[i].p);
-  free(rd.by_id);
-  free(rd.uattr);
-  free(rd.sattr);
+  hp_store_reader_release(&rd);
   hp_store_trials_free(rd.t, rd.n);
   return rc;
 }

@@ -161,3 +161,129 @@ int hp_store_grow(void **p, size_t n, size_t size) {
   *p = q;
   return HP_OK;
 }
+
+/* ---- argument checks ---- */
+
+int hp_store_check_new_study(const char *name, int n_objectives, const bool *maximize,
+                             hp_err_t *err) {
+  if (!name || !*name || strlen(name) > 512)
+    return hp_err_set(err, HP_EINVAL, "study name: must be 1..512 bytes");
+  if (n_objectives < 1 || n_objectives > HP_STORE_MAX_OBJECTIVES || !maximize)
+    return hp_err_set(err, HP_EINVAL, "study '%s': directions: need 1..%d objectives", name,
+                      HP_STORE_MAX_OBJECTIVES);
+  return HP_OK;
+}
+
+int hp_store_check_new_trial(hp_store_state_t state, const hp_store_param_t *params,
+                             size_t n_params, hp_err_t *err) {
+  if (state != HP_STORE_RUNNING && state != HP_STORE_WAITING)
+    return hp_err_set(err, HP_EINVAL, "new trial: state must be RUNNING or WAITING, not %s",
+                      hp_store_state_name(state));
+  if (n_params && !params) return hp_err_set(err, HP_EINVAL, "new trial: params missing");
+  return HP_OK;
+}
+
+int hp_store_check_param(const hp_store_param_t *p, size_t i, hp_err_t *err) {
+  if (!p->name || !*p->name || strlen(p->name) > 512)
+    return hp_err_set(err, HP_EINVAL, "params[%zu]: name must be 1..512 bytes", i);
+  if (!p->distribution_json || p->distribution_json[0] != '{')
+    return hp_err_set(err, HP_EINVAL, "param '%s': distribution_json must be a JSON object",
+                      p->name);
+  if (!isfinite(p->value))
+    return hp_err_set(err, HP_EINVAL, "param '%s': internal value must be finite", p->name);
+  return HP_OK;
+}
+
+bool hp_store_is_finished(int state) {
+  return state == HP_STORE_COMPLETE || state == HP_STORE_PRUNED || state == HP_STORE_FAIL;
+}
+
+int hp_store_check_finish(int64_t trial_id, hp_store_state_t state, const double *values,
+                          size_t n_values, hp_err_t *err) {
+  if (!hp_store_is_finished(state))
+    return hp_err_set(err, HP_EINVAL, "finish trial %lld: state must be COMPLETE, PRUNED or "
+                      "FAIL, not %s", (long long)trial_id, hp_store_state_name(state));
+  if (n_values && !values)
+    return hp_err_set(err, HP_EINVAL, "finish trial %lld: values missing", (long long)trial_id);
+  if (state == HP_STORE_FAIL && n_values)
+    return hp_err_set(err, HP_EINVAL, "finish trial %lld: a FAIL trial has no values",
+                      (long long)trial_id);
+  for (size_t k = 0; k < n_values; k++)
+    if (isnan(values[k]))
+      return hp_err_set(err, HP_EINVAL, "finish trial %lld: values[%zu] is NaN (store the "
+                        "trial as FAIL instead)", (long long)trial_id, k);
+  return HP_OK;
+}
+
+long hp_store_study_index(const hp_store_study_info_t *list, size_t n, int64_t id) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (list[mid].study_id < id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < n && list[lo].study_id == id ? (long)lo : -1;
+}
+
+/* ---- reading trials ---- */
+
+static int cmp_by_id(const void *a, const void *b, void *base) {
+  const hp_store_trial_t *t = base;
+  int64_t x = t[*(const size_t *)a].trial_id, y = t[*(const size_t *)b].trial_id;
+  return x < y ? -1 : x > y;
+}
+
+int hp_store_reader_index(hp_store_reader_t *rd) {
+  rd->by_id = malloc((rd->n ? rd->n : 1) * sizeof *rd->by_id);
+  rd->uattr = calloc(rd->n ? rd->n : 1, sizeof *rd->uattr);
+  rd->sattr = calloc(rd->n ? rd->n : 1, sizeof *rd->sattr);
+  if (!rd->by_id || !rd->uattr || !rd->sattr) return HP_ENOMEM;
+  for (size_t i = 0; i < rd->n; i++) rd->by_id[i] = i;
+  qsort_r(rd->by_id, rd->n, sizeof *rd->by_id, cmp_by_id, rd->t);
+  return HP_OK;
+}
+
+hp_store_trial_t *hp_store_reader_find(hp_store_reader_t *rd, int64_t trial_id) {
+  size_t lo = 0, hi = rd->n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (rd->t[rd->by_id[mid]].trial_id < trial_id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo < rd->n && rd->t[rd->by_id[lo]].trial_id == trial_id) return &rd->t[rd->by_id[lo]];
+  return NULL;
+}
+
+int hp_store_reader_attr(hp_store_reader_t *rd, hp_store_trial_t *t, bool system,
+                         const char *key, const char *value_json) {
+  hp_store_buf_t *bf = &(system ? rd->sattr : rd->uattr)[t - rd->t];
+  if (bf->n == 0 && hp_store_buf_add(bf, "{", 1)) return HP_ENOMEM;
+  return hp_store_buf_add_member(bf, key, value_json);
+}
+
+int hp_store_reader_finish(hp_store_reader_t *rd) {
+  for (size_t i = 0; i < rd->n; i++) {
+    for (int pass = 0; pass < 2; pass++) {
+      hp_store_buf_t *bf = pass == 0 ? &rd->uattr[i] : &rd->sattr[i];
+      if (bf->n == 0 ? hp_store_buf_add(bf, "{}", 2) : hp_store_buf_add(bf, "}", 1))
+        return HP_ENOMEM;
+      *(pass == 0 ? &rd->t[i].user_attrs_json : &rd->t[i].system_attrs_json) = bf->p;
+      bf->p = NULL;
+    }
+  }
+  return HP_OK;
+}
+
+void hp_store_reader_release(hp_store_reader_t *rd) {
+  for (size_t i = 0; rd->uattr && i < rd->n; i++) free(rd->uattr[i].p);
+  for (size_t i = 0; rd->sattr && i < rd->n; i++) free(rd->sattr[i].p);
+  free(rd->by_id);
+  free(rd->uattr);
+  free(rd->sattr);
+  rd->by_id = NULL;
+  rd->uattr = rd->sattr = NULL;
+}

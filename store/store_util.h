@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "hpsearch/err.h"
+#include "hpsearch/store.h"
 
 /* Growable text buffer for building JSON objects from rows. */
 typedef struct hp_store_buf {
@@ -51,5 +52,46 @@ void hp_store_time_local(bool utc, char *dst, size_t cap, const char *src);
 /* Grows an array of `size`-byte items to hold n+1 (capacity doubling at
  * powers of two of n). HP_ENOMEM. */
 int hp_store_grow(void **p, size_t n, size_t size);
+
+/* ---- argument checks both backends make before any statement ---- */
+
+/* hp_store_study_create's name (1..512 bytes) and directions. */
+int hp_store_check_new_study(const char *name, int n_objectives, const bool *maximize,
+                             hp_err_t *err);
+/* hp_store_trial_create's state (RUNNING or WAITING) and params array. */
+int hp_store_check_new_trial(hp_store_state_t state, const hp_store_param_t *params,
+                             size_t n_params, hp_err_t *err);
+/* One parameter (index i, for the message): name, distribution_json, value. */
+int hp_store_check_param(const hp_store_param_t *p, size_t i, hp_err_t *err);
+/* hp_store_trial_finish's state and values (the count per objective is the
+ * backend's to check). */
+int hp_store_check_finish(int64_t trial_id, hp_store_state_t state, const double *values,
+                          size_t n_values, hp_err_t *err);
+/* Whether a state is final (COMPLETE, PRUNED, FAIL). */
+bool hp_store_is_finished(int state);
+
+/* Index of study_id in a list sorted by study_id, or -1. */
+long hp_store_study_index(const hp_store_study_info_t *list, size_t n, int64_t id);
+
+/* ---- reading trials: rows of the child tables matched to their trial ---- */
+typedef struct hp_store_reader {
+  hp_store_trial_t *t;          /* [n] by number */
+  size_t n, cap;
+  size_t *by_id;                /* [n] indices sorted by trial_id */
+  hp_store_buf_t *uattr, *sattr; /* [n] attribute objects being built */
+} hp_store_reader_t;
+
+/* After t[0..n) are filled: the trial_id index and the attribute buffers.
+ * HP_ENOMEM. */
+int hp_store_reader_index(hp_store_reader_t *rd);
+/* The trial with that id, or NULL (a row of a trial not read). */
+hp_store_trial_t *hp_store_reader_find(hp_store_reader_t *rd, int64_t trial_id);
+/* Adds one attribute row (system or user) to trial t's object. HP_ENOMEM. */
+int hp_store_reader_attr(hp_store_reader_t *rd, hp_store_trial_t *t, bool system,
+                         const char *key, const char *value_json);
+/* Closes every attribute object into its trial ("{}" for none). HP_ENOMEM. */
+int hp_store_reader_finish(hp_store_reader_t *rd);
+/* Frees the index and buffers (not the trials). */
+void hp_store_reader_release(hp_store_reader_t *rd);
 
 #endif
