@@ -316,9 +316,10 @@ int hp_sched_load(hp_daemon_t *d, hp_err_t *err);   /* studies from the store */
  * the 1 s tick call it. */
 void hp_sched_sync(hp_daemon_t *d);
 /* A store shared by several daemons: locks the study in the open batch (no
- * peer claims until it commits) and reads what the peers committed before,
- * so the trial number, grid point, enqueued trial and n_trials count that
- * follow are this daemon's alone. Once per batch and study. */
+ * peer claims until it commits) and reads what the peers committed before
+ * (for a grid, an n_trials limit or enqueued trials: what a claim depends
+ * on), so the trial number, grid point, enqueued trial and n_trials count
+ * that follow are this daemon's alone. Once per batch and study. */
 int hp_sched_claim(hp_study_t *st, hp_err_t *err);
 void hp_sched_free(hp_daemon_t *d);
 void hp_sched_run(hp_daemon_t *d);                  /* start trials on free slots */

@@ -632,6 +632,18 @@ int hp_sched_claim(hp_study_t *st, hp_err_t *err) {
   if (st->claimed_batch == d->batch_seq && hp_store_in_batch(d->store)) return 0;
   int rc = hp_store_study_lock(d->store, st->id, err);
   if (rc < 0) return rc;
+  /* The peers' trials are read under the lock only where a claim depends
+   * on them: a grid's points, an n_trials limit, enqueued trials. Else
+   * (random or TPE without a limit) the number is still counted under the
+   * lock by the store, and the sampler's history follows the peers through
+   * hp_sched_sync (their NOTIFY, or once a second): one round trip less
+   * per trial. */
+  const hp_study_spec_t *sp = st->spec;
+  if (sp && sp->sampler.kind != HP_SAMPLER_GRID && sp->n_trials == 0 &&
+      st->n_state[HP_STORE_WAITING] == 0) {
+    st->claimed_batch = d->batch_seq;
+    return 0;
+  }
   hp_store_study_info_t info;
   if ((rc = hp_store_study_get(d->store, st->id, &info, err)) < 0) return rc;
   rc = study_sync(st, &info, err);

@@ -41,6 +41,7 @@ enum {
   Q_TRIAL_STATE_LOCK,
   Q_TRIAL_SET_STATE,
   Q_TRIAL_START,
+  Q_TRIAL_FINISH_QUEUED,
   Q_PARAM_UPSERT,
   Q_INTER_UPSERT,
   Q_INTER_LAST,
@@ -141,6 +142,15 @@ static const char *const SQL[Q_COUNT_] = {
                           "datetime_start = COALESCE(datetime_start, $3) WHERE trial_id = $1",
     [Q_TRIAL_START] = "UPDATE trials SET state = 'RUNNING', datetime_start = $2 "
                       "WHERE trial_id = $1",
+    /* A finish queued inside a batch: the trial must be unfinished and,
+     * when $4 >= 0, its study must have $4 objectives; otherwise the
+     * division by zero fails the statement, and with it the batch (the
+     * daemon then reloads, and drops the end of a trial no longer RUNNING). */
+    [Q_TRIAL_FINISH_QUEUED] =
+        "WITH u AS (UPDATE trials SET state = $2, datetime_complete = $3, datetime_start = "
+        "COALESCE(datetime_start, $3) WHERE trial_id = $1 AND state IN ('RUNNING', 'WAITING') "
+        "RETURNING study_id) SELECT 1 / (SELECT count(*)::int FROM u WHERE $4::int < 0 OR $4 = "
+        "(SELECT count(*) FROM study_directions d WHERE d.study_id = u.study_id)) AS finished",
     [Q_PARAM_UPSERT] =
         "INSERT INTO trial_params (trial_id, param_name, param_value, distribution_json) "
         "VALUES ($1, $2, $3, $4) ON CONFLICT (trial_id, param_name) DO UPDATE SET "
@@ -1554,6 +1564,23 @@ static int pg_trial_finish(hp_store_t *h, int64_t trial_id, hp_store_state_t sta
   if (rc) return rc;
   rc = tx_begin(s, err);
   if (rc) return rc;
+  char now[32];
+  hp_store_now(utc_times(s), now);
+  args_t a = {0};
+  a_int(&a, trial_id);
+  a_str(&a, hp_store_state_name(state));
+  a_str(&a, now);
+  if (s->batch) {
+    /* Inside a batch (the daemon's): queued with its checks in the
+     * statement, no round trip; a failed check fails the batch. */
+    a_int(&a, state == HP_STORE_COMPLETE || n_values ? (int64_t)n_values : -1);
+    if (!send_prepared(s, Q_TRIAL_FINISH_QUEUED, &a, -1)) {
+      rc = pg_fail(s, err, "finishing a trial", NULL);
+      goto done;
+    }
+    s->dirty = true;
+    goto values;
+  }
   int64_t study_id = -1;
   if ((rc = trial_unfinished(s, trial_id, true, &study_id, err))) goto done;
   if (state == HP_STORE_COMPLETE || n_values) {
@@ -1565,13 +1592,8 @@ static int pg_trial_finish(hp_store_t *h, int64_t trial_id, hp_store_state_t sta
       goto done;
     }
   }
-  char now[32];
-  hp_store_now(utc_times(s), now);
-  args_t a = {0};
-  a_int(&a, trial_id);
-  a_str(&a, hp_store_state_name(state));
-  a_str(&a, now);
   if ((rc = q_do(s, Q_TRIAL_SET_STATE, &a, "finishing a trial", err))) goto done;
+values:
   for (size_t k = 0; k < n_values; k++)
     if ((rc = put_value(s, trial_id, (int)k, values[k], err))) goto done;
   if (state == HP_STORE_PRUNED && n_values == 0) {

@@ -232,7 +232,10 @@ int hp_store_trial_heartbeat(hp_store_t *s, int64_t trial_id, hp_err_t *err);
  *  - PRUNED: values optional; with none, the value at the trial's last step
  *    is copied as its value unless it is NaN (as Optuna's tell does).
  *  - FAIL: no values (n_values must be 0).
- * HP_ESTATE if the trial is already finished, HP_ENOTFOUND if unknown. */
+ * HP_ESTATE if the trial is already finished, HP_ENOTFOUND if unknown.
+ * PostgreSQL inside a batch: the checks that need the database (unfinished,
+ * the number of values) are made by the queued statement itself, and one
+ * that fails fails the batch (hp_store_commit) instead of this call. */
 int hp_store_trial_finish(hp_store_t *s, int64_t trial_id, hp_store_state_t state,
                           const double *values, size_t n_values, const char *system_attrs_json,
                           hp_err_t *err);

@@ -8,6 +8,7 @@ JSON line with what it found and exits 0 when every check held, 1 otherwise
 usage: pg_cluster.py HPSEARCH BASE PORT DB SCENARIO
   claims-grid   four daemons x 250 trials on one grid study (1000 points)
   claims-tpe    four daemons on one TPE study, n_trials 1000
+  unlimited     two daemons x 200 trials on a random study without n_trials
   kill9         three daemons, one killed with SIGKILL mid-run: its RUNNING
                 trials are failed by the others after the grace period (never
                 before), the study completes with n_trials exact
@@ -166,9 +167,9 @@ def wait_known(daemons, study):
             time.sleep(0.05)
 
 
-def asktell_loop(d, study, acked, errors):
-    """Asks and tells until the study has nothing left (-32006)."""
-    while True:
+def asktell_loop(d, study, acked, errors, count=None):
+    """Asks and tells until the study has nothing left (-32006), or count times."""
+    while count is None or sum(1 for a in acked if a[0] == d.name) < count:
         a = d.rpc("trial.ask", {"study": study})
         if "error" in a:
             if a["error"].get("code") == -32006:
@@ -220,6 +221,35 @@ def claims(sampler):
     found["per_daemon"] = counts
     check(all(c > 0 for c in counts.values()), "a daemon ran no trial: %s" % counts)
     check(len(acked) == n, "%d tells answered, n_trials %d" % (len(acked), n))
+    for d in daemons:
+        d.stop()
+
+
+def unlimited():
+    """Two daemons, random sampler, no n_trials: the claim does not read the
+    peers' trials (nothing depends on them), the store still numbers each
+    trial under the study's lock."""
+    daemons = [Daemon("d%d" % i) for i in range(2)]
+    per = int(200 * SCALE)
+    spec = {"name": "free", "direction": "minimize", "sampler": {"type": "random", "seed": 4},
+            "space": {"x": {"type": "float", "low": 0, "high": 1}}}
+    submit(daemons[0], spec)
+    wait_known(daemons, "free")
+    import threading
+    acked, errors = [], []
+    threads = [threading.Thread(target=asktell_loop, args=(d, "free", acked, errors, per))
+               for d in daemons]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    rows = wait_finished("free", 2 * per, 30)
+    check_numbers(rows, 2 * per)
+    check(all(r[1] == "COMPLETE" for r in rows), "a trial did not complete")
+    check(not errors, "errors: %s" % errors[:5])
+    values = {r[0]: r[1] for r in sql("SELECT t.number, v.value FROM trials t JOIN trial_values "
+                                      "v ON v.trial_id = t.trial_id")}
+    check(all(abs(values.get(a[1], -1) - a[2]) < 1e-12 for a in acked), "a told value differs")
     for d in daemons:
         d.stop()
 
@@ -401,6 +431,7 @@ print(json.dumps({"version": optuna.__version__, "n": len(before), "best": best,
 
 
 SCENARIOS = {"claims-grid": lambda: claims("grid"), "claims-tpe": lambda: claims("tpe"),
+             "unlimited": unlimited,
              "kill9": kill9, "optuna": optuna_joins, "optuna5": optuna5, "restart": restart}
 t0 = time.time()
 SCENARIOS[SCENARIO]()

@@ -204,6 +204,11 @@ static void test_pg_claims_tpe(void **state) {
   scenario("claims-tpe", NULL);
 }
 
+static void test_pg_claims_unlimited(void **state) {
+  (void)state;
+  scenario("unlimited", NULL);
+}
+
 static void test_pg_kill9_takeover(void **state) {
   (void)state;
   scenario("kill9", NULL);
@@ -244,6 +249,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pg_schema_exact),  cmocka_unit_test(test_pg_urls),
       cmocka_unit_test(test_pg_claims_grid),   cmocka_unit_test(test_pg_claims_tpe),
+      cmocka_unit_test(test_pg_claims_unlimited),
       cmocka_unit_test(test_pg_kill9_takeover), cmocka_unit_test(test_pg_optuna_joins),
       cmocka_unit_test(test_pg_optuna5_reads), cmocka_unit_test(test_pg_restart),
   };
