@@ -63,6 +63,11 @@ int hp_cli_src_trials_text(hp_cli_src_t *src, const char *study, bool intermedia
 int hp_cli_src_trial(hp_cli_src_t *src, const char *study, long number, cJSON **out,
                      hp_err_t *err);
 
+/* The importance object of a study (hp_view_importance's shape);
+ * evaluator "ped-anova", "fanova" or NULL for the default. Caller frees. */
+int hp_cli_src_importance(hp_cli_src_t *src, const char *study, const char *evaluator,
+                          cJSON **out, hp_err_t *err);
+
 /* Prints the best trial of a study (detail, or one JSON line). */
 int hp_cli_print_best(hp_cli_src_t *src, const char *study, bool json, hp_err_t *err);
 /* Renderings shared by several subcommands (stdout). */

@@ -95,6 +95,13 @@ static const hp_cmd_t commands[] = {
      "The best complete trial of STUDY for its direction, with its parameters, results and "
      "learning curve. Exit code 4 when there is no complete trial yet.",
      {OPT_JSON("the trial"), OPT_DB, OPT_SOCKET}, false, false},
+    {"importance", hp_cmd_importance, "STUDY", "how much each parameter decides the objective",
+     "Ranks the parameters of STUDY by their importance for its objective, from its complete "
+     "trials: PED-ANOVA (Optuna 5's default) or fANOVA (Optuna 4's default), normalized to "
+     "sum 1 (docs/search.md).",
+     {{"--evaluator", "ped-anova|fanova", "the algorithm (default ped-anova)"},
+      OPT_JSON("the importance object (docs/protocol.md)"), OPT_DB, OPT_SOCKET},
+     false, false},
     {"stop", hp_cmd_stop, "STUDY", "start no new trials (--kill: end running ones)",
      "Starts no new trial of STUDY; running trials finish unless --kill.",
      {{"--kill", NULL, "also end the running trials (FAIL, \"study stopped\")"}, OPT_SOCKET},

@@ -266,3 +266,20 @@ int hp_cli_src_trial(hp_cli_src_t *src, const char *study, long number, cJSON **
   if (rc == HP_ENOTFOUND) return hp_err_set(err, rc, "study '%s' has no trial %ld", study, number);
   return rc;
 }
+
+int hp_cli_src_importance(hp_cli_src_t *src, const char *study, const char *evaluator,
+                          cJSON **out, hp_err_t *err) {
+  *out = NULL;
+  if (!src->use_db) {
+    cJSON *p = study_params(study);
+    if (evaluator) cJSON_AddStringToObject(p, "evaluator", evaluator);
+    return hp_client_call(&src->client, HP_RPC_STUDY_IMPORTANCE, p, out, err);
+  }
+  hp_imp_opts_t o;
+  hp_imp_opts_default(&o);
+  int rc;
+  if (evaluator && (rc = hp_imp_evaluator_parse(evaluator, &o.evaluator, err)) < 0) return rc;
+  int64_t id;
+  if ((rc = db_find(src, study, &id, err)) < 0) return rc;
+  return hp_view_importance(src->store, id, &o, out, err);
+}

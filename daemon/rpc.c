@@ -194,6 +194,21 @@ static int m_study_delete(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJ
   return 0;
 }
 
+/* The study's parameter importance (view/importance.c), read inside the
+ * open batch like trial.list. */
+static int m_study_importance(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
+                              cJSON **result, hp_err_t *err) {
+  (void)c;
+  hp_imp_opts_t o;
+  hp_imp_opts_default(&o);
+  const char *ev = NULL;
+  if (hp_json_get_string(params, "evaluator", false, &ev, "params", err) < 0) return HP_EINVAL;
+  if (ev != NULL && hp_imp_evaluator_parse(ev, &o.evaluator, NULL) < 0)
+    return hp_err_set(err, HP_EINVAL,
+                      "params.evaluator: expected \"ped-anova\" or \"fanova\", got \"%s\"", ev);
+  return hp_view_importance(d->store, st->id, &o, result, err);
+}
+
 /* ---- trial methods --------------------------------------------------------------- */
 
 static int m_trial_list(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
@@ -436,6 +451,7 @@ static const char *const K_STOP[] = {"study", "kill", NULL};
 static const char *const K_DELETE[] = {"study", "force", NULL};
 static const char *const K_LIST[] = {"study", "states", "offset", "limit", "intermediate", NULL};
 static const char *const K_TRIAL[] = {"study", "trial", NULL};
+static const char *const K_IMPORTANCE[] = {"study", "evaluator", NULL};
 static const char *const K_ENQUEUE[] = {"study", "params", NULL};
 static const char *const K_REPORT[] = {"study", "trial", "step", "value", NULL};
 static const char *const K_TELL[] = {"study", "trial", "state", "value", "reason", NULL};
@@ -451,6 +467,7 @@ static const rpc_method_t METHODS[] = {
     {HP_RPC_STUDY_STOP, m_study_stop, K_STOP, RPC_STUDY},
     {HP_RPC_STUDY_RESUME, m_study_resume, K_STUDY, RPC_STUDY | RPC_WRITE},
     {HP_RPC_STUDY_DELETE, m_study_delete, K_DELETE, RPC_STUDY | RPC_WRITE},
+    {HP_RPC_STUDY_IMPORTANCE, m_study_importance, K_IMPORTANCE, RPC_STUDY},
     {HP_RPC_TRIAL_LIST, m_trial_list, K_LIST, RPC_STUDY},
     {HP_RPC_TRIAL_GET, m_trial_get, K_TRIAL, RPC_STUDY},
     {HP_RPC_TRIAL_ENQUEUE, m_trial_enqueue, K_ENQUEUE, RPC_STUDY | RPC_WRITE},

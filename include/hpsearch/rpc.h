@@ -44,6 +44,8 @@
 #define HP_RPC_STUDY_STOP "study.stop"
 #define HP_RPC_STUDY_RESUME "study.resume"
 #define HP_RPC_STUDY_DELETE "study.delete"
+#define HP_RPC_STUDY_IMPORTANCE "study.importance"
+#define HP_RPC_STUDY_ADVISE "study.advise"
 #define HP_RPC_TRIAL_LIST "trial.list"
 #define HP_RPC_TRIAL_GET "trial.get"
 #define HP_RPC_TRIAL_ENQUEUE "trial.enqueue"

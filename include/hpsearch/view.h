@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "hpsearch/err.h"
+#include "hpsearch/importance.h"
 #include "hpsearch/store.h"
 
 /* ---- JSON text writer (view/jsonbuf.c) --------------------------------- */
@@ -106,6 +107,20 @@ cJSON *hp_view_stored_spec(hp_store_t *s, int64_t study_id);
  * it exactly, and a non-finite one as the string "inf", "-inf" or "nan" (so
  * read it back with hp_json_value). New item, NULL if out of memory. */
 cJSON *hp_view_number(double x);
+
+/* ---- parameter importance (view/importance.c) ----------------------------- */
+/* The importance object of docs/protocol.md (study.importance), from the
+ * study's COMPLETE trials (values of objective 0) through
+ * search/importance.c:
+ *   {"study": NAME, "evaluator": "ped-anova"|"fanova",
+ *    "direction": "minimize"|"maximize", "n_trials": ROWS USED,
+ *    "importances": [{"param": "lr", "importance": 0.61}, ...],
+ *    "skipped": [{"param": "width", "reason": "..."}]}
+ * importances are in descending order (ties by name) and sum to 1; a
+ * parameter fANOVA cannot rank (conditional) is in "skipped" instead.
+ * HP_EINVAL for a study with several objectives. New tree in *out. */
+int hp_view_importance(hp_store_t *s, int64_t study_id, const hp_imp_opts_t *o, cJSON **out,
+                       hp_err_t *err);
 
 /* ---- times --------------------------------------------------------------- */
 /* Wall-clock seconds now (CLOCK_REALTIME). */

@@ -838,6 +838,7 @@ static const char *sample_value(const char *name) {
   if (strcmp(name, "--set") == 0) return "epochs=1";
   if (strcmp(name, "--optuna-schema") == 0) return "3.2";
   if (strcmp(name, "--every") == 0) return "10";
+  if (strcmp(name, "--evaluator") == 0) return "fanova";
   return "x";
 }
 
@@ -880,6 +881,7 @@ static void test_help_lists_every_option(void **state) {
       {"status", {"s", "--socket", sock}},
       {"trials", {"s", "--socket", sock}},
       {"best", {"s", "--socket", sock}},
+      {"importance", {"s", "--socket", sock}},
       {"stop", {"s", "--socket", sock}},
       {"resume", {"s", "--socket", sock}},
       {"delete", {"s", "--socket", sock}},
@@ -974,7 +976,7 @@ static char *read_text(const char *path) {
 static void test_docs_list_every_option(void **state) {
   (void)state;
   static const char *const cmds[] = {"train", "daemon", "submit", "status", "trials", "best",
-                                     "stop", "resume", "delete", "ask", "report", "tell",
+                                     "importance", "stop", "resume", "delete", "ask", "report", "tell",
                                      "shutdown", "rpc", "db", "heartbeat"};
   char path[600];
   snprintf(path, sizeof path, "%s/docs/cli.md", src_dir());
@@ -1436,6 +1438,9 @@ static void test_db_same_as_daemon(void **state) {
   same_output("status told --json");
   same_output("best kinds --json");
   same_output("best told --json");
+  same_output("importance kinds --json");
+  same_output("importance kinds --json --evaluator fanova");
+  same_output("importance kinds");
   same_output("status kinds");
 }
 

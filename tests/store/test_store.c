@@ -22,6 +22,8 @@
 #include "hpsearch/err.h"
 #include "hpsearch/store.h"
 
+#include "../optuna5.h"
+
 /* ---- fixtures --------------------------------------------------------- */
 
 typedef struct fix {
@@ -882,25 +884,6 @@ static void test_throughput(void **state) {
 
 
 /* ---- Optuna interoperability ------------------------------------------ */
-
-/* The vendored Optuna 5 (a copy of its Python package): $HP_OPTUNA5, else
- * $HP_SRC_DIR/../shared/vendor/optuna-5.0.0.dev. NULL, with the reason
- * printed, where it is absent (a user's fresh clone has no ../shared). */
-static const char *optuna5_dir(void) {
-  static char dir[1024];
-  const char *env = getenv("HP_OPTUNA5"), *src = getenv("HP_SRC_DIR");
-  if (env && *env)
-    snprintf(dir, sizeof dir, "%s", env);
-  else
-    snprintf(dir, sizeof dir, "%s/../shared/vendor/optuna-5.0.0.dev", src && *src ? src : ".");
-  char probe[1100];
-  snprintf(probe, sizeof probe, "%s/optuna/__init__.py", dir);
-  if (access(probe, R_OK) == 0) return dir;
-  print_message("SKIP: the vendored Optuna 5 is not at %s (set HP_OPTUNA5 to the folder that "
-                "holds its optuna/ package): the Optuna 5 checks are skipped\n",
-                dir);
-  return NULL;
-}
 
 /* Runs tests/store/optuna_interop.py with /usr/bin/python3 (or
  * $HP_PYTHON) and returns its JSON output: with Debian's Optuna 3.1, or

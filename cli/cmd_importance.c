@@ -1,0 +1,94 @@
+/* `hpsearch importance STUDY [--evaluator ped-anova|fanova] [--json] [--db
+ * FILE]`: how much each parameter decides the objective, by PED-ANOVA
+ * (Optuna 5's default) or fANOVA (Optuna <= 4's), from the daemon
+ * (study.importance) or straight from a database; both answers are built by
+ * view/ (hp_view_importance). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "hpsearch/json.h"
+#include "table.h"
+
+static void print_importance(FILE *out, const cJSON *r) {
+  const cJSON *study = cJSON_GetObjectItemCaseSensitive(r, "study");
+  const cJSON *ev = cJSON_GetObjectItemCaseSensitive(r, "evaluator");
+  const cJSON *dir = cJSON_GetObjectItemCaseSensitive(r, "direction");
+  const cJSON *imps = cJSON_GetObjectItemCaseSensitive(r, "importances");
+  const cJSON *skipped = cJSON_GetObjectItemCaseSensitive(r, "skipped");
+  double n = hp_cli_num(r, "n_trials");
+  fprintf(out, "parameter importance of study %s (%s, %.0f complete trial%s, %s)\n",
+          cJSON_IsString(study) ? study->valuestring : "?",
+          cJSON_IsString(ev) ? ev->valuestring : "?", n, hp_plural((long long)n),
+          cJSON_IsString(dir) ? dir->valuestring : "?");
+  if (cJSON_GetArraySize(imps) == 0) {
+    fprintf(out, "no parameter to rank\n");
+  } else {
+    static const char *const head[] = {"parameter", ">importance", ""};
+    hp_table_t t;
+    hp_table_init(&t, 3, head);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, imps) {
+      const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "param");
+      double v = hp_cli_num(e, "importance");
+      char bar[41];
+      int k = isnan(v) ? 0 : (int)lround(v * 40);
+      if (k > 40) k = 40;
+      memset(bar, '#', (size_t)k);
+      bar[k] = 0;
+      hp_table_cell(&t, cJSON_IsString(p) ? p->valuestring : "?");
+      hp_table_cellf(&t, "%.3f", v);
+      hp_table_cell(&t, bar);
+    }
+    hp_table_print(&t, out);
+    hp_table_free(&t);
+  }
+  if (n < 2)
+    fprintf(out, "fewer than 2 complete trials: every parameter counts the same until there "
+                 "are more\n");
+  const cJSON *e;
+  cJSON_ArrayForEach(e, skipped) {
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "param");
+    const cJSON *why = cJSON_GetObjectItemCaseSensitive(e, "reason");
+    fprintf(out, "not ranked: %s (%s)\n", cJSON_IsString(p) ? p->valuestring : "?",
+            cJSON_IsString(why) ? why->valuestring : "");
+  }
+}
+
+int hp_cmd_importance(int argc, char **argv) {
+  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0]);
+  const char *study = NULL, *db = NULL, *sock = NULL, *evaluator = NULL;
+  bool json = false;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--json") == 0) json = true;
+    else if (strcmp(argv[i], "--evaluator") == 0 && i + 1 < argc) evaluator = argv[++i];
+    else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) db = argv[++i];
+    else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
+    else if (argv[i][0] == '-')
+      return hp_cli_usage(argv[0], "unknown or incomplete option");
+    else if (study == NULL) study = argv[i];
+    else return hp_cli_usage(argv[0], "more than one study given");
+  }
+  if (study == NULL) return hp_cli_usage(argv[0], "which study?");
+  if (evaluator && strcmp(evaluator, "ped-anova") != 0 && strcmp(evaluator, "fanova") != 0)
+    return hp_cli_usage(argv[0], "--evaluator takes ped-anova or fanova");
+  hp_err_t err = {0};
+  hp_cli_src_t src;
+  cJSON *r = NULL;
+  int rc = hp_cli_src_open(&src, sock, db, &err);
+  if (rc == 0) rc = hp_cli_src_importance(&src, study, evaluator, &r, &err);
+  hp_cli_src_close(&src);
+  if (rc < 0) return hp_cli_fail(argv[0], rc, &err);
+  if (json) {
+    char *text = hp_json_print(r);
+    if (text) printf("%s\n", text);
+    free(text);
+  } else {
+    print_importance(stdout, r);
+  }
+  cJSON_Delete(r);
+  return fflush(stdout) == 0 ? HP_EXIT_OK : HP_EXIT_FAIL;
+}

@@ -1,0 +1,35 @@
+/* Inside view/: the completed trials of a study as a table of parameter
+ * values (importance.c builds it for search/importance.c; advise.c reads it
+ * for its rules). */
+#ifndef HPSEARCH_VIEW_INT_H
+#define HPSEARCH_VIEW_INT_H
+
+#include <stdint.h>
+
+#include "hpsearch/importance.h"
+#include "hpsearch/space.h"
+#include "hpsearch/store.h"
+
+/* One row per COMPLETE trial with a value, one column per parameter name
+ * (in order of first appearance). names point into the trials the table was
+ * built from: keep them alive while the table is used. */
+typedef struct hp_view_table {
+  int n_params;
+  const char **names;   /* [n_params], borrowed from the trials */
+  int64_t n_rows;
+  double *x;            /* [n_rows * n_params] internal values, NaN where absent */
+  int *cell;            /* [n_rows * n_params] index into dists, -1 where absent */
+  double *y;            /* [n_rows] objective 0 */
+  int64_t *number;      /* [n_rows] trial numbers */
+  int n_dists, cap_dists;
+  char **dist_json;     /* [n_dists] owned distribution_json texts */
+  hp_dist_t *dists;     /* [n_dists] their decoded distributions */
+} hp_view_table_t;
+
+int hp_view_table(const hp_store_trial_t *trials, size_t n, hp_view_table_t *tb, hp_err_t *err);
+void hp_view_table_free(hp_view_table_t *tb);
+/* hp_importance over the table (out, skip: [n_params]). */
+int hp_view_importance_values(const hp_view_table_t *tb, bool maximize, const hp_imp_opts_t *o,
+                              double *out, hp_imp_skip_t *skip, int64_t *n_used, hp_err_t *err);
+
+#endif
