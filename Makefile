@@ -63,7 +63,7 @@ define objs_of
 $(patsubst %.c,$(1)/obj/%.o,$(wildcard $(2)/*.c))
 endef
 
-.PHONY: all test test-plain test-asan clean bench-engine bench-search bench-daemon demo fmt \
+.PHONY: all test test-plain test-asan clean bench-engine bench-search bench-daemon bench-importance demo fmt \
         install uninstall
 
 all: $(B)/hpsearch
@@ -122,6 +122,10 @@ bench-search: $(B)/hpsearch $(B)/bench_search
 
 bench-daemon: $(B)/hpsearch
 	bench/daemon.sh $(B)
+
+# Parameter importance against the vendored Optuna 5 (../shared/vendor).
+bench-importance: $(B)/hpsearch $(B)/bench_importance
+	bench/importance.sh $(B)
 
 $(B)/bench_%: bench/%.c $(foreach d,$(cli_DEPS),$(B)/lib$(d).a)
 	$(CC) $(BASE_CFLAGS) $(OPT) -o $@ $< $(foreach d,$(cli_DEPS),$(B)/lib$(d).a) $(LDLIBS)

@@ -163,6 +163,21 @@ void hp_cli_print_trial_detail(FILE *out, const cJSON *study, const cJSON *trial
     }
     fputc('\n', out);
   }
+  /* The engine's per-epoch metrics (trial objects carry them as "curves"). */
+  const cJSON *curves = cJSON_GetObjectItemCaseSensitive(trial, "curves");
+  static const char *const rows[][2] = {{"train_loss", "train loss"},
+                                        {"val_loss", "validation loss"},
+                                        {"train_accuracy", "train accuracy"},
+                                        {"val_accuracy", "validation accuracy"}};
+  for (size_t k = 0; curves && k < sizeof rows / sizeof rows[0]; k++) {
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(curves, rows[k][0]), *e;
+    bool any = false;
+    cJSON_ArrayForEach(e, arr) any = any || cJSON_IsNumber(e);
+    if (!any) continue;
+    fprintf(out, "  %-22s", rows[k][1]);
+    cJSON_ArrayForEach(e, arr) fprintf(out, " %s", hp_fmt_value(e, buf, sizeof buf));
+    fputc('\n', out);
+  }
   double d = hp_cli_num(trial, "duration");
   if (!isnan(d)) fprintf(out, "  %-22s %s\n", "duration", hp_fmt_duration(d, buf, sizeof buf));
   const cJSON *start = cJSON_GetObjectItemCaseSensitive(trial, "datetime_start");

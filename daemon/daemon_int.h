@@ -125,6 +125,7 @@ struct hp_run {
   double end_value;
   char *end_reason;          /* owned, NULL for none */
   cJSON *end_attrs;          /* user attributes written with the end (owned) or NULL */
+  cJSON *end_curves;         /* learning curves written with the end (owned) or NULL */
   hp_run_t *next_end;        /* in d->settling or d->unstored */
 };
 
@@ -201,6 +202,8 @@ struct hp_worker {
   int64_t n_lines;           /* stdout lines seen */
   char err_tail[400];        /* last stderr bytes, NUL-terminated */
   cJSON *final_attrs;        /* extra members of final lines (user attributes;
+                                owned, handed to the run at the end) or NULL */
+  cJSON *curves;             /* learning curves of the step lines (hp_view_curves_add;
                                 owned, handed to the run at the end) or NULL */
   bool have_final;           /* a {"value": v} line came */
   double final_value;

@@ -19,6 +19,7 @@ void hp_sched_run_free(hp_run_t *run) {
   free(run->params);
   free(run->end_reason);
   cJSON_Delete(run->end_attrs);
+  cJSON_Delete(run->end_curves);
   free(run);
 }
 
@@ -508,11 +509,13 @@ int hp_sched_run_end(hp_run_t *run, hp_err_t *err) {
   hp_err_t werr = {0};
   int rc = hp_daemon_batch(d, &werr);
   cJSON *sys = NULL;
-  if (reason) {
-    sys = cJSON_CreateObject();
+  if (reason || run->end_curves) sys = cJSON_CreateObject();
+  if (reason && sys)
     cJSON_AddStringToObject(sys, state == HP_STORE_FAIL ? HP_STORE_FAIL_REASON_KEY : HP_STORE_ATTR_REASON,
                             reason);
-  }
+  /* A copy: a failed batch writes the end again from the run. */
+  if (run->end_curves && sys)
+    cJSON_AddItemToObject(sys, HP_STORE_ATTR_CURVES, cJSON_Duplicate(run->end_curves, true));
   char *sys_text = sys ? hp_json_print(sys) : NULL;
   cJSON_Delete(sys);
   bool store_value = has_value && state != HP_STORE_FAIL;

@@ -22,6 +22,7 @@
 #include "hpsearch/json.h"
 #include "hpsearch/num.h"
 #include "hpsearch/utf8.h"
+#include "hpsearch/view.h"
 
 extern char **environ;
 
@@ -47,6 +48,7 @@ static void on_worker_handle_closed(uv_handle_t *h) {
   if (--w->open_handles == 0) {
     worker_unlist(w);
     cJSON_Delete(w->final_attrs);
+    cJSON_Delete(w->curves);
     free(w->line);
     free(w->reason);
     free(w);
@@ -154,6 +156,7 @@ static void worker_line(hp_worker_t *w, char *line, size_t len) {
       bool prune = false, ignored = false;
       hp_err_t e = {0};
       int64_t s = (int64_t)step->valuedouble;
+      hp_view_curves_add(&w->curves, s, msg);
       if (hp_sched_report(run, s, v, &prune, &ignored, &e) < 0) {
         hp_log("study '%s' trial %lld: report failed: %s", run->st->name, (long long)run->number,
                e.msg);
@@ -357,6 +360,8 @@ static void worker_maybe_done(hp_worker_t *w) {
              hp_store_state_name(state), reason, secs);
     run->end_attrs = w->final_attrs;
     w->final_attrs = NULL;
+    run->end_curves = w->curves;
+    w->curves = NULL;
     hp_sched_finish(run, state, has_value ? &value : NULL, reason[0] ? reason : NULL, NULL);
   }
   uv_close((uv_handle_t *)&w->proc, on_worker_handle_closed);

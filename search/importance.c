@@ -547,11 +547,12 @@ static int fanova(const hp_imp_table_t *t, const hp_imp_opts_t *o, const int64_t
     pd[p] = eval[p] ? t->dist[rows[0] * np + p] : NULL;
     if (pd[p] && !hp_dist_single(pd[p])) {
       if (pd[p]->kind == HP_DIST_CAT && pd[p]->n_choices > 64) {
+        int nch = pd[p]->n_choices;
         free(first);
         free(pd);
         return hp_err_set(err, HP_EINVAL,
                           "%s: fANOVA takes categoricals of at most 64 choices (it has %d)",
-                          t->names[p], pd[p]->n_choices);
+                          t->names[p], nch);
       }
       n_cols += pd[p]->kind == HP_DIST_CAT ? pd[p]->n_choices : 1;
     }

@@ -128,6 +128,21 @@ static void write_reason(hp_sbuf_t *b, const hp_store_trial_t *t) {
   cJSON_Delete(attrs);
 }
 
+/* ,"curves":{...} of a trial that has them (HP_STORE_ATTR_CURVES). */
+static void write_curves(hp_sbuf_t *b, const hp_store_trial_t *t) {
+  if (t->system_attrs_json == NULL || strstr(t->system_attrs_json, HP_STORE_ATTR_CURVES) == NULL)
+    return;
+  cJSON *attrs = NULL;
+  hp_json_parse(t->system_attrs_json, strlen(t->system_attrs_json), "system attributes", &attrs,
+                NULL);
+  const cJSON *c = cJSON_GetObjectItemCaseSensitive(attrs, HP_STORE_ATTR_CURVES);
+  if (cJSON_IsObject(c)) {
+    hp_sbuf_puts(b, ",\"curves\":");
+    hp_sbuf_json(b, c);
+  }
+  cJSON_Delete(attrs);
+}
+
 static void write_datetime(hp_sbuf_t *b, const char *s) {
   /* null, not "", while unset (WAITING has no start, RUNNING no end) */
   if (s[0]) hp_sbuf_str(b, s);
@@ -157,6 +172,7 @@ void hp_view_trial_write(hp_view_t *v, hp_sbuf_t *b, const hp_store_trial_t *t,
       hp_sbuf_puts(b, "]");
     }
     hp_sbuf_puts(b, "]");
+    write_curves(b, t);
   }
   hp_sbuf_puts(b, ",\"reason\":");
   write_reason(b, t);

@@ -326,6 +326,8 @@ int hp_store_fail_stale(hp_store_t *s, int64_t study_id, double grace, const cha
 /* Of a trial: */
 #define HP_STORE_ATTR_WORKER "hpsearch:worker"   /* {"pgid": N, "boot": ID} */
 #define HP_STORE_ATTR_REASON "hpsearch:reason"   /* why pruned (FAIL: fail_reason) */
+#define HP_STORE_ATTR_CURVES "hpsearch:curves"   /* per-step training metrics: {"step":
+                                                    [..], "train_loss": [..], ...} */
 
 /* ---- backends --------------------------------------------------------
  * Each backend fills one table; the hp_store_* functions above dispatch

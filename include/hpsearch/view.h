@@ -122,6 +122,34 @@ cJSON *hp_view_number(double x);
 int hp_view_importance(hp_store_t *s, int64_t study_id, const hp_imp_opts_t *o, cJSON **out,
                        hp_err_t *err);
 
+/* ---- learning curves (view/curves.c) ------------------------------------- */
+/* The per-step training metrics a trial's step lines carried, stored with
+ * its end as the system attribute HP_STORE_ATTR_CURVES (docs/storage.md):
+ * {"step": [...], "train_loss": [...], "train_accuracy": [...],
+ *  "val_loss": [...], "val_accuracy": [...]}, aligned arrays, null where a
+ * step had no finite value. Trial objects with intermediate values carry
+ * it as "curves". */
+#define HP_VIEW_CURVE_KEYS 4
+#define HP_VIEW_CURVE_MAX_STEPS 100000 /* steps recorded per trial, later ones dropped */
+extern const char *const hp_view_curve_keys[HP_VIEW_CURVE_KEYS]; /* train_loss, train_accuracy,
+                                                                    val_loss, val_accuracy */
+/* Adds step's metrics from an objective's step line (its members named by
+ * hp_view_curve_keys; a line with none of them adds nothing) to *curves,
+ * created on first use (the caller owns and frees it). */
+void hp_view_curves_add(cJSON **curves, int64_t step, const cJSON *line);
+
+/* A trial's curves read back: m[k][i] is hp_view_curve_keys[k] at step[i],
+ * NaN where absent. */
+typedef struct hp_view_curves {
+  int n;
+  int64_t *step;                  /* [n] */
+  double *m[HP_VIEW_CURVE_KEYS];  /* [n] each */
+} hp_view_curves_t;
+/* From a trial's system attributes text: 0, HP_ENOTFOUND without curves,
+ * HP_EFORMAT, HP_ENOMEM. Free with hp_view_curves_free. */
+int hp_view_curves_parse(const char *system_attrs_json, hp_view_curves_t *out);
+void hp_view_curves_free(hp_view_curves_t *c);
+
 /* ---- times --------------------------------------------------------------- */
 /* Wall-clock seconds now (CLOCK_REALTIME). */
 double hp_view_now(void);

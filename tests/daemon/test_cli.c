@@ -28,6 +28,8 @@
 
 #include "hpsearch/store.h"
 
+#include "../optuna5.h"
+
 static char g_dir[256];    /* temp folder of this run */
 static char g_sock[320];   /* daemon socket */
 static char g_db[320];     /* daemon database */
@@ -1592,6 +1594,115 @@ static void test_conditional_interop(void **state) {
   cJSON_Delete(out);
 }
 
+/* ---- an engine study: learning curves and importance ------------------- */
+
+/* An engine study without conditional parameters, run by the daemon: every
+ * trial stores its per-epoch curves (shown by best, in trial objects, read
+ * by Optuna 5), and its importance is the same from the daemon and from
+ * --db, and ranks the parameters as the vendored Optuna 5 does. */
+static void test_engine_curves_importance(void **state) {
+  (void)state;
+  write_file("eng.json",
+             "{\"name\": \"eng\", \"direction\": \"maximize\", \"metric\": \"val_accuracy\",\n"
+             " \"n_trials\": 30, \"parallelism\": 2, \"sampler\": {\"type\": \"random\", \"seed\": 5},\n"
+             " \"space\": {\"lr\": {\"type\": \"float\", \"low\": 1e-3, \"high\": 1, \"log\": true},\n"
+             "   \"width\": {\"type\": \"int\", \"low\": 4, \"high\": 64, \"log\": true},\n"
+             "   \"batch_size\": {\"type\": \"categorical\", \"choices\": [32, 128, 512]},\n"
+             "   \"weight_decay\": {\"type\": \"float\", \"low\": 1e-6, \"high\": 1e-3, \"log\": true}},\n"
+             " \"objective\": {\"engine\": {\"seed\": 1, \"epochs\": 2, \"batch_size\": \"$batch_size\",\n"
+             "   \"optimizer\": {\"type\": \"sgd\", \"lr\": \"$lr\", \"weight_decay\": \"$weight_decay\"},\n"
+             "   \"layers\": [{\"type\": \"dense\", \"units\": \"$width\", \"activation\": \"relu\"},\n"
+             "              {\"type\": \"dense\", \"units\": 10}],\n"
+             "   \"data\": {\"dir\": \"/usr/share/datasets/fashion-mnist\", \"limit\": 2000,\n"
+             "            \"validation\": {\"mode\": \"last\", \"size\": 500}}}}}\n");
+  run_t *r = cli("submit '%s/eng.json' --wait", g_dir);
+  if (r->code != 0) fprintf(stderr, "stdout:\n%s\nstderr:\n%s\n", r->out, r->err);
+  assert_int_equal(r->code, 0);
+  /* The best trial shows its curves. */
+  assert_non_null(strstr(r->out, "validation loss"));
+  assert_non_null(strstr(r->out, "train accuracy"));
+  /* Every complete trial has two epochs of each curve, the validation
+   * accuracy curve being the intermediate values (the metric). */
+  r = cli("trials eng --json --intermediate");
+  cJSON *tj = cJSON_Parse(r->out);
+  assert_non_null(tj);
+  int complete = 0;
+  const cJSON *t;
+  cJSON_ArrayForEach(t, cJSON_GetObjectItem(tj, "trials")) {
+    if (strcmp(cJSON_GetObjectItem(t, "state")->valuestring, "COMPLETE") != 0) continue;
+    complete++;
+    const cJSON *c = cJSON_GetObjectItem(t, "curves");
+    assert_non_null(c);
+    static const char *const keys[] = {"step", "train_loss", "train_accuracy", "val_loss",
+                                       "val_accuracy"};
+    for (int k = 0; k < 5; k++) assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(c, keys[k])), 2);
+    const cJSON *iv = cJSON_GetObjectItem(t, "intermediate");
+    for (int e = 0; e < 2; e++)
+      assert_true(cJSON_GetArrayItem(cJSON_GetArrayItem(iv, e), 1)->valuedouble ==
+                  cJSON_GetArrayItem(cJSON_GetObjectItem(c, "val_accuracy"), e)->valuedouble);
+  }
+  cJSON_Delete(tj);
+  assert_true(complete >= 25);
+  same_output("importance eng --json");
+  same_output("importance eng --json --evaluator fanova");
+  same_output("best eng --json");
+  r = cli("rpc study.importance '{\"study\": \"eng\", \"evaluator\": \"anova\"}'");
+  assert_int_equal(r->code, 1);
+  assert_non_null(strstr(r->out, "params.evaluator"));
+  r = cli("importance eng --evaluator anova");
+  assert_int_equal(r->code, 2);
+
+  if (strstr(HP_BUILD_DIR, "asan") != NULL) {
+    print_message("SKIP: the comparison with Optuna 5 runs in the plain build only\n");
+    return;
+  }
+  const char *o5 = optuna5_dir();
+  if (o5 == NULL) return;
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd,
+           "PYTHONPATH='%s' /usr/bin/python3 '%s/tests/view/optuna_importance.py' '%s' eng "
+           ">'%s/o5imp.json' && PYTHONPATH='%s' /usr/bin/python3 -c \"import optuna; "
+           "s = optuna.load_study(study_name='eng', storage='sqlite:///%s'); "
+           "c = [t.system_attrs['hpsearch:curves'] for t in s.trials if t.state.name == 'COMPLETE']; "
+           "assert c and all(len(x['val_loss']) == 2 for x in c), c\"",
+           o5, src_dir(), g_db, g_dir, o5, g_db);
+  if (system(cmd) != 0) fail_msg("%s failed", cmd);
+  char path[400];
+  snprintf(path, sizeof path, "%s/o5imp.json", g_dir);
+  char *text = read_text(path);
+  cJSON *o = cJSON_Parse(text);
+  free(text);
+  assert_non_null(o);
+  for (int ev = 0; ev < 2; ev++) {
+    const char *evn = ev ? "fanova" : "ped-anova";
+    const cJSON *theirs = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(o, "studies"), "eng"), evn);
+    r = cli("importance eng --json --evaluator %s", evn);
+    cJSON *mine = cJSON_Parse(r->out);
+    assert_non_null(mine);
+    double a[16], b[16], maxdiff = 0;
+    int k = 0;
+    const cJSON *e, *m;
+    cJSON_ArrayForEach(e, theirs) {
+      a[k] = e->valuedouble, b[k] = NAN;
+      cJSON_ArrayForEach(m, cJSON_GetObjectItem(mine, "importances"))
+        if (strcmp(cJSON_GetObjectItem(m, "param")->valuestring, e->string) == 0)
+          b[k] = cJSON_GetObjectItem(m, "importance")->valuedouble;
+      assert_false(isnan(b[k]));
+      if (fabs(a[k] - b[k]) > maxdiff) maxdiff = fabs(a[k] - b[k]);
+      print_message("eng %s %s: Optuna %.4f, hpsearch %.4f\n", evn, e->string, a[k], b[k]);
+      k++;
+    }
+    assert_int_equal(k, 4);
+    double rho = spearman(a, b, k);
+    print_message("eng %s: Spearman %.3f, largest difference %.4f\n", evn, rho, maxdiff);
+    assert_true(rho >= 0.9);
+    if (!ev) assert_true(maxdiff < 1e-6);
+    cJSON_Delete(mine);
+  }
+  cJSON_Delete(o);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_no_daemon),
@@ -1604,6 +1715,7 @@ int main(void) {
       cmocka_unit_test(test_submit_wait_command),
       /* before a test that leaves a study running (its elapsed time moves) */
       cmocka_unit_test(test_db_same_as_daemon),
+      cmocka_unit_test(test_engine_curves_importance),
       cmocka_unit_test(test_wait_asktell_and_interrupt),
       cmocka_unit_test(test_daemon_optuna_schema),
       cmocka_unit_test(test_daemon_continues_optuna5),

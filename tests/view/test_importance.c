@@ -367,27 +367,6 @@ static void write_study(hp_store_t *s, const sdef_t *sd, uint64_t seed) {
   hp_space_free(sp);
 }
 
-/* Spearman's rank correlation of two importance lists over the same names
- * (average ranks for ties). */
-static double rank_of(const double *v, int n, int i) {
-  double less = 0, same = 0;
-  for (int j = 0; j < n; j++) less += v[j] < v[i], same += v[j] == v[i];
-  return less + (same + 1) / 2;
-}
-
-static double spearman(const double *a, const double *b, int n) {
-  double ra[64], rb[64], ma = 0, mb = 0;
-  for (int i = 0; i < n; i++) ra[i] = rank_of(a, n, i), rb[i] = rank_of(b, n, i);
-  for (int i = 0; i < n; i++) ma += ra[i] / n, mb += rb[i] / n;
-  double sab = 0, saa = 0, sbb = 0;
-  for (int i = 0; i < n; i++) {
-    sab += (ra[i] - ma) * (rb[i] - mb);
-    saa += (ra[i] - ma) * (ra[i] - ma);
-    sbb += (rb[i] - mb) * (rb[i] - mb);
-  }
-  return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : 1;
-}
-
 /* Our importance object of a study, via the view (the CLI's and the
  * daemon's builder). */
 static cJSON *ours(hp_store_t *s, const char *study, hp_imp_evaluator_t ev) {
