@@ -135,7 +135,7 @@ static int timeit(const char *db, const char *name, const char *ev, int reps) {
     hp_store_trial_t *trials = NULL;
     size_t n = 0;
     hp_view_table_t tb;
-    if (hp_store_trials_list(s, sid, 0, &trials, &n, &err) < 0 || hp_view_table(trials, n, &tb, &err) < 0) {
+    if (hp_store_trials_list(s, sid, 0, &trials, &n, &err) < 0 || hp_view_table(trials, n, true, &tb, &err) < 0) {
       fprintf(stderr, "bench_importance: %s\n", err.msg);
       return 1;
     }

@@ -68,6 +68,9 @@ int hp_cli_src_trial(hp_cli_src_t *src, const char *study, long number, cJSON **
 int hp_cli_src_importance(hp_cli_src_t *src, const char *study, const char *evaluator,
                           cJSON **out, hp_err_t *err);
 
+/* The advice object of a study (hp_view_advise's shape). Caller frees. */
+int hp_cli_src_advise(hp_cli_src_t *src, const char *study, cJSON **out, hp_err_t *err);
+
 /* Prints the best trial of a study (detail, or one JSON line). */
 int hp_cli_print_best(hp_cli_src_t *src, const char *study, bool json, hp_err_t *err);
 /* Renderings shared by several subcommands (stdout). */

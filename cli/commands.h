@@ -57,6 +57,7 @@ int hp_cmd_status(int argc, char **argv);
 int hp_cmd_trials(int argc, char **argv);
 int hp_cmd_best(int argc, char **argv);
 int hp_cmd_importance(int argc, char **argv);
+int hp_cmd_advise(int argc, char **argv);
 int hp_cmd_stop(int argc, char **argv);
 int hp_cmd_resume(int argc, char **argv);
 int hp_cmd_delete(int argc, char **argv);

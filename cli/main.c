@@ -102,6 +102,12 @@ static const hp_cmd_t commands[] = {
      {{"--evaluator", "ped-anova|fanova", "the algorithm (default ped-anova)"},
       OPT_JSON("the importance object (docs/protocol.md)"), OPT_DB, OPT_SOCKET},
      false, false},
+    {"advise", hp_cmd_advise, "STUDY", "tuning advice drawn from the study's own trials",
+     "Statements backed by the study's numbers, each naming its trials: diverged trials and the "
+     "range they share, underfitting and overfitting from the learning curves, best values at "
+     "the edge of a range, parameters that do not matter, whether the search still improves "
+     "(docs/advise.md).",
+     {OPT_JSON("the advice object (docs/protocol.md)"), OPT_DB, OPT_SOCKET}, false, false},
     {"stop", hp_cmd_stop, "STUDY", "start no new trials (--kill: end running ones)",
      "Starts no new trial of STUDY; running trials finish unless --kill.",
      {{"--kill", NULL, "also end the running trials (FAIL, \"study stopped\")"}, OPT_SOCKET},

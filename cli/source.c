@@ -267,6 +267,15 @@ int hp_cli_src_trial(hp_cli_src_t *src, const char *study, long number, cJSON **
   return rc;
 }
 
+int hp_cli_src_advise(hp_cli_src_t *src, const char *study, cJSON **out, hp_err_t *err) {
+  *out = NULL;
+  if (!src->use_db)
+    return hp_client_call(&src->client, HP_RPC_STUDY_ADVISE, study_params(study), out, err);
+  int64_t id;
+  int rc = db_find(src, study, &id, err);
+  return rc < 0 ? rc : hp_view_advise(src->store, id, out, err);
+}
+
 int hp_cli_src_importance(hp_cli_src_t *src, const char *study, const char *evaluator,
                           cJSON **out, hp_err_t *err) {
   *out = NULL;

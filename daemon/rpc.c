@@ -209,6 +209,13 @@ static int m_study_importance(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, cons
   return hp_view_importance(d->store, st->id, &o, result, err);
 }
 
+/* Tuning advice (view/advise.c), read inside the open batch too. */
+static int m_study_advise(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
+                          cJSON **result, hp_err_t *err) {
+  (void)c, (void)params;
+  return hp_view_advise(d->store, st->id, result, err);
+}
+
 /* ---- trial methods --------------------------------------------------------------- */
 
 static int m_trial_list(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
@@ -468,6 +475,7 @@ static const rpc_method_t METHODS[] = {
     {HP_RPC_STUDY_RESUME, m_study_resume, K_STUDY, RPC_STUDY | RPC_WRITE},
     {HP_RPC_STUDY_DELETE, m_study_delete, K_DELETE, RPC_STUDY | RPC_WRITE},
     {HP_RPC_STUDY_IMPORTANCE, m_study_importance, K_IMPORTANCE, RPC_STUDY},
+    {HP_RPC_STUDY_ADVISE, m_study_advise, K_STUDY, RPC_STUDY},
     {HP_RPC_TRIAL_LIST, m_trial_list, K_LIST, RPC_STUDY},
     {HP_RPC_TRIAL_GET, m_trial_get, K_TRIAL, RPC_STUDY},
     {HP_RPC_TRIAL_ENQUEUE, m_trial_enqueue, K_ENQUEUE, RPC_STUDY | RPC_WRITE},

@@ -24,6 +24,7 @@ void hp_view_table_free(hp_view_table_t *tb) {
   free(tb->cell);
   free(tb->y);
   free(tb->number);
+  free(tb->index);
   memset(tb, 0, sizeof *tb);
 }
 
@@ -64,16 +65,22 @@ static const hp_dist_t *dist_index(hp_view_table_t *tb, const char *json, hp_err
   return &tb->dists[tb->n_dists++];
 }
 
-int hp_view_table(const hp_store_trial_t *trials, size_t n, hp_view_table_t *tb, hp_err_t *err) {
+/* Whether trial t gets a row. */
+static bool takes(const hp_store_trial_t *t, bool complete_only) {
+  return !complete_only || (t->state == HP_STORE_COMPLETE && t->n_values > 0);
+}
+
+int hp_view_table(const hp_store_trial_t *trials, size_t n, bool complete_only,
+                  hp_view_table_t *tb, hp_err_t *err) {
   memset(tb, 0, sizeof *tb);
   int rc = 0;
   size_t rows = 0;
-  for (size_t i = 0; i < n; i++) rows += trials[i].state == HP_STORE_COMPLETE && trials[i].n_values;
+  for (size_t i = 0; i < n; i++) rows += takes(&trials[i], complete_only);
   /* names first: the table's width */
   int cap_names = 0;
   for (size_t i = 0; i < n; i++) {
     const hp_store_trial_t *t = &trials[i];
-    if (t->state != HP_STORE_COMPLETE || t->n_values == 0) continue;
+    if (!takes(t, complete_only)) continue;
     for (size_t j = 0; j < t->n_params; j++) {
       if (name_index(tb, t->params[j].name) >= 0) continue;
       if (tb->n_params == cap_names) {
@@ -90,12 +97,13 @@ int hp_view_table(const hp_store_trial_t *trials, size_t n, hp_view_table_t *tb,
   tb->cell = malloc(sizeof *tb->cell * (cells + 1));
   tb->y = malloc(sizeof *tb->y * (rows + 1));
   tb->number = malloc(sizeof *tb->number * (rows + 1));
-  if (!tb->x || !tb->cell || !tb->y || !tb->number) goto oom;
+  tb->index = malloc(sizeof *tb->index * (rows + 1));
+  if (!tb->x || !tb->cell || !tb->y || !tb->number || !tb->index) goto oom;
   for (size_t c = 0; c < cells; c++) tb->x[c] = NAN, tb->cell[c] = -1;
   int64_t r = 0;
   for (size_t i = 0; i < n; i++) {
     const hp_store_trial_t *t = &trials[i];
-    if (t->state != HP_STORE_COMPLETE || t->n_values == 0) continue;
+    if (!takes(t, complete_only)) continue;
     for (size_t j = 0; j < t->n_params; j++) {
       int p = name_index(tb, t->params[j].name);
       const hp_dist_t *d = dist_index(tb, t->params[j].distribution_json, err, &rc);
@@ -106,8 +114,9 @@ int hp_view_table(const hp_store_trial_t *trials, size_t n, hp_view_table_t *tb,
       tb->x[r * tb->n_params + p] = t->params[j].value;
       tb->cell[r * tb->n_params + p] = (int)(d - tb->dists);
     }
-    tb->y[r] = t->values[0];
+    tb->y[r] = t->n_values > 0 ? t->values[0] : NAN;
     tb->number[r] = t->number;
+    tb->index[r] = i;
     r++;
   }
   tb->n_rows = r;
@@ -169,7 +178,7 @@ int hp_view_importance(hp_store_t *s, int64_t study_id, const hp_imp_opts_t *o, 
     goto done;
   }
   if ((rc = hp_store_trials_list(s, study_id, 0, &trials, &n, err)) < 0) goto done;
-  if ((rc = hp_view_table(trials, n, &tb, err)) < 0) goto done;
+  if ((rc = hp_view_table(trials, n, true, &tb, err)) < 0) goto done;
   int np = tb.n_params;
   imp = malloc(sizeof *imp * (size_t)(np + 1));
   skip = malloc(sizeof *skip * (size_t)(np + 1));

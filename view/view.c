@@ -12,6 +12,7 @@
 #include "hpsearch/space.h"
 #include "hpsearch/utf8.h"
 #include "hpsearch/view.h"
+#include "view_int.h"
 
 /* Distributions cached by their distribution_json text. */
 #define DIST_CACHE 64
@@ -113,8 +114,7 @@ static bool naive_micros(const char *s, int64_t *out) {
   return true;
 }
 
-/* The trial's reason: Optuna's fail_reason, else hpsearch's own. */
-static void write_reason(hp_sbuf_t *b, const hp_store_trial_t *t) {
+char *hp_view_trial_reason(const hp_store_trial_t *t) {
   cJSON *attrs = NULL;
   const cJSON *r = NULL;
   if (t->system_attrs_json && strstr(t->system_attrs_json, "reason")) {
@@ -123,9 +123,17 @@ static void write_reason(hp_sbuf_t *b, const hp_store_trial_t *t) {
     r = cJSON_GetObjectItemCaseSensitive(attrs, HP_STORE_FAIL_REASON_KEY);
     if (!cJSON_IsString(r)) r = cJSON_GetObjectItemCaseSensitive(attrs, HP_STORE_ATTR_REASON);
   }
-  if (cJSON_IsString(r)) hp_sbuf_str(b, r->valuestring);
-  else hp_sbuf_puts(b, "null");
+  char *s = cJSON_IsString(r) ? strdup(r->valuestring) : NULL;
   cJSON_Delete(attrs);
+  return s;
+}
+
+/* The trial's reason: Optuna's fail_reason, else hpsearch's own. */
+static void write_reason(hp_sbuf_t *b, const hp_store_trial_t *t) {
+  char *r = hp_view_trial_reason(t);
+  if (r) hp_sbuf_str(b, r);
+  else hp_sbuf_puts(b, "null");
+  free(r);
 }
 
 /* ,"curves":{...} of a trial that has them (HP_STORE_ATTR_CURVES). */

@@ -10,24 +10,30 @@
 #include "hpsearch/space.h"
 #include "hpsearch/store.h"
 
-/* One row per COMPLETE trial with a value, one column per parameter name
- * (in order of first appearance). names point into the trials the table was
- * built from: keep them alive while the table is used. */
+/* One row per trial (every trial, or only the COMPLETE ones with a value),
+ * one column per parameter name (in order of first appearance). names point
+ * into the trials the table was built from: keep them alive while the table
+ * is used. */
 typedef struct hp_view_table {
   int n_params;
   const char **names;   /* [n_params], borrowed from the trials */
   int64_t n_rows;
   double *x;            /* [n_rows * n_params] internal values, NaN where absent */
   int *cell;            /* [n_rows * n_params] index into dists, -1 where absent */
-  double *y;            /* [n_rows] objective 0 */
+  double *y;            /* [n_rows] objective 0, NaN without a value */
   int64_t *number;      /* [n_rows] trial numbers */
+  size_t *index;        /* [n_rows] index of the row's trial in the trials given */
   int n_dists, cap_dists;
   char **dist_json;     /* [n_dists] owned distribution_json texts */
   hp_dist_t *dists;     /* [n_dists] their decoded distributions */
 } hp_view_table_t;
 
-int hp_view_table(const hp_store_trial_t *trials, size_t n, hp_view_table_t *tb, hp_err_t *err);
+int hp_view_table(const hp_store_trial_t *trials, size_t n, bool complete_only,
+                  hp_view_table_t *tb, hp_err_t *err);
 void hp_view_table_free(hp_view_table_t *tb);
+/* A trial's reason (Optuna's fail_reason, else hpsearch:reason), malloc'd,
+ * NULL when it has none. */
+char *hp_view_trial_reason(const hp_store_trial_t *t);
 /* hp_importance over the table (out, skip: [n_params]). */
 int hp_view_importance_values(const hp_view_table_t *tb, bool maximize, const hp_imp_opts_t *o,
                               double *out, hp_imp_skip_t *skip, int64_t *n_used, hp_err_t *err);

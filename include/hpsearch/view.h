@@ -122,6 +122,17 @@ cJSON *hp_view_number(double x);
 int hp_view_importance(hp_store_t *s, int64_t study_id, const hp_imp_opts_t *o, cJSON **out,
                        hp_err_t *err);
 
+/* ---- tuning advice (view/advise.c) ----------------------------------------- */
+/* The advice object of docs/protocol.md (study.advise), from every trial of
+ * the study, its learning curves and its importance (docs/advise.md):
+ *   {"study": NAME, "direction": ..., "n_trials": N, "n_complete": N,
+ *    "advice": [{"rule": "divergence"|"underfitting"|"overfitting"|"edge"|
+ *                "unimportant"|"converged"|"improving",
+ *                "text": "...", "trials": [numbers], "evidence": {...}}]}
+ * A rule speaks only when the study's numbers show what it says; the list
+ * may be empty. HP_EINVAL for a study with several objectives. */
+int hp_view_advise(hp_store_t *s, int64_t study_id, cJSON **out, hp_err_t *err);
+
 /* ---- learning curves (view/curves.c) ------------------------------------- */
 /* The per-step training metrics a trial's step lines carried, stored with
  * its end as the system attribute HP_STORE_ATTR_CURVES (docs/storage.md):

@@ -884,6 +884,7 @@ static void test_help_lists_every_option(void **state) {
       {"trials", {"s", "--socket", sock}},
       {"best", {"s", "--socket", sock}},
       {"importance", {"s", "--socket", sock}},
+      {"advise", {"s", "--socket", sock}},
       {"stop", {"s", "--socket", sock}},
       {"resume", {"s", "--socket", sock}},
       {"delete", {"s", "--socket", sock}},
@@ -978,7 +979,7 @@ static char *read_text(const char *path) {
 static void test_docs_list_every_option(void **state) {
   (void)state;
   static const char *const cmds[] = {"train", "daemon", "submit", "status", "trials", "best",
-                                     "importance", "stop", "resume", "delete", "ask", "report", "tell",
+                                     "importance", "advise", "stop", "resume", "delete", "ask", "report", "tell",
                                      "shutdown", "rpc", "db", "heartbeat"};
   char path[600];
   snprintf(path, sizeof path, "%s/docs/cli.md", src_dir());
@@ -1646,6 +1647,10 @@ static void test_engine_curves_importance(void **state) {
   same_output("importance eng --json");
   same_output("importance eng --json --evaluator fanova");
   same_output("best eng --json");
+  same_output("advise eng --json");
+  r = cli("advise eng");
+  assert_int_equal(r->code, 0);
+  assert_non_null(strstr(r->out, "advice for study eng (30 trials, "));
   r = cli("rpc study.importance '{\"study\": \"eng\", \"evaluator\": \"anova\"}'");
   assert_int_equal(r->code, 1);
   assert_non_null(strstr(r->out, "params.evaluator"));
