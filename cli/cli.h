@@ -71,6 +71,16 @@ int hp_cli_src_importance(hp_cli_src_t *src, const char *study, const char *eval
 /* The advice object of a study (hp_view_advise's shape). Caller frees. */
 int hp_cli_src_advise(hp_cli_src_t *src, const char *study, cJSON **out, hp_err_t *err);
 
+/* The body of the commands that print one object of a study (importance,
+ * advise): STUDY, --json, --db FILE, --socket PATH (and --evaluator NAME
+ * when evaluator), the object fetched from the source (fetch gets the
+ * evaluator, NULL when not given) and printed as JSON or by print. Returns
+ * the exit code. */
+typedef int (*hp_cli_fetch_fn)(hp_cli_src_t *src, const char *study, const char *evaluator,
+                               cJSON **out, hp_err_t *err);
+int hp_cli_study_object(int argc, char **argv, bool evaluator, hp_cli_fetch_fn fetch,
+                        void (*print)(FILE *out, const cJSON *obj));
+
 /* Prints the best trial of a study (detail, or one JSON line). */
 int hp_cli_print_best(hp_cli_src_t *src, const char *study, bool json, hp_err_t *err);
 /* Renderings shared by several subcommands (stdout). */

@@ -5,12 +5,9 @@
  * daemon (study.advise) or straight from a database, both built by view/
  * (hp_view_advise; docs/advise.md). */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "cli.h"
 #include "commands.h"
-#include "hpsearch/json.h"
 
 static void print_advice(FILE *out, const cJSON *r) {
   const cJSON *study = cJSON_GetObjectItemCaseSensitive(r, "study");
@@ -32,34 +29,12 @@ static void print_advice(FILE *out, const cJSON *r) {
   }
 }
 
+static int fetch_advice(hp_cli_src_t *src, const char *study, const char *unused, cJSON **out,
+                        hp_err_t *err) {
+  (void)unused;
+  return hp_cli_src_advise(src, study, out, err);
+}
+
 int hp_cmd_advise(int argc, char **argv) {
-  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0]);
-  const char *study = NULL, *db = NULL, *sock = NULL;
-  bool json = false;
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--json") == 0) json = true;
-    else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) db = argv[++i];
-    else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
-    else if (argv[i][0] == '-')
-      return hp_cli_usage(argv[0], "unknown or incomplete option");
-    else if (study == NULL) study = argv[i];
-    else return hp_cli_usage(argv[0], "more than one study given");
-  }
-  if (study == NULL) return hp_cli_usage(argv[0], "which study?");
-  hp_err_t err = {0};
-  hp_cli_src_t src;
-  cJSON *r = NULL;
-  int rc = hp_cli_src_open(&src, sock, db, &err);
-  if (rc == 0) rc = hp_cli_src_advise(&src, study, &r, &err);
-  hp_cli_src_close(&src);
-  if (rc < 0) return hp_cli_fail(argv[0], rc, &err);
-  if (json) {
-    char *text = hp_json_print(r);
-    if (text) printf("%s\n", text);
-    free(text);
-  } else {
-    print_advice(stdout, r);
-  }
-  cJSON_Delete(r);
-  return fflush(stdout) == 0 ? HP_EXIT_OK : HP_EXIT_FAIL;
+  return hp_cli_study_object(argc, argv, false, fetch_advice, print_advice);
 }

@@ -2,7 +2,8 @@
  * FILE]`: how much each parameter decides the objective, by PED-ANOVA
  * (Optuna 5's default) or fANOVA (Optuna <= 4's), from the daemon
  * (study.importance) or straight from a database; both answers are built by
- * view/ (hp_view_importance). */
+ * view/ (hp_view_importance). hp_cli_study_object, the body it shares with
+ * `advise`, is here too. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,13 +59,14 @@ static void print_importance(FILE *out, const cJSON *r) {
   }
 }
 
-int hp_cmd_importance(int argc, char **argv) {
+int hp_cli_study_object(int argc, char **argv, bool evaluator, hp_cli_fetch_fn fetch,
+                        void (*print)(FILE *out, const cJSON *obj)) {
   if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0]);
-  const char *study = NULL, *db = NULL, *sock = NULL, *evaluator = NULL;
+  const char *study = NULL, *db = NULL, *sock = NULL, *ev = NULL;
   bool json = false;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--json") == 0) json = true;
-    else if (strcmp(argv[i], "--evaluator") == 0 && i + 1 < argc) evaluator = argv[++i];
+    else if (evaluator && strcmp(argv[i], "--evaluator") == 0 && i + 1 < argc) ev = argv[++i];
     else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) db = argv[++i];
     else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
     else if (argv[i][0] == '-')
@@ -73,13 +75,13 @@ int hp_cmd_importance(int argc, char **argv) {
     else return hp_cli_usage(argv[0], "more than one study given");
   }
   if (study == NULL) return hp_cli_usage(argv[0], "which study?");
-  if (evaluator && strcmp(evaluator, "ped-anova") != 0 && strcmp(evaluator, "fanova") != 0)
+  if (ev && strcmp(ev, "ped-anova") != 0 && strcmp(ev, "fanova") != 0)
     return hp_cli_usage(argv[0], "--evaluator takes ped-anova or fanova");
   hp_err_t err = {0};
   hp_cli_src_t src;
   cJSON *r = NULL;
   int rc = hp_cli_src_open(&src, sock, db, &err);
-  if (rc == 0) rc = hp_cli_src_importance(&src, study, evaluator, &r, &err);
+  if (rc == 0) rc = fetch(&src, study, ev, &r, &err);
   hp_cli_src_close(&src);
   if (rc < 0) return hp_cli_fail(argv[0], rc, &err);
   if (json) {
@@ -87,8 +89,12 @@ int hp_cmd_importance(int argc, char **argv) {
     if (text) printf("%s\n", text);
     free(text);
   } else {
-    print_importance(stdout, r);
+    print(stdout, r);
   }
   cJSON_Delete(r);
   return fflush(stdout) == 0 ? HP_EXIT_OK : HP_EXIT_FAIL;
+}
+
+int hp_cmd_importance(int argc, char **argv) {
+  return hp_cli_study_object(argc, argv, true, hp_cli_src_importance, print_importance);
 }
