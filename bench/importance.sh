@@ -22,11 +22,11 @@ db="$tmp/imp.db"
 "$bin" make "$db" imp-10k 10000
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 echo "== hpsearch (median of $reps; total = read the trials + rank + JSON, as 'hpsearch importance --db')"
-printf '%-10s %-10s %8s %12s %10s %10s\n' study evaluator trials total_ms read_ms rank_ms
+printf '%-10s %-10s %8s %10s %10s %10s %10s\n' study evaluator trials total_ms cpu_ms read_ms rank_ms
 for s in imp-1k imp-10k; do
   for e in ped-anova fanova; do
     "$bin" time "$db" "$s" "$e" "$reps" > "$tmp/$s-$e.out"
-    head -1 "$tmp/$s-$e.out" | awk -v s="$s" '{printf "%-10s %-10s %8s %12s %10s %10s\n", s, $2, $3, $4, $5, $6}'
+    head -1 "$tmp/$s-$e.out" | awk -v s="$s" '{printf "%-10s %-10s %8s %10s %10s %10s %10s\n", s, $2, $3, $4, $7, $5, $6}'
     tail -1 "$tmp/$s-$e.out" > "$tmp/$s-$e.json"
   done
 done

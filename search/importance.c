@@ -407,16 +407,15 @@ static void collect_leaves(const fa_tree_t *t, int node, double *lo, double *hi,
   lo[c] = save;
 }
 
-/* The sorted distinct cut points of column c within [blo, bhi]: the bounds
- * and every leaf edge. Returns their count (into pts[]). */
-static int cut_points(const fa_boxes_t *b, int c, double blo, double bhi, double *pts) {
+/* The sorted distinct cut points of column c: its bounds and the tree's
+ * thresholds on it (every leaf edge is one of them). Returns their count
+ * (into pts[], room for t->n + 2). */
+static int cut_points(const fa_tree_t *t, int c, double blo, double bhi, double *pts) {
   int n = 0;
   pts[n++] = blo;
   pts[n++] = bhi;
-  for (int k = 0; k < b->n_leaves; k++) {
-    pts[n++] = b->lo[(int64_t)k * b->n_cols + c];
-    pts[n++] = b->hi[(int64_t)k * b->n_cols + c];
-  }
+  for (int k = 0; k < t->n; k++)
+    if (t->nodes[k].feature == c) pts[n++] = t->nodes[k].threshold;
   qsort(pts, (size_t)n, sizeof *pts, cmp_double);
   int u = 0;
   for (int i = 0; i < n; i++)
@@ -440,8 +439,8 @@ static int find_point(const double *pts, int n, double x) {
  * parameter (one numeric column, or a categorical's one-hot columns): the
  * prediction averaged over every other column is constant on each cell of
  * the grid of cut points, weighted by the cell's volume. */
-static int marginal_variance(const fa_boxes_t *b, const int *cols, int nc, const double *blo,
-                             const double *bhi, double *var) {
+static int marginal_variance(const fa_tree_t *t, const fa_boxes_t *b, const int *cols, int nc,
+                             const double *blo, const double *bhi, double *var) {
   int L = b->n_leaves, N = b->n_cols;
   double *pts[64];
   int npts[64];
@@ -449,12 +448,12 @@ static int marginal_variance(const fa_boxes_t *b, const int *cols, int nc, const
   int rc = 0;
   memset(pts, 0, sizeof pts);
   for (int j = 0; j < nc; j++) {
-    pts[j] = malloc(sizeof(double) * (size_t)(2 * L + 2));
+    pts[j] = malloc(sizeof(double) * (size_t)(t->n + 2));
     if (pts[j] == NULL) {
       rc = -1;
       goto done;
     }
-    npts[j] = cut_points(b, cols[j], blo[cols[j]], bhi[cols[j]], pts[j]);
+    npts[j] = cut_points(t, cols[j], blo[cols[j]], bhi[cols[j]], pts[j]);
     ncells *= npts[j] - 1;
     if (ncells > FA_MAX_CELLS) {
       rc = -2;
@@ -671,7 +670,7 @@ static int fanova(const hp_imp_table_t *t, const hp_imp_opts_t *o, const int64_t
       int cols[64];
       for (int j = 0; j < nc; j++) cols[j] = first[p] + j;
       double mv = 0;
-      int mrc = marginal_variance(&bx, cols, nc, blo, bhi, &mv);
+      int mrc = marginal_variance(&tree, &bx, cols, nc, blo, bhi, &mv);
       if (mrc == -1) {
         rc = hp_err_set(err, HP_ENOMEM, "out of memory");
         goto done;
