@@ -79,8 +79,12 @@ static void finish(advice_t *a, const char *rule) {
   a->trials = a->ev = NULL;
 }
 
+/* Trial numbers one advice lists at most (the text gives the counts). */
+#define MAX_CITED 1000
+
 static void cite(advice_t *a, int64_t number) {
-  cJSON_AddItemToArray(a->trials, cJSON_CreateNumber((double)number));
+  if (cJSON_GetArraySize(a->trials) < MAX_CITED)
+    cJSON_AddItemToArray(a->trials, cJSON_CreateNumber((double)number));
 }
 
 /* "#3, #7 and #9" of total trials whose first n are in num (at most 8

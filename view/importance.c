@@ -111,6 +111,8 @@ int hp_view_table(const hp_store_trial_t *trials, size_t n, bool complete_only,
         hp_err_prefix(err, "trial %lld, parameter %s", (long long)t->number, t->params[j].name);
         goto fail;
       }
+      /* a value outside its own distribution (another writer's) counts as absent */
+      if (!hp_dist_contains(d, t->params[j].value)) continue;
       tb->x[r * tb->n_params + p] = t->params[j].value;
       tb->cell[r * tb->n_params + p] = (int)(d - tb->dists);
     }

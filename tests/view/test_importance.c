@@ -456,6 +456,26 @@ static void test_json_shape(void **state) {
   assert_int_equal(hp_view_importance(f->s, sid, &o, &j, &err), HP_EINVAL);
   assert_non_null(strstr(err.msg, "2 objectives"));
   OK(hp_store_study_delete(f->s, sid, &e_));
+  /* A value outside its own distribution (another writer's) counts as
+   * absent instead of failing the study: fANOVA leaves x out, PED-ANOVA
+   * ranks it from the other trials. */
+  bool min = false;
+  OK(hp_store_study_create(f->s, "odd", 1, &min, NULL, NULL, &sid, &e_));
+  const char *dx = "{\"name\": \"FloatDistribution\", \"attributes\": {\"step\": null, "
+                   "\"low\": 0.0, \"high\": 1.0, \"log\": false}}";
+  for (int i = 0; i < 6; i++) {
+    hp_store_param_t ps[2] = {{"x", i == 2 ? 5.0 : i / 6.0, dx}, {"y", (i * 5 % 6) / 6.0, dx}};
+    int64_t tid;
+    double v = i;
+    OK(hp_store_trial_create(f->s, sid, HP_STORE_RUNNING, ps, 2, NULL, &tid, NULL, &e_));
+    OK(hp_store_trial_finish(f->s, tid, HP_STORE_COMPLETE, &v, 1, NULL, &e_));
+  }
+  for (int ev = 0; ev < 2; ev++) {
+    o.evaluator = ev ? HP_IMP_FANOVA : HP_IMP_PED_ANOVA;
+    OK(hp_view_importance(f->s, sid, &o, &j, &e_));
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "importances")), ev ? 1 : 2);
+    cJSON_Delete(j);
+  }
 }
 
 /* Optuna 5 reads the same database and ranks the same studies. */
