@@ -28,14 +28,21 @@ void hp_view_table_free(hp_view_table_t *tb) {
   memset(tb, 0, sizeof *tb);
 }
 
-static int name_index(hp_view_table_t *tb, const char *name) {
+/* Column of a parameter name; hint (a guess, may be out of range) is tried
+ * first: trials list their parameters in one order. */
+static int name_index(hp_view_table_t *tb, const char *name, int hint) {
+  if (hint >= 0 && hint < tb->n_params && strcmp(tb->names[hint], name) == 0) return hint;
   for (int p = 0; p < tb->n_params; p++)
     if (strcmp(tb->names[p], name) == 0) return p;
   return -1;
 }
 
-static const hp_dist_t *dist_index(hp_view_table_t *tb, const char *json, hp_err_t *err,
-                                   int *rc) {
+/* The decoded distribution of a distribution_json text, decoded once per
+ * distinct text; hint (an index or -1: the parameter's previous one) is
+ * tried first. */
+static const hp_dist_t *dist_index(hp_view_table_t *tb, const char *json, int hint,
+                                   hp_err_t *err, int *rc) {
+  if (hint >= 0 && strcmp(tb->dist_json[hint], json) == 0) return &tb->dists[hint];
   for (int i = 0; i < tb->n_dists; i++)
     if (strcmp(tb->dist_json[i], json) == 0) return &tb->dists[i];
   if (tb->n_dists == tb->cap_dists) {
@@ -47,8 +54,7 @@ static const hp_dist_t *dist_index(hp_view_table_t *tb, const char *json, hp_err
       *rc = hp_err_set(err, HP_ENOMEM, "out of memory");
       return NULL;
     }
-    /* pointers into the old array were handed out: they move with it */
-    tb->dists = d;
+    tb->dists = d; /* the table keeps indices, never pointers into it */
     tb->cap_dists = cap;
   }
   hp_dist_t d;
@@ -74,6 +80,7 @@ int hp_view_table(const hp_store_trial_t *trials, size_t n, bool complete_only,
                   hp_view_table_t *tb, hp_err_t *err) {
   memset(tb, 0, sizeof *tb);
   int rc = 0;
+  int *last = NULL;
   size_t rows = 0;
   for (size_t i = 0; i < n; i++) rows += takes(&trials[i], complete_only);
   /* names first: the table's width */
@@ -82,7 +89,7 @@ int hp_view_table(const hp_store_trial_t *trials, size_t n, bool complete_only,
     const hp_store_trial_t *t = &trials[i];
     if (!takes(t, complete_only)) continue;
     for (size_t j = 0; j < t->n_params; j++) {
-      if (name_index(tb, t->params[j].name) >= 0) continue;
+      if (name_index(tb, t->params[j].name, (int)j) >= 0) continue;
       if (tb->n_params == cap_names) {
         cap_names = cap_names ? cap_names * 2 : 16;
         const char **nn = realloc(tb->names, sizeof *nn * (size_t)cap_names);
@@ -98,23 +105,27 @@ int hp_view_table(const hp_store_trial_t *trials, size_t n, bool complete_only,
   tb->y = malloc(sizeof *tb->y * (rows + 1));
   tb->number = malloc(sizeof *tb->number * (rows + 1));
   tb->index = malloc(sizeof *tb->index * (rows + 1));
-  if (!tb->x || !tb->cell || !tb->y || !tb->number || !tb->index) goto oom;
+  last = malloc(sizeof *last * (size_t)(tb->n_params + 1)); /* a column's previous cell */
+  if (!tb->x || !tb->cell || !tb->y || !tb->number || !tb->index || !last) goto oom;
   for (size_t c = 0; c < cells; c++) tb->x[c] = NAN, tb->cell[c] = -1;
+  for (int p = 0; p < tb->n_params; p++) last[p] = -1;
   int64_t r = 0;
   for (size_t i = 0; i < n; i++) {
     const hp_store_trial_t *t = &trials[i];
     if (!takes(t, complete_only)) continue;
     for (size_t j = 0; j < t->n_params; j++) {
-      int p = name_index(tb, t->params[j].name);
-      const hp_dist_t *d = dist_index(tb, t->params[j].distribution_json, err, &rc);
+      int p = name_index(tb, t->params[j].name, (int)j);
+      const hp_dist_t *d =
+          dist_index(tb, t->params[j].distribution_json, last[p], err, &rc);
       if (d == NULL) {
         hp_err_prefix(err, "trial %lld, parameter %s", (long long)t->number, t->params[j].name);
         goto fail;
       }
       /* a value outside its own distribution (another writer's) counts as absent */
       if (!hp_dist_contains(d, t->params[j].value)) continue;
+      last[p] = (int)(d - tb->dists);
       tb->x[r * tb->n_params + p] = t->params[j].value;
-      tb->cell[r * tb->n_params + p] = (int)(d - tb->dists);
+      tb->cell[r * tb->n_params + p] = last[p];
     }
     tb->y[r] = t->n_values > 0 ? t->values[0] : NAN;
     tb->number[r] = t->number;
@@ -122,10 +133,12 @@ int hp_view_table(const hp_store_trial_t *trials, size_t n, bool complete_only,
     r++;
   }
   tb->n_rows = r;
+  free(last);
   return 0;
 oom:
   rc = hp_err_set(err, HP_ENOMEM, "out of memory");
 fail:
+  free(last);
   hp_view_table_free(tb);
   return rc;
 }
