@@ -39,7 +39,7 @@ static int param_names(const cJSON *trials, const char **names, int max) {
 /* The members of a trial object the table shows, found in one walk over
  * its children (name lookups per field dominated 1,000-trial tables). */
 typedef struct trial_fields {
-  const cJSON *trial, *state, *value, *params, *reason, *duration;
+  const cJSON *trial, *state, *value, *params, *reason, *duration, *user_attrs;
 } trial_fields_t;
 
 static void get_fields(const cJSON *tr, trial_fields_t *f) {
@@ -54,6 +54,7 @@ static void get_fields(const cJSON *tr, trial_fields_t *f) {
       case 'p': if (strcmp(k, "params") == 0) f->params = c; break;
       case 'r': if (strcmp(k, "reason") == 0) f->reason = c; break;
       case 'd': if (strcmp(k, "duration") == 0) f->duration = c; break;
+      case 'u': if (strcmp(k, "user_attrs") == 0) f->user_attrs = c; break;
       default: break;
     }
   }
@@ -68,20 +69,28 @@ static int param_column(const char **names, int np, const char *name, int hint) 
   return -1;
 }
 
+/* The engine's curvature diagnostics (user attributes "curvature_*") get
+ * two columns in the trial table when some trial has them. */
+static const char *const CURV_COLS[][2] = {{"curvature_lambda_max", ">lambda_max"},
+                                           {"curvature_lr_sharpness", ">lr*sharpness"}};
+enum { N_CURV = 2 };
+
 void hp_cli_print_trial_table(FILE *out, const cJSON *trials) {
-  enum { FIXED = 4, MAXP = HP_TABLE_MAX_COLS - FIXED - 1 };
+  enum { FIXED = 4, MAXP = HP_TABLE_MAX_COLS - FIXED - 1 - N_CURV };
   const char *names[MAXP];
   int np = param_names(trials, names, MAXP);
   /* Numeric parameter columns are right-aligned ('>' prefix); a reason
    * column only when some trial has a reason. */
   bool numeric[MAXP];
   for (int i = 0; i < np; i++) numeric[i] = true;
-  bool any_reason = false;
+  bool any_reason = false, any_curv = false;
   const cJSON *tr;
   cJSON_ArrayForEach(tr, trials) {
     trial_fields_t f;
     get_fields(tr, &f);
     any_reason |= cJSON_IsString(f.reason);
+    any_curv |= f.user_attrs != NULL &&
+                cJSON_GetObjectItemCaseSensitive(f.user_attrs, CURV_COLS[0][0]) != NULL;
     int k = 0;
     for (const cJSON *p = f.params ? f.params->child : NULL; p != NULL; p = p->next, k++) {
       int col = param_column(names, np, p->string, k);
@@ -94,9 +103,11 @@ void hp_cli_print_trial_table(FILE *out, const cJSON *trials) {
     snprintf(hdr[i], sizeof hdr[i], "%s%s", numeric[i] ? ">" : "", names[i]);
     headers[FIXED + i] = hdr[i];
   }
-  headers[FIXED + np] = "reason";
+  int nc = any_curv ? N_CURV : 0;
+  for (int i = 0; i < nc; i++) headers[FIXED + np + i] = CURV_COLS[i][1];
+  headers[FIXED + np + nc] = "reason";
   hp_table_t t;
-  hp_table_init(&t, FIXED + np + (any_reason ? 1 : 0), headers);
+  hp_table_init(&t, FIXED + np + nc + (any_reason ? 1 : 0), headers);
   char buf[256];
   const cJSON *cells[MAXP];
   cJSON_ArrayForEach(tr, trials) {
@@ -117,10 +128,32 @@ void hp_cli_print_trial_table(FILE *out, const cJSON *trials) {
     }
     for (int i = 0; i < np; i++)
       hp_table_cell(&t, cells[i] == NULL ? "" : hp_fmt_value(cells[i], buf, sizeof buf));
+    for (int i = 0; i < nc; i++) {
+      const cJSON *cv = f.user_attrs ? cJSON_GetObjectItemCaseSensitive(f.user_attrs,
+                                                                        CURV_COLS[i][0])
+                                     : NULL;
+      hp_table_cell(&t, cJSON_IsNumber(cv) ? hp_fmt_value(cv, buf, sizeof buf) : "");
+    }
     if (any_reason) hp_table_cell(&t, cJSON_IsString(f.reason) ? f.reason->valuestring : "");
   }
   hp_table_print(&t, out);
   hp_table_free(&t);
+}
+
+/* The curvature diagnostics of a trial (docs/engine.md explains each). */
+static void print_curvature(FILE *out, const cJSON *ua) {
+  char buf[512];
+  fprintf(out, "  curvature (Hessian of the training loss at the end of training)\n");
+  const cJSON *p;
+  cJSON_ArrayForEach(p, ua) {
+    if (strncmp(p->string, "curvature_", 10) != 0) continue;
+    fprintf(out, "    %-28s %s\n", p->string + 10, hp_fmt_value(p, buf, sizeof buf));
+  }
+  double lrs = hp_cli_num(ua, "curvature_lr_sharpness"), bound = hp_cli_num(ua, "curvature_bound");
+  if (!isnan(lrs) && !isnan(bound))
+    fprintf(out, "    %-28s lr*sharpness %s the stability bound %s%s\n", "stability",
+            lrs < bound ? "is below" : "EXCEEDS", hp_fmt_number(bound, buf, sizeof buf),
+            lrs < bound ? "" : ": lower the learning rate or clip");
 }
 
 /* "lr=0.0012  optimizer=adam  ..." on one line. */
@@ -150,10 +183,18 @@ void hp_cli_print_trial_detail(FILE *out, const cJSON *study, const cJSON *trial
   cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(trial, "params"))
     fprintf(out, "    %-20s %s\n", p->string, hp_fmt_value(p, buf, sizeof buf));
   const cJSON *ua = cJSON_GetObjectItemCaseSensitive(trial, "user_attrs");
+  bool curv = false;
   if (cJSON_GetArraySize(ua) > 0) {
     fprintf(out, "  results\n");
-    cJSON_ArrayForEach(p, ua) fprintf(out, "    %-20s %s\n", p->string, hp_fmt_value(p, buf, sizeof buf));
+    cJSON_ArrayForEach(p, ua) {
+      if (strncmp(p->string, "curvature_", 10) == 0) {
+        curv = true;
+        continue;
+      }
+      fprintf(out, "    %-20s %s\n", p->string, hp_fmt_value(p, buf, sizeof buf));
+    }
   }
+  if (curv) print_curvature(out, ua);
   const cJSON *iv = cJSON_GetObjectItemCaseSensitive(trial, "intermediate");
   if (cJSON_GetArraySize(iv) > 0) {
     fprintf(out, "  %-22s", "learning curve");

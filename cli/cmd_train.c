@@ -25,6 +25,11 @@ static int on_epoch(const hp_epoch_report_t *r, void *user) {
             "samples/s  lr %.3g\n",
             r->epoch, r->epochs, r->train_loss, r->train_accuracy, r->val_loss,
             r->val_accuracy, r->seconds, r->samples_per_sec, r->lr);
+  if (r->curv != NULL) {
+    char line[400];
+    hp_curv_result_line(r->curv, line, sizeof line);
+    fprintf(stderr, "  curvature: %s\n", line);
+  }
   return 0;
 }
 
@@ -105,6 +110,14 @@ int hp_cmd_train(int argc, char **argv) {
   cJSON_AddNumberToObject(out, "steps", (double)res.steps);
   cJSON_AddNumberToObject(out, "params", (double)res.n_params);
   cJSON_AddStringToObject(out, "blas_core", hp_blas_corename());
+  if (res.has_curv) {
+    if (!quiet) {
+      char line[400];
+      hp_curv_result_line(&res.curv, line, sizeof line);
+      fprintf(stderr, "curvature: %s\n", line);
+    }
+    hp_curv_result_json(&res.curv, out);
+  }
   char *txt = hp_json_print(out);
   if (txt != NULL) printf("%s\n", txt);
   free(txt);

@@ -23,6 +23,8 @@
 
 typedef struct worker_ctx {
   const char *metric; /* val_loss | val_accuracy | train_loss | train_accuracy */
+  cJSON *lmax_epochs; /* "every_epoch" curvature: lambda_max per epoch (array) */
+  cJSON *lrs_epochs;  /* and lr * sharpness per epoch */
 } worker_ctx_t;
 
 static double metric_of(const char *metric, double train_loss, double train_acc, double val_loss,
@@ -52,10 +54,39 @@ static int on_epoch(const hp_epoch_report_t *r, void *user) {
   put_num("val_loss", r->val_loss, true);
   put_num("val_accuracy", r->val_accuracy, true);
   put_num("seconds", r->seconds, true);
-  put_num("samples_per_sec", r->samples_per_sec, false);
+  put_num("samples_per_sec", r->samples_per_sec, r->curv != NULL);
+  if (r->curv != NULL) {
+    put_num("lambda_max", r->curv->lambda_max, true);
+    put_num("lr_sharpness", r->curv->lr_sharpness, false);
+    if (ctx->lmax_epochs == NULL) ctx->lmax_epochs = cJSON_CreateArray();
+    if (ctx->lrs_epochs == NULL) ctx->lrs_epochs = cJSON_CreateArray();
+    /* JSON has no NaN: a value that does not apply is null */
+    cJSON_AddItemToArray(ctx->lmax_epochs, isfinite(r->curv->lambda_max)
+                                               ? cJSON_CreateNumber(r->curv->lambda_max)
+                                               : cJSON_CreateNull());
+    cJSON_AddItemToArray(ctx->lrs_epochs, isfinite(r->curv->lr_sharpness)
+                                              ? cJSON_CreateNumber(r->curv->lr_sharpness)
+                                              : cJSON_CreateNull());
+  }
   printf("}\n");
   fflush(stdout);
   return 0;
+}
+
+/* The curvature members of the final line (they become user attributes). */
+static void put_curvature(const hp_train_result_t *res, worker_ctx_t *ctx) {
+  cJSON *o = cJSON_CreateObject();
+  if (o == NULL) return;
+  if (res->has_curv) hp_curv_result_json(&res->curv, o);
+  if (ctx->lmax_epochs) {
+    cJSON_AddItemToObject(o, "curvature_lambda_max_epochs", ctx->lmax_epochs);
+    cJSON_AddItemToObject(o, "curvature_lr_sharpness_epochs", ctx->lrs_epochs);
+    ctx->lmax_epochs = ctx->lrs_epochs = NULL;
+  }
+  char *t = o->child ? hp_json_print(o) : NULL;
+  if (t != NULL && strlen(t) > 2) printf(", %.*s", (int)strlen(t) - 2, t + 1);
+  free(t);
+  cJSON_Delete(o);
 }
 
 static void print_error(const char *fmt, const char *a, const char *b) {
@@ -120,15 +151,21 @@ int hp_cmd_worker(int argc, char **argv) {
   rc = hp_train_run(&cfg, on_epoch, &ctx, &res, &err);
   hp_train_config_free(&cfg);
   if (rc < 0) {
+    cJSON_Delete(ctx.lmax_epochs);
+    cJSON_Delete(ctx.lrs_epochs);
     print_error("%s%s", err.msg, "");
     return HP_EXIT_FAIL;
   }
   if (res.status == HP_TRAIN_DIVERGED) {
+    cJSON_Delete(ctx.lmax_epochs);
+    cJSON_Delete(ctx.lrs_epochs);
     print_error("%s%s", res.message[0] ? res.message : "diverged", "");
     return HP_EXIT_DIVERGED;
   }
   double v = metric_of(metric, res.train_loss, res.train_accuracy, res.val_loss, res.val_accuracy);
   if (isnan(v) && strncmp(metric, "val_", 4) == 0) {
+    cJSON_Delete(ctx.lmax_epochs);
+    cJSON_Delete(ctx.lrs_epochs);
     print_error("metric %s is not available: the config has no validation split%s", metric, "");
     return HP_EXIT_FAIL;
   }
@@ -141,6 +178,7 @@ int hp_cmd_worker(int argc, char **argv) {
   printf("\"epochs\": %d, ", res.epochs);
   put_num("seconds", res.seconds, true);
   put_num("samples_per_sec", res.samples_per_sec, false);
+  put_curvature(&res, &ctx);
   printf("}\n");
   fflush(stdout);
   return HP_EXIT_OK;

@@ -23,7 +23,8 @@
 static const char *const SPEC_KEYS[] = {
     "name",        "direction", "metric",        "sampler", "pruner", "n_trials",
     "time_budget", "parallelism", "trial_timeout", "space",   "objective", "description",
-    "max_consecutive_failures", "heartbeat_interval", "grace_period", "max_retry", NULL};
+    "max_consecutive_failures", "heartbeat_interval", "grace_period", "max_retry",
+    "diagnostics", NULL};
 static const char *const ENGINE_METRICS[] = {"val_loss", "val_accuracy", "train_loss",
                                              "train_accuracy", NULL};
 
@@ -344,7 +345,36 @@ int hp_study_spec_check_create(const hp_study_spec_t *sp, hp_err_t *err) {
   return 0;
 }
 
-static int parse_objective(const cJSON *obj, hp_study_spec_t *sp, hp_err_t *err) {
+/* The study-level "diagnostics" switch: the default of every trial's
+ * engine "diagnostics" (keys the engine config sets itself win). */
+static int merge_diagnostics(cJSON *engine, const cJSON *diag, hp_err_t *err) {
+  if (diag == NULL) return 0;
+  if (!cJSON_IsObject(diag))
+    return hp_err_set(err, HP_EINVAL, "spec.diagnostics: expected an object, got %s",
+                      hp_json_type_name(diag));
+  cJSON *own = cJSON_GetObjectItemCaseSensitive(engine, "diagnostics");
+  if (own == NULL) {
+    cJSON *copy = cJSON_Duplicate(diag, true);
+    if (copy == NULL || !cJSON_AddItemToObject(engine, "diagnostics", copy)) {
+      cJSON_Delete(copy);
+      return hp_err_set(err, HP_ENOMEM, "out of memory");
+    }
+    return 0;
+  }
+  if (!cJSON_IsObject(own)) return 0; /* the engine's parser names the error */
+  for (const cJSON *k = diag->child; k; k = k->next) {
+    if (cJSON_GetObjectItemCaseSensitive(own, k->string) != NULL) continue;
+    cJSON *copy = cJSON_Duplicate(k, true);
+    if (copy == NULL || !cJSON_AddItemToObject(own, k->string, copy)) {
+      cJSON_Delete(copy);
+      return hp_err_set(err, HP_ENOMEM, "out of memory");
+    }
+  }
+  return 0;
+}
+
+static int parse_objective(const cJSON *obj, const cJSON *diag, hp_study_spec_t *sp,
+                           hp_err_t *err) {
   static const char *const ENGINE_KEYS[] = {"engine", NULL};
   static const char *const COMMAND_KEYS[] = {"command", "env", "cwd", NULL};
   if (obj == NULL) {
@@ -372,11 +402,16 @@ static int parse_objective(const cJSON *obj, hp_study_spec_t *sp, hp_err_t *err)
     if (rc < 0) return rc;
     sp->engine = cJSON_Duplicate(engine, true);
     if (sp->engine == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
+    if ((rc = merge_diagnostics(sp->engine, diag, err)) < 0) return rc;
     sp->kind = HP_OBJ_ENGINE;
     return check_engine(sp, false, err);
   }
   rc = hp_json_check_keys(obj, COMMAND_KEYS, "spec.objective", err);
   if (rc < 0) return rc;
+  if (diag != NULL)
+    return hp_err_set(err, HP_EINVAL,
+                      "spec.diagnostics: applies to engine objectives only (a command "
+                      "computes its own)");
   if (!cJSON_IsArray(command) || cJSON_GetArraySize(command) == 0)
     return hp_err_set(err, HP_EINVAL, "spec.objective.command: expected a non-empty array of "
                                       "strings (argv)");
@@ -581,7 +616,10 @@ int hp_study_spec_parse(const cJSON *spec, hp_study_spec_t **out, hp_err_t *err)
   rc = hp_json_get_string(spec, "description", false, &desc, "spec", err);
   if (rc < 0) goto fail;
 
-  rc = parse_objective(cJSON_GetObjectItemCaseSensitive(spec, "objective"), sp, err);
+  const cJSON *diag = cJSON_GetObjectItemCaseSensitive(spec, "diagnostics");
+  rc = parse_objective(cJSON_GetObjectItemCaseSensitive(spec, "objective"), diag, sp, err);
+  if (rc == 0 && diag != NULL && sp->kind == HP_OBJ_NONE)
+    rc = hp_err_set(err, HP_EINVAL, "spec.diagnostics: applies to engine objectives only");
   if (rc < 0) goto fail;
   if (sp->kind != HP_OBJ_NONE && sp->n_trials == 0 && sp->time_budget == 0 &&
       sp->sampler.kind != HP_SAMPLER_GRID) {
@@ -620,6 +658,10 @@ fail:
 }
 
 const hp_space_t *hp_study_spec_space(const hp_study_spec_t *spec) { return spec->space; }
+
+const cJSON *hp_study_spec_engine(const hp_study_spec_t *spec) {
+  return spec->kind == HP_OBJ_ENGINE ? spec->engine : NULL;
+}
 
 void hp_study_spec_view(const hp_study_spec_t *sp, hp_view_spec_t *out) {
   memset(out, 0, sizeof *out);

@@ -100,6 +100,16 @@ void hp_worker_kill(hp_worker_t *w, hp_store_state_t state, const char *reason) 
 
 /* ---- output lines ------------------------------------------------------------ */
 
+/* An array of at most 256 numbers (or nulls): e.g. the engine's curvature
+ * density and per-epoch values, stored as a user attribute like Optuna's
+ * list-valued user attrs. */
+static bool flat_numbers(const cJSON *m) {
+  if (!cJSON_IsArray(m) || cJSON_GetArraySize(m) > 256) return false;
+  for (const cJSON *e = m->child; e; e = e->next)
+    if (!cJSON_IsNumber(e) && !cJSON_IsNull(e)) return false;
+  return true;
+}
+
 static void worker_line(hp_worker_t *w, char *line, size_t len) {
   while (len > 0 && isspace((unsigned char)line[len - 1])) len--;
   while (len > 0 && isspace((unsigned char)*line)) line++, len--;
@@ -175,9 +185,10 @@ static void worker_line(hp_worker_t *w, char *line, size_t len) {
     if (w->final_attrs == NULL) w->final_attrs = cJSON_CreateObject();
     for (const cJSON *m = msg->child; m && w->final_attrs; m = m->next) {
       if (strcmp(m->string, "value") == 0) continue;
-      if (!cJSON_IsNumber(m) && !cJSON_IsString(m) && !cJSON_IsBool(m)) continue;
+      if (!cJSON_IsNumber(m) && !cJSON_IsString(m) && !cJSON_IsBool(m) && !flat_numbers(m))
+        continue;
       cJSON_DeleteItemFromObjectCaseSensitive(w->final_attrs, m->string);
-      cJSON_AddItemToObject(w->final_attrs, m->string, cJSON_Duplicate(m, false));
+      cJSON_AddItemToObject(w->final_attrs, m->string, cJSON_Duplicate(m, true));
     }
   }
   cJSON_Delete(msg);

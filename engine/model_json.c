@@ -389,6 +389,32 @@ static int parse_early_stopping(const cJSON *o, hp_train_config_t *cfg, hp_err_t
   return 0;
 }
 
+/* "diagnostics": {"curvature": true, ...} (docs/engine.md). */
+static int parse_diagnostics(const cJSON *o, hp_curv_config_t *c, hp_err_t *err) {
+  static const char *const keys[] = {"curvature", "every_epoch", "samples", "lanczos_steps",
+                                     "slq_vectors", "precond_steps", "fd_step", NULL};
+  const char *w = "diagnostics";
+  if (!cJSON_IsObject(o))
+    return hp_err_set(err, HP_EINVAL, "diagnostics: expected an object, got %s",
+                      hp_json_type_name(o));
+  int rc = hp_json_check_keys(o, keys, w, err);
+  if (rc == 0) rc = hp_json_get_bool(o, "curvature", false, &c->enabled, w, err);
+  if (rc == 0) rc = hp_json_get_bool(o, "every_epoch", false, &c->every_epoch, w, err);
+  if (rc == 0) rc = get_int(o, "samples", false, 1, 1 << 20, &c->samples, w, err);
+  if (rc == 0) rc = get_int(o, "lanczos_steps", false, 2, 200, &c->steps, w, err);
+  if (rc == 0) rc = get_int(o, "slq_vectors", false, 1, 64, &c->vectors, w, err);
+  if (rc == 0) rc = get_int(o, "precond_steps", false, 0, 200, &c->precond_steps, w, err);
+  if (rc == 0) rc = hp_json_get_number(o, "fd_step", false, &c->fd_step, w, err);
+  if (rc != 0) return rc;
+  if (!(c->fd_step >= 1e-6 && c->fd_step <= 0.1))
+    return hp_err_set(err, HP_EINVAL, "diagnostics.fd_step: must be in [1e-06, 0.1] (got %g)",
+                      c->fd_step);
+  if (c->every_epoch && !c->enabled)
+    return hp_err_set(err, HP_EINVAL,
+                      "diagnostics.every_epoch: needs \"curvature\": true as well");
+  return 0;
+}
+
 /* "data": E2's parser, except "limit", which the trainer handles. */
 static int parse_data(const cJSON *o, hp_train_config_t *cfg, hp_err_t *err) {
   if (o == NULL) return 0;
@@ -420,7 +446,8 @@ void hp_train_config_free(hp_train_config_t *cfg) {
 int hp_train_config_parse(const cJSON *root, hp_train_config_t *cfg, hp_err_t *err) {
   static const char *const keys[] = {
       "layers", "initializer", "optimizer", "loss", "batch_size", "epochs", "seed",
-      "threads", "early_stopping", "data", "batch_norm", "dropout", "description", NULL};
+      "threads", "early_stopping", "data", "batch_norm", "dropout", "description",
+      "diagnostics", NULL};
   memset(cfg, 0, sizeof *cfg);
   cfg->batch_size = 128;
   cfg->epochs = 10;
@@ -429,6 +456,7 @@ int hp_train_config_parse(const cJSON *root, hp_train_config_t *cfg, hp_err_t *e
   hp_init_default(&cfg->init, HP_INIT_GLOROT_UNIFORM);
   hp_optim_config_default(&cfg->optim, HP_OPTIM_ADAM);
   hp_data_config_default(&cfg->data);
+  hp_curv_config_default(&cfg->curv);
   int rc = hp_json_check_keys(root, keys, "config", err);
   if (rc != 0) return rc;
 
@@ -464,6 +492,9 @@ int hp_train_config_parse(const cJSON *root, hp_train_config_t *cfg, hp_err_t *e
     goto fail;
   if ((it = cJSON_GetObjectItemCaseSensitive(root, "optimizer")) != NULL &&
       (rc = hp_optim_config_parse(it, &cfg->optim, "optimizer", err)) != 0)
+    goto fail;
+  if ((it = cJSON_GetObjectItemCaseSensitive(root, "diagnostics")) != NULL &&
+      (rc = parse_diagnostics(it, &cfg->curv, err)) != 0)
     goto fail;
   if ((it = cJSON_GetObjectItemCaseSensitive(root, "early_stopping")) != NULL &&
       (rc = parse_early_stopping(it, cfg, err)) != 0)

@@ -245,6 +245,34 @@ float *hp_optim_state(hp_optim_t *o, size_t *n_state) {
   return o->state;
 }
 
+bool hp_optim_precond(const hp_optim_t *o, float *d, size_t n, double *bound) {
+  const hp_optim_config_t *c = &o->cfg;
+  assert(d == NULL || n == o->n);
+  double a = c->momentum, b1 = c->beta1;
+  switch (c->kind) {
+    case HP_OPTIM_MOMENTUM: *bound = 2.0 + 2.0 * a; break;
+    case HP_OPTIM_NESTEROV: *bound = (2.0 + 2.0 * a) / (1.0 + 2.0 * a); break;
+    case HP_OPTIM_ADAM: *bound = (2.0 + 2.0 * b1) / (1.0 - b1); break;
+    default: *bound = 2.0; break;
+  }
+  const float *r = c->kind == HP_OPTIM_ADAM ? o->state + o->n : o->state;
+  bool adaptive = c->kind == HP_OPTIM_ADAGRAD || c->kind == HP_OPTIM_RMSPROP ||
+                  c->kind == HP_OPTIM_ADAM;
+  if (d == NULL) return adaptive;
+  const double c2 = o->t > 0 ? 1.0 / (1.0 - pow(c->beta2, (double)o->t)) : 1.0;
+  for (size_t i = 0; i < n; i++) {
+    switch (c->kind) {
+      case HP_OPTIM_ADAGRAD: d[i] = (float)(1.0 / (c->delta + sqrt((double)r[i]))); break;
+      case HP_OPTIM_RMSPROP: d[i] = (float)(1.0 / sqrt(c->delta + (double)r[i])); break;
+      case HP_OPTIM_ADAM: d[i] = (float)(1.0 / (sqrt((double)r[i] * c2) + c->delta)); break;
+      default: d[i] = 1.0f; break;
+    }
+  }
+  return adaptive;
+}
+
+double hp_optim_weight_decay(const hp_optim_t *o) { return o->cfg.weight_decay; }
+
 /* ---- the elementwise kernels ------------------------------------------ */
 
 /* Per-step scalars shared by the kernels. The effective gradient of one

@@ -52,6 +52,17 @@ static void evaluate(hp_model_t *m, const hp_dataset_t *ds, const uint32_t *idx,
   *acc = n ? (double)correct / n : NAN;
 }
 
+/* Curvature of the model as it stands, on the first samples of the
+ * training split (a fixed subset: the same in every epoch). */
+static int diagnose(const hp_train_config_t *cfg, const hp_data_t *data, uint32_t n_train,
+                    hp_model_t *model, const hp_optim_t *opt, hp_curv_result_t *out,
+                    hp_train_result_t *res, hp_err_t *err) {
+  int rc = hp_curvature_diagnose(model, &data->train, data->split.train, n_train, &cfg->curv,
+                                 opt, hp_optim_last_lr(opt), cfg->seed, out, err);
+  res->curv_seconds += out->seconds;
+  return rc;
+}
+
 int hp_train_run_data(const hp_train_config_t *cfg, const hp_data_t *data, hp_epoch_fn on_epoch,
                       void *user, hp_train_result_t *res, hp_model_t *model_out,
                       hp_err_t *err) {
@@ -112,10 +123,12 @@ int hp_train_run_data(const hp_train_config_t *cfg, const hp_data_t *data, hp_ep
   double best = cfg->monitor_accuracy ? -INFINITY : INFINITY, train_time = 0;
   int since_best = 0;
   uint64_t samples = 0;
+  bool curv_fresh = false; /* res->curv describes the current weights */
 
   for (int epoch = 1; epoch <= cfg->epochs; epoch++) {
     const double t_epoch = now_sec();
     hp_rng_shuffle_u32(&shuffle, order, n_train);
+    curv_fresh = false;
     double loss_sum = 0;
     long correct = 0;
     int step = 0;
@@ -157,6 +170,12 @@ int hp_train_run_data(const hp_train_config_t *cfg, const hp_data_t *data, hp_ep
     rep.seconds = now_sec() - t_epoch;
     rep.samples_per_sec = n_train / (t_trained - t_epoch);
     rep.lr = hp_optim_last_lr(opt);
+    rep.curv = NULL;
+    if (cfg->curv.every_epoch) {
+      if ((rc = diagnose(cfg, data, n_train, &model, opt, &res->curv, res, err)) != 0) goto fail;
+      res->has_curv = curv_fresh = true;
+      rep.curv = &res->curv;
+    }
     res->epochs = epoch;
     res->train_loss = rep.train_loss, res->train_accuracy = rep.train_accuracy;
     res->val_loss = rep.val_loss, res->val_accuracy = rep.val_accuracy;
@@ -184,6 +203,10 @@ int hp_train_run_data(const hp_train_config_t *cfg, const hp_data_t *data, hp_ep
                since_best, hp_plural(since_best), res->best_epoch);
       break;
     }
+  }
+  if (cfg->curv.enabled && !curv_fresh && res->status == HP_TRAIN_OK) {
+    if ((rc = diagnose(cfg, data, n_train, &model, opt, &res->curv, res, err)) != 0) goto fail;
+    res->has_curv = true;
   }
   if (n_test > 0)
     evaluate(&model, &data->test, test_idx, n_test, xbuf, ybuf, &res->test_loss,

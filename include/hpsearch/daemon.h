@@ -77,6 +77,9 @@ int hp_study_spec_parse(const cJSON *spec, hp_study_spec_t **out, hp_err_t *err)
 void hp_study_spec_free(hp_study_spec_t *spec);
 /* The spec's parsed search space (owned by the spec). */
 const hp_space_t *hp_study_spec_space(const hp_study_spec_t *spec);
+/* The engine objective's training-config template with the study-level
+ * "diagnostics" merged in (owned by the spec), NULL for other objectives. */
+const cJSON *hp_study_spec_engine(const hp_study_spec_t *spec);
 /* The spec's fields shown in a study summary (include/hpsearch/view.h):
  * the one translation used by the daemon and by `--db` readers. Strings
  * point into the spec or are static. */

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hpsearch/curvature.h"
 #include "hpsearch/data.h"
 #include "hpsearch/err.h"
 #include "hpsearch/init.h"
@@ -86,6 +87,7 @@ typedef struct hp_train_config {
   uint32_t limit;          /* "data.limit": use only the first N training samples
                               (0 = all; for smoke tests) */
   hp_data_config_t data;   /* "data": parsed by hp_data_config_parse */
+  hp_curv_config_t curv;   /* "diagnostics": curvature diagnostics (off by default) */
 } hp_train_config_t;
 
 /* Validates and converts a config tree. Errors name the field and why
@@ -200,6 +202,7 @@ typedef struct hp_epoch_report {
   double seconds;         /* this epoch's wall time, evaluation included */
   double samples_per_sec; /* training samples / training time of this epoch */
   double lr;              /* learning rate of the epoch's last update (schedule applied) */
+  const hp_curv_result_t *curv; /* curvature after this epoch ("every_epoch"), else NULL */
 } hp_epoch_report_t;
 
 /* Return 0 to continue, non-zero to stop training now (status STOPPED). */
@@ -218,6 +221,10 @@ typedef struct hp_train_result {
   double samples_per_sec; /* training samples / training time, all epochs */
   uint64_t steps;         /* optimizer steps taken */
   size_t n_params;
+  bool has_curv;          /* curvature diagnostics of the final model in curv */
+  hp_curv_result_t curv;
+  double curv_seconds;    /* diagnostics' time over the run (every epoch included);
+                             not in samples_per_sec, in seconds */
 } hp_train_result_t;
 
 /* Trains a model as cfg says on already opened data (train split by

@@ -12,6 +12,7 @@
 #define HPSEARCH_OPTIM_H
 
 #include <cJSON.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -145,6 +146,24 @@ double hp_optim_last_lr(const hp_optim_t *opt);
 /* Global L2 norm of the gradient of the last step before clipping (0 before
  * the first step; computed only when clip_norm is on, else -1). */
 double hp_optim_last_grad_norm(const hp_optim_t *opt);
+/* The optimizer's diagonal preconditioner at its current state and the
+ * stability bound that goes with it (curvature diagnostics). Near a minimum
+ * with Hessian H, the update is theta <- theta - lr * D (H theta) (plus
+ * momentum), with d[i] = 1 for SGD, momentum and Nesterov,
+ * 1/(delta + sqrt r_i) for AdaGrad, 1/sqrt(delta + r_i) for RMSProp and
+ * 1/(sqrt(r_i / (1 - rho2^t)) + delta) for Adam (its second moments frozen).
+ * The iteration is stable while lr * lambda_max(D H) stays below *bound:
+ * 2 without momentum, 2 + 2a for momentum a (heavy ball), (2 + 2a)/(1 + 2a)
+ * for Nesterov, (2 + 2 rho1)/(1 - rho1) for Adam (38 at rho1 = 0.9; Cohen et
+ * al. 2022, "Adaptive gradient methods at the edge of stability").
+ * Writes d[0..n) when d is not NULL (n as at create); returns true when the
+ * preconditioner is adaptive (not all ones). Before the first step an
+ * adaptive optimizer's state is zero: d is then 1/delta (huge), so callers
+ * should diagnose only after training steps. */
+bool hp_optim_precond(const hp_optim_t *opt, float *d, size_t n, double *bound);
+/* The weight decay the optimizer adds to the gradient on `decay` ranges. */
+double hp_optim_weight_decay(const hp_optim_t *opt);
+
 /* The state buffer (size in floats written to *n_state; 0 for SGD), e.g. for
  * checkpointing or tests: momentum/nesterov v[n]; adagrad/rmsprop r[n];
  * adam s[n] then r[n]. */

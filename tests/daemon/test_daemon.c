@@ -2086,6 +2086,7 @@ static void test_engine_objective(void **state) {
   snprintf(spec, sizeof spec,
            "{\"name\":\"engine\",\"direction\":\"maximize\",\"metric\":\"val_accuracy\","
            "\"parallelism\":2,\"trial_timeout\":60,\"sampler\":{\"type\":\"grid\",\"shuffle\":false},"
+           "\"diagnostics\":{\"curvature\":true,\"samples\":128,\"lanczos_steps\":6},"
            "\"space\":{\"lr\":{\"type\":\"categorical\",\"choices\":[0.05,1e12]},"
            "\"width\":{\"type\":\"int\",\"low\":16,\"high\":16}},"
            "\"objective\":{\"engine\":{\"seed\":1,\"epochs\":2,\"batch_size\":64,"
@@ -2108,6 +2109,15 @@ static void test_engine_objective(void **state) {
   assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(ok, "intermediate")), 2);
   cJSON *ta = cJSON_GetObjectItem(cJSON_GetObjectItem(ok, "user_attrs"), "test_accuracy");
   assert_true(cJSON_IsNumber(ta) && ta->valuedouble > 0.3);
+  /* the study-level curvature switch: the diagnosis is stored with the
+   * trial (numbers and the density list), as Optuna reads user attrs */
+  cJSON *ua = cJSON_GetObjectItem(ok, "user_attrs");
+  cJSON *lmax = cJSON_GetObjectItem(ua, "curvature_lambda_max");
+  assert_true(cJSON_IsNumber(lmax) && lmax->valuedouble > 0);
+  assert_true(cJSON_GetObjectItem(ua, "curvature_lr_lambda_max")->valuedouble ==
+              0.05 * lmax->valuedouble);
+  assert_int_equal(cJSON_GetObjectItem(ua, "curvature_samples")->valueint, 128);
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(ua, "curvature_density")), 16);
   assert_string_equal(cJSON_GetObjectItem(bad, "state")->valuestring, "FAIL");
   const char *reason = cJSON_GetObjectItem(bad, "reason")->valuestring;
   if (strstr(reason, "diverged") == NULL) fail_msg("reason '%s' lacks 'diverged'", reason);

@@ -82,6 +82,46 @@ static void test_spec_errors(void **state) {
   expect_error("\"name\":\"x\",\"n_trials\":1,\"objective\":{\"engine\":{\"epochs\":\"$opt\","
                "\"layers\":[{\"type\":\"dense\",\"units\":10}]}}",
                "spec.objective.engine");
+  /* the study-level diagnostics switch: engine objectives only, checked
+   * by the engine's own parser once merged */
+  expect_error("\"name\":\"x\",\"n_trials\":1,\"diagnostics\":{\"curvature\":true},"
+               "\"objective\":{\"command\":[\"echo\"]}",
+               "spec.diagnostics: applies to engine objectives only");
+  expect_error("\"name\":\"x\",\"diagnostics\":{\"curvature\":true}",
+               "spec.diagnostics: applies to engine objectives only");
+  expect_error("\"name\":\"x\",\"n_trials\":1,\"diagnostics\":true,\"objective\":{\"engine\":"
+               "{\"epochs\":1,\"layers\":[{\"type\":\"dense\",\"units\":10}]}}",
+               "spec.diagnostics: expected an object");
+  expect_error("\"name\":\"x\",\"n_trials\":1,\"diagnostics\":{\"curvature\":true,\"samples\":0},"
+               "\"objective\":{\"engine\":{\"epochs\":1,\"layers\":[{\"type\":\"dense\","
+               "\"units\":10}]}}",
+               "diagnostics.samples: must be > 0");
+}
+
+/* The study-level "diagnostics" is the default of the engine config's own:
+ * merged key by key, the engine's keys win. */
+static void test_diagnostics_merge(void **state) {
+  (void)state;
+  const char *text =
+      "{\"name\":\"d\",\"n_trials\":1,\"diagnostics\":{\"curvature\":true,\"samples\":64},"
+      "\"space\":{\"lr\":{\"type\":\"float\",\"low\":0.001,\"high\":0.1}},"
+      "\"objective\":{\"engine\":{\"epochs\":1,\"diagnostics\":{\"samples\":32},"
+      "\"layers\":[{\"type\":\"dense\",\"units\":10}]}}}";
+  cJSON *j = cJSON_Parse(text);
+  hp_study_spec_t *sp = NULL;
+  hp_err_t err = {0};
+  int rc = hp_study_spec_parse(j, &sp, &err);
+  if (rc) fail_msg("%s", err.msg);
+  cJSON_Delete(j);
+  double params[1] = {0.01};
+  cJSON *out = NULL;
+  assert_int_equal(hp_study_substitute(hp_study_spec_engine(sp), hp_study_spec_space(sp), params,
+                                       &out, &err), 0);
+  cJSON *d = cJSON_GetObjectItem(out, "diagnostics");
+  assert_true(cJSON_IsTrue(cJSON_GetObjectItem(d, "curvature")));
+  assert_int_equal(cJSON_GetObjectItem(d, "samples")->valueint, 32);
+  cJSON_Delete(out);
+  hp_study_spec_free(sp);
 }
 
 static void test_substitute(void **state) {
@@ -184,6 +224,7 @@ int main(void) {
       cmocka_unit_test(test_spec_errors),
       cmocka_unit_test(test_substitute),
       cmocka_unit_test(test_substitute_inactive),
+      cmocka_unit_test(test_diagnostics_merge),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
