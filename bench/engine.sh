@@ -1,19 +1,33 @@
 #!/usr/bin/env bash
-# Engine benchmark: the MLP (784-512-256-10 ReLU, Kaiming, Adam 1e-3, batch
-# 128) and the small CNN of examples/train-{mlp,cnn}.json, trained in one go
-# on this machine by PyTorch (Debian python3-torch, one thread, FTZ, the same
-# OpenBLAS kernel hpsearch uses) and by `hpsearch train`; prints samples/s,
-# the hpsearch/PyTorch ratio and test accuracies, plus the MLP with
-# SGD+momentum in PyTorch and the sgemm-bound limit measured by a probe.
+# Engine benchmark: the MLP (784-512-256-10 ReLU, Kaiming, Adam, batch 128)
+# and the small CNN of examples/train-{mlp,cnn}.json trained on this machine
+# by PyTorch (Debian python3-torch) and by `hpsearch train`, in fp32 and in
+# bf16, side by side:
+#   pytorch fp32   one thread: torch.set_num_threads(1) AND
+#                  OPENBLAS_NUM_THREADS=1 (set_num_threads does not limit
+#                  PyTorch's OpenBLAS, which otherwise runs two threads),
+#                  the same OpenBLAS kernel hpsearch runs
+#   pytorch bf16   the same under torch.autocast("cpu", torch.bfloat16)
+#   hpsearch fp32  "precision": "fp32" (default)
+#   hpsearch bf16  "precision": "bf16" (oneDNN bf16 products)
+# The four run in alternating order, once per seed (so a change of the
+# machine's load hits all of them), and the table gives medians and spreads
+# (min-max) of samples/s and CPU seconds, test accuracy per seed, the ratios
+# the issue sets goals for, and the load average (uptime) around every run.
+# First the products probe (bench/engine_sgemm.c: the MLP step's products
+# as the engine issues them, OpenBLAS vs oneDNN fp32 vs oneDNN bf16).
 #
 # usage: bench/engine.sh BUILD_DIR      (make bench-engine calls it with build)
-# env:   BENCH_MLP_EPOCHS (default 5), BENCH_CNN_EPOCHS (default 2),
-#        BENCH_SKIP_CNN=1 to leave the CNN out, BENCH_PROBE_SECONDS (default 2)
+# env:   BENCH_SEEDS (default "1 2 3": MLP rounds), BENCH_CNN_SEEDS (default
+#        "1"), BENCH_MLP_EPOCHS (5), BENCH_CNN_EPOCHS (2), BENCH_SKIP_CNN=1,
+#        BENCH_PROBE_SECONDS (0.25 per round), BENCH_PROBE_ROUNDS (9)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-build}
 MLP_EPOCHS=${BENCH_MLP_EPOCHS:-5}
 CNN_EPOCHS=${BENCH_CNN_EPOCHS:-2}
+SEEDS=${BENCH_SEEDS:-1 2 3}
+CNN_SEEDS=${BENCH_CNN_SEEDS:-1}
 PY=/usr/bin/python3 # Debian's python, where python3-torch lives (not a pyenv shim)
 out="$B/bench-engine"
 mkdir -p "$out"
@@ -23,117 +37,139 @@ if ! "$PY" -c 'import torch, numpy' 2>/dev/null; then
   exit 2
 fi
 make -s B="$B" "$B/hpsearch" "$B/bench_engine_sgemm" >&2
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+echo "load average before: $(load) on $(nproc) cores" >&2
 
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores" >&2
-
-# 1. the sgemm-bound limit, with the kernel hpsearch picks (the probe runs
-#    hpsearch's own kernel choice, so this is also how we learn that core)
-probe=$("$B/bench_engine_sgemm" "${BENCH_PROBE_SECONDS:-2}")
-echo "$probe" >"$out/probe.txt"
+# 1. the products probe, with the kernel hpsearch picks
+probe=$("$B/bench_engine_sgemm" "${BENCH_PROBE_SECONDS:-0.25}" "${BENCH_PROBE_ROUNDS:-9}")
+echo "$probe load=\"$(load)\"" >"$out/probe.txt"
 core=$(sed -n 's/.*core=\([^ ]*\).*/\1/p' <<<"$probe")
 
-# 2. PyTorch: its CPU BLAS is the same Debian OpenBLAS (libblas.so.3 ->
-#    openblas-pthread), which reads OPENBLAS_CORETYPE at load time; give it
-#    the core hpsearch runs (a user's own setting wins; hpsearch itself is
-#    left to choose on its own, as a user would run it). Convolutions go
-#    through oneDNN (MKL-DNN), which picks its AVX-512 code by itself.
+# 2. training runs. PyTorch's CPU BLAS is the same Debian OpenBLAS; it reads
+#    OPENBLAS_CORETYPE at load time: give it the core hpsearch runs (a user's
+#    own setting wins). Its convolutions and bf16 products go through its own
+#    oneDNN (MKL-DNN).
 torch_core=${OPENBLAS_CORETYPE:-$core}
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-# Each run: stdout JSON to NAME.json, progress to NAME.log (then the terminal),
-# the whole process's CPU seconds (user+sys: loading, training, evaluation) to
-# NAME.cpu. On a shared machine wall-clock samples/s swings with the load;
-# the best epoch and the CPU seconds are steadier.
 TIME=/usr/bin/time
 [ -x "$TIME" ] || TIME=""
+# Each run: stdout JSON to NAME.json, progress to NAME.log, CPU seconds
+# (user+sys of the whole process) to NAME.cpu, load averages to NAME.load.
 timed() {
   local name=$1 rc=0; shift
+  echo "$(load)" >"$out/$name.load"
   if [ -n "$TIME" ]; then
     "$TIME" -o "$out/$name.cpu" -f '%U %S' "$@" >"$out/$name.json" 2>"$out/$name.log" || rc=$?
   else
     "$@" >"$out/$name.json" 2>"$out/$name.log" || rc=$?
   fi
-  cat "$out/$name.log" >&2
+  echo "$(load)" >>"$out/$name.load"
+  tail -n 1 "$out/$name.log" >&2
   [ $rc -eq 0 ] || echo "bench/engine.sh: $name failed (exit $rc)" >&2
 }
-run_torch() { local name=$1; shift; OPENBLAS_CORETYPE="$torch_core" timed "$name" "$PY" bench/engine_torch.py "$@"; }
-run_hp() { timed "$1" "$B/hpsearch" train "$2" --set "epochs=$3"; }
-
-# the same batch sizes as the hpsearch examples
 batch_of() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("batch_size", 128))' "$1"; }
 MLP_BATCH=$(batch_of examples/train-mlp.json)
 CNN_BATCH=$(batch_of examples/train-cnn.json)
 
-rm -f "$out"/*.json "$out"/*.cpu "$out"/*.log
-run_torch torch-mlp-adam mlp "$MLP_EPOCHS" adam "$MLP_BATCH"
-run_torch torch-mlp-momentum mlp "$MLP_EPOCHS" momentum "$MLP_BATCH"
-run_hp hpsearch-mlp examples/train-mlp.json "$MLP_EPOCHS"
+# run MODEL KIND PRECISION SEED EPOCHS
+run() {
+  local model=$1 kind=$2 prec=$3 seed=$4 epochs=$5 batch
+  [ "$model" = mlp ] && batch=$MLP_BATCH || batch=$CNN_BATCH
+  local name="$model-$kind-$prec-s$seed"
+  echo "[$(date +%H:%M:%S) load $(load)] $name" >&2
+  if [ "$kind" = torch ]; then
+    OPENBLAS_CORETYPE="$torch_core" timed "$name" "$PY" bench/engine_torch.py "$model" "$epochs" \
+      adam "$batch" "$seed" "$prec"
+  else
+    timed "$name" "$B/hpsearch" train "examples/train-$model.json" --set "epochs=$epochs" \
+      --set "seed=$seed" --set "precision=$prec"
+  fi
+}
+
+rm -f "$out"/*.json "$out"/*.cpu "$out"/*.log "$out"/*.load
+round=0
+for seed in $SEEDS; do
+  # rotate the order every round
+  runs=("torch fp32" "torch bf16" "hpsearch fp32" "hpsearch bf16")
+  for k in 0 1 2 3; do
+    r=${runs[$(((k + round) % 4))]}
+    run mlp ${r% *} ${r#* } "$seed" "$MLP_EPOCHS"
+  done
+  round=$((round + 1))
+done
 if [ "${BENCH_SKIP_CNN:-0}" != 1 ]; then
-  run_torch torch-cnn-adam cnn "$CNN_EPOCHS" adam "$CNN_BATCH"
-  run_hp hpsearch-cnn examples/train-cnn.json "$CNN_EPOCHS"
+  for seed in $CNN_SEEDS; do
+    for r in "hpsearch fp32" "torch fp32" "hpsearch bf16" "torch bf16"; do
+      run cnn ${r% *} ${r#* } "$seed" "$CNN_EPOCHS"
+    done
+  done
 fi
-echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "load average after: $(load)" >&2
 
 # 3. the table
-"$PY" - "$out" <<'EOF'
-import json, os, re, sys
+"$PY" - "$out" "$MLP_EPOCHS" "$CNN_EPOCHS" <<'EOF'
+import glob, json, os, re, statistics, sys
 out = sys.argv[1]
-batch = {"MLP": json.load(open("examples/train-mlp.json")).get("batch_size", 128),
-         "CNN": json.load(open("examples/train-cnn.json")).get("batch_size", 128)}
-def load(name):
-    p = os.path.join(out, name)
-    return json.load(open(p)) if os.path.exists(p) and os.path.getsize(p) else None
 probe = dict(re.findall(r'(\w+)=("[^"]*"|\S+)', open(os.path.join(out, "probe.txt")).read()))
 probe = {k: v.strip('"') for k, v in probe.items()}
-limit = float(probe["limit"])
-print(f"engine benchmark, one thread, FTZ; OpenBLAS core {probe['core']} ({probe['origin']})")
-print(f"sgemm probe: {float(probe['gflops']):.1f} GFLOP/s wall-clock on the MLP step's products "
-      f"({float(probe['mflop_per_sample']):.2f} MFLOP/sample) -> sgemm-bound limit "
-      f"{limit:,.0f} samples/s (per CPU second: {float(probe['gflops_cpu']):.1f} GFLOP/s, "
-      f"{float(probe['limit_cpu']):,.0f} samples/s); per step: sgemm "
-      f"{float(probe['sgemm_ms_per_step']):.2f} ms, Adam update {float(probe['adam_ms_per_step']):.2f} ms")
-tb = (load("torch-mlp-adam.json") or {}).get("blas")
-if tb:
-    print(f"PyTorch BLAS: BLAS_INFO={tb['blas_info']}, loaded {', '.join(tb['libraries'])}, "
-          f"OPENBLAS_CORETYPE={tb['openblas_coretype'] or '(unset)'}; oneDNN (convolutions) "
-          f"{'on' if tb['mkldnn'] else 'off'}")
-print(f"{'model':6} {'run':22} {'samples/s':>10} {'best epoch':>10} {'CPU s':>7} {'test acc':>9} {'epochs':>6} {'batch':>5}")
-def best_epoch(name, r):
-    if "per_epoch" in r:
-        return max(e["samples_per_sec"] for e in r["per_epoch"])
-    try:  # hpsearch progress lines: "epoch 2/5 ... 4.3s  12421 samples/s"
-        rates = [float(m) for m in re.findall(r"^epoch \d+/\d+ .* (\d+) samples/s", open(os.path.join(out, name + ".log")).read(), re.M)]
-        return max(rates) if rates else float("nan")
-    except OSError:
-        return float("nan")
-def cpu(name):
+def f(k):
+    return float(probe[k]) if k in probe else float("nan")
+print(f"engine benchmark, one thread each (PyTorch: torch.set_num_threads(1) and "
+      f"OPENBLAS_NUM_THREADS=1), FTZ; OpenBLAS core {probe['core']} ({probe['origin']}); "
+      f"oneDNN {probe['onednn']}; hpsearch fp32 products by {probe['fp32_backend']} ({probe['why']})")
+print(f"products probe (MLP step as the engine issues them, {probe['rounds']} alternating rounds, "
+      f"load {probe['load']}): median ms/step [min-max]")
+for m in ("openblas", "onednn", "bf16"):
+    if m + "_ms" in probe:
+        print(f"  {m:9} {f(m + '_ms'):7.3f} [{f(m + '_ms_min'):.3f}-{f(m + '_ms_max'):.3f}]  "
+              f"{f(m + '_gflops'):6.1f} GFLOP/s  limit {f(m + '_limit'):8,.0f} samples/s   "
+              f"(CPU time: {f(m + '_cpu_ms'):.3f} ms, limit {f(m + '_limit_cpu'):,.0f})")
+if "bf16_conv_ms" in probe:
+    print(f"  rounding the step's operands to bf16: {f('bf16_conv_ms'):.3f} ms/step; "
+          f"impl f32 {probe.get('impl_f32')}, bf16 {probe.get('impl_bf16')}")
+runs = {}
+for p in glob.glob(os.path.join(out, "*.json")):
+    name = os.path.basename(p)[:-5]
     try:
-        return sum(float(v) for v in open(os.path.join(out, name + ".cpu")).read().split()[-2:])
-    except (OSError, ValueError):
-        return float("nan")
-def row(model, run, name):
-    r = load(name + ".json")
-    if r is None:
-        print(f"{model:6} {run:22} {'(failed)':>10}")
-        return None
-    b = best_epoch(name, r)
-    print(f"{model:6} {run:22} {r['samples_per_sec']:>10,.0f} {b:>10,.0f} {cpu(name):>7.1f} "
-          f"{r.get('test_accuracy', float('nan')):>9.4f} {r.get('epochs', '?'):>6} "
-          f"{r.get('batch_size', batch[model]):>5}")
-    return r, b
-for model, names in (("MLP", ("torch-mlp-adam", "torch-mlp-momentum", "hpsearch-mlp")),
-                     ("CNN", ("torch-cnn-adam", None, "hpsearch-cnn"))):
-    if load(names[0] + ".json") is None and load(names[2] + ".json") is None:
+        r = json.load(open(p))
+    except ValueError:
         continue
-    ta = row(model, "pytorch adam", names[0])
-    if names[1]:
-        row(model, "pytorch sgd+momentum", names[1])
-    hp = row(model, "hpsearch adam", names[2])
-    if ta and hp:
-        line = (f"{'':6} hpsearch/pytorch (adam): {hp[0]['samples_per_sec'] / ta[0]['samples_per_sec']:.2f}x "
-                f"overall, {hp[1] / ta[1]:.2f}x best epoch, "
-                f"{cpu(names[0]) / cpu(names[2]):.2f}x less CPU time")
-        if model == "MLP":
-            line += (f"; hpsearch at {100 * hp[0]['samples_per_sec'] / limit:.0f}% "
-                     f"(best epoch {100 * hp[1] / limit:.0f}%) of the sgemm-bound limit")
-        print(line)
+    model, kind, prec, seed = name.split("-")
+    try:
+        cpu = sum(float(v) for v in open(os.path.join(out, name + ".cpu")).read().split()[-2:])
+    except (OSError, ValueError):
+        cpu = float("nan")
+    try:
+        ld = [l.split()[0] for l in open(os.path.join(out, name + ".load"))]
+    except OSError:
+        ld = ["?", "?"]
+    runs.setdefault((model, kind, prec), []).append(
+        (int(seed[1:]), r["samples_per_sec"], cpu, r.get("test_accuracy", float("nan")), ld))
+print(f"{'model':5} {'run':14} {'samples/s median [min-max]':>30} {'CPU s median':>13} "
+      f"{'test accuracy per seed':>30}  load (1-min avg, before/after each run)")
+med = {}
+for model in ("mlp", "cnn"):
+    for kind in ("torch", "hpsearch"):
+        for prec in ("fp32", "bf16"):
+            rs = sorted(runs.get((model, kind, prec), []))
+            if not rs:
+                continue
+            sps = [r[1] for r in rs]
+            med[(model, kind, prec)] = statistics.median(sps)
+            accs = " ".join(f"s{r[0]}:{r[3]:.4f}" for r in rs)
+            loads = " ".join(f"{r[4][0]}/{r[4][-1]}" for r in rs)
+            label = ("pytorch" if kind == "torch" else kind) + " " + prec
+            print(f"{model:5} {label:14} {statistics.median(sps):>12,.0f} [{min(sps):,.0f}-{max(sps):,.0f}]"
+                  f"{'':>2} {statistics.median([r[2] for r in rs]):>11.1f}  {accs:>30}  {loads}")
+def ratio(a, b, goal):
+    if a in med and b in med:
+        r = med[a] / med[b]
+        return f"{r:.2f}x (goal {goal})"
+    return "n/a"
+for model in ("mlp", "cnn"):
+    if (model, "hpsearch", "fp32") not in med:
+        continue
+    print(f"{model}: hpsearch fp32 / pytorch fp32 {ratio((model, 'hpsearch', 'fp32'), (model, 'torch', 'fp32'), '>= 1.5' if model == 'mlp' else '2.8')}; "
+          f"hpsearch bf16 / hpsearch fp32 {ratio((model, 'hpsearch', 'bf16'), (model, 'hpsearch', 'fp32'), '>= 1.6' if model == 'mlp' else '-')}; "
+          f"hpsearch bf16 / pytorch bf16 {ratio((model, 'hpsearch', 'bf16'), (model, 'torch', 'bf16'), '>= 2' if model == 'mlp' else '2.8')}")
 EOF

@@ -16,8 +16,14 @@ only (batch gather, forward, backward, update), as hpsearch
 does; the data set is read from /usr/share/datasets/fashion-mnist with gzip
 and numpy, never downloaded.
 
-usage: engine_torch.py {mlp|cnn} EPOCHS [adam|momentum] [BATCH] [SEED]
+With PRECISION "bf16" the forward pass and the loss run under
+torch.autocast("cpu", dtype=torch.bfloat16) (products in bf16 with fp32
+accumulation, weights and optimizer in fp32: PyTorch's own mixed precision),
+evaluation too, as hpsearch's "precision": "bf16" does.
+
+usage: engine_torch.py {mlp|cnn} EPOCHS [adam|momentum] [BATCH] [SEED] [fp32|bf16]
 """
+import contextlib
 import gzip
 import json
 import math
@@ -117,13 +123,19 @@ class CNN(nn.Module):
         return self.d2(F.relu(self.d1(x.flatten(1))))
 
 
-def evaluate(model, x, y, batch=1000):
+def autocast(precision):
+    if precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def evaluate(model, x, y, batch=1000, precision="fp32"):
     model.eval()
     correct, loss = 0, 0.0
-    with torch.no_grad():
+    with torch.no_grad(), autocast(precision):
         for i in range(0, len(x), batch):
             out = model(x[i:i + batch])
-            loss += F.cross_entropy(out, y[i:i + batch], reduction="sum").item()
+            loss += F.cross_entropy(out.float(), y[i:i + batch], reduction="sum").item()
             correct += (out.argmax(1) == y[i:i + batch]).sum().item()
     model.train()
     return loss / len(x), correct / len(x)
@@ -150,6 +162,9 @@ def main():
     opt_name = sys.argv[3] if len(sys.argv) > 3 else "adam"
     batch = int(sys.argv[4]) if len(sys.argv) > 4 else 128
     seed = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+    precision = sys.argv[6] if len(sys.argv) > 6 else "fp32"
+    if precision not in ("fp32", "bf16"):
+        sys.exit(f"engine_torch.py: precision {precision!r} is not fp32 or bf16")
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
     torch.manual_seed(seed)
@@ -177,19 +192,20 @@ def main():
                 g["lr"] = schedule_lr(sched, lr0, step, total)
             step += 1
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(xb), yb)
+            with autocast(precision):
+                loss = F.cross_entropy(model(xb), yb)
             loss.backward()
             opt.step()
         dt = time.perf_counter() - t0
         train_time += dt
-        vl, va = evaluate(model, xva, yva)
+        vl, va = evaluate(model, xva, yva, precision=precision)
         per_epoch.append({"epoch": epoch + 1, "seconds": round(dt, 3),
                           "samples_per_sec": round(n / dt, 1), "val_accuracy": va})
         print(f"torch {kind} {opt_name} epoch {epoch + 1}: {dt:.2f}s {n / dt:.0f} samples/s "
               f"val acc {va:.4f}", file=sys.stderr)
-    tl, ta = evaluate(model, xte, yte)
+    tl, ta = evaluate(model, xte, yte, precision=precision)
     print(json.dumps({"framework": "pytorch", "torch": torch.__version__, "model": kind,
-                      "optimizer": opt_name, "scaling": scaling, "schedule": sched,
+                      "optimizer": opt_name, "precision": precision, "seed": seed, "scaling": scaling, "schedule": sched,
                       "epochs": epochs, "batch_size": batch, "threads": torch.get_num_threads(),
                       "samples_per_sec": n * epochs / train_time, "blas": blas_in_use(), "seconds": train_time,
                       "test_accuracy": ta, "test_loss": tl, "per_epoch": per_epoch}))

@@ -79,11 +79,15 @@ int hp_cmd_train(int argc, char **argv) {
     fprintf(stderr, "hpsearch train: %s\n", err.msg);
     goto done;
   }
+  const char *why = NULL;
+  bool dnnl_f32 = hp_gemm_backend(&why) == HP_GEMM_ONEDNN;
   fprintf(stderr, "hpsearch train: %s, %d layer%s, batch %d, %d epoch%s; OpenBLAS core %s (%s), "
-          "%d thread%s\n",
+          "%d thread%s; %s products by %s%s%s\n",
           path, cfg.n_layers, hp_plural(cfg.n_layers), cfg.batch_size, cfg.epochs,
           hp_plural(cfg.epochs), hp_blas_corename(), hp_blas_kernel_origin(), cfg.threads,
-          hp_plural(cfg.threads));
+          hp_plural(cfg.threads), cfg.bf16 ? "bf16" : "fp32",
+          cfg.bf16 || dnnl_f32 ? "oneDNN " : "OpenBLAS", cfg.bf16 || dnnl_f32 ? hp_dnnl_version() : "",
+          cfg.bf16 ? " (fp32 accumulation)" : "");
   hp_train_result_t res;
   if (hp_train_run(&cfg, quiet ? NULL : on_epoch, NULL, &res, &err) != 0) {
     fprintf(stderr, "hpsearch train: %s\n", err.msg);
@@ -110,6 +114,8 @@ int hp_cmd_train(int argc, char **argv) {
   cJSON_AddNumberToObject(out, "steps", (double)res.steps);
   cJSON_AddNumberToObject(out, "params", (double)res.n_params);
   cJSON_AddStringToObject(out, "blas_core", hp_blas_corename());
+  cJSON_AddStringToObject(out, "precision", cfg.bf16 ? "bf16" : "fp32");
+  cJSON_AddStringToObject(out, "products", cfg.bf16 || dnnl_f32 ? "onednn" : "openblas");
   if (res.has_curv) {
     if (!quiet) {
       char line[400];

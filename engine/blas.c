@@ -69,8 +69,78 @@ static void blas_ready(void) { pthread_once(&blas_once, blas_load); }
 
 static CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }
 
+/* ---- the fp32 backend ------------------------------------------------------ */
+
+/* bench/engine_sgemm.c on the 2-core Zen 4 EPYC (see docs/engine.md, "Which
+ * library runs which product"): whether oneDNN's f32 matmul ran the MLP
+ * step's products faster than OpenBLAS's Cooperlake kernel. */
+#define ONEDNN_F32_FASTER_ON_BF16_CPUS 0
+
+hp_gemm_backend_t hp_gemm_choose(const char *hpsearch_gemm, bool user_coretype, bool cpu_bf16,
+                                 bool dnnl_loadable, const char **why) {
+  if (hpsearch_gemm != NULL && strcmp(hpsearch_gemm, "openblas") == 0) {
+    *why = "HPSEARCH_GEMM=openblas";
+    return HP_GEMM_OPENBLAS;
+  }
+  if (hpsearch_gemm != NULL && strcmp(hpsearch_gemm, "onednn") == 0) {
+    if (dnnl_loadable) {
+      *why = "HPSEARCH_GEMM=onednn";
+      return HP_GEMM_ONEDNN;
+    }
+    *why = "HPSEARCH_GEMM=onednn, but oneDNN cannot be loaded";
+    return HP_GEMM_OPENBLAS;
+  }
+  if (user_coretype) {
+    *why = "OPENBLAS_CORETYPE set by the user";
+    return HP_GEMM_OPENBLAS;
+  }
+  if (cpu_bf16 && dnnl_loadable && ONEDNN_F32_FASTER_ON_BF16_CPUS) {
+    *why = "oneDNN measured faster on AVX-512 CPUs with BF16";
+    return HP_GEMM_ONEDNN;
+  }
+  *why = "OpenBLAS (oneDNN's fp32 was not measured faster here; HPSEARCH_GEMM=onednn picks it)";
+  return HP_GEMM_OPENBLAS;
+}
+
+static hp_gemm_backend_t backend = HP_GEMM_OPENBLAS;
+static const char *backend_why = "default";
+static pthread_once_t backend_once = PTHREAD_ONCE_INIT;
+
+static void backend_decide(void) {
+  const char *g = getenv("HPSEARCH_GEMM");
+  bool user_core = getenv("OPENBLAS_CORETYPE") != NULL && getenv(HP_BLAS_MARKER) == NULL;
+  bool bf16 = hp_cpu_has_bf16();
+  /* only load oneDNN when the policy could pick it */
+  bool want = (g != NULL && strcmp(g, "onednn") == 0) ||
+              (g == NULL && !user_core && bf16 && ONEDNN_F32_FASTER_ON_BF16_CPUS);
+  bool loadable = want && hp_dnnl_check(false, NULL) == 0;
+  backend = hp_gemm_choose(g, user_core, bf16, loadable, &backend_why);
+}
+
+hp_gemm_backend_t hp_gemm_backend(const char **why) {
+  pthread_once(&backend_once, backend_decide);
+  if (why != NULL) *why = backend_why;
+  return backend;
+}
+
+static _Thread_local bool bf16_mode;
+
+void hp_blas_set_bf16(bool on) { bf16_mode = on; }
+
 void hp_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
               int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+  if (bf16_mode &&
+      hp_sgemm_as_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
+    return;
+  if (hp_gemm_backend(NULL) == HP_GEMM_ONEDNN &&
+      hp_dnnl_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
+    return;
+  hp_openblas_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void hp_openblas_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+                       const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                       int ldc) {
   blas_ready();
   if (blas.sgemm != NULL)
     blas.sgemm(CblasRowMajor, tr(trans_a), tr(trans_b), M, N, K, alpha, A, lda, B, ldb, beta, C,
@@ -139,6 +209,7 @@ const char *hp_blas_choose_coretype(const char *corename, hp_cpu_features_t cpu)
 void hp_blas_set_ftz(void) { _mm_setcsr(_mm_getcsr() | 0x8040); /* FTZ | DAZ */ }
 
 void hp_blas_set_threads(int n) {
+  if (hp_gemm_backend(NULL) == HP_GEMM_ONEDNN) hp_dnnl_set_threads(n);
   blas_ready();
   if (blas.set_threads != NULL) blas.set_threads(n < 1 ? 1 : n);
 }

@@ -279,6 +279,10 @@ int hp_curvature_diagnose(hp_model_t *m, const hp_dataset_t *ds, const uint32_t 
    * dropout draws from the model's stream: keep both as training left them. */
   memcpy(state, m->state, m->n_state * sizeof *state);
   const hp_rng_t drng = m->dropout_rng;
+  /* central differences need fp32 products: bf16's rounding (2^-8) over a
+   * step of 1e-3 would be all noise */
+  const bool bf16 = m->bf16;
+  m->bf16 = false;
   for (int i = 0; i < m->n_layers; i++)
     if (m->layers[i].spec.kind == HP_LAYER_DROPOUT) {
       rates[i] = m->layers[i].spec.rate;
@@ -383,6 +387,8 @@ restore:
     if (m->layers[i].spec.kind == HP_LAYER_DROPOUT) m->layers[i].spec.rate = rates[i];
   memcpy(m->state, state, m->n_state * sizeof *state);
   m->dropout_rng = drng;
+  m->bf16 = bf16;
+  hp_model_params_changed(m);
   res->hvps = op.count;
 out:
   res->seconds = now_sec() - t0;

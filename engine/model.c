@@ -29,10 +29,10 @@ void hp_model_free(hp_model_t *m) {
   if (m == NULL) return;
   for (int i = 0; i < m->n_layers; i++) {
     hp_layer_t *L = &m->layers[i];
-    free(L->out), free(L->aux), free(L->aux2), free(L->argmax);
+    free(L->out), free(L->aux), free(L->aux2), free(L->argmax), free(L->xb), free(L->wb);
   }
   free(m->layers), free(m->params), free(m->grads), free(m->state), free(m->decay);
-  free(m->gbuf[0]), free(m->gbuf[1]), free(m->dlogits);
+  free(m->gbuf[0]), free(m->gbuf[1]), free(m->dlogits), free(m->gb);
   memset(m, 0, sizeof *m);
 }
 
@@ -262,6 +262,31 @@ void hp_model_init(hp_model_t *m, const hp_init_t *global, uint64_t seed) {
   }
 }
 
+int hp_model_set_bf16(hp_model_t *m, bool on, hp_err_t *err) {
+  if (on) {
+    size_t gmax = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+      hp_layer_t *L = &m->layers[i];
+      if (L->spec.kind != HP_LAYER_DENSE) continue;
+      if (L->xb == NULL) L->xb = malloc((size_t)m->batch * L->in_size * sizeof *L->xb);
+      if (L->wb == NULL) L->wb = malloc(L->w_len * sizeof *L->wb);
+      if (L->xb == NULL || L->wb == NULL)
+        return hp_err_set(err, HP_ENOMEM, "model: out of memory (bf16 copies)");
+      L->wb_fresh = false;
+      if (L->out_size > gmax) gmax = L->out_size;
+    }
+    if (m->gb == NULL && gmax > 0 &&
+        (m->gb = malloc((size_t)m->batch * gmax * sizeof *m->gb)) == NULL)
+      return hp_err_set(err, HP_ENOMEM, "model: out of memory (bf16 copies)");
+  }
+  m->bf16 = on;
+  return 0;
+}
+
+void hp_model_params_changed(hp_model_t *m) {
+  for (int i = 0; i < m->n_layers; i++) m->layers[i].wb_fresh = false;
+}
+
 void hp_model_zero_grad(hp_model_t *m) { memset(m->grads, 0, m->n_params * sizeof *m->grads); }
 
 /* x[n, in] -> logits[n, n_classes] */
@@ -276,11 +301,23 @@ const float *hp_model_forward(hp_model_t *m, const float *x, int n, bool train) 
     L->y = L->out;
     switch (s->kind) {
       case HP_LAYER_DENSE:
-        hp_dense_forward(cur, p, p + L->w_len, L->out, n, (int)L->in_size, s->units, s->act);
+        if (m->bf16) {
+          /* round the input and (once per step, or once for a whole
+           * evaluation) the weights; backward reuses both */
+          hp_bf16_from_f32(cur, L->xb, (size_t)n * L->in_size);
+          if (!L->wb_fresh) hp_bf16_from_f32(p, L->wb, L->w_len);
+          L->wb_fresh = !train; /* a training pass is followed by a step */
+          hp_dense_forward_bf16(L->xb, L->wb, p + L->w_len, L->out, n, (int)L->in_size,
+                                s->units, s->act);
+        } else {
+          hp_dense_forward(cur, p, p + L->w_len, L->out, n, (int)L->in_size, s->units, s->act);
+        }
         break;
       case HP_LAYER_CONV2D:
+        hp_blas_set_bf16(m->bf16);
         hp_conv_forward(&L->conv, cur, p, p + L->w_len, L->aux, L->aux2, L->out, L->argmax, n,
                         s->act);
+        hp_blas_set_bf16(false);
         break;
       case HP_LAYER_MAXPOOL:
         hp_maxpool_forward(cur, L->out, L->argmax, n, L->in_c, L->in_h, L->in_w, s->kernel,
@@ -332,13 +369,19 @@ static void model_backward(hp_model_t *m, int n) {
     const size_t total = (size_t)n * L->out_size;
     switch (s->kind) {
       case HP_LAYER_DENSE:
-        hp_dense_backward(L->x, p, L->y, g, need_dx ? dst : NULL, dp, dp + L->w_len, n,
-                          (int)L->in_size, s->units, s->act);
+        if (m->bf16)
+          hp_dense_backward_bf16(L->xb, L->wb, L->y, g, m->gb, need_dx ? dst : NULL, dp,
+                                 dp + L->w_len, n, (int)L->in_size, s->units, s->act);
+        else
+          hp_dense_backward(L->x, p, L->y, g, need_dx ? dst : NULL, dp, dp + L->w_len, n,
+                            (int)L->in_size, s->units, s->act);
         g = dst;
         break;
       case HP_LAYER_CONV2D:
+        hp_blas_set_bf16(m->bf16);
         hp_conv_backward(&L->conv, L->x, L->aux, L->aux2, p, L->y, L->argmax, g,
                          need_dx ? dst : NULL, dp, dp + L->w_len, n, s->act);
+        hp_blas_set_bf16(false);
         g = dst;
         break;
       case HP_LAYER_MAXPOOL:

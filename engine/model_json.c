@@ -447,7 +447,7 @@ int hp_train_config_parse(const cJSON *root, hp_train_config_t *cfg, hp_err_t *e
   static const char *const keys[] = {
       "layers", "initializer", "optimizer", "loss", "batch_size", "epochs", "seed",
       "threads", "early_stopping", "data", "batch_norm", "dropout", "description",
-      "diagnostics", NULL};
+      "diagnostics", "precision", NULL};
   memset(cfg, 0, sizeof *cfg);
   cfg->batch_size = 128;
   cfg->epochs = 10;
@@ -484,6 +484,16 @@ int hp_train_config_parse(const cJSON *root, hp_train_config_t *cfg, hp_err_t *e
   } else {
     rc = hp_err_set(err, HP_EINVAL,
                     "loss: unknown loss '%s' (softmax_cross_entropy, cross_entropy, mse)", loss);
+    goto fail;
+  }
+  const char *precision = "fp32";
+  if ((rc = hp_json_get_string(root, "precision", false, &precision, "config", err)) != 0)
+    goto fail;
+  if (strcmp(precision, "bf16") == 0) {
+    cfg->bf16 = true;
+  } else if (strcmp(precision, "fp32") != 0) {
+    rc = hp_err_set(err, HP_EINVAL, "precision: must be \"fp32\" or \"bf16\" (got \"%s\")",
+                    precision);
     goto fail;
   }
   const cJSON *it;

@@ -97,6 +97,12 @@ int hp_train_run_data(const hp_train_config_t *cfg, const hp_data_t *data, hp_ep
                             (int)ds->w, (int)ds->n_classes, B, cfg->loss, err)) != 0)
     return rc;
   hp_model_init(&model, &cfg->init, cfg->seed);
+  if (cfg->bf16) {
+    /* a clear error where oneDNN or the CPU's BF16 instructions are missing */
+    if ((rc = hp_dnnl_check(true, err)) != 0 || (rc = hp_model_set_bf16(&model, true, err)) != 0)
+      goto fail;
+    hp_dnnl_set_threads(cfg->threads);
+  }
   res->n_params = model.n_params;
   const int64_t steps_per_epoch = ((int64_t)n_train + B - 1) / B;
   hp_optim_config_t ocfg = cfg->optim; /* a decay without "steps" spans the run */

@@ -8,14 +8,25 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
-/* C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C, all row-major.
+#include "hpsearch/err.h"
+
+/* C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C, all row-major, by
+ * the fp32 backend (hp_gemm_backend: OpenBLAS or oneDNN), or in bf16 while
+ * hp_blas_set_bf16 is on in the calling thread.
  * op(A) is A[M,K] (lda >= K) or, when trans_a, A^T with A stored [K,M]
  * (lda >= M); likewise op(B) is B[K,N] (ldb >= N) or B^T with B stored [N,K]
  * (ldb >= K). beta == 0 means C is written without being read (so it may hold
  * garbage, even NaN). M, N, K must be > 0. */
 void hp_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
               int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+/* The product by OpenBLAS whatever the backend (the naive loops when
+ * OpenBLAS is missing): the benchmark compares the backends with it. */
+void hp_openblas_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+                       const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                       int ldc);
 
 /* The same product by three plain loops with a double accumulator: slow,
  * obviously right, the reference the fast kernel is tested against. */
@@ -63,5 +74,70 @@ int hp_blas_threads(void);
  * Prescott)", "OPENBLAS_CORETYPE set by the user"). Static strings. */
 const char *hp_blas_corename(void);
 const char *hp_blas_kernel_origin(void);
+
+/* ---- which library runs the fp32 products ------------------------------ */
+
+typedef enum hp_gemm_backend {
+  HP_GEMM_OPENBLAS = 0, /* cblas_sgemm (engine/blas.c) */
+  HP_GEMM_ONEDNN,       /* oneDNN's f32 matmul (engine/dnnl.c) */
+} hp_gemm_backend_t;
+
+/* The fp32 backend's policy as a pure function (tested for CPUs we do not
+ * have): an explicit HPSEARCH_GEMM ("openblas" / "onednn") wins; a
+ * user-set OPENBLAS_CORETYPE means OpenBLAS; otherwise oneDNN where it was
+ * measured faster (an AVX-512 CPU with BF16 instructions, i.e. Zen 4 /
+ * Cooper Lake and later, docs/engine.md) when it can be loaded, else
+ * OpenBLAS. *why gets a static explanation. */
+hp_gemm_backend_t hp_gemm_choose(const char *hpsearch_gemm, bool user_coretype, bool cpu_bf16,
+                                 bool dnnl_loadable, const char **why);
+/* The backend hp_sgemm uses in this process (decided on first use) and why. */
+hp_gemm_backend_t hp_gemm_backend(const char **why);
+
+/* ---- bf16 products (oneDNN, engine/dnnl.c) ---------------------------- */
+
+typedef uint16_t hp_bf16_t; /* the top half of an IEEE float */
+
+/* y[i] = x[i] rounded to the nearest bf16 (ties to even; NaN stays NaN). */
+void hp_bf16_from_f32(const float *x, hp_bf16_t *y, size_t n);
+float hp_bf16_to_f32(hp_bf16_t v);
+
+/* C = alpha op(A) op(B) + beta C as hp_sgemm, with bf16 operands and fp32
+ * accumulation and output: oneDNN's matmul (primitives cached per shape,
+ * per thread). Falls back to hp_gemm_bf16_naive if oneDNN refuses a shape;
+ * call hp_dnnl_check first. */
+void hp_gemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+                  const hp_bf16_t *A, int lda, const hp_bf16_t *B, int ldb, float beta,
+                  float *C, int ldc);
+/* The reference: exact bf16 x bf16 products summed in double. */
+void hp_gemm_bf16_naive(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+                        const hp_bf16_t *A, int lda, const hp_bf16_t *B, int ldb, float beta,
+                        float *C, int ldc);
+/* hp_sgemm through oneDNN in fp32; false if oneDNN cannot run it. */
+bool hp_dnnl_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
+                   int lda, const float *B, int ldb, float beta, float *C, int ldc);
+/* hp_sgemm's product with both operands rounded to bf16 first (per call);
+ * false if out of memory. */
+bool hp_sgemm_as_bf16(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+                      const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                      int ldc);
+
+/* While on, hp_sgemm in the calling thread rounds its operands to bf16 and
+ * runs hp_gemm_bf16 (the conv layers' products in "precision": "bf16"). */
+void hp_blas_set_bf16(bool on);
+
+/* Loads oneDNN (once) and, for bf16, checks the CPU has BF16 instructions
+ * (AVX512_BF16 or AMX-BF16). 0, or HP_ESTATE with a message saying what is
+ * missing. */
+int hp_dnnl_check(bool bf16, hp_err_t *err);
+bool hp_cpu_has_bf16(void);
+/* oneDNN's version ("2.6.3") or "not loaded"; the implementation oneDNN
+ * picks for a contiguous product of this shape (for the benchmark). */
+const char *hp_dnnl_version(void);
+const char *hp_dnnl_impl(bool bf16, bool trans_a, bool trans_b, int M, int N, int K);
+/* Frees the calling thread's cached oneDNN primitives (they are otherwise
+ * kept for the life of the process; tests call this before exiting). */
+void hp_dnnl_release(void);
+/* oneDNN's (OpenMP) thread count. */
+void hp_dnnl_set_threads(int n);
 
 #endif

@@ -88,6 +88,7 @@ typedef struct hp_train_config {
                               (0 = all; for smoke tests) */
   hp_data_config_t data;   /* "data": parsed by hp_data_config_parse */
   hp_curv_config_t curv;   /* "diagnostics": curvature diagnostics (off by default) */
+  bool bf16;               /* "precision": "bf16" (default "fp32") */
 } hp_train_config_t;
 
 /* Validates and converts a config tree. Errors name the field and why
@@ -127,6 +128,10 @@ typedef struct hp_layer {
   int32_t *argmax;       /* maxpool (or conv with fused pool) winners [batch, out_size] */
   const float *x;        /* runtime: input of the last forward pass */
   const float *y;        /* runtime: output of the last forward pass */
+  hp_bf16_t *xb;         /* bf16 dense: the input rounded to bf16 [batch, in_size] */
+  hp_bf16_t *wb;         /* bf16 dense: the weights rounded to bf16 [w_len] */
+  bool wb_fresh;         /* wb matches the current weights (set by an inference pass;
+                            a training pass's step changes them after it) */
 } hp_layer_t;
 
 typedef struct hp_model {
@@ -148,6 +153,8 @@ typedef struct hp_model {
   int n_decay;
   float *gbuf[2];        /* ping-pong input-gradient buffers [batch, max size] */
   float *dlogits;        /* [batch, n_classes] */
+  bool bf16;             /* "precision": "bf16" (hp_model_set_bf16) */
+  hp_bf16_t *gb;         /* bf16: a dense layer's output gradient [batch, max out] */
   hp_rng_t dropout_rng;
 } hp_model_t;
 
@@ -179,6 +186,15 @@ const float *hp_model_forward(hp_model_t *m, const float *x, int n, bool train);
 double hp_model_loss_backward(hp_model_t *m, const int32_t *y, int n, bool backward,
                               long *correct);
 void hp_model_zero_grad(hp_model_t *m);
+/* Turns bf16 products on or off ("precision": "bf16": dense layers round
+ * their input, weights and output gradient to bf16 once per pass; conv
+ * layers round their products' operands per call; all else stays fp32).
+ * Allocates the bf16 buffers the first time; HP_ENOMEM if it cannot. The
+ * caller checks oneDNN and the CPU first (hp_dnnl_check). */
+int hp_model_set_bf16(hp_model_t *m, bool on, hp_err_t *err);
+/* Tells the model its parameters were changed outside a training pass
+ * (bf16 weight copies must be made again). */
+void hp_model_params_changed(hp_model_t *m);
 
 /* ---- training ---------------------------------------------------------- */
 

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hpsearch/blas.h"
 #include "hpsearch/rng.h"
 
 /* Hot elementwise loops are HP_HOT: one clone per vector width. */
@@ -51,6 +52,17 @@ void hp_dense_forward(const float *x, const float *W, const float *b, float *y, 
  * db[out] += sum_B dy, dx[B,in] = dy W (dx may be NULL). */
 void hp_dense_backward(const float *x, const float *W, const float *y, float *dy, float *dx,
                        float *dW, float *db, int B, int in, int out, hp_act_t act);
+
+/* "precision": "bf16": the same layer with both products' operands rounded
+ * to bf16 (fp32 accumulation, bias, activation and outputs in fp32). The
+ * caller rounds the input and weights once (xb[B,in], Wb[out,in]), so the
+ * backward pass reuses them; dy is rounded once into dyb[B,out] (scratch)
+ * for both of its products. */
+void hp_dense_forward_bf16(const hp_bf16_t *xb, const hp_bf16_t *Wb, const float *b, float *y,
+                           int B, int in, int out, hp_act_t act);
+void hp_dense_backward_bf16(const hp_bf16_t *xb, const hp_bf16_t *Wb, const float *y, float *dy,
+                            hp_bf16_t *dyb, float *dx, float *dW, float *db, int B, int in,
+                            int out, hp_act_t act);
 
 /* ---- conv2d (im2col + sgemm) ------------------------------------------ */
 

@@ -1,0 +1,322 @@
+/* Tests of engine/dnnl.c and "precision": "bf16": bf16 rounding (to nearest
+ * even), oneDNN's bf16 products against the exact products of the rounded
+ * operands and against fp32 products, with tolerances derived from the
+ * algorithm (below); oneDNN's fp32 products; the backend policy; the clear
+ * error on a CPU without BF16; and bf16 training (learns, deterministic,
+ * accuracy within the fp32 runs', dense and conv).
+ *
+ * Error bounds. For C = sum_k a_k b_k over K terms:
+ * - oneDNN vs the exact sum of the rounded operands' products: fp32
+ *   accumulation of K exact products, |err| <= gamma_K * sum|a_k b_k|,
+ *   gamma_K = K u / (1 - K u), u = 2^-24 (any summation order);
+ * - bf16 vs fp32 operands: each operand rounds with relative error
+ *   <= 2^-8 (8 significand bits, to nearest), so each product moves by at
+ *   most (2 * 2^-8 + 2^-16) |a b|, plus the fp32 accumulation above. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hpsearch/blas.h"
+#include "hpsearch/engine.h"
+#include "hpsearch/json.h"
+#include "hpsearch/rng.h"
+
+static bool have_dnnl(void) {
+  hp_err_t err = {0};
+  if (hp_dnnl_check(false, &err) == 0) return true;
+  fprintf(stderr, "oneDNN not usable (%s): skipped\n", err.msg);
+  return false;
+}
+
+static void test_rounding(void **state) {
+  (void)state;
+  const struct {
+    uint32_t in;
+    uint16_t out;
+  } cases[] = {
+      {0x3f800000u, 0x3f80}, /* 1.0 */
+      {0x3f808000u, 0x3f80}, /* 1 + 2^-8: a tie, to even (down) */
+      {0x3f818000u, 0x3f82}, /* 1 + 3*2^-8: a tie, to even (up) */
+      {0x3f808001u, 0x3f81}, /* just above the tie: up */
+      {0x3f807fffu, 0x3f80}, /* just below: down */
+      {0xbf808001u, 0xbf81}, /* negative: by magnitude */
+      {0x7f800000u, 0x7f80}, /* inf */
+      {0xff800000u, 0xff80}, /* -inf */
+      {0x7f7fffffu, 0x7f80}, /* FLT_MAX rounds up to inf */
+      {0x00000001u, 0x0000}, /* the smallest denormal: to 0 */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    float f;
+    memcpy(&f, &cases[i].in, sizeof f);
+    hp_bf16_t b;
+    hp_bf16_from_f32(&f, &b, 1);
+    if (b != cases[i].out) fail_msg("0x%08x -> 0x%04x, want 0x%04x", cases[i].in, b, cases[i].out);
+  }
+  float nan = NAN;
+  hp_bf16_t b;
+  hp_bf16_from_f32(&nan, &b, 1);
+  assert_true(isnan(hp_bf16_to_f32(b)));
+  /* every bf16 value converts back exactly, and rounds to itself */
+  for (uint32_t v = 0; v < 0x10000; v += 7) {
+    float f = hp_bf16_to_f32((hp_bf16_t)v);
+    if (isnan(f)) continue;
+    hp_bf16_from_f32(&f, &b, 1);
+    assert_int_equal(b, v);
+  }
+}
+
+static void fill(hp_rng_t *r, float *x, size_t n) {
+  for (size_t i = 0; i < n; i++) x[i] = (float)(2 * hp_rng_uniform(r) - 1);
+}
+
+/* One case: hp_gemm_bf16 (oneDNN) and hp_sgemm in bf16 mode vs the exact
+ * products of the rounded operands, and vs fp32 operands. */
+static void check_bf16(hp_rng_t *r, bool ta, bool tb, int M, int N, int K, float alpha,
+                       float beta, int pad) {
+  int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+  size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+  float *A = malloc(na * sizeof *A), *B = malloc(nb * sizeof *B);
+  hp_bf16_t *Ab = malloc(na * sizeof *Ab), *Bb = malloc(nb * sizeof *Bb);
+  float *C0 = malloc(nc * sizeof *C0), *C1 = malloc(nc * sizeof *C1), *C2 = malloc(nc * sizeof *C2);
+  float *C3 = malloc(nc * sizeof *C3), *C4 = malloc(nc * sizeof *C4);
+  fill(r, A, na), fill(r, B, nb), fill(r, C0, nc);
+  hp_bf16_from_f32(A, Ab, na), hp_bf16_from_f32(B, Bb, nb);
+  memcpy(C1, C0, nc * sizeof *C0), memcpy(C2, C0, nc * sizeof *C0);
+  memcpy(C3, C0, nc * sizeof *C0), memcpy(C4, C0, nc * sizeof *C0);
+  hp_gemm_bf16(ta, tb, M, N, K, alpha, Ab, lda, Bb, ldb, beta, C1, ldc);
+  hp_gemm_bf16_naive(ta, tb, M, N, K, alpha, Ab, lda, Bb, ldb, beta, C2, ldc);
+  hp_blas_set_bf16(true);
+  hp_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C3, ldc);
+  hp_blas_set_bf16(false);
+  hp_sgemm_naive(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C4, ldc);
+  const double u = ldexp(1.0, -24), gamma = K * u / (1 - K * u);
+  const double ub = ldexp(1.0, -8); /* bf16: p = 8 significand bits, u = 2^-p */
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < N; j++) {
+      double absum = 0; /* sum |a_k b_k| of the rounded operands */
+      for (int k = 0; k < K; k++) {
+        float a = hp_bf16_to_f32(ta ? Ab[(size_t)k * lda + i] : Ab[(size_t)i * lda + k]);
+        float b = hp_bf16_to_f32(tb ? Bb[(size_t)j * ldb + k] : Bb[(size_t)k * ldb + j]);
+        absum += fabs((double)a * b);
+      }
+      size_t at = (size_t)i * ldc + j;
+      /* alpha scales the sum; beta*C adds one rounding; the result one more */
+      double accum = fabs(alpha) * gamma * absum + 2 * u * (fabs(C2[at]) + fabs(beta * C0[at])) + 1e-30;
+      if (!(fabs(C1[at] - C2[at]) <= accum))
+        fail_msg("oneDNN bf16 %dx%dx%d ta=%d tb=%d [%d,%d]: %.9g vs exact %.9g (bound %.3g)", M, N,
+                 K, ta, tb, i, j, C1[at], C2[at], accum);
+      if (!(fabs(C3[at] - C2[at]) <= accum))
+        fail_msg("hp_sgemm in bf16 mode [%d,%d]: %.9g vs %.9g", i, j, C3[at], C2[at]);
+      /* against fp32 operands: the operands' rounding dominates */
+      double vs32 = fabs(alpha) * (2 * ub + ub * ub) * absum * (1 + 2 * ub) + 2 * accum +
+                    4 * u * fabs(C4[at]);
+      if (!(fabs(C1[at] - C4[at]) <= vs32))
+        fail_msg("bf16 vs fp32 [%d,%d]: %.9g vs %.9g (bound %.3g)", i, j, C1[at], C4[at], vs32);
+    }
+  /* untouched padding of C */
+  for (int i = 0; i < M; i++)
+    for (int j = N; j < ldc; j++) assert_true(C1[(size_t)i * ldc + j] == C0[(size_t)i * ldc + j]);
+  free(A), free(B), free(Ab), free(Bb), free(C0), free(C1), free(C2), free(C3), free(C4);
+}
+
+static void test_bf16_products(void **state) {
+  (void)state;
+  if (!have_dnnl()) {
+    skip();
+    return;
+  }
+  hp_rng_t r;
+  hp_rng_seed(&r, 21);
+  static const int shapes[][3] = {{1, 1, 1}, {3, 5, 7}, {17, 33, 65}, {128, 10, 256},
+                                  {64, 96, 300}, {2, 200, 3}};
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+    for (int t = 0; t < 4; t++) {
+      check_bf16(&r, t & 1, t & 2, shapes[s][0], shapes[s][1], shapes[s][2], 1.0f, 0.0f, 0);
+      check_bf16(&r, t & 1, t & 2, shapes[s][0], shapes[s][1], shapes[s][2], 1.0f, 1.0f, 3);
+    }
+  /* the dense layer's three calls at the MLP's first layer (16 samples:
+   * the naive reference is slow), and alpha */
+  check_bf16(&r, false, true, 16, 512, 784, 1.0f, 0.0f, 0);
+  check_bf16(&r, true, false, 512, 784, 16, 1.0f, 1.0f, 0);
+  check_bf16(&r, false, false, 16, 784, 512, 1.0f, 0.0f, 0);
+  check_bf16(&r, false, false, 9, 11, 13, 0.5f, 2.0f, 1);
+}
+
+/* oneDNN's fp32 products (the fp32 backend where it is faster) against the
+ * naive reference: fp32 accumulation, the same gamma_K bound. */
+static void test_dnnl_fp32_products(void **state) {
+  (void)state;
+  if (!have_dnnl()) {
+    skip();
+    return;
+  }
+  hp_rng_t r;
+  hp_rng_seed(&r, 5);
+  static const int shapes[][3] = {{1, 1, 1}, {7, 3, 5}, {128, 256, 512}, {33, 17, 65}};
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+    for (int t = 0; t < 4; t++) {
+      bool ta = t & 1, tb = t & 2;
+      int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+      int lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 2, ldc = N + 1;
+      size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+      float *A = malloc(na * 4), *B = malloc(nb * 4), *C1 = malloc(nc * 4), *C2 = malloc(nc * 4);
+      fill(&r, A, na), fill(&r, B, nb), fill(&r, C1, nc);
+      memcpy(C2, C1, nc * 4);
+      assert_true(hp_dnnl_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C1, ldc));
+      hp_sgemm_naive(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C2, ldc);
+      const double u = ldexp(1.0, -24), gamma = (K + 2) * u / (1 - (K + 2) * u);
+      for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+          /* |a|,|b|,|c| <= 1: sum |a b| + |c| <= K + 1 */
+          size_t at = (size_t)i * ldc + j;
+          assert_true(fabs(C1[at] - C2[at]) <= gamma * (K + 1) + 1e-30);
+        }
+      free(A), free(B), free(C1), free(C2);
+    }
+}
+
+static void test_backend_policy(void **state) {
+  (void)state;
+  const char *why = NULL;
+  /* an explicit setting wins, then a user's OPENBLAS_CORETYPE */
+  assert_int_equal(hp_gemm_choose("openblas", false, true, true, &why), HP_GEMM_OPENBLAS);
+  assert_int_equal(hp_gemm_choose("onednn", true, false, true, &why), HP_GEMM_ONEDNN);
+  assert_int_equal(hp_gemm_choose("onednn", false, true, false, &why), HP_GEMM_OPENBLAS);
+  assert_non_null(strstr(why, "cannot be loaded"));
+  assert_int_equal(hp_gemm_choose(NULL, true, true, true, &why), HP_GEMM_OPENBLAS);
+  assert_non_null(strstr(why, "OPENBLAS_CORETYPE"));
+  /* by CPU: OpenBLAS unless oneDNN was measured faster there (it was not
+   * on the Zen 4 this was measured on, docs/engine.md) */
+  assert_int_equal(hp_gemm_choose(NULL, false, false, true, &why), HP_GEMM_OPENBLAS);
+  assert_int_equal(hp_gemm_choose(NULL, false, true, false, &why), HP_GEMM_OPENBLAS);
+}
+
+static void test_no_bf16_cpu_error(void **state) {
+  (void)state;
+  setenv("HPSEARCH_PRETEND_NO_BF16", "1", 1);
+  hp_err_t err = {0};
+  int rc = hp_dnnl_check(true, &err);
+  unsetenv("HPSEARCH_PRETEND_NO_BF16");
+  assert_int_equal(rc, HP_ESTATE);
+  /* either oneDNN is missing (says so) or the CPU lacks BF16 (says so) */
+  if (strstr(err.msg, "oneDNN is not installed") == NULL)
+    assert_non_null(strstr(err.msg, "BF16 instructions"));
+}
+
+/* ---- training in bf16 --------------------------------------------------- */
+
+enum { DN = 600, DD = 16 };
+
+static void blobs(hp_data_t *data, float *x, int32_t *y, uint32_t *tr, uint32_t *va) {
+  hp_rng_t r;
+  hp_rng_seed(&r, 17);
+  for (int i = 0; i < DN; i++) {
+    y[i] = (int32_t)hp_rng_below(&r, 4);
+    for (int j = 0; j < DD; j++) x[i * DD + j] = (float)(0.8 * hp_rng_normal(&r) + 2.0 * (j % 4 == y[i]));
+  }
+  for (int i = 0; i < 480; i++) tr[i] = (uint32_t)i;
+  for (int i = 0; i < 120; i++) va[i] = (uint32_t)(480 + i);
+  memset(data, 0, sizeof *data);
+  hp_dataset_t *d = &data->train;
+  d->n = DN, d->c = 1, d->h = 4, d->w = 4, d->d = DD, d->n_classes = 4;
+  d->x = x, d->y = y;
+  data->split.train = tr, data->split.n_train = 480;
+  data->split.val = va, data->split.n_val = 120;
+}
+
+static void load(hp_train_config_t *cfg, const char *layers, const char *precision) {
+  char txt[800];
+  snprintf(txt, sizeof txt,
+           "{\"layers\": %s, \"batch_size\": 32, \"epochs\": 6, \"seed\": 2, "
+           "\"precision\": \"%s\", \"optimizer\": {\"type\": \"adam\", \"lr\": 0.01}}",
+           layers, precision);
+  cJSON *root = NULL;
+  hp_err_t err = {0};
+  assert_int_equal(hp_json_parse(txt, strlen(txt), "t", &root, &err), 0);
+  int rc = hp_train_config_parse(root, cfg, &err);
+  if (rc) fprintf(stderr, "%s\n", err.msg);
+  assert_int_equal(rc, 0);
+  cJSON_Delete(root);
+}
+
+static void test_bf16_training(void **state) {
+  (void)state;
+  hp_err_t err = {0};
+  if (hp_dnnl_check(true, &err) != 0) {
+    fprintf(stderr, "bf16 training skipped: %s\n", err.msg);
+    skip();
+    return;
+  }
+  float *x = malloc(DN * DD * sizeof *x);
+  int32_t y[DN];
+  uint32_t tr[480], va[120];
+  hp_data_t data;
+  blobs(&data, x, y, tr, va);
+  static const char *const nets[] = {
+      "[{\"type\": \"mlp\", \"hidden\": [32, 16]}, {\"type\": \"dense\", \"units\": 4}]",
+      "[{\"type\": \"conv2d\", \"filters\": 4, \"kernel\": 3, \"padding\": 1, "
+      "\"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 4}]",
+      "[{\"type\": \"conv2d\", \"filters\": 4, \"kernel\": 3, \"padding\": 1, "
+      "\"activation\": \"relu\"}, {\"type\": \"maxpool\"}, {\"type\": \"dense\", \"units\": 4}]",
+  };
+  for (size_t k = 0; k < sizeof nets / sizeof nets[0]; k++) {
+    hp_train_config_t c32, c16;
+    load(&c32, nets[k], "fp32");
+    load(&c16, nets[k], "bf16");
+    assert_false(c32.bf16);
+    assert_true(c16.bf16);
+    hp_train_result_t r32, r16a, r16b;
+    hp_model_t a, b;
+    assert_int_equal(hp_train_run_data(&c32, &data, NULL, NULL, &r32, NULL, &err), 0);
+    assert_int_equal(hp_train_run_data(&c16, &data, NULL, NULL, &r16a, &a, &err), 0);
+    assert_int_equal(hp_train_run_data(&c16, &data, NULL, NULL, &r16b, &b, &err), 0);
+    assert_int_equal(r16a.status, HP_TRAIN_OK);
+    fprintf(stderr, "net %zu: val accuracy fp32 %.3f bf16 %.3f\n", k, r32.val_accuracy, r16a.val_accuracy);
+    /* it learns like fp32 does, and the same seed gives the same bits */
+    assert_true(r16a.val_accuracy > 0.85);
+    assert_true(fabs(r16a.val_accuracy - r32.val_accuracy) < 0.05);
+    assert_true(a.bf16);
+    assert_memory_equal(a.params, b.params, a.n_params * sizeof(float));
+    /* the weights stay fp32 and differ from the fp32 run's (the products
+     * really were rounded) */
+    hp_model_t m32;
+    assert_int_equal(hp_train_run_data(&c32, &data, NULL, NULL, &r32, &m32, &err), 0);
+    assert_true(memcmp(a.params, m32.params, a.n_params * sizeof(float)) != 0);
+    hp_model_free(&a), hp_model_free(&b), hp_model_free(&m32);
+    hp_train_config_free(&c32), hp_train_config_free(&c16);
+  }
+  free(x);
+}
+
+static void test_precision_config(void **state) {
+  (void)state;
+  const char *txt = "{\"layers\": [{\"type\": \"dense\", \"units\": 3}], \"precision\": \"fp16\"}";
+  cJSON *root = NULL;
+  hp_err_t err = {0};
+  assert_int_equal(hp_json_parse(txt, strlen(txt), "t", &root, &err), 0);
+  hp_train_config_t cfg;
+  assert_true(hp_train_config_parse(root, &cfg, &err) < 0);
+  assert_non_null(strstr(err.msg, "precision: must be \"fp32\" or \"bf16\""));
+  cJSON_Delete(root);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_rounding),
+      cmocka_unit_test(test_bf16_products),
+      cmocka_unit_test(test_dnnl_fp32_products),
+      cmocka_unit_test(test_backend_policy),
+      cmocka_unit_test(test_no_bf16_cpu_error),
+      cmocka_unit_test(test_bf16_training),
+      cmocka_unit_test(test_precision_config),
+  };
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  hp_dnnl_release();
+  return rc;
+}
