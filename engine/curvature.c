@@ -27,9 +27,9 @@
 void hp_curv_config_default(hp_curv_config_t *c) {
   memset(c, 0, sizeof *c);
   c->samples = 512;
-  c->steps = 20;
+  c->steps = 16;
   c->vectors = 1;
-  c->precond_steps = 10;
+  c->precond_steps = 8;
   c->fd_step = 1e-3;
 }
 
@@ -206,6 +206,171 @@ void hp_curvature_hvp(hp_model_t *m, const float *xs, const int32_t *ys, uint32_
   free(p0), free(gm);
 }
 
+/* ---- the exact product: Pearlmutter's R-operator ------------------------- */
+
+bool hp_curvature_exact_supported(const hp_model_t *m) {
+  if (m->loss != HP_LOSS_SOFTMAX_CE && m->loss != HP_LOSS_MSE) return false;
+  for (int i = 0; i < m->n_layers; i++) {
+    hp_layer_kind_t k = m->layers[i].spec.kind;
+    if (k != HP_LAYER_DENSE && k != HP_LAYER_FLATTEN && k != HP_LAYER_DROPOUT) return false;
+  }
+  return true;
+}
+
+/* f'(z) and f''(z) of the supported activations, from the output a = f(z). */
+static inline float act_d1(hp_act_t f, float a) {
+  switch (f.kind) {
+    case HP_ACT_RELU: return a > 0.0f ? 1.0f : 0.0f;
+    case HP_ACT_LEAKY: return a > 0.0f ? 1.0f : f.slope;
+    case HP_ACT_TANH: return 1.0f - a * a;
+    case HP_ACT_SIGMOID: return a * (1.0f - a);
+    default: return 1.0f;
+  }
+}
+static inline float act_d2(hp_act_t f, float a) {
+  switch (f.kind) {
+    case HP_ACT_TANH: return -2.0f * a * (1.0f - a * a);
+    case HP_ACT_SIGMOID: return a * (1.0f - a) * (1.0f - 2.0f * a);
+    default: return 0.0f; /* piecewise linear: 0 almost everywhere */
+  }
+}
+
+/* R{.} denotes the directional derivative d/dt at t = 0 of a quantity at
+ * theta + t v (Pearlmutter 1994). For a dense layer z = x W^T + b, a = f(z):
+ *   forward   R{z} = R{x} W^T + x V^T + v_b,  R{a} = f'(z) R{z}
+ *   loss      CE: d = (p - e_y)/B, R{d} = p (R{z} - <p, R{z}>)/B
+ *             MSE: d = 2(z - t)/(kB), R{d} = 2 R{z}/(kB)
+ *   backward  delta = f'(z) g,  R{delta} = f'(z) R{g} + f''(z) R{z} g
+ *             R{dW} = R{delta}^T x + delta^T R{x},  R{db} = sum R{delta}
+ *             g_prev = delta W,  R{g_prev} = R{delta} W + delta V
+ * which is H v exactly (almost everywhere for ReLU: f'' = 0 off the kinks). */
+/* Scratch of the R passes for one minibatch of the model's batch size. */
+typedef struct rop_ws {
+  float *rz, *ra;          /* R{z} and R{a} of every dense layer, [batch, out] each */
+  float *g, *rg, *g2, *rg2; /* dL/da and R{dL/da}, ping-pong [batch, widest] */
+  size_t *at;              /* offset of layer i's block in rz/ra */
+} rop_ws_t;
+
+static void rop_ws_free(rop_ws_t *w) {
+  free(w->rz), free(w->ra), free(w->g), free(w->rg), free(w->g2), free(w->rg2), free(w->at);
+}
+
+static int rop_ws_alloc(const hp_model_t *m, rop_ws_t *w) {
+  size_t width = (size_t)m->in_c * m->in_h * m->in_w, tot = 0, B = (size_t)m->batch;
+  for (int i = 0; i < m->n_layers; i++) {
+    if (m->layers[i].out_size > width) width = m->layers[i].out_size;
+    tot += m->layers[i].out_size;
+  }
+  w->rz = malloc(B * tot * sizeof *w->rz), w->ra = malloc(B * tot * sizeof *w->ra);
+  w->g = malloc(B * width * sizeof *w->g), w->rg = malloc(B * width * sizeof *w->rg);
+  w->g2 = malloc(B * width * sizeof *w->g2), w->rg2 = malloc(B * width * sizeof *w->rg2);
+  w->at = malloc((size_t)m->n_layers * sizeof *w->at);
+  if (!w->rz || !w->ra || !w->g || !w->rg || !w->g2 || !w->rg2 || !w->at) {
+    rop_ws_free(w);
+    return HP_ENOMEM;
+  }
+  return 0;
+}
+
+static void hvp_exact_chunk(hp_model_t *m, const float *x, const int32_t *y, int b,
+                            const float *v, float share, float *out, rop_ws_t *w) {
+  const int nl = m->n_layers;
+  float *rz = w->rz, *ra = w->ra, *g = w->g, *rg = w->rg, *g2 = w->g2, *rg2 = w->rg2;
+  size_t *at = w->at;
+  hp_model_forward(m, x, b, true);
+  /* forward R pass */
+  const float *rx = NULL; /* R{input of the current layer}: 0 for the data */
+  size_t off = 0;
+  int last_dense = -1;
+  for (int i = 0; i < nl; i++) {
+    hp_layer_t *L = &m->layers[i];
+    at[i] = off;
+    if (L->spec.kind != HP_LAYER_DENSE) continue; /* flatten, dropout at rate 0: identity */
+    const int in = (int)L->in_size, o = (int)L->out_size;
+    const float *W = m->params + L->p_off, *V = v + L->p_off, *vb = V + L->w_len;
+    float *z = rz + off, *a = ra + off;
+    hp_sgemm(false, true, b, o, in, 1.0f, L->x, in, V, in, 0.0f, z, o);
+    if (rx != NULL) hp_sgemm(false, true, b, o, in, 1.0f, rx, in, W, in, 1.0f, z, o);
+    for (int r = 0; r < b; r++)
+      for (int j = 0; j < o; j++) {
+        z[(size_t)r * o + j] += vb[j];
+        a[(size_t)r * o + j] = act_d1(L->spec.act, L->y[(size_t)r * o + j]) * z[(size_t)r * o + j];
+      }
+    rx = a;
+    off += (size_t)b * o;
+    last_dense = i;
+  }
+  /* the loss's gradient d and R{d} with respect to the logits */
+  const hp_layer_t *Lt = &m->layers[last_dense];
+  const int k = m->n_classes;
+  const float *logits = Lt->y, *rlog = ra + at[last_dense];
+  for (int r = 0; r < b; r++) {
+    const float *zr = logits + (size_t)r * k, *rr = rlog + (size_t)r * k;
+    float *gr = g + (size_t)r * k, *rgr = rg + (size_t)r * k;
+    if (m->loss == HP_LOSS_SOFTMAX_CE) {
+      double mx = zr[0], se = 0, pr = 0;
+      for (int j = 1; j < k; j++) mx = zr[j] > mx ? zr[j] : mx;
+      for (int j = 0; j < k; j++) se += exp(zr[j] - mx);
+      for (int j = 0; j < k; j++) pr += exp(zr[j] - mx) / se * rr[j];
+      for (int j = 0; j < k; j++) {
+        double p = exp(zr[j] - mx) / se;
+        gr[j] = (float)((p - (j == y[r])) / b);
+        rgr[j] = (float)(p * (rr[j] - pr) / b);
+      }
+    } else {
+      for (int j = 0; j < k; j++) {
+        gr[j] = (float)(2.0 * (zr[j] - (j == y[r])) / ((double)k * b));
+        rgr[j] = (float)(2.0 * rr[j] / ((double)k * b));
+      }
+    }
+  }
+  /* backward R pass */
+  for (int i = last_dense; i >= 0; i--) {
+    hp_layer_t *L = &m->layers[i];
+    if (L->spec.kind != HP_LAYER_DENSE) continue;
+    const int in = (int)L->in_size, o = (int)L->out_size;
+    const float *W = m->params + L->p_off, *V = v + L->p_off;
+    const float *z = rz + at[i];
+    /* g, rg hold dL/da and R{dL/da} [b, o]: turn them into delta, R{delta} */
+    for (size_t e = 0; e < (size_t)b * o; e++) {
+      float av = L->y[e], d1 = act_d1(L->spec.act, av);
+      rg[e] = d1 * rg[e] + act_d2(L->spec.act, av) * z[e] * g[e];
+      g[e] = d1 * g[e];
+    }
+    int prev = -1; /* the dense layer below, whose R{a} is this one's R{x} */
+    for (int j = i - 1; j >= 0 && prev < 0; j--)
+      if (m->layers[j].spec.kind == HP_LAYER_DENSE) prev = j;
+    float *oW = out + L->p_off, *ob = oW + L->w_len;
+    hp_sgemm(true, false, o, in, b, share, rg, o, L->x, in, 1.0f, oW, in);
+    if (prev >= 0) hp_sgemm(true, false, o, in, b, share, g, o, ra + at[prev], in, 1.0f, oW, in);
+    for (int r = 0; r < b; r++)
+      for (int j = 0; j < o; j++) ob[j] += share * rg[(size_t)r * o + j];
+    if (prev < 0) break;
+    hp_sgemm(false, false, b, in, o, 1.0f, rg, o, W, in, 0.0f, rg2, in);
+    hp_sgemm(false, false, b, in, o, 1.0f, g, o, V, in, 1.0f, rg2, in);
+    hp_sgemm(false, false, b, in, o, 1.0f, g, o, W, in, 0.0f, g2, in);
+    float *t = g;
+    g = g2, g2 = t;
+    t = rg, rg = rg2, rg2 = t;
+  }
+}
+
+int hp_curvature_hvp_exact(hp_model_t *m, const float *xs, const int32_t *ys, uint32_t n,
+                           const float *v, float *out) {
+  if (!hp_curvature_exact_supported(m)) return HP_EINVAL;
+  const size_t d = (size_t)m->in_c * m->in_h * m->in_w;
+  rop_ws_t w;
+  memset(&w, 0, sizeof w);
+  if (rop_ws_alloc(m, &w) != 0) return HP_ENOMEM;
+  memset(out, 0, m->n_params * sizeof *out);
+  for (uint32_t at = 0; at < n; at += (uint32_t)m->batch) {
+    int b = (int)(n - at < (uint32_t)m->batch ? n - at : (uint32_t)m->batch);
+    hvp_exact_chunk(m, xs + (size_t)at * d, ys + at, b, v, (float)b / (float)n, out, &w);
+  }
+  rop_ws_free(&w);
+  return 0;
+}
+
 /* The operator Lanczos sees: out = S (H + wd on decay ranges) S v with
  * S = diag(sqrt d) (S = I when d is NULL). */
 typedef struct hess_op {
@@ -215,6 +380,7 @@ typedef struct hess_op {
   uint32_t n;
   double eps;
   double wd;        /* weight decay added to H on m->decay ranges */
+  bool exact;       /* R-operator products (else central differences) */
   const float *sd;  /* sqrt of the preconditioner, or NULL */
   float *tmp;       /* [n_params] */
   int count;        /* products computed */
@@ -228,7 +394,8 @@ static void hess_apply(void *ctx, const float *v, float *out) {
     for (size_t i = 0; i < np; i++) o->tmp[i] = o->sd[i] * v[i];
     x = o->tmp;
   }
-  hp_curvature_hvp(o->m, o->xs, o->ys, o->n, x, o->eps, out);
+  if (!o->exact || hp_curvature_hvp_exact(o->m, o->xs, o->ys, o->n, x, out) != 0)
+    hp_curvature_hvp(o->m, o->xs, o->ys, o->n, x, o->eps, out);
   if (o->wd > 0)
     for (int r = 0; r < o->m->n_decay; r++) {
       const hp_param_range_t *pr = &o->m->decay[r];
@@ -260,6 +427,11 @@ int hp_curvature_diagnose(hp_model_t *m, const hp_dataset_t *ds, const uint32_t 
   memset(res, 0, sizeof *res);
   if (n > (uint32_t)cfg->samples) n = (uint32_t)cfg->samples;
   if (n == 0) return hp_err_set(err, HP_EINVAL, "diagnostics: no training samples");
+  const bool exact = cfg->hvp != HP_CURV_HVP_FD && hp_curvature_exact_supported(m);
+  if (cfg->hvp == HP_CURV_HVP_EXACT && !exact)
+    return hp_err_set(err, HP_EINVAL,
+                      "diagnostics.hvp: \"exact\" needs a network of dense layers only (with "
+                      "softmax cross-entropy or mse); use \"auto\" or \"fd\"");
   const int steps = cfg->steps, vectors = cfg->vectors;
   const size_t d = ds->d;
   float *xs = malloc((size_t)n * d * sizeof *xs), *v0 = malloc(np * sizeof *v0);
@@ -292,7 +464,9 @@ int hp_curvature_diagnose(hp_model_t *m, const hp_dataset_t *ds, const uint32_t 
 
   const double wd = opt ? hp_optim_weight_decay(opt) : 0.0;
   const double pnorm = sqrt(dot(m->params, m->params, np));
-  hess_op_t op = {m, xs, ys, n, cfg->fd_step * (pnorm > 1.0 ? pnorm : 1.0), wd, NULL, tmp, 0};
+  hess_op_t op = {m, xs, ys, n, cfg->fd_step * (pnorm > 1.0 ? pnorm : 1.0), wd, exact, NULL,
+                  tmp, 0};
+  res->exact = exact;
   res->samples = (int)n;
   res->lr = lr;
 
@@ -419,6 +593,9 @@ int hp_curv_result_json(const hp_curv_result_t *r, cJSON *obj) {
       {"curvature_hvps", r->hvps},
       {"curvature_seconds", r->seconds},
   };
+  if (cJSON_AddStringToObject(obj, "curvature_hvp", r->exact ? "exact" : "central_difference") ==
+      NULL)
+    return HP_ENOMEM;
   for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
     if (isfinite(f[i].v) && cJSON_AddNumberToObject(obj, f[i].key, f[i].v) == NULL)
       return HP_ENOMEM;
@@ -438,8 +615,8 @@ int hp_curv_result_json(const hp_curv_result_t *r, cJSON *obj) {
 void hp_curv_result_line(const hp_curv_result_t *r, char *buf, size_t cap) {
   snprintf(buf, cap,
            "lambda_max %.4g  lambda_min %.4g  negative %.1f%%  |g| %.3g  g'Hg/g'g %.4g  "
-           "lr*lambda_max %.3g  lr*sharpness %.3g (bound %.3g)  %d HVPs on %d samples, %.1fs",
+           "lr*lambda_max %.3g  lr*sharpness %.3g (bound %.3g)  %d %s HVPs on %d samples, %.1fs",
            r->lambda_max, r->lambda_min, 100.0 * r->neg_fraction, r->grad_norm,
            r->grad_curvature, r->lr_lambda_max, r->lr_sharpness, r->bound, r->hvps,
-           r->samples, r->seconds);
+           r->exact ? "exact" : "finite-difference", r->samples, r->seconds);
 }

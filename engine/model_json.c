@@ -392,7 +392,7 @@ static int parse_early_stopping(const cJSON *o, hp_train_config_t *cfg, hp_err_t
 /* "diagnostics": {"curvature": true, ...} (docs/engine.md). */
 static int parse_diagnostics(const cJSON *o, hp_curv_config_t *c, hp_err_t *err) {
   static const char *const keys[] = {"curvature", "every_epoch", "samples", "lanczos_steps",
-                                     "slq_vectors", "precond_steps", "fd_step", NULL};
+                                     "slq_vectors", "precond_steps", "fd_step", "hvp", NULL};
   const char *w = "diagnostics";
   if (!cJSON_IsObject(o))
     return hp_err_set(err, HP_EINVAL, "diagnostics: expected an object, got %s",
@@ -405,7 +405,15 @@ static int parse_diagnostics(const cJSON *o, hp_curv_config_t *c, hp_err_t *err)
   if (rc == 0) rc = get_int(o, "slq_vectors", false, 1, 64, &c->vectors, w, err);
   if (rc == 0) rc = get_int(o, "precond_steps", false, 0, 200, &c->precond_steps, w, err);
   if (rc == 0) rc = hp_json_get_number(o, "fd_step", false, &c->fd_step, w, err);
+  const char *hvp = "auto";
+  if (rc == 0) rc = hp_json_get_string(o, "hvp", false, &hvp, w, err);
   if (rc != 0) return rc;
+  if (strcmp(hvp, "auto") == 0) c->hvp = HP_CURV_HVP_AUTO;
+  else if (strcmp(hvp, "exact") == 0) c->hvp = HP_CURV_HVP_EXACT;
+  else if (strcmp(hvp, "fd") == 0) c->hvp = HP_CURV_HVP_FD;
+  else
+    return hp_err_set(err, HP_EINVAL,
+                      "diagnostics.hvp: must be \"auto\", \"exact\" or \"fd\" (got \"%s\")", hvp);
   if (!(c->fd_step >= 1e-6 && c->fd_step <= 0.1))
     return hp_err_set(err, HP_EINVAL, "diagnostics.fd_step: must be in [1e-06, 0.1] (got %g)",
                       c->fd_step);

@@ -26,15 +26,23 @@ struct hp_optim;
  * [lambda_min, lambda_max]). */
 #define HP_CURV_BINS 16
 
+/* How Hessian-vector products are computed. */
+typedef enum hp_curv_hvp {
+  HP_CURV_HVP_AUTO = 0, /* "auto": exact where the network allows, else fd */
+  HP_CURV_HVP_EXACT,    /* "exact": the R-operator (dense networks only) */
+  HP_CURV_HVP_FD,       /* "fd": central differences of gradients */
+} hp_curv_hvp_t;
+
 /* "diagnostics": {"curvature": true, ...} of a training config. */
 typedef struct hp_curv_config {
+  hp_curv_hvp_t hvp; /* "hvp": "auto" (default), "exact", "fd" */
   bool enabled;     /* "curvature": compute at the end of training (default false) */
   bool every_epoch; /* "every_epoch": also after every epoch (default false) */
   int samples;      /* "samples": size of the fixed training subset (default 512) */
-  int steps;        /* "lanczos_steps": Lanczos iterations per run (default 20) */
+  int steps;        /* "lanczos_steps": Lanczos iterations per run (default 16) */
   int vectors;      /* "slq_vectors": SLQ start vectors (default 1) */
   int precond_steps; /* "precond_steps": Lanczos steps for the preconditioned
-                        sharpness of adaptive optimizers (default 10; 0 = off) */
+                        sharpness of adaptive optimizers (default 8; 0 = off) */
   double fd_step;   /* "fd_step": relative central-difference step (default 1e-3) */
 } hp_curv_config_t;
 
@@ -61,6 +69,7 @@ typedef struct hp_curv_result {
   int hvps;              /* Hessian-vector products computed */
   int samples;           /* subset size used */
   double seconds;        /* wall time of the diagnosis */
+  bool exact;            /* products by the R-operator (else central differences) */
 } hp_curv_result_t;
 
 /* ---- generic pieces (tested on known spectra) ------------------------- */
@@ -105,6 +114,14 @@ int hp_curvature_diagnose(struct hp_model *m, const struct hp_dataset *ds, const
  * ys[n] are the gathered subset. eps is the absolute step along v/||v||. */
 void hp_curvature_hvp(struct hp_model *m, const float *xs, const int32_t *ys, uint32_t n,
                       const float *v, double eps, float *out);
+/* out = H v exactly by Pearlmutter's R-operator (a forward and a backward
+ * pass of directional derivatives) for networks of dense layers (with their
+ * fused activations, flatten, dropout at rate 0) and softmax cross-entropy
+ * or MSE: hp_curvature_exact_supported says. HP_EINVAL if unsupported,
+ * HP_ENOMEM. */
+bool hp_curvature_exact_supported(const struct hp_model *m);
+int hp_curvature_hvp_exact(struct hp_model *m, const float *xs, const int32_t *ys, uint32_t n,
+                           const float *v, float *out);
 /* The subset gradient of the same loss (no weight decay) into g. */
 double hp_curvature_grad(struct hp_model *m, const float *xs, const int32_t *ys, uint32_t n,
                          float *g);

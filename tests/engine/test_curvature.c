@@ -222,20 +222,28 @@ static void test_hvp_dense_hessian(void **state) {
   double pn = 0;
   for (int i = 0; i < NP; i++) pn += p[i] * p[i];
   const double eps = 1e-3 * fmax(sqrt(pn), 1.0);
-  float v[NP], hv[NP];
-  double worst = 0;
+  float v[NP], hv[NP], hx[NP];
+  double worst = 0, worst_exact = 0;
+  assert_true(hp_curvature_exact_supported(&m));
   for (int t = 0; t < NP + 4; t++) {
     for (int i = 0; i < NP; i++)
       v[i] = t < NP ? (i == t) : (float)hp_rng_normal(&r);
     hp_curvature_hvp(&m, x, y, NS, v, eps, hv);
+    assert_int_equal(hp_curvature_hvp_exact(&m, x, y, NS, v, hx), 0);
+    double vn = 0;
+    for (int j = 0; j < NP; j++) vn += fabs(v[j]);
     for (int i = 0; i < NP; i++) {
       double ref = 0;
       for (int j = 0; j < NP; j++) ref += H[i][j] * v[j];
-      worst = fmax(worst, fabs(hv[i] - ref));
+      worst = fmax(worst, fabs(hv[i] - ref) / vn);
+      worst_exact = fmax(worst_exact, fabs(hx[i] - ref) / vn);
     }
   }
-  /* fp32 gradients over eps: a few 1e-4 of the Hessian's largest entry */
-  assert_true(worst < 2e-3 * hmax * 3);
+  /* central differences: fp32 gradients over eps, a few 1e-3 of the
+   * Hessian's largest entry; the R-operator: fp32 rounding only (the
+   * reference itself is good to ~1e-9) */
+  assert_true(worst < 6e-3 * hmax);
+  assert_true(worst_exact < 2e-5 * hmax);
   /* and the parameters are back exactly */
   for (int i = 0; i < NP; i++) assert_true(m.params[i] == (float)p[i]);
   hp_model_free(&m);
@@ -310,6 +318,50 @@ static void test_hvp_conv_second_difference(void **state) {
     assert_true(fabs(vhv - sd) < 0.01 * fabs(sd) + 3e-4);
   }
   free(v), free(hv), free(p0);
+  hp_model_free(&m);
+  hp_train_config_free(&cfg);
+}
+
+/* ReLU layers, a separate-flatten input and MSE: the R-operator against
+ * central differences (no kink is crossed at this step on these points). */
+static void test_hvp_exact_relu_mse(void **state) {
+  (void)state;
+  const char *txt = "{\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 7, "
+                    "\"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 5, \"activation\": "
+                    "\"leaky_relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"sigmoid\"}], "
+                    "\"loss\": \"mse\"}";
+  cJSON *root = NULL;
+  hp_err_t err = {0};
+  assert_int_equal(hp_json_parse(txt, strlen(txt), "t", &root, &err), 0);
+  hp_train_config_t cfg;
+  int rc = hp_train_config_parse(root, &cfg, &err);
+  if (rc) fprintf(stderr, "%s\n", err.msg);
+  assert_int_equal(rc, 0);
+  cJSON_Delete(root);
+  hp_model_t m;
+  assert_int_equal(hp_model_create(&m, cfg.layers, cfg.n_layers, 1, 2, 2, 3, 3,
+                                   HP_LOSS_MSE, &err), 0);
+  hp_model_init(&m, &cfg.init, 3);
+  assert_true(hp_curvature_exact_supported(&m));
+  enum { N = 7 };
+  float x[N * 4];
+  int32_t y[N];
+  hp_rng_t r;
+  hp_rng_seed(&r, 8);
+  for (int i = 0; i < N * 4; i++) x[i] = (float)hp_rng_normal(&r);
+  for (int i = 0; i < N; i++) y[i] = i % 3;
+  const size_t np = m.n_params;
+  float *v = malloc(np * sizeof *v), *a = malloc(np * sizeof *a), *b = malloc(np * sizeof *b);
+  for (int t = 0; t < 4; t++) {
+    double an = 0, d = 0;
+    for (size_t i = 0; i < np; i++) v[i] = (float)hp_rng_normal(&r);
+    assert_int_equal(hp_curvature_hvp_exact(&m, x, y, N, v, a), 0);
+    hp_curvature_hvp(&m, x, y, N, v, 1e-4, b);
+    for (size_t i = 0; i < np; i++) an = fmax(an, fabs(a[i])), d = fmax(d, fabs(a[i] - b[i]));
+    assert_true(an > 0);
+    assert_true(d < 5e-3 * an);
+  }
+  free(v), free(a), free(b);
   hp_model_free(&m);
   hp_train_config_free(&cfg);
 }
@@ -463,7 +515,7 @@ static void test_deterministic_and_harmless(void **state) {
   /* and the same run twice gives the same numbers, bit for bit */
   assert_memory_equal(&r2.curv.lambda_max, &r3.curv.lambda_max, sizeof(double));
   assert_memory_equal(r2.curv.density, r3.curv.density, sizeof r2.curv.density);
-  assert_true(r2.curv.samples == 100 && r2.curv.hvps == 1 + 2 * 8 + 10);
+  assert_true(r2.curv.samples == 100 && r2.curv.hvps == 1 + 2 * 8 + 8);
   assert_true(r2.curv.lambda_max > 0 && r2.curv.lambda_min <= r2.curv.lambda_max);
   assert_true(fabs(r2.curv.bound - 38.0) < 1e-9); /* the default optimizer is Adam */
   assert_true(r2.curv_seconds >= r2.curv.seconds);
@@ -491,6 +543,7 @@ static void test_config_errors(void **state) {
       {"{\"every_epoch\": true}", "diagnostics.every_epoch: needs"},
       {"{\"curvatur\": true}", "diagnostics"},
       {"[]", "diagnostics: expected an object"},
+      {"{\"curvature\": true, \"hvp\": \"exactly\"}", "diagnostics.hvp: must be"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char txt[400];
@@ -513,6 +566,7 @@ int main(void) {
       cmocka_unit_test(test_lanczos_known_spectrum),
       cmocka_unit_test(test_hvp_dense_hessian),
       cmocka_unit_test(test_hvp_conv_second_difference),
+      cmocka_unit_test(test_hvp_exact_relu_mse),
       cmocka_unit_test(test_diagnose_quadratic),
       cmocka_unit_test(test_deterministic_and_harmless),
       cmocka_unit_test(test_config_errors),
