@@ -144,10 +144,13 @@ for p in glob.glob(os.path.join(out, "*.json")):
     except OSError:
         ld = ["?", "?"]
     runs.setdefault((model, kind, prec), []).append(
-        (int(seed[1:]), r["samples_per_sec"], cpu, r.get("test_accuracy", float("nan")), ld))
-print(f"{'model':5} {'run':14} {'samples/s median [min-max]':>30} {'CPU s median':>13} "
-      f"{'test accuracy per seed':>30}  load (1-min avg, before/after each run)")
-med = {}
+        (int(seed[1:]), r["samples_per_sec"], cpu, r.get("test_accuracy", float("nan")), ld,
+         r.get("cpu_samples_per_sec", float("nan"))))
+print("samples/s: training samples per wall-clock second of the training loop; per CPU second "
+      "in the next column (steadier when other jobs share the cores)")
+print(f"{'model':5} {'run':14} {'samples/s median [min-max]':>30} {'per CPU s median [min-max]':>30} "
+      f"{'CPU s':>6} {'test accuracy per seed':>30}  load (1-min avg, before/after each run)")
+med, medc = {}, {}
 for model in ("mlp", "cnn"):
     for kind in ("torch", "hpsearch"):
         for prec in ("fp32", "bf16"):
@@ -155,16 +158,19 @@ for model in ("mlp", "cnn"):
             if not rs:
                 continue
             sps = [r[1] for r in rs]
+            cps = [r[5] for r in rs]
             med[(model, kind, prec)] = statistics.median(sps)
+            medc[(model, kind, prec)] = statistics.median(cps)
             accs = " ".join(f"s{r[0]}:{r[3]:.4f}" for r in rs)
             loads = " ".join(f"{r[4][0]}/{r[4][-1]}" for r in rs)
             label = ("pytorch" if kind == "torch" else kind) + " " + prec
-            print(f"{model:5} {label:14} {statistics.median(sps):>12,.0f} [{min(sps):,.0f}-{max(sps):,.0f}]"
-                  f"{'':>2} {statistics.median([r[2] for r in rs]):>11.1f}  {accs:>30}  {loads}")
+            w = f"{statistics.median(sps):,.0f} [{min(sps):,.0f}-{max(sps):,.0f}]"
+            c = f"{statistics.median(cps):,.0f} [{min(cps):,.0f}-{max(cps):,.0f}]"
+            print(f"{model:5} {label:14} {w:>30} {c:>30} {statistics.median([r[2] for r in rs]):>6.1f} "
+                  f"{accs:>30}  {loads}")
 def ratio(a, b, goal):
     if a in med and b in med:
-        r = med[a] / med[b]
-        return f"{r:.2f}x (goal {goal})"
+        return (f"{med[a] / med[b]:.2f}x wall, {medc[a] / medc[b]:.2f}x per CPU s (goal {goal})")
     return "n/a"
 for model in ("mlp", "cnn"):
     if (model, "hpsearch", "fp32") not in med:

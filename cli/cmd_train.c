@@ -111,6 +111,7 @@ int hp_cmd_train(int argc, char **argv) {
   cJSON_AddNumberToObject(out, "best_epoch", res.best_epoch);
   cJSON_AddNumberToObject(out, "seconds", res.seconds);
   cJSON_AddNumberToObject(out, "samples_per_sec", res.samples_per_sec);
+  cJSON_AddNumberToObject(out, "cpu_samples_per_sec", res.cpu_samples_per_sec);
   cJSON_AddNumberToObject(out, "steps", (double)res.steps);
   cJSON_AddNumberToObject(out, "params", (double)res.n_params);
   cJSON_AddStringToObject(out, "blas_core", hp_blas_corename());

@@ -235,6 +235,8 @@ typedef struct hp_train_result {
   bool has_val, has_test;
   double seconds;         /* total wall time */
   double samples_per_sec; /* training samples / training time, all epochs */
+  double cpu_samples_per_sec; /* the same per CPU second of the process (steadier
+                                 than wall time on a shared machine) */
   uint64_t steps;         /* optimizer steps taken */
   size_t n_params;
   bool has_curv;          /* curvature diagnostics of the final model in curv */
