@@ -532,6 +532,10 @@ static void test_db_from_optuna(void **state) {
            "    c = t.suggest_categorical(\"c\", [\"a\", None, 3])\n"
            "    t.report(x, 0)\n"
            "    t.set_user_attr(\"note\", \"hi\")\n"
+           "    t.set_user_attr(\"curvature_lambda_max\", 12.5)\n"
+           "    t.set_user_attr(\"curvature_lr_sharpness\", 0.5)\n"
+           "    t.set_user_attr(\"curvature_bound\", 2.0)\n"
+           "    t.set_user_attr(\"curvature_density\", [0.25, 0.75])\n"
            "    return -x * x\n"
            "s.optimize(f, n_trials=5)\n"
            "s.enqueue_trial({\"x\": 1.0})\n"
@@ -542,6 +546,17 @@ static void test_db_from_optuna(void **state) {
   assert_int_equal(r->code, 0);
   assert_int_equal(count_lines(r->out), 7); /* header, 5 complete, 1 waiting */
   assert_non_null(strstr(r->out, ",WAITING,"));
+  /* curvature attributes (as the engine's diagnostics store them) get
+   * their columns in the table and their section in best */
+  r = cli("trials opt --db '%s'", path);
+  assert_int_equal(r->code, 0);
+  assert_non_null(strstr(r->out, "lambda_max  lr*sharpness"));
+  assert_non_null(strstr(r->out, "12.5"));
+  r = cli("best opt --db '%s'", path);
+  assert_int_equal(r->code, 0);
+  assert_non_null(strstr(r->out, "curvature (Hessian"));
+  assert_non_null(strstr(r->out, "[0.25,0.75]"));
+  assert_non_null(strstr(r->out, "lr*sharpness is below the stability bound 2"));
   r = cli("status opt --db '%s'", path);
   assert_int_equal(r->code, 0);
   assert_non_null(strstr(r->out, "5 finished: 5 complete, 0 pruned, 0 failed; 0 running, 1 waiting"));
