@@ -166,8 +166,46 @@ static inline hp_bf16_t to_bf16(float f) {
   return (hp_bf16_t)(u >> 16);
 }
 
-HP_HOT void hp_bf16_from_f32(const float *x, hp_bf16_t *y, size_t n) {
+HP_HOT static void from_f32_loop(const float *x, hp_bf16_t *y, size_t n) {
   for (size_t i = 0; i < n; i++) y[i] = to_bf16(x[i]);
+}
+
+static bool cpu_bf16_raw(void) {
+  unsigned a, b, c, d;
+  return hp_blas_cpu_features().avx512f && __get_cpuid_count(7, 1, &a, &b, &c, &d) &&
+         ((a >> 5) & 1);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h>
+/* AVX512_BF16's vcvtne2ps2bf16: 32 roundings (to nearest even) per
+ * instruction. It treats denormal inputs as zero, as the engine's DAZ
+ * does anyway. */
+__attribute__((target("avx512f,avx512bf16"))) static void from_f32_native(const float *x,
+                                                                         hp_bf16_t *y,
+                                                                         size_t n) {
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m512bh r = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i));
+    _mm512_storeu_si512((void *)(y + i), (__m512i)r);
+  }
+  if (i < n) from_f32_loop(x + i, y + i, n - i);
+}
+#endif
+
+static void (*from_f32)(const float *, hp_bf16_t *, size_t);
+static pthread_once_t from_once = PTHREAD_ONCE_INIT;
+
+static void from_f32_pick(void) {
+  from_f32 = from_f32_loop;
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  if (cpu_bf16_raw() && getenv("HPSEARCH_BF16_LOOP") == NULL) from_f32 = from_f32_native;
+#endif
+}
+
+void hp_bf16_from_f32(const float *x, hp_bf16_t *y, size_t n) {
+  pthread_once(&from_once, from_f32_pick);
+  from_f32(x, y, n);
 }
 
 float hp_bf16_to_f32(hp_bf16_t v) {
