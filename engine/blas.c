@@ -71,9 +71,10 @@ static CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }
 
 /* ---- the fp32 backend ------------------------------------------------------ */
 
-/* bench/engine_sgemm.c on the 2-core Zen 4 EPYC (see docs/engine.md, "Which
- * library runs which product"): whether oneDNN's f32 matmul ran the MLP
- * step's products faster than OpenBLAS's Cooperlake kernel. */
+/* bench/engine_sgemm.c on the 2-core Zen 4 EPYC (docs/engine.md, "Which
+ * library runs which product"): oneDNN 2.6.3's f32 matmul ran the MLP
+ * step's products 5-9% slower than OpenBLAS's Cooperlake kernel, so oneDNN
+ * runs fp32 only when asked (HPSEARCH_GEMM=onednn). */
 #define ONEDNN_F32_FASTER_ON_BF16_CPUS 0
 
 hp_gemm_backend_t hp_gemm_choose(const char *hpsearch_gemm, bool user_coretype, bool cpu_bf16,
