@@ -249,6 +249,17 @@ typedef struct mm_entry {
 static _Thread_local mm_entry_t cache[MM_CACHE];
 static _Thread_local int cache_n, cache_next;
 
+/* Keys are compared with memcmp: built field by field over zeroed memory,
+ * so the padding after the bools is zero too. */
+static mm_key_t mm_key(bool ta, bool tb, int M, int N, int K, int lda, int ldb, int ldc,
+                       float alpha, float beta, dnnl_data_type_t dt) {
+  mm_key_t k;
+  memset(&k, 0, sizeof k);
+  k.ta = ta, k.tb = tb, k.M = M, k.N = N, k.K = K, k.lda = lda, k.ldb = ldb, k.ldc = ldc;
+  k.alpha = alpha, k.beta = beta, k.dt = dt;
+  return k;
+}
+
 static void mm_drop(mm_entry_t *e) {
   if (e->prim) dn.primitive_destroy(e->prim);
   if (e->a) dn.memory_destroy(e->a);
@@ -324,8 +335,8 @@ static bool mm_run(const mm_key_t *k, const void *A, const void *B, float *C) {
 }
 
 const char *hp_dnnl_impl(bool bf16, bool ta, bool tb, int M, int N, int K) {
-  mm_key_t k = {ta, tb, M, N, K, ta ? M : K, tb ? K : N, N, 1.0f, 0.0f,
-                bf16 ? dnnl_bf16 : dnnl_f32};
+  mm_key_t k = mm_key(ta, tb, M, N, K, ta ? M : K, tb ? K : N, N, 1.0f, 0.0f,
+                      bf16 ? dnnl_bf16 : dnnl_f32);
   if (!dn_ready()) return dn.error;
   mm_entry_t *e = mm_get(&k);
   return e ? e->impl : "no primitive";
@@ -350,14 +361,14 @@ void hp_gemm_bf16_naive(bool ta, bool tb, int M, int N, int K, float alpha, cons
 
 void hp_gemm_bf16(bool ta, bool tb, int M, int N, int K, float alpha, const hp_bf16_t *A,
                   int lda, const hp_bf16_t *B, int ldb, float beta, float *C, int ldc) {
-  mm_key_t k = {ta, tb, M, N, K, lda, ldb, ldc, alpha, beta, dnnl_bf16};
+  mm_key_t k = mm_key(ta, tb, M, N, K, lda, ldb, ldc, alpha, beta, dnnl_bf16);
   if (!mm_run(&k, A, B, C)) /* oneDNN refused the shape: slow but right */
     hp_gemm_bf16_naive(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 bool hp_dnnl_sgemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
                    const float *B, int ldb, float beta, float *C, int ldc) {
-  mm_key_t k = {ta, tb, M, N, K, lda, ldb, ldc, alpha, beta, dnnl_f32};
+  mm_key_t k = mm_key(ta, tb, M, N, K, lda, ldb, ldc, alpha, beta, dnnl_f32);
   return mm_run(&k, A, B, C);
 }
 
