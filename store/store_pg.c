@@ -342,7 +342,8 @@ typedef struct pg {
   hp_store_rev_t rev;           /* alembic revision; v3.2.0.a: datetimes in UTC */
   int backend_pid;              /* the server process of this connection */
   int64_t version;              /* hp_store_data_version's counter */
-  double t_version;             /* monotonic time the counter last moved by itself */
+  double t_version;             /* monotonic time the counter last moved */
+  bool peer_wrote;              /* a peer's NOTIFY came since it moved */
   double t_connect;             /* monotonic: no reconnection attempt before */
   double backoff;               /* seconds to the next attempt after a failed one */
   int64_t *locked;              /* studies locked by this transaction */
@@ -706,24 +707,27 @@ static void pg_rollback(hp_store_t *h) {
 static bool pg_in_batch(const hp_store_t *h) { return CPG(h)->batch; }
 
 /* Peers (other hpsearch daemons) NOTIFY at each commit that wrote: those
- * move the counter at once. Other writers (Optuna) do not, so the counter
- * also moves once a second by itself: their changes are seen within a
- * second. Costs no round trip (only what the socket already holds is
- * read). */
+ * move the counter, at most every 0.2 s (a reader then looks at what
+ * changed: with several busy peers, once per commit would re-read the
+ * summaries all the time). Other writers (Optuna) do not notify, so the
+ * counter also moves once a second by itself: their changes are seen
+ * within a second. Costs no round trip (only what the socket already holds
+ * is read). */
 static int pg_data_version(hp_store_t *h, int64_t *version, hp_err_t *err) {
   pg_t *s = PG(h);
   if (PQstatus(s->c) == CONNECTION_OK) {
     PQconsumeInput(s->c);
     PGnotify *n;
     while ((n = PQnotifies(s->c)) != NULL) {
-      if (n->be_pid != s->backend_pid) s->version++;
+      if (n->be_pid != s->backend_pid) s->peer_wrote = true;
       PQfreemem(n);
     }
   }
-  double now = mono_now();
-  if (now - s->t_version >= 1.0) {
+  double now = mono_now(), since = now - s->t_version;
+  if ((s->peer_wrote && since >= 0.2) || since >= 1.0) {
     s->version++;
     s->t_version = now;
+    s->peer_wrote = false;
   }
   *version = s->version;
   (void)err;
