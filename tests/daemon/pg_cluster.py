@@ -98,13 +98,18 @@ class Daemon:
             s.close()
 
     def stop(self):
+        """A clean shutdown; the daemon must exit 0 (a sanitizer build
+        exits otherwise on a leak or an error it found)."""
         if self.proc.poll() is None:
             self.rpc("daemon.shutdown", {})
             try:
-                self.proc.wait(20)
+                self.proc.wait(60)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        if self.proc.returncode != 0:
+            tail = open(self.log, errors="replace").read()[-3000:]
+            check(False, "daemon %s exited with %s:\n%s" % (self.name, self.proc.returncode, tail))
 
     def kill9(self):
         os.kill(self.proc.pid, signal.SIGKILL)
