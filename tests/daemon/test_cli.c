@@ -1723,6 +1723,31 @@ static void test_engine_curves_importance(void **state) {
   cJSON_Delete(o);
 }
 
+/* A command objective that prints training metrics in its step lines gets
+ * curves too: a non-finite metric is null, a step given twice keeps its
+ * last values, a step line without metrics adds nothing. */
+static void test_command_curves(void **state) {
+  (void)state;
+  write_file("cc.json",
+             "{\"name\": \"cc\", \"direction\": \"minimize\", \"n_trials\": 1,\n"
+             " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}},\n"
+             " \"objective\": {\"command\": [\"sh\", \"-c\",\n"
+             "   \"echo '{\\\"step\\\": 1, \\\"value\\\": 0.9, \\\"train_loss\\\": 0.8, \\\"val_loss\\\": \\\"nan\\\"}';"
+             " echo '{\\\"step\\\": 2, \\\"value\\\": 0.7, \\\"train_loss\\\": 0.6}';"
+             " echo '{\\\"step\\\": 2, \\\"value\\\": 0.6, \\\"train_loss\\\": 0.5, \\\"val_accuracy\\\": 0.75}';"
+             " echo '{\\\"step\\\": 3, \\\"value\\\": 0.5}';"
+             " echo '{\\\"value\\\": 0.5}'\"]}}\n");
+  run_t *r = cli("submit '%s/cc.json' --wait", g_dir);
+  if (r->code != 0) fprintf(stderr, "stdout:\n%s\nstderr:\n%s\n", r->out, r->err);
+  assert_int_equal(r->code, 0);
+  r = cli("trials cc --json --intermediate");
+  assert_int_equal(r->code, 0);
+  assert_non_null(strstr(r->out, "\"curves\":{\"step\":[1,2],\"train_loss\":[0.8,0.5],"
+                                 "\"train_accuracy\":[null,null],\"val_loss\":[null,null],"
+                                 "\"val_accuracy\":[null,0.75]}"));
+  same_output("trials cc --json --intermediate");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_no_daemon),
@@ -1736,6 +1761,7 @@ int main(void) {
       /* before a test that leaves a study running (its elapsed time moves) */
       cmocka_unit_test(test_db_same_as_daemon),
       cmocka_unit_test(test_engine_curves_importance),
+      cmocka_unit_test(test_command_curves),
       cmocka_unit_test(test_wait_asktell_and_interrupt),
       cmocka_unit_test(test_daemon_optuna_schema),
       cmocka_unit_test(test_daemon_continues_optuna5),
