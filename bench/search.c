@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "hpsearch/sampler.h"
+#include "../search/sampler_impl.h" /* hp_gp_profile */
 
 /* Wall-clock and this thread's CPU time: the machine may be shared, and CPU
  * time is what the sampler itself costs. */
@@ -262,20 +263,25 @@ static hp_space_t *box_space(const func_t *fn) {
 /* only: comma-separated sampler names to run (NULL: all). */
 static void run_quality(const func_t *funcs, size_t nf, int seeds, int seed_from, const char *only) {
   /* tpe-o31, tpe-mv-o31: TPE with Optuna 3.1's density (optuna31_density). */
-  static const char *names[] = {"random", "tpe", "tpe-mv", "tpe-o31", "tpe-mv-o31"};
+  static const char *names[] = {"random", "tpe", "tpe-mv", "tpe-o31", "tpe-mv-o31", "gp", "auto"};
+  static const int n_names = sizeof names / sizeof names[0];
   for (size_t fi = 0; fi < nf; fi++) {
     const func_t *fn = &funcs[fi];
     hp_space_t *sp = fn->space != NULL ? space_of(fn->space) : box_space(fn);
     int trials = fn->trials > 0 ? fn->trials : 100;
     box_d = fn->d;
-    for (int si = 0; si < 5; si++) {
+    for (int si = 0; si < n_names; si++) {
       if (only != NULL && !in_list(only, names[si])) continue;
       for (int seed = seed_from; seed < seed_from + seeds; seed++) {
         hp_sampler_opts_t o;
-        hp_sampler_opts_default(&o, si == 0 ? HP_SAMPLER_RANDOM : HP_SAMPLER_TPE);
+        hp_sampler_opts_default(&o, si == 0   ? HP_SAMPLER_RANDOM
+                                    : si == 5 ? HP_SAMPLER_GP
+                                    : si == 6 ? HP_SAMPLER_AUTO
+                                              : HP_SAMPLER_TPE);
         o.seed = (uint64_t)seed;
         o.multivariate = si == 2 || si == 4;
-        o.optuna31_density = si >= 3;
+        o.optuna31_density = si == 3 || si == 4;
+        double t_start = now();
         hp_sampler_t *s = NULL;
         hp_err_t err = {0};
         if (hp_sampler_create(sp, &o, &s, &err) != 0) {
@@ -294,8 +300,15 @@ static void run_quality(const func_t *funcs, size_t nf, int seeds, int seed_from
           if (t == 24) b25 = best;
           if (t == 49) b50 = best;
         }
-        printf("quality\t%s\t%s\t%d\t%.9g\t%.9g\t%.9g\n", fn->name, names[si], seed, b25, b50,
-               best);
+        if (si >= 5) {
+          hp_gp_profile_t pr;
+          hp_gp_profile(s, &pr);
+          printf("profile\t%s\t%s\t%d\t%.4f\t%.4f\t%.4f\t%.0f\t%.0f\t%.0f\n", fn->name, names[si],
+                 seed, pr.fit_s, pr.candidates_s, pr.local_s, pr.n_fits, pr.fit_evals,
+                 pr.local_evals);
+        }
+        printf("quality\t%s\t%s\t%d\t%.9g\t%.9g\t%.9g\t%.4f\n", fn->name, names[si], seed, b25,
+               b50, best, now() - t_start);
         hp_sampler_free(s);
       }
     }
@@ -304,6 +317,8 @@ static void run_quality(const func_t *funcs, size_t nf, int seeds, int seed_from
 }
 
 int main(int argc, char **argv) {
+  /* As the daemon runs samplers: one BLAS thread (hp_blas_ensure_fast_kernel). */
+  setenv("OPENBLAS_NUM_THREADS", "1", 0);
   if (argc >= 2 && strcmp(argv[1], "speed") == 0) {
     run_speed(argc >= 3 ? atoi(argv[2]) : 10010);
     return 0;

@@ -334,8 +334,12 @@ static void print_study_detail(FILE *out, const cJSON *s, const cJSON *recent) {
   fprintf(out, "direction    %s%s%s\n", str_or(s, "direction", "?"), metric ? " " : "",
           metric ? metric : "");
   if (cJSON_GetObjectItemCaseSensitive(s, "objective") != NULL) {
-    fprintf(out, "objective    %s; sampler %s; pruner %s", str_or(s, "objective", "-"),
-            str_or(s, "sampler", "-"), str_or(s, "pruner", "-"));
+    /* The automatic sampler (and any startup) says which algorithm
+     * proposed the newest trial. */
+    const char *sampler = str_or(s, "sampler", "-"), *last = str_or(s, "last_sampler", NULL);
+    fprintf(out, "objective    %s; sampler %s", str_or(s, "objective", "-"), sampler);
+    if (last != NULL && strcmp(last, sampler) != 0) fprintf(out, " (last trial by %s)", last);
+    fprintf(out, "; pruner %s", str_or(s, "pruner", "-"));
     double par = hp_cli_num(s, "parallelism");
     if (!isnan(par)) fprintf(out, "; parallelism %.0f", par);
     fputc('\n', out);

@@ -174,7 +174,11 @@ int hp_sched_trial_begin(hp_study_t *st, hp_run_t **out, hp_err_t *err) {
     }
     hp_store_param_t sp[space->n > 0 ? space->n : 1];
     size_t nsp = stored_of(st, params, sp);
-    rc = hp_store_trial_create(d->store, st->id, HP_STORE_RUNNING, sp, nsp, NULL,
+    /* Which algorithm proposed the params (the automatic sampler switches). */
+    char by[96];
+    snprintf(by, sizeof by, "{\"" HP_STORE_ATTR_SAMPLER "\": \"%s\"}",
+             hp_sampler_last_by(st->sampler));
+    rc = hp_store_trial_create(d->store, st->id, HP_STORE_RUNNING, sp, nsp, by,
                                &run->trial_id, &run->number, err);
     if (rc < 0) {
       hp_sampler_release(st->sampler, number);

@@ -512,8 +512,9 @@ int hp_study_spec_parse(const cJSON *spec, hp_study_spec_t **out, hp_err_t *err)
     }
   }
   sp->sampler.maximize = sp->maximize;
-  if (sp->sampler.kind == HP_SAMPLER_GRID) {
-    /* Validate gridability now, not at the first trial. */
+  if (sp->sampler.kind == HP_SAMPLER_GRID || sp->sampler.kind == HP_SAMPLER_GP) {
+    /* Validate gridability (and that the GP can model the space) now, not
+     * at the first trial. */
     hp_sampler_t *probe = NULL;
     rc = hp_sampler_create(sp->space, &sp->sampler, &probe, err);
     if (rc == 0) {

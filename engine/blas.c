@@ -8,15 +8,14 @@
  * the only way to change the kernel of a running process is to set the
  * variable and execute the program again.
  *
- * OpenBLAS is opened with dlopen() on first use instead of being linked:
- * loading it costs ~6.5 ms (its constructor probes the CPU and allocates
- * buffers), which the client subcommands (`status`, `trials`, ...) that never
- * multiply matrices should not pay. */
+ * OpenBLAS is opened with dlopen() on first use instead of being linked, by
+ * the one loader in common/numlib.c (which says why). */
 #include "hpsearch/blas.h"
+
+#include "hpsearch/numlib.h"
 
 #include <cblas.h>
 #include <cpuid.h>
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,11 +28,8 @@
  * presence stops a second re-exec whatever the library then reports. */
 #define HP_BLAS_MARKER "HPSEARCH_BLAS_REEXEC"
 
-#ifndef HP_OPENBLAS_LIBDIR
-#define HP_OPENBLAS_LIBDIR "" /* the build passes pkg-config's libdir */
-#endif
-
-/* The OpenBLAS entry points the engine uses, resolved once. */
+/* The OpenBLAS entry points the engine uses, resolved once through the one
+ * loader (common/numlib.c). */
 static struct {
   void (*sgemm)(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE, enum CBLAS_TRANSPOSE, blasint, blasint,
                 blasint, float, const float *, blasint, const float *, blasint, float, float *,
@@ -46,23 +42,14 @@ static struct {
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 
 static void blas_load(void) {
-  /* First the library pkg-config named at build time, then whatever the
-   * dynamic linker finds under the soname (Debian's alternatives). */
-  static const char *const candidates[] = {HP_OPENBLAS_LIBDIR "/libopenblas.so.0",
-                                           "libopenblas.so.0", "libopenblas.so"};
-  void *h = NULL;
-  for (size_t i = 0; i < sizeof candidates / sizeof candidates[0] && h == NULL; i++)
-    if (candidates[i][0] != '/' || HP_OPENBLAS_LIBDIR[0] != '\0')
-      h = dlopen(candidates[i], RTLD_NOW | RTLD_LOCAL);
-  if (h == NULL) {
-    snprintf(blas.error, sizeof blas.error, "cannot load OpenBLAS: %s", dlerror());
-    return;
-  }
-  *(void **)&blas.sgemm = dlsym(h, "cblas_sgemm");
-  *(void **)&blas.corename = dlsym(h, "openblas_get_corename");
-  *(void **)&blas.set_threads = dlsym(h, "openblas_set_num_threads");
-  *(void **)&blas.get_threads = dlsym(h, "openblas_get_num_threads");
-  if (blas.sgemm == NULL) snprintf(blas.error, sizeof blas.error, "OpenBLAS has no cblas_sgemm");
+  *(void **)&blas.sgemm = hp_openblas_sym("cblas_sgemm");
+  *(void **)&blas.corename = hp_openblas_sym("openblas_get_corename");
+  *(void **)&blas.set_threads = hp_openblas_sym("openblas_set_num_threads");
+  *(void **)&blas.get_threads = hp_openblas_sym("openblas_get_num_threads");
+  if (hp_openblas_error()[0] != '\0')
+    snprintf(blas.error, sizeof blas.error, "%s", hp_openblas_error());
+  else if (blas.sgemm == NULL)
+    snprintf(blas.error, sizeof blas.error, "OpenBLAS has no cblas_sgemm");
 }
 
 static void blas_ready(void) { pthread_once(&blas_once, blas_load); }

@@ -29,6 +29,9 @@ void hp_sampler_opts_default(hp_sampler_opts_t *o, hp_sampler_kind_t kind) {
   o->multivariate = false;
   o->constant_liar = false;
   o->group = true;
+  o->gp_n_candidates = 2048;
+  o->gp_deterministic = false;
+  o->auto_crossover = HP_SAMPLER_AUTO_CROSSOVER;
   o->grid_shuffle = true;
   o->grid_retry_failed = false;
 }
@@ -38,6 +41,8 @@ const char *hp_sampler_kind_name(hp_sampler_kind_t kind) {
     case HP_SAMPLER_RANDOM: return "random";
     case HP_SAMPLER_GRID: return "grid";
     case HP_SAMPLER_TPE: return "tpe";
+    case HP_SAMPLER_GP: return "gp";
+    case HP_SAMPLER_AUTO: return "auto";
   }
   return "?";
 }
@@ -49,9 +54,13 @@ static int kind_of(const char *name, hp_sampler_kind_t *kind, hp_err_t *err) {
     *kind = HP_SAMPLER_GRID;
   else if (strcmp(name, "tpe") == 0)
     *kind = HP_SAMPLER_TPE;
+  else if (strcmp(name, "gp") == 0)
+    *kind = HP_SAMPLER_GP;
+  else if (strcmp(name, "auto") == 0)
+    *kind = HP_SAMPLER_AUTO;
   else
-    return hp_err_set(err, HP_EINVAL, "sampler.type: unknown sampler '%s' (random, grid, tpe)",
-                      name);
+    return hp_err_set(err, HP_EINVAL,
+                      "sampler.type: unknown sampler '%s' (random, grid, tpe, gp, auto)", name);
   return 0;
 }
 
@@ -80,8 +89,14 @@ int hp_sampler_opts_parse(const cJSON *v, hp_sampler_opts_t *o, hp_err_t *err) {
                                          "consider_magic_clip", "consider_endpoints",
                                          "multivariate",  "constant_liar",
                                          "group",         "optuna31_density", NULL};
-  const char *const *keys =
-      kind == HP_SAMPLER_TPE ? tpe_keys : kind == HP_SAMPLER_GRID ? grid_keys : common_keys;
+  static const char *const gp_keys[] = {"type", "seed", "n_startup_trials", "n_candidates",
+                                        "deterministic_objective", NULL};
+  static const char *const auto_keys[] = {"type", "seed", "crossover", NULL};
+  const char *const *keys = kind == HP_SAMPLER_TPE    ? tpe_keys
+                            : kind == HP_SAMPLER_GRID ? grid_keys
+                            : kind == HP_SAMPLER_GP   ? gp_keys
+                            : kind == HP_SAMPLER_AUTO ? auto_keys
+                                                      : common_keys;
   if ((rc = hp_json_check_keys(v, keys, w, err)) != 0) return rc;
   long long seed = 0;
   const cJSON *s = cJSON_GetObjectItemCaseSensitive(v, "seed");
@@ -94,6 +109,23 @@ int hp_sampler_opts_parse(const cJSON *v, hp_sampler_opts_t *o, hp_err_t *err) {
     if ((rc = hp_json_get_bool(v, "shuffle", false, &o->grid_shuffle, w, err)) != 0) return rc;
     if ((rc = hp_json_get_bool(v, "retry_failed", false, &o->grid_retry_failed, w, err)) != 0)
       return rc;
+  }
+  if (kind == HP_SAMPLER_GP) {
+    long long t = o->n_startup_trials;
+    if ((rc = hp_json_get_int(v, "n_startup_trials", false, 0, 1000000, &t, w, err)) != 0)
+      return rc;
+    o->n_startup_trials = (int)t;
+    t = o->gp_n_candidates;
+    if ((rc = hp_json_get_int(v, "n_candidates", false, 1, 1000000, &t, w, err)) != 0) return rc;
+    o->gp_n_candidates = (int)t;
+    if ((rc = hp_json_get_bool(v, "deterministic_objective", false, &o->gp_deterministic, w,
+                               err)) != 0)
+      return rc;
+  }
+  if (kind == HP_SAMPLER_AUTO) {
+    long long t = o->auto_crossover;
+    if ((rc = hp_json_get_int(v, "crossover", false, 0, 1000000000, &t, w, err)) != 0) return rc;
+    o->auto_crossover = (int)t;
   }
   if (kind == HP_SAMPLER_TPE) {
     long long t = o->n_startup_trials;
@@ -240,6 +272,7 @@ void hp_sampler_free(hp_sampler_t *s) {
   free(s->tp);
   hp_grid_free(&s->grid);
   hp_tpe_ws_free(&s->ws);
+  hp_gp_free(s->gp);
   free(s);
 }
 
@@ -247,7 +280,16 @@ int hp_sampler_create(const hp_space_t *space, const hp_sampler_opts_t *opts, hp
                       hp_err_t *err) {
   *out = NULL;
   if (space == NULL || space->n <= 0) return hp_err_set(err, HP_EINVAL, "sampler: empty space");
-  if (opts->kind == HP_SAMPLER_TPE &&
+  /* The GP models every parameter in every trial: a conditional space is
+   * refused here (study.create names the sampler); "auto" uses TPE there. */
+  if (opts->kind == HP_SAMPLER_GP && space->conditional)
+    return hp_err_set(err, HP_EINVAL,
+                      "sampler: the gp sampler does not support conditional parameters "
+                      "(\"when\"); use \"tpe\" or \"auto\" (which picks TPE for them)");
+  if ((opts->kind == HP_SAMPLER_GP || opts->kind == HP_SAMPLER_AUTO) &&
+      (opts->gp_n_candidates < 1 || opts->n_startup_trials < 0 || opts->auto_crossover < 0))
+    return hp_err_set(err, HP_EINVAL, "sampler: invalid GP options");
+  if ((opts->kind == HP_SAMPLER_TPE || opts->kind == HP_SAMPLER_AUTO) &&
       (opts->n_ei_candidates < 1 || opts->gamma_max < 1 || !(opts->gamma_ratio > 0) ||
        (opts->consider_prior && !(opts->prior_weight > 0)) || opts->n_startup_trials < 0))
     return hp_err_set(err, HP_EINVAL, "sampler: invalid TPE options");
@@ -256,6 +298,7 @@ int hp_sampler_create(const hp_space_t *space, const hp_sampler_opts_t *opts, hp
   s->space = space;
   s->opts = *opts;
   s->d = space->n;
+  s->last_by = "";
   int rc = 0;
   s->tp = calloc((size_t)s->d, sizeof *s->tp);
   s->hist.x = calloc((size_t)s->d, sizeof *s->hist.x);
@@ -450,7 +493,8 @@ int hp_sampler_tell(hp_sampler_t *s, int64_t number, const double *params, hp_tr
       val = 0;
     }
   }
-  if (s->opts.kind == HP_SAMPLER_TPE && state != HP_FINAL_FAIL) {
+  if (s->opts.kind != HP_SAMPLER_RANDOM && s->opts.kind != HP_SAMPLER_GRID &&
+      state != HP_FINAL_FAIL) {
     if (hist_add(s, (int32_t)number, key, val, params) != 0)
       return hp_err_set(err, HP_ENOMEM, "sampler: out of memory");
   }
@@ -522,7 +566,23 @@ int hp_sampler_suggest(hp_sampler_t *s, int64_t number, double *out, hp_err_t *e
     case HP_SAMPLER_TPE:
       if ((rc = hp_tpe_suggest(s, &rng, out, err)) != 0) return rc;
       break;
+    case HP_SAMPLER_GP:
+      if ((rc = hp_gp_suggest(s, &rng, out, err)) != 0) return rc;
+      break;
+    case HP_SAMPLER_AUTO:
+      if (hp_auto_uses_gp(s))
+        rc = hp_gp_suggest(s, &rng, out, err);
+      else
+        rc = hp_tpe_suggest(s, &rng, out, err);
+      if (rc != 0) return rc;
+      break;
   }
+  /* TPE's own startup draws are random too (Optuna counts COMPLETE and
+   * PRUNED trials for it); the GP sets last_by itself. */
+  if (s->opts.kind == HP_SAMPLER_RANDOM || s->opts.kind == HP_SAMPLER_GRID)
+    s->last_by = hp_sampler_kind_name(s->opts.kind);
+  else if (s->opts.kind == HP_SAMPLER_TPE || (s->opts.kind == HP_SAMPLER_AUTO && !hp_auto_uses_gp(s)))
+    s->last_by = s->hist.n < s->opts.n_startup_trials ? "random" : "tpe";
   if ((rc = run_add(s, number, out, id, err)) != 0) {
     if (id >= 0) hp_grid_release(s, id, number);
     return rc;
@@ -541,6 +601,17 @@ void hp_sampler_fill(const hp_sampler_t *s, int64_t number, double *params) {
     else if (!hp_dist_contains(d, params[p]))
       params[p] = hp_random_param(d, &rng);
   }
+}
+
+const char *hp_sampler_last_by(const hp_sampler_t *s) { return s->last_by; }
+
+bool hp_auto_uses_gp(const hp_sampler_t *s) {
+  if (s->space->conditional) return false;
+  for (int p = 0; p < s->d; p++) {
+    const hp_dist_t *d = &s->space->params[p].dist;
+    if (d->kind == HP_DIST_CAT && !hp_dist_single(d)) return false;
+  }
+  return s->st.n_complete < s->opts.auto_crossover;
 }
 
 void hp_sampler_stats(const hp_sampler_t *s, hp_sampler_stats_t *out) {

@@ -95,6 +95,8 @@ struct hp_sampler {
   hp_sampler_stats_t st;   /* counters */
   hp_grid_t grid;          /* grid sampler state */
   hp_tpe_ws_t ws;          /* TPE scratch */
+  struct hp_gp_state *gp;  /* GP model and scratch (gp_sampler.c), NULL until used */
+  const char *last_by;     /* algorithm of the last suggestion (hp_sampler_last_by) */
 };
 
 /* sampler.c */
@@ -168,6 +170,19 @@ static inline double hp_tpe_weight(int64_t pos, int64_t m) {
   double start = 1.0 / (double)m;
   return start + (double)pos * (1.0 - start) / (double)(num - 1);
 }
+
+/* gp_sampler.c */
+/* CPU seconds and evaluations of the GP's parts, summed over suggestions
+ * (for bench/search.c's profile). */
+typedef struct hp_gp_profile {
+  double fit_s, candidates_s, local_s; /* kernel fit; candidate scoring; local search */
+  double n_fits, fit_evals, local_evals; /* fits; likelihood evaluations; acquisition evaluations */
+} hp_gp_profile_t;
+void hp_gp_profile(const hp_sampler_t *s, hp_gp_profile_t *out);
+int hp_gp_suggest(hp_sampler_t *s, hp_rng_t *rng, double *out, hp_err_t *err);
+void hp_gp_free(struct hp_gp_state *g);
+/* The automatic sampler's choice (sampler.c): true while GP proposes. */
+bool hp_auto_uses_gp(const hp_sampler_t *s);
 
 /* tpe.c */
 int hp_tpe_suggest(hp_sampler_t *s, hp_rng_t *rng, double *out, hp_err_t *err);

@@ -151,6 +151,26 @@ static void write_curves(hp_sbuf_t *b, const hp_store_trial_t *t) {
   cJSON_Delete(attrs);
 }
 
+/* The algorithm that proposed the trial (HP_STORE_ATTR_SAMPLER), or NULL.
+ * Returns a pointer into *attrs, which the caller deletes. */
+static const char *trial_sampler(const hp_store_trial_t *t, cJSON **attrs) {
+  *attrs = NULL;
+  if (t->system_attrs_json == NULL || strstr(t->system_attrs_json, HP_STORE_ATTR_SAMPLER) == NULL)
+    return NULL;
+  hp_json_parse(t->system_attrs_json, strlen(t->system_attrs_json), "system attributes", attrs,
+                NULL);
+  const cJSON *by = cJSON_GetObjectItemCaseSensitive(*attrs, HP_STORE_ATTR_SAMPLER);
+  return cJSON_IsString(by) ? by->valuestring : NULL;
+}
+
+static void write_sampler(hp_sbuf_t *b, const hp_store_trial_t *t) {
+  cJSON *attrs;
+  const char *by = trial_sampler(t, &attrs);
+  if (by) hp_sbuf_str(b, by);
+  else hp_sbuf_puts(b, "null");
+  cJSON_Delete(attrs);
+}
+
 static void write_datetime(hp_sbuf_t *b, const char *s) {
   /* null, not "", while unset (WAITING has no start, RUNNING no end) */
   if (s[0]) hp_sbuf_str(b, s);
@@ -184,6 +204,8 @@ void hp_view_trial_write(hp_view_t *v, hp_sbuf_t *b, const hp_store_trial_t *t,
   }
   hp_sbuf_puts(b, ",\"reason\":");
   write_reason(b, t);
+  hp_sbuf_puts(b, ",\"sampler\":");
+  write_sampler(b, t);
   hp_sbuf_puts(b, ",\"user_attrs\":");
   const char *ua = t->user_attrs_json ? t->user_attrs_json : "{}";
   size_t ua_len = strlen(ua);
@@ -432,11 +454,33 @@ static cJSON *running_json(hp_store_t *s, const hp_store_study_info_t *info, dou
     cJSON *sys = NULL;
     (void)hp_json_parse(t->system_attrs_json, strlen(t->system_attrs_json), "system_attrs", &sys, NULL);
     cJSON_AddBoolToObject(o, "worker", cJSON_GetObjectItemCaseSensitive(sys, HP_STORE_ATTR_WORKER) != NULL);
+    const cJSON *by = cJSON_GetObjectItemCaseSensitive(sys, HP_STORE_ATTR_SAMPLER);
+    if (cJSON_IsString(by)) cJSON_AddStringToObject(o, "sampler", by->valuestring);
+    else cJSON_AddNullToObject(o, "sampler");
     cJSON_Delete(sys);
     cJSON_AddItemToArray(arr, o);
   }
   hp_store_trials_free(trials, n);
   return arr;
+}
+
+/* The algorithm that proposed the newest trial (what an automatic sampler
+ * uses now), or null: one trial read, not the study. */
+static cJSON *last_sampler_json(hp_store_t *s, const hp_store_study_info_t *info) {
+  hp_store_trial_t *trials = NULL;
+  size_t n = 0;
+  cJSON *out = NULL;
+  if (info->n_trials > 0 &&
+      hp_store_trials_list(s, info->study_id, info->n_trials - 1, &trials, &n, NULL) == 0) {
+    for (size_t i = n; i-- > 0 && out == NULL;) {
+      cJSON *attrs;
+      const char *by = trial_sampler(&trials[i], &attrs);
+      if (by) out = cJSON_CreateString(by);
+      cJSON_Delete(attrs);
+    }
+    hp_store_trials_free(trials, n);
+  }
+  return out ? out : cJSON_CreateNull();
 }
 
 cJSON *hp_view_study(hp_view_t *v, hp_store_t *s, const hp_store_study_info_t *info,
@@ -488,6 +532,7 @@ cJSON *hp_view_study(hp_view_t *v, hp_store_t *s, const hp_store_study_info_t *i
   else cJSON_AddNullToObject(o, "elapsed");
   cJSON_AddItemToObject(o, "grid", grid_json(spec, info));
   cJSON_AddItemToObject(o, "running_trials", running_json(s, info, now));
+  cJSON_AddItemToObject(o, "last_sampler", last_sampler_json(s, info));
   return o;
 }
 

@@ -29,6 +29,9 @@ typedef enum hp_sampler_kind {
   HP_SAMPLER_RANDOM = 0,
   HP_SAMPLER_GRID,
   HP_SAMPLER_TPE,
+  HP_SAMPLER_GP,   /* Gaussian process + log expected improvement (search/gp*.c) */
+  HP_SAMPLER_AUTO, /* GP while the space is numeric and few trials are done, else TPE */
+  /* New kinds go here, at the end (the numbers are stable). */
 } hp_sampler_kind_t;
 
 /* Final trial states the sampler distinguishes (the names match Optuna's). */
@@ -64,22 +67,35 @@ typedef struct hp_sampler_opts {
                               -log sigma) and hpsearch's coverage/resolution
                               bandwidths; true: Optuna 3.1's density and
                               bandwidths exactly (see docs/search.md) */
+  /* GP (Optuna 5's GPSampler defaults); n_startup_trials above is shared
+   * (10: random until this many COMPLETE trials) */
+  int gp_n_candidates;     /* 2048: quasi-random candidates per suggestion */
+  bool gp_deterministic;   /* false: fit the noise; true: noise fixed at 1e-6 */
+  /* auto */
+  int auto_crossover;      /* GP while fewer COMPLETE trials than this (and
+                              the space is numeric), TPE from then on */
   /* grid */
   bool grid_shuffle;       /* true: hand out free points in seeded random order
                               (as Optuna); false: in grid-id order */
   bool grid_retry_failed;  /* false: a FAIL point is done; true: it becomes free again */
 } hp_sampler_opts_t;
 
+/* The automatic sampler's default crossover (COMPLETE trials), measured
+ * with `make bench-search` (docs/search.md). */
+#define HP_SAMPLER_AUTO_CROSSOVER 250
+
 /* Fills defaults for a kind (TPE fields get Optuna 3.1's defaults). */
 void hp_sampler_opts_default(hp_sampler_opts_t *opts, hp_sampler_kind_t kind);
 /* Parses the study spec's "sampler" value: a string ("random" | "grid" |
- * "tpe") or an object {"type": ..., "seed": N, and the option names above,
+ * "tpe" | "gp" | "auto") or an object {"type": ..., "seed": N, and the
+ * option names above (GP: "n_startup_trials", "n_candidates",
+ * "deterministic_objective"; auto: "crossover"),
  * e.g. "n_startup_trials": 20, "multivariate": true, "constant_liar": true,
  * "group": false, "optuna31_density": true,
  * "shuffle": false, "retry_failed": true}. Unknown keys and wrong types fail
  * naming the key. The direction is not part of it: set opts->maximize. */
 int hp_sampler_opts_parse(const cJSON *value, hp_sampler_opts_t *opts, hp_err_t *err);
-/* "random", "grid", "tpe". */
+/* "random", "grid", "tpe", "gp", "auto". */
 const char *hp_sampler_kind_name(hp_sampler_kind_t kind);
 
 typedef struct hp_sampler hp_sampler_t;
@@ -116,6 +132,10 @@ void hp_sampler_release(hp_sampler_t *s, int64_t number);
  * is done or claimed by a running trial), or HP_EEXIST if the number was
  * already told or is running. Deterministic in (seed, history, number). */
 int hp_sampler_suggest(hp_sampler_t *s, int64_t number, double *params_out, hp_err_t *err);
+/* Which algorithm made the last successful suggestion: "random" (a startup
+ * or fallback draw), "grid", "tpe" or "gp" (the automatic sampler reports
+ * the one it chose). Static string; "" before the first suggestion. */
+const char *hp_sampler_last_by(const hp_sampler_t *s);
 
 /* Makes params[space->n] a point of the space after some values were fixed
  * from outside (an enqueued trial's fixed parameters): in space order, an

@@ -329,6 +329,8 @@ int hp_store_fail_stale(hp_store_t *s, int64_t study_id, double grace, const cha
 #define HP_STORE_ATTR_REASON "hpsearch:reason"   /* why pruned (FAIL: fail_reason) */
 #define HP_STORE_ATTR_CURVES "hpsearch:curves"   /* per-step training metrics: {"step":
                                                     [..], "train_loss": [..], ...} */
+#define HP_STORE_ATTR_SAMPLER "hpsearch:sampler" /* which algorithm proposed the trial's
+                                                    params: "random", "grid", "tpe", "gp" */
 
 /* ---- backends --------------------------------------------------------
  * Each backend fills one table; the hp_store_* functions above dispatch

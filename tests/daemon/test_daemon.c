@@ -559,6 +559,76 @@ static void test_grid_parallel(void **state) {
   daemon_stop(&d);
 }
 
+/* The GP sampler end to end: two workers, every trial stored with the
+ * algorithm that proposed it (random startup, then gp), no two trials at
+ * the same point, the optimum of (x - 1)^2 approached; the automatic
+ * sampler proposes by GP on this numeric space; bad options are refused
+ * naming the field. */
+static void test_gp_study(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 2);
+  client_t c;
+  cl_open(&c, d.sock);
+  char spec[2048], msg[600];
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"%s\",\"parallelism\":2,\"n_trials\":14,"
+           "\"sampler\":{\"type\":\"%s\",\"seed\":2%s},"
+           "\"space\":{\"x\":{\"type\":\"float\",\"low\":-3,\"high\":3}},"
+           "\"objective\":{\"command\":[\"%s\",\"$x\",\"ok\"]}}",
+           "gp", "gp", ",\"n_startup_trials\":5", helper);
+  create_study(&c, spec);
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"%s\",\"parallelism\":2,\"n_trials\":14,"
+           "\"sampler\":{\"type\":\"%s\",\"seed\":2%s},"
+           "\"space\":{\"x\":{\"type\":\"float\",\"low\":-3,\"high\":3}},"
+           "\"objective\":{\"command\":[\"%s\",\"$x\",\"ok\"]}}",
+           "auto", "auto", "", helper);
+  create_study(&c, spec);
+  const char *names[2] = {"gp", "auto"};
+  for (int k = 0; k < 2; k++) {
+    cJSON *r = wait_finished(&c, names[k], 60);
+    assert_int_equal(count_of(r, "COMPLETE"), 14);
+    cJSON *res = cJSON_GetObjectItem(r, "result");
+    assert_string_equal(cJSON_GetObjectItem(res, "sampler")->valuestring, names[k]);
+    assert_string_equal(cJSON_GetObjectItem(res, "last_sampler")->valuestring, "gp");
+    cJSON_Delete(r);
+    cJSON *trials = list_trials(&c, names[k], &r);
+    double xs[14], best = INFINITY;
+    int n = 0, n_gp = 0;
+    cJSON *t;
+    cJSON_ArrayForEach(t, trials) {
+      const char *by = cJSON_GetObjectItem(t, "sampler")->valuestring;
+      assert_true(strcmp(by, "random") == 0 || strcmp(by, "gp") == 0);
+      n_gp += strcmp(by, "gp") == 0;
+      xs[n] = cJSON_GetObjectItem(cJSON_GetObjectItem(t, "params"), "x")->valuedouble;
+      for (int i = 0; i < n; i++) assert_true(xs[i] != xs[n]);
+      best = fmin(best, cJSON_GetObjectItem(t, "value")->valuedouble);
+      n++;
+    }
+    assert_int_equal(n, 14);
+    if (n_gp < 4) fail_msg("%s: only %d trials proposed by the GP", names[k], n_gp);
+    if (!(best < 0.05)) fail_msg("%s: best (x - 1)^2 after 14 trials is %g", names[k], best);
+    cJSON_Delete(r);
+  }
+  assert_int_equal(cl_err(&c, "study.create",
+                          "{\"spec\":{\"name\":\"bad\",\"sampler\":{\"type\":\"gp\","
+                          "\"n_candidates\":0},\"space\":{\"x\":{\"type\":\"float\","
+                          "\"low\":0,\"high\":1}}}}",
+                          msg, sizeof msg),
+                   -32004);
+  assert_non_null(strstr(msg, "sampler.n_candidates"));
+  assert_int_equal(cl_err(&c, "study.create",
+                          "{\"spec\":{\"name\":\"cond\",\"sampler\":\"gp\",\"n_trials\":3,"
+                          "\"space\":{\"o\":{\"type\":\"categorical\",\"choices\":[\"a\",\"b\"]},"
+                          "\"x\":{\"type\":\"float\",\"low\":0,\"high\":1,\"when\":{\"o\":\"b\"}}}}}",
+                          msg, sizeof msg),
+                   -32004);
+  assert_non_null(strstr(msg, "spec.sampler: the gp sampler does not support conditional"));
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
 /* Trials driven by the test with ask / report / tell, and their errors. */
 static void test_ask_report_tell(void **state) {
   (void)state;
@@ -3152,6 +3222,7 @@ int main(void) {
       cmocka_unit_test(test_failing_workers),
       cmocka_unit_test(test_pruning),
       cmocka_unit_test(test_grid_parallel),
+      cmocka_unit_test(test_gp_study),
       cmocka_unit_test(test_fairness_budget_stop),
       cmocka_unit_test(test_ask_report_tell),
       cmocka_unit_test(test_protocol_errors),
