@@ -8,6 +8,7 @@
 #   search/ -> libsearch.a   (spaces, samplers, pruners) needs common
 #   store/  -> libstore.a    (the study database)        needs common
 #   view/   -> libview.a     (study/trial JSON shapes)   needs store, search, common
+#   dash/   -> libdash.a     (dashboard requests, page)  needs view, store, search, common
 #   daemon/ -> libdaemon.a   (server, scheduler, workers) needs all
 #   cli/    -> build/hpsearch (main + subcommands)       needs all
 # tests/<module>/test_*.c -> one cmocka binary each, linked with <module>'s
@@ -16,7 +17,9 @@
 CC      ?= cc
 # OpenBLAS is not linked: engine/blas.c opens it with dlopen() when a command
 # first trains (the client subcommands start ~6 ms faster without it); its
-# headers and library folder still come from pkg-config.
+# headers and library folder still come from pkg-config. libmicrohttpd
+# likewise (cli/dash_mhd.c, when `hpsearch dashboard` starts): only its
+# header is used at build time.
 PKGS    := libuv sqlite3 libpq libcjson zlib
 # pkg-config runs when a recipe first needs its answer, once, not while this
 # file is read: `make demo` installs the dependencies before it builds, and
@@ -27,7 +30,7 @@ pkg_query = $(if $(call pkg_missing,$(2)),$(error $(call missing_msg,$(call pkg_
 missing_msg = missing build dependencies: $(if $(shell command -v pkg-config),pkg-config finds no $(1),pkg-config is not installed). Run scripts/install-deps (installs every dependency from Debian packages) and make again
 # $(call once,VAR,VALUE): VAR becomes VALUE the first time it is expanded.
 once = $(eval $(1) := $$(2))$(value $(1))
-PKG_CFLAGS = $(call once,PKG_CFLAGS,$(call pkg_query,--cflags,$(PKGS) openblas) \
+PKG_CFLAGS = $(call once,PKG_CFLAGS,$(call pkg_query,--cflags,$(PKGS) openblas libmicrohttpd) \
               -DHP_OPENBLAS_LIBDIR='"$(shell pkg-config --variable=libdir openblas)"')
 PKG_LIBS   = $(call once,PKG_LIBS,$(call pkg_query,--libs,$(PKGS)) -ldl)
 CMOCKA_CFLAGS = $(call once,CMOCKA_CFLAGS,$(call pkg_query,--cflags,cmocka))
@@ -50,20 +53,21 @@ B       ?= build
 #   make B=build-debug OPT='-O0 -DHP_CHECK_INVARIANTS'
 SAN_FLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -DHP_CHECK_INVARIANTS
 
-MODULES := common engine search store view daemon
+MODULES := common engine search store view dash daemon
 common_DEPS := common
 engine_DEPS := engine common
 search_DEPS := search common
 store_DEPS  := store common
 view_DEPS   := view store search common
+dash_DEPS   := dash view store search common
 daemon_DEPS := daemon view store engine search common
-cli_DEPS    := daemon view store engine search common
+cli_DEPS    := daemon dash view store engine search common
 
 define objs_of
 $(patsubst %.c,$(1)/obj/%.o,$(wildcard $(2)/*.c))
 endef
 
-.PHONY: all test test-plain test-asan clean bench-engine bench-search bench-daemon bench-importance demo fmt \
+.PHONY: all test test-plain test-asan test-browser clean bench-engine bench-search bench-daemon bench-importance bench-dashboard demo fmt \
         install uninstall
 
 all: $(B)/hpsearch
@@ -97,14 +101,23 @@ $(foreach v,$(B) $(B)/asan $(B)/fuzz,$(v)/obj/search/gp.o): BASE_CFLAGS += -fno-
 $(eval $(call variant,$(B),$(OPT)))
 $(eval $(call variant,$(B)/asan,$(SAN_FLAGS)))
 
+# The page's files are built into dash/assets.o (.incbin): rebuild it when they change.
+DASH_WEB := $(wildcard dash/web/*)
+$(B)/obj/dash/assets.o $(B)/asan/obj/dash/assets.o $(B)/fuzz/obj/dash/assets.o: $(DASH_WEB)
+
 TEST_SRCS := $(wildcard tests/*/test_*.c)
 TESTS     := $(patsubst %.c,$(B)/%,$(TEST_SRCS))
 ASAN_TESTS := $(patsubst %.c,$(B)/asan/%,$(TEST_SRCS))
 
-test: test-plain test-asan
+test: test-plain test-asan test-browser
 
 test-plain: $(B)/hpsearch $(TESTS)
 	@scripts/run-tests $(B) $(TESTS)
+
+# The dashboard in Debian's headless Chromium (tests/browser/, node's test
+# runner, playwright-core from the committed lockfile).
+test-browser: $(B)/hpsearch $(B)/bench_dashboard_gen
+	@scripts/test-browser $(B)
 
 test-asan: $(B)/asan/hpsearch $(ASAN_TESTS)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -130,6 +143,9 @@ bench-daemon: $(B)/hpsearch
 # Parameter importance against the vendored Optuna 5 (../shared/vendor).
 bench-importance: $(B)/hpsearch $(B)/bench_importance
 	bench/importance.sh $(B)
+
+bench-dashboard: $(B)/hpsearch $(B)/bench_dashboard_gen
+	bench/dashboard.sh $(B)
 
 $(B)/bench_%: bench/%.c $(foreach d,$(cli_DEPS),$(B)/lib$(d).a)
 	$(CC) $(BASE_CFLAGS) $(OPT) -o $@ $< $(foreach d,$(cli_DEPS),$(B)/lib$(d).a) $(LDLIBS)
@@ -171,7 +187,7 @@ FUZZ_CFLAGS = -g -O1 -std=c11 -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS) \
                -DHP_CHECK_INVARIANTS
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(FUZZ_B)/%,$(FUZZ_SRCS))
-FUZZ_LIBS   := $(foreach d,daemon view store engine search common,$(FUZZ_B)/lib$(d).a)
+FUZZ_LIBS   := $(foreach d,daemon dash view store engine search common,$(FUZZ_B)/lib$(d).a)
 FUZZ_SECONDS ?= 60
 
 .PHONY: fuzz fuzz-build fuzz-quick

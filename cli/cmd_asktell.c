@@ -82,6 +82,10 @@ int hp_cmd_report(int argc, char **argv) {
   const char *pos[4], *sock = NULL;
   int npos = 0;
   if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0]);
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0 ||
+        strncmp(argv[i], "--output=", 9) == 0)
+      return hp_cmd_report_html(argc, argv);
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
     else if (npos < 4) pos[npos++] = argv[i];

@@ -59,6 +59,9 @@ int hp_cmd_best(int argc, char **argv);
 int hp_cmd_importance(int argc, char **argv);
 int hp_cmd_advise(int argc, char **argv);
 int hp_cmd_stop(int argc, char **argv);
+int hp_cmd_dashboard(int argc, char **argv);
+/* `report STUDY -o FILE.html` (cli/cmd_report.c), from hp_cmd_report. */
+int hp_cmd_report_html(int argc, char **argv);
 int hp_cmd_resume(int argc, char **argv);
 int hp_cmd_delete(int argc, char **argv);
 int hp_cmd_shutdown(int argc, char **argv);

@@ -123,17 +123,36 @@ static const hp_cmd_t commands[] = {
      "Starts a trial of STUDY that you run and prints {\"trial\": N, \"params\": {...}}. Exit "
      "code 7 when the study needs no more trials.",
      {OPT_SOCKET}, false, false},
-    {"report", hp_cmd_report, "STUDY TRIAL STEP VALUE",
-     "report an intermediate value; prints prune/continue (exit 6 = prune)",
-     "Reports an intermediate VALUE (a number, inf, -inf or nan) of TRIAL at STEP and "
-     "prints continue (exit 0) or prune (exit 6).",
-     {OPT_SOCKET}, false, false},
+    {"report", hp_cmd_report, "STUDY TRIAL STEP VALUE | STUDY -o FILE.html",
+     "report an intermediate value (exit 6 = prune), or save a study as one HTML file",
+     "With TRIAL STEP VALUE: reports an intermediate VALUE (a number, inf, -inf or nan) of "
+     "TRIAL at STEP and prints continue (exit 0) or prune (exit 6). With -o: writes the "
+     "dashboard's page of STUDY, its data inside, as one self-contained HTML file to send "
+     "to someone (no server, nothing loaded from anywhere; docs/dashboard.md).",
+     {OPT_SOCKET,
+      {"-o, --output", "FILE.html", "write STUDY's page to FILE.html (- for stdout)"},
+      {"--db", "FILE", "the database to read for -o (default ./hpsearch.db; read-only)"}},
+     false, false},
     {"tell", hp_cmd_tell, "STUDY TRIAL [VALUE]", "finish a trial started with ask",
      "Finishes TRIAL of STUDY. A complete trial needs its VALUE (a number, inf, -inf or "
      "nan; nan makes it FAIL); a pruned trial may have one.",
      {{"--state", "STATE", "complete (default), pruned or fail"},
       {"--reason", "TEXT", "why the trial was pruned or failed (shown by trials)"},
       OPT_SOCKET},
+     false, false},
+    {"dashboard", hp_cmd_dashboard, "",
+     "serve a web page of a database's studies; prints its address",
+     "Serves the studies of a database as a web page and prints one address with a random "
+     "token (requests without it get 403). Works on any Optuna-schema SQLite file without a "
+     "daemon (read-only); when a daemon owns the file the page follows its events live and "
+     "can stop, resume and enqueue through it. Ctrl-C stops (docs/dashboard.md).",
+     {{"--db", "FILE", "the study database (default ./hpsearch.db; opened read-only)"},
+      {"--listen", "ADDR:PORT",
+       "address to listen on (default 127.0.0.1:0, loopback, any free port; a numeric "
+       "address, [::1]:PORT for IPv6)"},
+      {"--socket", "PATH",
+       "the daemon to follow and act through (default: the one that owns the database, "
+       "from its owner record)"}},
      false, false},
     {"db", hp_cmd_db, "info FILE | upgrade FILE",
      "which Optuna reads a database; upgrade an Optuna 3.1 file for Optuna >= 3.2",

@@ -241,3 +241,23 @@ void hp_dblock_release(hp_dblock_t *lk) {
   close(lk->fd);
   lk->fd = -1;
 }
+
+int hp_dblock_owner(const char *db_path, char *socket, size_t len, long long *pid, hp_err_t *err) {
+  struct stat st;
+  if (stat(db_path, &st) < 0) return hp_err_set(err, -errno, "%s: %s", db_path, strerror(errno));
+  pid_t holder = locks_holder(st.st_dev, st.st_ino);
+  owner_rec_t rec;
+  char rp[PATH_MAX];
+  bool found = (owner_path(db_path, rp, sizeof rp) == 0 &&
+                owner_read(rp, st.st_dev, st.st_ino, holder, &rec)) ||
+               (holder > 0 && owner_read_via_proc(holder, st.st_dev, st.st_ino, &rec));
+  /* A record whose process is alive but holds no lock is a leftover (the
+   * pid was reused): only a holder of the lock is the database's daemon. */
+  if (!found || holder <= 0)
+    return hp_err_set(err, HP_ENOTFOUND, "no hpsearch daemon owns %s", db_path);
+  if (strlen(rec.socket) >= len)
+    return hp_err_set(err, HP_ETOOBIG, "the socket path of %s's daemon is too long", db_path);
+  memcpy(socket, rec.socket, strlen(rec.socket) + 1);
+  if (pid) *pid = rec.pid;
+  return 0;
+}

@@ -35,7 +35,7 @@ void hp_view_free(hp_view_t *v) {
 }
 
 /* The parsed distribution of a distribution_json text, NULL if unreadable. */
-static const hp_dist_t *dist_lookup(hp_view_t *v, const char *json) {
+const hp_dist_t *hp_view_dist_(hp_view_t *v, const char *json) {
   if (json == NULL) return NULL;
   for (int i = 0; i < v->n; i++)
     if (strcmp(v->json[i], json) == 0) return &v->dist[i];
@@ -61,7 +61,7 @@ static const hp_dist_t *dist_lookup(hp_view_t *v, const char *json) {
  * number (ints are integral doubles, written as integers). A parameter
  * whose distribution cannot be read shows its internal value. */
 static void write_param_value(hp_view_t *v, hp_sbuf_t *b, const hp_store_param_out_t *p) {
-  const hp_dist_t *d = dist_lookup(v, p->distribution_json);
+  const hp_dist_t *d = hp_view_dist_(v, p->distribution_json);
   /* range first: converting a double beyond int is undefined */
   if (d != NULL && d->kind == HP_DIST_CAT && p->value >= 0 && p->value < d->n_choices &&
       p->value == floor(p->value))
@@ -85,7 +85,7 @@ static void write_params(hp_view_t *v, hp_sbuf_t *b, const hp_store_trial_t *t) 
  * (time-zone free) scale: differences are exact durations (off by an hour
  * across a DST change). No mktime: it reads the time zone per call. False
  * if malformed. */
-static bool naive_micros(const char *s, int64_t *out) {
+bool hp_view_naive_micros_(const char *s, int64_t *out) {
   if (s == NULL || strlen(s) < 19) return false;
   for (int i = 0; i < 19; i++) {
     bool digit = s[i] >= '0' && s[i] <= '9';
@@ -229,7 +229,7 @@ void hp_view_trial_write(hp_view_t *v, hp_sbuf_t *b, const hp_store_trial_t *t,
    * 12.530000000000001 from subtracting two large doubles). */
   hp_sbuf_puts(b, ",\"duration\":");
   int64_t a, z;
-  if (naive_micros(t->datetime_start, &a) && naive_micros(t->datetime_complete, &z))
+  if (hp_view_naive_micros_(t->datetime_start, &a) && hp_view_naive_micros_(t->datetime_complete, &z))
     hp_sbuf_num(b, (double)(z - a) / 1e6);
   else hp_sbuf_puts(b, "null");
   hp_sbuf_puts(b, "}");
@@ -547,7 +547,7 @@ double hp_view_now(void) {
 double hp_view_local_seconds(const char *s) {
   struct tm tm = {0};
   int64_t us;
-  if (!naive_micros(s, &us)) return NAN;
+  if (!hp_view_naive_micros_(s, &us)) return NAN;
   if (sscanf(s, "%d-%d-%d %d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
              &tm.tm_min, &tm.tm_sec) != 6)
     return NAN;

@@ -1,6 +1,6 @@
 /* Inside view/: the completed trials of a study as a table of parameter
  * values (importance.c builds it for search/importance.c; advise.c reads it
- * for its rules). */
+ * for its rules), and the helpers the files of view/ share. */
 #ifndef HPSEARCH_VIEW_INT_H
 #define HPSEARCH_VIEW_INT_H
 
@@ -9,6 +9,7 @@
 #include "hpsearch/importance.h"
 #include "hpsearch/space.h"
 #include "hpsearch/store.h"
+#include "hpsearch/view.h"
 
 /* One row per trial (every trial, or only the COMPLETE ones with a value),
  * one column per parameter name (in order of first appearance). names point
@@ -34,6 +35,12 @@ void hp_view_table_free(hp_view_table_t *tb);
 /* A trial's reason (Optuna's fail_reason, else hpsearch:reason), malloc'd,
  * NULL when it has none. */
 char *hp_view_trial_reason(const hp_store_trial_t *t);
+/* The parsed distribution of a distribution_json text, cached in v (owned
+ * by v; the cache keeps 64 and evicts the oldest); NULL if unreadable. */
+const hp_dist_t *hp_view_dist_(hp_view_t *v, const char *json);
+/* Microseconds of a stored "YYYY-MM-DD HH:MM:SS[.ffffff]" on a naive (time
+ * zone free) scale; false if malformed. */
+bool hp_view_naive_micros_(const char *s, int64_t *out);
 /* hp_importance over the table (out, skip: [n_params]). */
 int hp_view_importance_values(const hp_view_table_t *tb, bool maximize, const hp_imp_opts_t *o,
                               double *out, hp_imp_skip_t *skip, int64_t *n_used, hp_err_t *err);

@@ -65,6 +65,11 @@ int hp_dblock_publish(hp_dblock_t *lk, const char *db_path, const char *socket_p
 /* Removes the owner record and drops the lock. Only after the store is
  * closed: closing a descriptor of the file drops SQLite's POSIX locks. */
 void hp_dblock_release(hp_dblock_t *lk);
+/* The daemon that owns the database at db_path now (holds its lock and has
+ * written its owner record): its socket (absolute) and pid (may be NULL).
+ * HP_ENOTFOUND when no daemon owns it. For programs that follow a database
+ * by its daemon (`hpsearch dashboard`). */
+int hp_dblock_owner(const char *db_path, char *socket, size_t len, long long *pid, hp_err_t *err);
 
 /* ---- study specs (daemon/study.c) ---------------------------------------- */
 

@@ -65,6 +65,39 @@ int hp_view_trial_list(hp_view_t *v, hp_store_t *s, int64_t study_id, const bool
 int hp_view_trial_get(hp_view_t *v, hp_store_t *s, int64_t study_id, int64_t number,
                       cJSON **out, hp_err_t *err);
 
+/* ---- columns (view/columns.c) ------------------------------------------- */
+/* A study's trials as columns, for the dashboard (docs/dashboard.md,
+ * "Columns"): kept in memory and brought up to date by reading again only
+ * the trials from the first unfinished one on. Written (hp_view_cols_write)
+ * as "HPC1", the header's length (uint32, little-endian), a JSON header
+ * (study, directions, parameters with their distributions, user attribute
+ * names, reasons and non-numeric user attribute values by trial number, and
+ * the list of columns with their lengths), padded so the columns start at a
+ * multiple of 8 bytes, then each column as little-endian float64: number,
+ * state (hp_store_state_t), start, end (epoch seconds, NaN when unset),
+ * value0.., iv_off (n + 1 offsets), iv_step, iv_value (intermediate
+ * values), p0.. (parameter values: float/int as stored, categorical as the
+ * index into the header's choices; NaN when a trial lacks it), u0..
+ * (numeric user attributes). The numbers are the stored doubles, bit for
+ * bit. One object per study; used by one thread at a time. */
+typedef struct hp_view_cols hp_view_cols_t;
+hp_view_cols_t *hp_view_cols_new(void); /* NULL if out of memory */
+void hp_view_cols_free(hp_view_cols_t *c);
+/* Reads the study's trials: all of them the first time, then those from
+ * the first one that was unfinished on. HP_EINVAL for another study than
+ * the first call's. */
+int hp_view_cols_update(hp_view_t *v, hp_store_t *s, int64_t study_id, hp_view_cols_t *c,
+                        hp_err_t *err);
+/* Appends the trials numbered from `from` on, as the container above. */
+int hp_view_cols_write(const hp_view_cols_t *c, int64_t from, hp_sbuf_t *out, hp_err_t *err);
+/* The number of the first unfinished trial (RUNNING or WAITING), else one
+ * past the last; trials held. */
+int64_t hp_view_cols_open(const hp_view_cols_t *c);
+size_t hp_view_cols_count(const hp_view_cols_t *c);
+/* One-shot: read every trial, append those from `from` on (reports). */
+int hp_view_study_columns(hp_view_t *v, hp_store_t *s, int64_t study_id, int64_t from,
+                          hp_sbuf_t *out, hp_err_t *err);
+
 /* ---- studies ------------------------------------------------------------- */
 /* What a study's hpsearch spec says, for the summary (hp_study_spec_view
  * fills it from a parsed spec). Strings are static or owned by the spec. */

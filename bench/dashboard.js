@@ -1,0 +1,120 @@
+// `make bench-dashboard` (run by bench/dashboard.sh): the dashboard on a
+// 100,000-trial study (bench/dashboard_gen.c) beside its anchor, Debian's
+// Optuna reading the same trials (what any Optuna-based dashboard does
+// first). Prints each number with its target:
+//   columns served: first request (reads the file) and later ones (kept in
+//     memory, brought up to date incrementally), target <= 200 ms;
+//   first full render in headless Chromium (all panels drawn), <= 1 s;
+//   live latency: a trial told through a daemon on that file until the open
+//     page shows it, <= 1 s;
+//   server memory: resident set after every request, and whether it grows
+//     over repeated requests (bounded).
+// usage: node bench/dashboard.js DB STUDY
+'use strict';
+const path = require('node:path');
+const fs = require('node:fs');
+const { execFileSync } = require('node:child_process');
+const L = require(path.join(__dirname, '..', 'tests', 'browser', 'lib.js'));
+
+const [db, study] = process.argv.slice(2);
+const median = (a) => { const s = a.slice().sort((x, y) => x - y); return s[Math.floor(s.length / 2)]; };
+const rss = (pid) => {
+  const t = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k) => +(t.match(new RegExp(k + ':\\s+(\\d+)')) || [0, 0])[1];
+  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+};
+const row = (what, value, unit, target, note) =>
+  console.log(`${what.padEnd(44)} ${String(value).padStart(10)} ${unit.padEnd(3)} ${target ? ('target ' + target).padEnd(16) : ''.padEnd(16)} ${note || ''}`);
+
+(async () => {
+  const out = {};
+  // anchor: Debian's Optuna loads the same trials
+  const py = `
+import time, optuna
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+t = time.perf_counter()
+s = optuna.load_study(study_name=${JSON.stringify(study)}, storage="sqlite:///${db}")
+tr = s.get_trials(deepcopy=False)
+print(len(tr), (time.perf_counter() - t) * 1000)`;
+  try {
+    const [n, ms] = execFileSync('/usr/bin/python3', ['-c', py], { encoding: 'utf8' }).trim().split(/\s+/).map(Number);
+    out.optuna_ms = ms;
+    row(`anchor: Optuna ${execFileSync('/usr/bin/python3', ['-c', 'import optuna; print(optuna.__version__)'], { encoding: 'utf8' }).trim()} load_study + get_trials`, ms.toFixed(0), 'ms', '', `${n} trials`);
+  } catch (e) {
+    row('anchor: Optuna load_study + get_trials', 'n/a', '', '', String(e.message).split('\n')[0]);
+  }
+
+  const dash = await L.startDashboard(db);
+  const hdr = { headers: { 'X-HP-Token': dash.token } };
+  const url = dash.base + '/api/columns?study=' + encodeURIComponent(study);
+  let t0 = performance.now();
+  let buf = await (await fetch(url, hdr)).arrayBuffer();
+  out.cold_ms = performance.now() - t0;
+  row('columns, first request (reads the file)', out.cold_ms.toFixed(0), 'ms', '', `${(buf.byteLength / 1e6).toFixed(1)} MB`);
+  const warm = [];
+  for (let i = 0; i < 7; i++) {
+    t0 = performance.now();
+    buf = await (await fetch(url, hdr)).arrayBuffer();
+    warm.push(performance.now() - t0);
+  }
+  out.warm_ms = median(warm);
+  row('columns, later requests (median of 7)', out.warm_ms.toFixed(0), 'ms', '<= 200 ms', out.warm_ms <= 200 ? 'ok' : 'OVER');
+  if (out.optuna_ms) row('  ratio Optuna / dashboard (later requests)', (out.optuna_ms / out.warm_ms).toFixed(1), 'x');
+  const m1 = rss(dash.proc.pid);
+
+  const browser = await L.launchBrowser();
+  const page = await browser.newPage();
+  const renders = [];
+  for (let i = 0; i < 3; i++) {
+    t0 = performance.now();
+    await page.goto(dash.url + '#/study/' + encodeURIComponent(study));
+    await page.waitForSelector('main[data-rendered]', { timeout: 300000 });
+    const total = performance.now() - t0;
+    const draw = +(await page.getAttribute('main', 'data-render-ms'));
+    renders.push({ total, draw, panels: await page.getAttribute('main', 'data-panel-ms') });
+    await page.goto('about:blank');
+  }
+  const best = renders.reduce((a, b) => (a.total <= b.total ? a : b));
+  out.render_ms = best.total;
+  row('first full render: page load to all panels drawn', best.total.toFixed(0), 'ms', '<= 1000 ms', (best.total <= 1000 ? 'ok' : 'OVER') + ' (best of 3)');
+  row('  of which drawing every panel', best.draw.toFixed(0), 'ms', '', best.panels);
+
+  // live: a daemon on the file, the page open, one trial told
+  const dir = L.tmpdir('bench');
+  const sock = path.join(dir, 'd.sock');
+  const { spawn } = require('node:child_process');
+  const daemon = spawn(L.BIN, ['daemon', '--db', db, '--socket', sock, '--jobs', '1'], { stdio: 'ignore' });
+  await L.until('the daemon', () => fs.existsSync(sock), 60000);
+  const rpc = await L.connect(sock);
+  await L.until('the daemon to answer', () => rpc.call('daemon.status'), 60000);
+  await page.goto(dash.url + '#/study/' + encodeURIComponent(study));
+  await page.waitForSelector('main[data-rendered]', { timeout: 300000 });
+  await page.waitForSelector('#live.on', { timeout: 30000 });
+  const lat = [];
+  for (let k = 0; k < 5; k++) {
+    const before = +(await page.getAttribute('#panel-history', 'data-points'));
+    const t = await rpc.call('trial.ask', { study });
+    t0 = performance.now();
+    await rpc.call('trial.tell', { study, trial: t.trial, value: 0.25 + k * 1e-3 });
+    await page.waitForFunction((n) => +document.getElementById('panel-history').getAttribute('data-points') > n, before, { timeout: 30000 });
+    lat.push(performance.now() - t0);
+  }
+  out.live_ms = median(lat);
+  row('live: trial told until the open page shows it', out.live_ms.toFixed(0), 'ms', '<= 1000 ms', (out.live_ms <= 1000 ? 'ok' : 'OVER') + ` (median of 5: ${lat.map((x) => x.toFixed(0)).join(', ')})`);
+
+  // memory: repeated full and incremental requests must not grow the server
+  for (let i = 0; i < 10; i++) await (await fetch(url, hdr)).arrayBuffer();
+  const m2 = rss(dash.proc.pid);
+  for (let i = 0; i < 20; i++) await (await fetch(url, hdr)).arrayBuffer();
+  const m3 = rss(dash.proc.pid);
+  row('server memory after the first requests', m1.rss.toFixed(0), 'MiB', '', `peak ${m1.hwm.toFixed(0)} MiB`);
+  row('server memory after 10 / 30 more full requests', `${m2.rss.toFixed(0)}/${m3.rss.toFixed(0)}`, 'MiB', 'bounded', `peak ${m3.hwm.toFixed(0)} MiB; ${m3.rss - m2.rss <= 32 ? 'ok' : 'GROWS'}`);
+
+  rpc.close();
+  daemon.kill('SIGTERM');
+  await new Promise((r) => daemon.once('exit', r));
+  await browser.close();
+  await dash.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+  console.log('json ' + JSON.stringify(out));
+})().catch((e) => { console.error(e); process.exit(1); });

@@ -1,0 +1,470 @@
+/* `hpsearch dashboard [--db FILE] [--listen ADDR:PORT] [--socket PATH]`: a
+ * web page of the studies in a database (docs/dashboard.md).
+ *
+ * HTTP is libmicrohttpd's (one internal polling thread: every request
+ * handler runs on it, so the read-only store and the view context are used
+ * by one thread). Data always comes from the database file through store/
+ * and view/, so any Optuna-schema file works with no daemon. The live
+ * thread (cli/dash_live.c) follows the daemon that owns the file through
+ * its event stream, or the file's data_version without one, and wakes the
+ * pages' long polls. Actions (stop, resume, enqueue) go to that daemon over
+ * its socket, which only lets in its own uid. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "dash.h"
+#include "dash_mhd.h"
+#include "hpsearch/dash.h"
+#include "hpsearch/json.h"
+#include "hpsearch/rpc.h"
+
+/* Limits (docs/dashboard.md, "Security"). */
+#define CONN_LIMIT 64          /* connections at once */
+#define CONN_TIMEOUT 10        /* seconds a connection may stay idle */
+#define CONN_MEMORY (32 << 10) /* request line + headers of one connection */
+#define BODY_MAX (64 << 10)    /* a POST body */
+
+/* One request's state (MHD's con_cls), made by the URI log callback. */
+typedef struct conn {
+  char *target;          /* raw request target (owned) */
+  bool started;          /* the first call of the handler happened */
+  hp_sbuf_t body;        /* POST body */
+  bool body_too_big;
+  bool waiting;          /* suspended in a long poll (listed in dash->waiters) */
+  double deadline;       /* when a long poll answers empty */
+} conn_t;
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con) {
+  (void)cls;
+  (void)con;
+  conn_t *c = calloc(1, sizeof *c);
+  if (c != NULL) c->target = strdup(uri ? uri : "");
+  return c;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+  (void)cls;
+  (void)con;
+  (void)toe;
+  conn_t *c = *con_cls;
+  if (c == NULL) return;
+  free(c->target);
+  free(c->body.p);
+  free(c);
+  *con_cls = NULL;
+}
+
+/* ---- responses ----------------------------------------------------------- */
+
+static enum MHD_Result send_buf(struct MHD_Connection *con, unsigned status, const char *type,
+                                char *buf, size_t len, bool page) {
+  struct MHD_Response *r =
+      MHD_create_response_from_buffer(len, buf, buf ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+  if (r == NULL) {
+    free(buf);
+    return MHD_NO;
+  }
+  MHD_add_response_header(r, "Content-Type", type);
+  MHD_add_response_header(r, "Cache-Control", "no-store");
+  MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+  /* The page's address holds the token: never sent on as a referrer. */
+  MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+  MHD_add_response_header(r, "X-Frame-Options", "DENY");
+  if (page)
+    /* Nothing is loaded from anywhere but this page and this server. */
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'none'; script-src 'unsafe-inline'; "
+                            "style-src 'unsafe-inline'; img-src data: blob:; connect-src 'self'; "
+                            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+  enum MHD_Result ret = MHD_queue_response(con, status, r);
+  MHD_destroy_response(r);
+  return ret;
+}
+
+/* {"error": message, "status": N} */
+static enum MHD_Result send_error(struct MHD_Connection *con, unsigned status, const char *msg) {
+  hp_sbuf_t b = {0};
+  hp_sbuf_puts(&b, "{\"error\":");
+  hp_sbuf_str(&b, msg);
+  hp_sbuf_puts(&b, ",\"status\":");
+  hp_sbuf_int(&b, status);
+  hp_sbuf_puts(&b, "}");
+  if (b.oom) {
+    free(b.p);
+    return MHD_NO;
+  }
+  return send_buf(con, status, "application/json", b.p, b.len, false);
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *con, cJSON *o) {
+  char *t = o ? hp_json_print(o) : NULL;
+  cJSON_Delete(o);
+  if (t == NULL) return send_error(con, 500, "out of memory");
+  return send_buf(con, 200, "application/json", t, strlen(t), false);
+}
+
+/* The HTTP status of an error from the store, view or daemon. */
+static unsigned status_of(int rc) {
+  switch (rc) {
+  case HP_ENOSTUDY:
+  case HP_ENOTFOUND: return 404;
+  case HP_EINVAL:
+  case HP_ESPEC:
+  case HP_EFORMAT: return 400;
+  case HP_ESTATE:
+  case HP_ESTOPPED:
+  case HP_EEXHAUSTED:
+  case HP_ESHUTDOWN: return 409;
+  case HP_EPERM: return 403;
+  default: return 500;
+  }
+}
+
+/* ---- handlers ---------------------------------------------------------- */
+
+static enum MHD_Result h_page(hp_dash_t *d, struct MHD_Connection *con) {
+  (void)d;
+  size_t len;
+  char *page = hp_dash_page(NULL, 0, &len);
+  if (page == NULL) return send_error(con, 500, "out of memory");
+  return send_buf(con, 200, "text/html; charset=utf-8", page, len, true);
+}
+
+static enum MHD_Result h_studies(hp_dash_t *d, struct MHD_Connection *con) {
+  hp_err_t err = {0};
+  cJSON *arr = NULL;
+  int rc = hp_cli_src_studies(&d->src, &arr, &err);
+  if (rc < 0) return send_error(con, status_of(rc), err.msg);
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddItemToObject(o, "studies", arr);
+  cJSON_AddStringToObject(o, "db", d->db);
+  hp_dash_live_describe(d, o);
+  return send_json(con, o);
+}
+
+static enum MHD_Result h_study(hp_dash_t *d, struct MHD_Connection *con, const hp_dash_req_t *q) {
+  hp_err_t err = {0};
+  cJSON *o = NULL;
+  int rc = hp_cli_src_study(&d->src, q->study, &o, &err);
+  if (rc < 0) return send_error(con, status_of(rc), err.msg);
+  return send_json(con, o);
+}
+
+/* The study's columns, brought up to date when the file changed since the
+ * last request (its data_version moves with every commit of another
+ * connection: the daemon's, Optuna's): only the trials from the first
+ * unfinished one on are read again. At most HP_DASH_CACHE studies are kept. */
+static int cached_columns(hp_dash_t *d, int64_t id, hp_view_cols_t **out, hp_err_t *err) {
+  int slot = -1;
+  for (int i = 0; i < HP_DASH_CACHE && slot < 0; i++)
+    if (d->cache[i].cols != NULL && d->cache[i].study_id == id) slot = i;
+  if (slot < 0) { /* a free slot, else the least recently used */
+    slot = 0;
+    for (int i = 0; i < HP_DASH_CACHE; i++) {
+      if (d->cache[i].cols == NULL) {
+        slot = i;
+        break;
+      }
+      if (d->cache[i].used < d->cache[slot].used) slot = i;
+    }
+    hp_view_cols_free(d->cache[slot].cols);
+    d->cache[slot].cols = NULL;
+  }
+  int64_t dv = 0;
+  int rc = hp_store_data_version(d->src.store, &dv, err);
+  if (rc < 0) return rc;
+  bool fresh = d->cache[slot].cols == NULL;
+  if (fresh && (d->cache[slot].cols = hp_view_cols_new()) == NULL)
+    return hp_err_set(err, HP_ENOMEM, "out of memory");
+  if (fresh || dv != d->cache[slot].data_version) {
+    rc = hp_view_cols_update(d->src.view, d->src.store, id, d->cache[slot].cols, err);
+    if (rc < 0) {
+      hp_view_cols_free(d->cache[slot].cols);
+      d->cache[slot].cols = NULL;
+      return rc;
+    }
+  }
+  d->cache[slot].study_id = id;
+  d->cache[slot].data_version = dv;
+  d->cache[slot].used = hp_view_now();
+  *out = d->cache[slot].cols;
+  return 0;
+}
+
+static enum MHD_Result h_columns(hp_dash_t *d, struct MHD_Connection *con, const hp_dash_req_t *q) {
+  hp_err_t err = {0};
+  int64_t id;
+  int rc = hp_store_study_find(d->src.store, q->study, &id, &err);
+  if (rc == HP_ENOTFOUND) return send_error(con, 404, "no such study in the database");
+  hp_view_cols_t *cols = NULL;
+  if (rc == 0) rc = cached_columns(d, id, &cols, &err);
+  if (rc < 0) return send_error(con, status_of(rc), err.msg);
+  hp_sbuf_t b = {0};
+  rc = hp_view_cols_write(cols, q->from, &b, &err);
+  if (rc < 0) {
+    free(b.p);
+    return send_error(con, status_of(rc), err.msg);
+  }
+  return send_buf(con, 200, "application/octet-stream", b.p, b.len, false);
+}
+
+static enum MHD_Result h_events(hp_dash_t *d, struct MHD_Connection *con, conn_t *c,
+                                const hp_dash_req_t *q) {
+  hp_sbuf_t b = {0};
+  pthread_mutex_lock(&d->mu);
+  bool ready = q->since < 0 || q->since < d->seq || c->waiting || d->stopping;
+  if (!ready && d->n_waiters >= HP_DASH_MAX_WAITERS) {
+    pthread_mutex_unlock(&d->mu);
+    return send_error(con, 503, "too many pages are waiting for events; try again in a second");
+  }
+  if (!ready) {
+    c->waiting = true;
+    c->deadline = hp_view_now() + HP_DASH_POLL_SECONDS;
+    d->waiters[d->n_waiters].con = con;
+    d->waiters[d->n_waiters].deadline = c->deadline;
+    d->n_waiters++;
+    MHD_suspend_connection(con);
+    pthread_mutex_unlock(&d->mu);
+    return MHD_YES;
+  }
+  hp_dash_live_events(d, q->since, &b); /* under the lock */
+  pthread_mutex_unlock(&d->mu);
+  if (b.oom) {
+    free(b.p);
+    return send_error(con, 500, "out of memory");
+  }
+  return send_buf(con, 200, "application/json", b.p, b.len, false);
+}
+
+static enum MHD_Result h_action(hp_dash_t *d, struct MHD_Connection *con, conn_t *c,
+                                const hp_dash_req_t *q) {
+  if (c->body_too_big) return send_error(con, 413, "request body over 64 KiB");
+  const char *method = q->action == HP_DASH_ACT_STOP     ? HP_RPC_STUDY_STOP
+                       : q->action == HP_DASH_ACT_RESUME ? HP_RPC_STUDY_RESUME
+                                                         : HP_RPC_TRIAL_ENQUEUE;
+  cJSON *params = cJSON_CreateObject();
+  cJSON_AddStringToObject(params, "study", q->study);
+  if (q->action == HP_DASH_ACT_ENQUEUE) {
+    cJSON *body = NULL;
+    hp_err_t perr = {0};
+    if (c->body.len == 0 ||
+        hp_json_parse(c->body.p, c->body.len, "body", &body, &perr) < 0 || !cJSON_IsObject(body)) {
+      cJSON_Delete(body);
+      cJSON_Delete(params);
+      return send_error(con, 400, perr.msg[0] ? perr.msg : "body: expected a JSON object {\"params\": {...}}");
+    }
+    cJSON *p = cJSON_DetachItemFromObjectCaseSensitive(body, "params");
+    bool only = body->child == NULL;
+    cJSON_Delete(body);
+    if (!cJSON_IsObject(p) || !only) {
+      cJSON_Delete(p);
+      cJSON_Delete(params);
+      return send_error(con, 400, "body: expected exactly {\"params\": {NAME: VALUE, ...}}");
+    }
+    cJSON_AddItemToObject(params, "params", p);
+  }
+  char sock[sizeof ((hp_client_t *)0)->path];
+  hp_err_t err = {0};
+  if (hp_dash_live_socket(d, sock, sizeof sock) < 0) {
+    cJSON_Delete(params);
+    return send_error(con, 409,
+                      "no hpsearch daemon runs on this database: stop, resume and enqueue go "
+                      "through the daemon (start one with: hpsearch daemon --db FILE)");
+  }
+  hp_client_t cl;
+  int rc = hp_client_connect(&cl, sock, true, 10000, &err);
+  cJSON *result = NULL;
+  if (rc == 0) rc = hp_client_call(&cl, method, params, &result, &err);
+  else cJSON_Delete(params);
+  hp_client_close(&cl);
+  if (rc < 0) return send_error(con, rc == HP_CLIENT_ENODAEMON ? 409 : status_of(rc), err.msg);
+  return send_json(con, result);
+}
+
+/* The token presented: the X-HP-Token header, or token= in the query (a
+ * page load; never for POST, so no other site's form can act). */
+static bool authorized(hp_dash_t *d, struct MHD_Connection *con, const char *method,
+                       const hp_dash_req_t *q) {
+  const char *h = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "X-HP-Token");
+  if (h != NULL) return hp_dash_token_equal(h, d->token);
+  if (strcmp(method, "GET") != 0) return false;
+  return hp_dash_token_equal(q->token, d->token);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls) {
+  (void)url;
+  (void)version;
+  hp_dash_t *d = cls;
+  conn_t *c = *con_cls;
+  if (c == NULL || c->target == NULL) return MHD_NO; /* out of memory: drop it */
+  hp_dash_req_t q;
+  hp_err_t err = {0};
+  int status;
+  int rc = hp_dash_request_parse(method, c->target, strlen(c->target), &q, &status, &err);
+  if (!c->started) {
+    c->started = true;
+    if (rc < 0) return send_error(con, (unsigned)status, err.msg);
+    if (!authorized(d, con, method, &q))
+      return send_error(con, 403, "forbidden: the dashboard's token is missing or wrong "
+                                  "(open the address `hpsearch dashboard` printed)");
+    if (strcmp(method, "POST") == 0) return MHD_YES; /* the body comes next */
+  }
+  if (*upload_size > 0) {
+    if (c->body.len + *upload_size > BODY_MAX) c->body_too_big = true;
+    else hp_sbuf_put(&c->body, upload, *upload_size);
+    *upload_size = 0;
+    return MHD_YES;
+  }
+  switch (q.route) {
+  case HP_DASH_PAGE: return h_page(d, con);
+  case HP_DASH_STUDIES: return h_studies(d, con);
+  case HP_DASH_STUDY: return h_study(d, con, &q);
+  case HP_DASH_COLUMNS: return h_columns(d, con, &q);
+  case HP_DASH_EVENTS: return h_events(d, con, c, &q);
+  case HP_DASH_ACTION: return h_action(d, con, c, &q);
+  case HP_DASH_FAVICON: return send_buf(con, 204, "image/x-icon", NULL, 0, false);
+  default: return send_error(con, 404, "no such page");
+  }
+}
+
+/* ---- the command ------------------------------------------------------- */
+
+/* ADDR:PORT with a numeric IPv4 address, or [ADDR6]:PORT; PORT 0 picks one. */
+static int parse_listen(const char *s, struct sockaddr_storage *sa, socklen_t *len, bool *loopback) {
+  memset(sa, 0, sizeof *sa);
+  const char *colon = strrchr(s, ':');
+  if (colon == NULL || colon[1] == '\0') return -1;
+  char *end;
+  long port = strtol(colon + 1, &end, 10);
+  if (*end || port < 0 || port > 65535) return -1;
+  char host[64];
+  size_t hl = (size_t)(colon - s);
+  if (hl == 0 || hl >= sizeof host) return -1;
+  memcpy(host, s, hl);
+  host[hl] = '\0';
+  if (host[0] == '[' && host[hl - 1] == ']') {
+    host[hl - 1] = '\0';
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)sa;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET6, host + 1, &a->sin6_addr) != 1) return -1;
+    *loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
+    *len = sizeof *a;
+    return 0;
+  }
+  struct sockaddr_in *a = (struct sockaddr_in *)sa;
+  a->sin_family = AF_INET;
+  a->sin_port = htons((uint16_t)port);
+  if (inet_pton(AF_INET, host, &a->sin_addr) != 1) return -1;
+  *loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+  *len = sizeof *a;
+  return 0;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+  (void)cls;
+  fputs("hpsearch dashboard: ", stderr);
+  vfprintf(stderr, fmt, ap);
+}
+
+int hp_cmd_dashboard(int argc, char **argv) {
+  if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0]);
+  const char *db = "hpsearch.db", *listen_at = "127.0.0.1:0", *sock = NULL;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char **dst = strcmp(a, "--db") == 0       ? &db
+                       : strcmp(a, "--listen") == 0 ? &listen_at
+                       : strcmp(a, "--socket") == 0 ? &sock
+                                                    : NULL;
+    if (dst == NULL) return hp_cli_usage(argv[0], "unknown option (see hpsearch help dashboard)");
+    if (i + 1 >= argc) return hp_cli_usage(argv[0], "an option lacks its value");
+    *dst = argv[++i];
+  }
+  struct sockaddr_storage sa;
+  socklen_t salen;
+  bool loopback;
+  if (parse_listen(listen_at, &sa, &salen, &loopback) < 0)
+    return hp_cli_usage(argv[0], "--listen: expected ADDRESS:PORT with a numeric address, "
+                                 "e.g. 127.0.0.1:8080 or [::1]:8080 (port 0: any free one)");
+  if (!loopback)
+    fprintf(stderr, "hpsearch dashboard: warning: listening on %s, not a loopback address: "
+                    "anyone who can reach it and learns the address with its token can read "
+                    "the studies (plain HTTP, no TLS)\n", listen_at);
+
+  static hp_dash_t dash;
+  hp_dash_t *d = &dash;
+  hp_err_t err = {0};
+  snprintf(d->db, sizeof d->db, "%s", db);
+  d->sock_opt = sock;
+  int rc = hp_mhd_load(&err);
+  if (rc == 0) rc = hp_dash_token_new(d->token, &err);
+  if (rc == 0) rc = hp_cli_src_open(&d->src, NULL, db, &err);
+  if (rc < 0) return hp_cli_fail(argv[0], rc, &err);
+
+  /* SIGINT/SIGTERM end it (sigwait below): blocked in every thread. */
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  if ((rc = hp_dash_live_start(d, &err)) < 0) {
+    hp_cli_src_close(&d->src);
+    return hp_cli_fail(argv[0], rc, &err);
+  }
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+                   MHD_USE_AUTO | (sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+  d->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, d,
+                            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+                            MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                            MHD_OPTION_END);
+  if (d->mhd == NULL) {
+    fprintf(stderr, "hpsearch dashboard: cannot listen on %s (in use, or not an address of this "
+                    "machine)\n", listen_at);
+    hp_dash_live_stop(d);
+    hp_cli_src_close(&d->src);
+    return HP_EXIT_FAIL;
+  }
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_BIND_PORT);
+  unsigned port = info ? info->port : 0;
+  char host[64];
+  if (sa.ss_family == AF_INET6) {
+    char a6[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&sa)->sin6_addr, a6, sizeof a6);
+    snprintf(host, sizeof host, "[%s]", a6);
+  } else {
+    inet_ntop(AF_INET, &((struct sockaddr_in *)&sa)->sin_addr, host, sizeof host);
+  }
+  printf("http://%s:%u/?token=%s\n", host, port, d->token);
+  fflush(stdout);
+  fprintf(stderr, "hpsearch dashboard: serving %s (read-only; live and actions through its "
+                  "daemon when one runs); Ctrl-C stops\n", db);
+
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  hp_dash_live_stop(d); /* answers every waiting long poll */
+  MHD_stop_daemon(d->mhd);
+  for (int i = 0; i < HP_DASH_CACHE; i++) hp_view_cols_free(d->cache[i].cols);
+  hp_cli_src_close(&d->src);
+  return HP_EXIT_OK;
+}

@@ -1,0 +1,63 @@
+/* The pieces of `hpsearch dashboard` (cli/cmd_dashboard.c: HTTP handlers;
+ * cli/dash_live.c: following the database's daemon) and what they share. */
+#ifndef HPSEARCH_CLI_DASH_H
+#define HPSEARCH_CLI_DASH_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cli.h"
+#include "hpsearch/dash.h"
+
+#define HP_DASH_MAX_WAITERS 32   /* long polls held at once */
+#define HP_DASH_POLL_SECONDS 25  /* a long poll answers empty after this */
+#define HP_DASH_RING 1024        /* events kept for pages that poll late */
+#define HP_DASH_CACHE 4          /* studies whose columns are kept in memory */
+
+struct MHD_Daemon;
+struct MHD_Connection;
+
+typedef struct hp_dash {
+  char db[PATH_MAX];            /* the database as given */
+  const char *sock_opt;         /* --socket, NULL: the daemon named by the owner record */
+  char token[HP_DASH_TOKEN_LEN + 1];
+  struct MHD_Daemon *mhd;
+  hp_cli_src_t src;             /* read-only store + view: MHD's thread only */
+  struct {                      /* columns kept per study (MHD's thread only) */
+    int64_t study_id;
+    hp_view_cols_t *cols;       /* NULL: a free slot */
+    int64_t data_version;       /* src.store's data_version when last brought up to date */
+    double used;                /* last request, for eviction */
+  } cache[HP_DASH_CACHE];
+  /* the live part, under mu */
+  pthread_t live;
+  bool live_started;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;            /* wakes the live thread to stop */
+  bool stopping;
+  int64_t seq;                  /* events so far; event k (1-based) is ring[k % HP_DASH_RING] */
+  char *ring[HP_DASH_RING];     /* JSON texts (owned) */
+  bool daemon_up;               /* subscribed to the database's daemon */
+  char daemon_sock[108];
+  long long daemon_pid;
+  struct {
+    struct MHD_Connection *con;
+    double deadline;
+  } waiters[HP_DASH_MAX_WAITERS];
+  int n_waiters;
+} hp_dash_t;
+
+/* Starts / stops the live thread (stop answers every waiting long poll). */
+int hp_dash_live_start(hp_dash_t *d, hp_err_t *err);
+void hp_dash_live_stop(hp_dash_t *d);
+/* {"seq": S, "daemon": bool, "lost": bool, "events": [...]} of the events
+ * after `since` (none when since < 0). Call with d->mu held. */
+void hp_dash_live_events(hp_dash_t *d, int64_t since, hp_sbuf_t *b);
+/* Adds "daemon": {"pid", "socket"} or null to a studies reply. */
+void hp_dash_live_describe(hp_dash_t *d, cJSON *o);
+/* The socket of the daemon that owns the database now; -1 when none. */
+int hp_dash_live_socket(hp_dash_t *d, char *out, size_t len);
+
+#endif

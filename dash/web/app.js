@@ -1,0 +1,1197 @@
+/* hpsearch dashboard page: plain JavaScript, canvas drawing written here, no
+ * library. Reads the server's API (docs/dashboard.md) or, in a report made
+ * by `hpsearch report STUDY -o FILE.html`, the data embedded in the page.
+ * Every panel says how many points it drew in data-points, which the
+ * browser tests check. */
+'use strict';
+(function () {
+  // ---- small helpers --------------------------------------------------------
+  const STATES = ['RUNNING', 'COMPLETE', 'PRUNED', 'FAIL', 'WAITING'];
+  const RUNNING = 0, COMPLETE = 1, PRUNED = 2, FAIL = 3, WAITING = 4;
+  const STATE_COLOR = ['#2f6fdf', '#2e9d5b', '#d98a1c', '#d64545', '#8e8e8e'];
+  const main = document.getElementById('main');
+
+  function h(tag, attrs, ...kids) {
+    const e = document.createElement(tag);
+    for (const k in attrs || {}) {
+      const v = attrs[k];
+      if (v === null || v === undefined || v === false) continue;
+      if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+      else if (k === 'text') e.textContent = v;
+      else e.setAttribute(k, v === true ? '' : v);
+    }
+    for (const c of kids.flat(Infinity)) if (c !== null && c !== undefined && c !== false)
+      e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    return e;
+  }
+  function fmt(x, digits) {
+    if (x === null || x === undefined) return '';
+    if (typeof x === 'string') return x;
+    if (Number.isNaN(x)) return 'nan';
+    if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
+    if (Number.isInteger(x) && Math.abs(x) < 1e15) return String(x);
+    const a = Math.abs(x);
+    if (a !== 0 && (a < 1e-3 || a >= 1e6)) return x.toExponential(digits || 4).replace(/\.?0+e/, 'e');
+    return String(+x.toPrecision(digits || 6));
+  }
+  function fmtDur(s) {
+    if (!Number.isFinite(s)) return '';
+    if (s < 60) return s.toFixed(s < 10 ? 2 : 1) + ' s';
+    if (s < 3600) return (s / 60).toFixed(1) + ' min';
+    return (s / 3600).toFixed(2) + ' h';
+  }
+  function fmtTime(t) {
+    if (!Number.isFinite(t)) return '';
+    const d = new Date(t * 1000);
+    const p = (n) => String(n).padStart(2, '0');
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  }
+  let toastTimer = 0;
+  function toast(msg, err) {
+    const t = document.getElementById('toast');
+    t.textContent = msg;
+    t.className = 'show' + (err ? ' err' : '');
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { t.className = ''; }, err ? 8000 : 3000);
+  }
+  function hexRgb(hex) {
+    const n = parseInt(hex.slice(1), 16);
+    return `rgb(${n >> 16 & 255},${n >> 8 & 255},${n & 255})`;
+  }
+  // A viridis-like ramp (t in [0, 1]).
+  const RAMP = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+  function ramp(t) {
+    if (!Number.isFinite(t)) return 'rgb(150,150,150)';
+    t = Math.min(1, Math.max(0, t)) * (RAMP.length - 1);
+    const i = Math.min(RAMP.length - 2, Math.floor(t)), f = t - i, a = RAMP[i], b = RAMP[i + 1];
+    return `rgb(${Math.round(a[0] + f * (b[0] - a[0]))},${Math.round(a[1] + f * (b[1] - a[1]))},${Math.round(a[2] + f * (b[2] - a[2]))})`;
+  }
+
+  // ---- where the data comes from -----------------------------------------------
+  const embeddedText = document.getElementById('hp-data').textContent.trim();
+  const REPORT = embeddedText ? JSON.parse(embeddedText) : null;
+  const TOKEN = new URLSearchParams(location.search).get('token') || '';
+
+  function b64ToBuffer(s) {
+    const bin = atob(s), n = bin.length, u = new Uint8Array(n);
+    for (let i = 0; i < n; i++) u[i] = bin.charCodeAt(i);
+    return u.buffer;
+  }
+  async function request(path, opts) {
+    const r = await fetch(path, Object.assign({ headers: { 'X-HP-Token': TOKEN }, cache: 'no-store' }, opts || {}));
+    if (!r.ok) {
+      let msg = r.status + ' ' + r.statusText;
+      try { const j = await r.json(); if (j.error) msg = j.error; } catch (e) { /* not JSON */ }
+      const err = new Error(msg);
+      err.status = r.status;
+      throw err;
+    }
+    return r;
+  }
+  const q = encodeURIComponent;
+  const api = {
+    async studies() {
+      if (REPORT) return { studies: [REPORT.study], daemon: null, seq: 0, report: true, db: REPORT.db };
+      return (await request('/api/studies')).json();
+    },
+    async study(name) {
+      if (REPORT) return REPORT.study;
+      return (await request('/api/study?study=' + q(name))).json();
+    },
+    async columns(name, from) {
+      if (REPORT) return decodeColumns(b64ToBuffer(REPORT.columns));
+      const r = await request('/api/columns?study=' + q(name) + '&from=' + from);
+      return decodeColumns(await r.arrayBuffer());
+    },
+    async events(since) { return (await request('/api/events?since=' + since)).json(); },
+    async importance(name, evaluator) {
+      if (REPORT) { if (REPORT.importance) return REPORT.importance; const e = new Error('not in this report'); e.status = 404; throw e; }
+      return (await request('/api/importance?study=' + q(name) + '&evaluator=' + q(evaluator))).json();
+    },
+    async advise(name) {
+      if (REPORT) { if (REPORT.advice) return REPORT.advice; const e = new Error('not in this report'); e.status = 404; throw e; }
+      return (await request('/api/advise?study=' + q(name))).json();
+    },
+    async action(name, what, body) {
+      const r = await request('/api/action?study=' + q(name) + '&do=' + what, {
+        method: 'POST', headers: { 'X-HP-Token': TOKEN, 'Content-Type': 'application/json' },
+        body: body ? JSON.stringify(body) : '' });
+      return r.json();
+    },
+  };
+
+  // ---- columns (view/columns.c: "HPC1", header length, JSON, float64 columns) ----
+  function decodeColumns(buf) {
+    const u8 = new Uint8Array(buf);
+    if (u8.length < 8 || String.fromCharCode(u8[0], u8[1], u8[2], u8[3]) !== 'HPC1')
+      throw new Error('the server sent columns in an unknown format');
+    const hl = new DataView(buf).getUint32(4, true);
+    const header = JSON.parse(new TextDecoder().decode(u8.subarray(8, 8 + hl)));
+    const cols = {};
+    let off = 8 + hl;
+    for (const [name, len] of header.columns) {
+      cols[name] = new Float64Array(buf, off, len);
+      off += len * 8;
+    }
+    return { header, cols };
+  }
+  function concat(a, b) {
+    const r = new Float64Array(a.length + b.length);
+    r.set(a, 0);
+    r.set(b, a.length);
+    return r;
+  }
+  function nanArray(n) { const a = new Float64Array(n); a.fill(NaN); return a; }
+
+  /* One study's trials, kept as columns and merged with what later reads
+   * bring (trials from some number on). */
+  class StudyData {
+    constructor() {
+      this.n = 0; this.number = new Float64Array(0); this.state = new Float64Array(0);
+      this.start = new Float64Array(0); this.end = new Float64Array(0); this.values = [];
+      this.ivOff = new Float64Array([0]); this.ivStep = new Float64Array(0); this.ivValue = new Float64Array(0);
+      this.params = []; this.attrs = []; this.reason = new Map(); this.directions = ['minimize'];
+      this.version = 0;
+    }
+    apply({ header, cols }) {
+      const from = Math.min(header.from, this.n);
+      const k = from; // numbers are 0..n-1: index == number
+      const keep = (a) => a.subarray(0, k);
+      this.directions = header.directions;
+      this.number = concat(keep(this.number), cols.number);
+      this.state = concat(keep(this.state), cols.state);
+      this.start = concat(keep(this.start), cols.start);
+      this.end = concat(keep(this.end), cols.end);
+      const nv = header.directions.length;
+      const values = [];
+      for (let j = 0; j < nv; j++) values.push(concat(this.values[j] ? keep(this.values[j]) : nanArray(k), cols['value' + j]));
+      this.values = values;
+      const ivKeep = this.ivOff[k] || 0;
+      const off = new Float64Array(k + cols.iv_off.length);
+      off.set(this.ivOff.subarray(0, k), 0);
+      for (let i = 0; i < cols.iv_off.length; i++) off[k + i] = cols.iv_off[i] + ivKeep;
+      this.ivOff = off;
+      this.ivStep = concat(this.ivStep.subarray(0, ivKeep), cols.iv_step);
+      this.ivValue = concat(this.ivValue.subarray(0, ivKeep), cols.iv_value);
+      const n = k + header.n;
+      // parameters: matched by name; categorical indices mapped onto our union of choices
+      const params = this.params.map((p) => Object.assign({}, p, { v: concat(keep(p.v), nanArray(header.n)) }));
+      header.params.forEach((hp, j) => {
+        let p = params.find((x) => x.name === hp.name);
+        if (!p) { p = { name: hp.name, dist: hp.dist, v: nanArray(n), keys: null }; params.push(p); }
+        const src = cols['p' + j];
+        if (hp.dist && hp.dist.type === 'categorical') {
+          if (!p.dist || p.dist.type !== 'categorical') p.dist = { type: 'categorical', choices: [] };
+          if (!p.keys) p.keys = new Map(p.dist.choices.map((c, i) => [JSON.stringify(c), i]));
+          const map = hp.dist.choices.map((c) => {
+            const key = JSON.stringify(c);
+            if (!p.keys.has(key)) { p.keys.set(key, p.dist.choices.length); p.dist = { type: 'categorical', choices: p.dist.choices.concat([c]) }; }
+            return p.keys.get(key);
+          });
+          for (let i = 0; i < header.n; i++) p.v[k + i] = Number.isNaN(src[i]) ? NaN : map[src[i]];
+        } else {
+          if (!p.dist) p.dist = hp.dist;
+          p.v.set(src, k);
+        }
+      });
+      this.params = params;
+      const attrs = this.attrs.map((a) => Object.assign({}, a, { v: concat(keep(a.v), nanArray(header.n)) }));
+      header.user_attrs.forEach((ha, j) => {
+        let a = attrs.find((x) => x.name === ha.name);
+        if (!a) { a = { name: ha.name, v: nanArray(n), other: new Map() }; attrs.push(a); }
+        a.v.set(cols['u' + j], k);
+        for (const num in ha.other) a.other.set(+num, ha.other[num]);
+      });
+      this.attrs = attrs;
+      for (const num of [...this.reason.keys()]) if (num >= k) this.reason.delete(num);
+      for (const num in header.reason) this.reason.set(+num, header.reason[num]);
+      this.n = n;
+      this.version++;
+    }
+    // Smallest number whose trial may still change (running or waiting).
+    firstOpen() {
+      for (let i = 0; i < this.n; i++) if (this.state[i] === RUNNING || this.state[i] === WAITING) return i;
+      return this.n;
+    }
+    value(i, j) { return this.values[j || 0][i]; }
+    duration(i) { return this.end[i] - this.start[i]; }
+    intermediate(i) {
+      const a = this.ivOff[i], b = this.ivOff[i + 1], r = [];
+      for (let k = a; k < b; k++) r.push([this.ivStep[k], this.ivValue[k]]);
+      return r;
+    }
+    paramText(p, i) {
+      const x = p.v[i];
+      if (Number.isNaN(x)) return '';
+      if (p.dist && p.dist.type === 'categorical') return JSON.stringify(p.dist.choices[x]).replace(/^"|"$/g, '');
+      return fmt(x);
+    }
+    attrValue(a, i) { return a.other.has(this.number[i]) ? a.other.get(this.number[i]) : a.v[i]; }
+  }
+
+  // ---- canvas plots -------------------------------------------------------------
+  function setupCanvas(cv) {
+    const dpr = window.devicePixelRatio || 1;
+    const w = cv.clientWidth || 600, hgt = cv.clientHeight || 300;
+    cv.width = Math.round(w * dpr);
+    cv.height = Math.round(hgt * dpr);
+    const ctx = cv.getContext('2d');
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, w, hgt);
+    return { ctx, w, h: hgt };
+  }
+  function extent(arr, pred, log) {
+    let lo = Infinity, hi = -Infinity;
+    for (let i = 0; i < arr.length; i++) {
+      const x = arr[i];
+      if (!Number.isFinite(x) || (pred && !pred(i)) || (log && x <= 0)) continue;
+      if (x < lo) lo = x;
+      if (x > hi) hi = x;
+    }
+    if (lo === Infinity) return [0, 1];
+    if (lo === hi) { const d = log ? lo * 0.5 : Math.abs(lo) * 0.05 || 0.5; return [lo - d, hi + (log ? lo : d)]; }
+    return [lo, hi];
+  }
+  function ticks(lo, hi, n, log) {
+    if (log) {
+      const r = [];
+      for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
+        const v = Math.pow(10, e);
+        if (v >= lo * 0.999 && v <= hi * 1.001) r.push(v);
+      }
+      if (r.length >= 2) return r;
+      return [lo, hi];
+    }
+    const span = hi - lo, step0 = span / Math.max(1, n), mag = Math.pow(10, Math.floor(Math.log10(step0)));
+    const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => span / s <= n) || 10 * mag;
+    const r = [];
+    for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) r.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+    return r;
+  }
+  /* An axis frame: maps data to pixels and draws axes, ticks and labels. */
+  function frame(ctx, w, hgt, xr, yr, opt) {
+    opt = opt || {};
+    const m = { l: 62, r: 12, t: 10, b: 34 };
+    const X0 = m.l, X1 = w - m.r, Y0 = hgt - m.b, Y1 = m.t;
+    const lx = !!opt.xlog, ly = !!opt.ylog;
+    const tx = (v) => lx ? Math.log10(v) : v, ty = (v) => ly ? Math.log10(v) : v;
+    const ax = tx(xr[0]), bx = tx(xr[1]), ay = ty(yr[0]), by = ty(yr[1]);
+    const f = {
+      x: (v) => X0 + (tx(v) - ax) / (bx - ax || 1) * (X1 - X0),
+      y: (v) => Y0 - (ty(v) - ay) / (by - ay || 1) * (Y0 - Y1),
+      X0, X1, Y0, Y1,
+    };
+    ctx.strokeStyle = '#c5cad6';
+    ctx.fillStyle = '#6b7385';
+    ctx.font = '11px system-ui, sans-serif';
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    ctx.moveTo(X0, Y1); ctx.lineTo(X0, Y0); ctx.lineTo(X1, Y0);
+    ctx.stroke();
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'top';
+    if (opt.xlabels) {
+      opt.xlabels.forEach((lab, i) => { const px = f.x(i); ctx.fillText(lab.length > 14 ? lab.slice(0, 13) + '…' : lab, px, Y0 + 4); });
+    } else {
+      for (const v of ticks(xr[0], xr[1], Math.max(2, Math.floor((X1 - X0) / 80)), lx)) {
+        const px = f.x(v);
+        ctx.beginPath(); ctx.moveTo(px, Y0); ctx.lineTo(px, Y0 + 3); ctx.stroke();
+        ctx.fillText(opt.xfmt ? opt.xfmt(v) : fmt(v, 3), px, Y0 + 5);
+      }
+    }
+    ctx.textAlign = 'right';
+    ctx.textBaseline = 'middle';
+    if (opt.ylabels) {
+      opt.ylabels.forEach((lab, i) => ctx.fillText(lab.length > 9 ? lab.slice(0, 8) + '…' : lab, X0 - 5, f.y(i)));
+    } else {
+      for (const v of ticks(yr[0], yr[1], Math.max(2, Math.floor((Y0 - Y1) / 40)), ly)) {
+        const py = f.y(v);
+        ctx.strokeStyle = '#eef0f4';
+        ctx.beginPath(); ctx.moveTo(X0 + 1, py); ctx.lineTo(X1, py); ctx.stroke();
+        ctx.fillText(fmt(v, 3), X0 - 5, py);
+      }
+    }
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'bottom';
+    if (opt.xtitle) ctx.fillText(opt.xtitle, (X0 + X1) / 2, hgt - 1);
+    return f;
+  }
+  function dot(ctx, x, y, r) { ctx.fillRect(x - r, y - r, 2 * r, 2 * r); }
+  /* Big point clouds and bar sets are written straight into pixels (one
+   * array write per pixel instead of one canvas call per point), then laid
+   * over the axes in one drawImage: 100,000 points in milliseconds. */
+  function pixelLayer(ctx, w, hgt) {
+    const dpr = window.devicePixelRatio || 1;
+    const W = Math.max(1, Math.round(w * dpr)), H = Math.max(1, Math.round(hgt * dpr));
+    const img = new ImageData(W, H), px = new Uint32Array(img.data.buffer);
+    const pack = (css) => {
+      const m = css.match(/\d+(\.\d+)?/g).map(Number);
+      return ((m.length > 3 ? Math.round(m[3] * 255) : 255) << 24 | m[2] << 16 | m[1] << 8 | m[0]) >>> 0;
+    };
+    return {
+      color: pack,
+      // a square of side 2r (css px) around (x, y)
+      dot(x, y, r, c) {
+        const cx = Math.round(x * dpr), cy = Math.round(y * dpr), rr = Math.max(0, Math.round(r * dpr) - 1);
+        for (let yy = Math.max(0, cy - rr); yy <= Math.min(H - 1, cy + rr); yy++) {
+          const row = yy * W;
+          for (let xx = Math.max(0, cx - rr); xx <= Math.min(W - 1, cx + rr); xx++) px[row + xx] = c;
+        }
+      },
+      // a rectangle [x0, x1) x [y0, y1) in css px
+      rect(x0, y0, x1, y1, c) {
+        const a = Math.max(0, Math.round(x0 * dpr)), b = Math.min(W, Math.max(a + 1, Math.round(x1 * dpr)));
+        const t = Math.max(0, Math.round(y0 * dpr)), u = Math.min(H, Math.round(y1 * dpr));
+        for (let yy = t; yy < u; yy++) px.fill(c, yy * W + a, yy * W + b);
+      },
+      done() {
+        const off = document.createElement('canvas');
+        off.width = W;
+        off.height = H;
+        off.getContext('2d').putImageData(img, 0, 0);
+        ctx.save();
+        ctx.setTransform(1, 0, 0, 1, 0, 0);
+        ctx.drawImage(off, 0, 0);
+        ctx.restore();
+      },
+    };
+  }
+  const BIG = 3000; // above this many points a plot writes pixels (pixelLayer)
+
+  // ---- app state ------------------------------------------------------------------
+  const app = { studies: [], daemon: null, seq: 0, current: null, data: null, summary: null, route: null, tableSort: { key: 'number', dir: 1 } };
+
+  function setLive(on, text) {
+    const e = document.getElementById('live');
+    e.className = 'live ' + (on ? 'on' : 'off');
+    e.textContent = text;
+  }
+
+  // ---- studies page ---------------------------------------------------------------
+  function studiesPage() {
+    document.getElementById('crumbs').textContent = '';
+    const rows = app.studies.map((s) => {
+      const c = s.counts || {};
+      const done = (c.COMPLETE || 0) + (c.PRUNED || 0) + (c.FAIL || 0);
+      return h('tr', { class: 'click', 'data-study': s.name, onclick: () => { location.hash = '#/study/' + q(s.name); } },
+        h('td', { class: 'num' }, s.study_id),
+        h('td', {}, h('a', { href: '#/study/' + q(s.name) }, s.name)),
+        h('td', {}, h('span', { class: 'st st-' + s.state }, s.state)),
+        h('td', { class: 'num' }, s.n_trials ? `${done}/${s.n_trials}` : String(done)),
+        h('td', { class: 'num' }, c.RUNNING || 0),
+        h('td', { class: 'num' }, c.COMPLETE || 0), h('td', { class: 'num' }, c.PRUNED || 0), h('td', { class: 'num' }, c.FAIL || 0),
+        h('td', { class: 'num' }, s.best ? fmt(typeof s.best.value === 'string' ? s.best.value : s.best.value) : ''),
+        h('td', {}, s.direction || (s.directions || []).join(', ')),
+        h('td', {}, s.sampler || ''), h('td', {}, s.metric || ''),
+        h('td', { class: 'num' }, fmtDur(s.elapsed)));
+    });
+    main.replaceChildren(
+      h('h1', {}, 'Studies'),
+      h('p', { class: 'muted' }, app.report ? 'Report saved from ' + app.db : `Database ${app.db || ''}` +
+        (app.daemon ? ` · daemon pid ${app.daemon.pid} (live, actions on)` : ' · no daemon: read-only')),
+      h('div', { class: 'panel wide', id: 'panel-studies', 'data-panel': 'studies', 'data-points': app.studies.length },
+        h('table', { id: 'studies' },
+          h('thead', {}, h('tr', {}, ['id', 'name', 'state', 'done', 'running', 'complete', 'pruned', 'fail', 'best', 'direction', 'sampler', 'metric', 'elapsed'].map((t) => h('th', {}, t)))),
+          h('tbody', {}, rows))));
+  }
+
+  // ---- study page -----------------------------------------------------------------
+  function directionOf(d) { return (d.directions[0] || 'minimize') === 'maximize' ? -1 : 1; }
+  function completeIdx(d) {
+    const r = [];
+    for (let i = 0; i < d.n; i++) if (d.state[i] === COMPLETE && Number.isFinite(d.values[0][i])) r.push(i);
+    return r;
+  }
+
+  function panel(idClass, title, note, ...body) {
+    const [id, extra] = idClass.split(' ');
+    return h('section', { class: 'panel' + (extra ? ' ' + extra : ''), id: 'panel-' + id, 'data-panel': id, 'data-points': '0' },
+      h('h2', {}, title), note ? h('div', { class: 'note' }, note) : null, ...body);
+  }
+  function setPoints(id, n, extra) {
+    const p = document.getElementById('panel-' + id);
+    if (!p) return;
+    p.setAttribute('data-points', String(n));
+    for (const k in extra || {}) p.setAttribute('data-' + k, String(extra[k]));
+  }
+
+  /* The summary panel is built once per study page; a refresh rewrites its
+   * text and the buttons' states in place (a button replaced under the
+   * pointer several times a second could not be clicked). */
+  function summaryPanel(s) {
+    const actions = h('div', { class: 'actions' },
+      h('button', { id: 'btn-stop', class: 'danger', onclick: () => act('stop') }, 'Stop'),
+      h('button', { id: 'btn-resume', class: 'primary', onclick: () => act('resume') }, 'Resume'),
+      h('button', { id: 'btn-enqueue', onclick: () => enqueueForm() }, 'Enqueue a trial…'),
+      h('span', { class: 'muted', id: 'actions-note' }));
+    const p = h('section', { class: 'panel wide', id: 'panel-summary', 'data-panel': 'summary' },
+      h('div', { id: 'summary-info' }), actions, h('div', { id: 'enqueue-form' }));
+    fillSummary(p, s);
+    return p;
+  }
+  function fillSummary(p, s) {
+    const c = s.counts || {};
+    const best = s.best;
+    const canAct = !app.report && !!app.daemon;
+    p.setAttribute('data-state', s.state);
+    p.querySelector('#summary-info').replaceChildren(...[
+      h('h1', {}, s.name, ' ', h('span', { class: 'st st-' + s.state, id: 'study-state' }, s.state)),
+      s.stop_reason ? h('p', { class: 'muted' }, 'stopped: ' + s.stop_reason) : null,
+      h('dl', { class: 'kv' },
+        h('dt', {}, 'direction'), h('dd', {}, s.direction || ''),
+        h('dt', {}, 'metric / objective'), h('dd', {}, (s.metric || '-') + ' / ' + (s.objective || '-')),
+        h('dt', {}, 'sampler / pruner'), h('dd', {}, (s.sampler || '-') + ' / ' + (s.pruner || '-')),
+        h('dt', {}, 'trials'), h('dd', { id: 'study-counts' }, STATES.map((st) => `${st.toLowerCase()} ${c[st] || 0}`).join(' · ') + (s.n_trials ? ` (of ${s.n_trials})` : '')),
+        h('dt', {}, 'best'), h('dd', { id: 'study-best' }, best ? `${fmt(best.value)} (trial ${best.trial}) ` + JSON.stringify(best.params) : '—'),
+        h('dt', {}, 'elapsed'), h('dd', {}, fmtDur(s.elapsed)))].filter(Boolean));
+    p.querySelector('#btn-stop').disabled = !canAct || s.state !== 'running';
+    p.querySelector('#btn-resume').disabled = !canAct || s.state !== 'stopped';
+    p.querySelector('#btn-enqueue').disabled = !canAct;
+    p.querySelector('#actions-note').textContent = app.report ? 'a saved report' : app.daemon ? 'actions go to the daemon (pid ' + app.daemon.pid + ')' : 'no daemon on this database: read-only';
+  }
+  function showSummary() {
+    const p = document.getElementById('panel-summary');
+    if (p) fillSummary(p, app.summary);
+  }
+
+  async function act(what, body) {
+    try {
+      const r = await api.action(app.current, what, body);
+      toast(what === 'enqueue' ? `trial ${r.trial} enqueued` : `study ${what === 'stop' ? 'stopped' : 'resumed'}`);
+      if (what !== 'enqueue' && r && r.name === app.current) {
+        // study.stop and study.resume answer with the summary: show it at once
+        app.summary = Object.assign({}, app.summary, r);
+        showSummary();
+      }
+      refreshSoon(true);
+    } catch (e) {
+      toast(what + ': ' + e.message, true);
+    }
+  }
+
+  function enqueueForm() {
+    const box = document.getElementById('enqueue-form');
+    const d = app.data, best = app.summary && app.summary.best;
+    const inputs = d.params.map((p) => {
+      const init = best && best.params && p.name in best.params ? best.params[p.name] : '';
+      let input;
+      if (p.dist && p.dist.type === 'categorical') {
+        input = h('select', { name: p.name }, p.dist.choices.map((c) => h('option', { value: JSON.stringify(c), selected: JSON.stringify(c) === JSON.stringify(init) }, String(c))));
+      } else {
+        input = h('input', { name: p.name, type: 'text', value: init === '' ? '' : String(init), placeholder: p.dist ? `${fmt(p.dist.low)}..${fmt(p.dist.high)}` : '' });
+      }
+      return h('label', {}, p.name + ' ', input);
+    });
+    const form = h('form', { class: 'filters', onsubmit: (ev) => {
+      ev.preventDefault();
+      const params = {};
+      for (const el of form.querySelectorAll('input,select')) {
+        if (el.value === '') continue;
+        params[el.name] = el.tagName === 'SELECT' ? JSON.parse(el.value) : Number(el.value);
+      }
+      act('enqueue', { params });
+      box.replaceChildren();
+    } }, inputs, h('button', { class: 'primary', type: 'submit' }, 'Enqueue'), h('button', { type: 'button', onclick: () => box.replaceChildren() }, 'Cancel'));
+    box.replaceChildren(form);
+  }
+
+  function historyPanel() {
+    return panel('history', 'Optimization history', 'objective of every complete trial by number; the line is the best so far',
+      h('canvas', { class: 'plot', id: 'cv-history' }),
+      h('div', { class: 'legend' }, h('span', {}, h('i', { style: 'background:#2e9d5b' }), 'complete'), h('span', {}, h('i', { style: 'background:#d64545' }), 'best so far')));
+  }
+  function drawHistory(d) {
+    const cv = document.getElementById('cv-history');
+    if (!cv) return;
+    const { ctx, w, h: H } = setupCanvas(cv);
+    const idx = completeIdx(d), v = d.values[0], sign = directionOf(d);
+    const xr = [0, Math.max(1, d.n - 1)];
+    const yr = extent(v, (i) => d.state[i] === COMPLETE);
+    const f = frame(ctx, w, H, xr, yr, { xtitle: 'trial' });
+    if (idx.length > BIG) {
+      const L = pixelLayer(ctx, w, H), c = L.color('rgb(120,196,150)');
+      for (const i of idx) L.dot(f.x(d.number[i]), f.y(v[i]), 1, c);
+      L.done();
+    } else {
+      ctx.fillStyle = 'rgba(46,157,91,0.55)';
+      for (const i of idx) dot(ctx, f.x(d.number[i]), f.y(v[i]), idx.length > 1000 ? 1.5 : 3);
+    }
+    ctx.strokeStyle = '#d64545';
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    let best = NaN, started = false, steps = 0;
+    for (const i of idx) {
+      if (Number.isNaN(best) || sign * v[i] < sign * best) {
+        const x = f.x(d.number[i]);
+        if (!started) { ctx.moveTo(x, f.y(v[i])); started = true; } else { ctx.lineTo(x, f.y(best)); ctx.lineTo(x, f.y(v[i])); }
+        best = v[i];
+        steps++;
+      }
+    }
+    if (started) ctx.lineTo(f.X1, f.y(best));
+    ctx.stroke();
+    setPoints('history', idx.length, { best: Number.isNaN(best) ? '' : best, improvements: steps });
+  }
+
+  function intermediatePanel() {
+    return panel('intermediate', 'Intermediate values', 'learning curves (value per step); × marks where a pruned trial stopped',
+      h('canvas', { class: 'plot', id: 'cv-intermediate' }),
+      h('div', { class: 'legend' }, [COMPLETE, PRUNED, FAIL, RUNNING].map((s) => h('span', {}, h('i', { style: 'background:' + STATE_COLOR[s] }), STATES[s].toLowerCase()))));
+  }
+  function drawIntermediate(d) {
+    const cv = document.getElementById('cv-intermediate');
+    if (!cv) return;
+    const { ctx, w, h: H } = setupCanvas(cv);
+    const xr = extent(d.ivStep), yr = extent(d.ivValue);
+    const f = frame(ctx, w, H, [Math.min(0, xr[0]), xr[1]], yr, { xtitle: 'step' });
+    const many = d.n > 2000;
+    ctx.lineWidth = many ? 0.5 : 1.2;
+    let lines = 0, pruned = 0;
+    const order = [FAIL, PRUNED, COMPLETE, RUNNING]; // complete and running on top
+    for (const s of order) {
+      ctx.strokeStyle = STATE_COLOR[s];
+      ctx.globalAlpha = many ? 0.15 : 0.7;
+      ctx.beginPath();
+      for (let i = 0; i < d.n; i++) {
+        if (d.state[i] !== s) continue;
+        const a = d.ivOff[i], b = d.ivOff[i + 1];
+        if (b <= a) continue;
+        lines++;
+        let pen = false;
+        for (let k = a; k < b; k++) {
+          const y = d.ivValue[k];
+          if (!Number.isFinite(y)) { pen = false; continue; }
+          const px = f.x(d.ivStep[k]), py = f.y(y);
+          if (pen) ctx.lineTo(px, py); else { ctx.moveTo(px, py); pen = true; }
+        }
+      }
+      ctx.stroke();
+    }
+    ctx.globalAlpha = 1;
+    ctx.strokeStyle = STATE_COLOR[PRUNED];
+    ctx.lineWidth = 1.5;
+    ctx.beginPath();
+    for (let i = 0; i < d.n; i++) {
+      if (d.state[i] !== PRUNED) continue;
+      const b = d.ivOff[i + 1] - 1;
+      if (b < d.ivOff[i] || !Number.isFinite(d.ivValue[b])) continue;
+      const px = f.x(d.ivStep[b]), py = f.y(d.ivValue[b]);
+      ctx.moveTo(px - 3, py - 3); ctx.lineTo(px + 3, py + 3); ctx.moveTo(px + 3, py - 3); ctx.lineTo(px - 3, py + 3);
+      pruned++;
+    }
+    ctx.stroke();
+    setPoints('intermediate', lines, { pruned });
+  }
+
+  // Parameter axes of a plot: numeric position of a value (log10 for log params).
+  function paramAxis(p) {
+    const cat = p.dist && p.dist.type === 'categorical';
+    const log = !!(p.dist && p.dist.log);
+    return { cat, log, labels: cat ? p.dist.choices.map((c) => String(c)) : null };
+  }
+
+  function parallelPanel() {
+    return panel('parallel', 'Parallel coordinates', 'complete trials across every parameter, coloured by objective (yellow = best)',
+      h('canvas', { class: 'plot', id: 'cv-parallel', style: 'height:340px' }));
+  }
+  function drawParallel(d) {
+    const cv = document.getElementById('cv-parallel');
+    if (!cv) return;
+    const { ctx, w, h: H } = setupCanvas(cv);
+    const idx = completeIdx(d), v = d.values[0], sign = directionOf(d);
+    const axes = d.params.map((p) => {
+      const ax = paramAxis(p);
+      const r = ax.cat ? [0, Math.max(1, p.dist.choices.length - 1)] : extent(p.v, null, ax.log);
+      return { name: p.name, arr: p.v, ax, lo: ax.log ? Math.log10(r[0]) : r[0], hi: ax.log ? Math.log10(r[1]) : r[1] };
+    });
+    const vr = extent(v, (i) => d.state[i] === COMPLETE);
+    axes.push({ name: 'objective', arr: v, ax: { cat: false, log: false }, lo: vr[0], hi: vr[1] });
+    const L = 40, R = 40, T = 24, B = 26, n = axes.length;
+    const xs = axes.map((_, k) => L + (n === 1 ? 0 : k * (w - L - R) / (n - 1)));
+    const ypos = (a, x) => {
+      if (!Number.isFinite(x)) return NaN;
+      const t = a.ax.log ? Math.log10(x) : x;
+      return H - B - (t - a.lo) / (a.hi - a.lo || 1) * (H - T - B);
+    };
+    // One path per colour bin (32 bins), worst bins first so the best lines
+    // are drawn last, on top: 32 strokes instead of one per trial.
+    const BINS = 32, bins = Array.from({ length: BINS }, () => []);
+    for (const i of idx) {
+      const t = sign > 0 ? (vr[1] - v[i]) / (vr[1] - vr[0] || 1) : (v[i] - vr[0]) / (vr[1] - vr[0] || 1);
+      bins[Math.min(BINS - 1, Math.max(0, Math.floor(t * BINS)))].push(i);
+    }
+    ctx.lineWidth = idx.length > 5000 ? 0.5 : 1;
+    ctx.globalAlpha = idx.length > 5000 ? 0.2 : 0.6;
+    let drawn = 0;
+    bins.forEach((members, b) => {
+      if (!members.length) return;
+      ctx.strokeStyle = ramp((b + 0.5) / BINS);
+      ctx.beginPath();
+      for (const i of members) {
+        let pen = false;
+        for (let k = 0; k < n; k++) {
+          const y = ypos(axes[k], axes[k].arr[i]);
+          if (Number.isNaN(y)) { pen = false; continue; }
+          if (pen) ctx.lineTo(xs[k], y); else { ctx.moveTo(xs[k], y); pen = true; }
+        }
+        drawn++;
+      }
+      ctx.stroke();
+    });
+    ctx.globalAlpha = 1;
+    ctx.font = '11px system-ui, sans-serif';
+    axes.forEach((a, k) => {
+      ctx.strokeStyle = '#555';
+      ctx.beginPath(); ctx.moveTo(xs[k], T); ctx.lineTo(xs[k], H - B); ctx.stroke();
+      ctx.fillStyle = '#1d2330';
+      ctx.textAlign = 'center';
+      ctx.textBaseline = 'bottom';
+      ctx.fillText(a.name + (a.ax.log ? ' (log)' : ''), xs[k], T - 6);
+      ctx.textBaseline = 'top';
+      ctx.fillStyle = '#6b7385';
+      const lo = a.ax.cat ? a.ax.labels[0] : fmt(a.ax.log ? Math.pow(10, a.lo) : a.lo, 3);
+      const hi = a.ax.cat ? a.ax.labels[a.ax.labels.length - 1] : fmt(a.ax.log ? Math.pow(10, a.hi) : a.hi, 3);
+      ctx.fillText(String(lo), xs[k], H - B + 4);
+      ctx.textBaseline = 'bottom';
+      ctx.fillText(String(hi), xs[k], T + 12);
+    });
+    setPoints('parallel', drawn, { axes: n });
+  }
+
+  function slicePanel(d) {
+    return panel('slice wide', 'Slice', 'objective against each parameter (complete trials)',
+      h('div', { class: 'slices' }, d.params.map((p, j) => h('canvas', { class: 'plot', id: 'cv-slice-' + j, 'data-param': p.name }))));
+  }
+  function drawSlice(d) {
+    const idx = completeIdx(d), v = d.values[0];
+    const yr = extent(v, (i) => d.state[i] === COMPLETE);
+    let total = 0;
+    const r = idx.length > 20000 ? 1 : idx.length > 2000 ? 1.5 : 3;
+    d.params.forEach((p, j) => {
+      const cv = document.getElementById('cv-slice-' + j);
+      if (!cv) return;
+      const { ctx, w, h: H } = setupCanvas(cv);
+      const ax = paramAxis(p);
+      const xr = ax.cat ? [-0.5, p.dist.choices.length - 0.5] : extent(p.v, null, ax.log);
+      const f = frame(ctx, w, H, xr, yr, { xlog: ax.log, xtitle: p.name, xlabels: ax.cat ? ax.labels : null });
+      ctx.fillStyle = 'rgba(47,111,223,0.5)';
+      const L = idx.length > BIG ? pixelLayer(ctx, w, H) : null, c = L ? L.color('rgb(128,165,235)') : 0;
+      let cnt = 0;
+      for (const i of idx) {
+        const x = p.v[i];
+        if (!Number.isFinite(x) || (ax.log && x <= 0)) continue;
+        const jitter = ax.cat ? (((i * 2654435761) % 1000) / 1000 - 0.5) * 0.5 : 0;
+        if (L) L.dot(f.x(x + jitter), f.y(v[i]), 1, c);
+        else dot(ctx, f.x(x + jitter), f.y(v[i]), idx.length > 300 ? 1.5 : 3);
+        cnt++;
+      }
+      if (L) L.done();
+      cv.setAttribute('data-points', cnt);
+      total += cnt;
+    });
+    setPoints('slice', total, { plots: d.params.length });
+  }
+
+  function contourPanel(d) {
+    const opts = (sel) => d.params.map((p, j) => h('option', { value: j, selected: j === sel }, p.name));
+    const onchange = () => drawContour(app.data);
+    return panel('contour', 'Contour', 'objective over a pair of parameters: mean objective per cell, filled between cells; dots are the trials',
+      h('div', { class: 'filters' }, 'x ', h('select', { id: 'contour-x', onchange }, opts(0)), ' y ', h('select', { id: 'contour-y', onchange }, opts(Math.min(1, d.params.length - 1)))),
+      h('canvas', { class: 'plot', id: 'cv-contour', style: 'height:340px' }));
+  }
+  function drawContour(d) {
+    const cv = document.getElementById('cv-contour');
+    if (!cv || d.params.length < 2) { setPoints('contour', 0); return; }
+    const { ctx, w, h: H } = setupCanvas(cv);
+    const px = d.params[+document.getElementById('contour-x').value], py = d.params[+document.getElementById('contour-y').value];
+    const ax = paramAxis(px), ay = paramAxis(py);
+    const idx = completeIdx(d).filter((i) => Number.isFinite(px.v[i]) && Number.isFinite(py.v[i]));
+    const v = d.values[0], sign = directionOf(d);
+    const xr = ax.cat ? [-0.5, px.dist.choices.length - 0.5] : extent(px.v, null, ax.log);
+    const yr = ay.cat ? [-0.5, py.dist.choices.length - 0.5] : extent(py.v, null, ay.log);
+    const f = frame(ctx, w, H, xr, yr, { xlog: ax.log, ylog: ay.log, xtitle: px.name + ' × ' + py.name, xlabels: ax.cat ? ax.labels : null, ylabels: ay.cat ? ay.labels : null });
+    const vr = extent(v, (i) => d.state[i] === COMPLETE);
+    const G = 32, sum = new Float64Array(G * G), cnt = new Float64Array(G * G);
+    const cell = (p, a, x) => {
+      const lo = a.log ? Math.log10(p[0]) : p[0], hi = a.log ? Math.log10(p[1]) : p[1];
+      const t = ((a.log ? Math.log10(x) : x) - lo) / (hi - lo || 1);
+      return Math.min(G - 1, Math.max(0, Math.floor(t * G)));
+    };
+    for (const i of idx) {
+      const c = cell(yr, ay, py.v[i]) * G + cell(xr, ax, px.v[i]);
+      sum[c] += v[i];
+      cnt[c]++;
+    }
+    // fill empty cells from their neighbours (a few sweeps), then paint
+    let mean = new Float64Array(G * G).fill(NaN);
+    for (let c = 0; c < G * G; c++) if (cnt[c]) mean[c] = sum[c] / cnt[c];
+    for (let sweep = 0; sweep < G && idx.length; sweep++) {
+      let empty = 0;
+      const next = mean.slice();
+      for (let y = 0; y < G; y++) for (let x = 0; x < G; x++) {
+        const c = y * G + x;
+        if (!Number.isNaN(mean[c])) continue;
+        let s = 0, k = 0;
+        for (const [dx, dy] of [[1, 0], [-1, 0], [0, 1], [0, -1]]) {
+          const xx = x + dx, yy = y + dy;
+          if (xx < 0 || yy < 0 || xx >= G || yy >= G) continue;
+          const m = mean[yy * G + xx];
+          if (!Number.isNaN(m)) { s += m; k++; }
+        }
+        if (k) next[c] = s / k; else empty++;
+      }
+      mean = next;
+      if (!empty) break;
+    }
+    const cw = (f.X1 - f.X0) / G, ch = (f.Y0 - f.Y1) / G;
+    ctx.globalAlpha = 0.85;
+    for (let y = 0; y < G; y++) for (let x = 0; x < G; x++) {
+      const m = mean[y * G + x];
+      if (Number.isNaN(m)) continue;
+      ctx.fillStyle = ramp(sign > 0 ? (vr[1] - m) / (vr[1] - vr[0] || 1) : (m - vr[0]) / (vr[1] - vr[0] || 1));
+      ctx.fillRect(f.X0 + x * cw, f.Y0 - (y + 1) * ch, cw + 0.5, ch + 0.5);
+    }
+    ctx.globalAlpha = 1;
+    if (idx.length > BIG) {
+      const L = pixelLayer(ctx, w, H), c = L.color('rgba(0,0,0,0.6)');
+      for (const i of idx) L.dot(f.x(px.v[i]), f.y(py.v[i]), 0.5, c);
+      L.done();
+    } else {
+      ctx.fillStyle = 'rgba(0,0,0,0.55)';
+      for (const i of idx) dot(ctx, f.x(px.v[i]), f.y(py.v[i]), 1.5);
+    }
+    setPoints('contour', idx.length);
+  }
+
+  /* Importance and advice come from `insight`'s builders in view/ (the
+   * study.importance and study.advise shapes of docs/protocol.md), served
+   * as /api/importance and /api/advise; a server without them answers 404
+   * and the panels say so. */
+  function importancePanel() {
+    return panel('importance', 'Parameter importance', 'share of the objective\'s variation each parameter explains (complete trials)',
+      h('div', { class: 'filters' }, 'evaluator ', h('select', { id: 'importance-evaluator', onchange: () => loadInsight(true) },
+        h('option', { value: 'ped-anova' }, 'PED-ANOVA (Optuna 5 default)'), h('option', { value: 'fanova' }, 'fANOVA'))),
+      h('div', { id: 'importance-body', class: 'muted' }, 'No importance for this study.'));
+  }
+  function drawImportance(imp) {
+    const box = document.getElementById('importance-body');
+    if (!box) return;
+    if (!imp || !Array.isArray(imp.importances)) {
+      box.className = 'muted';
+      box.textContent = imp && imp.error ? imp.error : 'No importance for this study.';
+      setPoints('importance', 0);
+      return;
+    }
+    const entries = imp.importances;
+    const max = entries.length ? entries[0].importance || 1 : 1;
+    box.className = '';
+    box.replaceChildren(h('table', {}, h('tbody', {}, entries.map((e) => h('tr', { 'data-param': e.param },
+      h('td', {}, e.param), h('td', { class: 'num' }, fmt(e.importance, 3)),
+      h('td', { style: 'width:60%' }, h('span', { class: 'bar', style: `width:${(100 * e.importance / max).toFixed(1)}%` })))))),
+      h('div', { class: 'note' }, `${imp.evaluator || ''} over ${imp.n_trials} complete trials` +
+        (imp.skipped && imp.skipped.length ? '; not ranked: ' + imp.skipped.map((x) => x.param + ' (' + x.reason + ')').join(', ') : '')));
+    setPoints('importance', entries.length);
+  }
+  function advicePanel() {
+    return panel('advice wide', 'Tuning advice', 'statements drawn from this study\'s own trials and curves; each names its evidence',
+      h('div', { id: 'advice-body', class: 'muted' }, 'No advice for this study.'));
+  }
+  function drawAdvice(adv) {
+    const box = document.getElementById('advice-body');
+    if (!box) return;
+    if (!adv || !Array.isArray(adv.advice)) {
+      box.className = 'muted';
+      box.textContent = adv && adv.error ? adv.error : 'No advice for this study.';
+      setPoints('advice', 0);
+      return;
+    }
+    box.className = '';
+    box.replaceChildren(adv.advice.length ? h('ul', {}, adv.advice.map((a) => h('li', { 'data-rule': a.rule },
+      h('b', {}, a.rule + ': '), a.text, ' ',
+      h('span', { class: 'muted' }, (a.trials || []).slice(0, 12).map((t) => h('a', { href: '#/study/' + q(app.current) + '/trial/' + t, style: 'margin-right:4px' }, '#' + t)))))) :
+      h('p', { class: 'muted' }, 'Nothing to say yet.'));
+    setPoints('advice', adv.advice.length);
+  }
+  async function loadInsight(redraw) {
+    const name = app.current;
+    const ev = (document.getElementById('importance-evaluator') || {}).value || 'ped-anova';
+    const [imp, adv] = await Promise.all([api.importance(name, ev).catch((e) => ({ error: e.status === 404 && !REPORT ? 'This server has no importance yet.' : e.message })),
+      api.advise(name).catch((e) => ({ error: e.status === 404 && !REPORT ? 'This server has no advice yet.' : e.message }))]);
+    if (name !== app.current) return;
+    app.importance = imp;
+    app.advice = adv;
+    if (redraw) { drawImportance(imp); drawAdvice(adv); }
+  }
+
+  function timelinePanel() {
+    return panel('timeline', 'Timeline', 'trials by start and end, one row per worker slot (how busy the workers were)',
+      h('canvas', { class: 'plot', id: 'cv-timeline' }),
+      h('div', { class: 'legend' }, [COMPLETE, PRUNED, FAIL, RUNNING].map((s) => h('span', {}, h('i', { style: 'background:' + STATE_COLOR[s] }), STATES[s].toLowerCase()))));
+  }
+  function drawTimeline(d) {
+    const cv = document.getElementById('cv-timeline');
+    if (!cv) return;
+    const now = Date.now() / 1000;
+    const idx = [];
+    for (let i = 0; i < d.n; i++) if (Number.isFinite(d.start[i])) idx.push(i);
+    idx.sort((a, b) => d.start[a] - d.start[b]);
+    // slots: each trial takes the lowest slot free at its start (interval partitioning)
+    const slotEnd = [], slot = new Int32Array(d.n);
+    for (const i of idx) {
+      const e = Number.isFinite(d.end[i]) ? d.end[i] : now;
+      let k = slotEnd.findIndex((t) => t <= d.start[i]);
+      if (k < 0) { k = slotEnd.length; slotEnd.push(0); }
+      slotEnd[k] = e;
+      slot[i] = k;
+    }
+    const nslots = Math.max(1, slotEnd.length);
+    const t0 = idx.length ? d.start[idx[0]] : now;
+    let t1 = t0 + 1;
+    for (const i of idx) t1 = Math.max(t1, Number.isFinite(d.end[i]) ? d.end[i] : now);
+    cv.style.height = Math.min(480, Math.max(120, 50 + nslots * 22)) + 'px';
+    const { ctx, w, h: H } = setupCanvas(cv);
+    const f = frame(ctx, w, H, [t0, t1], [-0.5, nslots - 0.5], { xfmt: (t) => fmtDur(t - t0), xtitle: 'time since the first trial started', ylabels: Array.from({ length: nslots }, (_, k) => 'slot ' + k) });
+    const bh = Math.max(1, Math.min(16, (f.Y0 - f.Y1) / nslots - 3));
+    let busy = 0;
+    const L = idx.length > BIG ? pixelLayer(ctx, w, H) : null;
+    const colors = STATE_COLOR.map((c) => (L ? L.color(hexRgb(c)) : c));
+    for (const i of idx) {
+      const e = Number.isFinite(d.end[i]) ? d.end[i] : now;
+      const x0 = f.x(d.start[i]), x1 = Math.max(x0 + 1, f.x(e)), y = f.y(slot[i]) - bh / 2;
+      if (L) L.rect(x0, y, x1, y + bh, colors[d.state[i]]);
+      else { ctx.fillStyle = colors[d.state[i]]; ctx.fillRect(x0, y, x1 - x0, bh); }
+      busy += e - d.start[i];
+    }
+    if (L) L.done();
+    const util = idx.length ? busy / (nslots * (t1 - t0)) : 0;
+    setPoints('timeline', idx.length, { slots: slotEnd.length, utilization: util.toFixed(3) });
+    const note = document.querySelector('#panel-timeline .note');
+    if (note) note.textContent = `${idx.length} trials on ${slotEnd.length} slot(s); the slots were busy ${(100 * util).toFixed(1)}% of the time`;
+  }
+
+  // ---- the trial table (only the visible rows are in the page) ----------------------
+  const ROW_H = 24;
+  function tablePanel(d) {
+    const stateBoxes = STATES.map((s) => h('label', {}, h('input', { type: 'checkbox', checked: true, 'data-state': s, onchange: () => renderTable(app.data, true) }), ' ' + s.toLowerCase()));
+    const paramFilters = d.params.map((p, j) => {
+      if (p.dist && p.dist.type === 'categorical')
+        return h('label', {}, p.name + ' ', h('select', { 'data-filter': j, onchange: () => renderTable(app.data, true) }, h('option', { value: '' }, 'any'), p.dist.choices.map((c, k) => h('option', { value: k }, String(c)))));
+      return h('label', {}, p.name + ' ', h('input', { type: 'text', 'data-filter-lo': j, placeholder: 'min', onchange: () => renderTable(app.data, true) }), '–', h('input', { type: 'text', 'data-filter-hi': j, placeholder: 'max', onchange: () => renderTable(app.data, true) }));
+    });
+    return h('section', { class: 'panel wide', id: 'panel-table', 'data-panel': 'table', 'data-points': '0' },
+      h('h2', {}, 'Trials'),
+      h('div', { class: 'filters' }, stateBoxes, h('span', { id: 'table-count', class: 'muted' })),
+      h('div', { class: 'filters' }, paramFilters),
+      h('div', { class: 'tablewrap', id: 'tablewrap', onscroll: () => renderRows() },
+        h('table', { id: 'trials' }, h('thead', { id: 'trials-head' }), h('tbody', { id: 'trials-body' }))));
+  }
+  function tableColumns(d) {
+    const cols = [
+      { key: 'number', label: 'trial', num: true, get: (i) => d.number[i], text: (i) => String(d.number[i]) },
+      { key: 'state', label: 'state', get: (i) => d.state[i], cell: (i) => h('span', { class: 'st st-' + STATES[d.state[i]] }, STATES[d.state[i]]) },
+    ];
+    d.values.forEach((_, j) => cols.push({ key: 'v' + j, label: d.values.length > 1 ? 'value ' + j : 'value', num: true, get: (i) => d.values[j][i], text: (i) => Number.isNaN(d.values[j][i]) ? '' : fmt(d.values[j][i], 8) }));
+    cols.push({ key: 'duration', label: 'duration', num: true, get: (i) => d.duration(i), text: (i) => fmtDur(d.duration(i)) });
+    d.params.forEach((p) => cols.push({ key: 'p:' + p.name, label: p.name, num: !(p.dist && p.dist.type === 'categorical'), get: (i) => p.v[i], text: (i) => d.paramText(p, i) }));
+    d.attrs.forEach((a) => cols.push({ key: 'u:' + a.name, label: a.name, num: true, get: (i) => { const x = d.attrValue(a, i); return typeof x === 'number' ? x : NaN; }, text: (i) => { const x = d.attrValue(a, i); return typeof x === 'number' ? fmt(x, 6) : JSON.stringify(x); } }));
+    cols.push({ key: 'reason', label: 'reason', get: (i) => d.reason.get(d.number[i]) || '', text: (i) => d.reason.get(d.number[i]) || '' });
+    return cols;
+  }
+  let tableRows = [], tableCols = [];
+  function renderTable(d, resetScroll) {
+    const head = document.getElementById('trials-head');
+    if (!head) return;
+    tableCols = tableColumns(d);
+    const want = new Set([...document.querySelectorAll('#panel-table input[data-state]')].filter((x) => x.checked).map((x) => STATES.indexOf(x.getAttribute('data-state'))));
+    const filters = [];
+    document.querySelectorAll('#panel-table [data-filter]').forEach((s) => { if (s.value !== '') filters.push({ p: d.params[+s.getAttribute('data-filter')], eq: +s.value }); });
+    document.querySelectorAll('#panel-table [data-filter-lo]').forEach((s) => {
+      const j = +s.getAttribute('data-filter-lo');
+      const hi = document.querySelector(`#panel-table [data-filter-hi="${j}"]`);
+      const lo = s.value.trim() === '' ? -Infinity : Number(s.value), up = hi.value.trim() === '' ? Infinity : Number(hi.value);
+      if (lo !== -Infinity || up !== Infinity) filters.push({ p: d.params[j], lo, hi: up });
+    });
+    const rows = [];
+    for (let i = 0; i < d.n; i++) {
+      if (!want.has(d.state[i])) continue;
+      let ok = true;
+      for (const f of filters) {
+        const x = f.p.v[i];
+        if ('eq' in f ? x !== f.eq : !(x >= f.lo && x <= f.hi)) { ok = false; break; }
+      }
+      if (ok) rows.push(i);
+    }
+    const { key, dir } = app.tableSort;
+    const col = tableCols.find((c) => c.key === key) || tableCols[0];
+    if (col.key !== 'number' || dir !== 1) {
+      const g = col.get;
+      const vals = new Map(rows.map((i) => [i, g(i)]));
+      rows.sort((a, b) => {
+        const x = vals.get(a), y = vals.get(b);
+        const xn = typeof x === 'number' && Number.isNaN(x), yn = typeof y === 'number' && Number.isNaN(y);
+        if (xn || yn) return xn && yn ? a - b : xn ? 1 : -1; // empty cells last either way
+        return (x < y ? -1 : x > y ? 1 : a - b) * dir;
+      });
+    }
+    tableRows = rows;
+    head.replaceChildren(h('tr', {}, tableCols.map((c) => h('th', { 'data-key': c.key, onclick: () => {
+      app.tableSort = { key: c.key, dir: app.tableSort.key === c.key ? -app.tableSort.dir : 1 };
+      renderTable(app.data, false);
+    } }, c.label + (c.key === key ? (dir > 0 ? ' ▲' : ' ▼') : '')))));
+    document.getElementById('table-count').textContent = `${rows.length} of ${d.n} trials`;
+    const wrap = document.getElementById('tablewrap');
+    if (resetScroll) wrap.scrollTop = 0;
+    setPoints('table', rows.length);
+    renderRows();
+  }
+  function renderRows() {
+    const wrap = document.getElementById('tablewrap'), body = document.getElementById('trials-body');
+    if (!wrap || !body) return;
+    const d = app.data;
+    const first = Math.max(0, Math.floor(wrap.scrollTop / ROW_H) - 5);
+    const count = Math.ceil(wrap.clientHeight / ROW_H) + 10;
+    const last = Math.min(tableRows.length, first + count);
+    const pad = (n) => h('tr', { style: `height:${n * ROW_H}px` }, h('td', { colspan: tableCols.length, style: 'padding:0;border:0' }));
+    const rows = [];
+    if (first > 0) rows.push(pad(first));
+    for (let r = first; r < last; r++) {
+      const i = tableRows[r];
+      rows.push(h('tr', { class: 'click', style: `height:${ROW_H}px`, 'data-trial': d.number[i], onclick: () => { location.hash = '#/study/' + q(app.current) + '/trial/' + d.number[i]; } },
+        tableCols.map((c) => h('td', { class: c.num ? 'num' : '' }, c.cell ? c.cell(i) : c.text(i)))));
+    }
+    if (tableRows.length > last) rows.push(pad(tableRows.length - last));
+    body.replaceChildren(...rows);
+  }
+
+  // ---- one trial ------------------------------------------------------------------
+  function trialPage(num) {
+    const d = app.data;
+    const i = num;
+    if (!d || i < 0 || i >= d.n) { main.replaceChildren(h('p', {}, 'No trial ' + num + ' in this study.')); return; }
+    document.getElementById('crumbs').replaceChildren(' / ', h('a', { href: '#/study/' + q(app.current) }, app.current), ' / trial ' + num);
+    const iv = d.intermediate(i);
+    const rows = (pairs) => h('dl', { class: 'kv' }, pairs.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
+    main.replaceChildren(
+      h('h1', {}, `Trial ${num} `, h('span', { class: 'st st-' + STATES[d.state[i]], id: 'trial-state' }, STATES[d.state[i]])),
+      h('div', { class: 'grid' },
+        h('section', { class: 'panel', id: 'panel-trial', 'data-panel': 'trial', 'data-points': iv.length },
+          h('h2', {}, 'Learning curve'), h('canvas', { class: 'plot', id: 'cv-trial' })),
+        h('section', { class: 'panel' }, h('h2', {}, 'Trial'),
+          rows([['value', d.values.map((v) => fmt(v[i], 17)).join(', ')], ['started', fmtTime(d.start[i])], ['finished', fmtTime(d.end[i])],
+            ['duration', fmtDur(d.duration(i))], ['reason', d.reason.get(num) || '—']]),
+          h('h2', { style: 'margin-top:10px' }, 'Parameters'),
+          rows(d.params.filter((p) => !Number.isNaN(p.v[i])).map((p) => [p.name, d.paramText(p, i)])),
+          h('h2', { style: 'margin-top:10px' }, 'User attributes'),
+          d.attrs.length ? rows(d.attrs.map((a) => { const x = d.attrValue(a, i); return [a.name, typeof x === 'number' ? fmt(x, 17) : JSON.stringify(x)]; }).filter(([, t]) => t !== 'nan')) : h('p', { class: 'muted' }, 'none'))));
+    const cv = document.getElementById('cv-trial');
+    const { ctx, w, h: H } = setupCanvas(cv);
+    const xs = iv.map((p) => p[0]), ys = iv.map((p) => p[1]);
+    const f = frame(ctx, w, H, extent(xs), extent(ys), { xtitle: 'step' });
+    ctx.strokeStyle = STATE_COLOR[d.state[i]];
+    ctx.fillStyle = STATE_COLOR[d.state[i]];
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    iv.forEach(([s, y], k) => { if (k) ctx.lineTo(f.x(s), f.y(y)); else ctx.moveTo(f.x(s), f.y(y)); });
+    ctx.stroke();
+    iv.forEach(([s, y]) => dot(ctx, f.x(s), f.y(y), 3));
+  }
+
+  // ---- Pareto front (studies with several objectives) -------------------------------
+  function paretoFront(d) {
+    const idx = [];
+    for (let i = 0; i < d.n; i++) if (d.state[i] === COMPLETE && d.values.every((v) => Number.isFinite(v[i]))) idx.push(i);
+    const sg = d.directions.map((x) => (x === 'maximize' ? -1 : 1));
+    const m = d.values.length;
+    const key = (i, j) => sg[j] * d.values[j][i];
+    const front = [];
+    if (m === 2) {
+      idx.sort((a, b) => key(a, 0) - key(b, 0) || key(a, 1) - key(b, 1));
+      let best = Infinity;
+      for (const i of idx) if (key(i, 1) < best) { front.push(i); best = key(i, 1); }
+    } else {
+      for (const i of idx) {
+        let dominated = false;
+        for (const k of idx) {
+          if (k === i) continue;
+          let le = true, lt = false;
+          for (let j = 0; j < m; j++) { const a = key(k, j), b = key(i, j); if (a > b) { le = false; break; } if (a < b) lt = true; }
+          if (le && lt) { dominated = true; break; }
+        }
+        if (!dominated) front.push(i);
+      }
+    }
+    return { idx, front };
+  }
+  function paretoPanel(d) {
+    if (d.values.length < 2) return null;
+    const sel = (id, k) => h('select', { id, onchange: () => drawPareto(app.data) }, d.values.map((_, j) => h('option', { value: j, selected: j === k }, 'objective ' + j + ' (' + d.directions[j] + ')')));
+    return h('section', { class: 'panel wide', id: 'panel-pareto', 'data-panel': 'pareto', 'data-points': '0' },
+      h('h2', {}, 'Pareto front'), h('div', { class: 'note' }, 'complete trials; red: not dominated by any other trial'),
+      h('div', { class: 'filters' }, 'x ', sel('pareto-x', 0), ' y ', sel('pareto-y', 1)),
+      h('canvas', { class: 'plot', id: 'cv-pareto', style: 'height:360px' }));
+  }
+  function drawPareto(d) {
+    const cv = document.getElementById('cv-pareto');
+    if (!cv) return;
+    const { ctx, w, h: H } = setupCanvas(cv);
+    const jx = +document.getElementById('pareto-x').value, jy = +document.getElementById('pareto-y').value;
+    const { idx, front } = paretoFront(d);
+    const vx = d.values[jx], vy = d.values[jy];
+    const f = frame(ctx, w, H, extent(vx, (i) => d.state[i] === COMPLETE), extent(vy, (i) => d.state[i] === COMPLETE), { xtitle: 'objective ' + jx });
+    if (idx.length > BIG) {
+      const L = pixelLayer(ctx, w, H), c = L.color('rgb(128,165,235)');
+      for (const i of idx) L.dot(f.x(vx[i]), f.y(vy[i]), 1, c);
+      L.done();
+    } else {
+      ctx.fillStyle = 'rgba(47,111,223,0.45)';
+      for (const i of idx) dot(ctx, f.x(vx[i]), f.y(vy[i]), 2.5);
+    }
+    ctx.fillStyle = '#d64545';
+    for (const i of front) dot(ctx, f.x(vx[i]), f.y(vy[i]), 4);
+    setPoints('pareto', idx.length, { front: front.length });
+  }
+
+  // ---- drawing a study ---------------------------------------------------------------
+  function buildStudyPage() {
+    const d = app.data, s = app.summary;
+    document.getElementById('crumbs').replaceChildren(' / ', h('a', { href: '#/study/' + q(app.current) }, app.current));
+    const pareto = paretoPanel(d);
+    main.replaceChildren(
+      h('div', { id: 'summary-slot' }, summaryPanel(s)),
+      h('div', { class: 'grid', style: 'margin-top:12px' },
+        pareto, historyPanel(), intermediatePanel(), parallelPanel(), contourPanel(d), importancePanel(), timelinePanel(),
+        advicePanel(),
+        slicePanel(d),
+        tablePanel(d)));
+    app.built = { params: d.params.map((p) => p.name + ':' + (p.dist ? p.dist.type : '')).join(','), nobj: d.values.length };
+    drawAll();
+  }
+  function drawAll() {
+    const d = app.data;
+    const t0 = performance.now(), times = {};
+    const timed = (name, fn) => { const a = performance.now(); fn(); times[name] = +(performance.now() - a).toFixed(1); };
+    timed('history', () => drawHistory(d));
+    timed('intermediate', () => drawIntermediate(d));
+    timed('parallel', () => drawParallel(d));
+    timed('contour', () => drawContour(d));
+    timed('slice', () => drawSlice(d));
+    timed('timeline', () => drawTimeline(d));
+    timed('pareto', () => drawPareto(d));
+    timed('importance', () => { drawImportance(app.importance); drawAdvice(app.advice); });
+    timed('table', () => renderTable(d, false));
+    main.setAttribute('data-rendered', String(app.data.version));
+    main.setAttribute('data-render-ms', (performance.now() - t0).toFixed(1));
+    main.setAttribute('data-panel-ms', JSON.stringify(times));
+    main.setAttribute('data-trials', String(d.n));
+  }
+  function updateStudyPage() {
+    const d = app.data;
+    const sig = d.params.map((p) => p.name + ':' + (p.dist ? p.dist.type : '')).join(',');
+    if (!app.built || app.built.params !== sig || app.built.nobj !== d.values.length) { buildStudyPage(); return; }
+    showSummary();
+    drawAll();
+  }
+
+  // ---- routing and refreshing ----------------------------------------------------------
+  async function loadStudies() {
+    const r = await api.studies();
+    app.studies = r.studies;
+    app.daemon = r.daemon;
+    app.db = r.db;
+    app.report = !!r.report;
+    if (typeof r.seq === 'number' && app.seq === 0) app.seq = r.seq;
+    if (!app.report) setLive(!!app.daemon, app.daemon ? 'live (daemon)' : 'read-only');
+    else setLive(false, 'report');
+  }
+  async function loadStudy(name, full) {
+    if (app.current !== name || full || !app.data) {
+      full = true;
+      app.current = name;
+      app.data = new StudyData();
+      app.built = null;
+      app.data.apply(await api.columns(name, 0));
+      app.summary = await api.study(name);
+    } else {
+      // both at once: the page redraws after one round trip
+      const [cols, summary] = await Promise.all([api.columns(name, app.data.firstOpen()), api.study(name)]);
+      app.data.apply(cols);
+      app.summary = summary;
+    }
+    // importance and advice read every trial: again at most every 10 s while live
+    if (full || !app.insightAt || Date.now() - app.insightAt > 10000) {
+      app.insightAt = Date.now();
+      await loadInsight(false);
+    }
+  }
+  async function route() {
+    const m = location.hash.match(/^#\/study\/([^/]*)(?:\/trial\/(\d+))?/);
+    try {
+      if (!m) {
+        app.route = { page: 'studies' };
+        await loadStudies();
+        studiesPage();
+        return;
+      }
+      const name = decodeURIComponent(m[1]);
+      app.route = { page: m[2] ? 'trial' : 'study', name, trial: m[2] ? +m[2] : null };
+      if (!app.studies.length) await loadStudies();
+      await loadStudy(name, app.current !== name);
+      if (app.route.page === 'trial') trialPage(app.route.trial);
+      else { app.built = null; buildStudyPage(); }
+    } catch (e) {
+      main.replaceChildren(h('p', { class: 'error' }, 'Cannot load: ' + e.message));
+      if (e.status === 403) setLive(false, 'forbidden');
+    }
+  }
+  let refreshTimer = 0, refreshing = false, again = false;
+  function refreshSoon(now) {
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(refresh, now ? 0 : 15);
+  }
+  async function refresh() {
+    if (refreshing) { again = true; return; }
+    refreshing = true;
+    try {
+      // the study list only where it is shown (a study page has its own summary)
+      if (app.route && app.route.page === 'studies') { await loadStudies(); studiesPage(); }
+      else if (app.route && app.current) {
+        await loadStudy(app.current, false);
+        if (app.route.page === 'study') updateStudyPage();
+        else trialPage(app.route.trial);
+      }
+    } catch (e) {
+      toast('refresh failed: ' + e.message, true);
+    } finally {
+      refreshing = false;
+      if (again) { again = false; refreshSoon(); }
+    }
+  }
+  async function follow() {
+    if (REPORT) return;
+    for (;;) {
+      try {
+        const r = await api.events(app.seq);
+        const fresh = r.events.length > 0 || r.lost;
+        app.seq = r.seq;
+        if (fresh) {
+          const mine = r.lost || r.events.some((e) => !e.study || e.study === app.current || e.type.startsWith('study.') || e.type.startsWith('daemon') || e.type === 'db.changed');
+          if (mine) refreshSoon();
+        }
+        setLive(!!r.daemon, r.daemon ? 'live (daemon)' : 'read-only');
+        if (!!r.daemon !== !!app.daemon) { await loadStudies(); refreshSoon(true); } // a daemon came or went
+      } catch (e) {
+        setLive(false, e.status === 403 ? 'forbidden' : 'disconnected');
+        await new Promise((res) => setTimeout(res, 2000));
+      }
+    }
+  }
+
+  window.addEventListener('hashchange', route);
+  let resizeTimer = 0;
+  window.addEventListener('resize', () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => { if (app.route && app.route.page === 'study' && app.data) drawAll(); }, 150);
+  });
+  if (REPORT && !location.hash) location.hash = '#/study/' + q(REPORT.study.name);
+  route().then(follow);
+})();

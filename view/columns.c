@@ -1,0 +1,470 @@
+/* A study's trials as columns for the dashboard (include/hpsearch/view.h,
+ * hp_view_cols_*): kept in memory and brought up to date by re-reading only
+ * the trials from the first unfinished one on, and written as one JSON
+ * header for names, distributions and the few strings, then every numeric
+ * column as little-endian float64, so a page reads 100,000 trials as typed
+ * arrays without parsing a number, and the numbers are the stored doubles
+ * bit for bit. docs/dashboard.md, "Columns". */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hpsearch/json.h"
+#include "hpsearch/view.h"
+#include "view_int.h"
+
+/* One parameter's column. */
+typedef struct pcol {
+  char *name;             /* owned */
+  char *dist_json;        /* the first distribution_json seen (owned) */
+  bool has_dist;          /* dist parsed from it */
+  hp_dist_t dist;         /* owned copy */
+  cJSON *choices;         /* categorical: the union of the choices seen (owned) */
+  double *v;              /* [cap] float/int as stored, categorical: index in choices; NaN: absent */
+} pcol_t;
+
+/* One user attribute's column: numbers in v, other values as JSON text. */
+typedef struct ucol {
+  char *name;             /* owned */
+  double *v;              /* [cap] NaN where absent or not a number */
+  char **other;           /* [cap] JSON text of a value that is not a number (owned), or NULL */
+} ucol_t;
+
+/* A growable float64 array. */
+typedef struct col {
+  double *v;
+  size_t n, cap;
+} col_t;
+
+struct hp_view_cols {
+  int64_t study_id;
+  char *name;                          /* owned */
+  int nobj;
+  bool maximize[HP_STORE_MAX_OBJECTIVES];
+  bool loaded;                         /* read at least once */
+  size_t n, cap;                       /* trials; room in the per-trial arrays */
+  double *number, *state, *start, *end;
+  double *val[HP_STORE_MAX_OBJECTIVES];
+  double *iv_off;                      /* [cap + 1] */
+  col_t iv_step, iv_value;
+  char **reason;                       /* [cap] owned or NULL */
+  pcol_t *p;
+  size_t np;
+  ucol_t *u;
+  size_t nu;
+};
+
+static bool col_push(col_t *c, double x) {
+  if (c->n == c->cap) {
+    size_t cap = c->cap ? 2 * c->cap : 1024;
+    double *p = realloc(c->v, cap * sizeof *p);
+    if (p == NULL) return false;
+    c->v = p;
+    c->cap = cap;
+  }
+  c->v[c->n++] = x;
+  return true;
+}
+
+/* realloc of a per-trial array to cap entries, new entries NaN (doubles) or
+ * NULL (pointers). */
+static bool grow_d(double **a, size_t old, size_t cap) {
+  double *p = realloc(*a, cap * sizeof *p);
+  if (p == NULL) return false;
+  for (size_t i = old; i < cap; i++) p[i] = NAN;
+  *a = p;
+  return true;
+}
+
+static bool grow_s(char ***a, size_t old, size_t cap) {
+  char **p = realloc(*a, cap * sizeof *p);
+  if (p == NULL) return false;
+  for (size_t i = old; i < cap; i++) p[i] = NULL;
+  *a = p;
+  return true;
+}
+
+/* Room for one more trial in every per-trial array. */
+static bool reserve(hp_view_cols_t *c) {
+  if (c->n < c->cap) return true;
+  size_t cap = c->cap ? 2 * c->cap : 256;
+  bool ok = grow_d(&c->number, c->cap, cap) && grow_d(&c->state, c->cap, cap) &&
+            grow_d(&c->start, c->cap, cap) && grow_d(&c->end, c->cap, cap) &&
+            grow_d(&c->iv_off, c->cap + 1, cap + 1) && grow_s(&c->reason, c->cap, cap);
+  for (int k = 0; ok && k < c->nobj; k++) ok = grow_d(&c->val[k], c->cap, cap);
+  for (size_t j = 0; ok && j < c->np; j++) ok = grow_d(&c->p[j].v, c->cap, cap);
+  for (size_t j = 0; ok && j < c->nu; j++)
+    ok = grow_d(&c->u[j].v, c->cap, cap) && grow_s(&c->u[j].other, c->cap, cap);
+  if (ok) c->cap = cap;
+  return ok;
+}
+
+/* Drops trials k.. (they are read again). */
+static void truncate_to(hp_view_cols_t *c, size_t k) {
+  if (k >= c->n) return;
+  for (size_t i = k; i < c->n; i++) {
+    free(c->reason[i]);
+    c->reason[i] = NULL;
+    for (size_t j = 0; j < c->nu; j++) {
+      free(c->u[j].other[i]);
+      c->u[j].other[i] = NULL;
+      c->u[j].v[i] = NAN;
+    }
+    for (size_t j = 0; j < c->np; j++) c->p[j].v[i] = NAN;
+  }
+  c->iv_step.n = c->iv_value.n = (size_t)c->iv_off[k];
+  c->n = k;
+}
+
+hp_view_cols_t *hp_view_cols_new(void) { return calloc(1, sizeof(hp_view_cols_t)); }
+
+void hp_view_cols_free(hp_view_cols_t *c) {
+  if (c == NULL) return;
+  truncate_to(c, 0);
+  free(c->name);
+  free(c->number), free(c->state), free(c->start), free(c->end), free(c->iv_off), free(c->reason);
+  for (int k = 0; k < HP_STORE_MAX_OBJECTIVES; k++) free(c->val[k]);
+  free(c->iv_step.v), free(c->iv_value.v);
+  for (size_t j = 0; j < c->np; j++) {
+    free(c->p[j].name);
+    free(c->p[j].dist_json);
+    if (c->p[j].has_dist) hp_dist_free(&c->p[j].dist);
+    cJSON_Delete(c->p[j].choices);
+    free(c->p[j].v);
+  }
+  for (size_t j = 0; j < c->nu; j++) {
+    free(c->u[j].name);
+    free(c->u[j].v);
+    free(c->u[j].other);
+  }
+  free(c->p);
+  free(c->u);
+  free(c);
+}
+
+int64_t hp_view_cols_open(const hp_view_cols_t *c) {
+  for (size_t i = 0; i < c->n; i++)
+    if (c->state[i] == HP_STORE_RUNNING || c->state[i] == HP_STORE_WAITING) return (int64_t)c->number[i];
+  return c->n ? (int64_t)c->number[c->n - 1] + 1 : 0;
+}
+
+size_t hp_view_cols_count(const hp_view_cols_t *c) { return c->n; }
+
+/* Index of choice `item` in the column's union, appended when new; -1 on OOM. */
+static int union_index(pcol_t *p, const cJSON *item) {
+  int k = 0;
+  for (const cJSON *e = p->choices ? p->choices->child : NULL; e; e = e->next, k++)
+    if (cJSON_Compare(e, item, true)) return k;
+  if (p->choices == NULL && (p->choices = cJSON_CreateArray()) == NULL) return -1;
+  cJSON *dup = cJSON_Duplicate(item, true);
+  if (dup == NULL) return -1;
+  cJSON_AddItemToArray(p->choices, dup);
+  return k;
+}
+
+static pcol_t *pcol_find(hp_view_cols_t *c, const char *name, size_t hint) {
+  if (hint < c->np && strcmp(c->p[hint].name, name) == 0) return &c->p[hint];
+  for (size_t j = 0; j < c->np; j++)
+    if (strcmp(c->p[j].name, name) == 0) return &c->p[j];
+  pcol_t *np = realloc(c->p, (c->np + 1) * sizeof *np);
+  if (np == NULL) return NULL;
+  c->p = np;
+  pcol_t *p = &c->p[c->np];
+  memset(p, 0, sizeof *p);
+  if ((p->name = strdup(name)) == NULL || !grow_d(&p->v, 0, c->cap ? c->cap : 1)) {
+    free(p->name);
+    free(p->v);
+    return NULL;
+  }
+  c->np++;
+  return p;
+}
+
+static ucol_t *ucol_find(hp_view_cols_t *c, const char *name) {
+  for (size_t j = 0; j < c->nu; j++)
+    if (strcmp(c->u[j].name, name) == 0) return &c->u[j];
+  ucol_t *nu = realloc(c->u, (c->nu + 1) * sizeof *nu);
+  if (nu == NULL) return NULL;
+  c->u = nu;
+  ucol_t *u = &c->u[c->nu];
+  memset(u, 0, sizeof *u);
+  size_t cap = c->cap ? c->cap : 1;
+  if ((u->name = strdup(name)) == NULL || !grow_d(&u->v, 0, cap) || !grow_s(&u->other, 0, cap)) {
+    free(u->name);
+    free(u->v);
+    free(u->other);
+    return NULL;
+  }
+  c->nu++;
+  return u;
+}
+
+/* Stores one parameter of trial i. */
+static bool put_param(hp_view_t *v, pcol_t *p, size_t i, const hp_store_param_out_t *x) {
+  if (p->dist_json == NULL) {
+    if ((p->dist_json = strdup(x->distribution_json)) == NULL) return false;
+    const hp_dist_t *d = hp_view_dist_(v, x->distribution_json);
+    if (d != NULL && hp_dist_copy(&p->dist, d, NULL) == 0) p->has_dist = true;
+    if (p->has_dist && p->dist.kind == HP_DIST_CAT)
+      for (const cJSON *e = p->dist.choices->child; e; e = e->next)
+        if (union_index(p, e) < 0) return false;
+  }
+  if (!p->has_dist || p->dist.kind != HP_DIST_CAT) {
+    p->v[i] = x->value;
+    return true;
+  }
+  if (strcmp(x->distribution_json, p->dist_json) == 0) {
+    p->v[i] = x->value; /* the union starts with these choices */
+    return true;
+  }
+  const hp_dist_t *d = hp_view_dist_(v, x->distribution_json);
+  if (d == NULL || d->kind != HP_DIST_CAT || !(x->value >= 0 && x->value < d->n_choices)) {
+    p->v[i] = NAN;
+    return true;
+  }
+  int k = union_index(p, cJSON_GetArrayItem(d->choices, (int)x->value));
+  if (k < 0) return false;
+  p->v[i] = k;
+  return true;
+}
+
+static bool put_user_attrs(hp_view_cols_t *c, size_t i, const char *json) {
+  if (json == NULL || strcmp(json, "{}") == 0) return true;
+  cJSON *o = NULL;
+  if (hp_json_parse(json, strlen(json), "user attributes", &o, NULL) < 0 || !cJSON_IsObject(o)) {
+    cJSON_Delete(o);
+    return true; /* unreadable (another program's bytes): shown as none */
+  }
+  bool ok = true;
+  for (const cJSON *e = o->child; ok && e; e = e->next) {
+    ucol_t *u = ucol_find(c, e->string);
+    if (u == NULL) {
+      ok = false;
+    } else if (cJSON_IsNumber(e)) {
+      u->v[i] = e->valuedouble;
+    } else {
+      free(u->other[i]);
+      ok = (u->other[i] = hp_json_print(e)) != NULL;
+    }
+  }
+  cJSON_Delete(o);
+  return ok;
+}
+
+/* Stored datetimes are local time: one offset turns the naive scale into
+ * epoch seconds (off by an hour across a DST change, like durations). */
+static double epoch(const char *datetime, double *offset) {
+  int64_t us;
+  if (!hp_view_naive_micros_(datetime, &us)) return NAN;
+  if (isnan(*offset)) *offset = (double)us / 1e6 - hp_view_local_seconds(datetime);
+  return (double)us / 1e6 - *offset;
+}
+
+int hp_view_cols_update(hp_view_t *v, hp_store_t *s, int64_t study_id, hp_view_cols_t *c,
+                        hp_err_t *err) {
+  if (c->loaded && c->study_id != study_id)
+    return hp_err_set(err, HP_EINVAL, "these columns belong to study %lld, not %lld",
+                      (long long)c->study_id, (long long)study_id);
+  if (!c->loaded) {
+    hp_store_study_info_t info;
+    int rc = hp_store_study_get(s, study_id, &info, err);
+    if (rc < 0) return rc;
+    truncate_to(c, 0);
+    free(c->name);
+    c->name = info.name;
+    info.name = NULL;
+    c->study_id = study_id;
+    c->nobj = info.n_objectives > 0 ? info.n_objectives : 1;
+    memcpy(c->maximize, info.maximize, sizeof c->maximize);
+    hp_store_study_info_clear(&info);
+    for (int k = 0; k < c->nobj; k++)
+      if (!grow_d(&c->val[k], 0, c->cap ? c->cap : 1)) return hp_err_set(err, HP_ENOMEM, "out of memory");
+    if (c->iv_off == NULL && !grow_d(&c->iv_off, 0, 1)) return hp_err_set(err, HP_ENOMEM, "out of memory");
+    c->iv_off[0] = 0;
+  }
+  int64_t from = c->loaded ? hp_view_cols_open(c) : 0;
+  hp_store_trial_t *t = NULL;
+  size_t n = 0;
+  int rc = hp_store_trials_list(s, study_id, from, &t, &n, err);
+  if (rc < 0) return rc;
+  /* keep the trials numbered below `from` */
+  size_t k = c->n;
+  while (k > 0 && c->number[k - 1] >= (double)from) k--;
+  truncate_to(c, k);
+  double offset = NAN;
+  bool ok = true;
+  for (size_t m = 0; ok && m < n; m++) {
+    const hp_store_trial_t *x = &t[m];
+    if (!reserve(c)) {
+      ok = false;
+      break;
+    }
+    size_t i = c->n;
+    c->number[i] = (double)x->number;
+    c->state[i] = (double)x->state;
+    c->start[i] = epoch(x->datetime_start, &offset);
+    c->end[i] = epoch(x->datetime_complete, &offset);
+    for (int j = 0; j < c->nobj; j++) c->val[j][i] = (size_t)j < x->n_values ? x->values[j] : NAN;
+    for (size_t j = 0; ok && j < x->n_intermediate; j++)
+      ok = col_push(&c->iv_step, (double)x->steps[j]) && col_push(&c->iv_value, x->intermediate[j]);
+    c->iv_off[i + 1] = (double)c->iv_step.n;
+    for (size_t j = 0; ok && j < x->n_params; j++) {
+      pcol_t *p = pcol_find(c, x->params[j].name, j);
+      ok = p != NULL && put_param(v, p, i, &x->params[j]);
+    }
+    ok = ok && put_user_attrs(c, i, x->user_attrs_json);
+    c->reason[i] = hp_view_trial_reason(x);
+    c->n++;
+  }
+  hp_store_trials_free(t, n);
+  c->loaded = true;
+  if (!ok) {
+    c->loaded = false; /* read everything again next time */
+    return hp_err_set(err, HP_ENOMEM, "out of memory reading the trials of study %lld",
+                      (long long)study_id);
+  }
+  return 0;
+}
+
+/* The distribution as the page reads it: the space's own JSON form. */
+static void write_dist(hp_sbuf_t *o, const pcol_t *p) {
+  if (!p->has_dist) {
+    hp_sbuf_puts(o, "null");
+    return;
+  }
+  const hp_dist_t *d = &p->dist;
+  hp_sbuf_puts(o, d->kind == HP_DIST_FLOAT ? "{\"type\":\"float\""
+                  : d->kind == HP_DIST_INT ? "{\"type\":\"int\""
+                                           : "{\"type\":\"categorical\"");
+  if (d->kind == HP_DIST_CAT) {
+    hp_sbuf_puts(o, ",\"choices\":");
+    hp_sbuf_json(o, p->choices);
+  } else {
+    hp_sbuf_puts(o, ",\"low\":");
+    hp_sbuf_num(o, d->low);
+    hp_sbuf_puts(o, ",\"high\":");
+    hp_sbuf_num(o, d->high);
+    hp_sbuf_puts(o, d->log ? ",\"log\":true" : ",\"log\":false");
+    if (d->step > 0) {
+      hp_sbuf_puts(o, ",\"step\":");
+      hp_sbuf_num(o, d->step);
+    }
+  }
+  hp_sbuf_puts(o, "}");
+}
+
+static void write_col_name(hp_sbuf_t *h, const char *prefix, size_t index, size_t len) {
+  char name[32];
+  snprintf(name, sizeof name, "%s%zu", prefix, index);
+  hp_sbuf_puts(h, h->p[h->len - 1] == '[' ? "[" : ",[");
+  hp_sbuf_str(h, index == (size_t)-1 ? prefix : name);
+  hp_sbuf_puts(h, ",");
+  hp_sbuf_int(h, (long long)len);
+  hp_sbuf_puts(h, "]");
+}
+
+/* "number":text members of a per-trial string array from k0 on. */
+static void write_sparse(hp_sbuf_t *h, const hp_view_cols_t *c, char *const *a, size_t k0, bool quote) {
+  bool first = true;
+  for (size_t i = k0; i < c->n; i++) {
+    if (a[i] == NULL) continue;
+    hp_sbuf_puts(h, first ? "\"" : ",\"");
+    first = false;
+    hp_sbuf_int(h, (long long)c->number[i]);
+    hp_sbuf_puts(h, "\":");
+    if (quote) hp_sbuf_str(h, a[i]);
+    else hp_sbuf_puts(h, a[i]);
+  }
+}
+
+int hp_view_cols_write(const hp_view_cols_t *c, int64_t from, hp_sbuf_t *out, hp_err_t *err) {
+  size_t k0 = 0;
+  while (k0 < c->n && c->number[k0] < (double)from) k0++;
+  size_t n = c->n - k0;
+  hp_sbuf_t h = {0};
+  hp_sbuf_puts(&h, "{\"format\":\"hpsearch-columns-1\",\"study_id\":");
+  hp_sbuf_int(&h, c->study_id);
+  hp_sbuf_puts(&h, ",\"name\":");
+  hp_sbuf_str(&h, c->name ? c->name : "");
+  hp_sbuf_puts(&h, ",\"directions\":[");
+  for (int k = 0; k < c->nobj; k++) {
+    if (k) hp_sbuf_puts(&h, ",");
+    hp_sbuf_puts(&h, c->maximize[k] ? "\"maximize\"" : "\"minimize\"");
+  }
+  hp_sbuf_puts(&h, "],\"from\":");
+  hp_sbuf_int(&h, from);
+  hp_sbuf_puts(&h, ",\"n\":");
+  hp_sbuf_int(&h, (long long)n);
+  hp_sbuf_puts(&h, ",\"params\":[");
+  for (size_t j = 0; j < c->np; j++) {
+    hp_sbuf_puts(&h, j ? ",{\"name\":" : "{\"name\":");
+    hp_sbuf_str(&h, c->p[j].name);
+    hp_sbuf_puts(&h, ",\"dist\":");
+    write_dist(&h, &c->p[j]);
+    hp_sbuf_puts(&h, "}");
+  }
+  hp_sbuf_puts(&h, "],\"user_attrs\":[");
+  for (size_t j = 0; j < c->nu; j++) {
+    hp_sbuf_puts(&h, j ? ",{\"name\":" : "{\"name\":");
+    hp_sbuf_str(&h, c->u[j].name);
+    hp_sbuf_puts(&h, ",\"other\":{");
+    write_sparse(&h, c, c->u[j].other, k0, false);
+    hp_sbuf_puts(&h, "}}");
+  }
+  hp_sbuf_puts(&h, "],\"reason\":{");
+  write_sparse(&h, c, c->reason, k0, true);
+  hp_sbuf_puts(&h, "},\"columns\":[");
+  size_t niv = c->iv_step.n - (size_t)c->iv_off[k0];
+  write_col_name(&h, "number", (size_t)-1, n);
+  write_col_name(&h, "state", (size_t)-1, n);
+  write_col_name(&h, "start", (size_t)-1, n);
+  write_col_name(&h, "end", (size_t)-1, n);
+  for (int k = 0; k < c->nobj; k++) write_col_name(&h, "value", (size_t)k, n);
+  write_col_name(&h, "iv_off", (size_t)-1, n + 1);
+  write_col_name(&h, "iv_step", (size_t)-1, niv);
+  write_col_name(&h, "iv_value", (size_t)-1, niv);
+  for (size_t j = 0; j < c->np; j++) write_col_name(&h, "p", j, n);
+  for (size_t j = 0; j < c->nu; j++) write_col_name(&h, "u", j, n);
+  hp_sbuf_puts(&h, "]}");
+  while ((8 + h.len) % 8) hp_sbuf_puts(&h, " ");
+  bool oom = h.oom;
+  double *off = malloc((n + 1) * sizeof *off);
+  if (off == NULL) oom = true;
+  if (!oom) {
+    for (size_t i = 0; i <= n; i++) off[i] = c->iv_off[k0 + i] - c->iv_off[k0];
+    unsigned char head[8] = {'H', 'P', 'C', '1'};
+    uint32_t hl = (uint32_t)h.len;
+    for (int k = 0; k < 4; k++) head[4 + k] = (unsigned char)(hl >> (8 * k));
+    hp_sbuf_put(out, (const char *)head, 8);
+    hp_sbuf_put(out, h.p, h.len);
+#define PUT(ptr, cnt) hp_sbuf_put(out, (const char *)(ptr), (cnt) * sizeof(double))
+    PUT(c->number + k0, n);
+    PUT(c->state + k0, n);
+    PUT(c->start + k0, n);
+    PUT(c->end + k0, n);
+    for (int k = 0; k < c->nobj; k++) PUT(c->val[k] + k0, n);
+    PUT(off, n + 1);
+    PUT(c->iv_step.v + (size_t)c->iv_off[k0], niv);
+    PUT(c->iv_value.v + (size_t)c->iv_off[k0], niv);
+    for (size_t j = 0; j < c->np; j++) PUT(c->p[j].v + k0, n);
+    for (size_t j = 0; j < c->nu; j++) PUT(c->u[j].v + k0, n);
+#undef PUT
+    oom = out->oom;
+  }
+  free(off);
+  free(h.p);
+  if (oom) return hp_err_set(err, HP_ENOMEM, "out of memory writing the columns of study %lld",
+                             (long long)c->study_id);
+  return 0;
+}
+
+int hp_view_study_columns(hp_view_t *v, hp_store_t *s, int64_t study_id, int64_t from,
+                          hp_sbuf_t *out, hp_err_t *err) {
+  hp_view_cols_t *c = hp_view_cols_new();
+  if (c == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
+  int rc = hp_view_cols_update(v, s, study_id, c, err);
+  if (rc == 0) rc = hp_view_cols_write(c, from, out, err);
+  hp_view_cols_free(c);
+  return rc;
+}
