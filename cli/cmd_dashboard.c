@@ -220,6 +220,25 @@ static enum MHD_Result h_columns(hp_dash_t *d, struct MHD_Connection *con, const
   return send_buf(con, 200, "application/octet-stream", b.p, b.len, false);
 }
 
+/* Importance and advice: insight's builders in view/ over the file. */
+static enum MHD_Result h_insight(hp_dash_t *d, struct MHD_Connection *con, const hp_dash_req_t *q) {
+  hp_err_t err = {0};
+  int64_t id;
+  int rc = hp_store_study_find(d->src.store, q->study, &id, &err);
+  if (rc == HP_ENOTFOUND) return send_error(con, 404, "no such study in the database");
+  cJSON *o = NULL;
+  if (rc == 0 && q->route == HP_DASH_IMPORTANCE) {
+    hp_imp_opts_t opts;
+    hp_imp_opts_default(&opts);
+    opts.evaluator = q->fanova ? HP_IMP_FANOVA : HP_IMP_PED_ANOVA;
+    rc = hp_view_importance(d->src.store, id, &opts, &o, &err);
+  } else if (rc == 0) {
+    rc = hp_view_advise(d->src.store, id, &o, &err);
+  }
+  if (rc < 0) return send_error(con, status_of(rc), err.msg);
+  return send_json(con, o);
+}
+
 static enum MHD_Result h_events(hp_dash_t *d, struct MHD_Connection *con, conn_t *c,
                                 const hp_dash_req_t *q) {
   hp_sbuf_t b = {0};
@@ -337,6 +356,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
   case HP_DASH_EVENTS: return h_events(d, con, c, &q);
   case HP_DASH_ACTION: return h_action(d, con, c, &q);
   case HP_DASH_FAVICON: return send_buf(con, 204, "image/x-icon", NULL, 0, false);
+  case HP_DASH_IMPORTANCE:
+  case HP_DASH_ADVISE: return h_insight(d, con, &q);
   default: return send_error(con, 404, "no such page");
   }
 }

@@ -75,6 +75,23 @@ int hp_cmd_report_html(int argc, char **argv) {
     if (s) hp_sbuf_puts(&data, s);
     else data.oom = true;
     free(s);
+    /* importance and advice as the page shows them (left out when the study
+     * has none to give, e.g. several objectives) */
+    cJSON *imp = NULL, *adv = NULL;
+    hp_imp_opts_t opts;
+    hp_imp_opts_default(&opts);
+    if (hp_view_importance(src.store, id, &opts, &imp, NULL) == 0 && imp != NULL) {
+      char *t = hp_json_print(imp);
+      if (t) hp_sbuf_puts(&data, ",\"importance\":"), hp_sbuf_puts(&data, t);
+      free(t);
+    }
+    if (hp_view_advise(src.store, id, &adv, NULL) == 0 && adv != NULL) {
+      char *t = hp_json_print(adv);
+      if (t) hp_sbuf_puts(&data, ",\"advice\":"), hp_sbuf_puts(&data, t);
+      free(t);
+    }
+    cJSON_Delete(imp);
+    cJSON_Delete(adv);
     hp_sbuf_puts(&data, ",\"columns\":\"");
     base64(&data, (const unsigned char *)cols.p, cols.len);
     hp_sbuf_puts(&data, "\"}");

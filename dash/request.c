@@ -25,6 +25,8 @@ static const route_row_t ROUTES[] = {
     {"/api/events", "GET", HP_DASH_EVENTS, "since"},
     {"/api/action", "POST", HP_DASH_ACTION, "study do"},
     {"/favicon.ico", "GET", HP_DASH_FAVICON, ""},
+    {"/api/importance", "GET", HP_DASH_IMPORTANCE, "study evaluator"},
+    {"/api/advise", "GET", HP_DASH_ADVISE, "study"},
 };
 
 static int fail(int *status, int code, hp_err_t *err, int http, const char *fmt, const char *what) {
@@ -132,8 +134,8 @@ int hp_dash_request_parse(const char *method, const char *target, size_t len,
   }
   out->route = row->route;
   const char *p = q ? q + 1 : target + len, *end = target + len;
-  unsigned seen = 0; /* bit per key: study from since do token */
-  static const char *const KEYS[] = {"study", "from", "since", "do", "token"};
+  unsigned seen = 0; /* bit per key: study from since do token evaluator */
+  static const char *const KEYS[] = {"study", "from", "since", "do", "token", "evaluator"};
   char val[HP_DASH_NAME_MAX * 3 + 1];
   while (p < end) {
     const char *amp = memchr(p, '&', (size_t)(end - p));
@@ -148,7 +150,7 @@ int hp_dash_request_parse(const char *method, const char *target, size_t len,
     long kl = decode(p, (size_t)(ke - p), key, sizeof key);
     if (kl == -1) return fail(status, HP_EFORMAT, err, 400, "query: a key has a bad %%-escape%s", "");
     int k = -1;
-    for (int i = 0; kl >= 0 && i < 5; i++)
+    for (int i = 0; kl >= 0 && i < 6; i++)
       if ((size_t)kl == strlen(KEYS[i]) && memcmp(key, KEYS[i], (size_t)kl) == 0) k = i;
     if (k < 0 || (k != 4 && !key_allowed(row->keys, key, (size_t)kl))) {
       *status = 400;
@@ -192,10 +194,16 @@ int hp_dash_request_parse(const char *method, const char *target, size_t len,
       if (vl > HP_DASH_TOKEN_LEN) return fail(status, HP_EINVAL, err, 400, "query: %s: too long", "token");
       memcpy(out->token, val, (size_t)vl + 1);
       break;
+    case 5:
+      if (strcmp(val, "fanova") == 0) out->fanova = true;
+      else if (strcmp(val, "ped-anova") != 0)
+        return fail(status, HP_EINVAL, err, 400, "query: %s: expected ped-anova or fanova", "evaluator");
+      break;
     }
     p = pe + 1;
   }
-  if ((out->route == HP_DASH_STUDY || out->route == HP_DASH_COLUMNS || out->route == HP_DASH_ACTION) &&
+  if ((out->route == HP_DASH_STUDY || out->route == HP_DASH_COLUMNS || out->route == HP_DASH_ACTION ||
+       out->route == HP_DASH_IMPORTANCE || out->route == HP_DASH_ADVISE) &&
       !out->has_study)
     return fail(status, HP_EINVAL, err, 400, "query: %s: missing", "study");
   if (out->route == HP_DASH_ACTION && out->action == HP_DASH_ACT_NONE)

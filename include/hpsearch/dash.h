@@ -31,6 +31,8 @@ typedef enum hp_dash_route {
   HP_DASH_EVENTS,     /* GET /api/events[?since=SEQ]   long poll for live events */
   HP_DASH_ACTION,     /* POST /api/action?study=S&do=stop|resume|enqueue   through the daemon */
   HP_DASH_FAVICON,    /* GET /favicon.ico  (204: browsers ask for it) */
+  HP_DASH_IMPORTANCE, /* GET /api/importance?study=S[&evaluator=ped-anova|fanova]   (view/) */
+  HP_DASH_ADVISE,     /* GET /api/advise?study=S   tuning advice (view/) */
   HP_DASH_NROUTES
 } hp_dash_route_t;
 
@@ -50,6 +52,7 @@ typedef struct hp_dash_req {
   int64_t since;                       /* since= (event sequence), -1 when absent */
   hp_dash_action_t action;             /* do= */
   char token[HP_DASH_TOKEN_LEN + 1];   /* token= ("" when absent) */
+  bool fanova;                         /* evaluator=fanova (default ped-anova) */
 } hp_dash_req_t;
 
 /* Reads method + raw request target (len bytes, not NUL-terminated). On

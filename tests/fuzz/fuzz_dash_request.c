@@ -48,7 +48,8 @@ int fuzz_dash_request(const uint8_t *data, size_t size) {
   HP_FUZZ_CHECK(q.from >= 0, "from %lld", (long long)q.from);
   /* Written back (every byte escaped) it reads the same. */
   static const char *const PATHS[HP_DASH_NROUTES] = {"/", "/api/studies", "/api/study", "/api/columns",
-                                                     "/api/events", "/api/action", "/favicon.ico"};
+                                                     "/api/events", "/api/action", "/favicon.ico",
+                                                     "/api/importance", "/api/advise"};
   static char again[3 * (HP_DASH_NAME_MAX + HP_DASH_TOKEN_LEN) + 200];
   size_t o = (size_t)snprintf(again, sizeof again, "%s?", PATHS[q.route]);
   if (q.has_study) {
@@ -64,6 +65,7 @@ int fuzz_dash_request(const uint8_t *data, size_t size) {
   if (q.route == HP_DASH_COLUMNS) o += (size_t)snprintf(again + o, sizeof again - o, "from=%lld&", (long long)q.from);
   if (q.route == HP_DASH_EVENTS && q.since >= 0)
     o += (size_t)snprintf(again + o, sizeof again - o, "since=%lld&", (long long)q.since);
+  if (q.fanova) o += (size_t)snprintf(again + o, sizeof again - o, "evaluator=fanova&");
   if (q.action != HP_DASH_ACT_NONE)
     o += (size_t)snprintf(again + o, sizeof again - o, "do=%s",
                           q.action == HP_DASH_ACT_STOP ? "stop" : q.action == HP_DASH_ACT_RESUME ? "resume" : "enqueue");
@@ -71,7 +73,7 @@ int fuzz_dash_request(const uint8_t *data, size_t size) {
   rc = hp_dash_request_parse(method, again, o, &r, &status, &err);
   HP_FUZZ_CHECK(rc == 0, "written back and refused: %s: %.*s", err.msg, (int)o, again);
   HP_FUZZ_CHECK(r.route == q.route && strcmp(r.study, q.study) == 0 && strcmp(r.token, q.token) == 0 &&
-                r.from == q.from && r.since == q.since && r.action == q.action,
+                r.from == q.from && r.since == q.since && r.action == q.action && r.fanova == q.fanova,
                 "written back and read differently: %.*s", (int)o, again);
   return 0;
 }
