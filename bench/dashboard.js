@@ -36,7 +36,8 @@ t = time.perf_counter()
 s = optuna.load_study(study_name=${JSON.stringify(study)}, storage="sqlite:///${db}")
 tr = s.get_trials(deepcopy=False)
 print(len(tr), (time.perf_counter() - t) * 1000)`;
-  try {
+  if (process.env.ANCHOR === '0') row('anchor: Optuna load_study + get_trials', 'skipped', '', '', 'ANCHOR=0');
+  else try {
     const [n, ms] = execFileSync('/usr/bin/python3', ['-c', py], { encoding: 'utf8' }).trim().split(/\s+/).map(Number);
     out.optuna_ms = ms;
     row(`anchor: Optuna ${execFileSync('/usr/bin/python3', ['-c', 'import optuna; print(optuna.__version__)'], { encoding: 'utf8' }).trim()} load_study + get_trials`, ms.toFixed(0), 'ms', '', `${n} trials`);

@@ -2,7 +2,8 @@
 # `make bench-dashboard`: the dashboard on a 100,000-trial study beside
 # Debian's Optuna reading the same trials (bench/dashboard.js prints the
 # numbers with their targets). Builds nothing itself.
-# usage: bench/dashboard.sh BUILD_DIR   (env: TRIALS=100000)
+# usage: bench/dashboard.sh BUILD_DIR   (env: TRIALS=100000; ANCHOR=0 skips Optuna, which
+# takes minutes on 100,000 trials)
 set -eu
 build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
