@@ -12,6 +12,13 @@
  *       (tpe-o31, tpe-mv-o31) on Branin, Hartmann-6, Rosenbrock-5
  *       and a mixed function; prints TSV lines
  *       "quality <func> <sampler> <seed> <best25> <best50> <best100>".
+ *   bench_search gp [seeds [seed_from [samplers]]]
+ *       the GP benchmark (gp, auto, tpe, tpe-mv by default): the four
+ *       functions and Levy-5 and Styblinski-Tang-4, with the study's CPU
+ *       seconds as an eighth column and a "profile" line per GP study (CPU
+ *       seconds of fitting, candidate scoring and local search; fits,
+ *       likelihood and acquisition evaluations), for bench/search_gp.py.
+ *   bench_search asktime [n,n,...]  GP ask time after n trials (below).
  *   bench_search extra [seeds [seed_from [samplers]]]
  *       the same on seven functions outside the benchmark (Rastrigin, Ackley,
  *       Levy, an integer sphere; 3 to 10 dimensions, 100 to 200 trials; the
@@ -24,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hpsearch/rng.h"
 #include "hpsearch/sampler.h"
 #include "../search/sampler_impl.h" /* hp_gp_profile */
 
@@ -233,6 +241,13 @@ static double levy(const double *x) {
   return s + (wd - 1) * (wd - 1) * (1 + pow(sin(2 * M_PI * wd), 2));
 }
 
+/* Styblinski-Tang on [-5, 5]^d, minimum -39.16617 d at x_i = -2.903534. */
+static double styblinski(const double *x) {
+  double s = 0;
+  for (int i = 0; i < box_d; i++) s += x[i] * x[i] * x[i] * x[i] - 16 * x[i] * x[i] + 5 * x[i];
+  return 0.5 * s;
+}
+
 /* Integers on [-10, 10]^d, minimum 0 at (3, ..., 3). */
 static double int_sphere(const double *x) {
   double s = 0;
@@ -248,6 +263,12 @@ static const func_t EXTRA[] = {
     {"intsphere8", NULL, int_sphere, 8, 150, -10, 10, "int"},
     {"rastrigin3", NULL, rastrigin, 3, 100, -5.12, 5.12, "float"},
     {"ackley3", NULL, ackley, 3, 100, -32.768, 32.768, "float"},
+};
+
+/* The GP benchmark (`gp` mode): the four functions above and two more. */
+static const func_t GP_FUNCS[] = {
+    {"levy5", NULL, levy, 5, 100, -10, 10, "float"},
+    {"styblinski4", NULL, styblinski, 4, 100, -5, 5, "float"},
 };
 
 static hp_space_t *box_space(const func_t *fn) {
@@ -281,7 +302,7 @@ static void run_quality(const func_t *funcs, size_t nf, int seeds, int seed_from
         o.seed = (uint64_t)seed;
         o.multivariate = si == 2 || si == 4;
         o.optuna31_density = si == 3 || si == 4;
-        double t_start = now();
+        double t_start = cpu_now();
         hp_sampler_t *s = NULL;
         hp_err_t err = {0};
         if (hp_sampler_create(sp, &o, &s, &err) != 0) {
@@ -308,12 +329,68 @@ static void run_quality(const func_t *funcs, size_t nf, int seeds, int seed_from
                  pr.local_evals);
         }
         printf("quality\t%s\t%s\t%d\t%.9g\t%.9g\t%.9g\t%.4f\n", fn->name, names[si], seed, b25,
-               b50, best, now() - t_start);
+               b50, best, cpu_now() - t_start);
         hp_sampler_free(s);
       }
     }
     hp_space_free(sp);
   }
+}
+
+/* ---- GP ask time ------------------------------------------------------------ */
+
+/* CPU time of a GP suggestion after n COMPLETE trials on Hartmann-6 (random
+ * draws): "cold" is the first suggestion of a new sampler on those n trials
+ * (a daemon just restarted: its fits of the last prefixes are redone, see
+ * search/gp_sampler.c), "warm" the mean of the next 3, each after one more
+ * trial (a running study: one warm-started fit). Printed as
+ * "asktime gp <n> <warm ms> <fit ms> <candidates ms> <local ms> <cold ms>". */
+static void run_asktime(const char *list) {
+  hp_space_t *sp = space_of(FUNCS[1].space);
+  for (const char *p = list; *p;) {
+    int n = atoi(p);
+    hp_sampler_opts_t o;
+    hp_sampler_opts_default(&o, HP_SAMPLER_GP);
+    o.seed = 1;
+    hp_sampler_t *s = NULL;
+    hp_err_t err = {0};
+    if (hp_sampler_create(sp, &o, &s, &err) != 0) {
+      fprintf(stderr, "bench_search: %s\n", err.msg);
+      exit(1);
+    }
+    hp_rng_t r;
+    hp_rng_seed(&r, 7);
+    double x[6], cold = 0, warm = 0;
+    hp_gp_profile_t p0, p1;
+    int t = 0;
+    for (; t < n; t++) {
+      for (int k = 0; k < 6; k++) x[k] = hp_rng_uniform(&r);
+      hp_sampler_tell(s, t, x, HP_FINAL_COMPLETE, hartmann6(x), -1, &err);
+    }
+    for (int k = 0; k < 4; k++, t++) {
+      if (k == 1) hp_gp_profile(s, &p0);
+      double c0 = cpu_now();
+      if (hp_sampler_suggest(s, t, x, &err) != 0) {
+        fprintf(stderr, "bench_search: %s\n", err.msg);
+        exit(1);
+      }
+      if (k == 0)
+        cold = cpu_now() - c0;
+      else
+        warm += cpu_now() - c0;
+      hp_sampler_tell(s, t, x, HP_FINAL_COMPLETE, hartmann6(x), -1, &err);
+    }
+    hp_gp_profile(s, &p1);
+    printf("asktime\tgp\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\n", n, 1e3 * warm / 3,
+           1e3 * (p1.fit_s - p0.fit_s) / 3, 1e3 * (p1.candidates_s - p0.candidates_s) / 3,
+           1e3 * (p1.local_s - p0.local_s) / 3, 1e3 * cold);
+    fflush(stdout);
+    hp_sampler_free(s);
+    const char *c = strchr(p, ',');
+    if (c == NULL) break;
+    p = c + 1;
+  }
+  hp_space_free(sp);
 }
 
 int main(int argc, char **argv) {
@@ -326,10 +403,23 @@ int main(int argc, char **argv) {
   if (argc >= 2 && (strcmp(argv[1], "quality") == 0 || strcmp(argv[1], "extra") == 0)) {
     bool extra = strcmp(argv[1], "extra") == 0;
     run_quality(extra ? EXTRA : FUNCS, extra ? sizeof EXTRA / sizeof EXTRA[0] : sizeof FUNCS / sizeof FUNCS[0],
-                argc >= 3 ? atoi(argv[2]) : 20, argc >= 4 ? atoi(argv[3]) : 0, argc >= 5 ? argv[4] : NULL);
+                argc >= 3 ? atoi(argv[2]) : 20, argc >= 4 ? atoi(argv[3]) : 0,
+                argc >= 5 ? argv[4] : "random,tpe,tpe-mv,tpe-o31,tpe-mv-o31");
+    return 0;
+  }
+  if (argc >= 2 && strcmp(argv[1], "gp") == 0) {
+    int seeds = argc >= 3 ? atoi(argv[2]) : 20, from = argc >= 4 ? atoi(argv[3]) : 0;
+    const char *only = argc >= 5 ? argv[4] : "gp,auto,tpe,tpe-mv";
+    run_quality(FUNCS, sizeof FUNCS / sizeof FUNCS[0], seeds, from, only);
+    run_quality(GP_FUNCS, sizeof GP_FUNCS / sizeof GP_FUNCS[0], seeds, from, only);
+    return 0;
+  }
+  if (argc >= 2 && strcmp(argv[1], "asktime") == 0) {
+    run_asktime(argc >= 3 ? argv[2] : "100,250,500");
     return 0;
   }
   fprintf(stderr,
-          "usage: bench_search speed [max_trials] | quality|extra [seeds [seed_from [samplers]]]\n");
+          "usage: bench_search speed [max_trials] | quality|extra|gp [seeds [seed_from "
+          "[samplers]]] | asktime [n,n,...]\n");
   return 2;
 }

@@ -32,9 +32,19 @@ struct hp_gp_state {
   int d;            /* modelled dimensions */
   gp_dim_t *dim;    /* [d] */
   uint8_t *is_cat;  /* [d] */
-  double *X;        /* [cap][d] normalised inputs: complete, then pending */
-  double *y;        /* [cap] standardised outputs, larger is better */
+  double *X;        /* [cap][d] normalised inputs: complete (by number), then pending */
+  double *yraw;     /* [cap] COMPLETE values, larger is better, clipped to the finite range */
+  double *y;        /* [cap] standardised outputs of the prefix being fitted, then pending */
+  int32_t *num;     /* [cap] trial number of each complete row */
   int cap;
+  /* Warm starts (see fit_chain): hyperparameters fitted on the first k
+   * complete rows, valid for k <= n_chain while the rows' numbers match. */
+  double *theta;    /* [cap][d + 2] */
+  int32_t *chain_num; /* [cap] trial number of each row when the cache was filled */
+  uint8_t *theta_ok;  /* [cap] theta[m - 1] holds a fit */
+  int n_chain;      /* rows chain_num describes */
+  double *ws;       /* scratch of a suggestion (grown, kept) */
+  size_t ws_cap;
   hp_gpr_t gpr;
   hp_gp_profile_t prof; /* where the time went, summed over suggestions */
 };
@@ -50,6 +60,12 @@ void hp_gp_free(struct hp_gp_state *g) {
   free(g->is_cat);
   free(g->X);
   free(g->y);
+  free(g->yraw);
+  free(g->num);
+  free(g->theta);
+  free(g->chain_num);
+  free(g->theta_ok);
+  free(g->ws);
   hp_gpr_free(&g->gpr);
   free(g);
 }
@@ -134,15 +150,36 @@ static void snap(const struct hp_gp_state *g, const hp_space_t *sp, double *u) {
 
 /* ---- data ------------------------------------------------------------------- */
 
+/* The suggestion's scratch, grown and kept (no page faults per suggestion). */
+static double *scratch(struct hp_gp_state *g, size_t n) {
+  if (n > g->ws_cap) {
+    double *w = realloc(g->ws, n * sizeof *w);
+    if (w == NULL) return NULL;
+    g->ws = w;
+    g->ws_cap = n;
+  }
+  return g->ws;
+}
+
+static int grow_arr(void **p, size_t elem, int cap) {
+  void *q = realloc(*p, (size_t)cap * elem);
+  if (q == NULL) return HP_ENOMEM;
+  *p = q;
+  return 0;
+}
+
 static int reserve(struct hp_gp_state *g, int n) {
   if (n <= g->cap) return 0;
   int cap = n < 2 * g->cap ? 2 * g->cap : n;
-  double *X = realloc(g->X, (size_t)cap * (size_t)g->d * sizeof *X);
-  if (X == NULL) return HP_ENOMEM;
-  g->X = X;
-  double *y = realloc(g->y, (size_t)cap * sizeof *y);
-  if (y == NULL) return HP_ENOMEM;
-  g->y = y;
+  size_t dd = (size_t)g->d;
+  if (grow_arr((void **)&g->X, dd * sizeof(double), cap) ||
+      grow_arr((void **)&g->y, sizeof(double), cap) ||
+      grow_arr((void **)&g->yraw, sizeof(double), cap) ||
+      grow_arr((void **)&g->num, sizeof(int32_t), cap) ||
+      grow_arr((void **)&g->theta, (dd + 2) * sizeof(double), cap) ||
+      grow_arr((void **)&g->chain_num, sizeof(int32_t), cap) ||
+      grow_arr((void **)&g->theta_ok, sizeof(uint8_t), cap))
+    return HP_ENOMEM;
   g->cap = cap;
   return 0;
 }
@@ -158,9 +195,10 @@ static bool unit_row(const struct hp_gp_state *g, const hp_space_t *sp, const do
   return true;
 }
 
-/* Loads the COMPLETE trials (X, y standardised, larger is better); returns
- * their number and the index of the best. */
-static int load_complete(hp_sampler_t *s, int *best, hp_err_t *err) {
+/* Loads the COMPLETE trials in trial-number order: X, their values (larger
+ * is better; infinite ones clipped to the finite range, as Optuna) and
+ * numbers. Returns their number. */
+static int load_complete(hp_sampler_t *s, hp_err_t *err) {
   struct hp_gp_state *g = s->gp;
   const hp_hist_t *h = &s->hist;
   double row[g->d > 0 ? g->d : 1];
@@ -172,33 +210,105 @@ static int load_complete(hp_sampler_t *s, int *best, hp_err_t *err) {
     if (!unit_row(g, s->space, params, row)) continue;
     if (reserve(g, n + 1) != 0) return hp_err_set(err, HP_ENOMEM, "sampler: out of memory");
     memcpy(&g->X[(size_t)n * g->d], row, (size_t)g->d * sizeof(double));
-    g->y[n] = -h->val[i]; /* val: smaller is better */
+    g->yraw[n] = -h->val[i]; /* val: smaller is better */
+    g->num[n] = h->number[i];
     n++;
   }
-  /* Infinite values are clipped to the finite range (as Optuna), then
-   * standardised with the population standard deviation. */
   double lo = INFINITY, hi = -INFINITY;
   for (int i = 0; i < n; i++)
-    if (isfinite(g->y[i])) {
-      lo = fmin(lo, g->y[i]);
-      hi = fmax(hi, g->y[i]);
+    if (isfinite(g->yraw[i])) {
+      lo = fmin(lo, g->yraw[i]);
+      hi = fmax(hi, g->yraw[i]);
     }
   if (!(lo <= hi)) lo = hi = 0;
-  double mean = 0, var = 0;
-  for (int i = 0; i < n; i++) {
-    g->y[i] = fmin(fmax(g->y[i], lo), hi);
-    mean += g->y[i];
-  }
-  mean /= n > 0 ? n : 1;
-  for (int i = 0; i < n; i++) var += (g->y[i] - mean) * (g->y[i] - mean);
-  double sd = sqrt(var / (n > 0 ? n : 1));
-  if (sd < 1e-10) sd = 1e-10;
-  *best = 0;
-  for (int i = 0; i < n; i++) {
-    g->y[i] = (g->y[i] - mean) / sd;
-    if (g->y[i] > g->y[*best]) *best = i;
-  }
+  for (int i = 0; i < n; i++) g->yraw[i] = fmin(fmax(g->yraw[i], lo), hi);
   return n;
+}
+
+/* Standardises the first k values into g->y (mean 0, population standard
+ * deviation 1, as Optuna); returns the index of the best. */
+static int standardize(struct hp_gp_state *g, int k) {
+  double mean = 0, var = 0;
+  for (int i = 0; i < k; i++) mean += g->yraw[i];
+  mean /= k;
+  for (int i = 0; i < k; i++) var += (g->yraw[i] - mean) * (g->yraw[i] - mean);
+  double sd = sqrt(var / k);
+  if (sd < 1e-10) sd = 1e-10;
+  int best = 0;
+  for (int i = 0; i < k; i++) {
+    g->y[i] = (g->yraw[i] - mean) / sd;
+    if (g->y[i] > g->y[best]) best = i;
+  }
+  return best;
+}
+
+/* Kernel fits with warm starts that keep a suggestion a function of the
+ * history: the fit on the first k complete trials (by number) starts from
+ * the fit on the first k - 1, except at a base (k a multiple of CHAIN_BASE,
+ * or the first k the GP fits), which starts from Optuna's default. Fits of
+ * prefixes are cached while their trials stay the same, so a sequential
+ * study makes one fit per suggestion, and a daemon restarted at n trials
+ * makes at most CHAIN_BASE. */
+#define CHAIN_BASE 32
+
+static void set_hyper(hp_gpr_t *gp, const double *th, int d) {
+  for (int k = 0; k < d; k++) gp->rho[k] = exp(th[k]);
+  gp->scale = exp(th[d]);
+  gp->noise = gp->deterministic ? HP_GP_MIN_NOISE : exp(th[d + 1]) + HP_GP_MIN_NOISE;
+}
+
+static void get_hyper(const hp_gpr_t *gp, double *th, int d) {
+  for (int k = 0; k < d; k++) th[k] = log(gp->rho[k]);
+  th[d] = log(gp->scale);
+  th[d + 1] = log(fmax(gp->noise - HP_GP_MIN_NOISE, 1e-300));
+}
+
+static int fit_chain(hp_sampler_t *s, int n, int *best, hp_err_t *err) {
+  struct hp_gp_state *g = s->gp;
+  hp_gpr_t *gp = &g->gpr;
+  int d = g->d, rc;
+  size_t dt = (size_t)d + 2;
+  int first = s->opts.n_startup_trials > 1 ? s->opts.n_startup_trials : 1;
+  int base = n / CHAIN_BASE * CHAIN_BASE;
+  if (base < first) base = first;
+  /* Rows still the same trials as when the cache was filled; theta[m - 1]
+   * (the fit on the first m rows, theta_ok[m - 1]) is usable for m <= valid. */
+  int valid = 0;
+  while (valid < g->n_chain && valid < n && g->chain_num[valid] == g->num[valid]) valid++;
+  int m0 = base;
+  while (m0 <= n && m0 <= valid && g->theta_ok[m0 - 1]) m0++;
+  for (int m = valid + 1; m < m0; m++) g->theta_ok[m - 1] = 0; /* never reached */
+  for (int i = 0; i < n; i++) g->chain_num[i] = g->num[i];
+  for (int m = valid + 1; m <= n; m++) g->theta_ok[m - 1] = 0;
+  g->n_chain = n;
+  for (int m = m0; m <= n; m++) {
+    standardize(g, m);
+    if (hp_gpr_set(gp, m, d, g->X, g->y, g->is_cat, s->opts.gp_deterministic) != 0)
+      return hp_err_set(err, HP_ENOMEM, "sampler: out of memory");
+    if (m == base) {
+      for (int j = 0; j < d; j++) gp->rho[j] = 1.0;
+      gp->scale = 1.0;
+      gp->noise = 1.0;
+    } else {
+      set_hyper(gp, &g->theta[(size_t)(m - 2) * dt], d);
+    }
+    if ((rc = hp_gpr_fit(gp, err)) != 0) return rc;
+    g->prof.fit_evals += gp->n_evals;
+    g->prof.n_fits++;
+    get_hyper(gp, &g->theta[(size_t)(m - 1) * dt], d);
+    g->theta_ok[m - 1] = 1;
+  }
+  if (m0 > n) {
+    /* The fit on these n trials is cached: factorise with it. */
+    standardize(g, n);
+    if (hp_gpr_set(gp, n, d, g->X, g->y, g->is_cat, s->opts.gp_deterministic) != 0)
+      return hp_err_set(err, HP_ENOMEM, "sampler: out of memory");
+    set_hyper(gp, &g->theta[(size_t)(n - 1) * dt], d);
+    if (hp_gpr_cache(gp) != 0)
+      return hp_err_set(err, HP_ESTATE, "gp sampler: covariance not positive definite");
+  }
+  *best = standardize(g, n);
+  return 0;
 }
 
 /* ---- acquisition --------------------------------------------------------------- */
@@ -423,7 +533,7 @@ int hp_gp_suggest(hp_sampler_t *s, hp_rng_t *rng, double *out, hp_err_t *err) {
   if (s->gp == NULL && (rc = gp_init(s, err)) != 0) return rc;
   struct hp_gp_state *g = s->gp;
   int best = 0;
-  int n = load_complete(s, &best, err);
+  int n = load_complete(s, err);
   if (n < 0) return n;
   if (g->d == 0 || n < s->opts.n_startup_trials || n == 0) {
     hp_random_suggest(s, rng, out);
@@ -432,19 +542,9 @@ int hp_gp_suggest(hp_sampler_t *s, hp_rng_t *rng, double *out, hp_err_t *err) {
   }
   int d = g->d;
   hp_gpr_t *gp = &g->gpr;
-  if (hp_gpr_set(gp, n, d, g->X, g->y, g->is_cat, s->opts.gp_deterministic) != 0)
-    return hp_err_set(err, HP_ENOMEM, "sampler: out of memory");
-  /* Optuna starts each fit from the previous one's hyperparameters; this
-   * sampler starts from Optuna's default so that a suggestion depends on
-   * (seed, history, number) only, also after a daemon restart. */
-  for (int k = 0; k < d; k++) gp->rho[k] = 1.0;
-  gp->scale = 1.0;
-  gp->noise = 1.0;
-  if ((rc = hp_gpr_fit(gp, err)) != 0) return rc;
+  if ((rc = fit_chain(s, n, &best, err)) != 0) return rc;
   double T1 = cpu_now();
   g->prof.fit_s += T1 - T0;
-  g->prof.fit_evals += gp->n_evals;
-  g->prof.n_fits++;
   double f0 = g->y[best];
   double xbest[d];
   memcpy(xbest, &g->X[(size_t)best * d], (size_t)d * sizeof(double));
@@ -453,7 +553,7 @@ int hp_gp_suggest(hp_sampler_t *s, hp_rng_t *rng, double *out, hp_err_t *err) {
   int n_all = n;
   if (s->n_run > 0) {
     if (reserve(g, n + (int)s->n_run) != 0) return hp_err_set(err, HP_ENOMEM, "sampler: out of memory");
-    double *ws = malloc((size_t)3 * (size_t)n * sizeof *ws);
+    double *ws = scratch(g, (size_t)3 * (size_t)n);
     if (ws == NULL) return hp_err_set(err, HP_ENOMEM, "sampler: out of memory");
     for (int64_t i = 0; i < s->n_run; i++) {
       double *row = &g->X[(size_t)n_all * d];
@@ -462,7 +562,6 @@ int hp_gp_suggest(hp_sampler_t *s, hp_rng_t *rng, double *out, hp_err_t *err) {
       hp_gpr_posterior(gp, row, &g->y[n_all], &var, ws, NULL, ws + n);
       n_all++;
     }
-    free(ws);
     if (n_all > n) {
       for (int i = n; i < n_all; i++) f0 = fmax(f0, g->y[i]);
       if (hp_gpr_set(gp, n_all, d, g->X, g->y, g->is_cat, s->opts.gp_deterministic) != 0 ||
@@ -481,7 +580,7 @@ int hp_gp_suggest(hp_sampler_t *s, hp_rng_t *rng, double *out, hp_err_t *err) {
   int ncand = s->opts.gp_n_candidates;
   size_t need = (size_t)ncand * d + (size_t)ncand + 2 * (size_t)CAND_BATCH * n_all +
                 3 * (size_t)n_all + (size_t)N_LOCAL * d * 2;
-  double *mem = malloc(need * sizeof *mem);
+  double *mem = scratch(g, need + (size_t)ncand);
   if (mem == NULL) return hp_err_set(err, HP_ENOMEM, "sampler: out of memory");
   double *U = mem, *fv = U + (size_t)ncand * d, *kx = fv + ncand;
   double *t = kx + (size_t)CAND_BATCH * n_all, *ws = t + (size_t)CAND_BATCH * n_all;
@@ -506,16 +605,11 @@ int hp_gp_suggest(hp_sampler_t *s, hp_rng_t *rng, double *out, hp_err_t *err) {
   for (int i = 1; i < ncand; i++)
     if (fv[i] > fv[imax]) imax = i;
   int idx[N_LOCAL];
-  double *w = malloc((size_t)ncand * sizeof *w);
-  if (w == NULL) {
-    rc = hp_err_set(err, HP_ENOMEM, "sampler: out of memory");
-    goto done;
-  }
+  double *w = starts + (size_t)N_LOCAL * d * 2; /* ncand roulette weights */
   for (int i = 0; i < ncand; i++) w[i] = i == imax ? 0.0 : exp(fv[i] - fv[imax]);
   int nst = 0;
   idx[nst++] = imax;
   nst += roulette(rng, w, ncand, N_LOCAL - 2, &idx[nst]);
-  free(w);
   for (int j = 0; j < nst; j++) {
     memcpy(&starts[(size_t)j * d], &U[(size_t)idx[j] * d], (size_t)d * sizeof(double));
     fstart[j] = fv[idx[j]];
@@ -559,6 +653,5 @@ int hp_gp_suggest(hp_sampler_t *s, hp_rng_t *rng, double *out, hp_err_t *err) {
 found:
   s->last_by = "gp";
 done:
-  free(mem);
   return rc;
 }
