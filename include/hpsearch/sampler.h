@@ -30,7 +30,7 @@ typedef enum hp_sampler_kind {
   HP_SAMPLER_GRID,
   HP_SAMPLER_TPE,
   HP_SAMPLER_GP,   /* Gaussian process + log expected improvement (search/gp*.c) */
-  HP_SAMPLER_AUTO, /* GP while the space is numeric and few trials are done, else TPE */
+  HP_SAMPLER_AUTO, /* GP while the space has no condition and few trials are done, else TPE */
   /* New kinds go here, at the end (the numbers are stable). */
 } hp_sampler_kind_t;
 
@@ -73,7 +73,7 @@ typedef struct hp_sampler_opts {
   bool gp_deterministic;   /* false: fit the noise; true: noise fixed at 1e-6 */
   /* auto */
   int auto_crossover;      /* GP while fewer COMPLETE trials than this (and
-                              the space is numeric), TPE from then on */
+                              the space has no condition), TPE from then on */
   /* grid */
   bool grid_shuffle;       /* true: hand out free points in seeded random order
                               (as Optuna); false: in grid-id order */
