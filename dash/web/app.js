@@ -1117,10 +1117,12 @@
       app.data.apply(cols);
       app.summary = summary;
     }
-    // importance and advice read every trial: again at most every 10 s while live
-    if (full || !app.insightAt || Date.now() - app.insightAt > 10000) {
-      app.insightAt = Date.now();
-      await loadInsight(false);
+    // Importance and advice read every trial of the study (seconds at 100,000
+    // trials, during which the server answers nothing else): once per page,
+    // after the panels are drawn, not on every live update.
+    if (full) {
+      app.importance = app.advice = null;
+      setTimeout(() => loadInsight(true), 0);
     }
   }
   async function route() {

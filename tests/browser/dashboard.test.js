@@ -89,7 +89,7 @@ test('every panel of a known study has the right number of points', async () => 
   assert.equal(await points(page, 'timeline'), 8);
   assert.equal(await points(page, 'table'), 8);
   // importance from view/ (PED-ANOVA): both parameters, x (the one the values follow) first
-  assert.equal(await points(page, 'importance'), 2);
+  await page.waitForSelector('#panel-importance[data-points="2"]', { timeout: 10000 });
   assert.deepEqual(await page.$$eval('#importance-body tr', (r) => r.map((x) => x.getAttribute('data-param'))), ['x', 'opt']);
   await page.waitForSelector('#panel-advice');
   const rows = await page.$$eval('#trials-body tr[data-trial]', (r) => r.map((x) => x.getAttribute('data-trial')));
@@ -137,7 +137,7 @@ test('a report file opens with no server and the same panels', async () => {
   assert.equal(await points(page, 'timeline'), 8);
   assert.equal(await points(page, 'table'), 8);
   assert.equal(await page.textContent('#live'), 'report');
-  assert.equal(await points(page, 'importance'), 2); // carried in the file
+  await page.waitForSelector('#panel-importance[data-points="2"]', { timeout: 10000 }); // carried in the file
   assert.deepEqual(asked, []);
   await page.screenshot({ path: path.join(L.SHOTS, 'report.png'), fullPage: true });
   await page.close();
