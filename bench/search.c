@@ -24,6 +24,14 @@
  *       Levy, an integer sphere; 3 to 10 dimensions, 100 to 200 trials; the
  *       last column is the best at the end), for bench/search_quick.py
  *       --extra, which compares each mode with its optuna31_density run.
+ *   bench_search cond [seeds [seed_from [samplers]]]
+ *       the same on the conditional benchmark (an optimizer choice with
+ *       per-choice parameters, cond_error below).
+ * The samplers "tpe-mv-flat" (multivariate, group false), "default"
+ * (hp_sampler_opts_default's TPE), "tpe-liar" and "tpe-mv-liar" (with
+ * constant_liar) run only when named in the list. HP_BENCH_INFLIGHT=K runs
+ * K trials at once (trial t + K - 1 is asked before trial t is told), as K
+ * parallel workers do; 1 (sequential) by default.
  * The test functions are defined identically in bench/search_optuna.py. */
 #include <math.h>
 #include <stdio.h>
@@ -189,6 +197,50 @@ static double mixed(const double *x) {
          cat_cost[(int)x[3]];
 }
 
+/* The conditional benchmark, in the spirit of the engine's space: an
+ * optimizer choice with per-choice parameters and a schedule with its own.
+ * A made-up validation error: each optimizer has its own best log10(lr)
+ * and floor, its constants their own optimum; Adam at lr 1e-3 with beta1
+ * 0.88, beta2 0.999 and the cosine schedule is best (0.08 + width term).
+ * x: opt, lr, momentum, rho, beta1, beta2, schedule, step_size, gamma,
+ * width (NaN where inactive). */
+#define COND_SPACE                                                                                  \
+  "{\"opt\": {\"type\": \"categorical\", \"choices\": [\"sgd\", \"momentum\", \"nesterov\", "          \
+  "\"adagrad\", \"rmsprop\", \"adam\"]},"                                                          \
+  " \"lr\": {\"type\": \"float\", \"low\": 1e-5, \"high\": 1, \"log\": true},"                            \
+  " \"momentum\": {\"type\": \"float\", \"low\": 0.5, \"high\": 0.99, \"when\": {\"opt\": [\"momentum\", "   \
+  "\"nesterov\"]}},"                                                                               \
+  " \"rho\": {\"type\": \"float\", \"low\": 0.8, \"high\": 0.999, \"when\": {\"opt\": \"rmsprop\"}},"       \
+  " \"beta1\": {\"type\": \"float\", \"low\": 0.8, \"high\": 0.95, \"when\": {\"opt\": \"adam\"}},"         \
+  " \"beta2\": {\"type\": \"float\", \"low\": 0.99, \"high\": 0.9999, \"log\": true, \"when\": {\"opt\": "   \
+  "\"adam\"}},"                                                                                    \
+  " \"schedule\": {\"type\": \"categorical\", \"choices\": [\"constant\", \"cosine\", \"step\"]},"         \
+  " \"step_size\": {\"type\": \"int\", \"low\": 100, \"high\": 1000, \"log\": true, \"when\": "          \
+  "{\"schedule\": \"step\"}},"                                                                      \
+  " \"gamma\": {\"type\": \"float\", \"low\": 0.1, \"high\": 0.9, \"when\": {\"schedule\": \"step\"}},"    \
+  " \"width\": {\"type\": \"int\", \"low\": 16, \"high\": 512, \"log\": true}}"
+
+static double cond_error(const double *x) {
+  static const double base[6] = {0.20, 0.12, 0.11, 0.15, 0.10, 0.08};
+  static const double lr_best[6] = {-1.0, -1.7, -1.8, -1.3, -2.8, -3.0};
+  int o = (int)x[0];
+  double dl = log10(x[1]) - lr_best[o];
+  double e = base[o] + 0.03 * dl * dl;
+  if (o == 1 || o == 2) e += 0.5 * (x[2] - 0.92) * (x[2] - 0.92);
+  if (o == 4) e += 2.0 * (x[3] - 0.95) * (x[3] - 0.95);
+  if (o == 5) {
+    double d2 = log10(1 - x[5]) + 3;
+    e += 2.0 * (x[4] - 0.88) * (x[4] - 0.88) + 0.02 * d2 * d2;
+  }
+  int sc = (int)x[6];
+  if (sc == 0) e += 0.02;
+  if (sc == 2) e += 0.01 + 0.02 * fabs(log10(x[7]) - 2.5) + 0.05 * (x[8] - 0.5) * (x[8] - 0.5);
+  double dw = log2(x[9]) - 7;
+  return e + 0.002 * dw * dw;
+}
+
+static const func_t COND[] = {{"cond", COND_SPACE, cond_error, 0, 100, 0, 0, NULL}};
+
 static const func_t FUNCS[] = {
     {"branin",
      "{\"x1\": {\"type\": \"float\", \"low\": -5, \"high\": 10},"
@@ -281,10 +333,16 @@ static hp_space_t *box_space(const func_t *fn) {
   return space_of(text);
 }
 
+static int inflight = 1; /* trials running at once (HP_BENCH_INFLIGHT, 1..8) */
+
 /* only: comma-separated sampler names to run (NULL: all). */
 static void run_quality(const func_t *funcs, size_t nf, int seeds, int seed_from, const char *only) {
-  /* tpe-o31, tpe-mv-o31: TPE with Optuna 3.1's density (optuna31_density). */
-  static const char *names[] = {"random", "tpe", "tpe-mv", "tpe-o31", "tpe-mv-o31", "gp", "auto"};
+  /* tpe-o31, tpe-mv-o31: TPE with Optuna 3.1's density (optuna31_density);
+   * tpe-mv-flat: multivariate without the group decomposition (Optuna's
+   * group=False); default: hp_sampler_opts_default's TPE as it stands;
+   * tpe-liar, tpe-mv-liar: with constant_liar. */
+  static const char *names[] = {"random", "tpe",  "tpe-mv",      "tpe-o31", "tpe-mv-o31", "gp",
+                                "auto",   "tpe-mv-flat", "default", "tpe-liar", "tpe-mv-liar"};
   static const int n_names = sizeof names / sizeof names[0];
   for (size_t fi = 0; fi < nf; fi++) {
     const func_t *fn = &funcs[fi];
@@ -292,7 +350,8 @@ static void run_quality(const func_t *funcs, size_t nf, int seeds, int seed_from
     int trials = fn->trials > 0 ? fn->trials : 100;
     box_d = fn->d;
     for (int si = 0; si < n_names; si++) {
-      if (only != NULL && !in_list(only, names[si])) continue;
+      /* the modes from tpe-mv-flat on only where asked for */
+      if (only != NULL ? !in_list(only, names[si]) : si >= 7) continue;
       for (int seed = seed_from; seed < seed_from + seeds; seed++) {
         hp_sampler_opts_t o;
         hp_sampler_opts_default(&o, si == 0   ? HP_SAMPLER_RANDOM
@@ -300,8 +359,12 @@ static void run_quality(const func_t *funcs, size_t nf, int seeds, int seed_from
                                     : si == 6 ? HP_SAMPLER_AUTO
                                               : HP_SAMPLER_TPE);
         o.seed = (uint64_t)seed;
-        o.multivariate = si == 2 || si == 4;
-        o.optuna31_density = si == 3 || si == 4;
+        if (si != 8) {
+          o.multivariate = si == 2 || si == 4 || si == 7 || si == 10;
+          o.optuna31_density = si == 3 || si == 4;
+          o.group = si != 7;
+          o.constant_liar = si >= 9;
+        }
         double t_start = cpu_now();
         hp_sampler_t *s = NULL;
         hp_err_t err = {0};
@@ -309,19 +372,23 @@ static void run_quality(const func_t *funcs, size_t nf, int seeds, int seed_from
           fprintf(stderr, "bench_search: %s\n", err.msg);
           exit(1);
         }
-        double x[16], best = INFINITY, b25 = 0, b50 = 0;
-        for (int t = 0; t < trials; t++) {
-          if (hp_sampler_suggest(s, t, x, &err) != 0) {
+        /* `inflight` trials run at once (as parallel workers): trial
+         * t + inflight - 1 is asked before trial t is told. */
+        double x[8][16], best = INFINITY, b25 = 0, b50 = 0;
+        for (int t = 0; t < trials + inflight - 1; t++) {
+          if (t < trials && hp_sampler_suggest(s, t, x[t % inflight], &err) != 0) {
             fprintf(stderr, "bench_search: %s\n", err.msg);
             exit(1);
           }
-          double v = fn->f(x);
-          hp_sampler_tell(s, t, x, HP_FINAL_COMPLETE, v, -1, &err);
+          int told = t - (inflight - 1);
+          if (told < 0) continue;
+          double v = fn->f(x[told % inflight]);
+          hp_sampler_tell(s, told, x[told % inflight], HP_FINAL_COMPLETE, v, -1, &err);
           if (v < best) best = v;
-          if (t == 24) b25 = best;
-          if (t == 49) b50 = best;
+          if (told == 24) b25 = best;
+          if (told == 49) b50 = best;
         }
-        if (si >= 5) {
+        if (si == 5 || si == 6) {
           hp_gp_profile_t pr;
           hp_gp_profile(s, &pr);
           printf("profile\t%s\t%s\t%d\t%.4f\t%.4f\t%.4f\t%.0f\t%.0f\t%.0f\n", fn->name, names[si],
@@ -400,10 +467,14 @@ int main(int argc, char **argv) {
     run_speed(argc >= 3 ? atoi(argv[2]) : 10010);
     return 0;
   }
-  if (argc >= 2 && (strcmp(argv[1], "quality") == 0 || strcmp(argv[1], "extra") == 0)) {
-    bool extra = strcmp(argv[1], "extra") == 0;
-    run_quality(extra ? EXTRA : FUNCS, extra ? sizeof EXTRA / sizeof EXTRA[0] : sizeof FUNCS / sizeof FUNCS[0],
-                argc >= 3 ? atoi(argv[2]) : 20, argc >= 4 ? atoi(argv[3]) : 0,
+  const char *fl = getenv("HP_BENCH_INFLIGHT");
+  if (fl != NULL) inflight = atoi(fl) < 1 ? 1 : atoi(fl) > 8 ? 8 : atoi(fl);
+  if (argc >= 2 && (strcmp(argv[1], "quality") == 0 || strcmp(argv[1], "extra") == 0 ||
+                    strcmp(argv[1], "cond") == 0)) {
+    bool extra = strcmp(argv[1], "extra") == 0, cond = strcmp(argv[1], "cond") == 0;
+    const func_t *fs = extra ? EXTRA : cond ? COND : FUNCS;
+    size_t nf = extra ? sizeof EXTRA / sizeof EXTRA[0] : cond ? 1 : sizeof FUNCS / sizeof FUNCS[0];
+    run_quality(fs, nf, argc >= 3 ? atoi(argv[2]) : 20, argc >= 4 ? atoi(argv[3]) : 0,
                 argc >= 5 ? argv[4] : "random,tpe,tpe-mv,tpe-o31,tpe-mv-o31");
     return 0;
   }
@@ -419,7 +490,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   fprintf(stderr,
-          "usage: bench_search speed [max_trials] | quality|extra|gp [seeds [seed_from "
+          "usage: bench_search speed [max_trials] | quality|extra|cond|gp [seeds [seed_from "
           "[samplers]]] | asktime [n,n,...]\n");
   return 2;
 }

@@ -1,6 +1,9 @@
 #!/bin/sh
 # `make bench-search`: hpsearch's samplers and Optuna 3.1 side by side, then
 # the GP benchmark against Optuna 5 (../shared/vendor) when it is there.
+# hpsearch's defaults against Optuna 5's default TPE (the vendored copy,
+# $HP_OPTUNA5 or ../shared/vendor/optuna-5.0.0.dev) on the same functions
+# and a conditional benchmark against Optuna 5's TPE with group=True.
 # Builds nothing itself (the Makefile builds BUILD/bench_search first).
 # usage: bench/search.sh BUILD_DIR   (env: SEEDS=20 JOBS=2 OPTUNA_TRIALS=1010;
 #        GP_SEEDS=20; GP_ONLY=1 skips the TPE part; OPTUNA5_CACHE=FILE keeps
@@ -25,7 +28,21 @@ awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN{printf "   (took %.1f s)\n", e-s}
 echo "== Optuna $("$py" -c 'import optuna; print(optuna.__version__)' 2>/dev/null): same runs (takes a few minutes)"
 "$py" "$(dirname "$0")/search_optuna.py" --hp-speed "$tmp/speed.tsv" --hp-quality "$tmp/quality.tsv" \
   --seeds "$seeds" --jobs "${JOBS:-2}" --optuna-trials "${OPTUNA_TRIALS:-1010}"
+o5=${HP_OPTUNA5:-$(dirname "$0")/../../shared/vendor/optuna-5.0.0.dev}
+if [ -f "$o5/optuna/__init__.py" ]; then
+  echo
+  echo "== hpsearch: default TPE and the conditional benchmark, $seeds seeds"
+  "$bin" quality "$seeds" 0 default > "$tmp/q5.tsv"
+  cat "$tmp/quality.tsv" >> "$tmp/q5.tsv"
+  "$bin" cond "$seeds" 0 tpe,tpe-mv-flat,default >> "$tmp/q5.tsv"
+  echo "== Optuna 5 ($o5): default TPE and TPE group=True (takes a few minutes)"
+  PYTHONPATH="$o5" "$py" "$(dirname "$0")/search_optuna.py" --o5 --hp-quality "$tmp/q5.tsv" \
+    --seeds "$seeds" --jobs "${JOBS:-2}"
+else
+  echo "bench/search.sh: the vendored Optuna 5 is not at $o5 (set HP_OPTUNA5): its part is skipped" >&2
 fi
+fi
+
 
 gp_seeds=${GP_SEEDS:-20}
 echo "== hpsearch: GP benchmark, $gp_seeds seeds x 100 trials x 6 functions (gp, auto, tpe, tpe-mv)"

@@ -91,7 +91,51 @@ def suggest_mixed(t):
             "c": t.suggest_categorical("c", ["a", "b", "c", "d"])}
 
 
+# The conditional benchmark (cond_error in bench/search.c), define-by-run.
+COND_BASE = [0.20, 0.12, 0.11, 0.15, 0.10, 0.08]
+COND_LR = [-1.0, -1.7, -1.8, -1.3, -2.8, -3.0]
+COND_OPTS = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]
+
+
+def suggest_cond(t):
+    p = {"opt": t.suggest_categorical("opt", COND_OPTS),
+         "lr": t.suggest_float("lr", 1e-5, 1, log=True)}
+    if p["opt"] in ("momentum", "nesterov"):
+        p["momentum"] = t.suggest_float("momentum", 0.5, 0.99)
+    if p["opt"] == "rmsprop":
+        p["rho"] = t.suggest_float("rho", 0.8, 0.999)
+    if p["opt"] == "adam":
+        p["beta1"] = t.suggest_float("beta1", 0.8, 0.95)
+        p["beta2"] = t.suggest_float("beta2", 0.99, 0.9999, log=True)
+    p["schedule"] = t.suggest_categorical("schedule", ["constant", "cosine", "step"])
+    if p["schedule"] == "step":
+        p["step_size"] = t.suggest_int("step_size", 100, 1000, log=True)
+        p["gamma"] = t.suggest_float("gamma", 0.1, 0.9)
+    p["width"] = t.suggest_int("width", 16, 512, log=True)
+    return p
+
+
+def cond_error(p):
+    o = COND_OPTS.index(p["opt"])
+    dl = math.log10(p["lr"]) - COND_LR[o]
+    e = COND_BASE[o] + 0.03 * dl * dl
+    if o in (1, 2):
+        e += 0.5 * (p["momentum"] - 0.92) ** 2
+    if o == 4:
+        e += 2.0 * (p["rho"] - 0.95) ** 2
+    if o == 5:
+        d2 = math.log10(1 - p["beta2"]) + 3
+        e += 2.0 * (p["beta1"] - 0.88) ** 2 + 0.02 * d2 * d2
+    if p["schedule"] == "constant":
+        e += 0.02
+    if p["schedule"] == "step":
+        e += 0.01 + 0.02 * abs(math.log10(p["step_size"]) - 2.5) + 0.05 * (p["gamma"] - 0.5) ** 2
+    dw = math.log2(p["width"]) - 7
+    return e + 0.002 * dw * dw
+
+
 FUNCS = {
+    "cond": (suggest_cond, cond_error),
     "branin": (suggest_branin, branin),
     "hartmann6": (suggest_hartmann6, hartmann6),
     "rosenbrock5": (suggest_rosenbrock5, rosenbrock5),
@@ -104,6 +148,10 @@ SAMPLERS = ["random", "tpe", "tpe-mv"]
 def make_sampler(name, seed):
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
+    if name == "default":  # the installed Optuna's own defaults
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "tpe-group":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
     return optuna.samplers.TPESampler(seed=seed, multivariate=(name == "tpe-mv"))
 
 
@@ -213,6 +261,76 @@ def read_tsv(path):
     return rows
 
 
+def compare(title, hp_rows, op_rows, pairs, funcs, seeds):
+    """Prints medians, quartiles and both one-sided p-values at 25/50/100
+    trials for each (hp sampler, optuna sampler) pair; returns the verdicts
+    at 100 trials."""
+    fmt = lambda q: "%.4g [%.4g, %.4g]" % (q[1], q[0], q[2])
+    hdr = "%-12s %-26s %-7s %-32s %-32s %7s %7s"
+    print()
+    print(title)
+    print(hdr % ("function", "hpsearch vs optuna", "trials", "hpsearch", "optuna", "p(<)", "p(>)"))
+    verdict = []
+    for func in funcs:
+        for hs, os_ in pairs:
+            h, o = hp_rows.get((func, hs), []), op_rows.get((func, os_), [])
+            if not h or not o:
+                continue
+            for k, n in enumerate((25, 50, 100)):
+                hv, ov = [x[k] for x in h], [x[k] for x in o]
+                pl, pm = mann_whitney_less(hv, ov), mann_whitney_less(ov, hv)
+                print(hdr % (func, hs + " vs " + os_, n, fmt(quartiles(hv)), fmt(quartiles(ov)),
+                             "%.3f" % pl, "%.3f" % pm))
+                if n == 100:
+                    verdict.append((hs, os_, func, statistics.median(hv), statistics.median(ov), pl, pm))
+    return verdict
+
+
+def anchor5(args):
+    """`make bench-search`, part 2: the anchor is the Optuna this runs with
+    (the vendored Optuna 5 through PYTHONPATH)."""
+    t0 = time.time()
+    jobs = [(f, "default", seed) for f in FUNC_ORDER for seed in range(args.seeds)]
+    jobs += [("cond", s, seed) for s in ("tpe-group", "default") for seed in range(args.seeds)]
+    with mp.Pool(args.jobs) as pool:
+        rows = pool.map(quality_job, jobs, chunksize=2)
+    secs = time.time() - t0
+    op_q = {}
+    for func, sampler, seed, b25, b50, b100 in rows:
+        op_q.setdefault((func, sampler), []).append((b25, b50, b100))
+    hp_q = {}
+    for r in read_tsv(args.hp_quality):
+        if r[0] == "quality" and int(r[3]) < args.seeds:
+            hp_q.setdefault((r[1], r[2]), []).append((float(r[4]), float(r[5]), float(r[6])))
+    v = compare("Optuna %s's default TPE (TPESampler(seed=s): multivariate, constant_liar) against "
+                "hpsearch's TPE modes, %d seeds x 100 trials (sequential: constant_liar has no effect)"
+                % (optuna.__version__, args.seeds),
+                hp_q, op_q, [("default", "default"), ("tpe", "default"), ("tpe-mv", "default")],
+                FUNC_ORDER, args.seeds)
+    v += compare("Conditional benchmark (an optimizer choice with per-choice parameters, a schedule "
+                 "with its own): Optuna %s TPE(multivariate=True, group=True) and its default"
+                 % optuna.__version__, hp_q, op_q,
+                 [("default", "tpe-group"), ("tpe", "tpe-group"), ("tpe-mv-flat", "tpe-group"),
+                  ("default", "default")], ["cond"], args.seeds)
+    print()
+    print("Verdict at 100 trials, significance 0.05 (goal: hpsearch's default never worse than")
+    print("Optuna's default, better on >= 2 of the four; on cond no worse than group=True):")
+    for pair in [("default", "default"), ("tpe", "default"), ("tpe-mv", "default"),
+                 ("default", "tpe-group"), ("tpe", "tpe-group"), ("tpe-mv-flat", "tpe-group")]:
+        better = worse = 0
+        for hs, os_, func, hm, om, pl, pm in v:
+            if (hs, os_) != pair:
+                continue
+            state = "better" if pl < 0.05 else ("WORSE" if pm < 0.05 else "no significant difference")
+            better += pl < 0.05
+            worse += pm < 0.05
+            print("  %-26s %-12s hpsearch median %-10.4g optuna median %-10.4g %s"
+                  % (pair[0] + " vs " + pair[1], func, hm, om, state))
+        print("  %-26s better on %d, worse on %d" % (pair[0] + " vs " + pair[1], better, worse))
+    print("(Optuna %s part took %.0f s with %d processes)" % (optuna.__version__, secs, args.jobs))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--hp-speed")
@@ -223,7 +341,13 @@ def main():
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--optuna-trials", type=int, default=1010)
+    ap.add_argument("--o5", action="store_true",
+                    help="compare hpsearch's quality TSV (--hp-quality) with this Optuna's "
+                         "default TPE on the four functions and its TPE group=True on the "
+                         "conditional benchmark")
     args = ap.parse_args()
+    if args.o5:
+        return anchor5(args)
     if args.cache_quality:
         jobs = [(f, s, seed) for f in FUNC_ORDER for s in args.samplers.split(",")
                 for seed in range(args.seed_from, args.seed_from + args.seeds)]

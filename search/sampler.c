@@ -26,8 +26,10 @@ void hp_sampler_opts_default(hp_sampler_opts_t *o, hp_sampler_kind_t kind) {
   o->prior_weight = 1.0;
   o->consider_magic_clip = true;
   o->consider_endpoints = false;
-  o->multivariate = false;
-  o->constant_liar = false;
+  /* Optuna 5's defaults (docs/search.md, "Defaults"): multivariate TPE with
+   * the constant liar. */
+  o->multivariate = true;
+  o->constant_liar = true;
   o->group = true;
   o->gp_n_candidates = 2048;
   o->gp_deterministic = false;

@@ -47,7 +47,7 @@ typedef struct hp_sampler_opts {
   hp_sampler_kind_t kind; /* which sampler */
   uint64_t seed;          /* all randomness derives from (seed, trial number) */
   bool maximize;          /* study direction; values are negated internally */
-  /* TPE (Optuna 3.1 defaults) */
+  /* TPE (Optuna 5 defaults) */
   int n_startup_trials;    /* 10: random until this many COMPLETE+PRUNED trials */
   int n_ei_candidates;     /* 24: candidates drawn from l(x) per decision */
   double gamma_ratio;      /* 0.1: gamma(n) = min(ceil(gamma_ratio * n), gamma_max) */
@@ -56,8 +56,10 @@ typedef struct hp_sampler_opts {
   double prior_weight;     /* 1.0 */
   bool consider_magic_clip; /* true: bandwidth floor (high-low)/min(100, 1+#centres) */
   bool consider_endpoints; /* false */
-  bool multivariate;       /* false: joint product kernels, Scott-like bandwidth */
-  bool constant_liar;      /* false: running trials count as worst observations */
+  bool multivariate;       /* true (Optuna 5's default): joint product kernels per
+                              group; false: one decision per parameter */
+  bool constant_liar;      /* true (Optuna 5's default): running trials count as
+                              worst observations */
   bool group;              /* true: multivariate TPE decomposes the space into
                               groups of parameters that always occur together
                               (Optuna's group=True) and samples each jointly;
@@ -84,7 +86,8 @@ typedef struct hp_sampler_opts {
  * with `make bench-search` (docs/search.md). */
 #define HP_SAMPLER_AUTO_CROSSOVER 250
 
-/* Fills defaults for a kind (TPE fields get Optuna 3.1's defaults). */
+/* Fills defaults for a kind (TPE fields get Optuna 5's defaults: Optuna
+ * 3.1's plus multivariate and constant_liar). */
 void hp_sampler_opts_default(hp_sampler_opts_t *opts, hp_sampler_kind_t kind);
 /* Parses the study spec's "sampler" value: a string ("random" | "grid" |
  * "tpe" | "gp" | "auto") or an object {"type": ..., "seed": N, and the

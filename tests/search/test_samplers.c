@@ -62,12 +62,14 @@ static void test_opts_parse(void **state) {
   assert_int_equal(o.n_ei_candidates, 24);
   assert_int_equal(o.gamma_max, 25);
   assert_true(o.prior_weight == 1.0 && o.consider_prior && o.consider_magic_clip);
-  assert_false(o.consider_endpoints || o.multivariate || o.constant_liar);
+  /* Optuna 5's defaults: multivariate (with groups) and the constant liar */
+  assert_false(o.consider_endpoints);
+  assert_true(o.multivariate && o.group && o.constant_liar);
   cJSON_Delete(v);
-  v = cJSON_Parse("{\"type\": \"tpe\", \"seed\": 7, \"multivariate\": true, \"constant_liar\": true,"
-                  " \"n_startup_trials\": 5}");
+  v = cJSON_Parse("{\"type\": \"tpe\", \"seed\": 7, \"multivariate\": false, \"constant_liar\": false,"
+                  " \"group\": false, \"n_startup_trials\": 5}");
   assert_int_equal(hp_sampler_opts_parse(v, &o, &err), 0);
-  assert_true(o.seed == 7 && o.multivariate && o.constant_liar && o.n_startup_trials == 5);
+  assert_true(o.seed == 7 && !o.multivariate && !o.constant_liar && !o.group && o.n_startup_trials == 5);
   cJSON_Delete(v);
   v = cJSON_Parse("{\"type\": \"grid\", \"shuffle\": false, \"retry_failed\": true}");
   assert_int_equal(hp_sampler_opts_parse(v, &o, &err), 0);
