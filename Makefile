@@ -67,7 +67,7 @@ define objs_of
 $(patsubst %.c,$(1)/obj/%.o,$(wildcard $(2)/*.c))
 endef
 
-.PHONY: all test test-plain test-asan test-browser clean bench-engine bench-search bench-daemon bench-importance bench-dashboard demo fmt \
+.PHONY: all test test-plain test-asan test-browser clean bench-engine bench-search bench-daemon bench-importance bench-dashboard bench-sweep demo fmt \
         install uninstall
 
 all: $(B)/hpsearch
@@ -146,6 +146,9 @@ bench-importance: $(B)/hpsearch $(B)/bench_importance
 
 bench-dashboard: $(B)/hpsearch $(B)/bench_dashboard_gen
 	bench/dashboard.sh $(B)
+
+bench-sweep: $(B)/hpsearch
+	bench/sweep.sh $(B)
 
 $(B)/bench_%: bench/%.c $(foreach d,$(cli_DEPS),$(B)/lib$(d).a)
 	$(CC) $(BASE_CFLAGS) $(OPT) -o $@ $< $(foreach d,$(cli_DEPS),$(B)/lib$(d).a) $(LDLIBS)

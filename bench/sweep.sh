@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# `make bench-sweep`: the whole job a user compares. The demo's study
+# (examples/fashion-mnist.json: conditional space, median pruner, 3 epochs,
+# Fashion-MNIST with the last 10,000 training images for validation) run by
+# hpsearch (daemon, --jobs 2) and the same study in Optuna 5 + PyTorch
+# (bench/sweep_optuna.py: define-by-run, 2 worker processes on one SQLite
+# study), one after the other in one run; then wall time to N trials, best
+# validation accuracy and its trial's test accuracy, and the best so far
+# against time for both.
+# usage: bench/sweep.sh [BUILD_DIR]   (env: SWEEP_TRIALS=N, default the
+#        example's n_trials; HP_OPTUNA5 = the folder holding Optuna 5's optuna/)
+set -euo pipefail
+B=${1:-build}
+cd "$(dirname "$0")/.."
+py=/usr/bin/python3
+o5=${HP_OPTUNA5:-../shared/vendor/optuna-5.0.0.dev}
+[ -f "$o5/optuna/__init__.py" ] || { echo "bench/sweep.sh: Optuna 5 is not at $o5 (set HP_OPTUNA5)" >&2; exit 2; }
+"$py" -c 'import torch' 2>/dev/null || { echo "bench/sweep.sh: PyTorch is missing (scripts/install-deps --bench)" >&2; exit 2; }
+make -j2 --no-print-directory "$B/hpsearch" >/dev/null
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/hpsearch-sweep.XXXXXX")
+cp "$B/hpsearch" "$tmp/hpsearch"   # a rebuild during the run must not change it
+bin=$tmp/hpsearch
+dpid=""
+cleanup() {
+  if [ -n "$dpid" ]; then kill "$dpid" 2>/dev/null || true; wait "$dpid" 2>/dev/null || true; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+n=${SWEEP_TRIALS:-$("$py" -c 'import json; print(json.load(open("examples/fashion-mnist.json"))["n_trials"])')}
+"$py" - "$n" >"$tmp/spec.json" <<'PY'
+import json, sys
+s = json.load(open("examples/fashion-mnist.json"))
+s["name"] = "sweep"
+s["n_trials"] = int(sys.argv[1])
+json.dump(s, sys.stdout)
+PY
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); load: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+echo "== hpsearch: $n trials, 2 workers"
+sock=$tmp/run/d.sock
+"$bin" daemon --db "$tmp/hp.db" --socket "$sock" --jobs 2 2>"$tmp/daemon.log" &
+dpid=$!
+for _ in $(seq 200); do "$bin" status --socket "$sock" >/dev/null 2>&1 && break; sleep 0.05; done
+t0=$(date +%s.%N)
+"$bin" submit "$tmp/spec.json" --wait --socket "$sock" >/dev/null
+hp_wall=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}')
+"$bin" trials sweep --json --socket "$sock" >"$tmp/hp.json"
+"$bin" shutdown --socket "$sock" >/dev/null
+wait "$dpid" 2>/dev/null || true
+dpid=""
+echo "   took ${hp_wall} s; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+echo "== Optuna 5 + PyTorch: $n trials, 2 worker processes"
+OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 PYTHONPATH="$o5" \
+  "$py" bench/sweep_optuna.py run "$tmp/optuna.db" "$n" 2 "$tmp/spec.json" >"$tmp/optuna.json"
+echo "   took $("$py" -c 'import json,sys; print("%.2f" % json.load(open(sys.argv[1]))["wall"])' "$tmp/optuna.json") s; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$py" bench/sweep_optuna.py report "$tmp/hp.json" "$hp_wall" "$tmp/optuna.json"

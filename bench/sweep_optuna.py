@@ -1,0 +1,294 @@
+#!/usr/bin/python3
+"""The Optuna side of `make bench-sweep` (bench/sweep.sh), and its report.
+
+run: the study of examples/fashion-mnist.json written for Optuna 5 and
+PyTorch as an Optuna user would write it: the same conditional space
+suggested define-by-run in the same order (momentum only for momentum and
+Nesterov, rho for RMSProp, beta1/beta2 for Adam, step size and decay only
+for the step schedule), the same sampler settings (TPE, multivariate with
+group decomposition, constant liar, 8 startup trials, seed 42 + worker),
+the same median pruner (4 startup trials, no warm-up steps) on validation
+accuracy after each epoch, the same network (the engine's `mlp` block:
+dense -> [batch norm] -> ReLU -> dropout, per hidden layer, then a dense
+output), initializers, optimizers with the engine's constants, schedules
+(warm-up, cosine to lr/100 over the run, step decay), gradient clipping by
+global norm, data (the last 10,000 training images for validation, pixels
+/ 255, a fresh shuffle every epoch, one torch thread), epochs (3) and the
+test accuracy of every trial, with WORKERS processes sharing one SQLite
+study until it has N trials (MaxTrialsCallback).
+
+    sweep_optuna.py run DB N WORKERS SPEC.json   -> JSON on stdout
+    sweep_optuna.py report HP_TRIALS.json HP_WALL OPTUNA.json
+
+Both sides' times are measured from their first trial's start.
+"""
+import datetime
+import json
+import math
+import multiprocessing as mp
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+
+
+def spec_space(path):
+    with open(path) as f:
+        spec = json.load(f)
+    return spec
+
+
+def objective_factory(data, spec):
+    import optuna
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    sp = spec["space"]
+    eng = spec["objective"]["engine"]
+    epochs = eng["epochs"]
+    xtr, ytr, xva, yva, xte, yte = data
+
+    def flt(t, name):
+        s = sp[name]
+        return t.suggest_float(name, s["low"], s["high"], log=s.get("log", False))
+
+    def intp(t, name):
+        s = sp[name]
+        return t.suggest_int(name, s["low"], s["high"], log=s.get("log", False))
+
+    def cat(t, name):
+        return t.suggest_categorical(name, sp[name]["choices"])
+
+    def init_(w, kind):
+        if kind == "glorot_uniform":
+            nn.init.xavier_uniform_(w)
+        elif kind == "kaiming_normal":
+            nn.init.kaiming_normal_(w, nonlinearity="relu")
+        elif kind == "uniform":
+            nn.init.uniform_(w, -0.05, 0.05)
+        else:
+            nn.init.normal_(w, 0.0, 0.01)
+
+    def objective(trial):
+        # Define-by-run, in the order of the hpsearch space.
+        p = {"optimizer": cat(trial, "optimizer"), "lr": flt(trial, "lr")}
+        if p["optimizer"] in ("momentum", "nesterov"):
+            p["momentum"] = flt(trial, "momentum")
+        if p["optimizer"] == "rmsprop":
+            p["rho"] = flt(trial, "rho")
+        if p["optimizer"] == "adam":
+            p["beta1"] = flt(trial, "beta1")
+            p["beta2"] = flt(trial, "beta2")
+        p["schedule"] = cat(trial, "schedule")
+        if p["schedule"] == "step":
+            p["step_size"] = intp(trial, "step_size")
+            p["gamma"] = flt(trial, "gamma")
+        p["warmup"] = intp(trial, "warmup")
+        for name in ("initializer", "batch_norm"):
+            p[name] = cat(trial, name)
+        p["width"] = intp(trial, "width")
+        p["depth"] = intp(trial, "depth")
+        p["batch_size"] = cat(trial, "batch_size")
+        p["dropout"] = flt(trial, "dropout")
+        p["clip_norm"] = flt(trial, "clip_norm")
+
+        torch.manual_seed(eng.get("seed", 1))
+        layers, width = [], 784
+        for _ in range(p["depth"]):
+            lin = nn.Linear(width, p["width"])
+            init_(lin.weight, p["initializer"])
+            nn.init.zeros_(lin.bias)
+            layers.append(lin)
+            if p["batch_norm"]:
+                layers.append(nn.BatchNorm1d(p["width"], momentum=0.1, eps=1e-5))
+            layers.append(nn.ReLU())
+            if p["dropout"] > 0:
+                layers.append(nn.Dropout(p["dropout"]))
+            width = p["width"]
+        out = nn.Linear(width, 10)
+        init_(out.weight, p["initializer"])
+        nn.init.zeros_(out.bias)
+        model = nn.Sequential(nn.Flatten(), *layers, out)
+        params, o, lr0 = model.parameters(), p["optimizer"], p["lr"]
+        # The engine's constants (docs/engine-optim-data.md): AdaGrad delta
+        # 1e-7 as delta + sqrt(r); RMSProp sqrt(delta + r) with delta 1e-6,
+        # whose value at r = 0 torch's sqrt(r) + eps matches with eps 1e-3.
+        if o == "sgd":
+            opt = torch.optim.SGD(params, lr=lr0)
+        elif o in ("momentum", "nesterov"):
+            opt = torch.optim.SGD(params, lr=lr0, momentum=p["momentum"], nesterov=o == "nesterov")
+        elif o == "adagrad":
+            opt = torch.optim.Adagrad(params, lr=lr0, eps=1e-7)
+        elif o == "rmsprop":
+            opt = torch.optim.RMSprop(params, lr=lr0, alpha=p["rho"], eps=1e-3)
+        else:
+            opt = torch.optim.Adam(params, lr=lr0, betas=(p["beta1"], p["beta2"]), eps=1e-8)
+        n, bs = len(xtr), p["batch_size"]
+        per_epoch = (n + bs - 1) // bs
+        w = p["warmup"]
+        total = max(1, epochs * per_epoch - w)
+
+        def lr_at(k):  # hp_schedule_lr: warm-up, then the schedule on k - W
+            if k < w:
+                return lr0 * (k + 1) / w
+            k -= w
+            if p["schedule"] == "cosine":
+                end = lr0 / 100
+                return end if k >= total else end + (lr0 - end) * 0.5 * (1 + math.cos(math.pi * k / total))
+            if p["schedule"] == "step":
+                return lr0 * p["gamma"] ** (k // p["step_size"])
+            return lr0
+
+        def accuracy(x, y):
+            model.eval()
+            with torch.no_grad():
+                c = sum((model(x[i:i + 2000]).argmax(1) == y[i:i + 2000]).sum().item()
+                        for i in range(0, len(x), 2000))
+            model.train()
+            return c / len(x)
+
+        k, va = 0, 0.0
+        for epoch in range(1, epochs + 1):
+            order = torch.randperm(n)
+            for i in range(0, n, bs):
+                idx = order[i:i + bs]
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(k)
+                k += 1
+                opt.zero_grad(set_to_none=True)
+                loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
+                if not torch.isfinite(loss):
+                    return float("nan")  # diverged: Optuna stores it FAIL, as hpsearch does
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), p["clip_norm"])
+                opt.step()
+            va = accuracy(xva, yva)
+            trial.report(va, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        trial.set_user_attr("test_accuracy", accuracy(xte, yte))
+        return va
+
+    return objective
+
+
+def worker(db, n, wid, spec_path, data):
+    import optuna
+    import torch
+    warnings.simplefilter("ignore")  # group=True is "experimental"
+    torch.set_num_threads(1)
+    torch.set_flush_denormal(True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec = spec_space(spec_path)
+    sampler = optuna.samplers.TPESampler(seed=42 + wid, n_startup_trials=8, multivariate=True,
+                                         group=True, constant_liar=True)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=0)
+    study = optuna.load_study(study_name="sweep", storage="sqlite:///" + db, sampler=sampler,
+                              pruner=pruner)
+    study.optimize(objective_factory(data, spec),
+                   callbacks=[optuna.study.MaxTrialsCallback(n, states=None)])
+
+
+def run(db, n, workers, spec_path):
+    import optuna
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import engine_torch  # the same IDX reading and split as bench-engine
+    import torch
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    t0 = time.perf_counter()
+    xtr, ytr, xva, yva, xte, yte = engine_torch.load("unit")
+    data = (xtr.reshape(len(xtr), -1), ytr, xva.reshape(len(xva), -1), yva,
+            xte.reshape(len(xte), -1), yte)
+    t_data = time.perf_counter() - t0
+    optuna.create_study(study_name="sweep", storage="sqlite:///" + db, direction="maximize")
+    ctx = mp.get_context("fork")  # the workers share the loaded data
+    procs = [ctx.Process(target=worker, args=(db, n, i, spec_path, data)) for i in range(workers)]
+    t1 = time.perf_counter()
+    for pr in procs:
+        pr.start()
+    for pr in procs:
+        pr.join()
+    wall = time.perf_counter() - t1
+    study = optuna.load_study(study_name="sweep", storage="sqlite:///" + db)
+    trials = [{"number": t.number, "state": t.state.name, "value": t.value,
+               "params": t.params, "user_attrs": t.user_attrs,
+               "datetime_start": str(t.datetime_start), "datetime_complete": str(t.datetime_complete)}
+              for t in study.get_trials(deepcopy=False)]
+    print(json.dumps({"optuna": optuna.__version__, "torch": torch.__version__, "wall": wall,
+                      "data_seconds": t_data, "trials": trials}))
+
+
+def parse_time(s):
+    if not s or s == "None":
+        return None
+    s = s.replace("T", " ")
+    return datetime.datetime.fromisoformat(s).timestamp()
+
+
+def curve(trials):
+    """(seconds from the first start, value, test accuracy) of COMPLETE
+    trials by completion, and the first start."""
+    starts = [parse_time(t.get("datetime_start")) for t in trials]
+    starts = [s for s in starts if s is not None]
+    t0 = min(starts) if starts else 0.0
+    pts = []
+    for t in trials:
+        if t["state"] != "COMPLETE" or t.get("value") is None:
+            continue
+        end = parse_time(t.get("datetime_complete"))
+        pts.append((end - t0, t["value"], (t.get("user_attrs") or {}).get("test_accuracy"), t))
+    pts.sort(key=lambda x: x[0])
+    last_end = max((parse_time(t.get("datetime_complete")) or t0 for t in trials), default=t0)
+    return pts, last_end - t0
+
+
+def report(hp_path, hp_wall, op_path):
+    with open(hp_path) as f:
+        hp = json.load(f)
+    with open(op_path) as f:
+        op = json.load(f)
+    sides = [("hpsearch", hp["trials"], float(hp_wall)), ("optuna+pytorch", op["trials"], op["wall"])]
+    print()
+    print("The demo's study (examples/fashion-mnist.json: conditional space, median pruner,")
+    print("3 epochs, the last 10,000 training images for validation), 2 workers each, one run;")
+    print("Optuna %s + PyTorch %s (one torch thread per worker)." % (op["optuna"], op["torch"]))
+    print("%-16s %7s %9s %7s %6s %13s %10s %10s %10s" % (
+        "", "trials", "complete", "pruned", "fail", "wall s", "first->last", "best val", "its test"))
+    summary = {}
+    for name, trials, wall in sides:
+        pts, span = curve(trials)
+        states = [t["state"] for t in trials]
+        best = max(pts, key=lambda x: x[1]) if pts else (0, float("nan"), None, None)
+        summary[name] = (wall, best, pts, span)
+        print("%-16s %7d %9d %7d %6d %13.1f %10.1f %10.4f %10s" % (
+            name, len(trials), states.count("COMPLETE"), states.count("PRUNED"),
+            states.count("FAIL"), wall, span, best[1],
+            "%.4f" % best[2] if best[2] is not None else "-"))
+    hw, ow = summary["hpsearch"][0], summary["optuna+pytorch"][0]
+    print("wall-time ratio optuna+pytorch / hpsearch: %.2fx" % (ow / hw))
+    print()
+    print("Best validation accuracy so far against seconds from the first trial's start:")
+    marks = sorted({round(x) for x in np.linspace(0, max(s[3] for s in summary.values()), 13)[1:]})
+    print("%8s %12s %16s" % ("seconds", "hpsearch", "optuna+pytorch"))
+    for m in marks:
+        row = []
+        for name in ("hpsearch", "optuna+pytorch"):
+            vals = [v for t, v, _, _ in summary[name][2] if t <= m]
+            row.append("%.4f" % max(vals) if vals else "-")
+        print("%8d %12s %16s" % (m, row[0], row[1]))
+    for name in ("hpsearch", "optuna+pytorch"):
+        b = summary[name][1]
+        if b[3] is not None:
+            print("best %s trial #%d: %s" % (name, b[3].get("number", b[3].get("trial", -1)), json.dumps(b[3]["params"])))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "run":
+        run(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
+    elif sys.argv[1] == "report":
+        report(sys.argv[2], sys.argv[3], sys.argv[4])
+    else:
+        sys.exit(__doc__)
