@@ -44,14 +44,17 @@ for _ in $(seq 200); do "$bin" status --socket "$sock" >/dev/null 2>&1 && break;
 t0=$(date +%s.%N)
 "$bin" submit "$tmp/spec.json" --wait --socket "$sock" >/dev/null
 hp_wall=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}')
+# CPU seconds of the daemon and its finished workers (utime, stime, cutime,
+# cstime of /proc/PID/stat): on a shared machine the robust comparison.
+hp_cpu=$(awk -v hz="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); printf "%.2f", ($12 + $13 + $14 + $15) / hz}' "/proc/$dpid/stat")
 "$bin" trials sweep --json --socket "$sock" >"$tmp/hp.json"
 "$bin" shutdown --socket "$sock" >/dev/null
 wait "$dpid" 2>/dev/null || true
 dpid=""
-echo "   took ${hp_wall} s; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "   took ${hp_wall} s (${hp_cpu} CPU s); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo "== Optuna 5 + PyTorch: $n trials, 2 worker processes"
 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 PYTHONPATH="$o5" \
   "$py" bench/sweep_optuna.py run "$tmp/optuna.db" "$n" 2 "$tmp/spec.json" >"$tmp/optuna.json"
 echo "   took $("$py" -c 'import json,sys; print("%.2f" % json.load(open(sys.argv[1]))["wall"])' "$tmp/optuna.json") s; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-"$py" bench/sweep_optuna.py report "$tmp/hp.json" "$hp_wall" "$tmp/optuna.json"
+"$py" bench/sweep_optuna.py report "$tmp/hp.json" "$hp_wall" "$hp_cpu" "$tmp/optuna.json"

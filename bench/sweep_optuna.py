@@ -18,7 +18,7 @@ test accuracy of every trial, with WORKERS processes sharing one SQLite
 study until it has N trials (MaxTrialsCallback).
 
     sweep_optuna.py run DB N WORKERS SPEC.json   -> JSON on stdout
-    sweep_optuna.py report HP_TRIALS.json HP_WALL OPTUNA.json
+    sweep_optuna.py report HP_TRIALS.json HP_WALL HP_CPU OPTUNA.json
 
 Both sides' times are measured from their first trial's start.
 """
@@ -27,6 +27,7 @@ import json
 import math
 import multiprocessing as mp
 import os
+import resource
 import sys
 import time
 import warnings
@@ -206,18 +207,22 @@ def run(db, n, workers, spec_path):
     optuna.create_study(study_name="sweep", storage="sqlite:///" + db, direction="maximize")
     ctx = mp.get_context("fork")  # the workers share the loaded data
     procs = [ctx.Process(target=worker, args=(db, n, i, spec_path, data)) for i in range(workers)]
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     t1 = time.perf_counter()
     for pr in procs:
         pr.start()
     for pr in procs:
         pr.join()
     wall = time.perf_counter() - t1
+    ru_c, ru_s = resource.getrusage(resource.RUSAGE_CHILDREN), resource.getrusage(resource.RUSAGE_SELF)
+    # the workers' CPU time and the parent's from their start (not the data load)
+    cpu = ru_c.ru_utime + ru_c.ru_stime + ru_s.ru_utime + ru_s.ru_stime - r0.ru_utime - r0.ru_stime
     study = optuna.load_study(study_name="sweep", storage="sqlite:///" + db)
     trials = [{"number": t.number, "state": t.state.name, "value": t.value,
                "params": t.params, "user_attrs": t.user_attrs,
                "datetime_start": str(t.datetime_start), "datetime_complete": str(t.datetime_complete)}
               for t in study.get_trials(deepcopy=False)]
-    print(json.dumps({"optuna": optuna.__version__, "torch": torch.__version__, "wall": wall,
+    print(json.dumps({"optuna": optuna.__version__, "torch": torch.__version__, "wall": wall, "cpu": cpu,
                       "data_seconds": t_data, "trials": trials}))
 
 
@@ -245,30 +250,32 @@ def curve(trials):
     return pts, last_end - t0
 
 
-def report(hp_path, hp_wall, op_path):
+def report(hp_path, hp_wall, hp_cpu, op_path):
     with open(hp_path) as f:
         hp = json.load(f)
     with open(op_path) as f:
         op = json.load(f)
-    sides = [("hpsearch", hp["trials"], float(hp_wall)), ("optuna+pytorch", op["trials"], op["wall"])]
+    sides = [("hpsearch", hp["trials"], float(hp_wall), float(hp_cpu)),
+             ("optuna+pytorch", op["trials"], op["wall"], op["cpu"])]
     print()
     print("The demo's study (examples/fashion-mnist.json: conditional space, median pruner,")
     print("3 epochs, the last 10,000 training images for validation), 2 workers each, one run;")
     print("Optuna %s + PyTorch %s (one torch thread per worker)." % (op["optuna"], op["torch"]))
-    print("%-16s %7s %9s %7s %6s %13s %10s %10s %10s" % (
-        "", "trials", "complete", "pruned", "fail", "wall s", "first->last", "best val", "its test"))
+    print("%-16s %7s %9s %7s %6s %9s %9s %12s %9s %9s" % (
+        "", "trials", "complete", "pruned", "fail", "wall s", "CPU s", "first->last", "best val", "its test"))
     summary = {}
-    for name, trials, wall in sides:
+    for name, trials, wall, cpu in sides:
         pts, span = curve(trials)
         states = [t["state"] for t in trials]
         best = max(pts, key=lambda x: x[1]) if pts else (0, float("nan"), None, None)
-        summary[name] = (wall, best, pts, span)
-        print("%-16s %7d %9d %7d %6d %13.1f %10.1f %10.4f %10s" % (
+        summary[name] = (wall, best, pts, span, cpu)
+        print("%-16s %7d %9d %7d %6d %9.1f %9.1f %12.1f %9.4f %9s" % (
             name, len(trials), states.count("COMPLETE"), states.count("PRUNED"),
-            states.count("FAIL"), wall, span, best[1],
+            states.count("FAIL"), wall, cpu, span, best[1],
             "%.4f" % best[2] if best[2] is not None else "-"))
     hw, ow = summary["hpsearch"][0], summary["optuna+pytorch"][0]
-    print("wall-time ratio optuna+pytorch / hpsearch: %.2fx" % (ow / hw))
+    print("optuna+pytorch / hpsearch: wall time %.2fx, CPU time %.2fx" % (
+        ow / hw, summary["optuna+pytorch"][4] / summary["hpsearch"][4]))
     print()
     print("Best validation accuracy so far against seconds from the first trial's start:")
     marks = sorted({round(x) for x in np.linspace(0, max(s[3] for s in summary.values()), 13)[1:]})
@@ -289,6 +296,6 @@ if __name__ == "__main__":
     if sys.argv[1] == "run":
         run(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
     elif sys.argv[1] == "report":
-        report(sys.argv[2], sys.argv[3], sys.argv[4])
+        report(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5])
     else:
         sys.exit(__doc__)

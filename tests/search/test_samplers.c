@@ -394,6 +394,32 @@ static void test_conditional_samplers(void **state) {
   hp_space_free(sp);
 }
 
+/* Fixed values that switch a condition (an enqueued trial): the parameters
+ * that became active are drawn, the ones that became inactive dropped. */
+static void test_conditional_fill(void **state) {
+  (void)state;
+  hp_space_t *sp = space_of(COND_SPACE);
+  hp_sampler_opts_t o;
+  hp_sampler_opts_default(&o, HP_SAMPLER_TPE);
+  hp_sampler_t *s = sampler_of(sp, &o);
+  hp_err_t err = {0};
+  double x[6];
+  assert_int_equal(hp_sampler_suggest(s, 0, x, &err), 0);
+  x[0] = 1;      /* momentum (fixed) */
+  x[2] = NAN;    /* its momentum value not given */
+  x[3] = 1;      /* step schedule (fixed); gamma may be missing */
+  x[5] = 0.85;   /* beta1 given although inactive */
+  hp_sampler_fill(s, 0, x);
+  check_cond_point(sp, x);
+  assert_true(x[0] == 1 && x[3] == 1 && !isnan(x[2]) && !isnan(x[4]) && isnan(x[5]));
+  double y[6];
+  memcpy(y, x, sizeof y);
+  hp_sampler_fill(s, 0, y); /* a point of the space stays as it is */
+  assert_memory_equal(x, y, sizeof x);
+  hp_sampler_free(s);
+  hp_space_free(sp);
+}
+
 static void test_conditional_grid(void **state) {
   (void)state;
   hp_space_t *sp = space_of(COND_SPACE);
@@ -465,6 +491,7 @@ int main(void) {
       cmocka_unit_test(test_grid_needs_values),
       cmocka_unit_test(test_conditional_samplers),
       cmocka_unit_test(test_conditional_grid),
+      cmocka_unit_test(test_conditional_fill),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
