@@ -86,6 +86,9 @@ int hp_cli_print_best(hp_cli_src_t *src, const char *study, bool json, hp_err_t 
 /* Renderings shared by several subcommands (stdout). */
 void hp_cli_print_trial_table(FILE *out, const cJSON *trials);
 void hp_cli_print_trial_detail(FILE *out, const cJSON *study, const cJSON *trial);
+/* The Pareto front of a study with several objectives (summary's
+ * "pareto_front" and "hypervolume") as a table. */
+void hp_cli_print_pareto(FILE *out, const cJSON *study);
 /* Counts of a summary: finished = COMPLETE+PRUNED+FAIL. */
 long hp_cli_count(const cJSON *summary, const char *state);
 /* Finished trials a study aims for: n_trials, or the size of its grid

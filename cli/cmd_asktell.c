@@ -155,19 +155,21 @@ int hp_cmd_heartbeat(int argc, char **argv) {
 }
 
 int hp_cmd_tell(int argc, char **argv) {
-  const char *pos[3], *sock = NULL, *state = "COMPLETE", *reason = NULL;
+  /* STUDY TRIAL and up to 8 values (one per objective) */
+  const char *pos[10], *sock = NULL, *state = "COMPLETE", *reason = NULL, *cons = NULL;
   int npos = 0;
   if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0]);
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
     else if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) reason = argv[++i];
+    else if (strcmp(argv[i], "--constraints") == 0 && i + 1 < argc) cons = argv[++i];
     else if (strcmp(argv[i], "--state") == 0 && i + 1 < argc) {
       const char *s = argv[++i];
       if (strcasecmp(s, "complete") == 0) state = "COMPLETE";
       else if (strcasecmp(s, "pruned") == 0) state = "PRUNED";
       else if (strcasecmp(s, "fail") == 0 || strcasecmp(s, "failed") == 0) state = "FAIL";
       else return hp_cli_usage(argv[0], "--state must be complete, pruned or fail");
-    } else if (npos < 3 && (argv[i][0] != '-' || (argv[i][1] >= '0' && argv[i][1] <= '9') ||
+    } else if (npos < 10 && (argv[i][0] != '-' || (argv[i][1] >= '0' && argv[i][1] <= '9') ||
                             strncasecmp(argv[i], "-inf", 4) == 0 || argv[i][1] == '.')) {
       pos[npos++] = argv[i];
     } else {
@@ -175,20 +177,45 @@ int hp_cmd_tell(int argc, char **argv) {
     }
   }
   long trial;
-  double value = NAN;
-  bool has_value = npos == 3;
+  double values[8];
+  int n_values = npos - 2;
   if (npos < 2) return hp_cli_usage(argv[0], "expected STUDY TRIAL");
   if (!parse_count(pos[1], &trial))
     return hp_cli_usage(argv[0], "TRIAL must be an integer >= 0");
   hp_err_t err = {0};
-  if (has_value && !parse_value(pos[2], &value, &err)) return hp_cli_usage(argv[0], err.msg);
-  if (!has_value && strcmp(state, "COMPLETE") == 0)
+  for (int k = 0; k < n_values; k++)
+    if (!parse_value(pos[2 + k], &values[k], &err)) return hp_cli_usage(argv[0], err.msg);
+  if (n_values == 0 && strcmp(state, "COMPLETE") == 0)
     return hp_cli_usage(argv[0], "a complete trial needs a VALUE");
   cJSON *p = cJSON_CreateObject(), *r = NULL;
   cJSON_AddStringToObject(p, "study", pos[0]);
   cJSON_AddNumberToObject(p, "trial", (double)trial);
   cJSON_AddStringToObject(p, "state", state);
-  if (has_value && strcmp(state, "FAIL") != 0) cJSON_AddItemToObject(p, "value", cJSON_CreateNumber(value));
+  if (n_values == 1 && strcmp(state, "FAIL") != 0)
+    cJSON_AddItemToObject(p, "value", cJSON_CreateNumber(values[0]));
+  if (n_values > 1) { /* several objectives: the daemon checks the count */
+    cJSON *a = cJSON_AddArrayToObject(p, "values");
+    for (int k = 0; k < n_values && a; k++) cJSON_AddItemToArray(a, cJSON_CreateNumber(values[k]));
+  }
+  if (cons != NULL) { /* C1,C2,... (c <= 0 satisfied) */
+    cJSON *a = cJSON_AddArrayToObject(p, "constraints");
+    char buf[64];
+    for (const char *c = cons; a;) {
+      const char *e = strchr(c, ',');
+      size_t len = e ? (size_t)(e - c) : strlen(c);
+      double x;
+      if (len >= sizeof buf) len = sizeof buf - 1;
+      memcpy(buf, c, len);
+      buf[len] = '\0';
+      if (hp_num_parse(buf, len, HP_NUM_LENIENT, &x, "--constraints", &err) < 0) {
+        cJSON_Delete(p);
+        return hp_cli_usage(argv[0], err.msg);
+      }
+      cJSON_AddItemToArray(a, cJSON_CreateNumber(x));
+      if (e == NULL) break;
+      c = e + 1;
+    }
+  }
   if (reason != NULL) cJSON_AddStringToObject(p, "reason", reason);
   int rc = one_call(sock, HP_RPC_TRIAL_TELL, p, &r, &err);
   if (rc < 0) return hp_cli_fail(argv[0], rc, &err);

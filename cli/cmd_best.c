@@ -1,6 +1,7 @@
-/* `hpsearch best STUDY [--json] [--db FILE]`: the best finished trial of a
- * study with its value, parameters, attributes (e.g. test accuracy) and
- * learning curve. Exit code 4 when the study has no complete trial yet. */
+/* `hpsearch best STUDY [--json] [--db FILE]`: the best (feasible) finished
+ * trial of a study with its value, parameters, attributes (e.g. test
+ * accuracy) and learning curve; for several objectives the Pareto front and
+ * its hypervolume. Exit code 4 when the study has no complete trial yet. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +23,39 @@ static int fetch_best(hp_cli_src_t *src, const char *study, cJSON **summary, cJS
   return hp_cli_src_trial(src, study, (long)hp_cli_num(best, "trial"), trial, err);
 }
 
+/* Several objectives: the Pareto front (--json: {"pareto_front", "hypervolume"}). */
+static int print_front(cJSON *summary, const char *study, bool json, hp_err_t *err) {
+  const cJSON *front = cJSON_GetObjectItemCaseSensitive(summary, "pareto_front");
+  if (cJSON_GetArraySize(front) == 0)
+    return hp_err_set(err, HP_ENOTFOUND, "study '%s' has no feasible complete trial yet", study);
+  if (!json) {
+    hp_cli_print_pareto(stdout, summary);
+    return 0;
+  }
+  cJSON *o = cJSON_CreateObject();
+  if (o == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
+  cJSON_AddItemToObject(o, "pareto_front", cJSON_Duplicate(front, true));
+  cJSON_AddItemToObject(o, "hypervolume",
+                        cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(summary, "hypervolume"), true));
+  char *text = hp_json_print(o);
+  cJSON_Delete(o);
+  if (text == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
+  printf("%s\n", text);
+  free(text);
+  return 0;
+}
+
 int hp_cli_print_best(hp_cli_src_t *src, const char *study, bool json, hp_err_t *err) {
   cJSON *summary = NULL, *trial = NULL;
-  int rc = fetch_best(src, study, &summary, &trial, err);
+  int rc = hp_cli_src_study(src, study, &summary, err);
+  if (rc == 0 && cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(summary, "pareto_front"))) {
+    rc = print_front(summary, study, json, err);
+    cJSON_Delete(summary);
+    return rc;
+  }
+  cJSON_Delete(summary);
+  summary = NULL;
+  if (rc == 0) rc = fetch_best(src, study, &summary, &trial, err);
   if (rc == 0) {
     if (json) {
       char *text = hp_json_print(trial);

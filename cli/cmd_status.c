@@ -167,6 +167,63 @@ static void print_params_inline(FILE *out, const cJSON *params) {
   }
 }
 
+static const char *str_or(const cJSON *obj, const char *key, const char *dflt) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+  return cJSON_IsString(v) ? v->valuestring : dflt;
+}
+
+void hp_cli_print_pareto(FILE *out, const cJSON *study) {
+  char buf[256];
+  const cJSON *front = cJSON_GetObjectItemCaseSensitive(study, "pareto_front");
+  const cJSON *hv = cJSON_GetObjectItemCaseSensitive(study, "hypervolume");
+  const cJSON *dirs = cJSON_GetObjectItemCaseSensitive(study, "directions");
+  const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(study, "metrics");
+  int n = cJSON_GetArraySize(front), m = cJSON_GetArraySize(dirs);
+  fprintf(out, "Pareto front of %s: %d trial%s", str_or(study, "name", "?"), n, hp_plural(n));
+  if (cJSON_IsObject(hv)) {
+    fprintf(out, ", hypervolume %s", hp_fmt_value(cJSON_GetObjectItemCaseSensitive(hv, "value"),
+                                                  buf, sizeof buf));
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(hv, "reference_point"), *x;
+    fprintf(out, " (reference point");
+    cJSON_ArrayForEach(x, r) fprintf(out, " %s", hp_fmt_value(x, buf, sizeof buf));
+    fprintf(out, "%s)", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(hv, "given")) ? "" : ", from the front");
+  }
+  fputc('\n', out);
+  if (n == 0) return;
+  hp_table_t t;
+  const char *headers[2 + 8 + 1];
+  char names[8][80];
+  int h = 0;
+  headers[h++] = ">trial";
+  for (int k = 0; k < m && k < 8; k++) {
+    const cJSON *mk = cJSON_GetArrayItem(metrics, k), *dk = cJSON_GetArrayItem(dirs, k);
+    snprintf(names[k], sizeof names[k], ">%s (%s)",
+             cJSON_IsString(mk) ? mk->valuestring : "value",
+             cJSON_IsString(dk) && strcmp(dk->valuestring, "maximize") == 0 ? "max" : "min");
+    headers[h++] = names[k];
+  }
+  headers[h++] = "params";
+  hp_table_init(&t, h, headers);
+  const cJSON *e;
+  cJSON_ArrayForEach(e, front) {
+    hp_table_cell(&t, hp_fmt_number(hp_cli_num(e, "trial"), buf, sizeof buf));
+    const cJSON *vals = cJSON_GetObjectItemCaseSensitive(e, "values");
+    for (int k = 0; k < m && k < 8; k++)
+      hp_table_cell(&t, hp_fmt_value(cJSON_GetArrayItem(vals, k), buf, sizeof buf));
+    char *ps = NULL;
+    size_t pl = 0;
+    FILE *pf = open_memstream(&ps, &pl);
+    if (pf) {
+      print_params_inline(pf, cJSON_GetObjectItemCaseSensitive(e, "params"));
+      fclose(pf);
+    }
+    hp_table_cell(&t, ps ? ps : "");
+    free(ps);
+  }
+  hp_table_print(&t, out);
+  hp_table_free(&t);
+}
+
 void hp_cli_print_trial_detail(FILE *out, const cJSON *study, const cJSON *trial) {
   char buf[256];
   const cJSON *metric = cJSON_GetObjectItemCaseSensitive(study, "metric");
@@ -227,10 +284,6 @@ void hp_cli_print_trial_detail(FILE *out, const cJSON *study, const cJSON *trial
 
 /* ---- status ------------------------------------------------------------- */
 
-static const char *str_or(const cJSON *obj, const char *key, const char *dflt) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-  return cJSON_IsString(v) ? v->valuestring : dflt;
-}
 
 static long finished_count(const cJSON *s) {
   return hp_cli_count(s, "COMPLETE") + hp_cli_count(s, "PRUNED") + hp_cli_count(s, "FAIL");
@@ -254,7 +307,19 @@ static void print_study_table(FILE *out, const cJSON *studies) {
   cJSON_ArrayForEach(s, studies) {
     hp_table_cell(&t, str_or(s, "name", "?"));
     hp_table_cell(&t, str_or(s, "state", "-"));
-    hp_table_cell(&t, str_or(s, "direction", "-"));
+    const cJSON *dirs = cJSON_GetObjectItemCaseSensitive(s, "directions");
+    if (cJSON_GetArraySize(dirs) > 1) { /* "max,min" */
+      char d[64] = "";
+      for (int k = 0; k < cJSON_GetArraySize(dirs) && k < 8; k++) {
+        const cJSON *dk = cJSON_GetArrayItem(dirs, k);
+        bool mx = cJSON_IsString(dk) && strcmp(dk->valuestring, "maximize") == 0;
+        strcat(d, k ? "," : "");
+        strcat(d, mx ? "max" : "min");
+      }
+      hp_table_cell(&t, d);
+    } else {
+      hp_table_cell(&t, str_or(s, "direction", "-"));
+    }
     double nt = hp_cli_target(s);
     if (isnan(nt)) hp_table_cellf(&t, "%ld", finished_count(s));
     else hp_table_cellf(&t, "%ld/%.0f", finished_count(s), nt);
@@ -263,10 +328,14 @@ static void print_study_table(FILE *out, const cJSON *studies) {
     hp_table_cellf(&t, "%ld", hp_cli_count(s, "PRUNED"));
     hp_table_cellf(&t, "%ld", hp_cli_count(s, "FAIL"));
     const cJSON *best = cJSON_GetObjectItemCaseSensitive(s, "best");
+    const cJSON *front = cJSON_GetObjectItemCaseSensitive(s, "pareto_front");
     if (cJSON_IsObject(best)) {
       hp_table_cell(&t, hp_fmt_value(cJSON_GetObjectItemCaseSensitive(best, "value"), buf,
                                      sizeof buf));
       hp_table_cell(&t, hp_fmt_number(hp_cli_num(best, "trial"), buf, sizeof buf));
+    } else if (cJSON_GetArraySize(front) > 0) { /* several objectives */
+      hp_table_cellf(&t, "front of %d", cJSON_GetArraySize(front));
+      hp_table_cell(&t, "-");
     } else {
       hp_table_cell(&t, "-");
       hp_table_cell(&t, "-");
@@ -331,8 +400,20 @@ static void print_study_detail(FILE *out, const cJSON *s, const cJSON *recent) {
     fprintf(out, "stopped      %s\n             (hpsearch resume %s continues it)\n", why,
             str_or(s, "name", "?"));
   const char *metric = str_or(s, "metric", NULL);
-  fprintf(out, "direction    %s%s%s\n", str_or(s, "direction", "?"), metric ? " " : "",
-          metric ? metric : "");
+  const cJSON *dirs = cJSON_GetObjectItemCaseSensitive(s, "directions");
+  if (cJSON_GetArraySize(dirs) > 1) { /* several objectives */
+    const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(s, "metrics");
+    fprintf(out, "directions  ");
+    for (int k = 0; k < cJSON_GetArraySize(dirs); k++) {
+      const cJSON *d = cJSON_GetArrayItem(dirs, k), *mk = cJSON_GetArrayItem(metrics, k);
+      fprintf(out, "%s %s%s%s", k ? "," : "", cJSON_IsString(d) ? d->valuestring : "?",
+              cJSON_IsString(mk) ? " " : "", cJSON_IsString(mk) ? mk->valuestring : "");
+    }
+    fputc('\n', out);
+  } else {
+    fprintf(out, "direction    %s%s%s\n", str_or(s, "direction", "?"), metric ? " " : "",
+            metric ? metric : "");
+  }
   if (cJSON_GetObjectItemCaseSensitive(s, "objective") != NULL) {
     /* The automatic sampler (and any startup) says which algorithm
      * proposed the newest trial. */
@@ -366,7 +447,9 @@ static void print_study_detail(FILE *out, const cJSON *s, const cJSON *recent) {
     fputc('\n', out);
   }
   const cJSON *best = cJSON_GetObjectItemCaseSensitive(s, "best");
-  if (cJSON_IsObject(best)) {
+  if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(s, "pareto_front"))) {
+    hp_cli_print_pareto(out, s);
+  } else if (cJSON_IsObject(best)) {
     fprintf(out, "best         trial %.0f: %s\n", hp_cli_num(best, "trial"),
             hp_fmt_value(cJSON_GetObjectItemCaseSensitive(best, "value"), buf, sizeof buf));
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(best, "params");

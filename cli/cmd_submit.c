@@ -46,6 +46,9 @@ static void progress_text(const cJSON *s, char *buf, size_t cap) {
     snprintf(b1, sizeof b1, "best %s (#%.0f)",
              hp_fmt_value(cJSON_GetObjectItemCaseSensitive(best, "value"), b3, sizeof b3),
              hp_cli_num(best, "trial"));
+  else if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(s, "pareto_front")) > 0)
+    snprintf(b1, sizeof b1, "Pareto front of %d",
+             cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(s, "pareto_front")));
   else snprintf(b1, sizeof b1, "best -");
   if ((size_t)n < cap)
     n += snprintf(buf + n, cap - (size_t)n, ", %ld running, %ld pruned, %ld failed, %s, %s",

@@ -22,17 +22,31 @@
 #include "hpsearch/num.h"
 
 typedef struct worker_ctx {
-  const char *metric; /* val_loss | val_accuracy | train_loss | train_accuracy */
+  const char *metric; /* the first of --metric's list: val_loss | val_accuracy | ... */
   cJSON *lmax_epochs; /* "every_epoch" curvature: lambda_max per epoch (array) */
   cJSON *lrs_epochs;  /* and lr * sharpness per epoch */
 } worker_ctx_t;
 
+/* The engine values a study may optimise (daemon/study.c's ENGINE_METRICS). */
+static const char *const METRICS[] = {"val_loss",  "val_accuracy", "train_loss", "train_accuracy",
+                                      "n_params",  "seconds",      "seconds_per_epoch", NULL};
+
+/* One metric of an epoch report or final result; NAN if it has none. */
 static double metric_of(const char *metric, double train_loss, double train_acc, double val_loss,
-                        double val_acc) {
+                        double val_acc, double n_params, double seconds, double epochs) {
   if (strcmp(metric, "train_loss") == 0) return train_loss;
   if (strcmp(metric, "train_accuracy") == 0) return train_acc;
   if (strcmp(metric, "val_accuracy") == 0) return val_acc;
+  if (strcmp(metric, "n_params") == 0) return n_params;
+  if (strcmp(metric, "seconds") == 0) return seconds;
+  if (strcmp(metric, "seconds_per_epoch") == 0) return epochs > 0 ? seconds / epochs : NAN;
   return val_loss;
+}
+
+static bool known_metric(const char *name, size_t len) {
+  for (int i = 0; METRICS[i]; i++)
+    if (strlen(METRICS[i]) == len && strncmp(METRICS[i], name, len) == 0) return true;
+  return false;
 }
 
 /* JSON numbers cannot be NaN/inf: hp_num_format_json writes those as the
@@ -46,7 +60,7 @@ static void put_num(const char *key, double v, bool comma) {
 static int on_epoch(const hp_epoch_report_t *r, void *user) {
   worker_ctx_t *ctx = user;
   double v = metric_of(ctx->metric, r->train_loss, r->train_accuracy, r->val_loss,
-                       r->val_accuracy);
+                       r->val_accuracy, NAN, r->seconds, 1);
   printf("{\"step\": %d, ", r->epoch);
   put_num("value", v, true);
   put_num("train_loss", r->train_loss, true);
@@ -121,10 +135,24 @@ int hp_cmd_worker(int argc, char **argv) {
   }
   if ((json_text == NULL) == (file == NULL))
     return hp_cli_usage(argv[0], "give exactly one of --config-json and --config");
-  if (strcmp(metric, "val_loss") && strcmp(metric, "val_accuracy") && strcmp(metric, "train_loss") &&
-      strcmp(metric, "train_accuracy")) {
-    print_error("unknown metric '%s'%s", metric, "");
-    return HP_EXIT_USAGE;
+  /* --metric A or A,B,... (several objectives: a "values" array) */
+  char first[32] = "";
+  int n_metrics = 0;
+  for (const char *p = metric;; n_metrics++) {
+    const char *e = strchr(p, ',');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    if (!known_metric(p, len) || n_metrics >= 8) {
+      print_error("unknown metric '%s'%s", metric, " (val_loss, val_accuracy, train_loss, "
+                                                   "train_accuracy, n_params, seconds, "
+                                                   "seconds_per_epoch; at most 8)");
+      return HP_EXIT_USAGE;
+    }
+    if (n_metrics == 0) snprintf(first, sizeof first, "%.*s", (int)len, p);
+    if (e == NULL) {
+      n_metrics++;
+      break;
+    }
+    p = e + 1;
   }
   /* Workers share the cores: one BLAS thread unless the user said otherwise
    * (hp_blas_ensure_fast_kernel in main already chose the kernel). */
@@ -145,7 +173,7 @@ int hp_cmd_worker(int argc, char **argv) {
     print_error("training config: %s%s", err.msg, "");
     return HP_EXIT_FAIL;
   }
-  worker_ctx_t ctx = {.metric = metric};
+  worker_ctx_t ctx = {.metric = first};
   hp_train_result_t res;
   memset(&res, 0, sizeof res);
   rc = hp_train_run(&cfg, on_epoch, &ctx, &res, &err);
@@ -162,15 +190,34 @@ int hp_cmd_worker(int argc, char **argv) {
     print_error("%s%s", res.message[0] ? res.message : "diverged", "");
     return HP_EXIT_DIVERGED;
   }
-  double v = metric_of(metric, res.train_loss, res.train_accuracy, res.val_loss, res.val_accuracy);
-  if (isnan(v) && strncmp(metric, "val_", 4) == 0) {
-    cJSON_Delete(ctx.lmax_epochs);
-    cJSON_Delete(ctx.lrs_epochs);
-    print_error("metric %s is not available: the config has no validation split%s", metric, "");
-    return HP_EXIT_FAIL;
+  double vals[8];
+  const char *p = metric;
+  for (int k = 0; k < n_metrics; k++) {
+    const char *e = strchr(p, ',');
+    char name[32];
+    snprintf(name, sizeof name, "%.*s", (int)(e ? (size_t)(e - p) : strlen(p)), p);
+    vals[k] = metric_of(name, res.train_loss, res.train_accuracy, res.val_loss, res.val_accuracy,
+                        (double)res.n_params, res.seconds, res.epochs);
+    if (isnan(vals[k]) && strncmp(name, "val_", 4) == 0) {
+      cJSON_Delete(ctx.lmax_epochs);
+      cJSON_Delete(ctx.lrs_epochs);
+      print_error("metric %s is not available: the config has no validation split%s", name, "");
+      return HP_EXIT_FAIL;
+    }
+    if (e) p = e + 1;
   }
   printf("{");
-  put_num("value", v, true);
+  put_num("value", vals[0], true);
+  if (n_metrics > 1) {
+    printf("\"values\": [");
+    for (int k = 0; k < n_metrics; k++) {
+      char t[HP_NUM_MAX];
+      hp_num_format_json(vals[k], t);
+      printf("%s%s", t, k + 1 < n_metrics ? ", " : "], ");
+    }
+  }
+  put_num("n_params", (double)res.n_params, true);
+  put_num("seconds_per_epoch", res.epochs > 0 ? res.seconds / res.epochs : NAN, true);
   if (res.has_test) {
     put_num("test_loss", res.test_loss, true);
     put_num("test_accuracy", res.test_accuracy, true);

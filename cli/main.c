@@ -133,10 +133,12 @@ static const hp_cmd_t commands[] = {
       {"-o, --output", "FILE.html", "write STUDY's page to FILE.html (- for stdout)"},
       {"--db", "FILE", "the database to read for -o (default ./hpsearch.db; read-only)"}},
      false, false},
-    {"tell", hp_cmd_tell, "STUDY TRIAL [VALUE]", "finish a trial started with ask",
+    {"tell", hp_cmd_tell, "STUDY TRIAL [VALUE...]", "finish a trial started with ask",
      "Finishes TRIAL of STUDY. A complete trial needs its VALUE (a number, inf, -inf or "
-     "nan; nan makes it FAIL); a pruned trial may have one.",
+     "nan; nan makes it FAIL), one per objective for a study with several directions; a "
+     "pruned trial may have one.",
      {{"--state", "STATE", "complete (default), pruned or fail"},
+      {"--constraints", "C1,C2,...", "constraint values (c <= 0 is satisfied), stored as Optuna's"},
       {"--reason", "TEXT", "why the trial was pruned or failed (shown by trials)"},
       OPT_SOCKET},
      false, false},

@@ -34,13 +34,25 @@ typedef enum hp_objective_kind {
   HP_OBJ_COMMAND,  /* the user's argv, reporting JSON lines on stdout */
 } hp_objective_kind_t;
 
+/* Most constraints a spec may set on final-line members. */
+#define HP_STUDY_MAX_CONS 16
+
 /* Consecutive failed trials after which a study pauses itself by default. */
 #define HP_STUDY_DEFAULT_MAX_FAILURES 5
 
 struct hp_study_spec {
   char *name;                 /* study name */
-  bool maximize;              /* direction */
-  char *metric;               /* engine value used as objective ("val_loss", ...) */
+  bool maximize;              /* direction (of objective 0) */
+  char *metric;               /* engine value used as objective ("val_loss", ...): metrics[0] */
+  int n_objectives;           /* "directions": 1..HP_STORE_MAX_OBJECTIVES */
+  bool maximize_obj[HP_STORE_MAX_OBJECTIVES]; /* direction per objective ([0] = maximize) */
+  char *metrics[HP_STORE_MAX_OBJECTIVES];     /* metric per objective (owned) */
+  int n_cons;                 /* spec "constraints" on final-line members */
+  char *cons_metric[HP_STUDY_MAX_CONS];       /* member name (owned) */
+  double cons_bound[HP_STUDY_MAX_CONS];       /* c = value - bound (max) or bound - value (min) */
+  bool cons_min[HP_STUDY_MAX_CONS];           /* true: "min" bound */
+  double reference_point[HP_STORE_MAX_OBJECTIVES]; /* hypervolume bound, own directions */
+  int n_reference;            /* 0: none given */
   hp_sampler_opts_t sampler;  /* sampler kind, seed and options */
   int64_t grid_total;         /* points of a grid sampler, 0 otherwise */
   cJSON *pruner;              /* pruner config (copy) or NULL for none */
@@ -122,7 +134,11 @@ struct hp_run {
   bool end_written;          /* its end is in the open batch */
   hp_store_state_t end_state; /* COMPLETE, PRUNED or FAIL */
   bool end_has_value;        /* end_value holds the final value */
-  double end_value;
+  double end_value;          /* = end_values[0] */
+  int end_n_values;          /* values of a COMPLETE end (several objectives), 0 or 1 else */
+  double end_values[HP_STORE_MAX_OBJECTIVES];
+  int end_n_cons;            /* constraint values reported with the end */
+  double *end_cons;          /* [end_n_cons] owned, or NULL */
   char *end_reason;          /* owned, NULL for none */
   cJSON *end_attrs;          /* user attributes written with the end (owned) or NULL */
   cJSON *end_curves;         /* learning curves written with the end (owned) or NULL */
@@ -207,6 +223,10 @@ struct hp_worker {
                                 owned, handed to the run at the end) or NULL */
   bool have_final;           /* a {"value": v} line came */
   double final_value;
+  int final_n_values;        /* a {"values": [...]} line came: how many */
+  double final_values[HP_STORE_MAX_OBJECTIVES];
+  int final_n_cons;          /* its "constraints": [...] */
+  double final_cons[HP_SAMPLER_MAX_CONSTRAINTS];
   char *reason;              /* set when killed or failed (owned) */
   hp_store_state_t kill_state; /* PRUNED or FAIL when killed on purpose */
   hp_worker_t *wprev, *wnext; /* d->workers: spawned, not yet reaped by libuv */
@@ -351,6 +371,14 @@ int hp_sched_report(hp_run_t *run, int64_t step, double value, bool *prune, bool
  * d->unstored). value: NULL unless COMPLETE (or PRUNED with one). */
 int hp_sched_finish(hp_run_t *run, hp_store_state_t state, const double *value,
                     const char *reason, hp_err_t *err);
+/* The same with one value per objective (n_values: 0, or the study's
+ * objectives; a single objective may also pass 1) and constraint values
+ * (c <= 0 satisfied; stored as Optuna 5 keeps them, the trial system
+ * attribute "constraints": [c0, c1, ...]). hp_sched_finish is this with
+ * one value and none. */
+int hp_sched_finish_values(hp_run_t *run, hp_store_state_t state, const double *values,
+                           int n_values, const double *cons, int n_cons, const char *reason,
+                           hp_err_t *err);
 /* Stop and resume write the study's state first; a failed write fails the
  * call and leaves the study as it was. */
 int hp_sched_stop(hp_study_t *st, bool kill, hp_err_t *err);

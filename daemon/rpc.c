@@ -75,6 +75,26 @@ static int get_value(const cJSON *params, const char *key, bool required, double
   return hp_json_get_value(params, key, required, HP_NUM_STRICT, out, "params", err);
 }
 
+/* An optional array of at most max numbers (strict spellings of inf/nan as
+ * for "value") under key; *n = -1 when absent. */
+static int get_numbers(const cJSON *params, const char *key, int max, double *out, int *n,
+                       hp_err_t *err) {
+  const cJSON *a = cJSON_GetObjectItemCaseSensitive(params, key);
+  *n = -1;
+  if (a == NULL) return 0;
+  if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > max)
+    return hp_err_set(err, HP_EINVAL, "params.%s: expected an array of at most %d numbers", key,
+                      max);
+  int k = 0;
+  for (const cJSON *x = a->child; x; x = x->next, k++) {
+    char field[40];
+    snprintf(field, sizeof field, "params.%s[%d]", key, k);
+    if (hp_json_value(x, HP_NUM_STRICT, &out[k], field, err) < 0) return HP_EINVAL;
+  }
+  *n = k;
+  return 0;
+}
+
 /* ---- study methods ------------------------------------------------------------ */
 
 static int m_study_create(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
@@ -356,19 +376,46 @@ static int m_trial_tell(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSO
     return hp_err_set(err, HP_EINVAL,
                       "params.state: expected \"COMPLETE\", \"PRUNED\" or \"FAIL\", got \"%s\"",
                       state_name);
-  double value = NAN;
+  int m = st->spec ? st->spec->n_objectives : 1;
+  double vals[HP_STORE_MAX_OBJECTIVES], cons[HP_SAMPLER_MAX_CONSTRAINTS];
+  int n_vals = -1, n_cons = -1;
+  if ((rc = get_numbers(params, "values", HP_STORE_MAX_OBJECTIVES, vals, &n_vals, err)) < 0 ||
+      (rc = get_numbers(params, "constraints", HP_SAMPLER_MAX_CONSTRAINTS, cons, &n_cons, err)) < 0)
+    return rc;
   bool has_value = cJSON_GetObjectItemCaseSensitive(params, "value") != NULL;
-  if ((rc = get_value(params, "value", state == HP_STORE_COMPLETE, &value, err)) < 0) return rc;
-  if (state == HP_STORE_FAIL && has_value)
+  if (has_value && n_vals >= 0)
+    return hp_err_set(err, HP_EINVAL, "params.values: give either \"value\" or \"values\"");
+  if (n_vals < 0 && m > 1 && state == HP_STORE_COMPLETE)
+    return hp_err_set(err, HP_EINVAL,
+                      "params.values: the study has %d objectives: give \"values\": [...] with "
+                      "one value per objective", m);
+  if (n_vals >= 0 && state == HP_STORE_COMPLETE && n_vals != m)
+    return hp_err_set(err, HP_EINVAL, "params.values: %d value%s for a study with %d objective%s",
+                      n_vals, n_vals == 1 ? "" : "s", m, m == 1 ? "" : "s");
+  if (n_vals < 0) {
+    if ((rc = get_value(params, "value", state == HP_STORE_COMPLETE, &vals[0], err)) < 0) return rc;
+    n_vals = has_value ? 1 : 0;
+  }
+  if (state == HP_STORE_FAIL && n_vals > 0)
     return hp_err_set(err, HP_EINVAL, "params.value: a FAIL trial has no value");
+  if (state == HP_STORE_PRUNED && n_vals > 1)
+    return hp_err_set(err, HP_EINVAL, "params.values: a PRUNED trial has at most one value");
+  for (int k = 0; k < n_cons; k++)
+    if (isnan(cons[k]))
+      return hp_err_set(err, HP_EINVAL, "params.constraints[%d]: NaN is not allowed", k);
+  if (state == HP_STORE_FAIL && n_cons > 0)
+    return hp_err_set(err, HP_EINVAL, "params.constraints: a FAIL trial has no constraints");
   int64_t number = run->number;
-  if (state == HP_STORE_COMPLETE && isnan(value) && reason == NULL) reason = "objective value is NaN";
-  rc = hp_sched_finish(run, (hp_store_state_t)state, has_value ? &value : NULL, reason, err);
+  bool nan = false;
+  for (int k = 0; k < n_vals; k++) nan = nan || isnan(vals[k]);
+  if (state == HP_STORE_COMPLETE && nan && reason == NULL) reason = "objective value is NaN";
+  rc = hp_sched_finish_values(run, (hp_store_state_t)state, vals, n_vals, cons,
+                              n_cons > 0 ? n_cons : 0, reason, err);
   if (rc < 0) return rc;
   cJSON *r = cJSON_CreateObject();
   if (r == NULL) return oom(err);
   cJSON_AddNumberToObject(r, "trial", (double)number);
-  cJSON_AddStringToObject(r, "state", state == HP_STORE_COMPLETE && isnan(value)
+  cJSON_AddStringToObject(r, "state", state == HP_STORE_COMPLETE && nan
                                           ? "FAIL"
                                           : hp_store_state_name(state));
   *result = r;
@@ -461,7 +508,8 @@ static const char *const K_TRIAL[] = {"study", "trial", NULL};
 static const char *const K_IMPORTANCE[] = {"study", "evaluator", NULL};
 static const char *const K_ENQUEUE[] = {"study", "params", NULL};
 static const char *const K_REPORT[] = {"study", "trial", "step", "value", NULL};
-static const char *const K_TELL[] = {"study", "trial", "state", "value", "reason", NULL};
+static const char *const K_TELL[] = {"study",  "trial",       "state", "value",
+                                     "values", "constraints", "reason", NULL};
 
 static const rpc_method_t METHODS[] = {
     {HP_RPC_TRIAL_ASK, m_trial_ask, K_STUDY, RPC_STUDY | RPC_WRITE},

@@ -110,8 +110,17 @@ static void replay_trial(hp_study_t *st, const hp_store_trial_t *t, double *para
                                                        : HP_FINAL_FAIL;
   if (fin == HP_FINAL_PRUNED && isnan(value) && t->n_intermediate)
     value = t->intermediate[t->n_intermediate - 1];
+  double cons[HP_SAMPLER_MAX_CONSTRAINTS];
+  int n_cons = hp_view_trial_constraints(t, cons, HP_SAMPLER_MAX_CONSTRAINTS);
+  double vals[HP_STORE_MAX_OBJECTIVES];
+  int n_vals = (int)t->n_values;
+  memcpy(vals, t->values, sizeof vals);
+  if (n_vals == 0) vals[0] = value, n_vals = fin == HP_FINAL_FAIL ? 0 : 1;
+  else vals[0] = value;
+  if (fin == HP_FINAL_PRUNED && n_vals > 1) n_vals = 1;
   hp_err_t err = {0};
-  int rc = hp_sampler_tell(st->sampler, t->number, params, fin, value, last_step, &err);
+  int rc = hp_sampler_tell_values(st->sampler, t->number, params, fin, vals, n_vals, cons,
+                                  n_cons < 0 ? 0 : n_cons, last_step, &err);
   if (rc < 0 && rc != HP_EEXIST)
     hp_log("study '%s' trial %lld: sampler replay: %s", st->name, (long long)t->number, err.msg);
   replay_rungs(st, t);
@@ -183,11 +192,17 @@ static cJSON *dist_space_json(const hp_dist_t *dist) {
  * distribution of each parameter) and TPE, so such a study can be
  * continued; nothing is written to it until a client asks. */
 static void adopt_foreign(hp_study_t *st, const hp_store_trial_t *trials, size_t n,
-                          bool single_objective) {
-  if (!single_objective) return;
+                          const hp_store_study_info_t *info) {
+  if (info->n_objectives < 1) return;
   cJSON *spec = cJSON_CreateObject();
   cJSON_AddStringToObject(spec, "name", st->name);
-  cJSON_AddStringToObject(spec, "direction", st->maximize ? "maximize" : "minimize");
+  if (info->n_objectives == 1) {
+    cJSON_AddStringToObject(spec, "direction", st->maximize ? "maximize" : "minimize");
+  } else {
+    cJSON *dirs = cJSON_AddArrayToObject(spec, "directions");
+    for (int k = 0; k < info->n_objectives && dirs; k++)
+      cJSON_AddItemToArray(dirs, cJSON_CreateString(info->maximize[k] ? "maximize" : "minimize"));
+  }
   cJSON_AddStringToObject(spec, "description", "adopted from a study without an hpsearch spec");
   cJSON *space = cJSON_AddObjectToObject(spec, "space");
   int64_t n_bad = 0;
@@ -281,7 +296,7 @@ static int study_build(hp_daemon_t *d, const hp_store_study_info_t *info,
     free(text);
   } else {
     st->foreign = true;
-    adopt_foreign(st, trials, n, info->n_objectives == 1);
+    adopt_foreign(st, trials, n, info);
   }
   if (st->spec) {
     st->maximize = st->spec->maximize;

@@ -236,8 +236,8 @@ int hp_sched_create(hp_daemon_t *d, hp_study_spec_t *spec, hp_study_t **out, hp_
     rc = hp_err_set(err, HP_ENOMEM, "out of memory");
     goto fail;
   }
-  bool maximize = spec->maximize;
-  rc = hp_store_study_create(d->store, spec->name, 1, &maximize, NULL, sys_text, &st->id, err);
+  rc = hp_store_study_create(d->store, spec->name, spec->n_objectives, spec->maximize_obj, NULL,
+                             sys_text, &st->id, err);
   free(sys_text);
   if (rc < 0) goto fail;
   hp_sched_study_link(d, st);

@@ -18,6 +18,7 @@
 void hp_sched_run_free(hp_run_t *run) {
   free(run->params);
   free(run->end_reason);
+  free(run->end_cons);
   cJSON_Delete(run->end_attrs);
   cJSON_Delete(run->end_curves);
   free(run);
@@ -520,9 +521,17 @@ int hp_sched_run_end(hp_run_t *run, hp_err_t *err) {
   /* A copy: a failed batch writes the end again from the run. */
   if (run->end_curves && sys)
     cJSON_AddItemToObject(sys, HP_STORE_ATTR_CURVES, cJSON_Duplicate(run->end_curves, true));
+  if (run->end_n_cons > 0 && state != HP_STORE_FAIL) {
+    /* Where Optuna 5 (and 3.1) keep them: what samplers' after_trial writes. */
+    if (sys == NULL) sys = cJSON_CreateObject();
+    cJSON *c = cJSON_AddArrayToObject(sys, "constraints");
+    for (int k = 0; k < run->end_n_cons && c; k++)
+      cJSON_AddItemToArray(c, hp_view_number(run->end_cons[k]));
+  }
   char *sys_text = sys ? hp_json_print(sys) : NULL;
   cJSON_Delete(sys);
   bool store_value = has_value && state != HP_STORE_FAIL;
+  int n_store = store_value ? (run->end_n_values > 1 ? run->end_n_values : 1) : 0;
   for (const cJSON *a = run->end_attrs ? run->end_attrs->child : NULL; a && rc == 0; a = a->next) {
     char *text = hp_json_print(a);
     rc = text ? hp_store_trial_set_user_attr(d->store, run->trial_id, a->string, text, &werr)
@@ -535,8 +544,8 @@ int hp_sched_run_end(hp_run_t *run, hp_err_t *err) {
     }
   }
   if (rc == 0)
-    rc = hp_store_trial_finish(d->store, run->trial_id, state, store_value ? &v : NULL,
-                               store_value ? 1 : 0, sys_text, &werr);
+    rc = hp_store_trial_finish(d->store, run->trial_id, state,
+                               n_store ? run->end_values : NULL, (size_t)n_store, sys_text, &werr);
   free(sys_text);
   int refused = 0;
   if (rc < 0 && rc != HP_EDB) {
@@ -562,7 +571,12 @@ int hp_sched_run_end(hp_run_t *run, hp_err_t *err) {
                          : state == HP_STORE_PRUNED ? HP_FINAL_PRUNED
                                                     : HP_FINAL_FAIL;
   double sv = fin == HP_FINAL_PRUNED ? (has_value ? v : run->last_value) : v;
-  hp_sampler_tell(st->sampler, run->number, run->params, fin, sv, run->last_step, NULL);
+  double tv[HP_STORE_MAX_OBJECTIVES];
+  memcpy(tv, run->end_values, sizeof tv);
+  tv[0] = sv;
+  int n_tell = fin == HP_FINAL_FAIL ? 0 : fin == HP_FINAL_PRUNED ? 1 : n_store > 0 ? n_store : 1;
+  hp_sampler_tell_values(st->sampler, run->number, run->params, fin, tv, n_tell, run->end_cons,
+                         run->end_n_cons, run->last_step, NULL);
   hp_pruner_finish(st->pruner, run->number,
                    fin == HP_FINAL_COMPLETE ? HP_PRUNER_END_COMPLETE
                    : fin == HP_FINAL_PRUNED ? HP_PRUNER_END_PRUNED
@@ -578,6 +592,11 @@ int hp_sched_run_end(hp_run_t *run, hp_err_t *err) {
     cJSON_AddNumberToObject(ev, "study_id", (double)st->id);
     cJSON_AddNumberToObject(ev, "trial", (double)run->number);
     cJSON_AddStringToObject(ev, "state", hp_store_state_name(state));
+    if (state == HP_STORE_COMPLETE && n_store > 1) {
+      cJSON *vals = cJSON_AddArrayToObject(ev, "values");
+      for (int k = 0; k < n_store && vals; k++)
+        cJSON_AddItemToArray(vals, hp_view_number(run->end_values[k]));
+    }
     if (state == HP_STORE_COMPLETE) cJSON_AddItemToObject(ev, "value", hp_view_number(v));
     else if (state == HP_STORE_PRUNED && (has_value || !isnan(run->last_value)))
       cJSON_AddItemToObject(ev, "value", hp_view_number(sv));
@@ -595,16 +614,41 @@ int hp_sched_run_end(hp_run_t *run, hp_err_t *err) {
 
 int hp_sched_finish(hp_run_t *run, hp_store_state_t state, const double *value,
                     const char *reason, hp_err_t *err) {
+  return hp_sched_finish_values(run, state, value, value ? 1 : 0, NULL, 0, reason, err);
+}
+
+int hp_sched_finish_values(hp_run_t *run, hp_store_state_t state, const double *values,
+                           int n_values, const double *cons, int n_cons, const char *reason,
+                           hp_err_t *err) {
   hp_study_t *st = run->st;
   assert(!run->ended);
-  if (state == HP_STORE_COMPLETE && (value == NULL || isnan(*value))) {
+  assert(n_values >= 0 && n_values <= HP_STORE_MAX_OBJECTIVES);
+  int m = st->spec ? st->spec->n_objectives : 1;
+  bool nan = false;
+  for (int k = 0; k < n_values; k++) nan = nan || isnan(values[k]);
+  if (state == HP_STORE_COMPLETE && (n_values == 0 || nan)) {
     state = HP_STORE_FAIL;
     reason = "objective value is NaN";
+  } else if (state == HP_STORE_COMPLETE && n_values != m) {
+    state = HP_STORE_FAIL;
+    reason = m > 1 ? "the study has several objectives: report {\"values\": [...]} with one "
+                     "value per objective"
+                   : "the study has one objective: report one value";
+  }
+  if (state == HP_STORE_FAIL) n_values = 0;
+  if (n_cons > 0 && state != HP_STORE_FAIL) {
+    run->end_cons = malloc((size_t)n_cons * sizeof *run->end_cons);
+    if (run->end_cons) {
+      memcpy(run->end_cons, cons, (size_t)n_cons * sizeof *cons);
+      run->end_n_cons = n_cons;
+    }
   }
   run->ended = true;
   run->end_state = state;
-  run->end_has_value = value != NULL;
-  run->end_value = value ? *value : NAN;
+  run->end_has_value = n_values > 0;
+  run->end_value = n_values > 0 ? values[0] : NAN;
+  run->end_n_values = n_values;
+  for (int k = 0; k < n_values; k++) run->end_values[k] = values[k];
   run->end_reason = reason ? strndup(reason, 255) : NULL;
   if ((size_t)run->number < st->runs_cap && st->runs[run->number] == run)
     st->runs[run->number] = NULL;

@@ -22,16 +22,20 @@
 
 static const char *const SPEC_KEYS[] = {
     "name",        "direction", "metric",        "sampler", "pruner", "n_trials",
+    "directions",  "metrics",   "constraints", "reference_point",
     "time_budget", "parallelism", "trial_timeout", "space",   "objective", "description",
     "max_consecutive_failures", "heartbeat_interval", "grace_period", "max_retry",
     "diagnostics", NULL};
-static const char *const ENGINE_METRICS[] = {"val_loss", "val_accuracy", "train_loss",
-                                             "train_accuracy", NULL};
+/* What `hpsearch worker` reports on its final line (cli/cmd_worker.c). */
+static const char *const ENGINE_METRICS[] = {"val_loss",     "val_accuracy",      "train_loss",
+                                             "train_accuracy", "n_params",         "seconds",
+                                             "seconds_per_epoch", NULL};
 
 void hp_study_spec_free(hp_study_spec_t *spec) {
   if (spec == NULL) return;
   free(spec->name);
-  free(spec->metric);
+  for (int k = 0; k < HP_STORE_MAX_OBJECTIVES; k++) free(spec->metrics[k]); /* metric is [0] */
+  for (int k = 0; k < spec->n_cons; k++) free(spec->cons_metric[k]);
   cJSON_Delete(spec->pruner);
   hp_space_free(spec->space);
   cJSON_Delete(spec->engine);
@@ -458,6 +462,146 @@ static int parse_objective(const cJSON *obj, const cJSON *diag, hp_study_spec_t 
   return 0;
 }
 
+/* "direction": "minimize" | "maximize", or "directions": [...] (one per
+ * objective, at most HP_STORE_MAX_OBJECTIVES), never both. */
+static int parse_directions(const cJSON *spec, hp_study_spec_t *sp, hp_err_t *err) {
+  const cJSON *one = cJSON_GetObjectItemCaseSensitive(spec, "direction");
+  const cJSON *many = cJSON_GetObjectItemCaseSensitive(spec, "directions");
+  if (one && many)
+    return hp_err_set(err, HP_EINVAL,
+                      "spec.directions: give either \"direction\" or \"directions\", not both");
+  sp->n_objectives = 1;
+  if (many) {
+    int n = cJSON_IsArray(many) ? cJSON_GetArraySize(many) : -1;
+    if (n < 1 || n > HP_STORE_MAX_OBJECTIVES)
+      return hp_err_set(err, HP_EINVAL,
+                        "spec.directions: expected an array of 1 to %d of \"minimize\" and "
+                        "\"maximize\"",
+                        HP_STORE_MAX_OBJECTIVES);
+    sp->n_objectives = n;
+  }
+  for (int k = 0; k < sp->n_objectives; k++) {
+    const cJSON *d = many ? cJSON_GetArrayItem(many, k) : one;
+    const char *dir = d == NULL ? "minimize" : cJSON_IsString(d) ? d->valuestring : NULL;
+    char where[32];
+    if (many) snprintf(where, sizeof where, "spec.directions[%d]", k);
+    else snprintf(where, sizeof where, "spec.direction");
+    if (dir && strcmp(dir, "minimize") == 0) sp->maximize_obj[k] = false;
+    else if (dir && strcmp(dir, "maximize") == 0) sp->maximize_obj[k] = true;
+    else if (dir)
+      return hp_err_set(err, HP_EINVAL, "%s: expected \"minimize\" or \"maximize\", got \"%s\"",
+                        where, dir);
+    else
+      return hp_err_set(err, HP_EINVAL, "%s: expected \"minimize\" or \"maximize\", got %s",
+                        where, hp_json_type_name(d));
+  }
+  sp->maximize = sp->maximize_obj[0];
+  return 0;
+}
+
+static bool engine_metric(const char *name) {
+  for (int i = 0; ENGINE_METRICS[i]; i++)
+    if (strcmp(name, ENGINE_METRICS[i]) == 0) return true;
+  return false;
+}
+
+/* "metric": NAME, or "metrics": [NAME, ...] with one name per objective.
+ * An engine study's names are engine values; a command's are labels
+ * ("value", or "value0", "value1", ... by default). */
+static int parse_metrics(const cJSON *spec, hp_study_spec_t *sp, hp_err_t *err) {
+  const cJSON *one = cJSON_GetObjectItemCaseSensitive(spec, "metric");
+  const cJSON *many = cJSON_GetObjectItemCaseSensitive(spec, "metrics");
+  int n = sp->n_objectives;
+  if (one && many)
+    return hp_err_set(err, HP_EINVAL,
+                      "spec.metrics: give either \"metric\" or \"metrics\", not both");
+  if (one && n > 1)
+    return hp_err_set(err, HP_EINVAL,
+                      "spec.metric: a study with %d directions names its metrics with "
+                      "\"metrics\": [...] (one per direction)",
+                      n);
+  if (many && (!cJSON_IsArray(many) || cJSON_GetArraySize(many) != n))
+    return hp_err_set(err, HP_EINVAL,
+                      "spec.metrics: expected an array of %d name%s (one per direction)", n,
+                      n == 1 ? "" : "s");
+  if (!many && !one && n > 1 && sp->kind == HP_OBJ_ENGINE)
+    return hp_err_set(err, HP_EINVAL,
+                      "spec.metrics: an engine study with %d directions needs \"metrics\": "
+                      "[...], one engine value per direction (e.g. [\"val_accuracy\", "
+                      "\"n_params\"])",
+                      n);
+  for (int k = 0; k < n; k++) {
+    char where[32], dflt[16];
+    const cJSON *m = many ? cJSON_GetArrayItem(many, k) : one;
+    if (many) snprintf(where, sizeof where, "spec.metrics[%d]", k);
+    else snprintf(where, sizeof where, "spec.metric");
+    if (n > 1) snprintf(dflt, sizeof dflt, "value%d", k);
+    else snprintf(dflt, sizeof dflt, "%s", sp->kind == HP_OBJ_ENGINE ? "val_loss" : "value");
+    if (m && (!cJSON_IsString(m) || m->valuestring[0] == '\0' || strlen(m->valuestring) > 64))
+      return hp_err_set(err, HP_EINVAL, "%s: expected a name of 1 to 64 bytes", where);
+    const char *name = m ? m->valuestring : dflt;
+    if (sp->kind == HP_OBJ_ENGINE && !engine_metric(name))
+      return hp_err_set(err, HP_EINVAL,
+                        "%s: \"%s\" is not an engine value (val_loss, val_accuracy, "
+                        "train_loss, train_accuracy, n_params, seconds, seconds_per_epoch)",
+                        where, name);
+    for (int j = 0; j < k; j++)
+      if (strcmp(sp->metrics[j], name) == 0)
+        return hp_err_set(err, HP_EINVAL, "%s: \"%s\" is named twice", where, name);
+    if (sp->kind == HP_OBJ_ENGINE && strchr(name, ',') != NULL)
+      return hp_err_set(err, HP_EINVAL, "%s: no commas", where);
+    int rc = dup_str(name, &sp->metrics[k], err);
+    if (rc < 0) return rc;
+  }
+  sp->metric = sp->metrics[0];
+  return 0;
+}
+
+/* "constraints": [{"metric": NAME, "max": X} | {"metric": NAME, "min": X}]:
+ * constraint values computed from the final line's member NAME (an engine
+ * value, or what a command prints beside its value): value - X for "max",
+ * X - value for "min"; <= 0 is satisfied. */
+static int parse_constraints(const cJSON *spec, hp_study_spec_t *sp, hp_err_t *err) {
+  const cJSON *cons = cJSON_GetObjectItemCaseSensitive(spec, "constraints");
+  if (cons == NULL) return 0;
+  int n = cJSON_IsArray(cons) ? cJSON_GetArraySize(cons) : -1;
+  if (n < 0 || n > HP_STUDY_MAX_CONS)
+    return hp_err_set(err, HP_EINVAL,
+                      "spec.constraints: expected an array of at most %d objects "
+                      "{\"metric\": NAME, \"max\": X} or {\"metric\": NAME, \"min\": X}",
+                      HP_STUDY_MAX_CONS);
+  static const char *const keys[] = {"metric", "max", "min", NULL};
+  for (int k = 0; k < n; k++) {
+    char where[40];
+    snprintf(where, sizeof where, "spec.constraints[%d]", k);
+    const cJSON *c = cJSON_GetArrayItem(cons, k);
+    if (!cJSON_IsObject(c))
+      return hp_err_set(err, HP_EINVAL, "%s: expected an object, got %s", where,
+                        hp_json_type_name(c));
+    int rc = hp_json_check_keys(c, keys, where, err);
+    if (rc < 0) return rc;
+    const char *name = NULL;
+    if ((rc = hp_json_get_string(c, "metric", true, &name, where, err)) < 0) return rc;
+    if (sp->kind == HP_OBJ_ENGINE && !engine_metric(name))
+      return hp_err_set(err, HP_EINVAL, "%s.metric: \"%s\" is not an engine value", where, name);
+    bool has_max = cJSON_GetObjectItemCaseSensitive(c, "max") != NULL;
+    bool has_min = cJSON_GetObjectItemCaseSensitive(c, "min") != NULL;
+    if (has_max == has_min)
+      return hp_err_set(err, HP_EINVAL, "%s: give exactly one of \"max\" and \"min\"", where);
+    double bound = 0;
+    if ((rc = hp_json_get_number(c, has_max ? "max" : "min", true, &bound, where, err)) < 0)
+      return rc;
+    if (!isfinite(bound))
+      return hp_err_set(err, HP_EINVAL, "%s.%s: expected a finite number", where,
+                        has_max ? "max" : "min");
+    if ((rc = dup_str(name, &sp->cons_metric[k], err)) < 0) return rc;
+    sp->n_cons = k + 1;
+    sp->cons_bound[k] = bound;
+    sp->cons_min[k] = has_min;
+  }
+  return 0;
+}
+
 int hp_study_spec_parse(const cJSON *spec, hp_study_spec_t **out, hp_err_t *err) {
   *out = NULL;
   if (!cJSON_IsObject(spec))
@@ -480,16 +624,7 @@ int hp_study_spec_parse(const cJSON *spec, hp_study_spec_t **out, hp_err_t *err)
   if ((rc = hp_utf8_check_name(name, nlen, "spec.name", err)) < 0) goto fail;
   if ((rc = dup_str(name, &sp->name, err)) < 0) goto fail;
 
-  const char *dir = "minimize";
-  rc = hp_json_get_string(spec, "direction", false, &dir, "spec", err);
-  if (rc < 0) goto fail;
-  if (strcmp(dir, "minimize") == 0) sp->maximize = false;
-  else if (strcmp(dir, "maximize") == 0) sp->maximize = true;
-  else {
-    rc = hp_err_set(err, HP_EINVAL, "spec.direction: expected \"minimize\" or \"maximize\", got \"%s\"",
-                    dir);
-    goto fail;
-  }
+  if ((rc = parse_directions(spec, sp, err)) < 0) goto fail;
 
   const cJSON *space = cJSON_GetObjectItemCaseSensitive(spec, "space");
   if (space == NULL) {
@@ -512,6 +647,8 @@ int hp_study_spec_parse(const cJSON *spec, hp_study_spec_t **out, hp_err_t *err)
     }
   }
   sp->sampler.maximize = sp->maximize;
+  sp->sampler.n_objectives = sp->n_objectives;
+  memcpy(sp->sampler.maximize_obj, sp->maximize_obj, sizeof sp->maximize_obj);
   if (sp->sampler.kind == HP_SAMPLER_GRID || sp->sampler.kind == HP_SAMPLER_GP) {
     /* Validate gridability (and that the GP can model the space) now, not
      * at the first trial. */
@@ -530,6 +667,15 @@ int hp_study_spec_parse(const cJSON *spec, hp_study_spec_t **out, hp_err_t *err)
   }
 
   const cJSON *pruner = cJSON_GetObjectItemCaseSensitive(spec, "pruner");
+  if (pruner && !cJSON_IsNull(pruner) && sp->n_objectives > 1 &&
+      !(cJSON_IsString(pruner) && strcmp(pruner->valuestring, "none") == 0)) {
+    /* As Optuna (trial.report is single-objective): which objective's
+     * intermediate values would a pruner compare? */
+    rc = hp_err_set(err, HP_EINVAL,
+                    "spec.pruner: a study with several objectives (directions) cannot be pruned; "
+                    "remove the pruner (or give it \"none\")");
+    goto fail;
+  }
   if (pruner && !cJSON_IsNull(pruner)) {
     if (cJSON_IsString(pruner)) {
       sp->pruner = cJSON_CreateObject();
@@ -630,21 +776,28 @@ int hp_study_spec_parse(const cJSON *spec, hp_study_spec_t **out, hp_err_t *err)
     goto fail;
   }
 
-  const char *metric = sp->kind == HP_OBJ_ENGINE ? "val_loss" : "value";
-  rc = hp_json_get_string(spec, "metric", false, &metric, "spec", err);
-  if (rc < 0) goto fail;
-  if (sp->kind == HP_OBJ_ENGINE) {
-    bool ok = false;
-    for (int i = 0; ENGINE_METRICS[i]; i++) ok = ok || strcmp(metric, ENGINE_METRICS[i]) == 0;
-    if (!ok) {
+  if ((rc = parse_metrics(spec, sp, err)) < 0) goto fail;
+  if ((rc = parse_constraints(spec, sp, err)) < 0) goto fail;
+  const cJSON *ref = cJSON_GetObjectItemCaseSensitive(spec, "reference_point");
+  if (ref) {
+    if (sp->n_objectives < 2 || !cJSON_IsArray(ref) ||
+        cJSON_GetArraySize(ref) != sp->n_objectives) {
       rc = hp_err_set(err, HP_EINVAL,
-                      "spec.metric: \"%s\" is not an engine value (val_loss, val_accuracy, "
-                      "train_loss, train_accuracy)",
-                      metric);
+                      "spec.reference_point: expected %d numbers, one per direction (a study "
+                      "with several objectives; the hypervolume's bound)",
+                      sp->n_objectives);
       goto fail;
     }
+    for (int k = 0; k < sp->n_objectives; k++) {
+      const cJSON *x = cJSON_GetArrayItem(ref, k);
+      if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble)) {
+        rc = hp_err_set(err, HP_EINVAL, "spec.reference_point[%d]: expected a finite number", k);
+        goto fail;
+      }
+      sp->reference_point[k] = x->valuedouble;
+    }
+    sp->n_reference = sp->n_objectives;
   }
-  if ((rc = dup_str(metric, &sp->metric, err)) < 0) goto fail;
 
   sp->json = cJSON_Duplicate(spec, true);
   if (sp->json == NULL) {
@@ -667,6 +820,12 @@ const cJSON *hp_study_spec_engine(const hp_study_spec_t *spec) {
 void hp_study_spec_view(const hp_study_spec_t *sp, hp_view_spec_t *out) {
   memset(out, 0, sizeof *out);
   out->metric = sp->metric;
+  out->metrics = sp->metrics;
+  out->n_metrics = sp->n_objectives;
+  if (sp->n_reference > 0) {
+    out->reference_point = sp->reference_point;
+    out->n_reference = sp->n_reference;
+  }
   out->objective = sp->kind == HP_OBJ_ENGINE    ? "engine"
                    : sp->kind == HP_OBJ_COMMAND ? "command"
                                                 : "none";

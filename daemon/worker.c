@@ -110,6 +110,61 @@ static bool flat_numbers(const cJSON *m) {
   return true;
 }
 
+/* Other members of a final line (test_accuracy, seconds, ...) become the
+ * trial's user attributes; they are written with its end, so a failed write
+ * keeps them too (a later final line's member wins). */
+static void keep_final_attrs(hp_worker_t *w, const cJSON *msg) {
+  if (w->final_attrs == NULL) w->final_attrs = cJSON_CreateObject();
+  for (const cJSON *m = msg->child; m && w->final_attrs; m = m->next) {
+    if (strcmp(m->string, "value") == 0 || strcmp(m->string, "values") == 0 ||
+        strcmp(m->string, "constraints") == 0)
+      continue;
+    if (!cJSON_IsNumber(m) && !cJSON_IsString(m) && !cJSON_IsBool(m) && !flat_numbers(m))
+      continue;
+    cJSON_DeleteItemFromObjectCaseSensitive(w->final_attrs, m->string);
+    cJSON_AddItemToObject(w->final_attrs, m->string, cJSON_Duplicate(m, true));
+  }
+}
+
+/* A final line's "values": [v0, v1, ...] (one per objective) and
+ * "constraints": [c0, ...] (c <= 0 satisfied): kept for the trial's end. */
+static int final_arrays(hp_worker_t *w, const cJSON *values, const cJSON *cons, char *why,
+                        size_t why_len) {
+  const hp_study_spec_t *sp = w->run->st->spec;
+  int m = sp ? sp->n_objectives : 1;
+  if (values) {
+    if (!cJSON_IsArray(values) || cJSON_GetArraySize(values) != m) {
+      snprintf(why, why_len, "\"values\" must be an array of %d number%s (one per objective)", m,
+               m == 1 ? "" : "s");
+      return HP_EINVAL;
+    }
+    int k = 0;
+    for (const cJSON *x = values->child; x; x = x->next, k++)
+      if (hp_json_value(x, HP_NUM_LENIENT, &w->final_values[k], "values", NULL) < 0) {
+        snprintf(why, why_len, "\"values\"[%d] is not a number", k);
+        return HP_EINVAL;
+      }
+    w->final_n_values = m;
+  }
+  if (cons) {
+    int n = cJSON_IsArray(cons) ? cJSON_GetArraySize(cons) : -1;
+    if (n < 0 || n > HP_SAMPLER_MAX_CONSTRAINTS) {
+      snprintf(why, why_len, "\"constraints\" must be an array of at most %d numbers",
+               HP_SAMPLER_MAX_CONSTRAINTS);
+      return HP_EINVAL;
+    }
+    int k = 0;
+    for (const cJSON *x = cons->child; x; x = x->next, k++)
+      if (hp_json_value(x, HP_NUM_LENIENT, &w->final_cons[k], "constraints", NULL) < 0 ||
+          isnan(w->final_cons[k])) {
+        snprintf(why, why_len, "\"constraints\"[%d] is not a number (NaN is not allowed)", k);
+        return HP_EINVAL;
+      }
+    w->final_n_cons = n;
+  }
+  return 0;
+}
+
 static void worker_line(hp_worker_t *w, char *line, size_t len) {
   while (len > 0 && isspace((unsigned char)line[len - 1])) len--;
   while (len > 0 && isspace((unsigned char)*line)) line++, len--;
@@ -143,9 +198,20 @@ static void worker_line(hp_worker_t *w, char *line, size_t len) {
   const cJSON *err = cJSON_GetObjectItemCaseSensitive(msg, "error");
   const cJSON *step = cJSON_GetObjectItemCaseSensitive(msg, "step");
   const cJSON *value = cJSON_GetObjectItemCaseSensitive(msg, "value");
+  const cJSON *values = step == NULL ? cJSON_GetObjectItemCaseSensitive(msg, "values") : NULL;
+  const cJSON *cons = step == NULL ? cJSON_GetObjectItemCaseSensitive(msg, "constraints") : NULL;
   double v = NAN;
-  if (cJSON_IsString(err)) {
+  char why[160] = "";
+  if (!cJSON_IsString(err) && (values != NULL || cons != NULL) &&
+      final_arrays(w, values, cons, why, sizeof why) < 0) {
+    set_reason(w, "bad output line %lld: %s", (long long)w->n_lines, why);
+    worker_end(w, HP_STORE_FAIL, w->reason);
+  } else if (cJSON_IsString(err)) {
     worker_end(w, HP_STORE_FAIL, err->valuestring);
+  } else if (values != NULL && value == NULL) {
+    w->have_final = true;
+    w->final_value = w->final_values[0];
+    keep_final_attrs(w, msg);
   } else if (value == NULL || hp_json_value(value, HP_NUM_LENIENT, &v, "value", &perr) < 0) {
     set_reason(w, "bad output line %lld: %s (expected {\"step\": N, \"value\": V} or "
                   "{\"value\": V})",
@@ -179,17 +245,8 @@ static void worker_line(hp_worker_t *w, char *line, size_t len) {
   } else {
     w->have_final = true;
     w->final_value = v;
-    /* Other members of the final line (test_accuracy, seconds, ...) become
-     * the trial's user attributes; they are written with its end, so a
-     * failed write keeps them too (a later final line's member wins). */
-    if (w->final_attrs == NULL) w->final_attrs = cJSON_CreateObject();
-    for (const cJSON *m = msg->child; m && w->final_attrs; m = m->next) {
-      if (strcmp(m->string, "value") == 0) continue;
-      if (!cJSON_IsNumber(m) && !cJSON_IsString(m) && !cJSON_IsBool(m) && !flat_numbers(m))
-        continue;
-      cJSON_DeleteItemFromObjectCaseSensitive(w->final_attrs, m->string);
-      cJSON_AddItemToObject(w->final_attrs, m->string, cJSON_Duplicate(m, true));
-    }
+    if (values == NULL) w->final_n_values = 0; /* a later {"value": v} wins */
+    keep_final_attrs(w, msg);
   }
   cJSON_Delete(msg);
 }
@@ -362,6 +419,34 @@ static void worker_maybe_done(hp_worker_t *w) {
       has_value = true;
       reason[0] = '\0';
     }
+    /* Several objectives and constraints (the line's own, then the spec's
+     * on final-line members). */
+    double vals[HP_STORE_MAX_OBJECTIVES], cons[HP_SAMPLER_MAX_CONSTRAINTS];
+    int n_vals = has_value ? 1 : 0, n_cons = 0;
+    vals[0] = value;
+    if (state == HP_STORE_COMPLETE && w->final_n_values > 0) {
+      n_vals = w->final_n_values;
+      memcpy(vals, w->final_values, (size_t)n_vals * sizeof *vals);
+    }
+    if (state == HP_STORE_COMPLETE) {
+      for (int k = 0; k < w->final_n_cons; k++) cons[n_cons++] = w->final_cons[k];
+      const hp_study_spec_t *sp = run->st->spec;
+      for (int k = 0; sp && k < sp->n_cons && n_cons < HP_SAMPLER_MAX_CONSTRAINTS; k++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(w->final_attrs, sp->cons_metric[k]);
+        double xv = NAN;
+        if (x == NULL || hp_json_value(x, HP_NUM_LENIENT, &xv, "constraint", NULL) < 0 ||
+            isnan(xv)) {
+          state = HP_STORE_FAIL;
+          snprintf(reason, sizeof reason,
+                   "constraint %d: the final line has no number \"%s\" (spec.constraints)", k,
+                   sp->cons_metric[k]);
+          n_vals = 0;
+          has_value = false;
+          break;
+        }
+        cons[n_cons++] = sp->cons_min[k] ? sp->cons_bound[k] - xv : xv - sp->cons_bound[k];
+      }
+    }
     double secs = hp_now_mono() - run->t_start;
     if (state == HP_STORE_COMPLETE)
       hp_log("study '%s' trial %lld: COMPLETE, value %.6g (%.1f s)", run->st->name,
@@ -373,7 +458,8 @@ static void worker_maybe_done(hp_worker_t *w) {
     w->final_attrs = NULL;
     run->end_curves = w->curves;
     w->curves = NULL;
-    hp_sched_finish(run, state, has_value ? &value : NULL, reason[0] ? reason : NULL, NULL);
+    hp_sched_finish_values(run, state, vals, n_vals, cons, n_cons, reason[0] ? reason : NULL,
+                           NULL);
   }
   uv_close((uv_handle_t *)&w->proc, on_worker_handle_closed);
   close_pipe(w, &w->out);
@@ -505,7 +591,15 @@ static int build_argv(hp_daemon_t *d, hp_run_t *run, strvec_t *argv, hp_err_t *e
     if (rc == 0) rc = sv_push(argv, strdup("--parent"));
     if (rc == 0) rc = sv_push(argv, str_printf("%d", (int)getpid()));
     if (rc == 0) rc = sv_push(argv, strdup("--metric"));
-    if (rc == 0) rc = sv_push(argv, strdup(st->spec->metric));
+    if (rc == 0) {
+      /* several objectives: "val_accuracy,n_params" (names have no commas) */
+      char list[HP_STORE_MAX_OBJECTIVES * 72] = "";
+      for (int k = 0; k < st->spec->n_objectives; k++) {
+        if (k) strcat(list, ",");
+        strncat(list, st->spec->metrics[k], 64);
+      }
+      rc = sv_push(argv, strdup(list));
+    }
     if (rc == 0) rc = sv_push(argv, strdup("--config-json"));
     if (rc == 0) rc = sv_push(argv, text);
     else free(text);

@@ -36,6 +36,11 @@ void hp_sampler_opts_default(hp_sampler_opts_t *o, hp_sampler_kind_t kind) {
   o->auto_crossover = HP_SAMPLER_AUTO_CROSSOVER;
   o->grid_shuffle = true;
   o->grid_retry_failed = false;
+  o->n_objectives = 1;
+  o->population_size = 50;
+  o->mutation_prob = NAN;
+  o->crossover_prob = 0.9;
+  o->swapping_prob = 0.5;
 }
 
 const char *hp_sampler_kind_name(hp_sampler_kind_t kind) {
@@ -45,6 +50,7 @@ const char *hp_sampler_kind_name(hp_sampler_kind_t kind) {
     case HP_SAMPLER_TPE: return "tpe";
     case HP_SAMPLER_GP: return "gp";
     case HP_SAMPLER_AUTO: return "auto";
+    case HP_SAMPLER_NSGA2: return "nsga2";
   }
   return "?";
 }
@@ -60,9 +66,12 @@ static int kind_of(const char *name, hp_sampler_kind_t *kind, hp_err_t *err) {
     *kind = HP_SAMPLER_GP;
   else if (strcmp(name, "auto") == 0)
     *kind = HP_SAMPLER_AUTO;
+  else if (strcmp(name, "nsga2") == 0)
+    *kind = HP_SAMPLER_NSGA2;
   else
     return hp_err_set(err, HP_EINVAL,
-                      "sampler.type: unknown sampler '%s' (random, grid, tpe, gp, auto)", name);
+                      "sampler.type: unknown sampler '%s' (random, grid, tpe, gp, auto, nsga2)",
+                      name);
   return 0;
 }
 
@@ -94,11 +103,14 @@ int hp_sampler_opts_parse(const cJSON *v, hp_sampler_opts_t *o, hp_err_t *err) {
   static const char *const gp_keys[] = {"type", "seed", "n_startup_trials", "n_candidates",
                                         "deterministic_objective", NULL};
   static const char *const auto_keys[] = {"type", "seed", "crossover", NULL};
-  const char *const *keys = kind == HP_SAMPLER_TPE    ? tpe_keys
-                            : kind == HP_SAMPLER_GRID ? grid_keys
-                            : kind == HP_SAMPLER_GP   ? gp_keys
-                            : kind == HP_SAMPLER_AUTO ? auto_keys
-                                                      : common_keys;
+  static const char *const nsga2_keys[] = {"type", "seed", "population_size", "mutation_prob",
+                                           "crossover_prob", "swapping_prob", NULL};
+  const char *const *keys = kind == HP_SAMPLER_TPE     ? tpe_keys
+                            : kind == HP_SAMPLER_GRID  ? grid_keys
+                            : kind == HP_SAMPLER_GP    ? gp_keys
+                            : kind == HP_SAMPLER_AUTO  ? auto_keys
+                            : kind == HP_SAMPLER_NSGA2 ? nsga2_keys
+                                                       : common_keys;
   if ((rc = hp_json_check_keys(v, keys, w, err)) != 0) return rc;
   long long seed = 0;
   const cJSON *s = cJSON_GetObjectItemCaseSensitive(v, "seed");
@@ -128,6 +140,21 @@ int hp_sampler_opts_parse(const cJSON *v, hp_sampler_opts_t *o, hp_err_t *err) {
     long long t = o->auto_crossover;
     if ((rc = hp_json_get_int(v, "crossover", false, 0, 1000000000, &t, w, err)) != 0) return rc;
     o->auto_crossover = (int)t;
+  }
+  if (kind == HP_SAMPLER_NSGA2) {
+    long long t = o->population_size;
+    if ((rc = hp_json_get_int(v, "population_size", false, 2, 1000000, &t, w, err)) != 0)
+      return rc;
+    o->population_size = (int)t;
+    static const char *const probs[] = {"mutation_prob", "crossover_prob", "swapping_prob"};
+    double *dst[] = {&o->mutation_prob, &o->crossover_prob, &o->swapping_prob};
+    for (int i = 0; i < 3; i++) {
+      if (cJSON_GetObjectItemCaseSensitive(v, probs[i]) == NULL) continue;
+      if ((rc = hp_json_get_number(v, probs[i], false, dst[i], w, err)) != 0) return rc;
+      if (!(*dst[i] >= 0 && *dst[i] <= 1))
+        return hp_err_set(err, HP_EINVAL, "sampler.%s: must be in [0, 1] (got %g)", probs[i],
+                          *dst[i]);
+    }
   }
   if (kind == HP_SAMPLER_TPE) {
     long long t = o->n_startup_trials;
@@ -251,6 +278,9 @@ static void hist_free(hp_hist_t *h, int d) {
   free(h->number);
   free(h->key);
   free(h->val);
+  free(h->mv);
+  free(h->viol);
+  free(h->fin);
   if (h->x)
     for (int p = 0; p < d; p++) free(h->x[p]);
   free(h->x);
@@ -282,6 +312,18 @@ int hp_sampler_create(const hp_space_t *space, const hp_sampler_opts_t *opts, hp
                       hp_err_t *err) {
   *out = NULL;
   if (space == NULL || space->n <= 0) return hp_err_set(err, HP_EINVAL, "sampler: empty space");
+  if (opts->n_objectives < 1 || opts->n_objectives > HP_SAMPLER_MAX_OBJECTIVES)
+    return hp_err_set(err, HP_EINVAL, "sampler: %d objectives (1..%d)", opts->n_objectives,
+                      HP_SAMPLER_MAX_OBJECTIVES);
+  if (opts->kind == HP_SAMPLER_NSGA2 &&
+      (opts->population_size < 2 || !(opts->crossover_prob >= 0 && opts->crossover_prob <= 1) ||
+       !(opts->swapping_prob >= 0 && opts->swapping_prob <= 1) ||
+       (!isnan(opts->mutation_prob) && !(opts->mutation_prob >= 0 && opts->mutation_prob <= 1))))
+    return hp_err_set(err, HP_EINVAL, "sampler: invalid NSGA-II options");
+  if ((opts->kind == HP_SAMPLER_GP || opts->kind == HP_SAMPLER_AUTO) && opts->n_objectives > 1)
+    return hp_err_set(err, HP_EINVAL,
+                      "sampler: the %s sampler has one objective; with several directions use "
+                      "\"tpe\" or \"nsga2\"", opts->kind == HP_SAMPLER_GP ? "gp" : "auto");
   /* The GP models every parameter in every trial: a conditional space is
    * refused here (study.create names the sampler); "auto" uses TPE there. */
   if (opts->kind == HP_SAMPLER_GP && space->conditional)
@@ -301,6 +343,7 @@ int hp_sampler_create(const hp_space_t *space, const hp_sampler_opts_t *opts, hp
   s->opts = *opts;
   s->d = space->n;
   s->last_by = "";
+  s->m = opts->n_objectives;
   int rc = 0;
   s->tp = calloc((size_t)s->d, sizeof *s->tp);
   s->hist.x = calloc((size_t)s->d, sizeof *s->hist.x);
@@ -401,7 +444,9 @@ static int hist_reserve(hp_sampler_t *s) {
   if (h->n < h->cap) return 0;
   int64_t cap = h->cap ? 2 * h->cap : 64;
   if (grow((void **)&h->number, sizeof *h->number, cap) || grow((void **)&h->key, sizeof(double), cap) ||
-      grow((void **)&h->val, sizeof(double), cap))
+      grow((void **)&h->val, sizeof(double), cap) ||
+      grow((void **)&h->mv, (size_t)s->m * sizeof(double), cap) ||
+      grow((void **)&h->viol, sizeof(double), cap) || grow((void **)&h->fin, 1, cap))
     return HP_ENOMEM;
   for (int p = 0; p < s->d; p++)
     if (grow((void **)&h->x[p], sizeof(double), cap)) return HP_ENOMEM;
@@ -442,7 +487,8 @@ static uint64_t presence_mix(uint64_t x) {
 }
 
 /* Inserts a finished COMPLETE/PRUNED trial in trial-number order. */
-static int hist_add(hp_sampler_t *s, int32_t number, double key, double val, const double *params) {
+static int hist_add(hp_sampler_t *s, int32_t number, double key, double val, const double *mv,
+                    double viol, hp_trial_final_t fin, const double *params) {
   hp_hist_t *h = &s->hist;
   if (hist_reserve(s) != 0) return HP_ENOMEM;
   int64_t i = h->n;
@@ -451,9 +497,16 @@ static int hist_add(hp_sampler_t *s, int32_t number, double key, double val, con
   memmove(h->number + i + 1, h->number + i, (size_t)tail * sizeof *h->number);
   memmove(h->key + i + 1, h->key + i, (size_t)tail * sizeof(double));
   memmove(h->val + i + 1, h->val + i, (size_t)tail * sizeof(double));
+  const int m = s->m;
+  memmove(h->mv + (i + 1) * m, h->mv + i * m, (size_t)(tail * m) * sizeof(double));
+  memmove(h->viol + i + 1, h->viol + i, (size_t)tail * sizeof(double));
+  memmove(h->fin + i + 1, h->fin + i, (size_t)tail);
   h->number[i] = number;
   h->key[i] = key;
   h->val[i] = val;
+  memcpy(h->mv + i * m, mv, (size_t)m * sizeof(double));
+  h->viol[i] = viol;
+  h->fin[i] = (int8_t)fin;
   for (int p = 0; p < s->d; p++) {
     double v = hp_dist_contains(&s->space->params[p].dist, params[p]) ? params[p] : NAN;
     memmove(h->x[p] + i + 1, h->x[p] + i, (size_t)tail * sizeof(double));
@@ -473,6 +526,18 @@ static int hist_add(hp_sampler_t *s, int32_t number, double key, double val, con
 
 int hp_sampler_tell(hp_sampler_t *s, int64_t number, const double *params, hp_trial_final_t state,
                     double value, int64_t last_step, hp_err_t *err) {
+  return hp_sampler_tell_values(s, number, params, state, &value, 1, NULL, 0, last_step, err);
+}
+
+/* Direction sign of objective k (values are minimised inside). */
+static double obj_sign(const hp_sampler_opts_t *o, int k) {
+  return (k == 0 ? o->maximize : o->maximize_obj[k]) ? -1.0 : 1.0;
+}
+
+int hp_sampler_tell_values(hp_sampler_t *s, int64_t number, const double *params,
+                           hp_trial_final_t state, const double *values, int n_values,
+                           const double *constraints, int n_constraints, int64_t last_step,
+                           hp_err_t *err) {
   int rc = check_number(s, number, err);
   if (rc != 0) return rc;
   if (s->seen[number] == 2)
@@ -480,9 +545,26 @@ int hp_sampler_tell(hp_sampler_t *s, int64_t number, const double *params, hp_tr
   if (state != HP_FINAL_COMPLETE && state != HP_FINAL_PRUNED && state != HP_FINAL_FAIL)
     return hp_err_set(err, HP_EINVAL, "trial %lld: unknown final state %d", (long long)number,
                       (int)state);
-  if (state == HP_FINAL_COMPLETE && isnan(value)) state = HP_FINAL_FAIL;
-  double sign = s->opts.maximize ? -1.0 : 1.0;
-  double key = 0, val = 0;
+  if (n_values < 0 || n_values > s->m || (n_values > 0 && values == NULL) ||
+      (state == HP_FINAL_COMPLETE && n_values != s->m))
+    return hp_err_set(err, HP_EINVAL, "trial %lld: %d value(s) for %d objective(s)",
+                      (long long)number, n_values, s->m);
+  if (n_constraints < 0 || n_constraints > HP_SAMPLER_MAX_CONSTRAINTS ||
+      (n_constraints > 0 && constraints == NULL))
+    return hp_err_set(err, HP_EINVAL, "trial %lld: %d constraint values (at most %d)",
+                      (long long)number, n_constraints, HP_SAMPLER_MAX_CONSTRAINTS);
+  double viol = 0;
+  for (int k = 0; k < n_constraints; k++) {
+    if (isnan(constraints[k]))
+      return hp_err_set(err, HP_EINVAL, "trial %lld: constraint %d is NaN", (long long)number, k);
+    if (constraints[k] > 0) viol += constraints[k];
+  }
+  for (int k = 0; k < n_values && state == HP_FINAL_COMPLETE; k++)
+    if (isnan(values[k])) state = HP_FINAL_FAIL;
+  double value = n_values > 0 ? values[0] : NAN;
+  double sign = obj_sign(&s->opts, 0);
+  double key = 0, val = 0, mv[HP_SAMPLER_MAX_OBJECTIVES];
+  for (int k = 0; k < s->m; k++) mv[k] = k < n_values ? obj_sign(&s->opts, k) * values[k] : NAN;
   if (state == HP_FINAL_COMPLETE) {
     key = -INFINITY;
     val = sign * value;
@@ -495,9 +577,15 @@ int hp_sampler_tell(hp_sampler_t *s, int64_t number, const double *params, hp_tr
       val = 0;
     }
   }
+  /* Optuna 5: a trial with a positive constraint value ranks after every
+   * feasible one (COMPLETE or PRUNED), by its total violation. */
+  if (viol > 0 && state != HP_FINAL_FAIL) {
+    key = 2;
+    val = viol;
+  }
   if (s->opts.kind != HP_SAMPLER_RANDOM && s->opts.kind != HP_SAMPLER_GRID &&
       state != HP_FINAL_FAIL) {
-    if (hist_add(s, (int32_t)number, key, val, params) != 0)
+    if (hist_add(s, (int32_t)number, key, val, mv, viol, state, params) != 0)
       return hp_err_set(err, HP_ENOMEM, "sampler: out of memory");
   }
   int64_t ri = run_find(s, number);
@@ -577,6 +665,9 @@ int hp_sampler_suggest(hp_sampler_t *s, int64_t number, double *out, hp_err_t *e
       else
         rc = hp_tpe_suggest(s, &rng, out, err);
       if (rc != 0) return rc;
+      break;
+    case HP_SAMPLER_NSGA2:
+      if ((rc = hp_nsga2_suggest(s, &rng, number, out, err)) != 0) return rc;
       break;
   }
   /* TPE's own startup draws are random too (Optuna counts COMPLETE and

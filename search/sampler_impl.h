@@ -10,6 +10,7 @@
 #include <math.h>
 
 #include "hpsearch/hot.h"
+#include "hpsearch/mo.h"
 #include "hpsearch/rng.h"
 #include "hpsearch/sampler.h"
 
@@ -42,8 +43,13 @@ typedef struct hp_sorted {
 typedef struct hp_hist {
   int64_t n, cap;
   int32_t *number;    /* [n] ascending */
-  double *key;        /* [n] rank class: -inf complete, -last_step pruned, +1 pruned without steps */
+  double *key;        /* [n] rank class: -inf complete, -last_step pruned, +1 pruned without
+                         steps, +2 infeasible (a constraint > 0; val = total violation) */
   double *val;        /* [n] signed value (smaller is better) */
+  double *mv;         /* [n * m] signed objective values (smaller is better), trial-major;
+                         NaN where not reported (a pruned trial) */
+  double *viol;       /* [n] sum of the positive constraint values, 0 = feasible */
+  int8_t *fin;        /* [n] hp_trial_final_t (COMPLETE or PRUNED) */
   double **x;         /* [d][cap] internal values, NaN = absent (contiguous per parameter) */
   hp_sorted_t *sorted; /* [d] numeric parameters only (univariate bandwidths) */
   int64_t *n_missing; /* [d] observations lacking the parameter */
@@ -75,17 +81,27 @@ typedef struct hp_grid {
                         (grid id = mixed-radix id). */
 } hp_grid_t;
 
+/* The split of a multi-objective suggestion over all trials, reused by its
+ * decisions (hp_motpe_select_below). */
+typedef struct hp_motpe_cache {
+  bool valid;     /* set by the first decision, cleared when the suggestion starts */
+  int64_t nb;     /* size of below */
+  int64_t *below; /* [nb] history positions */
+} hp_motpe_cache_t;
+
 /* Per-number scratch reused across suggestions (grown, never shrunk). */
 typedef struct hp_tpe_ws {
   int64_t cap;            /* entries in both arrays (> every trial number seen) */
   int32_t *pos_by_number; /* chronological position among a set, by trial number */
   uint8_t *is_below;      /* 1 if the trial is in the below ("good") set */
+  hp_motpe_cache_t motpe; /* several objectives: this suggestion's split */
 } hp_tpe_ws_t;
 
 struct hp_sampler {
   const hp_space_t *space; /* borrowed */
   hp_sampler_opts_t opts;  /* copy */
   int d;                   /* number of parameters */
+  int m;                   /* number of objectives (opts.n_objectives, >= 1) */
   hp_tparam_t *tp;         /* [d] transformed-space description */
   hp_hist_t hist;          /* COMPLETE + PRUNED (TPE only) */
   hp_run_t *run;           /* [n_run] running trials */
@@ -183,6 +199,18 @@ int hp_gp_suggest(hp_sampler_t *s, hp_rng_t *rng, double *out, hp_err_t *err);
 void hp_gp_free(struct hp_gp_state *g);
 /* The automatic sampler's choice (sampler.c): true while GP proposes. */
 bool hp_auto_uses_gp(const hp_sampler_t *s);
+
+/* mo.c (the rest is public: hpsearch/mo.h) */
+/* TPE's split for several objectives: the nb best history positions
+ * (among those where col is not NaN; col NULL: all) into below[] in
+ * ascending order (feasible COMPLETE trials by non-domination rank, ties at
+ * the boundary rank broken by hypervolume subset selection; then PRUNED by
+ * step and value; then infeasible by violation). The split over all trials
+ * is kept in s->ws.motpe until the suggestion ends. 0 or HP_ENOMEM. */
+int hp_motpe_select_below(hp_sampler_t *s, const double *col, int64_t nb, int64_t *below);
+
+/* nsga2.c */
+int hp_nsga2_suggest(hp_sampler_t *s, hp_rng_t *rng, int64_t number, double *out, hp_err_t *err);
 
 /* tpe.c */
 int hp_tpe_suggest(hp_sampler_t *s, hp_rng_t *rng, double *out, hp_err_t *err);

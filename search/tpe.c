@@ -30,6 +30,7 @@
 void hp_tpe_ws_free(hp_tpe_ws_t *ws) {
   free(ws->pos_by_number);
   free(ws->is_below);
+  free(ws->motpe.below);
   memset(ws, 0, sizeof *ws);
 }
 
@@ -73,6 +74,12 @@ static void select_below(const hp_hist_t *h, const double *col, int64_t nb, int6
     while (j > 0 && below[j - 1] > x) below[j] = below[j - 1], j--;
     below[j] = x;
   }
+}
+
+/* Weight of the below set's i-th of m members (chronological): Optuna's
+ * ramp for one objective, uniform for several (Optuna 5's MOTPE). */
+static double below_weight(const hp_sampler_t *s, int64_t i, int64_t m) {
+  return s->m > 1 ? 1.0 : hp_tpe_weight(i, m);
 }
 
 /* Normalises w[0..n) in place (sum 1). */
@@ -275,7 +282,7 @@ static int sample_numeric(hp_sampler_t *s, int p, const int64_t *below, int64_t 
     double x = h->x[p][below[i]];
     if (!isnan(x)) l.mu[ml++] = hp_tparam_fwd(tp, x);
   }
-  for (int64_t i = 0; i < ml; i++) l.w[i] = hp_tpe_weight(i, ml);
+  for (int64_t i = 0; i < ml; i++) l.w[i] = below_weight(s, i, ml);
   bool lprior = o->consider_prior || ml == 0;
   int64_t lc = ml;
   if (lprior) {
@@ -435,7 +442,7 @@ static int sample_categorical(hp_sampler_t *s, int p, const int64_t *below, int6
     double x = h->x[p][below[i]];
     if (!isnan(x)) obs[ml++] = (int)x;
   }
-  for (int64_t i = 0; i < ml; i++) w[i] = hp_tpe_weight(i, ml);
+  for (int64_t i = 0; i < ml; i++) w[i] = below_weight(s, i, ml);
   bool lprior = o->consider_prior || ml == 0;
   double lwp = lprior ? o->prior_weight : 0;
   double lcc = lprior ? o->prior_weight / (double)(ml + 1) : o->prior_weight / (double)ml;
@@ -738,7 +745,7 @@ static int sample_joint(hp_sampler_t *s, const bool *mask, int dj, const int64_t
   for (int64_t i = 0; i < nb; i++, ml++) {
     for (int p = 0; p < s->d; p++)
       if (mask[p]) L.x[p][ml] = hp_tparam_fwd(&s->tp[p], h->x[p][below[i]]);
-    L.w[ml] = hp_tpe_weight(ml, nb);
+    L.w[ml] = below_weight(s, ml, nb);
   }
   bool lprior = o->consider_prior || ml == 0;
   L.n = ml;
@@ -882,11 +889,20 @@ static int tpe_decide(hp_sampler_t *s, int p, const bool *mask, int dj, hp_rng_t
   const hp_hist_t *h = &s->hist;
   int64_t n_p = h->n - h->n_missing[p];
   double g = ceil(o->gamma_ratio * (double)n_p);
-  int64_t nb = (int64_t)fmin(g, (double)o->gamma_max);
+  /* Several objectives: no gamma_max cap (Optuna's default_gamma_multiobjective). */
+  int64_t nb = (int64_t)(s->m > 1 ? g : fmin(g, (double)o->gamma_max));
   if (nb > n_p) nb = n_p;
   int64_t *below = malloc((size_t)(nb > 0 ? nb : 1) * sizeof *below);
   if (below == NULL) return HP_ENOMEM;
-  select_below(h, h->n_missing[p] > 0 ? h->x[p] : NULL, nb, below);
+  const double *col = h->n_missing[p] > 0 ? h->x[p] : NULL;
+  if (s->m > 1) {
+    if (hp_motpe_select_below(s, col, nb, below) != 0) {
+      free(below);
+      return HP_ENOMEM;
+    }
+  } else {
+    select_below(h, col, nb, below);
+  }
   for (int64_t i = 0; i < nb; i++) s->ws.is_below[h->number[below[i]]] = 1;
   int rc;
   if (dj > 0)
@@ -912,6 +928,7 @@ int hp_tpe_suggest(hp_sampler_t *s, hp_rng_t *rng, double *out, hp_err_t *err) {
     return 0;
   }
   if (ws_reserve(&s->ws, s->seen_cap) != 0) return hp_err_set(err, HP_ENOMEM, "tpe: out of memory");
+  s->ws.motpe.valid = false; /* the history may have changed since */
   int *group_of = malloc((size_t)s->d * sizeof *group_of);
   bool *mask = calloc((size_t)s->d, sizeof *mask);
   bool *done = calloc((size_t)s->d, sizeof *done);

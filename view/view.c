@@ -9,6 +9,8 @@
 #include <time.h>
 
 #include "hpsearch/json.h"
+#include "hpsearch/mo.h"
+#include "hpsearch/num.h"
 #include "hpsearch/space.h"
 #include "hpsearch/utf8.h"
 #include "hpsearch/view.h"
@@ -188,6 +190,24 @@ void hp_view_trial_write(hp_view_t *v, hp_sbuf_t *b, const hp_store_trial_t *t,
   hp_sbuf_puts(b, ",\"value\":");
   if (t->n_values > 0) hp_sbuf_num(b, t->values[0]);
   else hp_sbuf_puts(b, "null");
+  if (t->n_values > 1) { /* several objectives */
+    hp_sbuf_puts(b, ",\"values\":[");
+    for (size_t k = 0; k < t->n_values; k++) {
+      if (k) hp_sbuf_puts(b, ",");
+      hp_sbuf_num(b, t->values[k]);
+    }
+    hp_sbuf_puts(b, "]");
+  }
+  double cons[64];
+  int nc = hp_view_trial_constraints(t, cons, 64);
+  if (nc > 0) {
+    hp_sbuf_puts(b, ",\"constraints\":[");
+    for (int k = 0; k < nc && k < 64; k++) {
+      if (k) hp_sbuf_puts(b, ",");
+      hp_sbuf_num(b, cons[k]);
+    }
+    hp_sbuf_puts(b, "]");
+  }
   hp_sbuf_puts(b, ",\"params\":");
   write_params(v, b, t);
   if (intermediate) {
@@ -233,6 +253,40 @@ void hp_view_trial_write(hp_view_t *v, hp_sbuf_t *b, const hp_store_trial_t *t,
     hp_sbuf_num(b, (double)(z - a) / 1e6);
   else hp_sbuf_puts(b, "null");
   hp_sbuf_puts(b, "}");
+}
+
+int hp_view_trial_constraints(const hp_store_trial_t *t, double *out, int max) {
+  const char *sys = t->system_attrs_json;
+  if (sys == NULL || strstr(sys, "\"constraints") == NULL) return 0;
+  cJSON *o = NULL;
+  if (hp_json_parse(sys, strlen(sys), "system attributes", &o, NULL) < 0) return 0;
+  int n = 0;
+  const cJSON *list = cJSON_GetObjectItemCaseSensitive(o, "constraints");
+  for (const cJSON *c = cJSON_IsArray(list) ? list->child : NULL; c; c = c->next) {
+    double x;
+    if (hp_json_value(c, HP_NUM_LENIENT, &x, "constraint", NULL) < 0 || isnan(x)) continue;
+    if (n < max) out[n] = x;
+    n++;
+  }
+  /* cJSON keeps the stored key order; the store reads keys sorted. */
+  for (const cJSON *c = o ? o->child : NULL; c; c = c->next) {
+    double x;
+    if (strncmp(c->string, "constraints:", 12) != 0 ||
+        hp_json_value(c, HP_NUM_LENIENT, &x, "constraint", NULL) < 0 || isnan(x))
+      continue;
+    if (n < max) out[n] = x;
+    n++;
+  }
+  cJSON_Delete(o);
+  return n;
+}
+
+bool hp_view_trial_feasible(const hp_store_trial_t *t) {
+  double c[64];
+  int n = hp_view_trial_constraints(t, c, 64);
+  for (int k = 0; k < n && k < 64; k++)
+    if (c[k] > 0) return false;
+  return true;
 }
 
 /* Parses what a writer produced; NULL if out of memory. */
@@ -380,23 +434,122 @@ const char *hp_view_study_state(hp_store_t *s, const hp_store_study_info_t *info
   return "running";
 }
 
-/* {"trial", "value", "params"} of the study's best trial, or null. */
-static cJSON *best_json(hp_view_t *v, hp_store_t *s, int64_t study_id) {
-  int64_t tid = 0, number = 0;
-  double value = NAN;
-  if (hp_store_best_trial(s, study_id, &tid, &number, &value, NULL) < 0)
+/* The best feasible COMPLETE trial of a study with one objective by a scan
+ * of every trial (the store's best is infeasible). Minimising, +inf is the
+ * worst value; ties go to the lowest number. */
+static int best_feasible(hp_store_t *s, const hp_store_study_info_t *info, int64_t *tid) {
+  hp_store_trial_t *trials = NULL;
+  size_t n = 0;
+  if (hp_store_trials_list(s, info->study_id, 0, &trials, &n, NULL) < 0) return -1;
+  double sign = info->maximize[0] ? -1.0 : 1.0, best = NAN;
+  *tid = -1;
+  for (size_t i = 0; i < n; i++) {
+    const hp_store_trial_t *t = &trials[i];
+    if (t->state != HP_STORE_COMPLETE || t->n_values < 1 || !hp_view_trial_feasible(t)) continue;
+    double x = sign * t->values[0];
+    if (*tid < 0 || x < best) best = x, *tid = t->trial_id;
+  }
+  hp_store_trials_free(trials, n);
+  return *tid < 0 ? -1 : 0;
+}
+
+/* {"trial", "value", "params"} of the best feasible trial of a study with
+ * one objective, or null (also for several objectives: see the Pareto
+ * front). */
+static cJSON *best_json(hp_view_t *v, hp_store_t *s, const hp_store_study_info_t *info) {
+  int64_t tid = 0;
+  if (info->n_objectives > 1 || hp_store_best_trial(s, info->study_id, &tid, NULL, NULL, NULL) < 0)
     return cJSON_CreateNull();
-  cJSON *b = cJSON_CreateObject();
-  if (b == NULL) return NULL;
-  cJSON_AddNumberToObject(b, "trial", (double)number);
-  cJSON_AddItemToObject(b, "value", hp_view_number(value));
   hp_store_trial_t t = {0};
-  if (hp_store_trial_get(s, tid, &t, NULL) == 0) {
+  if (hp_store_trial_get(s, tid, &t, NULL) < 0) return cJSON_CreateNull();
+  if (!hp_view_trial_feasible(&t)) {
+    hp_store_trial_clear(&t);
+    if (best_feasible(s, info, &tid) < 0 || hp_store_trial_get(s, tid, &t, NULL) < 0)
+      return cJSON_CreateNull();
+  }
+  cJSON *b = cJSON_CreateObject();
+  if (b != NULL) {
+    cJSON_AddNumberToObject(b, "trial", (double)t.number);
+    cJSON_AddItemToObject(b, "value", hp_view_number(t.n_values ? t.values[0] : NAN));
     cJSON *p = hp_view_trial_params(v, &t);
     if (p) cJSON_AddItemToObject(b, "params", p);
-    hp_store_trial_clear(&t);
   }
+  hp_store_trial_clear(&t);
   return b;
+}
+
+int hp_view_pareto(hp_view_t *v, hp_store_t *s, const hp_store_study_info_t *info,
+                   const hp_view_spec_t *spec, cJSON **front, cJSON **hypervolume,
+                   hp_err_t *err) {
+  *front = NULL;
+  if (hypervolume) *hypervolume = NULL;
+  const int m = info->n_objectives;
+  if (m < 2) return hp_err_set(err, HP_EINVAL, "study '%s' has one objective", info->name);
+  hp_store_trial_t *trials = NULL;
+  size_t n = 0;
+  int rc = hp_store_trials_list(s, info->study_id, 0, &trials, &n, err);
+  if (rc < 0) return rc;
+  double *pts = malloc((n ? n : 1) * (size_t)m * sizeof *pts);
+  size_t *idx = malloc((n ? n : 1) * sizeof *idx);
+  int32_t *rank = malloc((n ? n : 1) * sizeof *rank);
+  cJSON *arr = cJSON_CreateArray();
+  rc = hp_err_set(err, HP_ENOMEM, "out of memory");
+  if (!pts || !idx || !rank || !arr) goto done;
+  int64_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    const hp_store_trial_t *t = &trials[i];
+    if (t->state != HP_STORE_COMPLETE || t->n_values != (size_t)m || !hp_view_trial_feasible(t))
+      continue;
+    for (int j = 0; j < m; j++) pts[k * m + j] = (info->maximize[j] ? -1.0 : 1.0) * t->values[j];
+    idx[k++] = i;
+  }
+  if (hp_mo_ranks(pts, k, m, 1, rank) < 0) goto done;
+  int64_t nf = 0;
+  double ref[HP_STORE_MAX_OBJECTIVES];
+  for (int j = 0; j < m; j++) ref[j] = -INFINITY;
+  for (int64_t i = 0; i < k; i++) {
+    if (rank[i] != 0) continue;
+    const hp_store_trial_t *t = &trials[idx[i]];
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL) goto done;
+    cJSON_AddItemToArray(arr, o);
+    cJSON_AddNumberToObject(o, "trial", (double)t->number);
+    cJSON *vals = cJSON_AddArrayToObject(o, "values");
+    for (int j = 0; j < m && vals; j++) cJSON_AddItemToArray(vals, hp_view_number(t->values[j]));
+    cJSON *p = hp_view_trial_params(v, t);
+    if (p) cJSON_AddItemToObject(o, "params", p);
+    memmove(pts + nf * m, pts + i * m, (size_t)m * sizeof *pts);
+    for (int j = 0; j < m; j++) ref[j] = fmax(ref[j], pts[nf * m + j]);
+    nf++;
+  }
+  if (hypervolume && nf > 0) {
+    bool given = spec && spec->reference_point && spec->n_reference == m;
+    for (int j = 0; j < m; j++) {
+      if (given) ref[j] = (info->maximize[j] ? -1.0 : 1.0) * spec->reference_point[j];
+      else ref[j] = ref[j] == 0 ? 1e-12 : fmax(1.1 * ref[j], 0.9 * ref[j]);
+    }
+    double hv = hp_mo_hypervolume(pts, nf, m, ref);
+    cJSON *h = cJSON_CreateObject();
+    if (h == NULL) goto done;
+    cJSON_AddItemToObject(h, "value", hp_view_number(hv));
+    cJSON *r = cJSON_AddArrayToObject(h, "reference_point");
+    for (int j = 0; j < m && r; j++)
+      cJSON_AddItemToArray(r, hp_view_number((info->maximize[j] ? -1.0 : 1.0) * ref[j]));
+    cJSON_AddBoolToObject(h, "given", given);
+    *hypervolume = h;
+  } else if (hypervolume) {
+    *hypervolume = cJSON_CreateNull();
+  }
+  *front = arr;
+  arr = NULL;
+  rc = 0;
+done:
+  cJSON_Delete(arr);
+  free(pts);
+  free(idx);
+  free(rank);
+  hp_store_trials_free(trials, n);
+  return rc;
 }
 
 static void add_string_or_null(cJSON *o, const char *key, const char *s) {
@@ -503,7 +656,17 @@ cJSON *hp_view_study(hp_view_t *v, hp_store_t *s, const hp_store_study_info_t *i
   }
   cJSON_AddStringToObject(o, "direction",
                           info->n_objectives > 0 && info->maximize[0] ? "maximize" : "minimize");
+  cJSON *dirs = cJSON_AddArrayToObject(o, "directions");
+  for (int k = 0; k < info->n_objectives && dirs; k++)
+    cJSON_AddItemToArray(dirs, cJSON_CreateString(info->maximize[k] ? "maximize" : "minimize"));
   add_string_or_null(o, "metric", spec ? spec->metric : NULL);
+  if (spec && spec->metrics && spec->n_metrics > 0) {
+    cJSON *ms = cJSON_AddArrayToObject(o, "metrics");
+    for (int k = 0; k < spec->n_metrics && ms; k++)
+      cJSON_AddItemToArray(ms, cJSON_CreateString(spec->metrics[k]));
+  } else {
+    cJSON_AddNullToObject(o, "metrics");
+  }
   cJSON_AddStringToObject(o, "objective", spec ? spec->objective : "none");
   add_string_or_null(o, "sampler", spec ? spec->sampler : NULL);
   add_string_or_null(o, "pruner", spec ? spec->pruner : NULL);
@@ -519,7 +682,15 @@ cJSON *hp_view_study(hp_view_t *v, hp_store_t *s, const hp_store_study_info_t *i
   for (int i = 0; i < 5 && counts; i++)
     cJSON_AddNumberToObject(counts, hp_store_state_name(order[i]),
                             (double)info->n_state[order[i]]);
-  cJSON_AddItemToObject(o, "best", best_json(v, s, info->study_id));
+  cJSON_AddItemToObject(o, "best", best_json(v, s, info));
+  cJSON *front = NULL, *hv = NULL;
+  if (info->n_objectives > 1 && hp_view_pareto(v, s, info, spec, &front, &hv, NULL) == 0) {
+    cJSON_AddItemToObject(o, "pareto_front", front);
+    cJSON_AddItemToObject(o, "hypervolume", hv);
+  } else {
+    cJSON_AddNullToObject(o, "pareto_front");
+    cJSON_AddNullToObject(o, "hypervolume");
+  }
   /* Optuna's meaning (StudySummary.datetime_start): the first trial's start. */
   add_string_or_null(o, "datetime_start", info->datetime_start[0] ? info->datetime_start : NULL);
   /* From creation to now, or to the last trial's end once finished. */

@@ -31,8 +31,13 @@ typedef enum hp_sampler_kind {
   HP_SAMPLER_TPE,
   HP_SAMPLER_GP,   /* Gaussian process + log expected improvement (search/gp*.c) */
   HP_SAMPLER_AUTO, /* GP while the space has no condition and few trials are done, else TPE */
+  HP_SAMPLER_NSGA2, /* NSGA-II (several objectives; one works too) */
   /* New kinds go here, at the end (the numbers are stable). */
 } hp_sampler_kind_t;
+
+/* Most objectives and constraint values a sampler takes per trial. */
+#define HP_SAMPLER_MAX_OBJECTIVES 8
+#define HP_SAMPLER_MAX_CONSTRAINTS 64
 
 /* Final trial states the sampler distinguishes (the names match Optuna's). */
 typedef enum hp_trial_final {
@@ -46,7 +51,10 @@ typedef enum hp_trial_final {
 typedef struct hp_sampler_opts {
   hp_sampler_kind_t kind; /* which sampler */
   uint64_t seed;          /* all randomness derives from (seed, trial number) */
-  bool maximize;          /* study direction; values are negated internally */
+  bool maximize;          /* study direction (of objective 0); values are negated internally */
+  int n_objectives;       /* 1 (default) .. HP_SAMPLER_MAX_OBJECTIVES */
+  bool maximize_obj[HP_SAMPLER_MAX_OBJECTIVES]; /* direction of objective k >= 1
+                                                   (objective 0: `maximize`) */
   /* TPE (Optuna 5 defaults) */
   int n_startup_trials;    /* 10: random until this many COMPLETE+PRUNED trials */
   int n_ei_candidates;     /* 24: candidates drawn from l(x) per decision */
@@ -80,6 +88,11 @@ typedef struct hp_sampler_opts {
   bool grid_shuffle;       /* true: hand out free points in seeded random order
                               (as Optuna); false: in grid-id order */
   bool grid_retry_failed;  /* false: a FAIL point is done; true: it becomes free again */
+  /* NSGA-II (Optuna's NSGAIISampler defaults) */
+  int population_size;     /* 50: trials per generation */
+  double mutation_prob;    /* NaN: 1 / number of parameters; else a probability */
+  double crossover_prob;   /* 0.9 */
+  double swapping_prob;    /* 0.5: uniform crossover's per-parameter swap */
 } hp_sampler_opts_t;
 
 /* The automatic sampler's default crossover (COMPLETE trials), measured
@@ -98,7 +111,7 @@ void hp_sampler_opts_default(hp_sampler_opts_t *opts, hp_sampler_kind_t kind);
  * "shuffle": false, "retry_failed": true}. Unknown keys and wrong types fail
  * naming the key. The direction is not part of it: set opts->maximize. */
 int hp_sampler_opts_parse(const cJSON *value, hp_sampler_opts_t *opts, hp_err_t *err);
-/* "random", "grid", "tpe", "gp", "auto". */
+/* "random", "grid", "tpe", "gp", "auto", "nsga2". */
 const char *hp_sampler_kind_name(hp_sampler_kind_t kind);
 
 typedef struct hp_sampler hp_sampler_t;
@@ -121,6 +134,19 @@ void hp_sampler_free(hp_sampler_t *s);
  * that is NaN is treated as FAIL (as Optuna's tell does). */
 int hp_sampler_tell(hp_sampler_t *s, int64_t number, const double *params,
                     hp_trial_final_t state, double value, int64_t last_step, hp_err_t *err);
+/* The same with several objectives and constraints (hp_sampler_tell is this
+ * with one value and none). values: [n_values] in objective order, n_values
+ * == opts.n_objectives for COMPLETE (fewer fails with HP_EINVAL; a NaN
+ * among them makes the trial FAIL), optional for PRUNED (then `value`
+ * semantics: values[0] or NaN). constraints: [n_constraints] (0..
+ * HP_SAMPLER_MAX_CONSTRAINTS), c <= 0 is satisfied, as Optuna: a trial
+ * whose positive constraint values sum to v > 0 is infeasible, ranked after
+ * every feasible one by v (TPE) or dominated by every feasible one (NSGA-II).
+ * NaN constraint values are refused (HP_EINVAL). */
+int hp_sampler_tell_values(hp_sampler_t *s, int64_t number, const double *params,
+                           hp_trial_final_t state, const double *values, int n_values,
+                           const double *constraints, int n_constraints, int64_t last_step,
+                           hp_err_t *err);
 /* A trial is running with these params (constant liar; grid claim). Used when
  * replaying RUNNING trials of a stored study; not needed after
  * hp_sampler_suggest for the same number (suggest already records it).

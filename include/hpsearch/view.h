@@ -51,6 +51,15 @@ void hp_view_free(hp_view_t *v);
 void hp_view_trial_write(hp_view_t *v, hp_sbuf_t *b, const hp_store_trial_t *t,
                          bool intermediate);
 cJSON *hp_view_trial(hp_view_t *v, const hp_store_trial_t *t, bool intermediate);
+/* Constraint values of a stored trial, read as Optuna 5 reads them from its
+ * system attributes: the list "constraints" (what samplers' after_trial and
+ * hpsearch write), then "constraints:NAME" keys (Optuna 5's
+ * trial.set_constraint) in key order. At most max go to out. Returns how
+ * many the trial has (0: none). c <= 0 is satisfied. */
+int hp_view_trial_constraints(const hp_store_trial_t *t, double *out, int max);
+/* Whether a trial is feasible: no constraint value > 0. */
+bool hp_view_trial_feasible(const hp_store_trial_t *t);
+
 /* The external params object of a stored trial. */
 cJSON *hp_view_trial_params(hp_view_t *v, const hp_store_trial_t *t);
 
@@ -102,7 +111,12 @@ int hp_view_study_columns(hp_view_t *v, hp_store_t *s, int64_t study_id, int64_t
 /* What a study's hpsearch spec says, for the summary (hp_study_spec_view
  * fills it from a parsed spec). Strings are static or owned by the spec. */
 typedef struct hp_view_spec {
-  const char *metric;     /* "val_loss", "value", ... */
+  const char *metric;     /* "val_loss", "value", ... (objective 0) */
+  char *const *metrics;   /* [n_metrics] one per objective, or NULL */
+  int n_metrics;
+  const double *reference_point; /* [n_reference] hypervolume reference point (each
+                                    objective in its own direction), or NULL */
+  int n_reference;
   const char *objective;  /* "engine", "command" or "none" */
   const char *sampler;    /* "random", "grid", "tpe" */
   const char *pruner;     /* "none", "median", ... */
@@ -118,6 +132,17 @@ typedef struct hp_view_live {
   const char *state;       /* "running", "stopped" or "finished" */
   const char *stop_reason; /* why it stopped itself, or NULL */
 } hp_view_live_t;
+
+/* The Pareto front of a study with several objectives: its feasible
+ * COMPLETE trials no other feasible COMPLETE trial dominates, by number, as
+ * [{"trial", "values", "params"}], and the hypervolume they dominate up to
+ * the reference point (the spec's, else 1.1 times the front's worst value
+ * in each objective, 0.9 times where that is better, as Optuna's TPE picks
+ * its own) into *hypervolume as {"value", "reference_point"} (NULL to
+ * skip). HP_EINVAL for a study with one objective. */
+int hp_view_pareto(hp_view_t *v, hp_store_t *s, const hp_store_study_info_t *info,
+                   const hp_view_spec_t *spec, cJSON **front, cJSON **hypervolume,
+                   hp_err_t *err);
 
 /* The study summary of docs/protocol.md. info: the store's record; spec:
  * the fields of the study's stored hpsearch spec, NULL for a study without
