@@ -67,7 +67,7 @@ define objs_of
 $(patsubst %.c,$(1)/obj/%.o,$(wildcard $(2)/*.c))
 endef
 
-.PHONY: all test test-plain test-asan test-browser clean bench-engine bench-search bench-daemon bench-importance bench-dashboard bench-sweep demo fmt \
+.PHONY: all test test-plain test-asan test-browser clean bench-engine bench-search bench-search-mo bench-daemon bench-importance bench-dashboard bench-sweep demo fmt \
         install uninstall
 
 all: $(B)/hpsearch
@@ -134,8 +134,13 @@ $(foreach m,$(MODULES),$(eval $(call module_tests,$(m))))
 bench-engine: $(B)/hpsearch
 	bench/engine.sh $(B)
 
-bench-search: $(B)/hpsearch $(B)/bench_search
+bench-search: $(B)/hpsearch $(B)/bench_search $(B)/bench_search_mo
 	bench/search.sh $(B)
+	bench/search_mo.sh $(B)
+
+# several objectives and constraints only
+bench-search-mo: $(B)/bench_search_mo
+	bench/search_mo.sh $(B)
 
 bench-daemon: $(B)/hpsearch
 	bench/daemon.sh $(B)

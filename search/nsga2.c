@@ -130,12 +130,72 @@ static const cand_t *tournament(hp_rng_t *rng, const cand_t *p, int64_t n) {
   return beats(b, a) ? b : a;
 }
 
+void hp_nsga2_cache_free(hp_nsga2_cache_t *c) {
+  free(c->number);
+  free(c->rank);
+  free(c->crowd);
+  memset(c, 0, sizeof *c);
+}
+
+/* Selects the parents of the next generation from the `gens` complete
+ * generations (comp: history positions of the COMPLETE trials in number
+ * order) into the cache. */
+static int select_parents(hp_sampler_t *s, const int64_t *comp, int64_t gens) {
+  const hp_hist_t *h = &s->hist;
+  const int64_t P = s->opts.population_size;
+  cand_t *c = malloc((size_t)(2 * P) * sizeof *c);
+  hp_nsga2_cache_t *k = &s->nsga2;
+  if (c == NULL) return HP_ENOMEM;
+  /* parents(1) = elite(gen 0); parents(g+1) = elite(parents(g) + gen g). */
+  int64_t np = 0;
+  int rc = 0;
+  for (int64_t g = 0; g < gens && rc == 0; g++) {
+    int64_t n = np;
+    for (int64_t j = 0; j < P; j++) c[n++].pos = comp[g * P + j];
+    rc = select_elite(h, s->m, c, n, P);
+    np = n < P ? n : P;
+  }
+  /* ranks and crowding among the parents themselves (tournament keys) */
+  if (rc == 0) rc = select_elite(h, s->m, c, np, np);
+  hp_nsga2_cache_free(k);
+  if (rc == 0) {
+    k->number = malloc((size_t)np * sizeof *k->number);
+    k->rank = malloc((size_t)np * sizeof *k->rank);
+    k->crowd = malloc((size_t)np * sizeof *k->crowd);
+    if (!k->number || !k->rank || !k->crowd) rc = HP_ENOMEM;
+  }
+  if (rc == 0) {
+    for (int64_t i = 0; i < np; i++) {
+      k->number[i] = h->number[c[i].pos];
+      k->rank[i] = c[i].rank;
+      k->crowd[i] = c[i].crowd;
+    }
+    k->n = np;
+    k->gens = gens;
+    k->last = h->number[comp[gens * P - 1]];
+  } else {
+    hp_nsga2_cache_free(k);
+  }
+  free(c);
+  return rc;
+}
+
+/* History position of a trial number (the history is in number order). */
+static int64_t pos_of(const hp_hist_t *h, int32_t number) {
+  int64_t a = 0, b = h->n;
+  while (a < b) {
+    int64_t k = a + (b - a) / 2;
+    if (h->number[k] < number) a = k + 1;
+    else b = k;
+  }
+  return a;
+}
+
 int hp_nsga2_suggest(hp_sampler_t *s, hp_rng_t *rng, int64_t number, double *out, hp_err_t *err) {
   (void)number;
   const hp_hist_t *h = &s->hist;
   const hp_sampler_opts_t *o = &s->opts;
   const int64_t P = o->population_size;
-  const int m = s->m;
   /* COMPLETE trials in number order (the history is in number order). */
   int64_t nc = 0;
   for (int64_t i = 0; i < h->n; i++) nc += h->fin[i] == HP_FINAL_COMPLETE;
@@ -144,31 +204,24 @@ int hp_nsga2_suggest(hp_sampler_t *s, hp_rng_t *rng, int64_t number, double *out
     hp_random_suggest(s, rng, out);
     return 0;
   }
-  cand_t *c = malloc((size_t)(2 * P) * sizeof *c);
-  int64_t *comp = malloc((size_t)(nc > 0 ? nc : 1) * sizeof *comp);
-  if (c == NULL || comp == NULL) {
-    free(c);
-    free(comp);
-    return hp_err_set(err, HP_ENOMEM, "nsga2: out of memory");
-  }
+  int64_t *comp = malloc((size_t)nc * sizeof *comp);
+  if (comp == NULL) return hp_err_set(err, HP_ENOMEM, "nsga2: out of memory");
   for (int64_t i = 0, k = 0; i < h->n; i++)
     if (h->fin[i] == HP_FINAL_COMPLETE) comp[k++] = i;
-  /* parents(1) = elite(gen 0); parents(g+1) = elite(parents(g) + gen g). */
-  int64_t np = 0;
+  /* The parents depend only on the first gens * P COMPLETE trials: the same
+   * generations end at the same trial number exactly when no earlier trial
+   * was told since. */
+  hp_nsga2_cache_t *k = &s->nsga2;
   int rc = 0;
-  for (int64_t g = 0; g < gens && rc == 0; g++) {
-    int64_t n = np;
-    for (int64_t j = 0; j < P; j++) c[n++].pos = comp[g * P + j];
-    rc = select_elite(h, m, c, n, P);
-    np = n < P ? n : P;
-  }
-  /* ranks and crowding of the parents as selected (tournament keys) */
-  if (rc == 0) rc = select_elite(h, m, c, np, np);
-  if (rc != 0) {
-    free(c);
-    free(comp);
-    return hp_err_set(err, rc, "nsga2: out of memory");
-  }
+  if (k->gens != gens || k->last != h->number[comp[gens * P - 1]])
+    rc = select_parents(s, comp, gens);
+  free(comp);
+  if (rc != 0) return hp_err_set(err, rc, "nsga2: out of memory");
+  cand_t *c = malloc((size_t)k->n * sizeof *c);
+  if (c == NULL) return hp_err_set(err, HP_ENOMEM, "nsga2: out of memory");
+  for (int64_t i = 0; i < k->n; i++)
+    c[i] = (cand_t){pos_of(h, k->number[i]), k->rank[i], k->crowd[i]};
+  int64_t np = k->n;
   const cand_t *p0 = tournament(rng, c, np), *p1 = p0;
   bool cross = hp_rng_uniform(rng) < o->crossover_prob && np >= 2;
   if (cross)
@@ -185,6 +238,5 @@ int hp_nsga2_suggest(hp_sampler_t *s, hp_rng_t *rng, int64_t number, double *out
     out[p] = x;
   }
   free(c);
-  free(comp);
   return 0;
 }

@@ -305,6 +305,7 @@ void hp_sampler_free(hp_sampler_t *s) {
   hp_grid_free(&s->grid);
   hp_tpe_ws_free(&s->ws);
   hp_gp_free(s->gp);
+  hp_nsga2_cache_free(&s->nsga2);
   free(s);
 }
 

@@ -97,6 +97,16 @@ typedef struct hp_tpe_ws {
   hp_motpe_cache_t motpe; /* several objectives: this suggestion's split */
 } hp_tpe_ws_t;
 
+/* NSGA-II's parents, kept until the generations they come from change. */
+typedef struct hp_nsga2_cache {
+  int64_t gens;       /* complete generations they were selected from, 0 = none */
+  int32_t last;       /* trial number of the last trial of those generations */
+  int64_t n;          /* parents */
+  int32_t *number;    /* [n] their trial numbers */
+  int32_t *rank;      /* [n] constrained non-domination rank among the parents */
+  double *crowd;      /* [n] crowding distance within the rank */
+} hp_nsga2_cache_t;
+
 struct hp_sampler {
   const hp_space_t *space; /* borrowed */
   hp_sampler_opts_t opts;  /* copy */
@@ -113,6 +123,7 @@ struct hp_sampler {
   hp_tpe_ws_t ws;          /* TPE scratch */
   struct hp_gp_state *gp;  /* GP model and scratch (gp_sampler.c), NULL until used */
   const char *last_by;     /* algorithm of the last suggestion (hp_sampler_last_by) */
+  hp_nsga2_cache_t nsga2;  /* NSGA-II parents */
 };
 
 /* sampler.c */
@@ -210,6 +221,7 @@ bool hp_auto_uses_gp(const hp_sampler_t *s);
 int hp_motpe_select_below(hp_sampler_t *s, const double *col, int64_t nb, int64_t *below);
 
 /* nsga2.c */
+void hp_nsga2_cache_free(hp_nsga2_cache_t *c);
 int hp_nsga2_suggest(hp_sampler_t *s, hp_rng_t *rng, int64_t number, double *out, hp_err_t *err);
 
 /* tpe.c */

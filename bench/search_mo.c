@@ -1,0 +1,248 @@
+/* Benchmark driver for several objectives and constraints (run by
+ * bench/search_mo.sh, which puts the numbers beside Optuna 5's from
+ * bench/search_mo_optuna.py; the problems are defined identically there):
+ *   bench_search_mo quality SAMPLER PROBLEM SEED_FROM SEEDS TRIALS
+ *       hypervolume of the feasible trials after 200 and after TRIALS
+ *       trials (fixed reference points, below); SAMPLER tpe | nsga2 |
+ *       random; PROBLEM zdt1 | zdt2 | zdt3 | dtlz2 | wfg4; prints TSV
+ *       "mo PROBLEM SAMPLER SEED HV200 HV_TRIALS".
+ *   bench_search_mo speed N
+ *       ask+tell time per trial of MOTPE and NSGA-II on ZDT1 around trial N
+ *       (the mean of trials N .. N+19 after N told ones): "speed SAMPLER N
+ *       WALL_MS CPU_MS".
+ *   bench_search_mo constrained SEED_FROM SEEDS TRIALS
+ *       Branin restricted to a disk, TPE (Optuna 5's constrained rule): best
+ *       feasible value after TRIALS: "con branin tpe SEED BEST".
+ * Problems (minimised, the usual definitions): ZDT1-3 with 30 variables in
+ * [0, 1]; DTLZ2 with 3 objectives and 12 variables; WFG4 with 2 objectives,
+ * k = 4 position and l = 4 distance variables (z_i in [0, 2i]). Reference
+ * points: ZDT (1.1, 11), DTLZ2 (2.5, 2.5, 2.5), WFG4 (3, 5). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hpsearch/mo.h"
+#include "hpsearch/sampler.h"
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static double cpu_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+typedef struct problem {
+  const char *name;
+  int n, m;                       /* variables, objectives */
+  double ref[3];                  /* hypervolume reference point */
+  void (*f)(const double *x, double *out);
+  double (*high)(int i);          /* upper bound of variable i (low is 0) */
+} problem_t;
+
+static double one(int i) { (void)i; return 1; }
+static double wfg_high(int i) { return 2.0 * (i + 1); }
+
+static double zdt_g(const double *x) {
+  double s = 0;
+  for (int i = 1; i < 30; i++) s += x[i];
+  return 1 + 9 * s / 29;
+}
+static void zdt1(const double *x, double *f) {
+  double g = zdt_g(x);
+  f[0] = x[0];
+  f[1] = g * (1 - sqrt(x[0] / g));
+}
+static void zdt2(const double *x, double *f) {
+  double g = zdt_g(x);
+  f[0] = x[0];
+  f[1] = g * (1 - (x[0] / g) * (x[0] / g));
+}
+static void zdt3(const double *x, double *f) {
+  double g = zdt_g(x), r = x[0] / g;
+  f[0] = x[0];
+  f[1] = g * (1 - sqrt(r) - r * sin(10 * M_PI * x[0]));
+}
+static void dtlz2(const double *x, double *f) {
+  double g = 0;
+  for (int i = 2; i < 12; i++) g += (x[i] - 0.5) * (x[i] - 0.5);
+  double a = x[0] * M_PI / 2, b = x[1] * M_PI / 2;
+  f[0] = (1 + g) * cos(a) * cos(b);
+  f[1] = (1 + g) * cos(a) * sin(b);
+  f[2] = (1 + g) * sin(a);
+}
+/* WFG's multi-modal shift s_multi(y, A=30, B=10, C=0.35). */
+static double s_multi(double y) {
+  const double A = 30, B = 10, C = 0.35;
+  double t = fabs(y - C) / (2 * (floor(C - y) + C));
+  return (1 + cos((4 * A + 2) * M_PI * (0.5 - t)) + 4 * B * t * t) / (B + 2);
+}
+static void wfg4(const double *z, double *f) {
+  const int k = 4, n = 8;
+  double y[8];
+  for (int i = 0; i < n; i++) y[i] = s_multi(z[i] / (2.0 * (i + 1)));
+  double t1 = 0, t2 = 0;
+  for (int i = 0; i < k; i++) t1 += y[i];
+  for (int i = k; i < n; i++) t2 += y[i];
+  t1 /= k;
+  t2 /= n - k;
+  /* degeneracy constant A = 1: x_1 = t1; concave shape, S_m = 2m, D = 1 */
+  f[0] = t2 + 2 * sin(t1 * M_PI / 2);
+  f[1] = t2 + 4 * cos(t1 * M_PI / 2);
+}
+
+static const problem_t PROBLEMS[] = {
+    {"zdt1", 30, 2, {1.1, 11, 0}, zdt1, one},
+    {"zdt2", 30, 2, {1.1, 11, 0}, zdt2, one},
+    {"zdt3", 30, 2, {1.1, 11, 0}, zdt3, one},
+    {"dtlz2", 12, 3, {2.5, 2.5, 2.5}, dtlz2, one},
+    {"wfg4", 8, 2, {3, 5, 0}, wfg4, wfg_high},
+};
+
+static const problem_t *problem_of(const char *name) {
+  for (size_t i = 0; i < sizeof PROBLEMS / sizeof PROBLEMS[0]; i++)
+    if (strcmp(PROBLEMS[i].name, name) == 0) return &PROBLEMS[i];
+  fprintf(stderr, "bench_search_mo: unknown problem %s\n", name);
+  exit(2);
+}
+
+static hp_space_t *space_for(const problem_t *p) {
+  char *text = malloc(64 * (size_t)p->n + 8), *t = text;
+  t += sprintf(t, "{");
+  for (int i = 0; i < p->n; i++)
+    t += sprintf(t, "%s\"x%d\": {\"type\": \"float\", \"low\": 0, \"high\": %g}", i ? ", " : "", i,
+                 p->high(i));
+  sprintf(t, "}");
+  hp_space_t *s = NULL;
+  hp_err_t err = {0};
+  if (hp_space_parse_text(text, strlen(text), &s, &err) != 0) {
+    fprintf(stderr, "bench_search_mo: %s\n", err.msg);
+    exit(1);
+  }
+  free(text);
+  return s;
+}
+
+static hp_sampler_kind_t kind_of(const char *name) {
+  if (strcmp(name, "tpe") == 0) return HP_SAMPLER_TPE;
+  if (strcmp(name, "nsga2") == 0) return HP_SAMPLER_NSGA2;
+  if (strcmp(name, "random") == 0) return HP_SAMPLER_RANDOM;
+  fprintf(stderr, "bench_search_mo: unknown sampler %s\n", name);
+  exit(2);
+}
+
+static hp_sampler_t *sampler_for(const hp_space_t *sp, hp_sampler_kind_t kind, int m,
+                                 uint64_t seed) {
+  hp_sampler_opts_t o;
+  hp_sampler_opts_default(&o, kind);
+  o.seed = seed;
+  o.n_objectives = m;
+  /* Optuna 5's TPE defaults (constant_liar is moot: one trial at a time) */
+  hp_sampler_t *s = NULL;
+  hp_err_t err = {0};
+  if (hp_sampler_create(sp, &o, &s, &err) != 0) {
+    fprintf(stderr, "bench_search_mo: %s\n", err.msg);
+    exit(1);
+  }
+  return s;
+}
+
+static void step(hp_sampler_t *s, const problem_t *p, int t, double *x, double *f) {
+  hp_err_t err = {0};
+  if (hp_sampler_suggest(s, t, x, &err) != 0 ||
+      (p->f(x, f), hp_sampler_tell_values(s, t, x, HP_FINAL_COMPLETE, f, p->m, NULL, 0, -1, &err)) != 0) {
+    fprintf(stderr, "bench_search_mo: %s\n", err.msg);
+    exit(1);
+  }
+}
+
+static void run_quality(const char *sampler, const char *problem, int from, int seeds, int trials) {
+  const problem_t *p = problem_of(problem);
+  hp_space_t *sp = space_for(p);
+  double *pts = malloc((size_t)trials * 3 * sizeof *pts);
+  for (int seed = from; seed < from + seeds; seed++) {
+    hp_sampler_t *s = sampler_for(sp, kind_of(sampler), p->m, (uint64_t)seed);
+    double x[64], hv200 = NAN;
+    for (int t = 0; t < trials; t++) {
+      step(s, p, t, x, pts + (size_t)t * p->m);
+      if (t + 1 == 200) hv200 = hp_mo_hypervolume(pts, 200, p->m, p->ref);
+    }
+    double hv = hp_mo_hypervolume(pts, trials, p->m, p->ref);
+    printf("mo\t%s\t%s\t%d\t%.10g\t%.10g\n", problem, sampler, seed, hv200, hv);
+    fflush(stdout);
+    hp_sampler_free(s);
+  }
+  free(pts);
+  hp_space_free(sp);
+}
+
+static void run_speed(int n) {
+  const problem_t *p = problem_of("zdt1");
+  hp_space_t *sp = space_for(p);
+  const char *names[] = {"tpe", "nsga2"};
+  for (int k = 0; k < 2; k++) {
+    hp_sampler_t *s = sampler_for(sp, kind_of(names[k]), 2, 1);
+    double x[64], f[2];
+    for (int t = 0; t < n; t++) step(s, p, t, x, f);
+    double w0 = now(), c0 = cpu_now();
+    for (int t = n; t < n + 20; t++) step(s, p, t, x, f);
+    printf("speed\t%s\t%d\t%.4f\t%.4f\n", names[k], n, (now() - w0) / 20 * 1e3,
+           (cpu_now() - c0) / 20 * 1e3);
+    fflush(stdout);
+    hp_sampler_free(s);
+  }
+  hp_space_free(sp);
+}
+
+/* Branin on x1 in [-5, 10], x2 in [0, 15]; feasible inside the disk of
+ * radius sqrt(50) around (2.5, 7.5): of its three minima (0.397887) only
+ * (pi, 2.275) is inside. */
+static double branin(double a, double b) {
+  double t = b - 5.1 / (4 * M_PI * M_PI) * a * a + 5 / M_PI * a - 6;
+  return t * t + 10 * (1 - 1 / (8 * M_PI)) * cos(a) + 10;
+}
+
+static void run_constrained(int from, int seeds, int trials) {
+  const char *text = "{\"x1\": {\"type\": \"float\", \"low\": -5, \"high\": 10},"
+                     " \"x2\": {\"type\": \"float\", \"low\": 0, \"high\": 15}}";
+  hp_space_t *sp = NULL;
+  hp_err_t err = {0};
+  if (hp_space_parse_text(text, strlen(text), &sp, &err) != 0) exit(1);
+  for (int seed = from; seed < from + seeds; seed++) {
+    hp_sampler_t *s = sampler_for(sp, HP_SAMPLER_TPE, 1, (uint64_t)seed);
+    double best = INFINITY;
+    for (int t = 0; t < trials; t++) {
+      double x[2];
+      if (hp_sampler_suggest(s, t, x, &err) != 0) exit(1);
+      double v = branin(x[0], x[1]);
+      double c = (x[0] - 2.5) * (x[0] - 2.5) + (x[1] - 7.5) * (x[1] - 7.5) - 50;
+      if (hp_sampler_tell_values(s, t, x, HP_FINAL_COMPLETE, &v, 1, &c, 1, -1, &err) != 0) exit(1);
+      if (c <= 0 && v < best) best = v;
+    }
+    printf("con\tbranin\ttpe\t%d\t%.10g\n", seed, best);
+    fflush(stdout);
+    hp_sampler_free(s);
+  }
+  hp_space_free(sp);
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 7 && strcmp(argv[1], "quality") == 0) {
+    run_quality(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
+  } else if (argc >= 3 && strcmp(argv[1], "speed") == 0) {
+    run_speed(atoi(argv[2]));
+  } else if (argc >= 5 && strcmp(argv[1], "constrained") == 0) {
+    run_constrained(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
+  } else {
+    fprintf(stderr, "usage: bench_search_mo quality SAMPLER PROBLEM SEED_FROM SEEDS TRIALS | "
+                    "speed N | constrained SEED_FROM SEEDS TRIALS\n");
+    return 2;
+  }
+  return 0;
+}
