@@ -116,8 +116,19 @@ void hp_cli_print_trial_table(FILE *out, const cJSON *trials) {
     hp_table_cell(&t, hp_fmt_number(cJSON_IsNumber(f.trial) ? f.trial->valuedouble : NAN, buf,
                                     sizeof buf));
     hp_table_cell(&t, cJSON_IsString(f.state) ? f.state->valuestring : "?");
-    hp_table_cell(&t, f.value == NULL || cJSON_IsNull(f.value)
-                          ? "-" : hp_fmt_value(f.value, buf, sizeof buf));
+    const cJSON *vals = cJSON_GetObjectItemCaseSensitive(tr, "values");
+    if (cJSON_GetArraySize(vals) > 1) { /* several objectives: "0.81, 120000" */
+      char joined[256] = "";
+      const cJSON *v;
+      cJSON_ArrayForEach(v, vals) {
+        if (joined[0]) strncat(joined, ", ", sizeof joined - strlen(joined) - 1);
+        strncat(joined, hp_fmt_value(v, buf, sizeof buf), sizeof joined - strlen(joined) - 1);
+      }
+      hp_table_cell(&t, joined);
+    } else {
+      hp_table_cell(&t, f.value == NULL || cJSON_IsNull(f.value)
+                            ? "-" : hp_fmt_value(f.value, buf, sizeof buf));
+    }
     hp_table_cell(&t, cJSON_IsNumber(f.duration)
                           ? hp_fmt_duration(f.duration->valuedouble, buf, sizeof buf) : "-");
     for (int i = 0; i < np; i++) cells[i] = NULL;
