@@ -1507,6 +1507,29 @@ static void test_several_objectives(void **state) {
   assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(front, 0), "trial")->valueint, 0);
   assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(front, 1), "trial")->valueint, 2);
   cJSON_Delete(b);
+
+  /* one objective with constraints: best is the best feasible trial (the
+   * store's best, trial 0, is infeasible), daemon and --db alike */
+  write_file("con1.json", "{\"name\": \"con1\", \"direction\": \"minimize\","
+                          " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}}}");
+  assert_int_equal(cli("submit '%s/con1.json'", g_dir)->code, 0);
+  for (int i = 0; i < 3; i++) assert_int_equal(cli("ask con1")->code, 0);
+  assert_int_equal(cli("tell con1 0 0.1 --constraints 0.5,-1")->code, 0);
+  assert_int_equal(cli("tell con1 1 0.3 --constraints 0,-2")->code, 0);
+  assert_int_equal(cli("tell con1 2 0.2 --constraints -1,1e-9")->code, 0);
+  r = cli("best con1 --json");
+  assert_int_equal(r->code, 0);
+  b = cJSON_Parse(r->out);
+  assert_int_equal(cJSON_GetObjectItem(b, "trial")->valueint, 1);
+  cJSON_Delete(b);
+  snprintf(daemon_out, sizeof daemon_out, "%s", cli("status con1 --json")->out);
+  b = cJSON_Parse(daemon_out);
+  assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(b, "best"), "trial")->valueint, 1);
+  cJSON_Delete(b);
+  r = cli("best con1 --json --db '%s'", g_db);
+  b = cJSON_Parse(r->out);
+  assert_int_equal(cJSON_GetObjectItem(b, "trial")->valueint, 1);
+  cJSON_Delete(b);
 }
 
 /* Runs tests/daemon/helpers/optuna_multi.py with the given PYTHONPATH
