@@ -36,4 +36,4 @@ awk '$1=="mo" && $3=="random" {n[$2]++; a[$2]+=$6} END {for (p in n) printf "   
 echo "== Optuna $(PYTHONPATH="$o5" /usr/bin/python3 -c 'import optuna; print(optuna.__version__)'): same problems (takes a while)"
 PYTHONPATH="$o5" /usr/bin/python3 "$(dirname "$0")/search_mo_optuna.py" --hp "$tmp/hp.tsv" \
   --seeds "$seeds" --tpe-seeds "${TPE_SEEDS:-5}" --tpe-trials "${TPE_TRIALS:-200}" \
-  --nsga2-trials "$trials" --jobs "$jobs"
+  --nsga2-trials "$trials" --con-seeds "$seeds" --jobs "$jobs"

@@ -163,6 +163,15 @@ def speed(kind, n):
     return (time.time() - t0) / reps * 1e3, (time.process_time() - c0) / reps * 1e3
 
 
+def run_task(task):
+    kind, arg = task
+    if kind == "speed":
+        return ("speed", arg) + speed(arg, 1000)
+    if kind == "con":
+        return run_con(arg)
+    return run_mo(arg)
+
+
 def mann_whitney_p(a, b):
     """One-sided p-value that a tends to be larger than b (scipy if there)."""
     try:
@@ -183,6 +192,7 @@ def main():
     ap.add_argument("--tpe-trials", type=int, default=200)
     ap.add_argument("--nsga2-trials", type=int, default=1000)
     ap.add_argument("--con-trials", type=int, default=100)
+    ap.add_argument("--con-seeds", type=int, default=20)
     ap.add_argument("--jobs", type=int, default=2)
     a = ap.parse_args()
 
@@ -197,12 +207,23 @@ def main():
         elif f[0] == "speed":
             hp_speed[f[1]] = (float(f[3]), float(f[4]))  # wall, CPU ms
 
-    jobs = [("nsga2", p, s, a.nsga2_trials) for p in PROBLEMS for s in range(a.seeds)]
-    jobs += [("tpe", p, s, a.tpe_trials) for p in PROBLEMS for s in range(a.tpe_seeds)]
+    # Cheapest first; every run's line is printed as it ends ("optuna ..."),
+    # so a run cut short still shows what it measured.
+    tasks = [("speed", k) for k in ("tpe", "nsga2")]
+    tasks += [("con", (s, a.con_trials)) for s in range(a.con_seeds)]
+    tasks += [("mo", ("nsga2", p, s, a.nsga2_trials)) for s in range(a.seeds) for p in PROBLEMS]
+    tasks += [("mo", ("tpe", p, s, a.tpe_trials)) for s in range(a.tpe_seeds) for p in PROBLEMS]
     t0 = time.time()
+    res, con, speeds = [], [], {}
     with mp.Pool(a.jobs) as pool:
-        res = pool.map(run_mo, jobs, chunksize=1)
-        con = pool.map(run_con, [(s, a.con_trials) for s in range(a.seeds)], chunksize=1)
+        for r in pool.imap_unordered(run_task, tasks):
+            print("optuna\t" + "\t".join(str(x) for x in r), flush=True)
+            if r[0] == "mo":
+                res.append(r)
+            elif r[0] == "con":
+                con.append(r)
+            else:
+                speeds[r[1]] = (r[2], r[3])
     print("   (Optuna runs took %.0f s)" % (time.time() - t0))
     opt = {}
     for r in res:
@@ -240,7 +261,7 @@ def main():
 
     print("\n== ask+tell time per trial around trial 1,000 on ZDT1 (30 variables)")
     for kind in ("tpe", "nsga2"):
-        wall, cpu = speed(kind, 1000)
+        wall, cpu = speeds[kind]
         mw, mc = hp_speed.get(kind, (float("nan"), float("nan")))
         print("%-6s hpsearch %.3f ms CPU (%.3f wall)  optuna5 %.1f ms CPU (%.1f wall)  "
               "CPU ratio 1/%.0f" % (kind, mc, mw, cpu, wall, cpu / mc if mc > 0 else float("nan")))

@@ -517,7 +517,8 @@ static int hist_add(hp_sampler_t *s, int32_t number, double key, double val, con
       continue;
     }
     h->presence[p] += presence_mix((uint64_t)number);
-    if (s->tp[p].kind == HP_T_CONT || s->tp[p].kind == HP_T_BIN) {
+    /* value-sorted copies: TPE's bandwidths only */
+    if (s->opts.kind == HP_SAMPLER_TPE && (s->tp[p].kind == HP_T_CONT || s->tp[p].kind == HP_T_BIN)) {
       if (sorted_insert(&h->sorted[p], hp_tparam_fwd(&s->tp[p], v), number) != 0) return HP_ENOMEM;
     }
   }
