@@ -649,6 +649,10 @@ int hp_study_spec_parse(const cJSON *spec, hp_study_spec_t **out, hp_err_t *err)
   sp->sampler.maximize = sp->maximize;
   sp->sampler.n_objectives = sp->n_objectives;
   memcpy(sp->sampler.maximize_obj, sp->maximize_obj, sizeof sp->maximize_obj);
+  /* Optuna 5's TPE is univariate for several objectives unless told */
+  if (sp->n_objectives > 1 && sp->sampler.kind == HP_SAMPLER_TPE &&
+      !(cJSON_IsObject(sampler) && cJSON_GetObjectItemCaseSensitive(sampler, "multivariate")))
+    sp->sampler.multivariate = false;
   if (sp->sampler.kind == HP_SAMPLER_GRID || sp->sampler.kind == HP_SAMPLER_GP) {
     /* Validate gridability (and that the GP can model the space) now, not
      * at the first trial. */
