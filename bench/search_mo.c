@@ -143,7 +143,10 @@ static hp_sampler_t *sampler_for(const hp_space_t *sp, hp_sampler_kind_t kind, i
   hp_sampler_opts_default(&o, kind);
   o.seed = seed;
   o.n_objectives = m;
-  /* Optuna 5's TPE defaults (constant_liar is moot: one trial at a time) */
+  /* Optuna 5's TPE defaults for several objectives: univariate (the daemon
+   * does the same for a spec without "multivariate"); constant_liar is moot
+   * with one trial at a time */
+  if (m > 1) o.multivariate = false;
   hp_sampler_t *s = NULL;
   hp_err_t err = {0};
   if (hp_sampler_create(sp, &o, &s, &err) != 0) {
