@@ -28,6 +28,7 @@
 
 #include "hpsearch/store.h"
 
+#include "../child.h"
 #include "../optuna5.h"
 
 static char g_dir[256];    /* temp folder of this run */
@@ -100,8 +101,10 @@ static bool can_connect(const char *path) {
 
 /* Starts `hpsearch daemon` on db and sock, its stderr in g_dir/LOG. */
 static pid_t spawn_daemon(const char *db, const char *sock, const char *log, const char *jobs) {
+  pid_t parent = getpid();
   pid_t pid = fork();
   if (pid == 0) {
+    hp_test_child_dies_with_parent(parent);
     char p[400];
     snprintf(p, sizeof p, "%s/%s", g_dir, log);
     if (freopen(p, "w", stderr) == NULL) _exit(127);
@@ -113,8 +116,10 @@ static pid_t spawn_daemon(const char *db, const char *sock, const char *log, con
 
 /* The same with --optuna-schema 3.1 (a database Debian's Optuna 3.1 reads). */
 static pid_t spawn_daemon31(const char *db, const char *sock, const char *log) {
+  pid_t parent = getpid();
   pid_t pid = fork();
   if (pid == 0) {
+    hp_test_child_dies_with_parent(parent);
     char p[400];
     snprintf(p, sizeof p, "%s/%s", g_dir, log);
     if (freopen(p, "w", stderr) == NULL) _exit(127);

@@ -32,6 +32,7 @@
 
 #include "hpsearch/rpc.h"
 #include "hpsearch/utf8.h"
+#include "../child.h"
 
 /* ---- harness ---------------------------------------------------------------- */
 
@@ -79,9 +80,11 @@ static int try_connect(const char *path) {
 static pid_t spawn_daemon(daemon_proc_t *d, int jobs) {
   char jobs_s[16];
   snprintf(jobs_s, sizeof jobs_s, "%d", jobs);
+  pid_t parent = getpid();
   pid_t pid = fork();
   assert_true(pid >= 0);
   if (pid == 0) {
+    hp_test_child_dies_with_parent(parent);
     int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
     if (fd >= 0) dup2(fd, 2);
     int nul = open("/dev/null", O_RDWR);
