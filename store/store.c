@@ -79,28 +79,9 @@ enum {
   ST_COUNT_
 };
 
-/* Filters of the two trial-read variants: ?1 = study_id, ?2 = min number;
- * or ?1 = trial_id. */
-#define BY_STUDY "t.study_id = ?1 AND t.number >= ?2"
-#define BY_TRIAL "t.trial_id = ?1"
-#define READ_TRIALS(W)                                                               \
-  "SELECT t.trial_id, t.study_id, t.number, t.state, t.datetime_start, "             \
-  "t.datetime_complete FROM trials t WHERE " W " ORDER BY t.number, t.trial_id"
-#define READ_PARAMS(W)                                                               \
-  "SELECT p.trial_id, p.param_name, p.param_value, p.distribution_json "             \
-  "FROM trials t JOIN trial_params p ON p.trial_id = t.trial_id WHERE " W           \
-  " ORDER BY p.param_id"
-#define READ_VALUES(W)                                                               \
-  "SELECT v.trial_id, v.objective, v.value, v.value_type "                           \
-  "FROM trials t JOIN trial_values v ON v.trial_id = t.trial_id WHERE " W           \
-  " ORDER BY v.trial_id, v.objective"
-#define READ_INTER(W)                                                                \
-  "SELECT i.trial_id, i.step, i.intermediate_value, i.intermediate_value_type "      \
-  "FROM trials t JOIN trial_intermediate_values i ON i.trial_id = t.trial_id WHERE " W \
-  " ORDER BY i.trial_id, i.step"
-#define READ_ATTR(TABLE, W)                                                          \
-  "SELECT a.trial_id, a.\"key\", a.value_json FROM trials t JOIN " TABLE "s"        \
-  " a ON a.trial_id = t.trial_id WHERE " W " ORDER BY a.trial_id, a." TABLE "_id"
+#define HP_SQL_P1 "?1"
+#define HP_SQL_P2 "?2"
+#include "store_util_sql.h"
 
 /* Best-value sort key: direction-signed value, +-inf restored from the
  * type column, so MIN() / ORDER BY give the best with inf in its place. */

@@ -1,0 +1,31 @@
+/* The trial-read queries both backends run, in one place. A backend defines
+ * HP_SQL_P1 and HP_SQL_P2, its spelling of the first two bound parameters
+ * (SQLite "?1", PostgreSQL "$1"), then includes this file. Filters: BY_STUDY
+ * (P1 = study_id, P2 = the smallest trial number read) or BY_TRIAL (P1 =
+ * trial_id). "key" is quoted: a keyword in SQLite, an ordinary name that the
+ * quotes leave as it is in PostgreSQL. */
+#ifndef HP_STORE_UTIL_SQL_H
+#define HP_STORE_UTIL_SQL_H
+
+#define BY_STUDY "t.study_id = " HP_SQL_P1 " AND t.number >= " HP_SQL_P2
+#define BY_TRIAL "t.trial_id = " HP_SQL_P1
+#define READ_TRIALS(W)                                                               \
+  "SELECT t.trial_id, t.study_id, t.number, t.state, t.datetime_start, "             \
+  "t.datetime_complete FROM trials t WHERE " W " ORDER BY t.number, t.trial_id"
+#define READ_PARAMS(W)                                                               \
+  "SELECT p.trial_id, p.param_name, p.param_value, p.distribution_json "             \
+  "FROM trials t JOIN trial_params p ON p.trial_id = t.trial_id WHERE " W           \
+  " ORDER BY p.param_id"
+#define READ_VALUES(W)                                                               \
+  "SELECT v.trial_id, v.objective, v.value, v.value_type "                           \
+  "FROM trials t JOIN trial_values v ON v.trial_id = t.trial_id WHERE " W           \
+  " ORDER BY v.trial_id, v.objective"
+#define READ_INTER(W)                                                                \
+  "SELECT i.trial_id, i.step, i.intermediate_value, i.intermediate_value_type "      \
+  "FROM trials t JOIN trial_intermediate_values i ON i.trial_id = t.trial_id WHERE " W \
+  " ORDER BY i.trial_id, i.step"
+#define READ_ATTR(TABLE, W)                                                          \
+  "SELECT a.trial_id, a.\"key\", a.value_json FROM trials t JOIN " TABLE "s"        \
+  " a ON a.trial_id = t.trial_id WHERE " W " ORDER BY a.trial_id, a." TABLE "_id"
+
+#endif
