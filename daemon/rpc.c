@@ -401,8 +401,9 @@ static int m_trial_tell(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSO
   if (state == HP_STORE_PRUNED && n_vals > 1)
     return hp_err_set(err, HP_EINVAL, "params.values: a PRUNED trial has at most one value");
   for (int k = 0; k < n_cons; k++)
-    if (isnan(cons[k]))
-      return hp_err_set(err, HP_EINVAL, "params.constraints[%d]: NaN is not allowed", k);
+    if (!isfinite(cons[k]))
+      return hp_err_set(err, HP_EINVAL, "params.constraints[%d]: %s is not allowed (a finite "
+                        "number, <= 0 when satisfied)", k, isnan(cons[k]) ? "NaN" : "infinity");
   if (state == HP_STORE_FAIL && n_cons > 0)
     return hp_err_set(err, HP_EINVAL, "params.constraints: a FAIL trial has no constraints");
   int64_t number = run->number;

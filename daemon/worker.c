@@ -156,8 +156,8 @@ static int final_arrays(hp_worker_t *w, const cJSON *values, const cJSON *cons, 
     int k = 0;
     for (const cJSON *x = cons->child; x; x = x->next, k++)
       if (hp_json_value(x, HP_NUM_LENIENT, &w->final_cons[k], "constraints", NULL) < 0 ||
-          isnan(w->final_cons[k])) {
-        snprintf(why, why_len, "\"constraints\"[%d] is not a number (NaN is not allowed)", k);
+          !isfinite(w->final_cons[k])) {
+        snprintf(why, why_len, "\"constraints\"[%d] is not a finite number", k);
         return HP_EINVAL;
       }
     w->final_n_cons = n;
@@ -202,13 +202,17 @@ static void worker_line(hp_worker_t *w, char *line, size_t len) {
   const cJSON *cons = step == NULL ? cJSON_GetObjectItemCaseSensitive(msg, "constraints") : NULL;
   double v = NAN;
   char why[160] = "";
-  if (!cJSON_IsString(err) && (values != NULL || cons != NULL) &&
-      final_arrays(w, values, cons, why, sizeof why) < 0) {
+  if (!cJSON_IsString(err) && values != NULL && value != NULL) {
+    set_reason(w, "bad output line %lld: give either \"value\" or \"values\"",
+               (long long)w->n_lines);
+    worker_end(w, HP_STORE_FAIL, w->reason);
+  } else if (!cJSON_IsString(err) && (values != NULL || cons != NULL) &&
+             final_arrays(w, values, cons, why, sizeof why) < 0) {
     set_reason(w, "bad output line %lld: %s", (long long)w->n_lines, why);
     worker_end(w, HP_STORE_FAIL, w->reason);
   } else if (cJSON_IsString(err)) {
     worker_end(w, HP_STORE_FAIL, err->valuestring);
-  } else if (values != NULL && value == NULL) {
+  } else if (values != NULL) {
     w->have_final = true;
     w->final_value = w->final_values[0];
     keep_final_attrs(w, msg);
@@ -245,7 +249,7 @@ static void worker_line(hp_worker_t *w, char *line, size_t len) {
   } else {
     w->have_final = true;
     w->final_value = v;
-    if (values == NULL) w->final_n_values = 0; /* a later {"value": v} wins */
+    w->final_n_values = 0; /* a later {"value": v} wins */
     keep_final_attrs(w, msg);
   }
   cJSON_Delete(msg);
@@ -435,11 +439,11 @@ static void worker_maybe_done(hp_worker_t *w) {
         const cJSON *x = cJSON_GetObjectItemCaseSensitive(w->final_attrs, sp->cons_metric[k]);
         double xv = NAN;
         if (x == NULL || hp_json_value(x, HP_NUM_LENIENT, &xv, "constraint", NULL) < 0 ||
-            isnan(xv)) {
+            !isfinite(xv)) {
           state = HP_STORE_FAIL;
           snprintf(reason, sizeof reason,
-                   "constraint %d: the final line has no number \"%s\" (spec.constraints)", k,
-                   sp->cons_metric[k]);
+                   "constraint %d: the final line has no finite number \"%s\" "
+                   "(spec.constraints)", k, sp->cons_metric[k]);
           n_vals = 0;
           has_value = false;
           break;

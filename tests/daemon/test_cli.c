@@ -1535,6 +1535,36 @@ static void test_several_objectives(void **state) {
   b = cJSON_Parse(r->out);
   assert_int_equal(cJSON_GetObjectItem(b, "trial")->valueint, 1);
   cJSON_Delete(b);
+  /* a constraint must be finite: Optuna keeps them as a JSON list it reads back */
+  assert_int_equal(cli("ask con1")->code, 0);
+  r = cli("tell con1 3 0.2 --constraints -inf");
+  assert_int_not_equal(r->code, 0);
+  if (strstr(r->err, "params.constraints[0]: infinity") == NULL) fail_msg("%s", r->err);
+
+  /* final lines a command prints: both "value" and "values", or an infinite
+   * constraint, make the trial FAIL naming why */
+  static const struct { const char *line, *reason; } lines[] = {
+      {"{\\\"value\\\": 1, \\\"values\\\": [1]}", "give either \"value\" or \"values\""},
+      {"{\\\"value\\\": 1, \\\"constraints\\\": [\\\"inf\\\"]}",
+       "\"constraints\"[0] is not a finite number"},
+  };
+  for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+    char spec[600];
+    snprintf(spec, sizeof spec, "{\"name\": \"line%zu\", \"n_trials\": 1,"
+             " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}},"
+             " \"objective\": {\"command\": [\"sh\", \"-c\", \"echo '%s'\"]}}", i, lines[i].line);
+    write_file("line.json", spec);
+    r = cli("submit '%s/line.json' --wait", g_dir);
+    assert_int_not_equal(r->code, 0);
+    r = cli("trials line%zu --json", i);
+    cJSON *tl2 = cJSON_Parse(r->out);
+    const cJSON *t = cJSON_GetArrayItem(cJSON_GetObjectItem(tl2, "trials"), 0);
+    assert_non_null(t);
+    assert_string_equal(cJSON_GetObjectItem(t, "state")->valuestring, "FAIL");
+    if (strstr(cJSON_GetObjectItem(t, "reason")->valuestring, lines[i].reason) == NULL)
+      fail_msg("line %zu: %s", i, cJSON_GetObjectItem(t, "reason")->valuestring);
+    cJSON_Delete(tl2);
+  }
 }
 
 /* Runs tests/daemon/helpers/optuna_multi.py with the given PYTHONPATH
