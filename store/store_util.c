@@ -6,6 +6,7 @@
 #include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -27,6 +28,66 @@ int hp_store_buf_add(hp_store_buf_t *b, const char *s, size_t len) {
   return HP_OK;
 }
 
+/* Python's json.dumps (Optuna's writer) spells non-finite floats NaN,
+ * Infinity and -Infinity, which JSON lacks: a copy of v with each such bare
+ * token outside strings turned into a string of the same spelling (which
+ * hp_json_value's lenient reading takes as the number), or NULL when v has
+ * none (or out of memory). [Infinity] stays a list: a constraint read from
+ * it counts as violated, not as absent. */
+static char *python_tokens_quoted(const char *v) {
+  static const char *const tok[] = {"-Infinity", "Infinity", "NaN"};
+  size_t n = strlen(v), extra = 0;
+  bool in_str = false, any = false;
+  for (int pass = 0; pass < 2; pass++) {
+    char *out = pass ? malloc(n + extra + 1) : NULL;
+    if (pass && out == NULL) return NULL;
+    size_t o = 0;
+    in_str = false;
+    for (size_t i = 0; i < n;) {
+      char c = v[i];
+      size_t len = 0;
+      if (in_str) {
+        if (c == '\\' && i + 1 < n) {
+          if (out) out[o++] = c, out[o++] = v[i + 1];
+          i += 2;
+          continue;
+        }
+        if (c == '"') in_str = false;
+      } else if (c == '"') {
+        in_str = true;
+      } else {
+        for (int k = 0; k < 3 && len == 0; k++) {
+          size_t tl = strlen(tok[k]);
+          if (strncmp(v + i, tok[k], tl) == 0 && (i == 0 || !isalnum((unsigned char)v[i - 1])) &&
+              !isalnum((unsigned char)v[i + tl]))
+            len = tl;
+        }
+      }
+      if (len > 0) {
+        any = true;
+        if (out) {
+          out[o++] = '"';
+          memcpy(out + o, v + i, len);
+          o += len;
+          out[o++] = '"';
+        } else {
+          extra += 2;
+        }
+        i += len;
+        continue;
+      }
+      if (out) out[o++] = c;
+      i++;
+    }
+    if (!any) return NULL;
+    if (out) {
+      out[o] = '\0';
+      return out;
+    }
+  }
+  return NULL;
+}
+
 int hp_store_buf_add_member(hp_store_buf_t *b, const char *key, const char *value_json) {
   cJSON *k = cJSON_CreateString(key);
   char *kq = k ? hp_json_print(k) : NULL;
@@ -42,6 +103,11 @@ int hp_store_buf_add_member(hp_store_buf_t *b, const char *key, const char *valu
   cJSON *parsed = NULL;
   hp_json_parse(v, strlen(v), "value", &parsed, NULL);
   char *vq = NULL;
+  if (parsed == NULL && (vq = python_tokens_quoted(v)) != NULL) {
+    hp_json_parse(vq, strlen(vq), "value", &parsed, NULL);
+    if (parsed) v = vq;
+    else free(vq), vq = NULL;
+  }
   if (parsed == NULL) {
     cJSON *sv = cJSON_CreateString(v);
     vq = sv ? hp_json_print(sv) : NULL;

@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "hpsearch/err.h"
+#include "hpsearch/json.h"
+#include "hpsearch/num.h"
 #include "hpsearch/store.h"
 
 #include "../optuna5.h"
@@ -330,8 +332,11 @@ static void test_datetime_conventions(void **state) {
   tzset();
 }
 
-/* An attribute whose value_json is not JSON (a hand-edited file, Python's
- * NaN) comes back as a string of its text: the attrs object stays JSON. */
+/* An attribute whose value_json is not JSON (a hand-edited file) comes back
+ * as a string of its text: the attrs object stays JSON. Python's NaN and
+ * Infinity tokens (Optuna's json.dumps) become strings of their spelling in
+ * place, so a list keeps its shape: Optuna's constraints [Infinity, -1.5]
+ * read as a violated constraint, not as none. */
 static void test_bad_attr_json_kept_as_text(void **state) {
   fix_t *f = *state;
   hp_store_t *s = open_rw(f);
@@ -344,7 +349,11 @@ static void test_bad_attr_json_kept_as_text(void **state) {
   assert_int_equal(sqlite3_exec(db, "INSERT INTO trial_user_attributes (trial_id, key, value_json) "
                                     "SELECT trial_id, 'bad', '{oops' FROM trials; "
                                     "INSERT INTO trial_user_attributes (trial_id, key, value_json) "
-                                    "SELECT trial_id, 'nan', 'NaN' FROM trials",
+                                    "SELECT trial_id, 'nan', 'NaN' FROM trials; "
+                                    "INSERT INTO trial_user_attributes (trial_id, key, value_json) "
+                                    "SELECT trial_id, 'lst', '[NaN, -Infinity, \"NaN x\", 2]' FROM trials; "
+                                    "INSERT INTO trial_system_attributes (trial_id, key, value_json) "
+                                    "SELECT trial_id, 'constraints', '[Infinity, -1.5]' FROM trials",
                                 0, 0, 0),
                    SQLITE_OK);
   sqlite3_close(db);
@@ -356,6 +365,21 @@ static void test_bad_attr_json_kept_as_text(void **state) {
   assert_int_equal(cJSON_GetObjectItem(o, "ok")->valueint, 1);
   assert_string_equal(cJSON_GetObjectItem(o, "bad")->valuestring, "{oops");
   assert_string_equal(cJSON_GetObjectItem(o, "nan")->valuestring, "NaN");
+  const cJSON *lst = cJSON_GetObjectItem(o, "lst");
+  assert_int_equal(cJSON_GetArraySize(lst), 4);
+  assert_string_equal(cJSON_GetArrayItem(lst, 0)->valuestring, "NaN");
+  assert_string_equal(cJSON_GetArrayItem(lst, 1)->valuestring, "-Infinity");
+  assert_string_equal(cJSON_GetArrayItem(lst, 2)->valuestring, "NaN x");
+  assert_int_equal(cJSON_GetArrayItem(lst, 3)->valueint, 2);
+  cJSON_Delete(o);
+  o = cJSON_Parse(t.system_attrs_json);
+  const cJSON *cons = cJSON_GetObjectItem(o, "constraints");
+  double c0 = 0, c1 = 0;
+  assert_int_equal(cJSON_GetArraySize(cons), 2);
+  OK(hp_json_value(cJSON_GetArrayItem(cons, 0), HP_NUM_LENIENT, &c0, "c", &e_));
+  OK(hp_json_value(cJSON_GetArrayItem(cons, 1), HP_NUM_LENIENT, &c1, "c", &e_));
+  assert_true(isinf(c0) && c0 > 0);
+  assert_true(c1 == -1.5);
   cJSON_Delete(o);
   hp_store_trial_clear(&t);
   hp_store_close(s);
