@@ -301,6 +301,34 @@ def kill9():
         d.stop()
 
 
+def live_owner():
+    """Two daemons run two studies at once (each submitted to a different
+    daemon), every trial lasting longer than the grace period: a peer must
+    never fail a trial whose owner is alive and beating, and batches that
+    touch both studies must not deadlock."""
+    daemons = [Daemon("d%d" % i) for i in range(2)]
+    n = 6
+    for i, name in enumerate(("lv1", "lv2")):
+        spec = {"name": name, "direction": "minimize", "parallelism": 2, "n_trials": n,
+                "heartbeat_interval": 1, "grace_period": 2,
+                "sampler": {"type": "random", "seed": 7 + i},
+                "space": {"x": {"type": "float", "low": 0, "high": 1}},
+                "objective": echo_objective("sleep 3.5; ")}
+        submit(daemons[i], spec)
+    for name in ("lv1", "lv2"):
+        rows = wait_finished(name, n, 120)
+        check_numbers(rows, n)
+        bad = [r for r in rows if r[1] != "COMPLETE"]
+        check(not bad, "%s: trials not COMPLETE although their owner lived: %s %s" % (
+            name, bad, sql("SELECT t.number, a.value_json FROM trials t JOIN "
+                           "trial_system_attributes a ON a.trial_id = t.trial_id AND "
+                           "a.key = 'fail_reason'")))
+    counts = per_daemon(daemons)
+    check(all(c > 0 for c in counts.values()), "a daemon ran no trial: %s" % counts)
+    for d in daemons:
+        d.stop()
+
+
 def optuna_joins():
     daemons = [Daemon("d%d" % i, extra=["--optuna-schema", "3.1"]) for i in range(2)]
     n = 150
@@ -437,7 +465,7 @@ print(json.dumps({"version": optuna.__version__, "n": len(before), "best": best,
 
 SCENARIOS = {"claims-grid": lambda: claims("grid"), "claims-tpe": lambda: claims("tpe"),
              "unlimited": unlimited,
-             "kill9": kill9, "optuna": optuna_joins, "optuna5": optuna5, "restart": restart}
+             "kill9": kill9, "live": live_owner, "optuna": optuna_joins, "optuna5": optuna5, "restart": restart}
 t0 = time.time()
 SCENARIOS[SCENARIO]()
 found["seconds"] = round(time.time() - t0, 1)

@@ -214,6 +214,13 @@ static void test_pg_kill9_takeover(void **state) {
   scenario("kill9", NULL);
 }
 
+/* A peer never fails a live owner's trial (trials longer than the grace
+ * period), with two studies run by both daemons at once. */
+static void test_pg_live_owner(void **state) {
+  (void)state;
+  scenario("live", NULL);
+}
+
 static void test_pg_optuna_joins(void **state) {
   (void)state;
   if (sh("/usr/bin/python3 -c 'import optuna' >/dev/null 2>&1") != 0)
@@ -250,7 +257,8 @@ int main(void) {
       cmocka_unit_test(test_pg_schema_exact),  cmocka_unit_test(test_pg_urls),
       cmocka_unit_test(test_pg_claims_grid),   cmocka_unit_test(test_pg_claims_tpe),
       cmocka_unit_test(test_pg_claims_unlimited),
-      cmocka_unit_test(test_pg_kill9_takeover), cmocka_unit_test(test_pg_optuna_joins),
+      cmocka_unit_test(test_pg_kill9_takeover), cmocka_unit_test(test_pg_live_owner),
+      cmocka_unit_test(test_pg_optuna_joins),
       cmocka_unit_test(test_pg_optuna5_reads), cmocka_unit_test(test_pg_restart),
   };
   return cmocka_run_group_tests(tests, server_up, server_down);
