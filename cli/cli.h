@@ -89,6 +89,9 @@ void hp_cli_print_trial_detail(FILE *out, const cJSON *study, const cJSON *trial
 /* The Pareto front of a study with several objectives (summary's
  * "pareto_front" and "hypervolume") as a table. */
 void hp_cli_print_pareto(FILE *out, const cJSON *study);
+/* The parameter names of all trials, in order of first appearance (at most
+ * max; the names point into trials). */
+int hp_cli_param_names(const cJSON *trials, const char **names, int max);
 /* Counts of a summary: finished = COMPLETE+PRUNED+FAIL. */
 long hp_cli_count(const cJSON *summary, const char *state);
 /* Finished trials a study aims for: n_trials, or the size of its grid

@@ -50,12 +50,9 @@ static int one_call(const char *sock, const char *method, cJSON *params, cJSON *
 int hp_cmd_ask(int argc, char **argv) {
   const char *study = NULL, *sock = NULL;
   if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0]);
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
-    else if (argv[i][0] == '-') return hp_cli_usage(argv[0], "unknown option");
-    else if (study == NULL) study = argv[i];
-    else return hp_cli_usage(argv[0], "more than one study given");
-  }
+  const hp_cli_arg_t args[] = {{"--socket", NULL, &sock}, {NULL, NULL, NULL}};
+  int prc = hp_cli_parse(argc, argv, args, &study, 1, NULL);
+  if (prc) return prc;
   if (study == NULL) return hp_cli_usage(argv[0], "which study?");
   hp_err_t err = {0};
   cJSON *p = cJSON_CreateObject(), *r = NULL;

@@ -75,19 +75,14 @@ int hp_cmd_best(int argc, char **argv) {
   if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0]);
   const char *study = NULL, *db = NULL, *sock = NULL;
   bool json = false;
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--json") == 0) json = true;
-    else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) db = argv[++i];
-    else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
-    else if (argv[i][0] == '-')
-      return hp_cli_usage(argv[0], "unknown or incomplete option");
-    else if (study == NULL) study = argv[i];
-    else return hp_cli_usage(argv[0], "more than one study given");
-  }
+  const hp_cli_arg_t args[] = {{"--json", &json, NULL}, {"--db", NULL, &db},
+                               {"--socket", NULL, &sock}, {NULL, NULL, NULL}};
+  int rc = hp_cli_parse(argc, argv, args, &study, 1, NULL);
+  if (rc) return rc;
   if (study == NULL) return hp_cli_usage(argv[0], "which study?");
   hp_err_t err = {0};
   hp_cli_src_t src;
-  int rc = hp_cli_src_open(&src, sock, db, &err);
+  rc = hp_cli_src_open(&src, sock, db, &err);
   if (rc == 0) rc = hp_cli_print_best(&src, study, json, &err);
   hp_cli_src_close(&src);
   fflush(stdout);

@@ -16,13 +16,10 @@ static int study_call(int argc, char **argv, const char *method, const char *fla
   const char *study = NULL, *sock = NULL;
   bool flag_set = false;
   if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0]);
-  for (int i = 1; i < argc; i++) {
-    if (flag != NULL && strcmp(argv[i], flag) == 0) flag_set = true;
-    else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
-    else if (argv[i][0] == '-') return hp_cli_usage(argv[0], "unknown or incomplete option");
-    else if (study == NULL) study = argv[i];
-    else return hp_cli_usage(argv[0], "more than one study given");
-  }
+  const hp_cli_arg_t args[] = {{"--socket", NULL, &sock}, {flag, &flag_set, NULL},
+                               {NULL, NULL, NULL}};
+  int prc = hp_cli_parse(argc, argv, args, &study, 1, NULL);
+  if (prc) return prc;
   if (study == NULL) return hp_cli_usage(argv[0], "which study?");
   hp_err_t err = {0};
   hp_client_t c;

@@ -64,16 +64,13 @@ int hp_cli_study_object(int argc, char **argv, bool evaluator, hp_cli_fetch_fn f
   if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0]);
   const char *study = NULL, *db = NULL, *sock = NULL, *ev = NULL;
   bool json = false;
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--json") == 0) json = true;
-    else if (evaluator && strcmp(argv[i], "--evaluator") == 0 && i + 1 < argc) ev = argv[++i];
-    else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) db = argv[++i];
-    else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
-    else if (argv[i][0] == '-')
-      return hp_cli_usage(argv[0], "unknown or incomplete option");
-    else if (study == NULL) study = argv[i];
-    else return hp_cli_usage(argv[0], "more than one study given");
-  }
+  const hp_cli_arg_t args[] = {{"--json", &json, NULL},
+                               {"--db", NULL, &db},
+                               {"--socket", NULL, &sock},
+                               {evaluator ? "--evaluator" : NULL, NULL, &ev},
+                               {NULL, NULL, NULL}};
+  int prc = hp_cli_parse(argc, argv, args, &study, 1, NULL);
+  if (prc) return prc;
   if (study == NULL) return hp_cli_usage(argv[0], "which study?");
   if (ev && strcmp(ev, "ped-anova") != 0 && strcmp(ev, "fanova") != 0)
     return hp_cli_usage(argv[0], "--evaluator takes ped-anova or fanova");

@@ -22,8 +22,7 @@
 
 /* ---- shared renderings -------------------------------------------------- */
 
-/* Collects the parameter names of all trials, in order of first appearance. */
-static int param_names(const cJSON *trials, const char **names, int max) {
+int hp_cli_param_names(const cJSON *trials, const char **names, int max) {
   int n = 0;
   const cJSON *t, *p;
   cJSON_ArrayForEach(t, trials) {
@@ -78,7 +77,7 @@ enum { N_CURV = 2 };
 void hp_cli_print_trial_table(FILE *out, const cJSON *trials) {
   enum { FIXED = 4, MAXP = HP_TABLE_MAX_COLS - FIXED - 1 - N_CURV };
   const char *names[MAXP];
-  int np = param_names(trials, names, MAXP);
+  int np = hp_cli_param_names(trials, names, MAXP);
   /* Numeric parameter columns are right-aligned ('>' prefix); a reason
    * column only when some trial has a reason. */
   bool numeric[MAXP];
@@ -622,16 +621,11 @@ int hp_cmd_status(int argc, char **argv) {
   if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0]);
   const char *study = NULL, *db = NULL, *sock = NULL;
   bool json = false, watch_mode = false;
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--json") == 0) json = true;
-    else if (strcmp(argv[i], "--watch") == 0) watch_mode = true;
-    else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) db = argv[++i];
-    else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
-    else if (argv[i][0] == '-')
-      return hp_cli_usage(argv[0], "unknown or incomplete option");
-    else if (study == NULL) study = argv[i];
-    else return hp_cli_usage(argv[0], "more than one study given");
-  }
+  const hp_cli_arg_t args[] = {{"--json", &json, NULL}, {"--watch", &watch_mode, NULL},
+                               {"--db", NULL, &db},      {"--socket", NULL, &sock},
+                               {NULL, NULL, NULL}};
+  int prc = hp_cli_parse(argc, argv, args, &study, 1, NULL);
+  if (prc) return prc;
   static char obuf[1 << 16];
   setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
   hp_err_t err = {0};

@@ -19,15 +19,8 @@ static void print_csv(FILE *out, const cJSON *trials) {
   /* Parameter columns: the union of names in order of first appearance. */
   enum { MAXP = 1024 };
   static const char *names[MAXP];
-  int np = 0;
-  const cJSON *t, *p;
-  cJSON_ArrayForEach(t, trials) {
-    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(t, "params")) {
-      int k = 0;
-      while (k < np && strcmp(names[k], p->string) != 0) k++;
-      if (k == np && np < MAXP) names[np++] = p->string;
-    }
-  }
+  int np = hp_cli_param_names(trials, names, MAXP);
+  const cJSON *t;
   fputs("number,state,value,datetime_start,datetime_complete,duration", out);
   for (int i = 0; i < np; i++) {
     fputs(",params_", out);
@@ -69,17 +62,11 @@ int hp_cmd_trials(int argc, char **argv) {
   if (hp_cli_wants_help(argc, argv)) return hp_cli_help(argv[0]);
   const char *study = NULL, *db = NULL, *sock = NULL;
   bool json = false, csv = false, inter = false;
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--json") == 0) json = true;
-    else if (strcmp(argv[i], "--csv") == 0) csv = true;
-    else if (strcmp(argv[i], "--intermediate") == 0) inter = true;
-    else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) db = argv[++i];
-    else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) sock = argv[++i];
-    else if (argv[i][0] == '-')
-      return hp_cli_usage(argv[0], "unknown or incomplete option");
-    else if (study == NULL) study = argv[i];
-    else return hp_cli_usage(argv[0], "more than one study given");
-  }
+  const hp_cli_arg_t args[] = {{"--json", &json, NULL},      {"--csv", &csv, NULL},
+                               {"--intermediate", &inter, NULL}, {"--db", NULL, &db},
+                               {"--socket", NULL, &sock},     {NULL, NULL, NULL}};
+  int prc = hp_cli_parse(argc, argv, args, &study, 1, NULL);
+  if (prc) return prc;
   if (study == NULL) return hp_cli_usage(argv[0], "which study?");
   if (json && csv) return hp_cli_usage(argv[0], "--json and --csv exclude each other");
   static char obuf[1 << 16];

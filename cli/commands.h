@@ -50,6 +50,24 @@ int hp_cli_help(const char *cmd);
  * HP_EXIT_USAGE. */
 int hp_cli_usage(const char *cmd, const char *what);
 
+/* Where one option of a command goes: the flag as its row in the command
+ * table spells it ("--db"; "--output" for "-o, --output"), and *set (a flag
+ * without a value) or *value (an option with one). */
+typedef struct hp_cli_arg {
+  const char *flag;
+  bool *set;
+  const char **value;
+} hp_cli_arg_t;
+/* Parses argv[1..] of command argv[0] against its row of the command table:
+ * which options exist, their spellings and whether they take a value come
+ * from the row (one source for the help and the parser); args (ended by a
+ * NULL flag) says where each goes. Up to max_pos positional arguments land
+ * in pos[0..] (*n_pos counts them; pos entries not given are left as they
+ * are). Returns 0, or HP_EXIT_USAGE after printing what was wrong: an
+ * unknown option, a value missing, too many arguments. */
+int hp_cli_parse(int argc, char **argv, const hp_cli_arg_t *args, const char **pos, int max_pos,
+                 int *n_pos);
+
 int hp_cmd_train(int argc, char **argv);
 /* Client subcommands (cli/cmd_*.c; docs/cli.md). */
 int hp_cmd_submit(int argc, char **argv);
