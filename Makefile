@@ -67,7 +67,7 @@ define objs_of
 $(patsubst %.c,$(1)/obj/%.o,$(wildcard $(2)/*.c))
 endef
 
-.PHONY: all test test-plain test-asan test-browser clean bench-engine bench-search bench-search-mo bench-daemon bench-importance bench-dashboard bench-sweep demo fmt \
+.PHONY: all test test-plain test-asan test-browser clean bench-engine bench-search bench-search-mo bench-daemon bench-importance bench-dashboard bench-sweep bench-gp-engine demo fmt \
         install uninstall
 
 all: $(B)/hpsearch
@@ -154,6 +154,9 @@ bench-dashboard: $(B)/hpsearch $(B)/bench_dashboard_gen
 
 bench-sweep: $(B)/hpsearch
 	bench/sweep.sh $(B)
+
+bench-gp-engine: $(B)/hpsearch
+	bench/gp_engine.sh $(B)
 
 $(B)/bench_%: bench/%.c $(foreach d,$(cli_DEPS),$(B)/lib$(d).a)
 	$(CC) $(BASE_CFLAGS) $(OPT) -o $@ $< $(foreach d,$(cli_DEPS),$(B)/lib$(d).a) $(LDLIBS)
