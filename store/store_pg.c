@@ -189,7 +189,7 @@ static const char *const SQL[Q_COUNT_] = {
     [Q_SUMMARY_DIRS] = "SELECT study_id, objective, direction FROM study_directions "
                        "WHERE $1::int < 0 OR study_id = $1 ORDER BY study_id, objective",
     [Q_SUMMARY_BEST] = "SELECT DISTINCT ON (t.study_id) t.study_id, " SIGNED_KEY " AS k, "
-                       "t.number" BEST_FROM "($1::int < 0 OR t.study_id = $1) "
+                       "t.number, t.trial_id" BEST_FROM "($1::int < 0 OR t.study_id = $1) "
                        "ORDER BY t.study_id, k, t.number",
     [Q_READ_TRIALS_S] = READ_TRIALS(BY_STUDY),
     [Q_READ_PARAMS_S] = READ_PARAMS(BY_STUDY),
@@ -1161,6 +1161,7 @@ static int summaries(pg_t *s, int64_t filter, hp_store_study_info_t **out, size_
   for (size_t i = 0; !rc && i < n; i++) {
     list[i].study_id = col_int(r, (int)i, 0);
     list[i].best_number = -1;
+    list[i].best_trial_id = -1;
     if (!(list[i].name = strdup(PQgetvalue(r, (int)i, 1))))
       rc = hp_err_set(err, HP_ENOMEM, "store: out of memory");
   }
@@ -1197,6 +1198,7 @@ static int summaries(pg_t *s, int64_t filter, hp_store_study_info_t **out, size_
     list[i].has_best = true;
     list[i].best_value = list[i].maximize[0] ? -k : k;
     list[i].best_number = col_int(r, row, 2);
+    list[i].best_trial_id = col_int(r, row, 3);
   }
   for (int i = 0; i < 4; i++) PQclear(res[i]);
   *out = list;

@@ -457,8 +457,10 @@ static int best_feasible(hp_store_t *s, const hp_store_study_info_t *info, int64
  * one objective, or null (also for several objectives: see the Pareto
  * front). */
 static cJSON *best_json(hp_view_t *v, hp_store_t *s, const hp_store_study_info_t *info) {
-  int64_t tid = 0;
-  if (info->n_objectives > 1 || hp_store_best_trial(s, info->study_id, &tid, NULL, NULL, NULL) < 0)
+  /* the summary's best (one pass for every study), else asked for */
+  int64_t tid = info->has_best ? info->best_trial_id : -1;
+  if (info->n_objectives > 1 ||
+      (tid < 0 && hp_store_best_trial(s, info->study_id, &tid, NULL, NULL, NULL) < 0))
     return cJSON_CreateNull();
   hp_store_trial_t t = {0};
   if (hp_store_trial_get(s, tid, &t, NULL) < 0) return cJSON_CreateNull();

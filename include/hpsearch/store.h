@@ -147,6 +147,7 @@ typedef struct hp_store_study_info {
   bool has_best;                                 /* a COMPLETE trial with a value exists */
   double best_value;                             /* objective 0; may be +-inf */
   int64_t best_number;                           /* trial number of the best, -1 if none */
+  int64_t best_trial_id;                         /* its trial_id, -1 if none */
   char datetime_start[32];                       /* earliest trial start, "" if none */
   char datetime_complete[32];                    /* latest trial end, "" if none */
 } hp_store_study_info_t;

@@ -557,7 +557,28 @@ static void test_best_handles_inf(void **state) {
   assert_int_equal(n, 2);
   assert_true(list[0].best_value == -2.0 && list[0].best_number == 2);
   assert_true(list[1].best_value == 2.0 && list[1].best_number == 2 && list[1].maximize[0]);
+  int64_t tmin, tmax;
+  OK(hp_store_best_trial(s, smin, &tmin, NULL, NULL, &e_));
+  OK(hp_store_best_trial(s, smax, &tmax, NULL, NULL, &e_));
+  assert_int_equal(list[0].best_trial_id, tmin);
+  assert_int_equal(list[1].best_trial_id, tmax);
   hp_store_study_list_free(list, n);
+  hp_store_study_info_t one;
+  OK(hp_store_study_get(s, smax, &one, &e_));
+  assert_true(one.has_best && one.best_number == 2 && one.best_trial_id == tmax);
+  assert_int_equal(one.n_trials, 4);
+  hp_store_study_info_clear(&one);
+  /* The studies' trials interleave (ids 1, 3, 5, 7 and 2, 4, 6, 8): a read
+   * from a number on gets its own study's rows only. */
+  hp_store_trial_t *tr;
+  size_t nt;
+  OK(hp_store_trials_list(s, smax, 2, &tr, &nt, &e_));
+  assert_int_equal(nt, 2);
+  assert_true(tr[0].number == 2 && tr[0].study_id == smax && tr[0].n_values == 1 &&
+              tr[0].values[0] == 2.0);
+  assert_true(tr[1].number == 3 && tr[1].n_values == 1 && isinf(tr[1].values[0]) &&
+              tr[1].values[0] < 0);
+  hp_store_trials_free(tr, nt);
   /* Only +inf: it is the best there is; no COMPLETE trial: not found. */
   int64_t only = new_study(s, "only_inf", false), none = new_study(s, "none", false), t;
   OK(hp_store_trial_create(s, only, HP_STORE_RUNNING, NULL, 0, NULL, &t, NULL, &e_));
