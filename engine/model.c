@@ -29,10 +29,10 @@ void hp_model_free(hp_model_t *m) {
   if (m == NULL) return;
   for (int i = 0; i < m->n_layers; i++) {
     hp_layer_t *L = &m->layers[i];
-    free(L->out), free(L->aux), free(L->aux2), free(L->argmax), free(L->xb), free(L->wb);
+    free(L->out), free(L->aux), free(L->aux2), free(L->argmax), free(L->xb);
   }
   free(m->layers), free(m->params), free(m->grads), free(m->state), free(m->decay);
-  free(m->gbuf[0]), free(m->gbuf[1]), free(m->dlogits), free(m->gb);
+  free(m->gbuf[0]), free(m->gbuf[1]), free(m->dlogits), free(m->gb), free(m->pb);
   memset(m, 0, sizeof *m);
 }
 
@@ -265,14 +265,15 @@ void hp_model_init(hp_model_t *m, const hp_init_t *global, uint64_t seed) {
 int hp_model_set_bf16(hp_model_t *m, bool on, hp_err_t *err) {
   if (on) {
     size_t gmax = 0;
+    if (m->pb == NULL && (m->pb = malloc(m->n_params * sizeof *m->pb)) == NULL)
+      return hp_err_set(err, HP_ENOMEM, "model: out of memory (bf16 copies)");
+    m->pb_fresh = false;
     for (int i = 0; i < m->n_layers; i++) {
       hp_layer_t *L = &m->layers[i];
       if (L->spec.kind != HP_LAYER_DENSE) continue;
       if (L->xb == NULL) L->xb = malloc((size_t)m->batch * L->in_size * sizeof *L->xb);
-      if (L->wb == NULL) L->wb = malloc(L->w_len * sizeof *L->wb);
-      if (L->xb == NULL || L->wb == NULL)
-        return hp_err_set(err, HP_ENOMEM, "model: out of memory (bf16 copies)");
-      L->wb_fresh = false;
+      if (L->xb == NULL) return hp_err_set(err, HP_ENOMEM, "model: out of memory (bf16 copies)");
+      L->wb = m->pb + L->p_off;
       if (L->out_size > gmax) gmax = L->out_size;
     }
     if (m->gb == NULL && gmax > 0 &&
@@ -283,15 +284,17 @@ int hp_model_set_bf16(hp_model_t *m, bool on, hp_err_t *err) {
   return 0;
 }
 
-void hp_model_params_changed(hp_model_t *m) {
-  for (int i = 0; i < m->n_layers; i++) m->layers[i].wb_fresh = false;
-}
+void hp_model_params_changed(hp_model_t *m) { m->pb_fresh = false; }
 
 void hp_model_zero_grad(hp_model_t *m) { memset(m->grads, 0, m->n_params * sizeof *m->grads); }
 
 /* x[n, in] -> logits[n, n_classes] */
 const float *hp_model_forward(hp_model_t *m, const float *x, int n, bool train) {
   const float *cur = x;
+  if (m->bf16 && !m->pb_fresh) { /* once per step (or per evaluation) */
+    hp_bf16_from_f32(m->params, m->pb, m->n_params);
+    m->pb_fresh = true;
+  }
   for (int i = 0; i < m->n_layers; i++) {
     hp_layer_t *L = &m->layers[i];
     const hp_layer_spec_t *s = &L->spec;
@@ -302,11 +305,8 @@ const float *hp_model_forward(hp_model_t *m, const float *x, int n, bool train) 
     switch (s->kind) {
       case HP_LAYER_DENSE:
         if (m->bf16) {
-          /* round the input and (once per step, or once for a whole
-           * evaluation) the weights; backward reuses both */
+          /* round the input; backward reuses it and the rounded weights */
           hp_bf16_from_f32(cur, L->xb, (size_t)n * L->in_size);
-          if (!L->wb_fresh) hp_bf16_from_f32(p, L->wb, L->w_len);
-          L->wb_fresh = !train; /* a training pass is followed by a step */
           hp_dense_forward_bf16(L->xb, L->wb, p + L->w_len, L->out, n, (int)L->in_size,
                                 s->units, s->act);
         } else {

@@ -138,6 +138,7 @@ int hp_train_run_data(const hp_train_config_t *cfg, const hp_data_t *data, hp_ep
   int since_best = 0;
   uint64_t samples = 0;
   bool curv_fresh = false; /* res->curv describes the current weights */
+  bool grads_zero = false;  /* model.grads are all zero (the last step zeroed them) */
 
   for (int epoch = 1; epoch <= cfg->epochs; epoch++) {
     const double t_epoch = now_sec(), c_epoch = cpu_sec();
@@ -150,7 +151,7 @@ int hp_train_run_data(const hp_train_config_t *cfg, const hp_data_t *data, hp_ep
       int b = (int)(n_train - at < (uint32_t)B ? n_train - at : (uint32_t)B);
       step++;
       hp_data_gather(ds, order + at, (uint32_t)b, xbuf, ybuf);
-      hp_model_zero_grad(&model);
+      if (!grads_zero) hp_model_zero_grad(&model);
       hp_model_forward(&model, xbuf, b, true);
       double l = hp_model_loss_backward(&model, ybuf, b, true, &correct);
       if (!isfinite(l)) {
@@ -162,7 +163,12 @@ int hp_train_run_data(const hp_train_config_t *cfg, const hp_data_t *data, hp_ep
         goto done;
       }
       loss_sum += l;
-      hp_optim_step(opt, model.params, model.grads, model.n_params);
+      /* the step also rounds the weights for the next products (bf16) and
+       * zeroes the gradients for the next backward, in the same pass */
+      hp_optim_step_fused(opt, model.params, model.grads, model.n_params,
+                          model.bf16 ? model.pb : NULL, true);
+      model.pb_fresh = model.bf16;
+      grads_zero = true;
       res->steps++;
     }
     samples += n_train;
@@ -190,6 +196,7 @@ int hp_train_run_data(const hp_train_config_t *cfg, const hp_data_t *data, hp_ep
     if (cfg->curv.every_epoch) {
       if ((rc = diagnose(cfg, data, n_train, &model, opt, &res->curv, res, err)) != 0) goto fail;
       res->has_curv = curv_fresh = true;
+      grads_zero = false; /* the diagnosis computes gradients */
       rep.curv = &res->curv;
     }
     res->epochs = epoch;

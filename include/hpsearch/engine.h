@@ -129,9 +129,8 @@ typedef struct hp_layer {
   const float *x;        /* runtime: input of the last forward pass */
   const float *y;        /* runtime: output of the last forward pass */
   hp_bf16_t *xb;         /* bf16 dense: the input rounded to bf16 [batch, in_size] */
-  hp_bf16_t *wb;         /* bf16 dense: the weights rounded to bf16 [w_len] */
-  bool wb_fresh;         /* wb matches the current weights (set by an inference pass;
-                            a training pass's step changes them after it) */
+  hp_bf16_t *wb;         /* bf16 dense: the weights rounded to bf16 [w_len] (in the
+                            model's pb) */
 } hp_layer_t;
 
 typedef struct hp_model {
@@ -155,6 +154,11 @@ typedef struct hp_model {
   float *dlogits;        /* [batch, n_classes] */
   bool bf16;             /* "precision": "bf16" (hp_model_set_bf16) */
   hp_bf16_t *gb;         /* bf16: a dense layer's output gradient [batch, max out] */
+  hp_bf16_t *pb;         /* bf16: ALL parameters rounded to bf16, params' layout */
+  bool pb_fresh;         /* pb holds the current params: a forward pass rounds them
+                            when not; hp_model_params_changed clears it, a step that
+                            rounds them in its pass (hp_optim_step_fused into pb)
+                            sets it */
   hp_rng_t dropout_rng;
 } hp_model_t;
 
@@ -192,8 +196,9 @@ void hp_model_zero_grad(hp_model_t *m);
  * Allocates the bf16 buffers the first time; HP_ENOMEM if it cannot. The
  * caller checks oneDNN and the CPU first (hp_dnnl_check). */
 int hp_model_set_bf16(hp_model_t *m, bool on, hp_err_t *err);
-/* Tells the model its parameters were changed outside a training pass
- * (bf16 weight copies must be made again). */
+/* Tells the model its parameters changed (bf16: the rounded copy m->pb
+ * must be made again before the next product). Whoever writes m->params
+ * calls it, unless it refreshed m->pb itself and set m->pb_fresh. */
 void hp_model_params_changed(hp_model_t *m);
 
 /* ---- training ---------------------------------------------------------- */

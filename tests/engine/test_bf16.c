@@ -235,19 +235,24 @@ static void test_no_bf16_cpu_error(void **state) {
 
 enum { DN = 600, DD = 16 };
 
-static void blobs(hp_data_t *data, float *x, int32_t *y, uint32_t *tr, uint32_t *va) {
+/* Four Gaussian blobs in 16 dimensions: 480 training and 120 validation
+ * samples (static storage, rebuilt by every call). */
+static float blob_x[DN * DD];
+static int32_t blob_y[DN];
+static uint32_t tr[480], va[120];
+static void blobs(hp_data_t *data) {
   hp_rng_t r;
   hp_rng_seed(&r, 17);
   for (int i = 0; i < DN; i++) {
-    y[i] = (int32_t)hp_rng_below(&r, 4);
-    for (int j = 0; j < DD; j++) x[i * DD + j] = (float)(0.8 * hp_rng_normal(&r) + 2.0 * (j % 4 == y[i]));
+    blob_y[i] = (int32_t)hp_rng_below(&r, 4);
+    for (int j = 0; j < DD; j++) blob_x[i * DD + j] = (float)(0.8 * hp_rng_normal(&r) + 2.0 * (j % 4 == blob_y[i]));
   }
   for (int i = 0; i < 480; i++) tr[i] = (uint32_t)i;
   for (int i = 0; i < 120; i++) va[i] = (uint32_t)(480 + i);
   memset(data, 0, sizeof *data);
   hp_dataset_t *d = &data->train;
   d->n = DN, d->c = 1, d->h = 4, d->w = 4, d->d = DD, d->n_classes = 4;
-  d->x = x, d->y = y;
+  d->x = blob_x, d->y = blob_y;
   data->split.train = tr, data->split.n_train = 480;
   data->split.val = va, data->split.n_val = 120;
 }
@@ -267,19 +272,21 @@ static void load(hp_train_config_t *cfg, const char *layers, const char *precisi
   cJSON_Delete(root);
 }
 
-static void test_bf16_training(void **state) {
-  (void)state;
+/* Skips the calling test where bf16 training cannot run here. */
+static void need_bf16(void) {
   hp_err_t err = {0};
   if (hp_dnnl_check(true, &err) != 0) {
     fprintf(stderr, "bf16 training skipped: %s\n", err.msg);
     skip();
-    return;
   }
-  float *x = malloc(DN * DD * sizeof *x);
-  int32_t y[DN];
-  uint32_t tr[480], va[120];
+}
+
+static void test_bf16_training(void **state) {
+  (void)state;
+  hp_err_t err = {0};
+  need_bf16();
   hp_data_t data;
-  blobs(&data, x, y, tr, va);
+  blobs(&data);
   static const char *const nets[] = {
       "[{\"type\": \"mlp\", \"hidden\": [32, 16]}, {\"type\": \"dense\", \"units\": 4}]",
       "[{\"type\": \"conv2d\", \"filters\": 4, \"kernel\": 3, \"padding\": 1, "
@@ -313,7 +320,109 @@ static void test_bf16_training(void **state) {
     hp_model_free(&a), hp_model_free(&b), hp_model_free(&m32);
     hp_train_config_free(&c32), hp_train_config_free(&c16);
   }
-  free(x);
+}
+
+/* The nearest bf16 to f by the definition (ties to even), as a float. */
+static double rnd16(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  uint32_t lo = u & 0xffff0000u, hi = lo + 0x10000u;
+  float flo, fhi;
+  memcpy(&flo, &lo, sizeof flo);
+  memcpy(&fhi, &hi, sizeof fhi);
+  double dlo = fabs((double)f - flo), dhi = fabs((double)fhi - f);
+  if (dlo != dhi) return dlo < dhi ? flo : fhi;
+  return ((lo >> 16) & 1) ? fhi : flo;
+}
+
+/* One SGD step of a bf16 dense softmax layer, full batch, by hand in
+ * double: logits = r(x) r(W)^T + b, dl = (softmax - onehot)/n,
+ * dW = r(dl)^T r(x), db = sum dl (r: round to bf16); returns W', b' and in
+ * tol the bound on fp32 accumulation (K u sum|terms|, generous). */
+enum { HN = 64, HD = 16, HC = 4 };
+static void step_by_hand(const float *W, const float *b, const float *x, const int32_t *y,
+                         double lr, double *W1, double *b1, double *tol) {
+  double dl[HN][HC];
+  for (int i = 0; i < HN; i++) {
+    double z[HC], mx = -INFINITY, sum = 0;
+    for (int j = 0; j < HC; j++) {
+      z[j] = b[j];
+      for (int k = 0; k < HD; k++) z[j] += rnd16(x[i * HD + k]) * rnd16(W[j * HD + k]);
+      mx = fmax(mx, z[j]);
+    }
+    for (int j = 0; j < HC; j++) sum += exp(z[j] - mx);
+    for (int j = 0; j < HC; j++) dl[i][j] = (exp(z[j] - mx) / sum - (y[i] == j)) / HN;
+  }
+  for (int j = 0; j < HC; j++) {
+    double db = 0;
+    for (int i = 0; i < HN; i++) db += dl[i][j];
+    b1[j] = b[j] - lr * db;
+    for (int k = 0; k < HD; k++) {
+      double dw = 0, mag = 0;
+      for (int i = 0; i < HN; i++) {
+        double t = rnd16((float)dl[i][j]) * rnd16(x[i * HD + k]);
+        dw += t, mag += fabs(t);
+      }
+      W1[j * HD + k] = W[j * HD + k] - lr * dw;
+      tol[j * HD + k] = lr * 1e-4 * mag + 1e-7;
+    }
+  }
+}
+
+/* Two steps of bf16 training against the algorithm by hand: the engine's
+ * weights after step 1 and after step 2 are the hand-computed steps from
+ * the weights before them (so step 2 used the copy of the weights the
+ * fused optimizer step rounded after step 1, not a stale one), and the
+ * model's bf16 copy is the nearest bf16 of its weights at the end. */
+static void test_bf16_steps_by_hand(void **state) {
+  (void)state;
+  hp_err_t err = {0};
+  need_bf16();
+  hp_data_t data;
+  blobs(&data);
+  data.split.n_train = HN, data.split.n_val = 0;
+  const double lr = 0.5;
+  const char *txt = "{\"layers\": [{\"type\": \"dense\", \"units\": 4}], \"batch_size\": 64, "
+                    "\"epochs\": 1, \"seed\": 3, \"precision\": \"bf16\", "
+                    "\"optimizer\": {\"type\": \"sgd\", \"lr\": 0.5}}";
+  cJSON *root = NULL;
+  assert_int_equal(hp_json_parse(txt, strlen(txt), "t", &root, &err), 0);
+  hp_train_config_t cfg;
+  assert_int_equal(hp_train_config_parse(root, &cfg, &err), 0);
+  cJSON_Delete(root);
+  hp_model_t m0, m1, m2;
+  assert_int_equal(hp_model_create(&m0, cfg.layers, cfg.n_layers, 1, 4, 4, 4, HN, cfg.loss, &err),
+                   0);
+  hp_model_init(&m0, &cfg.init, cfg.seed);
+  hp_train_result_t res;
+  assert_int_equal(hp_train_run_data(&cfg, &data, NULL, NULL, &res, &m1, &err), 0);
+  cfg.epochs = 2;
+  assert_int_equal(hp_train_run_data(&cfg, &data, NULL, NULL, &res, &m2, &err), 0);
+  assert_int_equal(res.steps, 2);
+  const hp_model_t *before[2] = {&m0, &m1}, *after[2] = {&m1, &m2};
+  for (int s = 0; s < 2; s++) {
+    const float *W = before[s]->params, *b = W + HC * HD;
+    double W1[HC * HD], b1[HC], tol[HC * HD], Ws[HC * HD], bs[HC], tols[HC * HD];
+    step_by_hand(W, b, blob_x, blob_y, lr, W1, b1, tol);
+    double far = 0;
+    for (int i = 0; i < HC * HD; i++) {
+      if (!(fabs(after[s]->params[i] - W1[i]) <= tol[i]))
+        fprintf(stderr, "step %d w[%d]: engine %.9g by hand %.9g (tol %.3g)\n", s + 1, i,
+                after[s]->params[i], W1[i], tol[i]);
+      assert_true(fabs(after[s]->params[i] - W1[i]) <= tol[i]);
+    }
+    for (int j = 0; j < HC; j++) assert_true(fabs(after[s]->params[HC * HD + j] - b1[j]) <= 1e-6);
+    if (s == 1) { /* a stale copy (step 1's weights) would give another step */
+      step_by_hand(m0.params, b, blob_x, blob_y, lr, Ws, bs, tols);
+      for (int i = 0; i < HC * HD; i++) far = fmax(far, fabs(Ws[i] - W1[i]) / (tol[i] + tols[i]));
+      assert_true(far > 10);
+    }
+  }
+  assert_true(m2.pb_fresh);
+  for (size_t i = 0; i < m2.n_params; i++)
+    assert_true(hp_bf16_to_f32(m2.pb[i]) == (float)rnd16(m2.params[i]));
+  hp_model_free(&m0), hp_model_free(&m1), hp_model_free(&m2);
+  hp_train_config_free(&cfg);
 }
 
 static void test_precision_config(void **state) {
@@ -336,6 +445,7 @@ int main(void) {
       cmocka_unit_test(test_backend_policy),
       cmocka_unit_test(test_no_bf16_cpu_error),
       cmocka_unit_test(test_bf16_training),
+      cmocka_unit_test(test_bf16_steps_by_hand),
       cmocka_unit_test(test_precision_config),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);

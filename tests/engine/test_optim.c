@@ -471,9 +471,73 @@ static void test_vector_paths_match_scalar(void **st) {
   }
 }
 
+/* The nearest bf16 to f by the definition (the two bf16 values around f, the
+ * closer one, ties to the even one), independent of engine/dnnl.c. */
+static uint16_t nearest_bf16(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  uint16_t lo = (uint16_t)(u >> 16), hi = (uint16_t)(lo + 1);
+  float flo = hp_bf16_to_f32(lo), fhi = hp_bf16_to_f32(hi);
+  double dlo = fabs((double)f - flo), dhi = fabs((double)fhi - f);
+  if (dlo != dhi) return dlo < dhi ? lo : hi;
+  return (lo & 1) ? hi : lo;
+}
+
+/* hp_optim_step_fused: the update is the algorithm's (Adam with value
+ * clipping and weight decay on a middle range, worked in double, over
+ * several blocks and segments), bit for bit hp_optim_step's for every
+ * optimizer, the bf16 copy is the nearest bf16 of each updated parameter,
+ * and the gradients are zero afterwards. */
+static void test_fused_step(void **st) {
+  (void)st;
+  enum { N = 2 * 1024 + 517, STEPS = 3 };
+  const hp_param_range_t mid = {700, 1500}; /* decayed: [700, 2200) */
+  for (int kind = 0; kind < HP_OPTIM_COUNT_; kind++) {
+    hp_optim_config_t c;
+    hp_optim_config_default(&c, (hp_optim_kind_t)kind);
+    c.lr = 0.01, c.clip_value = 0.5, c.weight_decay = 0.1;
+    hp_optim_t *o = make(&c, N, &mid, 1), *of = make(&c, N, &mid, 1);
+    float *p = malloc(N * sizeof *p), *pf = malloc(N * sizeof *pf), *g = malloc(N * sizeof *g);
+    float *gf = malloc(N * sizeof *gf);
+    hp_bf16_t *pb = malloc(N * sizeof *pb);
+    double *s = calloc(N, sizeof *s), *r = calloc(N, sizeof *r), *pd = malloc(N * sizeof *pd);
+    assert_true(p && pf && g && gf && pb && s && r && pd);
+    for (size_t i = 0; i < N; i++) p[i] = pf[i] = (float)(pd[i] = 0.3 - 0.0007 * (double)(i % 811));
+    for (int k = 1; k <= STEPS; k++) {
+      for (size_t i = 0; i < N; i++)
+        g[i] = gf[i] = (float)(0.2 * sin(0.37 * (double)i + k) + (i % 97 == 0 ? 3.0 : 0.0));
+      hp_optim_step(o, p, g, N);
+      hp_optim_step_fused(of, pf, gf, N, pb, true);
+      for (size_t i = 0; i < N; i++) {
+        assert_true(pf[i] == p[i]); /* the same update, bit for bit */
+        assert_true(gf[i] == 0.0f);
+        if (pb[i] != nearest_bf16(pf[i]))
+          fprintf(stderr, "%s: element %zu bf16 %04x, nearest %04x\n", hp_optim_name(kind), i,
+                  pb[i], nearest_bf16(pf[i]));
+        assert_int_equal(pb[i], nearest_bf16(pf[i]));
+      }
+      if (kind != HP_OPTIM_ADAM) continue;
+      /* Algorithm 8.7 in double: clip by value, decay, moments, bias correction */
+      for (size_t i = 0; i < N; i++) {
+        double gi = fmax(-0.5, fmin(0.5, (double)g[i]));
+        if (i >= 700 && i < 2200) gi += 0.1 * pd[i];
+        s[i] = 0.9 * s[i] + 0.1 * gi;
+        r[i] = 0.999 * r[i] + 0.001 * gi * gi;
+        double sh = s[i] / (1 - pow(0.9, k)), rh = r[i] / (1 - pow(0.999, k));
+        pd[i] -= 0.01 * sh / (sqrt(rh) + 1e-8);
+        CLOSE(pf[i], pd[i], 2e-7 * (1 + fabs(pd[i])));
+        pd[i] = pf[i]; /* the next step starts from the stored float */
+      }
+    }
+    hp_optim_free(o), hp_optim_free(of);
+    free(p), free(pf), free(g), free(gf), free(pb), free(s), free(r), free(pd);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sgd),
+      cmocka_unit_test(test_fused_step),
       cmocka_unit_test(test_momentum),
       cmocka_unit_test(test_nesterov_equals_literal),
       cmocka_unit_test(test_adagrad),
