@@ -169,7 +169,6 @@ double hp_curvature_grad(hp_model_t *m, const float *xs, const int32_t *ys, uint
   long correct = 0;
   for (uint32_t at = 0; at < n; at += (uint32_t)m->batch) {
     int b = (int)(n - at < (uint32_t)m->batch ? n - at : (uint32_t)m->batch);
-    hp_model_zero_grad(m);
     hp_model_forward(m, xs + (size_t)at * d, b, true);
     loss += hp_model_loss_backward(m, ys + at, b, true, &correct);
     /* the chunk's gradient is of its mean loss: weight it by its share */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "data_internal.h"
+#include "hpsearch/blas.h"
 #include "hpsearch/hot.h"
 #include "hpsearch/json.h"
 #include "hpsearch/rng.h"
@@ -114,6 +115,21 @@ void hp_data_gather(const hp_dataset_t *ds, const uint32_t *idx, uint32_t count,
       scale_row(x_out + (size_t)i * d, row, ds->scale, ds->shift, d);
     else
       memcpy(x_out + (size_t)i * d, row, d * sizeof *row);
+  }
+  if (y_out)
+    for (uint32_t i = 0; i < count; i++) y_out[i] = ds->y[idx[i]];
+}
+
+void hp_data_gather_bf16(const hp_dataset_t *ds, const uint32_t *idx, uint32_t count,
+                         hp_bf16_t *x_out, int32_t *y_out) {
+  const uint32_t d = ds->d;
+  for (uint32_t i = 0; i < count; i++) {
+    assert(idx[i] < ds->n);
+    const float *row = ds->x + (size_t)idx[i] * d;
+    if (ds->scale)
+      hp_bf16_from_f32_affine(row, ds->scale, ds->shift, x_out + (size_t)i * d, d);
+    else
+      hp_bf16_from_f32(row, x_out + (size_t)i * d, d);
   }
   if (y_out)
     for (uint32_t i = 0; i < count; i++) y_out[i] = ds->y[idx[i]];

@@ -170,6 +170,11 @@ HP_HOT static void from_f32_loop(const float *x, hp_bf16_t *y, size_t n) {
   for (size_t i = 0; i < n; i++) y[i] = to_bf16(x[i]);
 }
 
+HP_HOT static void affine_loop(const float *x, const float *a, const float *b, hp_bf16_t *y,
+                               size_t n) {
+  for (size_t i = 0; i < n; i++) y[i] = to_bf16(x[i] * a[i] + b[i]);
+}
+
 static bool cpu_bf16_raw(void) {
   unsigned a, b, c, d;
   return hp_blas_cpu_features().avx512f && __get_cpuid_count(7, 1, &a, &b, &c, &d) &&
@@ -191,21 +196,43 @@ __attribute__((target("avx512f,avx512bf16"))) static void from_f32_native(const 
   }
   if (i < n) from_f32_loop(x + i, y + i, n - i);
 }
+
+/* y = bf16(x * a + b): a multiply, then an add (no FMA: the same float as
+ * the plain loop and as hp_data_gather's fp32 scaling), then the rounding. */
+__attribute__((target("avx512f,avx512bf16"))) static void affine_native(
+    const float *x, const float *a, const float *b, hp_bf16_t *y, size_t n) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(a + i)),
+                             _mm512_loadu_ps(b + i));
+    _mm256_storeu_si256((void *)(y + i), (__m256i)_mm512_cvtneps_pbh(v));
+  }
+  if (i < n) affine_loop(x + i, a + i, b + i, y + i, n - i);
+}
 #endif
 
 static void (*from_f32)(const float *, hp_bf16_t *, size_t);
+static void (*affine)(const float *, const float *, const float *, hp_bf16_t *, size_t);
 static pthread_once_t from_once = PTHREAD_ONCE_INIT;
 
 static void from_f32_pick(void) {
   from_f32 = from_f32_loop;
+  affine = affine_loop;
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-  if (cpu_bf16_raw() && getenv("HPSEARCH_BF16_LOOP") == NULL) from_f32 = from_f32_native;
+  if (cpu_bf16_raw() && getenv("HPSEARCH_BF16_LOOP") == NULL)
+    from_f32 = from_f32_native, affine = affine_native;
 #endif
 }
 
 void hp_bf16_from_f32(const float *x, hp_bf16_t *y, size_t n) {
   pthread_once(&from_once, from_f32_pick);
   from_f32(x, y, n);
+}
+
+void hp_bf16_from_f32_affine(const float *x, const float *a, const float *b, hp_bf16_t *y,
+                             size_t n) {
+  pthread_once(&from_once, from_f32_pick);
+  affine(x, a, b, y, n);
 }
 
 float hp_bf16_to_f32(hp_bf16_t v) {

@@ -1,6 +1,8 @@
 /* Dense (fully connected) layer: one sgemm per product with the transposes
  * folded into the call, bias and activation fused into one pass. Weights
  * are stored [out, in] (a row per output unit). */
+#include <string.h>
+
 #include "hpsearch/blas.h"
 #include "hpsearch/layers.h"
 
@@ -66,9 +68,11 @@ void hp_dense_forward_bf16(const hp_bf16_t *xb, const hp_bf16_t *Wb, const float
 }
 
 /* dy[B,out] (overwritten by the pre-activation gradient), x[B,in], y[B,out]
- * -> dW[out,in] += dy^T x, db[out] += sum dy, dx[B,in] = dy W */
-/* dy <- the pre-activation gradient; db += its column sums */
-static void act_back_bias(const float *y, float *dy, float *db, int B, int out, hp_act_t act) {
+ * -> dW[out,in] (+)= dy^T x, db[out] (+)= sum dy, dx[B,in] = dy W */
+/* dy <- the pre-activation gradient; db (+)= its column sums */
+static void act_back_bias(const float *y, float *dy, float *db, int B, int out, hp_act_t act,
+                          bool accumulate) {
+  if (!accumulate) memset(db, 0, (size_t)out * sizeof *db);
   if (act.kind == HP_ACT_RELU) {
     relu_back_bias(y, dy, db, B, out);
   } else {
@@ -78,17 +82,19 @@ static void act_back_bias(const float *y, float *dy, float *db, int B, int out, 
 }
 
 void hp_dense_backward(const float *x, const float *W, const float *y, float *dy, float *dx,
-                       float *dW, float *db, int B, int in, int out, hp_act_t act) {
-  act_back_bias(y, dy, db, B, out, act);
-  hp_sgemm(true, false, out, in, B, 1.0f, dy, out, x, in, 1.0f, dW, in);
+                       float *dW, float *db, int B, int in, int out, hp_act_t act,
+                       bool accumulate) {
+  act_back_bias(y, dy, db, B, out, act, accumulate);
+  hp_sgemm(true, false, out, in, B, 1.0f, dy, out, x, in, accumulate ? 1.0f : 0.0f, dW, in);
   if (dx != NULL) hp_sgemm(false, false, B, in, out, 1.0f, dy, out, W, in, 0.0f, dx, in);
 }
 
 void hp_dense_backward_bf16(const hp_bf16_t *xb, const hp_bf16_t *Wb, const float *y, float *dy,
                             hp_bf16_t *dyb, float *dx, float *dW, float *db, int B, int in,
-                            int out, hp_act_t act) {
-  act_back_bias(y, dy, db, B, out, act);
+                            int out, hp_act_t act, bool accumulate) {
+  act_back_bias(y, dy, db, B, out, act, accumulate);
   hp_bf16_from_f32(dy, dyb, (size_t)B * out);
-  hp_gemm_bf16(true, false, out, in, B, 1.0f, dyb, out, xb, in, 1.0f, dW, in);
+  hp_gemm_bf16(true, false, out, in, B, 1.0f, dyb, out, xb, in, accumulate ? 1.0f : 0.0f, dW,
+               in);
   if (dx != NULL) hp_gemm_bf16(false, false, B, in, out, 1.0f, dyb, out, Wb, in, 0.0f, dx, in);
 }

@@ -286,9 +286,17 @@ int hp_model_set_bf16(hp_model_t *m, bool on, hp_err_t *err) {
 
 void hp_model_params_changed(hp_model_t *m) { m->pb_fresh = false; }
 
-void hp_model_zero_grad(hp_model_t *m) { memset(m->grads, 0, m->n_params * sizeof *m->grads); }
 
-/* x[n, in] -> logits[n, n_classes] */
+hp_bf16_t *hp_model_input_bf16(hp_model_t *m) {
+  return m->bf16 && m->layers[0].spec.kind == HP_LAYER_DENSE ? m->layers[0].xb : NULL;
+}
+
+const float *hp_model_forward_rounded(hp_model_t *m, int n, bool train) {
+  return hp_model_forward(m, NULL, n, train);
+}
+
+/* x[n, in] -> logits[n, n_classes]; x NULL: the input is already rounded in
+ * hp_model_input_bf16(m) */
 const float *hp_model_forward(hp_model_t *m, const float *x, int n, bool train) {
   const float *cur = x;
   if (m->bf16 && !m->pb_fresh) { /* once per step (or per evaluation) */
@@ -305,8 +313,9 @@ const float *hp_model_forward(hp_model_t *m, const float *x, int n, bool train) 
     switch (s->kind) {
       case HP_LAYER_DENSE:
         if (m->bf16) {
-          /* round the input; backward reuses it and the rounded weights */
-          hp_bf16_from_f32(cur, L->xb, (size_t)n * L->in_size);
+          /* round the input (unless the caller did); backward reuses it
+           * and the rounded weights */
+          if (cur != NULL) hp_bf16_from_f32(cur, L->xb, (size_t)n * L->in_size);
           hp_dense_forward_bf16(L->xb, L->wb, p + L->w_len, L->out, n, (int)L->in_size,
                                 s->units, s->act);
         } else {
@@ -354,8 +363,9 @@ const float *hp_model_forward(hp_model_t *m, const float *x, int n, bool train) 
   return cur;
 }
 
-/* Backward through the stack from dlogits[n, n_classes]; parameter
- * gradients accumulate into m->grads. Input gradients alternate between the
+/* Backward through the stack from dlogits[n, n_classes]; sets m->grads
+ * (a layer's parameters get gradients from that layer only: dense layers
+ * write theirs, the others accumulate into their range zeroed first). Input gradients alternate between the
  * two gbuf buffers; elementwise layers work in place. */
 static void model_backward(hp_model_t *m, int n) {
   float *g = m->dlogits;
@@ -368,16 +378,17 @@ static void model_backward(hp_model_t *m, int n) {
     const bool need_dx = i > 0;
     const size_t total = (size_t)n * L->out_size;
     switch (s->kind) {
-      case HP_LAYER_DENSE:
+      case HP_LAYER_DENSE: /* writes its gradients (each layer's are its own) */
         if (m->bf16)
           hp_dense_backward_bf16(L->xb, L->wb, L->y, g, m->gb, need_dx ? dst : NULL, dp,
-                                 dp + L->w_len, n, (int)L->in_size, s->units, s->act);
+                                 dp + L->w_len, n, (int)L->in_size, s->units, s->act, false);
         else
           hp_dense_backward(L->x, p, L->y, g, need_dx ? dst : NULL, dp, dp + L->w_len, n,
-                            (int)L->in_size, s->units, s->act);
+                            (int)L->in_size, s->units, s->act, false);
         g = dst;
         break;
-      case HP_LAYER_CONV2D:
+      case HP_LAYER_CONV2D: /* accumulates: from zero */
+        memset(dp, 0, L->p_len * sizeof *dp);
         hp_blas_set_bf16(m->bf16);
         hp_conv_backward(&L->conv, L->x, L->aux, L->aux2, p, L->y, L->argmax, g,
                          need_dx ? dst : NULL, dp, dp + L->w_len, n, s->act);
@@ -396,6 +407,7 @@ static void model_backward(hp_model_t *m, int n) {
         hp_act_backward(s->act, L->y, g, g, total);
         break;
       case HP_LAYER_BATCHNORM:
+        memset(dp, 0, L->p_len * sizeof *dp);
         hp_bn_backward(g, L->aux, p, L->aux2, g, dp, dp + L->in_c, n, L->in_c,
                        L->in_h * L->in_w);
         break;

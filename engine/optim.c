@@ -20,8 +20,8 @@
 /* A run of parameters that all get (or all skip) weight decay. */
 /* Parameters per block of the fused step (hp_optim_step_fused): 4 KB of
  * each array, so a block's parameters, gradients and state stay in the L1
- * cache while it is updated, rounded and zeroed. A multiple of every vector
- * width: only a segment's last block takes the plain-float tail. */
+ * cache while it is updated and rounded. A multiple of every vector width:
+ * only a segment's last block takes the plain-float tail. */
 #define FUSE_BLOCK 1024
 
 typedef struct seg {
@@ -499,7 +499,7 @@ HP_HOT static double sum_squares(const float *restrict g, size_t n) {
 }
 
 void hp_optim_step_fused(hp_optim_t *o, float *params, float *grads, size_t n,
-                         hp_bf16_t *params_bf16, bool zero_grads) {
+                         hp_bf16_t *params_bf16) {
   assert(n == o->n);
   const hp_optim_config_t *c = &o->cfg;
   kargs_t k = {0};
@@ -533,26 +533,25 @@ void hp_optim_step_fused(hp_optim_t *o, float *params, float *grads, size_t n,
   for (size_t si = 0; si < o->n_segs; si++) {
     const seg_t *sg = &o->segs[si];
     k.wd = sg->decay ? (float)c->weight_decay : 0.0f;
-    if (params_bf16 == NULL && !zero_grads) { /* one call per segment */
+    if (params_bf16 == NULL) { /* one call per segment */
       float *st = o->state ? o->state + sg->off : NULL;
       float *st2 = c->kind == HP_OPTIM_ADAM ? o->state + n + sg->off : NULL;
       kern(params + sg->off, grads + sg->off, st, st2, sg->count, k);
       continue;
     }
-    /* Block by block, so the block's parameters and gradients are still in
-     * the L1 cache when they are rounded and zeroed (one pass over memory
-     * instead of three). Elementwise: the same bits as one call. */
+    /* Block by block, so the block's parameters are still in the L1 cache
+     * when they are rounded (one pass over memory instead of two).
+     * Elementwise: the same bits as one call. */
     for (size_t at = sg->off, end = sg->off + sg->count; at < end; at += FUSE_BLOCK) {
       const size_t m = end - at < FUSE_BLOCK ? end - at : FUSE_BLOCK;
       float *st = o->state ? o->state + at : NULL;
       float *st2 = c->kind == HP_OPTIM_ADAM ? o->state + n + at : NULL;
       kern(params + at, grads + at, st, st2, m, k);
-      if (params_bf16 != NULL) hp_bf16_from_f32(params + at, params_bf16 + at, m);
-      if (zero_grads) memset(grads + at, 0, m * sizeof *grads);
+      hp_bf16_from_f32(params + at, params_bf16 + at, m);
     }
   }
 }
 
 void hp_optim_step(hp_optim_t *o, float *params, float *grads, size_t n) {
-  hp_optim_step_fused(o, params, grads, n, NULL, false);
+  hp_optim_step_fused(o, params, grads, n, NULL);
 }

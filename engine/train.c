@@ -44,6 +44,21 @@ static bool all_finite(const float *p, size_t n) {
   return s == 0.0f;
 }
 
+/* Samples idx[0..b) of ds through the model: gathered into xbuf, or
+ * straight to bf16 where the model takes its input rounded (one pass
+ * instead of two). */
+static void gather_forward(hp_model_t *m, const hp_dataset_t *ds, const uint32_t *idx, int b,
+                           float *xbuf, int32_t *ybuf, bool train) {
+  hp_bf16_t *xin = hp_model_input_bf16(m);
+  if (xin != NULL) {
+    hp_data_gather_bf16(ds, idx, (uint32_t)b, xin, ybuf);
+    hp_model_forward_rounded(m, b, train);
+  } else {
+    hp_data_gather(ds, idx, (uint32_t)b, xbuf, ybuf);
+    hp_model_forward(m, xbuf, b, train);
+  }
+}
+
 /* Mean loss and accuracy of the model in inference mode over samples
  * idx[0..n) of ds, in minibatches that fit the model's buffers. */
 static void evaluate(hp_model_t *m, const hp_dataset_t *ds, const uint32_t *idx, uint32_t n,
@@ -52,8 +67,7 @@ static void evaluate(hp_model_t *m, const hp_dataset_t *ds, const uint32_t *idx,
   long correct = 0;
   for (uint32_t at = 0; at < n; at += (uint32_t)m->batch) {
     int b = (int)(n - at < (uint32_t)m->batch ? n - at : (uint32_t)m->batch);
-    hp_data_gather(ds, idx + at, (uint32_t)b, xbuf, ybuf);
-    hp_model_forward(m, xbuf, b, false);
+    gather_forward(m, ds, idx + at, b, xbuf, ybuf, false);
     sum += hp_model_loss_backward(m, ybuf, b, false, &correct);
   }
   *loss = n ? sum / n : NAN;
@@ -138,7 +152,6 @@ int hp_train_run_data(const hp_train_config_t *cfg, const hp_data_t *data, hp_ep
   int since_best = 0;
   uint64_t samples = 0;
   bool curv_fresh = false; /* res->curv describes the current weights */
-  bool grads_zero = false;  /* model.grads are all zero (the last step zeroed them) */
 
   for (int epoch = 1; epoch <= cfg->epochs; epoch++) {
     const double t_epoch = now_sec(), c_epoch = cpu_sec();
@@ -150,9 +163,7 @@ int hp_train_run_data(const hp_train_config_t *cfg, const hp_data_t *data, hp_ep
     for (uint32_t at = 0; at < n_train; at += (uint32_t)B) {
       int b = (int)(n_train - at < (uint32_t)B ? n_train - at : (uint32_t)B);
       step++;
-      hp_data_gather(ds, order + at, (uint32_t)b, xbuf, ybuf);
-      if (!grads_zero) hp_model_zero_grad(&model);
-      hp_model_forward(&model, xbuf, b, true);
+      gather_forward(&model, ds, order + at, b, xbuf, ybuf, true);
       double l = hp_model_loss_backward(&model, ybuf, b, true, &correct);
       if (!isfinite(l)) {
         res->status = HP_TRAIN_DIVERGED;
@@ -163,12 +174,10 @@ int hp_train_run_data(const hp_train_config_t *cfg, const hp_data_t *data, hp_ep
         goto done;
       }
       loss_sum += l;
-      /* the step also rounds the weights for the next products (bf16) and
-       * zeroes the gradients for the next backward, in the same pass */
+      /* bf16: the step also rounds the weights for the next products */
       hp_optim_step_fused(opt, model.params, model.grads, model.n_params,
-                          model.bf16 ? model.pb : NULL, true);
+                          model.bf16 ? model.pb : NULL);
       model.pb_fresh = model.bf16;
-      grads_zero = true;
       res->steps++;
     }
     samples += n_train;
@@ -196,7 +205,6 @@ int hp_train_run_data(const hp_train_config_t *cfg, const hp_data_t *data, hp_ep
     if (cfg->curv.every_epoch) {
       if ((rc = diagnose(cfg, data, n_train, &model, opt, &res->curv, res, err)) != 0) goto fail;
       res->has_curv = curv_fresh = true;
-      grads_zero = false; /* the diagnosis computes gradients */
       rep.curv = &res->curv;
     }
     res->epochs = epoch;

@@ -99,6 +99,10 @@ typedef uint16_t hp_bf16_t; /* the top half of an IEEE float */
 
 /* y[i] = x[i] rounded to the nearest bf16 (ties to even; NaN stays NaN). */
 void hp_bf16_from_f32(const float *x, hp_bf16_t *y, size_t n);
+/* y[i] = (x[i] * a[i] + b[i]) rounded to bf16, the product and the sum in
+ * float (no FMA), in one pass: a scaled input straight to bf16. */
+void hp_bf16_from_f32_affine(const float *x, const float *a, const float *b, hp_bf16_t *y,
+                             size_t n);
 float hp_bf16_to_f32(hp_bf16_t v);
 
 /* C = alpha op(A) op(B) + beta C as hp_sgemm, with bf16 operands and fp32

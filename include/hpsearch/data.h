@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "hpsearch/blas.h"
 #include "hpsearch/err.h"
 
 #define HP_DATA_PATH_MAX 4096
@@ -108,6 +109,11 @@ int hp_dataset_copy_scaling(hp_dataset_t *dst, const hp_dataset_t *src, hp_err_t
  * Indices must be < ds->n (asserted). */
 void hp_data_gather(const hp_dataset_t *ds, const uint32_t *idx, uint32_t count, float *x_out,
                     int32_t *y_out);
+/* The same with x_out rounded to bf16 in the same pass (bf16 training whose
+ * first layer is dense: its products take the rounded input as it is):
+ * x_out[i] is hp_data_gather's value rounded to the nearest bf16. */
+void hp_data_gather_bf16(const hp_dataset_t *ds, const uint32_t *idx, uint32_t count,
+                         hp_bf16_t *x_out, int32_t *y_out);
 
 /* ---- validation split: index arrays into the training file, no copies ---- */
 

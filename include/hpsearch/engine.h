@@ -183,13 +183,17 @@ void hp_model_init(hp_model_t *m, const hp_init_t *global, uint64_t seed);
 /* x[n, c*h*w] -> logits [n, n_classes] (returned pointer into the model).
  * train selects batch statistics and dropout. n <= batch. */
 const float *hp_model_forward(hp_model_t *m, const float *x, int n, bool train);
+/* bf16 with a dense first layer: the buffer [batch, input size] where the
+ * caller may put the input already rounded to bf16 (hp_data_gather_bf16),
+ * then run hp_model_forward_rounded; NULL otherwise. */
+hp_bf16_t *hp_model_input_bf16(hp_model_t *m);
+const float *hp_model_forward_rounded(hp_model_t *m, int n, bool train);
 /* Loss of the last forward pass against labels y[n]: returns the SUM of the
  * per-sample losses, adds correct predictions to *correct; when `backward`,
- * also accumulates the gradient of the MEAN loss into m->grads (zero them
- * first with hp_model_zero_grad). */
+ * also sets m->grads to the gradient of the MEAN loss (every entry is
+ * written: no zeroing needed before). */
 double hp_model_loss_backward(hp_model_t *m, const int32_t *y, int n, bool backward,
                               long *correct);
-void hp_model_zero_grad(hp_model_t *m);
 /* Turns bf16 products on or off ("precision": "bf16": dense layers round
  * their input, weights and output gradient to bf16 once per pass; conv
  * layers round their products' operands per call; all else stays fp32).

@@ -49,9 +49,12 @@ void hp_dense_forward(const float *x, const float *W, const float *b, float *y, 
                       int out, hp_act_t act);
 /* dy[B,out] is the gradient of the (activated) output y; it is overwritten
  * with the gradient of the pre-activation. dW[out,in] += dy^T x,
- * db[out] += sum_B dy, dx[B,in] = dy W (dx may be NULL). */
+ * db[out] += sum_B dy when accumulate, else dW = dy^T x, db = sum_B dy
+ * (no zeroing pass, and the product does not read dW); dx[B,in] = dy W (dx
+ * may be NULL). */
 void hp_dense_backward(const float *x, const float *W, const float *y, float *dy, float *dx,
-                       float *dW, float *db, int B, int in, int out, hp_act_t act);
+                       float *dW, float *db, int B, int in, int out, hp_act_t act,
+                       bool accumulate);
 
 /* "precision": "bf16": the same layer with both products' operands rounded
  * to bf16 (fp32 accumulation, bias, activation and outputs in fp32). The
@@ -62,7 +65,7 @@ void hp_dense_forward_bf16(const hp_bf16_t *xb, const hp_bf16_t *Wb, const float
                            int B, int in, int out, hp_act_t act);
 void hp_dense_backward_bf16(const hp_bf16_t *xb, const hp_bf16_t *Wb, const float *y, float *dy,
                             hp_bf16_t *dyb, float *dx, float *dW, float *db, int B, int in,
-                            int out, hp_act_t act);
+                            int out, hp_act_t act, bool accumulate);
 
 /* ---- conv2d (im2col + sgemm) ------------------------------------------ */
 

@@ -138,13 +138,11 @@ void hp_optim_free(hp_optim_t *opt);
  * v' = alpha*v - eps*g. These iterates equal Algorithm 8.3's theta_k + alpha v_k. */
 void hp_optim_step(hp_optim_t *opt, float *params, float *grads, size_t n);
 /* hp_optim_step, and in the same pass over memory (block by block, while a
- * block is in the cache): when params_bf16 is not NULL, params_bf16[i] =
+ * block is in the cache), when params_bf16 is not NULL: params_bf16[i] =
  * the updated params[i] rounded to bf16 (the copy bf16 products read, made
- * once per step); when zero_grads, grads[i] = 0 after it is used (the
- * zeroing before the next backward). The update itself is hp_optim_step's,
- * bit for bit. */
+ * once per step). The update itself is hp_optim_step's, bit for bit. */
 void hp_optim_step_fused(hp_optim_t *opt, float *params, float *grads, size_t n,
-                         hp_bf16_t *params_bf16, bool zero_grads);
+                         hp_bf16_t *params_bf16);
 
 /* Steps taken so far (k of the next step). */
 int64_t hp_optim_steps(const hp_optim_t *opt);

@@ -369,6 +369,33 @@ static void step_by_hand(const float *W, const float *b, const float *x, const i
   }
 }
 
+/* hp_data_gather_bf16 gives the nearest bf16 of what hp_data_gather gives,
+ * with and without scaling, on rows whose length is no multiple of the
+ * vector width. */
+static void test_gather_bf16(void **state) {
+  (void)state;
+  enum { GN = 9, GD = 37 };
+  float gx[GN * GD], scale[GD], shift[GD], out[GN * GD];
+  int32_t gy[GN], y32[GN], y16[GN];
+  hp_bf16_t out16[GN * GD];
+  hp_rng_t r;
+  hp_rng_seed(&r, 5);
+  for (int i = 0; i < GN * GD; i++) gx[i] = (float)(300 * hp_rng_uniform(&r) - 20);
+  for (int j = 0; j < GD; j++) scale[j] = (float)(0.01 + hp_rng_uniform(&r)), shift[j] = (float)(hp_rng_normal(&r));
+  for (int i = 0; i < GN; i++) gy[i] = i % 3;
+  hp_dataset_t ds = {.n = GN, .c = 1, .h = 1, .w = GD, .d = GD, .n_classes = 3, .x = gx, .y = gy};
+  const uint32_t idx[5] = {8, 0, 3, 3, 7};
+  for (int scaled = 0; scaled < 2; scaled++) {
+    ds.scale = scaled ? scale : NULL, ds.shift = scaled ? shift : NULL;
+    hp_data_gather(&ds, idx, 5, out, y32);
+    hp_data_gather_bf16(&ds, idx, 5, out16, y16);
+    for (int i = 0; i < 5 * GD; i++) {
+      assert_true(hp_bf16_to_f32(out16[i]) == (float)rnd16(out[i]));
+    }
+    assert_memory_equal(y16, y32, sizeof y16);
+  }
+}
+
 /* Two steps of bf16 training against the algorithm by hand: the engine's
  * weights after step 1 and after step 2 are the hand-computed steps from
  * the weights before them (so step 2 used the copy of the weights the
@@ -446,6 +473,7 @@ int main(void) {
       cmocka_unit_test(test_no_bf16_cpu_error),
       cmocka_unit_test(test_bf16_training),
       cmocka_unit_test(test_bf16_steps_by_hand),
+      cmocka_unit_test(test_gather_bf16),
       cmocka_unit_test(test_precision_config),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);

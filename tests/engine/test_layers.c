@@ -104,14 +104,20 @@ static void check_dense(hp_act_kind_t kind) {
     if (!near_kink) break;
   }
   dense_loss(&c);
-  memcpy(c.dy, c.r, ny * sizeof *c.dy);
-  /* Gradients accumulate: start from 1 and subtract it afterwards. */
-  for (size_t i = 0; i < nw; i++) c.dW[i] = 1.0f;
-  hp_dense_backward(c.x, c.W, c.y, c.dy, c.dx, c.dW, c.db, c.B, c.in, c.out, c.act);
-  for (size_t i = 0; i < nw; i++) c.dW[i] -= 1.0f;
-  check_grad("dense dx", &c, dense_loss, c.x, c.dx, nx, 1e-3f);
-  check_grad("dense dW", &c, dense_loss, c.W, c.dW, nw, 1e-3f);
-  check_grad("dense db", &c, dense_loss, c.b, c.db, c.out, 1e-3f);
+  /* Gradients accumulate: start from 1 and subtract it afterwards; or
+   * overwrite: start from garbage (NaN). */
+  for (int accumulate = 0; accumulate < 2; accumulate++) {
+    memcpy(c.dy, c.r, ny * sizeof *c.dy);
+    for (size_t i = 0; i < nw; i++) c.dW[i] = accumulate ? 1.0f : NAN;
+    for (int j = 0; j < c.out; j++) c.db[j] = accumulate ? 1.0f : NAN;
+    hp_dense_backward(c.x, c.W, c.y, c.dy, c.dx, c.dW, c.db, c.B, c.in, c.out, c.act,
+                      accumulate);
+    for (size_t i = 0; accumulate && i < nw; i++) c.dW[i] -= 1.0f;
+    for (int j = 0; accumulate && j < c.out; j++) c.db[j] -= 1.0f;
+    check_grad("dense dx", &c, dense_loss, c.x, c.dx, nx, 1e-3f);
+    check_grad("dense dW", &c, dense_loss, c.W, c.dW, nw, 1e-3f);
+    check_grad("dense db", &c, dense_loss, c.b, c.db, c.out, 1e-3f);
+  }
   free(c.x), free(c.W), free(c.b), free(c.y), free(c.r), free(c.dy), free(c.dx), free(c.dW);
   free(c.db);
 }

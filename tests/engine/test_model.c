@@ -299,7 +299,8 @@ static void check_network(hp_layer_spec_t *specs, int ns, int ch, int h, int w, 
   for (size_t i = 0; i < nx; i++) x[i] = (float)(2 * hp_rng_uniform(&rng) - 1);
   for (int i = 0; i < n; i++) y[i] = (int32_t)hp_rng_below(&rng, (uint64_t)k);
   net_ctx c = {&m, x, y, n};
-  hp_model_zero_grad(&m);
+  /* backward sets every gradient: start from garbage */
+  for (size_t i = 0; i < m.n_params; i++) m.grads[i] = NAN;
   hp_model_forward(&m, x, n, true);
   hp_model_loss_backward(&m, y, n, true, NULL);
   float *g = malloc(m.n_params * sizeof *g);

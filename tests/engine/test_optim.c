@@ -486,8 +486,8 @@ static uint16_t nearest_bf16(float f) {
 /* hp_optim_step_fused: the update is the algorithm's (Adam with value
  * clipping and weight decay on a middle range, worked in double, over
  * several blocks and segments), bit for bit hp_optim_step's for every
- * optimizer, the bf16 copy is the nearest bf16 of each updated parameter,
- * and the gradients are zero afterwards. */
+ * optimizer, and the bf16 copy is the nearest bf16 of each updated
+ * parameter. */
 static void test_fused_step(void **st) {
   (void)st;
   enum { N = 2 * 1024 + 517, STEPS = 3 };
@@ -507,10 +507,9 @@ static void test_fused_step(void **st) {
       for (size_t i = 0; i < N; i++)
         g[i] = gf[i] = (float)(0.2 * sin(0.37 * (double)i + k) + (i % 97 == 0 ? 3.0 : 0.0));
       hp_optim_step(o, p, g, N);
-      hp_optim_step_fused(of, pf, gf, N, pb, true);
+      hp_optim_step_fused(of, pf, gf, N, pb);
       for (size_t i = 0; i < N; i++) {
         assert_true(pf[i] == p[i]); /* the same update, bit for bit */
-        assert_true(gf[i] == 0.0f);
         if (pb[i] != nearest_bf16(pf[i]))
           fprintf(stderr, "%s: element %zu bf16 %04x, nearest %04x\n", hp_optim_name(kind), i,
                   pb[i], nearest_bf16(pf[i]));
