@@ -114,6 +114,7 @@ hp_gemm_backend_t hp_gemm_backend(const char **why) {
 static _Thread_local bool bf16_mode;
 
 void hp_blas_set_bf16(bool on) { bf16_mode = on; }
+bool hp_blas_bf16(void) { return bf16_mode; }
 
 void hp_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
               int lda, const float *B, int ldb, float beta, float *C, int ldc) {

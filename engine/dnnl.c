@@ -257,9 +257,12 @@ static void pack_bf16(const float *A, int rows, int cols, int ld, hp_bf16_t *out
 
 typedef struct mm_key {
   bool ta, tb;
+  char zero_[2]; /* no implicit padding anywhere: keys are compared with memcmp */
   int M, N, K, lda, ldb, ldc;
   float alpha, beta;
   dnnl_data_type_t dt; /* of A and B (C is f32) */
+  int64_t batch;       /* > 1: that many products, operands `stride` elements apart */
+  int64_t sa, sb, sc;
 } mm_key_t;
 
 typedef struct mm_entry {
@@ -276,14 +279,17 @@ typedef struct mm_entry {
 static _Thread_local mm_entry_t cache[MM_CACHE];
 static _Thread_local int cache_n, cache_next;
 
-/* Keys are compared with memcmp: built field by field over zeroed memory,
- * so the padding after the bools is zero too. */
+/* Keys are compared with memcmp: built over zeroed memory, every byte a
+ * member (so copies keep them). */
+_Static_assert(sizeof(mm_key_t) == 2 * sizeof(bool) + 2 + 9 * 4 + 4 * 8,
+               "mm_key_t has padding");
+
 static mm_key_t mm_key(bool ta, bool tb, int M, int N, int K, int lda, int ldb, int ldc,
                        float alpha, float beta, dnnl_data_type_t dt) {
   mm_key_t k;
   memset(&k, 0, sizeof k);
   k.ta = ta, k.tb = tb, k.M = M, k.N = N, k.K = K, k.lda = lda, k.ldb = ldb, k.ldc = ldc;
-  k.alpha = alpha, k.beta = beta, k.dt = dt;
+  k.alpha = alpha, k.beta = beta, k.dt = dt, k.batch = 1;
   return k;
 }
 
@@ -306,18 +312,22 @@ static mm_entry_t *mm_get(const mm_key_t *k) {
   mm_entry_t e;
   memset(&e, 0, sizeof e);
   e.key = *k;
-  /* row-major with the transposes as strides: op(A)[M,K], op(B)[K,N] */
-  dnnl_dims_t ad = {k->M, k->K}, as = {k->ta ? 1 : k->lda, k->ta ? k->lda : 1};
-  dnnl_dims_t bd = {k->K, k->N}, bs = {k->tb ? 1 : k->ldb, k->tb ? k->ldb : 1};
-  dnnl_dims_t cd = {k->M, k->N}, cs = {k->ldc, 1};
+  /* row-major with the transposes as strides: op(A)[M,K], op(B)[K,N];
+   * batched: a leading dimension of `batch` with the operands' strides */
+  const int nd = k->batch > 1 ? 3 : 2, o = nd - 2;
+  dnnl_dims_t ad = {0}, as = {0}, bd = {0}, bs = {0}, cd = {0}, cs = {0};
+  ad[0] = bd[0] = cd[0] = k->batch, as[0] = k->sa, bs[0] = k->sb, cs[0] = k->sc;
+  ad[o] = k->M, ad[o + 1] = k->K, as[o] = k->ta ? 1 : k->lda, as[o + 1] = k->ta ? k->lda : 1;
+  bd[o] = k->K, bd[o + 1] = k->N, bs[o] = k->tb ? 1 : k->ldb, bs[o + 1] = k->tb ? k->ldb : 1;
+  cd[o] = k->M, cd[o + 1] = k->N, cs[o] = k->ldc, cs[o + 1] = 1;
   dnnl_memory_desc_t amd, bmd, cmd;
   dnnl_matmul_desc_t md;
   dnnl_primitive_attr_t attr = NULL;
   dnnl_post_ops_t po = NULL;
   dnnl_primitive_desc_t pd = NULL;
-  bool ok = dn.md_init_by_strides(&amd, 2, ad, k->dt, as) == dnnl_success &&
-            dn.md_init_by_strides(&bmd, 2, bd, k->dt, bs) == dnnl_success &&
-            dn.md_init_by_strides(&cmd, 2, cd, dnnl_f32, cs) == dnnl_success &&
+  bool ok = dn.md_init_by_strides(&amd, nd, ad, k->dt, as) == dnnl_success &&
+            dn.md_init_by_strides(&bmd, nd, bd, k->dt, bs) == dnnl_success &&
+            dn.md_init_by_strides(&cmd, nd, cd, dnnl_f32, cs) == dnnl_success &&
             dn.matmul_desc_init(&md, &amd, &bmd, NULL, &cmd) == dnnl_success &&
             dn.attr_create(&attr) == dnnl_success;
   if (ok && k->alpha != 1.0f) ok = dn.attr_set_output_scales(attr, 1, 0, &k->alpha) == dnnl_success;
@@ -391,6 +401,18 @@ void hp_gemm_bf16(bool ta, bool tb, int M, int N, int K, float alpha, const hp_b
   mm_key_t k = mm_key(ta, tb, M, N, K, lda, ldb, ldc, alpha, beta, dnnl_bf16);
   if (!mm_run(&k, A, B, C)) /* oneDNN refused the shape: slow but right */
     hp_gemm_bf16_naive(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void hp_gemm_bf16_batch(int batch, bool ta, bool tb, int M, int N, int K, float alpha,
+                        const hp_bf16_t *A, int lda, size_t stride_a, const hp_bf16_t *B,
+                        int ldb, size_t stride_b, float beta, float *C, int ldc,
+                        size_t stride_c) {
+  mm_key_t k = mm_key(ta, tb, M, N, K, lda, ldb, ldc, alpha, beta, dnnl_bf16);
+  k.batch = batch, k.sa = (int64_t)stride_a, k.sb = (int64_t)stride_b, k.sc = (int64_t)stride_c;
+  if (batch == 1 || !mm_run(&k, A, B, C))
+    for (int i = 0; i < batch; i++)
+      hp_gemm_bf16(ta, tb, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb, beta,
+                   C + i * stride_c, ldc);
 }
 
 bool hp_dnnl_sgemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,

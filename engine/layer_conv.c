@@ -161,7 +161,7 @@ static int wino_chunk(const hp_conv_shape_t *s, int B) {
  * inputs V[16][c][n] and products M[16][o][n + 16] (n = chunk * windows;
  * the 16 spare columns let the output pass read whole vectors). */
 struct wino_layout {
-  size_t U, xp, V, M, base, total;
+  size_t U, xp, V, M, base, Ub, Vb, total;
 };
 
 static struct wino_layout wino_layout(const hp_conv_shape_t *s, int B) {
@@ -173,6 +173,9 @@ static struct wino_layout wino_layout(const hp_conv_shape_t *s, int B) {
   l.V = take(&at, 16 * (size_t)s->c * n);
   l.M = take(&at, 16 * (size_t)s->o * (n + 16));
   l.base = take(&at, phase_q16(s));
+  /* bf16: U and V rounded (two bf16 per float) */
+  l.Ub = take(&at, 8 * (size_t)s->o * s->c);
+  l.Vb = take(&at, 8 * (size_t)s->c * n);
   l.total = at;
   return l;
 }
@@ -939,8 +942,13 @@ static void wino_forward(const hp_conv_shape_t *s, const float *x, const float *
                wp = (size_t)s->w + 2 * s->pad;
   float *U = scratch + l.U, *xp = scratch + l.xp, *V = scratch + l.V, *M = scratch + l.M;
   int32_t *bases = (int32_t *)(scratch + l.base);
+  /* bf16 ("precision": "bf16"): U rounded once per pass, each chunk's V
+   * once, and the chunk's 16 products in one batched call */
+  const bool bf16 = hp_blas_bf16();
+  hp_bf16_t *Ub = (hp_bf16_t *)(scratch + l.Ub), *Vb = (hp_bf16_t *)(scratch + l.Vb);
   phase_base(s, bases);
   wino_filters(s, W, U);
+  if (bf16) hp_bf16_from_f32(U, Ub, 16 * (size_t)o * c);
   memset(xp, 0, (size_t)c * hp * wp * sizeof *xp);
   for (int b0 = 0; b0 < B; b0 += chunk) {
     const int nb = B - b0 < chunk ? B - b0 : chunk;
@@ -953,9 +961,16 @@ static void wino_forward(const hp_conv_shape_t *s, const float *x, const float *
                  (size_t)s->w * sizeof *xp);
       wino_inputs(s, xp, V, n, (size_t)b * pp);
     }
-    for (int xi = 0; xi < 16; xi++)
-      hp_sgemm(false, false, o, (int)n, c, 1.0f, U + (size_t)xi * o * c, c,
-               V + (size_t)xi * c * n, (int)n, 0.0f, M + (size_t)xi * o * (n + 16), (int)n + 16);
+    if (bf16) {
+      hp_bf16_from_f32(V, Vb, 16 * (size_t)c * n);
+      hp_gemm_bf16_batch(16, false, false, o, (int)n, c, 1.0f, Ub, c, (size_t)o * c, Vb, (int)n,
+                         (size_t)c * n, 0.0f, M, (int)n + 16, (size_t)o * (n + 16));
+    } else {
+      for (int xi = 0; xi < 16; xi++)
+        hp_sgemm(false, false, o, (int)n, c, 1.0f, U + (size_t)xi * o * c, c,
+                 V + (size_t)xi * c * n, (int)n, 0.0f, M + (size_t)xi * o * (n + 16),
+                 (int)n + 16);
+    }
     for (int b = 0; b < nb; b++)
       wino_outputs(s, M, n + 16, (size_t)b * pp, bases, bias, y + (b0 + b) * out,
                    am + (b0 + b) * out, act);

@@ -112,6 +112,13 @@ float hp_bf16_to_f32(hp_bf16_t v);
 void hp_gemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
                   const hp_bf16_t *A, int lda, const hp_bf16_t *B, int ldb, float beta,
                   float *C, int ldc);
+/* batch independent products C_i = alpha op(A_i) op(B_i) + beta C_i with
+ * A_i = A + i * stride_a (likewise B_i, C_i; strides in elements), i <
+ * batch, in one oneDNN call (one primitive execution instead of batch). */
+void hp_gemm_bf16_batch(int batch, bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+                        const hp_bf16_t *A, int lda, size_t stride_a, const hp_bf16_t *B,
+                        int ldb, size_t stride_b, float beta, float *C, int ldc,
+                        size_t stride_c);
 /* The reference: exact bf16 x bf16 products summed in double. */
 void hp_gemm_bf16_naive(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
                         const hp_bf16_t *A, int lda, const hp_bf16_t *B, int ldb, float beta,
@@ -128,6 +135,7 @@ bool hp_sgemm_as_bf16(bool trans_a, bool trans_b, int M, int N, int K, float alp
 /* While on, hp_sgemm in the calling thread rounds its operands to bf16 and
  * runs hp_gemm_bf16 (the conv layers' products in "precision": "bf16"). */
 void hp_blas_set_bf16(bool on);
+bool hp_blas_bf16(void);
 
 /* Loads oneDNN (once) and, for bf16, checks the CPU has BF16 instructions
  * (AVX512_BF16 or AMX-BF16). 0, or HP_ESTATE with a message saying what is

@@ -25,6 +25,7 @@
 #include "hpsearch/blas.h"
 #include "hpsearch/engine.h"
 #include "hpsearch/json.h"
+#include "hpsearch/layers.h"
 #include "hpsearch/rng.h"
 
 static bool have_dnnl(void) {
@@ -452,6 +453,108 @@ static void test_bf16_steps_by_hand(void **state) {
   hp_train_config_free(&cfg);
 }
 
+/* The Winograd forward (3x3 conv, stride 1, pad 1, under a 2x2 max-pool)
+ * in bf16 against the exact convolution in double. F(2x2, 3x3) multiplies
+ * U = G g G^T by V = B^T d B elementwise and sums over channels, then
+ * A^T M A; with U and V rounded to bf16 (relative error <= 2^-8 each) and
+ * fp32 accumulation over c channels, each conv output z_ij moves by at most
+ * (2^-7 + 2^-16 + gamma_c + transform slack) sum_rs |A_ri A_sj|
+ * sum_c |U_c,rs V_c,rs| (U, V computed here in double); max-pool and bias
+ * carry the bound over. The bf16 result also differs from the fp32 one
+ * (the products really were rounded). */
+static void test_wino_bf16(void **state) {
+  (void)state;
+  need_bf16();
+  enum { WB = 3, WC = 16, WH = 8, WO = 8 };
+  hp_conv_shape_t s = {.c = WC, .h = WH, .w = WH, .o = WO, .kh = 3, .kw = 3, .stride = 1,
+                       .pad = 1, .pool = 2, .pstride = 2};
+  assert_int_equal(hp_conv_shape_init(&s), 0);
+  const size_t nx = (size_t)WB * WC * WH * WH, nw = (size_t)WO * WC * 9,
+               ny = (size_t)WB * WO * s.pho * s.pwo;
+  float *x = malloc(nx * sizeof *x), *W = malloc(nw * sizeof *W), b[WO];
+  float *cols = malloc((hp_conv_cols_size(&s, WB) + 1) * sizeof(float));
+  float *tmp = malloc((hp_conv_tmp_size(&s, WB) + 1) * sizeof(float));
+  float *y16 = malloc(ny * sizeof *y16), *y32 = malloc(ny * sizeof *y32);
+  int32_t *am = malloc(ny * sizeof *am);
+  assert_true(x && W && cols && tmp && y16 && y32 && am);
+  hp_rng_t r;
+  hp_rng_seed(&r, 11);
+  fill(&r, x, nx);
+  fill(&r, W, nw);
+  fill(&r, b, WO);
+  const hp_act_t none = {HP_ACT_NONE, 0};
+  hp_blas_set_bf16(true);
+  hp_conv_forward(&s, x, W, b, cols, tmp, y16, am, WB, none);
+  hp_blas_set_bf16(false);
+  hp_conv_forward(&s, x, W, b, cols, tmp, y32, am, WB, none);
+  static const double G[4][3] = {{1, 0, 0}, {.5, .5, .5}, {.5, -.5, .5}, {0, 0, 1}};
+  static const double BT[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
+  static const double AT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
+  const double gamma = WC * 0x1p-24 / (1 - WC * 0x1p-24);
+  double worst = 0, moved = 0;
+  for (int n = 0; n < WB; n++)
+    for (int f = 0; f < WO; f++)
+      for (int py = 0; py < s.pho; py++)
+        for (int px = 0; px < s.pwo; px++) {
+          double UV[4][4] = {{0}}, zmax = -INFINITY, bound = 0;
+          for (int c = 0; c < WC; c++) {
+            double d[4][4], g[3][3], u[4][4] = {{0}}, v[4][4] = {{0}}, t[4][3] = {{0}},
+                                     e[4][4] = {{0}};
+            for (int i = 0; i < 4; i++)
+              for (int j = 0; j < 4; j++) {
+                int iy = 2 * py - 1 + i, ix = 2 * px - 1 + j;
+                d[i][j] = iy < 0 || iy >= WH || ix < 0 || ix >= WH
+                              ? 0
+                              : x[(((size_t)n * WC + c) * WH + iy) * WH + ix];
+              }
+            for (int i = 0; i < 3; i++)
+              for (int j = 0; j < 3; j++) g[i][j] = W[((size_t)f * WC + c) * 9 + i * 3 + j];
+            for (int i = 0; i < 4; i++) /* u = G g G^T, v = B^T d B */
+              for (int j = 0; j < 3; j++)
+                for (int k = 0; k < 3; k++) t[i][j] += G[i][k] * g[k][j];
+            for (int i = 0; i < 4; i++)
+              for (int j = 0; j < 4; j++)
+                for (int k = 0; k < 3; k++) u[i][j] += t[i][k] * G[j][k];
+            for (int i = 0; i < 4; i++)
+              for (int j = 0; j < 4; j++)
+                for (int k = 0; k < 4; k++) e[i][j] += BT[i][k] * d[k][j];
+            for (int i = 0; i < 4; i++)
+              for (int j = 0; j < 4; j++)
+                for (int k = 0; k < 4; k++) v[i][j] += e[i][k] * BT[j][k];
+            for (int i = 0; i < 4; i++)
+              for (int j = 0; j < 4; j++) UV[i][j] += fabs(u[i][j] * v[i][j]);
+          }
+          for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 2; j++) {
+              double z = 0, bij = 0; /* the exact convolution, and the bound */
+              for (int c = 0; c < WC; c++)
+                for (int ki = 0; ki < 3; ki++)
+                  for (int kj = 0; kj < 3; kj++) {
+                    int iy = 2 * py + i - 1 + ki, ix = 2 * px + j - 1 + kj;
+                    if (iy < 0 || iy >= WH || ix < 0 || ix >= WH) continue;
+                    z += (double)W[((size_t)f * WC + c) * 9 + ki * 3 + kj] *
+                         x[(((size_t)n * WC + c) * WH + iy) * WH + ix];
+                  }
+              for (int rr = 0; rr < 4; rr++)
+                for (int ss = 0; ss < 4; ss++) bij += fabs(AT[i][rr] * AT[j][ss]) * UV[rr][ss];
+              zmax = fmax(zmax, z);
+              bound = fmax(bound, (0x1p-7 + 0x1p-16 + gamma + 4e-6) * bij);
+            }
+          const size_t at = (((size_t)n * WO + f) * s.pho + py) * s.pwo + px;
+          const double err = fabs(y16[at] - (zmax + b[f]));
+          if (!(err <= bound))
+            fprintf(stderr, "wino bf16 [%d,%d,%d,%d]: %.7g exact %.7g (bound %.3g)\n", n, f, py,
+                    px, y16[at], zmax + b[f], bound);
+          assert_true(err <= bound);
+          worst = fmax(worst, err / bound);
+          moved = fmax(moved, fabs(y16[at] - y32[at]) / (bound + 1e-30));
+        }
+  fprintf(stderr, "wino bf16: worst error %.3f of the bound; bf16 vs fp32 up to %.3f of it\n",
+          worst, moved);
+  assert_true(moved > 0.01); /* rounded, not fp32 */
+  free(x), free(W), free(cols), free(tmp), free(y16), free(y32), free(am);
+}
+
 static void test_precision_config(void **state) {
   (void)state;
   const char *txt = "{\"layers\": [{\"type\": \"dense\", \"units\": 3}], \"precision\": \"fp16\"}";
@@ -474,6 +577,7 @@ int main(void) {
       cmocka_unit_test(test_bf16_training),
       cmocka_unit_test(test_bf16_steps_by_hand),
       cmocka_unit_test(test_gather_bf16),
+      cmocka_unit_test(test_wino_bf16),
       cmocka_unit_test(test_precision_config),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
