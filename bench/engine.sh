@@ -15,12 +15,21 @@
 # (min-max) of samples/s and CPU seconds, test accuracy per seed, the ratios
 # the issue sets goals for, and the load average (uptime) around every run.
 # First the products probe (bench/engine_sgemm.c: the MLP step's products
-# as the engine issues them, OpenBLAS vs oneDNN fp32 vs oneDNN bf16).
+# as the engine issues them, OpenBLAS vs oneDNN fp32 vs oneDNN bf16), and
+# the step probe (bench/engine_step.c: the whole training step of the MLP
+# and of the CNN, phase by phase, fp32 vs bf16 in alternating rounds in one
+# process, thread CPU time).
+# OPENBLAS_CORETYPE, when set, wins for hpsearch and PyTorch alike (on the
+# Zen 4 machine of docs/engine.md, "Haswell" runs the MLP's fp32 products
+# ~1.6x slower than the Cooperlake kernel OpenBLAS picks by itself): unset
+# it to measure the library's own choice.
 #
 # usage: bench/engine.sh BUILD_DIR      (make bench-engine calls it with build)
 # env:   BENCH_SEEDS (default "1 2 3": MLP rounds), BENCH_CNN_SEEDS (default
 #        "1"), BENCH_MLP_EPOCHS (5), BENCH_CNN_EPOCHS (2), BENCH_SKIP_CNN=1,
-#        BENCH_PROBE_SECONDS (0.25 per round), BENCH_PROBE_ROUNDS (9)
+#        BENCH_PROBE_SECONDS (0.25 per round), BENCH_PROBE_ROUNDS (9),
+#        BENCH_STEP_STEPS (40 MLP steps per round), BENCH_STEP_STEPS_CNN (10),
+#        BENCH_STEP_ROUNDS (15)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-build}
@@ -36,7 +45,8 @@ if ! "$PY" -c 'import torch, numpy' 2>/dev/null; then
   echo "bench/engine.sh: PyTorch not found; run scripts/install-deps --bench" >&2
   exit 2
 fi
-make -s B="$B" "$B/hpsearch" "$B/bench_engine_sgemm" >&2
+make -s B="$B" "$B/hpsearch" "$B/bench_engine_sgemm" "$B/bench_engine_step" >&2
+[ -z "${OPENBLAS_CORETYPE:-}" ] || echo "bench/engine.sh: OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE is set and wins" >&2
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 echo "load average before: $(load) on $(nproc) cores" >&2
 
@@ -44,6 +54,15 @@ echo "load average before: $(load) on $(nproc) cores" >&2
 probe=$("$B/bench_engine_sgemm" "${BENCH_PROBE_SECONDS:-0.25}" "${BENCH_PROBE_ROUNDS:-9}")
 echo "$probe load=\"$(load)\"" >"$out/probe.txt"
 core=$(sed -n 's/.*core=\([^ ]*\).*/\1/p' <<<"$probe")
+# the step probe: MLP, then CNN (fewer steps per round: a CNN step is ~4x
+# longer)
+{
+  echo "load before: $(load)"
+  "$B/bench_engine_step" examples/train-mlp.json "${BENCH_STEP_STEPS:-40}" "${BENCH_STEP_ROUNDS:-15}"
+  [ "${BENCH_SKIP_CNN:-0}" = 1 ] ||
+    "$B/bench_engine_step" examples/train-cnn.json "${BENCH_STEP_STEPS_CNN:-10}" "${BENCH_STEP_ROUNDS:-15}"
+  echo "load after: $(load)"
+} >"$out/step.txt"
 
 # 2. training runs. PyTorch's CPU BLAS is the same Debian OpenBLAS; it reads
 #    OPENBLAS_CORETYPE at load time: give it the core hpsearch runs (a user's
@@ -179,3 +198,5 @@ for model in ("mlp", "cnn"):
           f"hpsearch bf16 / hpsearch fp32 {ratio((model, 'hpsearch', 'bf16'), (model, 'hpsearch', 'fp32'), '>= 1.6' if model == 'mlp' else '-')}; "
           f"hpsearch bf16 / pytorch bf16 {ratio((model, 'hpsearch', 'bf16'), (model, 'torch', 'bf16'), '>= 2' if model == 'mlp' else '2.8')}")
 EOF
+echo
+cat "$out/step.txt"
