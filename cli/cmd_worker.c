@@ -103,17 +103,25 @@ static void put_curvature(const hp_train_result_t *res, worker_ctx_t *ctx) {
   cJSON_Delete(o);
 }
 
-static void print_error(const char *fmt, const char *a, const char *b) {
+/* {"error": ...} on stdout (with the curvature diagnosis of a run that
+ * diverged: the daemon keeps its members as the trial's user attributes). */
+static void print_error_curv(const hp_train_result_t *res, const char *fmt, const char *a,
+                             const char *b) {
   char msg[800];
   snprintf(msg, sizeof msg, fmt, a, b);
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "error", msg);
+  if (res != NULL && res->has_curv) hp_curv_result_json(&res->curv, o);
   char *t = hp_json_print(o);
   if (t) printf("%s\n", t);
   fflush(stdout);
   free(t);
   cJSON_Delete(o);
   fprintf(stderr, "hpsearch worker: %s\n", msg);
+}
+
+static void print_error(const char *fmt, const char *a, const char *b) {
+  print_error_curv(NULL, fmt, a, b);
 }
 
 int hp_cmd_worker(int argc, char **argv) {
@@ -187,7 +195,7 @@ int hp_cmd_worker(int argc, char **argv) {
   if (res.status == HP_TRAIN_DIVERGED) {
     cJSON_Delete(ctx.lmax_epochs);
     cJSON_Delete(ctx.lrs_epochs);
-    print_error("%s%s", res.message[0] ? res.message : "diverged", "");
+    print_error_curv(&res, "%s%s", res.message[0] ? res.message : "diverged", "");
     return HP_EXIT_DIVERGED;
   }
   double vals[8];

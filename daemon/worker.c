@@ -117,7 +117,7 @@ static void keep_final_attrs(hp_worker_t *w, const cJSON *msg) {
   if (w->final_attrs == NULL) w->final_attrs = cJSON_CreateObject();
   for (const cJSON *m = msg->child; m && w->final_attrs; m = m->next) {
     if (strcmp(m->string, "value") == 0 || strcmp(m->string, "values") == 0 ||
-        strcmp(m->string, "constraints") == 0)
+        strcmp(m->string, "constraints") == 0 || strcmp(m->string, "error") == 0)
       continue;
     if (!cJSON_IsNumber(m) && !cJSON_IsString(m) && !cJSON_IsBool(m) && !flat_numbers(m))
       continue;
@@ -211,6 +211,7 @@ static void worker_line(hp_worker_t *w, char *line, size_t len) {
     set_reason(w, "bad output line %lld: %s", (long long)w->n_lines, why);
     worker_end(w, HP_STORE_FAIL, w->reason);
   } else if (cJSON_IsString(err)) {
+    keep_final_attrs(w, msg); /* e.g. the curvature of an engine run that diverged */
     worker_end(w, HP_STORE_FAIL, err->valuestring);
   } else if (values != NULL) {
     w->have_final = true;

@@ -591,6 +591,7 @@ int hp_curv_result_json(const hp_curv_result_t *r, cJSON *obj) {
       {"curvature_samples", r->samples},
       {"curvature_hvps", r->hvps},
       {"curvature_seconds", r->seconds},
+      {"curvature_diverged_epoch", r->diverged_epoch > 0 ? r->diverged_epoch : NAN},
   };
   if (cJSON_AddStringToObject(obj, "curvature_hvp", r->exact ? "exact" : "central_difference") ==
       NULL)
@@ -618,4 +619,8 @@ void hp_curv_result_line(const hp_curv_result_t *r, char *buf, size_t cap) {
            r->lambda_max, r->lambda_min, 100.0 * r->neg_fraction, r->grad_norm,
            r->grad_curvature, r->lr_lambda_max, r->lr_sharpness, r->bound, r->hvps,
            r->exact ? "exact" : "finite-difference", r->samples, r->seconds);
+  size_t len = strlen(buf);
+  if (r->diverged_epoch > 0 && len < cap)
+    snprintf(buf + len, cap - len, "; at the start of epoch %d, which diverged",
+             r->diverged_epoch);
 }

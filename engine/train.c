@@ -74,6 +74,20 @@ static void evaluate(hp_model_t *m, const hp_dataset_t *ds, const uint32_t *idx,
   *acc = n ? (double)correct / n : NAN;
 }
 
+/* Copies the model's parameters, the optimizer's state and the model's
+ * state (batch-norm estimates) into snap, or back (restore). */
+static void snapshot(hp_model_t *m, hp_optim_t *opt, float *snap, size_t n_opt, bool restore) {
+  float *parts[3] = {m->params, hp_optim_state(opt, NULL), m->state};
+  const size_t lens[3] = {m->n_params, n_opt, m->n_state};
+  for (int i = 0; i < 3; i++) {
+    if (lens[i] == 0) continue;
+    if (restore) memcpy(parts[i], snap, lens[i] * sizeof *snap);
+    else memcpy(snap, parts[i], lens[i] * sizeof *snap);
+    snap += lens[i];
+  }
+  if (restore) hp_model_params_changed(m);
+}
+
 /* Curvature of the model as it stands, on the first samples of the
  * training split (a fixed subset: the same in every epoch). */
 static int diagnose(const hp_train_config_t *cfg, const hp_data_t *data, uint32_t n_train,
@@ -94,6 +108,9 @@ int hp_train_run_data(const hp_train_config_t *cfg, const hp_data_t *data, hp_ep
   hp_optim_t *opt = NULL;
   uint32_t *order = NULL, *test_idx = NULL;
   float *xbuf = NULL;
+  float *snap = NULL; /* curvature: the weights, optimizer and model state at the
+                         start of the epoch (diagnosed if training diverges) */
+  size_t n_opt_state = 0;
   int32_t *ybuf = NULL;
   int rc = 0;
 
@@ -133,6 +150,12 @@ int hp_train_run_data(const hp_train_config_t *cfg, const hp_data_t *data, hp_ep
                             steps_per_epoch, &opt, err)) != 0)
     goto fail;
 
+  hp_optim_state(opt, &n_opt_state);
+  if (cfg->curv.enabled &&
+      (snap = malloc((model.n_params + n_opt_state + model.n_state + 1) * sizeof *snap)) == NULL) {
+    rc = hp_err_set(err, HP_ENOMEM, "training: out of memory (curvature snapshot)");
+    goto fail;
+  }
   order = malloc((size_t)n_train * sizeof *order);
   test_idx = malloc(((size_t)n_test + 1) * sizeof *test_idx);
   xbuf = malloc((size_t)B * ds->d * sizeof *xbuf);
@@ -153,8 +176,10 @@ int hp_train_run_data(const hp_train_config_t *cfg, const hp_data_t *data, hp_ep
   uint64_t samples = 0;
   bool curv_fresh = false; /* res->curv describes the current weights */
 
-  for (int epoch = 1; epoch <= cfg->epochs; epoch++) {
+  int epoch = 0;
+  for (epoch = 1; epoch <= cfg->epochs; epoch++) {
     const double t_epoch = now_sec(), c_epoch = cpu_sec();
+    if (snap != NULL) snapshot(&model, opt, snap, n_opt_state, false);
     hp_rng_shuffle_u32(&shuffle, order, n_train);
     curv_fresh = false;
     double loss_sum = 0;
@@ -243,12 +268,23 @@ int hp_train_run_data(const hp_train_config_t *cfg, const hp_data_t *data, hp_ep
     evaluate(&model, &data->test, test_idx, n_test, xbuf, ybuf, &res->test_loss,
              &res->test_accuracy);
 done:
+  /* Diverged: the curvature where the epoch that diverged started (the
+   * last weights known finite), with the learning rate of the step that
+   * diverged: lr * sharpness against the optimizer's bound says whether
+   * the step size was past the stable one (the lecture's 2/lambda). */
+  if (res->status == HP_TRAIN_DIVERGED && snap != NULL &&
+      all_finite(snap, model.n_params + n_opt_state + model.n_state)) {
+    snapshot(&model, opt, snap, n_opt_state, true);
+    if ((rc = diagnose(cfg, data, n_train, &model, opt, &res->curv, res, err)) != 0) goto fail;
+    res->has_curv = true;
+    res->curv.diverged_epoch = epoch;
+  }
   res->seconds = now_sec() - t_start;
   res->samples_per_sec = train_time > 0 ? samples / train_time : 0;
   res->cpu_samples_per_sec = train_cpu > 0 ? samples / train_cpu : 0;
   if (res->message[0] == '\0') snprintf(res->message, sizeof res->message, "ok");
 fail:
-  free(order), free(test_idx), free(xbuf), free(ybuf);
+  free(order), free(test_idx), free(xbuf), free(ybuf), free(snap);
   hp_optim_free(opt);
   if (rc == 0 && model_out != NULL) *model_out = model;
   else hp_model_free(&model);

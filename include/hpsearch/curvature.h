@@ -70,6 +70,10 @@ typedef struct hp_curv_result {
   int samples;           /* subset size used */
   double seconds;        /* wall time of the diagnosis */
   bool exact;            /* products by the R-operator (else central differences) */
+  int diverged_epoch;    /* > 0: training diverged in this epoch, and this is the
+                            diagnosis of the weights it started from (the last ones
+                            known finite) with the learning rate of the step that
+                            diverged */
 } hp_curv_result_t;
 
 /* ---- generic pieces (tested on known spectra) ------------------------- */

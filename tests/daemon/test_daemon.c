@@ -2194,6 +2194,15 @@ static void test_engine_objective(void **state) {
   assert_string_equal(cJSON_GetObjectItem(bad, "state")->valuestring, "FAIL");
   const char *reason = cJSON_GetObjectItem(bad, "reason")->valuestring;
   if (strstr(reason, "diverged") == NULL) fail_msg("reason '%s' lacks 'diverged'", reason);
+  /* the diverged trial keeps the diagnosis of the weights its diverging
+   * epoch started from, with its learning rate: far past the bound 2 */
+  cJSON *bua = cJSON_GetObjectItem(bad, "user_attrs");
+  assert_int_equal(cJSON_GetObjectItem(bua, "curvature_diverged_epoch")->valueint, 1);
+  assert_true(cJSON_GetObjectItem(bua, "curvature_lr")->valuedouble == 1e12);
+  assert_true(cJSON_GetObjectItem(bua, "curvature_bound")->valuedouble == 2);
+  assert_true(cJSON_GetObjectItem(bua, "curvature_lr_sharpness")->valuedouble > 2);
+  assert_null(cJSON_GetObjectItem(bua, "error"));
+  assert_null(cJSON_GetObjectItem(ua, "curvature_diverged_epoch"));
   cJSON_Delete(r);
   cl_close(&c);
   daemon_stop(&d);

@@ -531,6 +531,56 @@ static void test_deterministic_and_harmless(void **state) {
   free(x);
 }
 
+/* A run that diverges gets the diagnosis of the weights its diverging epoch
+ * started from (here the first epoch: the initial weights), with the
+ * learning rate of the step that diverged: the same numbers as diagnosing a
+ * freshly initialised model directly, and lr * sharpness past the bound
+ * (what made it diverge). A run that does not diverge has no such epoch. */
+static void test_diverged_diagnosis(void **state) {
+  (void)state;
+  float *x = malloc(DN * DD * sizeof *x);
+  int32_t y[DN];
+  uint32_t tr[DN];
+  hp_data_t data;
+  blobs(&data, x, y, tr);
+  hp_train_config_t cfg, ok;
+  load(&cfg, ", \"optimizer\": {\"type\": \"sgd\", \"lr\": 1e6}, \"diagnostics\": "
+             "{\"curvature\": true, \"samples\": 100, \"lanczos_steps\": 8}");
+  load(&ok, ", \"diagnostics\": {\"curvature\": true, \"samples\": 100}");
+  hp_train_result_t r, rok;
+  hp_err_t err = {0};
+  assert_int_equal(hp_train_run_data(&cfg, &data, NULL, NULL, &r, NULL, &err), 0);
+  assert_int_equal(r.status, HP_TRAIN_DIVERGED);
+  assert_non_null(strstr(r.message, "diverged at epoch 1"));
+  assert_true(r.has_curv);
+  assert_int_equal(r.curv.diverged_epoch, 1);
+  /* the same diagnosis of the initial weights, directly */
+  hp_model_t m;
+  hp_optim_t *opt = NULL;
+  assert_int_equal(hp_model_create(&m, cfg.layers, cfg.n_layers, 1, 1, DD, 3, cfg.batch_size,
+                                   cfg.loss, &err), 0);
+  hp_model_init(&m, &cfg.init, cfg.seed);
+  assert_int_equal(hp_optim_create(&cfg.optim, m.n_params, m.decay, (size_t)m.n_decay, 1, &opt,
+                                   &err), 0);
+  hp_curv_result_t want;
+  assert_int_equal(hp_curvature_diagnose(&m, &data.train, data.split.train, DN, &cfg.curv, opt,
+                                         1e6, cfg.seed, &want, &err), 0);
+  assert_true(r.curv.lambda_max == want.lambda_max && r.curv.lambda_min == want.lambda_min);
+  assert_true(r.curv.lr == 1e6 && r.curv.lr_sharpness == want.lr_sharpness);
+  assert_true(r.curv.lr_sharpness > r.curv.bound && r.curv.bound == 2);
+  cJSON *o = cJSON_CreateObject();
+  assert_int_equal(hp_curv_result_json(&r.curv, o), 0);
+  assert_int_equal(cJSON_GetObjectItem(o, "curvature_diverged_epoch")->valueint, 1);
+  cJSON_Delete(o);
+  assert_int_equal(hp_train_run_data(&ok, &data, NULL, NULL, &rok, NULL, &err), 0);
+  assert_int_equal(rok.status, HP_TRAIN_OK);
+  assert_true(rok.has_curv && rok.curv.diverged_epoch == 0);
+  hp_optim_free(opt);
+  hp_model_free(&m);
+  hp_train_config_free(&cfg), hp_train_config_free(&ok);
+  free(x);
+}
+
 static void test_config_errors(void **state) {
   (void)state;
   static const struct {
@@ -569,6 +619,7 @@ int main(void) {
       cmocka_unit_test(test_hvp_exact_relu_mse),
       cmocka_unit_test(test_diagnose_quadratic),
       cmocka_unit_test(test_deterministic_and_harmless),
+      cmocka_unit_test(test_diverged_diagnosis),
       cmocka_unit_test(test_config_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
