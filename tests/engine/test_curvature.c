@@ -456,19 +456,24 @@ static void test_diagnose_quadratic(void **state) {
 
 enum { DN = 200, DD = 6 };
 
-static void blobs(hp_data_t *data, float *x, int32_t *y, uint32_t *tr) {
+/* Three Gaussian blobs (static storage, rebuilt by every call). */
+static float blob_x[DN * DD];
+static int32_t blob_y[DN];
+static uint32_t blob_tr[DN];
+static void blobs(hp_data_t *data) {
   hp_rng_t r;
   hp_rng_seed(&r, 11);
   for (int i = 0; i < DN; i++) {
-    y[i] = (int32_t)hp_rng_below(&r, 3);
-    for (int j = 0; j < DD; j++) x[i * DD + j] = (float)(hp_rng_normal(&r) + (j % 3 == y[i]));
-    tr[i] = (uint32_t)i;
+    blob_y[i] = (int32_t)hp_rng_below(&r, 3);
+    for (int j = 0; j < DD; j++)
+      blob_x[i * DD + j] = (float)(hp_rng_normal(&r) + (j % 3 == blob_y[i]));
+    blob_tr[i] = (uint32_t)i;
   }
   memset(data, 0, sizeof *data);
   hp_dataset_t *d = &data->train;
   d->n = DN, d->c = 1, d->h = 1, d->w = DD, d->d = DD, d->n_classes = 3;
-  d->x = x, d->y = y;
-  data->split.train = tr, data->split.n_train = DN;
+  d->x = blob_x, d->y = blob_y;
+  data->split.train = blob_tr, data->split.n_train = DN;
 }
 
 static void load(hp_train_config_t *cfg, const char *extra) {
@@ -489,11 +494,8 @@ static void load(hp_train_config_t *cfg, const char *extra) {
 
 static void test_deterministic_and_harmless(void **state) {
   (void)state;
-  float *x = malloc(DN * DD * sizeof *x);
-  int32_t y[DN];
-  uint32_t tr[DN];
   hp_data_t data;
-  blobs(&data, x, y, tr);
+  blobs(&data);
   hp_train_config_t plain, diag;
   load(&plain, "");
   load(&diag, ", \"diagnostics\": {\"curvature\": true, \"every_epoch\": true, "
@@ -528,7 +530,6 @@ static void test_deterministic_and_harmless(void **state) {
   cJSON_Delete(o);
   hp_model_free(&a), hp_model_free(&b), hp_model_free(&c);
   hp_train_config_free(&plain), hp_train_config_free(&diag);
-  free(x);
 }
 
 /* A run that diverges gets the diagnosis of the weights its diverging epoch
@@ -538,11 +539,8 @@ static void test_deterministic_and_harmless(void **state) {
  * (what made it diverge). A run that does not diverge has no such epoch. */
 static void test_diverged_diagnosis(void **state) {
   (void)state;
-  float *x = malloc(DN * DD * sizeof *x);
-  int32_t y[DN];
-  uint32_t tr[DN];
   hp_data_t data;
-  blobs(&data, x, y, tr);
+  blobs(&data);
   hp_train_config_t cfg, ok;
   load(&cfg, ", \"optimizer\": {\"type\": \"sgd\", \"lr\": 1e6}, \"diagnostics\": "
              "{\"curvature\": true, \"samples\": 100, \"lanczos_steps\": 8}");
@@ -578,7 +576,6 @@ static void test_diverged_diagnosis(void **state) {
   hp_optim_free(opt);
   hp_model_free(&m);
   hp_train_config_free(&cfg), hp_train_config_free(&ok);
-  free(x);
 }
 
 static void test_config_errors(void **state) {
