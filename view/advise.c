@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "hpsearch/importance.h"
+#include "hpsearch/json.h"
 #include "hpsearch/view.h"
 #include "view_int.h"
 
@@ -108,6 +109,9 @@ static void fmt_value(const hp_dist_t *d, double x, char *buf, size_t cap) {
 typedef struct trow {
   const hp_store_trial_t *t;
   bool diverged;              /* FAIL for a diverged loss or value */
+  double lr_sharpness, bound; /* diverged engine trials with curvature on: lr * sharpness
+                                 where the diverging epoch started, and its stability
+                                 bound (NaN without) */
   bool finished;              /* COMPLETE, PRUNED or FAIL */
   hp_view_curves_t curves;    /* n == 0 without */
   double final_train, final_val; /* last finite values of the curves, NaN without */
@@ -136,6 +140,47 @@ static const hp_dist_t *param_dist(const ctx_t *c, int p) {
 static double xval(const ctx_t *c, int64_t r, int p) { return c->tb->x[r * c->tb->n_params + p]; }
 
 /* ---- divergence ------------------------------------------------------------------- */
+
+/* The curvature diagnosis a diverged engine trial stored (docs/engine.md,
+ * "Diverged runs"): lr * sharpness where its diverging epoch started and
+ * the optimizer's stability bound. */
+static void diverged_curvature(trow_t *w) {
+  cJSON *ua = NULL;
+  const char *txt = w->t->user_attrs_json;
+  if (txt == NULL || hp_json_parse(txt, strlen(txt), "user_attrs", &ua, NULL) < 0) return;
+  const cJSON *e = cJSON_GetObjectItemCaseSensitive(ua, "curvature_diverged_epoch");
+  const cJSON *l = cJSON_GetObjectItemCaseSensitive(ua, "curvature_lr_sharpness");
+  const cJSON *b = cJSON_GetObjectItemCaseSensitive(ua, "curvature_bound");
+  if (cJSON_IsNumber(e) && cJSON_IsNumber(l) && cJSON_IsNumber(b) && b->valuedouble > 0)
+    w->lr_sharpness = l->valuedouble, w->bound = b->valuedouble;
+  cJSON_Delete(ua);
+}
+
+/* What the diverged trials' curvature says: lr * sharpness past the
+ * optimizer's bound where the diverging epoch started means the step size
+ * was already past the stable one there (the lecture's lr > 2 / lambda). */
+static void say_divergence_curvature(const ctx_t *c, advice_t *a) {
+  int64_t n = 0, past = 0;
+  double lo = INFINITY, hi = -INFINITY, blo = INFINITY, bhi = -INFINITY;
+  for (int64_t r = 0; r < c->tb->n_rows; r++) {
+    const trow_t *w = &c->rows[r];
+    if (!w->diverged || isnan(w->lr_sharpness)) continue;
+    n++, past += w->lr_sharpness > w->bound;
+    lo = fmin(lo, w->lr_sharpness), hi = fmax(hi, w->lr_sharpness);
+    blo = fmin(blo, w->bound), bhi = fmax(bhi, w->bound);
+  }
+  if (n == 0) return;
+  say(a, "; where their diverging epochs started, lr*sharpness was %.3g", lo);
+  if (hi > lo) say(a, "-%.3g", hi);
+  say(a, " against the optimizer's stability bound %.3g", blo);
+  if (bhi > blo) say(a, "-%.3g", bhi);
+  say(a, " (%lld of the %lld diagnosed past it%s)", (long long)past, (long long)n,
+      past > 0 ? ": the step size was past the stable one, lower the rate or clip" : "");
+  cJSON_AddNumberToObject(a->ev, "curvature_trials", (double)n);
+  cJSON_AddNumberToObject(a->ev, "curvature_past_bound", (double)past);
+  cJSON_AddNumberToObject(a->ev, "lr_sharpness_min", lo);
+  cJSON_AddNumberToObject(a->ev, "lr_sharpness_max", hi);
+}
 
 static void rule_divergence(const ctx_t *c, cJSON *arr) {
   const hp_view_table_t *tb = c->tb;
@@ -247,6 +292,7 @@ static void rule_divergence(const ctx_t *c, cJSON *arr) {
     }
     break;
   }
+  say_divergence_curvature(c, &a);
   free(num);
   finish(&a, "divergence");
 }
@@ -577,10 +623,12 @@ int hp_view_advise(hp_store_t *s, int64_t study_id, cJSON **out, hp_err_t *err) 
     hp_store_state_t st = w->t->state;
     w->finished = st == HP_STORE_COMPLETE || st == HP_STORE_PRUNED || st == HP_STORE_FAIL;
     if (st == HP_STORE_COMPLETE && isfinite(tb.y[r])) c.n_complete++;
+    w->lr_sharpness = w->bound = NAN;
     if (st == HP_STORE_FAIL) {
       char *why = hp_view_trial_reason(w->t);
       w->diverged = why != NULL && strstr(why, "diverged") != NULL;
       free(why);
+      if (w->diverged) diverged_curvature(w);
     }
     hp_view_curves_parse(w->t->system_attrs_json, &w->curves);
   }

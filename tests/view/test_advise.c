@@ -143,6 +143,40 @@ static void test_divergence(void **state) {
   j = advise(f, sid);
   assert_null(rule(j, "divergence"));
   cJSON_Delete(j);
+  /* Diverged engine trials with their curvature (docs/engine.md, "Diverged
+   * runs"): lr*sharpness where the diverging epoch started, against the
+   * bound; a trial without the diagnosis is not counted. */
+  sid = study(f, "divcurv", false);
+  const double lrs[3] = {131.6, 0.9, NAN};
+  for (int k = 0; k < 13; k++) {
+    hp_store_param_t ps[1] = {{"lr", pow(10, -4 + k / 3.0), D_LR}};
+    bool div = k >= 10;
+    int64_t tid;
+    OK(hp_store_trial_create(f->s, sid, HP_STORE_RUNNING, ps, 1, NULL, &tid, NULL, &e_));
+    if (div && !isnan(lrs[k - 10])) {
+      char v[32];
+      snprintf(v, sizeof v, "%.17g", lrs[k - 10]);
+      OK(hp_store_trial_set_user_attr(f->s, tid, "curvature_lr_sharpness", v, &e_));
+      OK(hp_store_trial_set_user_attr(f->s, tid, "curvature_bound", "2", &e_));
+      OK(hp_store_trial_set_user_attr(f->s, tid, "curvature_diverged_epoch", "1", &e_));
+    }
+    double v = 1.0;
+    OK(hp_store_trial_finish(f->s, tid, div ? HP_STORE_FAIL : HP_STORE_COMPLETE,
+                             div ? NULL : &v, div ? 0 : 1,
+                             div ? "{\"fail_reason\": \"diverged at epoch 1 step 3\"}" : NULL,
+                             &e_));
+  }
+  j = advise(f, sid);
+  a = rule(j, "divergence");
+  assert_non_null(a);
+  print_message("%s\n", text(a));
+  assert_non_null(strstr(text(a), "where their diverging epochs started, lr*sharpness was "
+                                  "0.9-132 against the optimizer's stability bound 2 (1 of the "
+                                  "2 diagnosed past it: the step size was past the stable one"));
+  assert_float_equal(ev(a, "curvature_trials"), 2, 0);
+  assert_float_equal(ev(a, "curvature_past_bound"), 1, 0);
+  assert_float_equal(ev(a, "lr_sharpness_max"), 131.6, 1e-12);
+  cJSON_Delete(j);
 }
 
 /* ---- under- and overfitting ------------------------------------------------------ */
