@@ -260,10 +260,11 @@ int hp_cmd_submit(int argc, char **argv) {
     hp_cli_src_t src = {.use_db = false, .client = c};
     rc = hp_cli_print_best(&src, name, false, &err);
     c = src.client;
-    if (rc == HP_ENOTFOUND) /* finished, but every trial failed, was pruned or infeasible */
+    if (rc == HP_ENOTFOUND) { /* finished, but every trial failed, was pruned or infeasible */
+      const char *which = strstr(err.msg, "feasible") ? "feasible " : "";
       rc = hp_err_set(&err, HP_ESTATE, "study %s finished without a %scomplete trial "
-                      "(%s trials %s shows why)", name,
-                      strstr(err.msg, "feasible") ? "feasible " : "", hp_cli_prog(), name);
+                      "(%s trials %s shows why)", name, which, hp_cli_prog(), name);
+    }
   }
   hp_client_close(&c);
   fflush(stdout);
