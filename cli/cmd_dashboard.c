@@ -1,10 +1,15 @@
 /* `hpsearch dashboard [--db FILE] [--listen ADDR:PORT] [--socket PATH]`: a
  * web page of the studies in a database (docs/dashboard.md).
  *
- * HTTP is libmicrohttpd's (one internal polling thread: every request
- * handler runs on it, so the read-only store and the view context are used
- * by one thread). Data always comes from the database file through store/
- * and view/, so any Optuna-schema file works with no daemon. The live
+ * HTTP is libmicrohttpd's, on its one internal polling thread, which only
+ * reads requests, routes them and writes replies: whatever reads the
+ * database runs on a lane (cli/dash.h), a thread with its own read-only
+ * connection, while the request waits suspended, so a slow reply
+ * (importance of 100,000 trials) never holds up the others and the long
+ * polls. The lanes keep the columns of the last studies asked for and
+ * their summaries while the file is unchanged. Data always comes from the
+ * database file through store/ and view/, so any Optuna-schema file works
+ * with no daemon. The live
  * thread (cli/dash_live.c) follows the daemon that owns the file through
  * its event stream, or the file's data_version without one, and wakes the
  * pages' long polls. Actions (stop, resume, enqueue) go to that daemon over
@@ -35,14 +40,28 @@
 #define CONN_MEMORY (32 << 10) /* request line + headers of one connection */
 #define BODY_MAX (64 << 10)    /* a POST body */
 
+/* A reply built off libmicrohttpd's thread, queued when the request resumes. */
+typedef struct reply {
+  unsigned status;
+  const char *type;     /* static text */
+  char *buf;            /* owned (NULL: empty) */
+  size_t len;
+} reply_t;
+
 /* One request's state (MHD's con_cls), made by the URI log callback. */
-typedef struct conn {
+typedef struct hp_dash_job {
   char *target;          /* raw request target (owned) */
   bool started;          /* the first call of the handler happened */
   hp_sbuf_t body;        /* POST body */
   bool body_too_big;
   bool waiting;          /* suspended in a long poll (listed in dash->waiters) */
   double deadline;       /* when a long poll answers empty */
+  /* on a lane: suspended until the lane has built the reply */
+  struct MHD_Connection *con;
+  hp_dash_req_t q;
+  struct hp_dash_job *next;
+  bool replied;          /* reply is ready: queue it */
+  reply_t reply;
 } conn_t;
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con) {
@@ -62,6 +81,7 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
   if (c == NULL) return;
   free(c->target);
   free(c->body.p);
+  free(c->reply.buf);
   free(c);
   *con_cls = NULL;
 }
@@ -93,8 +113,17 @@ static enum MHD_Result send_buf(struct MHD_Connection *con, unsigned status, con
   return ret;
 }
 
+/* Replies (lanes and the HTTP thread alike fill one; the HTTP thread sends it). */
+static void reply_buf(reply_t *r, unsigned status, const char *type, char *buf, size_t len) {
+  free(r->buf);
+  r->status = status;
+  r->type = type;
+  r->buf = buf;
+  r->len = len;
+}
+
 /* {"error": message, "status": N} */
-static enum MHD_Result send_error(struct MHD_Connection *con, unsigned status, const char *msg) {
+static void reply_error(reply_t *r, unsigned status, const char *msg) {
   hp_sbuf_t b = {0};
   hp_sbuf_puts(&b, "{\"error\":");
   hp_sbuf_str(&b, msg);
@@ -103,16 +132,29 @@ static enum MHD_Result send_error(struct MHD_Connection *con, unsigned status, c
   hp_sbuf_puts(&b, "}");
   if (b.oom) {
     free(b.p);
-    return MHD_NO;
+    reply_buf(r, 500, "application/json", NULL, 0);
+    return;
   }
-  return send_buf(con, status, "application/json", b.p, b.len, false);
+  reply_buf(r, status, "application/json", b.p, b.len);
 }
 
-static enum MHD_Result send_json(struct MHD_Connection *con, cJSON *o) {
+static void reply_json(reply_t *r, cJSON *o) {
   char *t = o ? hp_json_print(o) : NULL;
   cJSON_Delete(o);
-  if (t == NULL) return send_error(con, 500, "out of memory");
-  return send_buf(con, 200, "application/json", t, strlen(t), false);
+  if (t == NULL) reply_error(r, 500, "out of memory");
+  else reply_buf(r, 200, "application/json", t, strlen(t));
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *con, reply_t *r) {
+  char *buf = r->buf;
+  r->buf = NULL;
+  return send_buf(con, r->status, r->type, buf, r->len, false);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *con, unsigned status, const char *msg) {
+  reply_t r = {0};
+  reply_error(&r, status, msg);
+  return send_reply(con, &r);
 }
 
 /* The HTTP status of an error from the store, view or daemon. */
@@ -132,41 +174,81 @@ static unsigned status_of(int rc) {
   }
 }
 
-/* ---- handlers ---------------------------------------------------------- */
+/* ---- work on the lanes ------------------------------------------------------ */
 
-static enum MHD_Result h_page(hp_dash_t *d, struct MHD_Connection *con) {
-  (void)d;
-  size_t len;
-  char *page = hp_dash_page(NULL, 0, &len);
-  if (page == NULL) return send_error(con, 500, "out of memory");
-  return send_buf(con, 200, "text/html; charset=utf-8", page, len, true);
+/* A summary's JSON text from the summary cache (name "" = the studies list),
+ * or NULL. Kept while the file's data_version is unchanged, for a few
+ * seconds at most (a running study's elapsed time moves on). */
+static const char *summary_cached(hp_dash_t *d, const char *name, int64_t dv) {
+  double now = hp_view_now();
+  for (int i = 0; i <= HP_DASH_CACHE; i++)
+    if (d->sum[i].text && strcmp(d->sum[i].name, name) == 0 && d->sum[i].data_version == dv &&
+        now - d->sum[i].made < HP_DASH_SUMMARY_AGE)
+      return d->sum[i].text;
+  return NULL;
 }
 
-static enum MHD_Result h_studies(hp_dash_t *d, struct MHD_Connection *con) {
-  hp_err_t err = {0};
-  cJSON *arr = NULL;
-  int rc = hp_cli_src_studies(&d->src, &arr, &err);
-  if (rc < 0) return send_error(con, status_of(rc), err.msg);
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddItemToObject(o, "studies", arr);
-  cJSON_AddStringToObject(o, "db", d->db);
-  hp_dash_live_describe(d, o);
-  return send_json(con, o);
+static void summary_keep(hp_dash_t *d, const char *name, int64_t dv, const char *text) {
+  int slot = 0;
+  for (int i = 0; i <= HP_DASH_CACHE; i++) {
+    if (d->sum[i].text == NULL || strcmp(d->sum[i].name, name) == 0) {
+      slot = i;
+      break;
+    }
+    if (d->sum[i].made < d->sum[slot].made) slot = i;
+  }
+  char *t = strdup(text);
+  if (t == NULL) return;
+  free(d->sum[slot].text);
+  d->sum[slot].text = t;
+  snprintf(d->sum[slot].name, sizeof d->sum[slot].name, "%s", name);
+  d->sum[slot].data_version = dv;
+  d->sum[slot].made = hp_view_now();
 }
 
-static enum MHD_Result h_study(hp_dash_t *d, struct MHD_Connection *con, const hp_dash_req_t *q) {
+/* /api/studies and /api/study: the summaries (computed once per change of
+ * the file), plus the live part ("daemon", "seq") of the studies list. */
+static void h_summary(hp_dash_t *d, hp_dash_lane_t *ln, const hp_dash_req_t *q, reply_t *r) {
   hp_err_t err = {0};
+  int64_t dv = -1;
+  (void)hp_store_data_version(ln->src.store, &dv, NULL);
+  const char *name = q->route == HP_DASH_STUDY ? q->study : "";
+  const char *text = summary_cached(d, name, dv);
   cJSON *o = NULL;
-  int rc = hp_cli_src_study(&d->src, q->study, &o, &err);
-  if (rc < 0) return send_error(con, status_of(rc), err.msg);
-  return send_json(con, o);
+  if (text == NULL) {
+    int rc = q->route == HP_DASH_STUDY ? hp_cli_src_study(&ln->src, q->study, &o, &err)
+                                       : hp_cli_src_studies(&ln->src, &o, &err);
+    if (rc < 0) {
+      reply_error(r, status_of(rc), err.msg);
+      return;
+    }
+    char *t = hp_json_print(o);
+    if (t != NULL) summary_keep(d, name, dv, t);
+    free(t);
+  } else if (hp_json_parse(text, strlen(text), "summary", &o, NULL) < 0) {
+    o = NULL;
+  }
+  if (o == NULL) {
+    reply_error(r, 500, "out of memory");
+    return;
+  }
+  if (q->route == HP_DASH_STUDY) {
+    reply_json(r, o);
+    return;
+  }
+  cJSON *w = cJSON_CreateObject();
+  cJSON_AddItemToObject(w, "studies", o);
+  cJSON_AddStringToObject(w, "db", d->db);
+  hp_dash_live_describe(d, w);
+  reply_json(r, w);
 }
 
 /* The study's columns, brought up to date when the file changed since the
  * last request (its data_version moves with every commit of another
  * connection: the daemon's, Optuna's): only the trials from the first
  * unfinished one on are read again. At most HP_DASH_CACHE studies are kept. */
-static int cached_columns(hp_dash_t *d, int64_t id, hp_view_cols_t **out, hp_err_t *err) {
+static int cached_columns(hp_dash_t *d, hp_dash_lane_t *ln, int64_t id, hp_view_cols_t **out,
+                          hp_err_t *err) {
   int slot = -1;
   for (int i = 0; i < HP_DASH_CACHE && slot < 0; i++)
     if (d->cache[i].cols != NULL && d->cache[i].study_id == id) slot = i;
@@ -183,13 +265,13 @@ static int cached_columns(hp_dash_t *d, int64_t id, hp_view_cols_t **out, hp_err
     d->cache[slot].cols = NULL;
   }
   int64_t dv = 0;
-  int rc = hp_store_data_version(d->src.store, &dv, err);
+  int rc = hp_store_data_version(ln->src.store, &dv, err);
   if (rc < 0) return rc;
   bool fresh = d->cache[slot].cols == NULL;
   if (fresh && (d->cache[slot].cols = hp_view_cols_new()) == NULL)
     return hp_err_set(err, HP_ENOMEM, "out of memory");
   if (fresh || dv != d->cache[slot].data_version) {
-    rc = hp_view_cols_update(d->src.view, d->src.store, id, d->cache[slot].cols, err);
+    rc = hp_view_cols_update(ln->src.view, ln->src.store, id, d->cache[slot].cols, err);
     if (rc < 0) {
       hp_view_cols_free(d->cache[slot].cols);
       d->cache[slot].cols = NULL;
@@ -203,40 +285,243 @@ static int cached_columns(hp_dash_t *d, int64_t id, hp_view_cols_t **out, hp_err
   return 0;
 }
 
-static enum MHD_Result h_columns(hp_dash_t *d, struct MHD_Connection *con, const hp_dash_req_t *q) {
+static void h_columns(hp_dash_t *d, hp_dash_lane_t *ln, const hp_dash_req_t *q, reply_t *r) {
   hp_err_t err = {0};
   int64_t id;
-  int rc = hp_store_study_find(d->src.store, q->study, &id, &err);
-  if (rc == HP_ENOTFOUND) return send_error(con, 404, "no such study in the database");
+  int rc = hp_store_study_find(ln->src.store, q->study, &id, &err);
+  if (rc == HP_ENOTFOUND) {
+    reply_error(r, 404, "no such study in the database");
+    return;
+  }
   hp_view_cols_t *cols = NULL;
-  if (rc == 0) rc = cached_columns(d, id, &cols, &err);
-  if (rc < 0) return send_error(con, status_of(rc), err.msg);
+  if (rc == 0) rc = cached_columns(d, ln, id, &cols, &err);
+  if (rc < 0) {
+    reply_error(r, status_of(rc), err.msg);
+    return;
+  }
   hp_sbuf_t b = {0};
   rc = hp_view_cols_write(cols, q->from, &b, &err);
   if (rc < 0) {
     free(b.p);
-    return send_error(con, status_of(rc), err.msg);
+    reply_error(r, status_of(rc), err.msg);
+    return;
   }
-  return send_buf(con, 200, "application/octet-stream", b.p, b.len, false);
+  reply_buf(r, 200, "application/octet-stream", b.p, b.len);
 }
 
 /* Importance and advice: insight's builders in view/ over the file. */
-static enum MHD_Result h_insight(hp_dash_t *d, struct MHD_Connection *con, const hp_dash_req_t *q) {
+static void h_insight(hp_dash_t *d, hp_dash_lane_t *ln, const hp_dash_req_t *q, reply_t *r) {
+  (void)d;
   hp_err_t err = {0};
   int64_t id;
-  int rc = hp_store_study_find(d->src.store, q->study, &id, &err);
-  if (rc == HP_ENOTFOUND) return send_error(con, 404, "no such study in the database");
+  int rc = hp_store_study_find(ln->src.store, q->study, &id, &err);
+  if (rc == HP_ENOTFOUND) {
+    reply_error(r, 404, "no such study in the database");
+    return;
+  }
   cJSON *o = NULL;
   if (rc == 0 && q->route == HP_DASH_IMPORTANCE) {
     hp_imp_opts_t opts;
     hp_imp_opts_default(&opts);
     opts.evaluator = q->fanova ? HP_IMP_FANOVA : HP_IMP_PED_ANOVA;
-    rc = hp_view_importance(d->src.store, id, &opts, &o, &err);
+    rc = hp_view_importance(ln->src.store, id, &opts, &o, &err);
   } else if (rc == 0) {
-    rc = hp_view_advise(d->src.store, id, &o, &err);
+    rc = hp_view_advise(ln->src.store, id, &o, &err);
   }
-  if (rc < 0) return send_error(con, status_of(rc), err.msg);
-  return send_json(con, o);
+  if (rc < 0) reply_error(r, status_of(rc), err.msg);
+  else reply_json(r, o);
+}
+
+static void h_action(hp_dash_t *d, conn_t *c, reply_t *r) {
+  const hp_dash_req_t *q = &c->q;
+  if (c->body_too_big) {
+    reply_error(r, 413, "request body over 64 KiB");
+    return;
+  }
+  const char *method = q->action == HP_DASH_ACT_STOP     ? HP_RPC_STUDY_STOP
+                       : q->action == HP_DASH_ACT_RESUME ? HP_RPC_STUDY_RESUME
+                                                         : HP_RPC_TRIAL_ENQUEUE;
+  cJSON *params = cJSON_CreateObject();
+  cJSON_AddStringToObject(params, "study", q->study);
+  if (q->action == HP_DASH_ACT_ENQUEUE) {
+    cJSON *body = NULL;
+    hp_err_t perr = {0};
+    if (c->body.len == 0 ||
+        hp_json_parse(c->body.p, c->body.len, "body", &body, &perr) < 0 || !cJSON_IsObject(body)) {
+      cJSON_Delete(body);
+      cJSON_Delete(params);
+      reply_error(r, 400, perr.msg[0] ? perr.msg : "body: expected a JSON object {\"params\": {...}}");
+      return;
+    }
+    cJSON *p = cJSON_DetachItemFromObjectCaseSensitive(body, "params");
+    bool only = body->child == NULL;
+    cJSON_Delete(body);
+    if (!cJSON_IsObject(p) || !only) {
+      cJSON_Delete(p);
+      cJSON_Delete(params);
+      reply_error(r, 400, "body: expected exactly {\"params\": {NAME: VALUE, ...}}");
+      return;
+    }
+    cJSON_AddItemToObject(params, "params", p);
+  }
+  char sock[sizeof ((hp_client_t *)0)->path];
+  hp_err_t err = {0};
+  if (hp_dash_live_socket(d, sock, sizeof sock) < 0) {
+    cJSON_Delete(params);
+    reply_error(r, 409,
+                "no hpsearch daemon runs on this database: stop, resume and enqueue go "
+                "through the daemon (start one with: hpsearch daemon --db FILE)");
+    return;
+  }
+  hp_client_t cl;
+  int rc = hp_client_connect(&cl, sock, true, 10000, &err);
+  cJSON *result = NULL;
+  if (rc == 0) rc = hp_client_call(&cl, method, params, &result, &err);
+  else cJSON_Delete(params);
+  hp_client_close(&cl);
+  if (rc < 0) reply_error(r, rc == HP_CLIENT_ENODAEMON ? 409 : status_of(rc), err.msg);
+  else reply_json(r, result);
+}
+
+/* Builds one request's reply on lane `id` (its thread). */
+static void run_job(hp_dash_t *d, hp_dash_lane_id_t id, conn_t *c) {
+  hp_dash_lane_t *ln = &d->lane[id];
+  reply_t *r = &c->reply;
+  switch (c->q.route) {
+  case HP_DASH_STUDIES:
+  case HP_DASH_STUDY: h_summary(d, ln, &c->q, r); break;
+  case HP_DASH_COLUMNS: h_columns(d, ln, &c->q, r); break;
+  case HP_DASH_IMPORTANCE:
+  case HP_DASH_ADVISE: h_insight(d, ln, &c->q, r); break;
+  case HP_DASH_ACTION: h_action(d, c, r); break;
+  default: reply_error(r, 500, "no lane for this request"); break;
+  }
+}
+
+typedef struct lane_arg {
+  hp_dash_t *d;
+  hp_dash_lane_id_t id;
+} lane_arg_t;
+static lane_arg_t lane_args[HP_DASH_NLANES];
+
+static void *lane_main(void *arg) {
+  lane_arg_t *a = arg;
+  hp_dash_t *d = a->d;
+  hp_dash_lane_t *ln = &d->lane[a->id];
+  pthread_mutex_lock(&ln->mu);
+  for (;;) {
+    while (ln->head == NULL && !ln->stop) pthread_cond_wait(&ln->cv, &ln->mu);
+    conn_t *c = ln->head;
+    if (c == NULL) break; /* stopping, nothing left */
+    ln->head = c->next;
+    if (ln->head == NULL) ln->tail = NULL;
+    bool stop = ln->stop;
+    pthread_mutex_unlock(&ln->mu);
+    if (c->con == NULL) { /* prewarm: the columns of a study, no request */
+      hp_view_cols_t *cols;
+      hp_err_t err = {0};
+      int64_t id;
+      if (!stop && hp_store_study_find(ln->src.store, c->q.study, &id, &err) == 0)
+        (void)cached_columns(d, ln, id, &cols, &err);
+      free(c);
+    } else {
+      if (stop) reply_error(&c->reply, 503, "the dashboard is stopping");
+      else run_job(d, a->id, c);
+      c->replied = true;
+      MHD_resume_connection(c->con);
+    }
+    pthread_mutex_lock(&ln->mu);
+  }
+  pthread_mutex_unlock(&ln->mu);
+  return NULL;
+}
+
+/* Hands a request to a lane (suspended until its reply is built). */
+static enum MHD_Result dispatch(hp_dash_t *d, hp_dash_lane_id_t id, struct MHD_Connection *con,
+                                conn_t *c, const hp_dash_req_t *q) {
+  hp_dash_lane_t *ln = &d->lane[id];
+  c->q = *q;
+  c->con = con;
+  c->next = NULL;
+  pthread_mutex_lock(&ln->mu);
+  if (ln->stop) {
+    pthread_mutex_unlock(&ln->mu);
+    return send_error(con, 503, "the dashboard is stopping");
+  }
+  /* suspended before the lane can take it: its resume always follows */
+  if (con != NULL) MHD_suspend_connection(con);
+  if (ln->tail) ln->tail->next = c;
+  else ln->head = c;
+  ln->tail = c;
+  pthread_cond_signal(&ln->cv);
+  pthread_mutex_unlock(&ln->mu);
+  return MHD_YES;
+}
+
+static int lanes_start(hp_dash_t *d, hp_err_t *err) {
+  for (int i = 0; i < HP_DASH_NLANES; i++) {
+    hp_dash_lane_t *ln = &d->lane[i];
+    pthread_mutex_init(&ln->mu, NULL);
+    pthread_cond_init(&ln->cv, NULL);
+    if (i != HP_DASH_LANE_ACTION) {
+      int rc = hp_cli_src_open(&ln->src, NULL, d->db, err);
+      if (rc < 0) return rc;
+      ln->has_src = true;
+    }
+    lane_args[i] = (lane_arg_t){d, (hp_dash_lane_id_t)i};
+    int e = pthread_create(&ln->th, NULL, lane_main, &lane_args[i]);
+    if (e != 0) return hp_err_set(err, -e, "cannot start a thread: %s", strerror(e));
+    ln->started = true;
+  }
+  return 0;
+}
+
+/* Each lane finishes the reply it builds; requests still queued get 503. */
+static void lanes_stop(hp_dash_t *d) {
+  for (int i = 0; i < HP_DASH_NLANES; i++) {
+    hp_dash_lane_t *ln = &d->lane[i];
+    if (!ln->started) continue;
+    pthread_mutex_lock(&ln->mu);
+    ln->stop = true;
+    pthread_cond_signal(&ln->cv);
+    pthread_mutex_unlock(&ln->mu);
+    pthread_join(ln->th, NULL);
+    ln->started = false;
+  }
+}
+
+static void lanes_free(hp_dash_t *d) {
+  for (int i = 0; i < HP_DASH_NLANES; i++)
+    if (d->lane[i].has_src) hp_cli_src_close(&d->lane[i].src);
+  for (int i = 0; i < HP_DASH_CACHE; i++) hp_view_cols_free(d->cache[i].cols);
+  for (int i = 0; i <= HP_DASH_CACHE; i++) free(d->sum[i].text);
+}
+
+/* Reads the columns of the newest studies (as many as are kept) before any
+ * page asks: the first request of a big study is served from memory. */
+static void prewarm(hp_dash_t *d) {
+  hp_store_study_info_t *list = NULL;
+  size_t n = 0;
+  hp_dash_lane_t *ln = &d->lane[HP_DASH_LANE_SUMMARY];
+  if (hp_store_study_list(ln->src.store, &list, &n, NULL) < 0) return;
+  for (size_t k = 0; k < n && k < HP_DASH_CACHE; k++) {
+    conn_t *c = calloc(1, sizeof *c);
+    if (c == NULL) break;
+    c->q.route = HP_DASH_COLUMNS;
+    snprintf(c->q.study, sizeof c->q.study, "%s", list[n - 1 - k].name);
+    dispatch(d, HP_DASH_LANE_COLUMNS, NULL, c, &c->q);
+  }
+  hp_store_study_list_free(list, n);
+}
+
+/* ---- handlers on libmicrohttpd's thread -------------------------------------- */
+
+static enum MHD_Result h_page(hp_dash_t *d, struct MHD_Connection *con) {
+  (void)d;
+  size_t len;
+  char *page = hp_dash_page(NULL, 0, &len);
+  if (page == NULL) return send_error(con, 500, "out of memory");
+  return send_buf(con, 200, "text/html; charset=utf-8", page, len, true);
 }
 
 static enum MHD_Result h_events(hp_dash_t *d, struct MHD_Connection *con, conn_t *c,
@@ -267,51 +552,6 @@ static enum MHD_Result h_events(hp_dash_t *d, struct MHD_Connection *con, conn_t
   return send_buf(con, 200, "application/json", b.p, b.len, false);
 }
 
-static enum MHD_Result h_action(hp_dash_t *d, struct MHD_Connection *con, conn_t *c,
-                                const hp_dash_req_t *q) {
-  if (c->body_too_big) return send_error(con, 413, "request body over 64 KiB");
-  const char *method = q->action == HP_DASH_ACT_STOP     ? HP_RPC_STUDY_STOP
-                       : q->action == HP_DASH_ACT_RESUME ? HP_RPC_STUDY_RESUME
-                                                         : HP_RPC_TRIAL_ENQUEUE;
-  cJSON *params = cJSON_CreateObject();
-  cJSON_AddStringToObject(params, "study", q->study);
-  if (q->action == HP_DASH_ACT_ENQUEUE) {
-    cJSON *body = NULL;
-    hp_err_t perr = {0};
-    if (c->body.len == 0 ||
-        hp_json_parse(c->body.p, c->body.len, "body", &body, &perr) < 0 || !cJSON_IsObject(body)) {
-      cJSON_Delete(body);
-      cJSON_Delete(params);
-      return send_error(con, 400, perr.msg[0] ? perr.msg : "body: expected a JSON object {\"params\": {...}}");
-    }
-    cJSON *p = cJSON_DetachItemFromObjectCaseSensitive(body, "params");
-    bool only = body->child == NULL;
-    cJSON_Delete(body);
-    if (!cJSON_IsObject(p) || !only) {
-      cJSON_Delete(p);
-      cJSON_Delete(params);
-      return send_error(con, 400, "body: expected exactly {\"params\": {NAME: VALUE, ...}}");
-    }
-    cJSON_AddItemToObject(params, "params", p);
-  }
-  char sock[sizeof ((hp_client_t *)0)->path];
-  hp_err_t err = {0};
-  if (hp_dash_live_socket(d, sock, sizeof sock) < 0) {
-    cJSON_Delete(params);
-    return send_error(con, 409,
-                      "no hpsearch daemon runs on this database: stop, resume and enqueue go "
-                      "through the daemon (start one with: hpsearch daemon --db FILE)");
-  }
-  hp_client_t cl;
-  int rc = hp_client_connect(&cl, sock, true, 10000, &err);
-  cJSON *result = NULL;
-  if (rc == 0) rc = hp_client_call(&cl, method, params, &result, &err);
-  else cJSON_Delete(params);
-  hp_client_close(&cl);
-  if (rc < 0) return send_error(con, rc == HP_CLIENT_ENODAEMON ? 409 : status_of(rc), err.msg);
-  return send_json(con, result);
-}
-
 /* The token presented: the X-HP-Token header, or token= in the query (a
  * page load; never for POST, so no other site's form can act). */
 static bool authorized(hp_dash_t *d, struct MHD_Connection *con, const char *method,
@@ -330,6 +570,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
   hp_dash_t *d = cls;
   conn_t *c = *con_cls;
   if (c == NULL || c->target == NULL) return MHD_NO; /* out of memory: drop it */
+  if (c->replied) return send_reply(con, &c->reply); /* back from a lane */
   hp_dash_req_t q;
   hp_err_t err = {0};
   int status;
@@ -350,14 +591,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
   }
   switch (q.route) {
   case HP_DASH_PAGE: return h_page(d, con);
-  case HP_DASH_STUDIES: return h_studies(d, con);
-  case HP_DASH_STUDY: return h_study(d, con, &q);
-  case HP_DASH_COLUMNS: return h_columns(d, con, &q);
+  case HP_DASH_STUDIES:
+  case HP_DASH_STUDY: return dispatch(d, HP_DASH_LANE_SUMMARY, con, c, &q);
+  case HP_DASH_COLUMNS: return dispatch(d, HP_DASH_LANE_COLUMNS, con, c, &q);
   case HP_DASH_EVENTS: return h_events(d, con, c, &q);
-  case HP_DASH_ACTION: return h_action(d, con, c, &q);
+  case HP_DASH_ACTION: return dispatch(d, HP_DASH_LANE_ACTION, con, c, &q);
   case HP_DASH_FAVICON: return send_buf(con, 204, "image/x-icon", NULL, 0, false);
   case HP_DASH_IMPORTANCE:
-  case HP_DASH_ADVISE: return h_insight(d, con, &q);
+  case HP_DASH_ADVISE: return dispatch(d, HP_DASH_LANE_INSIGHT, con, c, &q);
   default: return send_error(con, 404, "no such page");
   }
 }
@@ -433,7 +674,6 @@ int hp_cmd_dashboard(int argc, char **argv) {
   d->sock_opt = sock;
   int rc = hp_mhd_load(&err);
   if (rc == 0) rc = hp_dash_token_new(d->token, &err);
-  if (rc == 0) rc = hp_cli_src_open(&d->src, NULL, db, &err);
   if (rc < 0) return hp_cli_fail(argv[0], rc, &err);
 
   /* SIGINT/SIGTERM end it (sigwait below): blocked in every thread. */
@@ -444,10 +684,12 @@ int hp_cmd_dashboard(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  if ((rc = hp_dash_live_start(d, &err)) < 0) {
-    hp_cli_src_close(&d->src);
+  if ((rc = lanes_start(d, &err)) < 0 || (rc = hp_dash_live_start(d, &err)) < 0) {
+    lanes_stop(d);
+    lanes_free(d);
     return hp_cli_fail(argv[0], rc, &err);
   }
+  prewarm(d);
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
                    MHD_USE_AUTO | (sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
   d->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, d,
@@ -463,7 +705,8 @@ int hp_cmd_dashboard(int argc, char **argv) {
     fprintf(stderr, "hpsearch dashboard: cannot listen on %s (in use, or not an address of this "
                     "machine)\n", listen_at);
     hp_dash_live_stop(d);
-    hp_cli_src_close(&d->src);
+    lanes_stop(d);
+    lanes_free(d);
     return HP_EXIT_FAIL;
   }
   const union MHD_DaemonInfo *info = MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_BIND_PORT);
@@ -484,8 +727,8 @@ int hp_cmd_dashboard(int argc, char **argv) {
   int sig = 0;
   sigwait(&sigs, &sig);
   hp_dash_live_stop(d); /* answers every waiting long poll */
+  lanes_stop(d);        /* and every request on a lane */
   MHD_stop_daemon(d->mhd);
-  for (int i = 0; i < HP_DASH_CACHE; i++) hp_view_cols_free(d->cache[i].cols);
-  hp_cli_src_close(&d->src);
+  lanes_free(d);
   return HP_EXIT_OK;
 }

@@ -15,22 +15,56 @@
 #define HP_DASH_POLL_SECONDS 25  /* a long poll answers empty after this */
 #define HP_DASH_RING 1024        /* events kept for pages that poll late */
 #define HP_DASH_CACHE 4          /* studies whose columns are kept in memory */
+#define HP_DASH_SUMMARY_AGE 5.0  /* seconds a summary is reused while the file is unchanged */
 
 struct MHD_Daemon;
 struct MHD_Connection;
+
+/* A request's work that reads the database runs on a lane, a thread of its
+ * own with its own read-only connection, never on libmicrohttpd's thread
+ * (which only parses, routes and writes): the request is suspended, the
+ * lane builds the reply, then resumes it. One lane per kind of work, so a
+ * slow one (importance: seconds at 100,000 trials) never delays the others
+ * (columns, summaries, actions). */
+typedef enum hp_dash_lane_id {
+  HP_DASH_LANE_COLUMNS = 0, /* /api/columns; the columns cache */
+  HP_DASH_LANE_SUMMARY,     /* /api/studies, /api/study; the summary cache */
+  HP_DASH_LANE_INSIGHT,     /* /api/importance, /api/advise */
+  HP_DASH_LANE_ACTION,      /* /api/action (the daemon's socket; no database) */
+  HP_DASH_NLANES
+} hp_dash_lane_id_t;
+
+struct hp_dash_job;
+
+typedef struct hp_dash_lane {
+  pthread_t th;
+  bool started;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  struct hp_dash_job *head, *tail; /* waiting requests, under mu */
+  bool stop;                       /* under mu */
+  hp_cli_src_t src;                /* read-only store + view: this lane's thread only */
+  bool has_src;
+} hp_dash_lane_t;
 
 typedef struct hp_dash {
   char db[PATH_MAX];            /* the database as given */
   const char *sock_opt;         /* --socket, NULL: the daemon named by the owner record */
   char token[HP_DASH_TOKEN_LEN + 1];
   struct MHD_Daemon *mhd;
-  hp_cli_src_t src;             /* read-only store + view: MHD's thread only */
-  struct {                      /* columns kept per study (MHD's thread only) */
+  hp_dash_lane_t lane[HP_DASH_NLANES];
+  struct {                      /* columns kept per study (the columns lane's thread only) */
     int64_t study_id;
     hp_view_cols_t *cols;       /* NULL: a free slot */
-    int64_t data_version;       /* src.store's data_version when last brought up to date */
+    int64_t data_version;       /* the lane's data_version when last brought up to date */
     double used;                /* last request, for eviction */
   } cache[HP_DASH_CACHE];
+  struct {                      /* summaries (the summary lane's thread only) */
+    char *text;                 /* JSON text (owned), NULL: none */
+    char name[HP_DASH_NAME_MAX + 1]; /* "" : the studies list, else one study */
+    int64_t data_version;
+    double made;                /* when built: kept HP_DASH_SUMMARY_AGE at most */
+  } sum[HP_DASH_CACHE + 1];
   /* the live part, under mu */
   pthread_t live;
   bool live_started;
