@@ -136,6 +136,7 @@
     return { header, cols };
   }
   function concat(a, b) {
+    if (a.length === 0) return b; // a first read: the fetched columns themselves, no copy
     const r = new Float64Array(a.length + b.length);
     r.set(a, 0);
     r.set(b, a.length);
@@ -178,8 +179,9 @@
       const params = this.params.map((p) => Object.assign({}, p, { v: concat(keep(p.v), nanArray(header.n)) }));
       header.params.forEach((hp, j) => {
         let p = params.find((x) => x.name === hp.name);
-        if (!p) { p = { name: hp.name, dist: hp.dist, v: nanArray(n), keys: null }; params.push(p); }
         const src = cols['p' + j];
+        if (!p && k === 0 && !(hp.dist && hp.dist.type === 'categorical')) { params.push({ name: hp.name, dist: hp.dist, v: src, keys: null }); return; }
+        if (!p) { p = { name: hp.name, dist: hp.dist, v: nanArray(n), keys: null }; params.push(p); }
         if (hp.dist && hp.dist.type === 'categorical') {
           if (!p.dist || p.dist.type !== 'categorical') p.dist = { type: 'categorical', choices: [] };
           if (!p.keys) p.keys = new Map(p.dist.choices.map((c, i) => [JSON.stringify(c), i]));
@@ -198,8 +200,11 @@
       const attrs = this.attrs.map((a) => Object.assign({}, a, { v: concat(keep(a.v), nanArray(header.n)) }));
       header.user_attrs.forEach((ha, j) => {
         let a = attrs.find((x) => x.name === ha.name);
-        if (!a) { a = { name: ha.name, v: nanArray(n), other: new Map() }; attrs.push(a); }
-        a.v.set(cols['u' + j], k);
+        if (!a && k === 0) a = { name: ha.name, v: cols['u' + j], other: new Map() }, attrs.push(a);
+        else {
+          if (!a) { a = { name: ha.name, v: nanArray(n), other: new Map() }; attrs.push(a); }
+          a.v.set(cols['u' + j], k);
+        }
         for (const num in ha.other) a.other.set(+num, ha.other[num]);
       });
       this.attrs = attrs;
@@ -398,8 +403,10 @@
   // ---- study page -----------------------------------------------------------------
   function directionOf(d) { return (d.directions[0] || 'minimize') === 'maximize' ? -1 : 1; }
   function completeIdx(d) {
+    if (d.ci && d.ci.version === d.version) return d.ci.idx;
     const r = [];
     for (let i = 0; i < d.n; i++) if (d.state[i] === COMPLETE && Number.isFinite(d.values[0][i])) r.push(i);
+    d.ci = { version: d.version, idx: r }; // shared by the panels: never changed in place
     return r;
   }
 
@@ -430,6 +437,7 @@
     return p;
   }
   function fillSummary(p, s) {
+    if (!s) s = { name: app.current, state: 'loading', counts: {} }; // the summary comes after the plots
     const c = s.counts || {};
     const best = s.best;
     const canAct = !app.report && !!app.daemon;
@@ -538,22 +546,53 @@
       h('canvas', { class: 'plot', id: 'cv-intermediate' }),
       h('div', { class: 'legend' }, [COMPLETE, PRUNED, FAIL, RUNNING].map((s) => h('span', {}, h('i', { style: 'background:' + STATE_COLOR[s] }), STATES[s].toLowerCase()))));
   }
+  /* Which trials a plot of one line per trial draws: all of them up to
+   * `max`; beyond, every running trial, the `best` best complete ones and an
+   * even sample of the others (every k-th), so 100,000 curves cost what
+   * `max` do and the plot keeps its shape. */
+  function lineSample(d, cand, max, best) {
+    if (cand.length <= max) return { keep: null, drawn: cand.length, total: cand.length };
+    const keep = new Uint8Array(d.n), v = d.values[0], sign = directionOf(d), st = d.state;
+    const keys = new Float64Array(cand.length);
+    let nk = 0, drawn = 0;
+    for (const i of cand) if (st[i] === COMPLETE && Number.isFinite(v[i])) keys[nk++] = sign * v[i];
+    if (nk) {
+      const limit = keys.subarray(0, nk).sort()[Math.min(best, nk) - 1]; // typed: numeric order
+      for (const i of cand)
+        if (drawn < best && st[i] === COMPLETE && sign * v[i] <= limit) { keep[i] = 1; drawn++; }
+    }
+    for (const i of cand) if (st[i] === RUNNING && !keep[i]) { keep[i] = 1; drawn++; }
+    const rest = new Int32Array(cand.length);
+    let nr = 0;
+    for (const i of cand) if (!keep[i]) rest[nr++] = i;
+    const step = Math.max(1, nr / Math.max(1, max - drawn));
+    for (let x = 0; x < nr && drawn < max; x += step) { keep[rest[Math.floor(x)]] = 1; drawn++; }
+    return { keep, drawn, total: cand.length };
+  }
+  const MAX_CURVES = 2000, MAX_LINES = 4000;
+  function sampleNote(id, base, smp) {
+    const note = document.querySelector('#panel-' + id + ' .note');
+    if (note) note.textContent = base + (smp.keep ? ` (drawn: ${smp.drawn} of ${smp.total}: the best, the running and an even sample)` : '');
+  }
   function drawIntermediate(d) {
     const cv = document.getElementById('cv-intermediate');
     if (!cv) return;
     const { ctx, w, h: H } = setupCanvas(cv);
     const xr = extent(d.ivStep), yr = extent(d.ivValue);
     const f = frame(ctx, w, H, [Math.min(0, xr[0]), xr[1]], yr, { xtitle: 'step' });
-    const many = d.n > 2000;
-    ctx.lineWidth = many ? 0.5 : 1.2;
+    const cand = [];
+    for (let i = 0; i < d.n; i++) if (d.ivOff[i + 1] > d.ivOff[i]) cand.push(i);
+    const smp = lineSample(d, cand, MAX_CURVES, 200), keep = smp.keep;
+    const many = smp.drawn > 500;
+    ctx.lineWidth = many ? 0.6 : 1.2;
     let lines = 0, pruned = 0;
     const order = [FAIL, PRUNED, COMPLETE, RUNNING]; // complete and running on top
     for (const s of order) {
       ctx.strokeStyle = STATE_COLOR[s];
-      ctx.globalAlpha = many ? 0.15 : 0.7;
+      ctx.globalAlpha = many ? 0.25 : 0.7;
       ctx.beginPath();
       for (let i = 0; i < d.n; i++) {
-        if (d.state[i] !== s) continue;
+        if (d.state[i] !== s || (keep && !keep[i])) continue;
         const a = d.ivOff[i], b = d.ivOff[i + 1];
         if (b <= a) continue;
         lines++;
@@ -572,7 +611,7 @@
     ctx.lineWidth = 1.5;
     ctx.beginPath();
     for (let i = 0; i < d.n; i++) {
-      if (d.state[i] !== PRUNED) continue;
+      if (d.state[i] !== PRUNED || (keep && !keep[i])) continue;
       const b = d.ivOff[i + 1] - 1;
       if (b < d.ivOff[i] || !Number.isFinite(d.ivValue[b])) continue;
       const px = f.x(d.ivStep[b]), py = f.y(d.ivValue[b]);
@@ -580,7 +619,8 @@
       pruned++;
     }
     ctx.stroke();
-    setPoints('intermediate', lines, { pruned });
+    setPoints('intermediate', lines, { pruned, total: smp.total });
+    sampleNote('intermediate', 'learning curves (value per step); × marks where a pruned trial stopped', smp);
   }
 
   // Parameter axes of a plot: numeric position of a value (log10 for log params).
@@ -616,12 +656,14 @@
     // One path per colour bin (32 bins), worst bins first so the best lines
     // are drawn last, on top: 32 strokes instead of one per trial.
     const BINS = 32, bins = Array.from({ length: BINS }, () => []);
+    const smp = lineSample(d, idx, MAX_LINES, 400);
     for (const i of idx) {
+      if (smp.keep && !smp.keep[i]) continue;
       const t = sign > 0 ? (vr[1] - v[i]) / (vr[1] - vr[0] || 1) : (v[i] - vr[0]) / (vr[1] - vr[0] || 1);
       bins[Math.min(BINS - 1, Math.max(0, Math.floor(t * BINS)))].push(i);
     }
-    ctx.lineWidth = idx.length > 5000 ? 0.5 : 1;
-    ctx.globalAlpha = idx.length > 5000 ? 0.2 : 0.6;
+    ctx.lineWidth = smp.drawn > 2000 ? 0.5 : 1;
+    ctx.globalAlpha = smp.drawn > 2000 ? 0.3 : 0.6;
     let drawn = 0;
     bins.forEach((members, b) => {
       if (!members.length) return;
@@ -655,7 +697,8 @@
       ctx.textBaseline = 'bottom';
       ctx.fillText(String(hi), xs[k], T + 12);
     });
-    setPoints('parallel', drawn, { axes: n });
+    setPoints('parallel', drawn, { axes: n, total: smp.total });
+    sampleNote('parallel', 'complete trials across every parameter, coloured by objective (yellow = best)', smp);
   }
 
   function slicePanel(d) {
@@ -834,7 +877,10 @@
     const now = Date.now() / 1000;
     const idx = [];
     for (let i = 0; i < d.n; i++) if (Number.isFinite(d.start[i])) idx.push(i);
-    idx.sort((a, b) => d.start[a] - d.start[b]);
+    // trials are numbered as they start: sort only when they are not in order
+    let sorted = true;
+    for (let k = 1; k < idx.length && sorted; k++) sorted = d.start[idx[k - 1]] <= d.start[idx[k]];
+    if (!sorted) idx.sort((a, b) => d.start[a] - d.start[b]);
     // slots: each trial takes the lowest slot free at its start (interval partitioning)
     const slotEnd = [], slot = new Int32Array(d.n);
     for (const i of idx) {
@@ -855,14 +901,29 @@
     let busy = 0;
     const L = idx.length > BIG ? pixelLayer(ctx, w, H) : null;
     const colors = STATE_COLOR.map((c) => (L ? L.color(hexRgb(c)) : c));
+    // Many trials: each slot's row is one colour per pixel column (the
+    // trial drawn last there), painted as runs: as many rectangles as the
+    // row has colour changes, not one per trial.
+    const W = Math.ceil(w), rows = L ? Array.from({ length: nslots }, () => new Int8Array(W).fill(-1)) : null;
     for (const i of idx) {
       const e = Number.isFinite(d.end[i]) ? d.end[i] : now;
-      const x0 = f.x(d.start[i]), x1 = Math.max(x0 + 1, f.x(e)), y = f.y(slot[i]) - bh / 2;
-      if (L) L.rect(x0, y, x1, y + bh, colors[d.state[i]]);
-      else { ctx.fillStyle = colors[d.state[i]]; ctx.fillRect(x0, y, x1 - x0, bh); }
+      const x0 = f.x(d.start[i]), x1 = Math.max(x0 + 1, f.x(e));
+      if (rows) rows[slot[i]].fill(d.state[i], Math.max(0, Math.floor(x0)), Math.min(W, Math.ceil(x1)));
+      else { ctx.fillStyle = colors[d.state[i]]; ctx.fillRect(x0, f.y(slot[i]) - bh / 2, x1 - x0, bh); }
       busy += e - d.start[i];
     }
-    if (L) L.done();
+    if (L) {
+      rows.forEach((row, k) => {
+        const y = f.y(k) - bh / 2;
+        for (let x = 0; x < W;) {
+          let x2 = x + 1;
+          while (x2 < W && row[x2] === row[x]) x2++;
+          if (row[x] >= 0) L.rect(x, y, x2, y + bh, colors[row[x]]);
+          x = x2;
+        }
+      });
+      L.done();
+    }
     const util = idx.length ? busy / (nslots * (t1 - t0)) : 0;
     setPoints('timeline', idx.length, { slots: slotEnd.length, utilization: util.toFixed(3) });
     const note = document.querySelector('#panel-timeline .note');
@@ -1066,30 +1127,45 @@
     app.built = { params: d.params.map((p) => p.name + ':' + (p.dist ? p.dist.type : '')).join(','), nobj: d.values.length };
     drawAll();
   }
-  function drawAll() {
-    const d = app.data;
+  /* Draws every panel. A live update (soon = true) draws the history and
+   * the table at once and the other panels one per turn of the event loop
+   * after, so the new trial shows without waiting for every plot; a newer
+   * update cancels the panels still to draw. */
+  let drawGen = 0;
+  function drawAll(soon) {
+    const d = app.data, gen = ++drawGen;
     const t0 = performance.now(), times = {};
     const timed = (name, fn) => { const a = performance.now(); fn(); times[name] = +(performance.now() - a).toFixed(1); };
-    timed('history', () => drawHistory(d));
-    timed('intermediate', () => drawIntermediate(d));
-    timed('parallel', () => drawParallel(d));
-    timed('contour', () => drawContour(d));
-    timed('slice', () => drawSlice(d));
-    timed('timeline', () => drawTimeline(d));
-    timed('pareto', () => drawPareto(d));
-    timed('importance', () => { drawImportance(app.importance); drawAdvice(app.advice); });
-    timed('table', () => renderTable(d, false));
-    main.setAttribute('data-rendered', String(app.data.version));
-    main.setAttribute('data-render-ms', (performance.now() - t0).toFixed(1));
-    main.setAttribute('data-panel-ms', JSON.stringify(times));
-    main.setAttribute('data-trials', String(d.n));
+    const first = [['history', () => drawHistory(d)], ['table', () => renderTable(d, false)]];
+    const rest = [['intermediate', () => drawIntermediate(d)], ['parallel', () => drawParallel(d)],
+      ['contour', () => drawContour(d)], ['slice', () => drawSlice(d)], ['timeline', () => drawTimeline(d)],
+      ['pareto', () => drawPareto(d)], ['importance', () => { drawImportance(app.importance); drawAdvice(app.advice); }]];
+    const finish = () => {
+      main.setAttribute('data-rendered', String(d.version));
+      main.setAttribute('data-render-ms', (performance.now() - t0).toFixed(1));
+      main.setAttribute('data-panel-ms', JSON.stringify(times));
+      main.setAttribute('data-trials', String(d.n));
+    };
+    for (const [name, fn] of first) timed(name, fn);
+    if (!soon) {
+      for (const [name, fn] of rest) timed(name, fn);
+      finish();
+      return;
+    }
+    const next = (k) => {
+      if (gen !== drawGen || app.data !== d) return;
+      if (k === rest.length) { finish(); return; }
+      timed(rest[k][0], rest[k][1]);
+      setTimeout(() => next(k + 1), 0);
+    };
+    setTimeout(() => next(0), 0);
   }
   function updateStudyPage() {
     const d = app.data;
     const sig = d.params.map((p) => p.name + ':' + (p.dist ? p.dist.type : '')).join(',');
     if (!app.built || app.built.params !== sig || app.built.nobj !== d.values.length) { buildStudyPage(); return; }
     showSummary();
-    drawAll();
+    drawAll(true);
   }
 
   // ---- routing and refreshing ----------------------------------------------------------
@@ -1103,19 +1179,29 @@
     if (!app.report) setLive(!!app.daemon, app.daemon ? 'live (daemon)' : 'read-only');
     else setLive(false, 'report');
   }
+  /* The columns and the summary are asked for at once; the plots are drawn
+   * as soon as the columns are here, the summary shown when it comes (the
+   * server computes it on another thread). */
+  function loadSummary(name) {
+    api.study(name).then((s) => {
+      if (name !== app.current) return;
+      app.summary = s;
+      showSummary();
+    }).catch((e) => { if (name === app.current) toast('summary: ' + e.message, true); });
+  }
   async function loadStudy(name, full) {
     if (app.current !== name || full || !app.data) {
       full = true;
       app.current = name;
-      app.data = new StudyData();
+      app.summary = null;
+      loadSummary(name);
+      const data = new StudyData();
+      data.apply(await api.columns(name, 0));
+      app.data = data;
       app.built = null;
-      app.data.apply(await api.columns(name, 0));
-      app.summary = await api.study(name);
     } else {
-      // both at once: the page redraws after one round trip
-      const [cols, summary] = await Promise.all([api.columns(name, app.data.firstOpen()), api.study(name)]);
-      app.data.apply(cols);
-      app.summary = summary;
+      loadSummary(name);
+      app.data.apply(await api.columns(name, app.data.firstOpen()));
     }
     // Importance and advice read every trial of the study (seconds at 100,000
     // trials, during which the server answers nothing else): once per page,
@@ -1136,8 +1222,10 @@
       }
       const name = decodeURIComponent(m[1]);
       app.route = { page: m[2] ? 'trial' : 'study', name, trial: m[2] ? +m[2] : null };
-      if (!app.studies.length) await loadStudies();
+      // the study list (daemon, live state) alongside, not before
+      const studies = app.studies.length ? null : loadStudies().then(() => showSummary());
       await loadStudy(name, app.current !== name);
+      if (studies) studies.catch((e) => toast('studies: ' + e.message, true));
       if (app.route.page === 'trial') trialPage(app.route.trial);
       else { app.built = null; buildStudyPage(); }
     } catch (e) {

@@ -239,6 +239,39 @@ test('a study with two objectives gets its Pareto front', async () => {
   }
 });
 
+test('a big study: one-line-per-trial plots draw a sample with the best trials, the others every point', async () => {
+  const db = path.join(dir, 'big.db');
+  require('node:child_process').execFileSync(path.join(L.BUILD, 'bench_dashboard_gen'), [db, '6000', 'big']);
+  const big = await L.startDashboard(db);
+  try {
+    const r = await fetch(big.base + '/api/columns?study=big', { headers: { 'X-HP-Token': big.token } });
+    const { header, cols } = decodeColumns(Buffer.from(await r.arrayBuffer()));
+    let done = 0, curves = 0, best = Infinity;
+    for (let i = 0; i < header.n; i++) {
+      if (cols.state[i] === 1 && Number.isFinite(cols.value0[i])) { done++; best = Math.min(best, cols.value0[i]); }
+      if (cols.iv_off[i + 1] > cols.iv_off[i]) curves++;
+    }
+    const page = await browser.newPage();
+    await page.goto(big.url + '#/study/big');
+    await page.waitForSelector('main[data-rendered]', { timeout: 60000 });
+    // every point where a plot has one per trial
+    assert.equal(await points(page, 'history'), done);
+    assert.equal(await points(page, 'contour'), done);
+    assert.equal(await points(page, 'table'), header.n);
+    assert.equal(Number(await page.getAttribute('#panel-history', 'data-best')), best);
+    // a sample where it has one line per trial: capped, and says of how many
+    assert.equal(await points(page, 'intermediate'), 2000);
+    assert.equal(Number(await page.getAttribute('#panel-intermediate', 'data-total')), curves);
+    assert.equal(await points(page, 'parallel'), 4000);
+    assert.equal(Number(await page.getAttribute('#panel-parallel', 'data-total')), done);
+    assert.match(await page.textContent('#panel-parallel .note'), /drawn: 4000 of \d+/);
+    await page.screenshot({ path: path.join(L.SHOTS, 'big.png'), fullPage: false });
+    await page.close();
+  } finally {
+    await big.stop();
+  }
+});
+
 test('a wrong or missing token gets 403', async () => {
   const page = await browser.newPage();
   const bad = await page.goto(dash.base + '/?token=' + '0'.repeat(64));
