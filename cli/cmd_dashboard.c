@@ -578,6 +578,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
   if (!c->started) {
     c->started = true;
     if (rc < 0) return send_error(con, (unsigned)status, err.msg);
+    const char *host = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Host");
+    if (!hp_dash_host_ok(host, d->host, d->port, d->wildcard))
+      return send_error(con, 403, "forbidden: the Host header names another site (a DNS "
+                                  "rebinding attempt?); open the address `hpsearch dashboard` "
+                                  "printed");
     if (!authorized(d, con, method, &q))
       return send_error(con, 403, "forbidden: the dashboard's token is missing or wrong "
                                   "(open the address `hpsearch dashboard` printed)");
@@ -711,14 +716,19 @@ int hp_cmd_dashboard(int argc, char **argv) {
   }
   const union MHD_DaemonInfo *info = MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_BIND_PORT);
   unsigned port = info ? info->port : 0;
-  char host[64];
+  char *host = d->host;
   if (sa.ss_family == AF_INET6) {
     char a6[INET6_ADDRSTRLEN];
-    inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&sa)->sin6_addr, a6, sizeof a6);
-    snprintf(host, sizeof host, "[%s]", a6);
+    const struct in6_addr *a = &((struct sockaddr_in6 *)&sa)->sin6_addr;
+    inet_ntop(AF_INET6, a, a6, sizeof a6);
+    snprintf(host, sizeof d->host, "[%s]", a6);
+    d->wildcard = IN6_IS_ADDR_UNSPECIFIED(a);
   } else {
-    inet_ntop(AF_INET, &((struct sockaddr_in *)&sa)->sin_addr, host, sizeof host);
+    const struct in_addr *a = &((struct sockaddr_in *)&sa)->sin_addr;
+    inet_ntop(AF_INET, a, host, sizeof d->host);
+    d->wildcard = a->s_addr == htonl(INADDR_ANY);
   }
+  d->port = port; /* before any request can come: it needs the token printed below */
   printf("http://%s:%u/?token=%s\n", host, port, d->token);
   fflush(stdout);
   fprintf(stderr, "hpsearch dashboard: serving %s (read-only; live and actions through its "

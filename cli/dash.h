@@ -51,6 +51,9 @@ typedef struct hp_dash {
   char db[PATH_MAX];            /* the database as given */
   const char *sock_opt;         /* --socket, NULL: the daemon named by the owner record */
   char token[HP_DASH_TOKEN_LEN + 1];
+  char host[64];                /* the listening address as printed: "127.0.0.1", "[::1]" */
+  unsigned port;
+  bool wildcard;                /* listening on every address (0.0.0.0, [::]) */
   struct MHD_Daemon *mhd;
   hp_dash_lane_t lane[HP_DASH_NLANES];
   struct {                      /* columns kept per study (the columns lane's thread only) */

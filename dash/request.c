@@ -1,10 +1,13 @@
 /* The dashboard's reading of a request target (include/hpsearch/dash.h):
  * route by exact path, query arguments percent-decoded and checked (UTF-8,
  * no control characters, known keys only, each at most once, bounded), and
- * the token helpers. Pure functions: fuzzed by tests/fuzz/fuzz_dash_request.c. */
-#include <string.h>
-#include <sys/random.h>
+ * the token and Host header helpers. Pure functions: fuzzed by tests/fuzz/fuzz_dash_request.c. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
 
 #include "hpsearch/dash.h"
 #include "hpsearch/utf8.h"
@@ -219,6 +222,48 @@ bool hp_dash_token_equal(const char *given, const char *expected) {
   unsigned char diff = 0;
   for (size_t i = 0; i < n; i++) diff |= (unsigned char)(given[i] ^ expected[i]);
   return diff == 0;
+}
+
+/* Whether text[0..n) is an IP address literal: dotted IPv4 or [IPv6]. */
+static bool ip_literal(const char *t, size_t n) {
+  char buf[64];
+  if (n == 0 || n >= sizeof buf) return false;
+  unsigned char a[16];
+  if (t[0] == '[') {
+    if (n < 3 || t[n - 1] != ']') return false;
+    memcpy(buf, t + 1, n - 2);
+    buf[n - 2] = '\0';
+    return inet_pton(AF_INET6, buf, a) == 1;
+  }
+  memcpy(buf, t, n);
+  buf[n] = '\0';
+  return inet_pton(AF_INET, buf, a) == 1;
+}
+
+bool hp_dash_host_ok(const char *host, const char *bound, unsigned port, bool wildcard) {
+  if (host == NULL) return true; /* HTTP/1.0 without one: no browser */
+  size_t n = strlen(host);
+  /* split off ":PORT" (after the "]" of an IPv6 literal); none means 80 */
+  const char *colon = NULL;
+  for (const char *p = host + n; p > host; p--) {
+    if (p[-1] == ']') break;
+    if (p[-1] == ':') {
+      colon = p - 1;
+      break;
+    }
+  }
+  unsigned long given = 80;
+  if (colon != NULL) {
+    char *end;
+    if (colon[1] == '\0' || colon[1] == '+' || colon[1] == '-') return false;
+    given = strtoul(colon + 1, &end, 10);
+    if (*end != '\0' || given > 65535) return false;
+    n = (size_t)(colon - host);
+  }
+  if (given != port || n == 0) return false;
+  if (strlen(bound) == n && strncasecmp(host, bound, n) == 0) return true;
+  if (n == 9 && strncasecmp(host, "localhost", 9) == 0) return true;
+  return wildcard && ip_literal(host, n);
 }
 
 int hp_dash_token_new(char out[HP_DASH_TOKEN_LEN + 1], hp_err_t *err) {

@@ -65,6 +65,15 @@ int hp_dash_request_parse(const char *method, const char *target, size_t len,
 
 /* Constant-time comparison of a presented token with the server's. */
 bool hp_dash_token_equal(const char *given, const char *expected);
+/* The Host header check against DNS rebinding (a page of another site whose
+ * name is made to resolve to 127.0.0.1 would otherwise reach the server as
+ * "same origin"): host (the header's value, NULL when absent) must name the
+ * port the dashboard listens on and, as its host, the listening address as
+ * printed (bound: "127.0.0.1", "[::1]", ...), "localhost", or, when it
+ * listens on every address (wildcard), any IP address literal; a name
+ * someone else's DNS controls never passes. An absent header passes (an
+ * HTTP/1.0 client; browsers always send one). */
+bool hp_dash_host_ok(const char *host, const char *bound, unsigned port, bool wildcard);
 /* A new token from the kernel's random source (getrandom). */
 int hp_dash_token_new(char out[HP_DASH_TOKEN_LEN + 1], hp_err_t *err);
 

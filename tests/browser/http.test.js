@@ -55,6 +55,32 @@ async function stillServing() {
   assert.match(r, /"name":"one"/);
 }
 
+test('a Host header naming another site gets 403 (DNS rebinding), the printed address and localhost do not', async () => {
+  const withHost = (h) => raw(`GET /api/studies HTTP/1.1\r\nHost: ${h}\r\nX-HP-Token: ${dash.token}\r\nConnection: close\r\n\r\n`);
+  for (const h of [`evil.example:${port}`, `${host}.evil.example:${port}`, `localhost.evil.example:${port}`, `${host}:${port + 1}`, 'evil.example']) {
+    const r = await withHost(h);
+    assert.equal(status(r), 403, h);
+    assert.match(r, /Host header/);
+  }
+  assert.equal(status(await withHost(`${host}:${port}`)), 200);
+  assert.equal(status(await withHost(`localhost:${port}`)), 200);
+  // A page of another site whose name the attacker's DNS points at 127.0.0.1:
+  // Chromium resolving rebind.test to the dashboard's address, as after a
+  // rebinding, gets 403, though it carries the token.
+  const browser = await L.launchBrowser([`--host-resolver-rules=MAP rebind.test ${host}`]);
+  try {
+    const page = await browser.newPage();
+    const resp = await page.goto(dash.url.replace(`//${host}:`, '//rebind.test:'));
+    assert.equal(resp.status(), 403);
+    assert.match(await page.textContent('body'), /Host header/);
+    const ok = await page.goto(dash.url);
+    assert.equal(ok.status(), 200);
+  } finally {
+    await browser.close();
+  }
+  await stillServing();
+});
+
 test('paths outside the routes and traversal get clean errors', async () => {
   const cases = [
     ['/nope', 404], ['/etc/passwd', 404], ['/api/studies/', 404], ['/api/../etc/passwd', 400],
@@ -83,16 +109,16 @@ test('bad queries and methods get clean errors', async () => {
     assert.equal(status(r), want, target + ' -> ' + r.slice(0, 160));
     assert.match(r, new RegExp(says), target);
   }
-  let r = await raw(`POST /api/studies HTTP/1.1\r\nHost: x\r\nX-HP-Token: ${dash.token}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+  let r = await raw(`POST /api/studies HTTP/1.1\r\nHost: ${host}:${port}\r\nX-HP-Token: ${dash.token}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
   assert.equal(status(r), 405);
-  r = await raw(`DELETE / HTTP/1.1\r\nHost: x\r\nX-HP-Token: ${dash.token}\r\nConnection: close\r\n\r\n`);
+  r = await raw(`DELETE / HTTP/1.1\r\nHost: ${host}:${port}\r\nX-HP-Token: ${dash.token}\r\nConnection: close\r\n\r\n`);
   assert.equal(status(r), 405);
   // a body over 64 KiB
   const body = 'x'.repeat(70000);
-  r = await raw(`POST /api/action?study=one&do=enqueue HTTP/1.1\r\nHost: x\r\nX-HP-Token: ${dash.token}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n` + body);
+  r = await raw(`POST /api/action?study=one&do=enqueue HTTP/1.1\r\nHost: ${host}:${port}\r\nX-HP-Token: ${dash.token}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n` + body);
   assert.equal(status(r), 413);
   // no daemon: actions say so
-  r = await raw(`POST /api/action?study=one&do=stop HTTP/1.1\r\nHost: x\r\nX-HP-Token: ${dash.token}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+  r = await raw(`POST /api/action?study=one&do=stop HTTP/1.1\r\nHost: ${host}:${port}\r\nX-HP-Token: ${dash.token}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
   assert.equal(status(r), 409);
   assert.match(r, /no hpsearch daemon/);
   await stillServing();
@@ -112,7 +138,7 @@ test('huge headers, long targets and malformed requests are refused', async () =
   // many headers
   let many = '';
   for (let i = 0; i < 3000; i++) many += `X-H${i}: v\r\n`;
-  r = await raw(`GET /api/studies HTTP/1.1\r\nHost: x\r\nX-HP-Token: ${dash.token}\r\n${many}Connection: close\r\n\r\n`);
+  r = await raw(`GET /api/studies HTTP/1.1\r\nHost: ${host}:${port}\r\nX-HP-Token: ${dash.token}\r\n${many}Connection: close\r\n\r\n`);
   assert.notEqual(status(r), 200);
   await stillServing();
 });
@@ -125,7 +151,7 @@ test('slow partial requests neither block others nor stay forever', async () => 
     const s = net.createConnection({ host, port });
     s.on('error', () => {});
     s.on('close', () => { closedByServer++; });
-    s.write('GET /api/studies HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+    s.write('GET /api/studies HTTP/1.1\r\nHost: ${host}:${port}\r\nX-Slow: ');
     socks.push(s);
   }
   const drip = setInterval(() => { for (const s of socks) if (!s.destroyed) s.write('a'); }, 1000);

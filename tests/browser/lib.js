@@ -103,7 +103,7 @@ function startDashboard(db, extra) {
   });
 }
 
-async function launchBrowser() {
+async function launchBrowser(extraArgs) {
   const { chromium } = require('playwright-core');
   const profile = tmpdir('profile');
   // A fresh profile folder each run; flags keep Chromium from reaching the network.
@@ -111,7 +111,7 @@ async function launchBrowser() {
     executablePath: CHROMIUM,
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'].concat(extraArgs || []),
     viewport: { width: 1400, height: 1000 },
   });
   ctx.profileDir = profile;

@@ -126,6 +126,33 @@ static void test_token(void **state) {
   assert_false(hp_dash_token_equal("", ""));
 }
 
+/* The Host header (DNS rebinding): the printed address, localhost, or on a
+ * wildcard listener an IP literal, always with the right port. */
+static void test_host(void **state) {
+  (void)state;
+  assert_true(hp_dash_host_ok("127.0.0.1:8080", "127.0.0.1", 8080, false));
+  assert_true(hp_dash_host_ok("localhost:8080", "127.0.0.1", 8080, false));
+  assert_true(hp_dash_host_ok("LocalHost:8080", "127.0.0.1", 8080, false));
+  assert_true(hp_dash_host_ok("[::1]:8080", "[::1]", 8080, false));
+  assert_true(hp_dash_host_ok(NULL, "127.0.0.1", 8080, false));
+  assert_true(hp_dash_host_ok("127.0.0.1", "127.0.0.1", 80, false)); /* no port: 80 */
+  assert_false(hp_dash_host_ok("127.0.0.1", "127.0.0.1", 8080, false));
+  assert_false(hp_dash_host_ok("evil.example:8080", "127.0.0.1", 8080, false));
+  assert_false(hp_dash_host_ok("127.0.0.1.evil.example:8080", "127.0.0.1", 8080, false));
+  assert_false(hp_dash_host_ok("localhost.evil.example:8080", "127.0.0.1", 8080, false));
+  assert_false(hp_dash_host_ok("127.0.0.1:8081", "127.0.0.1", 8080, false));
+  assert_false(hp_dash_host_ok("127.0.0.1:08080x", "127.0.0.1", 8080, false));
+  assert_false(hp_dash_host_ok("127.0.0.1:", "127.0.0.1", 8080, false));
+  assert_false(hp_dash_host_ok(":8080", "127.0.0.1", 8080, false));
+  assert_false(hp_dash_host_ok("", "127.0.0.1", 8080, false));
+  assert_false(hp_dash_host_ok("10.0.0.5:8080", "127.0.0.1", 8080, false));
+  /* listening on every address: IP literals pass, names other than localhost do not */
+  assert_true(hp_dash_host_ok("10.0.0.5:8080", "0.0.0.0", 8080, true));
+  assert_true(hp_dash_host_ok("[fe80::1]:8080", "[::]", 8080, true));
+  assert_false(hp_dash_host_ok("myhost.lan:8080", "0.0.0.0", 8080, true));
+  assert_false(hp_dash_host_ok("[fe80::1:8080", "[::]", 8080, true));
+}
+
 /* The report page: one HTML text with the script and style inline, the data
  * in its element with every '<' escaped, nothing that loads from elsewhere. */
 static void test_page(void **state) {
@@ -161,6 +188,7 @@ static void test_request_corpus(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_routes), cmocka_unit_test(test_refusals), cmocka_unit_test(test_token),
+      cmocka_unit_test(test_host),
       cmocka_unit_test(test_page), cmocka_unit_test(test_request_corpus),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
