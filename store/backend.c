@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "hpsearch/json.h"
 
 /* The table of a handle: every backend's handle begins with a pointer to it. */
 static const hp_store_backend_t *BE(const hp_store_t *s) {
@@ -174,6 +175,69 @@ int hp_store_trial_finish(hp_store_t *s, int64_t trial_id,
                           hp_err_t *err) {
   return BE(s)->trial_finish(s, trial_id, state, values, n_values,
                              system_attrs_json, err);
+}
+
+/* A scan through hp_store_trials_list (a backend without its own). */
+static bool key_wanted(const hp_store_scan_t *sc, const char *key) {
+  if (sc->attr_keys[0] == NULL) return true;
+  for (int k = 0; k < 2; k++)
+    if (sc->attr_keys[k] && strcmp(sc->attr_keys[k], key) == 0) return true;
+  return false;
+}
+
+static int scan_attrs(const hp_store_scan_t *sc, size_t i, const char *object_json,
+                      int (*cb)(void *, size_t, const char *, const char *), hp_err_t *err) {
+  if (cb == NULL || object_json == NULL || strcmp(object_json, "{}") == 0) return 0;
+  cJSON *o = NULL;
+  if (hp_json_parse(object_json, strlen(object_json), "attributes", &o, err) < 0) return HP_EFORMAT;
+  int rc = 0;
+  for (const cJSON *e = o->child; e && !rc; e = e->next) {
+    if (!key_wanted(sc, e->string)) continue;
+    char *v = hp_json_print(e);
+    rc = v ? cb(sc->ctx, i, e->string, v) : hp_err_set(err, HP_ENOMEM, "out of memory");
+    free(v);
+  }
+  cJSON_Delete(o);
+  return rc;
+}
+
+static int scan_by_list(hp_store_t *s, int64_t study_id, const hp_store_scan_t *sc,
+                        hp_err_t *err) {
+  hp_store_trial_t *t = NULL;
+  size_t n = 0;
+  int rc = BE(s)->trials_list(s, study_id, sc->min_number, &t, &n, err);
+  if (rc) return rc;
+  size_t *keep = malloc((n ? n : 1) * sizeof *keep), m = 0;
+  if (keep == NULL) rc = hp_err_set(err, HP_ENOMEM, "out of memory");
+  for (size_t k = 0; !rc && k < n; k++) {
+    if (sc->complete_only && t[k].state != HP_STORE_COMPLETE) continue;
+    hp_store_scan_trial_t x = {t[k].trial_id, t[k].number, t[k].state,
+                               sc->times ? t[k].datetime_start : "",
+                               sc->times ? t[k].datetime_complete : ""};
+    keep[m] = k;
+    if (sc->trial) rc = sc->trial(sc->ctx, m, &x);
+    m++;
+  }
+  for (size_t i = 0; !rc && i < m; i++) {
+    const hp_store_trial_t *x = &t[keep[i]];
+    for (size_t j = 0; sc->param && !rc && j < x->n_params; j++)
+      rc = sc->param(sc->ctx, i, x->params[j].name, x->params[j].value, x->params[j].distribution_json);
+    for (size_t j = 0; sc->value && !rc && j < x->n_values; j++)
+      rc = sc->value(sc->ctx, i, (int)j, x->values[j]);
+    for (size_t j = 0; sc->inter && !rc && j < x->n_intermediate; j++)
+      rc = sc->inter(sc->ctx, i, x->steps[j], x->intermediate[j]);
+    if (!rc) rc = scan_attrs(sc, i, x->user_attrs_json, sc->user_attr, err);
+    if (!rc) rc = scan_attrs(sc, i, x->system_attrs_json, sc->system_attr, err);
+  }
+  free(keep);
+  hp_store_trials_free(t, n);
+  return rc;
+}
+
+int hp_store_trials_scan(hp_store_t *s, int64_t study_id, const hp_store_scan_t *scan,
+                         hp_err_t *err) {
+  if (BE(s)->trials_scan) return BE(s)->trials_scan(s, study_id, scan, err);
+  return scan_by_list(s, study_id, scan, err);
 }
 
 int hp_store_trials_list(hp_store_t *s, int64_t study_id, int64_t min_number,

@@ -76,11 +76,16 @@ enum {
   ST_READ_INTER_R,
   ST_READ_UATTR_R,
   ST_READ_SATTR_R,
+  ST_SCAN_TRIALS_C,
+  ST_READ_UATTR_K,
+  ST_READ_SATTR_K,
   ST_COUNT_
 };
 
 #define HP_SQL_P1 "?1"
 #define HP_SQL_P2 "?2"
+#define HP_SQL_P3 "?3"
+#define HP_SQL_P4 "?4"
 #include "store_util_sql.h"
 
 /* Best-value sort key: direction-signed value, +-inf restored from the
@@ -201,6 +206,9 @@ static const char *const SQL[ST_COUNT_] = {
     [ST_READ_INTER_R] = READ_INTER_RANGE,
     [ST_READ_UATTR_R] = READ_ATTR_RANGE("trial_user_attribute"),
     [ST_READ_SATTR_R] = READ_ATTR_RANGE("trial_system_attribute"),
+    [ST_SCAN_TRIALS_C] = READ_TRIALS(BY_STUDY " AND t.state = 'COMPLETE'"),
+    [ST_READ_UATTR_K] = READ_ATTR_KEYS("trial_user_attribute"),
+    [ST_READ_SATTR_K] = READ_ATTR_KEYS("trial_system_attribute"),
 };
 
 /* What the store remembers about a study between calls; valid only while no
@@ -1361,6 +1369,173 @@ static int sqlite_trials_list(hp_store_t *s, int64_t study_id, int64_t min_numbe
   return read_trials(s, false, study_id, min_number, out, n, err);
 }
 
+/* ---- column-shaped reads (hp_store_trials_scan) -------------------------- */
+
+/* The index of trial_id among the trials read (ids[], ascending when the
+ * trials' numbers follow their ids, which by[] then is not needed), with a
+ * cursor: child rows come mostly in trial order. */
+typedef struct scan_ids {
+  int64_t *id;   /* [n] trial_ids in read (number) order */
+  size_t *by;    /* [n] indices sorted by id, NULL when id[] is ascending */
+  size_t n, cur;
+} scan_ids_t;
+
+static long scan_find(scan_ids_t *x, int64_t id) {
+  size_t c = x->cur;
+#define ID_AT(k) (x->by ? x->id[x->by[k]] : x->id[k])
+  if (c < x->n && ID_AT(c) == id) return (long)(x->by ? x->by[c] : c);
+  if (c + 1 < x->n && ID_AT(c + 1) == id) {
+    x->cur = c + 1;
+    return (long)(x->by ? x->by[c + 1] : c + 1);
+  }
+  size_t lo = 0, hi = x->n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (ID_AT(mid) < id) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo < x->n && ID_AT(lo) == id) {
+    x->cur = lo;
+    return (long)(x->by ? x->by[lo] : lo);
+  }
+  return -1;
+#undef ID_AT
+}
+
+static int cmp_sort_ids(const void *a, const void *b, void *ids) {
+  const int64_t *id = ids;
+  int64_t x = id[*(const size_t *)a], y = id[*(const size_t *)b];
+  return x < y ? -1 : x > y;
+}
+
+static int sqlite_trials_scan(hp_store_t *s, int64_t study_id, const hp_store_scan_t *sc,
+                              hp_err_t *err) {
+  int rc = study_exists(s, study_id, err), r = SQLITE_DONE;
+  if (rc) return rc;
+  scan_ids_t x = {0};
+  size_t cap = 0;
+  sqlite3_stmt *st = stmt(s, sc->complete_only ? ST_SCAN_TRIALS_C : ST_READ_TRIALS_S, err);
+  if (!st) return HP_EDB;
+  sqlite3_bind_int64(st, 1, study_id);
+  sqlite3_bind_int64(st, 2, sc->min_number);
+  bool ascending = true;
+  while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
+    if (x.n == cap) {
+      cap = cap ? 2 * cap : 1024;
+      int64_t *p = realloc(x.id, cap * sizeof *p);
+      if (!p) {
+        rc = hp_err_set(err, HP_ENOMEM, "store: out of memory reading trials");
+        break;
+      }
+      x.id = p;
+    }
+    hp_store_scan_trial_t t;
+    char start[32], end[32];
+    t.trial_id = sqlite3_column_int64(st, 0);
+    t.number = sqlite3_column_int64(st, 2);
+    const char *state = (const char *)sqlite3_column_text(st, 3);
+    int sv = hp_store_state_parse(state);
+    if (sv < 0) {
+      rc = hp_err_set(err, HP_EFORMAT, "trial %lld: unknown state '%s' in the database",
+                      (long long)t.trial_id, state ? state : "(null)");
+      break;
+    }
+    t.state = (hp_store_state_t)sv;
+    start[0] = end[0] = '\0';
+    if (sc->times) {
+      copy_time(s, start, sizeof start, sqlite3_column_text(st, 4));
+      copy_time(s, end, sizeof end, sqlite3_column_text(st, 5));
+    }
+    t.datetime_start = start;
+    t.datetime_complete = end;
+    if (x.n > 0 && t.trial_id <= x.id[x.n - 1]) ascending = false;
+    x.id[x.n] = t.trial_id;
+    if (sc->trial) rc = sc->trial(sc->ctx, x.n, &t);
+    x.n++;
+  }
+  if (!rc && r != SQLITE_DONE) rc = db_err(s, err, "reading trials");
+  sqlite3_reset(st);
+  if (rc || x.n == 0) goto done;
+  if (!ascending) {
+    if (!(x.by = malloc(x.n * sizeof *x.by))) {
+      rc = hp_err_set(err, HP_ENOMEM, "store: out of memory reading trials");
+      goto done;
+    }
+    for (size_t i = 0; i < x.n; i++) x.by[i] = i;
+    qsort_r(x.by, x.n, sizeof *x.by, cmp_sort_ids, x.id);
+  }
+  int64_t lo = x.by ? x.id[x.by[0]] : x.id[0], hi = x.by ? x.id[x.by[x.n - 1]] : x.id[x.n - 1];
+
+  if (sc->param) {
+    int pid = most_trials(s, lo, hi, err) ? ST_READ_PARAMS_SCAN : ST_READ_PARAMS_R;
+    if (!(st = range_stmt(s, pid, lo, hi, err))) goto db_fail;
+    x.cur = 0;
+    while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
+      long i = scan_find(&x, sqlite3_column_int64(st, 0));
+      if (i < 0) continue;
+      const char *name = (const char *)sqlite3_column_text(st, 1);
+      const char *dist = (const char *)sqlite3_column_text(st, 3);
+      rc = sc->param(sc->ctx, (size_t)i, name ? name : "", sqlite3_column_double(st, 2),
+                     dist ? dist : "");
+    }
+    if (!rc && r != SQLITE_DONE) rc = db_err(s, err, "reading params");
+    sqlite3_reset(st);
+    if (rc) goto done;
+  }
+  if (sc->value) {
+    if (!(st = range_stmt(s, ST_READ_VALUES_R, lo, hi, err))) goto db_fail;
+    x.cur = 0;
+    while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
+      long i = scan_find(&x, sqlite3_column_int64(st, 0));
+      int k = sqlite3_column_int(st, 1);
+      if (i < 0 || k < 0 || k >= HP_STORE_MAX_OBJECTIVES) continue;
+      rc = sc->value(sc->ctx, (size_t)i, k, column_value(st, 2, 3));
+    }
+    if (!rc && r != SQLITE_DONE) rc = db_err(s, err, "reading values");
+    sqlite3_reset(st);
+    if (rc) goto done;
+  }
+  if (sc->inter) {
+    if (!(st = range_stmt(s, ST_READ_INTER_R, lo, hi, err))) goto db_fail;
+    x.cur = 0;
+    while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
+      long i = scan_find(&x, sqlite3_column_int64(st, 0));
+      if (i >= 0) rc = sc->inter(sc->ctx, (size_t)i, sqlite3_column_int64(st, 1), column_value(st, 2, 3));
+    }
+    if (!rc && r != SQLITE_DONE) rc = db_err(s, err, "reading intermediate values");
+    sqlite3_reset(st);
+    if (rc) goto done;
+  }
+  for (int pass = 0; pass < 2; pass++) {
+    int (*cb)(void *, size_t, const char *, const char *) = pass ? sc->system_attr : sc->user_attr;
+    if (cb == NULL) continue;
+    bool keys = sc->attr_keys[0] != NULL;
+    int id = keys ? (pass ? ST_READ_SATTR_K : ST_READ_UATTR_K) : (pass ? ST_READ_SATTR_R : ST_READ_UATTR_R);
+    if (!(st = range_stmt(s, id, lo, hi, err))) goto db_fail;
+    if (keys) {
+      sqlite3_bind_text(st, 3, sc->attr_keys[0], -1, SQLITE_STATIC);
+      sqlite3_bind_text(st, 4, sc->attr_keys[1] ? sc->attr_keys[1] : sc->attr_keys[0], -1, SQLITE_STATIC);
+    }
+    x.cur = 0;
+    while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
+      long i = scan_find(&x, sqlite3_column_int64(st, 0));
+      const char *key = (const char *)sqlite3_column_text(st, 1);
+      const char *val = (const char *)sqlite3_column_text(st, 2);
+      if (i >= 0 && key) rc = cb(sc->ctx, (size_t)i, key, val ? val : "null");
+    }
+    if (!rc && r != SQLITE_DONE) rc = db_err(s, err, "reading trial attrs");
+    sqlite3_reset(st);
+    if (rc) goto done;
+  }
+  goto done;
+db_fail:
+  rc = HP_EDB;
+done:
+  free(x.id);
+  free(x.by);
+  return rc;
+}
+
 static int sqlite_trial_get(hp_store_t *s, int64_t trial_id, hp_store_trial_t *out, hp_err_t *err) {
   memset(out, 0, sizeof *out);
   hp_store_trial_t *arr;
@@ -1512,6 +1687,7 @@ const hp_store_backend_t hp_sqlite_backend = {
     .trial_heartbeat = sqlite_trial_heartbeat,
     .trial_finish = sqlite_trial_finish,
     .trials_list = sqlite_trials_list,
+    .trials_scan = sqlite_trials_scan,
     .trial_get = sqlite_trial_get,
     .first_running = sqlite_first_running,
     .best_trial = sqlite_best_trial,

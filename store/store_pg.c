@@ -76,6 +76,8 @@ enum {
 
 #define HP_SQL_P1 "$1"
 #define HP_SQL_P2 "$2"
+#define HP_SQL_P3 "$3"
+#define HP_SQL_P4 "$4"
 #include "store_util_sql.h"
 
 /* Direction-signed value with +-inf restored from the type column. */

@@ -1,6 +1,6 @@
 /* The trial-read queries both backends run, in one place. A backend defines
- * HP_SQL_P1 and HP_SQL_P2, its spelling of the first two bound parameters
- * (SQLite "?1", PostgreSQL "$1"), then includes this file. Filters: BY_STUDY
+ * HP_SQL_P1 .. HP_SQL_P4, its spelling of the bound parameters (SQLite
+ * "?1", PostgreSQL "$1"), then includes this file. Filters: BY_STUDY
  * (P1 = study_id, P2 = the smallest trial number read) or BY_TRIAL (P1 =
  * trial_id). "key" is quoted: a keyword in SQLite, an ordinary name that the
  * quotes leave as it is in PostgreSQL. */
@@ -54,5 +54,9 @@
 #define READ_ATTR_RANGE(TABLE)                                                       \
   "SELECT a.trial_id, a.\"key\", a.value_json FROM " TABLE "s a WHERE " IN_RANGE("a")  \
   " ORDER BY a.trial_id, a." TABLE "_id"
+/* Only the keys P3 and P4 (a column-shaped read asks for two at most). */
+#define READ_ATTR_KEYS(TABLE)                                                        \
+  "SELECT a.trial_id, a.\"key\", a.value_json FROM " TABLE "s a WHERE " IN_RANGE("a")  \
+  " AND a.\"key\" IN (" HP_SQL_P3 ", " HP_SQL_P4 ") ORDER BY a.trial_id, a." TABLE "_id"
 
 #endif

@@ -19,6 +19,8 @@ void hp_view_table_free(hp_view_table_t *tb) {
   }
   free(tb->dist_json);
   free(tb->dists);
+  for (int p = 0; tb->owned_names && p < tb->n_params; p++) free(tb->owned_names[p]);
+  free(tb->owned_names);
   free(tb->names);
   free(tb->x);
   free(tb->cell);
@@ -143,6 +145,167 @@ fail:
   return rc;
 }
 
+/* ---- the table from a column-shaped read ---------------------------------- */
+
+typedef struct tcell {
+  size_t row;
+  int name, dist;  /* indices into the scan's names and the table's dists */
+  double value;
+} tcell_t;
+
+typedef struct tscan {
+  hp_view_table_t *tb;
+  char **names;            /* distinct names as first met (owned until handed over) */
+  int n_names, cap_names, last_name;
+  int *last_dist;          /* [cap_names] a name's previous distribution */
+  tcell_t *c;
+  size_t nc, cap_c, rows, cap_rows;
+  bool *has_value;         /* [cap_rows] */
+  hp_err_t *err;
+} tscan_t;
+
+static int ts_oom(tscan_t *t) { return hp_err_set(t->err, HP_ENOMEM, "out of memory"); }
+
+static int ts_trial(void *ctx, size_t i, const hp_store_scan_trial_t *x) {
+  tscan_t *t = ctx;
+  hp_view_table_t *tb = t->tb;
+  if (i >= t->cap_rows) {
+    size_t cap = t->cap_rows ? 2 * t->cap_rows : 1024;
+    int64_t *num = realloc(tb->number, cap * sizeof *num);
+    if (num) tb->number = num;
+    double *y = num ? realloc(tb->y, cap * sizeof *y) : NULL;
+    if (y) tb->y = y;
+    bool *hv = y ? realloc(t->has_value, cap * sizeof *hv) : NULL;
+    if (hv == NULL) return ts_oom(t);
+    t->has_value = hv;
+    t->cap_rows = cap;
+  }
+  tb->number[i] = x->number;
+  tb->y[i] = NAN;
+  t->has_value[i] = false;
+  t->rows = i + 1;
+  return 0;
+}
+
+static int ts_value(void *ctx, size_t i, int objective, double v) {
+  tscan_t *t = ctx;
+  if (objective == 0) t->tb->y[i] = v, t->has_value[i] = true;
+  return 0;
+}
+
+static int ts_param(void *ctx, size_t i, const char *name, double value, const char *dist_json) {
+  tscan_t *t = ctx;
+  int k = t->last_name + 1 < t->n_names && strcmp(t->names[t->last_name + 1], name) == 0
+              ? t->last_name + 1
+              : -1;
+  for (int p = 0; k < 0 && p < t->n_names; p++)
+    if (strcmp(t->names[p], name) == 0) k = p;
+  if (k < 0) {
+    if (t->n_names == t->cap_names) {
+      int cap = t->cap_names ? 2 * t->cap_names : 16;
+      char **nn = realloc(t->names, sizeof *nn * (size_t)cap);
+      if (nn) t->names = nn;
+      int *ld = nn ? realloc(t->last_dist, sizeof *ld * (size_t)cap) : NULL;
+      if (ld == NULL) return ts_oom(t);
+      t->last_dist = ld;
+      t->cap_names = cap;
+    }
+    if ((t->names[t->n_names] = strdup(name)) == NULL) return ts_oom(t);
+    t->last_dist[t->n_names] = -1;
+    k = t->n_names++;
+  }
+  t->last_name = k;
+  int rc = 0;
+  const hp_dist_t *d = dist_index(t->tb, dist_json, t->last_dist[k], t->err, &rc);
+  if (d == NULL) {
+    hp_err_prefix(t->err, "trial %lld, parameter %s", (long long)t->tb->number[i], name);
+    return rc ? rc : HP_EFORMAT;
+  }
+  /* a value outside its own distribution (another writer's) counts as absent */
+  if (!hp_dist_contains(d, value)) return 0;
+  t->last_dist[k] = (int)(d - t->tb->dists);
+  if (t->nc == t->cap_c) {
+    size_t cap = t->cap_c ? 2 * t->cap_c : 4096;
+    tcell_t *c = realloc(t->c, cap * sizeof *c);
+    if (c == NULL) return ts_oom(t);
+    t->c = c;
+    t->cap_c = cap;
+  }
+  t->c[t->nc++] = (tcell_t){i, k, t->last_dist[k], value};
+  return 0;
+}
+
+int hp_view_table_scan(hp_store_t *s, int64_t study_id, hp_view_table_t *tb, hp_err_t *err) {
+  memset(tb, 0, sizeof *tb);
+  tscan_t t = {.tb = tb, .last_name = -1, .err = err};
+  hp_store_scan_t sc = {.complete_only = true, .ctx = &t, .trial = ts_trial, .param = ts_param,
+                        .value = ts_value};
+  size_t *start = NULL, *order = NULL;
+  int64_t *row_of = NULL;
+  int *col = NULL;
+  int rc = hp_store_trials_scan(s, study_id, &sc, err);
+  if (rc) goto done;
+  /* rows: the COMPLETE trials with a value, in number order */
+  row_of = malloc((t.rows + 1) * sizeof *row_of);
+  start = calloc(t.rows + 2, sizeof *start);
+  order = malloc((t.nc + 1) * sizeof *order);
+  col = malloc(sizeof *col * (size_t)(t.n_names + 1));
+  if (!row_of || !start || !order || !col) goto oom;
+  int64_t r = 0;
+  for (size_t i = 0; i < t.rows; i++) {
+    row_of[i] = t.has_value[i] ? r : -1;
+    if (t.has_value[i]) tb->number[r] = tb->number[i], tb->y[r] = tb->y[i], r++;
+  }
+  tb->n_rows = r;
+  /* the cells by row, each trial's in the order read: columns then come in
+   * order of first appearance, trial by trial, as hp_view_table makes them */
+  for (size_t c = 0; c < t.nc; c++) start[t.c[c].row + 1]++;
+  for (size_t i = 0; i < t.rows; i++) start[i + 1] += start[i];
+  for (size_t c = 0; c < t.nc; c++) order[start[t.c[c].row]++] = c;
+  for (int p = 0; p < t.n_names; p++) col[p] = -1;
+  if (!(tb->names = malloc(sizeof *tb->names * (size_t)(t.n_names + 1))) ||
+      !(tb->owned_names = calloc((size_t)t.n_names + 1, sizeof *tb->owned_names)))
+    goto oom;
+  for (size_t o = 0; o < t.nc; o++) {
+    const tcell_t *c = &t.c[order[o]];
+    if (row_of[c->row] < 0 || col[c->name] >= 0) continue;
+    col[c->name] = tb->n_params;
+    tb->owned_names[tb->n_params] = t.names[c->name];
+    t.names[c->name] = NULL;
+    tb->names[tb->n_params] = tb->owned_names[tb->n_params];
+    tb->n_params++;
+  }
+  size_t cells = (size_t)r * (size_t)tb->n_params;
+  tb->x = malloc(sizeof *tb->x * (cells + 1));
+  tb->cell = malloc(sizeof *tb->cell * (cells + 1));
+  tb->index = malloc(sizeof *tb->index * (size_t)(r + 1));
+  if (!tb->x || !tb->cell || !tb->index) goto oom;
+  for (size_t c = 0; c < cells; c++) tb->x[c] = NAN, tb->cell[c] = -1;
+  for (int64_t i = 0; i < r; i++) tb->index[i] = (size_t)i;
+  for (size_t c = 0; c < t.nc; c++) {
+    int64_t row = row_of[t.c[c].row];
+    if (row < 0) continue;
+    size_t at = (size_t)row * (size_t)tb->n_params + (size_t)col[t.c[c].name];
+    tb->x[at] = t.c[c].value;
+    tb->cell[at] = t.c[c].dist;
+  }
+  goto done;
+oom:
+  rc = hp_err_set(err, HP_ENOMEM, "out of memory");
+done:
+  for (int p = 0; p < t.n_names; p++) free(t.names[p]);
+  free(t.names);
+  free(t.last_dist);
+  free(t.c);
+  free(t.has_value);
+  free(row_of);
+  free(start);
+  free(order);
+  free(col);
+  if (rc) hp_view_table_free(tb);
+  return rc;
+}
+
 /* Descending importance, ties by name. */
 typedef struct ranked {
   const char *name;
@@ -192,8 +355,7 @@ int hp_view_importance(hp_store_t *s, int64_t study_id, const hp_imp_opts_t *o, 
                     info.name, info.n_objectives);
     goto done;
   }
-  if ((rc = hp_store_trials_list(s, study_id, 0, &trials, &n, err)) < 0) goto done;
-  if ((rc = hp_view_table(trials, n, true, &tb, err)) < 0) goto done;
+  if ((rc = hp_view_table_scan(s, study_id, &tb, err)) < 0) goto done;
   int np = tb.n_params;
   imp = malloc(sizeof *imp * (size_t)(np + 1));
   skip = malloc(sizeof *skip * (size_t)(np + 1));

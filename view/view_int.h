@@ -17,7 +17,8 @@
  * is used. */
 typedef struct hp_view_table {
   int n_params;
-  const char **names;   /* [n_params], borrowed from the trials */
+  const char **names;   /* [n_params], borrowed from the trials (hp_view_table) or owned_names */
+  char **owned_names;   /* [n_params] owned (hp_view_table_scan), else NULL */
   int64_t n_rows;
   double *x;            /* [n_rows * n_params] internal values, NaN where absent */
   int *cell;            /* [n_rows * n_params] index into dists, -1 where absent */
@@ -31,6 +32,10 @@ typedef struct hp_view_table {
 
 int hp_view_table(const hp_store_trial_t *trials, size_t n, bool complete_only,
                   hp_view_table_t *tb, hp_err_t *err);
+/* The same table of a study's COMPLETE trials with a value, read from the
+ * store as columns (hp_store_trials_scan: parameters and values only, no
+ * trial objects): what importance reads. HP_ENOTFOUND: no such study. */
+int hp_view_table_scan(hp_store_t *s, int64_t study_id, hp_view_table_t *tb, hp_err_t *err);
 void hp_view_table_free(hp_view_table_t *tb);
 /* A trial's reason (Optuna's fail_reason, else hpsearch:reason), malloc'd,
  * NULL when it has none. */

@@ -277,6 +277,43 @@ int hp_store_trial_get(hp_store_t *s, int64_t trial_id, hp_store_trial_t *out, h
 void hp_store_trial_clear(hp_store_trial_t *t);
 void hp_store_trials_free(hp_store_trial_t *trials, size_t n);
 
+/* A column-shaped read: a study's trials handed row by row to callbacks,
+ * with no hp_store_trial_t per trial and no copy of any string (the
+ * dashboard's columns and the importance table read 100,000 trials this
+ * way). First every trial (trial, in number order, i = 0, 1, ...), then, for
+ * each callback given (NULL: that table is not read), that table's rows of
+ * those trials in one pass: a trial's rows in the order hp_store_trials_list
+ * keeps them (parameters as inserted, values by objective, intermediate
+ * values by step, attributes as inserted), the trials in any order. A row
+ * names its trial by i. Strings live only during the call. A callback's
+ * nonzero return ends the read and is returned. */
+typedef struct hp_store_scan_trial {
+  int64_t trial_id;
+  int64_t number;
+  hp_store_state_t state;
+  const char *datetime_start;    /* "" when NULL */
+  const char *datetime_complete; /* "" when NULL */
+} hp_store_scan_trial_t;
+
+typedef struct hp_store_scan {
+  int64_t min_number;  /* only trials numbered from this on */
+  bool complete_only;  /* only COMPLETE trials */
+  bool times;          /* the trials' start and end times (else ""; a v3.2.0.a
+                          file's UTC times cost a conversion each) */
+  const char *attr_keys[2]; /* when set, only these keys of the attributes (NULL: all) */
+  void *ctx;
+  int (*trial)(void *ctx, size_t i, const hp_store_scan_trial_t *t);
+  int (*param)(void *ctx, size_t i, const char *name, double value, const char *distribution_json);
+  int (*value)(void *ctx, size_t i, int objective, double value); /* +-inf restored */
+  int (*inter)(void *ctx, size_t i, int64_t step, double value);  /* NaN/+-inf restored */
+  int (*user_attr)(void *ctx, size_t i, const char *key, const char *value_json);
+  int (*system_attr)(void *ctx, size_t i, const char *key, const char *value_json);
+} hp_store_scan_t;
+/* HP_ENOTFOUND for an unknown study. PostgreSQL reads through
+ * hp_store_trials_list and hands its trials out the same way. */
+int hp_store_trials_scan(hp_store_t *s, int64_t study_id, const hp_store_scan_t *scan,
+                         hp_err_t *err);
+
 /* Smallest number of a RUNNING trial of the study (then list the running
  * trials with hp_store_trials_list from it); HP_ENOTFOUND when none runs. */
 int hp_store_first_running(hp_store_t *s, int64_t study_id, int64_t *number, hp_err_t *err);
@@ -384,6 +421,8 @@ typedef struct hp_store_backend {
   int (*trials_list)(hp_store_t *s, int64_t study_id, int64_t min_number,
                      hp_store_trial_t **out, size_t *n, hp_err_t *err);
   int (*trial_get)(hp_store_t *s, int64_t trial_id, hp_store_trial_t *out, hp_err_t *err);
+  /* NULL: hp_store_trials_scan reads through trials_list */
+  int (*trials_scan)(hp_store_t *s, int64_t study_id, const hp_store_scan_t *scan, hp_err_t *err);
   int (*first_running)(hp_store_t *s, int64_t study_id, int64_t *number, hp_err_t *err);
   int (*best_trial)(hp_store_t *s, int64_t study_id, int64_t *trial_id, int64_t *number,
                     double *value, hp_err_t *err);

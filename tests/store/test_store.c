@@ -1400,8 +1400,161 @@ static void test_hpsearch_reads_optuna5(void **state) {
   hpsearch_reads_optuna(*state, o5);
 }
 
+/* ---- hp_store_trials_scan gives what hp_store_trials_list gives ---------- */
+
+typedef struct dump {
+  char *p;
+  size_t len, cap;
+} dump_t;
+
+static void dput(dump_t *d, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char buf[1024];
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (d->len + (size_t)n + 1 > d->cap) {
+    d->cap = (d->len + (size_t)n + 1) * 2;
+    d->p = realloc(d->p, d->cap);
+  }
+  memcpy(d->p + d->len, buf, (size_t)n + 1);
+  d->len += (size_t)n;
+}
+
+/* one line per row: "i kind ..." (values printed with %.17g, JSON canonical) */
+static void dump_json_members(dump_t *d, size_t i, const char *kind, const char *object) {
+  cJSON *o = cJSON_Parse(object);
+  for (const cJSON *e = o ? o->child : NULL; e; e = e->next) {
+    char *v = cJSON_PrintUnformatted(e);
+    dput(d, "%zu %s %s=%s\n", i, kind, e->string, v);
+    free(v);
+  }
+  cJSON_Delete(o);
+}
+
+static int sc_trial(void *ctx, size_t i, const hp_store_scan_trial_t *t) {
+  dput(ctx, "%zu trial %lld %d [%s] [%s]\n", i, (long long)t->number, (int)t->state,
+       t->datetime_start, t->datetime_complete);
+  return 0;
+}
+static int sc_param(void *ctx, size_t i, const char *name, double v, const char *dist) {
+  dput(ctx, "%zu param %s=%.17g %s\n", i, name, v, dist);
+  return 0;
+}
+static int sc_value(void *ctx, size_t i, int k, double v) {
+  dput(ctx, "%zu value %d=%.17g\n", i, k, v);
+  return 0;
+}
+static int sc_inter(void *ctx, size_t i, int64_t step, double v) {
+  dput(ctx, "%zu inter %lld=%.17g\n", i, (long long)step, v);
+  return 0;
+}
+static int sc_attr(dump_t *d, size_t i, const char *kind, const char *key, const char *json) {
+  char *wrapped = malloc(strlen(key) + strlen(json) + 16);
+  sprintf(wrapped, "{\"%s\": %s}", key, json);
+  dump_json_members(d, i, kind, wrapped);
+  free(wrapped);
+  return 0;
+}
+static int sc_uattr(void *ctx, size_t i, const char *k, const char *j) { return sc_attr(ctx, i, "user", k, j); }
+static int sc_sattr(void *ctx, size_t i, const char *k, const char *j) { return sc_attr(ctx, i, "system", k, j); }
+
+/* The same rows through hp_store_trials_list, grouped the scan's way. */
+static char *dump_list(hp_store_t *s, int64_t sid, int64_t from, bool complete, const char *key) {
+  hp_store_trial_t *t;
+  size_t n;
+  OK(hp_store_trials_list(s, sid, from, &t, &n, &e_));
+  dump_t d = {0};
+  size_t m = 0, *ix = calloc(n + 1, sizeof *ix);
+  for (size_t k = 0; k < n; k++)
+    if (!complete || t[k].state == HP_STORE_COMPLETE) ix[m++] = k;
+  for (size_t i = 0; i < m; i++) sc_trial(&d, i, &(hp_store_scan_trial_t){0, t[ix[i]].number,
+                     t[ix[i]].state, t[ix[i]].datetime_start, t[ix[i]].datetime_complete});
+  for (size_t i = 0; i < m; i++)
+    for (size_t j = 0; j < t[ix[i]].n_params; j++)
+      sc_param(&d, i, t[ix[i]].params[j].name, t[ix[i]].params[j].value, t[ix[i]].params[j].distribution_json);
+  for (size_t i = 0; i < m; i++)
+    for (size_t j = 0; j < t[ix[i]].n_values; j++) sc_value(&d, i, (int)j, t[ix[i]].values[j]);
+  for (size_t i = 0; i < m; i++)
+    for (size_t j = 0; j < t[ix[i]].n_intermediate; j++)
+      sc_inter(&d, i, t[ix[i]].steps[j], t[ix[i]].intermediate[j]);
+  for (int pass = 0; pass < 2; pass++)
+    for (size_t i = 0; i < m; i++) {
+      cJSON *o = cJSON_Parse(pass ? t[ix[i]].system_attrs_json : t[ix[i]].user_attrs_json);
+      for (const cJSON *e = o ? o->child : NULL; e; e = e->next) {
+        if (key && strcmp(e->string, key) != 0) continue;
+        char *v = cJSON_PrintUnformatted(e);
+        dput(&d, "%zu %s %s=%s\n", i, pass ? "system" : "user", e->string, v);
+        free(v);
+      }
+      cJSON_Delete(o);
+    }
+  free(ix);
+  hp_store_trials_free(t, n);
+  if (d.p == NULL) dput(&d, "%s", "");
+  return d.p;
+}
+
+static char *dump_scan(hp_store_t *s, int64_t sid, int64_t from, bool complete, const char *key) {
+  dump_t d = {0};
+  hp_store_scan_t sc = {.min_number = from, .complete_only = complete, .times = true,
+                        .attr_keys = {key, NULL}, .ctx = &d, .trial = sc_trial,
+                        .param = sc_param, .value = sc_value, .inter = sc_inter,
+                        .user_attr = sc_uattr, .system_attr = sc_sattr};
+  OK(hp_store_trials_scan(s, sid, &sc, &e_));
+  if (d.p == NULL) dput(&d, "%s", "");
+  return d.p;
+}
+
+static void test_scan_matches_list(void **state) {
+  fix_t *f = *state;
+  hp_store_t *s = open_rw(f);
+  int64_t a = new_study(s, "a", false), b = new_study(s, "b", true);
+  for (int i = 0; i < 12; i++) {
+    hp_store_param_t p[8];
+    make_params(p, i);
+    int64_t ta, tb;
+    /* the other study's trials in between (its rows inside a's id range) */
+    OK(hp_store_trial_create(s, a, HP_STORE_RUNNING, p, 8 - i % 3, NULL, &ta, NULL, &e_));
+    OK(hp_store_trial_create(s, b, HP_STORE_RUNNING, p, 2, NULL, &tb, NULL, &e_));
+    for (int k = 0; k < i % 4; k++) OK(hp_store_trial_report(s, ta, 3 - k, k ? 0.5 * k : NAN, &e_));
+    OK(hp_store_trial_report(s, tb, 0, 9.0, &e_));
+    if (i % 2) OK(hp_store_trial_set_user_attr(s, ta, "acc", i % 4 ? "0.75" : "\"n/a\"", &e_));
+    OK(hp_store_trial_set_user_attr(s, tb, "acc", "1", &e_));
+    double v = i % 5 == 0 ? INFINITY : i * 0.1;
+    if (i % 3 == 0) OK(hp_store_trial_finish(s, ta, HP_STORE_COMPLETE, &v, 1, NULL, &e_));
+    else if (i % 3 == 1) OK(hp_store_trial_finish(s, ta, HP_STORE_FAIL, NULL, 0, "{\"fail_reason\": \"boom\"}", &e_));
+    else if (i != 11) OK(hp_store_trial_finish(s, ta, HP_STORE_PRUNED, NULL, 0, NULL, &e_));
+    OK(hp_store_trial_finish(s, tb, HP_STORE_COMPLETE, &v, 1, NULL, &e_));
+  }
+  for (int from = 0; from < 13; from += 4)
+    for (int complete = 0; complete < 2; complete++)
+      for (int keyed = 0; keyed < 2; keyed++) {
+        const char *key = keyed ? "fail_reason" : NULL;
+        char *x = dump_list(s, a, from, complete, key), *y = dump_scan(s, a, from, complete, key);
+        if (keyed) { /* the key filter applies to both kinds of attribute; drop user rows from x */
+          dump_t z = {0};
+          for (char *line = strtok(x, "\n"); line; line = strtok(NULL, "\n"))
+            if (!strstr(line, " user ")) dput(&z, "%s\n", line);
+          free(x);
+          x = z.p ? z.p : strdup("");
+        }
+        if (from == 0 && !complete && !keyed)
+          for (const char *kind = " param \0 value \0 inter \0 user \0 system \0 trial 11 "; *kind; kind += strlen(kind) + 1)
+            if (!strstr(y, kind)) fail_msg("no '%s' row:\n%s", kind, y);
+        if (strcmp(x, y) != 0) fail_msg("from %d complete %d key %s:\nlist:\n%s\nscan:\n%s", from, complete, key ? key : "-", x, y);
+        free(x);
+        free(y);
+      }
+  hp_err_t e = {0};
+  hp_store_scan_t none = {0};
+  assert_int_equal(hp_store_trials_scan(s, 999, &none, &e), HP_ENOTFOUND);
+  hp_store_close(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_scan_matches_list, setup, teardown),
       cmocka_unit_test_setup_teardown(test_schema_exact, setup, teardown),
       cmocka_unit_test_setup_teardown(test_schema_layouts, setup, teardown),
       cmocka_unit_test_setup_teardown(test_schema_upgrade, setup, teardown),
