@@ -178,21 +178,21 @@ int hp_store_trial_finish(hp_store_t *s, int64_t trial_id,
 }
 
 /* A scan through hp_store_trials_list (a backend without its own). */
-static bool key_wanted(const hp_store_scan_t *sc, const char *key) {
-  if (sc->attr_keys[0] == NULL) return true;
+static bool key_wanted(const hp_store_scan_t *sc, bool system, const char *key) {
+  if (!system || sc->system_keys[0] == NULL) return true;
   for (int k = 0; k < 2; k++)
-    if (sc->attr_keys[k] && strcmp(sc->attr_keys[k], key) == 0) return true;
+    if (sc->system_keys[k] && strcmp(sc->system_keys[k], key) == 0) return true;
   return false;
 }
 
-static int scan_attrs(const hp_store_scan_t *sc, size_t i, const char *object_json,
+static int scan_attrs(const hp_store_scan_t *sc, size_t i, const char *object_json, bool system,
                       int (*cb)(void *, size_t, const char *, const char *), hp_err_t *err) {
   if (cb == NULL || object_json == NULL || strcmp(object_json, "{}") == 0) return 0;
   cJSON *o = NULL;
   if (hp_json_parse(object_json, strlen(object_json), "attributes", &o, err) < 0) return HP_EFORMAT;
   int rc = 0;
   for (const cJSON *e = o->child; e && !rc; e = e->next) {
-    if (!key_wanted(sc, e->string)) continue;
+    if (!key_wanted(sc, system, e->string)) continue;
     char *v = hp_json_print(e);
     rc = v ? cb(sc->ctx, i, e->string, v) : hp_err_set(err, HP_ENOMEM, "out of memory");
     free(v);
@@ -226,8 +226,8 @@ static int scan_by_list(hp_store_t *s, int64_t study_id, const hp_store_scan_t *
       rc = sc->value(sc->ctx, i, (int)j, x->values[j]);
     for (size_t j = 0; sc->inter && !rc && j < x->n_intermediate; j++)
       rc = sc->inter(sc->ctx, i, x->steps[j], x->intermediate[j]);
-    if (!rc) rc = scan_attrs(sc, i, x->user_attrs_json, sc->user_attr, err);
-    if (!rc) rc = scan_attrs(sc, i, x->system_attrs_json, sc->system_attr, err);
+    if (!rc) rc = scan_attrs(sc, i, x->user_attrs_json, false, sc->user_attr, err);
+    if (!rc) rc = scan_attrs(sc, i, x->system_attrs_json, true, sc->system_attr, err);
   }
   free(keep);
   hp_store_trials_free(t, n);

@@ -77,7 +77,6 @@ enum {
   ST_READ_UATTR_R,
   ST_READ_SATTR_R,
   ST_SCAN_TRIALS_C,
-  ST_READ_UATTR_K,
   ST_READ_SATTR_K,
   ST_COUNT_
 };
@@ -207,7 +206,6 @@ static const char *const SQL[ST_COUNT_] = {
     [ST_READ_UATTR_R] = READ_ATTR_RANGE("trial_user_attribute"),
     [ST_READ_SATTR_R] = READ_ATTR_RANGE("trial_system_attribute"),
     [ST_SCAN_TRIALS_C] = READ_TRIALS(BY_STUDY " AND t.state = 'COMPLETE'"),
-    [ST_READ_UATTR_K] = READ_ATTR_KEYS("trial_user_attribute"),
     [ST_READ_SATTR_K] = READ_ATTR_KEYS("trial_system_attribute"),
 };
 
@@ -1509,12 +1507,13 @@ static int sqlite_trials_scan(hp_store_t *s, int64_t study_id, const hp_store_sc
   for (int pass = 0; pass < 2; pass++) {
     int (*cb)(void *, size_t, const char *, const char *) = pass ? sc->system_attr : sc->user_attr;
     if (cb == NULL) continue;
-    bool keys = sc->attr_keys[0] != NULL;
-    int id = keys ? (pass ? ST_READ_SATTR_K : ST_READ_UATTR_K) : (pass ? ST_READ_SATTR_R : ST_READ_UATTR_R);
+    bool keys = pass == 1 && sc->system_keys[0] != NULL;
+    int id = keys ? ST_READ_SATTR_K : pass ? ST_READ_SATTR_R : ST_READ_UATTR_R;
     if (!(st = range_stmt(s, id, lo, hi, err))) goto db_fail;
     if (keys) {
-      sqlite3_bind_text(st, 3, sc->attr_keys[0], -1, SQLITE_STATIC);
-      sqlite3_bind_text(st, 4, sc->attr_keys[1] ? sc->attr_keys[1] : sc->attr_keys[0], -1, SQLITE_STATIC);
+      sqlite3_bind_text(st, 3, sc->system_keys[0], -1, SQLITE_STATIC);
+      sqlite3_bind_text(st, 4, sc->system_keys[1] ? sc->system_keys[1] : sc->system_keys[0], -1,
+                        SQLITE_STATIC);
     }
     x.cur = 0;
     while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "hpsearch/json.h"
+#include "hpsearch/num.h"
 #include "hpsearch/view.h"
 #include "view_int.h"
 
@@ -201,54 +202,57 @@ static ucol_t *ucol_find(hp_view_cols_t *c, const char *name) {
 }
 
 /* Stores one parameter of trial i. */
-static bool put_param(hp_view_t *v, pcol_t *p, size_t i, const hp_store_param_out_t *x) {
+static bool put_param(hp_view_t *v, pcol_t *p, size_t i, double value, const char *dist_json) {
   if (p->dist_json == NULL) {
-    if ((p->dist_json = strdup(x->distribution_json)) == NULL) return false;
-    const hp_dist_t *d = hp_view_dist_(v, x->distribution_json);
+    if ((p->dist_json = strdup(dist_json)) == NULL) return false;
+    const hp_dist_t *d = hp_view_dist_(v, dist_json);
     if (d != NULL && hp_dist_copy(&p->dist, d, NULL) == 0) p->has_dist = true;
     if (p->has_dist && p->dist.kind == HP_DIST_CAT)
       for (const cJSON *e = p->dist.choices->child; e; e = e->next)
         if (union_index(p, e) < 0) return false;
   }
   if (!p->has_dist || p->dist.kind != HP_DIST_CAT) {
-    p->v[i] = x->value;
+    p->v[i] = value;
     return true;
   }
-  if (strcmp(x->distribution_json, p->dist_json) == 0) {
-    p->v[i] = x->value; /* the union starts with these choices */
+  if (strcmp(dist_json, p->dist_json) == 0) {
+    p->v[i] = value; /* the union starts with these choices */
     return true;
   }
-  const hp_dist_t *d = hp_view_dist_(v, x->distribution_json);
-  if (d == NULL || d->kind != HP_DIST_CAT || !(x->value >= 0 && x->value < d->n_choices)) {
+  const hp_dist_t *d = hp_view_dist_(v, dist_json);
+  if (d == NULL || d->kind != HP_DIST_CAT || !(value >= 0 && value < d->n_choices)) {
     p->v[i] = NAN;
     return true;
   }
-  int k = union_index(p, cJSON_GetArrayItem(d->choices, (int)x->value));
+  int k = union_index(p, cJSON_GetArrayItem(d->choices, (int)value));
   if (k < 0) return false;
   p->v[i] = k;
   return true;
 }
 
-static bool put_user_attrs(hp_view_cols_t *c, size_t i, const char *json) {
-  if (json == NULL || strcmp(json, "{}") == 0) return true;
-  cJSON *o = NULL;
-  if (hp_json_parse(json, strlen(json), "user attributes", &o, NULL) < 0 || !cJSON_IsObject(o)) {
-    cJSON_Delete(o);
-    return true; /* unreadable (another program's bytes): shown as none */
+/* One user attribute of trial i: a number into its column, any other
+ * value as its JSON text (a value that is not JSON is left out). */
+static bool put_user_attr(hp_view_cols_t *c, size_t i, const char *key, const char *json) {
+  ucol_t *u = ucol_find(c, key);
+  if (u == NULL) return false;
+  size_t len = strlen(json);
+  double x;
+  if (len > 0 && (json[0] == '-' || (json[0] >= '0' && json[0] <= '9')) && json[len - 1] >= '0' &&
+      json[len - 1] <= '9' && hp_num_span(json, len, HP_NUM_STRICT) == len &&
+      hp_num_parse(json, len, HP_NUM_STRICT, &x, "value", NULL) == 0) {
+    u->v[i] = x; /* a plain number: no JSON tree */
+    return true;
   }
+  cJSON *e = NULL;
+  if (hp_json_parse(json, len, "user attribute", &e, NULL) < 0) return true;
   bool ok = true;
-  for (const cJSON *e = o->child; ok && e; e = e->next) {
-    ucol_t *u = ucol_find(c, e->string);
-    if (u == NULL) {
-      ok = false;
-    } else if (cJSON_IsNumber(e)) {
-      u->v[i] = e->valuedouble;
-    } else {
-      free(u->other[i]);
-      ok = (u->other[i] = hp_json_print(e)) != NULL;
-    }
+  if (cJSON_IsNumber(e)) {
+    u->v[i] = e->valuedouble;
+  } else {
+    free(u->other[i]);
+    ok = (u->other[i] = hp_json_print(e)) != NULL;
   }
-  cJSON_Delete(o);
+  cJSON_Delete(e);
   return ok;
 }
 
@@ -259,6 +263,112 @@ static double epoch(const char *datetime, double *offset) {
   if (!hp_view_naive_micros_(datetime, &us)) return NAN;
   if (isnan(*offset)) *offset = (double)us / 1e6 - hp_view_local_seconds(datetime);
   return (double)us / 1e6 - *offset;
+}
+
+/* ---- reading: one column-shaped pass (hp_store_trials_scan) ---------------- */
+
+typedef struct iv_row {
+  size_t i;
+  double step, value;
+} iv_row_t;
+
+typedef struct scan {
+  hp_view_t *v;
+  hp_view_cols_t *c;
+  size_t base;        /* index of the scan's trial 0 */
+  double offset;      /* local time -> epoch seconds */
+  long last_param;    /* the column of the previous parameter row */
+  iv_row_t *iv;       /* the intermediate values read, placed after the pass */
+  size_t n_iv, cap_iv;
+  hp_err_t *err;
+} scan_t;
+
+static int sc_trial(void *ctx, size_t i, const hp_store_scan_trial_t *t) {
+  scan_t *x = ctx;
+  hp_view_cols_t *c = x->c;
+  (void)i; /* == c->n - x->base: trials come in order */
+  if (!reserve(c)) return HP_ENOMEM;
+  size_t at = c->n;
+  c->number[at] = (double)t->number;
+  c->state[at] = (double)t->state;
+  c->start[at] = epoch(t->datetime_start, &x->offset);
+  c->end[at] = epoch(t->datetime_complete, &x->offset);
+  for (int j = 0; j < c->nobj; j++) c->val[j][at] = NAN;
+  c->reason[at] = NULL;
+  c->n++;
+  return 0;
+}
+
+static int sc_param(void *ctx, size_t i, const char *name, double value, const char *dist) {
+  scan_t *x = ctx;
+  /* a trial's parameters come in one order: the column after the last one first */
+  pcol_t *p = pcol_find(x->c, name, (size_t)(x->last_param + 1));
+  if (p == NULL || !put_param(x->v, p, x->base + i, value, dist)) return HP_ENOMEM;
+  x->last_param = p - x->c->p;
+  return 0;
+}
+
+static int sc_value(void *ctx, size_t i, int k, double value) {
+  scan_t *x = ctx;
+  if (k < x->c->nobj) x->c->val[k][x->base + i] = value;
+  return 0;
+}
+
+static int sc_inter(void *ctx, size_t i, int64_t step, double value) {
+  scan_t *x = ctx;
+  if (x->n_iv == x->cap_iv) {
+    size_t cap = x->cap_iv ? 2 * x->cap_iv : 4096;
+    iv_row_t *p = realloc(x->iv, cap * sizeof *p);
+    if (p == NULL) return HP_ENOMEM;
+    x->iv = p;
+    x->cap_iv = cap;
+  }
+  x->iv[x->n_iv++] = (iv_row_t){i, (double)step, value};
+  return 0;
+}
+
+static int sc_user_attr(void *ctx, size_t i, const char *key, const char *json) {
+  scan_t *x = ctx;
+  return put_user_attr(x->c, x->base + i, key, json) ? 0 : HP_ENOMEM;
+}
+
+/* The reason: Optuna's fail_reason, else hpsearch's own (hp_view_trial_reason). */
+static int sc_system_attr(void *ctx, size_t i, const char *key, const char *json) {
+  scan_t *x = ctx;
+  char **r = &x->c->reason[x->base + i];
+  bool fail = strcmp(key, HP_STORE_FAIL_REASON_KEY) == 0;
+  if (!fail && *r != NULL) return 0;
+  cJSON *e = NULL;
+  if (hp_json_parse(json, strlen(json), "system attribute", &e, NULL) < 0) return 0;
+  int rc = 0;
+  if (cJSON_IsString(e)) {
+    free(*r);
+    if ((*r = strdup(e->valuestring)) == NULL) rc = HP_ENOMEM;
+  }
+  cJSON_Delete(e);
+  return rc;
+}
+
+/* The intermediate values read, trial by trial in step order (each trial's
+ * rows came in step order), behind the ones kept. */
+static int place_intermediate(scan_t *x) {
+  hp_view_cols_t *c = x->c;
+  size_t n = c->n - x->base;
+  size_t *start = calloc(n + 1, sizeof *start);
+  if (start == NULL) return HP_ENOMEM;
+  for (size_t r = 0; r < x->n_iv; r++) start[x->iv[r].i + 1]++;
+  for (size_t i = 0; i < n; i++) start[i + 1] += start[i];
+  size_t base = c->iv_step.n;
+  bool ok = true;
+  for (size_t r = 0; ok && r < x->n_iv; r++) ok = col_push(&c->iv_step, NAN) && col_push(&c->iv_value, NAN);
+  for (size_t i = 0; ok && i < n; i++) c->iv_off[x->base + i + 1] = (double)(base + start[i + 1]);
+  for (size_t r = 0; ok && r < x->n_iv; r++) {
+    size_t at = base + start[x->iv[r].i]++;
+    c->iv_step.v[at] = x->iv[r].step;
+    c->iv_value.v[at] = x->iv[r].value;
+  }
+  free(start);
+  return ok ? 0 : HP_ENOMEM;
 }
 
 int hp_view_cols_update(hp_view_t *v, hp_store_t *s, int64_t study_id, hp_view_cols_t *c,
@@ -284,47 +394,24 @@ int hp_view_cols_update(hp_view_t *v, hp_store_t *s, int64_t study_id, hp_view_c
     c->iv_off[0] = 0;
   }
   int64_t from = c->loaded ? hp_view_cols_open(c) : 0;
-  hp_store_trial_t *t = NULL;
-  size_t n = 0;
-  int rc = hp_store_trials_list(s, study_id, from, &t, &n, err);
-  if (rc < 0) return rc;
   /* keep the trials numbered below `from` */
   size_t k = c->n;
   while (k > 0 && c->number[k - 1] >= (double)from) k--;
   truncate_to(c, k);
-  double offset = NAN;
-  bool ok = true;
-  for (size_t m = 0; ok && m < n; m++) {
-    const hp_store_trial_t *x = &t[m];
-    if (!reserve(c)) {
-      ok = false;
-      break;
-    }
-    size_t i = c->n;
-    c->number[i] = (double)x->number;
-    c->state[i] = (double)x->state;
-    c->start[i] = epoch(x->datetime_start, &offset);
-    c->end[i] = epoch(x->datetime_complete, &offset);
-    for (int j = 0; j < c->nobj; j++) c->val[j][i] = (size_t)j < x->n_values ? x->values[j] : NAN;
-    for (size_t j = 0; ok && j < x->n_intermediate; j++)
-      ok = col_push(&c->iv_step, (double)x->steps[j]) && col_push(&c->iv_value, x->intermediate[j]);
-    c->iv_off[i + 1] = (double)c->iv_step.n;
-    for (size_t j = 0; ok && j < x->n_params; j++) {
-      pcol_t *p = pcol_find(c, x->params[j].name, j);
-      ok = p != NULL && put_param(v, p, i, &x->params[j]);
-    }
-    ok = ok && put_user_attrs(c, i, x->user_attrs_json);
-    c->reason[i] = hp_view_trial_reason(x);
-    c->n++;
-  }
-  hp_store_trials_free(t, n);
-  c->loaded = true;
-  if (!ok) {
-    c->loaded = false; /* read everything again next time */
+  scan_t x = {.v = v, .c = c, .base = k, .offset = NAN, .last_param = -1, .err = err};
+  hp_store_scan_t sc = {.min_number = from, .times = true,
+                        .system_keys = {HP_STORE_FAIL_REASON_KEY, HP_STORE_ATTR_REASON},
+                        .ctx = &x, .trial = sc_trial, .param = sc_param, .value = sc_value,
+                        .inter = sc_inter, .user_attr = sc_user_attr, .system_attr = sc_system_attr};
+  int rc = hp_store_trials_scan(s, study_id, &sc, err);
+  if (rc == 0) rc = place_intermediate(&x);
+  free(x.iv);
+  c->loaded = rc == 0;
+  if (rc == HP_ENOMEM)
     return hp_err_set(err, HP_ENOMEM, "out of memory reading the trials of study %lld",
                       (long long)study_id);
-  }
-  return 0;
+  if (rc < 0) truncate_to(c, 0); /* read everything again next time */
+  return rc;
 }
 
 /* The distribution as the page reads it: the space's own JSON form. */

@@ -300,7 +300,7 @@ typedef struct hp_store_scan {
   bool complete_only;  /* only COMPLETE trials */
   bool times;          /* the trials' start and end times (else ""; a v3.2.0.a
                           file's UTC times cost a conversion each) */
-  const char *attr_keys[2]; /* when set, only these keys of the attributes (NULL: all) */
+  const char *system_keys[2]; /* when set, only these keys of the system attributes */
   void *ctx;
   int (*trial)(void *ctx, size_t i, const hp_store_scan_trial_t *t);
   int (*param)(void *ctx, size_t i, const char *name, double value, const char *distribution_json);
