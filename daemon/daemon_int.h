@@ -271,6 +271,7 @@ struct hp_daemon {
   char *scratch;             /* print buffer reused for every message */
   size_t scratch_cap;
   int64_t n_requests;        /* served, for status */
+  int n_deferred;            /* requests whose reply comes from libuv's thread pool */
   int n_subscribers;         /* connections with subscribed set */
   hp_worker_t *workers;      /* children libuv will reap: never waited for here */
   double t_worker_exit;      /* monotonic: when a worker last exited */

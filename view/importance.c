@@ -336,49 +336,89 @@ int hp_view_importance_values(const hp_view_table_t *tb, bool maximize, const hp
   return rc;
 }
 
-int hp_view_importance(hp_store_t *s, int64_t study_id, const hp_imp_opts_t *o, cJSON **out,
-                       hp_err_t *err) {
+struct hp_view_imp_job {
+  hp_imp_opts_t opts;
+  char *name;             /* the study's */
+  bool maximize;
+  hp_view_table_t tb;     /* the snapshot */
+  double *imp;            /* [n_params] */
+  hp_imp_skip_t *skip;    /* [n_params] */
+  int64_t used;
+  int rc;                 /* of the ranking */
+  hp_err_t err;
+};
+
+void hp_view_importance_free(hp_view_imp_job_t *job) {
+  if (job == NULL) return;
+  free(job->name);
+  hp_view_table_free(&job->tb);
+  free(job->imp);
+  free(job->skip);
+  free(job);
+}
+
+int hp_view_importance_prepare(hp_store_t *s, int64_t study_id, const hp_imp_opts_t *o,
+                               hp_view_imp_job_t **out, hp_err_t *err) {
   *out = NULL;
   hp_store_study_info_t info;
   int rc = hp_store_study_get(s, study_id, &info, err);
   if (rc < 0) return rc;
-  hp_store_trial_t *trials = NULL;
-  size_t n = 0;
-  hp_view_table_t tb;
-  double *imp = NULL;
-  hp_imp_skip_t *skip = NULL;
-  ranked_t *rk = NULL;
-  memset(&tb, 0, sizeof tb);
-  if (info.n_objectives != 1) {
+  hp_view_imp_job_t *job = calloc(1, sizeof *job);
+  if (job == NULL) {
+    hp_store_study_info_clear(&info);
+    return hp_err_set(err, HP_ENOMEM, "out of memory");
+  }
+  job->opts = *o;
+  job->maximize = info.maximize[0];
+  job->name = info.name;
+  info.name = NULL;
+  if (info.n_objectives != 1)
     rc = hp_err_set(err, HP_EINVAL,
                     "study '%s' has %d objectives: importance ranks parameters for one objective",
-                    info.name, info.n_objectives);
-    goto done;
-  }
-  if ((rc = hp_view_table_scan(s, study_id, &tb, err)) < 0) goto done;
-  int np = tb.n_params;
-  imp = malloc(sizeof *imp * (size_t)(np + 1));
-  skip = malloc(sizeof *skip * (size_t)(np + 1));
-  rk = malloc(sizeof *rk * (size_t)(np + 1));
-  if (!imp || !skip || !rk) {
+                    job->name, info.n_objectives);
+  hp_store_study_info_clear(&info);
+  if (rc == 0) rc = hp_view_table_scan(s, study_id, &job->tb, err);
+  int np = job->tb.n_params;
+  if (rc == 0 && (!(job->imp = malloc(sizeof *job->imp * (size_t)(np + 1))) ||
+                  !(job->skip = malloc(sizeof *job->skip * (size_t)(np + 1)))))
     rc = hp_err_set(err, HP_ENOMEM, "out of memory");
-    goto done;
+  if (rc < 0) {
+    hp_view_importance_free(job);
+    return rc;
   }
-  int64_t used = 0;
-  if ((rc = hp_view_importance_values(&tb, info.maximize[0], o, imp, skip, &used, err)) < 0)
-    goto done;
-  cJSON *j = cJSON_CreateObject();
+  *out = job;
+  return 0;
+}
+
+void hp_view_importance_run(hp_view_imp_job_t *job) {
+  job->rc = hp_view_importance_values(&job->tb, job->maximize, &job->opts, job->imp, job->skip,
+                                      &job->used, &job->err);
+}
+
+int hp_view_importance_json(hp_view_imp_job_t *job, cJSON **out, hp_err_t *err) {
+  *out = NULL;
+  int rc = job->rc;
+  if (rc < 0) {
+    if (err) *err = job->err;
+    hp_view_importance_free(job);
+    return rc;
+  }
+  const hp_view_table_t *tb = &job->tb;
+  int np = tb->n_params;
+  ranked_t *rk = malloc(sizeof *rk * (size_t)(np + 1));
+  cJSON *j = rk ? cJSON_CreateObject() : NULL;
   if (j == NULL) {
-    rc = hp_err_set(err, HP_ENOMEM, "out of memory");
-    goto done;
+    free(rk);
+    hp_view_importance_free(job);
+    return hp_err_set(err, HP_ENOMEM, "out of memory");
   }
-  cJSON_AddStringToObject(j, "study", info.name);
-  cJSON_AddStringToObject(j, "evaluator", hp_imp_evaluator_name(o->evaluator));
-  cJSON_AddStringToObject(j, "direction", info.maximize[0] ? "maximize" : "minimize");
-  cJSON_AddNumberToObject(j, "n_trials", (double)used);
+  cJSON_AddStringToObject(j, "study", job->name);
+  cJSON_AddStringToObject(j, "evaluator", hp_imp_evaluator_name(job->opts.evaluator));
+  cJSON_AddStringToObject(j, "direction", job->maximize ? "maximize" : "minimize");
+  cJSON_AddNumberToObject(j, "n_trials", (double)job->used);
   int k = 0;
   for (int p = 0; p < np; p++)
-    if (skip[p] == HP_IMP_EVALUATED) rk[k].name = tb.names[p], rk[k++].imp = imp[p];
+    if (job->skip[p] == HP_IMP_EVALUATED) rk[k].name = tb->names[p], rk[k++].imp = job->imp[p];
   qsort(rk, (size_t)k, sizeof *rk, cmp_ranked);
   cJSON *arr = cJSON_AddArrayToObject(j, "importances");
   for (int i = 0; i < k && arr; i++) {
@@ -390,22 +430,27 @@ int hp_view_importance(hp_store_t *s, int64_t study_id, const hp_imp_opts_t *o, 
   }
   cJSON *sk = cJSON_AddArrayToObject(j, "skipped");
   for (int p = 0; p < np && sk; p++) {
-    if (skip[p] == HP_IMP_EVALUATED) continue;
+    if (job->skip[p] == HP_IMP_EVALUATED) continue;
     cJSON *e = cJSON_CreateObject();
     if (e == NULL) break;
-    cJSON_AddStringToObject(e, "param", tb.names[p]);
+    cJSON_AddStringToObject(e, "param", tb->names[p]);
     cJSON_AddStringToObject(e, "reason",
                             "conditional: fANOVA ranks only parameters every complete trial has "
                             "with one distribution (use --evaluator ped-anova)");
     cJSON_AddItemToArray(sk, e);
   }
-  *out = j;
-done:
-  free(imp);
-  free(skip);
   free(rk);
-  hp_view_table_free(&tb);
-  hp_store_trials_free(trials, n);
-  hp_store_study_info_clear(&info);
-  return rc;
+  hp_view_importance_free(job);
+  *out = j;
+  return 0;
+}
+
+int hp_view_importance(hp_store_t *s, int64_t study_id, const hp_imp_opts_t *o, cJSON **out,
+                       hp_err_t *err) {
+  hp_view_imp_job_t *job = NULL;
+  *out = NULL;
+  int rc = hp_view_importance_prepare(s, study_id, o, &job, err);
+  if (rc < 0) return rc;
+  hp_view_importance_run(job);
+  return hp_view_importance_json(job, out, err);
 }

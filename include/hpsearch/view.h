@@ -179,6 +179,18 @@ cJSON *hp_view_number(double x);
  * HP_EINVAL for a study with several objectives. New tree in *out. */
 int hp_view_importance(hp_store_t *s, int64_t study_id, const hp_imp_opts_t *o, cJSON **out,
                        hp_err_t *err);
+/* The same in three steps, so the ranking can run on another thread (the
+ * daemon's fANOVA on libuv's pool): _prepare reads what it needs from the
+ * store (the study and its complete trials' parameters and values: a
+ * snapshot; the store is not touched after), _run ranks (no store, no
+ * shared state: any thread), _json writes the object (or the error _run
+ * met) and frees the job. */
+typedef struct hp_view_imp_job hp_view_imp_job_t;
+int hp_view_importance_prepare(hp_store_t *s, int64_t study_id, const hp_imp_opts_t *o,
+                               hp_view_imp_job_t **out, hp_err_t *err);
+void hp_view_importance_run(hp_view_imp_job_t *job);
+int hp_view_importance_json(hp_view_imp_job_t *job, cJSON **out, hp_err_t *err);
+void hp_view_importance_free(hp_view_imp_job_t *job);
 
 /* ---- tuning advice (view/advise.c) ----------------------------------------- */
 /* The advice object of docs/protocol.md (study.advise), from every trial of

@@ -31,6 +31,7 @@
 #include <sqlite3.h>
 
 #include "hpsearch/rpc.h"
+#include "hpsearch/store.h"
 #include "hpsearch/utf8.h"
 #include "../child.h"
 
@@ -3221,6 +3222,104 @@ static void test_exact_bytes(void **state) {
   daemon_stop(&d);
 }
 
+/* fANOVA (a forest over every complete trial: a second of CPU at 10,000
+ * trials) ranks on libuv's thread pool: while it runs, the daemon answers
+ * another client at once, and the ranking's reply comes after. The study
+ * (4,000 trials, 4 parameters) is written with the store library before
+ * the daemon starts; the daemon adopts it like any Optuna study. */
+static void test_fanova_off_the_loop(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  memset(&d, 0, sizeof d);
+  snprintf(d.dir, sizeof d.dir, "/tmp/hpsearch-test-XXXXXX");
+  assert_non_null(mkdtemp(d.dir));
+  snprintf(d.sock, sizeof d.sock, "%s/d.sock", d.dir);
+  snprintf(d.db, sizeof d.db, "%s/study.db", d.dir);
+  snprintf(d.log, sizeof d.log, "%s/daemon.log", d.dir);
+  hp_store_t *s = NULL;
+  hp_err_t err = {0};
+  assert_int_equal(hp_store_open(d.db, 0, &s, &err), 0);
+  bool minimize = false;
+  int64_t sid;
+  assert_int_equal(hp_store_study_create(s, "big", 1, &minimize, NULL, NULL, &sid, &err), 0);
+  const char *dist = "{\"name\": \"FloatDistribution\", \"attributes\": {\"step\": null, "
+                     "\"low\": 0.0, \"high\": 1.0, \"log\": false}}";
+  assert_int_equal(hp_store_begin(s, &err), 0);
+  uint64_t r = 12345;
+  for (int i = 0; i < 4000; i++) {
+    hp_store_param_t p[4];
+    double x[4];
+    for (int k = 0; k < 4; k++) {
+      r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+      x[k] = (double)(r >> 11) / 9007199254740992.0;
+      p[k] = (hp_store_param_t){(const char *[]){"a", "b", "c", "d"}[k], x[k], dist};
+    }
+    double v = 3 * x[0] + x[1] * x[1] + 0.1 * x[2];
+    int64_t tid;
+    assert_int_equal(hp_store_trial_create(s, sid, HP_STORE_RUNNING, p, 4, NULL, &tid, NULL, &err), 0);
+    assert_int_equal(hp_store_trial_finish(s, tid, HP_STORE_COMPLETE, &v, 1, NULL, &err), 0);
+  }
+  assert_int_equal(hp_store_commit(s, &err), 0);
+  hp_store_close(s);
+  d.pid = spawn_daemon(&d, 1);
+  wait_ready(&d);
+  client_t a, b;
+  cl_open(&a, d.sock);
+  cl_open(&b, d.sock);
+  const char *req = "{\"jsonrpc\": \"2.0\", \"id\": 7, \"method\": \"study.importance\", "
+                    "\"params\": {\"study\": \"big\", \"evaluator\": \"fanova\"}}\n";
+  double t0 = now_s();
+  send_all(a.fd, req, strlen(req));
+  usleep(20000);
+  /* other requests are answered while the forest grows: several round
+   * trips before the ranking's reply (one, were it ranked on the loop) */
+  int answered = 0;
+  double t_status = 0;
+  struct pollfd pa = {.fd = a.fd, .events = POLLIN};
+  cJSON *st;
+  while (a.len == 0 && poll(&pa, 1, 0) == 0 && now_s() - t0 < 120) {
+    st = cl_call(&b, "daemon.status", NULL);
+    assert_non_null(cJSON_GetObjectItem(st, "result"));
+    cJSON_Delete(st);
+    if (answered++ == 0) t_status = now_s() - t0;
+    usleep(5000);
+  }
+  cJSON *imp = cl_recv(&a, 120);
+  double t_imp = now_s() - t0;
+  assert_non_null(imp);
+  const cJSON *res = cJSON_GetObjectItem(imp, "result");
+  if (res == NULL) fail_msg("study.importance failed: %s", cJSON_PrintUnformatted(imp));
+  assert_int_equal((int)cJSON_GetObjectItem(imp, "id")->valuedouble, 7);
+  assert_string_equal(cJSON_GetObjectItem(res, "evaluator")->valuestring, "fanova");
+  assert_int_equal((int)cJSON_GetObjectItem(res, "n_trials")->valuedouble, 4000);
+  const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(res, "importances"), 0);
+  assert_string_equal(cJSON_GetObjectItem(first, "param")->valuestring, "a");
+  fprintf(stderr, "fanova of 4,000 trials: reply after %.0f ms; meanwhile %d daemon.status "
+          "replies, the first after %.0f ms\n", t_imp * 1e3, answered, t_status * 1e3);
+  assert_true(answered >= 3);
+  cJSON_Delete(imp);
+  /* the same reply as a PED-ANOVA request sent while a fANOVA runs: both answered */
+  send_all(a.fd, req, strlen(req));
+  cJSON *ped = cl_call(&b, "study.importance", "{\"study\": \"big\"}");
+  assert_non_null(cJSON_GetObjectItem(ped, "result"));
+  cJSON_Delete(ped);
+  imp = cl_recv(&a, 120);
+  assert_non_null(imp);
+  assert_non_null(cJSON_GetObjectItem(imp, "result"));
+  cJSON_Delete(imp);
+  /* a client that leaves before the ranking ends: the daemon keeps serving */
+  client_t c;
+  cl_open(&c, d.sock);
+  send_all(c.fd, req, strlen(req));
+  cl_close(&c);
+  st = cl_call(&b, "daemon.status", NULL);
+  assert_non_null(cJSON_GetObjectItem(st, "result"));
+  cJSON_Delete(st);
+  cl_close(&a);
+  cl_close(&b);
+  daemon_stop(&d);
+}
+
 int main(void) {
   const char *src = getenv("HP_SRC_DIR");
   snprintf(helper, sizeof helper, "%s/tests/daemon/helpers/objective.sh", src ? src : ".");
@@ -3264,6 +3363,7 @@ int main(void) {
       cmocka_unit_test(test_disk_full_resume),
       cmocka_unit_test(test_heartbeat_lost),
       cmocka_unit_test(test_budget_excludes_downtime),
+      cmocka_unit_test(test_fanova_off_the_loop),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
