@@ -46,7 +46,29 @@ typedef struct reply {
   const char *type;     /* static text */
   char *buf;            /* owned (NULL: empty) */
   size_t len;
+  hp_dash_blob_t *blob; /* instead of buf: shared bytes (a reference held) */
 } reply_t;
+
+static hp_dash_blob_t *blob_ref(hp_dash_blob_t *b) {
+  if (b) __atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
+  return b;
+}
+
+static void blob_unref(void *cls) {
+  hp_dash_blob_t *b = cls;
+  if (b && __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+    free(b->p);
+    free(b);
+  }
+}
+
+static ssize_t blob_read(void *cls, uint64_t pos, char *buf, size_t max) {
+  hp_dash_blob_t *b = cls;
+  if (pos >= b->len) return MHD_CONTENT_READER_END_OF_STREAM;
+  size_t n = b->len - (size_t)pos < max ? b->len - (size_t)pos : max;
+  memcpy(buf, b->p + pos, n);
+  return (ssize_t)n;
+}
 
 /* One request's state (MHD's con_cls), made by the URI log callback. */
 typedef struct hp_dash_job {
@@ -82,20 +104,16 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
   free(c->target);
   free(c->body.p);
   free(c->reply.buf);
+  blob_unref(c->reply.blob);
   free(c);
   *con_cls = NULL;
 }
 
 /* ---- responses ----------------------------------------------------------- */
 
-static enum MHD_Result send_buf(struct MHD_Connection *con, unsigned status, const char *type,
-                                char *buf, size_t len, bool page) {
-  struct MHD_Response *r =
-      MHD_create_response_from_buffer(len, buf, buf ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-  if (r == NULL) {
-    free(buf);
-    return MHD_NO;
-  }
+static enum MHD_Result send_response(struct MHD_Connection *con, unsigned status,
+                                     struct MHD_Response *r, const char *type, bool page) {
+  if (r == NULL) return MHD_NO;
   MHD_add_response_header(r, "Content-Type", type);
   MHD_add_response_header(r, "Cache-Control", "no-store");
   MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
@@ -113,9 +131,19 @@ static enum MHD_Result send_buf(struct MHD_Connection *con, unsigned status, con
   return ret;
 }
 
+static enum MHD_Result send_buf(struct MHD_Connection *con, unsigned status, const char *type,
+                                char *buf, size_t len, bool page) {
+  struct MHD_Response *r =
+      MHD_create_response_from_buffer(len, buf, buf ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+  if (r == NULL) free(buf);
+  return send_response(con, status, r, type, page);
+}
+
 /* Replies (lanes and the HTTP thread alike fill one; the HTTP thread sends it). */
 static void reply_buf(reply_t *r, unsigned status, const char *type, char *buf, size_t len) {
   free(r->buf);
+  blob_unref(r->blob);
+  r->blob = NULL;
   r->status = status;
   r->type = type;
   r->buf = buf;
@@ -146,6 +174,14 @@ static void reply_json(reply_t *r, cJSON *o) {
 }
 
 static enum MHD_Result send_reply(struct MHD_Connection *con, reply_t *r) {
+  if (r->blob != NULL) { /* the response holds the reference from here on */
+    hp_dash_blob_t *b = r->blob;
+    r->blob = NULL;
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(b->len, 256 << 10, blob_read, b, blob_unref);
+    if (resp == NULL) blob_unref(b);
+    return send_response(con, r->status, resp, r->type, false);
+  }
   char *buf = r->buf;
   r->buf = NULL;
   return send_buf(con, r->status, r->type, buf, r->len, false);
@@ -263,6 +299,8 @@ static int cached_columns(hp_dash_t *d, hp_dash_lane_t *ln, int64_t id, hp_view_
     }
     hp_view_cols_free(d->cache[slot].cols);
     d->cache[slot].cols = NULL;
+    blob_unref(d->cache[slot].full);
+    d->cache[slot].full = NULL;
   }
   int64_t dv = 0;
   int rc = hp_store_data_version(ln->src.store, &dv, err);
@@ -275,6 +313,8 @@ static int cached_columns(hp_dash_t *d, hp_dash_lane_t *ln, int64_t id, hp_view_
     if (rc < 0) {
       hp_view_cols_free(d->cache[slot].cols);
       d->cache[slot].cols = NULL;
+      blob_unref(d->cache[slot].full);
+      d->cache[slot].full = NULL;
       return rc;
     }
   }
@@ -299,6 +339,14 @@ static void h_columns(hp_dash_t *d, hp_dash_lane_t *ln, const hp_dash_req_t *q, 
     reply_error(r, status_of(rc), err.msg);
     return;
   }
+  int slot = 0;
+  while (d->cache[slot].cols != cols) slot++;
+  bool full = q->from <= 0;
+  if (full && d->cache[slot].full && d->cache[slot].full_version == d->cache[slot].data_version) {
+    reply_buf(r, 200, "application/octet-stream", NULL, 0);
+    r->blob = blob_ref(d->cache[slot].full);
+    return;
+  }
   hp_sbuf_t b = {0};
   rc = hp_view_cols_write(cols, q->from, &b, &err);
   if (rc < 0) {
@@ -306,7 +354,18 @@ static void h_columns(hp_dash_t *d, hp_dash_lane_t *ln, const hp_dash_req_t *q, 
     reply_error(r, status_of(rc), err.msg);
     return;
   }
-  reply_buf(r, 200, "application/octet-stream", b.p, b.len);
+  hp_dash_blob_t *blob = full ? calloc(1, sizeof *blob) : NULL;
+  if (blob == NULL) { /* a part: sent once */
+    reply_buf(r, 200, "application/octet-stream", b.p, b.len);
+    return;
+  }
+  /* the whole study: kept for the next page load while the file is unchanged */
+  *blob = (hp_dash_blob_t){1, b.p, b.len};
+  blob_unref(d->cache[slot].full);
+  d->cache[slot].full = blob;
+  d->cache[slot].full_version = d->cache[slot].data_version;
+  reply_buf(r, 200, "application/octet-stream", NULL, 0);
+  r->blob = blob_ref(blob);
 }
 
 /* Importance and advice: insight's builders in view/ over the file. */
@@ -493,7 +552,10 @@ static void lanes_stop(hp_dash_t *d) {
 static void lanes_free(hp_dash_t *d) {
   for (int i = 0; i < HP_DASH_NLANES; i++)
     if (d->lane[i].has_src) hp_cli_src_close(&d->lane[i].src);
-  for (int i = 0; i < HP_DASH_CACHE; i++) hp_view_cols_free(d->cache[i].cols);
+  for (int i = 0; i < HP_DASH_CACHE; i++) {
+    hp_view_cols_free(d->cache[i].cols);
+    blob_unref(d->cache[i].full);
+  }
   for (int i = 0; i <= HP_DASH_CACHE; i++) free(d->sum[i].text);
 }
 

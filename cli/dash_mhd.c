@@ -29,6 +29,7 @@ int hp_mhd_load(hp_err_t *err) {
       {(void **)&api.stop_daemon, "MHD_stop_daemon"},
       {(void **)&api.get_daemon_info, "MHD_get_daemon_info"},
       {(void **)&api.create_response_from_buffer, "MHD_create_response_from_buffer"},
+      {(void **)&api.create_response_from_callback, "MHD_create_response_from_callback"},
       {(void **)&api.add_response_header, "MHD_add_response_header"},
       {(void **)&api.queue_response, "MHD_queue_response"},
       {(void **)&api.destroy_response, "MHD_destroy_response"},

@@ -17,6 +17,7 @@ typedef struct hp_mhd_api {
   __typeof__(MHD_stop_daemon) *stop_daemon;
   __typeof__(MHD_get_daemon_info) *get_daemon_info;
   __typeof__(MHD_create_response_from_buffer) *create_response_from_buffer;
+  __typeof__(MHD_create_response_from_callback) *create_response_from_callback;
   __typeof__(MHD_add_response_header) *add_response_header;
   __typeof__(MHD_queue_response) *queue_response;
   __typeof__(MHD_destroy_response) *destroy_response;
@@ -35,6 +36,7 @@ int hp_mhd_load(hp_err_t *err);
 #define MHD_stop_daemon (hp_mhd.stop_daemon)
 #define MHD_get_daemon_info (hp_mhd.get_daemon_info)
 #define MHD_create_response_from_buffer (hp_mhd.create_response_from_buffer)
+#define MHD_create_response_from_callback (hp_mhd.create_response_from_callback)
 #define MHD_add_response_header (hp_mhd.add_response_header)
 #define MHD_queue_response (hp_mhd.queue_response)
 #define MHD_destroy_response (hp_mhd.destroy_response)
