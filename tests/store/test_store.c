@@ -1533,7 +1533,7 @@ static void test_scan_matches_list(void **state) {
         const char *key = keyed ? "fail_reason" : NULL;
         char *x = dump_list(s, a, from, complete, key), *y = dump_scan(s, a, from, complete, key);
         if (from == 0 && !complete && !keyed)
-          for (const char *kind = " param \0 value \0 inter \0 user \0 system \0 trial 11 "; *kind; kind += strlen(kind) + 1)
+          for (const char *kind = " param \0 value \0 inter \0 user \0 system \0 trial 11 \0"; *kind; kind += strlen(kind) + 1)
             if (!strstr(y, kind)) fail_msg("no '%s' row:\n%s", kind, y);
         if (strcmp(x, y) != 0) fail_msg("from %d complete %d key %s:\nlist:\n%s\nscan:\n%s", from, complete, key ? key : "-", x, y);
         free(x);
