@@ -211,6 +211,7 @@ static int scan_by_list(hp_store_t *s, int64_t study_id, const hp_store_scan_t *
   if (keep == NULL) rc = hp_err_set(err, HP_ENOMEM, "out of memory");
   for (size_t k = 0; !rc && k < n; k++) {
     if (sc->complete_only && t[k].state != HP_STORE_COMPLETE) continue;
+    if (t[k].trial_id < sc->min_trial_id) continue;
     hp_store_scan_trial_t x = {t[k].trial_id, t[k].number, t[k].state,
                                sc->times ? t[k].datetime_start : "",
                                sc->times ? t[k].datetime_complete : ""};

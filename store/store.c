@@ -77,6 +77,7 @@ enum {
   ST_READ_UATTR_R,
   ST_READ_SATTR_R,
   ST_SCAN_TRIALS_C,
+  ST_SCAN_TRIALS_ID,
   ST_READ_SATTR_K,
   ST_COUNT_
 };
@@ -206,6 +207,7 @@ static const char *const SQL[ST_COUNT_] = {
     [ST_READ_UATTR_R] = READ_ATTR_RANGE("trial_user_attribute"),
     [ST_READ_SATTR_R] = READ_ATTR_RANGE("trial_system_attribute"),
     [ST_SCAN_TRIALS_C] = READ_TRIALS(BY_STUDY " AND t.state = 'COMPLETE'"),
+    [ST_SCAN_TRIALS_ID] = READ_TRIALS(BY_STUDY " AND t.trial_id >= ?3"),
     [ST_READ_SATTR_K] = READ_ATTR_KEYS("trial_system_attribute"),
 };
 
@@ -1412,10 +1414,14 @@ static int sqlite_trials_scan(hp_store_t *s, int64_t study_id, const hp_store_sc
   if (rc) return rc;
   scan_ids_t x = {0};
   size_t cap = 0;
-  sqlite3_stmt *st = stmt(s, sc->complete_only ? ST_SCAN_TRIALS_C : ST_READ_TRIALS_S, err);
+  bool by_id = sc->min_trial_id > 0 && !sc->complete_only;
+  sqlite3_stmt *st = stmt(s, sc->complete_only ? ST_SCAN_TRIALS_C
+                             : by_id          ? ST_SCAN_TRIALS_ID
+                                              : ST_READ_TRIALS_S, err);
   if (!st) return HP_EDB;
   sqlite3_bind_int64(st, 1, study_id);
   sqlite3_bind_int64(st, 2, sc->min_number);
+  if (by_id) sqlite3_bind_int64(st, 3, sc->min_trial_id);
   bool ascending = true;
   while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
     if (x.n == cap) {
@@ -1446,6 +1452,7 @@ static int sqlite_trials_scan(hp_store_t *s, int64_t study_id, const hp_store_sc
     }
     t.datetime_start = start;
     t.datetime_complete = end;
+    if (t.trial_id < sc->min_trial_id) continue;
     if (x.n > 0 && t.trial_id <= x.id[x.n - 1]) ascending = false;
     x.id[x.n] = t.trial_id;
     if (sc->trial) rc = sc->trial(sc->ctx, x.n, &t);

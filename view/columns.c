@@ -46,6 +46,7 @@ struct hp_view_cols {
   bool loaded;                         /* read at least once */
   size_t n, cap;                       /* trials; room in the per-trial arrays */
   double *number, *state, *start, *end;
+  double *tid;                         /* trial_id (not sent: where a re-read starts) */
   double *val[HP_STORE_MAX_OBJECTIVES];
   double *iv_off;                      /* [cap + 1] */
   col_t iv_step, iv_value;
@@ -91,6 +92,7 @@ static bool reserve(hp_view_cols_t *c) {
   if (c->n < c->cap) return true;
   size_t cap = c->cap ? 2 * c->cap : 256;
   bool ok = grow_d(&c->number, c->cap, cap) && grow_d(&c->state, c->cap, cap) &&
+            grow_d(&c->tid, c->cap, cap) &&
             grow_d(&c->start, c->cap, cap) && grow_d(&c->end, c->cap, cap) &&
             grow_d(&c->iv_off, c->cap + 1, cap + 1) && grow_s(&c->reason, c->cap, cap);
   for (int k = 0; ok && k < c->nobj; k++) ok = grow_d(&c->val[k], c->cap, cap);
@@ -124,7 +126,7 @@ void hp_view_cols_free(hp_view_cols_t *c) {
   if (c == NULL) return;
   truncate_to(c, 0);
   free(c->name);
-  free(c->number), free(c->state), free(c->start), free(c->end), free(c->iv_off), free(c->reason);
+  free(c->number), free(c->tid), free(c->state), free(c->start), free(c->end), free(c->iv_off), free(c->reason);
   for (int k = 0; k < HP_STORE_MAX_OBJECTIVES; k++) free(c->val[k]);
   free(c->iv_step.v), free(c->iv_value.v);
   for (size_t j = 0; j < c->np; j++) {
@@ -290,6 +292,7 @@ static int sc_trial(void *ctx, size_t i, const hp_store_scan_trial_t *t) {
   if (!reserve(c)) return HP_ENOMEM;
   size_t at = c->n;
   c->number[at] = (double)t->number;
+  c->tid[at] = (double)t->trial_id;
   c->state[at] = (double)t->state;
   c->start[at] = epoch(t->datetime_start, &x->offset);
   c->end[at] = epoch(t->datetime_complete, &x->offset);
@@ -397,9 +400,12 @@ int hp_view_cols_update(hp_view_t *v, hp_store_t *s, int64_t study_id, hp_view_c
   /* keep the trials numbered below `from` */
   size_t k = c->n;
   while (k > 0 && c->number[k - 1] >= (double)from) k--;
+  /* the trial_id where the re-read starts: the first unfinished trial's, or
+   * past the last one read (a rowid range, no pass over the earlier trials) */
+  int64_t min_id = k < c->n ? (int64_t)c->tid[k] : k > 0 ? (int64_t)c->tid[k - 1] + 1 : 0;
   truncate_to(c, k);
   scan_t x = {.v = v, .c = c, .base = k, .offset = NAN, .last_param = -1, .err = err};
-  hp_store_scan_t sc = {.min_number = from, .times = true,
+  hp_store_scan_t sc = {.min_number = from, .min_trial_id = min_id, .times = true,
                         .system_keys = {HP_STORE_FAIL_REASON_KEY, HP_STORE_ATTR_REASON},
                         .ctx = &x, .trial = sc_trial, .param = sc_param, .value = sc_value,
                         .inter = sc_inter, .user_attr = sc_user_attr, .system_attr = sc_system_attr};

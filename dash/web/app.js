@@ -1204,12 +1204,19 @@
   /* The columns and the summary are asked for at once; the plots are drawn
    * as soon as the columns are here, the summary shown when it comes (the
    * server computes it on another thread). */
+  let summaryBusy = null, summaryAgain = false; // one request at a time; a newer one after it
   function loadSummary(name) {
+    if (summaryBusy === name) { summaryAgain = true; return; }
+    summaryBusy = name;
     api.study(name).then((s) => {
       if (name !== app.current) return;
       app.summary = s;
       showSummary();
-    }).catch((e) => { if (name === app.current) toast('summary: ' + e.message, true); });
+    }).catch((e) => { if (name === app.current) toast('summary: ' + e.message, true); })
+      .finally(() => {
+        summaryBusy = null;
+        if (summaryAgain && name === app.current) { summaryAgain = false; loadSummary(name); }
+      });
   }
   async function loadStudy(name, full) {
     if (app.current !== name || full || !app.data) {

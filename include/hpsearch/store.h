@@ -297,6 +297,10 @@ typedef struct hp_store_scan_trial {
 
 typedef struct hp_store_scan {
   int64_t min_number;  /* only trials numbered from this on */
+  int64_t min_trial_id; /* and with trial_id from this on (0: any): the same bound
+                           when the caller knows that trial's id (a study numbers
+                           its trials in the order of their ids), read without a
+                           pass over the study's earlier trials */
   bool complete_only;  /* only COMPLETE trials */
   bool times;          /* the trials' start and end times (else ""; a v3.2.0.a
                           file's UTC times cost a conversion each) */
