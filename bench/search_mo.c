@@ -6,7 +6,7 @@
  *       trials (fixed reference points, below); SAMPLER tpe | nsga2 |
  *       random; PROBLEM zdt1 | zdt2 | zdt3 | dtlz2 | wfg4; prints TSV
  *       "mo PROBLEM SAMPLER SEED HV200 HV_TRIALS".
- *   bench_search_mo speed N
+ *   bench_search_mo speed N [SAMPLER]
  *       ask+tell time per trial of MOTPE and NSGA-II on ZDT1 around trial N
  *       (the mean of trials N .. N+19 after N told ones): "speed SAMPLER N
  *       WALL_MS CPU_MS".
@@ -185,11 +185,12 @@ static void run_quality(const char *sampler, const char *problem, int from, int 
   hp_space_free(sp);
 }
 
-static void run_speed(int n) {
+static void run_speed(int n, const char *only) {
   const problem_t *p = problem_of("zdt1");
   hp_space_t *sp = space_for(p);
   const char *names[] = {"tpe", "nsga2"};
   for (int k = 0; k < 2; k++) {
+    if (only != NULL && strcmp(only, names[k]) != 0) continue;
     hp_sampler_t *s = sampler_for(sp, kind_of(names[k]), 2, 1);
     double x[64], f[2];
     for (int t = 0; t < n; t++) step(s, p, t, x, f);
@@ -239,12 +240,12 @@ int main(int argc, char **argv) {
   if (argc >= 7 && strcmp(argv[1], "quality") == 0) {
     run_quality(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
   } else if (argc >= 3 && strcmp(argv[1], "speed") == 0) {
-    run_speed(atoi(argv[2]));
+    run_speed(atoi(argv[2]), argc >= 4 ? argv[3] : NULL);
   } else if (argc >= 5 && strcmp(argv[1], "constrained") == 0) {
     run_constrained(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
   } else {
     fprintf(stderr, "usage: bench_search_mo quality SAMPLER PROBLEM SEED_FROM SEEDS TRIALS | "
-                    "speed N | constrained SEED_FROM SEEDS TRIALS\n");
+                    "speed N [SAMPLER] | constrained SEED_FROM SEEDS TRIALS\n");
     return 2;
   }
   return 0;

@@ -34,9 +34,10 @@ typedef struct obj_ctx {
 } obj_ctx_t;
 static int cmp_obj(const void *a, const void *b, void *arg) {
   const obj_ctx_t *c = arg;
-  double x = c->mv[((const cand_t *)a)->pos * c->m + c->k];
-  double y = c->mv[((const cand_t *)b)->pos * c->m + c->k];
-  return (x > y) - (x < y);
+  int64_t pa = ((const cand_t *)a)->pos, pb = ((const cand_t *)b)->pos;
+  double x = c->mv[pa * c->m + c->k], y = c->mv[pb * c->m + c->k];
+  if (x != y) return (x > y) - (x < y);
+  return (pa > pb) - (pa < pb); /* ties in history order */
 }
 
 /* Crowding distance of the n candidates of one rank (c[] reordered). */
@@ -102,8 +103,16 @@ static int rank_all(const hp_hist_t *h, int m, cand_t *c, int64_t n) {
   return rc;
 }
 
-/* Elite selection: keeps the best k of c[0..n) in c[0..k). */
+static int cmp_pos(const void *a, const void *b) {
+  int64_t x = ((const cand_t *)a)->pos, y = ((const cand_t *)b)->pos;
+  return (x > y) - (x < y);
+}
+
+/* Elite selection: keeps the best k of c[0..n) in c[0..k). The candidates
+ * are put in history order first and every sort breaks ties by it, so the
+ * result does not depend on the order they come in. */
 static int select_elite(const hp_hist_t *h, int m, cand_t *c, int64_t n, int64_t k) {
+  qsort(c, (size_t)n, sizeof *c, cmp_pos);
   int rc = rank_all(h, m, c, n);
   if (rc != 0) return rc;
   /* crowding within each rank, then sort by (rank, -crowding) */
@@ -137,19 +146,28 @@ void hp_nsga2_cache_free(hp_nsga2_cache_t *c) {
   memset(c, 0, sizeof *c);
 }
 
+static int64_t pos_of(const hp_hist_t *h, int32_t number);
+
 /* Selects the parents of the next generation from the `gens` complete
  * generations (comp: history positions of the COMPLETE trials in number
- * order) into the cache. */
+ * order) into the cache. parents(1) = elite(gen 0), parents(g+1) =
+ * elite(parents(g) + gen g): when the cache holds parents(g0) for
+ * generations that are still the same (g0 < gens), the chain goes on from
+ * them, so a running study makes one elite selection per generation. */
 static int select_parents(hp_sampler_t *s, const int64_t *comp, int64_t gens) {
   const hp_hist_t *h = &s->hist;
   const int64_t P = s->opts.population_size;
   cand_t *c = malloc((size_t)(2 * P) * sizeof *c);
   hp_nsga2_cache_t *k = &s->nsga2;
   if (c == NULL) return HP_ENOMEM;
-  /* parents(1) = elite(gen 0); parents(g+1) = elite(parents(g) + gen g). */
-  int64_t np = 0;
+  int64_t np = 0, g0 = 0;
   int rc = 0;
-  for (int64_t g = 0; g < gens && rc == 0; g++) {
+  if (k->gens > 0 && k->gens < gens && h->number[comp[k->gens * P - 1]] == k->last) {
+    for (int64_t i = 0; i < k->n; i++) c[i].pos = pos_of(h, k->number[i]);
+    np = k->n;
+    g0 = k->gens;
+  }
+  for (int64_t g = g0; g < gens && rc == 0; g++) {
     int64_t n = np;
     for (int64_t j = 0; j < P; j++) c[n++].pos = comp[g * P + j];
     rc = select_elite(h, s->m, c, n, P);

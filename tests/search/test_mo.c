@@ -262,6 +262,48 @@ static void test_determinism(void **state) {
   }
 }
 
+/* NSGA-II's parents are a function of the told history: a sampler that
+ * went generation by generation (its parents carried on from the last
+ * generation's) and fresh samplers told the same trials at once, or in
+ * another order, propose the same points (8 generations of 10, constrained
+ * ZDT1). */
+static void test_nsga2_history_function(void **state) {
+  (void)state;
+  enum { P = 10, T = 85 };
+  hp_space_t *sp = space_of(SPACE);
+  hp_sampler_opts_t o;
+  hp_sampler_opts_default(&o, HP_SAMPLER_NSGA2);
+  o.seed = 5;
+  o.n_objectives = 2;
+  o.population_size = P;
+  hp_sampler_t *a = NULL;
+  hp_err_t err = {0};
+  assert_int_equal(hp_sampler_create(sp, &o, &a, &err), 0);
+  double x[T][3], f[T][2], c[T];
+  for (int t = 0; t < T; t++) {
+    assert_int_equal(hp_sampler_suggest(a, t, x[t], &err), 0);
+    zdt1(x[t], f[t]);
+    c[t] = x[t][0] - 0.5;
+    assert_int_equal(hp_sampler_tell_values(a, t, x[t], HP_FINAL_COMPLETE, f[t], 2, &c[t], 1, -1, &err), 0);
+  }
+  for (int order = 0; order < 2; order++) {
+    hp_sampler_t *b = NULL;
+    assert_int_equal(hp_sampler_create(sp, &o, &b, &err), 0);
+    for (int i = 0; i < T; i++) {
+      int t = order == 0 ? i : T - 1 - i; /* in order, then last first */
+      assert_int_equal(hp_sampler_tell_values(b, t, x[t], HP_FINAL_COMPLETE, f[t], 2, &c[t], 1, -1, &err), 0);
+    }
+    double xa[3], xb[3];
+    assert_int_equal(hp_sampler_suggest(a, T + order, xa, &err), 0);
+    assert_int_equal(hp_sampler_suggest(b, T + order, xb, &err), 0);
+    assert_memory_equal(xa, xb, sizeof xa);
+    hp_sampler_release(a, T + order);
+    hp_sampler_free(b);
+  }
+  hp_sampler_free(a);
+  hp_space_free(sp);
+}
+
 static void test_constraints_steer(void **state) {
   (void)state;
   /* With x >= 0.5 infeasible, the model-based samplers put most of the
@@ -359,6 +401,7 @@ int main(void) {
       cmocka_unit_test(test_single_objective_constraints),
       cmocka_unit_test(test_grid_multi),
       cmocka_unit_test(test_nsga2_opts),
+      cmocka_unit_test(test_nsga2_history_function),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
