@@ -31,7 +31,8 @@
  * (hp_sampler_opts_default's TPE), "tpe-liar" and "tpe-mv-liar" (with
  * constant_liar) run only when named in the list. HP_BENCH_INFLIGHT=K runs
  * K trials at once (trial t + K - 1 is asked before trial t is told), as K
- * parallel workers do; 1 (sequential) by default.
+ * parallel workers do; 1 (sequential) by default. HP_BENCH_FUNCS=a,b runs
+ * only the functions named.
  * The test functions are defined identically in bench/search_optuna.py. */
 #include <math.h>
 #include <stdio.h>
@@ -346,6 +347,8 @@ static void run_quality(const func_t *funcs, size_t nf, int seeds, int seed_from
   static const int n_names = sizeof names / sizeof names[0];
   for (size_t fi = 0; fi < nf; fi++) {
     const func_t *fn = &funcs[fi];
+    const char *fonly = getenv("HP_BENCH_FUNCS"); /* comma-separated names, or all */
+    if (fonly != NULL && !in_list(fonly, fn->name)) continue;
     hp_space_t *sp = fn->space != NULL ? space_of(fn->space) : box_space(fn);
     int trials = fn->trials > 0 ? fn->trials : 100;
     box_d = fn->d;
