@@ -94,9 +94,11 @@ $(1)/tests/$(m)/%: tests/$(m)/%.c $(foreach d,$($(m)_DEPS),$(1)/lib$(d).a)
 )
 endef
 
-# The GP's kernel loops take square roots of distances (never negative):
-# with no errno to set, GCC vectorises them (this is not -ffast-math).
-$(foreach v,$(B) $(B)/asan $(B)/fuzz,$(v)/obj/search/gp.o): BASE_CFLAGS += -fno-math-errno
+# The GP's kernel loops take square roots of distances (never negative)
+# and clamp hp_vexp's argument: with no errno to set and no trapping
+# comparisons, GCC vectorises them (neither flag changes a result; this is
+# not -ffast-math: no reassociation, no contraction).
+$(foreach v,$(B) $(B)/asan $(B)/fuzz,$(v)/obj/search/gp.o): BASE_CFLAGS += -fno-math-errno -fno-trapping-math
 
 $(eval $(call variant,$(B),$(OPT)))
 $(eval $(call variant,$(B)/asan,$(SAN_FLAGS)))

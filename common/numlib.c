@@ -56,6 +56,8 @@ typedef void gemm_fn(const char *, const char *, const int *, const int *, const
 typedef void trsm_fn(const char *, const char *, const char *, const char *, const int *,
                      const int *, const double *, const double *, const int *, double *,
                      const int *, size_t, size_t, size_t, size_t);
+typedef void trtri_fn(const char *, const char *, const int *, double *, const int *, int *,
+                      size_t, size_t);
 typedef void symv_fn(const char *, const int *, const double *, const double *, const int *,
                      const double *, const int *, const double *, double *, const int *, size_t);
 
@@ -64,7 +66,8 @@ static struct {
   potrs_fn *potrs;
   trsv_fn *trsv;
   gemm_fn *gemm;
-  trsm_fn *trsm;
+  trsm_fn *trsm, *trmm;
+  trtri_fn *trtri;
   symv_fn *symv;
   int ok; /* 1 when every symbol resolved */
 } la;
@@ -78,7 +81,10 @@ static void la_load(void) {
   *(void **)&la.gemm = hp_openblas_sym("dgemm_");
   *(void **)&la.symv = hp_openblas_sym("dsymv_");
   *(void **)&la.trsm = hp_openblas_sym("dtrsm_");
-  la.ok = la.potrf && la.potri && la.potrs && la.trsv && la.gemm && la.symv && la.trsm;
+  *(void **)&la.trmm = hp_openblas_sym("dtrmm_"); /* same signature as dtrsm_ */
+  *(void **)&la.trtri = hp_openblas_sym("dtrtri_");
+  la.ok = la.potrf && la.potri && la.potrs && la.trsv && la.gemm && la.symv && la.trsm &&
+          la.trmm && la.trtri;
   if (!la.ok && ob.error[0] == '\0')
     snprintf(ob.error, sizeof ob.error, "OpenBLAS lacks its LAPACK routines (dpotrf_ ...)");
 }
@@ -128,6 +134,20 @@ int hp_la_trsm(int n, int nrhs, const double *l, int lda, double *b, int ldb) {
   if (hp_la_ready() != 0) return HP_ENOTFOUND;
   double one = 1.0;
   la.trsm("L", "L", "N", "N", &n, &nrhs, &one, l, &lda, b, &ldb, 1, 1, 1, 1);
+  return 0;
+}
+
+int hp_la_trtri(int n, double *a, int lda) {
+  if (hp_la_ready() != 0) return HP_ENOTFOUND;
+  int info = 0;
+  la.trtri("L", "N", &n, a, &lda, &info, 1, 1);
+  return info;
+}
+
+int hp_la_trmm(int n, int nrhs, const double *l, int lda, double *b, int ldb) {
+  if (hp_la_ready() != 0) return HP_ENOTFOUND;
+  double one = 1.0;
+  la.trmm("L", "L", "N", "N", &n, &nrhs, &one, l, &lda, b, &ldb, 1, 1, 1, 1);
   return 0;
 }
 

@@ -70,6 +70,7 @@ void hp_gpr_free(hp_gpr_t *g) {
   free(g->rho);
   free(g->L);
   free(g->Cinv);
+  free(g->Linv);
   free(g->alpha);
   free(g->XT);
   free(g->sqd);
@@ -96,7 +97,8 @@ int hp_gpr_set(hp_gpr_t *g, int n, int d, const double *X, const double *y,
   if (n > g->cap) {
     int cap = n < 2 * g->cap ? 2 * g->cap : n;
     size_t nn = (size_t)cap * (size_t)cap, np = (size_t)cap * (size_t)(cap - 1) / 2 + 1;
-    if (regrow(&g->L, nn) || regrow(&g->Cinv, nn) || regrow(&g->alpha, (size_t)cap) ||
+    if (regrow(&g->L, nn) || regrow(&g->Cinv, nn) || regrow(&g->Linv, nn) ||
+        regrow(&g->alpha, (size_t)cap) ||
         regrow(&g->XT, (size_t)cap * d) || regrow(&g->sqd, np * (size_t)d) ||
         regrow(&g->pw, 4 * np))
       return HP_ENOMEM;
@@ -185,9 +187,9 @@ int hp_gpr_loss(hp_gpr_t *g, const double *theta, double *loss, double *grad) {
   *loss = logdet + 0.5 * quad - prior;
   if (grad == NULL) return 0;
 
-  /* d(-mll)/d theta = -1/2 tr(W dC/dtheta), W = alpha alpha^T - C^-1. */
-  memcpy(g->Cinv, g->L, (size_t)n * n * sizeof(double));
-  hp_la_potri(n, g->Cinv, n);
+  /* d(-mll)/d theta = -1/2 tr(W dC/dtheta), W = alpha alpha^T - C^-1
+   * (C^-1's lower triangle replaces L: the next evaluation refactorises). */
+  hp_la_potri(n, g->L, n);
   size_t np = g->np;
   const double *km = g->pw + np, *dm = g->pw + 2 * np;
   double *gw = g->pw; /* r2 is no longer needed */
@@ -195,7 +197,7 @@ int hp_gpr_loss(hp_gpr_t *g, const double *theta, double *loss, double *grad) {
   size_t p = 0;
   for (int j = 0; j < n; j++) {
     double aj = g->alpha[j];
-    const double *cj = &g->Cinv[(size_t)j * n];
+    const double *cj = &g->L[(size_t)j * n];
     tr_w += aj * aj - cj[j];
     /* Off-diagonal pairs count twice (C is symmetric). */
     for (int i = j + 1; i < n; i++, p++) {
@@ -232,6 +234,8 @@ int hp_gpr_cache(hp_gpr_t *g) {
   memcpy(g->Cinv, g->L, (size_t)n * n * sizeof(double));
   hp_la_potri(n, g->Cinv, n);
   hp_la_symmetrize(n, g->Cinv, n);
+  memcpy(g->Linv, g->L, (size_t)n * n * sizeof(double));
+  hp_la_trtri(n, g->Linv, n);
   return 0;
 }
 
@@ -298,20 +302,20 @@ int hp_gpr_logei_batch(const hp_gpr_t *g, double f0, const double *U, int B, dou
                        double *kx, double *t) {
   int n = g->n, d = g->d;
   for (int b = 0; b < B; b++) {
+    double *kb = &kx[(size_t)b * n], m = 0;
     dist_vec(n, d, g->XT, g->cap, &U[(size_t)b * d], g->rho, g->is_cat, t);
-    kern_vec(n, t, g->scale, &kx[(size_t)b * n], NULL);
+    kern_vec(n, t, g->scale, kb, NULL);
+    for (int j = 0; j < n; j++) m += kb[j] * g->alpha[j];
+    out[b] = m;
   }
-  /* var = scale - |L^-1 k|^2: half the flops of k^T C^-1 k. */
-  memcpy(t, kx, (size_t)n * B * sizeof *t);
-  int rc = hp_la_trsm(n, B, g->L, n, t, n);
+  /* var = scale - |L^-1 k|^2: half the flops of k^T C^-1 k, and a
+   * triangular product (L^-1 is kept) is cheaper than a triangular solve. */
+  int rc = hp_la_trmm(n, B, g->Linv, n, kx, n);
   if (rc != 0) return rc;
   for (int b = 0; b < B; b++) {
-    const double *kb = &kx[(size_t)b * n], *tb = &t[(size_t)b * n];
-    double m = 0, q = 0;
-    for (int j = 0; j < n; j++) {
-      m += kb[j] * g->alpha[j];
-      q += tb[j] * tb[j];
-    }
+    const double *tb = &kx[(size_t)b * n];
+    double m = out[b], q = 0;
+    for (int j = 0; j < n; j++) q += tb[j] * tb[j];
     double v = g->scale - q;
     v = (v > 0 ? v : 0) + 1e-12;
     double sigma = sqrt(v);

@@ -40,6 +40,7 @@ typedef struct hp_gpr {
   /* caches of hp_gpr_cache: C = K + noise I */
   double *L;              /* [n*n] Cholesky factor of C (lower) */
   double *Cinv;           /* [n*n] C^-1, both triangles */
+  double *Linv;           /* [n*n] L^-1 (lower triangle; the upper one is not read) */
   double *alpha;          /* [n] C^-1 y */
   double *XT;             /* [d][cap] X transposed (vectorised distances) */
   /* scratch of the likelihood, per pair i > j in the order of the lower
@@ -64,7 +65,9 @@ double hp_gp_m52_d(double r2);
 
 /* Loss = -(log marginal likelihood + log prior) at theta[d + 2] (up to a
  * constant), and its gradient in grad[d + 2] (may be NULL). Uses and
- * overwrites L/Cinv/alpha. HP_ESTATE when C is not positive definite. */
+ * overwrites L (C^-1 in it afterwards when grad is asked for) and alpha:
+ * call hp_gpr_cache before the posterior. HP_ESTATE when C is not positive
+ * definite. */
 int hp_gpr_loss(hp_gpr_t *g, const double *theta, double *loss, double *grad);
 /* Fits rho, scale, noise by MAP from the current values (falls back to
  * Optuna's start, then to the start unfitted, as Optuna does), then caches
@@ -81,8 +84,8 @@ void hp_gpr_posterior(const hp_gpr_t *g, const double *x, double *mean, double *
                       double *kdm, double *tmp);
 
 /* Log expected improvement over f0 of B points U[B][d] (no gradient): the
- * variances through one matrix product C^-1 K. kx and t have room for n B
- * doubles each. 0 or HP_ENOTFOUND (no OpenBLAS). */
+ * variances through one triangular matrix product L^-1 K. kx has room for
+ * n B doubles, t for n. 0 or HP_ENOTFOUND (no OpenBLAS). */
 int hp_gpr_logei_batch(const hp_gpr_t *g, double f0, const double *U, int B, double *out,
                        double *kx, double *t);
 

@@ -38,6 +38,10 @@ int hp_la_potrs(int n, int nrhs, const double *l, int lda, double *b, int ldb);
 int hp_la_trsv(bool trans, int n, const double *l, int lda, double *x);
 /* B[n, nrhs] = L^-1 B (ldb) for lower triangular L. */
 int hp_la_trsm(int n, int nrhs, const double *l, int lda, double *b, int ldb);
+/* L^-1 in place for lower triangular L[n,n] (lower triangle). */
+int hp_la_trtri(int n, double *a, int lda);
+/* B[n, nrhs] = L B (ldb) for lower triangular L (its upper triangle is not read). */
+int hp_la_trmm(int n, int nrhs, const double *l, int lda, double *b, int ldb);
 /* C[m,n] = alpha op(A) op(B) + beta C, column-major. */
 int hp_la_gemm(bool ta, bool tb, int m, int n, int k, double alpha, const double *a, int lda,
                const double *b, int ldb, double beta, double *c, int ldc);
