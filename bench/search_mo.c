@@ -10,6 +10,9 @@
  *       ask+tell time per trial of MOTPE and NSGA-II on ZDT1 around trial N
  *       (the mean of trials N .. N+19 after N told ones): "speed SAMPLER N
  *       WALL_MS CPU_MS".
+ *   bench_search_mo c2dtlz2 SAMPLER SEED_FROM SEEDS TRIALS
+ *       C2-DTLZ2 (3 objectives, one constraint; run_c2dtlz2 below),
+ *       tpe | nsga2 | random: "cmo c2dtlz2 SAMPLER SEED HV200 HV_TRIALS".
  *   bench_search_mo constrained SEED_FROM SEEDS TRIALS
  *       Branin restricted to a disk, TPE (Optuna 5's constrained rule): best
  *       feasible value after TRIALS: "con branin tpe SEED BEST".
@@ -212,6 +215,51 @@ static double branin(double a, double b) {
   return t * t + 10 * (1 - 1 / (8 * M_PI)) * cos(a) + 10;
 }
 
+/* C2-DTLZ2 (Jain and Deb 2014): DTLZ2 with 3 objectives on 12 variables,
+ * feasible only inside spheres of radius r = 0.4 around each end of the
+ * front (f_i = 1) and around its centre (f_i = 1 / sqrt 3):
+ * c = min(min_i ((f_i - 1)^2 + sum_{j != i} f_j^2), sum_i (f_i - 1/sqrt 3)^2) - r^2 <= 0.
+ * Hypervolume of the feasible trials up to (2.5, 2.5, 2.5), after 200 and
+ * after TRIALS trials: "cmo c2dtlz2 SAMPLER SEED HV200 HV_TRIALS". */
+static double c2dtlz2_c(const double *f) {
+  const double r = 0.4, cm = 1 / sqrt(3.0);
+  double best = 0;
+  for (int i = 0; i < 3; i++) {
+    double v = 0;
+    for (int j = 0; j < 3; j++) v += j == i ? (f[j] - 1) * (f[j] - 1) : f[j] * f[j];
+    if (i == 0 || v < best) best = v;
+  }
+  double centre = 0;
+  for (int j = 0; j < 3; j++) centre += (f[j] - cm) * (f[j] - cm);
+  return (centre < best ? centre : best) - r * r;
+}
+
+static void run_c2dtlz2(const char *sampler, int from, int seeds, int trials) {
+  const problem_t *p = problem_of("dtlz2");
+  hp_space_t *sp = space_for(p);
+  double *pts = malloc((size_t)trials * 3 * sizeof *pts);
+  for (int seed = from; seed < from + seeds; seed++) {
+    hp_sampler_t *s = sampler_for(sp, kind_of(sampler), 3, (uint64_t)seed);
+    double x[64], f[3], hv200 = NAN;
+    int k = 0;
+    hp_err_t err = {0};
+    for (int t = 0; t < trials; t++) {
+      if (hp_sampler_suggest(s, t, x, &err) != 0) exit(1);
+      dtlz2(x, f);
+      double c = c2dtlz2_c(f);
+      if (hp_sampler_tell_values(s, t, x, HP_FINAL_COMPLETE, f, 3, &c, 1, -1, &err) != 0) exit(1);
+      if (c <= 0) memcpy(pts + 3 * k++, f, sizeof f);
+      if (t + 1 == 200) hv200 = hp_mo_hypervolume(pts, k, 3, p->ref);
+    }
+    printf("cmo\tc2dtlz2\t%s\t%d\t%.10g\t%.10g\n", sampler, seed, hv200,
+           hp_mo_hypervolume(pts, k, 3, p->ref));
+    fflush(stdout);
+    hp_sampler_free(s);
+  }
+  free(pts);
+  hp_space_free(sp);
+}
+
 static void run_constrained(int from, int seeds, int trials) {
   const char *text = "{\"x1\": {\"type\": \"float\", \"low\": -5, \"high\": 10},"
                      " \"x2\": {\"type\": \"float\", \"low\": 0, \"high\": 15}}";
@@ -241,11 +289,14 @@ int main(int argc, char **argv) {
     run_quality(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
   } else if (argc >= 3 && strcmp(argv[1], "speed") == 0) {
     run_speed(atoi(argv[2]), argc >= 4 ? argv[3] : NULL);
+  } else if (argc >= 6 && strcmp(argv[1], "c2dtlz2") == 0) {
+    run_c2dtlz2(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
   } else if (argc >= 5 && strcmp(argv[1], "constrained") == 0) {
     run_constrained(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
   } else {
     fprintf(stderr, "usage: bench_search_mo quality SAMPLER PROBLEM SEED_FROM SEEDS TRIALS | "
-                    "speed N [SAMPLER] | constrained SEED_FROM SEEDS TRIALS\n");
+                    "speed N [SAMPLER] | constrained SEED_FROM SEEDS TRIALS | "
+                    "c2dtlz2 SAMPLER SEED_FROM SEEDS TRIALS\n");
     return 2;
   }
   return 0;

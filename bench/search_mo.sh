@@ -2,7 +2,9 @@
 # `make bench-search`, several objectives and constraints: hpsearch's
 # multi-objective TPE and NSGA-II (and random) against Optuna 5's default
 # sampler for several objectives (TPE) and its NSGA-II; constrained TPE
-# against Optuna 5's; ask+tell time at 1,000 trials (docs/search.md).
+# against Optuna 5's on Branin in a disk; C2-DTLZ2 (several objectives and a
+# constraint) against Optuna 5's constrained TPE and NSGA-II; ask+tell time at
+# 1,000 trials (docs/search.md).
 # usage: bench/search_mo.sh BUILD_DIR
 #   env: SEEDS=20 (hpsearch and Optuna's NSGA-II), TPE_SEEDS=5 and
 #        TPE_TRIALS=200 (Optuna's TPE takes about a second per trial at a few
@@ -29,6 +31,9 @@ for p in zdt1 zdt2 zdt3 dtlz2 wfg4; do
   done
 done
 wait
+for s in tpe nsga2 random; do
+  nice "$bin" c2dtlz2 "$s" 0 "$seeds" "$trials" >> "$tmp/hp.tsv"
+done
 "$bin" constrained 0 "$seeds" 100 >> "$tmp/hp.tsv"
 "$bin" speed 1000 >> "$tmp/hp.tsv"
 awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN{printf "   (took %.1f s)\n", e-s}'

@@ -4,8 +4,8 @@ constraints, and the side-by-side report (bench/search_mo.sh runs it).
 
 Runs Optuna's default sampler for several objectives (TPESampler) and its
 NSGAIISampler on ZDT1, ZDT2, ZDT3, DTLZ2 (3 objectives) and WFG4, its
-constrained TPE (trial.set_constraint) on Branin restricted to a disk, and
-times ask+tell around trial 1,000; reads hpsearch's TSV lines from
+constrained TPE (trial.set_constraint) on Branin restricted to a disk, its
+constrained TPE and NSGA-II on C2-DTLZ2, and times ask+tell around trial 1,000; reads hpsearch's TSV lines from
 bench_search_mo and prints medians, ratios and one-sided Mann-Whitney U
 p-values. The problems and reference points are identical to
 bench/search_mo.c. The hypervolume of both sides is computed here with
@@ -83,6 +83,14 @@ PROBLEMS = {  # name: (function, variables, objectives, reference point, upper b
 }
 
 
+def c2dtlz2_c(f):
+    """C2-DTLZ2's constraint (<= 0 feasible), as c2dtlz2_c in bench/search_mo.c."""
+    r, cm = 0.4, 1 / math.sqrt(3)
+    ends = min(sum((f[j] - 1) ** 2 if j == i else f[j] ** 2 for j in range(3)) for i in range(3))
+    centre = sum((v - cm) ** 2 for v in f)
+    return min(ends, centre) - r * r
+
+
 def hypervolume(points, ref):
     """Exact hypervolume of the points strictly inside ref (Optuna's routine)."""
     pts = np.asarray([p for p in points if all(v < r for v, r in zip(p, ref))], dtype=float)
@@ -108,6 +116,24 @@ def run_mo(args):
     study.optimize(objective, n_trials=trials)
     vals = [t.values for t in study.trials]
     return ("mo", name, kind, seed, hypervolume(vals[:200], ref), hypervolume(vals, ref))
+
+
+def run_cmo(args):
+    """C2-DTLZ2: hypervolume of the feasible trials after 200 and all trials."""
+    kind, seed, trials = args
+    ref = PROBLEMS["dtlz2"][3]
+
+    def objective(trial):
+        f = dtlz2([trial.suggest_float("x%d" % i, 0, 1) for i in range(12)])
+        trial.set_constraint("c", c2dtlz2_c(f))
+        return f
+
+    study = optuna.create_study(directions=["minimize"] * 3, sampler=sampler_of(kind, seed))
+    study.optimize(objective, n_trials=trials)
+    feas = [[t.values if all(c <= 0 for c in t.constraints.values()) else None][0]
+            for t in study.trials]
+    return ("cmo", "c2dtlz2", kind, seed, hypervolume([v for v in feas[:200] if v], ref),
+            hypervolume([v for v in feas if v], ref))
 
 
 def branin(a, b):
@@ -169,6 +195,8 @@ def run_task(task):
         return ("speed", arg) + speed(arg, 1000)
     if kind == "con":
         return run_con(arg)
+    if kind == "cmo":
+        return run_cmo(arg)
     return run_mo(arg)
 
 
@@ -204,6 +232,8 @@ def main():
             hp.setdefault((f[1], f[2]), []).append((float(f[4]), float(f[5])))
         elif f[0] == "con":
             hp.setdefault(("con", f[2]), []).append(float(f[4]))
+        elif f[0] == "cmo":
+            hp.setdefault(("cmo", f[2]), []).append((float(f[4]), float(f[5])))
         elif f[0] == "speed":
             hp_speed[f[1]] = (float(f[3]), float(f[4]))  # wall, CPU ms
 
@@ -212,9 +242,11 @@ def main():
     tasks = [("speed", k) for k in ("tpe", "nsga2")]
     tasks += [("con", (s, a.con_trials)) for s in range(a.con_seeds)]
     tasks += [("mo", ("nsga2", p, s, a.nsga2_trials)) for s in range(a.seeds) for p in PROBLEMS]
+    tasks += [("cmo", ("nsga2", s, a.nsga2_trials)) for s in range(a.seeds)]
     tasks += [("mo", ("tpe", p, s, a.tpe_trials)) for s in range(a.tpe_seeds) for p in PROBLEMS]
+    tasks += [("cmo", ("tpe", s, a.tpe_trials)) for s in range(a.tpe_seeds)]
     t0 = time.time()
-    res, con, speeds = [], [], {}
+    res, con, cmo, speeds = [], [], [], {}
     with mp.Pool(a.jobs) as pool:
         for r in pool.imap_unordered(run_task, tasks):
             print("optuna\t" + "\t".join(str(x) for x in r), flush=True)
@@ -222,6 +254,8 @@ def main():
                 res.append(r)
             elif r[0] == "con":
                 con.append(r)
+            elif r[0] == "cmo":
+                cmo.append(r)
             else:
                 speeds[r[1]] = (r[2], r[3])
     print("   (Optuna runs took %.0f s)" % (time.time() - t0))
@@ -258,6 +292,25 @@ def main():
     print("hpsearch tpe %.6f (n=%d)  optuna5 tpe %.6f (n=%d)  p(hpsearch lower)=%.3g" % (
         statistics.median(hc) if hc else float("nan"), len(hc), statistics.median(oc), len(oc),
         mann_whitney_p([-x for x in hc], [-x for x in oc]) if hc else float("nan")))
+
+    print("\n== C2-DTLZ2 (3 objectives, feasible only in 4 spheres of radius 0.4), hypervolume of "
+          "the feasible trials, median (higher is better); p: hpsearch's larger (small) or "
+          "smaller (near 1)")
+    oc2 = {}
+    for r in cmo:
+        oc2.setdefault(r[2], []).append((r[4], r[5]))
+    for k, label in ((0, "200"), (1, "end")):
+        cells = []
+        for key, v in (("hp tpe", hp.get(("cmo", "tpe"), [])), ("hp nsga2", hp.get(("cmo", "nsga2"), [])),
+                       ("optuna5 tpe", oc2.get("tpe", []) if k == 0 or a.tpe_trials >= 1000 else []),
+                       ("optuna5 nsga2", oc2.get("nsga2", []))):
+            cells.append("%s %.4f (n=%d)" % (key, statistics.median(x[k] for x in v), len(v))
+                         if v else "%s -" % key)
+        ht, hn = hp.get(("cmo", "tpe"), []), hp.get(("cmo", "nsga2"), [])
+        ot, on = oc2.get("tpe", []), oc2.get("nsga2", [])
+        pt = mann_whitney_p([x[k] for x in ht], [x[k] for x in ot]) if ht and ot and cells[2][-1] != "-" else float("nan")
+        pn = mann_whitney_p([x[k] for x in hn], [x[k] for x in on]) if hn and on else float("nan")
+        print("after %-4s %s | tpe p=%.3g, nsga2 p=%.3g" % (label, "  ".join(cells), pt, pn))
 
     print("\n== ask+tell time per trial around trial 1,000 on ZDT1 (30 variables)")
     for kind in ("tpe", "nsga2"):
