@@ -19,6 +19,8 @@
  *       seconds of fitting, candidate scoring and local search; fits,
  *       likelihood and acquisition evaluations), for bench/search_gp.py.
  *   bench_search asktime [n,n,...]  GP ask time after n trials (below).
+ *   bench_search crossover [seeds [trials [c,c,...]]]
+ *       auto with each crossover to TRIALS trials (run_crossover below).
  *   bench_search extra [seeds [seed_from [samplers]]]
  *       the same on seven functions outside the benchmark (Rastrigin, Ackley,
  *       Levy, an integer sphere; 3 to 10 dimensions, 100 to 200 trials; the
@@ -463,6 +465,58 @@ static void run_asktime(const char *list) {
   hp_space_free(sp);
 }
 
+/* The automatic sampler's crossover (`crossover` mode): auto with each
+ * crossover in LIST (GP while fewer COMPLETE trials, then TPE) run to
+ * TRIALS trials on the six GP functions; "cross FUNC CROSSOVER SEED T BEST
+ * CPU_S" at every 50 trials. A crossover >= TRIALS is the GP alone. */
+static void run_crossover(int seeds, int trials, const char *list) {
+  const func_t *all[8];
+  int nf = 0;
+  for (size_t i = 0; i < sizeof FUNCS / sizeof FUNCS[0]; i++) all[nf++] = &FUNCS[i];
+  for (size_t i = 0; i < sizeof GP_FUNCS / sizeof GP_FUNCS[0]; i++) all[nf++] = &GP_FUNCS[i];
+  const char *fonly = getenv("HP_BENCH_FUNCS");
+  for (int fi = 0; fi < nf; fi++) {
+    const func_t *fn = all[fi];
+    if (fonly != NULL && !in_list(fonly, fn->name)) continue;
+    hp_space_t *sp = fn->space != NULL ? space_of(fn->space) : box_space(fn);
+    box_d = fn->d;
+    for (const char *p = list; *p;) {
+      int cross = atoi(p);
+      for (int seed = 0; seed < seeds; seed++) {
+        hp_sampler_opts_t o;
+        hp_sampler_opts_default(&o, HP_SAMPLER_AUTO);
+        o.seed = (uint64_t)seed;
+        o.auto_crossover = cross;
+        hp_sampler_t *s = NULL;
+        hp_err_t err = {0};
+        if (hp_sampler_create(sp, &o, &s, &err) != 0) {
+          fprintf(stderr, "bench_search: %s\n", err.msg);
+          exit(1);
+        }
+        double x[16], best = INFINITY, c0 = cpu_now();
+        for (int t = 0; t < trials; t++) {
+          if (hp_sampler_suggest(s, t, x, &err) != 0) {
+            fprintf(stderr, "bench_search: %s\n", err.msg);
+            exit(1);
+          }
+          double v = fn->f(x);
+          hp_sampler_tell(s, t, x, HP_FINAL_COMPLETE, v, -1, &err);
+          if (v < best) best = v;
+          if ((t + 1) % 50 == 0)
+            printf("cross\t%s\t%d\t%d\t%d\t%.9g\t%.3f\n", fn->name, cross, seed, t + 1, best,
+                   cpu_now() - c0);
+        }
+        fflush(stdout);
+        hp_sampler_free(s);
+      }
+      const char *c = strchr(p, ',');
+      if (c == NULL) break;
+      p = c + 1;
+    }
+    hp_space_free(sp);
+  }
+}
+
 int main(int argc, char **argv) {
   /* As the daemon runs samplers: one BLAS thread (hp_blas_ensure_fast_kernel). */
   setenv("OPENBLAS_NUM_THREADS", "1", 0);
@@ -488,12 +542,17 @@ int main(int argc, char **argv) {
     run_quality(GP_FUNCS, sizeof GP_FUNCS / sizeof GP_FUNCS[0], seeds, from, only);
     return 0;
   }
+  if (argc >= 2 && strcmp(argv[1], "crossover") == 0) {
+    run_crossover(argc >= 3 ? atoi(argv[2]) : 5, argc >= 4 ? atoi(argv[3]) : 400,
+                  argc >= 5 ? argv[4] : "100,250,400");
+    return 0;
+  }
   if (argc >= 2 && strcmp(argv[1], "asktime") == 0) {
     run_asktime(argc >= 3 ? argv[2] : "100,250,500");
     return 0;
   }
   fprintf(stderr,
           "usage: bench_search speed [max_trials] | quality|extra|cond|gp [seeds [seed_from "
-          "[samplers]]] | asktime [n,n,...]\n");
+          "[samplers]]] | asktime [n,n,...] | crossover [seeds [trials [c,c,...]]]\n");
   return 2;
 }
