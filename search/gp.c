@@ -185,8 +185,12 @@ int hp_gpr_loss(hp_gpr_t *g, const double *theta, double *loss, double *grad) {
   double prior = log(g->scale) - g->scale + 0.1 * log(g->noise) - 30.0 * g->noise;
   for (int k = 0; k < d; k++) prior -= 0.1 / g->rho[k] + 0.1 * g->rho[k];
   *loss = logdet + 0.5 * quad - prior;
-  if (grad == NULL) return 0;
+  if (grad != NULL) hp_gpr_loss_grad(g, grad);
+  return 0;
+}
 
+void hp_gpr_loss_grad(hp_gpr_t *g, double *grad) {
+  int n = g->n, d = g->d;
   /* d(-mll)/d theta = -1/2 tr(W dC/dtheta), W = alpha alpha^T - C^-1
    * (C^-1's lower triangle replaces L: the next evaluation refactorises). */
   hp_la_potri(n, g->L, n);
@@ -221,7 +225,6 @@ int hp_gpr_loss(hp_gpr_t *g, const double *theta, double *loss, double *grad) {
   for (int k = 0; k < d; k++) grad[k] -= 0.1 / g->rho[k] - 0.1 * g->rho[k];
   grad[d] -= 1.0 - g->scale;
   if (!g->deterministic) grad[d + 1] -= (0.1 / g->noise - 30.0) * (g->noise - HP_GP_MIN_NOISE);
-  return 0;
 }
 
 int hp_gpr_cache(hp_gpr_t *g) {
@@ -247,13 +250,15 @@ static double fit_fg(void *ctx, const double *theta, double *grad) {
   return hp_gpr_loss(g, theta, &f, grad) == 0 ? f : INFINITY;
 }
 
+static void fit_grad(void *ctx, double *grad) { hp_gpr_loss_grad(ctx, grad); }
+
 int hp_gpr_fit(hp_gpr_t *g, hp_err_t *err) {
   int np = g->d + 2, rc;
   if (hp_la_ready() != 0)
     return hp_err_set(err, HP_ENOTFOUND, "gp sampler: %s", hp_openblas_error());
   /* SciPy's minimize(method="L-BFGS-B") as Optuna calls it: gtol 1e-2,
    * ftol 2.2e-9 (factr 1e7). */
-  const hp_lbfgsb_opts_t o = {10, 1000, 1e-2, 1e7};
+  const hp_lbfgsb_opts_t o = {10, 1000, 1e-2, 1e7, fit_grad};
   double theta[np], f;
   g->n_evals = 0;
   get_theta(g, theta);

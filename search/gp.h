@@ -69,6 +69,9 @@ double hp_gp_m52_d(double r2);
  * call hp_gpr_cache before the posterior. HP_ESTATE when C is not positive
  * definite. */
 int hp_gpr_loss(hp_gpr_t *g, const double *theta, double *loss, double *grad);
+/* The gradient of the loss at the theta of the last hp_gpr_loss call (which
+ * returned 0), computed from its factorisation. */
+void hp_gpr_loss_grad(hp_gpr_t *g, double *grad);
 /* Fits rho, scale, noise by MAP from the current values (falls back to
  * Optuna's start, then to the start unfitted, as Optuna does), then caches
  * the factorisation. 0, or HP_ENOTFOUND if OpenBLAS/L-BFGS-B cannot be
@@ -103,11 +106,18 @@ double hp_gp_logei(const hp_gpr_t *g, double f0, const double *x, double *grad, 
 /* f(x), with its gradient written to g[n]; +inf (or NaN) marks a point to
  * back off from. */
 typedef double (*hp_fg_fn)(void *ctx, const double *x, double *g);
+/* The gradient at the point fg was last called at (with g NULL). */
+typedef void (*hp_grad_fn)(void *ctx, double *g);
 typedef struct hp_lbfgsb_opts {
   int m;         /* correction pairs kept (10, as SciPy) */
   int max_iter;  /* iterations at most */
   double pgtol;  /* stop when the projected gradient's largest component is below */
   double factr;  /* stop when f's relative reduction is below factr * DBL_EPSILON (1e7) */
+  /* NULL: fg computes f and g together. Else the line search calls fg with
+   * g NULL and asks grad_last for the gradient only at the point it takes:
+   * for an f whose gradient costs more than f (the likelihood's C^-1). The
+   * iterates are the same either way. */
+  hp_grad_fn grad_last;
 } hp_lbfgsb_opts_t;
 /* Minimises fg over the box [lo, hi] (both NULL: unbounded) from x, in
  * place; *fx gets f at the returned x and *n_iter (may be NULL) the

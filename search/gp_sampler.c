@@ -365,7 +365,7 @@ static int local_cont(acq_t *a, const int *ci, int nc, double *u, double *f) {
   }
   memcpy(x, u, (size_t)d * sizeof(double));
   cont_ctx_t c = {a, ci, nc, ls, x, grad};
-  const hp_lbfgsb_opts_t o = {10, 200, 1e-2, 1e7};
+  const hp_lbfgsb_opts_t o = {10, 200, 1e-2, 1e7, NULL};
   double fz;
   int iters = 0;
   hp_lbfgsb(nc, z, lo, hi, cont_fg, &c, &o, &fz, &iters);

@@ -119,8 +119,9 @@ int hp_lbfgsb(int n, double *x, const double *lo, const double *hi, hp_fg_fn fg,
         xn[i] = proj(x[i] + t * d[i], lo, hi, i);
         dec += g[i] * (xn[i] - x[i]);
       }
-      fn = fg(ctx, xn, gn);
+      fn = fg(ctx, xn, o->grad_last != NULL ? NULL : gn);
       if (isfinite(fn) && fn <= f + 1e-4 * dec) {
+        if (o->grad_last != NULL) o->grad_last(ctx, gn);
         ok = true;
         break;
       }

@@ -96,6 +96,12 @@ static void test_loss_gradient(void **state) {
         snprintf(what, sizeof what, "dloss/dtheta[%d] at theta %d (det %d)", k, t, det);
         assert_close(grad[k], (fp - fm) / (2 * h), 1e-5, 1e-6, what);
       }
+      /* The lazy gradient (the fit's line search): the same numbers. */
+      double f2, grad2[D + 2];
+      assert_int_equal(hp_gpr_loss(&g, th, &f2, NULL), 0);
+      hp_gpr_loss_grad(&g, grad2);
+      assert_true(f2 == f);
+      assert_memory_equal(grad2, grad, sizeof grad);
     }
     hp_gpr_free(&g);
   }
