@@ -153,10 +153,13 @@ static void snap(const struct hp_gp_state *g, const hp_space_t *sp, double *u) {
 /* The suggestion's scratch, grown and kept (no page faults per suggestion). */
 static double *scratch(struct hp_gp_state *g, size_t n) {
   if (n > g->ws_cap) {
-    double *w = realloc(g->ws, n * sizeof *w);
+    /* Doubled: the need grows with every trial, and a fresh block of this
+     * size is a fresh mapping whose pages fault in again. */
+    size_t cap = n < 2 * g->ws_cap ? 2 * g->ws_cap : n;
+    double *w = realloc(g->ws, cap * sizeof *w);
     if (w == NULL) return NULL;
     g->ws = w;
-    g->ws_cap = n;
+    g->ws_cap = cap;
   }
   return g->ws;
 }
