@@ -97,7 +97,7 @@ endef
 # The GP's kernel loops take square roots of distances (never negative)
 # and clamp hp_vexp's argument: with no errno to set and no trapping
 # comparisons, GCC vectorises them (neither flag changes a result; this is
-# not -ffast-math: no reassociation, no contraction).
+# not -ffast-math: no reassociation; kern_vec alone asks for contraction).
 $(foreach v,$(B) $(B)/asan $(B)/fuzz,$(v)/obj/search/gp.o): BASE_CFLAGS += -fno-math-errno -fno-trapping-math
 
 $(eval $(call variant,$(B),$(OPT)))

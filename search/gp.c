@@ -28,8 +28,10 @@ double hp_gp_m52_d(double r2) {
 
 /* k[j] = scale m52(r2[j]) and, if dk, dk[j] = scale m52'(r2[j]) for m values:
  * the hot loop of fitting and of the acquisition (vectorised: hp_vexp, and
- * sqrt without errno, see the Makefile). */
-HP_HOT static void kern_vec(int m, const double *restrict r2, double scale, double *restrict k,
+ * sqrt without errno, see the Makefile). Multiplications and additions are
+ * fused where the CPU has FMA (hp_vexp's polynomial: a few percent of the
+ * GP's time; the last bits then differ between CPUs, as OpenBLAS's do). */
+__attribute__((optimize("fp-contract=fast"))) HP_HOT static void kern_vec(int m, const double *restrict r2, double scale, double *restrict k,
                             double *restrict dk) {
   if (dk != NULL) {
     for (int j = 0; j < m; j++) {
