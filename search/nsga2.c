@@ -129,14 +129,15 @@ static int select_elite(const hp_hist_t *h, int m, cand_t *c, int64_t n, int64_t
 }
 
 /* a beats b in a tournament: lower rank, or same rank and more crowding. */
-static bool beats(const cand_t *a, const cand_t *b) {
-  return a->rank < b->rank || (a->rank == b->rank && a->crowd > b->crowd);
+static bool beats(const hp_nsga2_cache_t *k, int64_t a, int64_t b) {
+  return k->rank[a] < k->rank[b] || (k->rank[a] == k->rank[b] && k->crowd[a] > k->crowd[b]);
 }
 
-static const cand_t *tournament(hp_rng_t *rng, const cand_t *p, int64_t n) {
-  const cand_t *a = &p[hp_rng_below(rng, (uint64_t)n)];
-  const cand_t *b = &p[hp_rng_below(rng, (uint64_t)n)];
-  return beats(b, a) ? b : a;
+/* Binary tournament among the cached parents: an index into them. */
+static int64_t tournament(hp_rng_t *rng, const hp_nsga2_cache_t *k) {
+  int64_t a = (int64_t)hp_rng_below(rng, (uint64_t)k->n);
+  int64_t b = (int64_t)hp_rng_below(rng, (uint64_t)k->n);
+  return beats(k, b, a) ? b : a;
 }
 
 void hp_nsga2_cache_free(hp_nsga2_cache_t *c) {
@@ -222,39 +223,41 @@ int hp_nsga2_suggest(hp_sampler_t *s, hp_rng_t *rng, int64_t number, double *out
     hp_random_suggest(s, rng, out);
     return 0;
   }
-  int64_t *comp = malloc((size_t)nc * sizeof *comp);
-  if (comp == NULL) return hp_err_set(err, HP_ENOMEM, "nsga2: out of memory");
-  for (int64_t i = 0, k = 0; i < h->n; i++)
-    if (h->fin[i] == HP_FINAL_COMPLETE) comp[k++] = i;
   /* The parents depend only on the first gens * P COMPLETE trials: the same
    * generations end at the same trial number exactly when no earlier trial
-   * was told since. */
+   * was told since. The boundary is found without building the list of
+   * COMPLETE trials, which only a new selection needs. */
+  int64_t seen = 0, bpos = 0;
+  for (int64_t i = 0; i < h->n; i++)
+    if (h->fin[i] == HP_FINAL_COMPLETE && ++seen == gens * P) {
+      bpos = i;
+      break;
+    }
   hp_nsga2_cache_t *k = &s->nsga2;
-  int rc = 0;
-  if (k->gens != gens || k->last != h->number[comp[gens * P - 1]])
-    rc = select_parents(s, comp, gens);
-  free(comp);
-  if (rc != 0) return hp_err_set(err, rc, "nsga2: out of memory");
-  cand_t *c = malloc((size_t)k->n * sizeof *c);
-  if (c == NULL) return hp_err_set(err, HP_ENOMEM, "nsga2: out of memory");
-  for (int64_t i = 0; i < k->n; i++)
-    c[i] = (cand_t){pos_of(h, k->number[i]), k->rank[i], k->crowd[i]};
-  int64_t np = k->n;
-  const cand_t *p0 = tournament(rng, c, np), *p1 = p0;
-  bool cross = hp_rng_uniform(rng) < o->crossover_prob && np >= 2;
+  if (k->gens != gens || k->last != h->number[bpos]) {
+    int64_t *comp = malloc((size_t)nc * sizeof *comp);
+    if (comp == NULL) return hp_err_set(err, HP_ENOMEM, "nsga2: out of memory");
+    for (int64_t i = 0, j = 0; i < h->n; i++)
+      if (h->fin[i] == HP_FINAL_COMPLETE) comp[j++] = i;
+    int rc = select_parents(s, comp, gens);
+    free(comp);
+    if (rc != 0) return hp_err_set(err, rc, "nsga2: out of memory");
+  }
+  int64_t i0 = tournament(rng, k), i1 = i0;
+  bool cross = hp_rng_uniform(rng) < o->crossover_prob && k->n >= 2;
   if (cross)
-    for (int t = 0; t < 16 && p1 == p0; t++) p1 = tournament(rng, c, np);
+    for (int t = 0; t < 16 && i1 == i0; t++) i1 = tournament(rng, k);
+  int64_t p0 = pos_of(h, k->number[i0]), p1 = pos_of(h, k->number[i1]);
   double pm = isnan(o->mutation_prob) ? 1.0 / (s->d > 1 ? s->d : 1) : o->mutation_prob;
   for (int p = 0; p < s->d; p++) {
     const hp_dist_t *dist = &s->space->params[p].dist;
-    double x = h->x[p][p0->pos];
-    if (cross && hp_rng_uniform(rng) < o->swapping_prob) x = h->x[p][p1->pos];
+    double x = h->x[p][p0];
+    if (cross && hp_rng_uniform(rng) < o->swapping_prob) x = h->x[p][p1];
     /* mutation, or a parameter the parent lacks (conditional spaces):
      * drawn afresh */
     if (hp_rng_uniform(rng) < pm || isnan(x) || !hp_dist_contains(dist, x))
       x = hp_random_param(dist, rng);
     out[p] = x;
   }
-  free(c);
   return 0;
 }
