@@ -235,6 +235,12 @@ static int scan_by_list(hp_store_t *s, int64_t study_id, const hp_store_scan_t *
   return rc;
 }
 
+int hp_store_study_brief(hp_store_t *s, int64_t study_id, hp_store_study_info_t *info,
+                         hp_err_t *err) {
+  if (BE(s)->study_brief) return BE(s)->study_brief(s, study_id, info, err);
+  return BE(s)->study_get(s, study_id, info, err);
+}
+
 int hp_store_trials_scan(hp_store_t *s, int64_t study_id, const hp_store_scan_t *scan,
                          hp_err_t *err) {
   if (BE(s)->trials_scan) return BE(s)->trials_scan(s, study_id, scan, err);

@@ -706,8 +706,8 @@ void hp_store_study_list_free(hp_store_study_info_t *list, size_t n) {
 
 /* Summaries of all studies (filter < 0) or of one: four queries in all
  * (studies, counts, directions, best), each one pass over its rows. */
-static int summaries(hp_store_t *s, int64_t filter, hp_store_study_info_t **out, size_t *n_out,
-                     hp_err_t *err) {
+static int summaries(hp_store_t *s, int64_t filter, bool brief, hp_store_study_info_t **out,
+                     size_t *n_out, hp_err_t *err) {
   *out = NULL;
   *n_out = 0;
   hp_store_study_info_t *list = NULL;
@@ -742,6 +742,7 @@ static int summaries(hp_store_t *s, int64_t filter, hp_store_study_info_t **out,
   sqlite3_reset(st);
   if (rc) goto fail;
 
+  if (brief) goto dirs; /* name and directions only */
   if (!(st = stmt(s, filter < 0 ? ST_SUMMARY_COUNTS : ST_SUMMARY_COUNTS_ONE, err))) {
     rc = HP_EDB;
     goto fail;
@@ -766,6 +767,7 @@ static int summaries(hp_store_t *s, int64_t filter, hp_store_study_info_t **out,
   sqlite3_reset(st);
   if (rc) goto fail;
 
+dirs:
   if (!(st = stmt(s, ST_SUMMARY_DIRS, err))) {
     rc = HP_EDB;
     goto fail;
@@ -783,6 +785,7 @@ static int summaries(hp_store_t *s, int64_t filter, hp_store_study_info_t **out,
   sqlite3_reset(st);
   if (rc) goto fail;
 
+  if (brief) goto done;
   if (!(st = stmt(s, filter < 0 ? ST_SUMMARY_BEST : ST_SUMMARY_BEST_ONE, err))) {
     rc = HP_EDB;
     goto fail;
@@ -801,6 +804,7 @@ static int summaries(hp_store_t *s, int64_t filter, hp_store_study_info_t **out,
   if (r != SQLITE_DONE) rc = db_err(s, err, "reading best values");
   sqlite3_reset(st);
   if (rc) goto fail;
+done:
   *out = list;
   *n_out = n;
   return HP_OK;
@@ -810,16 +814,16 @@ fail:
 }
 
 static int sqlite_study_list(hp_store_t *s, hp_store_study_info_t **out, size_t *n, hp_err_t *err) {
-  return summaries(s, -1, out, n, err);
+  return summaries(s, -1, false, out, n, err);
 }
 
-static int sqlite_study_get(hp_store_t *s, int64_t study_id, hp_store_study_info_t *info,
-                       hp_err_t *err) {
+static int study_one(hp_store_t *s, int64_t study_id, bool brief, hp_store_study_info_t *info,
+                     hp_err_t *err) {
   memset(info, 0, sizeof *info);
   if (study_id < 0) return hp_err_set(err, HP_ENOTFOUND, "no study with id %lld", (long long)study_id);
   hp_store_study_info_t *list;
   size_t n;
-  int rc = summaries(s, study_id, &list, &n, err);
+  int rc = summaries(s, study_id, brief, &list, &n, err);
   if (rc) return rc;
   if (n != 1) {
     hp_store_study_list_free(list, n);
@@ -828,6 +832,16 @@ static int sqlite_study_get(hp_store_t *s, int64_t study_id, hp_store_study_info
   *info = list[0];
   free(list);
   return HP_OK;
+}
+
+static int sqlite_study_get(hp_store_t *s, int64_t study_id, hp_store_study_info_t *info,
+                            hp_err_t *err) {
+  return study_one(s, study_id, false, info, err);
+}
+
+static int sqlite_study_brief(hp_store_t *s, int64_t study_id, hp_store_study_info_t *info,
+                              hp_err_t *err) {
+  return study_one(s, study_id, true, info, err);
 }
 
 static int sqlite_study_delete(hp_store_t *s, int64_t study_id, hp_err_t *err) {
@@ -1694,6 +1708,7 @@ const hp_store_backend_t hp_sqlite_backend = {
     .trial_finish = sqlite_trial_finish,
     .trials_list = sqlite_trials_list,
     .trials_scan = sqlite_trials_scan,
+    .study_brief = sqlite_study_brief,
     .trial_get = sqlite_trial_get,
     .first_running = sqlite_first_running,
     .best_trial = sqlite_best_trial,

@@ -361,7 +361,7 @@ int hp_view_importance_prepare(hp_store_t *s, int64_t study_id, const hp_imp_opt
                                hp_view_imp_job_t **out, hp_err_t *err) {
   *out = NULL;
   hp_store_study_info_t info;
-  int rc = hp_store_study_get(s, study_id, &info, err);
+  int rc = hp_store_study_brief(s, study_id, &info, err);
   if (rc < 0) return rc;
   hp_view_imp_job_t *job = calloc(1, sizeof *job);
   if (job == NULL) {

@@ -167,6 +167,10 @@ int hp_store_study_list(hp_store_t *s, hp_store_study_info_t **out, size_t *n, h
 /* One study's summary (same fields); free info->name (or use _info_clear). */
 int hp_store_study_get(hp_store_t *s, int64_t study_id, hp_store_study_info_t *info,
                        hp_err_t *err);
+/* Only its name, objectives and directions (the other fields zero, no best:
+ * best_number and best_trial_id -1): no pass over its trials. */
+int hp_store_study_brief(hp_store_t *s, int64_t study_id, hp_store_study_info_t *info,
+                         hp_err_t *err);
 void hp_store_study_info_clear(hp_store_study_info_t *info);
 void hp_store_study_list_free(hp_store_study_info_t *list, size_t n);
 /* Deletes the study and every row of it and of its trials, in one
@@ -425,6 +429,8 @@ typedef struct hp_store_backend {
   int (*trials_list)(hp_store_t *s, int64_t study_id, int64_t min_number,
                      hp_store_trial_t **out, size_t *n, hp_err_t *err);
   int (*trial_get)(hp_store_t *s, int64_t trial_id, hp_store_trial_t *out, hp_err_t *err);
+  /* NULL: hp_store_study_brief is study_get */
+  int (*study_brief)(hp_store_t *s, int64_t study_id, hp_store_study_info_t *info, hp_err_t *err);
   /* NULL: hp_store_trials_scan reads through trials_list */
   int (*trials_scan)(hp_store_t *s, int64_t study_id, const hp_store_scan_t *scan, hp_err_t *err);
   int (*first_running)(hp_store_t *s, int64_t study_id, int64_t *number, hp_err_t *err);

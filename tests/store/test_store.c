@@ -568,6 +568,13 @@ static void test_best_handles_inf(void **state) {
   assert_true(one.has_best && one.best_number == 2 && one.best_trial_id == tmax);
   assert_int_equal(one.n_trials, 4);
   hp_store_study_info_clear(&one);
+  OK(hp_store_study_brief(s, smax, &one, &e_));
+  assert_string_equal(one.name, "max");
+  assert_true(one.n_objectives == 1 && one.maximize[0] && !one.has_best && one.n_trials == 0 &&
+              one.best_trial_id == -1);
+  hp_store_study_info_clear(&one);
+  hp_err_t e1 = {0};
+  assert_int_equal(hp_store_study_brief(s, 999, &one, &e1), HP_ENOTFOUND);
   /* The studies' trials interleave (ids 1, 3, 5, 7 and 2, 4, 6, 8): a read
    * from a number on gets its own study's rows only. */
   hp_store_trial_t *tr;
