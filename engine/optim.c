@@ -461,20 +461,61 @@ OPT_KERNELS(avx512, ATTR_AVX512, __m512, 16, ld_avx512, st_avx512, sq_avx512, mn
     kernels[HP_OPTIM_ADAM] = k_adam_##SUF;                                                   \
   } while (0)
 
+/* Adam (8.7) as k_adam_avx512, operation for operation (the same bits),
+ * that also stores each updated parameter rounded to bf16 from the register
+ * (AVX512_BF16's vcvtneps2bf16, as hp_bf16_from_f32): the fused step's
+ * copy without a second pass over the block. */
+__attribute__((target("avx512f,avx512bf16"))) static void k_adam_bf16(
+    float *restrict p, const float *restrict g, float *restrict s, float *restrict r,
+    hp_bf16_t *restrict pb, size_t n, kargs_t k) {
+  __m512 lr = s1_avx512(k.lr), cs = s1_avx512(k.cs), cv = s1_avx512(k.cv),
+         ncv = s1_avx512(-k.cv), wd = s1_avx512(k.wd);
+  __m512 delta = s1_avx512(k.delta), b1 = s1_avx512(k.a), om1 = s1_avx512(1.0f - k.a),
+         b2 = s1_avx512(k.b2);
+  __m512 om2 = s1_avx512(1.0f - k.b2), c1 = s1_avx512(k.c1), c2 = s1_avx512(k.c2);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512 P = _mm512_loadu_ps(p + i),
+           G = _mm512_max_ps(ncv, _mm512_min_ps(cv, _mm512_loadu_ps(g + i) * cs)) + wd * P;
+    __m512 S = b1 * _mm512_loadu_ps(s + i) + om1 * G;
+    __m512 R = b2 * _mm512_loadu_ps(r + i) + om2 * (G * G);
+    _mm512_storeu_ps(s + i, S);
+    _mm512_storeu_ps(r + i, R);
+    P = P - lr * (S * c1) / (_mm512_sqrt_ps(R * c2) + delta);
+    _mm512_storeu_ps(p + i, P);
+    _mm256_storeu_si256((__m256i *)(void *)(pb + i), (__m256i)_mm512_cvtneps_pbh(P));
+  }
+  if (i < n) {
+    k_adam_scalar(p + i, g + i, s + i, r + i, n - i, k);
+    hp_bf16_from_f32(p + i, pb + i, n - i);
+  }
+}
+
+/* Whether k_adam_bf16 may run: the AVX-512 kernels were picked and the CPU
+ * has AVX512_BF16 (set by pick_kernels). */
+static bool adam_bf16_ok;
+
 /* Picks the widest variant the CPU (and OS) supports, once. */
 static void pick_kernels(void) {
   if (kernels[HP_OPTIM_ADAM]) return;
   __builtin_cpu_init();
   if (getenv("HPSEARCH_OPTIM_SCALAR")) /* for comparing variants */
     KERNEL_TABLE(scalar);
-  else if (__builtin_cpu_supports("avx512f"))
+  else if (__builtin_cpu_supports("avx512f")) {
     KERNEL_TABLE(avx512);
+    adam_bf16_ok = __builtin_cpu_supports("avx512bf16");
+  }
   else if (__builtin_cpu_supports("avx2"))
     KERNEL_TABLE(avx2);
   else
     KERNEL_TABLE(sse);
 }
 #else
+static const bool adam_bf16_ok = false;
+static void k_adam_bf16(float *restrict p, const float *restrict g, float *restrict s,
+                        float *restrict r, hp_bf16_t *restrict pb, size_t n, kargs_t k) {
+  (void)p, (void)g, (void)s, (void)r, (void)pb, (void)n, (void)k;
+}
 static void pick_kernels(void) {
   kernels[HP_OPTIM_SGD] = k_sgd_scalar;
   kernels[HP_OPTIM_MOMENTUM] = k_momentum_scalar;
@@ -533,6 +574,11 @@ void hp_optim_step_fused(hp_optim_t *o, float *params, float *grads, size_t n,
   for (size_t si = 0; si < o->n_segs; si++) {
     const seg_t *sg = &o->segs[si];
     k.wd = sg->decay ? (float)c->weight_decay : 0.0f;
+    if (params_bf16 != NULL && c->kind == HP_OPTIM_ADAM && adam_bf16_ok) {
+      k_adam_bf16(params + sg->off, grads + sg->off, o->state + sg->off, o->state + n + sg->off,
+                  params_bf16 + sg->off, sg->count, k);
+      continue;
+    }
     if (params_bf16 == NULL) { /* one call per segment */
       float *st = o->state ? o->state + sg->off : NULL;
       float *st2 = c->kind == HP_OPTIM_ADAM ? o->state + n + sg->off : NULL;

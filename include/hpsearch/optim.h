@@ -137,10 +137,11 @@ void hp_optim_free(hp_optim_t *opt);
  * params as usual with one forward/backward: phi <- phi + alpha*v' - eps*g,
  * v' = alpha*v - eps*g. These iterates equal Algorithm 8.3's theta_k + alpha v_k. */
 void hp_optim_step(hp_optim_t *opt, float *params, float *grads, size_t n);
-/* hp_optim_step, and in the same pass over memory (block by block, while a
- * block is in the cache), when params_bf16 is not NULL: params_bf16[i] =
- * the updated params[i] rounded to bf16 (the copy bf16 products read, made
- * once per step). The update itself is hp_optim_step's, bit for bit. */
+/* hp_optim_step, and in the same pass over memory, when params_bf16 is not
+ * NULL: params_bf16[i] = the updated params[i] rounded to bf16 (the copy
+ * bf16 products read, made once per step) — Adam with AVX512_BF16 stores it
+ * from the register, the others round each block while it is in the
+ * cache. The update itself is hp_optim_step's, bit for bit. */
 void hp_optim_step_fused(hp_optim_t *opt, float *params, float *grads, size_t n,
                          hp_bf16_t *params_bf16);
 
