@@ -93,5 +93,6 @@ int hp_cmd_rpc(int argc, char **argv);
 int hp_cmd_daemon(int argc, char **argv);
 int hp_cmd_worker(int argc, char **argv);
 int hp_cmd_supervise(int argc, char **argv);
+int hp_cmd_job(int argc, char **argv);
 
 #endif

@@ -45,7 +45,10 @@ static const hp_cmd_t commands[] = {
       {"--optuna-schema", "3.1|3.2",
        "schema of a NEW database: 3.2 (default; Optuna 3.2 and later, 5.x, read it) or 3.1 "
        "(Debian's Optuna 3.1 reads it); an existing file keeps its own, and must match when "
-       "this is given"}},
+       "this is given"},
+      {"--worker-addr", "HOST[:PORT]",
+       "where the workers of Slurm jobs connect back to this daemon (a TCP listener opened "
+       "for the first Slurm study; default: this host's name, any free port; docs/daemon.md)"}},
      true, false},
     {"worker", hp_cmd_worker, "", "train one engine trial for the daemon (internal)",
      "Trains one engine trial and prints JSON lines on stdout (docs/study-spec.md). The "
@@ -60,6 +63,13 @@ static const hp_cmd_t commands[] = {
      "Runs PROG as a command trial and kills every process it started when it ends. The "
      "daemon runs this; it is not meant to be typed.",
      {{"--parent", "PID", "die with process PID (the daemon); must come first"}}, false, true},
+    {"job", hp_cmd_job, "-- PROG [ARGS...]",
+     "run one trial's worker inside a Slurm job and relay its lines to the daemon (internal)",
+     "The script of a Slurm job the daemon submits runs this: it starts the trial's worker "
+     "(PROG) and sends its output lines to the daemon at $HPSEARCH_JOB_ADDR, authenticated "
+     "by $HPSEARCH_JOB_TOKEN, reconnecting when the daemon restarts. It is not meant to be "
+     "typed.",
+     {{NULL, NULL, NULL}}, false, true},
     {"submit", hp_cmd_submit, "STUDY.json", "send a study to the daemon; --wait follows it and prints the best trial",
      "Sends the study spec STUDY.json (docs/study-spec.md) to the daemon. A command "
      "objective without a cwd gets the folder where submit runs as its cwd.",

@@ -25,6 +25,7 @@ typedef struct hp_conn hp_conn_t;
 typedef struct hp_study hp_study_t;
 typedef struct hp_run hp_run_t;
 typedef struct hp_worker hp_worker_t;
+typedef struct hp_slurm hp_slurm_t;
 
 /* ---- study spec ----------------------------------------------------------- */
 
@@ -36,6 +37,20 @@ typedef enum hp_objective_kind {
 
 /* Most constraints a spec may set on final-line members. */
 #define HP_STUDY_MAX_CONS 16
+
+/* Where a study's trials run ("executor" of the spec; docs/study-spec.md). */
+typedef struct hp_exec_spec {
+  bool slurm;                /* "type": "slurm": each trial is one Slurm job (daemon/slurm.c);
+                                false: a local child process ("local", the default) */
+  char *partition;           /* sbatch --partition, or NULL */
+  char *time;                /* --time as Slurm reads it ("30", "1:00:00", "2-0"), or NULL */
+  int cpus_per_task;         /* --cpus-per-task, 0 = Slurm's default */
+  char *mem;                 /* --mem ("4G"), or NULL */
+  char *gres;                /* --gres ("gpu:1"), or NULL */
+  char *output;              /* --output of the job script; NULL: /dev/null (the worker's
+                                lines and stderr travel to the daemon) */
+  char **extra;              /* further sbatch options (NULL-terminated, owned), or NULL */
+} hp_exec_spec_t;
 
 /* Consecutive failed trials after which a study pauses itself by default. */
 #define HP_STUDY_DEFAULT_MAX_FAILURES 5
@@ -71,6 +86,7 @@ struct hp_study_spec {
   cJSON *command;             /* argv template (array of strings), or NULL */
   cJSON *env;                 /* extra environment (object of strings), or NULL */
   char *cwd;                  /* working folder of command workers, or NULL */
+  hp_exec_spec_t exec;        /* local processes or Slurm jobs */
   cJSON *json;                /* the whole spec as given (owned copy), stored */
 };
 
@@ -139,6 +155,8 @@ struct hp_run {
   double end_values[HP_STORE_MAX_OBJECTIVES];
   int end_n_cons;            /* constraint values reported with the end */
   double *end_cons;          /* [end_n_cons] owned, or NULL */
+  bool relay_ack;            /* ended by its Slurm job's relay, which waits to hear that
+                                the end is stored (slurm.c) */
   char *end_reason;          /* owned, NULL for none */
   cJSON *end_attrs;          /* user attributes written with the end (owned) or NULL */
   cJSON *end_curves;         /* learning curves written with the end (owned) or NULL */
@@ -198,6 +216,18 @@ struct hp_study {
 
 /* ---- workers ---------------------------------------------------------------- */
 
+/* Bytes read from a stream, split into lines (worker.c). */
+typedef struct hp_linebuf {
+  char *buf;                 /* owned; a partial line at the front after a feed */
+  size_t len, cap;
+} hp_linebuf_t;
+/* The buffer libuv reads into: grown (doubling, at most max bytes). */
+void hp_linebuf_alloc(hp_linebuf_t *b, size_t max, uv_buf_t *out);
+/* n bytes were read: fn gets each complete line (without '\n'); returns -1
+ * as soon as fn says stop (false), else 0. */
+int hp_linebuf_feed(hp_linebuf_t *b, size_t n, bool (*fn)(void *ctx, char *line, size_t len),
+                    void *ctx);
+
 struct hp_worker {
   uv_process_t proc;         /* the child (leader of its own process group) */
   uv_pipe_t out;             /* its stdout: JSON lines */
@@ -213,8 +243,7 @@ struct hp_worker {
   bool exited, out_eof, err_eof, done;
   int64_t exit_status;
   int term_signal;
-  char *line;                /* partial stdout line */
-  size_t line_len, line_cap;
+  hp_linebuf_t out_lines;    /* stdout: a partial line */
   int64_t n_lines;           /* stdout lines seen */
   char err_tail[400];        /* last stderr bytes, NUL-terminated */
   cJSON *final_attrs;        /* extra members of final lines (user attributes;
@@ -231,6 +260,13 @@ struct hp_worker {
   hp_store_state_t kill_state; /* PRUNED or FAIL when killed on purpose */
   hp_worker_t *wprev, *wnext; /* d->workers: spawned, not yet reaped by libuv */
   bool listed;               /* in d->workers */
+  /* A trial run as a Slurm job (slurm.c) has no process here: its lines come
+   * over its relay's connection, its end from Slurm (exited: the job ended,
+   * or its relay reported the worker's own exit), and a kill is a scancel.
+   * Only `timer` of the handles above is used. */
+  struct hp_job *job;        /* the trial's Slurm job, or NULL for a local child */
+  char *job_end;             /* the job ended other than COMPLETED: "TIMEOUT (Slurm job 12)"
+                                (owned), the trial's reason unless the daemon ended it */
 };
 
 /* The database lock (dblock.c) is declared in hpsearch/daemon.h: `hpsearch db
@@ -251,7 +287,10 @@ struct hp_daemon {
   char *db_path;
   char *worker_exe;
   int jobs;                  /* worker slots */
-  int n_workers;             /* running workers */
+  int n_workers;             /* running workers (local child processes) */
+  int n_jobs;                /* trials running as Slurm jobs (not counted by --jobs) */
+  struct hp_slurm *slurm;    /* the Slurm executor (slurm.c), NULL until a study needs it */
+  char *worker_addr;         /* --worker-addr HOST[:PORT], or NULL (the host's name, any port) */
   hp_conn_t *conns;          /* open connections */
   int n_conns;
   uint64_t next_conn_id;
@@ -445,5 +484,50 @@ void hp_worker_reap_strays(hp_daemon_t *d);
  * the child is reaped. No effect once the child has exited: what it printed
  * and its exit status decide the trial. */
 void hp_worker_kill(hp_worker_t *w, hp_store_state_t state, const char *reason);
+/* What the worker of run executes and its environment, as a Slurm job's
+ * relay starts it (no --parent); NULL-terminated, freed with hp_strv_free. */
+int hp_worker_cmdline(hp_daemon_t *d, hp_run_t *run, char ***argv, char ***env, hp_err_t *err);
+void hp_strv_free(char **v);
+/* A malloc'd printf, or NULL. */
+char *hp_str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The worker record of a trial run elsewhere (a Slurm job): no process, its
+ * stderr closed; counted in d->n_jobs and the study's n_workers. */
+hp_worker_t *hp_worker_new_job(hp_daemon_t *d, hp_run_t *run);
+/* Lets go of a job's worker record at shutdown (its trial stays RUNNING). */
+void hp_worker_forget(hp_worker_t *w);
+/* Starts the trial timeout (a Slurm job's, once it runs). */
+void hp_worker_start_timeout(hp_worker_t *w);
+/* One stdout line of the worker (the objective format): values, prune, end. */
+void hp_worker_line(hp_worker_t *w, char *line, size_t len);
+/* Appends n bytes of s to the NUL-terminated tail (size bytes with the
+ * NUL), dropping its oldest bytes. */
+void hp_tail_append(char *tail, size_t size, const char *s, size_t n);
+/* Stderr text of the worker: logged, its tail kept for reasons. */
+void hp_worker_stderr(hp_worker_t *w, const char *text, size_t n);
+/* The worker's process ended (status, signal); its output may still come
+ * for EOF_GRACE_MS. */
+void hp_worker_exited(hp_worker_t *w, int64_t status, int term_signal);
+/* Ends the trial once the worker exited and its output is read. */
+void hp_worker_maybe_done(hp_worker_t *w);
+
+/* slurm.c: the Slurm executor (docs/daemon.md, "Trials as Slurm jobs"). */
+/* Submits run's job (sbatch, asynchronously); its worker record is made
+ * at once. Fails only when nothing could be started. */
+int hp_slurm_start(hp_daemon_t *d, hp_run_t *run, hp_err_t *err);
+/* scancel of the worker's job (now, or once sbatch gave its id). */
+void hp_slurm_cancel(hp_worker_t *w);
+/* The worker is done: its job leaves the executor's list and connection. */
+void hp_slurm_job_done(hp_worker_t *w);
+/* A trial ended by its relay is stored: the relay may exit. */
+void hp_slurm_end_stored(hp_daemon_t *d, int64_t trial_id);
+/* Whether pid is a command the executor runs (sbatch, squeue, scancel). */
+bool hp_slurm_owns_pid(const hp_daemon_t *d, pid_t pid);
+/* The daemon stops: jobs are left running (the next start adopts them),
+ * connections, listener and timers closed. */
+void hp_slurm_close(hp_daemon_t *d);
+void hp_slurm_free(hp_daemon_t *d); /* after the loop's last handle closed */
+/* At a start: takes over a RUNNING trial of a previous daemon whose Slurm
+ * job is recorded (hpsearch:slurm_job); false if it has none. */
+bool hp_slurm_adopt(hp_daemon_t *d, hp_run_t *run, const char *system_attrs_json);
 
 #endif

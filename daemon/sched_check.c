@@ -112,7 +112,8 @@ void hp_sched_check(const hp_daemon_t *d) {
     CHECK(w->run == NULL || w->run->w == w, "run of a worker points back to it", w->pid, 0);
   }
   CHECK(d->n_workers >= listed, "d->n_workers counts the unreaped workers", d->n_workers, listed);
-  CHECK(d->n_workers >= study_workers, "d->n_workers covers the studies' workers", d->n_workers,
+  CHECK(d->n_workers + d->n_jobs >= study_workers,
+        "d->n_workers + d->n_jobs covers the studies' workers", d->n_workers + d->n_jobs,
         study_workers);
   CHECK(d->n_workers <= d->jobs, "d->n_workers <= --jobs", d->n_workers, d->jobs);
   check_ended(d, d->settling, true);

@@ -504,6 +504,7 @@ void hp_sched_batch_done(hp_daemon_t *d, bool committed, const char *why) {
   for (hp_run_t *r = list; r; r = next) {
     next = r->next_end;
     if (committed && r->end_written) {
+      if (r->relay_ack) hp_slurm_end_stored(d, r->trial_id); /* its job may end now */
       hp_sched_run_free(r);
     } else {
       r->end_written = false;

@@ -19,6 +19,10 @@ static bool wants_worker(hp_study_t *st) {
          st->n_workers < st->spec->parallelism && !st->exhausted && hp_sched_more_to_do(st);
 }
 
+/* A local trial needs one of the daemon's --jobs slots; a Slurm job does
+ * not (Slurm places it; parallelism is the study's jobs in the queue). */
+static bool wants_local(hp_study_t *st) { return !st->spec->exec.slurm && wants_worker(st); }
+
 /* Starts one worker trial of st; false if nothing could be started. */
 static bool start_one(hp_study_t *st) {
   hp_run_t *run = NULL;
@@ -30,14 +34,17 @@ static bool start_one(hp_study_t *st) {
     return false;
   }
   hp_sched_event_started(run);
-  rc = hp_worker_start(st->d, run, &err);
+  bool slurm = st->spec->exec.slurm;
+  rc = slurm ? hp_slurm_start(st->d, run, &err) : hp_worker_start(st->d, run, &err);
   if (rc < 0) {
     char reason[HP_ERR_MSG_MAX + 32];
-    snprintf(reason, sizeof reason, "cannot start worker: %s", err.msg);
+    snprintf(reason, sizeof reason, "cannot start %s: %s", slurm ? "the Slurm job" : "worker",
+             err.msg);
     hp_log("study '%s' trial %lld: %s", st->name, (long long)run->number, reason);
     hp_sched_finish(run, HP_STORE_FAIL, NULL, reason, NULL);
     return true;
   }
+  if (slurm) return true; /* the job's id is recorded once sbatch answers (slurm.c) */
   /* A restart finds what this worker leaves behind only by its recorded
    * process group: a worker whose group cannot be recorded is not run. */
   char attr[160];
@@ -64,17 +71,27 @@ void hp_sched_run(hp_daemon_t *d) {
    * study per pass, until the slots are full or nobody wants one. */
   /* At most one attempt per free slot per pass: a command that cannot be
    * started fails its trial at once, and must not spin here. */
+  for (hp_study_t *st = d->studies; st; st = st->next) {
+    if (st->spec == NULL || !st->spec->exec.slurm) continue;
+    /* Slurm studies: up to parallelism jobs each, in no daemon slot. */
+    int tries = st->spec->parallelism;
+    while (tries-- > 0 && wants_worker(st))
+      if (!start_one(st)) {
+        st->exhausted = true;
+        break;
+      }
+  }
   int attempts = d->jobs - d->n_workers;
   while (d->n_workers < d->jobs && attempts-- > 0) {
     hp_study_t *pick = NULL;
     for (hp_study_t *st = d->studies; st; st = st->next)
-      if (st->id > d->rr_last && wants_worker(st)) {
+      if (st->id > d->rr_last && wants_local(st)) {
         pick = st;
         break;
       }
     if (pick == NULL)
       for (hp_study_t *st = d->studies; st; st = st->next)
-        if (st->id <= d->rr_last && wants_worker(st)) {
+        if (st->id <= d->rr_last && wants_local(st)) {
           pick = st;
           break;
         }
@@ -224,6 +241,7 @@ void hp_sched_kill_all(hp_daemon_t *d, const char *reason) {
     for (size_t i = 0; i < st->runs_cap; i++) {
       hp_run_t *r = st->runs[i];
       if (r == NULL) continue;
+      if (r->w && r->w->job) continue; /* a Slurm job runs on: the next start adopts it */
       if (r->w) hp_worker_kill(r->w, HP_STORE_FAIL, reason);
       else hp_sched_finish(r, HP_STORE_FAIL, NULL, reason, NULL); /* asked by a client */
     }

@@ -521,6 +521,7 @@ static void daemon_close_handles(hp_daemon_t *d) {
     uv_close((uv_handle_t *)&d->listener, on_close_noop);
     d->listener_open = false;
   }
+  hp_slurm_close(d); /* jobs go on under Slurm; the next start adopts them */
   uv_close((uv_handle_t *)&d->sig_term, on_close_noop);
   uv_close((uv_handle_t *)&d->sig_int, on_close_noop);
   uv_close((uv_handle_t *)&d->sig_hup, on_close_noop);
@@ -755,6 +756,10 @@ int hp_daemon_run(const hp_daemon_opts_t *opts, hp_err_t *err) {
   if (opts->worker_exe) snprintf(exe, sizeof exe, "%s", opts->worker_exe);
   else if (uv_exepath(exe, &exe_len) < 0) snprintf(exe, sizeof exe, "hpsearch");
   d->worker_exe = strdup(exe);
+  if (opts->worker_addr && (d->worker_addr = strdup(opts->worker_addr)) == NULL) {
+    rc = hp_err_set(err, HP_ENOMEM, "out of memory");
+    goto fail_free;
+  }
   d->db_path = strdup(opts->db_path ? opts->db_path : "hpsearch.db");
   if (d->worker_exe == NULL || d->db_path == NULL) {
     rc = hp_err_set(err, HP_ENOMEM, "out of memory");
@@ -853,11 +858,13 @@ int hp_daemon_run(const hp_daemon_opts_t *opts, hp_err_t *err) {
   uv_walk(d->loop, walk_close, NULL);
   uv_run(d->loop, UV_RUN_DEFAULT);
   uv_loop_close(d->loop);
+  hp_slurm_free(d);
   rc = d->exit_code;
   hp_log("stopped");
   goto done;
 
 fail_store:
+  hp_slurm_close(d);
   hp_sched_free(d);
   hp_store_close(d->store);
 fail_listen:
@@ -867,15 +874,18 @@ fail_listen:
   }
   hp_dblock_release(&d->dblock);
 fail_loop:
+  hp_slurm_close(d);
   uv_walk(d->loop, walk_close, NULL);
   uv_run(d->loop, UV_RUN_DEFAULT);
   uv_loop_close(d->loop);
+  hp_slurm_free(d);
 done:
   free(d->loop);
 fail_free:
   free(d->foreign);
   free(d->scratch);
   free(d->worker_exe);
+  free(d->worker_addr);
   free(d->db_path);
   free(d);
   g_daemon = NULL;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,7 @@ static const char *const SPEC_KEYS[] = {
     "directions",  "metrics",   "constraints", "reference_point",
     "time_budget", "parallelism", "trial_timeout", "space",   "objective", "description",
     "max_consecutive_failures", "heartbeat_interval", "grace_period", "max_retry",
-    "diagnostics", NULL};
+    "diagnostics", "executor", NULL};
 /* What `hpsearch worker` reports on its final line (cli/cmd_worker.c). */
 static const char *const ENGINE_METRICS[] = {"val_loss",     "val_accuracy",      "train_loss",
                                              "train_accuracy", "n_params",         "seconds",
@@ -42,6 +43,13 @@ void hp_study_spec_free(hp_study_spec_t *spec) {
   cJSON_Delete(spec->command);
   cJSON_Delete(spec->env);
   free(spec->cwd);
+  free(spec->exec.partition);
+  free(spec->exec.time);
+  free(spec->exec.mem);
+  free(spec->exec.gres);
+  free(spec->exec.output);
+  for (char **e = spec->exec.extra; e && *e; e++) free(*e);
+  free(spec->exec.extra);
   cJSON_Delete(spec->json);
   free(spec);
 }
@@ -344,6 +352,14 @@ static int check_command(const hp_study_spec_t *sp, hp_err_t *err) {
 /* Not part of parsing: a stored study whose data or program went away must
  * still load (its trials then fail naming the file); a new one is refused. */
 int hp_study_spec_check_create(const hp_study_spec_t *sp, hp_err_t *err) {
+  if (sp->exec.slurm) {
+    /* The executor runs Slurm's client commands from the daemon's PATH. */
+    hp_err_t perr = {0};
+    if (check_program("sbatch", getenv("PATH"), AT_FDCWD, ".", "", &perr) < 0)
+      return hp_err_set(err, HP_EINVAL, "spec.executor: \"type\": \"slurm\" needs Slurm's "
+                                        "client commands (sbatch, squeue, scancel) on the "
+                                        "daemon's PATH: sbatch was not found");
+  }
   if (sp->kind == HP_OBJ_ENGINE) return check_engine(sp, true, err);
   if (sp->kind == HP_OBJ_COMMAND) return check_command(sp, err);
   return 0;
@@ -602,6 +618,155 @@ static int parse_constraints(const cJSON *spec, hp_study_spec_t *sp, hp_err_t *e
   return 0;
 }
 
+/* ---- executor ----------------------------------------------------------------- */
+
+/* Whether s is made only of characters in `ok` (plus ASCII letters and
+ * digits), 1..max bytes. */
+static bool word_of(const char *s, const char *ok, size_t max) {
+  size_t n = strlen(s);
+  if (n == 0 || n > max) return false;
+  for (const char *c = s; *c; c++)
+    if (!isalnum((unsigned char)*c) && strchr(ok, *c) == NULL) return false;
+  return true;
+}
+
+/* Slurm's time formats: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S (digits only),
+ * or UNLIMITED / INFINITE. */
+static bool slurm_time_ok(const char *s) {
+  if (strcmp(s, "UNLIMITED") == 0 || strcmp(s, "INFINITE") == 0) return true;
+  if (strlen(s) > 32) return false;
+  const char *p = s;
+  int groups = 0;
+  bool day = false;
+  for (;;) {
+    size_t digits = strspn(p, "0123456789");
+    if (digits == 0 || digits > 9) return false;
+    p += digits;
+    groups++;
+    if (*p == '\0') break;
+    if (*p == '-') {
+      if (day || groups != 1) return false;
+      day = true;
+      groups = 0;
+    } else if (*p != ':') {
+      return false;
+    }
+    p++;
+  }
+  return day ? groups >= 1 && groups <= 3 : groups <= 3;
+}
+
+/* sbatch options hpsearch sets itself (or that would cut the trial off
+ * from the daemon): refused in "extra". */
+static const char *const SLURM_OWN_OPTS[] = {
+    "--job-name", "-J", "--parsable", "--wrap", "--export", "--array", "-a", "--wait", "-W",
+    "--output",   "-o", "--chdir",    "-D",     "--export-file", NULL};
+
+static int parse_executor(const cJSON *ex, hp_study_spec_t *sp, hp_err_t *err) {
+  static const char *const KEYS[] = {"type", "partition", "time", "cpus_per_task", "mem",
+                                     "gres", "output",    "extra", NULL};
+  static const char *const LOCAL_KEYS[] = {"type", NULL};
+  hp_exec_spec_t *x = &sp->exec;
+  if (ex == NULL) return 0;
+  if (!cJSON_IsObject(ex))
+    return hp_err_set(err, HP_EINVAL, "spec.executor: expected an object, got %s",
+                      hp_json_type_name(ex));
+  const char *type = NULL;
+  int rc = hp_json_get_string(ex, "type", true, &type, "spec.executor", err);
+  if (rc < 0) return rc;
+  if (strcmp(type, "local") == 0) return hp_json_check_keys(ex, LOCAL_KEYS, "spec.executor", err);
+  if (strcmp(type, "slurm") != 0)
+    return hp_err_set(err, HP_EINVAL, "spec.executor.type: expected \"local\" or \"slurm\", got "
+                                      "\"%.40s\"", type);
+  if ((rc = hp_json_check_keys(ex, KEYS, "spec.executor", err)) < 0) return rc;
+  if (sp->kind == HP_OBJ_NONE)
+    return hp_err_set(err, HP_EINVAL, "spec.executor: a study without objective runs no "
+                                      "workers (its trials come from trial.ask)");
+  x->slurm = true;
+  static const struct {
+    const char *key, *ok, *what;
+    size_t max;
+    size_t field;
+  } STRS[] = {
+      {"partition", "_.,-", "a partition name (letters, digits, _ . , -)", 128,
+       offsetof(hp_exec_spec_t, partition)},
+      {"time", NULL, "a Slurm time limit (\"30\" minutes, \"1:30:00\", \"2-0\", \"2-12:00\")", 32,
+       offsetof(hp_exec_spec_t, time)},
+      {"mem", NULL, "a memory size (\"4000\" MB, \"500M\", \"4G\")", 16,
+       offsetof(hp_exec_spec_t, mem)},
+      {"gres", "_.,:=/-+", "a generic resource list (\"gpu:1\", \"gpu:a100:2\")", 256,
+       offsetof(hp_exec_spec_t, gres)},
+  };
+  for (size_t i = 0; i < sizeof STRS / sizeof STRS[0]; i++) {
+    const char *v = NULL;
+    if ((rc = hp_json_get_string(ex, STRS[i].key, false, &v, "spec.executor", err)) < 0)
+      return rc;
+    if (v == NULL) continue;
+    bool ok;
+    if (strcmp(STRS[i].key, "time") == 0) {
+      ok = slurm_time_ok(v);
+    } else if (strcmp(STRS[i].key, "mem") == 0) {
+      size_t d = strspn(v, "0123456789");
+      ok = d > 0 && d <= 12 && (v[d] == '\0' || (strchr("KMGTkmgt", v[d]) && v[d + 1] == '\0'));
+    } else {
+      ok = word_of(v, STRS[i].ok, STRS[i].max);
+    }
+    if (!ok)
+      return hp_err_set(err, HP_EINVAL, "spec.executor.%s: expected %s, got \"%.60s\"",
+                        STRS[i].key, STRS[i].what, v);
+    if ((rc = dup_str(v, (char **)((char *)x + STRS[i].field), err)) < 0) return rc;
+  }
+  long long cpus = 0;
+  if ((rc = hp_json_get_int(ex, "cpus_per_task", false, 1, 4096, &cpus, "spec.executor", err)) < 0)
+    return rc;
+  x->cpus_per_task = (int)cpus;
+  const char *output = NULL;
+  if ((rc = hp_json_get_string(ex, "output", false, &output, "spec.executor", err)) < 0) return rc;
+  if (output) {
+    if (output[0] == '\0' || strlen(output) > 1024)
+      return hp_err_set(err, HP_EINVAL, "spec.executor.output: expected a file name pattern of "
+                                        "1 to 1024 bytes (sbatch --output: %%j is the job id)");
+    if ((rc = hp_utf8_check_name(output, strlen(output), "spec.executor.output", err)) < 0)
+      return rc;
+    if ((rc = dup_str(output, &x->output, err)) < 0) return rc;
+  }
+  const cJSON *extra = cJSON_GetObjectItemCaseSensitive(ex, "extra");
+  if (extra == NULL) return 0;
+  int n = cJSON_IsArray(extra) ? cJSON_GetArraySize(extra) : -1;
+  if (n < 0 || n > 64)
+    return hp_err_set(err, HP_EINVAL, "spec.executor.extra: expected an array of at most 64 "
+                                      "sbatch options (strings such as \"--account=ml\")");
+  x->extra = calloc((size_t)n + 1, sizeof *x->extra);
+  if (x->extra == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
+  int k = 0;
+  for (const cJSON *e = extra->child; e; e = e->next, k++) {
+    if (!cJSON_IsString(e) || e->valuestring[0] != '-' || strlen(e->valuestring) > 1024)
+      return hp_err_set(err, HP_EINVAL, "spec.executor.extra[%d]: expected an sbatch option "
+                                        "(a string starting with '-', such as \"--account=ml\")",
+                        k);
+    char field[48];
+    snprintf(field, sizeof field, "spec.executor.extra[%d]", k);
+    if ((rc = hp_utf8_check_name(e->valuestring, strlen(e->valuestring), field, err)) < 0)
+      return rc;
+    size_t len = strcspn(e->valuestring, "=");
+    for (const char *const *o = SLURM_OWN_OPTS; *o; o++) {
+      size_t ol = strlen(*o);
+      /* "-J" also as "-Jname"; a long option exactly or with "=" */
+      bool hit = (*o)[1] == '-' ? len == ol && strncmp(e->valuestring, *o, ol) == 0
+                                : strncmp(e->valuestring, *o, ol) == 0;
+      if (hit)
+        return hp_err_set(err, HP_EINVAL, "%s: %s is set by hpsearch itself (job name, the "
+                                          "trial's environment, its output)%s",
+                          field, *o,
+                          strcmp(*o, "--output") == 0 || strcmp(*o, "-o") == 0
+                              ? "; use spec.executor.output"
+                              : "");
+    }
+    if ((rc = dup_str(e->valuestring, &x->extra[k], err)) < 0) return rc;
+  }
+  return 0;
+}
+
 int hp_study_spec_parse(const cJSON *spec, hp_study_spec_t **out, hp_err_t *err) {
   *out = NULL;
   if (!cJSON_IsObject(spec))
@@ -771,6 +936,8 @@ int hp_study_spec_parse(const cJSON *spec, hp_study_spec_t **out, hp_err_t *err)
   rc = parse_objective(cJSON_GetObjectItemCaseSensitive(spec, "objective"), diag, sp, err);
   if (rc == 0 && diag != NULL && sp->kind == HP_OBJ_NONE)
     rc = hp_err_set(err, HP_EINVAL, "spec.diagnostics: applies to engine objectives only");
+  if (rc < 0) goto fail;
+  rc = parse_executor(cJSON_GetObjectItemCaseSensitive(spec, "executor"), sp, err);
   if (rc < 0) goto fail;
   if (sp->kind != HP_OBJ_NONE && sp->n_trials == 0 && sp->time_budget == 0 &&
       sp->sampler.kind != HP_SAMPLER_GRID) {

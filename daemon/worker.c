@@ -33,7 +33,6 @@ extern char **environ;
 /* A supervisor asked to end gets this long before its group is SIGKILLed. */
 #define KILL_GRACE_MS 3000
 
-static void worker_maybe_done(hp_worker_t *w);
 
 static void worker_unlist(hp_worker_t *w) {
   if (!w->listed) return;
@@ -49,8 +48,9 @@ static void on_worker_handle_closed(uv_handle_t *h) {
     worker_unlist(w);
     cJSON_Delete(w->final_attrs);
     cJSON_Delete(w->curves);
-    free(w->line);
+    free(w->out_lines.buf);
     free(w->reason);
+    free(w->job_end);
     free(w);
   }
 }
@@ -79,6 +79,10 @@ static void worker_end(hp_worker_t *w, hp_store_state_t state, const char *reaso
   if (w->reason == NULL) {
     w->kill_state = state;
     set_reason(w, "%s", reason ? reason : "killed");
+  }
+  if (w->job) { /* a Slurm job: scancel (slurm.c); its end comes from Slurm */
+    if (!w->exited) hp_slurm_cancel(w);
+    return;
   }
   if (w->exited || w->pid <= 0) return;
   if (!w->supervised) {
@@ -165,7 +169,7 @@ static int final_arrays(hp_worker_t *w, const cJSON *values, const cJSON *cons, 
   return 0;
 }
 
-static void worker_line(hp_worker_t *w, char *line, size_t len) {
+void hp_worker_line(hp_worker_t *w, char *line, size_t len) {
   while (len > 0 && isspace((unsigned char)line[len - 1])) len--;
   while (len > 0 && isspace((unsigned char)*line)) line++, len--;
   if (len == 0) return;
@@ -256,20 +260,51 @@ static void worker_line(hp_worker_t *w, char *line, size_t len) {
   cJSON_Delete(msg);
 }
 
+/* ---- line buffers (a worker's stdout here, a relay's connection in slurm.c) ---- */
+
+void hp_linebuf_alloc(hp_linebuf_t *b, size_t max, uv_buf_t *out) {
+  if (b->cap - b->len < 4096) {
+    size_t cap = b->cap ? b->cap * 2 : 8192;
+    char *nb = cap <= max ? realloc(b->buf, cap + 1) : NULL;
+    if (nb == NULL) {
+      *out = uv_buf_init(NULL, 0);
+      return;
+    }
+    b->buf = nb;
+    b->cap = cap;
+  }
+  *out = uv_buf_init(b->buf + b->len, (unsigned)(b->cap - b->len));
+}
+
+int hp_linebuf_feed(hp_linebuf_t *b, size_t n, bool (*fn)(void *ctx, char *line, size_t len),
+                    void *ctx) {
+  size_t from = b->len;
+  b->len += n;
+  size_t start = 0;
+  for (;;) {
+    char *nl = memchr(b->buf + from, '\n', b->len - from);
+    if (nl == NULL) break;
+    size_t end = (size_t)(nl - b->buf);
+    if (!fn(ctx, b->buf + start, end - start)) return -1;
+    start = end + 1;
+    from = start;
+  }
+  if (start > 0) {
+    memmove(b->buf + 0, b->buf + start, b->len - start);
+    b->len -= start;
+  }
+  return 0;
+}
+
 static void on_out_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   hp_worker_t *w = h->data;
   (void)suggested;
-  if (w->line_cap - w->line_len < 4096) {
-    size_t cap = w->line_cap ? w->line_cap * 2 : 8192;
-    char *nb = realloc(w->line, cap + 1);
-    if (nb == NULL) {
-      *buf = uv_buf_init(NULL, 0);
-      return;
-    }
-    w->line = nb;
-    w->line_cap = cap;
-  }
-  *buf = uv_buf_init(w->line + w->line_len, (unsigned)(w->line_cap - w->line_len));
+  hp_linebuf_alloc(&w->out_lines, SIZE_MAX / 4, buf);
+}
+
+static bool out_line(void *ctx, char *line, size_t len) {
+  hp_worker_line(ctx, line, len);
+  return true;
 }
 
 static void close_pipe(hp_worker_t *w, uv_pipe_t *p) {
@@ -279,33 +314,20 @@ static void close_pipe(hp_worker_t *w, uv_pipe_t *p) {
 static void on_out_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   hp_worker_t *w = s->data;
   (void)buf;
+  hp_linebuf_t *b = &w->out_lines;
   if (nread < 0) {
-    if (w->line_len > 0) worker_line(w, w->line, w->line_len); /* last line without '\n' */
-    w->line_len = 0;
+    if (b->len > 0) hp_worker_line(w, b->buf, b->len); /* last line without '\n' */
+    b->len = 0;
     w->out_eof = true;
     uv_read_stop(s);
-    worker_maybe_done(w);
+    hp_worker_maybe_done(w);
     return;
   }
-  size_t from = w->line_len;
-  w->line_len += (size_t)nread;
-  size_t start = 0;
-  for (;;) {
-    char *nl = memchr(w->line + from, '\n', w->line_len - from);
-    if (nl == NULL) break;
-    size_t end = (size_t)(nl - w->line);
-    worker_line(w, w->line + start, end - start);
-    start = end + 1;
-    from = start;
-  }
-  if (start > 0) {
-    memmove(w->line, w->line + start, w->line_len - start);
-    w->line_len -= start;
-  }
-  if (w->line_len > LINE_MAX_LEN) {
+  hp_linebuf_feed(b, (size_t)nread, out_line, w);
+  if (b->len > LINE_MAX_LEN) {
     set_reason(w, "output line longer than %u bytes", LINE_MAX_LEN);
     worker_end(w, HP_STORE_FAIL, w->reason);
-    w->line_len = 0;
+    b->len = 0;
   }
 }
 
@@ -321,25 +343,34 @@ static void on_err_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread < 0) {
     w->err_eof = true;
     uv_read_stop(s);
-    worker_maybe_done(w);
+    hp_worker_maybe_done(w);
     return;
   }
-  /* Keep the tail: the last lines usually say why a program died. */
-  size_t n = (size_t)nread, cap = sizeof w->err_tail - 1, have = strlen(w->err_tail);
+  hp_worker_stderr(w, buf->base, (size_t)nread);
+}
+
+void hp_tail_append(char *tail, size_t size, const char *s, size_t n) {
+  size_t cap = size - 1, have = strlen(tail);
   if (n >= cap) {
-    memcpy(w->err_tail, buf->base + n - cap, cap);
-    w->err_tail[cap] = '\0';
-  } else {
-    if (have + n > cap) {
-      memmove(w->err_tail, w->err_tail + (have + n - cap), cap - n);
-      have = cap - n;
-    }
-    memcpy(w->err_tail + have, buf->base, n);
-    w->err_tail[have + n] = '\0';
+    memcpy(tail, s + n - cap, cap);
+    tail[cap] = '\0';
+    return;
   }
+  if (have + n > cap) {
+    memmove(tail, tail + (have + n - cap), cap - n);
+    have = cap - n;
+  }
+  memcpy(tail + have, s, n);
+  tail[have + n] = '\0';
+}
+
+void hp_worker_stderr(hp_worker_t *w, const char *text, size_t n) {
+  if (n == 0) return;
+  /* Keep the tail: the last lines usually say why a program died. */
+  hp_tail_append(w->err_tail, sizeof w->err_tail, text, n);
   if (w->run)
     fprintf(stderr, "[%s #%lld] %.*s%s", w->run->st->name, (long long)w->run->number, (int)n,
-            buf->base, buf->base[n - 1] == '\n' ? "" : "\n");
+            text, text[n - 1] == '\n' ? "" : "\n");
 }
 
 /* Last non-empty line of the stderr tail, for failure reasons. */
@@ -357,9 +388,10 @@ static void on_timer(uv_timer_t *t) {
   if (w->exited) {
     /* Child gone but something still holds its stdout: stop waiting. */
     w->out_eof = w->err_eof = true;
-    worker_maybe_done(w);
+    hp_worker_maybe_done(w);
     return;
   }
+  if (w->job) return; /* a Slurm job's timer serves the trial timeout only */
   if (w->term_sent) {
     hp_log("worker %d did not end %d ms after SIGTERM; killing its process group", (int)w->pid,
            KILL_GRACE_MS);
@@ -386,14 +418,25 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int term_signal) {
   kill(-w->pid, SIGKILL);
   uv_timer_stop(&w->timer);
   uv_timer_start(&w->timer, on_timer, EOF_GRACE_MS, 0);
-  worker_maybe_done(w);
+  hp_worker_maybe_done(w);
 }
 
-static void worker_maybe_done(hp_worker_t *w) {
+void hp_worker_exited(hp_worker_t *w, int64_t status, int term_signal) {
+  if (w->exited) return;
+  w->exited = true;
+  w->exit_status = status;
+  w->term_signal = term_signal;
+  uv_timer_stop(&w->timer);
+  uv_timer_start(&w->timer, on_timer, EOF_GRACE_MS, 0);
+  hp_worker_maybe_done(w);
+}
+
+void hp_worker_maybe_done(hp_worker_t *w) {
   if (w->done || !w->exited || !w->out_eof || !w->err_eof) return;
   w->done = true;
   hp_daemon_t *d = w->d;
-  d->n_workers--;
+  if (w->job) d->n_jobs--;
+  else d->n_workers--;
   hp_run_t *run = w->run;
   if (run) {
     run->st->n_workers--;
@@ -406,6 +449,13 @@ static void worker_maybe_done(hp_worker_t *w) {
     if (w->reason) {
       state = w->kill_state;
       snprintf(reason, sizeof reason, "%s", w->reason);
+    } else if (w->job_end) { /* a Slurm job that ended other than COMPLETED */
+      int n = snprintf(reason, sizeof reason, "%s", w->job_end);
+      if (n > 0 && (size_t)n < sizeof reason && (w->term_signal || w->exit_status != 0))
+        snprintf(reason + n, sizeof reason - (size_t)n, ": worker %s %d%s%s",
+                 w->term_signal ? "killed by signal" : "exit status",
+                 w->term_signal ? w->term_signal : (int)w->exit_status,
+                 w->err_tail[0] ? ": " : "", err_last_line(w, tail, sizeof tail));
     } else if (w->term_signal) {
       snprintf(reason, sizeof reason, "killed by signal %d (%s)%s%s", w->term_signal,
                strsignal(w->term_signal), w->err_tail[0] ? ": " : "",
@@ -466,9 +516,13 @@ static void worker_maybe_done(hp_worker_t *w) {
     hp_sched_finish_values(run, state, vals, n_vals, cons, n_cons, reason[0] ? reason : NULL,
                            NULL);
   }
-  uv_close((uv_handle_t *)&w->proc, on_worker_handle_closed);
-  close_pipe(w, &w->out);
-  close_pipe(w, &w->err);
+  if (w->job) {
+    hp_slurm_job_done(w);
+  } else {
+    uv_close((uv_handle_t *)&w->proc, on_worker_handle_closed);
+    close_pipe(w, &w->out);
+    close_pipe(w, &w->err);
+  }
   uv_close((uv_handle_t *)&w->timer, on_worker_handle_closed);
   hp_daemon_kick(d);
 }
@@ -502,8 +556,7 @@ static void sv_free(strvec_t *s) {
   free(s->v);
 }
 
-static char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *str_printf(const char *fmt, ...) {
+char *hp_str_printf(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   char *out = NULL;
@@ -531,14 +584,14 @@ static int build_env(hp_run_t *run, strvec_t *env, hp_err_t *err) {
     /* A whole "$x" value became a number, boolean or null: its text. */
     for (const cJSON *c = e->child; c && rc == 0; c = c->next) {
       char *val = hp_study_value_text(c);
-      rc = sv_push(env, val ? str_printf("%s=%s", c->string, val) : NULL);
+      rc = sv_push(env, val ? hp_str_printf("%s=%s", c->string, val) : NULL);
       free(val);
     }
     cJSON_Delete(e);
   }
   cJSON *params = hp_sched_params_json(st, run->params);
   char *ptext = params ? hp_json_print(params) : NULL;
-  if (rc == 0) rc = sv_push(env, ptext ? str_printf("HPSEARCH_PARAMS=%s", ptext) : NULL);
+  if (rc == 0) rc = sv_push(env, ptext ? hp_str_printf("HPSEARCH_PARAMS=%s", ptext) : NULL);
   free(ptext);
   for (const cJSON *p = params ? params->child : NULL; p && rc == 0; p = p->next) {
     char name[300];
@@ -547,13 +600,13 @@ static int build_env(hp_run_t *run, strvec_t *env, hp_err_t *err) {
       name[k++] = isalnum((unsigned char)*c) ? (char)toupper((unsigned char)*c) : '_';
     name[k] = '\0';
     char *val = hp_study_value_text(p);
-    rc = sv_push(env, val ? str_printf("HPSEARCH_PARAM_%s=%s", name, val) : NULL);
+    rc = sv_push(env, val ? hp_str_printf("HPSEARCH_PARAM_%s=%s", name, val) : NULL);
     free(val);
   }
   cJSON_Delete(params);
-  if (rc == 0) rc = sv_push(env, str_printf("HPSEARCH_TRIAL_NUMBER=%lld", (long long)run->number));
-  if (rc == 0) rc = sv_push(env, str_printf("HPSEARCH_TRIAL_ID=%lld", (long long)run->trial_id));
-  if (rc == 0) rc = sv_push(env, str_printf("HPSEARCH_STUDY=%s", st->name));
+  if (rc == 0) rc = sv_push(env, hp_str_printf("HPSEARCH_TRIAL_NUMBER=%lld", (long long)run->number));
+  if (rc == 0) rc = sv_push(env, hp_str_printf("HPSEARCH_TRIAL_ID=%lld", (long long)run->trial_id));
+  if (rc == 0) rc = sv_push(env, hp_str_printf("HPSEARCH_STUDY=%s", st->name));
   if (rc == 0 && !env_has(env, "OPENBLAS_NUM_THREADS=")) rc = sv_push(env, strdup("OPENBLAS_NUM_THREADS=1"));
   for (char **e = environ; *e && rc == 0; e++)
     if (!env_has(env, *e)) rc = sv_push(env, strdup(*e));
@@ -561,7 +614,9 @@ static int build_env(hp_run_t *run, strvec_t *env, hp_err_t *err) {
   return 0;
 }
 
-static int build_argv(hp_daemon_t *d, hp_run_t *run, strvec_t *argv, hp_err_t *err) {
+/* remote: for a Slurm job, whose relay is the worker's parent (no --parent:
+ * the relay sets the parent-death signal itself). */
+static int build_argv(hp_daemon_t *d, hp_run_t *run, bool remote, strvec_t *argv, hp_err_t *err) {
   hp_study_t *st = run->st;
   int rc = 0;
   if (st->spec->kind == HP_OBJ_COMMAND) {
@@ -572,8 +627,8 @@ static int build_argv(hp_daemon_t *d, hp_run_t *run, strvec_t *argv, hp_err_t *e
      * whole process tree and kills it when the trial ends. */
     rc = sv_push(argv, strdup(d->worker_exe));
     if (rc == 0) rc = sv_push(argv, strdup("supervise"));
-    if (rc == 0) rc = sv_push(argv, strdup("--parent"));
-    if (rc == 0) rc = sv_push(argv, str_printf("%d", (int)getpid()));
+    if (rc == 0 && !remote) rc = sv_push(argv, strdup("--parent"));
+    if (rc == 0 && !remote) rc = sv_push(argv, hp_str_printf("%d", (int)getpid()));
     if (rc == 0) rc = sv_push(argv, strdup("--"));
     for (const cJSON *c = a->child; c && rc == 0; c = c->next) {
       if (cJSON_IsString(c)) rc = sv_push(argv, strdup(c->valuestring));
@@ -593,8 +648,8 @@ static int build_argv(hp_daemon_t *d, hp_run_t *run, strvec_t *argv, hp_err_t *e
     }
     rc = sv_push(argv, strdup(d->worker_exe));
     if (rc == 0) rc = sv_push(argv, strdup("worker"));
-    if (rc == 0) rc = sv_push(argv, strdup("--parent"));
-    if (rc == 0) rc = sv_push(argv, str_printf("%d", (int)getpid()));
+    if (rc == 0 && !remote) rc = sv_push(argv, strdup("--parent"));
+    if (rc == 0 && !remote) rc = sv_push(argv, hp_str_printf("%d", (int)getpid()));
     if (rc == 0) rc = sv_push(argv, strdup("--metric"));
     if (rc == 0) {
       /* several objectives: "val_accuracy,n_params" (names have no commas) */
@@ -613,9 +668,63 @@ static int build_argv(hp_daemon_t *d, hp_run_t *run, strvec_t *argv, hp_err_t *e
   return 0;
 }
 
+int hp_worker_cmdline(hp_daemon_t *d, hp_run_t *run, char ***argv, char ***env, hp_err_t *err) {
+  strvec_t a = {0}, e = {0};
+  int rc = build_argv(d, run, true, &a, err);
+  if (rc == 0) rc = build_env(run, &e, err);
+  if (rc < 0) {
+    sv_free(&a);
+    sv_free(&e);
+    return rc;
+  }
+  *argv = a.v;
+  *env = e.v;
+  return 0;
+}
+
+void hp_strv_free(char **v) {
+  for (char **p = v; p && *p; p++) free(*p);
+  free(v);
+}
+
+hp_worker_t *hp_worker_new_job(hp_daemon_t *d, hp_run_t *run) {
+  hp_worker_t *w = calloc(1, sizeof *w);
+  if (w == NULL) return NULL;
+  w->d = d;
+  w->run = run;
+  w->kill_state = HP_STORE_FAIL;
+  w->err_eof = true; /* a job's stderr comes as lines on its connection */
+  uv_timer_init(d->loop, &w->timer);
+  w->timer.data = w;
+  w->open_handles = 1;
+  run->w = w;
+  d->n_jobs++;
+  run->st->n_workers++;
+  return w;
+}
+
+void hp_worker_forget(hp_worker_t *w) {
+  if (w->run) {
+    w->run->w = NULL;
+    w->run->st->n_workers--;
+    w->run = NULL;
+  }
+  if (!w->done) {
+    w->done = true;
+    w->d->n_jobs--;
+    uv_close((uv_handle_t *)&w->timer, on_worker_handle_closed);
+  }
+}
+
+void hp_worker_start_timeout(hp_worker_t *w) {
+  double timeout = w->run ? w->run->st->spec->trial_timeout : 0;
+  if (timeout > 0 && !w->exited && !uv_is_active((uv_handle_t *)&w->timer))
+    uv_timer_start(&w->timer, on_timer, (uint64_t)(timeout * 1000.0 + 0.5), 0);
+}
+
 int hp_worker_start(hp_daemon_t *d, hp_run_t *run, hp_err_t *err) {
   strvec_t argv = {0}, env = {0};
-  int rc = build_argv(d, run, &argv, err);
+  int rc = build_argv(d, run, false, &argv, err);
   if (rc == 0) rc = build_env(run, &env, err);
   if (rc < 0) goto done;
   hp_worker_t *w = calloc(1, sizeof *w);
@@ -719,6 +828,7 @@ void hp_worker_reap_strays(hp_daemon_t *d) {
      * that worker's exit. */
     for (const hp_worker_t *w = d->workers; w && !known; w = w->wnext) known = w->pid == pid;
     for (size_t k = 0; k < d->n_foreign && !known; k++) known = d->foreign[k] == pid;
+    known = known || hp_slurm_owns_pid(d, pid); /* sbatch, squeue, scancel */
     if (known) continue;
     if (all[i].state != 'Z' && hp_proc_kill_tree(pid, true) > 0) killed++;
     waitpid(pid, NULL, WNOHANG); /* a zombie now, or at the next tick */

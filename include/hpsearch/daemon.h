@@ -25,6 +25,8 @@ typedef struct hp_daemon_opts {
   const char *optuna_schema; /* NULL: a new database gets revision v3.2.0.a, an existing one
                                 keeps its own; "3.1" / "3.2": the revision of a new file
                                 (v3.0.0.d / v3.2.0.a), and an existing file must have it */
+  const char *worker_addr; /* HOST[:PORT] the daemon listens on for the workers of Slurm
+                              jobs (they connect back); NULL: this host's name, any port */
 } hp_daemon_opts_t;
 
 /* Runs the daemon until SIGTERM/SIGINT or daemon.shutdown. Returns 0 after a
@@ -41,6 +43,17 @@ int hp_daemon_run(const hp_daemon_opts_t *opts, hp_err_t *err);
  * the command's own, 128 + signal when asked to stop, 127 when cmd cannot be
  * started; a command killed by a signal is mirrored by raising it. */
 int hp_supervise_run(pid_t parent, char **cmd);
+
+/* The relay of a trial run as a Slurm job (daemon/job_relay.c, `hpsearch
+ * job -- CMD...`): runs cmd as its child and sends its stdout and stderr
+ * lines to the daemon at addr ("HOST:PORT"), presenting token for trial
+ * trial_id; reconnects (and sends what the daemon has not seen) while the
+ * child runs, and after it exited waits up to wait_s seconds for the daemon
+ * to have stored the trial's end. Returns the exit status for this process:
+ * the child's (128 + signal when it was killed), 1 when the daemon refused
+ * the trial. */
+int hp_job_relay_run(const char *addr, const char *token, long long trial_id, double wait_s,
+                     char **cmd);
 
 /* ---- the database lock (daemon/dblock.c) --------------------------------------- */
 

@@ -372,6 +372,8 @@ int hp_store_fail_stale(hp_store_t *s, int64_t study_id, double grace, const cha
 #define HP_STORE_ATTR_BUDGET_USED "hpsearch:budget_used" /* seconds of time_budget spent */
 /* Of a trial: */
 #define HP_STORE_ATTR_WORKER "hpsearch:worker"   /* {"pgid": N, "boot": ID} */
+#define HP_STORE_ATTR_SLURM "hpsearch:slurm_job" /* {"job": "ID", "token": HEX, "addr":
+                                                    "HOST:PORT"}: a trial run as a Slurm job */
 #define HP_STORE_ATTR_REASON "hpsearch:reason"   /* why pruned (FAIL: fail_reason) */
 #define HP_STORE_ATTR_CURVES "hpsearch:curves"   /* per-step training metrics: {"step":
                                                     [..], "train_loss": [..], ...} */
