@@ -131,9 +131,47 @@ static void replay_trial(hp_study_t *st, const hp_store_trial_t *t, double *para
                    NULL);
 }
 
+/* Whether a RUNNING trial of a previous daemon runs as a Slurm job it
+ * recorded: the job goes on under Slurm, and this daemon adopts it. */
+static bool runs_as_job(const hp_store_trial_t *t) {
+  return t->state == HP_STORE_RUNNING && t->system_attrs_json &&
+         strstr(t->system_attrs_json, "\"" HP_STORE_ATTR_SLURM "\"") != NULL;
+}
+
+/* At a start: a RUNNING trial t of a previous daemon whose Slurm job runs
+ * on becomes a running trial of st again, its job watched (slurm.c). */
+static void adopt_job(hp_study_t *st, const hp_store_trial_t *t) {
+  const hp_space_t *space = st->spec->space;
+  hp_run_t *run = calloc(1, sizeof *run);
+  double *params = malloc(((size_t)space->n + 1) * sizeof *params);
+  if (run == NULL || params == NULL || hp_sched_runs_reserve(st, t->number) < 0) {
+    free(run);
+    free(params);
+    hp_log("study '%s' trial %lld: out of memory adopting its Slurm job", st->name,
+           (long long)t->number);
+    return;
+  }
+  stored_params(space, t, params);
+  run->st = st;
+  run->study_id = st->id;
+  run->trial_id = t->trial_id;
+  run->number = t->number;
+  run->params = params;
+  run->last_step = t->n_intermediate ? t->steps[t->n_intermediate - 1] : -1;
+  run->last_value = t->n_intermediate ? t->intermediate[t->n_intermediate - 1] : NAN;
+  run->t_start = hp_now_mono();
+  run->t_beat = run->t_start;
+  st->runs[t->number] = run;
+  if (!hp_slurm_adopt(st->d, run, t->system_attrs_json))
+    /* No job to watch: the trial stays RUNNING until the next start. */
+    hp_log("study '%s' trial %lld: its Slurm job record is unusable; it is not watched",
+           st->name, (long long)t->number);
+}
+
 /* Feeds the stored history to the sampler and pruner and counts states.
- * RUNNING trials were reconciled to FAIL just before (a start), or stay
- * running (live: a reload, or a study another program wrote). */
+ * RUNNING trials were reconciled to FAIL just before (a start; but for the
+ * ones whose Slurm job runs on), or stay running (live: a reload, or a
+ * study another program wrote). */
 static int study_replay(hp_study_t *st, hp_store_trial_t *trials, size_t n, bool live,
                         hp_err_t *err) {
   const hp_space_t *space = st->spec ? st->spec->space : NULL;
@@ -142,7 +180,8 @@ static int study_replay(hp_study_t *st, hp_store_trial_t *trials, size_t n, bool
   int64_t open_low = -1;       /* lowest RUNNING or WAITING number */
   for (size_t i = 0; i < n; i++) {
     hp_store_trial_t *t = &trials[i];
-    if (t->state == HP_STORE_RUNNING && !live) t->state = HP_STORE_FAIL;
+    if (t->state == HP_STORE_RUNNING && !live && !(st->spec && runs_as_job(t)))
+      t->state = HP_STORE_FAIL;
     st->n_state[t->state]++;
     hp_sched_note_id(st, t->number, t->trial_id);
     if (t->number >= st->next_number) st->next_number = t->number + 1;
@@ -153,6 +192,9 @@ static int study_replay(hp_study_t *st, hp_store_trial_t *trials, size_t n, bool
   }
   free(params);
   st->sync_from = open_low >= 0 ? open_low : st->next_number;
+  /* A start: the trials whose Slurm jobs run on are this daemon's now. */
+  for (size_t i = 0; i < n && !live && st->spec; i++)
+    if (runs_as_job(&trials[i])) adopt_job(st, &trials[i]);
   return 0;
 }
 
@@ -341,6 +383,8 @@ static int study_build(hp_daemon_t *d, const hp_store_study_info_t *info,
  * workers a previous daemon left and marks its RUNNING trials FAIL; a reload
  * after a failed write (live true) keeps RUNNING trials running. */
 static int sched_load(hp_daemon_t *d, bool live, hp_err_t *err) {
+  int64_t *jobs = NULL; /* trials run as Slurm jobs: adopted, not failed */
+  size_t n_jobs = 0;
   hp_store_study_info_t *infos = NULL;
   size_t n_infos = 0;
   int rc = hp_store_study_list(d->store, &infos, &n_infos, err);
@@ -362,16 +406,25 @@ static int sched_load(hp_daemon_t *d, bool live, hp_err_t *err) {
     rc = hp_store_trials_list(d->store, infos[i].study_id, 0, &lists[i], &counts[i], err);
     if (rc < 0) goto done;
     for (size_t j = 0; j < counts[i] && own_all; j++) {
-      if (lists[i][j].state == HP_STORE_RUNNING) {
+      if (runs_as_job(&lists[i][j])) {
+        int64_t *nj = realloc(jobs, (n_jobs + 1) * sizeof *jobs);
+        if (nj == NULL) {
+          rc = hp_err_set(err, HP_ENOMEM, "out of memory");
+          goto done;
+        }
+        jobs = nj;
+        jobs[n_jobs++] = lists[i][j].trial_id;
+      } else if (lists[i][j].state == HP_STORE_RUNNING) {
         kill_orphan(d, &lists[i][j]);
         n_running++;
       }
     }
   }
-  /* 2. RUNNING trials of the previous daemon can never be told: FAIL them. */
+  /* 2. RUNNING trials of the previous daemon can never be told: FAIL them
+   * (not those whose Slurm job runs on). */
   if (n_running > 0) {
     size_t n_fixed = 0;
-    rc = hp_store_reconcile(d->store, "daemon restarted", NULL, &n_fixed, err);
+    rc = hp_store_reconcile(d->store, "daemon restarted", jobs, n_jobs, NULL, &n_fixed, err);
     if (rc < 0) goto done;
     hp_log("reconciled %zu trial(s) left RUNNING by a previous daemon (now FAIL, \"daemon "
            "restarted\")",
@@ -386,6 +439,7 @@ static int sched_load(hp_daemon_t *d, bool live, hp_err_t *err) {
   }
   rc = 0;
 done:
+  free(jobs);
   for (size_t i = 0; lists && i < n_infos; i++) hp_store_trials_free(lists[i], counts[i]);
   free(lists);
   free(counts);

@@ -267,7 +267,7 @@ int hp_store_best_trial(hp_store_t *s, int64_t study_id, int64_t *trial_id,
   return BE(s)->best_trial(s, study_id, trial_id, number, value, err);
 }
 
-int hp_store_reconcile(hp_store_t *s, const char *reason,
+int hp_store_reconcile(hp_store_t *s, const char *reason, const int64_t *keep, size_t n_keep,
                        hp_store_trial_ref_t **out, size_t *n, hp_err_t *err) {
-  return BE(s)->reconcile(s, reason, out, n, err);
+  return BE(s)->reconcile(s, reason, keep, n_keep, out, n, err);
 }

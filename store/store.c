@@ -1617,8 +1617,8 @@ static int sqlite_best_trial(hp_store_t *s, int64_t study_id, int64_t *trial_id,
   return HP_OK;
 }
 
-static int sqlite_reconcile(hp_store_t *s, const char *reason, hp_store_trial_ref_t **out, size_t *n,
-                       hp_err_t *err) {
+static int sqlite_reconcile(hp_store_t *s, const char *reason, const int64_t *keep,
+                            size_t n_keep, hp_store_trial_ref_t **out, size_t *n, hp_err_t *err) {
   if (out) *out = NULL;
   if (n) *n = 0;
   hp_store_trial_ref_t *refs = NULL;
@@ -1639,6 +1639,9 @@ static int sqlite_reconcile(hp_store_t *s, const char *reason, hp_store_trial_re
     goto done;
   }
   while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    bool kept = false;
+    for (size_t k = 0; k < n_keep && !kept; k++) kept = keep[k] == sqlite3_column_int64(st, 1);
+    if (kept) continue;
     if (hp_store_grow((void **)&refs, nr, sizeof *refs)) {
       rc = hp_err_set(err, HP_ENOMEM, "store: out of memory");
       break;

@@ -1818,8 +1818,8 @@ static int fail_rows(pg_t *s, PGresult *r, bool with_study, int64_t study_id, co
   return rc;
 }
 
-static int pg_reconcile(hp_store_t *h, const char *reason, hp_store_trial_ref_t **out, size_t *n,
-                        hp_err_t *err) {
+static int pg_reconcile(hp_store_t *h, const char *reason, const int64_t *keep, size_t n_keep,
+                        hp_store_trial_ref_t **out, size_t *n, hp_err_t *err) {
   pg_t *s = PG(h);
   if (out) *out = NULL;
   if (n) *n = 0;
@@ -1829,7 +1829,7 @@ static int pg_reconcile(hp_store_t *h, const char *reason, hp_store_trial_ref_t 
   if (rc) return rc;
   PGresult *r = q(s, Q_RUNNING_ALL, NULL, PGRES_TUPLES_OK, "finding RUNNING trials", err);
   if (!r) rc = HP_EDB;
-  else rc = fail_rows(s, r, true, 0, reason ? reason : "daemon restarted", NULL, 0, &refs, &nr, err);
+  else rc = fail_rows(s, r, true, 0, reason ? reason : "daemon restarted", keep, n_keep, &refs, &nr, err);
   PQclear(r);
   rc = tx_end(s, rc, err);
   if (rc) {

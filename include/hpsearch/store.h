@@ -343,10 +343,11 @@ typedef struct hp_store_trial_ref {
 
 /* After a restart: every RUNNING trial (all studies) becomes FAIL with
  * datetime_complete = now and system attr "fail_reason" = reason (NULL means
- * "daemon restarted"), in one transaction. *out (may be NULL) receives the
- * trials touched (malloc'd, *n entries). */
-int hp_store_reconcile(hp_store_t *s, const char *reason, hp_store_trial_ref_t **out,
-                       size_t *n, hp_err_t *err);
+ * "daemon restarted"), in one transaction, except the trial ids listed in
+ * keep (trials whose Slurm job runs on: the daemon adopts them). *out (may
+ * be NULL) receives the trials touched (malloc'd, *n entries). */
+int hp_store_reconcile(hp_store_t *s, const char *reason, const int64_t *keep, size_t n_keep,
+                       hp_store_trial_ref_t **out, size_t *n, hp_err_t *err);
 
 /* Shared stores: every RUNNING trial of the study whose trial_heartbeats
  * row is older than grace seconds by the database's clock (as Optuna's
@@ -438,8 +439,8 @@ typedef struct hp_store_backend {
   int (*first_running)(hp_store_t *s, int64_t study_id, int64_t *number, hp_err_t *err);
   int (*best_trial)(hp_store_t *s, int64_t study_id, int64_t *trial_id, int64_t *number,
                     double *value, hp_err_t *err);
-  int (*reconcile)(hp_store_t *s, const char *reason, hp_store_trial_ref_t **out, size_t *n,
-                   hp_err_t *err);
+  int (*reconcile)(hp_store_t *s, const char *reason, const int64_t *keep, size_t n_keep,
+                   hp_store_trial_ref_t **out, size_t *n, hp_err_t *err);
   int (*fail_stale)(hp_store_t *s, int64_t study_id, double grace, const char *reason,
                     const int64_t *keep, size_t n_keep, hp_store_trial_ref_t **out, size_t *n,
                     hp_err_t *err);

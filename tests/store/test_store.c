@@ -744,13 +744,13 @@ static void test_delete_and_reconcile(void **state) {
   s = open_rw(f);
   hp_store_trial_ref_t *refs;
   size_t n;
-  OK(hp_store_reconcile(s, NULL, &refs, &n, &e_));
+  OK(hp_store_reconcile(s, NULL, NULL, 0, &refs, &n, &e_));
   assert_int_equal(n, 1);
   assert_int_equal(refs[0].trial_id, tb);
   assert_int_equal(refs[0].study_id, b);
   assert_int_equal(refs[0].number, 0);
   free(refs);
-  OK(hp_store_reconcile(s, NULL, &refs, &n, &e_));
+  OK(hp_store_reconcile(s, NULL, NULL, 0, &refs, &n, &e_));
   assert_int_equal(n, 0);
   free(refs);
   hp_store_trial_t t;
@@ -1337,7 +1337,7 @@ static void hpsearch_reads_optuna(fix_t *f, const char *o5) {
   }
   hp_store_trial_ref_t *refs;
   size_t nr;
-  OK(hp_store_reconcile(s, NULL, &refs, &nr, &e_));
+  OK(hp_store_reconcile(s, NULL, NULL, 0, &refs, &nr, &e_));
   assert_int_equal(nr, 1);
   assert_int_equal(refs[0].number, 7);
   free(refs);
