@@ -518,6 +518,9 @@ int hp_slurm_start(hp_daemon_t *d, hp_run_t *run, hp_err_t *err);
 void hp_slurm_cancel(hp_worker_t *w);
 /* The worker is done: its job leaves the executor's list and connection. */
 void hp_slurm_job_done(hp_worker_t *w);
+/* Jobs of the study whose trial ended but that Slurm still lists (they
+ * count against its parallelism). */
+int hp_slurm_lingering(const hp_daemon_t *d, int64_t study_id);
 /* A trial ended by its relay is stored: the relay may exit. */
 void hp_slurm_end_stored(hp_daemon_t *d, int64_t trial_id);
 /* Whether pid is a command the executor runs (sbatch, squeue, scancel). */

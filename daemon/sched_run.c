@@ -16,7 +16,9 @@
 
 static bool wants_worker(hp_study_t *st) {
   return st->spec && st->spec->kind != HP_OBJ_NONE && st->state == HP_STUDY_RUNNING &&
-         st->n_workers < st->spec->parallelism && !st->exhausted && hp_sched_more_to_do(st);
+         st->n_workers < st->spec->parallelism && !st->exhausted && hp_sched_more_to_do(st) &&
+         (!st->spec->exec.slurm ||
+          st->n_workers + hp_slurm_lingering(st->d, st->id) < st->spec->parallelism);
 }
 
 /* A local trial needs one of the daemon's --jobs slots; a Slurm job does

@@ -56,6 +56,8 @@ struct hp_job {
   hp_link_t *link;          /* its relay's connection, or NULL */
   int64_t lines_in;         /* stdout lines received from its relay (where a reconnected
                                relay resumes) */
+  hp_slurm_t *sl;           /* the executor */
+  int64_t study_id;         /* its trial's study */
   bool adopted;             /* taken over from a previous daemon at start */
   bool linked_once;         /* a relay connected at least once */
   bool cancel;              /* the daemon ended the trial: scancel */
@@ -63,6 +65,7 @@ struct hp_job {
   bool relay_termed;        /* its relay reported the worker's end after a signal (Slurm
                                is ending the job): the end waits for Slurm's state */
   int misses;               /* polls in a row that did not list it */
+  double t_submit;          /* monotonic time sbatch was started (0 for an adopted job) */
 };
 
 /* A TCP connection from a relay. */
@@ -282,6 +285,8 @@ static hp_slurm_t *slurm_get(hp_daemon_t *d) {
 static void job_list(hp_slurm_t *sl, hp_job_t *j, hp_worker_t *w) {
   w->job = j;
   j->w = w;
+  j->sl = sl;
+  j->study_id = w->run->study_id;
   j->next = sl->jobs;
   if (sl->jobs) sl->jobs->prev = j;
   sl->jobs = j;
@@ -417,6 +422,10 @@ static void link_hello(hp_link_t *l, char *line, size_t len) {
   if (!job->linked_once) {
     job->linked_once = true;
     hp_worker_start_timeout(job->w); /* the trial's time runs from the job's start */
+    if (job->w->run && job->t_submit > 0)
+      hp_log("study '%s' trial %lld: Slurm job %s runs: its worker called %.2f s after sbatch",
+             job->w->run->st->name, (long long)job->w->run->number, job->id,
+             hp_now_mono() - job->t_submit);
   }
   char reply[64];
   snprintf(reply, sizeof reply, "{\"ok\": true, \"have\": %lld}", (long long)job->lines_in);
@@ -607,7 +616,15 @@ static bool state_is_final(const char *s) {
 /* Slurm says the job ended (state, Slurm's reason or ""). */
 static void job_ended(hp_job_t *j, const char *state, const char *why) {
   hp_worker_t *w = j->w;
-  if (w == NULL || w->exited) return;
+  if (w == NULL) { /* its trial ended before: the job leaves the study's count */
+    hp_slurm_t *sl = j->sl;
+    job_unlist(sl, j);
+    if (j->submit) j->submit->job = NULL;
+    free(j);
+    hp_daemon_kick(sl->d);
+    return;
+  }
+  if (w->exited) return;
   snprintf(j->state, sizeof j->state, "%s", state);
   if (strcmp(state, "COMPLETED") != 0 || (j->adopted && !j->linked_once)) {
     char text[300];
@@ -663,44 +680,31 @@ static void poll_done(hp_cmd_t *c) {
   }
   sl->warned_squeue = false;
   for (hp_job_t *j = sl->jobs; j; j = j->next) j->misses++;
-  for (char *p = c->text.buf; p && *p;) {
-    char *eol = strchr(p, '\n');
+  /* Lines "ID STATE REASON...". An end may free its job: each line looks
+   * its job up again. */
+  for (char *p = c->text.buf, *eol; p && *p; p = eol ? eol + 1 : NULL) {
+    eol = strchr(p, '\n');
     if (eol) *eol = '\0';
-    char id[32], state[32];
+    char id[32], state[32], why[96];
     int used = 0;
-    if (sscanf(p, "%31s %31s %n", id, state, &used) >= 2) {
-      char *why = p + used;
-      for (hp_job_t *j = sl->jobs; j; j = j->next) {
-        if (strcmp(j->id, id) != 0) continue;
-        j->misses = 0;
-        snprintf(j->state, sizeof j->state, "%s", state);
-        break;
-      }
-      (void)why;
+    if (sscanf(p, "%31s %31s %n", id, state, &used) < 2) continue;
+    hp_utf8_clean(why, sizeof why, p + used, strlen(p + used));
+    for (hp_job_t *j = sl->jobs; j; j = j->next) {
+      if (strcmp(j->id, id) != 0) continue;
+      j->misses = 0;
+      snprintf(j->state, sizeof j->state, "%s", state);
+      if (state_is_final(state)) job_ended(j, state, why);
+      break;
     }
-    p = eol ? eol + 1 : NULL;
-  }
-  /* Ends are handled after the walk (an end may free the job). */
-  for (char *p = c->text.buf; p && *p;) {
-    size_t n = strlen(p);
-    char id[32], state[32];
-    int used = 0;
-    if (sscanf(p, "%31s %31s %n", id, state, &used) >= 2 && state_is_final(state)) {
-      char why[96];
-      hp_utf8_clean(why, sizeof why, p + used, strlen(p + used));
-      for (hp_job_t *j = sl->jobs; j; j = j->next)
-        if (strcmp(j->id, id) == 0) {
-          job_ended(j, state, why);
-          break;
-        }
-    }
-    p += n + 1;
-    if (p > c->text.buf + c->text.len) break;
   }
   double now = hp_now_mono();
   for (hp_job_t *j = sl->jobs, *next; j; j = next) {
     next = j->next;
     if (j->id[0] == '\0' || (j->w && j->w->exited)) continue;
+    if (j->misses >= POLL_MISSES && j->w == NULL) {
+      job_ended(j, "UNKNOWN", ""); /* a lingering job gone from squeue: let it go */
+      continue;
+    }
     if (j->misses >= POLL_MISSES) {
       /* Gone from squeue (older than MinJobAge): accounting may know. */
       char *argv[] = {"sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", j->id, NULL};
@@ -716,7 +720,7 @@ static void poll_done(hp_cmd_t *c) {
     if (j->cancel && j->t_cancel > 0 && now - j->t_cancel > CANCEL_AGAIN_S) scancel(sl, j);
   }
   bool soon = false;
-  for (hp_job_t *j = sl->jobs; j; j = j->next) soon = soon || j->relay_termed;
+  for (hp_job_t *j = sl->jobs; j; j = j->next) soon = soon || j->relay_termed || j->w == NULL;
   poll_schedule(sl, soon ? POLL_SOON_S : POLL_S);
 }
 
@@ -739,12 +743,13 @@ static void on_poll(uv_timer_t *t) {
   /* squeue -h -t all -j ID,ID,... -o "%i %T %r" */
   size_t n = 0, len = 0;
   for (hp_job_t *j = sl->jobs; j; j = j->next)
-    if (j->id[0] && j->w && !j->w->exited) n++, len += strlen(j->id) + 1;
+    if (j->id[0] && (j->w == NULL || !j->w->exited)) n++, len += strlen(j->id) + 1;
   if (n == 0) return;
   char *ids = malloc(len + 1), *p = ids;
   if (ids == NULL) return;
   for (hp_job_t *j = sl->jobs; j; j = j->next)
-    if (j->id[0] && j->w && !j->w->exited) p += sprintf(p, "%s%s", p == ids ? "" : ",", j->id);
+    if (j->id[0] && (j->w == NULL || !j->w->exited))
+      p += sprintf(p, "%s%s", p == ids ? "" : ",", j->id);
   char *argv[] = {"squeue", "-h", "-t", "all", "-j", ids, "-o", "%i %T %r", NULL};
   hp_err_t err = {0};
   if (cmd_run(sl, argv, NULL, NULL, "squeue", poll_done, &sl->poll_cmd, &err) < 0) {
@@ -937,6 +942,7 @@ int hp_slurm_start(hp_daemon_t *d, hp_run_t *run, hp_err_t *err) {
     goto fail;
   }
   j->submit = c;
+  j->t_submit = hp_now_mono();
   c->job = j;
   job_list(sl, j, w);
   j = NULL;
@@ -963,15 +969,30 @@ void hp_slurm_job_done(hp_worker_t *w) {
   hp_slurm_t *sl = w->d->slurm;
   w->job = NULL;
   if (j == NULL) return;
-  job_unlist(sl, j);
-  if (j->submit) j->submit->job = NULL;
+  j->w = NULL;
   if (j->link) {
     hp_link_t *l = j->link;
     j->link = NULL;
     l->job = NULL;
     if (!l->ack_wait) link_close(l); /* else it waits for the end to be stored */
   }
+  if (j->id[0] && !state_is_final(j->state)) {
+    /* The trial ended as its worker did, but the job is still in Slurm's
+     * queue for a moment: it counts against the study's parallelism until
+     * squeue says it ended. */
+    poll_schedule(sl, POLL_SOON_S);
+    return;
+  }
+  job_unlist(sl, j);
+  if (j->submit) j->submit->job = NULL;
   free(j);
+}
+
+int hp_slurm_lingering(const hp_daemon_t *d, int64_t study_id) {
+  int n = 0;
+  for (const hp_job_t *j = d->slurm ? d->slurm->jobs : NULL; j; j = j->next)
+    n += j->w == NULL && j->study_id == study_id;
+  return n;
 }
 
 bool hp_slurm_adopt(hp_daemon_t *d, hp_run_t *run, const char *system_attrs_json) {

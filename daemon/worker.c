@@ -391,7 +391,6 @@ static void on_timer(uv_timer_t *t) {
     hp_worker_maybe_done(w);
     return;
   }
-  if (w->job) return; /* a Slurm job's timer serves the trial timeout only */
   if (w->term_sent) {
     hp_log("worker %d did not end %d ms after SIGTERM; killing its process group", (int)w->pid,
            KILL_GRACE_MS);

@@ -1089,10 +1089,15 @@ static void test_version_and_internal_commands(void **state) {
   snprintf(th, sizeof th, "\"hpsearch %s\"", version);
   assert_non_null(strstr(man, th));
   free(man);
-  /* worker and supervise are for the daemon: not listed, still runnable. */
+  /* worker, supervise and job are for the daemon: not listed, still runnable. */
   r = cli("help");
   assert_null(strstr(r->out, "\n  worker "));
   assert_null(strstr(r->out, "supervise"));
+  assert_null(strstr(r->out, "\n  job "));
+  assert_int_equal(cli("job --help")->code, 0);
+  r = cli("job -- true"); /* outside a job the daemon submitted: no address, no token */
+  assert_int_equal(r->code, 2);
+  assert_non_null(strstr(r->err, "HPSEARCH_JOB_ADDR"));
   r = cli("worker --help");
   assert_int_equal(r->code, 0);
   assert_non_null(strstr(r->out, "--config-json"));

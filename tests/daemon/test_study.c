@@ -98,6 +98,62 @@ static void test_spec_errors(void **state) {
                "diagnostics.samples: must be > 0");
 }
 
+/* "executor": local (the default) or slurm, every sbatch option checked
+ * and named by its field. */
+static void test_spec_executor(void **state) {
+  (void)state;
+  hp_err_t err;
+#define CMD "\"name\":\"x\",\"n_trials\":1,\"objective\":{\"command\":[\"echo\"]},"
+  assert_string_equal(parse_msg(CMD "\"executor\":{\"type\":\"local\"}", &err), "");
+  assert_string_equal(
+      parse_msg(CMD "\"executor\":{\"type\":\"slurm\",\"partition\":\"gpu,debug\","
+                    "\"time\":\"1-12:30:00\",\"cpus_per_task\":4,\"mem\":\"16G\","
+                    "\"gres\":\"gpu:a100:2\",\"output\":\"logs/%j.out\","
+                    "\"extra\":[\"--account=ml\",\"--qos=low\"]}",
+                &err),
+      "");
+  const char *times[] = {"30", "30:00", "1:30:00", "2-0", "2-12", "2-12:30", "2-12:30:15",
+                         "UNLIMITED"};
+  for (size_t i = 0; i < sizeof times / sizeof *times; i++) {
+    char body[300];
+    snprintf(body, sizeof body, CMD "\"executor\":{\"type\":\"slurm\",\"time\":\"%s\"}",
+             times[i]);
+    if (parse_msg(body, &err)[0]) fail_msg("time %s refused: %s", times[i], err.msg);
+  }
+  expect_error(CMD "\"executor\":\"slurm\"", "spec.executor: expected an object");
+  expect_error(CMD "\"executor\":{}", "spec.executor.type: required but missing");
+  expect_error(CMD "\"executor\":{\"type\":\"pbs\"}", "spec.executor.type: expected \"local\"");
+  expect_error(CMD "\"executor\":{\"type\":\"local\",\"time\":\"5\"}",
+               "spec.executor: unknown key 'time'");
+  expect_error(CMD "\"executor\":{\"type\":\"slurm\",\"queue\":\"a\"}",
+               "spec.executor: unknown key 'queue'");
+  expect_error(CMD "\"executor\":{\"type\":\"slurm\",\"time\":\"1h\"}", "spec.executor.time");
+  expect_error(CMD "\"executor\":{\"type\":\"slurm\",\"time\":\"1:2:3:4\"}",
+               "spec.executor.time");
+  expect_error(CMD "\"executor\":{\"type\":\"slurm\",\"time\":5}", "spec.executor.time");
+  expect_error(CMD "\"executor\":{\"type\":\"slurm\",\"cpus_per_task\":0}",
+               "spec.executor.cpus_per_task");
+  expect_error(CMD "\"executor\":{\"type\":\"slurm\",\"mem\":\"4 GB\"}", "spec.executor.mem");
+  expect_error(CMD "\"executor\":{\"type\":\"slurm\",\"partition\":\"a b\"}",
+               "spec.executor.partition");
+  expect_error(CMD "\"executor\":{\"type\":\"slurm\",\"gres\":\"gpu;rm\"}",
+               "spec.executor.gres");
+  expect_error(CMD "\"executor\":{\"type\":\"slurm\",\"output\":\"\"}", "spec.executor.output");
+  expect_error(CMD "\"executor\":{\"type\":\"slurm\",\"extra\":\"--account=a\"}",
+               "spec.executor.extra: expected an array");
+  expect_error(CMD "\"executor\":{\"type\":\"slurm\",\"extra\":[\"account=a\"]}",
+               "spec.executor.extra[0]: expected an sbatch option");
+  expect_error(CMD "\"executor\":{\"type\":\"slurm\",\"extra\":[\"--qos=a\",\"--export=NONE\"]}",
+               "spec.executor.extra[1]: --export is set by hpsearch");
+  expect_error(CMD "\"executor\":{\"type\":\"slurm\",\"extra\":[\"-Jname\"]}",
+               "spec.executor.extra[0]: -J is set by hpsearch");
+  expect_error(CMD "\"executor\":{\"type\":\"slurm\",\"extra\":[\"--output=x\"]}",
+               "use spec.executor.output");
+#undef CMD
+  expect_error("\"name\":\"x\",\"executor\":{\"type\":\"slurm\"}",
+               "spec.executor: a study without objective runs no workers");
+}
+
 /* The study-level "diagnostics" is the default of the engine config's own:
  * merged key by key, the engine's keys win. */
 static void test_diagnostics_merge(void **state) {
@@ -222,6 +278,7 @@ static void test_substitute_inactive(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_spec_errors),
+      cmocka_unit_test(test_spec_executor),
       cmocka_unit_test(test_substitute),
       cmocka_unit_test(test_substitute_inactive),
       cmocka_unit_test(test_diagnostics_merge),

@@ -1,0 +1,397 @@
+#!/usr/bin/python3
+"""Helper of tests/daemon/test_slurm.c: one scenario of the Slurm executor
+against a real one-node cluster that scripts/slurm-test-cluster started
+(SLURM_CONF set by the caller). Each scenario runs its own daemon in its
+own folder, checks the database (sqlite3) and Slurm's own view (squeue,
+scontrol), prints one JSON line with what it found and exits 0 when every
+check held, 1 otherwise (the reasons on stderr).
+
+usage: slurm_cluster.py HPSEARCH DIR SCENARIO
+  twenty   20 short trials with parallelism 2: 20 jobs, each COMPLETED in
+           scontrol under its trial's name, never more than 2 of the study's
+           jobs queued or running at once, every value and step stored
+  prune    a median pruner prunes trial 1 while its job runs: the trial is
+           PRUNED and its job CANCELLED within seconds
+  scancel  a job cancelled from outside (scancel): the trial is FAIL with
+           reason CANCELLED; a trial over the study's trial_timeout: its job
+           is cancelled, FAIL "timeout after 2 s"
+  timeout  a job over its time limit (1 minute): FAIL with reason TIMEOUT
+  refuse   connections to the daemon's job listener with a wrong token, or
+           a right token for another trial, are refused
+  restart  the daemon is killed (SIGKILL) while 2 jobs run and started
+           again: it adopts the jobs, and the study completes with every
+           trial COMPLETE and every intermediate value stored
+"""
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+
+HP, DIR, SCENARIO = sys.argv[1], sys.argv[2], sys.argv[3]
+SCALE = float(os.environ.get("SLURM_CLUSTER_SCALE", "1"))
+failures = []
+found = {"scenario": SCENARIO}
+os.makedirs(DIR, exist_ok=True)
+DB = os.path.join(DIR, "hp.db")
+SOCK = os.path.join(DIR, "hp.sock")
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+    return cond
+
+
+def sql(query, args=()):
+    conn = sqlite3.connect(DB, timeout=30)
+    try:
+        return conn.execute(query, args).fetchall()
+    finally:
+        conn.close()
+
+
+class Daemon:
+    def __init__(self, tag="d"):
+        self.log = os.path.join(DIR, "%s.log" % tag)
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen([HP, "daemon", "--db", DB, "--socket", SOCK,
+                                          "--worker-addr", "127.0.0.1:0"],
+                                         stdout=log, stderr=log, start_new_session=True)
+        for _ in range(400):
+            if self.proc.poll() is not None:
+                raise SystemExit("daemon exited at start:\n" + open(self.log).read())
+            if os.path.exists(SOCK) and self.rpc("daemon.status", {}).get("result"):
+                return
+            time.sleep(0.025)
+        raise SystemExit("daemon did not start")
+
+    def rpc(self, method, params, timeout=30):
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(timeout)
+        try:
+            s.connect(SOCK)
+            s.sendall((json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
+                                   "params": params}) + "\n").encode())
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+            return json.loads(buf) if buf else {}
+        except OSError:
+            return {}
+        finally:
+            s.close()
+
+    def stop(self):
+        """A clean shutdown must exit 0 (the sanitizer build fails otherwise)."""
+        if self.proc.poll() is None:
+            self.rpc("daemon.shutdown", {})
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        if self.proc.returncode != 0:
+            tail = open(self.log, errors="replace").read()[-3000:]
+            check(False, "daemon exited with %s:\n%s" % (self.proc.returncode, tail))
+
+    def kill9(self):
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+
+def script(name, body):
+    """An objective command: sh, reporting {"step", "value"} lines."""
+    path = os.path.join(DIR, name)
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\n" + body)
+    os.chmod(path, 0o755)
+    return path
+
+
+def submit(d, spec):
+    path = os.path.join(DIR, spec["name"] + ".json")
+    with open(path, "w") as f:
+        json.dump(spec, f)
+    r = subprocess.run([HP, "submit", path, "--socket", SOCK], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit("submit failed: %s %s" % (r.stdout, r.stderr))
+
+
+def rows(study):
+    """number, state, value, fail_reason or pruned reason, slurm record"""
+    out = []
+    for number, tid, state in sql(
+            "SELECT t.number, t.trial_id, t.state FROM trials t JOIN studies s USING (study_id) "
+            "WHERE s.study_name = ? ORDER BY t.number", (study,)):
+        attrs = dict(sql("SELECT key, value_json FROM trial_system_attributes WHERE trial_id = ?",
+                         (tid,)))
+        value = sql("SELECT value FROM trial_values WHERE trial_id = ?", (tid,))
+        steps = sql("SELECT step, intermediate_value FROM trial_intermediate_values "
+                    "WHERE trial_id = ? ORDER BY step", (tid,))
+        reason = json.loads(attrs.get("fail_reason", attrs.get("hpsearch:reason", "null")))
+        job = json.loads(attrs.get("hpsearch:slurm_job", "null"))
+        params = dict(sql("SELECT param_name, param_value FROM trial_params WHERE trial_id = ?",
+                          (tid,)))
+        out.append({"number": number, "trial_id": tid, "state": state,
+                    "value": value[0][0] if value else None, "reason": reason, "job": job,
+                    "steps": steps, "params": params})
+    return out
+
+
+def wait_done(study, n, timeout):
+    t_end = time.time() + timeout
+    while time.time() < t_end:
+        r = rows(study)
+        if len(r) >= n and all(t["state"] not in ("RUNNING", "WAITING") for t in r):
+            return r
+        time.sleep(0.2)
+    return rows(study)
+
+
+def scontrol(job_id):
+    r = subprocess.run(["scontrol", "show", "job", "-o", str(job_id)], capture_output=True,
+                       text=True)
+    return dict(re.findall(r"(\w+)=(\S*)", r.stdout))
+
+
+def job_state(job_id):
+    return scontrol(job_id).get("JobState")
+
+
+def wait_job_running(study, number, timeout=30):
+    t_end = time.time() + timeout
+    while time.time() < t_end:
+        r = [t for t in rows(study) if t["number"] == number]
+        if r and r[0]["job"] and r[0]["job"].get("job") and job_state(r[0]["job"]["job"]) == "RUNNING":
+            return r[0]
+        time.sleep(0.2)
+    return None
+
+
+def latencies(log):
+    """Seconds from sbatch to the job's worker calling back, from the log."""
+    return [float(x) for x in re.findall(r"its worker called ([0-9.]+) s after sbatch",
+                                         open(log).read())]
+
+
+STEPS = script("steps.sh", """x=$1; n=$2; pause=$3
+i=0
+while [ $i -lt $n ]; do
+  awk -v x="$x" -v s=$i 'BEGIN{printf "{\\"step\\": %d, \\"value\\": %.6f}\\n", s, x*x+s}'
+  sleep $pause; i=$((i+1))
+done
+echo "trial $HPSEARCH_TRIAL_NUMBER done" >&2
+awk -v x="$x" 'BEGIN{printf "{\\"value\\": %.6f, \\"job\\": \\"%s\\"}\\n", x*x, ENVIRON["SLURM_JOB_ID"]}'
+""")
+
+
+def spec(name, n, par, steps, pause, extra=None, executor=None):
+    s = {"name": name, "n_trials": n, "parallelism": par,
+         "sampler": {"type": "random", "seed": 7},
+         "space": {"x": {"type": "float", "low": -1, "high": 1}},
+         "objective": {"command": [STEPS, "$x", str(steps), str(pause)]},
+         "executor": executor or {"type": "slurm", "cpus_per_task": 1}}
+    s.update(extra or {})
+    return s
+
+
+def twenty():
+    n = max(4, int(20 * SCALE))
+    d = Daemon()
+    t0 = time.time()
+    submit(d, spec("tw", n, 2, 3, 0.2))
+    most = 0
+    t_end = time.time() + 300
+    while time.time() < t_end:
+        q = subprocess.run(["squeue", "-h", "-n", ",".join("tw.t%d" % i for i in range(n)),
+                            "-t", "PENDING,RUNNING", "-o", "%i"], capture_output=True, text=True)
+        most = max(most, len(q.stdout.split()))
+        r = rows("tw")
+        if len(r) >= n and all(t["state"] not in ("RUNNING", "WAITING") for t in r):
+            break
+        time.sleep(0.1)
+    wall = time.time() - t0
+    r = rows("tw")
+    d.stop()
+    found.update(trials=len(r), most_at_once=most, wall_s=round(wall, 1),
+                 trials_per_min=round(60 * len(r) / wall, 1))
+    lat = sorted(latencies(d.log))
+    if lat:
+        found.update(sbatch_to_worker_s={"median": lat[len(lat) // 2], "max": lat[-1]})
+    check(len(r) == n, "%d trials, not %d" % (len(r), n))
+    check(most <= 2, "%d jobs of the study queued or running at once (parallelism 2)" % most)
+    jobs = set()
+    for t in r:
+        check(t["state"] == "COMPLETE", "trial %d is %s (%s)" % (t["number"], t["state"], t["reason"]))
+        x = t["params"].get("x")
+        if t["value"] is not None and x is not None:
+            check(abs(t["value"] - x * x) < 1e-5, "trial %d value %s for x %s" % (t["number"], t["value"], x))
+        check([s for s, _ in t["steps"]] == [0, 1, 2], "trial %d steps %s" % (t["number"], t["steps"]))
+        jid = (t["job"] or {}).get("job")
+        if not check(jid is not None, "trial %d has no Slurm job recorded" % t["number"]):
+            continue
+        jobs.add(jid)
+        info = scontrol(jid)
+        check(info.get("JobState") == "COMPLETED", "job %s is %s" % (jid, info.get("JobState")))
+        check(info.get("JobName") == "tw.t%d" % t["number"],
+              "job %s is named %s" % (jid, info.get("JobName")))
+    check(len(jobs) == n, "%d distinct jobs for %d trials" % (len(jobs), n))
+    # the job's own id reached the trial through its worker's final line
+    attrs = sql("SELECT COUNT(*) FROM trial_user_attributes WHERE key = 'job'")
+    check(attrs[0][0] == n, "%s trials have the job user attribute" % attrs[0][0])
+
+
+def prune():
+    # trial 0 completes low; trial 1 reports worse and is pruned at step 0
+    # while its job would run for a minute
+    body = """if [ "$HPSEARCH_TRIAL_NUMBER" = 0 ]; then
+  echo '{"step": 0, "value": 1}'; echo '{"step": 1, "value": 1}'; echo '{"value": 1}'
+else
+  sleep 2; echo '{"step": 0, "value": 50}'; sleep 60; echo '{"value": 50}'
+fi
+"""
+    cmd = script("prune.sh", body)
+    d = Daemon()
+    s = spec("pr", 2, 1, 0, 0, extra={"pruner": {"type": "median", "n_startup_trials": 1}})
+    s["objective"] = {"command": [cmd]}
+    submit(d, s)
+    running = wait_job_running("pr", 1, 60)
+    t_run = time.time()
+    r = wait_done("pr", 2, 60)
+    secs = time.time() - t_run
+    d.stop()
+    found.update(pruned_after_running_s=round(secs, 1))
+    check(len(r) == 2 and r[0]["state"] == "COMPLETE", "trial 0: %s" % (r[:1],))
+    if check(len(r) == 2, "2 trials"):
+        t = r[1]
+        check(t["state"] == "PRUNED", "trial 1 is %s (%s)" % (t["state"], t["reason"]))
+        check(running is not None, "trial 1's job was never seen RUNNING")
+        jid = (t["job"] or {}).get("job")
+        check(jid is not None and job_state(jid) == "CANCELLED",
+              "trial 1's job %s is %s, not CANCELLED" % (jid, jid and job_state(jid)))
+        check(secs < 15, "the pruned trial's job ended %.1f s after it was seen running" % secs)
+
+
+def scancel():
+    d = Daemon()
+    submit(d, spec("sc", 1, 1, 1, 60))
+    t = wait_job_running("sc", 0, 60)
+    if not check(t is not None, "the job never ran"):
+        d.stop()
+        return
+    jid = t["job"]["job"]
+    t0 = time.time()
+    subprocess.run(["scancel", jid], check=True)
+    r = wait_done("sc", 1, 30)
+    found.update(cancelled_to_fail_s=round(time.time() - t0, 1))
+    d.stop()
+    check(r[0]["state"] == "FAIL", "trial is %s" % r[0]["state"])
+    check(str(r[0]["reason"]).startswith("CANCELLED (Slurm job %s" % jid),
+          "reason %r" % r[0]["reason"])
+    check(job_state(jid) == "CANCELLED", "job state %s" % job_state(jid))
+    # the study's own trial_timeout (counted from the job's start): scancel
+    d = Daemon("d2")
+    submit(d, spec("tt", 1, 1, 1, 60, extra={"trial_timeout": 2}))
+    r = wait_done("tt", 1, 60)
+    d.stop()
+    check(r[0]["state"] == "FAIL" and r[0]["reason"] == "timeout after 2 s",
+          "trial_timeout: %s %r" % (r[0]["state"], r[0]["reason"]))
+    jid = (r[0]["job"] or {}).get("job")
+    check(jid is not None and job_state(jid) == "CANCELLED",
+          "trial_timeout: job %s is %s" % (jid, jid and job_state(jid)))
+
+
+def timeout():
+    d = Daemon()
+    submit(d, spec("to", 1, 1, 1, 600, executor={"type": "slurm", "time": "1"}))
+    t = wait_job_running("to", 0, 60)
+    t0 = time.time()
+    r = wait_done("to", 1, 200)
+    found.update(timeout_after_s=round(time.time() - t0, 1))
+    d.stop()
+    check(r[0]["state"] == "FAIL", "trial is %s" % r[0]["state"])
+    check(str(r[0]["reason"]).startswith("TIMEOUT (Slurm job"), "reason %r" % r[0]["reason"])
+    jid = (r[0]["job"] or {}).get("job")
+    check(t is not None and job_state(jid) == "TIMEOUT", "job state %s" % (jid and job_state(jid)))
+
+
+def refuse():
+    d = Daemon()
+    submit(d, spec("rf", 2, 2, 1, 30))
+    t0 = wait_job_running("rf", 0, 60)
+    t1 = wait_job_running("rf", 1, 60)
+    if not check(t0 and t1, "the jobs never ran"):
+        d.stop()
+        return
+    host, port = t0["job"]["addr"].rsplit(":", 1)
+
+    def hello(line):
+        s = socket.create_connection((host, int(port)), timeout=10)
+        try:
+            s.sendall(line.encode() + b"\n")
+            buf = b""
+            while not buf.endswith(b"\n"):
+                c = s.recv(4096)
+                if not c:
+                    break
+                buf += c
+            return json.loads(buf) if buf else {}
+        finally:
+            s.close()
+
+    wrong = hello(json.dumps({"trial_id": t0["trial_id"], "token": "0" * 32}))
+    check("error" in wrong, "a wrong token was answered %r" % wrong)
+    other = hello(json.dumps({"trial_id": t1["trial_id"], "token": t0["job"]["token"]}))
+    check("error" in other, "trial 0's token for trial 1 was answered %r" % other)
+    garbage = hello("not json at all")
+    check("error" in garbage, "a garbage hello was answered %r" % garbage)
+    subprocess.run(["scancel"] + [t["job"]["job"] for t in (t0, t1)])
+    r = wait_done("rf", 2, 30)
+    d.stop()
+    check(all(t["state"] == "FAIL" for t in r), "states %s" % [t["state"] for t in r])
+    log = open(d.log).read()
+    check(log.count("refused a relay connection") >= 2, "refusals not logged")
+
+
+def restart():
+    n = max(4, int(6 * SCALE))
+    d = Daemon("d1")
+    submit(d, spec("rs", n, 2, 8, 0.5))
+    a = wait_job_running("rs", 0, 60)
+    b = wait_job_running("rs", 1, 60)
+    time.sleep(1.0)
+    d.kill9()
+    time.sleep(1.5)
+    d2 = Daemon("d2")
+    r = wait_done("rs", n, 120)
+    d2.stop()
+    log = open(d2.log).read()
+    found.update(adopted=log.count(" adopted"))
+    check(a is not None and b is not None, "the first jobs never ran")
+    check(log.count(" adopted") == 2, "%d jobs adopted, not 2" % log.count(" adopted"))
+    check(len(r) == n, "%d trials" % len(r))
+    for t in r:
+        check(t["state"] == "COMPLETE", "trial %d is %s (%s)" % (t["number"], t["state"], t["reason"]))
+        check([s for s, _ in t["steps"]] == list(range(8)),
+              "trial %d steps %s" % (t["number"], [s for s, _ in t["steps"]]))
+
+
+SCENARIOS = {"twenty": twenty, "prune": prune, "scancel": scancel, "timeout": timeout,
+             "refuse": refuse, "restart": restart}
+try:
+    SCENARIOS[SCENARIO]()
+except SystemExit as e:
+    failures.append(str(e))
+found["failures"] = failures
+print(json.dumps(found))
+for f in failures:
+    print("slurm_cluster %s: %s" % (SCENARIO, f), file=sys.stderr)
+sys.exit(1 if failures else 0)
