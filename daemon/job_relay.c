@@ -286,7 +286,7 @@ int hp_job_relay_run(const char *addr, const char *token, long long trial_id, do
   fcntl(po.fd, F_SETFL, O_NONBLOCK);
   fcntl(pe.fd, F_SETFL, O_NONBLOCK);
   double backoff = 0.2, t_connect = 0, t_exit = 0;
-  bool reaped = false, x_sent = false;
+  bool reaped = false, x_sent = false, reported = false;
   int status = 0;
   for (;;) {
     double now = now_s();
@@ -311,7 +311,7 @@ int hp_job_relay_run(const char *addr, const char *token, long long trial_id, do
       char x[64];
       int n = snprintf(x, sizeof x, "%d %d %d", WIFEXITED(status) ? WEXITSTATUS(status) : 0,
                        WIFSIGNALED(status) ? WTERMSIG(status) : 0, g_termed ? 1 : 0);
-      if (send_line(&r, 'x', x, (size_t)n) == 0) x_sent = true;
+      if (send_line(&r, 'x', x, (size_t)n) == 0) x_sent = reported = true;
     }
     if (ended && (r.done || r.refused || (x_sent && g_termed) || (g_termed && r.fd < 0)))
       break;
@@ -346,6 +346,9 @@ int hp_job_relay_run(const char *addr, const char *token, long long trial_id, do
   relay_drop(&r, NULL);
   for (size_t i = 0; i < r.n_lines; i++) free(r.lines[i]);
   free(r.lines);
-  if (r.refused) return 1;
+  /* Refused before the worker's end reached a daemon: the trial is not ours
+   * any more (it ended, or a daemon restarted without it). Refused after:
+   * the daemon stored the end and forgot the trial before saying so. */
+  if (r.refused && !reported) return 1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

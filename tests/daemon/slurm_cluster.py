@@ -18,6 +18,8 @@ usage: slurm_cluster.py HPSEARCH DIR SCENARIO
   timeout  a job over its time limit (1 minute): FAIL with reason TIMEOUT
   refuse   connections to the daemon's job listener with a wrong token, or
            a right token for another trial, are refused
+  engine   an engine objective (hpsearch worker training a small MLP) as
+           Slurm jobs: values per epoch, final value, test accuracy stored
   restart  the daemon is killed (SIGKILL) while 2 jobs run and started
            again: it adopts the jobs, and the study completes with every
            trial COMPLETE and every intermediate value stored
@@ -384,7 +386,29 @@ def restart():
               "trial %d steps %s" % (t["number"], [s for s, _ in t["steps"]]))
 
 
-SCENARIOS = {"twenty": twenty, "prune": prune, "scancel": scancel, "timeout": timeout,
+def engine():
+    """An engine objective: the same `hpsearch worker` as a local trial."""
+    d = Daemon()
+    cfg = {"layers": [{"type": "dense", "units": 16, "activation": "relu"},
+                      {"type": "dense", "units": 10}],
+           "optimizer": {"type": "adam", "lr": "$lr"}, "batch_size": 256, "epochs": 2,
+           "seed": 1, "data": {"format": "idx", "dir": "/usr/share/datasets/fashion-mnist",
+                               "validation": {"mode": "last", "size": 10000}}}
+    s = spec("en", 2, 2, 0, 0, extra={"direction": "maximize", "metric": "val_accuracy"})
+    s["space"] = {"lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}}
+    s["objective"] = {"engine": cfg}
+    submit(d, s)
+    r = wait_done("en", 2, 240)
+    d.stop()
+    for t in r:
+        check(t["state"] == "COMPLETE", "trial %d is %s (%s)" % (t["number"], t["state"], t["reason"]))
+        check([s for s, _ in t["steps"]] == [1, 2], "trial %d steps %s" % (t["number"], t["steps"]))
+        check(t["value"] is not None and 0.5 < t["value"] < 1, "trial %d value %s" % (t["number"], t["value"]))
+    acc = sql("SELECT COUNT(*) FROM trial_user_attributes WHERE key = 'test_accuracy'")
+    check(acc[0][0] == 2, "%s trials have test_accuracy" % acc[0][0])
+
+
+SCENARIOS = {"engine": engine, "twenty": twenty, "prune": prune, "scancel": scancel, "timeout": timeout,
              "refuse": refuse, "restart": restart}
 try:
     SCENARIOS[SCENARIO]()

@@ -135,6 +135,14 @@ static void test_slurm_refuse(void **state) {
   scenario("refuse");
 }
 
+/* An engine objective's worker (training) as a job; not in the sanitizer
+ * build, where training is slow. */
+static void test_slurm_engine(void **state) {
+  (void)state;
+  if (g_asan) skip();
+  scenario("engine");
+}
+
 static void test_slurm_restart(void **state) {
   (void)state;
   scenario("restart");
@@ -160,7 +168,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_slurm_timeout_start), cmocka_unit_test(test_slurm_twenty),
       cmocka_unit_test(test_slurm_prune),         cmocka_unit_test(test_slurm_scancel),
-      cmocka_unit_test(test_slurm_refuse),        cmocka_unit_test(test_slurm_restart),
+      cmocka_unit_test(test_slurm_refuse),        cmocka_unit_test(test_slurm_engine),
+      cmocka_unit_test(test_slurm_restart),
       cmocka_unit_test(test_slurm_timeout),
   };
   return cmocka_run_group_tests(tests, cluster_up, cluster_down);
