@@ -1,5 +1,5 @@
 /* `hpsearch daemon [--db FILE] [--socket PATH] [--jobs N] [--optuna-schema
- * 3.1|3.2] [--worker-addr HOST[:PORT]]`: parses the command line and runs the daemon (hp_daemon_run,
+ * 3.1|3.2] [--executor JSON] [--worker-addr HOST[:PORT]]`: parses the command line and runs the daemon (hp_daemon_run,
  * daemon/server.c) in the foreground. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +16,8 @@ int hp_cmd_daemon(int argc, char **argv) {
     const char *val = NULL;
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) return hp_cli_help(argv[0]);
     if (strcmp(a, "--db") == 0 || strcmp(a, "--socket") == 0 || strcmp(a, "--jobs") == 0 ||
-        strcmp(a, "--optuna-schema") == 0 || strcmp(a, "--worker-addr") == 0) {
+        strcmp(a, "--optuna-schema") == 0 || strcmp(a, "--worker-addr") == 0 ||
+        strcmp(a, "--executor") == 0) {
       if (i + 1 >= argc) {
         fprintf(stderr, "hpsearch daemon: %s needs a value\n", a);
         return HP_EXIT_USAGE;
@@ -24,7 +25,7 @@ int hp_cmd_daemon(int argc, char **argv) {
       val = argv[++i];
     } else if (strncmp(a, "--db=", 5) == 0 || strncmp(a, "--socket=", 9) == 0 ||
                strncmp(a, "--jobs=", 7) == 0 || strncmp(a, "--optuna-schema=", 16) == 0 ||
-               strncmp(a, "--worker-addr=", 14) == 0) {
+               strncmp(a, "--worker-addr=", 14) == 0 || strncmp(a, "--executor=", 11) == 0) {
       val = strchr(a, '=') + 1;
     } else {
       char what[300];
@@ -34,6 +35,7 @@ int hp_cmd_daemon(int argc, char **argv) {
     if (strncmp(a, "--db", 4) == 0) o.db_path = val;
     else if (strncmp(a, "--socket", 8) == 0) o.socket_path = val;
     else if (strncmp(a, "--worker-addr", 13) == 0) o.worker_addr = val;
+    else if (strncmp(a, "--executor", 10) == 0) o.executor = val;
     else if (strncmp(a, "--optuna-schema", 15) == 0) {
       if (strcmp(val, "3.1") != 0 && strcmp(val, "3.2") != 0) {
         fprintf(stderr, "hpsearch daemon: --optuna-schema: expected 3.1 or 3.2, got '%s'\n", val);

@@ -46,6 +46,10 @@ static const hp_cmd_t commands[] = {
        "schema of a NEW database: 3.2 (default; Optuna 3.2 and later, 5.x, read it) or 3.1 "
        "(Debian's Optuna 3.1 reads it); an existing file keeps its own, and must match when "
        "this is given"},
+      {"--executor", "JSON",
+       "where new studies with an objective and no \"executor\" of their own run their "
+       "trials, e.g. '{\"type\": \"slurm\", \"partition\": \"gpu\"}' (written into "
+       "their spec; docs/study-spec.md)"},
       {"--worker-addr", "HOST[:PORT]",
        "where the workers of Slurm jobs connect back to this daemon (a TCP listener opened "
        "for the first Slurm study; default: this host's name, any free port; docs/daemon.md)"}},

@@ -291,6 +291,7 @@ struct hp_daemon {
   int n_jobs;                /* trials running as Slurm jobs (not counted by --jobs) */
   struct hp_slurm *slurm;    /* the Slurm executor (slurm.c), NULL until a study needs it */
   char *worker_addr;         /* --worker-addr HOST[:PORT], or NULL (the host's name, any port) */
+  cJSON *default_executor;   /* --executor: a new study's "executor" when it has none, or NULL */
   hp_conn_t *conns;          /* open connections */
   int n_conns;
   uint64_t next_conn_id;

@@ -130,7 +130,23 @@ static int m_study_create(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJ
     return 0;
   }
   hp_study_spec_t *sp = NULL;
+  /* The daemon's --executor is the default of a new study with an
+   * objective: written into its spec, so the study keeps it. */
+  cJSON *with_default = NULL;
+  if (d->default_executor && cJSON_GetObjectItemCaseSensitive(spec, "objective") &&
+      !cJSON_GetObjectItemCaseSensitive(spec, "executor")) {
+    with_default = cJSON_Duplicate(spec, true);
+    cJSON *ex = cJSON_Duplicate(d->default_executor, true);
+    if (with_default == NULL || ex == NULL ||
+        !cJSON_AddItemToObject(with_default, "executor", ex)) {
+      cJSON_Delete(with_default);
+      cJSON_Delete(ex);
+      return hp_err_set(err, HP_ENOMEM, "out of memory");
+    }
+    spec = with_default;
+  }
   int rc = hp_study_spec_parse(spec, &sp, err);
+  cJSON_Delete(with_default);
   if (rc == 0) rc = hp_study_spec_check_create(sp, err);
   if (rc < 0) {
     hp_study_spec_free(sp);

@@ -590,6 +590,34 @@ void hp_daemon_wake_at(hp_daemon_t *d, double t) {
   uv_timer_start(&d->wake, on_wake, ms > 0 ? (uint64_t)ms + 1 : 0, 0);
 }
 
+/* ---- options ---------------------------------------------------------------------------------- */
+
+/* --executor JSON: checked as a spec's "executor" (the one parser), kept for
+ * m_study_create. */
+static int default_executor(hp_daemon_t *d, const char *text, hp_err_t *err) {
+  static const char PROBE[] = "{\"name\": \"probe\", \"n_trials\": 1, \"space\": {\"x\": "
+                              "{\"type\": \"categorical\", \"choices\": [0]}}, "
+                              "\"objective\": {\"command\": [\"true\"]}}";
+  cJSON *ex = NULL, *probe = NULL;
+  hp_study_spec_t *sp = NULL;
+  int rc = hp_json_parse(text, strlen(text), "--executor", &ex, err);
+  if (rc == 0) rc = hp_json_parse(PROBE, strlen(PROBE), "probe", &probe, err);
+  if (rc == 0 && !cJSON_AddItemToObject(probe, "executor", cJSON_Duplicate(ex, true)))
+    rc = hp_err_set(err, HP_ENOMEM, "out of memory");
+  if (rc == 0 && (rc = hp_study_spec_parse(probe, &sp, err)) == 0)
+    rc = hp_study_spec_check_create(sp, err);
+  if (rc < 0 && err->msg[0] && strncmp(err->msg, "--executor", 10) != 0)
+    hp_err_prefix(err, "--executor");
+  hp_study_spec_free(sp);
+  cJSON_Delete(probe);
+  if (rc < 0) {
+    cJSON_Delete(ex);
+    return rc;
+  }
+  d->default_executor = ex;
+  return 0;
+}
+
 /* ---- socket setup ------------------------------------------------------------------------ */
 
 /* Makes the socket's folder: created 0700 if missing; an existing folder must
@@ -760,6 +788,7 @@ int hp_daemon_run(const hp_daemon_opts_t *opts, hp_err_t *err) {
     rc = hp_err_set(err, HP_ENOMEM, "out of memory");
     goto fail_free;
   }
+  if (opts->executor && (rc = default_executor(d, opts->executor, err)) < 0) goto fail_free;
   d->db_path = strdup(opts->db_path ? opts->db_path : "hpsearch.db");
   if (d->worker_exe == NULL || d->db_path == NULL) {
     rc = hp_err_set(err, HP_ENOMEM, "out of memory");
@@ -886,6 +915,7 @@ fail_free:
   free(d->scratch);
   free(d->worker_exe);
   free(d->worker_addr);
+  cJSON_Delete(d->default_executor);
   free(d->db_path);
   free(d);
   g_daemon = NULL;

@@ -643,7 +643,8 @@ static void job_ended(hp_job_t *j, const char *state, const char *why) {
   if (w->run)
     hp_log("study '%s' trial %lld: Slurm job %s ended %s", w->run->st->name,
            (long long)w->run->number, j->id, state);
-  int64_t status = j->relay_termed ? w->exit_status : strcmp(state, "COMPLETED") == 0 ? 0 : 1;
+  /* The worker's own exit as its relay reported it; unknown (0) without. */
+  int64_t status = j->relay_termed ? w->exit_status : 0;
   int sig = j->relay_termed ? w->term_signal : 0;
   w->exit_status = 0;
   w->term_signal = 0;

@@ -25,6 +25,8 @@ typedef struct hp_daemon_opts {
   const char *optuna_schema; /* NULL: a new database gets revision v3.2.0.a, an existing one
                                 keeps its own; "3.1" / "3.2": the revision of a new file
                                 (v3.0.0.d / v3.2.0.a), and an existing file must have it */
+  const char *executor;    /* JSON of a study spec's "executor": the default of new studies
+                              with an objective and no executor of their own; NULL: local */
   const char *worker_addr; /* HOST[:PORT] the daemon listens on for the workers of Slurm
                               jobs (they connect back); NULL: this host's name, any port */
 } hp_daemon_opts_t;

@@ -58,11 +58,11 @@ def sql(query, args=()):
 
 
 class Daemon:
-    def __init__(self, tag="d"):
+    def __init__(self, tag="d", extra=()):
         self.log = os.path.join(DIR, "%s.log" % tag)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen([HP, "daemon", "--db", DB, "--socket", SOCK,
-                                          "--worker-addr", "127.0.0.1:0"],
+                                          "--worker-addr", "127.0.0.1:0"] + list(extra),
                                          stdout=log, stderr=log, start_new_session=True)
         for _ in range(400):
             if self.proc.poll() is not None:
@@ -299,9 +299,12 @@ def scancel():
     check(str(r[0]["reason"]).startswith("CANCELLED (Slurm job %s" % jid),
           "reason %r" % r[0]["reason"])
     check(job_state(jid) == "CANCELLED", "job state %s" % job_state(jid))
-    # the study's own trial_timeout (counted from the job's start): scancel
-    d = Daemon("d2")
-    submit(d, spec("tt", 1, 1, 1, 60, extra={"trial_timeout": 2}))
+    # the study's own trial_timeout (counted from the job's start): scancel;
+    # the study has no executor: the daemon's --executor default applies
+    d = Daemon("d2", ["--executor", '{"type": "slurm", "time": "5"}'])
+    s = spec("tt", 1, 1, 1, 60, extra={"trial_timeout": 2})
+    del s["executor"]
+    submit(d, s)
     r = wait_done("tt", 1, 60)
     d.stop()
     check(r[0]["state"] == "FAIL" and r[0]["reason"] == "timeout after 2 s",
@@ -309,6 +312,12 @@ def scancel():
     jid = (r[0]["job"] or {}).get("job")
     check(jid is not None and job_state(jid) == "CANCELLED",
           "trial_timeout: job %s is %s" % (jid, jid and job_state(jid)))
+    check(jid is not None and scontrol(jid).get("TimeLimit") == "00:05:00",
+          "the --executor default's time limit: %s" % (jid and scontrol(jid).get("TimeLimit")))
+    stored = sql("SELECT value_json FROM study_system_attributes a JOIN studies s USING (study_id) "
+                 "WHERE s.study_name = 'tt' AND a.key = 'hpsearch:spec'")
+    check(stored and json.loads(stored[0][0]).get("executor", {}).get("type") == "slurm",
+          "the default executor is not in the stored spec: %s" % stored)
 
 
 def timeout():

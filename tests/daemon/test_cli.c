@@ -859,6 +859,7 @@ static const char *sample_value(const char *name) {
   if (strcmp(name, "--state") == 0) return "fail";
   if (strcmp(name, "--set") == 0) return "epochs=1";
   if (strcmp(name, "--optuna-schema") == 0) return "3.2";
+  if (strcmp(name, "--executor") == 0) return "{\"type\": \"local\"}";
   if (strcmp(name, "--every") == 0) return "10";
   if (strcmp(name, "--evaluator") == 0) return "fanova";
   if (strcmp(name, "--listen") == 0) return "127.0.0.1:0";
