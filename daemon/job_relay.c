@@ -270,8 +270,13 @@ int hp_job_relay_run(const char *addr, const char *token, long long trial_id, do
     dup2(out[1], STDOUT_FILENO);
     dup2(err[1], STDERR_FILENO);
     execvp(cmd[0], cmd);
-    int e = errno;
-    printf("{\"error\": \"cannot start worker: %s: %s\"}\n", cmd[0], strerror(e));
+    /* said as an error line of the objective format: the trial's reason */
+    char msg[600];
+    snprintf(msg, sizeof msg, "cannot start worker: %s: %s", cmd[0], strerror(errno));
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "error", msg);
+    char *t = o ? hp_json_print(o) : NULL;
+    if (t) printf("%s\n", t);
     fflush(stdout);
     _exit(127);
   }
