@@ -1052,6 +1052,7 @@ void hp_slurm_close(hp_daemon_t *d) {
       hp_worker_forget(j->w);
     }
     if (j->submit) j->submit->job = NULL;
+    if (j->link) j->link->job = NULL; /* closed below */
     free(j);
   }
   sl->jobs = NULL;

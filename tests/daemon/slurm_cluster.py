@@ -21,8 +21,9 @@ usage: slurm_cluster.py HPSEARCH DIR SCENARIO
   engine   an engine objective (hpsearch worker training a small MLP) as
            Slurm jobs: values per epoch, final value, test accuracy stored
   restart  the daemon is killed (SIGKILL) while 2 jobs run and started
-           again: it adopts the jobs, and the study completes with every
-           trial COMPLETE and every intermediate value stored
+           again, later stopped cleanly while 2 others run and started
+           again: each time it adopts the jobs, and the study completes with
+           every trial COMPLETE and every intermediate value stored
 """
 import json
 import os
@@ -373,7 +374,7 @@ def refuse():
 
 
 def restart():
-    n = max(4, int(6 * SCALE))
+    n = max(6, int(6 * SCALE))
     d = Daemon("d1")
     submit(d, spec("rs", n, 2, 8, 0.5))
     a = wait_job_running("rs", 0, 60)
@@ -382,12 +383,21 @@ def restart():
     d.kill9()
     time.sleep(1.5)
     d2 = Daemon("d2")
-    r = wait_done("rs", n, 120)
+    # then a clean stop while the next two jobs run: they are left running
+    c = wait_job_running("rs", 2, 60)
+    e = wait_job_running("rs", 3, 60)
+    time.sleep(1.0)
     d2.stop()
-    log = open(d2.log).read()
-    found.update(adopted=log.count(" adopted"))
-    check(a is not None and b is not None, "the first jobs never ran")
-    check(log.count(" adopted") == 2, "%d jobs adopted, not 2" % log.count(" adopted"))
+    still = [t["state"] for t in rows("rs") if t["number"] in (2, 3)]
+    d3 = Daemon("d3")
+    r = wait_done("rs", n, 120)
+    d3.stop()
+    log2, log3 = open(d2.log).read(), open(d3.log).read()
+    found.update(adopted_after_kill=log2.count(" adopted"), adopted_after_stop=log3.count(" adopted"))
+    check(a and b and c and e, "the jobs never ran")
+    check(log2.count(" adopted") == 2, "%d jobs adopted after SIGKILL, not 2" % log2.count(" adopted"))
+    check(still == ["RUNNING", "RUNNING"], "after a clean stop trials 2, 3 are %s" % still)
+    check(log3.count(" adopted") == 2, "%d jobs adopted after a clean stop, not 2" % log3.count(" adopted"))
     check(len(r) == n, "%d trials" % len(r))
     for t in r:
         check(t["state"] == "COMPLETE", "trial %d is %s (%s)" % (t["number"], t["state"], t["reason"]))
