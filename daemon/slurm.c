@@ -961,6 +961,10 @@ void hp_slurm_cancel(hp_worker_t *w) {
   if (j == NULL || j->cancel) return;
   j->cancel = true;
   hp_slurm_t *sl = w->d->slurm;
+  if (w->run)
+    hp_log("study '%s' trial %lld: cancelling Slurm job %s (%s)", w->run->st->name,
+           (long long)w->run->number, j->id[0] ? j->id : "not submitted yet",
+           w->reason ? w->reason : "ended");
   if (j->id[0]) scancel(sl, j); /* else once sbatch gives its id */
   poll_schedule(sl, POLL_SOON_S);
 }
