@@ -17,7 +17,8 @@ usage: slurm_cluster.py HPSEARCH DIR SCENARIO
            is cancelled, FAIL "timeout after 2 s"
   timeout  a job over its time limit (1 minute): FAIL with reason TIMEOUT
   refuse   connections to the daemon's job listener with a wrong token, or
-           a right token for another trial, are refused
+           a right token for another trial, are refused; a job sbatch refuses
+           (no such partition) fails its trial with sbatch's message
   engine   an engine objective (hpsearch worker training a small MLP) as
            Slurm jobs: values per epoch, final value, test accuracy stored
   restart  the daemon is killed (SIGKILL) while 2 jobs run and started
@@ -371,6 +372,21 @@ def refuse():
     check(all(t["state"] == "FAIL" for t in r), "states %s" % [t["state"] for t in r])
     log = open(d.log).read()
     check(log.count("refused a relay connection") >= 2, "refusals not logged")
+    # sbatch refusing the job (no such partition): FAIL with sbatch's words,
+    # and the study stops itself after max_consecutive_failures (3)
+    d = Daemon("d2")
+    submit(d, spec("np", 10, 2, 1, 0, extra={"max_consecutive_failures": 3},
+                   executor={"type": "slurm", "partition": "nosuch"}))
+    t_end = time.time() + 30
+    while time.time() < t_end and "stopped" not in json.dumps(d.rpc("study.get", {"study": "np"})):
+        time.sleep(0.2)
+    st = d.rpc("study.get", {"study": "np"}).get("result", {})
+    d.stop()
+    r = rows("np")
+    check(st.get("state") == "stopped" and "Invalid partition" in str(st.get("stop_reason")),
+          "no-partition study: %s %r" % (st.get("state"), st.get("stop_reason")))
+    check(r and all(t["state"] == "FAIL" and "cannot submit the Slurm job: sbatch exit status 1"
+                    in str(t["reason"]) for t in r), "no-partition trials %s" % r[:1])
 
 
 def restart():
