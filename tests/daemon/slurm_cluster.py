@@ -26,6 +26,7 @@ usage: slurm_cluster.py HPSEARCH DIR SCENARIO
            again: each time it adopts the jobs, and the study completes with
            every trial COMPLETE and every intermediate value stored
 """
+import ctypes
 import json
 import os
 import re
@@ -34,6 +35,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 HP, DIR, SCENARIO = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -43,6 +45,30 @@ found = {"scenario": SCENARIO}
 os.makedirs(DIR, exist_ok=True)
 DB = os.path.join(DIR, "hp.db")
 SOCK = os.path.join(DIR, "hp.sock")
+
+
+def dies_with_us():
+    """A daemon's preexec: SIGTERM when this process ends (PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
+
+
+def watch_test(pid):
+    """Exits (and so stops the daemons) when the test binary is gone, also
+    when it was killed: this scenario runs under its system()."""
+    def alive():
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                return f.read().split(") ", 1)[1][0] != "Z"
+        except OSError:
+            return False
+    while alive():
+        time.sleep(0.5)
+    os._exit(1)
+
+
+if os.environ.get("HP_TEST_PID"):
+    threading.Thread(target=watch_test, args=(int(os.environ["HP_TEST_PID"]),),
+                     daemon=True).start()
 
 
 def check(cond, what):
@@ -65,7 +91,8 @@ class Daemon:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen([HP, "daemon", "--db", DB, "--socket", SOCK,
                                           "--worker-addr", "127.0.0.1:0"] + list(extra),
-                                         stdout=log, stderr=log, start_new_session=True)
+                                         stdout=log, stderr=log, start_new_session=True,
+                                         preexec_fn=dies_with_us)
         for _ in range(400):
             if self.proc.poll() is not None:
                 raise SystemExit("daemon exited at start:\n" + open(self.log).read())

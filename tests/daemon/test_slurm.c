@@ -54,6 +54,10 @@ static int cluster_up(void **state) {
   char conf[256];
   snprintf(conf, sizeof conf, "%s/slurm/slurm.conf", g_dir);
   setenv("SLURM_CONF", conf, 1); /* every client command (and the daemons' sbatch) */
+  /* the scenarios (run through system()) stop their daemons when we die */
+  char pid[24];
+  snprintf(pid, sizeof pid, "%d", (int)getpid());
+  setenv("HP_TEST_PID", pid, 1);
   /* Ports of this run's own (the plain and sanitizer runs go at once); a
    * taken port fails the start, and others are tried. Four CPUs declared:
    * the time-limit job runs beside a study of parallelism 2. */
