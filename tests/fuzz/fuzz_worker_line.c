@@ -1,14 +1,15 @@
 /* Fuzz harness for the parser of what a worker prints on stdout (the JSON
  * lines of docs/study-spec.md: {"step": N, "value": V}, {"value": V, ...},
- * {"error": "..."}, free text). The parser, worker_line() in daemon/worker.c,
- * is file-private, so this harness includes worker.c itself (and therefore
+ * {"error": "..."}, free text). The parser is hp_worker_line() in
+ * daemon/worker.c (a Slurm job's relayed lines go through it too); this
+ * harness includes worker.c itself (and therefore
  * defines hp_worker_start/hp_worker_kill; libdaemon's worker.o is then not
  * linked). The input is the worker's whole stdout, framed into lines as
  * on_out_read does (a last line without '\n' counts). The trial is trial 1
  * of a study with a median pruner whose trial 0 completed with four
  * reports, so reports can be pruned; the pretend worker has exited already
  * (pid 0), so killing it only records the reason. Afterwards the trial is
- * finished as worker_maybe_done would, which stores the outcome. */
+ * finished as hp_worker_maybe_done would, which stores the outcome. */
 #include "../../daemon/worker.c"
 #include "fuzz_daemon.h"
 
@@ -32,7 +33,7 @@ static void fz_worker_line(hp_worker_t *w, const uint8_t *p, size_t len) {
   HP_FUZZ_CHECK(line != NULL, "malloc");
   if (len) memcpy(line, p, len);
   line[len] = 'X'; /* not a terminator: the parser must use len */
-  worker_line(w, line, len);
+  hp_worker_line(w, line, len);
   free(line);
 }
 
@@ -75,7 +76,7 @@ int fuzz_worker_line(const uint8_t *data, size_t size) {
   int rc = hp_sched_finish(run, state, state == HP_STORE_COMPLETE ? &value : NULL, reason, &err);
   HP_FUZZ_CHECK(rc == 0, "finishing the trial failed: %s", err.msg);
   free(w->reason);
-  free(w->line);
+  free(w->out_lines.buf);
   free(w);
   fz_check_output(c);
   fz_conn_close(d, c);
