@@ -23,7 +23,9 @@ static bool wants_worker(hp_study_t *st) {
 
 /* A local trial needs one of the daemon's --jobs slots; a Slurm job does
  * not (Slurm places it; parallelism is the study's jobs in the queue). */
-static bool wants_local(hp_study_t *st) { return !st->spec->exec.slurm && wants_worker(st); }
+static bool wants_local(hp_study_t *st) {
+  return st->spec && !st->spec->exec.slurm && wants_worker(st);
+}
 
 /* Starts one worker trial of st; false if nothing could be started. */
 static bool start_one(hp_study_t *st) {
