@@ -212,6 +212,7 @@ struct hp_study {
                                 read what the peers committed (hp_sched_claim) */
   double t_beats;            /* monotonic: this daemon's trials last beat */
   double t_stale;            /* monotonic: peers' stale trials last looked for */
+  int64_t taken_said;        /* own runs another program ended, as last logged */
 };
 
 /* ---- workers ---------------------------------------------------------------- */

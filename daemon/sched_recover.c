@@ -658,6 +658,28 @@ static int study_sync(hp_study_t *st, const hp_store_study_info_t *info, hp_err_
   /* Counts as the database has them: another program's trials count
    * towards n_trials, as in Optuna. */
   memcpy(st->n_state, info->n_state, sizeof st->n_state);
+  /* This daemon's runs stay RUNNING in its counts until they end here. A
+   * peer may have failed one meanwhile (its heartbeat was late by more than
+   * the grace period: a stalled or partitioned daemon); the database then
+   * counts it FAIL, and the run's own end, refused by the store, is what
+   * settles it. Until then it is counted as running, not twice. */
+  int64_t own = 0;
+  for (size_t i = 0; i < st->runs_cap; i++) own += st->runs[i] != NULL;
+  int64_t gap = own - st->n_state[HP_STORE_RUNNING];
+  if (gap > 0 && gap != st->taken_said)
+    hp_log("study '%s': %lld of this daemon's running trial(s) were ended by another program "
+           "(a heartbeat later than the grace period?); their ends here will be refused",
+           st->name, (long long)gap);
+  st->taken_said = gap > 0 ? gap : 0;
+  if (gap > 0) {
+    st->n_state[HP_STORE_RUNNING] += gap;
+    for (int s = HP_STORE_NSTATES - 1; s >= 0 && gap > 0; s--) {
+      if (s == HP_STORE_RUNNING || s == HP_STORE_WAITING) continue;
+      int64_t take = st->n_state[s] < gap ? st->n_state[s] : gap;
+      st->n_state[s] -= take;
+      gap -= take;
+    }
+  }
   if (info->n_trials > st->next_number) st->next_number = info->n_trials;
   st->exhausted = false;
   /* Trials another program enqueued wake a finished study, as trial.enqueue. */

@@ -474,12 +474,15 @@ static bool queued(pg_t *s, int k) {
 }
 
 /* Queues statement id (prepared on this connection on first use); its
- * result goes to keep[k] at the next flush (k < 0: only checked). */
+ * result goes to keep[k] at the next flush (k < 0: only checked; k <= -2
+ * marks the prepare of statement -2 - k). */
 static bool send_prepared(pg_t *s, int id, const args_t *a, int k) {
   char name[16];
   snprintf(name, sizeof name, "hp%d", id);
   if (!s->prepared[id]) {
-    if (!PQsendPrepare(s->c, name, SQL[id], 0, NULL) || !queued(s, -1)) return false;
+    /* Its slot (-2 - id) tells flush to forget the statement again if the
+     * server skipped the prepare (an earlier error in the same pipeline). */
+    if (!PQsendPrepare(s->c, name, SQL[id], 0, NULL) || !queued(s, -2 - id)) return false;
     s->prepared[id] = true;
   }
   return PQsendQueryPrepared(s->c, name, a ? a->n : 0, a ? a->v : NULL, NULL, NULL, 0) &&
@@ -510,6 +513,7 @@ static int flush(pg_t *s, int n_keep, PGresult **keep, const char *what, hp_err_
     }
     ExecStatusType st = PQresultStatus(r);
     int k = s->slot[i];
+    if (k <= -2 && st != PGRES_COMMAND_OK) s->prepared[-2 - k] = false; /* not prepared */
     if (st == PGRES_FATAL_ERROR && !rc) {
       rc = pg_fail(s, err, what, r);
       if (k < 0 && s->batch) s->aborted = true;

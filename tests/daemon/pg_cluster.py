@@ -56,7 +56,9 @@ def sql(query, args=()):
     try:
         with conn.cursor() as cur:
             cur.execute(query, args)
-            return cur.fetchall() if cur.description else None
+            rows = cur.fetchall() if cur.description else None
+        conn.commit()
+        return rows
     finally:
         conn.close()
 
@@ -305,15 +307,16 @@ def live_owner():
     """Two daemons run two studies at once (each submitted to a different
     daemon), every trial lasting longer than the grace period: a peer must
     never fail a trial whose owner is alive and beating, and batches that
-    touch both studies must not deadlock."""
+    touch both studies must not deadlock. The grace period (4 s, beats
+    every 1 s) leaves room for a sanitizer build on a loaded machine."""
     daemons = [Daemon("d%d" % i) for i in range(2)]
     n = 6
     for i, name in enumerate(("lv1", "lv2")):
         spec = {"name": name, "direction": "minimize", "parallelism": 2, "n_trials": n,
-                "heartbeat_interval": 1, "grace_period": 2,
+                "heartbeat_interval": 1, "grace_period": 4,
                 "sampler": {"type": "random", "seed": 7 + i},
                 "space": {"x": {"type": "float", "low": 0, "high": 1}},
-                "objective": echo_objective("sleep 3.5; ")}
+                "objective": echo_objective("sleep 5; ")}
         submit(daemons[i], spec)
     for name in ("lv1", "lv2"):
         rows = wait_finished(name, n, 120)
@@ -327,6 +330,34 @@ def live_owner():
     check(all(c > 0 for c in counts.values()), "a daemon ran no trial: %s" % counts)
     for d in daemons:
         d.stop()
+
+
+def taken_over():
+    """A peer ends a trial this daemon still runs (as after a stall longer
+    than the grace period): the daemon keeps serving, its own end of that
+    trial is refused, the study still completes, and the daemon says so."""
+    d = Daemon("d0")
+    spec = {"name": "tk", "direction": "minimize", "parallelism": 1, "n_trials": 3,
+            "sampler": {"type": "random", "seed": 3},
+            "space": {"x": {"type": "float", "low": 0, "high": 1}},
+            "objective": echo_objective("sleep 2; ")}
+    submit(d, spec)
+    t_end = time.time() + 30
+    while time.time() < t_end and not any(r[0] == 0 and r[1] == "RUNNING" for r in study_rows("tk")):
+        time.sleep(0.05)
+    sql("UPDATE trials SET state = 'FAIL', datetime_complete = now() WHERE number = 0 AND "
+        "study_id = (SELECT study_id FROM studies WHERE study_name = 'tk')")
+    rows = wait_finished("tk", 3, 60)
+    check_numbers(rows, 3)
+    states = {r[0]: r[1] for r in rows}
+    found["states"] = states
+    check(states.get(0) == "FAIL", "trial 0 is %s, not the peer's FAIL" % states.get(0))
+    check(states.get(1) == "COMPLETE" and states.get(2) == "COMPLETE",
+          "the other trials did not complete: %s" % states)
+    check("result" in d.rpc("daemon.status", {}), "the daemon stopped answering")
+    check(any("were ended by another program" in line for line in open(d.log)),
+          "the daemon did not say that a peer ended its trial")
+    d.stop()
 
 
 def optuna_joins():
@@ -465,7 +496,7 @@ print(json.dumps({"version": optuna.__version__, "n": len(before), "best": best,
 
 SCENARIOS = {"claims-grid": lambda: claims("grid"), "claims-tpe": lambda: claims("tpe"),
              "unlimited": unlimited,
-             "kill9": kill9, "live": live_owner, "optuna": optuna_joins, "optuna5": optuna5, "restart": restart}
+             "kill9": kill9, "live": live_owner, "taken": taken_over, "optuna": optuna_joins, "optuna5": optuna5, "restart": restart}
 t0 = time.time()
 SCENARIOS[SCENARIO]()
 found["seconds"] = round(time.time() - t0, 1)

@@ -214,11 +214,19 @@ static void test_pg_kill9_takeover(void **state) {
   scenario("kill9", NULL);
 }
 
-/* A peer never fails a live owner's trial (trials longer than the grace
- * period), with two studies run by both daemons at once. */
+/* A peer never fails a live owner's trial (5 s trials, 4 s grace period),
+ * with two studies run by both daemons at once. */
 static void test_pg_live_owner(void **state) {
   (void)state;
   scenario("live", NULL);
+}
+
+/* A peer ends a trial this daemon still runs: the daemon keeps serving (its
+ * counts stay consistent: the sanitizer build checks them every loop
+ * iteration), its own end is refused, the study completes. */
+static void test_pg_taken_over(void **state) {
+  (void)state;
+  scenario("taken", NULL);
 }
 
 static void test_pg_optuna_joins(void **state) {
@@ -258,6 +266,7 @@ int main(void) {
       cmocka_unit_test(test_pg_claims_grid),   cmocka_unit_test(test_pg_claims_tpe),
       cmocka_unit_test(test_pg_claims_unlimited),
       cmocka_unit_test(test_pg_kill9_takeover), cmocka_unit_test(test_pg_live_owner),
+      cmocka_unit_test(test_pg_taken_over),
       cmocka_unit_test(test_pg_optuna_joins),
       cmocka_unit_test(test_pg_optuna5_reads), cmocka_unit_test(test_pg_restart),
   };
