@@ -412,8 +412,13 @@ def refuse():
     r = rows("np")
     check(st.get("state") == "stopped" and "Invalid partition" in str(st.get("stop_reason")),
           "no-partition study: %s %r" % (st.get("state"), st.get("stop_reason")))
-    check(r and all(t["state"] == "FAIL" and "cannot submit the Slurm job: sbatch exit status 1"
-                    in str(t["reason"]) for t in r), "no-partition trials %s" % r[:1])
+    # with parallelism 2 a fourth trial's sbatch may be in flight when the
+    # study stops itself and the daemon is shut down: it ends FAIL, or stays
+    # RUNNING without a job record (failed at the next start; docs/daemon.md)
+    refused = [t for t in r if "cannot submit the Slurm job: sbatch exit status 1" in str(t["reason"])]
+    check(len(refused) >= 3 and all(t["state"] == "FAIL" or t["state"] == "RUNNING" and
+                                    not t["job"] for t in r),
+          "no-partition trials %s" % [(t["number"], t["state"], t["reason"]) for t in r])
 
 
 def restart():
