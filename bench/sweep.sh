@@ -8,7 +8,8 @@
 # validation accuracy and its trial's test accuracy, and the best so far
 # against time for both.
 # usage: bench/sweep.sh [BUILD_DIR]   (env: SWEEP_TRIALS=N, default the
-#        example's n_trials; HP_OPTUNA5 = the folder holding Optuna 5's optuna/)
+#        example's n_trials; SWEEP_SEED=S, both samplers' seed, default the
+#        example's; HP_OPTUNA5 = the folder holding Optuna 5's optuna/)
 set -euo pipefail
 B=${1:-build}
 cd "$(dirname "$0")/.."
@@ -27,11 +28,13 @@ cleanup() {
 }
 trap cleanup EXIT
 n=${SWEEP_TRIALS:-$("$py" -c 'import json; print(json.load(open("examples/fashion-mnist.json"))["n_trials"])')}
-"$py" - "$n" >"$tmp/spec.json" <<'PY'
+"$py" - "$n" "${SWEEP_SEED:-}" >"$tmp/spec.json" <<'PY'
 import json, sys
 s = json.load(open("examples/fashion-mnist.json"))
 s["name"] = "sweep"
 s["n_trials"] = int(sys.argv[1])
+if sys.argv[2]:
+    s["sampler"]["seed"] = int(sys.argv[2])
 json.dump(s, sys.stdout)
 PY
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); load: $(cut -d' ' -f1-3 /proc/loadavg)"

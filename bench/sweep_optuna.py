@@ -184,7 +184,8 @@ def worker(db, n, wid, spec_path, data):
     torch.set_flush_denormal(True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = spec_space(spec_path)
-    sampler = optuna.samplers.TPESampler(seed=42 + wid, n_startup_trials=8, multivariate=True,
+    seed = spec.get("sampler", {}).get("seed", 42)  # the hpsearch study's seed (SWEEP_SEED)
+    sampler = optuna.samplers.TPESampler(seed=seed + wid, n_startup_trials=8, multivariate=True,
                                          group=True, constant_liar=True)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=0)
     study = optuna.load_study(study_name="sweep", storage="sqlite:///" + db, sampler=sampler,
