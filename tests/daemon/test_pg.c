@@ -20,22 +20,14 @@
 
 #include "hpsearch/store.h"
 
+#include "../child.h"
+
 static char g_dir[128];    /* the server's BASE folder */
 static int g_port;
 static const char *g_bin;  /* hpsearch */
 static char g_src[1024];   /* source folder */
 static char g_pgbin[256];  /* PostgreSQL's bin folder */
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-  char cmd[4096];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  int rc = system(cmd);
-  return rc == -1 ? -1 : WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
-}
 
 static int server_up(void **state) {
   (void)state;
@@ -55,10 +47,10 @@ static int server_up(void **state) {
   srand((unsigned)(getpid() ^ time(NULL)));
   for (int attempt = 0; attempt < 6; attempt++) {
     g_port = 20000 + rand() % 20000;
-    if (sh("'%s/scripts/pg-test-server' up '%s' %d >/dev/null 2>'%s/up.err'", g_src, g_dir,
+    if (hp_test_sh("'%s/scripts/pg-test-server' up '%s' %d >/dev/null 2>'%s/up.err'", g_src, g_dir,
            g_port, g_dir) == 0)
       return 0;
-    sh("'%s/scripts/pg-test-server' stop '%s'; rm -rf '%s/pg'", g_src, g_dir, g_dir);
+    hp_test_sh("'%s/scripts/pg-test-server' stop '%s'; rm -rf '%s/pg'", g_src, g_dir, g_dir);
   }
   char cmd[512];
   snprintf(cmd, sizeof cmd, "cat '%s/up.err' >&2", g_dir);
@@ -70,14 +62,14 @@ static int server_up(void **state) {
 
 static int server_down(void **state) {
   (void)state;
-  sh("'%s/scripts/pg-test-server' stop '%s'", g_src, g_dir);
-  sh("rm -rf '%s'", g_dir);
+  hp_test_sh("'%s/scripts/pg-test-server' stop '%s'", g_src, g_dir);
+  hp_test_sh("rm -rf '%s'", g_dir);
   return 0;
 }
 
 /* A fresh database; its URL over the Unix socket into url. */
 static void new_db(const char *name, char *url, size_t cap) {
-  assert_int_equal(sh("'%s/createdb' -h '%s/pg/sock' -p %d -U postgres '%s'", g_pgbin, g_dir,
+  assert_int_equal(hp_test_sh("'%s/createdb' -h '%s/pg/sock' -p %d -U postgres '%s'", g_pgbin, g_dir,
                       g_port, name), 0);
   snprintf(url, cap, "postgresql://postgres@/%s?host=%s/pg/sock&port=%d", name, g_dir, g_port);
 }
@@ -92,18 +84,18 @@ static void scenario(const char *name, const char *extra) {
   /* The sanitizer build runs each daemon several times slower: the same
    * scenarios with a fifth of the trials there. */
   const char *scale = strstr(HP_BUILD_DIR, "asan") ? "PG_CLUSTER_SCALE=0.2 " : "";
-  int rc = sh("%s/usr/bin/python3 '%s/tests/daemon/pg_cluster.py' '%s' '%s' %d %s %s %s", scale,
+  int rc = hp_test_sh("%s/usr/bin/python3 '%s/tests/daemon/pg_cluster.py' '%s' '%s' %d %s %s %s", scale,
               g_src, g_bin, g_dir, g_port, db, name, extra ? extra : "");
   if (rc == 3) fail_msg("python3-psycopg2 is missing: run scripts/install-deps");
   if (rc != 0) {
-    sh("tail -n 30 '%s'/%s-*.log >&2", g_dir, name);
+    hp_test_sh("tail -n 30 '%s'/%s-*.log >&2", g_dir, name);
     fail_msg("scenario %s failed (exit %d)", name, rc);
   }
 }
 
 /* pg_dump --schema-only of a database, without what changes per dump. */
 static void dump_schema(const char *db, const char *out) {
-  assert_int_equal(sh("'%s/pg_dump' -h '%s/pg/sock' -p %d -U postgres --schema-only --no-owner "
+  assert_int_equal(hp_test_sh("'%s/pg_dump' -h '%s/pg/sock' -p %d -U postgres --schema-only --no-owner "
                       "--no-privileges '%s' | grep -v '^.restrict\\|^.unrestrict' >'%s'",
                       g_pgbin, g_dir, g_port, db, out),
                    0);
@@ -138,13 +130,13 @@ static void test_pg_schema_exact(void **state) {
     hp_store_close(s);
     snprintf(out, sizeof out, "%s/%s.sql", g_dir, cases[i].db);
     dump_schema(cases[i].db, out);
-    if (sh("diff -u '%s/tests/store/%s' '%s' >&2", g_src, cases[i].ref, out) != 0)
+    if (hp_test_sh("diff -u '%s/tests/store/%s' '%s' >&2", g_src, cases[i].ref, out) != 0)
       fail_msg("%s: schema differs from Optuna's (%s)", cases[i].db, cases[i].ref);
   }
   /* `hpsearch db upgrade URL` gives what `optuna storage upgrade` gives */
   char url[512];
   snprintf(url, sizeof url, "postgresql://postgres@/sch31?host=%s/pg/sock&port=%d", g_dir, g_port);
-  assert_int_equal(sh("'%s' db upgrade '%s' >/dev/null", g_bin, url), 0);
+  assert_int_equal(hp_test_sh("'%s' db upgrade '%s' >/dev/null", g_bin, url), 0);
   hp_store_t *s = NULL;
   hp_err_t err = {0};
   assert_int_equal(hp_store_open(url, HP_STORE_READONLY, &s, &err), 0);
@@ -175,8 +167,8 @@ static void test_pg_urls(void **state) {
   assert_int_equal(hp_store_trial_finish(s, tid, HP_STORE_COMPLETE, &v, 1, NULL, &err), 0);
   hp_store_close(s);
   /* read back through the socket form, as `hpsearch trials --db` does */
-  assert_int_equal(sh("'%s' trials u --db '%s' --csv | grep -q 'inf'", g_bin, url), 0);
-  assert_int_equal(sh("'%s' status --db '%s' >/dev/null", g_bin, tcp), 0);
+  assert_int_equal(hp_test_sh("'%s' trials u --db '%s' --csv | grep -q 'inf'", g_bin, url), 0);
+  assert_int_equal(hp_test_sh("'%s' status --db '%s' >/dev/null", g_bin, tcp), 0);
   /* a password in the URL never shows in messages */
   char bad[256];
   snprintf(bad, sizeof bad, "postgresql://postgres:s3cret@127.0.0.1:1/nodb");
@@ -184,7 +176,7 @@ static void test_pg_urls(void **state) {
   assert_null(strstr(err.msg, "s3cret"));
   assert_non_null(strstr(err.msg, "postgres:***@"));
   /* someone else's database */
-  assert_int_equal(sh("'%s/psql' -q -h '%s/pg/sock' -p %d -U postgres -d urls -c 'CREATE "
+  assert_int_equal(hp_test_sh("'%s/psql' -q -h '%s/pg/sock' -p %d -U postgres -d urls -c 'CREATE "
                       "DATABASE other' && '%s/psql' -q -h '%s/pg/sock' -p %d -U postgres -d "
                       "other -c 'CREATE TABLE mine (a int)'",
                       g_pgbin, g_dir, g_port, g_pgbin, g_dir, g_port),
@@ -231,7 +223,7 @@ static void test_pg_taken_over(void **state) {
 
 static void test_pg_optuna_joins(void **state) {
   (void)state;
-  if (sh("/usr/bin/python3 -c 'import optuna' >/dev/null 2>&1") != 0)
+  if (hp_test_sh("/usr/bin/python3 -c 'import optuna' >/dev/null 2>&1") != 0)
     fail_msg("python3-optuna is missing: run scripts/install-deps");
   scenario("optuna", NULL);
 }

@@ -31,16 +31,6 @@ static char g_src[1024];  /* source folder */
 static pid_t g_timeout;   /* the time-limit scenario running beside the others */
 static bool g_asan;
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-  char cmd[4096];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  int rc = system(cmd);
-  return rc == -1 ? -1 : WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
-}
 
 static int cluster_up(void **state) {
   (void)state;
@@ -64,13 +54,13 @@ static int cluster_up(void **state) {
   srand((unsigned)(getpid() ^ time(NULL)));
   for (int attempt = 0; attempt < 5; attempt++) {
     int port = 20000 + 2 * (rand() % 10000);
-    if (sh("SLURM_TEST_CPUS=4 '%s/scripts/slurm-test-cluster' up '%s' %d %d %d 2>'%s/up.err'",
+    if (hp_test_sh("SLURM_TEST_CPUS=4 '%s/scripts/slurm-test-cluster' up '%s' %d %d %d 2>'%s/up.err'",
            g_src, g_dir, port, port + 1, (int)getpid(), g_dir) == 0)
       return 0;
-    sh("'%s/scripts/slurm-test-cluster' down '%s'; rm -rf '%s/slurm' '%s/munge'", g_src, g_dir,
+    hp_test_sh("'%s/scripts/slurm-test-cluster' down '%s'; rm -rf '%s/slurm' '%s/munge'", g_src, g_dir,
        g_dir, g_dir);
   }
-  sh("cat '%s/up.err' >&2", g_dir);
+  hp_test_sh("cat '%s/up.err' >&2", g_dir);
   fprintf(stderr, "test_slurm: no Slurm cluster could be started (scripts/install-deps installs "
                   "slurm-wlm and munge)\n");
   return -1;
@@ -82,8 +72,8 @@ static int cluster_down(void **state) {
     kill(g_timeout, SIGTERM);
     waitpid(g_timeout, NULL, 0);
   }
-  sh("'%s/scripts/slurm-test-cluster' down '%s'", g_src, g_dir);
-  sh("rm -rf '%s'", g_dir);
+  hp_test_sh("'%s/scripts/slurm-test-cluster' down '%s'", g_src, g_dir);
+  hp_test_sh("rm -rf '%s'", g_dir);
   return 0;
 }
 
@@ -94,10 +84,10 @@ static const char *scale(void) {
 
 /* Runs one scenario of slurm_cluster.py in BASE/<name>. */
 static void scenario(const char *name) {
-  int rc = sh("%s/usr/bin/python3 '%s/tests/daemon/slurm_cluster.py' '%s' '%s/%s' %s >&2", scale(),
+  int rc = hp_test_sh("%s/usr/bin/python3 '%s/tests/daemon/slurm_cluster.py' '%s' '%s/%s' %s >&2", scale(),
               g_src, g_bin, g_dir, name, name);
   if (rc != 0) {
-    sh("tail -n 30 '%s/%s'/*.log >&2", g_dir, name);
+    hp_test_sh("tail -n 30 '%s/%s'/*.log >&2", g_dir, name);
     fail_msg("scenario %s failed (exit %d)", name, rc);
   }
 }
@@ -161,7 +151,7 @@ static void test_slurm_timeout(void **state) {
   assert_int_equal(waitpid(g_timeout, &status, 0), g_timeout);
   g_timeout = 0;
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    sh("tail -n 30 '%s/timeout'/*.log >&2", g_dir);
+    hp_test_sh("tail -n 30 '%s/timeout'/*.log >&2", g_dir);
     fail_msg("scenario timeout failed (status %d)", status);
   }
 }
