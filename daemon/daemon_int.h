@@ -534,5 +534,12 @@ void hp_slurm_free(hp_daemon_t *d); /* after the loop's last handle closed */
 /* At a start: takes over a RUNNING trial of a previous daemon whose Slurm
  * job is recorded (hpsearch:slurm_job); false if it has none. */
 bool hp_slurm_adopt(hp_daemon_t *d, hp_run_t *run, const char *system_attrs_json);
+/* The address this daemon's relays call when --worker-addr names a fixed
+ * port (false otherwise): on a shared database, the jobs whose record names
+ * it are this daemon's to adopt at a start (only one daemon can listen
+ * there). */
+bool hp_slurm_own_addr(const hp_daemon_t *d, char *out, size_t n);
+/* Whether system_attrs_json holds a Slurm job record whose relay calls addr. */
+bool hp_slurm_record_is(const char *system_attrs_json, const char *addr);
 
 #endif

@@ -173,7 +173,7 @@ static void adopt_job(hp_study_t *st, const hp_store_trial_t *t) {
  * ones whose Slurm job runs on), or stay running (live: a reload, or a
  * study another program wrote). */
 static int study_replay(hp_study_t *st, hp_store_trial_t *trials, size_t n, bool live,
-                        hp_err_t *err) {
+                        const char *own_addr, hp_err_t *err) {
   const hp_space_t *space = st->spec ? st->spec->space : NULL;
   double *params = space ? malloc(((size_t)space->n + 1) * sizeof *params) : NULL;
   if (space && params == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
@@ -192,9 +192,13 @@ static int study_replay(hp_study_t *st, hp_store_trial_t *trials, size_t n, bool
   }
   free(params);
   st->sync_from = open_low >= 0 ? open_low : st->next_number;
-  /* A start: the trials whose Slurm jobs run on are this daemon's now. */
-  for (size_t i = 0; i < n && !live && st->spec; i++)
-    if (runs_as_job(&trials[i])) adopt_job(st, &trials[i]);
+  /* A start: the trials whose Slurm jobs run on are this daemon's now; on a
+   * shared database only those whose relays call this daemon's fixed
+   * --worker-addr (own_addr): the others are peers'. */
+  for (size_t i = 0; i < n && st->spec && (!live || own_addr); i++)
+    if (runs_as_job(&trials[i]) &&
+        (!live || hp_slurm_record_is(trials[i].system_attrs_json, own_addr)))
+      adopt_job(st, &trials[i]);
   return 0;
 }
 
@@ -303,8 +307,8 @@ static void adopt_foreign(hp_study_t *st, const hp_store_trial_t *trials, size_t
 /* Builds the study of one stored study (info and its trials, read just
  * before) and links it into d->studies; *out (may be NULL) gets it. */
 static int study_build(hp_daemon_t *d, const hp_store_study_info_t *info,
-                       hp_store_trial_t *trials, size_t n, bool live, hp_study_t **out,
-                       hp_err_t *err) {
+                       hp_store_trial_t *trials, size_t n, bool live, const char *own_addr,
+                       hp_study_t **out, hp_err_t *err) {
   hp_study_t *st = calloc(1, sizeof *st);
   if (st == NULL) return hp_err_set(err, HP_ENOMEM, "out of memory");
   st->d = d;
@@ -369,7 +373,7 @@ static int study_build(hp_daemon_t *d, const hp_store_study_info_t *info,
     st->budget_saved = hp_now_mono();
     st->budget_since = st->state == HP_STUDY_STOPPED ? NAN : st->budget_saved;
   }
-  int rc = study_replay(st, trials, n, live, err);
+  int rc = study_replay(st, trials, n, live, own_addr, err);
   if (rc < 0) return rc;
   if (st->state == HP_STUDY_RUNNING) {
     if (st->n_state[HP_STORE_RUNNING] == 0 && !hp_sched_more_to_do(st)) st->state = HP_STUDY_FINISHED;
@@ -401,6 +405,13 @@ static int sched_load(hp_daemon_t *d, bool live, hp_err_t *err) {
    * daemon that died are failed once their heartbeats are older than the
    * grace period (hp_sched_check_heartbeats). */
   bool own_all = !live && !hp_store_shared(d->store);
+  /* A start on a shared database adopts the Slurm jobs whose relays call
+   * this daemon's fixed --worker-addr (hp_slurm_own_addr). */
+  char own_buf[300];
+  const char *own_addr = !live && hp_store_shared(d->store) &&
+                                 hp_slurm_own_addr(d, own_buf, sizeof own_buf)
+                             ? own_buf
+                             : NULL;
   size_t n_running = 0;
   for (size_t i = 0; i < n_infos; i++) {
     rc = hp_store_trials_list(d->store, infos[i].study_id, 0, &lists[i], &counts[i], err);
@@ -433,8 +444,8 @@ static int sched_load(hp_daemon_t *d, bool live, hp_err_t *err) {
   /* 3. rebuild each study (a shared store's RUNNING trials stay running:
    * they may be a peer's) */
   for (size_t i = 0; i < n_infos; i++) {
-    rc = study_build(d, &infos[i], lists[i], counts[i], live || hp_store_shared(d->store), NULL,
-                     err);
+    rc = study_build(d, &infos[i], lists[i], counts[i], live || hp_store_shared(d->store),
+                     own_addr, NULL, err);
     if (rc < 0) goto done;
   }
   rc = 0;
@@ -702,7 +713,7 @@ static int study_sync_build(hp_daemon_t *d, const hp_store_study_info_t *info, h
     hp_sched_study_free(old);
   }
   hp_study_t *st = NULL;
-  rc = study_build(d, info, trials, n, true, &st, err);
+  rc = study_build(d, info, trials, n, true, NULL, &st, err);
   hp_store_trials_free(trials, n);
   if (rc < 0) {
     if (st) {

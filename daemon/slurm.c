@@ -542,29 +542,73 @@ void hp_slurm_end_stored(hp_daemon_t *d, int64_t trial_id) {
     }
 }
 
+/* --worker-addr HOST[:PORT] split into host and port (0: any); an empty
+ * host is this host's name. */
+static int worker_addr_parse(const char *spec, char host[256], int *port, hp_err_t *err) {
+  host[0] = '\0';
+  *port = 0;
+  if (spec && *spec) {
+    const char *colon = strrchr(spec, ':');
+    if (spec[0] == '[') { /* [v6]:port */
+      const char *close = strchr(spec, ']');
+      if (close == NULL) return hp_err_set(err, HP_EINVAL, "--worker-addr: bad address '%s'", spec);
+      snprintf(host, 256, "%.*s", (int)(close - spec - 1), spec + 1);
+      colon = close[1] == ':' ? close + 1 : NULL;
+    } else {
+      snprintf(host, 256, "%.*s", (int)(colon ? (size_t)(colon - spec) : strlen(spec)), spec);
+    }
+    if (colon) *port = atoi(colon + 1);
+  }
+  if (host[0] == '\0' && gethostname(host, 255) < 0) snprintf(host, 256, "localhost");
+  return 0;
+}
+
+/* The address relays are told to call: a wildcard address is no address to
+ * call, the host's name is. */
+static void worker_addr_format(char *out, size_t n, const char *host_in, int port) {
+  char host[256];
+  snprintf(host, sizeof host, "%s", host_in);
+  if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+    if (gethostname(host, sizeof host - 1) < 0) snprintf(host, sizeof host, "localhost");
+  snprintf(out, n, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+}
+
+bool hp_slurm_own_addr(const hp_daemon_t *d, char *out, size_t n) {
+  char host[256];
+  int port = 0;
+  if (worker_addr_parse(d->worker_addr, host, &port, NULL) < 0 || port <= 0) return false;
+  worker_addr_format(out, n, host, port);
+  return true;
+}
+
+/* The hpsearch:slurm_job record in a trial's system attributes (NULL if
+ * none); *attrs (to delete) holds it. */
+static const cJSON *job_record_of(const char *system_attrs_json, cJSON **attrs) {
+  *attrs = NULL;
+  if (system_attrs_json == NULL || strstr(system_attrs_json, HP_STORE_ATTR_SLURM) == NULL)
+    return NULL;
+  hp_json_parse(system_attrs_json, strlen(system_attrs_json), "system attributes", attrs, NULL);
+  return cJSON_GetObjectItemCaseSensitive(*attrs, HP_STORE_ATTR_SLURM);
+}
+
+bool hp_slurm_record_is(const char *system_attrs_json, const char *addr) {
+  cJSON *attrs;
+  const cJSON *rec = job_record_of(system_attrs_json, &attrs);
+  const cJSON *a = cJSON_GetObjectItemCaseSensitive(rec, "addr");
+  bool is = cJSON_IsString(a) && strcmp(a->valuestring, addr) == 0;
+  cJSON_Delete(attrs);
+  return is;
+}
+
 /* Opens the listener for relays: --worker-addr HOST[:PORT] (default: this
  * host's name, any free port); port (if > 0) wins over a port of
  * --worker-addr 0: a restarted daemon listens where its jobs' relays call. */
 static int slurm_listen(hp_slurm_t *sl, int want_port, hp_err_t *err) {
   if (sl->listening) return 0;
   hp_daemon_t *d = sl->d;
-  char host[256] = "";
+  char host[256];
   int port = 0;
-  const char *spec = d->worker_addr;
-  if (spec && *spec) {
-    const char *colon = strrchr(spec, ':');
-    if (spec[0] == '[') { /* [v6]:port */
-      const char *close = strchr(spec, ']');
-      if (close == NULL) return hp_err_set(err, HP_EINVAL, "--worker-addr: bad address '%s'", spec);
-      snprintf(host, sizeof host, "%.*s", (int)(close - spec - 1), spec + 1);
-      colon = close[1] == ':' ? close + 1 : NULL;
-    } else {
-      snprintf(host, sizeof host, "%.*s", (int)(colon ? (size_t)(colon - spec) : strlen(spec)),
-               spec);
-    }
-    if (colon) port = atoi(colon + 1);
-  }
-  if (host[0] == '\0' && gethostname(host, sizeof host - 1) < 0) snprintf(host, sizeof host, "localhost");
+  if (worker_addr_parse(d->worker_addr, host, &port, err) < 0) return -1;
   if (port == 0 && want_port > 0) port = want_port;
   struct addrinfo hints = {0}, *res = NULL;
   hints.ai_family = AF_UNSPEC;
@@ -593,10 +637,7 @@ static int slurm_listen(hp_slurm_t *sl, int want_port, hp_err_t *err) {
   uv_tcp_getsockname(&sl->listener, (struct sockaddr *)&got, &glen);
   int bound = ntohs(got.ss_family == AF_INET ? ((struct sockaddr_in *)&got)->sin_port
                                              : ((struct sockaddr_in6 *)&got)->sin6_port);
-  /* A wildcard address is no address to call: the host's name is. */
-  if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
-    if (gethostname(host, sizeof host - 1) < 0) snprintf(host, sizeof host, "localhost");
-  snprintf(sl->addr, sizeof sl->addr, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, bound);
+  worker_addr_format(sl->addr, sizeof sl->addr, host, bound);
   sl->listening = true;
   hp_log("slurm: listening for jobs' workers on %s", sl->addr);
   return 0;
@@ -1001,11 +1042,12 @@ int hp_slurm_lingering(const hp_daemon_t *d, int64_t study_id) {
 }
 
 bool hp_slurm_adopt(hp_daemon_t *d, hp_run_t *run, const char *system_attrs_json) {
-  if (system_attrs_json == NULL || strstr(system_attrs_json, HP_STORE_ATTR_SLURM) == NULL)
+  cJSON *attrs;
+  const cJSON *rec = job_record_of(system_attrs_json, &attrs);
+  if (rec == NULL) {
+    cJSON_Delete(attrs);
     return false;
-  cJSON *attrs = NULL;
-  hp_json_parse(system_attrs_json, strlen(system_attrs_json), "system attributes", &attrs, NULL);
-  const cJSON *rec = cJSON_GetObjectItemCaseSensitive(attrs, HP_STORE_ATTR_SLURM);
+  }
   const cJSON *id = cJSON_GetObjectItemCaseSensitive(rec, "job");
   const cJSON *token = cJSON_GetObjectItemCaseSensitive(rec, "token");
   const cJSON *addr = cJSON_GetObjectItemCaseSensitive(rec, "addr");

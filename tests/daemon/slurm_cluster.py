@@ -25,6 +25,12 @@ usage: slurm_cluster.py HPSEARCH DIR SCENARIO
            again, later stopped cleanly while 2 others run and started
            again: each time it adopts the jobs, and the study completes with
            every trial COMPLETE and every intermediate value stored
+  restart_pg  the same on a PostgreSQL database (a server of
+           scripts/pg-test-server in DIR) shared with a peer daemon: the
+           daemon with the fixed --worker-addr is killed (SIGKILL) while its
+           2 jobs run; the peer (another address) adopts none of them and
+           fails none; the daemon started again with the same address adopts
+           exactly its 2, and the study completes with every trial COMPLETE
 """
 import ctypes
 import json
@@ -77,7 +83,19 @@ def check(cond, what):
     return cond
 
 
+PG = None  # (socket folder, port) once restart_pg started its server
+
+
 def sql(query, args=()):
+    if PG:
+        import psycopg2
+        conn = psycopg2.connect(host=PG[0], port=PG[1], user="postgres", dbname="hp")
+        try:
+            with conn.cursor() as cur:
+                cur.execute(query.replace("?", "%s"), args)
+                return cur.fetchall()
+        finally:
+            conn.close()
     conn = sqlite3.connect(DB, timeout=30)
     try:
         return conn.execute(query, args).fetchall()
@@ -85,18 +103,27 @@ def sql(query, args=()):
         conn.close()
 
 
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 class Daemon:
-    def __init__(self, tag="d", extra=()):
+    def __init__(self, tag="d", extra=(), db=DB, sock=SOCK, addr="127.0.0.1:0"):
         self.log = os.path.join(DIR, "%s.log" % tag)
+        self.sock = sock
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([HP, "daemon", "--db", DB, "--socket", SOCK,
-                                          "--worker-addr", "127.0.0.1:0"] + list(extra),
+            self.proc = subprocess.Popen([HP, "daemon", "--db", db, "--socket", sock,
+                                          "--worker-addr", addr] + list(extra),
                                          stdout=log, stderr=log, start_new_session=True,
                                          preexec_fn=dies_with_us)
         for _ in range(400):
             if self.proc.poll() is not None:
                 raise SystemExit("daemon exited at start:\n" + open(self.log).read())
-            if os.path.exists(SOCK) and self.rpc("daemon.status", {}).get("result"):
+            if os.path.exists(sock) and self.rpc("daemon.status", {}).get("result"):
                 return
             time.sleep(0.025)
         raise SystemExit("daemon did not start")
@@ -105,7 +132,7 @@ class Daemon:
         s = socket.socket(socket.AF_UNIX)
         s.settimeout(timeout)
         try:
-            s.connect(SOCK)
+            s.connect(self.sock)
             s.sendall((json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
                                    "params": params}) + "\n").encode())
             buf = b""
@@ -151,7 +178,7 @@ def submit(d, spec):
     path = os.path.join(DIR, spec["name"] + ".json")
     with open(path, "w") as f:
         json.dump(spec, f)
-    r = subprocess.run([HP, "submit", path, "--socket", SOCK], capture_output=True, text=True)
+    r = subprocess.run([HP, "submit", path, "--socket", d.sock], capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit("submit failed: %s %s" % (r.stdout, r.stderr))
 
@@ -421,6 +448,15 @@ def refuse():
           "no-partition trials %s" % [(t["number"], t["state"], t["reason"]) for t in r])
 
 
+def all_complete(r, n, steps):
+    """n trials, each COMPLETE with its intermediate values 0..steps-1"""
+    check(len(r) == n, "%d trials" % len(r))
+    for t in r:
+        check(t["state"] == "COMPLETE", "trial %d is %s (%s)" % (t["number"], t["state"], t["reason"]))
+        check([st for st, _ in t["steps"]] == list(range(steps)),
+              "trial %d steps %s" % (t["number"], [st for st, _ in t["steps"]]))
+
+
 def restart():
     n = max(6, int(6 * SCALE))
     d = Daemon("d1")
@@ -446,11 +482,54 @@ def restart():
     check(log2.count(" adopted") == 2, "%d jobs adopted after SIGKILL, not 2" % log2.count(" adopted"))
     check(still == ["RUNNING", "RUNNING"], "after a clean stop trials 2, 3 are %s" % still)
     check(log3.count(" adopted") == 2, "%d jobs adopted after a clean stop, not 2" % log3.count(" adopted"))
-    check(len(r) == n, "%d trials" % len(r))
-    for t in r:
-        check(t["state"] == "COMPLETE", "trial %d is %s (%s)" % (t["number"], t["state"], t["reason"]))
-        check([s for s, _ in t["steps"]] == list(range(8)),
-              "trial %d steps %s" % (t["number"], [s for s, _ in t["steps"]]))
+    all_complete(r, n, 8)
+
+
+def restart_pg():
+    global PG
+    port = free_port()
+    tool = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
+                        "pg-test-server")
+    r = subprocess.run([tool, "up", DIR, str(port)], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit("pg-test-server up failed: %s" % r.stderr)
+    PG = (os.path.join(DIR, "pg", "sock"), port)
+    url = "postgresql://postgres@/hp?host=%s&port=%d" % PG
+    try:
+        n = max(8, int(8 * SCALE))
+        own = "127.0.0.1:%d" % free_port()
+        d = Daemon("d1", db=url, addr=own)
+        # the peer: another socket, relays call another (any) port
+        peer = Daemon("peer", db=url, sock=os.path.join(DIR, "peer.sock"))
+        submit(d, spec("rp", n, 2, 8, 0.5))
+        # Both daemons run the study. Kill d1 once it has its 2 jobs in the
+        # queue and every RUNNING trial has its job recorded (a trial d1
+        # claimed but had not submitted yet could not be adopted).
+        mine = []
+        t_end = time.time() + 90
+        while time.time() < t_end:
+            running = [t for t in rows("rp") if t["state"] == "RUNNING"]
+            mine = [t for t in running if t["job"] and t["job"].get("addr") == own]
+            if len(mine) == 2 and all(t["job"] and t["job"].get("job") for t in running):
+                break
+            time.sleep(0.1)
+        check(len(mine) == 2, "d1 never had 2 jobs (%d)" % len(mine))
+        d.kill9()
+        time.sleep(2.0)
+        d2 = Daemon("d2", db=url, addr=own)
+        r = wait_done("rp", n, 180)
+        d2.stop()
+        peer.stop()
+        log_d2, log_peer = open(d2.log).read(), open(peer.log).read()
+        found.update(killed_with=len(mine), adopted=log_d2.count(" adopted"),
+                     peer_adopted=log_peer.count(" adopted"),
+                     by_peer=sum(1 for t in r if t["job"] and t["job"].get("addr") != own))
+        check(log_d2.count(" adopted") == len(mine),
+              "%d jobs adopted after SIGKILL, not %d" % (log_d2.count(" adopted"), len(mine)))
+        check(log_peer.count(" adopted") == 0, "the peer adopted %d jobs" % log_peer.count(" adopted"))
+        all_complete(r, n, 8)
+    finally:
+        subprocess.run([tool, "stop", DIR], capture_output=True)
 
 
 def engine():
@@ -476,7 +555,7 @@ def engine():
 
 
 SCENARIOS = {"engine": engine, "twenty": twenty, "prune": prune, "scancel": scancel, "timeout": timeout,
-             "refuse": refuse, "restart": restart}
+             "refuse": refuse, "restart": restart, "restart_pg": restart_pg}
 try:
     SCENARIOS[SCENARIO]()
 except SystemExit as e:

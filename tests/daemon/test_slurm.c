@@ -142,6 +142,13 @@ static void test_slurm_restart(void **state) {
   scenario("restart");
 }
 
+/* The same on PostgreSQL with a peer daemon: only the daemon whose fixed
+ * --worker-addr the jobs call adopts them. */
+static void test_slurm_restart_pg(void **state) {
+  (void)state;
+  scenario("restart_pg");
+}
+
 /* Waits for the time-limit scenario started first. */
 static void test_slurm_timeout(void **state) {
   (void)state;
@@ -163,7 +170,7 @@ int main(void) {
       cmocka_unit_test(test_slurm_timeout_start), cmocka_unit_test(test_slurm_twenty),
       cmocka_unit_test(test_slurm_prune),         cmocka_unit_test(test_slurm_scancel),
       cmocka_unit_test(test_slurm_refuse),        cmocka_unit_test(test_slurm_engine),
-      cmocka_unit_test(test_slurm_restart),
+      cmocka_unit_test(test_slurm_restart),       cmocka_unit_test(test_slurm_restart_pg),
       cmocka_unit_test(test_slurm_timeout),
   };
   return cmocka_run_group_tests(tests, cluster_up, cluster_down);
