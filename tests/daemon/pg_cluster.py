@@ -334,19 +334,28 @@ def live_owner():
 
 def taken_over():
     """A peer ends a trial this daemon still runs (as after a stall longer
-    than the grace period): the daemon keeps serving, its own end of that
+    than the grace period): the daemon keeps serving, stops that trial's
+    worker within seconds (trial 0's would run 60 s), its own end of that
     trial is refused, the study still completes, and the daemon says so."""
     d = Daemon("d0")
     spec = {"name": "tk", "direction": "minimize", "parallelism": 1, "n_trials": 3,
             "sampler": {"type": "random", "seed": 3},
             "space": {"x": {"type": "float", "low": 0, "high": 1}},
-            "objective": echo_objective("sleep 2; ")}
+            "objective": echo_objective(
+                '[ "$HPSEARCH_TRIAL_NUMBER" = 0 ] && sleep 60; sleep 1; ')}
     submit(d, spec)
     t_end = time.time() + 30
     while time.time() < t_end and not any(r[0] == 0 and r[1] == "RUNNING" for r in study_rows("tk")):
         time.sleep(0.05)
     sql("UPDATE trials SET state = 'FAIL', datetime_complete = now() WHERE number = 0 AND "
         "study_id = (SELECT study_id FROM studies WHERE study_name = 'tk')")
+    t_taken = time.time()
+    # parallelism 1: trial 1 starts once trial 0's worker is gone here
+    while time.time() < t_taken + 60 and not any(r[0] == 1 for r in study_rows("tk")):
+        time.sleep(0.05)
+    found["next_trial_after_s"] = round(time.time() - t_taken, 2)
+    check(time.time() - t_taken < 15, "trial 0's worker ran on %.1f s after a peer ended it" % (
+        time.time() - t_taken))
     rows = wait_finished("tk", 3, 60)
     check_numbers(rows, 3)
     states = {r[0]: r[1] for r in rows}
@@ -357,6 +366,8 @@ def taken_over():
     check("result" in d.rpc("daemon.status", {}), "the daemon stopped answering")
     check(any("were ended by another program" in line for line in open(d.log)),
           "the daemon did not say that a peer ended its trial")
+    check(any("trial 0: ended by another program while it ran here; stopping its worker" in line
+              for line in open(d.log)), "the daemon did not stop trial 0's worker")
     d.stop()
 
 
