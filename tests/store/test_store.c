@@ -25,6 +25,7 @@
 #include "hpsearch/store.h"
 
 #include "../optuna5.h"
+#include "../store_fixture.h"
 
 /* ---- fixtures --------------------------------------------------------- */
 
@@ -35,20 +36,16 @@ typedef struct fix {
 
 static int setup(void **state) {
   fix_t *f = calloc(1, sizeof *f);
-  snprintf(f->dir, sizeof f->dir, "/tmp/hp-store-XXXXXX");
-  if (!mkdtemp(f->dir)) return -1;
-  snprintf(f->path, sizeof f->path, "%s/s.db", f->dir);
+  if (hp_test_db_dir(f->dir, f->path, "store", "s.db") < 0) return -1;
   *state = f;
   return 0;
 }
 
 static int teardown(void **state) {
   fix_t *f = *state;
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-  if (system(cmd) != 0) return -1;
+  int rc = hp_test_db_dir_remove(f->dir);
   free(f);
-  return 0;
+  return rc;
 }
 
 static hp_store_t *open_rw(const fix_t *f) {
@@ -59,12 +56,6 @@ static hp_store_t *open_rw(const fix_t *f) {
   return s;
 }
 
-#define OK(call)                                         \
-  do {                                                   \
-    hp_err_t e_ = {0};                                   \
-    int rc_ = (call);                                    \
-    if (rc_ != 0) fail_msg("%s -> %d: %s", #call, rc_, e_.msg); \
-  } while (0)
 /* Calls must pass &e_ as their error argument inside OK(). */
 
 static const char *D_FLOAT = "{\"name\": \"FloatDistribution\", \"attributes\": {\"step\": null, "

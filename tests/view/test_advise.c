@@ -19,12 +19,7 @@
 #include "hpsearch/store.h"
 #include "hpsearch/view.h"
 
-#define OK(call)                                                   \
-  do {                                                             \
-    hp_err_t e_ = {0};                                             \
-    int rc_ = (call);                                              \
-    if (rc_ != 0) fail_msg("%s -> %d: %s", #call, rc_, e_.msg);    \
-  } while (0)
+#include "../store_fixture.h"
 
 typedef struct fix {
   char dir[64], path[128];
@@ -33,9 +28,7 @@ typedef struct fix {
 
 static int setup(void **state) {
   fix_t *f = calloc(1, sizeof *f);
-  snprintf(f->dir, sizeof f->dir, "/tmp/hp-advise-XXXXXX");
-  if (!mkdtemp(f->dir)) return -1;
-  snprintf(f->path, sizeof f->path, "%s/a.db", f->dir);
+  if (hp_test_db_dir(f->dir, f->path, "advise", "a.db") < 0) return -1;
   if (hp_store_open(f->path, 0, &f->s, NULL) < 0) return -1;
   *state = f;
   return 0;
@@ -44,11 +37,9 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fix_t *f = *state;
   hp_store_close(f->s);
-  char cmd[200];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-  int rc = system(cmd);
+  int rc = hp_test_db_dir_remove(f->dir);
   free(f);
-  return rc == 0 ? 0 : -1;
+  return rc;
 }
 
 /* Distributions of the hand-made studies (Optuna's distribution_json). */

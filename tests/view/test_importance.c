@@ -27,12 +27,7 @@
 
 #include "../optuna5.h"
 
-#define OK(call)                                                   \
-  do {                                                             \
-    hp_err_t e_ = {0};                                             \
-    int rc_ = (call);                                              \
-    if (rc_ != 0) fail_msg("%s -> %d: %s", #call, rc_, e_.msg);    \
-  } while (0)
+#include "../store_fixture.h"
 
 static void make_cat(hp_dist_t *d, int n) {
   cJSON *ch = cJSON_CreateArray();
@@ -396,9 +391,7 @@ typedef struct fix {
 
 static int setup(void **state) {
   fix_t *f = calloc(1, sizeof *f);
-  snprintf(f->dir, sizeof f->dir, "/tmp/hp-imp-XXXXXX");
-  if (!mkdtemp(f->dir)) return -1;
-  snprintf(f->path, sizeof f->path, "%s/imp.db", f->dir);
+  if (hp_test_db_dir(f->dir, f->path, "imp", "imp.db") < 0) return -1;
   if (hp_store_open(f->path, 0, &f->s, NULL) < 0) return -1;
   for (size_t i = 0; i < N_STUDIES; i++) write_study(f->s, &STUDIES[i], 7 + i);
   *state = f;
@@ -408,11 +401,9 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fix_t *f = *state;
   hp_store_close(f->s);
-  char cmd[200];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-  int rc = system(cmd);
+  int rc = hp_test_db_dir_remove(f->dir);
   free(f);
-  return rc == 0 ? 0 : -1;
+  return rc;
 }
 
 /* The JSON shape: descending, summing to 1, fANOVA's skipped list. */

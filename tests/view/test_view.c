@@ -28,12 +28,7 @@ typedef struct fix {
   int64_t study;
 } fix_t;
 
-#define OK(call)                                                   \
-  do {                                                             \
-    hp_err_t e_ = {0};                                             \
-    int rc_ = (call);                                              \
-    if (rc_ != 0) fail_msg("%s -> %d: %s", #call, rc_, e_.msg);    \
-  } while (0)
+#include "../store_fixture.h"
 
 static const char *D_LOG = "{\"name\": \"FloatDistribution\", \"attributes\": {\"step\": null, "
                            "\"low\": 1e-05, \"high\": 0.1, \"log\": true}}";
@@ -46,9 +41,7 @@ static const char *D_CAT = "{\"name\": \"CategoricalDistribution\", \"attributes
 
 static int setup(void **state) {
   fix_t *f = calloc(1, sizeof *f);
-  snprintf(f->dir, sizeof f->dir, "/tmp/hp-view-XXXXXX");
-  if (!mkdtemp(f->dir)) return -1;
-  snprintf(f->path, sizeof f->path, "%s/v.db", f->dir);
+  if (hp_test_db_dir(f->dir, f->path, "view", "v.db") < 0) return -1;
   hp_err_t e = {0};
   if (hp_store_open(f->path, 0, &f->s, &e) < 0) return -1;
   f->v = hp_view_new();
@@ -64,11 +57,9 @@ static int teardown(void **state) {
   fix_t *f = *state;
   hp_view_free(f->v);
   hp_store_close(f->s);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-  if (system(cmd) != 0) return -1;
+  int rc = hp_test_db_dir_remove(f->dir);
   free(f);
-  return 0;
+  return rc;
 }
 
 /* Sets a trial's datetimes directly (the store writes "now"). */
