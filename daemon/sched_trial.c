@@ -425,8 +425,15 @@ void hp_sched_shared_watch(hp_study_t *st) {
     hp_log("study '%s': looking for trials of stopped daemons failed: %s", st->name, err.msg);
     if (err.code == HP_EDB) d->store_failed = true;
   }
-  for (size_t i = 0; i < nr; i++)
+  for (size_t i = 0; i < nr; i++) {
     hp_log("study '%s' trial %lld: %s: FAIL", st->name, (long long)refs[i].number, reason);
+    /* its Slurm job (if it ran as one) would run on for nobody */
+    hp_store_trial_t t = {0};
+    if (hp_store_trial_get(d->store, refs[i].trial_id, &t, NULL) == 0 && t.system_attrs_json &&
+        strstr(t.system_attrs_json, HP_STORE_ATTR_SLURM) != NULL)
+      hp_slurm_cancel_recorded(d, refs[i].number, t.system_attrs_json);
+    hp_store_trial_clear(&t);
+  }
   if (nr > 0) hp_daemon_kick(d);
   free(refs);
   free(keep);

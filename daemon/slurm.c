@@ -702,6 +702,25 @@ static void scancel(hp_slurm_t *sl, hp_job_t *j) {
   j->t_cancel = hp_now_mono();
 }
 
+void hp_slurm_cancel_recorded(hp_daemon_t *d, int64_t number, const char *system_attrs_json) {
+  cJSON *attrs;
+  const cJSON *rec = job_record_of(system_attrs_json, &attrs);
+  const cJSON *id = cJSON_GetObjectItemCaseSensitive(rec, "job");
+  hp_slurm_t *sl = rec ? slurm_get(d) : NULL;
+  if (sl && cJSON_IsString(id) && id->valuestring[0] && strlen(id->valuestring) < 32 &&
+      strspn(id->valuestring, "0123456789") == strlen(id->valuestring)) {
+    char *argv[] = {"scancel", id->valuestring, NULL};
+    hp_err_t err = {0};
+    char what[64];
+    snprintf(what, sizeof what, "scancel %s", id->valuestring);
+    hp_log("slurm: trial %lld was failed here; cancelling its job %s", (long long)number,
+           id->valuestring);
+    if (cmd_run(sl, argv, NULL, NULL, what, NULL, NULL, &err) < 0)
+      hp_log("slurm: %s failed: %s", what, err.msg);
+  }
+  cJSON_Delete(attrs);
+}
+
 static void sacct_done(hp_cmd_t *c);
 
 /* squeue answered: states of the jobs it lists. */

@@ -31,6 +31,9 @@ usage: slurm_cluster.py HPSEARCH DIR SCENARIO
            2 jobs run; the peer (another address) adopts none of them and
            fails none; the daemon started again with the same address adopts
            exactly its 2, and the study completes with every trial COMPLETE
+  dead_pg  the same, but the killed daemon does not come back: the peer
+           fails its 2 trials after the grace period (4 s) and cancels their
+           jobs (CANCELLED in scontrol); the study completes
 """
 import ctypes
 import json
@@ -485,7 +488,9 @@ def restart():
     all_complete(r, n, 8)
 
 
-def restart_pg():
+def pg_server():
+    """A PostgreSQL server of scripts/pg-test-server in DIR: its URL (rows()
+    reads it from now on) and the tool to stop it with."""
     global PG
     port = free_port()
     tool = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
@@ -494,27 +499,44 @@ def restart_pg():
     if r.returncode != 0:
         raise SystemExit("pg-test-server up failed: %s" % r.stderr)
     PG = (os.path.join(DIR, "pg", "sock"), port)
-    url = "postgresql://postgres@/hp?host=%s&port=%d" % PG
+    return "postgresql://postgres@/hp?host=%s&port=%d" % PG, tool
+
+
+def pg_kill_owner(name, n, extra=None, pause=0.5):
+    """A daemon with a fixed --worker-addr and a peer (another socket, any
+    port) run one study on PostgreSQL; the first is killed (SIGKILL) once
+    it has its 2 jobs in the queue and every RUNNING trial has its job
+    recorded (a trial claimed but not submitted yet could not be adopted).
+    Returns (url, its address, the peer, its trials at the kill)."""
+    url, _ = pg_server()
+    own = "127.0.0.1:%d" % free_port()
+    d = Daemon("d1", db=url, addr=own)
+    peer = Daemon("peer", db=url, sock=os.path.join(DIR, "peer.sock"))
+    submit(d, spec(name, n, 2, 8, pause, extra=extra))
+    mine = []
+    t_end = time.time() + 90
+    while time.time() < t_end:
+        running = [t for t in rows(name) if t["state"] == "RUNNING"]
+        mine = [t for t in running if t["job"] and t["job"].get("addr") == own]
+        if len(mine) == 2 and all(t["job"] and t["job"].get("job") for t in running):
+            break
+        time.sleep(0.1)
+    check(len(mine) == 2, "d1 never had 2 jobs (%d)" % len(mine))
+    d.kill9()
+    return url, own, peer, mine
+
+
+def pg_stop():
+    if PG:
+        subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                     "scripts", "pg-test-server"), "stop", DIR],
+                       capture_output=True)
+
+
+def restart_pg():
     try:
         n = max(8, int(8 * SCALE))
-        own = "127.0.0.1:%d" % free_port()
-        d = Daemon("d1", db=url, addr=own)
-        # the peer: another socket, relays call another (any) port
-        peer = Daemon("peer", db=url, sock=os.path.join(DIR, "peer.sock"))
-        submit(d, spec("rp", n, 2, 8, 0.5))
-        # Both daemons run the study. Kill d1 once it has its 2 jobs in the
-        # queue and every RUNNING trial has its job recorded (a trial d1
-        # claimed but had not submitted yet could not be adopted).
-        mine = []
-        t_end = time.time() + 90
-        while time.time() < t_end:
-            running = [t for t in rows("rp") if t["state"] == "RUNNING"]
-            mine = [t for t in running if t["job"] and t["job"].get("addr") == own]
-            if len(mine) == 2 and all(t["job"] and t["job"].get("job") for t in running):
-                break
-            time.sleep(0.1)
-        check(len(mine) == 2, "d1 never had 2 jobs (%d)" % len(mine))
-        d.kill9()
+        url, own, peer, mine = pg_kill_owner("rp", n)
         time.sleep(2.0)
         d2 = Daemon("d2", db=url, addr=own)
         r = wait_done("rp", n, 180)
@@ -529,7 +551,36 @@ def restart_pg():
         check(log_peer.count(" adopted") == 0, "the peer adopted %d jobs" % log_peer.count(" adopted"))
         all_complete(r, n, 8)
     finally:
-        subprocess.run([tool, "stop", DIR], capture_output=True)
+        pg_stop()
+
+
+def dead_pg():
+    """The killed daemon does not come back: the peer fails its trials after
+    the grace period (4 s) and cancels their Slurm jobs, which would
+    otherwise run on for nobody; the study completes."""
+    try:
+        n = 6  # jobs of 8 x 2 s: they outlast the grace period
+        _, own, peer, mine = pg_kill_owner("dp", n, extra={"heartbeat_interval": 1,
+                                                         "grace_period": 4}, pause=2)
+        r = wait_done("dp", n, 180)
+        peer.stop()
+        ids = {t["number"]: t["job"]["job"] for t in mine}
+        states = {k: job_state(v) for k, v in ids.items()}
+        log_peer = open(peer.log).read()
+        found.update(killed_with=len(mine), job_states=states,
+                     cancelled_by_peer=log_peer.count("cancelling its job"))
+        failed = {t["number"]: t for t in r if t["state"] == "FAIL"}
+        check(sorted(failed) == sorted(ids), "FAIL trials %s, the killed daemon's %s" % (
+            sorted(failed), sorted(ids)))
+        for k, t in failed.items():
+            check("heartbeat lost" in str(t["reason"]), "trial %d: %s" % (k, t["reason"]))
+        check(log_peer.count("cancelling its job") == len(ids),
+              "the peer cancelled %d jobs, not %d" % (log_peer.count("cancelling its job"), len(ids)))
+        check(all(st == "CANCELLED" for st in states.values()), "job states %s" % states)
+        check(len(r) == n and all(t["state"] in ("COMPLETE", "FAIL") for t in r),
+              "trials %s" % [(t["number"], t["state"]) for t in r])
+    finally:
+        pg_stop()
 
 
 def engine():
@@ -555,7 +606,7 @@ def engine():
 
 
 SCENARIOS = {"engine": engine, "twenty": twenty, "prune": prune, "scancel": scancel, "timeout": timeout,
-             "refuse": refuse, "restart": restart, "restart_pg": restart_pg}
+             "refuse": refuse, "restart": restart, "restart_pg": restart_pg, "dead_pg": dead_pg}
 try:
     SCENARIOS[SCENARIO]()
 except SystemExit as e:

@@ -149,6 +149,13 @@ static void test_slurm_restart_pg(void **state) {
   scenario("restart_pg");
 }
 
+/* A daemon killed for good on PostgreSQL: the peer fails its trials after
+ * the grace period and cancels their jobs. */
+static void test_slurm_dead_pg(void **state) {
+  (void)state;
+  scenario("dead_pg");
+}
+
 /* Waits for the time-limit scenario started first. */
 static void test_slurm_timeout(void **state) {
   (void)state;
@@ -171,6 +178,7 @@ int main(void) {
       cmocka_unit_test(test_slurm_prune),         cmocka_unit_test(test_slurm_scancel),
       cmocka_unit_test(test_slurm_refuse),        cmocka_unit_test(test_slurm_engine),
       cmocka_unit_test(test_slurm_restart),       cmocka_unit_test(test_slurm_restart_pg),
+      cmocka_unit_test(test_slurm_dead_pg),
       cmocka_unit_test(test_slurm_timeout),
   };
   return cmocka_run_group_tests(tests, cluster_up, cluster_down);
