@@ -181,8 +181,26 @@ static void get_theta(const hp_gpr_t *g, double *theta) {
   theta[g->d + 1] = log(extra > 0 ? extra : 0.01 * HP_GP_MIN_NOISE);
 }
 
+/* Optuna's priors: -(0.1 / rho + 0.1 rho) per dimension, Gamma(2, 1) on
+ * the scale and Gamma(1.1, 30) on the noise (constants dropped). */
+static double log_prior(const hp_gpr_t *g) {
+  double prior = log(g->scale) - g->scale + 0.1 * log(g->noise) - 30.0 * g->noise;
+  for (int k = 0; k < g->d; k++) prior -= 0.1 / g->rho[k] + 0.1 * g->rho[k];
+  return prior;
+}
+
+double hp_gpr_map_loss(const hp_gpr_t *g) {
+  int n = g->n;
+  double logdet = 0, quad = 0;
+  for (int i = 0; i < n; i++) {
+    logdet += log(g->L[(size_t)i * n + i]);
+    quad += g->y[i] * g->alpha[i];
+  }
+  return logdet + 0.5 * quad - log_prior(g);
+}
+
 int hp_gpr_loss(hp_gpr_t *g, const double *theta, double *loss, double *grad) {
-  int n = g->n, d = g->d;
+  int n = g->n;
   set_theta(g, theta);
   build_cov(g);
   int info = hp_la_potrf(n, g->L, n);
@@ -194,11 +212,7 @@ int hp_gpr_loss(hp_gpr_t *g, const double *theta, double *loss, double *grad) {
     logdet += log(g->L[(size_t)i * n + i]);
     quad += g->y[i] * g->alpha[i];
   }
-  /* Optuna's priors: -(0.1 / rho + 0.1 rho) per dimension, Gamma(2, 1) on
-   * the scale and Gamma(1.1, 30) on the noise (constants dropped). */
-  double prior = log(g->scale) - g->scale + 0.1 * log(g->noise) - 30.0 * g->noise;
-  for (int k = 0; k < d; k++) prior -= 0.1 / g->rho[k] + 0.1 * g->rho[k];
-  *loss = logdet + 0.5 * quad - prior;
+  *loss = logdet + 0.5 * quad - log_prior(g);
   if (grad != NULL) hp_gpr_loss_grad(g, grad);
   return 0;
 }

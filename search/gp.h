@@ -77,6 +77,8 @@ void hp_gpr_loss_grad(hp_gpr_t *g, double *grad);
  * the factorisation. 0, or HP_ENOTFOUND if OpenBLAS/L-BFGS-B cannot be
  * loaded (err says which). */
 int hp_gpr_fit(hp_gpr_t *g, hp_err_t *err);
+/* The loss at the cached factorisation (after hp_gpr_cache or hp_gpr_fit). */
+double hp_gpr_map_loss(const hp_gpr_t *g);
 /* Factorises C for the current hyperparameters (L, Cinv, alpha). */
 int hp_gpr_cache(hp_gpr_t *g);
 

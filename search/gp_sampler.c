@@ -1,6 +1,7 @@
 /* The GP sampler: Bayesian optimisation as Optuna 5's GPSampler does it
  * (search/gp.h has the model). Per suggestion: the parameters go to the unit
- * cube, the COMPLETE trials' values are standardised, the kernel is fitted,
+ * cube, the COMPLETE trials' values are warped (a log warp or none, chosen
+ * by the warped GP's evidence; not in Optuna) and standardised, the kernel is fitted,
  * running trials enter as pending points (kriging believer: each is told its
  * posterior mean, and the threshold becomes the best of the observed and
  * believed values, so EI vanishes at a pending point), and log expected
@@ -42,6 +43,8 @@ struct hp_gp_state {
   double *theta;    /* [cap][d + 2] */
   int32_t *chain_num; /* [cap] trial number of each row when the cache was filled */
   uint8_t *theta_ok;  /* [cap] theta[m - 1] holds a fit */
+  uint8_t *warp;      /* [cap] output warp chosen for the fit on the first m rows (warp[m - 1]) */
+  double *ysort;      /* [cap] scratch: sorted values */
   int n_chain;      /* rows chain_num describes */
   double *ws;       /* scratch of a suggestion (grown, kept) */
   size_t ws_cap;
@@ -65,6 +68,8 @@ void hp_gp_free(struct hp_gp_state *g) {
   free(g->theta);
   free(g->chain_num);
   free(g->theta_ok);
+  free(g->warp);
+  free(g->ysort);
   free(g->ws);
   hp_gpr_free(&g->gpr);
   free(g);
@@ -181,7 +186,9 @@ static int reserve(struct hp_gp_state *g, int n) {
       grow_arr((void **)&g->num, sizeof(int32_t), cap) ||
       grow_arr((void **)&g->theta, (dd + 2) * sizeof(double), cap) ||
       grow_arr((void **)&g->chain_num, sizeof(int32_t), cap) ||
-      grow_arr((void **)&g->theta_ok, sizeof(uint8_t), cap))
+      grow_arr((void **)&g->theta_ok, sizeof(uint8_t), cap) ||
+      grow_arr((void **)&g->warp, sizeof(uint8_t), cap) ||
+      grow_arr((void **)&g->ysort, sizeof(double), cap))
     return HP_ENOMEM;
   g->cap = cap;
   return 0;
@@ -228,20 +235,74 @@ static int load_complete(hp_sampler_t *s, hp_err_t *err) {
   return n;
 }
 
-/* Standardises the first k values into g->y (mean 0, population standard
- * deviation 1, as Optuna); returns the index of the best. */
-static int standardize(struct hp_gp_state *g, int k) {
+/* Output warps. Values spanning orders of magnitude (Rosenbrock's valley at
+ * 1 to 100 beside walls at 1e5) leave the standardised outputs no resolution
+ * where it matters and make the surface a poor GP sample; a monotone warp
+ * z = w(y) before standardising fixes both. The family: warp 0 is the
+ * identity, warp j = 1 .. N_WARPS - 1 is
+ *   w_j(y) = -log(ymax - y + c_j s),  c_j = 10^((3 - j) / 2) (10 ... 0.03),
+ * with ymax the best value and s = ymax - median (the range if that is 0):
+ * in the loss f = -y, log(f - fmin + c_j s), which compresses the bad values
+ * more the smaller c_j is, and tends to the identity as c_j grows. The warp
+ * is chosen by the evidence of the warped GP (Snelson et al., "Warped
+ * Gaussian processes", 2004): the MAP loss of the fit on the warped,
+ * standardised outputs minus the log Jacobian of y -> z, which makes the
+ * losses of different warps comparable (all are densities of the same y). */
+#define N_WARPS 7
+/* The warp is chosen again every WARP_EVERY prefixes (and at a chain base);
+ * in between the fit keeps the previous prefix's warp: choosing fits all
+ * N_WARPS. */
+#define WARP_EVERY 8
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* True if the first k values can be warped: 3 or more, not all equal. */
+static bool can_warp(const struct hp_gp_state *g, int k) {
+  for (int i = 1; i < k; i++)
+    if (g->yraw[i] != g->yraw[0]) return k >= 3;
+  return false;
+}
+
+/* Warps the first k values (warp index w) and standardises them into g->y
+ * (mean 0, population standard deviation 1, as Optuna); returns the index of
+ * the best, and, if jac is non-NULL, -log |dz / dy| summed over the k values
+ * (the location and scale of the warp and the standardisation taken as
+ * constants). A warp needs 3 values and some spread; otherwise the identity. */
+static int standardize(struct hp_gp_state *g, int k, int w, double *jac) {
+  double *z = g->y, lj = 0;
+  double spread = 0, ymax = 0;
+  if (w > 0 && k >= 3) {
+    memcpy(g->ysort, g->yraw, (size_t)k * sizeof(double));
+    qsort(g->ysort, (size_t)k, sizeof(double), cmp_double);
+    ymax = g->ysort[k - 1];
+    spread = ymax - g->ysort[k / 2];
+    if (!(spread > 0)) spread = ymax - g->ysort[0];
+  }
+  if (spread > 0) {
+    double off = pow(10.0, 0.5 * (double)(3 - w)) * spread;
+    for (int i = 0; i < k; i++) {
+      double t = ymax - g->yraw[i] + off;
+      z[i] = -log(t);
+      lj += log(t);
+    }
+  } else {
+    memcpy(z, g->yraw, (size_t)k * sizeof(double));
+  }
   double mean = 0, var = 0;
-  for (int i = 0; i < k; i++) mean += g->yraw[i];
+  for (int i = 0; i < k; i++) mean += z[i];
   mean /= k;
-  for (int i = 0; i < k; i++) var += (g->yraw[i] - mean) * (g->yraw[i] - mean);
+  for (int i = 0; i < k; i++) var += (z[i] - mean) * (z[i] - mean);
   double sd = sqrt(var / k);
   if (sd < 1e-10) sd = 1e-10;
   int best = 0;
   for (int i = 0; i < k; i++) {
-    g->y[i] = (g->yraw[i] - mean) / sd;
-    if (g->y[i] > g->y[best]) best = i;
+    z[i] = (z[i] - mean) / sd;
+    if (z[i] > z[best]) best = i;
   }
+  if (jac != NULL) *jac = lj + (double)k * log(sd);
   return best;
 }
 
@@ -250,8 +311,9 @@ static int standardize(struct hp_gp_state *g, int k) {
  * the fit on the first k - 1, except at a base (k a multiple of CHAIN_BASE,
  * or the first k the GP fits), which starts from Optuna's default. Fits of
  * prefixes are cached while their trials stay the same, so a sequential
- * study makes one fit per suggestion, and a daemon restarted at n trials
- * makes at most CHAIN_BASE. */
+ * study makes one fit per suggestion (N_WARPS where the warp is chosen),
+ * and a daemon restarted at n trials makes at most CHAIN_BASE. The chosen
+ * warps are part of the chain (warp[m - 1]). */
 #define CHAIN_BASE 32
 
 static void set_hyper(hp_gpr_t *gp, const double *th, int d) {
@@ -284,33 +346,50 @@ static int fit_chain(hp_sampler_t *s, int n, int *best, hp_err_t *err) {
   for (int i = 0; i < n; i++) g->chain_num[i] = g->num[i];
   for (int m = valid + 1; m <= n; m++) g->theta_ok[m - 1] = 0;
   g->n_chain = n;
+  bool cached = false; /* gp holds the chosen fit on the n rows, factorised */
   for (int m = m0; m <= n; m++) {
-    standardize(g, m);
-    if (hp_gpr_set(gp, m, d, g->X, g->y, g->is_cat, s->opts.gp_deterministic) != 0)
-      return hp_err_set(err, HP_ENOMEM, "sampler: out of memory");
-    if (m == base) {
-      for (int j = 0; j < d; j++) gp->rho[j] = 1.0;
-      gp->scale = 1.0;
-      gp->noise = 1.0;
-    } else {
-      set_hyper(gp, &g->theta[(size_t)(m - 2) * dt], d);
+    bool choose = m == base || m % WARP_EVERY == 0;
+    double best_j = INFINITY, th[dt];
+    int w0 = choose ? 0 : g->warp[m - 2], w1 = choose ? N_WARPS - 1 : w0, best_w = -1;
+    if (!can_warp(g, m)) w0 = w1 = 0;
+    for (int w = w0; w <= w1; w++) {
+      double jac;
+      standardize(g, m, w, &jac);
+      if (hp_gpr_set(gp, m, d, g->X, g->y, g->is_cat, s->opts.gp_deterministic) != 0)
+        return hp_err_set(err, HP_ENOMEM, "sampler: out of memory");
+      if (m == base) {
+        for (int j = 0; j < d; j++) gp->rho[j] = 1.0;
+        gp->scale = 1.0;
+        gp->noise = 1.0;
+      } else {
+        set_hyper(gp, &g->theta[(size_t)(m - 2) * dt], d);
+      }
+      if ((rc = hp_gpr_fit(gp, err)) != 0) return rc;
+      g->prof.fit_evals += gp->n_evals;
+      g->prof.n_fits++;
+      double j_w = hp_gpr_map_loss(gp) + jac;
+      if (best_w < 0 || j_w < best_j) {
+        best_j = j_w;
+        best_w = w;
+        get_hyper(gp, th, d);
+      }
+      cached = m == n && w == best_w;
     }
-    if ((rc = hp_gpr_fit(gp, err)) != 0) return rc;
-    g->prof.fit_evals += gp->n_evals;
-    g->prof.n_fits++;
-    get_hyper(gp, &g->theta[(size_t)(m - 1) * dt], d);
+    memcpy(&g->theta[(size_t)(m - 1) * dt], th, dt * sizeof(double));
+    g->warp[m - 1] = (uint8_t)best_w;
     g->theta_ok[m - 1] = 1;
+    g->prof.warp = best_w;
   }
-  if (m0 > n) {
-    /* The fit on these n trials is cached: factorise with it. */
-    standardize(g, n);
+  *best = standardize(g, n, g->warp[n - 1], NULL);
+  if (!cached) {
+    /* The fit on these n trials is cached, or the last fit made was another
+     * warp's: factorise with the chosen one. */
     if (hp_gpr_set(gp, n, d, g->X, g->y, g->is_cat, s->opts.gp_deterministic) != 0)
       return hp_err_set(err, HP_ENOMEM, "sampler: out of memory");
     set_hyper(gp, &g->theta[(size_t)(n - 1) * dt], d);
     if (hp_gpr_cache(gp) != 0)
       return hp_err_set(err, HP_ESTATE, "gp sampler: covariance not positive definite");
   }
-  *best = standardize(g, n);
   return 0;
 }
 

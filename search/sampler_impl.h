@@ -204,6 +204,7 @@ static inline double hp_tpe_weight(int64_t pos, int64_t m) {
 typedef struct hp_gp_profile {
   double fit_s, candidates_s, local_s; /* kernel fit; candidate scoring; local search */
   double n_fits, fit_evals, local_evals; /* fits; likelihood evaluations; acquisition evaluations */
+  int warp;                              /* output warp of the last fit (gp_sampler.c, 0 identity) */
 } hp_gp_profile_t;
 void hp_gp_profile(const hp_sampler_t *s, hp_gp_profile_t *out);
 int hp_gp_suggest(hp_sampler_t *s, hp_rng_t *rng, double *out, hp_err_t *err);

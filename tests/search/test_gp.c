@@ -1,7 +1,7 @@
 /* Tests of the GP sampler and its maths: the Matern-5/2 derivative, the
  * MAP loss gradient and the log-EI gradient against central finite
  * differences, log h(z) across its branches, a one- and two-point posterior
- * computed by hand, determinism per seed, pending points never proposed
+ * computed by hand, the output warp's choice, determinism per seed, pending points never proposed
  * again, option validation, and the automatic sampler's choice. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -331,6 +331,70 @@ static void test_history_function(void **state) {
   hp_space_free(sp);
 }
 
+/* The MAP loss read from the cached factorisation (what the output warp's
+ * choice compares) equals hp_gpr_loss at the fitted hyperparameters. */
+static void test_map_loss_cached(void **state) {
+  (void)state;
+  enum { N = 12, D = 2 };
+  double X[N * D], y[N];
+  uint8_t cat[D] = {0, 0};
+  hp_rng_t rng;
+  hp_rng_seed(&rng, 11);
+  for (int i = 0; i < N; i++) {
+    X[i * D] = hp_rng_uniform(&rng);
+    X[i * D + 1] = hp_rng_uniform(&rng);
+    y[i] = sin(6 * X[i * D]) + X[i * D + 1];
+  }
+  hp_gpr_t g = {0};
+  hp_err_t err = {0};
+  assert_int_equal(hp_gpr_set(&g, N, D, X, y, cat, false), 0);
+  assert_int_equal(hp_gpr_fit(&g, &err), 0);
+  double cached = hp_gpr_map_loss(&g), th[D + 2], f;
+  for (int k = 0; k < D; k++) th[k] = log(g.rho[k]);
+  th[D] = log(g.scale);
+  th[D + 1] = log(g.noise - HP_GP_MIN_NOISE);
+  assert_int_equal(hp_gpr_loss(&g, th, &f, NULL), 0);
+  assert_close(cached, f, 1e-9, 1e-9, "cached MAP loss");
+  hp_gpr_free(&g);
+}
+
+/* 24 trials told, then one suggestion; returns the output warp it chose. */
+static int warp_after(double (*f)(double, double)) {
+  hp_space_t *sp = space_of("{\"a\": {\"type\": \"float\", \"low\": 0, \"high\": 1},"
+                            " \"b\": {\"type\": \"float\", \"low\": 0, \"high\": 1}}");
+  hp_sampler_opts_t o;
+  hp_sampler_opts_default(&o, HP_SAMPLER_GP);
+  hp_sampler_t *s = sampler_of(sp, &o);
+  hp_rng_t rng;
+  hp_rng_seed(&rng, 4);
+  hp_err_t err = {0};
+  double x[2];
+  for (int t = 0; t < 24; t++) {
+    x[0] = hp_rng_uniform(&rng);
+    x[1] = hp_rng_uniform(&rng);
+    assert_int_equal(hp_sampler_tell(s, t, x, HP_FINAL_COMPLETE, f(x[0], x[1]), -1, &err), 0);
+  }
+  assert_int_equal(hp_sampler_suggest(s, 24, x, &err), 0);
+  hp_gp_profile_t pr;
+  hp_gp_profile(s, &pr);
+  hp_sampler_free(s);
+  hp_space_free(sp);
+  return pr.warp;
+}
+
+static double f_linear(double a, double b) { return a + 2 * b; }
+static double f_exp(double a, double b) { return exp(12 * (a + 2 * b)); }
+
+/* The output warp is chosen by the warped GP's evidence: a linear function
+ * is modelled as it is (the identity), its exponential (values over 15
+ * orders of magnitude) through a log warp. */
+static void test_output_warp(void **state) {
+  (void)state;
+  assert_int_equal(warp_after(f_linear), 0);
+  int w = warp_after(f_exp);
+  if (!(w > 0)) fail_msg("exp(12 (a + 2 b)): warp %d, expected a log warp", w);
+}
+
 /* Parallel asks: each suggestion while the others still run is never a
  * running trial's point, even on a small discrete space where the GP's
  * favourite is taken. */
@@ -502,6 +566,8 @@ int main(void) {
       cmocka_unit_test(test_logei_gradient),
       cmocka_unit_test(test_determinism_and_quality),
       cmocka_unit_test(test_history_function),
+      cmocka_unit_test(test_map_loss_cached),
+      cmocka_unit_test(test_output_warp),
       cmocka_unit_test(test_pending_not_reproposed),
       cmocka_unit_test(test_options),
       cmocka_unit_test(test_auto_choice),
