@@ -282,17 +282,24 @@ int hp_gpr_fit(hp_gpr_t *g, hp_err_t *err) {
   /* SciPy's minimize(method="L-BFGS-B") as Optuna calls it: gtol 1e-2,
    * ftol 2.2e-9 (factr 1e7). */
   const hp_lbfgsb_opts_t o = {10, 1000, 1e-2, 1e7, fit_grad};
-  double theta[np], f;
+  double theta[np], f, lo[np], hi[np];
+  /* Length scales of numeric dimensions at most the cube's width (rho >= 1,
+   * HP_GP_MAX_LENGTH): see gp.h. */
+  for (int k = 0; k < np; k++) {
+    lo[k] = k < g->d && !g->is_cat[k] ? -2.0 * log(HP_GP_MAX_LENGTH) : -INFINITY;
+    hi[k] = INFINITY;
+  }
   g->n_evals = 0;
   get_theta(g, theta);
-  rc = hp_lbfgsb(np, theta, NULL, NULL, fit_fg, g, &o, &f, NULL);
+  for (int k = 0; k < np; k++) theta[k] = fmax(theta[k], lo[k]);
+  rc = hp_lbfgsb(np, theta, lo, hi, fit_fg, g, &o, &f, NULL);
   if (rc == HP_ENOMEM) return hp_err_set(err, rc, "gp sampler: out of memory");
   if (rc != 0) {
     /* As Optuna: retry from the default start, then keep it unfitted. */
     for (int k = 0; k < g->d; k++) theta[k] = 0;
     theta[g->d] = 0;
     theta[g->d + 1] = log(1.0 - 0.99 * HP_GP_MIN_NOISE);
-    rc = hp_lbfgsb(np, theta, NULL, NULL, fit_fg, g, &o, &f, NULL);
+    rc = hp_lbfgsb(np, theta, lo, hi, fit_fg, g, &o, &f, NULL);
     if (rc != 0) {
       for (int k = 0; k < g->d; k++) theta[k] = 0;
       theta[g->d] = 0;

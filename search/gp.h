@@ -12,7 +12,12 @@
  * noise of variance noise. rho, scale and noise are fitted by maximum a
  * posteriori (marginal likelihood times Optuna's priors) with L-BFGS-B over
  * theta = (log rho, log scale, log(noise - min_noise)), with the analytic
- * gradient.
+ * gradient. Unlike Optuna, the length scale 1 / sqrt(rho_i) of a numeric
+ * dimension is bounded by HP_GP_MAX_LENGTH (the cube's width): a longer one
+ * says the dimension hardly matters, which trials gathered in one basin
+ * cannot establish, and a model that has ruled a dimension out stops
+ * exploring it (on Hartmann-6, fits with length scales of 4 to 5 in two
+ * dimensions kept studies in a local optimum).
  *
  * One regressor models one output: constraints and several objectives are
  * several regressors over the same X (the acquisition takes one today).
@@ -26,6 +31,7 @@
 #include "hpsearch/err.h"
 
 #define HP_GP_MIN_NOISE 1e-6 /* Optuna's DEFAULT_MINIMUM_NOISE_VAR */
+#define HP_GP_MAX_LENGTH 1.0 /* largest length scale of a numeric dimension */
 
 typedef struct hp_gpr {
   int n, d;               /* observations, input dimensions */
@@ -72,7 +78,8 @@ int hp_gpr_loss(hp_gpr_t *g, const double *theta, double *loss, double *grad);
 /* The gradient of the loss at the theta of the last hp_gpr_loss call (which
  * returned 0), computed from its factorisation. */
 void hp_gpr_loss_grad(hp_gpr_t *g, double *grad);
-/* Fits rho, scale, noise by MAP from the current values (falls back to
+/* Fits rho, scale, noise by MAP from the current values (rho of numeric
+ * dimensions bounded below by 1 / HP_GP_MAX_LENGTH^2; falls back to
  * Optuna's start, then to the start unfitted, as Optuna does), then caches
  * the factorisation. 0, or HP_ENOTFOUND if OpenBLAS/L-BFGS-B cannot be
  * loaded (err says which). */

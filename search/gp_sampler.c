@@ -249,9 +249,9 @@ static int load_complete(hp_sampler_t *s, hp_err_t *err) {
  * standardised outputs minus the log Jacobian of y -> z, which makes the
  * losses of different warps comparable (all are densities of the same y). */
 #define N_WARPS 7
-/* The warp is chosen again every WARP_EVERY prefixes (and at a chain base);
- * in between the fit keeps the previous prefix's warp: choosing fits all
- * N_WARPS. */
+/* The warp is chosen among all N_WARPS at a chain base, and again every
+ * WARP_EVERY prefixes by a walk from the previous one (fit_chain); in between
+ * the fit keeps the previous prefix's warp. */
 #define WARP_EVERY 8
 
 static int cmp_double(const void *a, const void *b) {
@@ -311,7 +311,7 @@ static int standardize(struct hp_gp_state *g, int k, int w, double *jac) {
  * the fit on the first k - 1, except at a base (k a multiple of CHAIN_BASE,
  * or the first k the GP fits), which starts from Optuna's default. Fits of
  * prefixes are cached while their trials stay the same, so a sequential
- * study makes one fit per suggestion (N_WARPS where the warp is chosen),
+ * study makes one fit per suggestion (a few more where the warp is chosen),
  * and a daemon restarted at n trials makes at most CHAIN_BASE. The chosen
  * warps are part of the chain (warp[m - 1]). */
 #define CHAIN_BASE 32
@@ -326,6 +326,38 @@ static void get_hyper(const hp_gpr_t *gp, double *th, int d) {
   for (int k = 0; k < d; k++) th[k] = log(gp->rho[k]);
   th[d] = log(gp->scale);
   th[d + 1] = log(fmax(gp->noise - HP_GP_MIN_NOISE, 1e-300));
+}
+
+/* Fits warp w on the first m rows, from the fit on m - 1 (or from Optuna's
+ * default start at a base), and keeps it in *best_w, *best_j and th[d + 2]
+ * if its criterion (the warped GP's evidence: MAP loss plus the warp's log
+ * Jacobian, smaller is better) beats *best_j, or *best_w is -1. */
+static int try_warp(hp_sampler_t *s, int m, int w, bool at_base, double *best_j, int *best_w,
+                    double *th, hp_err_t *err) {
+  struct hp_gp_state *g = s->gp;
+  hp_gpr_t *gp = &g->gpr;
+  int d = g->d, rc;
+  double jac;
+  standardize(g, m, w, &jac);
+  if (hp_gpr_set(gp, m, d, g->X, g->y, g->is_cat, s->opts.gp_deterministic) != 0)
+    return hp_err_set(err, HP_ENOMEM, "sampler: out of memory");
+  if (at_base) {
+    for (int k = 0; k < d; k++) gp->rho[k] = 1.0;
+    gp->scale = 1.0;
+    gp->noise = 1.0;
+  } else {
+    set_hyper(gp, &g->theta[(size_t)(m - 2) * ((size_t)d + 2)], d);
+  }
+  if ((rc = hp_gpr_fit(gp, err)) != 0) return rc;
+  g->prof.fit_evals += gp->n_evals;
+  g->prof.n_fits++;
+  double j = hp_gpr_map_loss(gp) + jac;
+  if (*best_w < 0 || j < *best_j) {
+    *best_j = j;
+    *best_w = w;
+    get_hyper(gp, th, d);
+  }
+  return 0;
 }
 
 static int fit_chain(hp_sampler_t *s, int n, int *best, hp_err_t *err) {
@@ -348,33 +380,34 @@ static int fit_chain(hp_sampler_t *s, int n, int *best, hp_err_t *err) {
   g->n_chain = n;
   bool cached = false; /* gp holds the chosen fit on the n rows, factorised */
   for (int m = m0; m <= n; m++) {
-    bool choose = m == base || m % WARP_EVERY == 0;
+    int prev = m == base ? -1 : g->warp[m - 2], best_w = -1, w = 0;
     double best_j = INFINITY, th[dt];
-    int w0 = choose ? 0 : g->warp[m - 2], w1 = choose ? N_WARPS - 1 : w0, best_w = -1;
-    if (!can_warp(g, m)) w0 = w1 = 0;
-    for (int w = w0; w <= w1; w++) {
-      double jac;
-      standardize(g, m, w, &jac);
-      if (hp_gpr_set(gp, m, d, g->X, g->y, g->is_cat, s->opts.gp_deterministic) != 0)
-        return hp_err_set(err, HP_ENOMEM, "sampler: out of memory");
-      if (m == base) {
-        for (int j = 0; j < d; j++) gp->rho[j] = 1.0;
-        gp->scale = 1.0;
-        gp->noise = 1.0;
-      } else {
-        set_hyper(gp, &g->theta[(size_t)(m - 2) * dt], d);
+    bool warpable = can_warp(g, m);
+    if (!warpable || (prev >= 0 && m % WARP_EVERY != 0)) {
+      /* One fit: the previous warp (the identity if nothing to warp). */
+      w = warpable ? prev : 0;
+      if ((rc = try_warp(s, m, w, m == base, &best_j, &best_w, th, err)) != 0) return rc;
+    } else if (prev < 0) {
+      /* At a base: every warp. */
+      for (w = 0; w < N_WARPS; w++)
+        if ((rc = try_warp(s, m, w, true, &best_j, &best_w, th, err)) != 0) return rc;
+      w = N_WARPS - 1;
+    } else {
+      /* Every WARP_EVERY-th count: a walk along the family from the previous
+       * warp, to a neighbour and on while the criterion improves (lower c
+       * first; the other way only if that did not move). */
+      if ((rc = try_warp(s, m, prev, false, &best_j, &best_w, th, err)) != 0) return rc;
+      w = prev;
+      for (int dir = -1; dir <= 1 && best_w == prev; dir += 2) {
+        for (int v = prev + dir; v >= 0 && v < N_WARPS; v += dir) {
+          int before = best_w;
+          if ((rc = try_warp(s, m, v, false, &best_j, &best_w, th, err)) != 0) return rc;
+          w = v;
+          if (best_w == before) break;
+        }
       }
-      if ((rc = hp_gpr_fit(gp, err)) != 0) return rc;
-      g->prof.fit_evals += gp->n_evals;
-      g->prof.n_fits++;
-      double j_w = hp_gpr_map_loss(gp) + jac;
-      if (best_w < 0 || j_w < best_j) {
-        best_j = j_w;
-        best_w = w;
-        get_hyper(gp, th, d);
-      }
-      cached = m == n && w == best_w;
     }
+    cached = m == n && w == best_w; /* the last fit made is the chosen one */
     memcpy(&g->theta[(size_t)(m - 1) * dt], th, dt * sizeof(double));
     g->warp[m - 1] = (uint8_t)best_w;
     g->theta_ok[m - 1] = 1;

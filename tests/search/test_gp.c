@@ -358,6 +358,36 @@ static void test_map_loss_cached(void **state) {
   hp_gpr_free(&g);
 }
 
+/* The fit bounds the length scale of numeric dimensions by the cube's width
+ * (rho >= 1), not of categoricals: y depends on x0 only, so without the
+ * bound the irrelevant x1 gets a length scale far above 1. */
+static void test_length_scale_bound(void **state) {
+  (void)state;
+  enum { N = 20, D = 3 };
+  double X[N * D], y[N];
+  uint8_t cat[D] = {0, 0, 1};
+  hp_rng_t rng;
+  hp_rng_seed(&rng, 2);
+  for (int i = 0; i < N; i++) {
+    X[i * D] = hp_rng_uniform(&rng);
+    X[i * D + 1] = hp_rng_uniform(&rng);
+    X[i * D + 2] = (double)(i % 3);
+    y[i] = sin(5 * X[i * D]);
+  }
+  double mean = 0, var = 0;
+  for (int i = 0; i < N; i++) mean += y[i] / N;
+  for (int i = 0; i < N; i++) var += (y[i] - mean) * (y[i] - mean) / N;
+  for (int i = 0; i < N; i++) y[i] = (y[i] - mean) / sqrt(var);
+  hp_gpr_t g = {0};
+  hp_err_t err = {0};
+  assert_int_equal(hp_gpr_set(&g, N, D, X, y, cat, false), 0);
+  assert_int_equal(hp_gpr_fit(&g, &err), 0);
+  if (!(g.rho[0] > 1.5)) fail_msg("x0 matters: rho %g", g.rho[0]);
+  if (!(g.rho[1] >= 1.0 - 1e-12 && g.rho[1] < 1.01)) fail_msg("x1 at the bound: rho %g", g.rho[1]);
+  if (!(g.rho[2] < 0.5)) fail_msg("irrelevant categorical: rho %g (not bounded)", g.rho[2]);
+  hp_gpr_free(&g);
+}
+
 /* 24 trials told, then one suggestion; returns the output warp it chose. */
 static int warp_after(double (*f)(double, double)) {
   hp_space_t *sp = space_of("{\"a\": {\"type\": \"float\", \"low\": 0, \"high\": 1},"
@@ -567,6 +597,7 @@ int main(void) {
       cmocka_unit_test(test_determinism_and_quality),
       cmocka_unit_test(test_history_function),
       cmocka_unit_test(test_map_loss_cached),
+      cmocka_unit_test(test_length_scale_bound),
       cmocka_unit_test(test_output_warp),
       cmocka_unit_test(test_pending_not_reproposed),
       cmocka_unit_test(test_options),
