@@ -58,11 +58,15 @@ static CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }
 
 /* ---- the fp32 backend ------------------------------------------------------ */
 
-/* bench/engine_sgemm.c on the 2-core Zen 4 EPYC (docs/engine.md, "Which
- * library runs which product"): oneDNN 2.6.3's f32 matmul ran the MLP
- * step's products 5-9% slower than OpenBLAS's Cooperlake kernel, so oneDNN
- * runs fp32 only when asked (HPSEARCH_GEMM=onednn). */
-#define ONEDNN_F32_FASTER_ON_BF16_CPUS 0
+/* bench/engine_sgemm.c and bench/engine_step.c on the 2-core Zen 4 EPYC
+ * (docs/engine.md, "Which library runs which product"): since the dense
+ * layers write their gradients (beta 0), oneDNN 2.6.3's f32 matmul
+ * (brg:avx512_core) runs the MLP step's products 7% faster than OpenBLAS's
+ * Cooperlake kernel, the whole step 10% and a training run 14% (CPU time);
+ * the CNN's step is the same with either. So on CPUs with AVX512_BF16 (the
+ * AVX-512 CPUs oneDNN's brgemm kernels were measured on) oneDNN runs fp32;
+ * elsewhere OpenBLAS, which was not measured slower there. */
+#define ONEDNN_F32_FASTER_ON_BF16_CPUS 1
 
 hp_gemm_backend_t hp_gemm_choose(const char *hpsearch_gemm, bool user_coretype, bool cpu_bf16,
                                  bool dnnl_loadable, const char **why) {
@@ -86,7 +90,9 @@ hp_gemm_backend_t hp_gemm_choose(const char *hpsearch_gemm, bool user_coretype, 
     *why = "oneDNN measured faster on AVX-512 CPUs with BF16";
     return HP_GEMM_ONEDNN;
   }
-  *why = "OpenBLAS (oneDNN's fp32 was not measured faster here; HPSEARCH_GEMM=onednn picks it)";
+  *why = cpu_bf16 ? "OpenBLAS (oneDNN cannot be loaded)"
+                   : "OpenBLAS (oneDNN's fp32 was measured faster only on AVX-512 CPUs with BF16; "
+                     "HPSEARCH_GEMM=onednn picks it)";
   return HP_GEMM_OPENBLAS;
 }
 
