@@ -4,7 +4,8 @@
 // first). Prints each number with its target:
 //   columns served: first request (reads the file) and later ones (kept in
 //     memory, brought up to date incrementally), target <= 200 ms;
-//   first full render in headless Chromium (all panels drawn), <= 1 s;
+//   first full render in headless Chromium (navigation start to the first
+//     frame after every panel is drawn, on the page's clock), <= 1 s;
 //   live latency: a trial told through a daemon on that file until the open
 //     page shows it, <= 1 s;
 //   server memory: resident set after every request, and whether it grows
@@ -85,19 +86,41 @@ print(len(tr), (time.perf_counter() - t) * 1000)`;
   const browser = await L.launchBrowser();
   const page = await browser.newPage();
   const renders = [];
-  for (let i = 0; i < 3; i++) {
+  // The page marks its own steps (performance.mark, dash/web/app.js): the
+  // columns received and decoded, every panel drawn, and "painted": the
+  // first frame after that (requestAnimationFrame, then a task after it).
+  // The render is timed on the page's clock, from the navigation's start
+  // to "painted"; the driver's view (page.goto until playwright sees the
+  // page's data-rendered mark, which adds its polling and round trips) is
+  // printed beside it.
+  for (let i = 0; i < 5; i++) {
     t0 = performance.now();
     await page.goto(dash.url + '#/study/' + encodeURIComponent(study));
     await page.waitForSelector('main[data-rendered]', { timeout: 300000 });
-    const total = performance.now() - t0;
+    const driver = performance.now() - t0;
+    const marks = await page.evaluate(async () => {
+      for (let k = 0; k < 100 && !performance.getEntriesByName('hp-painted').length; k++) await new Promise((r) => setTimeout(r, 20));
+      const m = {};
+      for (const e of performance.getEntriesByType('mark')) m[e.name] = e.startTime;
+      const c = performance.getEntriesByType('resource').find((e) => e.name.includes('/api/columns'));
+      if (c) { m.request = c.requestStart || c.startTime; m.bytes = c.encodedBodySize; }
+      return m;
+    });
     const draw = +(await page.getAttribute('main', 'data-render-ms'));
-    renders.push({ total, draw, panels: await page.getAttribute('main', 'data-panel-ms') });
+    renders.push({ total: marks['hp-painted'], driver, draw, marks, panels: await page.getAttribute('main', 'data-panel-ms') });
     await page.goto('about:blank');
   }
   const best = renders.reduce((a, b) => (a.total <= b.total ? a : b));
+  const m = best.marks, f = (x) => (x === undefined ? '?' : x.toFixed(0));
   out.render_ms = best.total;
-  row('first full render: page load to all panels drawn', best.total.toFixed(0), 'ms', '<= 1000 ms', (best.total <= 1000 ? 'ok' : 'OVER') + ' (best of 3)');
-  row('  of which drawing every panel', best.draw.toFixed(0), 'ms', '', best.panels);
+  out.render_all = renders.map((r) => Math.round(r.total));
+  out.render_driver_ms = Math.min(...renders.map((r) => r.driver));
+  row('first full render: navigation to all panels painted', best.total.toFixed(0), 'ms', '<= 1000 ms',
+    (best.total <= 1000 ? 'ok' : 'OVER') + ` (best of 5, on the page's clock: ${out.render_all.join(', ')})`);
+  row('  as the driver sees it (goto until it sees the mark)', out.render_driver_ms.toFixed(0), 'ms', '', `best of 5: ${renders.map((r) => r.driver.toFixed(0)).join(', ')}`);
+  row('  columns asked / received / decoded', `${f(m.request)}/${f(m['hp-columns-received'])}/${f(m['hp-columns-applied'])}`, 'ms', '',
+    `since navigation start; ${m.bytes ? (m.bytes / 1e6).toFixed(1) + ' MB' : ''}`);
+  row('  drawing every panel / then the frame', `${best.draw.toFixed(0)}/${f(m['hp-painted'] - m['hp-drawn'])}`, 'ms', '', best.panels);
 
   // live: a daemon on the file, the page open, one trial told
   const dir = L.tmpdir('bench');

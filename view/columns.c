@@ -2,9 +2,10 @@
  * hp_view_cols_*): kept in memory and brought up to date by re-reading only
  * the trials from the first unfinished one on, and written as one JSON
  * header for names, distributions and the few strings, then every numeric
- * column as little-endian float64, so a page reads 100,000 trials as typed
- * arrays without parsing a number, and the numbers are the stored doubles
- * bit for bit. docs/dashboard.md, "Columns". */
+ * column in the narrowest little-endian type that holds its values exactly
+ * (u1, i2, i4, f4 or f8), so a page reads 100,000 trials as typed arrays
+ * without parsing a number, and the numbers are the stored doubles bit for
+ * bit. docs/dashboard.md, "Columns". */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -447,15 +448,72 @@ static void write_dist(hp_sbuf_t *o, const pcol_t *p) {
   hp_sbuf_puts(o, "}");
 }
 
-static void write_col_name(hp_sbuf_t *h, const char *prefix, size_t index, size_t len) {
-  char name[32];
-  snprintf(name, sizeof name, "%s%zu", prefix, index);
-  hp_sbuf_puts(h, h->p[h->len - 1] == '[' ? "[" : ",[");
-  hp_sbuf_str(h, index == (size_t)-1 ? prefix : name);
-  hp_sbuf_puts(h, ",");
-  hp_sbuf_int(h, (long long)len);
-  hp_sbuf_puts(h, "]");
+/* The narrowest type that holds every value of a column exactly: unsigned
+ * bytes, int16 or int32 for whole numbers (no NaN, no -0), float32 where
+ * each double survives the round trip (NaN and infinities included), else
+ * float64. So the page gets every stored double bit for bit in fewer bytes
+ * (a state in one byte, a trial number in four). */
+typedef enum { COL_U1, COL_I2, COL_I4, COL_F4, COL_F8 } col_type_t;
+static const char *const COL_TYPE_NAME[] = {"u1", "i2", "i4", "f4", "f8"};
+static const size_t COL_TYPE_SIZE[] = {1, 2, 4, 4, 8};
+
+static col_type_t col_type(const double *v, size_t n) {
+  bool whole = true, f4 = true;
+  double lo = 0, hi = 0;
+  for (size_t i = 0; i < n && (whole || f4); i++) {
+    double x = v[i];
+    if (whole) {
+      if (x == floor(x) && x >= INT32_MIN && x <= INT32_MAX && !(x == 0 && signbit(x))) {
+        if (x < lo) lo = x;
+        if (x > hi) hi = x;
+      } else {
+        whole = false;
+      }
+    }
+    if (f4 && !isnan(x) && (double)(float)x != x) f4 = false;
+  }
+  if (whole) return lo >= 0 && hi <= 255 ? COL_U1 : lo >= INT16_MIN && hi <= INT16_MAX ? COL_I2 : COL_I4;
+  return f4 ? COL_F4 : COL_F8;
 }
+
+/* One column in its type, little-endian (the host's order: x86 and arm64),
+ * zeros after it up to a multiple of 8 bytes so the next one starts
+ * aligned for any typed array. */
+static void put_col(hp_sbuf_t *out, const double *v, size_t n, col_type_t t) {
+  union {
+    uint8_t u1[512];
+    int16_t i2[256];
+    int32_t i4[128];
+    float f4[128];
+  } tmp;
+  if (t == COL_F8) {
+    hp_sbuf_put(out, (const char *)v, n * sizeof *v);
+  } else {
+    size_t per = sizeof tmp / COL_TYPE_SIZE[t];
+    for (size_t a = 0; a < n; a += per) {
+      size_t m = n - a < per ? n - a : per;
+      for (size_t i = 0; i < m; i++) {
+        double x = v[a + i];
+        if (t == COL_U1) tmp.u1[i] = (uint8_t)x;
+        else if (t == COL_I2) tmp.i2[i] = (int16_t)x;
+        else if (t == COL_I4) tmp.i4[i] = (int32_t)x;
+        else tmp.f4[i] = (float)x;
+      }
+      hp_sbuf_put(out, (const char *)&tmp, m * COL_TYPE_SIZE[t]);
+    }
+  }
+  static const char zeros[8] = {0};
+  size_t pad = (8 - n * COL_TYPE_SIZE[t] % 8) % 8;
+  hp_sbuf_put(out, zeros, pad);
+}
+
+/* The columns of a write, in the order they are sent. */
+typedef struct out_col {
+  char name[32];
+  const double *v;
+  size_t n;
+  col_type_t type;
+} out_col_t;
 
 /* "number":text members of a per-trial string array from k0 on. */
 static void write_sparse(hp_sbuf_t *h, const hp_view_cols_t *c, char *const *a, size_t k0, bool quote) {
@@ -476,7 +534,7 @@ int hp_view_cols_write(const hp_view_cols_t *c, int64_t from, hp_sbuf_t *out, hp
   while (k0 < c->n && c->number[k0] < (double)from) k0++;
   size_t n = c->n - k0;
   hp_sbuf_t h = {0};
-  hp_sbuf_puts(&h, "{\"format\":\"hpsearch-columns-1\",\"study_id\":");
+  hp_sbuf_puts(&h, "{\"format\":\"hpsearch-columns-2\",\"study_id\":");
   hp_sbuf_int(&h, c->study_id);
   hp_sbuf_puts(&h, ",\"name\":");
   hp_sbuf_str(&h, c->name ? c->name : "");
@@ -508,43 +566,51 @@ int hp_view_cols_write(const hp_view_cols_t *c, int64_t from, hp_sbuf_t *out, hp
   hp_sbuf_puts(&h, "],\"reason\":{");
   write_sparse(&h, c, c->reason, k0, true);
   hp_sbuf_puts(&h, "},\"columns\":[");
-  size_t niv = c->iv_step.n - (size_t)c->iv_off[k0];
-  write_col_name(&h, "number", (size_t)-1, n);
-  write_col_name(&h, "state", (size_t)-1, n);
-  write_col_name(&h, "start", (size_t)-1, n);
-  write_col_name(&h, "end", (size_t)-1, n);
-  for (int k = 0; k < c->nobj; k++) write_col_name(&h, "value", (size_t)k, n);
-  write_col_name(&h, "iv_off", (size_t)-1, n + 1);
-  write_col_name(&h, "iv_step", (size_t)-1, niv);
-  write_col_name(&h, "iv_value", (size_t)-1, niv);
-  for (size_t j = 0; j < c->np; j++) write_col_name(&h, "p", j, n);
-  for (size_t j = 0; j < c->nu; j++) write_col_name(&h, "u", j, n);
-  hp_sbuf_puts(&h, "]}");
-  while ((8 + h.len) % 8) hp_sbuf_puts(&h, " ");
-  bool oom = h.oom;
+  size_t niv = c->iv_step.n - (size_t)c->iv_off[k0], ncol = 0;
+  size_t maxcol = 8 + (size_t)c->nobj + c->np + c->nu;
+  out_col_t *oc = malloc(maxcol * sizeof *oc);
   double *off = malloc((n + 1) * sizeof *off);
-  if (off == NULL) oom = true;
+  bool oom = h.oom || oc == NULL || off == NULL;
   if (!oom) {
     for (size_t i = 0; i <= n; i++) off[i] = c->iv_off[k0 + i] - c->iv_off[k0];
-    unsigned char head[8] = {'H', 'P', 'C', '1'};
+#define COL(nm, ptr, cnt) (snprintf(oc[ncol].name, sizeof oc[ncol].name, "%s", nm), \
+                           oc[ncol].v = (ptr), oc[ncol++].n = (cnt))
+    char nm[32];
+    COL("number", c->number + k0, n);
+    COL("state", c->state + k0, n);
+    COL("start", c->start + k0, n);
+    COL("end", c->end + k0, n);
+    for (int k = 0; k < c->nobj; k++) snprintf(nm, sizeof nm, "value%d", k), COL(nm, c->val[k] + k0, n);
+    COL("iv_off", off, n + 1);
+    COL("iv_step", c->iv_step.v + (size_t)c->iv_off[k0], niv);
+    COL("iv_value", c->iv_value.v + (size_t)c->iv_off[k0], niv);
+    for (size_t j = 0; j < c->np; j++) snprintf(nm, sizeof nm, "p%zu", j), COL(nm, c->p[j].v + k0, n);
+    for (size_t j = 0; j < c->nu; j++) snprintf(nm, sizeof nm, "u%zu", j), COL(nm, c->u[j].v + k0, n);
+#undef COL
+    for (size_t j = 0; j < ncol; j++) {
+      oc[j].type = col_type(oc[j].v, oc[j].n);
+      hp_sbuf_puts(&h, j ? ",[" : "[");
+      hp_sbuf_str(&h, oc[j].name);
+      hp_sbuf_puts(&h, ",");
+      hp_sbuf_int(&h, (long long)oc[j].n);
+      hp_sbuf_puts(&h, ",\"");
+      hp_sbuf_puts(&h, COL_TYPE_NAME[oc[j].type]);
+      hp_sbuf_puts(&h, "\"]");
+    }
+    hp_sbuf_puts(&h, "]}");
+    while ((8 + h.len) % 8) hp_sbuf_puts(&h, " ");
+    oom = h.oom;
+  }
+  if (!oom) {
+    unsigned char head[8] = {'H', 'P', 'C', '2'};
     uint32_t hl = (uint32_t)h.len;
     for (int k = 0; k < 4; k++) head[4 + k] = (unsigned char)(hl >> (8 * k));
     hp_sbuf_put(out, (const char *)head, 8);
     hp_sbuf_put(out, h.p, h.len);
-#define PUT(ptr, cnt) hp_sbuf_put(out, (const char *)(ptr), (cnt) * sizeof(double))
-    PUT(c->number + k0, n);
-    PUT(c->state + k0, n);
-    PUT(c->start + k0, n);
-    PUT(c->end + k0, n);
-    for (int k = 0; k < c->nobj; k++) PUT(c->val[k] + k0, n);
-    PUT(off, n + 1);
-    PUT(c->iv_step.v + (size_t)c->iv_off[k0], niv);
-    PUT(c->iv_value.v + (size_t)c->iv_off[k0], niv);
-    for (size_t j = 0; j < c->np; j++) PUT(c->p[j].v + k0, n);
-    for (size_t j = 0; j < c->nu; j++) PUT(c->u[j].v + k0, n);
-#undef PUT
+    for (size_t j = 0; j < ncol; j++) put_col(out, oc[j].v, oc[j].n, oc[j].type);
     oom = out->oom;
   }
+  free(oc);
   free(off);
   free(h.p);
   if (oom) return hp_err_set(err, HP_ENOMEM, "out of memory writing the columns of study %lld",

@@ -78,11 +78,13 @@ int hp_view_trial_get(hp_view_t *v, hp_store_t *s, int64_t study_id, int64_t num
 /* A study's trials as columns, for the dashboard (docs/dashboard.md,
  * "Columns"): kept in memory and brought up to date by reading again only
  * the trials from the first unfinished one on. Written (hp_view_cols_write)
- * as "HPC1", the header's length (uint32, little-endian), a JSON header
+ * as "HPC2", the header's length (uint32, little-endian), a JSON header
  * (study, directions, parameters with their distributions, user attribute
  * names, reasons and non-numeric user attribute values by trial number, and
- * the list of columns with their lengths), padded so the columns start at a
- * multiple of 8 bytes, then each column as little-endian float64: number,
+ * the list of columns with their lengths and types), padded so the columns
+ * start at a multiple of 8 bytes, then each column little-endian in the
+ * narrowest of u1, i2, i4, f4, f8 that holds its values exactly, padded to
+ * 8 bytes: number,
  * state (hp_store_state_t), start, end (epoch seconds, NaN when unset),
  * value0.., iv_off (n + 1 offsets), iv_step, iv_value (intermediate
  * values), p0.. (parameter values: float/int as stored, categorical as the

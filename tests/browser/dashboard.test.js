@@ -198,16 +198,22 @@ test('Stop on the page stops the study in the database', async () => {
   await page.close();
 });
 
-// The columns container (docs/dashboard.md, "Columns") read in node.
+// The columns container (docs/dashboard.md, "Columns") read in node: each
+// column in its type, padded to 8 bytes.
+const COLUMN_TYPES = { u1: Uint8Array, i2: Int16Array, i4: Int32Array, f4: Float32Array, f8: Float64Array };
 function decodeColumns(buf) {
+  assert.equal(buf.subarray(0, 4).toString('latin1'), 'HPC2');
   const hl = buf.readUInt32LE(4);
   const header = JSON.parse(buf.subarray(8, 8 + hl).toString('utf8'));
   const cols = {};
   let off = 8 + hl;
-  for (const [name, len] of header.columns) {
-    cols[name] = new Float64Array(buf.buffer.slice(buf.byteOffset + off, buf.byteOffset + off + len * 8));
-    off += len * 8;
+  for (const [name, len, type] of header.columns) {
+    const T = COLUMN_TYPES[type];
+    assert.ok(T, 'column type ' + type);
+    cols[name] = new T(buf.buffer.slice(buf.byteOffset + off, buf.byteOffset + off + len * T.BYTES_PER_ELEMENT));
+    off += Math.ceil(len * T.BYTES_PER_ELEMENT / 8) * 8;
   }
+  assert.equal(off, buf.length);
   return { header, cols };
 }
 

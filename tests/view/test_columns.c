@@ -37,17 +37,20 @@ static const char *D_C2 = "{\"name\": \"CategoricalDistribution\", \"attributes\
 
 typedef struct decoded {
   cJSON *header;
-  const double *col[32];
+  double *col[32]; /* each column read back as doubles (owned) */
   size_t len[32];
   char name[32][16];
+  char type[32][4];
   int ncol;
 } decoded_t;
 
-/* Reads the container; fails the test when its layout is wrong. */
+/* Reads the container; fails the test when its layout is wrong: "HPC2",
+ * the header, then each column in its type (u1, i2, i4, f4, f8), padded to
+ * 8 bytes. */
 static void decode(const hp_sbuf_t *b, decoded_t *d) {
   memset(d, 0, sizeof *d);
   assert_true(b->len >= 8);
-  assert_memory_equal(b->p, "HPC1", 4);
+  assert_memory_equal(b->p, "HPC2", 4);
   uint32_t hl = 0;
   for (int k = 0; k < 4; k++) hl |= (uint32_t)(unsigned char)b->p[4 + k] << (8 * k);
   assert_int_equal((8 + hl) % 8, 0);
@@ -55,12 +58,39 @@ static void decode(const hp_sbuf_t *b, decoded_t *d) {
   size_t off = 8 + hl;
   const cJSON *cols = cJSON_GetObjectItem(d->header, "columns");
   for (const cJSON *c = cols->child; c; c = c->next, d->ncol++) {
-    snprintf(d->name[d->ncol], sizeof d->name[0], "%s", cJSON_GetArrayItem(c, 0)->valuestring);
-    d->len[d->ncol] = (size_t)cJSON_GetArrayItem(c, 1)->valuedouble;
-    d->col[d->ncol] = (const double *)(b->p + off);
-    off += d->len[d->ncol] * 8;
+    int j = d->ncol;
+    snprintf(d->name[j], sizeof d->name[0], "%s", cJSON_GetArrayItem(c, 0)->valuestring);
+    d->len[j] = (size_t)cJSON_GetArrayItem(c, 1)->valuedouble;
+    snprintf(d->type[j], sizeof d->type[0], "%s", cJSON_GetArrayItem(c, 2)->valuestring);
+    const char *t = d->type[j];
+    size_t size = strcmp(t, "u1") == 0 ? 1 : strcmp(t, "i2") == 0 ? 2 : strcmp(t, "f8") == 0 ? 8 : 4;
+    assert_true(strcmp(t, "u1") == 0 || strcmp(t, "i2") == 0 || strcmp(t, "i4") == 0 ||
+                strcmp(t, "f4") == 0 || strcmp(t, "f8") == 0);
+    assert_int_equal(off % 8, 0);
+    assert_true(off + d->len[j] * size <= b->len);
+    d->col[j] = malloc((d->len[j] + 1) * sizeof(double));
+    for (size_t i = 0; i < d->len[j]; i++) {
+      const char *at = b->p + off + i * size;
+      uint8_t u1;
+      int16_t i2;
+      int32_t i4;
+      float f4;
+      double f8;
+      if (size == 1) memcpy(&u1, at, 1), d->col[j][i] = u1;
+      else if (size == 2) memcpy(&i2, at, 2), d->col[j][i] = i2;
+      else if (size == 8) memcpy(&f8, at, 8), d->col[j][i] = f8;
+      else if (t[0] == 'i') memcpy(&i4, at, 4), d->col[j][i] = i4;
+      else memcpy(&f4, at, 4), d->col[j][i] = f4;
+    }
+    off += (d->len[j] * size + 7) / 8 * 8;
   }
   assert_int_equal(off, b->len);
+}
+
+static void decoded_free(decoded_t *d) {
+  cJSON_Delete(d->header);
+  for (int j = 0; j < d->ncol; j++) free(d->col[j]);
+  memset(d, 0, sizeof *d);
 }
 
 static const double *column(const decoded_t *d, const char *name, size_t *len) {
@@ -69,6 +99,13 @@ static const double *column(const decoded_t *d, const char *name, size_t *len) {
       if (len) *len = d->len[i];
       return d->col[i];
     }
+  fail_msg("no column %s", name);
+  return NULL;
+}
+
+static const char *column_type(const decoded_t *d, const char *name) {
+  for (int i = 0; i < d->ncol; i++)
+    if (strcmp(d->name[i], name) == 0) return d->type[i];
   fail_msg("no column %s", name);
   return NULL;
 }
@@ -85,13 +122,26 @@ static int64_t add_trial(hp_store_t *s, int64_t study, double x, const char *cat
   return id;
 }
 
-static void test_columns(void **state) {
-  (void)state;
-  char dir[] = "/tmp/hp-cols-XXXXXX", path[128];
+/* A fresh store in a temporary folder (dir: a mkdtemp template). */
+static hp_store_t *temp_store(char *dir) {
+  char path[128];
   assert_non_null(mkdtemp(dir));
   snprintf(path, sizeof path, "%s/c.db", dir);
   hp_store_t *s;
   OK(hp_store_open(path, 0, &s, &e_));
+  return s;
+}
+
+static void remove_dir(const char *dir) {
+  char cmd[200];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
+static void test_columns(void **state) {
+  (void)state;
+  char dir[] = "/tmp/hp-cols-XXXXXX";
+  hp_store_t *s = temp_store(dir);
   bool max[2] = {false, true};
   int64_t study;
   OK(hp_store_study_create(s, "st", 1, max, NULL, NULL, &study, &e_));
@@ -143,7 +193,16 @@ static void test_columns(void **state) {
   free(uj);
   const double *u1 = column(&d, "u1", NULL);
   assert_true(isnan(u1[0]) && u1[2] == 0.75);
-  cJSON_Delete(d.header);
+  /* each column in the narrowest type that holds it exactly */
+  assert_string_equal(column_type(&d, "number"), "u1");
+  assert_string_equal(column_type(&d, "state"), "u1");
+  assert_string_equal(column_type(&d, "start"), "f8");
+  assert_string_equal(column_type(&d, "value0"), "f8"); /* 0.30000000000000004 */
+  assert_string_equal(column_type(&d, "iv_off"), "u1");
+  assert_string_equal(column_type(&d, "iv_step"), "u1");
+  assert_string_equal(column_type(&d, "p1"), "u1");     /* a categorical's indices */
+  assert_string_equal(column_type(&d, "u1"), "f4");     /* NaN and 0.75 */
+  decoded_free(&d);
 
   /* the running trial reports and finishes, two more come: the update reads
    * from trial 2 on and gives the bytes a fresh read gives */
@@ -169,7 +228,7 @@ static void test_columns(void **state) {
   io = column(&d, "iv_off", &nio);
   assert_true(nio == 3 && io[0] == 0 && io[1] == 3 && io[2] == 3);
   assert_int_equal((int)cJSON_GetObjectItem(d.header, "from")->valuedouble, 3);
-  cJSON_Delete(d.header);
+  decoded_free(&d);
   /* another study's id is refused */
   hp_err_t err = {0};
   assert_int_equal(hp_view_cols_update(v, s, study + 1, c, &err), HP_EINVAL);
@@ -178,12 +237,70 @@ static void test_columns(void **state) {
   hp_view_cols_free(c);
   hp_view_free(v);
   hp_store_close(s);
-  char cmd[200];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  assert_int_equal(system(cmd), 0);
+  remove_dir(dir);
+}
+
+/* The type of a column is the narrowest that gives back every stored double
+ * bit for bit: u1 0..255, i2 and i4 for wider whole numbers, f4 when each
+ * value survives float32 (NaN included; 2^24 + 1 does not), else f8. */
+static void test_column_types(void **state) {
+  (void)state;
+  char dir[] = "/tmp/hp-cols-XXXXXX";
+  hp_store_t *s = temp_store(dir);
+  int64_t study;
+  OK(hp_store_study_create(s, "types", 1, (bool[]){false}, NULL, NULL, &study, &e_));
+  static const char *W = "{\"name\": \"FloatDistribution\", \"attributes\": {\"step\": null, "
+                         "\"low\": -1e308, \"high\": 1e308, \"log\": false}}";
+  /* per parameter: two trials' values; NAN: the second trial lacks it */
+  static const char *names[] = {"u1", "i2", "i4", "big", "odd", "absent", "half", "tenth"};
+  double vals[][2] = {{0, 255}, {300, -2}, {70000, -1}, {3e9, 1}, {-3.5, 16777217},
+                      {1, NAN}, {0.5, -1e30f}, {0.1, 2}};
+  const char *want[] = {"u1", "i2", "i4", "f4", "f8", "f4", "f4", "f8"};
+  size_t np = sizeof names / sizeof names[0];
+  for (int t = 0; t < 2; t++) {
+    hp_store_param_t p[8];
+    size_t k = 0;
+    for (size_t j = 0; j < np; j++)
+      if (!isnan(vals[j][t])) p[k++] = (hp_store_param_t){names[j], vals[j][t], W};
+    int64_t id;
+    OK(hp_store_trial_create(s, study, HP_STORE_RUNNING, p, k, NULL, &id, NULL, &e_));
+    OK(hp_store_trial_report(s, id, t ? 100000 : 0, 0.25, &e_));
+    double v = t ? 1e-300 : 2;
+    OK(hp_store_trial_finish(s, id, HP_STORE_COMPLETE, &v, 1, NULL, &e_));
+  }
+  hp_view_t *v = hp_view_new();
+  hp_sbuf_t b = {0};
+  OK(hp_view_study_columns(v, s, study, 0, &b, &e_));
+  decoded_t d;
+  decode(&b, &d);
+  const cJSON *params = cJSON_GetObjectItem(d.header, "params");
+  for (size_t j = 0; j < np; j++) {
+    char col[8];
+    snprintf(col, sizeof col, "p%zu", j);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(params, (int)j), "name")->valuestring, names[j]);
+    if (strcmp(column_type(&d, col), want[j]) != 0) fail_msg("%s: %s, not %s", names[j], column_type(&d, col), want[j]);
+    const double *x = column(&d, col, NULL);
+    for (int t = 0; t < 2; t++) {
+      if (isnan(vals[j][t])) {
+        assert_true(isnan(x[t]));
+        continue;
+      }
+      if (memcmp(&x[t], &vals[j][t], sizeof(double)) != 0)
+        fail_msg("%s[%d]: %.17g, not %.17g", names[j], t, x[t], vals[j][t]);
+    }
+  }
+  assert_string_equal(column_type(&d, "iv_step"), "i4"); /* 0 and 100000 */
+  assert_string_equal(column_type(&d, "iv_value"), "f4");
+  assert_string_equal(column_type(&d, "value0"), "f8");  /* 1e-300 */
+  assert_true(column(&d, "value0", NULL)[1] == 1e-300);
+  decoded_free(&d);
+  free(b.p);
+  hp_view_free(v);
+  hp_store_close(s);
+  remove_dir(dir);
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_columns)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_columns), cmocka_unit_test(test_column_types)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
