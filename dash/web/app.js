@@ -187,6 +187,12 @@
       const from = Math.min(header.from, this.n);
       const k = from; // numbers are 0..n-1: index == number
       const keep = (a) => a.subarray(0, k);
+      // what this read may change: trials k.. before and after it
+      let complete = false;
+      for (let i = k; i < this.n && !complete; i++) complete = this.state[i] === COMPLETE;
+      for (let i = 0; i < header.n && !complete; i++) complete = cols.state[i] === COMPLETE;
+      this.changed = { complete, curves: (this.ivOff[this.n] || 0) > (this.ivOff[k] || 0) || cols.iv_step.length > 0,
+        trials: this.n > k || header.n > 0 };
       this.directions = header.directions;
       this.number = concat(keep(this.number), cols.number);
       this.state = concat(keep(this.state), cols.state);
@@ -415,7 +421,7 @@
   const BIG = 3000; // above this many points a plot writes pixels (pixelLayer)
 
   // ---- app state ------------------------------------------------------------------
-  const app = { studies: [], daemon: null, seq: 0, current: null, data: null, summary: null, route: null, tableSort: { key: 'number', dir: 1 } };
+  const app = { studies: [], daemon: null, seq: 0, current: null, data: null, summary: null, route: null, tableSort: { key: 'number', dir: 1 }, dirty: new Set() };
 
   function setLive(on, text) {
     const e = document.getElementById('live');
@@ -1180,14 +1186,33 @@
   }
   /* Draws every panel. A live update (soon = true) draws the history and
    * the table at once and the other panels one per turn of the event loop
-   * after, so the new trial shows without waiting for every plot; a newer
-   * update cancels the panels still to draw. */
+   * after, so the new trial shows without waiting for every plot; only the
+   * panels whose data changed since they were last drawn (app.dirty: a
+   * trial that starts changes the table, the timeline and the curves, not
+   * the plots of complete trials); while a newer read of the trials is on
+   * its way, the remaining panels wait for it (it draws them again), and a
+   * newer update cancels them. */
   let drawGen = 0;
+  const PANELS_OF = { // which panels show what (StudyData.changed)
+    complete: ['history', 'parallel', 'contour', 'slice', 'pareto'],
+    curves: ['intermediate'],
+    trials: ['table', 'timeline'],
+  };
+  function markDirty(changed) {
+    for (const what in PANELS_OF) if (!changed || changed[what]) for (const p of PANELS_OF[what]) app.dirty.add(p);
+  }
   function drawAll(soon) {
     const d = app.data, gen = ++drawGen;
     const t0 = performance.now(), times = {};
     performance.mark('hp-draw-start');
-    const timed = (name, fn) => { const a = performance.now(); fn(); times[name] = +(performance.now() - a).toFixed(1); };
+    if (!soon) markDirty(null);
+    const timed = (name, fn) => {
+      if (!app.dirty.has(name) && name !== 'importance') return;
+      app.dirty.delete(name);
+      const a = performance.now(); fn(); times[name] = +(performance.now() - a).toFixed(1);
+      const p = document.getElementById('panel-' + name);
+      if (p) p.setAttribute('data-draws', String(+(p.getAttribute('data-draws') || 0) + 1)); // for the tests
+    };
     const first = [['history', () => drawHistory(d)], ['table', () => renderTable(d, false)]];
     const rest = [['intermediate', () => drawIntermediate(d)], ['parallel', () => drawParallel(d)],
       ['contour', () => drawContour(d)], ['slice', () => drawSlice(d)], ['timeline', () => drawTimeline(d)],
@@ -1208,6 +1233,7 @@
     }
     const next = (k) => {
       if (gen !== drawGen || app.data !== d) return;
+      if (refreshing || refreshTimer) { setTimeout(() => next(k), 20); return; } // a newer read comes
       if (k === rest.length) { finish(); return; }
       timed(rest[k][0], rest[k][1]);
       setTimeout(() => next(k + 1), 0);
@@ -1216,6 +1242,7 @@
   }
   function updateStudyPage() {
     const d = app.data;
+    markDirty(d.changed);
     const sig = d.params.map((p) => p.name + ':' + (p.dist ? p.dist.type : '')).join(',');
     if (!app.built || app.built.params !== sig || app.built.nobj !== d.values.length) { buildStudyPage(); return; }
     showSummary();
@@ -1301,6 +1328,7 @@
     refreshTimer = setTimeout(refresh, now ? 0 : 15);
   }
   async function refresh() {
+    refreshTimer = 0;
     if (refreshing) { again = true; return; }
     refreshing = true;
     try {

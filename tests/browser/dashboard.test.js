@@ -162,6 +162,32 @@ test('a trial that ends shows on the open page within a second', async () => {
   await page.close();
 });
 
+test('a live update redraws the panels whose data changed, and only those', async () => {
+  await daemon.rpc.call('study.create', { spec: { name: 'steps', direction: 'minimize', space: SPACE } });
+  for (const [x, v] of [[1, 0.7], [2, 0.6]]) await runTrial(daemon.rpc, 'steps', x, 'a', [v + 1, v], 'COMPLETE', v);
+  const page = await browser.newPage();
+  await openStudy(page, 'steps');
+  await page.waitForSelector('#live.on', { timeout: 10000 });
+  const draws = () => page.$$eval('section[data-panel]', (ps) => Object.fromEntries(ps.map((p) => [p.id.slice(6), +(p.getAttribute('data-draws') || 0)])));
+  const before = await draws();
+  for (const p of ['history', 'parallel', 'contour', 'slice', 'timeline', 'table', 'intermediate']) assert.equal(before[p], 1, p);
+  // a trial starts: the table and the timeline show it; the plots of complete trials are not drawn again
+  await daemon.rpc.call('trial.enqueue', { study: 'steps', params: { x: 3, opt: 'b' } });
+  const t = await daemon.rpc.call('trial.ask', { study: 'steps' });
+  await page.waitForFunction(() => document.getElementById('panel-timeline').getAttribute('data-points') === '3', null, { timeout: 10000 });
+  await page.waitForFunction(() => document.getElementById('panel-table').getAttribute('data-points') === '3', null, { timeout: 10000 });
+  const started = await draws();
+  for (const p of ['history', 'parallel', 'contour', 'slice']) assert.equal(started[p], before[p], p + ' was drawn again for a trial that only started');
+  assert.ok(started.timeline > before.timeline && started.table > before.table);
+  // it reports and ends: every plot shows it
+  await daemon.rpc.call('trial.report', { study: 'steps', trial: t.trial, step: 0, value: 0.9 });
+  await daemon.rpc.call('trial.tell', { study: 'steps', trial: t.trial, state: 'COMPLETE', value: 0.5 });
+  for (const [p, n] of [['history', 3], ['parallel', 3], ['contour', 3], ['slice', 6], ['intermediate', 3]])
+    await page.waitForFunction(([id, want]) => document.getElementById('panel-' + id).getAttribute('data-points') === String(want), [p, n], { timeout: 10000 });
+  assert.equal(Number(await page.getAttribute('#panel-history', 'data-best')), 0.5);
+  await page.close();
+});
+
 test('Stop on the page stops the study in the database', async () => {
   const page = await browser.newPage();
   await openStudy(page, 'runner');
