@@ -292,6 +292,20 @@
     if (lo === hi) { const d = log ? lo * 0.5 : Math.abs(lo) * 0.05 || 0.5; return [lo - d, hi + (log ? lo : d)]; }
     return [lo, hi];
   }
+  /* extent() of a column of the study's data, kept per data version: the
+   * panels ask for the same ones (objective over complete trials, each
+   * parameter) and each is a pass over every trial. */
+  function dataExtent(d, arr, complete, log) {
+    if (!d.ext || d.ext.version !== d.version) d.ext = { version: d.version, map: new Map() };
+    let e = d.ext.map.get(arr);
+    if (!e) d.ext.map.set(arr, e = {});
+    const key = (complete ? 'c' : 'a') + (log ? 'l' : '');
+    if (!e[key]) {
+      const st = d.state;
+      e[key] = extent(arr, complete ? (i) => st[i] === COMPLETE : null, log);
+    }
+    return e[key];
+  }
   function ticks(lo, hi, n, log) {
     if (log) {
       const r = [];
@@ -571,7 +585,7 @@
     const { ctx, w, h: H } = setupCanvas(cv);
     const idx = completeIdx(d), v = d.values[0], sign = directionOf(d);
     const xr = [0, Math.max(1, d.n - 1)];
-    const yr = extent(v, (i) => d.state[i] === COMPLETE);
+    const yr = dataExtent(d, v, true);
     const f = frame(ctx, w, H, xr, yr, { xtitle: 'trial' });
     if (idx.length > BIG) {
       const L = pixelLayer(ctx, w, H), c = L.color('rgb(120,196,150)');
@@ -607,24 +621,33 @@
    * `max`; beyond, every running trial, the `best` best complete ones and an
    * even sample of the others (every k-th), so 100,000 curves cost what
    * `max` do and the plot keeps its shape. */
+  /* Indexed loops over locals and the engine's own sort: a page draws each
+   * plot once, mostly before the JIT has compiled it, so every pass over
+   * 100,000 trials counts. Returns keep (by trial, or null: all) and list
+   * (the trials kept, in order). */
   function lineSample(d, cand, max, best) {
-    if (cand.length <= max) return { keep: null, drawn: cand.length, total: cand.length };
+    const nc = cand.length;
+    if (nc <= max) return { keep: null, list: cand, drawn: nc, total: nc };
     const keep = new Uint8Array(d.n), v = d.values[0], sign = directionOf(d), st = d.state;
-    const keys = new Float64Array(cand.length);
+    const keys = new Float64Array(nc);
     let nk = 0, drawn = 0;
-    for (const i of cand) if (st[i] === COMPLETE && Number.isFinite(v[i])) keys[nk++] = sign * v[i];
-    if (nk) {
-      const limit = keys.subarray(0, nk).sort()[Math.min(best, nk) - 1]; // typed: numeric order
-      for (const i of cand)
-        if (drawn < best && st[i] === COMPLETE && sign * v[i] <= limit) { keep[i] = 1; drawn++; }
+    for (let c = 0; c < nc; c++) {
+      const i = cand[c], s = st[i];
+      if (s === COMPLETE) { const x = v[i]; if (x - x === 0) keys[nk++] = sign * x; } else if (s === RUNNING) { keep[i] = 1; drawn++; }
     }
-    for (const i of cand) if (st[i] === RUNNING && !keep[i]) { keep[i] = 1; drawn++; }
-    const rest = new Int32Array(cand.length);
-    let nr = 0;
-    for (const i of cand) if (!keep[i]) rest[nr++] = i;
+    const limit = nk ? keys.subarray(0, nk).sort()[Math.min(best, nk) - 1] : -Infinity; // typed: numeric order
+    const rest = new Int32Array(nc);
+    let nr = 0, left = best;
+    for (let c = 0; c < nc; c++) {
+      const i = cand[c];
+      if (keep[i]) continue;
+      if (left > 0 && st[i] === COMPLETE && sign * v[i] <= limit) { keep[i] = 1; drawn++; left--; } else rest[nr++] = i;
+    }
     const step = Math.max(1, nr / Math.max(1, max - drawn));
     for (let x = 0; x < nr && drawn < max; x += step) { keep[rest[Math.floor(x)]] = 1; drawn++; }
-    return { keep, drawn, total: cand.length };
+    const list = new Int32Array(drawn);
+    for (let c = 0, k = 0; c < nc; c++) if (keep[cand[c]]) list[k++] = cand[c];
+    return { keep, list, drawn, total: nc };
   }
   const MAX_CURVES = 2000, MAX_LINES = 4000;
   function sampleNote(id, base, smp) {
@@ -635,29 +658,31 @@
     const cv = document.getElementById('cv-intermediate');
     if (!cv) return;
     const { ctx, w, h: H } = setupCanvas(cv);
-    const xr = extent(d.ivStep), yr = extent(d.ivValue);
+    const xr = dataExtent(d, d.ivStep), yr = dataExtent(d, d.ivValue);
     const f = frame(ctx, w, H, [Math.min(0, xr[0]), xr[1]], yr, { xtitle: 'step' });
-    const cand = [];
-    for (let i = 0; i < d.n; i++) if (d.ivOff[i + 1] > d.ivOff[i]) cand.push(i);
-    const smp = lineSample(d, cand, MAX_CURVES, 200), keep = smp.keep;
+    const cand = [], off = d.ivOff, st = d.state, ivs = d.ivStep, ivv = d.ivValue;
+    for (let i = 0, n = d.n; i < n; i++) if (off[i + 1] > off[i]) cand.push(i);
+    const smp = lineSample(d, cand, MAX_CURVES, 200), list = smp.list;
     const many = smp.drawn > 500;
     ctx.lineWidth = many ? 0.6 : 1.2;
     let lines = 0, pruned = 0;
+    // the frame's maps inlined: pixel = k * value + c
+    const kx = f.kx, cx = f.cx, ky = f.ky, cy = f.cy;
     const order = [FAIL, PRUNED, COMPLETE, RUNNING]; // complete and running on top
     for (const s of order) {
       ctx.strokeStyle = STATE_COLOR[s];
       ctx.globalAlpha = many ? 0.25 : 0.7;
       ctx.beginPath();
-      for (let i = 0; i < d.n; i++) {
-        if (d.state[i] !== s || (keep && !keep[i])) continue;
-        const a = d.ivOff[i], b = d.ivOff[i + 1];
-        if (b <= a) continue;
+      for (let c = 0; c < list.length; c++) {
+        const i = list[c];
+        if (st[i] !== s) continue;
+        const a = off[i], b = off[i + 1];
         lines++;
         let pen = false;
         for (let k = a; k < b; k++) {
-          const y = d.ivValue[k];
-          if (!Number.isFinite(y)) { pen = false; continue; }
-          const px = f.x(d.ivStep[k]), py = f.y(y);
+          const y = ivv[k];
+          if (!(y - y === 0)) { pen = false; continue; }
+          const px = kx * ivs[k] + cx, py = ky * y + cy;
           if (pen) ctx.lineTo(px, py); else { ctx.moveTo(px, py); pen = true; }
         }
       }
@@ -667,11 +692,12 @@
     ctx.strokeStyle = STATE_COLOR[PRUNED];
     ctx.lineWidth = 1.5;
     ctx.beginPath();
-    for (let i = 0; i < d.n; i++) {
-      if (d.state[i] !== PRUNED || (keep && !keep[i])) continue;
-      const b = d.ivOff[i + 1] - 1;
-      if (b < d.ivOff[i] || !Number.isFinite(d.ivValue[b])) continue;
-      const px = f.x(d.ivStep[b]), py = f.y(d.ivValue[b]);
+    for (let c = 0; c < list.length; c++) {
+      const i = list[c];
+      if (st[i] !== PRUNED) continue;
+      const b = off[i + 1] - 1;
+      if (b < off[i] || !Number.isFinite(ivv[b])) continue;
+      const px = kx * ivs[b] + cx, py = ky * ivv[b] + cy;
       ctx.moveTo(px - 3, py - 3); ctx.lineTo(px + 3, py + 3); ctx.moveTo(px + 3, py - 3); ctx.lineTo(px - 3, py + 3);
       pruned++;
     }
@@ -698,45 +724,47 @@
     const idx = completeIdx(d), v = d.values[0], sign = directionOf(d);
     const axes = d.params.map((p) => {
       const ax = paramAxis(p);
-      const r = ax.cat ? [0, Math.max(1, p.dist.choices.length - 1)] : extent(p.v, null, ax.log);
+      const r = ax.cat ? [0, Math.max(1, p.dist.choices.length - 1)] : dataExtent(d, p.v, false, ax.log);
       return { name: p.name, arr: p.v, ax, lo: ax.log ? Math.log10(r[0]) : r[0], hi: ax.log ? Math.log10(r[1]) : r[1] };
     });
-    const vr = extent(v, (i) => d.state[i] === COMPLETE);
+    const vr = dataExtent(d, v, true);
     axes.push({ name: 'objective', arr: v, ax: { cat: false, log: false }, lo: vr[0], hi: vr[1] });
     const L = 40, R = 40, T = 24, B = 26, n = axes.length;
     const xs = axes.map((_, k) => L + (n === 1 ? 0 : k * (w - L - R) / (n - 1)));
-    const ypos = (a, x) => {
-      if (!Number.isFinite(x)) return NaN;
-      const t = a.ax.log ? Math.log10(x) : x;
-      return H - B - (t - a.lo) / (a.hi - a.lo || 1) * (H - T - B);
-    };
+    // y of a value on axis k: H - B - (t - lo) * scale, t = value or its log10
+    const arrs = axes.map((a) => a.arr), logs = axes.map((a) => a.ax.log), los = axes.map((a) => a.lo);
+    const scales = axes.map((a) => (H - T - B) / (a.hi - a.lo || 1)), base = H - B;
     // One path per colour bin (32 bins), worst bins first so the best lines
     // are drawn last, on top: 32 strokes instead of one per trial.
     const BINS = 32, bins = Array.from({ length: BINS }, () => []);
-    const smp = lineSample(d, idx, MAX_LINES, 400);
-    for (const i of idx) {
-      if (smp.keep && !smp.keep[i]) continue;
-      const t = sign > 0 ? (vr[1] - v[i]) / (vr[1] - vr[0] || 1) : (v[i] - vr[0]) / (vr[1] - vr[0] || 1);
+    const smp = lineSample(d, idx, MAX_LINES, 400), list = smp.list;
+    const vlo = vr[0], vspan = vr[1] - vr[0] || 1;
+    for (let c = 0; c < list.length; c++) {
+      const i = list[c];
+      const t = sign > 0 ? (vr[1] - v[i]) / vspan : (v[i] - vlo) / vspan;
       bins[Math.min(BINS - 1, Math.max(0, Math.floor(t * BINS)))].push(i);
     }
     ctx.lineWidth = smp.drawn > 2000 ? 0.5 : 1;
     ctx.globalAlpha = smp.drawn > 2000 ? 0.3 : 0.6;
     let drawn = 0;
-    bins.forEach((members, b) => {
-      if (!members.length) return;
+    for (let b = 0; b < BINS; b++) {
+      const members = bins[b];
+      if (!members.length) continue;
       ctx.strokeStyle = ramp((b + 0.5) / BINS);
       ctx.beginPath();
-      for (const i of members) {
+      for (let c = 0; c < members.length; c++) {
+        const i = members[c];
         let pen = false;
         for (let k = 0; k < n; k++) {
-          const y = ypos(axes[k], axes[k].arr[i]);
-          if (Number.isNaN(y)) { pen = false; continue; }
+          const x = arrs[k][i];
+          if (!(x - x === 0)) { pen = false; continue; }
+          const y = base - ((logs[k] ? Math.log10(x) : x) - los[k]) * scales[k];
           if (pen) ctx.lineTo(xs[k], y); else { ctx.moveTo(xs[k], y); pen = true; }
         }
         drawn++;
       }
       ctx.stroke();
-    });
+    }
     ctx.globalAlpha = 1;
     ctx.font = '11px system-ui, sans-serif';
     axes.forEach((a, k) => {
@@ -764,7 +792,7 @@
   }
   function drawSlice(d) {
     const idx = completeIdx(d), v = d.values[0];
-    const yr = extent(v, (i) => d.state[i] === COMPLETE);
+    const yr = dataExtent(d, v, true);
     let total = 0;
     const r = idx.length > 20000 ? 1 : idx.length > 2000 ? 1.5 : 3;
     d.params.forEach((p, j) => {
@@ -772,7 +800,7 @@
       if (!cv) return;
       const { ctx, w, h: H } = setupCanvas(cv);
       const ax = paramAxis(p);
-      const xr = ax.cat ? [-0.5, p.dist.choices.length - 0.5] : extent(p.v, null, ax.log);
+      const xr = ax.cat ? [-0.5, p.dist.choices.length - 0.5] : dataExtent(d, p.v, false, ax.log);
       const f = frame(ctx, w, H, xr, yr, { xlog: ax.log, xtitle: p.name, xlabels: ax.cat ? ax.labels : null });
       ctx.fillStyle = 'rgba(47,111,223,0.5)';
       const L = idx.length > BIG ? pixelLayer(ctx, w, H) : null, c = L ? L.color('rgb(128,165,235)') : 0;
@@ -805,22 +833,27 @@
     const { ctx, w, h: H } = setupCanvas(cv);
     const px = d.params[+document.getElementById('contour-x').value], py = d.params[+document.getElementById('contour-y').value];
     const ax = paramAxis(px), ay = paramAxis(py);
-    const idx = completeIdx(d).filter((i) => Number.isFinite(px.v[i]) && Number.isFinite(py.v[i]));
+    const all = completeIdx(d), pxv = px.v, pyv = py.v, idx = [];
+    for (let c = 0; c < all.length; c++) { const i = all[c], a = pxv[i], b = pyv[i]; if (a - a === 0 && b - b === 0) idx.push(i); }
     const v = d.values[0], sign = directionOf(d);
-    const xr = ax.cat ? [-0.5, px.dist.choices.length - 0.5] : extent(px.v, null, ax.log);
-    const yr = ay.cat ? [-0.5, py.dist.choices.length - 0.5] : extent(py.v, null, ay.log);
+    const xr = ax.cat ? [-0.5, px.dist.choices.length - 0.5] : dataExtent(d, px.v, false, ax.log);
+    const yr = ay.cat ? [-0.5, py.dist.choices.length - 0.5] : dataExtent(d, py.v, false, ay.log);
     const f = frame(ctx, w, H, xr, yr, { xlog: ax.log, ylog: ay.log, xtitle: px.name + ' × ' + py.name, xlabels: ax.cat ? ax.labels : null, ylabels: ay.cat ? ay.labels : null });
-    const vr = extent(v, (i) => d.state[i] === COMPLETE);
+    const vr = dataExtent(d, v, true);
     const G = 32, sum = new Float64Array(G * G), cnt = new Float64Array(G * G);
-    const cell = (p, a, x) => {
-      const lo = a.log ? Math.log10(p[0]) : p[0], hi = a.log ? Math.log10(p[1]) : p[1];
-      const t = ((a.log ? Math.log10(x) : x) - lo) / (hi - lo || 1);
-      return Math.min(G - 1, Math.max(0, Math.floor(t * G)));
+    // cell of a value on an axis: floor((t - lo) * G / (hi - lo)), t = value or its log10
+    const axisMap = (r, a) => {
+      const lo = a.log ? Math.log10(r[0]) : r[0], hi = a.log ? Math.log10(r[1]) : r[1];
+      return { lo, k: G / (hi - lo || 1), log: a.log };
     };
-    for (const i of idx) {
-      const c = cell(yr, ay, py.v[i]) * G + cell(xr, ax, px.v[i]);
-      sum[c] += v[i];
-      cnt[c]++;
+    const mx = axisMap(xr, ax), my = axisMap(yr, ay);
+    for (let c = 0; c < idx.length; c++) {
+      const i = idx[c];
+      const tx = mx.log ? Math.log10(pxv[i]) : pxv[i], ty = my.log ? Math.log10(pyv[i]) : pyv[i];
+      const cx = Math.min(G - 1, Math.max(0, Math.floor((tx - mx.lo) * mx.k)));
+      const cy = Math.min(G - 1, Math.max(0, Math.floor((ty - my.lo) * my.k)));
+      sum[cy * G + cx] += v[i];
+      cnt[cy * G + cx]++;
     }
     // fill empty cells from their neighbours (a few sweeps), then paint
     let mean = new Float64Array(G * G).fill(NaN);
@@ -939,18 +972,19 @@
     for (let k = 1; k < idx.length && sorted; k++) sorted = d.start[idx[k - 1]] <= d.start[idx[k]];
     if (!sorted) idx.sort((a, b) => d.start[a] - d.start[b]);
     // slots: each trial takes the lowest slot free at its start (interval partitioning)
-    const slotEnd = [], slot = new Int32Array(d.n);
-    for (const i of idx) {
-      const e = Number.isFinite(d.end[i]) ? d.end[i] : now;
-      let k = slotEnd.findIndex((t) => t <= d.start[i]);
-      if (k < 0) { k = slotEnd.length; slotEnd.push(0); }
+    const slotEnd = [], slot = new Int32Array(d.n), start = d.start, end = d.end;
+    const t0 = idx.length ? start[idx[0]] : now;
+    let t1 = t0 + 1;
+    for (let c = 0; c < idx.length; c++) {
+      const i = idx[c], s0 = start[i], e0 = end[i], e = e0 - e0 === 0 ? e0 : now;
+      let k = 0;
+      while (k < slotEnd.length && slotEnd[k] > s0) k++;
+      if (k === slotEnd.length) slotEnd.push(0);
       slotEnd[k] = e;
       slot[i] = k;
+      if (e > t1) t1 = e;
     }
     const nslots = Math.max(1, slotEnd.length);
-    const t0 = idx.length ? d.start[idx[0]] : now;
-    let t1 = t0 + 1;
-    for (const i of idx) t1 = Math.max(t1, Number.isFinite(d.end[i]) ? d.end[i] : now);
     cv.style.height = Math.min(480, Math.max(120, 50 + nslots * 22)) + 'px';
     const { ctx, w, h: H } = setupCanvas(cv);
     const f = frame(ctx, w, H, [t0, t1], [-0.5, nslots - 0.5], { xfmt: (t) => fmtDur(t - t0), xtitle: 'time since the first trial started', ylabels: Array.from({ length: nslots }, (_, k) => 'slot ' + k) });
@@ -1155,7 +1189,7 @@
     const jx = +document.getElementById('pareto-x').value, jy = +document.getElementById('pareto-y').value;
     const { idx, front } = paretoFront(d);
     const vx = d.values[jx], vy = d.values[jy];
-    const f = frame(ctx, w, H, extent(vx, (i) => d.state[i] === COMPLETE), extent(vy, (i) => d.state[i] === COMPLETE), { xtitle: 'objective ' + jx });
+    const f = frame(ctx, w, H, dataExtent(d, vx, true), dataExtent(d, vy, true), { xtitle: 'objective ' + jx });
     if (idx.length > BIG) {
       const L = pixelLayer(ctx, w, H), c = L.color('rgb(128,165,235)');
       L.scatter(f, idx, vx, vy, c);
