@@ -507,6 +507,63 @@ static void put_col(hp_sbuf_t *out, const double *v, size_t n, col_type_t t) {
   hp_sbuf_put(out, zeros, pad);
 }
 
+/* [lo, hi] of the finite values of v[0..n) (with `pos`: also [lo, hi] of
+ * the positive ones, for a log axis), where keep is NULL or keep[i] ==
+ * HP_STORE_COMPLETE; null when there are none. */
+static void write_extent(hp_sbuf_t *h, const double *v, size_t n, const double *keep, bool pos) {
+  double lo = INFINITY, hi = -INFINITY, plo = INFINITY, phi = -INFINITY;
+  for (size_t i = 0; i < n; i++) {
+    double x = v[i];
+    if (!isfinite(x) || (keep != NULL && keep[i] != HP_STORE_COMPLETE)) continue;
+    if (x < lo) lo = x;
+    if (x > hi) hi = x;
+    if (x > 0 && x < plo) plo = x;
+    if (x > 0 && x > phi) phi = x;
+  }
+  if (lo > hi) {
+    hp_sbuf_puts(h, "null");
+    return;
+  }
+  hp_sbuf_puts(h, "[");
+  hp_sbuf_num(h, lo);
+  hp_sbuf_puts(h, ",");
+  hp_sbuf_num(h, hi);
+  if (pos && plo <= phi) {
+    hp_sbuf_puts(h, ",");
+    hp_sbuf_num(h, plo);
+    hp_sbuf_puts(h, ",");
+    hp_sbuf_num(h, phi);
+  }
+  hp_sbuf_puts(h, "]");
+}
+
+/* "extents": the range of each plotted column over every trial kept (not
+ * only those sent), so a page sets its axes without a pass over 100,000
+ * trials: valueK over the COMPLETE trials, each numeric parameter (and its
+ * positive part), the intermediate steps and values. */
+static void write_extents(hp_sbuf_t *h, const hp_view_cols_t *c) {
+  char name[32];
+  for (int k = 0; k < c->nobj; k++) {
+    snprintf(name, sizeof name, "value%d", k);
+    hp_sbuf_puts(h, k ? ",\"" : "\"");
+    hp_sbuf_puts(h, name);
+    hp_sbuf_puts(h, "\":");
+    write_extent(h, c->val[k], c->n, c->state, false);
+  }
+  for (size_t j = 0; j < c->np; j++) {
+    if (c->p[j].has_dist && c->p[j].dist.kind == HP_DIST_CAT) continue;
+    snprintf(name, sizeof name, "p%zu", j);
+    hp_sbuf_puts(h, ",\"");
+    hp_sbuf_puts(h, name);
+    hp_sbuf_puts(h, "\":");
+    write_extent(h, c->p[j].v, c->n, NULL, true);
+  }
+  hp_sbuf_puts(h, ",\"iv_step\":");
+  write_extent(h, c->iv_step.v, c->iv_step.n, NULL, false);
+  hp_sbuf_puts(h, ",\"iv_value\":");
+  write_extent(h, c->iv_value.v, c->iv_value.n, NULL, false);
+}
+
 /* The columns of a write, in the order they are sent. */
 typedef struct out_col {
   char name[32];
@@ -565,6 +622,8 @@ int hp_view_cols_write(const hp_view_cols_t *c, int64_t from, hp_sbuf_t *out, hp
   }
   hp_sbuf_puts(&h, "],\"reason\":{");
   write_sparse(&h, c, c->reason, k0, true);
+  hp_sbuf_puts(&h, "},\"extents\":{");
+  write_extents(&h, c);
   hp_sbuf_puts(&h, "},\"columns\":[");
   size_t niv = c->iv_step.n - (size_t)c->iv_off[k0], ncol = 0;
   size_t maxcol = 8 + (size_t)c->nobj + c->np + c->nu;

@@ -245,6 +245,11 @@
       this.attrs = attrs;
       for (const num of [...this.reason.keys()]) if (num >= k) this.reason.delete(num);
       for (const num in header.reason) this.reason.set(+num, header.reason[num]);
+      // the server's ranges (over every trial it holds: the page now holds
+      // the same); parameters by name
+      const ext = header.extents;
+      this.serverExt = ext ? Object.assign({}, ...header.directions.map((_, j) => ({ ['value' + j]: ext['value' + j] })),
+        { iv_step: ext.iv_step, iv_value: ext.iv_value }, ...header.params.map((hp, j) => ('p' + j in ext ? { ['p:' + hp.name]: ext['p' + j] } : {}))) : null;
       this.n = n;
       this.version++;
     }
@@ -288,23 +293,30 @@
       if (x < lo) lo = x;
       if (x > hi) hi = x;
     }
+    return widen(lo, hi, log);
+  }
+  // an axis range from the data's [lo, hi] (none: lo = Infinity)
+  function widen(lo, hi, log) {
     if (lo === Infinity) return [0, 1];
     if (lo === hi) { const d = log ? lo * 0.5 : Math.abs(lo) * 0.05 || 0.5; return [lo - d, hi + (log ? lo : d)]; }
     return [lo, hi];
   }
-  /* extent() of a column of the study's data, kept per data version: the
-   * panels ask for the same ones (objective over complete trials, each
-   * parameter) and each is a pass over every trial. */
-  function dataExtent(d, arr, complete, log) {
+  /* The axis range of a column of the study's data (key: value0.., p:NAME,
+   * iv_step, iv_value; complete: over the COMPLETE trials only), from the
+   * ranges the server sends with the columns (its "extents", over every
+   * trial), else by a pass over the column; kept per data version. */
+  function dataExtent(d, key, arr, complete, log) {
     if (!d.ext || d.ext.version !== d.version) d.ext = { version: d.version, map: new Map() };
-    let e = d.ext.map.get(arr);
-    if (!e) d.ext.map.set(arr, e = {});
-    const key = (complete ? 'c' : 'a') + (log ? 'l' : '');
-    if (!e[key]) {
-      const st = d.state;
-      e[key] = extent(arr, complete ? (i) => st[i] === COMPLETE : null, log);
+    const ck = key + (complete ? ':c' : '') + (log ? ':log' : '');
+    let e = d.ext.map.get(ck);
+    if (!e) {
+      const se = d.serverExt ? d.serverExt[key] : undefined;
+      if (se === null) e = [0, 1];
+      else if (se !== undefined) e = !log ? widen(se[0], se[1], false) : se.length === 4 ? widen(se[2], se[3], true) : [0, 1];
+      else { const st = d.state; e = extent(arr, complete ? (i) => st[i] === COMPLETE : null, log); }
+      d.ext.map.set(ck, e);
     }
-    return e[key];
+    return e;
   }
   function ticks(lo, hi, n, log) {
     if (log) {
@@ -585,7 +597,7 @@
     const { ctx, w, h: H } = setupCanvas(cv);
     const idx = completeIdx(d), v = d.values[0], sign = directionOf(d);
     const xr = [0, Math.max(1, d.n - 1)];
-    const yr = dataExtent(d, v, true);
+    const yr = dataExtent(d, 'value0', v, true);
     const f = frame(ctx, w, H, xr, yr, { xtitle: 'trial' });
     if (idx.length > BIG) {
       const L = pixelLayer(ctx, w, H), c = L.color('rgb(120,196,150)');
@@ -609,7 +621,7 @@
     }
     if (started) ctx.lineTo(f.X1, f.y(best));
     ctx.stroke();
-    setPoints('history', idx.length, { best: Number.isNaN(best) ? '' : best, improvements: steps });
+    setPoints('history', idx.length, { best: Number.isNaN(best) ? '' : best, improvements: steps, y: yr.join(',') });
   }
 
   function intermediatePanel() {
@@ -658,7 +670,7 @@
     const cv = document.getElementById('cv-intermediate');
     if (!cv) return;
     const { ctx, w, h: H } = setupCanvas(cv);
-    const xr = dataExtent(d, d.ivStep), yr = dataExtent(d, d.ivValue);
+    const xr = dataExtent(d, 'iv_step', d.ivStep), yr = dataExtent(d, 'iv_value', d.ivValue);
     const f = frame(ctx, w, H, [Math.min(0, xr[0]), xr[1]], yr, { xtitle: 'step' });
     const cand = [], off = d.ivOff, st = d.state, ivs = d.ivStep, ivv = d.ivValue;
     for (let i = 0, n = d.n; i < n; i++) if (off[i + 1] > off[i]) cand.push(i);
@@ -702,7 +714,7 @@
       pruned++;
     }
     ctx.stroke();
-    setPoints('intermediate', lines, { pruned, total: smp.total });
+    setPoints('intermediate', lines, { pruned, total: smp.total, x: xr.join(','), y: yr.join(',') });
     sampleNote('intermediate', 'learning curves (value per step); × marks where a pruned trial stopped', smp);
   }
 
@@ -724,10 +736,10 @@
     const idx = completeIdx(d), v = d.values[0], sign = directionOf(d);
     const axes = d.params.map((p) => {
       const ax = paramAxis(p);
-      const r = ax.cat ? [0, Math.max(1, p.dist.choices.length - 1)] : dataExtent(d, p.v, false, ax.log);
+      const r = ax.cat ? [0, Math.max(1, p.dist.choices.length - 1)] : dataExtent(d, 'p:' + p.name, p.v, false, ax.log);
       return { name: p.name, arr: p.v, ax, lo: ax.log ? Math.log10(r[0]) : r[0], hi: ax.log ? Math.log10(r[1]) : r[1] };
     });
-    const vr = dataExtent(d, v, true);
+    const vr = dataExtent(d, 'value0', v, true);
     axes.push({ name: 'objective', arr: v, ax: { cat: false, log: false }, lo: vr[0], hi: vr[1] });
     const L = 40, R = 40, T = 24, B = 26, n = axes.length;
     const xs = axes.map((_, k) => L + (n === 1 ? 0 : k * (w - L - R) / (n - 1)));
@@ -792,7 +804,7 @@
   }
   function drawSlice(d) {
     const idx = completeIdx(d), v = d.values[0];
-    const yr = dataExtent(d, v, true);
+    const yr = dataExtent(d, 'value0', v, true);
     let total = 0;
     const r = idx.length > 20000 ? 1 : idx.length > 2000 ? 1.5 : 3;
     d.params.forEach((p, j) => {
@@ -800,7 +812,7 @@
       if (!cv) return;
       const { ctx, w, h: H } = setupCanvas(cv);
       const ax = paramAxis(p);
-      const xr = ax.cat ? [-0.5, p.dist.choices.length - 0.5] : dataExtent(d, p.v, false, ax.log);
+      const xr = ax.cat ? [-0.5, p.dist.choices.length - 0.5] : dataExtent(d, 'p:' + p.name, p.v, false, ax.log);
       const f = frame(ctx, w, H, xr, yr, { xlog: ax.log, xtitle: p.name, xlabels: ax.cat ? ax.labels : null });
       ctx.fillStyle = 'rgba(47,111,223,0.5)';
       const L = idx.length > BIG ? pixelLayer(ctx, w, H) : null, c = L ? L.color('rgb(128,165,235)') : 0;
@@ -836,10 +848,10 @@
     const all = completeIdx(d), pxv = px.v, pyv = py.v, idx = [];
     for (let c = 0; c < all.length; c++) { const i = all[c], a = pxv[i], b = pyv[i]; if (a - a === 0 && b - b === 0) idx.push(i); }
     const v = d.values[0], sign = directionOf(d);
-    const xr = ax.cat ? [-0.5, px.dist.choices.length - 0.5] : dataExtent(d, px.v, false, ax.log);
-    const yr = ay.cat ? [-0.5, py.dist.choices.length - 0.5] : dataExtent(d, py.v, false, ay.log);
+    const xr = ax.cat ? [-0.5, px.dist.choices.length - 0.5] : dataExtent(d, 'p:' + px.name, px.v, false, ax.log);
+    const yr = ay.cat ? [-0.5, py.dist.choices.length - 0.5] : dataExtent(d, 'p:' + py.name, py.v, false, ay.log);
     const f = frame(ctx, w, H, xr, yr, { xlog: ax.log, ylog: ay.log, xtitle: px.name + ' × ' + py.name, xlabels: ax.cat ? ax.labels : null, ylabels: ay.cat ? ay.labels : null });
-    const vr = dataExtent(d, v, true);
+    const vr = dataExtent(d, 'value0', v, true);
     const G = 32, sum = new Float64Array(G * G), cnt = new Float64Array(G * G);
     // cell of a value on an axis: floor((t - lo) * G / (hi - lo)), t = value or its log10
     const axisMap = (r, a) => {
@@ -1189,7 +1201,7 @@
     const jx = +document.getElementById('pareto-x').value, jy = +document.getElementById('pareto-y').value;
     const { idx, front } = paretoFront(d);
     const vx = d.values[jx], vy = d.values[jy];
-    const f = frame(ctx, w, H, dataExtent(d, vx, true), dataExtent(d, vy, true), { xtitle: 'objective ' + jx });
+    const f = frame(ctx, w, H, dataExtent(d, 'value' + jx, vx, true), dataExtent(d, 'value' + jy, vy, true), { xtitle: 'objective ' + jx });
     if (idx.length > BIG) {
       const L = pixelLayer(ctx, w, H), c = L.color('rgb(128,165,235)');
       L.scatter(f, idx, vx, vy, c);

@@ -80,7 +80,10 @@ test('every panel of a known study has the right number of points', async () => 
   await openStudy(page, 'known');
   assert.equal(await points(page, 'history'), 5);                      // COMPLETE trials
   assert.equal(Number(await page.getAttribute('#panel-history', 'data-best')), 0.5);
+  assert.equal(await page.getAttribute('#panel-history', 'data-y'), '0.5,3'); // the server's range of the values
   assert.equal(await points(page, 'intermediate'), 7);                 // trials with a curve
+  assert.equal(await page.getAttribute('#panel-intermediate', 'data-x'), '0,2');
+  assert.equal(await page.getAttribute('#panel-intermediate', 'data-y'), '0.5,7');
   assert.equal(Number(await page.getAttribute('#panel-intermediate', 'data-pruned')), 2);
   assert.equal(await points(page, 'parallel'), 5);
   assert.equal(Number(await page.getAttribute('#panel-parallel', 'data-axes')), 3); // x, opt, objective

@@ -193,6 +193,13 @@ static void test_columns(void **state) {
   free(uj);
   const double *u1 = column(&d, "u1", NULL);
   assert_true(isnan(u1[0]) && u1[2] == 0.75);
+  /* the ranges of the plotted columns over every trial: the objective over
+   * the COMPLETE ones, a numeric parameter with its positive part, the
+   * intermediate steps and values; none for a categorical */
+  char *ej = hp_json_print(cJSON_GetObjectItem(d.header, "extents"));
+  assert_string_equal(ej, "{\"value0\":[0.30000000000000004,0.30000000000000004],\"p0\":[0.1,7.25,0.1,7.25],"
+                          "\"iv_step\":[0,1],\"iv_value\":[0.8,6]}");
+  free(ej);
   /* each column in the narrowest type that holds it exactly */
   assert_string_equal(column_type(&d, "number"), "u1");
   assert_string_equal(column_type(&d, "state"), "u1");
@@ -289,6 +296,10 @@ static void test_column_types(void **state) {
         fail_msg("%s[%d]: %.17g, not %.17g", names[j], t, x[t], vals[j][t]);
     }
   }
+  const cJSON *odd = cJSON_GetObjectItem(cJSON_GetObjectItem(d.header, "extents"), "p4");
+  char *oj = hp_json_print(odd); /* all values, then the positive ones only */
+  assert_string_equal(oj, "[-3.5,16777217,16777217,16777217]");
+  free(oj);
   assert_string_equal(column_type(&d, "iv_step"), "i4"); /* 0 and 100000 */
   assert_string_equal(column_type(&d, "iv_value"), "f4");
   assert_string_equal(column_type(&d, "value0"), "f8");  /* 1e-300 */
