@@ -151,7 +151,7 @@ print(len(tr), (time.perf_counter() - t) * 1000)`;
   await page.goto(dash.url + '#/study/' + encodeURIComponent(study));
   await page.waitForSelector('main[data-rendered]', { timeout: 300000 });
   await page.waitForSelector('#live.on', { timeout: 30000 });
-  const lat = [];
+  const lat = [], steps = [];
   for (let k = 0; k < 5; k++) {
     const before = +(await page.getAttribute('#panel-history', 'data-points'));
     const t = await rpc.call('trial.ask', { study });
@@ -159,9 +159,18 @@ print(len(tr), (time.perf_counter() - t) * 1000)`;
     await rpc.call('trial.tell', { study, trial: t.trial, value: 0.25 + k * 1e-3 });
     await page.waitForFunction((n) => +document.getElementById('panel-history').getAttribute('data-points') > n, before, { timeout: 30000 });
     lat.push(performance.now() - t0);
+    // the page's own steps, from the last event it got (the told trial's)
+    steps.push(await page.evaluate(() => {
+      const at = (n) => { const e = performance.getEntriesByName(n); return e.length ? e[e.length - 1].startTime : NaN; };
+      const e = at('hp-event');
+      return ['hp-live-asked', 'hp-columns-received', 'hp-live-applied', 'hp-live-drawn'].map((n) => Math.round(at(n) - e)).join('/');
+    }));
   }
   out.live_ms = median(lat);
-  row('live: trial told until the open page shows it', out.live_ms.toFixed(0), 'ms', '<= 1000 ms', (out.live_ms <= 1000 ? 'ok' : 'OVER') + ` (median of 5: ${lat.map((x) => x.toFixed(0)).join(', ')})`);
+  out.live_max_ms = Math.max(...lat);
+  const every = out.live_max_ms <= 1000;
+  row('live: trial told until the open page shows it', out.live_ms.toFixed(0), 'ms', '<= 1000 ms', (every ? 'ok, every sample' : 'OVER in ' + lat.filter((x) => x > 1000).length + ' of 5') + ` (median of 5: ${lat.map((x) => x.toFixed(0)).join(', ')})`);
+  row('  in the page: event to columns asked/received/applied/drawn', '', '', '', steps.join(', '));
 
   // memory: repeated full and incremental requests must not grow the server
   for (let i = 0; i < 10; i++) await (await fetch(url, hdr)).arrayBuffer();

@@ -67,6 +67,10 @@
     return `rgb(${Math.round(a[0] + f * (b[0] - a[0]))},${Math.round(a[1] + f * (b[1] - a[1]))},${Math.round(a[2] + f * (b[2] - a[2]))})`;
   }
 
+  // A step of loading or drawing, for the benchmark (performance.mark): one
+  // entry per name, the last, so a page open for days keeps no history.
+  function mark(name) { performance.clearMarks(name); performance.mark(name); }
+
   // ---- where the data comes from -----------------------------------------------
   const embeddedText = document.getElementById('hp-data').textContent.trim();
   const REPORT = embeddedText ? JSON.parse(embeddedText) : null;
@@ -122,7 +126,7 @@
     async columns(name, from) {
       if (REPORT) return decodeColumns(b64ToBuffer(REPORT.columns));
       const buf = await requestBinary('/api/columns?study=' + q(name) + '&from=' + from);
-      performance.mark('hp-columns-received');
+      mark('hp-columns-received');
       return decodeColumns(buf);
     },
     async events(since) { return (await request('/api/events?since=' + since)).json(); },
@@ -164,9 +168,23 @@
     }
     return { header, cols };
   }
+  /* a followed by b. A first read keeps the fetched column itself (no
+   * copy); later, a column lives in a buffer of its own with room to grow,
+   * and a live update writes its trials in place instead of copying every
+   * column of 100,000 trials (a is a view at the start of that buffer, its
+   * entries from a.length on are not in use). */
+  const OWN = new WeakSet();
   function concat(a, b) {
-    if (a.length === 0) return b; // a first read: the fetched columns themselves, no copy
-    const r = new Float64Array(a.length + b.length);
+    if (a.length === 0) return b;
+    const n = a.length + b.length;
+    if (a.byteOffset === 0 && OWN.has(a.buffer) && a.buffer.byteLength >= n * 8) {
+      const r = new Float64Array(a.buffer, 0, n);
+      r.set(b, a.length);
+      return r;
+    }
+    const buf = new ArrayBuffer((n + (n >> 2) + 1024) * 8);
+    OWN.add(buf);
+    const r = new Float64Array(buf, 0, n);
     r.set(a, 0);
     r.set(b, a.length);
     return r;
@@ -203,10 +221,9 @@
       for (let j = 0; j < nv; j++) values.push(concat(this.values[j] ? keep(this.values[j]) : nanArray(k), cols['value' + j]));
       this.values = values;
       const ivKeep = this.ivOff[k] || 0;
-      const off = new Float64Array(k + cols.iv_off.length);
-      off.set(this.ivOff.subarray(0, k), 0);
-      for (let i = 0; i < cols.iv_off.length; i++) off[k + i] = cols.iv_off[i] + ivKeep;
-      this.ivOff = off;
+      const offs = new Float64Array(cols.iv_off.length);
+      for (let i = 0; i < offs.length; i++) offs[i] = cols.iv_off[i] + ivKeep;
+      this.ivOff = k ? concat(keep(this.ivOff), offs) : offs;
       this.ivStep = concat(this.ivStep.subarray(0, ivKeep), cols.iv_step);
       this.ivValue = concat(this.ivValue.subarray(0, ivKeep), cols.iv_value);
       const n = k + header.n;
@@ -1250,7 +1267,7 @@
   function drawAll(soon) {
     const d = app.data, gen = ++drawGen;
     const t0 = performance.now(), times = {};
-    performance.mark('hp-draw-start');
+    mark('hp-draw-start');
     if (!soon) markDirty(null);
     const timed = (name, fn) => {
       if (!app.dirty.has(name) && name !== 'importance') return;
@@ -1268,10 +1285,11 @@
       main.setAttribute('data-render-ms', (performance.now() - t0).toFixed(1));
       main.setAttribute('data-panel-ms', JSON.stringify(times));
       main.setAttribute('data-trials', String(d.n));
-      performance.mark('hp-drawn');
-      requestAnimationFrame(() => setTimeout(() => performance.mark('hp-painted'), 0));
+      mark('hp-drawn');
+      requestAnimationFrame(() => setTimeout(() => mark('hp-painted'), 0));
     };
     for (const [name, fn] of first) timed(name, fn);
+    if (soon) mark('hp-live-drawn');
     if (!soon) {
       for (const [name, fn] of rest) timed(name, fn);
       finish();
@@ -1331,12 +1349,14 @@
       loadSummary(name);
       const data = new StudyData();
       data.apply(await api.columns(name, 0));
-      performance.mark('hp-columns-applied');
+      mark('hp-columns-applied');
       app.data = data;
       app.built = null;
     } else {
       loadSummary(name);
+      mark('hp-live-asked');
       app.data.apply(await api.columns(name, app.data.firstOpen()));
+      mark('hp-live-applied');
     }
     // Importance and advice read every trial of the study (seconds at 100,000
     // trials, during which the server answers nothing else): once per page,
@@ -1398,6 +1418,7 @@
       try {
         const r = await api.events(app.seq);
         const fresh = r.events.length > 0 || r.lost;
+        if (fresh) mark('hp-event');
         app.seq = r.seq;
         if (fresh) {
           const mine = r.lost || r.events.some((e) => !e.study || e.study === app.current || e.type.startsWith('study.') || e.type.startsWith('daemon') || e.type === 'db.changed');
