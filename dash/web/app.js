@@ -464,7 +464,7 @@
   const BIG = 3000; // above this many points a plot writes pixels (pixelLayer)
 
   // ---- app state ------------------------------------------------------------------
-  const app = { studies: [], daemon: null, seq: 0, current: null, data: null, summary: null, route: null, tableSort: { key: 'number', dir: 1 }, dirty: new Set() };
+  const app = { studies: [], daemon: null, seq: 0, current: null, data: null, summary: null, route: null, tableSort: { key: 'number', dir: 1 }, dirty: new Set(), dirtySince: 0 };
 
   function setLive(on, text) {
     const e = document.getElementById('live');
@@ -1262,6 +1262,7 @@
     trials: ['table', 'timeline'],
   };
   function markDirty(changed) {
+    if (!app.dirty.size) app.dirtySince = performance.now();
     for (const what in PANELS_OF) if (!changed || changed[what]) for (const p of PANELS_OF[what]) app.dirty.add(p);
   }
   function drawAll(soon) {
@@ -1297,7 +1298,9 @@
     }
     const next = (k) => {
       if (gen !== drawGen || app.data !== d) return;
-      if (refreshing || refreshTimer) { setTimeout(() => next(k), 20); return; } // a newer read comes
+      // a newer read comes: wait for it, unless panels have waited 300 ms
+      // already (a study whose events never stop still gets them drawn)
+      if ((refreshing || refreshTimer) && performance.now() - app.dirtySince < 300) { setTimeout(() => next(k), 20); return; }
       if (k === rest.length) { finish(); return; }
       timed(rest[k][0], rest[k][1]);
       setTimeout(() => next(k + 1), 0);
