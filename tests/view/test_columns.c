@@ -21,12 +21,7 @@
 #include "hpsearch/store.h"
 #include "hpsearch/view.h"
 
-#define OK(call)                                                   \
-  do {                                                             \
-    hp_err_t e_ = {0};                                             \
-    int rc_ = (call);                                              \
-    if (rc_ != 0) fail_msg("%s -> %d: %s", #call, rc_, e_.msg);    \
-  } while (0)
+#include "../store_fixture.h"
 
 static const char *D_X = "{\"name\": \"FloatDistribution\", \"attributes\": {\"step\": null, "
                          "\"low\": 0.0, \"high\": 10.0, \"log\": false}}";
@@ -122,25 +117,18 @@ static int64_t add_trial(hp_store_t *s, int64_t study, double x, const char *cat
   return id;
 }
 
-/* A fresh store in a temporary folder (dir: a mkdtemp template). */
+/* A fresh store in a temporary folder (dir: 64 bytes, made here). */
 static hp_store_t *temp_store(char *dir) {
   char path[128];
-  assert_non_null(mkdtemp(dir));
-  snprintf(path, sizeof path, "%s/c.db", dir);
+  assert_int_equal(hp_test_db_dir(dir, path, "cols", "c.db"), 0);
   hp_store_t *s;
   OK(hp_store_open(path, 0, &s, &e_));
   return s;
 }
 
-static void remove_dir(const char *dir) {
-  char cmd[200];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  assert_int_equal(system(cmd), 0);
-}
-
 static void test_columns(void **state) {
   (void)state;
-  char dir[] = "/tmp/hp-cols-XXXXXX";
+  char dir[64];
   hp_store_t *s = temp_store(dir);
   bool max[2] = {false, true};
   int64_t study;
@@ -244,7 +232,7 @@ static void test_columns(void **state) {
   hp_view_cols_free(c);
   hp_view_free(v);
   hp_store_close(s);
-  remove_dir(dir);
+  assert_int_equal(hp_test_db_dir_remove(dir), 0);
 }
 
 /* The type of a column is the narrowest that gives back every stored double
@@ -252,7 +240,7 @@ static void test_columns(void **state) {
  * value survives float32 (NaN included; 2^24 + 1 does not), else f8. */
 static void test_column_types(void **state) {
   (void)state;
-  char dir[] = "/tmp/hp-cols-XXXXXX";
+  char dir[64];
   hp_store_t *s = temp_store(dir);
   int64_t study;
   OK(hp_store_study_create(s, "types", 1, (bool[]){false}, NULL, NULL, &study, &e_));
@@ -308,7 +296,7 @@ static void test_column_types(void **state) {
   free(b.p);
   hp_view_free(v);
   hp_store_close(s);
-  remove_dir(dir);
+  assert_int_equal(hp_test_db_dir_remove(dir), 0);
 }
 
 int main(void) {
