@@ -145,8 +145,8 @@ print(len(tr), (time.perf_counter() - t) * 1000)`;
   const sock = path.join(dir, 'd.sock');
   const { spawn } = require('node:child_process');
   const daemon = spawn(L.BIN, ['daemon', '--db', db, '--socket', sock, '--jobs', '1'], { stdio: 'ignore' });
-  await L.until('the daemon', () => fs.existsSync(sock), 60000);
-  const rpc = await L.connect(sock);
+  // the socket file exists from bind(), before the daemon listens: retry
+  const rpc = await L.until('the daemon to listen', () => fs.existsSync(sock) && L.connect(sock), 60000);
   await L.until('the daemon to answer', () => rpc.call('daemon.status'), 60000);
   await page.goto(dash.url + '#/study/' + encodeURIComponent(study));
   await page.waitForSelector('main[data-rendered]', { timeout: 300000 });
