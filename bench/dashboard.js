@@ -172,7 +172,14 @@ print(len(tr), (time.perf_counter() - t) * 1000)`;
   row('live: trial told until the open page shows it', out.live_ms.toFixed(0), 'ms', '<= 1000 ms', (every ? 'ok, every sample' : 'OVER in ' + lat.filter((x) => x > 1000).length + ' of 5') + ` (median of 5: ${lat.map((x) => x.toFixed(0)).join(', ')})`);
   row('  in the page: event to columns asked/received/applied/drawn', '', '', '', steps.join(', '));
 
-  // memory: repeated full and incremental requests must not grow the server
+  // memory: repeated full and incremental requests must not grow the server.
+  // The page is closed first and importance and advice asked for (on the
+  // lane its own requests used, so they are done when these answer): the
+  // samples are not taken while a lane reads every trial for them.
+  await page.close();
+  const q = encodeURIComponent(study);
+  await get(dash.base + '/api/importance?study=' + q + '&evaluator=ped-anova');
+  await get(dash.base + '/api/advise?study=' + q);
   for (let i = 0; i < 10; i++) await (await fetch(url, hdr)).arrayBuffer();
   const m2 = rss(dash.proc.pid);
   for (let i = 0; i < 20; i++) await (await fetch(url, hdr)).arrayBuffer();
