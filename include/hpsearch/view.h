@@ -80,8 +80,9 @@ int hp_view_trial_get(hp_view_t *v, hp_store_t *s, int64_t study_id, int64_t num
  * the trials from the first unfinished one on. Written (hp_view_cols_write)
  * as "HPC2", the header's length (uint32, little-endian), a JSON header
  * (study, directions, parameters with their distributions, user attribute
- * names, reasons and non-numeric user attribute values by trial number, and
- * the list of columns with their lengths and types), padded so the columns
+ * names, reasons and non-numeric user attribute values by trial number, the
+ * range of each plotted column over every trial kept ("extents"), and the
+ * list of columns with their lengths and types), padded so the columns
  * start at a multiple of 8 bytes, then each column little-endian in the
  * narrowest of u1, i2, i4, f4, f8 that holds its values exactly, padded to
  * 8 bytes: number,
