@@ -40,6 +40,11 @@ void hp_sched_check_heartbeats(hp_study_t *st);
  * grace_period (HP_SHARED_GRACE_S without a heartbeat_interval) by the
  * database's clock are failed: their daemon died. Never this daemon's own. */
 void hp_sched_shared_watch(hp_study_t *st);
+/* A shared store: when the database holds own run r's trial final (another
+ * program ended it: a peer after a heartbeat later than the grace period),
+ * its worker (or Slurm job) is stopped rather than left to run to an end
+ * the store would refuse. Reads the trial; true when it stopped it. */
+bool hp_sched_stop_if_taken(hp_study_t *st, hp_run_t *r);
 /* Beat interval and grace period in a shared database for a study without
  * heartbeat_interval. */
 #define HP_SHARED_BEAT_S 10.0

@@ -623,26 +623,6 @@ static bool study_has_ours(const hp_study_t *st) {
   return false;
 }
 
-/* The own runs another program ended (the database holds them final) have
- * no trial to report to any more: their workers (or Slurm jobs) are stopped
- * now rather than left to run to their end, which the store would refuse. */
-static void stop_taken_runs(hp_study_t *st) {
-  for (size_t i = 0; i < st->runs_cap; i++) {
-    hp_run_t *r = st->runs[i];
-    if (r == NULL || r->w == NULL || r->w->reason != NULL) continue;
-    hp_store_trial_t t = {0};
-    if (hp_store_trial_get(st->d->store, r->trial_id, &t, NULL) < 0) continue;
-    bool ended = t.state != HP_STORE_RUNNING && t.state != HP_STORE_WAITING;
-    hp_store_trial_clear(&t);
-    if (!ended) continue;
-    hp_log("study '%s' trial %lld: ended by another program while it ran here; stopping its "
-           "worker", st->name, (long long)r->number);
-    hp_worker_kill(r->w, HP_STORE_FAIL,
-                   "ended by another program while it ran here (a heartbeat later than the "
-                   "grace period?)");
-  }
-}
-
 /* Brings one study up to what the database holds (info: its counts, read
  * just before). Only trials from st->sync_from on are read:
  * below it every trial is final, and a final trial never changes. Another
@@ -692,7 +672,8 @@ static int study_sync(hp_study_t *st, const hp_store_study_info_t *info, hp_err_
   /* This daemon's runs stay RUNNING in its counts until they end here. A
    * peer may have failed one meanwhile (its heartbeat was late by more than
    * the grace period: a stalled or partitioned daemon); the database then
-   * counts it FAIL, its worker is stopped (stop_taken_runs), and the run's
+   * counts it FAIL, its worker is stopped (hp_sched_stop_if_taken, here and
+   * at every heartbeat, as peers' running trials can hide the gap), and the run's
    * own end, refused by the store, is what settles it. Until then it is
    * counted as running, not twice. */
   int64_t own = 0;
@@ -703,7 +684,8 @@ static int study_sync(hp_study_t *st, const hp_store_study_info_t *info, hp_err_
            "(a heartbeat later than the grace period?); their ends here will be refused",
            st->name, (long long)gap);
   st->taken_said = gap > 0 ? gap : 0;
-  if (gap > 0) stop_taken_runs(st);
+  for (size_t i = 0; i < st->runs_cap && gap > 0; i++)
+    if (st->runs[i]) hp_sched_stop_if_taken(st, st->runs[i]);
   if (gap > 0) {
     st->n_state[HP_STORE_RUNNING] += gap;
     for (int s = HP_STORE_NSTATES - 1; s >= 0 && gap > 0; s--) {

@@ -383,6 +383,21 @@ void hp_sched_check_heartbeats(hp_study_t *st) {
   }
 }
 
+bool hp_sched_stop_if_taken(hp_study_t *st, hp_run_t *r) {
+  if (r->w == NULL || r->w->reason != NULL) return false;
+  hp_store_trial_t t = {0};
+  if (hp_store_trial_get(st->d->store, r->trial_id, &t, NULL) < 0) return false;
+  bool ended = t.state != HP_STORE_RUNNING && t.state != HP_STORE_WAITING;
+  hp_store_trial_clear(&t);
+  if (!ended) return false;
+  hp_log("study '%s' trial %lld: ended by another program while it ran here; stopping its worker",
+         st->name, (long long)r->number);
+  hp_worker_kill(r->w, HP_STORE_FAIL,
+                 "ended by another program while it ran here (a heartbeat later than the grace "
+                 "period?)");
+  return true;
+}
+
 void hp_sched_shared_watch(hp_study_t *st) {
   hp_daemon_t *d = st->d;
   if (!hp_store_shared(d->store) || st->spec == NULL || d->store_failed) return;
@@ -406,6 +421,9 @@ void hp_sched_shared_watch(hp_study_t *st) {
         if (err.code == HP_EDB) d->store_failed = true;
         return;
       }
+      /* a worker's trial a peer failed while others run: the counts do not
+       * show it (study_sync), the trial's row does */
+      hp_sched_stop_if_taken(st, r);
     }
   }
   if (st->n_state[HP_STORE_RUNNING] <= (int64_t)n_own || now - st->t_stale < 1.0) return;
