@@ -535,14 +535,15 @@ void hp_slurm_free(hp_daemon_t *d); /* after the loop's last handle closed */
  * job is recorded (hpsearch:slurm_job); false if it has none. */
 bool hp_slurm_adopt(hp_daemon_t *d, hp_run_t *run, const char *system_attrs_json);
 /* The address this daemon's relays call when --worker-addr names a fixed
- * port (false otherwise): on a shared database, the jobs whose record names
- * it are this daemon's to adopt at a start (only one daemon can listen
- * there). */
-bool hp_slurm_own_addr(const hp_daemon_t *d, char *out, size_t n);
+ * port, once this daemon listens there (false otherwise, or when the port
+ * is taken): on a shared database, the jobs whose record names it are this
+ * daemon's to adopt at a start (only one process can listen there). */
+bool hp_slurm_own_addr(hp_daemon_t *d, char *out, size_t n);
 /* A trial of a stopped peer this daemon failed (number, its system
  * attributes): the Slurm job its record names, if any, is cancelled, so it
  * does not run on for nobody. */
-void hp_slurm_cancel_recorded(hp_daemon_t *d, int64_t number, const char *system_attrs_json);
+void hp_slurm_cancel_recorded(hp_daemon_t *d, const char *study, int64_t number,
+                              const char *system_attrs_json);
 /* Whether system_attrs_json holds a Slurm job record whose relay calls addr. */
 bool hp_slurm_record_is(const char *system_attrs_json, const char *addr);
 

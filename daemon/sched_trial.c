@@ -449,7 +449,7 @@ void hp_sched_shared_watch(hp_study_t *st) {
     hp_store_trial_t t = {0};
     if (hp_store_trial_get(d->store, refs[i].trial_id, &t, NULL) == 0 && t.system_attrs_json &&
         strstr(t.system_attrs_json, HP_STORE_ATTR_SLURM) != NULL)
-      hp_slurm_cancel_recorded(d, refs[i].number, t.system_attrs_json);
+      hp_slurm_cancel_recorded(d, st->name, refs[i].number, t.system_attrs_json);
     hp_store_trial_clear(&t);
   }
   if (nr > 0) hp_daemon_kick(d);

@@ -107,6 +107,7 @@ struct hp_slurm {
   hp_daemon_t *d;
   uv_tcp_t listener;
   bool listening;
+  bool listener_closing;    /* a listener that failed to start is being closed */
   char addr[300];           /* HOST:PORT the relays connect to */
   uv_timer_t poll;
   bool poll_init;
@@ -573,11 +574,21 @@ static void worker_addr_format(char *out, size_t n, const char *host_in, int por
   snprintf(out, n, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
 }
 
-bool hp_slurm_own_addr(const hp_daemon_t *d, char *out, size_t n) {
+static int slurm_listen(hp_slurm_t *sl, int want_port, hp_err_t *err);
+static void job_name(char name[96], const char *study, int64_t number);
+
+bool hp_slurm_own_addr(hp_daemon_t *d, char *out, size_t n) {
   char host[256];
   int port = 0;
   if (worker_addr_parse(d->worker_addr, host, &port, NULL) < 0 || port <= 0) return false;
-  worker_addr_format(out, n, host, port);
+  hp_slurm_t *sl = slurm_get(d);
+  hp_err_t err = {0};
+  if (sl == NULL) return false;
+  if (slurm_listen(sl, 0, &err) < 0) {
+    hp_log("slurm: %s: adopting no Slurm job (does another daemon listen there?)", err.msg);
+    return false;
+  }
+  snprintf(out, n, "%s", sl->addr);
   return true;
 }
 
@@ -603,8 +614,15 @@ bool hp_slurm_record_is(const char *system_attrs_json, const char *addr) {
 /* Opens the listener for relays: --worker-addr HOST[:PORT] (default: this
  * host's name, any free port); port (if > 0) wins over a port of
  * --worker-addr 0: a restarted daemon listens where its jobs' relays call. */
+static void listener_closed(uv_handle_t *h) {
+  hp_slurm_t *sl = h->data;
+  sl->listener_closing = false;
+}
+
 static int slurm_listen(hp_slurm_t *sl, int want_port, hp_err_t *err) {
   if (sl->listening) return 0;
+  if (sl->listener_closing)
+    return hp_err_set(err, HP_EBUSY, "the listener for Slurm jobs failed to start a moment ago");
   hp_daemon_t *d = sl->d;
   char host[256];
   int port = 0;
@@ -628,7 +646,8 @@ static int slurm_listen(hp_slurm_t *sl, int want_port, hp_err_t *err) {
   int rc = uv_tcp_bind(&sl->listener, (struct sockaddr *)&ss, 0);
   if (rc == 0) rc = uv_listen((uv_stream_t *)&sl->listener, 128, on_connection);
   if (rc < 0) {
-    uv_close((uv_handle_t *)&sl->listener, NULL);
+    sl->listener_closing = true; /* until its close ends: no second init on it */
+    uv_close((uv_handle_t *)&sl->listener, listener_closed);
     return hp_err_set(err, rc, "cannot listen for Slurm jobs on %s:%d: %s", host, port,
                       uv_strerror(rc));
   }
@@ -702,17 +721,23 @@ static void scancel(hp_slurm_t *sl, hp_job_t *j) {
   j->t_cancel = hp_now_mono();
 }
 
-void hp_slurm_cancel_recorded(hp_daemon_t *d, int64_t number, const char *system_attrs_json) {
+void hp_slurm_cancel_recorded(hp_daemon_t *d, const char *study, int64_t number,
+                              const char *system_attrs_json) {
   cJSON *attrs;
   const cJSON *rec = job_record_of(system_attrs_json, &attrs);
   const cJSON *id = cJSON_GetObjectItemCaseSensitive(rec, "job");
   hp_slurm_t *sl = rec ? slurm_get(d) : NULL;
   if (sl && cJSON_IsString(id) && id->valuestring[0] && strlen(id->valuestring) < 32 &&
       strspn(id->valuestring, "0123456789") == strlen(id->valuestring)) {
-    char *argv[] = {"scancel", id->valuestring, NULL};
+    /* --name: only that trial's job, should the id name another job (a
+     * peer on another cluster, ids reused after a controller reset) */
+    char name[96], filter[112];
+    job_name(name, study, number);
+    snprintf(filter, sizeof filter, "--name=%s", name);
+    char *argv[] = {"scancel", filter, id->valuestring, NULL};
     hp_err_t err = {0};
-    char what[64];
-    snprintf(what, sizeof what, "scancel %s", id->valuestring);
+    char what[160];
+    snprintf(what, sizeof what, "scancel %s %s", filter, id->valuestring);
     hp_log("slurm: trial %lld was failed here; cancelling its job %s", (long long)number,
            id->valuestring);
     if (cmd_run(sl, argv, NULL, NULL, what, NULL, NULL, &err) < 0)
@@ -830,6 +855,15 @@ static void poll_schedule(hp_slurm_t *sl, double secs) {
 }
 
 /* ---- submitting ------------------------------------------------------------------------ */
+
+/* A trial's job name, as squeue shows it: STUDY.tN (the study's name with
+ * characters Slurm could mangle replaced, at most 64 of them). */
+static void job_name(char name[96], const char *study, int64_t number) {
+  size_t k = 0;
+  for (const char *c = study; *c && k < 64; c++)
+    name[k++] = isalnum((unsigned char)*c) || strchr("_.-", *c) ? *c : '_';
+  snprintf(name + k, 96 - k, ".t%lld", (long long)number);
+}
 
 /* Writes the trial's hpsearch:slurm_job attribute (a restart finds the job
  * by it). */
@@ -968,10 +1002,7 @@ int hp_slurm_start(hp_daemon_t *d, hp_run_t *run, hp_err_t *err) {
   if (rc == 0) strcat(script, "\n"); /* sh_quote left room */
   /* sbatch's options: name, output, resources, the study's own */
   char name[96];
-  size_t k = 0;
-  for (const char *c = run->st->name; *c && k < 64; c++)
-    name[k++] = isalnum((unsigned char)*c) || strchr("_.-", *c) ? *c : '_';
-  snprintf(name + k, sizeof name - k, ".t%lld", (long long)run->number);
+  job_name(name, run->st->name, run->number);
   if (rc == 0) rc = vec_push(&argv, &nargv, strdup("sbatch"));
   if (rc == 0) rc = vec_push(&argv, &nargv, strdup("--parsable"));
   if (rc == 0) rc = vec_push(&argv, &nargv, hp_str_printf("--job-name=%s", name));

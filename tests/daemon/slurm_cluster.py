@@ -559,9 +559,9 @@ def dead_pg():
     the grace period (4 s) and cancels their Slurm jobs, which would
     otherwise run on for nobody; the study completes."""
     try:
-        n = 6  # jobs of 8 x 2 s: they outlast the grace period
+        n = 6  # jobs of 8 x 4 s: they outlast the grace period on a loaded machine
         _, own, peer, mine = pg_kill_owner("dp", n, extra={"heartbeat_interval": 1,
-                                                         "grace_period": 4}, pause=2)
+                                                         "grace_period": 4}, pause=4)
         r = wait_done("dp", n, 180)
         peer.stop()
         ids = {t["number"]: t["job"]["job"] for t in mine}
