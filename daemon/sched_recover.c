@@ -751,10 +751,12 @@ int hp_sched_claim(hp_study_t *st, hp_err_t *err) {
     st->claimed_batch = d->batch_seq;
     return 0;
   }
-  hp_store_study_info_t info;
-  if ((rc = hp_store_study_get(d->store, st->id, &info, err)) < 0) return rc;
-  rc = study_sync(st, &info, err);
-  hp_store_study_info_clear(&info);
+  hp_store_study_info_t *info = NULL;
+  size_t n_info = 0;
+  if ((rc = hp_store_study_counts(d->store, st->id, &info, &n_info, err)) < 0) return rc;
+  rc = n_info == 1 ? study_sync(st, info, err)
+                   : hp_err_set(err, HP_ENOTFOUND, "no study with id %lld", (long long)st->id);
+  hp_store_study_list_free(info, n_info);
   if (rc < 0) return rc;
   st->claimed_batch = d->batch_seq;
   return 0;
@@ -774,7 +776,7 @@ void hp_sched_sync(hp_daemon_t *d) {
   if (rc == 0 && version == d->data_version) return;
   hp_store_study_info_t *infos = NULL;
   size_t n_infos = 0;
-  if (rc == 0) rc = hp_store_study_list(d->store, &infos, &n_infos, &err);
+  if (rc == 0) rc = hp_store_study_counts(d->store, -1, &infos, &n_infos, &err);
   /* Studies another program deleted go, unless this daemon runs trials
    * of them (their writes fail, and the reload that follows settles it). */
   hp_study_t *next;

@@ -192,6 +192,10 @@ int hp_sched_trial_begin(hp_study_t *st, hp_run_t **out, hp_err_t *err) {
       hp_sampler_running(st->sampler, run->number, params, NULL);
     }
     st->n_state[HP_STORE_RUNNING]++;
+    /* The store may have committed the claim with the trial (PostgreSQL,
+     * store.h): the study's lock is gone, and the next trial of this
+     * batch claims again. */
+    st->claimed_batch = 0;
   }
   if (run->number >= st->next_number) st->next_number = run->number + 1;
   hp_sched_note_id(st, run->number, run->trial_id);

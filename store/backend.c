@@ -235,6 +235,24 @@ static int scan_by_list(hp_store_t *s, int64_t study_id, const hp_store_scan_t *
   return rc;
 }
 
+int hp_store_study_counts(hp_store_t *s, int64_t study_id, hp_store_study_info_t **out,
+                          size_t *n, hp_err_t *err) {
+  *out = NULL;
+  *n = 0;
+  if (BE(s)->study_counts) return BE(s)->study_counts(s, study_id, out, n, err);
+  if (study_id < 0) return BE(s)->study_list(s, out, n, err);
+  hp_store_study_info_t *one = calloc(1, sizeof *one);
+  if (!one) return hp_err_set(err, HP_ENOMEM, "store: out of memory");
+  int rc = BE(s)->study_get(s, study_id, one, err);
+  if (rc) {
+    free(one);
+    return rc == HP_ENOTFOUND ? HP_OK : rc;
+  }
+  *out = one;
+  *n = 1;
+  return HP_OK;
+}
+
 int hp_store_study_brief(hp_store_t *s, int64_t study_id, hp_store_study_info_t *info,
                          hp_err_t *err) {
   if (BE(s)->study_brief) return BE(s)->study_brief(s, study_id, info, err);

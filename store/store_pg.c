@@ -71,6 +71,12 @@ enum {
   Q_READ_INTER_T,
   Q_READ_UATTR_T,
   Q_READ_SATTR_T,
+  Q_READ_TRIALS_H,
+  Q_READ_PARAMS_H,
+  Q_READ_VALUES_H,
+  Q_READ_INTER_H,
+  Q_READ_UATTR_H,
+  Q_READ_SATTR_H,
   Q_COUNT_
 };
 
@@ -85,6 +91,11 @@ enum {
   "(CASE d.direction WHEN 'MAXIMIZE' THEN -1.0::float8 ELSE 1.0::float8 END * "          \
   "CASE v.value_type WHEN 'FINITE' THEN v.value WHEN 'INF_POS' THEN 'Infinity'::float8 "  \
   "WHEN 'INF_NEG' THEN '-Infinity'::float8 END)"
+/* A study's trials from number $2 on, by the primary key from trial_id $3
+ * (a trial known to number at most $2: within a study, numbers follow
+ * trial_ids), not through the study's index (all its trials). */
+#define BY_STUDY_FROM_ID                                                                 \
+  "t.trial_id BETWEEN $3::int AND 2147483647 AND t.study_id + 0 = $1 AND t.number >= $2"
 #define BEST_FROM                                                                        \
   " FROM trials t JOIN trial_values v ON v.trial_id = t.trial_id AND v.objective = 0 "   \
   "JOIN study_directions d ON d.study_id = t.study_id AND d.objective = 0 "              \
@@ -116,10 +127,25 @@ static const char *const SQL[Q_COUNT_] = {
     /* The number: $1 trials counted before up to trial_id $5, plus those
      * created since (under the study's lock, as Optuna counts: ids of a
      * study only grow, and every earlier one is committed). */
-    [Q_TRIAL_INSERT] = "WITH c AS (SELECT count(*) AS n FROM trials WHERE study_id = $2 AND "
-                       "trial_id > $5) INSERT INTO trials (number, study_id, state, "
-                       "datetime_start, datetime_complete) SELECT $1::int + c.n, $2, $3, $4, "
-                       "NULL FROM c RETURNING trial_id, number",
+    /* The count walks the primary key from $5 (a few rows), never the
+     * study's index (every trial of the study: a planner without fresh
+     * statistics picks it): a range on trial_id, and "+ 0" hides study_id.
+     * The trial, its params ($6 names, $7 values, $8 distributions), its
+     * system attributes ($9 keys, $10 values), and when $11 its first
+     * heartbeat, in one statement: one execution on the server, rows in
+     * the order given. */
+    [Q_TRIAL_INSERT] =
+        "WITH c AS (SELECT count(*) AS n FROM trials WHERE trial_id BETWEEN $5::int + 1 AND "
+        "2147483647 AND study_id + 0 = $2), t AS (INSERT INTO trials (number, study_id, state, "
+        "datetime_start, datetime_complete) SELECT $1::int + c.n, $2, $3, $4, NULL FROM c "
+        "RETURNING trial_id, number), p AS (INSERT INTO trial_params (trial_id, param_name, "
+        "param_value, distribution_json) SELECT t.trial_id, x.n, x.v, x.d FROM t, "
+        "unnest($6::text[], $7::float8[], $8::text[]) WITH ORDINALITY AS x(n, v, d, i) "
+        "ORDER BY x.i), a AS (INSERT INTO trial_system_attributes (trial_id, key, value_json) "
+        "SELECT t.trial_id, y.k, y.v FROM t, unnest($9::text[], $10::text[]) WITH ORDINALITY "
+        "AS y(k, v, i) ORDER BY y.i), h AS (INSERT INTO trial_heartbeats (trial_id, heartbeat) "
+        "SELECT trial_id, statement_timestamp() FROM t WHERE $11::bool) "
+        "SELECT trial_id, number FROM t",
     [Q_TRIAL_STATE] = "SELECT state, study_id FROM trials WHERE trial_id = $1",
     /* Finishing locks the row: a peer failing stale trials skips it. */
     [Q_TRIAL_STATE_LOCK] = "SELECT state, study_id FROM trials WHERE trial_id = $1 FOR UPDATE",
@@ -127,14 +153,19 @@ static const char *const SQL[Q_COUNT_] = {
                           "datetime_start = COALESCE(datetime_start, $3) WHERE trial_id = $1",
     [Q_TRIAL_START] = "UPDATE trials SET state = 'RUNNING', datetime_start = $2 "
                       "WHERE trial_id = $1",
-    /* A finish queued inside a batch: the trial must be unfinished and,
-     * when $4 >= 0, its study must have $4 objectives; otherwise the
-     * division by zero fails the statement, and with it the batch (the
-     * daemon then reloads, and drops the end of a trial no longer RUNNING). */
+    /* A finish queued inside a batch, with its values ($5, types $6, in
+     * objective order): the trial must be unfinished and, when $4 >= 0,
+     * its study must have $4 objectives; otherwise the division by zero
+     * fails the statement, and with it the batch (the daemon then reloads,
+     * and drops the end of a trial no longer RUNNING). */
     [Q_TRIAL_FINISH_QUEUED] =
         "WITH u AS (UPDATE trials SET state = $2, datetime_complete = $3, datetime_start = "
         "COALESCE(datetime_start, $3) WHERE trial_id = $1 AND state IN ('RUNNING', 'WAITING') "
-        "RETURNING study_id) SELECT 1 / (SELECT count(*)::int FROM u WHERE $4::int < 0 OR $4 = "
+        "RETURNING study_id), v AS (INSERT INTO trial_values (trial_id, objective, value, "
+        "value_type) SELECT $1, x.o - 1, x.v, x.t FROM u, unnest($5::float8[], "
+        "$6::trialvaluetype[]) WITH ORDINALITY AS x(v, t, o) ORDER BY x.o ON CONFLICT (trial_id, "
+        "objective) DO UPDATE SET value = excluded.value, value_type = excluded.value_type) "
+        "SELECT 1 / (SELECT count(*)::int FROM u WHERE $4::int < 0 OR $4 = "
         "(SELECT count(*) FROM study_directions d WHERE d.study_id = u.study_id)) AS finished",
     [Q_PARAM_UPSERT] =
         "INSERT INTO trial_params (trial_id, param_name, param_value, distribution_json) "
@@ -205,6 +236,14 @@ static const char *const SQL[Q_COUNT_] = {
     [Q_READ_INTER_T] = READ_INTER(BY_TRIAL),
     [Q_READ_UATTR_T] = READ_ATTR("trial_user_attribute", BY_TRIAL),
     [Q_READ_SATTR_T] = READ_ATTR("trial_system_attribute", BY_TRIAL),
+    [Q_READ_TRIALS_H] = READ_TRIALS(BY_STUDY_FROM_ID),
+    /* The child rows of the trial_ids from $1 to $2 through each table's
+     * (trial_id, ...) index; rows of trials not read are skipped. */
+    [Q_READ_PARAMS_H] = READ_PARAMS_RANGE,
+    [Q_READ_VALUES_H] = READ_VALUES_RANGE,
+    [Q_READ_INTER_H] = READ_INTER_RANGE,
+    [Q_READ_UATTR_H] = READ_ATTR_RANGE("trial_user_attribute"),
+    [Q_READ_SATTR_H] = READ_ATTR_RANGE("trial_system_attribute"),
 };
 
 /* ---- schema ----------------------------------------------------------------
@@ -310,6 +349,15 @@ typedef struct study_cache {
   int n_objectives;
 } study_cache_t;
 
+/* Trials of one study as last read (number order): where a later read
+ * from a number on can start in trial_ids. Never wrong (a trial keeps its
+ * number and id), so never cleared. */
+typedef struct id_hint {
+  int64_t study_id;
+  size_t n;
+  int64_t *number, *trial_id;
+} id_hint_t;
+
 typedef struct pg {
   const hp_store_backend_t *be; /* &pg_backend (first: store/backend.c dispatches on it) */
   PGconn *c;                    /* the one connection */
@@ -317,7 +365,15 @@ typedef struct pg {
   char *name;                   /* the URL without password, for messages */
   bool readonly;                /* HP_STORE_READONLY */
   bool batch;                   /* inside hp_store_begin .. commit */
-  bool in_call;                 /* a call's transaction or savepoint is open */
+  bool tx_open;                 /* BEGIN sent: a transaction is open (a batch sends
+                                   it before its first statement, not at its start) */
+  bool in_call;                 /* a call's transaction (or its part of a batch) is open */
+  bool sp_open;                 /* the call took a savepoint (before its first wait) */
+  uint64_t n_sent;              /* statements queued on this connection so far */
+  uint64_t call_start;          /* n_sent when the call began */
+  uint64_t sp_at;               /* n_sent just after its SAVEPOINT */
+  double t_notify;              /* monotonic time of the last NOTIFY sent */
+  int64_t fresh_beat;           /* trial created with its beat in this transaction */
   bool aborted;                 /* the batch's transaction cannot commit any more */
   bool dirty;                   /* the transaction wrote: peers are notified at commit */
   bool prepared[Q_COUNT_];      /* statements prepared on this connection */
@@ -335,6 +391,8 @@ typedef struct pg {
   size_t n_locked, cap_locked;
   study_cache_t *cache;
   size_t n_cache, cap_cache;
+  struct id_hint *hints;        /* per study: (number, trial_id) pairs seen */
+  size_t n_hints;
 } pg_t;
 
 static const hp_store_backend_t pg_backend;
@@ -364,8 +422,8 @@ static int pg_fail(pg_t *s, hp_err_t *err, const char *what, const PGresult *r) 
 
 /* Parameters as text (NULL = SQL NULL). */
 typedef struct args {
-  const char *v[6];
-  char buf[6][32];
+  const char *v[12];
+  char buf[12][32];
   int n;
 } args_t;
 
@@ -470,13 +528,30 @@ static bool queued(pg_t *s, int k) {
     s->slot = p, s->cap_slot = cap;
   }
   s->slot[s->pending++] = k;
+  s->n_sent++;
   return true;
+}
+
+/* Queues plain SQL (one statement) with parameters a (NULL: none). */
+static bool send_sql(pg_t *s, const char *sql, const args_t *a) {
+  return PQsendQueryParams(s->c, sql, a ? a->n : 0, NULL, a ? a->v : NULL, NULL, NULL, 0) &&
+         queued(s, -1);
+}
+
+/* A batch's transaction begins with its first statement: a batch that
+ * writes nothing costs nothing, and one whose claim committed early
+ * (pg_trial_create) goes on in a new transaction. */
+static bool tx_ensure(pg_t *s) {
+  if (!s->batch || s->tx_open) return true;
+  s->tx_open = true;
+  return send_sql(s, "BEGIN", NULL);
 }
 
 /* Queues statement id (prepared on this connection on first use); its
  * result goes to keep[k] at the next flush (k < 0: only checked; k <= -2
  * marks the prepare of statement -2 - k). */
 static bool send_prepared(pg_t *s, int id, const args_t *a, int k) {
+  if (!tx_ensure(s)) return false;
   char name[16];
   snprintf(name, sizeof name, "hp%d", id);
   if (!s->prepared[id]) {
@@ -487,12 +562,6 @@ static bool send_prepared(pg_t *s, int id, const args_t *a, int k) {
   }
   return PQsendQueryPrepared(s->c, name, a ? a->n : 0, a ? a->v : NULL, NULL, NULL, 0) &&
          queued(s, k);
-}
-
-/* Queues plain SQL (one statement) with parameters a (NULL: none). */
-static bool send_sql(pg_t *s, const char *sql, const args_t *a) {
-  return PQsendQueryParams(s->c, sql, a ? a->n : 0, NULL, a ? a->v : NULL, NULL, NULL, 0) &&
-         queued(s, -1);
 }
 
 /* A sync point: reads the result of every queued statement. Those queued
@@ -540,12 +609,23 @@ static int flush(pg_t *s, int n_keep, PGresult **keep, const char *what, hp_err_
   return rc;
 }
 
+static int exec_later(pg_t *s, const char *sql, hp_err_t *err);
+
 /* Runs statements ids[0..n) (args[i]; NULL: none) in one round trip; their
- * results into out[] (each with status want[i]), or an error (out all NULL). */
+ * results into out[] (each with status want[i]), or an error (out all NULL).
+ * Inside a batch, a call's first wait takes its savepoint (savepoint:
+ * true), so that an error it reports (a missing row, a taken name) undoes
+ * the call and not the batch; without one, an error fails the batch. */
 static int q_many(pg_t *s, int n, const int *ids, const args_t *const *args,
-                  const ExecStatusType *want, PGresult **out, const char *what, hp_err_t *err) {
+                  const ExecStatusType *want, PGresult **out, bool savepoint, const char *what,
+                  hp_err_t *err) {
   for (int i = 0; i < n; i++) out[i] = NULL;
   if (!s->batch && !s->in_call && conn_ready(s, err)) return HP_EDB;
+  if (savepoint && s->batch && s->in_call && !s->sp_open) {
+    if (exec_later(s, "SAVEPOINT hp_op", err)) return HP_EDB;
+    s->sp_open = true;
+    s->sp_at = s->n_sent;
+  }
   for (int i = 0; i < n; i++)
     if (!send_prepared(s, ids[i], args[i], i)) return pg_fail(s, err, what, NULL);
   int rc = flush(s, n, out, what, err);
@@ -566,7 +646,7 @@ static PGresult *q(pg_t *s, int id, const args_t *a, ExecStatusType want, const 
                    hp_err_t *err) {
   PGresult *r;
   const args_t *args[1] = {a};
-  return q_many(s, 1, &id, args, &want, &r, what, err) ? NULL : r;
+  return q_many(s, 1, &id, args, &want, &r, true, what, err) ? NULL : r;
 }
 
 /* Queues a write whose result is not needed now (see "execution"). */
@@ -594,7 +674,7 @@ static int exec_sql(pg_t *s, const char *sql, hp_err_t *err) {
 
 /* Queues transaction control whose result is not needed now. */
 static int exec_later(pg_t *s, const char *sql, hp_err_t *err) {
-  return send_sql(s, sql, NULL) ? HP_OK : pg_fail(s, err, sql, NULL);
+  return tx_ensure(s) && send_sql(s, sql, NULL) ? HP_OK : pg_fail(s, err, sql, NULL);
 }
 
 /* ---- transactions ------------------------------------------------------------ */
@@ -603,53 +683,78 @@ static void cache_clear(pg_t *s) { s->n_cache = 0; }
 
 static void tx_forget(pg_t *s) {
   s->n_locked = 0;
+  s->fresh_beat = 0;
   s->dirty = false;
 }
 
-/* COMMIT, telling listening peers (other daemons) that something changed. */
+/* COMMIT, telling listening peers (other daemons) that something changed,
+ * at most every 0.1 s: they look at most every 0.2 s anyway, and a NOTIFY
+ * wakes every listener's server process and serialises the commits of the
+ * database (PostgreSQL's notify queue lock). A change not notified is
+ * seen at the next notified one, or at the peers' look once a second. */
 static int commit_tx(pg_t *s, hp_err_t *err) {
-  int rc = s->dirty ? exec_later(s, "NOTIFY hpsearch", err) : HP_OK;
+  if (!s->tx_open) { /* nothing sent since the last commit */
+    tx_forget(s);
+    return HP_OK;
+  }
+  double now = mono_now();
+  bool notify = s->dirty && now - s->t_notify >= 0.1;
+  int rc = notify ? exec_later(s, "NOTIFY hpsearch", err) : HP_OK;
+  if (notify) s->t_notify = now;
+  s->tx_open = false;
   if (rc == 0) rc = exec_sql(s, "COMMIT", err);
   tx_forget(s);
   return rc;
 }
 
 static void rollback_tx(pg_t *s) {
-  if (PQstatus(s->c) == CONNECTION_OK) exec_sql(s, "ROLLBACK", NULL);
+  if (PQstatus(s->c) == CONNECTION_OK && (s->tx_open || s->pending))
+    exec_sql(s, "ROLLBACK", NULL);
+  s->tx_open = false;
   s->pending = 0;
   tx_forget(s);
   cache_clear(s);
 }
 
-/* Starts the atomic unit of one call: a transaction, or a savepoint inside
- * a batch (queued: no round trip). */
+/* Starts the atomic unit of one call: a transaction (queued: no round
+ * trip), or a part of a batch, which takes a savepoint only before its
+ * first wait for a result (q_many): a call that only queues writes has no
+ * error to undo at its end (a queued write that fails fails the batch). */
 static int tx_begin(pg_t *s, hp_err_t *err) {
   if (s->readonly) return hp_err_set(err, HP_ESTATE, "%s: opened read-only", s->name);
   if (s->batch && s->aborted)
     return hp_err_set(err, HP_EDB, "%s: the batch was rolled back after an earlier error",
                       s->name);
   if (!s->batch && conn_ready(s, err)) return HP_EDB;
-  int rc = exec_later(s, s->batch ? "SAVEPOINT hp_op" : "BEGIN", err);
-  if (rc) {
-    if (s->batch) s->aborted = true;
-    return rc;
+  s->sp_open = false;
+  s->call_start = s->n_sent;
+  if (!s->batch) {
+    int rc = exec_later(s, "BEGIN", err);
+    if (rc) return rc;
+    s->tx_open = true;
   }
   s->in_call = true;
   return HP_OK;
 }
 
-/* Ends the unit: commits (or releases the savepoint) when rc == 0, else
- * undoes everything of the call. Returns rc or the commit's error. */
+/* Ends the unit: commits (or releases its savepoint) when rc == 0, else
+ * undoes everything of the call; in a batch, what the call queued before
+ * its savepoint (or without one) cannot be undone alone: the batch fails.
+ * Returns rc or the commit's error. */
 static int tx_end(pg_t *s, int rc, hp_err_t *err) {
   s->in_call = false;
+  bool sp = s->sp_open;
+  s->sp_open = false;
   if (rc == 0) {
-    rc = s->batch ? exec_later(s, "RELEASE SAVEPOINT hp_op", err) : commit_tx(s, err);
+    rc = !s->batch ? commit_tx(s, err) : sp ? exec_later(s, "RELEASE SAVEPOINT hp_op", err) : 0;
     if (rc == 0) return 0;
   }
   cache_clear(s);
   if (s->batch) {
-    if (exec_later(s, "ROLLBACK TO SAVEPOINT hp_op", NULL) ||
-        exec_later(s, "RELEASE SAVEPOINT hp_op", NULL))
+    uint64_t before = sp ? s->sp_at - 1 : s->n_sent; /* what the call queued unguarded */
+    if (before > s->call_start) s->aborted = true;
+    if (sp && (exec_later(s, "ROLLBACK TO SAVEPOINT hp_op", NULL) ||
+               exec_later(s, "RELEASE SAVEPOINT hp_op", NULL)))
       s->aborted = true;
   } else {
     rollback_tx(s);
@@ -662,9 +767,8 @@ static int pg_begin(hp_store_t *h, hp_err_t *err) {
   if (s->readonly) return hp_err_set(err, HP_ESTATE, "%s: opened read-only", s->name);
   if (s->batch) return hp_err_set(err, HP_ESTATE, "store: batch already open");
   if (conn_ready(s, err)) return HP_EDB;
-  int rc = exec_later(s, "BEGIN", err);
-  if (rc) return rc;
   s->batch = true;
+  s->tx_open = false;
   s->aborted = false;
   return HP_OK;
 }
@@ -896,6 +1000,11 @@ static void pg_close(hp_store_t *h) {
   free(s->locked);
   free(s->slot);
   free(s->cache);
+  for (size_t i = 0; i < s->n_hints; i++) {
+    free(s->hints[i].number);
+    free(s->hints[i].trial_id);
+  }
+  free(s->hints);
   free(s->url);
   free(s->name);
   free(s);
@@ -1147,8 +1256,8 @@ done:
 
 
 /* Summaries of all studies (filter < 0) or of one: four queries. */
-static int summaries(pg_t *s, int64_t filter, hp_store_study_info_t **out, size_t *n_out,
-                     hp_err_t *err) {
+static int summaries(pg_t *s, int64_t filter, bool best, hp_store_study_info_t **out,
+                     size_t *n_out, hp_err_t *err) {
   *out = NULL;
   *n_out = 0;
   args_t a = {0};
@@ -1158,8 +1267,10 @@ static int summaries(pg_t *s, int64_t filter, hp_store_study_info_t **out, size_
   static const ExecStatusType want[4] = {PGRES_TUPLES_OK, PGRES_TUPLES_OK, PGRES_TUPLES_OK,
                                          PGRES_TUPLES_OK};
   const args_t *args[4] = {&a, &a, &a, &a};
-  PGresult *res[4];
-  if (q_many(s, 4, ids, args, want, res, "listing studies", err)) return HP_EDB;
+  PGresult *res[4] = {NULL, NULL, NULL, NULL};
+  /* The best trial is a pass over every COMPLETE trial's value: left out
+   * when only the counts are wanted. */
+  if (q_many(s, best ? 4 : 3, ids, args, want, res, true, "listing studies", err)) return HP_EDB;
   PGresult *r = res[0];
   size_t n = (size_t)PQntuples(r);
   hp_store_study_info_t *list = calloc(n ? n : 1, sizeof *list);
@@ -1197,7 +1308,7 @@ static int summaries(pg_t *s, int64_t filter, hp_store_study_info_t **out, size_
     if (k + 1 > list[i].n_objectives) list[i].n_objectives = (int)k + 1;
   }
   r = res[3];
-  for (int row = 0; row < PQntuples(r); row++) {
+  for (int row = 0; r && row < PQntuples(r); row++) {
     long i = hp_store_study_index(list, n, col_int(r, row, 0));
     if (i < 0 || PQgetisnull(r, row, 1)) continue;
     double k = col_dbl(r, row, 1);
@@ -1217,7 +1328,12 @@ fail:
 }
 
 static int pg_study_list(hp_store_t *h, hp_store_study_info_t **out, size_t *n, hp_err_t *err) {
-  return summaries(PG(h), -1, out, n, err);
+  return summaries(PG(h), -1, true, out, n, err);
+}
+
+static int pg_study_counts(hp_store_t *h, int64_t study_id, hp_store_study_info_t **out,
+                           size_t *n, hp_err_t *err) {
+  return summaries(PG(h), study_id < 0 ? -1 : study_id, false, out, n, err);
 }
 
 static int pg_study_get(hp_store_t *h, int64_t study_id, hp_store_study_info_t *info,
@@ -1227,7 +1343,7 @@ static int pg_study_get(hp_store_t *h, int64_t study_id, hp_store_study_info_t *
     return hp_err_set(err, HP_ENOTFOUND, "no study with id %lld", (long long)study_id);
   hp_store_study_info_t *list;
   size_t n;
-  int rc = summaries(PG(h), study_id, &list, &n, err);
+  int rc = summaries(PG(h), study_id, true, &list, &n, err);
   if (rc) return rc;
   if (n != 1) {
     hp_store_study_list_free(list, n);
@@ -1374,6 +1490,87 @@ static int put_params(pg_t *s, int64_t trial_id, const hp_store_param_t *params,
   return HP_OK;
 }
 
+/* Rows for a multi-row statement: the columns as PostgreSQL array texts
+ * ({"a","b"}), a key repeated taking the place of its first row with its
+ * last values (as the one-row upserts it replaces would leave it). */
+typedef struct rows {
+  size_t n;
+  const char **key, **val;   /* [n] */
+  double *num;               /* [n] or NULL: val is text */
+} rows_t;
+
+static int rows_add(rows_t *r, const char *key, const char *val, double num) {
+  for (size_t i = 0; i < r->n; i++)
+    if (strcmp(r->key[i], key) == 0) {
+      r->val[i] = val;
+      if (r->num) r->num[i] = num;
+      return HP_OK;
+    }
+  if (hp_store_grow((void **)&r->key, r->n, sizeof *r->key) ||
+      hp_store_grow((void **)&r->val, r->n, sizeof *r->val) ||
+      (r->num && hp_store_grow((void **)&r->num, r->n, sizeof *r->num)))
+    return HP_ENOMEM;
+  r->key[r->n] = key, r->val[r->n] = val;
+  if (r->num) r->num[r->n] = num;
+  r->n++;
+  return HP_OK;
+}
+
+static void rows_free(rows_t *r) {
+  free(r->key);
+  free(r->val);
+  free(r->num);
+}
+
+/* Appends one element of a text array: "..." with \ and \" escaped. */
+static int array_elem(hp_store_buf_t *b, const char *v) {
+  if (b->n > 1 && hp_store_buf_add(b, ",", 1)) return HP_ENOMEM;
+  if (hp_store_buf_add(b, "\"", 1)) return HP_ENOMEM;
+  for (const char *p = v; *p;) {
+    size_t k = strcspn(p, "\\\"");
+    if (hp_store_buf_add(b, p, k)) return HP_ENOMEM;
+    p += k;
+    if (*p) {
+      char esc[2] = {'\\', *p++};
+      if (hp_store_buf_add(b, esc, 2)) return HP_ENOMEM;
+    }
+  }
+  return hp_store_buf_add(b, "\"", 1);
+}
+
+/* The array text of keys (which 0), val (1) or num (2) of rows. */
+static int array_text(const rows_t *r, int which, hp_store_buf_t *b) {
+  if (hp_store_buf_add(b, "{", 1)) return HP_ENOMEM;
+  for (size_t i = 0; i < r->n; i++) {
+    char d[32];
+    if (which == 2) snprintf(d, sizeof d, "%.17g", r->num[i]);
+    if (array_elem(b, which == 0 ? r->key[i] : which == 1 ? r->val[i] : d)) return HP_ENOMEM;
+  }
+  return hp_store_buf_add(b, "}", 1);
+}
+
+/* The values are copied: hp_store_attrs_each frees each after the call. */
+typedef struct attr_rows {
+  rows_t rows;
+  char **owned;
+  size_t n_owned;
+} attr_rows_t;
+
+static int attr_row(void *ctx, const char *key, const char *value_json, hp_err_t *err) {
+  attr_rows_t *a = ctx;
+  char *k = strdup(key), *v = strdup(value_json);
+  if (!k || !v || hp_store_grow((void **)&a->owned, a->n_owned, sizeof *a->owned) ||
+      hp_store_grow((void **)&a->owned, a->n_owned + 1, sizeof *a->owned)) {
+    free(k);
+    free(v);
+    return hp_err_set(err, HP_ENOMEM, "store: out of memory");
+  }
+  a->owned[a->n_owned++] = k;
+  a->owned[a->n_owned++] = v;
+  return rows_add(&a->rows, k, v, 0) ? hp_err_set(err, HP_ENOMEM, "store: out of memory")
+                                     : HP_OK;
+}
+
 static int pg_trial_create(hp_store_t *h, int64_t study_id, hp_store_state_t state,
                            const hp_store_param_t *params, size_t n_params,
                            const char *system_attrs_json, int64_t *trial_id, int64_t *number,
@@ -1381,13 +1578,29 @@ static int pg_trial_create(hp_store_t *h, int64_t study_id, hp_store_state_t sta
   pg_t *s = PG(h);
   int rc = hp_store_check_new_trial(state, params, n_params, err);
   if (rc) return rc;
-  rc = tx_begin(s, err);
-  if (rc) return rc;
+  /* Everything checked and put into rows before anything is sent. */
+  rows_t pr = {0};
+  attr_rows_t ar = {0};
+  hp_store_buf_t col[5] = {{0}};
+  pr.num = malloc(sizeof *pr.num);
+  if (!pr.num) rc = hp_err_set(err, HP_ENOMEM, "store: out of memory");
+  for (size_t i = 0; !rc && i < n_params; i++)
+    if (!(rc = hp_store_check_param(&params[i], i, err)) &&
+        rows_add(&pr, params[i].name, params[i].distribution_json, params[i].value))
+      rc = hp_err_set(err, HP_ENOMEM, "store: out of memory");
+  if (!rc)
+    rc = hp_store_attrs_each(system_attrs_json, "trial system_attrs", attr_row, &ar, err);
+  if (!rc && (array_text(&pr, 0, &col[0]) || array_text(&pr, 2, &col[1]) ||
+              array_text(&pr, 1, &col[2]) || array_text(&ar.rows, 0, &col[3]) ||
+              array_text(&ar.rows, 1, &col[4])))
+    rc = hp_err_set(err, HP_ENOMEM, "store: out of memory");
+  if (rc) goto out;
+  if ((rc = tx_begin(s, err))) goto out;
   int64_t id = 0, num = 0;
   study_cache_t *c;
   /* The number: trials of the study so far, counted under its lock (as
    * Optuna does), from what this handle counted before. */
-  if ((rc = study_lock(s, study_id, err)) || (rc = study_cached(s, study_id, &c, err))) goto done;
+  if ((rc = study_cached(s, study_id, &c, err)) || (rc = study_lock(s, study_id, err))) goto done;
   char now[32];
   hp_store_now(utc_times(s), now);
   args_t t = {0};
@@ -1396,25 +1609,66 @@ static int pg_trial_create(hp_store_t *h, int64_t study_id, hp_store_state_t sta
   a_str(&t, hp_store_state_name(state));
   a_str(&t, state == HP_STORE_RUNNING ? now : NULL);
   a_int(&t, c->last_id);
-  PGresult *r = q(s, Q_TRIAL_INSERT, &t, PGRES_TUPLES_OK, "inserting a trial", err);
-  if (!r) {
-    rc = HP_EDB;
+  for (int k = 0; k < 5; k++) a_str(&t, col[k].p);
+  /* Its first beat with it in a batch (the daemon's, which beats every
+   * trial it runs); a beat later in the same transaction adds nothing. */
+  bool beat = s->batch && state == HP_STORE_RUNNING;
+  a_str(&t, beat ? "true" : "false");
+  /* No savepoint: a failed insert fails the batch (a server error; every
+   * check is above). In a batch that has written nothing yet, the claim
+   * commits in the same round trip as the insert: the study's lock is held
+   * only while the server runs it (not while this daemon waits for the
+   * result and then for its commit: with several daemons, the others wait
+   * on that lock), and the ask's reply needs no second round trip. The
+   * batch goes on in a new transaction; the lock is gone (store.h). */
+  PGresult *r = NULL;
+  bool early = s->batch && !s->dirty && !s->aborted;
+  if (!send_prepared(s, Q_TRIAL_INSERT, &t, 0)) {
+    rc = pg_fail(s, err, "inserting a trial", NULL);
+    goto done;
+  }
+  if (early) {
+    if (s->sp_open) { /* the reads of study_cached took one */
+      if ((rc = exec_later(s, "RELEASE SAVEPOINT hp_op", err))) goto done;
+      s->sp_open = false;
+    }
+    double tn = mono_now();
+    if (tn - s->t_notify >= 0.1) {
+      if ((rc = exec_later(s, "NOTIFY hpsearch", err))) goto done;
+      s->t_notify = tn;
+    }
+    if ((rc = exec_later(s, "COMMIT", err))) goto done;
+    s->tx_open = false;
+    s->n_locked = 0;
+  }
+  if ((rc = flush(s, 1, &r, "inserting a trial", err))) {
+    s->tx_open = true; /* rolled back with the batch */
+    goto done;
+  }
+  if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+    PQclear(r);
+    rc = hp_err_set(err, HP_EDB, "%s: inserting a trial: unexpected result", s->name);
     goto done;
   }
   id = col_int(r, 0, 0);
   num = col_int(r, 0, 1);
   PQclear(r);
-  s->dirty = true;
+  if (!early) s->dirty = true;
   c->count = num + 1;
   c->last_id = id;
-  if ((rc = put_params(s, id, params, n_params, err))) goto done;
-  rc = put_attrs(s, Q_TRIAL_SYSATTR_SET, id, system_attrs_json, "trial system_attrs", err);
+  if (beat) s->fresh_beat = id;
 done:
   rc = tx_end(s, rc, err);
   if (!rc) {
     if (trial_id) *trial_id = id;
     if (number) *number = num;
   }
+out:
+  rows_free(&pr);
+  rows_free(&ar.rows);
+  for (size_t i = 0; i < ar.n_owned; i++) free(ar.owned[i]);
+  free(ar.owned);
+  for (int k = 0; k < 5; k++) free(col[k].p);
   return rc;
 }
 
@@ -1522,6 +1776,7 @@ static int pg_trial_set_user_attr(hp_store_t *h, int64_t trial_id, const char *k
  * here, unlike SQLite; see store.h). */
 static int pg_trial_heartbeat(hp_store_t *h, int64_t trial_id, hp_err_t *err) {
   pg_t *s = PG(h);
+  if (s->batch && trial_id == s->fresh_beat) return HP_OK; /* beaten at its creation */
   int rc = tx_begin(s, err);
   if (rc) return rc;
   args_t a = {0};
@@ -1551,11 +1806,20 @@ static int fail_trial(pg_t *s, int64_t trial_id, const char *now, const char *re
   return put_attr(&p, HP_STORE_FAIL_REASON_KEY, reason_json, err);
 }
 
+static int attr_ok(void *ctx, const char *key, const char *value_json, hp_err_t *err) {
+  (void)ctx, (void)key, (void)value_json, (void)err;
+  return HP_OK;
+}
+
 static int pg_trial_finish(hp_store_t *h, int64_t trial_id, hp_store_state_t state,
                            const double *values, size_t n_values, const char *system_attrs_json,
                            hp_err_t *err) {
   pg_t *s = PG(h);
   int rc = hp_store_check_finish(trial_id, state, values, n_values, err);
+  /* Checked before anything is queued (in a batch, a call that fails
+   * after queuing fails the batch). */
+  if (!rc && system_attrs_json)
+    rc = hp_store_attrs_each(system_attrs_json, "trial system_attrs", attr_ok, NULL, err);
   if (rc) return rc;
   rc = tx_begin(s, err);
   if (rc) return rc;
@@ -1565,15 +1829,36 @@ static int pg_trial_finish(hp_store_t *h, int64_t trial_id, hp_store_state_t sta
   a_int(&a, trial_id);
   a_str(&a, hp_store_state_name(state));
   a_str(&a, now);
+  bool stored = false; /* the values went with the finish */
   if (s->batch) {
-    /* Inside a batch (the daemon's): queued with its checks in the
-     * statement, no round trip; a failed check fails the batch. */
+    /* Inside a batch (the daemon's): queued with its checks and values in
+     * the statement, no round trip; a failed check fails the batch. */
     a_int(&a, state == HP_STORE_COMPLETE || n_values ? (int64_t)n_values : -1);
-    if (!send_prepared(s, Q_TRIAL_FINISH_QUEUED, &a, -1)) {
-      rc = pg_fail(s, err, "finishing a trial", NULL);
-      goto done;
+    hp_store_buf_t vt[2] = {{0}};
+    for (size_t k = 0; !rc && k < n_values; k++) {
+      char d[32];
+      snprintf(d, sizeof d, "%s%.17g", k ? "," : "{", values[k]);
+      const char *ty = hp_store_value_type(values[k]);
+      if (hp_store_buf_add(&vt[0], isfinite(values[k]) ? d : k ? ",NULL" : "{NULL",
+                           isfinite(values[k]) ? strlen(d) : k ? 5 : 5) ||
+          hp_store_buf_add(&vt[1], k ? "," : "{", 1) || hp_store_buf_add(&vt[1], ty, strlen(ty)))
+        rc = hp_err_set(err, HP_ENOMEM, "store: out of memory");
     }
-    s->dirty = true;
+    if (!rc && (hp_store_buf_add(&vt[0], n_values ? "}" : "{}", n_values ? 1 : 2) ||
+                hp_store_buf_add(&vt[1], n_values ? "}" : "{}", n_values ? 1 : 2)))
+      rc = hp_err_set(err, HP_ENOMEM, "store: out of memory");
+    if (!rc) {
+      a_str(&a, vt[0].p);
+      a_str(&a, vt[1].p);
+      if (send_prepared(s, Q_TRIAL_FINISH_QUEUED, &a, -1))
+        s->dirty = true;
+      else
+        rc = pg_fail(s, err, "finishing a trial", NULL);
+    }
+    free(vt[0].p);
+    free(vt[1].p);
+    if (rc) goto done;
+    stored = true;
     goto values;
   }
   int64_t study_id = -1;
@@ -1589,7 +1874,7 @@ static int pg_trial_finish(hp_store_t *h, int64_t trial_id, hp_store_state_t sta
   }
   if ((rc = q_do(s, Q_TRIAL_SET_STATE, &a, "finishing a trial", err))) goto done;
 values:
-  for (size_t k = 0; k < n_values; k++)
+  for (size_t k = 0; !stored && k < n_values; k++)
     if ((rc = put_value(s, trial_id, (int)k, values[k], err))) goto done;
   if (state == HP_STORE_PRUNED && n_values == 0) {
     /* Optuna's tell: a pruned trial's value is its last intermediate value,
@@ -1614,16 +1899,68 @@ done:
 /* ---- reading trials ------------------------------------------------------------- */
 
 /* by_trial: $1 = trial_id; else $1 = study_id, $2 = min number. */
+static id_hint_t *hint_find(pg_t *s, int64_t study_id) {
+  for (size_t i = 0; i < s->n_hints; i++)
+    if (s->hints[i].study_id == study_id) return &s->hints[i];
+  return NULL;
+}
+
+/* The largest trial_id known to number at most min_number in the study
+ * (from the last read, or this handle's last insert), -1 if none. */
+static int64_t hint_start(pg_t *s, int64_t study_id, int64_t min_number) {
+  int64_t best = -1;
+  const study_cache_t *c = cache_find(s, study_id);
+  if (c && c->count > 0 && c->last_id > 0 && c->count - 1 <= min_number) best = c->last_id;
+  const id_hint_t *h = hint_find(s, study_id);
+  size_t lo = 0, hi = h ? h->n : 0; /* first index with number > min_number */
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (h->number[mid] <= min_number)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo > 0 && h->trial_id[lo - 1] > best) best = h->trial_id[lo - 1];
+  return best;
+}
+
+/* Keeps the (number, trial_id) pairs of a study's trials just read (in
+ * number order); out of memory only loses the hint. */
+static void hint_keep(pg_t *s, int64_t study_id, const hp_store_trial_t *t, size_t n) {
+  if (n == 0) return;
+  id_hint_t *h = hint_find(s, study_id);
+  if (!h) {
+    if (hp_store_grow((void **)&s->hints, s->n_hints, sizeof *s->hints)) return;
+    h = &s->hints[s->n_hints++];
+    *h = (id_hint_t){.study_id = study_id};
+  }
+  int64_t *num = malloc(n * sizeof *num), *id = malloc(n * sizeof *id);
+  if (!num || !id) {
+    free(num);
+    free(id);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) num[i] = t[i].number, id[i] = t[i].trial_id;
+  free(h->number);
+  free(h->trial_id);
+  h->number = num, h->trial_id = id, h->n = n;
+}
+
 static int read_trials(pg_t *s, bool by_trial, int64_t x, int64_t y, hp_store_trial_t **out,
                        size_t *n_out, hp_err_t *err) {
   *out = NULL;
   *n_out = 0;
   hp_store_reader_t rd = {0};
   int rc = HP_OK;
-  int base = by_trial ? Q_READ_TRIALS_T : Q_READ_TRIALS_S;
+  int64_t from = by_trial ? -1 : hint_start(s, x, y);
+  int base = by_trial ? Q_READ_TRIALS_T : from > 0 ? Q_READ_TRIALS_H : Q_READ_TRIALS_S;
   args_t a = {0};
   a_int(&a, x);
   if (!by_trial) a_int(&a, y);
+  if (from > 0) a_int(&a, from);
+  args_t range = {0}; /* the children's trial_id range (with a start) */
+  a_int(&range, from);
+  a_int(&range, 2147483647);
   /* (by study: whether it exists,) trials, params, values, intermediate
    * values, user and system attrs: one round trip */
   int ids[7];
@@ -1634,8 +1971,10 @@ static int read_trials(pg_t *s, bool by_trial, int64_t x, int64_t y, hp_store_tr
   args_t e = {0};
   a_int(&e, x);
   ids[0] = Q_STUDY_EXISTS, args[0] = &e, want[0] = PGRES_TUPLES_OK;
-  for (int i = 0; i < 6; i++) ids[1 + i] = base + i, args[1 + i] = &a, want[1 + i] = PGRES_TUPLES_OK;
-  if (q_many(s, nq, ids + 7 - nq, args + 7 - nq, want + 7 - nq, all, "reading trials", err))
+  for (int i = 0; i < 6; i++)
+    ids[1 + i] = base + i, args[1 + i] = i > 0 && from > 0 ? &range : &a,
+    want[1 + i] = PGRES_TUPLES_OK;
+  if (q_many(s, nq, ids + 7 - nq, args + 7 - nq, want + 7 - nq, all, true, "reading trials", err))
     return HP_EDB;
   if (!by_trial && PQntuples(all[0]) == 0) {
     for (int i = 0; i < nq; i++) PQclear(all[i]);
@@ -1712,6 +2051,7 @@ static int read_trials(pg_t *s, bool by_trial, int64_t x, int64_t y, hp_store_tr
 ok:
   for (int i = 0; i < 6; i++) PQclear(res[i]);
   hp_store_reader_release(&rd);
+  if (!by_trial) hint_keep(s, x, rd.t, rd.n);
   *out = rd.t;
   *n_out = rd.n;
   return HP_OK;
@@ -1890,6 +2230,7 @@ static const hp_store_backend_t pg_backend = {
     .study_create = pg_study_create,
     .study_find = pg_study_find,
     .study_list = pg_study_list,
+    .study_counts = pg_study_counts,
     .study_get = pg_study_get,
     .study_delete = pg_study_delete,
     .study_set_system_attr = pg_study_set_system_attr,

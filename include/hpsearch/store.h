@@ -129,8 +129,10 @@ bool hp_store_shared(const hp_store_t *s);
  * studies row, the lock Optuna takes to number a new trial. Read the
  * study's trials after taking it: what other writers claimed before is
  * then committed and visible, and nobody claims more until this batch
- * ends. The statement is queued: it holds the lock before the next
- * statement runs (an unknown study is reported by the calls that read it).
+ * ends, or until a hp_store_trial_create that commits its claim early
+ * (PostgreSQL, below): after a new trial, claim again. The statement is
+ * queued: it holds the lock before the next statement runs (an unknown
+ * study is reported by the calls that read it).
  * A no-op where there is one writer (SQLite's batch holds the file's write
  * lock). */
 int hp_store_study_lock(hp_store_t *s, int64_t study_id, hp_err_t *err);
@@ -164,6 +166,12 @@ int hp_store_study_find(hp_store_t *s, const char *name, int64_t *study_id, hp_e
 /* All studies with counts per state and best value, ordered by study_id.
  * *out is an array of *n entries; free with hp_store_study_list_free. */
 int hp_store_study_list(hp_store_t *s, hp_store_study_info_t **out, size_t *n, hp_err_t *err);
+/* Like hp_store_study_list without the best trial (has_best false,
+ * best_number and best_trial_id -1): what a daemon needs to see other
+ * writers' changes, without a pass over every value. study_id < 0: all
+ * studies; else that one (none when it does not exist). */
+int hp_store_study_counts(hp_store_t *s, int64_t study_id, hp_store_study_info_t **out,
+                          size_t *n, hp_err_t *err);
 /* One study's summary (same fields); free info->name (or use _info_clear). */
 int hp_store_study_get(hp_store_t *s, int64_t study_id, hp_store_study_info_t *info,
                        hp_err_t *err);
@@ -201,7 +209,13 @@ typedef struct hp_store_param {
  * start time, as Optuna's enqueue_trial), with its params and system attrs
  * (e.g. {"fixed_params": {...}} for an enqueued trial), in one transaction.
  * The number is 0, 1, 2 ... within the study, assigned in that transaction.
- * Either out pointer may be NULL. */
+ * Either out pointer may be NULL. PostgreSQL inside a batch: the trial
+ * with its params and attributes is one statement; a RUNNING trial gets
+ * its first heartbeat in it (a beat of it later in the same batch adds
+ * nothing); and when the batch has written nothing before, the claim
+ * commits with it in the same round trip (the study's lock is released;
+ * the rest of the batch is a new transaction, and a failure of it no longer
+ * undoes this trial). */
 int hp_store_trial_create(hp_store_t *s, int64_t study_id, hp_store_state_t state,
                           const hp_store_param_t *params, size_t n_params,
                           const char *system_attrs_json, int64_t *trial_id, int64_t *number,
@@ -432,6 +446,9 @@ typedef struct hp_store_backend {
   int (*trials_list)(hp_store_t *s, int64_t study_id, int64_t min_number,
                      hp_store_trial_t **out, size_t *n, hp_err_t *err);
   int (*trial_get)(hp_store_t *s, int64_t trial_id, hp_store_trial_t *out, hp_err_t *err);
+  /* NULL: hp_store_study_counts is study_list or study_get */
+  int (*study_counts)(hp_store_t *s, int64_t study_id, hp_store_study_info_t **out, size_t *n,
+                      hp_err_t *err);
   /* NULL: hp_store_study_brief is study_get */
   int (*study_brief)(hp_store_t *s, int64_t study_id, hp_store_study_info_t *info, hp_err_t *err);
   /* NULL: hp_store_trials_scan reads through trials_list */

@@ -9,6 +9,11 @@ usage: pg_cluster.py HPSEARCH BASE PORT DB SCENARIO
   claims-grid   four daemons x 250 trials on one grid study (1000 points)
   claims-tpe    four daemons on one TPE study, n_trials 1000
   unlimited     two daemons x 200 trials on a random study without n_trials
+  batch         three daemons start up to 4 trials each in one loop iteration
+                (parallelism 4) on a grid study and on a random study with
+                n_trials: each claim commits with its trial, the next trial
+                of the same batch claims again; no grid point twice, no
+                overshoot
   kill9         three daemons, one killed with SIGKILL mid-run: its RUNNING
                 trials are failed by the others after the grace period (never
                 before), the study completes with n_trials exact
@@ -257,6 +262,36 @@ def unlimited():
     values = {r[0]: r[1] for r in sql("SELECT t.number, v.value FROM trials t JOIN trial_values "
                                       "v ON v.trial_id = t.trial_id")}
     check(all(abs(values.get(a[1], -1) - a[2]) < 1e-12 for a in acked), "a told value differs")
+    for d in daemons:
+        d.stop()
+
+
+def batch_claims():
+    """Several trials started in one batch: a claim commits with its trial
+    (the study's lock is released), so the next trial of the same batch must
+    take the lock and read the peers again (grid points, n_trials)."""
+    daemons = [Daemon("d%d" % i, jobs=4) for i in range(3)]
+    n = max(40, int(120 * SCALE))
+    fast = echo_objective()
+    grid = {"name": "bgrid", "direction": "minimize", "parallelism": 4,
+            "sampler": {"type": "grid"},
+            "space": {"x": {"type": "int", "low": 0, "high": n - 1}}, "objective": fast}
+    rand = {"name": "brand", "direction": "minimize", "parallelism": 4, "n_trials": n,
+            "sampler": {"type": "random", "seed": 6},
+            "space": {"x": {"type": "float", "low": 0, "high": 1}}, "objective": fast}
+    submit(daemons[0], grid)
+    submit(daemons[1], rand)
+    for name in ("bgrid", "brand"):
+        rows = wait_finished(name, n, 240)
+        check_numbers(rows, n)
+        check(all(r[1] == "COMPLETE" for r in rows), "%s: a trial did not complete" % name)
+    xs = [r[0] for r in sql("SELECT p.param_value FROM trial_params p JOIN trials t ON "
+                            "t.trial_id = p.trial_id JOIN studies s ON s.study_id = t.study_id "
+                            "WHERE s.study_name = 'bgrid'")]
+    check(sorted(int(x) for x in xs) == list(range(n)),
+          "grid points: %d distinct of %d trials" % (len(set(xs)), len(xs)))
+    counts = per_daemon(daemons)
+    check(sum(1 for c in counts.values() if c > 0) >= 2, "one daemon ran everything: %s" % counts)
     for d in daemons:
         d.stop()
 
@@ -513,7 +548,7 @@ print(json.dumps({"version": optuna.__version__, "n": len(before), "best": best,
 
 
 SCENARIOS = {"claims-grid": lambda: claims("grid"), "claims-tpe": lambda: claims("tpe"),
-             "unlimited": unlimited,
+             "unlimited": unlimited, "batch": batch_claims,
              "kill9": kill9, "live": live_owner, "taken": taken_over, "optuna": optuna_joins, "optuna5": optuna5, "restart": restart}
 t0 = time.time()
 SCENARIOS[SCENARIO]()

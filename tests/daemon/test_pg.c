@@ -201,6 +201,13 @@ static void test_pg_claims_unlimited(void **state) {
   scenario("unlimited", NULL);
 }
 
+/* Daemons that start several trials in one loop iteration (parallelism
+ * 4): each claim commits with its trial, and the next one claims again. */
+static void test_pg_claims_batch(void **state) {
+  (void)state;
+  scenario("batch", NULL);
+}
+
 static void test_pg_kill9_takeover(void **state) {
   (void)state;
   scenario("kill9", NULL);
@@ -256,7 +263,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pg_schema_exact),  cmocka_unit_test(test_pg_urls),
       cmocka_unit_test(test_pg_claims_grid),   cmocka_unit_test(test_pg_claims_tpe),
-      cmocka_unit_test(test_pg_claims_unlimited),
+      cmocka_unit_test(test_pg_claims_unlimited), cmocka_unit_test(test_pg_claims_batch),
       cmocka_unit_test(test_pg_kill9_takeover), cmocka_unit_test(test_pg_live_owner),
       cmocka_unit_test(test_pg_taken_over),
       cmocka_unit_test(test_pg_optuna_joins),
