@@ -140,7 +140,8 @@ if want pg; then
 echo "== PostgreSQL: 1, 2, 4 daemons on one study vs Optuna in 1, 2, 4 processes" >&2
 chmod 755 "$tmp"
 pgport=$((20000 + RANDOM % 20000))
-scripts/pg-test-server up "$tmp" "$pgport" >/dev/null
+# with this shell's pid: killed, the run leaves no server or daemon behind
+scripts/pg-test-server up "$tmp" "$pgport" $$ >/dev/null
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 pgsock=$tmp/pg/sock
 for s in random tpe; do
@@ -152,6 +153,7 @@ for s in random tpe; do
     for i in $(seq "$n"); do
       "$bin" daemon --db "$url" --socket "$tmp/pg$i.sock" --jobs 1 2>"$tmp/pg$i.log" &
       pids+=("$!")
+      : >"$tmp/pg/pids/$!" # the watchdog's to kill
       for _ in $(seq 200); do "$bin" status --socket "$tmp/pg$i.sock" >/dev/null 2>&1 && break; sleep 0.05; done
       socks="$socks${socks:+,}$tmp/pg$i.sock"
     done

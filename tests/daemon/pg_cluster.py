@@ -48,6 +48,29 @@ URL = "postgresql://postgres@/%s?host=%s&port=%s" % (DB, SOCKDIR, PORT)
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 failures = []
 found = {"scenario": SCENARIO}
+# What this run starts is registered for scripts/pg-test-server's watchdog,
+# which kills it if the test is killed: this process's group (its Optuna
+# and client children) and each daemon (a session of its own).
+PIDS = os.path.join(BASE, "pg", "pids")
+try:
+    os.setpgid(0, 0)
+except OSError:
+    pass  # already a group (session) leader
+
+
+def register(name):
+    if os.path.isdir(PIDS):
+        open(os.path.join(PIDS, name), "w").close()
+
+
+def unregister(name):
+    try:
+        os.remove(os.path.join(PIDS, name))
+    except OSError:
+        pass
+
+
+register("group-%d" % os.getpid())
 
 
 def check(cond, what):
@@ -77,6 +100,7 @@ class Daemon:
             self.proc = subprocess.Popen([HP, "daemon", "--db", URL, "--socket", self.sock,
                                           "--jobs", str(jobs)] + list(extra),
                                          stdout=log, stderr=log, start_new_session=True)
+        register(str(self.proc.pid))
         for _ in range(400):
             if self.proc.poll() is not None:
                 raise SystemExit("daemon %s exited at start:\n%s" % (name, open(self.log).read()))
@@ -114,6 +138,7 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        unregister(str(self.proc.pid))
         if self.proc.returncode != 0:
             tail = open(self.log, errors="replace").read()[-3000:]
             check(False, "daemon %s exited with %s:\n%s" % (self.name, self.proc.returncode, tail))
@@ -121,6 +146,7 @@ class Daemon:
     def kill9(self):
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
+        unregister(str(self.proc.pid))
 
 
 def submit(d, spec):
@@ -557,4 +583,5 @@ found["failures"] = failures
 print(json.dumps(found))
 for f in failures:
     print("FAIL: " + f, file=sys.stderr)
+unregister("group-%d" % os.getpid())
 sys.exit(1 if failures else 0)

@@ -3,7 +3,10 @@
  * and a loopback port) for this binary. The schema hpsearch creates is
  * compared with pg_dump of what Optuna 3.1 and 5 create; the multi-daemon
  * scenarios (claims, kill -9 takeover, Optuna joining, a server restart)
- * run in tests/daemon/pg_cluster.py, which checks the database itself. */
+ * run in tests/daemon/pg_cluster.py, which checks the database itself.
+ * Killed (SIGKILL, a CI timeout), the test leaves nothing running: the
+ * server's watchdog kills the scenario and the daemons it registered, stops
+ * the server and removes the folder. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -47,10 +50,12 @@ static int server_up(void **state) {
   srand((unsigned)(getpid() ^ time(NULL)));
   for (int attempt = 0; attempt < 6; attempt++) {
     g_port = 20000 + rand() % 20000;
-    if (hp_test_sh("'%s/scripts/pg-test-server' up '%s' %d >/dev/null 2>'%s/up.err'", g_src, g_dir,
-           g_port, g_dir) == 0)
+    /* With this process's pid: a watchdog takes the server and what the
+     * scenarios started down if this test is killed (a CI timeout, ^C). */
+    if (hp_test_sh("'%s/scripts/pg-test-server' up '%s' %d %d >/dev/null 2>'%s/up.err'", g_src,
+                   g_dir, g_port, (int)getpid(), g_dir) == 0)
       return 0;
-    hp_test_sh("'%s/scripts/pg-test-server' stop '%s'; rm -rf '%s/pg'", g_src, g_dir, g_dir);
+    hp_test_sh("'%s/scripts/pg-test-server' down '%s'; rm -rf '%s/pg'", g_src, g_dir, g_dir);
   }
   char cmd[512];
   snprintf(cmd, sizeof cmd, "cat '%s/up.err' >&2", g_dir);
@@ -62,7 +67,7 @@ static int server_up(void **state) {
 
 static int server_down(void **state) {
   (void)state;
-  hp_test_sh("'%s/scripts/pg-test-server' stop '%s'", g_src, g_dir);
+  hp_test_sh("'%s/scripts/pg-test-server' down '%s'", g_src, g_dir);
   hp_test_sh("rm -rf '%s'", g_dir);
   return 0;
 }
