@@ -373,6 +373,7 @@ typedef struct pg {
   uint64_t call_start;          /* n_sent when the call began */
   uint64_t sp_at;               /* n_sent just after its SAVEPOINT */
   double t_notify;              /* monotonic time of the last NOTIFY sent */
+  double t_consume;             /* monotonic time the socket was last read for NOTIFYs */
   int64_t fresh_beat;           /* trial created with its beat in this transaction */
   bool aborted;                 /* the batch's transaction cannot commit any more */
   bool dirty;                   /* the transaction wrote: peers are notified at commit */
@@ -475,7 +476,7 @@ static void quiet(void *arg, const char *message) {
 static int session_setup(pg_t *s, hp_err_t *err) {
   PQsetNoticeProcessor(s->c, quiet, NULL);
   const char *sql = s->readonly ? "SET DateStyle = ISO; SET default_transaction_read_only = on"
-                                : "SET DateStyle = ISO; LISTEN hpsearch";
+                                : "SET DateStyle = ISO; SET plan_cache_mode = force_generic_plan; LISTEN hpsearch";
   PGresult *r = PQexec(s->c, sql);
   int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? HP_OK : pg_fail(s, err, "session setup", r);
   PQclear(r);
@@ -805,10 +806,13 @@ static bool pg_in_batch(const hp_store_t *h) { return CPG(h)->batch; }
  * summaries all the time). Other writers (Optuna) do not notify, so the
  * counter also moves once a second by itself: their changes are seen
  * within a second. Costs no round trip (only what the socket already holds
- * is read). */
+ * is read), and the socket is read at most every 20 ms: a daemon calls this
+ * at every loop iteration, and each read is a system call. */
 static int pg_data_version(hp_store_t *h, int64_t *version, hp_err_t *err) {
   pg_t *s = PG(h);
-  if (PQstatus(s->c) == CONNECTION_OK) {
+  double t0 = mono_now();
+  if (PQstatus(s->c) == CONNECTION_OK && t0 - s->t_consume >= 0.02) {
+    s->t_consume = t0;
     PQconsumeInput(s->c);
     PGnotify *n;
     while ((n = PQnotifies(s->c)) != NULL) {
@@ -816,7 +820,7 @@ static int pg_data_version(hp_store_t *h, int64_t *version, hp_err_t *err) {
       PQfreemem(n);
     }
   }
-  double now = mono_now(), since = now - s->t_version;
+  double now = t0, since = now - s->t_version;
   if ((s->peer_wrote && since >= 0.2) || since >= 1.0) {
     s->version++;
     s->t_version = now;
