@@ -33,6 +33,8 @@ import subprocess
 import sys
 import time
 
+import hpdaemon
+
 try:
     import psycopg2
 except ImportError as exc:
@@ -91,71 +93,23 @@ def sql(query, args=()):
         conn.close()
 
 
-class Daemon:
+class Daemon(hpdaemon.Daemon):
+    """A daemon of this scenario on the test database (its log BASE/SCENARIO-NAME.log),
+    registered for the watchdog while it runs."""
     def __init__(self, name, jobs=2, extra=()):
-        self.name = name
-        self.sock = os.path.join(BASE, name + ".sock")
-        self.log = os.path.join(BASE, "%s-%s.log" % (SCENARIO, name))
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([HP, "daemon", "--db", URL, "--socket", self.sock,
-                                          "--jobs", str(jobs)] + list(extra),
-                                         stdout=log, stderr=log, start_new_session=True)
+        super().__init__(HP, URL, os.path.join(BASE, name + ".sock"),
+                         os.path.join(BASE, "%s-%s.log" % (SCENARIO, name)),
+                         ["--jobs", str(jobs)] + list(extra), check, name=name)
+
+    def started(self):
         register(str(self.proc.pid))
-        for _ in range(400):
-            if self.proc.poll() is not None:
-                raise SystemExit("daemon %s exited at start:\n%s" % (name, open(self.log).read()))
-            if os.path.exists(self.sock) and self.rpc("daemon.status", {}).get("result"):
-                return
-            time.sleep(0.025)
-        raise SystemExit("daemon %s did not start" % name)
 
-    def rpc(self, method, params, timeout=30):
-        s = socket.socket(socket.AF_UNIX)
-        s.settimeout(timeout)
-        try:
-            s.connect(self.sock)
-            s.sendall((json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
-                                   "params": params}) + "\n").encode())
-            buf = b""
-            while not buf.endswith(b"\n"):
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                buf += chunk
-            return json.loads(buf) if buf else {}
-        except OSError:
-            return {}
-        finally:
-            s.close()
-
-    def stop(self):
-        """A clean shutdown; the daemon must exit 0 (a sanitizer build
-        exits otherwise on a leak or an error it found)."""
-        if self.proc.poll() is None:
-            self.rpc("daemon.shutdown", {})
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        unregister(str(self.proc.pid))
-        if self.proc.returncode != 0:
-            tail = open(self.log, errors="replace").read()[-3000:]
-            check(False, "daemon %s exited with %s:\n%s" % (self.name, self.proc.returncode, tail))
-
-    def kill9(self):
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
+    def ended(self):
         unregister(str(self.proc.pid))
 
 
 def submit(d, spec):
-    path = os.path.join(BASE, spec["name"] + ".json")
-    with open(path, "w") as f:
-        json.dump(spec, f)
-    r = subprocess.run([HP, "submit", path, "--socket", d.sock], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit("submit failed: %s %s" % (r.stdout, r.stderr))
+    hpdaemon.submit(HP, d, spec, BASE)
 
 
 def study_rows(name):

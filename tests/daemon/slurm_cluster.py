@@ -47,6 +47,8 @@ import sys
 import threading
 import time
 
+import hpdaemon
+
 HP, DIR, SCENARIO = sys.argv[1], sys.argv[2], sys.argv[3]
 SCALE = float(os.environ.get("SLURM_CLUSTER_SCALE", "1"))
 failures = []
@@ -114,58 +116,11 @@ def free_port():
     return port
 
 
-class Daemon:
+class Daemon(hpdaemon.Daemon):
     def __init__(self, tag="d", extra=(), db=DB, sock=SOCK, addr="127.0.0.1:0"):
-        self.log = os.path.join(DIR, "%s.log" % tag)
-        self.sock = sock
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([HP, "daemon", "--db", db, "--socket", sock,
-                                          "--worker-addr", addr] + list(extra),
-                                         stdout=log, stderr=log, start_new_session=True,
-                                         preexec_fn=dies_with_us)
-        for _ in range(400):
-            if self.proc.poll() is not None:
-                raise SystemExit("daemon exited at start:\n" + open(self.log).read())
-            if os.path.exists(sock) and self.rpc("daemon.status", {}).get("result"):
-                return
-            time.sleep(0.025)
-        raise SystemExit("daemon did not start")
-
-    def rpc(self, method, params, timeout=30):
-        s = socket.socket(socket.AF_UNIX)
-        s.settimeout(timeout)
-        try:
-            s.connect(self.sock)
-            s.sendall((json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
-                                   "params": params}) + "\n").encode())
-            buf = b""
-            while not buf.endswith(b"\n"):
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                buf += chunk
-            return json.loads(buf) if buf else {}
-        except OSError:
-            return {}
-        finally:
-            s.close()
-
-    def stop(self):
-        """A clean shutdown must exit 0 (the sanitizer build fails otherwise)."""
-        if self.proc.poll() is None:
-            self.rpc("daemon.shutdown", {})
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        if self.proc.returncode != 0:
-            tail = open(self.log, errors="replace").read()[-3000:]
-            check(False, "daemon exited with %s:\n%s" % (self.proc.returncode, tail))
-
-    def kill9(self):
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
+        super().__init__(HP, db, sock, os.path.join(DIR, "%s.log" % tag),
+                         ["--worker-addr", addr] + list(extra), check, name=tag,
+                         preexec_fn=dies_with_us)
 
 
 def script(name, body):
@@ -178,12 +133,7 @@ def script(name, body):
 
 
 def submit(d, spec):
-    path = os.path.join(DIR, spec["name"] + ".json")
-    with open(path, "w") as f:
-        json.dump(spec, f)
-    r = subprocess.run([HP, "submit", path, "--socket", d.sock], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit("submit failed: %s %s" % (r.stdout, r.stderr))
+    hpdaemon.submit(HP, d, spec, DIR)
 
 
 def rows(study):
@@ -495,7 +445,9 @@ def pg_server():
     port = free_port()
     tool = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
                         "pg-test-server")
-    r = subprocess.run([tool, "up", DIR, str(port)], capture_output=True, text=True)
+    # with the test's pid: the server goes when the test is killed
+    watch = [os.environ["HP_TEST_PID"]] if os.environ.get("HP_TEST_PID") else []
+    r = subprocess.run([tool, "up", DIR, str(port)] + watch, capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit("pg-test-server up failed: %s" % r.stderr)
     PG = (os.path.join(DIR, "pg", "sock"), port)
