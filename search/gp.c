@@ -284,9 +284,11 @@ int hp_gpr_fit(hp_gpr_t *g, hp_err_t *err) {
   const hp_lbfgsb_opts_t o = {10, 1000, 1e-2, 1e7, fit_grad};
   double theta[np], f, lo[np], hi[np];
   /* Length scales of numeric dimensions at most the cube's width (rho >= 1,
-   * HP_GP_MAX_LENGTH): see gp.h. */
+   * HP_GP_MAX_LENGTH) while there are fewer than HP_GP_BOUNDED_PER_DIM
+   * trials per dimension: see gp.h. */
+  const bool bounded = g->n < HP_GP_BOUNDED_PER_DIM * g->d;
   for (int k = 0; k < np; k++) {
-    lo[k] = k < g->d && !g->is_cat[k] ? -2.0 * log(HP_GP_MAX_LENGTH) : -INFINITY;
+    lo[k] = bounded && k < g->d && !g->is_cat[k] ? -2.0 * log(HP_GP_MAX_LENGTH) : -INFINITY;
     hi[k] = INFINITY;
   }
   g->n_evals = 0;

@@ -12,12 +12,16 @@
  * noise of variance noise. rho, scale and noise are fitted by maximum a
  * posteriori (marginal likelihood times Optuna's priors) with L-BFGS-B over
  * theta = (log rho, log scale, log(noise - min_noise)), with the analytic
- * gradient. Unlike Optuna, the length scale 1 / sqrt(rho_i) of a numeric
+ * gradient. Unlike Optuna, while there are fewer than HP_GP_BOUNDED_PER_DIM
+ * observations per dimension, the length scale 1 / sqrt(rho_i) of a numeric
  * dimension is bounded by HP_GP_MAX_LENGTH (the cube's width): a longer one
- * says the dimension hardly matters, which trials gathered in one basin
- * cannot establish, and a model that has ruled a dimension out stops
+ * says the dimension hardly matters, which a few trials gathered in one
+ * basin cannot establish, and a model that has ruled a dimension out stops
  * exploring it (on Hartmann-6, fits with length scales of 4 to 5 in two
- * dimensions kept studies in a local optimum).
+ * dimensions kept studies in a local optimum). With more observations the
+ * bound is lifted: a parameter that really does not matter then gets a long
+ * length scale and stops drawing trials (Branin with 8 ignored parameters
+ * is worse with the bound kept throughout; docs/search.md).
  *
  * One regressor models one output: constraints and several objectives are
  * several regressors over the same X (the acquisition takes one today).
@@ -31,7 +35,8 @@
 #include "hpsearch/err.h"
 
 #define HP_GP_MIN_NOISE 1e-6 /* Optuna's DEFAULT_MINIMUM_NOISE_VAR */
-#define HP_GP_MAX_LENGTH 1.0 /* largest length scale of a numeric dimension */
+#define HP_GP_MAX_LENGTH 1.0 /* largest length scale of a numeric dimension ... */
+#define HP_GP_BOUNDED_PER_DIM 5 /* ... while n < this times d */
 
 typedef struct hp_gpr {
   int n, d;               /* observations, input dimensions */
@@ -79,7 +84,8 @@ int hp_gpr_loss(hp_gpr_t *g, const double *theta, double *loss, double *grad);
  * returned 0), computed from its factorisation. */
 void hp_gpr_loss_grad(hp_gpr_t *g, double *grad);
 /* Fits rho, scale, noise by MAP from the current values (rho of numeric
- * dimensions bounded below by 1 / HP_GP_MAX_LENGTH^2; falls back to
+ * dimensions bounded below by 1 / HP_GP_MAX_LENGTH^2 while
+ * n < HP_GP_BOUNDED_PER_DIM * d; falls back to
  * Optuna's start, then to the start unfitted, as Optuna does), then caches
  * the factorisation. 0, or HP_ENOTFOUND if OpenBLAS/L-BFGS-B cannot be
  * loaded (err says which). */

@@ -358,34 +358,43 @@ static void test_map_loss_cached(void **state) {
   hp_gpr_free(&g);
 }
 
-/* The fit bounds the length scale of numeric dimensions by the cube's width
- * (rho >= 1), not of categoricals: y depends on x0 only, so without the
- * bound the irrelevant x1 gets a length scale far above 1. */
+/* With fewer than HP_GP_BOUNDED_PER_DIM observations per dimension the fit
+ * bounds the length scale of numeric dimensions by the cube's width
+ * (rho >= 1), not of categoricals; from that count on it does not: y depends
+ * on x0 only, so without the bound the irrelevant x1 gets a length scale far
+ * above 1. Fails if the bound is lifted, kept throughout, or moved. */
 static void test_length_scale_bound(void **state) {
   (void)state;
-  enum { N = 20, D = 3 };
-  double X[N * D], y[N];
+  enum { D = 3, N_MAX = 2 * HP_GP_BOUNDED_PER_DIM * D };
+  double X[N_MAX * D], y[N_MAX];
   uint8_t cat[D] = {0, 0, 1};
-  hp_rng_t rng;
-  hp_rng_seed(&rng, 2);
-  for (int i = 0; i < N; i++) {
-    X[i * D] = hp_rng_uniform(&rng);
-    X[i * D + 1] = hp_rng_uniform(&rng);
-    X[i * D + 2] = (double)(i % 3);
-    y[i] = sin(5 * X[i * D]);
+  /* n = 5d - 1: bounded; n = 5d, 10d: the bound lifted. */
+  const int ns[3] = {HP_GP_BOUNDED_PER_DIM * D - 1, HP_GP_BOUNDED_PER_DIM * D, N_MAX};
+  for (int c = 0; c < 3; c++) {
+    const int N = ns[c];
+    hp_rng_t rng;
+    hp_rng_seed(&rng, 2);
+    for (int i = 0; i < N; i++) {
+      X[i * D] = hp_rng_uniform(&rng);
+      X[i * D + 1] = hp_rng_uniform(&rng);
+      X[i * D + 2] = (double)(i % 3);
+      y[i] = sin(5 * X[i * D]);
+    }
+    double mean = 0, var = 0;
+    for (int i = 0; i < N; i++) mean += y[i] / N;
+    for (int i = 0; i < N; i++) var += (y[i] - mean) * (y[i] - mean) / N;
+    for (int i = 0; i < N; i++) y[i] = (y[i] - mean) / sqrt(var);
+    hp_gpr_t g = {0};
+    hp_err_t err = {0};
+    assert_int_equal(hp_gpr_set(&g, N, D, X, y, cat, false), 0);
+    assert_int_equal(hp_gpr_fit(&g, &err), 0);
+    if (!(g.rho[0] > 1.5)) fail_msg("n %d: x0 matters: rho %g", N, g.rho[0]);
+    if (c == 0 && !(g.rho[1] >= 1.0 - 1e-12 && g.rho[1] < 1.01))
+      fail_msg("n %d: x1 at the bound: rho %g", N, g.rho[1]);
+    if (c > 0 && !(g.rho[1] < 0.5)) fail_msg("n %d: x1 irrelevant, bound lifted: rho %g", N, g.rho[1]);
+    if (!(g.rho[2] < 0.5)) fail_msg("n %d: irrelevant categorical: rho %g (not bounded)", N, g.rho[2]);
+    hp_gpr_free(&g);
   }
-  double mean = 0, var = 0;
-  for (int i = 0; i < N; i++) mean += y[i] / N;
-  for (int i = 0; i < N; i++) var += (y[i] - mean) * (y[i] - mean) / N;
-  for (int i = 0; i < N; i++) y[i] = (y[i] - mean) / sqrt(var);
-  hp_gpr_t g = {0};
-  hp_err_t err = {0};
-  assert_int_equal(hp_gpr_set(&g, N, D, X, y, cat, false), 0);
-  assert_int_equal(hp_gpr_fit(&g, &err), 0);
-  if (!(g.rho[0] > 1.5)) fail_msg("x0 matters: rho %g", g.rho[0]);
-  if (!(g.rho[1] >= 1.0 - 1e-12 && g.rho[1] < 1.01)) fail_msg("x1 at the bound: rho %g", g.rho[1]);
-  if (!(g.rho[2] < 0.5)) fail_msg("irrelevant categorical: rho %g (not bounded)", g.rho[2]);
-  hp_gpr_free(&g);
 }
 
 /* 24 trials told, then one suggestion; returns the output warp it chose. */
