@@ -61,6 +61,8 @@ print(len(tr), (time.perf_counter() - t) * 1000)`;
 
   const t_start = performance.now();
   const dash = await L.startDashboard(db);
+  // an error below (e.g. no playwright-core) must not leave the server running
+  process.on('exit', () => { try { dash.proc.kill('SIGKILL'); } catch (e) { /* gone */ } });
   const hdr = { headers: { 'X-HP-Token': dash.token } };
   const url = dash.base + '/api/columns?study=' + encodeURIComponent(study);
   // node's own HTTP client (fetch adds tens of ms of its own for 18 MB)
