@@ -13,6 +13,17 @@ import subprocess
 import time
 
 
+def read_json_line(s):
+    """One newline-ended JSON reply from socket s; {} when it closes first."""
+    buf = b""
+    while not buf.endswith(b"\n"):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    return json.loads(buf) if buf else {}
+
+
 class Daemon:
     def __init__(self, hp, db, sock, log, args, check, name="daemon", preexec_fn=None):
         """hp daemon --db DB --socket SOCK ARGS...; check(cond, what) records
@@ -46,13 +57,7 @@ class Daemon:
             s.connect(self.sock)
             s.sendall((json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
                                    "params": params}) + "\n").encode())
-            buf = b""
-            while not buf.endswith(b"\n"):
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                buf += chunk
-            return json.loads(buf) if buf else {}
+            return read_json_line(s)
         except OSError:
             return {}
         finally:

@@ -357,13 +357,7 @@ def refuse():
         s = socket.create_connection((host, int(port)), timeout=10)
         try:
             s.sendall(line.encode() + b"\n")
-            buf = b""
-            while not buf.endswith(b"\n"):
-                c = s.recv(4096)
-                if not c:
-                    break
-                buf += c
-            return json.loads(buf) if buf else {}
+            return hpdaemon.read_json_line(s)
         finally:
             s.close()
 
