@@ -183,15 +183,21 @@ void hp_worker_line(hp_worker_t *w, char *line, size_t len) {
   cJSON *msg = NULL;
   hp_err_t perr = {0};
   int prc = hp_json_parse(line, len, "line", &msg, &perr);
-  if (prc == 0 && !cJSON_IsObject(msg)) prc = HP_EFORMAT;
   if (prc == 0) prc = hp_json_check_unique(msg, NULL, &perr); /* {"value": 1, "value": 2} */
   if (prc < 0) {
     cJSON_Delete(msg);
     if (memmem(line, len, "NaN", 3) || memmem(line, len, "Infinity", 8))
       set_reason(w, "diverged: non-finite value on output line %lld: %s", (long long)w->n_lines,
                  shown);
-    else if (prc == HP_EFORMAT)
-      set_reason(w, "bad output line %lld (not a JSON object): %s", (long long)w->n_lines, shown);
+    else if (prc == HP_EFORMAT) { /* the parser's words; "line 1" of a single line is dropped */
+      const char *why = strncmp(perr.msg, "line: ", 6) == 0 ? perr.msg + 6 : perr.msg;
+      static const char one[] = "malformed JSON at line 1 column ";
+      if (strncmp(why, one, sizeof one - 1) == 0)
+        set_reason(w, "bad output line %lld: malformed JSON at column %s: %s",
+                   (long long)w->n_lines, why + sizeof one - 1, shown);
+      else
+        set_reason(w, "bad output line %lld: %s: %s", (long long)w->n_lines, why, shown);
+    }
     else /* well-formed but refused: a duplicated key, \u0000, 1e400 */
       set_reason(w, "bad output line %lld: %s", (long long)w->n_lines,
                  strncmp(perr.msg, "line: ", 6) == 0 ? perr.msg + 6 : perr.msg);

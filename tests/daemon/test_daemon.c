@@ -459,10 +459,11 @@ static void test_failing_workers(void **state) {
   } want[] = {
       /* the line's bytes are quoted as valid UTF-8 (cl_recv checks) */
       {"overflow", "bad output line 1: value: 1e400 is beyond the range of a double"},
-      {"badutf8", "bad output line 1 (not a JSON object): {\"value\": 1, \"note\": \""
-                  "\xef\xbf\xbd\xef\xbf\xbd\"}"},
+      {"badutf8", "bad output line 1: malformed JSON at column 23 (in note): bytes that are "
+                  "not valid UTF-8: {\"value\": 1, \"note\": \"\xef\xbf\xbd\xef\xbf\xbd\"}"},
       {"crash", "killed by signal 11"},   {"exit3", "exit status 3: something broke"},
-      {"garbage", "bad output line 1"},   {"nan", "diverged"},
+      {"garbage", "bad output line 1: malformed JSON at column 2: expected a key in quotes: "
+                   "{not json"},   {"nan", "diverged"},
       {"nanfinal", "diverged"},           {"hang", "timeout after 1.5 s"},
       {"novalue", "without reporting a final value"},
       {"dupkey", "bad output line 1: duplicated key 'value'"},
