@@ -139,7 +139,7 @@ static int map_cache(const char *path, void **map, size_t *len) {
   struct stat st;
   void *m = MAP_FAILED;
   if (fstat(fd, &st) == 0 && st.st_size >= (off_t)sizeof(hp_data_header_t))
-    m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
   close(fd);
   if (m == MAP_FAILED) return -1;
   if (!image_valid(m, (size_t)st.st_size)) {

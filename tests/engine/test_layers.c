@@ -700,7 +700,61 @@ static void check_bn(int B, int ch, int s) {
 static void test_batchnorm_grad(void **state) {
   (void)state;
   check_bn(6, 4, 1); /* after a dense layer */
+  check_bn(5, 300, 1); /* dense, more channels than one block of the row walk */
   check_bn(3, 2, 5); /* after a conv: per channel over batch and positions */
+}
+
+/* Dense batch norm [B, c] against the formulas computed here in double,
+ * channel by channel: y = gamma (x - mean) / sqrt(var + eps) + beta with the
+ * batch's mean and biased variance; running estimates with the unbiased
+ * one; inference with the running estimates; the backward pass
+ * dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)), dgamma = sum dy xhat,
+ * dbeta = sum dy. c = 300 spans two channel blocks of the row walk. */
+static void test_batchnorm_dense_formulas(void **state) {
+  (void)state;
+  const int B = 37, C = 300;
+  const float mom = 0.1f, eps = 1e-5f;
+  const size_t n = (size_t)B * C;
+  hp_rng_t rng;
+  hp_rng_seed(&rng, 4711);
+  float *x = vec(n), *y = vec(n), *xh = vec(n), *dy = vec(n), *dx = vec(n), *ye = vec(n);
+  float *g = vec(C), *be = vec(C), *is = vec(C), *rm = vec(C), *rv = vec(C), *dg = vec(C),
+        *db = vec(C);
+  fill(&rng, x, n, -2, 5), fill(&rng, dy, n, -1, 1), fill(&rng, g, C, 0.5f, 1.5f);
+  fill(&rng, be, C, -1, 1);
+  for (int j = 0; j < C; j++) rm[j] = 0.25f, rv[j] = 2.0f;
+  hp_bn_forward_train(x, g, be, y, xh, is, rm, rv, B, C, 1, mom, eps);
+  hp_bn_backward(dy, xh, g, is, dx, dg, db, B, C, 1);
+  hp_bn_forward_eval(x, g, be, ye, rm, rv, B, C, 1, eps);
+  for (int j = 0; j < C; j++) {
+    double m = 0, v = 0, sdy = 0, sdyx = 0;
+    for (int b = 0; b < B; b++) m += x[(size_t)b * C + j];
+    m /= B;
+    for (int b = 0; b < B; b++) v += (x[(size_t)b * C + j] - m) * (x[(size_t)b * C + j] - m);
+    v /= B;
+    const double inv = 1.0 / sqrt(v + eps);
+    assert_true(fabs(is[j] - inv) <= 1e-5 * inv);
+    assert_true(fabs(rm[j] - (0.9 * 0.25 + 0.1 * m)) <= 1e-5);
+    assert_true(fabs(rv[j] - (0.9 * 2.0 + 0.1 * v * B / (B - 1))) <= 1e-5 * rv[j]);
+    for (int b = 0; b < B; b++) {
+      const size_t at = (size_t)b * C + j;
+      const double h = (x[at] - m) * inv;
+      assert_true(fabs(xh[at] - h) <= 1e-4);
+      assert_true(fabs(y[at] - (g[j] * h + be[j])) <= 1e-4);
+      sdy += dy[at], sdyx += dy[at] * h;
+      const double ev = g[j] * (x[at] - rm[j]) / sqrt(rv[j] + eps) + be[j];
+      assert_true(fabs(ye[at] - ev) <= 1e-4);
+    }
+    assert_true(fabs(dg[j] - sdyx) <= 1e-4 && fabs(db[j] - sdy) <= 1e-4);
+    for (int b = 0; b < B; b++) {
+      const size_t at = (size_t)b * C + j;
+      const double h = (x[at] - m) * inv;
+      const double e = g[j] * inv * (dy[at] - sdy / B - h * sdyx / B);
+      assert_true(fabs(dx[at] - e) <= 1e-4);
+    }
+  }
+  free(x), free(y), free(xh), free(dy), free(dx), free(ye), free(g), free(be), free(is);
+  free(rm), free(rv), free(dg), free(db);
 }
 
 static void test_batchnorm_stats(void **state) {
@@ -816,6 +870,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_conv_pool_winners), cmocka_unit_test(test_conv_pool_phase),
       cmocka_unit_test(test_conv_pool_winograd), cmocka_unit_test(test_conv_pool_exact_buffers),
       cmocka_unit_test(test_maxpool_grad), cmocka_unit_test(test_maxpool_ties),   cmocka_unit_test(test_batchnorm_grad),
+      cmocka_unit_test(test_batchnorm_dense_formulas),
       cmocka_unit_test(test_batchnorm_stats), cmocka_unit_test(test_dropout),
       cmocka_unit_test(test_loss_grad),      cmocka_unit_test(test_softmax_stable),
   };
