@@ -9,7 +9,10 @@
 # against time for both.
 # usage: bench/sweep.sh [BUILD_DIR]   (env: SWEEP_TRIALS=N, default the
 #        example's n_trials; SWEEP_SEED=S, both samplers' seed, default the
-#        example's; HP_OPTUNA5 = the folder holding Optuna 5's optuna/)
+#        example's; HP_OPTUNA5 = the folder holding Optuna 5's optuna/;
+#        SWEEP_OUT=DIR keeps the spec, both sides' trials (hp.json,
+#        optuna.json: with each Optuna trial's seconds) and the daemon's log
+#        there, e.g. for bench/sweep_trials.py)
 set -euo pipefail
 B=${1:-build}
 cd "$(dirname "$0")/.."
@@ -61,3 +64,7 @@ OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 PYTHONPATH="$o5" \
   "$py" bench/sweep_optuna.py run "$tmp/optuna.db" "$n" 2 "$tmp/spec.json" >"$tmp/optuna.json"
 echo "   took $("$py" -c 'import json,sys; print("%.2f" % json.load(open(sys.argv[1]))["wall"])' "$tmp/optuna.json") s; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$py" bench/sweep_optuna.py report "$tmp/hp.json" "$hp_wall" "$hp_cpu" "$tmp/optuna.json"
+if [ -n "${SWEEP_OUT:-}" ]; then
+  mkdir -p "$SWEEP_OUT"
+  cp "$tmp/spec.json" "$tmp/hp.json" "$tmp/optuna.json" "$tmp/daemon.log" "$SWEEP_OUT/"
+fi

@@ -41,16 +41,130 @@ def spec_space(path):
     return spec
 
 
-def objective_factory(data, spec):
-    import optuna
+def train_params(p, data, eng, on_epoch=None):
+    """One trial's training with parameters p (a define-by-run trial's
+    params: only the active ones): the engine's `mlp` network, optimizer,
+    schedule and clipping, `epochs` epochs from a fresh shuffle each, the
+    validation accuracy after each epoch passed to on_epoch(epoch, va)
+    (a true answer stops the run: status "stopped", as the pruner does),
+    then the test accuracy.
+    Returns {"status", "val_accuracy", "test_accuracy", "epochs"} and the
+    seconds spent: "build" (network and optimizer), "train" and "val" per
+    epoch, "test"."""
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
 
-    sp = spec["space"]
-    eng = spec["objective"]["engine"]
     epochs = eng["epochs"]
     xtr, ytr, xva, yva, xte, yte = data
+    clock = time.perf_counter
+    t0 = clock()
+    out = {"status": "ok", "val_accuracy": None, "test_accuracy": None, "epochs": 0,
+           "build": 0.0, "train": [], "val": [], "test": 0.0}
+
+    def init_(w, kind):
+        if kind == "glorot_uniform":
+            nn.init.xavier_uniform_(w)
+        elif kind == "kaiming_normal":
+            nn.init.kaiming_normal_(w, nonlinearity="relu")
+        elif kind == "uniform":
+            nn.init.uniform_(w, -0.05, 0.05)
+        else:
+            nn.init.normal_(w, 0.0, 0.01)
+
+    torch.manual_seed(eng.get("seed", 1))
+    layers, width = [], 784
+    for _ in range(p["depth"]):
+        lin = nn.Linear(width, p["width"])
+        init_(lin.weight, p["initializer"])
+        nn.init.zeros_(lin.bias)
+        layers.append(lin)
+        if p["batch_norm"]:
+            layers.append(nn.BatchNorm1d(p["width"], momentum=0.1, eps=1e-5))
+        layers.append(nn.ReLU())
+        if p["dropout"] > 0:
+            layers.append(nn.Dropout(p["dropout"]))
+        width = p["width"]
+    out_layer = nn.Linear(width, 10)
+    init_(out_layer.weight, p["initializer"])
+    nn.init.zeros_(out_layer.bias)
+    model = nn.Sequential(nn.Flatten(), *layers, out_layer)
+    params, o, lr0 = model.parameters(), p["optimizer"], p["lr"]
+    # The engine's constants (docs/engine-optim-data.md): AdaGrad delta
+    # 1e-7 as delta + sqrt(r); RMSProp sqrt(delta + r) with delta 1e-6,
+    # whose value at r = 0 torch's sqrt(r) + eps matches with eps 1e-3.
+    if o == "sgd":
+        opt = torch.optim.SGD(params, lr=lr0)
+    elif o in ("momentum", "nesterov"):
+        opt = torch.optim.SGD(params, lr=lr0, momentum=p["momentum"], nesterov=o == "nesterov")
+    elif o == "adagrad":
+        opt = torch.optim.Adagrad(params, lr=lr0, eps=1e-7)
+    elif o == "rmsprop":
+        opt = torch.optim.RMSprop(params, lr=lr0, alpha=p["rho"], eps=1e-3)
+    else:
+        opt = torch.optim.Adam(params, lr=lr0, betas=(p["beta1"], p["beta2"]), eps=1e-8)
+    n, bs = len(xtr), p["batch_size"]
+    per_epoch = (n + bs - 1) // bs
+    w = p["warmup"]
+    total = max(1, epochs * per_epoch - w)
+
+    def lr_at(k):  # hp_schedule_lr: warm-up, then the schedule on k - W
+        if k < w:
+            return lr0 * (k + 1) / w
+        k -= w
+        if p["schedule"] == "cosine":
+            end = lr0 / 100
+            return end if k >= total else end + (lr0 - end) * 0.5 * (1 + math.cos(math.pi * k / total))
+        if p["schedule"] == "step":
+            return lr0 * p["gamma"] ** (k // p["step_size"])
+        return lr0
+
+    def accuracy(x, y):
+        model.eval()
+        with torch.no_grad():
+            c = sum((model(x[i:i + 2000]).argmax(1) == y[i:i + 2000]).sum().item()
+                    for i in range(0, len(x), 2000))
+        model.train()
+        return c / len(x)
+
+    out["build"] = clock() - t0
+    k = 0
+    for epoch in range(1, epochs + 1):
+        t0 = clock()
+        order = torch.randperm(n)
+        for i in range(0, n, bs):
+            idx = order[i:i + bs]
+            for g in opt.param_groups:
+                g["lr"] = lr_at(k)
+            k += 1
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
+            if not torch.isfinite(loss):
+                out["status"] = "diverged"
+                out["train"].append(clock() - t0)
+                return out
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), p["clip_norm"])
+            opt.step()
+        t1 = clock()
+        out["train"].append(t1 - t0)
+        va = accuracy(xva, yva)
+        out["val"].append(clock() - t1)
+        out["val_accuracy"], out["epochs"] = va, epoch
+        if on_epoch is not None and on_epoch(epoch, va):
+            out["status"] = "stopped"
+            return out
+    t0 = clock()
+    out["test_accuracy"] = accuracy(xte, yte)
+    out["test"] = clock() - t0
+    return out
+
+
+def objective_factory(data, spec, times=None):
+    import optuna
+
+    sp = spec["space"]
+    eng = spec["objective"]["engine"]
 
     def flt(t, name):
         s = sp[name]
@@ -63,18 +177,8 @@ def objective_factory(data, spec):
     def cat(t, name):
         return t.suggest_categorical(name, sp[name]["choices"])
 
-    def init_(w, kind):
-        if kind == "glorot_uniform":
-            nn.init.xavier_uniform_(w)
-        elif kind == "kaiming_normal":
-            nn.init.kaiming_normal_(w, nonlinearity="relu")
-        elif kind == "uniform":
-            nn.init.uniform_(w, -0.05, 0.05)
-        else:
-            nn.init.normal_(w, 0.0, 0.01)
-
-    def objective(trial):
-        # Define-by-run, in the order of the hpsearch space.
+    def suggest(trial):
+        """Define-by-run, in the order of the hpsearch space."""
         p = {"optimizer": cat(trial, "optimizer"), "lr": flt(trial, "lr")}
         if p["optimizer"] in ("momentum", "nesterov"):
             p["momentum"] = flt(trial, "momentum")
@@ -95,88 +199,33 @@ def objective_factory(data, spec):
         p["batch_size"] = cat(trial, "batch_size")
         p["dropout"] = flt(trial, "dropout")
         p["clip_norm"] = flt(trial, "clip_norm")
+        return p
 
-        torch.manual_seed(eng.get("seed", 1))
-        layers, width = [], 784
-        for _ in range(p["depth"]):
-            lin = nn.Linear(width, p["width"])
-            init_(lin.weight, p["initializer"])
-            nn.init.zeros_(lin.bias)
-            layers.append(lin)
-            if p["batch_norm"]:
-                layers.append(nn.BatchNorm1d(p["width"], momentum=0.1, eps=1e-5))
-            layers.append(nn.ReLU())
-            if p["dropout"] > 0:
-                layers.append(nn.Dropout(p["dropout"]))
-            width = p["width"]
-        out = nn.Linear(width, 10)
-        init_(out.weight, p["initializer"])
-        nn.init.zeros_(out.bias)
-        model = nn.Sequential(nn.Flatten(), *layers, out)
-        params, o, lr0 = model.parameters(), p["optimizer"], p["lr"]
-        # The engine's constants (docs/engine-optim-data.md): AdaGrad delta
-        # 1e-7 as delta + sqrt(r); RMSProp sqrt(delta + r) with delta 1e-6,
-        # whose value at r = 0 torch's sqrt(r) + eps matches with eps 1e-3.
-        if o == "sgd":
-            opt = torch.optim.SGD(params, lr=lr0)
-        elif o in ("momentum", "nesterov"):
-            opt = torch.optim.SGD(params, lr=lr0, momentum=p["momentum"], nesterov=o == "nesterov")
-        elif o == "adagrad":
-            opt = torch.optim.Adagrad(params, lr=lr0, eps=1e-7)
-        elif o == "rmsprop":
-            opt = torch.optim.RMSprop(params, lr=lr0, alpha=p["rho"], eps=1e-3)
-        else:
-            opt = torch.optim.Adam(params, lr=lr0, betas=(p["beta1"], p["beta2"]), eps=1e-8)
-        n, bs = len(xtr), p["batch_size"]
-        per_epoch = (n + bs - 1) // bs
-        w = p["warmup"]
-        total = max(1, epochs * per_epoch - w)
+    def objective(trial):
+        t_begin = time.time()
+        p = suggest(trial)
+        t_suggested = time.time()
 
-        def lr_at(k):  # hp_schedule_lr: warm-up, then the schedule on k - W
-            if k < w:
-                return lr0 * (k + 1) / w
-            k -= w
-            if p["schedule"] == "cosine":
-                end = lr0 / 100
-                return end if k >= total else end + (lr0 - end) * 0.5 * (1 + math.cos(math.pi * k / total))
-            if p["schedule"] == "step":
-                return lr0 * p["gamma"] ** (k // p["step_size"])
-            return lr0
-
-        def accuracy(x, y):
-            model.eval()
-            with torch.no_grad():
-                c = sum((model(x[i:i + 2000]).argmax(1) == y[i:i + 2000]).sum().item()
-                        for i in range(0, len(x), 2000))
-            model.train()
-            return c / len(x)
-
-        k, va = 0, 0.0
-        for epoch in range(1, epochs + 1):
-            order = torch.randperm(n)
-            for i in range(0, n, bs):
-                idx = order[i:i + bs]
-                for g in opt.param_groups:
-                    g["lr"] = lr_at(k)
-                k += 1
-                opt.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
-                if not torch.isfinite(loss):
-                    return float("nan")  # diverged: Optuna stores it FAIL, as hpsearch does
-                loss.backward()
-                nn.utils.clip_grad_norm_(model.parameters(), p["clip_norm"])
-                opt.step()
-            va = accuracy(xva, yva)
+        def on_epoch(epoch, va):
             trial.report(va, epoch)
-            if trial.should_prune():
-                raise optuna.TrialPruned()
-        trial.set_user_attr("test_accuracy", accuracy(xte, yte))
-        return va
+            return trial.should_prune()
+
+        out = train_params(p, data, eng, on_epoch)
+        if times is not None:  # where a trial's seconds go (not in the study: no extra writes)
+            times.write(json.dumps(dict(out, number=trial.number, params=p, begin=t_begin,
+                                        suggest=t_suggested - t_begin, end=time.time())) + "\n")
+            times.flush()
+        if out["status"] == "stopped":
+            raise optuna.TrialPruned()
+        if out["status"] == "diverged":
+            return float("nan")  # Optuna stores it FAIL, as hpsearch does
+        trial.set_user_attr("test_accuracy", out["test_accuracy"])
+        return out["val_accuracy"]
 
     return objective
 
 
-def worker(db, n, wid, spec_path, data):
+def worker(db, n, wid, spec_path, data, times_path):
     import optuna
     import torch
     warnings.simplefilter("ignore")  # group=True is "experimental"
@@ -184,13 +233,23 @@ def worker(db, n, wid, spec_path, data):
     torch.set_flush_denormal(True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = spec_space(spec_path)
-    seed = spec.get("sampler", {}).get("seed", 42)  # the hpsearch study's seed (SWEEP_SEED)
-    sampler = optuna.samplers.TPESampler(seed=seed + wid, n_startup_trials=8, multivariate=True,
-                                         group=True, constant_liar=True)
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=0)
+    # The hpsearch study's settings (SWEEP_SEED sets the seed; worker w
+    # seeds its sampler with seed + w).
+    ss, ps = spec["sampler"], spec["pruner"]
+    if ss["type"] != "tpe" or ps["type"] != "median" or not ss.get("multivariate", True) or \
+            not ss.get("constant_liar", True) or not ss.get("group", True):
+        sys.exit("sweep_optuna.py: the study's sampler/pruner is not mirrored here: %s %s" % (ss, ps))
+    sampler = optuna.samplers.TPESampler(seed=ss.get("seed", 42) + wid,
+                                         n_startup_trials=ss.get("n_startup_trials", 10),
+                                         multivariate=True, group=True, constant_liar=True)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=ps.get("n_startup_trials", 5),
+                                         n_warmup_steps=ps.get("n_warmup_steps", 0),
+                                         interval_steps=ps.get("interval_steps", 1),
+                                         n_min_trials=ps.get("n_min_trials", 1))
     study = optuna.load_study(study_name="sweep", storage="sqlite:///" + db, sampler=sampler,
                               pruner=pruner)
-    study.optimize(objective_factory(data, spec),
+    times = open(times_path, "a") if times_path else None
+    study.optimize(objective_factory(data, spec, times),
                    callbacks=[optuna.study.MaxTrialsCallback(n, states=None)])
 
 
@@ -207,7 +266,9 @@ def run(db, n, workers, spec_path):
     t_data = time.perf_counter() - t0
     optuna.create_study(study_name="sweep", storage="sqlite:///" + db, direction="maximize")
     ctx = mp.get_context("fork")  # the workers share the loaded data
-    procs = [ctx.Process(target=worker, args=(db, n, i, spec_path, data)) for i in range(workers)]
+    times_path = db + ".times"
+    procs = [ctx.Process(target=worker, args=(db, n, i, spec_path, data, times_path))
+             for i in range(workers)]
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     t1 = time.perf_counter()
     for pr in procs:
@@ -223,8 +284,10 @@ def run(db, n, workers, spec_path):
                "params": t.params, "user_attrs": t.user_attrs,
                "datetime_start": str(t.datetime_start), "datetime_complete": str(t.datetime_complete)}
               for t in study.get_trials(deepcopy=False)]
+    with open(times_path) as f:
+        times = [json.loads(line) for line in f]
     print(json.dumps({"optuna": optuna.__version__, "torch": torch.__version__, "wall": wall, "cpu": cpu,
-                      "data_seconds": t_data, "trials": trials}))
+                      "data_seconds": t_data, "trials": trials, "times": times}))
 
 
 def parse_time(s):
@@ -249,6 +312,56 @@ def curve(trials):
     pts.sort(key=lambda x: x[0])
     last_end = max((parse_time(t.get("datetime_complete")) or t0 for t in trials), default=t0)
     return pts, last_end - t0
+
+
+def macs(p):
+    """Multiply-adds per sample of a forward pass of the sweep's MLP."""
+    w, d = p["width"], p["depth"]
+    return 784 * w + (d - 1) * w * w + 10 * w
+
+
+def trained_epochs(t, times):
+    """Epochs a trial trained: Optuna's from the worker's record, hpsearch's
+    from its state ("pruned at step E"; COMPLETE: all)."""
+    if times is not None:
+        r = times.get(t.get("number"))
+        return len(r["train"]) if r else 0
+    if t["state"] == "COMPLETE":
+        return int(t.get("user_attrs", {}).get("epochs", 3))
+    why = t.get("reason") or ""
+    return int(why.split()[-1]) if why.startswith("pruned at step") else 0
+
+
+def work_report(hp, op, cpu):
+    """The two sides sample different recipes, so their wall times mix the
+    engines' speed with what was sampled. This puts a number on the
+    second: the training work each side's trials did (epochs trained x
+    forward+backward multiply-adds ~ 3 x forward x training samples) and
+    that work per CPU second of the whole side (daemon or Optuna, workers,
+    evaluation: everything)."""
+    n_train = 50000
+    times = {r["number"]: r for r in op.get("times", [])}
+    print("What was sampled: epochs trained, training work (forward+backward multiply-adds),")
+    print("per CPU second, width/depth/batch of the trials (mean, # depth 3, # batch 64, # batch norm):")
+    rate = {}
+    for name, trials, tm in (("hpsearch", hp["trials"], None), ("optuna+pytorch", op["trials"], times)):
+        ep = [trained_epochs(t, tm) for t in trials]
+        work = sum(e * 3 * macs(t["params"]) * n_train for e, t in zip(ep, trials)) / 1e12
+        ps = [t["params"] for t in trials if t.get("params")]
+        rate[name] = work * 1e3 / cpu[name]
+        print("%-16s epochs %3d  work %6.2f T  %5.1f G/CPU s  width %4.0f  depth-3 %2d  batch-64 %2d  bn %2d" % (
+            name, sum(ep), work, rate[name], sum(p["width"] for p in ps) / max(1, len(ps)),
+            sum(p["depth"] == 3 for p in ps), sum(p["batch_size"] == 64 for p in ps),
+            sum(bool(p["batch_norm"]) for p in ps)))
+    print("training work per CPU second, hpsearch / optuna+pytorch: %.2fx" % (
+        rate["hpsearch"] / rate["optuna+pytorch"]))
+    if times:
+        rs = list(times.values())
+        tr = sum(sum(r["train"]) for r in rs)
+        print("optuna+pytorch, seconds summed over its trials: suggest (TPE) %.1f, build %.1f, "
+              "train %.1f, validation %.1f, test %.1f" % (
+                  sum(r["suggest"] for r in rs), sum(r["build"] for r in rs), tr,
+                  sum(sum(r["val"]) for r in rs), sum(r["test"] for r in rs)))
 
 
 def report(hp_path, hp_wall, hp_cpu, op_path):
@@ -277,6 +390,7 @@ def report(hp_path, hp_wall, hp_cpu, op_path):
     hw, ow = summary["hpsearch"][0], summary["optuna+pytorch"][0]
     print("optuna+pytorch / hpsearch: wall time %.2fx, CPU time %.2fx" % (
         ow / hw, summary["optuna+pytorch"][4] / summary["hpsearch"][4]))
+    work_report(hp, op, {k: v[4] for k, v in summary.items()})
     # The issue's goal: the same or better best accuracy in at most half the
     # wall time, read off the curves: when did hpsearch first reach Optuna's
     # final best validation accuracy (seconds from its first trial's start)?
