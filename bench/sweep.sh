@@ -12,7 +12,7 @@
 #        example's; HP_OPTUNA5 = the folder holding Optuna 5's optuna/;
 #        SWEEP_OUT=DIR keeps the spec, both sides' trials (hp.json,
 #        optuna.json: with each Optuna trial's seconds) and the daemon's log
-#        there, e.g. for bench/sweep_trials.py)
+#        there, e.g. for bench/sweep_trials.py; OPENBLAS_CORETYPE: see below)
 set -euo pipefail
 B=${1:-build}
 cd "$(dirname "$0")/.."
@@ -41,6 +41,15 @@ if sys.argv[2]:
 json.dump(s, sys.stdout)
 PY
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); load: $(cut -d' ' -f1-3 /proc/loadavg)"
+# OPENBLAS_CORETYPE, when set, wins for both sides (both use OpenBLAS; with
+# it hpsearch's fp32 products also leave oneDNN for OpenBLAS, docs/engine.md
+# "Which library runs which product"): a user's machine usually has it
+# unset, so say which it was.
+if [ -n "${OPENBLAS_CORETYPE:-}" ]; then
+  echo "== BLAS: OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE is set and wins for both sides (unset it for each library's own choice)"
+else
+  echo "== BLAS: each library's own choice (OPENBLAS_CORETYPE unset)"
+fi
 
 echo "== hpsearch: $n trials, 2 workers"
 sock=$tmp/run/d.sock

@@ -358,10 +358,11 @@ def work_report(hp, op, cpu):
     if times:
         rs = list(times.values())
         tr = sum(sum(r["train"]) for r in rs)
+        parts = [sum(r["suggest"] for r in rs), sum(r["build"] for r in rs), tr,
+                 sum(sum(r["val"]) for r in rs), sum(r["test"] for r in rs)]
+        rest = sum(r["end"] - r["begin"] for r in rs) - sum(parts)
         print("optuna+pytorch, seconds summed over its trials: suggest (TPE) %.1f, build %.1f, "
-              "train %.1f, validation %.1f, test %.1f" % (
-                  sum(r["suggest"] for r in rs), sum(r["build"] for r in rs), tr,
-                  sum(sum(r["val"]) for r in rs), sum(r["test"] for r in rs)))
+              "train %.1f, validation %.1f, test %.1f, report + should_prune %.1f" % tuple(parts + [rest]))
 
 
 def report(hp_path, hp_wall, hp_cpu, op_path):

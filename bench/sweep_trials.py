@@ -125,8 +125,11 @@ def main():
             xte.reshape(len(xte), -1), yte)
     t_data = time.perf_counter() - t0
     sets = param_sets(params_path)[:limit]
-    print("PyTorch data load (once per run, shared by forked workers): %.2f s; load %s" % (
-        t_data, open("/proc/loadavg").read().split()[:3]), file=sys.stderr)
+    print("PyTorch data load (once per run, shared by forked workers): %.2f s; load %s; %s" % (
+        t_data, open("/proc/loadavg").read().split()[:3],
+        "OPENBLAS_CORETYPE=%s wins for both sides" % os.environ["OPENBLAS_CORETYPE"]
+        if os.environ.get("OPENBLAS_CORETYPE") else "each library's own BLAS choice"),
+        file=sys.stderr)
     hdr = ("%-26s | %6s %7s %6s %6s %6s %6s | %6s %7s %6s %6s %6s %6s | %5s %5s" % (
         "params", "start", "train/e", "val/e", "test", "wall", "cpu",
         "build", "train/e", "val/e", "test", "wall", "cpu", "tr x", "cpu x"))
