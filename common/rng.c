@@ -11,8 +11,6 @@ static uint64_t splitmix64(uint64_t *x) {
   return z ^ (z >> 31);
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
 void hp_rng_seed(hp_rng_t *rng, uint64_t seed) {
   uint64_t x = seed;
   for (int i = 0; i < 4; i++) rng->s[i] = splitmix64(&x);
@@ -21,19 +19,6 @@ void hp_rng_seed(hp_rng_t *rng, uint64_t seed) {
 void hp_rng_seed_stream(hp_rng_t *rng, uint64_t seed, uint64_t stream) {
   uint64_t x = stream;
   hp_rng_seed(rng, seed ^ splitmix64(&x));
-}
-
-uint64_t hp_rng_u64(hp_rng_t *rng) {
-  uint64_t *s = rng->s;
-  uint64_t result = rotl(s[1] * 5, 7) * 9;
-  uint64_t t = s[1] << 17;
-  s[2] ^= s[0];
-  s[3] ^= s[1];
-  s[1] ^= s[2];
-  s[0] ^= s[3];
-  s[2] ^= t;
-  s[3] = rotl(s[3], 45);
-  return result;
 }
 
 double hp_rng_uniform(hp_rng_t *rng) { return (double)(hp_rng_u64(rng) >> 11) * 0x1.0p-53; }

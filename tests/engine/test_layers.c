@@ -797,6 +797,26 @@ static void test_dropout(void **state) {
   /* p = 0 keeps everything unscaled. */
   hp_dropout_forward(x, y, m, n, 0.0f, &rng);
   for (size_t i = 0; i < n; i++) assert_true(y[i] == 1.0f);
+  /* The masks are the generator's draws in order: one 64-bit draw per pair
+   * of units, the low 32 bits deciding unit i, the high 32 unit i + 1, a
+   * unit dropped when its 32 bits fall below p * 2^32; an odd last unit gets
+   * the low bits of its own draw; the generator ends where those draws
+   * leave it (n = 20001 is odd). */
+  hp_rng_t a, b;
+  hp_rng_seed(&a, 77);
+  b = a;
+  for (size_t i = 0; i < n; i++) x[i] = (float)i * 0.5f - 7.0f;
+  hp_dropout_forward(x, y, m, n, 0.4f, &a);
+  const uint64_t thr = (uint64_t)(0.4 * 4294967296.0);
+  for (size_t i = 0; i < n; i += 2) {
+    const uint64_t v = hp_rng_u64(&b);
+    for (size_t k = 0; k < 2 && i + k < n; k++) {
+      const uint64_t bits = k == 0 ? v & 0xffffffffu : v >> 32;
+      const float want = bits < thr ? 0.0f : 1.0f / (1.0f - 0.4f);
+      assert_true(m[i + k] == want && y[i + k] == x[i + k] * want);
+    }
+  }
+  assert_memory_equal(&a, &b, sizeof a);
   free(x), free(y), free(m), free(dx);
 }
 
