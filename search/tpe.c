@@ -82,6 +82,19 @@ static double below_weight(const hp_sampler_t *s, int64_t i, int64_t m) {
   return s->m > 1 ? 1.0 : hp_tpe_weight(i, m);
 }
 
+/* Several objectives, once the below set has more than gamma_max members
+ * (Optuna 5 caps gamma only for one objective): the univariate mixtures
+ * become Optuna 5's, i.e. l's bandwidths from the gaps among its own
+ * members and no bandwidth weighting in l or g (docs/search.md, "Several
+ * objectives"). The resolution rule and the weighting were chosen for an l
+ * of at most gamma_max members; with a tenth of a large history in l they
+ * give the prior about half of l's mass (each member's bandwidth sits at
+ * the floor, range / 100, the prior's is the range), and MOTPE stalled at
+ * 1,000 trials on DTLZ2 and WFG4. Not with optuna31_density. */
+static bool large_below(const hp_sampler_t *s, int64_t nb) {
+  return s->m > 1 && nb > s->opts.gamma_max;
+}
+
 /* Normalises w[0..n) in place (sum 1). */
 static void normalise(double *w, int64_t n) {
   double s = 0;
@@ -290,7 +303,8 @@ static int sample_numeric(hp_sampler_t *s, int p, const int64_t *below, int64_t 
     l.w[lc] = o->prior_weight;
     lc++;
   }
-  /* Sort l's centres (insertion sort: at most gamma_max + 1) with weights. */
+  /* Sort l's centres (insertion sort: at most gamma_max + 1, or a tenth of
+   * the history for several objectives) with weights. */
   int64_t lprior_idx = lprior ? ml : -1;
   for (int64_t i = 1; i < lc; i++) {
     double m = l.mu[i], w = l.w[i];
@@ -308,7 +322,8 @@ static int sample_numeric(hp_sampler_t *s, int p, const int64_t *below, int64_t 
   }
   l.n = lc;
   univariate_sigma(o, tp, l.mu, l.sigma, lc, lprior_idx);
-  if (!tp->density31) {
+  const bool own = large_below(s, nb); /* Optuna 5's mixtures, see large_below */
+  if (!tp->density31 && !own) {
     /* resolution bandwidths, each kernel weighted by its bandwidth */
     if (hp_tpe_below_sigma(o, tp, &h->sorted[p], lc, l.mu, lprior_idx, l.sigma) != 0) goto done;
     hp_tpe_weight_by_sigma(l.w, l.sigma, lc);
@@ -379,9 +394,10 @@ static int sample_numeric(hp_sampler_t *s, int p, const int64_t *below, int64_t 
   free(liar_num);
   g.n = gc;
   /* Optuna's bandwidths; under the corrected density each kernel weighted
-   * by its bandwidth (docs/search.md, "bandwidth weighting"). */
+   * by its bandwidth (docs/search.md, "bandwidth weighting"), except for a
+   * large below set of several objectives (large_below). */
   univariate_sigma(o, tp, g.mu, g.sigma, gc, gprior_idx);
-  if (!tp->density31) hp_tpe_weight_by_sigma(g.w, g.sigma, gc);
+  if (!tp->density31 && !own) hp_tpe_weight_by_sigma(g.w, g.sigma, gc);
   normalise(g.w, gc);
 
   hp_mix_t lm = comps_mix(&l), gm = comps_mix(&g);

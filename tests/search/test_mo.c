@@ -251,6 +251,56 @@ static void test_samplers_beat_random(void **state) {
   assert_true(g > r);
 }
 
+/* DTLZ2 with 3 objectives on 12 variables in [0, 1] (bench/search_mo.c's). */
+static void dtlz2(const double *x, double *f) {
+  double g = 0;
+  for (int i = 2; i < 12; i++) g += (x[i] - 0.5) * (x[i] - 0.5);
+  double a = x[0] * M_PI / 2, b = x[1] * M_PI / 2;
+  f[0] = (1 + g) * cos(a) * cos(b);
+  f[1] = (1 + g) * cos(a) * sin(b);
+  f[2] = (1 + g) * sin(a);
+}
+
+/* MOTPE keeps improving once its below set outgrows gamma_max (a tenth of
+ * the history: 100 trials at 1,000): DTLZ2, 1,000 trials, univariate as the
+ * daemon runs several objectives. With l's resolution bandwidths and the
+ * bandwidth weighting kept at that size (the rule before, see large_below
+ * in search/tpe.c) no seed of 20 passed 14.97 (median 14.899, max 14.963);
+ * with Optuna 5's mixtures there the 20 seeds give 15.014 .. 15.043 (the
+ * front's own bound is 15.101). */
+static void test_motpe_large_below(void **state) {
+  (void)state;
+  char text[1024], *t = text;
+  t += sprintf(t, "{");
+  for (int i = 0; i < 12; i++)
+    t += sprintf(t, "%s\"x%d\": {\"type\": \"float\", \"low\": 0, \"high\": 1}", i ? ", " : "", i);
+  sprintf(t, "}");
+  hp_space_t *sp = space_of(text);
+  hp_sampler_opts_t o;
+  hp_sampler_opts_default(&o, HP_SAMPLER_TPE);
+  o.seed = 0;
+  o.n_objectives = 3;
+  o.multivariate = false; /* the daemon's default for several objectives */
+  hp_sampler_t *s = NULL;
+  hp_err_t err = {0};
+  assert_int_equal(hp_sampler_create(sp, &o, &s, &err), 0);
+  enum { N = 1000 };
+  double *pts = malloc((size_t)N * 3 * sizeof *pts);
+  for (int n = 0; n < N; n++) {
+    double x[12];
+    assert_int_equal(hp_sampler_suggest(s, n, x, &err), 0);
+    dtlz2(x, pts + 3 * n);
+    assert_int_equal(hp_sampler_tell_values(s, n, x, HP_FINAL_COMPLETE, pts + 3 * n, 3, NULL, 0, -1, &err), 0);
+  }
+  const double ref[] = {2.5, 2.5, 2.5};
+  double hv = hp_mo_hypervolume(pts, N, 3, ref);
+  print_message("DTLZ2 (3 objectives), 1,000 trials, seed 0: hypervolume %.4f\n", hv);
+  assert_true(hv > 14.99);
+  free(pts);
+  hp_sampler_free(s);
+  hp_space_free(sp);
+}
+
 static void test_determinism(void **state) {
   (void)state;
   static const hp_sampler_kind_t kinds[] = {HP_SAMPLER_TPE, HP_SAMPLER_NSGA2};
@@ -396,6 +446,7 @@ int main(void) {
       cmocka_unit_test(test_hssp),
       cmocka_unit_test(test_tell_values_checks),
       cmocka_unit_test(test_samplers_beat_random),
+      cmocka_unit_test(test_motpe_large_below),
       cmocka_unit_test(test_determinism),
       cmocka_unit_test(test_constraints_steer),
       cmocka_unit_test(test_single_objective_constraints),
