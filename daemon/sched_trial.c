@@ -389,11 +389,9 @@ void hp_sched_check_heartbeats(hp_study_t *st) {
 
 bool hp_sched_stop_if_taken(hp_study_t *st, hp_run_t *r) {
   if (r->w == NULL || r->w->reason != NULL) return false;
-  hp_store_trial_t t = {0};
-  if (hp_store_trial_get(st->d->store, r->trial_id, &t, NULL) < 0) return false;
-  bool ended = t.state != HP_STORE_RUNNING && t.state != HP_STORE_WAITING;
-  hp_store_trial_clear(&t);
-  if (!ended) return false;
+  hp_store_state_t state;
+  if (hp_store_trial_state(st->d->store, r->trial_id, &state, NULL) < 0) return false;
+  if (state == HP_STORE_RUNNING || state == HP_STORE_WAITING) return false;
   hp_log("study '%s' trial %lld: ended by another program while it ran here; stopping its worker",
          st->name, (long long)r->number);
   hp_worker_kill(r->w, HP_STORE_FAIL,

@@ -275,6 +275,11 @@ int hp_store_trial_get(hp_store_t *s, int64_t trial_id, hp_store_trial_t *out,
   return BE(s)->trial_get(s, trial_id, out, err);
 }
 
+int hp_store_trial_state(hp_store_t *s, int64_t trial_id, hp_store_state_t *state,
+                         hp_err_t *err) {
+  return BE(s)->trial_state(s, trial_id, state, err);
+}
+
 int hp_store_first_running(hp_store_t *s, int64_t study_id, int64_t *number,
                            hp_err_t *err) {
   return BE(s)->first_running(s, study_id, number, err);

@@ -1571,6 +1571,14 @@ static int sqlite_trial_get(hp_store_t *s, int64_t trial_id, hp_store_trial_t *o
   return HP_OK;
 }
 
+static int sqlite_trial_state(hp_store_t *s, int64_t trial_id, hp_store_state_t *state,
+                              hp_err_t *err) {
+  int st = 0;
+  int rc = trial_state(s, trial_id, &st, NULL, err);
+  if (rc == 0) *state = (hp_store_state_t)st;
+  return rc;
+}
+
 static int sqlite_first_running(hp_store_t *s, int64_t study_id, int64_t *number, hp_err_t *err) {
   sqlite3_stmt *st = stmt(s, ST_RUNNING_FIRST, err);
   if (!st) return HP_EDB;
@@ -1713,6 +1721,7 @@ const hp_store_backend_t hp_sqlite_backend = {
     .trials_scan = sqlite_trials_scan,
     .study_brief = sqlite_study_brief,
     .trial_get = sqlite_trial_get,
+    .trial_state = sqlite_trial_state,
     .first_running = sqlite_first_running,
     .best_trial = sqlite_best_trial,
     .reconcile = sqlite_reconcile,

@@ -2088,6 +2088,14 @@ static int pg_trial_get(hp_store_t *h, int64_t trial_id, hp_store_trial_t *out, 
   return HP_OK;
 }
 
+static int pg_trial_state(hp_store_t *h, int64_t trial_id, hp_store_state_t *state,
+                          hp_err_t *err) {
+  int st = 0;
+  int rc = trial_state(PG(h), trial_id, false, &st, NULL, err);
+  if (rc == 0) *state = (hp_store_state_t)st;
+  return rc;
+}
+
 static int pg_first_running(hp_store_t *h, int64_t study_id, int64_t *number, hp_err_t *err) {
   args_t a = {0};
   a_int(&a, study_id);
@@ -2251,6 +2259,7 @@ static const hp_store_backend_t pg_backend = {
     .trial_finish = pg_trial_finish,
     .trials_list = pg_trials_list,
     .trial_get = pg_trial_get,
+    .trial_state = pg_trial_state,
     .first_running = pg_first_running,
     .best_trial = pg_best_trial,
     .reconcile = pg_reconcile,

@@ -292,6 +292,10 @@ int hp_store_trials_list(hp_store_t *s, int64_t study_id, int64_t min_number,
                          hp_store_trial_t **out, size_t *n, hp_err_t *err);
 /* One trial; clear with hp_store_trial_clear. */
 int hp_store_trial_get(hp_store_t *s, int64_t trial_id, hp_store_trial_t *out, hp_err_t *err);
+/* Only a trial's state (one row of one table, where hp_store_trial_get
+ * reads six); HP_ENOTFOUND when there is no such trial. */
+int hp_store_trial_state(hp_store_t *s, int64_t trial_id, hp_store_state_t *state,
+                         hp_err_t *err);
 void hp_store_trial_clear(hp_store_trial_t *t);
 void hp_store_trials_free(hp_store_trial_t *trials, size_t n);
 
@@ -446,6 +450,7 @@ typedef struct hp_store_backend {
   int (*trials_list)(hp_store_t *s, int64_t study_id, int64_t min_number,
                      hp_store_trial_t **out, size_t *n, hp_err_t *err);
   int (*trial_get)(hp_store_t *s, int64_t trial_id, hp_store_trial_t *out, hp_err_t *err);
+  int (*trial_state)(hp_store_t *s, int64_t trial_id, hp_store_state_t *state, hp_err_t *err);
   /* NULL: hp_store_study_counts is study_list or study_get */
   int (*study_counts)(hp_store_t *s, int64_t study_id, hp_store_study_info_t **out, size_t *n,
                       hp_err_t *err);

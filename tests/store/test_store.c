@@ -648,7 +648,15 @@ static void test_numbering_pop_and_errors(void **state) {
   OK(hp_store_trial_get(s, tid, &t, &e_)); /* the bad attrs rolled the finish back */
   assert_int_equal(t.state, HP_STORE_RUNNING);
   hp_store_trial_clear(&t);
+  hp_store_state_t only;
+  OK(hp_store_trial_state(s, tid, &only, &e_));
+  assert_int_equal(only, HP_STORE_RUNNING);
   OK(hp_store_trial_finish(s, tid, HP_STORE_COMPLETE, &one, 1, NULL, &e_));
+  OK(hp_store_trial_state(s, tid, &only, &e_));
+  assert_int_equal(only, HP_STORE_COMPLETE);
+  OK(hp_store_trial_state(s, w3, &only, &e_));
+  assert_int_equal(only, HP_STORE_FAIL);
+  assert_int_equal(hp_store_trial_state(s, 99999, &only, &e), HP_ENOTFOUND);
   assert_int_equal(hp_store_trial_finish(s, tid, HP_STORE_FAIL, NULL, 0, NULL, &e), HP_ESTATE);
   assert_int_equal(hp_store_trial_report(s, tid, 3, 1.0, &e), HP_ESTATE);
   assert_int_equal(hp_store_trial_report(s, 99999, 3, 1.0, &e), HP_ENOTFOUND);
