@@ -539,11 +539,16 @@ bool hp_slurm_adopt(hp_daemon_t *d, hp_run_t *run, const char *system_attrs_json
  * is taken): on a shared database, the jobs whose record names it are this
  * daemon's to adopt at a start (only one process can listen there). */
 bool hp_slurm_own_addr(hp_daemon_t *d, char *out, size_t n);
-/* A trial of a stopped peer this daemon failed (number, its system
- * attributes): the Slurm job its record names, if any, is cancelled, so it
- * does not run on for nobody. */
+/* A trial of a stopped peer this daemon failed in the open batch (number,
+ * its system attributes): the Slurm job its record names, if any, is
+ * cancelled once that batch commits (hp_slurm_batch_done), so it does not
+ * run on for nobody; never before, so a batch that fails leaves the trial
+ * RUNNING with its job. */
 void hp_slurm_cancel_recorded(hp_daemon_t *d, const char *study, int64_t number,
                               const char *system_attrs_json);
+/* The open batch committed (or not): the cancels it queued run (or are
+ * dropped). */
+void hp_slurm_batch_done(hp_daemon_t *d, bool committed);
 /* Whether system_attrs_json holds a Slurm job record whose relay calls addr. */
 bool hp_slurm_record_is(const char *system_attrs_json, const char *addr);
 

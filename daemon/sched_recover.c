@@ -563,6 +563,7 @@ static void sched_reload(hp_daemon_t *d) {
 }
 
 void hp_sched_batch_done(hp_daemon_t *d, bool committed, const char *why) {
+  hp_slurm_batch_done(d, committed); /* scancels of trials failed in the batch */
   /* Ends that reached the database are done; the others wait. */
   hp_run_t *list = d->settling, *next;
   d->settling = NULL;

@@ -103,6 +103,15 @@ struct hp_cmd {
   char what[64];            /* for logs: "sbatch of trial 12" */
 };
 
+/* The job of a trial this daemon failed for a stopped peer: cancelled once
+ * the batch that failed the trial commits (hp_slurm_batch_done). */
+typedef struct hp_cancel_later {
+  struct hp_cancel_later *next;
+  int64_t number;
+  char id[32];      /* Slurm job id (digits) */
+  char filter[112]; /* --name=STUDY.tN */
+} hp_cancel_later_t;
+
 struct hp_slurm {
   hp_daemon_t *d;
   uv_tcp_t listener;
@@ -118,6 +127,7 @@ struct hp_slurm {
   hp_cmd_t *cmds;
   bool closed;
   bool warned_squeue;       /* squeue failed: said once until it works again */
+  hp_cancel_later_t *cancels; /* scancels waiting for the open batch's commit */
 };
 
 static void poll_schedule(hp_slurm_t *sl, double secs);
@@ -727,23 +737,50 @@ void hp_slurm_cancel_recorded(hp_daemon_t *d, const char *study, int64_t number,
   const cJSON *rec = job_record_of(system_attrs_json, &attrs);
   const cJSON *id = cJSON_GetObjectItemCaseSensitive(rec, "job");
   hp_slurm_t *sl = rec ? slurm_get(d) : NULL;
+  hp_cancel_later_t *c = NULL;
   if (sl && cJSON_IsString(id) && id->valuestring[0] && strlen(id->valuestring) < 32 &&
-      strspn(id->valuestring, "0123456789") == strlen(id->valuestring)) {
+      strspn(id->valuestring, "0123456789") == strlen(id->valuestring) &&
+      (c = calloc(1, sizeof *c)) != NULL) {
     /* --name: only that trial's job, should the id name another job (a
      * peer on another cluster, ids reused after a controller reset) */
-    char name[96], filter[112];
+    char name[96];
     job_name(name, study, number);
-    snprintf(filter, sizeof filter, "--name=%s", name);
-    char *argv[] = {"scancel", filter, id->valuestring, NULL};
-    hp_err_t err = {0};
-    char what[160];
-    snprintf(what, sizeof what, "scancel %s %s", filter, id->valuestring);
-    hp_log("slurm: trial %lld was failed here; cancelling its job %s", (long long)number,
-           id->valuestring);
-    if (cmd_run(sl, argv, NULL, NULL, what, NULL, NULL, &err) < 0)
-      hp_log("slurm: %s failed: %s", what, err.msg);
+    snprintf(c->filter, sizeof c->filter, "--name=%s", name);
+    snprintf(c->id, sizeof c->id, "%s", id->valuestring);
+    c->number = number;
+    c->next = sl->cancels;
+    sl->cancels = c;
   }
   cJSON_Delete(attrs);
+}
+
+void hp_slurm_batch_done(hp_daemon_t *d, bool committed) {
+  hp_slurm_t *sl = d->slurm;
+  if (sl == NULL) return;
+  hp_cancel_later_t *list = sl->cancels;
+  sl->cancels = NULL;
+  for (hp_cancel_later_t *c = list, *next; c; c = next) {
+    next = c->next;
+    if (!committed) {
+      /* the trial is still RUNNING in the database: its job runs on until
+       * a later look fails the trial again and this comes back */
+      hp_log("slurm: trial %lld's failure was not stored; its job %s is not cancelled",
+             (long long)c->number, c->id);
+    } else if (sl->closed) {
+      hp_log("slurm: the daemon stops: job %s of trial %lld (failed here) is not cancelled",
+             c->id, (long long)c->number);
+    } else {
+      char *argv[] = {"scancel", c->filter, c->id, NULL};
+      hp_err_t err = {0};
+      char what[160];
+      snprintf(what, sizeof what, "scancel %s %s", c->filter, c->id);
+      hp_log("slurm: trial %lld was failed here; cancelling its job %s", (long long)c->number,
+             c->id);
+      if (cmd_run(sl, argv, NULL, NULL, what, NULL, NULL, &err) < 0)
+        hp_log("slurm: %s failed: %s", what, err.msg);
+    }
+    free(c);
+  }
 }
 
 static void sacct_done(hp_cmd_t *c);
@@ -1174,6 +1211,11 @@ void hp_slurm_close(hp_daemon_t *d) {
 }
 
 void hp_slurm_free(hp_daemon_t *d) {
+  if (d->slurm)
+    for (hp_cancel_later_t *c = d->slurm->cancels, *next; c; c = next) {
+      next = c->next;
+      free(c);
+    }
   free(d->slurm);
   d->slurm = NULL;
 }
