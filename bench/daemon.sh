@@ -26,10 +26,10 @@ parts=" ${BENCH_PARTS:-cli asktell sweep pg} "
 want() { [[ $parts == *" $1 "* ]]; }
 if [ "$quick" = 1 ]; then
   n_rand=2000 n_tpe=200 n_opt_rand=100 n_opt_tpe=60 runs=10 opt_runs=2 sweep_trials=4
-  n_pg=400 n_opt_pg=40
+  n_pg=2000 n_pg_tpe=500 n_opt_pg=100 n_opt_pg_tpe=100 pg_reps=3
 else
   n_rand=20000 n_tpe=1000 n_opt_rand=500 n_opt_tpe=300 runs=50 opt_runs=5 sweep_trials=10
-  n_pg=2000 n_opt_pg=200
+  n_pg=5000 n_pg_tpe=1000 n_opt_pg=300 n_opt_pg_tpe=200 pg_reps=5
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/hpsearch-bench.XXXXXX")
@@ -144,33 +144,66 @@ pgport=$((20000 + RANDOM % 20000))
 scripts/pg-test-server up "$tmp" "$pgport" $$ >/dev/null
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 pgsock=$tmp/pg/sock
+# The server's postmaster: its CPU with its children's is the server's
+# (bench/cpu_seconds.py), for the per-CPU figures.
+export HP_BENCH_SERVER_PID
+HP_BENCH_SERVER_PID=$(cat "$tmp/pg/pid")
+# The Optunas to compare with: Debian's 3.1 and, where ../shared/vendor has
+# it, the Optuna 5 users install today (BENCH_OPTUNA="3.1" for one only).
+vendor5=$(cd .. && pwd)/shared/vendor/optuna-5.0.0.dev
+optunas=${BENCH_OPTUNA:-3.1 5}
+[ -d "$vendor5/optuna" ] || optunas=${optunas//5/}
+pg_hp() { # SAMPLER N REP: one hpsearch measurement on a fresh database
+  local s=$1 n=$2 rep=$3 db=hp_$1_$2_$3 socks="" dp=() i
+  "$pgbin/createdb" -h "$pgsock" -p "$pgport" -U postgres "$db"
+  local url="postgresql://postgres@/$db?host=$pgsock&port=$pgport"
+  for i in $(seq "$n"); do
+    "$bin" daemon --db "$url" --socket "$tmp/pg$i.sock" --jobs 1 2>"$tmp/pg$i.log" &
+    pids+=("$!"); dp+=("$!")
+    : >"$tmp/pg/pids/$!" # the watchdog's to kill
+    for _ in $(seq 200); do "$bin" status --socket "$tmp/pg$i.sock" >/dev/null 2>&1 && break; sleep 0.05; done
+    socks="$socks${socks:+,}$tmp/pg$i.sock"
+  done
+  sock=$tmp/pg1.sock study "pg$s$n" "$s"
+  # every daemon serves the study before the clock starts
+  for i in $(seq "$n"); do
+    for _ in $(seq 100); do "$bin" status "pg$s$n" --socket "$tmp/pg$i.sock" >/dev/null 2>&1 && break; sleep 0.05; done
+  done
+  local nt=$n_pg c0 c1
+  [ "$s" = tpe ] && nt=$n_pg_tpe
+  c0=$("$py" bench/cpu_seconds.py "$HP_BENCH_SERVER_PID" "${dp[@]}")
+  "$client" "$socks" "pg$s$n" "$nt" "$n" >"$tmp/pg.out"
+  c1=$("$py" bench/cpu_seconds.py "$HP_BENCH_SERVER_PID" "${dp[@]}")
+  # CPU of the client, the daemons and every server process in the timed part
+  tag "{\"what\":\"pg_asktell\",\"sampler\":\"$s\",\"daemons\":$n,\"rep\":$rep,\"load\":\"$(cut -d' ' -f1 /proc/loadavg)\",\"server_daemons_cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.3f", b - a }')}" \
+    <"$tmp/pg.out" >>"$results"
+  for i in $(seq "$n"); do "$bin" shutdown --socket "$tmp/pg$i.sock" >/dev/null 2>&1 || true; done
+  wait "${dp[@]}" 2>/dev/null || true
+}
+pg_optuna() { # SAMPLER N REP VERSION: one Optuna measurement on a fresh database
+  local s=$1 n=$2 rep=$3 v=$4 db=op_$1_$2_$3_${4//./} pp="" nt=$n_opt_pg
+  [ "$v" = 5 ] && pp=$vendor5
+  [ "$s" = tpe ] && nt=$n_opt_pg_tpe
+  "$pgbin/createdb" -h "$pgsock" -p "$pgport" -U postgres "$db"
+  PYTHONPATH=$pp "$py" bench/daemon_optuna.py asktell \
+    "postgresql+psycopg2://postgres@/$db?host=$pgsock&port=$pgport" "$s" "$nt" "$n" |
+    tag "{\"what\":\"pg_optuna\",\"procs\":$n,\"rep\":$rep,\"load\":\"$(cut -d' ' -f1 /proc/loadavg)\"}" >>"$results"
+}
+# Each configuration is measured pg_reps times, hpsearch and each Optuna
+# in turn (the order alternating), so a change of the machine's load hits
+# both sides alike; the table gives medians and the spread.
 for s in random tpe; do
   for n in 1 2 4; do
-    db=hp_${s}_$n
-    "$pgbin/createdb" -h "$pgsock" -p "$pgport" -U postgres "$db"
-    url="postgresql://postgres@/$db?host=$pgsock&port=$pgport"
-    socks=""
-    for i in $(seq "$n"); do
-      "$bin" daemon --db "$url" --socket "$tmp/pg$i.sock" --jobs 1 2>"$tmp/pg$i.log" &
-      pids+=("$!")
-      : >"$tmp/pg/pids/$!" # the watchdog's to kill
-      for _ in $(seq 200); do "$bin" status --socket "$tmp/pg$i.sock" >/dev/null 2>&1 && break; sleep 0.05; done
-      socks="$socks${socks:+,}$tmp/pg$i.sock"
+    for rep in $(seq "$pg_reps"); do
+      echo "   $s, $n daemon(s)/process(es), repeat $rep/$pg_reps (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+      if [ $((rep % 2)) = 1 ]; then
+        pg_hp "$s" "$n" "$rep"
+        for v in $optunas; do pg_optuna "$s" "$n" "$rep" "$v"; done
+      else
+        for v in $optunas; do pg_optuna "$s" "$n" "$rep" "$v"; done
+        pg_hp "$s" "$n" "$rep"
+      fi
     done
-    sock=$tmp/pg1.sock study "pg$s$n" "$s"
-    # every daemon serves the study before the clock starts
-    for i in $(seq "$n"); do
-      for _ in $(seq 100); do "$bin" status "pg$s$n" --socket "$tmp/pg$i.sock" >/dev/null 2>&1 && break; sleep 0.05; done
-    done
-    nt=$n_pg; [ $s = tpe ] && nt=$((n_pg / 2))
-    "$client" "$socks" "pg$s$n" "$nt" "$n" |
-      tag "{\"what\":\"pg_asktell\",\"sampler\":\"$s\",\"daemons\":$n}" >>"$results"
-    for i in $(seq "$n"); do "$bin" shutdown --socket "$tmp/pg$i.sock" >/dev/null 2>&1 || true; done
-    wait "${pids[@]: -$n}" 2>/dev/null || true
-    "$pgbin/createdb" -h "$pgsock" -p "$pgport" -U postgres "op_${s}_$n"
-    "$py" bench/daemon_optuna.py asktell \
-      "postgresql+psycopg2://postgres@/op_${s}_$n?host=$pgsock&port=$pgport" "$s" "$n_opt_pg" "$n" |
-      tag "{\"what\":\"pg_optuna\",\"procs\":$n}" >>"$results"
   done
 done
 scripts/pg-test-server stop "$tmp"
@@ -247,18 +280,39 @@ if s1 and s2:
           "  (PSS counts shared data once)")
     print(f"{'  trials complete/failed (jobs 1; jobs 2)':<44} "
           f"{s1['complete']}/{s1['failed']}; {s2['complete']}/{s2['failed']}")
+import statistics
+med = statistics.median
+def spread(xs):
+    return f"{med(xs):.0f} [{min(xs):.0f}-{max(xs):.0f}]"
+pg_hp = [r for r in rows if r.get("what") == "pg_asktell"]
+pg_op = [r for r in rows if r.get("what") == "pg_optuna"]
+vers = sorted({r["optuna"] for r in pg_op})
+if pg_hp:
+    print()
+    print("PostgreSQL (same server, same run): trials/s, median [min-max] of the repeats;")
+    print("per CPU = trials per CPU-second of everything a side ran in its timed part")
+    print("(its own processes and every server process). Ratios: hpsearch / Optuna, medians.")
 for s in ("random", "tpe"):
     for n in (1, 2, 4):
-        h = get(what="pg_asktell", sampler=s, daemons=n)
-        o = get(what="pg_optuna", sampler=s, procs=n)
-        if not h and not o:
+        hs = [r for r in pg_hp if r["sampler"] == s and r["daemons"] == n]
+        if not hs:
             continue
-        hv = h["trials_per_s"] if h else float("nan")
-        ov = o["trials_per_s"] if o else float("nan")
-        label = f"PostgreSQL trials/s, {s}, {n} daemon{'s' if n > 1 else ''}/proc{'s' if n > 1 else ''}"
-        print(f"{label:<44} {hv:>14.0f} {ov:>14.1f} {hv / ov:>8.0f}x")
-        print(f"{'':<44} {'(%d trials)' % (h['trials'] if h else 0):>14} "
-              f"{'(%d trials)' % (o['trials'] if o else 0):>14}")
+        hv = [r["trials_per_s"] for r in hs]
+        hc = [r["trials"] / (r["cpu_s"] + r["server_daemons_cpu_s"]) for r in hs]
+        loads = sorted(float(r["load"]) for r in hs)
+        print(f"  {s}, {n} daemon{'s' if n > 1 else ''} / process{'es' if n > 1 else ''} "
+              f"(load {loads[0]:.1f}-{loads[-1]:.1f})")
+        print(f"    {'hpsearch':<12} {spread(hv):>18} trials/s  {med(hc):>7.0f} per CPU-s"
+              f"  ({hs[0]['trials']} trials x {len(hs)})")
+        for v in vers:
+            os_ = [r for r in pg_op if r["sampler"] == s and r["procs"] == n and r["optuna"] == v]
+            if not os_:
+                continue
+            ov = [r["trials_per_s"] for r in os_]
+            oc = [r["trials"] / (r["cpu_s"] + r["server_cpu_s"]) for r in os_]
+            print(f"    {'Optuna ' + v:<12} {spread(ov):>18} trials/s  {med(oc):>7.0f} per CPU-s"
+                  f"  ({os_[0]['trials']} trials x {len(os_)})   ratio {med(hv) / med(ov):.0f}x,"
+                  f" per CPU {med(hc) / med(oc):.0f}x")
 c = get(what="cores")
 if c:
     print(f"{'CPU available: 2 busy loops vs 1 (2.0 = idle)':<44} {c['scaling']:>14.2f}")

@@ -9,12 +9,14 @@
  * usage: bench_daemon_client SOCKET[,SOCKET...] STUDY N_TRIALS [N_PROCS]
  * (with several sockets, e.g. daemons sharing one PostgreSQL database,
  * process p talks to socket p modulo their number)
- * prints {"trials": N, "procs": P, "seconds": S, "trials_per_s": R} */
+ * prints {"trials": N, "procs": P, "seconds": S, "trials_per_s": R, "cpu_s": C}
+ * (C: CPU seconds of the client processes, user + system) */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -164,7 +166,12 @@ int main(int argc, char **argv) {
   }
   double secs = now_s() - t0;
   if (failed) return 1;
-  printf("{\"trials\": %ld, \"procs\": %d, \"seconds\": %.4f, \"trials_per_s\": %.1f}\n",
-         per * procs, procs, secs, (double)(per * procs) / secs);
+  struct rusage ru;
+  getrusage(RUSAGE_CHILDREN, &ru);
+  double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 +
+               (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
+  printf("{\"trials\": %ld, \"procs\": %d, \"seconds\": %.4f, \"trials_per_s\": %.1f, "
+         "\"cpu_s\": %.4f}\n",
+         per * procs, procs, secs, (double)(per * procs) / secs, cpu);
   return 0;
 }
