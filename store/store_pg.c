@@ -365,8 +365,11 @@ typedef struct pg {
   char *name;                   /* the URL without password, for messages */
   bool readonly;                /* HP_STORE_READONLY */
   bool batch;                   /* inside hp_store_begin .. commit */
-  bool tx_open;                 /* BEGIN sent: a transaction is open (a batch sends
-                                   it before its first statement, not at its start) */
+  bool tx_open;                 /* a transaction is open: a statement was sent since
+                                   the last commit (a batch opens it with its first
+                                   statement, not at its start) */
+  bool tx_begun;                /* ... and BEGIN was sent (else it is the server's
+                                   implicit one, which the next sync point commits) */
   bool in_call;                 /* a call's transaction (or its part of a batch) is open */
   bool sp_open;                 /* the call took a savepoint (before its first wait) */
   uint64_t n_sent;              /* statements queued on this connection so far */
@@ -472,11 +475,20 @@ static void quiet(void *arg, const char *message) {
   (void)message;
 }
 
-/* Settings of every session, and LISTEN for peers' commits (read-write). */
+/* Settings of every session, and LISTEN for peers' commits (read-write).
+ * A daemon answers a trial's end once its commit returned; so that the
+ * answer means "on disk" (flushed to the server's WAL, as its fsync
+ * setting allows) and not only "visible", a server or database whose
+ * synchronous_commit is off gets on for this session: an asynchronous
+ * commit is lost when the server crashes within its WAL writer's delay
+ * (up to 3 x wal_writer_delay) after it. Any other value (local,
+ * remote_write, on, remote_apply) flushes locally and is kept. */
 static int session_setup(pg_t *s, hp_err_t *err) {
   PQsetNoticeProcessor(s->c, quiet, NULL);
   const char *sql = s->readonly ? "SET DateStyle = ISO; SET default_transaction_read_only = on"
-                                : "SET DateStyle = ISO; SET plan_cache_mode = force_generic_plan; LISTEN hpsearch";
+                                : "SET DateStyle = ISO; SET plan_cache_mode = force_generic_plan; "
+                                  "SELECT set_config('synchronous_commit', 'on', false) WHERE "
+                                  "current_setting('synchronous_commit') = 'off'; LISTEN hpsearch";
   PGresult *r = PQexec(s->c, sql);
   int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? HP_OK : pg_fail(s, err, "session setup", r);
   PQclear(r);
@@ -541,11 +553,32 @@ static bool send_sql(pg_t *s, const char *sql, const args_t *a) {
 
 /* A batch's transaction begins with its first statement: a batch that
  * writes nothing costs nothing, and one whose claim committed early
- * (pg_trial_create) goes on in a new transaction. */
+ * (pg_trial_create) goes on in a new transaction. It begins without BEGIN:
+ * the server runs the statements of a pipeline up to its next sync point
+ * as one implicit transaction, committed by that sync point (and rolled
+ * back whole when one of them fails). A batch that waits for nothing
+ * before its commit (a trial's end, a claim) thus needs no BEGIN and no
+ * COMMIT, two statements of five per trial; one that must wait for a
+ * result within it, or take a savepoint, sends BEGIN first (tx_hold),
+ * which turns the implicit transaction, with what it ran so far, into an
+ * ordinary one. */
 static bool tx_ensure(pg_t *s) {
   if (!s->batch || s->tx_open) return true;
   s->tx_open = true;
-  return send_sql(s, "BEGIN", NULL);
+  s->tx_begun = false;
+  return true;
+}
+
+/* Before a sync point that must not end the open transaction, and before
+ * a SAVEPOINT (only allowed in a transaction block): BEGIN. It is not the
+ * current call's statement when the call queued nothing before it. */
+static bool tx_hold(pg_t *s) {
+  if (!s->tx_open || s->tx_begun) return true;
+  bool call_empty = s->in_call && s->call_start == s->n_sent;
+  if (!send_sql(s, "BEGIN", NULL)) return false;
+  s->tx_begun = true;
+  if (call_empty) s->call_start = s->n_sent;
+  return true;
 }
 
 /* Queues statement id (prepared on this connection on first use); its
@@ -572,6 +605,9 @@ static bool send_prepared(pg_t *s, int id, const args_t *a, int k) {
  * already answered call's statement makes the open batch fail. */
 static int flush(pg_t *s, int n_keep, PGresult **keep, const char *what, hp_err_t *err) {
   for (int i = 0; i < n_keep; i++) keep[i] = NULL;
+  /* the sync point would commit an implicit transaction: not the end of
+   * one (its caller cleared tx_open first) */
+  if (!tx_hold(s)) return pg_fail(s, err, what, NULL);
   int n = s->pending, rc = HP_OK;
   s->pending = 0;
   if (!PQpipelineSync(s->c)) return pg_fail(s, err, what, NULL);
@@ -623,6 +659,7 @@ static int q_many(pg_t *s, int n, const int *ids, const args_t *const *args,
   for (int i = 0; i < n; i++) out[i] = NULL;
   if (!s->batch && !s->in_call && conn_ready(s, err)) return HP_EDB;
   if (savepoint && s->batch && s->in_call && !s->sp_open) {
+    if (!tx_ensure(s) || !tx_hold(s)) return pg_fail(s, err, what, NULL);
     if (exec_later(s, "SAVEPOINT hp_op", err)) return HP_EDB;
     s->sp_open = true;
     s->sp_at = s->n_sent;
@@ -702,16 +739,20 @@ static int commit_tx(pg_t *s, hp_err_t *err) {
   bool notify = s->dirty && now - s->t_notify >= 0.1;
   int rc = notify ? exec_later(s, "NOTIFY hpsearch", err) : HP_OK;
   if (notify) s->t_notify = now;
-  s->tx_open = false;
-  if (rc == 0) rc = exec_sql(s, "COMMIT", err);
+  bool begun = s->tx_begun;
+  s->tx_open = s->tx_begun = false;
+  /* an implicit transaction: the sync point commits it */
+  if (rc == 0) rc = begun ? exec_sql(s, "COMMIT", err) : flush(s, 0, NULL, "COMMIT", err);
   tx_forget(s);
   return rc;
 }
 
+/* ROLLBACK also ends an implicit transaction, undoing what it ran (the
+ * server warns that no transaction block is open). */
 static void rollback_tx(pg_t *s) {
-  if (PQstatus(s->c) == CONNECTION_OK && (s->tx_open || s->pending))
-    exec_sql(s, "ROLLBACK", NULL);
-  s->tx_open = false;
+  bool open = s->tx_open || s->pending;
+  s->tx_open = s->tx_begun = false;
+  if (PQstatus(s->c) == CONNECTION_OK && open) exec_sql(s, "ROLLBACK", NULL);
   s->pending = 0;
   tx_forget(s);
   cache_clear(s);
@@ -732,7 +773,7 @@ static int tx_begin(pg_t *s, hp_err_t *err) {
   if (!s->batch) {
     int rc = exec_later(s, "BEGIN", err);
     if (rc) return rc;
-    s->tx_open = true;
+    s->tx_open = s->tx_begun = true;
   }
   s->in_call = true;
   return HP_OK;
@@ -769,7 +810,7 @@ static int pg_begin(hp_store_t *h, hp_err_t *err) {
   if (s->batch) return hp_err_set(err, HP_ESTATE, "store: batch already open");
   if (conn_ready(s, err)) return HP_EDB;
   s->batch = true;
-  s->tx_open = false;
+  s->tx_open = s->tx_begun = false;
   s->aborted = false;
   return HP_OK;
 }
@@ -1641,8 +1682,10 @@ static int pg_trial_create(hp_store_t *h, int64_t study_id, hp_store_state_t sta
       if ((rc = exec_later(s, "NOTIFY hpsearch", err))) goto done;
       s->t_notify = tn;
     }
-    if ((rc = exec_later(s, "COMMIT", err))) goto done;
-    s->tx_open = false;
+    /* an implicit transaction (nothing was read in it): the sync point of
+     * the flush below commits it */
+    if (s->tx_begun && (rc = exec_later(s, "COMMIT", err))) goto done;
+    s->tx_open = s->tx_begun = false;
     s->n_locked = 0;
   }
   if ((rc = flush(s, 1, &r, "inserting a trial", err))) {
