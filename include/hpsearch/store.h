@@ -109,10 +109,9 @@ bool hp_store_in_batch(const hp_store_t *s);
 /* A number that changes when another connection (Optuna, another program,
  * another daemon) may have committed since the last call, and stays the
  * same while nobody did. SQLite: PRAGMA data_version of this handle (never
- * changed by its own commits). PostgreSQL: it changes after another
- * hpsearch daemon's commit (its NOTIFY; at most every 0.2 s) and once a
- * second in any case (other writers, Optuna, do not notify); it never
- * waits for the server. */
+ * changed by its own commits). PostgreSQL: it changes once a second (a
+ * look at what other daemons and Optuna committed); it never waits for
+ * the server. */
 int hp_store_data_version(hp_store_t *s, int64_t *version, hp_err_t *err);
 
 /* The backend's name ("sqlite", "postgresql"; static text). */
