@@ -302,7 +302,7 @@ for s in ("random", "tpe"):
         loads = sorted(float(r["load"]) for r in hs)
         print(f"  {s}, {n} daemon{'s' if n > 1 else ''} / process{'es' if n > 1 else ''} "
               f"(load {loads[0]:.1f}-{loads[-1]:.1f})")
-        print(f"    {'hpsearch':<12} {spread(hv):>18} trials/s  {med(hc):>7.0f} per CPU-s"
+        print(f"    {'hpsearch':<16} {spread(hv):>18} trials/s  {med(hc):>7.0f} per CPU-s"
               f"  ({hs[0]['trials']} trials x {len(hs)})")
         for v in vers:
             os_ = [r for r in pg_op if r["sampler"] == s and r["procs"] == n and r["optuna"] == v]
@@ -310,7 +310,7 @@ for s in ("random", "tpe"):
                 continue
             ov = [r["trials_per_s"] for r in os_]
             oc = [r["trials"] / (r["cpu_s"] + r["server_cpu_s"]) for r in os_]
-            print(f"    {'Optuna ' + v:<12} {spread(ov):>18} trials/s  {med(oc):>7.0f} per CPU-s"
+            print(f"    {'Optuna ' + v:<16} {spread(ov):>18} trials/s  {med(oc):>7.0f} per CPU-s"
                   f"  ({os_[0]['trials']} trials x {len(os_)})   ratio {med(hv) / med(ov):.0f}x,"
                   f" per CPU {med(hc) / med(oc):.0f}x")
 c = get(what="cores")
