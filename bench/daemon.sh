@@ -148,9 +148,10 @@ pgsock=$tmp/pg/sock
 # (bench/cpu_seconds.py), for the per-CPU figures.
 export HP_BENCH_SERVER_PID
 HP_BENCH_SERVER_PID=$(cat "$tmp/pg/pid")
-# The Optunas to compare with: Debian's 3.1 and, where ../shared/vendor has
-# it, the Optuna 5 users install today (BENCH_OPTUNA="3.1" for one only).
-vendor5=$(cd .. && pwd)/shared/vendor/optuna-5.0.0.dev
+# The Optunas to compare with: Debian's 3.1 and, where $HP_OPTUNA5 or
+# ../shared/vendor has it, the Optuna 5 users install today
+# (BENCH_OPTUNA="3.1" for one only).
+vendor5=${HP_OPTUNA5:-$(cd .. && pwd)/shared/vendor/optuna-5.0.0.dev}
 optunas=${BENCH_OPTUNA:-3.1 5}
 [ -d "$vendor5/optuna" ] || optunas=${optunas//5/}
 pg_hp() { # SAMPLER N REP: one hpsearch measurement on a fresh database
