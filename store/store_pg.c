@@ -377,7 +377,7 @@ typedef struct pg {
   uint64_t sp_at;               /* n_sent just after its SAVEPOINT */
   int64_t fresh_beat;           /* trial created with its beat in this transaction */
   bool aborted;                 /* the batch's transaction cannot commit any more */
-  bool dirty;                   /* the transaction wrote: peers are notified at commit */
+  bool dirty;                   /* the open transaction wrote (a claim then cannot commit early) */
   bool prepared[Q_COUNT_];      /* statements prepared on this connection */
   int pending;                  /* statements queued whose results are not read */
   int *slot;                    /* [pending]: where each result goes (keep[k]; -1: only checked) */
