@@ -17,6 +17,7 @@
 
 #include "hpsearch/mo.h"
 #include "hpsearch/sampler.h"
+#include "../../bench/mo_problems.h" /* dtlz2 */
 
 #define assert_double_equal(a, b, eps) assert_true(fabs((double)(a) - (double)(b)) <= (eps))
 
@@ -148,7 +149,7 @@ static const char *SPACE = "{\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 
                            " \"z\": {\"type\": \"float\", \"low\": 0, \"high\": 1}}";
 
 /* ZDT1 on three variables: f1 = x, f2 = g (1 - sqrt(x / g)). */
-static void zdt1(const double *x, double *f) {
+static void zdt1_3v(const double *x, double *f) {
   double g = 1 + 9 * (x[1] + x[2]) / 2;
   f[0] = x[0];
   f[1] = g * (1 - sqrt(x[0] / g));
@@ -209,7 +210,7 @@ static double run_zdt1(hp_sampler_kind_t kind, uint64_t seed, int n, bool constr
     double x[3], f[2];
     if (hp_sampler_suggest(s, t, x, &err) != 0) fail_msg("%s", err.msg);
     for (int p = 0; p < 3; p++) assert_true(x[p] >= 0 && x[p] < 1);
-    zdt1(x, f);
+    zdt1_3v(x, f);
     /* constraint: x >= 0.5 is infeasible */
     double c = x[0] - 0.5;
     if (hp_sampler_tell_values(s, t, x, HP_FINAL_COMPLETE, f, 2, constrained ? &c : NULL,
@@ -249,16 +250,6 @@ static void test_samplers_beat_random(void **state) {
                 "NSGA-II %.4f\n", r, t, g);
   assert_true(t > r);
   assert_true(g > r);
-}
-
-/* DTLZ2 with 3 objectives on 12 variables in [0, 1] (bench/search_mo.c's). */
-static void dtlz2(const double *x, double *f) {
-  double g = 0;
-  for (int i = 2; i < 12; i++) g += (x[i] - 0.5) * (x[i] - 0.5);
-  double a = x[0] * M_PI / 2, b = x[1] * M_PI / 2;
-  f[0] = (1 + g) * cos(a) * cos(b);
-  f[1] = (1 + g) * cos(a) * sin(b);
-  f[2] = (1 + g) * sin(a);
 }
 
 /* MOTPE keeps improving once its below set outgrows gamma_max (a tenth of
@@ -332,7 +323,7 @@ static void test_nsga2_history_function(void **state) {
   double x[T][3], f[T][2], c[T];
   for (int t = 0; t < T; t++) {
     assert_int_equal(hp_sampler_suggest(a, t, x[t], &err), 0);
-    zdt1(x[t], f[t]);
+    zdt1_3v(x[t], f[t]);
     c[t] = x[t][0] - 0.5;
     assert_int_equal(hp_sampler_tell_values(a, t, x[t], HP_FINAL_COMPLETE, f[t], 2, &c[t], 1, -1, &err), 0);
   }
