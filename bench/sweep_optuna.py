@@ -18,7 +18,8 @@ test accuracy of every trial, with WORKERS processes sharing one SQLite
 study until it has N trials (MaxTrialsCallback).
 
     sweep_optuna.py run DB N WORKERS SPEC.json   -> JSON on stdout
-    sweep_optuna.py report HP_TRIALS.json HP_WALL HP_CPU OPTUNA.json
+    sweep_optuna.py report HP_TRIALS.json HP_WALL HP_CPU OPTUNA.json \
+        [HP_DEADLINE_TRIALS.json WALL CPU T0 DEADLINE]
 
 Both sides' times are measured from their first trial's start.
 """
@@ -365,17 +366,78 @@ def work_report(hp, op, cpu):
               "train %.1f, validation %.1f, test %.1f, report + should_prune %.1f" % tuple(parts + [rest]))
 
 
-def report(hp_path, hp_wall, hp_cpu, op_path):
+def deadline_report(hpd, wall, cpu, t0, deadline, op_best):
+    """The goal read with a deadline: hpsearch's run of the same study with
+    a time budget of half Optuna's wall time (no n_trials). Only trials
+    that completed by the deadline, counted from just before the submit
+    (t0, epoch seconds), are in its best; trials running when the budget
+    was spent finish after it and are shown apart. Returns the best by
+    the deadline."""
+    trials = hpd["trials"]
+    states = [t["state"] for t in trials]
+    rows = []
+    for t in trials:
+        a, z = parse_time(t.get("datetime_start")), parse_time(t.get("datetime_complete"))
+        rows.append((None if a is None else a - t0, None if z is None else z - t0, t))
+    done = [(z, t) for a, z, t in rows if t["state"] == "COMPLETE" and t.get("value") is not None]
+    by = [(z, t) for z, t in done if z <= deadline]
+    after = [(z, t) for z, t in done if z > deadline]
+
+    def best_of(xs):
+        if not xs:
+            return None
+        z, t = max(xs, key=lambda x: x[1]["value"])
+        return t["value"], (t.get("user_attrs") or {}).get("test_accuracy"), z, t
+
+    def fmt(b):
+        if b is None:
+            return "none"
+        return "%.4f (test %s, trial #%d, done at %.1f s)" % (
+            b[0], "%.4f" % b[1] if b[1] is not None else "-", b[3].get("trial", -1), b[2])
+
+    b_by, b_all = best_of(by), best_of(done)
+    starts = [a for a, _, _ in rows if a is not None]
+    ends = [z for _, z, _ in rows if z is not None]
+    durs = [z - a for a, z, _ in rows if a is not None and z is not None]
+    print()
+    print("Reading 2, a deadline: hpsearch given half Optuna's wall time, %.1f s, as the study's" % deadline)
+    print("time_budget (no n_trials; running trials finish after it), a fresh daemon, one run:")
+    print("hpsearch         %d trials (%d complete, %d pruned, %d fail), wall %.1f s, CPU %.1f s;" % (
+        len(trials), states.count("COMPLETE"), states.count("PRUNED"), states.count("FAIL"),
+        wall, cpu))
+    print("                 last trial started at %.1f s, last ended at %.1f s (%.1f s past the deadline;"
+          " longest trial %.1f s)" % (max(starts, default=0), max(ends, default=0),
+                                      max(ends, default=0) - deadline, max(durs, default=0)))
+    print("                 by the deadline: %d trials done, best %s" % (
+        sum(1 for z in ends if z <= deadline), fmt(b_by)))
+    print("                 with the %d trials that finished after it: best %s" % (
+        sum(1 for z in ends if z > deadline), fmt(b_all)))
+    if b_by is not None and b_by[0] >= op_best:
+        v = "met"
+    else:
+        v = "NOT met"
+    print("goal, deadline reading (Optuna's best %.4f by half its wall time, %.1f s): hpsearch's best "
+          "by then %s: %s" % (op_best, deadline, "%.4f" % b_by[0] if b_by else "none", v))
+    return b_by
+
+
+def report(hp_path, hp_wall, hp_cpu, op_path, hpd_path=None, hpd_wall=None, hpd_cpu=None,
+           hpd_t0=None, deadline=None):
     with open(hp_path) as f:
         hp = json.load(f)
     with open(op_path) as f:
         op = json.load(f)
+    hpd = None
+    if hpd_path:
+        with open(hpd_path) as f:
+            hpd = json.load(f)
     sides = [("hpsearch", hp["trials"], float(hp_wall), float(hp_cpu)),
              ("optuna+pytorch", op["trials"], op["wall"], op["cpu"])]
     print()
     print("The demo's study (examples/fashion-mnist.json: conditional space, median pruner,")
     print("3 epochs, the last 10,000 training images for validation), 2 workers each, one run;")
     print("Optuna %s + PyTorch %s (one torch thread per worker)." % (op["optuna"], op["torch"]))
+    print("Reading 1, the same number of trials each (%d):" % len(op["trials"]))
     print("%-16s %7s %9s %7s %6s %9s %9s %12s %9s %9s" % (
         "", "trials", "complete", "pruned", "fail", "wall s", "CPU s", "first->last", "best val", "its test"))
     summary = {}
@@ -407,16 +469,23 @@ def report(hp_path, hp_wall, hp_cpu, op_path):
     else:
         print("goal (Optuna's best in at most half its wall time): hpsearch never reached Optuna's "
               "best %.4f (its own %.4f): NOT met" % (target, summary["hpsearch"][1][1]))
+    if hpd is not None:
+        deadline_report(hpd, float(hpd_wall), float(hpd_cpu), float(hpd_t0), float(deadline), target)
     print()
     print("Best validation accuracy so far against seconds from the first trial's start:")
-    marks = sorted({round(x) for x in np.linspace(0, max(s[3] for s in summary.values()), 13)[1:]})
-    print("%8s %12s %16s" % ("seconds", "hpsearch", "optuna+pytorch"))
+    curves = {name: summary[name][2] for name in ("hpsearch", "optuna+pytorch")}
+    spans = [s[3] for s in summary.values()]
+    if hpd is not None:
+        curves["hpsearch, deadline"], span = curve(hpd["trials"])
+        spans.append(span)
+    marks = sorted({round(x) for x in np.linspace(0, max(spans), 13)[1:]})
+    print("%8s" % "seconds" + "".join(" %18s" % name for name in curves))
     for m in marks:
         row = []
-        for name in ("hpsearch", "optuna+pytorch"):
-            vals = [v for t, v, _, _ in summary[name][2] if t <= m]
+        for pts in curves.values():
+            vals = [v for t, v, _, _ in pts if t <= m]
             row.append("%.4f" % max(vals) if vals else "-")
-        print("%8d %12s %16s" % (m, row[0], row[1]))
+        print("%8d" % m + "".join(" %18s" % x for x in row))
     for name in ("hpsearch", "optuna+pytorch"):
         b = summary[name][1]
         if b[3] is not None:
@@ -427,6 +496,6 @@ if __name__ == "__main__":
     if sys.argv[1] == "run":
         run(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
     elif sys.argv[1] == "report":
-        report(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5])
+        report(*sys.argv[2:11])
     else:
         sys.exit(__doc__)
