@@ -67,7 +67,7 @@ define objs_of
 $(patsubst %.c,$(1)/obj/%.o,$(wildcard $(2)/*.c))
 endef
 
-.PHONY: all test test-plain test-asan test-browser clean bench-engine bench-search bench-search-mo bench-daemon bench-importance bench-dashboard bench-sweep bench-gp-engine demo fmt \
+.PHONY: all test test-plain test-asan test-browser clean bench-engine bench-search bench-search-mo bench-daemon bench-importance bench-dashboard bench-sweep bench-sweep-trials bench-gp-engine demo fmt \
         install uninstall
 
 all: $(B)/hpsearch
@@ -160,6 +160,14 @@ bench-dashboard: $(B)/hpsearch $(B)/bench_dashboard_gen
 
 bench-sweep: $(B)/hpsearch
 	bench/sweep.sh $(B)
+
+# The same recipes trained through `hpsearch worker` and PyTorch, one after
+# the other (bench/sweep_trials.py): SWEEP_PARAMS=FILE for other recipes
+# (e.g. a sweep's trials, `hpsearch trials --json`), the records in
+# $(B)/sweep_trials.json.
+SWEEP_PARAMS ?= bench/sweep_recipes.json
+bench-sweep-trials: $(B)/hpsearch
+	/usr/bin/python3 bench/sweep_trials.py $(B)/hpsearch examples/fashion-mnist.json $(SWEEP_PARAMS) >$(B)/sweep_trials.json
 
 bench-gp-engine: $(B)/hpsearch
 	bench/gp_engine.sh $(B)

@@ -7,6 +7,11 @@ after the other per parameter set so the machine's load hits both alike.
 
     sweep_trials.py HPSEARCH SPEC.json PARAMS.json [MAX] > OUT.json
 
+`make bench-sweep-trials` runs it on bench/sweep_recipes.json (16 recipes
+varying one factor at a time around Adam, width 256, depth 2, batch 128,
+cosine schedule; the last two: width 64 and 512, depth 3, batch 64 with
+batch norm and dropout) with the demo's spec; SWEEP_PARAMS=FILE for others.
+
 PARAMS.json: a list of parameter objects (a trial's active parameters), or
 the output of `hpsearch trials --json`, or of `sweep_optuna.py run` (their
 trials' params are taken). Each set is timed on both sides:
