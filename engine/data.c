@@ -20,6 +20,15 @@
 
 /* ---- scaling ------------------------------------------------------------ */
 
+/* Sample i's raw values as floats: a row of x, or of xb widened into tmp
+ * ([d] floats). */
+static const float *raw_row(const hp_dataset_t *ds, uint32_t i, float *tmp) {
+  if (!ds->xb) return ds->x + (size_t)i * ds->d;
+  const uint8_t *row = ds->xb + (size_t)i * ds->d;
+  for (uint32_t f = 0; f < ds->d; f++) tmp[f] = row[f];
+  return tmp;
+}
+
 static int alloc_scaling(hp_dataset_t *ds, hp_err_t *err) {
   if (!ds->scale) ds->scale = malloc(ds->d * sizeof *ds->scale);
   if (!ds->shift) ds->shift = malloc(ds->d * sizeof *ds->shift);
@@ -44,11 +53,15 @@ int hp_dataset_fit_scaling(hp_dataset_t *ds, hp_scaling_t how, const uint32_t *i
   uint32_t m = idx ? count : ds->n;
   if (m == 0) return hp_err_set(err, HP_EINVAL, "data: no training samples to fit the scaling on");
   double *a = calloc(2 * (size_t)d, sizeof *a), *b = a ? a + d : NULL;
-  if (!a) return hp_err_set(err, HP_ENOMEM, "data: out of memory");
+  float *tmp = ds->xb ? malloc(d * sizeof *tmp) : NULL;
+  if (!a || (ds->xb && !tmp)) {
+    free(a);
+    return hp_err_set(err, HP_ENOMEM, "data: out of memory");
+  }
   if (how == HP_SCALING_UNIT) { /* per-feature min-max -> [0, 1] */
     for (uint32_t f = 0; f < d; f++) a[f] = INFINITY, b[f] = -INFINITY;
     for (uint32_t i = 0; i < m; i++) {
-      const float *row = ds->x + (size_t)(idx ? idx[i] : i) * d;
+      const float *row = raw_row(ds, idx ? idx[i] : i, tmp);
       for (uint32_t f = 0; f < d; f++) {
         if (row[f] < a[f]) a[f] = row[f];
         if (row[f] > b[f]) b[f] = row[f];
@@ -62,12 +75,12 @@ int hp_dataset_fit_scaling(hp_dataset_t *ds, hp_scaling_t how, const uint32_t *i
     }
   } else { /* standardisation: mean and population std (0 std -> only centred) */
     for (uint32_t i = 0; i < m; i++) {
-      const float *row = ds->x + (size_t)(idx ? idx[i] : i) * d;
+      const float *row = raw_row(ds, idx ? idx[i] : i, tmp);
       for (uint32_t f = 0; f < d; f++) a[f] += row[f];
     }
     for (uint32_t f = 0; f < d; f++) a[f] /= m;
     for (uint32_t i = 0; i < m; i++) {
-      const float *row = ds->x + (size_t)(idx ? idx[i] : i) * d;
+      const float *row = raw_row(ds, idx ? idx[i] : i, tmp);
       for (uint32_t f = 0; f < d; f++) b[f] += (row[f] - a[f]) * (row[f] - a[f]);
     }
     for (uint32_t f = 0; f < d; f++) {
@@ -78,6 +91,7 @@ int hp_dataset_fit_scaling(hp_dataset_t *ds, hp_scaling_t how, const uint32_t *i
     }
   }
   free(a);
+  free(tmp);
   return 0;
 }
 
@@ -105,31 +119,62 @@ HP_HOT static void scale_row(float *restrict out, const float *restrict x,
   for (uint32_t f = 0; f < d; f++) out[f] = x[f] * scale[f] + shift[f];
 }
 
+/* The same from bytes: a byte widened to float is exact, so the result is
+ * bit for bit the float path's on the widened values. */
+HP_HOT static void scale_row_u8(float *restrict out, const uint8_t *restrict x,
+                                const float *restrict scale, const float *restrict shift,
+                                uint32_t d) {
+  for (uint32_t f = 0; f < d; f++) out[f] = (float)x[f] * scale[f] + shift[f];
+}
+
+HP_HOT static void widen_row(float *restrict out, const uint8_t *restrict x, uint32_t d) {
+  for (uint32_t f = 0; f < d; f++) out[f] = (float)x[f];
+}
+
 void hp_data_gather(const hp_dataset_t *ds, const uint32_t *idx, uint32_t count, float *x_out,
                     int32_t *y_out) {
   const uint32_t d = ds->d;
   for (uint32_t i = 0; i < count; i++) {
     assert(idx[i] < ds->n);
+    float *out = x_out + (size_t)i * d;
+    if (ds->xb) {
+      const uint8_t *row = ds->xb + (size_t)idx[i] * d;
+      if (ds->scale) scale_row_u8(out, row, ds->scale, ds->shift, d);
+      else widen_row(out, row, d);
+      continue;
+    }
     const float *row = ds->x + (size_t)idx[i] * d;
     if (ds->scale)
-      scale_row(x_out + (size_t)i * d, row, ds->scale, ds->shift, d);
+      scale_row(out, row, ds->scale, ds->shift, d);
     else
-      memcpy(x_out + (size_t)i * d, row, d * sizeof *row);
+      memcpy(out, row, d * sizeof *row);
   }
   if (y_out)
     for (uint32_t i = 0; i < count; i++) y_out[i] = ds->y[idx[i]];
 }
 
+/* Features per piece when a byte row is widened before its bf16 rounding. */
+#define GATHER_BF16_PIECE 512u
+
 void hp_data_gather_bf16(const hp_dataset_t *ds, const uint32_t *idx, uint32_t count,
                          hp_bf16_t *x_out, int32_t *y_out) {
   const uint32_t d = ds->d;
+  float tmp[GATHER_BF16_PIECE];
   for (uint32_t i = 0; i < count; i++) {
     assert(idx[i] < ds->n);
-    const float *row = ds->x + (size_t)idx[i] * d;
-    if (ds->scale)
-      hp_bf16_from_f32_affine(row, ds->scale, ds->shift, x_out + (size_t)i * d, d);
-    else
-      hp_bf16_from_f32(row, x_out + (size_t)i * d, d);
+    hp_bf16_t *out = x_out + (size_t)i * d;
+    /* bytes: widened piece by piece, then rounded as float rows are (both
+     * conversions act on each value alone, so pieces change nothing) */
+    for (uint32_t f = 0; f < d; f += ds->xb ? GATHER_BF16_PIECE : d) {
+      uint32_t len = ds->xb && d - f > GATHER_BF16_PIECE ? GATHER_BF16_PIECE : d - f;
+      const float *row = tmp;
+      if (ds->xb) widen_row(tmp, ds->xb + (size_t)idx[i] * d + f, len);
+      else row = ds->x + (size_t)idx[i] * d;
+      if (ds->scale)
+        hp_bf16_from_f32_affine(row, ds->scale + f, ds->shift + f, out + f, len);
+      else
+        hp_bf16_from_f32(row, out + f, len);
+    }
   }
   if (y_out)
     for (uint32_t i = 0; i < count; i++) y_out[i] = ds->y[idx[i]];

@@ -22,11 +22,13 @@
 
 #define ALIGN64(v) (((v) + 63u) & ~(uint64_t)63u)
 
-void *hp_data_image_alloc(uint32_t n, uint32_t c, uint32_t h, uint32_t w, size_t *len) {
+void *hp_data_image_alloc(uint32_t n, uint32_t c, uint32_t h, uint32_t w, bool bytes,
+                          size_t *len) {
   uint64_t d = (uint64_t)c * h * w;
   if (d == 0 || (uint64_t)n * d > HP_DATA_MAX_VALUES) return NULL;
+  uint64_t x_len = (uint64_t)n * d * (bytes ? 1 : sizeof(float));
   uint64_t x_off = ALIGN64(sizeof(hp_data_header_t));
-  uint64_t y_off = ALIGN64(x_off + (uint64_t)n * d * sizeof(float));
+  uint64_t y_off = ALIGN64(x_off + x_len);
   uint64_t total = ALIGN64(y_off + (uint64_t)n * sizeof(int32_t));
   void *img = aligned_alloc(64, total);
   if (!img) return NULL;
@@ -35,12 +37,11 @@ void *hp_data_image_alloc(uint32_t n, uint32_t c, uint32_t h, uint32_t w, size_t
   memcpy(hd->magic, HP_DATA_MAGIC, 8);
   hd->version = HP_DATA_VERSION;
   hd->n = n, hd->c = c, hd->h = h, hd->w = w;
+  hd->is_bytes = bytes;
   hd->x_off = x_off, hd->y_off = y_off, hd->total = total;
   /* the padding between and after the arrays goes to the file: keep it defined */
   memset((char *)img + y_off, 0, total - y_off);
-  if (y_off > x_off + (uint64_t)n * d * sizeof(float))
-    memset((char *)img + x_off + n * d * sizeof(float), 0,
-           y_off - x_off - n * d * sizeof(float));
+  memset((char *)img + x_off + x_len, 0, y_off - x_off - x_len);
   *len = total;
   return img;
 }
@@ -54,7 +55,8 @@ static bool image_valid(const void *img, size_t len) {
   uint64_t d = (uint64_t)h->c * h->h * h->w;
   if (d == 0 || (uint64_t)h->n * d > HP_DATA_MAX_VALUES) return false;
   if (h->total != len || h->x_off != ALIGN64(sizeof *h)) return false;
-  if (h->y_off != ALIGN64(h->x_off + (uint64_t)h->n * d * 4)) return false;
+  if (h->is_bytes > 1 || h->y_off != ALIGN64(h->x_off + (uint64_t)h->n * d * (h->is_bytes ? 1 : 4)))
+    return false;
   if (h->total != ALIGN64(h->y_off + (uint64_t)h->n * 4)) return false;
   const int32_t *y = (const int32_t *)((const char *)img + h->y_off);
   for (uint32_t i = 0; i < h->n; i++)
@@ -69,7 +71,8 @@ static void attach(hp_dataset_t *ds, void *img) {
   ds->d = h->c * h->h * h->w;
   ds->n_classes = h->n_classes;
   ds->is_bytes = h->is_bytes != 0;
-  ds->x = hp_data_image_x(img);
+  if (ds->is_bytes) ds->xb = hp_data_image_xb(img);
+  else ds->x = hp_data_image_x(img);
   ds->y = hp_data_image_y(img);
 }
 
@@ -95,6 +98,10 @@ int hp_data_cache_path(const hp_data_cache_opts_t *cache, const char *const *sou
                        int n_sources, const char *tag, char *out, size_t out_len,
                        hp_err_t *err) {
   uint64_t h = 14695981039346656037ull;
+  /* the format version too: hpsearch builds of two versions sharing a
+   * folder keep their own files instead of rewriting each other's */
+  const uint32_t version = HP_DATA_VERSION;
+  h = fnv1a(h, &version, sizeof version);
   h = fnv1a(h, tag, strlen(tag) + 1);
   for (int i = 0; i < n_sources; i++) {
     struct stat st;

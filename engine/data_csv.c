@@ -329,7 +329,7 @@ static int decode_csv(void *vctx, void **out, size_t *out_len, hp_err_t *err) {
     goto fail;
   }
   size_t ilen;
-  img = hp_data_image_alloc((uint32_t)nrows, 1, 1, (uint32_t)(ncols - 1), &ilen);
+  img = hp_data_image_alloc((uint32_t)nrows, 1, 1, (uint32_t)(ncols - 1), false, &ilen);
   if (!img) {
     rc = hp_err_set(err, HP_ENOMEM, "'%s': out of memory", ctx->path);
     goto fail;

@@ -160,16 +160,15 @@ static int decode_idx(void *vctx, void **out, size_t *out_len, hp_err_t *err) {
   if ((rc = idx_check_size(&fi, (uint64_t)n * d, "pixel data", err)) ||
       (rc = idx_check_size(&fl, n, "labels", err)))
     goto fail;
-  if ((uint64_t)n * d > HP_DATA_MAX_VALUES || !(img = hp_data_image_alloc(n, c, h, w, &len))) {
+  if ((uint64_t)n * d > HP_DATA_MAX_VALUES || !(img = hp_data_image_alloc(n, c, h, w, true, &len))) {
     rc = hp_err_set(err, HP_ETOOBIG, "'%s': %u x %llu values is too large", fi.path, n,
                     (unsigned long long)d);
     goto fail;
   }
   hp_data_header_t *hd = hp_data_image_header(img);
-  hd->is_bytes = 1;
-  float *x = hp_data_image_x(img);
+  uint8_t *x = hp_data_image_xb(img);
   int32_t *y = hp_data_image_y(img);
-  /* pixels: decode in chunks of whole samples */
+  /* pixels: read as they are, in chunks of whole samples */
   size_t per = (size_t)d, chunk_n = (1u << 20) / per + 1;
   if (chunk_n > n) chunk_n = n;
   size_t bufsize = chunk_n * per;
@@ -180,9 +179,7 @@ static int decode_idx(void *vctx, void **out, size_t *out_len, hp_err_t *err) {
   }
   for (uint32_t at = 0; at < n;) {
     size_t k = n - at < chunk_n ? n - at : chunk_n;
-    if ((rc = read_exact(&fi, buf, k * per, "the pixel data", err))) goto fail;
-    float *dst = x + (size_t)at * per;
-    for (size_t i = 0; i < k * per; i++) dst[i] = (float)buf[i];
+    if ((rc = read_exact(&fi, x + (size_t)at * per, k * per, "the pixel data", err))) goto fail;
     at += (uint32_t)k;
   }
   if ((rc = idx_expect_end(&fi, err))) goto fail;

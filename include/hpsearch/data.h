@@ -30,7 +30,9 @@ typedef enum hp_scaling {
 } hp_scaling_t;
 
 /* One labelled data set (a training file or a test file).
- * x holds the raw decoded values; scaling is applied only by hp_data_gather
+ * x (or xb, bytes as IDX files hold them) holds the raw decoded values, the
+ * bytes kept as bytes so a worker maps and touches a quarter of the pages;
+ * scaling is applied only by hp_data_gather
  * (so the raw array can be shared between processes while every trial may fit
  * its own standardisation on its own training split). */
 typedef struct hp_dataset {
@@ -38,7 +40,8 @@ typedef struct hp_dataset {
   uint32_t c, h, w;    /* per-sample shape: IDX images 1 x 28 x 28, CSV 1 x 1 x d */
   uint32_t d;          /* c*h*w, features per sample */
   uint32_t n_classes;  /* max label + 1 (for a train/test pair: the max of both) */
-  const float *x;      /* [n, d] row-major raw values */
+  const float *x;      /* [n, d] row-major raw values (CSV); NULL for IDX data */
+  const uint8_t *xb;   /* [n, d] row-major raw bytes (IDX: is_bytes); NULL for CSV data */
   const int32_t *y;    /* [n] labels in [0, n_classes) */
   /* --- private: set by the open functions, used by gather/close --- */
   float *scale;        /* [d] x*scale+shift is the scaled value; NULL = identity */

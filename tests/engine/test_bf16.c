@@ -398,6 +398,38 @@ static void test_gather_bf16(void **state) {
     }
     assert_memory_equal(y16, y32, sizeof y16);
   }
+  /* byte data (IDX): the same numbers as float data holding the bytes
+   * widened, bit for bit, in both gathers; one width longer than the piece
+   * the bf16 gather widens at a time */
+  static const uint32_t widths[2] = {37, 600};
+  for (int k = 0; k < 2; k++) {
+    uint32_t wd = widths[k];
+    uint8_t *xb = malloc((size_t)GN * wd);
+    float *xf = malloc((size_t)GN * wd * sizeof *xf), *sc = malloc(wd * sizeof *sc),
+          *sh = malloc(wd * sizeof *sh), *o8 = malloc(5 * wd * sizeof *o8),
+          *of = malloc(5 * wd * sizeof *of);
+    hp_bf16_t *b8 = malloc(5 * wd * sizeof *b8), *bf = malloc(5 * wd * sizeof *bf);
+    assert_true(xb && xf && sc && sh && o8 && of && b8 && bf);
+    for (uint32_t i = 0; i < GN * wd; i++) xb[i] = (uint8_t)(hp_rng_u64(&r) & 255), xf[i] = xb[i];
+    for (uint32_t j = 0; j < wd; j++)
+      sc[j] = (float)(0.01 + hp_rng_uniform(&r)), sh[j] = (float)hp_rng_normal(&r);
+    hp_dataset_t db = {.n = GN, .c = 1, .h = 1, .w = wd, .d = wd, .n_classes = 3, .xb = xb,
+                       .y = gy, .is_bytes = true};
+    hp_dataset_t df = {.n = GN, .c = 1, .h = 1, .w = wd, .d = wd, .n_classes = 3, .x = xf, .y = gy};
+    for (int scaled = 0; scaled < 2; scaled++) {
+      db.scale = df.scale = scaled ? sc : NULL, db.shift = df.shift = scaled ? sh : NULL;
+      hp_data_gather(&db, idx, 5, o8, y16);
+      hp_data_gather(&df, idx, 5, of, y32);
+      assert_memory_equal(o8, of, 5 * wd * sizeof *o8);
+      assert_memory_equal(y16, y32, sizeof y16);
+      hp_data_gather_bf16(&db, idx, 5, b8, y16);
+      hp_data_gather_bf16(&df, idx, 5, bf, y32);
+      assert_memory_equal(b8, bf, 5 * wd * sizeof *b8);
+      for (uint32_t i = 0; i < 5 * wd; i++) assert_true(hp_bf16_to_f32(b8[i]) == (float)rnd16(of[i]));
+      if (!scaled) assert_true(o8[0] == (float)xb[8 * wd] && o8[wd] == (float)xb[0]);
+    }
+    free(xb), free(xf), free(sc), free(sh), free(o8), free(of), free(b8), free(bf);
+  }
 }
 
 /* Two steps of bf16 training against the algorithm by hand: the engine's

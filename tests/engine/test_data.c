@@ -18,6 +18,7 @@
 #include <zlib.h>
 
 #include "hpsearch/data.h"
+#include "../../engine/data_internal.h" /* the cache file's header */
 
 static char tmpdir[256];
 
@@ -135,9 +136,10 @@ static void check_small(const hp_dataset_t *ds) {
   assert_int_equal(ds->d, 6);
   assert_int_equal(ds->n_classes, 3);
   assert_true(ds->is_bytes);
+  assert_null(ds->x); /* the bytes stay bytes */
   for (uint32_t i = 0; i < 5; i++) {
     assert_int_equal(ds->y[i], (int32_t)(i % 3));
-    for (uint32_t j = 0; j < 6; j++) assert_true(ds->x[i * 6 + j] == (float)((7 * i + j) % 256));
+    for (uint32_t j = 0; j < 6; j++) assert_int_equal(ds->xb[i * 6 + j], (7 * i + j) % 256);
   }
 }
 
@@ -169,6 +171,7 @@ static void expect_fail(const char *img, const char *lab, const char *needle1,
   assert_non_null(strstr(err.msg, needle1));
   if (needle2) assert_non_null(strstr(err.msg, needle2));
   assert_null(ds.x);
+  assert_null(ds.xb);
 }
 
 static void test_idx_bad_files(void **st) {
@@ -204,7 +207,7 @@ static void test_cache_reuse(void **st) {
   assert_true(b.from_cache);
   assert_string_equal(a.cache_path, b.cache_path);
   check_small(&b);
-  assert_memory_equal(a.x, b.x, 30 * sizeof(float));
+  assert_memory_equal(a.xb, b.xb, 30);
   char path[HP_DATA_PATH_MAX];
   snprintf(path, sizeof path, "%s", a.cache_path);
   hp_dataset_close(&a);
@@ -227,6 +230,31 @@ static void test_cache_reuse(void **st) {
   assert_false(a.from_cache);
   check_small(&a);
   hp_dataset_close(&a);
+  /* so is a version-1 file (the bytes stored as float32): its header says
+   * version 1 and its layout is otherwise valid for version 1 */
+  {
+    const uint32_t n = 5, d = 6;
+    uint64_t x_off = 64, y_off = (x_off + n * d * 4 + 63) / 64 * 64, total = (y_off + n * 4 + 63) / 64 * 64;
+    unsigned char *v1 = calloc(1, total);
+    assert_non_null(v1);
+    hp_data_header_t *hd = (hp_data_header_t *)v1;
+    memcpy(hd->magic, HP_DATA_MAGIC, 8);
+    hd->version = 1, hd->n = n, hd->c = 1, hd->h = 2, hd->w = 3, hd->n_classes = 3;
+    hd->is_bytes = 1, hd->x_off = x_off, hd->y_off = y_off, hd->total = total;
+    for (uint32_t i = 0; i < n * d; i++) ((float *)(v1 + x_off))[i] = (float)((7 * (i / d) + i % d) % 256);
+    for (uint32_t i = 0; i < n; i++) ((int32_t *)(v1 + y_off))[i] = (int32_t)(i % 3);
+    f = fopen(path, "wb");
+    assert_int_equal(fwrite(v1, 1, total, f), total);
+    fclose(f);
+    free(v1);
+    assert_int_equal(hp_dataset_open_idx(tpath("img.idx.gz"), tpath("lab.idx"), &c, &a, &err), 0);
+    assert_false(a.from_cache);
+    check_small(&a);
+    hp_dataset_close(&a);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_size, 64 + 64 + 64); /* rewritten: 30 bytes of x, 20 of y, each padded */
+  }
   assert_int_equal(hp_dataset_open_idx(tpath("img.idx.gz"), tpath("lab.idx"), &c, &a, &err), 0);
   assert_true(a.from_cache);
   hp_dataset_close(&a);
@@ -611,6 +639,7 @@ static void test_data_open(void **st) {
   snprintf(c.test_labels, sizeof c.test_labels, "%s", tpath("big-lab.idx"));
   assert_int_not_equal(hp_data_open(&c, &d, &err), 0);
   assert_null(d.train.x);
+  assert_null(d.train.xb);
 }
 
 /* Damaged files: random byte changes and truncations of a valid IDX pair
@@ -661,7 +690,7 @@ static void test_damaged_files(void **st) {
     n_ok++;
     assert_true(ds.n > 0 && ds.d > 0 && ds.n_classes > 0);
     float sum = 0;
-    for (size_t i = 0; i < (size_t)ds.n * ds.d; i++) sum += ds.x[i]; /* all readable */
+    for (size_t i = 0; i < (size_t)ds.n * ds.d; i++) sum += ds.xb ? ds.xb[i] : ds.x[i]; /* all readable */
     (void)sum;
     for (uint32_t i = 0; i < ds.n; i++) assert_true(ds.y[i] >= 0 && (uint32_t)ds.y[i] < ds.n_classes);
     hp_dataset_close(&ds);
