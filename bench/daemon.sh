@@ -10,7 +10,12 @@
 #      the resident memory of each worker;
 #   4. PostgreSQL: durable ask+tell trials/s of 1, 2 and 4 daemons sharing one
 #      study (one client each) against Optuna with PostgreSQL in 1, 2 and 4
-#      processes, on the same throw-away server (scripts/pg-test-server).
+#      processes, on the same throw-away server (scripts/pg-test-server);
+#      hpsearch's clients in two loops, each on a fresh database: "ask+tell"
+#      (trial.ask then trial.tell: two messages per trial, as Optuna's
+#      study.ask + study.tell) and "tell+ask" (each trial.tell carries "ask":
+#      true and its reply the next trial: one message per trial,
+#      docs/protocol.md).
 # usage: bench/daemon.sh [BUILD_DIR]     (BENCH_QUICK=1 for a short smoke run)
 set -euo pipefail
 
@@ -154,8 +159,8 @@ HP_BENCH_SERVER_PID=$(cat "$tmp/pg/pid")
 vendor5=${HP_OPTUNA5:-$(cd .. && pwd)/shared/vendor/optuna-5.0.0.dev}
 optunas=${BENCH_OPTUNA:-3.1 5}
 [ -d "$vendor5/optuna" ] || optunas=${optunas//5/}
-pg_hp() { # SAMPLER N REP: one hpsearch measurement on a fresh database
-  local s=$1 n=$2 rep=$3 db=hp_$1_$2_$3 socks="" dp=() i
+pg_hp() { # SAMPLER N REP MODE: one hpsearch measurement on a fresh database
+  local s=$1 n=$2 rep=$3 mode=$4 db=hp_$1_$2_$3_$4 socks="" dp=() i
   "$pgbin/createdb" -h "$pgsock" -p "$pgport" -U postgres "$db"
   local url="postgresql://postgres@/$db?host=$pgsock&port=$pgport"
   for i in $(seq "$n"); do
@@ -173,7 +178,7 @@ pg_hp() { # SAMPLER N REP: one hpsearch measurement on a fresh database
   local nt=$n_pg c0 c1
   [ "$s" = tpe ] && nt=$n_pg_tpe
   c0=$("$py" bench/cpu_seconds.py "$HP_BENCH_SERVER_PID" "${dp[@]}")
-  "$client" "$socks" "pg$s$n" "$nt" "$n" >"$tmp/pg.out"
+  "$client" "$socks" "pg$s$n" "$nt" "$n" "$mode" >"$tmp/pg.out"
   c1=$("$py" bench/cpu_seconds.py "$HP_BENCH_SERVER_PID" "${dp[@]}")
   # CPU of the client, the daemons and every server process in the timed part
   tag "{\"what\":\"pg_asktell\",\"sampler\":\"$s\",\"daemons\":$n,\"rep\":$rep,\"load\":\"$(cut -d' ' -f1 /proc/loadavg)\",\"server_daemons_cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.3f", b - a }')}" \
@@ -198,11 +203,13 @@ for s in random tpe; do
     for rep in $(seq "$pg_reps"); do
       echo "   $s, $n daemon(s)/process(es), repeat $rep/$pg_reps (load $(cut -d' ' -f1 /proc/loadavg))" >&2
       if [ $((rep % 2)) = 1 ]; then
-        pg_hp "$s" "$n" "$rep"
+        pg_hp "$s" "$n" "$rep" asktell
+        pg_hp "$s" "$n" "$rep" tellask
         for v in $optunas; do pg_optuna "$s" "$n" "$rep" "$v"; done
       else
         for v in $optunas; do pg_optuna "$s" "$n" "$rep" "$v"; done
-        pg_hp "$s" "$n" "$rep"
+        pg_hp "$s" "$n" "$rep" tellask
+        pg_hp "$s" "$n" "$rep" asktell
       fi
     done
   done
@@ -292,19 +299,29 @@ if pg_hp:
     print()
     print("PostgreSQL (same server, same run): trials/s, median [min-max] of the repeats;")
     print("per CPU = trials per CPU-second of everything a side ran in its timed part")
-    print("(its own processes and every server process). Ratios: hpsearch / Optuna, medians.")
+    print("(its own processes and every server process). Ratios: hpsearch / Optuna, medians,")
+    print("for each hpsearch loop: ask+tell = trial.ask then trial.tell (2 messages a trial,")
+    print("as Optuna's study.ask + study.tell); tell+ask = trial.tell with \"ask\": true, whose")
+    print("reply is the next trial (1 message a trial; docs/protocol.md). Both durable.")
+MODES = (("asktell", "hp ask+tell"), ("tellask", "hp tell+ask"))
 for s in ("random", "tpe"):
     for n in (1, 2, 4):
-        hs = [r for r in pg_hp if r["sampler"] == s and r["daemons"] == n]
-        if not hs:
+        hs_all = [r for r in pg_hp if r["sampler"] == s and r["daemons"] == n]
+        if not hs_all:
             continue
-        hv = [r["trials_per_s"] for r in hs]
-        hc = [r["trials"] / (r["cpu_s"] + r["server_daemons_cpu_s"]) for r in hs]
-        loads = sorted(float(r["load"]) for r in hs)
+        loads = sorted(float(r["load"]) for r in hs_all)
         print(f"  {s}, {n} daemon{'s' if n > 1 else ''} / process{'es' if n > 1 else ''} "
               f"(load {loads[0]:.1f}-{loads[-1]:.1f})")
-        print(f"    {'hpsearch':<16} {spread(hv):>18} trials/s  {med(hc):>7.0f} per CPU-s"
-              f"  ({hs[0]['trials']} trials x {len(hs)})")
+        hp_meds = []
+        for mode, label in MODES:
+            hs = [r for r in hs_all if r.get("mode", "asktell") == mode]
+            if not hs:
+                continue
+            hv = [r["trials_per_s"] for r in hs]
+            hc = [r["trials"] / (r["cpu_s"] + r["server_daemons_cpu_s"]) for r in hs]
+            hp_meds.append((label, med(hv), med(hc)))
+            print(f"    {label:<16} {spread(hv):>18} trials/s  {med(hc):>7.0f} per CPU-s"
+                  f"  ({hs[0]['trials']} trials x {len(hs)})")
         for v in vers:
             os_ = [r for r in pg_op if r["sampler"] == s and r["procs"] == n and r["optuna"] == v]
             if not os_:
@@ -312,8 +329,10 @@ for s in ("random", "tpe"):
             ov = [r["trials_per_s"] for r in os_]
             oc = [r["trials"] / (r["cpu_s"] + r["server_cpu_s"]) for r in os_]
             print(f"    {'Optuna ' + v:<16} {spread(ov):>18} trials/s  {med(oc):>7.0f} per CPU-s"
-                  f"  ({os_[0]['trials']} trials x {len(os_)})   ratio {med(hv) / med(ov):.0f}x,"
-                  f" per CPU {med(hc) / med(oc):.0f}x")
+                  f"  ({os_[0]['trials']} trials x {len(os_)})")
+            for label, hv_, hc_ in hp_meds:
+                print(f"      {label + ' / Optuna ' + v:<30} ratio {hv_ / med(ov):.0f}x,"
+                      f" per CPU {hc_ / med(oc):.0f}x")
 c = get(what="cores")
 if c:
     print(f"{'CPU available: 2 busy loops vs 1 (2.0 = idle)':<44} {c['scaling']:>14.2f}")

@@ -6,13 +6,18 @@
  * so the client costs a few microseconds per trial and is not what is
  * measured.
  *
- * usage: bench_daemon_client SOCKET[,SOCKET...] STUDY N_TRIALS [N_PROCS]
+ * usage: bench_daemon_client SOCKET[,SOCKET...] STUDY N_TRIALS [N_PROCS [MODE]]
  * (with several sockets, e.g. daemons sharing one PostgreSQL database,
- * process p talks to socket p modulo their number)
- * prints {"trials": N, "procs": P, "seconds": S, "trials_per_s": R, "cpu_s": C}
- * (C: CPU seconds of the client processes, user + system) */
+ * process p talks to socket p modulo their number). MODE "asktell" (the
+ * default): one trial.ask and one trial.tell message per trial. MODE
+ * "tellask": one trial.ask, then each trial.tell carries "ask": true and its
+ * reply the next trial (docs/protocol.md, trial.tell): one message per trial
+ * (the last tell asks for none), the same trials and the same durability.
+ * prints {"trials": N, "procs": P, "mode": M, "seconds": S, "trials_per_s": R,
+ * "cpu_s": C} (C: CPU seconds of the client processes, user + system) */
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,27 +94,36 @@ static double find_num(const char *s, const char *key) {
   return p == NULL ? NAN : strtod(p + strlen(pat), NULL);
 }
 
-/* One process: n ask/tell pairs. Returns 0 or -1 (message printed). */
-static int run(const char *sock, const char *study, long n) {
+/* One process: n trials, asked and told (tellask: each tell asks for the
+ * next). Returns 0 or -1 (message printed). */
+static int run(const char *sock, const char *study, long n, bool tellask) {
   conn_t *c = malloc(sizeof *c);
   char req[512], reply[1 << 14];
   if (c == NULL || conn_open(c, sock) < 0) return -1;
   long id = 1;
+  const char *trial_of = reply; /* where the asked trial is in the reply */
   for (long i = 0; i < n; i++) {
-    int len = snprintf(req, sizeof req,
-                       "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":\"trial.ask\",\"params\":{"
-                       "\"study\":\"%s\"}}\n", id++, study);
-    if (send_all(c, req, (size_t)len) < 0 || recv_line(c, reply, sizeof reply) < 0) goto io;
-    if (strstr(reply, "\"error\"") != NULL) goto rpc;
-    double trial = find_num(reply, "trial");
-    double x = find_num(reply, "x"), y = find_num(reply, "y"), k = find_num(reply, "k");
+    int len;
+    if (i == 0 || !tellask) {
+      len = snprintf(req, sizeof req,
+                     "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":\"trial.ask\",\"params\":{"
+                     "\"study\":\"%s\"}}\n", id++, study);
+      if (send_all(c, req, (size_t)len) < 0 || recv_line(c, reply, sizeof reply) < 0) goto io;
+      if (strstr(reply, "\"error\"") != NULL) goto rpc;
+      trial_of = reply;
+    }
+    double trial = find_num(trial_of, "trial");
+    double x = find_num(trial_of, "x"), y = find_num(trial_of, "y"), k = find_num(trial_of, "k");
     double value = (x - 1.0) * (x - 1.0) + y + 0.1 * k; /* the Optuna side's objective */
     if (!isfinite(value)) value = 0;
+    bool ask = tellask && i + 1 < n;
     len = snprintf(req, sizeof req,
                    "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":\"trial.tell\",\"params\":{"
-                   "\"study\":\"%s\",\"trial\":%.0f,\"value\":%.17g}}\n", id++, study, trial, value);
+                   "\"study\":\"%s\",\"trial\":%.0f,\"value\":%.17g%s}}\n", id++, study, trial,
+                   value, ask ? ",\"ask\":true" : "");
     if (send_all(c, req, (size_t)len) < 0 || recv_line(c, reply, sizeof reply) < 0) goto io;
     if (strstr(reply, "\"error\"") != NULL) goto rpc;
+    if (ask && (trial_of = strstr(reply, "\"next\":{")) == NULL) goto rpc; /* no next trial */
   }
   close(c->fd);
   free(c);
@@ -125,12 +139,15 @@ rpc:
 }
 
 int main(int argc, char **argv) {
-  if (argc < 4 || argc > 5) {
-    fprintf(stderr, "usage: %s SOCKET[,SOCKET...] STUDY N_TRIALS [N_PROCS]\n", argv[0]);
+  if (argc < 4 || argc > 6 ||
+      (argc == 6 && strcmp(argv[5], "asktell") != 0 && strcmp(argv[5], "tellask") != 0)) {
+    fprintf(stderr, "usage: %s SOCKET[,SOCKET...] STUDY N_TRIALS [N_PROCS [asktell|tellask]]\n",
+            argv[0]);
     return 2;
   }
   long n = atol(argv[3]);
-  int procs = argc == 5 ? atoi(argv[4]) : 1;
+  int procs = argc >= 5 ? atoi(argv[4]) : 1;
+  bool tellask = argc == 6 && strcmp(argv[5], "tellask") == 0;
   if (n <= 0 || procs <= 0 || procs > 64) {
     fprintf(stderr, "bench_daemon_client: N_TRIALS and N_PROCS must be positive\n");
     return 2;
@@ -152,7 +169,7 @@ int main(int argc, char **argv) {
       close(gate[1]);
       char b;
       if (read(gate[0], &b, 1) < 0) _exit(1);
-      _exit(run(socks[p % n_socks], argv[2], per) == 0 ? 0 : 1);
+      _exit(run(socks[p % n_socks], argv[2], per, tellask) == 0 ? 0 : 1);
     }
   }
   close(gate[0]);
@@ -170,8 +187,9 @@ int main(int argc, char **argv) {
   getrusage(RUSAGE_CHILDREN, &ru);
   double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 +
                (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
-  printf("{\"trials\": %ld, \"procs\": %d, \"seconds\": %.4f, \"trials_per_s\": %.1f, "
-         "\"cpu_s\": %.4f}\n",
-         per * procs, procs, secs, (double)(per * procs) / secs, cpu);
+  printf("{\"trials\": %ld, \"procs\": %d, \"mode\": \"%s\", \"seconds\": %.4f, "
+         "\"trials_per_s\": %.1f, \"cpu_s\": %.4f}\n",
+         per * procs, procs, tellask ? "tellask" : "asktell", secs, (double)(per * procs) / secs,
+         cpu);
   return 0;
 }

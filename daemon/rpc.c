@@ -407,19 +407,24 @@ static int m_trial_enqueue(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const c
   return 0;
 }
 
+/* An asked trial as trial.ask answers it (NULL: out of memory). */
+static cJSON *asked_json(hp_study_t *st, const hp_run_t *run) {
+  cJSON *r = cJSON_CreateObject();
+  if (r == NULL) return NULL;
+  cJSON_AddNumberToObject(r, "trial", (double)run->number);
+  cJSON_AddNumberToObject(r, "trial_id", (double)run->trial_id);
+  cJSON_AddStringToObject(r, "state", "RUNNING");
+  cJSON_AddItemToObject(r, "params", hp_sched_params_json(st, run->params));
+  return r;
+}
+
 static int m_trial_ask(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSON *params,
                        cJSON **result, hp_err_t *err) {
   (void)d, (void)c, (void)params;
   hp_run_t *run = NULL;
   int rc = hp_sched_ask(st, &run, err);
   if (rc < 0) return rc;
-  cJSON *r = cJSON_CreateObject();
-  if (r == NULL) return oom(err);
-  cJSON_AddNumberToObject(r, "trial", (double)run->number);
-  cJSON_AddNumberToObject(r, "trial_id", (double)run->trial_id);
-  cJSON_AddStringToObject(r, "state", "RUNNING");
-  cJSON_AddItemToObject(r, "params", hp_sched_params_json(st, run->params));
-  *result = r;
+  if ((*result = asked_json(st, run)) == NULL) return oom(err);
   return 0;
 }
 
@@ -451,7 +456,9 @@ static int m_trial_tell(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSO
   int rc = running_trial(st, params, &run, err);
   if (rc < 0) return rc;
   const char *state_name = "COMPLETE", *reason = NULL;
-  if (hp_json_get_string(params, "state", false, &state_name, "params", err) < 0 ||
+  bool ask = false;
+  if (hp_json_get_bool(params, "ask", false, &ask, "params", err) < 0 ||
+      hp_json_get_string(params, "state", false, &state_name, "params", err) < 0 ||
       hp_json_get_string(params, "reason", false, &reason, "params", err) < 0)
     return HP_EINVAL;
   int state = hp_store_state_parse(state_name);
@@ -493,15 +500,49 @@ static int m_trial_tell(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSO
   bool nan = false;
   for (int k = 0; k < n_vals; k++) nan = nan || isnan(vals[k]);
   if (state == HP_STORE_COMPLETE && nan && reason == NULL) reason = "objective value is NaN";
+  /* With "ask", the next trial comes in the same reply, asked after the
+   * sampler has seen this end. On PostgreSQL, when the batch has written
+   * nothing before, the end commits with the next trial's claim in one
+   * round trip (hp_store_claim_join); the reply still leaves after it. */
+  if (ask && (rc = hp_daemon_batch(d, err)) < 0) return rc;
+  if (ask) hp_store_claim_join(d->store, true);
   rc = hp_sched_finish_values(run, (hp_store_state_t)state, vals, n_vals, cons,
                               n_cons > 0 ? n_cons : 0, reason, err);
-  if (rc < 0) return rc;
+  if (rc < 0) {
+    if (ask) hp_store_claim_join(d->store, false);
+    return rc;
+  }
   cJSON *r = cJSON_CreateObject();
   if (r == NULL) return oom(err);
   cJSON_AddNumberToObject(r, "trial", (double)number);
   cJSON_AddStringToObject(r, "state", state == HP_STORE_COMPLETE && nan
                                           ? "FAIL"
                                           : hp_store_state_name(state));
+  if (ask) {
+    /* No next trial (the study is exhausted, finished or stopped, the
+     * daemon shuts down ...) is not an error of the tell: "next" is null
+     * and "next_error" says why, as trial.ask's error would. */
+    hp_run_t *next = NULL;
+    hp_err_t aerr = {0};
+    int arc = hp_sched_ask(st, &next, &aerr);
+    hp_store_claim_join(d->store, false);
+    cJSON *nj = arc == 0 ? asked_json(st, next) : NULL;
+    if (arc == 0 && nj == NULL) {
+      cJSON_Delete(r);
+      return oom(err);
+    }
+    if (arc == 0) {
+      cJSON_AddItemToObject(r, "next", nj);
+    } else {
+      cJSON_AddNullToObject(r, "next");
+      cJSON *e = cJSON_AddObjectToObject(r, "next_error");
+      int wire = hp_rpc_wire_code(arc);
+      if (e) {
+        cJSON_AddNumberToObject(e, "code", wire != 0 ? wire : HP_RPC_E_INTERNAL);
+        cJSON_AddStringToObject(e, "message", aerr.msg[0] ? aerr.msg : hp_strerror(arc));
+      }
+    }
+  }
   *result = r;
   return 0;
 }
@@ -592,8 +633,8 @@ static const char *const K_TRIAL[] = {"study", "trial", NULL};
 static const char *const K_IMPORTANCE[] = {"study", "evaluator", NULL};
 static const char *const K_ENQUEUE[] = {"study", "params", NULL};
 static const char *const K_REPORT[] = {"study", "trial", "step", "value", NULL};
-static const char *const K_TELL[] = {"study",  "trial",       "state", "value",
-                                     "values", "constraints", "reason", NULL};
+static const char *const K_TELL[] = {"study",  "trial",       "state",  "value",
+                                     "values", "constraints", "reason", "ask", NULL};
 
 static const rpc_method_t METHODS[] = {
     {HP_RPC_TRIAL_ASK, m_trial_ask, K_STUDY, RPC_STUDY | RPC_WRITE},

@@ -39,6 +39,10 @@ int hp_store_study_lock(hp_store_t *s, int64_t study_id, hp_err_t *err) {
   return BE(s)->study_lock ? BE(s)->study_lock(s, study_id, err) : HP_OK;
 }
 
+bool hp_store_claim_join(hp_store_t *s, bool on) {
+  return BE(s)->claim_join ? BE(s)->claim_join(s, on) : false;
+}
+
 int hp_store_fail_stale(hp_store_t *s, int64_t study_id, double grace,
                         const char *reason, const int64_t *keep, size_t n_keep,
                         hp_store_trial_ref_t **out, size_t *n, hp_err_t *err) {

@@ -378,6 +378,8 @@ typedef struct pg {
   int64_t fresh_beat;           /* trial created with its beat in this transaction */
   bool aborted;                 /* the batch's transaction cannot commit any more */
   bool dirty;                   /* the open transaction wrote (a claim then cannot commit early) */
+  bool join_claim;              /* ... unless all it wrote is the current request's, which
+                                   commits with the next claim (pg_claim_join) */
   bool prepared[Q_COUNT_];      /* statements prepared on this connection */
   int pending;                  /* statements queued whose results are not read */
   int *slot;                    /* [pending]: where each result goes (keep[k]; -1: only checked) */
@@ -720,6 +722,7 @@ static void tx_forget(pg_t *s) {
   s->n_locked = 0;
   s->fresh_beat = 0;
   s->dirty = false;
+  s->join_claim = false;
 }
 
 /* COMMIT (peers see it at their next look: pg_data_version). */
@@ -801,7 +804,7 @@ static int pg_begin(hp_store_t *h, hp_err_t *err) {
   if (conn_ready(s, err)) return HP_EDB;
   s->batch = true;
   s->tx_open = s->tx_begun = false;
-  s->aborted = false;
+  s->aborted = s->join_claim = false;
   return HP_OK;
 }
 
@@ -1217,6 +1220,14 @@ static int pg_study_lock(hp_store_t *h, int64_t study_id, hp_err_t *err) {
   int rc = tx_begin(s, err);
   if (rc) return rc;
   return tx_end(s, study_lock(s, study_id, err), err);
+}
+
+/* Armed only while the batch has written nothing: what the request then
+ * writes (a trial's end) commits with its next claim, all of it or none. */
+static bool pg_claim_join(hp_store_t *h, bool on) {
+  pg_t *s = PG(h);
+  s->join_claim = on && s->batch && !s->dirty && !s->aborted;
+  return s->join_claim;
 }
 
 static int pg_study_find(hp_store_t *h, const char *name, int64_t *study_id, hp_err_t *err) {
@@ -1639,14 +1650,17 @@ static int pg_trial_create(hp_store_t *h, int64_t study_id, hp_store_state_t sta
   bool beat = s->batch && state == HP_STORE_RUNNING;
   a_str(&t, beat ? "true" : "false");
   /* No savepoint: a failed insert fails the batch (a server error; every
-   * check is above). In a batch that has written nothing yet, the claim
-   * commits in the same round trip as the insert: the study's lock is held
+   * check is above). In a batch that has written nothing yet, or only
+   * what the current request wrote (a trial's end: pg_claim_join), the
+   * claim commits, with those writes, in the same round trip as the
+   * insert: the study's lock is held
    * only while the server runs it (not while this daemon waits for the
    * result and then for its commit: with several daemons, the others wait
    * on that lock), and the ask's reply needs no second round trip. The
    * batch goes on in a new transaction; the lock is gone (store.h). */
   PGresult *r = NULL;
-  bool early = s->batch && !s->dirty && !s->aborted;
+  bool early = s->batch && (!s->dirty || s->join_claim) && !s->aborted;
+  s->join_claim = false;
   if (!send_prepared(s, Q_TRIAL_INSERT, &t, 0)) {
     rc = pg_fail(s, err, "inserting a trial", NULL);
     goto done;
@@ -1674,7 +1688,7 @@ static int pg_trial_create(hp_store_t *h, int64_t study_id, hp_store_state_t sta
   id = col_int(r, 0, 0);
   num = col_int(r, 0, 1);
   PQclear(r);
-  if (!early) s->dirty = true;
+  s->dirty = !early; /* an early commit took what the request wrote before */
   c->count = num + 1;
   c->last_id = id;
   if (beat) s->fresh_beat = id;
@@ -2266,6 +2280,7 @@ static const hp_store_backend_t pg_backend = {
     .study_get_system_attr = pg_study_get_system_attr,
     .study_attrs = pg_study_attrs,
     .study_lock = pg_study_lock,
+    .claim_join = pg_claim_join,
     .trial_create = pg_trial_create,
     .trial_pop_waiting = pg_trial_pop_waiting,
     .trial_set_params = pg_trial_set_params,

@@ -135,6 +135,16 @@ bool hp_store_shared(const hp_store_t *s);
  * A no-op where there is one writer (SQLite's batch holds the file's write
  * lock). */
 int hp_store_study_lock(hp_store_t *s, int64_t study_id, hp_err_t *err);
+/* One request that ends a trial and creates the next (trial.tell with
+ * "ask"): with on, when the open batch has written nothing yet, what is
+ * written from now on commits with the claim of the next
+ * hp_store_trial_create, in the round trip of that trial's insert (as a
+ * claim alone does when the batch has written nothing before it: below),
+ * and the batch goes on in a new transaction. Returns whether that holds
+ * (false outside a batch, after writes of the batch, on SQLite: its batch
+ * commits once, at its end, in any case). With off (the request's end),
+ * later writes of the batch wait for its commit again. */
+bool hp_store_claim_join(hp_store_t *s, bool on);
 
 /* ---- studies ---------------------------------------------------------- */
 /* Summary of a study, one row of hp_store_study_list. */
@@ -211,8 +221,9 @@ typedef struct hp_store_param {
  * Either out pointer may be NULL. PostgreSQL inside a batch: the trial
  * with its params and attributes is one statement; a RUNNING trial gets
  * its first heartbeat in it (a beat of it later in the same batch adds
- * nothing); and when the batch has written nothing before, the claim
- * commits with it in the same round trip (the study's lock is released;
+ * nothing); and when the batch has written nothing before (or only what
+ * hp_store_claim_join let join), the claim commits with it in the same
+ * round trip (the study's lock is released;
  * the rest of the batch is a new transaction, and a failure of it no longer
  * undoes this trial). */
 int hp_store_trial_create(hp_store_t *s, int64_t study_id, hp_store_state_t state,
@@ -428,6 +439,7 @@ typedef struct hp_store_backend {
   int (*study_attrs)(hp_store_t *s, int64_t study_id, bool system, char **object_json,
                      hp_err_t *err);
   int (*study_lock)(hp_store_t *s, int64_t study_id, hp_err_t *err);
+  bool (*claim_join)(hp_store_t *s, bool on);
   int (*trial_create)(hp_store_t *s, int64_t study_id, hp_store_state_t state,
                       const hp_store_param_t *params, size_t n_params,
                       const char *system_attrs_json, int64_t *trial_id, int64_t *number,

@@ -21,6 +21,14 @@ usage: pg_cluster.py HPSEARCH BASE PORT DB SCENARIO
                 at once: numbers unique and contiguous, each sees the other's
   optuna5 DIR   one daemon writes a study (v3.2.0.a), the Optuna 5 package in
                 DIR reads it and continues it; the daemon sees its trials
+  tellask       trial.tell with "ask" (the end of one trial and the next one
+                in one message): four daemons on one TPE study with n_trials,
+                each reply after its commit (the told trial COMPLETE and the
+                next one RUNNING in the database when it arrives), numbers
+                once, n_trials exact, each client's last tell answered with
+                "next": null and -32006; with one daemon the same parameters
+                as separate asks and tells; a tell the database refuses (its
+                trial ended by another program) starts no next trial
   restart       two daemons, an ask/tell client per daemon; the PostgreSQL
                 server is stopped and started again mid-run: every tell that
                 was answered is in the database, and the study completes
@@ -181,6 +189,150 @@ def asktell_loop(d, study, acked, errors, count=None):
             errors.append(t.get("error", "no reply to trial.tell"))
 
 
+def run_clients(daemons, study, n, loop, args):
+    """A client thread per daemon (loop(d, study, acked, errors, *args(i))) until
+    each is done; then the study must have n trials numbered once, all
+    COMPLETE, and no client an error. Returns the acked tells."""
+    import threading
+    acked, errors = [], []
+    threads = [threading.Thread(target=loop, args=(d, study, acked, errors) + args(i))
+               for i, d in enumerate(daemons)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    rows = wait_finished(study, n, 30)
+    check_numbers(rows, n)
+    check(all(r[1] == "COMPLETE" for r in rows), "a trial did not complete")
+    check(not errors, "errors: %s" % errors[:5])
+    return acked
+
+
+def tellask_loop(d, study, acked, errors, ends, check_db=False):
+    """Asks once, then tells each trial with "ask": true until the reply
+    has no next trial. check_db: after each reply, the told trial must be
+    COMPLETE and the next RUNNING in the database (the reply came after
+    the commit)."""
+    a = d.rpc("trial.ask", {"study": study})
+    if "result" not in a:
+        ends.append((d.name, a.get("error")))  # the study may be used up already
+        return
+    cur = a["result"]
+    conn = psycopg2.connect(host=SOCKDIR, port=PORT, user="postgres", dbname=DB) \
+        if check_db else None
+    if conn:
+        conn.autocommit = True
+    while True:
+        num, value = cur["trial"], cur["params"]["x"]
+        t = d.rpc("trial.tell", {"study": study, "trial": num, "value": value, "ask": True})
+        if "result" not in t:
+            errors.append(t.get("error", "no reply to trial.tell"))
+            return
+        r = t["result"]
+        if r.get("trial") != num or r.get("state") != "COMPLETE" or "next" not in r:
+            errors.append("unexpected reply %s" % r)
+            return
+        acked.append((d.name, num, value))
+        nxt = r["next"]
+        if conn:
+            with conn.cursor() as c:
+                c.execute("SELECT t.number, t.state::text FROM trials t JOIN studies s ON "
+                          "s.study_id = t.study_id WHERE s.study_name = %s AND t.number IN "
+                          "(%s, %s)", (study, num, nxt["trial"] if nxt else -1))
+                st = dict(c.fetchall())
+            if st.get(num) != "COMPLETE" or (nxt and st.get(nxt["trial"]) != "RUNNING"):
+                errors.append("reply before commit: trial %d %s, next %s" % (
+                    num, st.get(num), nxt and (nxt["trial"], st.get(nxt["trial"]))))
+        if nxt is None:
+            ends.append((d.name, r.get("next_error")))
+            break
+        if nxt.get("state") != "RUNNING" or "x" not in nxt.get("params", {}):
+            errors.append("unexpected next trial %s" % nxt)
+            return
+        cur = nxt
+    if conn:
+        conn.close()
+
+
+def tellask():
+    """trial.tell with "ask" (docs/protocol.md): on several daemons, with
+    the end and the next claim committed in one round trip."""
+    daemons = [Daemon("d%d" % i) for i in range(4)]
+    n = int(400 * SCALE)
+    spec = {"name": "ta", "direction": "minimize", "n_trials": n,
+            "sampler": {"type": "tpe", "seed": 5, "n_startup_trials": 5},
+            "space": {"x": {"type": "float", "low": 0, "high": 1}}}
+    submit(daemons[0], spec)
+    wait_known(daemons, "ta")
+    ends = []
+    acked = run_clients(daemons, "ta", n, tellask_loop, lambda i: (ends, i == 0))
+    counts = {d.name: sum(1 for a in acked if a[0] == d.name) for d in daemons}
+    found["per_daemon"] = counts
+    check(all(c > 0 for c in counts.values()), "a daemon ran no trial: %s" % counts)
+    check(len(acked) == n, "%d tells answered, n_trials %d" % (len(acked), n))
+    found["ends"] = [e[1]["code"] if e[1] else None for e in ends]
+    check(len(ends) == 4 and all(e[1] and e[1].get("code") == -32006 for e in ends),
+          "the clients' last replies: %s" % ends)
+    values = {r[0]: r[1] for r in sql("SELECT t.number, v.value FROM trials t JOIN trial_values "
+                                      "v ON v.trial_id = t.trial_id JOIN studies s ON "
+                                      "s.study_id = t.study_id WHERE s.study_name = 'ta'")}
+    check(all(abs(values.get(a[1], -1) - a[2]) < 1e-12 for a in acked), "a told value differs")
+    for d in daemons[1:]:
+        d.stop()
+    # One daemon: tell with "ask" gives the parameters separate asks and
+    # tells give (TPE's next sample sees the told value).
+    d = daemons[0]
+    seqs = {}
+    for name, joined in (("sep", False), ("joint", True)):
+        submit(d, {"name": name, "direction": "minimize", "n_trials": 30,
+                   "sampler": {"type": "tpe", "seed": 9, "n_startup_trials": 4},
+                   "space": {"x": {"type": "float", "low": -3, "high": 3}}})
+        xs, cur = [], d.rpc("trial.ask", {"study": name})["result"]
+        for i in range(30):
+            x = cur["params"]["x"]
+            xs.append(x)
+            r = d.rpc("trial.tell", {"study": name, "trial": cur["trial"], "value": x * x,
+                                     "ask": joined})["result"]
+            if joined:
+                cur = r["next"]
+                if i == 29:
+                    check(cur is None and r["next_error"]["code"] == -32006,
+                          "no -32006 after n_trials: %s" % r)
+            elif i < 29:
+                cur = d.rpc("trial.ask", {"study": name})["result"]
+        seqs[name] = xs
+    check(seqs["sep"] == seqs["joint"], "TPE's parameters differ with \"ask\": %s vs %s" % (
+        seqs["sep"][:8], seqs["joint"][:8]))
+    # One transaction per trial with "ask": a trial's value and the next
+    # trial's parameters were written by the same one (xmin), without it
+    # by two.
+    for name in ("sep", "joint"):
+        rows = sql("SELECT t.number, v.xmin::text, p.xmin::text FROM trials t JOIN studies s ON "
+                   "s.study_id = t.study_id JOIN trial_values v ON v.trial_id = t.trial_id JOIN "
+                   "trial_params p ON p.trial_id = t.trial_id WHERE s.study_name = %s "
+                   "ORDER BY t.number", (name,))
+        same = sum(1 for a, b in zip(rows, rows[1:]) if a[1] == b[2])
+        found["value_with_next_claim_" + name] = same
+        check(same == (29 if name == "joint" else 0),
+              "%s: %d of 29 trials' ends committed with the next claim" % (name, same))
+    # A tell the database refuses (another program ended the trial): an
+    # error, not a success, and the next trial's claim went with it.
+    submit(d, {"name": "tr", "direction": "minimize",
+               "sampler": {"type": "random", "seed": 1},
+               "space": {"x": {"type": "float", "low": 0, "high": 1}}})
+    a = d.rpc("trial.ask", {"study": "tr"})["result"]
+    sql("UPDATE trials SET state = 'FAIL', datetime_complete = now() WHERE number = %s AND "
+        "study_id = (SELECT study_id FROM studies WHERE study_name = 'tr')", (a["trial"],))
+    t = d.rpc("trial.tell", {"study": "tr", "trial": a["trial"], "value": 0.5, "ask": True})
+    found["refused_tell"] = t.get("error", t.get("result"))
+    check("error" in t, "a tell of a trial ended elsewhere was answered %s" % t)
+    rows = study_rows("tr")
+    check(len(rows) == 1 and rows[0][1] == "FAIL",
+          "after the refused tell the study has %s" % rows)
+    check("result" in d.rpc("daemon.status", {}), "the daemon stopped answering")
+    d.stop()
+
+
 def claims(sampler):
     """Four daemons, each with an ask/tell client, 250 trials each on average."""
     daemons = [Daemon("d%d" % i) for i in range(4)]
@@ -192,18 +344,7 @@ def claims(sampler):
         spec["n_trials"] = n
     submit(daemons[0], spec)
     wait_known(daemons, "claims")
-    import threading
-    acked, errors = [], []
-    threads = [threading.Thread(target=asktell_loop, args=(d, "claims", acked, errors))
-               for d in daemons]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(300)
-    rows = wait_finished("claims", n, 30)
-    check_numbers(rows, n)
-    check(all(r[1] == "COMPLETE" for r in rows), "a trial did not complete")
-    check(not errors, "errors: %s" % errors[:5])
+    acked = run_clients(daemons, "claims", n, asktell_loop, lambda i: ())
     xs = [r[0] for r in sql("SELECT p.param_value FROM trial_params p JOIN trials t ON "
                             "t.trial_id = p.trial_id WHERE p.param_name = 'x'")]
     if sampler == "grid":
@@ -227,18 +368,7 @@ def unlimited():
             "space": {"x": {"type": "float", "low": 0, "high": 1}}}
     submit(daemons[0], spec)
     wait_known(daemons, "free")
-    import threading
-    acked, errors = [], []
-    threads = [threading.Thread(target=asktell_loop, args=(d, "free", acked, errors, per))
-               for d in daemons]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(300)
-    rows = wait_finished("free", 2 * per, 30)
-    check_numbers(rows, 2 * per)
-    check(all(r[1] == "COMPLETE" for r in rows), "a trial did not complete")
-    check(not errors, "errors: %s" % errors[:5])
+    acked = run_clients(daemons, "free", 2 * per, asktell_loop, lambda i: (per,))
     values = {r[0]: r[1] for r in sql("SELECT t.number, v.value FROM trials t JOIN trial_values "
                                       "v ON v.trial_id = t.trial_id")}
     check(all(abs(values.get(a[1], -1) - a[2]) < 1e-12 for a in acked), "a told value differs")
@@ -529,7 +659,7 @@ print(json.dumps({"version": optuna.__version__, "n": len(before), "best": best,
 
 SCENARIOS = {"claims-grid": lambda: claims("grid"), "claims-tpe": lambda: claims("tpe"),
              "unlimited": unlimited, "batch": batch_claims,
-             "kill9": kill9, "live": live_owner, "taken": taken_over, "optuna": optuna_joins, "optuna5": optuna5, "restart": restart}
+             "tellask": tellask, "kill9": kill9, "live": live_owner, "taken": taken_over, "optuna": optuna_joins, "optuna5": optuna5, "restart": restart}
 t0 = time.time()
 SCENARIOS[SCENARIO]()
 found["seconds"] = round(time.time() - t0, 1)

@@ -781,6 +781,97 @@ static void test_ask_report_tell(void **state) {
   daemon_stop(&d);
 }
 
+/* trial.tell with "ask": the told trial's end and the next trial in one
+ * reply. TPE's next sample is the one separate asks and tells give (it saw
+ * the told value); no next trial (n_trials reached, a stopped study) is
+ * "next": null with "next_error", while the tell itself succeeded. */
+static void test_tell_ask(void **state) {
+  (void)state;
+  daemon_proc_t d;
+  daemon_start(&d, 1);
+  client_t c;
+  cl_open(&c, d.sock);
+  double xs[2][8];
+  for (int joint = 0; joint < 2; joint++) {
+    char spec[400], p[300];
+    const char *name = joint ? "joint" : "sep";
+    snprintf(spec, sizeof spec,
+             "{\"name\":\"%s\",\"n_trials\":8,\"sampler\":{\"type\":\"tpe\",\"seed\":3,"
+             "\"n_startup_trials\":3},\"space\":{\"x\":{\"type\":\"float\",\"low\":-2,"
+             "\"high\":2}}}", name);
+    create_study(&c, spec);
+    cJSON *r, *r2 = NULL;
+    snprintf(p, sizeof p, "{\"study\":\"%s\"}", name);
+    cJSON *cur = cl_ok(&c, "trial.ask", p, &r);
+    for (int i = 0; i < 8; i++) {
+      int num = cJSON_GetObjectItem(cur, "trial")->valueint;
+      assert_int_equal(num, i);
+      double x = cJSON_GetObjectItem(cJSON_GetObjectItem(cur, "params"), "x")->valuedouble;
+      xs[joint][i] = x;
+      snprintf(p, sizeof p, "{\"study\":\"%s\",\"trial\":%d,\"value\":%.17g%s}", name, num,
+               (x - 0.5) * (x - 0.5), joint ? ",\"ask\":true" : "");
+      cJSON *res = cl_ok(&c, "trial.tell", p, &r2);
+      assert_int_equal(cJSON_GetObjectItem(res, "trial")->valueint, num);
+      assert_string_equal(cJSON_GetObjectItem(res, "state")->valuestring, "COMPLETE");
+      cJSON_Delete(r);
+      r = r2;
+      if (!joint) {
+        assert_null(cJSON_GetObjectItem(res, "next"));
+        if (i == 7) break;
+        cJSON_Delete(r);
+        snprintf(p, sizeof p, "{\"study\":\"%s\"}", name);
+        cur = cl_ok(&c, "trial.ask", p, &r);
+        continue;
+      }
+      cur = cJSON_GetObjectItem(res, "next");
+      if (i < 7) {
+        assert_true(cJSON_IsObject(cur));
+        assert_string_equal(cJSON_GetObjectItem(cur, "state")->valuestring, "RUNNING");
+        assert_non_null(cJSON_GetObjectItem(cur, "trial_id"));
+        assert_null(cJSON_GetObjectItem(res, "next_error"));
+      } else { /* n_trials reached: the tell is done, no next trial */
+        assert_true(cJSON_IsNull(cur));
+        cJSON *e = cJSON_GetObjectItem(res, "next_error");
+        assert_int_equal(cJSON_GetObjectItem(e, "code")->valueint, HP_RPC_E_EXHAUSTED);
+        assert_non_null(strstr(cJSON_GetObjectItem(e, "message")->valuestring, "no trial left"));
+      }
+    }
+    cJSON_Delete(r);
+  }
+  for (int i = 0; i < 8; i++) assert_true(xs[0][i] == xs[1][i]);
+  cJSON *r;
+  cJSON *res = cl_ok(&c, "trial.get", "{\"study\":\"joint\",\"trial\":7}", &r);
+  assert_string_equal(cJSON_GetObjectItem(res, "state")->valuestring, "COMPLETE");
+  cJSON_Delete(r);
+  char msg[600];
+  /* "ask" is a boolean */
+  create_study(&c, "{\"name\":\"st\",\"space\":{\"x\":{\"type\":\"float\",\"low\":0,"
+                   "\"high\":1}}}");
+  cl_ok(&c, "trial.ask", "{\"study\":\"st\"}", &r);
+  cJSON_Delete(r);
+  assert_int_equal(cl_err(&c, "trial.tell", "{\"study\":\"st\",\"trial\":0,\"value\":1,\"ask\":1}",
+                          msg, sizeof msg),
+                   HP_RPC_E_PARAMS);
+  assert_non_null(strstr(msg, "params.ask"));
+  /* a stopped study: the tell is stored, the next trial is refused */
+  cl_ok(&c, "study.stop", "{\"study\":\"st\"}", &r);
+  cJSON_Delete(r);
+  res = cl_ok(&c, "trial.tell", "{\"study\":\"st\",\"trial\":0,\"value\":1,\"ask\":true}", &r);
+  assert_string_equal(cJSON_GetObjectItem(res, "state")->valuestring, "COMPLETE");
+  assert_true(cJSON_IsNull(cJSON_GetObjectItem(res, "next")));
+  assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(res, "next_error"), "code")->valueint,
+                   HP_RPC_E_STOPPED);
+  cJSON_Delete(r);
+  res = cl_ok(&c, "trial.get", "{\"study\":\"st\",\"trial\":0}", &r);
+  assert_string_equal(cJSON_GetObjectItem(res, "state")->valuestring, "COMPLETE");
+  cJSON_Delete(r);
+  res = cl_ok(&c, "study.get", "{\"study\":\"st\"}", &r);
+  assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(res, "counts"), "RUNNING")->valueint, 0);
+  cJSON_Delete(r);
+  cl_close(&c);
+  daemon_stop(&d);
+}
+
 /* Malformed, invalid, oversized and half-sent messages; a client that never
  * reads. The daemon keeps serving everyone else. */
 static void test_protocol_errors(void **state) {
@@ -3337,6 +3428,7 @@ int main(void) {
       cmocka_unit_test(test_gp_study),
       cmocka_unit_test(test_fairness_budget_stop),
       cmocka_unit_test(test_ask_report_tell),
+      cmocka_unit_test(test_tell_ask),
       cmocka_unit_test(test_protocol_errors),
       cmocka_unit_test(test_exact_bytes),
       cmocka_unit_test(test_concurrent_clients),

@@ -213,6 +213,13 @@ static void test_pg_claims_batch(void **state) {
   scenario("batch", NULL);
 }
 
+/* trial.tell with "ask" on four daemons: the end and the next claim in one
+ * round trip, each reply after its commit, n_trials exact. */
+static void test_pg_tell_ask(void **state) {
+  (void)state;
+  scenario("tellask", NULL);
+}
+
 static void test_pg_kill9_takeover(void **state) {
   (void)state;
   scenario("kill9", NULL);
@@ -269,6 +276,7 @@ int main(void) {
       cmocka_unit_test(test_pg_schema_exact),  cmocka_unit_test(test_pg_urls),
       cmocka_unit_test(test_pg_claims_grid),   cmocka_unit_test(test_pg_claims_tpe),
       cmocka_unit_test(test_pg_claims_unlimited), cmocka_unit_test(test_pg_claims_batch),
+      cmocka_unit_test(test_pg_tell_ask),
       cmocka_unit_test(test_pg_kill9_takeover), cmocka_unit_test(test_pg_live_owner),
       cmocka_unit_test(test_pg_taken_over),
       cmocka_unit_test(test_pg_optuna_joins),
