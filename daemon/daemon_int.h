@@ -118,6 +118,10 @@ struct hp_conn {
   cJSON *batch_ids;          /* ids of the requests answered in this loop
                                 iteration (an array), or NULL: a failed commit
                                 turns their replies into errors */
+  size_t out_settled;        /* out[0, out_settled): replies and events of this
+                                iteration whose writes are committed already
+                                (hp_daemon_batch_settled): a failed commit keeps
+                                them */
   bool subscribed;           /* receives events */
   int64_t sub_study;         /* only this study's events, or -1 for all */
 };
@@ -350,6 +354,11 @@ double hp_now_mono(void);
 /* Opens the store batch if none is open; everything is committed in the
  * check phase of this loop iteration, before any output is written. */
 int hp_daemon_batch(hp_daemon_t *d, hp_err_t *err);
+/* After a request: when everything the open batch wrote is committed
+ * already (hp_store_batch_settled: a claim committed early with it), the
+ * replies and events queued so far are final, and a failure of the rest
+ * of the batch no longer turns them into errors. */
+void hp_daemon_batch_settled(hp_daemon_t *d);
 /* Whether anyone listens to events of this study (skip building them). */
 bool hp_daemon_wants_events(const hp_daemon_t *d, int64_t study_id);
 /* Sends an event (params object, taken over) to every subscriber. */

@@ -871,4 +871,7 @@ reply:
     cJSON_Delete(result);
   }
   cJSON_Delete(req);
+  /* A claim that committed early with all the batch wrote (trial.ask, a
+   * tell with "ask"): this reply and those before it are final. */
+  hp_daemon_batch_settled(d);
 }

@@ -368,6 +368,15 @@ int hp_daemon_batch(hp_daemon_t *d, hp_err_t *err) {
   return rc;
 }
 
+void hp_daemon_batch_settled(hp_daemon_t *d) {
+  if (!hp_store_in_batch(d->store) || !hp_store_batch_settled(d->store)) return;
+  for (hp_conn_t *c = d->conns; c; c = c->next) {
+    c->out_settled = c->out_len;
+    cJSON_Delete(c->batch_ids);
+    c->batch_ids = NULL;
+  }
+}
+
 bool hp_daemon_wants_events(const hp_daemon_t *d, int64_t study_id) {
   if (d->n_subscribers == 0) return false;
   for (const hp_conn_t *c = d->conns; c; c = c->next)
@@ -428,7 +437,7 @@ static void conns_batch_failed(hp_daemon_t *d, bool undone, const char *why) {
   for (hp_conn_t *c = d->conns; c; c = next) {
     next = c->next;
     if (c->closing) continue;
-    c->out_len = 0;
+    c->out_len = c->out_settled; /* what was committed before stays */
     cJSON *ids = c->batch_ids;
     c->batch_ids = NULL;
     for (const cJSON *id = ids ? ids->child : NULL; id && !c->closing; id = id->next)
@@ -469,6 +478,7 @@ static void on_check(uv_check_t *h) {
   for (hp_conn_t *c = d->conns; c; c = c->next) {
     cJSON_Delete(c->batch_ids);
     c->batch_ids = NULL;
+    c->out_settled = 0;
   }
   hp_conn_t *next;
   for (hp_conn_t *c = d->conns; c; c = next) {

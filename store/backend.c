@@ -43,6 +43,10 @@ bool hp_store_claim_join(hp_store_t *s, bool on) {
   return BE(s)->claim_join ? BE(s)->claim_join(s, on) : false;
 }
 
+bool hp_store_batch_settled(const hp_store_t *s) {
+  return BE(s)->batch_settled ? BE(s)->batch_settled(s) : false;
+}
+
 int hp_store_fail_stale(hp_store_t *s, int64_t study_id, double grace,
                         const char *reason, const int64_t *keep, size_t n_keep,
                         hp_store_trial_ref_t **out, size_t *n, hp_err_t *err) {

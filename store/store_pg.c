@@ -1230,6 +1230,13 @@ static bool pg_claim_join(hp_store_t *h, bool on) {
   return s->join_claim;
 }
 
+/* No statement sent since the last commit (an early claim's): not even a
+ * read, whose transaction might hold a write this does not see. */
+static bool pg_batch_settled(const hp_store_t *h) {
+  const pg_t *s = CPG(h);
+  return s->batch && !s->tx_open && !s->aborted && s->pending == 0;
+}
+
 static int pg_study_find(hp_store_t *h, const char *name, int64_t *study_id, hp_err_t *err) {
   pg_t *s = PG(h);
   if (!name) return hp_err_set(err, HP_EINVAL, "study name: missing");
@@ -2281,6 +2288,7 @@ static const hp_store_backend_t pg_backend = {
     .study_attrs = pg_study_attrs,
     .study_lock = pg_study_lock,
     .claim_join = pg_claim_join,
+    .batch_settled = pg_batch_settled,
     .trial_create = pg_trial_create,
     .trial_pop_waiting = pg_trial_pop_waiting,
     .trial_set_params = pg_trial_set_params,

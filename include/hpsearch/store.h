@@ -145,6 +145,12 @@ int hp_store_study_lock(hp_store_t *s, int64_t study_id, hp_err_t *err);
  * commits once, at its end, in any case). With off (the request's end),
  * later writes of the batch wait for its commit again. */
 bool hp_store_claim_join(hp_store_t *s, bool on);
+/* Whether everything the open batch wrote is committed already, and
+ * nothing written since: a claim committed early with it (PostgreSQL,
+ * hp_store_trial_create). A failure of the rest of the batch then undoes
+ * none of it. False outside a batch, after a failed statement, and on
+ * SQLite (its batch commits once, at its end). */
+bool hp_store_batch_settled(const hp_store_t *s);
 
 /* ---- studies ---------------------------------------------------------- */
 /* Summary of a study, one row of hp_store_study_list. */
@@ -440,6 +446,7 @@ typedef struct hp_store_backend {
                      hp_err_t *err);
   int (*study_lock)(hp_store_t *s, int64_t study_id, hp_err_t *err);
   bool (*claim_join)(hp_store_t *s, bool on);
+  bool (*batch_settled)(const hp_store_t *s);
   int (*trial_create)(hp_store_t *s, int64_t study_id, hp_store_state_t state,
                       const hp_store_param_t *params, size_t n_params,
                       const char *system_attrs_json, int64_t *trial_id, int64_t *number,

@@ -330,6 +330,43 @@ def tellask():
     check(len(rows) == 1 and rows[0][1] == "FAIL",
           "after the refused tell the study has %s" % rows)
     check("result" in d.rpc("daemon.status", {}), "the daemon stopped answering")
+    # A tell with "ask" committed early with its next claim, then a later
+    # request of the same loop iteration fails the batch (a tell of a
+    # trial another program ended): the first reply stays a success (its
+    # trial and the next one are stored), only the second is an error.
+    outcome = None
+    for _ in range(5):  # the daemon's look once a second may see the change first
+        time.sleep(1.2)  # new trials wait a second after a batch failed
+        a1 = d.rpc("trial.ask", {"study": "tr"})["result"]
+        a2 = d.rpc("trial.ask", {"study": "tr"})["result"]
+        sql("UPDATE trials SET state = 'FAIL', datetime_complete = now() WHERE number = %s "
+            "AND study_id = (SELECT study_id FROM studies WHERE study_name = 'tr')",
+            (a2["trial"],))
+        s_ = socket.socket(socket.AF_UNIX)
+        s_.settimeout(30)
+        s_.connect(d.sock)
+        s_.sendall(("".join(json.dumps({"jsonrpc": "2.0", "id": i, "method": "trial.tell",
+                                        "params": p}) + "\n" for i, p in (
+            (1, {"study": "tr", "trial": a1["trial"], "value": 0.25, "ask": True}),
+            (2, {"study": "tr", "trial": a2["trial"], "value": 0.5})))).encode())
+        f = s_.makefile("rb")
+        r1, r2 = json.loads(f.readline()), json.loads(f.readline())
+        s_.close()
+        if r2.get("error", {}).get("code") == -32603:
+            outcome = (a1, r1, r2)
+            break
+        d.rpc("trial.tell", {"study": "tr", "trial": a1["trial"], "value": 0.25})
+    found["settled_reply"] = outcome and outcome[1]
+    if check(outcome is not None, "no batch failed after a tell with \"ask\" in 5 tries"):
+        a1, r1, r2 = outcome
+        states = {r[0]: r[1] for r in study_rows("tr")}
+        nxt = r1.get("result", {}).get("next")
+        check("result" in r1 and nxt is not None,
+              "a tell committed with its next claim was answered %s" % r1)
+        check(states.get(a1["trial"]) == "COMPLETE" and nxt and
+              states.get(nxt["trial"]) == "RUNNING",
+              "after the settled reply the study holds %s" % states)
+    check("result" in d.rpc("daemon.status", {}), "the daemon stopped answering")
     d.stop()
 
 
