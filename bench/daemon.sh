@@ -31,10 +31,10 @@ parts=" ${BENCH_PARTS:-cli asktell sweep pg} "
 want() { [[ $parts == *" $1 "* ]]; }
 if [ "$quick" = 1 ]; then
   n_rand=2000 n_tpe=200 n_opt_rand=100 n_opt_tpe=60 runs=10 opt_runs=2 sweep_trials=4
-  n_pg=2000 n_pg_tpe=500 n_opt_pg=100 n_opt_pg_tpe=100 pg_reps=3
+  n_pg=2000 n_pg_tpe=200 n_opt_pg=100 n_opt_pg_tpe=200 pg_reps=3
 else
   n_rand=20000 n_tpe=1000 n_opt_rand=500 n_opt_tpe=300 runs=50 opt_runs=5 sweep_trials=10
-  n_pg=5000 n_pg_tpe=1000 n_opt_pg=300 n_opt_pg_tpe=200 pg_reps=5
+  n_pg=5000 n_pg_tpe=200 n_opt_pg=300 n_opt_pg_tpe=200 pg_reps=5
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/hpsearch-bench.XXXXXX")
@@ -175,6 +175,8 @@ pg_hp() { # SAMPLER N REP MODE: one hpsearch measurement on a fresh database
   for i in $(seq "$n"); do
     for _ in $(seq 100); do "$bin" status "pg$s$n" --socket "$tmp/pg$i.sock" >/dev/null 2>&1 && break; sleep 0.05; done
   done
+  # TPE on as many trials as Optuna's: both sides' time per trial grows with
+  # the history, so a longer one would hand its cost to one side only
   local nt=$n_pg c0 c1
   [ "$s" = tpe ] && nt=$n_pg_tpe
   c0=$("$py" bench/cpu_seconds.py "$HP_BENCH_SERVER_PID" "${dp[@]}")
