@@ -227,6 +227,26 @@ int hp_nsga2_suggest(hp_sampler_t *s, hp_rng_t *rng, int64_t number, double *out
 
 /* tpe.c */
 int hp_tpe_suggest(hp_sampler_t *s, hp_rng_t *rng, double *out, hp_err_t *err);
+/* The two Parzen mixtures TPE would build now for numeric parameter p's
+ * univariate decision (index 0: below, l; 1: above, g): n[k] components
+ * with centres mu[k] (transformed, ascending, the prior included),
+ * bandwidths sigma[k] and normalised weights w[k], allocated (free with
+ * hp_tpe_mixtures_free). For tests (tests/search/test_tpe.c) and the
+ * comparison with Optuna 5 (docs/search.md). 0 or HP_ENOMEM. */
+typedef struct hp_tpe_mixtures {
+  int64_t n[2];
+  double *mu[2], *sigma[2], *w[2];
+} hp_tpe_mixtures_t;
+int hp_tpe_numeric_mixtures(hp_sampler_t *s, int p, hp_tpe_mixtures_t *out);
+void hp_tpe_mixtures_free(hp_tpe_mixtures_t *m);
+/* Univariate bandwidths of c sorted centres mu (the prior at prior_idx or
+ * -1): the larger gap to a neighbour (domain ends as outer neighbours only
+ * if consider_endpoints), clipped to [range / min(100, 1 + c), range] (1e-12
+ * floor without the magic clip); the prior's is the range. prior_gaps: the
+ * prior is a neighbour (Optuna 3.1); false: gaps among the observations only
+ * (Optuna 5, used for a large below set of several objectives). */
+void hp_tpe_univariate_sigma(const hp_sampler_opts_t *o, const hp_tparam_t *tp, const double *mu,
+                             double *sigma, int64_t c, int64_t prior_idx, bool prior_gaps);
 /* Bandwidths from gaps among ALL observations (the "resolution" rule,
  * docs/search.md): component j (c components, centres mu, the prior at
  * prior_idx or -1) has gap_l[j] / gap_r[j] = distance to its left / right

@@ -113,19 +113,27 @@ static int64_t draw_index(hp_rng_t *rng, const double *w, int64_t n) {
 }
 
 /* Univariate bandwidths: mu[] sorted ascending (c centres including the
- * prior at index prior_idx, -1 if none). Optuna 3.1's rule: the larger gap
- * to a neighbour, domain ends as outer neighbours only if
- * consider_endpoints; then the magic clip; the prior gets the full range. */
-static void univariate_sigma(const hp_sampler_opts_t *o, const hp_tparam_t *tp, const double *mu,
-                             double *sigma, int64_t c, int64_t prior_idx) {
+ * prior at index prior_idx, -1 if none). The larger gap to a neighbour,
+ * domain ends as outer neighbours only if consider_endpoints; then the
+ * magic clip (range / min(100, 1 + c)); the prior gets the full range.
+ * Optuna 3.1 counts the prior among the neighbours (prior_gaps); Optuna 5
+ * takes the gaps among the observations only, so the prior between two
+ * observations does not narrow them (sampler_impl.h). */
+void hp_tpe_univariate_sigma(const hp_sampler_opts_t *o, const hp_tparam_t *tp, const double *mu,
+                             double *sigma, int64_t c, int64_t prior_idx, bool prior_gaps) {
   const double lo = tp->lo, hi = tp->hi, range = hi - lo;
+  const int64_t skip = prior_gaps ? -1 : prior_idx; /* centre that is no neighbour */
+  const int64_t nn = c - (skip >= 0);                /* centres that are neighbours */
   for (int64_t i = 0; i < c; i++) {
-    double left = mu[i] - (i > 0 ? mu[i - 1] : lo);
-    double right = (i + 1 < c ? mu[i + 1] : hi) - mu[i];
+    int64_t a = i - 1, b = i + 1;
+    if (skip >= 0 && a == skip) a--;
+    if (skip >= 0 && b == skip) b++;
+    double left = mu[i] - (a >= 0 ? mu[a] : lo);
+    double right = (b < c ? mu[b] : hi) - mu[i];
     double s = left > right ? left : right;
-    if (!o->consider_endpoints && c >= 2) {
-      if (i == 0) s = right;
-      if (i == c - 1) s = left;
+    if (!o->consider_endpoints && nn >= 2) {
+      if (a < 0) s = right;
+      if (b >= c) s = left;
     }
     sigma[i] = s;
   }
@@ -273,11 +281,14 @@ int hp_tpe_below_sigma(const hp_sampler_opts_t *o, const hp_tparam_t *tp, const 
 
 /* ---- univariate numeric ------------------------------------------------- */
 
-static int sample_numeric(hp_sampler_t *s, int p, const int64_t *below, int64_t nb, hp_rng_t *rng,
-                          double *out) {
+/* The two mixtures of parameter p's decision (the below set below[nb],
+ * marked in ws->is_below): l from the below observations, g from the
+ * others and the liars, each with the prior, centres ascending, weights
+ * normalised. 0, or HP_ENOMEM (l and g then freed). */
+static int numeric_mixtures(hp_sampler_t *s, int p, const int64_t *below, int64_t nb, comps_t *lp,
+                            comps_t *gp) {
   const hp_sampler_opts_t *o = &s->opts;
   const hp_tparam_t *tp = &s->tp[p];
-  const hp_dist_t *dist = &s->space->params[p].dist;
   const hp_hist_t *h = &s->hist;
   hp_tpe_ws_t *ws = &s->ws;
   const double prior_mu = 0.5 * (tp->lo + tp->hi);
@@ -321,8 +332,12 @@ static int sample_numeric(hp_sampler_t *s, int p, const int64_t *below, int64_t 
     if (isp) lprior_idx = j;
   }
   l.n = lc;
-  univariate_sigma(o, tp, l.mu, l.sigma, lc, lprior_idx);
-  const bool own = large_below(s, nb); /* Optuna 5's mixtures, see large_below */
+  /* Optuna 5's mixtures for a large below set of several objectives (see
+   * large_below); otherwise Optuna 3.1's bandwidths (the prior among the
+   * neighbours), l's replaced by the resolution rule under the corrected
+   * density */
+  const bool own = !tp->density31 && large_below(s, nb);
+  hp_tpe_univariate_sigma(o, tp, l.mu, l.sigma, lc, lprior_idx, !own);
   if (!tp->density31 && !own) {
     /* resolution bandwidths, each kernel weighted by its bandwidth */
     if (hp_tpe_below_sigma(o, tp, &h->sorted[p], lc, l.mu, lprior_idx, l.sigma) != 0) goto done;
@@ -396,10 +411,27 @@ static int sample_numeric(hp_sampler_t *s, int p, const int64_t *below, int64_t 
   /* Optuna's bandwidths; under the corrected density each kernel weighted
    * by its bandwidth (docs/search.md, "bandwidth weighting"), except for a
    * large below set of several objectives (large_below). */
-  univariate_sigma(o, tp, g.mu, g.sigma, gc, gprior_idx);
+  hp_tpe_univariate_sigma(o, tp, g.mu, g.sigma, gc, gprior_idx, !own);
   if (!tp->density31 && !own) hp_tpe_weight_by_sigma(g.w, g.sigma, gc);
   normalise(g.w, gc);
+  *lp = l;
+  *gp = g;
+  return 0;
+done:
+  comps_free(&l);
+  comps_free(&g);
+  return rc;
+}
 
+static int sample_numeric(hp_sampler_t *s, int p, const int64_t *below, int64_t nb, hp_rng_t *rng,
+                          double *out) {
+  const hp_sampler_opts_t *o = &s->opts;
+  const hp_tparam_t *tp = &s->tp[p];
+  const hp_dist_t *dist = &s->space->params[p].dist;
+  comps_t l, g;
+  int rc = numeric_mixtures(s, p, below, nb, &l, &g);
+  if (rc != 0) return rc;
+  const int64_t lc = l.n;
   hp_mix_t lm = comps_mix(&l), gm = comps_mix(&g);
   hp_mix_prepare(tp, &lm);
   hp_mix_prepare(tp, &gm);
@@ -416,11 +448,9 @@ static int sample_numeric(hp_sampler_t *s, int p, const int64_t *below, int64_t 
     }
   }
   *out = best_x;
-  rc = 0;
-done:
   comps_free(&l);
   comps_free(&g);
-  return rc;
+  return 0;
 }
 
 /* ---- univariate categorical --------------------------------------------- */
@@ -896,11 +926,10 @@ static void tpe_groups(const hp_sampler_t *s, int *group_of) {
   }
 }
 
-/* One decision: below set among the trials that have parameter p (the
- * trials where it was active), then a joint sample over mask (dj > 0) or
- * p's univariate one. */
-static int tpe_decide(hp_sampler_t *s, int p, const bool *mask, int dj, hp_rng_t *rng,
-                      double *out) {
+/* The below set of parameter p's decision among the trials that have p:
+ * *below (allocated) holds its nb history positions, marked in
+ * ws->is_below until decision_end. 0 or HP_ENOMEM. */
+static int decision_begin(hp_sampler_t *s, int p, int64_t **belowp, int64_t *nbp) {
   const hp_sampler_opts_t *o = &s->opts;
   const hp_hist_t *h = &s->hist;
   int64_t n_p = h->n - h->n_missing[p];
@@ -920,16 +949,80 @@ static int tpe_decide(hp_sampler_t *s, int p, const bool *mask, int dj, hp_rng_t
     select_below(h, col, nb, below);
   }
   for (int64_t i = 0; i < nb; i++) s->ws.is_below[h->number[below[i]]] = 1;
-  int rc;
+  *belowp = below;
+  *nbp = nb;
+  return 0;
+}
+
+static void decision_end(hp_sampler_t *s, int64_t *below, int64_t nb) {
+  for (int64_t i = 0; i < nb; i++) s->ws.is_below[s->hist.number[below[i]]] = 0;
+  free(below);
+}
+
+/* One decision: below set among the trials that have parameter p (the
+ * trials where it was active), then a joint sample over mask (dj > 0) or
+ * p's univariate one. */
+static int tpe_decide(hp_sampler_t *s, int p, const bool *mask, int dj, hp_rng_t *rng,
+                      double *out) {
+  int64_t *below, nb;
+  int rc = decision_begin(s, p, &below, &nb);
+  if (rc != 0) return rc;
   if (dj > 0)
     rc = sample_joint(s, mask, dj, below, nb, rng, out);
   else if (s->tp[p].kind == HP_T_CAT)
     rc = sample_categorical(s, p, below, nb, rng, &out[p]);
   else
     rc = sample_numeric(s, p, below, nb, rng, &out[p]);
-  for (int64_t i = 0; i < nb; i++) s->ws.is_below[h->number[below[i]]] = 0;
-  free(below);
+  decision_end(s, below, nb);
   return rc;
+}
+
+/* Starts a suggestion over the current history: scratch sized, the
+ * multi-objective split forgotten. 0 or HP_ENOMEM. */
+static int suggestion_begin(hp_sampler_t *s) {
+  if (ws_reserve(&s->ws, s->seen_cap) != 0) return HP_ENOMEM;
+  s->ws.motpe.valid = false; /* the history may have changed since */
+  return 0;
+}
+
+int hp_tpe_numeric_mixtures(hp_sampler_t *s, int p, hp_tpe_mixtures_t *out) {
+  memset(out, 0, sizeof *out);
+  int64_t *below, nb;
+  int rc = suggestion_begin(s);
+  if (rc == 0) rc = decision_begin(s, p, &below, &nb);
+  if (rc != 0) return rc;
+  comps_t l, g;
+  rc = numeric_mixtures(s, p, below, nb, &l, &g);
+  decision_end(s, below, nb);
+  if (rc != 0) return rc;
+  const comps_t *c[2] = {&l, &g};
+  for (int k = 0; k < 2; k++) {
+    out->n[k] = c[k]->n;
+    size_t sz = (size_t)(c[k]->n > 0 ? c[k]->n : 1) * sizeof(double);
+    out->mu[k] = malloc(sz);
+    out->sigma[k] = malloc(sz);
+    out->w[k] = malloc(sz);
+    if (!out->mu[k] || !out->sigma[k] || !out->w[k]) {
+      rc = HP_ENOMEM;
+      continue;
+    }
+    memcpy(out->mu[k], c[k]->mu, sz);
+    memcpy(out->sigma[k], c[k]->sigma, sz);
+    memcpy(out->w[k], c[k]->w, sz);
+  }
+  comps_free(&l);
+  comps_free(&g);
+  if (rc != 0) hp_tpe_mixtures_free(out);
+  return rc;
+}
+
+void hp_tpe_mixtures_free(hp_tpe_mixtures_t *m) {
+  for (int k = 0; k < 2; k++) {
+    free(m->mu[k]);
+    free(m->sigma[k]);
+    free(m->w[k]);
+  }
+  memset(m, 0, sizeof *m);
 }
 
 /* Parameters are decided in space order, so a condition sees its parents'
@@ -943,8 +1036,7 @@ int hp_tpe_suggest(hp_sampler_t *s, hp_rng_t *rng, double *out, hp_err_t *err) {
     hp_random_suggest(s, rng, out);
     return 0;
   }
-  if (ws_reserve(&s->ws, s->seen_cap) != 0) return hp_err_set(err, HP_ENOMEM, "tpe: out of memory");
-  s->ws.motpe.valid = false; /* the history may have changed since */
+  if (suggestion_begin(s) != 0) return hp_err_set(err, HP_ENOMEM, "tpe: out of memory");
   int *group_of = malloc((size_t)s->d * sizeof *group_of);
   bool *mask = calloc((size_t)s->d, sizeof *mask);
   bool *done = calloc((size_t)s->d, sizeof *done);

@@ -484,6 +484,69 @@ static void test_below_sigma_rule(void **state) {
   assert_true(sigma[0] == 5.0 && sigma[1] == 10.0);
 }
 
+/* Several objectives with a large below set (> gamma_max members, here 26
+ * of 260 trials): the univariate mixtures are Optuna 5's (docs/search.md,
+ * "Several objectives"), computed here by hand from its definition. One
+ * float x in [0, 10], two objectives; trial k < 26 has values (k, k), so
+ * it dominates every later one and the below set is trials 0..25: x = 1
+ * and a run 8.00, 8.05, .., 9.20. The above set (trials 26..259, values
+ * (100 + j, 100 + j)) is 117 points evenly on [0, 4] and 117 on [6, 10].
+ * Bandwidths are the larger gap to a neighbour AMONG THE OBSERVATIONS (the
+ * prior at 5 is no neighbour), one side at the ends, clipped to [10 /
+ * min(100, 1 + kernels), 10]; below weights uniform, above weights
+ * Optuna's ramp, the prior's 1, no bandwidth weighting. With the prior
+ * among the neighbours (Optuna 3.1's rule, hpsearch before) x = 1 and 8
+ * would get 4 and 3 instead of 7, and 4 and 6 in g 1 instead of 2. */
+static void test_motpe_large_below_mixtures(void **state) {
+  (void)state;
+  hp_space_t *sp = space_of("{\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 10}}");
+  hp_sampler_opts_t o;
+  hp_sampler_opts_default(&o, HP_SAMPLER_TPE);
+  o.seed = 0;
+  o.n_objectives = 2;
+  o.multivariate = false;
+  hp_sampler_t *s = NULL;
+  hp_err_t err = {0};
+  assert_int_equal(hp_sampler_create(sp, &o, &s, &err), 0);
+  enum { NB = 26, NG = 234 };
+  for (int k = 0; k < NB + NG; k++) {
+    int j = k - NB;
+    double x = k == 0 ? 1.0 : k < NB ? 8.0 + 0.05 * (k - 1) : j < 117 ? 4.0 * j / 116 : 6.0 + 4.0 * (j - 117) / 116;
+    double v[2] = {k < NB ? k : 100.0 + j, k < NB ? k : 100.0 + j};
+    assert_int_equal(hp_sampler_tell_values(s, k, &x, HP_FINAL_COMPLETE, v, 2, NULL, 0, -1, &err), 0);
+  }
+  hp_tpe_mixtures_t mx;
+  assert_int_equal(hp_tpe_numeric_mixtures(s, 0, &mx), 0);
+  /* l: 1, prior 5, 8.00 .. 9.20 */
+  assert_int_equal(mx.n[0], NB + 1);
+  const double lclip = 10.0 / 28;
+  for (int i = 0; i < NB + 1; i++) {
+    double mu = i == 0 ? 1.0 : i == 1 ? 5.0 : 8.0 + 0.05 * (i - 2);
+    double sg = i <= 2 ? (i == 1 ? 10.0 : 7.0) : lclip;
+    if (fabs(mx.mu[0][i] - mu) > 1e-12 || fabs(mx.sigma[0][i] - sg) > 1e-12 ||
+        fabs(mx.w[0][i] - 1.0 / 27) > 1e-15)
+      fail_msg("l[%d] = (%.17g, %.17g, %.17g), want (%g, %g, 1/27)", i, mx.mu[0][i], mx.sigma[0][i],
+               mx.w[0][i], mu, sg);
+  }
+  /* g: [0, 4], prior 5, [6, 10]; ramp weights over the chronological
+   * (= value) order: 1/234 + j (1 - 1/234) / 208 for the oldest 209, then 1 */
+  assert_int_equal(mx.n[1], NG + 1);
+  double tot = 1.0, wj[NG];
+  for (int j = 0; j < NG; j++) tot += wj[j] = j < 209 ? 1.0 / 234 + j * (1.0 - 1.0 / 234) / 208 : 1.0;
+  for (int i = 0; i < NG + 1; i++) {
+    int j = i < 117 ? i : i - 1; /* observation index; i == 117 the prior */
+    double mu = i == 117 ? 5.0 : j < 117 ? 4.0 * j / 116 : 6.0 + 4.0 * (j - 117) / 116;
+    double sg = i == 117 ? 10.0 : (j == 116 || j == 117) ? 2.0 : 0.1; /* clip 10 / min(100, 236) */
+    double w = (i == 117 ? 1.0 : wj[j]) / tot;
+    if (fabs(mx.mu[1][i] - mu) > 1e-12 || fabs(mx.sigma[1][i] - sg) > 1e-12 || fabs(mx.w[1][i] - w) > 1e-15)
+      fail_msg("g[%d] = (%.17g, %.17g, %.17g), want (%.17g, %g, %.17g)", i, mx.mu[1][i], mx.sigma[1][i],
+               mx.w[1][i], mu, sg, w);
+  }
+  hp_tpe_mixtures_free(&mx);
+  hp_sampler_free(s);
+  hp_space_free(sp);
+}
+
 /* The fast kernels against libm. */
 static void test_fast_kernels(void **state) {
   (void)state;
@@ -514,6 +577,7 @@ int main(void) {
       cmocka_unit_test(test_gap_sigma),       cmocka_unit_test(test_below_sigma_rule),
       cmocka_unit_test(test_multivariate_rule_helps),
       cmocka_unit_test(test_bandwidth_weighting),
+      cmocka_unit_test(test_motpe_large_below_mixtures),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
