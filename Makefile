@@ -67,7 +67,7 @@ define objs_of
 $(patsubst %.c,$(1)/obj/%.o,$(wildcard $(2)/*.c))
 endef
 
-.PHONY: all test test-plain test-asan test-browser clean bench-engine bench-search bench-search-mo bench-daemon bench-importance bench-dashboard bench-sweep bench-sweep-trials bench-gp-engine demo fmt \
+.PHONY: all test test-plain test-asan test-browser clean bench-engine bench-search bench-search-mo bench-search-mo-step bench-daemon bench-importance bench-dashboard bench-sweep bench-sweep-trials bench-gp-engine demo fmt \
         install uninstall
 
 all: $(B)/hpsearch
@@ -147,6 +147,11 @@ bench-search: $(B)/hpsearch $(B)/bench_search $(B)/bench_search_mo
 # several objectives and constraints only
 bench-search-mo: $(B)/bench_search_mo
 	bench/search_mo.sh $(B)
+
+# several objectives: hpsearch's TPE step against Optuna 5's on one history
+# (OPTUNA5: the vendored Optuna 5, as bench/search_mo.sh)
+bench-search-mo-step: $(B)/bench_search_mo
+	PYTHONPATH=$${OPTUNA5:-../shared/vendor/optuna-5.0.0.dev} /usr/bin/python3 bench/search_mo_step.py --bin $(B)/bench_search_mo
 
 bench-daemon: $(B)/hpsearch
 	bench/daemon.sh $(B)

@@ -16,6 +16,9 @@
  *   bench_search_mo constrained SEED_FROM SEEDS TRIALS
  *       Branin restricted to a disk, TPE (Optuna 5's constrained rule): best
  *       feasible value after TRIALS: "con branin tpe SEED BEST".
+ *   bench_search_mo mixtures PROBLEM N
+ *       TPE's Parzen mixtures after the first N trials of a history on
+ *       stdin, for bench/search_mo_step.py (run_mixtures below).
  * Problems (minimised, the usual definitions): ZDT1-3 with 30 variables in
  * [0, 1]; DTLZ2 with 3 objectives and 12 variables; WFG4 with 2 objectives,
  * k = 4 position and l = 4 distance variables (z_i in [0, 2i]). Reference
@@ -29,6 +32,7 @@
 #include "hpsearch/mo.h"
 #include "hpsearch/sampler.h"
 #include "mo_problems.h"
+#include "../search/sampler_impl.h" /* hp_tpe_numeric_mixtures */
 
 static double now(void) {
   struct timespec t;
@@ -237,6 +241,46 @@ static void run_constrained(int from, int seeds, int trials) {
   hp_space_free(sp);
 }
 
+/* bench_search_mo mixtures PROBLEM N: told the first N trials of the history
+ * on stdin (lines "number x_0 .. x_{n-1} f_0 .. f_{m-1}", as
+ * bench/search_mo_step.py writes them), TPE's l and g mixtures for each
+ * parameter's next decision (hp_tpe_numeric_mixtures): lines
+ * "mix P l|g K mu sigma w mu sigma w ..." (K components, centres ascending). */
+static void run_mixtures(const char *problem, int n_told) {
+  const problem_t *p = problem_of(problem);
+  hp_space_t *sp = space_for(p);
+  hp_sampler_t *s = sampler_for(sp, HP_SAMPLER_TPE, p->m, 0);
+  hp_err_t err = {0};
+  for (int t = 0; t < n_told; t++) {
+    int num;
+    double x[64], f[3];
+    bool ok = scanf("%d", &num) == 1;
+    for (int i = 0; i < p->n && ok; i++) ok = scanf("%lf", &x[i]) == 1;
+    for (int j = 0; j < p->m && ok; j++) ok = scanf("%lf", &f[j]) == 1;
+    if (!ok) {
+      fprintf(stderr, "bench_search_mo: history line %d unreadable\n", t + 1);
+      exit(1);
+    }
+    if (hp_sampler_tell_values(s, num, x, HP_FINAL_COMPLETE, f, p->m, NULL, 0, -1, &err) != 0) {
+      fprintf(stderr, "bench_search_mo: %s\n", err.msg);
+      exit(1);
+    }
+  }
+  for (int q = 0; q < p->n; q++) {
+    hp_tpe_mixtures_t mx;
+    if (hp_tpe_numeric_mixtures(s, q, &mx) != 0) exit(1);
+    for (int k = 0; k < 2; k++) {
+      printf("mix %d %c %lld", q, k ? 'g' : 'l', (long long)mx.n[k]);
+      for (int64_t i = 0; i < mx.n[k]; i++)
+        printf(" %.17g %.17g %.17g", mx.mu[k][i], mx.sigma[k][i], mx.w[k][i]);
+      printf("\n");
+    }
+    hp_tpe_mixtures_free(&mx);
+  }
+  hp_sampler_free(s);
+  hp_space_free(sp);
+}
+
 int main(int argc, char **argv) {
   if (argc >= 7 && strcmp(argv[1], "quality") == 0) {
     run_quality(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
@@ -246,10 +290,12 @@ int main(int argc, char **argv) {
     run_c2dtlz2(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
   } else if (argc >= 5 && strcmp(argv[1], "constrained") == 0) {
     run_constrained(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
+  } else if (argc >= 4 && strcmp(argv[1], "mixtures") == 0) {
+    run_mixtures(argv[2], atoi(argv[3]));
   } else {
     fprintf(stderr, "usage: bench_search_mo quality SAMPLER PROBLEM SEED_FROM SEEDS TRIALS | "
                     "speed N [SAMPLER] | constrained SEED_FROM SEEDS TRIALS | "
-                    "c2dtlz2 SAMPLER SEED_FROM SEEDS TRIALS\n");
+                    "c2dtlz2 SAMPLER SEED_FROM SEEDS TRIALS | mixtures PROBLEM N < HISTORY\n");
     return 2;
   }
   return 0;
