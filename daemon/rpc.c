@@ -508,12 +508,11 @@ static int m_trial_tell(hp_daemon_t *d, hp_conn_t *c, hp_study_t *st, const cJSO
   if (ask) hp_store_claim_join(d->store, true);
   rc = hp_sched_finish_values(run, (hp_store_state_t)state, vals, n_vals, cons,
                               n_cons > 0 ? n_cons : 0, reason, err);
-  if (rc < 0) {
-    if (ask) hp_store_claim_join(d->store, false);
-    return rc;
+  cJSON *r = rc < 0 ? NULL : cJSON_CreateObject();
+  if (r == NULL) {
+    if (ask) hp_store_claim_join(d->store, false); /* no claim follows */
+    return rc < 0 ? rc : oom(err);
   }
-  cJSON *r = cJSON_CreateObject();
-  if (r == NULL) return oom(err);
   cJSON_AddNumberToObject(r, "trial", (double)number);
   cJSON_AddStringToObject(r, "state", state == HP_STORE_COMPLETE && nan
                                           ? "FAIL"

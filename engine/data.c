@@ -22,10 +22,14 @@
 
 /* Sample i's raw values as floats: a row of x, or of xb widened into tmp
  * ([d] floats). */
+/* A byte row widened to floats (exact). */
+HP_HOT static void widen_row(float *restrict out, const uint8_t *restrict x, uint32_t d) {
+  for (uint32_t f = 0; f < d; f++) out[f] = (float)x[f];
+}
+
 static const float *raw_row(const hp_dataset_t *ds, uint32_t i, float *tmp) {
   if (!ds->xb) return ds->x + (size_t)i * ds->d;
-  const uint8_t *row = ds->xb + (size_t)i * ds->d;
-  for (uint32_t f = 0; f < ds->d; f++) tmp[f] = row[f];
+  widen_row(tmp, ds->xb + (size_t)i * ds->d, ds->d);
   return tmp;
 }
 
@@ -125,10 +129,6 @@ HP_HOT static void scale_row_u8(float *restrict out, const uint8_t *restrict x,
                                 const float *restrict scale, const float *restrict shift,
                                 uint32_t d) {
   for (uint32_t f = 0; f < d; f++) out[f] = (float)x[f] * scale[f] + shift[f];
-}
-
-HP_HOT static void widen_row(float *restrict out, const uint8_t *restrict x, uint32_t d) {
-  for (uint32_t f = 0; f < d; f++) out[f] = (float)x[f];
 }
 
 void hp_data_gather(const hp_dataset_t *ds, const uint32_t *idx, uint32_t count, float *x_out,

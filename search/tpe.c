@@ -998,14 +998,15 @@ int hp_tpe_numeric_mixtures(hp_sampler_t *s, int p, hp_tpe_mixtures_t *out) {
   const comps_t *c[2] = {&l, &g};
   for (int k = 0; k < 2; k++) {
     out->n[k] = c[k]->n;
-    size_t sz = (size_t)(c[k]->n > 0 ? c[k]->n : 1) * sizeof(double);
-    out->mu[k] = malloc(sz);
-    out->sigma[k] = malloc(sz);
-    out->w[k] = malloc(sz);
+    size_t sz = (size_t)c[k]->n * sizeof(double);
+    out->mu[k] = malloc(sz + 1); /* + 1: never malloc(0) */
+    out->sigma[k] = malloc(sz + 1);
+    out->w[k] = malloc(sz + 1);
     if (!out->mu[k] || !out->sigma[k] || !out->w[k]) {
       rc = HP_ENOMEM;
       continue;
     }
+    if (sz == 0) continue;
     memcpy(out->mu[k], c[k]->mu, sz);
     memcpy(out->sigma[k], c[k]->sigma, sz);
     memcpy(out->w[k], c[k]->w, sz);

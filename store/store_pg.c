@@ -385,7 +385,6 @@ typedef struct pg {
   int *slot;                    /* [pending]: where each result goes (keep[k]; -1: only checked) */
   int cap_slot;
   hp_store_rev_t rev;           /* alembic revision; v3.2.0.a: datetimes in UTC */
-  int backend_pid;              /* the server process of this connection */
   int64_t version;              /* hp_store_data_version's counter */
   double t_version;             /* monotonic time the counter last moved */
   double t_connect;             /* monotonic: no reconnection attempt before */
@@ -491,7 +490,6 @@ static int session_setup(pg_t *s, hp_err_t *err) {
   PGresult *r = PQexec(s->c, sql);
   int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? HP_OK : pg_fail(s, err, "session setup", r);
   PQclear(r);
-  s->backend_pid = PQbackendPID(s->c);
   memset(s->prepared, 0, sizeof s->prepared);
   return rc;
 }
@@ -731,11 +729,10 @@ static int commit_tx(pg_t *s, hp_err_t *err) {
     tx_forget(s);
     return HP_OK;
   }
-  int rc = HP_OK;
   bool begun = s->tx_begun;
   s->tx_open = s->tx_begun = false;
   /* an implicit transaction: the sync point commits it */
-  if (rc == 0) rc = begun ? exec_sql(s, "COMMIT", err) : flush(s, 0, NULL, "COMMIT", err);
+  int rc = begun ? exec_sql(s, "COMMIT", err) : flush(s, 0, NULL, "COMMIT", err);
   tx_forget(s);
   return rc;
 }
